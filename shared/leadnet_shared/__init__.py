@@ -1,0 +1,1 @@
+"""leadnet's kit: the pieces every service uses and none re-implements."""

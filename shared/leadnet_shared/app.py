@@ -1,0 +1,292 @@
+"""The service runtime and app factory: every service is built the same way.
+
+The lifespan builds and disposes everything the app holds (engine, producer, relay, consumer loops, background
+workers) in a typed `Runtime`; on shutdown (SIGTERM) the service stops being ready, lets the consumers finish their
+batch and commit offsets, flushes its outbox, then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, ORJSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from sqlalchemy import Table, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leadnet_shared.auth import TokenVerifier
+from leadnet_shared.clock import Clock, SystemClock
+from leadnet_shared.consumer import ConsumerLoop, Handler, Inbox
+from leadnet_shared.db import Database, make_engine
+from leadnet_shared.events import DEAD_LETTERS
+from leadnet_shared.kafka import broker_cluster_id, start_producer
+from leadnet_shared.outbox import Outbox, OutboxRelay
+from leadnet_shared.problems import PROBLEM_JSON, FieldProblem, ServiceError, pointer_from_loc
+from leadnet_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+REQUEST_SECONDS = Histogram(
+    "leadnet_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+@dataclass
+class ConsumerSpec:
+    """A consumer group of this service: its topics (logical names) and its handlers by event type."""
+
+    name: str
+    topics: list[str]
+    handlers: Callable[[Runtime], dict[str, Handler]]
+    max_records: int = 500
+
+
+Worker = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds, available as `request.app.state.runtime`."""
+
+    settings: ServiceSettings
+    db: Database
+    outbox: Outbox
+    inbox: Inbox
+    tables: tuple[Table, Table, Table]
+    clock: Clock
+    verifier: TokenVerifier | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[ConsumerLoop] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    ready: bool = False
+    stopping: bool = False
+
+
+def problem_response(error: ServiceError, request: Request | None = None) -> JSONResponse:
+    return JSONResponse(
+        error.to_problem(instance=str(request.url.path) if request else None),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers or None,
+    )
+
+
+_PYDANTIC_CODES = {
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "literal_error": "invalid_enum",
+    "enum": "invalid_enum",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "greater_than": "out_of_range",
+    "greater_than_equal": "out_of_range",
+    "less_than": "out_of_range",
+    "less_than_equal": "out_of_range",
+}
+
+
+def field_problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
+    problems = []
+    for err in errors:
+        loc = err.get("loc", ())
+        code = _PYDANTIC_CODES.get(err.get("type", ""), "invalid_value")
+        if err.get("type", "").endswith("_type") or err.get("type") in ("int_parsing", "float_parsing",
+                                                                          "bool_parsing", "datetime_parsing"):
+            code = "invalid_type"
+        problems.append(FieldProblem(pointer_from_loc(loc), code, str(err.get("msg", "invalid"))))
+    return problems
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """One place that renders every error as RFC 9457 problem details."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            from leadnet_shared.problems import MalformedJson
+
+            return problem_response(MalformedJson("The request body is not valid JSON."), request)
+        from leadnet_shared.problems import ValidationFailed
+
+        return problem_response(
+            ValidationFailed("The request has field problems; see errors.",
+                             errors=field_problems_from_validation(errors)),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        from leadnet_shared.problems import NotFound
+
+        if exc.status_code == 404:
+            return problem_response(NotFound("No such resource."), request)
+        err = ServiceError(str(exc.detail), code="method_not_allowed" if exc.status_code == 405 else "http_error")
+        err.status = exc.status_code
+        err.title = "Method not allowed" if exc.status_code == 405 else "HTTP error"
+        return problem_response(err, request)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(ServiceError("An internal error occurred; it has been logged."), request)
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    tables: tuple[Table, Table, Table],
+    routers: Iterable[APIRouter],
+    consumers: Sequence[ConsumerSpec] = (),
+    workers: Sequence[Worker] = (),
+    on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = (),
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    run_relay: bool = True,
+) -> FastAPI:
+    """Build a service app; nothing connects until the lifespan starts."""
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(make_engine(settings.async_dsn, pool_size=settings.db_pool_size,
+                                  max_overflow=settings.db_max_overflow))
+        outbox_table, inbox_table, _ = tables
+        runtime = Runtime(settings=settings, db=db, outbox=Outbox(outbox_table), inbox=Inbox(inbox_table),
+                          tables=tables, clock=clock,
+                          verifier=verifier or TokenVerifier.from_settings(jwks_file=settings.jwks_file,
+                                                                           jwks_url=settings.jwks_url))
+        app.state.runtime = runtime
+        app.state.verifier = runtime.verifier
+        producer = await start_producer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
+                                        client_id=f"leadnet-{settings.service}")
+        runtime.extras["producer"] = producer
+        if run_relay:
+            runtime.relay = OutboxRelay(db=db, table=outbox_table, state_table=tables[2], producer=producer,
+                                        service=settings.service, clock=clock,
+                                        retention=timedelta(hours=settings.outbox_retention_hours))
+            await runtime.relay.reconcile_with_broker(await broker_cluster_id(settings.kafka_bootstrap_servers))
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        for hook in on_startup:
+            await hook(runtime)
+        for spec in consumers:
+            loop = ConsumerLoop(
+                name=spec.name, service=settings.service, topics=[settings.topic(t) for t in spec.topics],
+                handlers=spec.handlers(runtime), db=db, inbox=runtime.inbox, outbox=runtime.outbox,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=f"{settings.topic_prefix}leadnet-{settings.service}-{spec.name}",
+                dead_letter_topic=settings.topic(DEAD_LETTERS), max_attempts=settings.consumer_max_attempts,
+                max_records=spec.max_records, clock=clock,
+            )
+            await loop.start()
+            runtime.consumers.append(loop)
+            runtime.tasks.append(asyncio.create_task(loop.run(), name=f"consumer-{spec.name}"))
+        for worker in workers:
+            runtime.tasks.append(asyncio.create_task(worker(runtime), name=getattr(worker, "__name__", "worker")))
+        runtime.ready = True
+        log.info("%s started", settings.service)
+        try:
+            yield
+        finally:
+            runtime.ready = False
+            runtime.stopping = True
+            for loop in runtime.consumers:
+                loop.stop()
+            if runtime.relay is not None:
+                runtime.relay.stop()
+            done, pending = await asyncio.wait(runtime.tasks, timeout=10) if runtime.tasks else (set(), set())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if runtime.relay is not None:
+                try:  # what the consumers' last batches wrote must still leave before we go
+                    await runtime.relay.drain(timeout=5)
+                except Exception:
+                    log.exception("outbox drain on shutdown failed; the next start publishes the rest")
+            await producer.stop()
+            await db.dispose()
+            log.info("%s stopped", settings.service)
+
+    app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    install_problem_handlers(app)
+    install_ops_routes(app, settings)
+    for router in routers:
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def _timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        REQUEST_SECONDS.labels(settings.service, request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - start)
+        return response
+
+    return app
+
+
+def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is None:
+            return ORJSONResponse({"status": "starting"})
+        # Liveness reflects progress: a consumer loop that died or stopped polling (e.g. wedged after a broker
+        # restart) makes the process unhealthy so the orchestrator restarts it instead of leaving it running.
+        now = runtime.clock.now()
+        stuck = [c.name for c in runtime.consumers
+                 if c.started.is_set() and (now - c.last_progress).total_seconds() > 120]
+        dead = [t.get_name() for t in runtime.tasks if t.done() and not runtime.stopping]
+        if stuck or dead:
+            return ORJSONResponse({"status": "unhealthy", "stuck": stuck, "dead": dead}, status_code=503)
+        return ORJSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        checks: dict[str, str] = {}
+        if runtime is None or not runtime.ready:
+            return ORJSONResponse({"status": "not_ready", "checks": {"lifecycle": "starting_or_stopping"}},
+                                  status_code=503)
+        try:
+            async with runtime.db.sessions() as session:
+                await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            producer = runtime.extras["producer"]
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return ORJSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                              status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -1,0 +1,197 @@
+"""Idempotent consumers: the inbox and the consumer loop.
+
+Every handled event's id is recorded in the `inbox` table inside the handler's own transaction, so a redelivered
+event changes nothing. Offsets are committed per partition only after the transaction committed; a
+`CommitFailedError` after a rebalance just means "it will be redelivered", which the inbox makes harmless. A message
+that keeps failing is sent to the dead-letter topic (through the outbox, so that too is never lost) after
+`max_attempts`, instead of blocking its partition forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter, Gauge
+from pydantic import ValidationError
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadnet_shared.clock import Clock, SystemClock
+from leadnet_shared.db import Database
+from leadnet_shared.events import DEAD_LETTERS, Envelope, make_envelope, EventData
+from leadnet_shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+CONSUMED = Counter("leadnet_events_consumed_total", "Events handled", ["service", "consumer", "outcome"])
+CONSUMER_LAST_PROGRESS = Gauge("leadnet_consumer_last_progress_timestamp", "Last poll", ["service", "consumer"])
+
+
+class DeadLetter(EventData):
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None = None
+    error: str
+    attempts: int
+    original: str  # the message as received (internal topic: may carry personal data)
+    failed_at: datetime
+
+
+class Inbox:
+    """Records processed event ids per consumer."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def claim(self, session: AsyncSession, *, consumer: str, event_id: str, event_type: str,
+                    outcome: str = "processed") -> bool:
+        """Insert the id; False when it was already there (a duplicate delivery)."""
+        result = await session.execute(
+            text("INSERT INTO inbox (consumer, event_id, event_type, outcome) VALUES (:c, :e, :t, :o) "
+                 "ON CONFLICT DO NOTHING RETURNING 1"),
+            {"c": consumer, "e": event_id, "t": event_type, "o": outcome},
+        )
+        return result.first() is not None
+
+
+class ConsumerLoop:
+    """Consumes topics in batches: one transaction per batch, a savepoint per event, offsets after the commit."""
+
+    def __init__(self, *, name: str, service: str, topics: list[str], handlers: Mapping[str, Handler],
+                 db: Database, inbox: Inbox, outbox: Outbox, bootstrap_servers: str, group_id: str,
+                 dead_letter_topic: str = DEAD_LETTERS, max_attempts: int = 5, max_records: int = 500,
+                 retry_backoff: float = 0.05, clock: Clock | None = None) -> None:
+        self.name = name
+        self.service = service
+        self.topics = topics
+        self.handlers = dict(handlers)
+        self.db = db
+        self.inbox = inbox
+        self.outbox = outbox
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.dead_letter_topic = dead_letter_topic
+        self.max_attempts = max_attempts
+        self.max_records = max_records
+        self.retry_backoff = retry_backoff
+        self.clock = clock or SystemClock()
+        self.consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.last_progress = self.clock.now()
+        self.started = asyncio.Event()
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.service}-{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,  # latency matters: a caller may be waiting for this verdict
+            max_poll_records=self.max_records,
+            session_timeout_ms=15000,
+            heartbeat_interval_ms=1000,
+        )
+        await self.consumer.start()
+
+    async def run(self) -> None:
+        if self.consumer is None:
+            await self.start()
+        assert self.consumer is not None
+        self.started.set()
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=100, max_records=self.max_records)
+                self.last_progress = self.clock.now()
+                CONSUMER_LAST_PROGRESS.labels(self.service, self.name).set_to_current_time()
+                if not batches:
+                    continue
+                await self.process(batches)
+        finally:
+            await self._close()
+
+    async def process(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Handle a poll's records in one transaction, then commit their offsets."""
+        records = [r for msgs in batches.values() for r in msgs]
+        async with self.db.transaction() as session:
+            for record in records:
+                await self._handle_with_retries(session, record)
+        offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced: another member will get these again; the inbox makes that harmless.
+            log.warning("offset commit failed after a rebalance; events will be redelivered", extra={"consumer": self.name})
+
+    async def _handle_with_retries(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            envelope = Envelope.from_bytes(record.value or b"")
+        except (ValueError, ValidationError) as exc:
+            await self._dead_letter(session, record, f"unreadable envelope: {exc}", attempts=1, event_id=None)
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            return  # consumers of public topics tolerate types they do not know
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with session.begin_nested():
+                    if not await self.inbox.claim(session, consumer=self.name, event_id=envelope.id,
+                                                  event_type=envelope.type):
+                        CONSUMED.labels(self.service, self.name, "duplicate").inc()
+                        return
+                    await handler(session, envelope)
+                CONSUMED.labels(self.service, self.name, "processed").inc()
+                return
+            except Exception as exc:
+                if attempt >= self.max_attempts:
+                    log.error("event %s (%s) failed %d times; dead-lettering: %r", envelope.id, envelope.type,
+                              attempt, exc)
+                    await self._dead_letter(session, record, repr(exc), attempts=attempt, event_id=envelope.id,
+                                            event_type=envelope.type)
+                    return
+                log.warning("event %s (%s) failed (attempt %d/%d): %r", envelope.id, envelope.type, attempt,
+                            self.max_attempts, exc)
+                await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
+
+    async def _dead_letter(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes], error: str, *,
+                           attempts: int, event_id: str | None, event_type: str = "unknown") -> None:
+        now = self.clock.now()
+        data = DeadLetter(
+            consumer=self.name, topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key.decode(errors="replace") if record.key else None, error=error[:2000],
+            attempts=attempts, original=(record.value or b"").decode(errors="replace"), failed_at=now,
+        )
+        envelope = make_envelope(data=data, event_type="leadnet.event.dead_lettered",
+                                 source=f"/leadnet/{self.service}/{self.name}", time=now,
+                                 subject=event_id)
+        async with session.begin_nested():
+            if event_id is not None:
+                await self.inbox.claim(session, consumer=self.name, event_id=event_id, event_type=event_type,
+                                       outcome="dead_lettered")
+            await self.outbox.add(session, topic=self.dead_letter_topic, key=data.key or self.name,
+                                  envelope=envelope, aggregate_type="dead_letter")
+        CONSUMED.labels(self.service, self.name, "dead_lettered").inc()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _close(self) -> None:
+        if self.consumer is not None:
+            try:
+                await self.consumer.stop()
+            except KafkaError:
+                log.warning("consumer stop failed", exc_info=True)
+            self.consumer = None

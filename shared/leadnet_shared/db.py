@@ -1,0 +1,77 @@
+"""Database: async engine, sessions, the declarative base, and the unit of work.
+
+One transaction per request or per consumed message: the unit of work commits or rolls back; services and
+repositories only `flush()`. That single transaction is what makes the outbox row and the inbox row atomic with the
+state change they describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for a service's models; each service subclasses it with its own metadata."""
+
+    __abstract__ = True
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        dsn,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "leadnet", "timezone": "UTC"}},
+    )
+
+
+AfterCommit = Callable[[], None]
+
+
+class Database:
+    """The engine and session factory a service holds for its lifetime."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._after_commit: list[AfterCommit] = []
+
+    def on_commit(self, hook: AfterCommit) -> None:
+        """Call `hook` after every unit of work that committed (e.g. wake the outbox relay)."""
+        self._after_commit.append(hook)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The unit of work: commit when the block ends normally, roll back when it raises."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.get("outbox_dirty"):
+                for hook in self._after_commit:
+                    hook()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

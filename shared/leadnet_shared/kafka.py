@@ -1,0 +1,104 @@
+"""Kafka plumbing: producers that never give at-most-once delivery, topic creation, broker capability probes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.protocol.transaction import InitProducerIdRequest
+
+from leadnet_shared.events import TOPICS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARTITIONS = 12
+# COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, NOT_ENOUGH_REPLICAS
+_RETRIABLE_PID_ERRORS = frozenset({14, 15, 16, 19})
+_DAY_MS = 24 * 3600 * 1000
+
+
+async def broker_supports_idempotence(bootstrap_servers: str) -> bool:
+    """Ask the broker for a producer id, which an idempotent producer needs; brokers that cannot refuse it."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers)
+    try:
+        await client.bootstrap()
+        for _ in range(30):
+            node = client.get_random_node()
+            request = InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60000)
+            code = int((await client.send(node, request)).error_code)
+            if code in _RETRIABLE_PID_ERRORS:  # a broker that just started is still loading its coordinators
+                await asyncio.sleep(0.5)
+                continue
+            return code == 0
+        return False
+    except Exception:  # an old or partial broker may not even answer the request
+        return False
+    finally:
+        await client.close()
+
+
+async def start_producer(bootstrap_servers: str, *, idempotence: str = "auto", client_id: str = "leadnet",
+                         linger_ms: int = 2) -> AIOKafkaProducer:
+    """A started producer with `acks=all`, idempotent where the broker supports it."""
+    if idempotence == "auto":
+        enable = await broker_supports_idempotence(bootstrap_servers)
+        if not enable:
+            log.warning("kafka broker does not support idempotent producers; using acks=all without idempotence "
+                        "(duplicates on retry are absorbed by the consumers' inboxes)")
+    else:
+        enable = idempotence == "on"
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=enable,
+        linger_ms=linger_ms,
+        request_timeout_ms=15000,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    return producer
+
+
+async def ensure_topics(bootstrap_servers: str, *, prefix: str = "", partitions: int = DEFAULT_PARTITIONS,
+                        replication: int = 1) -> list[str]:
+    """Create the contract's topics with their partitions and cleanup policies; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = []
+        for spec in TOPICS:
+            name = prefix + spec.name
+            if name in existing:
+                continue
+            config = {"cleanup.policy": spec.cleanup}
+            if spec.retention_days is not None:
+                config["retention.ms"] = str(spec.retention_days * _DAY_MS)
+            new.append(NewTopic(name, partitions, replication, topic_configs=config))
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+async def broker_cluster_id(bootstrap_servers: str) -> str | None:
+    """The broker's cluster id: a new one means the broker lost what was published before (an embedded restart)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        info = await admin.describe_cluster()
+        value = info.get("cluster_id") if isinstance(info, dict) else None
+        return str(value) if value else None
+    except Exception:
+        return None
+    finally:
+        await admin.close()

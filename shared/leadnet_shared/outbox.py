@@ -1,0 +1,264 @@
+"""Transactional outbox: events are rows written in the caller's transaction; a relay publishes them.
+
+Never publish to Kafka inside a request before the commit: a crash between the two would lose the event or
+publish one whose state change rolled back. The relay claims unsent rows with `FOR UPDATE SKIP LOCKED` (so several
+replicas share the work), publishes with `acks=all`, marks them sent, and retries with backoff. Sent rows are kept
+for a retention window so that a broker that lost them (an embedded broker restarted, a new cluster id) gets the
+tail again; the consumers' inboxes make the repeats harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadnet_shared.clock import Clock, SystemClock
+from leadnet_shared.db import Database
+from leadnet_shared.events import Envelope
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PENDING = Gauge("leadnet_outbox_pending", "Outbox rows not yet published", ["service"])
+OUTBOX_LAG = Gauge("leadnet_outbox_lag_seconds", "Age of the oldest unpublished outbox row", ["service"])
+OUTBOX_PUBLISHED = Counter("leadnet_outbox_published_total", "Outbox rows published", ["service"])
+OUTBOX_FAILURES = Counter("leadnet_outbox_publish_failures_total", "Failed publish attempts", ["service"])
+
+
+def define_kit_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    """The outbox, inbox and kit-state tables, in a service's own metadata (and so its own migrations)."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("seq", BigInteger, Identity(always=True), primary_key=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("aggregate_type", String(64), nullable=False),
+        Column("aggregate_id", String(200), nullable=False),  # the Kafka key
+        Column("event_type", String(120), nullable=False),
+        Column("payload", Text, nullable=False),  # the serialized CloudEvents envelope
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("last_error", Text),
+        Index("ix_outbox_unsent", "seq", postgresql_where=text("sent_at IS NULL")),
+        Index("ix_outbox_sent_at", "sent_at"),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(120), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("outcome", String(20), nullable=False, server_default="processed"),  # processed | dead_lettered
+    )
+    state = Table(
+        "kit_state",
+        metadata,
+        Column("key", String(100), primary_key=True),
+        Column("value", JSONB, nullable=False),
+    )
+    return outbox, inbox, state
+
+
+class Outbox:
+    """Writes events into the caller's transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def add(self, session: AsyncSession, *, topic: str, key: str, envelope: Envelope,
+                  aggregate_type: str) -> None:
+        await self.add_many(session, [(topic, key, envelope, aggregate_type)])
+
+    async def add_many(self, session: AsyncSession, events: list[tuple[str, str, Envelope, str]]) -> None:
+        if not events:
+            return
+        await session.execute(
+            insert(self.table),
+            [
+                {
+                    "event_id": env.id,
+                    "topic": topic,
+                    "aggregate_type": agg,
+                    "aggregate_id": key,
+                    "event_type": env.type,
+                    "payload": env.to_bytes().decode(),
+                }
+                for topic, key, env, agg in events
+            ],
+        )
+        # The unit of work wakes the relay after the commit, so an event leaves within milliseconds, not a poll.
+        session.info["outbox_dirty"] = True
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows; run one per process, any number of processes."""
+
+    def __init__(self, *, db: Database, table: Table, state_table: Table, producer: AIOKafkaProducer,
+                 service: str, batch_size: int = 500, idle_poll: float = 0.25, clock: Clock | None = None,
+                 retention: timedelta = timedelta(days=7)) -> None:
+        self.db = db
+        self.table = table
+        self.state_table = state_table
+        self.producer = producer
+        self.service = service
+        self.batch_size = batch_size
+        self.idle_poll = idle_poll
+        self.clock = clock or SystemClock()
+        self.retention = retention
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.last_progress = self.clock.now()
+        db.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def reconcile_with_broker(self, cluster_id: str | None) -> int:
+        """If the broker is not the one we last published to, publish the retained tail again."""
+        if cluster_id is None:
+            return 0
+        async with self.db.transaction() as session:
+            row = (await session.execute(
+                text("SELECT value FROM kit_state WHERE key = 'kafka_cluster_id' FOR UPDATE"))).first()
+            previous = row[0] if row else None
+            republished = 0
+            if previous is not None and previous != cluster_id:
+                result = await session.execute(
+                    text("UPDATE outbox SET sent_at = NULL, attempts = 0, next_attempt_at = now() "
+                         "WHERE sent_at IS NOT NULL AND sent_at > now() - make_interval(secs => :secs)"),
+                    {"secs": self.retention.total_seconds()},
+                )
+                republished = int(getattr(result, "rowcount", 0) or 0)
+                log.warning("broker cluster changed (%s -> %s): republishing %d retained events",
+                            previous, cluster_id, republished)
+            await session.execute(
+                text("INSERT INTO kit_state (key, value) VALUES ('kafka_cluster_id', CAST(:v AS jsonb)) "
+                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
+                {"v": orjson.dumps(cluster_id).decode()},
+            )
+        if republished:
+            self.wake()
+        return republished
+
+    async def publish_batch(self) -> int:
+        """Claim, publish and mark one batch; returns how many rows went out."""
+        async with self.db.sessions() as session, session.begin():
+            rows = (await session.execute(
+                text("SELECT seq, topic, aggregate_id, payload FROM outbox "
+                     "WHERE sent_at IS NULL AND next_attempt_at <= now() "
+                     "ORDER BY seq LIMIT :n FOR UPDATE SKIP LOCKED"),
+                {"n": self.batch_size},
+            )).all()
+            if not rows:
+                return 0
+            futures = [
+                await self.producer.send(topic, payload.encode(), key=key.encode())
+                for _, topic, key, payload in rows
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            ok = [row[0] for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+            failed = [(row[0], res) for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+            if ok:
+                await session.execute(text("UPDATE outbox SET sent_at = now() WHERE seq = ANY(:ids)"), {"ids": ok})
+            for seq, exc in failed:
+                # Exponential backoff, capped: a broken broker must not be hammered, a healed one not waited on.
+                await session.execute(
+                    text("UPDATE outbox SET attempts = attempts + 1, last_error = :err, "
+                         "next_attempt_at = now() + make_interval(secs => least(30, 0.1 * power(2, attempts))) "
+                         "WHERE seq = :seq"),
+                    {"seq": seq, "err": repr(exc)[:500]},
+                )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(ok))
+        if failed:
+            OUTBOX_FAILURES.labels(self.service).inc(len(failed))
+            log.warning("outbox: %d events failed to publish; will retry", len(failed))
+        self.last_progress = self.clock.now()
+        return len(ok)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Publish everything pending now (used on shutdown and in tests)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if await self.publish_batch() == 0 and await self.pending() == 0:
+                return
+            await asyncio.sleep(0)
+
+    async def pending(self) -> int:
+        async with self.db.sessions() as session:
+            return int((await session.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one())
+
+    async def update_metrics(self) -> None:
+        async with self.db.sessions() as session:
+            count, oldest = (await session.execute(
+                text("SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL"))).one()
+        OUTBOX_PENDING.labels(self.service).set(count)
+        lag = (self.clock.now() - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0
+        OUTBOX_LAG.labels(self.service).set(max(lag, 0.0))
+
+    async def purge_sent(self) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                text("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => :s)"),
+                {"s": self.retention.total_seconds()},
+            )
+
+    async def run(self) -> None:
+        """Publish until stopped; wakes on commits in this process, polls for others'."""
+        loop = asyncio.get_running_loop()
+        next_housekeeping = 0.0
+        while not self._stopping:
+            try:
+                sent = await self.publish_batch()
+                now = loop.time()
+                if now >= next_housekeeping:
+                    await self.update_metrics()
+                    await self.purge_sent()
+                    next_housekeeping = now + 5.0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay iteration failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent == 0:
+                self.last_progress = self.clock.now()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
+                except TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+
+def decode_payload(payload: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = orjson.loads(payload)
+    return parsed

@@ -1,0 +1,96 @@
+"""Settings: one pydantic-settings class per service, with an env prefix, over a common base.
+
+The common variables (`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, `LEADNET_*`) are shared by every service; each
+service's own ones carry its prefix (`LEADNET_INTAKE_PORT`, `LEADNET_INTAKE_DATABASE_URL`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/"
+
+
+class CommonSettings(BaseSettings):
+    """Variables every service reads under the same name."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    env: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("LEADNET_ENV", "env")
+    )
+    database_server_url: str = Field(
+        DEFAULT_SERVER_URL, validation_alias=AliasChoices("DATABASE_URL", "database_server_url")
+    )
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers")
+    )
+    kafka_idempotence: Literal["auto", "on", "off"] = Field(
+        "auto", validation_alias=AliasChoices("LEADNET_KAFKA_IDEMPOTENCE", "kafka_idempotence")
+    )
+    topic_prefix: str = Field("", validation_alias=AliasChoices("LEADNET_TOPIC_PREFIX", "topic_prefix"))
+    jwks_file: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_FILE", "jwks_file"))
+    jwks_url: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_URL", "jwks_url"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("LEADNET_LOG_LEVEL", "log_level"))
+    log_json: bool = Field(True, validation_alias=AliasChoices("LEADNET_LOG_JSON", "log_json"))
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("LEADNET_HOST", "host"))
+    consumer_max_attempts: int = Field(
+        5, validation_alias=AliasChoices("LEADNET_CONSUMER_MAX_ATTEMPTS", "consumer_max_attempts")
+    )
+    outbox_retention_hours: int = Field(
+        168, validation_alias=AliasChoices("LEADNET_OUTBOX_RETENTION_HOURS", "outbox_retention_hours")
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> CommonSettings:
+        # A production process without a key to verify tokens would accept nobody or, worse, anybody.
+        if self.env == "production" and not (self.jwks_file or self.jwks_url):
+            raise ValueError("LEADNET_JWKS_FILE or LEADNET_JWKS_URL is required in production")
+        return self
+
+
+class ServiceSettings(CommonSettings):
+    """Base of a service's settings; subclasses set `service`, `default_port` and the env prefix."""
+
+    service: ClassVar[str] = "service"
+    database_name: ClassVar[str] = "leadnet"
+    default_port: ClassVar[int] = 8000
+
+    database_url: str | None = None
+    port: int | None = None
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    @property
+    def http_port(self) -> int:
+        return self.port or self.default_port
+
+    @property
+    def async_dsn(self) -> str:
+        """The service's own database as an SQLAlchemy asyncpg URL."""
+        return to_asyncpg_url(self.database_url or database_url_for(self.database_server_url, self.database_name))
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def database_url_for(server_url: str, database: str) -> str:
+    """The URL of `database` on the server `server_url` points at (its own path, if any, is replaced)."""
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+def to_asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+
+
+def to_plain_url(url: str) -> str:
+    """The URL asyncpg itself accepts (`postgresql://`)."""
+    return "postgresql://" + to_asyncpg_url(url)[len("postgresql+asyncpg://") :]

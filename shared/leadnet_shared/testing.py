@@ -1,0 +1,163 @@
+"""Test fixtures on real servers: one PostgreSQL and one Kafka per test session, a fresh database per test cloned
+from a template built by the service's real migrations, and a unique topic prefix per test so tests never see each
+other's events. Loaded by the root conftest (`pytest_plugins = ["leadnet_shared.testing"]`).
+
+Environment: `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` use existing servers; `LEADNET_TEST_BROKER` = `apache` |
+`embedded` | `auto` (default: Apache Kafka when Java and Maven are present).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from leadnet_shared.auth import Role, ensure_keys, mint_from_dir
+from leadnet_shared.infra import EmbeddedPostgres, start_kafka
+from leadnet_shared.kafka import ensure_topics
+from leadnet_shared.settings import database_url_for, to_plain_url
+
+
+@dataclass
+class Infra:
+    database_server_url: str
+    bootstrap_servers: str
+    broker_kind: str
+    key_dir: Path
+
+    @property
+    def jwks_file(self) -> str:
+        return str(self.key_dir / "jwks.json")
+
+    def token(self, role: Role, dealer: str | None = None) -> str:
+        return mint_from_dir(self.key_dir, role=role, dealer=dealer)
+
+    def auth(self, role: Role, dealer: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, dealer)}"}
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    tmp = Path(tempfile.mkdtemp(prefix="leadnet-test-"))
+    pg = kafka = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        pg = EmbeddedPostgres(tmp / "pg").start()
+        server_url = pg.url
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kind = "external"
+    if not bootstrap:
+        prefer = os.environ.get("LEADNET_TEST_BROKER", "auto")
+        kafka = start_kafka(tmp, prefer=prefer)
+        bootstrap = kafka.bootstrap
+        kind = type(kafka).__name__
+    key_dir = tmp / "keys"
+    ensure_keys(key_dir)
+    try:
+        yield Infra(server_url, bootstrap, kind, key_dir)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if pg is not None:
+            pg.stop()
+
+
+_template_lock = threading.Lock()
+_templates: dict[str, str] = {}
+
+
+def _run_in_thread(fn: Any, *args: Any) -> None:
+    """Alembic's env runs its own event loop; run it off the test's loop."""
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:
+            error.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if error:
+        raise error[0]
+
+
+async def _admin(server_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(to_plain_url(database_url_for(server_url, "postgres")))
+
+
+async def migrated_template(server_url: str, package: str) -> str:
+    """A template database built once per session by the package's real migrations."""
+    from leadnet_shared.migrate import upgrade
+
+    with _template_lock:
+        if package in _templates:
+            return _templates[package]
+    name = f"tmpl_{package}_{uuid.uuid4().hex[:8]}"
+    _run_in_thread(upgrade, package, database_url_for(server_url, name))
+    with _template_lock:
+        _templates[package] = name
+    return name
+
+
+async def fresh_database(server_url: str, package: str | None = None) -> str:
+    """A new database for one test: a clone of the migrated template (fast), or empty without a package."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    template = await migrated_template(server_url, package) if package else None
+    conn = await _admin(server_url)
+    try:
+        if template:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return database_url_for(server_url, name)
+
+
+async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(bootstrap, prefix=prefix, partitions=partitions)
+    return prefix
+
+
+def service_settings(settings_cls: type[Any], infra: Infra, *, database_url: str, topic_prefix: str,
+                     **overrides: Any) -> Any:
+    return settings_cls(
+        env="test", database_url=database_url, kafka_bootstrap_servers=infra.bootstrap_servers,
+        topic_prefix=topic_prefix, jwks_file=infra.jwks_file, log_json=False, **overrides,
+    )
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[Any]:
+    """Run an app's lifespan (startup before, shutdown after) and give an httpx client bound to it."""
+    import httpx
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def eventually(predicate: Any, *, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll an async predicate until it returns a truthy value (for effects that cross a broker)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")

@@ -1,0 +1,208 @@
+"""The outbox and the inbox on real PostgreSQL and Kafka: nothing lost, nothing applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from leadnet_shared.consumer import ConsumerLoop, Inbox
+from leadnet_shared.db import Database, make_engine
+from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
+from leadnet_shared.kafka import start_producer
+from leadnet_shared.outbox import Outbox, OutboxRelay, define_kit_tables
+from leadnet_shared.settings import to_asyncpg_url
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+metadata = MetaData()
+OUTBOX, INBOX, STATE = define_kit_tables(metadata)
+EFFECTS = Table("effects", metadata, Column("id", Integer, primary_key=True, autoincrement=True),
+                Column("event_id", String(64), nullable=False))
+
+
+async def _database(infra: Infra) -> Database:
+    url = await fresh_database(infra.database_server_url)
+    engine = create_async_engine(to_asyncpg_url(url))
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    return Database(make_engine(to_asyncpg_url(url), pool_size=4))
+
+
+def _event(lead_id: str = "L1") -> Envelope:
+    now = datetime.now(UTC)
+    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
+    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject="C1")
+
+
+async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: float = 1.5) -> list[Envelope]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    seen: list[Envelope] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        quiet_since = loop.time()
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                seen.extend(Envelope.from_bytes(m.value or b"") for m in msgs)
+            if batch:
+                quiet_since = loop.time()
+            elif len(seen) >= expect_at_least and loop.time() - quiet_since > settle:
+                break
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def _relay(db: Database, producer: AIOKafkaProducer) -> OutboxRelay:
+    return OutboxRelay(db=db, table=OUTBOX, state_table=STATE, producer=producer, service="test")
+
+
+class TestOutbox:
+    async def test_committed_event_is_published_once_after_a_crash_before_publishing(self, infra: Infra) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers)
+        topic = prefix + LEADS
+        event = _event()
+        async with db.transaction() as session:  # the process commits, then "dies": no relay ever ran
+            await Outbox(OUTBOX).add(session, topic=topic, key="C1", envelope=event, aggregate_type="lead")
+        producer = await start_producer(infra.bootstrap_servers)
+        try:
+            first, second = _relay(db, producer), _relay(db, producer)  # the restarted process, and a replica
+            sent = await first.publish_batch() + await second.publish_batch()
+            assert sent == 1
+            assert await first.pending() == 0
+        finally:
+            await producer.stop()
+        received = await _read_all(infra, topic, expect_at_least=1)
+        assert [e.id for e in received] == [event.id]
+        await db.dispose()
+
+    async def test_rolled_back_transaction_publishes_nothing(self, infra: Infra) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers)
+        topic = prefix + LEADS
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                await Outbox(OUTBOX).add(session, topic=topic, key="C1", envelope=_event(), aggregate_type="lead")
+                raise RuntimeError("the business change failed")
+        producer = await start_producer(infra.bootstrap_servers)
+        try:
+            assert await _relay(db, producer).publish_batch() == 0
+        finally:
+            await producer.stop()
+        async with db.sessions() as session:
+            assert (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one() == 0
+        assert await _read_all(infra, topic, expect_at_least=0, settle=1.0) == []
+        await db.dispose()
+
+    async def test_new_broker_cluster_gets_the_retained_tail_again(self, infra: Infra) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers)
+        producer = await start_producer(infra.bootstrap_servers)
+        try:
+            relay = _relay(db, producer)
+            await relay.reconcile_with_broker("cluster-a")
+            async with db.transaction() as session:
+                await Outbox(OUTBOX).add(session, topic=prefix + LEADS, key="C1", envelope=_event(),
+                                         aggregate_type="lead")
+            assert await relay.publish_batch() == 1
+            assert await relay.reconcile_with_broker("cluster-a") == 0
+            assert await relay.reconcile_with_broker("cluster-b") == 1  # the embedded broker restarted empty
+            assert await relay.pending() == 1
+        finally:
+            await producer.stop()
+            await db.dispose()
+
+
+class TestInbox:
+    async def _run_consumer(self, infra: Infra, db: Database, topic: str, handler: object, *,
+                            prefix: str, max_attempts: int = 3) -> ConsumerLoop:
+        loop = ConsumerLoop(
+            name="test-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
+            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
+            group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=max_attempts,
+            retry_backoff=0.01,
+        )
+        await loop.start()
+        return loop
+
+    async def test_same_event_delivered_twice_has_one_effect(self, infra: Infra) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers)
+        topic = prefix + LEADS
+        event = _event()
+
+        async def record_effect(session: AsyncSession, envelope: Envelope) -> None:
+            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+
+        producer = await start_producer(infra.bootstrap_servers)
+        for _ in range(2):  # a producer retry or a relay replay delivers the same event twice
+            await producer.send_and_wait(topic, event.to_bytes(), key=b"C1")
+        await producer.stop()
+        loop = await self._run_consumer(infra, db, topic, record_effect, prefix=prefix)
+        task = asyncio.create_task(loop.run())
+
+        async def effects() -> int:
+            async with db.sessions() as s:
+                return int((await s.execute(text("SELECT count(*) FROM inbox"))).scalar_one())
+
+        await eventually(effects)
+        await asyncio.sleep(1.0)  # give the second copy every chance to be applied
+        loop.stop()
+        await task
+        async with db.sessions() as s:
+            assert (await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 1
+        await db.dispose()
+
+    async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_moves_on(
+        self, infra: Infra
+    ) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
+        topic = prefix + LEADS
+        poison, healthy = _event("poison"), _event("healthy")
+        attempts: list[str] = []
+
+        async def handler(session: AsyncSession, envelope: Envelope) -> None:
+            attempts.append(envelope.data["lead_id"])
+            if envelope.data["lead_id"] == "poison":
+                raise ValueError("cannot handle this one")
+            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+
+        producer = await start_producer(infra.bootstrap_servers)
+        await producer.send_and_wait(topic, poison.to_bytes(), key=b"C1")
+        await producer.send_and_wait(topic, healthy.to_bytes(), key=b"C1")
+        loop = await self._run_consumer(infra, db, topic, handler, prefix=prefix, max_attempts=3)
+        task = asyncio.create_task(loop.run())
+        relay = _relay(db, producer)
+
+        async def done() -> bool:
+            async with db.sessions() as s:
+                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 1)
+
+        await eventually(done)
+        loop.stop()
+        await task
+        await relay.drain()
+        await producer.stop()
+        assert attempts.count("poison") == 3
+        assert attempts.count("healthy") == 1
+        async with db.sessions() as s:
+            outcomes = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
+        assert outcomes == {poison.id: "dead_lettered", healthy.id: "processed"}
+        dead = await _read_all(infra, prefix + DEAD_LETTERS, expect_at_least=1)
+        assert len(dead) == 1
+        assert dead[0].type == "leadnet.event.dead_lettered"
+        assert dead[0].data["attempts"] == 3
+        assert Envelope.model_validate_json(dead[0].data["original"]).id == poison.id
+        await db.dispose()
