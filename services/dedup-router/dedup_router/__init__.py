@@ -1,0 +1,1 @@
+"""dedup-router: customer registry, duplicates, territory routing, cross-region protection, withdrawal."""

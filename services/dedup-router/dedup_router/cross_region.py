@@ -1,0 +1,178 @@
+"""Cross-region records (domain.md §3, 跨區域): who gets a record entered outside the entrant's territory.
+
+A record is cross-region when the entering dealer is not authorized for the customer's region or for its
+product line. A retail record goes at once to the authorized dealer (the entrant may earn the info fee).
+A big customer stays with the first entrant for a protection period of one calendar month
+(誰第一時間提報誰受益), then moves to the authorized dealer. A record entered by HQ has no entrant territory:
+it is routed by the same rules, is never cross-region and never earns a cross-region reward.
+
+The HQ queue is `assigned_dealer = None` (JSON null) with rule `hq_queue`: a code like "HQ" could collide with
+a real dealer code and would look like a dealer that tasks and rewards can be sent to.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadnet_shared.clock import SHANGHAI
+from leadnet_shared.policy import cached_policy
+
+from dedup_router.territories import DealerProfile, is_authorized
+
+POLICY = "cross_region"
+
+# Rule names, stored with every assignment so a verdict can be explained later.
+IN_REGION = "in_region"
+CROSS_REGION_RETAIL = "cross_region_retail_to_authorized"
+CROSS_REGION_BIG_PROTECTED = "cross_region_big_customer_protected"
+HQ_ENTRY = "hq_entry_routed"
+HQ_QUEUE = "hq_queue"
+
+
+def cross_region_policy() -> dict[str, Any]:
+    """The cross-region table in force (big tiers, protection months)."""
+    policy: dict[str, Any] = cached_policy("dedup_router", POLICY)
+    return policy
+
+
+def is_big_customer(tier: str, *, policy: Mapping[str, Any] | None = None) -> bool:
+    """Big customers (general_big, gold_silver) get first-entrant protection; retail ones do not."""
+    policy = policy or cross_region_policy()
+    return tier in set(policy["big_customer_tiers"])
+
+
+def add_calendar_months(moment: datetime, months: int) -> datetime:
+    """Same wall time `months` later, the day clamped to the month's last day (Jan 31 + 1 → Feb 28/29)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def protection_until(entered_at: datetime, *, policy: Mapping[str, Any] | None = None) -> datetime:
+    """End of a big customer's protection: one calendar month of Shanghai wall time after entry."""
+    if entered_at.tzinfo is None:
+        raise ValueError("entered_at must be timezone-aware")
+    policy = policy or cross_region_policy()
+    # Asia/Shanghai has had no DST since 1991, so a wall time a month later always exists exactly once.
+    local = entered_at.astimezone(SHANGHAI)
+    return add_calendar_months(local, int(policy["protection_months"]))
+
+
+def is_protected(*, protection_until: datetime | None, at: datetime) -> bool:
+    """Inside the period [entry, until) the first entrant keeps the customer and sells without a penalty."""
+    return protection_until is not None and at < protection_until
+
+
+def is_cross_region(*, entering_dealer: DealerProfile | None, region_code: str, product_line: str) -> bool:
+    """Outside the entrant's territory or product lines; HQ entries are never cross-region."""
+    if entering_dealer is None:
+        return False
+    return not is_authorized(entering_dealer, region_code, product_line)
+
+
+def needs_authorized_dealer(
+    *, entering_dealer: DealerProfile | None, region_code: str, product_line: str
+) -> bool:
+    """Whether the caller must route (and count) an authorized dealer: in-region entrants keep theirs."""
+    return entering_dealer is None or not is_authorized(entering_dealer, region_code, product_line)
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The verdict for one record: who works it now, who is authorized for it, and under which rule."""
+
+    assigned_dealer: str | None
+    authorized_dealer: str | None
+    cross_region: bool
+    protection_until: datetime | None
+    rule: str
+    reward_eligible: bool
+
+    @property
+    def in_hq_queue(self) -> bool:
+        return self.assigned_dealer is None
+
+    def dealer_at(self, at: datetime) -> str | None:
+        """Who should hold the customer at `at`: the protected entrant, then the authorized one."""
+        if self.protection_until is None:
+            return self.assigned_dealer
+        if not is_protected(protection_until=self.protection_until, at=at):
+            return self.authorized_dealer
+        return self.assigned_dealer
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "assigned_dealer": self.assigned_dealer,
+            "authorized_dealer": self.authorized_dealer,
+            "cross_region": self.cross_region,
+            "protection_until": None if self.protection_until is None else self.protection_until.isoformat(),
+            "rule": self.rule,
+            "reward_eligible": self.reward_eligible,
+        }
+
+
+def decide_assignment(
+    *,
+    entering_dealer: DealerProfile | None,
+    region_code: str,
+    product_line: str,
+    tier: str,
+    entered_at: datetime,
+    authorized_dealer: DealerProfile | None,
+    policy: Mapping[str, Any] | None = None,
+) -> Assignment:
+    """Apply §3: an in-region entrant keeps its record; cross-region retail moves now, big ones later.
+
+    `authorized_dealer` is the dealer routed by region, product line and capability (None = nobody is
+    authorized); it is ignored when the entrant is itself authorized, so callers may skip routing then (see
+    `needs_authorized_dealer`).
+    """
+    if entered_at.tzinfo is None:
+        raise ValueError("entered_at must be timezone-aware")
+    policy = policy or cross_region_policy()
+    if authorized_dealer is not None and not is_authorized(authorized_dealer, region_code, product_line):
+        raise ValueError(f"dealer {authorized_dealer.code!r} not authorized for {region_code}/{product_line}")
+    authorized_code = None if authorized_dealer is None else authorized_dealer.code
+
+    if entering_dealer is None or entering_dealer.withdrawn:
+        # HQ (or a dealer already withdrawn, whose records HQ takes back) enters nothing for itself.
+        return Assignment(
+            assigned_dealer=authorized_code,
+            authorized_dealer=authorized_code,
+            cross_region=False,
+            protection_until=None,
+            rule=HQ_ENTRY if authorized_code is not None else HQ_QUEUE,
+            reward_eligible=False,
+        )
+    if is_authorized(entering_dealer, region_code, product_line):
+        # 誰收集誰負責: an authorized entrant keeps its record even where a narrower territory matches.
+        return Assignment(
+            assigned_dealer=entering_dealer.code,
+            authorized_dealer=entering_dealer.code,
+            cross_region=False,
+            protection_until=None,
+            rule=IN_REGION,
+            reward_eligible=False,
+        )
+    if is_big_customer(tier, policy=policy):
+        return Assignment(
+            assigned_dealer=entering_dealer.code,
+            authorized_dealer=authorized_code,
+            cross_region=True,
+            protection_until=protection_until(entered_at, policy=policy),
+            rule=CROSS_REGION_BIG_PROTECTED,
+            reward_eligible=False,
+        )
+    return Assignment(
+        assigned_dealer=authorized_code,
+        authorized_dealer=authorized_code,
+        cross_region=True,
+        protection_until=None,
+        rule=CROSS_REGION_RETAIL if authorized_code is not None else HQ_QUEUE,
+        reward_eligible=True,
+    )

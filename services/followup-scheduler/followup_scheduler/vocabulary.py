@@ -1,0 +1,47 @@
+"""The words of the follow-up rules (contract.md), typed once so every rule module spells them alike."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+PACKAGE: Final = "followup_scheduler"
+
+Tier = Literal["gold_silver", "general_big", "retail"]
+TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
+
+TaskKind = Literal["callback", "promotion", "maintenance", "repurchase"]
+TASK_KINDS: Final[tuple[TaskKind, ...]] = get_args(TaskKind)
+
+Horizon = Literal[
+    "within_1_week",
+    "within_2_weeks",
+    "within_3_weeks",
+    "within_4_weeks",
+    "within_2_months",
+    "within_6_months",
+    "within_1_year",
+    "uncertain",
+    "none",
+]
+HORIZONS: Final[tuple[Horizon, ...]] = get_args(Horizon)
+
+# The rows of the promotion table (domain.md §5): the horizons "within one month".
+PromotionHorizon = Literal["within_1_week", "within_2_weeks", "within_3_weeks", "within_4_weeks"]
+PROMOTION_HORIZONS: Final[tuple[PromotionHorizon, ...]] = get_args(PromotionHorizon)
+
+# The rows of the callback table (domain.md §4).
+CallbackSituation = Literal[
+    "demand_over_one_month_reached", "uncertain", "not_yet_reached", "no_current_demand"
+]
+CALLBACK_SITUATIONS: Final[tuple[CallbackSituation, ...]] = get_args(CallbackSituation)
+
+Outcome = Literal[
+    "bought",
+    "within_1_month",
+    "within_2_months",
+    "within_6_months",
+    "within_1_year",
+    "no_demand",
+    "unreachable",
+]
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)

@@ -1,0 +1,1 @@
+"""lead-intake: customer-information records in, validated and normalized, handed on for routing."""
