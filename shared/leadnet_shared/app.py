@@ -156,6 +156,7 @@ def create_service_app(
     consumers: Sequence[ConsumerSpec] = (),
     workers: Sequence[Worker] = (),
     on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[Runtime], Awaitable[None]]] = (),
     clock: Clock | None = None,
     verifier: TokenVerifier | None = None,
     run_relay: bool = True,
@@ -219,6 +220,8 @@ def create_service_app(
                     await runtime.relay.drain(timeout=5)
                 except Exception:
                     log.exception("outbox drain on shutdown failed; the next start publishes the rest")
+            for shutdown_hook in on_shutdown:
+                await shutdown_hook(runtime)
             await producer.stop()
             await db.dispose()
             log.info("%s stopped", settings.service)

@@ -129,6 +129,7 @@ class LeadFacts(EventData):
     assigned_dealer: str | None = None
     authorized_dealer: str | None = None
     cross_region: bool = False
+    reward_eligible: bool = False  # a cross-region retail record entered by a dealer (domain.md §3)
     tier: str = "retail"
     nature: str = "new"
     region_code: str | None = None

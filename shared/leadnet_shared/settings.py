@@ -6,7 +6,8 @@ service's own ones carry its prefix (`LEADNET_INTAKE_PORT`, `LEADNET_INTAKE_DATA
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import os
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, model_validator
@@ -60,10 +61,21 @@ class ServiceSettings(CommonSettings):
     database_name: ClassVar[str] = "leadnet"
     default_port: ClassVar[int] = 8000
 
-    database_url: str | None = None
+    # Read from `<PREFIX>DATABASE_URL` (e.g. LEADNET_INTAKE_DATABASE_URL); named apart from the common
+    # `DATABASE_URL` because settings names match environment variables case-insensitively.
+    service_database_url: str | None = None
     port: int | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_database_url(cls, data: Any) -> Any:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        value = os.environ.get(f"{prefix}DATABASE_URL")
+        if value and isinstance(data, dict) and not data.get("service_database_url"):
+            data["service_database_url"] = value
+        return data
 
     @property
     def http_port(self) -> int:
@@ -72,7 +84,8 @@ class ServiceSettings(CommonSettings):
     @property
     def async_dsn(self) -> str:
         """The service's own database as an SQLAlchemy asyncpg URL."""
-        return to_asyncpg_url(self.database_url or database_url_for(self.database_server_url, self.database_name))
+        return to_asyncpg_url(
+            self.service_database_url or database_url_for(self.database_server_url, self.database_name))
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -1,0 +1,28 @@
+"""dedup-router: who owns a customer."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from dedup_router.endpoints import router
+from dedup_router.handlers import lead_handlers
+from dedup_router.models import INBOX, KIT_STATE, OUTBOX
+from dedup_router.settings import RouterSettings
+from leadnet_shared.app import ConsumerSpec, create_service_app
+from leadnet_shared.auth import TokenVerifier
+from leadnet_shared.clock import Clock
+from leadnet_shared.events import LEADS_INTERNAL
+
+
+def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = None,
+               verifier: TokenVerifier | None = None) -> FastAPI:
+    settings = settings or RouterSettings()
+    return create_service_app(
+        settings=settings,
+        title="leadnet dedup-router",
+        tables=(OUTBOX, INBOX, KIT_STATE),
+        routers=[router],
+        consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handlers=lead_handlers)],
+        clock=clock,
+        verifier=verifier,
+    )

@@ -1,0 +1,82 @@
+"""What dedup-router publishes, always masked on public topics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.models import Customer, Dealer, RoutedLead
+from leadnet_shared.events import (
+    CUSTOMERS,
+    DEALERS,
+    LEADS,
+    CustomerUpserted,
+    DealerUpserted,
+    EventData,
+    LeadAccepted,
+    LeadRejected,
+    MaskedCustomer,
+    Warning_,
+    make_envelope,
+)
+from leadnet_shared.masking import mask_address, mask_name, mask_phone
+from leadnet_shared.outbox import Outbox
+
+SOURCE = "/leadnet/router"
+
+
+def masked(customer: Customer) -> MaskedCustomer:
+    return MaskedCustomer(name=mask_name(customer.name), phone=mask_phone(customer.phone),
+                          address=mask_address(customer.address))
+
+
+async def publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: str, key: str, event_type: str,
+                  data: EventData, now: datetime, aggregate: str) -> None:
+    envelope = make_envelope(data=data, event_type=event_type, source=SOURCE, time=now, subject=key)
+    await outbox.add(session, topic=prefix + topic, key=key, envelope=envelope, aggregate_type=aggregate)
+
+
+async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix: str, lead: RoutedLead,
+                                customer: Customer, customer_existed: bool, warnings: list[Warning_],
+                                now: datetime) -> None:
+    data = LeadAccepted(
+        lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
+        assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
+        cross_region=lead.cross_region, tier=lead.tier, nature=lead.nature, region_code=lead.region_code,
+        product_line=lead.product_line, horizon=lead.horizon, source=lead.source, network_code=lead.network_code,
+        customer_existed=customer_existed, protection_until=lead.protection_until, accepted_at=now,
+        rule=lead.rule, warnings=warnings, customer=masked(customer),
+        reward_eligible=lead.reward_eligible,
+    )
+    await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
+                  event_type="leadnet.lead.accepted", data=data, now=now, aggregate="lead")
+
+
+async def publish_lead_rejected(session: AsyncSession, outbox: Outbox, *, prefix: str, lead_id: str,
+                                customer_id: str, entered_by: str | None, existing_lead_id: str,
+                                now: datetime) -> None:
+    data = LeadRejected(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, reason="duplicate_lead",
+                        existing_lead_id=existing_lead_id, rejected_at=now)
+    await publish(session, outbox, prefix=prefix, topic=LEADS, key=customer_id,
+                  event_type="leadnet.lead.rejected", data=data, now=now, aggregate="lead")
+
+
+async def publish_customer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, customer: Customer,
+                                    now: datetime) -> None:
+    data = CustomerUpserted(
+        customer_id=customer.customer_id, customer=masked(customer), region_code=customer.region_code,
+        tier=customer.tier, assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
+        protection_until=customer.protection_until, updated_at=now,
+    )
+    await publish(session, outbox, prefix=prefix, topic=CUSTOMERS, key=customer.customer_id,
+                  event_type="leadnet.customer.upserted", data=data, now=now, aggregate="customer")
+
+
+async def publish_dealer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, dealer: Dealer,
+                                  now: datetime) -> None:
+    data = DealerUpserted(code=dealer.code, name=dealer.name, territories=list(dealer.territories),
+                          product_lines=list(dealer.product_lines), capability=dealer.capability,
+                          sales_level=dealer.sales_level, status=dealer.status, updated_at=now)
+    await publish(session, outbox, prefix=prefix, topic=DEALERS, key=dealer.code,
+                  event_type="leadnet.dealer.upserted", data=data, now=now, aggregate="dealer")

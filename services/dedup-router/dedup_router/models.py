@@ -1,0 +1,105 @@
+"""dedup-router tables: dealers, the customer registry (keyed by normalized phone), leads, fairness pools."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ARRAY, Boolean, DateTime, Index, Integer, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from leadnet_shared.db import new_metadata
+from leadnet_shared.outbox import define_kit_tables
+
+metadata = new_metadata()
+OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Dealer(Base):
+    __tablename__ = "dealers"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    territories: Mapped[list[str]] = mapped_column(ARRAY(String(6)))
+    product_lines: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    capability: Mapped[int] = mapped_column(Integer)
+    sales_level: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | withdrawn
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Customer(Base):
+    """The registry: one row per customer, the same customer being the same normalized phone number."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500))
+    region_code: Mapped[str] = mapped_column(String(6))
+    tier: Mapped[str] = mapped_column(String(20))
+    nature: Mapped[str] = mapped_column(String(20))
+    assigned_dealer: Mapped[str | None] = mapped_column(String(32))
+    authorized_dealer: Mapped[str | None] = mapped_column(String(32))
+    protected_by: Mapped[str | None] = mapped_column(String(32))
+    protection_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    name_county_key: Mapped[str | None] = mapped_column(String(64))
+    fleet_city_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_customers_assigned_dealer", "assigned_dealer", "customer_id"),
+        Index("ix_customers_name_county_key", "name_county_key"),
+        Index("ix_customers_fleet_city_key", "fleet_city_key"),
+        Index("ix_customers_protection_until", "protection_until",
+              postgresql_where="protection_until IS NOT NULL"),
+    )
+
+
+class RoutedLead(Base):
+    __tablename__ = "leads"
+
+    lead_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    entered_by: Mapped[str | None] = mapped_column(String(32))
+    entrant_key: Mapped[str] = mapped_column(String(40))  # dealer code, or "hq" for HQ-collected records
+    assigned_dealer: Mapped[str | None] = mapped_column(String(32))
+    authorized_dealer: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
+    reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    tier: Mapped[str] = mapped_column(String(20))
+    nature: Mapped[str] = mapped_column(String(20))
+    region_code: Mapped[str] = mapped_column(String(6))
+    product_line: Mapped[str | None] = mapped_column(String(32))
+    horizon: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(40))
+    network_code: Mapped[str | None] = mapped_column(String(64))
+    protection_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rule: Mapped[str] = mapped_column(String(80))
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_leads_customer_entrant_open", "customer_id", "entrant_key", unique=True,
+              postgresql_where="status = 'open'"),
+        Index("ix_leads_assigned_dealer", "assigned_dealer", "status"),
+    )
+
+
+class PoolCount(Base):
+    """How many leads each dealer got from a (territory prefix, product line) pool: the fairness rule's input."""
+
+    __tablename__ = "pool_counts"
+
+    prefix: Mapped[str] = mapped_column(String(6), primary_key=True)
+    product_line: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,17 @@
+"""dedup-router settings (env prefix `LEADNET_ROUTER_`)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from leadnet_shared.settings import ServiceSettings
+
+
+class RouterSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADNET_ROUTER_", extra="ignore", populate_by_name=True)
+
+    service: ClassVar[str] = "router"
+    database_name: ClassVar[str] = "leadnet_router"
+    default_port: ClassVar[int] = 8002

@@ -1,0 +1,30 @@
+"""followup-scheduler: callbacks and promotions on time, once."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from followup_scheduler.endpoints import router
+from followup_scheduler.firing import run_timers
+from followup_scheduler.handlers import lead_handlers
+from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
+from followup_scheduler.settings import SchedulerSettings
+from leadnet_shared.app import ConsumerSpec, create_service_app
+from leadnet_shared.auth import TokenVerifier
+from leadnet_shared.clock import Clock
+from leadnet_shared.events import LEADS
+
+
+def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None = None,
+               verifier: TokenVerifier | None = None, run_timer_worker: bool = True) -> FastAPI:
+    settings = settings or SchedulerSettings()
+    return create_service_app(
+        settings=settings,
+        title="leadnet followup-scheduler",
+        tables=(OUTBOX, INBOX, KIT_STATE),
+        routers=[router],
+        consumers=[ConsumerSpec(name="leads", topics=[LEADS], handlers=lead_handlers)],
+        workers=[run_timers] if run_timer_worker else [],
+        clock=clock,
+        verifier=verifier,
+    )

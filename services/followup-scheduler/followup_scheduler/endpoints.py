@@ -1,0 +1,99 @@
+"""followup-scheduler HTTP API (`/v1/tasks`)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import and_, or_, select
+
+from followup_scheduler.models import FollowedLead, Task
+from followup_scheduler.schemas import CompleteIn, CompleteOut, TaskIn, TaskOut, TaskPage
+from followup_scheduler.tasks import complete_task, schedule_task
+from leadnet_shared.app import runtime_of
+from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.problems import BadRequest, NotFound
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+Caller = Annotated[Principal, Depends(bearer_principal)]
+
+
+def task_out(t: Task) -> TaskOut:
+    return TaskOut(task_id=t.task_id, lead_id=t.lead_id, customer_id=t.customer_id, dealer=t.dealer, kind=t.kind,
+                   due_at=t.due_at, status=t.status, reason=t.reason, outcome=t.outcome)
+
+
+def _visible(task: Task | None, principal: Principal) -> Task:
+    if task is None or (principal.role == "dealer" and task.dealer != principal.dealer):
+        raise NotFound("No such task.")
+    return task
+
+
+@router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand")
+async def create_task(body: TaskIn, request: Request, principal: Caller) -> TaskOut:
+    require_roles(principal, "dealer", "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        lead = await session.get(FollowedLead, body.lead_id)
+        if lead is None or (principal.role == "dealer" and lead.assigned_dealer != principal.dealer):
+            raise NotFound("No such lead.")
+        task = await schedule_task(session, runtime.outbox, lead=lead, planned=None, kind=body.kind,
+                                   due_at=body.due_at, reason="manual", now=runtime.clock.now(),
+                                   prefix=runtime.settings.topic_prefix)
+    return task_out(task)
+
+
+def _encode_cursor(task: Task) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([task.due_at.isoformat(), task.tie_break, task.task_id])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int, str]:
+    try:
+        due, tie, task_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(due), int(tie), str(task_id)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest("The cursor is not one this service issued.", code="invalid_cursor") from exc
+
+
+@router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")
+async def list_tasks(request: Request, principal: Caller, status: str | None = None,
+                     due_before: datetime | None = None, dealer: str | None = None, cursor: str | None = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TaskPage:
+    query = select(Task).order_by(Task.due_at, Task.tie_break, Task.task_id).limit(limit + 1)
+    if principal.role == "dealer":
+        query = query.where(Task.dealer == principal.dealer)
+    elif dealer:
+        query = query.where(Task.dealer == dealer)
+    if status:
+        query = query.where(Task.status == status)
+    if due_before:
+        query = query.where(Task.due_at < due_before)
+    if cursor:
+        due, tie, task_id = _decode_cursor(cursor)
+        query = query.where(or_(Task.due_at > due, and_(Task.due_at == due, Task.tie_break > tie),
+                                and_(Task.due_at == due, Task.tie_break == tie, Task.task_id > task_id)))
+    async with runtime_of(request).db.sessions() as session:
+        rows = list((await session.execute(query)).scalars())
+    page = rows[:limit]
+    return TaskPage(items=[task_out(t) for t in page], next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
+    async with runtime_of(request).db.sessions() as session:
+        return task_out(_visible(await session.get(Task, task_id), principal))
+
+
+@router.post("/{task_id}/complete", response_model=CompleteOut, summary="Report a task's outcome")
+async def complete(task_id: str, body: CompleteIn, request: Request, principal: Caller) -> CompleteOut:
+    require_roles(principal, "dealer", "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        task = _visible(await session.get(Task, task_id, with_for_update=True), principal)
+        done, follow_up = await complete_task(session, runtime.outbox, task=task, outcome=body.outcome,
+                                              info_verified=body.info_verified, notes=body.notes,
+                                              now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
+    return CompleteOut(task=task_out(done), next_task=task_out(follow_up) if follow_up else None)

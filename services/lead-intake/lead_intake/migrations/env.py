@@ -1,0 +1,4 @@
+from leadnet_shared.migrate import run_env
+from lead_intake.models import metadata
+
+run_env(metadata)

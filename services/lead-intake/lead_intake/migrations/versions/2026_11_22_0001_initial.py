@@ -1,0 +1,56 @@
+"""initial: leads, idempotency keys, outbox, inbox
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+from leadnet_shared.migrate import kit_tables_migration
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    kit_tables_migration(op)
+    op.create_table(
+        "leads",
+        sa.Column("lead_id", sa.String(36), primary_key=True),
+        sa.Column("entered_by", sa.String(32)),
+        sa.Column("entered_by_role", sa.String(20), nullable=False),
+        sa.Column("caller_key", sa.String(80), nullable=False),
+        sa.Column("source", sa.String(40), nullable=False),
+        sa.Column("network_code", sa.String(64)),
+        sa.Column("raw", JSONB, nullable=False),
+        sa.Column("normalized", JSONB, nullable=False),
+        sa.Column("status", sa.String(24), nullable=False),
+        sa.Column("customer_id", sa.String(36)),
+        sa.Column("assigned_dealer", sa.String(32)),
+        sa.Column("verdict", JSONB),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index("ix_leads_entered_by", "leads", ["entered_by", "submitted_at"])
+    op.create_index("ix_leads_assigned_dealer", "leads", ["assigned_dealer"])
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("caller_key", sa.String(80), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("lead_id", sa.String(36)),
+        sa.Column("status_code", sa.Integer),
+        sa.Column("response", JSONB),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+
+
+def downgrade() -> None:
+    for table in ("idempotency_keys", "leads", "kit_state", "inbox", "outbox"):
+        op.drop_table(table)

@@ -1,0 +1,62 @@
+"""lead-intake tables: the records as sent and as normalized, their verdicts, and idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, Integer, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from leadnet_shared.db import new_metadata
+from leadnet_shared.outbox import define_kit_tables
+
+metadata = new_metadata()
+OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Lead(Base):
+    """One submitted record: kept as sent (`raw`) next to its normalized form, with the router's verdict."""
+
+    __tablename__ = "leads"
+
+    lead_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entered_by: Mapped[str | None] = mapped_column(String(32))  # dealer code; None when HQ collected it
+    entered_by_role: Mapped[str] = mapped_column(String(20))
+    caller_key: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(40))
+    network_code: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    customer_id: Mapped[str | None] = mapped_column(String(36))
+    assigned_dealer: Mapped[str | None] = mapped_column(String(32))
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_leads_entered_by", "entered_by", "submitted_at"),
+        Index("ix_leads_assigned_dealer", "assigned_dealer"),
+    )
+
+
+class IdempotencyKey(Base):
+    """A caller's Idempotency-Key: the request it named and the first response, replayed for ≥ 24 h."""
+
+    __tablename__ = "idempotency_keys"
+
+    caller_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[str | None] = mapped_column(String(36))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)

@@ -1,0 +1,28 @@
+"""rewards-ledger: the 2 / 100 / 1000-3000 CNY rewards, exact, once, auditable."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from leadnet_shared.app import ConsumerSpec, create_service_app
+from leadnet_shared.auth import TokenVerifier
+from leadnet_shared.clock import Clock
+from leadnet_shared.events import LEADS
+from rewards_ledger.endpoints import router
+from rewards_ledger.handlers import reward_handlers
+from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
+from rewards_ledger.settings import LedgerSettings
+
+
+def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = None,
+               verifier: TokenVerifier | None = None) -> FastAPI:
+    settings = settings or LedgerSettings()
+    return create_service_app(
+        settings=settings,
+        title="leadnet rewards-ledger",
+        tables=(OUTBOX, INBOX, KIT_STATE),
+        routers=[router],
+        consumers=[ConsumerSpec(name="rewards", topics=[LEADS], handlers=reward_handlers)],
+        clock=clock,
+        verifier=verifier,
+    )

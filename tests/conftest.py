@@ -1,0 +1,1 @@
+"""Cross-service tests: the pipeline fixture lives in tests/pipeline.py."""
