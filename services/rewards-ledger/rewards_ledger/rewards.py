@@ -10,7 +10,7 @@ from rewards_ledger.postings import PostingRequest
 
 
 def rewards_policy() -> dict[str, Any]:
-    return cached_policy("rewards_ledger", "rewards")
+    return cached_policy("leadnet_shared", "rewards")
 
 
 def info_fee_for_verified_lead(event: LeadVerified, *, policy: dict[str, Any] | None = None) -> PostingRequest | None:
