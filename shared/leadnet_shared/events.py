@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import orjson
@@ -102,6 +102,9 @@ class MaskedCustomer(BaseModel):
 class Warning_(BaseModel):
     code: str
     message: str
+    # possible_duplicate only: which keys matched (name_county, fleet_city) and how strongly (0..1); no PII.
+    matched: list[str] | None = None
+    strength: float | None = None
 
 
 # ---- leadnet.internal.leads.v1 -------------------------------------------------------------------------------
@@ -139,6 +142,14 @@ class LeadFacts(EventData):
     network_code: str | None = None
 
 
+class FleetLine(BaseModel):
+    """One line of a customer's vehicles in use, without personal data (domain.md §2 在用車)."""
+
+    brand: str | None = None
+    model: str | None = None
+    quantity: int = 0
+
+
 class LeadAccepted(LeadFacts):
     customer_existed: bool = False
     protection_until: datetime | None = None
@@ -146,6 +157,8 @@ class LeadAccepted(LeadFacts):
     rule: str | None = None
     warnings: list[Warning_] = Field(default_factory=list)
     customer: MaskedCustomer = Field(default_factory=MaskedCustomer)
+    # The record's vehicles in use (brand, model, quantity), for the scheduler's repurchase reminders (§6).
+    fleet: list[FleetLine] | None = None
 
 
 class LeadRejected(EventData):
@@ -217,6 +230,19 @@ class TaskEvent(EventData):
     status: str
     reason: str | None = None
     outcome: str | None = None
+    occurred_at: datetime
+
+
+class PlanReminder(EventData):
+    """A dealer's plan is due soon (domain.md "Deadlines in one place": the 30th, every Friday)."""
+
+    dealer: str
+    plan: str  # callback (next month's callback plan) | promotion (next week's promotion plan)
+    period: str  # the planned period: yyyy-mm, or yyyy-Www for a week
+    deadline_day: date  # Asia/Shanghai business date the plan is due by (end of that day)
+    due_by: datetime
+    days_before: int
+    remind_at: datetime
     occurred_at: datetime
 
 
@@ -292,6 +318,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "leadnet.task.completed": TaskEvent,
     "leadnet.task.overdue": TaskEvent,
     "leadnet.task.escalated": TaskEvent,
+    "leadnet.plan.reminder": PlanReminder,
     "leadnet.sale.attributed": SaleAttributed,
     "leadnet.sale.cancelled": SaleCancelled,
     "leadnet.ledger.entry_posted": EntryPosted,
@@ -304,6 +331,7 @@ TOPIC_OF_TYPE: dict[str, str] = {
     "leadnet.dealer.upserted": DEALERS,
     "leadnet.dealer.withdrawn": DEALERS,
     **{t: TASKS for t in EVENT_TYPES if t.startswith("leadnet.task.")},
+    "leadnet.plan.reminder": TASKS,
     "leadnet.sale.attributed": SALES,
     "leadnet.sale.cancelled": SALES,
     "leadnet.ledger.entry_posted": LEDGER,

@@ -87,12 +87,13 @@ class EmbeddedPostgres:
             import pwd
 
             pw = pwd.getpwnam(PG_SYSTEM_USER)
-            parent = self.data_dir
+            parent = self.data_dir.parent
             while parent != parent.parent:  # let the unprivileged user traverse down to its data directory
                 with contextlib.suppress(PermissionError):
                     parent.chmod(parent.stat().st_mode | 0o011)
                 parent = parent.parent
             os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        self.data_dir.chmod(0o700)  # PostgreSQL refuses a data directory others can read
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run([str(self._bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
                             "--encoding=UTF8", "--locale=C"], check=True, capture_output=True, **user)  # type: ignore[call-overload]

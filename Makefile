@@ -1,0 +1,25 @@
+# The short task list: `make up` (install + run everything), `make test`, `make lint`, `make bench`.
+.PHONY: install up demo test test-fast lint bench
+
+install:
+	./scripts/install.sh
+
+up: install
+	.venv/bin/leadnet up
+
+demo: install
+	.venv/bin/leadnet up --demo
+
+test: install
+	.venv/bin/python -m pytest -q
+
+# Pure-rule tests only: no PostgreSQL, no Kafka.
+test-fast: install
+	.venv/bin/python -m pytest -q -m "not postgres and not kafka"
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/mypy shared/leadnet_shared leadnet services/lead-intake/lead_intake services/dedup-router/dedup_router services/followup-scheduler/followup_scheduler services/rewards-ledger/rewards_ledger
+
+bench: install
+	for b in bench/*.py; do .venv/bin/python "$$b" --quick || exit 1; done

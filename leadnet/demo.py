@@ -1,0 +1,45 @@
+"""Demo data for `leadnet up --demo`: dealers in Shandong and a few records, loaded through the public API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+DEMO_DEALERS: list[dict[str, Any]] = [
+    {"code": "D001", "name": "潍坊欧曼汽车销售服务有限公司", "territories": ["3707"],
+     "product_lines": ["tractor", "dump", "cargo"], "capability": 80, "sales_level": "300_999"},
+    {"code": "D002", "name": "济南欧曼汽车销售有限公司", "territories": ["3701"],
+     "product_lines": ["tractor", "dump", "mixer", "cargo"], "capability": 90, "sales_level": "gte_1000"},
+    {"code": "D003", "name": "诸城欧曼专营店", "territories": ["370782"], "product_lines": ["tractor"],
+     "capability": 40, "sales_level": "lt_300"},
+    {"code": "D004", "name": "青岛欧曼汽车销售有限公司", "territories": ["3702"],
+     "product_lines": ["tractor", "dump", "mixer"], "capability": 70, "sales_level": "300_999"},
+]
+
+DEMO_RECORD: dict[str, Any] = {
+    "source": "walk_in",
+    "network_code": "NET-SD-0007",
+    "customer": {"name": "张三", "phone": "138 0013 8000", "address": "山东省潍坊市诸城市密州街道",
+                 "region_code": None, "tier": "retail", "nature": "new"},
+    "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": 2, "function": "tractor",
+                         "horsepower": 460, "body_spec": "半挂牵引"}],
+    "usage": {"cargo": "煤炭", "load_tons": 49, "haul_distance_km": 300, "consumer_credit": "无",
+              "insurance": "人保"},
+    "purchase_intent": {"brand": "欧曼", "model": "EST 6", "quantity": 1, "function": "tractor",
+                        "horsepower": 560, "body_spec": "半挂牵引", "product_line": "tractor",
+                        "horizon": "within_2_weeks"},
+}
+
+
+def load_demo_dealers(router_url: str, hq_token: str) -> list[str]:
+    """Register the demo dealers (already registered ones are left as they are)."""
+    loaded = []
+    with httpx.Client(base_url=router_url, headers={"Authorization": f"Bearer {hq_token}"}, timeout=10) as client:
+        for dealer in DEMO_DEALERS:
+            response = client.post("/v1/dealers", json=dealer)
+            if response.status_code == 201:
+                loaded.append(dealer["code"])
+            elif response.status_code != 409:
+                response.raise_for_status()
+    return loaded
