@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from leadnet.services import SERVICES, by_name
+from leadnet.services import by_name
 
 app = typer.Typer(help="leadnet: a truck maker's dealer lead network.", no_args_is_help=True,
                   add_completion=False)
@@ -52,7 +52,8 @@ def token(
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
     if role == "dealer" and not dealer:
         raise typer.BadParameter("--dealer is required for role dealer")
-    typer.echo(mint_from_dir(data_dir / "keys", role=role, dealer=dealer, ttl_seconds=parse_ttl(ttl)))  # type: ignore[arg-type]
+    minted = mint_from_dir(data_dir / "keys", role=role, dealer=dealer, ttl_seconds=parse_ttl(ttl))
+    typer.echo(minted)
 
 
 @app.command()
@@ -86,7 +87,7 @@ def import_file(
         raise typer.BadParameter("give --token or set LEADNET_TOKEN (see `leadnet token`)")
     summary = run_import(path=path, base_url=url, token=token_, result_path=result, batch_size=batch_size,
                          resume=not restart, progress=True)
-    typer.echo(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,  # type: ignore[union-attr]
+    typer.echo(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
                           ensure_ascii=False, default=str, indent=2))
 
 

@@ -121,7 +121,8 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
                 f"{' - loaded now' if loaded else ' - already there'}")
             say("a token for dealer D002 (valid 24 h):")
             say(f"  {dealer_token}")
-            say("submit a demo record (D002 enters a Zhucheng customer: cross-region, routed to the authorized dealer):")
+            say("submit a demo record (D002 enters a Zhucheng customer: cross-region, so it goes to the "
+                "authorized dealer):")
             say(f"  {curl_line('http://127.0.0.1:8001', dealer_token, DEMO_RECORD)}")
         say("")
         say("Ctrl-C stops everything.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,7 +51,7 @@ class ConsumerSpec:
     max_records: int = 500
 
 
-Worker = Callable[["Runtime"], Awaitable[None]]
+Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -211,13 +211,13 @@ def create_service_app(
                 loop.stop()
             if runtime.relay is not None:
                 runtime.relay.stop()
-            done, pending = await asyncio.wait(runtime.tasks, timeout=10) if runtime.tasks else (set(), set())
+            _, pending = await asyncio.wait(runtime.tasks, timeout=10) if runtime.tasks else (set(), set())
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             if runtime.relay is not None:
                 try:  # what the consumers' last batches wrote must still leave before we go
-                    await runtime.relay.drain(timeout=5)
+                    await runtime.relay.drain(within=5)
                 except Exception:
                     log.exception("outbox drain on shutdown failed; the next start publishes the rest")
             for shutdown_hook in on_shutdown:

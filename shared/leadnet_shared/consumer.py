@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.db import Database
-from leadnet_shared.events import DEAD_LETTERS, Envelope, make_envelope, EventData
+from leadnet_shared.events import DEAD_LETTERS, Envelope, EventData, make_envelope
 from leadnet_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class ConsumerLoop:
             await self.consumer.commit(offsets)
         except CommitFailedError:
             # The group rebalanced: another member will get these again; the inbox makes that harmless.
-            log.warning("offset commit failed after a rebalance; events will be redelivered", extra={"consumer": self.name})
+            log.warning("offset commit failed after a rebalance; events will be redelivered (%s)", self.name)
 
     async def _handle_with_retries(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

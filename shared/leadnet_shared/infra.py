@@ -157,7 +157,8 @@ def fetch_kafka_jars(version: str = KAFKA_VERSION, cache_dir: Path | None = None
         capture_output=True, text=True, timeout=900,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"maven could not fetch Apache Kafka {version}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        raise RuntimeError(f"maven could not fetch Apache Kafka {version}:\n{output}")
     marker.write_text(version)
     return libs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -76,15 +77,13 @@ async def ensure_topics(bootstrap_servers: str, *, prefix: str = "", partitions:
             name = prefix + spec.name
             if name in existing:
                 continue
-            config = {"cleanup.policy": spec.cleanup}
+            config: dict[str, str] = {"cleanup.policy": spec.cleanup}
             if spec.retention_days is not None:
                 config["retention.ms"] = str(spec.retention_days * _DAY_MS)
             new.append(NewTopic(name, partitions, replication, topic_configs=config))
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent starter created them first
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in new]
     finally:
         await admin.close()

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 
 # Common two-character family names; anything else masks after the first character.
-_COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木 百里 呼延 南宫 独孤 西门 万俟 闻人 赫连 澹台 "
-    "歐陽 司馬 諸葛 東方 長孫 夏侯 軒轅 南宮 獨孤 單于".split()
-)
+_COMPOUND_SURNAMES = frozenset((
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
+    "宇文", "司徒", "夏侯", "轩辕", "令狐", "端木", "百里", "呼延", "南宫", "独孤",
+    "西门", "万俟", "闻人", "赫连", "澹台", "歐陽", "司馬", "諸葛", "東方", "長孫",
+    "夏侯", "軒轅", "南宮", "獨孤", "單于",
+))
 
 # The county-level unit ends with one of these; the address is cut right after it.
 _COUNTY_END = re.compile(r"^.*?(?:自治县|自治旗|林区|特区|新区|县|区|市|旗)")

@@ -10,6 +10,7 @@ tail again; the consumers' inboxes make the repeats harmless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,9 +202,9 @@ class OutboxRelay:
         self.last_progress = self.clock.now()
         return len(ok)
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, within: float = 10.0) -> None:
         """Publish everything pending now (used on shutdown and in tests)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             if await self.publish_batch() == 0 and await self.pending() == 0:
                 return
@@ -249,10 +250,8 @@ class OutboxRelay:
             if sent == 0:
                 self.last_progress = self.clock.now()
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):  # no commit woke us: poll for other processes' rows
                     await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
-                except TimeoutError:
-                    pass
 
     def stop(self) -> None:
         self._stopping = True

@@ -151,13 +151,13 @@ async def running(app: Any) -> AsyncIterator[Any]:
             yield client
 
 
-async def eventually(predicate: Any, *, timeout: float = 15.0, interval: float = 0.05) -> Any:
+async def eventually(predicate: Any, *, within: float = 15.0, interval: float = 0.05) -> Any:
     """Poll an async predicate until it returns a truthy value (for effects that cross a broker)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: Any = None
     while asyncio.get_running_loop().time() < deadline:
         last = await predicate()
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+    raise AssertionError(f"condition not met within {within}s (last value: {last!r})")

@@ -1,0 +1,482 @@
+"""deploy/, docker-compose.yml and the Dockerfiles, checked offline: render, validate, scan, policy facts.
+
+The tools come from scripts/install-deploy-tools.sh (in <repo>/.cache/deploy-tools, or LEADNET_DEPLOY_TOOLS).
+A missing tool skips its tests on a developer's machine and fails them under CI: CI never goes green unchecked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = Path(os.environ.get("LEADNET_DEPLOY_TOOLS", REPO / ".cache" / "deploy-tools"))
+SCHEMAS = REPO / "deploy" / "schemas"
+KUBERNETES_VERSION = "1.33.0"
+OVERLAYS = ("dev", "prod")
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+INSTALL_HINT = "run scripts/install-deploy-tools.sh"
+
+# contract.md "Events" plus the internal topics: name -> (cleanup policy, retention in days or None).
+CONTRACT_TOPICS: dict[str, tuple[str, int | None]] = {
+    "leadnet.public.leads.v1": ("delete", 30),
+    "leadnet.public.customers.v1": ("compact", None),
+    "leadnet.public.dealers.v1": ("compact", None),
+    "leadnet.public.tasks.v1": ("delete", 30),
+    "leadnet.public.sales.v1": ("delete", 30),
+    "leadnet.public.ledger.v1": ("delete", 400),
+    "leadnet.internal.leads.v1": ("delete", 7),
+    "leadnet.internal.dlq.v1": ("delete", 30),
+}
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Service:
+    short: str
+    name: str
+    package: str
+    port: int
+    prefixes: tuple[str, ...]
+
+
+SERVICES = (
+    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads",)),
+    Service("router", "dedup-router", "dedup_router", 8002, ("/v1/dealers", "/v1/customers", "/v1/sales")),
+    Service("scheduler", "followup-scheduler", "followup_scheduler", 8003, ("/v1/tasks", "/v1/plans")),
+    Service("ledger", "rewards-ledger", "rewards_ledger", 8004, ("/v1/ledger",)),
+)
+
+
+def require(found: Any, what: str) -> Any:
+    """The tool, or a skip (developer machine) / failure (CI) that says how to get it."""
+    if found:
+        return found
+    message = f"{what} is not installed: {INSTALL_HINT}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a missing deploy tool is a failure, not a skip)")
+    pytest.skip(message)
+
+
+def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, **kwargs)
+
+
+# ---- tools -------------------------------------------------------------------------------------------------
+
+def kustomize_cmd() -> list[str] | None:
+    for candidate in (TOOLS / "bin" / "kustomize", shutil.which("kustomize")):
+        if candidate and Path(candidate).is_file():
+            return [str(candidate), "build"]
+    kubectl = shutil.which("kubectl")
+    return [kubectl, "kustomize"] if kubectl else None
+
+
+def tools_python() -> str | None:
+    python = TOOLS / "venv" / "bin" / "python"
+    probe = [str(python), "-c", "import kubernetes_validate, jsonschema"]
+    if python.is_file() and run(probe).returncode == 0:
+        return str(python)
+    return None
+
+
+def checkov_cmd() -> list[str] | None:
+    for candidate in (TOOLS / "venv" / "bin" / "checkov", shutil.which("checkov")):
+        if candidate and Path(candidate).is_file():
+            return [str(candidate)]
+    return None
+
+
+def compose_cmd() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and run([docker, "compose", "version"]).returncode == 0:
+        return [docker, "compose"]
+    for candidate in (TOOLS / "bin" / "docker-compose", shutil.which("docker-compose")):
+        if candidate and Path(candidate).is_file():
+            return [str(candidate)]
+    return None
+
+
+def checkov_env() -> dict[str, str]:
+    # Offline: no guideline download from the vendor's platform (it would only fail after a DNS timeout).
+    return {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "ERROR"}
+
+
+# ---- rendered overlays -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rendered:
+    overlay: str
+    path: Path
+    objects: list[dict[str, Any]]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def one(self, kind: str, name: str) -> dict[str, Any]:
+        matches = [o for o in self.of(kind) if o["metadata"]["name"] == name]
+        assert len(matches) == 1, f"{self.overlay}: expected one {kind}/{name}, found {len(matches)}"
+        return matches[0]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    kustomize = require(kustomize_cmd(), "kustomize (or kubectl)")
+    out: dict[str, Rendered] = {}
+    for overlay in OVERLAYS:
+        result = run([*kustomize, str(REPO / "deploy" / "overlays" / overlay)])
+        assert result.returncode == 0, f"kustomize build {overlay} failed:\n{result.stderr}"
+        path = tmp_path_factory.mktemp("render") / f"{overlay}.yaml"
+        path.write_text(result.stdout)
+        out[overlay] = Rendered(overlay, path, [o for o in yaml.safe_load_all(result.stdout) if o])
+    return out
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest, rendered: dict[str, Rendered]) -> Rendered:
+    return rendered[request.param]
+
+
+def pod_templates(r: Rendered) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in r.of("Deployment") + r.of("Job"):
+        yield f"{obj['kind']}/{obj['metadata']['name']}", obj["spec"]["template"]["spec"]
+
+
+class TestRender:
+    def test_both_overlays_render_every_part(self, overlay: Rendered) -> None:
+        kinds = {o["kind"] for o in overlay.objects}
+        assert {"Namespace", "Deployment", "Service", "ServiceAccount", "ConfigMap", "Job",
+                "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress", "Kafka",
+                "KafkaNodePool", "KafkaTopic", "PrometheusRule"} <= kinds
+        for svc in SERVICES:
+            for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"):
+                overlay.one(kind, svc.name)
+            overlay.one("Job", f"{svc.name}-migrate")
+
+    def test_everything_lands_in_the_overlay_namespace(self, overlay: Rendered) -> None:
+        namespace = overlay.of("Namespace")[0]["metadata"]["name"]
+        assert namespace == {"dev": "leadnet-dev", "prod": "leadnet"}[overlay.overlay]
+        namespaced = {o["metadata"].get("namespace") for o in overlay.objects if o["kind"] != "Namespace"}
+        assert namespaced == {namespace}
+
+    def test_images_are_tagged_never_latest(self, overlay: Rendered) -> None:
+        for where, spec in pod_templates(overlay):
+            for container in spec["containers"]:
+                image = container["image"]
+                tag = image.rsplit("/", 1)[-1].partition(":")[2]
+                assert tag and tag != "latest", f"{where}: image {image} has no fixed tag"
+        if overlay.overlay == "prod":
+            images = {c["image"] for _, spec in pod_templates(overlay) for c in spec["containers"]}
+            assert all(i.startswith("registry.example.com/leadnet/") for i in images), images
+
+    def test_secrets_are_referenced_never_committed(self, overlay: Rendered) -> None:
+        assert overlay.of("Secret") == []
+        refs = set()
+        for _, spec in pod_templates(overlay):
+            for container in spec["containers"]:
+                for env in container.get("env", []):
+                    if "value" in env:
+                        assert not re.search(r"PASSWORD|SECRET|TOKEN|DATABASE_URL", env["name"]), env
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        refs.add(ref["name"])
+            refs |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+        assert refs == {"leadnet-db", "leadnet-jwks"}
+        for cm in overlay.of("ConfigMap"):
+            assert not any("://" in str(v) and "@" in str(v) for v in cm.get("data", {}).values()), cm
+
+
+class TestSchemas:
+    def test_every_object_validates_against_the_pinned_schemas(self, overlay: Rendered) -> None:
+        python = require(tools_python(), "kubernetes-validate (deploy tools venv)")
+        result = run([python, str(Path(__file__).with_name("validate_objects.py")), KUBERNETES_VERSION,
+                      str(SCHEMAS), str(overlay.path)])
+        assert result.returncode == 0, f"{overlay.overlay}: schema errors:\n{result.stdout}{result.stderr}"
+        assert json.loads(result.stdout) == []
+
+    def test_the_validator_rejects_unknown_fields_in_builtin_and_custom_kinds(
+            self, rendered: dict[str, Rendered], tmp_path: Path) -> None:
+        python = require(tools_python(), "kubernetes-validate (deploy tools venv)")
+        r = rendered["prod"]
+        deployment = json.loads(json.dumps(r.one("Deployment", "lead-intake")))
+        deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/x"
+        topic = json.loads(json.dumps(r.of("KafkaTopic")[0]))
+        topic["spec"]["partition"] = 3
+        kafka = json.loads(json.dumps(r.one("Kafka", "leadnet")))
+        kafka["spec"]["kafka"]["replicas"] = 3  # gone from the v1 API: node pools hold the replicas
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump_all([deployment, topic, kafka]))
+        result = run([python, str(Path(__file__).with_name("validate_objects.py")), KUBERNETES_VERSION,
+                      str(SCHEMAS), str(bad)])
+        errors = json.loads(result.stdout)
+        assert result.returncode == 1
+        assert {e["object"].split("/")[0] for e in errors} == {"Deployment", "KafkaTopic", "Kafka"}, errors
+
+    def test_vendored_schemas_are_pinned(self) -> None:
+        assert (SCHEMAS / "strimzi" / "STRIMZI_VERSION").read_text().strip() == "1.2.0"
+        names = {p.name for p in SCHEMAS.glob("*/*.json")}
+        assert {"kafka-kafka.strimzi.io-v1.json", "kafkanodepool-kafka.strimzi.io-v1.json",
+                "kafkatopic-kafka.strimzi.io-v1.json",
+                "prometheusrule-monitoring.coreos.com-v1.json"} <= names
+
+
+class TestSecurityScan:
+    def test_checkov_finds_nothing_unexplained_in_the_manifests(self, overlay: Rendered) -> None:
+        checkov = require(checkov_cmd(), "checkov")
+        result = run([*checkov, "-f", str(overlay.path), "--framework", "kubernetes", "-o", "json",
+                      "--compact"], env=checkov_env())
+        report = json.loads(result.stdout)
+        reports = report if isinstance(report, list) else [report]
+        failed = [(f["check_id"], f["resource"], f["check_name"])
+                  for rep in reports for f in rep["results"]["failed_checks"]]
+        assert failed == [], f"{overlay.overlay}: checkov findings:\n" + "\n".join(map(str, failed))
+        assert sum(rep["summary"]["passed"] for rep in reports) > 100
+
+    def test_every_accepted_finding_carries_its_reason(self, overlay: Rendered) -> None:
+        for obj in overlay.objects:
+            for key, value in (obj["metadata"].get("annotations") or {}).items():
+                if key.startswith("checkov.io/skip"):
+                    check, _, reason = value.partition("=")
+                    assert re.fullmatch(r"CKV2?_[A-Z0-9_]+", check), (obj["metadata"]["name"], value)
+                    assert len(reason.split()) >= 5, f"{obj['metadata']['name']}: {check} has no reason"
+
+    def test_checkov_finds_nothing_in_the_dockerfiles(self) -> None:
+        checkov = require(checkov_cmd(), "checkov")
+        result = run([*checkov, "-d", str(REPO / "services"), "--framework", "dockerfile", "-o", "json",
+                      "--compact"], env=checkov_env())
+        report = json.loads(result.stdout)
+        reports = report if isinstance(report, list) else [report]
+        failed = [(f["check_id"], f["file_path"]) for rep in reports for f in rep["results"]["failed_checks"]]
+        assert failed == []
+        assert sum(rep["summary"]["resource_count"] for rep in reports) == len(SERVICES)
+
+
+class TestPodPolicy:
+    def test_every_container_is_non_root_read_only_and_unprivileged(self, overlay: Rendered) -> None:
+        for where, spec in pod_templates(overlay):
+            pod_sc = spec.get("securityContext", {})
+            assert spec.get("automountServiceAccountToken") is False, where
+            assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+            for c in spec["containers"]:
+                sc = c.get("securityContext", {})
+                assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, where
+                assert sc.get("runAsUser", pod_sc.get("runAsUser", 0)) >= 10000, where
+                assert sc.get("readOnlyRootFilesystem") is True, where
+                assert sc.get("allowPrivilegeEscalation") is False, where
+                assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+                assert not sc.get("capabilities", {}).get("add"), where
+                tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+                assert tmp, f"{where}: no writable /tmp"
+                assert any(v["name"] == tmp[0]["name"] and "emptyDir" in v for v in spec["volumes"]), where
+
+    def test_every_container_has_requests_and_limits(self, overlay: Rendered) -> None:
+        for where, spec in pod_templates(overlay):
+            for c in spec["containers"]:
+                for bound in ("requests", "limits"):
+                    given = set(c.get("resources", {}).get(bound, {}))
+                    assert {"cpu", "memory"} <= given, f"{where}: {bound}"
+
+    def test_services_probe_readiness_and_liveness_on_their_port(self, overlay: Rendered) -> None:
+        for svc in SERVICES:
+            spec = overlay.one("Deployment", svc.name)["spec"]["template"]["spec"]
+            (c,) = spec["containers"]
+            assert c["ports"] == [{"name": "http", "containerPort": svc.port, "protocol": "TCP"}]
+            assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+            assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+            assert c["args"] == ["python", "-m", svc.package, "serve"]
+            # uvicorn's 20 s graceful stop plus the consumers' and outbox's drain fit in the grace period.
+            assert spec["terminationGracePeriodSeconds"] >= 40
+            job = overlay.one("Job", f"{svc.name}-migrate")["spec"]["template"]["spec"]
+            assert job["containers"][0]["args"] == ["python", "-m", svc.package, "migrate"]
+            assert job["restartPolicy"] == "Never"
+
+    def test_service_accounts_carry_no_token(self, overlay: Rendered) -> None:
+        for sa in overlay.of("ServiceAccount"):
+            assert sa.get("automountServiceAccountToken") is False, sa["metadata"]["name"]
+
+    def test_every_deployment_has_a_disruption_budget(self, overlay: Rendered) -> None:
+        for svc in SERVICES:
+            labels = overlay.one("Deployment", svc.name)["spec"]["template"]["metadata"]["labels"]
+            pdb = overlay.one("PodDisruptionBudget", svc.name)["spec"]
+            assert pdb["selector"]["matchLabels"].items() <= labels.items()
+
+    def test_intake_autoscales(self, overlay: Rendered) -> None:
+        (hpa,) = overlay.of("HorizontalPodAutoscaler")
+        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "lead-intake"}
+        assert hpa["spec"]["scaleTargetRef"] == target
+        # Consumers beyond the partition count sit idle: no reason to scale past 12.
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"] <= 12
+
+    def test_prod_runs_several_replicas_dev_one(self, overlay: Rendered) -> None:
+        for svc in SERVICES:
+            replicas = overlay.one("Deployment", svc.name)["spec"]["replicas"]
+            assert replicas == (1 if overlay.overlay == "dev" else 3)
+
+
+class TestNetwork:
+    def test_the_namespace_denies_by_default(self, overlay: Rendered) -> None:
+        deny = overlay.one("NetworkPolicy", "default-deny-all")["spec"]
+        assert deny["podSelector"] == {} and sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+        assert "ingress" not in deny and "egress" not in deny
+
+    def test_each_service_reaches_only_dns_postgres_and_kafka(self, overlay: Rendered) -> None:
+        for svc in SERVICES:
+            spec = overlay.one("NetworkPolicy", svc.name)["spec"]
+            assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == svc.name
+            egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
+            assert egress_ports == {53, 5432, 9092}
+            assert all(rule.get("to") for rule in spec["egress"]), "an egress rule without a destination"
+            assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == [svc.port]
+
+    def test_the_ingress_routes_by_path_prefix(self, overlay: Rendered) -> None:
+        (ingress,) = overlay.of("Ingress")
+        routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"])
+                  for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+        assert routes == {prefix: ("Prefix", svc.name) for svc in SERVICES for prefix in svc.prefixes}
+        assert ingress["spec"]["tls"][0]["secretName"] == "leadnet-tls"
+
+
+class TestKafka:
+    def test_every_contract_topic_exists_with_its_cleanup_policy(self, overlay: Rendered) -> None:
+        topics = {t["spec"]["topicName"]: t["spec"] for t in overlay.of("KafkaTopic")}
+        assert set(topics) == set(CONTRACT_TOPICS)
+        for name, (cleanup, days) in CONTRACT_TOPICS.items():
+            spec = topics[name]
+            assert spec["partitions"] == 12, name
+            assert spec["config"]["cleanup.policy"] == cleanup, name
+            assert spec["config"].get("retention.ms") == (None if days is None else days * DAY_MS), name
+
+    def test_the_manifests_agree_with_the_code_catalogue(self, overlay: Rendered) -> None:
+        events = pytest.importorskip("leadnet_shared.events")
+        catalogue = {t.name: (t.cleanup, t.retention_days) for t in events.TOPICS}
+        assert catalogue == CONTRACT_TOPICS
+
+    def test_prod_replicates_three_ways_with_two_in_sync(self, rendered: dict[str, Rendered]) -> None:
+        r = rendered["prod"]
+        config = r.one("Kafka", "leadnet")["spec"]["kafka"]["config"]
+        assert config["default.replication.factor"] == 3 and config["min.insync.replicas"] == 2
+        assert config["offsets.topic.replication.factor"] == 3
+        assert config["auto.create.topics.enable"] is False
+        for topic in r.of("KafkaTopic"):
+            assert topic["spec"]["replicas"] == 3, topic["metadata"]["name"]
+            assert topic["spec"]["config"]["min.insync.replicas"] == 2, topic["metadata"]["name"]
+        pools = r.of("KafkaNodePool")
+        assert sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"]) >= 3
+        assert sum(p["spec"]["replicas"] for p in pools if "controller" in p["spec"]["roles"]) >= 3
+
+    def test_kraft_node_pools_belong_to_the_cluster(self, overlay: Rendered) -> None:
+        kafka = overlay.one("Kafka", "leadnet")
+        assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+        for pool in overlay.of("KafkaNodePool"):
+            assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "leadnet"
+            assert set(pool["spec"]["roles"]) <= {"controller", "broker"}
+        for topic in overlay.of("KafkaTopic"):
+            assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "leadnet"
+
+    def test_dev_replication_fits_its_single_node(self, rendered: dict[str, Rendered]) -> None:
+        r = rendered["dev"]
+        nodes = sum(p["spec"]["replicas"] for p in r.of("KafkaNodePool"))
+        assert nodes == 1
+        assert all(t["spec"]["replicas"] <= nodes for t in r.of("KafkaTopic"))
+        config = r.one("Kafka", "leadnet")["spec"]["kafka"]["config"]
+        assert config["min.insync.replicas"] <= config["default.replication.factor"] <= nodes
+
+
+class TestAlerts:
+    def test_the_alerts_that_matter_exist(self, overlay: Rendered) -> None:
+        (rules,) = overlay.of("PrometheusRule")
+        exprs = " ".join(str(r["expr"]) for g in rules["spec"]["groups"] for r in g["rules"])
+        for metric in ("leadnet_outbox_lag_seconds", "leadnet_outbox_pending", "kafka_consumergroup_lag",
+                       "leadnet_tasks_overdue", "leadnet.internal.dlq.v1"):
+            assert metric in exprs, metric
+
+
+# ---- compose -----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cmd = require(compose_cmd(), "docker compose (plugin or standalone docker-compose)")
+    data_dir = tmp_path_factory.mktemp("leadnet-data")
+    env = {**os.environ, "LEADNET_DATA_DIR": str(data_dir)}
+    result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"],
+                 env=env, cwd=REPO)
+    assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
+    config: dict[str, Any] = json.loads(result.stdout)
+    config["_data_dir"] = str(data_dir)
+    return config
+
+
+class TestCompose:
+    def test_kafka_is_apache_kafka_4_in_kraft_with_two_listeners(self, compose: dict[str, Any]) -> None:
+        kafka = compose["services"]["kafka"]
+        assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", kafka["image"])
+        env = kafka["environment"]
+        assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+        advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+        assert advertised["INTERNAL"] == "kafka:19092" and advertised["HOST"].startswith("localhost:")
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+        assert kafka["healthcheck"]["test"] and kafka["restart"] == "unless-stopped"
+
+    def test_services_are_hardened_and_wait_for_their_migration(self, compose: dict[str, Any]) -> None:
+        services = compose["services"]
+        for svc in SERVICES:
+            s = services[svc.short]
+            assert s["build"]["dockerfile"] == f"services/{svc.name}/Dockerfile"
+            assert s["command"] == ["python", "-m", svc.package, "serve"]
+            assert s["read_only"] is True and any(t.startswith("/tmp") for t in s["tmpfs"])
+            assert s["user"] == "10001:10001" and s["cap_drop"] == ["ALL"]
+            assert s["restart"] == "unless-stopped"
+            assert f"127.0.0.1:{svc.port}/readyz" in " ".join(s["healthcheck"]["test"])
+            assert s["depends_on"][f"{svc.short}-migrate"]["condition"] == "service_completed_successfully"
+            assert s["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+            assert s["depends_on"]["kafka"]["condition"] == "service_healthy"
+            (jwks,) = s["volumes"]
+            assert jwks["source"] == str(Path(compose["_data_dir"]) / "keys" / "jwks.json")
+            assert jwks["read_only"] is True
+            assert s["environment"]["LEADNET_JWKS_FILE"] == jwks["target"]
+            migrate = services[f"{svc.short}-migrate"]
+            assert migrate["command"] == ["python", "-m", svc.package, "migrate"]
+            assert migrate["restart"] == "no" and migrate["read_only"] is True
+            assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+    def test_postgres_gets_a_database_per_service(self, compose: dict[str, Any]) -> None:
+        postgres = compose["services"]["postgres"]
+        assert postgres["healthcheck"]["test"] and postgres["restart"] == "unless-stopped"
+        init = (REPO / "deploy" / "compose" / "postgres-init.sh").read_text()
+        for short in ("intake", "router", "scheduler", "ledger"):
+            assert f"leadnet_{short}" in init
+
+    def test_compose_creates_the_contract_topics(self) -> None:
+        script = (REPO / "deploy" / "compose" / "create-topics.sh").read_text()
+        created = {m[0]: (m[1], None if m[2] == "-" else int(m[2]))
+                   for m in re.findall(r"^create (\S+) (\S+) (\S+)$", script, flags=re.M)}
+        assert created == CONTRACT_TOPICS
+
+
+# ---- Dockerfiles -------------------------------------------------------------------------------------------
+
+class TestDockerfiles:
+    @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+    def test_image_runs_the_service_as_a_numeric_non_root_user(self, svc: Service) -> None:
+        text = (REPO / "services" / svc.name / "Dockerfile").read_text()
+        assert re.findall(r"^FROM (\S+)", text, flags=re.M) == ["python:3.11-slim-bookworm"] * 2
+        assert "COPY shared/ " in text and f"COPY services/{svc.name}/ " in text
+        (user,) = re.findall(r"^USER (\S+)", text, flags=re.M)
+        assert re.fullmatch(r"[1-9]\d{3,}:[1-9]\d{3,}", user)
+        assert re.search(rf"^EXPOSE {svc.port}$", text, flags=re.M)
+        assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, flags=re.M)
+        assert f'CMD ["python", "-m", "{svc.package}", "serve"]' in text
+
+    def test_the_build_context_leaves_out_everything_but_the_code(self) -> None:
+        lines = (REPO / ".dockerignore").read_text().split("\n")
+        assert "*" in lines and "!shared/" in lines and "!services/" in lines and "**/tests/" in lines
