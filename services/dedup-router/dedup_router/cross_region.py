@@ -176,3 +176,43 @@ def decide_assignment(
         rule=CROSS_REGION_RETAIL if authorized_code is not None else HQ_QUEUE,
         reward_eligible=True,
     )
+
+
+# A later entrant of a big customer someone reported first (誰第一時間提報誰受益: only the first benefits).
+HELD_BY_FIRST_ENTRANT = "cross_region_big_customer_held_by_first_entrant"
+NOT_FIRST_ENTRANT = "cross_region_big_customer_not_first_entrant"
+
+
+def first_entrant_rule(
+    assignment: Assignment,
+    *,
+    customer_is_new: bool,
+    protected_by: str | None,
+    protection_until: datetime | None,
+    at: datetime,
+) -> Assignment:
+    """Protection belongs to the customer's first record only; later cross-region big records get none.
+
+    While the first entrant's protection runs, a later cross-region record of the customer is worked by the
+    protected entrant (the customer is with it for that month) and moves with it when the protection ends;
+    otherwise it goes to the authorized dealer like a retail record, without a reward.
+    """
+    if assignment.rule != CROSS_REGION_BIG_PROTECTED or customer_is_new:
+        return assignment
+    if protected_by is not None and is_protected(protection_until=protection_until, at=at):
+        return Assignment(
+            assigned_dealer=protected_by,
+            authorized_dealer=assignment.authorized_dealer,
+            cross_region=True,
+            protection_until=None,
+            rule=HELD_BY_FIRST_ENTRANT,
+            reward_eligible=False,
+        )
+    return Assignment(
+        assigned_dealer=assignment.authorized_dealer,
+        authorized_dealer=assignment.authorized_dealer,
+        cross_region=True,
+        protection_until=None,
+        rule=NOT_FIRST_ENTRANT if assignment.authorized_dealer is not None else HQ_QUEUE,
+        reward_eligible=False,
+    )

@@ -6,17 +6,24 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.models import Customer, Dealer, RoutedLead
+from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SoldVehicle as SoldVehicleRow
 from leadnet_shared.events import (
     CUSTOMERS,
     DEALERS,
     LEADS,
+    SALES,
     CustomerUpserted,
     DealerUpserted,
+    DealerWithdrawn,
     EventData,
     LeadAccepted,
+    LeadReassigned,
     LeadRejected,
     MaskedCustomer,
+    RewardClaim,
+    SaleAttributed,
+    SaleCancelled,
+    SoldVehicle,
     Warning_,
     make_envelope,
 )
@@ -80,3 +87,52 @@ async def publish_dealer_upserted(session: AsyncSession, outbox: Outbox, *, pref
                           sales_level=dealer.sales_level, status=dealer.status, updated_at=now)
     await publish(session, outbox, prefix=prefix, topic=DEALERS, key=dealer.code,
                   event_type="leadnet.dealer.upserted", data=data, now=now, aggregate="dealer")
+
+
+async def publish_lead_reassigned(session: AsyncSession, outbox: Outbox, *, prefix: str, lead: RoutedLead,
+                                  from_dealer: str | None, reason: str, now: datetime) -> None:
+    """One event per moved lead, so the scheduler moves its tasks and the old dealer's view updates."""
+    data = LeadReassigned(
+        lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
+        assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
+        cross_region=lead.cross_region, reward_eligible=lead.reward_eligible, tier=lead.tier, nature=lead.nature,
+        region_code=lead.region_code, product_line=lead.product_line, horizon=lead.horizon, source=lead.source,
+        network_code=lead.network_code, from_dealer=from_dealer, to_dealer=lead.assigned_dealer, reason=reason,
+        reassigned_at=now,
+    )
+    await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
+                  event_type="leadnet.lead.reassigned", data=data, now=now, aggregate="lead")
+
+
+async def publish_dealer_withdrawn(session: AsyncSession, outbox: Outbox, *, prefix: str, code: str,
+                                   reassigned: int, unplaced: int, now: datetime) -> None:
+    data = DealerWithdrawn(code=code, withdrawn_at=now, reassigned=reassigned, unplaced=unplaced)
+    await publish(session, outbox, prefix=prefix, topic=DEALERS, key=code, event_type="leadnet.dealer.withdrawn",
+                  data=data, now=now, aggregate="dealer")
+
+
+async def publish_sale_attributed(session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale,
+                                  vehicles: list[SoldVehicleRow], lead: RoutedLead | None,
+                                  now: datetime) -> None:
+    """What the ledger needs to post (or refuse) the rewards; ids and dealer codes only, no personal data."""
+    data = SaleAttributed(
+        sale_id=sale.sale_id, customer_id=sale.customer_id, seller=sale.seller, supplied_by=sale.supplied_by,
+        attributed_lead_id=sale.attributed_lead_id,
+        lead_entered_by=lead.entered_by if lead else None,
+        lead_cross_region=lead.cross_region if lead else False,
+        lead_tier=lead.tier if lead else None,
+        lead_verified=False,  # the router does not learn verification; the ledger gates on its own knowledge
+        credited_dealer=sale.credited_dealer, cross_region_exempt=sale.cross_region_exempt,
+        violation=sale.violation, sold_at=sale.sold_at,
+        vehicles=[SoldVehicle(vin=v.vin, model=v.model, product_line=v.product_line) for v in vehicles],
+        rewards=[RewardClaim.model_validate(r) for r in sale.rewards],
+    )
+    await publish(session, outbox, prefix=prefix, topic=SALES, key=sale.customer_id,
+                  event_type="leadnet.sale.attributed", data=data, now=now, aggregate="sale")
+
+
+async def publish_sale_cancelled(session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale,
+                                 now: datetime) -> None:
+    data = SaleCancelled(sale_id=sale.sale_id, customer_id=sale.customer_id, cancelled_at=now)
+    await publish(session, outbox, prefix=prefix, topic=SALES, key=sale.customer_id,
+                  event_type="leadnet.sale.cancelled", data=data, now=now, aggregate="sale")

@@ -51,6 +51,8 @@ class Customer(Base):
     protection_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     name_county_key: Mapped[str | None] = mapped_column(String(64))
     fleet_city_key: Mapped[str | None] = mapped_column(String(64))
+    # The product line of the customer's first routed record: what a withdrawal redistributes it by.
+    product_line: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -91,6 +93,8 @@ class RoutedLead(Base):
         Index("ix_leads_customer_entrant_open", "customer_id", "entrant_key", unique=True,
               postgresql_where="status = 'open'"),
         Index("ix_leads_assigned_dealer", "assigned_dealer", "status"),
+        Index("ix_leads_entered_by_customer", "entered_by", "customer_id"),
+        Index("ix_leads_customer", "customer_id", "entered_at"),
     )
 
 
@@ -103,3 +107,60 @@ class PoolCount(Base):
     product_line: Mapped[str] = mapped_column(String(32), primary_key=True)
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
     assigned: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Sale(Base):
+    """A reported sale and its attribution verdict (who is credited, which lead, which rewards)."""
+
+    __tablename__ = "sales"
+
+    sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    seller: Mapped[str] = mapped_column(String(32))
+    supplied_by: Mapped[str] = mapped_column(String(32))
+    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attributed_lead_id: Mapped[str | None] = mapped_column(String(36))
+    credited_dealer: Mapped[str | None] = mapped_column(String(32))
+    cross_region_exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    violation: Mapped[str | None] = mapped_column(String(40))
+    rewards: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20), default="attributed")  # attributed | cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_sales_customer", "customer_id"),
+        Index("ix_sales_attributed_lead", "attributed_lead_id"),
+    )
+
+
+class SoldVehicle(Base):
+    """One vehicle of a sale; a VIN is sold once while its sale stands (partial unique index)."""
+
+    __tablename__ = "sold_vehicles"
+
+    sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    vin: Mapped[str] = mapped_column(String(17), primary_key=True)
+    model: Mapped[str | None] = mapped_column(String(100))
+    product_line: Mapped[str | None] = mapped_column(String(32))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ux_sold_vehicles_vin_sold", "vin", unique=True, postgresql_where="NOT cancelled"),
+    )
+
+
+class SaleIdempotencyKey(Base):
+    """A seller's Idempotency-Key on POST /v1/sales: the request it named and the response it got."""
+
+    __tablename__ = "sale_idempotency_keys"
+
+    caller_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_sale_idempotency_keys_created_at", "created_at"),)

@@ -12,7 +12,7 @@ from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.events import LEADS
+from leadnet_shared.events import DEALERS, LEADS
 
 
 def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None = None,
@@ -23,7 +23,7 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router],
-        consumers=[ConsumerSpec(name="leads", topics=[LEADS], handlers=lead_handlers)],
+        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handlers=lead_handlers)],
         workers=[run_timers] if run_timer_worker else [],
         clock=clock,
         verifier=verifier,

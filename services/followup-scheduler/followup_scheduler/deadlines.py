@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal, get_args
 
-from leadnet_shared.policy import cached_policy
+from leadnet_shared.clock import SHANGHAI
+from leadnet_shared.policy import PolicyError, cached_policy
 
 from .business_calendar import BusinessCalendar
 from .policy_values import policy_bool, policy_int, policy_section
 from .vocabulary import PACKAGE
 
+OverdueRule = Literal["end_of_due_day", "at_due_time"]
+
 
 @dataclass(frozen=True)
 class DeadlinesPolicy:
-    """How long an overdue task waits before escalation; how long a promotion result may take to report."""
+    """When a task is overdue, how long until it is escalated; how long a promotion result may take."""
 
     version: str
+    becomes_overdue: OverdueRule
     escalate_after: timedelta
     report_within_days: int
     report_shift_off_non_working_days: bool
@@ -28,8 +32,14 @@ def parse_deadlines_policy(data: Mapping[str, Any]) -> DeadlinesPolicy:
     """Check and type a deadlines policy document."""
     overdue = policy_section(data, "overdue", policy="deadlines")
     report = policy_section(data, "promotion_result", policy="deadlines")
+    rule = overdue.get("becomes_overdue", "end_of_due_day")
+    if rule not in get_args(OverdueRule):
+        raise PolicyError(
+            f"deadlines policy becomes_overdue must be one of {get_args(OverdueRule)}, got {rule!r}"
+        )
     return DeadlinesPolicy(
         version=str(data["version"]),
+        becomes_overdue=rule,
         escalate_after=timedelta(hours=policy_int(overdue, "escalate_after_hours", policy="deadlines")),
         report_within_days=policy_int(report, "report_within_days", policy="deadlines"),
         report_shift_off_non_working_days=policy_bool(
@@ -43,11 +53,38 @@ def deadlines_policy() -> DeadlinesPolicy:
     return parse_deadlines_policy(cached_policy(PACKAGE, "deadlines"))
 
 
+def overdue_at(*, due_at: datetime, policy: DeadlinesPolicy | None = None) -> datetime:
+    """When a task due at `due_at` and not done becomes overdue (`becomes_overdue` in the policy)."""
+    if due_at.tzinfo is None:
+        raise ValueError("due_at must be an aware datetime")
+    if (policy or deadlines_policy()).becomes_overdue == "at_due_time":
+        return due_at.astimezone(UTC)
+    # The due day is a Shanghai business date: it ends at the next Shanghai midnight.
+    local = due_at.astimezone(SHANGHAI)
+    end = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+    return end.astimezone(UTC)
+
+
 def overdue_escalation_at(*, due_at: datetime, policy: DeadlinesPolicy | None = None) -> datetime:
-    """When a task still open after its due time is escalated: a late contact must reach a manager."""
+    """When a task that became overdue at `due_at` (its overdue moment) and is still not done goes to HQ."""
     if due_at.tzinfo is None:
         raise ValueError("due_at must be an aware datetime")
     return due_at.astimezone(UTC) + (policy or deadlines_policy()).escalate_after
+
+
+@dataclass(frozen=True)
+class TaskDeadlines:
+    """The two instants stored on a task so the timer worker finds them by index."""
+
+    overdue_at: datetime
+    escalate_at: datetime
+
+
+def task_deadlines(*, due_at: datetime, policy: DeadlinesPolicy | None = None) -> TaskDeadlines:
+    """A task's overdue and escalation instants from its due time."""
+    rules = policy or deadlines_policy()
+    overdue = overdue_at(due_at=due_at, policy=rules)
+    return TaskDeadlines(overdue_at=overdue, escalate_at=overdue_escalation_at(due_at=overdue, policy=rules))
 
 
 def promotion_result_due_at(

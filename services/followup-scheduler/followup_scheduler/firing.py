@@ -1,33 +1,69 @@
-"""The firing worker: publishes `task.due` at due time, marks overdue tasks, escalates late ones."""
+"""The timer worker: publishes `task.due` at due time, marks overdue tasks, escalates late ones, reminds of plans.
+
+Every replica runs it; the claims in the database (`FOR UPDATE SKIP LOCKED`) share the work and the outbox row in
+the same transaction makes each event exactly once. Each step is its own short transaction so a burst of due tasks
+never waits behind overdue bookkeeping.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from followup_scheduler.tasks import escalate_overdue_tasks, fire_due_tasks, mark_overdue_tasks, next_due_at
+from prometheus_client import Counter, Histogram
+
+from followup_scheduler.settings import SchedulerSettings
+from followup_scheduler.tasks import (
+    escalate_overdue_tasks,
+    fire_due_tasks,
+    mark_overdue_tasks,
+    next_due_at,
+    send_plan_reminders,
+)
 from leadnet_shared.app import Runtime
 
 log = logging.getLogger(__name__)
 
+FIRED = Counter("leadnet_scheduler_timer_events_total", "Timer events written to the outbox", ["event"])
+BATCH_SECONDS = Histogram("leadnet_scheduler_fire_batch_seconds", "Time to claim and commit one batch of due tasks",
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+
+async def timer_tick(runtime: Runtime, *, now: datetime, batch: int) -> int:
+    """One pass of every timer at `now`; returns how many `task.due` fired (== batch means: more are waiting)."""
+    prefix = runtime.settings.topic_prefix
+    async with runtime.db.transaction() as session:
+        fired = await fire_due_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
+    FIRED.labels("due").inc(fired)
+    async with runtime.db.transaction() as session:
+        overdue = await mark_overdue_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
+    FIRED.labels("overdue").inc(overdue)
+    async with runtime.db.transaction() as session:
+        escalated = await escalate_overdue_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
+    FIRED.labels("escalated").inc(escalated)
+    return fired
+
 
 async def run_timers(runtime: Runtime) -> None:
     settings = runtime.settings
-    batch = getattr(settings, "fire_batch_size", 1000)
-    idle = getattr(settings, "fire_idle_poll_seconds", 0.1)
+    assert isinstance(settings, SchedulerSettings)
+    batch = settings.fire_batch_size
+    idle = settings.fire_idle_poll_seconds
+    last_reminders: datetime | None = None
     while not runtime.stopping:
         try:
             now = runtime.clock.now()
-            async with runtime.db.transaction() as session:
-                fired = await fire_due_tasks(session, runtime.outbox, now=now, prefix=settings.topic_prefix,
-                                             limit=batch)
-                await mark_overdue_tasks(session, runtime.outbox, now=now, prefix=settings.topic_prefix,
-                                         limit=batch)
-                await escalate_overdue_tasks(session, runtime.outbox, now=now, prefix=settings.topic_prefix,
-                                             limit=batch)
+            fired = await timer_tick(runtime, now=now, batch=batch)
+            if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
+                async with runtime.db.transaction() as session:
+                    FIRED.labels("plan_reminder").inc(
+                        await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix))
+                last_reminders = now
             if fired >= batch:
                 continue  # a burst: keep draining without sleeping
             async with runtime.db.sessions() as session:
                 upcoming = await next_due_at(session)
+            # Sleep until the next due time, but never longer than the poll: other replicas and requests add tasks.
             wait = idle if upcoming is None else min(idle, max(0.0, (upcoming - runtime.clock.now()).total_seconds()))
             await runtime.clock.sleep(wait)
         except Exception:

@@ -1,15 +1,23 @@
-"""What followup-scheduler consumes: routed, reassigned and closed leads."""
+"""What followup-scheduler consumes: routed, reassigned and closed leads; dealers (who gets plan reminders)."""
 
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import FollowedLead, Task
-from followup_scheduler.tasks import plan_first_task
+from followup_scheduler.models import Dealer, FollowedLead, Task
+from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import Handler
-from leadnet_shared.events import Envelope, LeadAccepted, LeadClosed, LeadReassigned
+from leadnet_shared.events import (
+    DealerUpserted,
+    DealerWithdrawn,
+    Envelope,
+    LeadAccepted,
+    LeadClosed,
+    LeadReassigned,
+)
 
 
 def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
@@ -25,7 +33,8 @@ def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
             cross_region=event.cross_region, reward_eligible=event.reward_eligible,
             tier=event.tier, nature=event.nature, region_code=event.region_code, product_line=event.product_line,
             horizon=event.horizon, source=event.source, network_code=event.network_code, status="open",
-            routed_at=event.accepted_at,
+            routed_at=event.accepted_at, unreachable_streak=0,
+            fleet_vehicles=None if event.fleet is None else sum(max(line.quantity, 0) for line in event.fleet),
         )
         session.add(lead)
         await session.flush()
@@ -33,23 +42,42 @@ def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
 
     async def on_reassigned(session: AsyncSession, envelope: Envelope) -> None:
         event = LeadReassigned.model_validate(envelope.data)
-        await session.execute(update(FollowedLead).where(FollowedLead.lead_id == event.lead_id)
-                              .values(assigned_dealer=event.to_dealer))
+        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+        if lead is None:
+            return
+        was_unplaced = lead.assigned_dealer is None
+        lead.assigned_dealer = event.to_dealer
         # Open work follows the customer to its new dealer.
-        await session.execute(update(Task).where(Task.lead_id == event.lead_id,
-                                                 Task.status.in_(("open", "overdue")))
+        await session.execute(update(Task).where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES))
                               .values(dealer=event.to_dealer))
+        if was_unplaced and lead.status == "open":
+            # A lead that waited in the HQ queue has no task yet: its first one starts now that it has a dealer.
+            lead.routed_at = event.reassigned_at
+            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
 
     async def on_closed(session: AsyncSession, envelope: Envelope) -> None:
         event = LeadClosed.model_validate(envelope.data)
         await session.execute(update(FollowedLead).where(FollowedLead.lead_id == event.lead_id)
-                              .values(status="closed"))
-        await session.execute(update(Task).where(Task.lead_id == event.lead_id,
-                                                 Task.status.in_(("open", "overdue")))
-                              .values(status="cancelled"))
+                              .values(status="closed", closed_reason=event.reason))
+        await cancel_open_tasks(session, lead_id=event.lead_id, now=runtime.clock.now())
+
+    async def on_dealer(session: AsyncSession, envelope: Envelope) -> None:
+        if envelope.type == "leadnet.dealer.withdrawn":
+            withdrawn = DealerWithdrawn.model_validate(envelope.data)
+            code, status, at = withdrawn.code, "withdrawn", withdrawn.withdrawn_at
+        else:
+            upserted = DealerUpserted.model_validate(envelope.data)
+            code, status, at = upserted.code, upserted.status, upserted.updated_at
+        statement = insert(Dealer).values(code=code, status=status, updated_at=at)
+        # Compacted topic, redelivery, reordering across restarts: the newest fact wins.
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=[Dealer.code], set_={"status": status, "updated_at": at},
+            where=Dealer.updated_at <= at))
 
     return {
         "leadnet.lead.accepted": on_accepted,
         "leadnet.lead.reassigned": on_reassigned,
         "leadnet.lead.closed": on_closed,
+        "leadnet.dealer.upserted": on_dealer,
+        "leadnet.dealer.withdrawn": on_dealer,
     }

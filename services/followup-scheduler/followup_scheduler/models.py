@@ -39,6 +39,9 @@ class Task(Base):
     overdue_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the task was planned, by the service clock (created_at is the database's): plan figures count by it.
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(24))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -51,6 +54,11 @@ class Task(Base):
         Index("ix_tasks_dealer_open", "dealer", "due_at", "tie_break",
               postgresql_where=text("status IN ('open', 'overdue')")),
         Index("ix_tasks_lead", "lead_id"),
+        Index("ix_tasks_escalation_pending", "escalate_at",
+              postgresql_where=text("escalated_at IS NULL AND status = 'overdue'")),
+        Index("ix_tasks_dealer_kind_completed", "dealer", "kind", "completed_at",
+              postgresql_where=text("completed_at IS NOT NULL")),
+        Index("ix_tasks_dealer_promotions", "dealer", "planned_at", postgresql_where=text("kind = 'promotion'")),
     )
 
 
@@ -76,3 +84,46 @@ class FollowedLead(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Consecutive callbacks that could not reach the customer, whichever task they were on (domain.md §4).
+    unreachable_streak: Mapped[int] = mapped_column(Integer, default=0)
+    # Vehicles in use when the record was entered (lead.accepted `fleet`), None when the record had none.
+    fleet_vehicles: Mapped[int | None] = mapped_column(Integer)
+    purchased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class Dealer(Base):
+    """Dealers known from `leadnet.dealer.*`: who gets plan reminders."""
+
+    __tablename__ = "dealers"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))  # active | withdrawn
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Plan(Base):
+    """A dealer's monthly sales plan and, optionally, its planned callback and promotion counts."""
+
+    __tablename__ = "plans"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # yyyy-mm (Shanghai)
+    sales_plan: Mapped[int] = mapped_column(Integer)
+    callbacks_planned: Mapped[int | None] = mapped_column(Integer)
+    promotions_planned: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class SentPlanReminder(Base):
+    """One row per reminder sent: the unique key is what makes a reminder go out once across replicas."""
+
+    __tablename__ = "plan_reminders"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(20), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

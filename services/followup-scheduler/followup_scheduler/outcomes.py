@@ -15,9 +15,9 @@ from leadnet_shared.policy import PolicyError, cached_policy
 
 from .business_calendar import BusinessCalendar
 from .policy_values import policy_int, policy_section
-from .relationship_maintenance import MaintenancePolicy, first_maintenance_contact
+from .relationship_maintenance import MaintenancePolicy, first_maintenance_contact, next_maintenance_contact
 from .timing import PlannedTask, TimingPolicy, plan_from_table, timing_policy
-from .vocabulary import OUTCOMES, PACKAGE, Outcome, Tier
+from .vocabulary import HORIZONS, OUTCOMES, PACKAGE, Outcome, Tier
 
 NextKind = Literal["callback", "promotion", "maintenance"]
 
@@ -28,6 +28,7 @@ class OutcomeRule:
 
     next: NextKind
     row: str | None
+    horizon: str | None = None  # what the outcome says of the purchase horizon, for the task order
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class OutcomesPolicy:
     version: str
     rules: Mapping[Outcome, OutcomeRule]
     unreachable_close_after: int
+    periodic_in_maintenance: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,11 @@ def parse_outcomes_policy(data: Mapping[str, Any], *, timing: TimingPolicy) -> O
         if not isinstance(raw, Mapping):
             raise PolicyError(f"outcomes policy lacks [outcome.{outcome}]")
         next_kind = raw.get("next")
+        horizon = raw.get("horizon")
+        if horizon is not None and horizon not in HORIZONS:
+            raise PolicyError(f"outcomes policy [outcome.{outcome}] horizon {horizon!r} is not a horizon")
         if next_kind == "maintenance":
-            rules[outcome] = OutcomeRule(next="maintenance", row=None)
+            rules[outcome] = OutcomeRule(next="maintenance", row=None, horizon=horizon)
             continue
         if next_kind not in ("callback", "promotion"):
             raise PolicyError(
@@ -71,11 +76,15 @@ def parse_outcomes_policy(data: Mapping[str, Any], *, timing: TimingPolicy) -> O
         rows = timing.callback if next_kind == "callback" else timing.promotion
         if row not in rows:
             raise PolicyError(f"outcomes policy [outcome.{outcome}] names unknown {next_kind} row {row!r}")
-        rules[outcome] = OutcomeRule(next=next_kind, row=row)
+        rules[outcome] = OutcomeRule(next=next_kind, row=row, horizon=horizon)
+    periodic = data.get("in_maintenance", {}).get("periodic_contact_after", [])
+    if not isinstance(periodic, list) or not set(periodic) <= set(OUTCOMES):
+        raise PolicyError("outcomes policy [in_maintenance] periodic_contact_after must list outcomes")
     return OutcomesPolicy(
         version=str(data["version"]),
         rules=rules,
         unreachable_close_after=policy_int(data, "unreachable_close_after", policy="outcomes", minimum=1),
+        periodic_in_maintenance=frozenset(str(outcome) for outcome in periodic),
     )
 
 
@@ -94,11 +103,14 @@ def next_step_after_outcome(
     policy: OutcomesPolicy | None = None,
     timing: TimingPolicy | None = None,
     maintenance: MaintenancePolicy | None = None,
+    in_maintenance: bool = False,
 ) -> NextStep:
     """The next step once a callback ends with `outcome`.
 
     `unreachable_count` is the number of consecutive unreachable callbacks BEFORE this one; the returned
-    `unreachable_streak` is the count to store after it (0 once the customer answers).
+    `unreachable_streak` is the count to store after it (0 once the customer answers). `in_maintenance`: the
+    customer has bought and is in relationship maintenance; the outcomes the policy lists under
+    `[in_maintenance]` then plan the next periodic contact (and never close the lead as invalid).
     """
     if unreachable_count < 0:
         raise ValueError("unreachable_count must not be negative")
@@ -107,6 +119,16 @@ def next_step_after_outcome(
     if outcome not in rules.rules:
         raise ValueError(f"unknown callback outcome {outcome!r}")
     streak = unreachable_count + 1 if outcome == "unreachable" else 0
+    if in_maintenance and outcome in rules.periodic_in_maintenance:
+        task = next_maintenance_contact(last_contact_at=completed_at, calendar=calendar, policy=maintenance)
+        return NextStep(
+            outcome=outcome,
+            task=task,
+            close_lead_as_invalid=False,
+            unreachable_streak=streak,
+            reason=f"outcome {outcome} in relationship maintenance -> {task.reason}",
+            policy_version=rules.version,
+        )
     if outcome == "unreachable" and streak >= rules.unreachable_close_after:
         return NextStep(
             outcome=outcome,

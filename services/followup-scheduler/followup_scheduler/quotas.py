@@ -88,10 +88,11 @@ class PlanDeadline:
 
 @dataclass(frozen=True)
 class PlanReminder:
-    """A reminder to send at `at` about `deadline`."""
+    """A reminder to send at `at` about `deadline`, `days_before` its deadline day."""
 
     at: datetime
     deadline: PlanDeadline
+    days_before: int = 0
 
 
 def _deadline_rule(section: Mapping[str, Any], *, key: str, day_key: str, day_max: int) -> DeadlineRule:
@@ -250,16 +251,54 @@ def next_plan_reminders(
     rules = policy or quotas_policy()
     rule = rules.callback_deadline if plan == "callback" else rules.promotion_deadline
     for deadline in _deadlines(plan=plan, after=after, rules=rules):
-        reminders = [
-            PlanReminder(
-                at=datetime.combine(
-                    deadline.deadline_day - timedelta(days=before), rule.reminder_local_time, tzinfo=SHANGHAI
-                ).astimezone(UTC),
-                deadline=deadline,
-            )
-            for before in rule.reminder_days_before
-        ]
-        remaining = [reminder for reminder in reminders if reminder.at > after]
+        remaining = [reminder for reminder in _reminders_of(deadline, rule) if reminder.at > after]
         if remaining:
             return sorted(remaining, key=lambda reminder: reminder.at)
     return []
+
+
+def _reminders_of(deadline: PlanDeadline, rule: DeadlineRule) -> list[PlanReminder]:
+    return [
+        PlanReminder(
+            at=datetime.combine(
+                deadline.deadline_day - timedelta(days=before), rule.reminder_local_time, tzinfo=SHANGHAI
+            ).astimezone(UTC),
+            deadline=deadline,
+            days_before=before,
+        )
+        for before in rule.reminder_days_before
+    ]
+
+
+def due_plan_reminders(
+    *, plan: PlanKind, now: datetime, policy: QuotasPolicy | None = None
+) -> Sequence[PlanReminder]:
+    """The reminders whose time has come at `now` for deadlines not yet passed (the timer sends each once).
+
+    A reminder of a deadline that has already passed is not sent late: it would only ask for the impossible.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    rules = policy or quotas_policy()
+    rule = rules.callback_deadline if plan == "callback" else rules.promotion_deadline
+    return [
+        reminder
+        for deadline in _deadlines(plan=plan, after=now, rules=rules)
+        for reminder in _reminders_of(deadline, rule)
+        if reminder.at <= now
+    ]
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The instants (UTC) a Shanghai calendar month `yyyy-mm` starts and ends (end exclusive)."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        first = date(year, number, 1)
+    except ValueError as exc:
+        raise ValueError(f"not a month yyyy-mm: {month!r}") from exc
+    if len(month) != 7:
+        raise ValueError(f"not a month yyyy-mm: {month!r}")
+    ny, nm = _next_month(year, number)
+    start = datetime.combine(first, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    end = datetime.combine(date(ny, nm, 1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
+    return start, end

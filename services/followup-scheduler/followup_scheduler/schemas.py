@@ -48,3 +48,39 @@ class TaskPage(BaseModel):
 class CompleteOut(BaseModel):
     task: TaskOut
     next_task: TaskOut | None
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sales_plan: int = Field(ge=0, le=1_000_000)
+    callbacks_planned: int | None = Field(None, ge=0, le=10_000_000)
+    promotions_planned: int | None = Field(None, ge=0, le=10_000_000)
+
+
+class QuotaOut(BaseModel):
+    """One plan kind: the quota range, what is planned (and where that count comes from) and what was done."""
+
+    minimum: int
+    maximum: int
+    planned: int
+    planned_source: Literal["plan", "scheduled_tasks"]
+    done: int
+    planned_meets_quota: bool
+    planned_short_by: int
+    done_short_by: int
+
+
+class PromotionQuotaOut(QuotaOut):
+    one_month_demand_at_last_month_end: int
+
+
+class PlanOut(BaseModel):
+    dealer: str
+    month: str
+    sales_plan: int
+    callbacks: QuotaOut
+    promotions: PromotionQuotaOut
+    policy_version: str
+    updated_at: datetime
+    updated_by: str

@@ -1,37 +1,52 @@
 """Tasks: planning them from routed leads and outcomes, firing them on time once, completing them.
 
-Firing is claimed in the database (`FOR UPDATE SKIP LOCKED`) and the `task.due` event is written to the outbox in
-the same transaction, so with any number of replicas and any crash each task fires exactly once.
+Firing is claimed in the database (`FOR UPDATE SKIP LOCKED`, one set-based UPDATE ... RETURNING per batch) and the
+`task.due` events are written to the outbox in the same transaction, so with any number of replicas and any crash
+each task fires exactly once. The due event's id is derived from the task id, so even a second claim could not put
+a second `task.due` of one task in the outbox (the outbox's unique event id refuses it).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.business_calendar import default_calendar
-from followup_scheduler.deadlines import overdue_escalation_at
+from followup_scheduler.deadlines import task_deadlines
 from followup_scheduler.models import FollowedLead, Task
 from followup_scheduler.ordering import has_demand, tie_break_rank
-from followup_scheduler.outcomes import next_step_after_outcome
+from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy
+from followup_scheduler.quotas import PlanKind, due_plan_reminders
+from followup_scheduler.relationship_maintenance import repurchase_reminder
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
-from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.events import LEADS, TASKS, EventData, LeadClosed, LeadVerified, TaskEvent, make_envelope
+from leadnet_shared.events import (
+    LEADS,
+    TASKS,
+    Envelope,
+    EventData,
+    LeadClosed,
+    LeadVerified,
+    PlanReminder,
+    TaskEvent,
+    make_envelope,
+)
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict
 
 SOURCE = "/leadnet/scheduler"
+# Namespace of the derived event ids (uuid5): one `task.due` / `task.overdue` / `task.escalated` id per task.
+_EVENT_IDS = uuid.UUID("6f1f6c1e-3b8a-4d55-9d0e-5c1c2b7a9e41")
+OPEN_STATES = ("open", "overdue")
 
 
-def overdue_deadline(due_at: datetime) -> datetime:
-    """A task may be done any time on its due day; it is overdue once that business day (Shanghai) has ended."""
-    local = due_at.astimezone(SHANGHAI)
-    end = datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=SHANGHAI)
-    return end.astimezone(due_at.tzinfo)
+def timer_event_id(task_id: str, event_type: str) -> str:
+    """The one id a timer event of a task can have: a repeat is refused by the outbox, deduped by consumers."""
+    return str(uuid.uuid5(_EVENT_IDS, f"{task_id}/{event_type}"))
 
 
 async def _publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: str, key: str, event_type: str,
@@ -46,21 +61,26 @@ def task_event(task: Task, *, occurred_at: datetime) -> TaskEvent:
                      outcome=task.outcome, occurred_at=occurred_at)
 
 
+def _tie_break(lead: FollowedLead) -> int:
+    return tie_break_rank(has_demand=has_demand(horizon=lead.horizon), reachable=lead.unreachable_streak == 0,
+                          tier=lead.tier)  # type: ignore[arg-type]
+
+
 async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, planned: PlannedTask | None,
                         kind: str | None = None, due_at: datetime | None = None, reason: str | None = None,
-                        unreachable_streak: int = 0, now: datetime, prefix: str) -> Task:
+                        now: datetime, prefix: str) -> Task:
     """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
     due = planned.due_at if planned else due_at
-    assert due is not None
+    if due is None:
+        raise ValueError("a task needs a due time")
+    deadlines = task_deadlines(due_at=due)
     task = Task(
         task_id=str(uuid.uuid4()), lead_id=lead.lead_id, customer_id=lead.customer_id, dealer=lead.assigned_dealer,
-        kind=planned.kind if planned else kind, due_at=due, overdue_at=overdue_deadline(due),
-        escalate_at=overdue_escalation_at(due_at=overdue_deadline(due)), status="open",
+        kind=planned.kind if planned else kind, due_at=due, overdue_at=deadlines.overdue_at,
+        escalate_at=deadlines.escalate_at, status="open",
         reason=(planned.reason if planned else reason) or "manual",
         policy_version=planned.policy_version if planned else None, tier=lead.tier,
-        tie_break=tie_break_rank(has_demand=has_demand(horizon=lead.horizon), reachable=unreachable_streak == 0,
-                                 tier=lead.tier),  # type: ignore[arg-type]
-        unreachable_streak=unreachable_streak,
+        tie_break=_tie_break(lead), unreachable_streak=lead.unreachable_streak, planned_at=now,
     )
     session.add(task)
     await session.flush()
@@ -72,6 +92,7 @@ async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: Followed
 
 async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime,
                           prefix: str) -> Task | None:
+    """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time."""
     if lead.assigned_dealer is None:
         return None  # waiting in the HQ queue: HQ plans by hand
     planned = first_task_for_lead(tier=lead.tier, horizon=lead.horizon, routed_at=lead.routed_at,  # type: ignore[arg-type]
@@ -79,61 +100,122 @@ async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: Follow
     return await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
 
 
+# ---- the timers: set-based claims, one multi-row outbox insert per batch -------------------------------------
+
+_RETURNING = "t.task_id, t.lead_id, t.customer_id, t.dealer, t.kind, t.due_at, t.status, t.reason, t.outcome"
+
+_FIRE_DUE = text(f"""
+    UPDATE tasks t SET fired_at = :now
+    FROM (SELECT task_id FROM tasks
+          WHERE fired_at IS NULL AND status = 'open' AND due_at <= :now
+          ORDER BY due_at LIMIT :n FOR UPDATE SKIP LOCKED) c
+    WHERE t.task_id = c.task_id
+    RETURNING {_RETURNING}""")
+
+# Only a task that has announced itself as due can become overdue (a backlog never skips `task.due`).
+_MARK_OVERDUE = text(f"""
+    UPDATE tasks t SET status = 'overdue', overdue_fired_at = :now
+    FROM (SELECT task_id FROM tasks
+          WHERE overdue_fired_at IS NULL AND status = 'open' AND overdue_at <= :now AND fired_at IS NOT NULL
+          ORDER BY overdue_at LIMIT :n FOR UPDATE SKIP LOCKED) c
+    WHERE t.task_id = c.task_id
+    RETURNING {_RETURNING}""")
+
+_ESCALATE = text(f"""
+    UPDATE tasks t SET escalated_at = :now
+    FROM (SELECT task_id FROM tasks
+          WHERE escalated_at IS NULL AND status = 'overdue' AND escalate_at <= :now
+          ORDER BY escalate_at LIMIT :n FOR UPDATE SKIP LOCKED) c
+    WHERE t.task_id = c.task_id
+    RETURNING {_RETURNING}""")
+
+
+def _timer_events(rows: Sequence[Row[Any]], *, event_type: str, now: datetime,
+                  prefix: str) -> list[tuple[str, str, Envelope, str]]:
+    events = []
+    for row in rows:
+        data = TaskEvent(task_id=row.task_id, lead_id=row.lead_id, customer_id=row.customer_id, dealer=row.dealer,
+                         kind=row.kind, due_at=row.due_at, status=row.status, reason=row.reason,
+                         outcome=row.outcome, occurred_at=now)
+        envelope = make_envelope(data=data, event_type=event_type, source=SOURCE, time=now,
+                                 subject=row.customer_id, event_id=timer_event_id(row.task_id, event_type))
+        events.append((prefix + TASKS, row.customer_id, envelope, "task"))
+    return events
+
+
+async def _claim_and_publish(session: AsyncSession, outbox: Outbox, *, claim: Any, event_type: str,
+                             now: datetime, prefix: str, limit: int) -> int:
+    rows = (await session.execute(claim, {"now": now, "n": limit})).all()
+    await outbox.add_many(session, _timer_events(rows, event_type=event_type, now=now, prefix=prefix))
+    return len(rows)
+
+
 async def fire_due_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
                          limit: int = 1000) -> int:
-    """Claim tasks due by `now` that have not fired, mark them fired and publish `task.due`: exactly once."""
-    rows = (await session.execute(
-        select(Task).where(Task.fired_at.is_(None), Task.status == "open", Task.due_at <= now)
-        .order_by(Task.due_at, Task.tie_break).limit(limit).with_for_update(skip_locked=True)
-    )).scalars().all()
-    events = []
-    for task in rows:
-        task.fired_at = now
-        data = task_event(task, occurred_at=now)
-        envelope = make_envelope(data=data, event_type="leadnet.task.due", source=SOURCE, time=now,
-                                 subject=task.customer_id)
-        events.append((prefix + TASKS, task.customer_id, envelope, "task"))
-    await outbox.add_many(session, events)
-    return len(rows)
+    """Claim up to `limit` tasks due by `now` that have not fired, mark them fired and publish `task.due`: once."""
+    return await _claim_and_publish(session, outbox, claim=_FIRE_DUE, event_type="leadnet.task.due", now=now,
+                                    prefix=prefix, limit=limit)
 
 
 async def mark_overdue_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
                              limit: int = 1000) -> int:
-    rows = (await session.execute(
-        select(Task).where(Task.overdue_fired_at.is_(None), Task.status == "open", Task.overdue_at <= now)
-        .limit(limit).with_for_update(skip_locked=True)
-    )).scalars().all()
-    events = []
-    for task in rows:
-        task.status = "overdue"
-        task.overdue_fired_at = now
-        envelope = make_envelope(data=task_event(task, occurred_at=now), event_type="leadnet.task.overdue",
-                                 source=SOURCE, time=now, subject=task.customer_id)
-        events.append((prefix + TASKS, task.customer_id, envelope, "task"))
-    await outbox.add_many(session, events)
-    return len(rows)
+    """Tasks past their overdue moment (deadlines policy) and not done become `overdue`: `task.overdue`, once."""
+    return await _claim_and_publish(session, outbox, claim=_MARK_OVERDUE, event_type="leadnet.task.overdue",
+                                    now=now, prefix=prefix, limit=limit)
 
 
 async def escalate_overdue_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
                                  limit: int = 1000) -> int:
-    rows = (await session.execute(
-        select(Task).where(Task.escalated_at.is_(None), Task.status == "overdue", Task.escalate_at <= now)
-        .limit(limit).with_for_update(skip_locked=True)
-    )).scalars().all()
-    events = []
-    for task in rows:
-        task.escalated_at = now
-        envelope = make_envelope(data=task_event(task, occurred_at=now), event_type="leadnet.task.escalated",
-                                 source=SOURCE, time=now, subject=task.customer_id)
-        events.append((prefix + TASKS, task.customer_id, envelope, "task"))
-    await outbox.add_many(session, events)
-    return len(rows)
+    """Overdue tasks still not done after the escalation delay go to HQ: `task.escalated`, once."""
+    return await _claim_and_publish(session, outbox, claim=_ESCALATE, event_type="leadnet.task.escalated",
+                                    now=now, prefix=prefix, limit=limit)
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
-    return (await session.execute(text(
+    """The earliest due time still to fire (the partial index makes this one index probe)."""
+    value: datetime | None = (await session.execute(text(
         "SELECT min(due_at) FROM tasks WHERE fired_at IS NULL AND status = 'open'"))).scalar_one_or_none()
+    return value
 
+
+_REMIND = text("""
+    INSERT INTO plan_reminders (dealer, plan, period, days_before, event_id, sent_at)
+    SELECT d.code, :plan, :period, :days_before, gen_random_uuid()::text, :now FROM dealers d
+    WHERE d.status = 'active'
+      AND NOT (:plan = 'callback' AND EXISTS (
+          SELECT 1 FROM plans p WHERE p.dealer = d.code AND p.month = :period AND p.callbacks_planned IS NOT NULL))
+    ON CONFLICT DO NOTHING
+    RETURNING dealer, event_id""")
+
+PLAN_KINDS: tuple[PlanKind, ...] = ("callback", "promotion")
+
+
+async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str) -> int:
+    """Remind every active dealer of the plan deadlines whose reminder time has come; each reminder once.
+
+    Once per (dealer, plan, period, days before the deadline): the row in `plan_reminders` is the proof, so
+    replicas racing on the same reminder send one. A dealer that already filed next month's callback counts
+    (`PUT /v1/plans`) is not reminded of that plan.
+    """
+    events = []
+    for plan in PLAN_KINDS:
+        for reminder in due_plan_reminders(plan=plan, now=now):
+            deadline = reminder.deadline
+            rows = (await session.execute(_REMIND, {
+                "plan": plan, "period": deadline.period, "days_before": reminder.days_before, "now": now,
+            })).all()
+            for dealer, event_id in rows:
+                data = PlanReminder(dealer=dealer, plan=plan, period=deadline.period,
+                                    deadline_day=deadline.deadline_day, due_by=deadline.due_by,
+                                    days_before=reminder.days_before, remind_at=reminder.at, occurred_at=now)
+                envelope = make_envelope(data=data, event_type="leadnet.plan.reminder", source=SOURCE, time=now,
+                                         subject=dealer, event_id=event_id)
+                events.append((prefix + TASKS, dealer, envelope, "plan"))
+    await outbox.add_many(session, events)
+    return len(events)
+
+
+# ---- completing a task -----------------------------------------------------------------------------------------
 
 def lead_facts(lead: FollowedLead) -> dict[str, Any]:
     return dict(lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
@@ -143,18 +225,44 @@ def lead_facts(lead: FollowedLead) -> dict[str, Any]:
                 network_code=lead.network_code, reward_eligible=lead.reward_eligible)
 
 
+async def cancel_open_tasks(session: AsyncSession, *, lead_id: str, now: datetime,
+                            except_task: str | None = None) -> None:
+    """A closed lead's remaining work stops: its open and overdue tasks are cancelled (they never fire)."""
+    query = update(Task).where(Task.lead_id == lead_id, Task.status.in_(OPEN_STATES))
+    if except_task is not None:
+        query = query.where(Task.task_id != except_task)
+    await session.execute(query.values(status="cancelled", cancelled_at=now))
+
+
+async def _plan_repurchase(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime,
+                           prefix: str) -> None:
+    open_repurchase = (await session.execute(text(
+        "SELECT 1 FROM tasks WHERE lead_id = :lead AND kind = 'repurchase' AND status IN ('open', 'overdue')"),
+        {"lead": lead.lead_id})).first()
+    if open_repurchase is not None:
+        return
+    # The fleet in use when the record was entered, plus the truck just bought. Only the bought truck's age is
+    # known (acquired now); with no fleet data at all, the purchase is the fleet.
+    fleet = (lead.fleet_vehicles or 0) + 1
+    planned = repurchase_reminder(vehicles_in_use=fleet, oldest_vehicle_acquired_at=lead.purchased_at, as_of=now,
+                                  calendar=default_calendar())
+    await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
+
+
 async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, outcome: str, info_verified: bool,
                         notes: str | None, now: datetime, prefix: str) -> tuple[Task, Task | None]:
     """Record the outcome, verify the lead once if confirmed true, and plan what the outcome table says."""
-    if task.status not in ("open", "overdue"):
+    if task.status not in OPEN_STATES:
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.",
                        code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
     await _publish(session, outbox, prefix=prefix, topic=TASKS, key=task.customer_id,
                    event_type="leadnet.task.completed", data=task_event(task, occurred_at=now), now=now,
                    aggregate="task")
-    lead = await session.get(FollowedLead, task.lead_id, with_for_update=True)
-    assert lead is not None
+    # The lead row lock serialises concurrent completions of one lead: the streak and "verified once" hold.
+    lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
+    if lead is None:
+        raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
     if info_verified and lead.verified_at is None:
         # A callback confirming the information is what verifies a record (and releases the 2 CNY fee): once.
         lead.verified_at = now
@@ -162,18 +270,31 @@ async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, ou
                        event_type="leadnet.lead.verified",
                        data=LeadVerified(**lead_facts(lead), verified_at=now, task_id=task.task_id), now=now,
                        aggregate="lead")
-    streak = task.unreachable_streak if outcome == "unreachable" else 0
+    rules = outcomes_policy()
+    in_maintenance = lead.purchased_at is not None
     step = next_step_after_outcome(outcome=outcome, tier=lead.tier, completed_at=now,  # type: ignore[arg-type]
-                                   unreachable_count=streak, calendar=default_calendar())
+                                   unreachable_count=lead.unreachable_streak, calendar=default_calendar(),
+                                   policy=rules, in_maintenance=in_maintenance)
+    lead.unreachable_streak = step.unreachable_streak
+    said = rules.rules[outcome].horizon  # type: ignore[index]
+    if said is not None:
+        lead.horizon = said
+    if outcome == "bought" and lead.purchased_at is None:
+        lead.purchased_at = now  # the first purchase: the oldest truck whose age the scheduler knows
+    if lead.status != "open":
+        return task, None
     if step.close_lead_as_invalid:
-        lead.status = "closed"
+        # Invalid-information handling: the lead is closed and the entering dealer learns it from lead.closed.
+        lead.status, lead.closed_reason = "closed", "invalid_information"
+        await cancel_open_tasks(session, lead_id=lead.lead_id, now=now, except_task=task.task_id)
         await _publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
                        event_type="leadnet.lead.closed",
                        data=LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now), now=now,
                        aggregate="lead")
         return task, None
-    if step.task is None or lead.status != "open":
+    if step.task is None:
         return task, None
-    follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task,
-                                    unreachable_streak=step.unreachable_streak, now=now, prefix=prefix)
+    follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task, now=now, prefix=prefix)
+    if outcome == "bought":
+        await _plan_repurchase(session, outbox, lead=lead, now=now, prefix=prefix)
     return task, follow_up

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from lead_intake.endpoints import router
 from lead_intake.handlers import verdict_handlers
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
+from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
+from lead_intake.service import purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
 from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
@@ -15,6 +21,8 @@ from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS
 from leadnet_shared.settings import to_plain_url
+
+log = logging.getLogger(__name__)
 
 
 async def _start_waiter(runtime: Runtime) -> None:
@@ -25,12 +33,40 @@ async def _start_waiter(runtime: Runtime) -> None:
     runtime.extras["rate_limiter"] = RateLimiter(
         rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
     )
+    runtime.extras["batch_rate_limiter"] = RateLimiter(
+        rate=settings.batch_rate_limit_per_second, burst=settings.batch_rate_limit_burst
+    )
 
 
 async def _stop_waiter(runtime: Runtime) -> None:
     waiter: VerdictWaiter | None = runtime.extras.get("verdicts")
     if waiter is not None:
         await waiter.stop()
+
+
+async def purge_expired_idempotency_keys(runtime: Runtime) -> None:
+    """Forget Idempotency-Keys older than the TTL (default 48 h, never under the contract's 24 h)."""
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    while not runtime.stopping:
+        try:
+            async with runtime.db.transaction() as session:
+                purged = await purge_idempotency_keys(
+                    session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours)
+                )
+            if purged:
+                log.info("purged %d expired idempotency keys", purged)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("idempotency key purge failed; retrying at the next interval")
+        await _sleep_unless_stopping(runtime, settings.idempotency_purge_interval_seconds)
+
+
+async def _sleep_unless_stopping(runtime: Runtime, seconds: float) -> None:
+    # The kit signals shutdown by a flag, not an event; polling it keeps shutdown within half a second.
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not runtime.stopping and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(min(0.5, seconds))
 
 
 def create_app(
@@ -44,8 +80,9 @@ def create_app(
         settings=settings,
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router],
+        routers=[router, networks_router],
         consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handlers=lambda _rt: verdict_handlers())],
+        workers=[purge_expired_idempotency_keys],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],
         clock=clock,

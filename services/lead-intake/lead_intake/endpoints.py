@@ -6,26 +6,39 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
-from lead_intake.schemas import LeadOut, LeadPending, LeadVerdict
+from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict
 from lead_intake.service import (
+    SubmittedLead,
     claim_idempotency_key,
+    lead_states,
     masked_record,
+    prepare_submitted_lead,
     remember_response,
     request_hash,
-    save_submitted_lead,
+    save_leads,
     verdict_response,
 )
 from lead_intake.settings import IntakeSettings
 from lead_intake.verdicts import VerdictWaiter
-from leadnet_shared.app import runtime_of
+from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import PROBLEM_JSON, MalformedJson, NotFound, PayloadTooLarge, RateLimited
+from leadnet_shared.problems import (
+    PROBLEM_JSON,
+    FieldProblem,
+    MalformedJson,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    ValidationFailed,
+    json_pointer,
+)
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -42,7 +55,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
-async def read_json(request: Request, *, limit: int) -> Any:
+async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
+    """The body and its parsed JSON; 413 past `limit` (checked on the declared length before reading, if any)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit}.")
     body = await request.body()
     if len(body) > limit:
         raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit is {limit}.")
@@ -55,7 +72,16 @@ async def read_json(request: Request, *, limit: int) -> Any:
 def _respond(status: int, body: dict[str, Any], lead_id: str | None) -> Response:
     headers = {"Location": f"/v1/leads/{lead_id}"} if status == 202 and lead_id else None
     media = PROBLEM_JSON if status >= 400 else "application/json"
-    return ORJSONResponse(body, status_code=status, headers=headers, media_type=media)
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=media)
+
+
+def _take_rate(runtime: Runtime, caller_key: str, *, limiter_name: str = "rate_limiter") -> None:
+    limiter: RateLimiter = runtime.extras[limiter_name]
+    wait = limiter.take(caller_key)
+    if wait:
+        raise RateLimited(
+            "Too many requests from this caller; slow down.", headers={"Retry-After": str(int(wait))}
+        )
 
 
 @router.post(
@@ -73,57 +99,145 @@ async def submit_lead(
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    limiter: RateLimiter = runtime.extras["rate_limiter"]
-    wait = limiter.take(principal.caller_key)
-    if wait:
-        raise RateLimited(
-            "Too many records from this caller; slow down.", headers={"Retry-After": str(int(wait))}
-        )
+    _take_rate(runtime, principal.caller_key)
     body, raw = await read_json(request, limit=settings.max_record_bytes)
-    result = validate_record(raw)
-    record = result.require_record()
+    record = validate_record(raw).require_record()
     waiter: VerdictWaiter = runtime.extras["verdicts"]
-    now = runtime.clock.now()
-    import uuid
-
-    lead_id = str(uuid.uuid4())
+    lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=runtime.clock.now(),
+                                  topic_prefix=settings.topic_prefix)
+    lead_id: str = lead.row["lead_id"]
     fut = waiter.expect(lead_id)
     replay: IdempotencyKey | None = None
-    async with runtime.db.transaction() as session:
-        if idempotency_key:
-            replay = await claim_idempotency_key(
-                session,
-                caller_key=principal.caller_key,
-                key=idempotency_key,
-                body_hash=request_hash(body),
-                lead_id=lead_id,
-            )
-        if replay is None:
-            await save_submitted_lead(
-                session,
-                runtime.outbox,
-                principal=principal,
-                raw=raw,
-                record=record,
-                now=now,
-                topic_prefix=settings.topic_prefix,
-                lead_id=lead_id,
-            )
+    try:
+        async with runtime.db.transaction() as session:
+            if idempotency_key:
+                replay = await claim_idempotency_key(
+                    session, caller_key=principal.caller_key, key=idempotency_key,
+                    body_hash=request_hash(body), lead_id=lead_id,
+                )
+            if replay is None:
+                await save_leads(session, runtime.outbox, [lead])
+    except BaseException:
+        waiter.forget(lead_id, fut)
+        raise
     if replay is not None:
         waiter.forget(lead_id, fut)
         if replay.status_code is not None and replay.response is not None:
             return _respond(replay.status_code, replay.response, replay.lead_id)
         lead_id = replay.lead_id or lead_id
         fut = waiter.expect(lead_id)
-    await waiter.wait(lead_id, fut, settings.wait_budget_seconds)
-    async with runtime.db.transaction() as session:
-        lead = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one()
-        status, out = verdict_response(lead)
-        if idempotency_key and status != 202:
+    state = await waiter.wait(lead_id, fut, budget=settings.wait_budget_seconds)
+    if state is None:  # no verdict in time, or one too large for the notification: read the row
+        async with runtime.db.sessions() as session:
+            state = (await lead_states(session, [lead_id]))[lead_id]
+    status, out = verdict_response(state)
+    if idempotency_key and status != 202:
+        async with runtime.db.transaction() as session:
             await remember_response(
                 session, caller_key=principal.caller_key, key=idempotency_key, status=status, body=out
             )
     return _respond(status, out, lead_id)
+
+
+def _record_problem(error: ServiceError, index: int) -> dict[str, Any]:
+    return error.to_problem(instance=f"/v1/leads/batch#/records/{index}")
+
+
+@router.post(
+    "/batch",
+    status_code=200,
+    response_model=BatchOut,
+    responses=ERRORS,
+    summary="Submit up to 1000 records; one result per record, in order",
+)
+async def submit_batch(
+    request: Request,
+    principal: Caller,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Response:
+    """Validate all, save every valid record and its event in one transaction, wait once for all verdicts.
+
+    The Idempotency-Key names the whole batch (the records carry none): the batch is saved all at once or not
+    at all, so a replay finds either nothing (and saves it) or the whole batch (and answers it again).
+    """
+    require_roles(principal, "dealer", "hq_admin")
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    _take_rate(runtime, principal.caller_key, limiter_name="batch_rate_limiter")
+    body, parsed = await read_json(request, limit=settings.max_batch_bytes)
+    records = _batch_records(parsed, limit=settings.max_batch_records)
+    now = runtime.clock.now()
+    items: list[dict[str, Any]] = []
+    leads: list[SubmittedLead] = []
+    for index, raw in enumerate(records):
+        if len(orjson.dumps(raw)) > settings.max_record_bytes:
+            problem = _record_problem(PayloadTooLarge(
+                f"The record is larger than {settings.max_record_bytes} bytes."), index)
+            items.append({"problem": problem})
+            continue
+        result = validate_record(raw)
+        if result.record is None:
+            problem = _record_problem(
+                ValidationFailed("The record has field problems; see errors.", errors=result.problems), index)
+            items.append({"problem": problem})
+            continue
+        lead = prepare_submitted_lead(principal=principal, raw=raw, record=result.record, now=now,
+                                      topic_prefix=settings.topic_prefix)
+        leads.append(lead)
+        items.append({"lead_id": lead.row["lead_id"]})
+    waiter: VerdictWaiter = runtime.extras["verdicts"]
+    waits = [(lead.row["lead_id"], waiter.expect(lead.row["lead_id"])) for lead in leads]
+    replay: IdempotencyKey | None = None
+    try:
+        async with runtime.db.transaction() as session:
+            if idempotency_key:
+                replay = await claim_idempotency_key(
+                    session, caller_key=principal.caller_key, key=idempotency_key,
+                    body_hash=request_hash(body, endpoint="batch"), lead_id=None, batch_items=items,
+                )
+            if replay is None:
+                await save_leads(session, runtime.outbox, leads)
+    except BaseException:
+        for lead_id, fut in waits:
+            waiter.forget(lead_id, fut)
+        raise
+    if replay is not None:
+        for lead_id, fut in waits:
+            waiter.forget(lead_id, fut)
+        items = replay.batch_items or []
+        waits = [(item["lead_id"], waiter.expect(item["lead_id"])) for item in items if "lead_id" in item]
+    came = await waiter.wait_all(waits, budget=settings.wait_budget_seconds)
+    missing = [lead_id for lead_id, _ in waits if came.get(lead_id) is None]
+    if missing:
+        async with runtime.db.sessions() as session:
+            came.update(await lead_states(session, missing))
+    results: list[dict[str, Any]] = []
+    for item in items:
+        if "problem" in item:
+            results.append(item["problem"])
+        else:
+            state = came[item["lead_id"]]
+            assert state is not None
+            results.append(verdict_response(state)[1])
+    return Response(orjson.dumps({"results": results}), media_type="application/json")
+
+
+def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("The body must be an object {\"records\": [...]}.",
+                               errors=[FieldProblem("", "invalid_type", "must be an object")])
+    unknown = [FieldProblem(json_pointer(k), "unknown_field", "not a field of a batch") for k in parsed
+               if k != "records"]
+    records = parsed.get("records")
+    if not isinstance(records, list):
+        problem = FieldProblem("/records", "missing_field" if records is None else "invalid_type",
+                               "records must be a list of records")
+        raise ValidationFailed("The batch has field problems; see errors.", errors=[*unknown, problem])
+    if unknown:
+        raise ValidationFailed("The batch has field problems; see errors.", errors=unknown)
+    if len(records) > limit:
+        raise PayloadTooLarge(f"The batch has {len(records)} records; the limit is {limit}.")
+    return records
 
 
 @router.get(
@@ -148,6 +262,7 @@ async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut
         entered_by=lead.entered_by,
         source=lead.source,
         network_code=lead.network_code,
+        network_registered=lead.network_registered,
         submitted_at=lead.submitted_at,
         verdict=lead.verdict,
         record=masked_record(lead.normalized, unmasked=unmasked),

@@ -1,12 +1,14 @@
-"""What lead-intake consumes: the router's verdicts on the records it saved."""
+"""What lead-intake consumes: the router's verdicts on the records it saved, and verifications (for networks)."""
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.service import apply_verdict
+from lead_intake.models import Lead
+from lead_intake.service import apply_verdict, mark_verified
 from leadnet_shared.consumer import Handler
-from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected
+from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
 
 
 async def on_lead_accepted(session: AsyncSession, envelope: Envelope) -> None:
@@ -34,10 +36,6 @@ async def on_lead_rejected(session: AsyncSession, envelope: Envelope) -> None:
 
 
 async def on_lead_reassigned(session: AsyncSession, envelope: Envelope) -> None:
-    from sqlalchemy import update
-
-    from lead_intake.models import Lead
-
     event = LeadReassigned.model_validate(envelope.data)
     await session.execute(
         update(Lead)
@@ -46,9 +44,16 @@ async def on_lead_reassigned(session: AsyncSession, envelope: Envelope) -> None:
     )
 
 
+async def on_lead_verified(session: AsyncSession, envelope: Envelope) -> None:
+    """A verified record counts for its network's authenticity (domain.md §1)."""
+    event = LeadVerified.model_validate(envelope.data)
+    await mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
+
+
 def verdict_handlers() -> dict[str, Handler]:
     return {
         "leadnet.lead.accepted": on_lead_accepted,
         "leadnet.lead.rejected": on_lead_rejected,
         "leadnet.lead.reassigned": on_lead_reassigned,
+        "leadnet.lead.verified": on_lead_verified,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, func
+from sqlalchemy import DateTime, Index, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -39,10 +39,16 @@ class Lead(Base):
     verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set once when the first `leadnet.lead.verified` arrives: the network's authenticity counts read it.
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # False when the record named a network code nobody registered: kept (never lose a record) but not counted.
+    network_registered: Mapped[bool | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_leads_entered_by", "entered_by", "submitted_at"),
         Index("ix_leads_assigned_dealer", "assigned_dealer"),
+        Index("ix_leads_network_submitted", "network_code", "submitted_at",
+              postgresql_where=text("network_code IS NOT NULL")),
     )
 
 
@@ -57,6 +63,25 @@ class IdempotencyKey(Base):
     lead_id: Mapped[str | None] = mapped_column(String(36))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # For a batch key: per record, in order, the saved lead_id or the problem the record got.
+    batch_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+
+class InformationNetwork(Base):
+    """A channel that supplies customer information (domain.md §1): HQ's national ones, dealers' regional ones."""
+
+    __tablename__ = "information_networks"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # fixed | temporary
+    scope: Mapped[str] = mapped_column(String(16))  # national | regional
+    owner: Mapped[str] = mapped_column(String(32))  # "HQ" or the owning dealer's code
+    members: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    registered_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_information_networks_owner", "owner"),)

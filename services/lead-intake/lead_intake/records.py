@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from leadnet_shared.policy import PolicyError, cached_policy
-from leadnet_shared.problems import FieldProblem, ValidationFailed, json_pointer
-
 from lead_intake.information_blocks import (
     BLOCKS,
     POLICY_NAME,
@@ -31,6 +28,8 @@ from lead_intake.normalize.address import normalize_region
 from lead_intake.normalize.chinese import clean_text
 from lead_intake.normalize.phone import normalize_phone
 from lead_intake.normalize.quantities import normalize_number
+from leadnet_shared.policy import PolicyError, cached_policy
+from leadnet_shared.problems import FieldProblem, ValidationFailed, json_pointer
 
 Number = int | float
 

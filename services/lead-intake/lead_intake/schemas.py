@@ -39,6 +39,13 @@ class LeadOut(BaseModel):
     entered_by: str | None
     source: str
     network_code: str | None
+    network_registered: bool | None = None
     submitted_at: datetime
     verdict: dict[str, Any] | None
     record: dict[str, Any]
+
+
+class BatchOut(BaseModel):
+    """One result per submitted record, in order: the 201 body, the 202 body, or a problem body with `status`."""
+
+    results: list[dict[str, Any]]

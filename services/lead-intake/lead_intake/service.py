@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.models import IdempotencyKey, Lead
+from lead_intake.models import IdempotencyKey, InformationNetwork, Lead
 from lead_intake.records import NormalizedRecord
 from leadnet_shared.auth import Principal
-from leadnet_shared.events import LEADS_INTERNAL, LeadSubmitted, make_envelope
+from leadnet_shared.events import LEADS_INTERNAL, Envelope, LeadSubmitted, make_envelope
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, ValidationFailed
@@ -28,8 +30,119 @@ def partition_key_for_phone(phone_e164: str) -> str:
     return hashlib.sha256(phone_e164.encode()).hexdigest()[:24]
 
 
-def request_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
+def request_hash(body: bytes, *, endpoint: str = "lead") -> str:
+    """The body's fingerprint, per endpoint: one key sent to /v1/leads and then to /batch is a reuse."""
+    prefix = b"" if endpoint == "lead" else endpoint.encode() + b"\0"
+    return hashlib.sha256(prefix + body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LeadState:
+    """What an answer about a lead is made of: from its row, or from the verdict notification (no re-read)."""
+
+    lead_id: str
+    status: str
+    entered_by: str | None
+    customer_id: str | None = None
+    verdict: dict[str, Any] | None = None
+    network_registered: bool | None = None
+
+    @classmethod
+    def of(cls, lead: Lead) -> LeadState:
+        return cls(lead_id=lead.lead_id, status=lead.status, entered_by=lead.entered_by,
+                   customer_id=lead.customer_id, verdict=lead.verdict, network_registered=lead.network_registered)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"lead_id": self.lead_id, "status": self.status, "entered_by": self.entered_by,
+                "customer_id": self.customer_id, "verdict": self.verdict,
+                "network_registered": self.network_registered}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LeadState:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedLead:
+    """A validated record ready to be saved: its row and its `lead.submitted` outbox entry."""
+
+    row: dict[str, Any]
+    event: tuple[str, str, Envelope, str]
+
+
+def prepare_submitted_lead(
+    *,
+    principal: Principal,
+    raw: Any,
+    record: NormalizedRecord,
+    now: datetime,
+    topic_prefix: str,
+    lead_id: str | None = None,
+) -> SubmittedLead:
+    """Build the lead row (raw and normalized) and its event; pure, so a batch builds a thousand without I/O."""
+    lead_id = lead_id or str(uuid.uuid4())
+    normalized = record.to_json_dict()
+    normalized["product_line"] = record.product_line  # the line it is routed by, also for passive sources
+    entered_by = principal.dealer if principal.role == "dealer" else None
+    row = {
+        "lead_id": lead_id,
+        "entered_by": entered_by,
+        "entered_by_role": principal.role,
+        "caller_key": principal.caller_key,
+        "source": record.source,
+        "network_code": record.network_code,
+        "raw": raw,
+        "normalized": normalized,
+        "status": "pending",
+        "submitted_at": now,
+    }
+    event = LeadSubmitted(
+        lead_id=lead_id,
+        entered_by=entered_by,
+        entered_by_role=principal.role,
+        submitted_at=now,
+        source=record.source,
+        network_code=record.network_code,
+        record=normalized,
+    )
+    envelope = make_envelope(
+        data=event, event_type="leadnet.lead.submitted", source=SOURCE, time=now, subject=lead_id
+    )
+    return SubmittedLead(
+        row=row,
+        event=(topic_prefix + LEADS_INTERNAL, partition_key_for_phone(record.customer.phone), envelope, "lead"),
+    )
+
+
+async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[SubmittedLead]) -> list[bool | None]:
+    """Insert the rows and their events in the caller's transaction (two multi-row statements, whatever the count).
+
+    Returns, per lead, whether its network code is registered (None when it names none): a record naming an
+    unknown network is kept, never refused, but flagged and left out of the network's counts.
+    """
+    if not leads:
+        return []
+    codes = {lead.row["network_code"] for lead in leads if lead.row["network_code"] is not None}
+    known = await registered_networks(session, codes)
+    flags: list[bool | None] = []
+    rows = []
+    for lead in leads:
+        code = lead.row["network_code"]
+        flag = None if code is None else code in known
+        flags.append(flag)
+        rows.append({**lead.row, "network_registered": flag})
+    await session.execute(insert(Lead), rows)
+    await outbox.add_many(session, [lead.event for lead in leads])
+    return flags
+
+
+async def registered_networks(session: AsyncSession, codes: set[str]) -> set[str]:
+    if not codes:
+        return set()
+    found = await session.execute(
+        select(InformationNetwork.code).where(InformationNetwork.code.in_(sorted(codes)))
+    )
+    return set(found.scalars())
 
 
 async def save_submitted_lead(
@@ -43,85 +156,78 @@ async def save_submitted_lead(
     topic_prefix: str,
     lead_id: str | None = None,
 ) -> str:
-    """Store the record (raw and normalized) and its `lead.submitted` event in the caller's transaction."""
-    lead_id = lead_id or str(uuid.uuid4())
-    normalized = record.to_json_dict()
-    normalized["product_line"] = record.product_line  # the line it is routed by, also for passive sources
-    entered_by = principal.dealer if principal.role == "dealer" else None
-    session.add(
-        Lead(
-            lead_id=lead_id,
-            entered_by=entered_by,
-            entered_by_role=principal.role,
-            caller_key=principal.caller_key,
-            source=record.source,
-            network_code=record.network_code,
-            raw=raw,
-            normalized=normalized,
-            status="pending",
-            submitted_at=now,
-        )
-    )
-    event = LeadSubmitted(
-        lead_id=lead_id,
-        entered_by=entered_by,
-        entered_by_role=principal.role,
-        submitted_at=now,
-        source=record.source,
-        network_code=record.network_code,
-        record=normalized,
-    )
-    envelope = make_envelope(
-        data=event, event_type="leadnet.lead.submitted", source=SOURCE, time=now, subject=lead_id
-    )
-    await outbox.add(
-        session,
-        topic=topic_prefix + LEADS_INTERNAL,
-        key=partition_key_for_phone(record.customer.phone),
-        envelope=envelope,
-        aggregate_type="lead",
-    )
-    await session.flush()
-    return lead_id
+    """Store one record (raw and normalized) and its `lead.submitted` event in the caller's transaction."""
+    lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=now,
+                                  topic_prefix=topic_prefix, lead_id=lead_id)
+    await save_leads(session, outbox, [lead])
+    return str(lead.row["lead_id"])
 
 
-def verdict_response(lead: Lead) -> tuple[int, dict[str, Any]]:
+def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:
     """The answer a caller gets for a lead in its current state."""
-    verdict = lead.verdict or {}
-    if lead.status == "rejected_duplicate":
+    state = LeadState.of(lead) if isinstance(lead, Lead) else lead
+    verdict = state.verdict or {}
+    if state.status == "rejected_duplicate":
         error = Conflict(
             "This dealer already has an open lead for this customer; nothing was saved.",
             code="duplicate_lead",
-            extra={"existing_lead_id": verdict.get("existing_lead_id"), "lead_id": lead.lead_id},
+            extra={"existing_lead_id": verdict.get("existing_lead_id"), "lead_id": state.lead_id},
         )
         error.title = "Duplicate lead"
         return 409, error.to_problem(instance="/v1/leads")
-    if lead.status == "pending":
-        return 202, {"lead_id": lead.lead_id, "status": "pending"}
+    if state.status == "pending":
+        return 202, {"lead_id": state.lead_id, "status": "pending"}
+    warnings = list(verdict.get("warnings", []))
+    if state.network_registered is False:
+        warnings.append({"code": "unknown_network",
+                         "message": "network_code names no registered information network; the record is kept "
+                                    "but not counted for any network"})
     return 201, {
-        "lead_id": lead.lead_id,
-        "customer_id": lead.customer_id,
+        "lead_id": state.lead_id,
+        "customer_id": state.customer_id,
         "status": "accepted",
-        "entered_by": lead.entered_by,
+        "entered_by": state.entered_by,
         "assigned_dealer": verdict.get("assigned_dealer"),
         "authorized_dealer": verdict.get("authorized_dealer"),
         "cross_region": bool(verdict.get("cross_region", False)),
         "customer_existed": bool(verdict.get("customer_existed", False)),
         "protection_until": verdict.get("protection_until"),
-        "warnings": verdict.get("warnings", []),
+        "warnings": warnings,
+    }
+
+
+async def lead_states(session: AsyncSession, lead_ids: Sequence[str]) -> dict[str, LeadState]:
+    """Current states of many leads in one query (a batch's answers after its wait)."""
+    if not lead_ids:
+        return {}
+    rows = await session.execute(
+        select(Lead.lead_id, Lead.status, Lead.entered_by, Lead.customer_id, Lead.verdict,
+               Lead.network_registered).where(Lead.lead_id.in_(list(lead_ids)))
+    )
+    return {
+        r.lead_id: LeadState(lead_id=r.lead_id, status=r.status, entered_by=r.entered_by,
+                             customer_id=r.customer_id, verdict=r.verdict, network_registered=r.network_registered)
+        for r in rows
     }
 
 
 async def claim_idempotency_key(
-    session: AsyncSession, *, caller_key: str, key: str, body_hash: str, lead_id: str
+    session: AsyncSession,
+    *,
+    caller_key: str,
+    key: str,
+    body_hash: str,
+    lead_id: str | None,
+    batch_items: list[dict[str, Any]] | None = None,
 ) -> IdempotencyKey | None:
     """Take the key for this request, or return the row of the request that took it first.
 
-    Two concurrent requests with one key: the second blocks on the first's uncommitted row, then sees it.
+    Two concurrent requests with one key: the second blocks on the first's uncommitted row, then sees it, so one
+    key has one effect. The claim is in the same transaction as the saved records: both exist or neither.
     """
     inserted = await session.execute(
         pg_insert(IdempotencyKey)
-        .values(caller_key=caller_key, key=key, request_hash=body_hash, lead_id=lead_id)
+        .values(caller_key=caller_key, key=key, request_hash=body_hash, lead_id=lead_id, batch_items=batch_items)
         .on_conflict_do_nothing()
         .returning(IdempotencyKey.key)
     )
@@ -165,6 +271,10 @@ def masked_record(record: dict[str, Any], *, unmasked: bool) -> dict[str, Any]:
     return dict(copy)
 
 
+# pg_notify payloads are limited to 8000 bytes; a larger verdict is announced by id and read from the table.
+NOTIFY_LIMIT = 7500
+
+
 async def apply_verdict(
     session: AsyncSession,
     *,
@@ -174,7 +284,10 @@ async def apply_verdict(
     assigned_dealer: str | None,
     verdict: dict[str, Any],
 ) -> bool:
-    """Record the router's verdict on our copy and wake whoever waits for it (NOTIFY is sent at commit)."""
+    """Record the router's verdict on our copy and wake whoever waits for it (NOTIFY is sent at commit).
+
+    The notification carries the whole answer, so a waiting request replies without reading the row again.
+    """
     result = await session.execute(
         update(Lead)
         .where(Lead.lead_id == lead_id)
@@ -185,8 +298,29 @@ async def apply_verdict(
             verdict=verdict,
             updated_at=text("now()"),
         )
+        .returning(Lead.entered_by, Lead.network_registered)
     )
-    if not getattr(result, "rowcount", 0):
+    row = result.first()
+    if row is None:
         return False
-    await session.execute(text("SELECT pg_notify('lead_verdict', :id)"), {"id": lead_id})
+    state = LeadState(lead_id=lead_id, status=status, entered_by=row.entered_by, customer_id=customer_id,
+                      verdict=verdict, network_registered=row.network_registered)
+    payload = orjson.dumps(state.as_json()).decode()
+    if len(payload.encode()) > NOTIFY_LIMIT:
+        payload = lead_id
+    await session.execute(text("SELECT pg_notify('lead_verdict', :payload)"), {"payload": payload})
     return True
+
+
+async def mark_verified(session: AsyncSession, *, lead_id: str, verified_at: datetime) -> bool:
+    """The first verification counts (for the network's authenticity); later ones change nothing."""
+    result = await session.execute(
+        update(Lead).where(Lead.lead_id == lead_id, Lead.verified_at.is_(None)).values(verified_at=verified_at)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def purge_idempotency_keys(session: AsyncSession, *, older_than: datetime) -> int:
+    """Keys are kept for the TTL (contract: at least 24 h), then forgotten."""
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)

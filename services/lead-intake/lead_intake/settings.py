@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadnet_shared.settings import ServiceSettings
@@ -22,4 +23,16 @@ class IntakeSettings(ServiceSettings):
     max_batch_records: int = 1000
     rate_limit_per_second: float = 200.0
     rate_limit_burst: int = 400
-    idempotency_ttl_hours: int = 48
+    # Batches have their own bucket per caller: 20 batches/s of 1000 records is 20,000 records/s.
+    batch_rate_limit_per_second: float = 20.0
+    batch_rate_limit_burst: int = 40
+    idempotency_ttl_hours: int = 48  # the contract keeps keys at least 24 h
+    idempotency_purge_interval_seconds: float = 600.0
+
+    @field_validator("idempotency_ttl_hours")
+    @classmethod
+    def _keys_kept_a_day(cls, value: int) -> int:
+        # contract.md: "Keys are kept at least 24 hours"; a shorter TTL would let a retry double-submit.
+        if value < 24:
+            raise ValueError("idempotency_ttl_hours must be at least 24 (contract.md)")
+        return value

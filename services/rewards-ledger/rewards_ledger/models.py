@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from leadnet_shared.db import new_metadata
@@ -47,8 +47,12 @@ class Posting(Base):
     rule: Mapped[str] = mapped_column(String(80))
     policy_version: Mapped[str] = mapped_column(String(40))
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The business fact a reward posting pays (`info_fee:<lead>`, `profit_guarantee:<sale>:<vin>`, ...); a fact
+    # paid again after a reversal keeps its fact and gets a new idempotency key (`...#2`). None on reversals.
+    fact_key: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_postings_dealer_seq", "dealer", "seq"), Index("ix_postings_sale", "sale_id"))
+    __table_args__ = (Index("ix_postings_dealer_seq", "dealer", "seq"), Index("ix_postings_sale", "sale_id"),
+                      Index("ix_postings_lead", "lead_id"), Index("ix_postings_dealer_posted", "dealer", "posted_at"))
 
 
 class Line(Base):
@@ -63,3 +67,82 @@ class Line(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_lines_account", "account"), Index("ix_lines_entry", "entry_id"))
+
+
+class Lead(Base):
+    """What the ledger knows of a record, from the public lead events: eligibility facts and the masked customer."""
+
+    __tablename__ = "leads"
+
+    lead_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    entered_by: Mapped[str | None] = mapped_column(String(32))
+    authorized_dealer: Mapped[str | None] = mapped_column(String(32))
+    reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
+    tier: Mapped[str] = mapped_column(String(24))
+    product_line: Mapped[str | None] = mapped_column(String(24))
+    customer_existed: Mapped[bool | None] = mapped_column(Boolean)  # None until lead.accepted is seen
+    customer_name: Mapped[str | None] = mapped_column(String(64))  # masked, as on the public topic
+    customer_phone: Mapped[str | None] = mapped_column(String(32))  # masked
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the first verification
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Sale(Base):
+    """A sale as the router attributed it; immutable. A sale whose lead is not verified yet is held here."""
+
+    __tablename__ = "sales"
+
+    sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lead_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    seller: Mapped[str] = mapped_column(String(32))
+    supplied_by: Mapped[str | None] = mapped_column(String(32))
+    lead_entered_by: Mapped[str | None] = mapped_column(String(32))
+    violation: Mapped[str | None] = mapped_column(String(40))
+    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SaleVehicle(Base):
+    __tablename__ = "sale_vehicles"
+
+    sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    vin: Mapped[str] = mapped_column(String(17), primary_key=True)
+    product_line: Mapped[str | None] = mapped_column(String(24))
+
+
+class SaleCancellation(Base):
+    """A cancelled sale: recorded even before the sale itself is known, so it is never paid afterwards."""
+
+    __tablename__ = "sale_cancellations"
+
+    sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cancelled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GuaranteeSetting(Base):
+    """An amount HQ set for one vehicle's profit guarantee; append-only, the latest one applies."""
+
+    __tablename__ = "guarantee_settings"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    sale_id: Mapped[str] = mapped_column(String(36))
+    vin: Mapped[str] = mapped_column(String(17))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    set_by: Mapped[str] = mapped_column(String(100))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_guarantee_settings_sale_vin", "sale_id", "vin", "seq"),)
+
+
+class Payout(Base):
+    """A closed monthly statement: HQ paid the month out; its guarantees can no longer be changed."""
+
+    __tablename__ = "payouts"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # yyyy-mm, Asia/Shanghai
+    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str] = mapped_column(String(100))
+    total_fen: Mapped[int] = mapped_column(BigInteger)

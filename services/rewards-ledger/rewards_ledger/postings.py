@@ -30,6 +30,7 @@ class PostingRequest:
     sale_id: str | None = None
     vin: str | None = None
     reverses: str | None = None
+    fact_key: str | None = None
 
 
 async def post(session: AsyncSession, outbox: Outbox, request: PostingRequest, *, now: datetime,
@@ -43,7 +44,7 @@ async def post(session: AsyncSession, outbox: Outbox, request: PostingRequest, *
             entry_id=entry_id, idempotency_key=request.idempotency_key, kind=request.kind, dealer=request.dealer,
             amount_fen=request.amount_fen, lead_id=request.lead_id, customer_id=request.customer_id,
             sale_id=request.sale_id, vin=request.vin, reverses=request.reverses, rule=request.rule,
-            policy_version=request.policy_version, posted_at=now,
+            policy_version=request.policy_version, posted_at=now, fact_key=request.fact_key,
         ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Posting.entry_id)
     )
     if inserted.first() is None:

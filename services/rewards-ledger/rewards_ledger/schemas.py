@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StrictInt
 
 
 class AccountOut(BaseModel):
@@ -30,3 +31,65 @@ class EntryOut(BaseModel):
 class EntryPage(BaseModel):
     items: list[EntryOut]
     next_cursor: str | None
+
+
+class GuaranteeIn(BaseModel):
+    """HQ sets one vehicle's profit guarantee; the range is policy data, checked by the endpoint (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_fen: StrictInt
+
+
+class GuaranteeOut(BaseModel):
+    sale_id: str
+    vin: str
+    amount_fen: int
+    status: Literal["posted", "pending"]  # pending: the record is not verified yet; paid when it is
+    entry_id: str | None
+    reversed_entry_id: str | None
+
+
+class PayoutDealer(BaseModel):
+    dealer: str
+    amount_fen: int
+
+
+class PayoutOut(BaseModel):
+    month: str
+    closed_at: datetime
+    closed_by: str
+    total_fen: int
+    dealers: list[PayoutDealer]
+
+
+class StatementCustomer(BaseModel):
+    name: str | None
+    phone: str | None
+
+
+class StatementLine(BaseModel):
+    entry_id: str
+    posted_at: str
+    kind: str
+    rule: str
+    explanation: str
+    lead_id: str | None
+    customer_id: str | None
+    customer: StatementCustomer
+    sale_id: str | None
+    vin: str | None
+    reverses: str | None
+    amount_fen: int
+    running_total_fen: int
+
+
+class StatementOut(BaseModel):
+    dealer: str
+    month: str
+    timezone: str
+    paid_out: bool
+    opening_balance_fen: int
+    total_fen: int
+    closing_balance_fen: int
+    lines: list[StatementLine]

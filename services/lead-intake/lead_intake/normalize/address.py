@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick  # pyahocorasick, the matcher cpca itself uses
-from leadnet_shared.policy import PolicyError, cached_policy
 
 from lead_intake.normalize import NormalizationError
 from lead_intake.normalize.chinese import to_simplified, to_traditional
+from leadnet_shared.policy import PolicyError, cached_policy
 
 _PROVINCE, _CITY, _COUNTY = 0, 1, 2
 _ADCODE = re.compile(r"^[0-9]{6}$")

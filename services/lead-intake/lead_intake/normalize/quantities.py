@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
-from leadnet_shared.policy import PolicyError, cached_policy
-
 from lead_intake.normalize import NormalizationError
+from leadnet_shared.policy import PolicyError, cached_policy
 
 _ARABIC = re.compile(r"^(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]+)?$")
 _DIGITS = {
