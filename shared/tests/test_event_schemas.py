@@ -1,0 +1,35 @@
+"""The event schemas kept in the repo are the ones the typed payloads produce, and public events carry no PII."""
+
+from __future__ import annotations
+
+from leadnet_shared.events import EVENT_TYPES, TOPIC_OF_TYPE, TOPICS
+from leadnet_shared.schemas import SCHEMA_DIR, envelope_schema, event_schemas, render
+
+
+class TestSchemasInRepo:
+    def test_every_event_type_has_an_up_to_date_schema_file(self) -> None:
+        for event_type, schema in event_schemas().items():
+            path = SCHEMA_DIR / f"{event_type}.json"
+            assert path.exists(), f"missing {path}: run python -m leadnet_shared.schemas"
+            assert path.read_text(encoding="utf-8") == render(schema), f"{path} is stale: regenerate it"
+        assert (SCHEMA_DIR / "cloudevents-envelope.json").read_text(encoding="utf-8") == render(envelope_schema())
+
+    def test_no_schema_file_without_an_event_type(self) -> None:
+        known = set(EVENT_TYPES) | {"cloudevents-envelope"}
+        assert {p.stem for p in SCHEMA_DIR.glob("*.json")} <= known
+
+    def test_every_event_type_has_a_topic_of_the_contract(self) -> None:
+        topics = {t.name for t in TOPICS}
+        assert set(TOPIC_OF_TYPE) == set(EVENT_TYPES)
+        assert set(TOPIC_OF_TYPE.values()) <= topics
+
+
+class TestPublicPayloadsCarryNoPersonalData:
+    def test_public_event_fields_never_name_a_phone_or_full_address(self) -> None:
+        public = {t.name for t in TOPICS if t.public}
+        for event_type, schema in event_schemas().items():
+            if TOPIC_OF_TYPE[event_type] not in public:
+                continue
+            fields = set(schema.get("properties", {}))
+            # Personal data may only appear inside the masked `customer` block (MaskedCustomer).
+            assert not fields & {"phone", "name", "address", "record", "raw"}, event_type
