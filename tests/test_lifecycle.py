@@ -34,10 +34,11 @@ class TestGracefulShutdown:
                "LEADNET_INTAKE_PORT": str(port), "LEADNET_INTAKE_WAIT_BUDGET_SECONDS": "3", "LEADNET_ENV": "test"}
         log_path = tmp_path / "intake.log"
         log = log_path.open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "lead_intake", "serve"], env={**env, "LEADNET_LOG_JSON": "false"},
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lead_intake", "serve", env={**env, "LEADNET_LOG_JSON": "false"},
+            stdout=log, stderr=subprocess.STDOUT)
         try:
-            await asyncio.to_thread(wait_for_port, port, timeout=60, proc=proc)
+            await asyncio.to_thread(wait_for_port, port, timeout=60)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 for _ in range(100):
                     if (await client.get("/readyz")).status_code == 200:
@@ -53,15 +54,16 @@ class TestGracefulShutdown:
                 response = await in_flight
                 assert response.status_code == 202
                 assert response.json()["status"] == "pending"
-            code = await asyncio.to_thread(proc.wait, 30)
+            code = await asyncio.wait_for(proc.wait(), 30)
             # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped (143).
             assert code in (0, -signal.SIGTERM)
             assert time.monotonic() - started < 30  # within a Kubernetes-style grace period
             output = log_path.read_text(errors="replace")
             assert "intake stopped" in output  # the lifespan ran to its end: consumers stopped, outbox drained
         finally:
-            if proc.poll() is None:
+            if proc.returncode is None:
                 proc.kill()
+                await proc.wait()
             log.close()
         conn = await asyncpg.connect(to_plain_url(url))
         try:

@@ -1,6 +1,6 @@
 """deploy/, docker-compose.yml and the Dockerfiles, checked offline: render, validate, scan, policy facts.
 
-The tools come from scripts/install-deploy-tools.sh (in <repo>/.cache/deploy-tools, or LEADNET_DEPLOY_TOOLS).
+The tools come from scripts/install-deploy-tools.sh (~/.cache/leadnet/deploy-tools, or LEADNET_DEPLOY_TOOLS).
 A missing tool skips its tests on a developer's machine and fails them under CI: CI never goes green unchecked.
 """
 
@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = Path(os.environ.get("LEADNET_DEPLOY_TOOLS", REPO / ".cache" / "deploy-tools"))
+_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+TOOLS = Path(os.environ.get("LEADNET_DEPLOY_TOOLS") or _CACHE / "leadnet" / "deploy-tools")
 SCHEMAS = REPO / "deploy" / "schemas"
 KUBERNETES_VERSION = "1.33.0"
 OVERLAYS = ("dev", "prod")

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from dedup_router.endpoints import router
 from dedup_router.handlers import lead_handlers
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
+from dedup_router.protection import run_protection_timer
 from dedup_router.settings import RouterSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
@@ -23,6 +24,7 @@ def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = 
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router],
         consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handlers=lead_handlers)],
+        workers=[run_protection_timer],
         clock=clock,
         verifier=verifier,
     )

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dedup_router.territories import DealerProfile, is_authorized
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import cached_policy
-
-from dedup_router.territories import DealerProfile, is_authorized
 
 POLICY = "cross_region"
 

@@ -1,23 +1,53 @@
-"""dedup-router HTTP API: dealers (HQ manages them) and customers (masked per role)."""
+"""dedup-router HTTP API: dealers (HQ manages them), customers (masked per role), protection, withdrawal, sales."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
+from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
+from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
 from dedup_router.events import publish_dealer_upserted
-from dedup_router.models import Customer, Dealer
-from dedup_router.schemas import CustomerOut, CustomerPage, DealerIn, DealerOut, DealerPatch
+from dedup_router.models import Customer, Dealer, Sale
+from dedup_router.phone import InvalidPhone, normalize_phone
+from dedup_router.protection import protection_status
+from dedup_router.redistribution import redistribute_withdrawn_dealer
+from dedup_router.sales import (
+    cancel_sale,
+    claim_idempotency_key,
+    record_sale,
+    remember_response,
+    request_hash,
+    sale_body,
+)
+from dedup_router.schemas import (
+    CustomerOut,
+    CustomerPage,
+    DealerIn,
+    DealerOut,
+    DealerPatch,
+    ProtectionLookupIn,
+    ProtectionOut,
+    SaleIn,
+    SaleOut,
+    WithdrawalOut,
+)
 from dedup_router.territories import normalize_territory, territory_problems
-from leadnet_shared.app import runtime_of
+from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.masking import mask_address, mask_name, mask_phone
-from leadnet_shared.problems import Conflict, NotFound, ProblemCollector
+from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+
+
+def dealer_cache(runtime: Runtime) -> DealerIndexCache:
+    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
+    return cache
 
 
 def dealer_out(d: Dealer) -> DealerOut:
@@ -32,7 +62,8 @@ def _check_territories(territories: list[str]) -> list[str]:
     return sorted({normalize_territory(t) for t in territories})
 
 
-@router.post("/dealers", status_code=201, response_model=DealerOut, summary="Register a dealer (hq_admin)")
+@router.post("/dealers", status_code=201, response_model=DealerOut, summary="Register a dealer (hq_admin)",
+             responses={409: {"description": "dealer_exists", **PROBLEM}})
 async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerOut:
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
@@ -41,15 +72,18 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
         if await session.get(Dealer, body.code) is not None:
             raise Conflict(f"Dealer {body.code} already exists.", code="dealer_exists")
         dealer = Dealer(code=body.code, name=body.name, territories=territories, product_lines=body.product_lines,
-                        capability=body.capability, sales_level=body.sales_level, status="active")
+                        capability=body.capability, sales_level=body.sales_level, status="active",
+                        updated_at=runtime.clock.now())
         session.add(dealer)
+        await bump_dealers_version(session)
         await session.flush()
         await publish_dealer_upserted(session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer,
                                       now=runtime.clock.now())
+    dealer_cache(runtime).invalidate()
     return dealer_out(dealer)
 
 
-@router.get("/dealers/{code}", response_model=DealerOut)
+@router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
     if principal.role == "dealer" and principal.dealer != code:
         raise NotFound("No such dealer.")
@@ -74,45 +108,58 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
         for name, value in changes.items():
             if value is not None:
                 setattr(dealer, name, value)
+        dealer.updated_at = runtime.clock.now()
+        await bump_dealers_version(session)
         await session.flush()
         await publish_dealer_upserted(session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer,
                                       now=runtime.clock.now())
+    dealer_cache(runtime).invalidate()
     return dealer_out(dealer)
 
 
-def customer_out(c: Customer, principal: Principal) -> CustomerOut:
-    """HQ admin sees everything; a dealer sees a customer unmasked only while it is assigned to it."""
-    unmasked = principal.sees_personal_data or (principal.role == "dealer" and c.assigned_dealer == principal.dealer)
-    return CustomerOut(
-        customer_id=c.customer_id,
-        name=c.name if unmasked else mask_name(c.name),
-        phone=c.phone if unmasked else mask_phone(c.phone),
-        address=c.address if unmasked else mask_address(c.address),
-        region_code=c.region_code, tier=c.tier, nature=c.nature, assigned_dealer=c.assigned_dealer,
-        protected_by=c.protected_by, protection_until=c.protection_until, masked=not unmasked,
-    )
+@router.post("/dealers/{code}/withdraw", response_model=WithdrawalOut,
+             summary="Withdraw a dealer and redistribute its customers and open leads (hq_admin)",
+             responses={404: {"description": "not_found", **PROBLEM},
+                        409: {"description": "dealer_already_withdrawn", **PROBLEM}})
+async def withdraw_dealer(code: str, request: Request, principal: Caller,
+                          dry_run: Annotated[bool, Query(description="Only return the plan")] = False
+                          ) -> WithdrawalOut:
+    """By region, then product line, then capability; unplaced items wait in the HQ queue."""
+    require_roles(principal, "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        result = await redistribute_withdrawn_dealer(session, runtime.outbox, code=code, now=runtime.clock.now(),
+                                                     prefix=runtime.settings.topic_prefix, dry_run=dry_run)
+    dealer_cache(runtime).invalidate()
+    return WithdrawalOut.model_validate(result)
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerOut)
+@router.get("/customers/{customer_id}", response_model=CustomerOut,
+            responses={404: {"description": "not_found", **PROBLEM}})
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
     async with runtime_of(request).db.sessions() as session:
-        customer = await session.get(Customer, customer_id)
-    if customer is None or (principal.role == "dealer" and customer.assigned_dealer != principal.dealer):
+        customer = (await session.execute(visible_customer_query(customer_id, principal))).scalar_one_or_none()
+    if customer is None:
         raise NotFound("No such customer.")
     return customer_out(customer, principal)
 
 
 @router.get("/customers", response_model=CustomerPage)
 async def list_customers(request: Request, principal: Caller,
-                         assigned_dealer: str | None = None, cursor: str | None = None,
+                         assigned_dealer: str | None = None,
+                         queue: Annotated[Literal["hq"] | None,
+                                          Query(description="`hq`: customers waiting in the HQ queue")] = None,
+                         cursor: str | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> CustomerPage:
-    if principal.role == "dealer":
-        if assigned_dealer not in (None, principal.dealer):
-            return CustomerPage(items=[], next_cursor=None)
-        assigned_dealer = principal.dealer
+    """What the caller may see (a dealer: assigned to it or entered by it), filtered, ordered by customer id."""
     query = select(Customer).order_by(Customer.customer_id).limit(limit + 1)
+    condition = visible_to(principal)
+    if condition is not None:
+        query = query.where(condition)
     if assigned_dealer:
         query = query.where(Customer.assigned_dealer == assigned_dealer)
+    if queue == "hq":
+        query = query.where(Customer.assigned_dealer.is_(None))
     if cursor:
         query = query.where(Customer.customer_id > cursor)
     async with runtime_of(request).db.sessions() as session:
@@ -120,3 +167,67 @@ async def list_customers(request: Request, principal: Caller,
     page = rows[:limit]
     return CustomerPage(items=[customer_out(c, principal) for c in page],
                         next_cursor=page[-1].customer_id if len(rows) > limit else None)
+
+
+@router.post("/customers/protection-lookup", response_model=ProtectionOut,
+             summary="Is the customer with this phone a protected big customer, and until when?",
+             responses={422: {"description": "validation_failed (invalid_phone)", **PROBLEM}})
+async def protection_lookup(body: ProtectionLookupIn, request: Request, principal: Caller) -> ProtectionOut:
+    """Any role; answers without personal data or customer id (see protection.py for what a dealer may learn)."""
+    runtime = runtime_of(request)
+    try:
+        phone = normalize_phone(body.phone)
+    except InvalidPhone as exc:
+        raise ValidationFailed("The request has field problems; see errors.",
+                               errors=[FieldProblem("/phone", "invalid_phone", str(exc))]) from None
+    async with runtime.db.sessions() as session:
+        customer = (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
+    status = protection_status(customer, principal=principal, now=runtime.clock.now())
+    return ProtectionOut(protected=status.protected, protection_until=status.protection_until,
+                         protected_by=status.protected_by, protected_by_you=status.protected_by_you)
+
+
+@router.post("/sales", status_code=201, response_model=SaleOut, summary="Report a sale (dealer, as the seller)",
+             responses={409: {"description": "vin_already_sold", **PROBLEM},
+                        422: {"description": "validation_failed / idempotency_key_reused", **PROBLEM}})
+async def report_sale(body: SaleIn, request: Request, principal: Caller,
+                      idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+                      ) -> ORJSONResponse:
+    require_roles(principal, "dealer")
+    assert principal.dealer is not None
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        if idempotency_key:
+            replay = await claim_idempotency_key(session, caller_key=principal.caller_key, key=idempotency_key,
+                                                 body_hash=request_hash(body))
+            if replay is not None and replay.status_code is not None and replay.response is not None:
+                return ORJSONResponse(replay.response, status_code=replay.status_code)
+        out = await record_sale(session, runtime.outbox, seller=principal.dealer, body=body,
+                                now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
+                                dealers=dealer_cache(runtime))
+        if idempotency_key:
+            await remember_response(session, caller_key=principal.caller_key, key=idempotency_key, status=201,
+                                    body=out)
+    return ORJSONResponse(out, status_code=201)
+
+
+@router.get("/sales/{sale_id}", response_model=SaleOut, responses={404: {"description": "not_found", **PROBLEM}})
+async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
+    """HQ and the seller; for any other dealer the sale does not exist."""
+    async with runtime_of(request).db.sessions() as session:
+        sale = await session.get(Sale, sale_id)
+    if sale is None or (principal.role == "dealer" and sale.seller != principal.dealer):
+        raise NotFound("No such sale.")
+    return SaleOut.model_validate(sale_body(sale))
+
+
+@router.post("/sales/{sale_id}/cancel", response_model=SaleOut, summary="Cancel a sale (hq_admin)",
+             responses={404: {"description": "not_found", **PROBLEM},
+                        409: {"description": "sale_already_cancelled", **PROBLEM}})
+async def cancel(sale_id: str, request: Request, principal: Caller) -> SaleOut:
+    require_roles(principal, "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        out = await cancel_sale(session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now(),
+                                prefix=runtime.settings.topic_prefix)
+    return SaleOut.model_validate(out)

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SoldVehicle as SoldVehicleRow
+from dedup_router.models import Customer, Dealer, RoutedLead, Sale
+from dedup_router.models import SoldVehicle as SoldVehicleRow
 from leadnet_shared.events import (
     CUSTOMERS,
     DEALERS,

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from leadnet_shared.policy import cached_policy
-
 from dedup_router.territories import DealerProfile, TerritoryIndex, TerritoryMatch
+from leadnet_shared.policy import cached_policy
 
 POLICY = "fairness"
 

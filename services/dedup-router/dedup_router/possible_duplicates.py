@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from leadnet_shared.policy import cached_policy
 from pypinyin import Style, lazy_pinyin
 
 from dedup_router.territories import check_region_code
+from leadnet_shared.policy import cached_policy
 
 POLICY = "possible_duplicates"
 WARNING_CODE = "possible_duplicate"

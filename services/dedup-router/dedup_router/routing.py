@@ -172,9 +172,11 @@ async def _possible_duplicate(session: AsyncSession, *, customer_id: str,
     )).all()
     candidates = {cid: DuplicateKeys(name_county=nk, fleet_city=fk) for cid, nk, fk in rows}
     best = strongest_match(new=keys, candidates=candidates)
-    if best is None or best[1].warning is None:
+    if best is None:
         return None
     match_id, match = best
+    if match.warning is None:
+        return None
     warning = Warning_(code=match.warning["code"], message=match.warning["message"], matched=list(match.matched),
                        strength=match.strength)
     return warning, {"customer_id": match_id, "matched": list(match.matched), "strength": match.strength}

@@ -15,3 +15,7 @@ class RouterSettings(ServiceSettings):
     service: ClassVar[str] = "router"
     database_name: ClassVar[str] = "leadnet_router"
     default_port: ClassVar[int] = 8002
+
+    # The protection timer (protection.py): how often it looks for ended protections, and how many per transaction.
+    protection_poll_seconds: float = 1.0
+    protection_batch_size: int = 200

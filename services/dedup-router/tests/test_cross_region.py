@@ -6,6 +6,9 @@ import calendar
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dedup_router.cross_region import (
     CROSS_REGION_BIG_PROTECTED,
     CROSS_REGION_RETAIL,
@@ -20,8 +23,6 @@ from dedup_router.cross_region import (
     protection_until,
 )
 from dedup_router.territories import DealerProfile
-from hypothesis import given
-from hypothesis import strategies as st
 from leadnet_shared.clock import SHANGHAI
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from dedup_router.fairness import choose_dealer, route_to_authorized_dealer
-from dedup_router.territories import DealerProfile, TerritoryIndex
 from hypothesis import given
 from hypothesis import strategies as st
+
+from dedup_router.fairness import choose_dealer, route_to_authorized_dealer
+from dedup_router.territories import DealerProfile, TerritoryIndex
 
 
 def dealer(code: str, capability: int, territories: tuple[str, ...] = ("3707",)) -> DealerProfile:

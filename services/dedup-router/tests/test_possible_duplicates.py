@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dedup_router.possible_duplicates import (
     FLEET_CITY,
     NAME_COUNTY,
@@ -15,8 +18,6 @@ from dedup_router.possible_duplicates import (
     strongest_match,
 )
 from dedup_router.possible_duplicates import possible_duplicates_policy as policy
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dedup_router.territories import (
     DealerProfile,
     TerritoryIndex,
@@ -13,8 +16,6 @@ from dedup_router.territories import (
     normalize_territory,
     territory_problems,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def dealer(

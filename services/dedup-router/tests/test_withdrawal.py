@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from dedup_router.territories import DealerProfile, TerritoryIndex, is_authorized
-from dedup_router.withdrawal import HeldItem, plan_withdrawal
 from hypothesis import given
 from hypothesis import strategies as st
+
+from dedup_router.territories import DealerProfile, TerritoryIndex, is_authorized
+from dedup_router.withdrawal import HeldItem, plan_withdrawal
 
 
 def dealer(

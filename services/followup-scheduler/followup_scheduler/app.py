@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from followup_scheduler.endpoints import router
+from followup_scheduler.endpoints import plans_router, router
 from followup_scheduler.firing import run_timers
 from followup_scheduler.handlers import lead_handlers
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
@@ -22,7 +22,7 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         settings=settings,
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router],
+        routers=[router, plans_router],
         consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handlers=lead_handlers)],
         workers=[run_timers] if run_timer_worker else [],
         clock=clock,

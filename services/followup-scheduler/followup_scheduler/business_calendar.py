@@ -22,6 +22,7 @@ from functools import cache
 from typing import Any, Literal
 
 import chinese_calendar
+
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, cached_policy
 

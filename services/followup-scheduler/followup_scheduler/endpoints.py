@@ -1,23 +1,26 @@
-"""followup-scheduler HTTP API (`/v1/tasks`)."""
+"""followup-scheduler HTTP API (`/v1/tasks`, `/v1/plans`)."""
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import and_, or_, select
 
-from followup_scheduler.models import FollowedLead, Task
-from followup_scheduler.schemas import CompleteIn, CompleteOut, TaskIn, TaskOut, TaskPage
+from followup_scheduler.models import FollowedLead, Plan, Task
+from followup_scheduler.plans import plan_report
+from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut, TaskIn, TaskKind, TaskOut, TaskPage
 from followup_scheduler.tasks import complete_task, schedule_task
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.problems import BadRequest, NotFound
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
+TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
@@ -59,10 +62,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int, str]:
 
 
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")
-async def list_tasks(request: Request, principal: Caller, status: str | None = None,
-                     due_before: datetime | None = None, dealer: str | None = None, cursor: str | None = None,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TaskPage:
+async def list_tasks(request: Request, principal: Caller, status: TaskStatus | None = None,
+                     due_before: datetime | None = None, dealer: str | None = None, kind: TaskKind | None = None,
+                     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TaskPage:
+    """Earliest due first; among tasks due at the same instant: demand, then reachable, then big customers."""
     query = select(Task).order_by(Task.due_at, Task.tie_break, Task.task_id).limit(limit + 1)
+    if kind:
+        query = query.where(Task.kind == kind)
     if principal.role == "dealer":
         query = query.where(Task.dealer == principal.dealer)
     elif dealer:
@@ -78,7 +84,8 @@ async def list_tasks(request: Request, principal: Caller, status: str | None = N
     async with runtime_of(request).db.sessions() as session:
         rows = list((await session.execute(query)).scalars())
     page = rows[:limit]
-    return TaskPage(items=[task_out(t) for t in page], next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None)
+    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
+    return TaskPage(items=[task_out(t) for t in page], next_cursor=next_cursor)
 
 
 @router.get("/{task_id}", response_model=TaskOut)
@@ -97,3 +104,41 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
                                               info_verified=body.info_verified, notes=body.notes,
                                               now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
     return CompleteOut(task=task_out(done), next_task=task_out(follow_up) if follow_up else None)
+
+
+Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
+
+
+def _own_plan(principal: Principal, dealer: str) -> None:
+    # A dealer reaches only its own plan; another dealer's is "not found" (contract: never reveal it exists).
+    if principal.role == "dealer" and principal.dealer != dealer:
+        raise NotFound("No such plan.")
+
+
+@plans_router.put("/{dealer}/{month}", response_model=PlanOut, summary="Set a dealer's monthly sales plan")
+async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, principal: Caller) -> PlanOut:
+    require_roles(principal, "dealer", "hq_admin")
+    _own_plan(principal, dealer)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        plan = await session.get(Plan, (dealer, month), with_for_update=True)
+        if plan is None:
+            plan = Plan(dealer=dealer, month=month)
+            session.add(plan)
+        plan.sales_plan = body.sales_plan
+        plan.callbacks_planned = body.callbacks_planned
+        plan.promotions_planned = body.promotions_planned
+        plan.updated_at = runtime.clock.now()
+        plan.updated_by = principal.caller_key
+        await session.flush()
+        return await plan_report(session, plan=plan)
+
+
+@plans_router.get("/{dealer}/{month}", response_model=PlanOut, summary="Quotas against what is planned and done")
+async def get_plan(dealer: str, month: Month, request: Request, principal: Caller) -> PlanOut:
+    _own_plan(principal, dealer)
+    async with runtime_of(request).db.sessions() as session:
+        plan = await session.get(Plan, (dealer, month))
+        if plan is None:
+            raise NotFound("No plan for this dealer and month.")
+        return await plan_report(session, plan=plan)

@@ -180,9 +180,10 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 
 _REMIND = text("""
     INSERT INTO plan_reminders (dealer, plan, period, days_before, event_id, sent_at)
-    SELECT d.code, :plan, :period, :days_before, gen_random_uuid()::text, :now FROM dealers d
+    SELECT d.code, CAST(:plan AS varchar), CAST(:period AS varchar), :days_before, gen_random_uuid()::text, :now
+    FROM dealers d
     WHERE d.status = 'active'
-      AND NOT (:plan = 'callback' AND EXISTS (
+      AND NOT (CAST(:plan AS varchar) = 'callback' AND EXISTS (
           SELECT 1 FROM plans p WHERE p.dealer = d.code AND p.month = :period AND p.callbacks_planned IS NOT NULL))
     ON CONFLICT DO NOTHING
     RETURNING dealer, event_id""")

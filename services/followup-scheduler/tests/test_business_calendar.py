@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from followup_scheduler.business_calendar import BusinessCalendar, default_calendar, is_working_day
 from hypothesis import given
 from hypothesis import strategies as st
+
+from followup_scheduler.business_calendar import BusinessCalendar, default_calendar, is_working_day
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from followup_scheduler.ordering import (
     has_demand,
     parse_ordering_policy,
@@ -13,8 +16,6 @@ from followup_scheduler.ordering import (
     tie_break_rank,
 )
 from followup_scheduler.vocabulary import HORIZONS, TIERS, Tier
-from hypothesis import given
-from hypothesis import strategies as st
 from leadnet_shared.policy import PolicyError
 
 DUE = datetime(2025, 10, 13, 2, 0, tzinfo=UTC)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+
 from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy, parse_outcomes_policy
 from followup_scheduler.timing import timing_policy

@@ -6,6 +6,9 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from followup_scheduler.quotas import (
     QuotaRange,
     callback_plan_deadline_day,
@@ -15,8 +18,6 @@ from followup_scheduler.quotas import (
     parse_quotas_policy,
     plan_quotas,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, load_policy
 

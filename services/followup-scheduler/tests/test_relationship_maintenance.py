@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.relationship_maintenance import (
     first_maintenance_contact,

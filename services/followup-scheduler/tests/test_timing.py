@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.timing import (
     callback_days,
@@ -17,8 +20,6 @@ from followup_scheduler.timing import (
     timing_policy,
 )
 from followup_scheduler.vocabulary import HORIZONS, TIERS, CallbackSituation, PromotionHorizon, Tier
-from hypothesis import given
-from hypothesis import strategies as st
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, load_policy
 

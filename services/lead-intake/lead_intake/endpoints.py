@@ -42,7 +42,7 @@ from leadnet_shared.problems import (
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
-PROBLEM = {"content": {PROBLEM_JSON: {}}}
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed_json", **PROBLEM},
     401: {"description": "unauthenticated", **PROBLEM},

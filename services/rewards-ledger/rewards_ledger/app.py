@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.events import LEADS
+from leadnet_shared.events import LEADS, SALES
 from rewards_ledger.endpoints import router
 from rewards_ledger.handlers import reward_handlers
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
@@ -22,7 +22,7 @@ def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = 
         title="leadnet rewards-ledger",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router],
-        consumers=[ConsumerSpec(name="rewards", topics=[LEADS], handlers=reward_handlers)],
+        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handlers=reward_handlers)],
         clock=clock,
         verifier=verifier,
     )

@@ -1,17 +1,41 @@
-"""rewards-ledger HTTP API (`/v1/ledger`): balances and entries; a dealer reads only its own account."""
+"""rewards-ledger HTTP API (`/v1/ledger`): balances, entries, monthly statements, guarantees set by HQ and
+payouts. A dealer reads only its own account and statements (another's is a 404); HQ roles read all."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import runtime_of
-from leadnet_shared.auth import Principal, bearer_principal
-from leadnet_shared.problems import BadRequest, NotFound
-from rewards_ledger.models import Posting
-from rewards_ledger.schemas import AccountOut, EntryOut, EntryPage
+from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.problems import BadRequest, Conflict, NotFound, ValidationFailed
+from rewards_ledger.models import GuaranteeSetting, Lead, Payout, Posting, Sale, SaleCancellation, SaleVehicle
+from rewards_ledger.payouts import may_close, month_bounds, month_of
+from rewards_ledger.rewards import SaleState, guarantee_amount_problems, is_guaranteed_sale, rewards_policy
+from rewards_ledger.schemas import (
+    AccountOut,
+    EntryOut,
+    EntryPage,
+    GuaranteeIn,
+    GuaranteeOut,
+    PayoutDealer,
+    PayoutOut,
+    StatementOut,
+)
+from rewards_ledger.settlement import (
+    lead_lock,
+    live_postings,
+    lock,
+    month_total,
+    postings_of_lead,
+    sale_lock,
+    settle_lead,
+)
+from rewards_ledger.statements import StatementEntry, statement_csv, statement_lines
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -58,3 +82,128 @@ async def list_entries(request: Request, principal: Caller, dealer: str | None =
         rows = list((await session.execute(query)).scalars())
     page = rows[:limit]
     return EntryPage(items=[entry_out(p) for p in page], next_cursor=str(page[-1].seq) if len(rows) > limit else None)
+
+
+@router.put("/guarantees/{sale_id}/{vin}", response_model=GuaranteeOut)
+async def set_guarantee(sale_id: str, vin: str, body: GuaranteeIn, request: Request,
+                        principal: Caller) -> GuaranteeOut:
+    """HQ sets a vehicle's profit guarantee within the policy range, before payout: a reversal plus a new entry."""
+    require_roles(principal, "hq_admin")
+    policy = rewards_policy()
+    problems = guarantee_amount_problems(body.amount_fen, policy=policy)
+    if problems:
+        raise ValidationFailed("The amount is outside the profit guarantee range.", errors=problems)
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        await lock(session, sale_lock(sale_id))
+        sale = await session.get(Sale, sale_id)
+        vehicle = await session.get(SaleVehicle, (sale_id, vin))
+        if sale is None or vehicle is None:
+            raise NotFound("No such sale or vehicle known to the ledger (an attribution may still be on its way).")
+        if await session.get(SaleCancellation, sale_id) is not None:
+            raise Conflict("The sale was cancelled; it earns no guarantee.", code="sale_cancelled")
+        if sale.lead_id is None:
+            raise Conflict("The sale is attributed to no record; it earns no guarantee.", code="no_profit_guarantee")
+        await lock(session, lead_lock(sale.lead_id))
+        lead = await session.get(Lead, sale.lead_id)
+        entered_by = lead.entered_by if lead is not None else sale.lead_entered_by
+        authorized = lead.authorized_dealer if lead is not None else None
+        state = SaleState(sale_id=sale_id, seller=sale.seller, supplied_by=sale.supplied_by, sold_at=sale.sold_at,
+                          vehicles=((vin, vehicle.product_line),))
+        if not is_guaranteed_sale(entered_by=entered_by, authorized_dealer=authorized, sale=state):
+            raise Conflict("This vehicle was not sold by the record's entrant with the authorized dealer's supply.",
+                           code="no_profit_guarantee")
+        fact = f"profit_guarantee:{sale_id}:{vin}"
+        standing = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
+        if standing is not None and await session.get(Payout, month_of(standing.posted_at)) is not None:
+            raise Conflict(f"The guarantee was paid out with the {month_of(standing.posted_at)} statement.",
+                           code="guarantee_paid_out")
+        session.add(GuaranteeSetting(sale_id=sale_id, vin=vin, amount_fen=body.amount_fen,
+                                     set_by=principal.sub, set_at=now))
+        await session.flush()
+        settled = await settle_lead(session, runtime.outbox, lead_id=sale.lead_id, now=now,
+                                    prefix=runtime.settings.topic_prefix, policy=policy, locked=True)
+        live = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
+    return GuaranteeOut(sale_id=sale_id, vin=vin, amount_fen=body.amount_fen,
+                        status="posted" if live is not None else "pending",
+                        entry_id=live.entry_id if live is not None else None,
+                        reversed_entry_id=standing.entry_id if standing is not None and settled.reversed else None)
+
+
+async def _payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:
+    start, end = month_bounds(payout.month)
+    rows = (await session.execute(
+        select(Posting.dealer, func.sum(Posting.amount_fen))
+        .where(Posting.posted_at >= start, Posting.posted_at < end).group_by(Posting.dealer).order_by(Posting.dealer)
+    )).all()
+    return PayoutOut(month=payout.month, closed_at=payout.closed_at, closed_by=payout.closed_by,
+                     total_fen=payout.total_fen,
+                     dealers=[PayoutDealer(dealer=d, amount_fen=int(a)) for d, a in rows])
+
+
+@router.post("/payouts/{month}", response_model=PayoutOut, status_code=201)
+async def close_month(month: str, request: Request, response: Response, principal: Caller) -> PayoutOut:
+    """HQ closes a month's statements for payout (once; closing it again replays the first answer with 200)."""
+    require_roles(principal, "hq_admin")
+    start, end = month_bounds(month)
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    if not may_close(month, now=now):
+        raise Conflict(f"{month} has not ended (Asia/Shanghai); it cannot be paid out yet.", code="month_not_ended")
+    async with runtime.db.transaction() as session:
+        await lock(session, f"ledger.payout:{month}")
+        payout = await session.get(Payout, month)
+        if payout is None:
+            payout = Payout(month=month, closed_at=now, closed_by=principal.sub,
+                            total_fen=await month_total(session, start, end))
+            session.add(payout)
+            await session.flush()
+        else:
+            response.status_code = 200
+        return await _payout_out(session, payout)
+
+
+@router.get("/payouts/{month}", response_model=PayoutOut)
+async def get_payout(month: str, request: Request, principal: Caller) -> PayoutOut:
+    require_roles(principal, "hq_admin", "hq_analyst")
+    month_bounds(month)
+    async with runtime_of(request).db.sessions() as session:
+        payout = await session.get(Payout, month)
+        if payout is None:
+            raise NotFound(f"{month} has not been paid out.")
+        return await _payout_out(session, payout)
+
+
+@router.get("/statements/{dealer}/{month}", response_model=StatementOut,
+            responses={200: {"content": {"text/csv": {}}}})
+async def get_statement(dealer: str, month: str, request: Request, principal: Caller,
+                        format: Literal["json", "csv"] | None = None) -> Any:
+    """A dealer's monthly statement (Asia/Shanghai month), every line explained, as JSON or CSV."""
+    _own_account(principal, dealer)
+    start, end = month_bounds(month)
+    query = (
+        select(Posting.entry_id, Posting.posted_at, Posting.kind, Posting.rule, Posting.amount_fen, Posting.lead_id,
+               Posting.customer_id, Lead.customer_name, Lead.customer_phone, Posting.sale_id, Posting.vin,
+               Posting.reverses)
+        .outerjoin(Lead, Lead.lead_id == Posting.lead_id)
+        .where(Posting.dealer == dealer, Posting.posted_at >= start, Posting.posted_at < end)
+        .order_by(Posting.seq)
+    )
+    async with runtime_of(request).db.sessions() as session:
+        opening = await session.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0))
+                                       .where(Posting.dealer == dealer, Posting.posted_at < start))
+        entries = [StatementEntry(**row._mapping) for row in (await session.execute(query)).all()]
+        paid_out = await session.get(Payout, month) is not None
+    lines = statement_lines(entries, opening_balance_fen=int(opening or 0))
+    total = sum(e.amount_fen for e in entries)
+    statement: dict[str, Any] = {
+        "dealer": dealer, "month": month, "timezone": "Asia/Shanghai", "paid_out": paid_out,
+        "opening_balance_fen": int(opening or 0), "total_fen": total,
+        "closing_balance_fen": int(opening or 0) + total, "lines": lines,
+    }
+    wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    if wants_csv:
+        return PlainTextResponse(statement_csv(statement), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="statement-{dealer}-{month}.csv"'})
+    return StatementOut.model_validate(statement)

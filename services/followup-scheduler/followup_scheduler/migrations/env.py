@@ -1,4 +1,4 @@
-from leadnet_shared.migrate import run_env
 from followup_scheduler.models import metadata
+from leadnet_shared.migrate import run_env
 
 run_env(metadata)
