@@ -35,8 +35,8 @@ DEALERS = [
 
 
 class TestOneRecordThroughTheWholePipeline:
-    async def test_cross_region_retail_record_is_routed_scheduled_verified_and_paid(self, infra: Infra) -> None:
-        async with pipeline(infra) as p:
+    async def test_cross_region_retail_record_is_routed_scheduled_verified_and_paid(self, any_broker: Infra) -> None:
+        async with pipeline(any_broker) as p:
             for dealer in DEALERS:
                 r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
                 assert r.status_code == 201, r.text

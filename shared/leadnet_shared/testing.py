@@ -72,6 +72,21 @@ def infra() -> Iterator[Infra]:
             pg.stop()
 
 
+@pytest.fixture(scope="session")
+def embedded_broker_infra(infra: Infra) -> Iterator[Infra]:
+    """The same database server with the embedded Kafka-protocol broker, for tests that must pass on both."""
+    from leadnet_shared.infra import EmbeddedBroker
+
+    if infra.broker_kind == "EmbeddedBroker":
+        yield infra
+        return
+    broker = EmbeddedBroker().start()
+    try:
+        yield Infra(infra.database_server_url, broker.bootstrap, "EmbeddedBroker", infra.key_dir)
+    finally:
+        broker.stop()
+
+
 _template_lock = threading.Lock()
 _templates: dict[str, str] = {}
 

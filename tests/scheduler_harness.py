@@ -1,0 +1,116 @@
+"""followup-scheduler on the session's real PostgreSQL and Kafka, with a FrozenClock the test moves.
+
+The timer worker does not run on its own here: a test moves the clock and calls `tick()` (the worker's one pass),
+so deadlines are reached by moving time, never by sleeping. Lead events arrive through Kafka and the real consumer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from followup_scheduler.app import create_app
+from followup_scheduler.firing import timer_tick
+from followup_scheduler.settings import SchedulerSettings
+from followup_scheduler.tasks import send_plan_reminders
+from leadnet_shared.app import Runtime
+from leadnet_shared.clock import FrozenClock
+from leadnet_shared.events import DEALERS, LEADS, DealerUpserted, EventData, FleetLine, LeadAccepted, make_envelope
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+
+
+@dataclass
+class Scheduler:
+    app: FastAPI
+    http: httpx.AsyncClient
+    clock: FrozenClock
+    prefix: str
+    infra: Infra
+    producer: AIOKafkaProducer
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    def auth(self, role: str, dealer: str | None = None) -> dict[str, str]:
+        return self.infra.auth(role, dealer)  # type: ignore[arg-type]
+
+    async def publish(self, topic: str, event_type: str, data: EventData, *, key: str) -> None:
+        envelope = make_envelope(data=data, event_type=event_type, source="/test", time=self.clock.now(),
+                                 subject=key)
+        await self.producer.send_and_wait(self.prefix + topic, envelope.to_bytes(), key=key.encode())
+
+    async def accept_lead(self, *, dealer: str | None = "D001", tier: str = "retail", horizon: str | None = None,
+                          accepted_at: datetime | None = None, entered_by: str = "D002",
+                          fleet: list[FleetLine] | None = None) -> str:
+        """Publish `lead.accepted` as the router would and wait until the scheduler has taken it in."""
+        lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
+        event = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, assigned_dealer=dealer,
+                             authorized_dealer=dealer, cross_region=entered_by != dealer, tier=tier, horizon=horizon,
+                             accepted_at=accepted_at or self.clock.now(), fleet=fleet, reward_eligible=True)
+        await self.publish(LEADS, "leadnet.lead.accepted", event, key=customer_id)
+        await eventually(lambda: self.scalar("SELECT count(*) FROM leads WHERE lead_id = :id", id=lead_id))
+        return lead_id
+
+    async def add_dealer(self, code: str) -> None:
+        event = DealerUpserted(code=code, name=code, territories=["37"], product_lines=["tractor"], capability=50,
+                               updated_at=self.clock.now())
+        await self.publish(DEALERS, "leadnet.dealer.upserted", event, key=code)
+        await eventually(lambda: self.scalar("SELECT count(*) FROM dealers WHERE code = :c", c=code))
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.runtime.db.sessions() as session:
+            return (await session.execute(text(sql), params)).scalar()
+
+    async def rows(self, sql: str, **params: Any) -> list[Any]:
+        async with self.runtime.db.sessions() as session:
+            return list((await session.execute(text(sql), params)).all())
+
+    async def tick(self, *, batch: int = 1000) -> int:
+        """One pass of the timer worker at the clock's time (with the plan reminders)."""
+        now = self.clock.now()
+        fired = await timer_tick(self.runtime, now=now, batch=batch)
+        async with self.runtime.db.transaction() as session:
+            await send_plan_reminders(session, self.runtime.outbox, now=now, prefix=self.prefix)
+        return fired
+
+    async def advance(self, delta: timedelta) -> int:
+        self.clock.advance(delta)
+        return await self.tick()
+
+    async def outbox(self, event_type: str) -> list[dict[str, Any]]:
+        """The envelopes of `event_type` this scheduler has published (its outbox, in order)."""
+        rows = await self.rows("SELECT payload FROM outbox WHERE event_type = :t ORDER BY seq", t=event_type)
+        return [orjson.loads(row[0]) for row in rows]
+
+    async def tasks_of(self, lead_id: str) -> list[dict[str, Any]]:
+        rows = await self.rows("SELECT task_id, kind, status, due_at, reason, unreachable_streak FROM tasks "
+                               "WHERE lead_id = :l ORDER BY planned_at, created_at", l=lead_id)
+        return [dict(row._mapping) for row in rows]
+
+
+@asynccontextmanager
+async def scheduler(infra: Infra, *, start: datetime | None = None, **overrides: Any) -> AsyncIterator[Scheduler]:
+    prefix = await new_topic_prefix(infra.bootstrap_servers)
+    url = await fresh_database(infra.database_server_url, "followup_scheduler")
+    settings = service_settings(SchedulerSettings, infra, database_url=url, topic_prefix=prefix, **overrides)
+    clock = FrozenClock(start)
+    app = create_app(settings, clock=clock, run_timer_worker=False)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await producer.start()
+    try:
+        async with running(app) as http:
+            yield Scheduler(app=app, http=http, clock=clock, prefix=prefix, infra=infra, producer=producer)
+    finally:
+        await producer.stop()
