@@ -30,7 +30,8 @@ class SystemClock:
 
 
 class FrozenClock:
-    """A clock that moves only when a test moves it; `sleep` yields but does not wait for real time."""
+    """A clock that moves only when a test moves it; `sleep` waits a few real milliseconds at most, so worker
+    loops neither spin a core nor slow a test down."""
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -48,7 +49,7 @@ class FrozenClock:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(min(max(seconds, 0.0), 0.005))
 
 
 def business_date(instant: datetime) -> datetime:

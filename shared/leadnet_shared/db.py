@@ -44,6 +44,8 @@ def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # Statement parameters carry phones and names; errors and logs must name ids, never personal data.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "leadnet", "timezone": "UTC"}},
     )
 

@@ -1,0 +1,53 @@
+"""Confidentiality (domain.md §3 保密, contract.md "Who may do what"): who sees which customer, masked or not.
+
+- hq_admin: every customer, unmasked; hq_analyst: every customer, masked.
+- dealer: the customers assigned to it (unmasked while assigned) and the customers it entered a record for
+  (masked unless also assigned to it); anything else does not exist for it (404, never 403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, or_, select
+
+from dedup_router.models import Customer, RoutedLead
+from dedup_router.schemas import CustomerOut
+from leadnet_shared.auth import Principal
+from leadnet_shared.masking import mask_address, mask_name, mask_phone
+
+
+def sees_unmasked(customer: Customer, principal: Principal) -> bool:
+    """HQ admin always; a dealer only while the customer is assigned to it."""
+    return principal.sees_personal_data or (
+        principal.role == "dealer" and customer.assigned_dealer is not None
+        and customer.assigned_dealer == principal.dealer)
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool] | None:
+    """The SQL condition on `customers` for what a dealer may see; None for HQ (everything)."""
+    if principal.is_hq:
+        return None
+    dealer = principal.dealer or ""
+    entered = exists().where(RoutedLead.customer_id == Customer.customer_id, RoutedLead.entered_by == dealer)
+    return or_(Customer.assigned_dealer == dealer, entered)
+
+
+def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
+    unmasked = sees_unmasked(customer, principal)
+    return CustomerOut(
+        customer_id=customer.customer_id,
+        name=customer.name if unmasked else mask_name(customer.name),
+        phone=customer.phone if unmasked else mask_phone(customer.phone),
+        address=customer.address if unmasked else mask_address(customer.address),
+        region_code=customer.region_code, tier=customer.tier, nature=customer.nature,
+        assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
+        protection_until=customer.protection_until, masked=not unmasked,
+    )
+
+
+def visible_customer_query(customer_id: str, principal: Principal) -> Select[Any]:
+    """One customer, only if the caller may see it (else no row: the endpoint answers 404)."""
+    query = select(Customer).where(Customer.customer_id == customer_id)
+    condition = visible_to(principal)
+    return query if condition is None else query.where(condition)

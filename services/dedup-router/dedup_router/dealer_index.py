@@ -1,0 +1,63 @@
+"""The dealers routing reads, as a TerritoryIndex cached per process and rebuilt when any dealer changes.
+
+Every dealer write (create, patch, withdraw) bumps a version row in `kit_state` in its own transaction; routing reads
+that one row (a primary-key hit) and rebuilds the index only when the version moved, so a change made through any
+replica is seen by the next routing decision of every replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.models import Dealer
+from dedup_router.territories import DealerProfile, TerritoryIndex
+
+VERSION_KEY = "dealers_version"
+
+
+def profile(dealer: Dealer) -> DealerProfile:
+    """What routing needs to know of a stored dealer."""
+    return DealerProfile.build(code=dealer.code, territories=list(dealer.territories),
+                               product_lines=list(dealer.product_lines), capability=dealer.capability,
+                               withdrawn=dealer.status == "withdrawn")
+
+
+async def bump_dealers_version(session: AsyncSession) -> None:
+    """Called in every transaction that changes a dealer, so cached indexes are rebuilt."""
+    await session.execute(text(
+        "INSERT INTO kit_state (key, value) VALUES (:k, '1'::jsonb) "
+        "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((kit_state.value #>> '{}')::bigint + 1)"
+    ), {"k": VERSION_KEY})
+
+
+async def dealers_version(session: AsyncSession) -> int:
+    row = (await session.execute(text("SELECT value #>> '{}' FROM kit_state WHERE key = :k"),
+                                 {"k": VERSION_KEY})).first()
+    return int(row[0]) if row else 0
+
+
+async def load_index(session: AsyncSession) -> TerritoryIndex:
+    """Every dealer (withdrawn ones are kept for lookups by code but are never candidates)."""
+    dealers = (await session.execute(select(Dealer))).scalars().all()
+    return TerritoryIndex.build([profile(d) for d in dealers])
+
+
+@dataclass
+class DealerIndexCache:
+    """The TerritoryIndex of the dealers as of the last version seen."""
+
+    _version: int | None = None
+    _index: TerritoryIndex | None = field(default=None, repr=False)
+
+    async def get(self, session: AsyncSession) -> TerritoryIndex:
+        version = await dealers_version(session)
+        if self._index is None or self._version != version:
+            self._index = await load_index(session)
+            self._version = version
+        return self._index
+
+    def invalidate(self) -> None:
+        self._index, self._version = None, None

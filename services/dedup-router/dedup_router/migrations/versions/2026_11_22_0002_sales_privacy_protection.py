@@ -1,0 +1,72 @@
+"""sales, sold VINs, sale idempotency keys; lookup indexes for privacy reads; customer product line
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.add_column("customers", sa.Column("product_line", sa.String(32)))
+    # A dealer reads the customers it entered: found through its leads without scanning them.
+    op.create_index("ix_leads_entered_by_customer", "leads", ["entered_by", "customer_id"])
+    op.create_index("ix_leads_customer", "leads", ["customer_id", "entered_at"])
+    op.create_table(
+        "sales",
+        sa.Column("sale_id", sa.String(36), primary_key=True),
+        sa.Column("customer_id", sa.String(36), nullable=False),
+        sa.Column("seller", sa.String(32), nullable=False),
+        sa.Column("supplied_by", sa.String(32), nullable=False),
+        sa.Column("sold_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attributed_lead_id", sa.String(36)),
+        sa.Column("credited_dealer", sa.String(32)),
+        sa.Column("cross_region_exempt", sa.Boolean, nullable=False),
+        sa.Column("violation", sa.String(40)),
+        sa.Column("rewards", JSONB, nullable=False),
+        sa.Column("explanation", JSONB, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+    )
+    op.create_index("ix_sales_customer", "sales", ["customer_id"])
+    op.create_index("ix_sales_attributed_lead", "sales", ["attributed_lead_id"])
+    op.create_table(
+        "sold_vehicles",
+        sa.Column("sale_id", sa.String(36), primary_key=True),
+        sa.Column("vin", sa.String(17), primary_key=True),
+        sa.Column("model", sa.String(100)),
+        sa.Column("product_line", sa.String(32)),
+        sa.Column("cancelled", sa.Boolean, nullable=False),
+    )
+    # A VIN is sold once while its sale stands; a cancelled sale frees it.
+    op.create_index("ux_sold_vehicles_vin_sold", "sold_vehicles", ["vin"], unique=True,
+                    postgresql_where=sa.text("NOT cancelled"))
+    op.create_table(
+        "sale_idempotency_keys",
+        sa.Column("caller_key", sa.String(80), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer),
+        sa.Column("response", JSONB),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index("ix_sale_idempotency_keys_created_at", "sale_idempotency_keys", ["created_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("sale_idempotency_keys")
+    op.drop_table("sold_vehicles")
+    op.drop_table("sales")
+    op.drop_index("ix_leads_customer", "leads")
+    op.drop_index("ix_leads_entered_by_customer", "leads")
+    op.drop_column("customers", "product_line")

@@ -1,0 +1,142 @@
+"""Big-customer protection (domain.md §3 跨區域): its end, on time, and what other dealers may learn of it.
+
+At `protection_until` the customer and the open leads its first entrant holds move to the authorized dealer
+(the one routed at entry, if still authorized; else routed again by region, product line and capability; else
+the HQ queue). The timer is durable: due customers are claimed in the database (`FOR UPDATE SKIP LOCKED`, so
+replicas share them and a crash leaves them due), and the `leadnet.lead.reassigned` events go through the outbox
+in the same transaction, so each move happens and is announced exactly once.
+
+What a dealer may learn before entering a record (`protection_status`): whether the customer with that phone is
+protected and until when. Not who protects it (a competitor's pipeline is not another dealer's business), not
+the customer id, and nothing personal; an unknown phone and an unprotected customer give the same answer, so the
+lookup does not tell whether a customer is registered at all unless it is protected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
+from dedup_router.fairness import route_to_authorized_dealer
+from dedup_router.models import Customer, RoutedLead
+from dedup_router.routing import count_assignment, pool_counts
+from dedup_router.territories import TerritoryIndex, is_authorized
+from leadnet_shared.app import Runtime
+from leadnet_shared.auth import Principal
+from leadnet_shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+PROTECTION_EXPIRED = "protection_expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionStatus:
+    """The answer to "may I enter this customer?": protected or not, until when; who only for HQ and itself."""
+
+    protected: bool
+    protection_until: datetime | None = None
+    protected_by: str | None = None
+    protected_by_you: bool = False
+
+
+def protection_status(customer: Customer | None, *, principal: Principal, now: datetime) -> ProtectionStatus:
+    """Protected iff the first entrant's month is still running at `now`."""
+    if customer is None or customer.protected_by is None or customer.protection_until is None:
+        return ProtectionStatus(protected=False)
+    if now >= customer.protection_until:
+        return ProtectionStatus(protected=False)  # expired; the timer moves it within a poll interval
+    mine = principal.role == "dealer" and principal.dealer == customer.protected_by
+    return ProtectionStatus(
+        protected=True,
+        protection_until=customer.protection_until,
+        protected_by=customer.protected_by if (principal.is_hq or mine) else None,
+        protected_by_you=mine,
+    )
+
+
+async def _authorized_dealer_now(session: AsyncSession, index: TerritoryIndex, customer: Customer,
+                                 line: str) -> tuple[str | None, str]:
+    """The dealer routed at entry if it is still authorized; else routed again; None = the HQ queue."""
+    if customer.authorized_dealer is not None:
+        known = index.dealer(customer.authorized_dealer)
+        if known is not None and is_authorized(known, customer.region_code, line):
+            return known.code, "authorized_at_entry"
+    pool = index.candidates(region_code=customer.region_code, product_line=line).pool
+    counts = await pool_counts(session, pool) if pool else {}
+    routed = route_to_authorized_dealer(index=index, region_code=customer.region_code, product_line=line,
+                                        pool_counts=counts)
+    if routed.dealer is None or routed.pool is None:
+        return None, "no_authorized_dealer"
+    await count_assignment(session, routed.pool, routed.dealer.code)
+    return routed.dealer.code, "routed_again"
+
+
+async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
+                                      limit: int = 200, dealers: DealerIndexCache | None = None) -> int:
+    """Move every customer whose protection ended by `now` to its authorized dealer; returns how many moved."""
+    due = list((await session.execute(
+        select(Customer).where(Customer.protection_until.is_not(None), Customer.protection_until <= now)
+        .order_by(Customer.protection_until, Customer.customer_id).limit(limit)
+        .with_for_update(skip_locked=True)
+    )).scalars())
+    if not due:
+        return 0
+    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    for customer in due:
+        holder = customer.protected_by
+        line = customer.product_line or "unknown"
+        target, how = await _authorized_dealer_now(session, index, customer, line)
+        leads = list((await session.execute(
+            select(RoutedLead).where(RoutedLead.customer_id == customer.customer_id, RoutedLead.status == "open",
+                                     RoutedLead.assigned_dealer == holder)
+            .order_by(RoutedLead.entered_at, RoutedLead.lead_id).with_for_update()
+        )).scalars())
+        for lead in leads:
+            lead.assigned_dealer = target
+            lead.authorized_dealer = target
+            lead.explanation = {**lead.explanation,
+                                "protection_expired": {"at": now.isoformat(), "to": target, "how": how}}
+        if customer.assigned_dealer == holder:
+            customer.assigned_dealer = target
+        customer.authorized_dealer = target
+        customer.protected_by = None
+        customer.protection_until = None  # the lead keeps its protection_until for sales and audit
+        customer.updated_at = now
+        await session.flush()
+        for lead in leads:
+            await publish_lead_reassigned(session, outbox, prefix=prefix, lead=lead, from_dealer=holder,
+                                          reason=PROTECTION_EXPIRED, now=now)
+        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        log.info("protection ended", extra={"customer_id": customer.customer_id, "to_dealer": target,
+                                            "leads": len(leads)})
+    return len(due)
+
+
+async def run_protection_timer(runtime: Runtime) -> None:
+    """Runtime worker: release due protections; polls, since a month-long period needs no sub-second timer."""
+    settings = runtime.settings
+    batch = int(getattr(settings, "protection_batch_size", 200))
+    poll = float(getattr(settings, "protection_poll_seconds", 1.0))
+    dealers: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
+    while not runtime.stopping:
+        try:
+            async with runtime.db.transaction() as session:
+                moved = await release_expired_protections(session, runtime.outbox, now=runtime.clock.now(),
+                                                          prefix=settings.topic_prefix, limit=batch,
+                                                          dealers=dealers)
+            if moved >= batch:
+                continue  # a backlog (e.g. after downtime): keep draining
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("protection timer iteration failed; retrying")
+        # Real-time sleep: a frozen test clock must not turn this poll into a busy loop.
+        await asyncio.sleep(poll)

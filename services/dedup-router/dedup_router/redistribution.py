@@ -1,0 +1,108 @@
+"""redistribute_withdrawn_dealer: apply `withdrawal.plan_withdrawal` to the registry (domain.md §3 撤點經銷商).
+
+One transaction: the dealer row is locked first (routing share-locks the dealers it picks, so a lead being routed
+to this dealer right now is committed before the items are read and is taken along), then every customer and
+open lead it holds is read, planned, moved, and announced: one `leadnet.lead.reassigned` (reason
+`dealer_withdrawn`) per lead, a `leadnet.customer.upserted` per customer, `leadnet.dealer.withdrawn`, and the
+dealer's own `leadnet.dealer.upserted` with status `withdrawn` last, so the compacted dealers topic keeps the
+profile. A dry run computes the same plan and rolls nothing forward.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.dealer_index import bump_dealers_version, profile
+from dedup_router.events import (
+    publish_customer_upserted,
+    publish_dealer_upserted,
+    publish_dealer_withdrawn,
+    publish_lead_reassigned,
+)
+from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
+from dedup_router.routing import count_assignment
+from dedup_router.withdrawal import HeldItem, WithdrawalPlan, plan_withdrawal
+from leadnet_shared.outbox import Outbox
+from leadnet_shared.problems import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+DEALER_WITHDRAWN = "dealer_withdrawn"
+UNKNOWN_LINE = "unknown"
+
+
+async def redistribute_withdrawn_dealer(session: AsyncSession, outbox: Outbox, *, code: str, now: datetime,
+                                        prefix: str, dry_run: bool) -> dict[str, Any]:
+    """Withdraw `code` and hand on everything it holds; with `dry_run` only return the plan's counts."""
+    dealer = await session.get(Dealer, code, with_for_update=True)
+    if dealer is None:
+        raise NotFound("No such dealer.")
+    if dealer.status == "withdrawn":
+        raise Conflict(f"Dealer {code} is already withdrawn.", code="dealer_already_withdrawn")
+    customers = list((await session.execute(
+        select(Customer).where(Customer.assigned_dealer == code).order_by(Customer.customer_id)
+        .with_for_update()
+    )).scalars())
+    leads = list((await session.execute(
+        select(RoutedLead).where(RoutedLead.assigned_dealer == code, RoutedLead.status == "open")
+        .order_by(RoutedLead.lead_id).with_for_update()
+    )).scalars())
+    items = [HeldItem(item_id=c.customer_id, kind="customer", customer_id=c.customer_id, region_code=c.region_code,
+                      product_line=c.product_line or UNKNOWN_LINE) for c in customers]
+    items += [HeldItem(item_id=lead.lead_id, kind="lead", customer_id=lead.customer_id,
+                       region_code=lead.region_code, product_line=lead.product_line or UNKNOWN_LINE)
+              for lead in leads]
+    all_dealers = (await session.execute(select(Dealer))).scalars().all()
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for row in (await session.execute(select(PoolCount))).scalars():
+        counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
+    plan = plan_withdrawal(withdrawn_dealer=code, dealers=[profile(d) for d in all_dealers], items=items,
+                           pool_counts=counts)
+    if dry_run:
+        return {"dry_run": True, **plan.summary()}
+    await _apply(session, outbox, plan=plan, code=code, customers=customers, leads=leads, now=now, prefix=prefix)
+    dealer.status = "withdrawn"
+    dealer.updated_at = now
+    await bump_dealers_version(session)
+    await session.flush()
+    await publish_dealer_withdrawn(session, outbox, prefix=prefix, code=code, reassigned=plan.reassigned,
+                                   unplaced=plan.unplaced, now=now)
+    await publish_dealer_upserted(session, outbox, prefix=prefix, dealer=dealer, now=now)
+    log.info("dealer withdrawn", extra={"dealer": code, "reassigned": plan.reassigned, "unplaced": plan.unplaced})
+    return {"reassigned": plan.reassigned, "unplaced": plan.unplaced,
+            "per_dealer": dict(sorted(plan.per_dealer.items()))}
+
+
+async def _apply(session: AsyncSession, outbox: Outbox, *, plan: WithdrawalPlan, code: str,
+                 customers: list[Customer], leads: list[RoutedLead], now: datetime, prefix: str) -> None:
+    moves = {(m.kind, m.item_id): m for m in plan.moves}
+    for customer in customers:
+        move = moves[("customer", customer.customer_id)]
+        customer.assigned_dealer = move.new_dealer
+        if customer.authorized_dealer == code or customer.authorized_dealer is None:
+            customer.authorized_dealer = move.new_dealer
+        if customer.protected_by == code:
+            # The protected entrant is gone: its month ends with it, the customer is the authorized dealer's.
+            customer.protected_by, customer.protection_until = None, None
+        customer.updated_at = now
+    for lead in leads:
+        move = moves[("lead", lead.lead_id)]
+        lead.assigned_dealer = move.new_dealer
+        if lead.authorized_dealer == code or lead.authorized_dealer is None:
+            lead.authorized_dealer = move.new_dealer
+        lead.explanation = {**lead.explanation, "withdrawal": {"from": code, "to": move.new_dealer,
+                                                               "at": now.isoformat(), "how": move.explanation}}
+        # Pool counts record leads (as routing does), so later routing in the pool stays fair.
+        if move.new_dealer is not None and move.pool is not None:
+            await count_assignment(session, move.pool, move.new_dealer)
+    await session.flush()
+    for lead in leads:
+        await publish_lead_reassigned(session, outbox, prefix=prefix, lead=lead, from_dealer=code,
+                                      reason=DEALER_WITHDRAWN, now=now)
+    for customer in customers:
+        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
