@@ -15,14 +15,15 @@ from rewards_ledger.settings import LedgerSettings
 
 
 def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = None,
-               verifier: TokenVerifier | None = None) -> FastAPI:
+               verifier: TokenVerifier | None = None, consume: bool = True) -> FastAPI:
+    """The service; `consume=False` serves the API only (tests that feed events through the handlers directly)."""
     settings = settings or LedgerSettings()
     return create_service_app(
         settings=settings,
         title="leadnet rewards-ledger",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router],
-        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handlers=reward_handlers)],
+        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handlers=reward_handlers)] if consume else [],
         clock=clock,
         verifier=verifier,
     )

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import BadRequest, Conflict, NotFound, ValidationFailed
-from rewards_ledger.models import GuaranteeSetting, Lead, Payout, Posting, Sale, SaleCancellation, SaleVehicle
-from rewards_ledger.payouts import may_close, month_bounds, month_of
-from rewards_ledger.rewards import SaleState, guarantee_amount_problems, is_guaranteed_sale, rewards_policy
+from leadnet_shared.problems import BadRequest, Conflict, NotFound
+from rewards_ledger.guarantees import set_guarantee_amount
+from rewards_ledger.models import Lead, Payout, Posting
+from rewards_ledger.payouts import may_close, month_bounds
+from rewards_ledger.rewards import rewards_policy
 from rewards_ledger.schemas import (
     AccountOut,
     EntryOut,
@@ -27,13 +28,8 @@ from rewards_ledger.schemas import (
     StatementOut,
 )
 from rewards_ledger.settlement import (
-    lead_lock,
-    live_postings,
     lock,
     month_total,
-    postings_of_lead,
-    sale_lock,
-    settle_lead,
 )
 from rewards_ledger.statements import StatementEntry, statement_csv, statement_lines
 
@@ -90,45 +86,12 @@ async def set_guarantee(sale_id: str, vin: str, body: GuaranteeIn, request: Requ
     """HQ sets a vehicle's profit guarantee within the policy range, before payout: a reversal plus a new entry."""
     require_roles(principal, "hq_admin")
     policy = rewards_policy()
-    problems = guarantee_amount_problems(body.amount_fen, policy=policy)
-    if problems:
-        raise ValidationFailed("The amount is outside the profit guarantee range.", errors=problems)
     runtime = runtime_of(request)
-    now = runtime.clock.now()
     async with runtime.db.transaction() as session:
-        await lock(session, sale_lock(sale_id))
-        sale = await session.get(Sale, sale_id)
-        vehicle = await session.get(SaleVehicle, (sale_id, vin))
-        if sale is None or vehicle is None:
-            raise NotFound("No such sale or vehicle known to the ledger (an attribution may still be on its way).")
-        if await session.get(SaleCancellation, sale_id) is not None:
-            raise Conflict("The sale was cancelled; it earns no guarantee.", code="sale_cancelled")
-        if sale.lead_id is None:
-            raise Conflict("The sale is attributed to no record; it earns no guarantee.", code="no_profit_guarantee")
-        await lock(session, lead_lock(sale.lead_id))
-        lead = await session.get(Lead, sale.lead_id)
-        entered_by = lead.entered_by if lead is not None else sale.lead_entered_by
-        authorized = lead.authorized_dealer if lead is not None else None
-        state = SaleState(sale_id=sale_id, seller=sale.seller, supplied_by=sale.supplied_by, sold_at=sale.sold_at,
-                          vehicles=((vin, vehicle.product_line),))
-        if not is_guaranteed_sale(entered_by=entered_by, authorized_dealer=authorized, sale=state):
-            raise Conflict("This vehicle was not sold by the record's entrant with the authorized dealer's supply.",
-                           code="no_profit_guarantee")
-        fact = f"profit_guarantee:{sale_id}:{vin}"
-        standing = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
-        if standing is not None and await session.get(Payout, month_of(standing.posted_at)) is not None:
-            raise Conflict(f"The guarantee was paid out with the {month_of(standing.posted_at)} statement.",
-                           code="guarantee_paid_out")
-        session.add(GuaranteeSetting(sale_id=sale_id, vin=vin, amount_fen=body.amount_fen,
-                                     set_by=principal.sub, set_at=now))
-        await session.flush()
-        settled = await settle_lead(session, runtime.outbox, lead_id=sale.lead_id, now=now,
-                                    prefix=runtime.settings.topic_prefix, policy=policy, locked=True)
-        live = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
-    return GuaranteeOut(sale_id=sale_id, vin=vin, amount_fen=body.amount_fen,
-                        status="posted" if live is not None else "pending",
-                        entry_id=live.entry_id if live is not None else None,
-                        reversed_entry_id=standing.entry_id if standing is not None and settled.reversed else None)
+        return await set_guarantee_amount(session, runtime.outbox, sale_id=sale_id, vin=vin,
+                                          amount_fen=body.amount_fen, set_by=principal.sub,
+                                          now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
+                                          policy=policy)
 
 
 async def _payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:

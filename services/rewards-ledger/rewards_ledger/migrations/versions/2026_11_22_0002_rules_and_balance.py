@@ -1,0 +1,167 @@
+"""the reward rules' inputs, balanced postings enforced at commit, the app role's grants
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+APPEND_ONLY = ("postings", "lines", "guarantee_settings", "payouts")
+INSERT_ONLY = ("sales", "sale_vehicles", "sale_cancellations")
+WORKING = ("outbox", "inbox", "kit_state", "leads")
+
+
+def upgrade() -> None:
+    op.add_column("postings", sa.Column("fact_key", sa.String(200)))
+    op.create_index("ix_postings_lead", "postings", ["lead_id"])
+    op.create_index("ix_postings_dealer_posted", "postings", ["dealer", "posted_at"])
+    # A reversal, and only a reversal, points at what it reverses.
+    op.create_check_constraint("reversal_points_back", "postings",
+                               "(kind = 'reversal') = (reverses IS NOT NULL)")
+
+    op.create_table(
+        "leads",
+        sa.Column("lead_id", sa.String(36), primary_key=True),
+        sa.Column("customer_id", sa.String(36), nullable=False),
+        sa.Column("entered_by", sa.String(32)),
+        sa.Column("authorized_dealer", sa.String(32)),
+        sa.Column("reward_eligible", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("cross_region", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("tier", sa.String(24), nullable=False),
+        sa.Column("product_line", sa.String(24)),
+        sa.Column("customer_existed", sa.Boolean),
+        sa.Column("customer_name", sa.String(64)),
+        sa.Column("customer_phone", sa.String(32)),
+        sa.Column("verified_at", sa.DateTime(timezone=True)),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "sales",
+        sa.Column("sale_id", sa.String(36), primary_key=True),
+        sa.Column("lead_id", sa.String(36)),
+        sa.Column("customer_id", sa.String(36), nullable=False),
+        sa.Column("seller", sa.String(32), nullable=False),
+        sa.Column("supplied_by", sa.String(32)),
+        sa.Column("lead_entered_by", sa.String(32)),
+        sa.Column("violation", sa.String(40)),
+        sa.Column("sold_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_sales_lead_id", "sales", ["lead_id"])
+    op.create_table(
+        "sale_vehicles",
+        sa.Column("sale_id", sa.String(36), primary_key=True),
+        sa.Column("vin", sa.String(17), primary_key=True),
+        sa.Column("product_line", sa.String(24)),
+    )
+    op.create_table(
+        "sale_cancellations",
+        sa.Column("sale_id", sa.String(36), primary_key=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "guarantee_settings",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("sale_id", sa.String(36), nullable=False),
+        sa.Column("vin", sa.String(17), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger, nullable=False),
+        sa.Column("set_by", sa.String(100), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_guarantee_settings_sale_vin", "guarantee_settings", ["sale_id", "vin", "seq"])
+    op.create_table(
+        "payouts",
+        sa.Column("month", sa.String(7), primary_key=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_by", sa.String(100), nullable=False),
+        sa.Column("total_fen", sa.BigInteger, nullable=False),
+    )
+    for table in ("guarantee_settings", "payouts"):
+        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                   f"FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()")
+        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                   f"FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()")
+        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC")
+
+    # Every posting is balanced, checked by the database when the transaction commits (deferred, so the posting
+    # and its lines can be written in any order): at least two lines, summing to zero, the dealer's line equal to
+    # the posting's amount, and a reversal exactly undoing the posting it points at, for the same dealer.
+    op.execute("""
+        CREATE FUNCTION ledger_check_posting() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            n integer; total bigint; dealer_total bigint; reversed record;
+        BEGIN
+            SELECT count(*), coalesce(sum(amount_fen), 0),
+                   coalesce(sum(amount_fen) FILTER (WHERE account = 'dealer:' || NEW.dealer || '\\:payable'), 0)
+              INTO n, total, dealer_total FROM lines WHERE entry_id = NEW.entry_id;
+            IF n < 2 OR total <> 0 OR dealer_total <> -NEW.amount_fen THEN
+                RAISE EXCEPTION 'posting % is not balanced (% lines, sum %, dealer line % for amount %)',
+                    NEW.entry_id, n, total, dealer_total, NEW.amount_fen USING ERRCODE = 'check_violation';
+            END IF;
+            IF NEW.reverses IS NOT NULL THEN
+                SELECT dealer, amount_fen, kind INTO reversed FROM postings WHERE entry_id = NEW.reverses;
+                IF reversed.kind = 'reversal' OR reversed.dealer <> NEW.dealer
+                   OR reversed.amount_fen <> -NEW.amount_fen THEN
+                    RAISE EXCEPTION 'reversal % does not undo %', NEW.entry_id, NEW.reverses
+                        USING ERRCODE = 'check_violation';
+                END IF;
+            END IF;
+            RETURN NULL;
+        END $$;
+    """)
+    op.execute("""
+        CREATE FUNCTION ledger_check_entry_lines() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF (SELECT sum(amount_fen) FROM lines WHERE entry_id = NEW.entry_id) <> 0 THEN
+                RAISE EXCEPTION 'lines of posting % do not sum to zero', NEW.entry_id
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NULL;
+        END $$;
+    """)
+    op.execute("CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings "
+               "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_posting()")
+    # A line added later to an old posting must not unbalance it either.
+    op.execute("CREATE CONSTRAINT TRIGGER lines_balanced AFTER INSERT ON lines "
+               "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_lines()")
+
+    # The grants of the application role, in one function so operators (and the tests) grant exactly this.
+    op.execute(f"""
+        CREATE FUNCTION ledger_grant_app_role(role_name text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', role_name);
+            EXECUTE format('GRANT SELECT, INSERT ON {", ".join(APPEND_ONLY + INSERT_ONLY)} TO %I', role_name);
+            EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON {", ".join(APPEND_ONLY + INSERT_ONLY)} FROM %I',
+                           role_name);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(WORKING)} TO %I', role_name);
+            EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', role_name);
+        END $$;
+    """)
+    op.execute("""
+        DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'leadnet_ledger_app') THEN
+                PERFORM ledger_grant_app_role('leadnet_ledger_app');
+            END IF;
+        END $$;
+    """)
+
+
+def downgrade() -> None:
+    op.execute("DROP FUNCTION ledger_grant_app_role(text)")
+    op.execute("DROP TRIGGER lines_balanced ON lines")
+    op.execute("DROP TRIGGER postings_balanced ON postings")
+    op.execute("DROP FUNCTION ledger_check_entry_lines()")
+    op.execute("DROP FUNCTION ledger_check_posting()")
+    for table in ("payouts", "guarantee_settings", "sale_cancellations", "sale_vehicles", "sales", "leads"):
+        op.drop_table(table)
+    op.drop_constraint("ck_postings_reversal_points_back", "postings")
+    op.drop_index("ix_postings_dealer_posted", "postings")
+    op.drop_index("ix_postings_lead", "postings")
+    op.drop_column("postings", "fact_key")

@@ -1,0 +1,143 @@
+"""Test and benchmark support: the ledger's real handlers fed by the kit's real consumer code, without a broker.
+
+`LedgerHarness.deliver` hands a batch of envelopes to `ConsumerLoop._handle_with_retries` inside one transaction,
+exactly as `ConsumerLoop.process` does for a poll (inbox claim and a savepoint per event), so tests and the
+benchmark exercise the production path on a real PostgreSQL; only Kafka is left out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from sqlalchemy import text
+
+from leadnet_shared.app import Runtime
+from leadnet_shared.clock import Clock, FrozenClock
+from leadnet_shared.consumer import ConsumerLoop, Inbox
+from leadnet_shared.db import Database, make_engine
+from leadnet_shared.events import (
+    Envelope,
+    LeadAccepted,
+    LeadVerified,
+    MaskedCustomer,
+    RewardClaim,
+    SaleAttributed,
+    SaleCancelled,
+    SoldVehicle,
+    make_envelope,
+)
+from leadnet_shared.outbox import Outbox
+from leadnet_shared.settings import to_asyncpg_url
+from rewards_ledger.handlers import reward_handlers
+from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
+from rewards_ledger.settings import LedgerSettings
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+
+
+def _envelope(data: Any, event_type: str, subject: str, time: datetime, event_id: str | None = None) -> Envelope:
+    return make_envelope(data=data, event_type=event_type, source="/test", time=time, subject=subject,
+                         event_id=event_id)
+
+
+def lead_accepted(*, lead_id: str, customer_id: str, entered_by: str | None, authorized: str | None,
+                  eligible: bool = True, cross_region: bool = True, tier: str = "retail",
+                  customer_existed: bool = False, name: str = "张*", phone: str = "138****8000",
+                  at: datetime = T0) -> Envelope:
+    data = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, assigned_dealer=authorized,
+                        authorized_dealer=authorized, cross_region=cross_region, reward_eligible=eligible, tier=tier,
+                        customer_existed=customer_existed, accepted_at=at, product_line="tractor",
+                        customer=MaskedCustomer(name=name, phone=phone, address="山东省潍坊市诸城市***"))
+    return _envelope(data, "leadnet.lead.accepted", customer_id, at)
+
+
+def lead_verified(*, lead_id: str, customer_id: str, entered_by: str | None, authorized: str | None,
+                  eligible: bool = True, cross_region: bool = True, tier: str = "retail",
+                  at: datetime = T0) -> Envelope:
+    data = LeadVerified(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, assigned_dealer=authorized,
+                        authorized_dealer=authorized, cross_region=cross_region, reward_eligible=eligible, tier=tier,
+                        verified_at=at, product_line="tractor")
+    return _envelope(data, "leadnet.lead.verified", customer_id, at)
+
+
+def sale_attributed(*, sale_id: str, customer_id: str, lead_id: str | None, seller: str, supplied_by: str | None,
+                    vehicles: Sequence[tuple[str, str | None]], entered_by: str | None = None,
+                    at: datetime = T0) -> Envelope:
+    claims = [RewardClaim(kind="profit_guarantee" if seller == entered_by else "purchase_reward",
+                          dealer=entered_by, vin=vin, product_line=line)
+              for vin, line in vehicles] if entered_by else []
+    data = SaleAttributed(sale_id=sale_id, customer_id=customer_id, seller=seller, supplied_by=supplied_by,
+                          attributed_lead_id=lead_id, lead_entered_by=entered_by, lead_cross_region=True,
+                          lead_tier="retail", sold_at=at,
+                          vehicles=[SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles],
+                          rewards=claims)
+    return _envelope(data, "leadnet.sale.attributed", customer_id, at)
+
+
+def sale_cancelled(*, sale_id: str, customer_id: str, at: datetime = T0) -> Envelope:
+    return _envelope(SaleCancelled(sale_id=sale_id, customer_id=customer_id, cancelled_at=at),
+                     "leadnet.sale.cancelled", customer_id, at)
+
+
+def redelivered(envelope: Envelope) -> Envelope:
+    """The same event again (same id): the inbox must absorb it."""
+    return envelope.model_copy()
+
+
+def republished(envelope: Envelope) -> Envelope:
+    """The same business fact in a new event (new id), as a producer retry or a replay would publish it."""
+    return envelope.model_copy(update={"id": str(uuid.uuid4())})
+
+
+@dataclass
+class LedgerHarness:
+    db: Database
+    runtime: Runtime
+    loop: ConsumerLoop
+
+    @classmethod
+    def open(cls, database_url: str, *, clock: Clock | None = None, pool_size: int = 4) -> LedgerHarness:
+        settings = LedgerSettings(env="test", service_database_url=database_url, topic_prefix="t.",
+                                  jwks_file="unused")
+        db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
+        runtime = Runtime(settings=settings, db=db, outbox=Outbox(OUTBOX), inbox=Inbox(INBOX),
+                          tables=(OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0))
+        loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handlers=reward_handlers(runtime), db=db,
+                            inbox=runtime.inbox, outbox=runtime.outbox, bootstrap_servers="unused",
+                            group_id="unused", max_attempts=1, clock=runtime.clock)
+        return cls(db=db, runtime=runtime, loop=loop)
+
+    async def deliver(self, envelopes: Sequence[Envelope]) -> None:
+        """One poll's worth of events in one transaction, a savepoint each, as the consumer loop does."""
+        async with self.db.transaction() as session:
+            for offset, envelope in enumerate(envelopes):
+                record = ConsumerRecord(topic="t.events", partition=0, offset=offset, timestamp=0, timestamp_type=0,
+                                        key=(envelope.subject or "").encode(), value=envelope.to_bytes(),
+                                        checksum=None, serialized_key_size=0, serialized_value_size=0, headers=())
+                await self.loop._handle_with_retries(session, record)
+
+    async def dead_letters(self) -> int:
+        async with self.db.sessions() as session:
+            value = await session.scalar(text(
+                "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"))
+        return int(value or 0)
+
+    async def balances(self) -> dict[str, int]:
+        """Each dealer's balance as its payable account's lines say (credit = owed to the dealer)."""
+        async with self.db.sessions() as session:
+            rows = (await session.execute(text(
+                "SELECT account, -sum(amount_fen) FROM lines WHERE account LIKE 'dealer:%' GROUP BY account"))).all()
+        return {str(a).split(":")[1]: int(v) for a, v in rows if int(v) != 0}
+
+    async def entries(self) -> list[dict[str, Any]]:
+        async with self.db.sessions() as session:
+            rows = (await session.execute(text("SELECT * FROM postings ORDER BY seq"))).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def close(self) -> None:
+        await self.db.dispose()

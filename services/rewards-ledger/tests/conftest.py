@@ -1,0 +1,25 @@
+"""A fresh ledger database (cloned from the template the real migrations built) and the harness on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from leadnet_shared.clock import FrozenClock
+from leadnet_shared.testing import Infra, fresh_database
+from rewards_ledger.testing import T0, LedgerHarness
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+async def ledger(infra: Infra, clock: FrozenClock) -> AsyncIterator[LedgerHarness]:
+    harness = LedgerHarness.open(await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock)
+    try:
+        yield harness
+    finally:
+        await harness.close()

@@ -1,0 +1,66 @@
+"""rewards-ledger over a real broker: public lead and sale events in (sale first, verification after, duplicates),
+balanced entries and `leadnet.ledger.entry_posted` events out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from leadnet_shared.events import LEADS, LEDGER, SALES, Envelope
+from leadnet_shared.kafka import start_producer
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+from rewards_ledger.app import create_app
+from rewards_ledger.settings import LedgerSettings
+from rewards_ledger.testing import lead_accepted, lead_verified, republished, sale_attributed
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
+
+
+class TestLedgerOverTheBroker:
+    async def test_sale_before_verification_is_paid_once_and_announced(self, infra: Infra) -> None:
+        prefix = await new_topic_prefix(infra.bootstrap_servers)
+        url = await fresh_database(infra.database_server_url, "rewards_ledger")
+        app = create_app(service_settings(LedgerSettings, infra, database_url=url, topic_prefix=prefix))
+        sale = sale_attributed(sale_id="S1", customer_id="C1", lead_id="L1", seller="D001", supplied_by=None,
+                               vehicles=[("LRDS6PEB5KR000001", "tractor")], entered_by="D002")
+        verified = lead_verified(**LEAD)
+        producer = await start_producer(infra.bootstrap_servers)
+        try:
+            async with running(app) as client:
+                for topic, env in ((SALES, sale), (LEADS, lead_accepted(**LEAD)),
+                                   (LEADS, verified), (LEADS, verified), (LEADS, republished(verified)),
+                                   (SALES, republished(sale))):
+                    await producer.send_and_wait(prefix + topic, env.to_bytes(), key=b"C1")
+
+                async def paid_once() -> bool:
+                    r = await client.get("/v1/ledger/accounts/D002", headers=infra.auth("dealer", "D002"))
+                    return int(r.json()["balance_fen"]) == 10200
+
+                assert await eventually(paid_once)
+                r = await client.get("/v1/ledger/entries", headers=infra.auth("hq_analyst"))
+                assert sorted((e["kind"], e["amount_fen"]) for e in r.json()["items"]) == [
+                    ("info_fee", 200), ("purchase_reward", 10000)]
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(prefix + LEDGER, bootstrap_servers=infra.bootstrap_servers,
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+        try:
+            seen: list[Envelope] = []
+
+            async def two_events() -> bool:
+                batch = await consumer.getmany(timeout_ms=200)
+                seen.extend(Envelope.from_bytes(m.value or b"") for msgs in batch.values() for m in msgs)
+                return len(seen) >= 2
+
+            await eventually(two_events)
+            assert sorted((e.type, e.data["kind"], e.data["dealer"]) for e in seen) == [
+                ("leadnet.ledger.entry_posted", "info_fee", "D002"),
+                ("leadnet.ledger.entry_posted", "purchase_reward", "D002")]
+        finally:
+            await consumer.stop()
+
