@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock, SystemClock
-from leadnet_shared.consumer import ConsumerLoop, Handler, Inbox
+from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Handler, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
 from leadnet_shared.kafka import broker_cluster_id, start_producer
@@ -49,6 +49,8 @@ class ConsumerSpec:
     topics: list[str]
     handlers: Callable[[Runtime], dict[str, Handler]]
     max_records: int = 500
+    # Optional: handle a poll's events together (the per-event handlers stay the fallback for failures).
+    batch_handler: Callable[[Runtime], BatchHandler] | None = None
 
 
 Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
@@ -194,6 +196,7 @@ def create_service_app(
                 group_id=f"{settings.topic_prefix}leadnet-{settings.service}-{spec.name}",
                 dead_letter_topic=settings.topic(DEAD_LETTERS), max_attempts=settings.consumer_max_attempts,
                 max_records=spec.max_records, clock=clock,
+                batch_handler=spec.batch_handler(runtime) if spec.batch_handler else None,
             )
             await loop.start()
             runtime.consumers.append(loop)

@@ -29,6 +29,8 @@ from leadnet_shared.outbox import Outbox
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+# Handles a poll's new events at once (in delivery order), e.g. to settle each affected lead once per batch.
+BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 
 CONSUMED = Counter("leadnet_events_consumed_total", "Events handled", ["service", "consumer", "outcome"])
 CONSUMER_LAST_PROGRESS = Gauge("leadnet_consumer_last_progress_timestamp", "Last poll", ["service", "consumer"])
@@ -62,6 +64,24 @@ class Inbox:
         )
         return result.first() is not None
 
+    async def claim_many(self, session: AsyncSession, *, consumer: str, envelopes: list[Envelope]) -> list[Envelope]:
+        """Claim a batch in one statement; returns the events not seen before, in order, each once."""
+        if not envelopes:
+            return []
+        result = await session.execute(
+            text("INSERT INTO inbox (consumer, event_id, event_type) "
+                 "SELECT :c, e.id, e.type FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[])) AS e(id, type) "
+                 "ON CONFLICT DO NOTHING RETURNING event_id"),
+            {"c": consumer, "ids": [e.id for e in envelopes], "types": [e.type for e in envelopes]},
+        )
+        fresh = {row[0] for row in result}
+        out = []
+        for envelope in envelopes:
+            if envelope.id in fresh:
+                out.append(envelope)
+                fresh.discard(envelope.id)  # the same event twice in one poll is handled once
+        return out
+
 
 class ConsumerLoop:
     """Consumes topics in batches: one transaction per batch, a savepoint per event, offsets after the commit."""
@@ -69,7 +89,8 @@ class ConsumerLoop:
     def __init__(self, *, name: str, service: str, topics: list[str], handlers: Mapping[str, Handler],
                  db: Database, inbox: Inbox, outbox: Outbox, bootstrap_servers: str, group_id: str,
                  dead_letter_topic: str = DEAD_LETTERS, max_attempts: int = 5, max_records: int = 500,
-                 retry_backoff: float = 0.05, clock: Clock | None = None) -> None:
+                 retry_backoff: float = 0.05, clock: Clock | None = None,
+                 batch_handler: BatchHandler | None = None) -> None:
         self.name = name
         self.service = service
         self.topics = topics
@@ -84,6 +105,7 @@ class ConsumerLoop:
         self.max_records = max_records
         self.retry_backoff = retry_backoff
         self.clock = clock or SystemClock()
+        self.batch_handler = batch_handler
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.last_progress = self.clock.now()
@@ -124,8 +146,9 @@ class ConsumerLoop:
         """Handle a poll's records in one transaction, then commit their offsets."""
         records = [r for msgs in batches.values() for r in msgs]
         async with self.db.transaction() as session:
-            for record in records:
-                await self._handle_with_retries(session, record)
+            if not (self.batch_handler is not None and await self._handle_as_batch(session, records)):
+                for record in records:
+                    await self._handle_with_retries(session, record)
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
         assert self.consumer is not None
         try:
@@ -133,6 +156,29 @@ class ConsumerLoop:
         except CommitFailedError:
             # The group rebalanced: another member will get these again; the inbox makes that harmless.
             log.warning("offset commit failed after a rebalance; events will be redelivered (%s)", self.name)
+
+    async def _handle_as_batch(self, session: AsyncSession, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        """One inbox claim and one handler call for the whole poll; False sends it down the one-by-one path,
+        which retries each event on its own and dead-letters only the ones that keep failing."""
+        assert self.batch_handler is not None
+        envelopes = []
+        for record in records:
+            try:
+                envelopes.append(Envelope.from_bytes(record.value or b""))
+            except (ValueError, ValidationError):
+                return False  # let the one-by-one path dead-letter the unreadable message
+        known = [e for e in envelopes if e.type in self.handlers]
+        try:
+            async with session.begin_nested():
+                fresh = await self.inbox.claim_many(session, consumer=self.name, envelopes=known)
+                if fresh:
+                    await self.batch_handler(session, fresh)
+        except Exception as exc:
+            log.warning("batch of %d events failed (%r); handling them one at a time", len(records), exc)
+            return False
+        CONSUMED.labels(self.service, self.name, "processed").inc(len(fresh))
+        CONSUMED.labels(self.service, self.name, "duplicate").inc(len(known) - len(fresh))
+        return True
 
     async def _handle_with_retries(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

@@ -206,3 +206,87 @@ class TestInbox:
         assert dead[0].data["attempts"] == 3
         assert Envelope.model_validate_json(dead[0].data["original"]).id == poison.id
         await db.dispose()
+
+
+class TestBatchInbox:
+    async def _loop(self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: object,
+                    batch_handler: object) -> ConsumerLoop:
+        loop = ConsumerLoop(
+            name="batch-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
+            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
+            group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=2, retry_backoff=0.01,
+            batch_handler=batch_handler,  # type: ignore[arg-type]
+        )
+        await loop.start()
+        return loop
+
+    async def test_a_poll_is_claimed_once_and_handled_together_with_duplicates_dropped(self, infra: Infra) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
+        topic = prefix + LEADS
+        events = [_event(f"L{i}") for i in range(5)]
+        batches: list[list[str]] = []
+
+        async def per_event(session: AsyncSession, envelope: Envelope) -> None:
+            raise AssertionError("the batch path should have handled it")
+
+        async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            batches.append([e.data["lead_id"] for e in envelopes])
+            for e in envelopes:
+                await session.execute(EFFECTS.insert().values(event_id=e.id))
+
+        producer = await start_producer(infra.bootstrap_servers)
+        for e in [*events, events[0], events[3]]:  # two redeliveries inside the same stream
+            await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
+        await producer.stop()
+        loop = await self._loop(infra, db, topic, prefix=prefix, handler=per_event, batch_handler=batch)
+        task = asyncio.create_task(loop.run())
+
+        async def five() -> bool:
+            async with db.sessions() as s:
+                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 5)
+
+        await eventually(five)
+        await asyncio.sleep(0.5)
+        loop.stop()
+        await task
+        assert sorted(x for b in batches for x in b) == [f"L{i}" for i in range(5)]
+        async with db.sessions() as s:
+            assert (await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 5
+        await db.dispose()
+
+    async def test_a_failing_batch_falls_back_to_one_by_one_and_dead_letters_only_the_poison(
+        self, infra: Infra
+    ) -> None:
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
+        topic = prefix + LEADS
+        events = [_event("ok-1"), _event("poison"), _event("ok-2")]
+
+        async def per_event(session: AsyncSession, envelope: Envelope) -> None:
+            if envelope.data["lead_id"] == "poison":
+                raise ValueError("bad event")
+            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+
+        async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for e in envelopes:
+                await per_event(session, e)
+
+        producer = await start_producer(infra.bootstrap_servers)
+        for e in events:
+            await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
+        loop = await self._loop(infra, db, topic, prefix=prefix, handler=per_event, batch_handler=batch)
+        task = asyncio.create_task(loop.run())
+
+        async def two() -> bool:
+            async with db.sessions() as s:
+                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 2)
+
+        await eventually(two)
+        loop.stop()
+        await task
+        await producer.stop()
+        async with db.sessions() as s:
+            outcomes = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
+        assert outcomes == {events[0].id: "processed", events[1].id: "dead_lettered", events[2].id: "processed"}
+        await db.dispose()
