@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from opencc_pyo3 import OpenCC
+
 from lead_intake.normalize import NormalizationError
 from lead_intake.normalize.address import (
     RegionNames,
@@ -14,7 +16,6 @@ from lead_intake.normalize.address import (
     region_names,
     resolve_county,
 )
-from opencc_pyo3 import OpenCC
 
 TO_TRADITIONAL = OpenCC("s2t")
 

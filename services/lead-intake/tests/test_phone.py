@@ -6,6 +6,7 @@ import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from lead_intake.normalize import NormalizationError
 from lead_intake.normalize.phone import _full_parse, normalize_phone
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from lead_intake.normalize import NormalizationError
 from lead_intake.normalize.quantities import normalize_number, parse_chinese_numeral
 

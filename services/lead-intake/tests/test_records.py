@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from lead_intake.records import NormalizedRecord, validate_record
 from leadnet_shared.problems import ValidationFailed
 

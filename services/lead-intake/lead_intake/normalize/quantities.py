@@ -17,6 +17,7 @@ from functools import cache
 from types import MappingProxyType
 
 from lead_intake.normalize import NormalizationError
+from lead_intake.normalize.chinese import to_simplified
 from leadnet_shared.policy import PolicyError, cached_policy
 
 _ARABIC = re.compile(r"^(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]+)?$")
@@ -158,7 +159,10 @@ def normalize_number(value: object, /, *, field: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise NormalizationError("invalid_type", "must be a number or a text holding one number")
     if isinstance(value, str):
+        # Units and numerals written in traditional characters (輛, 噸, 四十九萬) read like simplified ones.
         number = _number_from_text(value, rule=rule, policy=policy)
+        if number is None and not value.isascii():
+            number = _number_from_text(to_simplified(value), rule=rule, policy=policy)
         if number is None:
             raise NormalizationError(
                 "invalid_number", f'{value!r} is not one unambiguous number (e.g. 49, "49.5", "四十九")'

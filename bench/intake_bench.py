@@ -1,0 +1,339 @@
+"""lead-intake benchmark: single-record POST at fixed open-loop rates through intake AND the router, and bulk import,
+each next to a bare FastAPI endpoint that only parses the same payload into pydantic (measured in the same run).
+
+    python bench/intake_bench.py [--quick] [--rates 250,500,1000] [--seconds 10] [--bulk 100000]
+
+Starts its own embedded PostgreSQL and broker (or uses DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), runs
+`python -m lead_intake serve`, `python -m dedup_router serve` and the baseline app as real uvicorn processes.
+The load generator is open-loop (a request is sent at its scheduled time whether or not earlier ones answered), so
+latency includes queueing, and it runs on the same 2 cores as everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from leadnet_shared.auth import ensure_keys, mint_from_dir
+from leadnet_shared.infra import EmbeddedPostgres, free_port, start_kafka, wait_for_port
+from leadnet_shared.kafka import ensure_topics
+from leadnet_shared.migrate import upgrade
+from leadnet_shared.settings import database_url_for
+
+RECORD: dict[str, Any] = {
+    "source": "walk_in",
+    "network_code": "NET-SD-0007",
+    "customer": {"name": "张三", "phone": "138 0013 8000", "address": "山东省潍坊市诸城市密州街道",
+                 "region_code": None, "tier": "retail", "nature": "new"},
+    "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": 2, "function": "tractor",
+                         "horsepower": 460, "body_spec": "半挂牵引"}],
+    "usage": {"cargo": "煤炭", "load_tons": 49, "haul_distance_km": 300, "consumer_credit": "无",
+              "insurance": "人保"},
+    "purchase_intent": {"brand": "欧曼", "model": "EST 6", "quantity": 1, "function": "tractor",
+                        "horsepower": 560, "body_spec": "半挂牵引", "product_line": "tractor",
+                        "horizon": "within_2_weeks"},
+}
+SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国"
+COUNTIES = ["山东省潍坊市诸城市密州街道", "山东省济南市历下区", "山东省青岛市黄岛区", "河北省石家庄市长安区",
+            "河南省郑州市金水区", "江苏省南京市玄武区", "山东省潍坊市寿光市", "山东省临沂市兰山区"]
+
+BASELINE_APP = '''
+from typing import Any
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+class Customer(Strict):
+    name: str; phone: str; address: str; region_code: str | None = None; tier: str = "retail"; nature: str = "new"
+
+class Vehicle(Strict):
+    brand: str; model: str; quantity: int; function: str; horsepower: float; body_spec: str
+
+class Usage(Strict):
+    cargo: str; load_tons: float; haul_distance_km: float; consumer_credit: str; insurance: str
+
+class Intent(Vehicle):
+    product_line: str | None = None; horizon: str | None = None
+
+class Record(Strict):
+    source: str; network_code: str | None = None; customer: Customer
+    vehicles_in_use: list[Vehicle] | None = None; usage: Usage | None = None; purchase_intent: Intent | None = None
+
+class Batch(Strict):
+    records: list[Record]
+
+app = FastAPI()
+
+@app.post("/v1/leads", status_code=201)
+async def one(record: Record) -> dict[str, Any]:
+    return {"status": "accepted", "source": record.source}
+
+@app.post("/v1/leads/batch")
+async def many(batch: Batch) -> dict[str, Any]:
+    return {"results": [{"status": "accepted"} for _ in batch.records]}
+'''
+
+
+def record(i: int) -> dict[str, Any]:
+    """A distinct customer per i (phone and name), so the router routes instead of refusing duplicates."""
+    rec = copy.deepcopy(RECORD)
+    rec["customer"]["phone"] = f"{(135, 136, 137, 138, 139, 150, 151, 186)[i % 8]}{i % 100_000_000:08d}"
+    rec["customer"]["name"] = SURNAMES[i % len(SURNAMES)] + GIVEN[(i // 31) % len(GIVEN)] + GIVEN[(i // 7) % len(GIVEN)]
+    rec["customer"]["address"] = COUNTIES[i % len(COUNTIES)]
+    rec["vehicles_in_use"][0]["horsepower"] = 300 + i % 300
+    return rec
+
+
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client: httpx costs more CPU per request than the services measured here."""
+
+    def __init__(self, host: str, port: int, *, connections: int) -> None:
+        self.host, self.port, self.size = host, port, connections
+        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def open(self) -> None:
+        for _ in range(self.size):
+            self.pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+
+    async def close(self) -> None:
+        while not self.pool.empty():
+            _, writer = self.pool.get_nowait()
+            writer.close()
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        reader, writer = await self.pool.get()
+        try:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+                         .encode() + body)
+            raw = await reader.readuntil(b"\r\n\r\n")
+            status = int(raw[9:12])
+            length = 0
+            for line in raw.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            return status
+        finally:
+            self.pool.put_nowait((reader, writer))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def open_loop(base_url: str, token: str, *, rate: float, seconds: float, start_index: int) -> dict[str, Any]:
+    """Send `rate` records/s for `seconds` on schedule; answers' latencies and status counts."""
+    n = int(rate * seconds)
+    bodies = [orjson.dumps(record(start_index + i)) for i in range(n)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    host, port = base_url.removeprefix("http://").split(":")
+    client = RawClient(host, int(port), connections=min(512, int(rate)))
+    await client.open()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.2
+
+    async def one(i: int) -> None:
+        scheduled = t0 + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            status = await client.post("/v1/leads", bodies[i], headers)
+        except (OSError, asyncio.IncompleteReadError):
+            status = -1
+        statuses[status] = statuses.get(status, 0) + 1
+        latencies.append(loop.time() - scheduled)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = loop.time() - t0
+    await client.close()
+    return {"rate": rate, "sent": n, "achieved_rps": round(n / elapsed, 1), "statuses": statuses,
+            "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1)}
+
+
+async def closed_loop_max(base_url: str, token: str, *, seconds: float, concurrency: int, start_index: int
+                          ) -> dict[str, Any]:
+    """Sustained throughput: `concurrency` callers back to back for `seconds`."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    host, port = base_url.removeprefix("http://").split(":")
+    client = RawClient(host, int(port), connections=concurrency)
+    await client.open()
+    done = ok = 0
+    counter = start_index
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+
+    async def worker() -> None:
+        nonlocal done, ok, counter
+        while loop.time() < deadline:
+            counter += 1
+            status = await client.post("/v1/leads", orjson.dumps(record(counter)), headers)
+            done += 1
+            ok += status == 201
+
+    started = loop.time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = loop.time() - started
+    await client.close()
+    return {"concurrency": concurrency, "requests": done, "ok_201": ok, "rps": round(done / elapsed, 1)}
+
+
+def start_server(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    wait_for_port(port, timeout=60, proc=proc)
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small run, under a minute")
+    parser.add_argument("--rates", default="250,500,1000")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--bulk", type=int, default=100_000)
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    seconds, bulk = args.seconds, args.bulk
+    if args.quick:
+        rates, seconds, bulk = [250.0], 3.0, 5_000
+
+    tmp = Path(tempfile.mkdtemp(prefix="intake-bench-"))
+    pg = kafka = None
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        server_url = os.environ.get("DATABASE_URL")
+        if not server_url:
+            pg = EmbeddedPostgres(tmp / "pg").start()
+            server_url = pg.url
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            kafka = start_kafka(tmp, prefer=os.environ.get("LEADNET_BENCH_BROKER", "embedded"))
+            bootstrap = kafka.bootstrap
+        prefix = f"bench{int(time.time())}."
+        asyncio.run(ensure_topics(bootstrap, prefix=prefix, partitions=3))
+        key_dir = tmp / "keys"
+        _, jwks = ensure_keys(key_dir)
+        intake_db = database_url_for(server_url, f"bench_intake_{int(time.time())}")
+        router_db = database_url_for(server_url, f"bench_router_{int(time.time())}")
+        upgrade("lead_intake", intake_db)
+        upgrade("dedup_router", router_db)
+        common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LEADNET_TOPIC_PREFIX": prefix, "LEADNET_JWKS_FILE": str(jwks),
+                  "LEADNET_LOG_LEVEL": "WARNING", "LEADNET_ENV": "development"}
+        ports = {"intake": free_port(), "router": free_port(), "baseline": free_port()}
+        procs.append(start_server([sys.executable, "-m", "dedup_router", "serve"],
+                                  {**common, "LEADNET_ROUTER_DATABASE_URL": router_db,
+                                   "LEADNET_ROUTER_PORT": str(ports["router"])}, ports["router"], tmp / "router.log"))
+        procs.append(start_server([sys.executable, "-m", "lead_intake", "serve"],
+                                  {**common, "LEADNET_INTAKE_DATABASE_URL": intake_db,
+                                   "LEADNET_INTAKE_PORT": str(ports["intake"]),
+                                   "LEADNET_INTAKE_RATE_LIMIT_PER_SECOND": "100000",
+                                   "LEADNET_INTAKE_RATE_LIMIT_BURST": "100000",
+                                   "LEADNET_INTAKE_BATCH_RATE_LIMIT_PER_SECOND": "1000",
+                                   "LEADNET_INTAKE_DB_POOL_SIZE": "20"}, ports["intake"], tmp / "intake.log"))
+        (tmp / "baseline_app.py").write_text(BASELINE_APP)
+        procs.append(start_server([sys.executable, "-m", "uvicorn", "baseline_app:app",
+                                   "--port", str(ports["baseline"]),
+                                   "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                                   "--log-level", "warning", "--app-dir", str(tmp)],
+                                  {}, ports["baseline"], tmp / "baseline.log"))
+        intake_url = f"http://127.0.0.1:{ports['intake']}"
+        baseline_url = f"http://127.0.0.1:{ports['baseline']}"
+        token = mint_from_dir(key_dir, role="dealer", dealer="D002", ttl_seconds=7200)
+        hq = mint_from_dir(key_dir, role="hq_admin", ttl_seconds=7200)
+        r = httpx.post(f"http://127.0.0.1:{ports['router']}/v1/dealers", headers={"Authorization": f"Bearer {hq}"},
+                       json={"code": "D001", "name": "潍坊欧曼", "territories": ["3707", "3701", "3702", "3713", "13",
+                                                                              "41", "32"],
+                             "product_lines": ["tractor", "dump"], "capability": 80, "sales_level": "300_999"})
+        print("dealer registered:", r.status_code)
+        # Warm up: the router's consumer group has joined once a record gets its verdict.
+        for i in range(200):
+            r = httpx.post(f"{intake_url}/v1/leads", json=record(9_000_000 + i),
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            if r.status_code == 201:
+                break
+        print("warm-up:", r.status_code)
+
+        index = 0
+        print(f"\n== single-record POST, open loop, {seconds:.0f} s per rate (intake answers after the router's "
+              "verdict) ==")
+        for rate in rates:
+            base = asyncio.run(open_loop(baseline_url, token, rate=rate, seconds=seconds, start_index=index))
+            res = asyncio.run(open_loop(intake_url, token, rate=rate, seconds=seconds, start_index=index))
+            index += int(rate * seconds)
+            print(f"rate {rate:6.0f}/s  intake: {res['achieved_rps']:7.1f} rps p50 {res['p50_ms']:7.1f} ms "
+                  f"p99 {res['p99_ms']:7.1f} ms  {res['statuses']}")
+            print(f"               baseline: {base['achieved_rps']:7.1f} rps p50 {base['p50_ms']:7.1f} ms "
+                  f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x")
+
+        print(f"\n== single-record POST, closed loop (max sustained), {seconds:.0f} s ==")
+        for conc in (64,):
+            base = asyncio.run(closed_loop_max(baseline_url, token, seconds=seconds, concurrency=conc,
+                                               start_index=index))
+            res = asyncio.run(closed_loop_max(intake_url, token, seconds=seconds, concurrency=conc,
+                                              start_index=index))
+            index += res["requests"] + 10
+            print(f"concurrency {conc}: intake {res['rps']} rps ({res['ok_201']} x 201 of {res['requests']}); "
+                  f"baseline {base['rps']} rps; ratio {res['rps'] / base['rps']:.2f}")
+
+        print(f"\n== bulk import of {bulk:,} records (NDJSON, batches of 1000 through POST /v1/leads/batch) ==")
+        from lead_intake.importer import run_import_async
+
+        source = tmp / "bulk.ndjson"
+        with source.open("wb") as f:
+            for i in range(bulk):
+                f.write(orjson.dumps(record(20_000_000 + i)) + b"\n")
+        summary = asyncio.run(run_import_async(path=source, base_url=intake_url, token=token, progress=False,
+                                               result_path=tmp / "bulk.results.csv"))
+        rps = summary.records_per_second
+        print(f"intake: {rps:,.0f} records/s ({summary.accepted:,} accepted, {summary.pending:,} pending (saved, "
+              f"verdict after the batch's wait), {summary.refused + summary.duplicates + summary.unreadable:,} other) "
+              f"in {summary.elapsed_seconds:.1f} s")
+        base_n = min(bulk, 50_000)
+        bodies = [orjson.dumps({"records": [record(i) for i in range(s, min(s + 1000, base_n))]})
+                  for s in range(0, base_n, 1000)]
+
+        async def baseline_bulk() -> float:
+            async with httpx.AsyncClient(base_url=baseline_url, timeout=60) as client:
+                started = time.perf_counter()
+                for body in bodies:
+                    await client.post("/v1/leads/batch", content=body, headers={"Content-Type": "application/json"})
+                return base_n / (time.perf_counter() - started)
+
+        base_rps = asyncio.run(baseline_bulk())
+        print(f"baseline (parse only, one batch at a time): {base_rps:,.0f} records/s; ratio {rps / base_rps:.2f}")
+        print(f"\nlogs and files: {tmp}")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if kafka is not None:
+            kafka.stop()
+        if pg is not None:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    main()

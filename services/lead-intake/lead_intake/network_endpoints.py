@@ -1,0 +1,145 @@
+"""Information networks HTTP API (`/v1/networks`): thin; the rules live in `information_networks`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from lead_intake.information_networks import (
+    HQ_OWNER,
+    authenticity,
+    check_registration,
+    may_see_network,
+    parse_quarter,
+    quarter_bounds,
+    quarter_of,
+)
+from lead_intake.models import InformationNetwork, Lead
+from leadnet_shared.app import runtime_of
+from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.problems import PROBLEM_JSON, Conflict, MalformedJson, NotFound
+
+router = APIRouter(prefix="/v1/networks", tags=["networks"])
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+Caller = Annotated[Principal, Depends(bearer_principal)]
+
+
+class Member(BaseModel):
+    name: str
+    type: str
+
+
+class NetworkOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    scope: str
+    owner: str
+    members: list[Member]
+
+
+class NetworkList(BaseModel):
+    items: list[NetworkOut]
+    next_cursor: str | None
+
+
+class NetworkStats(BaseModel):
+    """Counts for one quarter (Asia/Shanghai), by the quarter the records were submitted in."""
+
+    code: str
+    quarter: str
+    records: int
+    verified: int
+    authenticity: float | None
+
+
+def _out(network: InformationNetwork) -> NetworkOut:
+    return NetworkOut(code=network.code, name=network.name, kind=network.kind, scope=network.scope,
+                      owner=network.owner, members=[Member(**m) for m in network.members])
+
+
+@router.post("", status_code=201, response_model=NetworkOut, summary="Register an information network",
+             responses={409: {"description": "network_exists", **PROBLEM},
+                        403: {"description": "forbidden", **PROBLEM},
+                        422: {"description": "validation_failed", **PROBLEM}})
+async def register_network(request: Request, principal: Caller) -> NetworkOut:
+    """HQ (hq_admin) registers national networks, a dealer its regional ones (domain.md §1)."""
+    require_roles(principal, "dealer", "hq_admin")
+    try:
+        body: Any = await request.json()
+    except ValueError as exc:
+        raise MalformedJson("The request body is not valid JSON.") from exc
+    reg = check_registration(principal=principal, body=body)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        inserted = await session.execute(
+            pg_insert(InformationNetwork)
+            .values(code=reg.code, name=reg.name, kind=reg.kind, scope=reg.scope, owner=reg.owner,
+                    members=reg.members, registered_by=principal.caller_key, created_at=runtime.clock.now())
+            .on_conflict_do_nothing()
+            .returning(InformationNetwork.code)
+        )
+        if inserted.first() is None:
+            raise Conflict(f"A network with code {reg.code!r} is already registered.", code="network_exists")
+    return NetworkOut(code=reg.code, name=reg.name, kind=reg.kind, scope=reg.scope, owner=reg.owner,
+                      members=[Member(**m) for m in reg.members])
+
+
+@router.get("", response_model=NetworkList, summary="The networks the caller may see")
+async def list_networks(
+    request: Request,
+    principal: Caller,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> NetworkList:
+    query = select(InformationNetwork).order_by(InformationNetwork.code).limit(limit + 1)
+    if cursor:
+        query = query.where(InformationNetwork.code > cursor)
+    if not principal.is_hq:
+        query = query.where(InformationNetwork.owner.in_([HQ_OWNER, str(principal.dealer)]))
+    async with runtime_of(request).db.sessions() as session:
+        rows = list((await session.execute(query)).scalars())
+    page = rows[:limit]
+    return NetworkList(items=[_out(n) for n in page], next_cursor=page[-1].code if len(rows) > limit else None)
+
+
+async def _visible_network(request: Request, principal: Principal, code: str) -> InformationNetwork:
+    async with runtime_of(request).db.sessions() as session:
+        network = await session.get(InformationNetwork, code)
+    if network is None or not may_see_network(principal=principal, owner=network.owner):
+        raise NotFound("No such network.")
+    return network
+
+
+@router.get("/{code}", response_model=NetworkOut, responses={404: {"description": "not_found", **PROBLEM}},
+            summary="One information network")
+async def get_network(code: str, request: Request, principal: Caller) -> NetworkOut:
+    return _out(await _visible_network(request, principal, code))
+
+
+@router.get("/{code}/stats", response_model=NetworkStats,
+            responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "invalid quarter"}},
+            summary="Records and verified records of a network in a quarter")
+async def network_stats(code: str, request: Request, principal: Caller, quarter: str | None = None) -> NetworkStats:
+    """Records saved (duplicates refused are not) with the network's code, and how many were verified true."""
+    await _visible_network(request, principal, code)
+    runtime = runtime_of(request)
+    quarter = quarter or quarter_of(runtime.clock.now())
+    parse_quarter(quarter)
+    start, end = quarter_bounds(quarter)
+    async with runtime.db.sessions() as session:
+        records, verified = (await session.execute(
+            select(func.count(), func.count(Lead.verified_at)).where(
+                Lead.network_code == code,
+                Lead.network_registered.is_(True),
+                Lead.status != "rejected_duplicate",
+                Lead.submitted_at >= start,
+                Lead.submitted_at < end,
+            )
+        )).one()
+    return NetworkStats(code=code, quarter=quarter, records=records, verified=verified,
+                        authenticity=authenticity(records=records, verified=verified))
