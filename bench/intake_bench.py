@@ -25,25 +25,14 @@ from typing import Any
 import httpx
 import orjson
 
+from leadnet.demo import DEMO_RECORD
 from leadnet_shared.auth import ensure_keys, mint_from_dir
 from leadnet_shared.infra import EmbeddedPostgres, free_port, start_kafka, wait_for_port
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for
 
-RECORD: dict[str, Any] = {
-    "source": "walk_in",
-    "network_code": "NET-SD-0007",
-    "customer": {"name": "张三", "phone": "138 0013 8000", "address": "山东省潍坊市诸城市密州街道",
-                 "region_code": None, "tier": "retail", "nature": "new"},
-    "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": 2, "function": "tractor",
-                         "horsepower": 460, "body_spec": "半挂牵引"}],
-    "usage": {"cargo": "煤炭", "load_tons": 49, "haul_distance_km": 300, "consumer_credit": "无",
-              "insurance": "人保"},
-    "purchase_intent": {"brand": "欧曼", "model": "EST 6", "quantity": 1, "function": "tractor",
-                        "horsepower": 560, "body_spec": "半挂牵引", "product_line": "tractor",
-                        "horizon": "within_2_weeks"},
-}
+RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国"
 COUNTIES = ["山东省潍坊市诸城市密州街道", "山东省济南市历下区", "山东省青岛市黄岛区", "河北省石家庄市长安区",
