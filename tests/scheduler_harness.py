@@ -104,7 +104,8 @@ class Scheduler:
 async def scheduler(infra: Infra, *, start: datetime | None = None, **overrides: Any) -> AsyncIterator[Scheduler]:
     prefix = await new_topic_prefix(infra.bootstrap_servers)
     url = await fresh_database(infra.database_server_url, "followup_scheduler")
-    settings = service_settings(SchedulerSettings, infra, database_url=url, topic_prefix=prefix, **overrides)
+    settings = service_settings(SchedulerSettings, infra, database_url=url, topic_prefix=prefix,
+                                **{"kafka_idempotence": "off", **overrides})
     clock = FrozenClock(start)
     app = create_app(settings, clock=clock, run_timer_worker=False)
     producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)

@@ -12,7 +12,7 @@ import pytest
 
 from followup_scheduler.tasks import timer_event_id
 from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.events import FleetLine
+from leadnet_shared.events import Envelope, FleetLine, TaskEvent
 from leadnet_shared.testing import Infra
 from tests.scheduler_harness import Scheduler, scheduler
 
@@ -95,6 +95,10 @@ class TestTimers:
             [event] = await s.outbox("leadnet.task.due")
             assert (event["data"]["task_id"], at(event["time"])) == (task["task_id"], due)
             assert event["id"] == timer_event_id(task["task_id"], "leadnet.task.due")  # one possible id per task
+            # The envelope built in SQL is the kit's envelope with a TaskEvent payload.
+            parsed = TaskEvent.model_validate(Envelope.model_validate(event).data)
+            assert (parsed.kind, parsed.status, parsed.dealer, parsed.due_at, parsed.occurred_at) == (
+                "promotion", "open", "D001", due, due)
 
             # Overdue at the end of the due business day (deadlines.toml becomes_overdue = end_of_due_day).
             end_of_day = datetime.combine(due.date() + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
@@ -178,7 +182,8 @@ class TestOutcomes:
 
     async def test_bought_starts_maintenance_and_a_repurchase_reminder_from_the_fleet(self, infra: Infra) -> None:
         async with scheduler(infra, start=MONDAY) as s:
-            fleet = [FleetLine(brand="欧曼", model="EST 6", quantity=8), FleetLine(brand="解放", model="J6", quantity=3)]
+            fleet = [FleetLine(brand="欧曼", model="EST 6", quantity=8),
+                     FleetLine(brand="解放", model="J6", quantity=3)]
             lead = await s.accept_lead(tier="general_big", horizon="within_1_week", fleet=fleet)
             [task] = await s.tasks_of(lead)
             care = (await complete(s, task["task_id"], "bought"))["next_task"]

@@ -1,0 +1,65 @@
+"""plans, sent plan reminders, known dealers; lead streak/fleet/purchase; task cancel/plan times; timer indexes
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("tasks", sa.Column("cancelled_at", sa.DateTime(timezone=True)))
+    op.add_column("tasks", sa.Column("planned_at", sa.DateTime(timezone=True)))
+    op.create_index("ix_tasks_escalation_pending", "tasks", ["escalate_at"],
+                    postgresql_where=sa.text("escalated_at IS NULL AND status = 'overdue'"))
+    op.create_index("ix_tasks_dealer_kind_completed", "tasks", ["dealer", "kind", "completed_at"],
+                    postgresql_where=sa.text("completed_at IS NOT NULL"))
+    op.create_index("ix_tasks_dealer_promotions", "tasks", ["dealer", "planned_at"],
+                    postgresql_where=sa.text("kind = 'promotion'"))
+    op.add_column("leads", sa.Column("unreachable_streak", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("leads", sa.Column("fleet_vehicles", sa.Integer))
+    op.add_column("leads", sa.Column("purchased_at", sa.DateTime(timezone=True)))
+    op.add_column("leads", sa.Column("closed_reason", sa.String(40)))
+    op.create_table(
+        "dealers",
+        sa.Column("code", sa.String(32), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "plans",
+        sa.Column("dealer", sa.String(32), primary_key=True),
+        sa.Column("month", sa.String(7), primary_key=True),
+        sa.Column("sales_plan", sa.Integer, nullable=False),
+        sa.Column("callbacks_planned", sa.Integer),
+        sa.Column("promotions_planned", sa.Integer),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(100), nullable=False),
+    )
+    op.create_table(
+        "plan_reminders",
+        sa.Column("dealer", sa.String(32), primary_key=True),
+        sa.Column("plan", sa.String(20), primary_key=True),
+        sa.Column("period", sa.String(10), primary_key=True),
+        sa.Column("days_before", sa.Integer, primary_key=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("plan_reminders", "plans", "dealers"):
+        op.drop_table(table)
+    for column in ("closed_reason", "purchased_at", "fleet_vehicles", "unreachable_streak"):
+        op.drop_column("leads", column)
+    for index in ("ix_tasks_dealer_promotions", "ix_tasks_dealer_kind_completed", "ix_tasks_escalation_pending"):
+        op.drop_index(index, table_name="tasks")
+    op.drop_column("tasks", "planned_at")
+    op.drop_column("tasks", "cancelled_at")
