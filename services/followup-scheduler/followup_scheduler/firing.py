@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import text
 
 from followup_scheduler.settings import SchedulerSettings
 from followup_scheduler.tasks import (
@@ -25,6 +26,8 @@ from leadnet_shared.app import Runtime
 log = logging.getLogger(__name__)
 
 FIRED = Counter("leadnet_scheduler_timer_events_total", "Timer events written to the outbox", ["event"])
+# What the runbook's alert watches: work dealers owe customers and have not done.
+TASKS_OVERDUE = Gauge("leadnet_tasks_overdue", "Follow-up tasks past their deadline and not done")
 BATCH_SECONDS = Histogram("leadnet_scheduler_fire_batch_seconds", "Time to claim and commit one batch of due tasks",
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
@@ -58,6 +61,8 @@ async def run_timers(runtime: Runtime) -> None:
                 async with runtime.db.transaction() as session:
                     FIRED.labels("plan_reminder").inc(
                         await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix))
+                    overdue = await session.execute(text("SELECT count(*) FROM tasks WHERE status = 'overdue'"))
+                    TASKS_OVERDUE.set(overdue.scalar_one())
                 last_reminders = now
             if fired >= batch:
                 continue  # a burst: keep draining without sleeping
