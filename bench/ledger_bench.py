@@ -1,12 +1,15 @@
 """rewards-ledger benchmark: balanced postings per second through the real consumer path, a few hot dealers.
 
-Each worker plays one consumer-loop instance: it hands batches of events (a poll) to the kit's consumer code
-(inbox claim + savepoint per event, one transaction per batch) running the ledger's real handlers, which store
-the fact, settle the record and append balanced postings (plus their outbox events). All records are entered by
-4 dealers, so every posting credits one of 4 hot payable accounts: there is no balance row to contend on, balances
-are SUMs over the append-only lines. Baseline in the same run: bare single-row INSERT commits on the same server.
+Each consumer replica is its own process (as deployed), handing one poll at a time to the kit's consumer code in one
+transaction, exactly as `ConsumerLoop.process` does. Production uses the batch path (one inbox claim, then the
+ledger's batch handler: facts stored in bulk, each record settled once, postings + lines + outbox rows appended in
+bulk); the one-by-one path (inbox claim + savepoint + handler per event) is measured too, for comparison. Polls are
+serialized envelopes as they come off the topic (made from templates, so making them costs the bench little). All
+records are entered by 4 dealers, so every posting credits one of 4 hot payable accounts: there is no balance row to
+contend on, balances are SUMs over the append-only lines. Baseline in the same run: bare single-row INSERT commits
+on the same server. The machine may be loaded by other processes: the load average is printed before and after.
 
-    python bench/ledger_bench.py [--quick] [--workers 4] [--batch 100]
+    python bench/ledger_bench.py [--quick] [--replicas 2] [--batch 200]
 
 Uses DATABASE_URL when set, else starts an embedded PostgreSQL (fsync on, synchronous_commit on).
 """
@@ -15,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -59,53 +64,80 @@ async def baseline(url: str, *, seconds: float, connections: int) -> float:
     return done / elapsed
 
 
-async def ledger_run(url: str, *, workers: int, batch: int, seconds: float, with_sales: bool) -> dict[str, float]:
-    """Workers deliver batches of verifications (and sales) until time is up; postings counted in the database."""
-    harness = LedgerHarness.open(url, pool_size=workers + 2)
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
+def templates(with_sales: bool) -> list[bytes]:
+    """A record's events with placeholders for its ids (and the event ids), serialized once."""
+    events = [lead_verified(lead_id="LEAD________", customer_id="CUST________", entered_by="DLR_", authorized="D900")]
+    if with_sales:
+        events.append(sale_attributed(sale_id="SALE________", customer_id="CUST________", lead_id="LEAD________",
+                                      seller="D900", supplied_by=None, vehicles=[("VIN_________", "tractor")],
+                                      entered_by="DLR_"))
+    return [e.model_copy(update={"id": f"EVID_{i + 1}".ljust(36, "_")}).to_bytes() for i, e in enumerate(events)]
 
-    async def worker(w: int) -> None:
+
+def make_poll(templates_: list[bytes], *, tag: str, first: int, size: int) -> list[bytes]:
+    out = []
+    for n in range(first, first + size // len(templates_)):
+        ident = f"{tag}-{n}".encode()  # tag: the run and the replica
+        dealer = HOT_DEALERS[n % len(HOT_DEALERS)].encode()
+        for i, template in enumerate(templates_):
+            event_id = f"{uuid.uuid4()}".encode()
+            out.append(template.replace(b"LEAD________", b"L" + ident).replace(b"CUST________", b"C" + ident)
+                       .replace(b"SALE________", b"S" + ident).replace(b"VIN_________", b"V" + ident)
+                       .replace(b"DLR_", dealer).replace(f"EVID_{i + 1}______________________________".encode(),
+                                                         event_id))
+    return out
+
+
+def replica(url: str, tag: str, batch: int, seconds: float, with_sales: bool, batch_path: bool,
+            start_at: float) -> tuple[list[float], int]:
+    """One consumer replica (a process): polls until time is up; its poll latencies (incl. commit), fallbacks."""
+
+    async def run() -> tuple[list[float], int]:
+        harness = LedgerHarness.open(url, pool_size=2, batch=batch_path)
+        shapes = templates(with_sales)
+        latencies: list[float] = []
         n = 0
-        while time.perf_counter() < deadline:
-            events = []
-            for _ in range(batch // (2 if with_sales else 1)):
-                n += 1
-                lead, customer = f"L{w}-{n}-{uuid.uuid4().hex[:6]}", f"C{w}-{n}"
-                entrant = HOT_DEALERS[n % len(HOT_DEALERS)]
-                events.append(lead_verified(lead_id=lead, customer_id=customer, entered_by=entrant,
-                                            authorized="D900"))
-                if with_sales:
-                    events.append(sale_attributed(sale_id=f"S{lead}", customer_id=customer, lead_id=lead,
-                                                  seller="D900", supplied_by=None, vehicles=[(f"V{n}", "tractor")],
-                                                  entered_by=entrant))
-            t = time.perf_counter()
-            await harness.deliver(events)
-            latencies.append(time.perf_counter() - t)
+        polls = [make_poll(shapes, tag=tag, first=0, size=batch)]
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        deadline = time.perf_counter() + seconds
+        try:
+            while time.perf_counter() < deadline:
+                n += batch
+                values = polls.pop() if polls else make_poll(shapes, tag=tag, first=n, size=batch)
+                t = time.perf_counter()
+                await harness.deliver_raw(values)
+                latencies.append(time.perf_counter() - t)
+        finally:
+            await harness.close()
+        return latencies, harness.fallbacks
 
-    async with harness.db.sessions() as s:
-        from sqlalchemy import text
+    return asyncio.run(run())
 
-        before = int((await s.execute(text("SELECT count(*) FROM postings"))).scalar_one())
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(workers)))
-    elapsed = time.perf_counter() - start
-    async with harness.db.sessions() as s:
-        from sqlalchemy import text
 
-        after = int((await s.execute(text("SELECT count(*) FROM postings"))).scalar_one())
-        t = time.perf_counter()
-        await s.execute(text("SELECT -sum(amount_fen) FROM lines WHERE account = 'dealer:D001:payable'"))
-        balance_ms = (time.perf_counter() - t) * 1000
-        hot_rows = int((await s.execute(text(
-            "SELECT count(*) FROM lines WHERE account = 'dealer:D001:payable'"))).scalar_one())
-        dead = int((await s.execute(text(
-            "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"))).scalar_one())
-        unbalanced = int((await s.execute(text(
-            "SELECT count(*) FROM (SELECT entry_id FROM lines GROUP BY entry_id HAVING sum(amount_fen) <> 0) x"
-        ))).scalar_one())
-    await harness.close()
-    assert dead == 0 and unbalanced == 0, (dead, unbalanced)
+async def ledger_run(url: str, *, replicas: int, batch: int, seconds: float, with_sales: bool,
+                     batch_path: bool) -> dict[str, float]:
+    """Replicas deliver polls of verifications (and sales) until time is up; postings counted in the database."""
+    conn = await asyncpg.connect(to_plain_url(url))
+    before = int(await conn.fetchval("SELECT count(*) FROM postings"))
+    start_at = time.time() + 3.0  # every replica connected and warm before the clock starts
+    tag = uuid.uuid4().hex[:4]
+    with ProcessPoolExecutor(replicas, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [asyncio.wrap_future(pool.submit(replica, url, f"{tag}{r}", batch, seconds, with_sales,
+                                                   batch_path, start_at)) for r in range(replicas)]
+        results = await asyncio.gather(*futures)
+    elapsed = sum(sum(lat) for lat, _ in results) / replicas  # busy time of a replica, start to last commit
+    latencies = [x for lat, _ in results for x in lat]
+    fallbacks = sum(f for _, f in results)
+    after = int(await conn.fetchval("SELECT count(*) FROM postings"))
+    t = time.perf_counter()
+    await conn.fetchval("SELECT -sum(amount_fen) FROM lines WHERE account = 'dealer:D001:payable'")
+    balance_ms = (time.perf_counter() - t) * 1000
+    hot_rows = int(await conn.fetchval("SELECT count(*) FROM lines WHERE account = 'dealer:D001:payable'"))
+    dead = int(await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"))
+    unbalanced = int(await conn.fetchval(
+        "SELECT count(*) FROM (SELECT entry_id FROM lines GROUP BY entry_id HAVING sum(amount_fen) <> 0) x"))
+    await conn.close()
+    assert dead == 0 and unbalanced == 0 and fallbacks == 0, (dead, unbalanced, fallbacks)
     return {"postings_per_s": (after - before) / elapsed, "postings": after - before,
             "txn_p50_ms": pct(latencies, 0.5), "txn_p99_ms": pct(latencies, 0.99),
             "txn_mean_ms": statistics.fmean(latencies) * 1000, "balance_sum_ms": balance_ms,
@@ -133,8 +165,9 @@ def migrate(server_url: str) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--replicas", type=int, default=2, help="consumer processes (the machine has "
+                                                                  f"{os.cpu_count()} cpus)")
+    parser.add_argument("--batch", type=int, default=200, help="events per poll")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else 20.0
     pg = None
@@ -144,20 +177,25 @@ async def main() -> None:
         server = pg.url
     try:
         url = migrate(server)
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)")
         base1 = await baseline(url, seconds=seconds / 2, connections=1)
-        base_n = await baseline(url, seconds=seconds / 2, connections=args.workers * 4)
+        base_n = await baseline(url, seconds=seconds / 2, connections=args.replicas * 4)
         print(f"baseline: bare single-row INSERT commits/s: {base1:,.0f} (1 conn), "
-              f"{base_n:,.0f} ({args.workers * 4} conns)")
-        for with_sales, label in ((False, "verifications (info fee)"), (True, "verifications + sales (info fee "
-                                                                           "+ purchase reward)")):
-            r = await ledger_run(url, workers=args.workers, batch=args.batch, seconds=seconds, with_sales=with_sales)
-            print(f"ledger, {label}, {args.workers} workers x batches of {args.batch} events, "
+              f"{base_n:,.0f} ({args.replicas * 4} conns)")
+        runs = [(True, False, "batch path, verifications (info fee)"),
+                (True, True, "batch path, verifications + sales (info fee + purchase reward)"),
+                (False, False, "one-by-one path, verifications (info fee)")]
+        for batch_path, with_sales, label in runs:
+            r = await ledger_run(url, replicas=args.replicas, batch=args.batch, with_sales=with_sales,
+                                 seconds=seconds if batch_path else seconds / 2, batch_path=batch_path)
+            print(f"ledger, {label}, {args.replicas} replicas x polls of {args.batch} events, "
                   f"{len(HOT_DEALERS)} hot dealers: {r['postings_per_s']:,.0f} balanced postings/s "
-                  f"({r['postings']:,} postings); batch transaction p50 {r['txn_p50_ms']:.1f} ms, "
+                  f"({r['postings']:,} postings); poll transaction incl. commit p50 {r['txn_p50_ms']:.1f} ms, "
                   f"p99 {r['txn_p99_ms']:.1f} ms; ratio to bare single-row commits (1 conn): "
                   f"{r['postings_per_s'] / base1:.2f}x")
             print(f"  balance of a hot dealer by SUM over {r['hot_account_lines']:,} lines: "
                   f"{r['balance_sum_ms']:.1f} ms")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if pg is not None:
             pg.stop()

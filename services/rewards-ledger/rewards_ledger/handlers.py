@@ -3,15 +3,16 @@ public sale events (attributions and cancellations). Each handler stores the fac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import Runtime
-from leadnet_shared.consumer import Handler
+from leadnet_shared.consumer import BatchHandler, Handler
 from leadnet_shared.events import (
     Envelope,
     LeadAccepted,
@@ -21,8 +22,18 @@ from leadnet_shared.events import (
     SaleAttributed,
     SaleCancelled,
 )
+from leadnet_shared.outbox import Outbox
 from rewards_ledger.models import Lead, Sale, SaleCancellation, SaleVehicle
-from rewards_ledger.settlement import lead_lock, lead_of_sale, lock, sale_lock, settle_lead
+from rewards_ledger.settlement import (
+    Settlement,
+    lead_lock,
+    lead_of_sale,
+    lock,
+    lock_all,
+    sale_lock,
+    settle_lead,
+    settle_leads,
+)
 
 
 def _facts(event: LeadFacts) -> dict[str, Any]:
@@ -59,6 +70,157 @@ async def record_sale(session: AsyncSession, event: SaleAttributed, *, now: date
         await session.execute(pg_insert(SaleVehicle).values([
             {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line} for v in event.vehicles
         ]).on_conflict_do_nothing(index_elements=["sale_id", "vin"]))
+
+
+# The batch forms of `record_lead` / `record_sale`: one statement each whatever the batch size, with a fixed text
+# (arrays, not one bind per value) so the server keeps it prepared.
+_UPSERT_LEADS = text("""
+INSERT INTO leads (lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier,
+                   product_line, customer_existed, customer_name, customer_phone, verified_at, updated_at)
+SELECT *, CAST(:now AS timestamptz) FROM unnest(
+    CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:entered_by AS text[]),
+    CAST(:authorized_dealer AS text[]), CAST(:reward_eligible AS boolean[]), CAST(:cross_region AS boolean[]),
+    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:customer_existed AS boolean[]),
+    CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]), CAST(:verified_at AS timestamptz[])
+) AS r ORDER BY 1
+ON CONFLICT (lead_id) DO UPDATE SET
+    customer_id = excluded.customer_id, entered_by = excluded.entered_by,
+    authorized_dealer = excluded.authorized_dealer, reward_eligible = excluded.reward_eligible,
+    cross_region = excluded.cross_region, tier = excluded.tier, product_line = excluded.product_line,
+    updated_at = excluded.updated_at,
+    -- the accepted-time customer, when this batch had a lead.accepted (customer_existed is never null there)
+    customer_existed = coalesce(excluded.customer_existed, leads.customer_existed),
+    customer_name = CASE WHEN excluded.customer_existed IS NULL THEN leads.customer_name
+                         ELSE excluded.customer_name END,
+    customer_phone = CASE WHEN excluded.customer_existed IS NULL THEN leads.customer_phone
+                          ELSE excluded.customer_phone END,
+    -- the first verification counts: a later one keeps the original time
+    verified_at = coalesce(leads.verified_at, excluded.verified_at)
+""")
+
+_LEAD_COLUMNS = ("lead_id", "customer_id", "entered_by", "authorized_dealer", "reward_eligible", "cross_region",
+                 "tier", "product_line", "customer_existed", "customer_name", "customer_phone", "verified_at")
+
+
+async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, now: datetime) -> None:
+    """The batch form of `record_lead`: the same end state as upserting the events one by one in delivery order, in
+    one statement (a row may be touched once per statement, so each record's events are folded first: the latest
+    facts, the latest accepted-time customer, the first verification)."""
+    folded: dict[str, dict[str, Any]] = {}
+    for event in events:
+        row = folded.setdefault(event.lead_id, {"customer_existed": None, "customer_name": None,
+                                                "customer_phone": None, "verified_at": None})
+        row |= {"lead_id": event.lead_id, **_facts(event)}
+        if isinstance(event, LeadAccepted):
+            row |= {"customer_existed": event.customer_existed, "customer_name": event.customer.name,
+                    "customer_phone": event.customer.phone}
+        if isinstance(event, LeadVerified) and row["verified_at"] is None:
+            row["verified_at"] = event.verified_at
+    if folded:
+        rows = list(folded.values())
+        await session.execute(_UPSERT_LEADS, {"now": now, **{c: [r[c] for r in rows] for c in _LEAD_COLUMNS}})
+
+
+_INSERT_SALES = text("""
+INSERT INTO sales (sale_id, lead_id, customer_id, seller, supplied_by, lead_entered_by, violation, sold_at,
+                   received_at)
+SELECT *, CAST(:now AS timestamptz) FROM unnest(
+    CAST(:sale_id AS text[]), CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:seller AS text[]),
+    CAST(:supplied_by AS text[]), CAST(:lead_entered_by AS text[]), CAST(:violation AS text[]),
+    CAST(:sold_at AS timestamptz[])
+) AS r ORDER BY 1
+ON CONFLICT (sale_id) DO NOTHING
+""")
+
+_INSERT_VEHICLES = text("""
+INSERT INTO sale_vehicles (sale_id, vin, product_line)
+SELECT * FROM unnest(CAST(:sale_id AS text[]), CAST(:vin AS text[]), CAST(:product_line AS text[])) AS r
+ORDER BY 1, 2
+ON CONFLICT (sale_id, vin) DO NOTHING
+""")
+
+_INSERT_CANCELLATIONS = text("""
+INSERT INTO sale_cancellations (sale_id, cancelled_at)
+SELECT * FROM unnest(CAST(:sale_id AS text[]), CAST(:cancelled_at AS timestamptz[])) AS r ORDER BY 1
+ON CONFLICT (sale_id) DO NOTHING
+""")
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {c: [r[c] for r in rows] for c in rows[0]}
+
+
+async def record_sales(session: AsyncSession, events: Sequence[SaleAttributed], *, now: datetime) -> None:
+    """The batch form of `record_sale`: the first attribution of a sale stands; every attribution's vehicles are
+    kept (as one by one); nothing changes for what is stored already."""
+    sales: dict[str, dict[str, Any]] = {}
+    vehicles: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        sales.setdefault(event.sale_id, {
+            "sale_id": event.sale_id, "lead_id": event.attributed_lead_id, "customer_id": event.customer_id,
+            "seller": event.seller, "supplied_by": event.supplied_by, "lead_entered_by": event.lead_entered_by,
+            "violation": event.violation, "sold_at": event.sold_at})
+        for v in event.vehicles:
+            vehicles.setdefault((event.sale_id, v.vin),
+                                {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line})
+    if sales:
+        await session.execute(_INSERT_SALES, {"now": now, **_columns(list(sales.values()))})
+    if vehicles:
+        await session.execute(_INSERT_VEHICLES, _columns(list(vehicles.values())))
+
+
+async def record_cancellations(session: AsyncSession, events: Sequence[SaleCancelled]) -> None:
+    """A sale's first cancellation is kept, whether or not the sale is known yet."""
+    first: dict[str, datetime] = {}
+    for event in events:
+        first.setdefault(event.sale_id, event.cancelled_at)
+    if first:
+        await session.execute(_INSERT_CANCELLATIONS, {"sale_id": list(first), "cancelled_at": list(first.values())})
+
+
+_LEADS_OF_SALES = text("SELECT sale_id, lead_id FROM sales WHERE sale_id = ANY(CAST(:sales AS text[]))")
+
+LEAD_EVENTS: dict[str, type[LeadAccepted] | type[LeadVerified] | type[LeadReassigned]] = {
+    "leadnet.lead.accepted": LeadAccepted,
+    "leadnet.lead.verified": LeadVerified,
+    "leadnet.lead.reassigned": LeadReassigned,
+}
+
+
+async def handle_batch(session: AsyncSession, outbox: Outbox, envelopes: Sequence[Envelope], *, now: datetime,
+                       prefix: str) -> dict[str, Settlement]:
+    """A poll's new events at once: store every fact, then settle each affected record once.
+
+    Locks are taken up front in one global order (all sales, then all records, each by hash), the same order the
+    one-by-one handlers and HQ's guarantee change follow (a sale, then its record), so replicas never deadlock.
+    """
+    leads: list[LeadFacts] = []
+    attributed: list[SaleAttributed] = []
+    cancelled: list[SaleCancelled] = []
+    for envelope in envelopes:
+        if envelope.type in LEAD_EVENTS:
+            leads.append(LEAD_EVENTS[envelope.type].model_validate(envelope.data))
+        elif envelope.type == "leadnet.sale.attributed":
+            attributed.append(SaleAttributed.model_validate(envelope.data))
+        elif envelope.type == "leadnet.sale.cancelled":
+            cancelled.append(SaleCancelled.model_validate(envelope.data))
+    sale_ids = sorted({e.sale_id for e in attributed} | {e.sale_id for e in cancelled})
+    await lock_all(session, [sale_lock(s) for s in sale_ids])
+    # Read under the sales' locks, so no attribution of them is in flight; a stored sale's record never changes.
+    stored: dict[str, str | None] = {}
+    if sale_ids:
+        stored = {sale: lead for sale, lead in await session.execute(_LEADS_OF_SALES, {"sales": sale_ids})}
+    first_attribution: dict[str, str | None] = {}
+    for event in attributed:
+        first_attribution.setdefault(event.sale_id, event.attributed_lead_id)
+    # The record each sale is attributed to: the stored attribution, else the batch's first one (which it stores).
+    of_sales = {stored[s] if s in stored else first_attribution.get(s) for s in sale_ids}
+    affected = {e.lead_id for e in leads} | {lead_id for lead_id in of_sales if lead_id is not None}
+    await lock_all(session, [lead_lock(i) for i in affected])
+    await record_leads(session, leads, now=now)
+    await record_sales(session, attributed, now=now)
+    await record_cancellations(session, cancelled)
+    return await settle_leads(session, outbox, lead_ids=affected, now=now, prefix=prefix, locked=True)
 
 
 def reward_handlers(runtime: Runtime) -> dict[str, Handler]:
@@ -104,3 +266,13 @@ def reward_handlers(runtime: Runtime) -> dict[str, Handler]:
         "leadnet.sale.attributed": on_sale_attributed,
         "leadnet.sale.cancelled": on_sale_cancelled,
     }
+
+
+def reward_batch_handler(runtime: Runtime) -> BatchHandler:
+    """The consumer's batch path; if it fails, the kit retries the poll through `reward_handlers` one by one."""
+    prefix = runtime.settings.topic_prefix
+
+    async def on_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        await handle_batch(session, runtime.outbox, envelopes, now=runtime.clock.now(), prefix=prefix)
+
+    return on_batch

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.events import LEDGER, EntryPosted, make_envelope
 from leadnet_shared.outbox import Outbox
-from rewards_ledger.models import HQ_REWARD_EXPENSE, Line, Posting, dealer_payable
+from rewards_ledger.models import HQ_REWARD_EXPENSE, dealer_payable
 
 SOURCE = "/leadnet/ledger"
 
@@ -33,30 +33,83 @@ class PostingRequest:
     fact_key: str | None = None
 
 
+# Postings and their two lines in one statement (one round trip for a whole batch): the lines are written only for
+# the postings actually inserted, so a fact already paid (its idempotency key taken) adds neither posting nor line.
+_POST_MANY = text("""
+WITH req AS (
+    SELECT * FROM unnest(
+        CAST(:entry_id AS text[]), CAST(:idempotency_key AS text[]), CAST(:kind AS text[]), CAST(:dealer AS text[]),
+        CAST(:amount_fen AS bigint[]), CAST(:lead_id AS text[]), CAST(:customer_id AS text[]),
+        CAST(:sale_id AS text[]), CAST(:vin AS text[]), CAST(:reverses AS text[]), CAST(:rule AS text[]),
+        CAST(:policy_version AS text[]), CAST(:fact_key AS text[]), CAST(:payable AS text[])
+    ) WITH ORDINALITY AS r(entry_id, idempotency_key, kind, dealer, amount_fen, lead_id, customer_id, sale_id, vin,
+                           reverses, rule, policy_version, fact_key, payable, ord)
+), p AS (
+    INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, lead_id, customer_id, sale_id, vin,
+                          reverses, rule, policy_version, posted_at, fact_key)
+    SELECT entry_id, idempotency_key, kind, dealer, amount_fen, lead_id, customer_id, sale_id, vin, reverses, rule,
+           policy_version, CAST(:posted_at AS timestamptz), fact_key
+    FROM req ORDER BY ord
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING entry_id
+), l AS (
+    INSERT INTO lines (entry_id, account, amount_fen)
+    SELECT req.entry_id, x.account, x.amount_fen
+    FROM p JOIN req ON req.entry_id = p.entry_id
+    CROSS JOIN LATERAL (VALUES (1, CAST(:expense AS text), req.amount_fen),
+                               (2, req.payable, -req.amount_fen)) AS x(n, account, amount_fen)
+    ORDER BY req.ord, x.n
+)
+SELECT entry_id FROM p
+""")
+
+
+async def post_many(session: AsyncSession, outbox: Outbox, requests: Sequence[PostingRequest], *, now: datetime,
+                    prefix: str) -> list[str | None]:
+    """Append the postings with their two lines each (debit HQ's reward expense, credit the dealer) and their
+    `entry_posted` events, in order, in two round trips; per request its entry id, or None if already posted."""
+    if not requests:
+        return []
+    for request in requests:
+        if not isinstance(request.amount_fen, int) or request.amount_fen == 0:
+            raise ValueError("a posting moves a non-zero integer number of fen")
+    entry_ids = [str(uuid.uuid4()) for _ in requests]
+    inserted = {row[0] for row in await session.execute(_POST_MANY, {
+        "entry_id": entry_ids,
+        "idempotency_key": [r.idempotency_key for r in requests],
+        "kind": [r.kind for r in requests],
+        "dealer": [r.dealer for r in requests],
+        "amount_fen": [r.amount_fen for r in requests],
+        "lead_id": [r.lead_id for r in requests],
+        "customer_id": [r.customer_id for r in requests],
+        "sale_id": [r.sale_id for r in requests],
+        "vin": [r.vin for r in requests],
+        "reverses": [r.reverses for r in requests],
+        "rule": [r.rule for r in requests],
+        "policy_version": [r.policy_version for r in requests],
+        "fact_key": [r.fact_key for r in requests],
+        "payable": [dealer_payable(r.dealer) for r in requests],
+        "posted_at": now,
+        "expense": HQ_REWARD_EXPENSE,
+    })}
+    events = []
+    out: list[str | None] = []
+    for entry_id, request in zip(entry_ids, requests, strict=True):
+        if entry_id not in inserted:
+            out.append(None)  # this business fact was paid already: nothing is paid twice
+            continue
+        out.append(entry_id)
+        event = EntryPosted(entry_id=entry_id, kind=request.kind, dealer=request.dealer,
+                            amount_fen=request.amount_fen, lead_id=request.lead_id, sale_id=request.sale_id,
+                            vin=request.vin, reverses=request.reverses, posted_at=now, rule=request.rule)
+        envelope = make_envelope(data=event, event_type="leadnet.ledger.entry_posted", source=SOURCE, time=now,
+                                 subject=request.dealer)
+        events.append((prefix + LEDGER, request.dealer, envelope, "entry"))
+    await outbox.add_many(session, events)
+    return out
+
+
 async def post(session: AsyncSession, outbox: Outbox, request: PostingRequest, *, now: datetime,
                prefix: str) -> str | None:
-    """Append the posting and its two lines (debit HQ's reward expense, credit the dealer); None if already posted."""
-    if not isinstance(request.amount_fen, int) or request.amount_fen == 0:
-        raise ValueError("a posting moves a non-zero integer number of fen")
-    entry_id = str(uuid.uuid4())
-    inserted = await session.execute(
-        pg_insert(Posting).values(
-            entry_id=entry_id, idempotency_key=request.idempotency_key, kind=request.kind, dealer=request.dealer,
-            amount_fen=request.amount_fen, lead_id=request.lead_id, customer_id=request.customer_id,
-            sale_id=request.sale_id, vin=request.vin, reverses=request.reverses, rule=request.rule,
-            policy_version=request.policy_version, posted_at=now, fact_key=request.fact_key,
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Posting.entry_id)
-    )
-    if inserted.first() is None:
-        return None  # this business fact was paid already: nothing is paid twice
-    await session.execute(insert(Line), [
-        {"entry_id": entry_id, "account": HQ_REWARD_EXPENSE, "amount_fen": request.amount_fen},
-        {"entry_id": entry_id, "account": dealer_payable(request.dealer), "amount_fen": -request.amount_fen},
-    ])
-    event = EntryPosted(entry_id=entry_id, kind=request.kind, dealer=request.dealer, amount_fen=request.amount_fen,
-                        lead_id=request.lead_id, sale_id=request.sale_id, vin=request.vin,
-                        reverses=request.reverses, posted_at=now, rule=request.rule)
-    envelope = make_envelope(data=event, event_type="leadnet.ledger.entry_posted", source=SOURCE, time=now,
-                             subject=request.dealer)
-    await outbox.add(session, topic=prefix + LEDGER, key=request.dealer, envelope=envelope, aggregate_type="entry")
-    return entry_id
+    """Append one posting and its two lines; None if already posted."""
+    return (await post_many(session, outbox, [request], now=now, prefix=prefix))[0]

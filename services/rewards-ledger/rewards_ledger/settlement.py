@@ -9,7 +9,7 @@ nothing. Settlements of one record are serialized by a transaction-scoped adviso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,8 +18,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
-from rewards_ledger.models import GuaranteeSetting, Lead, Posting, Sale, SaleCancellation, SaleVehicle
-from rewards_ledger.postings import PostingRequest, post
+from rewards_ledger.models import Posting, Sale
+from rewards_ledger.postings import PostingRequest, post_many
 from rewards_ledger.rewards import REVERSAL, DueReward, LeadState, SaleState, rewards_due, rewards_policy
 
 # Why a posting was reversed, as the statement shows it.
@@ -54,6 +54,18 @@ async def lock(session: AsyncSession, key: str) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 
 
+async def lock_all(session: AsyncSession, keys: Collection[str]) -> None:
+    """Take many locks in one statement, in the order of their hashes: two transactions that lock overlapping sets
+    this way take the shared keys in the same order, so they wait for each other instead of deadlocking."""
+    if keys:
+        await session.execute(_LOCK_ORDERED, {"keys": sorted(set(keys))})
+
+
+_LOCK_ORDERED = text(
+    "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
+    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered")
+
+
 def lead_lock(lead_id: str) -> str:
     return f"ledger.lead:{lead_id}"
 
@@ -62,49 +74,60 @@ def sale_lock(sale_id: str) -> str:
     return f"ledger.sale:{sale_id}"
 
 
-def lead_state(row: Lead) -> LeadState:
-    return LeadState(lead_id=row.lead_id, customer_id=row.customer_id, entered_by=row.entered_by,
-                     authorized_dealer=row.authorized_dealer, reward_eligible=row.reward_eligible,
-                     cross_region=row.cross_region, tier=row.tier, verified=row.verified_at is not None,
-                     customer_existed=row.customer_existed)
+_LEADS = text(
+    "SELECT lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier, "
+    "verified_at IS NOT NULL, customer_existed FROM leads WHERE lead_id = ANY(CAST(:ids AS text[]))")
+
+# The sales of the records with their vehicles, cancellation and the latest amount HQ set per vehicle.
+_SALES = text(
+    "SELECT s.lead_id, s.sale_id, s.seller, s.supplied_by, s.sold_at, v.vin, v.product_line, "
+    "c.sale_id IS NOT NULL, (SELECT g.amount_fen FROM guarantee_settings g WHERE g.sale_id = s.sale_id "
+    "AND g.vin = v.vin ORDER BY g.seq DESC LIMIT 1) "
+    "FROM sales s LEFT JOIN sale_vehicles v ON v.sale_id = s.sale_id "
+    "LEFT JOIN sale_cancellations c ON c.sale_id = s.sale_id "
+    "WHERE s.lead_id = ANY(CAST(:ids AS text[])) ORDER BY s.lead_id, s.sale_id, v.vin")
+
+_POSTINGS = text(
+    "SELECT entry_id, kind, dealer, amount_fen, fact_key, sale_id, vin, reverses, posted_at, lead_id, customer_id "
+    "FROM postings WHERE lead_id = ANY(CAST(:ids AS text[])) ORDER BY seq")
 
 
-async def sales_of_lead(session: AsyncSession, lead_id: str) -> list[SaleState]:
-    rows = (await session.execute(
-        select(Sale.sale_id, Sale.seller, Sale.supplied_by, Sale.sold_at, SaleVehicle.vin, SaleVehicle.product_line,
-               SaleCancellation.sale_id.is_not(None))
-        .outerjoin(SaleVehicle, SaleVehicle.sale_id == Sale.sale_id)
-        .outerjoin(SaleCancellation, SaleCancellation.sale_id == Sale.sale_id)
-        .where(Sale.lead_id == lead_id)
-        .order_by(Sale.sale_id, SaleVehicle.vin)
-    )).all()
-    sales: dict[str, dict[str, Any]] = {}
-    for sale_id, seller, supplied_by, sold_at, vin, product_line, cancelled in rows:
-        one = sales.setdefault(sale_id, {"sale_id": sale_id, "seller": seller, "supplied_by": supplied_by,
-                                         "sold_at": sold_at, "vehicles": [], "cancelled": bool(cancelled)})
+@dataclass
+class Known:
+    """Everything the ledger knows of some records, read in three queries whatever their number."""
+
+    leads: dict[str, LeadState]
+    sales: dict[str, list[SaleState]]
+    set_by_hq: dict[tuple[str, str], int]
+    postings: dict[str, list[PostedFact]]
+
+
+async def load_known(session: AsyncSession, lead_ids: Sequence[str]) -> Known:
+    ids = list(lead_ids)
+    leads = {row[0]: LeadState(*row) for row in await session.execute(_LEADS, {"ids": ids})}
+    by_sale: dict[str, dict[str, Any]] = {}
+    set_by_hq: dict[tuple[str, str], int] = {}
+    for lead_id, sale_id, seller, supplied_by, sold_at, vin, line, cancelled, amount in await session.execute(
+            _SALES, {"ids": ids}):
+        one = by_sale.setdefault(sale_id, {"lead_id": lead_id, "sale_id": sale_id, "seller": seller,
+                                           "supplied_by": supplied_by, "sold_at": sold_at, "vehicles": [],
+                                           "cancelled": bool(cancelled)})
         if vin is not None:
-            one["vehicles"].append((vin, product_line))
-    return [SaleState(**{**s, "vehicles": tuple(s["vehicles"])}) for s in sales.values()]
-
-
-async def amounts_set_by_hq(session: AsyncSession, sale_ids: Sequence[str]) -> dict[tuple[str, str], int]:
-    """The latest amount HQ set per vehicle of these sales."""
-    if not sale_ids:
-        return {}
-    rows = (await session.execute(
-        select(GuaranteeSetting.sale_id, GuaranteeSetting.vin, GuaranteeSetting.amount_fen)
-        .where(GuaranteeSetting.sale_id.in_(sale_ids)).order_by(GuaranteeSetting.seq)
-    )).all()
-    return {(sale_id, vin): int(amount) for sale_id, vin, amount in rows}
+            one["vehicles"].append((vin, line))
+            if amount is not None:
+                set_by_hq[(sale_id, vin)] = int(amount)
+    sales: dict[str, list[SaleState]] = {}
+    for one in by_sale.values():
+        lead_id = one.pop("lead_id")
+        sales.setdefault(lead_id, []).append(SaleState(**{**one, "vehicles": tuple(one["vehicles"])}))
+    postings: dict[str, list[PostedFact]] = {}
+    for row in await session.execute(_POSTINGS, {"ids": ids}):
+        postings.setdefault(row[9], []).append(PostedFact(*row))
+    return Known(leads=leads, sales=sales, set_by_hq=set_by_hq, postings=postings)
 
 
 async def postings_of_lead(session: AsyncSession, lead_id: str) -> list[PostedFact]:
-    rows = (await session.execute(
-        select(Posting.entry_id, Posting.kind, Posting.dealer, Posting.amount_fen, Posting.fact_key, Posting.sale_id,
-               Posting.vin, Posting.reverses, Posting.posted_at, Posting.lead_id, Posting.customer_id)
-        .where(Posting.lead_id == lead_id).order_by(Posting.seq)
-    )).all()
-    return [PostedFact(*row) for row in rows]
+    return [PostedFact(*row) for row in await session.execute(_POSTINGS, {"ids": [lead_id]})]
 
 
 def live_postings(postings: Sequence[PostedFact]) -> dict[str, PostedFact]:
@@ -122,21 +145,14 @@ def still_pays(live: PostedFact, due: DueReward) -> bool:
             and (not due.amount_set_by_hq or live.amount_fen == due.amount_fen))
 
 
-async def settle_lead(session: AsyncSession, outbox: Outbox, *, lead_id: str, now: datetime, prefix: str,
-                      policy: dict[str, Any] | None = None, locked: bool = False) -> Settlement:
-    """Post what is due for the record and not yet paid; reverse what is paid and no longer due."""
-    if not locked:
-        await lock(session, lead_lock(lead_id))
-    policy = policy or rewards_policy()
-    lead_row = await session.get(Lead, lead_id, populate_existing=True)
-    lead = lead_state(lead_row) if lead_row is not None else None
-    sales = await sales_of_lead(session, lead_id)
-    set_by_hq = await amounts_set_by_hq(session, [s.sale_id for s in sales if s.vehicles])
+def settlement_plan(lead: LeadState | None, sales: Sequence[SaleState], postings: Sequence[PostedFact], *,
+                    set_by_hq: Mapping[tuple[str, str], int], policy: Mapping[str, Any]) -> list[PostingRequest]:
+    """What one record must append, in order: the reversals of what no longer stands and the postings due."""
     due = rewards_due(lead, sales, set_by_hq=set_by_hq, policy=policy)
-    postings = await postings_of_lead(session, lead_id)
     live = live_postings(postings)
     cancelled = {s.sale_id for s in sales if s.cancelled}
-    result = Settlement()
+    version = str(policy["version"])
+    plan: list[PostingRequest] = []
     for reward in due:
         standing = live.pop(reward.fact_key, None)
         if standing is not None and still_pays(standing, reward):
@@ -144,35 +160,62 @@ async def settle_lead(session: AsyncSession, outbox: Outbox, *, lead_id: str, no
         if standing is not None:
             why = REVERSED_SALE_CANCELLED if standing.sale_id in cancelled else (
                 REVERSED_AMOUNT_SET_BY_HQ if reward.amount_set_by_hq else REVERSED_NO_LONGER_DUE)
-            result.reversed.append(await _reverse(session, outbox, standing, rule=why, now=now, prefix=prefix,
-                                                  policy=policy))
+            plan.append(_reversal(standing, rule=why, version=version))
         earlier = sum(1 for p in postings if p.fact_key == reward.fact_key)
-        entry = await post(session, outbox, PostingRequest(
+        plan.append(PostingRequest(
             idempotency_key=reward.fact_key if earlier == 0 else f"{reward.fact_key}#{earlier + 1}",
             kind=reward.kind, dealer=reward.dealer, amount_fen=reward.amount_fen, rule=reward.rule,
-            policy_version=str(policy["version"]), lead_id=reward.lead_id, customer_id=reward.customer_id,
+            policy_version=version, lead_id=reward.lead_id, customer_id=reward.customer_id,
             sale_id=reward.sale_ids[0] if reward.sale_ids else None, vin=reward.vin, fact_key=reward.fact_key,
-        ), now=now, prefix=prefix)
-        if entry is not None:
-            result.posted.append(entry)
+        ))
     for standing in live.values():
         why = REVERSED_SALE_CANCELLED if standing.sale_id in cancelled else REVERSED_NO_LONGER_DUE
-        result.reversed.append(await _reverse(session, outbox, standing, rule=why, now=now, prefix=prefix,
-                                              policy=policy))
+        plan.append(_reversal(standing, rule=why, version=version))
+    return plan
+
+
+def _reversal(standing: PostedFact, *, rule: str, version: str) -> PostingRequest:
+    return PostingRequest(
+        idempotency_key=f"reversal:{standing.entry_id}", kind=REVERSAL, dealer=standing.dealer,
+        amount_fen=-standing.amount_fen, rule=rule, policy_version=version, lead_id=standing.lead_id,
+        customer_id=standing.customer_id, sale_id=standing.sale_id, vin=standing.vin, reverses=standing.entry_id,
+    )
+
+
+async def settle_leads(session: AsyncSession, outbox: Outbox, *, lead_ids: Collection[str], now: datetime,
+                       prefix: str, policy: dict[str, Any] | None = None,
+                       locked: bool = False) -> dict[str, Settlement]:
+    """Settle each record once: three reads and two writes for all of them, whatever their number."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return {}
+    if not locked:
+        await lock_all(session, [lead_lock(i) for i in ids])
+    policy = policy or rewards_policy()
+    known = await load_known(session, ids)
+    requests: list[PostingRequest] = []
+    for lead_id in ids:
+        requests += settlement_plan(known.leads.get(lead_id), known.sales.get(lead_id, []),
+                                    known.postings.get(lead_id, []), set_by_hq=known.set_by_hq, policy=policy)
+    entries = await post_many(session, outbox, requests, now=now, prefix=prefix)
+    result = {lead_id: Settlement() for lead_id in ids}
+    for request, entry in zip(requests, entries, strict=True):
+        one = result[str(request.lead_id)]
+        if request.kind == REVERSAL:
+            if entry is None:
+                raise RuntimeError(f"posting {request.reverses} was reversed already but still looked live")
+            one.reversed.append(entry)
+        elif entry is not None:
+            one.posted.append(entry)
     return result
 
 
-async def _reverse(session: AsyncSession, outbox: Outbox, standing: PostedFact, *, rule: str, now: datetime,
-                   prefix: str, policy: dict[str, Any]) -> str:
-    entry = await post(session, outbox, PostingRequest(
-        idempotency_key=f"reversal:{standing.entry_id}", kind=REVERSAL, dealer=standing.dealer,
-        amount_fen=-standing.amount_fen, rule=rule, policy_version=str(policy["version"]),
-        lead_id=standing.lead_id, customer_id=standing.customer_id, sale_id=standing.sale_id, vin=standing.vin,
-        reverses=standing.entry_id,
-    ), now=now, prefix=prefix)
-    if entry is None:
-        raise RuntimeError(f"posting {standing.entry_id} was reversed already but still looked live")
-    return entry
+async def settle_lead(session: AsyncSession, outbox: Outbox, *, lead_id: str, now: datetime, prefix: str,
+                      policy: dict[str, Any] | None = None, locked: bool = False) -> Settlement:
+    """Post what is due for the record and not yet paid; reverse what is paid and no longer due."""
+    settled = await settle_leads(session, outbox, lead_ids=[lead_id], now=now, prefix=prefix, policy=policy,
+                                 locked=locked)
+    return settled[lead_id]
 
 
 async def lead_of_sale(session: AsyncSession, sale_id: str) -> str | None:

@@ -1,7 +1,8 @@
 """Test and benchmark support: the ledger's real handlers fed by the kit's real consumer code, without a broker.
 
-`LedgerHarness.deliver` hands a batch of envelopes to `ConsumerLoop._handle_with_retries` inside one transaction,
-exactly as `ConsumerLoop.process` does for a poll (inbox claim and a savepoint per event), so tests and the
+`LedgerHarness.deliver` hands a poll's envelopes to the kit's consumer code inside one transaction, exactly as
+`ConsumerLoop.process` does: with `batch=True` (production) to the batch handler after one inbox claim, falling back
+to the one-by-one path if it raises; else one by one (inbox claim and a savepoint per event). Tests and the
 benchmark exercise the production path on a real PostgreSQL; only Kafka is left out.
 """
 
@@ -33,7 +34,7 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from rewards_ledger.handlers import reward_handlers
+from rewards_ledger.handlers import reward_batch_handler, reward_handlers
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
 
@@ -99,9 +100,12 @@ class LedgerHarness:
     db: Database
     runtime: Runtime
     loop: ConsumerLoop
+    batch: bool = False
+    fallbacks: int = 0  # polls the batch handler failed and the one-by-one path handled
 
     @classmethod
-    def open(cls, database_url: str, *, clock: Clock | None = None, pool_size: int = 4) -> LedgerHarness:
+    def open(cls, database_url: str, *, clock: Clock | None = None, pool_size: int = 4,
+             batch: bool = False) -> LedgerHarness:
         settings = LedgerSettings(env="test", service_database_url=database_url, topic_prefix="t.",
                                   jwks_file="unused")
         db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
@@ -109,16 +113,26 @@ class LedgerHarness:
                           tables=(OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0))
         loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handlers=reward_handlers(runtime), db=db,
                             inbox=runtime.inbox, outbox=runtime.outbox, bootstrap_servers="unused",
-                            group_id="unused", max_attempts=1, clock=runtime.clock)
-        return cls(db=db, runtime=runtime, loop=loop)
+                            group_id="unused", max_attempts=1, clock=runtime.clock,
+                            batch_handler=reward_batch_handler(runtime) if batch else None)
+        return cls(db=db, runtime=runtime, loop=loop, batch=batch)
 
     async def deliver(self, envelopes: Sequence[Envelope]) -> None:
-        """One poll's worth of events in one transaction, a savepoint each, as the consumer loop does."""
+        """One poll's worth of events in one transaction, as the consumer loop handles it."""
+        await self.deliver_raw([envelope.to_bytes() for envelope in envelopes],
+                               keys=[(envelope.subject or "").encode() for envelope in envelopes])
+
+    async def deliver_raw(self, values: Sequence[bytes], *, keys: Sequence[bytes | None] | None = None) -> None:
+        """A poll of messages as they come off the topic (serialized envelopes)."""
+        records = [ConsumerRecord(topic="t.events", partition=0, offset=offset, timestamp=0, timestamp_type=0,
+                                  key=keys[offset] if keys else None, value=value, checksum=None,
+                                  serialized_key_size=0, serialized_value_size=len(value), headers=())
+                   for offset, value in enumerate(values)]
         async with self.db.transaction() as session:
-            for offset, envelope in enumerate(envelopes):
-                record = ConsumerRecord(topic="t.events", partition=0, offset=offset, timestamp=0, timestamp_type=0,
-                                        key=(envelope.subject or "").encode(), value=envelope.to_bytes(),
-                                        checksum=None, serialized_key_size=0, serialized_value_size=0, headers=())
+            if self.batch and await self.loop._handle_as_batch(session, records):
+                return
+            self.fallbacks += self.batch
+            for record in records:
                 await self.loop._handle_with_retries(session, record)
 
     async def dead_letters(self) -> int:

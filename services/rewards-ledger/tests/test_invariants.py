@@ -88,7 +88,7 @@ Op = tuple[str, ...]  # ("accepted", L) | ("verified", L) | ("attributed", S) | 
 
 
 @st.composite
-def histories(draw: Any) -> tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]:
+def histories(draw: Any, max_batch: int = 4) -> tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]:
     leads, sales = draw(worlds())
     ops: list[Op] = []
     for lead in leads:
@@ -107,7 +107,7 @@ def histories(draw: Any) -> tuple[list[LeadSpec], list[SaleSpec], list[list[tupl
     batches: list[list[tuple[Op, str]]] = []
     i = 0
     while i < len(delivery):
-        size = draw(st.integers(1, 4))
+        size = draw(st.integers(1, max_batch))
         batches.append(delivery[i:i + size])
         i += size
     return leads, sales, batches
@@ -201,10 +201,19 @@ async def check_books(conn: asyncpg.Connection, before: dict[str, list[tuple[Any
     return now
 
 
+async def live_ledger(conn: asyncpg.Connection) -> list[tuple[Any, ...]]:
+    """What is paid and stands, fact by fact (which sale a purchase reward is booked on may depend on arrival)."""
+    rows = await conn.fetch("SELECT fact_key, kind, dealer, amount_fen, vin FROM postings p WHERE kind <> 'reversal' "
+                            "AND NOT EXISTS (SELECT 1 FROM postings r WHERE r.reverses = p.entry_id) ORDER BY fact_key")
+    return [tuple(r) for r in rows]
+
+
 async def run_history(infra: Infra, leads: list[LeadSpec], sales: list[SaleSpec],
-                      batches: list[list[tuple[Op, str]]]) -> None:
+                      batches: list[list[tuple[Op, str]]], *, batch: bool = False) -> list[tuple[Any, ...]]:
+    """Deliver the history (one-by-one path, or the batch path as production does) checking the books after every
+    poll and the balances against the model; returns the live ledger."""
     url = await fresh_database(infra.database_server_url, "rewards_ledger")
-    harness = LedgerHarness.open(url, pool_size=2)
+    harness = LedgerHarness.open(url, pool_size=2, batch=batch)
     conn = await asyncpg.connect(to_plain_url(url))
     lead_map, sale_map = {x.lead_id: x for x in leads}, {x.sale_id: x for x in sales}
     model = Model(lead_map, sale_map)
@@ -235,6 +244,8 @@ async def run_history(infra: Infra, leads: list[LeadSpec], sales: list[SaleSpec]
             await harness.deliver([republished(e) for e in delivered[i:i + 50]])
         after = await check_books(conn, books)
         assert after == books
+        assert harness.fallbacks == 0, "the batch handler failed and the one-by-one path took over"
+        return await live_ledger(conn)
     finally:
         await conn.close()
         await harness.close()
@@ -281,3 +292,18 @@ class TestLedgerInvariants:
         for n, batch in enumerate(batches):
             note(f"batch {n}: {batch}")
         asyncio.run(run_history(infra, leads, sales, batches))
+
+    @settings(max_examples=25, deadline=None, print_blob=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(history=histories(max_batch=12))  # polls of up to 24 events: several facts of a record in one poll
+    def test_the_batch_path_keeps_the_invariants_and_pays_as_the_one_by_one_path(
+            self, infra: Infra, history: tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]
+    ) -> None:
+        leads, sales, batches = history
+        note(f"leads: {leads}")
+        note(f"sales: {sales}")
+        for n, batch in enumerate(batches):
+            note(f"batch {n}: {batch}")
+        by_batch = asyncio.run(run_history(infra, leads, sales, batches, batch=True))
+        one_by_one = asyncio.run(run_history(infra, leads, sales, batches, batch=False))
+        assert by_batch == one_by_one

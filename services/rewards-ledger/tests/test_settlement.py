@@ -3,11 +3,14 @@ purchase reward, 100000-300000 fen profit guarantee per vehicle; once per fact, 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from leadnet_shared.clock import FrozenClock
 from leadnet_shared.events import Envelope
+from leadnet_shared.testing import Infra, fresh_database
 from rewards_ledger.testing import (
     LedgerHarness,
     lead_accepted,
@@ -19,6 +22,18 @@ from rewards_ledger.testing import (
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+
+@pytest.fixture(params=["one_by_one", "batch"])
+async def ledger(request: pytest.FixtureRequest, infra: Infra, clock: FrozenClock) -> AsyncIterator[LedgerHarness]:
+    """Every rule through both consumer paths: one event at a time, and the batch handler production uses."""
+    harness = LedgerHarness.open(await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock,
+                                 batch=request.param == "batch")
+    try:
+        yield harness
+        assert harness.fallbacks == 0, "the batch handler failed and the one-by-one path took over"
+    finally:
+        await harness.close()
 
 # D002 (Jinan) entered a retail customer of Weifang, the region of D001: cross-region, assigned to D001.
 LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
