@@ -30,7 +30,6 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    insert,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -99,19 +98,20 @@ class Outbox:
     async def add_many(self, session: AsyncSession, events: list[tuple[str, str, Envelope, str]]) -> None:
         if not events:
             return
+        # One fixed statement over arrays: its text (and plan) is the same for 1 row or 500, unlike a
+        # many-row VALUES list that is rebuilt, re-sent and re-planned for every batch size.
         await session.execute(
-            insert(self.table),
-            [
-                {
-                    "event_id": env.id,
-                    "topic": topic,
-                    "aggregate_type": agg,
-                    "aggregate_id": key,
-                    "event_type": env.type,
-                    "payload": env.to_bytes().decode(),
-                }
-                for topic, key, env, agg in events
-            ],
+            text(f"INSERT INTO {self.table.name} (event_id, topic, aggregate_type, aggregate_id, event_type, payload) "
+                 "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[]), CAST(:aggs AS text[]), "
+                 "CAST(:keys AS text[]), CAST(:types AS text[]), CAST(:payloads AS text[]))"),
+            {
+                "ids": [env.id for _, _, env, _ in events],
+                "topics": [topic for topic, _, _, _ in events],
+                "aggs": [agg for _, _, _, agg in events],
+                "keys": [key for _, key, _, _ in events],
+                "types": [env.type for _, _, env, _ in events],
+                "payloads": [env.to_bytes().decode() for _, _, env, _ in events],
+            },
         )
         # The unit of work wakes the relay after the commit, so an event leaves within milliseconds, not a poll.
         session.info["outbox_dirty"] = True
