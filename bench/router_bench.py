@@ -2,11 +2,14 @@
 
 Seeds N customers with COPY (default 1,000,000; `--quick`: 20,000) into a database built by the router's real
 migrations, then decides M submissions (half new customers, half existing ones entered by another dealer) through
-route_lead in-process, one transaction each, sequentially (latency) and 8 at a time (throughput). The baseline,
+route_lead in-process, one transaction each, sequentially (latency) and 8 at a time (throughput); then more
+submissions through route_leads in batches of 100 and 500 (as the consumer loop delivers a poll), one batch per
+transaction, one batch at a time and 4 at a time: decisions/s, batch commit latency (p50/p99) and the latency per
+decision (batch latency / batch size). The baseline,
 measured in the same run on the same database and session machinery, is a bare primary-key lookup of a customer
 in its own transaction. Prints the query plans of the registry's lookups to show they use indexes.
 
-    python bench/router_bench.py [--quick] [--customers N] [--decisions M]
+    python bench/router_bench.py [--quick] [--customers N] [--decisions M] [--batch-decisions B]
 
 Uses DATABASE_URL when set (a server URL), else starts an embedded PostgreSQL.
 """
@@ -31,6 +34,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
+from dedup_router.batch_routing import route_leads
 from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
 from dedup_router.models import OUTBOX, Dealer
 from dedup_router.possible_duplicates import NAME_COUNTY, _digest, name_pinyin
@@ -186,6 +190,13 @@ async def main(args: argparse.Namespace) -> None:
                     await route_lead(session, outbox, submitted=s, now=s.submitted_at, prefix="", dealers=cache_)
             return op
 
+        def batch_op(batch: list[LeadSubmitted]) -> Callable[[], Awaitable[Any]]:
+            async def op() -> None:
+                async with db.transaction() as session:
+                    await route_leads(session, outbox, submissions=batch, now=batch[-1].submitted_at, prefix="",
+                                      dealers=cache_)
+            return op
+
         def pk_op(i: int) -> Callable[[], Awaitable[Any]]:
             cid = str(uuid.UUID(int=i + 1))
 
@@ -207,13 +218,22 @@ async def main(args: argparse.Namespace) -> None:
         route_seq, route_seq_s = await timed([route_op(s) for s in subs[:half]], concurrency=1)
         base_par, base_par_s = await timed([pk_op(rng.randrange(args.customers)) for _ in range(half)], concurrency=8)
         route_par, route_par_s = await timed([route_op(s) for s in subs[half:]], concurrency=8)
+        batch_runs = []
+        offset = len(subs)
+        for size, concurrency in ((100, 1), (500, 1), (100, 4), (500, 4)):
+            bsubs = [submission(offset + i, existing=rng.randrange(args.customers) if i % 2 else None, rng=rng)
+                     for i in range(args.batch_decisions)]
+            offset += len(bsubs)
+            batches = [bsubs[i:i + size] for i in range(0, len(bsubs), size)]
+            lat, secs = await timed([batch_op(b) for b in batches], concurrency=concurrency)
+            batch_runs.append((size, concurrency, len(bsubs), lat, secs))
         async with db.sessions() as session:
             decided = (await session.execute(text("SELECT count(*) FROM leads"))).scalar_one()
             rejected = (await session.execute(
                 text("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.lead.rejected'"))).scalar_one()
         await db.dispose()
 
-        print(f"decisions: {len(subs):,} ({decided:,} saved, {rejected:,} duplicates) "
+        print(f"decisions: {len(subs) + sum(r[2] for r in batch_runs):,} ({decided:,} saved, {rejected:,} duplicates) "
               f"over {args.customers:,} customers")
         for label, lat, secs in (("baseline pk lookup, 1 at a time", base_seq, base_seq_s),
                                  ("baseline 1-row commit, 1 at a time", write_seq, write_seq_s),
@@ -221,6 +241,15 @@ async def main(args: argparse.Namespace) -> None:
                                  ("baseline pk lookup, 8 at a time", base_par, base_par_s),
                                  ("route_lead,       8 at a time", route_par, route_par_s)):
             print(f"  {label:36}: {len(lat) / secs:6.0f} ops/s  p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
+        seq_rate = len(route_seq) / route_seq_s
+        for size, concurrency, n, lat, secs in batch_runs:
+            label = f"route_leads batch {size}, {concurrency} at a time"
+            print(f"  {label:36}: {n / secs:6.0f} decisions/s  batch p50 {pct(lat, 50):7.2f} ms  "
+                  f"p99 {pct(lat, 99):7.2f} ms  per decision p50 {pct(lat, 50) / size:5.2f} ms  "
+                  f"p99 {pct(lat, 99) / size:5.2f} ms  ({len(lat)} batches)")
+        for size, concurrency, n, _lat, secs in batch_runs:
+            print(f"ratio route_leads batch {size} ({concurrency} at a time) / route_lead 1 at a time: "
+                  f"throughput {(n / secs) / seq_rate:.1f}x")
         for label, route, route_s, base, base_s in (
                 ("pk lookup, 1 at a time", route_seq, route_seq_s, base_seq, base_seq_s),
                 ("1-row commit, 1 at a time", route_seq, route_seq_s, write_seq, write_seq_s),
@@ -235,10 +264,12 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20,000 customers, 600 decisions (< 1 min)")
+    parser.add_argument("--quick", action="store_true", help="20,000 customers, fewer decisions (< 1 min)")
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--decisions", type=int, default=None)
+    parser.add_argument("--batch-decisions", type=int, default=None, help="per batch configuration")
     ns = parser.parse_args()
     ns.customers = ns.customers or (20_000 if ns.quick else 1_000_000)
-    ns.decisions = ns.decisions or (600 if ns.quick else 6_000)
+    ns.decisions = ns.decisions or (400 if ns.quick else 6_000)
+    ns.batch_decisions = ns.batch_decisions or (1_000 if ns.quick else 5_000)
     asyncio.run(main(ns))

@@ -9,6 +9,7 @@ A match only raises the non-blocking `possible_duplicate` warning; the phone num
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -58,6 +59,7 @@ def _fold(text: str) -> str:
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
+@functools.lru_cache(maxsize=65_536)  # names and models repeat a lot; the lookup is the costly part
 def name_pinyin(name: str) -> str:
     """Tone-less pinyin, so simplified, traditional and homophone spellings meet."""
     syllables = lazy_pinyin(unicodedata.normalize("NFKC", name).strip(), style=Style.NORMAL, errors="default")
@@ -154,9 +156,14 @@ def strongest_match(
     *, new: DuplicateKeys, candidates: Mapping[str, DuplicateKeys], policy: Mapping[str, Any] | None = None
 ) -> tuple[str, DuplicateMatch] | None:
     """The candidate (by customer id) most likely the same customer (ties: lowest id), or None."""
+    policy = policy or possible_duplicates_policy()
     best: tuple[str, DuplicateMatch] | None = None
+    scored: dict[DuplicateKeys, DuplicateMatch] = {}  # many candidates share their keys: score each pair once
     for customer_id in sorted(candidates):
-        match = score_match(new=new, existing=candidates[customer_id], policy=policy)
+        existing = candidates[customer_id]
+        match = scored.get(existing)
+        if match is None:
+            match = scored[existing] = score_match(new=new, existing=existing, policy=policy)
         if match.warn and (best is None or match.strength > best[1].strength):
             best = (customer_id, match)
     return best

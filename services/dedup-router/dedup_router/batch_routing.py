@@ -1,0 +1,340 @@
+"""route_leads: a consumer poll's submissions decided together, with the verdicts route_lead gives one by one.
+
+One decision per transaction costs a dozen round trips and holds the pool's count rows until its commit, so a
+territory's decisions queue behind each other. A batch pays each lookup once (customers, open leads, possible
+duplicate candidates, pool counts), decides the records in delivery order in memory (a later record sees what an
+earlier one did to the registry, its open leads, its keys and the pool counts), and writes everything once.
+Locks are taken in a fixed order (customers by phone, pool rows by key, dealers by code) so two batches, or a
+batch and a single decision, never deadlock on each other's rows. A batch that fails is handled again event by
+event by the consumer loop, whose per-event path is route_lead itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import literal_column, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
+from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
+from dedup_router.fairness import route_to_authorized_dealer
+from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
+from dedup_router.possible_duplicates import DuplicateKeys, duplicate_keys, strongest_match
+from dedup_router.routing import CANDIDATE_LIMIT, HQ_ENTRANT, DealersChanged, _update_customer, _vehicles
+from leadnet_shared.events import Envelope, LeadSubmitted, Warning_
+from leadnet_shared.outbox import Outbox
+
+PoolKey = tuple[str, str]
+INSERT_CHUNK = 2000  # rows per multi-row insert: PostgreSQL takes at most 32767 parameters per statement
+
+
+class BufferedOutbox(Outbox):
+    """Collects a batch's events so they are written with one multi-row insert at the end."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__(outbox.table)
+        self.events: list[tuple[str, str, Envelope, str]] = []
+
+    async def add(self, session: AsyncSession, *, topic: str, key: str, envelope: Envelope,
+                  aggregate_type: str) -> None:
+        self.events.append((topic, key, envelope, aggregate_type))
+
+    async def add_many(self, session: AsyncSession, events: list[tuple[str, str, Envelope, str]]) -> None:
+        self.events.extend(events)
+
+
+@dataclass
+class _Candidates:
+    """Possible-duplicate candidates per key as the database held them before the batch (first ids only)."""
+
+    by_name: dict[str, list[str]]
+    by_fleet: dict[str, list[str]]
+    keys: dict[str, DuplicateKeys]
+
+
+async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: list[LeadSubmitted], now: datetime,
+                      prefix: str, dealers: DealerIndexCache | None = None) -> list[RoutedLead | None]:
+    """Decide a batch in order; returns per submission the saved lead or None, exactly as route_lead would."""
+    results: list[RoutedLead | None] = [None] * len(submissions)
+    ids = [s.lead_id for s in submissions]
+    # Saved leads are decided for good; a refused one is not stored, so a copy of it is decided (refused) again.
+    saved = set((await session.execute(
+        select(RoutedLead.lead_id).where(RoutedLead.lead_id.in_(sorted(set(ids))))
+    )).scalars())
+    todo = [i for i, s in enumerate(submissions) if s.lead_id not in saved]
+    if not todo:
+        return results
+
+    customers, new_phones = await _lock_customers(session, [submissions[i] for i in todo])
+    by_id = {c.customer_id: c for c in customers.values()}
+    open_leads: dict[tuple[str, str], str] = {}
+    for lead_id, customer_id, entrant in (await session.execute(
+        select(RoutedLead.lead_id, RoutedLead.customer_id, RoutedLead.entrant_key)
+        .where(RoutedLead.customer_id.in_(sorted(by_id)), RoutedLead.status == "open")
+        .order_by(RoutedLead.lead_id)
+    )).all():
+        open_leads.setdefault((customer_id, entrant), lead_id)
+
+    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    keys = [_keys(s) for s in submissions]
+    candidates = await _load_candidates(session, [keys[i] for i in todo])
+    # Keys of registry rows as this batch has changed them so far: what route_lead would read back.
+    batch_keys: dict[str, DuplicateKeys] = {}
+
+    pools: set[PoolKey] = set()
+    for i in todo:
+        s = submissions[i]
+        entering = index.dealer(s.entered_by) if s.entered_by else None
+        region, line = s.record["customer"]["region_code"], _line(s) or "unknown"
+        if needs_authorized_dealer(entering_dealer=entering, region_code=region, product_line=line):
+            pool = index.candidates(region_code=region, product_line=line).pool
+            if pool is not None:
+                pools.add(pool)
+    counts = await _lock_pools(session, pools)
+    added: Counter[tuple[str, str, str]] = Counter()
+
+    buffered = BufferedOutbox(outbox)
+    seen_phones: set[str] = set()
+    held: set[str] = set()
+    leads: list[RoutedLead] = []
+    touched: dict[str, Customer] = {}
+    for i in todo:
+        s = submissions[i]
+        if s.lead_id in saved:
+            continue  # an earlier copy in this batch was saved
+        record = s.record
+        c = record["customer"]
+        intent = record.get("purchase_intent") or {}
+        product_line = _line(s)
+        entrant = s.entered_by or HQ_ENTRANT
+        customer = customers[c["phone"]]
+        customer_is_new = c["phone"] in new_phones and c["phone"] not in seen_phones
+        seen_phones.add(c["phone"])
+        own = open_leads.get((customer.customer_id, entrant))
+        if own is not None:
+            await publish_lead_rejected(session, buffered, prefix=prefix, lead_id=s.lead_id,
+                                        customer_id=customer.customer_id, entered_by=s.entered_by,
+                                        existing_lead_id=own, now=now)
+            continue
+
+        entering = index.dealer(s.entered_by) if s.entered_by else None
+        region = c["region_code"]
+        line = product_line or "unknown"
+        authorized = None
+        explanation: dict[str, Any] = {}
+        if needs_authorized_dealer(entering_dealer=entering, region_code=region, product_line=line):
+            routed = route_to_authorized_dealer(index=index, region_code=region, product_line=line,
+                                                pool_counts=counts)
+            authorized, explanation = routed.dealer, dict(routed.explanation)
+            if routed.dealer is not None and routed.pool is not None:
+                pool_counts = counts.setdefault(routed.pool, {})
+                pool_counts[routed.dealer.code] = pool_counts.get(routed.dealer.code, 0) + 1
+                added[(*routed.pool, routed.dealer.code)] += 1
+        assignment = decide_assignment(entering_dealer=entering, region_code=region, product_line=line,
+                                       tier=c["tier"], entered_at=s.submitted_at, authorized_dealer=authorized)
+        assignment = first_entrant_rule(assignment, customer_is_new=customer_is_new,
+                                        protected_by=customer.protected_by,
+                                        protection_until=customer.protection_until, at=s.submitted_at)
+        held.update(code for code in (assignment.assigned_dealer, assignment.authorized_dealer) if code)
+
+        warnings: list[Warning_] = []
+        if not customer_is_new:
+            warnings.append(Warning_(code="customer_exists",
+                                     message="This customer already exists; the record was saved and linked to it."))
+        possible = _possible_duplicate(customer_id=customer.customer_id, keys=keys[i], candidates=candidates,
+                                       batch_keys=batch_keys)
+        if possible is not None:
+            warning, found = possible
+            warnings.append(warning)
+            explanation["possible_duplicate"] = found
+
+        lead = RoutedLead(
+            lead_id=s.lead_id, customer_id=customer.customer_id, entered_by=s.entered_by,
+            entrant_key=entrant, assigned_dealer=assignment.assigned_dealer,
+            authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
+            reward_eligible=assignment.reward_eligible, tier=c["tier"], nature=c["nature"],
+            region_code=region, product_line=product_line, horizon=intent.get("horizon"),
+            source=s.source, network_code=s.network_code,
+            protection_until=assignment.protection_until, rule=assignment.rule,
+            explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=s.submitted_at,
+        )
+        leads.append(lead)
+        saved.add(lead.lead_id)
+        results[i] = lead
+        open_leads[(customer.customer_id, entrant)] = lead.lead_id
+        _update_customer(customer, lead=lead, keys=keys[i], is_new=customer_is_new, now=now)
+        batch_keys[customer.customer_id] = DuplicateKeys(name_county=customer.name_county_key,
+                                                         fleet_city=customer.fleet_city_key)
+        touched[customer.customer_id] = customer
+        await publish_lead_accepted(session, buffered, prefix=prefix, lead=lead, customer=customer,
+                                    customer_existed=not customer_is_new, warnings=warnings, now=now)
+        await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
+
+    await _hold_dealers(session, held, dealers)
+    await _write_pool_counts(session, added)
+    await _write_customers(session, list(touched.values()))
+    session.add_all(leads)
+    await session.flush()
+    await outbox.add_many(session, buffered.events)
+    return results
+
+
+def _line(s: LeadSubmitted) -> str | None:
+    intent = s.record.get("purchase_intent") or {}
+    line: str | None = s.record.get("product_line") or intent.get("product_line")
+    return line
+
+
+def _keys(s: LeadSubmitted) -> DuplicateKeys:
+    c = s.record["customer"]
+    return duplicate_keys(name=c["name"], region_code=c["region_code"], vehicles=_vehicles(s.record))
+
+
+async def _lock_customers(session: AsyncSession,
+                          submissions: list[LeadSubmitted]) -> tuple[dict[str, Customer], set[str]]:
+    """Register every phone not yet known (the batch's first record of it gives the row) and lock all rows."""
+    first: dict[str, LeadSubmitted] = {}
+    for s in submissions:
+        first.setdefault(s.record["customer"]["phone"], s)
+    rows = []
+    for phone in sorted(first):  # sorted: two batches inserting the same phones wait, never deadlock
+        c = first[phone].record["customer"]
+        rows.append({"customer_id": str(uuid.uuid4()), "phone": phone, "name": c["name"], "address": c["address"],
+                     "region_code": c["region_code"], "tier": c["tier"], "nature": c["nature"],
+                     "product_line": _line(first[phone])})
+    new_phones: set[str] = set()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        inserted = await session.execute(
+            pg_insert(Customer).values(rows[start:start + INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["phone"]).returning(Customer.phone)
+        )
+        new_phones.update(inserted.scalars())
+    customers = (await session.execute(
+        select(Customer).where(Customer.phone.in_(sorted(first))).order_by(Customer.phone).with_for_update()
+    )).scalars().all()
+    for customer in customers:
+        # Detached: the batch changes them in memory and writes them back in one statement, not row by row.
+        session.expunge(customer)
+    return {c.phone: c for c in customers}, new_phones
+
+
+async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys]) -> _Candidates:
+    """The first CANDIDATE_LIMIT + 1 customers per key (one more, as the record's own customer is left out):
+    enough for route_lead's first CANDIDATE_LIMIT of either key, whoever the record's customer is."""
+    names = sorted({k.name_county for k in keys if k.name_county is not None})
+    fleets = sorted({k.fleet_city for k in keys if k.fleet_city is not None})
+    found = _Candidates(by_name={k: [] for k in names}, by_fleet={k: [] for k in fleets}, keys={})
+    if not names and not fleets:
+        return found
+    per_key = CANDIDATE_LIMIT + 1
+    rows = (await session.execute(text(
+        "SELECT 'n' AS kind, k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
+        "FROM unnest(CAST(:names AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
+        "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
+        "  WHERE name_county_key = k.key ORDER BY customer_id LIMIT :n) c "
+        "UNION ALL "
+        "SELECT 'f', k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
+        "FROM unnest(CAST(:fleets AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
+        "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
+        "  WHERE fleet_city_key = k.key ORDER BY customer_id LIMIT :n) c"
+    ), {"names": names, "fleets": fleets, "n": per_key})).all()
+    for kind, key, customer_id, name_key, fleet_key in rows:
+        (found.by_name if kind == "n" else found.by_fleet)[key].append(customer_id)
+        found.keys[customer_id] = DuplicateKeys(name_county=name_key, fleet_city=fleet_key)
+    return found
+
+
+def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _Candidates,
+                        batch_keys: dict[str, DuplicateKeys]) -> tuple[Warning_, dict[str, Any]] | None:
+    """route_lead's candidate query answered from the pre-batch lookup plus the keys this batch wrote."""
+    if keys.name_county is None and keys.fleet_city is None:
+        return None
+    ids: set[str] = set()
+    if keys.name_county is not None:
+        ids.update(candidates.by_name.get(keys.name_county, ()))
+    if keys.fleet_city is not None:
+        ids.update(candidates.by_fleet.get(keys.fleet_city, ()))
+    # Keys are only ever filled in, never changed, so a pre-batch match still matches; the batch adds matches.
+    for other, other_keys in batch_keys.items():
+        if ((keys.name_county is not None and other_keys.name_county == keys.name_county)
+                or (keys.fleet_city is not None and other_keys.fleet_city == keys.fleet_city)):
+            ids.add(other)
+    ids.discard(customer_id)
+    chosen = sorted(ids)[:CANDIDATE_LIMIT]
+    current = {cid: batch_keys.get(cid) or candidates.keys[cid] for cid in chosen}
+    best = strongest_match(new=keys, candidates=current)
+    if best is None:
+        return None
+    match_id, match = best
+    if match.warning is None:
+        return None
+    warning = Warning_(code=match.warning["code"], message=match.warning["message"], matched=list(match.matched),
+                       strength=match.strength)
+    return warning, {"customer_id": match_id, "matched": list(match.matched), "strength": match.strength}
+
+
+async def _write_customers(session: AsyncSession, customers: list[Customer]) -> None:
+    """What _update_customer changed, for every touched customer in one UPDATE."""
+    if not customers:
+        return
+    columns = {
+        "customer_id": "varchar", "assigned_dealer": "varchar", "authorized_dealer": "varchar",
+        "protected_by": "varchar", "protection_until": "timestamptz", "name_county_key": "varchar",
+        "fleet_city_key": "varchar", "product_line": "varchar", "updated_at": "timestamptz",
+    }
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
+    assignments = ", ".join(f"{name} = v.{name}" for name in columns if name != "customer_id")
+    await session.execute(
+        text(f"UPDATE customers AS c SET {assignments} FROM unnest({arrays}) AS v({', '.join(columns)}) "
+             "WHERE c.customer_id = v.customer_id"),
+        {name: [getattr(customer, name) for customer in customers] for name in columns},
+    )
+
+
+async def _lock_pools(session: AsyncSession, pools: set[PoolKey]) -> dict[PoolKey, dict[str, int]]:
+    """The pools' counts, their rows locked in key order for the rest of the batch."""
+    counts: dict[PoolKey, dict[str, int]] = {pool: {} for pool in pools}
+    if not pools:
+        return counts
+    rows = (await session.execute(
+        select(PoolCount.prefix, PoolCount.product_line, PoolCount.dealer, PoolCount.assigned)
+        .where(tuple_(PoolCount.prefix, PoolCount.product_line).in_(sorted(pools)))
+        .order_by(PoolCount.prefix, PoolCount.product_line, PoolCount.dealer)
+        .with_for_update()
+    )).all()
+    for pool_prefix, line, dealer, assigned in rows:
+        counts[(pool_prefix, line)][dealer] = assigned
+    return counts
+
+
+async def _write_pool_counts(session: AsyncSession, added: Counter[tuple[str, str, str]]) -> None:
+    if not added:
+        return
+    rows = [{"prefix": p, "product_line": line, "dealer": d, "assigned": n}
+            for (p, line, d), n in sorted(added.items())]
+    stmt = pg_insert(PoolCount).values(rows)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["prefix", "product_line", "dealer"],
+        set_={"assigned": PoolCount.assigned + literal_column("excluded.assigned")},
+    ))
+
+
+async def _hold_dealers(session: AsyncSession, codes: set[str], cache: DealerIndexCache | None) -> None:
+    """Share-lock every dealer chosen in the batch, as route_lead does per decision."""
+    if not codes:
+        return
+    statuses = (await session.execute(
+        select(Dealer.code, Dealer.status).where(Dealer.code.in_(sorted(codes))).order_by(Dealer.code)
+        .with_for_update(read=True)
+    )).all()
+    if any(status != "active" for _, status in statuses):
+        if cache is not None:
+            cache.invalidate()
+        raise DealersChanged("a dealer chosen in this batch is no longer active; deciding again one by one")
