@@ -174,7 +174,8 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
                                                          fleet_city=customer.fleet_city_key)
         touched[customer.customer_id] = customer
         await publish_lead_accepted(session, buffered, prefix=prefix, lead=lead, customer=customer,
-                                    customer_existed=not customer_is_new, warnings=warnings, now=now)
+                                    customer_existed=not customer_is_new, warnings=warnings, now=now,
+                                    record=s.record)
         await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
 
     await _hold_dealers(session, held, dealers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +19,7 @@ from leadnet_shared.events import (
     DealerUpserted,
     DealerWithdrawn,
     EventData,
+    FleetLine,
     LeadAccepted,
     LeadReassigned,
     LeadRejected,
@@ -45,9 +48,18 @@ async def publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: 
     await outbox.add(session, topic=prefix + topic, key=key, envelope=envelope, aggregate_type=aggregate)
 
 
+def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
+    """The vehicles in use without personal data: the scheduler plans repurchase reminders from them."""
+    vehicles = (record or {}).get("vehicles_in_use")
+    if not vehicles:
+        return None
+    return [FleetLine(brand=v.get("brand"), model=v.get("model"), quantity=int(v.get("quantity") or 0))
+            for v in vehicles]
+
+
 async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix: str, lead: RoutedLead,
                                 customer: Customer, customer_existed: bool, warnings: list[Warning_],
-                                now: datetime) -> None:
+                                now: datetime, record: Mapping[str, Any] | None = None) -> None:
     data = LeadAccepted(
         lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
         assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
@@ -55,7 +67,7 @@ async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix
         product_line=lead.product_line, horizon=lead.horizon, source=lead.source, network_code=lead.network_code,
         customer_existed=customer_existed, protection_until=lead.protection_until, accepted_at=now,
         rule=lead.rule, warnings=warnings, customer=masked(customer),
-        reward_eligible=lead.reward_eligible,
+        reward_eligible=lead.reward_eligible, fleet=fleet_summary(record),
     )
     await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
                   event_type="leadnet.lead.accepted", data=data, now=now, aggregate="lead")

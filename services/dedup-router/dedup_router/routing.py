@@ -136,7 +136,7 @@ async def route_lead(session: AsyncSession, outbox: Outbox, *, submitted: LeadSu
     _update_customer(customer, lead=lead, keys=keys, is_new=customer_is_new, now=now)
     await session.flush()
     await publish_lead_accepted(session, outbox, prefix=prefix, lead=lead, customer=customer,
-                                customer_existed=not customer_is_new, warnings=warnings, now=now)
+                                customer_existed=not customer_is_new, warnings=warnings, now=now, record=record)
     await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
     return lead
 

@@ -38,6 +38,15 @@ class TestDuplicates:
         assert [e["data"]["existing_lead_id"] for e in rejected] == [first.lead_id]
         assert rejected[0]["data"]["reason"] == "duplicate_lead"
 
+    async def test_accepted_lead_carries_the_fleet_without_personal_data(self, router_db: RouterDb) -> None:
+        await _dealers(router_db)
+        vehicles = [{"brand": "欧曼", "model": "EST 6", "quantity": 8}, {"brand": "解放", "model": "J6", "quantity": 3}]
+        await router_db.submit(dealer="D001", phone=PHONE, vehicles=vehicles)
+        (accepted,) = await router_db.events("leadnet.lead.accepted")
+        # The scheduler plans repurchase reminders from this summary; no name, phone or address is in it.
+        assert accepted["data"]["fleet"] == [{"brand": "欧曼", "model": "EST 6", "quantity": 8},
+                                             {"brand": "解放", "model": "J6", "quantity": 3}]
+
     async def test_another_dealer_is_saved_with_customer_exists(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
         first = await router_db.submit(dealer="D001", phone=PHONE)
