@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, ORJSONResponse, PlainTextResponse, R
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from sqlalchemy import Table, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock, SystemClock
@@ -142,6 +143,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         err.status = exc.status_code
         err.title = "Method not allowed" if exc.status_code == 405 else "HTTP error"
         return problem_response(err, request)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The caller hung up before we read its body: nothing was saved and nobody is listening for an answer.
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

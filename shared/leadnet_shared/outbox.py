@@ -234,6 +234,9 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         next_housekeeping = 0.0
         while not self._stopping:
+            # Clear before looking, never after: a commit that lands while we query must wake the next wait,
+            # or its event sits out a whole idle poll.
+            self._wake.clear()
             try:
                 sent = await self.publish_batch()
                 now = loop.time()
@@ -249,7 +252,6 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             if sent == 0:
                 self.last_progress = self.clock.now()
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):  # no commit woke us: poll for other processes' rows
                     await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
 

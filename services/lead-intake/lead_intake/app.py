@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from lead_intake.endpoints import router
-from lead_intake.handlers import verdict_handlers
+from lead_intake.handlers import verdict_batch_handler, verdict_handlers
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
@@ -81,7 +81,8 @@ def create_app(
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, networks_router],
-        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handlers=lambda _rt: verdict_handlers())],
+        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handlers=lambda _rt: verdict_handlers(),
+                                batch_handler=lambda _rt: verdict_batch_handler())],
         workers=[purge_expired_idempotency_keys],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

@@ -6,8 +6,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import Lead
-from lead_intake.service import apply_verdict, mark_verified
-from leadnet_shared.consumer import Handler
+from lead_intake.service import Verdict, apply_verdict, apply_verdicts, mark_verified
+from leadnet_shared.consumer import BatchHandler, Handler
 from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
 
 
@@ -57,3 +57,30 @@ def verdict_handlers() -> dict[str, Handler]:
         "leadnet.lead.reassigned": on_lead_reassigned,
         "leadnet.lead.verified": on_lead_verified,
     }
+
+
+def _verdict(envelope: Envelope) -> Verdict:
+    if envelope.type == "leadnet.lead.accepted":
+        accepted = LeadAccepted.model_validate(envelope.data)
+        return Verdict(lead_id=accepted.lead_id, status="accepted", customer_id=accepted.customer_id,
+                       assigned_dealer=accepted.assigned_dealer, verdict=envelope.data)
+    rejected = LeadRejected.model_validate(envelope.data)
+    return Verdict(lead_id=rejected.lead_id, status="rejected_duplicate", customer_id=rejected.customer_id,
+                   assigned_dealer=None, verdict=envelope.data)
+
+
+async def on_verdict_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    """A poll of verdicts in one statement; anything else in the poll (a reassignment, a verification, a lead
+    named twice) is applied event by event, in order, so the outcome is the same as one at a time."""
+    verdict_types = {"leadnet.lead.accepted", "leadnet.lead.rejected"}
+    lead_ids = [e.data.get("lead_id") for e in envelopes]
+    if all(e.type in verdict_types for e in envelopes) and len(set(lead_ids)) == len(lead_ids):
+        await apply_verdicts(session, [_verdict(e) for e in envelopes])
+        return
+    handlers = verdict_handlers()
+    for envelope in envelopes:
+        await handlers[envelope.type](session, envelope)
+
+
+def verdict_batch_handler() -> BatchHandler:
+    return on_verdict_batch
