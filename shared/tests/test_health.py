@@ -1,0 +1,68 @@
+"""Liveness reflects progress: a consumer that stopped polling (e.g. wedged after a broker restart) or a worker
+that died makes /healthz fail, so the orchestrator restarts the process instead of leaving it running."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from leadnet_shared.app import install_ops_routes, install_problem_handlers
+from leadnet_shared.clock import FrozenClock
+
+
+def _app(runtime: Any) -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_ops_routes(app, settings=None)  # type: ignore[arg-type]
+    app.state.runtime = runtime
+    return app
+
+
+async def _healthz(runtime: Any) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(runtime)), base_url="http://t") as client:
+        return await client.get("/healthz")
+
+
+def _consumer(clock: FrozenClock, *, idle_for: timedelta) -> SimpleNamespace:
+    started = asyncio.Event()
+    started.set()
+    return SimpleNamespace(name="verdicts", started=started, last_progress=clock.now() - idle_for)
+
+
+class TestLiveness:
+    async def test_a_consumer_polling_recently_is_alive(self) -> None:
+        clock = FrozenClock()
+        runtime = SimpleNamespace(clock=clock, consumers=[_consumer(clock, idle_for=timedelta(seconds=5))],
+                                  tasks=[], stopping=False)
+        response = await _healthz(runtime)
+        assert response.status_code == 200
+
+    async def test_a_consumer_stuck_for_minutes_fails_liveness(self) -> None:
+        clock = FrozenClock()
+        runtime = SimpleNamespace(clock=clock, consumers=[_consumer(clock, idle_for=timedelta(minutes=3))],
+                                  tasks=[], stopping=False)
+        response = await _healthz(runtime)
+        assert response.status_code == 503
+        assert response.json()["stuck"] == ["verdicts"]
+
+    async def test_a_worker_that_died_fails_liveness(self) -> None:
+        async def crash() -> None:
+            raise RuntimeError("timer loop crashed")
+
+        task = asyncio.create_task(crash(), name="timers")
+        await asyncio.gather(task, return_exceptions=True)
+        runtime = SimpleNamespace(clock=FrozenClock(), consumers=[], tasks=[task], stopping=False)
+        response = await _healthz(runtime)
+        assert response.status_code == 503
+        assert response.json()["dead"] == ["timers"]
+
+    async def test_not_ready_while_starting_or_stopping(self) -> None:
+        runtime = SimpleNamespace(clock=FrozenClock(), consumers=[], tasks=[], stopping=True, ready=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(runtime)), base_url="http://t") as c:
+            response = await c.get("/readyz")
+        assert response.status_code == 503
