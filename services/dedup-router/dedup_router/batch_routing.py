@@ -27,7 +27,15 @@ from dedup_router.events import publish_customer_upserted, publish_lead_accepted
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
 from dedup_router.possible_duplicates import DuplicateKeys, duplicate_keys, strongest_match
-from dedup_router.routing import CANDIDATE_LIMIT, HQ_ENTRANT, DealersChanged, _update_customer, _vehicles
+from dedup_router.routing import (
+    CANDIDATE_LIMIT,
+    HQ_ENTRANT,
+    DealersChanged,
+    _update_customer,
+    _vehicles,
+    customer_exists_warning,
+    new_routed_lead,
+)
 from leadnet_shared.events import Envelope, LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox
 
@@ -111,7 +119,6 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
             continue  # an earlier copy in this batch was saved
         record = s.record
         c = record["customer"]
-        intent = record.get("purchase_intent") or {}
         product_line = _line(s)
         entrant = s.entered_by or HQ_ENTRANT
         customer = customers[c["phone"]]
@@ -146,8 +153,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
 
         warnings: list[Warning_] = []
         if not customer_is_new:
-            warnings.append(Warning_(code="customer_exists",
-                                     message="This customer already exists; the record was saved and linked to it."))
+            warnings.append(customer_exists_warning())
         possible = _possible_duplicate(customer_id=customer.customer_id, keys=keys[i], candidates=candidates,
                                        batch_keys=batch_keys)
         if possible is not None:
@@ -155,16 +161,9 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
             warnings.append(warning)
             explanation["possible_duplicate"] = found
 
-        lead = RoutedLead(
-            lead_id=s.lead_id, customer_id=customer.customer_id, entered_by=s.entered_by,
-            entrant_key=entrant, assigned_dealer=assignment.assigned_dealer,
-            authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
-            reward_eligible=assignment.reward_eligible, tier=c["tier"], nature=c["nature"],
-            region_code=region, product_line=product_line, horizon=intent.get("horizon"),
-            source=s.source, network_code=s.network_code,
-            protection_until=assignment.protection_until, rule=assignment.rule,
-            explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=s.submitted_at,
-        )
+        lead = new_routed_lead(submitted=s, customer_id=customer.customer_id, entrant=entrant,
+                               assignment=assignment, region=region, product_line=product_line,
+                               explanation=explanation)
         leads.append(lead)
         saved.add(lead.lead_id)
         results[i] = lead

@@ -22,7 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
+from dedup_router.cross_region import Assignment, decide_assignment, first_entrant_rule, needs_authorized_dealer
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
 from dedup_router.fairness import route_to_authorized_dealer
@@ -54,6 +54,29 @@ async def count_assignment(session: AsyncSession, pool: tuple[str, str], dealer:
         pg_insert(PoolCount).values(prefix=pool[0], product_line=pool[1], dealer=dealer, assigned=1)
         .on_conflict_do_update(index_elements=["prefix", "product_line", "dealer"],
                                set_={"assigned": PoolCount.assigned + 1})
+    )
+
+
+def customer_exists_warning() -> Warning_:
+    """domain.md §3: another dealer entering an existing customer is told so, and the record is saved."""
+    return Warning_(code="customer_exists",
+                    message="This customer already exists; the record was saved and linked to it.")
+
+
+def new_routed_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, assignment: Assignment,
+                    region: str, product_line: str | None, explanation: dict[str, Any]) -> RoutedLead:
+    """The lead row for a routed record (one place for the sequential and the batch path)."""
+    record = submitted.record
+    customer, intent = record["customer"], record.get("purchase_intent") or {}
+    return RoutedLead(
+        lead_id=submitted.lead_id, customer_id=customer_id, entered_by=submitted.entered_by,
+        entrant_key=entrant, assigned_dealer=assignment.assigned_dealer,
+        authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
+        reward_eligible=assignment.reward_eligible, tier=customer["tier"], nature=customer["nature"],
+        region_code=region, product_line=product_line, horizon=intent.get("horizon"),
+        source=submitted.source, network_code=submitted.network_code,
+        protection_until=assignment.protection_until, rule=assignment.rule,
+        explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=submitted.submitted_at,
     )
 
 
@@ -114,24 +137,15 @@ async def route_lead(session: AsyncSession, outbox: Outbox, *, submitted: LeadSu
     keys = duplicate_keys(name=c["name"], region_code=region, vehicles=_vehicles(record))
     warnings: list[Warning_] = []
     if not customer_is_new:
-        warnings.append(Warning_(code="customer_exists",
-                                 message="This customer already exists; the record was saved and linked to it."))
+        warnings.append(customer_exists_warning())
     possible = await _possible_duplicate(session, customer_id=customer.customer_id, keys=keys)
     if possible is not None:
         warning, found = possible
         warnings.append(warning)
         explanation["possible_duplicate"] = found
 
-    lead = RoutedLead(
-        lead_id=submitted.lead_id, customer_id=customer.customer_id, entered_by=submitted.entered_by,
-        entrant_key=entrant, assigned_dealer=assignment.assigned_dealer,
-        authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
-        reward_eligible=assignment.reward_eligible, tier=c["tier"], nature=c["nature"],
-        region_code=region, product_line=product_line, horizon=intent.get("horizon"),
-        source=submitted.source, network_code=submitted.network_code,
-        protection_until=assignment.protection_until, rule=assignment.rule,
-        explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=submitted.submitted_at,
-    )
+    lead = new_routed_lead(submitted=submitted, customer_id=customer.customer_id, entrant=entrant,
+                           assignment=assignment, region=region, product_line=product_line, explanation=explanation)
     session.add(lead)
     _update_customer(customer, lead=lead, keys=keys, is_new=customer_is_new, now=now)
     await session.flush()
