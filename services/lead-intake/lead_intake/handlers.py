@@ -6,33 +6,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import Lead
-from lead_intake.service import Verdict, apply_verdict, apply_verdicts, mark_verified
+from lead_intake.service import Verdict, apply_verdicts, mark_verified
 from leadnet_shared.consumer import BatchHandler, Handler
 from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
 
 
-async def on_lead_accepted(session: AsyncSession, envelope: Envelope) -> None:
-    event = LeadAccepted.model_validate(envelope.data)
-    await apply_verdict(
-        session,
-        lead_id=event.lead_id,
-        status="accepted",
-        customer_id=event.customer_id,
-        assigned_dealer=event.assigned_dealer,
-        verdict=envelope.data,
-    )
-
-
-async def on_lead_rejected(session: AsyncSession, envelope: Envelope) -> None:
-    event = LeadRejected.model_validate(envelope.data)
-    await apply_verdict(
-        session,
-        lead_id=event.lead_id,
-        status="rejected_duplicate",
-        customer_id=event.customer_id,
-        assigned_dealer=None,
-        verdict=envelope.data,
-    )
+async def on_verdict(session: AsyncSession, envelope: Envelope) -> None:
+    """An accepted or rejected verdict, one event at a time (the batch path's fallback)."""
+    await apply_verdicts(session, [_verdict(envelope)])
 
 
 async def on_lead_reassigned(session: AsyncSession, envelope: Envelope) -> None:
@@ -52,8 +33,8 @@ async def on_lead_verified(session: AsyncSession, envelope: Envelope) -> None:
 
 def verdict_handlers() -> dict[str, Handler]:
     return {
-        "leadnet.lead.accepted": on_lead_accepted,
-        "leadnet.lead.rejected": on_lead_rejected,
+        "leadnet.lead.accepted": on_verdict,
+        "leadnet.lead.rejected": on_verdict,
         "leadnet.lead.reassigned": on_lead_reassigned,
         "leadnet.lead.verified": on_lead_verified,
     }

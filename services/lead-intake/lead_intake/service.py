@@ -275,43 +275,6 @@ def masked_record(record: dict[str, Any], *, unmasked: bool) -> dict[str, Any]:
 NOTIFY_LIMIT = 7500
 
 
-async def apply_verdict(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    status: str,
-    customer_id: str | None,
-    assigned_dealer: str | None,
-    verdict: dict[str, Any],
-) -> bool:
-    """Record the router's verdict on our copy and wake whoever waits for it (NOTIFY is sent at commit).
-
-    The notification carries the whole answer, so a waiting request replies without reading the row again.
-    """
-    result = await session.execute(
-        update(Lead)
-        .where(Lead.lead_id == lead_id)
-        .values(
-            status=status,
-            customer_id=customer_id,
-            assigned_dealer=assigned_dealer,
-            verdict=verdict,
-            updated_at=text("now()"),
-        )
-        .returning(Lead.entered_by, Lead.network_registered)
-    )
-    row = result.first()
-    if row is None:
-        return False
-    state = LeadState(lead_id=lead_id, status=status, entered_by=row.entered_by, customer_id=customer_id,
-                      verdict=verdict, network_registered=row.network_registered)
-    payload = orjson.dumps(state.as_json()).decode()
-    if len(payload.encode()) > NOTIFY_LIMIT:
-        payload = lead_id
-    await session.execute(text("SELECT pg_notify('lead_verdict', :payload)"), {"payload": payload})
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The router's verdict on one lead, as the verdict consumer applies it."""
