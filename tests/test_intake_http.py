@@ -172,6 +172,48 @@ class TestBatch:
             assert await lead_count(p) == warm + 20
 
 
+class TestRespondAsync:
+    async def test_a_batch_sent_with_prefer_respond_async_is_answered_once_saved_and_verdicts_follow(
+            self, infra: Infra) -> None:
+        async with pipeline(infra) as p:
+            dealer = p.auth("dealer", "D002")
+            records = [record(phone=phone_of(10 + i)) for i in range(5)] + [record(phone="12345")]
+            r = await p.intake.post("/v1/leads/batch", json={"records": records},
+                                    headers={**dealer, "Prefer": "respond-async"})
+            assert r.status_code == 200, r.text
+            assert r.headers["Preference-Applied"] == "respond-async"
+            results = r.json()["results"]
+            assert [x["status"] for x in results] == ["pending"] * 5 + [422]  # refusals are immediate
+            lead_ids = [x["lead_id"] for x in results[:5]]
+
+            async def verdicts() -> list[dict[str, Any]] | None:
+                answer = await p.intake.post("/v1/leads/verdicts", json={"lead_ids": lead_ids}, headers=dealer)
+                assert answer.status_code == 200, answer.text
+                got: list[dict[str, Any]] = answer.json()["results"]
+                return got if all(x["status"] == "accepted" for x in got) else None
+
+            final = await eventually(verdicts, within=30)
+            assert [x["lead_id"] for x in final] == lead_ids  # in the order asked
+            assert {x["entered_by"] for x in final} == {"D002"}
+
+    async def test_verdicts_of_leads_the_caller_may_not_see_are_404(self, infra: Infra) -> None:
+        async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await warm_up(p)
+            mine = await p.intake.post("/v1/leads", json=record(phone=phone_of(20)), headers=p.auth("dealer", "D002"))
+            assert mine.status_code == 201, mine.text
+            lead_id = mine.json()["lead_id"]
+            body = {"lead_ids": [lead_id, "no-such-lead"]}
+            other = await p.intake.post("/v1/leads/verdicts", json=body, headers=p.auth("dealer", "D004"))
+            assert [(x["status"], x["code"]) for x in other.json()["results"]] == [(404, "not_found")] * 2
+            hq = await p.intake.post("/v1/leads/verdicts", json=body, headers=p.auth("hq_admin"))
+            assert [x["status"] for x in hq.json()["results"]] == ["accepted", 404]
+            bad = await p.intake.post("/v1/leads/verdicts", json={"lead_ids": "x", "extra": 1},
+                                      headers=p.auth("hq_admin"))
+            assert (bad.status_code, bad.json()["code"]) == (422, "validation_failed")
+            assert {(e["field"], e["code"]) for e in bad.json()["errors"]} == {
+                ("/extra", "unknown_field"), ("/lead_ids", "invalid_type")}
+
+
 class TestIdempotencyKey:
     async def test_ten_concurrent_requests_with_one_key_have_one_effect(self, infra: Infra) -> None:
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from sqlalchemy import Table, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock, SystemClock
@@ -242,17 +243,40 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUEST_SECONDS.labels(settings.service, request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - start)
-        return response
-
+    app.add_middleware(RequestTimer, service=settings.service)
     return app
+
+
+class RequestTimer:
+    """Request latency per route and status, as plain ASGI middleware.
+
+    `@app.middleware("http")` runs every request through a task and memory streams of its own; on the intake hot
+    path that cost a visible share of a core, while timing needs only the start and the status.
+    """
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(self.service, scope["method"], path, str(status)).observe(
+                time.perf_counter() - start)
 
 
 def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:

@@ -13,7 +13,7 @@ from lead_intake.handlers import verdict_batch_handler, verdict_handlers
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
-from lead_intake.service import purge_idempotency_keys
+from lead_intake.service import LeadCommitter, lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
 from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
@@ -36,9 +36,16 @@ async def _start_waiter(runtime: Runtime) -> None:
     runtime.extras["batch_rate_limiter"] = RateLimiter(
         rate=settings.batch_rate_limit_per_second, burst=settings.batch_rate_limit_burst
     )
+    committer = lead_committer(runtime.db, runtime.outbox, max_group=settings.group_commit_max,
+                               committers=settings.group_committers)
+    committer.start()
+    runtime.extras["lead_committer"] = committer
 
 
 async def _stop_waiter(runtime: Runtime) -> None:
+    committer: LeadCommitter | None = runtime.extras.get("lead_committer")
+    if committer is not None:
+        await committer.stop()
     waiter: VerdictWaiter | None = runtime.extras.get("verdicts")
     if waiter is not None:
         await waiter.stop()

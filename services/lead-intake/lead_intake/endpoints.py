@@ -14,12 +14,14 @@ from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
 from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict
 from lead_intake.service import (
+    LeadCommitter,
+    LeadState,
+    Submission,
     SubmittedLead,
     claim_idempotency_key,
     lead_states,
     masked_record,
     prepare_submitted_lead,
-    remember_response,
     request_hash,
     save_leads,
     verdict_response,
@@ -103,20 +105,16 @@ async def submit_lead(
     body, raw = await read_json(request, limit=settings.max_record_bytes)
     record = validate_record(raw).require_record()
     waiter: VerdictWaiter = runtime.extras["verdicts"]
+    committer: LeadCommitter = runtime.extras["lead_committer"]
     lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=runtime.clock.now(),
                                   topic_prefix=settings.topic_prefix)
     lead_id: str = lead.row["lead_id"]
     fut = waiter.expect(lead_id)
-    replay: IdempotencyKey | None = None
     try:
-        async with runtime.db.transaction() as session:
-            if idempotency_key:
-                replay = await claim_idempotency_key(
-                    session, caller_key=principal.caller_key, key=idempotency_key,
-                    body_hash=request_hash(body), lead_id=lead_id,
-                )
-            if replay is None:
-                await save_leads(session, runtime.outbox, [lead])
+        # Saved together with the requests arriving alongside it, in one transaction (see group_commit).
+        replay = await committer.submit(Submission(
+            lead=lead, caller_key=principal.caller_key, idempotency_key=idempotency_key,
+            body_hash=request_hash(body) if idempotency_key else None))
     except BaseException:
         waiter.forget(lead_id, fut)
         raise
@@ -130,12 +128,8 @@ async def submit_lead(
     if state is None:  # no verdict in time, or one too large for the notification: read the row
         async with runtime.db.sessions() as session:
             state = (await lead_states(session, [lead_id]))[lead_id]
+    # A keyed request's final answer is remembered by the verdict's own transaction (service.apply_verdicts).
     status, out = verdict_response(state)
-    if idempotency_key and status != 202:
-        async with runtime.db.transaction() as session:
-            await remember_response(
-                session, caller_key=principal.caller_key, key=idempotency_key, status=status, body=out
-            )
     return _respond(status, out, lead_id)
 
 
@@ -154,11 +148,16 @@ async def submit_batch(
     request: Request,
     principal: Caller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    prefer: Annotated[str | None, Header(alias="Prefer", max_length=200)] = None,
 ) -> Response:
     """Validate all, save every valid record and its event in one transaction, wait once for all verdicts.
 
     The Idempotency-Key names the whole batch (the records carry none): the batch is saved all at once or not
     at all, so a replay finds either nothing (and saves it) or the whole batch (and answers it again).
+
+    `Prefer: respond-async` (RFC 7240) answers as soon as the batch is saved, each saved record as its 202 body:
+    a bulk import then goes as fast as intake saves, not as fast as the router decides, and collects the
+    verdicts afterwards through `POST /v1/leads/verdicts`.
     """
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
@@ -206,9 +205,12 @@ async def submit_batch(
             waiter.forget(lead_id, fut)
         items = replay.batch_items or []
         waits = [(item["lead_id"], waiter.expect(item["lead_id"])) for item in items if "lead_id" in item]
-    came = await waiter.wait_all(waits, budget=settings.wait_budget_seconds)
+    respond_async = prefers_async(prefer)
+    came = await waiter.wait_all(waits, budget=0 if respond_async else settings.wait_budget_seconds)
     missing = [lead_id for lead_id, _ in waits if came.get(lead_id) is None]
-    if missing:
+    if respond_async and replay is None:  # just saved: pending, no need to read them back
+        came.update({lead_id: LeadState(lead_id=lead_id, status="pending", entered_by=None) for lead_id in missing})
+    elif missing:
         async with runtime.db.sessions() as session:
             came.update(await lead_states(session, missing))
     results: list[dict[str, Any]] = []
@@ -219,7 +221,64 @@ async def submit_batch(
             state = came[item["lead_id"]]
             assert state is not None
             results.append(verdict_response(state)[1])
+    headers = {"Preference-Applied": "respond-async"} if respond_async else None
+    return Response(orjson.dumps({"results": results}), media_type="application/json", headers=headers)
+
+
+def prefers_async(prefer: str | None) -> bool:
+    """Whether the caller sent `Prefer: respond-async` (RFC 7240: comma-separated, case-insensitive tokens)."""
+    if not prefer:
+        return False
+    return any(token.split(";")[0].strip().lower() == "respond-async" for token in prefer.split(","))
+
+
+@router.post(
+    "/verdicts",
+    status_code=200,
+    response_model=BatchOut,
+    responses=ERRORS,
+    summary="The current verdicts of up to 1000 leads, in order (how a bulk import collects its verdicts)",
+)
+async def lead_verdicts(request: Request, principal: Caller) -> Response:
+    """Per lead id, in order: the answer `POST /v1/leads` gives for it now (201 body, 202 pending, 409), or a
+    404 problem for a lead the caller may not see (the same rule as `GET /v1/leads/{id}`)."""
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    _, parsed = await read_json(request, limit=settings.max_batch_bytes)
+    lead_ids = _lead_ids(parsed, limit=settings.max_batch_records)
+    async with runtime.db.sessions() as session:
+        states = await lead_states(session, lead_ids)
+    results: list[dict[str, Any]] = []
+    for index, lead_id in enumerate(lead_ids):
+        state = states.get(lead_id)
+        if state is None or not _may_see(principal, state):
+            results.append(NotFound("No such lead.").to_problem(instance=f"/v1/leads/verdicts#/lead_ids/{index}"))
+        else:
+            results.append(verdict_response(state)[1])
     return Response(orjson.dumps({"results": results}), media_type="application/json")
+
+
+def _may_see(principal: Principal, state: LeadState) -> bool:
+    if principal.role != "dealer":
+        return True
+    return principal.dealer is not None and principal.dealer in (state.entered_by, state.assigned_dealer)
+
+
+def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("The body must be an object {\"lead_ids\": [...]}.",
+                               errors=[FieldProblem("", "invalid_type", "must be an object")])
+    problems = [FieldProblem(json_pointer(k), "unknown_field", "not a field") for k in parsed if k != "lead_ids"]
+    ids = parsed.get("lead_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        problems.append(FieldProblem("/lead_ids", "missing_field" if ids is None else "invalid_type",
+                                     "a list of lead ids"))
+    if problems:
+        raise ValidationFailed("The body has field problems; see errors.", errors=problems)
+    assert isinstance(ids, list)
+    if len(ids) > limit:
+        raise PayloadTooLarge(f"{len(ids)} lead ids; the limit is {limit}.")
+    return ids
 
 
 def _batch_records(parsed: Any, *, limit: int) -> list[Any]:

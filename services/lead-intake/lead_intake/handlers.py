@@ -50,17 +50,33 @@ def _verdict(envelope: Envelope) -> Verdict:
                    assigned_dealer=None, verdict=envelope.data)
 
 
+VERDICT_TYPES = frozenset({"leadnet.lead.accepted", "leadnet.lead.rejected"})
+
+
 async def on_verdict_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
-    """A poll of verdicts in one statement; anything else in the poll (a reassignment, a verification, a lead
-    named twice) is applied event by event, in order, so the outcome is the same as one at a time."""
-    verdict_types = {"leadnet.lead.accepted", "leadnet.lead.rejected"}
-    lead_ids = [e.data.get("lead_id") for e in envelopes]
-    if all(e.type in verdict_types for e in envelopes) and len(set(lead_ids)) == len(lead_ids):
-        await apply_verdicts(session, [_verdict(e) for e in envelopes])
-        return
+    """A poll's verdicts in as few statements as order allows; the outcome is the same as one at a time.
+
+    Consecutive verdicts on distinct leads go out in one statement; a reassignment or a verification (or a second
+    verdict on a lead already in the run) first applies the run before it, so each lead sees its events in order.
+    """
     handlers = verdict_handlers()
+    run: list[Verdict] = []
+    in_run: set[str] = set()
     for envelope in envelopes:
+        if envelope.type in VERDICT_TYPES:
+            verdict = _verdict(envelope)
+            if verdict.lead_id in in_run:
+                await apply_verdicts(session, run)
+                run, in_run = [], set()
+            run.append(verdict)
+            in_run.add(verdict.lead_id)
+            continue
+        if run:
+            await apply_verdicts(session, run)
+            run, in_run = [], set()
         await handlers[envelope.type](session, envelope)
+    if run:
+        await apply_verdicts(session, run)
 
 
 def verdict_batch_handler() -> BatchHandler:

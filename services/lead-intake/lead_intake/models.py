@@ -67,7 +67,11 @@ class IdempotencyKey(Base):
     batch_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_idempotency_keys_created_at", "created_at"),
+        # The verdict consumer writes a keyed request's final response by its lead (service.apply_verdicts).
+        Index("ix_idempotency_keys_lead_id", "lead_id", postgresql_where=text("lead_id IS NOT NULL")),
+    )
 
 
 class InformationNetwork(Base):

@@ -10,14 +10,16 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import IdempotencyKey, InformationNetwork, Lead
 from lead_intake.records import NormalizedRecord
 from leadnet_shared.auth import Principal
+from leadnet_shared.db import Database
 from leadnet_shared.events import LEADS_INTERNAL, Envelope, LeadSubmitted, make_envelope
+from leadnet_shared.group_commit import GroupCommitter
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, ValidationFailed
@@ -46,11 +48,13 @@ class LeadState:
     customer_id: str | None = None
     verdict: dict[str, Any] | None = None
     network_registered: bool | None = None
+    assigned_dealer: str | None = None  # who may see it besides the entrant; not part of any answer
 
     @classmethod
     def of(cls, lead: Lead) -> LeadState:
         return cls(lead_id=lead.lead_id, status=lead.status, entered_by=lead.entered_by,
-                   customer_id=lead.customer_id, verdict=lead.verdict, network_registered=lead.network_registered)
+                   customer_id=lead.customer_id, verdict=lead.verdict, network_registered=lead.network_registered,
+                   assigned_dealer=lead.assigned_dealer)
 
     def as_json(self) -> dict[str, Any]:
         return {"lead_id": self.lead_id, "status": self.status, "entered_by": self.entered_by,
@@ -136,6 +140,79 @@ async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[Subm
     return flags
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One single-record request's write, as the group committer takes it: the lead and its key, if any."""
+
+    lead: SubmittedLead
+    caller_key: str
+    idempotency_key: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The request that took an Idempotency-Key first: its lead and its final response once there is one."""
+
+    lead_id: str | None
+    status_code: int | None
+    response: dict[str, Any] | None
+
+
+async def save_submissions(session: AsyncSession, outbox: Outbox,
+                           submissions: list[Submission]) -> list[Replay | ValidationFailed | None]:
+    """Claim the keys of a group of single-record requests and save the leads of those that are first.
+
+    Per submission: None when its lead was saved; the first request's `Replay` when its key was taken already
+    (by an earlier request, or by one earlier in this group); a `ValidationFailed` when the key was taken with
+    another body. Keys are claimed before the leads are written, in the same transaction, so one key has one
+    effect however the requests are grouped.
+    """
+    outcomes: list[Replay | ValidationFailed | None] = [None] * len(submissions)
+    keyed = [i for i, s in enumerate(submissions) if s.idempotency_key]
+    if keyed:
+        claimed = set((await session.execute(
+            text("INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id) "
+                 "SELECT * FROM unnest(CAST(:callers AS text[]), CAST(:keys AS text[]), CAST(:hashes AS text[]), "
+                 "CAST(:leads AS text[])) ON CONFLICT DO NOTHING RETURNING lead_id"),
+            {"callers": [submissions[i].caller_key for i in keyed],
+             "keys": [submissions[i].idempotency_key for i in keyed],
+             "hashes": [submissions[i].body_hash for i in keyed],
+             "leads": [submissions[i].lead.row["lead_id"] for i in keyed]},
+        )).scalars())
+        taken = [i for i in keyed if submissions[i].lead.row["lead_id"] not in claimed]
+        if taken:
+            pairs = {(submissions[i].caller_key, submissions[i].idempotency_key) for i in taken}
+            rows = await session.execute(
+                select(IdempotencyKey).where(tuple_(IdempotencyKey.caller_key, IdempotencyKey.key).in_(pairs)))
+            first: dict[tuple[str, str | None], IdempotencyKey] = {(r.caller_key, r.key): r for r in rows.scalars()}
+            for i in taken:
+                row = first[(submissions[i].caller_key, submissions[i].idempotency_key)]
+                outcomes[i] = (
+                    Replay(lead_id=row.lead_id, status_code=row.status_code, response=row.response)
+                    if row.request_hash == submissions[i].body_hash else key_reused()
+                )
+    await save_leads(session, outbox, [s.lead for s, o in zip(submissions, outcomes, strict=True) if o is None])
+    return outcomes
+
+
+LeadCommitter = GroupCommitter[Submission, Replay | None]
+
+
+def lead_committer(db: Database, outbox: Outbox, *, max_group: int, committers: int) -> LeadCommitter:
+    """Single-record submissions saved in groups: one transaction for the requests that arrive together."""
+
+    async def apply(session: AsyncSession, submissions: list[Submission]) -> list[Replay | ValidationFailed | None]:
+        return await save_submissions(session, outbox, submissions)
+
+    return GroupCommitter(name="leads", db=db, apply=apply, max_group=max_group, committers=committers)
+
+
+def key_reused() -> ValidationFailed:
+    return ValidationFailed("This Idempotency-Key was used with a different request body.",
+                            code="idempotency_key_reused")
+
+
 async def registered_networks(session: AsyncSession, codes: set[str]) -> set[str]:
     if not codes:
         return set()
@@ -202,11 +279,12 @@ async def lead_states(session: AsyncSession, lead_ids: Sequence[str]) -> dict[st
         return {}
     rows = await session.execute(
         select(Lead.lead_id, Lead.status, Lead.entered_by, Lead.customer_id, Lead.verdict,
-               Lead.network_registered).where(Lead.lead_id.in_(list(lead_ids)))
+               Lead.network_registered, Lead.assigned_dealer).where(Lead.lead_id.in_(list(lead_ids)))
     )
     return {
         r.lead_id: LeadState(lead_id=r.lead_id, status=r.status, entered_by=r.entered_by,
-                             customer_id=r.customer_id, verdict=r.verdict, network_registered=r.network_registered)
+                             customer_id=r.customer_id, verdict=r.verdict, network_registered=r.network_registered,
+                             assigned_dealer=r.assigned_dealer)
         for r in rows
     }
 
@@ -239,25 +317,8 @@ async def claim_idempotency_key(
         )
     ).scalar_one()
     if existing.request_hash != body_hash:
-        raise ValidationFailed(
-            "This Idempotency-Key was used with a different request body.", code="idempotency_key_reused"
-        )
+        raise key_reused()
     return existing
-
-
-async def remember_response(
-    session: AsyncSession, *, caller_key: str, key: str, status: int, body: dict[str, Any]
-) -> None:
-    """Keep the first final response so a replay returns exactly it (202 is not final: the verdict may follow)."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.caller_key == caller_key,
-            IdempotencyKey.key == key,
-            IdempotencyKey.status_code.is_(None),
-        )
-        .values(status_code=status, response=body)
-    )
 
 
 def masked_record(record: dict[str, Any], *, unmasked: bool) -> dict[str, Any]:
@@ -311,16 +372,33 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
          "verdicts": [orjson.dumps(v.verdict).decode() for v in verdicts]},
     )).all()
     by_id = {v.lead_id: v for v in verdicts}
-    payloads = [
-        _notification(LeadState(lead_id=lead_id, status=by_id[lead_id].status, entered_by=entered_by,
-                                customer_id=by_id[lead_id].customer_id, verdict=by_id[lead_id].verdict,
-                                network_registered=registered))
-        for lead_id, entered_by, registered in rows
-    ]
-    if payloads:
+    states = [LeadState(lead_id=lead_id, status=by_id[lead_id].status, entered_by=entered_by,
+                        customer_id=by_id[lead_id].customer_id, verdict=by_id[lead_id].verdict,
+                        network_registered=registered)
+              for lead_id, entered_by, registered in rows]
+    if states:
+        await remember_final_responses(session, states)
         await session.execute(text("SELECT pg_notify('lead_verdict', p) FROM unnest(CAST(:ps AS text[])) AS p"),
-                              {"ps": payloads})
+                              {"ps": [_notification(state) for state in states]})
     return len(rows)
+
+
+async def remember_final_responses(session: AsyncSession, states: list[LeadState]) -> None:
+    """Keep each keyed request's first final response, written with the verdict itself.
+
+    The answer a waiting request is about to send is the one a replay must get; writing it here, in the verdict's
+    transaction, keeps it even when the caller went away, and costs the request no write of its own. A 202 is not
+    final, so a request answered 202 gets its verdict remembered when it comes. Batch keys replay per record.
+    """
+    answers = [(state.lead_id, *verdict_response(state)) for state in states]
+    await session.execute(
+        text("UPDATE idempotency_keys AS k SET status_code = a.status_code, response = CAST(a.response AS jsonb) "
+             "FROM unnest(CAST(:ids AS text[]), CAST(:codes AS int[]), CAST(:bodies AS text[])) "
+             "AS a(lead_id, status_code, response) "
+             "WHERE k.lead_id = a.lead_id AND k.status_code IS NULL AND k.batch_items IS NULL"),
+        {"ids": [a[0] for a in answers], "codes": [a[1] for a in answers],
+         "bodies": [orjson.dumps(a[2]).decode() for a in answers]},
+    )
 
 
 async def mark_verified(session: AsyncSession, *, lead_id: str, verified_at: datetime) -> bool:

@@ -26,6 +26,10 @@ class IntakeSettings(ServiceSettings):
     # Batches have their own bucket per caller: 20 batches/s of 1000 records is 20,000 records/s.
     batch_rate_limit_per_second: float = 20.0
     batch_rate_limit_burst: int = 40
+    # Single-record requests arriving together share a transaction (leadnet_shared.group_commit): at most this
+    # many per transaction, with this many transactions in flight at once.
+    group_commit_max: int = 256
+    group_committers: int = 2
     idempotency_ttl_hours: int = 48  # the contract keeps keys at least 24 h
     idempotency_purge_interval_seconds: float = 600.0
 

@@ -1,0 +1,24 @@
+"""idempotency keys found by lead: the verdict's transaction writes the keyed request's final response
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-23
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.create_index("ix_idempotency_keys_lead_id", "idempotency_keys", ["lead_id"],
+                    postgresql_where=sa.text("lead_id IS NOT NULL"))
+
+
+def downgrade() -> None:
+    op.drop_index("ix_idempotency_keys_lead_id", table_name="idempotency_keys")
