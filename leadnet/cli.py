@@ -79,6 +79,8 @@ def import_file(
     result: Annotated[Path | None, typer.Option(help="Per-row result file (default: FILE.results.csv)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore saved progress and start over")] = False,
+    settle_seconds: Annotated[float, typer.Option(
+        help="After sending, how long to collect verdicts of rows still pending (0: leave them 202)")] = 1800,
 ) -> None:
     """Send a file of records through POST /v1/leads/batch, resumably, with a progress bar."""
     from lead_intake.importer import run_import
@@ -86,7 +88,7 @@ def import_file(
     if not token_:
         raise typer.BadParameter("give --token or set LEADNET_TOKEN (see `leadnet token`)")
     summary = run_import(path=path, base_url=url, token=token_, result_path=result, batch_size=batch_size,
-                         resume=not restart, progress=True)
+                         resume=not restart, progress=True, settle_seconds=settle_seconds)
     typer.echo(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
                           ensure_ascii=False, default=str, indent=2))
 

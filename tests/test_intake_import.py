@@ -152,3 +152,28 @@ class TestResume:
             rows = read_results(result)
             assert [r["row"] for r in rows] == [str(i) for i in range(1, 26)]
             assert {r["status"] for r in rows} == {"201"}
+
+
+class TestVerdictsAfterSending:
+    async def test_rows_left_pending_get_their_verdicts_when_the_import_is_run_again(self, infra: Infra,
+                                                                                   tmp_path: Path) -> None:
+        source = tmp_path / "leads.ndjson"
+        source.write_bytes(b"\n".join(orjson.dumps(record(200 + i)) for i in range(12)) + b"\n")
+        result = tmp_path / "results.csv"
+        token = infra.token("dealer", "D008")
+        async with pipeline(infra) as p:
+            await warm_up(p)
+            # Sent with Prefer: respond-async and no time to collect verdicts: every saved row stays 202.
+            first = await run_import_async(path=source, base_url="http://test", token=token, result_path=result,
+                                           batch_size=5, progress=False, client=p.intake, settle_seconds=0)
+            assert (first.rows, first.pending, first.accepted) == (12, 12, 0)
+            pending = read_results(result)
+            assert {r["status"] for r in pending} == {"202"} and all(r["lead_id"] for r in pending)
+            # Run again: nothing is sent twice; the verdicts are collected and the result file rewritten.
+            again = await run_import_async(path=source, base_url="http://test", token=token, result_path=result,
+                                           batch_size=5, progress=False, client=p.intake, settle_seconds=30)
+            assert (again.rows, again.pending, again.accepted) == (12, 0, 12)
+            final = read_results(result)
+            assert [(r["row"], r["status"], r["lead_id"]) for r in final] == [
+                (r["row"], "201", r["lead_id"]) for r in pending]
+            assert await saved_leads(p, "D008") == 12
