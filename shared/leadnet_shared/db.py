@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+import orjson
+from pydantic_core import to_jsonable_python
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -46,8 +48,15 @@ def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         pool_pre_ping=True,
         # Statement parameters carry phones and names; errors and logs must name ids, never personal data.
         hide_parameters=True,
+        # JSONB values (raw and normalized records, verdicts) are encoded by orjson: the stdlib encoder was a
+        # visible share of a bulk batch's time.
+        json_serializer=_json_text,
         connect_args={"server_settings": {"application_name": "leadnet", "timezone": "UTC"}},
     )
+
+
+def _json_text(value: object) -> str:
+    return orjson.dumps(value, default=to_jsonable_python).decode()
 
 
 AfterCommit = Callable[[], None]

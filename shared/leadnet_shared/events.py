@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
 
 SPECVERSION = "1.0"
 
@@ -63,7 +64,16 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+        """The JSON of `model_dump(mode="json", exclude_none=True)`, without walking `data` through pydantic.
+
+        Every event leaving a service is serialized here; the record inside a `lead.submitted` made pydantic's
+        walk a visible share of a bulk batch's time, while `data` is plain JSON already (see `make_envelope`).
+        """
+        head = {"specversion": self.specversion, "id": self.id, "type": self.type, "source": self.source,
+                "time": self.time, "subject": self.subject, "datacontenttype": self.datacontenttype,
+                "dataschema": self.dataschema, "data": self.data, **(self.__pydantic_extra__ or {})}
+        return orjson.dumps({k: v for k, v in head.items() if v is not None}, option=orjson.OPT_UTC_Z,
+                            default=to_jsonable_python)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:

@@ -33,5 +33,6 @@ def main(*, package: str, settings_factory: Callable[[], ServiceSettings], app_p
         "timeout_graceful_shutdown": 20,
         "loop": "uvloop",
         "http": "httptools",
+        "workers": settings.workers,  # every worker runs the whole lifespan: relay, consumers, committer
     }
     uvicorn.run(app_path, **config)

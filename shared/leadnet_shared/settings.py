@@ -67,6 +67,9 @@ class ServiceSettings(CommonSettings):
     port: int | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Server processes on one host (uvicorn workers), for a single machine such as `leadnet up` or a benchmark.
+    # On Kubernetes keep 1 and scale with replicas: each pod then exposes its own /metrics.
+    workers: int = 1
 
     @model_validator(mode="before")
     @classmethod

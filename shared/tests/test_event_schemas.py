@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from leadnet_shared.events import EVENT_TYPES, TOPIC_OF_TYPE, TOPICS
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadnet_shared.events import EVENT_TYPES, TOPIC_OF_TYPE, TOPICS, Envelope
 from leadnet_shared.schemas import SCHEMA_DIR, envelope_schema, event_schemas, render
 
 
@@ -33,3 +40,22 @@ class TestPublicPayloadsCarryNoPersonalData:
             fields = set(schema.get("properties", {}))
             # Personal data may only appear inside the masked `customer` block (MaskedCustomer).
             assert not fields & {"phone", "name", "address", "record", "raw"}, event_type
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+class TestEnvelopeBytes:
+    @settings(max_examples=200, deadline=None)
+    @given(data=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+           time=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+           subject=st.none() | st.text(max_size=10))
+    def test_fast_serialization_is_the_same_json_as_pydantic_s(self, data: dict[str, Any], time: datetime,
+                                                               subject: str | None) -> None:
+        envelope = Envelope(id="e1", type="leadnet.lead.closed", source="/test", time=time, subject=subject,
+                            data=data, dataschema=None)
+        assert envelope.to_bytes() == orjson.dumps(envelope.model_dump(mode="json", exclude_none=True))
