@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -199,6 +200,7 @@ async def main() -> None:
     finally:
         if pg is not None:
             pg.stop()
+            shutil.rmtree(pg.data_dir.parent, ignore_errors=True)  # gigabytes of data nobody reads again
 
 
 if __name__ == "__main__":

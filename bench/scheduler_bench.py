@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -242,6 +243,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         if pg is not None:
             pg.stop()
+            shutil.rmtree(pg.data_dir.parent, ignore_errors=True)  # gigabytes of data nobody reads again
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -70,6 +71,8 @@ def infra() -> Iterator[Infra]:
             kafka.stop()
         if pg is not None:
             pg.stop()
+        # The database and broker files of a test session are ~2 GB: left behind, a few CI runs fill the disk.
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
