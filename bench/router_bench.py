@@ -1,25 +1,35 @@
 """Routing decisions against a large customer registry: decisions/s and p99 decision latency of route_lead.
 
-Seeds N customers with COPY (default 1,000,000; `--quick`: 20,000) into a database built by the router's real
-migrations, then decides M submissions (half new customers, half existing ones entered by another dealer) through
-route_lead in-process, one transaction each, sequentially (latency) and 8 at a time (throughput); then more
-submissions through route_leads in batches of 100 and 500 (as the consumer loop delivers a poll), one batch per
-transaction, one batch at a time and 4 at a time: decisions/s, batch commit latency (p50/p99) and the latency per
-decision (batch latency / batch size). The baseline,
-measured in the same run on the same database and session machinery, is a bare primary-key lookup of a customer
-in its own transaction. Prints the query plans of the registry's lookups to show they use indexes.
+Seeds N customers with COPY (default 1,000,000; `--quick`: 20,000; 10,000,000 takes ~6 min) into a database built
+by the router's real migrations: `--seed-workers` processes generate and COPY the rows with the random-order
+indexes dropped, which are rebuilt afterwards (then VACUUM ANALYZE, as autovacuum would leave a settled registry).
+A third of the customers have a fleet key, and few fleets per city exist, so a fleet key is shared by ~N/100
+customers: the possible-duplicate lookups meet the common-key case. Prints the plans of the registry's lookups
+(EXPLAIN ANALYZE for the statements route_leads and route_lead run) and the latency of those lookups, one key and
+a batch of 500 at a time. Then decides M submissions (half new customers, half existing ones entered by another
+dealer) through route_lead in-process, one transaction each, sequentially (latency) and 8 at a time (throughput);
+then more submissions through route_leads in batches of 100 and 500 (as the consumer loop delivers a poll), one
+batch per transaction, one batch at a time and 4 at a time: decisions/s, batch commit latency (p50/p99), the
+latency per decision (batch latency / batch size) and the bench process's CPU per decision (a steadier figure on a
+shared machine). The baseline, measured in the same run on the same database and session machinery, is a bare
+primary-key lookup of a customer in its own transaction.
 
     python bench/router_bench.py [--quick] [--customers N] [--decisions M] [--batch-decisions B]
+                                 [--seed-workers W] [--lookups L]
 
-Uses DATABASE_URL when set (a server URL), else starts an embedded PostgreSQL.
+Uses DATABASE_URL when set (a server URL), else starts an embedded PostgreSQL (its data directory is removed at
+the end).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import threading
@@ -29,15 +39,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
 
-from dedup_router.batch_routing import route_leads
+from dedup_router.batch_routing import CANDIDATES_SQL, LOCK_CUSTOMERS_SQL, route_leads
 from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
 from dedup_router.models import OUTBOX, Dealer
-from dedup_router.possible_duplicates import NAME_COUNTY, _digest, name_pinyin
+from dedup_router.possible_duplicates import NAME_COUNTY, _digest, duplicate_keys, name_pinyin
+from dedup_router.routing import CANDIDATES_SQL as ONE_CANDIDATES_SQL
 from dedup_router.routing import route_lead
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import LeadSubmitted
@@ -58,8 +70,21 @@ def region(i: int) -> str:
 
 
 def person(i: int) -> str:
-    rng = random.Random(i)
-    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+    # Deterministic per index and cheap (a seeded Random per row cost ~10 s per million rows).
+    h = (i * 2654435761 + 97) % 4294967296
+    given = GIVEN[h % len(GIVEN)] + (GIVEN[(h // 64) % len(GIVEN)] if (h // 4096) % 2 else "")
+    return SURNAMES[(h // 8192) % len(SURNAMES)] + given
+
+
+def fleet_quantity(i: int) -> int | None:
+    """A third of the registry has a keyed fleet (2 or 3 of one model): a few keys shared by ~N/100 customers."""
+    return None if i % 3 else 2 + (i // 3) % 2
+
+
+@cache
+def fleet_key(region_code: str, quantity: int) -> str | None:
+    vehicles = [SimpleNamespace(brand="欧曼", model="EST 6", quantity=quantity)]
+    return duplicate_keys(name=None, region_code=region_code, vehicles=vehicles).fleet_city
 
 
 @cache
@@ -85,26 +110,63 @@ def dealers() -> list[Dealer]:
     return rows
 
 
-async def seed(url: str, n: int) -> float:
+COLUMNS = ["customer_id", "phone", "name", "address", "region_code", "tier", "nature", "assigned_dealer",
+           "authorized_dealer", "protected_by", "protection_until", "name_county_key", "fleet_city_key",
+           "product_line", "created_at", "updated_at"]
+
+
+async def _copy_range(url: str, start: int, stop: int) -> None:
     conn = await asyncpg.connect(to_plain_url(url))
-    start = time.perf_counter()
     try:
-        chunk = 100_000
-        for base in range(0, n, chunk):
+        chunk = 50_000
+        for base in range(start, stop, chunk):
             records = []
-            for i in range(base, min(n, base + chunk)):
-                name, reg = person(i), region(i)
+            for i in range(base, min(stop, base + chunk)):
+                name, reg, qty = person(i), region(i), fleet_quantity(i)
                 records.append((str(uuid.UUID(int=i + 1)), f"+86138{i:08d}", name, "山东省某市某县某路", reg, "retail",
-                                "new", None, None, None, None, name_county_key(name, reg), None, "tractor", T0, T0))
-            await conn.copy_records_to_table(
-                "customers", records=records,
-                columns=["customer_id", "phone", "name", "address", "region_code", "tier", "nature",
-                         "assigned_dealer", "authorized_dealer", "protected_by", "protection_until",
-                         "name_county_key", "fleet_city_key", "product_line", "created_at", "updated_at"])
-        await conn.execute("ANALYZE customers")
+                                "new", None, None, None, None, name_county_key(name, reg),
+                                fleet_key(reg, qty) if qty else None, "tractor", T0, T0))
+            # asyncpg's COPY is binary already; generating the rows is the costly part, hence several processes.
+            await conn.copy_records_to_table("customers", records=records, columns=COLUMNS)
     finally:
         await conn.close()
-    return time.perf_counter() - start
+
+
+def _copy_worker(url: str, start: int, stop: int) -> None:
+    asyncio.run(_copy_range(url, start, stop))
+
+
+async def seed(url: str, n: int, workers: int) -> tuple[float, float]:
+    """COPY n customers with the secondary indexes dropped, then rebuild them: (copy seconds, index seconds)."""
+    conn = await asyncpg.connect(to_plain_url(url))
+    try:
+        # Keys, unique phone and primary key stay (ids and phones are seeded in ascending order: appends only);
+        # the random-order indexes are built once at the end instead of row by row.
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers' AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint WHERE conrelid = 'customers'::regclass)")
+        for row in indexes:
+            await conn.execute(f'DROP INDEX "{row["indexname"]}"')
+        start = time.perf_counter()
+        bounds = [n * k // workers for k in range(workers + 1)]
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_copy_worker, args=(url, lo, hi)) for lo, hi in itertools.pairwise(bounds)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+            if proc.exitcode != 0:
+                raise RuntimeError(f"seeding worker failed with exit code {proc.exitcode}")
+        copied = time.perf_counter() - start
+        start = time.perf_counter()
+        await conn.execute("SET maintenance_work_mem = '512MB'")
+        for row in indexes:
+            await conn.execute(row["indexdef"])
+        # As autovacuum would leave a settled registry: visibility map set, so key lookups are index-only.
+        await conn.execute("VACUUM ANALYZE customers")
+        return copied, time.perf_counter() - start
+    finally:
+        await conn.close()
 
 
 def submission(i: int, *, existing: int | None, rng: random.Random) -> LeadSubmitted:
@@ -143,11 +205,20 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000 if len(values) > 1 else 0.0
 
 
-async def explain(db: Database) -> None:
+async def explain(db: Database, n: int) -> None:
+    name, reg = person(n // 2), region(n // 2)
+    fleet = fleet_key(region(0), 2)
+    params: dict[str, dict[str, Any]] = {
+        "customers by phone, batch (route_leads)": {
+            "phones": [f"+86138{i:08d}" for i in range(0, n, max(1, n // 500))]},
+        "candidates per key, batch (route_leads)": {"names": [name_county_key(name, reg)], "fleets": [fleet], "n": 51},
+        "candidates, one record (route_lead)": {"name": name_county_key(name, reg), "fleet": fleet,
+                                                "me": "z", "limit": 50},
+    }
+    statements = {"customers by phone, batch (route_leads)": LOCK_CUSTOMERS_SQL.text,
+                  "candidates per key, batch (route_leads)": CANDIDATES_SQL.text,
+                  "candidates, one record (route_lead)": ONE_CANDIDATES_SQL.text}
     queries = {
-        "customer by phone": "SELECT * FROM customers WHERE phone = '+8613800001234' FOR UPDATE",
-        "possible duplicates": "SELECT customer_id FROM customers WHERE (name_county_key = 'x' OR fleet_city_key = 'y')"
-                               " AND customer_id <> 'z' ORDER BY customer_id LIMIT 50",
         "open leads of a customer": "SELECT lead_id FROM leads WHERE customer_id = 'c' AND entrant_key = 'T01A' "
                                     "AND status = 'open'",
         "HQ queue page": "SELECT * FROM customers WHERE assigned_dealer IS NULL ORDER BY customer_id LIMIT 51",
@@ -155,30 +226,79 @@ async def explain(db: Database) -> None:
                            "ORDER BY protection_until LIMIT 200",
     }
     async with db.sessions() as session:
+        for label, sql in statements.items():
+            plan = (await session.execute(text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql),
+                                          params[label])).scalars().all()
+            print(f"  plan[{label}]: " + " | ".join(line.strip()[:160] for line in plan))
         for label, sql in queries.items():
             plan = (await session.execute(text("EXPLAIN " + sql))).scalars().all()
             print(f"  plan[{label}]: " + " | ".join(line.strip() for line in plan[:6]))
 
 
+async def lookups(db: Database, n: int, reps: int) -> None:
+    """Latency of the registry reads a decision makes, one key at a time and 500 keys at a time (as a batch)."""
+    rng = random.Random(11)
+
+    def one_phone() -> dict[str, Any]:
+        return {"phones": [f"+86138{rng.randrange(n):08d}"]}
+
+    def batch_phones() -> dict[str, Any]:
+        return {"phones": sorted(f"+86138{rng.randrange(n):08d}" for _ in range(500))}
+
+    def keys(count: int) -> dict[str, Any]:
+        picks = [rng.randrange(n) for _ in range(count)]
+        return {"names": sorted({name_county_key(person(i), region(i)) for i in picks}),
+                "fleets": sorted({fleet_key(region(i), 2 + i % 2) for i in picks}) if count > 1 else
+                [fleet_key(region(picks[0]), 2)], "n": 51}
+
+    def one_name() -> dict[str, Any]:
+        return {**keys(1), "fleets": []}
+
+    def one_fleet() -> dict[str, Any]:
+        return {**keys(1), "names": []}
+
+    cases = (("customer by phone (FOR UPDATE)", LOCK_CUSTOMERS_SQL, one_phone),
+             ("500 customers by phone (FOR UPDATE)", LOCK_CUSTOMERS_SQL, batch_phones),
+             ("candidates by name-pinyin+county", CANDIDATES_SQL, one_name),
+             ("candidates by fleet+city", CANDIDATES_SQL, one_fleet),
+             ("candidates for 500 records", CANDIDATES_SQL, lambda: keys(500)))
+    for label, sql, make in cases:
+        times = []
+        rows = 0
+        for _ in range(reps if "500" not in label else max(20, reps // 20)):
+            args = make()
+            async with db.sessions() as session, session.begin():
+                start = time.perf_counter()
+                rows += len((await session.execute(sql, args)).all())
+                times.append(time.perf_counter() - start)
+                await session.rollback()
+        print(f"  lookup {label:38}: p50 {pct(times, 50):7.2f} ms  p99 {pct(times, 99):7.2f} ms  "
+              f"({len(times)} runs, {rows / len(times):.0f} rows each)")
+
+
 async def main(args: argparse.Namespace) -> None:
     server = os.environ.get("DATABASE_URL")
     pg = None
+    workdir = None
     if not server:
-        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="router-bench-")) / "pg").start()
+        workdir = Path(tempfile.mkdtemp(prefix="router-bench-"))
+        pg = EmbeddedPostgres(workdir / "pg").start()
         server = pg.url
     url = database_url_for(server, f"router_bench_{uuid.uuid4().hex[:8]}")
     try:
         thread = threading.Thread(target=upgrade, args=("dedup_router", url))
         thread.start()
         thread.join()
-        seconds = await seed(url, args.customers)
-        print(f"seeded {args.customers:,} customers with COPY in {seconds:.1f} s")
+        copied, indexed = await seed(url, args.customers, args.seed_workers)
+        print(f"seeded {args.customers:,} customers with COPY in {copied:.1f} s ({args.seed_workers} processes), "
+              f"secondary indexes rebuilt and VACUUM ANALYZE in {indexed:.1f} s")
         db = Database(make_engine(to_asyncpg_url(url), pool_size=10, max_overflow=0))
         outbox, cache_ = Outbox(OUTBOX), DealerIndexCache()
         async with db.transaction() as session:
             session.add_all(dealers())
             await bump_dealers_version(session)
-        await explain(db)
+        await explain(db, args.customers)
+        await lookups(db, args.customers, args.lookups)
 
         rng = random.Random(7)
         subs = [submission(i, existing=rng.randrange(args.customers) if i % 2 else None, rng=rng)
@@ -225,8 +345,9 @@ async def main(args: argparse.Namespace) -> None:
                      for i in range(args.batch_decisions)]
             offset += len(bsubs)
             batches = [bsubs[i:i + size] for i in range(0, len(bsubs), size)]
+            cpu = time.process_time()
             lat, secs = await timed([batch_op(b) for b in batches], concurrency=concurrency)
-            batch_runs.append((size, concurrency, len(bsubs), lat, secs))
+            batch_runs.append((size, concurrency, len(bsubs), lat, secs, time.process_time() - cpu))
         async with db.sessions() as session:
             decided = (await session.execute(text("SELECT count(*) FROM leads"))).scalar_one()
             rejected = (await session.execute(
@@ -242,12 +363,14 @@ async def main(args: argparse.Namespace) -> None:
                                  ("route_lead,       8 at a time", route_par, route_par_s)):
             print(f"  {label:36}: {len(lat) / secs:6.0f} ops/s  p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
         seq_rate = len(route_seq) / route_seq_s
-        for size, concurrency, n, lat, secs in batch_runs:
+        for size, concurrency, n, lat, secs, cpu in batch_runs:
             label = f"route_leads batch {size}, {concurrency} at a time"
+            # The router's own CPU per decision: what a shared machine's other load does not change much.
             print(f"  {label:36}: {n / secs:6.0f} decisions/s  batch p50 {pct(lat, 50):7.2f} ms  "
                   f"p99 {pct(lat, 99):7.2f} ms  per decision p50 {pct(lat, 50) / size:5.2f} ms  "
-                  f"p99 {pct(lat, 99) / size:5.2f} ms  ({len(lat)} batches)")
-        for size, concurrency, n, _lat, secs in batch_runs:
+                  f"p99 {pct(lat, 99) / size:5.2f} ms  router CPU {cpu / n * 1000:5.3f} ms/decision "
+                  f"({len(lat)} batches)")
+        for size, concurrency, n, _lat, secs, _cpu in batch_runs:
             print(f"ratio route_leads batch {size} ({concurrency} at a time) / route_lead 1 at a time: "
                   f"throughput {(n / secs) / seq_rate:.1f}x")
         for label, route, route_s, base, base_s in (
@@ -260,6 +383,8 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         if pg is not None:
             pg.stop()
+        if workdir is not None:  # a 10M registry is several GB: do not leave it behind
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
@@ -268,6 +393,8 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--decisions", type=int, default=None)
     parser.add_argument("--batch-decisions", type=int, default=None, help="per batch configuration")
+    parser.add_argument("--seed-workers", type=int, default=2, help="processes generating and COPYing customers")
+    parser.add_argument("--lookups", type=int, default=2000, help="single-key registry lookups timed per kind")
     ns = parser.parse_args()
     ns.customers = ns.customers or (20_000 if ns.quick else 1_000_000)
     ns.decisions = ns.decisions or (400 if ns.quick else 6_000)

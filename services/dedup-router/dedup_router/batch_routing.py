@@ -11,36 +11,34 @@ event by the consumer loop, whose per-event path is route_lead itself.
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal_column, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
 from dedup_router.fairness import route_to_authorized_dealer
-from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
-from dedup_router.possible_duplicates import DuplicateKeys, duplicate_keys, strongest_match
+from dedup_router.models import Customer, DecidedLead, RoutedLead
+from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys, strongest_match
 from dedup_router.routing import (
-    CANDIDATE_LIMIT,
     HQ_ENTRANT,
     DealersChanged,
     _update_customer,
     _vehicles,
     customer_exists_warning,
-    new_routed_lead,
+    decided_lead,
 )
 from leadnet_shared.events import Envelope, LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox
 
 PoolKey = tuple[str, str]
-INSERT_CHUNK = 2000  # rows per multi-row insert: PostgreSQL takes at most 32767 parameters per statement
 
 
 class BufferedOutbox(Outbox):
@@ -58,6 +56,65 @@ class BufferedOutbox(Outbox):
         self.events.extend(events)
 
 
+# Every statement's text is the same whatever the batch's size (arrays, not one parameter per row), so it is
+# compiled once by SQLAlchemy and prepared once per connection by asyncpg.
+SAVED_SQL = text("SELECT lead_id FROM leads WHERE lead_id = ANY(CAST(:ids AS varchar[]))")
+OPEN_LEADS_SQL = text("SELECT lead_id, customer_id, entrant_key FROM leads "
+                      "WHERE customer_id = ANY(CAST(:ids AS varchar[])) AND status = 'open' ORDER BY lead_id")
+CUSTOMER_INSERT_COLUMNS = ("customer_id", "phone", "name", "address", "region_code", "tier", "nature",
+                           "product_line")
+INSERT_CUSTOMERS_SQL = text(
+    f"INSERT INTO customers ({', '.join(CUSTOMER_INSERT_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS varchar[])' for c in CUSTOMER_INSERT_COLUMNS)}) "
+    "ON CONFLICT (phone) DO NOTHING RETURNING phone"
+)
+LOCK_CUSTOMERS_SQL = text("SELECT * FROM customers WHERE phone = ANY(CAST(:phones AS varchar[])) "
+                          "ORDER BY phone FOR UPDATE")
+LOCK_POOLS_SQL = text(
+    "SELECT c.prefix, c.product_line, c.dealer, c.assigned FROM pool_counts AS c "
+    "JOIN unnest(CAST(:prefixes AS varchar[]), CAST(:lines AS varchar[])) AS k(prefix, product_line) "
+    "ON c.prefix = k.prefix AND c.product_line = k.product_line "
+    "ORDER BY c.prefix, c.product_line, c.dealer FOR UPDATE OF c"
+)
+WRITE_POOLS_SQL = text(
+    "INSERT INTO pool_counts (prefix, product_line, dealer, assigned) "
+    "SELECT * FROM unnest(CAST(:prefixes AS varchar[]), CAST(:lines AS varchar[]), CAST(:dealers AS varchar[]), "
+    "CAST(:added AS integer[])) "
+    "ON CONFLICT (prefix, product_line, dealer) DO UPDATE SET assigned = pool_counts.assigned + excluded.assigned"
+)
+HOLD_DEALERS_SQL = text("SELECT code, status FROM dealers WHERE code = ANY(CAST(:codes AS varchar[])) "
+                        "ORDER BY code FOR SHARE")
+# The first :n customers by id per key, read in (key, customer_id) index order: bounded whatever the registry size.
+CANDIDATES_SQL = text(
+    "SELECT 'n' AS kind, k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
+    "FROM unnest(CAST(:names AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
+    "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
+    "  WHERE name_county_key = k.key ORDER BY customer_id LIMIT :n) c "
+    "UNION ALL "
+    "SELECT 'f', k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
+    "FROM unnest(CAST(:fleets AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
+    "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
+    "  WHERE fleet_city_key = k.key ORDER BY customer_id LIMIT :n) c"
+)
+LEADS: Table = RoutedLead.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class _BatchKeys:
+    """Keys of registry rows as this batch has changed them so far, indexed by key like the database's."""
+
+    keys: dict[str, DuplicateKeys] = field(default_factory=dict)
+    by_name: dict[str, set[str]] = field(default_factory=dict)
+    by_fleet: dict[str, set[str]] = field(default_factory=dict)
+
+    def set(self, customer_id: str, keys: DuplicateKeys) -> None:
+        self.keys[customer_id] = keys
+        if keys.name_county is not None:
+            self.by_name.setdefault(keys.name_county, set()).add(customer_id)
+        if keys.fleet_city is not None:
+            self.by_fleet.setdefault(keys.fleet_city, set()).add(customer_id)
+
+
 @dataclass
 class _Candidates:
     """Possible-duplicate candidates per key as the database held them before the batch (first ids only)."""
@@ -68,14 +125,12 @@ class _Candidates:
 
 
 async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: list[LeadSubmitted], now: datetime,
-                      prefix: str, dealers: DealerIndexCache | None = None) -> list[RoutedLead | None]:
+                      prefix: str, dealers: DealerIndexCache | None = None) -> list[DecidedLead | None]:
     """Decide a batch in order; returns per submission the saved lead or None, exactly as route_lead would."""
-    results: list[RoutedLead | None] = [None] * len(submissions)
+    results: list[DecidedLead | None] = [None] * len(submissions)
     ids = [s.lead_id for s in submissions]
     # Saved leads are decided for good; a refused one is not stored, so a copy of it is decided (refused) again.
-    saved = set((await session.execute(
-        select(RoutedLead.lead_id).where(RoutedLead.lead_id.in_(sorted(set(ids))))
-    )).scalars())
+    saved = set((await session.execute(SAVED_SQL, {"ids": sorted(set(ids))})).scalars())
     todo = [i for i, s in enumerate(submissions) if s.lead_id not in saved]
     if not todo:
         return results
@@ -83,18 +138,15 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
     customers, new_phones = await _lock_customers(session, [submissions[i] for i in todo])
     by_id = {c.customer_id: c for c in customers.values()}
     open_leads: dict[tuple[str, str], str] = {}
-    for lead_id, customer_id, entrant in (await session.execute(
-        select(RoutedLead.lead_id, RoutedLead.customer_id, RoutedLead.entrant_key)
-        .where(RoutedLead.customer_id.in_(sorted(by_id)), RoutedLead.status == "open")
-        .order_by(RoutedLead.lead_id)
-    )).all():
+    for lead_id, customer_id, entrant in (await session.execute(OPEN_LEADS_SQL, {"ids": sorted(by_id)})).all():
         open_leads.setdefault((customer_id, entrant), lead_id)
 
     index = await dealers.get(session) if dealers is not None else await load_index(session)
     keys = [_keys(s) for s in submissions]
-    candidates = await _load_candidates(session, [keys[i] for i in todo])
+    limit = candidate_limit()
+    candidates = await _load_candidates(session, [keys[i] for i in todo], limit=limit)
     # Keys of registry rows as this batch has changed them so far: what route_lead would read back.
-    batch_keys: dict[str, DuplicateKeys] = {}
+    batch_keys = _BatchKeys()
 
     pools: set[PoolKey] = set()
     for i in todo:
@@ -111,7 +163,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
     buffered = BufferedOutbox(outbox)
     seen_phones: set[str] = set()
     held: set[str] = set()
-    leads: list[RoutedLead] = []
+    leads: list[DecidedLead] = []
     touched: dict[str, Customer] = {}
     for i in todo:
         s = submissions[i]
@@ -155,13 +207,13 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
         if not customer_is_new:
             warnings.append(customer_exists_warning())
         possible = _possible_duplicate(customer_id=customer.customer_id, keys=keys[i], candidates=candidates,
-                                       batch_keys=batch_keys)
+                                       batch_keys=batch_keys, limit=limit)
         if possible is not None:
             warning, found = possible
             warnings.append(warning)
             explanation["possible_duplicate"] = found
 
-        lead = new_routed_lead(submitted=s, customer_id=customer.customer_id, entrant=entrant,
+        lead = decided_lead(submitted=s, customer_id=customer.customer_id, entrant=entrant,
                                assignment=assignment, region=region, product_line=product_line,
                                explanation=explanation)
         leads.append(lead)
@@ -169,8 +221,8 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
         results[i] = lead
         open_leads[(customer.customer_id, entrant)] = lead.lead_id
         _update_customer(customer, lead=lead, keys=keys[i], is_new=customer_is_new, now=now)
-        batch_keys[customer.customer_id] = DuplicateKeys(name_county=customer.name_county_key,
-                                                         fleet_city=customer.fleet_city_key)
+        batch_keys.set(customer.customer_id, DuplicateKeys(name_county=customer.name_county_key,
+                                                           fleet_city=customer.fleet_city_key))
         touched[customer.customer_id] = customer
         await publish_lead_accepted(session, buffered, prefix=prefix, lead=lead, customer=customer,
                                     customer_existed=not customer_is_new, warnings=warnings, now=now,
@@ -180,8 +232,9 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
     await _hold_dealers(session, held, dealers)
     await _write_pool_counts(session, added)
     await _write_customers(session, list(touched.values()))
-    session.add_all(leads)
-    await session.flush()
+    if leads:
+        # One statement text whatever the batch: prepared once, sent as an executemany.
+        await session.execute(LEADS.insert(), [lead.row() for lead in leads])
     await outbox.add_many(session, buffered.events)
     return results
 
@@ -209,15 +262,11 @@ async def _lock_customers(session: AsyncSession,
         rows.append({"customer_id": str(uuid.uuid4()), "phone": phone, "name": c["name"], "address": c["address"],
                      "region_code": c["region_code"], "tier": c["tier"], "nature": c["nature"],
                      "product_line": _line(first[phone])})
-    new_phones: set[str] = set()
-    for start in range(0, len(rows), INSERT_CHUNK):
-        inserted = await session.execute(
-            pg_insert(Customer).values(rows[start:start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["phone"]).returning(Customer.phone)
-        )
-        new_phones.update(inserted.scalars())
+    inserted = await session.execute(INSERT_CUSTOMERS_SQL, {
+        name: [row[name] for row in rows] for name in CUSTOMER_INSERT_COLUMNS})
+    new_phones = set(inserted.scalars())
     customers = (await session.execute(
-        select(Customer).where(Customer.phone.in_(sorted(first))).order_by(Customer.phone).with_for_update()
+        select(Customer).from_statement(LOCK_CUSTOMERS_SQL), {"phones": sorted(first)}
     )).scalars().all()
     for customer in customers:
         # Detached: the batch changes them in memory and writes them back in one statement, not row by row.
@@ -225,26 +274,16 @@ async def _lock_customers(session: AsyncSession,
     return {c.phone: c for c in customers}, new_phones
 
 
-async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys]) -> _Candidates:
-    """The first CANDIDATE_LIMIT + 1 customers per key (one more, as the record's own customer is left out):
-    enough for route_lead's first CANDIDATE_LIMIT of either key, whoever the record's customer is."""
+async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys], *, limit: int) -> _Candidates:
+    """The first limit + 1 customers per key (one more, as the record's own customer is left out):
+    enough for route_lead's first `limit` of either key, whoever the record's customer is."""
     names = sorted({k.name_county for k in keys if k.name_county is not None})
     fleets = sorted({k.fleet_city for k in keys if k.fleet_city is not None})
     found = _Candidates(by_name={k: [] for k in names}, by_fleet={k: [] for k in fleets}, keys={})
     if not names and not fleets:
         return found
-    per_key = CANDIDATE_LIMIT + 1
-    rows = (await session.execute(text(
-        "SELECT 'n' AS kind, k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
-        "FROM unnest(CAST(:names AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
-        "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
-        "  WHERE name_county_key = k.key ORDER BY customer_id LIMIT :n) c "
-        "UNION ALL "
-        "SELECT 'f', k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
-        "FROM unnest(CAST(:fleets AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
-        "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
-        "  WHERE fleet_city_key = k.key ORDER BY customer_id LIMIT :n) c"
-    ), {"names": names, "fleets": fleets, "n": per_key})).all()
+    per_key = limit + 1
+    rows = (await session.execute(CANDIDATES_SQL, {"names": names, "fleets": fleets, "n": per_key})).all()
     for kind, key, customer_id, name_key, fleet_key in rows:
         (found.by_name if kind == "n" else found.by_fleet)[key].append(customer_id)
         found.keys[customer_id] = DuplicateKeys(name_county=name_key, fleet_city=fleet_key)
@@ -252,23 +291,22 @@ async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys]) -> 
 
 
 def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _Candidates,
-                        batch_keys: dict[str, DuplicateKeys]) -> tuple[Warning_, dict[str, Any]] | None:
+                        batch_keys: _BatchKeys, limit: int) -> tuple[Warning_, dict[str, Any]] | None:
     """route_lead's candidate query answered from the pre-batch lookup plus the keys this batch wrote."""
     if keys.name_county is None and keys.fleet_city is None:
         return None
     ids: set[str] = set()
+    # Keys are only ever filled in, never changed, so a pre-batch match still matches; the batch adds matches.
     if keys.name_county is not None:
         ids.update(candidates.by_name.get(keys.name_county, ()))
+        ids.update(batch_keys.by_name.get(keys.name_county, ()))
     if keys.fleet_city is not None:
         ids.update(candidates.by_fleet.get(keys.fleet_city, ()))
-    # Keys are only ever filled in, never changed, so a pre-batch match still matches; the batch adds matches.
-    for other, other_keys in batch_keys.items():
-        if ((keys.name_county is not None and other_keys.name_county == keys.name_county)
-                or (keys.fleet_city is not None and other_keys.fleet_city == keys.fleet_city)):
-            ids.add(other)
+        ids.update(batch_keys.by_fleet.get(keys.fleet_city, ()))
     ids.discard(customer_id)
-    chosen = sorted(ids)[:CANDIDATE_LIMIT]
-    current = {cid: batch_keys.get(cid) or candidates.keys[cid] for cid in chosen}
+    # strongest_match breaks ties by id itself: the lowest `limit` ids only need picking out when there are more.
+    chosen = heapq.nsmallest(limit, ids) if len(ids) > limit else ids
+    current = {cid: batch_keys.keys.get(cid) or candidates.keys[cid] for cid in chosen}
     best = strongest_match(new=keys, candidates=current)
     if best is None:
         return None
@@ -303,12 +341,9 @@ async def _lock_pools(session: AsyncSession, pools: set[PoolKey]) -> dict[PoolKe
     counts: dict[PoolKey, dict[str, int]] = {pool: {} for pool in pools}
     if not pools:
         return counts
-    rows = (await session.execute(
-        select(PoolCount.prefix, PoolCount.product_line, PoolCount.dealer, PoolCount.assigned)
-        .where(tuple_(PoolCount.prefix, PoolCount.product_line).in_(sorted(pools)))
-        .order_by(PoolCount.prefix, PoolCount.product_line, PoolCount.dealer)
-        .with_for_update()
-    )).all()
+    ordered = sorted(pools)
+    rows = (await session.execute(LOCK_POOLS_SQL, {"prefixes": [p for p, _ in ordered],
+                                                   "lines": [line for _, line in ordered]})).all()
     for pool_prefix, line, dealer, assigned in rows:
         counts[(pool_prefix, line)][dealer] = assigned
     return counts
@@ -317,23 +352,18 @@ async def _lock_pools(session: AsyncSession, pools: set[PoolKey]) -> dict[PoolKe
 async def _write_pool_counts(session: AsyncSession, added: Counter[tuple[str, str, str]]) -> None:
     if not added:
         return
-    rows = [{"prefix": p, "product_line": line, "dealer": d, "assigned": n}
-            for (p, line, d), n in sorted(added.items())]
-    stmt = pg_insert(PoolCount).values(rows)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["prefix", "product_line", "dealer"],
-        set_={"assigned": PoolCount.assigned + literal_column("excluded.assigned")},
-    ))
+    ordered = sorted(added.items())
+    await session.execute(WRITE_POOLS_SQL, {"prefixes": [p for (p, _, _), _ in ordered],
+                                            "lines": [line for (_, line, _), _ in ordered],
+                                            "dealers": [d for (_, _, d), _ in ordered],
+                                            "added": [n for _, n in ordered]})
 
 
 async def _hold_dealers(session: AsyncSession, codes: set[str], cache: DealerIndexCache | None) -> None:
     """Share-lock every dealer chosen in the batch, as route_lead does per decision."""
     if not codes:
         return
-    statuses = (await session.execute(
-        select(Dealer.code, Dealer.status).where(Dealer.code.in_(sorted(codes))).order_by(Dealer.code)
-        .with_for_update(read=True)
-    )).all()
+    statuses = (await session.execute(HOLD_DEALERS_SQL, {"codes": sorted(codes)})).all()
     if any(status != "active" for _, status in statuses):
         if cache is not None:
             cache.invalidate()

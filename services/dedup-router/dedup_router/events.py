@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.models import Customer, Dealer, RoutedLead, Sale
+from dedup_router.models import Customer, Dealer, DecidedLead, RoutedLead, Sale
 from dedup_router.models import SoldVehicle as SoldVehicleRow
 from leadnet_shared.events import (
     CUSTOMERS,
@@ -38,8 +39,16 @@ SOURCE = "/leadnet/router"
 
 
 def masked(customer: Customer) -> MaskedCustomer:
-    return MaskedCustomer(name=mask_name(customer.name), phone=mask_phone(customer.phone),
-                          address=mask_address(customer.address))
+    return _masked(customer.name, customer.phone, customer.address)
+
+
+# A decision publishes its customer twice in a row (lead accepted, customer upserted): a small cache masks it once
+# and keeps only the last few customers' data in memory.
+@functools.lru_cache(maxsize=64)
+def _masked(name: str, phone: str, address: str) -> MaskedCustomer:
+    # model_construct: the masking functions return strings or None, there is nothing to validate. The model is
+    # shared by the events that carry it and never changed.
+    return MaskedCustomer.model_construct(name=mask_name(name), phone=mask_phone(phone), address=mask_address(address))
 
 
 async def publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: str, key: str, event_type: str,
@@ -57,10 +66,13 @@ def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
             for v in vehicles]
 
 
-async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix: str, lead: RoutedLead,
+async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix: str,
+                                lead: RoutedLead | DecidedLead,
                                 customer: Customer, customer_existed: bool, warnings: list[Warning_],
                                 now: datetime, record: Mapping[str, Any] | None = None) -> None:
-    data = LeadAccepted(
+    # The hot path of routing (twice per decision with customer.upserted): built from typed ORM values and
+    # checked models, so pydantic's validation is skipped; the payload is serialized by the same schema.
+    data = LeadAccepted.model_construct(
         lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
         assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
         cross_region=lead.cross_region, tier=lead.tier, nature=lead.nature, region_code=lead.region_code,
@@ -84,7 +96,7 @@ async def publish_lead_rejected(session: AsyncSession, outbox: Outbox, *, prefix
 
 async def publish_customer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, customer: Customer,
                                     now: datetime) -> None:
-    data = CustomerUpserted(
+    data = CustomerUpserted.model_construct(
         customer_id=customer.customer_id, customer=masked(customer), region_code=customer.region_code,
         tier=customer.tier, assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
         protection_until=customer.protection_until, updated_at=now,

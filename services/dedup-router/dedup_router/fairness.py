@@ -8,6 +8,7 @@ re-check any single assignment from the record alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -51,6 +52,28 @@ def _sort_key(capability: int, assigned: int, code: str, offset: Fraction) -> tu
     return (0, load, assigned, code) if load is not None else (1, Fraction(0), assigned, code)
 
 
+@functools.lru_cache(maxsize=16_384)  # a pool's counts move by one per decision: each figure is reused many times
+def _scored(code: str, capability: int, assigned: int,
+            offset_text: str) -> tuple[tuple[int, Fraction, int, str], tuple[tuple[str, Any], ...]]:
+    """A dealer's sort key and its line of the explanation (Fraction arithmetic is the costly part)."""
+    offset = _offset(offset_text)  # the cache is keyed by the offset's text: hashing a Fraction is slow
+    if capability <= 0:
+        load = None
+        key = (1, Fraction(0), assigned, code)
+    else:  # (assigned + p/q) / capability from integers: one normalization instead of Fraction arithmetic
+        load = Fraction(assigned * offset.denominator + offset.numerator, capability * offset.denominator)
+        key = (0, load, assigned, code)
+    entry = (("dealer", code), ("capability", capability), ("assigned", assigned),
+             ("next_load", None if load is None else f"{load.numerator}/{load.denominator}"),
+             ("next_load_value", None if load is None else round(float(load), 6)))
+    return key, entry
+
+
+@functools.lru_cache(maxsize=64)
+def _offset(text: str) -> Fraction:
+    return Fraction(text)
+
+
 def choose_dealer(
     *,
     candidates: Iterable[DealerProfile],
@@ -61,11 +84,13 @@ def choose_dealer(
     policy = policy or fairness_policy()
     if policy.get("rule") != "lowest_next_load":
         raise ValueError(f"unknown fairness rule {policy.get('rule')!r}")
-    offset = Fraction(str(policy.get("offset", 1)))
+    offset_text = str(policy.get("offset", 1))
+    offset = _offset(offset_text)
     pool = sorted({d.code: d for d in candidates}.values(), key=lambda d: d.code)
     if not pool:
         raise ValueError("no candidates to choose from")
-    keyed = sorted((_sort_key(d.capability, assigned_counts.get(d.code, 0), d.code, offset), d) for d in pool)
+    scored = [(_scored(d.code, d.capability, assigned_counts.get(d.code, 0), offset_text), d) for d in pool]
+    keyed = sorted(((key, d) for (key, _), d in scored), key=lambda kd: kd[0])
     best_key, best = keyed[0]
     ties = [d.code for k, d in keyed if k[:2] == best_key[:2]]
     if len(ties) == 1:
@@ -74,19 +99,7 @@ def choose_dealer(
         tie_break = "lower_assigned_count"
     else:
         tie_break = "dealer_code"
-    compared = []
-    for d in pool:
-        assigned = assigned_counts.get(d.code, 0)
-        load = _next_load(d.capability, assigned, offset)
-        compared.append(
-            {
-                "dealer": d.code,
-                "capability": d.capability,
-                "assigned": assigned,
-                "next_load": None if load is None else f"{load.numerator}/{load.denominator}",
-                "next_load_value": None if load is None else round(float(load), 6),
-            }
-        )
+    compared = [dict(entry) for (_, entry), _ in scored]
     explanation: dict[str, Any] = {
         "rule": policy["rule"],
         "policy_version": policy["version"],

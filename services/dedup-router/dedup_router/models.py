@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -58,8 +59,11 @@ class Customer(Base):
 
     __table_args__ = (
         Index("ix_customers_assigned_dealer", "assigned_dealer", "customer_id"),
-        Index("ix_customers_name_county_key", "name_county_key"),
-        Index("ix_customers_fleet_city_key", "fleet_city_key"),
+        # (key, id): a possible-duplicate lookup reads the lowest ids of a key in order, never all who share it.
+        Index("ix_customers_name_county_key_id", "name_county_key", "customer_id",
+              postgresql_include=["fleet_city_key"]),
+        Index("ix_customers_fleet_city_key_id", "fleet_city_key", "customer_id",
+              postgresql_include=["name_county_key"]),
         Index("ix_customers_protection_until", "protection_until",
               postgresql_where="protection_until IS NOT NULL"),
     )
@@ -96,6 +100,36 @@ class RoutedLead(Base):
         Index("ix_leads_entered_by_customer", "entered_by", "customer_id"),
         Index("ix_leads_customer", "customer_id", "entered_at"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedLead:
+    """A routed lead's column values, without the ORM's instrumentation: the batch path makes hundreds per poll."""
+
+    lead_id: str
+    customer_id: str
+    entered_by: str | None
+    entrant_key: str
+    assigned_dealer: str | None
+    authorized_dealer: str | None
+    status: str
+    cross_region: bool
+    reward_eligible: bool
+    tier: str
+    nature: str
+    region_code: str
+    product_line: str | None
+    horizon: str | None
+    source: str
+    network_code: str | None
+    protection_until: datetime | None
+    rule: str
+    explanation: dict[str, Any]
+    entered_at: datetime
+
+    def row(self) -> dict[str, Any]:
+        """The leads table row (the dataclass's fields are its columns)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 class PoolCount(Base):

@@ -130,21 +130,27 @@ def warning_text(matched: Iterable[str], strength: float, *, policy: Mapping[str
     return str(messages[WARNING_CODE]).format(keys=keys, strength=f"{strength:.2f}")
 
 
+def matched_keys(*, new: DuplicateKeys, existing: DuplicateKeys) -> tuple[str, ...]:
+    """The keys two customers share (a key neither has never counts as shared)."""
+    matched: tuple[str, ...] = ()
+    if new.name_county is not None and new.name_county == existing.name_county:
+        matched += (NAME_COUNTY,)
+    if new.fleet_city is not None and new.fleet_city == existing.fleet_city:
+        matched += (FLEET_CITY,)
+    return matched
+
+
+def _strength(matched: tuple[str, ...], weights: Mapping[str, Any]) -> float:
+    return round(min(1.0, sum(float(weights[k]) for k in matched)), 4)
+
+
 def score_match(
     *, new: DuplicateKeys, existing: DuplicateKeys, policy: Mapping[str, Any] | None = None
 ) -> DuplicateMatch:
     """Score one candidate found by a key lookup: the sum of the matched keys' policy weights, capped at 1."""
     policy = policy or possible_duplicates_policy()
-    weights = policy["weights"]
-    matched = tuple(
-        kind
-        for kind, a, b in (
-            (NAME_COUNTY, new.name_county, existing.name_county),
-            (FLEET_CITY, new.fleet_city, existing.fleet_city),
-        )
-        if a is not None and a == b
-    )
-    strength = round(min(1.0, sum(float(weights[k]) for k in matched)), 4)
+    matched = matched_keys(new=new, existing=existing)
+    strength = _strength(matched, policy["weights"])
     warn = bool(matched) and strength >= float(policy["thresholds"]["warn"])
     warning = (
         {"code": WARNING_CODE, "message": warning_text(matched, strength, policy=policy)} if warn else None
@@ -157,13 +163,29 @@ def strongest_match(
 ) -> tuple[str, DuplicateMatch] | None:
     """The candidate (by customer id) most likely the same customer (ties: lowest id), or None."""
     policy = policy or possible_duplicates_policy()
-    best: tuple[str, DuplicateMatch] | None = None
-    scored: dict[DuplicateKeys, DuplicateMatch] = {}  # many candidates share their keys: score each pair once
-    for customer_id in sorted(candidates):
-        existing = candidates[customer_id]
-        match = scored.get(existing)
-        if match is None:
-            match = scored[existing] = score_match(new=new, existing=existing, policy=policy)
-        if match.warn and (best is None or match.strength > best[1].strength):
-            best = (customer_id, match)
-    return best
+    weights, threshold = policy["weights"], float(policy["thresholds"]["warn"])
+    name, fleet = new.name_county, new.fleet_city
+    # The strength of each way to match, worked out once: per candidate only two comparisons remain. Only the
+    # winner's warning text is written.
+    by_match = {(n, f): _strength(tuple(k for k, hit in ((NAME_COUNTY, n), (FLEET_CITY, f)) if hit), weights)
+                for n in (False, True) for f in (False, True) if n or f}
+    best_id: str | None = None
+    best_strength = -1.0
+    for customer_id, existing in candidates.items():
+        hit = (name is not None and existing.name_county == name, fleet is not None and existing.fleet_city == fleet)
+        if hit == (False, False):
+            continue
+        strength = by_match[hit]
+        if strength < threshold:
+            continue
+        if strength > best_strength or (strength == best_strength and best_id is not None and customer_id < best_id):
+            best_id, best_strength = customer_id, strength
+    if best_id is None:
+        return None
+    return best_id, score_match(new=new, existing=candidates[best_id], policy=policy)
+
+
+def candidate_limit(policy: Mapping[str, Any] | None = None) -> int:
+    """How many registry customers (lowest ids first) one record is compared with."""
+    policy = policy or possible_duplicates_policy()
+    return int(policy["candidates"]["per_record"])

@@ -18,7 +18,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,13 +26,23 @@ from dedup_router.cross_region import Assignment, decide_assignment, first_entra
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
 from dedup_router.fairness import route_to_authorized_dealer
-from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
-from dedup_router.possible_duplicates import DuplicateKeys, duplicate_keys, strongest_match
+from dedup_router.models import Customer, Dealer, DecidedLead, PoolCount, RoutedLead
+from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys, strongest_match
 from leadnet_shared.events import LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox
 
 HQ_ENTRANT = "hq"
-CANDIDATE_LIMIT = 50  # possible-duplicate candidates compared per record; a key shared by more is a common one
+# route_lead's possible-duplicate candidates: the lowest ids per key, each read from a (key, customer_id) index in
+# order so the statement reads at most `limit` entries per key however many customers share it.
+CANDIDATES_SQL = text(
+    "SELECT customer_id, name_county_key, fleet_city_key FROM ("
+    " (SELECT customer_id, name_county_key, fleet_city_key FROM customers"
+    "  WHERE name_county_key = :name AND customer_id <> :me ORDER BY customer_id LIMIT :limit)"
+    " UNION"
+    " (SELECT customer_id, name_county_key, fleet_city_key FROM customers"
+    "  WHERE fleet_city_key = :fleet AND customer_id <> :me ORDER BY customer_id LIMIT :limit)"
+    ") AS c ORDER BY customer_id LIMIT :limit"
+)
 
 
 class DealersChanged(RuntimeError):
@@ -63,12 +73,12 @@ def customer_exists_warning() -> Warning_:
                     message="This customer already exists; the record was saved and linked to it.")
 
 
-def new_routed_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, assignment: Assignment,
-                    region: str, product_line: str | None, explanation: dict[str, Any]) -> RoutedLead:
+def decided_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, assignment: Assignment,
+                 region: str, product_line: str | None, explanation: dict[str, Any]) -> DecidedLead:
     """The lead row for a routed record (one place for the sequential and the batch path)."""
     record = submitted.record
     customer, intent = record["customer"], record.get("purchase_intent") or {}
-    return RoutedLead(
+    return DecidedLead(
         lead_id=submitted.lead_id, customer_id=customer_id, entered_by=submitted.entered_by,
         entrant_key=entrant, assigned_dealer=assignment.assigned_dealer,
         authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
@@ -78,6 +88,14 @@ def new_routed_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str,
         protection_until=assignment.protection_until, rule=assignment.rule,
         explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=submitted.submitted_at,
     )
+
+
+def new_routed_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, assignment: Assignment,
+                    region: str, product_line: str | None, explanation: dict[str, Any]) -> RoutedLead:
+    """decided_lead as an ORM row, for the one-by-one path."""
+    return RoutedLead(**decided_lead(submitted=submitted, customer_id=customer_id, entrant=entrant,
+                                     assignment=assignment, region=region, product_line=product_line,
+                                     explanation=explanation).row())
 
 
 async def route_lead(session: AsyncSession, outbox: Outbox, *, submitted: LeadSubmitted, now: datetime,
@@ -172,18 +190,10 @@ async def _hold_dealers(session: AsyncSession, codes: set[str | None], cache: De
 async def _possible_duplicate(session: AsyncSession, *, customer_id: str,
                               keys: DuplicateKeys) -> tuple[Warning_, dict[str, Any]] | None:
     """Other customers sharing a name-in-county or fleet-in-city key: a warning naming keys and strength only."""
-    conditions = []
-    if keys.name_county is not None:
-        conditions.append(Customer.name_county_key == keys.name_county)
-    if keys.fleet_city is not None:
-        conditions.append(Customer.fleet_city_key == keys.fleet_city)
-    if not conditions:
+    if keys.name_county is None and keys.fleet_city is None:
         return None
-    rows = (await session.execute(
-        select(Customer.customer_id, Customer.name_county_key, Customer.fleet_city_key)
-        .where(or_(*conditions), Customer.customer_id != customer_id)
-        .order_by(Customer.customer_id).limit(CANDIDATE_LIMIT)
-    )).all()
+    rows = (await session.execute(CANDIDATES_SQL, {"name": keys.name_county, "fleet": keys.fleet_city,
+                                                   "me": customer_id, "limit": candidate_limit()})).all()
     candidates = {cid: DuplicateKeys(name_county=nk, fleet_city=fk) for cid, nk, fk in rows}
     best = strongest_match(new=keys, candidates=candidates)
     if best is None:
@@ -196,7 +206,7 @@ async def _possible_duplicate(session: AsyncSession, *, customer_id: str,
     return warning, {"customer_id": match_id, "matched": list(match.matched), "strength": match.strength}
 
 
-def _update_customer(customer: Customer, *, lead: RoutedLead, keys: DuplicateKeys, is_new: bool,
+def _update_customer(customer: Customer, *, lead: RoutedLead | DecidedLead, keys: DuplicateKeys, is_new: bool,
                      now: datetime) -> None:
     if customer.assigned_dealer is None:
         customer.assigned_dealer = lead.assigned_dealer

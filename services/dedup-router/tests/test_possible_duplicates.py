@@ -140,6 +140,30 @@ class TestScore:
         assert strongest_match(new=NEW, candidates={"c0": candidates["c0"]}) is None
 
 
+_key = st.sampled_from([None, "a", "b"])
+_keys = st.builds(DuplicateKeys, name_county=_key, fleet_city=_key)
+
+
+class TestStrongestMatchIsTheBestScore:
+    """strongest_match scores candidates without writing their warnings; it must pick what scoring each would."""
+
+    @given(new=_keys, candidates=st.dictionaries(st.text("c0123", min_size=1, max_size=3), _keys, max_size=8),
+           name_weight=st.sampled_from([0.3, 0.5, 0.6]), fleet_weight=st.sampled_from([0.3, 0.5, 0.7]),
+           warn=st.sampled_from([0.3, 0.5, 0.9]))
+    def test_highest_strength_then_lowest_id(self, new: DuplicateKeys, candidates: dict[str, DuplicateKeys],
+                                             name_weight: float, fleet_weight: float, warn: float) -> None:
+        rules = {**policy(), "weights": {NAME_COUNTY: name_weight, FLEET_CITY: fleet_weight},
+                 "thresholds": {"warn": warn}}
+        scored = [(cid, score_match(new=new, existing=k, policy=rules)) for cid, k in candidates.items()]
+        warned = [(cid, m) for cid, m in scored if m.warn]
+        best = strongest_match(new=new, candidates=candidates, policy=rules)
+        if not warned:
+            assert best is None
+            return
+        top = max(m.strength for _, m in warned)
+        assert best == min((cid, m) for cid, m in warned if m.strength == top)
+
+
 class TestWarningHasNoPersonalData:
     @given(
         name=st.text(
