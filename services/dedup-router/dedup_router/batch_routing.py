@@ -26,7 +26,7 @@ from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer, DecidedLead, RoutedLead
-from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys, strongest_match
+from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys
 from dedup_router.routing import (
     HQ_ENTRANT,
     DealersChanged,
@@ -34,6 +34,7 @@ from dedup_router.routing import (
     _vehicles,
     customer_exists_warning,
     decided_lead,
+    possible_duplicate_warning,
 )
 from leadnet_shared.events import Envelope, LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox
@@ -307,15 +308,7 @@ def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _C
     # strongest_match breaks ties by id itself: the lowest `limit` ids only need picking out when there are more.
     chosen = heapq.nsmallest(limit, ids) if len(ids) > limit else ids
     current = {cid: batch_keys.keys.get(cid) or candidates.keys[cid] for cid in chosen}
-    best = strongest_match(new=keys, candidates=current)
-    if best is None:
-        return None
-    match_id, match = best
-    if match.warning is None:
-        return None
-    warning = Warning_(code=match.warning["code"], message=match.warning["message"], matched=list(match.matched),
-                       strength=match.strength)
-    return warning, {"customer_id": match_id, "matched": list(match.matched), "strength": match.strength}
+    return possible_duplicate_warning(keys=keys, candidates=current)
 
 
 async def _write_customers(session: AsyncSession, customers: list[Customer]) -> None:

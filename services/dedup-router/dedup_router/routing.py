@@ -195,6 +195,13 @@ async def _possible_duplicate(session: AsyncSession, *, customer_id: str,
     rows = (await session.execute(CANDIDATES_SQL, {"name": keys.name_county, "fleet": keys.fleet_city,
                                                    "me": customer_id, "limit": candidate_limit()})).all()
     candidates = {cid: DuplicateKeys(name_county=nk, fleet_city=fk) for cid, nk, fk in rows}
+    return possible_duplicate_warning(keys=keys, candidates=candidates)
+
+
+def possible_duplicate_warning(*, keys: DuplicateKeys, candidates: dict[str, DuplicateKeys]
+                               ) -> tuple[Warning_, dict[str, Any]] | None:
+    """The strongest candidate as the warning and the audit entry a verdict carries (keys and strength, no PII);
+    shared by the one-by-one and the batch path so both word it the same."""
     best = strongest_match(new=keys, candidates=candidates)
     if best is None:
         return None
