@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.auth import ensure_keys, mint_from_dir
@@ -120,6 +121,44 @@ class RawClient:
             return status
         finally:
             self.pool.put_nowait((reader, writer))
+
+
+class CpuMeter:
+    """CPU seconds used by each part of the system between two snapshots, to say where a record's time goes.
+
+    PostgreSQL and the broker are counted with their child processes (backends, including exited ones)."""
+
+    def __init__(self, parts: dict[str, int | None]) -> None:
+        self.parts = {name: psutil.Process(pid) for name, pid in parts.items() if pid}
+
+    def snapshot(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        others = {proc.pid for proc in self.parts.values()}
+        for name, proc in self.parts.items():
+            total = 0.0
+            # The bench's own children are the services, counted apart; only PostgreSQL's and the broker's count.
+            children = [] if proc.pid == os.getpid() else proc.children(recursive=True)
+            for p in [proc, *(c for c in children if c.pid not in others)]:
+                try:
+                    t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                total += t.user + t.system
+                if p.pid != os.getpid():  # exited backends; the bench's own reaped children are setup tools
+                    total += t.children_user + t.children_system
+            out[name] = total
+        return out
+
+    @staticmethod
+    def per_record(before: dict[str, float], after: dict[str, float], records: int) -> str:
+        used = {name: (after[name] - before[name]) * 1000 / max(records, 1) for name in before}
+        parts = "  ".join(f"{name} {ms:.2f}" for name, ms in used.items())
+        return f"CPU ms per record: {parts}  (total {sum(used.values()):.2f})"
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -263,17 +302,23 @@ def main() -> None:
                 break
         print("warm-up:", r.status_code)
 
+        meter = CpuMeter({"load generator": os.getpid(), "intake": procs[1].pid, "router": procs[0].pid,
+                          "baseline": procs[2].pid, "postgres": postmaster_pid(tmp / "pg") if pg else None,
+                          "broker": kafka.proc.pid if kafka is not None and kafka.proc is not None else None})
         index = 0
         print(f"\n== single-record POST, open loop, {seconds:.0f} s per rate (intake answers after the router's "
               "verdict) ==")
         for rate in rates:
             base = asyncio.run(open_loop(baseline_url, token, rate=rate, seconds=seconds, start_index=index))
+            before = meter.snapshot()
             res = asyncio.run(open_loop(intake_url, token, rate=rate, seconds=seconds, start_index=index))
+            cpu = meter.per_record(before, meter.snapshot(), res["sent"])
             index += int(rate * seconds)
             print(f"rate {rate:6.0f}/s  intake: {res['achieved_rps']:7.1f} rps p50 {res['p50_ms']:7.1f} ms "
                   f"p99 {res['p99_ms']:7.1f} ms  {res['statuses']}")
             print(f"               baseline: {base['achieved_rps']:7.1f} rps p50 {base['p50_ms']:7.1f} ms "
                   f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x")
+            print(f"               {cpu}")
 
         print(f"\n== single-record POST, closed loop (max sustained), {seconds:.0f} s ==")
         for conc in (64,):
@@ -292,14 +337,17 @@ def main() -> None:
         with source.open("wb") as f:
             for i in range(bulk):
                 f.write(orjson.dumps(record(20_000_000 + i)) + b"\n")
+        before = meter.snapshot()
         summary = asyncio.run(run_import_async(path=source, base_url=intake_url, token=token, progress=False,
                                                result_path=tmp / "bulk.results.csv"))
         rps = summary.records_per_second
+        bulk_cpu = meter.per_record(before, meter.snapshot(), bulk)
         print(f"intake: {rps:,.0f} records/s saved ({bulk:,} in {summary.sent_seconds:.1f} s, batches sent "
               f"respond-async); every verdict in after {summary.elapsed_seconds:.1f} s "
               f"({bulk / summary.elapsed_seconds:,.0f} records/s routed end to end): {summary.accepted:,} accepted, "
               f"{summary.pending:,} still pending, "
               f"{summary.refused + summary.duplicates + summary.unreadable:,} other")
+        print(f"saving and routing, {bulk_cpu}")
         base_n = min(bulk, 50_000)
         bodies = [orjson.dumps({"records": [record(i) for i in range(s, min(s + 1000, base_n))]})
                   for s in range(0, base_n, 1000)]
