@@ -176,7 +176,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(make_engine(settings.async_dsn, pool_size=settings.db_pool_size,
-                                  max_overflow=settings.db_max_overflow))
+                                  max_overflow=settings.db_max_overflow, pre_ping=settings.db_pool_pre_ping))
         outbox_table, inbox_table, _ = tables
         runtime = Runtime(settings=settings, db=db, outbox=Outbox(outbox_table), inbox=Inbox(inbox_table),
                           tables=tables, clock=clock,
@@ -237,7 +237,10 @@ def create_service_app(
             log.info("%s stopped", settings.service)
 
     app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+                  # Metrics are Prometheus (leadnet_shared.metrics); FastAPI's OpenTelemetry hooks only cost a
+                  # provider lookup per request here.
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     install_problem_handlers(app)
     install_ops_routes(app, settings)
     for router in routers:
