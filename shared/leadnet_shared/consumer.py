@@ -84,7 +84,8 @@ class Inbox:
 
 
 class ConsumerLoop:
-    """Consumes topics in batches: one transaction per batch, a savepoint per event, offsets after the commit."""
+    """Consumes topics in batches: one transaction per batch (a savepoint per event when handled one by one),
+    offsets after the commit."""
 
     def __init__(self, *, name: str, service: str, topics: list[str], handlers: Mapping[str, Handler],
                  db: Database, inbox: Inbox, outbox: Outbox, bootstrap_servers: str, group_id: str,
@@ -138,15 +139,24 @@ class ConsumerLoop:
                 CONSUMER_LAST_PROGRESS.labels(self.service, self.name).set_to_current_time()
                 if not batches:
                     continue
-                await self.process(batches)
+                try:
+                    await self.process(batches)
+                except Exception:
+                    # The transaction rolled back (e.g. the database went away) and no offset was committed:
+                    # rewind to the batch's first events and read them again once the backoff has passed.
+                    log.exception("consumer %s: a batch could not be processed; it will be read again", self.name)
+                    for tp, msgs in batches.items():
+                        if msgs:
+                            self.consumer.seek(tp, msgs[0].offset)
+                    await asyncio.sleep(1.0)
         finally:
             await self._close()
 
     async def process(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Handle a poll's records in one transaction, then commit their offsets."""
         records = [r for msgs in batches.values() for r in msgs]
-        async with self.db.transaction() as session:
-            if not (self.batch_handler is not None and await self._handle_as_batch(session, records)):
+        if not (self.batch_handler is not None and await self._handle_as_batch(records)):
+            async with self.db.transaction() as session:
                 for record in records:
                     await self._handle_with_retries(session, record)
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
@@ -157,9 +167,11 @@ class ConsumerLoop:
             # The group rebalanced: another member will get these again; the inbox makes that harmless.
             log.warning("offset commit failed after a rebalance; events will be redelivered (%s)", self.name)
 
-    async def _handle_as_batch(self, session: AsyncSession, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
-        """One inbox claim and one handler call for the whole poll; False sends it down the one-by-one path,
-        which retries each event on its own and dead-letters only the ones that keep failing."""
+    async def _handle_as_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        """One transaction, one inbox claim and one handler call for the whole poll; False (the transaction rolled
+        back) sends it down the one-by-one path, which retries each event on its own and dead-letters only the
+        ones that keep failing. No savepoint: it would cost two round trips on every poll to spare a rare
+        failing batch one."""
         assert self.batch_handler is not None
         envelopes = []
         for record in records:
@@ -169,7 +181,7 @@ class ConsumerLoop:
                 return False  # let the one-by-one path dead-letter the unreadable message
         known = [e for e in envelopes if e.type in self.handlers]
         try:
-            async with session.begin_nested():
+            async with self.db.transaction() as session:
                 fresh = await self.inbox.claim_many(session, consumer=self.name, envelopes=known)
                 if fresh:
                     await self.batch_handler(session, fresh)

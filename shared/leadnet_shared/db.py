@@ -40,12 +40,12 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False) -> AsyncEngine:
     return create_async_engine(
         dsn,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,  # see Settings.db_pool_pre_ping
         # Statement parameters carry phones and names; errors and logs must name ids, never personal data.
         hide_parameters=True,
         # JSONB values (raw and normalized records, verdicts) are encoded by orjson: the stdlib encoder was a

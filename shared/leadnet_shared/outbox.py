@@ -250,7 +250,9 @@ class OutboxRelay:
                 log.exception("outbox relay iteration failed; retrying")
                 sent = 0
                 await asyncio.sleep(1.0)
-            if sent == 0:
+            # A short batch took everything visible: look again only when woken (a commit here since the clear
+            # above) or after the idle poll, instead of spending an empty transaction per wake.
+            if sent < self.batch_size:
                 self.last_progress = self.clock.now()
                 with contextlib.suppress(TimeoutError):  # no commit woke us: poll for other processes' rows
                     await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)

@@ -164,6 +164,40 @@ class TestInbox:
             assert (await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 1
         await db.dispose()
 
+    async def test_a_lost_database_connection_is_survived_and_the_batch_read_again(self, infra: Infra) -> None:
+        """The pool does not ping before use: a connection the server dropped fails its transaction. The loop must
+        not die with it, and must not skip the events it had fetched: it reads them again from the committed
+        offset."""
+        db = await _database(infra)
+        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
+        topic = prefix + LEADS
+        calls: list[str] = []
+
+        async def handler(session: AsyncSession, envelope: Envelope) -> None:
+            calls.append(envelope.id)
+            if len(calls) == 1:  # the server ends this connection mid-transaction (a restart, a failover)
+                await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+
+        producer = await start_producer(infra.bootstrap_servers)
+        event = _event()
+        await producer.send_and_wait(topic, event.to_bytes(), key=b"C1")
+        await producer.stop()
+        loop = await self._run_consumer(infra, db, topic, handler, prefix=prefix, max_attempts=2)
+        task = asyncio.create_task(loop.run())
+
+        async def applied() -> int:
+            async with db.sessions() as s:
+                return int((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one())
+
+        assert await eventually(applied, within=30) == 1
+        assert not task.done()  # still consuming
+        loop.stop()
+        await task
+        async with db.sessions() as s:
+            assert (await s.execute(text("SELECT outcome FROM inbox"))).scalars().all() == ["processed"]
+        await db.dispose()
+
     async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_moves_on(
         self, infra: Infra
     ) -> None:
