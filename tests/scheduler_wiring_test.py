@@ -5,6 +5,7 @@ Real PostgreSQL and Kafka; time is a FrozenClock the tests move (domain.md §3-6
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,8 +13,17 @@ import pytest
 
 from followup_scheduler.tasks import timer_event_id
 from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.events import Envelope, FleetLine, TaskEvent
-from leadnet_shared.testing import Infra
+from leadnet_shared.events import (
+    LEADS,
+    Envelope,
+    FleetLine,
+    LeadAccepted,
+    LeadClosed,
+    LeadReassigned,
+    TaskEvent,
+    make_envelope,
+)
+from leadnet_shared.testing import Infra, eventually
 from tests.scheduler_harness import Scheduler, scheduler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -296,3 +306,59 @@ class TestPlansAndQuotas:
                           for e in new) == [("D001", "callback", "2026-12", 3), ("D001", "promotion", "2026-W49", 0),
                                             ("D002", "promotion", "2026-W49", 0)]  # D002 filed its callbacks
             assert await s.scalar("SELECT count(*) FROM plan_reminders") == 5
+
+
+class TestABurstOfLeadEvents:
+    async def test_a_burst_is_taken_in_order_once_as_if_one_at_a_time(self, infra: Infra) -> None:
+        """After a bulk import the lead events arrive by the hundred: the batch path must keep delivery order
+        (a lead accepted, then reassigned or closed, in one poll) and take a repeated event once."""
+        async with scheduler(infra, start=MONDAY) as s:
+            leads = []
+            envelopes = []
+            for i in range(60):
+                lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
+                dealer = None if i % 4 == 0 else "D001"  # every fourth waits in the HQ queue
+                event = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by="D002",
+                                     assigned_dealer=dealer, authorized_dealer=dealer, cross_region=True,
+                                     tier="gold_silver", horizon="within_2_weeks", accepted_at=MONDAY,
+                                     reward_eligible=True)
+                leads.append((lead_id, customer_id, dealer))
+                envelopes.append(make_envelope(data=event, event_type="leadnet.lead.accepted", source="/test",
+                                               time=MONDAY, subject=customer_id))
+            queued_id, queued_customer, _ = leads[0]
+            closed_id, closed_customer, _ = leads[1]
+            envelopes.append(make_envelope(
+                data=LeadReassigned(lead_id=queued_id, customer_id=queued_customer, to_dealer="D003",
+                                    reason="dealer_withdrawn", reassigned_at=MONDAY),
+                event_type="leadnet.lead.reassigned", source="/test", time=MONDAY, subject=queued_customer))
+            envelopes.append(make_envelope(
+                data=LeadClosed(lead_id=closed_id, customer_id=closed_customer, reason="invalid_information",
+                                closed_at=MONDAY),
+                event_type="leadnet.lead.closed", source="/test", time=MONDAY, subject=closed_customer))
+            envelopes.append(envelopes[5])  # a redelivery
+            # One key, one partition: the consumer sees them in this order, most of them in one poll.
+            for envelope in envelopes:
+                await s.producer.send(s.prefix + LEADS, envelope.to_bytes(), key=b"burst")
+            await s.producer.flush()
+
+            async def all_taken_in() -> bool:
+                return bool(await s.scalar("SELECT count(*) FROM inbox") >= len(envelopes) - 1)
+
+            await eventually(all_taken_in)
+
+            assert await s.scalar("SELECT count(*) FROM leads") == 60
+            for lead_id, _, dealer in leads[2:]:
+                tasks = await s.tasks_of(lead_id)
+                if dealer is None:
+                    assert tasks == []
+                else:
+                    [task] = tasks
+                    assert (task["kind"], at(task["due_at"])) == ("promotion", MONDAY + timedelta(days=2))
+            [moved] = await s.tasks_of(queued_id)  # planned once it had a dealer
+            assert moved["status"] == "open"
+            assert await s.scalar("SELECT dealer FROM tasks WHERE lead_id = :l", l=queued_id) == "D003"
+            [cancelled] = await s.tasks_of(closed_id)
+            assert cancelled["status"] == "cancelled"
+            assert await s.scalar("SELECT status FROM leads WHERE lead_id = :l", l=closed_id) == "closed"
+            assigned = sum(1 for _, _, dealer in leads if dealer is not None)
+            assert len(await s.outbox("leadnet.task.scheduled")) == assigned + 1

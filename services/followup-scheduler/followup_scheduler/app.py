@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from followup_scheduler.endpoints import plans_router, router
 from followup_scheduler.firing import run_timers
-from followup_scheduler.handlers import lead_handlers
+from followup_scheduler.handlers import lead_batch_handler, lead_handlers
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
@@ -23,7 +23,8 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, plans_router],
-        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handlers=lead_handlers)],
+        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handlers=lead_handlers,
+                                batch_handler=lead_batch_handler)],
         workers=[run_timers] if run_timer_worker else [],
         clock=clock,
         verifier=verifier,

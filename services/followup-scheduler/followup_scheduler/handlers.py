@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import Dealer, FollowedLead, Task
-from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task
+from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task, plan_first_tasks
 from leadnet_shared.app import Runtime
-from leadnet_shared.consumer import Handler
+from leadnet_shared.consumer import BatchHandler, Handler
 from leadnet_shared.events import (
     DealerUpserted,
     DealerWithdrawn,
@@ -20,6 +20,57 @@ from leadnet_shared.events import (
 )
 
 
+def followed_lead(event: LeadAccepted) -> FollowedLead:
+    return FollowedLead(
+        lead_id=event.lead_id, customer_id=event.customer_id, entered_by=event.entered_by,
+        assigned_dealer=event.assigned_dealer, authorized_dealer=event.authorized_dealer,
+        cross_region=event.cross_region, reward_eligible=event.reward_eligible,
+        tier=event.tier, nature=event.nature, region_code=event.region_code, product_line=event.product_line,
+        horizon=event.horizon, source=event.source, network_code=event.network_code, status="open",
+        routed_at=event.accepted_at, unreachable_streak=0,
+        fleet_vehicles=None if event.fleet is None else sum(max(line.quantity, 0) for line in event.fleet),
+    )
+
+
+def lead_batch_handler(runtime: Runtime) -> BatchHandler:
+    """A poll's events in delivery order, each run of `lead.accepted` taken in with a few statements.
+
+    One at a time, a routed lead cost a savepoint, a lookup, two inserts and an outbox insert: ~40 leads/s behind a
+    bulk import. The other event types (rare) go through their one-event handlers, in order, in the same
+    transaction; if anything fails the kit rolls the batch back and takes it one event at a time."""
+    handlers = lead_handlers(runtime)
+    prefix = runtime.settings.topic_prefix
+
+    async def accept_many(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        events: dict[str, LeadAccepted] = {}
+        for envelope in envelopes:
+            event = LeadAccepted.model_validate(envelope.data)
+            events.setdefault(event.lead_id, event)  # the first word on a lead wins, as one by one
+        known = set((await session.execute(
+            select(FollowedLead.lead_id).where(FollowedLead.lead_id.in_(list(events))))).scalars())
+        leads = [followed_lead(event) for lead_id, event in events.items() if lead_id not in known]
+        if not leads:
+            return
+        session.add_all(leads)
+        await session.flush()
+        await plan_first_tasks(session, runtime.outbox, leads=leads, now=runtime.clock.now(), prefix=prefix)
+
+    async def on_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        start = 0
+        while start < len(envelopes):
+            end = start
+            while end < len(envelopes) and envelopes[end].type == "leadnet.lead.accepted":
+                end += 1
+            if end > start:
+                await accept_many(session, envelopes[start:end])
+                start = end
+            else:
+                await handlers[envelopes[start].type](session, envelopes[start])
+                start += 1
+
+    return on_batch
+
+
 def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
     prefix = runtime.settings.topic_prefix
 
@@ -27,15 +78,7 @@ def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
         event = LeadAccepted.model_validate(envelope.data)
         if await session.get(FollowedLead, event.lead_id) is not None:
             return
-        lead = FollowedLead(
-            lead_id=event.lead_id, customer_id=event.customer_id, entered_by=event.entered_by,
-            assigned_dealer=event.assigned_dealer, authorized_dealer=event.authorized_dealer,
-            cross_region=event.cross_region, reward_eligible=event.reward_eligible,
-            tier=event.tier, nature=event.nature, region_code=event.region_code, product_line=event.product_line,
-            horizon=event.horizon, source=event.source, network_code=event.network_code, status="open",
-            routed_at=event.accepted_at, unreachable_streak=0,
-            fleet_vehicles=None if event.fleet is None else sum(max(line.quantity, 0) for line in event.fleet),
-        )
+        lead = followed_lead(event)
         session.add(lead)
         await session.flush()
         await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)

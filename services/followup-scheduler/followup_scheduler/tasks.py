@@ -29,6 +29,7 @@ from followup_scheduler.timing import PlannedTask, first_task_for_lead
 from leadnet_shared.events import (
     LEADS,
     TASKS,
+    Envelope,
     EventData,
     LeadClosed,
     LeadVerified,
@@ -60,15 +61,14 @@ def _tie_break(lead: FollowedLead) -> int:
                           tier=lead.tier)  # type: ignore[arg-type]
 
 
-async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, planned: PlannedTask | None,
-                        kind: str | None = None, due_at: datetime | None = None, reason: str | None = None,
-                        now: datetime, prefix: str) -> Task:
-    """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
+def new_task(*, lead: FollowedLead, planned: PlannedTask | None, kind: str | None = None,
+             due_at: datetime | None = None, reason: str | None = None, now: datetime) -> Task:
+    """A task of `lead`, from the timing tables (`planned`) or by hand, with its overdue and escalation deadlines."""
     due = planned.due_at if planned else due_at
     if due is None:
         raise ValueError("a task needs a due time")
     deadlines = task_deadlines(due_at=due)
-    task = Task(
+    return Task(
         task_id=str(uuid.uuid4()), lead_id=lead.lead_id, customer_id=lead.customer_id, dealer=lead.assigned_dealer,
         kind=planned.kind if planned else kind, due_at=due, overdue_at=deadlines.overdue_at,
         escalate_at=deadlines.escalate_at, status="open",
@@ -76,12 +76,28 @@ async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: Followed
         policy_version=planned.policy_version if planned else None, tier=lead.tier,
         tie_break=_tie_break(lead), unreachable_streak=lead.unreachable_streak, planned_at=now,
     )
+
+
+def _scheduled_event(task: Task, *, now: datetime, prefix: str) -> tuple[str, str, Envelope, str]:
+    envelope = make_envelope(data=task_event(task, occurred_at=now), event_type="leadnet.task.scheduled",
+                             source=SOURCE, time=now, subject=task.customer_id)
+    return prefix + TASKS, task.customer_id, envelope, "task"
+
+
+async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, planned: PlannedTask | None,
+                        kind: str | None = None, due_at: datetime | None = None, reason: str | None = None,
+                        now: datetime, prefix: str) -> Task:
+    """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
+    task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now)
     session.add(task)
     await session.flush()
-    await _publish(session, outbox, prefix=prefix, topic=TASKS, key=task.customer_id,
-                   event_type="leadnet.task.scheduled", data=task_event(task, occurred_at=now), now=now,
-                   aggregate="task")
+    await outbox.add_many(session, [_scheduled_event(task, now=now, prefix=prefix)])
     return task
+
+
+def _first_planned(lead: FollowedLead) -> PlannedTask:
+    return first_task_for_lead(tier=lead.tier, horizon=lead.horizon, routed_at=lead.routed_at,  # type: ignore[arg-type]
+                               calendar=default_calendar())
 
 
 async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime,
@@ -89,9 +105,19 @@ async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: Follow
     """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time."""
     if lead.assigned_dealer is None:
         return None  # waiting in the HQ queue: HQ plans by hand
-    planned = first_task_for_lead(tier=lead.tier, horizon=lead.horizon, routed_at=lead.routed_at,  # type: ignore[arg-type]
-                                  calendar=default_calendar())
-    return await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
+    return await schedule_task(session, outbox, lead=lead, planned=_first_planned(lead), now=now, prefix=prefix)
+
+
+async def plan_first_tasks(session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime,
+                           prefix: str) -> list[Task]:
+    """`plan_first_task` for many new leads at once: one insert of the tasks, one of their `task.scheduled` events."""
+    tasks = [new_task(lead=lead, planned=_first_planned(lead), now=now)
+             for lead in leads if lead.assigned_dealer is not None]
+    if tasks:
+        session.add_all(tasks)
+        await session.flush()
+        await outbox.add_many(session, [_scheduled_event(task, now=now, prefix=prefix) for task in tasks])
+    return tasks
 
 
 # ---- the timers: one statement per batch claims the tasks and writes their events to the outbox --------------
