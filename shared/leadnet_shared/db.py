@@ -50,12 +50,13 @@ def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10, pre_pi
         hide_parameters=True,
         # JSONB values (raw and normalized records, verdicts) are encoded by orjson: the stdlib encoder was a
         # visible share of a bulk batch's time.
-        json_serializer=_json_text,
+        json_serializer=json_text,
         connect_args={"server_settings": {"application_name": "leadnet", "timezone": "UTC"}},
     )
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
+    """A JSONB value as the text PostgreSQL reads (also for statements that pass JSON in text arrays)."""
     return orjson.dumps(value, default=to_jsonable_python).decode()
 
 

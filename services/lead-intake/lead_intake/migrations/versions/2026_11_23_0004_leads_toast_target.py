@@ -1,0 +1,26 @@
+"""leads: keep rows up to a page uncompressed, so the verdict's UPDATE does not re-compress the record
+
+A lead row carries the raw and the normalized record (~1.5 KB); the verdict adds ~1 KB more, which crossed the
+2 KB toast threshold and made every verdict UPDATE run pglz over the row's JSONB: about half of that statement's
+time, and the statement was intake's costliest in PostgreSQL. Chinese text in JSONB compresses poorly anyway.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("ALTER TABLE leads SET (toast_tuple_target = 8160)")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE leads RESET (toast_tuple_target)")
