@@ -483,14 +483,18 @@ async def _settle(client: httpx.AsyncClient, *, token: str, result_file: Path, s
     delay = 0.2
     while pending and time.monotonic() < deadline:
         came = 0
-        ids = list(pending)
+        ids = list(pending)  # in file order, which is about the order the router takes them in
         for start in range(0, len(ids), 1000):
             chunk = ids[start:start + 1000]
             answers = await _post_batch(client, token=token, key=None, body=orjson.dumps({"lead_ids": chunk}),
                                         path="/v1/leads/verdicts")
-            for lead_id, answer in zip(chunk, answers, strict=True):
-                if answer.get("status") == "pending":
-                    continue
+            decided = [(lead_id, answer) for lead_id, answer in zip(chunk, answers, strict=True)
+                       if answer.get("status") != "pending"]
+            if not decided:
+                # The router has not reached this chunk, so it has not reached the later ones either: asking for
+                # all of a million rows on every pass only took CPU from the router that was still routing them.
+                break
+            for lead_id, answer in decided:
                 index = pending.pop(lead_id)
                 cells, outcome = _result_line(Row(int(rows[index][0]), int(rows[index][1])), answer)
                 rows[index] = [str(c) for c in cells]
