@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import IdempotencyKey, InformationNetwork, Lead
@@ -189,28 +188,14 @@ async def save_submissions(session: AsyncSession, outbox: Outbox,
     """
     outcomes: list[Replay | ValidationFailed | None] = [None] * len(submissions)
     keyed = [i for i, s in enumerate(submissions) if s.idempotency_key]
-    if keyed:
-        claimed = set((await session.execute(
-            text("INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id) "
-                 "SELECT * FROM unnest(CAST(:callers AS text[]), CAST(:keys AS text[]), CAST(:hashes AS text[]), "
-                 "CAST(:leads AS text[])) ON CONFLICT DO NOTHING RETURNING lead_id"),
-            {"callers": [submissions[i].caller_key for i in keyed],
-             "keys": [submissions[i].idempotency_key for i in keyed],
-             "hashes": [submissions[i].body_hash for i in keyed],
-             "leads": [submissions[i].lead.row["lead_id"] for i in keyed]},
-        )).scalars())
-        taken = [i for i in keyed if submissions[i].lead.row["lead_id"] not in claimed]
-        if taken:
-            pairs = {(submissions[i].caller_key, submissions[i].idempotency_key) for i in taken}
-            rows = await session.execute(
-                select(IdempotencyKey).where(tuple_(IdempotencyKey.caller_key, IdempotencyKey.key).in_(pairs)))
-            first: dict[tuple[str, str | None], IdempotencyKey] = {(r.caller_key, r.key): r for r in rows.scalars()}
-            for i in taken:
-                row = first[(submissions[i].caller_key, submissions[i].idempotency_key)]
-                outcomes[i] = (
-                    Replay(lead_id=row.lead_id, status_code=row.status_code, response=row.response)
-                    if row.request_hash == submissions[i].body_hash else key_reused()
-                )
+    firsts = await claim_keys(session, [
+        KeyClaim(caller_key=submissions[i].caller_key, key=submissions[i].idempotency_key or "",
+                 body_hash=submissions[i].body_hash or "", lead_id=submissions[i].lead.row["lead_id"])
+        for i in keyed])
+    for i, row in zip(keyed, firsts, strict=True):
+        if row is not None:
+            outcomes[i] = (Replay(lead_id=row.lead_id, status_code=row.status_code, response=row.response)
+                           if row.request_hash == submissions[i].body_hash else key_reused())
     await save_leads(session, outbox, [s.lead for s, o in zip(submissions, outcomes, strict=True) if o is None])
     return outcomes
 
@@ -308,6 +293,45 @@ async def lead_states(session: AsyncSession, lead_ids: Sequence[str]) -> dict[st
     }
 
 
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A request taking its Idempotency-Key: the lead it saves (single record) or its per-record items (batch)."""
+
+    caller_key: str
+    key: str
+    body_hash: str
+    lead_id: str | None = None
+    batch_items: list[dict[str, Any]] | None = None
+
+
+async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[IdempotencyKey | None]:
+    """Take each request's key, or find the row of the request that took it first; one statement for all.
+
+    Per claim: None when it took the key (the request goes ahead); else the first request's row, whose hash the
+    caller compares. Two concurrent requests with one key: the second's insert waits on the first's uncommitted
+    row, then skips it, so one key has one effect; two claims of one key in one list: the first in list order
+    wins. Each claim is in the same transaction as what the request saves: both exist or neither.
+    """
+    if not claims:
+        return []
+    won = set((await session.execute(
+        text("INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
+             "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST(:callers AS text[]), CAST(:keys AS text[]), "
+             "CAST(:hashes AS text[]), CAST(:leads AS text[]), CAST(:items AS text[])) AS t(c, k, h, l, i) "
+             "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id"),
+        {"callers": [c.caller_key for c in claims], "keys": [c.key for c in claims],
+         "hashes": [c.body_hash for c in claims], "leads": [c.lead_id for c in claims],
+         "items": [None if c.batch_items is None else json_text(c.batch_items) for c in claims]},
+    )).tuples())
+    lost = [c for c in claims if (c.caller_key, c.key, c.lead_id) not in won]
+    first: dict[tuple[str, str], IdempotencyKey] = {}
+    if lost:
+        rows = await session.execute(select(IdempotencyKey).where(
+            tuple_(IdempotencyKey.caller_key, IdempotencyKey.key).in_({(c.caller_key, c.key) for c in lost})))
+        first = {(r.caller_key, r.key): r for r in rows.scalars()}
+    return [None if (c.caller_key, c.key, c.lead_id) in won else first[(c.caller_key, c.key)] for c in claims]
+
+
 async def claim_idempotency_key(
     session: AsyncSession,
     *,
@@ -317,25 +341,11 @@ async def claim_idempotency_key(
     lead_id: str | None,
     batch_items: list[dict[str, Any]] | None = None,
 ) -> IdempotencyKey | None:
-    """Take the key for this request, or return the row of the request that took it first.
-
-    Two concurrent requests with one key: the second blocks on the first's uncommitted row, then sees it, so one
-    key has one effect. The claim is in the same transaction as the saved records: both exist or neither.
-    """
-    inserted = await session.execute(
-        pg_insert(IdempotencyKey)
-        .values(caller_key=caller_key, key=key, request_hash=body_hash, lead_id=lead_id, batch_items=batch_items)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    if inserted.first() is not None:
-        return None
-    existing = (
-        await session.execute(
-            select(IdempotencyKey).where(IdempotencyKey.caller_key == caller_key, IdempotencyKey.key == key)
-        )
-    ).scalar_one()
-    if existing.request_hash != body_hash:
+    """Take the key for this request (None), or return the row of the first request with the same body
+    (a 422 `idempotency_key_reused` for another body)."""
+    [existing] = await claim_keys(session, [KeyClaim(caller_key=caller_key, key=key, body_hash=body_hash,
+                                                     lead_id=lead_id, batch_items=batch_items)])
+    if existing is not None and existing.request_hash != body_hash:
         raise key_reused()
     return existing
 
