@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from sqlalchemy import Table, text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +33,7 @@ from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
 from leadnet_shared.kafka import broker_cluster_id, start_producer
 from leadnet_shared.outbox import Outbox, OutboxRelay
-from leadnet_shared.problems import PROBLEM_JSON, FieldProblem, ServiceError, pointer_from_loc
+from leadnet_shared.problems import PROBLEM_JSON, FieldProblem, ServiceError, Unavailable, pointer_from_loc
 from leadnet_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _gone(request: Request, exc: ClientDisconnect) -> Response:
         # The caller hung up before we read its body: nothing was saved and nobody is listening for an answer.
         return Response(status_code=499)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            # The server dropped the connection (a restart, a failover; the pool does not ping before use):
+            # nothing was committed, and the pool has already discarded it. Safe to retry, with the same key.
+            log.warning("database connection lost on %s %s", request.method, request.url.path)
+            return problem_response(Unavailable("The database connection was lost; retry the request.",
+                                                headers={"Retry-After": "1"}), request)
+        return await _unhandled(request, exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
