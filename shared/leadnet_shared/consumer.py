@@ -154,11 +154,7 @@ class ConsumerLoop:
 
     async def process(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Handle a poll's records in one transaction, then commit their offsets."""
-        records = [r for msgs in batches.values() for r in msgs]
-        if not (self.batch_handler is not None and await self._handle_as_batch(records)):
-            async with self.db.transaction() as session:
-                for record in records:
-                    await self._handle_with_retries(session, record)
+        await self.handle([r for msgs in batches.values() for r in msgs])
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
         assert self.consumer is not None
         try:
@@ -166,6 +162,16 @@ class ConsumerLoop:
         except CommitFailedError:
             # The group rebalanced: another member will get these again; the inbox makes that harmless.
             log.warning("offset commit failed after a rebalance; events will be redelivered (%s)", self.name)
+
+    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        """Apply a poll's records (before its offsets are committed); True when the batch handler took them all,
+        False when they went one by one (no batch handler, or the batch failed and was rolled back)."""
+        if self.batch_handler is not None and await self._handle_as_batch(records):
+            return True
+        async with self.db.transaction() as session:
+            for record in records:
+                await self._handle_with_retries(session, record)
+        return False
 
     async def _handle_as_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """One transaction, one inbox claim and one handler call for the whole poll; False (the transaction rolled

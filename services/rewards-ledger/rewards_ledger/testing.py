@@ -1,8 +1,9 @@
 """Test and benchmark support: the ledger's real handlers fed by the kit's real consumer code, without a broker.
 
-`LedgerHarness.deliver` hands a poll's envelopes to the kit's consumer code inside one transaction, exactly as
-`ConsumerLoop.process` does: with `batch=True` (production) to the batch handler after one inbox claim, falling back
-to the one-by-one path if it raises; else one by one (inbox claim and a savepoint per event). Tests and the
+`LedgerHarness.deliver` hands a poll's envelopes to the kit's consumer code (`ConsumerLoop.handle`, what
+`ConsumerLoop.process` runs before committing offsets): with `batch=True` (production) to the batch handler after
+one inbox claim in one transaction, falling back to the one-by-one path if it raises; else one by one (inbox claim
+and a savepoint per event). Tests and the
 benchmark exercise the production path on a real PostgreSQL; only Kafka is left out.
 """
 
@@ -128,12 +129,8 @@ class LedgerHarness:
                                   key=keys[offset] if keys else None, value=value, checksum=None,
                                   serialized_key_size=0, serialized_value_size=len(value), headers=())
                    for offset, value in enumerate(values)]
-        async with self.db.transaction() as session:
-            if self.batch and await self.loop._handle_as_batch(session, records):
-                return
-            self.fallbacks += self.batch
-            for record in records:
-                await self.loop._handle_with_retries(session, record)
+        batched = await self.loop.handle(records)
+        self.fallbacks += self.batch and not batched
 
     async def dead_letters(self) -> int:
         async with self.db.sessions() as session:
