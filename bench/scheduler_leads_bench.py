@@ -1,0 +1,120 @@
+"""followup-scheduler taking in routed leads: how fast a backlog of `lead.accepted` events (what a bulk import
+leaves behind) becomes followed leads with their first tasks, with the batch handler and, as the baseline in the
+same run, one event at a time (the kit's per-event path with a savepoint each).
+
+    python bench/scheduler_leads_bench.py [--events 20000]
+
+Real PostgreSQL (embedded unless DATABASE_URL is set) and a real broker (the embedded one unless
+KAFKA_BOOTSTRAP_SERVERS is set). The events are published first; the clock starts when the scheduler starts and
+stops when every lead is in its table. Three of four leads have a dealer (they get a task), one waits in the HQ queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+
+import followup_scheduler.app as scheduler_app
+from followup_scheduler.settings import SchedulerSettings
+from leadnet_shared.auth import ensure_keys
+from leadnet_shared.events import LEADS, LeadAccepted, make_envelope
+from leadnet_shared.infra import EmbeddedPostgres, start_kafka
+from leadnet_shared.kafka import ensure_topics
+from leadnet_shared.migrate import upgrade
+from leadnet_shared.settings import database_url_for
+from leadnet_shared.testing import running
+
+
+async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, batch: bool) -> float:
+    """Seconds for a fresh scheduler to take in `events` routed leads waiting in its topic."""
+    prefix = f"slb{uuid.uuid4().hex[:8]}."
+    await ensure_topics(bootstrap, prefix=prefix, partitions=3)
+    url = database_url_for(server_url, f"scheduler_leads_{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(upgrade, "followup_scheduler", url)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    now = datetime.now(UTC)
+    try:
+        for i in range(events):
+            lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
+            dealer = None if i % 4 == 0 else "D001"
+            event = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by="D002", assigned_dealer=dealer,
+                                 authorized_dealer=dealer, cross_region=True, tier="retail",
+                                 horizon=("within_2_weeks", "within_2_months", None)[i % 3], accepted_at=now,
+                                 reward_eligible=True)
+            envelope = make_envelope(data=event, event_type="leadnet.lead.accepted", source="/bench", time=now,
+                                     subject=customer_id)
+            await producer.send(prefix + LEADS, envelope.to_bytes(), key=customer_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    settings = SchedulerSettings(env="test", service_database_url=url, kafka_bootstrap_servers=bootstrap,
+                                 topic_prefix=prefix, jwks_file=str(jwks), log_json=False, log_level="WARNING")
+    saved = scheduler_app.lead_batch_handler
+    if not batch:  # the baseline: the kit's one-event-at-a-time path
+        scheduler_app.lead_batch_handler = None  # type: ignore[assignment]
+    try:
+        app = scheduler_app.create_app(settings, run_timer_worker=False)
+    finally:
+        scheduler_app.lead_batch_handler = saved
+    started = time.perf_counter()
+    async with running(app):
+        db = app.state.runtime.db
+        while True:
+            async with db.sessions() as session:
+                count = (await session.execute(text("SELECT count(*) FROM leads"))).scalar_one()
+            if count >= events:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        async with db.sessions() as session:
+            tasks = (await session.execute(text("SELECT count(*) FROM tasks"))).scalar_one()
+    assigned = sum(1 for i in range(events) if i % 4 != 0)
+    assert tasks == assigned, f"{tasks} tasks for {assigned} leads with a dealer"
+    return elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="scheduler-leads-bench-"))
+    pg = kafka = None
+    try:
+        server_url = os.environ.get("DATABASE_URL")
+        if not server_url:
+            pg = EmbeddedPostgres(tmp / "pg").start()
+            server_url = pg.url
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            kafka = start_kafka(tmp, prefer=os.environ.get("LEADNET_BENCH_BROKER", "embedded"))
+            bootstrap = kafka.bootstrap
+        _, jwks = ensure_keys(tmp / "keys")
+        rates = {}
+        for label, batch in (("batch handler", True), ("one event at a time (baseline)", False)):
+            seconds = await take_in(events=args.events, server_url=server_url, bootstrap=bootstrap, jwks=jwks,
+                                    batch=batch)
+            rates[label] = args.events / seconds
+            print(f"{args.events:,} lead.accepted taken in: {seconds:.1f} s = {rates[label]:,.0f} leads/s  [{label}]",
+                  flush=True)
+        batch_rate, base_rate = rates.values()
+        print(f"ratio batch / one at a time: {batch_rate / base_rate:.1f}x")
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    asyncio.run(main(parser.parse_args()))
