@@ -314,7 +314,7 @@ async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[Idem
     """
     if not claims:
         return []
-    won = set((await session.execute(
+    won = {tuple(row) for row in (await session.execute(
         text("INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
              "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST(:callers AS text[]), CAST(:keys AS text[]), "
              "CAST(:hashes AS text[]), CAST(:leads AS text[]), CAST(:items AS text[])) AS t(c, k, h, l, i) "
@@ -322,7 +322,7 @@ async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[Idem
         {"callers": [c.caller_key for c in claims], "keys": [c.key for c in claims],
          "hashes": [c.body_hash for c in claims], "leads": [c.lead_id for c in claims],
          "items": [None if c.batch_items is None else json_text(c.batch_items) for c in claims]},
-    )).tuples())
+    ))}
     lost = [c for c in claims if (c.caller_key, c.key, c.lead_id) not in won]
     first: dict[tuple[str, str], IdempotencyKey] = {}
     if lost:
