@@ -19,7 +19,7 @@ test-fast: install
 
 lint: install
 	.venv/bin/ruff check .
-	.venv/bin/mypy shared/leadnet_shared leadnet services/lead-intake/lead_intake services/dedup-router/dedup_router services/followup-scheduler/followup_scheduler services/rewards-ledger/rewards_ledger
+	.venv/bin/mypy shared/leadnet_shared leadnet services/lead-intake/lead_intake services/dedup-router/dedup_router services/followup-scheduler/followup_scheduler services/rewards-ledger/rewards_ledger bench
 
 bench: install
 	for b in bench/*.py; do .venv/bin/python "$$b" --quick || exit 1; done

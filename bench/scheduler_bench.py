@@ -220,7 +220,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  lateness p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {worst * 1000:.0f} ms "
               f"(goal p99 <= 500 ms, stretch 200 ms)")
 
-        results = {}
+        results: dict[str, float] = {}
         for label, claim in (("set-based worker (UPDATE..RETURNING -> INSERT outbox, one statement)",
                               set_based(runtime)),
                              ("baseline: bare UPDATE..RETURNING claim, no outbox", bare_claim),

@@ -16,7 +16,10 @@ from leadnet_shared.events import DEALERS, LEADS
 
 
 def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None = None,
-               verifier: TokenVerifier | None = None, run_timer_worker: bool = True) -> FastAPI:
+               verifier: TokenVerifier | None = None, run_timer_worker: bool = True,
+               lead_batches: bool = True) -> FastAPI:
+    """The scheduler app. `lead_batches=False` takes lead events one at a time, the kit's per-event path: the
+    baseline `bench/scheduler_leads_bench.py` compares the batch handler with."""
     settings = settings or SchedulerSettings()
     return create_service_app(
         settings=settings,
@@ -24,7 +27,7 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, plans_router],
         consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handlers=lead_handlers,
-                                batch_handler=lead_batch_handler)],
+                                batch_handler=lead_batch_handler if lead_batches else None)],
         workers=[run_timers] if run_timer_worker else [],
         clock=clock,
         verifier=verifier,
