@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import os
 import shutil
@@ -29,7 +30,7 @@ import psutil
 
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.auth import ensure_keys, mint_from_dir
-from leadnet_shared.infra import EmbeddedPostgres, free_port, start_kafka, wait_for_port
+from leadnet_shared.infra import free_port, local_servers, wait_for_port
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for
@@ -254,17 +255,13 @@ def main() -> None:
         rates, seconds, bulk = [250.0], 3.0, 5_000
 
     tmp = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    pg = kafka = None
+    servers_stack = contextlib.ExitStack()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        server_url = os.environ.get("DATABASE_URL")
-        if not server_url:
-            pg = EmbeddedPostgres(tmp / "pg").start()
-            server_url = pg.url
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            kafka = start_kafka(tmp, prefer=os.environ.get("LEADNET_BENCH_BROKER", "embedded"))
-            bootstrap = kafka.bootstrap
+        servers = servers_stack.enter_context(
+            local_servers(tmp, broker=os.environ.get("LEADNET_BENCH_BROKER", "embedded")))
+        server_url, bootstrap = servers.database_url, servers.bootstrap_servers
+        pg, kafka = servers.embedded_postgres, servers.broker
         prefix = f"bench{int(time.time())}."
         asyncio.run(ensure_topics(bootstrap, prefix=prefix, partitions=3))
         key_dir = tmp / "keys"
@@ -376,10 +373,7 @@ def main() -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if kafka is not None:
-            kafka.stop()
-        if pg is not None:
-            pg.stop()
+        servers_stack.close()
         for data in ("pg", "kafka"):  # keep the logs, drop the gigabytes of data
             shutil.rmtree(tmp / data, ignore_errors=True)
 

@@ -29,7 +29,7 @@ from followup_scheduler.app import create_app
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.auth import ensure_keys
 from leadnet_shared.events import LEADS, LeadAccepted, make_envelope
-from leadnet_shared.infra import EmbeddedPostgres, start_kafka
+from leadnet_shared.infra import LocalServers, local_servers
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for
@@ -84,32 +84,23 @@ async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, b
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="scheduler-leads-bench-"))
-    pg = kafka = None
     try:
-        server_url = os.environ.get("DATABASE_URL")
-        if not server_url:
-            pg = EmbeddedPostgres(tmp / "pg").start()
-            server_url = pg.url
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            kafka = start_kafka(tmp, prefer=os.environ.get("LEADNET_BENCH_BROKER", "embedded"))
-            bootstrap = kafka.bootstrap
-        _, jwks = ensure_keys(tmp / "keys")
-        rates = {}
-        for label, batch in (("batch handler", True), ("one event at a time (baseline)", False)):
-            seconds = await take_in(events=args.events, server_url=server_url, bootstrap=bootstrap, jwks=jwks,
-                                    batch=batch)
-            rates[label] = args.events / seconds
-            print(f"{args.events:,} lead.accepted taken in: {seconds:.1f} s = {rates[label]:,.0f} leads/s  [{label}]",
-                  flush=True)
-        batch_rate, base_rate = rates.values()
-        print(f"ratio batch / one at a time: {batch_rate / base_rate:.1f}x")
+        with local_servers(tmp, broker=os.environ.get("LEADNET_BENCH_BROKER", "embedded")) as servers:
+            await compare(events=args.events, servers=servers, jwks=ensure_keys(tmp / "keys")[1])
     finally:
-        if kafka is not None:
-            kafka.stop()
-        if pg is not None:
-            pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def compare(*, events: int, servers: LocalServers, jwks: Path) -> None:
+    rates = {}
+    for label, batch in (("batch handler", True), ("one event at a time (baseline)", False)):
+        seconds = await take_in(events=events, server_url=servers.database_url,
+                                bootstrap=servers.bootstrap_servers, jwks=jwks, batch=batch)
+        rates[label] = events / seconds
+        print(f"{events:,} lead.accepted taken in: {seconds:.1f} s = {rates[label]:,.0f} leads/s  [{label}]",
+              flush=True)
+    batch_rate, base_rate = rates.values()
+    print(f"ratio batch / one at a time: {batch_rate / base_rate:.1f}x")
 
 
 if __name__ == "__main__":

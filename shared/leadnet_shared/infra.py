@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,3 +268,37 @@ def start_kafka(data_dir: Path, *, prefer: str = "auto") -> ApacheKafka | Embedd
     if prefer == "apache" or (prefer == "auto" and java_and_maven_available()):
         return ApacheKafka(data_dir / "kafka").start()
     return EmbeddedBroker(log_file=data_dir / "tansu.log").start()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalServers:
+    database_url: str  # a server URL (no database name)
+    bootstrap_servers: str
+    broker_kind: str  # "external", "ApacheKafka" or "EmbeddedBroker"
+    embedded_postgres: EmbeddedPostgres | None = None  # the servers started here, if any (a benchmark reads pids)
+    broker: ApacheKafka | EmbeddedBroker | None = None
+
+
+@contextlib.contextmanager
+def local_servers(data_dir: Path, *, broker: str) -> Iterator[LocalServers]:
+    """PostgreSQL and a Kafka broker for tests and benchmarks: `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS` when
+    set, else an embedded PostgreSQL and `start_kafka(prefer=broker)` under `data_dir`, stopped on the way out
+    (their files stay in `data_dir` for the caller to remove)."""
+    pg: EmbeddedPostgres | None = None
+    kafka: ApacheKafka | EmbeddedBroker | None = None
+    try:
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            pg = EmbeddedPostgres(data_dir / "pg").start()
+            database_url = pg.url
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        kind = "external"
+        if not bootstrap:
+            kafka = start_kafka(data_dir, prefer=broker)
+            bootstrap, kind = kafka.bootstrap, type(kafka).__name__
+        yield LocalServers(database_url, bootstrap, kind, pg, kafka)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if pg is not None:
+            pg.stop()

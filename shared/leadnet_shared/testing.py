@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 
 from leadnet_shared.auth import Role, ensure_keys, mint_from_dir
-from leadnet_shared.infra import EmbeddedPostgres, start_kafka
+from leadnet_shared.infra import local_servers
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.settings import database_url_for, to_plain_url
 
@@ -50,27 +50,12 @@ class Infra:
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     tmp = Path(tempfile.mkdtemp(prefix="leadnet-test-"))
-    pg = kafka = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        pg = EmbeddedPostgres(tmp / "pg").start()
-        server_url = pg.url
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    kind = "external"
-    if not bootstrap:
-        prefer = os.environ.get("LEADNET_TEST_BROKER", "auto")
-        kafka = start_kafka(tmp, prefer=prefer)
-        bootstrap = kafka.bootstrap
-        kind = type(kafka).__name__
     key_dir = tmp / "keys"
     ensure_keys(key_dir)
     try:
-        yield Infra(server_url, bootstrap, kind, key_dir)
+        with local_servers(tmp, broker=os.environ.get("LEADNET_TEST_BROKER", "auto")) as servers:
+            yield Infra(servers.database_url, servers.bootstrap_servers, servers.broker_kind, key_dir)
     finally:
-        if kafka is not None:
-            kafka.stop()
-        if pg is not None:
-            pg.stop()
         # The database and broker files of a test session are ~2 GB: left behind, a few CI runs fill the disk.
         shutil.rmtree(tmp, ignore_errors=True)
 
