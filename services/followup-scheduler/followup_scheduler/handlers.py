@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from followup_scheduler.models import Dealer, FollowedLead, Task
 from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task, plan_first_tasks
 from leadnet_shared.app import Runtime
-from leadnet_shared.consumer import BatchHandler, Handler
+from leadnet_shared.consumer import BatchHandler, Handler, apply_in_runs
 from leadnet_shared.events import (
     DealerUpserted,
     DealerWithdrawn,
@@ -41,14 +41,11 @@ def lead_batch_handler(runtime: Runtime) -> BatchHandler:
     handlers = lead_handlers(runtime)
     prefix = runtime.settings.topic_prefix
 
-    async def accept_many(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        events: dict[str, LeadAccepted] = {}
-        for envelope in envelopes:
-            event = LeadAccepted.model_validate(envelope.data)
-            events.setdefault(event.lead_id, event)  # the first word on a lead wins, as one by one
+    async def accept_many(session: AsyncSession, events: list[LeadAccepted]) -> None:
+        # Distinct leads (apply_in_runs ends a run at a repeat); one already followed keeps its first word.
         known = set((await session.execute(
-            select(FollowedLead.lead_id).where(FollowedLead.lead_id.in_(list(events))))).scalars())
-        leads = [followed_lead(event) for lead_id, event in events.items() if lead_id not in known]
+            select(FollowedLead.lead_id).where(FollowedLead.lead_id.in_([e.lead_id for e in events])))).scalars())
+        leads = [followed_lead(event) for event in events if event.lead_id not in known]
         if not leads:
             return
         session.add_all(leads)
@@ -56,17 +53,9 @@ def lead_batch_handler(runtime: Runtime) -> BatchHandler:
         await plan_first_tasks(session, runtime.outbox, leads=leads, now=runtime.clock.now(), prefix=prefix)
 
     async def on_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        start = 0
-        while start < len(envelopes):
-            end = start
-            while end < len(envelopes) and envelopes[end].type == "leadnet.lead.accepted":
-                end += 1
-            if end > start:
-                await accept_many(session, envelopes[start:end])
-                start = end
-            else:
-                await handlers[envelopes[start].type](session, envelopes[start])
-                start += 1
+        await apply_in_runs(session, envelopes, run_types={"leadnet.lead.accepted"},
+                            parse=lambda e: LeadAccepted.model_validate(e.data), key=lambda e: e.lead_id,
+                            apply_run=accept_many, handlers=handlers)
 
     return on_batch
 

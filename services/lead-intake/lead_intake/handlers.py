@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import Lead
 from lead_intake.service import Verdict, apply_verdicts, mark_verified
-from leadnet_shared.consumer import BatchHandler, Handler
+from leadnet_shared.consumer import BatchHandler, Handler, apply_in_runs
 from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
 
 
@@ -59,24 +59,8 @@ async def on_verdict_batch(session: AsyncSession, envelopes: list[Envelope]) -> 
     Consecutive verdicts on distinct leads go out in one statement; a reassignment or a verification (or a second
     verdict on a lead already in the run) first applies the run before it, so each lead sees its events in order.
     """
-    handlers = verdict_handlers()
-    run: list[Verdict] = []
-    in_run: set[str] = set()
-    for envelope in envelopes:
-        if envelope.type in VERDICT_TYPES:
-            verdict = _verdict(envelope)
-            if verdict.lead_id in in_run:
-                await apply_verdicts(session, run)
-                run, in_run = [], set()
-            run.append(verdict)
-            in_run.add(verdict.lead_id)
-            continue
-        if run:
-            await apply_verdicts(session, run)
-            run, in_run = [], set()
-        await handlers[envelope.type](session, envelope)
-    if run:
-        await apply_verdicts(session, run)
+    await apply_in_runs(session, envelopes, run_types=VERDICT_TYPES, parse=_verdict, key=lambda v: v.lead_id,
+                        apply_run=apply_verdicts, handlers=verdict_handlers())
 
 
 def verdict_batch_handler() -> BatchHandler:
