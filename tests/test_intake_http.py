@@ -88,6 +88,10 @@ class TestErrorCodes:
                 assert r.status_code == 422, field
                 assert {"field": f"/{field}", "code": "unknown_field"} == {
                     k: v for k, v in r.json()["errors"][0].items() if k != "message"}
+            # 422 for an Idempotency-Key over 200 characters: the fast lane hands it to FastAPI's header check
+            r = await p.intake.post("/v1/leads", json=record(), headers={**dealer, "Idempotency-Key": "k" * 201})
+            assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "/Idempotency-Key")
+            assert r.json()["errors"][0]["code"] == "too_long"
             # 201, then 409 duplicate_lead with nothing saved
             first = await p.intake.post("/v1/leads", json=record(), headers=dealer)
             assert first.status_code == 201, first.text

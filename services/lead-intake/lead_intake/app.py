@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from lead_intake.endpoints import router
+from lead_intake.endpoints import router, submit_lead_lane
 from lead_intake.handlers import verdict_batch_handler, verdict_handlers
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
@@ -95,4 +95,5 @@ def create_app(
         on_shutdown=[_stop_waiter],
         clock=clock,
         verifier=verifier,
+        fast_lanes={("POST", "/v1/leads"): submit_lead_lane} if settings.fast_lane else None,
     )

@@ -55,6 +55,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 Caller = Annotated[Principal, Depends(bearer_principal)]
+IDEMPOTENCY_KEY_MAX = 200
 
 
 async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
@@ -96,8 +97,21 @@ def _take_rate(runtime: Runtime, caller_key: str, *, limiter_name: str = "rate_l
 async def submit_lead(
     request: Request,
     principal: Caller,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)] = None,
 ) -> Response:
+    return await _submit_lead(request, principal, idempotency_key)
+
+
+async def submit_lead_lane(request: Request) -> Response | None:
+    """`POST /v1/leads` by the kit's fast lane (`ServiceApp`): `submit_lead` without FastAPI's per-request layers.
+    A key FastAPI's header validation must refuse is handed back to the route, before the body is read."""
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
+        return None
+    return await _submit_lead(request, await bearer_principal(request), idempotency_key)
+
+
+async def _submit_lead(request: Request, principal: Principal, idempotency_key: str | None) -> Response:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
@@ -147,7 +161,7 @@ def _record_problem(error: ServiceError, index: int) -> dict[str, Any]:
 async def submit_batch(
     request: Request,
     principal: Caller,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)] = None,
     prefer: Annotated[str | None, Header(alias="Prefer", max_length=200)] = None,
 ) -> Response:
     """Validate all, save every valid record and its event in one transaction, wait once for all verdicts.

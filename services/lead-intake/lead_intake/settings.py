@@ -30,6 +30,8 @@ class IntakeSettings(ServiceSettings):
     # many per transaction, with this many transactions in flight at once.
     group_commit_max: int = 256
     group_committers: int = 2
+    # POST /v1/leads skips FastAPI's per-request layers (leadnet_shared.app.ServiceApp); off only to compare.
+    fast_lane: bool = True
     idempotency_ttl_hours: int = 48  # the contract keeps keys at least 24 h
     idempotency_purge_interval_seconds: float = 600.0
 
