@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.models import IdempotencyKey, InformationNetwork, Lead
+from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.records import NormalizedRecord
 from leadnet_shared.auth import Principal
 from leadnet_shared.db import Database, json_text
@@ -217,12 +217,16 @@ def key_reused() -> ValidationFailed:
                             code="idempotency_key_reused")
 
 
+# One statement text for any number of codes. The ORM's expanding `IN` took 0.66-0.74 ms of client CPU per call,
+# this 0.35 ms (3,000 calls each on embedded PostgreSQL), once per group commit, for a lookup the server answers
+# in 0.02 ms (pg_stat_statements).
+REGISTERED_NETWORKS_SQL = text("SELECT code FROM information_networks WHERE code = ANY(CAST(:codes AS varchar[]))")
+
+
 async def registered_networks(session: AsyncSession, codes: set[str]) -> set[str]:
     if not codes:
         return set()
-    found = await session.execute(
-        select(InformationNetwork.code).where(InformationNetwork.code.in_(sorted(codes)))
-    )
+    found = await session.execute(REGISTERED_NETWORKS_SQL, {"codes": sorted(codes)})
     return set(found.scalars())
 
 
