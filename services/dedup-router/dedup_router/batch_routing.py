@@ -99,6 +99,7 @@ CANDIDATES_SQL = text(
     "  WHERE fleet_city_key = k.key ORDER BY customer_id LIMIT :n) c"
 )
 LEADS: Table = RoutedLead.__table__  # type: ignore[assignment]
+INSERT_LEADS = LEADS.insert()  # built once, like the text statements: its cache key is computed on first use only
 
 
 @dataclass
@@ -249,7 +250,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
     await _write_customers(session, list(touched.values()))
     if leads:
         # One statement text whatever the batch: prepared once, sent as an executemany.
-        await session.execute(LEADS.insert(), [lead.row() for lead in leads])
+        await session.execute(INSERT_LEADS, [lead.row() for lead in leads])
     await outbox.add_many(session, buffered.events)
     return results
 
@@ -325,22 +326,26 @@ def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _C
     return possible_duplicate_warning(keys=keys, candidates=current)
 
 
+# The registry columns a decision changes, and one UPDATE of them over arrays. Built once: a `text()` made per
+# call parses its nine bind parameters and computes its cache key again every batch.
+_CUSTOMER_COLUMNS = {
+    "customer_id": "varchar", "assigned_dealer": "varchar", "authorized_dealer": "varchar",
+    "protected_by": "varchar", "protection_until": "timestamptz", "name_county_key": "varchar",
+    "fleet_city_key": "varchar", "product_line": "varchar", "updated_at": "timestamptz",
+}
+WRITE_CUSTOMERS_SQL = text(
+    "UPDATE customers AS c SET "
+    + ", ".join(f"{name} = v.{name}" for name in _CUSTOMER_COLUMNS if name != "customer_id")
+    + " FROM unnest(" + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _CUSTOMER_COLUMNS.items())
+    + f") AS v({', '.join(_CUSTOMER_COLUMNS)}) WHERE c.customer_id = v.customer_id")
+
+
 async def _write_customers(session: AsyncSession, customers: list[Customer]) -> None:
     """What _update_customer changed, for every touched customer in one UPDATE."""
     if not customers:
         return
-    columns = {
-        "customer_id": "varchar", "assigned_dealer": "varchar", "authorized_dealer": "varchar",
-        "protected_by": "varchar", "protection_until": "timestamptz", "name_county_key": "varchar",
-        "fleet_city_key": "varchar", "product_line": "varchar", "updated_at": "timestamptz",
-    }
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
-    assignments = ", ".join(f"{name} = v.{name}" for name in columns if name != "customer_id")
-    await session.execute(
-        text(f"UPDATE customers AS c SET {assignments} FROM unnest({arrays}) AS v({', '.join(columns)}) "
-             "WHERE c.customer_id = v.customer_id"),
-        {name: [getattr(customer, name) for customer in customers] for name in columns},
-    )
+    await session.execute(WRITE_CUSTOMERS_SQL,
+                          {name: [getattr(customer, name) for customer in customers] for name in _CUSTOMER_COLUMNS})
 
 
 async def _lock_pools(session: AsyncSession, pools: set[PoolKey]) -> dict[PoolKey, dict[str, int]]:

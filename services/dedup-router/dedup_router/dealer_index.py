@@ -33,9 +33,11 @@ async def bump_dealers_version(session: AsyncSession) -> None:
     ), {"k": VERSION_KEY})
 
 
+DEALERS_VERSION_SQL = text("SELECT value #>> '{}' FROM kit_state WHERE key = :k")  # built once: read per batch
+
+
 async def dealers_version(session: AsyncSession) -> int:
-    row = (await session.execute(text("SELECT value #>> '{}' FROM kit_state WHERE key = :k"),
-                                 {"k": VERSION_KEY})).first()
+    row = (await session.execute(DEALERS_VERSION_SQL, {"k": VERSION_KEY})).first()
     return int(row[0]) if row else 0
 
 

@@ -217,6 +217,27 @@ def key_reused() -> ValidationFailed:
                             code="idempotency_key_reused")
 
 
+# The statements of the hot paths are built once: a `text()` made per call parses its bind parameters and computes
+# its cache key again every time, 0.05-0.1 ms of CPU per execution (micro-measured).
+CLAIM_KEYS_SQL = text(
+    "INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
+    "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST(:callers AS text[]), CAST(:keys AS text[]), "
+    "CAST(:hashes AS text[]), CAST(:leads AS text[]), CAST(:items AS text[])) AS t(c, k, h, l, i) "
+    "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id")
+APPLY_VERDICTS_SQL = text(
+    "UPDATE leads AS l SET status = v.status, customer_id = v.customer_id, "
+    "assigned_dealer = v.assigned_dealer, verdict = CAST(v.verdict AS jsonb), updated_at = now() "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:customers AS text[]), "
+    "CAST(:dealers AS text[]), CAST(:verdicts AS text[])) "
+    "AS v(lead_id, status, customer_id, assigned_dealer, verdict) "
+    "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered")
+NOTIFY_VERDICTS_SQL = text("SELECT pg_notify('lead_verdict', p) FROM unnest(CAST(:ps AS text[])) AS p")
+REMEMBER_RESPONSES_SQL = text(
+    "UPDATE idempotency_keys AS k SET status_code = a.status_code, response = CAST(a.response AS jsonb) "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:codes AS int[]), CAST(:bodies AS text[])) "
+    "AS a(lead_id, status_code, response) "
+    "WHERE k.lead_id = a.lead_id AND k.status_code IS NULL AND k.batch_items IS NULL")
+
 # One statement text for any number of codes. The ORM's expanding `IN` took 0.66-0.74 ms of client CPU per call,
 # this 0.35 ms (3,000 calls each on embedded PostgreSQL), once per group commit, for a lookup the server answers
 # in 0.02 ms (pg_stat_statements).
@@ -319,10 +340,7 @@ async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[Idem
     if not claims:
         return []
     won = {tuple(row) for row in (await session.execute(
-        text("INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
-             "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST(:callers AS text[]), CAST(:keys AS text[]), "
-             "CAST(:hashes AS text[]), CAST(:leads AS text[]), CAST(:items AS text[])) AS t(c, k, h, l, i) "
-             "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id"),
+        CLAIM_KEYS_SQL,
         {"callers": [c.caller_key for c in claims], "keys": [c.key for c in claims],
          "hashes": [c.body_hash for c in claims], "leads": [c.lead_id for c in claims],
          "items": [None if c.batch_items is None else json_text(c.batch_items) for c in claims]},
@@ -394,12 +412,7 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
     if not verdicts:
         return 0
     rows = (await session.execute(
-        text("UPDATE leads AS l SET status = v.status, customer_id = v.customer_id, "
-             "assigned_dealer = v.assigned_dealer, verdict = CAST(v.verdict AS jsonb), updated_at = now() "
-             "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:customers AS text[]), "
-             "CAST(:dealers AS text[]), CAST(:verdicts AS text[])) "
-             "AS v(lead_id, status, customer_id, assigned_dealer, verdict) "
-             "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered"),
+        APPLY_VERDICTS_SQL,
         {"ids": [v.lead_id for v in verdicts], "statuses": [v.status for v in verdicts],
          "customers": [v.customer_id for v in verdicts], "dealers": [v.assigned_dealer for v in verdicts],
          "verdicts": [orjson.dumps(v.verdict).decode() for v in verdicts]},
@@ -411,8 +424,7 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
               for lead_id, entered_by, registered in rows]
     if states:
         await remember_final_responses(session, states)
-        await session.execute(text("SELECT pg_notify('lead_verdict', p) FROM unnest(CAST(:ps AS text[])) AS p"),
-                              {"ps": [_notification(state) for state in states]})
+        await session.execute(NOTIFY_VERDICTS_SQL, {"ps": [_notification(state) for state in states]})
     return len(rows)
 
 
@@ -425,10 +437,7 @@ async def remember_final_responses(session: AsyncSession, states: list[LeadState
     """
     answers = [(state.lead_id, *verdict_response(state)) for state in states]
     await session.execute(
-        text("UPDATE idempotency_keys AS k SET status_code = a.status_code, response = CAST(a.response AS jsonb) "
-             "FROM unnest(CAST(:ids AS text[]), CAST(:codes AS int[]), CAST(:bodies AS text[])) "
-             "AS a(lead_id, status_code, response) "
-             "WHERE k.lead_id = a.lead_id AND k.status_code IS NULL AND k.batch_items IS NULL"),
+        REMEMBER_RESPONSES_SQL,
         {"ids": [a[0] for a in answers], "codes": [a[1] for a in answers],
          "bodies": [orjson.dumps(a[2]).decode() for a in answers]},
     )
