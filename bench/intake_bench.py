@@ -1,12 +1,16 @@
 """lead-intake benchmark: single-record POST at fixed open-loop rates through intake AND the router, and bulk import,
 each next to a bare FastAPI endpoint that only parses the same payload into pydantic (measured in the same run).
 
-    python bench/intake_bench.py [--quick] [--rates 250,500,1000] [--seconds 10] [--bulk 100000]
+    python bench/intake_bench.py [--quick] [--rates 250,500,1000] [--seconds 10] [--bulk 100000] [--profile]
 
 Starts its own embedded PostgreSQL and broker (or uses DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), runs
 `python -m lead_intake serve`, `python -m dedup_router serve` and the baseline app as real uvicorn processes.
 The load generator is open-loop (a request is sent at its scheduled time whether or not earlier ones answered), so
 latency includes queueing, and it runs on the same 2 cores as everything else.
+
+`--profile` samples intake and the router with py-spy (a dev dependency; it needs ptrace rights) during each
+open-loop rate and prints where each spends its CPU: self time by package, and the project's functions by
+inclusive share. Sampling costs the processes a little CPU, so read that run's rates with care.
 """
 
 from __future__ import annotations
@@ -236,6 +240,82 @@ async def closed_loop_max(base_url: str, token: str, *, seconds: float, concurre
     return {"concurrency": concurrency, "requests": done, "ok_201": ok, "rps": round(done / elapsed, 1)}
 
 
+class Profiler:
+    """py-spy `record --format raw` on some processes for a fixed time, then a short text summary of each."""
+
+    PROJECT = ("leadnet_shared", "lead_intake", "dedup_router")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.exe = shutil.which("py-spy")
+        out.mkdir(parents=True, exist_ok=True)
+
+    def record(self, pids: dict[str, int], *, seconds: float, label: str) -> list[tuple[str, Path, Any]]:
+        if self.exe is None:
+            print("               (py-spy is not installed: `pip install -e .[dev]`; no profile)")
+            return []
+        running = []
+        for name, pid in pids.items():
+            path = self.out / f"{name}-{label}.txt"
+            proc = subprocess.Popen([self.exe, "record", "--rate", "200", "--format", "raw", "--output", str(path),
+                                     "--pid", str(pid), "--duration", str(max(1, round(seconds)))],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            running.append((name, path, proc))
+        return running
+
+    def report(self, running: list[tuple[str, Path, Any]], *, top: int = 10) -> None:
+        for name, path, proc in running:
+            proc.wait(timeout=120)
+            if not path.exists():
+                print(f"               {name}: py-spy wrote no profile (ptrace not permitted?)")
+                continue
+            by_package, inclusive, total = self.summarize(path)
+            if not total:
+                continue
+            print(f"               {name}, self time by package: " + ", ".join(
+                f"{pkg} {100 * n / total:.0f}%" for pkg, n in by_package[:8]))
+            print(f"               {name}, project functions (inclusive): " + ", ".join(
+                f"{fn} {100 * n / total:.0f}%" for fn, n in inclusive[:top]))
+
+    @classmethod
+    def summarize(cls, path: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
+        """From py-spy's raw lines (`frame;frame;... count`): self samples per package, inclusive samples per
+        project function (a function counted once per sample however deep it recurses), and the total."""
+        by_package: dict[str, int] = {}
+        inclusive: dict[str, int] = {}
+        total = 0
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            frames = stack.split(";")
+            by_package[cls._package(frames[-1])] = by_package.get(cls._package(frames[-1]), 0) + n
+            seen = set()
+            for frame in frames:
+                name, location = cls._split(frame)
+                if location.split("/", 1)[0] in cls.PROJECT:
+                    fn = f"{name} ({location.rsplit('/', 1)[-1].split(':')[0]})"
+                    if fn not in seen:
+                        seen.add(fn)
+                        inclusive[fn] = inclusive.get(fn, 0) + n
+        # Entry points that every sample passes through say nothing about where the time goes.
+        ranked = sorted(((fn, n) for fn, n in inclusive.items() if n < 0.9 * total), key=lambda item: -item[1])
+        return sorted(by_package.items(), key=lambda item: -item[1]), ranked, total
+
+    @staticmethod
+    def _split(frame: str) -> tuple[str, str]:
+        """`Class.method (package/module.py:123)` -> (`Class.method`, `package/module.py:123`)."""
+        name, _, location = frame.rpartition(" (")
+        return name, location.rstrip(")")
+
+    @classmethod
+    def _package(cls, frame: str) -> str:
+        location = cls._split(frame)[1]
+        return location.split("/", 1)[0] if "/" in location else location.split(".py", 1)[0]
+
+
 def start_server(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     wait_for_port(port, timeout=60, proc=proc)
@@ -248,6 +328,8 @@ def main() -> None:
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--bulk", type=int, default=100_000)
+    parser.add_argument("--profile", action="store_true",
+                        help="sample intake and the router with py-spy at each rate and print where the CPU goes")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     seconds, bulk = args.seconds, args.bulk
@@ -310,11 +392,14 @@ def main() -> None:
                           "baseline": procs[2].pid, "postgres": postmaster_pid(tmp / "pg") if pg else None,
                           "broker": kafka.proc.pid if kafka is not None and kafka.proc is not None else None})
         index = 0
+        profiler = Profiler(tmp / "profiles") if args.profile else None
         print(f"\n== single-record POST, open loop, {seconds:.0f} s per rate (intake answers after the router's "
               "verdict) ==")
         for rate in rates:
             base = asyncio.run(open_loop(baseline_url, token, rate=rate, seconds=seconds, start_index=index))
             before = meter.snapshot()
+            sampling = profiler.record({"intake": procs[1].pid, "router": procs[0].pid}, seconds=seconds,
+                                       label=f"{rate:.0f}") if profiler else []
             res = asyncio.run(open_loop(intake_url, token, rate=rate, seconds=seconds, start_index=index))
             cpu = meter.per_record(before, meter.snapshot(), res["sent"])
             index += int(rate * seconds)
@@ -323,6 +408,8 @@ def main() -> None:
             print(f"               baseline: {base['achieved_rps']:7.1f} rps p50 {base['p50_ms']:7.1f} ms "
                   f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x")
             print(f"               {cpu}")
+            if profiler:
+                profiler.report(sampling)
 
         print(f"\n== single-record POST, closed loop (max sustained), {seconds:.0f} s ==")
         for conc in (64,):
