@@ -102,17 +102,17 @@ def _first_planned(lead: FollowedLead) -> PlannedTask:
 
 async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime,
                           prefix: str) -> Task | None:
-    """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time."""
-    if lead.assigned_dealer is None:
-        return None  # waiting in the HQ queue: HQ plans by hand
-    return await schedule_task(session, outbox, lead=lead, planned=_first_planned(lead), now=now, prefix=prefix)
+    """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time;
+    None while the lead waits in the HQ queue (HQ plans by hand)."""
+    tasks = await plan_first_tasks(session, outbox, leads=[lead], now=now, prefix=prefix)
+    return tasks[0] if tasks else None
 
 
 async def plan_first_tasks(session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime,
                            prefix: str) -> list[Task]:
     """`plan_first_task` for many new leads at once: one insert of the tasks, one of their `task.scheduled` events."""
     tasks = [new_task(lead=lead, planned=_first_planned(lead), now=now)
-             for lead in leads if lead.assigned_dealer is not None]
+             for lead in leads if lead.assigned_dealer is not None]  # HQ-queue leads: HQ plans by hand
     if tasks:
         session.add_all(tasks)
         await session.flush()
