@@ -45,6 +45,11 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+def observe_request(service: str, method: str, route: str, status: int, started: float) -> None:
+    """One request into the latency histogram, by route template and status (RequestTimer and the fast lanes)."""
+    REQUEST_SECONDS.labels(service, method, route, str(status)).observe(time.perf_counter() - started)
+
+
 @dataclass
 class ConsumerSpec:
     """A consumer group of this service: its topics (logical names) and its handlers by event type."""
@@ -301,8 +306,7 @@ class ServiceApp(FastAPI):
         try:
             await response(scope, receive, send)
         finally:
-            REQUEST_SECONDS.labels(self.service, scope["method"], scope["path"], str(response.status_code)).observe(
-                time.perf_counter() - start)
+            observe_request(self.service, scope["method"], scope["path"], response.status_code, start)
 
     async def _render_error(self, request: Request, exc: Exception) -> Response:
         """The response the app's exception handlers give for `exc` (most specific class first), as on a route."""
@@ -341,9 +345,8 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            REQUEST_SECONDS.labels(self.service, scope["method"], path, str(status)).observe(
-                time.perf_counter() - start)
+            observe_request(self.service, scope["method"], getattr(scope.get("route"), "path", "unmatched"), status,
+                            start)
 
 
 def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
