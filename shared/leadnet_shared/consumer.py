@@ -23,7 +23,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
-from leadnet_shared.db import Database
+from leadnet_shared.db import Database, fetch
 from leadnet_shared.events import DEAD_LETTERS, Envelope, EventData, make_envelope
 from leadnet_shared.outbox import Outbox
 
@@ -80,9 +80,10 @@ class DeadLetter(EventData):
 # every time, 0.05-0.1 ms of CPU per execution here (micro-measured), paid per batch on every hot path.
 CLAIM_ONE_SQL = text("INSERT INTO inbox (consumer, event_id, event_type, outcome) VALUES (:c, :e, :t, :o) "
                      "ON CONFLICT DO NOTHING RETURNING 1")
-CLAIM_MANY_SQL = text(
+# The batch claim runs once per poll on every consumer: sent on the asyncpg connection (see `db.fetch`).
+CLAIM_MANY_SQL = (
     "INSERT INTO inbox (consumer, event_id, event_type) "
-    "SELECT :c, e.id, e.type FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[])) AS e(id, type) "
+    "SELECT $1, e.id, e.type FROM unnest(CAST($2 AS text[]), CAST($3 AS text[])) AS e(id, type) "
     "ON CONFLICT DO NOTHING RETURNING event_id")
 
 
@@ -104,10 +105,8 @@ class Inbox:
         """Claim a batch in one statement; returns the events not seen before, in order, each once."""
         if not envelopes:
             return []
-        result = await session.execute(
-            CLAIM_MANY_SQL, {"c": consumer, "ids": [e.id for e in envelopes], "types": [e.type for e in envelopes]},
-        )
-        fresh = {row[0] for row in result}
+        rows = await fetch(session, CLAIM_MANY_SQL, consumer, [e.id for e in envelopes], [e.type for e in envelopes])
+        fresh = {row[0] for row in rows}
         out = []
         for envelope in envelopes:
             if envelope.id in fresh:

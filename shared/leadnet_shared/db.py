@@ -8,12 +8,15 @@ state change they describe.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
+from typing import Any
 
+import asyncpg
 import orjson
 from pydantic_core import to_jsonable_python
 from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,3 +90,95 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# Hot-path statements go straight to the session's asyncpg connection, inside the session's transaction.
+#
+# Why: SQLAlchemy's execute path costs 0.27 ms of client CPU for a one-row statement; the same statement on the
+# asyncpg connection costs 0.09 ms (micro-measured, 3,000 executions). The router runs about fifteen statements per
+# batch and intake about eight per record at moderate load, so that difference was a tenth of their CPU.
+#
+# The statements stay plain SQL (`$1` placeholders); rows come back as asyncpg Records (by index or column name).
+# Errors keep the shape the rest of the code expects: a dropped connection is a `DBAPIError` with
+# `connection_invalidated` (the app answers 503 and the pool discards it), a constraint violation an
+# `IntegrityError`, any other server error a `DBAPIError`; `.orig` is the asyncpg error, with its `sqlstate`.
+
+_DRIVER = "leadnet_driver_connection"
+_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, OSError)
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, with the session's transaction begun on it.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement: a statement sent on the raw
+    connection before any SQLAlchemy one would otherwise run in autocommit, outside the unit of work. The
+    connection is remembered per transaction (looking it up costs as much as the statement saves).
+    """
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_DRIVER)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    connection = await session.connection()
+    fairy = await connection.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    if adapter._transaction is None and adapter.isolation_level != "autocommit":
+        async with adapter._execute_mutex:
+            if adapter._transaction is None:
+                await adapter._start_transaction()
+    driver: asyncpg.Connection = fairy.driver_connection
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    return driver
+
+
+async def fetch(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Run a hot-path statement in the session's transaction and return its rows."""
+    try:
+        return await (await driver_connection(session)).fetch(sql, *args)  # type: ignore[no-any-return]
+    except Exception as exc:
+        translated = await _translated(session, sql, exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+async def execute(session: AsyncSession, sql: str, *args: Any) -> str:
+    """Run a hot-path statement in the session's transaction; returns its status (`UPDATE 3`)."""
+    try:
+        return await (await driver_connection(session)).execute(sql, *args)  # type: ignore[no-any-return]
+    except Exception as exc:
+        translated = await _translated(session, sql, exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def row_count(status: str) -> int:
+    """The count at the end of a command status (`UPDATE 3`, `INSERT 0 5`)."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else 0
+
+
+async def _translated(session: AsyncSession, sql: str, exc: Exception) -> Exception:
+    if isinstance(exc, DBAPIError):
+        return exc
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, _LOST):
+        cause = cause.__cause__ or cause.__context__
+    try:
+        connection = await session.connection()
+    except Exception:  # the session cannot tell us more; the original error stands
+        return exc
+    # SQLAlchemy's own test for a lost connection is whether asyncpg has closed it; asyncpg may report the loss
+    # as another error first (a BEGIN on a connection the server ended: "another operation is in progress").
+    driver = (await connection.get_raw_connection()).driver_connection
+    closed = driver is None or driver.is_closed()
+    if cause is not None or closed:
+        # Tell the pool, as SQLAlchemy does for its own statements, so the connection is not handed out again.
+        with suppress(Exception):  # already lost; the error below is what the caller must see
+            await connection.invalidate(cause or exc)
+        return DBAPIError(sql, None, cause or exc, hide_parameters=True, connection_invalidated=True)
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(sql, None, exc, hide_parameters=True)
+    if isinstance(exc, asyncpg.PostgresError):
+        return DBAPIError(sql, None, exc, hide_parameters=True)
+    return exc
