@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.models import Dealer
 from dedup_router.territories import DealerProfile, TerritoryIndex
+from leadnet_shared.db import fetch
 
 VERSION_KEY = "dealers_version"
 
@@ -33,12 +34,13 @@ async def bump_dealers_version(session: AsyncSession) -> None:
     ), {"k": VERSION_KEY})
 
 
-DEALERS_VERSION_SQL = text("SELECT value #>> '{}' FROM kit_state WHERE key = :k")  # built once: read per batch
+# Read per batch: sent on the asyncpg connection in the batch's transaction (see `leadnet_shared.db.fetch`).
+DEALERS_VERSION_SQL = "SELECT value #>> '{}' FROM kit_state WHERE key = $1"
 
 
 async def dealers_version(session: AsyncSession) -> int:
-    row = (await session.execute(DEALERS_VERSION_SQL, {"k": VERSION_KEY})).first()
-    return int(row[0]) if row else 0
+    rows = await fetch(session, DEALERS_VERSION_SQL, VERSION_KEY)
+    return int(rows[0][0]) if rows else 0
 
 
 async def load_index(session: AsyncSession) -> TerritoryIndex:
