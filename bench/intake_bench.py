@@ -327,7 +327,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small run, under a minute")
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--bulk", type=int, default=100_000)
+    parser.add_argument("--bulk", type=int, default=100_000, help="records to import; 0 skips the import")
     parser.add_argument("--profile", action="store_true",
                         help="sample intake and the router with py-spy at each rate and print where the CPU goes")
     args = parser.parse_args()
@@ -421,37 +421,39 @@ def main() -> None:
             print(f"concurrency {conc}: intake {res['rps']} rps ({res['ok_201']} x 201 of {res['requests']}); "
                   f"baseline {base['rps']} rps; ratio {res['rps'] / base['rps']:.2f}")
 
-        print(f"\n== bulk import of {bulk:,} records (NDJSON, batches of 1000 through POST /v1/leads/batch) ==")
-        from lead_intake.importer import run_import_async
+        if bulk > 0:  # --bulk 0: the single-record figures only
+            print(f"\n== bulk import of {bulk:,} records (NDJSON, batches of 1000 through POST /v1/leads/batch) ==")
+            from lead_intake.importer import run_import_async
 
-        source = tmp / "bulk.ndjson"
-        with source.open("wb") as f:
-            for i in range(bulk):
-                f.write(orjson.dumps(record(20_000_000 + i)) + b"\n")
-        before = meter.snapshot()
-        summary = asyncio.run(run_import_async(path=source, base_url=intake_url, token=token, progress=False,
-                                               result_path=tmp / "bulk.results.csv"))
-        rps = summary.records_per_second
-        bulk_cpu = meter.per_record(before, meter.snapshot(), bulk)
-        print(f"intake: {rps:,.0f} records/s saved ({bulk:,} in {summary.sent_seconds:.1f} s, batches sent "
-              f"respond-async); every verdict in after {summary.elapsed_seconds:.1f} s "
-              f"({bulk / summary.elapsed_seconds:,.0f} records/s routed end to end): {summary.accepted:,} accepted, "
-              f"{summary.pending:,} still pending, "
-              f"{summary.refused + summary.duplicates + summary.unreadable:,} other")
-        print(f"saving and routing, {bulk_cpu}")
-        base_n: int = min(bulk, 50_000)
-        bodies = [orjson.dumps({"records": [record(i) for i in range(s, min(s + 1000, base_n))]})
-                  for s in range(0, base_n, 1000)]
+            source = tmp / "bulk.ndjson"
+            with source.open("wb") as f:
+                for i in range(bulk):
+                    f.write(orjson.dumps(record(20_000_000 + i)) + b"\n")
+            before = meter.snapshot()
+            summary = asyncio.run(run_import_async(path=source, base_url=intake_url, token=token, progress=False,
+                                                   result_path=tmp / "bulk.results.csv"))
+            rps = summary.records_per_second
+            bulk_cpu = meter.per_record(before, meter.snapshot(), bulk)
+            print(f"intake: {rps:,.0f} records/s saved ({bulk:,} in {summary.sent_seconds:.1f} s, batches sent "
+                  f"respond-async); every verdict in after {summary.elapsed_seconds:.1f} s "
+                  f"({bulk / summary.elapsed_seconds:,.0f} records/s routed end to end): "
+                  f"{summary.accepted:,} accepted, "
+                  f"{summary.pending:,} still pending, "
+                  f"{summary.refused + summary.duplicates + summary.unreadable:,} other")
+            print(f"saving and routing, {bulk_cpu}")
+            base_n: int = min(bulk, 50_000)
+            bodies = [orjson.dumps({"records": [record(i) for i in range(s, min(s + 1000, base_n))]})
+                      for s in range(0, base_n, 1000)]
 
-        async def baseline_bulk() -> float:
-            async with httpx.AsyncClient(base_url=baseline_url, timeout=60) as client:
-                started = time.perf_counter()
-                for body in bodies:
-                    await client.post("/v1/leads/batch", content=body, headers={"Content-Type": "application/json"})
-                return base_n / (time.perf_counter() - started)
+            async def baseline_bulk() -> float:
+                async with httpx.AsyncClient(base_url=baseline_url, timeout=60) as client:
+                    started = time.perf_counter()
+                    for body in bodies:
+                        await client.post("/v1/leads/batch", content=body, headers={"Content-Type": "application/json"})
+                    return base_n / (time.perf_counter() - started)
 
-        base_rps = asyncio.run(baseline_bulk())
-        print(f"baseline (parse only, one batch at a time): {base_rps:,.0f} records/s; ratio {rps / base_rps:.2f}")
+            base_rps = asyncio.run(baseline_bulk())
+            print(f"baseline (parse only, one batch at a time): {base_rps:,.0f} records/s; ratio {rps / base_rps:.2f}")
         print(f"\nlogs: {tmp}")
     finally:
         for proc in reversed(procs):
