@@ -396,7 +396,10 @@ def main() -> None:
         print(f"\n== single-record POST, open loop, {seconds:.0f} s per rate (intake answers after the router's "
               "verdict) ==")
         for rate in rates:
+            base_before = meter.snapshot()
             base = asyncio.run(open_loop(baseline_url, token, rate=rate, seconds=seconds, start_index=index))
+            # The floor: what parsing alone costs the same load generator and a bare endpoint.
+            base_cpu = meter.per_record(base_before, meter.snapshot(), base["sent"])
             before = meter.snapshot()
             sampling = profiler.record({"intake": procs[1].pid, "router": procs[0].pid}, seconds=seconds,
                                        label=f"{rate:.0f}") if profiler else []
@@ -408,6 +411,7 @@ def main() -> None:
             print(f"               baseline: {base['achieved_rps']:7.1f} rps p50 {base['p50_ms']:7.1f} ms "
                   f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x")
             print(f"               {cpu}")
+            print(f"               baseline run, {base_cpu}")
             if profiler:
                 profiler.report(sampling)
 
