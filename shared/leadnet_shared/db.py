@@ -132,19 +132,19 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
 
 async def fetch(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
     """Run a hot-path statement in the session's transaction and return its rows."""
-    try:
-        return await (await driver_connection(session)).fetch(sql, *args)  # type: ignore[no-any-return]
-    except Exception as exc:
-        translated = await _translated(session, sql, exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    rows: list[asyncpg.Record] = await _on_driver(session, "fetch", sql, args)
+    return rows
 
 
 async def execute(session: AsyncSession, sql: str, *args: Any) -> str:
     """Run a hot-path statement in the session's transaction; returns its status (`UPDATE 3`)."""
+    status: str = await _on_driver(session, "execute", sql, args)
+    return status
+
+
+async def _on_driver(session: AsyncSession, method: str, sql: str, args: tuple[Any, ...]) -> Any:
     try:
-        return await (await driver_connection(session)).execute(sql, *args)  # type: ignore[no-any-return]
+        return await getattr(await driver_connection(session), method)(sql, *args)
     except Exception as exc:
         translated = await _translated(session, sql, exc)
         if translated is exc:
