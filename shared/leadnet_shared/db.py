@@ -152,12 +152,6 @@ async def _on_driver(session: AsyncSession, method: str, sql: str, args: tuple[A
         raise translated from exc
 
 
-def row_count(status: str) -> int:
-    """The count at the end of a command status (`UPDATE 3`, `INSERT 0 5`)."""
-    last = status.rpartition(" ")[2]
-    return int(last) if last.isdigit() else 0
-
-
 async def _translated(session: AsyncSession, sql: str, exc: Exception) -> Exception:
     if isinstance(exc, DBAPIError):
         return exc
