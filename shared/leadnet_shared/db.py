@@ -158,13 +158,13 @@ async def _translated(session: AsyncSession, sql: str, exc: Exception) -> Except
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, _LOST):
         cause = cause.__cause__ or cause.__context__
-    try:
-        connection = await session.connection()
-    except Exception:  # the session cannot tell us more; the original error stands
-        return exc
     # SQLAlchemy's own test for a lost connection is whether asyncpg has closed it; asyncpg may report the loss
     # as another error first (a BEGIN on a connection the server ended: "another operation is in progress").
-    driver = (await connection.get_raw_connection()).driver_connection
+    try:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+    except Exception:  # the session cannot tell us more; the original error stands
+        return exc
     closed = driver is None or driver.is_closed()
     if cause is not None or closed:
         # Tell the pool, as SQLAlchemy does for its own statements, so the connection is not handed out again.
