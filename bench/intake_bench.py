@@ -25,9 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import psutil
@@ -37,7 +39,7 @@ from leadnet_shared.auth import ensure_keys, mint_from_dir
 from leadnet_shared.infra import free_port, local_servers, wait_for_port
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.migrate import upgrade
-from leadnet_shared.settings import database_url_for
+from leadnet_shared.settings import database_url_for, to_plain_url
 
 RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
@@ -180,6 +182,62 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# Where a record's time goes between the POST and its answer, read back from the two services' own tables after a
+# run: the intake's lead row and outbox, the router's inbox and outbox, the intake's inbox. An inbox row's time is
+# its transaction's start (`now()`), so a stage ending there closes a little before that transaction commits.
+STAGES = (
+    ("intake: received -> lead.submitted published", "received", "published"),
+    ("broker + router: published -> routing transaction", "published", "routed"),
+    ("router: routing transaction -> verdict published", "routed", "verdict_published"),
+    ("broker + intake: verdict published -> verdict saved", "verdict_published", "verdict_saved"),
+    ("all: received -> verdict saved", "received", "verdict_saved"),
+)
+
+
+async def pipeline_stages(intake_db: str, router_db: str, *, since: datetime) -> list[tuple[str, int, float, float]]:
+    """Per stage of STAGES: how many records went through it, and its p50 and p90 in ms, for leads received
+    after `since`."""
+    intake = await asyncpg.connect(to_plain_url(intake_db))
+    router = await asyncpg.connect(to_plain_url(router_db))
+    try:
+        times: dict[str, dict[str, datetime]] = {}
+        submitted_event: dict[str, str] = {}  # intake outbox event id -> lead id
+        for lead_id, received, event_id, published in await intake.fetch(
+                "SELECT l.lead_id, l.submitted_at, o.event_id, o.sent_at FROM leads AS l JOIN outbox AS o "
+                "ON o.event_type = 'leadnet.lead.submitted' AND o.payload::jsonb->>'subject' = l.lead_id "
+                "WHERE l.submitted_at >= $1", since):
+            times[lead_id] = {"received": received, "published": published}
+            submitted_event[event_id] = lead_id
+        for event_id, routed in await router.fetch(
+                "SELECT event_id, processed_at FROM inbox WHERE processed_at >= $1", since):
+            if event_id in submitted_event:
+                times[submitted_event[event_id]]["routed"] = routed
+        verdict_event: dict[str, str] = {}
+        for event_id, lead_id, verdict_published in await router.fetch(
+                "SELECT event_id, payload::jsonb->'data'->>'lead_id', sent_at FROM outbox "
+                "WHERE event_type IN ('leadnet.lead.accepted', 'leadnet.lead.rejected') AND created_at >= $1", since):
+            if lead_id in times:
+                times[lead_id]["verdict_published"] = verdict_published
+                verdict_event[event_id] = lead_id
+        for event_id, saved in await intake.fetch(
+                "SELECT event_id, processed_at FROM inbox WHERE processed_at >= $1", since):
+            if event_id in verdict_event:
+                times[verdict_event[event_id]]["verdict_saved"] = saved
+    finally:
+        await intake.close()
+        await router.close()
+    out = []
+    for label, start, end in STAGES:
+        ms = [(t[end] - t[start]).total_seconds() * 1000 for t in times.values()
+              if t.get(start) is not None and t.get(end) is not None]
+        out.append((label, len(ms), percentile(ms, 0.5), percentile(ms, 0.9)))
+    return out
+
+
+def connections_for(rate: float) -> int:
+    return min(512, int(rate))
+
+
 async def open_loop(base_url: str, token: str, *, rate: float, seconds: float, start_index: int) -> dict[str, Any]:
     """Send `rate` records/s for `seconds` on schedule; answers' latencies and status counts."""
     n = int(rate * seconds)
@@ -188,7 +246,7 @@ async def open_loop(base_url: str, token: str, *, rate: float, seconds: float, s
     statuses: dict[int, int] = {}
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     host, port = base_url.removeprefix("http://").split(":")
-    client = RawClient(host, int(port), connections=min(512, int(rate)))
+    client = RawClient(host, int(port), connections=connections_for(rate))
     await client.open()
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.2
@@ -401,6 +459,7 @@ def main() -> None:
             # The floor: what parsing alone costs the same load generator and a bare endpoint.
             base_cpu = meter.per_record(base_before, meter.snapshot(), base["sent"])
             before = meter.snapshot()
+            since = datetime.now(UTC)
             sampling = profiler.record({"intake": procs[1].pid, "router": procs[0].pid}, seconds=seconds,
                                        label=f"{rate:.0f}") if profiler else []
             res = asyncio.run(open_loop(intake_url, token, rate=rate, seconds=seconds, start_index=index))
@@ -412,6 +471,10 @@ def main() -> None:
                   f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x")
             print(f"               {cpu}")
             print(f"               baseline run, {base_cpu}")
+            print("               where a record's time goes, p50 / p90 ms (POST latency above also counts the wait "
+                  f"for one of the load generator's {connections_for(rate)} connections):")
+            for label, n, p50, p90 in asyncio.run(pipeline_stages(intake_db, router_db, since=since)):
+                print(f"                 {label:52s} {p50:7.1f} / {p90:7.1f}  ({n} records)")
             if profiler:
                 profiler.report(sampling)
 
