@@ -1,7 +1,8 @@
 """lead-intake benchmark: single-record POST at fixed open-loop rates through intake AND the router, and bulk import,
 each next to a bare FastAPI endpoint that only parses the same payload into pydantic (measured in the same run).
 
-    python bench/intake_bench.py [--quick] [--rates 250,500,1000] [--seconds 10] [--bulk 100000] [--profile]
+    python bench/intake_bench.py [--quick] [--rates 250,500,1000] [--seconds 10] [--bulk 100000] [--seed 20000]
+                                 [--profile]
 
 Starts its own embedded PostgreSQL and broker (or uses DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), runs
 `python -m lead_intake serve`, `python -m dedup_router serve` and the baseline app as real uvicorn processes.
@@ -9,6 +10,10 @@ The load generator is open-loop (a request is sent at its scheduled time whether
 latency includes queueing, and it runs on the same 2 cores as everything else, on uvloop like the services: on the
 default loop it took about a third more CPU per request (0.31 against 0.22-0.25 ms at 1,000/s), CPU the services
 under test then lacked.
+
+Before the runs it imports `--seed` records (not measured) and refreshes the planner's statistics before each
+measured phase, so the runs meet tables with rows and plans a settled deployment has. After each rate it prints
+where a record's time went between the POST and its verdict, stage by stage, from the services' own timestamps.
 
 `--profile` samples intake and the router with py-spy (a dev dependency; it needs ptrace rights) during each
 open-loop rate and prints where each spends its CPU: self time by package, and the project's functions by
@@ -37,6 +42,7 @@ import orjson
 import psutil
 import uvloop
 
+from lead_intake.importer import run_import_async
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.auth import ensure_keys, mint_from_dir
 from leadnet_shared.infra import free_port, local_servers, wait_for_port
@@ -197,6 +203,20 @@ STAGES = (
 )
 
 
+async def analyze(*database_urls: str) -> None:
+    """Refresh the planner's statistics, as autovacuum does in a running system once a table has grown.
+
+    The bench's databases start empty and each run lasts seconds, shorter than autovacuum's one-minute nap: without
+    this, statements planned while a table held a few rows keep scanning it whole as it grows (pg_stat_user_tables
+    showed about 600 sequentially read customer rows per record at 100/s), which no settled deployment does."""
+    for url in database_urls:
+        connection = await asyncpg.connect(to_plain_url(url))
+        try:
+            await connection.execute("ANALYZE")
+        finally:
+            await connection.close()
+
+
 async def pipeline_stages(intake_db: str, router_db: str, *, since: datetime) -> list[tuple[str, int, float, float]]:
     """Per stage of STAGES: how many records went through it, and its p50 and p90 in ms, for leads received
     after `since`."""
@@ -229,12 +249,25 @@ async def pipeline_stages(intake_db: str, router_db: str, *, since: datetime) ->
     finally:
         await intake.close()
         await router.close()
+    return stage_figures(times)
+
+
+def stage_figures(times: dict[str, dict[str, datetime]]) -> list[tuple[str, int, float, float]]:
+    """Per stage of STAGES, over the leads that have both its ends (a lead still in flight counts in the stages it
+    finished): how many, p50 and p90 in ms."""
     out = []
     for label, start, end in STAGES:
         ms = [(t[end] - t[start]).total_seconds() * 1000 for t in times.values()
               if t.get(start) is not None and t.get(end) is not None]
         out.append((label, len(ms), percentile(ms, 0.5), percentile(ms, 0.9)))
     return out
+
+
+def write_ndjson(path: Path, indexes: range) -> Path:
+    with path.open("wb") as f:
+        for i in indexes:
+            f.write(orjson.dumps(record(i)) + b"\n")
+    return path
 
 
 def connections_for(rate: float) -> int:
@@ -389,13 +422,17 @@ def main() -> None:
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--bulk", type=int, default=100_000, help="records to import; 0 skips the import")
+    parser.add_argument("--seed", type=int, default=20_000,
+                        help="records imported (not measured) before the runs, so they meet settled tables, not empty "
+                             "ones; 0 starts empty")
     parser.add_argument("--profile", action="store_true",
                         help="sample intake and the router with py-spy at each rate and print where the CPU goes")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     seconds, bulk = args.seconds, args.bulk
+    seed = args.seed
     if args.quick:
-        rates, seconds, bulk = [250.0], 3.0, 5_000
+        rates, seconds, bulk, seed = [250.0], 3.0, 5_000, 1_000
 
     tmp = Path(tempfile.mkdtemp(prefix="intake-bench-"))
     servers_stack = contextlib.ExitStack()
@@ -448,6 +485,13 @@ def main() -> None:
             if r.status_code == 201:
                 break
         print("warm-up:", r.status_code)
+        if seed > 0:
+            started = time.perf_counter()
+            seeded = write_ndjson(tmp / "seed.ndjson", range(30_000_000, 30_000_000 + seed))
+            asyncio.run(run_import_async(path=seeded, base_url=intake_url, token=token, progress=False,
+                                         result_path=tmp / "seed.results.csv"))
+            print(f"seeded {seed:,} records through the import (every verdict in) in "
+                  f"{time.perf_counter() - started:.0f} s")
 
         meter = CpuMeter({"load generator": os.getpid(), "intake": procs[1].pid, "router": procs[0].pid,
                           "baseline": procs[2].pid, "postgres": postmaster_pid(tmp / "pg") if pg else None,
@@ -461,6 +505,7 @@ def main() -> None:
             base = uvloop.run(open_loop(baseline_url, token, rate=rate, seconds=seconds, start_index=index))
             # The floor: what parsing alone costs the same load generator and a bare endpoint.
             base_cpu = meter.per_record(base_before, meter.snapshot(), base["sent"])
+            asyncio.run(analyze(intake_db, router_db))
             before = meter.snapshot()
             since = datetime.now(UTC)
             sampling = profiler.record({"intake": procs[1].pid, "router": procs[0].pid}, seconds=seconds,
@@ -483,6 +528,7 @@ def main() -> None:
 
         print(f"\n== single-record POST, closed loop (max sustained), {seconds:.0f} s ==")
         for conc in (64,):
+            asyncio.run(analyze(intake_db, router_db))
             base = uvloop.run(closed_loop_max(baseline_url, token, seconds=seconds, concurrency=conc,
                                                start_index=index))
             res = uvloop.run(closed_loop_max(intake_url, token, seconds=seconds, concurrency=conc,
@@ -493,12 +539,8 @@ def main() -> None:
 
         if bulk > 0:  # --bulk 0: the single-record figures only
             print(f"\n== bulk import of {bulk:,} records (NDJSON, batches of 1000 through POST /v1/leads/batch) ==")
-            from lead_intake.importer import run_import_async
-
-            source = tmp / "bulk.ndjson"
-            with source.open("wb") as f:
-                for i in range(bulk):
-                    f.write(orjson.dumps(record(20_000_000 + i)) + b"\n")
+            source = write_ndjson(tmp / "bulk.ndjson", range(20_000_000, 20_000_000 + bulk))
+            asyncio.run(analyze(intake_db, router_db))
             before = meter.snapshot()
             summary = asyncio.run(run_import_async(path=source, base_url=intake_url, token=token, progress=False,
                                                    result_path=tmp / "bulk.results.csv"))
