@@ -208,7 +208,7 @@ async def analyze(*database_urls: str) -> None:
 
     The bench's databases start empty and each run lasts seconds, shorter than autovacuum's one-minute nap: without
     this, statements planned while a table held a few rows keep scanning it whole as it grows (pg_stat_user_tables
-    showed about 600 sequentially read customer rows per record at 100/s), which no settled deployment does."""
+    showed about 470 customer rows read sequentially per record at 100/s), which no settled deployment does."""
     for url in database_urls:
         connection = await asyncpg.connect(to_plain_url(url))
         try:
