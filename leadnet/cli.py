@@ -42,7 +42,9 @@ def up(
 def token(
     role: Annotated[str, typer.Option(help="dealer, hq_admin or hq_analyst")],
     dealer: Annotated[str | None, typer.Option(help="The dealer code (role dealer)")] = None,
-    ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 1h, 30m, 7d")] = "1h",
+    ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 1h, 30m; at most 1d (the services refuse longer)")] = "1h",
+    sub: Annotated[str | None, typer.Option(help="The person (subject); two people of one role are two subjects")]
+    = None,
     data_dir: DataDir = Path(".leadnet"),
 ) -> None:
     """Print a JWT accepted by the services that `leadnet up` started with the same --data-dir."""
@@ -52,7 +54,10 @@ def token(
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
     if role == "dealer" and not dealer:
         raise typer.BadParameter("--dealer is required for role dealer")
-    minted = mint_from_dir(data_dir / "keys", role=role, dealer=dealer, ttl_seconds=parse_ttl(ttl))
+    try:
+        minted = mint_from_dir(data_dir / "keys", role=role, dealer=dealer, sub=sub, ttl_seconds=parse_ttl(ttl))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     typer.echo(minted)
 
 

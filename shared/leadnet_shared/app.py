@@ -204,8 +204,7 @@ def create_service_app(
         outbox_table, inbox_table, _ = tables
         runtime = Runtime(settings=settings, db=db, outbox=Outbox(outbox_table), inbox=Inbox(inbox_table),
                           tables=tables, clock=clock,
-                          verifier=verifier or TokenVerifier.from_settings(jwks_file=settings.jwks_file,
-                                                                           jwks_url=settings.jwks_url))
+                          verifier=verifier or TokenVerifier.from_settings(settings))
         app.state.runtime = runtime
         app.state.verifier = runtime.verifier
         producer = await start_producer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,

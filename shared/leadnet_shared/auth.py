@@ -6,7 +6,10 @@ Claims: `sub`, `role` (`dealer`, `hq_admin`, `hq_analyst`), `dealer` (for role d
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -20,12 +23,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Request
 
-from leadnet_shared.problems import Forbidden, Unauthenticated
+from leadnet_shared.problems import Forbidden, Unauthenticated, Unavailable
+from leadnet_shared.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_MAX_LIFETIME, CommonSettings
+
+log = logging.getLogger(__name__)
 
 Role = Literal["dealer", "hq_admin", "hq_analyst"]
 ROLES: tuple[Role, ...] = ("dealer", "hq_admin", "hq_analyst")
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 HQ_ROLES = ("hq_admin", "hq_analyst")
+CLOCK_LEEWAY_SECONDS = 60  # clocks of the identity provider and of the services differ a little
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +56,80 @@ class Principal:
         return f"{self.role}:{self.dealer or self.sub}"
 
 
-class TokenVerifier:
-    """Verifies tokens against a JWKS; verified tokens are cached until they expire (verification costs ~50 µs)."""
+class UnknownSigningKey(Exception):
+    """The token names a key (`kid`) the current key set does not have: a rotation the JWKS URL may know."""
 
-    def __init__(self, jwks: dict[str, Any], *, cache_size: int = 10_000) -> None:
-        self._keys = jwt.PyJWKSet.from_dict(jwks)
+
+DEALER_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # the router's dealer-code format (dedup_router.schemas)
+
+
+class TokenVerifier:
+    """Verifies tokens bound to this API: signature from the JWKS, `iss` and `aud` as configured, a bounded
+    lifetime, `kid` when the key set has several keys, and well-formed claims. Verified tokens are cached until
+    they expire, because verification is a visible share of a small request's CPU.
+
+    A key set from a URL is refreshed after `refresh_seconds` and at once (at most every `min_refetch_seconds`) when
+    a token names a key the set lacks, so an identity provider's key rotation needs no restart."""
+
+    def __init__(self, jwks: dict[str, Any] | None, *, issuer: str = DEFAULT_ISSUER,
+                 audience: str = DEFAULT_AUDIENCE, max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME,
+                 jwks_url: str | None = None, refresh_seconds: float = 300.0, min_refetch_seconds: float = 30.0,
+                 cache_size: int = 10_000) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.max_lifetime_seconds = max_lifetime_seconds
+        self.jwks_url = jwks_url
+        self.refresh_seconds = refresh_seconds
+        self.min_refetch_seconds = min_refetch_seconds
+        self._keys: list[jwt.PyJWK] = []
+        self._loaded_at = float("-inf")
+        self._fetched_at = float("-inf")
+        self._refresh_lock = asyncio.Lock()
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._cache_size = cache_size
+        if jwks is not None:
+            self._set_keys(jwks)
 
     @classmethod
-    def from_settings(cls, *, jwks_file: str | None, jwks_url: str | None) -> TokenVerifier:
-        if jwks_file:
-            return cls(json.loads(Path(jwks_file).read_text()))
-        if jwks_url:
-            return cls(httpx.get(jwks_url, timeout=10).json())
+    def from_settings(cls, settings: CommonSettings) -> TokenVerifier:
+        """The verifier a service runs with; a key set from a URL is fetched on first use (`ensure_fresh`), so a
+        service starts while its identity provider is briefly away and answers 503 until the keys arrive."""
+        options: dict[str, Any] = {"issuer": settings.jwt_issuer, "audience": settings.jwt_audience,
+                                   "max_lifetime_seconds": settings.jwt_max_lifetime_seconds}
+        if settings.jwks_file:
+            return cls(json.loads(Path(settings.jwks_file).read_text()), **options)
+        if settings.jwks_url:
+            return cls(None, jwks_url=settings.jwks_url, refresh_seconds=settings.jwks_refresh_seconds, **options)
         raise RuntimeError("no JWKS configured: set LEADNET_JWKS_FILE or LEADNET_JWKS_URL")
+
+    def _set_keys(self, jwks: dict[str, Any]) -> None:
+        self._keys = list(jwt.PyJWKSet.from_dict(jwks).keys)
+        self._loaded_at = time.monotonic()
+
+    async def ensure_fresh(self, *, unknown_kid: bool = False) -> None:
+        """Fetch the key set from its URL when it is missing, older than its lifetime, or lacks a named key."""
+        if self.jwks_url is None:
+            return
+        now = time.monotonic()
+        stale = now - self._loaded_at >= self.refresh_seconds
+        if not (stale or (unknown_kid and now - self._fetched_at >= self.min_refetch_seconds)):
+            return
+        async with self._refresh_lock:
+            if time.monotonic() - self._fetched_at < min(self.min_refetch_seconds, self.refresh_seconds):
+                return  # another request fetched it while we waited
+            self._fetched_at = time.monotonic()
+            try:
+                async with httpx.AsyncClient(timeout=5) as client:
+                    response = await client.get(self.jwks_url)
+                    response.raise_for_status()
+                    self._set_keys(response.json())
+            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+                # Keep the keys we have: a provider that is briefly away must not log everybody out.
+                log.warning("JWKS refresh from %s failed: %s", self.jwks_url, type(exc).__name__)
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._keys)
 
     def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
@@ -72,40 +138,78 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
             key = self._find_key(header.get("kid"))
-            claims = jwt.decode(token, key=key.key, algorithms=ALGORITHMS, options={"require": ["exp", "sub"]})
-        except (jwt.PyJWTError, KeyError, ValueError) as exc:
+            claims = jwt.decode(token, key=key.key, algorithms=ALGORITHMS, audience=self.audience,
+                                issuer=self.issuer, leeway=CLOCK_LEEWAY_SECONDS,
+                                options={"require": ["exp", "sub", "iss", "aud"]})
+        except UnknownSigningKey:
+            raise
+        except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated("The bearer token is invalid or expired.") from exc
+        principal = self._principal(claims)
+        self._cache[token] = (principal, float(claims["exp"]))
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        """The caller the verified claims name, once its lifetime and claims are in bounds."""
+        exp = float(claims["exp"])
+        issued = claims.get("iat")
+        now = time.time()
+        if isinstance(issued, int | float) and issued > now + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated("The token was issued in the future.")
+        # A token that lives for ever cannot be taken back: the lifetime counts from issue, or from now without iat.
+        start = float(issued) if isinstance(issued, int | float) else now
+        if exp - start > self.max_lifetime_seconds + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated(f"The token lives longer than {self.max_lifetime_seconds} s; ask for a shorter one.")
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthenticated("The token carries no known role.")
         dealer = claims.get("dealer")
         if role == "dealer" and not dealer:
             raise Unauthenticated("A dealer token must name its dealer.")
-        principal = Principal(sub=str(claims["sub"]), role=role, dealer=dealer)
-        self._cache[token] = (principal, float(claims["exp"]))
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return principal
+        if dealer is not None and not (isinstance(dealer, str) and DEALER_CODE.fullmatch(dealer)):
+            raise Unauthenticated("The token's dealer claim is not a dealer code.")
+        return Principal(sub=str(claims["sub"]), role=role, dealer=dealer)
 
     def _find_key(self, kid: str | None) -> jwt.PyJWK:
-        if kid is not None:
-            for key in self._keys.keys:
-                if key.key_id == kid:
-                    return key
-            raise KeyError(kid)
-        return self._keys.keys[0]
+        if not self._keys:
+            raise Unavailable("The identity provider's keys are not loaded yet; retry shortly.",
+                              headers={"Retry-After": "5"})
+        if kid is None:
+            # With several keys, guessing one would accept a token whichever key signed it (or none we meant).
+            if len(self._keys) > 1:
+                raise jwt.InvalidTokenError("kid required: the key set has several keys")
+            return self._keys[0]
+        for key in self._keys:
+            if key.key_id == kid:
+                return key
+        raise UnknownSigningKey(kid)
 
 
 async def bearer_principal(request: Request) -> Principal:
     """FastAPI dependency: the authenticated caller (401 without a valid token).
 
-    `async` although it never awaits: FastAPI runs a plain `def` dependency in a worker thread, and that hand-off
+    `async` although it rarely awaits: FastAPI runs a plain `def` dependency in a worker thread, and that hand-off
     cost more than the (cached) verification itself."""
     header = request.headers.get("authorization")
     if not header or not header.lower().startswith("bearer "):
         raise Unauthenticated("Send Authorization: Bearer <token>.")
     verifier: TokenVerifier = request.app.state.verifier
-    return verifier.verify(header[7:].strip())
+    return await verify_bearer(verifier, header[7:].strip())
+
+
+async def verify_bearer(verifier: TokenVerifier, token: str) -> Principal:
+    """Verify `token`, refreshing a URL key set that is stale or lacks the token's key first."""
+    await verifier.ensure_fresh()
+    try:
+        return verifier.verify(token)
+    except UnknownSigningKey:
+        await verifier.ensure_fresh(unknown_kid=True)
+        try:
+            return verifier.verify(token)
+        except UnknownSigningKey as exc:
+            raise Unauthenticated("The bearer token is signed by an unknown key.") from exc
 
 
 def require_roles(principal: Principal, *roles: Role) -> None:
@@ -132,19 +236,24 @@ def ensure_keys(key_dir: Path) -> tuple[Path, Path]:
 
 
 def mint_token(*, private_key_pem: bytes, kid: str, role: Role, dealer: str | None = None, sub: str | None = None,
-               ttl_seconds: int = 3600) -> str:
+               ttl_seconds: int = 3600, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE) -> str:
     if role == "dealer" and not dealer:
         raise ValueError("a dealer token needs --dealer")
+    if dealer is not None and not DEALER_CODE.fullmatch(dealer):
+        raise ValueError(f"not a dealer code: {dealer!r}")
+    if not 0 < ttl_seconds <= DEFAULT_MAX_LIFETIME:
+        raise ValueError(f"a token lives between 1 s and {DEFAULT_MAX_LIFETIME} s")
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub or (f"dealer:{dealer}" if dealer else f"{role}:dev"), "role": role,
-                              "iat": now, "exp": now + ttl_seconds}
+                              "iss": issuer, "aud": audience, "iat": now, "exp": now + ttl_seconds}
     if dealer:
         claims["dealer"] = dealer
     return jwt.encode(claims, private_key_pem, algorithm="RS256", headers={"kid": kid})
 
 
-def mint_from_dir(key_dir: Path, *, role: Role, dealer: str | None = None, ttl_seconds: int = 3600) -> str:
+def mint_from_dir(key_dir: Path, *, role: Role, dealer: str | None = None, sub: str | None = None,
+                  ttl_seconds: int = 3600) -> str:
     private_path, jwks_path = ensure_keys(key_dir)
     kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
-    return mint_token(private_key_pem=private_path.read_bytes(), kid=kid, role=role, dealer=dealer,
+    return mint_token(private_key_pem=private_path.read_bytes(), kid=kid, role=role, dealer=dealer, sub=sub,
                       ttl_seconds=ttl_seconds)

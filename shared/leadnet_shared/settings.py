@@ -14,6 +14,11 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/"
+# Tokens are bound to this API: `leadnet token` mints these, and an identity provider is configured to issue them
+# (or the services are told its own values with LEADNET_JWT_ISSUER / LEADNET_JWT_AUDIENCE).
+DEFAULT_ISSUER = "leadnet"
+DEFAULT_AUDIENCE = "leadnet-api"
+DEFAULT_MAX_LIFETIME = 86_400  # a day: a leaked token is useless by tomorrow
 
 
 class CommonSettings(BaseSettings):
@@ -36,6 +41,14 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field("", validation_alias=AliasChoices("LEADNET_TOPIC_PREFIX", "topic_prefix"))
     jwks_file: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_FILE", "jwks_file"))
     jwks_url: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_URL", "jwks_url"))
+    jwt_issuer: str = Field(DEFAULT_ISSUER, validation_alias=AliasChoices("LEADNET_JWT_ISSUER", "jwt_issuer"))
+    jwt_audience: str = Field(DEFAULT_AUDIENCE,
+                              validation_alias=AliasChoices("LEADNET_JWT_AUDIENCE", "jwt_audience"))
+    jwt_max_lifetime_seconds: int = Field(
+        DEFAULT_MAX_LIFETIME, gt=0,
+        validation_alias=AliasChoices("LEADNET_JWT_MAX_LIFETIME_SECONDS", "jwt_max_lifetime_seconds"))
+    jwks_refresh_seconds: float = Field(
+        300.0, gt=0, validation_alias=AliasChoices("LEADNET_JWKS_REFRESH_SECONDS", "jwks_refresh_seconds"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("LEADNET_LOG_LEVEL", "log_level"))
     log_json: bool = Field(True, validation_alias=AliasChoices("LEADNET_LOG_JSON", "log_json"))
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("LEADNET_HOST", "host"))
