@@ -359,7 +359,9 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         now = runtime.clock.now()
         stuck = [c.name for c in runtime.consumers
                  if c.started.is_set() and (now - c.last_progress).total_seconds() > 120]
-        dead = [t.get_name() for t in runtime.tasks if t.done() and not runtime.stopping]
+        # A one-shot worker that finished its job is not dead; one that failed or was cancelled is.
+        dead = [t.get_name() for t in runtime.tasks
+                if t.done() and not runtime.stopping and (t.cancelled() or t.exception() is not None)]
         if stuck or dead:
             return ORJSONResponse({"status": "unhealthy", "stuck": stuck, "dead": dead}, status_code=503)
         return ORJSONResponse({"status": "ok"})

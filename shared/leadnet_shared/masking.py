@@ -1,10 +1,14 @@
-"""Masking of personal data, as contract.md says: phone `138****8000`, address cut after the county plus `***`,
-name = family name plus `*`. Used for every role that does not need the full value, every public topic, every log.
+"""Masking of personal data, as contract.md says: phone `138****8000`, address as the region's province, city and
+county names plus `***`, name = family name plus `*`. Used for every role that does not need the full value, every
+public topic, every log.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import re
+from importlib import resources
 
 # Common two-character family names; anything else masks after the first character.
 _COMPOUND_SURNAMES = frozenset((
@@ -14,9 +18,29 @@ _COMPOUND_SURNAMES = frozenset((
     "夏侯", "軒轅", "南宮", "獨孤", "單于",
 ))
 
-# The county-level unit ends with one of these; the address is cut right after it.
-_COUNTY_END = re.compile(r"^.*?(?:自治县|自治旗|林区|特区|新区|县|区|市|旗)")
-_PROVINCE_CITY = re.compile(r"^(?:.*?(?:自治区|特别行政区|省))?(?:.*?(?:自治州|地区|盟|市))?")
+# Placeholder names in the official table that stand for "the province's own districts/counties", not a place.
+_PLACEHOLDERS = frozenset(("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"))
+
+
+@functools.cache
+def _region_names() -> dict[str, str]:
+    """6-digit adcode → official name (generated from cpca's table by scripts/make_regions.py)."""
+    source = resources.files("leadnet_shared") / "data" / "regions.csv"
+    with source.open(encoding="utf-8") as handle:
+        return {row["adcode"]: row["name"] for row in csv.DictReader(handle)}
+
+
+def region_label(region_code: str | None) -> str | None:
+    """Province, city and county names of a county-level adcode: `370782` → `山东省潍坊市诸城市`; None if unknown."""
+    if not region_code or len(region_code) != 6 or not region_code.isdigit():
+        return None
+    names = _region_names()
+    parts: list[str] = []
+    for code in (region_code[:2] + "0000", region_code[:4] + "00", region_code):
+        name = names.get(code)
+        if name and name not in _PLACEHOLDERS and name not in parts:
+            parts.append(name)
+    return "".join(parts) or None
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -41,15 +65,12 @@ def mask_name(name: str | None) -> str | None:
     return name[:1] + "*"
 
 
-def mask_address(address: str | None) -> str | None:
-    """Cut after the county/district and add `***`: `山东省潍坊市诸城市密州街道` → `山东省潍坊市诸城市***`."""
+def mask_address(address: str | None, region_code: str | None) -> str | None:
+    """The region's official names plus `***`: `山东潍坊诸城密州街道…` with `370782` → `山东省潍坊市诸城市***`.
+
+    Built from the resolved region code, never cut from the free text: short forms (`山东潍坊诸城…`) and unusual
+    spellings have no reliable cut point, and a wrong cut publishes a street address for ever on a compacted topic.
+    Without a known region only `***` remains."""
     if not address:
         return address
-    head = _PROVINCE_CITY.match(address)
-    start = head.end() if head else 0
-    county = _COUNTY_END.match(address[start:])
-    if county and county.end() > 0:
-        return address[: start + county.end()] + "***"
-    if start > 0:
-        return address[:start] + "***"
-    return address[: min(len(address), 3)] + "***"
+    return (region_label(region_code) or "") + "***"

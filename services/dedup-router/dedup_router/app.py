@@ -8,6 +8,7 @@ from dedup_router.endpoints import router
 from dedup_router.handlers import lead_batch_handler, lead_handlers
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 from dedup_router.protection import run_protection_timer
+from dedup_router.republish import republish_masked_customers
 from dedup_router.settings import RouterSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
@@ -25,7 +26,7 @@ def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = 
         routers=[router],
         consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handlers=lead_handlers,
                                 batch_handler=lead_batch_handler)],
-        workers=[run_protection_timer],
+        workers=[run_protection_timer, republish_masked_customers],
         clock=clock,
         verifier=verifier,
     )

@@ -39,7 +39,7 @@ def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
         customer_id=customer.customer_id,
         name=customer.name if unmasked else mask_name(customer.name),
         phone=customer.phone if unmasked else mask_phone(customer.phone),
-        address=customer.address if unmasked else mask_address(customer.address),
+        address=customer.address if unmasked else mask_address(customer.address, customer.region_code),
         region_code=customer.region_code, tier=customer.tier, nature=customer.nature,
         assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
         protection_until=customer.protection_until, masked=not unmasked,

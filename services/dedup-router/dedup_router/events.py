@@ -39,16 +39,17 @@ SOURCE = "/leadnet/router"
 
 
 def masked(customer: Customer) -> MaskedCustomer:
-    return _masked(customer.name, customer.phone, customer.address)
+    return _masked(customer.name, customer.phone, customer.address, customer.region_code)
 
 
 # A decision publishes its customer twice in a row (lead accepted, customer upserted): a small cache masks it once
 # and keeps only the last few customers' data in memory.
 @functools.lru_cache(maxsize=64)
-def _masked(name: str, phone: str, address: str) -> MaskedCustomer:
+def _masked(name: str, phone: str, address: str, region_code: str | None) -> MaskedCustomer:
     # model_construct: the masking functions return strings or None, there is nothing to validate. The model is
     # shared by the events that carry it and never changed.
-    return MaskedCustomer.model_construct(name=mask_name(name), phone=mask_phone(phone), address=mask_address(address))
+    return MaskedCustomer.model_construct(name=mask_name(name), phone=mask_phone(phone),
+                                          address=mask_address(address, region_code))
 
 
 async def publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: str, key: str, event_type: str,

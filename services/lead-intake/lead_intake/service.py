@@ -367,7 +367,7 @@ def masked_record(record: dict[str, Any], *, unmasked: bool) -> dict[str, Any]:
     customer = copy.get("customer") or {}
     customer["name"] = mask_name(customer.get("name"))
     customer["phone"] = mask_phone(customer.get("phone"))
-    customer["address"] = mask_address(customer.get("address"))
+    customer["address"] = mask_address(customer.get("address"), customer.get("region_code"))
     return dict(copy)
 
 

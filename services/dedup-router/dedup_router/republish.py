@@ -1,0 +1,75 @@
+"""Repair what a masking fix cannot reach by itself: `leadnet.public.customers.v1` is compacted, so the last
+`customer.upserted` of each customer stays for ever. When the masking rules change (MASKING_VERSION), every
+customer's masked state is published again, in batches, so compaction overwrites what went out before.
+
+Runs once per masking version across restarts and replicas: progress (the last customer id done) is kept in
+`kit_state` and advanced in the same transaction as each batch's outbox rows, under that row's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.events import publish_customer_upserted
+from dedup_router.models import Customer
+from leadnet_shared.app import Runtime
+from leadnet_shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+# 2: addresses masked from the region code (province, city, county names), no longer cut from the free text.
+MASKING_VERSION = 2
+STATE_KEY = "customers_masking"
+
+
+async def republish_masked_batch(session: AsyncSession, outbox: Outbox, *, prefix: str, now: Any,
+                                 limit: int = 500) -> int:
+    """Publish the next `limit` customers' masked state; returns how many (0 when this version is done)."""
+    row = (await session.execute(text("SELECT value FROM kit_state WHERE key = :k FOR UPDATE"),
+                                 {"k": STATE_KEY})).first()
+    state: dict[str, Any] = dict(row[0]) if row else {"version": 0}
+    if state.get("version", 0) >= MASKING_VERSION and state.get("after") is None:
+        return 0
+    if state.get("version", 0) < MASKING_VERSION:
+        state = {"version": MASKING_VERSION, "after": ""}
+    customers = list((await session.execute(
+        select(Customer).where(Customer.customer_id > state["after"]).order_by(Customer.customer_id).limit(limit)
+    )).scalars())
+    for customer in customers:
+        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+    state["after"] = customers[-1].customer_id if len(customers) == limit else None
+    await session.execute(
+        text("INSERT INTO kit_state (key, value) VALUES (:k, CAST(:v AS jsonb)) "
+             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
+        {"k": STATE_KEY, "v": orjson.dumps(state).decode()},
+    )
+    return len(customers)
+
+
+async def republish_masked_customers(runtime: Runtime) -> None:
+    """Runtime worker: republish every customer once per masking version, then end (a one-shot worker that
+    returns is not a dead one: /healthz counts only workers that failed)."""
+    total = 0
+    while not runtime.stopping:
+        try:
+            async with runtime.db.transaction() as session:
+                done = await republish_masked_batch(session, runtime.outbox, prefix=runtime.settings.topic_prefix,
+                                                    now=runtime.clock.now())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("republishing masked customers failed; retrying")
+            await asyncio.sleep(5.0)
+            continue
+        total += done
+        if done == 0:
+            break
+        await asyncio.sleep(0)  # let requests and the relay run between batches
+    if total:
+        log.info("republished masked state of %d customers (masking version %d)", total, MASKING_VERSION)
