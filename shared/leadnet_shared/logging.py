@@ -1,4 +1,5 @@
-"""Structured logs (structlog over the standard library): JSON lines with ids, never phone numbers or names."""
+"""Structured logs (structlog over the standard library): JSON lines with ids, never phone numbers or names; a
+redaction processor masks what slips through anyway (`leadnet_shared.redaction`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import sys
 
 import structlog
+
+from leadnet_shared.redaction import redact_personal_data
 
 
 def configure_logging(*, level: str = "INFO", json_lines: bool = True, service: str = "leadnet") -> None:
@@ -25,7 +28,11 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = True, service: 
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        # `exc_info` arrives as the (type, value, traceback) tuple: rendered as is, JSON would get its repr and lose
+        # the stack trace of every unhandled error; format_exc_info turns it into the `exception` text first, and
+        # the redaction then masks personal data in the message, the fields and that text alike.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, redact_personal_data, renderer],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
