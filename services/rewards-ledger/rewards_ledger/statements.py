@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leadnet_shared.clock import SHANGHAI
+from leadnet_shared.spreadsheets import spreadsheet_cell
 
 _EXPLAIN = {
     "info_fee.cross_region_retail_verified":
@@ -85,7 +86,7 @@ def statement_csv(statement: dict[str, object]) -> str:
         customer = line["customer"]
         row = {**blank, **{k: line[k] for k in CSV_COLUMNS if k in line},
                "customer_name": customer["name"] or "", "customer_phone": customer["phone"] or ""}
-        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+        writer.writerow([spreadsheet_cell(row[c]) for c in CSV_COLUMNS])
     writer.writerow([*{**blank, "kind": "closing_balance",
                        "running_total_fen": statement["closing_balance_fen"]}.values()])
     return out.getvalue()
