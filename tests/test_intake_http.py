@@ -332,6 +332,11 @@ class TestInformationNetworks:
                                     headers=d1)
             assert r.status_code == 201  # kept, never lost over a typo, but flagged
             assert "unknown_network" in [w["code"] for w in r.json()["warnings"]]
+            # Another dealer's network is unknown to D2: kept, flagged, and not counted for D1's network.
+            r = await p.intake.post("/v1/leads", json=record(phone=phone_of(3), network_code="NET-SD-0007"),
+                                    headers=d2)
+            assert r.status_code == 201, r.text
+            assert "unknown_network" in [w["code"] for w in r.json()["warnings"]]
 
             async def stats() -> dict[str, Any]:
                 resp = await p.intake.get("/v1/networks/NET-SD-0007/stats", headers=d1)

@@ -121,7 +121,9 @@ async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[Subm
     """Insert the rows and their events in the caller's transaction (two multi-row statements, whatever the count).
 
     Each row records whether its network code is registered (`network_registered`, NULL when it names none): a
-    record naming an unknown network is kept, never refused, but flagged and left out of the network's counts.
+    record naming an unknown network is kept, never refused, but flagged and left out of the network's counts. A
+    dealer may name only HQ's national networks and its own: another dealer's network counts as unknown for it (the
+    record is kept; that network's grade is not skewed, and the answer does not tell that the code exists).
     """
     if not leads:
         return
@@ -147,7 +149,8 @@ INSERT_LEADS_SQL = (
     "SELECT l.lead_id, l.entered_by, l.entered_by_role, l.caller_key, l.source, l.network_code, CAST(l.raw AS jsonb), "
     "CAST(l.normalized AS jsonb), l.status, l.submitted_at, "
     "CASE WHEN l.network_code IS NULL THEN NULL "
-    "ELSE EXISTS (SELECT 1 FROM information_networks n WHERE n.code = l.network_code) END "
+    "ELSE EXISTS (SELECT 1 FROM information_networks n WHERE n.code = l.network_code "
+    "AND (n.owner = 'HQ' OR l.entered_by IS NULL OR n.owner = l.entered_by)) END "
     "FROM unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[]), CAST($3 AS varchar[]), "
     "CAST($4 AS varchar[]), CAST($5 AS varchar[]), CAST($6 AS varchar[]), CAST($7 AS text[]), "
     "CAST($8 AS text[]), CAST($9 AS varchar[]), CAST($10 AS timestamptz[])) "
@@ -275,8 +278,8 @@ def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:
     warnings = list(verdict.get("warnings", []))
     if state.network_registered is False:
         warnings.append({"code": "unknown_network",
-                         "message": "network_code names no registered information network; the record is kept "
-                                    "but not counted for any network"})
+                         "message": "network_code names no information network registered by you or by HQ; the "
+                                    "record is kept but not counted for any network"})
     return 201, {
         "lead_id": state.lead_id,
         "customer_id": state.customer_id,
