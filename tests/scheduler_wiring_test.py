@@ -89,6 +89,12 @@ class TestFirstTaskOfARoutedLead:
             assert r.status_code == 404  # another dealer's lead is not revealed
             r = await s.http.post("/v1/tasks", json={**body, "dealer": "D009"}, headers=s.auth("hq_admin"))
             assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_field"
+            # Past, far-future and naive due times are refused, naming the field (review L10).
+            for due_at in ((MONDAY - timedelta(days=1)).isoformat(), (MONDAY + timedelta(days=400)).isoformat(),
+                           "2030-01-01T10:00:00"):
+                r = await s.http.post("/v1/tasks", json={**body, "due_at": due_at}, headers=s.auth("dealer", "D001"))
+                assert r.status_code == 422, (due_at, r.text)
+                assert [e["field"] for e in r.json()["errors"]] == ["/due_at"]
 
 
 class TestTimers:

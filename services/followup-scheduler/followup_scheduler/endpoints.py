@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
@@ -16,7 +16,7 @@ from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut,
 from followup_scheduler.tasks import complete_task, schedule_task
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import BadRequest, NotFound
+from leadnet_shared.problems import BadRequest, FieldProblem, NotFound, ValidationFailed
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -35,10 +35,20 @@ def _visible(task: Task | None, principal: Principal) -> Task:
     return task
 
 
+MANUAL_DUE_GRACE = timedelta(minutes=5)
+MANUAL_DUE_HORIZON = timedelta(days=366)
+
+
 @router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand")
 async def create_task(body: TaskIn, request: Request, principal: Caller) -> TaskOut:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
+    now = runtime.clock.now()
+    # A task due in the past is overdue at birth (escalations, inflated "done" counts); one years ahead is no plan.
+    if not now - MANUAL_DUE_GRACE <= body.due_at <= now + MANUAL_DUE_HORIZON:
+        raise ValidationFailed("The request has field problems; see errors.", errors=[FieldProblem(
+            "/due_at", "out_of_range",
+            f"must be between now and {MANUAL_DUE_HORIZON.days} days ahead (5 minutes of clock skew allowed)")])
     async with runtime.db.transaction() as session:
         lead = await session.get(FollowedLead, body.lead_id)
         if lead is None or (principal.role == "dealer" and lead.assigned_dealer != principal.dealer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 TaskKind = Literal["callback", "promotion", "maintenance", "repurchase"]
 Outcome = Literal["bought", "within_1_month", "within_2_months", "within_6_months", "within_1_year", "no_demand",
@@ -15,9 +15,9 @@ Outcome = Literal["bought", "within_1_month", "within_2_months", "within_6_month
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lead_id: str
+    lead_id: str = Field(min_length=1, max_length=36)
     kind: TaskKind
-    due_at: datetime
+    due_at: AwareDatetime  # with its offset: a naive time is a different instant in Shanghai and in UTC
 
 
 class CompleteIn(BaseModel):
