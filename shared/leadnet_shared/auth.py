@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -221,14 +222,17 @@ def require_roles(principal: Principal, *roles: Role) -> None:
 
 def ensure_keys(key_dir: Path) -> tuple[Path, Path]:
     """Create (once) an RSA signing key and its JWKS under `key_dir`; returns (private key path, jwks path)."""
-    key_dir.mkdir(parents=True, exist_ok=True)
+    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_dir.chmod(0o700)  # whoever reads the private key mints hq_admin tokens
     private_path, jwks_path = key_dir / "jwt-private.pem", key_dir / "jwks.json"
     if not private_path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        private_path.write_bytes(pem)
-        private_path.chmod(0o600)
+        # Created 0600 in one step: write-then-chmod left it world-readable for a moment under the usual umask.
+        fd = os.open(private_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
         public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
         public_jwk.update({"kid": uuid.uuid4().hex[:16], "use": "sig", "alg": "RS256"})
         jwks_path.write_text(json.dumps({"keys": [public_jwk]}, indent=2))

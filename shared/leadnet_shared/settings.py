@@ -64,6 +64,9 @@ class CommonSettings(BaseSettings):
         # A production process without a key to verify tokens would accept nobody or, worse, anybody.
         if self.env == "production" and not (self.jwks_file or self.jwks_url):
             raise ValueError("LEADNET_JWKS_FILE or LEADNET_JWKS_URL is required in production")
+        if self.env == "production" and self.jwks_url and not self.jwks_url.startswith("https://"):
+            # Keys fetched over plain HTTP can be swapped on the way: then anybody's token verifies.
+            raise ValueError("LEADNET_JWKS_URL must be https in production")
         return self
 
 

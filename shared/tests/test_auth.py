@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
 from leadnet.cli import app as cli
-from leadnet_shared.auth import TokenVerifier, verify_bearer
+from leadnet_shared.auth import TokenVerifier, ensure_keys, verify_bearer
 from leadnet_shared.problems import Unauthenticated, Unavailable
 from leadnet_shared.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER, CommonSettings
 
@@ -235,3 +235,14 @@ class TestKeySetFromUrl:
         idp.up = False
         await asyncio.sleep(0.2)
         assert (await verify_bearer(verifier, key.sign(sub="again"))).sub == "again"
+
+
+class TestDevelopmentKeys:
+    def test_the_private_key_and_its_directory_are_private_from_the_start(self, tmp_path: Any) -> None:
+        private, _ = ensure_keys(tmp_path / "keys")
+        assert (private.stat().st_mode & 0o777, private.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+
+    def test_production_refuses_a_jwks_url_over_plain_http(self) -> None:
+        with pytest.raises(ValueError, match="https"):
+            CommonSettings(env="production", jwks_url="http://idp.example/jwks.json")
+        assert CommonSettings(env="production", jwks_url="https://idp.example/jwks.json").jwks_url
