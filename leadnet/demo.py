@@ -43,3 +43,23 @@ def load_demo_dealers(router_url: str, hq_token: str) -> list[str]:
             elif response.status_code != 409:
                 response.raise_for_status()
     return loaded
+
+
+# The network the walkthrough's record names: a regional network of D002 (who enters the record), so it counts.
+DEMO_NETWORKS: list[dict[str, Any]] = [
+    {"code": "NET-SD-0007", "name": "济南车管所信息网络", "kind": "fixed",
+     "members": [{"name": "济南市车管所", "type": "vehicle_admin_office"}]},
+]
+
+
+def load_demo_networks(intake_url: str, dealer_token: str) -> list[str]:
+    """Register the demo information networks as dealer D002 (already registered ones are left as they are)."""
+    loaded = []
+    with httpx.Client(base_url=intake_url, headers={"Authorization": f"Bearer {dealer_token}"}, timeout=10) as client:
+        for network in DEMO_NETWORKS:
+            response = client.post("/v1/networks", json=network)
+            if response.status_code == 201:
+                loaded.append(network["code"])
+            elif response.status_code != 409:
+                response.raise_for_status()
+    return loaded

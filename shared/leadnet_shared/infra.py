@@ -9,11 +9,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -209,7 +213,7 @@ class ApacheKafka:
             self.proc = subprocess.Popen(
                 ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
                  "-Djava.awt.headless=true", "-cp", cp, "kafka.Kafka", str(props)],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
             )
         wait_for_port(self.port, timeout=90, proc=self.proc, log_file=log_file)
         return self
@@ -242,7 +246,7 @@ class EmbeddedBroker:
         self.proc = subprocess.Popen(
             [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--cluster-id", f"leadnet-{uuid.uuid4().hex[:12]}", "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
         )
         wait_for_port(self.port, timeout=30, proc=self.proc, log_file=self.log_file)
         return self
@@ -250,6 +254,22 @@ class EmbeddedBroker:
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died between fork and prctl: nobody is left to stop us
+        os._exit(1)
+
+
+def die_with_parent() -> functools.partial[None]:
+    """A `preexec_fn` that makes a child get SIGTERM when the process that started it dies, even by `kill -9`
+    (Linux): otherwise the broker and the services live on as orphans holding their ports."""
+    return functools.partial(_die_with, os.getpid())
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
