@@ -11,6 +11,7 @@ from leadnet_shared.events import LEADS, SALES
 from rewards_ledger.endpoints import router
 from rewards_ledger.handlers import reward_batch_handler, reward_handlers
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
+from rewards_ledger.money_guards import check_money_guards
 from rewards_ledger.settings import LedgerSettings
 
 
@@ -25,6 +26,7 @@ def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = 
         routers=[router],
         consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handlers=reward_handlers,
                                 batch_handler=reward_batch_handler)] if consume else [],
+        on_startup=[check_money_guards],
         clock=clock,
         verifier=verifier,
     )

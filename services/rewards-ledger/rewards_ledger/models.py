@@ -81,7 +81,7 @@ class Lead(Base):
     reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
     cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
     tier: Mapped[str] = mapped_column(String(24))
-    product_line: Mapped[str | None] = mapped_column(String(24))
+    product_line: Mapped[str | None] = mapped_column(String(32))
     customer_existed: Mapped[bool | None] = mapped_column(Boolean)  # None until lead.accepted is seen
     customer_name: Mapped[str | None] = mapped_column(String(64))  # masked, as on the public topic
     customer_phone: Mapped[str | None] = mapped_column(String(32))  # masked
@@ -110,7 +110,7 @@ class SaleVehicle(Base):
 
     sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     vin: Mapped[str] = mapped_column(String(17), primary_key=True)
-    product_line: Mapped[str | None] = mapped_column(String(24))
+    product_line: Mapped[str | None] = mapped_column(String(32))
 
 
 class SaleCancellation(Base):
