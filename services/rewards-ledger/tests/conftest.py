@@ -8,7 +8,7 @@ import pytest
 
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database
-from rewards_ledger.testing import T0, LedgerHarness
+from tests.ledger_harness import T0, LedgerHarness
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database
-from rewards_ledger.testing import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
+from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

@@ -23,7 +23,7 @@ from leadnet_shared.settings import database_url_for, to_plain_url
 from leadnet_shared.testing import Infra, fresh_database
 from rewards_ledger.guarantees import set_guarantee_amount
 from rewards_ledger.rewards import rewards_policy
-from rewards_ledger.testing import (
+from tests.ledger_harness import (
     LedgerHarness,
     lead_accepted,
     lead_verified,

@@ -11,7 +11,7 @@ import pytest
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.events import Envelope
 from leadnet_shared.testing import Infra, fresh_database
-from rewards_ledger.testing import (
+from tests.ledger_harness import (
     LedgerHarness,
     lead_accepted,
     lead_verified,
