@@ -139,7 +139,7 @@ async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[Subm
 
 # One statement over arrays for any number of leads: the ORM's insert bound every row's JSONB one by one, a
 # visible share of a bulk batch. Whether the network is registered is looked up in the same statement: a lookup
-# of its own was one more round trip per group commit, and at 100 records/s every record has a group of its own.
+# of its own was one more round trip per group commit, and at moderate load every record has a group of its own.
 # Like every statement of the hot paths here, it is sent on the asyncpg connection (see `db.execute`).
 INSERT_LEADS_SQL = (
     "INSERT INTO leads (lead_id, entered_by, entered_by_role, caller_key, source, network_code, raw, normalized, "
@@ -216,7 +216,7 @@ def key_reused() -> ValidationFailed:
 
 
 # The statements of the hot paths, sent on the asyncpg connection in the caller's transaction (see `db.execute`):
-# through SQLAlchemy each cost about 0.18 ms more client CPU, paid per group commit and per verdict poll.
+# cheaper than through SQLAlchemy, paid per group commit and per verdict poll (docs/performance.md, "Raw asyncpg lane").
 CLAIM_KEYS_SQL = (
     "INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
     "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), "
