@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
 from pydantic_core import to_jsonable_python
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,10 +36,6 @@ class Base(DeclarativeBase):
     """Declarative base for a service's models; each service subclasses it with its own metadata."""
 
     __abstract__ = True
-
-
-class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False) -> AsyncEngine:

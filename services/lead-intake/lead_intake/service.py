@@ -240,24 +240,6 @@ REMEMBER_AND_NOTIFY_SQL = (
     "SELECT pg_notify('lead_verdict', p) FROM unnest(CAST($4 AS text[])) AS p")
 
 
-async def save_submitted_lead(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    principal: Principal,
-    raw: Any,
-    record: NormalizedRecord,
-    now: datetime,
-    topic_prefix: str,
-    lead_id: str | None = None,
-) -> str:
-    """Store one record (raw and normalized) and its `lead.submitted` event in the caller's transaction."""
-    lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=now,
-                                  topic_prefix=topic_prefix, lead_id=lead_id)
-    await save_leads(session, outbox, [lead])
-    return str(lead.row["lead_id"])
-
-
 def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:
     """The answer a caller gets for a lead in its current state."""
     state = LeadState.of(lead) if isinstance(lead, Lead) else lead
