@@ -1,5 +1,5 @@
 # The short task list: `make up` (install + run everything), `make test`, `make lint`, `make bench`.
-.PHONY: install up demo test test-fast lint bench
+.PHONY: install up demo test test-fast lint mypy bench
 
 install:
 	./scripts/install.sh
@@ -19,6 +19,11 @@ test-fast: install
 
 lint: install
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(MAKE) --no-print-directory mypy
+
+# Also the pre-commit hook (.pre-commit-config.yaml): no install step, the .venv must exist.
+mypy:
 	.venv/bin/mypy shared/leadnet_shared leadnet services/lead-intake/lead_intake services/dedup-router/dedup_router services/followup-scheduler/followup_scheduler services/rewards-ledger/rewards_ledger bench
 
 bench: install

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -34,7 +35,11 @@ import asyncpg
 from leadnet_shared.infra import EmbeddedPostgres
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for, to_plain_url
-from rewards_ledger.testing import LedgerHarness, lead_verified, sale_attributed
+
+# The harness is test support (tests/ledger_harness.py), kept out of the production package: run as a script, the
+# bench finds it from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.ledger_harness import LedgerHarness, lead_verified, sale_attributed
 
 HOT_DEALERS = ("D001", "D002", "D003", "D004")
 

@@ -67,7 +67,7 @@ DEALER_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # the router's dealer-code f
 class TokenVerifier:
     """Verifies tokens bound to this API: signature from the JWKS, `iss` and `aud` as configured, a bounded
     lifetime, `kid` when the key set has several keys, and well-formed claims. Verified tokens are cached until
-    they expire, because verification is a visible share of a small request's CPU.
+    they expire, because verification is a visible share of a small request's CPU (docs/performance.md).
 
     A key set from a URL is refreshed after `refresh_seconds` and at once (at most every `min_refetch_seconds`) when
     a token names a key the set lacks, so an identity provider's key rotation needs no restart."""

@@ -77,7 +77,7 @@ class DeadLetter(EventData):
 
 
 # Statements are built once: a `text()` made per call parses its bind parameters and computes its cache key again
-# every time, 0.05-0.1 ms of CPU per execution here (micro-measured), paid per batch on every hot path.
+# every time, paid per batch on every hot path (docs/performance.md, "Statements built once").
 CLAIM_ONE_SQL = text("INSERT INTO inbox (consumer, event_id, event_type, outcome) VALUES (:c, :e, :t, :o) "
                      "ON CONFLICT DO NOTHING RETURNING 1")
 # The batch claim runs once per poll on every consumer: sent on the asyncpg connection (see `db.fetch`).

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
 from pydantic_core import to_jsonable_python
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,10 +36,6 @@ class Base(DeclarativeBase):
     """Declarative base for a service's models; each service subclasses it with its own metadata."""
 
     __abstract__ = True
-
-
-class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False) -> AsyncEngine:
@@ -94,9 +89,8 @@ class Database:
 
 # Hot-path statements go straight to the session's asyncpg connection, inside the session's transaction.
 #
-# Why: SQLAlchemy's execute path costs 0.27 ms of client CPU for a one-row statement; the same statement on the
-# asyncpg connection costs 0.09 ms (micro-measured, 3,000 executions). The router runs about fifteen statements per
-# batch and intake about eight per record at moderate load, so that difference was a tenth of their CPU.
+# Why: a statement on the asyncpg connection costs a third of the client CPU of SQLAlchemy's execute path, and the
+# hot paths run many per batch or record (figures: docs/performance.md, "Raw asyncpg lane").
 #
 # The statements stay plain SQL (`$1` placeholders); rows come back as asyncpg Records (by index or column name).
 # Errors keep the shape the rest of the code expects: a dropped connection is a `DBAPIError` with
@@ -110,22 +104,21 @@ _LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionErro
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under `session`, with the session's transaction begun on it.
 
+    Public SQLAlchemy API only (`get_raw_connection().driver_connection`), so SQLAlchemy needs no upper bound.
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement: a statement sent on the raw
-    connection before any SQLAlchemy one would otherwise run in autocommit, outside the unit of work. The
-    connection is remembered per transaction (looking it up costs as much as the statement saves).
+    connection before any SQLAlchemy one would run in autocommit, outside the unit of work. So when asyncpg has no
+    transaction open yet, an empty statement through SQLAlchemy begins the one SQLAlchemy will commit or roll back
+    (one round trip, once per unit of work). The connection is remembered per transaction (looking it up costs as
+    much as the statement saves).
     """
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(_DRIVER)
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]
     connection = await session.connection()
-    fairy = await connection.get_raw_connection()
-    adapter: Any = fairy.dbapi_connection
-    if adapter._transaction is None and adapter.isolation_level != "autocommit":
-        async with adapter._execute_mutex:
-            if adapter._transaction is None:
-                await adapter._start_transaction()
-    driver: asyncpg.Connection = fairy.driver_connection
+    driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        await connection.exec_driver_sql(";")
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
 

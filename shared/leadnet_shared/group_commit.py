@@ -1,6 +1,6 @@
 """Group commit: concurrent requests' writes share one transaction, so one WAL flush serves many callers.
 
-Every durable commit costs a WAL flush (perf-limits.md: ~1,700 commits/s on one connection), and a request that
+Every durable commit costs a WAL flush (docs/performance.md, "Group commit"), and a request that
 saves one row spends most of its database time on round trips (BEGIN, statements, COMMIT) rather than on the row.
 Requests that arrive while a commit is in flight queue up here and the next commit takes all of them with
 multi-row statements. Nothing is weakened: each caller is answered only after the transaction holding its rows has

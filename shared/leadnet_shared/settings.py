@@ -83,11 +83,11 @@ class ServiceSettings(CommonSettings):
     port: int | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
-    # A ping before each pooled connection is used costs a round trip per transaction (~0.3 ms of CPU here,
-    # a quarter of a small transaction). Off by default: a connection the server dropped fails its one
-    # transaction, is discarded by the pool, and the work is retried (consumers back off and re-read from the
-    # committed offset; a DMS retries its request, with its Idempotency-Key). On for networks that cut idle
-    # connections silently.
+    # A ping before each pooled connection is used costs a round trip per transaction (a quarter of a small
+    # transaction's CPU: docs/performance.md, "Pool pre-ping"). Off by default: a connection the server dropped
+    # fails its one transaction, is discarded by the pool, and the work is retried (consumers back off and re-read
+    # from the committed offset; a DMS retries its request, with its Idempotency-Key). On for networks that cut
+    # idle connections silently.
     db_pool_pre_ping: bool = False
     # Server processes on one host (uvicorn workers), for a single machine such as `leadnet up` or a benchmark.
     # On Kubernetes keep 1 and scale with replicas: each pod then exposes its own /metrics.

@@ -23,9 +23,16 @@ def _app(runtime: Any) -> FastAPI:
     return app
 
 
-async def _healthz(runtime: Any) -> httpx.Response:
+async def _probe(runtime: Any, path: str = "/healthz") -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(runtime)), base_url="http://t") as client:
-        return await client.get("/healthz")
+        return await client.get(path)
+
+
+def _runtime(*, clock: FrozenClock | None = None, consumers: list[SimpleNamespace] | None = None,
+             tasks: list[asyncio.Task[None]] | None = None, stopping: bool = False, **more: Any) -> SimpleNamespace:
+    """The parts of a service's runtime the probes read, running and healthy unless told otherwise."""
+    return SimpleNamespace(clock=clock or FrozenClock(), consumers=consumers or [], tasks=tasks or [],
+                           stopping=stopping, **more)
 
 
 def _consumer(clock: FrozenClock, *, idle_for: timedelta) -> SimpleNamespace:
@@ -37,16 +44,12 @@ def _consumer(clock: FrozenClock, *, idle_for: timedelta) -> SimpleNamespace:
 class TestLiveness:
     async def test_a_consumer_polling_recently_is_alive(self) -> None:
         clock = FrozenClock()
-        runtime = SimpleNamespace(clock=clock, consumers=[_consumer(clock, idle_for=timedelta(seconds=5))],
-                                  tasks=[], stopping=False)
-        response = await _healthz(runtime)
+        response = await _probe(_runtime(clock=clock, consumers=[_consumer(clock, idle_for=timedelta(seconds=5))]))
         assert response.status_code == 200
 
     async def test_a_consumer_stuck_for_minutes_fails_liveness(self) -> None:
         clock = FrozenClock()
-        runtime = SimpleNamespace(clock=clock, consumers=[_consumer(clock, idle_for=timedelta(minutes=3))],
-                                  tasks=[], stopping=False)
-        response = await _healthz(runtime)
+        response = await _probe(_runtime(clock=clock, consumers=[_consumer(clock, idle_for=timedelta(minutes=3))]))
         assert response.status_code == 503
         assert response.json()["stuck"] == ["verdicts"]
 
@@ -56,13 +59,10 @@ class TestLiveness:
 
         task = asyncio.create_task(crash(), name="timers")
         await asyncio.gather(task, return_exceptions=True)
-        runtime = SimpleNamespace(clock=FrozenClock(), consumers=[], tasks=[task], stopping=False)
-        response = await _healthz(runtime)
+        response = await _probe(_runtime(tasks=[task]))
         assert response.status_code == 503
         assert response.json()["dead"] == ["timers"]
 
     async def test_not_ready_while_starting_or_stopping(self) -> None:
-        runtime = SimpleNamespace(clock=FrozenClock(), consumers=[], tasks=[], stopping=True, ready=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(runtime)), base_url="http://t") as c:
-            response = await c.get("/readyz")
+        response = await _probe(_runtime(stopping=True, ready=False), "/readyz")
         assert response.status_code == 503

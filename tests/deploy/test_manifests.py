@@ -1,4 +1,4 @@
-"""deploy/, docker-compose.yml and the Dockerfiles, checked offline: render, validate, scan, policy facts.
+"""deploy/, docker-compose.yml and the Dockerfile, checked offline: render, validate, scan, policy facts.
 
 The tools come from scripts/install-deploy-tools.sh (~/.cache/leadnet/deploy-tools, or LEADNET_DEPLOY_TOOLS).
 A missing tool skips its tests on a developer's machine and fails them under CI: CI never goes green unchecked.
@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 _CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 TOOLS = Path(os.environ.get("LEADNET_DEPLOY_TOOLS") or _CACHE / "leadnet" / "deploy-tools")
 SCHEMAS = REPO / "deploy" / "schemas"
+DOCKERFILE = REPO / "Dockerfile"
 KUBERNETES_VERSION = "1.33.0"
 OVERLAYS = ("dev", "prod")
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
@@ -253,13 +254,13 @@ class TestSecurityScan:
 
     def test_checkov_finds_nothing_in_the_dockerfiles(self) -> None:
         checkov = require(checkov_cmd(), "checkov")
-        result = run([*checkov, "-d", str(REPO / "services"), "--framework", "dockerfile", "-o", "json",
+        result = run([*checkov, "-f", str(DOCKERFILE), "--framework", "dockerfile", "-o", "json",
                       "--compact"], env=checkov_env())
         report = json.loads(result.stdout)
         reports = report if isinstance(report, list) else [report]
         failed = [(f["check_id"], f["file_path"]) for rep in reports for f in rep["results"]["failed_checks"]]
         assert failed == []
-        assert sum(rep["summary"]["resource_count"] for rep in reports) == len(SERVICES)
+        assert sum(rep["summary"]["resource_count"] for rep in reports) == 1
 
 
 class TestPodPolicy:
@@ -432,7 +433,8 @@ class TestCompose:
         services = compose["services"]
         for svc in SERVICES:
             s = services[svc.short]
-            assert s["build"]["dockerfile"] == f"services/{svc.name}/Dockerfile"
+            assert "dockerfile" not in s["build"]  # the root Dockerfile, the same for every service
+            assert s["build"]["args"] == {"SERVICE": svc.name, "PORT": str(svc.port)}
             assert s["command"] == ["python", "-m", svc.package, "serve"]
             assert s["read_only"] is True and any(t.startswith("/tmp") for t in s["tmpfs"])
             assert s["user"] == "10001:10001" and s["cap_drop"] == ["ALL"]
@@ -464,19 +466,72 @@ class TestCompose:
         assert created == CONTRACT_TOPICS
 
 
-# ---- Dockerfiles -------------------------------------------------------------------------------------------
+# ---- Dockerfile --------------------------------------------------------------------------------------------
+# Docker is not needed: the file, the compose file and the base manifests are read as text and YAML.
 
-class TestDockerfiles:
-    @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
-    def test_image_runs_the_service_as_a_numeric_non_root_user(self, svc: Service) -> None:
-        text = (REPO / "services" / svc.name / "Dockerfile").read_text()
+
+def compose_file() -> dict[str, Any]:
+    """docker-compose.yml as written (anchors merged), for the checks that need no compose tool."""
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return loaded
+
+
+def base_images(svc: Service) -> set[str]:
+    """The images the base manifests run for one service (its Deployment and its migration Job)."""
+    images = set()
+    for manifest in ("deployment.yaml", "migrate-job.yaml"):
+        obj = yaml.safe_load((REPO / "deploy" / "base" / svc.name / manifest).read_text())
+        images |= {c["image"] for c in obj["spec"]["template"]["spec"]["containers"]}
+    return images
+
+
+class TestDockerfile:
+    def test_one_parameterized_dockerfile_builds_every_service(self) -> None:
+        assert list(REPO.glob("services/*/Dockerfile")) == [], "per-service copies drift apart: keep one"
+        text = DOCKERFILE.read_text()
         assert re.findall(r"^FROM (\S+)", text, flags=re.M) == ["python:3.11-slim-bookworm"] * 2
-        assert "COPY shared/ " in text and f"COPY services/{svc.name}/ " in text
-        (user,) = re.findall(r"^USER (\S+)", text, flags=re.M)
+        assert re.findall(r"^ARG (\S+)", text, flags=re.M) == ["SERVICE", "SERVICE", "PORT"]
+        assert "COPY shared/ " in text and "COPY services/${SERVICE}/ " in text
+        assert "EXPOSE ${PORT}" in text and "LEADNET_SERVICE_PORT=${PORT}" in text
+
+    def test_the_final_image_runs_as_a_numeric_non_root_user_without_build_tools(self) -> None:
+        text = DOCKERFILE.read_text()
+        final = text[text.rindex("\nFROM "):]
+        (user,) = re.findall(r"^USER (\S+)", final, flags=re.M)
         assert re.fullmatch(r"[1-9]\d{3,}:[1-9]\d{3,}", user)
-        assert re.search(rf"^EXPOSE {svc.port}$", text, flags=re.M)
-        assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, flags=re.M)
-        assert f'CMD ["python", "-m", "{svc.package}", "serve"]' in text
+        # Only the built virtualenv crosses from the build stage: no pip cache, sources or compilers.
+        assert re.findall(r"^COPY (.*)", final, flags=re.M) == ["--from=build /opt/venv /opt/venv"]
+        assert not re.search(r"apt-get|pip install", final)
+        assert re.search(r"^HEALTHCHECK .*\n?.*LEADNET_SERVICE_PORT.*/healthz", final, flags=re.M)
+        assert 'CMD ["leadnet-service", "serve"]' in final
+
+    def test_the_launcher_runs_the_module_named_after_the_service(self) -> None:
+        text = DOCKERFILE.read_text()
+        # The build derives the module from SERVICE ("-" becomes "_"): each service's package must follow that.
+        assert 'module="$(echo "${SERVICE}" | tr - _)"' in text
+        assert "exec python -m %s" in text
+        for svc in SERVICES:
+            assert (REPO / "services" / svc.name / svc.name.replace("-", "_") / "__main__.py").is_file()
+            assert svc.package == svc.name.replace("-", "_")
+
+    @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+    def test_compose_builds_each_service_from_it_with_its_arguments(self, svc: Service) -> None:
+        services = compose_file()["services"]
+        settings = pytest.importorskip(f"{svc.package}.settings")
+        (settings_class,) = [c for c in vars(settings).values()
+                             if isinstance(c, type) and c.__module__ == settings.__name__
+                             and hasattr(c, "default_port")]
+        for name in (svc.short, f"{svc.short}-migrate"):
+            build = services[name]["build"]
+            assert build == {"context": ".", "args": {"SERVICE": svc.name, "PORT": str(svc.port)}}, name
+            assert services[name]["image"].startswith(f"leadnet/{svc.name}:"), name
+        # The HEALTHCHECK probes PORT: it must be where the service listens by default.
+        assert settings_class.default_port == svc.port
+
+    @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+    def test_the_manifests_run_the_image_compose_builds(self, svc: Service) -> None:
+        compose_image = compose_file()["services"][svc.short]["image"]
+        assert base_images(svc) == {compose_image}
 
     def test_the_build_context_leaves_out_everything_but_the_code(self) -> None:
         lines = (REPO / ".dockerignore").read_text().split("\n")

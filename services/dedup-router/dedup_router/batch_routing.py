@@ -61,8 +61,8 @@ class BufferedOutbox(Outbox):
 
 # Every statement's text is the same whatever the batch's size (arrays, not one parameter per row), so it is
 # prepared once per connection by asyncpg. The plain-SQL ones (`$1`) are sent on the asyncpg connection in the
-# batch's transaction (see `leadnet_shared.db.fetch`): a batch runs about fifteen statements, and through
-# SQLAlchemy each cost about 0.18 ms more client CPU.
+# batch's transaction (see `leadnet_shared.db.fetch`): a batch runs about fifteen statements, each cheaper there
+# (docs/performance.md, "Raw asyncpg lane").
 SAVED_SQL = "SELECT lead_id FROM leads WHERE lead_id = ANY(CAST($1 AS varchar[]))"
 OPEN_LEADS_SQL = ("SELECT lead_id, customer_id, entrant_key FROM leads "
                   "WHERE customer_id = ANY(CAST($1 AS varchar[])) AND status = 'open' ORDER BY lead_id")
@@ -111,8 +111,8 @@ class _BatchKeys:
 
     Per key only the `cap` lowest ids are kept (sorted): a record is compared with at most `limit` customers of
     lowest id, and `limit + 1` per key still holds them after the record's own id is left out. Without the cap
-    every record of a batch sharing one key (a common fleet in one city) walked all the others before it: a
-    thousand-record import spent a sixth of the router's time there (bench/, py-spy)."""
+    every record of a batch sharing one key (a common fleet in one city) walked all the others before it
+    (docs/performance.md, "Duplicate-key cap")."""
 
     cap: int
     keys: dict[str, DuplicateKeys] = field(default_factory=dict)

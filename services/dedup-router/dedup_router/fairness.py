@@ -40,18 +40,6 @@ class FairChoice:
     explanation: dict[str, Any]
 
 
-def _next_load(capability: int, assigned: int, offset: Fraction) -> Fraction | None:
-    # None stands for "infinite": zero capability sorts after every positive one.
-    if capability <= 0:
-        return None
-    return (assigned + offset) / capability
-
-
-def _sort_key(capability: int, assigned: int, code: str, offset: Fraction) -> tuple[int, Fraction, int, str]:
-    load = _next_load(capability, assigned, offset)
-    return (0, load, assigned, code) if load is not None else (1, Fraction(0), assigned, code)
-
-
 @functools.lru_cache(maxsize=16_384)  # a pool's counts move by one per decision: each figure is reused many times
 def _scored(code: str, capability: int, assigned: int,
             offset_text: str) -> tuple[tuple[int, Fraction, int, str], tuple[tuple[str, Any], ...]]:

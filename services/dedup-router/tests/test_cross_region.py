@@ -15,6 +15,7 @@ from dedup_router.cross_region import (
     HQ_ENTRY,
     HQ_QUEUE,
     IN_REGION,
+    Assignment,
     add_calendar_months,
     decide_assignment,
     is_cross_region,
@@ -38,6 +39,25 @@ ENTERED = datetime(2026, 3, 10, 9, 30, tzinfo=SHANGHAI)
 
 def shanghai(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
+
+
+def assign(
+    *,
+    entering: DealerProfile | None,
+    authorized: DealerProfile | None,
+    region: str = "370782",
+    tier: str = "retail",
+    entered_at: datetime = ENTERED,
+) -> Assignment:
+    """The verdict for a tractor lead of the Zhucheng customer (or `region`), entered by `entering`."""
+    return decide_assignment(
+        entering_dealer=entering,
+        region_code=region,
+        product_line="tractor",
+        tier=tier,
+        entered_at=entered_at,
+        authorized_dealer=authorized,
+    )
 
 
 class TestProtectionMonth:
@@ -76,9 +96,7 @@ class TestProtectionMonth:
         assert not is_protected(protection_until=until, at=until)
         assert not is_protected(protection_until=None, at=ENTERED)
 
-    @given(
-        st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC))
-    )
+    @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)))
     def test_between_28_and_31_days_same_wall_clock(self, entered: datetime) -> None:
         until = protection_until(entered)
         local = entered.astimezone(SHANGHAI)
@@ -94,38 +112,17 @@ class TestProtectionMonth:
 
 class TestInRegion:
     def test_authorized_entrant_keeps_its_record(self) -> None:
-        a = decide_assignment(
-            entering_dealer=WEIFANG,
-            region_code="370782",
-            product_line="tractor",
-            tier="gold_silver",
-            entered_at=ENTERED,
-            authorized_dealer=None,
-        )
-        assert (a.assigned_dealer, a.authorized_dealer, a.cross_region, a.rule) == (
-            "D001",
-            "D001",
-            False,
-            IN_REGION,
-        )
+        a = assign(entering=WEIFANG, tier="gold_silver", authorized=None)
+        assert (a.assigned_dealer, a.authorized_dealer, a.cross_region, a.rule) == ("D001", "D001", False, IN_REGION)
         assert a.protection_until is None
         assert not a.reward_eligible
-        assert not needs_authorized_dealer(
-            entering_dealer=WEIFANG, region_code="370782", product_line="tractor"
-        )
+        assert not needs_authorized_dealer(entering_dealer=WEIFANG, region_code="370782", product_line="tractor")
 
 
 class TestCrossRegionRetail:
     def test_goes_to_the_authorized_dealer_at_once_and_may_earn_the_fee(self) -> None:
         assert is_cross_region(entering_dealer=JINAN, region_code="370782", product_line="tractor")
-        a = decide_assignment(
-            entering_dealer=JINAN,
-            region_code="370782",
-            product_line="tractor",
-            tier="retail",
-            entered_at=ENTERED,
-            authorized_dealer=WEIFANG,
-        )
+        a = assign(entering=JINAN, authorized=WEIFANG)
         assert (a.assigned_dealer, a.authorized_dealer, a.cross_region) == ("D001", "D001", True)
         assert a.rule == CROSS_REGION_RETAIL
         assert a.protection_until is None
@@ -134,25 +131,11 @@ class TestCrossRegionRetail:
     def test_product_line_not_authorized_is_cross_region_in_its_own_territory(self) -> None:
         dump_only = dealer("D003", ("3707",), ("dump",))
         assert is_cross_region(entering_dealer=dump_only, region_code="370782", product_line="tractor")
-        a = decide_assignment(
-            entering_dealer=dump_only,
-            region_code="370782",
-            product_line="tractor",
-            tier="retail",
-            entered_at=ENTERED,
-            authorized_dealer=WEIFANG,
-        )
+        a = assign(entering=dump_only, authorized=WEIFANG)
         assert (a.assigned_dealer, a.cross_region) == ("D001", True)
 
     def test_no_authorized_dealer_means_the_hq_queue(self) -> None:
-        a = decide_assignment(
-            entering_dealer=JINAN,
-            region_code="110101",
-            product_line="tractor",
-            tier="retail",
-            entered_at=ENTERED,
-            authorized_dealer=None,
-        )
+        a = assign(entering=JINAN, region="110101", authorized=None)
         assert a.assigned_dealer is None
         assert a.in_hq_queue
         assert a.rule == HQ_QUEUE
@@ -162,14 +145,7 @@ class TestCrossRegionRetail:
 class TestCrossRegionBigCustomer:
     @pytest.mark.parametrize("tier", ["general_big", "gold_silver"])
     def test_first_entrant_keeps_it_for_one_calendar_month(self, tier: str) -> None:
-        a = decide_assignment(
-            entering_dealer=JINAN,
-            region_code="370782",
-            product_line="tractor",
-            tier=tier,
-            entered_at=ENTERED,
-            authorized_dealer=WEIFANG,
-        )
+        a = assign(entering=JINAN, tier=tier, authorized=WEIFANG)
         assert (a.assigned_dealer, a.authorized_dealer, a.cross_region) == ("D002", "D001", True)
         assert a.rule == CROSS_REGION_BIG_PROTECTED
         assert a.protection_until == shanghai(2026, 4, 10, 9, 30)
@@ -178,14 +154,7 @@ class TestCrossRegionBigCustomer:
         assert a.dealer_at(shanghai(2026, 4, 10, 9, 30)) == "D001"
 
     def test_without_an_authorized_dealer_it_goes_to_the_hq_queue_after_protection(self) -> None:
-        a = decide_assignment(
-            entering_dealer=JINAN,
-            region_code="110101",
-            product_line="tractor",
-            tier="general_big",
-            entered_at=ENTERED,
-            authorized_dealer=None,
-        )
+        a = assign(entering=JINAN, region="110101", tier="general_big", authorized=None)
         assert a.assigned_dealer == "D002"
         assert a.dealer_at(shanghai(2026, 4, 11)) is None
 
@@ -193,28 +162,14 @@ class TestCrossRegionBigCustomer:
 class TestHqEntry:
     @given(tier=st.sampled_from(["retail", "general_big", "gold_silver"]))
     def test_routed_like_the_rest_never_cross_region_never_rewarded(self, tier: str) -> None:
-        a = decide_assignment(
-            entering_dealer=None,
-            region_code="370782",
-            product_line="tractor",
-            tier=tier,
-            entered_at=ENTERED,
-            authorized_dealer=WEIFANG,
-        )
+        a = assign(entering=None, tier=tier, authorized=WEIFANG)
         assert (a.assigned_dealer, a.authorized_dealer, a.rule) == ("D001", "D001", HQ_ENTRY)
         assert not a.cross_region
         assert not a.reward_eligible
         assert a.protection_until is None
 
     def test_hq_entry_without_authorized_dealer_waits_in_the_queue(self) -> None:
-        a = decide_assignment(
-            entering_dealer=None,
-            region_code="110101",
-            product_line="tractor",
-            tier="retail",
-            entered_at=ENTERED,
-            authorized_dealer=None,
-        )
+        a = assign(entering=None, region="110101", authorized=None)
         assert a.in_hq_queue
         assert a.as_dict() == {
             "assigned_dealer": None,
@@ -229,22 +184,8 @@ class TestHqEntry:
 class TestGuards:
     def test_authorized_dealer_must_really_be_authorized(self) -> None:
         with pytest.raises(ValueError):
-            decide_assignment(
-                entering_dealer=None,
-                region_code="370782",
-                product_line="tractor",
-                tier="retail",
-                entered_at=ENTERED,
-                authorized_dealer=JINAN,
-            )
+            assign(entering=None, authorized=JINAN)
 
     def test_entry_time_must_be_aware(self) -> None:
         with pytest.raises(ValueError):
-            decide_assignment(
-                entering_dealer=JINAN,
-                region_code="370782",
-                product_line="tractor",
-                tier="retail",
-                entered_at=datetime(2026, 3, 10),
-                authorized_dealer=WEIFANG,
-            )
+            assign(entering=JINAN, entered_at=datetime(2026, 3, 10), authorized=WEIFANG)

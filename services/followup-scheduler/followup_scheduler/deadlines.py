@@ -10,7 +10,6 @@ from typing import Any, Literal, get_args
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, cached_policy
 
-from .business_calendar import BusinessCalendar
 from .policy_values import policy_bool, policy_int, policy_section
 from .vocabulary import PACKAGE
 
@@ -86,13 +85,3 @@ def task_deadlines(*, due_at: datetime, policy: DeadlinesPolicy | None = None) -
     overdue = overdue_at(due_at=due_at, policy=rules)
     return TaskDeadlines(overdue_at=overdue, escalate_at=overdue_escalation_at(due_at=overdue, policy=rules))
 
-
-def promotion_result_due_at(
-    *, carried_out_at: datetime, calendar: BusinessCalendar, policy: DeadlinesPolicy | None = None
-) -> datetime:
-    """When the result of a promotion action done at `carried_out_at` must be reported (domain.md §5)."""
-    rules = policy or deadlines_policy()
-    due = calendar.due_in_days(
-        start=carried_out_at, days=rules.report_within_days, shift=rules.report_shift_off_non_working_days
-    )
-    return due.at

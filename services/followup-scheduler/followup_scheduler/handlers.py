@@ -35,9 +35,10 @@ def followed_lead(event: LeadAccepted) -> FollowedLead:
 def lead_batch_handler(runtime: Runtime) -> BatchHandler:
     """A poll's events in delivery order, each run of `lead.accepted` taken in with a few statements.
 
-    One at a time, a routed lead cost a savepoint, a lookup, two inserts and an outbox insert: ~40 leads/s behind a
-    bulk import. The other event types (rare) go through their one-event handlers, in order, in the same
-    transaction; if anything fails the kit rolls the batch back and takes it one event at a time."""
+    One at a time, a routed lead cost a savepoint, a lookup, two inserts and an outbox insert, too slow behind a
+    bulk import (docs/performance.md, "Scheduler lead batches"). The other event types (rare) go through their
+    one-event handlers, in order, in the same transaction; if anything fails the kit rolls the batch back and takes
+    it one event at a time."""
     handlers = lead_handlers(runtime)
     prefix = runtime.settings.topic_prefix
 

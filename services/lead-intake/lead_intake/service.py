@@ -141,7 +141,7 @@ async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[Subm
 
 # One statement over arrays for any number of leads: the ORM's insert bound every row's JSONB one by one, a
 # visible share of a bulk batch. Whether the network is registered is looked up in the same statement: a lookup
-# of its own was one more round trip per group commit, and at 100 records/s every record has a group of its own.
+# of its own was one more round trip per group commit, and at moderate load every record has a group of its own.
 # Like every statement of the hot paths here, it is sent on the asyncpg connection (see `db.execute`).
 INSERT_LEADS_SQL = (
     "INSERT INTO leads (lead_id, entered_by, entered_by_role, caller_key, source, network_code, raw, normalized, "
@@ -219,7 +219,7 @@ def key_reused() -> ValidationFailed:
 
 
 # The statements of the hot paths, sent on the asyncpg connection in the caller's transaction (see `db.execute`):
-# through SQLAlchemy each cost about 0.18 ms more client CPU, paid per group commit and per verdict poll.
+# cheaper than through SQLAlchemy, paid per group commit and per verdict poll (docs/performance.md, "Raw asyncpg lane").
 CLAIM_KEYS_SQL = (
     "INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
     "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), "
@@ -241,24 +241,6 @@ REMEMBER_AND_NOTIFY_SQL = (
     "AS a(lead_id, status_code, response) "
     "WHERE k.lead_id = a.lead_id AND k.status_code IS NULL AND k.batch_items IS NULL) "
     "SELECT pg_notify('lead_verdict', p) FROM unnest(CAST($4 AS text[])) AS p")
-
-
-async def save_submitted_lead(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    principal: Principal,
-    raw: Any,
-    record: NormalizedRecord,
-    now: datetime,
-    topic_prefix: str,
-    lead_id: str | None = None,
-) -> str:
-    """Store one record (raw and normalized) and its `lead.submitted` event in the caller's transaction."""
-    lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=now,
-                                  topic_prefix=topic_prefix, lead_id=lead_id)
-    await save_leads(session, outbox, [lead])
-    return str(lead.row["lead_id"])
 
 
 def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:

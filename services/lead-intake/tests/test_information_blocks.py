@@ -17,36 +17,10 @@ from lead_intake.information_blocks import (
     missing_fields,
 )
 from lead_intake.records import validate_record
+from tests.examples import CONTRACT_RECORD
 
-COMPLETE: dict[str, Any] = {
-    "customer": {"name": "张三", "phone": "13800138000", "address": "山东省潍坊市诸城市密州街道"},
-    "vehicles_in_use": [
-        {
-            "brand": "欧曼",
-            "model": "EST 6",
-            "quantity": 2,
-            "function": "tractor",
-            "horsepower": 460,
-            "body_spec": "半挂牵引",
-        }
-    ],
-    "usage": {
-        "cargo": "煤炭",
-        "load_tons": 49,
-        "haul_distance_km": 300,
-        "consumer_credit": "无",
-        "insurance": "人保",
-    },
-    "purchase_intent": {
-        "brand": "欧曼",
-        "model": "EST 6",
-        "quantity": 1,
-        "function": "tractor",
-        "horsepower": 560,
-        "body_spec": "半挂牵引",
-        "horizon": "within_2_weeks",
-    },
-}
+# Every block complete, as in the contract's example record.
+COMPLETE: dict[str, Any] = {block: CONTRACT_RECORD[block] for block in BLOCKS}
 REQUIRED_FIELDS = {
     "vehicles_in_use": ["brand", "model", "quantity", "function", "horsepower", "body_spec"],
     "usage": ["cargo", "load_tons", "haul_distance_km", "consumer_credit", "insurance"],

@@ -8,7 +8,7 @@ import pytest
 
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database
-from rewards_ledger.testing import T0, LedgerHarness
+from tests.ledger_harness import T0, LedgerHarness, opened_ledger
 
 
 @pytest.fixture
@@ -18,8 +18,6 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 async def ledger(infra: Infra, clock: FrozenClock) -> AsyncIterator[LedgerHarness]:
-    harness = LedgerHarness.open(await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock)
-    try:
+    url = await fresh_database(infra.database_server_url, "rewards_ledger")
+    async with opened_ledger(url, clock=clock, batch=False) as harness:
         yield harness
-    finally:
-        await harness.close()

@@ -17,7 +17,7 @@ from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app
 from rewards_ledger.settings import LedgerSettings
-from rewards_ledger.testing import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
+from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

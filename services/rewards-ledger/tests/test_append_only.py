@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from leadnet_shared.settings import to_plain_url
-from rewards_ledger.testing import LedgerHarness, lead_accepted, lead_verified
+from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

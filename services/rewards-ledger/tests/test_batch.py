@@ -12,20 +12,23 @@ from sqlalchemy import event
 
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database
-from rewards_ledger.testing import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
+from tests.ledger_harness import (
+    LedgerHarness,
+    lead_accepted,
+    lead_verified,
+    opened_ledger,
+    sale_attributed,
+    sale_cancelled,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 @pytest.fixture
 async def batch_ledger(infra: Infra, clock: FrozenClock) -> AsyncIterator[LedgerHarness]:
-    harness = LedgerHarness.open(await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock,
-                                 batch=True)
-    try:
+    url = await fresh_database(infra.database_server_url, "rewards_ledger")
+    async with opened_ledger(url, clock=clock, batch=True) as harness:
         yield harness
-        assert harness.fallbacks == 0, "the batch handler failed and the one-by-one path took over"
-    finally:
-        await harness.close()
 
 
 # D002 (Jinan) entered a retail customer of Weifang, the region of D001: cross-region, assigned to D001.

@@ -23,7 +23,7 @@ from leadnet_shared.settings import database_url_for, to_plain_url
 from leadnet_shared.testing import Infra, fresh_database
 from rewards_ledger.guarantees import set_guarantee_amount
 from rewards_ledger.rewards import rewards_policy
-from rewards_ledger.testing import (
+from tests.ledger_harness import (
     LedgerHarness,
     lead_accepted,
     lead_verified,
@@ -87,8 +87,12 @@ def worlds(draw: Any) -> tuple[list[LeadSpec], list[SaleSpec]]:
 Op = tuple[str, ...]  # ("accepted", L) | ("verified", L) | ("attributed", S) | ("cancelled", S) | ("set", S, vin, amt)
 
 
+# A generated history: the leads and sales of a world and the polls that deliver their facts.
+History = tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]
+
+
 @st.composite
-def histories(draw: Any, max_batch: int = 4) -> tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]:
+def histories(draw: Any, max_batch: int = 4) -> History:
     leads, sales = draw(worlds())
     ops: list[Op] = []
     for lead in leads:
@@ -220,9 +224,9 @@ async def run_history(infra: Infra, leads: list[LeadSpec], sales: list[SaleSpec]
     delivered: list[Envelope] = []
     try:
         books = await snapshot(conn)
-        for batch in batches:
+        for poll in batches:
             events: list[Envelope] = []
-            for op, how in batch:
+            for op, how in poll:
                 if op[0] == "set":
                     await flush(harness, events, delivered)
                     await set_amount(harness, model, op)
@@ -279,31 +283,31 @@ async def set_amount(harness: LedgerHarness, model: Model, op: Op) -> None:
         model.amounts[(sale_id, vin)] = int(amount)
 
 
+def noted(history: History) -> History:
+    """The history, also written into Hypothesis's report of a failing example."""
+    leads, sales, batches = history
+    note(f"leads: {leads}")
+    note(f"sales: {sales}")
+    for n, batch in enumerate(batches):
+        note(f"batch {n}: {batch}")
+    return history
+
+
 class TestLedgerInvariants:
     @settings(max_examples=40, deadline=None, print_blob=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(history=histories())
     def test_any_history_keeps_the_books_balanced_and_pays_what_the_rules_say(
-            self, infra: Infra, history: tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]
-    ) -> None:
-        leads, sales, batches = history
-        note(f"leads: {leads}")
-        note(f"sales: {sales}")
-        for n, batch in enumerate(batches):
-            note(f"batch {n}: {batch}")
+            self, infra: Infra, history: History) -> None:
+        leads, sales, batches = noted(history)
         asyncio.run(run_history(infra, leads, sales, batches))
 
     @settings(max_examples=25, deadline=None, print_blob=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(history=histories(max_batch=12))  # polls of up to 24 events: several facts of a record in one poll
     def test_the_batch_path_keeps_the_invariants_and_pays_as_the_one_by_one_path(
-            self, infra: Infra, history: tuple[list[LeadSpec], list[SaleSpec], list[list[tuple[Op, str]]]]
-    ) -> None:
-        leads, sales, batches = history
-        note(f"leads: {leads}")
-        note(f"sales: {sales}")
-        for n, batch in enumerate(batches):
-            note(f"batch {n}: {batch}")
+            self, infra: Infra, history: History) -> None:
+        leads, sales, batches = noted(history)
         by_batch = asyncio.run(run_history(infra, leads, sales, batches, batch=True))
         one_by_one = asyncio.run(run_history(infra, leads, sales, batches, batch=False))
         assert by_batch == one_by_one

@@ -16,7 +16,7 @@ from leadnet_shared.app import Runtime
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.settings import to_plain_url
 from rewards_ledger.money_guards import UnsafeLedgerRole, check_money_guards, money_guard_problems
-from rewards_ledger.testing import LedgerHarness
+from tests.ledger_harness import LedgerHarness
 
 from .test_append_only import _url_as
 

@@ -10,7 +10,8 @@ benchmark exercise the production path on a real PostgreSQL; only Kafka is left 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,3 +153,14 @@ class LedgerHarness:
 
     async def close(self) -> None:
         await self.db.dispose()
+
+
+@asynccontextmanager
+async def opened_ledger(database_url: str, *, clock: Clock, batch: bool) -> AsyncIterator[LedgerHarness]:
+    """A harness for a test; on the batch path the test fails if a poll fell back to the one-by-one path."""
+    harness = LedgerHarness.open(database_url, clock=clock, batch=batch)
+    try:
+        yield harness
+        assert harness.fallbacks == 0, "the batch handler failed and the one-by-one path took over"
+    finally:
+        await harness.close()

@@ -13,7 +13,7 @@ from leadnet_shared.kafka import start_producer
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app
 from rewards_ledger.settings import LedgerSettings
-from rewards_ledger.testing import lead_accepted, lead_verified, republished, sale_attributed
+from tests.ledger_harness import lead_accepted, lead_verified, republished, sale_attributed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
