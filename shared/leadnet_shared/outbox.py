@@ -191,14 +191,16 @@ _SQL_ENVELOPE = {
     "datacontenttype": "CAST('application/json' AS text)",
     "dataschema": "CAST(:outbox_dataschema AS text)",
 }
-assert set(_SQL_ENVELOPE) | {"data"} == set(Envelope.model_fields), "the SQL envelope lags the Envelope model"
+if set(_SQL_ENVELOPE) | {"data"} != set(Envelope.model_fields):
+    raise RuntimeError("the SQL envelope of insert_select_sql lags the Envelope model")
 
 
 def insert_select_sql(payload: type[EventData], *, rows: str, event_id: str, key: str, subject: str, time: str,
                       data: Mapping[str, str] | None = None) -> str:
     """An `INSERT INTO outbox ... SELECT ... FROM {rows}` writing one event per row, envelope built in SQL, for
-    `Outbox.publish_selected`. The payload's fields are columns of `rows` of the same name unless `data` gives
-    an SQL expression; a field added to the model without a column fails here, not on the consumer's side."""
+    `Outbox.publish_selected`. Every field of the payload is the column of `rows` of its name unless `data` gives
+    an SQL expression: a field added to the model and missing from `rows` fails the statement where it is
+    written, never reaches a consumer as a payload without it."""
     exprs = {name: name for name in payload.model_fields if name != "type"} | dict(data or {})
     unknown = set(exprs) - set(payload.model_fields)
     if unknown:
