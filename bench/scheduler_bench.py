@@ -34,15 +34,15 @@ from sqlalchemy import select
 from followup_scheduler.firing import timer_tick
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX, Task
 from followup_scheduler.settings import SchedulerSettings
-from followup_scheduler.tasks import SOURCE, task_event
+from followup_scheduler.tasks import task_event
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import SystemClock
 from leadnet_shared.consumer import Inbox
 from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import TASKS, make_envelope
+from leadnet_shared.events import TaskDue
 from leadnet_shared.infra import EmbeddedPostgres
 from leadnet_shared.migrate import upgrade
-from leadnet_shared.outbox import Outbox
+from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.settings import database_url_for, to_plain_url
 
 COLUMNS = ["task_id", "lead_id", "customer_id", "dealer", "kind", "due_at", "overdue_at", "escalate_at", "status",
@@ -131,10 +131,9 @@ async def orm_worker(db: Database, outbox: Outbox, now: datetime) -> int:
         events = []
         for task in tasks:
             task.fired_at = now
-            envelope = make_envelope(data=task_event(task, occurred_at=now), event_type="leadnet.task.due",
-                                     source=SOURCE, time=now, subject=task.customer_id)
-            events.append((TASKS, task.customer_id, envelope, "task"))
-        await outbox.add_many(session, events)
+            events.append(Outgoing(task_event(task, event=TaskDue, occurred_at=now), key=task.customer_id,
+                                   subject=task.customer_id))
+        await outbox.publish_many(session, events, time=now)
         return len(tasks)
 
 

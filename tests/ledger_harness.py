@@ -111,7 +111,8 @@ class LedgerHarness:
         settings = LedgerSettings(env="test", service_database_url=database_url, topic_prefix="t.",
                                   jwks_file="unused")
         db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
-        runtime = Runtime(settings=settings, db=db, outbox=Outbox(OUTBOX), inbox=Inbox(INBOX),
+        outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
+        runtime = Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(INBOX),
                           tables=(OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0))
         loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handlers=reward_handlers(runtime), db=db,
                             inbox=runtime.inbox, outbox=runtime.outbox, bootstrap_servers="unused",

@@ -202,7 +202,8 @@ def create_service_app(
         db = Database(make_engine(settings.async_dsn, pool_size=settings.db_pool_size,
                                   max_overflow=settings.db_max_overflow, pre_ping=settings.db_pool_pre_ping))
         outbox_table, inbox_table, _ = tables
-        runtime = Runtime(settings=settings, db=db, outbox=Outbox(outbox_table), inbox=Inbox(inbox_table),
+        outbox = Outbox(outbox_table, topic_prefix=settings.topic_prefix, source=f"/leadnet/{settings.service}")
+        runtime = Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(inbox_table),
                           tables=tables, clock=clock,
                           verifier=verifier or TokenVerifier.from_settings(settings))
         app.state.runtime = runtime

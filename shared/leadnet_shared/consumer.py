@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from datetime import datetime
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.db import Database, fetch
-from leadnet_shared.events import DEAD_LETTERS, Envelope, EventData, make_envelope
+from leadnet_shared.events import DEAD_LETTERS, DeadLetter, Envelope
 from leadnet_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -62,18 +61,6 @@ async def apply_in_runs(session: AsyncSession, envelopes: list[Envelope], *, run
 
 CONSUMED = Counter("leadnet_events_consumed_total", "Events handled", ["service", "consumer", "outcome"])
 CONSUMER_LAST_PROGRESS = Gauge("leadnet_consumer_last_progress_timestamp", "Last poll", ["service", "consumer"])
-
-
-class DeadLetter(EventData):
-    consumer: str
-    topic: str
-    partition: int
-    offset: int
-    key: str | None = None
-    error: str
-    attempts: int
-    original: str  # the message as received (internal topic: may carry personal data)
-    failed_at: datetime
 
 
 # Statements are built once: a `text()` made per call parses its bind parameters and computes its cache key again
@@ -270,15 +257,11 @@ class ConsumerLoop:
             key=record.key.decode(errors="replace") if record.key else None, error=error[:2000],
             attempts=attempts, original=(record.value or b"").decode(errors="replace"), failed_at=now,
         )
-        envelope = make_envelope(data=data, event_type="leadnet.event.dead_lettered",
-                                 source=f"/leadnet/{self.service}/{self.name}", time=now,
-                                 subject=event_id)
         async with session.begin_nested():
             if event_id is not None:
                 await self.inbox.claim(session, consumer=self.name, event_id=event_id, event_type=event_type,
                                        outcome="dead_lettered")
-            await self.outbox.add(session, topic=self.dead_letter_topic, key=data.key or self.name,
-                                  envelope=envelope, aggregate_type="dead_letter")
+            await self.outbox.publish(session, data, key=data.key or self.name, subject=event_id, time=now)
         CONSUMED.labels(self.service, self.name, "dead_lettered").inc()
 
     def stop(self) -> None:

@@ -1,22 +1,37 @@
 """Events: the CloudEvents 1.0 envelope, the topic catalogue and the typed payload of every event type.
 
-These models are the contract between the services (and, for `leadnet.public.*`, with HQ dashboards). Producers
-build them; consumers validate what they receive against them and tolerate unknown fields and unknown types.
-JSON schemas generated from these models are kept in `leadnet_shared/schemas/` and checked by a test.
+These models are the contract between the services (and, for `leadnet.public.*`, with HQ dashboards). Each event
+type is one payload model with `type: Literal[...]`, a `version`, its topic and its aggregate; the catalogue
+(`AnyEvent`, a discriminated union) is what `parse_event` reads with, and `Outbox.publish` is how one leaves a
+service. Consumers tolerate unknown fields (kept, `extra="allow"`) and unknown types (`UnknownEventType`).
+
+The discriminator is not on the wire: `data` is what it always was, and the type is the envelope's `type`, put
+back into the payload only while parsing (`type` is excluded from every dump), so no consumer sees a new field.
+
+Changing an event: a new optional field is compatible (no new version). A renamed or reshaped field raises the
+model's `version` and registers an `upcaster(type, from_version=...)` that turns the old `data` into the new one;
+a change old consumers cannot read needs a new `.v2` topic (contract.md "Events"). Then regenerate the JSON schemas
+kept in `leadnet_shared/schemas/`: `python -m leadnet_shared.schemas` (a test fails while they differ).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic_core import to_jsonable_python
 
 SPECVERSION = "1.0"
+# CloudEvents Kafka protocol binding, structured mode: the whole event is the message value and this header says
+# so; without it an SDK that reads headers takes the message for a binary-mode event. The relay sends it.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+KAFKA_HEADERS: list[tuple[str, bytes]] = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +99,51 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+E = TypeVar("E", bound="EventData")
+
+
 class EventData(BaseModel):
-    """Base of every payload: consumers must tolerate fields they do not know."""
+    """Base of every payload: consumers must tolerate fields they do not know.
+
+    A catalogued event type also declares `type: Literal["leadnet...."] = Field("leadnet....", exclude=True)`
+    (excluded: the type travels as the envelope's `type`, not inside `data`), and says where it goes.
+    """
 
     model_config = ConfigDict(extra="allow")
 
+    version: ClassVar[int] = 1
+    event_topic: ClassVar[str]  # without the deployment's topic prefix
+    event_aggregate: ClassVar[str]  # the outbox's aggregate type: what the Kafka key identifies
 
-def make_envelope(*, data: EventData, event_type: str, source: str, time: datetime, subject: str | None,
-                  event_id: str | None = None) -> Envelope:
+    @classmethod
+    def event_type(cls) -> str:
+        """The CloudEvents `type` of a catalogued payload model."""
+        field = cls.model_fields.get("type")
+        if field is None or not isinstance(field.default, str):
+            raise TypeError(f"{cls.__name__} is not a catalogued event type")
+        return field.default
+
+    @classmethod
+    def dataschema(cls) -> str:
+        return schema_uri(cls.event_type(), cls.version)
+
+    @classmethod
+    def of(cls: type[E], envelope: Envelope) -> E:
+        """This type's payload of `envelope`, upcast from an older version if need be (a typed `parse_event`)."""
+        if envelope.type != cls.event_type():
+            raise ValueError(f"expected a {cls.event_type()} event, got {envelope.type}")
+        return cls.model_validate(_current_data(envelope, cls))
+
+
+def schema_uri(event_type: str, version: int) -> str:
+    return f"/schemas/{event_type}/v{version}"
+
+
+def make_envelope(*, data: EventData, source: str, time: datetime, subject: str | None,
+                  event_id: str | None = None, event_type: str | None = None) -> Envelope:
+    """The envelope of a payload; `event_type` only for an uncatalogued payload (tests), else it is the model's."""
+    event_type = event_type or type(data).event_type()
+    version = type(data).version
     # Built without validation: `data` is a validated payload dumped to plain JSON just here, and validating that
     # dump again walked every record inside a lead.submitted (about a tenth of the router's time per decision).
     return Envelope.model_construct(
@@ -100,7 +152,7 @@ def make_envelope(*, data: EventData, event_type: str, source: str, time: dateti
         source=source,
         time=time,
         subject=subject,
-        dataschema=f"/schemas/{event_type}/v1",
+        dataschema=schema_uri(event_type, version),
         data=data.model_dump(mode="json"),
     )
 
@@ -124,6 +176,10 @@ class Warning_(BaseModel):
 class LeadSubmitted(EventData):
     """A record intake saved; carries personal data, so it only travels on the internal topic."""
 
+    type: Literal["leadnet.lead.submitted"] = Field("leadnet.lead.submitted", exclude=True)
+    event_topic: ClassVar[str] = LEADS_INTERNAL
+    event_aggregate: ClassVar[str] = "lead"
+
     lead_id: str
     entered_by: str | None  # dealer code; None when HQ collected it
     entered_by_role: str
@@ -137,6 +193,9 @@ class LeadSubmitted(EventData):
 
 class LeadFacts(EventData):
     """What every public lead event repeats so consumers need no join: ids, dealers and rule inputs, no PII."""
+
+    event_topic: ClassVar[str] = LEADS
+    event_aggregate: ClassVar[str] = "lead"
 
     lead_id: str
     customer_id: str
@@ -163,6 +222,7 @@ class FleetLine(BaseModel):
 
 
 class LeadAccepted(LeadFacts):
+    type: Literal["leadnet.lead.accepted"] = Field("leadnet.lead.accepted", exclude=True)
     customer_existed: bool = False
     protection_until: datetime | None = None
     accepted_at: datetime
@@ -174,6 +234,10 @@ class LeadAccepted(LeadFacts):
 
 
 class LeadRejected(EventData):
+    type: Literal["leadnet.lead.rejected"] = Field("leadnet.lead.rejected", exclude=True)
+    event_topic: ClassVar[str] = LEADS
+    event_aggregate: ClassVar[str] = "lead"
+
     lead_id: str
     customer_id: str | None = None
     entered_by: str | None = None
@@ -183,6 +247,7 @@ class LeadRejected(EventData):
 
 
 class LeadReassigned(LeadFacts):
+    type: Literal["leadnet.lead.reassigned"] = Field("leadnet.lead.reassigned", exclude=True)
     from_dealer: str | None = None
     to_dealer: str | None = None
     reason: str  # protection_expired | dealer_withdrawn
@@ -190,11 +255,13 @@ class LeadReassigned(LeadFacts):
 
 
 class LeadVerified(LeadFacts):
+    type: Literal["leadnet.lead.verified"] = Field("leadnet.lead.verified", exclude=True)
     verified_at: datetime
     task_id: str | None = None
 
 
 class LeadClosed(LeadFacts):
+    type: Literal["leadnet.lead.closed"] = Field("leadnet.lead.closed", exclude=True)
     reason: str  # invalid_information | ...
     closed_at: datetime
 
@@ -202,6 +269,10 @@ class LeadClosed(LeadFacts):
 # ---- leadnet.public.customers.v1 / dealers.v1 ----------------------------------------------------------------
 
 class CustomerUpserted(EventData):
+    type: Literal["leadnet.customer.upserted"] = Field("leadnet.customer.upserted", exclude=True)
+    event_topic: ClassVar[str] = CUSTOMERS
+    event_aggregate: ClassVar[str] = "customer"
+
     customer_id: str
     customer: MaskedCustomer
     region_code: str | None = None
@@ -213,6 +284,10 @@ class CustomerUpserted(EventData):
 
 
 class DealerUpserted(EventData):
+    type: Literal["leadnet.dealer.upserted"] = Field("leadnet.dealer.upserted", exclude=True)
+    event_topic: ClassVar[str] = DEALERS
+    event_aggregate: ClassVar[str] = "dealer"
+
     code: str
     name: str
     territories: list[str]
@@ -224,6 +299,10 @@ class DealerUpserted(EventData):
 
 
 class DealerWithdrawn(EventData):
+    type: Literal["leadnet.dealer.withdrawn"] = Field("leadnet.dealer.withdrawn", exclude=True)
+    event_topic: ClassVar[str] = DEALERS
+    event_aggregate: ClassVar[str] = "dealer"
+
     code: str
     withdrawn_at: datetime
     reassigned: int = 0
@@ -233,6 +312,11 @@ class DealerWithdrawn(EventData):
 # ---- leadnet.public.tasks.v1 ---------------------------------------------------------------------------------
 
 class TaskEvent(EventData):
+    """What every task event carries; each moment of a task's life is its own type below."""
+
+    event_topic: ClassVar[str] = TASKS
+    event_aggregate: ClassVar[str] = "task"
+
     task_id: str
     lead_id: str | None = None
     customer_id: str | None = None
@@ -245,8 +329,32 @@ class TaskEvent(EventData):
     occurred_at: datetime
 
 
+class TaskScheduled(TaskEvent):
+    type: Literal["leadnet.task.scheduled"] = Field("leadnet.task.scheduled", exclude=True)
+
+
+class TaskDue(TaskEvent):
+    type: Literal["leadnet.task.due"] = Field("leadnet.task.due", exclude=True)
+
+
+class TaskCompleted(TaskEvent):
+    type: Literal["leadnet.task.completed"] = Field("leadnet.task.completed", exclude=True)
+
+
+class TaskOverdue(TaskEvent):
+    type: Literal["leadnet.task.overdue"] = Field("leadnet.task.overdue", exclude=True)
+
+
+class TaskEscalated(TaskEvent):
+    type: Literal["leadnet.task.escalated"] = Field("leadnet.task.escalated", exclude=True)
+
+
 class PlanReminder(EventData):
     """A dealer's plan is due soon (domain.md "Deadlines in one place": the 30th, every Friday)."""
+
+    type: Literal["leadnet.plan.reminder"] = Field("leadnet.plan.reminder", exclude=True)
+    event_topic: ClassVar[str] = TASKS
+    event_aggregate: ClassVar[str] = "plan"
 
     dealer: str
     plan: str  # callback (next month's callback plan) | promotion (next week's promotion plan)
@@ -277,6 +385,10 @@ class RewardClaim(BaseModel):
 
 
 class SaleAttributed(EventData):
+    type: Literal["leadnet.sale.attributed"] = Field("leadnet.sale.attributed", exclude=True)
+    event_topic: ClassVar[str] = SALES
+    event_aggregate: ClassVar[str] = "sale"
+
     sale_id: str
     customer_id: str
     seller: str
@@ -295,6 +407,10 @@ class SaleAttributed(EventData):
 
 
 class SaleCancelled(EventData):
+    type: Literal["leadnet.sale.cancelled"] = Field("leadnet.sale.cancelled", exclude=True)
+    event_topic: ClassVar[str] = SALES
+    event_aggregate: ClassVar[str] = "sale"
+
     sale_id: str
     customer_id: str
     cancelled_at: datetime
@@ -303,11 +419,18 @@ class SaleCancelled(EventData):
 # ---- leadnet.public.ledger.v1 --------------------------------------------------------------------------------
 
 class EntryPosted(EventData):
+    """A posting to a dealer's account, keyed by the customer it pays for (see `rewards_ledger.postings`)."""
+
+    type: Literal["leadnet.ledger.entry_posted"] = Field("leadnet.ledger.entry_posted", exclude=True)
+    event_topic: ClassVar[str] = LEDGER
+    event_aggregate: ClassVar[str] = "entry"
+
     entry_id: str
     kind: str
     dealer: str
     amount_fen: int
     lead_id: str | None = None
+    customer_id: str | None = None  # the Kafka key; None only for a posting no customer's record led to
     sale_id: str | None = None
     vin: str | None = None
     reverses: str | None = None
@@ -315,41 +438,95 @@ class EntryPosted(EventData):
     rule: str | None = None
 
 
+# ---- leadnet.internal.dlq.v1 ----------------------------------------------------------------------------------
+
+class DeadLetter(EventData):
+    """A message a consumer gave up on, with the message itself (internal: it may carry personal data)."""
+
+    type: Literal["leadnet.event.dead_lettered"] = Field("leadnet.event.dead_lettered", exclude=True)
+    event_topic: ClassVar[str] = DEAD_LETTERS
+    event_aggregate: ClassVar[str] = "dead_letter"
+
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None = None
+    error: str
+    attempts: int
+    original: str  # the message as received
+    failed_at: datetime
+
+
+# ---- the catalogue -------------------------------------------------------------------------------------------
+
+AnyEvent = Annotated[
+    LeadSubmitted | LeadAccepted | LeadRejected | LeadReassigned | LeadVerified | LeadClosed | CustomerUpserted
+    | DealerUpserted | DealerWithdrawn | TaskScheduled | TaskDue | TaskCompleted | TaskOverdue | TaskEscalated
+    | PlanReminder | SaleAttributed | SaleCancelled | EntryPosted | DeadLetter,
+    Field(discriminator="type"),
+]
+EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
 EVENT_TYPES: dict[str, type[EventData]] = {
-    "leadnet.lead.submitted": LeadSubmitted,
-    "leadnet.lead.accepted": LeadAccepted,
-    "leadnet.lead.rejected": LeadRejected,
-    "leadnet.lead.reassigned": LeadReassigned,
-    "leadnet.lead.verified": LeadVerified,
-    "leadnet.lead.closed": LeadClosed,
-    "leadnet.customer.upserted": CustomerUpserted,
-    "leadnet.dealer.upserted": DealerUpserted,
-    "leadnet.dealer.withdrawn": DealerWithdrawn,
-    "leadnet.task.scheduled": TaskEvent,
-    "leadnet.task.due": TaskEvent,
-    "leadnet.task.completed": TaskEvent,
-    "leadnet.task.overdue": TaskEvent,
-    "leadnet.task.escalated": TaskEvent,
-    "leadnet.plan.reminder": PlanReminder,
-    "leadnet.sale.attributed": SaleAttributed,
-    "leadnet.sale.cancelled": SaleCancelled,
-    "leadnet.ledger.entry_posted": EntryPosted,
+    model.event_type(): model for model in (
+        LeadSubmitted, LeadAccepted, LeadRejected, LeadReassigned, LeadVerified, LeadClosed, CustomerUpserted,
+        DealerUpserted, DealerWithdrawn, TaskScheduled, TaskDue, TaskCompleted, TaskOverdue, TaskEscalated,
+        PlanReminder, SaleAttributed, SaleCancelled, EntryPosted, DeadLetter)
 }
-
-TOPIC_OF_TYPE: dict[str, str] = {
-    "leadnet.lead.submitted": LEADS_INTERNAL,
-    **{t: LEADS for t in EVENT_TYPES if t.startswith("leadnet.lead.") and t != "leadnet.lead.submitted"},
-    "leadnet.customer.upserted": CUSTOMERS,
-    "leadnet.dealer.upserted": DEALERS,
-    "leadnet.dealer.withdrawn": DEALERS,
-    **{t: TASKS for t in EVENT_TYPES if t.startswith("leadnet.task.")},
-    "leadnet.plan.reminder": TASKS,
-    "leadnet.sale.attributed": SALES,
-    "leadnet.sale.cancelled": SALES,
-    "leadnet.ledger.entry_posted": LEDGER,
-}
+TOPIC_OF_TYPE: dict[str, str] = {event_type: model.event_topic for event_type, model in EVENT_TYPES.items()}
 
 
-def parse_data(envelope: Envelope) -> EventData:
-    """The typed payload of a known event type (raises for unknown types: callers filter first)."""
-    return EVENT_TYPES[envelope.type].model_validate(envelope.data)
+class UnknownEventType(LookupError):
+    """An event type this code has no model for: a newer producer's, to be skipped (contract.md "Events")."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__(f"unknown event type {event_type!r}")
+        self.event_type = event_type
+
+
+# ---- versions -------------------------------------------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+# (type, version) -> the function turning that version's `data` into the next version's.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(event_type: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register the step from `from_version` to `from_version + 1` of `event_type`'s payload."""
+    def register(step: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, from_version)] = step
+        return step
+    return register
+
+
+_VERSION = re.compile(r"/v(\d+)$")
+
+
+def version_of(envelope: Envelope) -> int:
+    """The payload version an envelope declares in its `dataschema` (v1: every event before versions existed)."""
+    found = _VERSION.search(envelope.dataschema or "")
+    return int(found.group(1)) if found else 1
+
+
+def _current_data(envelope: Envelope, model: type[EventData]) -> dict[str, Any]:
+    data, version = envelope.data, version_of(envelope)
+    while version < model.version:
+        step = UPCASTERS.get((envelope.type, version))
+        if step is None:
+            raise ValueError(f"no upcaster from {envelope.type} v{version}")
+        data, version = step(dict(data)), version + 1
+    # A newer version than ours is read as ours: a compatible change added fields, and unknown ones are kept.
+    return data
+
+
+def parse_event(envelope: Envelope) -> AnyEvent:
+    """The typed payload of an envelope, upcast to the current version; `UnknownEventType` for a type not in the
+    catalogue (consumers skip those), `ValidationError` for a payload that does not fit its type."""
+    model = EVENT_TYPES.get(envelope.type)
+    if model is None:
+        raise UnknownEventType(envelope.type)
+    return EVENTS.validate_python({**_current_data(envelope, model), "type": envelope.type})
+
+
+parse_data = parse_event  # the name consumers used before the catalogue

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
     func,
     text,
 )
@@ -37,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.db import Database, execute, fetch
-from leadnet_shared.events import Envelope
+from leadnet_shared.events import SPECVERSION, Envelope, EventData, make_envelope
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +88,39 @@ def define_kit_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
     return outbox, inbox, state
 
 
-class Outbox:
-    """Writes events into the caller's transaction."""
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One event on its way out: the typed payload, its Kafka key and its CloudEvents subject.
 
-    def __init__(self, table: Table) -> None:
+    The key orders events: contract.md keys every event by its customer id (the dealer code for dealer events),
+    so one customer's events keep their order on every topic.
+    """
+
+    event: EventData
+    key: str
+    subject: str | None
+    event_id: str | None = None  # a derived id, for an event that must exist at most once (timers, reminders)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    topic: str
+    key: str
+    aggregate_type: str
+    envelope: Envelope
+
+
+class Outbox:
+    """Writes events into the caller's transaction: the one way an event leaves a service.
+
+    The topic, the aggregate type, the CloudEvents type and dataschema all come from the event's model in the
+    catalogue (`leadnet_shared.events`); the deployment's topic prefix and the service's `source` are given once.
+    """
+
+    def __init__(self, table: Table, *, topic_prefix: str = "", source: str = "/leadnet") -> None:
         self.table = table
+        self.topic_prefix = topic_prefix
+        self.source = source
         # One fixed statement over arrays: its text (and plan) is the same for 1 row or 500, unlike a many-row
         # VALUES list that is rebuilt, re-sent and re-planned for every batch size. Sent on the asyncpg
         # connection in the caller's transaction (see `db.execute`): every event leaving a service passes here.
@@ -98,24 +129,91 @@ class Outbox:
             "SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), "
             "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS text[]))")
 
-    async def add(self, session: AsyncSession, *, topic: str, key: str, envelope: Envelope,
-                  aggregate_type: str) -> None:
-        await self.add_many(session, [(topic, key, envelope, aggregate_type)])
+    def row(self, outgoing: Outgoing, *, time: datetime) -> OutboxRow:
+        model = type(outgoing.event)
+        envelope = make_envelope(data=outgoing.event, source=self.source, time=time, subject=outgoing.subject,
+                                 event_id=outgoing.event_id)
+        return OutboxRow(topic=self.topic_prefix + model.event_topic, key=outgoing.key,
+                         aggregate_type=model.event_aggregate, envelope=envelope)
 
-    async def add_many(self, session: AsyncSession, events: list[tuple[str, str, Envelope, str]]) -> None:
-        if not events:
+    async def publish(self, session: AsyncSession, event: EventData, *, key: str, subject: str | None,
+                      time: datetime, event_id: str | None = None) -> None:
+        """Write `event` (a catalogued payload) to be published after the commit; `time` is the caller's now."""
+        await self.write(session, [self.row(Outgoing(event, key=key, subject=subject, event_id=event_id), time=time)])
+
+    async def publish_many(self, session: AsyncSession, events: Iterable[Outgoing], *, time: datetime) -> None:
+        """`publish` for a batch, in one statement."""
+        await self.write(session, [self.row(outgoing, time=time) for outgoing in events])
+
+    async def write(self, session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
+        """Insert rows built by `row` (a caller that buffers a batch's events writes them here at its end)."""
+        if not rows:
             return
         await execute(
             session, self._insert,
-            [env.id for _, _, env, _ in events],
-            [topic for topic, _, _, _ in events],
-            [agg for _, _, _, agg in events],
-            [key for _, key, _, _ in events],
-            [env.type for _, _, env, _ in events],
-            [env.to_bytes().decode() for _, _, env, _ in events],
+            [row.envelope.id for row in rows],
+            [row.topic for row in rows],
+            [row.aggregate_type for row in rows],
+            [row.key for row in rows],
+            [row.envelope.type for row in rows],
+            [row.envelope.to_bytes().decode() for row in rows],
         )
+        self.mark_written(session)
+
+    @staticmethod
+    def mark_written(session: AsyncSession) -> None:
         # The unit of work wakes the relay after the commit, so an event leaves within milliseconds, not a poll.
         session.info["outbox_dirty"] = True
+
+    async def publish_selected(self, session: AsyncSession, statement: TextClause, *, event: type[EventData],
+                               params: Mapping[str, Any]) -> int:
+        """Run a statement holding an `insert_select_sql` part for payloads of type `event`; it returns the count
+        of events written (its single value). For set-based writers: no Python per event."""
+        count = int((await session.execute(statement, {**params, **self._select_params(event)})).scalar_one())
+        if count:
+            self.mark_written(session)
+        return count
+
+    def _select_params(self, event: type[EventData]) -> dict[str, str]:
+        return {"outbox_topic": self.topic_prefix + event.event_topic, "outbox_aggregate": event.event_aggregate,
+                "outbox_type": event.event_type(), "outbox_source": self.source,
+                "outbox_dataschema": event.dataschema()}
+
+
+# The envelope of `insert_select_sql`, key by key: the same JSON as `Envelope.to_bytes` (a test compares them).
+_SQL_ENVELOPE = {
+    "specversion": f"CAST('{SPECVERSION}' AS text)",
+    "id": "{event_id}",
+    "type": "CAST(:outbox_type AS text)",
+    "source": "CAST(:outbox_source AS text)",
+    "time": "{time}",
+    "subject": "{subject}",
+    "datacontenttype": "CAST('application/json' AS text)",
+    "dataschema": "CAST(:outbox_dataschema AS text)",
+}
+if set(_SQL_ENVELOPE) | {"data"} != set(Envelope.model_fields):
+    raise RuntimeError("the SQL envelope of insert_select_sql lags the Envelope model")
+
+
+def insert_select_sql(payload: type[EventData], *, rows: str, event_id: str, key: str, subject: str, time: str,
+                      data: Mapping[str, str] | None = None) -> str:
+    """An `INSERT INTO outbox ... SELECT ... FROM {rows}` writing one event per row, envelope built in SQL, for
+    `Outbox.publish_selected`. Every field of the payload is the column of `rows` of its name unless `data` gives
+    an SQL expression: a field added to the model and missing from `rows` fails the statement where it is
+    written, never reaches a consumer as a payload without it."""
+    exprs = {name: name for name in payload.model_fields if name != "type"} | dict(data or {})
+    unknown = set(exprs) - set(payload.model_fields)
+    if unknown:
+        raise ValueError(f"{payload.__name__} has no fields {sorted(unknown)}")
+    body = ", ".join(f"'{name}', {expr}" for name, expr in exprs.items())
+    envelope = ", ".join(f"'{name}' VALUE {expr.format(event_id=event_id, time=time, subject=subject)}"
+                         for name, expr in _SQL_ENVELOPE.items())
+    # ABSENT ON NULL at the envelope's level only (no null attribute, as `to_bytes`); the payload keeps its nulls.
+    return (
+        "INSERT INTO outbox (event_id, topic, aggregate_type, aggregate_id, event_type, payload) "
+        f"SELECT {event_id}, CAST(:outbox_topic AS text), CAST(:outbox_aggregate AS text), {key}, "
+        f"CAST(:outbox_type AS text), JSON_OBJECT({envelope}, "
+        f"'data' VALUE json_build_object({body}) ABSENT ON NULL)::text FROM {rows}")
 
 
 # The relay's statements run per batch: sent on the asyncpg connection, in the relay's transaction (`db.fetch`).

@@ -15,15 +15,21 @@ from leadnet_shared.schemas import SCHEMA_DIR, envelope_schema, event_schemas, r
 
 class TestSchemasInRepo:
     def test_every_event_type_has_an_up_to_date_schema_file(self) -> None:
-        for event_type, schema in event_schemas().items():
-            path = SCHEMA_DIR / f"{event_type}.json"
+        for name, schema in event_schemas().items():
+            path = SCHEMA_DIR / f"{name}.json"
             assert path.exists(), f"missing {path}: run python -m leadnet_shared.schemas"
             assert path.read_text(encoding="utf-8") == render(schema), f"{path} is stale: regenerate it"
         assert (SCHEMA_DIR / "cloudevents-envelope.json").read_text(encoding="utf-8") == render(envelope_schema())
 
     def test_no_schema_file_without_an_event_type(self) -> None:
-        known = set(EVENT_TYPES) | {"cloudevents-envelope"}
+        known = set(event_schemas()) | {"cloudevents-envelope"}
         assert {p.stem for p in SCHEMA_DIR.glob("*.json")} <= known
+
+    def test_a_schema_file_per_type_and_version_named_by_the_envelopes_dataschema(self) -> None:
+        for event_type, model in EVENT_TYPES.items():
+            schema = event_schemas()[f"{event_type}.v{model.version}"]
+            assert schema["$id"] == model.dataschema() == f"/schemas/{event_type}/v{model.version}"
+            assert "type" not in schema["properties"], "the discriminator is the envelope's type, not data's"
 
     def test_every_event_type_has_a_topic_of_the_contract(self) -> None:
         topics = {t.name for t in TOPICS}
@@ -34,7 +40,8 @@ class TestSchemasInRepo:
 class TestPublicPayloadsCarryNoPersonalData:
     def test_public_event_fields_never_name_a_phone_or_full_address(self) -> None:
         public = {t.name for t in TOPICS if t.public}
-        for event_type, schema in event_schemas().items():
+        for schema in event_schemas().values():
+            event_type = schema["x-leadnet-type"]
             if TOPIC_OF_TYPE[event_type] not in public or event_type.startswith("leadnet.dealer."):
                 continue  # a dealer's name is its company name, not a person's data
             fields = set(schema.get("properties", {}))

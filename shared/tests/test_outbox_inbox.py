@@ -14,7 +14,7 @@ from leadnet_shared.consumer import ConsumerLoop, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
 from leadnet_shared.kafka import start_producer
-from leadnet_shared.outbox import Outbox, OutboxRelay, define_kit_tables
+from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tables
 from leadnet_shared.settings import to_asyncpg_url
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
 
@@ -74,7 +74,8 @@ class TestOutbox:
         topic = prefix + LEADS
         event = _event()
         async with db.transaction() as session:  # the process commits, then "dies": no relay ever ran
-            await Outbox(OUTBOX).add(session, topic=topic, key="C1", envelope=event, aggregate_type="lead")
+            await Outbox(OUTBOX).write(session, [OutboxRow(topic=topic, key="C1", aggregate_type="lead",
+                                                           envelope=event)])
         producer = await start_producer(infra.bootstrap_servers)
         try:
             first, second = _relay(db, producer), _relay(db, producer)  # the restarted process, and a replica
@@ -93,7 +94,8 @@ class TestOutbox:
         topic = prefix + LEADS
         with pytest.raises(RuntimeError):
             async with db.transaction() as session:
-                await Outbox(OUTBOX).add(session, topic=topic, key="C1", envelope=_event(), aggregate_type="lead")
+                await Outbox(OUTBOX).write(session, [OutboxRow(topic=topic, key="C1", aggregate_type="lead",
+                                                               envelope=_event())])
                 raise RuntimeError("the business change failed")
         producer = await start_producer(infra.bootstrap_servers)
         try:
@@ -113,8 +115,8 @@ class TestOutbox:
             relay = _relay(db, producer)
             await relay.reconcile_with_broker("cluster-a")
             async with db.transaction() as session:
-                await Outbox(OUTBOX).add(session, topic=prefix + LEADS, key="C1", envelope=_event(),
-                                         aggregate_type="lead")
+                await Outbox(OUTBOX).write(session, [OutboxRow(topic=prefix + LEADS, key="C1", aggregate_type="lead",
+                                                               envelope=_event())])
             assert await relay.publish_batch() == 1
             assert await relay.reconcile_with_broker("cluster-a") == 0
             assert await relay.reconcile_with_broker("cluster-b") == 1  # the embedded broker restarted empty
@@ -129,7 +131,8 @@ class TestInbox:
                             prefix: str, max_attempts: int = 3) -> ConsumerLoop:
         loop = ConsumerLoop(
             name="test-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
-            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
+            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
+            bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=max_attempts,
             retry_backoff=0.01,
         )
@@ -247,7 +250,8 @@ class TestBatchInbox:
                     batch_handler: object) -> ConsumerLoop:
         loop = ConsumerLoop(
             name="batch-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
-            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
+            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
+            bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=2, retry_backoff=0.01,
             batch_handler=batch_handler,  # type: ignore[arg-type]
         )

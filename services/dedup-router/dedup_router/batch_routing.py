@@ -15,6 +15,7 @@ import bisect
 import heapq
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,8 +39,8 @@ from dedup_router.routing import (
     possible_duplicate_warning,
 )
 from leadnet_shared.db import execute, fetch
-from leadnet_shared.events import Envelope, LeadSubmitted, Warning_
-from leadnet_shared.outbox import Outbox
+from leadnet_shared.events import LeadSubmitted, Warning_
+from leadnet_shared.outbox import Outbox, OutboxRow
 
 PoolKey = tuple[str, str]
 
@@ -48,15 +49,11 @@ class BufferedOutbox(Outbox):
     """Collects a batch's events so they are written with one multi-row insert at the end."""
 
     def __init__(self, outbox: Outbox) -> None:
-        super().__init__(outbox.table)
-        self.events: list[tuple[str, str, Envelope, str]] = []
+        super().__init__(outbox.table, topic_prefix=outbox.topic_prefix, source=outbox.source)
+        self.rows: list[OutboxRow] = []
 
-    async def add(self, session: AsyncSession, *, topic: str, key: str, envelope: Envelope,
-                  aggregate_type: str) -> None:
-        self.events.append((topic, key, envelope, aggregate_type))
-
-    async def add_many(self, session: AsyncSession, events: list[tuple[str, str, Envelope, str]]) -> None:
-        self.events.extend(events)
+    async def write(self, session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
+        self.rows.extend(rows)
 
 
 # Every statement's text is the same whatever the batch's size (arrays, not one parameter per row), so it is
@@ -254,7 +251,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
     if leads:
         # One statement text whatever the batch: prepared once, sent as an executemany.
         await session.execute(INSERT_LEADS, [lead.row() for lead in leads])
-    await outbox.add_many(session, buffered.events)
+    await outbox.write(session, buffered.rows)
     return results
 
 

@@ -12,14 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dedup_router.models import Customer, Dealer, DecidedLead, RoutedLead, Sale
 from dedup_router.models import SoldVehicle as SoldVehicleRow
 from leadnet_shared.events import (
-    CUSTOMERS,
-    DEALERS,
-    LEADS,
-    SALES,
     CustomerUpserted,
     DealerUpserted,
     DealerWithdrawn,
-    EventData,
     FleetLine,
     LeadAccepted,
     LeadReassigned,
@@ -30,12 +25,9 @@ from leadnet_shared.events import (
     SaleCancelled,
     SoldVehicle,
     Warning_,
-    make_envelope,
 )
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 from leadnet_shared.outbox import Outbox
-
-SOURCE = "/leadnet/router"
 
 
 def masked(customer: Customer) -> MaskedCustomer:
@@ -50,12 +42,6 @@ def _masked(name: str, phone: str, address: str, region_code: str | None) -> Mas
     # shared by the events that carry it and never changed.
     return MaskedCustomer.model_construct(name=mask_name(name), phone=mask_phone(phone),
                                           address=mask_address(address, region_code))
-
-
-async def publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: str, key: str, event_type: str,
-                  data: EventData, now: datetime, aggregate: str) -> None:
-    envelope = make_envelope(data=data, event_type=event_type, source=SOURCE, time=now, subject=key)
-    await outbox.add(session, topic=prefix + topic, key=key, envelope=envelope, aggregate_type=aggregate)
 
 
 def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
@@ -82,8 +68,7 @@ async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix
         rule=lead.rule, warnings=warnings, customer=masked(customer),
         reward_eligible=lead.reward_eligible, fleet=fleet_summary(record),
     )
-    await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
-                  event_type="leadnet.lead.accepted", data=data, now=now, aggregate="lead")
+    await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
 
 
 async def publish_lead_rejected(session: AsyncSession, outbox: Outbox, *, prefix: str, lead_id: str,
@@ -91,8 +76,7 @@ async def publish_lead_rejected(session: AsyncSession, outbox: Outbox, *, prefix
                                 now: datetime) -> None:
     data = LeadRejected(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, reason="duplicate_lead",
                         existing_lead_id=existing_lead_id, rejected_at=now)
-    await publish(session, outbox, prefix=prefix, topic=LEADS, key=customer_id,
-                  event_type="leadnet.lead.rejected", data=data, now=now, aggregate="lead")
+    await outbox.publish(session, data, key=customer_id, subject=customer_id, time=now)
 
 
 async def publish_customer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, customer: Customer,
@@ -102,8 +86,7 @@ async def publish_customer_upserted(session: AsyncSession, outbox: Outbox, *, pr
         tier=customer.tier, assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
         protection_until=customer.protection_until, updated_at=now,
     )
-    await publish(session, outbox, prefix=prefix, topic=CUSTOMERS, key=customer.customer_id,
-                  event_type="leadnet.customer.upserted", data=data, now=now, aggregate="customer")
+    await outbox.publish(session, data, key=customer.customer_id, subject=customer.customer_id, time=now)
 
 
 async def publish_dealer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, dealer: Dealer,
@@ -111,8 +94,7 @@ async def publish_dealer_upserted(session: AsyncSession, outbox: Outbox, *, pref
     data = DealerUpserted(code=dealer.code, name=dealer.name, territories=list(dealer.territories),
                           product_lines=list(dealer.product_lines), capability=dealer.capability,
                           sales_level=dealer.sales_level, status=dealer.status, updated_at=now)
-    await publish(session, outbox, prefix=prefix, topic=DEALERS, key=dealer.code,
-                  event_type="leadnet.dealer.upserted", data=data, now=now, aggregate="dealer")
+    await outbox.publish(session, data, key=dealer.code, subject=dealer.code, time=now)
 
 
 async def publish_lead_reassigned(session: AsyncSession, outbox: Outbox, *, prefix: str, lead: RoutedLead,
@@ -126,15 +108,13 @@ async def publish_lead_reassigned(session: AsyncSession, outbox: Outbox, *, pref
         network_code=lead.network_code, from_dealer=from_dealer, to_dealer=lead.assigned_dealer, reason=reason,
         reassigned_at=now,
     )
-    await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
-                  event_type="leadnet.lead.reassigned", data=data, now=now, aggregate="lead")
+    await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
 
 
 async def publish_dealer_withdrawn(session: AsyncSession, outbox: Outbox, *, prefix: str, code: str,
                                    reassigned: int, unplaced: int, now: datetime) -> None:
     data = DealerWithdrawn(code=code, withdrawn_at=now, reassigned=reassigned, unplaced=unplaced)
-    await publish(session, outbox, prefix=prefix, topic=DEALERS, key=code, event_type="leadnet.dealer.withdrawn",
-                  data=data, now=now, aggregate="dealer")
+    await outbox.publish(session, data, key=code, subject=code, time=now)
 
 
 async def publish_sale_attributed(session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale,
@@ -153,12 +133,10 @@ async def publish_sale_attributed(session: AsyncSession, outbox: Outbox, *, pref
         vehicles=[SoldVehicle(vin=v.vin, model=v.model, product_line=v.product_line) for v in vehicles],
         rewards=[RewardClaim.model_validate(r) for r in sale.rewards],
     )
-    await publish(session, outbox, prefix=prefix, topic=SALES, key=sale.customer_id,
-                  event_type="leadnet.sale.attributed", data=data, now=now, aggregate="sale")
+    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
 
 
 async def publish_sale_cancelled(session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale,
                                  now: datetime) -> None:
     data = SaleCancelled(sale_id=sale.sale_id, customer_id=sale.customer_id, cancelled_at=now)
-    await publish(session, outbox, prefix=prefix, topic=SALES, key=sale.customer_id,
-                  event_type="leadnet.sale.cancelled", data=data, now=now, aggregate="sale")
+    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)

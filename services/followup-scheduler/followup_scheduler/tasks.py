@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,33 +27,27 @@ from followup_scheduler.quotas import PlanKind, due_plan_reminders
 from followup_scheduler.relationship_maintenance import repurchase_reminder
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
 from leadnet_shared.events import (
-    LEADS,
-    TASKS,
-    Envelope,
-    EventData,
     LeadClosed,
     LeadVerified,
     PlanReminder,
+    TaskCompleted,
+    TaskDue,
+    TaskEscalated,
     TaskEvent,
-    make_envelope,
+    TaskOverdue,
+    TaskScheduled,
 )
-from leadnet_shared.outbox import Outbox
+from leadnet_shared.outbox import Outbox, Outgoing, insert_select_sql
 from leadnet_shared.problems import Conflict
 
-SOURCE = "/leadnet/scheduler"
 OPEN_STATES = ("open", "overdue")
+T = TypeVar("T", bound=TaskEvent)
 
 
-async def _publish(session: AsyncSession, outbox: Outbox, *, prefix: str, topic: str, key: str, event_type: str,
-                   data: EventData, now: datetime, aggregate: str) -> None:
-    envelope = make_envelope(data=data, event_type=event_type, source=SOURCE, time=now, subject=key)
-    await outbox.add(session, topic=prefix + topic, key=key, envelope=envelope, aggregate_type=aggregate)
-
-
-def task_event(task: Task, *, occurred_at: datetime) -> TaskEvent:
-    return TaskEvent(task_id=task.task_id, lead_id=task.lead_id, customer_id=task.customer_id, dealer=task.dealer,
-                     kind=task.kind, due_at=task.due_at, status=task.status, reason=task.reason,
-                     outcome=task.outcome, occurred_at=occurred_at)
+def task_event(task: Task, *, event: type[T], occurred_at: datetime) -> T:
+    return event(task_id=task.task_id, lead_id=task.lead_id, customer_id=task.customer_id, dealer=task.dealer,
+                 kind=task.kind, due_at=task.due_at, status=task.status, reason=task.reason, outcome=task.outcome,
+                 occurred_at=occurred_at)
 
 
 def _tie_break(lead: FollowedLead) -> int:
@@ -78,10 +72,9 @@ def new_task(*, lead: FollowedLead, planned: PlannedTask | None, kind: str | Non
     )
 
 
-def _scheduled_event(task: Task, *, now: datetime, prefix: str) -> tuple[str, str, Envelope, str]:
-    envelope = make_envelope(data=task_event(task, occurred_at=now), event_type="leadnet.task.scheduled",
-                             source=SOURCE, time=now, subject=task.customer_id)
-    return prefix + TASKS, task.customer_id, envelope, "task"
+def _scheduled_event(task: Task, *, now: datetime) -> Outgoing:
+    return Outgoing(task_event(task, event=TaskScheduled, occurred_at=now), key=task.customer_id,
+                    subject=task.customer_id)
 
 
 async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, planned: PlannedTask | None,
@@ -91,7 +84,7 @@ async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: Followed
     task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now)
     session.add(task)
     await session.flush()
-    await outbox.add_many(session, [_scheduled_event(task, now=now, prefix=prefix)])
+    await outbox.publish_many(session, [_scheduled_event(task, now=now)], time=now)
     return task
 
 
@@ -116,7 +109,7 @@ async def plan_first_tasks(session: AsyncSession, outbox: Outbox, *, leads: list
     if tasks:
         session.add_all(tasks)
         await session.flush()
-        await outbox.add_many(session, [_scheduled_event(task, now=now, prefix=prefix) for task in tasks])
+        await outbox.publish_many(session, [_scheduled_event(task, now=now) for task in tasks], time=now)
     return tasks
 
 
@@ -130,9 +123,14 @@ def timer_event_id(task_id: str, event_type: str) -> str:
     return str(uuid.UUID(hashlib.md5(f"{task_id}/{event_type}".encode()).hexdigest()))
 
 
+# The events are written by the claim itself (the kit's `insert_select_sql`: envelope and `TaskEvent` payload
+# built in SQL from the catalogue's model), so a batch costs one round trip and no Python per task.
+_WRITE_TASK_EVENTS = insert_select_sql(
+    TaskEvent, rows="events", event_id="event_id", key="customer_id", subject="customer_id",
+    time="CAST(:now AS timestamptz)", data={"occurred_at": "CAST(:now AS timestamptz)"})
+
+
 def _claim_sql(*, condition: str, order: str, assignments: str) -> Any:
-    # The envelope is built in SQL so a batch costs one round trip and no Python per task; its shape is the
-    # CloudEvents envelope of `make_envelope` with a `TaskEvent` payload (a test parses it back with both models).
     return text(f"""
     WITH claimed AS (
         UPDATE tasks t SET {assignments}
@@ -141,20 +139,9 @@ def _claim_sql(*, condition: str, order: str, assignments: str) -> Any:
         WHERE t.task_id = c.task_id
         RETURNING t.task_id, t.lead_id, t.customer_id, t.dealer, t.kind, t.due_at, t.status, t.reason, t.outcome
     ), events AS (
-        SELECT claimed.*, md5(task_id || '/' || CAST(:event_type AS text))::uuid::text AS event_id FROM claimed
+        SELECT claimed.*, md5(task_id || '/' || CAST(:outbox_type AS text))::uuid::text AS event_id FROM claimed
     ), written AS (
-        INSERT INTO outbox (event_id, topic, aggregate_type, aggregate_id, event_type, payload)
-        SELECT event_id, CAST(:topic AS varchar), 'task', customer_id, CAST(:event_type AS varchar),
-               json_build_object(
-                   'specversion', '1.0', 'id', event_id, 'type', CAST(:event_type AS text),
-                   'source', CAST(:source AS text), 'time', CAST(:now AS timestamptz), 'subject', customer_id,
-                   'datacontenttype', 'application/json',
-                   'dataschema', '/schemas/' || CAST(:event_type AS text) || '/v1',
-                   'data', json_build_object(
-                       'task_id', task_id, 'lead_id', lead_id, 'customer_id', customer_id, 'dealer', dealer,
-                       'kind', kind, 'due_at', due_at, 'status', status, 'reason', reason, 'outcome', outcome,
-                       'occurred_at', CAST(:now AS timestamptz)))::text
-        FROM events
+        {_WRITE_TASK_EVENTS}
         RETURNING 1
     )
     SELECT count(*) FROM written""")
@@ -170,35 +157,27 @@ _ESCALATE = _claim_sql(condition="escalated_at IS NULL AND status = 'overdue' AN
                        order="escalate_at", assignments="escalated_at = :now")
 
 
-async def _claim_and_publish(session: AsyncSession, outbox: Outbox, *, claim: Any, event_type: str,
-                             now: datetime, prefix: str, limit: int) -> int:
-    count = int((await session.execute(claim, {
-        "now": now, "n": limit, "event_type": event_type, "topic": prefix + TASKS, "source": SOURCE,
-    })).scalar_one())
-    if count:
-        session.info["outbox_dirty"] = True  # as Outbox.add does: the relay wakes at the commit
-    return count
+async def _claim_and_publish(session: AsyncSession, outbox: Outbox, *, claim: Any, event: type[TaskEvent],
+                             now: datetime, limit: int) -> int:
+    return await outbox.publish_selected(session, claim, event=event, params={"now": now, "n": limit})
 
 
 async def fire_due_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
                          limit: int = 1000) -> int:
     """Claim up to `limit` tasks due by `now` that have not fired, mark them fired and publish `task.due`: once."""
-    return await _claim_and_publish(session, outbox, claim=_FIRE_DUE, event_type="leadnet.task.due", now=now,
-                                    prefix=prefix, limit=limit)
+    return await _claim_and_publish(session, outbox, claim=_FIRE_DUE, event=TaskDue, now=now, limit=limit)
 
 
 async def mark_overdue_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
                              limit: int = 1000) -> int:
     """Tasks past their overdue moment (deadlines policy) and not done become `overdue`: `task.overdue`, once."""
-    return await _claim_and_publish(session, outbox, claim=_MARK_OVERDUE, event_type="leadnet.task.overdue",
-                                    now=now, prefix=prefix, limit=limit)
+    return await _claim_and_publish(session, outbox, claim=_MARK_OVERDUE, event=TaskOverdue, now=now, limit=limit)
 
 
 async def escalate_overdue_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
                                  limit: int = 1000) -> int:
     """Overdue tasks still not done after the escalation delay go to HQ: `task.escalated`, once."""
-    return await _claim_and_publish(session, outbox, claim=_ESCALATE, event_type="leadnet.task.escalated",
-                                    now=now, prefix=prefix, limit=limit)
+    return await _claim_and_publish(session, outbox, claim=_ESCALATE, event=TaskEscalated, now=now, limit=limit)
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
@@ -239,10 +218,8 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
                 data = PlanReminder(dealer=dealer, plan=plan, period=deadline.period,
                                     deadline_day=deadline.deadline_day, due_by=deadline.due_by,
                                     days_before=reminder.days_before, remind_at=reminder.at, occurred_at=now)
-                envelope = make_envelope(data=data, event_type="leadnet.plan.reminder", source=SOURCE, time=now,
-                                         subject=dealer, event_id=event_id)
-                events.append((prefix + TASKS, dealer, envelope, "plan"))
-    await outbox.add_many(session, events)
+                events.append(Outgoing(data, key=dealer, subject=dealer, event_id=event_id))
+    await outbox.publish_many(session, events, time=now)
     return len(events)
 
 
@@ -287,9 +264,8 @@ async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, ou
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.",
                        code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
-    await _publish(session, outbox, prefix=prefix, topic=TASKS, key=task.customer_id,
-                   event_type="leadnet.task.completed", data=task_event(task, occurred_at=now), now=now,
-                   aggregate="task")
+    await outbox.publish(session, task_event(task, event=TaskCompleted, occurred_at=now), key=task.customer_id,
+                         subject=task.customer_id, time=now)
     # The lead row lock serialises concurrent completions of one lead: the streak and "verified once" hold.
     lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
     if lead is None:
@@ -297,10 +273,8 @@ async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, ou
     if info_verified and lead.verified_at is None:
         # A callback confirming the information is what verifies a record (and releases the 2 CNY fee): once.
         lead.verified_at = now
-        await _publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
-                       event_type="leadnet.lead.verified",
-                       data=LeadVerified(**lead_facts(lead), verified_at=now, task_id=task.task_id), now=now,
-                       aggregate="lead")
+        await outbox.publish(session, LeadVerified(**lead_facts(lead), verified_at=now, task_id=task.task_id),
+                             key=lead.customer_id, subject=lead.customer_id, time=now)
     rules = outcomes_policy()
     in_maintenance = lead.purchased_at is not None
     step = next_step_after_outcome(outcome=outcome, tier=lead.tier, completed_at=now,  # type: ignore[arg-type]
@@ -318,10 +292,8 @@ async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, ou
         # Invalid-information handling: the lead is closed and the entering dealer learns it from lead.closed.
         lead.status, lead.closed_reason = "closed", "invalid_information"
         await cancel_open_tasks(session, lead_id=lead.lead_id, now=now, except_task=task.task_id)
-        await _publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
-                       event_type="leadnet.lead.closed",
-                       data=LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now), now=now,
-                       aggregate="lead")
+        await outbox.publish(session, LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now),
+                             key=lead.customer_id, subject=lead.customer_id, time=now)
         return task, None
     if step.task is None:
         return task, None

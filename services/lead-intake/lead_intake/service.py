@@ -17,13 +17,11 @@ from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.records import NormalizedRecord
 from leadnet_shared.auth import Principal
 from leadnet_shared.db import Database, execute, fetch, json_text
-from leadnet_shared.events import LEADS_INTERNAL, Envelope, LeadSubmitted, make_envelope
+from leadnet_shared.events import LeadSubmitted
 from leadnet_shared.group_commit import GroupCommitter
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
-from leadnet_shared.outbox import Outbox
+from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.problems import Conflict, ValidationFailed
-
-SOURCE = "/leadnet/intake"
 
 
 def partition_key_for_phone(phone_e164: str) -> str:
@@ -70,7 +68,7 @@ class SubmittedLead:
     """A validated record ready to be saved: its row and its `lead.submitted` outbox entry."""
 
     row: dict[str, Any]
-    event: tuple[str, str, Envelope, str]
+    event: Outgoing
 
 
 def prepare_submitted_lead(
@@ -108,12 +106,8 @@ def prepare_submitted_lead(
         network_code=record.network_code,
         record=normalized,
     )
-    envelope = make_envelope(
-        data=event, event_type="leadnet.lead.submitted", source=SOURCE, time=now, subject=lead_id
-    )
     return SubmittedLead(
-        row=row,
-        event=(topic_prefix + LEADS_INTERNAL, partition_key_for_phone(record.customer.phone), envelope, "lead"),
+        row=row, event=Outgoing(event, key=partition_key_for_phone(record.customer.phone), subject=lead_id),
     )
 
 
@@ -136,7 +130,8 @@ async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[Subm
         [json_text(row["raw"]) for row in rows], [json_text(row["normalized"]) for row in rows],
         [row["status"] for row in rows], [row["submitted_at"] for row in rows],
     )
-    await outbox.add_many(session, [lead.event for lead in leads])
+    # Each event's time is its own record's: a group commit saves records from several requests.
+    await outbox.write(session, [outbox.row(lead.event, time=lead.row["submitted_at"]) for lead in leads])
 
 
 # One statement over arrays for any number of leads: the ORM's insert bound every row's JSONB one by one, a

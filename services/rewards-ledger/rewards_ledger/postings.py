@@ -10,11 +10,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadnet_shared.events import LEDGER, EntryPosted, make_envelope
-from leadnet_shared.outbox import Outbox
+from leadnet_shared.events import EntryPosted
+from leadnet_shared.outbox import Outbox, Outgoing
 from rewards_ledger.models import HQ_REWARD_EXPENSE, dealer_payable
-
-SOURCE = "/leadnet/ledger"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +62,19 @@ SELECT entry_id FROM p
 """)
 
 
+def entry_key(request: PostingRequest) -> str:
+    """The Kafka key of an entry: its customer's id, as every event of the contract, not its dealer's code.
+
+    A customer's money story spans dealers: a reward to the seller, its reversal when the sale is cancelled or
+    re-attributed, a reward to another dealer. Keyed by dealer those land on different partitions and a reader
+    may see the new reward before the reversal of the old; keyed by customer they keep the order they were
+    posted in, on the partition where the customer's lead and sale events are (co-partitioned, for joins). A
+    dealer's balance needs no order: it is a sum, and the ledger keeps it from its own postings, not from Kafka.
+    A posting no customer's record led to (none today) falls back to its dealer.
+    """
+    return request.customer_id or request.dealer
+
+
 async def post_many(session: AsyncSession, outbox: Outbox, requests: Sequence[PostingRequest], *, now: datetime,
                     prefix: str) -> list[str | None]:
     """Append the postings with their two lines each (debit HQ's reward expense, credit the dealer) and their
@@ -100,12 +111,11 @@ async def post_many(session: AsyncSession, outbox: Outbox, requests: Sequence[Po
             continue
         out.append(entry_id)
         event = EntryPosted(entry_id=entry_id, kind=request.kind, dealer=request.dealer,
-                            amount_fen=request.amount_fen, lead_id=request.lead_id, sale_id=request.sale_id,
-                            vin=request.vin, reverses=request.reverses, posted_at=now, rule=request.rule)
-        envelope = make_envelope(data=event, event_type="leadnet.ledger.entry_posted", source=SOURCE, time=now,
-                                 subject=request.dealer)
-        events.append((prefix + LEDGER, request.dealer, envelope, "entry"))
-    await outbox.add_many(session, events)
+                            amount_fen=request.amount_fen, lead_id=request.lead_id, customer_id=request.customer_id,
+                            sale_id=request.sale_id, vin=request.vin, reverses=request.reverses, posted_at=now,
+                            rule=request.rule)
+        events.append(Outgoing(event, key=entry_key(request), subject=request.dealer))
+    await outbox.publish_many(session, events, time=now)
     return out
 
 

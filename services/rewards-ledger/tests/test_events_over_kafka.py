@@ -51,16 +51,21 @@ class TestLedgerOverTheBroker:
         await consumer.start()
         try:
             seen: list[Envelope] = []
+            keys: list[bytes | None] = []
 
             async def two_events() -> bool:
                 batch = await consumer.getmany(timeout_ms=200)
-                seen.extend(Envelope.from_bytes(m.value or b"") for msgs in batch.values() for m in msgs)
+                for m in (m for msgs in batch.values() for m in msgs):
+                    seen.append(Envelope.from_bytes(m.value or b""))
+                    keys.append(m.key)
                 return len(seen) >= 2
 
             await eventually(two_events)
             assert sorted((e.type, e.data["kind"], e.data["dealer"]) for e in seen) == [
                 ("leadnet.ledger.entry_posted", "info_fee", "D002"),
                 ("leadnet.ledger.entry_posted", "purchase_reward", "D002")]
+            # Keyed by the customer, like the lead and sale events it pays for (contract.md "Events").
+            assert keys == [b"C1", b"C1"]
         finally:
             await consumer.stop()
 
