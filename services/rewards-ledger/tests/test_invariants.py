@@ -174,8 +174,10 @@ def envelope_for(op: Op, leads: dict[str, LeadSpec], sales: dict[str, SaleSpec])
     customer = "C" + (sale.lead_id or "X")
     if kind == "attributed":
         entrant = leads[sale.lead_id].entered_by if sale.lead_id else None
+        authorized = leads[sale.lead_id].authorized if sale.lead_id else None
         return sale_attributed(sale_id=key, customer_id=customer, lead_id=sale.lead_id, seller=sale.seller,
-                               supplied_by=sale.supplied_by, vehicles=list(sale.vehicles), entered_by=entrant)
+                               supplied_by=sale.supplied_by, vehicles=list(sale.vehicles), entered_by=entrant,
+                               authorized=authorized)
     return sale_cancelled(sale_id=key, customer_id=customer)
 
 
