@@ -187,7 +187,8 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
         customer = (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
     status = protection_status(customer, principal=principal, now=runtime.clock.now())
     return ProtectionOut(protected=status.protected, protection_until=status.protection_until,
-                         protected_by=status.protected_by, protected_by_you=status.protected_by_you)
+                         protected_by=status.protected_by, protected_by_you=status.protected_by_you,
+                         disclosed=status.disclosed)
 
 
 @router.post("/sales", status_code=201, response_model=SaleOut, summary="Report a sale (dealer, as the seller)",

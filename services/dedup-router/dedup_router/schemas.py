@@ -73,6 +73,8 @@ class ProtectionOut(BaseModel):
     protection_until: datetime | None = None
     protected_by: str | None = Field(None, description="Only for HQ and for the protecting dealer itself.")
     protected_by_you: bool = False
+    disclosed: bool = Field(True, description="False: the caller is a dealer the customer is not with (or the "
+                                               "phone is no customer); it learns nothing either way.")
 
 
 class WithdrawalOut(BaseModel):

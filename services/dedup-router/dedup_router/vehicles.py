@@ -47,6 +47,8 @@ async def upsert_vehicles(session: AsyncSession, vehicles: Sequence[VehicleIn], 
     problems = await vehicle_problems(session, vehicles, now=now)
     if problems:
         raise ValidationFailed("The request has field problems; see errors.", errors=problems)
+    if not vehicles:
+        return {"created": 0, "updated": 0}
     rows: dict[str, dict[str, Any]] = {}
     for v in vehicles:
         rows[v.vin] = {"vin": v.vin, "model": v.model, "product_line": v.product_line,
