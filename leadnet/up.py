@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from leadnet.demo import DEMO_RECORD, load_demo_dealers
+from leadnet.demo import DEMO_RECORD, DEMO_VEHICLES, load_demo_dealers, load_demo_vehicles
 from leadnet.services import SERVICES
 from leadnet_shared.auth import ensure_keys, mint_from_dir
 from leadnet_shared.infra import ApacheKafka, EmbeddedBroker, EmbeddedPostgres, stop_process
@@ -113,12 +113,14 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
         if demo:
             hq = mint_from_dir(data_dir / "keys", role="hq_admin", ttl_seconds=86400)
             loaded = load_demo_dealers("http://127.0.0.1:8002", hq)
+            load_demo_vehicles("http://127.0.0.1:8002", hq)
             dealer_token = mint_from_dir(data_dir / "keys", role="dealer", dealer="D002", ttl_seconds=86400)
             from leadnet.cli import curl_line
 
             say("")
             say(f"demo dealers: D001 (Weifang), D002 (Jinan), D003 (Zhucheng), D004 (Qingdao)"
                 f"{' - loaded now' if loaded else ' - already there'}")
+            say(f"demo vehicles: {', '.join(v['vin'] + ' at ' + v['delivered_to'] for v in DEMO_VEHICLES)}")
             say("a token for dealer D002 (valid 24 h):")
             say(f"  {dealer_token}")
             say("submit a demo record (D002 enters a Zhucheng customer: cross-region, so it goes to the "
