@@ -269,8 +269,7 @@ def may_decide(sale: Sale, principal: Principal) -> bool:
     """The dealer the sale waits for, or hq_admin (the only one who confirms a sale waiting for HQ)."""
     if principal.role == "hq_admin":
         return True
-    return principal.role == "dealer" and sale.confirmer not in (None, HQ_CONFIRMS) \
-        and sale.confirmer == principal.dealer
+    return principal.role == "dealer" and sale.confirmer != HQ_CONFIRMS and sale.confirmer == principal.dealer
 
 
 async def decide_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, principal: Principal, confirm: bool,
