@@ -132,9 +132,10 @@ class Model:
         if sale.lead_id is None or vin not in dict(sale.vehicles):
             return False
         lead = self.leads[sale.lead_id]
-        known = sale.lead_id in self.accepted or sale.lead_id in self.verified
-        authorized_ok = not known or sale.supplied_by == lead.authorized
-        return (sale.seller == lead.entered_by and sale.supplied_by not in (None, sale.seller) and authorized_ok)
+        # The sale's claims say which vehicles earn a guarantee (the router knew the record's authorized dealer when
+        # it attributed the sale), whether or not the ledger has heard of the record yet.
+        return (sale.seller == lead.entered_by and sale.supplied_by not in (None, sale.seller)
+                and sale.supplied_by == lead.authorized)
 
     def balances(self) -> dict[str, int]:
         owed: dict[str, int] = {}
