@@ -1,4 +1,4 @@
-"""`leadnet`: up, token, migrate, import."""
+"""`leadnet`: up, token, migrate, import, import-vehicles."""
 
 from __future__ import annotations
 
@@ -96,6 +96,24 @@ def import_file(
                          resume=not restart, progress=True, settle_seconds=settle_seconds)
     typer.echo(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
                           ensure_ascii=False, default=str, indent=2))
+
+
+@app.command("import-vehicles")
+def import_vehicles_file(
+    path: Annotated[Path, typer.Argument(help="A CSV with vin, model, product_line, delivered_to, delivered_at "
+                                              "(UTF-8 or GB18030)", exists=True)],
+    url: Annotated[str, typer.Option(help="dedup-router base URL")] = "http://127.0.0.1:8002",
+    token_: Annotated[str | None, typer.Option("--token", envvar="LEADNET_TOKEN", help="An hq_admin token")] = None,
+) -> None:
+    """Load the maker's vehicle registry (which dealer holds which VIN): sales may only name these vehicles."""
+    from leadnet.vehicle_import import import_vehicles
+
+    if not token_:
+        raise typer.BadParameter("give --token or set LEADNET_TOKEN (see `leadnet token --role hq_admin`)")
+    summary = import_vehicles(path, base_url=url, token=token_)
+    typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    if summary.problems:
+        raise typer.Exit(1)
 
 
 def curl_line(url: str, token_value: str, body: dict[str, object]) -> str:

@@ -32,6 +32,24 @@ DEMO_RECORD: dict[str, Any] = {
 }
 
 
+# The maker's registry for the demo (GB 16735 check digits): tractors in stock at D001 (Weifang, authorized for the
+# demo record's customer) and at D002 (Jinan, which enters it), so a sale can be reported and confirmed.
+DEMO_VEHICLES: list[dict[str, Any]] = [
+    {"vin": vin, "model": "EST 6", "product_line": "tractor", "delivered_to": holder,
+     "delivered_at": "2026-10-01T09:00:00+08:00"}
+    for vin, holder in (("LRDS6PEB2KR000001", "D001"), ("LRDS6PEB4KR000002", "D001"),
+                        ("LRDS6PEB6KR000003", "D002"))
+]
+
+
+def load_demo_vehicles(router_url: str, hq_token: str) -> int:
+    """Put the demo vehicles into the registry (an upsert: loading them again changes nothing)."""
+    with httpx.Client(base_url=router_url, headers={"Authorization": f"Bearer {hq_token}"}, timeout=10) as client:
+        response = client.put("/v1/vehicles", json={"vehicles": DEMO_VEHICLES})
+        response.raise_for_status()
+        return int(response.json()["created"])
+
+
 def load_demo_dealers(router_url: str, hq_token: str) -> list[str]:
     """Register the demo dealers (already registered ones are left as they are)."""
     loaded = []

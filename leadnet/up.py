@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from leadnet.demo import DEMO_RECORD, load_demo_dealers, load_demo_networks
+from leadnet.demo import DEMO_RECORD, DEMO_VEHICLES, load_demo_dealers, load_demo_networks, load_demo_vehicles
 from leadnet.services import SERVICES, ServiceInfo
 from leadnet_shared.auth import ensure_keys, mint_from_dir
 from leadnet_shared.infra import ApacheKafka, EmbeddedBroker, EmbeddedPostgres, die_with_parent, stop_process
@@ -190,6 +190,7 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
         if demo:
             hq = mint_from_dir(data_dir / "keys", role="hq_admin", ttl_seconds=86400)
             loaded = load_demo_dealers(endpoints["router"], hq)
+            load_demo_vehicles(endpoints["router"], hq)
             dealer_token = mint_from_dir(data_dir / "keys", role="dealer", dealer="D002", ttl_seconds=86400)
             load_demo_networks(endpoints["intake"], dealer_token)
             from leadnet.cli import curl_line
@@ -197,6 +198,7 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
             say("")
             say(f"demo dealers: D001 (Weifang), D002 (Jinan), D003 (Zhucheng), D004 (Qingdao)"
                 f"{' - loaded now' if loaded else ' - already there'}; D002's information network NET-SD-0007")
+            say(f"demo vehicles: {', '.join(v['vin'] + ' at ' + v['delivered_to'] for v in DEMO_VEHICLES)}")
             say("a token for dealer D002 (valid 24 h):")
             say(f"  {dealer_token}")
             say("submit a demo record (D002 enters a Zhucheng customer: cross-region, so it goes to the "

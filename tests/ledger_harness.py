@@ -68,17 +68,34 @@ def lead_verified(*, lead_id: str, customer_id: str, entered_by: str | None, aut
     return _envelope(data, "leadnet.lead.verified", customer_id, at)
 
 
+def router_claims(*, seller: str, supplied_by: str | None, entered_by: str | None, authorized: str | None,
+                  vehicles: Sequence[tuple[str, str | None]]) -> list[RewardClaim]:
+    """The claims the router's attribution makes of a sale to a cross-region retail record (the ledger pays what
+    the event claims): a purchase reward when another dealer sold, a guarantee per vehicle when the entrant sold
+    with the authorized dealer's supply, nothing when it sold from its own stock."""
+    if entered_by is None:
+        return []
+    if seller != entered_by:
+        return [RewardClaim(kind="purchase_reward", dealer=entered_by)]
+    if supplied_by in (None, seller) or (authorized is not None and supplied_by != authorized):
+        return []
+    return [RewardClaim(kind="profit_guarantee", dealer=entered_by, vin=vin, product_line=line)
+            for vin, line in vehicles]
+
+
 def sale_attributed(*, sale_id: str, customer_id: str, lead_id: str | None, seller: str, supplied_by: str | None,
                     vehicles: Sequence[tuple[str, str | None]], entered_by: str | None = None,
-                    at: datetime = T0) -> Envelope:
-    claims = [RewardClaim(kind="profit_guarantee" if seller == entered_by else "purchase_reward",
-                          dealer=entered_by, vin=vin, product_line=line)
-              for vin, line in vehicles] if entered_by else []
+                    authorized: str | None = None, at: datetime = T0,
+                    claims: Sequence[RewardClaim] | None = None) -> Envelope:
+    """A confirmed sale as the router announces it; `claims` default to what the router's rule makes of it."""
+    if claims is None:
+        claims = router_claims(seller=seller, supplied_by=supplied_by, entered_by=entered_by, authorized=authorized,
+                               vehicles=vehicles)
     data = SaleAttributed(sale_id=sale_id, customer_id=customer_id, seller=seller, supplied_by=supplied_by,
                           attributed_lead_id=lead_id, lead_entered_by=entered_by, lead_cross_region=True,
                           lead_tier="retail", sold_at=at,
                           vehicles=[SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles],
-                          rewards=claims)
+                          rewards=list(claims))
     return _envelope(data, "leadnet.sale.attributed", customer_id, at)
 
 

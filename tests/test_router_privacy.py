@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from dedup_router.vin import with_check_digit
 from leadnet_shared.clock import FrozenClock, SystemClock
 from leadnet_shared.events import TOPICS, Envelope
 from leadnet_shared.testing import Infra, eventually
@@ -34,6 +35,7 @@ BIG = {"name": "欧阳明远", "phone": "139 0013 9000", "address": "山东省�
 HQ_ONLY = {"name": "赵六顺", "phone": "137 0013 7000", "address": "河南省郑州市中原区建设路99号",
            "region_code": "410102", "tier": "retail"}
 # What must never reach another dealer, a public topic or a log: the digits and the personal words.
+V1, V2, V3 = (with_check_digit(f"LRDS6PEB0KR00000{i}") for i in (1, 2, 3))
 SECRETS = ["00138000", "00139000", "00137000", "13800138000", "13900139000", "张三丰", "欧阳明远", "赵六顺",
            "幸福路", "和平路", "建设路", "密州街道", "龙都街道"]
 
@@ -90,6 +92,11 @@ class TestPrivacyProtectionSalesWithdrawal:
             for dealer in DEALERS:
                 r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
                 assert r.status_code == 201, r.text
+            r = await p.router.put("/v1/vehicles", headers=p.auth("hq_admin"), json={"vehicles": [
+                {"vin": v, "model": "EST 6", "product_line": "tractor", "delivered_to": holder,
+                 "delivered_at": "2026-10-01T00:00:00+08:00"} for v, holder in ((V1, "D001"), (V2, "D001"),
+                                                                              (V3, "D002"))]})
+            assert r.status_code == 200 and r.json() == {"created": 3, "updated": 0}, r.text
 
             retail = await _submit(p, RETAIL, role="dealer", dealer="D002")  # cross-region retail -> D001
             assert (retail["assigned_dealer"], retail["cross_region"]) == ("D001", True)
@@ -105,25 +112,30 @@ class TestPrivacyProtectionSalesWithdrawal:
             assert dup["warnings"][0]["matched"] == ["name_county", "fleet_city"]
             assert dup["warnings"][0]["strength"] == 1.0
 
-            # Protection lookup: another dealer learns "protected until", never who or whose.
+            # Protection lookup: a dealer the customer is not with learns nothing, the same answer as for a phone
+            # that is no customer (no oracle); the protecting dealer and HQ learn until when.
             lookup = {"phone": "+86 139-0013-9000"}
             r = await p.router.post("/v1/customers/protection-lookup", json=lookup, headers=p.auth("dealer", "D003"))
-            assert (r.json()["protected"], r.json()["protected_by"], r.json()["protected_by_you"]) == (
-                True, None, False)
-            assert datetime.fromisoformat(r.json()["protection_until"]) == until
-            assert set(r.json()) == {"protected", "protection_until", "protected_by", "protected_by_you"}
+            undisclosed = r.json()
+            assert (undisclosed["protected"], undisclosed["protected_by"], undisclosed["disclosed"]) == (
+                False, None, False)
+            for phone in ("13800138000", "13500135000"):  # another dealer's customer; no customer at all
+                r = await p.router.post("/v1/customers/protection-lookup", json={"phone": phone},
+                                        headers=p.auth("dealer", "D003"))
+                assert r.json() == undisclosed
             r = await p.router.post("/v1/customers/protection-lookup", json=lookup, headers=p.auth("dealer", "D002"))
-            assert r.json()["protected_by_you"] is True
-            r = await p.router.post("/v1/customers/protection-lookup", json={"phone": "13800138000"},
-                                    headers=p.auth("dealer", "D003"))
-            assert r.json()["protected"] is False
+            assert r.json()["protected_by_you"] is True and r.json()["disclosed"] is True
+            assert datetime.fromisoformat(r.json()["protection_until"]) == until
+            r = await p.router.post("/v1/customers/protection-lookup", json=lookup, headers=p.auth("hq_analyst"))
+            assert (r.json()["protected"], r.json()["protected_by"]) == (True, "D002")
             r = await p.router.post("/v1/customers/protection-lookup", json={"phone": "12345"},
                                     headers=p.auth("dealer", "D003"))
             assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_phone"
 
             # Sales: D001 (authorized) sells to the retail customer D002 entered: 100 CNY to D002, once.
-            sale_body = {"customer_phone": "138-0013-8000", "sold_at": "2026-11-10T10:00:00+08:00",
-                         "vehicles": [{"vin": "LRDS6PEB5KR000001", "model": "EST 6", "product_line": "tractor"}]}
+            # (sold_at: the router's clock stands at the records' entry; a sale may not be dated later than now.)
+            sale_body = {"customer_phone": "138-0013-8000", "sold_at": "2026-11-02T10:00:00+08:00",
+                         "vehicles": [{"vin": V1, "model": "EST 6", "product_line": "tractor"}]}
             headers = {**p.auth("dealer", "D001"), "Idempotency-Key": "sale-1"}
             r = await p.router.post("/v1/sales", json=sale_body, headers=headers)
             assert r.status_code == 201, r.text
@@ -135,20 +147,19 @@ class TestPrivacyProtectionSalesWithdrawal:
             replay = await p.router.post("/v1/sales", json=sale_body, headers=headers)
             assert (replay.status_code, replay.json()) == (201, sale)
             other = copy.deepcopy(sale_body)
-            other["vehicles"][0]["vin"] = "LRDS6PEB5KR000002"
+            other["vehicles"][0]["vin"] = V2
             r = await p.router.post("/v1/sales", json=other, headers=headers)
             assert (r.status_code, r.json()["code"]) == (422, "idempotency_key_reused")
             r = await p.router.post("/v1/sales", json=sale_body, headers=p.auth("dealer", "D001"))
-            assert (r.status_code, r.json()["code"], r.json()["vins"]) == (409, "vin_already_sold",
-                                                                          ["LRDS6PEB5KR000001"])
+            assert (r.status_code, r.json()["code"], r.json()["vins"]) == (409, "vin_already_sold", [V1])
             r = await p.router.post("/v1/sales", json=other, headers=p.auth("dealer", "D001"))
             assert r.status_code == 201 and r.json()["rewards"] == []  # once per lead, not per vehicle or sale
             r = await p.router.post("/v1/sales", json={**sale_body, "customer_phone": "13600136000"},
                                     headers=p.auth("dealer", "D001"))
             assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "unknown_customer")
             # The entrant sells the big customer itself inside its month: exempt, volume to D001.
-            big_sale = {"customer_phone": "13900139000", "sold_at": "2026-11-20T10:00:00+08:00",
-                        "vehicles": [{"vin": "LRDS6PEB5KR000003", "product_line": "tractor"}]}
+            big_sale = {"customer_phone": "13900139000", "sold_at": "2026-11-02T10:00:00+08:00",
+                        "vehicles": [{"vin": V3, "product_line": "tractor"}]}
             r = await p.router.post("/v1/sales", json=big_sale, headers=p.auth("dealer", "D002"))
             assert r.status_code == 201, r.text
             assert (r.json()["cross_region_exempt"], r.json()["credited_dealer"], r.json()["violation"]) == (

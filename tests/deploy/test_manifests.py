@@ -54,7 +54,8 @@ class Service:
 
 SERVICES = (
     Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads",)),
-    Service("router", "dedup-router", "dedup_router", 8002, ("/v1/dealers", "/v1/customers", "/v1/sales")),
+    Service("router", "dedup-router", "dedup_router", 8002,
+            ("/v1/dealers", "/v1/customers", "/v1/sales", "/v1/vehicles")),
     Service("scheduler", "followup-scheduler", "followup_scheduler", 8003, ("/v1/tasks", "/v1/plans")),
     Service("ledger", "rewards-ledger", "rewards_ledger", 8004, ("/v1/ledger",)),
 )

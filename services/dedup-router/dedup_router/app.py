@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from dedup_router import sale_endpoints, vehicle_endpoints
 from dedup_router.endpoints import router
 from dedup_router.handlers import lead_batch_handler, lead_handlers
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
@@ -23,7 +24,7 @@ def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = 
         settings=settings,
         title="leadnet dedup-router",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router],
+        routers=[router, sale_endpoints.router, vehicle_endpoints.router],
         consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handlers=lead_handlers,
                                 batch_handler=lead_batch_handler)],
         workers=[run_protection_timer, republish_masked_customers],

@@ -13,6 +13,7 @@ a real dealer code and would look like a dealer that tasks and rewards can be se
 from __future__ import annotations
 
 import calendar
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -194,8 +195,13 @@ def first_entrant_rule(
 
     While the first entrant's protection runs, a later cross-region record of the customer is worked by the
     protected entrant (the customer is with it for that month) and moves with it when the protection ends;
-    otherwise it goes to the authorized dealer like a retail record, without a reward.
+    otherwise it goes to the authorized dealer like a retail record, without a reward. A later record of a known
+    customer, retail or big, earns no reward either.
     """
+    if not customer_is_new and assignment.reward_eligible:
+        # A record of a customer the system already knew brings no new information and earns no reward (domain.md
+        # §3). Decided here, once: the sale's answer and the ledger both read this flag, so they cannot disagree.
+        return dataclasses.replace(assignment, reward_eligible=False)
     if assignment.rule != CROSS_REGION_BIG_PROTECTED or customer_is_new:
         return assignment
     if protected_by is not None and is_protected(protection_until=protection_until, at=at):

@@ -14,6 +14,7 @@ from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.protection import protection_status
+from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
 from dedup_router.sales import (
     cancel_sale,
@@ -171,7 +172,9 @@ async def list_customers(request: Request, principal: Caller,
 
 @router.post("/customers/protection-lookup", response_model=ProtectionOut,
              summary="Is the customer with this phone a protected big customer, and until when?",
-             responses={422: {"description": "validation_failed (invalid_phone)", **PROBLEM}})
+             dependencies=[Depends(limit_protection_lookups)],
+             responses={422: {"description": "validation_failed (invalid_phone)", **PROBLEM},
+                        429: {"description": "rate_limited", **PROBLEM}})
 async def protection_lookup(body: ProtectionLookupIn, request: Request, principal: Caller) -> ProtectionOut:
     """Any role; answers without personal data or customer id (see protection.py for what a dealer may learn)."""
     runtime = runtime_of(request)
@@ -184,12 +187,16 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
         customer = (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
     status = protection_status(customer, principal=principal, now=runtime.clock.now())
     return ProtectionOut(protected=status.protected, protection_until=status.protection_until,
-                         protected_by=status.protected_by, protected_by_you=status.protected_by_you)
+                         protected_by=status.protected_by, protected_by_you=status.protected_by_you,
+                         disclosed=status.disclosed)
 
 
 @router.post("/sales", status_code=201, response_model=SaleOut, summary="Report a sale (dealer, as the seller)",
+             dependencies=[Depends(limit_sales)],
              responses={409: {"description": "vin_already_sold", **PROBLEM},
-                        422: {"description": "validation_failed / idempotency_key_reused", **PROBLEM}})
+                        422: {"description": "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
+                                             "invalid_sold_at, ...) / idempotency_key_reused", **PROBLEM},
+                        429: {"description": "rate_limited", **PROBLEM}})
 async def report_sale(body: SaleIn, request: Request, principal: Caller,
                       idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
                       ) -> ORJSONResponse:
@@ -213,10 +220,10 @@ async def report_sale(body: SaleIn, request: Request, principal: Caller,
 
 @router.get("/sales/{sale_id}", response_model=SaleOut, responses={404: {"description": "not_found", **PROBLEM}})
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
-    """HQ and the seller; for any other dealer the sale does not exist."""
+    """HQ, the seller and the supplier (which confirms it); for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
         sale = await session.get(Sale, sale_id)
-    if sale is None or (principal.role == "dealer" and sale.seller != principal.dealer):
+    if sale is None or (principal.role == "dealer" and principal.dealer not in (sale.seller, sale.supplied_by)):
         raise NotFound("No such sale.")
     return SaleOut.model_validate(sale_body(sale))
 

@@ -86,6 +86,8 @@ class RoutedLead(Base):
     region_code: Mapped[str] = mapped_column(String(6))
     product_line: Mapped[str | None] = mapped_column(String(32))
     horizon: Mapped[str | None] = mapped_column(String(32))
+    # How many vehicles the record says the customer intends to buy: sales beyond it need HQ's confirmation.
+    intent_quantity: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(40))
     network_code: Mapped[str | None] = mapped_column(String(64))
     protection_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -120,6 +122,7 @@ class DecidedLead:
     region_code: str
     product_line: str | None
     horizon: str | None
+    intent_quantity: int | None
     source: str
     network_code: str | None
     protection_until: datetime | None
@@ -159,13 +162,21 @@ class Sale(Base):
     violation: Mapped[str | None] = mapped_column(String(40))
     rewards: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(20), default="attributed")  # attributed | cancelled
+    # pending_confirmation (waits for `confirmer`) | attributed (confirmed: the ledger pays on it) | rejected |
+    # cancelled
+    status: Mapped[str] = mapped_column(String(20), default="attributed")
+    # Who must confirm a pending sale: the supplying dealer's code, or "hq" (vehicles beyond the record's intent).
+    confirmer: Mapped[str | None] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(200))  # the token subject that confirmed or rejected it
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_sales_customer", "customer_id"),
         Index("ix_sales_attributed_lead", "attributed_lead_id"),
+        Index("ix_sales_pending_confirmer", "confirmer", "created_at", "sale_id",
+              postgresql_where="status = 'pending_confirmation'"),
     )
 
 
@@ -183,6 +194,22 @@ class SoldVehicle(Base):
     __table_args__ = (
         Index("ux_sold_vehicles_vin_sold", "vin", unique=True, postgresql_where="NOT cancelled"),
     )
+
+
+class Vehicle(Base):
+    """The maker's vehicle registry (contract.md "Sales that pay money are confirmed facts"): which dealer holds
+    which VIN, with its model and product line, as the factory/wholesale system says. HQ loads it."""
+
+    __tablename__ = "vehicles"
+
+    vin: Mapped[str] = mapped_column(String(17), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100))
+    product_line: Mapped[str] = mapped_column(String(32))
+    delivered_to: Mapped[str] = mapped_column(String(32))
+    delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_vehicles_delivered_to", "delivered_to", "vin"),)
 
 
 class SaleIdempotencyKey(Base):

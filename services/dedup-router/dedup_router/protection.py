@@ -6,10 +6,10 @@ the HQ queue). The timer is durable: due customers are claimed in the database (
 replicas share them and a crash leaves them due), and the `leadnet.lead.reassigned` events go through the outbox
 in the same transaction, so each move happens and is announced exactly once.
 
-What a dealer may learn before entering a record (`protection_status`): whether the customer with that phone is
-protected and until when. Not who protects it (a competitor's pipeline is not another dealer's business), not
-the customer id, and nothing personal; an unknown phone and an unprotected customer give the same answer, so the
-lookup does not tell whether a customer is registered at all unless it is protected.
+What a dealer may learn (`protection_status`): for a customer assigned to it or protected by it, whether it is
+protected and until when; nothing about anyone else's customers (an unknown phone and another dealer's customer
+give the same answer, `disclosed: false`), so the lookup does not tell whether a phone is a customer. Never the
+customer id, nothing personal.
 """
 
 from __future__ import annotations
@@ -45,10 +45,17 @@ class ProtectionStatus:
     protection_until: datetime | None = None
     protected_by: str | None = None
     protected_by_you: bool = False
+    disclosed: bool = True
 
 
 def protection_status(customer: Customer | None, *, principal: Principal, now: datetime) -> ProtectionStatus:
-    """Protected iff the first entrant's month is still running at `now`."""
+    """Protected iff the first entrant's month is still running at `now`.
+
+    Only HQ and the dealers the customer is with (assigned or protecting) are told: any other dealer gets the one
+    answer `disclosed: false` whatever the phone, so the lookup is no oracle of who is a customer (issue 16 §1)."""
+    if principal.role == "dealer" and (customer is None
+                                       or principal.dealer not in (customer.assigned_dealer, customer.protected_by)):
+        return ProtectionStatus(protected=False, disclosed=False)
     if customer is None or customer.protected_by is None or customer.protection_until is None:
         return ProtectionStatus(protected=False)
     if now >= customer.protection_until:

@@ -84,7 +84,7 @@ def decided_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, as
         authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
         reward_eligible=assignment.reward_eligible, tier=customer["tier"], nature=customer["nature"],
         region_code=region, product_line=product_line, horizon=intent.get("horizon"),
-        source=submitted.source, network_code=submitted.network_code,
+        intent_quantity=intent.get("quantity"), source=submitted.source, network_code=submitted.network_code,
         protection_until=assignment.protection_until, rule=assignment.rule,
         explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=submitted.submitted_at,
     )

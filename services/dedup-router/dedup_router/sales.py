@@ -6,32 +6,43 @@ the caller's transaction. Decisions on what the contract leaves open:
   customer → 422 (`/customer_phone` `unknown_customer`): the buyer must be entered as a record first, and a 404
   would read as "the sale does not exist";
 - `supplied_by` defaults to the seller; an unknown dealer code → 422 (`/supplied_by` `unknown_dealer`);
-- a VIN already in a standing sale → 409 `vin_already_sold` (`vins` lists them); a cancelled sale frees its VINs.
+- a VIN already in a standing sale (pending or attributed) → 409 `vin_already_sold` (`vins` lists them); a
+  rejected or cancelled sale frees its VINs;
+- every VIN is checked against the maker's registry (`vehicles.py`) and its product line and model come from there;
+  the request's `model` and `product_line` are accepted for compatibility and ignored;
+- more vehicles than the record's intended quantity (none stated: one) wait for HQ's confirmation, even when the
+  supplier would otherwise confirm (HQ confirms both).
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_sale_attributed, publish_sale_cancelled
-from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle
+from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
 from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleView, attribute_sale
 from dedup_router.schemas import SaleIn
+from dedup_router.vin import is_valid_vin
+from leadnet_shared.auth import Principal
 from leadnet_shared.outbox import Outbox
-from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ValidationFailed
+from leadnet_shared.problems import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed, json_pointer
 
 VIN_ALREADY_SOLD = "vin_already_sold"
+INVALID_VIN = "invalid_vin"
+UNKNOWN_VIN = "unknown_vin"
+VIN_NOT_HELD = "vin_not_held"
+INVALID_SOLD_AT = "invalid_sold_at"
 
 
 def request_hash(body: SaleIn) -> str:
@@ -70,13 +81,29 @@ async def remember_response(session: AsyncSession, *, caller_key: str, key: str,
     )
 
 
+# What a reward still waits for before the ledger posts it (the sale's answer never promises more than that).
+AWAITS_CONFIRMATION = "sale_confirmation"  # the supplying dealer or HQ confirms the sale
+AWAITS_RECORD_VERIFICATION = "record_verification"  # the ledger pays once the record is verified (at once if it is)
+STANDING = ("pending_confirmation", "attributed")
+HQ_CONFIRMS = "hq"
+# No sale of this system's vehicles happened before this; an older sold_at is a typo or a probe (year 0001).
+SOLD_AT_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def sale_body(sale: Sale) -> dict[str, Any]:
-    """The 201 body (and GET /v1/sales/{id}); ids and dealer codes only."""
+    """The 201 body (and GET /v1/sales/{id}); ids and dealer codes only.
+
+    The rewards are the claims the ledger will pay on this sale, each with what it still waits for; a rejected or
+    cancelled sale claims nothing."""
+    waits = ([AWAITS_CONFIRMATION] if sale.status == "pending_confirmation" else []) + [AWAITS_RECORD_VERIFICATION]
+    rewards = [{**r, "pending_on": waits} for r in sale.rewards] if sale.status in STANDING else []
     return {
         "sale_id": sale.sale_id, "customer_id": sale.customer_id, "attributed_lead_id": sale.attributed_lead_id,
         "seller": sale.seller, "supplied_by": sale.supplied_by, "sold_at": sale.sold_at.isoformat(),
         "credited_dealer": sale.credited_dealer, "cross_region_exempt": sale.cross_region_exempt,
-        "violation": sale.violation, "rewards": list(sale.rewards), "status": sale.status,
+        "violation": sale.violation, "rewards": rewards, "status": sale.status,
+        "awaiting_confirmation_by": sale.confirmer if sale.status == "pending_confirmation" else None,
+        "decided_at": sale.decided_at.isoformat() if sale.decided_at else None,
         "cancelled_at": sale.cancelled_at.isoformat() if sale.cancelled_at else None,
     }
 
@@ -88,9 +115,56 @@ def _lead_view(lead: RoutedLead) -> LeadView:
                     entered_at=lead.entered_at, product_line=lead.product_line)
 
 
+async def registered_vehicles(session: AsyncSession, *, body: SaleIn, seller: str,
+                              supplied_by: str) -> tuple[dict[str, Vehicle], list[FieldProblem]]:
+    """The registry rows of the sale's VINs, and a problem for every VIN that is malformed, unknown or held by
+    neither the seller nor the supplier (all at once, each at its pointer)."""
+    problems: list[FieldProblem] = []
+    valid = [v.vin for v in body.vehicles if is_valid_vin(v.vin)]
+    rows = {v.vin: v for v in (await session.execute(select(Vehicle).where(Vehicle.vin.in_(valid)))).scalars()}
+    for i, vehicle in enumerate(body.vehicles):
+        pointer = json_pointer("vehicles", i, "vin")
+        row = rows.get(vehicle.vin)
+        if not is_valid_vin(vehicle.vin):
+            problems.append(FieldProblem(pointer, INVALID_VIN,
+                                         "Not a VIN: 17 characters without I, O, Q and a matching check digit."))
+        elif row is None:
+            problems.append(FieldProblem(pointer, UNKNOWN_VIN, "The maker's vehicle registry has no such VIN."))
+        elif row.delivered_to not in (seller, supplied_by):
+            problems.append(FieldProblem(pointer, VIN_NOT_HELD,
+                                         "The registry holds this vehicle at neither the seller nor the supplier."))
+    return rows, problems
+
+
+def sold_at_problems(sold_at: datetime, *, now: datetime, entered_at: datetime | None = None) -> list[FieldProblem]:
+    """`sold_at` is a past instant, not before the record it is attributed to (the seller cannot backdate a sale
+    into a protection period or before the record, nor date it ahead)."""
+    if sold_at > now:
+        return [FieldProblem("/sold_at", INVALID_SOLD_AT, "A sale cannot be dated in the future.")]
+    if sold_at < SOLD_AT_FLOOR:
+        return [FieldProblem("/sold_at", INVALID_SOLD_AT, f"A sale cannot be dated before {SOLD_AT_FLOOR:%Y}.")]
+    if entered_at is not None and sold_at < entered_at:
+        return [FieldProblem("/sold_at", INVALID_SOLD_AT,
+                             "The sale is dated before the customer's record was entered.")]
+    return []
+
+
+async def _vehicles_of_lead(session: AsyncSession, lead_id: str) -> int:
+    """Vehicles already in standing sales of one record."""
+    count = await session.scalar(
+        select(func.count()).select_from(SoldVehicle).join(Sale, Sale.sale_id == SoldVehicle.sale_id)
+        .where(Sale.attributed_lead_id == lead_id, Sale.status.in_(STANDING)))
+    return int(count or 0)
+
+
 async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, body: SaleIn, now: datetime,
                       prefix: str, dealers: DealerIndexCache | None = None) -> dict[str, Any]:
-    """Save and attribute one sale; returns the 201 body."""
+    """Check, save and attribute one sale; returns the 201 body.
+
+    The vehicles are checked before the customer is looked up: a caller without real vehicles in stock learns
+    nothing about which phone numbers are customers. A sale supplied by another dealer, or with more vehicles than
+    the record intends to buy, waits for that dealer's (or HQ's) confirmation; only a confirmed sale is announced
+    to the ledger."""
     problems: list[FieldProblem] = []
     phone = None
     try:
@@ -100,16 +174,17 @@ async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, bod
     supplied_by = body.supplied_by or seller
     if await session.get(Dealer, supplied_by) is None:
         problems.append(FieldProblem("/supplied_by", "unknown_dealer", "No dealer has this code."))
-    customer = None
-    if phone is not None:
-        # Locked: two sales of one customer are attributed one after the other (one purchase reward per lead).
-        customer = (await session.execute(
-            select(Customer).where(Customer.phone == phone).with_for_update())).scalar_one_or_none()
-        if customer is None:
-            problems.append(FieldProblem("/customer_phone", "unknown_customer",
-                                         "No registered customer has this phone; enter the record first."))
-    if problems or customer is None:
+    registry, vehicle_problems = await registered_vehicles(session, body=body, seller=seller,
+                                                           supplied_by=supplied_by)
+    problems += vehicle_problems + sold_at_problems(body.sold_at, now=now)
+    if problems:
         raise ValidationFailed("The request has field problems; see errors.", errors=problems)
+    # Locked: two sales of one customer are attributed one after the other (one purchase reward per lead).
+    customer = (await session.execute(
+        select(Customer).where(Customer.phone == phone).with_for_update())).scalar_one_or_none()
+    if customer is None:
+        raise ValidationFailed("The request has field problems; see errors.", errors=[FieldProblem(
+            "/customer_phone", "unknown_customer", "No registered customer has this phone; enter the record first.")])
 
     vins = [v.vin for v in body.vehicles]
     sold = sorted((await session.execute(
@@ -123,25 +198,36 @@ async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, bod
     )).scalars())
     claimed = frozenset((await session.execute(
         select(Sale.attributed_lead_id).where(
-            Sale.customer_id == customer.customer_id, Sale.status == "attributed",
+            Sale.customer_id == customer.customer_id, Sale.status.in_(STANDING),
             Sale.rewards.contains([{"kind": PURCHASE_REWARD}]))
     )).scalars())
     index = await dealers.get(session) if dealers is not None else await load_index(session)
     profiles = {code: p for code in {seller, supplied_by} if (p := index.dealer(code)) is not None}
     attribution = attribute_sale(
         seller=seller, supplied_by=supplied_by, sold_at=body.sold_at, region_code=customer.region_code,
-        vehicles=[VehicleView(vin=v.vin, product_line=v.product_line) for v in body.vehicles],
+        vehicles=[VehicleView(vin=vin, product_line=registry[vin].product_line) for vin in vins],
         leads=[_lead_view(lead) for lead in leads], dealers=profiles,
         customer_authorized_dealer=customer.authorized_dealer,
         purchase_rewards_claimed=frozenset(c for c in claimed if c is not None),
     )
+    lead = next((x for x in leads if x.lead_id == attribution.attributed_lead_id), None)
+    if lead is not None:
+        late = sold_at_problems(body.sold_at, now=now, entered_at=lead.entered_at)
+        if late:
+            raise ValidationFailed("The request has field problems; see errors.", errors=late)
+    confirmer = None
+    if lead is not None and await _vehicles_of_lead(session, lead.lead_id) + len(vins) > (lead.intent_quantity or 1):
+        confirmer = HQ_CONFIRMS  # more vehicles than the record intends to buy: HQ looks at it first
+    elif supplied_by != seller:
+        confirmer = supplied_by
     sale = Sale(sale_id=str(uuid.uuid4()), customer_id=customer.customer_id, seller=seller, supplied_by=supplied_by,
                 sold_at=body.sold_at, attributed_lead_id=attribution.attributed_lead_id,
                 credited_dealer=attribution.credited_dealer, cross_region_exempt=attribution.cross_region_exempt,
                 violation=attribution.violation, rewards=attribution.rewards, explanation=attribution.explanation,
-                status="attributed", created_at=now)
-    vehicles = [SoldVehicle(sale_id=sale.sale_id, vin=v.vin, model=v.model, product_line=v.product_line,
-                            cancelled=False) for v in body.vehicles]
+                status="attributed" if confirmer is None else "pending_confirmation", confirmer=confirmer,
+                created_at=now)
+    vehicles = [SoldVehicle(sale_id=sale.sale_id, vin=vin, model=registry[vin].model,
+                            product_line=registry[vin].product_line, cancelled=False) for vin in vins]
     try:
         async with session.begin_nested():
             session.add(sale)
@@ -150,8 +236,9 @@ async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, bod
     except IntegrityError:
         # Another sale of one of these VINs committed between our check and our insert.
         raise _vin_conflict(vins) from None
-    lead = next((x for x in leads if x.lead_id == sale.attributed_lead_id), None)
-    await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead, now=now)
+    if confirmer is None:
+        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead,
+                                      now=now)
     return sale_body(sale)
 
 
@@ -167,10 +254,47 @@ async def cancel_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, no
     sale = await session.get(Sale, sale_id, with_for_update=True)
     if sale is None:
         raise NotFound("No such sale.")
-    if sale.status == "cancelled":
-        raise Conflict("This sale is already cancelled.", code="sale_already_cancelled")
+    if sale.status not in STANDING:
+        raise Conflict(f"This sale is already {sale.status}.", code=f"sale_already_{sale.status}")
+    announced = sale.status == "attributed"  # the ledger never heard of a sale that was still pending
     sale.status, sale.cancelled_at = "cancelled", now
     await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))
     await session.flush()
-    await publish_sale_cancelled(session, outbox, prefix=prefix, sale=sale, now=now)
+    if announced:
+        await publish_sale_cancelled(session, outbox, prefix=prefix, sale=sale, now=now)
+    return sale_body(sale)
+
+
+def may_decide(sale: Sale, principal: Principal) -> bool:
+    """The dealer the sale waits for, or hq_admin (the only one who confirms a sale waiting for HQ)."""
+    if principal.role == "hq_admin":
+        return True
+    return principal.role == "dealer" and sale.confirmer != HQ_CONFIRMS and sale.confirmer == principal.dealer
+
+
+async def decide_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, principal: Principal, confirm: bool,
+                      now: datetime, prefix: str) -> dict[str, Any]:
+    """Confirm (the sale is attributed and announced: the ledger may pay on it) or reject (its VINs are free again,
+    nothing is ever paid) a pending sale. 404 for anyone who may not see it, 403 for its seller."""
+    sale = await session.get(Sale, sale_id, with_for_update=True)
+    if sale is None or not (may_decide(sale, principal) or principal.is_hq
+                            or (principal.role == "dealer" and principal.dealer in (sale.seller, sale.supplied_by))):
+        raise NotFound("No such sale.")
+    if not may_decide(sale, principal):
+        raise Forbidden("Only the supplying dealer (or HQ) confirms or rejects this sale.", code="not_confirmer")
+    if sale.status != "pending_confirmation":
+        raise Conflict(f"This sale is {sale.status}, not waiting for confirmation.", code="sale_not_pending")
+    sale.decided_by, sale.decided_at = principal.sub, now
+    if confirm:
+        sale.status = "attributed"
+        vehicles = list((await session.execute(
+            select(SoldVehicle).where(SoldVehicle.sale_id == sale_id).order_by(SoldVehicle.vin))).scalars())
+        lead = await session.get(RoutedLead, sale.attributed_lead_id) if sale.attributed_lead_id else None
+        await session.flush()
+        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead,
+                                      now=now)
+    else:
+        sale.status = "rejected"
+        await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))
+        await session.flush()
     return sale_body(sale)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -73,6 +73,8 @@ class ProtectionOut(BaseModel):
     protection_until: datetime | None = None
     protected_by: str | None = Field(None, description="Only for HQ and for the protecting dealer itself.")
     protected_by_you: bool = False
+    disclosed: bool = Field(True, description="False: the caller is a dealer the customer is not with (or the "
+                                               "phone is no customer); it learns nothing either way.")
 
 
 class WithdrawalOut(BaseModel):
@@ -83,27 +85,30 @@ class WithdrawalOut(BaseModel):
     withdrawn_dealer: str | None = None
 
 
-VIN_PATTERN = r"^[A-HJ-NPR-Z0-9]{17}$"
+DEALER_CODE = r"^[A-Za-z0-9_-]+$"
+# A product line is a policy key (`tractor`, `dump`): short enough for every column that stores it.
+PRODUCT_LINE = r"^[a-z][a-z0-9_]{0,23}$"
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
 
 
 class SoldVehicleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    vin: str = Field(description="17 characters, no I, O or Q; upper-cased before checking.")
-    model: str | None = Field(None, max_length=100)
-    product_line: str | None = Field(None, max_length=32)
+    vin: str = Field(max_length=40, description="17 characters, no I, O or Q, with a valid check digit (GB 16735); "
+                                                "upper-cased before checking; must be in the vehicle registry.")
+    model: str | None = Field(None, max_length=100, description="Ignored: the registry's model is recorded.")
+    product_line: str | None = Field(None, max_length=32,
+                                     description="Ignored: the registry's product line decides the rewards.")
 
     @field_validator("vin", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("vin")
-    @classmethod
-    def _vin(cls, value: str) -> str:
-        if not re.fullmatch(VIN_PATTERN, value):
-            raise ValueError("a VIN is 17 letters and digits without I, O or Q")
-        return value
 
 
 class SaleIn(BaseModel):
@@ -111,7 +116,8 @@ class SaleIn(BaseModel):
 
     customer_phone: str = Field(min_length=1, max_length=40)
     sold_at: AwareDatetime
-    supplied_by: str | None = Field(None, max_length=32, description="Defaults to the seller.")
+    supplied_by: str | None = Field(None, max_length=32, pattern=DEALER_CODE,
+                                    description="Defaults to the seller. Another dealer must confirm the sale.")
     vehicles: list[SoldVehicleIn] = Field(min_length=1, max_length=200)
 
     @field_validator("vehicles")
@@ -130,6 +136,11 @@ class RewardOut(BaseModel):
     lead_id: str | None = None
     vin: str | None = None
     product_line: str | None = None
+    pending_on: list[Literal["sale_confirmation", "record_verification"]] = Field(
+        default_factory=list,
+        description="What must still happen before the ledger posts it: `sale_confirmation` (by the supplier or "
+                    "HQ), `record_verification` (the ledger pays once the record is verified true and valid, at "
+                    "once if it already is). The ledger pays nothing a sale's answer does not list.")
 
 
 class SaleOut(BaseModel):
@@ -143,5 +154,55 @@ class SaleOut(BaseModel):
     cross_region_exempt: bool
     violation: str | None
     rewards: list[RewardOut]
-    status: str
+    status: Literal["pending_confirmation", "attributed", "rejected", "cancelled"]
+    awaiting_confirmation_by: str | None = Field(
+        None, description="While pending: the supplying dealer's code, or `hq` (more vehicles than the record "
+                          "intends to buy).")
+    decided_at: datetime | None = None
     cancelled_at: datetime | None = None
+
+
+class SalePage(BaseModel):
+    items: list[SaleOut]
+    next_cursor: str | None
+
+
+class VehicleIn(BaseModel):
+    """One vehicle of the maker's registry: who holds it (the dealer it was delivered to), model, product line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vin: str = Field(max_length=40, description="Upper-cased; must carry a valid check digit (GB 16735).")
+    model: str = Field(min_length=1, max_length=100)
+    product_line: str = Field(pattern=PRODUCT_LINE, max_length=24)
+    delivered_to: str = Field(min_length=1, max_length=32, pattern=DEALER_CODE)
+    delivered_at: AwareDatetime
+
+    @field_validator("vin", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        return _no_control_characters(value)
+
+
+class VehiclesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vehicles: list[VehicleIn] = Field(min_length=1, max_length=1000)
+
+
+class VehicleOut(BaseModel):
+    vin: str
+    model: str
+    product_line: str
+    delivered_to: str
+    delivered_at: datetime
+
+
+class VehiclesOut(BaseModel):
+    created: int
+    updated: int

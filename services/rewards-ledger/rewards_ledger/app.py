@@ -8,6 +8,7 @@ from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, SALES
+from rewards_ledger import payout_endpoints
 from rewards_ledger.endpoints import router
 from rewards_ledger.handlers import reward_batch_handler, reward_handlers
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
@@ -23,7 +24,7 @@ def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = 
         settings=settings,
         title="leadnet rewards-ledger",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router],
+        routers=[router, payout_endpoints.router],
         consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handlers=reward_handlers,
                                 batch_handler=reward_batch_handler)] if consume else [],
         on_startup=[check_money_guards],

@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import BadRequest, Conflict, NotFound
+from leadnet_shared.problems import PROBLEM_JSON, BadRequest, Conflict, NotFound
 from rewards_ledger.guarantees import set_guarantee_amount
-from rewards_ledger.models import Lead, Payout, Posting
-from rewards_ledger.payouts import may_close, month_bounds
+from rewards_ledger.models import Lead, Payout, PayoutApproval, Posting
+from rewards_ledger.payouts import may_close, month_bounds, payout_lock, payout_out
 from rewards_ledger.rewards import rewards_policy
 from rewards_ledger.schemas import (
     AccountOut,
@@ -23,7 +22,6 @@ from rewards_ledger.schemas import (
     EntryPage,
     GuaranteeIn,
     GuaranteeOut,
-    PayoutDealer,
     PayoutOut,
     StatementOut,
 )
@@ -34,6 +32,7 @@ from rewards_ledger.settlement import (
 from rewards_ledger.statements import StatementEntry, statement_csv, statement_lines
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
@@ -94,20 +93,11 @@ async def set_guarantee(sale_id: str, vin: str, body: GuaranteeIn, request: Requ
                                           policy=policy)
 
 
-async def _payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:
-    start, end = month_bounds(payout.month)
-    rows = (await session.execute(
-        select(Posting.dealer, func.sum(Posting.amount_fen))
-        .where(Posting.posted_at >= start, Posting.posted_at < end).group_by(Posting.dealer).order_by(Posting.dealer)
-    )).all()
-    return PayoutOut(month=payout.month, closed_at=payout.closed_at, closed_by=payout.closed_by,
-                     total_fen=payout.total_fen,
-                     dealers=[PayoutDealer(dealer=d, amount_fen=int(a)) for d, a in rows])
-
-
-@router.post("/payouts/{month}", response_model=PayoutOut, status_code=201)
+@router.post("/payouts/{month}", response_model=PayoutOut, status_code=201,
+             responses={409: {"description": "month_not_ended", **PROBLEM}})
 async def close_month(month: str, request: Request, response: Response, principal: Caller) -> PayoutOut:
-    """HQ closes a month's statements for payout (once; closing it again replays the first answer with 200)."""
+    """HQ prepares a month's payout (once; preparing it again replays the first answer with 200). Nothing is
+    released until a different hq_admin approves it (`POST /v1/ledger/payouts/{month}/approve`)."""
     require_roles(principal, "hq_admin")
     start, end = month_bounds(month)
     runtime = runtime_of(request)
@@ -115,7 +105,7 @@ async def close_month(month: str, request: Request, response: Response, principa
     if not may_close(month, now=now):
         raise Conflict(f"{month} has not ended (Asia/Shanghai); it cannot be paid out yet.", code="month_not_ended")
     async with runtime.db.transaction() as session:
-        await lock(session, f"ledger.payout:{month}")
+        await lock(session, payout_lock(month))
         payout = await session.get(Payout, month)
         if payout is None:
             payout = Payout(month=month, closed_at=now, closed_by=principal.sub,
@@ -124,7 +114,7 @@ async def close_month(month: str, request: Request, response: Response, principa
             await session.flush()
         else:
             response.status_code = 200
-        return await _payout_out(session, payout)
+        return await payout_out(session, payout)
 
 
 @router.get("/payouts/{month}", response_model=PayoutOut)
@@ -134,8 +124,8 @@ async def get_payout(month: str, request: Request, principal: Caller) -> PayoutO
     async with runtime_of(request).db.sessions() as session:
         payout = await session.get(Payout, month)
         if payout is None:
-            raise NotFound(f"{month} has not been paid out.")
-        return await _payout_out(session, payout)
+            raise NotFound(f"{month} has not been prepared for payout.")
+        return await payout_out(session, payout)
 
 
 @router.get("/statements/{dealer}/{month}", response_model=StatementOut,
@@ -157,7 +147,7 @@ async def get_statement(dealer: str, month: str, request: Request, principal: Ca
         opening = await session.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0))
                                        .where(Posting.dealer == dealer, Posting.posted_at < start))
         entries = [StatementEntry(**row._mapping) for row in (await session.execute(query)).all()]
-        paid_out = await session.get(Payout, month) is not None
+        paid_out = await session.get(PayoutApproval, month) is not None  # released, not only prepared
     lines = statement_lines(entries, opening_balance_fen=int(opening or 0))
     total = sum(e.amount_fen for e in entries)
     statement: dict[str, Any] = {

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound, ValidationFailed
-from rewards_ledger.models import GuaranteeSetting, Lead, Payout, Sale, SaleCancellation, SaleVehicle
+from rewards_ledger.models import GuaranteeSetting, Payout, Sale, SaleCancellation, SaleVehicle
 from rewards_ledger.payouts import month_of
-from rewards_ledger.rewards import PROFIT_GUARANTEE, SaleState, guarantee_amount_problems, is_guaranteed_sale
+from rewards_ledger.rewards import PROFIT_GUARANTEE, Claim, SaleState, claims_guarantee, guarantee_amount_problems
 from rewards_ledger.schemas import GuaranteeOut
 from rewards_ledger.settlement import lead_lock, live_postings, lock, postings_of_lead, sale_lock, settle_lead
 
@@ -34,12 +34,9 @@ async def set_guarantee_amount(session: AsyncSession, outbox: Outbox, *, sale_id
     if sale.lead_id is None:
         raise Conflict("The sale is attributed to no record; it earns no guarantee.", code="no_profit_guarantee")
     await lock(session, lead_lock(sale.lead_id))
-    lead = await session.get(Lead, sale.lead_id, populate_existing=True)
-    entered_by = lead.entered_by if lead is not None else sale.lead_entered_by
-    authorized = lead.authorized_dealer if lead is not None else None
     state = SaleState(sale_id=sale_id, seller=sale.seller, supplied_by=sale.supplied_by, sold_at=sale.sold_at,
-                      vehicles=((vin, vehicle.product_line),))
-    if not is_guaranteed_sale(entered_by=entered_by, authorized_dealer=authorized, sale=state):
+                      vehicles=((vin, vehicle.product_line),), claims=tuple(Claim.of(c) for c in sale.claims))
+    if not claims_guarantee(state, vin):  # the router's attribution decides which vehicles earn one
         raise Conflict("This vehicle was not sold by the record's entrant with the authorized dealer's supply.",
                        code="no_profit_guarantee")
     fact = f"{PROFIT_GUARANTEE}:{sale_id}:{vin}"

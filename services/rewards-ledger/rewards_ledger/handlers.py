@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,12 +60,17 @@ async def record_lead(session: AsyncSession, event: LeadFacts, *, now: datetime)
     await session.execute(statement.on_conflict_do_update(index_elements=["lead_id"], set_=update))
 
 
+def _claims(event: SaleAttributed) -> list[dict[str, Any]]:
+    """The rewards the router decided this sale earns: what the ledger pays on it (rewards.py)."""
+    return [c.model_dump(mode="json") for c in event.rewards]
+
+
 async def record_sale(session: AsyncSession, event: SaleAttributed, *, now: datetime) -> None:
     """Store the attribution once (a sale's facts never change); a redelivered or replayed one adds nothing."""
     await session.execute(pg_insert(Sale).values(
         sale_id=event.sale_id, lead_id=event.attributed_lead_id, customer_id=event.customer_id, seller=event.seller,
         supplied_by=event.supplied_by, lead_entered_by=event.lead_entered_by, violation=event.violation,
-        sold_at=event.sold_at, received_at=now,
+        sold_at=event.sold_at, received_at=now, claims=_claims(event),
     ).on_conflict_do_nothing(index_elements=["sale_id"]))
     if event.vehicles:
         await session.execute(pg_insert(SaleVehicle).values([
@@ -123,11 +129,11 @@ async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, no
 
 _INSERT_SALES = text("""
 INSERT INTO sales (sale_id, lead_id, customer_id, seller, supplied_by, lead_entered_by, violation, sold_at,
-                   received_at)
+                   claims, received_at)
 SELECT *, CAST(:now AS timestamptz) FROM unnest(
     CAST(:sale_id AS text[]), CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:seller AS text[]),
     CAST(:supplied_by AS text[]), CAST(:lead_entered_by AS text[]), CAST(:violation AS text[]),
-    CAST(:sold_at AS timestamptz[])
+    CAST(:sold_at AS timestamptz[]), CAST(:claims AS jsonb[])
 ) AS r ORDER BY 1
 ON CONFLICT (sale_id) DO NOTHING
 """)
@@ -159,7 +165,7 @@ async def record_sales(session: AsyncSession, events: Sequence[SaleAttributed], 
         sales.setdefault(event.sale_id, {
             "sale_id": event.sale_id, "lead_id": event.attributed_lead_id, "customer_id": event.customer_id,
             "seller": event.seller, "supplied_by": event.supplied_by, "lead_entered_by": event.lead_entered_by,
-            "violation": event.violation, "sold_at": event.sold_at})
+            "violation": event.violation, "sold_at": event.sold_at, "claims": orjson.dumps(_claims(event)).decode()})
         for v in event.vehicles:
             vehicles.setdefault((event.sale_id, v.vin),
                                 {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line})

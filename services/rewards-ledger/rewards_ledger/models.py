@@ -7,8 +7,10 @@ role), so a correction can only be a reversal posting that points at what it rev
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, String, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from leadnet_shared.db import new_metadata
@@ -103,6 +105,9 @@ class Sale(Base):
     violation: Mapped[str | None] = mapped_column(String(40))
     sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The rewards the router's attribution says this sale earns (the event's `rewards`): the ledger pays these,
+    # it does not decide them again (rewards.py).
+    claims: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
 
 
 class SaleVehicle(Base):
@@ -138,7 +143,8 @@ class GuaranteeSetting(Base):
 
 
 class Payout(Base):
-    """A closed monthly statement: HQ paid the month out; its guarantees can no longer be changed."""
+    """A prepared monthly payout: its total is fixed and its guarantees can no longer be changed; it is released
+    (paid out) only when a second hq_admin approves it (`PayoutApproval`)."""
 
     __tablename__ = "payouts"
 
@@ -146,3 +152,13 @@ class Payout(Base):
     closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str] = mapped_column(String(100))
     total_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class PayoutApproval(Base):
+    """The second hq_admin's approval that releases a prepared payout (append-only, one per month)."""
+
+    __tablename__ = "payout_approvals"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str] = mapped_column(String(100))

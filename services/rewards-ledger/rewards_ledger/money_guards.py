@@ -17,8 +17,8 @@ from leadnet_shared.app import Runtime
 
 log = logging.getLogger(__name__)
 
-# The tables whose rows are money or its settings: never changed, only appended to (migrations 0001, 0002).
-MONEY_TABLES = ("postings", "lines", "guarantee_settings", "payouts")
+# The tables whose rows are money or its settings: never changed, only appended to (migrations 0001-0003).
+MONEY_TABLES = ("postings", "lines", "guarantee_settings", "payouts", "payout_approvals")
 
 ROLE_SQL = text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
 TABLE_SQL = text(

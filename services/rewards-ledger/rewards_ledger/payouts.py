@@ -1,5 +1,9 @@
 """Payout: HQ closes a month's statements (Asia/Shanghai) and pays them; what is paid out is settled for good.
 
+Two people release money: one hq_admin prepares the month's payout (its total is fixed, its guarantees frozen), a
+different hq_admin (another token subject) approves it, and only then is it released (issue 16 §1: no single
+account can pay out what it may itself have caused to be posted).
+
 The payout cut is the monthly statement closing. A month can be closed once it has ended; after that the profit
 guarantees posted in it can no longer be set to another amount (money already paid is not re-priced). A cancelled
 sale is still reversed after payout: the reversal is a new entry in the current month, i.e. a claw-back on the next
@@ -11,8 +15,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.problems import FieldProblem, ValidationFailed
+from rewards_ledger.models import Payout, PayoutApproval, Posting
+from rewards_ledger.schemas import PayoutDealer, PayoutOut
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -43,3 +52,24 @@ def month_of(instant: datetime) -> str:
 def may_close(month: str, *, now: datetime) -> bool:
     """A month is closed for payout only after it ended, so nothing can still be posted into it."""
     return now >= month_bounds(month)[1]
+
+
+def payout_lock(month: str) -> str:
+    """The advisory lock key both steps of one month's payout take."""
+    return f"ledger.payout:{month}"
+
+
+async def payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:
+    """A payout with its per-dealer amounts and whether it was released."""
+    start, end = month_bounds(payout.month)
+    rows = (await session.execute(
+        select(Posting.dealer, func.sum(Posting.amount_fen))
+        .where(Posting.posted_at >= start, Posting.posted_at < end).group_by(Posting.dealer).order_by(Posting.dealer)
+    )).all()
+    approval = await session.get(PayoutApproval, payout.month)
+    return PayoutOut(month=payout.month, status="released" if approval is not None else "prepared",
+                     closed_at=payout.closed_at, closed_by=payout.closed_by,
+                     approved_at=approval.approved_at if approval else None,
+                     approved_by=approval.approved_by if approval else None,
+                     total_fen=payout.total_fen,
+                     dealers=[PayoutDealer(dealer=d, amount_fen=int(a)) for d, a in rows])

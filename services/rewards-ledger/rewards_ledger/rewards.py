@@ -2,6 +2,13 @@
 
 Given everything the ledger knows about one record (its lead facts, whether and when it was verified, the sales
 attributed to it, their cancellations and the guarantee amounts HQ set), `rewards_due` says what should be paid.
+
+One rule, one place (issue 16 §1b): what a *sale* earns (a purchase reward or a guarantee per vehicle, to whom, how
+much) is decided once, by the router's attribution, and travels as the `rewards` claims of `leadnet.sale.attributed`
+(published only for a sale its supplier or HQ confirmed); the router's answer to the seller lists the same claims.
+The ledger does not decide them again: it pays a standing sale's claims when the record earns cross-region rewards
+(verified, eligible, retail, a new customer) - the facts it alone learns - once per record for the purchase reward,
+once per vehicle for a guarantee, at the amount HQ set if it set one.
 Settlement (`settlement.py`) compares that with what was posted and posts the difference, so the outcome does not
 depend on the order in which the facts arrived. Amounts are policy data (`leadnet_shared/policy/rewards.toml`).
 """
@@ -50,6 +57,23 @@ class LeadState:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A reward the router's attribution says a sale earns (a guarantee names its vehicle)."""
+
+    kind: str
+    dealer: str
+    vin: str | None = None
+    product_line: str | None = None
+    amount_fen: int | None = None  # None (older events): the policy's amount
+
+    @classmethod
+    def of(cls, claim: Mapping[str, Any]) -> Claim:
+        amount = claim.get("amount_fen")
+        return cls(kind=str(claim["kind"]), dealer=str(claim["dealer"]), vin=claim.get("vin"),
+                   product_line=claim.get("product_line"), amount_fen=None if amount is None else int(amount))
+
+
+@dataclass(frozen=True, slots=True)
 class SaleState:
     """A sale attributed to a record, as the router published it, and whether it was cancelled since."""
 
@@ -59,6 +83,7 @@ class SaleState:
     sold_at: datetime
     vehicles: tuple[tuple[str, str | None], ...]  # (vin, product line)
     cancelled: bool = False
+    claims: tuple[Claim, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,24 +125,22 @@ def _live(sales: Sequence[SaleState]) -> list[SaleState]:
 
 def purchase_reward_due(lead: LeadState, sales: Sequence[SaleState], *,
                         policy: Mapping[str, Any]) -> DueReward | None:
-    """Purchase reward: 10000 fen to the entrant, once per record, when the customer buys from another dealer."""
-    if not earns_cross_region_rewards(lead) or lead.entered_by is None:
+    """Purchase reward: 10000 fen to the entrant, once per record, resting on any standing sale that claims it."""
+    if not earns_cross_region_rewards(lead):
         return None
-    qualifying = tuple(s.sale_id for s in _live(sales) if s.seller != lead.entered_by)
+    qualifying = [(s, c) for s in _live(sales) for c in s.claims if c.kind == PURCHASE_REWARD]
     if not qualifying:
         return None
-    return DueReward(fact_key=f"{PURCHASE_REWARD}:{lead.lead_id}", kind=PURCHASE_REWARD, dealer=lead.entered_by,
-                     amount_fen=int(policy["purchase_reward_fen"]), rule=RULE_PURCHASE_REWARD,
-                     lead_id=lead.lead_id, customer_id=lead.customer_id, sale_ids=qualifying)
+    claim = qualifying[0][1]
+    amount = claim.amount_fen if claim.amount_fen is not None else int(policy["purchase_reward_fen"])
+    return DueReward(fact_key=f"{PURCHASE_REWARD}:{lead.lead_id}", kind=PURCHASE_REWARD, dealer=claim.dealer,
+                     amount_fen=amount, rule=RULE_PURCHASE_REWARD, lead_id=lead.lead_id,
+                     customer_id=lead.customer_id, sale_ids=tuple(dict.fromkeys(s.sale_id for s, _ in qualifying)))
 
 
-def is_guaranteed_sale(*, entered_by: str | None, authorized_dealer: str | None, sale: SaleState) -> bool:
-    """The entrant sold itself, with the vehicle supplied by the dealer authorized for the customer's region."""
-    if entered_by is None or sale.seller != entered_by:
-        return False
-    if sale.supplied_by is None or sale.supplied_by == sale.seller:
-        return False  # sold from its own stock: a cross-region sale, not a coordinated one
-    return authorized_dealer is None or sale.supplied_by == authorized_dealer
+def claims_guarantee(sale: SaleState, vin: str) -> bool:
+    """Whether the router's attribution gave this vehicle of the sale a profit guarantee."""
+    return any(c.kind == PROFIT_GUARANTEE and c.vin == vin for c in sale.claims)
 
 
 def guarantee_default_fen(product_line: str | None, *, policy: Mapping[str, Any]) -> int:
@@ -138,18 +161,21 @@ def guarantee_amount_problems(amount_fen: int, *, policy: Mapping[str, Any]) -> 
 
 def profit_guarantees_due(lead: LeadState, sales: Sequence[SaleState], *, set_by_hq: Mapping[tuple[str, str], int],
                           policy: Mapping[str, Any]) -> list[DueReward]:
-    """Profit guarantee: per vehicle the entrant sold with the authorized dealer's supply (instead of 10000 fen)."""
-    if not earns_cross_region_rewards(lead) or lead.entered_by is None:
+    """Profit guarantee: per vehicle a standing sale claims it for (the entrant sold with the authorized supply)."""
+    if not earns_cross_region_rewards(lead):
         return []
     due = []
     for sale in _live(sales):
-        if not is_guaranteed_sale(entered_by=lead.entered_by, authorized_dealer=lead.authorized_dealer, sale=sale):
-            continue
-        for vin, product_line in sale.vehicles:
+        for claim in sale.claims:
+            if claim.kind != PROFIT_GUARANTEE or claim.vin is None:
+                continue
+            vin = claim.vin
             hq_amount = set_by_hq.get((sale.sale_id, vin))
-            amount = hq_amount if hq_amount is not None else guarantee_default_fen(product_line, policy=policy)
+            amount = hq_amount if hq_amount is not None else (
+                claim.amount_fen if claim.amount_fen is not None
+                else guarantee_default_fen(claim.product_line, policy=policy))
             due.append(DueReward(
-                fact_key=f"{PROFIT_GUARANTEE}:{sale.sale_id}:{vin}", kind=PROFIT_GUARANTEE, dealer=lead.entered_by,
+                fact_key=f"{PROFIT_GUARANTEE}:{sale.sale_id}:{vin}", kind=PROFIT_GUARANTEE, dealer=claim.dealer,
                 amount_fen=amount, rule=RULE_PROFIT_GUARANTEE_SET if hq_amount is not None else RULE_PROFIT_GUARANTEE,
                 lead_id=lead.lead_id, customer_id=lead.customer_id, sale_ids=(sale.sale_id,), vin=vin,
                 amount_set_by_hq=hq_amount is not None,

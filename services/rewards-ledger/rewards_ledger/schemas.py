@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class AccountOut(BaseModel):
@@ -57,8 +57,13 @@ class PayoutDealer(BaseModel):
 
 class PayoutOut(BaseModel):
     month: str
-    closed_at: datetime
-    closed_by: str
+    status: Literal["prepared", "released"] = Field(
+        description="`prepared` by one hq_admin (total fixed, guarantees frozen); `released` once a different "
+                    "hq_admin approved it.")
+    closed_at: datetime = Field(description="When it was prepared.")
+    closed_by: str = Field(description="Who prepared it (token subject).")
+    approved_at: datetime | None = None
+    approved_by: str | None = None
     total_fen: int
     dealers: list[PayoutDealer]
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadnet_shared.outbox import Outbox
 from rewards_ledger.models import Posting, Sale
 from rewards_ledger.postings import PostingRequest, post_many
-from rewards_ledger.rewards import REVERSAL, DueReward, LeadState, SaleState, rewards_due, rewards_policy
+from rewards_ledger.rewards import REVERSAL, Claim, DueReward, LeadState, SaleState, rewards_due, rewards_policy
 
 # Why a posting was reversed, as the statement shows it.
 REVERSED_SALE_CANCELLED = "reversal.sale_cancelled"
@@ -80,7 +80,7 @@ _LEADS = text(
 
 # The sales of the records with their vehicles, cancellation and the latest amount HQ set per vehicle.
 _SALES = text(
-    "SELECT s.lead_id, s.sale_id, s.seller, s.supplied_by, s.sold_at, v.vin, v.product_line, "
+    "SELECT s.lead_id, s.sale_id, s.seller, s.supplied_by, s.sold_at, s.claims, v.vin, v.product_line, "
     "c.sale_id IS NOT NULL, (SELECT g.amount_fen FROM guarantee_settings g WHERE g.sale_id = s.sale_id "
     "AND g.vin = v.vin ORDER BY g.seq DESC LIMIT 1) "
     "FROM sales s LEFT JOIN sale_vehicles v ON v.sale_id = s.sale_id "
@@ -107,11 +107,12 @@ async def load_known(session: AsyncSession, lead_ids: Sequence[str]) -> Known:
     leads = {row[0]: LeadState(*row) for row in await session.execute(_LEADS, {"ids": ids})}
     by_sale: dict[str, dict[str, Any]] = {}
     set_by_hq: dict[tuple[str, str], int] = {}
-    for lead_id, sale_id, seller, supplied_by, sold_at, vin, line, cancelled, amount in await session.execute(
+    for lead_id, sale_id, seller, supplied_by, sold_at, claims, vin, line, cancelled, amount in await session.execute(
             _SALES, {"ids": ids}):
         one = by_sale.setdefault(sale_id, {"lead_id": lead_id, "sale_id": sale_id, "seller": seller,
                                            "supplied_by": supplied_by, "sold_at": sold_at, "vehicles": [],
-                                           "cancelled": bool(cancelled)})
+                                           "cancelled": bool(cancelled),
+                                           "claims": tuple(Claim.of(c) for c in claims or ())})
         if vin is not None:
             one["vehicles"].append((vin, line))
             if amount is not None:

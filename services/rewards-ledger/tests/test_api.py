@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadnet_shared.auth import Role
+from leadnet_shared.auth import Role, ensure_keys, mint_token
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app
@@ -190,3 +191,45 @@ class TestMonthlyStatement:
         r = await api.client.get("/v1/ledger/entries", params={"dealer": "D002", "cursor": page["next_cursor"]},
                                  headers=api.infra.auth("dealer", "D002"))
         assert [e["vin"] for e in r.json()["items"]] == ["V2"] and r.json()["next_cursor"] is None
+
+
+def admin(api: Api, sub: str) -> dict[str, str]:
+    """An hq_admin token of one named person (the token subject is who prepared or approved)."""
+    private_path, jwks_path = ensure_keys(api.infra.key_dir)
+    kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
+    token = mint_token(private_key_pem=private_path.read_bytes(), kid=kid, role="hq_admin", sub=sub)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def post(api: Api, path: str, sub: str) -> httpx.Response:
+    return await api.client.post(path, headers=admin(api, sub))
+
+
+class TestPayoutByTwoAdmins:
+    """Payouts in two steps (issue 16 §1): one hq_admin prepares a month, a different hq_admin releases it."""
+
+    async def test_prepared_by_one_released_by_another(self, api: Api) -> None:
+        await _entrant_sold_two_tractors(api)
+        api.clock.advance(timedelta(days=2))
+        r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:bob")
+        assert (r.status_code, r.json()["code"]) == (409, "payout_not_prepared")
+        r = await post(api, "/v1/ledger/payouts/2026-11", "hq_admin:alice")
+        assert r.status_code == 201, r.text
+        assert (r.json()["status"], r.json()["closed_by"], r.json()["total_fen"]) == (
+            "prepared", "hq_admin:alice", 400200)
+        r = await api.client.get("/v1/ledger/statements/D002/2026-11", headers=api.infra.auth("dealer", "D002"))
+        assert r.json()["paid_out"] is False  # prepared is not paid
+        r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:alice")
+        assert (r.status_code, r.json()["code"]) == (403, "approver_prepared_payout")
+        r = await api.client.post("/v1/ledger/payouts/2026-11/approve", headers=api.infra.auth("hq_analyst"))
+        assert r.status_code == 403
+        r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:bob")
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["approved_by"], r.json()["total_fen"]) == (
+            "released", "hq_admin:bob", 400200)
+        again = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:carol")
+        assert again.json()["approved_by"] == "hq_admin:bob"  # released once
+        r = await api.client.get("/v1/ledger/payouts/2026-11", headers=api.infra.auth("hq_analyst"))
+        assert r.json()["status"] == "released"
+        r = await api.client.get("/v1/ledger/statements/D002/2026-11", headers=api.infra.auth("dealer", "D002"))
+        assert r.json()["paid_out"] is True

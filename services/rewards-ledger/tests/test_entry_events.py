@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from leadnet_shared.events import LEDGER, EntryPosted, Envelope
-from rewards_ledger.testing import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
+from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
 
 pytestmark = [pytest.mark.postgres]
 

@@ -136,9 +136,10 @@ class Model:
         if sale.lead_id is None or vin not in dict(sale.vehicles):
             return False
         lead = self.leads[sale.lead_id]
-        known = sale.lead_id in self.accepted or sale.lead_id in self.verified
-        authorized_ok = not known or sale.supplied_by == lead.authorized
-        return (sale.seller == lead.entered_by and sale.supplied_by not in (None, sale.seller) and authorized_ok)
+        # The sale's claims say which vehicles earn a guarantee (the router knew the record's authorized dealer when
+        # it attributed the sale), whether or not the ledger has heard of the record yet.
+        return (sale.seller == lead.entered_by and sale.supplied_by not in (None, sale.seller)
+                and sale.supplied_by == lead.authorized)
 
     def balances(self) -> dict[str, int]:
         owed: dict[str, int] = {}
@@ -178,8 +179,10 @@ def envelope_for(op: Op, leads: dict[str, LeadSpec], sales: dict[str, SaleSpec])
     customer = "C" + (sale.lead_id or "X")
     if kind == "attributed":
         entrant = leads[sale.lead_id].entered_by if sale.lead_id else None
+        authorized = leads[sale.lead_id].authorized if sale.lead_id else None
         return sale_attributed(sale_id=key, customer_id=customer, lead_id=sale.lead_id, seller=sale.seller,
-                               supplied_by=sale.supplied_by, vehicles=list(sale.vehicles), entered_by=entrant)
+                               supplied_by=sale.supplied_by, vehicles=list(sale.vehicles), entered_by=entrant,
+                               authorized=authorized)
     return sale_cancelled(sale_id=key, customer_id=customer)
 
 

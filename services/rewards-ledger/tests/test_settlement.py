@@ -120,7 +120,8 @@ class TestProfitGuarantee:
         own = sale_attributed(sale_id="S9", customer_id="C1", lead_id="L1", seller="D002", supplied_by=None,
                               vehicles=[("V9", "tractor")], entered_by="D002")
         other_supplier = sale_attributed(sale_id="S8", customer_id="C1", lead_id="L1", seller="D002",
-                                         supplied_by="D077", vehicles=[("V8", "tractor")], entered_by="D002")
+                                         supplied_by="D077", vehicles=[("V8", "tractor")], entered_by="D002",
+                                         authorized="D001")
         await ledger.deliver([accepted(), verified(), own, other_supplier])
         assert await ledger.balances() == {"D002": 200}
 

@@ -1,0 +1,46 @@
+"""vehicle registry; sales wait for the supplier's (or HQ's) confirmation; a record's intended quantity
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.create_table(
+        "vehicles",
+        sa.Column("vin", sa.String(17), primary_key=True),
+        sa.Column("model", sa.String(100), nullable=False),
+        sa.Column("product_line", sa.String(32), nullable=False),
+        sa.Column("delivered_to", sa.String(32), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_vehicles_delivered_to", "vehicles", ["delivered_to", "vin"])
+    op.add_column("leads", sa.Column("intent_quantity", sa.Integer))
+    op.add_column("sales", sa.Column("confirmer", sa.String(32)))
+    op.add_column("sales", sa.Column("decided_by", sa.String(200)))
+    op.add_column("sales", sa.Column("decided_at", sa.DateTime(timezone=True)))
+    # Sales already stored were paid on the seller's word; they stay as they are (status attributed): this
+    # migration cannot confirm them after the fact, HQ reviews them with GET /v1/sales and cancels what is false.
+    op.create_index("ix_sales_pending_confirmer", "sales", ["confirmer", "created_at", "sale_id"],
+                    postgresql_where=sa.text("status = 'pending_confirmation'"))
+
+
+def downgrade() -> None:
+    op.drop_index("ix_sales_pending_confirmer", table_name="sales")
+    op.drop_column("sales", "decided_at")
+    op.drop_column("sales", "decided_by")
+    op.drop_column("sales", "confirmer")
+    op.drop_column("leads", "intent_quantity")
+    op.drop_index("ix_vehicles_delivered_to", table_name="vehicles")
+    op.drop_table("vehicles")

@@ -1,0 +1,68 @@
+"""Sales that wait for a second party: the supplying dealer (or HQ) confirms or rejects them, and finds them with
+`GET /v1/sales?status=pending_confirmation`. Reporting, reading one and cancelling are in endpoints.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import select
+
+from dedup_router.models import Sale
+from dedup_router.sales import decide_sale, sale_body
+from dedup_router.schemas import SaleOut, SalePage
+from leadnet_shared.app import runtime_of
+from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.problems import PROBLEM_JSON
+
+router = APIRouter(prefix="/v1", tags=["sales"])
+Caller = Annotated[Principal, Depends(bearer_principal)]
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+SaleId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]+$")]
+DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ)", **PROBLEM},
+    404: {"description": "not_found", **PROBLEM},
+    409: {"description": "sale_not_pending", **PROBLEM},
+}
+
+
+@router.get("/sales", response_model=SalePage, summary="Sales by status; pending ones: those waiting for the caller")
+async def list_sales(request: Request, principal: Caller,
+                     status: Literal["pending_confirmation", "attributed", "rejected", "cancelled"] =
+                     "pending_confirmation",
+                     cursor: Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")] = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> SalePage:
+    """A dealer: pending sales waiting for its confirmation, else the sales it reported. HQ: all of them."""
+    query = select(Sale).where(Sale.status == status).order_by(Sale.sale_id).limit(limit + 1)
+    if principal.role == "dealer":
+        waiting = status == "pending_confirmation"
+        query = query.where((Sale.confirmer if waiting else Sale.seller) == principal.dealer)
+    if cursor:
+        query = query.where(Sale.sale_id > cursor)
+    async with runtime_of(request).db.sessions() as session:
+        rows = list((await session.execute(query)).scalars())
+    page = rows[:limit]
+    return SalePage(items=[SaleOut.model_validate(sale_body(s)) for s in page],
+                    next_cursor=page[-1].sale_id if len(rows) > limit else None)
+
+
+async def _decide(sale_id: str, request: Request, principal: Principal, *, confirm: bool) -> SaleOut:
+    require_roles(principal, "dealer", "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        out = await decide_sale(session, runtime.outbox, sale_id=sale_id, principal=principal, confirm=confirm,
+                                now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
+    return SaleOut.model_validate(out)
+
+
+@router.post("/sales/{sale_id}/confirm", response_model=SaleOut, responses=DECISION_ERRORS,
+             summary="Confirm a pending sale (the supplying dealer, or hq_admin): only now may it be paid")
+async def confirm_sale(sale_id: SaleId, request: Request, principal: Caller) -> SaleOut:
+    return await _decide(sale_id, request, principal, confirm=True)
+
+
+@router.post("/sales/{sale_id}/reject", response_model=SaleOut, responses=DECISION_ERRORS,
+             summary="Reject a pending sale (the supplying dealer, or hq_admin): nothing is paid, its VINs are free")
+async def reject_sale(sale_id: SaleId, request: Request, principal: Caller) -> SaleOut:
+    return await _decide(sale_id, request, principal, confirm=False)
+

@@ -1,0 +1,43 @@
+"""The second step of a payout: a different hq_admin approves the prepared month, which releases it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from leadnet_shared.app import runtime_of
+from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.problems import PROBLEM_JSON, Conflict, Forbidden
+from rewards_ledger.models import Payout, PayoutApproval
+from rewards_ledger.payouts import month_bounds, payout_lock, payout_out
+from rewards_ledger.schemas import PayoutOut
+from rewards_ledger.settlement import lock
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+Caller = Annotated[Principal, Depends(bearer_principal)]
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+
+
+@router.post("/payouts/{month}/approve", response_model=PayoutOut,
+             summary="Release a prepared payout (an hq_admin other than the one who prepared it)",
+             responses={403: {"description": "approver_prepared_payout (the same person cannot approve)", **PROBLEM},
+                        409: {"description": "payout_not_prepared", **PROBLEM}})
+async def approve_payout(month: str, request: Request, principal: Caller) -> PayoutOut:
+    """Once; approving a released month again replays the answer."""
+    require_roles(principal, "hq_admin")
+    month_bounds(month)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        await lock(session, payout_lock(month))
+        payout = await session.get(Payout, month)
+        if payout is None:
+            raise Conflict(f"{month} has not been prepared; prepare it first (POST /v1/ledger/payouts/{month}).",
+                           code="payout_not_prepared")
+        if await session.get(PayoutApproval, month) is None:
+            if payout.closed_by == principal.sub:
+                raise Forbidden("A payout is approved by a different hq_admin than the one who prepared it.",
+                                code="approver_prepared_payout")
+            session.add(PayoutApproval(month=month, approved_at=runtime.clock.now(), approved_by=principal.sub))
+            await session.flush()
+        return await payout_out(session, payout)
