@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock, SystemClock
-from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Handler, Inbox
+from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
 from leadnet_shared.kafka import broker_cluster_id, start_producer
@@ -52,14 +52,14 @@ def observe_request(service: str, method: str, route: str, status: int, started:
 
 @dataclass
 class ConsumerSpec:
-    """A consumer group of this service: its topics (logical names) and its handlers by event type."""
+    """A consumer group of this service: its topics (logical names), its batch handler and the event types it
+    handles."""
 
     name: str
     topics: list[str]
-    handlers: Callable[[Runtime], dict[str, Handler]]
+    handler: Callable[[Runtime], BatchHandler]  # batch-first: the consumer's only decision path
+    types: frozenset[str]  # event types it handles; any other type is acknowledged, skipped
     max_records: int = 500
-    # Optional: handle a poll's events together (the per-event handlers stay the fallback for failures).
-    batch_handler: Callable[[Runtime], BatchHandler] | None = None
 
 
 Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
@@ -222,12 +222,11 @@ def create_service_app(
         for spec in consumers:
             loop = ConsumerLoop(
                 name=spec.name, service=settings.service, topics=[settings.topic(t) for t in spec.topics],
-                handlers=spec.handlers(runtime), db=db, inbox=runtime.inbox, outbox=runtime.outbox,
+                handler=spec.handler(runtime), types=spec.types, db=db, inbox=runtime.inbox, outbox=runtime.outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 group_id=f"{settings.topic_prefix}leadnet-{settings.service}-{spec.name}",
                 dead_letter_topic=settings.topic(DEAD_LETTERS), max_attempts=settings.consumer_max_attempts,
                 max_records=spec.max_records, clock=clock,
-                batch_handler=spec.batch_handler(runtime) if spec.batch_handler else None,
             )
             await loop.start()
             runtime.consumers.append(loop)

@@ -29,9 +29,11 @@ from leadnet_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
-# Handles a poll's new events at once (in delivery order), e.g. to settle each affected lead once per batch.
+# A consumer's only decision path: a poll's new events at once, in delivery order (e.g. to settle each affected lead
+# once per batch). The fallback that isolates a failing event calls the same handler with a batch of one.
 BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+# One event's handler: what `apply_in_runs` calls for the event types a batch handler does not take in runs.
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 T = TypeVar("T")
 
 
@@ -116,18 +118,19 @@ class Inbox:
 
 
 class ConsumerLoop:
-    """Consumes topics in batches: one transaction per batch (a savepoint per event when handled one by one),
-    offsets after the commit."""
+    """Consumes topics in batches: one transaction and one `handler` call per poll, offsets after the commit. The
+    events of `types` are handled; any other type is acknowledged and skipped (consumers of public topics tolerate
+    types they do not know)."""
 
-    def __init__(self, *, name: str, service: str, topics: list[str], handlers: Mapping[str, Handler],
+    def __init__(self, *, name: str, service: str, topics: list[str], handler: BatchHandler, types: Collection[str],
                  db: Database, inbox: Inbox, outbox: Outbox, bootstrap_servers: str, group_id: str,
                  dead_letter_topic: str = DEAD_LETTERS, max_attempts: int = 5, max_records: int = 500,
-                 retry_backoff: float = 0.05, clock: Clock | None = None,
-                 batch_handler: BatchHandler | None = None) -> None:
+                 retry_backoff: float = 0.05, clock: Clock | None = None) -> None:
         self.name = name
         self.service = service
         self.topics = topics
-        self.handlers = dict(handlers)
+        self.handler = handler
+        self.types = frozenset(types)
         self.db = db
         self.inbox = inbox
         self.outbox = outbox
@@ -138,7 +141,6 @@ class ConsumerLoop:
         self.max_records = max_records
         self.retry_backoff = retry_backoff
         self.clock = clock or SystemClock()
-        self.batch_handler = batch_handler
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.last_progress = self.clock.now()
@@ -196,13 +198,11 @@ class ConsumerLoop:
             log.warning("offset commit failed after a rebalance; events will be redelivered (%s)", self.name)
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
-        """Apply a poll's records (before its offsets are committed); True when the batch handler took them all,
-        False when they went one by one (no batch handler, or the batch failed and was rolled back)."""
-        if self.batch_handler is not None and await self._handle_as_batch(records):
+        """Apply a poll's records (before its offsets are committed); True when one handler call took them all,
+        False when they went one by one (the batch failed and was rolled back, or a message was unreadable)."""
+        if await self._handle_as_batch(records):
             return True
-        async with self.db.transaction() as session:
-            for record in records:
-                await self._handle_with_retries(session, record)
+        await self.handle_each(records)
         return False
 
     async def _handle_as_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
@@ -210,19 +210,18 @@ class ConsumerLoop:
         back) sends it down the one-by-one path, which retries each event on its own and dead-letters only the
         ones that keep failing. No savepoint: it would cost two round trips on every poll to spare a rare
         failing batch one."""
-        assert self.batch_handler is not None
         envelopes = []
         for record in records:
             try:
                 envelopes.append(Envelope.from_bytes(record.value or b""))
             except (ValueError, ValidationError):
                 return False  # let the one-by-one path dead-letter the unreadable message
-        known = [e for e in envelopes if e.type in self.handlers]
+        known = [e for e in envelopes if e.type in self.types]
         try:
             async with self.db.transaction() as session:
                 fresh = await self.inbox.claim_many(session, consumer=self.name, envelopes=known)
                 if fresh:
-                    await self.batch_handler(session, fresh)
+                    await self.handler(session, fresh)
         except Exception as exc:
             log.warning("batch of %d events failed (%r); handling them one at a time", len(records), exc)
             return False
@@ -230,15 +229,21 @@ class ConsumerLoop:
         CONSUMED.labels(self.service, self.name, "duplicate").inc(len(known) - len(fresh))
         return True
 
+    async def handle_each(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """The fallback that isolates a failing event: the same handler on batches of one, each with its inbox
+        claim in a savepoint of one transaction."""
+        async with self.db.transaction() as session:
+            for record in records:
+                await self._handle_with_retries(session, record)
+
     async def _handle_with_retries(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
             envelope = Envelope.from_bytes(record.value or b"")
         except (ValueError, ValidationError) as exc:
             await self._dead_letter(session, record, f"unreadable envelope: {exc}", attempts=1, event_id=None)
             return
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            return  # consumers of public topics tolerate types they do not know
+        if envelope.type not in self.types:
+            return
         attempt = 0
         while True:
             attempt += 1
@@ -248,7 +253,7 @@ class ConsumerLoop:
                                                   event_type=envelope.type):
                         CONSUMED.labels(self.service, self.name, "duplicate").inc()
                         return
-                    await handler(session, envelope)
+                    await self.handler(session, [envelope])
                 CONSUMED.labels(self.service, self.name, "processed").inc()
                 return
             except Exception as exc:

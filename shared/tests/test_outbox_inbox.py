@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from leadnet_shared.consumer import ConsumerLoop, Inbox
+from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
 from leadnet_shared.kafka import start_producer
@@ -128,7 +128,8 @@ class TestInbox:
     async def _run_consumer(self, infra: Infra, db: Database, topic: str, handler: object, *,
                             prefix: str, max_attempts: int = 3) -> ConsumerLoop:
         loop = ConsumerLoop(
-            name="test-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
+            name="test-consumer", service="test", topics=[topic], handler=handler,  # type: ignore[arg-type]
+            types={"leadnet.lead.closed"},
             db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=max_attempts,
             retry_backoff=0.01,
@@ -142,8 +143,9 @@ class TestInbox:
         topic = prefix + LEADS
         event = _event()
 
-        async def record_effect(session: AsyncSession, envelope: Envelope) -> None:
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        async def record_effect(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for envelope in envelopes:
+                await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         for _ in range(2):  # a producer retry or a relay replay delivers the same event twice
@@ -173,11 +175,12 @@ class TestInbox:
         topic = prefix + LEADS
         calls: list[str] = []
 
-        async def handler(session: AsyncSession, envelope: Envelope) -> None:
-            calls.append(envelope.id)
-            if len(calls) == 1:  # the server ends this connection mid-transaction (a restart, a failover)
-                await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        async def handler(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for envelope in envelopes:
+                calls.append(envelope.id)
+                if len(calls) == 1:  # the server ends this connection mid-transaction (a restart, a failover)
+                    await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+                await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         event = _event()
@@ -207,11 +210,12 @@ class TestInbox:
         poison, healthy = _event("poison"), _event("healthy")
         attempts: list[str] = []
 
-        async def handler(session: AsyncSession, envelope: Envelope) -> None:
-            attempts.append(envelope.data["lead_id"])
-            if envelope.data["lead_id"] == "poison":
-                raise ValueError("cannot handle this one")
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        async def handler(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for envelope in envelopes:
+                attempts.append(envelope.data["lead_id"])
+                if envelope.data["lead_id"] == "poison":
+                    raise ValueError("cannot handle this one")
+                await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         await producer.send_and_wait(topic, poison.to_bytes(), key=b"C1")
@@ -229,10 +233,10 @@ class TestInbox:
         await task
         await relay.drain()
         await producer.stop()
-        assert attempts.count("poison") == 3
+        assert attempts.count("poison") == 4  # the poll's batch, then three times on its own
         assert attempts.count("healthy") == 1
         async with db.sessions() as s:
-            outcomes = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
+            outcomes: dict[str, str] = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
         assert outcomes == {poison.id: "dead_lettered", healthy.id: "processed"}
         dead = await _read_all(infra, prefix + DEAD_LETTERS, expect_at_least=1)
         assert len(dead) == 1
@@ -243,13 +247,12 @@ class TestInbox:
 
 
 class TestBatchInbox:
-    async def _loop(self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: object,
-                    batch_handler: object) -> ConsumerLoop:
+    async def _loop(self, infra: Infra, db: Database, topic: str, *, prefix: str,
+                    handler: BatchHandler) -> ConsumerLoop:
         loop = ConsumerLoop(
-            name="batch-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
+            name="batch-consumer", service="test", topics=[topic], handler=handler, types={"leadnet.lead.closed"},
             db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=2, retry_backoff=0.01,
-            batch_handler=batch_handler,  # type: ignore[arg-type]
         )
         await loop.start()
         return loop
@@ -261,9 +264,6 @@ class TestBatchInbox:
         events = [_event(f"L{i}") for i in range(5)]
         batches: list[list[str]] = []
 
-        async def per_event(session: AsyncSession, envelope: Envelope) -> None:
-            raise AssertionError("the batch path should have handled it")
-
         async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
             batches.append([e.data["lead_id"] for e in envelopes])
             for e in envelopes:
@@ -273,7 +273,7 @@ class TestBatchInbox:
         for e in [*events, events[0], events[3]]:  # two redeliveries inside the same stream
             await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
         await producer.stop()
-        loop = await self._loop(infra, db, topic, prefix=prefix, handler=per_event, batch_handler=batch)
+        loop = await self._loop(infra, db, topic, prefix=prefix, handler=batch)
         task = asyncio.create_task(loop.run())
 
         async def five() -> bool:
@@ -285,6 +285,7 @@ class TestBatchInbox:
         loop.stop()
         await task
         assert sorted(x for b in batches for x in b) == [f"L{i}" for i in range(5)]
+        assert all(len(b) > 1 for b in batches)  # never the one-by-one fallback
         async with db.sessions() as s:
             assert (await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 5
         await db.dispose()
@@ -296,20 +297,19 @@ class TestBatchInbox:
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS
         events = [_event("ok-1"), _event("poison"), _event("ok-2")]
-
-        async def per_event(session: AsyncSession, envelope: Envelope) -> None:
-            if envelope.data["lead_id"] == "poison":
-                raise ValueError("bad event")
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        batch_sizes: list[int] = []
 
         async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            batch_sizes.append(len(envelopes))
             for e in envelopes:
-                await per_event(session, e)
+                if e.data["lead_id"] == "poison":
+                    raise ValueError("bad event")
+                await session.execute(EFFECTS.insert().values(event_id=e.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         for e in events:
             await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
-        loop = await self._loop(infra, db, topic, prefix=prefix, handler=per_event, batch_handler=batch)
+        loop = await self._loop(infra, db, topic, prefix=prefix, handler=batch)
         task = asyncio.create_task(loop.run())
 
         async def two() -> bool:
@@ -321,6 +321,7 @@ class TestBatchInbox:
         await task
         await producer.stop()
         async with db.sessions() as s:
-            outcomes = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
+            outcomes: dict[str, str] = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
         assert outcomes == {events[0].id: "processed", events[1].id: "dead_lettered", events[2].id: "processed"}
+        assert batch_sizes.count(1) >= 2  # the poison was isolated by the same handler, on batches of one
         await db.dispose()

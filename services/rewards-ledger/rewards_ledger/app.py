@@ -9,9 +9,13 @@ from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, SALES
 from rewards_ledger.endpoints import router
-from rewards_ledger.handlers import reward_batch_handler, reward_handlers
+from rewards_ledger.handlers import reward_batch_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
+
+# The facts the ledger settles on; the rest of the lead and sale streams is acknowledged and skipped.
+REWARD_TYPES = frozenset({"leadnet.lead.accepted", "leadnet.lead.verified", "leadnet.lead.reassigned",
+                          "leadnet.sale.attributed", "leadnet.sale.cancelled"})
 
 
 def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = None,
@@ -23,8 +27,8 @@ def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = 
         title="leadnet rewards-ledger",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router],
-        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handlers=reward_handlers,
-                                batch_handler=reward_batch_handler)] if consume else [],
+        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handler=reward_batch_handler,
+                                types=REWARD_TYPES)] if consume else [],
         clock=clock,
         verifier=verifier,
     )
