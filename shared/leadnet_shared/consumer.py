@@ -363,6 +363,8 @@ class ConsumerLoop:
         """Handle a poll's records, then commit the offsets of the partitions still assigned."""
         self._idle.clear()
         try:
+            # Records of a partition revoked since the poll are its new owner's: not handled, not committed here.
+            batches = {tp: msgs for tp, msgs in batches.items() if tp not in self._revoked}
             records = [r for msgs in batches.values() for r in msgs]
             counted: dict[str, tuple[int, bool | None, str]] = {}
             one_by_one = any(r.key is not None and r.key.decode(errors="replace") in self._held for r in records)
