@@ -367,7 +367,8 @@ class ConsumerLoop:
             batches = {tp: msgs for tp, msgs in batches.items() if tp not in self._revoked}
             records = [r for msgs in batches.values() for r in msgs]
             counted: dict[str, tuple[int, bool | None, str]] = {}
-            one_by_one = any(r.key is not None and r.key.decode(errors="replace") in self._held for r in records)
+            one_by_one = bool(self._held) and any(
+                r.key is not None and r.key.decode(errors="replace") in self._held for r in records)
             if self._careful and not one_by_one:
                 counts = await self._count_poll(records)
                 # An event tried before (by a process that died, or that failed it) is taken on its own.
