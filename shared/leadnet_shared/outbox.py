@@ -335,10 +335,13 @@ class OutboxRelay:
             await asyncio.sleep(0)
 
     async def pending(self) -> int:
-        """Rows still to publish (parked ones wait for an operator, not for the relay)."""
+        """Rows still to publish: not the parked ones, nor those behind them (they wait for an operator, not for
+        the relay, so a drain on shutdown does not wait on them)."""
         async with self.db.sessions() as session:
-            return int((await session.execute(
-                text("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"))).scalar_one())
+            return int((await session.execute(text(
+                "SELECT count(*) FROM outbox o WHERE o.sent_at IS NULL AND o.parked_at IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.sent_at IS NULL AND b.attempts > 0 "
+                "AND b.parked_at IS NOT NULL AND b.aggregate_id = o.aggregate_id AND b.seq < o.seq)"))).scalar_one())
 
     async def update_metrics(self) -> None:
         async with self.db.sessions() as session:
