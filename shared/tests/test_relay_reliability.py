@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -34,8 +35,7 @@ async def _database(infra: Infra) -> Database:
 
 
 def _event(lead_id: str, *, padding: int = 0) -> Envelope:
-    from datetime import UTC, datetime
-
+    """A small event, or one padded past a request size limit."""
     now = datetime.now(UTC)
     data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information" + " " * padding, closed_at=now)
     return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject="C1")
@@ -43,17 +43,20 @@ def _event(lead_id: str, *, padding: int = 0) -> Envelope:
 
 async def _producer(infra: Infra, **config: object) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, acks="all", request_timeout_ms=1000,
-                                **config)  # type: ignore[arg-type]
+                                **config)
     await producer.start()
     return producer
 
 
-async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) -> list[tuple[str, Envelope, dict]]:
+Received = list[tuple[str, Envelope, dict[str, bytes]]]
+
+
+async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) -> Received:
     """(key, event, headers) of every message of `topic`, once `expect` of them are there."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
-    seen: list[tuple[str, Envelope, dict]] = []
+    seen: Received = []
     try:
         deadline = asyncio.get_running_loop().time() + within
         while len(seen) < expect and asyncio.get_running_loop().time() < deadline:
