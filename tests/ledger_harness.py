@@ -2,9 +2,9 @@
 
 `LedgerHarness.deliver` hands a poll's envelopes to the kit's consumer code (`ConsumerLoop.handle`, what
 `ConsumerLoop.process` runs before committing offsets): with `batch=True` (production) to the batch handler after
-one inbox claim in one transaction, falling back to the one-by-one path if it raises; else one by one (inbox claim
-and a savepoint per event). Tests and the
-benchmark exercise the production path on a real PostgreSQL; only Kafka is left out.
+one inbox claim in one transaction, falling back to the one-by-one path if it raises; else straight down the
+one-by-one path (`ConsumerLoop.handle_each`: the same handler on batches of one, an inbox claim and a savepoint per
+event). Tests and the benchmark exercise the production path on a real PostgreSQL; only Kafka is left out.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from rewards_ledger.handlers import reward_batch_handler, reward_handlers
+from rewards_ledger.app import REWARD_TYPES
+from rewards_ledger.handlers import reward_batch_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
 
@@ -131,10 +132,9 @@ class LedgerHarness:
         outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
         runtime = Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(INBOX),
                           tables=(OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0))
-        loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handlers=reward_handlers(runtime), db=db,
-                            inbox=runtime.inbox, outbox=runtime.outbox, bootstrap_servers="unused",
-                            group_id="unused", max_attempts=1, clock=runtime.clock,
-                            batch_handler=reward_batch_handler(runtime) if batch else None)
+        loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handler=reward_batch_handler(runtime),
+                            types=REWARD_TYPES, db=db, inbox=runtime.inbox, outbox=runtime.outbox,
+                            bootstrap_servers="unused", group_id="unused", max_attempts=1, clock=runtime.clock)
         return cls(db=db, runtime=runtime, loop=loop, batch=batch)
 
     async def deliver(self, envelopes: Sequence[Envelope]) -> None:
@@ -148,8 +148,10 @@ class LedgerHarness:
                                   key=keys[offset] if keys else None, value=value, checksum=None,
                                   serialized_key_size=0, serialized_value_size=len(value), headers=())
                    for offset, value in enumerate(values)]
-        batched = await self.loop.handle(records)
-        self.fallbacks += self.batch and not batched
+        if not self.batch:
+            await self.loop.handle_each(records)
+            return
+        self.fallbacks += not await self.loop.handle(records)
 
     async def dead_letters(self) -> int:
         async with self.db.sessions() as session:

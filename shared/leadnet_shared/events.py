@@ -31,7 +31,7 @@ SPECVERSION = "1.0"
 # CloudEvents Kafka protocol binding, structured mode: the whole event is the message value and this header says
 # so; without it an SDK that reads headers takes the message for a binary-mode event. The relay sends it.
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
-KAFKA_HEADERS: list[tuple[str, bytes]] = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+KAFKA_HEADERS: list[tuple[str, bytes]] = [("content-type", f"{STRUCTURED_CONTENT_TYPE}; charset=UTF-8".encode())]
 
 
 @dataclass(frozen=True, slots=True)

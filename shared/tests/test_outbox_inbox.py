@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from leadnet_shared.consumer import ConsumerLoop, Inbox
+from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
 from leadnet_shared.kafka import start_producer
@@ -130,11 +131,12 @@ class TestInbox:
     async def _run_consumer(self, infra: Infra, db: Database, topic: str, handler: object, *,
                             prefix: str, max_attempts: int = 3) -> ConsumerLoop:
         loop = ConsumerLoop(
-            name="test-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
+            name="test-consumer", service="test", topics=[topic], handler=handler,  # type: ignore[arg-type]
+            types={"leadnet.lead.closed"},
             db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
             bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=max_attempts,
-            retry_backoff=0.01,
+            retry_backoff=0.01, replay_interval=0.2,
         )
         await loop.start()
         return loop
@@ -145,8 +147,9 @@ class TestInbox:
         topic = prefix + LEADS
         event = _event()
 
-        async def record_effect(session: AsyncSession, envelope: Envelope) -> None:
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        async def record_effect(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for envelope in envelopes:
+                await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         for _ in range(2):  # a producer retry or a relay replay delivers the same event twice
@@ -176,11 +179,12 @@ class TestInbox:
         topic = prefix + LEADS
         calls: list[str] = []
 
-        async def handler(session: AsyncSession, envelope: Envelope) -> None:
-            calls.append(envelope.id)
-            if len(calls) == 1:  # the server ends this connection mid-transaction (a restart, a failover)
-                await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        async def handler(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for envelope in envelopes:
+                calls.append(envelope.id)
+                if len(calls) == 1:  # the server ends this connection mid-transaction (a restart, a failover)
+                    await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+                await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         event = _event()
@@ -201,59 +205,81 @@ class TestInbox:
             assert (await s.execute(text("SELECT outcome FROM inbox"))).scalars().all() == ["processed"]
         await db.dispose()
 
-    async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_moves_on(
+    async def test_failing_handler_is_retried_then_dead_lettered_its_key_parked_and_the_partition_moves_on(
         self, infra: Infra
     ) -> None:
+        """A permanent error: retried `max_attempts` times, dead-lettered, and its key parked: the key's later event
+        waits (it is not handled out of order) while another key's event goes on. Released by an operator, the
+        key's events are replayed in their order."""
         db = await _database(infra)
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS
-        poison, healthy = _event("poison"), _event("healthy")
+        poison, healthy, behind = _event("poison"), _event("healthy"), _event("behind")
         attempts: list[str] = []
+        broken = True
 
-        async def handler(session: AsyncSession, envelope: Envelope) -> None:
-            attempts.append(envelope.data["lead_id"])
-            if envelope.data["lead_id"] == "poison":
-                raise ValueError("cannot handle this one")
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        async def handler(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            for envelope in envelopes:
+                attempts.append(envelope.data["lead_id"])
+                if envelope.data["lead_id"] == "poison" and broken:
+                    raise ValueError("cannot handle this one")
+                await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
-        await producer.send_and_wait(topic, poison.to_bytes(), key=b"C1")
-        await producer.send_and_wait(topic, healthy.to_bytes(), key=b"C1")
+        await producer.send_and_wait(topic, poison.to_bytes(), key=b"P")
+        await producer.send_and_wait(topic, healthy.to_bytes(), key=b"H")
+        await producer.send_and_wait(topic, behind.to_bytes(), key=b"P")
         loop = await self._run_consumer(infra, db, topic, handler, prefix=prefix, max_attempts=3)
         task = asyncio.create_task(loop.run())
         relay = _relay(db, producer)
 
-        async def done() -> bool:
+        async def book() -> dict[str, tuple[str, int]]:
             async with db.sessions() as s:
-                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 1)
+                rows = (await s.execute(text("SELECT event_id, status, attempts FROM consumer_failures"))).all()
+            return {event_id: (status, attempts) for event_id, status, attempts in rows}
 
-        await eventually(done)
-        loop.stop()
-        await task
-        await relay.drain()
-        await producer.stop()
-        assert attempts.count("poison") == 3
-        assert attempts.count("healthy") == 1
+        async def parked() -> bool:
+            return await book() == {poison.id: ("parked", 3), behind.id: ("waiting", 0)}
+
+        await eventually(parked)
+        assert attempts.count("poison") == 4  # in the poll's batch, then three times on its own
+        assert "behind" not in attempts  # held behind the parked poison, not handled out of order
         async with db.sessions() as s:
-            outcomes = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
-        assert outcomes == {poison.id: "dead_lettered", healthy.id: "processed"}
+            outcomes: dict[str, str] = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
+        assert outcomes == {healthy.id: "processed"}
+        await relay.drain()
         dead = await _read_all(infra, prefix + DEAD_LETTERS, expect_at_least=1)
         assert len(dead) == 1
         assert dead[0].type == "leadnet.event.dead_lettered"
         assert dead[0].data["attempts"] == 3
         assert Envelope.model_validate_json(dead[0].data["original"]).id == poison.id
+
+        broken = False  # the cause is fixed; the operator releases the key (docs/operations.md)
+        async with db.transaction() as s:
+            await s.execute(text("UPDATE consumer_failures SET status = 'released' WHERE event_key = 'P'"))
+        await eventually(lambda: _empty(book))
+        loop.stop()
+        await task
+        await producer.stop()
+        assert attempts[-2:] == ["poison", "behind"]
+        async with db.sessions() as s:
+            effects = (await s.execute(text("SELECT event_id FROM effects ORDER BY id"))).scalars().all()
+        assert effects == [healthy.id, poison.id, behind.id]
         await db.dispose()
 
 
+async def _empty(book: Callable[[], Awaitable[dict[str, tuple[str, int]]]]) -> bool:
+    return not await book()
+
+
 class TestBatchInbox:
-    async def _loop(self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: object,
-                    batch_handler: object) -> ConsumerLoop:
+    async def _loop(self, infra: Infra, db: Database, topic: str, *, prefix: str,
+                    handler: BatchHandler) -> ConsumerLoop:
         loop = ConsumerLoop(
-            name="batch-consumer", service="test", topics=[topic], handlers={"leadnet.lead.closed": handler},  # type: ignore[dict-item]
+            name="batch-consumer", service="test", topics=[topic], handler=handler, types={"leadnet.lead.closed"},
             db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
             bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=2, retry_backoff=0.01,
-            batch_handler=batch_handler,  # type: ignore[arg-type]
         )
         await loop.start()
         return loop
@@ -265,9 +291,6 @@ class TestBatchInbox:
         events = [_event(f"L{i}") for i in range(5)]
         batches: list[list[str]] = []
 
-        async def per_event(session: AsyncSession, envelope: Envelope) -> None:
-            raise AssertionError("the batch path should have handled it")
-
         async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
             batches.append([e.data["lead_id"] for e in envelopes])
             for e in envelopes:
@@ -277,7 +300,7 @@ class TestBatchInbox:
         for e in [*events, events[0], events[3]]:  # two redeliveries inside the same stream
             await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
         await producer.stop()
-        loop = await self._loop(infra, db, topic, prefix=prefix, handler=per_event, batch_handler=batch)
+        loop = await self._loop(infra, db, topic, prefix=prefix, handler=batch)
         task = asyncio.create_task(loop.run())
 
         async def five() -> bool:
@@ -289,6 +312,7 @@ class TestBatchInbox:
         loop.stop()
         await task
         assert sorted(x for b in batches for x in b) == [f"L{i}" for i in range(5)]
+        assert all(len(b) > 1 for b in batches)  # never the one-by-one fallback
         async with db.sessions() as s:
             assert (await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 5
         await db.dispose()
@@ -299,21 +323,20 @@ class TestBatchInbox:
         db = await _database(infra)
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS
-        events = [_event("ok-1"), _event("poison"), _event("ok-2")]
-
-        async def per_event(session: AsyncSession, envelope: Envelope) -> None:
-            if envelope.data["lead_id"] == "poison":
-                raise ValueError("bad event")
-            await session.execute(EFFECTS.insert().values(event_id=envelope.id))
+        events = [_event("ok-1"), _event("poison"), _event("ok-2")]  # three customers
+        batch_sizes: list[int] = []
 
         async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+            batch_sizes.append(len(envelopes))
             for e in envelopes:
-                await per_event(session, e)
+                if e.data["lead_id"] == "poison":
+                    raise ValueError("bad event")
+                await session.execute(EFFECTS.insert().values(event_id=e.id))
 
         producer = await start_producer(infra.bootstrap_servers)
         for e in events:
-            await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
-        loop = await self._loop(infra, db, topic, prefix=prefix, handler=per_event, batch_handler=batch)
+            await producer.send_and_wait(topic, e.to_bytes(), key=e.data["lead_id"].encode())
+        loop = await self._loop(infra, db, topic, prefix=prefix, handler=batch)
         task = asyncio.create_task(loop.run())
 
         async def two() -> bool:
@@ -325,6 +348,10 @@ class TestBatchInbox:
         await task
         await producer.stop()
         async with db.sessions() as s:
-            outcomes = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
-        assert outcomes == {events[0].id: "processed", events[1].id: "dead_lettered", events[2].id: "processed"}
+            outcomes: dict[str, str] = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
+        assert outcomes == {events[0].id: "processed", events[2].id: "processed"}
+        async with db.sessions() as s:
+            assert (await s.execute(text("SELECT event_id, status FROM consumer_failures"))).all() == [
+                (events[1].id, "parked")]
+        assert batch_sizes.count(1) >= 2  # the poison was isolated by the same handler, on batches of one
         await db.dispose()

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from followup_scheduler.endpoints import plans_router, router
 from followup_scheduler.firing import run_timers
-from followup_scheduler.handlers import lead_batch_handler, lead_handlers
+from followup_scheduler.handlers import lead_batch_handler
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
@@ -18,16 +18,19 @@ from leadnet_shared.events import DEALERS, LEADS
 def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None = None,
                verifier: TokenVerifier | None = None, run_timer_worker: bool = True,
                lead_batches: bool = True) -> FastAPI:
-    """The scheduler app. `lead_batches=False` takes lead events one at a time, the kit's per-event path: the
-    baseline `bench/scheduler_leads_bench.py` compares the batch handler with."""
+    """The scheduler app. `lead_batches=False` polls one event at a time (the batch handler on batches of one): the
+    baseline `bench/scheduler_leads_bench.py` compares batches with."""
     settings = settings or SchedulerSettings()
     return create_service_app(
         settings=settings,
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, plans_router],
-        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handlers=lead_handlers,
-                                batch_handler=lead_batch_handler if lead_batches else None)],
+        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handler=lead_batch_handler,
+                                types=frozenset({"leadnet.lead.accepted", "leadnet.lead.reassigned",
+                                                 "leadnet.lead.closed", "leadnet.dealer.upserted",
+                                                 "leadnet.dealer.withdrawn"}),
+                                max_records=500 if lead_batches else 1)],
         workers=[run_timers] if run_timer_worker else [],
         clock=clock,
         verifier=verifier,

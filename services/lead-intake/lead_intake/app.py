@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from lead_intake.endpoints import router, submit_lead_lane
-from lead_intake.handlers import verdict_batch_handler, verdict_handlers
+from lead_intake.handlers import verdict_batch_handler
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
@@ -30,6 +30,7 @@ async def _start_waiter(runtime: Runtime) -> None:
     waiter = VerdictWaiter(to_plain_url(settings.async_dsn))
     await waiter.start()
     runtime.extras["verdicts"] = waiter
+    runtime.readiness_checks["verdict_listener"] = waiter.check
     runtime.extras["rate_limiter"] = RateLimiter(
         rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
     )
@@ -88,8 +89,9 @@ def create_app(
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, networks_router],
-        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handlers=lambda _rt: verdict_handlers(),
-                                batch_handler=lambda _rt: verdict_batch_handler())],
+        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handler=lambda _rt: verdict_batch_handler(),
+                                types=frozenset({"leadnet.lead.accepted", "leadnet.lead.rejected",
+                                                 "leadnet.lead.reassigned", "leadnet.lead.verified"}))],
         workers=[purge_expired_idempotency_keys],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

@@ -1,7 +1,7 @@
 """a sale's reward claims as the router decided them; payouts released by a second hq_admin
 
 Revision ID: 0003
-Revises: 0002
+Revises: 20261205_kit_reliability
 Create Date: 2026-12-05
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "20261205_kit_reliability"
 branch_labels = None
 depends_on = None
 
