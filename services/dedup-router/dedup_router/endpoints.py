@@ -9,7 +9,7 @@ from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
 from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
-from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
+from dedup_router.dealer_index import bump_dealers_version, dealer_cache
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.phone import InvalidPhone, normalize_phone
@@ -36,18 +36,13 @@ from dedup_router.schemas import (
     WithdrawalOut,
 )
 from dedup_router.territories import normalize_territory, territory_problems
-from leadnet_shared.app import Runtime, runtime_of
+from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-
-
-def dealer_cache(runtime: Runtime) -> DealerIndexCache:
-    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    return cache
 
 
 def dealer_out(d: Dealer) -> DealerOut:

@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, dealer_cache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer, RoutedLead
@@ -125,7 +125,7 @@ async def run_protection_timer(runtime: Runtime) -> None:
     settings = runtime.settings
     batch = int(getattr(settings, "protection_batch_size", 200))
     poll = float(getattr(settings, "protection_poll_seconds", 1.0))
-    dealers: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
+    dealers = dealer_cache(runtime)
     while not runtime.stopping:
         try:
             async with runtime.db.transaction() as session:

@@ -1,4 +1,4 @@
-"""The customer registry through route_lead on real PostgreSQL: duplicates, concurrency, possible duplicates,
+"""The customer registry through route_leads on real PostgreSQL: duplicates, concurrency, possible duplicates,
 HQ records and the HQ queue, cross-region protection and its timer, withdrawal, and ids-only errors."""
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ class TestWithdrawal:
 
 class TestErrorsCarryIdsNotPersonalData:
     async def test_a_database_error_is_reported_by_lead_id_only(self, router_db: RouterDb) -> None:
-        from dedup_router.handlers import lead_handlers
+        from dedup_router.handlers import lead_handler
         from dedup_router.settings import RouterSettings
         from leadnet_shared.app import Runtime
         from leadnet_shared.clock import FrozenClock
@@ -237,11 +237,11 @@ class TestErrorsCarryIdsNotPersonalData:
         runtime = Runtime(settings=RouterSettings(env="test", topic_prefix=""), db=router_db.db,
                           outbox=router_db.outbox, inbox=Inbox(INBOX), tables=(OUTBOX, INBOX, KIT_STATE),
                           clock=FrozenClock(T0))
-        handler = lead_handlers(runtime)["leadnet.lead.submitted"]
+        handler = lead_handler(runtime)
         envelope = make_envelope(data=submitted, event_type="leadnet.lead.submitted", source="/t", time=T0,
                                  subject=submitted.lead_id)
         with pytest.raises(RoutingFailed) as caught:
             async with router_db.db.transaction() as session:
-                await handler(session, envelope)
+                await handler(session, [envelope])
         assert submitted.lead_id in str(caught.value)
         assert "13800138" not in str(caught.value) and "张" not in str(caught.value)
