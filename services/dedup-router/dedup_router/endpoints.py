@@ -12,7 +12,6 @@ from dedup_router.confidentiality import customer_out, visible_customer_query, v
 from dedup_router.dealer_index import bump_dealers_version, dealer_cache
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
-from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.protection import protection_status
 from dedup_router.redistribution import redistribute_withdrawn_dealer
 from dedup_router.sales import (
@@ -38,6 +37,7 @@ from dedup_router.schemas import (
 from dedup_router.territories import normalize_territory, territory_problems
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
