@@ -79,7 +79,7 @@ async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix
         product_line=lead.product_line, horizon=lead.horizon, source=lead.source, network_code=lead.network_code,
         customer_existed=customer_existed, protection_until=lead.protection_until, accepted_at=now,
         rule=lead.rule, warnings=warnings, customer=masked(customer),
-        reward_eligible=lead.reward_eligible, fleet=fleet_summary(record),
+        reward_eligible=lead.reward_eligible, fleet=fleet_summary(record), lead_version=lead.version,
     )
     await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
                   event_type="leadnet.lead.accepted", data=data, now=now, aggregate="lead")
@@ -123,7 +123,7 @@ async def publish_lead_reassigned(session: AsyncSession, outbox: Outbox, *, pref
         cross_region=lead.cross_region, reward_eligible=lead.reward_eligible, tier=lead.tier, nature=lead.nature,
         region_code=lead.region_code, product_line=lead.product_line, horizon=lead.horizon, source=lead.source,
         network_code=lead.network_code, from_dealer=from_dealer, to_dealer=lead.assigned_dealer, reason=reason,
-        reassigned_at=now,
+        reassigned_at=now, lead_version=lead.version,
     )
     await publish(session, outbox, prefix=prefix, topic=LEADS, key=lead.customer_id,
                   event_type="leadnet.lead.reassigned", data=data, now=now, aggregate="lead")

@@ -102,6 +102,7 @@ async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, 
         for lead in leads:
             lead.assigned_dealer = target
             lead.authorized_dealer = target
+            lead.version += 1
             lead.explanation = {**lead.explanation,
                                 "protection_expired": {"at": now.isoformat(), "to": target, "how": how}}
         if customer.assigned_dealer == holder:

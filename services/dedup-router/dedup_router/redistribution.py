@@ -93,6 +93,7 @@ async def _apply(session: AsyncSession, outbox: Outbox, *, plan: WithdrawalPlan,
     for lead in leads:
         move = moves[("lead", lead.lead_id)]
         lead.assigned_dealer = move.new_dealer
+        lead.version += 1
         if lead.authorized_dealer == code or lead.authorized_dealer is None:
             lead.authorized_dealer = move.new_dealer
         lead.explanation = {**lead.explanation, "withdrawal": {"from": code, "to": move.new_dealer,

@@ -63,6 +63,7 @@ def decided_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, as
         source=submitted.source, network_code=submitted.network_code,
         protection_until=assignment.protection_until, rule=assignment.rule,
         explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=submitted.submitted_at,
+        version=1,
     )
 
 

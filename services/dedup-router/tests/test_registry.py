@@ -220,6 +220,25 @@ class TestWithdrawal:
                                                     dry_run=False)
 
 
+class TestLeadVersion:
+    async def test_every_public_lead_event_carries_the_leads_version(self, router_db: RouterDb) -> None:
+        # Consumers keep the newest fact by it when a reassignment overtakes its verdict (review M4).
+        await _dealers(router_db)
+        await router_db.add_dealer("D004", ["3707"], ["tractor"], capability=20)
+        await router_db.add_dealer("D006", ["3707"], ["tractor"], capability=10)
+        lead = await router_db.submit(dealer="D001", phone=PHONE, region="370782")
+        assert lead is not None and lead.version == 1
+        for code in ("D001", "D004"):  # the lead moves twice: D001 -> D004 -> D006
+            async with router_db.db.transaction() as session:
+                await redistribute_withdrawn_dealer(session, router_db.outbox, code=code, now=T0, prefix="",
+                                                    dry_run=False)
+        lead_events = [(e["type"], e["data"]["assigned_dealer"], e["data"]["lead_version"])
+                       for e in await router_db.events() if e["type"].startswith("leadnet.lead.")]
+        assert lead_events == [("leadnet.lead.accepted", "D001", 1), ("leadnet.lead.reassigned", "D004", 2),
+                               ("leadnet.lead.reassigned", "D006", 3)]
+        assert await router_db.rows("SELECT version FROM leads") == [(3,)]
+
+
 class TestErrorsCarryIdsNotPersonalData:
     async def test_a_database_error_is_reported_by_lead_id_only(self, router_db: RouterDb) -> None:
         from dedup_router.handlers import lead_handler
