@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
-from dedup_router.fairness import route_to_authorized_dealer
+from dedup_router.fairness import PoolKey, route_to_authorized_dealer
 from dedup_router.models import Customer, DecidedLead, RoutedLead
 from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys
 from dedup_router.routing import (
@@ -43,15 +43,15 @@ from dedup_router.routing import (
     DealersChanged,
     _update_customer,
     _vehicles,
+    add_to_pool_counts,
     customer_exists_warning,
     decided_lead,
+    lock_pools,
     possible_duplicate_warning,
 )
 from leadnet_shared.db import execute, fetch
 from leadnet_shared.events import Envelope, LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox
-
-PoolKey = tuple[str, str]
 
 
 class BufferedOutbox(Outbox):
@@ -85,18 +85,6 @@ INSERT_CUSTOMERS_SQL = (
 )
 LOCK_CUSTOMERS_SQL = text("SELECT * FROM customers WHERE phone = ANY(CAST(:phones AS varchar[])) "
                           "ORDER BY phone FOR UPDATE")
-LOCK_POOLS_SQL = (
-    "SELECT c.prefix, c.product_line, c.dealer, c.assigned FROM pool_counts AS c "
-    "JOIN unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[])) AS k(prefix, product_line) "
-    "ON c.prefix = k.prefix AND c.product_line = k.product_line "
-    "ORDER BY c.prefix, c.product_line, c.dealer FOR UPDATE OF c"
-)
-WRITE_POOLS_SQL = (
-    "INSERT INTO pool_counts (prefix, product_line, dealer, assigned) "
-    "SELECT * FROM unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[]), CAST($3 AS varchar[]), "
-    "CAST($4 AS integer[])) "
-    "ON CONFLICT (prefix, product_line, dealer) DO UPDATE SET assigned = pool_counts.assigned + excluded.assigned"
-)
 HOLD_DEALERS_SQL = ("SELECT code, status FROM dealers WHERE code = ANY(CAST($1 AS varchar[])) "
                     "ORDER BY code FOR SHARE")
 # The first :n customers by id per key, read in (key, customer_id) index order: bounded whatever the registry size.
@@ -187,7 +175,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
             pool = index.candidates(region_code=region, product_line=line).pool
             if pool is not None:
                 pools.add(pool)
-    counts = await _lock_pools(session, pools)
+    counts = await lock_pools(session, pools)
     added: Counter[tuple[str, str, str]] = Counter()
 
     buffered = BufferedOutbox(outbox)
@@ -260,7 +248,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
         await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
 
     await _hold_dealers(session, held, dealers)
-    await _write_pool_counts(session, added)
+    await add_to_pool_counts(session, added)
     await _write_customers(session, list(touched.values()))
     if leads:
         # One statement text whatever the batch: prepared once, sent as an executemany.
@@ -361,26 +349,6 @@ async def _write_customers(session: AsyncSession, customers: list[Customer]) -> 
         return
     await execute(session, WRITE_CUSTOMERS_SQL,
                   *([getattr(customer, name) for customer in customers] for name in _CUSTOMER_COLUMNS))
-
-
-async def _lock_pools(session: AsyncSession, pools: set[PoolKey]) -> dict[PoolKey, dict[str, int]]:
-    """The pools' counts, their rows locked in key order for the rest of the batch."""
-    counts: dict[PoolKey, dict[str, int]] = {pool: {} for pool in pools}
-    if not pools:
-        return counts
-    ordered = sorted(pools)
-    rows = await fetch(session, LOCK_POOLS_SQL, [p for p, _ in ordered], [line for _, line in ordered])
-    for pool_prefix, line, dealer, assigned in rows:
-        counts[(pool_prefix, line)][dealer] = assigned
-    return counts
-
-
-async def _write_pool_counts(session: AsyncSession, added: Counter[tuple[str, str, str]]) -> None:
-    if not added:
-        return
-    ordered = sorted(added.items())
-    await execute(session, WRITE_POOLS_SQL, [p for (p, _, _), _ in ordered], [line for (_, line, _), _ in ordered],
-                  [d for (_, _, d), _ in ordered], [n for _, n in ordered])
 
 
 async def _hold_dealers(session: AsyncSession, codes: set[str], cache: DealerIndexCache | None) -> None:
