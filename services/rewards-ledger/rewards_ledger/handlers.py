@@ -38,21 +38,26 @@ def _facts(event: LeadFacts) -> dict[str, Any]:
             "cross_region": event.cross_region, "tier": event.tier, "product_line": event.product_line}
 
 
+# The record's facts every public lead event repeats; they change when the router reassigns the lead.
+_FACT_COLUMNS = ("customer_id", "entered_by", "authorized_dealer", "reward_eligible", "cross_region", "tier",
+                 "product_line")
 # One statement each whatever the batch size, with a fixed text (arrays, not one bind per value) so the server keeps
 # it prepared.
 _UPSERT_LEADS = text("""
 INSERT INTO leads (lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier,
-                   product_line, customer_existed, customer_name, customer_phone, verified_at, updated_at)
+                   product_line, lead_version, customer_existed, customer_name, customer_phone, verified_at,
+                   updated_at)
 SELECT *, CAST(:now AS timestamptz) FROM unnest(
     CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:entered_by AS text[]),
     CAST(:authorized_dealer AS text[]), CAST(:reward_eligible AS boolean[]), CAST(:cross_region AS boolean[]),
-    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:customer_existed AS boolean[]),
-    CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]), CAST(:verified_at AS timestamptz[])
+    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:lead_version AS integer[]),
+    CAST(:customer_existed AS boolean[]), CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]),
+    CAST(:verified_at AS timestamptz[])
 ) AS r ORDER BY 1
 ON CONFLICT (lead_id) DO UPDATE SET
-    customer_id = excluded.customer_id, entered_by = excluded.entered_by,
-    authorized_dealer = excluded.authorized_dealer, reward_eligible = excluded.reward_eligible,
-    cross_region = excluded.cross_region, tier = excluded.tier, product_line = excluded.product_line,
+    -- the facts of the newest lead_version: a verdict that a reassignment overtook (review M4) changes nothing
+    """ + ", ".join(f"{c} = CASE WHEN leads.lead_version <= excluded.lead_version THEN excluded.{c} ELSE leads.{c} END"
+                    for c in (*_FACT_COLUMNS, "lead_version")) + """,
     updated_at = excluded.updated_at,
     -- the accepted-time customer, when this batch had a lead.accepted (customer_existed is never null there)
     customer_existed = coalesce(excluded.customer_existed, leads.customer_existed),
@@ -64,19 +69,20 @@ ON CONFLICT (lead_id) DO UPDATE SET
     verified_at = coalesce(leads.verified_at, excluded.verified_at)
 """)
 
-_LEAD_COLUMNS = ("lead_id", "customer_id", "entered_by", "authorized_dealer", "reward_eligible", "cross_region",
-                 "tier", "product_line", "customer_existed", "customer_name", "customer_phone", "verified_at")
+_LEAD_COLUMNS = ("lead_id", *_FACT_COLUMNS, "lead_version", "customer_existed", "customer_name", "customer_phone",
+                 "verified_at")
 
 
 async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, now: datetime) -> None:
-    """Upsert the records' facts: the same end state as upserting the events one by one in delivery order, in one
-    statement (a row may be touched once per statement, so each record's events are folded first: the latest
-    facts, the latest accepted-time customer, the first verification)."""
+    """Upsert the records' facts: the same end state as upserting the events one by one, in one statement (a row
+    may be touched once per statement, so each record's events are folded first: the facts of the newest
+    lead_version, the latest accepted-time customer, the first verification)."""
     folded: dict[str, dict[str, Any]] = {}
     for event in events:
-        row = folded.setdefault(event.lead_id, {"customer_existed": None, "customer_name": None,
+        row = folded.setdefault(event.lead_id, {"lead_version": -1, "customer_existed": None, "customer_name": None,
                                                 "customer_phone": None, "verified_at": None})
-        row |= {"lead_id": event.lead_id, **_facts(event)}
+        if event.lead_version >= row["lead_version"]:
+            row |= {"lead_id": event.lead_id, **_facts(event), "lead_version": event.lead_version}
         if isinstance(event, LeadAccepted):
             row |= {"customer_existed": event.customer_existed, "customer_name": event.customer.name,
                     "customer_phone": event.customer.phone}
