@@ -44,7 +44,8 @@ class TestGracefulShutdown:
                     if (await client.get("/readyz")).status_code == 200:
                         break
                     await asyncio.sleep(0.2)
-                assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "broker": "ok"}
+                assert (await client.get("/readyz?full")).json()["checks"] == {
+                    "database": "ok", "tasks": "ok", "verdict_listener": "ok", "broker": "ok"}
                 # No router runs, so the request waits its whole 3 s budget: SIGTERM arrives while it is in flight.
                 in_flight = asyncio.create_task(
                     client.post("/v1/leads", json=RECORD, headers=infra.auth("dealer", "D002")))

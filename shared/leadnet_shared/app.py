@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -64,6 +64,10 @@ class ConsumerSpec:
 
 Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
 
+# A service's own readiness condition (e.g. intake's verdict listener): raises, with a message that names the
+# problem, when the process should not get traffic. Registered in `Runtime.readiness_checks` by a startup hook.
+ReadinessCheck = Callable[[], Awaitable[None]]
+
 FastLane = Callable[[Request], Awaitable[Response | None]]
 """A hot route's handler called before FastAPI's layers: returns the response, raises what the route would raise
 (rendered by the app's own exception handlers), or returns None *before reading the body* to hand the request to
@@ -85,6 +89,7 @@ class Runtime:
     consumers: list[ConsumerLoop] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     ready: bool = False
     stopping: bool = False
 
@@ -200,7 +205,10 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(make_engine(settings.async_dsn, pool_size=settings.db_pool_size,
-                                  max_overflow=settings.db_max_overflow, pre_ping=settings.db_pool_pre_ping))
+                                  max_overflow=settings.db_max_overflow, pre_ping=settings.db_pool_pre_ping,
+                                  statement_timeout_ms=settings.db_statement_timeout_ms,
+                                  lock_timeout_ms=settings.db_lock_timeout_ms,
+                                  command_timeout=settings.db_command_timeout_seconds or None))
         outbox_table, inbox_table, _ = tables
         runtime = Runtime(settings=settings, db=db, outbox=Outbox(outbox_table), inbox=Inbox(inbox_table),
                           tables=tables, clock=clock,
@@ -233,6 +241,7 @@ def create_service_app(
             runtime.tasks.append(asyncio.create_task(loop.run(), name=f"consumer-{spec.name}"))
         for worker in workers:
             runtime.tasks.append(asyncio.create_task(worker(runtime), name=getattr(worker, "__name__", "worker")))
+        runtime.tasks.append(asyncio.create_task(_probe_broker(runtime), name="broker-probe"))
         runtime.ready = True
         log.info("%s started", settings.service)
         try:
@@ -366,6 +375,9 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
+        """Ready for traffic: the database answers, every consumer and worker task is alive, and the service's own
+        checks pass. The broker is not required (intake keeps saving into its outbox, reads need no broker, and a
+        Kafka outage must not empty every Service): it is reported by `/readyz?full` and `leadnet_broker_up`."""
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         checks: dict[str, str] = {}
         if runtime is None or not runtime.ready:
@@ -377,19 +389,48 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            producer = runtime.extras["producer"]
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
-            checks["broker"] = "ok"
-        except Exception as exc:
-            checks["broker"] = f"error: {type(exc).__name__}"
+        ended = sorted(t.get_name() for t in runtime.tasks if t.done())
+        checks["tasks"] = f"error: ended: {', '.join(ended)}" if ended else "ok"
+        for name, check in runtime.readiness_checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=2)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {exc or type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
+        if "full" in request.query_params:
+            checks["broker"] = await broker_check(runtime)
         return ORJSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
                               status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+BROKER_UP = Gauge("leadnet_broker_up", "1 when the Kafka broker answered the last metadata request", ["service"])
+
+
+async def broker_check(runtime: Runtime) -> str:
+    """Whether the broker answers a metadata request (reported, never a condition of readiness)."""
+    try:
+        producer = runtime.extras["producer"]
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
+    except Exception as exc:
+        BROKER_UP.labels(runtime.settings.service).set(0)
+        return f"error: {type(exc).__name__}"
+    BROKER_UP.labels(runtime.settings.service).set(1)
+    return "ok"
+
+
+async def _probe_broker(runtime: Runtime, *, every: float = 15.0) -> None:
+    """Keeps `leadnet_broker_up` current, for alerts (readiness does not depend on the broker)."""
+    next_probe = 0.0
+    while not runtime.stopping:  # a flag, not an event: looked at twice a second, so shutdown never waits on this
+        if asyncio.get_running_loop().time() >= next_probe:
+            next_probe = asyncio.get_running_loop().time() + every
+            await broker_check(runtime)
+        await asyncio.sleep(0.5)
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -1,28 +1,40 @@
 """Idempotent consumers: the inbox and the consumer loop.
 
 Every handled event's id is recorded in the `inbox` table inside the handler's own transaction, so a redelivered
-event changes nothing. Offsets are committed per partition only after the transaction committed; a
-`CommitFailedError` after a rebalance just means "it will be redelivered", which the inbox makes harmless. A message
-that keeps failing is sent to the dead-letter topic (through the outbox, so that too is never lost) after
-`max_attempts`, instead of blocking its partition forever.
+event changes nothing. Offsets are committed per partition only after the transaction committed, and only for
+partitions still assigned; a rebalance waits for the batch in flight (or lets it be abandoned cleanly), so the new
+owner starts where this one stopped.
+
+A poll goes to the consumer's one handler in one transaction. If that fails, each event is taken on its own (the
+same handler, a batch of one), with its attempt counted in `consumer_failures` *before* the handler runs, in a
+transaction of its own: the count survives the rollback and a crash of the process. Retryable errors (deadlock,
+serialization failure, lock or statement timeout, a lost connection) are retried with capped, jittered backoff,
+re-reading the partition from that event after the backoff, never sleeping inside a transaction; other errors get
+`max_attempts`. An event out of attempts is dead-lettered and its key *parked*: the event and the later events of
+that key are kept in `consumer_failures`, not skipped, until an operator releases the key (docs/operations.md);
+the loop then replays them in order. Other keys keep flowing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy import Table, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
-from leadnet_shared.db import Database, fetch
+from leadnet_shared.db import Database, execute, fetch
 from leadnet_shared.events import DEAD_LETTERS, Envelope, EventData, make_envelope
 from leadnet_shared.outbox import Outbox
 
@@ -87,6 +99,115 @@ class Inbox:
         return out
 
 
+# SQLSTATEs worth another try: deadlock, serialization failure, lock not available (lock_timeout), statement
+# timeout (query_canceled); class 08 (connection exception) and the server shutting down are retryable too.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03", "57014", "57P01", "57P02", "57P03"})
+_LOST_CONNECTION = (ConnectionError, OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether `exc` is transient (worth retrying with backoff) rather than a property of the event (validation,
+    programming errors): looks through the causes, as handlers often wrap a database error in one of their own."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, _LOST_CONNECTION):
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate in RETRYABLE_SQLSTATES or sqlstate.startswith("08")):
+            return True
+        orig = getattr(error, "orig", None)
+        todo.extend([error.__cause__, error.__context__, orig if isinstance(orig, BaseException) else None])
+    return False
+
+
+# The failure book, outside any handler's transaction (each statement commits on its own).
+COUNT_ATTEMPT_SQL = (
+    "INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, \"offset\", "
+    "payload, status, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'failing', 1) "
+    "ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = f.attempts + 1, updated_at = now() "
+    "RETURNING attempts, retryable, status")
+RECORD_ERROR_SQL = ("UPDATE consumer_failures SET last_error = $3, retryable = $4, updated_at = now() "
+                    "WHERE consumer = $1 AND event_id = $2")
+COUNT_POLL_SQL = (
+    "INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, \"offset\", "
+    "payload, status, attempts) SELECT $1, e.*, 'failing', 1 FROM unnest(CAST($2 AS text[]), CAST($3 AS text[]), "
+    "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS int[]), CAST($7 AS bigint[]), CAST($8 AS text[])) AS e "
+    "ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = f.attempts + 1, updated_at = now() "
+    "RETURNING event_id, attempts, retryable, status")
+FORGET_SQL = "DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = $2"
+FORGET_POLL_SQL = ("DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = ANY(CAST($2 AS text[])) "
+                   "AND status = 'failing'")
+HOLD_SQL = (
+    "INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, \"offset\", "
+    "payload, status, attempts, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) "
+    "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = 0, "
+    "last_error = EXCLUDED.last_error, updated_at = now() WHERE f.status = 'failing'")
+PARK_SQL = ("UPDATE consumer_failures SET status = 'parked', last_error = $3, updated_at = now() "
+            "WHERE consumer = $1 AND event_id = $2")
+# A key is held while any of its events is parked, waiting or released; released once all of them are.
+HELD_KEYS_SQL = ("SELECT event_key, bool_and(status IN ('released', 'replaying')) FROM consumer_failures "
+                 "WHERE consumer = $1 AND status <> 'failing' GROUP BY event_key")
+# Released rows are taken by one replica at a time; a replay that died with its process is taken again later.
+TAKE_RELEASED_SQL = (
+    "UPDATE consumer_failures SET status = 'replaying', attempts = 0, updated_at = now() "
+    "WHERE consumer = $1 AND (status = 'released' OR (status = 'replaying' AND updated_at < now() - interval "
+    "'10 minutes')) RETURNING seq, event_id, event_key, topic, partition, \"offset\", payload")
+PARKED_GAUGE_SQL = "SELECT count(*) FROM consumer_failures WHERE consumer = $1 AND status IN ('parked', 'waiting')"
+
+CONSUMER_PARKED = Gauge("leadnet_consumer_parked", "Events held behind a parked key (dead-lettered and waiting)",
+                        ["service", "consumer"])
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A message as the failure book keeps it (from a poll, or stored and released for replay)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+
+    @classmethod
+    def of(cls, record: ConsumerRecord[bytes, bytes]) -> _Message:
+        return cls(record.topic, record.partition, record.offset,
+                   record.key.decode(errors="replace") if record.key else "", record.value or b"")
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+class _Rewind(Exception):
+    """A signal, not an error: re-read the partition from this event after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.delay = delay
+
+
+class _Abandoned(Exception):
+    """A signal: the partition was revoked; its new owner takes it from here."""
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.loop.partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.loop.partitions_assigned(assigned)
+
+
 class ConsumerLoop:
     """Consumes topics in batches: one transaction and one `handler` call per poll, offsets after the commit. The
     events of `types` are handled; any other type is acknowledged and skipped (consumers of public topics tolerate
@@ -95,7 +216,8 @@ class ConsumerLoop:
     def __init__(self, *, name: str, service: str, topics: list[str], handler: BatchHandler, types: Collection[str],
                  db: Database, inbox: Inbox, outbox: Outbox, bootstrap_servers: str, group_id: str,
                  dead_letter_topic: str = DEAD_LETTERS, max_attempts: int = 5, max_records: int = 500,
-                 retry_backoff: float = 0.05, clock: Clock | None = None) -> None:
+                 retry_backoff: float = 0.1, retry_backoff_cap: float = 5.0, retryable_attempts: int = 20,
+                 replay_interval: float = 5.0, clock: Clock | None = None) -> None:
         self.name = name
         self.service = service
         self.topics = topics
@@ -107,18 +229,29 @@ class ConsumerLoop:
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.dead_letter_topic = dead_letter_topic
-        self.max_attempts = max_attempts
+        self.max_attempts = max_attempts  # for errors that are a property of the event
+        self.retryable_attempts = retryable_attempts  # for transient ones (about a minute with the defaults)
         self.max_records = max_records
         self.retry_backoff = retry_backoff
+        self.retry_backoff_cap = retry_backoff_cap
+        self.replay_interval = replay_interval
         self.clock = clock or SystemClock()
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.last_progress = self.clock.now()
         self.started = asyncio.Event()
+        # Keys held back: key -> True when released (its rows wait for the replay), False while parked.
+        self._held: dict[str, bool] = {}
+        # The poll after a start, an assignment or a failure has its attempts counted before it is handled: the
+        # previous owner may have died on one of these events, and a message that crashes the process must be
+        # counted to be dead-lettered one day. Other polls skip the book (two statements saved per poll).
+        self._careful = True
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._revoked: set[TopicPartition] = set()
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group_id,
             client_id=f"{self.service}-{self.name}",
@@ -129,43 +262,162 @@ class ConsumerLoop:
             session_timeout_ms=15000,
             heartbeat_interval_ms=1000,
         )
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()
+        await self.load_held_keys()
 
     async def run(self) -> None:
         if self.consumer is None:
             await self.start()
         assert self.consumer is not None
         self.started.set()
+        failures = 0
+        next_replay = 0.0
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=100, max_records=self.max_records)
-                self.last_progress = self.clock.now()
-                CONSUMER_LAST_PROGRESS.labels(self.service, self.name).set_to_current_time()
-                if not batches:
-                    continue
+                self.progressed()
                 try:
-                    await self.process(batches)
+                    if asyncio.get_running_loop().time() >= next_replay:
+                        next_replay = asyncio.get_running_loop().time() + self.replay_interval
+                        await self.replay_released()
+                    if batches:
+                        await self.process(batches)
+                    failures = 0
                 except Exception:
-                    # The transaction rolled back (e.g. the database went away) and no offset was committed:
-                    # rewind to the batch's first events and read them again once the backoff has passed.
+                    # A transaction rolled back (e.g. the database went away) and no offset was committed: rewind
+                    # to the batch's first events and read them again once the backoff has passed.
+                    failures += 1
                     log.exception("consumer %s: a batch could not be processed; it will be read again", self.name)
-                    for tp, msgs in batches.items():
-                        if msgs:
-                            self.consumer.seek(tp, msgs[0].offset)
-                    await asyncio.sleep(1.0)
+                    self._careful = True
+                    self._rewind({tp: msgs[0].offset for tp, msgs in batches.items() if msgs})
+                    await self._backoff(min(30.0, 0.5 * 2 ** min(failures, 6)))
         finally:
             await self._close()
 
-    async def process(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        """Handle a poll's records in one transaction, then commit their offsets."""
-        await self.handle([r for msgs in batches.values() for r in msgs])
-        offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
-        assert self.consumer is not None
+    def progressed(self) -> None:
+        """Liveness: the loop is polling, or backing off on purpose (not stuck)."""
+        self.last_progress = self.clock.now()
+        CONSUMER_LAST_PROGRESS.labels(self.service, self.name).set_to_current_time()
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before the group rebalances: let the batch in flight finish and commit its offsets (or, if it is retrying
+        an event on a revoked partition, abandon that partition cleanly), so the next owner starts where we
+        stopped: nothing is lost and nothing handled twice."""
+        self._revoked = set(revoked)
         try:
-            await self.consumer.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced: another member will get these again; the inbox makes that harmless.
-            log.warning("offset commit failed after a rebalance; events will be redelivered (%s)", self.name)
+            await asyncio.wait_for(self._idle.wait(), timeout=60)
+        except TimeoutError:
+            log.warning("consumer %s: the batch in flight did not finish before the rebalance", self.name)
+
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._revoked = set()
+        self._careful = True
+        await self.load_held_keys()
+
+    async def load_held_keys(self) -> None:
+        """The keys parked (or released and not yet replayed) for this consumer: whoever owned their partitions."""
+        try:
+            async with self.db.transaction() as session:
+                rows = await fetch(session, HELD_KEYS_SQL, self.name)
+                parked = (await fetch(session, PARKED_GAUGE_SQL, self.name))[0][0]
+        except Exception:
+            log.exception("consumer %s: held keys could not be read; events go event by event until they are",
+                          self.name)
+            self._careful = True
+            return
+        self._held = {str(key): bool(released) for key, released in rows}
+        CONSUMER_PARKED.labels(self.service, self.name).set(parked)
+
+    async def process(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Handle a poll's records, then commit the offsets of the partitions still assigned."""
+        self._idle.clear()
+        try:
+            # Records of a partition revoked since the poll are its new owner's: not handled, not committed here.
+            batches = {tp: msgs for tp, msgs in batches.items() if tp not in self._revoked}
+            records = [r for msgs in batches.values() for r in msgs]
+            counted: dict[str, tuple[int, bool | None, str]] = {}
+            one_by_one = bool(self._held) and any(
+                r.key is not None and r.key.decode(errors="replace") in self._held for r in records)
+            if self._careful and not one_by_one:
+                counts = await self._count_poll(records)
+                # An event tried before (by a process that died, or that failed it) is taken on its own.
+                one_by_one = counts is None or any(a > 1 or st != "failing" for a, _, st in counts.values())
+                counted = counts or {}
+            if one_by_one or not await self._handle_as_batch(records, counted=list(counted)):
+                offsets, rewind = await self._handle_each(records, counted)
+            else:
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+                rewind = None
+            await self._commit(offsets)
+        finally:
+            self._idle.set()
+        if rewind is not None:
+            positions, delay = rewind
+            self._rewind(positions)
+            await self._backoff(delay)
+        else:
+            self._careful = False
+
+    async def _count_poll(self, records: list[ConsumerRecord[bytes, bytes]]
+                          ) -> dict[str, tuple[int, bool | None, str]] | None:
+        """Count an attempt for each event of the poll, committed before any handler runs; None when a message is
+        unreadable (the one-by-one path dead-letters it)."""
+        rows = []
+        seen: set[str] = set()
+        for record in records:
+            try:
+                envelope = Envelope.from_bytes(record.value or b"")
+            except (ValueError, ValidationError):
+                return None
+            if envelope.type in self.types and envelope.id not in seen:  # a redelivery in the same poll: once
+                seen.add(envelope.id)
+                message = _Message.of(record)
+                rows.append((envelope.id, envelope.type, message.key, message.topic, message.partition,
+                             message.offset, message.value.decode(errors="replace")))
+        if not rows:
+            return {}
+        columns = list(zip(*rows, strict=True))
+        booked = await self._book(COUNT_POLL_SQL, self.name, *(list(column) for column in columns))
+        return {str(r["event_id"]): (int(r["attempts"]), r["retryable"], str(r["status"])) for r in booked}
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not mine:
+            return
+        try:
+            await self.consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced under us: the partition's new owner reads these again; the inbox makes that
+            # harmless.
+            log.warning("consumer %s: offset commit failed after a rebalance (%r); events will be redelivered",
+                        self.name, exc)
+
+    def _rewind(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Read again from these offsets, on the partitions we still own (a revoked one is its new owner's)."""
+        if self.consumer is None:
+            return
+        for tp, offset in positions.items():
+            try:
+                if tp in self.consumer.assignment():
+                    self.consumer.seek(tp, offset)
+            except (IllegalStateError, AssertionError, KafkaError) as exc:  # unassigned while we looked
+                log.info("consumer %s: not rewinding %s (%r)", self.name, tp, exc)
+
+    async def _backoff(self, delay: float) -> None:
+        """Wait outside any transaction, with jitter, staying live and stoppable."""
+        deadline = asyncio.get_running_loop().time() + delay * random.uniform(0.5, 1.0)
+        while not self._stopping.is_set():
+            self.progressed()
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=min(left, 1.0))
+            except TimeoutError:
+                continue
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """Apply a poll's records (before its offsets are committed); True when one handler call took them all,
@@ -175,7 +427,8 @@ class ConsumerLoop:
         await self.handle_each(records)
         return False
 
-    async def _handle_as_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+    async def _handle_as_batch(self, records: list[ConsumerRecord[bytes, bytes]], *,
+                               counted: Collection[str] = ()) -> bool:
         """One transaction, one inbox claim and one handler call for the whole poll; False (the transaction rolled
         back) sends it down the one-by-one path, which retries each event on its own and dead-letters only the
         ones that keep failing. No savepoint: it would cost two round trips on every poll to spare a rare
@@ -192,6 +445,8 @@ class ConsumerLoop:
                 fresh = await self.inbox.claim_many(session, consumer=self.name, envelopes=known)
                 if fresh:
                     await self.handler(session, fresh)
+                if counted:  # the attempts counted for this poll: it succeeded
+                    await execute(session, FORGET_POLL_SQL, self.name, list(counted))
         except Exception as exc:
             log.warning("batch of %d events failed (%r); handling them one at a time", len(records), exc)
             return False
@@ -200,60 +455,155 @@ class ConsumerLoop:
         return True
 
     async def handle_each(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """The fallback that isolates a failing event: the same handler on batches of one, each with its inbox
-        claim in a savepoint of one transaction."""
-        async with self.db.transaction() as session:
-            for record in records:
-                await self._handle_with_retries(session, record)
+        """The fallback that isolates a failing event: the same handler on batches of one, each in a transaction
+        of its own with its inbox claim; failing events are retried in place (no broker to re-read from)."""
+        for record in records:
+            while True:
+                try:
+                    await self._handle_one(_Message.of(record))
+                    break
+                except _Rewind as rewind:
+                    await self._backoff(rewind.delay)
 
-    async def _handle_with_retries(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _handle_each(self, records: list[ConsumerRecord[bytes, bytes]],
+                           counted: dict[str, tuple[int, bool | None, str]],
+                           ) -> tuple[dict[TopicPartition, int], tuple[dict[TopicPartition, int], float] | None]:
+        """Each event on its own, in order; returns the offsets to commit, and where to re-read from (and after
+        what backoff) when an event failed and has attempts left. A partition revoked meanwhile is left as is."""
+        offsets: dict[TopicPartition, int] = {}
+        stopped: dict[TopicPartition, int] = {}
+        delay = 0.0
+        for record in records:
+            message = _Message.of(record)
+            if message.tp in stopped:
+                continue  # later events of the partition wait behind the one being retried
+            try:
+                await self._handle_one(message, counted)
+            except _Rewind as rewind:
+                stopped[message.tp] = message.offset
+                delay = max(delay, rewind.delay)
+                continue
+            except _Abandoned:
+                stopped[message.tp] = message.offset
+                continue
+            offsets[message.tp] = message.offset + 1
+        return offsets, ((stopped, delay) if stopped else None)
+
+    async def _handle_one(self, message: _Message,
+                          counted: dict[str, tuple[int, bool | None, str]] | None = None) -> None:
+        """One event: handled, acknowledged as a duplicate or an unknown type, held behind its parked key, parked,
+        or (with attempts left) `_Rewind` to try again after a backoff. `counted`: attempts already counted for
+        this poll (taken once: a retry in place counts again)."""
+        if message.tp in self._revoked:
+            raise _Abandoned
         try:
-            envelope = Envelope.from_bytes(record.value or b"")
+            envelope = Envelope.from_bytes(message.value)
         except (ValueError, ValidationError) as exc:
-            await self._dead_letter(session, record, f"unreadable envelope: {exc}", attempts=1, event_id=None)
+            async with self.db.transaction() as session:
+                await self._dead_letter(session, message, f"unreadable envelope: {exc}", attempts=1, event_id=None)
             return
         if envelope.type not in self.types:
             return
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with session.begin_nested():
-                    if not await self.inbox.claim(session, consumer=self.name, event_id=envelope.id,
-                                                  event_type=envelope.type):
-                        CONSUMED.labels(self.service, self.name, "duplicate").inc()
-                        return
+        if message.key in self._held:
+            await self._hold(message, envelope)
+            return
+        booked = counted.pop(envelope.id, None) if counted is not None else None
+        if booked is None:
+            row = (await self._book(COUNT_ATTEMPT_SQL, self.name, envelope.id, envelope.type, message.key,
+                                    message.topic, message.partition, message.offset,
+                                    message.value.decode(errors="replace")))[0]
+            booked = (int(row["attempts"]), row["retryable"], str(row["status"]))
+        attempts, retryable, status = booked
+        if status != "failing":  # parked or waiting meanwhile (another replica, an operator): leave it held
+            self._held.setdefault(message.key, False)
+            return
+        if attempts > self._budget(retryable):
+            # Counted before each run and never settled: the handler crashed the process (or we lost the book).
+            await self._park(message, envelope, attempts=attempts - 1, error="the process died handling it")
+            return
+        try:
+            async with self.db.transaction() as session:
+                claimed = await self.inbox.claim(session, consumer=self.name, event_id=envelope.id,
+                                                 event_type=envelope.type)
+                if claimed:
                     await self.handler(session, [envelope])
-                CONSUMED.labels(self.service, self.name, "processed").inc()
+                await execute(session, FORGET_SQL, self.name, envelope.id)
+        except Exception as exc:
+            kind = is_retryable(exc)
+            await self._book(RECORD_ERROR_SQL, self.name, envelope.id, repr(exc)[:2000], kind)
+            if attempts >= self._budget(kind):
+                log.error("consumer %s: event %s (%s) failed %d times; dead-lettered, key %r parked: %r", self.name,
+                          envelope.id, envelope.type, attempts, message.key, exc)
+                await self._park(message, envelope, attempts=attempts, error=repr(exc))
                 return
-            except Exception as exc:
-                if attempt >= self.max_attempts:
-                    log.error("event %s (%s) failed %d times; dead-lettering: %r", envelope.id, envelope.type,
-                              attempt, exc)
-                    await self._dead_letter(session, record, repr(exc), attempts=attempt, event_id=envelope.id,
-                                            event_type=envelope.type)
-                    return
-                log.warning("event %s (%s) failed (attempt %d/%d): %r", envelope.id, envelope.type, attempt,
-                            self.max_attempts, exc)
-                await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
+            log.warning("consumer %s: event %s (%s) failed (attempt %d/%d, %s): %r", self.name, envelope.id,
+                        envelope.type, attempts, self._budget(kind), "retryable" if kind else "permanent", exc)
+            raise _Rewind(min(self.retry_backoff_cap, self.retry_backoff * 2 ** (attempts - 1))) from exc
+        CONSUMED.labels(self.service, self.name, "processed" if claimed else "duplicate").inc()
 
-    async def _dead_letter(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes], error: str, *,
-                           attempts: int, event_id: str | None, event_type: str = "unknown") -> None:
+    def _budget(self, retryable: bool | None) -> int:
+        return self.retryable_attempts if retryable else self.max_attempts
+
+    async def _book(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        """A statement on the failure book, committed on its own (never inside the handler's transaction)."""
+        async with self.db.transaction() as session:
+            return await fetch(session, sql, *args)
+
+    async def _hold(self, message: _Message, envelope: Envelope) -> None:
+        """Keep an event of a parked key for later instead of handling it out of order."""
+        released = self._held[message.key]
+        await self._book(HOLD_SQL, self.name, envelope.id, envelope.type, message.key, message.topic,
+                         message.partition, message.offset, message.value.decode(errors="replace"),
+                         "released" if released else "waiting", "waiting behind a parked event of its key")
+        CONSUMED.labels(self.service, self.name, "held").inc()
+
+    async def _park(self, message: _Message, envelope: Envelope, *, attempts: int, error: str) -> None:
+        """Out of attempts: dead-letter the event (through the outbox) and park its key."""
+        async with self.db.transaction() as session:
+            await execute(session, PARK_SQL, self.name, envelope.id, error[:2000])
+            await self._dead_letter(session, message, error, attempts=attempts, event_id=envelope.id)
+        self._held[message.key] = False
+        CONSUMER_PARKED.labels(self.service, self.name).inc()
+
+    async def replay_released(self) -> None:
+        """Replay the events an operator released (their key's parked and waiting events), in their order."""
+        rows = await self._book(TAKE_RELEASED_SQL, self.name)
+        if not rows and not any(self._held.values()):
+            return
+        for key in {str(row["event_key"]) for row in rows}:
+            self._held.pop(key, None)
+        for row in sorted(rows, key=lambda r: int(r["seq"])):
+            message = _Message(str(row["topic"]), int(row["partition"]), int(row["offset"]), str(row["event_key"]),
+                               str(row["payload"]).encode())
+            if message.key in self._held:  # an earlier event of the key failed again: back to waiting
+                await self._book("UPDATE consumer_failures SET status = 'waiting' WHERE consumer = $1 AND seq = $2",
+                                 self.name, row["seq"])
+                continue
+            await self._book("UPDATE consumer_failures SET status = 'failing' WHERE consumer = $1 AND seq = $2",
+                             self.name, row["seq"])
+            while True:
+                try:
+                    await self._handle_one(message)
+                    break
+                except _Rewind as rewind:
+                    await self._backoff(rewind.delay)
+                except _Abandoned:
+                    break
+        await self.load_held_keys()
+
+    async def _dead_letter(self, session: AsyncSession, message: _Message, error: str, *, attempts: int,
+                           event_id: str | None) -> None:
         now = self.clock.now()
         data = DeadLetter(
-            consumer=self.name, topic=record.topic, partition=record.partition, offset=record.offset,
-            key=record.key.decode(errors="replace") if record.key else None, error=error[:2000],
-            attempts=attempts, original=(record.value or b"").decode(errors="replace"), failed_at=now,
+            consumer=self.name, topic=message.topic, partition=message.partition, offset=message.offset,
+            key=message.key or None, error=error[:2000], attempts=attempts,
+            original=message.value.decode(errors="replace"), failed_at=now,
         )
         envelope = make_envelope(data=data, event_type="leadnet.event.dead_lettered",
                                  source=f"/leadnet/{self.service}/{self.name}", time=now,
                                  subject=event_id)
-        async with session.begin_nested():
-            if event_id is not None:
-                await self.inbox.claim(session, consumer=self.name, event_id=event_id, event_type=event_type,
-                                       outcome="dead_lettered")
-            await self.outbox.add(session, topic=self.dead_letter_topic, key=data.key or self.name,
-                                  envelope=envelope, aggregate_type="dead_letter")
+        await self.outbox.add(session, topic=self.dead_letter_topic, key=data.key or self.name,
+                              envelope=envelope, aggregate_type="dead_letter")
         CONSUMED.labels(self.service, self.name, "dead_lettered").inc()
 
     def stop(self) -> None:

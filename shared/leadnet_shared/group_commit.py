@@ -24,6 +24,7 @@ from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.db import Database
+from leadnet_shared.problems import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,17 @@ GROUP_SIZE = Histogram("leadnet_group_commit_size", "Requests committed per grou
 # that is an exception is raised to that item's caller alone (the others still commit): use it for per-item
 # refusals decided inside the transaction, such as an Idempotency-Key reused with another body.
 ApplyGroup = Callable[[AsyncSession, list[T]], Awaitable[Sequence[R | BaseException]]]
+
+
+class CommitQueueFull(Unavailable):
+    """Back-pressure: more callers wait for a commit than the committer takes (the database is slow or gone).
+    Answered 503 with Retry-After rather than queueing without bound; nothing of the request was saved."""
+
+    code = "overloaded"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Too many requests are waiting to be saved ({name}); retry shortly.",
+                         headers={"Retry-After": "1"})
 
 
 @dataclass(slots=True)
@@ -53,12 +65,14 @@ class GroupCommitter(Generic[T, R]):
     """
 
     def __init__(self, *, name: str, db: Database, apply: ApplyGroup[T, R], max_group: int = 256,
-                 committers: int = 2) -> None:
+                 committers: int = 2, max_waiting: int = 10_000) -> None:
         self.name = name
         self.db = db
         self.apply = apply
         self.max_group = max_group
         self.committers = committers
+        # Each waiting caller holds its request in memory; past this many, new ones are refused (CommitQueueFull).
+        self.max_waiting = max_waiting
         self._queue: asyncio.Queue[_Pending[T, R]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -80,6 +94,8 @@ class GroupCommitter(Generic[T, R]):
         """Commit `item` (with whatever else is queued) and return its outcome once the commit is durable."""
         if not self._tasks:
             raise RuntimeError(f"group committer {self.name} is not running")
+        if self._queue.qsize() >= self.max_waiting:
+            raise CommitQueueFull(self.name)
         pending: _Pending[T, R] = _Pending(item)
         self._queue.put_nowait(pending)
         # A caller that goes away (client disconnect) must not cancel the shared commit: its item is committed

@@ -106,3 +106,40 @@ def kit_tables_migration(op: Any) -> None:
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.dialects.postgresql.JSONB, nullable=False),
     )
+
+
+def kit_reliability_migration(op: Any) -> None:
+    """The kit tables' changes of 2026-12-05 (leadnet_shared.outbox.define_kit_tables): outbox rows the relay
+    parks, and the consumers' failure book (called from one migration in each service)."""
+    import sqlalchemy as sa
+
+    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True)))
+    op.create_index("ix_outbox_retrying", "outbox", ["aggregate_id", "seq"],
+                    postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"))
+    op.create_table(
+        "consumer_failures",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("consumer", sa.String(100), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(120), nullable=False),
+        sa.Column("event_key", sa.String(200), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("retryable", sa.Boolean),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
+    )
+    op.create_index("ix_consumer_failures_held", "consumer_failures", ["consumer", "event_key"],
+                    postgresql_where=sa.text("status <> 'failing'"))
+
+
+def kit_reliability_downgrade(op: Any) -> None:
+    op.drop_table("consumer_failures")
+    op.drop_index("ix_outbox_retrying", table_name="outbox")
+    op.drop_column("outbox", "parked_at")

@@ -1,10 +1,16 @@
 """Transactional outbox: events are rows written in the caller's transaction; a relay publishes them.
 
 Never publish to Kafka inside a request before the commit: a crash between the two would lose the event or
-publish one whose state change rolled back. The relay claims unsent rows with `FOR UPDATE SKIP LOCKED` (so several
-replicas share the work), publishes with `acks=all`, marks them sent, and retries with backoff. Sent rows are kept
-for a retention window so that a broker that lost them (an embedded broker restarted, a new cluster id) gets the
-tail again; the consumers' inboxes make the repeats harmless.
+publish one whose state change rolled back. The relay publishes with `acks=all`, marks rows sent, and retries with
+backoff. Sent rows are kept for a retention window so that a broker that lost them (an embedded broker restarted, a
+new cluster id) gets the tail again; the consumers' inboxes make the repeats harmless.
+
+Order per key (the aggregate id, the Kafka key) holds across relay replicas: keys are spread over `key_partitions`
+partitions, and a relay publishes a partition's rows only while it holds that partition's transaction-scoped
+advisory lock, so one key has one publisher at a time, which awaits the broker's acks before committing. Within a
+batch, a row that fails holds back the later rows of its key (they wait behind it, also once it is parked). A row
+that keeps failing (too large for the broker, a topic that does not exist, ...) is parked after `max_attempts`:
+alerted (`leadnet_outbox_parked`, an error log) and left for an operator (docs/operations.md); the rest flows.
 """
 
 from __future__ import annotations
@@ -17,9 +23,18 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Identity,
@@ -29,6 +44,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -45,6 +61,19 @@ OUTBOX_PENDING = Gauge("leadnet_outbox_pending", "Outbox rows not yet published"
 OUTBOX_LAG = Gauge("leadnet_outbox_lag_seconds", "Age of the oldest unpublished outbox row", ["service"])
 OUTBOX_PUBLISHED = Counter("leadnet_outbox_published_total", "Outbox rows published", ["service"])
 OUTBOX_FAILURES = Counter("leadnet_outbox_publish_failures_total", "Failed publish attempts", ["service"])
+OUTBOX_PARKED = Gauge("leadnet_outbox_parked", "Outbox rows parked after repeated publish failures", ["service"])
+
+# CloudEvents Kafka protocol binding, structured mode: the value is the whole event as JSON, said by this header
+# (without it, an SDK reading headers takes the message for a binary-mode event).
+CLOUDEVENTS_HEADERS = [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+# The advisory-lock class of the relay's key partitions (the two-int lock space; other locks use the bigint one).
+RELAY_LOCK_CLASS = 0x6F7574  # "out"
+# Errors that belong to the row itself, not to the broker's health: a row failing so is parked even when nothing
+# else was published lately.
+ROW_ERRORS = (MessageSizeTooLargeError, InvalidTopicError, TopicAuthorizationFailedError)
+# Errors that hold for every row of the topic: a batch tries the topic once (a missing topic costs a metadata
+# timeout per try).
+TOPIC_ERRORS = (UnknownTopicOrPartitionError, TopicAuthorizationFailedError, InvalidTopicError, KafkaTimeoutError)
 
 
 def define_kit_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
@@ -64,8 +93,12 @@ def define_kit_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("last_error", Text),
+        # Set when the relay gave up on the row (see OutboxRelay); an operator clears it to release the row.
+        Column("parked_at", DateTime(timezone=True)),
         Index("ix_outbox_unsent", "seq", postgresql_where=text("sent_at IS NULL")),
         Index("ix_outbox_sent_at", "sent_at"),
+        # Rows that failed at least once: the few that may hold back the later rows of their key.
+        Index("ix_outbox_retrying", "aggregate_id", "seq", postgresql_where=text("sent_at IS NULL AND attempts > 0")),
     )
     inbox = Table(
         "inbox",
@@ -81,6 +114,29 @@ def define_kit_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
         metadata,
         Column("key", String(100), primary_key=True),
         Column("value", JSONB, nullable=False),
+    )
+    # The consumers' failure book (leadnet_shared.consumer): attempts counted outside the handler's rolled-back
+    # transaction, and the events held behind a parked key, kept to be replayed in order once released.
+    Table(
+        "consumer_failures",
+        metadata,
+        Column("seq", BigInteger, Identity(always=True), primary_key=True),
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("event_type", String(120), nullable=False),
+        Column("event_key", String(200), nullable=False),  # the Kafka key: a parked key holds its later events
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("payload", Text, nullable=False),  # the message as received (internal: may carry personal data)
+        Column("status", String(20), nullable=False),  # failing | parked | waiting | released | replaying
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("retryable", Boolean),  # the last error's kind (NULL: none recorded, e.g. the process died)
+        Column("last_error", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
+        Index("ix_consumer_failures_held", "consumer", "event_key", postgresql_where=text("status <> 'failing'")),
     )
     return outbox, inbox, state
 
@@ -119,10 +175,31 @@ class Outbox:
 
 
 # The relay's statements run per batch: sent on the asyncpg connection, in the relay's transaction (`db.fetch`).
-CLAIM_SQL = ("SELECT seq, topic, aggregate_id, payload FROM outbox "
-             "WHERE sent_at IS NULL AND next_attempt_at <= now() "
-             "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED")
+# The key partitions this relay wins, held until its transaction ends. A statement of its own: the claim below must
+# read with a snapshot taken after the locks, or it could see rows a previous holder has just sent as unsent.
+LOCK_PARTITIONS_SQL = ("SELECT coalesce(array_agg(p), '{}') FROM generate_series(0, $1 - 1) AS p "
+                       "WHERE pg_try_advisory_xact_lock($2, p)")
+# Due rows, in order, except those behind an earlier row of their key that waits (backoff) or is parked: a key's
+# rows leave in order or not at all. The anti-join probes `ix_outbox_retrying`, which holds only failed rows, and
+# keeps the scan in `seq` order so the LIMIT ends it early (a LEFT JOIN on the failed keys made PostgreSQL read and
+# sort a 50,000-row backlog per claim). Two forms: every partition held (one relay, the usual case), or some.
+_CLAIM = (
+    "SELECT o.seq, o.topic, o.aggregate_id, o.payload FROM outbox o "
+    "WHERE o.sent_at IS NULL AND o.parked_at IS NULL AND o.next_attempt_at <= now() {partitions}"
+    "AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.sent_at IS NULL AND b.attempts > 0 "
+    "AND b.aggregate_id = o.aggregate_id AND b.seq < o.seq "
+    "AND (b.parked_at IS NOT NULL OR b.next_attempt_at > now())) "
+    "ORDER BY o.seq LIMIT $1")
+CLAIM_ALL_SQL = _CLAIM.format(partitions="")
+CLAIM_SQL = _CLAIM.format(partitions="AND (hashtext(o.aggregate_id) & 2147483647) % $2 = ANY(CAST($3 AS int[])) ")
 MARK_SENT_SQL = "UPDATE outbox SET sent_at = now() WHERE seq = ANY(CAST($1 AS bigint[]))"
+# Exponential backoff, capped: a broken broker must not be hammered, a healed one not waited on.
+RECORD_FAILURES_SQL = (
+    "UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error, "
+    "next_attempt_at = now() + make_interval(secs => least($5, $4 * power(2, o.attempts))), "
+    "parked_at = CASE WHEN f.parkable AND o.attempts + 1 >= $6 THEN now() END "
+    "FROM unnest(CAST($1 AS bigint[]), CAST($2 AS text[]), CAST($3 AS boolean[])) AS f(seq, error, parkable) "
+    "WHERE o.seq = f.seq RETURNING o.seq, o.aggregate_id, o.event_type, o.attempts, o.parked_at IS NOT NULL")
 
 
 class OutboxRelay:
@@ -130,7 +207,8 @@ class OutboxRelay:
 
     def __init__(self, *, db: Database, table: Table, state_table: Table, producer: AIOKafkaProducer,
                  service: str, batch_size: int = 500, idle_poll: float = 0.25, clock: Clock | None = None,
-                 retention: timedelta = timedelta(days=7)) -> None:
+                 retention: timedelta = timedelta(days=7), key_partitions: int = 16, max_attempts: int = 10,
+                 retry_backoff: float = 0.1, retry_backoff_cap: float = 30.0) -> None:
         self.db = db
         self.table = table
         self.state_table = state_table
@@ -140,6 +218,11 @@ class OutboxRelay:
         self.idle_poll = idle_poll
         self.clock = clock or SystemClock()
         self.retention = retention
+        self.key_partitions = key_partitions
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.retry_backoff_cap = retry_backoff_cap
+        self._last_published = float("-inf")  # loop time of the last row the broker took
         self._wake = asyncio.Event()
         self._stopping = False
         self.last_progress = self.clock.now()
@@ -177,33 +260,71 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many rows went out."""
+        failures: list[tuple[int, str, BaseException]] = []  # (seq, key, error)
         async with self.db.sessions() as session, session.begin():
-            rows = await fetch(session, CLAIM_SQL, self.batch_size)
+            partitions = (await fetch(session, LOCK_PARTITIONS_SQL, self.key_partitions, RELAY_LOCK_CLASS))[0][0]
+            if not partitions:
+                return 0  # other replicas hold every partition; they publish them
+            if len(partitions) == self.key_partitions:
+                rows = await fetch(session, CLAIM_ALL_SQL, self.batch_size)
+            else:
+                rows = await fetch(session, CLAIM_SQL, self.batch_size, self.key_partitions, partitions)
             if not rows:
                 return 0
-            futures = [
-                await self.producer.send(topic, payload.encode(), key=key.encode())
-                for _, topic, key, payload in rows
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            ok = [row[0] for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-            failed = [(row[0], res) for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+            held: dict[str, int] = {}  # key -> its first failed row: the key's later rows wait behind it
+            topic_errors: dict[str, BaseException] = {}
+            in_flight: list[tuple[int, str, asyncio.Future[object]]] = []
+            for seq, topic, key, payload in rows:
+                if key in held:
+                    continue
+                error = topic_errors.get(topic)
+                if error is None:
+                    try:
+                        in_flight.append((seq, key, await self.producer.send(
+                            topic, payload.encode(), key=key.encode(), headers=CLOUDEVENTS_HEADERS)))
+                        continue
+                    except (KafkaError, ValueError, TypeError) as exc:  # refused before it was sent
+                        error = exc
+                        if isinstance(exc, TOPIC_ERRORS):
+                            topic_errors[topic] = exc
+                failures.append((seq, key, error))
+                held[key] = seq
+            results = await asyncio.gather(*(future for _, _, future in in_flight), return_exceptions=True)
+            ok = []
+            for (seq, key, _), result in zip(in_flight, results, strict=True):
+                if isinstance(result, BaseException):
+                    failures.append((seq, key, result))
+                    held[key] = min(seq, held.get(key, seq))
+                elif seq < held.get(key, seq + 1):
+                    ok.append(seq)
+                # else: published after an earlier row of its key failed; left unsent, it goes out again after
+                # that row (the copy that overtook it is a duplicate the consumers' inboxes absorb).
             if ok:
                 await execute(session, MARK_SENT_SQL, ok)
-            for seq, exc in failed:
-                # Exponential backoff, capped: a broken broker must not be hammered, a healed one not waited on.
-                await session.execute(
-                    text("UPDATE outbox SET attempts = attempts + 1, last_error = :err, "
-                         "next_attempt_at = now() + make_interval(secs => least(30, 0.1 * power(2, attempts))) "
-                         "WHERE seq = :seq"),
-                    {"seq": seq, "err": repr(exc)[:500]},
-                )
+                self._last_published = asyncio.get_running_loop().time()
+            if failures:
+                await self._record_failures(session, failures)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(ok))
-        if failed:
-            OUTBOX_FAILURES.labels(self.service).inc(len(failed))
-            log.warning("outbox: %d events failed to publish; will retry", len(failed))
         self.last_progress = self.clock.now()
         return len(ok)
+
+    async def _record_failures(self, session: AsyncSession, failures: list[tuple[int, str, BaseException]]) -> None:
+        """Count the failures on their rows (in the batch's transaction, which commits) and park the rows out of
+        attempts. A broker-wide failure (it is down) parks nothing: rows are parked only for an error of their own,
+        or while other rows still reach the broker."""
+        broker_up = asyncio.get_running_loop().time() - self._last_published < 60
+        rows = await fetch(
+            session, RECORD_FAILURES_SQL, [seq for seq, _, _ in failures], [repr(e)[:500] for _, _, e in failures],
+            [broker_up or isinstance(e, ROW_ERRORS) for _, _, e in failures], self.retry_backoff,
+            self.retry_backoff_cap, self.max_attempts)
+        OUTBOX_FAILURES.labels(self.service).inc(len(failures))
+        log.warning("outbox: %d events failed to publish; will retry", len(failures))
+        for seq, key, event_type, attempts, parked in rows:
+            if parked:
+                OUTBOX_PARKED.labels(self.service).inc()
+                log.error("outbox: row %s (%s, key %s) parked after %d failed attempts; later events of its key "
+                          "wait behind it until an operator releases it (docs/operations.md)", seq, event_type, key,
+                          attempts)
 
     async def drain(self, within: float = 10.0) -> None:
         """Publish everything pending now (used on shutdown and in tests)."""
@@ -214,14 +335,19 @@ class OutboxRelay:
             await asyncio.sleep(0)
 
     async def pending(self) -> int:
+        """Rows still to publish (parked ones wait for an operator, not for the relay)."""
         async with self.db.sessions() as session:
-            return int((await session.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one())
+            return int((await session.execute(
+                text("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"))).scalar_one())
 
     async def update_metrics(self) -> None:
         async with self.db.sessions() as session:
-            count, oldest = (await session.execute(
-                text("SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL"))).one()
+            count, oldest, parked = (await session.execute(
+                text("SELECT count(*) FILTER (WHERE parked_at IS NULL), "
+                     "min(created_at) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL) "
+                     "FROM outbox WHERE sent_at IS NULL"))).one()
         OUTBOX_PENDING.labels(self.service).set(count)
+        OUTBOX_PARKED.labels(self.service).set(parked)
         lag = (self.clock.now() - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0
         OUTBOX_LAG.labels(self.service).set(max(lag, 0.0))
 

@@ -73,6 +73,13 @@ class ServiceSettings(CommonSettings):
     # committed offset; a DMS retries its request, with its Idempotency-Key). On for networks that cut idle
     # connections silently.
     db_pool_pre_ping: bool = False
+    # Per-session limits in milliseconds (0: none). A statement or a lock wait past them fails, as a transient
+    # error (consumers retry it with backoff, callers get 503 and retry), instead of holding its connection,
+    # and the locks it has, for as long as a stuck peer or a black-holed network lasts.
+    db_statement_timeout_ms: int = 30_000
+    db_lock_timeout_ms: int = 5_000
+    # asyncpg's own limit per command, in seconds: a connection whose server went silent fails instead of hanging.
+    db_command_timeout_seconds: float = 60.0
     # Server processes on one host (uvicorn workers), for a single machine such as `leadnet up` or a benchmark.
     # On Kubernetes keep 1 and scale with replicas: each pod then exposes its own /metrics.
     workers: int = 1

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, t
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from leadnet_shared.db import Database, make_engine
-from leadnet_shared.group_commit import GroupCommitter
+from leadnet_shared.group_commit import CommitQueueFull, GroupCommitter
 from leadnet_shared.settings import to_asyncpg_url
 from leadnet_shared.testing import Infra, fresh_database
 
@@ -133,3 +133,26 @@ class TestGroupCommit:
         committer: GroupCommitter[int, str] = GroupCommitter(name="idle", db=db, apply=_write)
         with pytest.raises(RuntimeError, match="not running"):
             await committer.submit(1)
+
+    async def test_a_full_queue_refuses_new_callers_with_a_503_to_retry(self, db: Database) -> None:
+        """Back-pressure: while the database stalls the committer, callers past `max_waiting` are refused at once
+        (503, Retry-After) instead of piling up in memory; the ones queued still commit."""
+        committer: GroupCommitter[int, str] = GroupCommitter(name="bounded", db=db, apply=_write, committers=1,
+                                                             max_waiting=3)
+        committer.start()
+        try:
+            async with db.transaction() as session:  # the database stalls the only committer
+                await session.execute(text("LOCK TABLE rows IN EXCLUSIVE MODE"))
+                first = asyncio.ensure_future(committer.submit(1))
+                await asyncio.sleep(0.2)
+                queued = [asyncio.ensure_future(committer.submit(i)) for i in (2, 3, 4)]
+                await asyncio.sleep(0)
+                with pytest.raises(CommitQueueFull) as refused:
+                    await committer.submit(5)
+            await asyncio.gather(first, *queued)
+        finally:
+            await committer.stop()
+        assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+        async with db.sessions() as session:
+            ids = set((await session.execute(select(ROWS.c.id))).scalars())
+        assert ids == {1, 2, 3, 4}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -132,7 +133,7 @@ class TestInbox:
             types={"leadnet.lead.closed"},
             db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX), bootstrap_servers=infra.bootstrap_servers,
             group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=max_attempts,
-            retry_backoff=0.01,
+            retry_backoff=0.01, replay_interval=0.2,
         )
         await loop.start()
         return loop
@@ -201,49 +202,71 @@ class TestInbox:
             assert (await s.execute(text("SELECT outcome FROM inbox"))).scalars().all() == ["processed"]
         await db.dispose()
 
-    async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_moves_on(
+    async def test_failing_handler_is_retried_then_dead_lettered_its_key_parked_and_the_partition_moves_on(
         self, infra: Infra
     ) -> None:
+        """A permanent error: retried `max_attempts` times, dead-lettered, and its key parked: the key's later event
+        waits (it is not handled out of order) while another key's event goes on. Released by an operator, the
+        key's events are replayed in their order."""
         db = await _database(infra)
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS
-        poison, healthy = _event("poison"), _event("healthy")
+        poison, healthy, behind = _event("poison"), _event("healthy"), _event("behind")
         attempts: list[str] = []
+        broken = True
 
         async def handler(session: AsyncSession, envelopes: list[Envelope]) -> None:
             for envelope in envelopes:
                 attempts.append(envelope.data["lead_id"])
-                if envelope.data["lead_id"] == "poison":
+                if envelope.data["lead_id"] == "poison" and broken:
                     raise ValueError("cannot handle this one")
                 await session.execute(EFFECTS.insert().values(event_id=envelope.id))
 
         producer = await start_producer(infra.bootstrap_servers)
-        await producer.send_and_wait(topic, poison.to_bytes(), key=b"C1")
-        await producer.send_and_wait(topic, healthy.to_bytes(), key=b"C1")
+        await producer.send_and_wait(topic, poison.to_bytes(), key=b"P")
+        await producer.send_and_wait(topic, healthy.to_bytes(), key=b"H")
+        await producer.send_and_wait(topic, behind.to_bytes(), key=b"P")
         loop = await self._run_consumer(infra, db, topic, handler, prefix=prefix, max_attempts=3)
         task = asyncio.create_task(loop.run())
         relay = _relay(db, producer)
 
-        async def done() -> bool:
+        async def book() -> dict[str, tuple[str, int]]:
             async with db.sessions() as s:
-                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 1)
+                rows = (await s.execute(text("SELECT event_id, status, attempts FROM consumer_failures"))).all()
+            return {event_id: (status, attempts) for event_id, status, attempts in rows}
 
-        await eventually(done)
-        loop.stop()
-        await task
-        await relay.drain()
-        await producer.stop()
-        assert attempts.count("poison") == 4  # the poll's batch, then three times on its own
-        assert attempts.count("healthy") == 1
+        async def parked() -> bool:
+            return await book() == {poison.id: ("parked", 3), behind.id: ("waiting", 0)}
+
+        await eventually(parked)
+        assert attempts.count("poison") == 4  # in the poll's batch, then three times on its own
+        assert "behind" not in attempts  # held behind the parked poison, not handled out of order
         async with db.sessions() as s:
             outcomes: dict[str, str] = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
-        assert outcomes == {poison.id: "dead_lettered", healthy.id: "processed"}
+        assert outcomes == {healthy.id: "processed"}
+        await relay.drain()
         dead = await _read_all(infra, prefix + DEAD_LETTERS, expect_at_least=1)
         assert len(dead) == 1
         assert dead[0].type == "leadnet.event.dead_lettered"
         assert dead[0].data["attempts"] == 3
         assert Envelope.model_validate_json(dead[0].data["original"]).id == poison.id
+
+        broken = False  # the cause is fixed; the operator releases the key (docs/operations.md)
+        async with db.transaction() as s:
+            await s.execute(text("UPDATE consumer_failures SET status = 'released' WHERE event_key = 'P'"))
+        await eventually(lambda: _empty(book))
+        loop.stop()
+        await task
+        await producer.stop()
+        assert attempts[-2:] == ["poison", "behind"]
+        async with db.sessions() as s:
+            effects = (await s.execute(text("SELECT event_id FROM effects ORDER BY id"))).scalars().all()
+        assert effects == [healthy.id, poison.id, behind.id]
         await db.dispose()
+
+
+async def _empty(book: Callable[[], Awaitable[dict[str, tuple[str, int]]]]) -> bool:
+    return not await book()
 
 
 class TestBatchInbox:
@@ -296,7 +319,7 @@ class TestBatchInbox:
         db = await _database(infra)
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS
-        events = [_event("ok-1"), _event("poison"), _event("ok-2")]
+        events = [_event("ok-1"), _event("poison"), _event("ok-2")]  # three customers
         batch_sizes: list[int] = []
 
         async def batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
@@ -308,7 +331,7 @@ class TestBatchInbox:
 
         producer = await start_producer(infra.bootstrap_servers)
         for e in events:
-            await producer.send_and_wait(topic, e.to_bytes(), key=b"C1")
+            await producer.send_and_wait(topic, e.to_bytes(), key=e.data["lead_id"].encode())
         loop = await self._loop(infra, db, topic, prefix=prefix, handler=batch)
         task = asyncio.create_task(loop.run())
 
@@ -322,6 +345,9 @@ class TestBatchInbox:
         await producer.stop()
         async with db.sessions() as s:
             outcomes: dict[str, str] = dict((await s.execute(text("SELECT event_id, outcome FROM inbox"))).all())
-        assert outcomes == {events[0].id: "processed", events[1].id: "dead_lettered", events[2].id: "processed"}
+        assert outcomes == {events[0].id: "processed", events[2].id: "processed"}
+        async with db.sessions() as s:
+            assert (await s.execute(text("SELECT event_id, status FROM consumer_failures"))).all() == [
+                (events[1].id, "parked")]
         assert batch_sizes.count(1) >= 2  # the poison was isolated by the same handler, on batches of one
         await db.dispose()

@@ -30,6 +30,7 @@ async def _start_waiter(runtime: Runtime) -> None:
     waiter = VerdictWaiter(to_plain_url(settings.async_dsn))
     await waiter.start()
     runtime.extras["verdicts"] = waiter
+    runtime.readiness_checks["verdict_listener"] = waiter.check
     runtime.extras["rate_limiter"] = RateLimiter(
         rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
     )
