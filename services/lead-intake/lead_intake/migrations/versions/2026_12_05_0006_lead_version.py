@@ -3,15 +3,15 @@
 A lead's `lead.reassigned` can arrive before its `lead.accepted`; the verdict consumer then keeps the status and
 dealer of the newer one and still records the verdict. 0: nothing versioned applied yet.
 
-Revision ID: 2026_12_05_lead_version
-Revises: 0004
+Revision ID: 20261205_lead_version
+Revises: 20261205_kit_reliability
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "2026_12_05_lead_version"
-down_revision = "0004"
+revision = "20261205_lead_version"
+down_revision = "20261205_kit_reliability"
 branch_labels = None
 depends_on = None
 

@@ -3,15 +3,15 @@
 A lead's `lead.reassigned` can arrive before its `lead.accepted`; the ledger then keeps the reassignment's
 authorized dealer (which decides whether a sale is guaranteed) and ignores the older verdict's. 0: unversioned.
 
-Revision ID: 2026_12_05_lead_version
-Revises: 0002
+Revision ID: 20261205_lead_version
+Revises: 20261205_kit_reliability
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "2026_12_05_lead_version"
-down_revision = "0002"
+revision = "20261205_lead_version"
+down_revision = "20261205_kit_reliability"
 branch_labels = None
 depends_on = None
 

@@ -4,15 +4,15 @@ Several relay replicas, or a row in backoff, can let a lead's `lead.reassigned` 
 `lead.accepted`; with the version on every public lead event a consumer keeps the newest fact whatever the order.
 Existing leads start at 1 (the version of a first routing); their next reassignment publishes 2.
 
-Revision ID: 2026_12_05_lead_version
-Revises: 0003
+Revision ID: 20261205_lead_version
+Revises: 20261205_kit_reliability
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "2026_12_05_lead_version"
-down_revision = "0003"
+revision = "20261205_lead_version"
+down_revision = "20261205_kit_reliability"
 branch_labels = None
 depends_on = None
 
