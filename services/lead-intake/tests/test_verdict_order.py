@@ -90,7 +90,7 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         history = _history(lead_id, moves)
         arrivals = list(history)
         order.shuffle(arrivals)
-        arrivals += [history[i % len(history)] for i in again]  # redelivered copies, a new event id each
+        arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
         bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
         for start, end in itertools.pairwise(bounds):
             async with db.transaction() as session:
