@@ -1,18 +1,18 @@
-"""Routing decisions against a large customer registry: decisions/s and p99 decision latency of route_lead.
+"""Routing decisions against a large customer registry: decisions/s and p99 decision latency of route_leads.
 
 Seeds N customers with COPY (default 1,000,000; `--quick`: 20,000; 10,000,000 takes ~6 min) into a database built
 by the router's real migrations: `--seed-workers` processes generate and COPY the rows with the random-order
 indexes dropped, which are rebuilt afterwards (then VACUUM ANALYZE, as autovacuum would leave a settled registry).
 A third of the customers have a fleet key, and few fleets per city exist, so a fleet key is shared by ~N/100
 customers: the possible-duplicate lookups meet the common-key case. Prints the plans of the registry's lookups
-(EXPLAIN ANALYZE for the statements route_leads and route_lead run) and the latency of those lookups, one key and
-a batch of 500 at a time. Then decides M submissions (half new customers, half existing ones entered by another
-dealer) through route_lead in-process, one transaction each, sequentially (latency) and 8 at a time (throughput);
-then more submissions through route_leads in batches of 100 and 500 (as the consumer loop delivers a poll), one
-batch per transaction, one batch at a time and 4 at a time: decisions/s, batch commit latency (p50/p99), the
-latency per decision (batch latency / batch size) and the bench process's CPU per decision (a steadier figure on a
-shared machine). The baseline, measured in the same run on the same database and session machinery, is a bare
-primary-key lookup of a customer in its own transaction.
+(EXPLAIN ANALYZE for the statements route_leads runs) and the latency of those lookups, one key and a batch of
+500 at a time. Then decides M submissions (half new customers, half existing ones entered by another dealer)
+through route_leads in-process in batches of one (as the consumer's poison-event fallback delivers them), one
+transaction each, sequentially (latency) and 8 at a time (throughput); then more submissions in batches of 100
+and 500 (as the consumer loop delivers a poll), one batch per transaction, one batch at a time and 4 at a time:
+decisions/s, batch commit latency (p50/p99), the latency per decision (batch latency / batch size) and the bench
+process's CPU per decision (a steadier figure on a shared machine). The baseline, measured in the same run on the
+same database and session machinery, is a bare primary-key lookup of a customer in its own transaction.
 
     python bench/router_bench.py [--quick] [--customers N] [--decisions M] [--batch-decisions B]
                                  [--seed-workers W] [--lookups L]
@@ -49,8 +49,6 @@ from dedup_router.batch_routing import CANDIDATES_SQL, LOCK_CUSTOMERS_SQL, route
 from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
 from dedup_router.models import OUTBOX, Dealer
 from dedup_router.possible_duplicates import NAME_COUNTY, _digest, duplicate_keys, name_pinyin
-from dedup_router.routing import CANDIDATES_SQL as ONE_CANDIDATES_SQL
-from dedup_router.routing import route_lead
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import LeadSubmitted
 from leadnet_shared.infra import EmbeddedPostgres
@@ -212,12 +210,9 @@ async def explain(db: Database, n: int) -> None:
         "customers by phone, batch (route_leads)": {
             "phones": [f"+86138{i:08d}" for i in range(0, n, max(1, n // 500))]},
         "candidates per key, batch (route_leads)": {"names": [name_county_key(name, reg)], "fleets": [fleet], "n": 51},
-        "candidates, one record (route_lead)": {"name": name_county_key(name, reg), "fleet": fleet,
-                                                "me": "z", "limit": 50},
     }
     statements = {"customers by phone, batch (route_leads)": LOCK_CUSTOMERS_SQL.text,
-                  "candidates per key, batch (route_leads)": CANDIDATES_SQL.text,
-                  "candidates, one record (route_lead)": ONE_CANDIDATES_SQL.text}
+                  "candidates per key, batch (route_leads)": CANDIDATES_SQL.text}
     queries = {
         "open leads of a customer": "SELECT lead_id FROM leads WHERE customer_id = 'c' AND entrant_key = 'T01A' "
                                     "AND status = 'open'",
@@ -307,7 +302,7 @@ async def main(args: argparse.Namespace) -> None:
         def route_op(s: LeadSubmitted) -> Callable[[], Awaitable[Any]]:
             async def op() -> None:
                 async with db.transaction() as session:
-                    await route_lead(session, outbox, submitted=s, now=s.submitted_at, prefix="", dealers=cache_)
+                    await route_leads(session, outbox, submissions=[s], now=s.submitted_at, prefix="", dealers=cache_)
             return op
 
         def batch_op(batch: list[LeadSubmitted]) -> Callable[[], Awaitable[Any]]:
@@ -358,9 +353,9 @@ async def main(args: argparse.Namespace) -> None:
               f"over {args.customers:,} customers")
         for label, lat, secs in (("baseline pk lookup, 1 at a time", base_seq, base_seq_s),
                                  ("baseline 1-row commit, 1 at a time", write_seq, write_seq_s),
-                                 ("route_lead,       1 at a time", route_seq, route_seq_s),
+                                 ("route_leads of 1, 1 at a time", route_seq, route_seq_s),
                                  ("baseline pk lookup, 8 at a time", base_par, base_par_s),
-                                 ("route_lead,       8 at a time", route_par, route_par_s)):
+                                 ("route_leads of 1, 8 at a time", route_par, route_par_s)):
             print(f"  {label:36}: {len(lat) / secs:6.0f} ops/s  p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
         seq_rate = len(route_seq) / route_seq_s
         for size, concurrency, n, lat, secs, cpu in batch_runs:
@@ -371,14 +366,14 @@ async def main(args: argparse.Namespace) -> None:
                   f"p99 {pct(lat, 99) / size:5.2f} ms  router CPU {cpu / n * 1000:5.3f} ms/decision "
                   f"({len(lat)} batches)")
         for size, concurrency, n, _lat, secs, _cpu in batch_runs:
-            print(f"ratio route_leads batch {size} ({concurrency} at a time) / route_lead 1 at a time: "
+            print(f"ratio route_leads batch {size} ({concurrency} at a time) / batches of 1, 1 at a time: "
                   f"throughput {(n / secs) / seq_rate:.1f}x")
         for label, route, route_s, base, base_s in (
                 ("pk lookup, 1 at a time", route_seq, route_seq_s, base_seq, base_seq_s),
                 ("1-row commit, 1 at a time", route_seq, route_seq_s, write_seq, write_seq_s),
                 ("pk lookup, 8 at a time", route_par, route_par_s, base_par, base_par_s)):
             ratio = (len(route) / route_s) / (len(base) / base_s)
-            print(f"ratio route_lead / baseline {label}: throughput {ratio:.3f}, "
+            print(f"ratio route_leads of 1 / baseline {label}: throughput {ratio:.3f}, "
                   f"p99 {pct(route, 99) / pct(base, 99):.1f}x")
     finally:
         if pg is not None:

@@ -36,8 +36,7 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from rewards_ledger.app import REWARD_TYPES
-from rewards_ledger.handlers import reward_batch_handler
+from rewards_ledger.handlers import REWARD_TYPES, reward_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
 
@@ -132,7 +131,7 @@ class LedgerHarness:
         outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
         runtime = Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(INBOX),
                           tables=(OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0))
-        loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handler=reward_batch_handler(runtime),
+        loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handler=reward_handler(runtime),
                             types=REWARD_TYPES, db=db, inbox=runtime.inbox, outbox=runtime.outbox,
                             bootstrap_servers="unused", group_id="unused", max_attempts=1, clock=runtime.clock)
         return cls(db=db, runtime=runtime, loop=loop, batch=batch)

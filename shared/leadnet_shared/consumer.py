@@ -22,7 +22,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -43,35 +42,6 @@ log = logging.getLogger(__name__)
 # A consumer's only decision path: a poll's new events at once, in delivery order (e.g. to settle each affected lead
 # once per batch). The fallback that isolates a failing event calls the same handler with a batch of one.
 BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
-# One event's handler: what `apply_in_runs` calls for the event types a batch handler does not take in runs.
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
-T = TypeVar("T")
-
-
-async def apply_in_runs(session: AsyncSession, envelopes: list[Envelope], *, run_types: Collection[str],
-                        parse: Callable[[Envelope], T], key: Callable[[T], str],
-                        apply_run: Callable[[AsyncSession, list[T]], Awaitable[object]],
-                        handlers: Mapping[str, Handler]) -> None:
-    """A batch handler's loop: consecutive events of `run_types` on distinct keys go to `apply_run` together (parsed);
-    any other event goes to its one-event handler. That event, or a second one on a key already in the run, first
-    applies the run before it, so each key sees its events in delivery order: the outcome is the one-by-one one."""
-    run: list[T] = []
-    in_run: set[str] = set()
-    for envelope in envelopes:
-        if envelope.type in run_types:
-            item = parse(envelope)
-            if key(item) in in_run:
-                await apply_run(session, run)
-                run, in_run = [], set()
-            run.append(item)
-            in_run.add(key(item))
-            continue
-        if run:
-            await apply_run(session, run)
-            run, in_run = [], set()
-        await handlers[envelope.type](session, envelope)
-    if run:
-        await apply_run(session, run)
 
 CONSUMED = Counter("leadnet_events_consumed_total", "Events handled", ["service", "consumer", "outcome"])
 CONSUMER_LAST_PROGRESS = Gauge("leadnet_consumer_last_progress_timestamp", "Last poll", ["service", "consumer"])

@@ -211,6 +211,7 @@ class LeadFacts(EventData):
     horizon: str | None = None
     source: str | None = None
     network_code: str | None = None
+    lead_version: int = 0  # the router's change count (1 accepted, +1 per reassignment); older facts lose; 0: unset
 
 
 class FleetLine(BaseModel):

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from dedup_router import sale_endpoints, vehicle_endpoints
 from dedup_router.endpoints import router
-from dedup_router.handlers import SUBMITTED, lead_batch_handler
+from dedup_router.handlers import LEAD_TYPES, lead_handler
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 from dedup_router.protection import run_protection_timer
 from dedup_router.republish import republish_masked_customers
@@ -25,8 +25,8 @@ def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = 
         title="leadnet dedup-router",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, sale_endpoints.router, vehicle_endpoints.router],
-        consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_batch_handler,
-                                types=frozenset({SUBMITTED}))],
+        consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler,
+                                types=LEAD_TYPES)],
         workers=[run_protection_timer, republish_masked_customers],
         clock=clock,
         verifier=verifier,

@@ -1,12 +1,22 @@
-"""route_leads: a consumer poll's submissions decided together, with the verdicts route_lead gives one by one.
+"""route_leads: register the customers, apply the duplicate rule, route by territory, publish the verdicts.
 
-One decision per transaction costs a dozen round trips and holds the pool's count rows until its commit, so a
-territory's decisions queue behind each other. A batch pays each lookup once (customers, open leads, possible
+domain.md §3: the same dealer entering the same customer again is a duplicate and is not saved; another dealer
+entering an existing customer is saved with the warning `customer_exists`; the lead goes to the dealer authorized
+for the customer's region and product line, except that a big customer stays one calendar month with its first
+cross-region entrant. HQ-collected records (no entering dealer) are routed by the same rules; with no authorized
+dealer a record waits in the HQ queue (`assigned_dealer` null).
+
+This is the router's only decision path: a consumer poll is one batch, and the consumer's poison-event fallback
+(or a test, or the bench) hands it a batch of one. A batch pays each lookup once (customers, open leads, possible
 duplicate candidates, pool counts), decides the records in delivery order in memory (a later record sees what an
-earlier one did to the registry, its open leads, its keys and the pool counts), and writes everything once.
-Locks are taken in a fixed order (customers by phone, pool rows by key, dealers by code) so two batches, or a
-batch and a single decision, never deadlock on each other's rows. A batch that fails is handled again event by
-event by the consumer loop, whose per-event path is route_lead itself.
+earlier one did to the registry, its open leads, its keys and the pool counts), and writes everything once, so a
+batch's verdicts are those of its records decided one by one.
+
+Order and redelivery: a lead id already decided is never decided again; one customer's submissions are decided
+one after the other under the registry row's lock, and the partial unique index on open (customer, entrant) leads
+makes "one open lead per dealer and customer" hold even if two deciders raced past the lock. Locks are taken in a
+fixed order (customers by phone, pool rows by key, dealers by code) so two batches never deadlock on each other's
+rows.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
-from dedup_router.fairness import route_to_authorized_dealer
+from dedup_router.fairness import PoolKey, route_to_authorized_dealer
 from dedup_router.models import Customer, DecidedLead, RoutedLead
 from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys
 from dedup_router.routing import (
@@ -34,15 +44,15 @@ from dedup_router.routing import (
     DealersChanged,
     _update_customer,
     _vehicles,
+    add_to_pool_counts,
     customer_exists_warning,
     decided_lead,
+    lock_pools,
     possible_duplicate_warning,
 )
 from leadnet_shared.db import execute, fetch
 from leadnet_shared.events import LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox, OutboxRow
-
-PoolKey = tuple[str, str]
 
 
 class BufferedOutbox(Outbox):
@@ -72,18 +82,6 @@ INSERT_CUSTOMERS_SQL = (
 )
 LOCK_CUSTOMERS_SQL = text("SELECT * FROM customers WHERE phone = ANY(CAST(:phones AS varchar[])) "
                           "ORDER BY phone FOR UPDATE")
-LOCK_POOLS_SQL = (
-    "SELECT c.prefix, c.product_line, c.dealer, c.assigned FROM pool_counts AS c "
-    "JOIN unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[])) AS k(prefix, product_line) "
-    "ON c.prefix = k.prefix AND c.product_line = k.product_line "
-    "ORDER BY c.prefix, c.product_line, c.dealer FOR UPDATE OF c"
-)
-WRITE_POOLS_SQL = (
-    "INSERT INTO pool_counts (prefix, product_line, dealer, assigned) "
-    "SELECT * FROM unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[]), CAST($3 AS varchar[]), "
-    "CAST($4 AS integer[])) "
-    "ON CONFLICT (prefix, product_line, dealer) DO UPDATE SET assigned = pool_counts.assigned + excluded.assigned"
-)
 HOLD_DEALERS_SQL = ("SELECT code, status FROM dealers WHERE code = ANY(CAST($1 AS varchar[])) "
                     "ORDER BY code FOR SHARE")
 # The first :n customers by id per key, read in (key, customer_id) index order: bounded whatever the registry size.
@@ -142,7 +140,8 @@ class _Candidates:
 
 async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: list[LeadSubmitted], now: datetime,
                       prefix: str, dealers: DealerIndexCache | None = None) -> list[DecidedLead | None]:
-    """Decide a batch in order; returns per submission the saved lead or None, exactly as route_lead would."""
+    """Decide a batch in order; returns per submission the saved lead, or None when it was a duplicate or already
+    decided."""
     results: list[DecidedLead | None] = [None] * len(submissions)
     ids = [s.lead_id for s in submissions]
     # Saved leads are decided for good; a refused one is not stored, so a copy of it is decided (refused) again.
@@ -161,7 +160,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
     keys = [_keys(s) for s in submissions]
     limit = candidate_limit()
     candidates = await _load_candidates(session, [keys[i] for i in todo], limit=limit)
-    # Keys of registry rows as this batch has changed them so far: what route_lead would read back.
+    # Keys of registry rows as this batch has changed them so far: what a later decision would read back.
     batch_keys = _BatchKeys(cap=limit + 1)
 
     pools: set[PoolKey] = set()
@@ -173,7 +172,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
             pool = index.candidates(region_code=region, product_line=line).pool
             if pool is not None:
                 pools.add(pool)
-    counts = await _lock_pools(session, pools)
+    counts = await lock_pools(session, pools)
     added: Counter[tuple[str, str, str]] = Counter()
 
     buffered = BufferedOutbox(outbox)
@@ -246,7 +245,7 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
         await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
 
     await _hold_dealers(session, held, dealers)
-    await _write_pool_counts(session, added)
+    await add_to_pool_counts(session, added)
     await _write_customers(session, list(touched.values()))
     if leads:
         # One statement text whatever the batch: prepared once, sent as an executemany.
@@ -292,7 +291,7 @@ async def _lock_customers(session: AsyncSession,
 
 async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys], *, limit: int) -> _Candidates:
     """The first limit + 1 customers per key (one more, as the record's own customer is left out):
-    enough for route_lead's first `limit` of either key, whoever the record's customer is."""
+    enough for the first `limit` of either key, whoever the record's customer is."""
     names = sorted({k.name_county for k in keys if k.name_county is not None})
     fleets = sorted({k.fleet_city for k in keys if k.fleet_city is not None})
     found = _Candidates(by_name={k: [] for k in names}, by_fleet={k: [] for k in fleets}, keys={})
@@ -308,7 +307,8 @@ async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys], *, 
 
 def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _Candidates,
                         batch_keys: _BatchKeys, limit: int) -> tuple[Warning_, dict[str, Any]] | None:
-    """route_lead's candidate query answered from the pre-batch lookup plus the keys this batch wrote."""
+    """The lowest `limit` other customers sharing a key, from the pre-batch lookup plus the keys this batch wrote;
+    the warning names keys and strength only."""
     if keys.name_county is None and keys.fleet_city is None:
         return None
     ids: set[str] = set()
@@ -348,32 +348,13 @@ async def _write_customers(session: AsyncSession, customers: list[Customer]) -> 
                   *([getattr(customer, name) for customer in customers] for name in _CUSTOMER_COLUMNS))
 
 
-async def _lock_pools(session: AsyncSession, pools: set[PoolKey]) -> dict[PoolKey, dict[str, int]]:
-    """The pools' counts, their rows locked in key order for the rest of the batch."""
-    counts: dict[PoolKey, dict[str, int]] = {pool: {} for pool in pools}
-    if not pools:
-        return counts
-    ordered = sorted(pools)
-    rows = await fetch(session, LOCK_POOLS_SQL, [p for p, _ in ordered], [line for _, line in ordered])
-    for pool_prefix, line, dealer, assigned in rows:
-        counts[(pool_prefix, line)][dealer] = assigned
-    return counts
-
-
-async def _write_pool_counts(session: AsyncSession, added: Counter[tuple[str, str, str]]) -> None:
-    if not added:
-        return
-    ordered = sorted(added.items())
-    await execute(session, WRITE_POOLS_SQL, [p for (p, _, _), _ in ordered], [line for (_, line, _), _ in ordered],
-                  [d for (_, _, d), _ in ordered], [n for _, n in ordered])
-
-
 async def _hold_dealers(session: AsyncSession, codes: set[str], cache: DealerIndexCache | None) -> None:
-    """Share-lock every dealer chosen in the batch, as route_lead does per decision."""
+    """Share-lock every dealer chosen in the batch so a withdrawal waits for this decision (and then takes the
+    leads along)."""
     if not codes:
         return
     statuses = await fetch(session, HOLD_DEALERS_SQL, sorted(codes))
     if any(status != "active" for _, status in statuses):
         if cache is not None:
             cache.invalidate()
-        raise DealersChanged("a dealer chosen in this batch is no longer active; deciding again one by one")
+        raise DealersChanged("a dealer chosen in this batch is no longer active; deciding again")

@@ -8,6 +8,7 @@ replica is seen by the next routing decision of every replica.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dedup_router.models import Dealer
 from dedup_router.territories import DealerProfile, TerritoryIndex
 from leadnet_shared.db import fetch
+
+if TYPE_CHECKING:
+    from leadnet_shared.app import Runtime
 
 VERSION_KEY = "dealers_version"
 
@@ -65,3 +69,10 @@ class DealerIndexCache:
 
     def invalidate(self) -> None:
         self._index, self._version = None, None
+
+
+def dealer_cache(runtime: Runtime) -> DealerIndexCache:
+    """The process's one cache: routing, sales, the protection timer and the dealer endpoints (which invalidate it
+    on a write) must share it, or a replica would route on an index its own endpoint just changed."""
+    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
+    return cache

@@ -9,10 +9,9 @@ from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
 from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
-from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
+from dedup_router.dealer_index import bump_dealers_version, dealer_cache
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
-from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.protection import protection_status
 from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
@@ -37,18 +36,14 @@ from dedup_router.schemas import (
     WithdrawalOut,
 )
 from dedup_router.territories import normalize_territory, territory_problems
-from leadnet_shared.app import Runtime, runtime_of
+from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-
-
-def dealer_cache(runtime: Runtime) -> DealerIndexCache:
-    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    return cache
 
 
 def dealer_out(d: Dealer) -> DealerOut:

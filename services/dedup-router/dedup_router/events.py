@@ -66,7 +66,7 @@ async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix
         product_line=lead.product_line, horizon=lead.horizon, source=lead.source, network_code=lead.network_code,
         customer_existed=customer_existed, protection_until=lead.protection_until, accepted_at=now,
         rule=lead.rule, warnings=warnings, customer=masked(customer),
-        reward_eligible=lead.reward_eligible, fleet=fleet_summary(record),
+        reward_eligible=lead.reward_eligible, fleet=fleet_summary(record), lead_version=lead.version,
     )
     await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
 
@@ -106,7 +106,7 @@ async def publish_lead_reassigned(session: AsyncSession, outbox: Outbox, *, pref
         cross_region=lead.cross_region, reward_eligible=lead.reward_eligible, tier=lead.tier, nature=lead.nature,
         region_code=lead.region_code, product_line=lead.product_line, horizon=lead.horizon, source=lead.source,
         network_code=lead.network_code, from_dealer=from_dealer, to_dealer=lead.assigned_dealer, reason=reason,
-        reassigned_at=now,
+        reassigned_at=now, lead_version=lead.version,
     )
     await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
 

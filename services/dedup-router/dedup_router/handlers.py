@@ -1,4 +1,4 @@
-"""What dedup-router consumes: submitted records, to route them (a poll at once, or one by one as fallback)."""
+"""What dedup-router consumes: submitted records, routed a poll at a time (a poison event alone, as a batch of one)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.batch_routing import route_leads
-from dedup_router.dealer_index import DealerIndexCache
-from dedup_router.routing import route_lead
+from dedup_router.dealer_index import dealer_cache
 from leadnet_shared.app import Runtime
-from leadnet_shared.consumer import BatchHandler, Handler
+from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import Envelope, LeadSubmitted
 
 SUBMITTED = "leadnet.lead.submitted"
+LEAD_TYPES = frozenset({SUBMITTED})
+# Enough lead ids to find a failing batch in the logs without writing a poll's worth of them per failure.
+_IDS_REPORTED = 5
 
 
 class RoutingFailed(RuntimeError):
@@ -20,34 +22,15 @@ class RoutingFailed(RuntimeError):
     (phone, name, address), and the consumer loop logs the error it gets."""
 
 
-def _dealer_cache(runtime: Runtime) -> DealerIndexCache:
-    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    return cache
-
-
 def _sqlstate(exc: SQLAlchemyError) -> str:
     return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or type(exc).__name__)
 
 
-def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
-    dealers = _dealer_cache(runtime)
+def lead_handler(runtime: Runtime) -> BatchHandler:
+    """A poll's submissions decided together by route_leads, the router's one decision path."""
+    dealers = dealer_cache(runtime)
 
-    async def on_lead_submitted(session: AsyncSession, envelope: Envelope) -> None:
-        submitted = LeadSubmitted.model_validate(envelope.data)
-        try:
-            await route_lead(session, runtime.outbox, submitted=submitted, now=runtime.clock.now(),
-                             prefix=runtime.settings.topic_prefix, dealers=dealers)
-        except SQLAlchemyError as exc:
-            raise RoutingFailed(f"database error {_sqlstate(exc)} routing lead {submitted.lead_id}") from None
-
-    return {SUBMITTED: on_lead_submitted}
-
-
-def lead_batch_handler(runtime: Runtime) -> BatchHandler:
-    """A poll's submissions decided together; if the batch fails the loop falls back to on_lead_submitted."""
-    dealers = _dealer_cache(runtime)
-
-    async def on_lead_submitted_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    async def on_leads_submitted(session: AsyncSession, envelopes: list[Envelope]) -> None:
         submissions = [LeadSubmitted.model_validate(e.data) for e in envelopes if e.type == SUBMITTED]
         if not submissions:
             return
@@ -55,7 +38,8 @@ def lead_batch_handler(runtime: Runtime) -> BatchHandler:
             await route_leads(session, runtime.outbox, submissions=submissions, now=runtime.clock.now(),
                               prefix=runtime.settings.topic_prefix, dealers=dealers)
         except SQLAlchemyError as exc:
-            raise RoutingFailed(f"database error {_sqlstate(exc)} routing a batch of "
-                                f"{len(submissions)} leads") from None
+            ids = ", ".join(s.lead_id for s in submissions[:_IDS_REPORTED])
+            more = f" and {len(submissions) - _IDS_REPORTED} more" if len(submissions) > _IDS_REPORTED else ""
+            raise RoutingFailed(f"database error {_sqlstate(exc)} routing leads {ids}{more}") from None
 
-    return on_lead_submitted_batch
+    return on_leads_submitted

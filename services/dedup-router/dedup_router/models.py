@@ -94,6 +94,9 @@ class RoutedLead(Base):
     rule: Mapped[str] = mapped_column(String(80))
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # 1 when routed, one more at every reassignment; published as `lead_version` so a consumer that gets a lead's
+    # events out of order never lets an older fact overwrite a newer one.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
         Index("ix_leads_customer_entrant_open", "customer_id", "entrant_key", unique=True,
@@ -129,6 +132,7 @@ class DecidedLead:
     rule: str
     explanation: dict[str, Any]
     entered_at: datetime
+    version: int
 
     def row(self) -> dict[str, Any]:
         """The leads table row (the dataclass's fields are its columns)."""

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, dealer_cache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer, RoutedLead
-from dedup_router.routing import count_assignment, pool_counts
+from dedup_router.routing import add_to_pool_counts, lock_pools
 from dedup_router.territories import TerritoryIndex, is_authorized
 from leadnet_shared.app import Runtime
 from leadnet_shared.auth import Principal
@@ -77,12 +78,12 @@ async def _authorized_dealer_now(session: AsyncSession, index: TerritoryIndex, c
         if known is not None and is_authorized(known, customer.region_code, line):
             return known.code, "authorized_at_entry"
     pool = index.candidates(region_code=customer.region_code, product_line=line).pool
-    counts = await pool_counts(session, pool) if pool else {}
+    counts = await lock_pools(session, {pool}) if pool else {}
     routed = route_to_authorized_dealer(index=index, region_code=customer.region_code, product_line=line,
                                         pool_counts=counts)
     if routed.dealer is None or routed.pool is None:
         return None, "no_authorized_dealer"
-    await count_assignment(session, routed.pool, routed.dealer.code)
+    await add_to_pool_counts(session, Counter({(*routed.pool, routed.dealer.code): 1}))
     return routed.dealer.code, "routed_again"
 
 
@@ -109,6 +110,7 @@ async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, 
         for lead in leads:
             lead.assigned_dealer = target
             lead.authorized_dealer = target
+            lead.version += 1
             lead.explanation = {**lead.explanation,
                                 "protection_expired": {"at": now.isoformat(), "to": target, "how": how}}
         if customer.assigned_dealer == holder:
@@ -132,7 +134,7 @@ async def run_protection_timer(runtime: Runtime) -> None:
     settings = runtime.settings
     batch = int(getattr(settings, "protection_batch_size", 200))
     poll = float(getattr(settings, "protection_poll_seconds", 1.0))
-    dealers: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
+    dealers = dealer_cache(runtime)
     while not runtime.stopping:
         try:
             async with runtime.db.transaction() as session:

@@ -11,6 +11,7 @@ profile. A dry run computes the same plan and rolls nothing forward.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from dedup_router.events import (
     publish_lead_reassigned,
 )
 from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
-from dedup_router.routing import count_assignment
+from dedup_router.routing import add_to_pool_counts
 from dedup_router.withdrawal import HeldItem, WithdrawalPlan, plan_withdrawal
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound
@@ -81,6 +82,7 @@ async def redistribute_withdrawn_dealer(session: AsyncSession, outbox: Outbox, *
 async def _apply(session: AsyncSession, outbox: Outbox, *, plan: WithdrawalPlan, code: str,
                  customers: list[Customer], leads: list[RoutedLead], now: datetime, prefix: str) -> None:
     moves = {(m.kind, m.item_id): m for m in plan.moves}
+    given: Counter[tuple[str, str, str]] = Counter()
     for customer in customers:
         move = moves[("customer", customer.customer_id)]
         customer.assigned_dealer = move.new_dealer
@@ -93,13 +95,15 @@ async def _apply(session: AsyncSession, outbox: Outbox, *, plan: WithdrawalPlan,
     for lead in leads:
         move = moves[("lead", lead.lead_id)]
         lead.assigned_dealer = move.new_dealer
+        lead.version += 1
         if lead.authorized_dealer == code or lead.authorized_dealer is None:
             lead.authorized_dealer = move.new_dealer
         lead.explanation = {**lead.explanation, "withdrawal": {"from": code, "to": move.new_dealer,
                                                                "at": now.isoformat(), "how": move.explanation}}
         # Pool counts record leads (as routing does), so later routing in the pool stays fair.
         if move.new_dealer is not None and move.pool is not None:
-            await count_assignment(session, move.pool, move.new_dealer)
+            given[(*move.pool, move.new_dealer)] += 1
+    await add_to_pool_counts(session, given)
     await session.flush()
     for lead in leads:
         await publish_lead_reassigned(session, outbox, prefix=prefix, lead=lead, from_dealer=code,

@@ -30,12 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_sale_attributed, publish_sale_cancelled
 from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
-from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleView, attribute_sale
 from dedup_router.schemas import SaleIn
 from dedup_router.vin import is_valid_vin
 from leadnet_shared.auth import Principal
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed, json_pointer
 
 VIN_ALREADY_SOLD = "vin_already_sold"

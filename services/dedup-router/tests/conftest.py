@@ -1,4 +1,4 @@
-"""The router's registry on a real PostgreSQL built by its migrations, driven through route_lead itself."""
+"""The router's registry on a real PostgreSQL built by its migrations, driven through route_leads itself."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from dedup_router.batch_routing import route_leads
 from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
-from dedup_router.models import OUTBOX, Dealer, RoutedLead
-from dedup_router.routing import route_lead
+from dedup_router.models import OUTBOX, Dealer, DecidedLead
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import LeadSubmitted
 from leadnet_shared.outbox import Outbox
@@ -59,12 +59,17 @@ class RouterDb:
                              entered_by_role="dealer" if dealer else "hq_admin", submitted_at=at,
                              source="walk_in", record=record(**fields))
 
-    async def route(self, submitted: LeadSubmitted, *, now: datetime | None = None) -> RoutedLead | None:
-        async with self.db.transaction() as session:
-            return await route_lead(session, self.outbox, submitted=submitted, now=now or submitted.submitted_at,
-                                    prefix=self.prefix, dealers=self.dealers)
+    async def route(self, submitted: LeadSubmitted, *, now: datetime | None = None) -> DecidedLead | None:
+        """One record decided in its own transaction: a batch of one."""
+        [lead] = await self.route_batch([submitted], now=now or submitted.submitted_at)
+        return lead
 
-    async def submit(self, *, dealer: str | None, at: datetime = T0, **fields: Any) -> RoutedLead | None:
+    async def route_batch(self, submissions: list[LeadSubmitted], *, now: datetime) -> list[DecidedLead | None]:
+        async with self.db.transaction() as session:
+            return await route_leads(session, self.outbox, submissions=submissions, now=now, prefix=self.prefix,
+                                     dealers=self.dealers)
+
+    async def submit(self, *, dealer: str | None, at: datetime = T0, **fields: Any) -> DecidedLead | None:
         return await self.route(self.submitted(dealer=dealer, at=at, **fields))
 
     async def events(self, event_type: str | None = None) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
-"""The batch path's in-memory candidate index keeps only the lowest ids per key; the possible-duplicate warning it
-gives must be the one an uncapped index gives: the strongest of the `limit` lowest ids sharing a key, as the
-one-by-one path's `ORDER BY customer_id LIMIT` query picks them (pure: no database)."""
+"""route_leads' in-memory candidate index keeps only the lowest ids per key; the possible-duplicate warning it
+gives must be the one an uncapped index gives: the strongest of the `limit` lowest ids sharing a key, as an
+`ORDER BY customer_id LIMIT` query picks them (pure: no database)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Property: a batch decided by route_leads gives exactly the verdicts route_lead gives one by one (real PostgreSQL).
+"""Property: route_leads decides a batch exactly as it decides the same records one by one (real PostgreSQL).
 
-The same generated submissions go through sequential route_lead on one database and through route_leads, cut into
+The router has one decision path; the consumer hands it a whole poll, and its poison-event fallback a batch of one.
+The same generated submissions go through route_leads one record per transaction on one database and, cut into
 random batches, on another: same lead saved or refused (and why), same assigned and authorized dealer, rule,
 protection, warnings (customer_exists, possible_duplicate with the same keys, strength and matched customer),
 fairness explanation, the same registry rows and pool counts. The generator packs few phones, names, fleets and
@@ -128,9 +129,7 @@ class TestBatchGivesTheSequentialVerdicts:
         bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
         together: list[Any] = []
         for start, end in itertools.pairwise(bounds):
-            async with batched.db.transaction() as session:
-                together += await route_leads(session, batched.outbox, submissions=events[start:end], now=NOW,
-                                              prefix=batched.prefix, dealers=batched.dealers)
+            together += await batched.route_batch(events[start:end], now=NOW)
 
         assert [lead is not None for lead in together] == [lead is not None for lead in one_by_one]
         got, want = await _verdicts(batched), await _verdicts(sequential)

@@ -1,5 +1,5 @@
 """The possible-duplicate candidate cap (policy `candidates.per_record`): a record is compared with the customers of
-lowest id sharing one of its keys, at most that many, in the one-by-one and the batch path alike (real PostgreSQL).
+lowest id sharing one of its keys, at most that many (real PostgreSQL).
 
 The registry holds `cap` customers with the same name in the same county (strength 0.6) and one more customer, of
 a higher id, with the same name and the same fleet (strength 1.0). Inside the cap the strongest match would be the
@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from dedup_router.batch_routing import route_leads
 from dedup_router.models import DecidedLead, RoutedLead
 from dedup_router.possible_duplicates import candidate_limit, duplicate_keys, possible_duplicates_policy
 from dedup_router.routing import _vehicles
 
-from .conftest import T0, RouterDb, record
+from .conftest import RouterDb, record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -59,21 +58,19 @@ class TestCandidateCapIsPolicy:
 
 
 class TestCandidatesPastTheCapAreNotCompared:
-    @pytest.mark.parametrize("batch", [False, True], ids=["route_lead", "route_leads"])
-    async def test_inside_the_cap_the_strongest_match_wins(self, router_db: RouterDb, batch: bool) -> None:
+    async def test_inside_the_cap_the_strongest_match_wins(self, router_db: RouterDb) -> None:
         await router_db.add_dealer("D001", ["3707"])
         both = await _seed(router_db, name_only=candidate_limit() - 1)
-        await self._decide(router_db, batch)
+        await self._decide(router_db)
         [accepted] = await router_db.events("leadnet.lead.accepted")
         assert _possible(accepted) == (["name_county", "fleet_city"], 1.0)
         assert accepted["data"]["lead_id"] in {r[0] for r in await router_db.rows(
             "SELECT lead_id FROM leads WHERE explanation -> 'possible_duplicate' ->> 'customer_id' = :c", c=both)}
 
-    @pytest.mark.parametrize("batch", [False, True], ids=["route_lead", "route_leads"])
-    async def test_past_the_cap_the_stronger_customer_is_not_read(self, router_db: RouterDb, batch: bool) -> None:
+    async def test_past_the_cap_the_stronger_customer_is_not_read(self, router_db: RouterDb) -> None:
         await router_db.add_dealer("D001", ["3707"])
         await _seed(router_db, name_only=candidate_limit())
-        await self._decide(router_db, batch)
+        await self._decide(router_db)
         [accepted] = await router_db.events("leadnet.lead.accepted")
         assert _possible(accepted) == (["name_county"], 0.6)
         [(matched_id,)] = await router_db.rows(
@@ -81,19 +78,13 @@ class TestCandidatesPastTheCapAreNotCompared:
         assert matched_id == _id(1)  # equally strong: the lowest id
 
     @staticmethod
-    async def _decide(rdb: RouterDb, batch: bool) -> None:
+    async def _decide(rdb: RouterDb) -> None:
         submitted = rdb.submitted(dealer="D001", phone="+8613800138000", name="张三", region=REGION,
                                   vehicles=FLEET)
-        if not batch:
-            assert await rdb.route(submitted) is not None
-            return
-        async with rdb.db.transaction() as session:
-            [lead] = await route_leads(session, rdb.outbox, submissions=[submitted], now=T0, prefix="",
-                                       dealers=rdb.dealers)
-        assert lead is not None
+        assert await rdb.route(submitted) is not None
 
 
 class TestDecidedLeadIsTheLeadsRow:
     def test_its_fields_are_the_leads_columns(self) -> None:
-        # The batch path inserts DecidedLead.row() as is: a column added to the table must be added here too.
+        # route_leads inserts DecidedLead.row() as is: a column added to the table must be added here too.
         assert [f.name for f in dataclasses.fields(DecidedLead)] == [c.key for c in RoutedLead.__table__.columns]

@@ -1,15 +1,17 @@
 """Property: verdicts do not depend on the order events arrive in, nor on redelivery (real PostgreSQL).
 
-Submissions of few phones by few dealers (and HQ) are delivered through route_lead in two different orders, with
-redeliveries mixed in. Whatever the order: exactly one open lead per (customer, entrant) pair that was submitted;
-every lead's authorized dealer is the one the territory rules name and it is assigned to it or kept by its
-entrant exactly as domain.md §3 says; at most one protected lead per customer, its first; and delivering
-everything again changes nothing. (Which entrant of a big customer is "first" is, by the rule itself, whoever
+Submissions of few phones by few dealers (and HQ) are delivered through route_leads in two different orders, with
+redeliveries mixed in: one record per transaction, then cut into random batches as consumer polls would be.
+Whatever the order and batching: exactly one open lead per (customer, entrant) pair that was submitted; every
+lead's authorized dealer is the one the territory rules name and it is assigned to it or kept by its entrant
+exactly as domain.md §3 says; at most one protected lead per customer, its first; and delivering everything again
+changes nothing. (Which entrant of a big customer is "first" is, by the rule itself, whoever
 arrived first: that one verdict is order-dependent by design, so the cross-order comparison leaves it out.)
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -53,10 +55,12 @@ submissions = st.lists(st.tuples(st.integers(0, len(PHONES) - 1), st.sampled_fro
                        max_size=8)
 
 
-async def _deliver(rdb: RouterDb, events: list[LeadSubmitted]) -> dict[str, Any]:
+async def _deliver(rdb: RouterDb, events: list[LeadSubmitted], cuts: set[int] | None = None) -> dict[str, Any]:
+    """Deliver in batches cut before each index in `cuts` (none: one record per transaction)."""
     await rdb.truncate()
-    for event in events:
-        await rdb.route(event, now=T0 + timedelta(minutes=1))
+    bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))}) if cuts else range(len(events) + 1)
+    for start, end in itertools.pairwise(bounds):
+        await rdb.route_batch(events[start:end], now=T0 + timedelta(minutes=1))
     return await _state(rdb)
 
 
@@ -101,10 +105,11 @@ def _order_free(state: dict[str, Any]) -> set[tuple[Any, ...]]:
 class TestVerdictsDoNotDependOnOrderOrRedelivery:
     @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(people=st.lists(customers, min_size=len(PHONES), max_size=len(PHONES)), subs=submissions,
-           shuffle=st.randoms(use_true_random=False), redeliver=st.lists(st.integers(0, 7), max_size=4))
-    async def test_any_order_with_redeliveries_gives_the_same_verdicts(
+           shuffle=st.randoms(use_true_random=False), redeliver=st.lists(st.integers(0, 7), max_size=4),
+           cuts=st.sets(st.integers(1, 11), min_size=1, max_size=4))
+    async def test_any_order_and_batching_with_redeliveries_gives_the_same_verdicts(
             self, infra: Infra, people: list[dict[str, str]], subs: list[tuple[int, str | None]],
-            shuffle: Any, redeliver: list[int]) -> None:
+            shuffle: Any, redeliver: list[int], cuts: set[int]) -> None:
         rdb = await _shared_db(infra)
         events = []
         for i, (p, entrant) in enumerate(subs):
@@ -119,12 +124,11 @@ class TestVerdictsDoNotDependOnOrderOrRedelivery:
         reordered = list(events)
         shuffle.shuffle(reordered)
         reordered += [events[i % len(events)] for i in redeliver]  # redeliveries, possibly far from the original
-        second = await _deliver(rdb, reordered)
+        second = await _deliver(rdb, reordered, cuts)
         _check_rules(second, submitted_pairs)
         assert _order_free(second) == _order_free(first)
 
         accepted_before = len(await rdb.events("leadnet.lead.accepted"))
-        for event in reversed(events):  # everything delivered again
-            await rdb.route(event, now=T0 + timedelta(hours=1))
+        await rdb.route_batch(events[::-1], now=T0 + timedelta(hours=1))  # everything delivered again, in one poll
         assert await _state(rdb) == second
         assert len(await rdb.events("leadnet.lead.accepted")) == accepted_before

@@ -1,4 +1,4 @@
-"""The customer registry through route_lead on real PostgreSQL: duplicates, concurrency, possible duplicates,
+"""The customer registry through route_leads on real PostgreSQL: duplicates, concurrency, possible duplicates,
 HQ records and the HQ queue, cross-region protection and its timer, withdrawal, and ids-only errors."""
 
 from __future__ import annotations
@@ -220,9 +220,28 @@ class TestWithdrawal:
                                                     dry_run=False)
 
 
+class TestLeadVersion:
+    async def test_every_public_lead_event_carries_the_leads_version(self, router_db: RouterDb) -> None:
+        # Consumers keep the newest fact by it when a reassignment overtakes its verdict (review M4).
+        await _dealers(router_db)
+        await router_db.add_dealer("D004", ["3707"], ["tractor"], capability=20)
+        await router_db.add_dealer("D006", ["3707"], ["tractor"], capability=10)
+        lead = await router_db.submit(dealer="D001", phone=PHONE, region="370782")
+        assert lead is not None and lead.version == 1
+        for code in ("D001", "D004"):  # the lead moves twice: D001 -> D004 -> D006
+            async with router_db.db.transaction() as session:
+                await redistribute_withdrawn_dealer(session, router_db.outbox, code=code, now=T0, prefix="",
+                                                    dry_run=False)
+        lead_events = [(e["type"], e["data"]["assigned_dealer"], e["data"]["lead_version"])
+                       for e in await router_db.events() if e["type"].startswith("leadnet.lead.")]
+        assert lead_events == [("leadnet.lead.accepted", "D001", 1), ("leadnet.lead.reassigned", "D004", 2),
+                               ("leadnet.lead.reassigned", "D006", 3)]
+        assert await router_db.rows("SELECT version FROM leads") == [(3,)]
+
+
 class TestErrorsCarryIdsNotPersonalData:
     async def test_a_database_error_is_reported_by_lead_id_only(self, router_db: RouterDb) -> None:
-        from dedup_router.handlers import lead_handlers
+        from dedup_router.handlers import lead_handler
         from dedup_router.settings import RouterSettings
         from leadnet_shared.app import Runtime
         from leadnet_shared.clock import FrozenClock
@@ -237,11 +256,11 @@ class TestErrorsCarryIdsNotPersonalData:
         runtime = Runtime(settings=RouterSettings(env="test", topic_prefix=""), db=router_db.db,
                           outbox=router_db.outbox, inbox=Inbox(INBOX), tables=(OUTBOX, INBOX, KIT_STATE),
                           clock=FrozenClock(T0))
-        handler = lead_handlers(runtime)["leadnet.lead.submitted"]
+        handler = lead_handler(runtime)
         envelope = make_envelope(data=submitted, event_type="leadnet.lead.submitted", source="/t", time=T0,
                                  subject=submitted.lead_id)
         with pytest.raises(RoutingFailed) as caught:
             async with router_db.db.transaction() as session:
-                await handler(session, envelope)
+                await handler(session, [envelope])
         assert submitted.lead_id in str(caught.value)
         assert "13800138" not in str(caught.value) and "张" not in str(caught.value)

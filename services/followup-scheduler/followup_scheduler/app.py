@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from followup_scheduler.endpoints import plans_router, router
 from followup_scheduler.firing import run_timers
-from followup_scheduler.handlers import lead_batch_handler
+from followup_scheduler.handlers import LEAD_TYPES, lead_handler
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
@@ -26,10 +26,7 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, plans_router],
-        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handler=lead_batch_handler,
-                                types=frozenset({"leadnet.lead.accepted", "leadnet.lead.reassigned",
-                                                 "leadnet.lead.closed", "leadnet.dealer.upserted",
-                                                 "leadnet.dealer.withdrawn"}),
+        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handler=lead_handler, types=LEAD_TYPES,
                                 max_records=500 if lead_batches else 1)],
         workers=[run_timers] if run_timer_worker else [],
         clock=clock,

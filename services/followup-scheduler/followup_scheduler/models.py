@@ -90,6 +90,8 @@ class FollowedLead(Base):
     fleet_vehicles: Mapped[int | None] = mapped_column(Integer)
     purchased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_reason: Mapped[str | None] = mapped_column(String(40))
+    # The router's `lead_version` of the dealer stored here: an older reassignment never overwrites a newer one.
+    lead_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Dealer(Base):

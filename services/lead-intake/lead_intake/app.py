@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from lead_intake.endpoints import router, submit_lead_lane
-from lead_intake.handlers import verdict_batch_handler
+from lead_intake.handlers import VERDICT_TYPES, verdict_handler
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
@@ -89,9 +89,7 @@ def create_app(
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, networks_router],
-        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handler=lambda _rt: verdict_batch_handler(),
-                                types=frozenset({"leadnet.lead.accepted", "leadnet.lead.rejected",
-                                                 "leadnet.lead.reassigned", "leadnet.lead.verified"}))],
+        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES)],
         workers=[purge_expired_idempotency_keys],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

@@ -2,66 +2,57 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.models import Lead
-from lead_intake.service import Verdict, apply_verdicts, mark_verified
-from leadnet_shared.consumer import BatchHandler, Handler, apply_in_runs
+from lead_intake.service import Reassignment, Verdict, apply_reassignments, apply_verdicts, mark_verified
+from leadnet_shared.app import Runtime
+from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
 
-
-async def on_verdict(session: AsyncSession, envelope: Envelope) -> None:
-    """An accepted or rejected verdict, one event at a time (the batch path's fallback)."""
-    await apply_verdicts(session, [_verdict(envelope)])
-
-
-async def on_lead_reassigned(session: AsyncSession, envelope: Envelope) -> None:
-    event = LeadReassigned.model_validate(envelope.data)
-    await session.execute(
-        update(Lead)
-        .where(Lead.lead_id == event.lead_id)
-        .values(status="reassigned", assigned_dealer=event.to_dealer)
-    )
+ACCEPTED, REJECTED = "leadnet.lead.accepted", "leadnet.lead.rejected"
+REASSIGNED, VERIFIED = "leadnet.lead.reassigned", "leadnet.lead.verified"
+VERDICT_TYPES = frozenset({ACCEPTED, REJECTED, REASSIGNED, VERIFIED})
 
 
-async def on_lead_verified(session: AsyncSession, envelope: Envelope) -> None:
-    """A verified record counts for its network's authenticity (domain.md §1)."""
-    event = LeadVerified.model_validate(envelope.data)
-    await mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
+def verdict_handler(_runtime: Runtime) -> BatchHandler:
+    return on_lead_events
 
 
-def verdict_handlers() -> dict[str, Handler]:
-    return {
-        "leadnet.lead.accepted": on_verdict,
-        "leadnet.lead.rejected": on_verdict,
-        "leadnet.lead.reassigned": on_lead_reassigned,
-        "leadnet.lead.verified": on_lead_verified,
-    }
+async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    """A poll's verdicts, reassignments and verifications in three statements, whatever order they came in.
+
+    Each lead keeps its newest status by the router's `lead_version`, in the batch and against what is stored, so
+    a reassignment that overtook its lead's verdict (review M4) is not undone when the verdict comes; the verdict
+    itself is still recorded and its waiter woken. A verification only ever sets a first date.
+    """
+    verdicts: dict[str, Verdict] = {}
+    reassignments: dict[str, Reassignment] = {}
+    verified: list[LeadVerified] = []
+    for envelope in envelopes:
+        if envelope.type in (ACCEPTED, REJECTED):
+            verdict = _verdict(envelope)
+            if verdict.lead_id not in verdicts or verdicts[verdict.lead_id].lead_version <= verdict.lead_version:
+                verdicts[verdict.lead_id] = verdict
+        elif envelope.type == REASSIGNED:
+            moved = LeadReassigned.model_validate(envelope.data)
+            known = reassignments.get(moved.lead_id)
+            if known is None or known.lead_version <= moved.lead_version:
+                reassignments[moved.lead_id] = Reassignment(lead_id=moved.lead_id, to_dealer=moved.to_dealer,
+                                                            lead_version=moved.lead_version)
+        elif envelope.type == VERIFIED:
+            verified.append(LeadVerified.model_validate(envelope.data))
+    await apply_verdicts(session, list(verdicts.values()))
+    await apply_reassignments(session, list(reassignments.values()))
+    for event in verified:  # a verified record counts for its network's authenticity (domain.md §1)
+        await mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
 
 
 def _verdict(envelope: Envelope) -> Verdict:
-    if envelope.type == "leadnet.lead.accepted":
+    if envelope.type == ACCEPTED:
         accepted = LeadAccepted.model_validate(envelope.data)
         return Verdict(lead_id=accepted.lead_id, status="accepted", customer_id=accepted.customer_id,
-                       assigned_dealer=accepted.assigned_dealer, verdict=envelope.data)
+                       assigned_dealer=accepted.assigned_dealer, verdict=envelope.data,
+                       lead_version=accepted.lead_version)
     rejected = LeadRejected.model_validate(envelope.data)
     return Verdict(lead_id=rejected.lead_id, status="rejected_duplicate", customer_id=rejected.customer_id,
                    assigned_dealer=None, verdict=envelope.data)
-
-
-VERDICT_TYPES = frozenset({"leadnet.lead.accepted", "leadnet.lead.rejected"})
-
-
-async def on_verdict_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
-    """A poll's verdicts in as few statements as order allows; the outcome is the same as one at a time.
-
-    Consecutive verdicts on distinct leads go out in one statement; a reassignment or a verification (or a second
-    verdict on a lead already in the run) first applies the run before it, so each lead sees its events in order.
-    """
-    await apply_in_runs(session, envelopes, run_types=VERDICT_TYPES, parse=_verdict, key=lambda v: v.lead_id,
-                        apply_run=apply_verdicts, handlers=verdict_handlers())
-
-
-def verdict_batch_handler() -> BatchHandler:
-    return on_verdict_batch

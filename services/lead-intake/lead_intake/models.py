@@ -43,6 +43,8 @@ class Lead(Base):
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # False when the record named a network code nobody registered: kept (never lose a record) but not counted.
     network_registered: Mapped[bool | None] = mapped_column()
+    # The router's `lead_version` of the status and dealer stored here: an older event never overwrites them.
+    lead_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_leads_entered_by", "entered_by", "submitted_at"),

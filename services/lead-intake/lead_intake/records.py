@@ -26,8 +26,8 @@ from lead_intake.information_blocks import (
 from lead_intake.normalize import NormalizationError
 from lead_intake.normalize.address import normalize_region
 from lead_intake.normalize.chinese import clean_text
-from lead_intake.normalize.phone import normalize_phone
 from lead_intake.normalize.quantities import normalize_number
+from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.policy import PolicyError, cached_policy
 from leadnet_shared.problems import FieldProblem, ValidationFailed, json_pointer
 
@@ -408,7 +408,7 @@ class _Validation:
             return None
         try:
             return normalize_phone(value)
-        except NormalizationError as exc:
+        except InvalidPhone as exc:
             self.add(pointer, exc.code, exc.message)
             return None
 

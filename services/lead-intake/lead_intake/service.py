@@ -220,13 +220,23 @@ CLAIM_KEYS_SQL = (
     "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), "
     "CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[])) AS t(c, k, h, l, i) "
     "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id")
+# The verdict (customer, warnings) is always recorded; status and dealer only if no newer fact (a reassignment that
+# overtook the verdict, review M4) is stored already. RETURNING gives the status as stored, which the waiter gets.
 APPLY_VERDICTS_SQL = (
-    "UPDATE leads AS l SET status = v.status, customer_id = v.customer_id, "
-    "assigned_dealer = v.assigned_dealer, verdict = CAST(v.verdict AS jsonb), updated_at = now() "
+    "UPDATE leads AS l SET "
+    "status = CASE WHEN l.lead_version <= v.lead_version THEN v.status ELSE l.status END, "
+    "assigned_dealer = CASE WHEN l.lead_version <= v.lead_version THEN v.assigned_dealer ELSE l.assigned_dealer END, "
+    "lead_version = GREATEST(l.lead_version, v.lead_version), "
+    "customer_id = v.customer_id, verdict = CAST(v.verdict AS jsonb), updated_at = now() "
     "FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), "
-    "CAST($4 AS text[]), CAST($5 AS text[])) "
-    "AS v(lead_id, status, customer_id, assigned_dealer, verdict) "
-    "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered")
+    "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS int[])) "
+    "AS v(lead_id, status, customer_id, assigned_dealer, verdict, lead_version) "
+    "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered, l.status")
+APPLY_REASSIGNMENTS_SQL = (
+    "UPDATE leads AS l SET status = 'reassigned', assigned_dealer = v.to_dealer, lead_version = v.lead_version, "
+    "updated_at = now() "
+    "FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[])) AS v(lead_id, to_dealer, lead_version) "
+    "WHERE l.lead_id = v.lead_id AND l.lead_version <= v.lead_version")
 # Remembering the keyed requests' responses and waking the waiters are one statement, one round trip per poll:
 # a data-modifying WITH runs whether or not the outer SELECT reads it, and both take effect at the commit.
 REMEMBER_AND_NOTIFY_SQL = (
@@ -364,6 +374,16 @@ class Verdict:
     customer_id: str | None
     assigned_dealer: str | None
     verdict: dict[str, Any]
+    lead_version: int = 0  # a rejection is never reassigned: unversioned
+
+
+@dataclass(frozen=True, slots=True)
+class Reassignment:
+    """A lead moved to another dealer (or to the HQ queue) by the router, at its `lead_version`."""
+
+    lead_id: str
+    to_dealer: str | None
+    lead_version: int
 
 
 def _notification(state: LeadState) -> str:
@@ -372,7 +392,8 @@ def _notification(state: LeadState) -> str:
 
 
 async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
-    """Apply a poll's verdicts (distinct leads) in one UPDATE and wake every waiter in one NOTIFY statement.
+    """Apply a poll's verdicts (distinct leads) in one UPDATE and wake every waiter in one NOTIFY statement; a newer
+    status already stored (a reassignment that arrived first) is kept.
 
     A request waits on its verdict while the consumer works through its poll; one statement for the poll instead
     of several per verdict is what keeps that wait short under load.
@@ -383,15 +404,23 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
         session, APPLY_VERDICTS_SQL,
         [v.lead_id for v in verdicts], [v.status for v in verdicts], [v.customer_id for v in verdicts],
         [v.assigned_dealer for v in verdicts], [orjson.dumps(v.verdict).decode() for v in verdicts],
+        [v.lead_version for v in verdicts],
     )
     by_id = {v.lead_id: v for v in verdicts}
-    states = [LeadState(lead_id=lead_id, status=by_id[lead_id].status, entered_by=entered_by,
+    states = [LeadState(lead_id=lead_id, status=status, entered_by=entered_by,
                         customer_id=by_id[lead_id].customer_id, verdict=by_id[lead_id].verdict,
                         network_registered=registered)
-              for lead_id, entered_by, registered in rows]
+              for lead_id, entered_by, registered, status in rows]
     if states:
         await remember_responses_and_notify(session, states)
     return len(rows)
+
+
+async def apply_reassignments(session: AsyncSession, reassignments: list[Reassignment]) -> None:
+    """Move leads (distinct) to their new dealers in one UPDATE, unless a newer fact is stored already."""
+    if reassignments:
+        await execute(session, APPLY_REASSIGNMENTS_SQL, [r.lead_id for r in reassignments],
+                      [r.to_dealer for r in reassignments], [r.lead_version for r in reassignments])
 
 
 async def remember_responses_and_notify(session: AsyncSession, states: list[LeadState]) -> None:

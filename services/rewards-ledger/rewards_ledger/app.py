@@ -10,14 +10,10 @@ from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, SALES
 from rewards_ledger import payout_endpoints
 from rewards_ledger.endpoints import router
-from rewards_ledger.handlers import reward_batch_handler
+from rewards_ledger.handlers import REWARD_TYPES, reward_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.money_guards import check_money_guards
 from rewards_ledger.settings import LedgerSettings
-
-# The facts the ledger settles on; the rest of the lead and sale streams is acknowledged and skipped.
-REWARD_TYPES = frozenset({"leadnet.lead.accepted", "leadnet.lead.verified", "leadnet.lead.reassigned",
-                          "leadnet.sale.attributed", "leadnet.sale.cancelled"})
 
 
 def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = None,
@@ -29,7 +25,7 @@ def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = 
         title="leadnet rewards-ledger",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, payout_endpoints.router],
-        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handler=reward_batch_handler,
+        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handler=reward_handler,
                                 types=REWARD_TYPES)] if consume else [],
         on_startup=[check_money_guards],
         clock=clock,

@@ -1,5 +1,6 @@
 """What rewards-ledger consumes: the public lead events (eligibility, verification, the masked customer) and the
-public sale events (attributions and cancellations). Each handler stores the fact, then settles the record."""
+public sale events (attributions and cancellations). A poll's facts are stored, then each affected record is
+settled once."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import Runtime
-from leadnet_shared.consumer import BatchHandler, Handler
+from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import (
     Envelope,
     LeadAccepted,
@@ -24,15 +24,11 @@ from leadnet_shared.events import (
     SaleCancelled,
 )
 from leadnet_shared.outbox import Outbox
-from rewards_ledger.models import Lead, Sale, SaleCancellation, SaleVehicle
 from rewards_ledger.settlement import (
     Settlement,
     lead_lock,
-    lead_of_sale,
-    lock,
     lock_all,
     sale_lock,
-    settle_lead,
     settle_leads,
 )
 
@@ -43,56 +39,31 @@ def _facts(event: LeadFacts) -> dict[str, Any]:
             "cross_region": event.cross_region, "tier": event.tier, "product_line": event.product_line}
 
 
-async def record_lead(session: AsyncSession, event: LeadFacts, *, now: datetime) -> None:
-    """Upsert the record's facts; the first verification and the accepted-time customer are kept once known."""
-    values: dict[str, Any] = {"lead_id": event.lead_id, **_facts(event), "updated_at": now}
-    update: dict[str, Any] = {**_facts(event), "updated_at": now}
-    if isinstance(event, LeadAccepted):
-        values |= {"customer_existed": event.customer_existed, "customer_name": event.customer.name,
-                   "customer_phone": event.customer.phone}
-        update |= {"customer_existed": event.customer_existed, "customer_name": event.customer.name,
-                   "customer_phone": event.customer.phone}
-    if isinstance(event, LeadVerified):
-        values["verified_at"] = event.verified_at
-    statement = pg_insert(Lead).values(**values)
-    if isinstance(event, LeadVerified):  # the first verification counts: a later one keeps the original time
-        update["verified_at"] = func.coalesce(Lead.verified_at, statement.excluded.verified_at)
-    await session.execute(statement.on_conflict_do_update(index_elements=["lead_id"], set_=update))
-
-
 def _claims(event: SaleAttributed) -> list[dict[str, Any]]:
     """The rewards the router decided this sale earns: what the ledger pays on it (rewards.py)."""
     return [c.model_dump(mode="json") for c in event.rewards]
 
 
-async def record_sale(session: AsyncSession, event: SaleAttributed, *, now: datetime) -> None:
-    """Store the attribution once (a sale's facts never change); a redelivered or replayed one adds nothing."""
-    await session.execute(pg_insert(Sale).values(
-        sale_id=event.sale_id, lead_id=event.attributed_lead_id, customer_id=event.customer_id, seller=event.seller,
-        supplied_by=event.supplied_by, lead_entered_by=event.lead_entered_by, violation=event.violation,
-        sold_at=event.sold_at, received_at=now, claims=_claims(event),
-    ).on_conflict_do_nothing(index_elements=["sale_id"]))
-    if event.vehicles:
-        await session.execute(pg_insert(SaleVehicle).values([
-            {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line} for v in event.vehicles
-        ]).on_conflict_do_nothing(index_elements=["sale_id", "vin"]))
-
-
-# The batch forms of `record_lead` / `record_sale`: one statement each whatever the batch size, with a fixed text
-# (arrays, not one bind per value) so the server keeps it prepared.
+# The record's facts every public lead event repeats; they change when the router reassigns the lead.
+_FACT_COLUMNS = ("customer_id", "entered_by", "authorized_dealer", "reward_eligible", "cross_region", "tier",
+                 "product_line")
+# One statement each whatever the batch size, with a fixed text (arrays, not one bind per value) so the server keeps
+# it prepared.
 _UPSERT_LEADS = text("""
 INSERT INTO leads (lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier,
-                   product_line, customer_existed, customer_name, customer_phone, verified_at, updated_at)
+                   product_line, lead_version, customer_existed, customer_name, customer_phone, verified_at,
+                   updated_at)
 SELECT *, CAST(:now AS timestamptz) FROM unnest(
     CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:entered_by AS text[]),
     CAST(:authorized_dealer AS text[]), CAST(:reward_eligible AS boolean[]), CAST(:cross_region AS boolean[]),
-    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:customer_existed AS boolean[]),
-    CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]), CAST(:verified_at AS timestamptz[])
+    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:lead_version AS integer[]),
+    CAST(:customer_existed AS boolean[]), CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]),
+    CAST(:verified_at AS timestamptz[])
 ) AS r ORDER BY 1
 ON CONFLICT (lead_id) DO UPDATE SET
-    customer_id = excluded.customer_id, entered_by = excluded.entered_by,
-    authorized_dealer = excluded.authorized_dealer, reward_eligible = excluded.reward_eligible,
-    cross_region = excluded.cross_region, tier = excluded.tier, product_line = excluded.product_line,
+    -- the facts of the newest lead_version: a verdict that a reassignment overtook (review M4) changes nothing
+    """ + ", ".join(f"{c} = CASE WHEN leads.lead_version <= excluded.lead_version THEN excluded.{c} ELSE leads.{c} END"
+                    for c in (*_FACT_COLUMNS, "lead_version")) + """,
     updated_at = excluded.updated_at,
     -- the accepted-time customer, when this batch had a lead.accepted (customer_existed is never null there)
     customer_existed = coalesce(excluded.customer_existed, leads.customer_existed),
@@ -104,19 +75,20 @@ ON CONFLICT (lead_id) DO UPDATE SET
     verified_at = coalesce(leads.verified_at, excluded.verified_at)
 """)
 
-_LEAD_COLUMNS = ("lead_id", "customer_id", "entered_by", "authorized_dealer", "reward_eligible", "cross_region",
-                 "tier", "product_line", "customer_existed", "customer_name", "customer_phone", "verified_at")
+_LEAD_COLUMNS = ("lead_id", *_FACT_COLUMNS, "lead_version", "customer_existed", "customer_name", "customer_phone",
+                 "verified_at")
 
 
 async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, now: datetime) -> None:
-    """The batch form of `record_lead`: the same end state as upserting the events one by one in delivery order, in
-    one statement (a row may be touched once per statement, so each record's events are folded first: the latest
-    facts, the latest accepted-time customer, the first verification)."""
+    """Upsert the records' facts: the same end state as upserting the events one by one, in one statement (a row
+    may be touched once per statement, so each record's events are folded first: the facts of the newest
+    lead_version, the latest accepted-time customer, the first verification)."""
     folded: dict[str, dict[str, Any]] = {}
     for event in events:
-        row = folded.setdefault(event.lead_id, {"customer_existed": None, "customer_name": None,
+        row = folded.setdefault(event.lead_id, {"lead_version": -1, "customer_existed": None, "customer_name": None,
                                                 "customer_phone": None, "verified_at": None})
-        row |= {"lead_id": event.lead_id, **_facts(event)}
+        if event.lead_version >= row["lead_version"]:
+            row |= {"lead_id": event.lead_id, **_facts(event), "lead_version": event.lead_version}
         if isinstance(event, LeadAccepted):
             row |= {"customer_existed": event.customer_existed, "customer_name": event.customer.name,
                     "customer_phone": event.customer.phone}
@@ -157,8 +129,8 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 async def record_sales(session: AsyncSession, events: Sequence[SaleAttributed], *, now: datetime) -> None:
-    """The batch form of `record_sale`: the first attribution of a sale stands; every attribution's vehicles are
-    kept (as one by one); nothing changes for what is stored already."""
+    """Store the attributions: the first attribution of a sale stands (a sale's facts never change); every
+    attribution's vehicles are kept; nothing changes for what is stored already."""
     sales: dict[str, dict[str, Any]] = {}
     vehicles: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:
@@ -191,6 +163,8 @@ LEAD_EVENTS: dict[str, type[LeadAccepted] | type[LeadVerified] | type[LeadReassi
     "leadnet.lead.verified": LeadVerified,
     "leadnet.lead.reassigned": LeadReassigned,
 }
+# The facts the ledger settles on; the rest of the lead and sale streams is acknowledged and skipped.
+REWARD_TYPES = frozenset({*LEAD_EVENTS, "leadnet.sale.attributed", "leadnet.sale.cancelled"})
 
 
 async def handle_batch(session: AsyncSession, outbox: Outbox, envelopes: Sequence[Envelope], *, now: datetime,
@@ -198,7 +172,7 @@ async def handle_batch(session: AsyncSession, outbox: Outbox, envelopes: Sequenc
     """A poll's new events at once: store every fact, then settle each affected record once.
 
     Locks are taken up front in one global order (all sales, then all records, each by hash), the same order the
-    one-by-one handlers and HQ's guarantee change follow (a sale, then its record), so replicas never deadlock.
+    HQ's guarantee change follows (a sale, then its record), so replicas never deadlock.
     """
     leads: list[LeadFacts] = []
     attributed: list[SaleAttributed] = []
@@ -229,56 +203,11 @@ async def handle_batch(session: AsyncSession, outbox: Outbox, envelopes: Sequenc
     return await settle_leads(session, outbox, lead_ids=affected, now=now, prefix=prefix, locked=True)
 
 
-def reward_handlers(runtime: Runtime) -> dict[str, Handler]:
+def reward_handler(runtime: Runtime) -> BatchHandler:
+    """The consumer's one decision path: a poll at once, or a failing event alone as a batch of one."""
     prefix = runtime.settings.topic_prefix
 
-    async def on_lead(session: AsyncSession, event: LeadFacts) -> None:
-        await lock(session, lead_lock(event.lead_id))
-        await record_lead(session, event, now=runtime.clock.now())
-        await settle_lead(session, runtime.outbox, lead_id=event.lead_id, now=runtime.clock.now(), prefix=prefix,
-                          locked=True)
-
-    async def on_lead_accepted(session: AsyncSession, envelope: Envelope) -> None:
-        await on_lead(session, LeadAccepted.model_validate(envelope.data))
-
-    async def on_lead_verified(session: AsyncSession, envelope: Envelope) -> None:
-        await on_lead(session, LeadVerified.model_validate(envelope.data))
-
-    async def on_lead_reassigned(session: AsyncSession, envelope: Envelope) -> None:
-        await on_lead(session, LeadReassigned.model_validate(envelope.data))
-
-    async def on_sale_attributed(session: AsyncSession, envelope: Envelope) -> None:
-        event = SaleAttributed.model_validate(envelope.data)
-        await lock(session, sale_lock(event.sale_id))
-        await record_sale(session, event, now=runtime.clock.now())
-        lead_id = await lead_of_sale(session, event.sale_id)  # the first attribution stands
-        if lead_id is not None:
-            await settle_lead(session, runtime.outbox, lead_id=lead_id, now=runtime.clock.now(), prefix=prefix)
-
-    async def on_sale_cancelled(session: AsyncSession, envelope: Envelope) -> None:
-        event = SaleCancelled.model_validate(envelope.data)
-        await lock(session, sale_lock(event.sale_id))
-        await session.execute(pg_insert(SaleCancellation).values(
-            sale_id=event.sale_id, cancelled_at=event.cancelled_at,
-        ).on_conflict_do_nothing(index_elements=["sale_id"]))
-        lead_id = await lead_of_sale(session, event.sale_id)
-        if lead_id is not None:  # else the attribution, when it comes, finds the sale cancelled and pays nothing
-            await settle_lead(session, runtime.outbox, lead_id=lead_id, now=runtime.clock.now(), prefix=prefix)
-
-    return {
-        "leadnet.lead.accepted": on_lead_accepted,
-        "leadnet.lead.verified": on_lead_verified,
-        "leadnet.lead.reassigned": on_lead_reassigned,
-        "leadnet.sale.attributed": on_sale_attributed,
-        "leadnet.sale.cancelled": on_sale_cancelled,
-    }
-
-
-def reward_batch_handler(runtime: Runtime) -> BatchHandler:
-    """The consumer's batch path; if it fails, the kit retries the poll through `reward_handlers` one by one."""
-    prefix = runtime.settings.topic_prefix
-
-    async def on_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    async def on_reward_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
         await handle_batch(session, runtime.outbox, envelopes, now=runtime.clock.now(), prefix=prefix)
 
-    return on_batch
+    return on_reward_events

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, String, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -84,6 +84,8 @@ class Lead(Base):
     cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
     tier: Mapped[str] = mapped_column(String(24))
     product_line: Mapped[str | None] = mapped_column(String(32))
+    # The router's `lead_version` of the facts above: an older event never overwrites them (review M4).
+    lead_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     customer_existed: Mapped[bool | None] = mapped_column(Boolean)  # None until lead.accepted is seen
     customer_name: Mapped[str | None] = mapped_column(String(64))  # masked, as on the public topic
     customer_phone: Mapped[str | None] = mapped_column(String(32))  # masked

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
-from rewards_ledger.models import Posting, Sale
+from rewards_ledger.models import Posting
 from rewards_ledger.postings import PostingRequest, post_many
 from rewards_ledger.rewards import REVERSAL, Claim, DueReward, LeadState, SaleState, rewards_due, rewards_policy
 
@@ -217,11 +217,6 @@ async def settle_lead(session: AsyncSession, outbox: Outbox, *, lead_id: str, no
     settled = await settle_leads(session, outbox, lead_ids=[lead_id], now=now, prefix=prefix, policy=policy,
                                  locked=locked)
     return settled[lead_id]
-
-
-async def lead_of_sale(session: AsyncSession, sale_id: str) -> str | None:
-    value = await session.scalar(select(Sale.lead_id).where(Sale.sale_id == sale_id))
-    return None if value is None else str(value)
 
 
 async def month_total(session: AsyncSession, start: datetime, end: datetime) -> int:

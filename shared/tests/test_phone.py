@@ -1,4 +1,5 @@
-"""The same customer is the same normalized phone number: every usual spelling gives one E.164."""
+"""The same customer is the same normalized phone number: every usual spelling gives one E.164, in intake and in
+the router alike (both call this one function)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lead_intake.normalize import NormalizationError
-from lead_intake.normalize.phone import _full_parse, normalize_phone
+from leadnet_shared.phone import InvalidPhone, _full_parse, normalize_phone
 
 # Mobile numbers as libphonenumber knows them: 11 digits, first 1, second 3-9.
 mobile_numbers = st.builds(
@@ -49,11 +49,11 @@ class TestMobileSpellings:
         for spelling in (digits, f"+86 {digits}", f"0086{digits}", f"86{digits}"):
             try:
                 expected: str | None = _full_parse(spelling)
-            except NormalizationError:
+            except InvalidPhone:
                 expected = None
             try:
                 got: str | None = normalize_phone(spelling)
-            except NormalizationError:
+            except InvalidPhone:
                 got = None
             assert got == expected, spelling
 
@@ -95,7 +95,7 @@ class TestInvalid:
         ],
     )
     def test_invalid_phone(self, raw: str) -> None:
-        with pytest.raises(NormalizationError) as caught:
+        with pytest.raises(InvalidPhone) as caught:
             normalize_phone(raw)
         assert caught.value.code == "invalid_phone"
 
@@ -103,6 +103,6 @@ class TestInvalid:
     def test_extra_digits_are_never_the_same_number(self, national: str, junk: str) -> None:
         try:
             result = normalize_phone(national + junk)
-        except NormalizationError:
+        except InvalidPhone:
             return
         assert result != "+86" + national

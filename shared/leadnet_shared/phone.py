@@ -1,8 +1,9 @@
 """The same customer is the same normalized phone number (contract.md): every spelling becomes one E.164.
 
 Dealers type "138 0013 8000", "138-0013-8000", "+86 13800138000", "0086…", "(0536) 6012345", full-width
-digits. libphonenumber knows the mainland numbering plan, so validity (which mobile prefixes and area codes
-exist) is its judgement, not a regular expression of ours.
+digits; intake stores the record's phone in that form and the router looks a sale's buyer up by it, so both must
+normalize with this one function. libphonenumber knows the mainland numbering plan, so validity (which mobile
+prefixes and area codes exist) is its judgement, not a regular expression of ours.
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ import re
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
-from lead_intake.normalize import NormalizationError
-
 MAINLAND_REGION = "CN"
 # contract.md: "a valid mainland China number (mobile or fixed line)"; 400/800 numbers name no customer.
 _ACCEPTED_TYPES = frozenset(
     {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
+
+
+class InvalidPhone(ValueError):
+    """Not a mainland China mobile or fixed-line number; `code` is the field-problem code callers report."""
+
+    code = "invalid_phone"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _mobile_pattern() -> re.Pattern[str]:
@@ -48,7 +57,7 @@ def _plain_mobile(raw: str) -> str | None:
 
 
 def normalize_phone(raw: str, /) -> str:
-    """E.164 form (`+8613800138000`) of a mainland mobile or fixed-line number, else `invalid_phone`."""
+    """E.164 form (`+8613800138000`) of a mainland mobile or fixed-line number; raises InvalidPhone otherwise."""
     fast = _plain_mobile(raw)
     return fast if fast is not None else _full_parse(raw)
 
@@ -57,13 +66,11 @@ def _full_parse(raw: str) -> str:
     try:
         number = phonenumbers.parse(raw, MAINLAND_REGION)
     except phonenumbers.NumberParseException as exc:
-        raise NormalizationError("invalid_phone", "not a phone number") from exc
+        raise InvalidPhone("not a phone number") from exc
     if number.country_code != 86 or number.extension:
-        raise NormalizationError(
-            "invalid_phone", "must be a mainland China number (+86) without an extension"
-        )
+        raise InvalidPhone("must be a mainland China number (+86) without an extension")
     if not phonenumbers.is_valid_number_for_region(number, MAINLAND_REGION):
-        raise NormalizationError("invalid_phone", "not a valid mainland China phone number")
+        raise InvalidPhone("not a valid mainland China phone number")
     if phonenumbers.number_type(number) not in _ACCEPTED_TYPES:
-        raise NormalizationError("invalid_phone", "must be a mobile or fixed-line number (not 400/800 etc.)")
+        raise InvalidPhone("must be a mobile or fixed-line number (not 400/800 etc.)")
     return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))

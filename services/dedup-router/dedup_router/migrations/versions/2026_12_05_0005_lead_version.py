@@ -1,0 +1,27 @@
+"""leads: a version counted up at every reassignment, published as `lead_version` (review M4)
+
+Several relay replicas, or a row in backoff, can let a lead's `lead.reassigned` reach a consumer before its
+`lead.accepted`; with the version on every public lead event a consumer keeps the newest fact whatever the order.
+Existing leads start at 1 (the version of a first routing); their next reassignment publishes 2.
+
+Revision ID: 20261205_lead_version
+Revises: 0004
+Create Date: 2026-12-05
+"""
+
+from alembic import op
+
+revision = "20261205_lead_version"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    # A constant default: PostgreSQL 11+ adds the column without rewriting the table.
+    op.execute("ALTER TABLE leads ADD COLUMN version integer NOT NULL DEFAULT 1")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE leads DROP COLUMN version")

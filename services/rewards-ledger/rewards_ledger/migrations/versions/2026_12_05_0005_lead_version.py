@@ -1,0 +1,25 @@
+"""leads: the router's `lead_version` of the stored facts (review M4)
+
+A lead's `lead.reassigned` can arrive before its `lead.accepted`; the ledger then keeps the reassignment's
+authorized dealer (which decides whether a sale is guaranteed) and ignores the older verdict's. 0: unversioned.
+
+Revision ID: 20261205_lead_version
+Revises: 0004
+Create Date: 2026-12-05
+"""
+
+from alembic import op
+
+revision = "20261205_lead_version"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("ALTER TABLE leads ADD COLUMN lead_version integer NOT NULL DEFAULT 0")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE leads DROP COLUMN lead_version")

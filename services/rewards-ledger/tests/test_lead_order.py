@@ -1,0 +1,57 @@
+"""A lead's reassignment that overtakes its verdict (review M4) keeps its facts in the ledger: the authorized
+dealer decides whether a sale is guaranteed, so an older `lead.accepted` must not bring the old one back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from leadnet_shared.clock import FrozenClock
+from leadnet_shared.events import Envelope, LeadReassigned, make_envelope
+from leadnet_shared.testing import Infra, fresh_database
+from rewards_ledger.testing import T0, LedgerHarness, lead_accepted
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+
+@pytest.fixture(params=["one_by_one", "batch"])
+async def ledger(request: pytest.FixtureRequest, infra: Infra, clock: FrozenClock) -> AsyncIterator[LedgerHarness]:
+    harness = LedgerHarness.open(await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock,
+                                 batch=request.param == "batch")
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+def _accepted() -> Envelope:
+    envelope = lead_accepted(lead_id="L1", customer_id="C1", entered_by="D002", authorized="D001")
+    return envelope.model_copy(update={"data": {**envelope.data, "lead_version": 1}})
+
+
+def _reassigned() -> Envelope:
+    data = LeadReassigned(lead_id="L1", customer_id="C1", entered_by="D002", assigned_dealer="D004",
+                          authorized_dealer="D004", cross_region=True, reward_eligible=True, tier="retail",
+                          product_line="tractor", from_dealer="D001", to_dealer="D004", reason="dealer_withdrawn",
+                          reassigned_at=T0, lead_version=2)
+    return make_envelope(data=data, event_type="leadnet.lead.reassigned", source="/test", time=T0, subject="C1")
+
+
+async def _stored(ledger: LedgerHarness) -> list[tuple[str, str, bool]]:
+    async with ledger.db.sessions() as session:
+        rows = await session.execute(text("SELECT authorized_dealer, customer_name, customer_existed FROM leads"))
+        return [tuple(row) for row in rows]
+
+
+class TestOlderFactsNeverOverwriteNewerOnes:
+    async def test_a_reassignment_before_its_verdict_keeps_its_dealer(self, ledger: LedgerHarness) -> None:
+        await ledger.deliver([_reassigned()])
+        await ledger.deliver([_accepted()])
+        # The verdict's own facts (the masked customer) are still taken in.
+        assert await _stored(ledger) == [("D004", "张*", False)]
+
+    async def test_in_one_poll_the_newest_version_wins_whatever_the_order(self, ledger: LedgerHarness) -> None:
+        await ledger.deliver([_reassigned(), _accepted()])
+        assert await _stored(ledger) == [("D004", "张*", False)]
