@@ -25,7 +25,10 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = True, service: 
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        # `exc_info` arrives as the (type, value, traceback) tuple: rendered as is, JSON would get its repr and lose
+        # the stack trace of every unhandled error; format_exc_info turns it into the `exception` text first.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
