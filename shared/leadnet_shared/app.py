@@ -32,9 +32,20 @@ from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Handler, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
+from leadnet_shared.http import DEFAULT_BODY_LIMIT, BodyLimit
 from leadnet_shared.kafka import broker_cluster_id, start_producer
+from leadnet_shared.openapi import install_openapi
 from leadnet_shared.outbox import Outbox, OutboxRelay
-from leadnet_shared.problems import PROBLEM_JSON, FieldProblem, ServiceError, Unavailable, pointer_from_loc
+from leadnet_shared.problems import (
+    PROBLEM_JSON,
+    FieldProblem,
+    MalformedJson,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    ValidationFailed,
+    pointer_from_loc,
+)
 from leadnet_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -109,6 +120,7 @@ _PYDANTIC_CODES = {
     "greater_than_equal": "out_of_range",
     "less_than": "out_of_range",
     "less_than_equal": "out_of_range",
+    "nul_character": "invalid_character",
 }
 
 
@@ -135,11 +147,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            from leadnet_shared.problems import MalformedJson
-
             return problem_response(MalformedJson("The request body is not valid JSON."), request)
-        from leadnet_shared.problems import ValidationFailed
-
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            # An empty body is not JSON: the same 400 intake's own parser gives, not a 422 about a field "body".
+            return problem_response(MalformedJson("The request body is empty; a JSON document is required."),
+                                    request)
         return problem_response(
             ValidationFailed("The request has field problems; see errors.",
                              errors=field_problems_from_validation(errors)),
@@ -148,8 +160,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        from leadnet_shared.problems import NotFound
-
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI wraps whatever its body parsing raised in a bare 400: the body limit's 413 stays itself, and
+            # invalid UTF-8 or nesting too deep for the parser is malformed JSON like any other.
+            cause = exc.__cause__
+            if isinstance(cause, ServiceError):
+                return problem_response(cause, request)
+            if isinstance(cause, ValueError | RecursionError):
+                return problem_response(MalformedJson("The request body is not valid JSON."), request)
         if exc.status_code == 404:
             return problem_response(NotFound("No such resource."), request)
         err = ServiceError(str(exc.detail), code="method_not_allowed" if exc.status_code == 405 else "http_error")
@@ -192,9 +210,12 @@ def create_service_app(
     verifier: TokenVerifier | None = None,
     run_relay: bool = True,
     fast_lanes: Mapping[tuple[str, str], FastLane] | None = None,
+    max_body_bytes: int = DEFAULT_BODY_LIMIT,
+    body_limits: Mapping[tuple[str, str], int] | None = None,
 ) -> FastAPI:
     """Build a service app; nothing connects until the lifespan starts. `fast_lanes` maps (method, path) of a hot
-    route to a `FastLane` (see `ServiceApp`)."""
+    route to a `FastLane` (see `ServiceApp`). A request body past `max_body_bytes`, or past its route's own limit in
+    `body_limits` ((method, path) → bytes), is refused with 413 before it is parsed (`BodyLimit`)."""
     clock = clock or SystemClock()
 
     @asynccontextmanager
@@ -266,11 +287,13 @@ def create_service_app(
                   # provider lookup per request here.
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     install_problem_handlers(app)
+    install_openapi(app)
     install_ops_routes(app, settings)
     for router in routers:
         app.include_router(router)
 
-    app.add_middleware(RequestTimer, service=settings.service)
+    app.add_middleware(BodyLimit, default=max_body_bytes, limits=body_limits)
+    app.add_middleware(RequestTimer, service=settings.service)  # added last: outermost, so it times the 413s too
     app.service = settings.service
     app.fast_lanes = dict(fast_lanes or {})
     return app

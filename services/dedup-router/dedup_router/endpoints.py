@@ -38,6 +38,7 @@ from dedup_router.schemas import (
 from dedup_router.territories import normalize_territory, territory_problems
 from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
@@ -149,10 +150,9 @@ async def list_customers(request: Request, principal: Caller,
                          assigned_dealer: str | None = None,
                          queue: Annotated[Literal["hq"] | None,
                                           Query(description="`hq`: customers waiting in the HQ queue")] = None,
-                         cursor: str | None = None,
-                         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> CustomerPage:
+                         page: Annotated[PageParams, Depends()] = PageParams()) -> CustomerPage:
     """What the caller may see (a dealer: assigned to it or entered by it), filtered, ordered by customer id."""
-    query = select(Customer).order_by(Customer.customer_id).limit(limit + 1)
+    query = select(Customer)
     condition = visible_to(principal)
     if condition is not None:
         query = query.where(condition)
@@ -160,13 +160,11 @@ async def list_customers(request: Request, principal: Caller,
         query = query.where(Customer.assigned_dealer == assigned_dealer)
     if queue == "hq":
         query = query.where(Customer.assigned_dealer.is_(None))
-    if cursor:
-        query = query.where(Customer.customer_id > cursor)
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    return CustomerPage(items=[customer_out(c, principal) for c in page],
-                        next_cursor=page[-1].customer_id if len(rows) > limit else None)
+        found = await fetch_page(session, query, order=[Customer.customer_id], params=page,
+                                 changed_at=Customer.updated_at)
+    return CustomerPage(items=[customer_out(c, principal) for c in found.rows], next_cursor=found.next_cursor,
+                        total=found.total)
 
 
 @router.post("/customers/protection-lookup", response_model=ProtectionOut,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from leadnet_shared.http import RequestModel
+from leadnet_shared.pagination import Page
 
 
-class DealerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DealerIn(RequestModel):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1, max_length=200)
     territories: list[str] = Field(min_length=1)
@@ -19,9 +20,7 @@ class DealerIn(BaseModel):
     sales_level: str | None = None
 
 
-class DealerPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DealerPatch(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     territories: list[str] | None = Field(None, min_length=1)
     product_lines: list[str] | None = Field(None, min_length=1)
@@ -53,15 +52,12 @@ class CustomerOut(BaseModel):
     masked: bool
 
 
-class CustomerPage(BaseModel):
-    items: list[CustomerOut]
-    next_cursor: str | None
+class CustomerPage(Page[CustomerOut]):
+    pass
 
 
-class ProtectionLookupIn(BaseModel):
+class ProtectionLookupIn(RequestModel):
     """The phone travels in a body, never in a URL: URLs end up in proxy and access logs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=1, max_length=40)
 
@@ -86,9 +82,7 @@ class WithdrawalOut(BaseModel):
 VIN_PATTERN = r"^[A-HJ-NPR-Z0-9]{17}$"
 
 
-class SoldVehicleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SoldVehicleIn(RequestModel):
     vin: str = Field(description="17 characters, no I, O or Q; upper-cased before checking.")
     model: str | None = Field(None, max_length=100)
     product_line: str | None = Field(None, max_length=32)
@@ -106,9 +100,7 @@ class SoldVehicleIn(BaseModel):
         return value
 
 
-class SaleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SaleIn(RequestModel):
     customer_phone: str = Field(min_length=1, max_length=40)
     sold_at: AwareDatetime
     supplied_by: str | None = Field(None, max_length=32, description="Defaults to the seller.")

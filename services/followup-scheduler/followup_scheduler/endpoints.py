@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
-import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import and_, or_, select
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy import func, select
 
 from followup_scheduler.models import FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
@@ -16,12 +14,18 @@ from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut,
 from followup_scheduler.tasks import complete_task, schedule_task
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import BadRequest, NotFound
+from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
+
+
+# A task changes when it is planned, fires overdue, escalates, completes or is cancelled: the latest of these.
+TASK_CHANGED_AT = func.greatest(Task.created_at, Task.overdue_fired_at, Task.escalated_at, Task.completed_at,
+                                Task.cancelled_at)
 
 
 def task_out(t: Task) -> TaskOut:
@@ -35,7 +39,8 @@ def _visible(task: Task | None, principal: Principal) -> Task:
     return task
 
 
-@router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand")
+@router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand",
+             responses=problem_responses((NotFound, "not_found")))
 async def create_task(body: TaskIn, request: Request, principal: Caller) -> TaskOut:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
@@ -49,24 +54,12 @@ async def create_task(body: TaskIn, request: Request, principal: Caller) -> Task
     return task_out(task)
 
 
-def _encode_cursor(task: Task) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([task.due_at.isoformat(), task.tie_break, task.task_id])).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int, str]:
-    try:
-        due, tie, task_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(due), int(tie), str(task_id)
-    except (ValueError, TypeError) as exc:
-        raise BadRequest("The cursor is not one this service issued.", code="invalid_cursor") from exc
-
-
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")
 async def list_tasks(request: Request, principal: Caller, status: TaskStatus | None = None,
                      due_before: datetime | None = None, dealer: str | None = None, kind: TaskKind | None = None,
-                     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TaskPage:
+                     page: Annotated[PageParams, Depends()] = PageParams()) -> TaskPage:
     """Earliest due first; among tasks due at the same instant: demand, then reachable, then big customers."""
-    query = select(Task).order_by(Task.due_at, Task.tie_break, Task.task_id).limit(limit + 1)
+    query = select(Task)
     if kind:
         query = query.where(Task.kind == kind)
     if principal.role == "dealer":
@@ -77,15 +70,10 @@ async def list_tasks(request: Request, principal: Caller, status: TaskStatus | N
         query = query.where(Task.status == status)
     if due_before:
         query = query.where(Task.due_at < due_before)
-    if cursor:
-        due, tie, task_id = _decode_cursor(cursor)
-        query = query.where(or_(Task.due_at > due, and_(Task.due_at == due, Task.tie_break > tie),
-                                and_(Task.due_at == due, Task.tie_break == tie, Task.task_id > task_id)))
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
-    return TaskPage(items=[task_out(t) for t in page], next_cursor=next_cursor)
+        found = await fetch_page(session, query, order=[Task.due_at, Task.tie_break, Task.task_id], params=page,
+                                 changed_at=TASK_CHANGED_AT)
+    return TaskPage(items=[task_out(t) for t in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 @router.get("/{task_id}", response_model=TaskOut)
@@ -106,7 +94,9 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     return CompleteOut(task=task_out(done), next_task=task_out(follow_up) if follow_up else None)
 
 
-Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
+# Years 1900-2199: any four digits passed the old pattern, and year 0000 or 9999-12 then failed the month's bounds
+# with a 500 (found by schemathesis).
+Month = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
 
 
 def _own_plan(principal: Principal, dealer: str) -> None:

@@ -96,4 +96,7 @@ def create_app(
         clock=clock,
         verifier=verifier,
         fast_lanes={("POST", "/v1/leads"): submit_lead_lane} if settings.fast_lane else None,
+        max_body_bytes=settings.max_record_bytes,
+        body_limits={("POST", "/v1/leads/batch"): settings.max_batch_bytes,
+                     ("POST", "/v1/leads/verdicts"): settings.max_batch_bytes},
     )

@@ -30,6 +30,7 @@ from lead_intake.settings import IntakeSettings
 from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.http import nul_problems
 from leadnet_shared.problems import (
     PROBLEM_JSON,
     FieldProblem,
@@ -67,9 +68,13 @@ async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
     if len(body) > limit:
         raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit is {limit}.")
     try:
-        return body, orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJson(f"The request body is not valid JSON: {exc}") from exc
+    nul = nul_problems(parsed, body=body)
+    if nul:  # PostgreSQL cannot store it: refused here, not as a failed group commit
+        raise ValidationFailed("The request has field problems; see errors.", errors=nul)
+    return body, parsed
 
 
 def _respond(status: int, body: dict[str, Any], lead_id: str | None) -> Response:

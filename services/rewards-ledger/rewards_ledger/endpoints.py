@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import BadRequest, Conflict, NotFound
+from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.problems import Conflict, NotFound, problem_responses
 from rewards_ledger.guarantees import set_guarantee_amount
 from rewards_ledger.models import Lead, Payout, Posting
 from rewards_ledger.payouts import may_close, month_bounds
@@ -60,24 +61,21 @@ def entry_out(p: Posting) -> EntryOut:
                     sale_id=p.sale_id, vin=p.vin, posted_at=p.posted_at, reverses=p.reverses, rule=p.rule)
 
 
-@router.get("/entries", response_model=EntryPage)
-async def list_entries(request: Request, principal: Caller, dealer: str | None = None, cursor: str | None = None,
-                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> EntryPage:
+@router.get("/entries", response_model=EntryPage,
+            responses=problem_responses((NotFound, "not_found (a dealer asking for another's entries)")))
+async def list_entries(request: Request, principal: Caller, dealer: str | None = None,
+                       page: Annotated[PageParams, Depends()] = PageParams()) -> EntryPage:
+    """In posting order; entries are never changed, so `updated_since` is by the time they were posted."""
     if principal.role == "dealer":
         if dealer not in (None, principal.dealer):
             raise NotFound("No such account.")
         dealer = principal.dealer
-    query = select(Posting).order_by(Posting.seq).limit(limit + 1)
+    query = select(Posting)
     if dealer:
         query = query.where(Posting.dealer == dealer)
-    if cursor:
-        if not cursor.isdigit():
-            raise BadRequest("The cursor is not one this service issued.", code="invalid_cursor")
-        query = query.where(Posting.seq > int(cursor))
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    return EntryPage(items=[entry_out(p) for p in page], next_cursor=str(page[-1].seq) if len(rows) > limit else None)
+        found = await fetch_page(session, query, order=[Posting.seq], params=page, changed_at=Posting.posted_at)
+    return EntryPage(items=[entry_out(p) for p in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 @router.put("/guarantees/{sale_id}/{vin}", response_model=GuaranteeOut)
