@@ -47,6 +47,7 @@ from leadnet_shared.problems import (
     pointer_from_loc,
 )
 from leadnet_shared.settings import ServiceSettings
+from leadnet_shared.workers import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    periodic: list[PeriodicWorker] = field(default_factory=list)  # timers and purges (`workers.periodic`)
     extras: dict[str, Any] = field(default_factory=dict)
     ready: bool = False
     stopping: bool = False

@@ -7,12 +7,14 @@ from fastapi import FastAPI
 from dedup_router.endpoints import router
 from dedup_router.handlers import lead_batch_handler, lead_handlers
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
-from dedup_router.protection import run_protection_timer
+from dedup_router.protection import protection_timer
+from dedup_router.sales import SALE_KEYS
 from dedup_router.settings import RouterSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS_INTERNAL
+from leadnet_shared.workers import periodic
 
 
 def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = None,
@@ -25,7 +27,8 @@ def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = 
         routers=[router],
         consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handlers=lead_handlers,
                                 batch_handler=lead_batch_handler)],
-        workers=[run_protection_timer],
+        workers=[periodic("protection-timer", protection_timer),
+                 periodic("idempotency-purge", SALE_KEYS.purge_step())],
         clock=clock,
         verifier=verifier,
     )

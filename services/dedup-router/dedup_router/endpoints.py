@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
@@ -15,14 +15,7 @@ from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.protection import protection_status
 from dedup_router.redistribution import redistribute_withdrawn_dealer
-from dedup_router.sales import (
-    cancel_sale,
-    claim_idempotency_key,
-    record_sale,
-    remember_response,
-    request_hash,
-    sale_body,
-)
+from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body
 from dedup_router.schemas import (
     CustomerOut,
     CustomerPage,
@@ -38,6 +31,7 @@ from dedup_router.schemas import (
 from dedup_router.territories import normalize_territory, territory_problems
 from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
@@ -189,24 +183,21 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
              responses={409: {"description": "vin_already_sold", **PROBLEM},
                         422: {"description": "validation_failed / idempotency_key_reused", **PROBLEM}})
 async def report_sale(body: SaleIn, request: Request, principal: Caller,
-                      idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
-                      ) -> ORJSONResponse:
+                      idempotency_key: IdempotencyKeyHeader = None) -> ORJSONResponse:
     require_roles(principal, "dealer")
-    assert principal.dealer is not None
+    seller = principal.dealer
+    assert seller is not None
     runtime = runtime_of(request)
+
+    async def record() -> Answer:
+        return Answer(201, await record_sale(session, runtime.outbox, seller=seller, body=body,
+                                             now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
+                                             dealers=dealer_cache(runtime)))
+
     async with runtime.db.transaction() as session:
-        if idempotency_key:
-            replay = await claim_idempotency_key(session, caller_key=principal.caller_key, key=idempotency_key,
-                                                 body_hash=request_hash(body))
-            if replay is not None and replay.status_code is not None and replay.response is not None:
-                return ORJSONResponse(replay.response, status_code=replay.status_code)
-        out = await record_sale(session, runtime.outbox, seller=principal.dealer, body=body,
-                                now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
-                                dealers=dealer_cache(runtime))
-        if idempotency_key:
-            await remember_response(session, caller_key=principal.caller_key, key=idempotency_key, status=201,
-                                    body=out)
-    return ORJSONResponse(out, status_code=201)
+        answer = await SALE_KEYS.answer_once(session, caller_key=principal.caller_key, key=idempotency_key,
+                                             fingerprint=request_fingerprint(body, route="sales"), create=record)
+    return ORJSONResponse(answer.body, status_code=answer.status)
 
 
 @router.get("/sales/{sale_id}", response_model=SaleOut, responses={404: {"description": "not_found", **PROBLEM}})

@@ -14,7 +14,6 @@ lookup does not tell whether a customer is registered at all unless it is protec
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from dedup_router.territories import TerritoryIndex, is_authorized
 from leadnet_shared.app import Runtime
 from leadnet_shared.auth import Principal
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.workers import Step
 
 log = logging.getLogger(__name__)
 
@@ -120,23 +120,18 @@ async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, 
     return len(due)
 
 
-async def run_protection_timer(runtime: Runtime) -> None:
-    """Runtime worker: release due protections; polls, since a month-long period needs no sub-second timer."""
+def protection_timer(runtime: Runtime) -> Step:
+    """Release due protections (a `workers.periodic` step); polls, since a month-long period needs no sub-second
+    timer."""
     settings = runtime.settings
     batch = int(getattr(settings, "protection_batch_size", 200))
     poll = float(getattr(settings, "protection_poll_seconds", 1.0))
     dealers: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    while not runtime.stopping:
-        try:
-            async with runtime.db.transaction() as session:
-                moved = await release_expired_protections(session, runtime.outbox, now=runtime.clock.now(),
-                                                          prefix=settings.topic_prefix, limit=batch,
-                                                          dealers=dealers)
-            if moved >= batch:
-                continue  # a backlog (e.g. after downtime): keep draining
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("protection timer iteration failed; retrying")
-        # Real-time sleep: a frozen test clock must not turn this poll into a busy loop.
-        await asyncio.sleep(poll)
+
+    async def release() -> float:
+        async with runtime.db.transaction() as session:
+            moved = await release_expired_protections(session, runtime.outbox, now=runtime.clock.now(),
+                                                      prefix=settings.topic_prefix, limit=batch, dealers=dealers)
+        return 0.0 if moved >= batch else poll  # a backlog (e.g. after downtime): keep draining
+
+    return release

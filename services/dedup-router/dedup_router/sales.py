@@ -11,14 +11,11 @@ the caller's transaction. Decisions on what the contract leaves open:
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,46 +25,12 @@ from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SaleIdempote
 from dedup_router.phone import InvalidPhone, normalize_phone
 from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleView, attribute_sale
 from dedup_router.schemas import SaleIn
+from leadnet_shared.idempotency import IdempotencyKeys
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ValidationFailed
 
 VIN_ALREADY_SOLD = "vin_already_sold"
-
-
-def request_hash(body: SaleIn) -> str:
-    """The same request is the same body as parsed (key order and spacing do not matter)."""
-    return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-async def claim_idempotency_key(session: AsyncSession, *, caller_key: str, key: str,
-                                body_hash: str) -> SaleIdempotencyKey | None:
-    """Take the key, or return the row of the request that took it first (a replay).
-
-    Two concurrent requests with one key: the second's insert waits for the first's transaction, then sees its row
-    with the stored response (the response is stored in that same transaction).
-    """
-    inserted = await session.execute(
-        pg_insert(SaleIdempotencyKey).values(caller_key=caller_key, key=key, request_hash=body_hash)
-        .on_conflict_do_nothing().returning(SaleIdempotencyKey.key)
-    )
-    if inserted.first() is not None:
-        return None
-    existing = (await session.execute(
-        select(SaleIdempotencyKey).where(SaleIdempotencyKey.caller_key == caller_key, SaleIdempotencyKey.key == key)
-    )).scalar_one()
-    if existing.request_hash != body_hash:
-        raise ValidationFailed("This Idempotency-Key was used with a different request body.",
-                               code="idempotency_key_reused")
-    return existing
-
-
-async def remember_response(session: AsyncSession, *, caller_key: str, key: str, status: int,
-                            body: dict[str, Any]) -> None:
-    await session.execute(
-        update(SaleIdempotencyKey)
-        .where(SaleIdempotencyKey.caller_key == caller_key, SaleIdempotencyKey.key == key)
-        .values(status_code=status, response=body)
-    )
+SALE_KEYS = IdempotencyKeys(SaleIdempotencyKey.__table__)  # type: ignore[arg-type]
 
 
 def sale_body(sale: Sale) -> dict[str, Any]:

@@ -6,19 +6,22 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import ORJSONResponse
 from sqlalchemy import func, select
 
-from followup_scheduler.models import FollowedLead, Plan, Task
+from followup_scheduler.models import TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
 from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut, TaskIn, TaskKind, TaskOut, TaskPage
 from followup_scheduler.tasks import complete_task, schedule_task
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
-from leadnet_shared.problems import NotFound, problem_responses
+from leadnet_shared.problems import IdempotencyKeyReused, NotFound, problem_responses
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
+TASK_KEYS = IdempotencyKeys(TASK_IDEMPOTENCY_KEYS)
 TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
@@ -40,18 +43,25 @@ def _visible(task: Task | None, principal: Principal) -> Task:
 
 
 @router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand",
-             responses=problem_responses((NotFound, "not_found")))
-async def create_task(body: TaskIn, request: Request, principal: Caller) -> TaskOut:
+             responses=problem_responses(NotFound, IdempotencyKeyReused))
+async def create_task(body: TaskIn, request: Request, principal: Caller,
+                      idempotency_key: IdempotencyKeyHeader = None) -> ORJSONResponse:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
+
+    async def plan() -> Answer:
         lead = await session.get(FollowedLead, body.lead_id)
         if lead is None or (principal.role == "dealer" and lead.assigned_dealer != principal.dealer):
             raise NotFound("No such lead.")
         task = await schedule_task(session, runtime.outbox, lead=lead, planned=None, kind=body.kind,
                                    due_at=body.due_at, reason="manual", now=runtime.clock.now(),
                                    prefix=runtime.settings.topic_prefix)
-    return task_out(task)
+        return Answer(201, task_out(task).model_dump(mode="json"))
+
+    async with runtime.db.transaction() as session:
+        answer = await TASK_KEYS.answer_once(session, caller_key=principal.caller_key, key=idempotency_key,
+                                             fingerprint=request_fingerprint(body, route="tasks"), create=plan)
+    return ORJSONResponse(answer.body, status_code=answer.status)
 
 
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")

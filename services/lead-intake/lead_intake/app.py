@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS
 from leadnet_shared.settings import to_plain_url
+from leadnet_shared.workers import Step, periodic
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +51,19 @@ async def _stop_waiter(runtime: Runtime) -> None:
         await waiter.stop()
 
 
-async def purge_expired_idempotency_keys(runtime: Runtime) -> None:
+def purge_expired_idempotency_keys(runtime: Runtime) -> Step:
     """Forget Idempotency-Keys older than the TTL (default 48 h, never under the contract's 24 h)."""
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    while not runtime.stopping:
-        try:
-            async with runtime.db.transaction() as session:
-                purged = await purge_idempotency_keys(
-                    session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours)
-                )
-            if purged:
-                log.info("purged %d expired idempotency keys", purged)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("idempotency key purge failed; retrying at the next interval")
-        await _sleep_unless_stopping(runtime, settings.idempotency_purge_interval_seconds)
 
+    async def purge() -> float:
+        async with runtime.db.transaction() as session:
+            purged = await purge_idempotency_keys(
+                session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours))
+        if purged:
+            log.info("purged %d expired idempotency keys", purged)
+        return settings.idempotency_purge_interval_seconds
 
-async def _sleep_unless_stopping(runtime: Runtime, seconds: float) -> None:
-    # The kit signals shutdown by a flag, not an event; polling it keeps shutdown within half a second.
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not runtime.stopping and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(min(0.5, seconds))
+    return purge
 
 
 def create_app(
@@ -90,7 +80,7 @@ def create_app(
         routers=[router, networks_router],
         consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handlers=lambda _rt: verdict_handlers(),
                                 batch_handler=lambda _rt: verdict_batch_handler())],
-        workers=[purge_expired_idempotency_keys],
+        workers=[periodic("idempotency-purge", purge_expired_idempotency_keys)],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],
         clock=clock,
