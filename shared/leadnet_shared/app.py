@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse, PlainTextResponse, Response
@@ -97,7 +98,10 @@ class Runtime:
     consumers: list[ConsumerLoop] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     periodic: list[PeriodicWorker] = field(default_factory=list)  # timers and purges (`workers.periodic`)
-    extras: dict[str, Any] = field(default_factory=dict)
+    producer: AIOKafkaProducer | None = None
+    # The service's own state (intake's verdict waiter and rate limiters, the router's dealer cache): one typed
+    # object per service, reached through `state_of`, instead of a dict of Any by name.
+    service_state: object = None
     ready: bool = False
     stopping: bool = False
 
@@ -233,7 +237,7 @@ def create_service_app(
         app.state.verifier = runtime.verifier
         producer = await start_producer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
                                         client_id=f"leadnet-{settings.service}")
-        runtime.extras["producer"] = producer
+        runtime.producer = producer
         if run_relay:
             runtime.relay = OutboxRelay(db=db, table=outbox_table, state_table=tables[2], producer=producer,
                                         service=settings.service, clock=clock,
@@ -404,8 +408,8 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         try:
-            producer = runtime.extras["producer"]
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
+            assert runtime.producer is not None
+            await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=2)
             checks["broker"] = "ok"
         except Exception as exc:
             checks["broker"] = f"error: {type(exc).__name__}"
@@ -416,6 +420,19 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+StateT = TypeVar("StateT")
+
+
+def state_of(runtime: Runtime, kind: type[StateT], *, create: Callable[[], StateT] | None = None) -> StateT:
+    """The service's typed state; made by `create` on first use if given, else set by the service's startup."""
+    if runtime.service_state is None and create is not None:
+        runtime.service_state = create()
+    state = runtime.service_state
+    if not isinstance(state, kind):
+        raise RuntimeError(f"the service state is {type(state).__name__}, not {kind.__name__}: is it started?")
+    return state
 
 
 def runtime_of(request: Request) -> Runtime:

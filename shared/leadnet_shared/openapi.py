@@ -2,10 +2,11 @@
 as `application/problem+json` with the problem schema, and the bearer token is a security scheme (so `/docs` has an
 Authorize button and a DMS developer's generated client sends it).
 
-Endpoints declare the errors of their own rules (`responses=problem_responses(DealerExists, NotFound)`); what every
-operation of a kind answers is added here, once: 401/403 where a token is required, 422 for parameters and bodies
-(FastAPI's default says `application/json` with its own schema, which the services never send), 400 and 413 where a
-body is read, 400 where a list takes a cursor, 404 where the path names an object.
+Endpoints declare the errors of their own rules (`responses=problem_responses((Conflict, "dealer_exists"))`); what
+every operation of a kind answers is added here, once: 401/403 where a token is required (the bearer scheme comes
+from `auth.bearer_principal`), 422 for parameters and bodies (FastAPI's default says `application/json` with its own
+schema, which the services never send), 400 and 413 on POST/PUT/PATCH, 400 where a list takes a cursor, 404 where the
+path names an object, 503 when the database connection was lost.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
 from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
-from dedup_router.dealer_index import DealerIndexCache, bump_dealers_version
+from dedup_router.dealer_index import bump_dealers_version
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.phone import InvalidPhone, normalize_phone
@@ -28,8 +28,10 @@ from dedup_router.schemas import (
     SaleOut,
     WithdrawalOut,
 )
+from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
-from leadnet_shared.app import Runtime, runtime_of
+from dedup_router.visibility import SALES, own_dealer
+from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
@@ -38,11 +40,6 @@ from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFou
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-
-
-def dealer_cache(runtime: Runtime) -> DealerIndexCache:
-    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    return cache
 
 
 def dealer_out(d: Dealer) -> DealerOut:
@@ -80,8 +77,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
 
 @router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
-    if principal.role == "dealer" and principal.dealer != code:
-        raise NotFound("No such dealer.")
+    own_dealer(principal, code)
     async with runtime_of(request).db.sessions() as session:
         dealer = await session.get(Dealer, code)
     if dealer is None:
@@ -204,9 +200,7 @@ async def report_sale(body: SaleIn, request: Request, principal: Caller,
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     """HQ and the seller; for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
-        sale = await session.get(Sale, sale_id)
-    if sale is None or (principal.role == "dealer" and sale.seller != principal.dealer):
-        raise NotFound("No such sale.")
+        sale = SALES.visible(principal, await session.get(Sale, sale_id))
     return SaleOut.model_validate(sale_body(sale))
 
 

@@ -6,8 +6,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.batch_routing import route_leads
-from dedup_router.dealer_index import DealerIndexCache
 from dedup_router.routing import route_lead
+from dedup_router.state import dealer_cache
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler, Handler
 from leadnet_shared.events import Envelope, LeadSubmitted
@@ -20,17 +20,12 @@ class RoutingFailed(RuntimeError):
     (phone, name, address), and the consumer loop logs the error it gets."""
 
 
-def _dealer_cache(runtime: Runtime) -> DealerIndexCache:
-    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    return cache
-
-
 def _sqlstate(exc: SQLAlchemyError) -> str:
     return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or type(exc).__name__)
 
 
 def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
-    dealers = _dealer_cache(runtime)
+    dealers = dealer_cache(runtime)
 
     async def on_lead_submitted(session: AsyncSession, envelope: Envelope) -> None:
         submitted = LeadSubmitted.model_validate(envelope.data)
@@ -45,7 +40,7 @@ def lead_handlers(runtime: Runtime) -> dict[str, Handler]:
 
 def lead_batch_handler(runtime: Runtime) -> BatchHandler:
     """A poll's submissions decided together; if the batch fails the loop falls back to on_lead_submitted."""
-    dealers = _dealer_cache(runtime)
+    dealers = dealer_cache(runtime)
 
     async def on_lead_submitted_batch(session: AsyncSession, envelopes: list[Envelope]) -> None:
         submissions = [LeadSubmitted.model_validate(e.data) for e in envelopes if e.type == SUBMITTED]

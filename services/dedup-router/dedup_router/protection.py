@@ -26,6 +26,7 @@ from dedup_router.events import publish_customer_upserted, publish_lead_reassign
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer, RoutedLead
 from dedup_router.routing import count_assignment, pool_counts
+from dedup_router.state import dealer_cache
 from dedup_router.territories import TerritoryIndex, is_authorized
 from leadnet_shared.app import Runtime
 from leadnet_shared.auth import Principal
@@ -126,7 +127,7 @@ def protection_timer(runtime: Runtime) -> Step:
     settings = runtime.settings
     batch = int(getattr(settings, "protection_batch_size", 200))
     poll = float(getattr(settings, "protection_poll_seconds", 1.0))
-    dealers: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
+    dealers = dealer_cache(runtime)
 
     async def release() -> float:
         async with runtime.db.transaction() as session:

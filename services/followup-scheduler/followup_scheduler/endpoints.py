@@ -13,6 +13,7 @@ from followup_scheduler.models import TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan,
 from followup_scheduler.plans import plan_report
 from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut, TaskIn, TaskKind, TaskOut, TaskPage
 from followup_scheduler.tasks import complete_task, schedule_task
+from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
@@ -36,12 +37,6 @@ def task_out(t: Task) -> TaskOut:
                    due_at=t.due_at, status=t.status, reason=t.reason, outcome=t.outcome)
 
 
-def _visible(task: Task | None, principal: Principal) -> Task:
-    if task is None or (principal.role == "dealer" and task.dealer != principal.dealer):
-        raise NotFound("No such task.")
-    return task
-
-
 @router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand",
              responses=problem_responses(NotFound, IdempotencyKeyReused))
 async def create_task(body: TaskIn, request: Request, principal: Caller,
@@ -50,9 +45,7 @@ async def create_task(body: TaskIn, request: Request, principal: Caller,
     runtime = runtime_of(request)
 
     async def plan() -> Answer:
-        lead = await session.get(FollowedLead, body.lead_id)
-        if lead is None or (principal.role == "dealer" and lead.assigned_dealer != principal.dealer):
-            raise NotFound("No such lead.")
+        lead = LEADS.visible(principal, await session.get(FollowedLead, body.lead_id))
         task = await schedule_task(session, runtime.outbox, lead=lead, planned=None, kind=body.kind,
                                    due_at=body.due_at, reason="manual", now=runtime.clock.now(),
                                    prefix=runtime.settings.topic_prefix)
@@ -72,8 +65,9 @@ async def list_tasks(request: Request, principal: Caller, status: TaskStatus | N
     query = select(Task)
     if kind:
         query = query.where(Task.kind == kind)
-    if principal.role == "dealer":
-        query = query.where(Task.dealer == principal.dealer)
+    visible = TASKS.condition(principal)
+    if visible is not None:
+        query = query.where(visible)
     elif dealer:
         query = query.where(Task.dealer == dealer)
     if status:
@@ -89,7 +83,7 @@ async def list_tasks(request: Request, principal: Caller, status: TaskStatus | N
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
-        return task_out(_visible(await session.get(Task, task_id), principal))
+        return task_out(TASKS.visible(principal, await session.get(Task, task_id)))
 
 
 @router.post("/{task_id}/complete", response_model=CompleteOut, summary="Report a task's outcome")
@@ -97,7 +91,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        task = _visible(await session.get(Task, task_id, with_for_update=True), principal)
+        task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
         done, follow_up = await complete_task(session, runtime.outbox, task=task, outcome=body.outcome,
                                               info_verified=body.info_verified, notes=body.notes,
                                               now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
@@ -109,16 +103,10 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
 Month = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
 
 
-def _own_plan(principal: Principal, dealer: str) -> None:
-    # A dealer reaches only its own plan; another dealer's is "not found" (contract: never reveal it exists).
-    if principal.role == "dealer" and principal.dealer != dealer:
-        raise NotFound("No such plan.")
-
-
 @plans_router.put("/{dealer}/{month}", response_model=PlanOut, summary="Set a dealer's monthly sales plan")
 async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, principal: Caller) -> PlanOut:
     require_roles(principal, "dealer", "hq_admin")
-    _own_plan(principal, dealer)
+    own_plan(principal, dealer)
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         plan = await session.get(Plan, (dealer, month), with_for_update=True)
@@ -136,7 +124,7 @@ async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, pr
 
 @plans_router.get("/{dealer}/{month}", response_model=PlanOut, summary="Quotas against what is planned and done")
 async def get_plan(dealer: str, month: Month, request: Request, principal: Caller) -> PlanOut:
-    _own_plan(principal, dealer)
+    own_plan(principal, dealer)
     async with runtime_of(request).db.sessions() as session:
         plan = await session.get(Plan, (dealer, month))
         if plan is None:

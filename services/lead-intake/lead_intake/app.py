@@ -12,8 +12,9 @@ from lead_intake.handlers import verdict_batch_handler, verdict_handlers
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
-from lead_intake.service import LeadCommitter, lead_committer, purge_idempotency_keys
+from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
+from lead_intake.state import IntakeState
 from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
 from leadnet_shared.auth import TokenVerifier
@@ -29,26 +30,22 @@ async def _start_waiter(runtime: Runtime) -> None:
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     waiter = VerdictWaiter(to_plain_url(settings.async_dsn))
     await waiter.start()
-    runtime.extras["verdicts"] = waiter
-    runtime.extras["rate_limiter"] = RateLimiter(
-        rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
-    )
-    runtime.extras["batch_rate_limiter"] = RateLimiter(
-        rate=settings.batch_rate_limit_per_second, burst=settings.batch_rate_limit_burst
-    )
     committer = lead_committer(runtime.db, runtime.outbox, max_group=settings.group_commit_max,
                                committers=settings.group_committers)
     committer.start()
-    runtime.extras["lead_committer"] = committer
+    runtime.service_state = IntakeState(
+        verdicts=waiter,
+        rate_limiter=RateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
+        batch_rate_limiter=RateLimiter(rate=settings.batch_rate_limit_per_second,
+                                       burst=settings.batch_rate_limit_burst),
+        lead_committer=committer,
+    )
 
 
 async def _stop_waiter(runtime: Runtime) -> None:
-    committer: LeadCommitter | None = runtime.extras.get("lead_committer")
-    if committer is not None:
-        await committer.stop()
-    waiter: VerdictWaiter | None = runtime.extras.get("verdicts")
-    if waiter is not None:
-        await waiter.stop()
+    if isinstance(runtime.service_state, IntakeState):  # not when the startup failed before setting it
+        await runtime.service_state.lead_committer.stop()
+        await runtime.service_state.verdicts.stop()
 
 
 def purge_expired_idempotency_keys(runtime: Runtime) -> Step:

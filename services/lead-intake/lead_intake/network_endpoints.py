@@ -14,17 +14,17 @@ from lead_intake.information_networks import (
     HQ_OWNER,
     authenticity,
     check_registration,
-    may_see_network,
     parse_quarter,
     quarter_bounds,
     quarter_of,
 )
 from lead_intake.models import InformationNetwork, Lead
 from lead_intake.settings import IntakeSettings
+from lead_intake.visibility import visible_network
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import Page, PageParams, fetch_page
-from leadnet_shared.problems import PROBLEM_JSON, Conflict, NotFound
+from leadnet_shared.problems import PROBLEM_JSON, Conflict
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
@@ -107,10 +107,7 @@ async def list_networks(
 
 async def _visible_network(request: Request, principal: Principal, code: str) -> InformationNetwork:
     async with runtime_of(request).db.sessions() as session:
-        network = await session.get(InformationNetwork, code)
-    if network is None or not may_see_network(principal=principal, owner=network.owner):
-        raise NotFound("No such network.")
-    return network
+        return visible_network(principal, await session.get(InformationNetwork, code))
 
 
 @router.get("/{code}", response_model=NetworkOut, responses={404: {"description": "not_found", **PROBLEM}},

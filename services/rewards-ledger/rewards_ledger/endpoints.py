@@ -33,19 +33,15 @@ from rewards_ledger.settlement import (
     month_total,
 )
 from rewards_ledger.statements import StatementEntry, statement_csv, statement_lines
+from rewards_ledger.visibility import own_account
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
-def _own_account(principal: Principal, dealer: str) -> None:
-    if principal.role == "dealer" and principal.dealer != dealer:
-        raise NotFound("No such account.")
-
-
 @router.get("/accounts/{dealer}", response_model=AccountOut)
 async def get_account(dealer: str, request: Request, principal: Caller) -> AccountOut:
-    _own_account(principal, dealer)
+    own_account(principal, dealer)
     query = select(
         func.coalesce(func.sum(Posting.amount_fen), 0),
         func.coalesce(func.sum(case((Posting.kind != "reversal", Posting.amount_fen), else_=0)), 0),
@@ -66,10 +62,7 @@ def entry_out(p: Posting) -> EntryOut:
 async def list_entries(request: Request, principal: Caller, dealer: str | None = None,
                        page: Annotated[PageParams, Depends()] = PageParams()) -> EntryPage:
     """In posting order; entries are never changed, so `updated_since` is by the time they were posted."""
-    if principal.role == "dealer":
-        if dealer not in (None, principal.dealer):
-            raise NotFound("No such account.")
-        dealer = principal.dealer
+    dealer = own_account(principal, dealer)
     query = select(Posting)
     if dealer:
         query = query.where(Posting.dealer == dealer)
@@ -141,7 +134,7 @@ async def get_payout(month: str, request: Request, principal: Caller) -> PayoutO
 async def get_statement(dealer: str, month: str, request: Request, principal: Caller,
                         format: Literal["json", "csv"] | None = None) -> Any:
     """A dealer's monthly statement (Asia/Shanghai month), every line explained, as JSON or CSV."""
-    _own_account(principal, dealer)
+    own_account(principal, dealer)
     start, end = month_bounds(month)
     query = (
         select(Posting.entry_id, Posting.posted_at, Posting.kind, Posting.rule, Posting.amount_fen, Posting.lead_id,
