@@ -31,6 +31,7 @@ from lead_intake.visibility import LEADS, sees_personal_data
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.http import nul_problems
+from leadnet_shared.idempotency import IDEMPOTENCY_KEY_MAX, IdempotencyKeyHeader
 from leadnet_shared.problems import (
     PROBLEM_JSON,
     FieldProblem,
@@ -56,7 +57,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 Caller = Annotated[Principal, Depends(bearer_principal)]
-IDEMPOTENCY_KEY_MAX = 200
 
 
 async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
@@ -101,7 +101,7 @@ def _take_rate(limiter: RateLimiter, caller_key: str) -> None:
 async def submit_lead(
     request: Request,
     principal: Caller,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     return await _submit_lead(request, principal, idempotency_key)
 
@@ -165,7 +165,7 @@ def _record_problem(error: ServiceError, index: int) -> dict[str, Any]:
 async def submit_batch(
     request: Request,
     principal: Caller,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
     prefer: Annotated[str | None, Header(alias="Prefer", max_length=200)] = None,
 ) -> Response:
     """Validate all, save every valid record and its event in one transaction, wait once for all verdicts.
