@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse, PlainTextResponse, Response
@@ -32,10 +33,22 @@ from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
+from leadnet_shared.http import DEFAULT_BODY_LIMIT, BodyLimit
 from leadnet_shared.kafka import broker_cluster_id, start_producer
+from leadnet_shared.openapi import install_openapi
 from leadnet_shared.outbox import Outbox, OutboxRelay
-from leadnet_shared.problems import PROBLEM_JSON, FieldProblem, ServiceError, Unavailable, pointer_from_loc
+from leadnet_shared.problems import (
+    PROBLEM_JSON,
+    FieldProblem,
+    MalformedJson,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    ValidationFailed,
+    pointer_from_loc,
+)
 from leadnet_shared.settings import ServiceSettings
+from leadnet_shared.workers import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +101,12 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    periodic: list[PeriodicWorker] = field(default_factory=list)  # timers and purges (`workers.periodic`)
+    producer: AIOKafkaProducer | None = None
+    # The service's own state (intake's verdict waiter and rate limiters, the router's dealer cache): one typed
+    # object per service, reached through `state_of`, instead of a dict of Any by name.
+    service_state: object = None
     ready: bool = False
     stopping: bool = False
 
@@ -114,6 +131,7 @@ _PYDANTIC_CODES = {
     "greater_than_equal": "out_of_range",
     "less_than": "out_of_range",
     "less_than_equal": "out_of_range",
+    "nul_character": "invalid_character",
 }
 
 
@@ -140,11 +158,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            from leadnet_shared.problems import MalformedJson
-
             return problem_response(MalformedJson("The request body is not valid JSON."), request)
-        from leadnet_shared.problems import ValidationFailed
-
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            # An empty body is not JSON: the same 400 intake's own parser gives, not a 422 about a field "body".
+            return problem_response(MalformedJson("The request body is empty; a JSON document is required."),
+                                    request)
         return problem_response(
             ValidationFailed("The request has field problems; see errors.",
                              errors=field_problems_from_validation(errors)),
@@ -153,8 +171,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        from leadnet_shared.problems import NotFound
-
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI wraps whatever its body parsing raised in a bare 400: the body limit's 413 stays itself, and
+            # invalid UTF-8 or nesting too deep for the parser is malformed JSON like any other.
+            cause = exc.__cause__
+            if isinstance(cause, ServiceError):
+                return problem_response(cause, request)
+            if isinstance(cause, ValueError | RecursionError):
+                return problem_response(MalformedJson("The request body is not valid JSON."), request)
         if exc.status_code == 404:
             return problem_response(NotFound("No such resource."), request)
         err = ServiceError(str(exc.detail), code="method_not_allowed" if exc.status_code == 405 else "http_error")
@@ -197,9 +221,12 @@ def create_service_app(
     verifier: TokenVerifier | None = None,
     run_relay: bool = True,
     fast_lanes: Mapping[tuple[str, str], FastLane] | None = None,
+    max_body_bytes: int = DEFAULT_BODY_LIMIT,
+    body_limits: Mapping[tuple[str, str], int] | None = None,
 ) -> FastAPI:
     """Build a service app; nothing connects until the lifespan starts. `fast_lanes` maps (method, path) of a hot
-    route to a `FastLane` (see `ServiceApp`)."""
+    route to a `FastLane` (see `ServiceApp`). A request body past `max_body_bytes`, or past its route's own limit in
+    `body_limits` ((method, path) → bytes), is refused with 413 before it is parsed (`BodyLimit`)."""
     clock = clock or SystemClock()
 
     @asynccontextmanager
@@ -218,7 +245,7 @@ def create_service_app(
         app.state.verifier = runtime.verifier
         producer = await start_producer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
                                         client_id=f"leadnet-{settings.service}")
-        runtime.extras["producer"] = producer
+        runtime.producer = producer
         if run_relay:
             runtime.relay = OutboxRelay(db=db, table=outbox_table, state_table=tables[2], producer=producer,
                                         service=settings.service, clock=clock,
@@ -274,11 +301,13 @@ def create_service_app(
                   # provider lookup per request here.
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     install_problem_handlers(app)
+    install_openapi(app)
     install_ops_routes(app, settings)
     for router in routers:
         app.include_router(router)
 
-    app.add_middleware(RequestTimer, service=settings.service)
+    app.add_middleware(BodyLimit, default=max_body_bytes, limits=body_limits)
+    app.add_middleware(RequestTimer, service=settings.service)  # added last: outermost, so it times the 413s too
     app.service = settings.service
     app.fast_lanes = dict(fast_lanes or {})
     return app
@@ -368,9 +397,7 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         now = runtime.clock.now()
         stuck = [c.name for c in runtime.consumers
                  if c.started.is_set() and (now - c.last_progress).total_seconds() > 120]
-        # A one-shot worker that finished its job is not dead; one that failed or was cancelled is.
-        dead = [t.get_name() for t in runtime.tasks
-                if t.done() and not runtime.stopping and (t.cancelled() or t.exception() is not None)]
+        dead = [t.get_name() for t in runtime.tasks if t.done() and not runtime.stopping]
         if stuck or dead:
             return ORJSONResponse({"status": "unhealthy", "stuck": stuck, "dead": dead}, status_code=503)
         return ORJSONResponse({"status": "ok"})
@@ -416,8 +443,8 @@ BROKER_UP = Gauge("leadnet_broker_up", "1 when the Kafka broker answered the las
 async def broker_check(runtime: Runtime) -> str:
     """Whether the broker answers a metadata request (reported, never a condition of readiness)."""
     try:
-        producer = runtime.extras["producer"]
-        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
+        assert runtime.producer is not None
+        await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=2)
     except Exception as exc:
         BROKER_UP.labels(runtime.settings.service).set(0)
         return f"error: {type(exc).__name__}"
@@ -433,6 +460,17 @@ async def _probe_broker(runtime: Runtime, *, every: float = 15.0) -> None:
             next_probe = asyncio.get_running_loop().time() + every
             await broker_check(runtime)
         await asyncio.sleep(0.5)
+StateT = TypeVar("StateT")
+
+
+def state_of(runtime: Runtime, kind: type[StateT], *, create: Callable[[], StateT] | None = None) -> StateT:
+    """The service's typed state; made by `create` on first use if given, else set by the service's startup."""
+    if runtime.service_state is None and create is not None:
+        runtime.service_state = create()
+    state = runtime.service_state
+    if not isinstance(state, kind):
+        raise RuntimeError(f"the service state is {type(state).__name__}, not {kind.__name__}: is it started?")
+    return state
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,10 @@ class MalformedJson(BadRequest):
     code, title = "malformed_json", "Malformed JSON"
 
 
+class InvalidCursor(BadRequest):
+    code, title = "invalid_cursor", "Invalid cursor"
+
+
 class Unauthenticated(ServiceError):
     status, code, title = 401, "unauthenticated", "Authentication required"
 
@@ -114,12 +119,28 @@ class ValidationFailed(ServiceError):
     status, code, title = 422, "validation_failed", "Validation failed"
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    code, title = "idempotency_key_reused", "Idempotency-Key reused"
+
+
 class RateLimited(ServiceError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
 
 class Unavailable(ServiceError):
     status, code, title = 503, "unavailable", "Service unavailable"
+
+
+def problem_responses(*errors: type[ServiceError] | tuple[type[ServiceError], str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the problems an endpoint answers: an error class, or (class, code) for a code the
+    class is raised with. Codes of one status are listed together in its description."""
+    codes: dict[int, list[str]] = {}
+    for error in errors:
+        cls, code = error if isinstance(error, tuple) else (error, error.code)
+        codes.setdefault(cls.status, []).append(code)
+    return {status: {"description": " / ".join(names),
+                     "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
+            for status, names in sorted(codes.items())}
 
 
 @dataclass(slots=True)

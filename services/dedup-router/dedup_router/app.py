@@ -8,13 +8,15 @@ from dedup_router import sale_endpoints, vehicle_endpoints
 from dedup_router.endpoints import router
 from dedup_router.handlers import LEAD_TYPES, lead_handler
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
-from dedup_router.protection import run_protection_timer
+from dedup_router.protection import protection_timer
 from dedup_router.republish import republish_masked_customers
+from dedup_router.sales import SALE_KEYS
 from dedup_router.settings import RouterSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS_INTERNAL
+from leadnet_shared.workers import periodic
 
 
 def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = None,
@@ -27,7 +29,8 @@ def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = 
         routers=[router, sale_endpoints.router, vehicle_endpoints.router],
         consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler,
                                 types=LEAD_TYPES)],
-        workers=[run_protection_timer, republish_masked_customers],
+        workers=[periodic("protection-timer", protection_timer),
+                 periodic("idempotency-purge", SALE_KEYS.purge_step()), republish_masked_customers],
         clock=clock,
         verifier=verifier,
     )

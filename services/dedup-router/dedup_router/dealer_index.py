@@ -18,7 +18,7 @@ from dedup_router.territories import DealerProfile, TerritoryIndex
 from leadnet_shared.db import fetch
 
 if TYPE_CHECKING:
-    from leadnet_shared.app import Runtime
+    pass
 
 VERSION_KEY = "dealers_version"
 
@@ -69,10 +69,3 @@ class DealerIndexCache:
 
     def invalidate(self) -> None:
         self._index, self._version = None, None
-
-
-def dealer_cache(runtime: Runtime) -> DealerIndexCache:
-    """The process's one cache: routing, sales, the protection timer and the dealer endpoints (which invalidate it
-    on a write) must share it, or a replica would route on an index its own endpoint just changed."""
-    cache: DealerIndexCache = runtime.extras.setdefault("dealer_index", DealerIndexCache())
-    return cache

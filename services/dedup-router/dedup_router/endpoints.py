@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
 from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
-from dedup_router.dealer_index import bump_dealers_version, dealer_cache
+from dedup_router.dealer_index import bump_dealers_version
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.protection import protection_status
 from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
-from dedup_router.sales import (
-    cancel_sale,
-    claim_idempotency_key,
-    record_sale,
-    remember_response,
-    request_hash,
-    sale_body,
-)
+from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body
 from dedup_router.schemas import (
     CustomerOut,
     CustomerPage,
@@ -35,9 +28,13 @@ from dedup_router.schemas import (
     SaleOut,
     WithdrawalOut,
 )
+from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
+from dedup_router.visibility import SALES, own_dealer
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
+from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
@@ -81,8 +78,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
 
 @router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
-    if principal.role == "dealer" and principal.dealer != code:
-        raise NotFound("No such dealer.")
+    own_dealer(principal, code)
     async with runtime_of(request).db.sessions() as session:
         dealer = await session.get(Dealer, code)
     if dealer is None:
@@ -145,10 +141,9 @@ async def list_customers(request: Request, principal: Caller,
                          assigned_dealer: str | None = None,
                          queue: Annotated[Literal["hq"] | None,
                                           Query(description="`hq`: customers waiting in the HQ queue")] = None,
-                         cursor: str | None = None,
-                         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> CustomerPage:
+                         page: Annotated[PageParams, Depends()] = PageParams()) -> CustomerPage:
     """What the caller may see (a dealer: assigned to it or entered by it), filtered, ordered by customer id."""
-    query = select(Customer).order_by(Customer.customer_id).limit(limit + 1)
+    query = select(Customer)
     condition = visible_to(principal)
     if condition is not None:
         query = query.where(condition)
@@ -156,13 +151,11 @@ async def list_customers(request: Request, principal: Caller,
         query = query.where(Customer.assigned_dealer == assigned_dealer)
     if queue == "hq":
         query = query.where(Customer.assigned_dealer.is_(None))
-    if cursor:
-        query = query.where(Customer.customer_id > cursor)
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    return CustomerPage(items=[customer_out(c, principal) for c in page],
-                        next_cursor=page[-1].customer_id if len(rows) > limit else None)
+        found = await fetch_page(session, query, order=[Customer.customer_id], params=page,
+                                 changed_at=Customer.updated_at)
+    return CustomerPage(items=[customer_out(c, principal) for c in found.rows], next_cursor=found.next_cursor,
+                        total=found.total)
 
 
 @router.post("/customers/protection-lookup", response_model=ProtectionOut,
@@ -193,33 +186,28 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
                                              "invalid_sold_at, ...) / idempotency_key_reused", **PROBLEM},
                         429: {"description": "rate_limited", **PROBLEM}})
 async def report_sale(body: SaleIn, request: Request, principal: Caller,
-                      idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
-                      ) -> ORJSONResponse:
+                      idempotency_key: IdempotencyKeyHeader = None) -> ORJSONResponse:
     require_roles(principal, "dealer")
-    assert principal.dealer is not None
+    seller = principal.dealer
+    assert seller is not None
     runtime = runtime_of(request)
+
+    async def record() -> Answer:
+        return Answer(201, await record_sale(session, runtime.outbox, seller=seller, body=body,
+                                             now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
+                                             dealers=dealer_cache(runtime)))
+
     async with runtime.db.transaction() as session:
-        if idempotency_key:
-            replay = await claim_idempotency_key(session, caller_key=principal.caller_key, key=idempotency_key,
-                                                 body_hash=request_hash(body))
-            if replay is not None and replay.status_code is not None and replay.response is not None:
-                return ORJSONResponse(replay.response, status_code=replay.status_code)
-        out = await record_sale(session, runtime.outbox, seller=principal.dealer, body=body,
-                                now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
-                                dealers=dealer_cache(runtime))
-        if idempotency_key:
-            await remember_response(session, caller_key=principal.caller_key, key=idempotency_key, status=201,
-                                    body=out)
-    return ORJSONResponse(out, status_code=201)
+        answer = await SALE_KEYS.answer_once(session, caller_key=principal.caller_key, key=idempotency_key,
+                                             fingerprint=request_fingerprint(body, route="sales"), create=record)
+    return ORJSONResponse(answer.body, status_code=answer.status)
 
 
 @router.get("/sales/{sale_id}", response_model=SaleOut, responses={404: {"description": "not_found", **PROBLEM}})
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     """HQ, the seller and the supplier (which confirms it); for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
-        sale = await session.get(Sale, sale_id)
-    if sale is None or (principal.role == "dealer" and principal.dealer not in (sale.seller, sale.supplied_by)):
-        raise NotFound("No such sale.")
+        sale = SALES.visible(principal, await session.get(Sale, sale_id))
     return SaleOut.model_validate(sale_body(sale))
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.batch_routing import route_leads
-from dedup_router.dealer_index import dealer_cache
+from dedup_router.state import dealer_cache
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import Envelope, LeadSubmitted

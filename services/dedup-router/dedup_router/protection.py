@@ -14,7 +14,6 @@ customer id, nothing personal.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -23,15 +22,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.dealer_index import DealerIndexCache, dealer_cache, load_index
+from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer, RoutedLead
 from dedup_router.routing import add_to_pool_counts, lock_pools
+from dedup_router.state import dealer_cache
 from dedup_router.territories import TerritoryIndex, is_authorized
 from leadnet_shared.app import Runtime
 from leadnet_shared.auth import Principal
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.workers import Step
 
 log = logging.getLogger(__name__)
 
@@ -129,23 +130,18 @@ async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, 
     return len(due)
 
 
-async def run_protection_timer(runtime: Runtime) -> None:
-    """Runtime worker: release due protections; polls, since a month-long period needs no sub-second timer."""
+def protection_timer(runtime: Runtime) -> Step:
+    """Release due protections (a `workers.periodic` step); polls, since a month-long period needs no sub-second
+    timer."""
     settings = runtime.settings
     batch = int(getattr(settings, "protection_batch_size", 200))
     poll = float(getattr(settings, "protection_poll_seconds", 1.0))
     dealers = dealer_cache(runtime)
-    while not runtime.stopping:
-        try:
-            async with runtime.db.transaction() as session:
-                moved = await release_expired_protections(session, runtime.outbox, now=runtime.clock.now(),
-                                                          prefix=settings.topic_prefix, limit=batch,
-                                                          dealers=dealers)
-            if moved >= batch:
-                continue  # a backlog (e.g. after downtime): keep draining
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("protection timer iteration failed; retrying")
-        # Real-time sleep: a frozen test clock must not turn this poll into a busy loop.
-        await asyncio.sleep(poll)
+
+    async def release() -> float:
+        async with runtime.db.transaction() as session:
+            moved = await release_expired_protections(session, runtime.outbox, now=runtime.clock.now(),
+                                                      prefix=settings.topic_prefix, limit=batch, dealers=dealers)
+        return 0.0 if moved >= batch else poll  # a backlog (e.g. after downtime): keep draining
+
+    return release

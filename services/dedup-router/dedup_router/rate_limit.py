@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from dedup_router.settings import RouterSettings
+from dedup_router.state import router_state
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
 from leadnet_shared.problems import RateLimited
@@ -42,7 +43,8 @@ class RateLimiter:
 
 def _limiter(request: Request, name: str) -> RateLimiter:
     runtime = runtime_of(request)
-    limiter = runtime.extras.get(name)
+    limiters = router_state(runtime).limiters
+    limiter = limiters.get(name)
     if limiter is None:
         settings = runtime.settings
         assert isinstance(settings, RouterSettings)
@@ -50,7 +52,7 @@ def _limiter(request: Request, name: str) -> RateLimiter:
             "sales_limiter": (settings.sales_per_minute, settings.sales_burst),
             "lookup_limiter": (settings.protection_lookups_per_minute, settings.protection_lookups_burst),
         }[name]
-        limiter = runtime.extras[name] = RateLimiter(per_minute=per_minute, burst=burst)
+        limiter = limiters[name] = RateLimiter(per_minute=per_minute, burst=burst)
     assert isinstance(limiter, RateLimiter)
     return limiter
 

@@ -8,7 +8,6 @@ Runs once per masking version across restarts and replicas: progress (the last c
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ from dedup_router.events import publish_customer_upserted
 from dedup_router.models import Customer
 from leadnet_shared.app import Runtime
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.workers import Step, periodic
 
 log = logging.getLogger(__name__)
 
@@ -52,24 +52,20 @@ async def republish_masked_batch(session: AsyncSession, outbox: Outbox, *, prefi
     return len(customers)
 
 
-async def republish_masked_customers(runtime: Runtime) -> None:
-    """Runtime worker: republish every customer once per masking version, then end (a one-shot worker that
-    returns is not a dead one: /healthz counts only workers that failed)."""
-    total = 0
-    while not runtime.stopping:
-        try:
-            async with runtime.db.transaction() as session:
-                done = await republish_masked_batch(session, runtime.outbox, prefix=runtime.settings.topic_prefix,
-                                                    now=runtime.clock.now())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("republishing masked customers failed; retrying")
-            await asyncio.sleep(5.0)
-            continue
-        total += done
-        if done == 0:
-            break
-        await asyncio.sleep(0)  # let requests and the relay run between batches
-    if total:
-        log.info("republished masked state of %d customers (masking version %d)", total, MASKING_VERSION)
+def republish_step(runtime: Runtime) -> Step:
+    """One batch per pass until every customer went out again for this masking version; then a look an hour (a
+    cheap read of kit_state) in case a restore brought back an older state."""
+
+    async def step() -> float:
+        async with runtime.db.transaction() as session:
+            done = await republish_masked_batch(session, runtime.outbox, prefix=runtime.settings.topic_prefix,
+                                                now=runtime.clock.now())
+        if done:
+            log.debug("republished the masked state of %d customers (masking version %d)", done, MASKING_VERSION)
+            return 0.0
+        return 3600.0
+
+    return step
+
+
+republish_masked_customers = periodic("republish-masked-customers", republish_step)

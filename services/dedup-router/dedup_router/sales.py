@@ -16,14 +16,11 @@ the caller's transaction. Decisions on what the contract leaves open:
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +31,7 @@ from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleVie
 from dedup_router.schemas import SaleIn
 from dedup_router.vin import is_valid_vin
 from leadnet_shared.auth import Principal
+from leadnet_shared.idempotency import IdempotencyKeys
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed, json_pointer
@@ -44,41 +42,7 @@ UNKNOWN_VIN = "unknown_vin"
 VIN_NOT_HELD = "vin_not_held"
 INVALID_SOLD_AT = "invalid_sold_at"
 
-
-def request_hash(body: SaleIn) -> str:
-    """The same request is the same body as parsed (key order and spacing do not matter)."""
-    return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-async def claim_idempotency_key(session: AsyncSession, *, caller_key: str, key: str,
-                                body_hash: str) -> SaleIdempotencyKey | None:
-    """Take the key, or return the row of the request that took it first (a replay).
-
-    Two concurrent requests with one key: the second's insert waits for the first's transaction, then sees its row
-    with the stored response (the response is stored in that same transaction).
-    """
-    inserted = await session.execute(
-        pg_insert(SaleIdempotencyKey).values(caller_key=caller_key, key=key, request_hash=body_hash)
-        .on_conflict_do_nothing().returning(SaleIdempotencyKey.key)
-    )
-    if inserted.first() is not None:
-        return None
-    existing = (await session.execute(
-        select(SaleIdempotencyKey).where(SaleIdempotencyKey.caller_key == caller_key, SaleIdempotencyKey.key == key)
-    )).scalar_one()
-    if existing.request_hash != body_hash:
-        raise ValidationFailed("This Idempotency-Key was used with a different request body.",
-                               code="idempotency_key_reused")
-    return existing
-
-
-async def remember_response(session: AsyncSession, *, caller_key: str, key: str, status: int,
-                            body: dict[str, Any]) -> None:
-    await session.execute(
-        update(SaleIdempotencyKey)
-        .where(SaleIdempotencyKey.caller_key == caller_key, SaleIdempotencyKey.key == key)
-        .values(status_code=status, response=body)
-    )
+SALE_KEYS = IdempotencyKeys(SaleIdempotencyKey.__table__)  # type: ignore[arg-type]
 
 
 # What a reward still waits for before the ledger posts it (the sale's answer never promises more than that).

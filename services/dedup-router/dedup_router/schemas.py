@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from leadnet_shared.http import RequestModel
+from leadnet_shared.pagination import Page
 
 
-class DealerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DealerIn(RequestModel):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1, max_length=200)
     territories: list[str] = Field(min_length=1)
@@ -19,9 +20,7 @@ class DealerIn(BaseModel):
     sales_level: str | None = None
 
 
-class DealerPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DealerPatch(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     territories: list[str] | None = Field(None, min_length=1)
     product_lines: list[str] | None = Field(None, min_length=1)
@@ -53,15 +52,12 @@ class CustomerOut(BaseModel):
     masked: bool
 
 
-class CustomerPage(BaseModel):
-    items: list[CustomerOut]
-    next_cursor: str | None
+class CustomerPage(Page[CustomerOut]):
+    pass
 
 
-class ProtectionLookupIn(BaseModel):
+class ProtectionLookupIn(RequestModel):
     """The phone travels in a body, never in a URL: URLs end up in proxy and access logs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=1, max_length=40)
 
@@ -96,9 +92,7 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-class SoldVehicleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SoldVehicleIn(RequestModel):
     vin: str = Field(max_length=40, description="17 characters, no I, O or Q, with a valid check digit (GB 16735); "
                                                 "upper-cased before checking; must be in the vehicle registry.")
     model: str | None = Field(None, max_length=100, description="Ignored: the registry's model is recorded.")
@@ -111,9 +105,7 @@ class SoldVehicleIn(BaseModel):
         return value.strip().upper() if isinstance(value, str) else value
 
 
-class SaleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SaleIn(RequestModel):
     customer_phone: str = Field(min_length=1, max_length=40)
     sold_at: AwareDatetime
     supplied_by: str | None = Field(None, max_length=32, pattern=DEALER_CODE,
@@ -167,10 +159,8 @@ class SalePage(BaseModel):
     next_cursor: str | None
 
 
-class VehicleIn(BaseModel):
+class VehicleIn(RequestModel):
     """One vehicle of the maker's registry: who holds it (the dealer it was delivered to), model, product line."""
-
-    model_config = ConfigDict(extra="forbid")
 
     vin: str = Field(max_length=40, description="Upper-cased; must carry a valid check digit (GB 16735).")
     model: str = Field(min_length=1, max_length=100)
@@ -189,9 +179,7 @@ class VehicleIn(BaseModel):
         return _no_control_characters(value)
 
 
-class VehiclesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VehiclesIn(RequestModel):
     vehicles: list[VehicleIn] = Field(min_length=1, max_length=1000)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from followup_scheduler.endpoints import plans_router, router
-from followup_scheduler.firing import run_timers
+from followup_scheduler.endpoints import TASK_KEYS, plans_router, router
+from followup_scheduler.firing import timers
 from followup_scheduler.handlers import LEAD_TYPES, lead_handler
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
 from followup_scheduler.settings import SchedulerSettings
@@ -13,6 +13,7 @@ from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import DEALERS, LEADS
+from leadnet_shared.workers import periodic
 
 
 def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None = None,
@@ -28,7 +29,9 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         routers=[router, plans_router],
         consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handler=lead_handler, types=LEAD_TYPES,
                                 max_records=500 if lead_batches else 1)],
-        workers=[run_timers] if run_timer_worker else [],
+        # Due tasks must fire promptly once the database is back: backoff after failures stays short.
+        workers=[periodic("idempotency-purge", TASK_KEYS.purge_step()),
+                 *([periodic("timers", timers, on_service_clock=True, max_backoff=5.0)] if run_timer_worker else [])],
         clock=clock,
         verifier=verifier,
     )

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import and_, or_, select
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import func, select
 
-from followup_scheduler.models import FollowedLead, Plan, Task
+from followup_scheduler.models import TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
 from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut, TaskIn, TaskKind, TaskOut, TaskPage
 from followup_scheduler.tasks import complete_task, schedule_task
+from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import BadRequest, FieldProblem, NotFound, ValidationFailed
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
+from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.problems import FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
+TASK_KEYS = IdempotencyKeys(TASK_IDEMPOTENCY_KEYS)
 TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
+
+
+# A task changes when it is planned, fires overdue, escalates, completes or is cancelled: the latest of these.
+TASK_CHANGED_AT = func.greatest(Task.created_at, Task.overdue_fired_at, Task.escalated_at, Task.completed_at,
+                                Task.cancelled_at)
 
 
 def task_out(t: Task) -> TaskOut:
@@ -29,18 +37,14 @@ def task_out(t: Task) -> TaskOut:
                    due_at=t.due_at, status=t.status, reason=t.reason, outcome=t.outcome)
 
 
-def _visible(task: Task | None, principal: Principal) -> Task:
-    if task is None or (principal.role == "dealer" and task.dealer != principal.dealer):
-        raise NotFound("No such task.")
-    return task
-
-
 MANUAL_DUE_GRACE = timedelta(minutes=5)
 MANUAL_DUE_HORIZON = timedelta(days=366)
 
 
-@router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand")
-async def create_task(body: TaskIn, request: Request, principal: Caller) -> TaskOut:
+@router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand",
+             responses=problem_responses(NotFound, IdempotencyKeyReused, ValidationFailed))
+async def create_task(body: TaskIn, request: Request, principal: Caller,
+                      idempotency_key: IdempotencyKeyHeader = None) -> ORJSONResponse:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     now = runtime.clock.now()
@@ -49,59 +53,47 @@ async def create_task(body: TaskIn, request: Request, principal: Caller) -> Task
         raise ValidationFailed("The request has field problems; see errors.", errors=[FieldProblem(
             "/due_at", "out_of_range",
             f"must be between now and {MANUAL_DUE_HORIZON.days} days ahead (5 minutes of clock skew allowed)")])
-    async with runtime.db.transaction() as session:
-        lead = await session.get(FollowedLead, body.lead_id)
-        if lead is None or (principal.role == "dealer" and lead.assigned_dealer != principal.dealer):
-            raise NotFound("No such lead.")
+
+    async def plan() -> Answer:
+        lead = LEADS.visible(principal, await session.get(FollowedLead, body.lead_id))
         task = await schedule_task(session, runtime.outbox, lead=lead, planned=None, kind=body.kind,
                                    due_at=body.due_at, reason="manual", now=runtime.clock.now(),
                                    prefix=runtime.settings.topic_prefix)
-    return task_out(task)
+        return Answer(201, task_out(task).model_dump(mode="json"))
 
-
-def _encode_cursor(task: Task) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([task.due_at.isoformat(), task.tie_break, task.task_id])).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int, str]:
-    try:
-        due, tie, task_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(due), int(tie), str(task_id)
-    except (ValueError, TypeError) as exc:
-        raise BadRequest("The cursor is not one this service issued.", code="invalid_cursor") from exc
+    async with runtime.db.transaction() as session:
+        answer = await TASK_KEYS.answer_once(session, caller_key=principal.caller_key, key=idempotency_key,
+                                             fingerprint=request_fingerprint(body, route="tasks"), create=plan)
+    return ORJSONResponse(answer.body, status_code=answer.status)
 
 
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")
 async def list_tasks(request: Request, principal: Caller, status: TaskStatus | None = None,
                      due_before: datetime | None = None, dealer: str | None = None, kind: TaskKind | None = None,
-                     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TaskPage:
+                     page: Annotated[PageParams, Depends()] = PageParams()) -> TaskPage:
     """Earliest due first; among tasks due at the same instant: demand, then reachable, then big customers."""
-    query = select(Task).order_by(Task.due_at, Task.tie_break, Task.task_id).limit(limit + 1)
+    query = select(Task)
     if kind:
         query = query.where(Task.kind == kind)
-    if principal.role == "dealer":
-        query = query.where(Task.dealer == principal.dealer)
+    visible = TASKS.condition(principal)
+    if visible is not None:
+        query = query.where(visible)
     elif dealer:
         query = query.where(Task.dealer == dealer)
     if status:
         query = query.where(Task.status == status)
     if due_before:
         query = query.where(Task.due_at < due_before)
-    if cursor:
-        due, tie, task_id = _decode_cursor(cursor)
-        query = query.where(or_(Task.due_at > due, and_(Task.due_at == due, Task.tie_break > tie),
-                                and_(Task.due_at == due, Task.tie_break == tie, Task.task_id > task_id)))
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
-    return TaskPage(items=[task_out(t) for t in page], next_cursor=next_cursor)
+        found = await fetch_page(session, query, order=[Task.due_at, Task.tie_break, Task.task_id], params=page,
+                                 changed_at=TASK_CHANGED_AT)
+    return TaskPage(items=[task_out(t) for t in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
-        return task_out(_visible(await session.get(Task, task_id), principal))
+        return task_out(TASKS.visible(principal, await session.get(Task, task_id)))
 
 
 @router.post("/{task_id}/complete", response_model=CompleteOut, summary="Report a task's outcome")
@@ -109,26 +101,22 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        task = _visible(await session.get(Task, task_id, with_for_update=True), principal)
+        task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
         done, follow_up = await complete_task(session, runtime.outbox, task=task, outcome=body.outcome,
                                               info_verified=body.info_verified, notes=body.notes,
                                               now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
     return CompleteOut(task=task_out(done), next_task=task_out(follow_up) if follow_up else None)
 
 
-Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
-
-
-def _own_plan(principal: Principal, dealer: str) -> None:
-    # A dealer reaches only its own plan; another dealer's is "not found" (contract: never reveal it exists).
-    if principal.role == "dealer" and principal.dealer != dealer:
-        raise NotFound("No such plan.")
+# Years 1900-2199: any four digits passed the old pattern, and year 0000 or 9999-12 then failed the month's bounds
+# with a 500 (found by schemathesis).
+Month = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
 
 
 @plans_router.put("/{dealer}/{month}", response_model=PlanOut, summary="Set a dealer's monthly sales plan")
 async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, principal: Caller) -> PlanOut:
     require_roles(principal, "dealer", "hq_admin")
-    _own_plan(principal, dealer)
+    own_plan(principal, dealer)
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         plan = await session.get(Plan, (dealer, month), with_for_update=True)
@@ -146,7 +134,7 @@ async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, pr
 
 @plans_router.get("/{dealer}/{month}", response_model=PlanOut, summary="Quotas against what is planned and done")
 async def get_plan(dealer: str, month: Month, request: Request, principal: Caller) -> PlanOut:
-    _own_plan(principal, dealer)
+    own_plan(principal, dealer)
     async with runtime_of(request).db.sessions() as session:
         plan = await session.get(Plan, (dealer, month))
         if plan is None:

@@ -22,6 +22,7 @@ from followup_scheduler.tasks import (
     send_plan_reminders,
 )
 from leadnet_shared.app import Runtime
+from leadnet_shared.workers import Step
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +48,30 @@ async def timer_tick(runtime: Runtime, *, now: datetime, batch: int) -> int:
     return fired
 
 
-async def run_timers(runtime: Runtime) -> None:
+def timers(runtime: Runtime) -> Step:
+    """The scheduler's timers as a `workers.periodic` step, sleeping on the service clock."""
     settings = runtime.settings
     assert isinstance(settings, SchedulerSettings)
     batch = settings.fire_batch_size
     idle = settings.fire_idle_poll_seconds
     last_reminders: datetime | None = None
-    while not runtime.stopping:
-        try:
-            now = runtime.clock.now()
-            fired = await timer_tick(runtime, now=now, batch=batch)
-            if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
-                async with runtime.db.transaction() as session:
-                    FIRED.labels("plan_reminder").inc(
-                        await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix))
-                    overdue = await session.execute(text("SELECT count(*) FROM tasks WHERE status = 'overdue'"))
-                    TASKS_OVERDUE.set(overdue.scalar_one())
-                last_reminders = now
-            if fired >= batch:
-                continue  # a burst: keep draining without sleeping
-            async with runtime.db.sessions() as session:
-                upcoming = await next_due_at(session)
-            # Sleep until the next due time, but never longer than the poll: other replicas and requests add tasks.
-            wait = idle if upcoming is None else min(idle, max(0.0, (upcoming - runtime.clock.now()).total_seconds()))
-            await runtime.clock.sleep(wait)
-        except Exception:
-            log.exception("timer iteration failed; retrying")
-            await runtime.clock.sleep(1.0)
+
+    async def tick() -> float:
+        nonlocal last_reminders
+        now = runtime.clock.now()
+        fired = await timer_tick(runtime, now=now, batch=batch)
+        if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
+            async with runtime.db.transaction() as session:
+                FIRED.labels("plan_reminder").inc(
+                    await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix))
+                overdue = await session.execute(text("SELECT count(*) FROM tasks WHERE status = 'overdue'"))
+                TASKS_OVERDUE.set(overdue.scalar_one())
+            last_reminders = now
+        if fired >= batch:
+            return 0.0  # a burst: keep draining without sleeping
+        async with runtime.db.sessions() as session:
+            upcoming = await next_due_at(session)
+        # Sleep until the next due time, but never longer than the poll: other replicas and requests add tasks.
+        return idle if upcoming is None else min(idle, max(0.0, (upcoming - runtime.clock.now()).total_seconds()))
+
+    return tick

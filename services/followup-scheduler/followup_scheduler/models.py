@@ -8,10 +8,12 @@ from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, func, te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from leadnet_shared.db import new_metadata
+from leadnet_shared.idempotency import idempotency_table
 from leadnet_shared.outbox import define_kit_tables
 
 metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
+TASK_IDEMPOTENCY_KEYS = idempotency_table(metadata, "task_idempotency_keys")
 
 
 class Base(DeclarativeBase):

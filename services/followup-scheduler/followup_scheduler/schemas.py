@@ -5,24 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
+
+from leadnet_shared.http import RequestModel
+from leadnet_shared.pagination import Page
 
 TaskKind = Literal["callback", "promotion", "maintenance", "repurchase"]
 Outcome = Literal["bought", "within_1_month", "within_2_months", "within_6_months", "within_1_year", "no_demand",
                   "unreachable"]
 
 
-class TaskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TaskIn(RequestModel):
     lead_id: str = Field(min_length=1, max_length=36)
     kind: TaskKind
     due_at: AwareDatetime  # with its offset: a naive time is a different instant in Shanghai and in UTC
 
 
-class CompleteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompleteIn(RequestModel):
     outcome: Outcome
     info_verified: bool = False
     notes: str | None = Field(None, max_length=4000)
@@ -40,9 +39,8 @@ class TaskOut(BaseModel):
     outcome: str | None = None
 
 
-class TaskPage(BaseModel):
-    items: list[TaskOut]
-    next_cursor: str | None
+class TaskPage(Page[TaskOut]):
+    pass
 
 
 class CompleteOut(BaseModel):
@@ -50,9 +48,7 @@ class CompleteOut(BaseModel):
     next_task: TaskOut | None
 
 
-class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlanIn(RequestModel):
     sales_plan: int = Field(ge=0, le=1_000_000)
     callbacks_planned: int | None = Field(None, ge=0, le=10_000_000)
     promotions_planned: int | None = Field(None, ge=0, le=10_000_000)

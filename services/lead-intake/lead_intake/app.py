@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -13,14 +12,16 @@ from lead_intake.handlers import VERDICT_TYPES, verdict_handler
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
-from lead_intake.service import LeadCommitter, lead_committer, purge_idempotency_keys
+from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
+from lead_intake.state import IntakeState
 from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS
 from leadnet_shared.settings import to_plain_url
+from leadnet_shared.workers import Step, periodic
 
 log = logging.getLogger(__name__)
 
@@ -29,52 +30,38 @@ async def _start_waiter(runtime: Runtime) -> None:
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     waiter = VerdictWaiter(to_plain_url(settings.async_dsn))
     await waiter.start()
-    runtime.extras["verdicts"] = waiter
     runtime.readiness_checks["verdict_listener"] = waiter.check
-    runtime.extras["rate_limiter"] = RateLimiter(
-        rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
-    )
-    runtime.extras["batch_rate_limiter"] = RateLimiter(
-        rate=settings.batch_rate_limit_per_second, burst=settings.batch_rate_limit_burst
-    )
     committer = lead_committer(runtime.db, runtime.outbox, max_group=settings.group_commit_max,
                                committers=settings.group_committers)
     committer.start()
-    runtime.extras["lead_committer"] = committer
+    runtime.service_state = IntakeState(
+        verdicts=waiter,
+        rate_limiter=RateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
+        batch_rate_limiter=RateLimiter(rate=settings.batch_rate_limit_per_second,
+                                       burst=settings.batch_rate_limit_burst),
+        lead_committer=committer,
+    )
 
 
 async def _stop_waiter(runtime: Runtime) -> None:
-    committer: LeadCommitter | None = runtime.extras.get("lead_committer")
-    if committer is not None:
-        await committer.stop()
-    waiter: VerdictWaiter | None = runtime.extras.get("verdicts")
-    if waiter is not None:
-        await waiter.stop()
+    if isinstance(runtime.service_state, IntakeState):  # not when the startup failed before setting it
+        await runtime.service_state.lead_committer.stop()
+        await runtime.service_state.verdicts.stop()
 
 
-async def purge_expired_idempotency_keys(runtime: Runtime) -> None:
+def purge_expired_idempotency_keys(runtime: Runtime) -> Step:
     """Forget Idempotency-Keys older than the TTL (default 48 h, never under the contract's 24 h)."""
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    while not runtime.stopping:
-        try:
-            async with runtime.db.transaction() as session:
-                purged = await purge_idempotency_keys(
-                    session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours)
-                )
-            if purged:
-                log.info("purged %d expired idempotency keys", purged)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("idempotency key purge failed; retrying at the next interval")
-        await _sleep_unless_stopping(runtime, settings.idempotency_purge_interval_seconds)
 
+    async def purge() -> float:
+        async with runtime.db.transaction() as session:
+            purged = await purge_idempotency_keys(
+                session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours))
+        if purged:
+            log.info("purged %d expired idempotency keys", purged)
+        return settings.idempotency_purge_interval_seconds
 
-async def _sleep_unless_stopping(runtime: Runtime, seconds: float) -> None:
-    # The kit signals shutdown by a flag, not an event; polling it keeps shutdown within half a second.
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not runtime.stopping and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(min(0.5, seconds))
+    return purge
 
 
 def create_app(
@@ -90,10 +77,13 @@ def create_app(
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, networks_router],
         consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES)],
-        workers=[purge_expired_idempotency_keys],
+        workers=[periodic("idempotency-purge", purge_expired_idempotency_keys)],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],
         clock=clock,
         verifier=verifier,
         fast_lanes={("POST", "/v1/leads"): submit_lead_lane} if settings.fast_lane else None,
+        max_body_bytes=settings.max_record_bytes,
+        body_limits={("POST", "/v1/leads/batch"): settings.max_batch_bytes,
+                     ("POST", "/v1/leads/verdicts"): settings.max_batch_bytes},
     )

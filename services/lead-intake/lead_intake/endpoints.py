@@ -14,7 +14,6 @@ from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
 from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict
 from lead_intake.service import (
-    LeadCommitter,
     LeadState,
     Submission,
     SubmittedLead,
@@ -27,9 +26,12 @@ from lead_intake.service import (
     verdict_response,
 )
 from lead_intake.settings import IntakeSettings
-from lead_intake.verdicts import VerdictWaiter
-from leadnet_shared.app import Runtime, runtime_of
+from lead_intake.state import intake_state
+from lead_intake.visibility import LEADS, sees_personal_data
+from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.http import nul_problems
+from leadnet_shared.idempotency import IDEMPOTENCY_KEY_MAX, IdempotencyKeyHeader
 from leadnet_shared.problems import (
     PROBLEM_JSON,
     FieldProblem,
@@ -55,7 +57,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 Caller = Annotated[Principal, Depends(bearer_principal)]
-IDEMPOTENCY_KEY_MAX = 200
 
 
 async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
@@ -67,9 +68,13 @@ async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
     if len(body) > limit:
         raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit is {limit}.")
     try:
-        return body, orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJson(f"The request body is not valid JSON: {exc}") from exc
+    nul = nul_problems(parsed, body=body)
+    if nul:  # PostgreSQL cannot store it: refused here, not as a failed group commit
+        raise ValidationFailed("The request has field problems; see errors.", errors=nul)
+    return body, parsed
 
 
 def _respond(status: int, body: dict[str, Any], lead_id: str | None) -> Response:
@@ -78,8 +83,7 @@ def _respond(status: int, body: dict[str, Any], lead_id: str | None) -> Response
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=media)
 
 
-def _take_rate(runtime: Runtime, caller_key: str, *, limiter_name: str = "rate_limiter") -> None:
-    limiter: RateLimiter = runtime.extras[limiter_name]
+def _take_rate(limiter: RateLimiter, caller_key: str) -> None:
     wait = limiter.take(caller_key)
     if wait:
         raise RateLimited(
@@ -97,7 +101,7 @@ def _take_rate(runtime: Runtime, caller_key: str, *, limiter_name: str = "rate_l
 async def submit_lead(
     request: Request,
     principal: Caller,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     return await _submit_lead(request, principal, idempotency_key)
 
@@ -115,11 +119,11 @@ async def _submit_lead(request: Request, principal: Principal, idempotency_key: 
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    _take_rate(runtime, principal.caller_key)
+    intake = intake_state(runtime)
+    _take_rate(intake.rate_limiter, principal.caller_key)
     body, raw = await read_json(request, limit=settings.max_record_bytes)
     record = validate_record(raw).require_record()
-    waiter: VerdictWaiter = runtime.extras["verdicts"]
-    committer: LeadCommitter = runtime.extras["lead_committer"]
+    waiter, committer = intake.verdicts, intake.lead_committer
     lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=runtime.clock.now(),
                                   topic_prefix=settings.topic_prefix)
     lead_id: str = lead.row["lead_id"]
@@ -161,7 +165,7 @@ def _record_problem(error: ServiceError, index: int) -> dict[str, Any]:
 async def submit_batch(
     request: Request,
     principal: Caller,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
     prefer: Annotated[str | None, Header(alias="Prefer", max_length=200)] = None,
 ) -> Response:
     """Validate all, save every valid record and its event in one transaction, wait once for all verdicts.
@@ -176,7 +180,8 @@ async def submit_batch(
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    _take_rate(runtime, principal.caller_key, limiter_name="batch_rate_limiter")
+    intake = intake_state(runtime)
+    _take_rate(intake.batch_rate_limiter, principal.caller_key)
     body, parsed = await read_json(request, limit=settings.max_batch_bytes)
     records = _batch_records(parsed, limit=settings.max_batch_records)
     now = runtime.clock.now()
@@ -198,7 +203,7 @@ async def submit_batch(
                                       topic_prefix=settings.topic_prefix)
         leads.append(lead)
         items.append({"lead_id": lead.row["lead_id"]})
-    waiter: VerdictWaiter = runtime.extras["verdicts"]
+    waiter = intake.verdicts
     waits = [(lead.row["lead_id"], waiter.expect(lead.row["lead_id"])) for lead in leads]
     replay: IdempotencyKey | None = None
     try:
@@ -265,17 +270,11 @@ async def lead_verdicts(request: Request, principal: Caller) -> Response:
     results: list[dict[str, Any]] = []
     for index, lead_id in enumerate(lead_ids):
         state = states.get(lead_id)
-        if state is None or not _may_see(principal, state):
+        if state is None or not LEADS.may_see(principal, state):
             results.append(NotFound("No such lead.").to_problem(instance=f"/v1/leads/verdicts#/lead_ids/{index}"))
         else:
             results.append(verdict_response(state)[1])
     return Response(orjson.dumps({"results": results}), media_type="application/json")
-
-
-def _may_see(principal: Principal, state: LeadState) -> bool:
-    if principal.role != "dealer":
-        return True
-    return principal.dealer is not None and principal.dealer in (state.entered_by, state.assigned_dealer)
 
 
 def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
@@ -322,13 +321,10 @@ def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
 async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
-        lead = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one_or_none()
-    if lead is None:
-        raise NotFound("No such lead.")
-    assigned_to_caller = principal.role == "dealer" and lead.assigned_dealer == principal.dealer
-    if principal.role == "dealer" and lead.entered_by != principal.dealer and not assigned_to_caller:
-        raise NotFound("No such lead.")  # never reveal that another dealer's record exists
-    unmasked = principal.sees_personal_data or assigned_to_caller
+        found = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one_or_none()
+    lead = LEADS.visible(principal, found)
+    assert isinstance(lead, Lead)
+    unmasked = sees_personal_data(principal, lead)
     return LeadOut(
         lead_id=lead.lead_id,
         status=lead.status,

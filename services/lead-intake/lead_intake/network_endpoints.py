@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from lead_intake.endpoints import read_json
 from lead_intake.information_networks import (
     HQ_OWNER,
     authenticity,
     check_registration,
-    may_see_network,
     parse_quarter,
     quarter_bounds,
     quarter_of,
 )
 from lead_intake.models import InformationNetwork, Lead
+from lead_intake.settings import IntakeSettings
+from lead_intake.visibility import visible_network
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import PROBLEM_JSON, Conflict, MalformedJson, NotFound
+from leadnet_shared.pagination import Page, PageParams, fetch_page
+from leadnet_shared.problems import PROBLEM_JSON, Conflict
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
@@ -42,9 +45,8 @@ class NetworkOut(BaseModel):
     members: list[Member]
 
 
-class NetworkList(BaseModel):
-    items: list[NetworkOut]
-    next_cursor: str | None
+class NetworkList(Page[NetworkOut]):
+    pass
 
 
 class NetworkStats(BaseModel):
@@ -69,12 +71,10 @@ def _out(network: InformationNetwork) -> NetworkOut:
 async def register_network(request: Request, principal: Caller) -> NetworkOut:
     """HQ (hq_admin) registers national networks, a dealer its regional ones (domain.md §1)."""
     require_roles(principal, "dealer", "hq_admin")
-    try:
-        body: Any = await request.json()
-    except ValueError as exc:
-        raise MalformedJson("The request body is not valid JSON.") from exc
-    reg = check_registration(principal=principal, body=body)
     runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    _, body = await read_json(request, limit=settings.max_record_bytes)
+    reg = check_registration(principal=principal, body=body)
     async with runtime.db.transaction() as session:
         inserted = await session.execute(
             pg_insert(InformationNetwork)
@@ -93,26 +93,21 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
 async def list_networks(
     request: Request,
     principal: Caller,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[PageParams, Depends()] = PageParams(),
 ) -> NetworkList:
-    query = select(InformationNetwork).order_by(InformationNetwork.code).limit(limit + 1)
-    if cursor:
-        query = query.where(InformationNetwork.code > cursor)
+    """By code; a network is never changed once registered, so `updated_since` is by registration time."""
+    query = select(InformationNetwork)
     if not principal.is_hq:
         query = query.where(InformationNetwork.owner.in_([HQ_OWNER, str(principal.dealer)]))
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    return NetworkList(items=[_out(n) for n in page], next_cursor=page[-1].code if len(rows) > limit else None)
+        found = await fetch_page(session, query, order=[InformationNetwork.code], params=page,
+                                 changed_at=InformationNetwork.created_at)
+    return NetworkList(items=[_out(n) for n in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 async def _visible_network(request: Request, principal: Principal, code: str) -> InformationNetwork:
     async with runtime_of(request).db.sessions() as session:
-        network = await session.get(InformationNetwork, code)
-    if network is None or not may_see_network(principal=principal, owner=network.owner):
-        raise NotFound("No such network.")
-    return network
+        return visible_network(principal, await session.get(InformationNetwork, code))
 
 
 @router.get("/{code}", response_model=NetworkOut, responses={404: {"description": "not_found", **PROBLEM}},

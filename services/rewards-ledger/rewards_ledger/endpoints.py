@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import case, func, select
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import PROBLEM_JSON, BadRequest, Conflict, NotFound
+from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.problems import PROBLEM_JSON, Conflict, NotFound, problem_responses
 from rewards_ledger.guarantees import set_guarantee_amount
 from rewards_ledger.models import Lead, Payout, PayoutApproval, Posting
 from rewards_ledger.payouts import may_close, month_bounds, payout_lock, payout_out
@@ -30,20 +31,16 @@ from rewards_ledger.settlement import (
     month_total,
 )
 from rewards_ledger.statements import StatementEntry, statement_csv, statement_lines
+from rewards_ledger.visibility import own_account
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
-def _own_account(principal: Principal, dealer: str) -> None:
-    if principal.role == "dealer" and principal.dealer != dealer:
-        raise NotFound("No such account.")
-
-
 @router.get("/accounts/{dealer}", response_model=AccountOut)
 async def get_account(dealer: str, request: Request, principal: Caller) -> AccountOut:
-    _own_account(principal, dealer)
+    own_account(principal, dealer)
     query = select(
         func.coalesce(func.sum(Posting.amount_fen), 0),
         func.coalesce(func.sum(case((Posting.kind != "reversal", Posting.amount_fen), else_=0)), 0),
@@ -59,24 +56,18 @@ def entry_out(p: Posting) -> EntryOut:
                     sale_id=p.sale_id, vin=p.vin, posted_at=p.posted_at, reverses=p.reverses, rule=p.rule)
 
 
-@router.get("/entries", response_model=EntryPage)
-async def list_entries(request: Request, principal: Caller, dealer: str | None = None, cursor: str | None = None,
-                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> EntryPage:
-    if principal.role == "dealer":
-        if dealer not in (None, principal.dealer):
-            raise NotFound("No such account.")
-        dealer = principal.dealer
-    query = select(Posting).order_by(Posting.seq).limit(limit + 1)
+@router.get("/entries", response_model=EntryPage,
+            responses=problem_responses((NotFound, "not_found (a dealer asking for another's entries)")))
+async def list_entries(request: Request, principal: Caller, dealer: str | None = None,
+                       page: Annotated[PageParams, Depends()] = PageParams()) -> EntryPage:
+    """In posting order; entries are never changed, so `updated_since` is by the time they were posted."""
+    dealer = own_account(principal, dealer)
+    query = select(Posting)
     if dealer:
         query = query.where(Posting.dealer == dealer)
-    if cursor:
-        if not cursor.isdigit():
-            raise BadRequest("The cursor is not one this service issued.", code="invalid_cursor")
-        query = query.where(Posting.seq > int(cursor))
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
-    return EntryPage(items=[entry_out(p) for p in page], next_cursor=str(page[-1].seq) if len(rows) > limit else None)
+        found = await fetch_page(session, query, order=[Posting.seq], params=page, changed_at=Posting.posted_at)
+    return EntryPage(items=[entry_out(p) for p in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 @router.put("/guarantees/{sale_id}/{vin}", response_model=GuaranteeOut)
@@ -133,7 +124,7 @@ async def get_payout(month: str, request: Request, principal: Caller) -> PayoutO
 async def get_statement(dealer: str, month: str, request: Request, principal: Caller,
                         format: Literal["json", "csv"] | None = None) -> Any:
     """A dealer's monthly statement (Asia/Shanghai month), every line explained, as JSON or CSV."""
-    _own_account(principal, dealer)
+    own_account(principal, dealer)
     start, end = month_bounds(month)
     query = (
         select(Posting.entry_id, Posting.posted_at, Posting.kind, Posting.rule, Posting.amount_fen, Posting.lead_id,

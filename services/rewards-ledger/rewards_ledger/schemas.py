@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
+
+from leadnet_shared.http import RequestModel
+from leadnet_shared.pagination import Page
 
 
 class AccountOut(BaseModel):
@@ -28,15 +31,12 @@ class EntryOut(BaseModel):
     rule: str
 
 
-class EntryPage(BaseModel):
-    items: list[EntryOut]
-    next_cursor: str | None
+class EntryPage(Page[EntryOut]):
+    pass
 
 
-class GuaranteeIn(BaseModel):
+class GuaranteeIn(RequestModel):
     """HQ sets one vehicle's profit guarantee; the range is policy data, checked by the endpoint (422)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     amount_fen: StrictInt
 

@@ -1,0 +1,22 @@
+"""What a running intake holds besides the kit's runtime: typed, set up by the app's startup hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lead_intake.rate_limit import RateLimiter
+from lead_intake.service import LeadCommitter
+from lead_intake.verdicts import VerdictWaiter
+from leadnet_shared.app import Runtime, state_of
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeState:
+    verdicts: VerdictWaiter
+    rate_limiter: RateLimiter  # POST /v1/leads, per caller
+    batch_rate_limiter: RateLimiter  # POST /v1/leads/batch, per caller
+    lead_committer: LeadCommitter
+
+
+def intake_state(runtime: Runtime) -> IntakeState:
+    return state_of(runtime, IntakeState)
