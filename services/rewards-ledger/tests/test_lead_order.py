@@ -11,15 +11,16 @@ from sqlalchemy import text
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.events import Envelope, LeadReassigned, make_envelope
 from leadnet_shared.testing import Infra, fresh_database
-from rewards_ledger.testing import T0, LedgerHarness, lead_accepted
+from tests.ledger_harness import T0, LedgerHarness, lead_accepted
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 @pytest.fixture(params=["one_by_one", "batch"])
 async def ledger(request: pytest.FixtureRequest, infra: Infra, clock: FrozenClock) -> AsyncIterator[LedgerHarness]:
-    harness = LedgerHarness.open(await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock,
-                                 batch=request.param == "batch")
+    harness = LedgerHarness.open(
+        await fresh_database(infra.database_server_url, "rewards_ledger"), clock=clock, batch=request.param == "batch"
+    )
     try:
         yield harness
     finally:
@@ -32,10 +33,22 @@ def _accepted() -> Envelope:
 
 
 def _reassigned() -> Envelope:
-    data = LeadReassigned(lead_id="L1", customer_id="C1", entered_by="D002", assigned_dealer="D004",
-                          authorized_dealer="D004", cross_region=True, reward_eligible=True, tier="retail",
-                          product_line="tractor", from_dealer="D001", to_dealer="D004", reason="dealer_withdrawn",
-                          reassigned_at=T0, lead_version=2)
+    data = LeadReassigned(
+        lead_id="L1",
+        customer_id="C1",
+        entered_by="D002",
+        assigned_dealer="D004",
+        authorized_dealer="D004",
+        cross_region=True,
+        reward_eligible=True,
+        tier="retail",
+        product_line="tractor",
+        from_dealer="D001",
+        to_dealer="D004",
+        reason="dealer_withdrawn",
+        reassigned_at=T0,
+        lead_version=2,
+    )
     return make_envelope(data=data, event_type="leadnet.lead.reassigned", source="/test", time=T0, subject="C1")
 
 
