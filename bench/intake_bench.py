@@ -53,10 +53,18 @@ from leadnet_shared.settings import database_url_for, to_plain_url
 RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国"
-COUNTIES = ["山东省潍坊市诸城市密州街道", "山东省济南市历下区", "山东省青岛市黄岛区", "河北省石家庄市长安区",
-            "河南省郑州市金水区", "江苏省南京市玄武区", "山东省潍坊市寿光市", "山东省临沂市兰山区"]
+COUNTIES = [
+    "山东省潍坊市诸城市密州街道",
+    "山东省济南市历下区",
+    "山东省青岛市黄岛区",
+    "河北省石家庄市长安区",
+    "河南省郑州市金水区",
+    "江苏省南京市玄武区",
+    "山东省潍坊市寿光市",
+    "山东省临沂市兰山区",
+]
 
-BASELINE_APP = '''
+BASELINE_APP = """
 from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
@@ -92,7 +100,7 @@ async def one(record: Record) -> dict[str, Any]:
 @app.post("/v1/leads/batch")
 async def many(batch: Batch) -> dict[str, Any]:
     return {"results": [{"status": "accepted"} for _ in batch.records]}
-'''
+"""
 
 
 def record(i: int) -> dict[str, Any]:
@@ -125,8 +133,10 @@ class RawClient:
         reader, writer = await self.pool.get()
         try:
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
-                         .encode() + body)
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
             raw = await reader.readuntil(b"\r\n\r\n")
             status = int(raw[9:12])
             length = 0
@@ -175,8 +185,10 @@ class CpuMeter:
         # Cores busy says whether the figure is a ceiling: with every core busy, cores * 1000 / total is the most
         # this machine carries; below that, CPU per record is inflated by work that no batch shares.
         busy = total * records / 1000 / wall if wall > 0 else float("nan")
-        return (f"CPU ms per record: {parts}  (total {total:.2f}; {busy:.1f} of {os.cpu_count()} cores busy, "
-                f"so at most ~{(os.cpu_count() or 1) * 1000 / total:,.0f} records/s at this cost)")
+        return (
+            f"CPU ms per record: {parts}  (total {total:.2f}; {busy:.1f} of {os.cpu_count()} cores busy, "
+            f"so at most ~{(os.cpu_count() or 1) * 1000 / total:,.0f} records/s at this cost)"
+        )
 
 
 def postmaster_pid(data_dir: Path) -> int | None:
@@ -226,24 +238,30 @@ async def pipeline_stages(intake_db: str, router_db: str, *, since: datetime) ->
         times: dict[str, dict[str, datetime]] = {}
         submitted_event: dict[str, str] = {}  # intake outbox event id -> lead id
         for lead_id, received, event_id, published in await intake.fetch(
-                "SELECT l.lead_id, l.submitted_at, o.event_id, o.sent_at FROM leads AS l JOIN outbox AS o "
-                "ON o.event_type = 'leadnet.lead.submitted' AND o.payload::jsonb->>'subject' = l.lead_id "
-                "WHERE l.submitted_at >= $1", since):
+            "SELECT l.lead_id, l.submitted_at, o.event_id, o.sent_at FROM leads AS l JOIN outbox AS o "
+            "ON o.event_type = 'leadnet.lead.submitted' AND o.payload::jsonb->>'subject' = l.lead_id "
+            "WHERE l.submitted_at >= $1",
+            since,
+        ):
             times[lead_id] = {"received": received, "published": published}
             submitted_event[event_id] = lead_id
         for event_id, routed in await router.fetch(
-                "SELECT event_id, processed_at FROM inbox WHERE processed_at >= $1", since):
+            "SELECT event_id, processed_at FROM inbox WHERE processed_at >= $1", since
+        ):
             if event_id in submitted_event:
                 times[submitted_event[event_id]]["routed"] = routed
         verdict_event: dict[str, str] = {}
         for event_id, lead_id, verdict_published in await router.fetch(
-                "SELECT event_id, payload::jsonb->'data'->>'lead_id', sent_at FROM outbox "
-                "WHERE event_type IN ('leadnet.lead.accepted', 'leadnet.lead.rejected') AND created_at >= $1", since):
+            "SELECT event_id, payload::jsonb->'data'->>'lead_id', sent_at FROM outbox "
+            "WHERE event_type IN ('leadnet.lead.accepted', 'leadnet.lead.rejected') AND created_at >= $1",
+            since,
+        ):
             if lead_id in times:
                 times[lead_id]["verdict_published"] = verdict_published
                 verdict_event[event_id] = lead_id
         for event_id, saved in await intake.fetch(
-                "SELECT event_id, processed_at FROM inbox WHERE processed_at >= $1", since):
+            "SELECT event_id, processed_at FROM inbox WHERE processed_at >= $1", since
+        ):
             if event_id in verdict_event:
                 times[verdict_event[event_id]]["verdict_saved"] = saved
     finally:
@@ -257,8 +275,11 @@ def stage_figures(times: dict[str, dict[str, datetime]]) -> list[tuple[str, int,
     finished): how many, p50 and p90 in ms."""
     out = []
     for label, start, end in STAGES:
-        ms = [(t[end] - t[start]).total_seconds() * 1000 for t in times.values()
-              if t.get(start) is not None and t.get(end) is not None]
+        ms = [
+            (t[end] - t[start]).total_seconds() * 1000
+            for t in times.values()
+            if t.get(start) is not None and t.get(end) is not None
+        ]
         out.append((label, len(ms), percentile(ms, 0.5), percentile(ms, 0.9)))
     return out
 
@@ -302,13 +323,19 @@ async def open_loop(base_url: str, token: str, *, rate: float, seconds: float, s
     await asyncio.gather(*(one(i) for i in range(n)))
     elapsed = loop.time() - t0
     await client.close()
-    return {"rate": rate, "sent": n, "achieved_rps": round(n / elapsed, 1), "statuses": statuses,
-            "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1)}
+    return {
+        "rate": rate,
+        "sent": n,
+        "achieved_rps": round(n / elapsed, 1),
+        "statuses": statuses,
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+    }
 
 
-async def closed_loop_max(base_url: str, token: str, *, seconds: float, concurrency: int, start_index: int
-                          ) -> dict[str, Any]:
+async def closed_loop_max(
+    base_url: str, token: str, *, seconds: float, concurrency: int, start_index: int
+) -> dict[str, Any]:
     """Sustained throughput: `concurrency` callers back to back for `seconds`."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     host, port = base_url.removeprefix("http://").split(":")
@@ -351,9 +378,24 @@ class Profiler:
         running = []
         for name, pid in pids.items():
             path = self.out / f"{name}-{label}.txt"
-            proc = subprocess.Popen([self.exe, "record", "--rate", "200", "--format", "raw", "--output", str(path),
-                                     "--pid", str(pid), "--duration", str(max(1, round(seconds)))],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [
+                    self.exe,
+                    "record",
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(path),
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(max(1, round(seconds))),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             running.append((name, path, proc))
         return running
 
@@ -366,10 +408,14 @@ class Profiler:
             by_package, inclusive, total = self.summarize(path)
             if not total:
                 continue
-            print(f"               {name}, self time by package: " + ", ".join(
-                f"{pkg} {100 * n / total:.0f}%" for pkg, n in by_package[:8]))
-            print(f"               {name}, project functions (inclusive): " + ", ".join(
-                f"{fn} {100 * n / total:.0f}%" for fn, n in inclusive[:top]))
+            print(
+                f"               {name}, self time by package: "
+                + ", ".join(f"{pkg} {100 * n / total:.0f}%" for pkg, n in by_package[:8])
+            )
+            print(
+                f"               {name}, project functions (inclusive): "
+                + ", ".join(f"{fn} {100 * n / total:.0f}%" for fn, n in inclusive[:top])
+            )
 
     @classmethod
     def summarize(cls, path: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
@@ -422,11 +468,18 @@ def main() -> None:
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--bulk", type=int, default=100_000, help="records to import; 0 skips the import")
-    parser.add_argument("--seed", type=int, default=20_000,
-                        help="records imported (not measured) before the runs, so they meet settled tables, not empty "
-                             "ones; 0 starts empty")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample intake and the router with py-spy at each rate and print where the CPU goes")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=20_000,
+        help="records imported (not measured) before the runs, so they meet settled tables, not empty "
+        "ones; 0 starts empty",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample intake and the router with py-spy at each rate and print where the CPU goes",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     seconds, bulk = args.seconds, args.bulk
@@ -439,7 +492,8 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         servers = servers_stack.enter_context(
-            local_servers(tmp, broker=os.environ.get("LEADNET_BENCH_BROKER", "embedded")))
+            local_servers(tmp, broker=os.environ.get("LEADNET_BENCH_BROKER", "embedded"))
+        )
         server_url, bootstrap = servers.database_url, servers.bootstrap_servers
         pg, kafka = servers.embedded_postgres, servers.broker
         prefix = f"bench{int(time.time())}."
@@ -450,56 +504,120 @@ def main() -> None:
         router_db = database_url_for(server_url, f"bench_router_{int(time.time())}")
         upgrade("lead_intake", intake_db)
         upgrade("dedup_router", router_db)
-        common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LEADNET_TOPIC_PREFIX": prefix, "LEADNET_JWKS_FILE": str(jwks),
-                  "LEADNET_LOG_LEVEL": "WARNING", "LEADNET_ENV": "development"}
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "LEADNET_TOPIC_PREFIX": prefix,
+            "LEADNET_JWKS_FILE": str(jwks),
+            "LEADNET_LOG_LEVEL": "WARNING",
+            "LEADNET_ENV": "development",
+        }
         ports = {"intake": free_port(), "router": free_port(), "baseline": free_port()}
-        procs.append(start_server([sys.executable, "-m", "dedup_router", "serve"],
-                                  {**common, "LEADNET_ROUTER_DATABASE_URL": router_db,
-                                   "LEADNET_ROUTER_PORT": str(ports["router"])}, ports["router"], tmp / "router.log"))
-        procs.append(start_server([sys.executable, "-m", "lead_intake", "serve"],
-                                  {**common, "LEADNET_INTAKE_DATABASE_URL": intake_db,
-                                   "LEADNET_INTAKE_PORT": str(ports["intake"]),
-                                   "LEADNET_INTAKE_RATE_LIMIT_PER_SECOND": "100000",
-                                   "LEADNET_INTAKE_RATE_LIMIT_BURST": "100000",
-                                   "LEADNET_INTAKE_BATCH_RATE_LIMIT_PER_SECOND": "1000",
-                                   "LEADNET_INTAKE_DB_POOL_SIZE": "20"}, ports["intake"], tmp / "intake.log"))
+        procs.append(
+            start_server(
+                [sys.executable, "-m", "dedup_router", "serve"],
+                {**common, "LEADNET_ROUTER_DATABASE_URL": router_db, "LEADNET_ROUTER_PORT": str(ports["router"])},
+                ports["router"],
+                tmp / "router.log",
+            )
+        )
+        procs.append(
+            start_server(
+                [sys.executable, "-m", "lead_intake", "serve"],
+                {
+                    **common,
+                    "LEADNET_INTAKE_DATABASE_URL": intake_db,
+                    "LEADNET_INTAKE_PORT": str(ports["intake"]),
+                    "LEADNET_INTAKE_RATE_LIMIT_PER_SECOND": "100000",
+                    "LEADNET_INTAKE_RATE_LIMIT_BURST": "100000",
+                    "LEADNET_INTAKE_BATCH_RATE_LIMIT_PER_SECOND": "1000",
+                    "LEADNET_INTAKE_DB_POOL_SIZE": "20",
+                },
+                ports["intake"],
+                tmp / "intake.log",
+            )
+        )
         (tmp / "baseline_app.py").write_text(BASELINE_APP)
-        procs.append(start_server([sys.executable, "-m", "uvicorn", "baseline_app:app",
-                                   "--port", str(ports["baseline"]),
-                                   "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                                   "--log-level", "warning", "--app-dir", str(tmp)],
-                                  {}, ports["baseline"], tmp / "baseline.log"))
+        procs.append(
+            start_server(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "baseline_app:app",
+                    "--port",
+                    str(ports["baseline"]),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                    "--app-dir",
+                    str(tmp),
+                ],
+                {},
+                ports["baseline"],
+                tmp / "baseline.log",
+            )
+        )
         intake_url = f"http://127.0.0.1:{ports['intake']}"
         baseline_url = f"http://127.0.0.1:{ports['baseline']}"
         token = mint_from_dir(key_dir, role="dealer", dealer="D002", ttl_seconds=7200)
         hq = mint_from_dir(key_dir, role="hq_admin", ttl_seconds=7200)
-        r = httpx.post(f"http://127.0.0.1:{ports['router']}/v1/dealers", headers={"Authorization": f"Bearer {hq}"},
-                       json={"code": "D001", "name": "潍坊欧曼", "territories": ["3707", "3701", "3702", "3713", "13",
-                                                                              "41", "32"],
-                             "product_lines": ["tractor", "dump"], "capability": 80, "sales_level": "300_999"})
+        r = httpx.post(
+            f"http://127.0.0.1:{ports['router']}/v1/dealers",
+            headers={"Authorization": f"Bearer {hq}"},
+            json={
+                "code": "D001",
+                "name": "潍坊欧曼",
+                "territories": ["3707", "3701", "3702", "3713", "13", "41", "32"],
+                "product_lines": ["tractor", "dump"],
+                "capability": 80,
+                "sales_level": "300_999",
+            },
+        )
         print("dealer registered:", r.status_code)
         # Warm up: the router's consumer group has joined once a record gets its verdict.
         for i in range(200):
-            r = httpx.post(f"{intake_url}/v1/leads", json=record(9_000_000 + i),
-                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            r = httpx.post(
+                f"{intake_url}/v1/leads",
+                json=record(9_000_000 + i),
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
             if r.status_code == 201:
                 break
         print("warm-up:", r.status_code)
         if seed > 0:
             started = time.perf_counter()
             seeded = write_ndjson(tmp / "seed.ndjson", range(30_000_000, 30_000_000 + seed))
-            asyncio.run(run_import_async(path=seeded, base_url=intake_url, token=token, progress=False,
-                                         result_path=tmp / "seed.results.csv"))
-            print(f"seeded {seed:,} records through the import (every verdict in) in "
-                  f"{time.perf_counter() - started:.0f} s")
+            asyncio.run(
+                run_import_async(
+                    path=seeded, base_url=intake_url, token=token, progress=False, result_path=tmp / "seed.results.csv"
+                )
+            )
+            print(
+                f"seeded {seed:,} records through the import (every verdict in) in "
+                f"{time.perf_counter() - started:.0f} s"
+            )
 
-        meter = CpuMeter({"load generator": os.getpid(), "intake": procs[1].pid, "router": procs[0].pid,
-                          "baseline": procs[2].pid, "postgres": postmaster_pid(tmp / "pg") if pg else None,
-                          "broker": kafka.proc.pid if kafka is not None and kafka.proc is not None else None})
+        meter = CpuMeter(
+            {
+                "load generator": os.getpid(),
+                "intake": procs[1].pid,
+                "router": procs[0].pid,
+                "baseline": procs[2].pid,
+                "postgres": postmaster_pid(tmp / "pg") if pg else None,
+                "broker": kafka.proc.pid if kafka is not None and kafka.proc is not None else None,
+            }
+        )
         index = 0
         profiler = Profiler(tmp / "profiles") if args.profile else None
-        print(f"\n== single-record POST, open loop, {seconds:.0f} s per rate (intake answers after the router's "
-              "verdict) ==")
+        print(
+            f"\n== single-record POST, open loop, {seconds:.0f} s per rate (intake answers after the router's "
+            "verdict) =="
+        )
         for rate in rates:
             base_before = meter.snapshot()
             base = uvloop.run(open_loop(baseline_url, token, rate=rate, seconds=seconds, start_index=index))
@@ -508,19 +626,28 @@ def main() -> None:
             asyncio.run(analyze(intake_db, router_db))
             before = meter.snapshot()
             since = datetime.now(UTC)
-            sampling = profiler.record({"intake": procs[1].pid, "router": procs[0].pid}, seconds=seconds,
-                                       label=f"{rate:.0f}") if profiler else []
+            sampling = (
+                profiler.record({"intake": procs[1].pid, "router": procs[0].pid}, seconds=seconds, label=f"{rate:.0f}")
+                if profiler
+                else []
+            )
             res = uvloop.run(open_loop(intake_url, token, rate=rate, seconds=seconds, start_index=index))
             cpu = meter.per_record(before, meter.snapshot(), res["sent"])
             index += int(rate * seconds)
-            print(f"rate {rate:6.0f}/s  intake: {res['achieved_rps']:7.1f} rps p50 {res['p50_ms']:7.1f} ms "
-                  f"p99 {res['p99_ms']:7.1f} ms  {res['statuses']}")
-            print(f"               baseline: {base['achieved_rps']:7.1f} rps p50 {base['p50_ms']:7.1f} ms "
-                  f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x")
+            print(
+                f"rate {rate:6.0f}/s  intake: {res['achieved_rps']:7.1f} rps p50 {res['p50_ms']:7.1f} ms "
+                f"p99 {res['p99_ms']:7.1f} ms  {res['statuses']}"
+            )
+            print(
+                f"               baseline: {base['achieved_rps']:7.1f} rps p50 {base['p50_ms']:7.1f} ms "
+                f"p99 {base['p99_ms']:7.1f} ms  p99 ratio {res['p99_ms'] / max(base['p99_ms'], 0.01):.1f}x"
+            )
             print(f"               {cpu}")
             print(f"               baseline run, {base_cpu}")
-            print("               where a record's time goes, p50 / p90 ms (POST latency above also counts the wait "
-                  f"for one of the load generator's {connections_for(rate)} connections):")
+            print(
+                "               where a record's time goes, p50 / p90 ms (POST latency above also counts the wait "
+                f"for one of the load generator's {connections_for(rate)} connections):"
+            )
             for label, n, p50, p90 in asyncio.run(pipeline_stages(intake_db, router_db, since=since)):
                 print(f"                 {label:52s} {p50:7.1f} / {p90:7.1f}  ({n} records)")
             if profiler:
@@ -529,33 +656,42 @@ def main() -> None:
         print(f"\n== single-record POST, closed loop (max sustained), {seconds:.0f} s ==")
         for conc in (64,):
             asyncio.run(analyze(intake_db, router_db))
-            base = uvloop.run(closed_loop_max(baseline_url, token, seconds=seconds, concurrency=conc,
-                                               start_index=index))
-            res = uvloop.run(closed_loop_max(intake_url, token, seconds=seconds, concurrency=conc,
-                                              start_index=index))
+            base = uvloop.run(
+                closed_loop_max(baseline_url, token, seconds=seconds, concurrency=conc, start_index=index)
+            )
+            res = uvloop.run(closed_loop_max(intake_url, token, seconds=seconds, concurrency=conc, start_index=index))
             index += res["requests"] + 10
-            print(f"concurrency {conc}: intake {res['rps']} rps ({res['ok_201']} x 201 of {res['requests']}); "
-                  f"baseline {base['rps']} rps; ratio {res['rps'] / base['rps']:.2f}")
+            print(
+                f"concurrency {conc}: intake {res['rps']} rps ({res['ok_201']} x 201 of {res['requests']}); "
+                f"baseline {base['rps']} rps; ratio {res['rps'] / base['rps']:.2f}"
+            )
 
         if bulk > 0:  # --bulk 0: the single-record figures only
             print(f"\n== bulk import of {bulk:,} records (NDJSON, batches of 1000 through POST /v1/leads/batch) ==")
             source = write_ndjson(tmp / "bulk.ndjson", range(20_000_000, 20_000_000 + bulk))
             asyncio.run(analyze(intake_db, router_db))
             before = meter.snapshot()
-            summary = asyncio.run(run_import_async(path=source, base_url=intake_url, token=token, progress=False,
-                                                   result_path=tmp / "bulk.results.csv"))
+            summary = asyncio.run(
+                run_import_async(
+                    path=source, base_url=intake_url, token=token, progress=False, result_path=tmp / "bulk.results.csv"
+                )
+            )
             rps = summary.records_per_second
             bulk_cpu = meter.per_record(before, meter.snapshot(), bulk)
-            print(f"intake: {rps:,.0f} records/s saved ({bulk:,} in {summary.sent_seconds:.1f} s, batches sent "
-                  f"respond-async); every verdict in after {summary.elapsed_seconds:.1f} s "
-                  f"({bulk / summary.elapsed_seconds:,.0f} records/s routed end to end): "
-                  f"{summary.accepted:,} accepted, "
-                  f"{summary.pending:,} still pending, "
-                  f"{summary.refused + summary.duplicates + summary.unreadable:,} other")
+            print(
+                f"intake: {rps:,.0f} records/s saved ({bulk:,} in {summary.sent_seconds:.1f} s, batches sent "
+                f"respond-async); every verdict in after {summary.elapsed_seconds:.1f} s "
+                f"({bulk / summary.elapsed_seconds:,.0f} records/s routed end to end): "
+                f"{summary.accepted:,} accepted, "
+                f"{summary.pending:,} still pending, "
+                f"{summary.refused + summary.duplicates + summary.unreadable:,} other"
+            )
             print(f"saving and routing, {bulk_cpu}")
             base_n: int = min(bulk, 50_000)
-            bodies = [orjson.dumps({"records": [record(i) for i in range(s, min(s + 1000, base_n))]})
-                      for s in range(0, base_n, 1000)]
+            bodies = [
+                orjson.dumps({"records": [record(i) for i in range(s, min(s + 1000, base_n))]})
+                for s in range(0, base_n, 1000)
+            ]
 
             async def baseline_bulk() -> float:
                 async with httpx.AsyncClient(base_url=baseline_url, timeout=60) as client:

@@ -74,9 +74,17 @@ def templates(with_sales: bool) -> list[bytes]:
     """A record's events with placeholders for its ids (and the event ids), serialized once."""
     events = [lead_verified(lead_id="LEAD________", customer_id="CUST________", entered_by="DLR_", authorized="D900")]
     if with_sales:
-        events.append(sale_attributed(sale_id="SALE________", customer_id="CUST________", lead_id="LEAD________",
-                                      seller="D900", supplied_by=None, vehicles=[("VIN_________", "tractor")],
-                                      entered_by="DLR_"))
+        events.append(
+            sale_attributed(
+                sale_id="SALE________",
+                customer_id="CUST________",
+                lead_id="LEAD________",
+                seller="D900",
+                supplied_by=None,
+                vehicles=[("VIN_________", "tractor")],
+                entered_by="DLR_",
+            )
+        )
     return [e.model_copy(update={"id": f"EVID_{i + 1}".ljust(36, "_")}).to_bytes() for i, e in enumerate(events)]
 
 
@@ -87,15 +95,20 @@ def make_poll(templates_: list[bytes], *, tag: str, first: int, size: int) -> li
         dealer = HOT_DEALERS[n % len(HOT_DEALERS)].encode()
         for i, template in enumerate(templates_):
             event_id = f"{uuid.uuid4()}".encode()
-            out.append(template.replace(b"LEAD________", b"L" + ident).replace(b"CUST________", b"C" + ident)
-                       .replace(b"SALE________", b"S" + ident).replace(b"VIN_________", b"V" + ident)
-                       .replace(b"DLR_", dealer).replace(f"EVID_{i + 1}______________________________".encode(),
-                                                         event_id))
+            out.append(
+                template.replace(b"LEAD________", b"L" + ident)
+                .replace(b"CUST________", b"C" + ident)
+                .replace(b"SALE________", b"S" + ident)
+                .replace(b"VIN_________", b"V" + ident)
+                .replace(b"DLR_", dealer)
+                .replace(f"EVID_{i + 1}______________________________".encode(), event_id)
+            )
     return out
 
 
-def replica(url: str, tag: str, batch: int, seconds: float, with_sales: bool, batch_path: bool,
-            start_at: float) -> tuple[list[float], int]:
+def replica(
+    url: str, tag: str, batch: int, seconds: float, with_sales: bool, batch_path: bool, start_at: float
+) -> tuple[list[float], int]:
     """One consumer replica (a process): polls until time is up; its poll latencies (incl. commit), fallbacks."""
 
     async def run() -> tuple[list[float], int]:
@@ -120,16 +133,21 @@ def replica(url: str, tag: str, batch: int, seconds: float, with_sales: bool, ba
     return asyncio.run(run())
 
 
-async def ledger_run(url: str, *, replicas: int, batch: int, seconds: float, with_sales: bool,
-                     batch_path: bool) -> dict[str, float]:
+async def ledger_run(
+    url: str, *, replicas: int, batch: int, seconds: float, with_sales: bool, batch_path: bool
+) -> dict[str, float]:
     """Replicas deliver polls of verifications (and sales) until time is up; postings counted in the database."""
     conn = await asyncpg.connect(to_plain_url(url))
     before = int(await conn.fetchval("SELECT count(*) FROM postings"))
     start_at = time.time() + 3.0  # every replica connected and warm before the clock starts
     tag = uuid.uuid4().hex[:4]
     with ProcessPoolExecutor(replicas, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [asyncio.wrap_future(pool.submit(replica, url, f"{tag}{r}", batch, seconds, with_sales,
-                                                   batch_path, start_at)) for r in range(replicas)]
+        futures = [
+            asyncio.wrap_future(
+                pool.submit(replica, url, f"{tag}{r}", batch, seconds, with_sales, batch_path, start_at)
+            )
+            for r in range(replicas)
+        ]
         results = await asyncio.gather(*futures)
     elapsed = sum(sum(lat) for lat, _ in results) / replicas  # busy time of a replica, start to last commit
     latencies = [x for lat, _ in results for x in lat]
@@ -140,14 +158,22 @@ async def ledger_run(url: str, *, replicas: int, batch: int, seconds: float, wit
     balance_ms = (time.perf_counter() - t) * 1000
     hot_rows = int(await conn.fetchval("SELECT count(*) FROM lines WHERE account = 'dealer:D001:payable'"))
     dead = int(await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"))
-    unbalanced = int(await conn.fetchval(
-        "SELECT count(*) FROM (SELECT entry_id FROM lines GROUP BY entry_id HAVING sum(amount_fen) <> 0) x"))
+    unbalanced = int(
+        await conn.fetchval(
+            "SELECT count(*) FROM (SELECT entry_id FROM lines GROUP BY entry_id HAVING sum(amount_fen) <> 0) x"
+        )
+    )
     await conn.close()
     assert dead == 0 and unbalanced == 0 and fallbacks == 0, (dead, unbalanced, fallbacks)
-    return {"postings_per_s": (after - before) / elapsed, "postings": after - before,
-            "txn_p50_ms": pct(latencies, 0.5), "txn_p99_ms": pct(latencies, 0.99),
-            "txn_mean_ms": statistics.fmean(latencies) * 1000, "balance_sum_ms": balance_ms,
-            "hot_account_lines": hot_rows}
+    return {
+        "postings_per_s": (after - before) / elapsed,
+        "postings": after - before,
+        "txn_p50_ms": pct(latencies, 0.5),
+        "txn_p99_ms": pct(latencies, 0.99),
+        "txn_mean_ms": statistics.fmean(latencies) * 1000,
+        "balance_sum_ms": balance_ms,
+        "hot_account_lines": hot_rows,
+    }
 
 
 def migrate(server_url: str) -> str:
@@ -171,8 +197,9 @@ def migrate(server_url: str) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--replicas", type=int, default=2, help="consumer processes (the machine has "
-                                                                  f"{os.cpu_count()} cpus)")
+    parser.add_argument(
+        "--replicas", type=int, default=2, help=f"consumer processes (the machine has {os.cpu_count()} cpus)"
+    )
     parser.add_argument("--batch", type=int, default=200, help="events per poll")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else 20.0
@@ -186,21 +213,34 @@ async def main() -> None:
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)")
         base1 = await baseline(url, seconds=seconds / 2, connections=1)
         base_n = await baseline(url, seconds=seconds / 2, connections=args.replicas * 4)
-        print(f"baseline: bare single-row INSERT commits/s: {base1:,.0f} (1 conn), "
-              f"{base_n:,.0f} ({args.replicas * 4} conns)")
-        runs = [(True, False, "batch path, verifications (info fee)"),
-                (True, True, "batch path, verifications + sales (info fee + purchase reward)"),
-                (False, False, "one-by-one path, verifications (info fee)")]
+        print(
+            f"baseline: bare single-row INSERT commits/s: {base1:,.0f} (1 conn), "
+            f"{base_n:,.0f} ({args.replicas * 4} conns)"
+        )
+        runs = [
+            (True, False, "batch path, verifications (info fee)"),
+            (True, True, "batch path, verifications + sales (info fee + purchase reward)"),
+            (False, False, "one-by-one path, verifications (info fee)"),
+        ]
         for batch_path, with_sales, label in runs:
-            r = await ledger_run(url, replicas=args.replicas, batch=args.batch, with_sales=with_sales,
-                                 seconds=seconds if batch_path else seconds / 2, batch_path=batch_path)
-            print(f"ledger, {label}, {args.replicas} replicas x polls of {args.batch} events, "
-                  f"{len(HOT_DEALERS)} hot dealers: {r['postings_per_s']:,.0f} balanced postings/s "
-                  f"({r['postings']:,} postings); poll transaction incl. commit p50 {r['txn_p50_ms']:.1f} ms, "
-                  f"p99 {r['txn_p99_ms']:.1f} ms; ratio to bare single-row commits (1 conn): "
-                  f"{r['postings_per_s'] / base1:.2f}x")
-            print(f"  balance of a hot dealer by SUM over {r['hot_account_lines']:,} lines: "
-                  f"{r['balance_sum_ms']:.1f} ms")
+            r = await ledger_run(
+                url,
+                replicas=args.replicas,
+                batch=args.batch,
+                with_sales=with_sales,
+                seconds=seconds if batch_path else seconds / 2,
+                batch_path=batch_path,
+            )
+            print(
+                f"ledger, {label}, {args.replicas} replicas x polls of {args.batch} events, "
+                f"{len(HOT_DEALERS)} hot dealers: {r['postings_per_s']:,.0f} balanced postings/s "
+                f"({r['postings']:,} postings); poll transaction incl. commit p50 {r['txn_p50_ms']:.1f} ms, "
+                f"p99 {r['txn_p99_ms']:.1f} ms; ratio to bare single-row commits (1 conn): "
+                f"{r['postings_per_s'] / base1:.2f}x"
+            )
+            print(
+                f"  balance of a hot dealer by SUM over {r['hot_account_lines']:,} lines: {r['balance_sum_ms']:.1f} ms"
+            )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if pg is not None:

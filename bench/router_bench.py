@@ -99,18 +99,60 @@ def dealers() -> list[Dealer]:
     rows = []
     for city in CITIES:
         prefix = f"37{city:02d}"
-        rows.append(Dealer(code=f"T{city:02d}A", name="t", territories=[prefix], product_lines=["tractor"],
-                           capability=80, status="active", updated_at=T0))
-        rows.append(Dealer(code=f"T{city:02d}B", name="t", territories=[prefix], product_lines=["tractor", "dump"],
-                           capability=40, status="active", updated_at=T0))
-    rows.append(Dealer(code="P37", name="p", territories=["37"], product_lines=["cargo"], capability=50,
-                       status="active", updated_at=T0))
+        rows.append(
+            Dealer(
+                code=f"T{city:02d}A",
+                name="t",
+                territories=[prefix],
+                product_lines=["tractor"],
+                capability=80,
+                status="active",
+                updated_at=T0,
+            )
+        )
+        rows.append(
+            Dealer(
+                code=f"T{city:02d}B",
+                name="t",
+                territories=[prefix],
+                product_lines=["tractor", "dump"],
+                capability=40,
+                status="active",
+                updated_at=T0,
+            )
+        )
+    rows.append(
+        Dealer(
+            code="P37",
+            name="p",
+            territories=["37"],
+            product_lines=["cargo"],
+            capability=50,
+            status="active",
+            updated_at=T0,
+        )
+    )
     return rows
 
 
-COLUMNS = ["customer_id", "phone", "name", "address", "region_code", "tier", "nature", "assigned_dealer",
-           "authorized_dealer", "protected_by", "protection_until", "name_county_key", "fleet_city_key",
-           "product_line", "created_at", "updated_at"]
+COLUMNS = [
+    "customer_id",
+    "phone",
+    "name",
+    "address",
+    "region_code",
+    "tier",
+    "nature",
+    "assigned_dealer",
+    "authorized_dealer",
+    "protected_by",
+    "protection_until",
+    "name_county_key",
+    "fleet_city_key",
+    "product_line",
+    "created_at",
+    "updated_at",
+]
 
 
 async def _copy_range(url: str, start: int, stop: int) -> None:
@@ -121,9 +163,26 @@ async def _copy_range(url: str, start: int, stop: int) -> None:
             records = []
             for i in range(base, min(stop, base + chunk)):
                 name, reg, qty = person(i), region(i), fleet_quantity(i)
-                records.append((str(uuid.UUID(int=i + 1)), f"+86138{i:08d}", name, "山东省某市某县某路", reg, "retail",
-                                "new", None, None, None, None, name_county_key(name, reg),
-                                fleet_key(reg, qty) if qty else None, "tractor", T0, T0))
+                records.append(
+                    (
+                        str(uuid.UUID(int=i + 1)),
+                        f"+86138{i:08d}",
+                        name,
+                        "山东省某市某县某路",
+                        reg,
+                        "retail",
+                        "new",
+                        None,
+                        None,
+                        None,
+                        None,
+                        name_county_key(name, reg),
+                        fleet_key(reg, qty) if qty else None,
+                        "tractor",
+                        T0,
+                        T0,
+                    )
+                )
             # asyncpg's COPY is binary already; generating the rows is the costly part, hence several processes.
             await conn.copy_records_to_table("customers", records=records, columns=COLUMNS)
     finally:
@@ -142,7 +201,8 @@ async def seed(url: str, n: int, workers: int) -> tuple[float, float]:
         # the random-order indexes are built once at the end instead of row by row.
         indexes = await conn.fetch(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers' AND indexname NOT IN "
-            "(SELECT conname FROM pg_constraint WHERE conrelid = 'customers'::regclass)")
+            "(SELECT conname FROM pg_constraint WHERE conrelid = 'customers'::regclass)"
+        )
         for row in indexes:
             await conn.execute(f'DROP INDEX "{row["indexname"]}"')
         start = time.perf_counter()
@@ -172,14 +232,24 @@ def submission(i: int, *, existing: int | None, rng: random.Random) -> LeadSubmi
     phone = f"+86138{idx:08d}" if existing is not None else f"+86139{i:08d}"
     dealer = rng.choice([f"T{c:02d}{x}" for c in CITIES for x in "AB"])
     return LeadSubmitted(
-        lead_id=str(uuid.uuid4()), entered_by=dealer, entered_by_role="dealer",
-        submitted_at=T0 + timedelta(seconds=i), source="walk_in",
-        record={"customer": {"name": person(idx), "phone": phone, "address": "山东省某市某县某路",
-                             "region_code": region(idx), "tier": rng.choice(["retail", "retail", "general_big"]),
-                             "nature": "new"},
-                "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": rng.choice((1, 2, 3))}],
-                "purchase_intent": {"product_line": "tractor", "horizon": "within_2_weeks"},
-                "product_line": "tractor"},
+        lead_id=str(uuid.uuid4()),
+        entered_by=dealer,
+        entered_by_role="dealer",
+        submitted_at=T0 + timedelta(seconds=i),
+        source="walk_in",
+        record={
+            "customer": {
+                "name": person(idx),
+                "phone": phone,
+                "address": "山东省某市某县某路",
+                "region_code": region(idx),
+                "tier": rng.choice(["retail", "retail", "general_big"]),
+                "nature": "new",
+            },
+            "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": rng.choice((1, 2, 3))}],
+            "purchase_intent": {"product_line": "tractor", "horizon": "within_2_weeks"},
+            "product_line": "tractor",
+        },
     )
 
 
@@ -208,22 +278,28 @@ async def explain(db: Database, n: int) -> None:
     fleet = fleet_key(region(0), 2)
     params: dict[str, dict[str, Any]] = {
         "customers by phone, batch (route_leads)": {
-            "phones": [f"+86138{i:08d}" for i in range(0, n, max(1, n // 500))]},
+            "phones": [f"+86138{i:08d}" for i in range(0, n, max(1, n // 500))]
+        },
         "candidates per key, batch (route_leads)": {"names": [name_county_key(name, reg)], "fleets": [fleet], "n": 51},
     }
-    statements = {"customers by phone, batch (route_leads)": LOCK_CUSTOMERS_SQL.text,
-                  "candidates per key, batch (route_leads)": CANDIDATES_SQL.text}
+    statements = {
+        "customers by phone, batch (route_leads)": LOCK_CUSTOMERS_SQL.text,
+        "candidates per key, batch (route_leads)": CANDIDATES_SQL.text,
+    }
     queries = {
         "open leads of a customer": "SELECT lead_id FROM leads WHERE customer_id = 'c' AND entrant_key = 'T01A' "
-                                    "AND status = 'open'",
+        "AND status = 'open'",
         "HQ queue page": "SELECT * FROM customers WHERE assigned_dealer IS NULL ORDER BY customer_id LIMIT 51",
         "due protections": "SELECT * FROM customers WHERE protection_until IS NOT NULL AND protection_until <= now() "
-                           "ORDER BY protection_until LIMIT 200",
+        "ORDER BY protection_until LIMIT 200",
     }
     async with db.sessions() as session:
         for label, sql in statements.items():
-            plan = (await session.execute(text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql),
-                                          params[label])).scalars().all()
+            plan = (
+                (await session.execute(text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql), params[label]))
+                .scalars()
+                .all()
+            )
             print(f"  plan[{label}]: " + " | ".join(line.strip()[:160] for line in plan))
         for label, sql in queries.items():
             plan = (await session.execute(text("EXPLAIN " + sql))).scalars().all()
@@ -242,9 +318,13 @@ async def lookups(db: Database, n: int, reps: int) -> None:
 
     def keys(count: int) -> dict[str, Any]:
         picks = [rng.randrange(n) for _ in range(count)]
-        return {"names": sorted({name_county_key(person(i), region(i)) for i in picks}),
-                "fleets": sorted({fleet_key(region(i), 2 + i % 2) for i in picks}) if count > 1 else
-                [fleet_key(region(picks[0]), 2)], "n": 51}
+        return {
+            "names": sorted({name_county_key(person(i), region(i)) for i in picks}),
+            "fleets": sorted({fleet_key(region(i), 2 + i % 2) for i in picks})
+            if count > 1
+            else [fleet_key(region(picks[0]), 2)],
+            "n": 51,
+        }
 
     def one_name() -> dict[str, Any]:
         return {**keys(1), "fleets": []}
@@ -252,11 +332,13 @@ async def lookups(db: Database, n: int, reps: int) -> None:
     def one_fleet() -> dict[str, Any]:
         return {**keys(1), "names": []}
 
-    cases = (("customer by phone (FOR UPDATE)", LOCK_CUSTOMERS_SQL, one_phone),
-             ("500 customers by phone (FOR UPDATE)", LOCK_CUSTOMERS_SQL, batch_phones),
-             ("candidates by name-pinyin+county", CANDIDATES_SQL, one_name),
-             ("candidates by fleet+city", CANDIDATES_SQL, one_fleet),
-             ("candidates for 500 records", CANDIDATES_SQL, lambda: keys(500)))
+    cases = (
+        ("customer by phone (FOR UPDATE)", LOCK_CUSTOMERS_SQL, one_phone),
+        ("500 customers by phone (FOR UPDATE)", LOCK_CUSTOMERS_SQL, batch_phones),
+        ("candidates by name-pinyin+county", CANDIDATES_SQL, one_name),
+        ("candidates by fleet+city", CANDIDATES_SQL, one_fleet),
+        ("candidates for 500 records", CANDIDATES_SQL, lambda: keys(500)),
+    )
     for label, sql, make in cases:
         times = []
         rows = 0
@@ -267,8 +349,10 @@ async def lookups(db: Database, n: int, reps: int) -> None:
                 rows += len((await session.execute(sql, args)).all())
                 times.append(time.perf_counter() - start)
                 await session.rollback()
-        print(f"  lookup {label:38}: p50 {pct(times, 50):7.2f} ms  p99 {pct(times, 99):7.2f} ms  "
-              f"({len(times)} runs, {rows / len(times):.0f} rows each)")
+        print(
+            f"  lookup {label:38}: p50 {pct(times, 50):7.2f} ms  p99 {pct(times, 99):7.2f} ms  "
+            f"({len(times)} runs, {rows / len(times):.0f} rows each)"
+        )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -285,8 +369,10 @@ async def main(args: argparse.Namespace) -> None:
         thread.start()
         thread.join()
         copied, indexed = await seed(url, args.customers, args.seed_workers)
-        print(f"seeded {args.customers:,} customers with COPY in {copied:.1f} s ({args.seed_workers} processes), "
-              f"secondary indexes rebuilt and VACUUM ANALYZE in {indexed:.1f} s")
+        print(
+            f"seeded {args.customers:,} customers with COPY in {copied:.1f} s ({args.seed_workers} processes), "
+            f"secondary indexes rebuilt and VACUUM ANALYZE in {indexed:.1f} s"
+        )
         db = Database(make_engine(to_asyncpg_url(url), pool_size=10, max_overflow=0))
         outbox, cache_ = Outbox(OUTBOX), DealerIndexCache()
         async with db.transaction() as session:
@@ -296,20 +382,25 @@ async def main(args: argparse.Namespace) -> None:
         await lookups(db, args.customers, args.lookups)
 
         rng = random.Random(7)
-        subs = [submission(i, existing=rng.randrange(args.customers) if i % 2 else None, rng=rng)
-                for i in range(args.decisions)]
+        subs = [
+            submission(i, existing=rng.randrange(args.customers) if i % 2 else None, rng=rng)
+            for i in range(args.decisions)
+        ]
 
         def route_op(s: LeadSubmitted) -> Callable[[], Awaitable[Any]]:
             async def op() -> None:
                 async with db.transaction() as session:
                     await route_leads(session, outbox, submissions=[s], now=s.submitted_at, prefix="", dealers=cache_)
+
             return op
 
         def batch_op(batch: list[LeadSubmitted]) -> Callable[[], Awaitable[Any]]:
             async def op() -> None:
                 async with db.transaction() as session:
-                    await route_leads(session, outbox, submissions=batch, now=batch[-1].submitted_at, prefix="",
-                                      dealers=cache_)
+                    await route_leads(
+                        session, outbox, submissions=batch, now=batch[-1].submitted_at, prefix="", dealers=cache_
+                    )
+
             return op
 
         def pk_op(i: int) -> Callable[[], Awaitable[Any]]:
@@ -318,13 +409,16 @@ async def main(args: argparse.Namespace) -> None:
             async def op() -> None:
                 async with db.transaction() as session:
                     (await session.execute(text("SELECT * FROM customers WHERE customer_id = :c"), {"c": cid})).one()
+
             return op
 
         def write_op(i: int) -> Callable[[], Awaitable[Any]]:
             async def op() -> None:  # the cost of any durable commit: one row, one WAL flush
                 async with db.transaction() as session:
-                    await session.execute(text("INSERT INTO kit_state (key, value) VALUES (:k, '1')"),
-                                          {"k": f"bench-{uuid.uuid4().hex}"})
+                    await session.execute(
+                        text("INSERT INTO kit_state (key, value) VALUES (:k, '1')"), {"k": f"bench-{uuid.uuid4().hex}"}
+                    )
+
             return op
 
         half = len(subs) // 2
@@ -336,45 +430,59 @@ async def main(args: argparse.Namespace) -> None:
         batch_runs = []
         offset = len(subs)
         for size, concurrency in ((100, 1), (500, 1), (100, 4), (500, 4)):
-            bsubs = [submission(offset + i, existing=rng.randrange(args.customers) if i % 2 else None, rng=rng)
-                     for i in range(args.batch_decisions)]
+            bsubs = [
+                submission(offset + i, existing=rng.randrange(args.customers) if i % 2 else None, rng=rng)
+                for i in range(args.batch_decisions)
+            ]
             offset += len(bsubs)
-            batches = [bsubs[i:i + size] for i in range(0, len(bsubs), size)]
+            batches = [bsubs[i : i + size] for i in range(0, len(bsubs), size)]
             cpu = time.process_time()
             lat, secs = await timed([batch_op(b) for b in batches], concurrency=concurrency)
             batch_runs.append((size, concurrency, len(bsubs), lat, secs, time.process_time() - cpu))
         async with db.sessions() as session:
             decided = (await session.execute(text("SELECT count(*) FROM leads"))).scalar_one()
-            rejected = (await session.execute(
-                text("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.lead.rejected'"))).scalar_one()
+            rejected = (
+                await session.execute(text("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.lead.rejected'"))
+            ).scalar_one()
         await db.dispose()
 
-        print(f"decisions: {len(subs) + sum(r[2] for r in batch_runs):,} ({decided:,} saved, {rejected:,} duplicates) "
-              f"over {args.customers:,} customers")
-        for label, lat, secs in (("baseline pk lookup, 1 at a time", base_seq, base_seq_s),
-                                 ("baseline 1-row commit, 1 at a time", write_seq, write_seq_s),
-                                 ("route_leads of 1, 1 at a time", route_seq, route_seq_s),
-                                 ("baseline pk lookup, 8 at a time", base_par, base_par_s),
-                                 ("route_leads of 1, 8 at a time", route_par, route_par_s)):
+        print(
+            f"decisions: {len(subs) + sum(r[2] for r in batch_runs):,} ({decided:,} saved, {rejected:,} duplicates) "
+            f"over {args.customers:,} customers"
+        )
+        for label, lat, secs in (
+            ("baseline pk lookup, 1 at a time", base_seq, base_seq_s),
+            ("baseline 1-row commit, 1 at a time", write_seq, write_seq_s),
+            ("route_leads of 1, 1 at a time", route_seq, route_seq_s),
+            ("baseline pk lookup, 8 at a time", base_par, base_par_s),
+            ("route_leads of 1, 8 at a time", route_par, route_par_s),
+        ):
             print(f"  {label:36}: {len(lat) / secs:6.0f} ops/s  p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
         seq_rate = len(route_seq) / route_seq_s
         for size, concurrency, n, lat, secs, cpu in batch_runs:
             label = f"route_leads batch {size}, {concurrency} at a time"
             # The router's own CPU per decision: what a shared machine's other load does not change much.
-            print(f"  {label:36}: {n / secs:6.0f} decisions/s  batch p50 {pct(lat, 50):7.2f} ms  "
-                  f"p99 {pct(lat, 99):7.2f} ms  per decision p50 {pct(lat, 50) / size:5.2f} ms  "
-                  f"p99 {pct(lat, 99) / size:5.2f} ms  router CPU {cpu / n * 1000:5.3f} ms/decision "
-                  f"({len(lat)} batches)")
+            print(
+                f"  {label:36}: {n / secs:6.0f} decisions/s  batch p50 {pct(lat, 50):7.2f} ms  "
+                f"p99 {pct(lat, 99):7.2f} ms  per decision p50 {pct(lat, 50) / size:5.2f} ms  "
+                f"p99 {pct(lat, 99) / size:5.2f} ms  router CPU {cpu / n * 1000:5.3f} ms/decision "
+                f"({len(lat)} batches)"
+            )
         for size, concurrency, n, _lat, secs, _cpu in batch_runs:
-            print(f"ratio route_leads batch {size} ({concurrency} at a time) / batches of 1, 1 at a time: "
-                  f"throughput {(n / secs) / seq_rate:.1f}x")
+            print(
+                f"ratio route_leads batch {size} ({concurrency} at a time) / batches of 1, 1 at a time: "
+                f"throughput {(n / secs) / seq_rate:.1f}x"
+            )
         for label, route, route_s, base, base_s in (
-                ("pk lookup, 1 at a time", route_seq, route_seq_s, base_seq, base_seq_s),
-                ("1-row commit, 1 at a time", route_seq, route_seq_s, write_seq, write_seq_s),
-                ("pk lookup, 8 at a time", route_par, route_par_s, base_par, base_par_s)):
+            ("pk lookup, 1 at a time", route_seq, route_seq_s, base_seq, base_seq_s),
+            ("1-row commit, 1 at a time", route_seq, route_seq_s, write_seq, write_seq_s),
+            ("pk lookup, 8 at a time", route_par, route_par_s, base_par, base_par_s),
+        ):
             ratio = (len(route) / route_s) / (len(base) / base_s)
-            print(f"ratio route_leads of 1 / baseline {label}: throughput {ratio:.3f}, "
-                  f"p99 {pct(route, 99) / pct(base, 99):.1f}x")
+            print(
+                f"ratio route_leads of 1 / baseline {label}: throughput {ratio:.3f}, "
+                f"p99 {pct(route, 99) / pct(base, 99):.1f}x"
+            )
     finally:
         if pg is not None:
             pg.stop()

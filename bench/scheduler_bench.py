@@ -45,8 +45,22 @@ from leadnet_shared.migrate import upgrade
 from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.settings import database_url_for, to_plain_url
 
-COLUMNS = ["task_id", "lead_id", "customer_id", "dealer", "kind", "due_at", "overdue_at", "escalate_at", "status",
-           "reason", "tier", "tie_break", "unreachable_streak", "planned_at"]
+COLUMNS = [
+    "task_id",
+    "lead_id",
+    "customer_id",
+    "dealer",
+    "kind",
+    "due_at",
+    "overdue_at",
+    "escalate_at",
+    "status",
+    "reason",
+    "tier",
+    "tie_break",
+    "unreachable_streak",
+    "planned_at",
+]
 BATCH = 1000
 
 
@@ -63,12 +77,27 @@ def rows(count: int, due: Callable[[int], datetime], reason: str) -> Iterator[tu
     dealers = [f"D{d:03d}" for d in range(500)]
     for i in range(count):
         at = due(i)
-        yield (f"{run}-0000-4000-8000-{i:012x}", f"{run}-0001-4000-8000-{i:012x}", f"{run}-0002-4000-8000-{i:012x}",
-               dealers[i % 500], "callback", at, at + day, at + two_days, "open", reason, "retail", 11, 0, planned)
+        yield (
+            f"{run}-0000-4000-8000-{i:012x}",
+            f"{run}-0001-4000-8000-{i:012x}",
+            f"{run}-0002-4000-8000-{i:012x}",
+            dealers[i % 500],
+            "callback",
+            at,
+            at + day,
+            at + two_days,
+            "open",
+            reason,
+            "retail",
+            11,
+            0,
+            planned,
+        )
 
 
-async def copy_tasks(conn: asyncpg.Connection, count: int, due: Callable[[int], datetime], reason: str = "bench",
-                     chunk: int = 200_000) -> None:
+async def copy_tasks(
+    conn: asyncpg.Connection, count: int, due: Callable[[int], datetime], reason: str = "bench", chunk: int = 200_000
+) -> None:
     source = rows(count, due, reason)
     while True:
         block = [row for _, row in zip(range(chunk), source, strict=False)]
@@ -85,8 +114,9 @@ def percentile(values: list[float], q: float) -> float:
 Claim = Callable[[Database, Outbox, datetime], Awaitable[int]]
 
 
-async def run_worker(db: Database, claim: Claim, *, until_count: int, deadline: float,
-                     commits: dict[datetime, float]) -> int:
+async def run_worker(
+    db: Database, claim: Claim, *, until_count: int, deadline: float, commits: dict[datetime, float]
+) -> int:
     """The firing loop of `run_timers` (claim, commit, sleep until the next due) with commit times recorded."""
     outbox = Outbox(OUTBOX)
     total = 0
@@ -108,6 +138,7 @@ async def run_worker(db: Database, claim: Claim, *, until_count: int, deadline: 
 def set_based(runtime: Runtime) -> Claim:
     async def claim(db: Database, outbox: Outbox, now: datetime) -> int:
         return await timer_tick(runtime, now=now, batch=BATCH)
+
     return claim
 
 
@@ -115,24 +146,41 @@ async def bare_claim(db: Database, outbox: Outbox, now: datetime) -> int:
     from sqlalchemy import text
 
     async with db.transaction() as session:
-        result = await session.execute(text(
-            "UPDATE tasks SET fired_at = :now WHERE task_id IN (SELECT task_id FROM tasks WHERE fired_at IS NULL "
-            "AND status = 'open' AND due_at <= :now ORDER BY due_at LIMIT :n FOR UPDATE SKIP LOCKED) "
-            "RETURNING task_id"), {"now": now, "n": BATCH})
+        result = await session.execute(
+            text(
+                "UPDATE tasks SET fired_at = :now WHERE task_id IN (SELECT task_id FROM tasks WHERE fired_at IS NULL "
+                "AND status = 'open' AND due_at <= :now ORDER BY due_at LIMIT :n FOR UPDATE SKIP LOCKED) "
+                "RETURNING task_id"
+            ),
+            {"now": now, "n": BATCH},
+        )
         return len(result.all())
 
 
 async def orm_worker(db: Database, outbox: Outbox, now: datetime) -> int:
     """The previous implementation: ORM rows, a pydantic envelope per task, outbox rows from Python."""
     async with db.transaction() as session:
-        tasks = (await session.execute(
-            select(Task).where(Task.fired_at.is_(None), Task.status == "open", Task.due_at <= now)
-            .order_by(Task.due_at, Task.tie_break).limit(BATCH).with_for_update(skip_locked=True))).scalars().all()
+        tasks = (
+            (
+                await session.execute(
+                    select(Task)
+                    .where(Task.fired_at.is_(None), Task.status == "open", Task.due_at <= now)
+                    .order_by(Task.due_at, Task.tie_break)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
         events = []
         for task in tasks:
             task.fired_at = now
-            events.append(Outgoing(task_event(task, event=TaskDue, occurred_at=now), key=task.customer_id,
-                                   subject=task.customer_id))
+            events.append(
+                Outgoing(
+                    task_event(task, event=TaskDue, occurred_at=now), key=task.customer_id, subject=task.customer_id
+                )
+            )
         await outbox.publish_many(session, events, time=now)
         return len(tasks)
 
@@ -158,7 +206,8 @@ async def drain(conn: asyncpg.Connection, db: Database, claim: Claim, *, count: 
 
 async def main(args: argparse.Namespace) -> None:
     pending, spread_rate, spread_seconds, burst = (
-        (100_000, 2000, 10, 20_000) if args.quick else (args.pending, 2000, 30, 100_000))
+        (100_000, 2000, 10, 20_000) if args.quick else (args.pending, 2000, 30, 100_000)
+    )
     server = os.environ.get("DATABASE_URL")
     pg = None
     if not server:
@@ -176,15 +225,22 @@ async def main(args: argparse.Namespace) -> None:
         conn = await asyncpg.connect(to_plain_url(url))
         settings = SchedulerSettings(service_database_url=url, fire_batch_size=BATCH)
         db = Database(make_engine(settings.async_dsn, pool_size=4))
-        runtime = Runtime(settings=settings, db=db, outbox=Outbox(OUTBOX), inbox=Inbox(INBOX),
-                          tables=(OUTBOX, INBOX, KIT_STATE), clock=SystemClock())
+        runtime = Runtime(
+            settings=settings,
+            db=db,
+            outbox=Outbox(OUTBOX),
+            inbox=Inbox(INBOX),
+            tables=(OUTBOX, INBOX, KIT_STATE),
+            clock=SystemClock(),
+        )
 
         print(f"seeding {pending:,} pending tasks (COPY, due over the next 30 days) ...", flush=True)
         started = time.perf_counter()
         horizon = datetime.now(UTC) + timedelta(days=1)
         # A bulk load builds the secondary indexes once at the end instead of row by row (as a restore would).
-        indexes = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks' "
-                                   "AND indexname <> 'pk_tasks'")
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks' AND indexname <> 'pk_tasks'"
+        )
         for index in indexes:
             await conn.execute(f'DROP INDEX "{index["indexname"]}"')
         await copy_tasks(conn, pending, lambda i: horizon + timedelta(seconds=(i * 2593) % (29 * 86400)))
@@ -211,32 +267,42 @@ async def main(args: argparse.Namespace) -> None:
             print("  warning: the steady tasks were seeded after the first fell due; lateness includes the overrun")
         commits: dict[datetime, float] = {}
         print(f"steady load: {count:,} tasks due at {spread_rate:,}/s for {spread_seconds}s ...", flush=True)
-        await run_worker(db, set_based(runtime), until_count=count, deadline=time.monotonic() + spread_seconds + 60,
-                         commits=commits)
+        await run_worker(
+            db, set_based(runtime), until_count=count, deadline=time.monotonic() + spread_seconds + 60, commits=commits
+        )
         late = await lateness_of(conn, commits, "steady")
         assert len(late) == count, f"{len(late)} of {count} fired"
         p50, p99, worst = percentile(late, 0.5), percentile(late, 0.99), max(late)
-        print(f"  lateness p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {worst * 1000:.0f} ms "
-              f"(goal p99 <= 500 ms, stretch 200 ms)")
+        print(
+            f"  lateness p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {worst * 1000:.0f} ms "
+            f"(goal p99 <= 500 ms, stretch 200 ms)"
+        )
 
         results: dict[str, float] = {}
-        for label, claim in (("set-based worker (UPDATE..RETURNING -> INSERT outbox, one statement)",
-                              set_based(runtime)),
-                             ("baseline: bare UPDATE..RETURNING claim, no outbox", bare_claim),
-                             ("baseline: previous ORM worker (objects + pydantic + outbox)", orm_worker)):
+        for label, claim in (
+            ("set-based worker (UPDATE..RETURNING -> INSERT outbox, one statement)", set_based(runtime)),
+            ("baseline: bare UPDATE..RETURNING claim, no outbox", bare_claim),
+            ("baseline: previous ORM worker (objects + pydantic + outbox)", orm_worker),
+        ):
             marker = f"drain-{len(results)}"
             seconds = await drain(conn, db, claim, count=burst, marker=marker)
             results[label] = burst / seconds
-            print(f"drain {burst:,} due at the same second: {seconds:.2f}s = {burst / seconds:,.0f} tasks/s  [{label}]",
-                  flush=True)
+            print(
+                f"drain {burst:,} due at the same second: {seconds:.2f}s = {burst / seconds:,.0f} tasks/s  [{label}]",
+                flush=True,
+            )
         ours = next(iter(results.values()))
         for label, rate in list(results.items())[1:]:
             print(f"  ratio set-based / {label.split(': ', 1)[1]}: {ours / rate:.2f}x")
         now_rss, peak = rss_mb()
-        print(f"worker process memory: RSS {now_rss:.0f} MiB, peak {peak:.0f} MiB "
-              f"(pending tasks live in PostgreSQL; the worker holds one batch)")
-        print(f"summary: pending={pending:,} seed_s={seeded:.1f} p99_ms={p99 * 1000:.0f} "
-              f"drain_per_s={ours:,.0f} median_lateness_ms={statistics.median(late) * 1000:.0f}")
+        print(
+            f"worker process memory: RSS {now_rss:.0f} MiB, peak {peak:.0f} MiB "
+            f"(pending tasks live in PostgreSQL; the worker holds one batch)"
+        )
+        print(
+            f"summary: pending={pending:,} seed_s={seeded:.1f} p99_ms={p99 * 1000:.0f} "
+            f"drain_per_s={ours:,.0f} median_lateness_ms={statistics.median(late) * 1000:.0f}"
+        )
         await conn.close()
         await db.dispose()
     finally:

@@ -49,18 +49,34 @@ async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, b
         for i in range(events):
             lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
             dealer = None if i % 4 == 0 else "D001"
-            event = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by="D002", assigned_dealer=dealer,
-                                 authorized_dealer=dealer, cross_region=True, tier="retail",
-                                 horizon=("within_2_weeks", "within_2_months", None)[i % 3], accepted_at=now,
-                                 reward_eligible=True)
-            envelope = make_envelope(data=event, event_type="leadnet.lead.accepted", source="/bench", time=now,
-                                     subject=customer_id)
+            event = LeadAccepted(
+                lead_id=lead_id,
+                customer_id=customer_id,
+                entered_by="D002",
+                assigned_dealer=dealer,
+                authorized_dealer=dealer,
+                cross_region=True,
+                tier="retail",
+                horizon=("within_2_weeks", "within_2_months", None)[i % 3],
+                accepted_at=now,
+                reward_eligible=True,
+            )
+            envelope = make_envelope(
+                data=event, event_type="leadnet.lead.accepted", source="/bench", time=now, subject=customer_id
+            )
             await producer.send(prefix + LEADS, envelope.to_bytes(), key=customer_id.encode())
         await producer.flush()
     finally:
         await producer.stop()
-    settings = SchedulerSettings(env="test", service_database_url=url, kafka_bootstrap_servers=bootstrap,
-                                 topic_prefix=prefix, jwks_file=str(jwks), log_json=False, log_level="WARNING")
+    settings = SchedulerSettings(
+        env="test",
+        service_database_url=url,
+        kafka_bootstrap_servers=bootstrap,
+        topic_prefix=prefix,
+        jwks_file=str(jwks),
+        log_json=False,
+        log_level="WARNING",
+    )
     app = create_app(settings, run_timer_worker=False, lead_batches=batch)
     started: float | None = None
     async with running(app):
@@ -94,11 +110,13 @@ async def main(args: argparse.Namespace) -> None:
 async def compare(*, events: int, servers: LocalServers, jwks: Path) -> None:
     rates = {}
     for label, batch in (("batch handler", True), ("one event at a time (baseline)", False)):
-        seconds = await take_in(events=events, server_url=servers.database_url,
-                                bootstrap=servers.bootstrap_servers, jwks=jwks, batch=batch)
+        seconds = await take_in(
+            events=events, server_url=servers.database_url, bootstrap=servers.bootstrap_servers, jwks=jwks, batch=batch
+        )
         rates[label] = events / seconds
-        print(f"{events:,} lead.accepted taken in: {seconds:.1f} s = {rates[label]:,.0f} leads/s  [{label}]",
-              flush=True)
+        print(
+            f"{events:,} lead.accepted taken in: {seconds:.1f} s = {rates[label]:,.0f} leads/s  [{label}]", flush=True
+        )
     batch_rate, base_rate = rates.values()
     print(f"ratio batch / one at a time: {batch_rate / base_rate:.1f}x")
 

@@ -13,8 +13,7 @@ import typer
 
 from leadnet.services import by_name
 
-app = typer.Typer(help="leadnet: a truck maker's dealer lead network.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(help="leadnet: a truck maker's dealer lead network.", no_args_is_help=True, add_completion=False)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where `leadnet up` keeps its data and keys.")]
 
@@ -43,8 +42,9 @@ def token(
     role: Annotated[str, typer.Option(help="dealer, hq_admin or hq_analyst")],
     dealer: Annotated[str | None, typer.Option(help="The dealer code (role dealer)")] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 1h, 30m; at most 1d (the services refuse longer)")] = "1h",
-    sub: Annotated[str | None, typer.Option(help="The person (subject); two people of one role are two subjects")]
-    = None,
+    sub: Annotated[
+        str | None, typer.Option(help="The person (subject); two people of one role are two subjects")
+    ] = None,
     data_dir: DataDir = Path(".leadnet"),
 ) -> None:
     """Print a JWT accepted by the services that `leadnet up` started with the same --data-dir."""
@@ -84,24 +84,44 @@ def import_file(
     result: Annotated[Path | None, typer.Option(help="Per-row result file (default: FILE.results.csv)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore saved progress and start over")] = False,
-    settle_seconds: Annotated[float, typer.Option(
-        help="After sending, how long to collect verdicts of rows still pending (0: leave them 202)")] = 1800,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(help="After sending, how long to collect verdicts of rows still pending (0: leave them 202)"),
+    ] = 1800,
 ) -> None:
     """Send a file of records through POST /v1/leads/batch, resumably, with a progress bar."""
     from lead_intake.importer import run_import
 
     if not token_:
         raise typer.BadParameter("give --token or set LEADNET_TOKEN (see `leadnet token`)")
-    summary = run_import(path=path, base_url=url, token=token_, result_path=result, batch_size=batch_size,
-                         resume=not restart, progress=True, settle_seconds=settle_seconds)
-    typer.echo(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
-                          ensure_ascii=False, default=str, indent=2))
+    summary = run_import(
+        path=path,
+        base_url=url,
+        token=token_,
+        result_path=result,
+        batch_size=batch_size,
+        resume=not restart,
+        progress=True,
+        settle_seconds=settle_seconds,
+    )
+    typer.echo(
+        json.dumps(
+            summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
+            ensure_ascii=False,
+            default=str,
+            indent=2,
+        )
+    )
 
 
 @app.command("import-vehicles")
 def import_vehicles_file(
-    path: Annotated[Path, typer.Argument(help="A CSV with vin, model, product_line, delivered_to, delivered_at "
-                                              "(UTF-8 or GB18030)", exists=True)],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV with vin, model, product_line, delivered_to, delivered_at (UTF-8 or GB18030)", exists=True
+        ),
+    ],
     url: Annotated[str, typer.Option(help="dedup-router base URL")] = "http://127.0.0.1:8002",
     token_: Annotated[str | None, typer.Option("--token", envvar="LEADNET_TOKEN", help="An hq_admin token")] = None,
 ) -> None:
@@ -117,8 +137,10 @@ def import_vehicles_file(
 
 
 def curl_line(url: str, token_value: str, body: dict[str, object]) -> str:
-    return (f"curl -sS -X POST {url}/v1/leads -H 'Authorization: Bearer {token_value}' "
-            f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
+    return (
+        f"curl -sS -X POST {url}/v1/leads -H 'Authorization: Bearer {token_value}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body, ensure_ascii=False))}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,38 +7,86 @@ from typing import Any
 import httpx
 
 DEMO_DEALERS: list[dict[str, Any]] = [
-    {"code": "D001", "name": "潍坊欧曼汽车销售服务有限公司", "territories": ["3707"],
-     "product_lines": ["tractor", "dump", "cargo"], "capability": 80, "sales_level": "300_999"},
-    {"code": "D002", "name": "济南欧曼汽车销售有限公司", "territories": ["3701"],
-     "product_lines": ["tractor", "dump", "mixer", "cargo"], "capability": 90, "sales_level": "gte_1000"},
-    {"code": "D003", "name": "诸城欧曼专营店", "territories": ["370782"], "product_lines": ["tractor"],
-     "capability": 40, "sales_level": "lt_300"},
-    {"code": "D004", "name": "青岛欧曼汽车销售有限公司", "territories": ["3702"],
-     "product_lines": ["tractor", "dump", "mixer"], "capability": 70, "sales_level": "300_999"},
+    {
+        "code": "D001",
+        "name": "潍坊欧曼汽车销售服务有限公司",
+        "territories": ["3707"],
+        "product_lines": ["tractor", "dump", "cargo"],
+        "capability": 80,
+        "sales_level": "300_999",
+    },
+    {
+        "code": "D002",
+        "name": "济南欧曼汽车销售有限公司",
+        "territories": ["3701"],
+        "product_lines": ["tractor", "dump", "mixer", "cargo"],
+        "capability": 90,
+        "sales_level": "gte_1000",
+    },
+    {
+        "code": "D003",
+        "name": "诸城欧曼专营店",
+        "territories": ["370782"],
+        "product_lines": ["tractor"],
+        "capability": 40,
+        "sales_level": "lt_300",
+    },
+    {
+        "code": "D004",
+        "name": "青岛欧曼汽车销售有限公司",
+        "territories": ["3702"],
+        "product_lines": ["tractor", "dump", "mixer"],
+        "capability": 70,
+        "sales_level": "300_999",
+    },
 ]
 
 DEMO_RECORD: dict[str, Any] = {
     "source": "walk_in",
     "network_code": "NET-SD-0007",
-    "customer": {"name": "张三", "phone": "138 0013 8000", "address": "山东省潍坊市诸城市密州街道",
-                 "region_code": None, "tier": "retail", "nature": "new"},
-    "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": 2, "function": "tractor",
-                         "horsepower": 460, "body_spec": "半挂牵引"}],
-    "usage": {"cargo": "煤炭", "load_tons": 49, "haul_distance_km": 300, "consumer_credit": "无",
-              "insurance": "人保"},
-    "purchase_intent": {"brand": "欧曼", "model": "EST 6", "quantity": 1, "function": "tractor",
-                        "horsepower": 560, "body_spec": "半挂牵引", "product_line": "tractor",
-                        "horizon": "within_2_weeks"},
+    "customer": {
+        "name": "张三",
+        "phone": "138 0013 8000",
+        "address": "山东省潍坊市诸城市密州街道",
+        "region_code": None,
+        "tier": "retail",
+        "nature": "new",
+    },
+    "vehicles_in_use": [
+        {
+            "brand": "欧曼",
+            "model": "EST 6",
+            "quantity": 2,
+            "function": "tractor",
+            "horsepower": 460,
+            "body_spec": "半挂牵引",
+        }
+    ],
+    "usage": {"cargo": "煤炭", "load_tons": 49, "haul_distance_km": 300, "consumer_credit": "无", "insurance": "人保"},
+    "purchase_intent": {
+        "brand": "欧曼",
+        "model": "EST 6",
+        "quantity": 1,
+        "function": "tractor",
+        "horsepower": 560,
+        "body_spec": "半挂牵引",
+        "product_line": "tractor",
+        "horizon": "within_2_weeks",
+    },
 }
 
 
 # The maker's registry for the demo (GB 16735 check digits): tractors in stock at D001 (Weifang, authorized for the
 # demo record's customer) and at D002 (Jinan, which enters it), so a sale can be reported and confirmed.
 DEMO_VEHICLES: list[dict[str, Any]] = [
-    {"vin": vin, "model": "EST 6", "product_line": "tractor", "delivered_to": holder,
-     "delivered_at": "2026-10-01T09:00:00+08:00"}
-    for vin, holder in (("LRDS6PEB2KR000001", "D001"), ("LRDS6PEB4KR000002", "D001"),
-                        ("LRDS6PEB6KR000003", "D002"))
+    {
+        "vin": vin,
+        "model": "EST 6",
+        "product_line": "tractor",
+        "delivered_to": holder,
+        "delivered_at": "2026-10-01T09:00:00+08:00",
+    }
+    for vin, holder in (("LRDS6PEB2KR000001", "D001"), ("LRDS6PEB4KR000002", "D001"), ("LRDS6PEB6KR000003", "D002"))
 ]
 
 
@@ -65,8 +113,12 @@ def load_demo_dealers(router_url: str, hq_token: str) -> list[str]:
 
 # The network the walkthrough's record names: a regional network of D002 (who enters the record), so it counts.
 DEMO_NETWORKS: list[dict[str, Any]] = [
-    {"code": "NET-SD-0007", "name": "济南车管所信息网络", "kind": "fixed",
-     "members": [{"name": "济南市车管所", "type": "vehicle_admin_office"}]},
+    {
+        "code": "NET-SD-0007",
+        "name": "济南车管所信息网络",
+        "kind": "fixed",
+        "members": [{"name": "济南市车管所", "type": "vehicle_admin_office"}],
+    },
 ]
 
 

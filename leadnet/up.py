@@ -80,8 +80,9 @@ class Supervised:
 
     def spawn(self) -> None:
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         preexec_fn=die_with_parent())
+            self.proc = subprocess.Popen(
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
+            )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -96,11 +97,13 @@ class Supervised:
             uptime = now - self.started_at
             if uptime >= HEALTHY_AFTER:
                 self.restarts = 0
-            delay = min(RESTART_DELAY_MAX, 2.0 ** self.restarts)
+            delay = min(RESTART_DELAY_MAX, 2.0**self.restarts)
             self.restarts += 1
             self.restart_at = now + delay
-            return (f"{self.info.name} exited (code {code}) after {uptime:.0f} s; restarting in {delay:.0f} s "
-                    f"(restart {self.restarts}; log {self.log_path})")
+            return (
+                f"{self.info.name} exited (code {code}) after {uptime:.0f} s; restarting in {delay:.0f} s "
+                f"(restart {self.restarts}; log {self.log_path})"
+            )
         if now >= self.restart_at:
             self.spawn()
             return f"{self.info.name} restarted (pid {self.proc.pid if self.proc else '?'})"
@@ -114,8 +117,11 @@ def endpoints_of(ports: dict[str, int], *, bootstrap: str, server_url: str) -> d
     netloc = f"{parts.username}@{host}" if parts.username else host
     if parts.port:
         netloc += f":{parts.port}"
-    return {**{name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, "kafka": bootstrap,
-            "postgres": urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))}
+    return {
+        **{name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
+        "kafka": bootstrap,
+        "postgres": urlunsplit((parts.scheme, netloc, parts.path or "/", "", "")),
+    }
 
 
 def service_ports() -> dict[str, int]:
@@ -164,13 +170,22 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
         for info in SERVICES:
             upgrade(info.package, database_url_for(server_url, info.database))
         say("migrations applied")
-        env = {**os.environ, "DATABASE_URL": server_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-               "LEADNET_JWKS_FILE": str(jwks), "LEADNET_HOST": "127.0.0.1", "LEADNET_ENV": "development"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": server_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "LEADNET_JWKS_FILE": str(jwks),
+            "LEADNET_HOST": "127.0.0.1",
+            "LEADNET_ENV": "development",
+        }
         for info in SERVICES:
             children[info.name] = Supervised(
-                info=info, port=ports[info.name], command=[sys.executable, "-m", info.package, "serve"],
+                info=info,
+                port=ports[info.name],
+                command=[sys.executable, "-m", info.package, "serve"],
                 env={**env, f"{info.env_prefix}PORT": str(ports[info.name])},
-                log_path=data_dir / "logs" / f"{info.name}.log")
+                log_path=data_dir / "logs" / f"{info.name}.log",
+            )
             children[info.name].spawn()
         for name, child in children.items():
             assert child.proc is not None
@@ -196,13 +211,17 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
             from leadnet.cli import curl_line
 
             say("")
-            say(f"demo dealers: D001 (Weifang), D002 (Jinan), D003 (Zhucheng), D004 (Qingdao)"
-                f"{' - loaded now' if loaded else ' - already there'}; D002's information network NET-SD-0007")
+            say(
+                f"demo dealers: D001 (Weifang), D002 (Jinan), D003 (Zhucheng), D004 (Qingdao)"
+                f"{' - loaded now' if loaded else ' - already there'}; D002's information network NET-SD-0007"
+            )
             say(f"demo vehicles: {', '.join(v['vin'] + ' at ' + v['delivered_to'] for v in DEMO_VEHICLES)}")
             say("a token for dealer D002 (valid 24 h):")
             say(f"  {dealer_token}")
-            say("submit a demo record (D002 enters a Zhucheng customer: cross-region, so it goes to the "
-                "authorized dealer):")
+            say(
+                "submit a demo record (D002 enters a Zhucheng customer: cross-region, so it goes to the "
+                "authorized dealer):"
+            )
             say(f"  {curl_line(endpoints['intake'], dealer_token, DEMO_RECORD)}")
         say("")
         say("Ctrl-C stops everything.")

@@ -32,9 +32,14 @@ class VehicleImport:
     problems: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "updated": self.updated,
-                "problems": [{"line": line, "column": column, "code": code, "message": message}
-                             for line, column, code, message in self.problems]}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "problems": [
+                {"line": line, "column": column, "code": code, "message": message}
+                for line, column, code, message in self.problems
+            ],
+        }
 
 
 def decode(raw: bytes) -> str:

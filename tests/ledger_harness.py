@@ -44,32 +44,76 @@ T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
 
 def _envelope(data: Any, event_type: str, subject: str, time: datetime, event_id: str | None = None) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/test", time=time, subject=subject,
-                         event_id=event_id)
+    return make_envelope(
+        data=data, event_type=event_type, source="/test", time=time, subject=subject, event_id=event_id
+    )
 
 
-def lead_accepted(*, lead_id: str, customer_id: str, entered_by: str | None, authorized: str | None,
-                  eligible: bool = True, cross_region: bool = True, tier: str = "retail",
-                  customer_existed: bool = False, name: str = "张*", phone: str = "138****8000",
-                  at: datetime = T0) -> Envelope:
-    data = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, assigned_dealer=authorized,
-                        authorized_dealer=authorized, cross_region=cross_region, reward_eligible=eligible, tier=tier,
-                        customer_existed=customer_existed, accepted_at=at, product_line="tractor",
-                        customer=MaskedCustomer(name=name, phone=phone, address="山东省潍坊市诸城市***"))
+def lead_accepted(
+    *,
+    lead_id: str,
+    customer_id: str,
+    entered_by: str | None,
+    authorized: str | None,
+    eligible: bool = True,
+    cross_region: bool = True,
+    tier: str = "retail",
+    customer_existed: bool = False,
+    name: str = "张*",
+    phone: str = "138****8000",
+    at: datetime = T0,
+) -> Envelope:
+    data = LeadAccepted(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by=entered_by,
+        assigned_dealer=authorized,
+        authorized_dealer=authorized,
+        cross_region=cross_region,
+        reward_eligible=eligible,
+        tier=tier,
+        customer_existed=customer_existed,
+        accepted_at=at,
+        product_line="tractor",
+        customer=MaskedCustomer(name=name, phone=phone, address="山东省潍坊市诸城市***"),
+    )
     return _envelope(data, "leadnet.lead.accepted", customer_id, at)
 
 
-def lead_verified(*, lead_id: str, customer_id: str, entered_by: str | None, authorized: str | None,
-                  eligible: bool = True, cross_region: bool = True, tier: str = "retail",
-                  at: datetime = T0) -> Envelope:
-    data = LeadVerified(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, assigned_dealer=authorized,
-                        authorized_dealer=authorized, cross_region=cross_region, reward_eligible=eligible, tier=tier,
-                        verified_at=at, product_line="tractor")
+def lead_verified(
+    *,
+    lead_id: str,
+    customer_id: str,
+    entered_by: str | None,
+    authorized: str | None,
+    eligible: bool = True,
+    cross_region: bool = True,
+    tier: str = "retail",
+    at: datetime = T0,
+) -> Envelope:
+    data = LeadVerified(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by=entered_by,
+        assigned_dealer=authorized,
+        authorized_dealer=authorized,
+        cross_region=cross_region,
+        reward_eligible=eligible,
+        tier=tier,
+        verified_at=at,
+        product_line="tractor",
+    )
     return _envelope(data, "leadnet.lead.verified", customer_id, at)
 
 
-def router_claims(*, seller: str, supplied_by: str | None, entered_by: str | None, authorized: str | None,
-                  vehicles: Sequence[tuple[str, str | None]]) -> list[RewardClaim]:
+def router_claims(
+    *,
+    seller: str,
+    supplied_by: str | None,
+    entered_by: str | None,
+    authorized: str | None,
+    vehicles: Sequence[tuple[str, str | None]],
+) -> list[RewardClaim]:
     """The claims the router's attribution makes of a sale to a cross-region retail record (the ledger pays what
     the event claims): a purchase reward when another dealer sold, a guarantee per vehicle when the entrant sold
     with the authorized dealer's supply, nothing when it sold from its own stock."""
@@ -79,29 +123,52 @@ def router_claims(*, seller: str, supplied_by: str | None, entered_by: str | Non
         return [RewardClaim(kind="purchase_reward", dealer=entered_by)]
     if supplied_by in (None, seller) or (authorized is not None and supplied_by != authorized):
         return []
-    return [RewardClaim(kind="profit_guarantee", dealer=entered_by, vin=vin, product_line=line)
-            for vin, line in vehicles]
+    return [
+        RewardClaim(kind="profit_guarantee", dealer=entered_by, vin=vin, product_line=line) for vin, line in vehicles
+    ]
 
 
-def sale_attributed(*, sale_id: str, customer_id: str, lead_id: str | None, seller: str, supplied_by: str | None,
-                    vehicles: Sequence[tuple[str, str | None]], entered_by: str | None = None,
-                    authorized: str | None = None, at: datetime = T0,
-                    claims: Sequence[RewardClaim] | None = None) -> Envelope:
+def sale_attributed(
+    *,
+    sale_id: str,
+    customer_id: str,
+    lead_id: str | None,
+    seller: str,
+    supplied_by: str | None,
+    vehicles: Sequence[tuple[str, str | None]],
+    entered_by: str | None = None,
+    authorized: str | None = None,
+    at: datetime = T0,
+    claims: Sequence[RewardClaim] | None = None,
+) -> Envelope:
     """A confirmed sale as the router announces it; `claims` default to what the router's rule makes of it."""
     if claims is None:
-        claims = router_claims(seller=seller, supplied_by=supplied_by, entered_by=entered_by, authorized=authorized,
-                               vehicles=vehicles)
-    data = SaleAttributed(sale_id=sale_id, customer_id=customer_id, seller=seller, supplied_by=supplied_by,
-                          attributed_lead_id=lead_id, lead_entered_by=entered_by, lead_cross_region=True,
-                          lead_tier="retail", sold_at=at,
-                          vehicles=[SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles],
-                          rewards=list(claims))
+        claims = router_claims(
+            seller=seller, supplied_by=supplied_by, entered_by=entered_by, authorized=authorized, vehicles=vehicles
+        )
+    data = SaleAttributed(
+        sale_id=sale_id,
+        customer_id=customer_id,
+        seller=seller,
+        supplied_by=supplied_by,
+        attributed_lead_id=lead_id,
+        lead_entered_by=entered_by,
+        lead_cross_region=True,
+        lead_tier="retail",
+        sold_at=at,
+        vehicles=[SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles],
+        rewards=list(claims),
+    )
     return _envelope(data, "leadnet.sale.attributed", customer_id, at)
 
 
 def sale_cancelled(*, sale_id: str, customer_id: str, at: datetime = T0) -> Envelope:
-    return _envelope(SaleCancelled(sale_id=sale_id, customer_id=customer_id, cancelled_at=at),
-                     "leadnet.sale.cancelled", customer_id, at)
+    return _envelope(
+        SaleCancelled(sale_id=sale_id, customer_id=customer_id, cancelled_at=at),
+        "leadnet.sale.cancelled",
+        customer_id,
+        at,
+    )
 
 
 def redelivered(envelope: Envelope) -> Envelope:
@@ -123,30 +190,61 @@ class LedgerHarness:
     fallbacks: int = 0  # polls the batch handler failed and the one-by-one path handled
 
     @classmethod
-    def open(cls, database_url: str, *, clock: Clock | None = None, pool_size: int = 4,
-             batch: bool = False) -> LedgerHarness:
-        settings = LedgerSettings(env="test", service_database_url=database_url, topic_prefix="t.",
-                                  jwks_file="unused")
+    def open(
+        cls, database_url: str, *, clock: Clock | None = None, pool_size: int = 4, batch: bool = False
+    ) -> LedgerHarness:
+        settings = LedgerSettings(env="test", service_database_url=database_url, topic_prefix="t.", jwks_file="unused")
         db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
         outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
-        runtime = Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(INBOX),
-                          tables=(OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0))
-        loop = ConsumerLoop(name="rewards", service="ledger", topics=[], handler=reward_handler(runtime),
-                            types=REWARD_TYPES, db=db, inbox=runtime.inbox, outbox=runtime.outbox,
-                            bootstrap_servers="unused", group_id="unused", max_attempts=1, clock=runtime.clock)
+        runtime = Runtime(
+            settings=settings,
+            db=db,
+            outbox=outbox,
+            inbox=Inbox(INBOX),
+            tables=(OUTBOX, INBOX, KIT_STATE),
+            clock=clock or FrozenClock(T0),
+        )
+        loop = ConsumerLoop(
+            name="rewards",
+            service="ledger",
+            topics=[],
+            handler=reward_handler(runtime),
+            types=REWARD_TYPES,
+            db=db,
+            inbox=runtime.inbox,
+            outbox=runtime.outbox,
+            bootstrap_servers="unused",
+            group_id="unused",
+            max_attempts=1,
+            clock=runtime.clock,
+        )
         return cls(db=db, runtime=runtime, loop=loop, batch=batch)
 
     async def deliver(self, envelopes: Sequence[Envelope]) -> None:
         """One poll's worth of events in one transaction, as the consumer loop handles it."""
-        await self.deliver_raw([envelope.to_bytes() for envelope in envelopes],
-                               keys=[(envelope.subject or "").encode() for envelope in envelopes])
+        await self.deliver_raw(
+            [envelope.to_bytes() for envelope in envelopes],
+            keys=[(envelope.subject or "").encode() for envelope in envelopes],
+        )
 
     async def deliver_raw(self, values: Sequence[bytes], *, keys: Sequence[bytes | None] | None = None) -> None:
         """A poll of messages as they come off the topic (serialized envelopes)."""
-        records = [ConsumerRecord(topic="t.events", partition=0, offset=offset, timestamp=0, timestamp_type=0,
-                                  key=keys[offset] if keys else None, value=value, checksum=None,
-                                  serialized_key_size=0, serialized_value_size=len(value), headers=())
-                   for offset, value in enumerate(values)]
+        records = [
+            ConsumerRecord(
+                topic="t.events",
+                partition=0,
+                offset=offset,
+                timestamp=0,
+                timestamp_type=0,
+                key=keys[offset] if keys else None,
+                value=value,
+                checksum=None,
+                serialized_key_size=0,
+                serialized_value_size=len(value),
+                headers=(),
+            )
+            for offset, value in enumerate(values)
+        ]
         if not self.batch:
             await self.loop.handle_each(records)
             return
@@ -154,15 +252,19 @@ class LedgerHarness:
 
     async def dead_letters(self) -> int:
         async with self.db.sessions() as session:
-            value = await session.scalar(text(
-                "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"))
+            value = await session.scalar(
+                text("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'")
+            )
         return int(value or 0)
 
     async def balances(self) -> dict[str, int]:
         """Each dealer's balance as its payable account's lines say (credit = owed to the dealer)."""
         async with self.db.sessions() as session:
-            rows = (await session.execute(text(
-                "SELECT account, -sum(amount_fen) FROM lines WHERE account LIKE 'dealer:%' GROUP BY account"))).all()
+            rows = (
+                await session.execute(
+                    text("SELECT account, -sum(amount_fen) FROM lines WHERE account LIKE 'dealer:%' GROUP BY account")
+                )
+            ).all()
         return {str(a).split(":")[1]: int(v) for a, v in rows if int(v) != 0}
 
     async def entries(self) -> list[dict[str, Any]]:

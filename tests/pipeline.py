@@ -35,8 +35,13 @@ class Pipeline:
 
 
 @asynccontextmanager
-async def pipeline(infra: Infra, *, clock: Clock | None = None, intake_overrides: dict[str, Any] | None = None,
-                   scheduler_clock: Clock | None = None) -> AsyncIterator[Pipeline]:
+async def pipeline(
+    infra: Infra,
+    *,
+    clock: Clock | None = None,
+    intake_overrides: dict[str, Any] | None = None,
+    scheduler_clock: Clock | None = None,
+) -> AsyncIterator[Pipeline]:
     prefix = await new_topic_prefix(infra.bootstrap_servers)
     specs = [
         ("intake", IntakeSettings, "lead_intake", intake_app, intake_overrides or {}),

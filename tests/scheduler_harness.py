@@ -47,25 +47,47 @@ class Scheduler:
         return self.infra.auth(role, dealer)  # type: ignore[arg-type]
 
     async def publish(self, topic: str, event_type: str, data: EventData, *, key: str) -> None:
-        envelope = make_envelope(data=data, event_type=event_type, source="/test", time=self.clock.now(),
-                                 subject=key)
+        envelope = make_envelope(data=data, event_type=event_type, source="/test", time=self.clock.now(), subject=key)
         await self.producer.send_and_wait(self.prefix + topic, envelope.to_bytes(), key=key.encode())
 
-    async def accept_lead(self, *, dealer: str | None = "D001", tier: str = "retail", horizon: str | None = None,
-                          accepted_at: datetime | None = None, entered_by: str = "D002",
-                          fleet: list[FleetLine] | None = None) -> str:
+    async def accept_lead(
+        self,
+        *,
+        dealer: str | None = "D001",
+        tier: str = "retail",
+        horizon: str | None = None,
+        accepted_at: datetime | None = None,
+        entered_by: str = "D002",
+        fleet: list[FleetLine] | None = None,
+    ) -> str:
         """Publish `lead.accepted` as the router would and wait until the scheduler has taken it in."""
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
-        event = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, assigned_dealer=dealer,
-                             authorized_dealer=dealer, cross_region=entered_by != dealer, tier=tier, horizon=horizon,
-                             accepted_at=accepted_at or self.clock.now(), fleet=fleet, reward_eligible=True)
+        event = LeadAccepted(
+            lead_id=lead_id,
+            customer_id=customer_id,
+            entered_by=entered_by,
+            assigned_dealer=dealer,
+            authorized_dealer=dealer,
+            cross_region=entered_by != dealer,
+            tier=tier,
+            horizon=horizon,
+            accepted_at=accepted_at or self.clock.now(),
+            fleet=fleet,
+            reward_eligible=True,
+        )
         await self.publish(LEADS, "leadnet.lead.accepted", event, key=customer_id)
         await eventually(lambda: self.scalar("SELECT count(*) FROM leads WHERE lead_id = :id", id=lead_id))
         return lead_id
 
     async def add_dealer(self, code: str) -> None:
-        event = DealerUpserted(code=code, name=code, territories=["37"], product_lines=["tractor"], capability=50,
-                               updated_at=self.clock.now())
+        event = DealerUpserted(
+            code=code,
+            name=code,
+            territories=["37"],
+            product_lines=["tractor"],
+            capability=50,
+            updated_at=self.clock.now(),
+        )
         await self.publish(DEALERS, "leadnet.dealer.upserted", event, key=code)
         await eventually(lambda: self.scalar("SELECT count(*) FROM dealers WHERE code = :c", c=code))
 
@@ -95,8 +117,11 @@ class Scheduler:
         return [orjson.loads(row[0]) for row in rows]
 
     async def tasks_of(self, lead_id: str) -> list[dict[str, Any]]:
-        rows = await self.rows("SELECT task_id, kind, status, due_at, reason, unreachable_streak FROM tasks "
-                               "WHERE lead_id = :l ORDER BY planned_at, created_at", l=lead_id)
+        rows = await self.rows(
+            "SELECT task_id, kind, status, due_at, reason, unreachable_streak FROM tasks "
+            "WHERE lead_id = :l ORDER BY planned_at, created_at",
+            l=lead_id,
+        )
         return [dict(row._mapping) for row in rows]
 
 
@@ -104,8 +129,9 @@ class Scheduler:
 async def scheduler(infra: Infra, *, start: datetime | None = None, **overrides: Any) -> AsyncIterator[Scheduler]:
     prefix = await new_topic_prefix(infra.bootstrap_servers)
     url = await fresh_database(infra.database_server_url, "followup_scheduler")
-    settings = service_settings(SchedulerSettings, infra, database_url=url, topic_prefix=prefix,
-                                **{"kafka_idempotence": "off", **overrides})
+    settings = service_settings(
+        SchedulerSettings, infra, database_url=url, topic_prefix=prefix, **{"kafka_idempotence": "off", **overrides}
+    )
     clock = FrozenClock(start)
     app = create_app(settings, clock=clock, run_timer_worker=False)
     producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)

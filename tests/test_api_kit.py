@@ -19,15 +19,27 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 # field of that body as (key, pointer)).
 BODIES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("intake", "POST", "/v1/leads", DEMO_RECORD),
-    ("intake", "POST", "/v1/networks", {"code": "NET-1", "name": "n", "kind": "fixed",
-                                        "members": [{"name": "m", "type": "insurer"}]}),
-    ("router", "POST", "/v1/dealers", {"code": "D001", "name": "n", "territories": ["3707"],
-                                       "product_lines": ["tractor"], "capability": 1}),
+    (
+        "intake",
+        "POST",
+        "/v1/networks",
+        {"code": "NET-1", "name": "n", "kind": "fixed", "members": [{"name": "m", "type": "insurer"}]},
+    ),
+    (
+        "router",
+        "POST",
+        "/v1/dealers",
+        {"code": "D001", "name": "n", "territories": ["3707"], "product_lines": ["tractor"], "capability": 1},
+    ),
     ("scheduler", "POST", "/v1/tasks", {"lead_id": "L1", "kind": "callback", "due_at": "2026-12-01T00:00:00Z"}),
     ("ledger", "PUT", "/v1/ledger/guarantees/S1/V1", {"amount_fen": 1}),
 ]
-LISTS = [("intake", "/v1/networks"), ("router", "/v1/customers"), ("scheduler", "/v1/tasks"),
-         ("ledger", "/v1/ledger/entries")]
+LISTS = [
+    ("intake", "/v1/networks"),
+    ("router", "/v1/customers"),
+    ("scheduler", "/v1/tasks"),
+    ("ledger", "/v1/ledger/entries"),
+]
 
 
 @pytest.fixture(scope="module")  # nothing below changes what another test reads: one pipeline start for all
@@ -38,8 +50,7 @@ async def services(infra: Infra) -> AsyncIterator[Pipeline]:
 
 async def _send(p: Pipeline, service: str, method: str, path: str, **kwargs: Any) -> Any:
     client = getattr(p, service)
-    return await client.request(method, path, headers={**p.auth("hq_admin"), **kwargs.pop("headers", {})},
-                                **kwargs)
+    return await client.request(method, path, headers={**p.auth("hq_admin"), **kwargs.pop("headers", {})}, **kwargs)
 
 
 def _problem(response: Any) -> tuple[int, str]:
@@ -51,8 +62,12 @@ async def test_every_service_refuses_a_bad_body_the_same_way(services: Pipeline)
     json_header = {"content-type": "application/json"}
     for service, method, path, _ in BODIES:
         where = f"{service} {method} {path}"
-        for name, content in [("not json", b"{not json"), ("not utf-8", b'{"code": "\xff\xfe"}'),
-                              ("too deep", b"[" * 5_000 + b"]" * 5_000), ("empty", b"")]:
+        for name, content in [
+            ("not json", b"{not json"),
+            ("not utf-8", b'{"code": "\xff\xfe"}'),
+            ("too deep", b"[" * 5_000 + b"]" * 5_000),
+            ("empty", b""),
+        ]:
             response = await _send(services, service, method, path, content=content, headers=json_header)
             assert _problem(response) == (400, "malformed_json"), (where, name)
 
@@ -62,26 +77,39 @@ async def test_every_service_refuses_a_body_past_its_limit_declared_or_chunked(s
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(padded), 8192):
-            yield padded[start:start + 8192]
+            yield padded[start : start + 8192]
 
     for service, method, path, _ in BODIES:
-        declared = await _send(services, service, method, path, content=padded,
-                               headers={"content-type": "application/json"})
+        declared = await _send(
+            services, service, method, path, content=padded, headers={"content-type": "application/json"}
+        )
         assert _problem(declared) == (413, "payload_too_large"), (service, path)
-        chunked = await _send(services, service, method, path, content=chunks(),
-                              headers={"content-type": "application/json"})
+        chunked = await _send(
+            services, service, method, path, content=chunks(), headers={"content-type": "application/json"}
+        )
         assert "content-length" not in chunked.request.headers
         assert _problem(chunked) == (413, "payload_too_large"), (service, path, "chunked")
     # intake's batch route takes more than a record (8 MiB): the same padding is read, then judged as a batch.
-    batch = await _send(services, "intake", "POST", "/v1/leads/batch", content=b'{"records": []' + b" " * 100_000
-                        + b"}", headers={"content-type": "application/json"})
+    batch = await _send(
+        services,
+        "intake",
+        "POST",
+        "/v1/leads/batch",
+        content=b'{"records": []' + b" " * 100_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert batch.status_code == 200, batch.text
 
 
 async def test_a_nul_character_in_text_is_a_422_naming_the_field(services: Pipeline) -> None:
     cases = [
-        ("intake", "POST", "/v1/leads", {**DEMO_RECORD, "customer": {**DEMO_RECORD["customer"], "name": "王\x00"}},
-         "/customer/name"),
+        (
+            "intake",
+            "POST",
+            "/v1/leads",
+            {**DEMO_RECORD, "customer": {**DEMO_RECORD["customer"], "name": "王\x00"}},
+            "/customer/name",
+        ),
         ("intake", "POST", "/v1/networks", {**BODIES[1][3], "name": "n\x00"}, "/name"),
         ("router", "POST", "/v1/dealers", {**BODIES[2][3], "territories": ["3707\x00"]}, "/territories"),
         ("scheduler", "POST", "/v1/tasks", {**BODIES[3][3], "lead_id": "L\x00"}, "/lead_id"),
@@ -110,15 +138,20 @@ async def test_a_list_pages_by_cursor_with_total_first_and_updated_since(service
         assert response.status_code == 201, response.text
     first = (await services.intake.get("/v1/networks", params={"limit": 2}, headers=hq)).json()
     assert ([n["code"] for n in first["items"]], first["total"]) == (["NET-A", "NET-B"], 3)
-    second = (await services.intake.get("/v1/networks", params={"limit": 2, "cursor": first["next_cursor"]},
-                                        headers=hq)).json()
+    second = (
+        await services.intake.get("/v1/networks", params={"limit": 2, "cursor": first["next_cursor"]}, headers=hq)
+    ).json()
     assert ([n["code"] for n in second["items"]], second["next_cursor"], second["total"]) == (["NET-C"], None, None)
-    later = (await services.intake.get("/v1/networks", params={"updated_since": "2999-01-01T00:00:00Z"},
-                                       headers=hq)).json()
+    later = (
+        await services.intake.get("/v1/networks", params={"updated_since": "2999-01-01T00:00:00Z"}, headers=hq)
+    ).json()
     assert (later["items"], later["total"]) == ([], 0)
     naive = await services.intake.get("/v1/networks", params={"updated_since": "2026-01-01T00:00:00"}, headers=hq)
     assert _problem(naive) == (422, "validation_failed")
     for service, path in LISTS:
-        page = (await getattr(services, service).get(path, params={"updated_since": "2000-01-01T00:00:00+08:00"},
-                                                     headers=hq)).json()
+        page = (
+            await getattr(services, service).get(
+                path, params={"updated_since": "2000-01-01T00:00:00+08:00"}, headers=hq
+            )
+        ).json()
         assert isinstance(page["total"], int) and "next_cursor" in page, (service, path)

@@ -20,8 +20,13 @@ from tests.pipeline import Pipeline, pipeline
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor", "dump"],
-     "capability": 80},
+    {
+        "code": "D001",
+        "name": "潍坊欧曼",
+        "territories": ["3707"],
+        "product_lines": ["tractor", "dump"],
+        "capability": 80,
+    },
     {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
     {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
 ]
@@ -40,8 +45,12 @@ async def _balance(p: Pipeline, dealer: str) -> int:
 
 
 def _sale(sold_at: datetime, *vins: str, supplied_by: str | None = "D001") -> dict[str, Any]:
-    return {"customer_phone": "138 0013 8000", "sold_at": sold_at.isoformat(), "supplied_by": supplied_by,
-            "vehicles": [{"vin": v, "product_line": "tractor"} for v in vins]}
+    return {
+        "customer_phone": "138 0013 8000",
+        "sold_at": sold_at.isoformat(),
+        "supplied_by": supplied_by,
+        "vehicles": [{"vin": v, "product_line": "tractor"} for v in vins],
+    }
 
 
 class TestConfirmedSales:
@@ -51,13 +60,38 @@ class TestConfirmedSales:
                 r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
                 assert r.status_code == 201, r.text
             registry = [(V1, "D001", "dump"), (V2, "D001", "tractor"), (V3, "D003", "tractor")]
-            r = await p.router.put("/v1/vehicles", headers=p.auth("hq_admin"), json={"vehicles": [
-                {"vin": v, "model": "EST 6", "product_line": line, "delivered_to": holder,
-                 "delivered_at": "2026-10-01T00:00:00+08:00"} for v, holder, line in registry]})
+            r = await p.router.put(
+                "/v1/vehicles",
+                headers=p.auth("hq_admin"),
+                json={
+                    "vehicles": [
+                        {
+                            "vin": v,
+                            "model": "EST 6",
+                            "product_line": line,
+                            "delivered_to": holder,
+                            "delivered_at": "2026-10-01T00:00:00+08:00",
+                        }
+                        for v, holder, line in registry
+                    ]
+                },
+            )
             assert r.status_code == 200, r.text
-            r = await p.router.put("/v1/vehicles", headers=p.auth("dealer", "D002"),
-                                   json={"vehicles": [{"vin": INVENTED, "model": "x", "product_line": "tractor",
-                                                       "delivered_to": "D002", "delivered_at": "2026-10-01T00:00Z"}]})
+            r = await p.router.put(
+                "/v1/vehicles",
+                headers=p.auth("dealer", "D002"),
+                json={
+                    "vehicles": [
+                        {
+                            "vin": INVENTED,
+                            "model": "x",
+                            "product_line": "tractor",
+                            "delivered_to": "D002",
+                            "delivered_at": "2026-10-01T00:00Z",
+                        }
+                    ]
+                },
+            )
             assert r.status_code == 403  # only HQ writes the maker's registry
             r = await p.router.get(f"/v1/vehicles/{V1}", headers=p.auth("dealer", "D001"))
             assert (r.status_code, r.json()["product_line"]) == (200, "dump")
@@ -73,20 +107,27 @@ class TestConfirmedSales:
                 return str(items[0]["task_id"]) if items else None
 
             task_id = await eventually(d001_task)
-            r = await p.scheduler.post(f"/v1/tasks/{task_id}/complete", headers=p.auth("dealer", "D001"),
-                                       json={"outcome": "within_1_month", "info_verified": True})
+            r = await p.scheduler.post(
+                f"/v1/tasks/{task_id}/complete",
+                headers=p.auth("dealer", "D001"),
+                json={"outcome": "within_1_month", "info_verified": True},
+            )
             assert r.status_code == 200, r.text
             assert await eventually(lambda: _balance_is(p, "D002", 200))
 
             # The attack: made-up VINs, a vehicle held by a third dealer, a future date, all refused at once.
             now = datetime.now(UTC)
             d002 = p.auth("dealer", "D002")
-            r = await p.router.post("/v1/sales", headers=d002,
-                                    json=_sale(now + timedelta(days=1), INVENTED, BAD_CHECK_DIGIT, V3))
+            r = await p.router.post(
+                "/v1/sales", headers=d002, json=_sale(now + timedelta(days=1), INVENTED, BAD_CHECK_DIGIT, V3)
+            )
             assert r.status_code == 422, r.text
             assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [
-                ("/vehicles/0/vin", "unknown_vin"), ("/vehicles/1/vin", "invalid_vin"),
-                ("/vehicles/2/vin", "vin_not_held"), ("/sold_at", "invalid_sold_at")]
+                ("/vehicles/0/vin", "unknown_vin"),
+                ("/vehicles/1/vin", "invalid_vin"),
+                ("/vehicles/2/vin", "vin_not_held"),
+                ("/sold_at", "invalid_sold_at"),
+            ]
             r = await p.router.post("/v1/sales", headers=d002, json=_sale(now - timedelta(days=1), V1))
             assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "invalid_sold_at")
 
@@ -96,7 +137,8 @@ class TestConfirmedSales:
             sale = r.json()
             assert (sale["status"], sale["awaiting_confirmation_by"]) == ("pending_confirmation", "D001")
             assert [(x["kind"], x["amount_fen"], x["product_line"], x["pending_on"]) for x in sale["rewards"]] == [
-                ("profit_guarantee", 150000, "dump", ["sale_confirmation", "record_verification"])]
+                ("profit_guarantee", 150000, "dump", ["sale_confirmation", "record_verification"])
+            ]
             r = await p.router.get("/v1/sales?status=pending_confirmation", headers=p.auth("dealer", "D001"))
             assert [s["sale_id"] for s in r.json()["items"]] == [sale["sale_id"]]
             for other in ("D002", "D003"):
@@ -131,10 +173,14 @@ class TestConfirmedSales:
             extras = p.apps["router"].state.runtime.extras
             extras["sales_limiter"] = RateLimiter(per_minute=1, burst=2)
             extras["lookup_limiter"] = RateLimiter(per_minute=1, burst=2)
-            for path, body in (("/v1/sales", _sale(datetime.now(UTC), INVENTED)),
-                               ("/v1/customers/protection-lookup", {"phone": "13800138000"})):
-                codes = [(await p.router.post(path, json=body, headers=p.auth("dealer", "D002"))).status_code
-                         for _ in range(3)]
+            for path, body in (
+                ("/v1/sales", _sale(datetime.now(UTC), INVENTED)),
+                ("/v1/customers/protection-lookup", {"phone": "13800138000"}),
+            ):
+                codes = [
+                    (await p.router.post(path, json=body, headers=p.auth("dealer", "D002"))).status_code
+                    for _ in range(3)
+                ]
                 assert codes[:2] != [429, 429] and codes[2] == 429, (path, codes)
                 r = await p.router.post(path, json=body, headers=p.auth("dealer", "D002"))
                 assert r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1

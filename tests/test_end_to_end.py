@@ -16,10 +16,22 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
 
 DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor", "dump"],
-     "capability": 80, "sales_level": "300_999"},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"],
-     "capability": 60, "sales_level": "lt_300"},
+    {
+        "code": "D001",
+        "name": "潍坊欧曼",
+        "territories": ["3707"],
+        "product_lines": ["tractor", "dump"],
+        "capability": 80,
+        "sales_level": "300_999",
+    },
+    {
+        "code": "D002",
+        "name": "济南欧曼",
+        "territories": ["3701"],
+        "product_lines": ["tractor"],
+        "capability": 60,
+        "sales_level": "lt_300",
+    },
 ]
 
 
@@ -62,9 +74,11 @@ class TestOneRecordThroughTheWholePipeline:
             r = await p.scheduler.get("/v1/tasks", headers=p.auth("dealer", "D002"))
             assert r.json()["items"] == []  # another dealer's work is not visible
 
-            r = await p.scheduler.post(f"/v1/tasks/{tasks[0]['task_id']}/complete",
-                                       json={"outcome": "within_1_month", "info_verified": True},
-                                       headers=p.auth("dealer", "D001"))
+            r = await p.scheduler.post(
+                f"/v1/tasks/{tasks[0]['task_id']}/complete",
+                json={"outcome": "within_1_month", "info_verified": True},
+                headers=p.auth("dealer", "D001"),
+            )
             assert r.status_code == 200, r.text
 
             # The ledger pays the entering dealer the 200-fen information fee, once.

@@ -35,10 +35,12 @@ async def test_a_manual_task_with_an_idempotency_key_is_planned_once(infra: Infr
         assert hq.status_code == 201 and hq.json()["task_id"] != first.json()["task_id"]
         # A refused request leaves its key free: nothing was stored under it.
         unknown = {**body, "lead_id": "no-such-lead"}
-        assert (await s.http.post("/v1/tasks", json=unknown, headers={**dealer, "Idempotency-Key": "k-2"})
-                ).status_code == 404
-        assert (await s.http.post("/v1/tasks", json=body, headers={**dealer, "Idempotency-Key": "k-2"})
-                ).status_code == 201
+        assert (
+            await s.http.post("/v1/tasks", json=unknown, headers={**dealer, "Idempotency-Key": "k-2"})
+        ).status_code == 404
+        assert (
+            await s.http.post("/v1/tasks", json=body, headers={**dealer, "Idempotency-Key": "k-2"})
+        ).status_code == 201
         async with s.runtime.db.transaction() as session:
             assert await TASK_KEYS.purge(session, older_than=datetime.now(UTC) - timedelta(hours=1)) == 0
             assert await TASK_KEYS.purge(session, older_than=datetime.now(UTC) + timedelta(seconds=1)) == 3

@@ -25,8 +25,14 @@ from tests.pipeline import Pipeline, pipeline
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
-DEALER = {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor", "dump"],
-          "capability": 80, "sales_level": "300_999"}
+DEALER = {
+    "code": "D001",
+    "name": "潍坊欧曼",
+    "territories": ["3707"],
+    "product_lines": ["tractor", "dump"],
+    "capability": 80,
+    "sales_level": "300_999",
+}
 
 
 def record(phone: str = "13800138000", **changes: Any) -> dict[str, Any]:
@@ -42,9 +48,11 @@ def phone_of(i: int) -> str:
 
 async def warm_up(p: Pipeline) -> None:
     """Wait until the router answers (its consumer group has joined), so answers below are verdicts, not 202s."""
+
     async def routed() -> bool:
-        r = await p.intake.post("/v1/leads", json=record(phone="13999999999", source="phone_inquiry"),
-                                headers=p.auth("dealer", "D999"))
+        r = await p.intake.post(
+            "/v1/leads", json=record(phone="13999999999", source="phone_inquiry"), headers=p.auth("dealer", "D999")
+        )
         return r.status_code in (201, 409)
 
     await eventually(routed, within=30)
@@ -87,7 +95,8 @@ class TestErrorCodes:
                 r = await p.intake.post("/v1/leads", json=record(**{field: value}), headers=dealer)
                 assert r.status_code == 422, field
                 assert {"field": f"/{field}", "code": "unknown_field"} == {
-                    k: v for k, v in r.json()["errors"][0].items() if k != "message"}
+                    k: v for k, v in r.json()["errors"][0].items() if k != "message"
+                }
             # 422 for an Idempotency-Key over 200 characters: the fast lane hands it to FastAPI's header check
             r = await p.intake.post("/v1/leads", json=record(), headers={**dealer, "Idempotency-Key": "k" * 201})
             assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "/Idempotency-Key")
@@ -106,8 +115,7 @@ class TestErrorCodes:
             r = await p.intake.get(f"/v1/leads/{first.json()['lead_id']}", headers=p.auth("dealer", "D009"))
             assert (r.status_code, r.json()["code"]) == (404, "not_found")
             # 429 rate_limited with Retry-After, per dealer: D002 has spent 8 of its burst of 10, D003 nothing
-            statuses = [(await p.intake.post("/v1/leads", content=b"{", headers=dealer)).status_code
-                        for _ in range(6)]
+            statuses = [(await p.intake.post("/v1/leads", content=b"{", headers=dealer)).status_code for _ in range(6)]
             assert statuses == [400, 400, 429, 429, 429, 429]
             r = await p.intake.post("/v1/leads", content=b"{", headers=dealer)
             assert (r.status_code, r.json()["code"]) == (429, "rate_limited")
@@ -137,8 +145,14 @@ class TestBatch:
         async with pipeline(infra) as p:
             dealer = p.auth("dealer", "D002")
             big = record(phone=phone_of(3), usage={**RECORD["usage"], "cargo": "煤" * 30_000})
-            records = [record(phone=phone_of(0)), record(phone="12345"), record(phone=phone_of(0)),
-                       big, record(phone=phone_of(4), status="accepted"), record(phone=phone_of(5))]
+            records = [
+                record(phone=phone_of(0)),
+                record(phone="12345"),
+                record(phone=phone_of(0)),
+                big,
+                record(phone=phone_of(4), status="accepted"),
+                record(phone=phone_of(5)),
+            ]
             r = await p.intake.post("/v1/leads/batch", json={"records": records}, headers=dealer)
             assert r.status_code == 200, r.text
             results = r.json()["results"]
@@ -178,12 +192,14 @@ class TestBatch:
 
 class TestRespondAsync:
     async def test_a_batch_sent_with_prefer_respond_async_is_answered_once_saved_and_verdicts_follow(
-            self, infra: Infra) -> None:
+        self, infra: Infra
+    ) -> None:
         async with pipeline(infra) as p:
             dealer = p.auth("dealer", "D002")
             records = [record(phone=phone_of(10 + i)) for i in range(5)] + [record(phone="12345")]
-            r = await p.intake.post("/v1/leads/batch", json={"records": records},
-                                    headers={**dealer, "Prefer": "respond-async"})
+            r = await p.intake.post(
+                "/v1/leads/batch", json={"records": records}, headers={**dealer, "Prefer": "respond-async"}
+            )
             assert r.status_code == 200, r.text
             assert r.headers["Preference-Applied"] == "respond-async"
             results = r.json()["results"]
@@ -211,11 +227,14 @@ class TestRespondAsync:
             assert [(x["status"], x["code"]) for x in other.json()["results"]] == [(404, "not_found")] * 2
             hq = await p.intake.post("/v1/leads/verdicts", json=body, headers=p.auth("hq_admin"))
             assert [x["status"] for x in hq.json()["results"]] == ["accepted", 404]
-            bad = await p.intake.post("/v1/leads/verdicts", json={"lead_ids": "x", "extra": 1},
-                                      headers=p.auth("hq_admin"))
+            bad = await p.intake.post(
+                "/v1/leads/verdicts", json={"lead_ids": "x", "extra": 1}, headers=p.auth("hq_admin")
+            )
             assert (bad.status_code, bad.json()["code"]) == (422, "validation_failed")
             assert {(e["field"], e["code"]) for e in bad.json()["errors"]} == {
-                ("/extra", "unknown_field"), ("/lead_ids", "invalid_type")}
+                ("/extra", "unknown_field"),
+                ("/lead_ids", "invalid_type"),
+            }
 
 
 class TestIdempotencyKey:
@@ -225,8 +244,9 @@ class TestIdempotencyKey:
             warm = await lead_count(p)
             headers = {**p.auth("dealer", "D002"), "Idempotency-Key": "k-1"}
             body = orjson.dumps(record())
-            answers = await asyncio.gather(*[p.intake.post("/v1/leads", content=body, headers=headers)
-                                             for _ in range(10)])
+            answers = await asyncio.gather(
+                *[p.intake.post("/v1/leads", content=body, headers=headers) for _ in range(10)]
+            )
             assert {a.status_code for a in answers} == {201}
             assert len({a.content for a in answers}) == 1
             assert await lead_count(p) == warm + 1
@@ -259,8 +279,13 @@ class TestIdempotencyKey:
             runtime = p.apps["intake"].state.runtime
             now = runtime.clock.now()
             async with runtime.db.transaction() as session:  # a day later: kept (TTL 48 h)
-                assert await purge_idempotency_keys(session, older_than=now + timedelta(hours=24) - timedelta(
-                    hours=runtime.settings.idempotency_ttl_hours)) == 0
+                assert (
+                    await purge_idempotency_keys(
+                        session,
+                        older_than=now + timedelta(hours=24) - timedelta(hours=runtime.settings.idempotency_ttl_hours),
+                    )
+                    == 0
+                )
             async with runtime.db.transaction() as session:  # 49 hours later: gone
                 assert await purge_idempotency_keys(session, older_than=now + timedelta(hours=1)) == 1
             async with runtime.db.sessions() as session:
@@ -274,8 +299,11 @@ class TestPendingUntilTheRouterRuns:
         prefix = await new_topic_prefix(infra.bootstrap_servers)
         intake_url = await fresh_database(infra.database_server_url, "lead_intake")
         router_url = await fresh_database(infra.database_server_url, "dedup_router")
-        intake = intake_app(service_settings(IntakeSettings, infra, database_url=intake_url, topic_prefix=prefix,
-                                             wait_budget_seconds=0.3))
+        intake = intake_app(
+            service_settings(
+                IntakeSettings, infra, database_url=intake_url, topic_prefix=prefix, wait_budget_seconds=0.3
+            )
+        )
         dealer = infra.auth("dealer", "D002")
         async with running(intake) as client:
             r = await client.post("/v1/leads", json=record(), headers=dealer)
@@ -284,9 +312,9 @@ class TestPendingUntilTheRouterRuns:
             assert r.headers["Location"] == f"/v1/leads/{lead_id}"
             assert r.json() == {"lead_id": lead_id, "status": "pending"}
             assert (await client.get(f"/v1/leads/{lead_id}", headers=dealer)).json()["status"] == "pending"
-            router = router_app(service_settings(RouterSettings, infra, database_url=router_url,
-                                                 topic_prefix=prefix))
+            router = router_app(service_settings(RouterSettings, infra, database_url=router_url, topic_prefix=prefix))
             async with running(router):
+
                 async def status() -> str | None:
                     got = (await client.get(f"/v1/leads/{lead_id}", headers=dealer)).json()["status"]
                     return got if got != "pending" else None
@@ -298,28 +326,39 @@ class TestInformationNetworks:
     async def test_registration_scope_visibility_and_quarterly_counts(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
             hq, d1, d2 = p.auth("hq_admin"), p.auth("dealer", "D001"), p.auth("dealer", "D002")
-            national = {"code": "NET-CN-INS", "name": "人保全国", "kind": "fixed",
-                        "members": [{"name": "中国人保", "type": "insurer"}]}
+            national = {
+                "code": "NET-CN-INS",
+                "name": "人保全国",
+                "kind": "fixed",
+                "members": [{"name": "中国人保", "type": "insurer"}],
+            }
             r = await p.intake.post("/v1/networks", json=national, headers=hq)
             assert r.status_code == 201, r.text
             assert (r.json()["scope"], r.json()["owner"]) == ("national", "HQ")
             r = await p.intake.post("/v1/networks", json=national, headers=hq)
             assert (r.status_code, r.json()["code"]) == (409, "network_exists")
-            regional = {"code": "NET-SD-0007", "name": "潍坊车管所", "kind": "temporary",
-                        "members": [{"name": "潍坊市车管所", "type": "vehicle_admin_office"}]}
+            regional = {
+                "code": "NET-SD-0007",
+                "name": "潍坊车管所",
+                "kind": "temporary",
+                "members": [{"name": "潍坊市车管所", "type": "vehicle_admin_office"}],
+            }
             r = await p.intake.post("/v1/networks", json=regional, headers=d1)
             assert (r.json()["scope"], r.json()["owner"]) == ("regional", "D001")
-            r = await p.intake.post("/v1/networks", json={**regional, "code": "X-1", "scope": "national"},
-                                    headers=d1)
+            r = await p.intake.post("/v1/networks", json={**regional, "code": "X-1", "scope": "national"}, headers=d1)
             assert (r.status_code, r.json()["code"]) == (403, "forbidden")
-            r = await p.intake.post("/v1/networks", json={**regional, "code": "X-2", "kind": "weekly",
-                                                           "owner": "D009"}, headers=d1)
+            r = await p.intake.post(
+                "/v1/networks", json={**regional, "code": "X-2", "kind": "weekly", "owner": "D009"}, headers=d1
+            )
             assert r.status_code == 422
             assert {(e["field"], e["code"]) for e in r.json()["errors"]} == {
-                ("/kind", "invalid_enum"), ("/owner", "unknown_field")}
+                ("/kind", "invalid_enum"),
+                ("/owner", "unknown_field"),
+            }
             # A dealer sees national networks and its own, not another dealer's.
             assert [n["code"] for n in (await p.intake.get("/v1/networks", headers=d2)).json()["items"]] == [
-                "NET-CN-INS"]
+                "NET-CN-INS"
+            ]
             assert (await p.intake.get("/v1/networks/NET-SD-0007", headers=d2)).status_code == 404
             assert (await p.intake.get("/v1/networks/NET-SD-0007", headers=d1)).json()["kind"] == "temporary"
 
@@ -328,13 +367,11 @@ class TestInformationNetworks:
             assert r.status_code == 201
             assert "unknown_network" not in [w["code"] for w in r.json()["warnings"]]
             lead_id = r.json()["lead_id"]
-            r = await p.intake.post("/v1/leads", json=record(phone=phone_of(2), network_code="NET-TYPO"),
-                                    headers=d1)
+            r = await p.intake.post("/v1/leads", json=record(phone=phone_of(2), network_code="NET-TYPO"), headers=d1)
             assert r.status_code == 201  # kept, never lost over a typo, but flagged
             assert "unknown_network" in [w["code"] for w in r.json()["warnings"]]
             # Another dealer's network is unknown to D2: kept, flagged, and not counted for D1's network.
-            r = await p.intake.post("/v1/leads", json=record(phone=phone_of(3), network_code="NET-SD-0007"),
-                                    headers=d2)
+            r = await p.intake.post("/v1/leads", json=record(phone=phone_of(3), network_code="NET-SD-0007"), headers=d2)
             assert r.status_code == 201, r.text
             assert "unknown_network" in [w["code"] for w in r.json()["warnings"]]
 
@@ -344,14 +381,18 @@ class TestInformationNetworks:
 
             first = await stats()
             assert (first["records"], first["verified"]) == (1, 0)
+
             # The dealer's follow-up verifies the record; the public `lead.verified` event counts it.
             async def d1_tasks() -> list[dict[str, Any]]:
                 resp = await p.scheduler.get("/v1/tasks", headers=d1)
                 return [t for t in resp.json()["items"] if t["lead_id"] == lead_id]
 
             task = (await eventually(d1_tasks))[0]
-            r = await p.scheduler.post(f"/v1/tasks/{task['task_id']}/complete",
-                                       json={"outcome": "within_1_month", "info_verified": True}, headers=d1)
+            r = await p.scheduler.post(
+                f"/v1/tasks/{task['task_id']}/complete",
+                json={"outcome": "within_1_month", "info_verified": True},
+                headers=d1,
+            )
             assert r.status_code == 200, r.text
 
             async def verified() -> dict[str, Any] | None:

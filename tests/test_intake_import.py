@@ -34,20 +34,61 @@ async def saved_leads(p: Pipeline, dealer: str) -> int:
         return int((await session.execute(query)).scalar_one())
 
 
-CSV_COLUMNS = ["source", "network_code", "customer.name", "customer.phone", "customer.address",
-               "vehicles_in_use.0.brand", "vehicles_in_use.0.model", "vehicles_in_use.0.quantity",
-               "vehicles_in_use.0.function", "vehicles_in_use.0.horsepower", "vehicles_in_use.0.body_spec",
-               "vehicles_in_use.1.brand", "vehicles_in_use.1.model", "vehicles_in_use.1.quantity",
-               "vehicles_in_use.1.function", "vehicles_in_use.1.horsepower", "vehicles_in_use.1.body_spec",
-               "purchase_intent.brand", "purchase_intent.model", "purchase_intent.quantity",
-               "purchase_intent.function", "purchase_intent.horsepower", "purchase_intent.body_spec",
-               "purchase_intent.horizon"]
+CSV_COLUMNS = [
+    "source",
+    "network_code",
+    "customer.name",
+    "customer.phone",
+    "customer.address",
+    "vehicles_in_use.0.brand",
+    "vehicles_in_use.0.model",
+    "vehicles_in_use.0.quantity",
+    "vehicles_in_use.0.function",
+    "vehicles_in_use.0.horsepower",
+    "vehicles_in_use.0.body_spec",
+    "vehicles_in_use.1.brand",
+    "vehicles_in_use.1.model",
+    "vehicles_in_use.1.quantity",
+    "vehicles_in_use.1.function",
+    "vehicles_in_use.1.horsepower",
+    "vehicles_in_use.1.body_spec",
+    "purchase_intent.brand",
+    "purchase_intent.model",
+    "purchase_intent.quantity",
+    "purchase_intent.function",
+    "purchase_intent.horsepower",
+    "purchase_intent.body_spec",
+    "purchase_intent.horizon",
+]
 
 
 def csv_row(i: int, *, phone: str | None = None, address: str = "山東省濰坊市諸城市密州街道") -> list[str]:
-    return ["walk_in", "NET-SD-0007", "張三", phone or f"137 {i:04d} {i:04d}", address,
-            "歐曼", "EST 6", "2輛", "tractor", "460", "半掛牽引", "", "", "", "", "", "",
-            "歐曼", "EST 6", "1", "tractor", "560匹", "半掛牽引", "within_2_weeks"]
+    return [
+        "walk_in",
+        "NET-SD-0007",
+        "張三",
+        phone or f"137 {i:04d} {i:04d}",
+        address,
+        "歐曼",
+        "EST 6",
+        "2輛",
+        "tractor",
+        "460",
+        "半掛牽引",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "歐曼",
+        "EST 6",
+        "1",
+        "tractor",
+        "560匹",
+        "半掛牽引",
+        "within_2_weeks",
+    ]
 
 
 class TestBrokenFiles:
@@ -66,8 +107,15 @@ class TestBrokenFiles:
             await warm_up(p)
             # One batch at a time, so "the same customer again" is the later row of the file: with concurrent
             # batches the copy that reaches the router first is the one saved, which may be either row.
-            summary = await run_import_async(path=source, base_url="http://test", token=infra.token("dealer", "D005"),
-                                             batch_size=4, progress=False, client=p.intake, concurrency=1)
+            summary = await run_import_async(
+                path=source,
+                base_url="http://test",
+                token=infra.token("dealer", "D005"),
+                batch_size=4,
+                progress=False,
+                client=p.intake,
+                concurrency=1,
+            )
             results = read_results(summary.result_path)
             assert [(r["row"], r["line"], r["status"], r["codes"]) for r in results if r["status"] != "201"] == [
                 ("3", "3", "400", "bad_encoding"),
@@ -78,7 +126,12 @@ class TestBrokenFiles:
             ]
             assert [r["row"] for r in results] == [str(i) for i in range(1, 11)]
             assert (summary.rows, summary.accepted, summary.unreadable, summary.refused, summary.duplicates) == (
-                10, 5, 2, 2, 1)
+                10,
+                5,
+                2,
+                2,
+                1,
+            )
             assert results[9]["lead_id"] == results[0]["lead_id"]  # the duplicate names the existing lead
             assert await saved_leads(p, "D005") == 6  # five accepted + the refused duplicate attempt
 
@@ -88,26 +141,47 @@ class TestBrokenFiles:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for i in range(6):
-                writer.writerow(csv_row(i, phone="abc" if i == 3 else None,
-                                        address="火星" if i == 4 else "山東省濰坊市諸城市密州街道"))
+                writer.writerow(
+                    csv_row(
+                        i, phone="abc" if i == 3 else None, address="火星" if i == 4 else "山東省濰坊市諸城市密州街道"
+                    )
+                )
         data = source.read_bytes().split(b"\r\n")
         data[2] = data[2].replace("張三".encode("gb18030"), b"\x81\x20")  # not GB18030: row 2
         source.write_bytes(b"\r\n".join(data))
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
             await warm_up(p)
-            summary = await run_import_async(path=source, base_url="http://test", token=infra.token("dealer", "D006"),
-                                             progress=False, client=p.intake)
+            summary = await run_import_async(
+                path=source,
+                base_url="http://test",
+                token=infra.token("dealer", "D006"),
+                progress=False,
+                client=p.intake,
+            )
             assert summary.encoding == "gb18030"
             results = read_results(summary.result_path)
             assert [(r["row"], r["status"], r["codes"]) for r in results] == [
-                ("1", "201", ""), ("2", "400", "bad_encoding"), ("3", "201", ""),
-                ("4", "422", "invalid_phone"), ("5", "422", "address_unresolved"), ("6", "201", "")]
+                ("1", "201", ""),
+                ("2", "400", "bad_encoding"),
+                ("3", "201", ""),
+                ("4", "422", "invalid_phone"),
+                ("5", "422", "address_unresolved"),
+                ("6", "201", ""),
+            ]
             lead = await p.intake.get(f"/v1/leads/{results[0]['lead_id']}", headers=p.auth("hq_admin"))
             stored = lead.json()["record"]
             # Traditional to simplified, text numbers parsed, the second (empty) vehicle dropped.
             assert stored["customer"]["name"] == "张三"
-            assert stored["vehicles_in_use"] == [{"brand": "欧曼", "model": "EST 6", "quantity": 2,
-                                                  "function": "tractor", "horsepower": 460, "body_spec": "半挂牵引"}]
+            assert stored["vehicles_in_use"] == [
+                {
+                    "brand": "欧曼",
+                    "model": "EST 6",
+                    "quantity": 2,
+                    "function": "tractor",
+                    "horsepower": 460,
+                    "body_spec": "半挂牵引",
+                }
+            ]
             assert stored["purchase_intent"]["horsepower"] == 560
 
 
@@ -127,8 +201,7 @@ class _CrashAfter(httpx.AsyncBaseTransport):
 
 
 class TestResume:
-    async def test_an_interrupted_import_resumes_without_double_submission(self, infra: Infra,
-                                                                           tmp_path: Path) -> None:
+    async def test_an_interrupted_import_resumes_without_double_submission(self, infra: Infra, tmp_path: Path) -> None:
         source = tmp_path / "leads.ndjson"
         source.write_bytes(b"\n".join(orjson.dumps(record(100 + i)) for i in range(25)) + b"\n")
         result = tmp_path / "out" / "results.csv"
@@ -136,16 +209,32 @@ class TestResume:
         token = infra.token("dealer", "D007")
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
             await warm_up(p)
-            crashing = httpx.AsyncClient(transport=_CrashAfter(httpx.ASGITransport(app=p.apps["intake"]), 2),
-                                         base_url="http://test")
+            crashing = httpx.AsyncClient(
+                transport=_CrashAfter(httpx.ASGITransport(app=p.apps["intake"]), 2), base_url="http://test"
+            )
             with pytest.raises(RuntimeError, match="died"):
-                await run_import_async(path=source, base_url="http://test", token=token, result_path=result,
-                                       batch_size=5, progress=False, concurrency=1, client=crashing)
+                await run_import_async(
+                    path=source,
+                    base_url="http://test",
+                    token=token,
+                    result_path=result,
+                    batch_size=5,
+                    progress=False,
+                    concurrency=1,
+                    client=crashing,
+                )
             state = ImportState.load(state_path_for(result))
             assert state is not None and (state.next_row, state.next_batch) == (11, 2)
             assert await saved_leads(p, "D007") == 15  # the third batch was saved; its answer was lost
-            summary = await run_import_async(path=source, base_url="http://test", token=token, result_path=result,
-                                             batch_size=5, progress=False, client=p.intake)
+            summary = await run_import_async(
+                path=source,
+                base_url="http://test",
+                token=token,
+                result_path=result,
+                batch_size=5,
+                progress=False,
+                client=p.intake,
+            )
             assert summary.resumed_from_row == 10
             assert (summary.rows, summary.accepted) == (25, 25)
             assert await saved_leads(p, "D007") == 25  # the third batch was replayed, not saved again
@@ -155,8 +244,9 @@ class TestResume:
 
 
 class TestVerdictsAfterSending:
-    async def test_rows_left_pending_get_their_verdicts_when_the_import_is_run_again(self, infra: Infra,
-                                                                                   tmp_path: Path) -> None:
+    async def test_rows_left_pending_get_their_verdicts_when_the_import_is_run_again(
+        self, infra: Infra, tmp_path: Path
+    ) -> None:
         source = tmp_path / "leads.ndjson"
         source.write_bytes(b"\n".join(orjson.dumps(record(200 + i)) for i in range(12)) + b"\n")
         result = tmp_path / "results.csv"
@@ -164,16 +254,33 @@ class TestVerdictsAfterSending:
         async with pipeline(infra) as p:
             await warm_up(p)
             # Sent with Prefer: respond-async and no time to collect verdicts: every saved row stays 202.
-            first = await run_import_async(path=source, base_url="http://test", token=token, result_path=result,
-                                           batch_size=5, progress=False, client=p.intake, settle_seconds=0)
+            first = await run_import_async(
+                path=source,
+                base_url="http://test",
+                token=token,
+                result_path=result,
+                batch_size=5,
+                progress=False,
+                client=p.intake,
+                settle_seconds=0,
+            )
             assert (first.rows, first.pending, first.accepted) == (12, 12, 0)
             pending = read_results(result)
             assert {r["status"] for r in pending} == {"202"} and all(r["lead_id"] for r in pending)
             # Run again: nothing is sent twice; the verdicts are collected and the result file rewritten.
-            again = await run_import_async(path=source, base_url="http://test", token=token, result_path=result,
-                                           batch_size=5, progress=False, client=p.intake, settle_seconds=30)
+            again = await run_import_async(
+                path=source,
+                base_url="http://test",
+                token=token,
+                result_path=result,
+                batch_size=5,
+                progress=False,
+                client=p.intake,
+                settle_seconds=30,
+            )
             assert (again.rows, again.pending, again.accepted) == (12, 0, 12)
             final = read_results(result)
             assert [(r["row"], r["status"], r["lead_id"]) for r in final] == [
-                (r["row"], "201", r["lead_id"]) for r in pending]
+                (r["row"], "201", r["lead_id"]) for r in pending
+            ]
             assert await saved_leads(p, "D008") == 12

@@ -29,14 +29,27 @@ class TestGracefulShutdown:
         url = await fresh_database(infra.database_server_url, "lead_intake")
         prefix = await new_topic_prefix(infra.bootstrap_servers)
         port = free_port()
-        env = {**os.environ, "LEADNET_INTAKE_DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-               "LEADNET_TOPIC_PREFIX": prefix, "LEADNET_JWKS_FILE": infra.jwks_file,
-               "LEADNET_INTAKE_PORT": str(port), "LEADNET_INTAKE_WAIT_BUDGET_SECONDS": "3", "LEADNET_ENV": "test"}
+        env = {
+            **os.environ,
+            "LEADNET_INTAKE_DATABASE_URL": url,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+            "LEADNET_TOPIC_PREFIX": prefix,
+            "LEADNET_JWKS_FILE": infra.jwks_file,
+            "LEADNET_INTAKE_PORT": str(port),
+            "LEADNET_INTAKE_WAIT_BUDGET_SECONDS": "3",
+            "LEADNET_ENV": "test",
+        }
         log_path = tmp_path / "intake.log"
         log = log_path.open("wb")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lead_intake", "serve", env={**env, "LEADNET_LOG_JSON": "false"},
-            stdout=log, stderr=subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "lead_intake",
+            "serve",
+            env={**env, "LEADNET_LOG_JSON": "false"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             await asyncio.to_thread(wait_for_port, port, timeout=60)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -45,10 +58,15 @@ class TestGracefulShutdown:
                         break
                     await asyncio.sleep(0.2)
                 assert (await client.get("/readyz?full")).json()["checks"] == {
-                    "database": "ok", "tasks": "ok", "verdict_listener": "ok", "broker": "ok"}
+                    "database": "ok",
+                    "tasks": "ok",
+                    "verdict_listener": "ok",
+                    "broker": "ok",
+                }
                 # No router runs, so the request waits its whole 3 s budget: SIGTERM arrives while it is in flight.
                 in_flight = asyncio.create_task(
-                    client.post("/v1/leads", json=RECORD, headers=infra.auth("dealer", "D002")))
+                    client.post("/v1/leads", json=RECORD, headers=infra.auth("dealer", "D002"))
+                )
                 await asyncio.sleep(1.0)
                 started = time.monotonic()
                 proc.send_signal(signal.SIGTERM)

@@ -43,18 +43,30 @@ class SaleSpec:
 
 
 sales_strategy = st.builds(
-    SaleSpec, seller=st.sampled_from(CODES), supplied_by=st.sampled_from(CODES),
+    SaleSpec,
+    seller=st.sampled_from(CODES),
+    supplied_by=st.sampled_from(CODES),
     lines=st.lists(st.sampled_from(["tractor", "dump"]), min_size=1, max_size=3).map(tuple),
-    days_after_entry=st.integers(-3, 40), cancelled=st.booleans())
+    days_after_entry=st.integers(-3, 40),
+    cancelled=st.booleans(),
+)
 
 
 def _lead(entrant: str | None, tier: str, authorized: str) -> LeadView:
     cross_region = entrant is not None and not is_authorized(DEALERS[entrant], REGION, "tractor")
     # The router's flag (cross_region.py): a new customer's cross-region retail record entered by a dealer.
     eligible = cross_region and tier == "retail"
-    return LeadView(lead_id="L1", entered_by=entrant, assigned_dealer=authorized, authorized_dealer=authorized,
-                    cross_region=cross_region, reward_eligible=eligible, protection_until=None, entered_at=T0,
-                    product_line="tractor")
+    return LeadView(
+        lead_id="L1",
+        entered_by=entrant,
+        assigned_dealer=authorized,
+        authorized_dealer=authorized,
+        cross_region=cross_region,
+        reward_eligible=eligible,
+        protection_until=None,
+        entered_at=T0,
+        product_line="tractor",
+    )
 
 
 def _answered(sale: Sale) -> list[tuple[str, str, str | None, int]]:
@@ -62,36 +74,72 @@ def _answered(sale: Sale) -> list[tuple[str, str, str | None, int]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(entrant=st.sampled_from([*CODES, None]), tier=st.sampled_from(["retail", "big"]),
-       authorized=st.sampled_from(["D001", "D004"]), verified=st.booleans(),
-       specs=st.lists(sales_strategy, min_size=1, max_size=4))
-def test_the_ledger_pays_what_the_answers_list_and_nothing_else(entrant: str | None, tier: str, authorized: str,
-                                                                verified: bool, specs: list[SaleSpec]) -> None:
+@given(
+    entrant=st.sampled_from([*CODES, None]),
+    tier=st.sampled_from(["retail", "big"]),
+    authorized=st.sampled_from(["D001", "D004"]),
+    verified=st.booleans(),
+    specs=st.lists(sales_strategy, min_size=1, max_size=4),
+)
+def test_the_ledger_pays_what_the_answers_list_and_nothing_else(
+    entrant: str | None, tier: str, authorized: str, verified: bool, specs: list[SaleSpec]
+) -> None:
     lead = _lead(entrant, tier, authorized)
     router_sales: list[Sale] = []
     ledger_sales: list[SaleState] = []
     for i, spec in enumerate(specs):
         vins = [f"S{i}V{j}" for j in range(len(spec.lines))]
-        claimed = frozenset(s.attributed_lead_id for s in router_sales
-                            if s.status == "attributed" and s.attributed_lead_id
-                            and any(r["kind"] == "purchase_reward" for r in s.rewards))
+        claimed = frozenset(
+            s.attributed_lead_id
+            for s in router_sales
+            if s.status == "attributed"
+            and s.attributed_lead_id
+            and any(r["kind"] == "purchase_reward" for r in s.rewards)
+        )
         vehicles = tuple(zip(vins, spec.lines, strict=True))
         attribution = attribute_sale(
-            seller=spec.seller, supplied_by=spec.supplied_by, sold_at=T0 + timedelta(days=spec.days_after_entry),
-            region_code=REGION, vehicles=[VehicleView(vin=v, product_line=line) for v, line in vehicles],
-            leads=[lead], dealers=DEALERS, customer_authorized_dealer=authorized, purchase_rewards_claimed=claimed)
+            seller=spec.seller,
+            supplied_by=spec.supplied_by,
+            sold_at=T0 + timedelta(days=spec.days_after_entry),
+            region_code=REGION,
+            vehicles=[VehicleView(vin=v, product_line=line) for v, line in vehicles],
+            leads=[lead],
+            dealers=DEALERS,
+            customer_authorized_dealer=authorized,
+            purchase_rewards_claimed=claimed,
+        )
         # A confirmed sale (what the ledger hears of); a cancellation comes after the next sales were reported.
-        sale = Sale(sale_id=f"S{i}", customer_id="C1", seller=spec.seller, supplied_by=spec.supplied_by,
-                    sold_at=T0 + timedelta(days=spec.days_after_entry),
-                    attributed_lead_id=attribution.attributed_lead_id, credited_dealer=attribution.credited_dealer,
-                    cross_region_exempt=attribution.cross_region_exempt, violation=attribution.violation,
-                    rewards=attribution.rewards, explanation=attribution.explanation, status="attributed",
-                    confirmer=None, decided_at=None, created_at=T0, cancelled_at=None)
+        sale = Sale(
+            sale_id=f"S{i}",
+            customer_id="C1",
+            seller=spec.seller,
+            supplied_by=spec.supplied_by,
+            sold_at=T0 + timedelta(days=spec.days_after_entry),
+            attributed_lead_id=attribution.attributed_lead_id,
+            credited_dealer=attribution.credited_dealer,
+            cross_region_exempt=attribution.cross_region_exempt,
+            violation=attribution.violation,
+            rewards=attribution.rewards,
+            explanation=attribution.explanation,
+            status="attributed",
+            confirmer=None,
+            decided_at=None,
+            created_at=T0,
+            cancelled_at=None,
+        )
         router_sales.append(sale)
         # The event carries the claims as the router stored them; the ledger keeps them (handlers.py).
         claims = tuple(Claim.of(r) for r in sale.rewards)
-        ledger_sales.append(SaleState(sale_id=sale.sale_id, seller=spec.seller, supplied_by=spec.supplied_by,
-                                      sold_at=sale.sold_at, vehicles=vehicles, claims=claims))
+        ledger_sales.append(
+            SaleState(
+                sale_id=sale.sale_id,
+                seller=spec.seller,
+                supplied_by=spec.supplied_by,
+                sold_at=sale.sold_at,
+                vehicles=vehicles,
+                claims=claims,
+            )
+        )
     for i, spec in enumerate(specs):
         if spec.cancelled:
             router_sales[i].status = "cancelled"
@@ -101,11 +149,20 @@ def test_the_ledger_pays_what_the_answers_list_and_nothing_else(entrant: str | N
     for sale in router_sales:
         for reward in sale_body(sale)["rewards"]:
             assert reward["pending_on"] == ["record_verification"]  # confirmed: only the ledger's own fact waits
-    state = LeadState(lead_id="L1", customer_id="C1", entered_by=entrant, authorized_dealer=authorized,
-                      reward_eligible=lead.reward_eligible, cross_region=lead.cross_region, tier=tier,
-                      verified=verified, customer_existed=False)
-    paid = sorted((d.kind, d.dealer, d.vin, d.amount_fen) for d in rewards_due(state, ledger_sales)
-                  if d.kind != INFO_FEE)
+    state = LeadState(
+        lead_id="L1",
+        customer_id="C1",
+        entered_by=entrant,
+        authorized_dealer=authorized,
+        reward_eligible=lead.reward_eligible,
+        cross_region=lead.cross_region,
+        tier=tier,
+        verified=verified,
+        customer_existed=False,
+    )
+    paid = sorted(
+        (d.kind, d.dealer, d.vin, d.amount_fen) for d in rewards_due(state, ledger_sales) if d.kind != INFO_FEE
+    )
     assert paid == (promised if verified else [])
     if not lead.reward_eligible:
         assert promised == []
@@ -118,13 +175,35 @@ def _fields(sale: SaleState) -> dict[str, Any]:
 def test_a_sale_before_the_record_is_neither_promised_nor_paid() -> None:
     """The review's example: the router answered `[]`, the ledger posted 10000 fen."""
     lead = _lead("D002", "retail", "D001")
-    attribution = attribute_sale(seller="D001", supplied_by="D001", sold_at=T0 - timedelta(days=1), region_code=REGION,
-                                 vehicles=[VehicleView(vin="V1", product_line="tractor")], leads=[lead],
-                                 dealers=DEALERS, customer_authorized_dealer="D001",
-                                 purchase_rewards_claimed=frozenset())
+    attribution = attribute_sale(
+        seller="D001",
+        supplied_by="D001",
+        sold_at=T0 - timedelta(days=1),
+        region_code=REGION,
+        vehicles=[VehicleView(vin="V1", product_line="tractor")],
+        leads=[lead],
+        dealers=DEALERS,
+        customer_authorized_dealer="D001",
+        purchase_rewards_claimed=frozenset(),
+    )
     assert attribution.rewards == []
-    sale = SaleState(sale_id="S1", seller="D001", supplied_by="D001", sold_at=T0 - timedelta(days=1),
-                     vehicles=(("V1", "tractor"),), claims=tuple(Claim.of(r) for r in attribution.rewards))
-    state = LeadState(lead_id="L1", customer_id="C1", entered_by="D002", authorized_dealer="D001",
-                      reward_eligible=True, cross_region=True, tier="retail", verified=True, customer_existed=False)
+    sale = SaleState(
+        sale_id="S1",
+        seller="D001",
+        supplied_by="D001",
+        sold_at=T0 - timedelta(days=1),
+        vehicles=(("V1", "tractor"),),
+        claims=tuple(Claim.of(r) for r in attribution.rewards),
+    )
+    state = LeadState(
+        lead_id="L1",
+        customer_id="C1",
+        entered_by="D002",
+        authorized_dealer="D001",
+        reward_eligible=True,
+        cross_region=True,
+        tier="retail",
+        verified=True,
+        customer_existed=False,
+    )
     assert [d.kind for d in rewards_due(state, [sale])] == [INFO_FEE]

@@ -15,17 +15,26 @@ PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method.upper(), path, operation) for path, item in document["paths"].items()
-            for method, operation in item.items()]
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
 
 
-@pytest.mark.parametrize("factory", [intake_app, router_app, scheduler_app, ledger_app],
-                         ids=["intake", "router", "scheduler", "ledger"])
+@pytest.mark.parametrize(
+    "factory", [intake_app, router_app, scheduler_app, ledger_app], ids=["intake", "router", "scheduler", "ledger"]
+)
 def test_every_operation_declares_its_token_and_its_problems(factory: Any) -> None:
     document = factory().openapi()
-    assert document["components"]["securitySchemes"] == {"bearerAuth": {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-        "description": "A JWT from the identity provider (`leadnet token` in development)."}}
+    assert document["components"]["securitySchemes"] == {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT from the identity provider (`leadnet token` in development).",
+        }
+    }
     assert "HTTPValidationError" not in document["components"]["schemas"]
     for method, path, operation in _operations(document):
         where = f"{method} {path}"
@@ -39,8 +48,11 @@ def test_every_operation_declares_its_token_and_its_problems(factory: Any) -> No
         for status, response in responses.items():
             if int(status) >= 400:
                 assert response["content"] == PROBLEM, (where, status)
-    lists = [(path, op) for method, path, op in _operations(document)
-             if method == "GET" and any(p["name"] == "cursor" for p in op.get("parameters", []))]
+    lists = [
+        (path, op)
+        for method, path, op in _operations(document)
+        if method == "GET" and any(p["name"] == "cursor" for p in op.get("parameters", []))
+    ]
     for path, operation in lists:
         assert {p["name"] for p in operation["parameters"]} >= {"cursor", "limit", "updated_since"}, path
         assert "invalid_cursor" in operation["responses"]["400"]["description"], path

@@ -61,15 +61,21 @@ async def served(app: Any) -> AsyncIterator[str]:
 
 def run_schemathesis(base_url: str, token: str) -> list[str]:
     """One bounded schemathesis run; what failed, one line each."""
-    config = SchemathesisConfig.from_dict({
-        "seed": 15,
-        "max-time": SECONDS_PER_RUN,
-        "headers": {"Authorization": f"Bearer {token}"},
-        "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
-        "phases": {"examples": {"enabled": False}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True},
-                   "stateful": {"enabled": False}},
-        "generation": {"max-examples": 8},
-    })
+    config = SchemathesisConfig.from_dict(
+        {
+            "seed": 15,
+            "max-time": SECONDS_PER_RUN,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "phases": {
+                "examples": {"enabled": False},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": False},
+            },
+            "generation": {"max-examples": 8},
+        }
+    )
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
     failures: list[str] = []
     event: EngineEvent
@@ -81,8 +87,10 @@ def run_schemathesis(base_url: str, token: str) -> list[str]:
                 for check in checks:
                     if check.status == Status.FAILURE and check.failure_info is not None:
                         failure = check.failure_info.failure
-                        failures.append(f"{event.recorder.label}: {check.name}: {failure.title} "
-                                        f"{failure.message}\n{check.failure_info.code_sample}")
+                        failures.append(
+                            f"{event.recorder.label}: {check.name}: {failure.title} "
+                            f"{failure.message}\n{check.failure_info.code_sample}"
+                        )
     return failures
 
 

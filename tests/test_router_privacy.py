@@ -23,32 +23,80 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor", "dump"],
-     "capability": 80},
+    {
+        "code": "D001",
+        "name": "潍坊欧曼",
+        "territories": ["3707"],
+        "product_lines": ["tractor", "dump"],
+        "capability": 80,
+    },
     {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
     {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
 ]
-RETAIL = {"name": "张三丰", "phone": "138 0013 8000", "address": "山东省潍坊市诸城市密州街道幸福路18号",
-          "region_code": "370782", "tier": "retail"}
-BIG = {"name": "欧阳明远", "phone": "139 0013 9000", "address": "山东省潍坊市诸城市龙都街道和平路66号",
-       "region_code": "370782", "tier": "gold_silver"}
-HQ_ONLY = {"name": "赵六顺", "phone": "137 0013 7000", "address": "河南省郑州市中原区建设路99号",
-           "region_code": "410102", "tier": "retail"}
+RETAIL = {
+    "name": "张三丰",
+    "phone": "138 0013 8000",
+    "address": "山东省潍坊市诸城市密州街道幸福路18号",
+    "region_code": "370782",
+    "tier": "retail",
+}
+BIG = {
+    "name": "欧阳明远",
+    "phone": "139 0013 9000",
+    "address": "山东省潍坊市诸城市龙都街道和平路66号",
+    "region_code": "370782",
+    "tier": "gold_silver",
+}
+HQ_ONLY = {
+    "name": "赵六顺",
+    "phone": "137 0013 7000",
+    "address": "河南省郑州市中原区建设路99号",
+    "region_code": "410102",
+    "tier": "retail",
+}
 # What must never reach another dealer, a public topic or a log: the digits and the personal words.
 V1, V2, V3 = (with_check_digit(f"LRDS6PEB0KR00000{i}") for i in (1, 2, 3))
-SECRETS = ["00138000", "00139000", "00137000", "13800138000", "13900139000", "张三丰", "欧阳明远", "赵六顺",
-           "幸福路", "和平路", "建设路", "密州街道", "龙都街道"]
+SECRETS = [
+    "00138000",
+    "00139000",
+    "00137000",
+    "13800138000",
+    "13900139000",
+    "张三丰",
+    "欧阳明远",
+    "赵六顺",
+    "幸福路",
+    "和平路",
+    "建设路",
+    "密州街道",
+    "龙都街道",
+]
 
 
 def _record(customer: dict[str, Any]) -> dict[str, Any]:
     return {
         "source": "walk_in",
         "customer": {**customer, "nature": "new"},
-        "vehicles_in_use": [{"brand": "欧曼", "model": "EST 6", "quantity": 2, "function": "tractor",
-                             "horsepower": 460, "body_spec": "半挂牵引"}],
-        "purchase_intent": {"brand": "欧曼", "model": "EST 6", "quantity": 1, "function": "tractor",
-                            "horsepower": 560, "body_spec": "半挂牵引", "product_line": "tractor",
-                            "horizon": "within_2_weeks"},
+        "vehicles_in_use": [
+            {
+                "brand": "欧曼",
+                "model": "EST 6",
+                "quantity": 2,
+                "function": "tractor",
+                "horsepower": 460,
+                "body_spec": "半挂牵引",
+            }
+        ],
+        "purchase_intent": {
+            "brand": "欧曼",
+            "model": "EST 6",
+            "quantity": 1,
+            "function": "tractor",
+            "horsepower": 560,
+            "body_spec": "半挂牵引",
+            "product_line": "tractor",
+            "horizon": "within_2_weeks",
+        },
     }
 
 
@@ -59,8 +107,13 @@ def _leaks(text: str) -> list[str]:
 async def _public_events(p: Pipeline) -> list[Envelope]:
     prefix = p.apps["router"].state.runtime.settings.topic_prefix
     topics = [prefix + t.name for t in TOPICS if t.public]
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=p.infra.bootstrap_servers, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=p.infra.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     seen: list[Envelope] = []
     try:
@@ -92,10 +145,22 @@ class TestPrivacyProtectionSalesWithdrawal:
             for dealer in DEALERS:
                 r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
                 assert r.status_code == 201, r.text
-            r = await p.router.put("/v1/vehicles", headers=p.auth("hq_admin"), json={"vehicles": [
-                {"vin": v, "model": "EST 6", "product_line": "tractor", "delivered_to": holder,
-                 "delivered_at": "2026-10-01T00:00:00+08:00"} for v, holder in ((V1, "D001"), (V2, "D001"),
-                                                                              (V3, "D002"))]})
+            r = await p.router.put(
+                "/v1/vehicles",
+                headers=p.auth("hq_admin"),
+                json={
+                    "vehicles": [
+                        {
+                            "vin": v,
+                            "model": "EST 6",
+                            "product_line": "tractor",
+                            "delivered_to": holder,
+                            "delivered_at": "2026-10-01T00:00:00+08:00",
+                        }
+                        for v, holder in ((V1, "D001"), (V2, "D001"), (V3, "D002"))
+                    ]
+                },
+            )
             assert r.status_code == 200 and r.json() == {"created": 3, "updated": 0}, r.text
 
             retail = await _submit(p, RETAIL, role="dealer", dealer="D002")  # cross-region retail -> D001
@@ -118,32 +183,44 @@ class TestPrivacyProtectionSalesWithdrawal:
             r = await p.router.post("/v1/customers/protection-lookup", json=lookup, headers=p.auth("dealer", "D003"))
             undisclosed = r.json()
             assert (undisclosed["protected"], undisclosed["protected_by"], undisclosed["disclosed"]) == (
-                False, None, False)
+                False,
+                None,
+                False,
+            )
             for phone in ("13800138000", "13500135000"):  # another dealer's customer; no customer at all
-                r = await p.router.post("/v1/customers/protection-lookup", json={"phone": phone},
-                                        headers=p.auth("dealer", "D003"))
+                r = await p.router.post(
+                    "/v1/customers/protection-lookup", json={"phone": phone}, headers=p.auth("dealer", "D003")
+                )
                 assert r.json() == undisclosed
             r = await p.router.post("/v1/customers/protection-lookup", json=lookup, headers=p.auth("dealer", "D002"))
             assert r.json()["protected_by_you"] is True and r.json()["disclosed"] is True
             assert datetime.fromisoformat(r.json()["protection_until"]) == until
             r = await p.router.post("/v1/customers/protection-lookup", json=lookup, headers=p.auth("hq_analyst"))
             assert (r.json()["protected"], r.json()["protected_by"]) == (True, "D002")
-            r = await p.router.post("/v1/customers/protection-lookup", json={"phone": "12345"},
-                                    headers=p.auth("dealer", "D003"))
+            r = await p.router.post(
+                "/v1/customers/protection-lookup", json={"phone": "12345"}, headers=p.auth("dealer", "D003")
+            )
             assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_phone"
 
             # Sales: D001 (authorized) sells to the retail customer D002 entered: 100 CNY to D002, once.
             # (sold_at: the router's clock stands at the records' entry; a sale may not be dated later than now.)
-            sale_body = {"customer_phone": "138-0013-8000", "sold_at": "2026-11-02T10:00:00+08:00",
-                         "vehicles": [{"vin": V1, "model": "EST 6", "product_line": "tractor"}]}
+            sale_body = {
+                "customer_phone": "138-0013-8000",
+                "sold_at": "2026-11-02T10:00:00+08:00",
+                "vehicles": [{"vin": V1, "model": "EST 6", "product_line": "tractor"}],
+            }
             headers = {**p.auth("dealer", "D001"), "Idempotency-Key": "sale-1"}
             r = await p.router.post("/v1/sales", json=sale_body, headers=headers)
             assert r.status_code == 201, r.text
             sale = r.json()
             assert (sale["attributed_lead_id"], sale["credited_dealer"], sale["violation"]) == (
-                retail["lead_id"], "D001", None)
+                retail["lead_id"],
+                "D001",
+                None,
+            )
             assert [(x["kind"], x["dealer"], x["amount_fen"]) for x in sale["rewards"]] == [
-                ("purchase_reward", "D002", 10000)]
+                ("purchase_reward", "D002", 10000)
+            ]
             replay = await p.router.post("/v1/sales", json=sale_body, headers=headers)
             assert (replay.status_code, replay.json()) == (201, sale)
             other = copy.deepcopy(sale_body)
@@ -154,16 +231,23 @@ class TestPrivacyProtectionSalesWithdrawal:
             assert (r.status_code, r.json()["code"], r.json()["vins"]) == (409, "vin_already_sold", [V1])
             r = await p.router.post("/v1/sales", json=other, headers=p.auth("dealer", "D001"))
             assert r.status_code == 201 and r.json()["rewards"] == []  # once per lead, not per vehicle or sale
-            r = await p.router.post("/v1/sales", json={**sale_body, "customer_phone": "13600136000"},
-                                    headers=p.auth("dealer", "D001"))
+            r = await p.router.post(
+                "/v1/sales", json={**sale_body, "customer_phone": "13600136000"}, headers=p.auth("dealer", "D001")
+            )
             assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "unknown_customer")
             # The entrant sells the big customer itself inside its month: exempt, volume to D001.
-            big_sale = {"customer_phone": "13900139000", "sold_at": "2026-11-02T10:00:00+08:00",
-                        "vehicles": [{"vin": V3, "product_line": "tractor"}]}
+            big_sale = {
+                "customer_phone": "13900139000",
+                "sold_at": "2026-11-02T10:00:00+08:00",
+                "vehicles": [{"vin": V3, "product_line": "tractor"}],
+            }
             r = await p.router.post("/v1/sales", json=big_sale, headers=p.auth("dealer", "D002"))
             assert r.status_code == 201, r.text
             assert (r.json()["cross_region_exempt"], r.json()["credited_dealer"], r.json()["violation"]) == (
-                True, "D001", None)
+                True,
+                "D001",
+                None,
+            )
             big_sale_id = r.json()["sale_id"]
             # Cancel frees the VIN.
             r = await p.router.post(f"/v1/sales/{sale['sale_id']}/cancel", headers=p.auth("dealer", "D001"))
@@ -201,8 +285,9 @@ class TestPrivacyProtectionSalesWithdrawal:
             r = await p.router.get(f"/v1/customers/{big['customer_id']}", headers=d002)
             assert r.json()["masked"] is False and r.json()["phone"] == "+8613900139000"
             r = await p.router.get("/v1/customers", headers=d002)
-            assert sorted(c["customer_id"] for c in r.json()["items"]) == sorted([retail["customer_id"],
-                                                                                 big["customer_id"]])
+            assert sorted(c["customer_id"] for c in r.json()["items"]) == sorted(
+                [retail["customer_id"], big["customer_id"]]
+            )
             r = await p.router.get("/v1/customers?queue=hq", headers=p.auth("hq_analyst"))
             assert [c["customer_id"] for c in r.json()["items"]] == [queued["customer_id"]]
             assert r.json()["items"][0]["phone"] == "137****7000" and not _leaks(r.text)
@@ -238,8 +323,14 @@ class TestPrivacyProtectionSalesWithdrawal:
             await asyncio.sleep(0.5)
             events = await _public_events(p)
         types = {e.type for e in events}
-        assert {"leadnet.lead.accepted", "leadnet.customer.upserted", "leadnet.lead.reassigned",
-                "leadnet.dealer.withdrawn", "leadnet.sale.attributed", "leadnet.sale.cancelled"} <= types
+        assert {
+            "leadnet.lead.accepted",
+            "leadnet.customer.upserted",
+            "leadnet.lead.reassigned",
+            "leadnet.dealer.withdrawn",
+            "leadnet.sale.attributed",
+            "leadnet.sale.cancelled",
+        } <= types
         leaking = [(e.type, _leaks(e.model_dump_json())) for e in events if _leaks(e.model_dump_json())]
         assert leaking == []
         reasons = {e.data["reason"] for e in events if e.type == "leadnet.lead.reassigned"}

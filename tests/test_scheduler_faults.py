@@ -36,8 +36,9 @@ BURST = 2000
 
 
 @contextmanager
-def replica(infra: Infra, *, database_url: str, prefix: str, port: int,
-            batch: int) -> Iterator[subprocess.Popen[bytes]]:
+def replica(
+    infra: Infra, *, database_url: str, prefix: str, port: int, batch: int
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "LEADNET_ENV": "test",
@@ -51,8 +52,12 @@ def replica(infra: Infra, *, database_url: str, prefix: str, port: int,
         "LEADNET_LOG_JSON": "false",
         "LEADNET_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "followup_scheduler", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "followup_scheduler", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield proc
     finally:
@@ -80,8 +85,9 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes], within: float = 9
 
 
 async def read_due_events(bootstrap: str, topic: str, *, want: int, within: float) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
@@ -114,8 +120,10 @@ class TestReplicaKilledMidBurst:
         prefix = await new_topic_prefix(infra.bootstrap_servers)
         url = await fresh_database(infra.database_server_url, "followup_scheduler")
         ports = [free_port(), free_port()]
-        with replica(infra, database_url=url, prefix=prefix, port=ports[0], batch=100) as first, \
-                replica(infra, database_url=url, prefix=prefix, port=ports[1], batch=100) as second:
+        with (
+            replica(infra, database_url=url, prefix=prefix, port=ports[0], batch=100) as first,
+            replica(infra, database_url=url, prefix=prefix, port=ports[1], batch=100) as second,
+        ):
             await asyncio.gather(wait_ready(ports[0], first), wait_ready(ports[1], second))
             conn = await asyncpg.connect(to_plain_url(url))
             try:
@@ -123,12 +131,42 @@ class TestReplicaKilledMidBurst:
                 task_ids = [str(uuid.uuid4()) for _ in range(BURST)]
                 await conn.copy_records_to_table(
                     "tasks",
-                    columns=["task_id", "lead_id", "customer_id", "dealer", "kind", "due_at", "overdue_at",
-                             "escalate_at", "status", "reason", "tier", "tie_break", "unreachable_streak",
-                             "planned_at"],
-                    records=[(tid, str(uuid.uuid4()), str(uuid.uuid4()), f"D{i % 7:03d}", "callback", due,
-                              due + timedelta(days=1), due + timedelta(days=2), "open", "fault test", "retail", 11,
-                              0, due - timedelta(seconds=3)) for i, tid in enumerate(task_ids)])
+                    columns=[
+                        "task_id",
+                        "lead_id",
+                        "customer_id",
+                        "dealer",
+                        "kind",
+                        "due_at",
+                        "overdue_at",
+                        "escalate_at",
+                        "status",
+                        "reason",
+                        "tier",
+                        "tie_break",
+                        "unreachable_streak",
+                        "planned_at",
+                    ],
+                    records=[
+                        (
+                            tid,
+                            str(uuid.uuid4()),
+                            str(uuid.uuid4()),
+                            f"D{i % 7:03d}",
+                            "callback",
+                            due,
+                            due + timedelta(days=1),
+                            due + timedelta(days=2),
+                            "open",
+                            "fault test",
+                            "retail",
+                            11,
+                            0,
+                            due - timedelta(seconds=3),
+                        )
+                        for i, tid in enumerate(task_ids)
+                    ],
+                )
                 # Kill one replica as soon as the burst has started (some fired, most not yet).
                 fired_at_kill = 0
                 while datetime.now(UTC) < due + timedelta(seconds=10):
@@ -146,9 +184,11 @@ class TestReplicaKilledMidBurst:
                     await asyncio.sleep(0.05)
                 lateness = await conn.fetchval(
                     "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM fired_at - due_at)) "
-                    "FROM tasks")
+                    "FROM tasks"
+                )
                 in_outbox = await conn.fetchval(
-                    "SELECT count(DISTINCT event_id) FROM outbox WHERE event_type = 'leadnet.task.due'")
+                    "SELECT count(DISTINCT event_id) FROM outbox WHERE event_type = 'leadnet.task.due'"
+                )
             finally:
                 await conn.close()
             assert in_outbox == BURST

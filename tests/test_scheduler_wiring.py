@@ -36,10 +36,14 @@ def at(value: Any) -> datetime:
     return parsed.astimezone(SHANGHAI)
 
 
-async def complete(s: Scheduler, task_id: str, outcome: str, *, dealer: str = "D001",
-                   verified: bool = False) -> dict[str, Any]:
-    r = await s.http.post(f"/v1/tasks/{task_id}/complete", json={"outcome": outcome, "info_verified": verified},
-                          headers=s.auth("dealer", dealer))
+async def complete(
+    s: Scheduler, task_id: str, outcome: str, *, dealer: str = "D001", verified: bool = False
+) -> dict[str, Any]:
+    r = await s.http.post(
+        f"/v1/tasks/{task_id}/complete",
+        json={"outcome": outcome, "info_verified": verified},
+        headers=s.auth("dealer", dealer),
+    )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
@@ -84,14 +88,20 @@ class TestFirstTaskOfARoutedLead:
             r = await s.http.post("/v1/tasks", json=body, headers=s.auth("dealer", "D001"))
             assert r.status_code == 201, r.text
             assert (r.json()["kind"], r.json()["reason"], at(r.json()["due_at"])) == (
-                "maintenance", "manual", MONDAY + timedelta(hours=5))
+                "maintenance",
+                "manual",
+                MONDAY + timedelta(hours=5),
+            )
             r = await s.http.post("/v1/tasks", json=body, headers=s.auth("dealer", "D009"))
             assert r.status_code == 404  # another dealer's lead is not revealed
             r = await s.http.post("/v1/tasks", json={**body, "dealer": "D009"}, headers=s.auth("hq_admin"))
             assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_field"
             # Past, far-future and naive due times are refused, naming the field (review L10).
-            for due_at in ((MONDAY - timedelta(days=1)).isoformat(), (MONDAY + timedelta(days=400)).isoformat(),
-                           "2030-01-01T10:00:00"):
+            for due_at in (
+                (MONDAY - timedelta(days=1)).isoformat(),
+                (MONDAY + timedelta(days=400)).isoformat(),
+                "2030-01-01T10:00:00",
+            ):
                 r = await s.http.post("/v1/tasks", json={**body, "due_at": due_at}, headers=s.auth("dealer", "D001"))
                 assert r.status_code == 422, (due_at, r.text)
                 assert [e["field"] for e in r.json()["errors"]] == ["/due_at"]
@@ -114,7 +124,12 @@ class TestTimers:
             # The envelope built in SQL is the kit's envelope with a TaskEvent payload.
             parsed = TaskEvent.model_validate(Envelope.model_validate(event).data)
             assert (parsed.kind, parsed.status, parsed.dealer, parsed.due_at, parsed.occurred_at) == (
-                "promotion", "open", "D001", due, due)
+                "promotion",
+                "open",
+                "D001",
+                due,
+                due,
+            )
 
             # Overdue at the end of the due business day (deadlines.toml becomes_overdue = end_of_due_day).
             end_of_day = datetime.combine(due.date() + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
@@ -147,13 +162,14 @@ class TestTimers:
 
 
 class TestOutcomes:
-    async def test_three_unreachable_in_a_row_close_the_lead_and_tell_the_entering_dealer(
-            self, infra: Infra) -> None:
+    async def test_three_unreachable_in_a_row_close_the_lead_and_tell_the_entering_dealer(self, infra: Infra) -> None:
         async with scheduler(infra, start=MONDAY) as s:
             lead = await s.accept_lead(tier="retail", horizon="within_2_months", entered_by="D002")
-            extra = await s.http.post("/v1/tasks", json={"lead_id": lead, "kind": "promotion",
-                                                         "due_at": (MONDAY + timedelta(days=9)).isoformat()},
-                                      headers=s.auth("dealer", "D001"))
+            extra = await s.http.post(
+                "/v1/tasks",
+                json={"lead_id": lead, "kind": "promotion", "due_at": (MONDAY + timedelta(days=9)).isoformat()},
+                headers=s.auth("dealer", "D001"),
+            )
             [first] = [t for t in await s.tasks_of(lead) if t["task_id"] != extra.json()["task_id"]]
             nxt = (await complete(s, first["task_id"], "unreachable"))["next_task"]
             assert nxt["kind"] == "callback" and at(nxt["due_at"]) == MONDAY + timedelta(days=30)  # not yet reached
@@ -192,14 +208,17 @@ class TestOutcomes:
             await complete(s, nxt["task_id"], "within_2_months", verified=True)
             [verified] = await s.outbox("leadnet.lead.verified")
             assert (verified["data"]["lead_id"], verified["data"]["task_id"]) == (lead, task["task_id"])
-            r = await s.http.post(f"/v1/tasks/{task['task_id']}/complete", json={"outcome": "bought"},
-                                  headers=s.auth("dealer", "D001"))
+            r = await s.http.post(
+                f"/v1/tasks/{task['task_id']}/complete", json={"outcome": "bought"}, headers=s.auth("dealer", "D001")
+            )
             assert r.status_code == 409 and r.json()["code"] == "task_not_open"
 
     async def test_bought_starts_maintenance_and_a_repurchase_reminder_from_the_fleet(self, infra: Infra) -> None:
         async with scheduler(infra, start=MONDAY) as s:
-            fleet = [FleetLine(brand="欧曼", model="EST 6", quantity=8),
-                     FleetLine(brand="解放", model="J6", quantity=3)]
+            fleet = [
+                FleetLine(brand="欧曼", model="EST 6", quantity=8),
+                FleetLine(brand="解放", model="J6", quantity=3),
+            ]
             lead = await s.accept_lead(tier="general_big", horizon="within_1_week", fleet=fleet)
             [task] = await s.tasks_of(lead)
             care = (await complete(s, task["task_id"], "bought"))["next_task"]
@@ -227,25 +246,44 @@ class TestOrderOverHttp:
             await complete(s, first["task_id"], "unreachable")  # horizon kept, but now not reachable
             same = (MONDAY + timedelta(hours=3)).isoformat()
             names = {}
-            for name, lead in (("demand_retail", demand_retail), ("no_demand_gold", no_demand_gold),
-                               ("unreachable_gold", unreachable_gold), ("demand_gold", demand_gold)):
-                r = await s.http.post("/v1/tasks", json={"lead_id": lead, "kind": "callback", "due_at": same},
-                                      headers=s.auth("dealer", "D001"))
+            for name, lead in (
+                ("demand_retail", demand_retail),
+                ("no_demand_gold", no_demand_gold),
+                ("unreachable_gold", unreachable_gold),
+                ("demand_gold", demand_gold),
+            ):
+                r = await s.http.post(
+                    "/v1/tasks",
+                    json={"lead_id": lead, "kind": "callback", "due_at": same},
+                    headers=s.auth("dealer", "D001"),
+                )
                 names[r.json()["task_id"]] = name
-            earlier = await s.http.post("/v1/tasks", json={"lead_id": no_demand_gold, "kind": "callback",
-                                                           "due_at": (MONDAY + timedelta(hours=2)).isoformat()},
-                                        headers=s.auth("dealer", "D001"))
+            earlier = await s.http.post(
+                "/v1/tasks",
+                json={
+                    "lead_id": no_demand_gold,
+                    "kind": "callback",
+                    "due_at": (MONDAY + timedelta(hours=2)).isoformat(),
+                },
+                headers=s.auth("dealer", "D001"),
+            )
             names[earlier.json()["task_id"]] = "earlier"
-            r = await s.http.get("/v1/tasks", params={"status": "open", "due_before": (MONDAY + timedelta(days=1))
-                                                      .isoformat()}, headers=s.auth("dealer", "D001"))
+            r = await s.http.get(
+                "/v1/tasks",
+                params={"status": "open", "due_before": (MONDAY + timedelta(days=1)).isoformat()},
+                headers=s.auth("dealer", "D001"),
+            )
             order = [names[t["task_id"]] for t in r.json()["items"]]
             assert order == ["earlier", "demand_gold", "demand_retail", "unreachable_gold", "no_demand_gold"]
             # Paging keeps the order.
-            page1 = await s.http.get("/v1/tasks", params={"limit": 2, "kind": "callback", "status": "open"},
-                                     headers=s.auth("dealer", "D001"))
-            page2 = await s.http.get("/v1/tasks", params={"limit": 3, "kind": "callback", "status": "open",
-                                                          "cursor": page1.json()["next_cursor"]},
-                                     headers=s.auth("dealer", "D001"))
+            page1 = await s.http.get(
+                "/v1/tasks", params={"limit": 2, "kind": "callback", "status": "open"}, headers=s.auth("dealer", "D001")
+            )
+            page2 = await s.http.get(
+                "/v1/tasks",
+                params={"limit": 3, "kind": "callback", "status": "open", "cursor": page1.json()["next_cursor"]},
+                headers=s.auth("dealer", "D001"),
+            )
             paged = [names.get(t["task_id"]) for t in page1.json()["items"] + page2.json()["items"]]
             assert paged == order
 
@@ -259,10 +297,12 @@ class TestPlansAndQuotas:
             plan = r.json()
             assert (plan["callbacks"]["minimum"], plan["callbacks"]["maximum"]) == (120, 200)
             assert (plan["promotions"]["minimum"], plan["promotions"]["maximum"]) == (80, 160)
-            assert (await s.http.put("/v1/plans/D001/2026-11", json={"sales_plan": 4},
-                                     headers=s.auth("dealer", "D002"))).status_code == 404
-            assert (await s.http.put("/v1/plans/D001/2026-11", json={"sales_plan": 4},
-                                     headers=s.auth("hq_analyst"))).status_code == 403
+            assert (
+                await s.http.put("/v1/plans/D001/2026-11", json={"sales_plan": 4}, headers=s.auth("dealer", "D002"))
+            ).status_code == 404
+            assert (
+                await s.http.put("/v1/plans/D001/2026-11", json={"sales_plan": 4}, headers=s.auth("hq_analyst"))
+            ).status_code == 403
             assert (await s.http.get("/v1/plans/D001/2026-13", headers=s.auth("hq_admin"))).status_code == 422
             assert (await s.http.get("/v1/plans/D001/2026-12", headers=s.auth("hq_admin"))).status_code == 404
 
@@ -274,8 +314,9 @@ class TestPlansAndQuotas:
             s.clock.set(datetime(2026, 11, 3, 10, 0, tzinfo=SHANGHAI))
             for lead in callbacks[:2]:
                 await complete(s, (await s.tasks_of(lead))[0]["task_id"], "within_1_year")
-            r = await s.http.put("/v1/plans/D001/2026-11", json={"sales_plan": 1, "callbacks_planned": 4},
-                                 headers=s.auth("hq_admin"))
+            r = await s.http.put(
+                "/v1/plans/D001/2026-11", json={"sales_plan": 1, "callbacks_planned": 4}, headers=s.auth("hq_admin")
+            )
             plan = r.json()
             assert plan["promotions"]["one_month_demand_at_last_month_end"] == 2
             assert (plan["promotions"]["minimum"], plan["promotions"]["maximum"]) == (2, 4)
@@ -293,24 +334,32 @@ class TestPlansAndQuotas:
         async with scheduler(infra, start=thursday) as s:
             await s.add_dealer("D001")
             await s.add_dealer("D002")
-            await s.http.put("/v1/plans/D002/2026-12", json={"sales_plan": 5, "callbacks_planned": 20},
-                             headers=s.auth("dealer", "D002"))
+            await s.http.put(
+                "/v1/plans/D002/2026-12",
+                json={"sales_plan": 5, "callbacks_planned": 20},
+                headers=s.auth("dealer", "D002"),
+            )
             await s.tick()
             assert await s.outbox("leadnet.plan.reminder") == []
             await s.advance(timedelta(hours=1))  # Thursday 09:00: next week's promotion plan is due tomorrow
             reminders = await s.outbox("leadnet.plan.reminder")
-            assert sorted((e["data"]["dealer"], e["data"]["plan"], e["data"]["period"], e["data"]["days_before"])
-                          for e in reminders) == [("D001", "promotion", "2026-W49", 1),
-                                                  ("D002", "promotion", "2026-W49", 1)]
+            assert sorted(
+                (e["data"]["dealer"], e["data"]["plan"], e["data"]["period"], e["data"]["days_before"])
+                for e in reminders
+            ) == [("D001", "promotion", "2026-W49", 1), ("D002", "promotion", "2026-W49", 1)]
             await s.advance(timedelta(hours=1))
             assert len(await s.outbox("leadnet.plan.reminder")) == 2  # once
             s.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI))  # Friday, 3 days before the 30th
             await s.tick()
             await s.tick()
             new = (await s.outbox("leadnet.plan.reminder"))[2:]
-            assert sorted((e["data"]["dealer"], e["data"]["plan"], e["data"]["period"], e["data"]["days_before"])
-                          for e in new) == [("D001", "callback", "2026-12", 3), ("D001", "promotion", "2026-W49", 0),
-                                            ("D002", "promotion", "2026-W49", 0)]  # D002 filed its callbacks
+            assert sorted(
+                (e["data"]["dealer"], e["data"]["plan"], e["data"]["period"], e["data"]["days_before"]) for e in new
+            ) == [
+                ("D001", "callback", "2026-12", 3),
+                ("D001", "promotion", "2026-W49", 0),
+                ("D002", "promotion", "2026-W49", 0),
+            ]  # D002 filed its callbacks
             assert await s.scalar("SELECT count(*) FROM plan_reminders") == 5
 
 
@@ -324,23 +373,52 @@ class TestABurstOfLeadEvents:
             for i in range(60):
                 lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
                 dealer = None if i % 4 == 0 else "D001"  # every fourth waits in the HQ queue
-                event = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by="D002",
-                                     assigned_dealer=dealer, authorized_dealer=dealer, cross_region=True,
-                                     tier="gold_silver", horizon="within_2_weeks", accepted_at=MONDAY,
-                                     reward_eligible=True)
+                event = LeadAccepted(
+                    lead_id=lead_id,
+                    customer_id=customer_id,
+                    entered_by="D002",
+                    assigned_dealer=dealer,
+                    authorized_dealer=dealer,
+                    cross_region=True,
+                    tier="gold_silver",
+                    horizon="within_2_weeks",
+                    accepted_at=MONDAY,
+                    reward_eligible=True,
+                )
                 leads.append((lead_id, customer_id, dealer))
-                envelopes.append(make_envelope(data=event, event_type="leadnet.lead.accepted", source="/test",
-                                               time=MONDAY, subject=customer_id))
+                envelopes.append(
+                    make_envelope(
+                        data=event, event_type="leadnet.lead.accepted", source="/test", time=MONDAY, subject=customer_id
+                    )
+                )
             queued_id, queued_customer, _ = leads[0]
             closed_id, closed_customer, _ = leads[1]
-            envelopes.append(make_envelope(
-                data=LeadReassigned(lead_id=queued_id, customer_id=queued_customer, to_dealer="D003",
-                                    reason="dealer_withdrawn", reassigned_at=MONDAY),
-                event_type="leadnet.lead.reassigned", source="/test", time=MONDAY, subject=queued_customer))
-            envelopes.append(make_envelope(
-                data=LeadClosed(lead_id=closed_id, customer_id=closed_customer, reason="invalid_information",
-                                closed_at=MONDAY),
-                event_type="leadnet.lead.closed", source="/test", time=MONDAY, subject=closed_customer))
+            envelopes.append(
+                make_envelope(
+                    data=LeadReassigned(
+                        lead_id=queued_id,
+                        customer_id=queued_customer,
+                        to_dealer="D003",
+                        reason="dealer_withdrawn",
+                        reassigned_at=MONDAY,
+                    ),
+                    event_type="leadnet.lead.reassigned",
+                    source="/test",
+                    time=MONDAY,
+                    subject=queued_customer,
+                )
+            )
+            envelopes.append(
+                make_envelope(
+                    data=LeadClosed(
+                        lead_id=closed_id, customer_id=closed_customer, reason="invalid_information", closed_at=MONDAY
+                    ),
+                    event_type="leadnet.lead.closed",
+                    source="/test",
+                    time=MONDAY,
+                    subject=closed_customer,
+                )
+            )
             envelopes.append(envelopes[5])  # a redelivery
             # One key, one partition: the consumer sees them in this order, most of them in one poll.
             for envelope in envelopes:

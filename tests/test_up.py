@@ -41,8 +41,13 @@ class Up:
     def __init__(self, data_dir: Path, base: int) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
         env["LEADNET_UP_PORT_BASE"] = str(base)
-        self.proc = subprocess.Popen([sys.executable, "-m", "leadnet.cli", "up", "--data-dir", str(data_dir)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "leadnet.cli", "up", "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -133,9 +138,9 @@ class TestLeadnetUp:
             children = psutil.Process(up.proc.pid).children(recursive=True)
             up.proc.kill()
             up.proc.wait(10)
-            assert wait_until(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE
-                                              for c in children), timeout=60), [c.cmdline() for c in children
-                                                                               if c.is_running()]
+            assert wait_until(
+                lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), timeout=60
+            ), [c.cmdline() for c in children if c.is_running()]
         finally:
             up.stop()
 

@@ -26,18 +26,29 @@ async def test_a_gb18030_export_loads_and_bad_rows_are_named_by_line(infra: Infr
     path.write_bytes(CSV.encode("gb18030"))
     batches = list(read_batches(path, size=2))
     assert [(line, [v["vin"] for v in rows]) for line, rows in batches] == [
-        (2, ["lrds6peb2kr000001", "LRDS6PEB4KR000002"]), (4, ["LRDS6PEB5KR000003"])]
+        (2, ["lrds6peb2kr000001", "LRDS6PEB4KR000002"]),
+        (4, ["LRDS6PEB5KR000003"]),
+    ]
     assert batches[0][1][0]["model"] == "欧曼EST 6 牵引车"
     assert batches[0][1][0]["delivered_at"] == "2026-10-01T00:00:00+08:00"  # a date: midnight in Shanghai
 
     url = await fresh_database(infra.database_server_url, "dedup_router")
-    settings = service_settings(RouterSettings, infra, database_url=url,
-                                topic_prefix=await new_topic_prefix(infra.bootstrap_servers))
+    settings = service_settings(
+        RouterSettings, infra, database_url=url, topic_prefix=await new_topic_prefix(infra.bootstrap_servers)
+    )
     result = VehicleImport()
     async with running(create_app(settings)) as client:
-        r = await client.post("/v1/dealers", headers=infra.auth("hq_admin"), json={
-            "code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor", "dump"],
-            "capability": 80})
+        r = await client.post(
+            "/v1/dealers",
+            headers=infra.auth("hq_admin"),
+            json={
+                "code": "D001",
+                "name": "潍坊欧曼",
+                "territories": ["3707"],
+                "product_lines": ["tractor", "dump"],
+                "capability": 80,
+            },
+        )
         assert r.status_code == 201, r.text
         for first_line, rows in batches:
             response = await client.put("/v1/vehicles", json={"vehicles": rows}, headers=infra.auth("hq_admin"))
@@ -47,4 +58,6 @@ async def test_a_gb18030_export_loads_and_bad_rows_are_named_by_line(infra: Infr
     assert (result.created, result.updated) == (2, 0)
     # Line 4: a wrong check digit and a dealer nobody registered, both reported.
     assert [(line, column, code) for line, column, code, _ in result.problems] == [
-        (4, "vin", "invalid_vin"), (4, "delivered_to", "unknown_dealer")]
+        (4, "vin", "invalid_vin"),
+        (4, "delivered_to", "unknown_dealer"),
+    ]

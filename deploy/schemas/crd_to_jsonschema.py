@@ -28,8 +28,11 @@ def strict(node: Any) -> Any:
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if out.pop("nullable", False) and "type" in out:
         out["type"] = [out["type"], "null"]
-    if ("properties" in node and "additionalProperties" not in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 

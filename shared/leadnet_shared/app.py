@@ -53,7 +53,9 @@ from leadnet_shared.workers import PeriodicWorker
 log = logging.getLogger(__name__)
 
 REQUEST_SECONDS = Histogram(
-    "leadnet_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"],
+    "leadnet_http_request_seconds",
+    "HTTP request latency",
+    ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
@@ -140,8 +142,12 @@ def field_problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
     for err in errors:
         loc = err.get("loc", ())
         code = _PYDANTIC_CODES.get(err.get("type", ""), "invalid_value")
-        if err.get("type", "").endswith("_type") or err.get("type") in ("int_parsing", "float_parsing",
-                                                                          "bool_parsing", "datetime_parsing"):
+        if err.get("type", "").endswith("_type") or err.get("type") in (
+            "int_parsing",
+            "float_parsing",
+            "bool_parsing",
+            "datetime_parsing",
+        ):
             code = "invalid_type"
         problems.append(FieldProblem(pointer_from_loc(loc), code, str(err.get("msg", "invalid"))))
     return problems
@@ -161,11 +167,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(MalformedJson("The request body is not valid JSON."), request)
         if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
             # An empty body is not JSON: the same 400 intake's own parser gives, not a 422 about a field "body".
-            return problem_response(MalformedJson("The request body is empty; a JSON document is required."),
-                                    request)
+            return problem_response(MalformedJson("The request body is empty; a JSON document is required."), request)
         return problem_response(
-            ValidationFailed("The request has field problems; see errors.",
-                             errors=field_problems_from_validation(errors)),
+            ValidationFailed(
+                "The request has field problems; see errors.", errors=field_problems_from_validation(errors)
+            ),
             request,
         )
 
@@ -197,8 +203,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             # The server dropped the connection (a restart, a failover; the pool does not ping before use):
             # nothing was committed, and the pool has already discarded it. Safe to retry, with the same key.
             log.warning("database connection lost on %s %s", request.method, request.url.path)
-            return problem_response(Unavailable("The database connection was lost; retry the request.",
-                                                headers={"Retry-After": "1"}), request)
+            return problem_response(
+                Unavailable("The database connection was lost; retry the request.", headers={"Retry-After": "1"}),
+                request,
+            )
         return await _unhandled(request, exc)
 
     @app.exception_handler(Exception)
@@ -231,37 +239,66 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(make_engine(settings.async_dsn, pool_size=settings.db_pool_size,
-                                  max_overflow=settings.db_max_overflow, pre_ping=settings.db_pool_pre_ping,
-                                  statement_timeout_ms=settings.db_statement_timeout_ms,
-                                  lock_timeout_ms=settings.db_lock_timeout_ms,
-                                  command_timeout=settings.db_command_timeout_seconds or None))
+        db = Database(
+            make_engine(
+                settings.async_dsn,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pre_ping=settings.db_pool_pre_ping,
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+                lock_timeout_ms=settings.db_lock_timeout_ms,
+                command_timeout=settings.db_command_timeout_seconds or None,
+            )
+        )
         outbox_table, inbox_table, _ = tables
         outbox = Outbox(outbox_table, topic_prefix=settings.topic_prefix, source=f"/leadnet/{settings.service}")
-        runtime = Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(inbox_table),
-                          tables=tables, clock=clock,
-                          verifier=verifier or TokenVerifier.from_settings(settings))
+        runtime = Runtime(
+            settings=settings,
+            db=db,
+            outbox=outbox,
+            inbox=Inbox(inbox_table),
+            tables=tables,
+            clock=clock,
+            verifier=verifier or TokenVerifier.from_settings(settings),
+        )
         app.state.runtime = runtime
         app.state.verifier = runtime.verifier
-        producer = await start_producer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
-                                        client_id=f"leadnet-{settings.service}")
+        producer = await start_producer(
+            settings.kafka_bootstrap_servers,
+            idempotence=settings.kafka_idempotence,
+            client_id=f"leadnet-{settings.service}",
+        )
         runtime.producer = producer
         if run_relay:
-            runtime.relay = OutboxRelay(db=db, table=outbox_table, state_table=tables[2], producer=producer,
-                                        service=settings.service, clock=clock,
-                                        retention=timedelta(hours=settings.outbox_retention_hours))
+            runtime.relay = OutboxRelay(
+                db=db,
+                table=outbox_table,
+                state_table=tables[2],
+                producer=producer,
+                service=settings.service,
+                clock=clock,
+                retention=timedelta(hours=settings.outbox_retention_hours),
+            )
             await runtime.relay.reconcile_with_broker(await broker_cluster_id(settings.kafka_bootstrap_servers))
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
         for hook in on_startup:
             await hook(runtime)
         for spec in consumers:
             loop = ConsumerLoop(
-                name=spec.name, service=settings.service, topics=[settings.topic(t) for t in spec.topics],
-                handler=spec.handler(runtime), types=spec.types, db=db, inbox=runtime.inbox, outbox=runtime.outbox,
+                name=spec.name,
+                service=settings.service,
+                topics=[settings.topic(t) for t in spec.topics],
+                handler=spec.handler(runtime),
+                types=spec.types,
+                db=db,
+                inbox=runtime.inbox,
+                outbox=runtime.outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 group_id=f"{settings.topic_prefix}leadnet-{settings.service}-{spec.name}",
-                dead_letter_topic=settings.topic(DEAD_LETTERS), max_attempts=settings.consumer_max_attempts,
-                max_records=spec.max_records, clock=clock,
+                dead_letter_topic=settings.topic(DEAD_LETTERS),
+                max_attempts=settings.consumer_max_attempts,
+                max_records=spec.max_records,
+                clock=clock,
             )
             await loop.start()
             runtime.consumers.append(loop)
@@ -295,11 +332,17 @@ def create_service_app(
             await db.dispose()
             log.info("%s stopped", settings.service)
 
-    app = ServiceApp(title=title, lifespan=lifespan, default_response_class=ORJSONResponse,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
-                  # Metrics are Prometheus (leadnet_shared.metrics); FastAPI's OpenTelemetry hooks only cost a
-                  # provider lookup per request here.
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    app = ServiceApp(
+        title=title,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        # Metrics are Prometheus (leadnet_shared.metrics); FastAPI's OpenTelemetry hooks only cost a
+        # provider lookup per request here.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_problem_handlers(app)
     install_openapi(app)
     install_ops_routes(app, settings)
@@ -382,8 +425,9 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            observe_request(self.service, scope["method"], getattr(scope.get("route"), "path", "unmatched"), status,
-                            start)
+            observe_request(
+                self.service, scope["method"], getattr(scope.get("route"), "path", "unmatched"), status, start
+            )
 
 
 def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
@@ -395,8 +439,9 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         # Liveness reflects progress: a consumer loop that died or stopped polling (e.g. wedged after a broker
         # restart) makes the process unhealthy so the orchestrator restarts it instead of leaving it running.
         now = runtime.clock.now()
-        stuck = [c.name for c in runtime.consumers
-                 if c.started.is_set() and (now - c.last_progress).total_seconds() > 120]
+        stuck = [
+            c.name for c in runtime.consumers if c.started.is_set() and (now - c.last_progress).total_seconds() > 120
+        ]
         dead = [t.get_name() for t in runtime.tasks if t.done() and not runtime.stopping]
         if stuck or dead:
             return ORJSONResponse({"status": "unhealthy", "stuck": stuck, "dead": dead}, status_code=503)
@@ -410,8 +455,9 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         checks: dict[str, str] = {}
         if runtime is None or not runtime.ready:
-            return ORJSONResponse({"status": "not_ready", "checks": {"lifecycle": "starting_or_stopping"}},
-                                  status_code=503)
+            return ORJSONResponse(
+                {"status": "not_ready", "checks": {"lifecycle": "starting_or_stopping"}}, status_code=503
+            )
         try:
             async with runtime.db.sessions() as session:
                 await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=2)
@@ -429,8 +475,9 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         ok = all(v == "ok" for v in checks.values())
         if "full" in request.query_params:
             checks["broker"] = await broker_check(runtime)
-        return ORJSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
-                              status_code=200 if ok else 503)
+        return ORJSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -460,6 +507,8 @@ async def _probe_broker(runtime: Runtime, *, every: float = 15.0) -> None:
             next_probe = asyncio.get_running_loop().time() + every
             await broker_check(runtime)
         await asyncio.sleep(0.5)
+
+
 StateT = TypeVar("StateT")
 
 

@@ -73,10 +73,18 @@ class TokenVerifier:
     A key set from a URL is refreshed after `refresh_seconds` and at once (at most every `min_refetch_seconds`) when
     a token names a key the set lacks, so an identity provider's key rotation needs no restart."""
 
-    def __init__(self, jwks: dict[str, Any] | None, *, issuer: str = DEFAULT_ISSUER,
-                 audience: str = DEFAULT_AUDIENCE, max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME,
-                 jwks_url: str | None = None, refresh_seconds: float = 300.0, min_refetch_seconds: float = 30.0,
-                 cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        jwks: dict[str, Any] | None,
+        *,
+        issuer: str = DEFAULT_ISSUER,
+        audience: str = DEFAULT_AUDIENCE,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME,
+        jwks_url: str | None = None,
+        refresh_seconds: float = 300.0,
+        min_refetch_seconds: float = 30.0,
+        cache_size: int = 10_000,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.max_lifetime_seconds = max_lifetime_seconds
@@ -96,8 +104,11 @@ class TokenVerifier:
     def from_settings(cls, settings: CommonSettings) -> TokenVerifier:
         """The verifier a service runs with; a key set from a URL is fetched on first use (`ensure_fresh`), so a
         service starts while its identity provider is briefly away and answers 503 until the keys arrive."""
-        options: dict[str, Any] = {"issuer": settings.jwt_issuer, "audience": settings.jwt_audience,
-                                   "max_lifetime_seconds": settings.jwt_max_lifetime_seconds}
+        options: dict[str, Any] = {
+            "issuer": settings.jwt_issuer,
+            "audience": settings.jwt_audience,
+            "max_lifetime_seconds": settings.jwt_max_lifetime_seconds,
+        }
         if settings.jwks_file:
             return cls(json.loads(Path(settings.jwks_file).read_text()), **options)
         if settings.jwks_url:
@@ -140,9 +151,15 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
             key = self._find_key(header.get("kid"))
-            claims = jwt.decode(token, key=key.key, algorithms=ALGORITHMS, audience=self.audience,
-                                issuer=self.issuer, leeway=CLOCK_LEEWAY_SECONDS,
-                                options={"require": ["exp", "sub", "iss", "aud"]})
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=CLOCK_LEEWAY_SECONDS,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
         except UnknownSigningKey:
             raise
         except (jwt.PyJWTError, ValueError) as exc:
@@ -176,8 +193,9 @@ class TokenVerifier:
 
     def _find_key(self, kid: str | None) -> jwt.PyJWK:
         if not self._keys:
-            raise Unavailable("The identity provider's keys are not loaded yet; retry shortly.",
-                              headers={"Retry-After": "5"})
+            raise Unavailable(
+                "The identity provider's keys are not loaded yet; retry shortly.", headers={"Retry-After": "5"}
+            )
         if kid is None:
             # With several keys, guessing one would accept a token whichever key signed it (or none we meant).
             if len(self._keys) > 1:
@@ -189,8 +207,12 @@ class TokenVerifier:
         raise UnknownSigningKey(kid)
 
 
-BEARER_SCHEME = HTTPBearer(scheme_name="bearerAuth", bearerFormat="JWT", auto_error=False,
-                           description="A JWT from the identity provider (`leadnet token` in development).")
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    auto_error=False,
+    description="A JWT from the identity provider (`leadnet token` in development).",
+)
 
 
 async def bearer_principal(
@@ -232,6 +254,7 @@ def require_roles(principal: Principal, *roles: Role) -> None:
 
 # ---- development keys and tokens ----------------------------------------------------------------------------
 
+
 def ensure_keys(key_dir: Path) -> tuple[Path, Path]:
     """Create (once) an RSA signing key and its JWKS under `key_dir`; returns (private key path, jwks path)."""
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -239,8 +262,9 @@ def ensure_keys(key_dir: Path) -> tuple[Path, Path]:
     private_path, jwks_path = key_dir / "jwt-private.pem", key_dir / "jwks.json"
     if not private_path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         # Created 0600 in one step: write-then-chmod left it world-readable for a moment under the usual umask.
         fd = os.open(private_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -251,8 +275,17 @@ def ensure_keys(key_dir: Path) -> tuple[Path, Path]:
     return private_path, jwks_path
 
 
-def mint_token(*, private_key_pem: bytes, kid: str, role: Role, dealer: str | None = None, sub: str | None = None,
-               ttl_seconds: int = 3600, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE) -> str:
+def mint_token(
+    *,
+    private_key_pem: bytes,
+    kid: str,
+    role: Role,
+    dealer: str | None = None,
+    sub: str | None = None,
+    ttl_seconds: int = 3600,
+    issuer: str = DEFAULT_ISSUER,
+    audience: str = DEFAULT_AUDIENCE,
+) -> str:
     if role == "dealer" and not dealer:
         raise ValueError("a dealer token needs --dealer")
     if dealer is not None and not DEALER_CODE.fullmatch(dealer):
@@ -260,16 +293,24 @@ def mint_token(*, private_key_pem: bytes, kid: str, role: Role, dealer: str | No
     if not 0 < ttl_seconds <= DEFAULT_MAX_LIFETIME:
         raise ValueError(f"a token lives between 1 s and {DEFAULT_MAX_LIFETIME} s")
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": sub or (f"dealer:{dealer}" if dealer else f"{role}:dev"), "role": role,
-                              "iss": issuer, "aud": audience, "iat": now, "exp": now + ttl_seconds}
+    claims: dict[str, Any] = {
+        "sub": sub or (f"dealer:{dealer}" if dealer else f"{role}:dev"),
+        "role": role,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
     if dealer:
         claims["dealer"] = dealer
     return jwt.encode(claims, private_key_pem, algorithm="RS256", headers={"kid": kid})
 
 
-def mint_from_dir(key_dir: Path, *, role: Role, dealer: str | None = None, sub: str | None = None,
-                  ttl_seconds: int = 3600) -> str:
+def mint_from_dir(
+    key_dir: Path, *, role: Role, dealer: str | None = None, sub: str | None = None, ttl_seconds: int = 3600
+) -> str:
     private_path, jwks_path = ensure_keys(key_dir)
     kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
-    return mint_token(private_key_pem=private_path.read_bytes(), kid=kid, role=role, dealer=dealer, sub=sub,
-                      ttl_seconds=ttl_seconds)
+    return mint_token(
+        private_key_pem=private_path.read_bytes(), kid=kid, role=role, dealer=dealer, sub=sub, ttl_seconds=ttl_seconds
+    )

@@ -49,13 +49,16 @@ CONSUMER_LAST_PROGRESS = Gauge("leadnet_consumer_last_progress_timestamp", "Last
 
 # Statements are built once: a `text()` made per call parses its bind parameters and computes its cache key again
 # every time, paid per batch on every hot path (docs/performance.md, "Statements built once").
-CLAIM_ONE_SQL = text("INSERT INTO inbox (consumer, event_id, event_type, outcome) VALUES (:c, :e, :t, :o) "
-                     "ON CONFLICT DO NOTHING RETURNING 1")
+CLAIM_ONE_SQL = text(
+    "INSERT INTO inbox (consumer, event_id, event_type, outcome) VALUES (:c, :e, :t, :o) "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
 # The batch claim runs once per poll on every consumer: sent on the asyncpg connection (see `db.fetch`).
 CLAIM_MANY_SQL = (
     "INSERT INTO inbox (consumer, event_id, event_type) "
     "SELECT $1, e.id, e.type FROM unnest(CAST($2 AS text[]), CAST($3 AS text[])) AS e(id, type) "
-    "ON CONFLICT DO NOTHING RETURNING event_id")
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 
 class Inbox:
@@ -64,11 +67,13 @@ class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    async def claim(self, session: AsyncSession, *, consumer: str, event_id: str, event_type: str,
-                    outcome: str = "processed") -> bool:
+    async def claim(
+        self, session: AsyncSession, *, consumer: str, event_id: str, event_type: str, outcome: str = "processed"
+    ) -> bool:
         """Insert the id; False when it was already there (a duplicate delivery)."""
         result = await session.execute(
-            CLAIM_ONE_SQL, {"c": consumer, "e": event_id, "t": event_type, "o": outcome},
+            CLAIM_ONE_SQL,
+            {"c": consumer, "e": event_id, "t": event_type, "o": outcome},
         )
         return result.first() is not None
 
@@ -116,40 +121,52 @@ def is_retryable(exc: BaseException) -> bool:
 
 # The failure book, outside any handler's transaction (each statement commits on its own).
 COUNT_ATTEMPT_SQL = (
-    "INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, \"offset\", "
+    'INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, "offset", '
     "payload, status, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'failing', 1) "
     "ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = f.attempts + 1, updated_at = now() "
-    "RETURNING attempts, retryable, status")
-RECORD_ERROR_SQL = ("UPDATE consumer_failures SET last_error = $3, retryable = $4, updated_at = now() "
-                    "WHERE consumer = $1 AND event_id = $2")
+    "RETURNING attempts, retryable, status"
+)
+RECORD_ERROR_SQL = (
+    "UPDATE consumer_failures SET last_error = $3, retryable = $4, updated_at = now() "
+    "WHERE consumer = $1 AND event_id = $2"
+)
 COUNT_POLL_SQL = (
-    "INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, \"offset\", "
+    'INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, "offset", '
     "payload, status, attempts) SELECT $1, e.*, 'failing', 1 FROM unnest(CAST($2 AS text[]), CAST($3 AS text[]), "
     "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS int[]), CAST($7 AS bigint[]), CAST($8 AS text[])) AS e "
     "ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = f.attempts + 1, updated_at = now() "
-    "RETURNING event_id, attempts, retryable, status")
+    "RETURNING event_id, attempts, retryable, status"
+)
 FORGET_SQL = "DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = $2"
-FORGET_POLL_SQL = ("DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = ANY(CAST($2 AS text[])) "
-                   "AND status = 'failing'")
+FORGET_POLL_SQL = (
+    "DELETE FROM consumer_failures WHERE consumer = $1 AND event_id = ANY(CAST($2 AS text[])) AND status = 'failing'"
+)
 HOLD_SQL = (
-    "INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, \"offset\", "
+    'INSERT INTO consumer_failures AS f (consumer, event_id, event_type, event_key, topic, partition, "offset", '
     "payload, status, attempts, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) "
     "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = 0, "
-    "last_error = EXCLUDED.last_error, updated_at = now() WHERE f.status = 'failing'")
-PARK_SQL = ("UPDATE consumer_failures SET status = 'parked', last_error = $3, updated_at = now() "
-            "WHERE consumer = $1 AND event_id = $2")
+    "last_error = EXCLUDED.last_error, updated_at = now() WHERE f.status = 'failing'"
+)
+PARK_SQL = (
+    "UPDATE consumer_failures SET status = 'parked', last_error = $3, updated_at = now() "
+    "WHERE consumer = $1 AND event_id = $2"
+)
 # A key is held while any of its events is parked, waiting or released; released once all of them are.
-HELD_KEYS_SQL = ("SELECT event_key, bool_and(status IN ('released', 'replaying')) FROM consumer_failures "
-                 "WHERE consumer = $1 AND status <> 'failing' GROUP BY event_key")
+HELD_KEYS_SQL = (
+    "SELECT event_key, bool_and(status IN ('released', 'replaying')) FROM consumer_failures "
+    "WHERE consumer = $1 AND status <> 'failing' GROUP BY event_key"
+)
 # Released rows are taken by one replica at a time; a replay that died with its process is taken again later.
 TAKE_RELEASED_SQL = (
     "UPDATE consumer_failures SET status = 'replaying', attempts = 0, updated_at = now() "
     "WHERE consumer = $1 AND (status = 'released' OR (status = 'replaying' AND updated_at < now() - interval "
-    "'10 minutes')) RETURNING seq, event_id, event_key, topic, partition, \"offset\", payload")
+    "'10 minutes')) RETURNING seq, event_id, event_key, topic, partition, \"offset\", payload"
+)
 PARKED_GAUGE_SQL = "SELECT count(*) FROM consumer_failures WHERE consumer = $1 AND status IN ('parked', 'waiting')"
 
-CONSUMER_PARKED = Gauge("leadnet_consumer_parked", "Events held behind a parked key (dead-lettered and waiting)",
-                        ["service", "consumer"])
+CONSUMER_PARKED = Gauge(
+    "leadnet_consumer_parked", "Events held behind a parked key (dead-lettered and waiting)", ["service", "consumer"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +181,13 @@ class _Message:
 
     @classmethod
     def of(cls, record: ConsumerRecord[bytes, bytes]) -> _Message:
-        return cls(record.topic, record.partition, record.offset,
-                   record.key.decode(errors="replace") if record.key else "", record.value or b"")
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key.decode(errors="replace") if record.key else "",
+            record.value or b"",
+        )
 
     @property
     def tp(self) -> TopicPartition:
@@ -200,11 +222,28 @@ class ConsumerLoop:
     events of `types` are handled; any other type is acknowledged and skipped (consumers of public topics tolerate
     types they do not know)."""
 
-    def __init__(self, *, name: str, service: str, topics: list[str], handler: BatchHandler, types: Collection[str],
-                 db: Database, inbox: Inbox, outbox: Outbox, bootstrap_servers: str, group_id: str,
-                 dead_letter_topic: str = DEAD_LETTERS, max_attempts: int = 5, max_records: int = 500,
-                 retry_backoff: float = 0.1, retry_backoff_cap: float = 5.0, retryable_attempts: int = 20,
-                 replay_interval: float = 5.0, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        service: str,
+        topics: list[str],
+        handler: BatchHandler,
+        types: Collection[str],
+        db: Database,
+        inbox: Inbox,
+        outbox: Outbox,
+        bootstrap_servers: str,
+        group_id: str,
+        dead_letter_topic: str = DEAD_LETTERS,
+        max_attempts: int = 5,
+        max_records: int = 500,
+        retry_backoff: float = 0.1,
+        retry_backoff_cap: float = 5.0,
+        retryable_attempts: int = 20,
+        replay_interval: float = 5.0,
+        clock: Clock | None = None,
+    ) -> None:
         self.name = name
         self.service = service
         self.topics = topics
@@ -309,8 +348,9 @@ class ConsumerLoop:
                 rows = await fetch(session, HELD_KEYS_SQL, self.name)
                 parked = (await fetch(session, PARKED_GAUGE_SQL, self.name))[0][0]
         except Exception:
-            log.exception("consumer %s: held keys could not be read; events go event by event until they are",
-                          self.name)
+            log.exception(
+                "consumer %s: held keys could not be read; events go event by event until they are", self.name
+            )
             self._careful = True
             return
         self._held = {str(key): bool(released) for key, released in rows}
@@ -325,7 +365,8 @@ class ConsumerLoop:
             records = [r for msgs in batches.values() for r in msgs]
             counted: dict[str, tuple[int, bool | None, str]] = {}
             one_by_one = bool(self._held) and any(
-                r.key is not None and r.key.decode(errors="replace") in self._held for r in records)
+                r.key is not None and r.key.decode(errors="replace") in self._held for r in records
+            )
             if self._careful and not one_by_one:
                 counts = await self._count_poll(records)
                 # An event tried before (by a process that died, or that failed it) is taken on its own.
@@ -346,8 +387,9 @@ class ConsumerLoop:
         else:
             self._careful = False
 
-    async def _count_poll(self, records: list[ConsumerRecord[bytes, bytes]]
-                          ) -> dict[str, tuple[int, bool | None, str]] | None:
+    async def _count_poll(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> dict[str, tuple[int, bool | None, str]] | None:
         """Count an attempt for each event of the poll, committed before any handler runs; None when a message is
         unreadable (the one-by-one path dead-letters it)."""
         rows = []
@@ -360,8 +402,17 @@ class ConsumerLoop:
             if envelope.type in self.types and envelope.id not in seen:  # a redelivery in the same poll: once
                 seen.add(envelope.id)
                 message = _Message.of(record)
-                rows.append((envelope.id, envelope.type, message.key, message.topic, message.partition,
-                             message.offset, message.value.decode(errors="replace")))
+                rows.append(
+                    (
+                        envelope.id,
+                        envelope.type,
+                        message.key,
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.value.decode(errors="replace"),
+                    )
+                )
         if not rows:
             return {}
         columns = list(zip(*rows, strict=True))
@@ -379,8 +430,9 @@ class ConsumerLoop:
         except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced under us: the partition's new owner reads these again; the inbox makes that
             # harmless.
-            log.warning("consumer %s: offset commit failed after a rebalance (%r); events will be redelivered",
-                        self.name, exc)
+            log.warning(
+                "consumer %s: offset commit failed after a rebalance (%r); events will be redelivered", self.name, exc
+            )
 
     def _rewind(self, positions: Mapping[TopicPartition, int]) -> None:
         """Read again from these offsets, on the partitions we still own (a revoked one is its new owner's)."""
@@ -414,8 +466,9 @@ class ConsumerLoop:
         await self.handle_each(records)
         return False
 
-    async def _handle_as_batch(self, records: list[ConsumerRecord[bytes, bytes]], *,
-                               counted: Collection[str] = ()) -> bool:
+    async def _handle_as_batch(
+        self, records: list[ConsumerRecord[bytes, bytes]], *, counted: Collection[str] = ()
+    ) -> bool:
         """One transaction, one inbox claim and one handler call for the whole poll; False (the transaction rolled
         back) sends it down the one-by-one path, which retries each event on its own and dead-letters only the
         ones that keep failing. No savepoint: it would cost two round trips on every poll to spare a rare
@@ -452,9 +505,11 @@ class ConsumerLoop:
                 except _Rewind as rewind:
                     await self._backoff(rewind.delay)
 
-    async def _handle_each(self, records: list[ConsumerRecord[bytes, bytes]],
-                           counted: dict[str, tuple[int, bool | None, str]],
-                           ) -> tuple[dict[TopicPartition, int], tuple[dict[TopicPartition, int], float] | None]:
+    async def _handle_each(
+        self,
+        records: list[ConsumerRecord[bytes, bytes]],
+        counted: dict[str, tuple[int, bool | None, str]],
+    ) -> tuple[dict[TopicPartition, int], tuple[dict[TopicPartition, int], float] | None]:
         """Each event on its own, in order; returns the offsets to commit, and where to re-read from (and after
         what backoff) when an event failed and has attempts left. A partition revoked meanwhile is left as is."""
         offsets: dict[TopicPartition, int] = {}
@@ -476,8 +531,9 @@ class ConsumerLoop:
             offsets[message.tp] = message.offset + 1
         return offsets, ((stopped, delay) if stopped else None)
 
-    async def _handle_one(self, message: _Message,
-                          counted: dict[str, tuple[int, bool | None, str]] | None = None) -> None:
+    async def _handle_one(
+        self, message: _Message, counted: dict[str, tuple[int, bool | None, str]] | None = None
+    ) -> None:
         """One event: handled, acknowledged as a duplicate or an unknown type, held behind its parked key, parked,
         or (with attempts left) `_Rewind` to try again after a backoff. `counted`: attempts already counted for
         this poll (taken once: a retry in place counts again)."""
@@ -496,9 +552,19 @@ class ConsumerLoop:
             return
         booked = counted.pop(envelope.id, None) if counted is not None else None
         if booked is None:
-            row = (await self._book(COUNT_ATTEMPT_SQL, self.name, envelope.id, envelope.type, message.key,
-                                    message.topic, message.partition, message.offset,
-                                    message.value.decode(errors="replace")))[0]
+            row = (
+                await self._book(
+                    COUNT_ATTEMPT_SQL,
+                    self.name,
+                    envelope.id,
+                    envelope.type,
+                    message.key,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.value.decode(errors="replace"),
+                )
+            )[0]
             booked = (int(row["attempts"]), row["retryable"], str(row["status"]))
         attempts, retryable, status = booked
         if status != "failing":  # parked or waiting meanwhile (another replica, an operator): leave it held
@@ -510,8 +576,9 @@ class ConsumerLoop:
             return
         try:
             async with self.db.transaction() as session:
-                claimed = await self.inbox.claim(session, consumer=self.name, event_id=envelope.id,
-                                                 event_type=envelope.type)
+                claimed = await self.inbox.claim(
+                    session, consumer=self.name, event_id=envelope.id, event_type=envelope.type
+                )
                 if claimed:
                     await self.handler(session, [envelope])
                 await execute(session, FORGET_SQL, self.name, envelope.id)
@@ -519,12 +586,27 @@ class ConsumerLoop:
             kind = is_retryable(exc)
             await self._book(RECORD_ERROR_SQL, self.name, envelope.id, repr(exc)[:2000], kind)
             if attempts >= self._budget(kind):
-                log.error("consumer %s: event %s (%s) failed %d times; dead-lettered, key %r parked: %r", self.name,
-                          envelope.id, envelope.type, attempts, message.key, exc)
+                log.error(
+                    "consumer %s: event %s (%s) failed %d times; dead-lettered, key %r parked: %r",
+                    self.name,
+                    envelope.id,
+                    envelope.type,
+                    attempts,
+                    message.key,
+                    exc,
+                )
                 await self._park(message, envelope, attempts=attempts, error=repr(exc))
                 return
-            log.warning("consumer %s: event %s (%s) failed (attempt %d/%d, %s): %r", self.name, envelope.id,
-                        envelope.type, attempts, self._budget(kind), "retryable" if kind else "permanent", exc)
+            log.warning(
+                "consumer %s: event %s (%s) failed (attempt %d/%d, %s): %r",
+                self.name,
+                envelope.id,
+                envelope.type,
+                attempts,
+                self._budget(kind),
+                "retryable" if kind else "permanent",
+                exc,
+            )
             raise _Rewind(min(self.retry_backoff_cap, self.retry_backoff * 2 ** (attempts - 1))) from exc
         CONSUMED.labels(self.service, self.name, "processed" if claimed else "duplicate").inc()
 
@@ -539,9 +621,19 @@ class ConsumerLoop:
     async def _hold(self, message: _Message, envelope: Envelope) -> None:
         """Keep an event of a parked key for later instead of handling it out of order."""
         released = self._held[message.key]
-        await self._book(HOLD_SQL, self.name, envelope.id, envelope.type, message.key, message.topic,
-                         message.partition, message.offset, message.value.decode(errors="replace"),
-                         "released" if released else "waiting", "waiting behind a parked event of its key")
+        await self._book(
+            HOLD_SQL,
+            self.name,
+            envelope.id,
+            envelope.type,
+            message.key,
+            message.topic,
+            message.partition,
+            message.offset,
+            message.value.decode(errors="replace"),
+            "released" if released else "waiting",
+            "waiting behind a parked event of its key",
+        )
         CONSUMED.labels(self.service, self.name, "held").inc()
 
     async def _park(self, message: _Message, envelope: Envelope, *, attempts: int, error: str) -> None:
@@ -560,14 +652,25 @@ class ConsumerLoop:
         for key in {str(row["event_key"]) for row in rows}:
             self._held.pop(key, None)
         for row in sorted(rows, key=lambda r: int(r["seq"])):
-            message = _Message(str(row["topic"]), int(row["partition"]), int(row["offset"]), str(row["event_key"]),
-                               str(row["payload"]).encode())
+            message = _Message(
+                str(row["topic"]),
+                int(row["partition"]),
+                int(row["offset"]),
+                str(row["event_key"]),
+                str(row["payload"]).encode(),
+            )
             if message.key in self._held:  # an earlier event of the key failed again: back to waiting
-                await self._book("UPDATE consumer_failures SET status = 'waiting' WHERE consumer = $1 AND seq = $2",
-                                 self.name, row["seq"])
+                await self._book(
+                    "UPDATE consumer_failures SET status = 'waiting' WHERE consumer = $1 AND seq = $2",
+                    self.name,
+                    row["seq"],
+                )
                 continue
-            await self._book("UPDATE consumer_failures SET status = 'failing' WHERE consumer = $1 AND seq = $2",
-                             self.name, row["seq"])
+            await self._book(
+                "UPDATE consumer_failures SET status = 'failing' WHERE consumer = $1 AND seq = $2",
+                self.name,
+                row["seq"],
+            )
             while True:
                 try:
                     await self._handle_one(message)
@@ -578,13 +681,20 @@ class ConsumerLoop:
                     break
         await self.load_held_keys()
 
-    async def _dead_letter(self, session: AsyncSession, message: _Message, error: str, *, attempts: int,
-                           event_id: str | None) -> None:
+    async def _dead_letter(
+        self, session: AsyncSession, message: _Message, error: str, *, attempts: int, event_id: str | None
+    ) -> None:
         now = self.clock.now()
         data = DeadLetter(
-            consumer=self.name, topic=message.topic, partition=message.partition, offset=message.offset,
-            key=message.key or None, error=error[:2000], attempts=attempts,
-            original=message.value.decode(errors="replace"), failed_at=now,
+            consumer=self.name,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key or None,
+            error=error[:2000],
+            attempts=attempts,
+            original=message.value.decode(errors="replace"),
+            failed_at=now,
         )
         await self.outbox.publish(session, data, key=data.key or self.name, subject=event_id, time=now)
         CONSUMED.labels(self.service, self.name, "dead_lettered").inc()

@@ -38,15 +38,28 @@ class Base(DeclarativeBase):
     __abstract__ = True
 
 
-def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False,
-                statement_timeout_ms: int = 0, lock_timeout_ms: int = 0,
-                command_timeout: float | None = None) -> AsyncEngine:
+def make_engine(
+    dsn: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pre_ping: bool = False,
+    statement_timeout_ms: int = 0,
+    lock_timeout_ms: int = 0,
+    command_timeout: float | None = None,
+) -> AsyncEngine:
     """The engine; the timeouts (0 / None: none) apply to every session of every pooled connection."""
-    server_settings = {"application_name": "leadnet", "timezone": "UTC",
-                       "statement_timeout": str(statement_timeout_ms), "lock_timeout": str(lock_timeout_ms),
-                       # The server probes an idle connection after a minute and drops it once the client is gone,
-                       # releasing whatever it held (the default waits for the kernel's two hours).
-                       "tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
+    server_settings = {
+        "application_name": "leadnet",
+        "timezone": "UTC",
+        "statement_timeout": str(statement_timeout_ms),
+        "lock_timeout": str(lock_timeout_ms),
+        # The server probes an idle connection after a minute and drops it once the client is gone,
+        # releasing whatever it held (the default waits for the kernel's two hours).
+        "tcp_keepalives_idle": "60",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "6",
+    }
     return create_async_engine(
         dsn,
         pool_size=pool_size,

@@ -84,11 +84,21 @@ class Envelope(BaseModel):
         Every event leaving a service is serialized here; the record inside a `lead.submitted` made pydantic's
         walk a visible share of a bulk batch's time, while `data` is plain JSON already (see `make_envelope`).
         """
-        head = {"specversion": self.specversion, "id": self.id, "type": self.type, "source": self.source,
-                "time": self.time, "subject": self.subject, "datacontenttype": self.datacontenttype,
-                "dataschema": self.dataschema, "data": self.data, **(self.__pydantic_extra__ or {})}
-        return orjson.dumps({k: v for k, v in head.items() if v is not None}, option=orjson.OPT_UTC_Z,
-                            default=to_jsonable_python)
+        head = {
+            "specversion": self.specversion,
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "time": self.time,
+            "subject": self.subject,
+            "datacontenttype": self.datacontenttype,
+            "dataschema": self.dataschema,
+            "data": self.data,
+            **(self.__pydantic_extra__ or {}),
+        }
+        return orjson.dumps(
+            {k: v for k, v in head.items() if v is not None}, option=orjson.OPT_UTC_Z, default=to_jsonable_python
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
@@ -139,8 +149,15 @@ def schema_uri(event_type: str, version: int) -> str:
     return f"/schemas/{event_type}/v{version}"
 
 
-def make_envelope(*, data: EventData, source: str, time: datetime, subject: str | None,
-                  event_id: str | None = None, event_type: str | None = None) -> Envelope:
+def make_envelope(
+    *,
+    data: EventData,
+    source: str,
+    time: datetime,
+    subject: str | None,
+    event_id: str | None = None,
+    event_type: str | None = None,
+) -> Envelope:
     """The envelope of a payload; `event_type` only for an uncatalogued payload (tests), else it is the model's."""
     event_type = event_type or type(data).event_type()
     version = type(data).version
@@ -173,6 +190,7 @@ class Warning_(BaseModel):
 
 # ---- leadnet.internal.leads.v1 -------------------------------------------------------------------------------
 
+
 class LeadSubmitted(EventData):
     """A record intake saved; carries personal data, so it only travels on the internal topic."""
 
@@ -190,6 +208,7 @@ class LeadSubmitted(EventData):
 
 
 # ---- leadnet.public.leads.v1 ---------------------------------------------------------------------------------
+
 
 class LeadFacts(EventData):
     """What every public lead event repeats so consumers need no join: ids, dealers and rule inputs, no PII."""
@@ -269,6 +288,7 @@ class LeadClosed(LeadFacts):
 
 # ---- leadnet.public.customers.v1 / dealers.v1 ----------------------------------------------------------------
 
+
 class CustomerUpserted(EventData):
     type: Literal["leadnet.customer.upserted"] = Field("leadnet.customer.upserted", exclude=True)
     event_topic: ClassVar[str] = CUSTOMERS
@@ -311,6 +331,7 @@ class DealerWithdrawn(EventData):
 
 
 # ---- leadnet.public.tasks.v1 ---------------------------------------------------------------------------------
+
 
 class TaskEvent(EventData):
     """What every task event carries; each moment of a task's life is its own type below."""
@@ -369,6 +390,7 @@ class PlanReminder(EventData):
 
 # ---- leadnet.public.sales.v1 ---------------------------------------------------------------------------------
 
+
 class SoldVehicle(BaseModel):
     vin: str
     model: str | None = None
@@ -419,6 +441,7 @@ class SaleCancelled(EventData):
 
 # ---- leadnet.public.ledger.v1 --------------------------------------------------------------------------------
 
+
 class EntryPosted(EventData):
     """A posting to a dealer's account, keyed by the customer it pays for (see `rewards_ledger.postings`)."""
 
@@ -441,6 +464,7 @@ class EntryPosted(EventData):
 
 # ---- leadnet.internal.dlq.v1 ----------------------------------------------------------------------------------
 
+
 class DeadLetter(EventData):
     """A message a consumer gave up on, with the message itself (internal: it may carry personal data)."""
 
@@ -462,18 +486,52 @@ class DeadLetter(EventData):
 # ---- the catalogue -------------------------------------------------------------------------------------------
 
 AnyEvent = Annotated[
-    LeadSubmitted | LeadAccepted | LeadRejected | LeadReassigned | LeadVerified | LeadClosed | CustomerUpserted
-    | DealerUpserted | DealerWithdrawn | TaskScheduled | TaskDue | TaskCompleted | TaskOverdue | TaskEscalated
-    | PlanReminder | SaleAttributed | SaleCancelled | EntryPosted | DeadLetter,
+    LeadSubmitted
+    | LeadAccepted
+    | LeadRejected
+    | LeadReassigned
+    | LeadVerified
+    | LeadClosed
+    | CustomerUpserted
+    | DealerUpserted
+    | DealerWithdrawn
+    | TaskScheduled
+    | TaskDue
+    | TaskCompleted
+    | TaskOverdue
+    | TaskEscalated
+    | PlanReminder
+    | SaleAttributed
+    | SaleCancelled
+    | EntryPosted
+    | DeadLetter,
     Field(discriminator="type"),
 ]
 EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 EVENT_TYPES: dict[str, type[EventData]] = {
-    model.event_type(): model for model in (
-        LeadSubmitted, LeadAccepted, LeadRejected, LeadReassigned, LeadVerified, LeadClosed, CustomerUpserted,
-        DealerUpserted, DealerWithdrawn, TaskScheduled, TaskDue, TaskCompleted, TaskOverdue, TaskEscalated,
-        PlanReminder, SaleAttributed, SaleCancelled, EntryPosted, DeadLetter)
+    model.event_type(): model
+    for model in (
+        LeadSubmitted,
+        LeadAccepted,
+        LeadRejected,
+        LeadReassigned,
+        LeadVerified,
+        LeadClosed,
+        CustomerUpserted,
+        DealerUpserted,
+        DealerWithdrawn,
+        TaskScheduled,
+        TaskDue,
+        TaskCompleted,
+        TaskOverdue,
+        TaskEscalated,
+        PlanReminder,
+        SaleAttributed,
+        SaleCancelled,
+        EntryPosted,
+        DeadLetter,
+    )
 }
 TOPIC_OF_TYPE: dict[str, str] = {event_type: model.event_topic for event_type, model in EVENT_TYPES.items()}
 
@@ -495,9 +553,11 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 def upcaster(event_type: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
     """Register the step from `from_version` to `from_version + 1` of `event_type`'s payload."""
+
     def register(step: Upcaster) -> Upcaster:
         UPCASTERS[(event_type, from_version)] = step
         return step
+
     return register
 
 

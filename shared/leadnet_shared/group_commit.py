@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-GROUP_SIZE = Histogram("leadnet_group_commit_size", "Requests committed per group-commit transaction",
-                       ["committer"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+GROUP_SIZE = Histogram(
+    "leadnet_group_commit_size",
+    "Requests committed per group-commit transaction",
+    ["committer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 
 # Writes every item of a group in the caller's transaction; returns one outcome per item, in order. An outcome
 # that is an exception is raised to that item's caller alone (the others still commit): use it for per-item
@@ -47,8 +51,9 @@ class CommitQueueFull(Unavailable):
     code = "overloaded"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"Too many requests are waiting to be saved ({name}); retry shortly.",
-                         headers={"Retry-After": "1"})
+        super().__init__(
+            f"Too many requests are waiting to be saved ({name}); retry shortly.", headers={"Retry-After": "1"}
+        )
 
 
 @dataclass(slots=True)
@@ -64,8 +69,16 @@ class GroupCommitter(Generic[T, R]):
     starts, which PostgreSQL's own group commit then folds into fewer flushes.
     """
 
-    def __init__(self, *, name: str, db: Database, apply: ApplyGroup[T, R], max_group: int = 256,
-                 committers: int = 2, max_waiting: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        db: Database,
+        apply: ApplyGroup[T, R],
+        max_group: int = 256,
+        committers: int = 2,
+        max_waiting: int = 10_000,
+    ) -> None:
         self.name = name
         self.db = db
         self.apply = apply
@@ -77,8 +90,9 @@ class GroupCommitter(Generic[T, R]):
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{self.name}-{i}")
-                       for i in range(self.committers)]
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"group-commit-{self.name}-{i}") for i in range(self.committers)
+        ]
 
     async def stop(self, *, within: float = 10.0) -> None:
         """Commit what is queued, then stop (the HTTP server has already answered or dropped its requests)."""
@@ -123,8 +137,11 @@ class GroupCommitter(Generic[T, R]):
             if len(group) == 1:
                 _settle(group[0], exc)
                 return
-            log.warning("group commit of %d items failed (%s); retrying them one per transaction",
-                        len(group), type(exc).__name__)
+            log.warning(
+                "group commit of %d items failed (%s); retrying them one per transaction",
+                len(group),
+                type(exc).__name__,
+            )
             for pending in group:
                 try:
                     outcome = (await self._transaction([pending.item]))[0]

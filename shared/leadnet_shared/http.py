@@ -28,8 +28,9 @@ class BodyLimit:
     gets `default`. Past the limit while streaming, `receive` raises `PayloadTooLarge`, which the route's body
     reading turns into the same problem (see `install_problem_handlers`)."""
 
-    def __init__(self, app: ASGIApp, *, default: int = DEFAULT_BODY_LIMIT,
-                 limits: Mapping[tuple[str, str], int] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, default: int = DEFAULT_BODY_LIMIT, limits: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
         self.app = app
         self.default = default
         self.limits = dict(limits or {})
@@ -70,9 +71,17 @@ def _content_length(scope: Scope) -> int | None:
 async def refuse(error: PayloadTooLarge, scope: Scope, send: Send) -> None:
     """Answer a problem from ASGI middleware, outside FastAPI's exception handlers."""
     body = orjson.dumps(error.to_problem(instance=scope["path"]))
-    await send({"type": "http.response.start", "status": error.status,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -86,8 +95,11 @@ def nul_problems(document: Any, *, body: bytes) -> list[FieldProblem]:
     def walk(value: Any, path: tuple[str | int, ...]) -> None:
         if isinstance(value, str):
             if "\x00" in value:
-                found.append(FieldProblem(json_pointer(*path), "invalid_character",
-                                          "Text must not contain the NUL character (\\u0000)."))
+                found.append(
+                    FieldProblem(
+                        json_pointer(*path), "invalid_character", "Text must not contain the NUL character (\\u0000)."
+                    )
+                )
         elif isinstance(value, dict):
             for key, item in value.items():
                 walk(item, (*path, key))

@@ -36,16 +36,21 @@ IDEMPOTENCY_KEY_MAX = 200
 MIN_RETENTION = timedelta(hours=24)  # contract.md: keys are kept at least 24 hours
 DEFAULT_RETENTION = timedelta(hours=48)
 
-IdempotencyKeyHeader = Annotated[str | None, Header(
-    alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX,
-    description="Repeat the request with the same key and body to get the first answer again (kept 24 h at least)",
-)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=IDEMPOTENCY_KEY_MAX,
+        description="Repeat the request with the same key and body to get the first answer again (kept 24 h at least)",
+    ),
+]
 
 
 def idempotency_table(metadata: MetaData, name: str) -> Table:
     """A service's table of keys: who sent the key, the request it named, and the answer it got."""
     return Table(
-        name, metadata,
+        name,
+        metadata,
         Column("caller_key", String(80), primary_key=True),
         Column("key", String(IDEMPOTENCY_KEY_MAX), primary_key=True),
         Column("request_hash", String(64), nullable=False),
@@ -74,8 +79,15 @@ class IdempotencyKeys:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    async def answer_once(self, session: AsyncSession, *, caller_key: str, key: str | None, fingerprint: str,
-                          create: Callable[[], Awaitable[Answer]]) -> Answer:
+    async def answer_once(
+        self,
+        session: AsyncSession,
+        *,
+        caller_key: str,
+        key: str | None,
+        fingerprint: str,
+        create: Callable[[], Awaitable[Answer]],
+    ) -> Answer:
         """`create`'s answer, stored under the key in the same transaction; or the stored answer of the request
         that took the key first. Without a key, just `create`."""
         if key is None:
@@ -84,21 +96,30 @@ class IdempotencyKeys:
         if replay is not None:
             return replay
         answer = await create()
-        await session.execute(update(self.table)
-                              .where(self.table.c.caller_key == caller_key, self.table.c.key == key)
-                              .values(status_code=answer.status, response=answer.body))
+        await session.execute(
+            update(self.table)
+            .where(self.table.c.caller_key == caller_key, self.table.c.key == key)
+            .values(status_code=answer.status, response=answer.body)
+        )
         return answer
 
     async def claim(self, session: AsyncSession, *, caller_key: str, key: str, fingerprint: str) -> Answer | None:
         """None when this request took the key; the first answer when another did with the same body."""
         taken = await session.execute(
-            pg_insert(self.table).values(caller_key=caller_key, key=key, request_hash=fingerprint)
-            .on_conflict_do_nothing().returning(self.table.c.key))
+            pg_insert(self.table)
+            .values(caller_key=caller_key, key=key, request_hash=fingerprint)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.key)
+        )
         if taken.first() is not None:
             return None
-        first = (await session.execute(select(self.table.c.request_hash, self.table.c.status_code,
-                                              self.table.c.response)
-                                       .where(self.table.c.caller_key == caller_key, self.table.c.key == key))).one()
+        first = (
+            await session.execute(
+                select(self.table.c.request_hash, self.table.c.status_code, self.table.c.response).where(
+                    self.table.c.caller_key == caller_key, self.table.c.key == key
+                )
+            )
+        ).one()
         if first.request_hash != fingerprint:
             raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
         # The first request's transaction stored its answer before committing, and we waited for that commit.
@@ -108,8 +129,9 @@ class IdempotencyKeys:
         result = await session.execute(delete(self.table).where(self.table.c.created_at < older_than))
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def purge_step(self, *, retention: timedelta = DEFAULT_RETENTION,
-                   every_seconds: float = 600.0) -> Callable[[Runtime], Step]:
+    def purge_step(
+        self, *, retention: timedelta = DEFAULT_RETENTION, every_seconds: float = 600.0
+    ) -> Callable[[Runtime], Step]:
         """A `workers.periodic` step that forgets keys older than `retention` (never under 24 hours)."""
         if retention < MIN_RETENTION:
             raise ValueError("Idempotency-Keys are kept at least 24 hours (contract.md)")

@@ -36,8 +36,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes] | None = None,
-                  log_file: Path | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float, proc: subprocess.Popen[bytes] | None = None, log_file: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -52,6 +53,7 @@ def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes] | 
 
 
 # ---- PostgreSQL ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class EmbeddedPostgres:
@@ -100,8 +102,21 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
         self.data_dir.chmod(0o700)  # PostgreSQL refuses a data directory others can read
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run([str(self._bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                            "--encoding=UTF8", "--locale=C"], check=True, capture_output=True, **user)  # type: ignore[call-overload]
+            subprocess.run(
+                [
+                    str(self._bin / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                check=True,
+                capture_output=True,
+                **user,
+            )  # type: ignore[call-overload]
         self.stop(quiet=True)
         self.port = self.port or free_port()
         sock_dir = self.data_dir / "sock"
@@ -111,23 +126,45 @@ class EmbeddedPostgres:
 
             pw = pwd.getpwnam(PG_SYSTEM_USER)
             os.chown(sock_dir, pw.pw_uid, pw.pw_gid)
-        opts = (f"-h 127.0.0.1 -p {self.port} -k {sock_dir} -c max_connections=300 -c shared_buffers=256MB "
-                f"-c fsync=on -c synchronous_commit=on")
-        subprocess.run([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "-o", opts,
-                        "-l", str(self.data_dir / "server.log"), "start"], check=True, capture_output=True, **user)  # type: ignore[call-overload]
+        opts = (
+            f"-h 127.0.0.1 -p {self.port} -k {sock_dir} -c max_connections=300 -c shared_buffers=256MB "
+            f"-c fsync=on -c synchronous_commit=on"
+        )
+        subprocess.run(
+            [
+                str(self._bin / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                opts,
+                "-l",
+                str(self.data_dir / "server.log"),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            **user,
+        )  # type: ignore[call-overload]
         wait_for_port(self.port, timeout=30)
         return self
 
     def stop(self, *, quiet: bool = False) -> None:
         if not (self.data_dir / "postmaster.pid").exists():
             return
-        result = subprocess.run([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-                                capture_output=True, **self._user_args())  # type: ignore[call-overload]
+        result = subprocess.run(
+            [str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            **self._user_args(),
+        )  # type: ignore[call-overload]
         if result.returncode != 0 and not quiet:
             log.warning("pg_ctl stop: %s", result.stderr.decode(errors="replace"))
 
 
 # ---- Kafka ---------------------------------------------------------------------------------------------------
+
 
 def java_and_maven_available() -> bool:
     return shutil.which("java") is not None and shutil.which("mvn") is not None
@@ -157,9 +194,19 @@ def fetch_kafka_jars(version: str = KAFKA_VERSION, cache_dir: Path | None = None
     target.mkdir(parents=True, exist_ok=True)
     (target / "pom.xml").write_text(_KAFKA_POM.format(v=version))
     result = subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(target / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
-        capture_output=True, text=True, timeout=900,
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(target / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if result.returncode != 0:
         output = result.stdout[-3000:] + result.stderr[-3000:]
@@ -189,31 +236,65 @@ class ApacheKafka:
         controller = free_port()
         logs = self.data_dir / "kraft-logs"
         props = self.data_dir / "server.properties"
-        props.write_text("\n".join([
-            "process.roles=broker,controller", "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            f"log.dirs={logs}", "num.partitions=12", "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=12",
-            "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
-            "group.initial.rebalance.delay.ms=0", "auto.create.topics.enable=false",
-            "log.flush.interval.messages=9223372036854775807",
-        ]) + "\n")
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={logs}",
+                    "num.partitions=12",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=12",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.flush.interval.messages=9223372036854775807",
+                ]
+            )
+            + "\n"
+        )
         if logs.exists():
             shutil.rmtree(logs)  # controller ports change per start, so the quorum state is not reusable
-        cluster_id = subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-                                    capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                       capture_output=True, check=True)
+        cluster_id = (
+            subprocess.run(
+                ["java", "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        subprocess.run(
+            ["java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            capture_output=True,
+            check=True,
+        )
         log_file = self.data_dir / "broker.log"
         with open(log_file, "wb") as out:
             self.proc = subprocess.Popen(
-                ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
-                 "-Djava.awt.headless=true", "-cp", cp, "kafka.Kafka", str(props)],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
+                [
+                    "java",
+                    "-Xms256m",
+                    "-Xmx768m",
+                    "-XX:+UseG1GC",
+                    "-XX:TieredStopAtLevel=1",
+                    "-Djava.awt.headless=true",
+                    "-cp",
+                    cp,
+                    "kafka.Kafka",
+                    str(props),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         wait_for_port(self.port, timeout=90, proc=self.proc, log_file=log_file)
         return self
@@ -244,9 +325,22 @@ class EmbeddedBroker:
         out = open(self.log_file, "wb") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         # A fresh cluster id per start tells the outbox relays that what they published before is gone.
         self.proc = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--cluster-id", f"leadnet-{uuid.uuid4().hex[:12]}", "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--cluster-id",
+                f"leadnet-{uuid.uuid4().hex[:12]}",
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         wait_for_port(self.port, timeout=30, proc=self.proc, log_file=self.log_file)
         return self

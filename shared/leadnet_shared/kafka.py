@@ -42,14 +42,17 @@ async def broker_supports_idempotence(bootstrap_servers: str) -> bool:
         await client.close()
 
 
-async def start_producer(bootstrap_servers: str, *, idempotence: str = "auto", client_id: str = "leadnet",
-                         linger_ms: int = 2) -> AIOKafkaProducer:
+async def start_producer(
+    bootstrap_servers: str, *, idempotence: str = "auto", client_id: str = "leadnet", linger_ms: int = 2
+) -> AIOKafkaProducer:
     """A started producer with `acks=all`, idempotent where the broker supports it."""
     if idempotence == "auto":
         enable = await broker_supports_idempotence(bootstrap_servers)
         if not enable:
-            log.warning("kafka broker does not support idempotent producers; using acks=all without idempotence "
-                        "(duplicates on retry are absorbed by the consumers' inboxes)")
+            log.warning(
+                "kafka broker does not support idempotent producers; using acks=all without idempotence "
+                "(duplicates on retry are absorbed by the consumers' inboxes)"
+            )
     else:
         enable = idempotence == "on"
     producer = AIOKafkaProducer(
@@ -65,8 +68,9 @@ async def start_producer(bootstrap_servers: str, *, idempotence: str = "auto", c
     return producer
 
 
-async def ensure_topics(bootstrap_servers: str, *, prefix: str = "", partitions: int = DEFAULT_PARTITIONS,
-                        replication: int = 1) -> list[str]:
+async def ensure_topics(
+    bootstrap_servers: str, *, prefix: str = "", partitions: int = DEFAULT_PARTITIONS, replication: int = 1
+) -> list[str]:
     """Create the contract's topics with their partitions and cleanup policies; existing ones are left alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()

@@ -31,8 +31,12 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = True, service: 
         # `exc_info` arrives as the (type, value, traceback) tuple: rendered as is, JSON would get its repr and lose
         # the stack trace of every unhandled error; format_exc_info turns it into the `exception` text first, and
         # the redaction then masks personal data in the message, the fields and that text alike.
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, redact_personal_data, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_personal_data,
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

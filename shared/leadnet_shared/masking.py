@@ -11,12 +11,45 @@ import re
 from importlib import resources
 
 # Common two-character family names; anything else masks after the first character.
-_COMPOUND_SURNAMES = frozenset((
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
-    "宇文", "司徒", "夏侯", "轩辕", "令狐", "端木", "百里", "呼延", "南宫", "独孤",
-    "西门", "万俟", "闻人", "赫连", "澹台", "歐陽", "司馬", "諸葛", "東方", "長孫",
-    "夏侯", "軒轅", "南宮", "獨孤", "單于",
-))
+_COMPOUND_SURNAMES = frozenset(
+    (
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "轩辕",
+        "令狐",
+        "端木",
+        "百里",
+        "呼延",
+        "南宫",
+        "独孤",
+        "西门",
+        "万俟",
+        "闻人",
+        "赫连",
+        "澹台",
+        "歐陽",
+        "司馬",
+        "諸葛",
+        "東方",
+        "長孫",
+        "夏侯",
+        "軒轅",
+        "南宮",
+        "獨孤",
+        "單于",
+    )
+)
 
 # Placeholder names in the official table that stand for "the province's own districts/counties", not a place.
 _PLACEHOLDERS = frozenset(("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"))

@@ -114,8 +114,12 @@ def kit_reliability_migration(op: Any) -> None:
     import sqlalchemy as sa
 
     op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True)))
-    op.create_index("ix_outbox_retrying", "outbox", ["aggregate_id", "seq"],
-                    postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"))
+    op.create_index(
+        "ix_outbox_retrying",
+        "outbox",
+        ["aggregate_id", "seq"],
+        postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"),
+    )
     op.create_table(
         "consumer_failures",
         sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
@@ -135,8 +139,12 @@ def kit_reliability_migration(op: Any) -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
     )
-    op.create_index("ix_consumer_failures_held", "consumer_failures", ["consumer", "event_key"],
-                    postgresql_where=sa.text("status <> 'failing'"))
+    op.create_index(
+        "ix_consumer_failures_held",
+        "consumer_failures",
+        ["consumer", "event_key"],
+        postgresql_where=sa.text("status <> 'failing'"),
+    )
 
 
 def kit_reliability_downgrade(op: Any) -> None:

@@ -50,8 +50,7 @@ def install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, description=app.description,
-                                   routes=app.routes)
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             complete_document(document)
             app.openapi_schema = document
         return app.openapi_schema

@@ -180,17 +180,31 @@ class Outbox:
         self._insert = (
             f"INSERT INTO {table.name} (event_id, topic, aggregate_type, aggregate_id, event_type, payload) "
             "SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), "
-            "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS text[]))")
+            "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS text[]))"
+        )
 
     def row(self, outgoing: Outgoing, *, time: datetime) -> OutboxRow:
         model = type(outgoing.event)
-        envelope = make_envelope(data=outgoing.event, source=self.source, time=time, subject=outgoing.subject,
-                                 event_id=outgoing.event_id)
-        return OutboxRow(topic=self.topic_prefix + model.event_topic, key=outgoing.key,
-                         aggregate_type=model.event_aggregate, envelope=envelope)
+        envelope = make_envelope(
+            data=outgoing.event, source=self.source, time=time, subject=outgoing.subject, event_id=outgoing.event_id
+        )
+        return OutboxRow(
+            topic=self.topic_prefix + model.event_topic,
+            key=outgoing.key,
+            aggregate_type=model.event_aggregate,
+            envelope=envelope,
+        )
 
-    async def publish(self, session: AsyncSession, event: EventData, *, key: str, subject: str | None,
-                      time: datetime, event_id: str | None = None) -> None:
+    async def publish(
+        self,
+        session: AsyncSession,
+        event: EventData,
+        *,
+        key: str,
+        subject: str | None,
+        time: datetime,
+        event_id: str | None = None,
+    ) -> None:
         """Write `event` (a catalogued payload) to be published after the commit; `time` is the caller's now."""
         await self.write(session, [self.row(Outgoing(event, key=key, subject=subject, event_id=event_id), time=time)])
 
@@ -203,7 +217,8 @@ class Outbox:
         if not rows:
             return
         await execute(
-            session, self._insert,
+            session,
+            self._insert,
             [row.envelope.id for row in rows],
             [row.topic for row in rows],
             [row.aggregate_type for row in rows],
@@ -218,8 +233,9 @@ class Outbox:
         # The unit of work wakes the relay after the commit, so an event leaves within milliseconds, not a poll.
         session.info["outbox_dirty"] = True
 
-    async def publish_selected(self, session: AsyncSession, statement: TextClause, *, event: type[EventData],
-                               params: Mapping[str, Any]) -> int:
+    async def publish_selected(
+        self, session: AsyncSession, statement: TextClause, *, event: type[EventData], params: Mapping[str, Any]
+    ) -> int:
         """Run a statement holding an `insert_select_sql` part for payloads of type `event`; it returns the count
         of events written (its single value). For set-based writers: no Python per event."""
         count = int((await session.execute(statement, {**params, **self._select_params(event)})).scalar_one())
@@ -228,9 +244,13 @@ class Outbox:
         return count
 
     def _select_params(self, event: type[EventData]) -> dict[str, str]:
-        return {"outbox_topic": self.topic_prefix + event.event_topic, "outbox_aggregate": event.event_aggregate,
-                "outbox_type": event.event_type(), "outbox_source": self.source,
-                "outbox_dataschema": event.dataschema()}
+        return {
+            "outbox_topic": self.topic_prefix + event.event_topic,
+            "outbox_aggregate": event.event_aggregate,
+            "outbox_type": event.event_type(),
+            "outbox_source": self.source,
+            "outbox_dataschema": event.dataschema(),
+        }
 
 
 # The envelope of `insert_select_sql`, key by key: the same JSON as `Envelope.to_bytes` (a test compares them).
@@ -248,8 +268,16 @@ if set(_SQL_ENVELOPE) | {"data"} != set(Envelope.model_fields):
     raise RuntimeError("the SQL envelope of insert_select_sql lags the Envelope model")
 
 
-def insert_select_sql(payload: type[EventData], *, rows: str, event_id: str, key: str, subject: str, time: str,
-                      data: Mapping[str, str] | None = None) -> str:
+def insert_select_sql(
+    payload: type[EventData],
+    *,
+    rows: str,
+    event_id: str,
+    key: str,
+    subject: str,
+    time: str,
+    data: Mapping[str, str] | None = None,
+) -> str:
     """An `INSERT INTO outbox ... SELECT ... FROM {rows}` writing one event per row, envelope built in SQL, for
     `Outbox.publish_selected`. Every field of the payload is the column of `rows` of its name unless `data` gives
     an SQL expression: a field added to the model and missing from `rows` fails the statement where it is
@@ -259,21 +287,25 @@ def insert_select_sql(payload: type[EventData], *, rows: str, event_id: str, key
     if unknown:
         raise ValueError(f"{payload.__name__} has no fields {sorted(unknown)}")
     body = ", ".join(f"'{name}', {expr}" for name, expr in exprs.items())
-    envelope = ", ".join(f"'{name}' VALUE {expr.format(event_id=event_id, time=time, subject=subject)}"
-                         for name, expr in _SQL_ENVELOPE.items())
+    envelope = ", ".join(
+        f"'{name}' VALUE {expr.format(event_id=event_id, time=time, subject=subject)}"
+        for name, expr in _SQL_ENVELOPE.items()
+    )
     # ABSENT ON NULL at the envelope's level only (no null attribute, as `to_bytes`); the payload keeps its nulls.
     return (
         "INSERT INTO outbox (event_id, topic, aggregate_type, aggregate_id, event_type, payload) "
         f"SELECT {event_id}, CAST(:outbox_topic AS text), CAST(:outbox_aggregate AS text), {key}, "
         f"CAST(:outbox_type AS text), JSON_OBJECT({envelope}, "
-        f"'data' VALUE json_build_object({body}) ABSENT ON NULL)::text FROM {rows}")
+        f"'data' VALUE json_build_object({body}) ABSENT ON NULL)::text FROM {rows}"
+    )
 
 
 # The relay's statements run per batch: sent on the asyncpg connection, in the relay's transaction (`db.fetch`).
 # The key partitions this relay wins, held until its transaction ends. A statement of its own: the claim below must
 # read with a snapshot taken after the locks, or it could see rows a previous holder has just sent as unsent.
-LOCK_PARTITIONS_SQL = ("SELECT coalesce(array_agg(p), '{}') FROM generate_series(0, $1 - 1) AS p "
-                       "WHERE pg_try_advisory_xact_lock($2, p)")
+LOCK_PARTITIONS_SQL = (
+    "SELECT coalesce(array_agg(p), '{}') FROM generate_series(0, $1 - 1) AS p WHERE pg_try_advisory_xact_lock($2, p)"
+)
 # Due rows, in order, except those behind an earlier row of their key that waits (backoff) or is parked: a key's
 # rows leave in order or not at all. The anti-join probes `ix_outbox_retrying`, which holds only failed rows, and
 # keeps the scan in `seq` order so the LIMIT ends it early (a LEFT JOIN on the failed keys made PostgreSQL read and
@@ -284,7 +316,8 @@ _CLAIM = (
     "AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.sent_at IS NULL AND b.attempts > 0 "
     "AND b.aggregate_id = o.aggregate_id AND b.seq < o.seq "
     "AND (b.parked_at IS NOT NULL OR b.next_attempt_at > now())) "
-    "ORDER BY o.seq LIMIT $1")
+    "ORDER BY o.seq LIMIT $1"
+)
 CLAIM_ALL_SQL = _CLAIM.format(partitions="")
 CLAIM_SQL = _CLAIM.format(partitions="AND (hashtext(o.aggregate_id) & 2147483647) % $2 = ANY(CAST($3 AS int[])) ")
 MARK_SENT_SQL = "UPDATE outbox SET sent_at = now() WHERE seq = ANY(CAST($1 AS bigint[]))"
@@ -294,16 +327,30 @@ RECORD_FAILURES_SQL = (
     "next_attempt_at = now() + make_interval(secs => least($5, $4 * power(2, o.attempts))), "
     "parked_at = CASE WHEN f.parkable AND o.attempts + 1 >= $6 THEN now() END "
     "FROM unnest(CAST($1 AS bigint[]), CAST($2 AS text[]), CAST($3 AS boolean[])) AS f(seq, error, parkable) "
-    "WHERE o.seq = f.seq RETURNING o.seq, o.aggregate_id, o.event_type, o.attempts, o.parked_at IS NOT NULL")
+    "WHERE o.seq = f.seq RETURNING o.seq, o.aggregate_id, o.event_type, o.attempts, o.parked_at IS NOT NULL"
+)
 
 
 class OutboxRelay:
     """Publishes committed outbox rows; run one per process, any number of processes."""
 
-    def __init__(self, *, db: Database, table: Table, state_table: Table, producer: AIOKafkaProducer,
-                 service: str, batch_size: int = 500, idle_poll: float = 0.25, clock: Clock | None = None,
-                 retention: timedelta = timedelta(days=7), key_partitions: int = 16, max_attempts: int = 10,
-                 retry_backoff: float = 0.1, retry_backoff_cap: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        table: Table,
+        state_table: Table,
+        producer: AIOKafkaProducer,
+        service: str,
+        batch_size: int = 500,
+        idle_poll: float = 0.25,
+        clock: Clock | None = None,
+        retention: timedelta = timedelta(days=7),
+        key_partitions: int = 16,
+        max_attempts: int = 10,
+        retry_backoff: float = 0.1,
+        retry_backoff_cap: float = 30.0,
+    ) -> None:
         self.db = db
         self.table = table
         self.state_table = state_table
@@ -331,22 +378,31 @@ class OutboxRelay:
         if cluster_id is None:
             return 0
         async with self.db.transaction() as session:
-            row = (await session.execute(
-                text("SELECT value FROM kit_state WHERE key = 'kafka_cluster_id' FOR UPDATE"))).first()
+            row = (
+                await session.execute(text("SELECT value FROM kit_state WHERE key = 'kafka_cluster_id' FOR UPDATE"))
+            ).first()
             previous = row[0] if row else None
             republished = 0
             if previous is not None and previous != cluster_id:
                 result = await session.execute(
-                    text("UPDATE outbox SET sent_at = NULL, attempts = 0, next_attempt_at = now() "
-                         "WHERE sent_at IS NOT NULL AND sent_at > now() - make_interval(secs => :secs)"),
+                    text(
+                        "UPDATE outbox SET sent_at = NULL, attempts = 0, next_attempt_at = now() "
+                        "WHERE sent_at IS NOT NULL AND sent_at > now() - make_interval(secs => :secs)"
+                    ),
                     {"secs": self.retention.total_seconds()},
                 )
                 republished = int(getattr(result, "rowcount", 0) or 0)
-                log.warning("broker cluster changed (%s -> %s): republishing %d retained events",
-                            previous, cluster_id, republished)
+                log.warning(
+                    "broker cluster changed (%s -> %s): republishing %d retained events",
+                    previous,
+                    cluster_id,
+                    republished,
+                )
             await session.execute(
-                text("INSERT INTO kit_state (key, value) VALUES ('kafka_cluster_id', CAST(:v AS jsonb)) "
-                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
+                text(
+                    "INSERT INTO kit_state (key, value) VALUES ('kafka_cluster_id', CAST(:v AS jsonb)) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                ),
                 {"v": orjson.dumps(cluster_id).decode()},
             )
         if republished:
@@ -375,8 +431,15 @@ class OutboxRelay:
                 error = topic_errors.get(topic)
                 if error is None:
                     try:
-                        in_flight.append((seq, key, await self.producer.send(
-                            topic, payload.encode(), key=key.encode(), headers=KAFKA_HEADERS)))
+                        in_flight.append(
+                            (
+                                seq,
+                                key,
+                                await self.producer.send(
+                                    topic, payload.encode(), key=key.encode(), headers=KAFKA_HEADERS
+                                ),
+                            )
+                        )
                         continue
                     except (KafkaError, ValueError, TypeError) as exc:  # refused before it was sent
                         error = exc
@@ -409,17 +472,28 @@ class OutboxRelay:
         or while other rows still reach the broker."""
         broker_up = asyncio.get_running_loop().time() - self._last_published < 60
         rows = await fetch(
-            session, RECORD_FAILURES_SQL, [seq for seq, _, _ in failures], [repr(e)[:500] for _, _, e in failures],
-            [broker_up or isinstance(e, ROW_ERRORS) for _, _, e in failures], self.retry_backoff,
-            self.retry_backoff_cap, self.max_attempts)
+            session,
+            RECORD_FAILURES_SQL,
+            [seq for seq, _, _ in failures],
+            [repr(e)[:500] for _, _, e in failures],
+            [broker_up or isinstance(e, ROW_ERRORS) for _, _, e in failures],
+            self.retry_backoff,
+            self.retry_backoff_cap,
+            self.max_attempts,
+        )
         OUTBOX_FAILURES.labels(self.service).inc(len(failures))
         log.warning("outbox: %d events failed to publish; will retry", len(failures))
         for seq, key, event_type, attempts, parked in rows:
             if parked:
                 OUTBOX_PARKED.labels(self.service).inc()
-                log.error("outbox: row %s (%s, key %s) parked after %d failed attempts; later events of its key "
-                          "wait behind it until an operator releases it (docs/operations.md)", seq, event_type, key,
-                          attempts)
+                log.error(
+                    "outbox: row %s (%s, key %s) parked after %d failed attempts; later events of its key "
+                    "wait behind it until an operator releases it (docs/operations.md)",
+                    seq,
+                    event_type,
+                    key,
+                    attempts,
+                )
 
     async def drain(self, within: float = 10.0) -> None:
         """Publish everything pending now (used on shutdown and in tests)."""
@@ -433,17 +507,30 @@ class OutboxRelay:
         """Rows still to publish: not the parked ones, nor those behind them (they wait for an operator, not for
         the relay, so a drain on shutdown does not wait on them)."""
         async with self.db.sessions() as session:
-            return int((await session.execute(text(
-                "SELECT count(*) FROM outbox o WHERE o.sent_at IS NULL AND o.parked_at IS NULL "
-                "AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.sent_at IS NULL AND b.attempts > 0 "
-                "AND b.parked_at IS NOT NULL AND b.aggregate_id = o.aggregate_id AND b.seq < o.seq)"))).scalar_one())
+            return int(
+                (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FROM outbox o WHERE o.sent_at IS NULL AND o.parked_at IS NULL "
+                            "AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.sent_at IS NULL AND b.attempts > 0 "
+                            "AND b.parked_at IS NOT NULL AND b.aggregate_id = o.aggregate_id AND b.seq < o.seq)"
+                        )
+                    )
+                ).scalar_one()
+            )
 
     async def update_metrics(self) -> None:
         async with self.db.sessions() as session:
-            count, oldest, parked = (await session.execute(
-                text("SELECT count(*) FILTER (WHERE parked_at IS NULL), "
-                     "min(created_at) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL) "
-                     "FROM outbox WHERE sent_at IS NULL"))).one()
+            count, oldest, parked = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE parked_at IS NULL), "
+                        "min(created_at) FILTER (WHERE parked_at IS NULL), "
+                        "count(*) FILTER (WHERE parked_at IS NOT NULL) "
+                        "FROM outbox WHERE sent_at IS NULL"
+                    )
+                )
+            ).one()
         OUTBOX_PENDING.labels(self.service).set(count)
         OUTBOX_PARKED.labels(self.service).set(parked)
         lag = (self.clock.now() - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0

@@ -51,8 +51,10 @@ class PageParams:
 
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
-    updated_since: Annotated[AwareDatetime | None, Query(
-        description="Only what was created or changed at or after this instant (RFC 3339 with offset)")] = None
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only what was created or changed at or after this instant (RFC 3339 with offset)"),
+    ] = None
 
 
 def _digest(payload: bytes) -> bytes:
@@ -115,7 +117,7 @@ async def fetch_page(
         after = decode_cursor(params.cursor, [_python_type(column) for column in order])
         query = query.where(tuple_(*order) > tuple_(*after))
     rows = list((await session.execute(query.order_by(*order).limit(params.limit + 1))).scalars())
-    page = rows[:params.limit]
+    page = rows[: params.limit]
     next_cursor = None
     if len(rows) > params.limit:
         next_cursor = encode_cursor([getattr(page[-1], column.key) for column in order])

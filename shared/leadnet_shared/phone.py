@@ -15,9 +15,7 @@ from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
 MAINLAND_REGION = "CN"
 # contract.md: "a valid mainland China number (mobile or fixed line)"; 400/800 numbers name no customer.
-_ACCEPTED_TYPES = frozenset(
-    {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
+_ACCEPTED_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 class InvalidPhone(ValueError):

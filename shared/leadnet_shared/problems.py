@@ -138,9 +138,10 @@ def problem_responses(*errors: type[ServiceError] | tuple[type[ServiceError], st
     for error in errors:
         cls, code = error if isinstance(error, tuple) else (error, error.code)
         codes.setdefault(cls.status, []).append(code)
-    return {status: {"description": " / ".join(names),
-                     "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
-            for status, names in sorted(codes.items())}
+    return {
+        status: {"description": " / ".join(names), "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
+        for status, names in sorted(codes.items())
+    }
 
 
 @dataclass(slots=True)

@@ -10,8 +10,9 @@ from leadnet_shared.logging import configure_logging
 from leadnet_shared.settings import ServiceSettings
 
 
-def main(*, package: str, settings_factory: Callable[[], ServiceSettings], app_path: str,
-         argv: list[str] | None = None) -> None:
+def main(
+    *, package: str, settings_factory: Callable[[], ServiceSettings], app_path: str, argv: list[str] | None = None
+) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {package}")
     parser.add_argument("command", choices=["serve", "migrate"])
     args = parser.parse_args(argv)

@@ -42,13 +42,15 @@ class CommonSettings(BaseSettings):
     jwks_file: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_FILE", "jwks_file"))
     jwks_url: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_URL", "jwks_url"))
     jwt_issuer: str = Field(DEFAULT_ISSUER, validation_alias=AliasChoices("LEADNET_JWT_ISSUER", "jwt_issuer"))
-    jwt_audience: str = Field(DEFAULT_AUDIENCE,
-                              validation_alias=AliasChoices("LEADNET_JWT_AUDIENCE", "jwt_audience"))
+    jwt_audience: str = Field(DEFAULT_AUDIENCE, validation_alias=AliasChoices("LEADNET_JWT_AUDIENCE", "jwt_audience"))
     jwt_max_lifetime_seconds: int = Field(
-        DEFAULT_MAX_LIFETIME, gt=0,
-        validation_alias=AliasChoices("LEADNET_JWT_MAX_LIFETIME_SECONDS", "jwt_max_lifetime_seconds"))
+        DEFAULT_MAX_LIFETIME,
+        gt=0,
+        validation_alias=AliasChoices("LEADNET_JWT_MAX_LIFETIME_SECONDS", "jwt_max_lifetime_seconds"),
+    )
     jwks_refresh_seconds: float = Field(
-        300.0, gt=0, validation_alias=AliasChoices("LEADNET_JWKS_REFRESH_SECONDS", "jwks_refresh_seconds"))
+        300.0, gt=0, validation_alias=AliasChoices("LEADNET_JWKS_REFRESH_SECONDS", "jwks_refresh_seconds")
+    )
     log_level: str = Field("INFO", validation_alias=AliasChoices("LEADNET_LOG_LEVEL", "log_level"))
     log_json: bool = Field(True, validation_alias=AliasChoices("LEADNET_LOG_JSON", "log_json"))
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("LEADNET_HOST", "host"))
@@ -117,7 +119,8 @@ class ServiceSettings(CommonSettings):
     def async_dsn(self) -> str:
         """The service's own database as an SQLAlchemy asyncpg URL."""
         return to_asyncpg_url(
-            self.service_database_url or database_url_for(self.database_server_url, self.database_name))
+            self.service_database_url or database_url_for(self.database_server_url, self.database_name)
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -135,11 +135,17 @@ async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
     return prefix
 
 
-def service_settings(settings_cls: type[Any], infra: Infra, *, database_url: str, topic_prefix: str,
-                     **overrides: Any) -> Any:
+def service_settings(
+    settings_cls: type[Any], infra: Infra, *, database_url: str, topic_prefix: str, **overrides: Any
+) -> Any:
     return settings_cls(
-        env="test", service_database_url=database_url, kafka_bootstrap_servers=infra.bootstrap_servers,
-        topic_prefix=topic_prefix, jwks_file=infra.jwks_file, log_json=False, **overrides,
+        env="test",
+        service_database_url=database_url,
+        kafka_bootstrap_servers=infra.bootstrap_servers,
+        topic_prefix=topic_prefix,
+        jwks_file=infra.jwks_file,
+        log_json=False,
+        **overrides,
     )
 
 

@@ -26,8 +26,16 @@ STOP_CHECK_SECONDS = 0.5  # how soon a sleeping worker notices the service stopp
 
 
 class PeriodicWorker:
-    def __init__(self, name: str, step: Step, *, clock: Clock, sleep: Callable[[float], Awaitable[None]] | None = None,
-                 max_backoff: float = 60.0, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Step,
+        *,
+        clock: Clock,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        max_backoff: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.name = name
         self.step = step
         self.clock = clock
@@ -72,14 +80,20 @@ class PeriodicWorker:
                 wait -= pause
 
 
-def periodic(name: str, make_step: Callable[[Runtime], Step], *, on_service_clock: bool = False,
-             max_backoff: float = 60.0) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+def periodic(
+    name: str, make_step: Callable[[Runtime], Step], *, on_service_clock: bool = False, max_backoff: float = 60.0
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
     """A `create_service_app` worker running `make_step(runtime)` until the service stops; the worker is listed in
     `runtime.periodic` (its `last_progress` is its liveness)."""
 
     async def worker(runtime: Runtime) -> None:
-        runner = PeriodicWorker(name, make_step(runtime), clock=runtime.clock,
-                                sleep=runtime.clock.sleep if on_service_clock else None, max_backoff=max_backoff)
+        runner = PeriodicWorker(
+            name,
+            make_step(runtime),
+            clock=runtime.clock,
+            sleep=runtime.clock.sleep if on_service_clock else None,
+            max_backoff=max_backoff,
+        )
         runtime.periodic.append(runner)
         await runner.run(stopping=lambda: runtime.stopping)
 

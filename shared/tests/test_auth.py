@@ -33,8 +33,14 @@ class SigningKey:
 
     def sign(self, *, kid: str | None = "self", **overrides: Any) -> str:
         now = int(time.time())
-        claims: dict[str, Any] = {"sub": "person-1", "role": "hq_analyst", "iss": DEFAULT_ISSUER,
-                                  "aud": DEFAULT_AUDIENCE, "iat": now, "exp": now + 600}
+        claims: dict[str, Any] = {
+            "sub": "person-1",
+            "role": "hq_analyst",
+            "iss": DEFAULT_ISSUER,
+            "aud": DEFAULT_AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+        }
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         headers = {"kid": self.kid if kid == "self" else kid} if kid is not None else {}
@@ -55,10 +61,20 @@ class TestClaimsBoundToThisApi:
         principal = TokenVerifier(jwks(key)).verify(key.sign(role="dealer", dealer="D002"))
         assert (principal.role, principal.dealer, principal.sub) == ("dealer", "D002", "person-1")
 
-    @pytest.mark.parametrize("claims", [{"aud": "another-api"}, {"iss": "https://other-idp.example"},
-                                        {"aud": None}, {"iss": None}, {"exp": None}, {"sub": None}])
-    def test_a_token_for_someone_else_or_without_binding_claims_is_refused(self, key: SigningKey,
-                                                                           claims: dict[str, Any]) -> None:
+    @pytest.mark.parametrize(
+        "claims",
+        [
+            {"aud": "another-api"},
+            {"iss": "https://other-idp.example"},
+            {"aud": None},
+            {"iss": None},
+            {"exp": None},
+            {"sub": None},
+        ],
+    )
+    def test_a_token_for_someone_else_or_without_binding_claims_is_refused(
+        self, key: SigningKey, claims: dict[str, Any]
+    ) -> None:
         with pytest.raises(Unauthenticated):
             TokenVerifier(jwks(key)).verify(key.sign(**claims))
 
@@ -71,7 +87,8 @@ class TestClaimsBoundToThisApi:
         assert verifier.verify(token).role == "hq_analyst"
 
     def test_settings_carry_issuer_audience_and_lifetime_from_the_environment(
-            self, key: SigningKey, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self, key: SigningKey, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         path = tmp_path / "jwks.json"
         path.write_text(json.dumps(jwks(key)))
         monkeypatch.setenv("LEADNET_JWKS_FILE", str(path))
@@ -111,8 +128,22 @@ class TestLifetime:
     def test_leadnet_token_refuses_a_ttl_over_the_cap(self, tmp_path: Any) -> None:
         result = CliRunner().invoke(cli, ["token", "--role", "hq_admin", "--ttl", "2d", "--data-dir", str(tmp_path)])
         assert result.exit_code != 0
-        ok = CliRunner().invoke(cli, ["token", "--role", "dealer", "--dealer", "D002", "--ttl", "30m",
-                                      "--sub", "wang.li", "--data-dir", str(tmp_path)])
+        ok = CliRunner().invoke(
+            cli,
+            [
+                "token",
+                "--role",
+                "dealer",
+                "--dealer",
+                "D002",
+                "--ttl",
+                "30m",
+                "--sub",
+                "wang.li",
+                "--data-dir",
+                str(tmp_path),
+            ],
+        )
         assert ok.exit_code == 0, ok.output
         claims = jwt.decode(ok.output.strip(), options={"verify_signature": False})
         assert claims["exp"] - claims["iat"] == 1800

@@ -24,8 +24,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 metadata = MetaData()
 OUTBOX, INBOX, STATE = define_kit_tables(metadata)
-EFFECTS = Table("effects", metadata, Column("id", Integer, primary_key=True, autoincrement=True),
-                Column("event_id", String(64), nullable=False))
+EFFECTS = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+)
 CONTENDED = Table("contended", metadata, Column("id", Integer, primary_key=True))
 
 
@@ -55,12 +59,29 @@ async def _publish(infra: Infra, topic: str, events: list[Envelope]) -> None:
         await producer.stop()
 
 
-def _loop(infra: Infra, db: Database, topic: str, handler: BatchHandler, *, prefix: str, name: str = "reliable",
-          **options: object) -> ConsumerLoop:
-    return ConsumerLoop(name=name, service="test", topics=[topic], handler=handler, types={"leadnet.lead.closed"},
-                        db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
-                        bootstrap_servers=infra.bootstrap_servers, group_id=f"{prefix}g",
-                        **{"retry_backoff": 0.05, **options})  # type: ignore[arg-type]
+def _loop(
+    infra: Infra,
+    db: Database,
+    topic: str,
+    handler: BatchHandler,
+    *,
+    prefix: str,
+    name: str = "reliable",
+    **options: object,
+) -> ConsumerLoop:
+    return ConsumerLoop(
+        name=name,
+        service="test",
+        topics=[topic],
+        handler=handler,
+        types={"leadnet.lead.closed"},
+        db=db,
+        inbox=Inbox(INBOX),
+        outbox=Outbox(OUTBOX, topic_prefix=prefix),
+        bootstrap_servers=infra.bootstrap_servers,
+        group_id=f"{prefix}g",
+        **{"retry_backoff": 0.05, **options},
+    )  # type: ignore[arg-type]
 
 
 async def _count(db: Database, sql: str) -> int:
@@ -70,8 +91,12 @@ async def _count(db: Database, sql: str) -> int:
 
 async def _book(db: Database) -> list[tuple[str, int]]:
     async with db.sessions() as session:
-        return [(str(s), int(a)) for s, a in (await session.execute(text(
-            "SELECT status, attempts FROM consumer_failures ORDER BY seq"))).all()]
+        return [
+            (str(s), int(a))
+            for s, a in (
+                await session.execute(text("SELECT status, attempts FROM consumer_failures ORDER BY seq"))
+            ).all()
+        ]
 
 
 class TestRebalance:
@@ -142,8 +167,9 @@ class TestRetriesAndDeadLetters:
         async with db.sessions() as holder, holder.begin():  # a long transaction holds the row
             await holder.execute(text("SELECT id FROM contended WHERE id = 1 FOR UPDATE"))
             await _publish(infra, topic, [event])
-            loop = _loop(infra, db, topic, locking, prefix=prefix, max_attempts=2, retryable_attempts=100,
-                         retry_backoff_cap=0.2)
+            loop = _loop(
+                infra, db, topic, locking, prefix=prefix, max_attempts=2, retryable_attempts=100, retry_backoff_cap=0.2
+            )
             task = asyncio.create_task(loop.run())
             await eventually(lambda: _tried(tries, 5), within=30)
             [(status, attempts)] = await _book(db)  # counted, outside the rolled-back work
@@ -157,9 +183,7 @@ class TestRetriesAndDeadLetters:
         assert await _count(db, "SELECT count(*) FROM outbox") == 0
         await db.dispose()
 
-    async def test_a_permanent_error_is_dead_lettered_with_a_count_that_outlives_the_loop(
-        self, infra: Infra
-    ) -> None:
+    async def test_a_permanent_error_is_dead_lettered_with_a_count_that_outlives_the_loop(self, infra: Infra) -> None:
         db = await _database(infra)
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS

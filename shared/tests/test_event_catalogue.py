@@ -48,8 +48,15 @@ def sample_data(event_type: str) -> dict[str, Any]:
 
 def envelope_of(event_type: str, data: dict[str, Any], *, dataschema: str | None = None) -> Envelope:
     """An envelope as it comes off a topic: parsed from bytes, as a consumer reads it."""
-    envelope = Envelope(id="e1", type=event_type, source="/test", time=NOW, subject="C1", data=data,
-                        dataschema=dataschema or f"/schemas/{event_type}/v1")
+    envelope = Envelope(
+        id="e1",
+        type=event_type,
+        source="/test",
+        time=NOW,
+        subject="C1",
+        data=data,
+        dataschema=dataschema or f"/schemas/{event_type}/v1",
+    )
     return Envelope.from_bytes(envelope.to_bytes())
 
 
@@ -115,6 +122,7 @@ class TestUpcasters:
             data["reason"] = data.pop("why")
             data.setdefault("customer_id", "unknown")
             return data
+
         monkeypatch.setitem(UPCASTERS, ("leadnet.lead.closed", 0), v0_to_v1)
 
     V0: ClassVar[dict[str, Any]] = {"lead_id": "L1", "why": "invalid_information", "closed_at": NOW.isoformat()}

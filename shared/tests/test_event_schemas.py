@@ -50,7 +50,7 @@ class TestPublicPayloadsCarryNoPersonalData:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=10,
 )
@@ -58,11 +58,15 @@ json_values = st.recursive(
 
 class TestEnvelopeBytes:
     @settings(max_examples=200, deadline=None)
-    @given(data=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
-           time=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
-           subject=st.none() | st.text(max_size=10))
-    def test_fast_serialization_is_the_same_json_as_pydantic_s(self, data: dict[str, Any], time: datetime,
-                                                               subject: str | None) -> None:
-        envelope = Envelope(id="e1", type="leadnet.lead.closed", source="/test", time=time, subject=subject,
-                            data=data, dataschema=None)
+    @given(
+        data=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+        time=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+        subject=st.none() | st.text(max_size=10),
+    )
+    def test_fast_serialization_is_the_same_json_as_pydantic_s(
+        self, data: dict[str, Any], time: datetime, subject: str | None
+    ) -> None:
+        envelope = Envelope(
+            id="e1", type="leadnet.lead.closed", source="/test", time=time, subject=subject, data=data, dataschema=None
+        )
         assert envelope.to_bytes() == orjson.dumps(envelope.model_dump(mode="json", exclude_none=True))

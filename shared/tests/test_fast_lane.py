@@ -41,8 +41,10 @@ def _app(lane_calls: list[str], route_calls: list[str]) -> ServiceApp:
 
 
 def _count(status: str) -> float:
-    value = REGISTRY.get_sample_value("leadnet_http_request_seconds_count", {
-        "service": "lanetest", "method": "POST", "route": "/hot", "status": status})
+    value = REGISTRY.get_sample_value(
+        "leadnet_http_request_seconds_count",
+        {"service": "lanetest", "method": "POST", "route": "/hot", "status": status},
+    )
     return value or 0.0
 
 

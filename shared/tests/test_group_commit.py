@@ -17,8 +17,13 @@ from leadnet_shared.testing import Infra, fresh_database
 pytestmark = [pytest.mark.postgres]
 
 metadata = MetaData()
-ROWS = Table("rows", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)),
-             Column("txid", String(20), nullable=False))
+ROWS = Table(
+    "rows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20)),
+    Column("txid", String(20), nullable=False),
+)
 
 
 class Refused(Exception):
@@ -48,8 +53,9 @@ async def db(infra: Infra) -> AsyncIterator[Database]:
 
 
 async def _committer(db: Database, *, committers: int = 1, max_group: int = 256) -> GroupCommitter[int, str]:
-    committer: GroupCommitter[int, str] = GroupCommitter(name="test", db=db, apply=_write, max_group=max_group,
-                                                         committers=committers)
+    committer: GroupCommitter[int, str] = GroupCommitter(
+        name="test", db=db, apply=_write, max_group=max_group, committers=committers
+    )
     committer.start()
     return committer
 
@@ -61,7 +67,8 @@ async def _count(db: Database) -> int:
 
 class TestGroupCommit:
     async def test_concurrent_callers_share_transactions_and_each_row_is_committed_when_answered(
-            self, db: Database) -> None:
+        self, db: Database
+    ) -> None:
         committer = await _committer(db, committers=1, max_group=64)
         try:
             answered: list[int] = []
@@ -85,8 +92,7 @@ class TestGroupCommit:
     async def test_a_refused_item_fails_alone_and_its_group_commits(self, db: Database) -> None:
         committer = await _committer(db)
         try:
-            outcomes = await asyncio.gather(*(committer.submit(i) for i in (11, 12, 13, 14)),
-                                            return_exceptions=True)
+            outcomes = await asyncio.gather(*(committer.submit(i) for i in (11, 12, 13, 14)), return_exceptions=True)
         finally:
             await committer.stop()
         assert isinstance(outcomes[2], Refused)
@@ -137,8 +143,9 @@ class TestGroupCommit:
     async def test_a_full_queue_refuses_new_callers_with_a_503_to_retry(self, db: Database) -> None:
         """Back-pressure: while the database stalls the committer, callers past `max_waiting` are refused at once
         (503, Retry-After) instead of piling up in memory; the ones queued still commit."""
-        committer: GroupCommitter[int, str] = GroupCommitter(name="bounded", db=db, apply=_write, committers=1,
-                                                             max_waiting=3)
+        committer: GroupCommitter[int, str] = GroupCommitter(
+            name="bounded", db=db, apply=_write, committers=1, max_waiting=3
+        )
         committer.start()
         try:
             async with db.transaction() as session:  # the database stalls the only committer

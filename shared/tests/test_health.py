@@ -28,11 +28,18 @@ async def _probe(runtime: Any, path: str = "/healthz") -> httpx.Response:
         return await client.get(path)
 
 
-def _runtime(*, clock: FrozenClock | None = None, consumers: list[SimpleNamespace] | None = None,
-             tasks: list[asyncio.Task[None]] | None = None, stopping: bool = False, **more: Any) -> SimpleNamespace:
+def _runtime(
+    *,
+    clock: FrozenClock | None = None,
+    consumers: list[SimpleNamespace] | None = None,
+    tasks: list[asyncio.Task[None]] | None = None,
+    stopping: bool = False,
+    **more: Any,
+) -> SimpleNamespace:
     """The parts of a service's runtime the probes read, running and healthy unless told otherwise."""
-    return SimpleNamespace(clock=clock or FrozenClock(), consumers=consumers or [], tasks=tasks or [],
-                           stopping=stopping, **more)
+    return SimpleNamespace(
+        clock=clock or FrozenClock(), consumers=consumers or [], tasks=tasks or [], stopping=stopping, **more
+    )
 
 
 def _consumer(clock: FrozenClock, *, idle_for: timedelta) -> SimpleNamespace:

@@ -30,8 +30,9 @@ async def test_a_dropped_connection_is_a_503_to_retry_and_the_next_request_recon
             return {"pid": (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()}
 
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                                     base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+        ) as client:
             first = (await client.get("/pid")).json()["pid"]
             # The pool's only connection is idle in the pool now: end it from the server side.
             admin = Database(make_engine(to_asyncpg_url(url), pool_size=1))

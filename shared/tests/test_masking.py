@@ -19,13 +19,16 @@ LEAKED_BEFORE = [
 
 
 class TestRegionLabel:
-    @pytest.mark.parametrize(("code", "label"), [
-        ("370782", "山东省潍坊市诸城市"),
-        ("110101", "北京市东城区"),      # municipality: its 市辖区 placeholder is no place
-        ("500233", "重庆市忠县"),
-        ("441900", "广东省东莞市"),      # a city without counties: named once
-        ("419001", "河南省济源市"),      # 省直辖县级行政区划 placeholder skipped
-    ])
+    @pytest.mark.parametrize(
+        ("code", "label"),
+        [
+            ("370782", "山东省潍坊市诸城市"),
+            ("110101", "北京市东城区"),  # municipality: its 市辖区 placeholder is no place
+            ("500233", "重庆市忠县"),
+            ("441900", "广东省东莞市"),  # a city without counties: named once
+            ("419001", "河南省济源市"),  # 省直辖县级行政区划 placeholder skipped
+        ],
+    )
     def test_names_of_province_city_and_county(self, code: str, label: str) -> None:
         assert region_label(code) == label
 

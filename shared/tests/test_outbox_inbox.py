@@ -23,8 +23,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 metadata = MetaData()
 OUTBOX, INBOX, STATE = define_kit_tables(metadata)
-EFFECTS = Table("effects", metadata, Column("id", Integer, primary_key=True, autoincrement=True),
-                Column("event_id", String(64), nullable=False))
+EFFECTS = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+)
 
 
 async def _database(infra: Infra) -> Database:
@@ -43,8 +47,13 @@ def _event(lead_id: str = "L1") -> Envelope:
 
 
 async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: float = 1.5) -> list[Envelope]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     seen: list[Envelope] = []
     try:
@@ -75,8 +84,9 @@ class TestOutbox:
         topic = prefix + LEADS
         event = _event()
         async with db.transaction() as session:  # the process commits, then "dies": no relay ever ran
-            await Outbox(OUTBOX).write(session, [OutboxRow(topic=topic, key="C1", aggregate_type="lead",
-                                                           envelope=event)])
+            await Outbox(OUTBOX).write(
+                session, [OutboxRow(topic=topic, key="C1", aggregate_type="lead", envelope=event)]
+            )
         producer = await start_producer(infra.bootstrap_servers)
         try:
             first, second = _relay(db, producer), _relay(db, producer)  # the restarted process, and a replica
@@ -95,8 +105,9 @@ class TestOutbox:
         topic = prefix + LEADS
         with pytest.raises(RuntimeError):
             async with db.transaction() as session:
-                await Outbox(OUTBOX).write(session, [OutboxRow(topic=topic, key="C1", aggregate_type="lead",
-                                                               envelope=_event())])
+                await Outbox(OUTBOX).write(
+                    session, [OutboxRow(topic=topic, key="C1", aggregate_type="lead", envelope=_event())]
+                )
                 raise RuntimeError("the business change failed")
         producer = await start_producer(infra.bootstrap_servers)
         try:
@@ -116,8 +127,9 @@ class TestOutbox:
             relay = _relay(db, producer)
             await relay.reconcile_with_broker("cluster-a")
             async with db.transaction() as session:
-                await Outbox(OUTBOX).write(session, [OutboxRow(topic=prefix + LEADS, key="C1", aggregate_type="lead",
-                                                               envelope=_event())])
+                await Outbox(OUTBOX).write(
+                    session, [OutboxRow(topic=prefix + LEADS, key="C1", aggregate_type="lead", envelope=_event())]
+                )
             assert await relay.publish_batch() == 1
             assert await relay.reconcile_with_broker("cluster-a") == 0
             assert await relay.reconcile_with_broker("cluster-b") == 1  # the embedded broker restarted empty
@@ -128,15 +140,24 @@ class TestOutbox:
 
 
 class TestInbox:
-    async def _run_consumer(self, infra: Infra, db: Database, topic: str, handler: object, *,
-                            prefix: str, max_attempts: int = 3) -> ConsumerLoop:
+    async def _run_consumer(
+        self, infra: Infra, db: Database, topic: str, handler: object, *, prefix: str, max_attempts: int = 3
+    ) -> ConsumerLoop:
         loop = ConsumerLoop(
-            name="test-consumer", service="test", topics=[topic], handler=handler,  # type: ignore[arg-type]
+            name="test-consumer",
+            service="test",
+            topics=[topic],
+            handler=handler,  # type: ignore[arg-type]
             types={"leadnet.lead.closed"},
-            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
+            db=db,
+            inbox=Inbox(INBOX),
+            outbox=Outbox(OUTBOX, topic_prefix=prefix),
             bootstrap_servers=infra.bootstrap_servers,
-            group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=max_attempts,
-            retry_backoff=0.01, replay_interval=0.2,
+            group_id=f"{prefix}g",
+            dead_letter_topic=prefix + DEAD_LETTERS,
+            max_attempts=max_attempts,
+            retry_backoff=0.01,
+            replay_interval=0.2,
         )
         await loop.start()
         return loop
@@ -273,13 +294,23 @@ async def _empty(book: Callable[[], Awaitable[dict[str, tuple[str, int]]]]) -> b
 
 
 class TestBatchInbox:
-    async def _loop(self, infra: Infra, db: Database, topic: str, *, prefix: str,
-                    handler: BatchHandler) -> ConsumerLoop:
+    async def _loop(
+        self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: BatchHandler
+    ) -> ConsumerLoop:
         loop = ConsumerLoop(
-            name="batch-consumer", service="test", topics=[topic], handler=handler, types={"leadnet.lead.closed"},
-            db=db, inbox=Inbox(INBOX), outbox=Outbox(OUTBOX, topic_prefix=prefix),
+            name="batch-consumer",
+            service="test",
+            topics=[topic],
+            handler=handler,
+            types={"leadnet.lead.closed"},
+            db=db,
+            inbox=Inbox(INBOX),
+            outbox=Outbox(OUTBOX, topic_prefix=prefix),
             bootstrap_servers=infra.bootstrap_servers,
-            group_id=f"{prefix}g", dead_letter_topic=prefix + DEAD_LETTERS, max_attempts=2, retry_backoff=0.01,
+            group_id=f"{prefix}g",
+            dead_letter_topic=prefix + DEAD_LETTERS,
+            max_attempts=2,
+            retry_backoff=0.01,
         )
         await loop.start()
         return loop
@@ -352,6 +383,7 @@ class TestBatchInbox:
         assert outcomes == {events[0].id: "processed", events[2].id: "processed"}
         async with db.sessions() as s:
             assert (await s.execute(text("SELECT event_id, status FROM consumer_failures"))).all() == [
-                (events[1].id, "parked")]
+                (events[1].id, "parked")
+            ]
         assert batch_sizes.count(1) >= 2  # the poison was isolated by the same handler, on batches of one
         await db.dispose()

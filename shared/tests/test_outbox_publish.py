@@ -44,8 +44,9 @@ async def _database(infra: Infra) -> Database:
 
 async def _rows(db: Database) -> list[dict[str, object]]:
     async with db.sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT event_id, topic, aggregate_type, aggregate_id, event_type, payload FROM outbox ORDER BY seq")))
+        rows = await session.execute(
+            text("SELECT event_id, topic, aggregate_type, aggregate_id, event_type, payload FROM outbox ORDER BY seq")
+        )
         return [dict(r) for r in rows.mappings().all()]
 
 
@@ -59,17 +60,36 @@ class TestPublish:
         outbox = Outbox(OUTBOX, topic_prefix="t1.", source="/leadnet/test")
         async with db.transaction() as session:
             await outbox.publish(session, _closed("L1"), key="C1", subject="C1", time=NOW)
-            await outbox.publish(session, DealerWithdrawn(code="D001", withdrawn_at=NOW), key="D001",
-                                 subject="D001", time=NOW, event_id="withdrawn-D001")
+            await outbox.publish(
+                session,
+                DealerWithdrawn(code="D001", withdrawn_at=NOW),
+                key="D001",
+                subject="D001",
+                time=NOW,
+                event_id="withdrawn-D001",
+            )
             assert session.info["outbox_dirty"], "the relay is woken at the commit"
         lead, dealer = await _rows(db)
         assert (lead["topic"], lead["aggregate_type"], lead["aggregate_id"], lead["event_type"]) == (
-            "t1." + LEADS, "lead", "C1", "leadnet.lead.closed")
+            "t1." + LEADS,
+            "lead",
+            "C1",
+            "leadnet.lead.closed",
+        )
         assert (dealer["topic"], dealer["aggregate_type"], dealer["aggregate_id"], dealer["event_id"]) == (
-            "t1.leadnet.public.dealers.v1", "dealer", "D001", "withdrawn-D001")
+            "t1.leadnet.public.dealers.v1",
+            "dealer",
+            "D001",
+            "withdrawn-D001",
+        )
         envelope = Envelope.from_bytes(str(lead["payload"]).encode())
         assert (envelope.id, envelope.type, envelope.source, envelope.subject, envelope.time) == (
-            lead["event_id"], "leadnet.lead.closed", "/leadnet/test", "C1", NOW)
+            lead["event_id"],
+            "leadnet.lead.closed",
+            "/leadnet/test",
+            "C1",
+            NOW,
+        )
         assert envelope.dataschema == "/schemas/leadnet.lead.closed/v1"
         assert parse_event(envelope) == _closed("L1")
         await db.dispose()
@@ -78,13 +98,16 @@ class TestPublish:
         db = await _database(infra)
         outbox = Outbox(OUTBOX)
         async with db.transaction() as session:
-            await outbox.publish_many(session, [Outgoing(_closed(f"L{i}"), key=f"C{i % 2}", subject=None)
-                                                for i in range(5)], time=NOW)
+            await outbox.publish_many(
+                session, [Outgoing(_closed(f"L{i}"), key=f"C{i % 2}", subject=None) for i in range(5)], time=NOW
+            )
             await outbox.publish_many(session, [], time=NOW)
         rows = await _rows(db)
         assert [r["aggregate_id"] for r in rows] == ["C0", "C1", "C0", "C1", "C0"]
-        assert [parse_event(Envelope.from_bytes(str(r["payload"]).encode())).lead_id  # type: ignore[union-attr]
-                for r in rows] == [f"L{i}" for i in range(5)]
+        assert [
+            parse_event(Envelope.from_bytes(str(r["payload"]).encode())).lead_id  # type: ignore[union-attr]
+            for r in rows
+        ] == [f"L{i}" for i in range(5)]
         assert all("subject" not in orjson.loads(str(r["payload"])) for r in rows), "no null attribute"
         await db.dispose()
 
@@ -107,27 +130,61 @@ class TestPublishSelected:
     async def test_sql_built_events_are_the_envelopes_publish_builds(self, infra: Infra) -> None:
         db = await _database(infra)
         outbox = Outbox(OUTBOX, topic_prefix="t2.", source="/leadnet/scheduler")
-        statement = text(_TASK_ROWS.format(insert=insert_select_sql(
-            TaskEvent, rows="events", event_id="event_id", key="customer_id", subject="customer_id",
-            time="CAST(:now AS timestamptz)", data={"occurred_at": "CAST(:now AS timestamptz)"})))
+        statement = text(
+            _TASK_ROWS.format(
+                insert=insert_select_sql(
+                    TaskEvent,
+                    rows="events",
+                    event_id="event_id",
+                    key="customer_id",
+                    subject="customer_id",
+                    time="CAST(:now AS timestamptz)",
+                    data={"occurred_at": "CAST(:now AS timestamptz)"},
+                )
+            )
+        )
         async with db.transaction() as session:
-            written = await outbox.publish_selected(session, statement, event=TaskOverdue,
-                                                    params={"now": NOW, "due": NOW})
+            written = await outbox.publish_selected(
+                session, statement, event=TaskOverdue, params={"now": NOW, "due": NOW}
+            )
             assert written == 2
             assert session.info["outbox_dirty"]
         sql_rows = await _rows(db)
 
         expected = [
-            Outgoing(TaskOverdue(task_id="T1", lead_id="L1", customer_id="C1", dealer="D001", kind="callback",
-                                 due_at=NOW, status="open", reason="manual", occurred_at=NOW),
-                     key="C1", subject="C1", event_id="E1"),
-            Outgoing(TaskOverdue(task_id="T2", customer_id="C2", kind="callback", due_at=NOW, status="open",
-                                 occurred_at=NOW), key="C2", subject="C2", event_id="E2"),
+            Outgoing(
+                TaskOverdue(
+                    task_id="T1",
+                    lead_id="L1",
+                    customer_id="C1",
+                    dealer="D001",
+                    kind="callback",
+                    due_at=NOW,
+                    status="open",
+                    reason="manual",
+                    occurred_at=NOW,
+                ),
+                key="C1",
+                subject="C1",
+                event_id="E1",
+            ),
+            Outgoing(
+                TaskOverdue(
+                    task_id="T2", customer_id="C2", kind="callback", due_at=NOW, status="open", occurred_at=NOW
+                ),
+                key="C2",
+                subject="C2",
+                event_id="E2",
+            ),
         ]
         for row, outgoing in zip(sql_rows, expected, strict=True):
             python = outbox.row(outgoing, time=NOW)
             assert (row["topic"], row["aggregate_type"], row["aggregate_id"], row["event_type"]) == (
-                python.topic, python.aggregate_type, python.key, python.envelope.type)
+                python.topic,
+                python.aggregate_type,
+                python.key,
+                python.envelope.type,
+            )
             from_sql = Envelope.from_bytes(str(row["payload"]).encode())
             assert from_sql.model_dump(exclude={"data"}) == python.envelope.model_dump(exclude={"data"})
             # The same keys in the same order; times are RFC 3339 either way ("+00:00" from SQL, "Z" from Python).
@@ -137,12 +194,20 @@ class TestPublishSelected:
 
     def test_a_payload_field_without_a_column_expression_is_refused(self) -> None:
         with pytest.raises(ValueError, match="has no fields"):
-            insert_select_sql(TaskDue, rows="events", event_id="event_id", key="customer_id",
-                              subject="customer_id", time="now()", data={"due": "now()"})
+            insert_select_sql(
+                TaskDue,
+                rows="events",
+                event_id="event_id",
+                key="customer_id",
+                subject="customer_id",
+                time="now()",
+                data={"due": "now()"},
+            )
 
     def test_the_sql_envelope_names_every_field_of_a_task_payload(self) -> None:
-        sql = insert_select_sql(TaskEvent, rows="events", event_id="event_id", key="customer_id",
-                                subject="customer_id", time="now()")
+        sql = insert_select_sql(
+            TaskEvent, rows="events", event_id="event_id", key="customer_id", subject="customer_id", time="now()"
+        )
         for name in TaskEvent.model_fields:
             assert f"'{name}', {name}" in sql
         assert TASKS not in sql, "the topic (with its prefix) is bound at run time, not baked into the text"

@@ -87,8 +87,9 @@ async def test_a_constraint_violation_is_an_integrity_error_with_its_sqlstate(db
     assert not other.value.connection_invalidated
 
 
-async def test_a_dropped_connection_is_invalidated_and_the_next_unit_of_work_reconnects(db: Database,
-                                                                                      infra: Infra) -> None:
+async def test_a_dropped_connection_is_invalidated_and_the_next_unit_of_work_reconnects(
+    db: Database, infra: Infra
+) -> None:
     async with db.transaction() as session:
         first = (await fetch(session, "SELECT pg_backend_pid()"))[0][0]
     # The pool's only connection is idle in it now: end it from the server side.
@@ -113,8 +114,14 @@ def test_the_raw_lane_reaches_asyncpg_through_public_sqlalchemy_api_only() -> No
     # Private names of SQLAlchemy's asyncpg adapter pinned the kit below the next SQLAlchemy release; the lane must
     # keep working on any 2.x, so db.py touches no underscore attribute but its own (self._...).
     tree = ast.parse(inspect.getsource(db_module))
-    private = sorted({f"{ast.unparse(node.value)}.{node.attr}" for node in ast.walk(tree)
-                      if isinstance(node, ast.Attribute) and node.attr.startswith("_")
-                      and not node.attr.startswith("__")
-                      and not (isinstance(node.value, ast.Name) and node.value.id == "self")})
+    private = sorted(
+        {
+            f"{ast.unparse(node.value)}.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+        }
+    )
     assert private == []

@@ -41,11 +41,25 @@ async def test_ready_with_the_broker_down_and_not_once_a_consumer_task_ended(inf
     broker = EmbeddedBroker().start()  # a broker of this test's own, to take down
     try:
         prefix = await new_topic_prefix(broker.bootstrap, partitions=1)
-        settings = ProbeSettings(env="test", service_database_url=url, kafka_bootstrap_servers=broker.bootstrap,
-                                 topic_prefix=prefix, jwks_file=infra.jwks_file, log_json=False)
-        app = create_service_app(settings=settings, title="probe", tables=TABLES, routers=[],
-                                 consumers=[ConsumerSpec(name="leads", topics=[LEADS], handler=lambda _rt: _ignore,
-                                                         types=frozenset({"leadnet.lead.closed"}))])
+        settings = ProbeSettings(
+            env="test",
+            service_database_url=url,
+            kafka_bootstrap_servers=broker.bootstrap,
+            topic_prefix=prefix,
+            jwks_file=infra.jwks_file,
+            log_json=False,
+        )
+        app = create_service_app(
+            settings=settings,
+            title="probe",
+            tables=TABLES,
+            routers=[],
+            consumers=[
+                ConsumerSpec(
+                    name="leads", topics=[LEADS], handler=lambda _rt: _ignore, types=frozenset({"leadnet.lead.closed"})
+                )
+            ],
+        )
         async with running(app) as client:
             runtime: Runtime = app.state.runtime
             full = await client.get("/readyz?full")
@@ -79,4 +93,3 @@ async def test_ready_with_the_broker_down_and_not_once_a_consumer_task_ended(inf
             assert ready.json()["checks"]["verdict_listener"] == "error: the verdict listener is not connected"
     finally:
         broker.stop()
-

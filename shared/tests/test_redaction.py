@@ -17,30 +17,39 @@ from leadnet_shared.redaction import describe_error, redact_text
 
 
 class TestRedactText:
-    @pytest.mark.parametrize(("text", "expected"), [
-        ("Key (phone)=(+8613800138000) already exists.", "Key (phone)=(138****8000) already exists."),
-        ("客户电话13800138000请回访", "客户电话138****8000请回访"),
-        ("call 138 0013 8000 or 138-0013-8000", "call 138****8000 or 138****8000"),
-        ("fixed line 0536-6012345", "fixed line 0536****2345"),
-    ])
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("Key (phone)=(+8613800138000) already exists.", "Key (phone)=(138****8000) already exists."),
+            ("客户电话13800138000请回访", "客户电话138****8000请回访"),
+            ("call 138 0013 8000 or 138-0013-8000", "call 138****8000 or 138****8000"),
+            ("fixed line 0536-6012345", "fixed line 0536****2345"),
+        ],
+    )
     def test_phones_are_masked(self, text: str, expected: str) -> None:
         assert redact_text(text) == expected
 
-    @pytest.mark.parametrize("text", [
-        "山东省潍坊市诸城市密州街道东坡北街18号金都花园小区",
-        "地址：山东潍坊诸城东坡北街18号",
-        "河南省郑州市中原区建设路99号",
-    ])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "山东省潍坊市诸城市密州街道东坡北街18号金都花园小区",
+            "地址：山东潍坊诸城东坡北街18号",
+            "河南省郑州市中原区建设路99号",
+        ],
+    )
     def test_street_addresses_are_replaced(self, text: str) -> None:
         out = redact_text(text)
         for street in ("东坡北街", "18号", "金都花园", "建设路", "99号"):
             assert street not in out
 
-    @pytest.mark.parametrize("text", [
-        "lead 3f1c0a23-0123-4567-8901-aabbccddeeff routed to D003",
-        "batch of 500 events failed at 2026-12-05T03:04:05Z; sqlstate 40001",
-        "region 370782 product line tractor, 13 tasks",
-    ])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "lead 3f1c0a23-0123-4567-8901-aabbccddeeff routed to D003",
+            "batch of 500 events failed at 2026-12-05T03:04:05Z; sqlstate 40001",
+            "region 370782 product line tractor, 13 tasks",
+        ],
+    )
     def test_ids_times_and_counts_are_left_alone(self, text: str) -> None:
         assert redact_text(text) == text
 

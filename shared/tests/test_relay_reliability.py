@@ -42,8 +42,9 @@ def _event(lead_id: str, *, padding: int = 0) -> Envelope:
 
 
 async def _producer(infra: Infra, **config: object) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, acks="all", request_timeout_ms=1000,
-                                **config)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.bootstrap_servers, acks="all", request_timeout_ms=1000, **config
+    )
     await producer.start()
     return producer
 
@@ -53,16 +54,22 @@ Received = list[tuple[str, Envelope, dict[str, bytes]]]
 
 async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) -> Received:
     """(key, event, headers) of every message of `topic`, once `expect` of them are there."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     seen: Received = []
     try:
         deadline = asyncio.get_running_loop().time() + within
         while len(seen) < expect and asyncio.get_running_loop().time() < deadline:
             for msgs in (await consumer.getmany(timeout_ms=200)).values():
-                seen.extend(((m.key or b"").decode(), Envelope.from_bytes(m.value or b""), dict(m.headers))
-                            for m in msgs)
+                seen.extend(
+                    ((m.key or b"").decode(), Envelope.from_bytes(m.value or b""), dict(m.headers)) for m in msgs
+                )
         await asyncio.sleep(0.5)  # and nothing more than that
         for msgs in (await consumer.getmany(timeout_ms=500)).values():
             seen.extend(((m.key or b"").decode(), Envelope.from_bytes(m.value or b""), dict(m.headers)) for m in msgs)
@@ -72,14 +79,28 @@ async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) ->
 
 
 def _relay(db: Database, producer: AIOKafkaProducer, **options: object) -> OutboxRelay:
-    return OutboxRelay(db=db, table=OUTBOX, state_table=STATE, producer=producer, service="test",
-                       retry_backoff=0.05, retry_backoff_cap=0.2, idle_poll=0.05, **options)  # type: ignore[arg-type]
+    return OutboxRelay(
+        db=db,
+        table=OUTBOX,
+        state_table=STATE,
+        producer=producer,
+        service="test",
+        retry_backoff=0.05,
+        retry_backoff_cap=0.2,
+        idle_poll=0.05,
+        **options,
+    )  # type: ignore[arg-type]
 
 
 async def _add(db: Database, rows: list[tuple[str, str, Envelope]]) -> None:
     async with db.transaction() as session:
-        await Outbox(OUTBOX).write(session, [OutboxRow(topic=topic, key=key, aggregate_type="lead", envelope=envelope)
-                                             for topic, key, envelope in rows])
+        await Outbox(OUTBOX).write(
+            session,
+            [
+                OutboxRow(topic=topic, key=key, aggregate_type="lead", envelope=envelope)
+                for topic, key, envelope in rows
+            ],
+        )
 
 
 class TestRelayOrderAndJams:
@@ -92,10 +113,13 @@ class TestRelayOrderAndJams:
         topic = prefix + LEADS
         a = [_event(f"A{i}", padding=300_000 if i == 2 else 0) for i in range(5)]
         others = [(f"K{i % 7}", _event(f"K{i % 7}-{i}")) for i in range(300)]
-        await _add(db, [(topic, "A", a[0]), (topic, "A", a[1]), (topic, "A", a[2])]
-                   + [(topic, key, e) for key, e in others[:150]]
-                   + [(topic, "A", a[3]), (topic, "A", a[4])]
-                   + [(topic, key, e) for key, e in others[150:]])
+        await _add(
+            db,
+            [(topic, "A", a[0]), (topic, "A", a[1]), (topic, "A", a[2])]
+            + [(topic, key, e) for key, e in others[:150]]
+            + [(topic, "A", a[3]), (topic, "A", a[4])]
+            + [(topic, key, e) for key, e in others[150:]],
+        )
 
         async def relays_until(done: object, *, max_request_size: int) -> None:
             producers = [await _producer(infra, max_request_size=max_request_size) for _ in range(2)]
@@ -120,8 +144,11 @@ class TestRelayOrderAndJams:
         for key, lead_ids in by_key.items():  # every other key flowed, each in its order, once
             assert lead_ids == [e.data["lead_id"] for k, e in others if k == key]
         async with db.sessions() as session:
-            attempts, error, parked = (await session.execute(text(
-                "SELECT attempts, last_error, parked_at FROM outbox WHERE event_id = :e"), {"e": a[2].id})).one()
+            attempts, error, parked = (
+                await session.execute(
+                    text("SELECT attempts, last_error, parked_at FROM outbox WHERE event_id = :e"), {"e": a[2].id}
+                )
+            ).one()
         assert attempts >= 1 and "MessageSizeTooLarge" in error and parked is None  # recorded, still retried
 
         await relays_until(eventually(lambda: _all_sent(db), within=30), max_request_size=1_000_000)
@@ -134,24 +161,41 @@ class TestRelayOrderAndJams:
         prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
         topic = prefix + LEADS
         big = _event("BIG", padding=300_000)  # over this relay's 200 kB request limit
-        await _add(db, [(topic, "A", _event("A0")), (topic, "A", big), (topic, "A", _event("A2")),
-                        (topic, "B", _event("B0")), (topic, "B", _event("B1"))])
+        await _add(
+            db,
+            [
+                (topic, "A", _event("A0")),
+                (topic, "A", big),
+                (topic, "A", _event("A2")),
+                (topic, "B", _event("B0")),
+                (topic, "B", _event("B1")),
+            ],
+        )
         producer = await _producer(infra, max_request_size=200_000)
         relay = _relay(db, producer, max_attempts=3)
         task = asyncio.create_task(relay.run())
         try:
+
             async def parked() -> bool:
                 async with db.sessions() as session:
-                    return bool((await session.execute(text(
-                        "SELECT parked_at IS NOT NULL FROM outbox WHERE event_id = :e"), {"e": big.id})).scalar_one())
+                    return bool(
+                        (
+                            await session.execute(
+                                text("SELECT parked_at IS NOT NULL FROM outbox WHERE event_id = :e"), {"e": big.id}
+                            )
+                        ).scalar_one()
+                    )
 
             await eventually(parked, within=20)
             assert await relay.pending() == 0  # the parked row, and A2 behind it, wait for an operator
             received = [e.data["lead_id"] for _, e, _ in await _read(infra, topic, expect=3)]
             assert received == ["A0", "B0", "B1"]
             async with db.sessions() as session:
-                attempts, error = (await session.execute(text(
-                    "SELECT attempts, last_error FROM outbox WHERE event_id = :e"), {"e": big.id})).one()
+                attempts, error = (
+                    await session.execute(
+                        text("SELECT attempts, last_error FROM outbox WHERE event_id = :e"), {"e": big.id}
+                    )
+                ).one()
             assert attempts == 3
             assert "MessageSizeTooLarge" in error
         finally:
@@ -160,8 +204,10 @@ class TestRelayOrderAndJams:
             await producer.stop()
         # The operator raises the limit and releases the row (docs/operations.md): it leaves, then what waited.
         async with db.transaction() as session:
-            await session.execute(text("UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() "
-                                       "WHERE event_id = :e"), {"e": big.id})
+            await session.execute(
+                text("UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() WHERE event_id = :e"),
+                {"e": big.id},
+            )
         producer = await _producer(infra, max_request_size=1_000_000)
         try:
             await _relay(db, producer).drain(within=20)

@@ -39,8 +39,9 @@ def test_a_dealer_sees_what_names_it_and_hq_sees_everything() -> None:
 
 def test_a_list_is_filtered_to_what_the_caller_may_see() -> None:
     table = Table("sales", MetaData(), Column("seller", String), Column("supplier", String))
-    sales: DealerScoped[Sale] = DealerScoped("sale", lambda s: (s.seller, s.supplier),
-                                             (table.c.seller, table.c.supplier))  # type: ignore[arg-type]
+    sales: DealerScoped[Sale] = DealerScoped(
+        "sale", lambda s: (s.seller, s.supplier), (table.c.seller, table.c.supplier)
+    )  # type: ignore[arg-type]
     assert sales.condition(HQ) is None
     where = sales.condition(D1)
     assert where is not None

@@ -54,8 +54,9 @@ class Service:
 
 SERVICES = (
     Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads",)),
-    Service("router", "dedup-router", "dedup_router", 8002,
-            ("/v1/dealers", "/v1/customers", "/v1/sales", "/v1/vehicles")),
+    Service(
+        "router", "dedup-router", "dedup_router", 8002, ("/v1/dealers", "/v1/customers", "/v1/sales", "/v1/vehicles")
+    ),
     Service("scheduler", "followup-scheduler", "followup_scheduler", 8003, ("/v1/tasks", "/v1/plans")),
     Service("ledger", "rewards-ledger", "rewards_ledger", 8004, ("/v1/ledger",)),
 )
@@ -76,6 +77,7 @@ def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 
 # ---- tools -------------------------------------------------------------------------------------------------
+
 
 def kustomize_cmd() -> list[str] | None:
     for candidate in (TOOLS / "bin" / "kustomize", shutil.which("kustomize")):
@@ -116,6 +118,7 @@ def checkov_env() -> dict[str, str]:
 
 
 # ---- rendered overlays -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -158,9 +161,22 @@ def pod_templates(r: Rendered) -> Iterator[tuple[str, dict[str, Any]]]:
 class TestRender:
     def test_both_overlays_render_every_part(self, overlay: Rendered) -> None:
         kinds = {o["kind"] for o in overlay.objects}
-        assert {"Namespace", "Deployment", "Service", "ServiceAccount", "ConfigMap", "Job",
-                "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress", "Kafka",
-                "KafkaNodePool", "KafkaTopic", "PrometheusRule"} <= kinds
+        assert {
+            "Namespace",
+            "Deployment",
+            "Service",
+            "ServiceAccount",
+            "ConfigMap",
+            "Job",
+            "PodDisruptionBudget",
+            "HorizontalPodAutoscaler",
+            "NetworkPolicy",
+            "Ingress",
+            "Kafka",
+            "KafkaNodePool",
+            "KafkaTopic",
+            "PrometheusRule",
+        } <= kinds
         for svc in SERVICES:
             for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"):
                 overlay.one(kind, svc.name)
@@ -202,13 +218,21 @@ class TestRender:
 class TestSchemas:
     def test_every_object_validates_against_the_pinned_schemas(self, overlay: Rendered) -> None:
         python = require(tools_python(), "kubernetes-validate (deploy tools venv)")
-        result = run([python, str(Path(__file__).with_name("validate_objects.py")), KUBERNETES_VERSION,
-                      str(SCHEMAS), str(overlay.path)])
+        result = run(
+            [
+                python,
+                str(Path(__file__).with_name("validate_objects.py")),
+                KUBERNETES_VERSION,
+                str(SCHEMAS),
+                str(overlay.path),
+            ]
+        )
         assert result.returncode == 0, f"{overlay.overlay}: schema errors:\n{result.stdout}{result.stderr}"
         assert json.loads(result.stdout) == []
 
     def test_the_validator_rejects_unknown_fields_in_builtin_and_custom_kinds(
-            self, rendered: dict[str, Rendered], tmp_path: Path) -> None:
+        self, rendered: dict[str, Rendered], tmp_path: Path
+    ) -> None:
         python = require(tools_python(), "kubernetes-validate (deploy tools venv)")
         r = rendered["prod"]
         deployment = json.loads(json.dumps(r.one("Deployment", "lead-intake")))
@@ -219,8 +243,9 @@ class TestSchemas:
         kafka["spec"]["kafka"]["replicas"] = 3  # gone from the v1 API: node pools hold the replicas
         bad = tmp_path / "bad.yaml"
         bad.write_text(yaml.safe_dump_all([deployment, topic, kafka]))
-        result = run([python, str(Path(__file__).with_name("validate_objects.py")), KUBERNETES_VERSION,
-                      str(SCHEMAS), str(bad)])
+        result = run(
+            [python, str(Path(__file__).with_name("validate_objects.py")), KUBERNETES_VERSION, str(SCHEMAS), str(bad)]
+        )
         errors = json.loads(result.stdout)
         assert result.returncode == 1
         assert {e["object"].split("/")[0] for e in errors} == {"Deployment", "KafkaTopic", "Kafka"}, errors
@@ -228,20 +253,26 @@ class TestSchemas:
     def test_vendored_schemas_are_pinned(self) -> None:
         assert (SCHEMAS / "strimzi" / "STRIMZI_VERSION").read_text().strip() == "1.2.0"
         names = {p.name for p in SCHEMAS.glob("*/*.json")}
-        assert {"kafka-kafka.strimzi.io-v1.json", "kafkanodepool-kafka.strimzi.io-v1.json",
-                "kafkatopic-kafka.strimzi.io-v1.json",
-                "prometheusrule-monitoring.coreos.com-v1.json"} <= names
+        assert {
+            "kafka-kafka.strimzi.io-v1.json",
+            "kafkanodepool-kafka.strimzi.io-v1.json",
+            "kafkatopic-kafka.strimzi.io-v1.json",
+            "prometheusrule-monitoring.coreos.com-v1.json",
+        } <= names
 
 
 class TestSecurityScan:
     def test_checkov_finds_nothing_unexplained_in_the_manifests(self, overlay: Rendered) -> None:
         checkov = require(checkov_cmd(), "checkov")
-        result = run([*checkov, "-f", str(overlay.path), "--framework", "kubernetes", "-o", "json",
-                      "--compact"], env=checkov_env())
+        result = run(
+            [*checkov, "-f", str(overlay.path), "--framework", "kubernetes", "-o", "json", "--compact"],
+            env=checkov_env(),
+        )
         report = json.loads(result.stdout)
         reports = report if isinstance(report, list) else [report]
-        failed = [(f["check_id"], f["resource"], f["check_name"])
-                  for rep in reports for f in rep["results"]["failed_checks"]]
+        failed = [
+            (f["check_id"], f["resource"], f["check_name"]) for rep in reports for f in rep["results"]["failed_checks"]
+        ]
         assert failed == [], f"{overlay.overlay}: checkov findings:\n" + "\n".join(map(str, failed))
         assert sum(rep["summary"]["passed"] for rep in reports) > 100
 
@@ -255,8 +286,9 @@ class TestSecurityScan:
 
     def test_checkov_finds_nothing_in_the_dockerfiles(self) -> None:
         checkov = require(checkov_cmd(), "checkov")
-        result = run([*checkov, "-f", str(DOCKERFILE), "--framework", "dockerfile", "-o", "json",
-                      "--compact"], env=checkov_env())
+        result = run(
+            [*checkov, "-f", str(DOCKERFILE), "--framework", "dockerfile", "-o", "json", "--compact"], env=checkov_env()
+        )
         report = json.loads(result.stdout)
         reports = report if isinstance(report, list) else [report]
         failed = [(f["check_id"], f["file_path"]) for rep in reports for f in rep["results"]["failed_checks"]]
@@ -343,8 +375,11 @@ class TestNetwork:
 
     def test_the_ingress_routes_by_path_prefix(self, overlay: Rendered) -> None:
         (ingress,) = overlay.of("Ingress")
-        routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"])
-                  for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+        routes = {
+            p["path"]: (p["pathType"], p["backend"]["service"]["name"])
+            for rule in ingress["spec"]["rules"]
+            for p in rule["http"]["paths"]
+        }
         assert routes == {prefix: ("Prefix", svc.name) for svc in SERVICES for prefix in svc.prefixes}
         assert ingress["spec"]["tls"][0]["secretName"] == "leadnet-tls"
 
@@ -399,20 +434,25 @@ class TestAlerts:
     def test_the_alerts_that_matter_exist(self, overlay: Rendered) -> None:
         (rules,) = overlay.of("PrometheusRule")
         exprs = " ".join(str(r["expr"]) for g in rules["spec"]["groups"] for r in g["rules"])
-        for metric in ("leadnet_outbox_lag_seconds", "leadnet_outbox_pending", "kafka_consumergroup_lag",
-                       "leadnet_tasks_overdue", "leadnet.internal.dlq.v1"):
+        for metric in (
+            "leadnet_outbox_lag_seconds",
+            "leadnet_outbox_pending",
+            "kafka_consumergroup_lag",
+            "leadnet_tasks_overdue",
+            "leadnet.internal.dlq.v1",
+        ):
             assert metric in exprs, metric
 
 
 # ---- compose -----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cmd = require(compose_cmd(), "docker compose (plugin or standalone docker-compose)")
     data_dir = tmp_path_factory.mktemp("leadnet-data")
     env = {**os.environ, "LEADNET_DATA_DIR": str(data_dir)}
-    result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"],
-                 env=env, cwd=REPO)
+    result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"], env=env, cwd=REPO)
     assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
     config: dict[str, Any] = json.loads(result.stdout)
     config["_data_dir"] = str(data_dir)
@@ -462,8 +502,10 @@ class TestCompose:
 
     def test_compose_creates_the_contract_topics(self) -> None:
         script = (REPO / "deploy" / "compose" / "create-topics.sh").read_text()
-        created = {m[0]: (m[1], None if m[2] == "-" else int(m[2]))
-                   for m in re.findall(r"^create (\S+) (\S+) (\S+)$", script, flags=re.M)}
+        created = {
+            m[0]: (m[1], None if m[2] == "-" else int(m[2]))
+            for m in re.findall(r"^create (\S+) (\S+) (\S+)$", script, flags=re.M)
+        }
         assert created == CONTRACT_TOPICS
 
 
@@ -497,7 +539,7 @@ class TestDockerfile:
 
     def test_the_final_image_runs_as_a_numeric_non_root_user_without_build_tools(self) -> None:
         text = DOCKERFILE.read_text()
-        final = text[text.rindex("\nFROM "):]
+        final = text[text.rindex("\nFROM ") :]
         (user,) = re.findall(r"^USER (\S+)", final, flags=re.M)
         assert re.fullmatch(r"[1-9]\d{3,}:[1-9]\d{3,}", user)
         # Only the built virtualenv crosses from the build stage: no pip cache, sources or compilers.
@@ -519,9 +561,11 @@ class TestDockerfile:
     def test_compose_builds_each_service_from_it_with_its_arguments(self, svc: Service) -> None:
         services = compose_file()["services"]
         settings = pytest.importorskip(f"{svc.package}.settings")
-        (settings_class,) = [c for c in vars(settings).values()
-                             if isinstance(c, type) and c.__module__ == settings.__name__
-                             and hasattr(c, "default_port")]
+        (settings_class,) = [
+            c
+            for c in vars(settings).values()
+            if isinstance(c, type) and c.__module__ == settings.__name__ and hasattr(c, "default_port")
+        ]
         for name in (svc.short, f"{svc.short}-migrate"):
             build = services[name]["build"]
             assert build == {"context": ".", "args": {"SERVICE": svc.name, "PORT": str(svc.port)}}, name

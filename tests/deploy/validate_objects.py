@@ -37,8 +37,10 @@ def problems(obj: dict[str, Any], *, version: str, schemas: Schemas) -> list[str
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
     if key in schemas:
         validator = jsonschema.Draft7Validator(schemas[key])
-        return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+        ]
     try:
         kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as exc:

@@ -19,18 +19,23 @@ from leadnet_shared.events import LEADS_INTERNAL
 from leadnet_shared.workers import periodic
 
 
-def create_app(settings: RouterSettings | None = None, *, clock: Clock | None = None,
-               verifier: TokenVerifier | None = None) -> FastAPI:
+def create_app(
+    settings: RouterSettings | None = None, *, clock: Clock | None = None, verifier: TokenVerifier | None = None
+) -> FastAPI:
     settings = settings or RouterSettings()
     return create_service_app(
         settings=settings,
         title="leadnet dedup-router",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, sale_endpoints.router, vehicle_endpoints.router],
-        consumers=[ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler,
-                                types=LEAD_TYPES)],
-        workers=[periodic("protection-timer", protection_timer),
-                 periodic("idempotency-purge", SALE_KEYS.purge_step()), republish_masked_customers],
+        consumers=[
+            ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler, types=LEAD_TYPES)
+        ],
+        workers=[
+            periodic("protection-timer", protection_timer),
+            periodic("idempotency-purge", SALE_KEYS.purge_step()),
+            republish_masked_customers,
+        ],
         clock=clock,
         verifier=verifier,
     )

@@ -71,19 +71,20 @@ class BufferedOutbox(Outbox):
 # batch's transaction (see `leadnet_shared.db.fetch`): a batch runs about fifteen statements, each cheaper there
 # (docs/performance.md, "Raw asyncpg lane").
 SAVED_SQL = "SELECT lead_id FROM leads WHERE lead_id = ANY(CAST($1 AS varchar[]))"
-OPEN_LEADS_SQL = ("SELECT lead_id, customer_id, entrant_key FROM leads "
-                  "WHERE customer_id = ANY(CAST($1 AS varchar[])) AND status = 'open' ORDER BY lead_id")
-CUSTOMER_INSERT_COLUMNS = ("customer_id", "phone", "name", "address", "region_code", "tier", "nature",
-                           "product_line")
+OPEN_LEADS_SQL = (
+    "SELECT lead_id, customer_id, entrant_key FROM leads "
+    "WHERE customer_id = ANY(CAST($1 AS varchar[])) AND status = 'open' ORDER BY lead_id"
+)
+CUSTOMER_INSERT_COLUMNS = ("customer_id", "phone", "name", "address", "region_code", "tier", "nature", "product_line")
 INSERT_CUSTOMERS_SQL = (
     f"INSERT INTO customers ({', '.join(CUSTOMER_INSERT_COLUMNS)}) "
     f"SELECT * FROM unnest({', '.join(f'CAST(${i} AS varchar[])' for i, _ in enumerate(CUSTOMER_INSERT_COLUMNS, 1))}) "
     "ON CONFLICT (phone) DO NOTHING RETURNING phone"
 )
-LOCK_CUSTOMERS_SQL = text("SELECT * FROM customers WHERE phone = ANY(CAST(:phones AS varchar[])) "
-                          "ORDER BY phone FOR UPDATE")
-HOLD_DEALERS_SQL = ("SELECT code, status FROM dealers WHERE code = ANY(CAST($1 AS varchar[])) "
-                    "ORDER BY code FOR SHARE")
+LOCK_CUSTOMERS_SQL = text(
+    "SELECT * FROM customers WHERE phone = ANY(CAST(:phones AS varchar[])) ORDER BY phone FOR UPDATE"
+)
+HOLD_DEALERS_SQL = "SELECT code, status FROM dealers WHERE code = ANY(CAST($1 AS varchar[])) ORDER BY code FOR SHARE"
 # The first :n customers by id per key, read in (key, customer_id) index order: bounded whatever the registry size.
 CANDIDATES_SQL = text(
     "SELECT 'n' AS kind, k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
@@ -126,7 +127,7 @@ class _BatchKeys:
         if customer_id in lowest or (len(lowest) >= self.cap and customer_id > lowest[-1]):
             return
         bisect.insort(lowest, customer_id)
-        del lowest[self.cap:]
+        del lowest[self.cap :]
 
 
 @dataclass
@@ -138,8 +139,15 @@ class _Candidates:
     keys: dict[str, DuplicateKeys]
 
 
-async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: list[LeadSubmitted], now: datetime,
-                      prefix: str, dealers: DealerIndexCache | None = None) -> list[DecidedLead | None]:
+async def route_leads(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    submissions: list[LeadSubmitted],
+    now: datetime,
+    prefix: str,
+    dealers: DealerIndexCache | None = None,
+) -> list[DecidedLead | None]:
     """Decide a batch in order; returns per submission the saved lead, or None when it was a duplicate or already
     decided."""
     results: list[DecidedLead | None] = [None] * len(submissions)
@@ -193,9 +201,16 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
         seen_phones.add(c["phone"])
         own = open_leads.get((customer.customer_id, entrant))
         if own is not None:
-            await publish_lead_rejected(session, buffered, prefix=prefix, lead_id=s.lead_id,
-                                        customer_id=customer.customer_id, entered_by=s.entered_by,
-                                        existing_lead_id=own, now=now)
+            await publish_lead_rejected(
+                session,
+                buffered,
+                prefix=prefix,
+                lead_id=s.lead_id,
+                customer_id=customer.customer_id,
+                entered_by=s.entered_by,
+                existing_lead_id=own,
+                now=now,
+            )
             continue
 
         entering = index.dealer(s.entered_by) if s.entered_by else None
@@ -204,44 +219,70 @@ async def route_leads(session: AsyncSession, outbox: Outbox, *, submissions: lis
         authorized = None
         explanation: dict[str, Any] = {}
         if needs_authorized_dealer(entering_dealer=entering, region_code=region, product_line=line):
-            routed = route_to_authorized_dealer(index=index, region_code=region, product_line=line,
-                                                pool_counts=counts)
+            routed = route_to_authorized_dealer(index=index, region_code=region, product_line=line, pool_counts=counts)
             authorized, explanation = routed.dealer, dict(routed.explanation)
             if routed.dealer is not None and routed.pool is not None:
                 pool_counts = counts.setdefault(routed.pool, {})
                 pool_counts[routed.dealer.code] = pool_counts.get(routed.dealer.code, 0) + 1
                 added[(*routed.pool, routed.dealer.code)] += 1
-        assignment = decide_assignment(entering_dealer=entering, region_code=region, product_line=line,
-                                       tier=c["tier"], entered_at=s.submitted_at, authorized_dealer=authorized)
-        assignment = first_entrant_rule(assignment, customer_is_new=customer_is_new,
-                                        protected_by=customer.protected_by,
-                                        protection_until=customer.protection_until, at=s.submitted_at)
+        assignment = decide_assignment(
+            entering_dealer=entering,
+            region_code=region,
+            product_line=line,
+            tier=c["tier"],
+            entered_at=s.submitted_at,
+            authorized_dealer=authorized,
+        )
+        assignment = first_entrant_rule(
+            assignment,
+            customer_is_new=customer_is_new,
+            protected_by=customer.protected_by,
+            protection_until=customer.protection_until,
+            at=s.submitted_at,
+        )
         held.update(code for code in (assignment.assigned_dealer, assignment.authorized_dealer) if code)
 
         warnings: list[Warning_] = []
         if not customer_is_new:
             warnings.append(customer_exists_warning())
-        possible = _possible_duplicate(customer_id=customer.customer_id, keys=keys[i], candidates=candidates,
-                                       batch_keys=batch_keys, limit=limit)
+        possible = _possible_duplicate(
+            customer_id=customer.customer_id, keys=keys[i], candidates=candidates, batch_keys=batch_keys, limit=limit
+        )
         if possible is not None:
             warning, found = possible
             warnings.append(warning)
             explanation["possible_duplicate"] = found
 
-        lead = decided_lead(submitted=s, customer_id=customer.customer_id, entrant=entrant,
-                               assignment=assignment, region=region, product_line=product_line,
-                               explanation=explanation)
+        lead = decided_lead(
+            submitted=s,
+            customer_id=customer.customer_id,
+            entrant=entrant,
+            assignment=assignment,
+            region=region,
+            product_line=product_line,
+            explanation=explanation,
+        )
         leads.append(lead)
         saved.add(lead.lead_id)
         results[i] = lead
         open_leads[(customer.customer_id, entrant)] = lead.lead_id
         _update_customer(customer, lead=lead, keys=keys[i], is_new=customer_is_new, now=now)
-        batch_keys.set(customer.customer_id, DuplicateKeys(name_county=customer.name_county_key,
-                                                           fleet_city=customer.fleet_city_key))
+        batch_keys.set(
+            customer.customer_id,
+            DuplicateKeys(name_county=customer.name_county_key, fleet_city=customer.fleet_city_key),
+        )
         touched[customer.customer_id] = customer
-        await publish_lead_accepted(session, buffered, prefix=prefix, lead=lead, customer=customer,
-                                    customer_existed=not customer_is_new, warnings=warnings, now=now,
-                                    record=s.record)
+        await publish_lead_accepted(
+            session,
+            buffered,
+            prefix=prefix,
+            lead=lead,
+            customer=customer,
+            customer_existed=not customer_is_new,
+            warnings=warnings,
+            now=now,
+            record=s.record,
+        )
         await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
 
     await _hold_dealers(session, held, dealers)
@@ -265,8 +306,9 @@ def _keys(s: LeadSubmitted) -> DuplicateKeys:
     return duplicate_keys(name=c["name"], region_code=c["region_code"], vehicles=_vehicles(s.record))
 
 
-async def _lock_customers(session: AsyncSession,
-                          submissions: list[LeadSubmitted]) -> tuple[dict[str, Customer], set[str]]:
+async def _lock_customers(
+    session: AsyncSession, submissions: list[LeadSubmitted]
+) -> tuple[dict[str, Customer], set[str]]:
     """Register every phone not yet known (the batch's first record of it gives the row) and lock all rows."""
     first: dict[str, LeadSubmitted] = {}
     for s in submissions:
@@ -274,15 +316,27 @@ async def _lock_customers(session: AsyncSession,
     rows = []
     for phone in sorted(first):  # sorted: two batches inserting the same phones wait, never deadlock
         c = first[phone].record["customer"]
-        rows.append({"customer_id": str(uuid.uuid4()), "phone": phone, "name": c["name"], "address": c["address"],
-                     "region_code": c["region_code"], "tier": c["tier"], "nature": c["nature"],
-                     "product_line": _line(first[phone])})
-    inserted = await fetch(session, INSERT_CUSTOMERS_SQL,
-                           *([row[name] for row in rows] for name in CUSTOMER_INSERT_COLUMNS))
+        rows.append(
+            {
+                "customer_id": str(uuid.uuid4()),
+                "phone": phone,
+                "name": c["name"],
+                "address": c["address"],
+                "region_code": c["region_code"],
+                "tier": c["tier"],
+                "nature": c["nature"],
+                "product_line": _line(first[phone]),
+            }
+        )
+    inserted = await fetch(
+        session, INSERT_CUSTOMERS_SQL, *([row[name] for row in rows] for name in CUSTOMER_INSERT_COLUMNS)
+    )
     new_phones = {row[0] for row in inserted}
-    customers = (await session.execute(
-        select(Customer).from_statement(LOCK_CUSTOMERS_SQL), {"phones": sorted(first)}
-    )).scalars().all()
+    customers = (
+        (await session.execute(select(Customer).from_statement(LOCK_CUSTOMERS_SQL), {"phones": sorted(first)}))
+        .scalars()
+        .all()
+    )
     for customer in customers:
         # Detached: the batch changes them in memory and writes them back in one statement, not row by row.
         session.expunge(customer)
@@ -305,8 +359,9 @@ async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys], *, 
     return found
 
 
-def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _Candidates,
-                        batch_keys: _BatchKeys, limit: int) -> tuple[Warning_, dict[str, Any]] | None:
+def _possible_duplicate(
+    *, customer_id: str, keys: DuplicateKeys, candidates: _Candidates, batch_keys: _BatchKeys, limit: int
+) -> tuple[Warning_, dict[str, Any]] | None:
     """The lowest `limit` other customers sharing a key, from the pre-batch lookup plus the keys this batch wrote;
     the warning names keys and strength only."""
     if keys.name_county is None and keys.fleet_city is None:
@@ -328,24 +383,34 @@ def _possible_duplicate(*, customer_id: str, keys: DuplicateKeys, candidates: _C
 
 # The registry columns a decision changes, and one UPDATE of them over arrays (sent like SAVED_SQL).
 _CUSTOMER_COLUMNS = {
-    "customer_id": "varchar", "assigned_dealer": "varchar", "authorized_dealer": "varchar",
-    "protected_by": "varchar", "protection_until": "timestamptz", "name_county_key": "varchar",
-    "fleet_city_key": "varchar", "product_line": "varchar", "updated_at": "timestamptz",
+    "customer_id": "varchar",
+    "assigned_dealer": "varchar",
+    "authorized_dealer": "varchar",
+    "protected_by": "varchar",
+    "protection_until": "timestamptz",
+    "name_county_key": "varchar",
+    "fleet_city_key": "varchar",
+    "product_line": "varchar",
+    "updated_at": "timestamptz",
 }
 WRITE_CUSTOMERS_SQL = (
     "UPDATE customers AS c SET "
     + ", ".join(f"{name} = v.{name}" for name in _CUSTOMER_COLUMNS if name != "customer_id")
     + " FROM unnest("
     + ", ".join(f"CAST(${i} AS {kind}[])" for i, kind in enumerate(_CUSTOMER_COLUMNS.values(), start=1))
-    + f") AS v({', '.join(_CUSTOMER_COLUMNS)}) WHERE c.customer_id = v.customer_id")
+    + f") AS v({', '.join(_CUSTOMER_COLUMNS)}) WHERE c.customer_id = v.customer_id"
+)
 
 
 async def _write_customers(session: AsyncSession, customers: list[Customer]) -> None:
     """What _update_customer changed, for every touched customer in one UPDATE."""
     if not customers:
         return
-    await execute(session, WRITE_CUSTOMERS_SQL,
-                  *([getattr(customer, name) for customer in customers] for name in _CUSTOMER_COLUMNS))
+    await execute(
+        session,
+        WRITE_CUSTOMERS_SQL,
+        *([getattr(customer, name) for customer in customers] for name in _CUSTOMER_COLUMNS),
+    )
 
 
 async def _hold_dealers(session: AsyncSession, codes: set[str], cache: DealerIndexCache | None) -> None:

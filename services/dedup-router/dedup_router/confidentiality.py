@@ -20,8 +20,10 @@ from leadnet_shared.masking import mask_address, mask_name, mask_phone
 def sees_unmasked(customer: Customer, principal: Principal) -> bool:
     """HQ admin always; a dealer only while the customer is assigned to it."""
     return principal.sees_personal_data or (
-        principal.role == "dealer" and customer.assigned_dealer is not None
-        and customer.assigned_dealer == principal.dealer)
+        principal.role == "dealer"
+        and customer.assigned_dealer is not None
+        and customer.assigned_dealer == principal.dealer
+    )
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool] | None:
@@ -40,9 +42,13 @@ def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
         name=customer.name if unmasked else mask_name(customer.name),
         phone=customer.phone if unmasked else mask_phone(customer.phone),
         address=customer.address if unmasked else mask_address(customer.address, customer.region_code),
-        region_code=customer.region_code, tier=customer.tier, nature=customer.nature,
-        assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
-        protection_until=customer.protection_until, masked=not unmasked,
+        region_code=customer.region_code,
+        tier=customer.tier,
+        nature=customer.nature,
+        assigned_dealer=customer.assigned_dealer,
+        protected_by=customer.protected_by,
+        protection_until=customer.protection_until,
+        masked=not unmasked,
     )
 
 

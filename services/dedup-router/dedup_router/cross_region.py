@@ -75,9 +75,7 @@ def is_cross_region(*, entering_dealer: DealerProfile | None, region_code: str, 
     return not is_authorized(entering_dealer, region_code, product_line)
 
 
-def needs_authorized_dealer(
-    *, entering_dealer: DealerProfile | None, region_code: str, product_line: str
-) -> bool:
+def needs_authorized_dealer(*, entering_dealer: DealerProfile | None, region_code: str, product_line: str) -> bool:
     """Whether the caller must route (and count) an authorized dealer: in-region entrants keep theirs."""
     return entering_dealer is None or not is_authorized(entering_dealer, region_code, product_line)
 

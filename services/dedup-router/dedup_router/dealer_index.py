@@ -25,17 +25,24 @@ VERSION_KEY = "dealers_version"
 
 def profile(dealer: Dealer) -> DealerProfile:
     """What routing needs to know of a stored dealer."""
-    return DealerProfile.build(code=dealer.code, territories=list(dealer.territories),
-                               product_lines=list(dealer.product_lines), capability=dealer.capability,
-                               withdrawn=dealer.status == "withdrawn")
+    return DealerProfile.build(
+        code=dealer.code,
+        territories=list(dealer.territories),
+        product_lines=list(dealer.product_lines),
+        capability=dealer.capability,
+        withdrawn=dealer.status == "withdrawn",
+    )
 
 
 async def bump_dealers_version(session: AsyncSession) -> None:
     """Called in every transaction that changes a dealer, so cached indexes are rebuilt."""
-    await session.execute(text(
-        "INSERT INTO kit_state (key, value) VALUES (:k, '1'::jsonb) "
-        "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((kit_state.value #>> '{}')::bigint + 1)"
-    ), {"k": VERSION_KEY})
+    await session.execute(
+        text(
+            "INSERT INTO kit_state (key, value) VALUES (:k, '1'::jsonb) "
+            "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((kit_state.value #>> '{}')::bigint + 1)"
+        ),
+        {"k": VERSION_KEY},
+    )
 
 
 # Read per batch: sent on the asyncpg connection in the batch's transaction (see `leadnet_shared.db.fetch`).

@@ -44,8 +44,15 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 def dealer_out(d: Dealer) -> DealerOut:
-    return DealerOut(code=d.code, name=d.name, territories=list(d.territories), product_lines=list(d.product_lines),
-                     capability=d.capability, sales_level=d.sales_level, status=d.status)
+    return DealerOut(
+        code=d.code,
+        name=d.name,
+        territories=list(d.territories),
+        product_lines=list(d.product_lines),
+        capability=d.capability,
+        sales_level=d.sales_level,
+        status=d.status,
+    )
 
 
 def _check_territories(territories: list[str]) -> list[str]:
@@ -55,8 +62,13 @@ def _check_territories(territories: list[str]) -> list[str]:
     return sorted({normalize_territory(t) for t in territories})
 
 
-@router.post("/dealers", status_code=201, response_model=DealerOut, summary="Register a dealer (hq_admin)",
-             responses={409: {"description": "dealer_exists", **PROBLEM}})
+@router.post(
+    "/dealers",
+    status_code=201,
+    response_model=DealerOut,
+    summary="Register a dealer (hq_admin)",
+    responses={409: {"description": "dealer_exists", **PROBLEM}},
+)
 async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerOut:
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
@@ -64,14 +76,22 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
     async with runtime.db.transaction() as session:
         if await session.get(Dealer, body.code) is not None:
             raise Conflict(f"Dealer {body.code} already exists.", code="dealer_exists")
-        dealer = Dealer(code=body.code, name=body.name, territories=territories, product_lines=body.product_lines,
-                        capability=body.capability, sales_level=body.sales_level, status="active",
-                        updated_at=runtime.clock.now())
+        dealer = Dealer(
+            code=body.code,
+            name=body.name,
+            territories=territories,
+            product_lines=body.product_lines,
+            capability=body.capability,
+            sales_level=body.sales_level,
+            status="active",
+            updated_at=runtime.clock.now(),
+        )
         session.add(dealer)
         await bump_dealers_version(session)
         await session.flush()
-        await publish_dealer_upserted(session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer,
-                                      now=runtime.clock.now())
+        await publish_dealer_upserted(
+            session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
+        )
     dealer_cache(runtime).invalidate()
     return dealer_out(dealer)
 
@@ -103,31 +123,47 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
         dealer.updated_at = runtime.clock.now()
         await bump_dealers_version(session)
         await session.flush()
-        await publish_dealer_upserted(session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer,
-                                      now=runtime.clock.now())
+        await publish_dealer_upserted(
+            session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
+        )
     dealer_cache(runtime).invalidate()
     return dealer_out(dealer)
 
 
-@router.post("/dealers/{code}/withdraw", response_model=WithdrawalOut,
-             summary="Withdraw a dealer and redistribute its customers and open leads (hq_admin)",
-             responses={404: {"description": "not_found", **PROBLEM},
-                        409: {"description": "dealer_already_withdrawn", **PROBLEM}})
-async def withdraw_dealer(code: str, request: Request, principal: Caller,
-                          dry_run: Annotated[bool, Query(description="Only return the plan")] = False
-                          ) -> WithdrawalOut:
+@router.post(
+    "/dealers/{code}/withdraw",
+    response_model=WithdrawalOut,
+    summary="Withdraw a dealer and redistribute its customers and open leads (hq_admin)",
+    responses={
+        404: {"description": "not_found", **PROBLEM},
+        409: {"description": "dealer_already_withdrawn", **PROBLEM},
+    },
+)
+async def withdraw_dealer(
+    code: str,
+    request: Request,
+    principal: Caller,
+    dry_run: Annotated[bool, Query(description="Only return the plan")] = False,
+) -> WithdrawalOut:
     """By region, then product line, then capability; unplaced items wait in the HQ queue."""
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        result = await redistribute_withdrawn_dealer(session, runtime.outbox, code=code, now=runtime.clock.now(),
-                                                     prefix=runtime.settings.topic_prefix, dry_run=dry_run)
+        result = await redistribute_withdrawn_dealer(
+            session,
+            runtime.outbox,
+            code=code,
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+            dry_run=dry_run,
+        )
     dealer_cache(runtime).invalidate()
     return WithdrawalOut.model_validate(result)
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerOut,
-            responses={404: {"description": "not_found", **PROBLEM}})
+@router.get(
+    "/customers/{customer_id}", response_model=CustomerOut, responses={404: {"description": "not_found", **PROBLEM}}
+)
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
     async with runtime_of(request).db.sessions() as session:
         customer = (await session.execute(visible_customer_query(customer_id, principal))).scalar_one_or_none()
@@ -137,11 +173,13 @@ async def get_customer(customer_id: str, request: Request, principal: Caller) ->
 
 
 @router.get("/customers", response_model=CustomerPage)
-async def list_customers(request: Request, principal: Caller,
-                         assigned_dealer: str | None = None,
-                         queue: Annotated[Literal["hq"] | None,
-                                          Query(description="`hq`: customers waiting in the HQ queue")] = None,
-                         page: Annotated[PageParams, Depends()] = PageParams()) -> CustomerPage:
+async def list_customers(
+    request: Request,
+    principal: Caller,
+    assigned_dealer: str | None = None,
+    queue: Annotated[Literal["hq"] | None, Query(description="`hq`: customers waiting in the HQ queue")] = None,
+    page: Annotated[PageParams, Depends()] = PageParams(),
+) -> CustomerPage:
     """What the caller may see (a dealer: assigned to it or entered by it), filtered, ordered by customer id."""
     query = select(Customer)
     condition = visible_to(principal)
@@ -152,54 +190,91 @@ async def list_customers(request: Request, principal: Caller,
     if queue == "hq":
         query = query.where(Customer.assigned_dealer.is_(None))
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(session, query, order=[Customer.customer_id], params=page,
-                                 changed_at=Customer.updated_at)
-    return CustomerPage(items=[customer_out(c, principal) for c in found.rows], next_cursor=found.next_cursor,
-                        total=found.total)
+        found = await fetch_page(
+            session, query, order=[Customer.customer_id], params=page, changed_at=Customer.updated_at
+        )
+    return CustomerPage(
+        items=[customer_out(c, principal) for c in found.rows], next_cursor=found.next_cursor, total=found.total
+    )
 
 
-@router.post("/customers/protection-lookup", response_model=ProtectionOut,
-             summary="Is the customer with this phone a protected big customer, and until when?",
-             dependencies=[Depends(limit_protection_lookups)],
-             responses={422: {"description": "validation_failed (invalid_phone)", **PROBLEM},
-                        429: {"description": "rate_limited", **PROBLEM}})
+@router.post(
+    "/customers/protection-lookup",
+    response_model=ProtectionOut,
+    summary="Is the customer with this phone a protected big customer, and until when?",
+    dependencies=[Depends(limit_protection_lookups)],
+    responses={
+        422: {"description": "validation_failed (invalid_phone)", **PROBLEM},
+        429: {"description": "rate_limited", **PROBLEM},
+    },
+)
 async def protection_lookup(body: ProtectionLookupIn, request: Request, principal: Caller) -> ProtectionOut:
     """Any role; answers without personal data or customer id (see protection.py for what a dealer may learn)."""
     runtime = runtime_of(request)
     try:
         phone = normalize_phone(body.phone)
     except InvalidPhone as exc:
-        raise ValidationFailed("The request has field problems; see errors.",
-                               errors=[FieldProblem("/phone", "invalid_phone", str(exc))]) from None
+        raise ValidationFailed(
+            "The request has field problems; see errors.", errors=[FieldProblem("/phone", "invalid_phone", str(exc))]
+        ) from None
     async with runtime.db.sessions() as session:
         customer = (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
     status = protection_status(customer, principal=principal, now=runtime.clock.now())
-    return ProtectionOut(protected=status.protected, protection_until=status.protection_until,
-                         protected_by=status.protected_by, protected_by_you=status.protected_by_you,
-                         disclosed=status.disclosed)
+    return ProtectionOut(
+        protected=status.protected,
+        protection_until=status.protection_until,
+        protected_by=status.protected_by,
+        protected_by_you=status.protected_by_you,
+        disclosed=status.disclosed,
+    )
 
 
-@router.post("/sales", status_code=201, response_model=SaleOut, summary="Report a sale (dealer, as the seller)",
-             dependencies=[Depends(limit_sales)],
-             responses={409: {"description": "vin_already_sold", **PROBLEM},
-                        422: {"description": "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
-                                             "invalid_sold_at, ...) / idempotency_key_reused", **PROBLEM},
-                        429: {"description": "rate_limited", **PROBLEM}})
-async def report_sale(body: SaleIn, request: Request, principal: Caller,
-                      idempotency_key: IdempotencyKeyHeader = None) -> ORJSONResponse:
+@router.post(
+    "/sales",
+    status_code=201,
+    response_model=SaleOut,
+    summary="Report a sale (dealer, as the seller)",
+    dependencies=[Depends(limit_sales)],
+    responses={
+        409: {"description": "vin_already_sold", **PROBLEM},
+        422: {
+            "description": "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
+            "invalid_sold_at, ...) / idempotency_key_reused",
+            **PROBLEM,
+        },
+        429: {"description": "rate_limited", **PROBLEM},
+    },
+)
+async def report_sale(
+    body: SaleIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
+) -> ORJSONResponse:
     require_roles(principal, "dealer")
     seller = principal.dealer
     assert seller is not None
     runtime = runtime_of(request)
 
     async def record() -> Answer:
-        return Answer(201, await record_sale(session, runtime.outbox, seller=seller, body=body,
-                                             now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
-                                             dealers=dealer_cache(runtime)))
+        return Answer(
+            201,
+            await record_sale(
+                session,
+                runtime.outbox,
+                seller=seller,
+                body=body,
+                now=runtime.clock.now(),
+                prefix=runtime.settings.topic_prefix,
+                dealers=dealer_cache(runtime),
+            ),
+        )
 
     async with runtime.db.transaction() as session:
-        answer = await SALE_KEYS.answer_once(session, caller_key=principal.caller_key, key=idempotency_key,
-                                             fingerprint=request_fingerprint(body, route="sales"), create=record)
+        answer = await SALE_KEYS.answer_once(
+            session,
+            caller_key=principal.caller_key,
+            key=idempotency_key,
+            fingerprint=request_fingerprint(body, route="sales"),
+            create=record,
+        )
     return ORJSONResponse(answer.body, status_code=answer.status)
 
 
@@ -211,13 +286,17 @@ async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut
     return SaleOut.model_validate(sale_body(sale))
 
 
-@router.post("/sales/{sale_id}/cancel", response_model=SaleOut, summary="Cancel a sale (hq_admin)",
-             responses={404: {"description": "not_found", **PROBLEM},
-                        409: {"description": "sale_already_cancelled", **PROBLEM}})
+@router.post(
+    "/sales/{sale_id}/cancel",
+    response_model=SaleOut,
+    summary="Cancel a sale (hq_admin)",
+    responses={404: {"description": "not_found", **PROBLEM}, 409: {"description": "sale_already_cancelled", **PROBLEM}},
+)
 async def cancel(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        out = await cancel_sale(session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now(),
-                                prefix=runtime.settings.topic_prefix)
+        out = await cancel_sale(
+            session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now(), prefix=runtime.settings.topic_prefix
+        )
     return SaleOut.model_validate(out)

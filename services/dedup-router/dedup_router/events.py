@@ -40,8 +40,9 @@ def masked(customer: Customer) -> MaskedCustomer:
 def _masked(name: str, phone: str, address: str, region_code: str | None) -> MaskedCustomer:
     # model_construct: the masking functions return strings or None, there is nothing to validate. The model is
     # shared by the events that carry it and never changed.
-    return MaskedCustomer.model_construct(name=mask_name(name), phone=mask_phone(phone),
-                                          address=mask_address(address, region_code))
+    return MaskedCustomer.model_construct(
+        name=mask_name(name), phone=mask_phone(phone), address=mask_address(address, region_code)
+    )
 
 
 def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
@@ -49,94 +50,181 @@ def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
     vehicles = (record or {}).get("vehicles_in_use")
     if not vehicles:
         return None
-    return [FleetLine(brand=v.get("brand"), model=v.get("model"), quantity=int(v.get("quantity") or 0))
-            for v in vehicles]
+    return [
+        FleetLine(brand=v.get("brand"), model=v.get("model"), quantity=int(v.get("quantity") or 0)) for v in vehicles
+    ]
 
 
-async def publish_lead_accepted(session: AsyncSession, outbox: Outbox, *, prefix: str,
-                                lead: RoutedLead | DecidedLead,
-                                customer: Customer, customer_existed: bool, warnings: list[Warning_],
-                                now: datetime, record: Mapping[str, Any] | None = None) -> None:
+async def publish_lead_accepted(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    prefix: str,
+    lead: RoutedLead | DecidedLead,
+    customer: Customer,
+    customer_existed: bool,
+    warnings: list[Warning_],
+    now: datetime,
+    record: Mapping[str, Any] | None = None,
+) -> None:
     # The hot path of routing (twice per decision with customer.upserted): built from typed ORM values and
     # checked models, so pydantic's validation is skipped; the payload is serialized by the same schema.
     data = LeadAccepted.model_construct(
-        lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region, tier=lead.tier, nature=lead.nature, region_code=lead.region_code,
-        product_line=lead.product_line, horizon=lead.horizon, source=lead.source, network_code=lead.network_code,
-        customer_existed=customer_existed, protection_until=lead.protection_until, accepted_at=now,
-        rule=lead.rule, warnings=warnings, customer=masked(customer),
-        reward_eligible=lead.reward_eligible, fleet=fleet_summary(record), lead_version=lead.version,
+        lead_id=lead.lead_id,
+        customer_id=lead.customer_id,
+        entered_by=lead.entered_by,
+        assigned_dealer=lead.assigned_dealer,
+        authorized_dealer=lead.authorized_dealer,
+        cross_region=lead.cross_region,
+        tier=lead.tier,
+        nature=lead.nature,
+        region_code=lead.region_code,
+        product_line=lead.product_line,
+        horizon=lead.horizon,
+        source=lead.source,
+        network_code=lead.network_code,
+        customer_existed=customer_existed,
+        protection_until=lead.protection_until,
+        accepted_at=now,
+        rule=lead.rule,
+        warnings=warnings,
+        customer=masked(customer),
+        reward_eligible=lead.reward_eligible,
+        fleet=fleet_summary(record),
+        lead_version=lead.version,
     )
     await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
 
 
-async def publish_lead_rejected(session: AsyncSession, outbox: Outbox, *, prefix: str, lead_id: str,
-                                customer_id: str, entered_by: str | None, existing_lead_id: str,
-                                now: datetime) -> None:
-    data = LeadRejected(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, reason="duplicate_lead",
-                        existing_lead_id=existing_lead_id, rejected_at=now)
+async def publish_lead_rejected(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    prefix: str,
+    lead_id: str,
+    customer_id: str,
+    entered_by: str | None,
+    existing_lead_id: str,
+    now: datetime,
+) -> None:
+    data = LeadRejected(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by=entered_by,
+        reason="duplicate_lead",
+        existing_lead_id=existing_lead_id,
+        rejected_at=now,
+    )
     await outbox.publish(session, data, key=customer_id, subject=customer_id, time=now)
 
 
-async def publish_customer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, customer: Customer,
-                                    now: datetime) -> None:
+async def publish_customer_upserted(
+    session: AsyncSession, outbox: Outbox, *, prefix: str, customer: Customer, now: datetime
+) -> None:
     data = CustomerUpserted.model_construct(
-        customer_id=customer.customer_id, customer=masked(customer), region_code=customer.region_code,
-        tier=customer.tier, assigned_dealer=customer.assigned_dealer, protected_by=customer.protected_by,
-        protection_until=customer.protection_until, updated_at=now,
+        customer_id=customer.customer_id,
+        customer=masked(customer),
+        region_code=customer.region_code,
+        tier=customer.tier,
+        assigned_dealer=customer.assigned_dealer,
+        protected_by=customer.protected_by,
+        protection_until=customer.protection_until,
+        updated_at=now,
     )
     await outbox.publish(session, data, key=customer.customer_id, subject=customer.customer_id, time=now)
 
 
-async def publish_dealer_upserted(session: AsyncSession, outbox: Outbox, *, prefix: str, dealer: Dealer,
-                                  now: datetime) -> None:
-    data = DealerUpserted(code=dealer.code, name=dealer.name, territories=list(dealer.territories),
-                          product_lines=list(dealer.product_lines), capability=dealer.capability,
-                          sales_level=dealer.sales_level, status=dealer.status, updated_at=now)
+async def publish_dealer_upserted(
+    session: AsyncSession, outbox: Outbox, *, prefix: str, dealer: Dealer, now: datetime
+) -> None:
+    data = DealerUpserted(
+        code=dealer.code,
+        name=dealer.name,
+        territories=list(dealer.territories),
+        product_lines=list(dealer.product_lines),
+        capability=dealer.capability,
+        sales_level=dealer.sales_level,
+        status=dealer.status,
+        updated_at=now,
+    )
     await outbox.publish(session, data, key=dealer.code, subject=dealer.code, time=now)
 
 
-async def publish_lead_reassigned(session: AsyncSession, outbox: Outbox, *, prefix: str, lead: RoutedLead,
-                                  from_dealer: str | None, reason: str, now: datetime) -> None:
+async def publish_lead_reassigned(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    prefix: str,
+    lead: RoutedLead,
+    from_dealer: str | None,
+    reason: str,
+    now: datetime,
+) -> None:
     """One event per moved lead, so the scheduler moves its tasks and the old dealer's view updates."""
     data = LeadReassigned(
-        lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region, reward_eligible=lead.reward_eligible, tier=lead.tier, nature=lead.nature,
-        region_code=lead.region_code, product_line=lead.product_line, horizon=lead.horizon, source=lead.source,
-        network_code=lead.network_code, from_dealer=from_dealer, to_dealer=lead.assigned_dealer, reason=reason,
-        reassigned_at=now, lead_version=lead.version,
+        lead_id=lead.lead_id,
+        customer_id=lead.customer_id,
+        entered_by=lead.entered_by,
+        assigned_dealer=lead.assigned_dealer,
+        authorized_dealer=lead.authorized_dealer,
+        cross_region=lead.cross_region,
+        reward_eligible=lead.reward_eligible,
+        tier=lead.tier,
+        nature=lead.nature,
+        region_code=lead.region_code,
+        product_line=lead.product_line,
+        horizon=lead.horizon,
+        source=lead.source,
+        network_code=lead.network_code,
+        from_dealer=from_dealer,
+        to_dealer=lead.assigned_dealer,
+        reason=reason,
+        reassigned_at=now,
+        lead_version=lead.version,
     )
     await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
 
 
-async def publish_dealer_withdrawn(session: AsyncSession, outbox: Outbox, *, prefix: str, code: str,
-                                   reassigned: int, unplaced: int, now: datetime) -> None:
+async def publish_dealer_withdrawn(
+    session: AsyncSession, outbox: Outbox, *, prefix: str, code: str, reassigned: int, unplaced: int, now: datetime
+) -> None:
     data = DealerWithdrawn(code=code, withdrawn_at=now, reassigned=reassigned, unplaced=unplaced)
     await outbox.publish(session, data, key=code, subject=code, time=now)
 
 
-async def publish_sale_attributed(session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale,
-                                  vehicles: list[SoldVehicleRow], lead: RoutedLead | None,
-                                  now: datetime) -> None:
+async def publish_sale_attributed(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    prefix: str,
+    sale: Sale,
+    vehicles: list[SoldVehicleRow],
+    lead: RoutedLead | None,
+    now: datetime,
+) -> None:
     """What the ledger needs to post (or refuse) the rewards; ids and dealer codes only, no personal data."""
     data = SaleAttributed(
-        sale_id=sale.sale_id, customer_id=sale.customer_id, seller=sale.seller, supplied_by=sale.supplied_by,
+        sale_id=sale.sale_id,
+        customer_id=sale.customer_id,
+        seller=sale.seller,
+        supplied_by=sale.supplied_by,
         attributed_lead_id=sale.attributed_lead_id,
         lead_entered_by=lead.entered_by if lead else None,
         lead_cross_region=lead.cross_region if lead else False,
         lead_tier=lead.tier if lead else None,
         lead_verified=False,  # the router does not learn verification; the ledger gates on its own knowledge
-        credited_dealer=sale.credited_dealer, cross_region_exempt=sale.cross_region_exempt,
-        violation=sale.violation, sold_at=sale.sold_at,
+        credited_dealer=sale.credited_dealer,
+        cross_region_exempt=sale.cross_region_exempt,
+        violation=sale.violation,
+        sold_at=sale.sold_at,
         vehicles=[SoldVehicle(vin=v.vin, model=v.model, product_line=v.product_line) for v in vehicles],
         rewards=[RewardClaim.model_validate(r) for r in sale.rewards],
     )
     await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
 
 
-async def publish_sale_cancelled(session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale,
-                                 now: datetime) -> None:
+async def publish_sale_cancelled(
+    session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale, now: datetime
+) -> None:
     data = SaleCancelled(sale_id=sale.sale_id, customer_id=sale.customer_id, cancelled_at=now)
     await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)

@@ -41,8 +41,9 @@ class FairChoice:
 
 
 @functools.lru_cache(maxsize=16_384)  # a pool's counts move by one per decision: each figure is reused many times
-def _scored(code: str, capability: int, assigned: int,
-            offset_text: str) -> tuple[tuple[int, Fraction, int, str], tuple[tuple[str, Any], ...]]:
+def _scored(
+    code: str, capability: int, assigned: int, offset_text: str
+) -> tuple[tuple[int, Fraction, int, str], tuple[tuple[str, Any], ...]]:
     """A dealer's sort key and its line of the explanation (Fraction arithmetic is the costly part)."""
     offset = _offset(offset_text)  # the cache is keyed by the offset's text: hashing a Fraction is slow
     if capability <= 0:
@@ -51,9 +52,13 @@ def _scored(code: str, capability: int, assigned: int,
     else:  # (assigned + p/q) / capability from integers: one normalization instead of Fraction arithmetic
         load = Fraction(assigned * offset.denominator + offset.numerator, capability * offset.denominator)
         key = (0, load, assigned, code)
-    entry = (("dealer", code), ("capability", capability), ("assigned", assigned),
-             ("next_load", None if load is None else f"{load.numerator}/{load.denominator}"),
-             ("next_load_value", None if load is None else round(float(load), 6)))
+    entry = (
+        ("dealer", code),
+        ("capability", capability),
+        ("assigned", assigned),
+        ("next_load", None if load is None else f"{load.numerator}/{load.denominator}"),
+        ("next_load_value", None if load is None else round(float(load), 6)),
+    )
     return key, entry
 
 
@@ -139,10 +144,6 @@ def route_to_authorized_dealer(
             match=match,
             explanation={"rule": "single_candidate", "prefix": match.prefix, "chosen": only.code},
         )
-    choice = choose_dealer(
-        candidates=match.dealers, assigned_counts=pool_counts.get(match.pool, {}), policy=policy
-    )
+    choice = choose_dealer(candidates=match.dealers, assigned_counts=pool_counts.get(match.pool, {}), policy=policy)
     chosen = next(d for d in match.dealers if d.code == choice.dealer)
-    return RoutedDealer(
-        dealer=chosen, match=match, explanation={**choice.explanation, "prefix": match.prefix}
-    )
+    return RoutedDealer(dealer=chosen, match=match, explanation={**choice.explanation, "prefix": match.prefix})

@@ -35,8 +35,14 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         if not submissions:
             return
         try:
-            await route_leads(session, runtime.outbox, submissions=submissions, now=runtime.clock.now(),
-                              prefix=runtime.settings.topic_prefix, dealers=dealers)
+            await route_leads(
+                session,
+                runtime.outbox,
+                submissions=submissions,
+                now=runtime.clock.now(),
+                prefix=runtime.settings.topic_prefix,
+                dealers=dealers,
+            )
         except SQLAlchemyError as exc:
             ids = ", ".join(s.lead_id for s in submissions[:_IDS_REPORTED])
             more = f" and {len(submissions) - _IDS_REPORTED} more" if len(submissions) > _IDS_REPORTED else ""

@@ -60,12 +60,13 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_assigned_dealer", "assigned_dealer", "customer_id"),
         # (key, id): a possible-duplicate lookup reads the lowest ids of a key in order, never all who share it.
-        Index("ix_customers_name_county_key_id", "name_county_key", "customer_id",
-              postgresql_include=["fleet_city_key"]),
-        Index("ix_customers_fleet_city_key_id", "fleet_city_key", "customer_id",
-              postgresql_include=["name_county_key"]),
-        Index("ix_customers_protection_until", "protection_until",
-              postgresql_where="protection_until IS NOT NULL"),
+        Index(
+            "ix_customers_name_county_key_id", "name_county_key", "customer_id", postgresql_include=["fleet_city_key"]
+        ),
+        Index(
+            "ix_customers_fleet_city_key_id", "fleet_city_key", "customer_id", postgresql_include=["name_county_key"]
+        ),
+        Index("ix_customers_protection_until", "protection_until", postgresql_where="protection_until IS NOT NULL"),
     )
 
 
@@ -99,8 +100,13 @@ class RoutedLead(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
-        Index("ix_leads_customer_entrant_open", "customer_id", "entrant_key", unique=True,
-              postgresql_where="status = 'open'"),
+        Index(
+            "ix_leads_customer_entrant_open",
+            "customer_id",
+            "entrant_key",
+            unique=True,
+            postgresql_where="status = 'open'",
+        ),
         Index("ix_leads_assigned_dealer", "assigned_dealer", "status"),
         Index("ix_leads_entered_by_customer", "entered_by", "customer_id"),
         Index("ix_leads_customer", "customer_id", "entered_at"),
@@ -179,8 +185,13 @@ class Sale(Base):
     __table_args__ = (
         Index("ix_sales_customer", "customer_id"),
         Index("ix_sales_attributed_lead", "attributed_lead_id"),
-        Index("ix_sales_pending_confirmer", "confirmer", "created_at", "sale_id",
-              postgresql_where="status = 'pending_confirmation'"),
+        Index(
+            "ix_sales_pending_confirmer",
+            "confirmer",
+            "created_at",
+            "sale_id",
+            postgresql_where="status = 'pending_confirmation'",
+        ),
     )
 
 
@@ -195,9 +206,7 @@ class SoldVehicle(Base):
     product_line: Mapped[str | None] = mapped_column(String(32))
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    __table_args__ = (
-        Index("ux_sold_vehicles_vin_sold", "vin", unique=True, postgresql_where="NOT cancelled"),
-    )
+    __table_args__ = (Index("ux_sold_vehicles_vin_sold", "vin", unique=True, postgresql_where="NOT cancelled"),)
 
 
 class Vehicle(Base):

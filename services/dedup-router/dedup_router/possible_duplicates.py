@@ -152,9 +152,7 @@ def score_match(
     matched = matched_keys(new=new, existing=existing)
     strength = _strength(matched, policy["weights"])
     warn = bool(matched) and strength >= float(policy["thresholds"]["warn"])
-    warning = (
-        {"code": WARNING_CODE, "message": warning_text(matched, strength, policy=policy)} if warn else None
-    )
+    warning = {"code": WARNING_CODE, "message": warning_text(matched, strength, policy=policy)} if warn else None
     return DuplicateMatch(matched=matched, strength=strength, warn=warn, warning=warning)
 
 
@@ -167,8 +165,12 @@ def strongest_match(
     name, fleet = new.name_county, new.fleet_city
     # The strength of each way to match, worked out once: per candidate only two comparisons remain. Only the
     # winner's warning text is written.
-    by_match = {(n, f): _strength(tuple(k for k, hit in ((NAME_COUNTY, n), (FLEET_CITY, f)) if hit), weights)
-                for n in (False, True) for f in (False, True) if n or f}
+    by_match = {
+        (n, f): _strength(tuple(k for k, hit in ((NAME_COUNTY, n), (FLEET_CITY, f)) if hit), weights)
+        for n in (False, True)
+        for f in (False, True)
+        if n or f
+    }
     best_id: str | None = None
     best_strength = -1.0
     for customer_id, existing in candidates.items():

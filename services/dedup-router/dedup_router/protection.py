@@ -55,8 +55,9 @@ def protection_status(customer: Customer | None, *, principal: Principal, now: d
 
     Only HQ and the dealers the customer is with (assigned or protecting) are told: any other dealer gets the one
     answer `disclosed: false` whatever the phone, so the lookup is no oracle of who is a customer (issue 16 §1)."""
-    if principal.role == "dealer" and (customer is None
-                                       or principal.dealer not in (customer.assigned_dealer, customer.protected_by)):
+    if principal.role == "dealer" and (
+        customer is None or principal.dealer not in (customer.assigned_dealer, customer.protected_by)
+    ):
         return ProtectionStatus(protected=False, disclosed=False)
     if customer is None or customer.protected_by is None or customer.protection_until is None:
         return ProtectionStatus(protected=False)
@@ -71,8 +72,9 @@ def protection_status(customer: Customer | None, *, principal: Principal, now: d
     )
 
 
-async def _authorized_dealer_now(session: AsyncSession, index: TerritoryIndex, customer: Customer,
-                                 line: str) -> tuple[str | None, str]:
+async def _authorized_dealer_now(
+    session: AsyncSession, index: TerritoryIndex, customer: Customer, line: str
+) -> tuple[str | None, str]:
     """The dealer routed at entry if it is still authorized; else routed again; None = the HQ queue."""
     if customer.authorized_dealer is not None:
         known = index.dealer(customer.authorized_dealer)
@@ -80,22 +82,36 @@ async def _authorized_dealer_now(session: AsyncSession, index: TerritoryIndex, c
             return known.code, "authorized_at_entry"
     pool = index.candidates(region_code=customer.region_code, product_line=line).pool
     counts = await lock_pools(session, {pool}) if pool else {}
-    routed = route_to_authorized_dealer(index=index, region_code=customer.region_code, product_line=line,
-                                        pool_counts=counts)
+    routed = route_to_authorized_dealer(
+        index=index, region_code=customer.region_code, product_line=line, pool_counts=counts
+    )
     if routed.dealer is None or routed.pool is None:
         return None, "no_authorized_dealer"
     await add_to_pool_counts(session, Counter({(*routed.pool, routed.dealer.code): 1}))
     return routed.dealer.code, "routed_again"
 
 
-async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
-                                      limit: int = 200, dealers: DealerIndexCache | None = None) -> int:
+async def release_expired_protections(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    now: datetime,
+    prefix: str,
+    limit: int = 200,
+    dealers: DealerIndexCache | None = None,
+) -> int:
     """Move every customer whose protection ended by `now` to its authorized dealer; returns how many moved."""
-    due = list((await session.execute(
-        select(Customer).where(Customer.protection_until.is_not(None), Customer.protection_until <= now)
-        .order_by(Customer.protection_until, Customer.customer_id).limit(limit)
-        .with_for_update(skip_locked=True)
-    )).scalars())
+    due = list(
+        (
+            await session.execute(
+                select(Customer)
+                .where(Customer.protection_until.is_not(None), Customer.protection_until <= now)
+                .order_by(Customer.protection_until, Customer.customer_id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
     if not due:
         return 0
     index = await dealers.get(session) if dealers is not None else await load_index(session)
@@ -103,17 +119,28 @@ async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, 
         holder = customer.protected_by
         line = customer.product_line or "unknown"
         target, how = await _authorized_dealer_now(session, index, customer, line)
-        leads = list((await session.execute(
-            select(RoutedLead).where(RoutedLead.customer_id == customer.customer_id, RoutedLead.status == "open",
-                                     RoutedLead.assigned_dealer == holder)
-            .order_by(RoutedLead.entered_at, RoutedLead.lead_id).with_for_update()
-        )).scalars())
+        leads = list(
+            (
+                await session.execute(
+                    select(RoutedLead)
+                    .where(
+                        RoutedLead.customer_id == customer.customer_id,
+                        RoutedLead.status == "open",
+                        RoutedLead.assigned_dealer == holder,
+                    )
+                    .order_by(RoutedLead.entered_at, RoutedLead.lead_id)
+                    .with_for_update()
+                )
+            ).scalars()
+        )
         for lead in leads:
             lead.assigned_dealer = target
             lead.authorized_dealer = target
             lead.version += 1
-            lead.explanation = {**lead.explanation,
-                                "protection_expired": {"at": now.isoformat(), "to": target, "how": how}}
+            lead.explanation = {
+                **lead.explanation,
+                "protection_expired": {"at": now.isoformat(), "to": target, "how": how},
+            }
         if customer.assigned_dealer == holder:
             customer.assigned_dealer = target
         customer.authorized_dealer = target
@@ -122,11 +149,13 @@ async def release_expired_protections(session: AsyncSession, outbox: Outbox, *, 
         customer.updated_at = now
         await session.flush()
         for lead in leads:
-            await publish_lead_reassigned(session, outbox, prefix=prefix, lead=lead, from_dealer=holder,
-                                          reason=PROTECTION_EXPIRED, now=now)
+            await publish_lead_reassigned(
+                session, outbox, prefix=prefix, lead=lead, from_dealer=holder, reason=PROTECTION_EXPIRED, now=now
+            )
         await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
-        log.info("protection ended", extra={"customer_id": customer.customer_id, "to_dealer": target,
-                                            "leads": len(leads)})
+        log.info(
+            "protection ended", extra={"customer_id": customer.customer_id, "to_dealer": target, "leads": len(leads)}
+        )
     return len(due)
 
 
@@ -140,8 +169,14 @@ def protection_timer(runtime: Runtime) -> Step:
 
     async def release() -> float:
         async with runtime.db.transaction() as session:
-            moved = await release_expired_protections(session, runtime.outbox, now=runtime.clock.now(),
-                                                      prefix=settings.topic_prefix, limit=batch, dealers=dealers)
+            moved = await release_expired_protections(
+                session,
+                runtime.outbox,
+                now=runtime.clock.now(),
+                prefix=settings.topic_prefix,
+                limit=batch,
+                dealers=dealers,
+            )
         return 0.0 if moved >= batch else poll  # a backlog (e.g. after downtime): keep draining
 
     return release

@@ -67,6 +67,7 @@ async def limit_sales(request: Request, principal: Annotated[Principal, Depends(
     _take(request, principal, "sales_limiter")
 
 
-async def limit_protection_lookups(request: Request,
-                                   principal: Annotated[Principal, Depends(bearer_principal)]) -> None:
+async def limit_protection_lookups(
+    request: Request, principal: Annotated[Principal, Depends(bearer_principal)]
+) -> None:
     _take(request, principal, "lookup_limiter")

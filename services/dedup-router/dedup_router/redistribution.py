@@ -37,33 +37,62 @@ DEALER_WITHDRAWN = "dealer_withdrawn"
 UNKNOWN_LINE = "unknown"
 
 
-async def redistribute_withdrawn_dealer(session: AsyncSession, outbox: Outbox, *, code: str, now: datetime,
-                                        prefix: str, dry_run: bool) -> dict[str, Any]:
+async def redistribute_withdrawn_dealer(
+    session: AsyncSession, outbox: Outbox, *, code: str, now: datetime, prefix: str, dry_run: bool
+) -> dict[str, Any]:
     """Withdraw `code` and hand on everything it holds; with `dry_run` only return the plan's counts."""
     dealer = await session.get(Dealer, code, with_for_update=True)
     if dealer is None:
         raise NotFound("No such dealer.")
     if dealer.status == "withdrawn":
         raise Conflict(f"Dealer {code} is already withdrawn.", code="dealer_already_withdrawn")
-    customers = list((await session.execute(
-        select(Customer).where(Customer.assigned_dealer == code).order_by(Customer.customer_id)
-        .with_for_update()
-    )).scalars())
-    leads = list((await session.execute(
-        select(RoutedLead).where(RoutedLead.assigned_dealer == code, RoutedLead.status == "open")
-        .order_by(RoutedLead.lead_id).with_for_update()
-    )).scalars())
-    items = [HeldItem(item_id=c.customer_id, kind="customer", customer_id=c.customer_id, region_code=c.region_code,
-                      product_line=c.product_line or UNKNOWN_LINE) for c in customers]
-    items += [HeldItem(item_id=lead.lead_id, kind="lead", customer_id=lead.customer_id,
-                       region_code=lead.region_code, product_line=lead.product_line or UNKNOWN_LINE)
-              for lead in leads]
+    customers = list(
+        (
+            await session.execute(
+                select(Customer)
+                .where(Customer.assigned_dealer == code)
+                .order_by(Customer.customer_id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    leads = list(
+        (
+            await session.execute(
+                select(RoutedLead)
+                .where(RoutedLead.assigned_dealer == code, RoutedLead.status == "open")
+                .order_by(RoutedLead.lead_id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    items = [
+        HeldItem(
+            item_id=c.customer_id,
+            kind="customer",
+            customer_id=c.customer_id,
+            region_code=c.region_code,
+            product_line=c.product_line or UNKNOWN_LINE,
+        )
+        for c in customers
+    ]
+    items += [
+        HeldItem(
+            item_id=lead.lead_id,
+            kind="lead",
+            customer_id=lead.customer_id,
+            region_code=lead.region_code,
+            product_line=lead.product_line or UNKNOWN_LINE,
+        )
+        for lead in leads
+    ]
     all_dealers = (await session.execute(select(Dealer))).scalars().all()
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for row in (await session.execute(select(PoolCount))).scalars():
         counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
-    plan = plan_withdrawal(withdrawn_dealer=code, dealers=[profile(d) for d in all_dealers], items=items,
-                           pool_counts=counts)
+    plan = plan_withdrawal(
+        withdrawn_dealer=code, dealers=[profile(d) for d in all_dealers], items=items, pool_counts=counts
+    )
     if dry_run:
         return {"dry_run": True, **plan.summary()}
     await _apply(session, outbox, plan=plan, code=code, customers=customers, leads=leads, now=now, prefix=prefix)
@@ -71,16 +100,29 @@ async def redistribute_withdrawn_dealer(session: AsyncSession, outbox: Outbox, *
     dealer.updated_at = now
     await bump_dealers_version(session)
     await session.flush()
-    await publish_dealer_withdrawn(session, outbox, prefix=prefix, code=code, reassigned=plan.reassigned,
-                                   unplaced=plan.unplaced, now=now)
+    await publish_dealer_withdrawn(
+        session, outbox, prefix=prefix, code=code, reassigned=plan.reassigned, unplaced=plan.unplaced, now=now
+    )
     await publish_dealer_upserted(session, outbox, prefix=prefix, dealer=dealer, now=now)
     log.info("dealer withdrawn", extra={"dealer": code, "reassigned": plan.reassigned, "unplaced": plan.unplaced})
-    return {"reassigned": plan.reassigned, "unplaced": plan.unplaced,
-            "per_dealer": dict(sorted(plan.per_dealer.items()))}
+    return {
+        "reassigned": plan.reassigned,
+        "unplaced": plan.unplaced,
+        "per_dealer": dict(sorted(plan.per_dealer.items())),
+    }
 
 
-async def _apply(session: AsyncSession, outbox: Outbox, *, plan: WithdrawalPlan, code: str,
-                 customers: list[Customer], leads: list[RoutedLead], now: datetime, prefix: str) -> None:
+async def _apply(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    plan: WithdrawalPlan,
+    code: str,
+    customers: list[Customer],
+    leads: list[RoutedLead],
+    now: datetime,
+    prefix: str,
+) -> None:
     moves = {(m.kind, m.item_id): m for m in plan.moves}
     given: Counter[tuple[str, str, str]] = Counter()
     for customer in customers:
@@ -98,15 +140,18 @@ async def _apply(session: AsyncSession, outbox: Outbox, *, plan: WithdrawalPlan,
         lead.version += 1
         if lead.authorized_dealer == code or lead.authorized_dealer is None:
             lead.authorized_dealer = move.new_dealer
-        lead.explanation = {**lead.explanation, "withdrawal": {"from": code, "to": move.new_dealer,
-                                                               "at": now.isoformat(), "how": move.explanation}}
+        lead.explanation = {
+            **lead.explanation,
+            "withdrawal": {"from": code, "to": move.new_dealer, "at": now.isoformat(), "how": move.explanation},
+        }
         # Pool counts record leads (as routing does), so later routing in the pool stays fair.
         if move.new_dealer is not None and move.pool is not None:
             given[(*move.pool, move.new_dealer)] += 1
     await add_to_pool_counts(session, given)
     await session.flush()
     for lead in leads:
-        await publish_lead_reassigned(session, outbox, prefix=prefix, lead=lead, from_dealer=code,
-                                      reason=DEALER_WITHDRAWN, now=now)
+        await publish_lead_reassigned(
+            session, outbox, prefix=prefix, lead=lead, from_dealer=code, reason=DEALER_WITHDRAWN, now=now
+        )
     for customer in customers:
         await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)

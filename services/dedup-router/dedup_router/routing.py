@@ -58,36 +58,65 @@ async def add_to_pool_counts(session: AsyncSession, added: Counter[tuple[str, st
     if not added:
         return
     ordered = sorted(added.items())
-    await execute(session, WRITE_POOLS_SQL, [p for (p, _, _), _ in ordered], [line for (_, line, _), _ in ordered],
-                  [d for (_, _, d), _ in ordered], [n for _, n in ordered])
+    await execute(
+        session,
+        WRITE_POOLS_SQL,
+        [p for (p, _, _), _ in ordered],
+        [line for (_, line, _), _ in ordered],
+        [d for (_, _, d), _ in ordered],
+        [n for _, n in ordered],
+    )
 
 
 def customer_exists_warning() -> Warning_:
     """domain.md §3: another dealer entering an existing customer is told so, and the record is saved."""
-    return Warning_(code="customer_exists",
-                    message="This customer already exists; the record was saved and linked to it.")
+    return Warning_(
+        code="customer_exists", message="This customer already exists; the record was saved and linked to it."
+    )
 
 
-def decided_lead(*, submitted: LeadSubmitted, customer_id: str, entrant: str, assignment: Assignment,
-                 region: str, product_line: str | None, explanation: dict[str, Any]) -> DecidedLead:
+def decided_lead(
+    *,
+    submitted: LeadSubmitted,
+    customer_id: str,
+    entrant: str,
+    assignment: Assignment,
+    region: str,
+    product_line: str | None,
+    explanation: dict[str, Any],
+) -> DecidedLead:
     """The lead row for a routed record."""
     record = submitted.record
     customer, intent = record["customer"], record.get("purchase_intent") or {}
     return DecidedLead(
-        lead_id=submitted.lead_id, customer_id=customer_id, entered_by=submitted.entered_by,
-        entrant_key=entrant, assigned_dealer=assignment.assigned_dealer,
-        authorized_dealer=assignment.authorized_dealer, status="open", cross_region=assignment.cross_region,
-        reward_eligible=assignment.reward_eligible, tier=customer["tier"], nature=customer["nature"],
-        region_code=region, product_line=product_line, horizon=intent.get("horizon"),
-        intent_quantity=intent.get("quantity"), source=submitted.source, network_code=submitted.network_code,
-        protection_until=assignment.protection_until, rule=assignment.rule,
-        explanation={**explanation, "assignment": assignment.as_dict()}, entered_at=submitted.submitted_at,
+        lead_id=submitted.lead_id,
+        customer_id=customer_id,
+        entered_by=submitted.entered_by,
+        entrant_key=entrant,
+        assigned_dealer=assignment.assigned_dealer,
+        authorized_dealer=assignment.authorized_dealer,
+        status="open",
+        cross_region=assignment.cross_region,
+        reward_eligible=assignment.reward_eligible,
+        tier=customer["tier"],
+        nature=customer["nature"],
+        region_code=region,
+        product_line=product_line,
+        horizon=intent.get("horizon"),
+        intent_quantity=intent.get("quantity"),
+        source=submitted.source,
+        network_code=submitted.network_code,
+        protection_until=assignment.protection_until,
+        rule=assignment.rule,
+        explanation={**explanation, "assignment": assignment.as_dict()},
+        entered_at=submitted.submitted_at,
         version=1,
     )
 
 
-def possible_duplicate_warning(*, keys: DuplicateKeys, candidates: dict[str, DuplicateKeys]
-                               ) -> tuple[Warning_, dict[str, Any]] | None:
+def possible_duplicate_warning(
+    *, keys: DuplicateKeys, candidates: dict[str, DuplicateKeys]
+) -> tuple[Warning_, dict[str, Any]] | None:
     """The strongest candidate as the warning and the audit entry a verdict carries (keys and strength, no PII)."""
     best = strongest_match(new=keys, candidates=candidates)
     if best is None:
@@ -95,13 +124,18 @@ def possible_duplicate_warning(*, keys: DuplicateKeys, candidates: dict[str, Dup
     match_id, match = best
     if match.warning is None:
         return None
-    warning = Warning_(code=match.warning["code"], message=match.warning["message"], matched=list(match.matched),
-                       strength=match.strength)
+    warning = Warning_(
+        code=match.warning["code"],
+        message=match.warning["message"],
+        matched=list(match.matched),
+        strength=match.strength,
+    )
     return warning, {"customer_id": match_id, "matched": list(match.matched), "strength": match.strength}
 
 
-def _update_customer(customer: Customer, *, lead: DecidedLead, keys: DuplicateKeys, is_new: bool,
-                     now: datetime) -> None:
+def _update_customer(
+    customer: Customer, *, lead: DecidedLead, keys: DuplicateKeys, is_new: bool, now: datetime
+) -> None:
     if customer.assigned_dealer is None:
         customer.assigned_dealer = lead.assigned_dealer
         customer.authorized_dealer = lead.authorized_dealer
@@ -117,5 +151,7 @@ def _update_customer(customer: Customer, *, lead: DecidedLead, keys: DuplicateKe
 
 def _vehicles(record: dict[str, Any]) -> list[SimpleNamespace]:
     vehicles = record.get("vehicles_in_use") or []
-    return [SimpleNamespace(brand=v.get("brand") or "", model=v.get("model") or "", quantity=v.get("quantity") or 0)
-            for v in vehicles]
+    return [
+        SimpleNamespace(brand=v.get("brand") or "", model=v.get("model") or "", quantity=v.get("quantity") or 0)
+        for v in vehicles
+    ]

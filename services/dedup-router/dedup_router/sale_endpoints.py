@@ -27,11 +27,13 @@ DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/sales", response_model=SalePage, summary="Sales by status; pending ones: those waiting for the caller")
-async def list_sales(request: Request, principal: Caller,
-                     status: Literal["pending_confirmation", "attributed", "rejected", "cancelled"] =
-                     "pending_confirmation",
-                     cursor: Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")] = None,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> SalePage:
+async def list_sales(
+    request: Request,
+    principal: Caller,
+    status: Literal["pending_confirmation", "attributed", "rejected", "cancelled"] = "pending_confirmation",
+    cursor: Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> SalePage:
     """A dealer: pending sales waiting for its confirmation, else the sales it reported. HQ: all of them."""
     query = select(Sale).where(Sale.status == status).order_by(Sale.sale_id).limit(limit + 1)
     if principal.role == "dealer":
@@ -42,27 +44,43 @@ async def list_sales(request: Request, principal: Caller,
     async with runtime_of(request).db.sessions() as session:
         rows = list((await session.execute(query)).scalars())
     page = rows[:limit]
-    return SalePage(items=[SaleOut.model_validate(sale_body(s)) for s in page],
-                    next_cursor=page[-1].sale_id if len(rows) > limit else None)
+    return SalePage(
+        items=[SaleOut.model_validate(sale_body(s)) for s in page],
+        next_cursor=page[-1].sale_id if len(rows) > limit else None,
+    )
 
 
 async def _decide(sale_id: str, request: Request, principal: Principal, *, confirm: bool) -> SaleOut:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        out = await decide_sale(session, runtime.outbox, sale_id=sale_id, principal=principal, confirm=confirm,
-                                now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
+        out = await decide_sale(
+            session,
+            runtime.outbox,
+            sale_id=sale_id,
+            principal=principal,
+            confirm=confirm,
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+        )
     return SaleOut.model_validate(out)
 
 
-@router.post("/sales/{sale_id}/confirm", response_model=SaleOut, responses=DECISION_ERRORS,
-             summary="Confirm a pending sale (the supplying dealer, or hq_admin): only now may it be paid")
+@router.post(
+    "/sales/{sale_id}/confirm",
+    response_model=SaleOut,
+    responses=DECISION_ERRORS,
+    summary="Confirm a pending sale (the supplying dealer, or hq_admin): only now may it be paid",
+)
 async def confirm_sale(sale_id: SaleId, request: Request, principal: Caller) -> SaleOut:
     return await _decide(sale_id, request, principal, confirm=True)
 
 
-@router.post("/sales/{sale_id}/reject", response_model=SaleOut, responses=DECISION_ERRORS,
-             summary="Reject a pending sale (the supplying dealer, or hq_admin): nothing is paid, its VINs are free")
+@router.post(
+    "/sales/{sale_id}/reject",
+    response_model=SaleOut,
+    responses=DECISION_ERRORS,
+    summary="Reject a pending sale (the supplying dealer, or hq_admin): nothing is paid, its VINs are free",
+)
 async def reject_sale(sale_id: SaleId, request: Request, principal: Caller) -> SaleOut:
     return await _decide(sale_id, request, principal, confirm=False)
-

@@ -62,10 +62,17 @@ def sale_body(sale: Sale) -> dict[str, Any]:
     waits = ([AWAITS_CONFIRMATION] if sale.status == "pending_confirmation" else []) + [AWAITS_RECORD_VERIFICATION]
     rewards = [{**r, "pending_on": waits} for r in sale.rewards] if sale.status in STANDING else []
     return {
-        "sale_id": sale.sale_id, "customer_id": sale.customer_id, "attributed_lead_id": sale.attributed_lead_id,
-        "seller": sale.seller, "supplied_by": sale.supplied_by, "sold_at": sale.sold_at.isoformat(),
-        "credited_dealer": sale.credited_dealer, "cross_region_exempt": sale.cross_region_exempt,
-        "violation": sale.violation, "rewards": rewards, "status": sale.status,
+        "sale_id": sale.sale_id,
+        "customer_id": sale.customer_id,
+        "attributed_lead_id": sale.attributed_lead_id,
+        "seller": sale.seller,
+        "supplied_by": sale.supplied_by,
+        "sold_at": sale.sold_at.isoformat(),
+        "credited_dealer": sale.credited_dealer,
+        "cross_region_exempt": sale.cross_region_exempt,
+        "violation": sale.violation,
+        "rewards": rewards,
+        "status": sale.status,
         "awaiting_confirmation_by": sale.confirmer if sale.status == "pending_confirmation" else None,
         "decided_at": sale.decided_at.isoformat() if sale.decided_at else None,
         "cancelled_at": sale.cancelled_at.isoformat() if sale.cancelled_at else None,
@@ -73,14 +80,22 @@ def sale_body(sale: Sale) -> dict[str, Any]:
 
 
 def _lead_view(lead: RoutedLead) -> LeadView:
-    return LeadView(lead_id=lead.lead_id, entered_by=lead.entered_by, assigned_dealer=lead.assigned_dealer,
-                    authorized_dealer=lead.authorized_dealer, cross_region=lead.cross_region,
-                    reward_eligible=lead.reward_eligible, protection_until=lead.protection_until,
-                    entered_at=lead.entered_at, product_line=lead.product_line)
+    return LeadView(
+        lead_id=lead.lead_id,
+        entered_by=lead.entered_by,
+        assigned_dealer=lead.assigned_dealer,
+        authorized_dealer=lead.authorized_dealer,
+        cross_region=lead.cross_region,
+        reward_eligible=lead.reward_eligible,
+        protection_until=lead.protection_until,
+        entered_at=lead.entered_at,
+        product_line=lead.product_line,
+    )
 
 
-async def registered_vehicles(session: AsyncSession, *, body: SaleIn, seller: str,
-                              supplied_by: str) -> tuple[dict[str, Vehicle], list[FieldProblem]]:
+async def registered_vehicles(
+    session: AsyncSession, *, body: SaleIn, seller: str, supplied_by: str
+) -> tuple[dict[str, Vehicle], list[FieldProblem]]:
     """The registry rows of the sale's VINs, and a problem for every VIN that is malformed, unknown or held by
     neither the seller nor the supplier (all at once, each at its pointer)."""
     problems: list[FieldProblem] = []
@@ -90,13 +105,19 @@ async def registered_vehicles(session: AsyncSession, *, body: SaleIn, seller: st
         pointer = json_pointer("vehicles", i, "vin")
         row = rows.get(vehicle.vin)
         if not is_valid_vin(vehicle.vin):
-            problems.append(FieldProblem(pointer, INVALID_VIN,
-                                         "Not a VIN: 17 characters without I, O, Q and a matching check digit."))
+            problems.append(
+                FieldProblem(
+                    pointer, INVALID_VIN, "Not a VIN: 17 characters without I, O, Q and a matching check digit."
+                )
+            )
         elif row is None:
             problems.append(FieldProblem(pointer, UNKNOWN_VIN, "The maker's vehicle registry has no such VIN."))
         elif row.delivered_to not in (seller, supplied_by):
-            problems.append(FieldProblem(pointer, VIN_NOT_HELD,
-                                         "The registry holds this vehicle at neither the seller nor the supplier."))
+            problems.append(
+                FieldProblem(
+                    pointer, VIN_NOT_HELD, "The registry holds this vehicle at neither the seller nor the supplier."
+                )
+            )
     return rows, problems
 
 
@@ -108,21 +129,33 @@ def sold_at_problems(sold_at: datetime, *, now: datetime, entered_at: datetime |
     if sold_at < SOLD_AT_FLOOR:
         return [FieldProblem("/sold_at", INVALID_SOLD_AT, f"A sale cannot be dated before {SOLD_AT_FLOOR:%Y}.")]
     if entered_at is not None and sold_at < entered_at:
-        return [FieldProblem("/sold_at", INVALID_SOLD_AT,
-                             "The sale is dated before the customer's record was entered.")]
+        return [
+            FieldProblem("/sold_at", INVALID_SOLD_AT, "The sale is dated before the customer's record was entered.")
+        ]
     return []
 
 
 async def _vehicles_of_lead(session: AsyncSession, lead_id: str) -> int:
     """Vehicles already in standing sales of one record."""
     count = await session.scalar(
-        select(func.count()).select_from(SoldVehicle).join(Sale, Sale.sale_id == SoldVehicle.sale_id)
-        .where(Sale.attributed_lead_id == lead_id, Sale.status.in_(STANDING)))
+        select(func.count())
+        .select_from(SoldVehicle)
+        .join(Sale, Sale.sale_id == SoldVehicle.sale_id)
+        .where(Sale.attributed_lead_id == lead_id, Sale.status.in_(STANDING))
+    )
     return int(count or 0)
 
 
-async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, body: SaleIn, now: datetime,
-                      prefix: str, dealers: DealerIndexCache | None = None) -> dict[str, Any]:
+async def record_sale(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    seller: str,
+    body: SaleIn,
+    now: datetime,
+    prefix: str,
+    dealers: DealerIndexCache | None = None,
+) -> dict[str, Any]:
     """Check, save and attribute one sale; returns the 201 body.
 
     The vehicles are checked before the customer is looked up: a caller without real vehicles in stock learns
@@ -138,39 +171,65 @@ async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, bod
     supplied_by = body.supplied_by or seller
     if await session.get(Dealer, supplied_by) is None:
         problems.append(FieldProblem("/supplied_by", "unknown_dealer", "No dealer has this code."))
-    registry, vehicle_problems = await registered_vehicles(session, body=body, seller=seller,
-                                                           supplied_by=supplied_by)
+    registry, vehicle_problems = await registered_vehicles(session, body=body, seller=seller, supplied_by=supplied_by)
     problems += vehicle_problems + sold_at_problems(body.sold_at, now=now)
     if problems:
         raise ValidationFailed("The request has field problems; see errors.", errors=problems)
     # Locked: two sales of one customer are attributed one after the other (one purchase reward per lead).
-    customer = (await session.execute(
-        select(Customer).where(Customer.phone == phone).with_for_update())).scalar_one_or_none()
+    customer = (
+        await session.execute(select(Customer).where(Customer.phone == phone).with_for_update())
+    ).scalar_one_or_none()
     if customer is None:
-        raise ValidationFailed("The request has field problems; see errors.", errors=[FieldProblem(
-            "/customer_phone", "unknown_customer", "No registered customer has this phone; enter the record first.")])
+        raise ValidationFailed(
+            "The request has field problems; see errors.",
+            errors=[
+                FieldProblem(
+                    "/customer_phone",
+                    "unknown_customer",
+                    "No registered customer has this phone; enter the record first.",
+                )
+            ],
+        )
 
     vins = [v.vin for v in body.vehicles]
-    sold = sorted((await session.execute(
-        select(SoldVehicle.vin).where(SoldVehicle.vin.in_(vins), SoldVehicle.cancelled.is_(False))
-    )).scalars())
+    sold = sorted(
+        (
+            await session.execute(
+                select(SoldVehicle.vin).where(SoldVehicle.vin.in_(vins), SoldVehicle.cancelled.is_(False))
+            )
+        ).scalars()
+    )
     if sold:
         raise _vin_conflict(sold)
 
-    leads = list((await session.execute(
-        select(RoutedLead).where(RoutedLead.customer_id == customer.customer_id, RoutedLead.status == "open")
-    )).scalars())
-    claimed = frozenset((await session.execute(
-        select(Sale.attributed_lead_id).where(
-            Sale.customer_id == customer.customer_id, Sale.status.in_(STANDING),
-            Sale.rewards.contains([{"kind": PURCHASE_REWARD}]))
-    )).scalars())
+    leads = list(
+        (
+            await session.execute(
+                select(RoutedLead).where(RoutedLead.customer_id == customer.customer_id, RoutedLead.status == "open")
+            )
+        ).scalars()
+    )
+    claimed = frozenset(
+        (
+            await session.execute(
+                select(Sale.attributed_lead_id).where(
+                    Sale.customer_id == customer.customer_id,
+                    Sale.status.in_(STANDING),
+                    Sale.rewards.contains([{"kind": PURCHASE_REWARD}]),
+                )
+            )
+        ).scalars()
+    )
     index = await dealers.get(session) if dealers is not None else await load_index(session)
     profiles = {code: p for code in {seller, supplied_by} if (p := index.dealer(code)) is not None}
     attribution = attribute_sale(
-        seller=seller, supplied_by=supplied_by, sold_at=body.sold_at, region_code=customer.region_code,
+        seller=seller,
+        supplied_by=supplied_by,
+        sold_at=body.sold_at,
+        region_code=customer.region_code,
         vehicles=[VehicleView(vin=vin, product_line=registry[vin].product_line) for vin in vins],
-        leads=[_lead_view(lead) for lead in leads], dealers=profiles,
+        leads=[_lead_view(lead) for lead in leads],
+        dealers=profiles,
         customer_authorized_dealer=customer.authorized_dealer,
         purchase_rewards_claimed=frozenset(c for c in claimed if c is not None),
     )
@@ -184,14 +243,32 @@ async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, bod
         confirmer = HQ_CONFIRMS  # more vehicles than the record intends to buy: HQ looks at it first
     elif supplied_by != seller:
         confirmer = supplied_by
-    sale = Sale(sale_id=str(uuid.uuid4()), customer_id=customer.customer_id, seller=seller, supplied_by=supplied_by,
-                sold_at=body.sold_at, attributed_lead_id=attribution.attributed_lead_id,
-                credited_dealer=attribution.credited_dealer, cross_region_exempt=attribution.cross_region_exempt,
-                violation=attribution.violation, rewards=attribution.rewards, explanation=attribution.explanation,
-                status="attributed" if confirmer is None else "pending_confirmation", confirmer=confirmer,
-                created_at=now)
-    vehicles = [SoldVehicle(sale_id=sale.sale_id, vin=vin, model=registry[vin].model,
-                            product_line=registry[vin].product_line, cancelled=False) for vin in vins]
+    sale = Sale(
+        sale_id=str(uuid.uuid4()),
+        customer_id=customer.customer_id,
+        seller=seller,
+        supplied_by=supplied_by,
+        sold_at=body.sold_at,
+        attributed_lead_id=attribution.attributed_lead_id,
+        credited_dealer=attribution.credited_dealer,
+        cross_region_exempt=attribution.cross_region_exempt,
+        violation=attribution.violation,
+        rewards=attribution.rewards,
+        explanation=attribution.explanation,
+        status="attributed" if confirmer is None else "pending_confirmation",
+        confirmer=confirmer,
+        created_at=now,
+    )
+    vehicles = [
+        SoldVehicle(
+            sale_id=sale.sale_id,
+            vin=vin,
+            model=registry[vin].model,
+            product_line=registry[vin].product_line,
+            cancelled=False,
+        )
+        for vin in vins
+    ]
     try:
         async with session.begin_nested():
             session.add(sale)
@@ -201,8 +278,7 @@ async def record_sale(session: AsyncSession, outbox: Outbox, *, seller: str, bod
         # Another sale of one of these VINs committed between our check and our insert.
         raise _vin_conflict(vins) from None
     if confirmer is None:
-        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead,
-                                      now=now)
+        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead, now=now)
     return sale_body(sale)
 
 
@@ -212,8 +288,9 @@ def _vin_conflict(vins: list[str]) -> Conflict:
     return error
 
 
-async def cancel_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, now: datetime,
-                      prefix: str) -> dict[str, Any]:
+async def cancel_sale(
+    session: AsyncSession, outbox: Outbox, *, sale_id: str, now: datetime, prefix: str
+) -> dict[str, Any]:
     """Cancel a sale: its VINs are sellable again and the ledger reverses what it posted for it."""
     sale = await session.get(Sale, sale_id, with_for_update=True)
     if sale is None:
@@ -236,13 +313,24 @@ def may_decide(sale: Sale, principal: Principal) -> bool:
     return principal.role == "dealer" and sale.confirmer != HQ_CONFIRMS and sale.confirmer == principal.dealer
 
 
-async def decide_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, principal: Principal, confirm: bool,
-                      now: datetime, prefix: str) -> dict[str, Any]:
+async def decide_sale(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    sale_id: str,
+    principal: Principal,
+    confirm: bool,
+    now: datetime,
+    prefix: str,
+) -> dict[str, Any]:
     """Confirm (the sale is attributed and announced: the ledger may pay on it) or reject (its VINs are free again,
     nothing is ever paid) a pending sale. 404 for anyone who may not see it, 403 for its seller."""
     sale = await session.get(Sale, sale_id, with_for_update=True)
-    if sale is None or not (may_decide(sale, principal) or principal.is_hq
-                            or (principal.role == "dealer" and principal.dealer in (sale.seller, sale.supplied_by))):
+    if sale is None or not (
+        may_decide(sale, principal)
+        or principal.is_hq
+        or (principal.role == "dealer" and principal.dealer in (sale.seller, sale.supplied_by))
+    ):
         raise NotFound("No such sale.")
     if not may_decide(sale, principal):
         raise Forbidden("Only the supplying dealer (or HQ) confirms or rejects this sale.", code="not_confirmer")
@@ -251,12 +339,16 @@ async def decide_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, pr
     sale.decided_by, sale.decided_at = principal.sub, now
     if confirm:
         sale.status = "attributed"
-        vehicles = list((await session.execute(
-            select(SoldVehicle).where(SoldVehicle.sale_id == sale_id).order_by(SoldVehicle.vin))).scalars())
+        vehicles = list(
+            (
+                await session.execute(
+                    select(SoldVehicle).where(SoldVehicle.sale_id == sale_id).order_by(SoldVehicle.vin)
+                )
+            ).scalars()
+        )
         lead = await session.get(RoutedLead, sale.attributed_lead_id) if sale.attributed_lead_id else None
         await session.flush()
-        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead,
-                                      now=now)
+        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead, now=now)
     else:
         sale.status = "rejected"
         await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))

@@ -78,8 +78,11 @@ def choose_lead(leads: Sequence[LeadView], *, seller: str, sold_at: datetime) ->
     """The lead a sale is attributed to, and the step of the documented order that chose it."""
     ordered = sorted(leads, key=_order)
     for lead in ordered:
-        if (lead.entered_by == seller and lead.protection_until is not None
-                and lead.entered_at <= sold_at < lead.protection_until):
+        if (
+            lead.entered_by == seller
+            and lead.protection_until is not None
+            and lead.entered_at <= sold_at < lead.protection_until
+        ):
             return lead, "sellers_protected_lead"
     for lead in ordered:
         if lead.cross_region and lead.entered_by is not None:
@@ -125,8 +128,8 @@ def attribute_sale(
 
     cross_region = any(not authorized(seller_profile, v) for v in vehicles)
     supplied_locally = supplied_by != seller and all(authorized(supplier_profile, v) for v in vehicles)
-    exempt = (why == "sellers_protected_lead")
-    authorized_dealer = (lead.authorized_dealer if lead and lead.authorized_dealer else customer_authorized_dealer)
+    exempt = why == "sellers_protected_lead"
+    authorized_dealer = lead.authorized_dealer if lead and lead.authorized_dealer else customer_authorized_dealer
     violation = CROSS_REGION_SALE if cross_region and not exempt and not supplied_locally else None
     credited = authorized_dealer if exempt else supplied_by
 
@@ -137,13 +140,26 @@ def attribute_sale(
         assert entrant is not None
         if seller != entrant:
             if reward_lead.lead_id not in purchase_rewards_claimed:
-                rewards.append({"kind": PURCHASE_REWARD, "dealer": entrant, "lead_id": reward_lead.lead_id,
-                                "amount_fen": int(policy["purchase_reward_fen"])})
+                rewards.append(
+                    {
+                        "kind": PURCHASE_REWARD,
+                        "dealer": entrant,
+                        "lead_id": reward_lead.lead_id,
+                        "amount_fen": int(policy["purchase_reward_fen"]),
+                    }
+                )
         elif supplied_locally:
             for v in vehicles:
-                rewards.append({"kind": PROFIT_GUARANTEE, "dealer": entrant, "lead_id": reward_lead.lead_id,
-                                "vin": v.vin, "product_line": line_of(v),
-                                "amount_fen": profit_guarantee_fen(line_of(v), policy=policy)})
+                rewards.append(
+                    {
+                        "kind": PROFIT_GUARANTEE,
+                        "dealer": entrant,
+                        "lead_id": reward_lead.lead_id,
+                        "vin": v.vin,
+                        "product_line": line_of(v),
+                        "amount_fen": profit_guarantee_fen(line_of(v), policy=policy),
+                    }
+                )
     explanation = {
         "lead_choice": why,
         "seller_cross_region": cross_region,
@@ -152,5 +168,11 @@ def attribute_sale(
         "reward_policy_version": policy.get("version"),
         "purchase_reward_already_claimed": lead is not None and lead.lead_id in purchase_rewards_claimed,
     }
-    return Attribution(attributed_lead_id=lead.lead_id if lead else None, credited_dealer=credited,
-                       cross_region_exempt=exempt, violation=violation, rewards=rewards, explanation=explanation)
+    return Attribution(
+        attributed_lead_id=lead.lead_id if lead else None,
+        credited_dealer=credited,
+        cross_region_exempt=exempt,
+        violation=violation,
+        rewards=rewards,
+        explanation=explanation,
+    )

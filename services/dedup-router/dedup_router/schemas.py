@@ -69,8 +69,11 @@ class ProtectionOut(BaseModel):
     protection_until: datetime | None = None
     protected_by: str | None = Field(None, description="Only for HQ and for the protecting dealer itself.")
     protected_by_you: bool = False
-    disclosed: bool = Field(True, description="False: the caller is a dealer the customer is not with (or the "
-                                               "phone is no customer); it learns nothing either way.")
+    disclosed: bool = Field(
+        True,
+        description="False: the caller is a dealer the customer is not with (or the "
+        "phone is no customer); it learns nothing either way.",
+    )
 
 
 class WithdrawalOut(BaseModel):
@@ -93,11 +96,15 @@ def _no_control_characters(value: str) -> str:
 
 
 class SoldVehicleIn(RequestModel):
-    vin: str = Field(max_length=40, description="17 characters, no I, O or Q, with a valid check digit (GB 16735); "
-                                                "upper-cased before checking; must be in the vehicle registry.")
+    vin: str = Field(
+        max_length=40,
+        description="17 characters, no I, O or Q, with a valid check digit (GB 16735); "
+        "upper-cased before checking; must be in the vehicle registry.",
+    )
     model: str | None = Field(None, max_length=100, description="Ignored: the registry's model is recorded.")
-    product_line: str | None = Field(None, max_length=32,
-                                     description="Ignored: the registry's product line decides the rewards.")
+    product_line: str | None = Field(
+        None, max_length=32, description="Ignored: the registry's product line decides the rewards."
+    )
 
     @field_validator("vin", mode="before")
     @classmethod
@@ -108,8 +115,12 @@ class SoldVehicleIn(RequestModel):
 class SaleIn(RequestModel):
     customer_phone: str = Field(min_length=1, max_length=40)
     sold_at: AwareDatetime
-    supplied_by: str | None = Field(None, max_length=32, pattern=DEALER_CODE,
-                                    description="Defaults to the seller. Another dealer must confirm the sale.")
+    supplied_by: str | None = Field(
+        None,
+        max_length=32,
+        pattern=DEALER_CODE,
+        description="Defaults to the seller. Another dealer must confirm the sale.",
+    )
     vehicles: list[SoldVehicleIn] = Field(min_length=1, max_length=200)
 
     @field_validator("vehicles")
@@ -131,8 +142,9 @@ class RewardOut(BaseModel):
     pending_on: list[Literal["sale_confirmation", "record_verification"]] = Field(
         default_factory=list,
         description="What must still happen before the ledger posts it: `sale_confirmation` (by the supplier or "
-                    "HQ), `record_verification` (the ledger pays once the record is verified true and valid, at "
-                    "once if it already is). The ledger pays nothing a sale's answer does not list.")
+        "HQ), `record_verification` (the ledger pays once the record is verified true and valid, at "
+        "once if it already is). The ledger pays nothing a sale's answer does not list.",
+    )
 
 
 class SaleOut(BaseModel):
@@ -148,8 +160,10 @@ class SaleOut(BaseModel):
     rewards: list[RewardOut]
     status: Literal["pending_confirmation", "attributed", "rejected", "cancelled"]
     awaiting_confirmation_by: str | None = Field(
-        None, description="While pending: the supplying dealer's code, or `hq` (more vehicles than the record "
-                          "intends to buy).")
+        None,
+        description="While pending: the supplying dealer's code, or `hq` (more vehicles than the record "
+        "intends to buy).",
+    )
     decided_at: datetime | None = None
     cancelled_at: datetime | None = None
 

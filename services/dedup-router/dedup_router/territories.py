@@ -195,8 +195,6 @@ class TerritoryIndex:
         return TerritoryMatch(region_code, product_line, None, ())
 
 
-def authorized_candidates(
-    *, region_code: str, product_line: str, dealers: Iterable[DealerProfile]
-) -> TerritoryMatch:
+def authorized_candidates(*, region_code: str, product_line: str, dealers: Iterable[DealerProfile]) -> TerritoryMatch:
     """A one-off lookup without keeping an index; build a TerritoryIndex for repeated use."""
     return TerritoryIndex.build(dealers).candidates(region_code=region_code, product_line=product_line)

@@ -19,9 +19,18 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
-@router.put("/vehicles", response_model=VehiclesOut, summary="Load vehicles into the registry (hq_admin)",
-            responses={422: {"description": "validation_failed (invalid_vin, unknown_dealer, "
-                                            "invalid_delivered_at at each vehicle's pointer)", **PROBLEM}})
+@router.put(
+    "/vehicles",
+    response_model=VehiclesOut,
+    summary="Load vehicles into the registry (hq_admin)",
+    responses={
+        422: {
+            "description": "validation_failed (invalid_vin, unknown_dealer, "
+            "invalid_delivered_at at each vehicle's pointer)",
+            **PROBLEM,
+        }
+    },
+)
 async def put_vehicles(body: VehiclesIn, request: Request, principal: Caller) -> VehiclesOut:
     """Up to 1000 vehicles, inserted or replaced by VIN, all or nothing."""
     require_roles(principal, "hq_admin")
@@ -41,5 +50,10 @@ async def get_vehicle(vin: str, request: Request, principal: Caller) -> VehicleO
         vehicle = await session.get(Vehicle, vin)
     if vehicle is None or (not principal.is_hq and vehicle.delivered_to != principal.dealer):
         raise NotFound("No such vehicle.")
-    return VehicleOut(vin=vehicle.vin, model=vehicle.model, product_line=vehicle.product_line,
-                      delivered_to=vehicle.delivered_to, delivered_at=vehicle.delivered_at)
+    return VehicleOut(
+        vin=vehicle.vin,
+        model=vehicle.model,
+        product_line=vehicle.product_line,
+        delivered_to=vehicle.delivered_to,
+        delivered_at=vehicle.delivered_at,
+    )

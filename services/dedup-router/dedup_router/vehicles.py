@@ -23,22 +23,34 @@ from leadnet_shared.problems import FieldProblem, ValidationFailed, json_pointer
 DELIVERED_AT_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 
 
-async def vehicle_problems(session: AsyncSession, vehicles: Sequence[VehicleIn], *,
-                           now: datetime) -> list[FieldProblem]:
+async def vehicle_problems(
+    session: AsyncSession, vehicles: Sequence[VehicleIn], *, now: datetime
+) -> list[FieldProblem]:
     """Every bad VIN, unknown dealer and impossible delivery date of a registry upload, each at its pointer."""
     problems: list[FieldProblem] = []
     codes = {v.delivered_to for v in vehicles}
     known = set((await session.execute(select(Dealer.code).where(Dealer.code.in_(codes)))).scalars())
     for i, vehicle in enumerate(vehicles):
         if not is_valid_vin(vehicle.vin):
-            problems.append(FieldProblem(json_pointer("vehicles", i, "vin"), "invalid_vin",
-                                         "Not a VIN: 17 characters without I, O, Q and a matching check digit."))
+            problems.append(
+                FieldProblem(
+                    json_pointer("vehicles", i, "vin"),
+                    "invalid_vin",
+                    "Not a VIN: 17 characters without I, O, Q and a matching check digit.",
+                )
+            )
         if vehicle.delivered_to not in known:
-            problems.append(FieldProblem(json_pointer("vehicles", i, "delivered_to"), "unknown_dealer",
-                                         "No dealer has this code."))
+            problems.append(
+                FieldProblem(json_pointer("vehicles", i, "delivered_to"), "unknown_dealer", "No dealer has this code.")
+            )
         if not DELIVERED_AT_FLOOR <= vehicle.delivered_at <= now:
-            problems.append(FieldProblem(json_pointer("vehicles", i, "delivered_at"), "invalid_delivered_at",
-                                         "A delivery is a past date after 1990."))
+            problems.append(
+                FieldProblem(
+                    json_pointer("vehicles", i, "delivered_at"),
+                    "invalid_delivered_at",
+                    "A delivery is a past date after 1990.",
+                )
+            )
     return problems
 
 
@@ -51,8 +63,14 @@ async def upsert_vehicles(session: AsyncSession, vehicles: Sequence[VehicleIn], 
         return {"created": 0, "updated": 0}
     rows: dict[str, dict[str, Any]] = {}
     for v in vehicles:
-        rows[v.vin] = {"vin": v.vin, "model": v.model, "product_line": v.product_line,
-                       "delivered_to": v.delivered_to, "delivered_at": v.delivered_at, "updated_at": now}
+        rows[v.vin] = {
+            "vin": v.vin,
+            "model": v.model,
+            "product_line": v.product_line,
+            "delivered_to": v.delivered_to,
+            "delivered_at": v.delivered_at,
+            "updated_at": now,
+        }
     insert = pg_insert(Vehicle).values(sorted(rows.values(), key=lambda r: str(r["vin"])))
     upsert: ReturningInsert[Any] = insert.on_conflict_do_update(
         index_elements=["vin"],

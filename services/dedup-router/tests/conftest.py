@@ -24,14 +24,27 @@ from leadnet_shared.testing import Infra, fresh_database
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
-def record(*, phone: str, name: str = "张三", region: str = "370782", tier: str = "retail",
-           line: str = "tractor", address: str = "山东省潍坊市诸城市密州街道18号",
-           vehicles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def record(
+    *,
+    phone: str,
+    name: str = "张三",
+    region: str = "370782",
+    tier: str = "retail",
+    line: str = "tractor",
+    address: str = "山东省潍坊市诸城市密州街道18号",
+    vehicles: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A normalized record as intake publishes it (phone already E.164, region resolved)."""
     return {
         "source": "walk_in",
-        "customer": {"name": name, "phone": phone, "address": address, "region_code": region, "tier": tier,
-                     "nature": "new"},
+        "customer": {
+            "name": name,
+            "phone": phone,
+            "address": address,
+            "region_code": region,
+            "tier": tier,
+            "nature": "new",
+        },
         "vehicles_in_use": vehicles if vehicles is not None else [{"brand": "欧曼", "model": "EST 6", "quantity": 1}],
         "purchase_intent": {"product_line": line, "horizon": "within_2_weeks"},
         "product_line": line,
@@ -45,19 +58,35 @@ class RouterDb:
     prefix: str = ""
     dealers: DealerIndexCache = field(default_factory=DealerIndexCache)
 
-    async def add_dealer(self, code: str, territories: list[str], lines: list[str] | None = None,
-                         capability: int = 50) -> None:
+    async def add_dealer(
+        self, code: str, territories: list[str], lines: list[str] | None = None, capability: int = 50
+    ) -> None:
         async with self.db.transaction() as session:
-            session.add(Dealer(code=code, name=f"dealer {code}", territories=territories,
-                               product_lines=lines or ["tractor"], capability=capability, sales_level=None,
-                               status="active", updated_at=T0))
+            session.add(
+                Dealer(
+                    code=code,
+                    name=f"dealer {code}",
+                    territories=territories,
+                    product_lines=lines or ["tractor"],
+                    capability=capability,
+                    sales_level=None,
+                    status="active",
+                    updated_at=T0,
+                )
+            )
             await bump_dealers_version(session)
 
-    def submitted(self, *, dealer: str | None, at: datetime = T0, lead_id: str | None = None,
-                  **fields: Any) -> LeadSubmitted:
-        return LeadSubmitted(lead_id=lead_id or str(uuid.uuid4()), entered_by=dealer,
-                             entered_by_role="dealer" if dealer else "hq_admin", submitted_at=at,
-                             source="walk_in", record=record(**fields))
+    def submitted(
+        self, *, dealer: str | None, at: datetime = T0, lead_id: str | None = None, **fields: Any
+    ) -> LeadSubmitted:
+        return LeadSubmitted(
+            lead_id=lead_id or str(uuid.uuid4()),
+            entered_by=dealer,
+            entered_by_role="dealer" if dealer else "hq_admin",
+            submitted_at=at,
+            source="walk_in",
+            record=record(**fields),
+        )
 
     async def route(self, submitted: LeadSubmitted, *, now: datetime | None = None) -> DecidedLead | None:
         """One record decided in its own transaction: a batch of one."""
@@ -66,8 +95,9 @@ class RouterDb:
 
     async def route_batch(self, submissions: list[LeadSubmitted], *, now: datetime) -> list[DecidedLead | None]:
         async with self.db.transaction() as session:
-            return await route_leads(session, self.outbox, submissions=submissions, now=now, prefix=self.prefix,
-                                     dealers=self.dealers)
+            return await route_leads(
+                session, self.outbox, submissions=submissions, now=now, prefix=self.prefix, dealers=self.dealers
+            )
 
     async def submit(self, *, dealer: str | None, at: datetime = T0, **fields: Any) -> DecidedLead | None:
         return await self.route(self.submitted(dealer=dealer, at=at, **fields))
@@ -84,8 +114,11 @@ class RouterDb:
 
     async def truncate(self) -> None:
         async with self.db.transaction() as session:
-            await session.execute(text(
-                "TRUNCATE customers, leads, pool_counts, sales, sold_vehicles, sale_idempotency_keys, outbox, inbox"))
+            await session.execute(
+                text(
+                    "TRUNCATE customers, leads, pool_counts, sales, sold_vehicles, sale_idempotency_keys, outbox, inbox"
+                )
+            )
         self.dealers.invalidate()
 
 

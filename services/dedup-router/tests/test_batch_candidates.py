@@ -23,23 +23,31 @@ def _id(n: int) -> str:
     return f"c{n:03d}"
 
 
-def _uncapped(*, me: str, keys: DuplicateKeys, known: dict[str, DuplicateKeys], limit: int
-              ) -> tuple[Any, dict[str, Any]] | None:
+def _uncapped(
+    *, me: str, keys: DuplicateKeys, known: dict[str, DuplicateKeys], limit: int
+) -> tuple[Any, dict[str, Any]] | None:
     """The reference: every customer sharing a key, the lowest `limit` ids of them, the strongest of those."""
     if keys.name_county is None and keys.fleet_city is None:
         return None
-    sharing = sorted(cid for cid, k in known.items() if cid != me and (
-        (keys.name_county is not None and k.name_county == keys.name_county)
-        or (keys.fleet_city is not None and k.fleet_city == keys.fleet_city)))
+    sharing = sorted(
+        cid
+        for cid, k in known.items()
+        if cid != me
+        and (
+            (keys.name_county is not None and k.name_county == keys.name_county)
+            or (keys.fleet_city is not None and k.fleet_city == keys.fleet_city)
+        )
+    )
     return possible_duplicate_warning(keys=keys, candidates={cid: known[cid] for cid in sharing[:limit]})
 
 
 @settings(max_examples=300)
-@given(before=st.lists(customer, max_size=40), batch=st.lists(customer, min_size=1, max_size=80),
-       limit=st.integers(1, 6))
-def test_the_capped_index_warns_like_the_uncapped_one(before: list[tuple[int, str | None, str | None]],
-                                                      batch: list[tuple[int, str | None, str | None]],
-                                                      limit: int) -> None:
+@given(
+    before=st.lists(customer, max_size=40), batch=st.lists(customer, min_size=1, max_size=80), limit=st.integers(1, 6)
+)
+def test_the_capped_index_warns_like_the_uncapped_one(
+    before: list[tuple[int, str | None, str | None]], batch: list[tuple[int, str | None, str | None]], limit: int
+) -> None:
     known: dict[str, DuplicateKeys] = {}
     for n, name, fleet in before:
         known.setdefault(_id(n), DuplicateKeys(name_county=name, fleet_city=fleet))
@@ -52,16 +60,18 @@ def test_the_capped_index_warns_like_the_uncapped_one(before: list[tuple[int, st
             by_name.setdefault(k.name_county, []).append(cid)
         if k.fleet_city is not None:
             by_fleet.setdefault(k.fleet_city, []).append(cid)
-    candidates = _Candidates(by_name={k: v[:limit + 1] for k, v in by_name.items()},
-                             by_fleet={k: v[:limit + 1] for k, v in by_fleet.items()}, keys=dict(known))
+    candidates = _Candidates(
+        by_name={k: v[: limit + 1] for k, v in by_name.items()},
+        by_fleet={k: v[: limit + 1] for k, v in by_fleet.items()},
+        keys=dict(known),
+    )
     batch_keys = _BatchKeys(cap=limit + 1)
     for n, name, fleet in batch:
         me = _id(n)
         old = known.get(me, DuplicateKeys(name_county=None, fleet_city=None))
         # A record only fills keys in, never changes one (as _update_customer does).
         keys = DuplicateKeys(name_county=old.name_county or name, fleet_city=old.fleet_city or fleet)
-        got = _possible_duplicate(customer_id=me, keys=keys, candidates=candidates, batch_keys=batch_keys,
-                                  limit=limit)
+        got = _possible_duplicate(customer_id=me, keys=keys, candidates=candidates, batch_keys=batch_keys, limit=limit)
         assert got == _uncapped(me=me, keys=keys, known=known, limit=limit)
         known[me] = keys
         batch_keys.set(me, keys)

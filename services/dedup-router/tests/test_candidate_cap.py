@@ -39,10 +39,14 @@ async def _seed(rdb: RouterDb, *, name_only: int) -> str:
     rows.append({"id": both, "phone": "+8613699999999", "fleet": keys.fleet_city})
     async with rdb.db.transaction() as session:
         for row in rows:
-            await session.execute(text(
-                "INSERT INTO customers (customer_id, phone, name, address, region_code, tier, nature, "
-                "name_county_key, fleet_city_key) VALUES (:id, :phone, '张三', 'addr', :region, 'retail', 'new', "
-                ":name_key, :fleet)"), {**row, "region": REGION, "name_key": keys.name_county})
+            await session.execute(
+                text(
+                    "INSERT INTO customers (customer_id, phone, name, address, region_code, tier, nature, "
+                    "name_county_key, fleet_city_key) VALUES (:id, :phone, '张三', 'addr', :region, 'retail', 'new', "
+                    ":name_key, :fleet)"
+                ),
+                {**row, "region": REGION, "name_key": keys.name_county},
+            )
     return both
 
 
@@ -64,8 +68,12 @@ class TestCandidatesPastTheCapAreNotCompared:
         await self._decide(router_db)
         [accepted] = await router_db.events("leadnet.lead.accepted")
         assert _possible(accepted) == (["name_county", "fleet_city"], 1.0)
-        assert accepted["data"]["lead_id"] in {r[0] for r in await router_db.rows(
-            "SELECT lead_id FROM leads WHERE explanation -> 'possible_duplicate' ->> 'customer_id' = :c", c=both)}
+        assert accepted["data"]["lead_id"] in {
+            r[0]
+            for r in await router_db.rows(
+                "SELECT lead_id FROM leads WHERE explanation -> 'possible_duplicate' ->> 'customer_id' = :c", c=both
+            )
+        }
 
     async def test_past_the_cap_the_stronger_customer_is_not_read(self, router_db: RouterDb) -> None:
         await router_db.add_dealer("D001", ["3707"])
@@ -74,13 +82,13 @@ class TestCandidatesPastTheCapAreNotCompared:
         [accepted] = await router_db.events("leadnet.lead.accepted")
         assert _possible(accepted) == (["name_county"], 0.6)
         [(matched_id,)] = await router_db.rows(
-            "SELECT explanation -> 'possible_duplicate' ->> 'customer_id' FROM leads")
+            "SELECT explanation -> 'possible_duplicate' ->> 'customer_id' FROM leads"
+        )
         assert matched_id == _id(1)  # equally strong: the lowest id
 
     @staticmethod
     async def _decide(rdb: RouterDb) -> None:
-        submitted = rdb.submitted(dealer="D001", phone="+8613800138000", name="张三", region=REGION,
-                                  vehicles=FLEET)
+        submitted = rdb.submitted(dealer="D001", phone="+8613800138000", name="张三", region=REGION, vehicles=FLEET)
         assert await rdb.route(submitted) is not None
 
 

@@ -52,25 +52,41 @@ async def setup(rdb: RouterDb, *, vehicles: dict[int, tuple[str, str]]) -> Route
     lead = await rdb.submit(dealer="D002", phone=PHONE, tier="retail")
     assert lead is not None and (lead.assigned_dealer, lead.reward_eligible) == ("D001", True)
     async with rdb.db.transaction() as session:
-        await upsert_vehicles(session, [
-            VehicleIn(vin=vin(serial), model="EST 6", product_line=line, delivered_to=holder, delivered_at=T0)
-            for serial, (holder, line) in vehicles.items()], now=T0)
+        await upsert_vehicles(
+            session,
+            [
+                VehicleIn(vin=vin(serial), model="EST 6", product_line=line, delivered_to=holder, delivered_at=T0)
+                for serial, (holder, line) in vehicles.items()
+            ],
+            now=T0,
+        )
     return lead
 
 
-async def report(rdb: RouterDb, *, seller: str, vins: list[str], supplied_by: str | None = None,
-                 sold_at: datetime = NOW - timedelta(days=1), line: str | None = "tractor") -> dict[str, Any]:
-    body = SaleIn(customer_phone=PHONE, sold_at=sold_at, supplied_by=supplied_by,
-                  vehicles=[{"vin": v, "product_line": line} for v in vins])
+async def report(
+    rdb: RouterDb,
+    *,
+    seller: str,
+    vins: list[str],
+    supplied_by: str | None = None,
+    sold_at: datetime = NOW - timedelta(days=1),
+    line: str | None = "tractor",
+) -> dict[str, Any]:
+    body = SaleIn(
+        customer_phone=PHONE,
+        sold_at=sold_at,
+        supplied_by=supplied_by,
+        vehicles=[{"vin": v, "product_line": line} for v in vins],
+    )
     async with rdb.db.transaction() as session:
-        return await record_sale(session, rdb.outbox, seller=seller, body=body, now=NOW, prefix="",
-                                 dealers=rdb.dealers)
+        return await record_sale(session, rdb.outbox, seller=seller, body=body, now=NOW, prefix="", dealers=rdb.dealers)
 
 
 async def decide(rdb: RouterDb, sale_id: str, principal: Principal, *, confirm: bool = True) -> dict[str, Any]:
     async with rdb.db.transaction() as session:
-        return await decide_sale(session, rdb.outbox, sale_id=sale_id, principal=principal, confirm=confirm,
-                                 now=NOW, prefix="")
+        return await decide_sale(
+            session, rdb.outbox, sale_id=sale_id, principal=principal, confirm=confirm, now=NOW, prefix=""
+        )
 
 
 async def refusal(rdb: RouterDb, **kwargs: Any) -> ServiceError:
@@ -100,10 +116,11 @@ class TestVinCheckDigit:
         assert is_valid_vin(with_check_digit(raw))
 
     @given(VINS, st.integers(0, 16), st.sampled_from(ALPHABET))
-    def test_any_one_changed_character_of_another_value_is_caught(self, raw: str, position: int,
-                                                                  replacement: str) -> None:
+    def test_any_one_changed_character_of_another_value_is_caught(
+        self, raw: str, position: int, replacement: str
+    ) -> None:
         valid = with_check_digit(raw)
-        changed = valid[:position] + replacement + valid[position + 1:]
+        changed = valid[:position] + replacement + valid[position + 1 :]
         if position == 8 or TRANSLITERATION[replacement] == TRANSLITERATION[valid[position]]:
             return  # the check digit itself, or a letter worth the same number (A and 1): not a weighted change
         assert not is_valid_vin(changed)
@@ -117,16 +134,31 @@ class TestVinCheckDigit:
 class TestTheAttackIsRefusedAtEachStep:
     async def test_made_up_vins_each_refused_at_its_pointer_at_once(self, router_db: RouterDb) -> None:
         await setup(router_db, vehicles={1: ("D001", "tractor"), 3: ("D003", "tractor")})
-        error = await refusal(router_db, seller="D002", supplied_by="D001",
-                              vins=[bad_check_digit(9), vin(2), vin(3), vin(1), "LRDS6PEB\x00KR00000"])
+        error = await refusal(
+            router_db,
+            seller="D002",
+            supplied_by="D001",
+            vins=[bad_check_digit(9), vin(2), vin(3), vin(1), "LRDS6PEB\x00KR00000"],
+        )
         assert isinstance(error, ValidationFailed)
-        assert problems(error) == [("/vehicles/0/vin", "invalid_vin"), ("/vehicles/1/vin", "unknown_vin"),
-                                   ("/vehicles/2/vin", "vin_not_held"), ("/vehicles/4/vin", "invalid_vin")]
+        assert problems(error) == [
+            ("/vehicles/0/vin", "invalid_vin"),
+            ("/vehicles/1/vin", "unknown_vin"),
+            ("/vehicles/2/vin", "vin_not_held"),
+            ("/vehicles/4/vin", "invalid_vin"),
+        ]
         assert await router_db.rows("SELECT * FROM sales") == []
         assert await router_db.events("leadnet.sale.attributed") == []
 
-    @pytest.mark.parametrize("sold_at", [NOW + timedelta(minutes=1), T0 - timedelta(seconds=1),
-                                         datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)])
+    @pytest.mark.parametrize(
+        "sold_at",
+        [
+            NOW + timedelta(minutes=1),
+            T0 - timedelta(seconds=1),
+            datetime(1, 1, 1, tzinfo=UTC),
+            datetime(9999, 12, 31, tzinfo=UTC),
+        ],
+    )
     async def test_sold_at_is_past_and_not_before_the_record(self, router_db: RouterDb, sold_at: datetime) -> None:
         await setup(router_db, vehicles={1: ("D001", "tractor")})
         error = await refusal(router_db, seller="D002", supplied_by="D001", vins=[vin(1)], sold_at=sold_at)
@@ -136,7 +168,8 @@ class TestTheAttackIsRefusedAtEachStep:
         lead = await setup(router_db, vehicles={1: ("D001", "dump")})
         sale = await report(router_db, seller="D002", supplied_by="D001", vins=[vin(1)], line="tractor")
         assert [(r["kind"], r["product_line"], r["amount_fen"]) for r in sale["rewards"]] == [
-            ("profit_guarantee", "dump", 150000)]  # the seller said tractor (200000)
+            ("profit_guarantee", "dump", 150000)
+        ]  # the seller said tractor (200000)
         assert sale["attributed_lead_id"] == lead.lead_id
         rows = await router_db.rows("SELECT product_line, model FROM sold_vehicles")
         assert [tuple(r) for r in rows] == [("dump", "EST 6")]
@@ -157,7 +190,8 @@ class TestTheAttackIsRefusedAtEachStep:
         assert confirmed["rewards"][0]["pending_on"] == ["record_verification"]
         [event] = await router_db.events("leadnet.sale.attributed")
         assert [(c["kind"], c["vin"], c["amount_fen"]) for c in event["data"]["rewards"]] == [
-            ("profit_guarantee", vin(1), 200000)]
+            ("profit_guarantee", vin(1), 200000)
+        ]
         with pytest.raises(ServiceError) as again:
             await decide(router_db, sale["sale_id"], dealer("D001"))
         assert again.value.code == "sale_not_pending"
@@ -187,7 +221,9 @@ class TestOwnStock:
         await setup(router_db, vehicles={1: ("D001", "tractor")})
         sale = await report(router_db, seller="D001", vins=[vin(1)])
         assert (sale["status"], [(r["kind"], r["dealer"]) for r in sale["rewards"]]) == (
-            "attributed", [("purchase_reward", "D002")])
+            "attributed",
+            [("purchase_reward", "D002")],
+        )
         assert len(await router_db.events("leadnet.sale.attributed")) == 1
 
 

@@ -13,9 +13,7 @@ from dedup_router.territories import DealerProfile, TerritoryIndex
 
 
 def dealer(code: str, capability: int, territories: tuple[str, ...] = ("3707",)) -> DealerProfile:
-    return DealerProfile.build(
-        code=code, territories=territories, product_lines=("tractor",), capability=capability
-    )
+    return DealerProfile.build(code=code, territories=territories, product_lines=("tractor",), capability=capability)
 
 
 class TestLowestNextLoad:
@@ -107,9 +105,7 @@ class TestDeterminism:
         pool=st.lists(st.tuples(st.integers(0, 100), st.integers(0, 50)), min_size=1, max_size=8),
         data=st.data(),
     )
-    def test_same_input_same_choice_whatever_the_order(
-        self, pool: list[tuple[int, int]], data: st.DataObject
-    ) -> None:
+    def test_same_input_same_choice_whatever_the_order(self, pool: list[tuple[int, int]], data: st.DataObject) -> None:
         dealers = [dealer(f"D{i:03d}", cap) for i, (cap, _) in enumerate(pool)]
         counts = {f"D{i:03d}": n for i, (_, n) in enumerate(pool)}
         first = choose_dealer(candidates=dealers, assigned_counts=counts)
@@ -132,13 +128,9 @@ class TestRouteToAuthorizedDealer:
 
     def test_single_candidate_and_no_candidate(self) -> None:
         index = TerritoryIndex.build([dealer("D003", 90, ("37",))])
-        one = route_to_authorized_dealer(
-            index=index, region_code="370782", product_line="tractor", pool_counts={}
-        )
+        one = route_to_authorized_dealer(index=index, region_code="370782", product_line="tractor", pool_counts={})
         assert one.dealer is not None and one.dealer.code == "D003"
         assert one.explanation["rule"] == "single_candidate"
-        none = route_to_authorized_dealer(
-            index=index, region_code="110101", product_line="tractor", pool_counts={}
-        )
+        none = route_to_authorized_dealer(index=index, region_code="110101", product_line="tractor", pool_counts={})
         assert none.dealer is None
         assert none.explanation["rule"] == "no_authorized_dealer"

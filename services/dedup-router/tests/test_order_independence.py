@@ -47,12 +47,13 @@ async def _shared_db(infra: Infra) -> RouterDb:
     return _db
 
 
-customers = st.fixed_dictionaries({
-    "region": st.sampled_from(sorted(REGIONS)),
-    "tier": st.sampled_from(["retail", "general_big"]),
-})
-submissions = st.lists(st.tuples(st.integers(0, len(PHONES) - 1), st.sampled_from(ENTRANTS)), min_size=1,
-                       max_size=8)
+customers = st.fixed_dictionaries(
+    {
+        "region": st.sampled_from(sorted(REGIONS)),
+        "tier": st.sampled_from(["retail", "general_big"]),
+    }
+)
+submissions = st.lists(st.tuples(st.integers(0, len(PHONES) - 1), st.sampled_from(ENTRANTS)), min_size=1, max_size=8)
 
 
 async def _deliver(rdb: RouterDb, events: list[LeadSubmitted], cuts: set[int] | None = None) -> dict[str, Any]:
@@ -68,7 +69,8 @@ async def _state(rdb: RouterDb) -> dict[str, Any]:
     rows = await rdb.rows(
         "SELECT l.lead_id, c.phone, l.entrant_key, l.status, l.assigned_dealer, l.authorized_dealer, "
         "l.protection_until, l.rule, l.entered_at, c.tier, c.region_code FROM leads l "
-        "JOIN customers c USING (customer_id) ORDER BY l.lead_id")
+        "JOIN customers c USING (customer_id) ORDER BY l.lead_id"
+    )
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
@@ -98,24 +100,44 @@ def _check_rules(state: dict[str, Any], submitted_pairs: set[tuple[str, str]]) -
 
 def _order_free(state: dict[str, Any]) -> set[tuple[Any, ...]]:
     """The verdicts that must not depend on arrival order: who has a lead, and retail/HQ/in-region routing."""
-    return {(phone, entrant, assigned if tier == "retail" or entrant == "hq" or rule == "in_region" else "*")
-            for phone, entrant, _, assigned, _, _, rule, _, tier, _ in state.values()}
+    return {
+        (phone, entrant, assigned if tier == "retail" or entrant == "hq" or rule == "in_region" else "*")
+        for phone, entrant, _, assigned, _, _, rule, _, tier, _ in state.values()
+    }
 
 
 class TestVerdictsDoNotDependOnOrderOrRedelivery:
     @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(people=st.lists(customers, min_size=len(PHONES), max_size=len(PHONES)), subs=submissions,
-           shuffle=st.randoms(use_true_random=False), redeliver=st.lists(st.integers(0, 7), max_size=4),
-           cuts=st.sets(st.integers(1, 11), min_size=1, max_size=4))
+    @given(
+        people=st.lists(customers, min_size=len(PHONES), max_size=len(PHONES)),
+        subs=submissions,
+        shuffle=st.randoms(use_true_random=False),
+        redeliver=st.lists(st.integers(0, 7), max_size=4),
+        cuts=st.sets(st.integers(1, 11), min_size=1, max_size=4),
+    )
     async def test_any_order_and_batching_with_redeliveries_gives_the_same_verdicts(
-            self, infra: Infra, people: list[dict[str, str]], subs: list[tuple[int, str | None]],
-            shuffle: Any, redeliver: list[int], cuts: set[int]) -> None:
+        self,
+        infra: Infra,
+        people: list[dict[str, str]],
+        subs: list[tuple[int, str | None]],
+        shuffle: Any,
+        redeliver: list[int],
+        cuts: set[int],
+    ) -> None:
         rdb = await _shared_db(infra)
         events = []
         for i, (p, entrant) in enumerate(subs):
             person = people[p]
-            events.append(rdb.submitted(dealer=entrant, at=T0 + timedelta(seconds=i), lead_id=f"L{i:02d}",
-                                        phone=PHONES[p], region=person["region"], tier=person["tier"]))
+            events.append(
+                rdb.submitted(
+                    dealer=entrant,
+                    at=T0 + timedelta(seconds=i),
+                    lead_id=f"L{i:02d}",
+                    phone=PHONES[p],
+                    region=person["region"],
+                    tier=person["tier"],
+                )
+            )
         submitted_pairs = {(PHONES[p], entrant or "hq") for p, entrant in subs}
 
         first = await _deliver(rdb, events)

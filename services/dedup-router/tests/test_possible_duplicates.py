@@ -92,9 +92,7 @@ class TestFleetKey:
 
     def test_threshold_comes_from_policy(self) -> None:
         loose = {**policy(), "fleet": {"min_total_quantity": 1, "city_prefix_length": 4}}
-        one = duplicate_keys(
-            name=None, region_code="370782", vehicles=[Vehicle("欧曼", "EST 6", 1)], policy=loose
-        )
+        one = duplicate_keys(name=None, region_code="370782", vehicles=[Vehicle("欧曼", "EST 6", 1)], policy=loose)
         assert one.fleet_city is not None
 
 
@@ -147,13 +145,26 @@ _keys = st.builds(DuplicateKeys, name_county=_key, fleet_city=_key)
 class TestStrongestMatchIsTheBestScore:
     """strongest_match scores candidates without writing their warnings; it must pick what scoring each would."""
 
-    @given(new=_keys, candidates=st.dictionaries(st.text("c0123", min_size=1, max_size=3), _keys, max_size=8),
-           name_weight=st.sampled_from([0.3, 0.5, 0.6]), fleet_weight=st.sampled_from([0.3, 0.5, 0.7]),
-           warn=st.sampled_from([0.3, 0.5, 0.9]))
-    def test_highest_strength_then_lowest_id(self, new: DuplicateKeys, candidates: dict[str, DuplicateKeys],
-                                             name_weight: float, fleet_weight: float, warn: float) -> None:
-        rules = {**policy(), "weights": {NAME_COUNTY: name_weight, FLEET_CITY: fleet_weight},
-                 "thresholds": {"warn": warn}}
+    @given(
+        new=_keys,
+        candidates=st.dictionaries(st.text("c0123", min_size=1, max_size=3), _keys, max_size=8),
+        name_weight=st.sampled_from([0.3, 0.5, 0.6]),
+        fleet_weight=st.sampled_from([0.3, 0.5, 0.7]),
+        warn=st.sampled_from([0.3, 0.5, 0.9]),
+    )
+    def test_highest_strength_then_lowest_id(
+        self,
+        new: DuplicateKeys,
+        candidates: dict[str, DuplicateKeys],
+        name_weight: float,
+        fleet_weight: float,
+        warn: float,
+    ) -> None:
+        rules = {
+            **policy(),
+            "weights": {NAME_COUNTY: name_weight, FLEET_CITY: fleet_weight},
+            "thresholds": {"warn": warn},
+        }
         scored = [(cid, score_match(new=new, existing=k, policy=rules)) for cid, k in candidates.items()]
         warned = [(cid, m) for cid, m in scored if m.warn]
         best = strongest_match(new=new, candidates=candidates, policy=rules)
@@ -166,9 +177,7 @@ class TestStrongestMatchIsTheBestScore:
 
 class TestWarningHasNoPersonalData:
     @given(
-        name=st.text(
-            alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), min_size=2, max_size=4
-        ),
+        name=st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), min_size=2, max_size=4),
         phone=st.from_regex(r"1[3-9]\d{9}", fullmatch=True),
     )
     def test_neither_name_pinyin_nor_phone_appear(self, name: str, phone: str) -> None:

@@ -44,8 +44,10 @@ class TestDuplicates:
         await router_db.submit(dealer="D001", phone=PHONE, vehicles=vehicles)
         (accepted,) = await router_db.events("leadnet.lead.accepted")
         # The scheduler plans repurchase reminders from this summary; no name, phone or address is in it.
-        assert accepted["data"]["fleet"] == [{"brand": "欧曼", "model": "EST 6", "quantity": 8},
-                                             {"brand": "解放", "model": "J6", "quantity": 3}]
+        assert accepted["data"]["fleet"] == [
+            {"brand": "欧曼", "model": "EST 6", "quantity": 8},
+            {"brand": "解放", "model": "J6", "quantity": 3},
+        ]
 
     async def test_another_dealer_is_saved_with_customer_exists(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
@@ -60,7 +62,8 @@ class TestDuplicates:
         assert [w["code"] for w in accepted[1]["data"]["warnings"]] == ["customer_exists"]
 
     async def test_concurrent_submissions_of_one_customer_by_one_dealer_save_exactly_one(
-            self, router_db: RouterDb) -> None:
+        self, router_db: RouterDb
+    ) -> None:
         await _dealers(router_db)
         submissions = [router_db.submitted(dealer="D002", phone=PHONE) for _ in range(8)]
         results = await asyncio.gather(*(router_db.route(s) for s in submissions))
@@ -82,8 +85,7 @@ class TestDuplicates:
 
 
 class TestPossibleDuplicates:
-    async def test_same_pinyin_name_in_the_same_county_warns_without_personal_data(
-            self, router_db: RouterDb) -> None:
+    async def test_same_pinyin_name_in_the_same_county_warns_without_personal_data(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
         await router_db.submit(dealer="D001", phone=PHONE, name="张三")
         lead = await router_db.submit(dealer="D001", phone="+8613900139000", name="張三")  # traditional script
@@ -101,13 +103,13 @@ class TestPossibleDuplicates:
         await _dealers(router_db)
         fleet = [{"brand": "欧曼", "model": "EST 6", "quantity": 3}]
         await router_db.submit(dealer="D001", phone=PHONE, name="李四", vehicles=fleet)
-        await router_db.submit(dealer="D001", phone="+8613700137000", name="王五", region="370781",
-                               vehicles=fleet)
+        await router_db.submit(dealer="D001", phone="+8613700137000", name="王五", region="370781", vehicles=fleet)
         await router_db.submit(dealer="D001", phone="+8613600136000", name="李四", vehicles=fleet)
         accepted = await router_db.events("leadnet.lead.accepted")
         assert [(w["matched"], w["strength"]) for w in accepted[1]["data"]["warnings"]] == [(["fleet_city"], 0.5)]
         assert [(w["matched"], w["strength"]) for w in accepted[2]["data"]["warnings"]] == [
-            (["name_county", "fleet_city"], 1.0)]
+            (["name_county", "fleet_city"], 1.0)
+        ]
 
     async def test_a_different_county_is_not_a_possible_duplicate(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
@@ -122,7 +124,11 @@ class TestHqRecordsAndQueue:
         lead = await router_db.submit(dealer=None, phone=PHONE, region="370102")
         assert lead is not None
         assert (lead.assigned_dealer, lead.authorized_dealer, lead.cross_region, lead.reward_eligible) == (
-            "D002", "D002", False, False)
+            "D002",
+            "D002",
+            False,
+            False,
+        )
         assert lead.rule == "hq_entry_routed"
 
     async def test_no_authorized_dealer_puts_it_in_the_hq_queue(self, router_db: RouterDb) -> None:
@@ -138,8 +144,7 @@ class TestHqRecordsAndQueue:
 
 
 class TestCrossRegionProtection:
-    async def test_big_customer_stays_one_calendar_month_then_moves_with_its_leads(
-            self, router_db: RouterDb) -> None:
+    async def test_big_customer_stays_one_calendar_month_then_moves_with_its_leads(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
         entered = datetime(2027, 1, 31, 2, 0, tzinfo=UTC)  # 10:00 on Jan 31 in Shanghai
         first = await router_db.submit(dealer="D002", phone=PHONE, tier="gold_silver", at=entered)
@@ -153,36 +158,46 @@ class TestCrossRegionProtection:
         assert later.rule == "cross_region_big_customer_held_by_first_entrant"
 
         async with router_db.db.transaction() as session:
-            moved = await release_expired_protections(session, router_db.outbox, now=until - timedelta(seconds=1),
-                                                      prefix="")
+            moved = await release_expired_protections(
+                session, router_db.outbox, now=until - timedelta(seconds=1), prefix=""
+            )
         assert moved == 0
         async with router_db.db.transaction() as session:
             moved = await release_expired_protections(session, router_db.outbox, now=until, prefix="")
         assert moved == 1
         assert await router_db.rows("SELECT assigned_dealer, protected_by, protection_until FROM customers") == [
-            ("D001", None, None)]
+            ("D001", None, None)
+        ]
         assert sorted(await router_db.rows("SELECT assigned_dealer FROM leads")) == [("D001",), ("D001",)]
         reassigned = await router_db.events("leadnet.lead.reassigned")
         assert sorted(e["data"]["lead_id"] for e in reassigned) == sorted([first.lead_id, later.lead_id])
         assert {(e["data"]["reason"], e["data"]["from_dealer"], e["data"]["to_dealer"]) for e in reassigned} == {
-            ("protection_expired", "D002", "D001")}
+            ("protection_expired", "D002", "D001")
+        }
         upserts = await router_db.events("leadnet.customer.upserted")
         assert upserts[-1]["data"]["assigned_dealer"] == "D001" and upserts[-1]["data"]["protected_by"] is None
         async with router_db.db.transaction() as session:  # fired once
-            assert await release_expired_protections(session, router_db.outbox, now=until + timedelta(days=9),
-                                                     prefix="") == 0
+            assert (
+                await release_expired_protections(session, router_db.outbox, now=until + timedelta(days=9), prefix="")
+                == 0
+            )
 
     async def test_retail_cross_region_goes_to_the_authorized_dealer_at_once(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
         lead = await router_db.submit(dealer="D002", phone=PHONE, tier="retail")
         assert lead is not None
         assert (lead.assigned_dealer, lead.cross_region, lead.reward_eligible, lead.protection_until) == (
-            "D001", True, True, None)
+            "D001",
+            True,
+            True,
+            None,
+        )
 
 
 class TestWithdrawal:
     async def test_dry_run_plans_and_changes_nothing_then_the_real_run_moves_everything(
-            self, router_db: RouterDb) -> None:
+        self, router_db: RouterDb
+    ) -> None:
         await _dealers(router_db)
         await router_db.add_dealer("D004", ["3707"], ["tractor"], capability=20)  # shares Weifang tractor
         await router_db.add_dealer("D005", ["370782"], ["dump"], capability=10)  # Zhucheng dump only
@@ -191,33 +206,44 @@ class TestWithdrawal:
         await router_db.submit(dealer="D001", phone="+8613900139009", region="370702", line="dump")
         before = await router_db.events()
         async with router_db.db.transaction() as session:
-            plan = await redistribute_withdrawn_dealer(session, router_db.outbox, code="D001", now=T0, prefix="",
-                                                       dry_run=True)
+            plan = await redistribute_withdrawn_dealer(
+                session, router_db.outbox, code="D001", now=T0, prefix="", dry_run=True
+            )
         # 3 tractor customers + their 3 leads go to D004; the dump customer in 370702 has no other dealer.
-        assert plan == {"dry_run": True, "withdrawn_dealer": "D001", "reassigned": 6, "unplaced": 2,
-                        "per_dealer": {"D004": 6}}
+        assert plan == {
+            "dry_run": True,
+            "withdrawn_dealer": "D001",
+            "reassigned": 6,
+            "unplaced": 2,
+            "per_dealer": {"D004": 6},
+        }
         assert await router_db.events() == before
         assert await router_db.rows("SELECT status FROM dealers WHERE code = 'D001'") == [("active",)]
 
         async with router_db.db.transaction() as session:
-            done = await redistribute_withdrawn_dealer(session, router_db.outbox, code="D001", now=T0, prefix="",
-                                                       dry_run=False)
+            done = await redistribute_withdrawn_dealer(
+                session, router_db.outbox, code="D001", now=T0, prefix="", dry_run=False
+            )
         assert (done["reassigned"], done["unplaced"]) == (6, 2)
-        assert await router_db.rows(
-            "SELECT assigned_dealer, count(*) FROM leads GROUP BY 1 ORDER BY 1 NULLS LAST") == [("D004", 3), (None, 1)]
+        assert await router_db.rows("SELECT assigned_dealer, count(*) FROM leads GROUP BY 1 ORDER BY 1 NULLS LAST") == [
+            ("D004", 3),
+            (None, 1),
+        ]
         reassigned = await router_db.events("leadnet.lead.reassigned")
         assert len(reassigned) == 4
         assert {e["data"]["reason"] for e in reassigned} == {"dealer_withdrawn"}
         withdrawn = await router_db.events("leadnet.dealer.withdrawn")
         assert [(e["data"]["code"], e["data"]["reassigned"], e["data"]["unplaced"]) for e in withdrawn] == [
-            ("D001", 6, 2)]
+            ("D001", 6, 2)
+        ]
         # Withdrawn: no new lead goes to it, and it cannot be withdrawn twice.
         lead = await router_db.submit(dealer="D002", phone="+8613500135000", region="370782")
         assert lead is not None and lead.assigned_dealer == "D004"
         with pytest.raises(Conflict):
             async with router_db.db.transaction() as session:
-                await redistribute_withdrawn_dealer(session, router_db.outbox, code="D001", now=T0, prefix="",
-                                                    dry_run=False)
+                await redistribute_withdrawn_dealer(
+                    session, router_db.outbox, code="D001", now=T0, prefix="", dry_run=False
+                )
 
 
 class TestLeadVersion:
@@ -230,12 +256,19 @@ class TestLeadVersion:
         assert lead is not None and lead.version == 1
         for code in ("D001", "D004"):  # the lead moves twice: D001 -> D004 -> D006
             async with router_db.db.transaction() as session:
-                await redistribute_withdrawn_dealer(session, router_db.outbox, code=code, now=T0, prefix="",
-                                                    dry_run=False)
-        lead_events = [(e["type"], e["data"]["assigned_dealer"], e["data"]["lead_version"])
-                       for e in await router_db.events() if e["type"].startswith("leadnet.lead.")]
-        assert lead_events == [("leadnet.lead.accepted", "D001", 1), ("leadnet.lead.reassigned", "D004", 2),
-                               ("leadnet.lead.reassigned", "D006", 3)]
+                await redistribute_withdrawn_dealer(
+                    session, router_db.outbox, code=code, now=T0, prefix="", dry_run=False
+                )
+        lead_events = [
+            (e["type"], e["data"]["assigned_dealer"], e["data"]["lead_version"])
+            for e in await router_db.events()
+            if e["type"].startswith("leadnet.lead.")
+        ]
+        assert lead_events == [
+            ("leadnet.lead.accepted", "D001", 1),
+            ("leadnet.lead.reassigned", "D004", 2),
+            ("leadnet.lead.reassigned", "D006", 3),
+        ]
         assert await router_db.rows("SELECT version FROM leads") == [(3,)]
 
 
@@ -253,12 +286,18 @@ class TestErrorsCarryIdsNotPersonalData:
         submitted = router_db.submitted(dealer="D002", phone=bad_phone)
         from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 
-        runtime = Runtime(settings=RouterSettings(env="test", topic_prefix=""), db=router_db.db,
-                          outbox=router_db.outbox, inbox=Inbox(INBOX), tables=(OUTBOX, INBOX, KIT_STATE),
-                          clock=FrozenClock(T0))
+        runtime = Runtime(
+            settings=RouterSettings(env="test", topic_prefix=""),
+            db=router_db.db,
+            outbox=router_db.outbox,
+            inbox=Inbox(INBOX),
+            tables=(OUTBOX, INBOX, KIT_STATE),
+            clock=FrozenClock(T0),
+        )
         handler = lead_handler(runtime)
-        envelope = make_envelope(data=submitted, event_type="leadnet.lead.submitted", source="/t", time=T0,
-                                 subject=submitted.lead_id)
+        envelope = make_envelope(
+            data=submitted, event_type="leadnet.lead.submitted", source="/t", time=T0, subject=submitted.lead_id
+        )
         with pytest.raises(RoutingFailed) as caught:
             async with router_db.db.transaction() as session:
                 await handler(session, [envelope])

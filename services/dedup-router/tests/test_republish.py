@@ -27,8 +27,9 @@ class TestRepublishMaskedCustomers:
     async def test_every_customer_once_per_masking_version(self, router_db: RouterDb) -> None:
         await router_db.truncate()
         await router_db.add_dealer("D003", ["370782"])
-        await router_db.submit(dealer="D003", phone="+8613800138001",
-                               address="山东潍坊诸城密州街道东坡北街18号金都花园小区")
+        await router_db.submit(
+            dealer="D003", phone="+8613800138001", address="山东潍坊诸城密州街道东坡北街18号金都花园小区"
+        )
         await router_db.submit(dealer="D003", phone="+8613800138002")
         await router_db.submit(dealer="D003", phone="+8613800138003")
         async with router_db.db.transaction() as session:
@@ -43,6 +44,8 @@ class TestRepublishMaskedCustomers:
         assert await republish_all(router_db, limit=2) == [0]  # done for this version: nothing again
 
         async with router_db.db.transaction() as session:  # a later masking version publishes all again
-            await session.execute(text("UPDATE kit_state SET value = CAST(:v AS jsonb) WHERE key = :k"),
-                                  {"k": STATE_KEY, "v": orjson.dumps({"version": MASKING_VERSION - 1}).decode()})
+            await session.execute(
+                text("UPDATE kit_state SET value = CAST(:v AS jsonb) WHERE key = :k"),
+                {"k": STATE_KEY, "v": orjson.dumps({"version": MASKING_VERSION - 1}).decode()},
+            )
         assert sum(await republish_all(router_db, limit=500)) == 3

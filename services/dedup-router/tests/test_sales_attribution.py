@@ -13,37 +13,77 @@ DEALERS = {
     "D002": DealerProfile.build(code="D002", territories=["3701"], product_lines=["tractor"], capability=60),
     "D003": DealerProfile.build(code="D003", territories=["3702"], product_lines=["tractor"], capability=40),
 }
-V1, V2 = VehicleView(vin="LRDS6PEB5KR000001", product_line="tractor"), VehicleView(vin="LRDS6PEB5KR000002",
-                                                                                    product_line="tractor")
+V1, V2 = (
+    VehicleView(vin="LRDS6PEB5KR000001", product_line="tractor"),
+    VehicleView(vin="LRDS6PEB5KR000002", product_line="tractor"),
+)
 
 
-def lead(lead_id: str = "L1", *, entered_by: str | None = "D002", assigned: str | None = "D001",
-         authorized: str | None = "D001", cross_region: bool = True, reward_eligible: bool = True,
-         protection_until: datetime | None = None, entered_at: datetime = T0) -> LeadView:
-    return LeadView(lead_id=lead_id, entered_by=entered_by, assigned_dealer=assigned, authorized_dealer=authorized,
-                    cross_region=cross_region, reward_eligible=reward_eligible, protection_until=protection_until,
-                    entered_at=entered_at, product_line="tractor")
+def lead(
+    lead_id: str = "L1",
+    *,
+    entered_by: str | None = "D002",
+    assigned: str | None = "D001",
+    authorized: str | None = "D001",
+    cross_region: bool = True,
+    reward_eligible: bool = True,
+    protection_until: datetime | None = None,
+    entered_at: datetime = T0,
+) -> LeadView:
+    return LeadView(
+        lead_id=lead_id,
+        entered_by=entered_by,
+        assigned_dealer=assigned,
+        authorized_dealer=authorized,
+        cross_region=cross_region,
+        reward_eligible=reward_eligible,
+        protection_until=protection_until,
+        entered_at=entered_at,
+        product_line="tractor",
+    )
 
 
-def sale(*, seller: str, supplied_by: str | None = None, leads: list[LeadView],
-         vehicles: tuple[VehicleView, ...] = (V1,), at: datetime = T0 + timedelta(days=10),
-         claimed: frozenset[str] = frozenset()) -> dict[str, object]:
-    a = attribute_sale(seller=seller, supplied_by=supplied_by or seller, sold_at=at, region_code="370782",
-                       vehicles=vehicles, leads=leads, dealers=DEALERS, customer_authorized_dealer="D001",
-                       purchase_rewards_claimed=claimed)
-    return {"lead": a.attributed_lead_id, "credited": a.credited_dealer, "exempt": a.cross_region_exempt,
-            "violation": a.violation, "rewards": [(r["kind"], r["dealer"], r["amount_fen"]) for r in a.rewards]}
+def sale(
+    *,
+    seller: str,
+    supplied_by: str | None = None,
+    leads: list[LeadView],
+    vehicles: tuple[VehicleView, ...] = (V1,),
+    at: datetime = T0 + timedelta(days=10),
+    claimed: frozenset[str] = frozenset(),
+) -> dict[str, object]:
+    a = attribute_sale(
+        seller=seller,
+        supplied_by=supplied_by or seller,
+        sold_at=at,
+        region_code="370782",
+        vehicles=vehicles,
+        leads=leads,
+        dealers=DEALERS,
+        customer_authorized_dealer="D001",
+        purchase_rewards_claimed=claimed,
+    )
+    return {
+        "lead": a.attributed_lead_id,
+        "credited": a.credited_dealer,
+        "exempt": a.cross_region_exempt,
+        "violation": a.violation,
+        "rewards": [(r["kind"], r["dealer"], r["amount_fen"]) for r in a.rewards],
+    }
 
 
 class TestPurchaseReward:
     def test_customer_buys_from_the_authorized_dealer_entrant_earns_100_cny(self) -> None:
         assert sale(seller="D001", leads=[lead()]) == {
-            "lead": "L1", "credited": "D001", "exempt": False, "violation": None,
-            "rewards": [("purchase_reward", "D002", 10000)]}
+            "lead": "L1",
+            "credited": "D001",
+            "exempt": False,
+            "violation": None,
+            "rewards": [("purchase_reward", "D002", 10000)],
+        }
 
     def test_once_per_lead_not_per_vehicle_nor_per_sale(self) -> None:
-        assert sale(seller="D001", leads=[lead()], vehicles=(V1, V2))["rewards"] == [
-            ("purchase_reward", "D002", 10000)]
+        assert sale(seller="D001", leads=[lead()], vehicles=(V1, V2))["rewards"] == [("purchase_reward", "D002", 10000)]
         assert sale(seller="D001", leads=[lead()], claimed=frozenset({"L1"}))["rewards"] == []
 
     def test_nothing_for_an_in_region_lead_or_a_sale_before_the_record(self) -> None:
@@ -67,7 +107,12 @@ class TestProtectedBigCustomer:
     def test_entrant_selling_inside_the_month_is_exempt_volume_to_the_authorized_dealer(self) -> None:
         big = lead(assigned="D002", reward_eligible=False, protection_until=T0 + timedelta(days=30))
         assert sale(seller="D002", leads=[big], at=T0 + timedelta(days=29)) == {
-            "lead": "L1", "credited": "D001", "exempt": True, "violation": None, "rewards": []}
+            "lead": "L1",
+            "credited": "D001",
+            "exempt": True,
+            "violation": None,
+            "rewards": [],
+        }
 
     def test_after_the_month_the_same_sale_is_a_violation(self) -> None:
         big = lead(assigned="D002", reward_eligible=False, protection_until=T0 + timedelta(days=30))
@@ -88,5 +133,10 @@ class TestWhichLead:
         assert choose_lead([], seller="D001", sold_at=T0) == (None, "no_lead")
 
     def test_a_sale_of_a_customer_without_leads_by_an_outsider_is_flagged(self) -> None:
-        assert sale(seller="D003", leads=[]) == {"lead": None, "credited": "D003", "exempt": False,
-                                                 "violation": "cross_region_sale", "rewards": []}
+        assert sale(seller="D003", leads=[]) == {
+            "lead": None,
+            "credited": "D003",
+            "exempt": False,
+            "violation": "cross_region_sale",
+            "rewards": [],
+        }

@@ -168,8 +168,7 @@ dealer_strategy = st.builds(
 def networks(draw: st.DrawFn) -> list[DealerProfile]:
     raw = draw(st.lists(dealer_strategy, max_size=12))
     return [
-        DealerProfile(f"D{i:03d}", d.territories, d.product_lines, d.capability, d.withdrawn)
-        for i, d in enumerate(raw)
+        DealerProfile(f"D{i:03d}", d.territories, d.product_lines, d.capability, d.withdrawn) for i, d in enumerate(raw)
     ]
 
 
@@ -192,9 +191,7 @@ class TestOrderIndependence:
 
 class TestScale:
     def test_thousands_of_dealers_stay_fast(self) -> None:
-        counties = [
-            f"{p:02d}{c:02d}{k:02d}" for p in range(11, 66) for c in range(1, 10) for k in range(1, 11)
-        ]
+        counties = [f"{p:02d}{c:02d}{k:02d}" for p in range(11, 66) for c in range(1, 10) for k in range(1, 11)]
         dealers = [
             dealer(f"D{i:05d}", (code if i % 3 else code[:4],), ("tractor", "dump"), 10 + i % 90)
             for i, code in enumerate(counties)

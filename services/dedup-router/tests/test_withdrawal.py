@@ -83,11 +83,7 @@ def scenario(draw: st.DrawFn) -> tuple[list[DealerProfile], list[HeldItem]]:
     dealers = [
         dealer(
             f"D{i:03d}",
-            tuple(
-                draw(
-                    st.lists(st.sampled_from(["37", "3707", "370782", "3710", "11"]), min_size=1, max_size=2)
-                )
-            ),
+            tuple(draw(st.lists(st.sampled_from(["37", "3707", "370782", "3710", "11"]), min_size=1, max_size=2))),
             tuple(draw(st.lists(line, min_size=1, max_size=3))),
             draw(st.integers(0, 100)),
         )

@@ -16,9 +16,14 @@ from leadnet_shared.events import DEALERS, LEADS
 from leadnet_shared.workers import periodic
 
 
-def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None = None,
-               verifier: TokenVerifier | None = None, run_timer_worker: bool = True,
-               lead_batches: bool = True) -> FastAPI:
+def create_app(
+    settings: SchedulerSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    run_timer_worker: bool = True,
+    lead_batches: bool = True,
+) -> FastAPI:
     """The scheduler app. `lead_batches=False` polls one event at a time (the batch handler on batches of one): the
     baseline `bench/scheduler_leads_bench.py` compares batches with."""
     settings = settings or SchedulerSettings()
@@ -27,11 +32,20 @@ def create_app(settings: SchedulerSettings | None = None, *, clock: Clock | None
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, plans_router],
-        consumers=[ConsumerSpec(name="leads", topics=[LEADS, DEALERS], handler=lead_handler, types=LEAD_TYPES,
-                                max_records=500 if lead_batches else 1)],
+        consumers=[
+            ConsumerSpec(
+                name="leads",
+                topics=[LEADS, DEALERS],
+                handler=lead_handler,
+                types=LEAD_TYPES,
+                max_records=500 if lead_batches else 1,
+            )
+        ],
         # Due tasks must fire promptly once the database is back: backoff after failures stays short.
-        workers=[periodic("idempotency-purge", TASK_KEYS.purge_step()),
-                 *([periodic("timers", timers, on_service_clock=True, max_backoff=5.0)] if run_timer_worker else [])],
+        workers=[
+            periodic("idempotency-purge", TASK_KEYS.purge_step()),
+            *([periodic("timers", timers, on_service_clock=True, max_backoff=5.0)] if run_timer_worker else []),
+        ],
         clock=clock,
         verifier=verifier,
     )

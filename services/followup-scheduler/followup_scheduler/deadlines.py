@@ -33,17 +33,13 @@ def parse_deadlines_policy(data: Mapping[str, Any]) -> DeadlinesPolicy:
     report = policy_section(data, "promotion_result", policy="deadlines")
     rule = overdue.get("becomes_overdue", "end_of_due_day")
     if rule not in get_args(OverdueRule):
-        raise PolicyError(
-            f"deadlines policy becomes_overdue must be one of {get_args(OverdueRule)}, got {rule!r}"
-        )
+        raise PolicyError(f"deadlines policy becomes_overdue must be one of {get_args(OverdueRule)}, got {rule!r}")
     return DeadlinesPolicy(
         version=str(data["version"]),
         becomes_overdue=rule,
         escalate_after=timedelta(hours=policy_int(overdue, "escalate_after_hours", policy="deadlines")),
         report_within_days=policy_int(report, "report_within_days", policy="deadlines"),
-        report_shift_off_non_working_days=policy_bool(
-            report, "shift_off_non_working_days", policy="deadlines"
-        ),
+        report_shift_off_non_working_days=policy_bool(report, "shift_off_non_working_days", policy="deadlines"),
     )
 
 
@@ -84,4 +80,3 @@ def task_deadlines(*, due_at: datetime, policy: DeadlinesPolicy | None = None) -
     rules = policy or deadlines_policy()
     overdue = overdue_at(due_at=due_at, policy=rules)
     return TaskDeadlines(overdue_at=overdue, escalate_at=overdue_escalation_at(due_at=overdue, policy=rules))
-

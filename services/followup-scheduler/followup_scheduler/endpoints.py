@@ -28,49 +28,91 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
 # A task changes when it is planned, fires overdue, escalates, completes or is cancelled: the latest of these.
-TASK_CHANGED_AT = func.greatest(Task.created_at, Task.overdue_fired_at, Task.escalated_at, Task.completed_at,
-                                Task.cancelled_at)
+TASK_CHANGED_AT = func.greatest(
+    Task.created_at, Task.overdue_fired_at, Task.escalated_at, Task.completed_at, Task.cancelled_at
+)
 
 
 def task_out(t: Task) -> TaskOut:
-    return TaskOut(task_id=t.task_id, lead_id=t.lead_id, customer_id=t.customer_id, dealer=t.dealer, kind=t.kind,
-                   due_at=t.due_at, status=t.status, reason=t.reason, outcome=t.outcome)
+    return TaskOut(
+        task_id=t.task_id,
+        lead_id=t.lead_id,
+        customer_id=t.customer_id,
+        dealer=t.dealer,
+        kind=t.kind,
+        due_at=t.due_at,
+        status=t.status,
+        reason=t.reason,
+        outcome=t.outcome,
+    )
 
 
 MANUAL_DUE_GRACE = timedelta(minutes=5)
 MANUAL_DUE_HORIZON = timedelta(days=366)
 
 
-@router.post("", status_code=201, response_model=TaskOut, summary="Plan a task by hand",
-             responses=problem_responses(NotFound, IdempotencyKeyReused, ValidationFailed))
-async def create_task(body: TaskIn, request: Request, principal: Caller,
-                      idempotency_key: IdempotencyKeyHeader = None) -> ORJSONResponse:
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskOut,
+    summary="Plan a task by hand",
+    responses=problem_responses(NotFound, IdempotencyKeyReused, ValidationFailed),
+)
+async def create_task(
+    body: TaskIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
+) -> ORJSONResponse:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     now = runtime.clock.now()
     # A task due in the past is overdue at birth (escalations, inflated "done" counts); one years ahead is no plan.
     if not now - MANUAL_DUE_GRACE <= body.due_at <= now + MANUAL_DUE_HORIZON:
-        raise ValidationFailed("The request has field problems; see errors.", errors=[FieldProblem(
-            "/due_at", "out_of_range",
-            f"must be between now and {MANUAL_DUE_HORIZON.days} days ahead (5 minutes of clock skew allowed)")])
+        raise ValidationFailed(
+            "The request has field problems; see errors.",
+            errors=[
+                FieldProblem(
+                    "/due_at",
+                    "out_of_range",
+                    f"must be between now and {MANUAL_DUE_HORIZON.days} days ahead (5 minutes of clock skew allowed)",
+                )
+            ],
+        )
 
     async def plan() -> Answer:
         lead = LEADS.visible(principal, await session.get(FollowedLead, body.lead_id))
-        task = await schedule_task(session, runtime.outbox, lead=lead, planned=None, kind=body.kind,
-                                   due_at=body.due_at, reason="manual", now=runtime.clock.now(),
-                                   prefix=runtime.settings.topic_prefix)
+        task = await schedule_task(
+            session,
+            runtime.outbox,
+            lead=lead,
+            planned=None,
+            kind=body.kind,
+            due_at=body.due_at,
+            reason="manual",
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+        )
         return Answer(201, task_out(task).model_dump(mode="json"))
 
     async with runtime.db.transaction() as session:
-        answer = await TASK_KEYS.answer_once(session, caller_key=principal.caller_key, key=idempotency_key,
-                                             fingerprint=request_fingerprint(body, route="tasks"), create=plan)
+        answer = await TASK_KEYS.answer_once(
+            session,
+            caller_key=principal.caller_key,
+            key=idempotency_key,
+            fingerprint=request_fingerprint(body, route="tasks"),
+            create=plan,
+        )
     return ORJSONResponse(answer.body, status_code=answer.status)
 
 
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")
-async def list_tasks(request: Request, principal: Caller, status: TaskStatus | None = None,
-                     due_before: datetime | None = None, dealer: str | None = None, kind: TaskKind | None = None,
-                     page: Annotated[PageParams, Depends()] = PageParams()) -> TaskPage:
+async def list_tasks(
+    request: Request,
+    principal: Caller,
+    status: TaskStatus | None = None,
+    due_before: datetime | None = None,
+    dealer: str | None = None,
+    kind: TaskKind | None = None,
+    page: Annotated[PageParams, Depends()] = PageParams(),
+) -> TaskPage:
     """Earliest due first; among tasks due at the same instant: demand, then reachable, then big customers."""
     query = select(Task)
     if kind:
@@ -85,8 +127,9 @@ async def list_tasks(request: Request, principal: Caller, status: TaskStatus | N
     if due_before:
         query = query.where(Task.due_at < due_before)
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(session, query, order=[Task.due_at, Task.tie_break, Task.task_id], params=page,
-                                 changed_at=TASK_CHANGED_AT)
+        found = await fetch_page(
+            session, query, order=[Task.due_at, Task.tie_break, Task.task_id], params=page, changed_at=TASK_CHANGED_AT
+        )
     return TaskPage(items=[task_out(t) for t in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
@@ -102,9 +145,16 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
-        done, follow_up = await complete_task(session, runtime.outbox, task=task, outcome=body.outcome,
-                                              info_verified=body.info_verified, notes=body.notes,
-                                              now=runtime.clock.now(), prefix=runtime.settings.topic_prefix)
+        done, follow_up = await complete_task(
+            session,
+            runtime.outbox,
+            task=task,
+            outcome=body.outcome,
+            info_verified=body.info_verified,
+            notes=body.notes,
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+        )
     return CompleteOut(task=task_out(done), next_task=task_out(follow_up) if follow_up else None)
 
 

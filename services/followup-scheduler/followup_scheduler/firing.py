@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 FIRED = Counter("leadnet_scheduler_timer_events_total", "Timer events written to the outbox", ["event"])
 # What the runbook's alert watches: work dealers owe customers and have not done.
 TASKS_OVERDUE = Gauge("leadnet_tasks_overdue", "Follow-up tasks past their deadline and not done")
-BATCH_SECONDS = Histogram("leadnet_scheduler_fire_batch_seconds", "Time to claim and commit one batch of due tasks",
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+BATCH_SECONDS = Histogram(
+    "leadnet_scheduler_fire_batch_seconds",
+    "Time to claim and commit one batch of due tasks",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 async def timer_tick(runtime: Runtime, *, now: datetime, batch: int) -> int:
@@ -63,7 +66,8 @@ def timers(runtime: Runtime) -> Step:
         if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
             async with runtime.db.transaction() as session:
                 FIRED.labels("plan_reminder").inc(
-                    await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix))
+                    await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix)
+                )
                 overdue = await session.execute(text("SELECT count(*) FROM tasks WHERE status = 'overdue'"))
                 TASKS_OVERDUE.set(overdue.scalar_one())
             last_reminders = now

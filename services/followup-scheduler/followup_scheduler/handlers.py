@@ -30,12 +30,25 @@ LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WI
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
     return FollowedLead(
-        lead_id=event.lead_id, customer_id=event.customer_id, entered_by=event.entered_by,
-        assigned_dealer=event.assigned_dealer, authorized_dealer=event.authorized_dealer,
-        cross_region=event.cross_region, reward_eligible=event.reward_eligible,
-        tier=event.tier, nature=event.nature, region_code=event.region_code, product_line=event.product_line,
-        horizon=event.horizon, source=event.source, network_code=event.network_code, status="open",
-        routed_at=routed_at, unreachable_streak=0, fleet_vehicles=_vehicles(fleet), lead_version=event.lead_version,
+        lead_id=event.lead_id,
+        customer_id=event.customer_id,
+        entered_by=event.entered_by,
+        assigned_dealer=event.assigned_dealer,
+        authorized_dealer=event.authorized_dealer,
+        cross_region=event.cross_region,
+        reward_eligible=event.reward_eligible,
+        tier=event.tier,
+        nature=event.nature,
+        region_code=event.region_code,
+        product_line=event.product_line,
+        horizon=event.horizon,
+        source=event.source,
+        network_code=event.network_code,
+        status="open",
+        routed_at=routed_at,
+        unreachable_streak=0,
+        fleet_vehicles=_vehicles(fleet),
+        lead_version=event.lead_version,
     )
 
 
@@ -54,16 +67,23 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
     prefix = runtime.settings.topic_prefix
 
     async def accept(session: AsyncSession, events: list[LeadAccepted]) -> None:
-        known = {lead.lead_id: lead for lead in (await session.execute(
-            select(FollowedLead).where(FollowedLead.lead_id.in_([e.lead_id for e in events])))).scalars()}
+        known = {
+            lead.lead_id: lead
+            for lead in (
+                await session.execute(select(FollowedLead).where(FollowedLead.lead_id.in_([e.lead_id for e in events])))
+            ).scalars()
+        }
         for event in events:
             lead = known.get(event.lead_id)
             # Followed already: a redelivery (its first word stands), or a reassignment that overtook this
             # verdict; only the fleet, which no reassignment carries, is still the verdict's to give.
             if lead is not None and lead.fleet_vehicles is None:
                 lead.fleet_vehicles = _vehicles(event.fleet)
-        leads = [followed_lead(event, routed_at=event.accepted_at, fleet=event.fleet)
-                 for event in events if event.lead_id not in known]
+        leads = [
+            followed_lead(event, routed_at=event.accepted_at, fleet=event.fleet)
+            for event in events
+            if event.lead_id not in known
+        ]
         if not leads:
             return
         session.add_all(leads)
@@ -85,16 +105,22 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         lead.assigned_dealer = event.to_dealer
         lead.lead_version = event.lead_version
         # Open work follows the customer to its new dealer.
-        await session.execute(update(Task).where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES))
-                              .values(dealer=event.to_dealer))
+        await session.execute(
+            update(Task)
+            .where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES))
+            .values(dealer=event.to_dealer)
+        )
         if was_unplaced and lead.status == "open":
             # A lead that waited in the HQ queue has no task yet: its first one starts now that it has a dealer.
             lead.routed_at = event.reassigned_at
             await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
 
     async def close(session: AsyncSession, event: LeadClosed) -> None:
-        await session.execute(update(FollowedLead).where(FollowedLead.lead_id == event.lead_id)
-                              .values(status="closed", closed_reason=event.reason))
+        await session.execute(
+            update(FollowedLead)
+            .where(FollowedLead.lead_id == event.lead_id)
+            .values(status="closed", closed_reason=event.reason)
+        )
         await cancel_open_tasks(session, lead_id=event.lead_id, now=runtime.clock.now())
 
     async def record_dealer(session: AsyncSession, envelope: Envelope) -> None:
@@ -106,9 +132,11 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             code, status, at = upserted.code, upserted.status, upserted.updated_at
         statement = insert(Dealer).values(code=code, status=status, updated_at=at)
         # Compacted topic, redelivery, reordering across restarts: the newest fact wins.
-        await session.execute(statement.on_conflict_do_update(
-            index_elements=[Dealer.code], set_={"status": status, "updated_at": at},
-            where=Dealer.updated_at <= at))
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Dealer.code], set_={"status": status, "updated_at": at}, where=Dealer.updated_at <= at
+            )
+        )
 
     async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
         run: dict[str, LeadAccepted] = {}

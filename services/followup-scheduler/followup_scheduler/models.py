@@ -51,15 +51,31 @@ class Task(Base):
     __table_args__ = (
         # The timer wheel: only tasks still waiting to fire are indexed, so 10 million done tasks cost nothing.
         Index("ix_tasks_due_unfired", "due_at", postgresql_where=text("fired_at IS NULL AND status = 'open'")),
-        Index("ix_tasks_overdue_pending", "overdue_at",
-              postgresql_where=text("overdue_fired_at IS NULL AND status = 'open'")),
-        Index("ix_tasks_dealer_open", "dealer", "due_at", "tie_break",
-              postgresql_where=text("status IN ('open', 'overdue')")),
+        Index(
+            "ix_tasks_overdue_pending",
+            "overdue_at",
+            postgresql_where=text("overdue_fired_at IS NULL AND status = 'open'"),
+        ),
+        Index(
+            "ix_tasks_dealer_open",
+            "dealer",
+            "due_at",
+            "tie_break",
+            postgresql_where=text("status IN ('open', 'overdue')"),
+        ),
         Index("ix_tasks_lead", "lead_id"),
-        Index("ix_tasks_escalation_pending", "escalate_at",
-              postgresql_where=text("escalated_at IS NULL AND status = 'overdue'")),
-        Index("ix_tasks_dealer_kind_completed", "dealer", "kind", "completed_at",
-              postgresql_where=text("completed_at IS NOT NULL")),
+        Index(
+            "ix_tasks_escalation_pending",
+            "escalate_at",
+            postgresql_where=text("escalated_at IS NULL AND status = 'overdue'"),
+        ),
+        Index(
+            "ix_tasks_dealer_kind_completed",
+            "dealer",
+            "kind",
+            "completed_at",
+            postgresql_where=text("completed_at IS NOT NULL"),
+        ),
         Index("ix_tasks_dealer_promotions", "dealer", "planned_at", postgresql_where=text("kind = 'promotion'")),
     )
 

@@ -58,9 +58,7 @@ def has_demand(*, horizon: Horizon | str | None, policy: OrderingPolicy | None =
     return horizon is not None and horizon in (policy or ordering_policy()).demand_horizons
 
 
-def tie_break_rank(
-    *, has_demand: bool, reachable: bool, tier: Tier, policy: OrderingPolicy | None = None
-) -> int:
+def tie_break_rank(*, has_demand: bool, reachable: bool, tier: Tier, policy: OrderingPolicy | None = None) -> int:
     """Order among tasks due at the same instant, as a small integer (lower first)."""
     rules = policy or ordering_policy()
     if tier not in rules.tier_rank:

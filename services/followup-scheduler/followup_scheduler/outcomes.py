@@ -69,9 +69,7 @@ def parse_outcomes_policy(data: Mapping[str, Any], *, timing: TimingPolicy) -> O
             rules[outcome] = OutcomeRule(next="maintenance", row=None, horizon=horizon)
             continue
         if next_kind not in ("callback", "promotion"):
-            raise PolicyError(
-                f"outcomes policy [outcome.{outcome}] next must be callback, promotion or maintenance"
-            )
+            raise PolicyError(f"outcomes policy [outcome.{outcome}] next must be callback, promotion or maintenance")
         row = str(raw.get("row"))
         rows = timing.callback if next_kind == "callback" else timing.promotion
         if row not in rows:

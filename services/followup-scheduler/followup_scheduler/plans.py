@@ -24,27 +24,40 @@ from followup_scheduler.schemas import PlanOut, PromotionQuotaOut, QuotaOut
 
 async def one_month_demand_at(session: AsyncSession, *, dealer: str, at: datetime) -> int:
     """Customers of `dealer` with a promotion pending at instant `at` (see the module docstring)."""
-    return int((await session.execute(text("""
+    return int(
+        (
+            await session.execute(
+                text("""
         SELECT count(DISTINCT customer_id) FROM tasks
         WHERE dealer = :dealer AND kind = 'promotion' AND planned_at < :at
           AND (completed_at IS NULL OR completed_at >= :at) AND (cancelled_at IS NULL OR cancelled_at >= :at)"""),
-        {"dealer": dealer, "at": at})).scalar_one())
+                {"dealer": dealer, "at": at},
+            )
+        ).scalar_one()
+    )
 
 
 async def done_by_kind(session: AsyncSession, *, dealer: str, start: datetime, end: datetime) -> dict[str, int]:
-    rows = (await session.execute(text("""
+    rows = (
+        await session.execute(
+            text("""
         SELECT kind, count(*) FROM tasks
         WHERE dealer = :dealer AND completed_at >= :start AND completed_at < :end GROUP BY kind"""),
-        {"dealer": dealer, "start": start, "end": end})).all()
+            {"dealer": dealer, "start": start, "end": end},
+        )
+    ).all()
     return {str(kind): int(count) for kind, count in rows}
 
 
-async def scheduled_by_kind(session: AsyncSession, *, dealer: str, start: datetime,
-                            end: datetime) -> dict[str, int]:
-    rows = (await session.execute(text("""
+async def scheduled_by_kind(session: AsyncSession, *, dealer: str, start: datetime, end: datetime) -> dict[str, int]:
+    rows = (
+        await session.execute(
+            text("""
         SELECT kind, count(*) FROM tasks
         WHERE dealer = :dealer AND due_at >= :start AND due_at < :end AND status <> 'cancelled' GROUP BY kind"""),
-        {"dealer": dealer, "start": start, "end": end})).all()
+            {"dealer": dealer, "start": start, "end": end},
+        )
+    ).all()
     return {str(kind): int(count) for kind, count in rows}
 
 
@@ -56,23 +69,35 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
     done = await done_by_kind(session, dealer=plan.dealer, start=start, end=end)
     scheduled = await scheduled_by_kind(session, dealer=plan.dealer, start=start, end=end)
     callbacks_planned = plan.callbacks_planned if plan.callbacks_planned is not None else scheduled.get("callback", 0)
-    promotions_planned = (plan.promotions_planned if plan.promotions_planned is not None
-                          else scheduled.get("promotion", 0))
+    promotions_planned = (
+        plan.promotions_planned if plan.promotions_planned is not None else scheduled.get("promotion", 0)
+    )
     check = check_plan(quotas=quotas, callbacks_planned=callbacks_planned, promotions_planned=promotions_planned)
     callbacks_done, promotions_done = done.get("callback", 0), done.get("promotion", 0)
     return PlanOut(
-        dealer=plan.dealer, month=plan.month, sales_plan=plan.sales_plan, policy_version=quotas.policy_version,
-        updated_at=plan.updated_at, updated_by=plan.updated_by,
+        dealer=plan.dealer,
+        month=plan.month,
+        sales_plan=plan.sales_plan,
+        policy_version=quotas.policy_version,
+        updated_at=plan.updated_at,
+        updated_by=plan.updated_by,
         callbacks=QuotaOut(
-            minimum=quotas.callbacks.minimum, maximum=quotas.callbacks.maximum, planned=callbacks_planned,
+            minimum=quotas.callbacks.minimum,
+            maximum=quotas.callbacks.maximum,
+            planned=callbacks_planned,
             planned_source="plan" if plan.callbacks_planned is not None else "scheduled_tasks",
-            done=callbacks_done, planned_meets_quota=check.callbacks_ok, planned_short_by=check.callbacks_short_by,
+            done=callbacks_done,
+            planned_meets_quota=check.callbacks_ok,
+            planned_short_by=check.callbacks_short_by,
             done_short_by=max(quotas.callbacks.minimum - callbacks_done, 0),
         ),
         promotions=PromotionQuotaOut(
-            minimum=quotas.promotions.minimum, maximum=quotas.promotions.maximum, planned=promotions_planned,
+            minimum=quotas.promotions.minimum,
+            maximum=quotas.promotions.maximum,
+            planned=promotions_planned,
             planned_source="plan" if plan.promotions_planned is not None else "scheduled_tasks",
-            done=promotions_done, planned_meets_quota=check.promotions_ok,
+            done=promotions_done,
+            planned_meets_quota=check.promotions_ok,
             planned_short_by=check.promotions_short_by,
             done_short_by=max(quotas.promotions.minimum - promotions_done, 0),
             one_month_demand_at_last_month_end=floor,

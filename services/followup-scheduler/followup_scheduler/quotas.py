@@ -100,17 +100,13 @@ def _deadline_rule(section: Mapping[str, Any], *, key: str, day_key: str, day_ma
     if day > day_max:
         raise PolicyError(f"quotas policy [{key}] {day_key} must be at most {day_max}")
     before = section.get("reminder_days_before", [])
-    if not isinstance(before, list) or any(
-        not isinstance(d, int) or isinstance(d, bool) or d < 0 for d in before
-    ):
+    if not isinstance(before, list) or any(not isinstance(d, int) or isinstance(d, bool) or d < 0 for d in before):
         raise PolicyError(f"quotas policy [{key}] reminder_days_before must list whole numbers >= 0")
     try:
         at = time.fromisoformat(str(section.get("reminder_local_time", "09:00")))
     except ValueError as exc:
         raise PolicyError(f"quotas policy [{key}] reminder_local_time: {exc}") from exc
-    return DeadlineRule(
-        day=day, reminder_days_before=tuple(sorted(set(before), reverse=True)), reminder_local_time=at
-    )
+    return DeadlineRule(day=day, reminder_days_before=tuple(sorted(set(before), reverse=True)), reminder_local_time=at)
 
 
 def parse_quotas_policy(data: Mapping[str, Any]) -> QuotasPolicy:
@@ -199,9 +195,7 @@ def _due_by(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def next_plan_deadline(
-    *, plan: PlanKind, after: datetime, policy: QuotasPolicy | None = None
-) -> PlanDeadline:
+def next_plan_deadline(*, plan: PlanKind, after: datetime, policy: QuotasPolicy | None = None) -> PlanDeadline:
     """The first deadline of `plan` whose deadline day has not ended at `after`."""
     if after.tzinfo is None:
         raise ValueError("after must be an aware datetime")
@@ -218,9 +212,7 @@ def _deadlines(*, plan: PlanKind, after: datetime, rules: QuotasPolicy, count: i
             if _due_by(day) > after:
                 ny, nm = _next_month(year, month)
                 found.append(
-                    PlanDeadline(
-                        plan=plan, period=f"{ny:04d}-{nm:02d}", deadline_day=day, due_by=_due_by(day)
-                    )
+                    PlanDeadline(plan=plan, period=f"{ny:04d}-{nm:02d}", deadline_day=day, due_by=_due_by(day))
                 )
             year, month = _next_month(year, month)
     else:
@@ -270,9 +262,7 @@ def _reminders_of(deadline: PlanDeadline, rule: DeadlineRule) -> list[PlanRemind
     ]
 
 
-def due_plan_reminders(
-    *, plan: PlanKind, now: datetime, policy: QuotasPolicy | None = None
-) -> Sequence[PlanReminder]:
+def due_plan_reminders(*, plan: PlanKind, now: datetime, policy: QuotasPolicy | None = None) -> Sequence[PlanReminder]:
     """The reminders whose time has come at `now` for deadlines not yet passed (the timer sends each once).
 
     A reminder of a deadline that has already passed is not sent late: it would only ask for the impossible.

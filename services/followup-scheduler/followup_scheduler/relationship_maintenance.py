@@ -46,9 +46,7 @@ def parse_maintenance_policy(data: Mapping[str, Any]) -> MaintenancePolicy:
         replacement_age_days=policy_int(repurchase, "replacement_age_days", policy="maintenance", minimum=1),
         remind_before_days=policy_int(repurchase, "remind_before_days", policy="maintenance"),
         large_fleet_vehicles=policy_int(repurchase, "large_fleet_vehicles", policy="maintenance", minimum=1),
-        large_fleet_review_days=policy_int(
-            repurchase, "large_fleet_review_days", policy="maintenance", minimum=1
-        ),
+        large_fleet_review_days=policy_int(repurchase, "large_fleet_review_days", policy="maintenance", minimum=1),
         fleet_review_days=policy_int(repurchase, "fleet_review_days", policy="maintenance", minimum=1),
     )
 
@@ -80,9 +78,7 @@ def first_maintenance_contact(
     days = rules.first_contact_after_days
     due = calendar.due_in_days(start=purchased_at, days=days)
     reason = f"bought -> relationship maintenance: first contact in {days} days"
-    return _task(
-        kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note
-    )
+    return _task(kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note)
 
 
 def next_maintenance_contact(
@@ -93,9 +89,7 @@ def next_maintenance_contact(
     days = rules.every_days
     due = calendar.due_in_days(start=last_contact_at, days=days)
     reason = f"relationship maintenance: periodic contact every {days} days"
-    return _task(
-        kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note
-    )
+    return _task(kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note)
 
 
 def repurchase_reminder(

@@ -11,8 +11,9 @@ from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 
 TaskKind = Literal["callback", "promotion", "maintenance", "repurchase"]
-Outcome = Literal["bought", "within_1_month", "within_2_months", "within_6_months", "within_1_year", "no_demand",
-                  "unreachable"]
+Outcome = Literal[
+    "bought", "within_1_month", "within_2_months", "within_6_months", "within_1_year", "no_demand", "unreachable"
+]
 
 
 class TaskIn(RequestModel):

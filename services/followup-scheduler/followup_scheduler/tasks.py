@@ -45,41 +45,79 @@ T = TypeVar("T", bound=TaskEvent)
 
 
 def task_event(task: Task, *, event: type[T], occurred_at: datetime) -> T:
-    return event(task_id=task.task_id, lead_id=task.lead_id, customer_id=task.customer_id, dealer=task.dealer,
-                 kind=task.kind, due_at=task.due_at, status=task.status, reason=task.reason, outcome=task.outcome,
-                 occurred_at=occurred_at)
+    return event(
+        task_id=task.task_id,
+        lead_id=task.lead_id,
+        customer_id=task.customer_id,
+        dealer=task.dealer,
+        kind=task.kind,
+        due_at=task.due_at,
+        status=task.status,
+        reason=task.reason,
+        outcome=task.outcome,
+        occurred_at=occurred_at,
+    )
 
 
 def _tie_break(lead: FollowedLead) -> int:
-    return tie_break_rank(has_demand=has_demand(horizon=lead.horizon), reachable=lead.unreachable_streak == 0,
-                          tier=lead.tier)  # type: ignore[arg-type]
+    return tie_break_rank(
+        has_demand=has_demand(horizon=lead.horizon),
+        reachable=lead.unreachable_streak == 0,
+        tier=lead.tier,  # type: ignore[arg-type]
+    )
 
 
-def new_task(*, lead: FollowedLead, planned: PlannedTask | None, kind: str | None = None,
-             due_at: datetime | None = None, reason: str | None = None, now: datetime) -> Task:
+def new_task(
+    *,
+    lead: FollowedLead,
+    planned: PlannedTask | None,
+    kind: str | None = None,
+    due_at: datetime | None = None,
+    reason: str | None = None,
+    now: datetime,
+) -> Task:
     """A task of `lead`, from the timing tables (`planned`) or by hand, with its overdue and escalation deadlines."""
     due = planned.due_at if planned else due_at
     if due is None:
         raise ValueError("a task needs a due time")
     deadlines = task_deadlines(due_at=due)
     return Task(
-        task_id=str(uuid.uuid4()), lead_id=lead.lead_id, customer_id=lead.customer_id, dealer=lead.assigned_dealer,
-        kind=planned.kind if planned else kind, due_at=due, overdue_at=deadlines.overdue_at,
-        escalate_at=deadlines.escalate_at, status="open",
+        task_id=str(uuid.uuid4()),
+        lead_id=lead.lead_id,
+        customer_id=lead.customer_id,
+        dealer=lead.assigned_dealer,
+        kind=planned.kind if planned else kind,
+        due_at=due,
+        overdue_at=deadlines.overdue_at,
+        escalate_at=deadlines.escalate_at,
+        status="open",
         reason=(planned.reason if planned else reason) or "manual",
-        policy_version=planned.policy_version if planned else None, tier=lead.tier,
-        tie_break=_tie_break(lead), unreachable_streak=lead.unreachable_streak, planned_at=now,
+        policy_version=planned.policy_version if planned else None,
+        tier=lead.tier,
+        tie_break=_tie_break(lead),
+        unreachable_streak=lead.unreachable_streak,
+        planned_at=now,
     )
 
 
 def _scheduled_event(task: Task, *, now: datetime) -> Outgoing:
-    return Outgoing(task_event(task, event=TaskScheduled, occurred_at=now), key=task.customer_id,
-                    subject=task.customer_id)
+    return Outgoing(
+        task_event(task, event=TaskScheduled, occurred_at=now), key=task.customer_id, subject=task.customer_id
+    )
 
 
-async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, planned: PlannedTask | None,
-                        kind: str | None = None, due_at: datetime | None = None, reason: str | None = None,
-                        now: datetime, prefix: str) -> Task:
+async def schedule_task(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    lead: FollowedLead,
+    planned: PlannedTask | None,
+    kind: str | None = None,
+    due_at: datetime | None = None,
+    reason: str | None = None,
+    now: datetime,
+    prefix: str,
+) -> Task:
     """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
     task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now)
     session.add(task)
@@ -89,23 +127,30 @@ async def schedule_task(session: AsyncSession, outbox: Outbox, *, lead: Followed
 
 
 def _first_planned(lead: FollowedLead) -> PlannedTask:
-    return first_task_for_lead(tier=lead.tier, horizon=lead.horizon, routed_at=lead.routed_at,  # type: ignore[arg-type]
-                               calendar=default_calendar())
+    return first_task_for_lead(
+        tier=lead.tier,  # type: ignore[arg-type]
+        horizon=lead.horizon,
+        routed_at=lead.routed_at,
+        calendar=default_calendar(),
+    )
 
 
-async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime,
-                          prefix: str) -> Task | None:
+async def plan_first_task(
+    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime, prefix: str
+) -> Task | None:
     """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time;
     None while the lead waits in the HQ queue (HQ plans by hand)."""
     tasks = await plan_first_tasks(session, outbox, leads=[lead], now=now, prefix=prefix)
     return tasks[0] if tasks else None
 
 
-async def plan_first_tasks(session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime,
-                           prefix: str) -> list[Task]:
+async def plan_first_tasks(
+    session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime, prefix: str
+) -> list[Task]:
     """`plan_first_task` for many new leads at once: one insert of the tasks, one of their `task.scheduled` events."""
-    tasks = [new_task(lead=lead, planned=_first_planned(lead), now=now)
-             for lead in leads if lead.assigned_dealer is not None]  # HQ-queue leads: HQ plans by hand
+    tasks = [
+        new_task(lead=lead, planned=_first_planned(lead), now=now) for lead in leads if lead.assigned_dealer is not None
+    ]  # HQ-queue leads: HQ plans by hand
     if tasks:
         session.add_all(tasks)
         await session.flush()
@@ -114,6 +159,7 @@ async def plan_first_tasks(session: AsyncSession, outbox: Outbox, *, leads: list
 
 
 # ---- the timers: one statement per batch claims the tasks and writes their events to the outbox --------------
+
 
 def timer_event_id(task_id: str, event_type: str) -> str:
     """The one id a timer event of a task can have: a repeat is refused by the outbox, deduped by consumers.
@@ -126,8 +172,14 @@ def timer_event_id(task_id: str, event_type: str) -> str:
 # The events are written by the claim itself (the kit's `insert_select_sql`: envelope and `TaskEvent` payload
 # built in SQL from the catalogue's model), so a batch costs one round trip and no Python per task.
 _WRITE_TASK_EVENTS = insert_select_sql(
-    TaskEvent, rows="events", event_id="event_id", key="customer_id", subject="customer_id",
-    time="CAST(:now AS timestamptz)", data={"occurred_at": "CAST(:now AS timestamptz)"})
+    TaskEvent,
+    rows="events",
+    event_id="event_id",
+    key="customer_id",
+    subject="customer_id",
+    time="CAST(:now AS timestamptz)",
+    data={"occurred_at": "CAST(:now AS timestamptz)"},
+)
 
 
 def _claim_sql(*, condition: str, order: str, assignments: str) -> Any:
@@ -147,43 +199,54 @@ def _claim_sql(*, condition: str, order: str, assignments: str) -> Any:
     SELECT count(*) FROM written""")
 
 
-_FIRE_DUE = _claim_sql(condition="fired_at IS NULL AND status = 'open' AND due_at <= :now", order="due_at",
-                       assignments="fired_at = :now")
+_FIRE_DUE = _claim_sql(
+    condition="fired_at IS NULL AND status = 'open' AND due_at <= :now", order="due_at", assignments="fired_at = :now"
+)
 # Only a task that has announced itself as due can become overdue (a backlog never skips `task.due`).
 _MARK_OVERDUE = _claim_sql(
     condition="overdue_fired_at IS NULL AND status = 'open' AND overdue_at <= :now AND fired_at IS NOT NULL",
-    order="overdue_at", assignments="status = 'overdue', overdue_fired_at = :now")
-_ESCALATE = _claim_sql(condition="escalated_at IS NULL AND status = 'overdue' AND escalate_at <= :now",
-                       order="escalate_at", assignments="escalated_at = :now")
+    order="overdue_at",
+    assignments="status = 'overdue', overdue_fired_at = :now",
+)
+_ESCALATE = _claim_sql(
+    condition="escalated_at IS NULL AND status = 'overdue' AND escalate_at <= :now",
+    order="escalate_at",
+    assignments="escalated_at = :now",
+)
 
 
-async def _claim_and_publish(session: AsyncSession, outbox: Outbox, *, claim: Any, event: type[TaskEvent],
-                             now: datetime, limit: int) -> int:
+async def _claim_and_publish(
+    session: AsyncSession, outbox: Outbox, *, claim: Any, event: type[TaskEvent], now: datetime, limit: int
+) -> int:
     return await outbox.publish_selected(session, claim, event=event, params={"now": now, "n": limit})
 
 
-async def fire_due_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
-                         limit: int = 1000) -> int:
+async def fire_due_tasks(
+    session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str, limit: int = 1000
+) -> int:
     """Claim up to `limit` tasks due by `now` that have not fired, mark them fired and publish `task.due`: once."""
     return await _claim_and_publish(session, outbox, claim=_FIRE_DUE, event=TaskDue, now=now, limit=limit)
 
 
-async def mark_overdue_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
-                             limit: int = 1000) -> int:
+async def mark_overdue_tasks(
+    session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str, limit: int = 1000
+) -> int:
     """Tasks past their overdue moment (deadlines policy) and not done become `overdue`: `task.overdue`, once."""
     return await _claim_and_publish(session, outbox, claim=_MARK_OVERDUE, event=TaskOverdue, now=now, limit=limit)
 
 
-async def escalate_overdue_tasks(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str,
-                                 limit: int = 1000) -> int:
+async def escalate_overdue_tasks(
+    session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str, limit: int = 1000
+) -> int:
     """Overdue tasks still not done after the escalation delay go to HQ: `task.escalated`, once."""
     return await _claim_and_publish(session, outbox, claim=_ESCALATE, event=TaskEscalated, now=now, limit=limit)
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
     """The earliest due time still to fire (the partial index makes this one index probe)."""
-    value: datetime | None = (await session.execute(text(
-        "SELECT min(due_at) FROM tasks WHERE fired_at IS NULL AND status = 'open'"))).scalar_one_or_none()
+    value: datetime | None = (
+        await session.execute(text("SELECT min(due_at) FROM tasks WHERE fired_at IS NULL AND status = 'open'"))
+    ).scalar_one_or_none()
     return value
 
 
@@ -211,13 +274,28 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
     for plan in PLAN_KINDS:
         for reminder in due_plan_reminders(plan=plan, now=now):
             deadline = reminder.deadline
-            rows = (await session.execute(_REMIND, {
-                "plan": plan, "period": deadline.period, "days_before": reminder.days_before, "now": now,
-            })).all()
+            rows = (
+                await session.execute(
+                    _REMIND,
+                    {
+                        "plan": plan,
+                        "period": deadline.period,
+                        "days_before": reminder.days_before,
+                        "now": now,
+                    },
+                )
+            ).all()
             for dealer, event_id in rows:
-                data = PlanReminder(dealer=dealer, plan=plan, period=deadline.period,
-                                    deadline_day=deadline.deadline_day, due_by=deadline.due_by,
-                                    days_before=reminder.days_before, remind_at=reminder.at, occurred_at=now)
+                data = PlanReminder(
+                    dealer=dealer,
+                    plan=plan,
+                    period=deadline.period,
+                    deadline_day=deadline.deadline_day,
+                    due_by=deadline.due_by,
+                    days_before=reminder.days_before,
+                    remind_at=reminder.at,
+                    occurred_at=now,
+                )
                 events.append(Outgoing(data, key=dealer, subject=dealer, event_id=event_id))
     await outbox.publish_many(session, events, time=now)
     return len(events)
@@ -225,16 +303,29 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
 
 # ---- completing a task -----------------------------------------------------------------------------------------
 
+
 def lead_facts(lead: FollowedLead) -> dict[str, Any]:
-    return dict(lead_id=lead.lead_id, customer_id=lead.customer_id, entered_by=lead.entered_by,
-                assigned_dealer=lead.assigned_dealer, authorized_dealer=lead.authorized_dealer,
-                cross_region=lead.cross_region, tier=lead.tier, nature=lead.nature, region_code=lead.region_code,
-                product_line=lead.product_line, horizon=lead.horizon, source=lead.source,
-                network_code=lead.network_code, reward_eligible=lead.reward_eligible)
+    return dict(
+        lead_id=lead.lead_id,
+        customer_id=lead.customer_id,
+        entered_by=lead.entered_by,
+        assigned_dealer=lead.assigned_dealer,
+        authorized_dealer=lead.authorized_dealer,
+        cross_region=lead.cross_region,
+        tier=lead.tier,
+        nature=lead.nature,
+        region_code=lead.region_code,
+        product_line=lead.product_line,
+        horizon=lead.horizon,
+        source=lead.source,
+        network_code=lead.network_code,
+        reward_eligible=lead.reward_eligible,
+    )
 
 
-async def cancel_open_tasks(session: AsyncSession, *, lead_id: str, now: datetime,
-                            except_task: str | None = None) -> None:
+async def cancel_open_tasks(
+    session: AsyncSession, *, lead_id: str, now: datetime, except_task: str | None = None
+) -> None:
     """A closed lead's remaining work stops: its open and overdue tasks are cancelled (they never fire)."""
     query = update(Task).where(Task.lead_id == lead_id, Task.status.in_(OPEN_STATES))
     if except_task is not None:
@@ -242,30 +333,48 @@ async def cancel_open_tasks(session: AsyncSession, *, lead_id: str, now: datetim
     await session.execute(query.values(status="cancelled", cancelled_at=now))
 
 
-async def _plan_repurchase(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime,
-                           prefix: str) -> None:
-    open_repurchase = (await session.execute(text(
-        "SELECT 1 FROM tasks WHERE lead_id = :lead AND kind = 'repurchase' AND status IN ('open', 'overdue')"),
-        {"lead": lead.lead_id})).first()
+async def _plan_repurchase(
+    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime, prefix: str
+) -> None:
+    open_repurchase = (
+        await session.execute(
+            text("SELECT 1 FROM tasks WHERE lead_id = :lead AND kind = 'repurchase' AND status IN ('open', 'overdue')"),
+            {"lead": lead.lead_id},
+        )
+    ).first()
     if open_repurchase is not None:
         return
     # The fleet in use when the record was entered, plus the truck just bought. Only the bought truck's age is
     # known (acquired now); with no fleet data at all, the purchase is the fleet.
     fleet = (lead.fleet_vehicles or 0) + 1
-    planned = repurchase_reminder(vehicles_in_use=fleet, oldest_vehicle_acquired_at=lead.purchased_at, as_of=now,
-                                  calendar=default_calendar())
+    planned = repurchase_reminder(
+        vehicles_in_use=fleet, oldest_vehicle_acquired_at=lead.purchased_at, as_of=now, calendar=default_calendar()
+    )
     await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
 
 
-async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, outcome: str, info_verified: bool,
-                        notes: str | None, now: datetime, prefix: str) -> tuple[Task, Task | None]:
+async def complete_task(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    task: Task,
+    outcome: str,
+    info_verified: bool,
+    notes: str | None,
+    now: datetime,
+    prefix: str,
+) -> tuple[Task, Task | None]:
     """Record the outcome, verify the lead once if confirmed true, and plan what the outcome table says."""
     if task.status not in OPEN_STATES:
-        raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.",
-                       code="task_not_open")
+        raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
-    await outbox.publish(session, task_event(task, event=TaskCompleted, occurred_at=now), key=task.customer_id,
-                         subject=task.customer_id, time=now)
+    await outbox.publish(
+        session,
+        task_event(task, event=TaskCompleted, occurred_at=now),
+        key=task.customer_id,
+        subject=task.customer_id,
+        time=now,
+    )
     # The lead row lock serialises concurrent completions of one lead: the streak and "verified once" hold.
     lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
     if lead is None:
@@ -273,13 +382,24 @@ async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, ou
     if info_verified and lead.verified_at is None:
         # A callback confirming the information is what verifies a record (and releases the 2 CNY fee): once.
         lead.verified_at = now
-        await outbox.publish(session, LeadVerified(**lead_facts(lead), verified_at=now, task_id=task.task_id),
-                             key=lead.customer_id, subject=lead.customer_id, time=now)
+        await outbox.publish(
+            session,
+            LeadVerified(**lead_facts(lead), verified_at=now, task_id=task.task_id),
+            key=lead.customer_id,
+            subject=lead.customer_id,
+            time=now,
+        )
     rules = outcomes_policy()
     in_maintenance = lead.purchased_at is not None
-    step = next_step_after_outcome(outcome=outcome, tier=lead.tier, completed_at=now,  # type: ignore[arg-type]
-                                   unreachable_count=lead.unreachable_streak, calendar=default_calendar(),
-                                   policy=rules, in_maintenance=in_maintenance)
+    step = next_step_after_outcome(
+        outcome=outcome,  # type: ignore[arg-type]
+        tier=lead.tier,  # type: ignore[arg-type]
+        completed_at=now,
+        unreachable_count=lead.unreachable_streak,
+        calendar=default_calendar(),
+        policy=rules,
+        in_maintenance=in_maintenance,
+    )
     lead.unreachable_streak = step.unreachable_streak
     said = rules.rules[outcome].horizon  # type: ignore[index]
     if said is not None:
@@ -292,8 +412,13 @@ async def complete_task(session: AsyncSession, outbox: Outbox, *, task: Task, ou
         # Invalid-information handling: the lead is closed and the entering dealer learns it from lead.closed.
         lead.status, lead.closed_reason = "closed", "invalid_information"
         await cancel_open_tasks(session, lead_id=lead.lead_id, now=now, except_task=task.task_id)
-        await outbox.publish(session, LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now),
-                             key=lead.customer_id, subject=lead.customer_id, time=now)
+        await outbox.publish(
+            session,
+            LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now),
+            key=lead.customer_id,
+            subject=lead.customer_id,
+            time=now,
+        )
         return task, None
     if step.task is None:
         return task, None

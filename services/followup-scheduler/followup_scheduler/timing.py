@@ -108,9 +108,7 @@ def _parse_step(raw: Any, *, where: str, tables: Mapping[TableKind, Mapping[str,
 def parse_timing_policy(data: Mapping[str, Any]) -> TimingPolicy:
     """Check and type a timing policy document (the TOML as a dict)."""
     callback, callback_labels = _parse_table(data.get("callback"), kind="callback", rows=CALLBACK_SITUATIONS)
-    promotion, promotion_labels = _parse_table(
-        data.get("promotion"), kind="promotion", rows=PROMOTION_HORIZONS
-    )
+    promotion, promotion_labels = _parse_table(data.get("promotion"), kind="promotion", rows=PROMOTION_HORIZONS)
     tables: dict[TableKind, Mapping[str, Any]] = {"callback": callback, "promotion": promotion}
     flow = data.get("flow", {})
     by_horizon_raw = flow.get("by_horizon", {})

@@ -30,9 +30,7 @@ PromotionHorizon = Literal["within_1_week", "within_2_weeks", "within_3_weeks", 
 PROMOTION_HORIZONS: Final[tuple[PromotionHorizon, ...]] = get_args(PromotionHorizon)
 
 # The rows of the callback table (domain.md §4).
-CallbackSituation = Literal[
-    "demand_over_one_month_reached", "uncertain", "not_yet_reached", "no_current_demand"
-]
+CallbackSituation = Literal["demand_over_one_month_reached", "uncertain", "not_yet_reached", "no_current_demand"]
 CALLBACK_SITUATIONS: Final[tuple[CallbackSituation, ...]] = get_args(CallbackSituation)
 
 Outcome = Literal[

@@ -21,9 +21,7 @@ def sh(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> date
 
 
 class TestOfficialCalendar:
-    @pytest.mark.parametrize(
-        "day", [date(2025, 10, 1), date(2025, 10, 3), date(2025, 10, 8), date(2026, 2, 17)]
-    )
+    @pytest.mark.parametrize("day", [date(2025, 10, 1), date(2025, 10, 3), date(2025, 10, 8), date(2026, 2, 17)])
     def test_statutory_holidays_are_not_working_days(self, day: date) -> None:
         assert not CALENDAR.is_working_day(day)
         assert CALENDAR.basis(day) == "official"
@@ -131,9 +129,7 @@ class TestDueInDays:
             CALENDAR.due_in_days(start=sh(2025, 10, 16), days=-1)
 
 
-starts = st.datetimes(
-    min_value=datetime(2004, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(SHANGHAI)
-)
+starts = st.datetimes(min_value=datetime(2004, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(SHANGHAI))
 
 
 class TestDueDateInvariants:

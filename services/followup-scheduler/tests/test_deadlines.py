@@ -17,4 +17,3 @@ class TestOverdueEscalation:
     def test_naive_due_is_refused(self) -> None:
         with pytest.raises(ValueError):
             overdue_escalation_at(due_at=datetime(2025, 10, 13, 2, 0))
-

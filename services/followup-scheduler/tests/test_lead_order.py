@@ -42,8 +42,14 @@ async def _handler(infra: Infra) -> tuple[Database, BatchHandler]:
     if _scheduler is None:
         url = await fresh_database(infra.database_server_url, "followup_scheduler")
         db = Database(make_engine(to_asyncpg_url(url), pool_size=2))
-        runtime = Runtime(settings=SchedulerSettings(env="test", topic_prefix=""), db=db, outbox=Outbox(OUTBOX),
-                          inbox=Inbox(INBOX), tables=(OUTBOX, INBOX, KIT_STATE), clock=FrozenClock(T0))
+        runtime = Runtime(
+            settings=SchedulerSettings(env="test", topic_prefix=""),
+            db=db,
+            outbox=Outbox(OUTBOX),
+            inbox=Inbox(INBOX),
+            tables=(OUTBOX, INBOX, KIT_STATE),
+            clock=FrozenClock(T0),
+        )
         _scheduler = (db, lead_handler(runtime))
     return _scheduler
 
@@ -54,17 +60,33 @@ def _envelope(event_type: str, data: EventData, at: datetime, customer_id: str) 
 
 def _history(lead_id: str, customer_id: str, moves: list[str | None]) -> list[Envelope]:
     """What the router publishes for one lead: accepted (version 1), then one reassignment per move."""
-    accepted = LeadAccepted(lead_id=lead_id, customer_id=customer_id, entered_by="D001", assigned_dealer="D001",
-                            authorized_dealer="D001", accepted_at=T0, rule="in_region", lead_version=1,
-                            fleet=[FleetLine(brand="欧曼", model="EST 6", quantity=2)])
+    accepted = LeadAccepted(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by="D001",
+        assigned_dealer="D001",
+        authorized_dealer="D001",
+        accepted_at=T0,
+        rule="in_region",
+        lead_version=1,
+        fleet=[FleetLine(brand="欧曼", model="EST 6", quantity=2)],
+    )
     events = [_envelope("leadnet.lead.accepted", accepted, T0, customer_id)]
     dealer: str | None = "D001"
     for version, to_dealer in enumerate(moves, start=2):
         at = T0 + timedelta(hours=version)
-        moved = LeadReassigned(lead_id=lead_id, customer_id=customer_id, entered_by="D001",
-                               assigned_dealer=to_dealer, authorized_dealer=to_dealer, from_dealer=dealer,
-                               to_dealer=to_dealer, reason="dealer_withdrawn", reassigned_at=at,
-                               lead_version=version)
+        moved = LeadReassigned(
+            lead_id=lead_id,
+            customer_id=customer_id,
+            entered_by="D001",
+            assigned_dealer=to_dealer,
+            authorized_dealer=to_dealer,
+            from_dealer=dealer,
+            to_dealer=to_dealer,
+            reason="dealer_withdrawn",
+            reassigned_at=at,
+            lead_version=version,
+        )
         events.append(_envelope("leadnet.lead.reassigned", moved, at, customer_id))
         dealer = to_dealer
     return events
@@ -77,11 +99,15 @@ async def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
 
 class TestOlderFactsNeverOverwriteNewerOnes:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
-           order=st.randoms(use_true_random=False), again=st.lists(st.integers(0, 3), max_size=3),
-           cuts=st.sets(st.integers(1, 6), max_size=3))
+    @given(
+        moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
+        order=st.randoms(use_true_random=False),
+        again=st.lists(st.integers(0, 3), max_size=3),
+        cuts=st.sets(st.integers(1, 6), max_size=3),
+    )
     async def test_any_order_and_batching_ends_with_the_newest_dealer(
-            self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]) -> None:
+        self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]
+    ) -> None:
         db, handle = await _handler(infra)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         history = _history(lead_id, customer_id, moves)
@@ -94,10 +120,15 @@ class TestOlderFactsNeverOverwriteNewerOnes:
                 await handle(session, arrivals[start:end])
 
         newest = moves[-1]
-        assert await _rows(db, "SELECT assigned_dealer, status, fleet_vehicles FROM leads WHERE lead_id = :id",
-                           id=lead_id) == [(newest, "open", 2)]
-        open_work = {dealer for (dealer,) in await _rows(
-            db, "SELECT dealer FROM tasks WHERE lead_id = :id AND status IN ('open', 'overdue')", id=lead_id)}
+        assert await _rows(
+            db, "SELECT assigned_dealer, status, fleet_vehicles FROM leads WHERE lead_id = :id", id=lead_id
+        ) == [(newest, "open", 2)]
+        open_work = {
+            dealer
+            for (dealer,) in await _rows(
+                db, "SELECT dealer FROM tasks WHERE lead_id = :id AND status IN ('open', 'overdue')", id=lead_id
+            )
+        }
         # The newest dealer has the lead's work; a lead in the HQ queue has none of a dealer's (HQ plans by hand).
         assert open_work == {newest} if newest is not None else open_work <= {None}
 
@@ -108,7 +139,7 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         for envelope in (moved, accepted):
             async with db.transaction() as session:
                 await handle(session, [envelope])
-        assert await _rows(db, "SELECT assigned_dealer, fleet_vehicles FROM leads WHERE lead_id = :id",
-                           id=lead_id) == [("D002", 2)]
-        assert await _rows(db, "SELECT dealer, status FROM tasks WHERE lead_id = :id", id=lead_id) == [
-            ("D002", "open")]
+        assert await _rows(db, "SELECT assigned_dealer, fleet_vehicles FROM leads WHERE lead_id = :id", id=lead_id) == [
+            ("D002", 2)
+        ]
+        assert await _rows(db, "SELECT dealer, status FROM tasks WHERE lead_id = :id", id=lead_id) == [("D002", "open")]

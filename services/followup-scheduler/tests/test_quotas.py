@@ -43,9 +43,7 @@ class TestQuotas:
     def test_fractional_multiples_round_up(self) -> None:
         data: dict[str, Any] = load_policy("followup_scheduler", "quotas")
         data["callback"]["min_multiple"] = 3.5
-        quotas = plan_quotas(
-            sales_plan=3, one_month_demand_at_last_month_end=0, policy=parse_quotas_policy(data)
-        )
+        quotas = plan_quotas(sales_plan=3, one_month_demand_at_last_month_end=0, policy=parse_quotas_policy(data))
         assert quotas.callbacks.minimum == 11
 
     def test_negative_counts_are_refused(self) -> None:
@@ -126,9 +124,7 @@ class TestPromotionPlanDeadline:
         assert deadline.due_by == sh(2025, 10, 18)
 
     def test_friday_itself_until_midnight(self) -> None:
-        assert next_plan_deadline(plan="promotion", after=sh(2025, 10, 17, 23)).deadline_day == date(
-            2025, 10, 17
-        )
+        assert next_plan_deadline(plan="promotion", after=sh(2025, 10, 17, 23)).deadline_day == date(2025, 10, 17)
         assert next_plan_deadline(plan="promotion", after=sh(2025, 10, 18)).deadline_day == date(2025, 10, 24)
 
     def test_reminders_thursday_and_friday_morning(self) -> None:
@@ -136,9 +132,7 @@ class TestPromotionPlanDeadline:
         assert [r.at for r in reminders] == [sh(2025, 10, 16, 9), sh(2025, 10, 17, 9)]
 
     @given(
-        after=st.datetimes(
-            min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(SHANGHAI)
-        )
+        after=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(SHANGHAI))
     )
     def test_always_the_coming_friday(self, after: datetime) -> None:
         deadline = next_plan_deadline(plan="promotion", after=after)

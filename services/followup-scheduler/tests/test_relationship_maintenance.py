@@ -33,16 +33,12 @@ class TestMaintenance:
 
 class TestRepurchase:
     def test_small_fleet_reviewed_yearly(self) -> None:
-        task = repurchase_reminder(
-            vehicles_in_use=2, oldest_vehicle_acquired_at=None, as_of=AS_OF, calendar=NO_SHIFT
-        )
+        task = repurchase_reminder(vehicles_in_use=2, oldest_vehicle_acquired_at=None, as_of=AS_OF, calendar=NO_SHIFT)
         assert task.kind == "repurchase"
         assert task.due_at == AS_OF + timedelta(days=365)
 
     def test_large_fleet_reviewed_twice_a_year(self) -> None:
-        task = repurchase_reminder(
-            vehicles_in_use=10, oldest_vehicle_acquired_at=None, as_of=AS_OF, calendar=NO_SHIFT
-        )
+        task = repurchase_reminder(vehicles_in_use=10, oldest_vehicle_acquired_at=None, as_of=AS_OF, calendar=NO_SHIFT)
         assert task.due_at == AS_OF + timedelta(days=180)
         assert "large fleet of 10" in task.reason
 
@@ -64,6 +60,4 @@ class TestRepurchase:
 
     def test_negative_fleet_is_refused(self) -> None:
         with pytest.raises(ValueError):
-            repurchase_reminder(
-                vehicles_in_use=-1, oldest_vehicle_acquired_at=None, as_of=AS_OF, calendar=NO_SHIFT
-            )
+            repurchase_reminder(vehicles_in_use=-1, oldest_vehicle_acquired_at=None, as_of=AS_OF, calendar=NO_SHIFT)

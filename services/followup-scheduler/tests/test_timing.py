@@ -55,9 +55,7 @@ FLOW: dict[str | None, tuple[str, str]] = {
 }
 
 CALLBACK_CELLS = [(row, tier, days) for row, cells in CALLBACK_TABLE.items() for tier, days in cells.items()]
-PROMOTION_CELLS = [
-    (row, tier, days) for row, cells in PROMOTION_TABLE.items() for tier, days in cells.items()
-]
+PROMOTION_CELLS = [(row, tier, days) for row, cells in PROMOTION_TABLE.items() for tier, days in cells.items()]
 
 
 def sh(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -119,9 +117,7 @@ class TestFlowAfterProcessing:
 
     def test_unknown_horizon_is_refused(self) -> None:
         with pytest.raises(ValueError):
-            first_task_for_lead(
-                tier="retail", horizon="someday", routed_at=sh(2025, 10, 13), calendar=CALENDAR
-            )
+            first_task_for_lead(tier="retail", horizon="someday", routed_at=sh(2025, 10, 13), calendar=CALENDAR)
 
 
 class TestDueTimeOfDay:
@@ -182,9 +178,7 @@ class TestTimingPolicyChecks:
 
 horizons = st.sampled_from([*HORIZONS, None])
 tiers = st.sampled_from(TIERS)
-routed = st.datetimes(
-    min_value=datetime(2004, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(SHANGHAI)
-)
+routed = st.datetimes(min_value=datetime(2004, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(SHANGHAI))
 
 
 class TestFirstTaskInvariants:
@@ -195,9 +189,7 @@ class TestFirstTaskInvariants:
         assert routed_at <= task.due_at <= routed_at + timedelta(days=days)
 
     @given(horizon=horizons, tier=tiers, routed_at=routed)
-    def test_on_a_working_day_when_the_switch_is_on(
-        self, horizon: str | None, tier: Tier, routed_at: datetime
-    ) -> None:
+    def test_on_a_working_day_when_the_switch_is_on(self, horizon: str | None, tier: Tier, routed_at: datetime) -> None:
         task = first_task_for_lead(tier=tier, horizon=horizon, routed_at=routed_at, calendar=CALENDAR)
         window = [routed_at.date() + timedelta(days=i) for i in range(task.days + 1)]
         due_day = task.due_at.astimezone(SHANGHAI).date()

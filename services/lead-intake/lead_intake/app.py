@@ -31,14 +31,16 @@ async def _start_waiter(runtime: Runtime) -> None:
     waiter = VerdictWaiter(to_plain_url(settings.async_dsn))
     await waiter.start()
     runtime.readiness_checks["verdict_listener"] = waiter.check
-    committer = lead_committer(runtime.db, runtime.outbox, max_group=settings.group_commit_max,
-                               committers=settings.group_committers)
+    committer = lead_committer(
+        runtime.db, runtime.outbox, max_group=settings.group_commit_max, committers=settings.group_committers
+    )
     committer.start()
     runtime.service_state = IntakeState(
         verdicts=waiter,
         rate_limiter=RateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
-        batch_rate_limiter=RateLimiter(rate=settings.batch_rate_limit_per_second,
-                                       burst=settings.batch_rate_limit_burst),
+        batch_rate_limiter=RateLimiter(
+            rate=settings.batch_rate_limit_per_second, burst=settings.batch_rate_limit_burst
+        ),
         lead_committer=committer,
     )
 
@@ -56,7 +58,8 @@ def purge_expired_idempotency_keys(runtime: Runtime) -> Step:
     async def purge() -> float:
         async with runtime.db.transaction() as session:
             purged = await purge_idempotency_keys(
-                session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours))
+                session, older_than=runtime.clock.now() - timedelta(hours=settings.idempotency_ttl_hours)
+            )
         if purged:
             log.info("purged %d expired idempotency keys", purged)
         return settings.idempotency_purge_interval_seconds
@@ -84,6 +87,8 @@ def create_app(
         verifier=verifier,
         fast_lanes={("POST", "/v1/leads"): submit_lead_lane} if settings.fast_lane else None,
         max_body_bytes=settings.max_record_bytes,
-        body_limits={("POST", "/v1/leads/batch"): settings.max_batch_bytes,
-                     ("POST", "/v1/leads/verdicts"): settings.max_batch_bytes},
+        body_limits={
+            ("POST", "/v1/leads/batch"): settings.max_batch_bytes,
+            ("POST", "/v1/leads/verdicts"): settings.max_batch_bytes,
+        },
     )

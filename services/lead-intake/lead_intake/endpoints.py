@@ -86,9 +86,7 @@ def _respond(status: int, body: dict[str, Any], lead_id: str | None) -> Response
 def _take_rate(limiter: RateLimiter, caller_key: str) -> None:
     wait = limiter.take(caller_key)
     if wait:
-        raise RateLimited(
-            "Too many requests from this caller; slow down.", headers={"Retry-After": str(int(wait))}
-        )
+        raise RateLimited("Too many requests from this caller; slow down.", headers={"Retry-After": str(int(wait))})
 
 
 @router.post(
@@ -124,15 +122,21 @@ async def _submit_lead(request: Request, principal: Principal, idempotency_key: 
     body, raw = await read_json(request, limit=settings.max_record_bytes)
     record = validate_record(raw).require_record()
     waiter, committer = intake.verdicts, intake.lead_committer
-    lead = prepare_submitted_lead(principal=principal, raw=raw, record=record, now=runtime.clock.now(),
-                                  topic_prefix=settings.topic_prefix)
+    lead = prepare_submitted_lead(
+        principal=principal, raw=raw, record=record, now=runtime.clock.now(), topic_prefix=settings.topic_prefix
+    )
     lead_id: str = lead.row["lead_id"]
     fut = waiter.expect(lead_id)
     try:
         # Saved together with the requests arriving alongside it, in one transaction (see group_commit).
-        replay = await committer.submit(Submission(
-            lead=lead, caller_key=principal.caller_key, idempotency_key=idempotency_key,
-            body_hash=request_hash(body) if idempotency_key else None))
+        replay = await committer.submit(
+            Submission(
+                lead=lead,
+                caller_key=principal.caller_key,
+                idempotency_key=idempotency_key,
+                body_hash=request_hash(body) if idempotency_key else None,
+            )
+        )
     except BaseException:
         waiter.forget(lead_id, fut)
         raise
@@ -189,18 +193,21 @@ async def submit_batch(
     leads: list[SubmittedLead] = []
     for index, raw in enumerate(records):
         if len(orjson.dumps(raw)) > settings.max_record_bytes:
-            problem = _record_problem(PayloadTooLarge(
-                f"The record is larger than {settings.max_record_bytes} bytes."), index)
+            problem = _record_problem(
+                PayloadTooLarge(f"The record is larger than {settings.max_record_bytes} bytes."), index
+            )
             items.append({"problem": problem})
             continue
         result = validate_record(raw)
         if result.record is None:
             problem = _record_problem(
-                ValidationFailed("The record has field problems; see errors.", errors=result.problems), index)
+                ValidationFailed("The record has field problems; see errors.", errors=result.problems), index
+            )
             items.append({"problem": problem})
             continue
-        lead = prepare_submitted_lead(principal=principal, raw=raw, record=result.record, now=now,
-                                      topic_prefix=settings.topic_prefix)
+        lead = prepare_submitted_lead(
+            principal=principal, raw=raw, record=result.record, now=now, topic_prefix=settings.topic_prefix
+        )
         leads.append(lead)
         items.append({"lead_id": lead.row["lead_id"]})
     waiter = intake.verdicts
@@ -210,8 +217,12 @@ async def submit_batch(
         async with runtime.db.transaction() as session:
             if idempotency_key:
                 replay = await claim_idempotency_key(
-                    session, caller_key=principal.caller_key, key=idempotency_key,
-                    body_hash=request_hash(body, endpoint="batch"), lead_id=None, batch_items=items,
+                    session,
+                    caller_key=principal.caller_key,
+                    key=idempotency_key,
+                    body_hash=request_hash(body, endpoint="batch"),
+                    lead_id=None,
+                    batch_items=items,
                 )
             if replay is None:
                 await save_leads(session, runtime.outbox, leads)
@@ -279,13 +290,16 @@ async def lead_verdicts(request: Request, principal: Caller) -> Response:
 
 def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
     if not isinstance(parsed, dict):
-        raise ValidationFailed("The body must be an object {\"lead_ids\": [...]}.",
-                               errors=[FieldProblem("", "invalid_type", "must be an object")])
+        raise ValidationFailed(
+            'The body must be an object {"lead_ids": [...]}.',
+            errors=[FieldProblem("", "invalid_type", "must be an object")],
+        )
     problems = [FieldProblem(json_pointer(k), "unknown_field", "not a field") for k in parsed if k != "lead_ids"]
     ids = parsed.get("lead_ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        problems.append(FieldProblem("/lead_ids", "missing_field" if ids is None else "invalid_type",
-                                     "a list of lead ids"))
+        problems.append(
+            FieldProblem("/lead_ids", "missing_field" if ids is None else "invalid_type", "a list of lead ids")
+        )
     if problems:
         raise ValidationFailed("The body has field problems; see errors.", errors=problems)
     assert isinstance(ids, list)
@@ -296,14 +310,18 @@ def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
 
 def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
     if not isinstance(parsed, dict):
-        raise ValidationFailed("The body must be an object {\"records\": [...]}.",
-                               errors=[FieldProblem("", "invalid_type", "must be an object")])
-    unknown = [FieldProblem(json_pointer(k), "unknown_field", "not a field of a batch") for k in parsed
-               if k != "records"]
+        raise ValidationFailed(
+            'The body must be an object {"records": [...]}.',
+            errors=[FieldProblem("", "invalid_type", "must be an object")],
+        )
+    unknown = [
+        FieldProblem(json_pointer(k), "unknown_field", "not a field of a batch") for k in parsed if k != "records"
+    ]
     records = parsed.get("records")
     if not isinstance(records, list):
-        problem = FieldProblem("/records", "missing_field" if records is None else "invalid_type",
-                               "records must be a list of records")
+        problem = FieldProblem(
+            "/records", "missing_field" if records is None else "invalid_type", "records must be a list of records"
+        )
         raise ValidationFailed("The batch has field problems; see errors.", errors=[*unknown, problem])
     if unknown:
         raise ValidationFailed("The batch has field problems; see errors.", errors=unknown)

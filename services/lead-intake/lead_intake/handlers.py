@@ -37,8 +37,9 @@ async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> No
             moved = LeadReassigned.model_validate(envelope.data)
             known = reassignments.get(moved.lead_id)
             if known is None or known.lead_version <= moved.lead_version:
-                reassignments[moved.lead_id] = Reassignment(lead_id=moved.lead_id, to_dealer=moved.to_dealer,
-                                                            lead_version=moved.lead_version)
+                reassignments[moved.lead_id] = Reassignment(
+                    lead_id=moved.lead_id, to_dealer=moved.to_dealer, lead_version=moved.lead_version
+                )
         elif envelope.type == VERIFIED:
             verified.append(LeadVerified.model_validate(envelope.data))
     await apply_verdicts(session, list(verdicts.values()))
@@ -50,9 +51,19 @@ async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> No
 def _verdict(envelope: Envelope) -> Verdict:
     if envelope.type == ACCEPTED:
         accepted = LeadAccepted.model_validate(envelope.data)
-        return Verdict(lead_id=accepted.lead_id, status="accepted", customer_id=accepted.customer_id,
-                       assigned_dealer=accepted.assigned_dealer, verdict=envelope.data,
-                       lead_version=accepted.lead_version)
+        return Verdict(
+            lead_id=accepted.lead_id,
+            status="accepted",
+            customer_id=accepted.customer_id,
+            assigned_dealer=accepted.assigned_dealer,
+            verdict=envelope.data,
+            lead_version=accepted.lead_version,
+        )
     rejected = LeadRejected.model_validate(envelope.data)
-    return Verdict(lead_id=rejected.lead_id, status="rejected_duplicate", customer_id=rejected.customer_id,
-                   assigned_dealer=None, verdict=envelope.data)
+    return Verdict(
+        lead_id=rejected.lead_id,
+        status="rejected_duplicate",
+        customer_id=rejected.customer_id,
+        assigned_dealer=None,
+        verdict=envelope.data,
+    )

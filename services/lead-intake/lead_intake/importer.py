@@ -103,6 +103,7 @@ class ImportError_(RuntimeError):
 
 # ---- reading files ------------------------------------------------------------------------------------------
 
+
 def detect_encoding(path: Path) -> str:
     """UTF-8 (BOM or not) when most non-ASCII lines of the first MiB decode as UTF-8, else GB18030.
 
@@ -244,6 +245,7 @@ def _csv_rows(path: Path, *, encoding: str) -> Iterator[Row]:
 
 # ---- progress state ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class ImportState:
     """Where a resumed import goes on: the next row and batch, and how long the result file was then."""
@@ -274,6 +276,7 @@ def state_path_for(result_path: Path) -> Path:
 
 # ---- sending ------------------------------------------------------------------------------------------------
 
+
 def _batches(rows: Iterator[Row], *, batch_size: int) -> Iterator[list[tuple[Row, bytes | None]]]:
     """Cut rows into batches by count and by size, deterministically (so a resumed import cuts the same)."""
     batch: list[tuple[Row, bytes | None]] = []
@@ -290,8 +293,15 @@ def _batches(rows: Iterator[Row], *, batch_size: int) -> Iterator[list[tuple[Row
         yield batch
 
 
-async def _post_batch(client: httpx.AsyncClient, *, token: str, key: str | None, body: bytes,
-                      path: str = "/v1/leads/batch", respond_async: bool = False) -> list[dict[str, Any]]:
+async def _post_batch(
+    client: httpx.AsyncClient,
+    *,
+    token: str,
+    key: str | None,
+    body: bytes,
+    path: str = "/v1/leads/batch",
+    respond_async: bool = False,
+) -> list[dict[str, Any]]:
     """Send one batch until intake answers it; retries are safe because the key makes them replays."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if key:
@@ -376,8 +386,9 @@ async def run_import_async(
         result_file.write_text(",".join(RESULT_COLUMNS) + "\n", encoding="utf-8")
         state.result_bytes = result_file.stat().st_size
         state.save(state_file)
-    summary = ImportSummary(path=str(path), result_path=str(result_file), encoding=encoding,
-                            resumed_from_row=state.next_row - 1)
+    summary = ImportSummary(
+        path=str(path), result_path=str(result_file), encoding=encoding, resumed_from_row=state.next_row - 1
+    )
     for name in ("accepted", "pending", "duplicates", "refused", "unreadable", "batches"):
         setattr(summary, name, int(state.counts.get(name, 0)))
     summary.by_code = dict(state.counts.get("by_code", {}))
@@ -387,12 +398,19 @@ async def run_import_async(
             f.truncate(state.result_bytes)  # drop results written after the last saved state: that batch is resent
 
     started = time.perf_counter()
-    bar = tqdm(total=_count_rows(path) if progress else None, initial=summary.rows, unit="rec",
-               disable=not progress, desc=path.name, smoothing=0.1)
+    bar = tqdm(
+        total=_count_rows(path) if progress else None,
+        initial=summary.rows,
+        unit="rec",
+        disable=not progress,
+        desc=path.name,
+        smoothing=0.1,
+    )
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
-            client = await stack.enter_async_context(httpx.AsyncClient(
-                base_url=base_url, limits=httpx.Limits(max_connections=concurrency + 1)))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=concurrency + 1))
+            )
         in_flight: asyncio.Queue[tuple[int, list[tuple[Row, bytes | None]], asyncio.Task[list[dict[str, Any]]]]]
         in_flight = asyncio.Queue()
         slots = asyncio.Semaphore(concurrency)  # batches sent and not yet written: at most `concurrency`
@@ -404,14 +422,23 @@ async def run_import_async(
                 body = b'{"records":[' + b",".join(records) + b"]}"
                 key = f"import:{fingerprint}:{index}:{batch[0][0].number}"
                 await slots.acquire()
-                task = asyncio.create_task(_post_batch(client, token=token, key=key, body=body,
-                                                       respond_async=respond_async))
+                task = asyncio.create_task(
+                    _post_batch(client, token=token, key=key, body=body, respond_async=respond_async)
+                )
                 await in_flight.put((index, batch, task))
             await in_flight.put((-1, [], asyncio.create_task(_nothing())))
 
         if state.all_sent:
-            await _settle(client, token=token, result_file=result_file, state_file=state_file, state=state,
-                          summary=summary, within=settle_seconds, progress=progress)
+            await _settle(
+                client,
+                token=token,
+                result_file=result_file,
+                state_file=state_file,
+                state=state,
+                summary=summary,
+                within=settle_seconds,
+                progress=progress,
+            )
             summary.elapsed_seconds = time.perf_counter() - started
             bar.close()
             return summary
@@ -448,8 +475,16 @@ async def run_import_async(
             state.all_sent = True
             state.save(state_file)
             bar.close()
-            await _settle(client, token=token, result_file=result_file, state_file=state_file, state=state,
-                          summary=summary, within=settle_seconds, progress=progress)
+            await _settle(
+                client,
+                token=token,
+                result_file=result_file,
+                state_file=state_file,
+                state=state,
+                summary=summary,
+                within=settle_seconds,
+                progress=progress,
+            )
         finally:
             bar.close()
             if not producer.done():
@@ -469,8 +504,17 @@ async def _nothing() -> list[dict[str, Any]]:
 OUTCOMES = ("accepted", "pending", "duplicates", "refused", "unreadable", "batches")
 
 
-async def _settle(client: httpx.AsyncClient, *, token: str, result_file: Path, state_file: Path,
-                  state: ImportState, summary: ImportSummary, within: float, progress: bool) -> None:
+async def _settle(
+    client: httpx.AsyncClient,
+    *,
+    token: str,
+    result_file: Path,
+    state_file: Path,
+    state: ImportState,
+    summary: ImportSummary,
+    within: float,
+    progress: bool,
+) -> None:
     """Collect the verdicts of the rows answered `202 pending` and rewrite the result file with them."""
     if summary.pending == 0:
         return
@@ -485,11 +529,15 @@ async def _settle(client: httpx.AsyncClient, *, token: str, result_file: Path, s
         came = 0
         ids = list(pending)  # in file order, which is about the order the router takes them in
         for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
-            answers = await _post_batch(client, token=token, key=None, body=orjson.dumps({"lead_ids": chunk}),
-                                        path="/v1/leads/verdicts")
-            decided = [(lead_id, answer) for lead_id, answer in zip(chunk, answers, strict=True)
-                       if answer.get("status") != "pending"]
+            chunk = ids[start : start + 1000]
+            answers = await _post_batch(
+                client, token=token, key=None, body=orjson.dumps({"lead_ids": chunk}), path="/v1/leads/verdicts"
+            )
+            decided = [
+                (lead_id, answer)
+                for lead_id, answer in zip(chunk, answers, strict=True)
+                if answer.get("status") != "pending"
+            ]
             if not decided:
                 # The router has not reached this chunk, so it has not reached the later ones either: asking for
                 # all of a million rows on every pass only took CPU from the router that was still routing them.
@@ -535,9 +583,19 @@ def run_import(
     settle_seconds: float = 1800.0,
 ) -> ImportSummary:
     """Blocking `run_import_async` for the CLI (`leadnet import FILE`)."""
-    return asyncio.run(run_import_async(path=path, base_url=base_url, token=token, result_path=result_path,
-                                        batch_size=batch_size, resume=resume, progress=progress,
-                                        concurrency=concurrency, settle_seconds=settle_seconds))
+    return asyncio.run(
+        run_import_async(
+            path=path,
+            base_url=base_url,
+            token=token,
+            result_path=result_path,
+            batch_size=batch_size,
+            resume=resume,
+            progress=progress,
+            concurrency=concurrency,
+            settle_seconds=settle_seconds,
+        )
+    )
 
 
 def read_results(result_path: Path | str) -> list[dict[str, str]]:

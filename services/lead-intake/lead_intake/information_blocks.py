@@ -63,8 +63,7 @@ def information_blocks_policy() -> InformationBlocksPolicy:
                 compiled[block] = Presence(row[block])
             except (KeyError, ValueError) as exc:
                 raise PolicyError(
-                    f"information_blocks: sources.{source}.{block} must be one of "
-                    f"{[p.value for p in Presence]}"
+                    f"information_blocks: sources.{source}.{block} must be one of {[p.value for p in Presence]}"
                 ) from exc
         # The customer IS the normalized phone: a record without the basic block cannot be stored at all.
         if compiled["customer"] is not Presence.REQUIRED:
@@ -108,9 +107,7 @@ def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def missing_fields(
-    *, block: str, entry: Mapping[str, object], pointer: tuple[str | int, ...]
-) -> list[FieldProblem]:
+def missing_fields(*, block: str, entry: Mapping[str, object], pointer: tuple[str | int, ...]) -> list[FieldProblem]:
     """A present block must have all its required fields, whether the source had to supply it or not."""
     return [
         missing_field_problem(block=block, pointer=(*pointer, name))

@@ -70,8 +70,9 @@ def check_registration(*, principal: Principal, body: object) -> NetworkRegistra
     rules = _rules()
     problems = ProblemCollector()
     if not isinstance(body, dict):
-        raise ValidationFailed("The body must be a JSON object.", errors=[FieldProblem("", "invalid_type",
-                                                                                       "must be an object")])
+        raise ValidationFailed(
+            "The body must be a JSON object.", errors=[FieldProblem("", "invalid_type", "must be an object")]
+        )
     for key in body:
         if key not in _FIELDS:
             message = "decided by the system" if key in ("owner", "registered_by") else "not a field of a network"
@@ -115,18 +116,22 @@ def check_registration(*, principal: Principal, body: object) -> NetworkRegistra
             if not isinstance(m_name, str) or not m_name.strip():
                 problems.add(f"/members/{i}/name", "missing_field", "name is required")
             if m_type not in rules.member_types:
-                problems.add(f"/members/{i}/type", "invalid_enum",
-                             f"must be one of: {', '.join(sorted(rules.member_types))}")
+                problems.add(
+                    f"/members/{i}/type", "invalid_enum", f"must be one of: {', '.join(sorted(rules.member_types))}"
+                )
             if isinstance(m_name, str):
                 checked_members.append({"name": m_name.strip(), "type": m_type})
     problems.raise_if_any("The network has field problems; see errors.")
     if scope is None or rules.scope_role[scope] != principal.role:
-        raise Forbidden(f"A {principal.role} may not register a {scope} network: national networks are "
-                        "registered by HQ (hq_admin), regional ones by dealers.")
+        raise Forbidden(
+            f"A {principal.role} may not register a {scope} network: national networks are "
+            "registered by HQ (hq_admin), regional ones by dealers."
+        )
     owner = HQ_OWNER if scope == "national" else str(principal.dealer)
     assert isinstance(code, str) and isinstance(name, str) and isinstance(kind, str)
-    return NetworkRegistration(code=code, name=name.strip(), kind=kind, scope=scope, owner=owner,
-                               members=checked_members)
+    return NetworkRegistration(
+        code=code, name=name.strip(), kind=kind, scope=scope, owner=owner, members=checked_members
+    )
 
 
 def may_see_network(*, principal: Principal, owner: str) -> bool:
@@ -138,8 +143,10 @@ def parse_quarter(quarter: str) -> tuple[int, int]:
     """`2026Q4` -> (2026, 4), or ValidationFailed."""
     match = _QUARTER.match(quarter)
     if match is None:
-        raise ValidationFailed("quarter must look like 2026Q4.",
-                               errors=[FieldProblem("/quarter", "invalid_value", "must look like 2026Q4")])
+        raise ValidationFailed(
+            "quarter must look like 2026Q4.",
+            errors=[FieldProblem("/quarter", "invalid_value", "must look like 2026Q4")],
+        )
     return int(match.group(1)), int(match.group(2))
 
 

@@ -49,8 +49,12 @@ class Lead(Base):
     __table_args__ = (
         Index("ix_leads_entered_by", "entered_by", "submitted_at"),
         Index("ix_leads_assigned_dealer", "assigned_dealer"),
-        Index("ix_leads_network_submitted", "network_code", "submitted_at",
-              postgresql_where=text("network_code IS NOT NULL")),
+        Index(
+            "ix_leads_network_submitted",
+            "network_code",
+            "submitted_at",
+            postgresql_where=text("network_code IS NOT NULL"),
+        ),
     )
 
 

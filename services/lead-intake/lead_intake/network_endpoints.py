@@ -60,14 +60,27 @@ class NetworkStats(BaseModel):
 
 
 def _out(network: InformationNetwork) -> NetworkOut:
-    return NetworkOut(code=network.code, name=network.name, kind=network.kind, scope=network.scope,
-                      owner=network.owner, members=[Member(**m) for m in network.members])
+    return NetworkOut(
+        code=network.code,
+        name=network.name,
+        kind=network.kind,
+        scope=network.scope,
+        owner=network.owner,
+        members=[Member(**m) for m in network.members],
+    )
 
 
-@router.post("", status_code=201, response_model=NetworkOut, summary="Register an information network",
-             responses={409: {"description": "network_exists", **PROBLEM},
-                        403: {"description": "forbidden", **PROBLEM},
-                        422: {"description": "validation_failed", **PROBLEM}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=NetworkOut,
+    summary="Register an information network",
+    responses={
+        409: {"description": "network_exists", **PROBLEM},
+        403: {"description": "forbidden", **PROBLEM},
+        422: {"description": "validation_failed", **PROBLEM},
+    },
+)
 async def register_network(request: Request, principal: Caller) -> NetworkOut:
     """HQ (hq_admin) registers national networks, a dealer its regional ones (domain.md §1)."""
     require_roles(principal, "dealer", "hq_admin")
@@ -78,15 +91,29 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
     async with runtime.db.transaction() as session:
         inserted = await session.execute(
             pg_insert(InformationNetwork)
-            .values(code=reg.code, name=reg.name, kind=reg.kind, scope=reg.scope, owner=reg.owner,
-                    members=reg.members, registered_by=principal.caller_key, created_at=runtime.clock.now())
+            .values(
+                code=reg.code,
+                name=reg.name,
+                kind=reg.kind,
+                scope=reg.scope,
+                owner=reg.owner,
+                members=reg.members,
+                registered_by=principal.caller_key,
+                created_at=runtime.clock.now(),
+            )
             .on_conflict_do_nothing()
             .returning(InformationNetwork.code)
         )
         if inserted.first() is None:
             raise Conflict(f"A network with code {reg.code!r} is already registered.", code="network_exists")
-    return NetworkOut(code=reg.code, name=reg.name, kind=reg.kind, scope=reg.scope, owner=reg.owner,
-                      members=[Member(**m) for m in reg.members])
+    return NetworkOut(
+        code=reg.code,
+        name=reg.name,
+        kind=reg.kind,
+        scope=reg.scope,
+        owner=reg.owner,
+        members=[Member(**m) for m in reg.members],
+    )
 
 
 @router.get("", response_model=NetworkList, summary="The networks the caller may see")
@@ -100,8 +127,9 @@ async def list_networks(
     if not principal.is_hq:
         query = query.where(InformationNetwork.owner.in_([HQ_OWNER, str(principal.dealer)]))
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(session, query, order=[InformationNetwork.code], params=page,
-                                 changed_at=InformationNetwork.created_at)
+        found = await fetch_page(
+            session, query, order=[InformationNetwork.code], params=page, changed_at=InformationNetwork.created_at
+        )
     return NetworkList(items=[_out(n) for n in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
@@ -110,15 +138,22 @@ async def _visible_network(request: Request, principal: Principal, code: str) ->
         return visible_network(principal, await session.get(InformationNetwork, code))
 
 
-@router.get("/{code}", response_model=NetworkOut, responses={404: {"description": "not_found", **PROBLEM}},
-            summary="One information network")
+@router.get(
+    "/{code}",
+    response_model=NetworkOut,
+    responses={404: {"description": "not_found", **PROBLEM}},
+    summary="One information network",
+)
 async def get_network(code: str, request: Request, principal: Caller) -> NetworkOut:
     return _out(await _visible_network(request, principal, code))
 
 
-@router.get("/{code}/stats", response_model=NetworkStats,
-            responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "invalid quarter"}},
-            summary="Records and verified records of a network in a quarter")
+@router.get(
+    "/{code}/stats",
+    response_model=NetworkStats,
+    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "invalid quarter"}},
+    summary="Records and verified records of a network in a quarter",
+)
 async def network_stats(code: str, request: Request, principal: Caller, quarter: str | None = None) -> NetworkStats:
     """Records saved (duplicates refused are not) with the network's code, and how many were verified true."""
     await _visible_network(request, principal, code)
@@ -127,14 +162,21 @@ async def network_stats(code: str, request: Request, principal: Caller, quarter:
     parse_quarter(quarter)
     start, end = quarter_bounds(quarter)
     async with runtime.db.sessions() as session:
-        records, verified = (await session.execute(
-            select(func.count(), func.count(Lead.verified_at)).where(
-                Lead.network_code == code,
-                Lead.network_registered.is_(True),
-                Lead.status != "rejected_duplicate",
-                Lead.submitted_at >= start,
-                Lead.submitted_at < end,
+        records, verified = (
+            await session.execute(
+                select(func.count(), func.count(Lead.verified_at)).where(
+                    Lead.network_code == code,
+                    Lead.network_registered.is_(True),
+                    Lead.status != "rejected_duplicate",
+                    Lead.submitted_at >= start,
+                    Lead.submitted_at < end,
+                )
             )
-        )).one()
-    return NetworkStats(code=code, quarter=quarter, records=records, verified=verified,
-                        authenticity=authenticity(records=records, verified=verified))
+        ).one()
+    return NetworkStats(
+        code=code,
+        quarter=quarter,
+        records=records,
+        verified=verified,
+        authenticity=authenticity(records=records, verified=verified),
+    )

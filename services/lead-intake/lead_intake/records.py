@@ -353,9 +353,7 @@ class _Validation:
             return None
         return value
 
-    def block(
-        self, block: str, entry: Mapping[str, object], pointer: tuple[str | int, ...]
-    ) -> dict[str, Any] | None:
+    def block(self, block: str, entry: Mapping[str, object], pointer: tuple[str | int, ...]) -> dict[str, Any] | None:
         """Read one present block: unknown fields, missing required fields, each value by its kind."""
         shape = _BLOCK_FIELDS[block]
         before = len(self.problems)

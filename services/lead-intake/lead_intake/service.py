@@ -49,14 +49,25 @@ class LeadState:
 
     @classmethod
     def of(cls, lead: Lead) -> LeadState:
-        return cls(lead_id=lead.lead_id, status=lead.status, entered_by=lead.entered_by,
-                   customer_id=lead.customer_id, verdict=lead.verdict, network_registered=lead.network_registered,
-                   assigned_dealer=lead.assigned_dealer)
+        return cls(
+            lead_id=lead.lead_id,
+            status=lead.status,
+            entered_by=lead.entered_by,
+            customer_id=lead.customer_id,
+            verdict=lead.verdict,
+            network_registered=lead.network_registered,
+            assigned_dealer=lead.assigned_dealer,
+        )
 
     def as_json(self) -> dict[str, Any]:
-        return {"lead_id": self.lead_id, "status": self.status, "entered_by": self.entered_by,
-                "customer_id": self.customer_id, "verdict": self.verdict,
-                "network_registered": self.network_registered}
+        return {
+            "lead_id": self.lead_id,
+            "status": self.status,
+            "entered_by": self.entered_by,
+            "customer_id": self.customer_id,
+            "verdict": self.verdict,
+            "network_registered": self.network_registered,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LeadState:
@@ -107,7 +118,8 @@ def prepare_submitted_lead(
         record=normalized,
     )
     return SubmittedLead(
-        row=row, event=Outgoing(event, key=partition_key_for_phone(record.customer.phone), subject=lead_id),
+        row=row,
+        event=Outgoing(event, key=partition_key_for_phone(record.customer.phone), subject=lead_id),
     )
 
 
@@ -123,12 +135,18 @@ async def save_leads(session: AsyncSession, outbox: Outbox, leads: Sequence[Subm
         return
     rows = [lead.row for lead in leads]
     await execute(
-        session, INSERT_LEADS_SQL,
-        [row["lead_id"] for row in rows], [row["entered_by"] for row in rows],
-        [row["entered_by_role"] for row in rows], [row["caller_key"] for row in rows],
-        [row["source"] for row in rows], [row["network_code"] for row in rows],
-        [json_text(row["raw"]) for row in rows], [json_text(row["normalized"]) for row in rows],
-        [row["status"] for row in rows], [row["submitted_at"] for row in rows],
+        session,
+        INSERT_LEADS_SQL,
+        [row["lead_id"] for row in rows],
+        [row["entered_by"] for row in rows],
+        [row["entered_by_role"] for row in rows],
+        [row["caller_key"] for row in rows],
+        [row["source"] for row in rows],
+        [row["network_code"] for row in rows],
+        [json_text(row["raw"]) for row in rows],
+        [json_text(row["normalized"]) for row in rows],
+        [row["status"] for row in rows],
+        [row["submitted_at"] for row in rows],
     )
     # Each event's time is its own record's: a group commit saves records from several requests.
     await outbox.write(session, [outbox.row(lead.event, time=lead.row["submitted_at"]) for lead in leads])
@@ -173,8 +191,9 @@ class Replay:
     response: dict[str, Any] | None
 
 
-async def save_submissions(session: AsyncSession, outbox: Outbox,
-                           submissions: list[Submission]) -> list[Replay | ValidationFailed | None]:
+async def save_submissions(
+    session: AsyncSession, outbox: Outbox, submissions: list[Submission]
+) -> list[Replay | ValidationFailed | None]:
     """Claim the keys of a group of single-record requests and save the leads of those that are first.
 
     Per submission: None when its lead was saved; the first request's `Replay` when its key was taken already
@@ -184,14 +203,25 @@ async def save_submissions(session: AsyncSession, outbox: Outbox,
     """
     outcomes: list[Replay | ValidationFailed | None] = [None] * len(submissions)
     keyed = [i for i, s in enumerate(submissions) if s.idempotency_key]
-    firsts = await claim_keys(session, [
-        KeyClaim(caller_key=submissions[i].caller_key, key=submissions[i].idempotency_key or "",
-                 body_hash=submissions[i].body_hash or "", lead_id=submissions[i].lead.row["lead_id"])
-        for i in keyed])
+    firsts = await claim_keys(
+        session,
+        [
+            KeyClaim(
+                caller_key=submissions[i].caller_key,
+                key=submissions[i].idempotency_key or "",
+                body_hash=submissions[i].body_hash or "",
+                lead_id=submissions[i].lead.row["lead_id"],
+            )
+            for i in keyed
+        ],
+    )
     for i, row in zip(keyed, firsts, strict=True):
         if row is not None:
-            outcomes[i] = (Replay(lead_id=row.lead_id, status_code=row.status_code, response=row.response)
-                           if row.request_hash == submissions[i].body_hash else key_reused())
+            outcomes[i] = (
+                Replay(lead_id=row.lead_id, status_code=row.status_code, response=row.response)
+                if row.request_hash == submissions[i].body_hash
+                else key_reused()
+            )
     await save_leads(session, outbox, [s.lead for s, o in zip(submissions, outcomes, strict=True) if o is None])
     return outcomes
 
@@ -209,8 +239,9 @@ def lead_committer(db: Database, outbox: Outbox, *, max_group: int, committers: 
 
 
 def key_reused() -> ValidationFailed:
-    return ValidationFailed("This Idempotency-Key was used with a different request body.",
-                            code="idempotency_key_reused")
+    return ValidationFailed(
+        "This Idempotency-Key was used with a different request body.", code="idempotency_key_reused"
+    )
 
 
 # The statements of the hot paths, sent on the asyncpg connection in the caller's transaction (see `db.execute`):
@@ -219,7 +250,8 @@ CLAIM_KEYS_SQL = (
     "INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
     "SELECT c, k, h, l, CAST(i AS jsonb) FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), "
     "CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[])) AS t(c, k, h, l, i) "
-    "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id")
+    "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id"
+)
 # The verdict (customer, warnings) is always recorded; status and dealer only if no newer fact (a reassignment that
 # overtook the verdict, review M4) is stored already. RETURNING gives the status as stored, which the waiter gets.
 APPLY_VERDICTS_SQL = (
@@ -231,12 +263,14 @@ APPLY_VERDICTS_SQL = (
     "FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), "
     "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS int[])) "
     "AS v(lead_id, status, customer_id, assigned_dealer, verdict, lead_version) "
-    "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered, l.status")
+    "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered, l.status"
+)
 APPLY_REASSIGNMENTS_SQL = (
     "UPDATE leads AS l SET status = 'reassigned', assigned_dealer = v.to_dealer, lead_version = v.lead_version, "
     "updated_at = now() "
     "FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[])) AS v(lead_id, to_dealer, lead_version) "
-    "WHERE l.lead_id = v.lead_id AND l.lead_version <= v.lead_version")
+    "WHERE l.lead_id = v.lead_id AND l.lead_version <= v.lead_version"
+)
 # Remembering the keyed requests' responses and waking the waiters are one statement, one round trip per poll:
 # a data-modifying WITH runs whether or not the outer SELECT reads it, and both take effect at the commit.
 REMEMBER_AND_NOTIFY_SQL = (
@@ -245,7 +279,8 @@ REMEMBER_AND_NOTIFY_SQL = (
     "FROM unnest(CAST($1 AS text[]), CAST($2 AS int[]), CAST($3 AS text[])) "
     "AS a(lead_id, status_code, response) "
     "WHERE k.lead_id = a.lead_id AND k.status_code IS NULL AND k.batch_items IS NULL) "
-    "SELECT pg_notify('lead_verdict', p) FROM unnest(CAST($4 AS text[])) AS p")
+    "SELECT pg_notify('lead_verdict', p) FROM unnest(CAST($4 AS text[])) AS p"
+)
 
 
 def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:
@@ -264,9 +299,13 @@ def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:
         return 202, {"lead_id": state.lead_id, "status": "pending"}
     warnings = list(verdict.get("warnings", []))
     if state.network_registered is False:
-        warnings.append({"code": "unknown_network",
-                         "message": "network_code names no information network registered by you or by HQ; the "
-                                    "record is kept but not counted for any network"})
+        warnings.append(
+            {
+                "code": "unknown_network",
+                "message": "network_code names no information network registered by you or by HQ; the "
+                "record is kept but not counted for any network",
+            }
+        )
     return 201, {
         "lead_id": state.lead_id,
         "customer_id": state.customer_id,
@@ -286,13 +325,26 @@ async def lead_states(session: AsyncSession, lead_ids: Sequence[str]) -> dict[st
     if not lead_ids:
         return {}
     rows = await session.execute(
-        select(Lead.lead_id, Lead.status, Lead.entered_by, Lead.customer_id, Lead.verdict,
-               Lead.network_registered, Lead.assigned_dealer).where(Lead.lead_id.in_(list(lead_ids)))
+        select(
+            Lead.lead_id,
+            Lead.status,
+            Lead.entered_by,
+            Lead.customer_id,
+            Lead.verdict,
+            Lead.network_registered,
+            Lead.assigned_dealer,
+        ).where(Lead.lead_id.in_(list(lead_ids)))
     )
     return {
-        r.lead_id: LeadState(lead_id=r.lead_id, status=r.status, entered_by=r.entered_by,
-                             customer_id=r.customer_id, verdict=r.verdict, network_registered=r.network_registered,
-                             assigned_dealer=r.assigned_dealer)
+        r.lead_id: LeadState(
+            lead_id=r.lead_id,
+            status=r.status,
+            entered_by=r.entered_by,
+            customer_id=r.customer_id,
+            verdict=r.verdict,
+            network_registered=r.network_registered,
+            assigned_dealer=r.assigned_dealer,
+        )
         for r in rows
     }
 
@@ -318,16 +370,26 @@ async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[Idem
     """
     if not claims:
         return []
-    won = {tuple(row) for row in await fetch(
-        session, CLAIM_KEYS_SQL,
-        [c.caller_key for c in claims], [c.key for c in claims], [c.body_hash for c in claims],
-        [c.lead_id for c in claims], [None if c.batch_items is None else json_text(c.batch_items) for c in claims],
-    )}
+    won = {
+        tuple(row)
+        for row in await fetch(
+            session,
+            CLAIM_KEYS_SQL,
+            [c.caller_key for c in claims],
+            [c.key for c in claims],
+            [c.body_hash for c in claims],
+            [c.lead_id for c in claims],
+            [None if c.batch_items is None else json_text(c.batch_items) for c in claims],
+        )
+    }
     lost = [c for c in claims if (c.caller_key, c.key, c.lead_id) not in won]
     first: dict[tuple[str, str], IdempotencyKey] = {}
     if lost:
-        rows = await session.execute(select(IdempotencyKey).where(
-            tuple_(IdempotencyKey.caller_key, IdempotencyKey.key).in_({(c.caller_key, c.key) for c in lost})))
+        rows = await session.execute(
+            select(IdempotencyKey).where(
+                tuple_(IdempotencyKey.caller_key, IdempotencyKey.key).in_({(c.caller_key, c.key) for c in lost})
+            )
+        )
         first = {(r.caller_key, r.key): r for r in rows.scalars()}
     return [None if (c.caller_key, c.key, c.lead_id) in won else first[(c.caller_key, c.key)] for c in claims]
 
@@ -343,8 +405,10 @@ async def claim_idempotency_key(
 ) -> IdempotencyKey | None:
     """Take the key for this request (None), or return the row of the first request with the same body
     (a 422 `idempotency_key_reused` for another body)."""
-    [existing] = await claim_keys(session, [KeyClaim(caller_key=caller_key, key=key, body_hash=body_hash,
-                                                     lead_id=lead_id, batch_items=batch_items)])
+    [existing] = await claim_keys(
+        session,
+        [KeyClaim(caller_key=caller_key, key=key, body_hash=body_hash, lead_id=lead_id, batch_items=batch_items)],
+    )
     if existing is not None and existing.request_hash != body_hash:
         raise key_reused()
     return existing
@@ -401,16 +465,27 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
     if not verdicts:
         return 0
     rows = await fetch(
-        session, APPLY_VERDICTS_SQL,
-        [v.lead_id for v in verdicts], [v.status for v in verdicts], [v.customer_id for v in verdicts],
-        [v.assigned_dealer for v in verdicts], [orjson.dumps(v.verdict).decode() for v in verdicts],
+        session,
+        APPLY_VERDICTS_SQL,
+        [v.lead_id for v in verdicts],
+        [v.status for v in verdicts],
+        [v.customer_id for v in verdicts],
+        [v.assigned_dealer for v in verdicts],
+        [orjson.dumps(v.verdict).decode() for v in verdicts],
         [v.lead_version for v in verdicts],
     )
     by_id = {v.lead_id: v for v in verdicts}
-    states = [LeadState(lead_id=lead_id, status=status, entered_by=entered_by,
-                        customer_id=by_id[lead_id].customer_id, verdict=by_id[lead_id].verdict,
-                        network_registered=registered)
-              for lead_id, entered_by, registered, status in rows]
+    states = [
+        LeadState(
+            lead_id=lead_id,
+            status=status,
+            entered_by=entered_by,
+            customer_id=by_id[lead_id].customer_id,
+            verdict=by_id[lead_id].verdict,
+            network_registered=registered,
+        )
+        for lead_id, entered_by, registered, status in rows
+    ]
     if states:
         await remember_responses_and_notify(session, states)
     return len(rows)
@@ -419,8 +494,13 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
 async def apply_reassignments(session: AsyncSession, reassignments: list[Reassignment]) -> None:
     """Move leads (distinct) to their new dealers in one UPDATE, unless a newer fact is stored already."""
     if reassignments:
-        await execute(session, APPLY_REASSIGNMENTS_SQL, [r.lead_id for r in reassignments],
-                      [r.to_dealer for r in reassignments], [r.lead_version for r in reassignments])
+        await execute(
+            session,
+            APPLY_REASSIGNMENTS_SQL,
+            [r.lead_id for r in reassignments],
+            [r.to_dealer for r in reassignments],
+            [r.lead_version for r in reassignments],
+        )
 
 
 async def remember_responses_and_notify(session: AsyncSession, states: list[LeadState]) -> None:
@@ -432,8 +512,11 @@ async def remember_responses_and_notify(session: AsyncSession, states: list[Lead
     """
     answers = [(state.lead_id, *verdict_response(state)) for state in states]
     await fetch(
-        session, REMEMBER_AND_NOTIFY_SQL,
-        [a[0] for a in answers], [a[1] for a in answers], [orjson.dumps(a[2]).decode() for a in answers],
+        session,
+        REMEMBER_AND_NOTIFY_SQL,
+        [a[0] for a in answers],
+        [a[1] for a in answers],
+        [orjson.dumps(a[2]).decode() for a in answers],
         [_notification(state) for state in states],
     )
 

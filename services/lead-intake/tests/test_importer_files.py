@@ -24,11 +24,22 @@ from lead_intake.importer import (
 
 class TestColumnScheme:
     def test_dotted_paths_build_blocks_and_lists(self) -> None:
-        header = ["source", "customer.name", "customer.phone", "vehicles_in_use.0.brand", "vehicles_in_use.1.brand",
-                  "usage.cargo", "usage.load_tons"]
+        header = [
+            "source",
+            "customer.name",
+            "customer.phone",
+            "vehicles_in_use.0.brand",
+            "vehicles_in_use.1.brand",
+            "usage.cargo",
+            "usage.load_tons",
+        ]
         rec = record_from_columns(header, ["walk_in", "张三", "13800138000", "欧曼", "", "", " "])
-        assert rec == {"source": "walk_in", "customer": {"name": "张三", "phone": "13800138000"},
-                       "vehicles_in_use": [{"brand": "欧曼"}], "usage": {"cargo": None, "load_tons": None}}
+        assert rec == {
+            "source": "walk_in",
+            "customer": {"name": "张三", "phone": "13800138000"},
+            "vehicles_in_use": [{"brand": "欧曼"}],
+            "usage": {"cargo": None, "load_tons": None},
+        }
 
     def test_no_vehicle_cells_means_no_block(self) -> None:
         rec = record_from_columns(["vehicles_in_use.0.brand", "vehicles_in_use.0.model"], ["", ""])
@@ -43,7 +54,10 @@ class TestEncodings:
         assert detect_encoding(path) == "gb18030"
         rows = list(read_rows(path, encoding="gb18030"))
         assert [(r.number, r.line, r.error[0] if r.error else None) for r in rows] == [
-            (1, 2, None), (2, 3, "bad_encoding"), (3, 4, None)]
+            (1, 2, None),
+            (2, 3, "bad_encoding"),
+            (3, 4, None),
+        ]
         assert rows[2].record == {"customer": {"name": "李四", "address": "濰坊"}}
 
     def test_utf8_with_bom(self, tmp_path: Path) -> None:
@@ -55,14 +69,15 @@ class TestEncodings:
     def test_a_csv_row_with_too_many_cells(self, tmp_path: Path) -> None:
         path = tmp_path / "f.csv"
         path.write_text("source\nwalk_in\nwalk_in,extra\n", encoding="utf-8")
-        assert [r.error[0] if r.error else None for r in read_rows(path, encoding="utf-8")] == [None,
-                                                                                              "malformed_row"]
+        assert [r.error[0] if r.error else None for r in read_rows(path, encoding="utf-8")] == [None, "malformed_row"]
 
 
 class TestBatches:
     @settings(max_examples=50, deadline=None)
-    @given(sizes=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=60),
-           batch_size=st.integers(min_value=1, max_value=7))
+    @given(
+        sizes=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=60),
+        batch_size=st.integers(min_value=1, max_value=7),
+    )
     def test_batches_cover_every_row_once_in_order_within_limits(self, sizes: list[int], batch_size: int) -> None:
         from lead_intake.importer import Row
 
@@ -110,13 +125,20 @@ class TestCollectingVerdicts:
                 return httpx.Response(200, json={"results": results})
             assert request.url.path == "/v1/leads/verdicts"
             requested.append(len(body["lead_ids"]))
-            return httpx.Response(200, json={"results": [
-                {"status": "accepted", "lead_id": i} if decided(i) else {"status": "pending", "lead_id": i}
-                for i in body["lead_ids"]]})
+            return httpx.Response(
+                200,
+                json={
+                    "results": [
+                        {"status": "accepted", "lead_id": i} if decided(i) else {"status": "pending", "lead_id": i}
+                        for i in body["lead_ids"]
+                    ]
+                },
+            )
 
         async with httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://intake") as client:
-            summary = await run_import_async(path=source, base_url="http://intake", token="t", client=client,
-                                             progress=False, settle_seconds=60)
+            summary = await run_import_async(
+                path=source, base_url="http://intake", token="t", client=client, progress=False, settle_seconds=60
+            )
         assert (summary.accepted, summary.pending) == (rows, 0)
         with (tmp_path / "leads.ndjson.results.csv").open(encoding="utf-8") as f:
             assert {line.split(",")[2] for line in list(f)[1:]} == {"201"}

@@ -101,9 +101,7 @@ class TestAPresentBlockMustBeComplete:
         block=st.sampled_from(sorted(REQUIRED_FIELDS)),
         removed=st.data(),
     )
-    def test_each_absent_required_field_is_reported(
-        self, source: str, block: str, removed: st.DataObject
-    ) -> None:
+    def test_each_absent_required_field_is_reported(self, source: str, block: str, removed: st.DataObject) -> None:
         fields = removed.draw(st.sets(st.sampled_from(REQUIRED_FIELDS[block]), min_size=1))
         # Leave at least one field so the block is present rather than blank.
         if len(fields) == len(REQUIRED_FIELDS[block]):
@@ -114,9 +112,7 @@ class TestAPresentBlockMustBeComplete:
             entry[name] = removed.draw(st.sampled_from([None, "", "  "])) if name != "quantity" else None
         result = validate_record(record)
         prefix = "/vehicles_in_use/0/" if block == "vehicles_in_use" else f"/{block}/"
-        assert {(p.field, p.code) for p in result.problems} == {
-            (prefix + name, "missing_field") for name in fields
-        }
+        assert {(p.field, p.code) for p in result.problems} == {(prefix + name, "missing_field") for name in fields}
         assert not result.ok
 
     def test_missing_fields_rule_alone(self) -> None:
@@ -145,9 +141,7 @@ class TestNotExpectedBlocks:
     def test_an_incomplete_not_expected_block_is_reported(self) -> None:
         record = record_with("transport_office", {"customer", "vehicles_in_use", "usage"})
         del record["usage"]["insurance"]
-        assert [(p.field, p.code) for p in validate_record(record).problems] == [
-            ("/usage/insurance", "missing_field")
-        ]
+        assert [(p.field, p.code) for p in validate_record(record).problems] == [("/usage/insurance", "missing_field")]
 
 
 class TestBlankBlocksAreAbsent:
@@ -161,13 +155,9 @@ class TestBlankBlocksAreAbsent:
     def test_all_blank_required_block_is_missing(self) -> None:
         record = record_with("walk_in", {"customer", "vehicles_in_use"})
         record["purchase_intent"] = {name: None for name in REQUIRED_FIELDS["purchase_intent"]}
-        assert [(p.field, p.code) for p in validate_record(record).problems] == [
-            ("/purchase_intent", "missing_block")
-        ]
+        assert [(p.field, p.code) for p in validate_record(record).problems] == [("/purchase_intent", "missing_block")]
 
     def test_empty_vehicle_list_is_no_block(self) -> None:
         record = record_with("bank", {"customer", "usage"})
         record["vehicles_in_use"] = []
-        assert [(p.field, p.code) for p in validate_record(record).problems] == [
-            ("/vehicles_in_use", "missing_block")
-        ]
+        assert [(p.field, p.code) for p in validate_record(record).problems] == [("/vehicles_in_use", "missing_block")]

@@ -18,14 +18,20 @@ from leadnet_shared.problems import Forbidden, ValidationFailed
 
 HQ = Principal(sub="hq", role="hq_admin", dealer=None)
 D1 = Principal(sub="d1", role="dealer", dealer="D001")
-BODY = {"code": "NET-SD-0007", "name": "潍坊车管所", "kind": "fixed",
-        "members": [{"name": "潍坊市车管所", "type": "vehicle_admin_office"}]}
+BODY = {
+    "code": "NET-SD-0007",
+    "name": "潍坊车管所",
+    "kind": "fixed",
+    "members": [{"name": "潍坊市车管所", "type": "vehicle_admin_office"}],
+}
 
 
 class TestWhoRegistersWhat:
     def test_hq_registers_national_networks_dealers_regional_ones(self) -> None:
-        assert (check_registration(principal=HQ, body=BODY).scope, check_registration(principal=HQ, body=BODY).owner) \
-            == ("national", "HQ")
+        assert (
+            check_registration(principal=HQ, body=BODY).scope,
+            check_registration(principal=HQ, body=BODY).owner,
+        ) == ("national", "HQ")
         reg = check_registration(principal=D1, body=BODY)
         assert (reg.scope, reg.owner) == ("regional", "D001")
 
@@ -37,11 +43,18 @@ class TestWhoRegistersWhat:
 
     def test_every_problem_at_once(self) -> None:
         with pytest.raises(ValidationFailed) as err:
-            check_registration(principal=D1, body={"code": "a b", "kind": "weekly", "owner": "D2",
-                                                   "members": [{"name": "", "type": "moon"}]})
+            check_registration(
+                principal=D1,
+                body={"code": "a b", "kind": "weekly", "owner": "D2", "members": [{"name": "", "type": "moon"}]},
+            )
         assert {(e.field, e.code) for e in err.value.errors} == {
-            ("/owner", "unknown_field"), ("/code", "invalid_value"), ("/name", "missing_field"),
-            ("/kind", "invalid_enum"), ("/members/0/name", "missing_field"), ("/members/0/type", "invalid_enum")}
+            ("/owner", "unknown_field"),
+            ("/code", "invalid_value"),
+            ("/name", "missing_field"),
+            ("/kind", "invalid_enum"),
+            ("/members/0/name", "missing_field"),
+            ("/members/0/type", "invalid_enum"),
+        }
 
     def test_visibility(self) -> None:
         assert may_see_network(principal=D1, owner="HQ") and may_see_network(principal=D1, owner="D001")

@@ -53,9 +53,7 @@ class TestChineseNumerals:
     def test_examples(self, text: str, value: float) -> None:
         assert parse_chinese_numeral(text) == value
 
-    @pytest.mark.parametrize(
-        "text", ["三五", "一百五", "三千五", "三万五", "几十", "十几", "百", "", "五六十"]
-    )
+    @pytest.mark.parametrize("text", ["三五", "一百五", "三千五", "三万五", "几十", "十几", "百", "", "五六十"])
     def test_ambiguous_or_vague(self, text: str) -> None:
         assert parse_chinese_numeral(text) is None
 

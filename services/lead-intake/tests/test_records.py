@@ -167,9 +167,7 @@ class TestOneCodePerRule:
         }
 
     def test_invalid_enum(self) -> None:
-        raw = example(
-            customer__nature="old", purchase_intent__horizon="soon", purchase_intent__product_line="bus"
-        )
+        raw = example(customer__nature="old", purchase_intent__horizon="soon", purchase_intent__product_line="bus")
         assert problems_of(raw) == [
             ("/customer/nature", "invalid_enum"),
             ("/purchase_intent/product_line", "invalid_enum"),
@@ -195,17 +193,13 @@ class TestOneCodePerRule:
         ]
 
     def test_region_code_not_county_level(self) -> None:
-        assert problems_of(example(customer__region_code="370700")) == [
-            ("/customer/region_code", "address_unresolved")
-        ]
+        assert problems_of(example(customer__region_code="370700")) == [("/customer/region_code", "address_unresolved")]
 
     def test_invalid_number(self) -> None:
         assert problems_of(example(usage__load_tons="40-50吨")) == [("/usage/load_tons", "invalid_number")]
 
     def test_out_of_range(self) -> None:
-        assert problems_of(example(purchase_intent__quantity=0)) == [
-            ("/purchase_intent/quantity", "out_of_range")
-        ]
+        assert problems_of(example(purchase_intent__quantity=0)) == [("/purchase_intent/quantity", "out_of_range")]
 
     def test_too_long(self) -> None:
         assert problems_of(example(customer__name="张" * 65)) == [("/customer/name", "too_long")]

@@ -44,9 +44,20 @@ async def _database(infra: Infra) -> Database:
 async def _submitted(db: Database) -> str:
     lead_id = str(uuid.uuid4())
     async with db.transaction() as session:
-        session.add(Lead(lead_id=lead_id, entered_by="D001", entered_by_role="dealer", caller_key="dealer:D001",
-                         source="walk_in", network_code=None, raw={}, normalized={}, status="pending",
-                         submitted_at=T0))
+        session.add(
+            Lead(
+                lead_id=lead_id,
+                entered_by="D001",
+                entered_by_role="dealer",
+                caller_key="dealer:D001",
+                source="walk_in",
+                network_code=None,
+                raw={},
+                normalized={},
+                status="pending",
+                submitted_at=T0,
+            )
+        )
     return lead_id
 
 
@@ -56,15 +67,32 @@ def _envelope(event_type: str, data: EventData, at: datetime) -> Envelope:
 
 def _history(lead_id: str, moves: list[str | None]) -> list[Envelope]:
     """What the router publishes for one lead: accepted (version 1), then one reassignment per move."""
-    accepted = LeadAccepted(lead_id=lead_id, customer_id=CUSTOMER, entered_by="D001", assigned_dealer="D001",
-                            authorized_dealer="D001", accepted_at=T0, rule="in_region", lead_version=1)
+    accepted = LeadAccepted(
+        lead_id=lead_id,
+        customer_id=CUSTOMER,
+        entered_by="D001",
+        assigned_dealer="D001",
+        authorized_dealer="D001",
+        accepted_at=T0,
+        rule="in_region",
+        lead_version=1,
+    )
     events = [_envelope("leadnet.lead.accepted", accepted, T0)]
     dealer: str | None = "D001"
     for version, to_dealer in enumerate(moves, start=2):
         at = T0 + timedelta(days=version)
-        moved = LeadReassigned(lead_id=lead_id, customer_id=CUSTOMER, entered_by="D001", assigned_dealer=to_dealer,
-                               authorized_dealer=to_dealer, from_dealer=dealer, to_dealer=to_dealer,
-                               reason="dealer_withdrawn", reassigned_at=at, lead_version=version)
+        moved = LeadReassigned(
+            lead_id=lead_id,
+            customer_id=CUSTOMER,
+            entered_by="D001",
+            assigned_dealer=to_dealer,
+            authorized_dealer=to_dealer,
+            from_dealer=dealer,
+            to_dealer=to_dealer,
+            reason="dealer_withdrawn",
+            reassigned_at=at,
+            lead_version=version,
+        )
         events.append(_envelope("leadnet.lead.reassigned", moved, at))
         dealer = to_dealer
     return events
@@ -72,19 +100,26 @@ def _history(lead_id: str, moves: list[str | None]) -> list[Envelope]:
 
 async def _state(db: Database, lead_id: str) -> tuple[Any, ...]:
     async with db.sessions() as session:
-        row = (await session.execute(text(
-            "SELECT status, assigned_dealer, customer_id, verdict ->> 'rule' FROM leads "
-            "WHERE lead_id = :id"), {"id": lead_id})).one()
+        row = (
+            await session.execute(
+                text("SELECT status, assigned_dealer, customer_id, verdict ->> 'rule' FROM leads WHERE lead_id = :id"),
+                {"id": lead_id},
+            )
+        ).one()
     return tuple(row)
 
 
 class TestOlderFactsNeverOverwriteNewerOnes:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
-           order=st.randoms(use_true_random=False), again=st.lists(st.integers(0, 3), max_size=3),
-           cuts=st.sets(st.integers(1, 6), max_size=3))
+    @given(
+        moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
+        order=st.randoms(use_true_random=False),
+        again=st.lists(st.integers(0, 3), max_size=3),
+        cuts=st.sets(st.integers(1, 6), max_size=3),
+    )
     async def test_any_order_and_batching_ends_in_the_newest_reassignment(
-            self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]) -> None:
+        self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]
+    ) -> None:
         db = await _database(infra)
         lead_id = await _submitted(db)
         history = _history(lead_id, moves)

@@ -16,8 +16,13 @@ from rewards_ledger.money_guards import check_money_guards
 from rewards_ledger.settings import LedgerSettings
 
 
-def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = None,
-               verifier: TokenVerifier | None = None, consume: bool = True) -> FastAPI:
+def create_app(
+    settings: LedgerSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    consume: bool = True,
+) -> FastAPI:
     """The service; `consume=False` serves the API only (tests that feed events through the handlers directly)."""
     settings = settings or LedgerSettings()
     return create_service_app(
@@ -25,8 +30,9 @@ def create_app(settings: LedgerSettings | None = None, *, clock: Clock | None = 
         title="leadnet rewards-ledger",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, payout_endpoints.router],
-        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handler=reward_handler,
-                                types=REWARD_TYPES)] if consume else [],
+        consumers=[ConsumerSpec(name="rewards", topics=[LEADS, SALES], handler=reward_handler, types=REWARD_TYPES)]
+        if consume
+        else [],
         on_startup=[check_money_guards],
         clock=clock,
         verifier=verifier,

@@ -52,14 +52,31 @@ async def get_account(dealer: str, request: Request, principal: Caller) -> Accou
 
 
 def entry_out(p: Posting) -> EntryOut:
-    return EntryOut(entry_id=p.entry_id, kind=p.kind, dealer=p.dealer, amount_fen=p.amount_fen, lead_id=p.lead_id,
-                    sale_id=p.sale_id, vin=p.vin, posted_at=p.posted_at, reverses=p.reverses, rule=p.rule)
+    return EntryOut(
+        entry_id=p.entry_id,
+        kind=p.kind,
+        dealer=p.dealer,
+        amount_fen=p.amount_fen,
+        lead_id=p.lead_id,
+        sale_id=p.sale_id,
+        vin=p.vin,
+        posted_at=p.posted_at,
+        reverses=p.reverses,
+        rule=p.rule,
+    )
 
 
-@router.get("/entries", response_model=EntryPage,
-            responses=problem_responses((NotFound, "not_found (a dealer asking for another's entries)")))
-async def list_entries(request: Request, principal: Caller, dealer: str | None = None,
-                       page: Annotated[PageParams, Depends()] = PageParams()) -> EntryPage:
+@router.get(
+    "/entries",
+    response_model=EntryPage,
+    responses=problem_responses((NotFound, "not_found (a dealer asking for another's entries)")),
+)
+async def list_entries(
+    request: Request,
+    principal: Caller,
+    dealer: str | None = None,
+    page: Annotated[PageParams, Depends()] = PageParams(),
+) -> EntryPage:
     """In posting order; entries are never changed, so `updated_since` is by the time they were posted."""
     dealer = own_account(principal, dealer)
     query = select(Posting)
@@ -71,21 +88,31 @@ async def list_entries(request: Request, principal: Caller, dealer: str | None =
 
 
 @router.put("/guarantees/{sale_id}/{vin}", response_model=GuaranteeOut)
-async def set_guarantee(sale_id: str, vin: str, body: GuaranteeIn, request: Request,
-                        principal: Caller) -> GuaranteeOut:
+async def set_guarantee(sale_id: str, vin: str, body: GuaranteeIn, request: Request, principal: Caller) -> GuaranteeOut:
     """HQ sets a vehicle's profit guarantee within the policy range, before payout: a reversal plus a new entry."""
     require_roles(principal, "hq_admin")
     policy = rewards_policy()
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        return await set_guarantee_amount(session, runtime.outbox, sale_id=sale_id, vin=vin,
-                                          amount_fen=body.amount_fen, set_by=principal.sub,
-                                          now=runtime.clock.now(), prefix=runtime.settings.topic_prefix,
-                                          policy=policy)
+        return await set_guarantee_amount(
+            session,
+            runtime.outbox,
+            sale_id=sale_id,
+            vin=vin,
+            amount_fen=body.amount_fen,
+            set_by=principal.sub,
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+            policy=policy,
+        )
 
 
-@router.post("/payouts/{month}", response_model=PayoutOut, status_code=201,
-             responses={409: {"description": "month_not_ended", **PROBLEM}})
+@router.post(
+    "/payouts/{month}",
+    response_model=PayoutOut,
+    status_code=201,
+    responses={409: {"description": "month_not_ended", **PROBLEM}},
+)
 async def close_month(month: str, request: Request, response: Response, principal: Caller) -> PayoutOut:
     """HQ prepares a month's payout (once; preparing it again replays the first answer with 200). Nothing is
     released until a different hq_admin approves it (`POST /v1/ledger/payouts/{month}/approve`)."""
@@ -99,8 +126,9 @@ async def close_month(month: str, request: Request, response: Response, principa
         await lock(session, payout_lock(month))
         payout = await session.get(Payout, month)
         if payout is None:
-            payout = Payout(month=month, closed_at=now, closed_by=principal.sub,
-                            total_fen=await month_total(session, start, end))
+            payout = Payout(
+                month=month, closed_at=now, closed_by=principal.sub, total_fen=await month_total(session, start, end)
+            )
             session.add(payout)
             await session.flush()
         else:
@@ -119,35 +147,57 @@ async def get_payout(month: str, request: Request, principal: Caller) -> PayoutO
         return await payout_out(session, payout)
 
 
-@router.get("/statements/{dealer}/{month}", response_model=StatementOut,
-            responses={200: {"content": {"text/csv": {}}}})
-async def get_statement(dealer: str, month: str, request: Request, principal: Caller,
-                        format: Literal["json", "csv"] | None = None) -> Any:
+@router.get("/statements/{dealer}/{month}", response_model=StatementOut, responses={200: {"content": {"text/csv": {}}}})
+async def get_statement(
+    dealer: str, month: str, request: Request, principal: Caller, format: Literal["json", "csv"] | None = None
+) -> Any:
     """A dealer's monthly statement (Asia/Shanghai month), every line explained, as JSON or CSV."""
     own_account(principal, dealer)
     start, end = month_bounds(month)
     query = (
-        select(Posting.entry_id, Posting.posted_at, Posting.kind, Posting.rule, Posting.amount_fen, Posting.lead_id,
-               Posting.customer_id, Lead.customer_name, Lead.customer_phone, Posting.sale_id, Posting.vin,
-               Posting.reverses)
+        select(
+            Posting.entry_id,
+            Posting.posted_at,
+            Posting.kind,
+            Posting.rule,
+            Posting.amount_fen,
+            Posting.lead_id,
+            Posting.customer_id,
+            Lead.customer_name,
+            Lead.customer_phone,
+            Posting.sale_id,
+            Posting.vin,
+            Posting.reverses,
+        )
         .outerjoin(Lead, Lead.lead_id == Posting.lead_id)
         .where(Posting.dealer == dealer, Posting.posted_at >= start, Posting.posted_at < end)
         .order_by(Posting.seq)
     )
     async with runtime_of(request).db.sessions() as session:
-        opening = await session.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0))
-                                       .where(Posting.dealer == dealer, Posting.posted_at < start))
+        opening = await session.scalar(
+            select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(
+                Posting.dealer == dealer, Posting.posted_at < start
+            )
+        )
         entries = [StatementEntry(**row._mapping) for row in (await session.execute(query)).all()]
         paid_out = await session.get(PayoutApproval, month) is not None  # released, not only prepared
     lines = statement_lines(entries, opening_balance_fen=int(opening or 0))
     total = sum(e.amount_fen for e in entries)
     statement: dict[str, Any] = {
-        "dealer": dealer, "month": month, "timezone": "Asia/Shanghai", "paid_out": paid_out,
-        "opening_balance_fen": int(opening or 0), "total_fen": total,
-        "closing_balance_fen": int(opening or 0) + total, "lines": lines,
+        "dealer": dealer,
+        "month": month,
+        "timezone": "Asia/Shanghai",
+        "paid_out": paid_out,
+        "opening_balance_fen": int(opening or 0),
+        "total_fen": total,
+        "closing_balance_fen": int(opening or 0) + total,
+        "lines": lines,
     }
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if wants_csv:
-        return PlainTextResponse(statement_csv(statement), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="statement-{dealer}-{month}.csv"'})
+        return PlainTextResponse(
+            statement_csv(statement),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="statement-{dealer}-{month}.csv"'},
+        )
     return StatementOut.model_validate(statement)

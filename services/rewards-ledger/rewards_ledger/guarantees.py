@@ -18,8 +18,18 @@ from rewards_ledger.schemas import GuaranteeOut
 from rewards_ledger.settlement import lead_lock, live_postings, lock, postings_of_lead, sale_lock, settle_lead
 
 
-async def set_guarantee_amount(session: AsyncSession, outbox: Outbox, *, sale_id: str, vin: str, amount_fen: int,
-                               set_by: str, now: datetime, prefix: str, policy: dict[str, Any]) -> GuaranteeOut:
+async def set_guarantee_amount(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    sale_id: str,
+    vin: str,
+    amount_fen: int,
+    set_by: str,
+    now: datetime,
+    prefix: str,
+    policy: dict[str, Any],
+) -> GuaranteeOut:
     """Record HQ's amount and settle the record; 422 out of range, 404 unknown vehicle, 409 when not allowed."""
     problems = guarantee_amount_problems(amount_fen, policy=policy)
     if problems:
@@ -34,22 +44,36 @@ async def set_guarantee_amount(session: AsyncSession, outbox: Outbox, *, sale_id
     if sale.lead_id is None:
         raise Conflict("The sale is attributed to no record; it earns no guarantee.", code="no_profit_guarantee")
     await lock(session, lead_lock(sale.lead_id))
-    state = SaleState(sale_id=sale_id, seller=sale.seller, supplied_by=sale.supplied_by, sold_at=sale.sold_at,
-                      vehicles=((vin, vehicle.product_line),), claims=tuple(Claim.of(c) for c in sale.claims))
+    state = SaleState(
+        sale_id=sale_id,
+        seller=sale.seller,
+        supplied_by=sale.supplied_by,
+        sold_at=sale.sold_at,
+        vehicles=((vin, vehicle.product_line),),
+        claims=tuple(Claim.of(c) for c in sale.claims),
+    )
     if not claims_guarantee(state, vin):  # the router's attribution decides which vehicles earn one
-        raise Conflict("This vehicle was not sold by the record's entrant with the authorized dealer's supply.",
-                       code="no_profit_guarantee")
+        raise Conflict(
+            "This vehicle was not sold by the record's entrant with the authorized dealer's supply.",
+            code="no_profit_guarantee",
+        )
     fact = f"{PROFIT_GUARANTEE}:{sale_id}:{vin}"
     standing = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
     if standing is not None and await session.get(Payout, month_of(standing.posted_at)) is not None:
-        raise Conflict(f"The guarantee was paid out with the {month_of(standing.posted_at)} statement.",
-                       code="guarantee_paid_out")
+        raise Conflict(
+            f"The guarantee was paid out with the {month_of(standing.posted_at)} statement.", code="guarantee_paid_out"
+        )
     session.add(GuaranteeSetting(sale_id=sale_id, vin=vin, amount_fen=amount_fen, set_by=set_by, set_at=now))
     await session.flush()
-    settled = await settle_lead(session, outbox, lead_id=sale.lead_id, now=now, prefix=prefix, policy=policy,
-                                locked=True)
+    settled = await settle_lead(
+        session, outbox, lead_id=sale.lead_id, now=now, prefix=prefix, policy=policy, locked=True
+    )
     live = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
-    return GuaranteeOut(sale_id=sale_id, vin=vin, amount_fen=amount_fen,
-                        status="posted" if live is not None else "pending",
-                        entry_id=live.entry_id if live is not None else None,
-                        reversed_entry_id=standing.entry_id if standing is not None and settled.reversed else None)
+    return GuaranteeOut(
+        sale_id=sale_id,
+        vin=vin,
+        amount_fen=amount_fen,
+        status="posted" if live is not None else "pending",
+        entry_id=live.entry_id if live is not None else None,
+        reversed_entry_id=standing.entry_id if standing is not None and settled.reversed else None,
+    )

@@ -34,9 +34,15 @@ from rewards_ledger.settlement import (
 
 
 def _facts(event: LeadFacts) -> dict[str, Any]:
-    return {"customer_id": event.customer_id, "entered_by": event.entered_by,
-            "authorized_dealer": event.authorized_dealer, "reward_eligible": event.reward_eligible,
-            "cross_region": event.cross_region, "tier": event.tier, "product_line": event.product_line}
+    return {
+        "customer_id": event.customer_id,
+        "entered_by": event.entered_by,
+        "authorized_dealer": event.authorized_dealer,
+        "reward_eligible": event.reward_eligible,
+        "cross_region": event.cross_region,
+        "tier": event.tier,
+        "product_line": event.product_line,
+    }
 
 
 def _claims(event: SaleAttributed) -> list[dict[str, Any]]:
@@ -45,11 +51,19 @@ def _claims(event: SaleAttributed) -> list[dict[str, Any]]:
 
 
 # The record's facts every public lead event repeats; they change when the router reassigns the lead.
-_FACT_COLUMNS = ("customer_id", "entered_by", "authorized_dealer", "reward_eligible", "cross_region", "tier",
-                 "product_line")
+_FACT_COLUMNS = (
+    "customer_id",
+    "entered_by",
+    "authorized_dealer",
+    "reward_eligible",
+    "cross_region",
+    "tier",
+    "product_line",
+)
 # One statement each whatever the batch size, with a fixed text (arrays, not one bind per value) so the server keeps
 # it prepared.
-_UPSERT_LEADS = text("""
+_UPSERT_LEADS = text(
+    """
 INSERT INTO leads (lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier,
                    product_line, lead_version, customer_existed, customer_name, customer_phone, verified_at,
                    updated_at)
@@ -62,8 +76,12 @@ SELECT *, CAST(:now AS timestamptz) FROM unnest(
 ) AS r ORDER BY 1
 ON CONFLICT (lead_id) DO UPDATE SET
     -- the facts of the newest lead_version: a verdict that a reassignment overtook (review M4) changes nothing
-    """ + ", ".join(f"{c} = CASE WHEN leads.lead_version <= excluded.lead_version THEN excluded.{c} ELSE leads.{c} END"
-                    for c in (*_FACT_COLUMNS, "lead_version")) + """,
+    """
+    + ", ".join(
+        f"{c} = CASE WHEN leads.lead_version <= excluded.lead_version THEN excluded.{c} ELSE leads.{c} END"
+        for c in (*_FACT_COLUMNS, "lead_version")
+    )
+    + """,
     updated_at = excluded.updated_at,
     -- the accepted-time customer, when this batch had a lead.accepted (customer_existed is never null there)
     customer_existed = coalesce(excluded.customer_existed, leads.customer_existed),
@@ -73,10 +91,18 @@ ON CONFLICT (lead_id) DO UPDATE SET
                           ELSE excluded.customer_phone END,
     -- the first verification counts: a later one keeps the original time
     verified_at = coalesce(leads.verified_at, excluded.verified_at)
-""")
+"""
+)
 
-_LEAD_COLUMNS = ("lead_id", *_FACT_COLUMNS, "lead_version", "customer_existed", "customer_name", "customer_phone",
-                 "verified_at")
+_LEAD_COLUMNS = (
+    "lead_id",
+    *_FACT_COLUMNS,
+    "lead_version",
+    "customer_existed",
+    "customer_name",
+    "customer_phone",
+    "verified_at",
+)
 
 
 async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, now: datetime) -> None:
@@ -85,13 +111,24 @@ async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, no
     lead_version, the latest accepted-time customer, the first verification)."""
     folded: dict[str, dict[str, Any]] = {}
     for event in events:
-        row = folded.setdefault(event.lead_id, {"lead_version": -1, "customer_existed": None, "customer_name": None,
-                                                "customer_phone": None, "verified_at": None})
+        row = folded.setdefault(
+            event.lead_id,
+            {
+                "lead_version": -1,
+                "customer_existed": None,
+                "customer_name": None,
+                "customer_phone": None,
+                "verified_at": None,
+            },
+        )
         if event.lead_version >= row["lead_version"]:
             row |= {"lead_id": event.lead_id, **_facts(event), "lead_version": event.lead_version}
         if isinstance(event, LeadAccepted):
-            row |= {"customer_existed": event.customer_existed, "customer_name": event.customer.name,
-                    "customer_phone": event.customer.phone}
+            row |= {
+                "customer_existed": event.customer_existed,
+                "customer_name": event.customer.name,
+                "customer_phone": event.customer.phone,
+            }
         if isinstance(event, LeadVerified) and row["verified_at"] is None:
             row["verified_at"] = event.verified_at
     if folded:
@@ -134,13 +171,24 @@ async def record_sales(session: AsyncSession, events: Sequence[SaleAttributed], 
     sales: dict[str, dict[str, Any]] = {}
     vehicles: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:
-        sales.setdefault(event.sale_id, {
-            "sale_id": event.sale_id, "lead_id": event.attributed_lead_id, "customer_id": event.customer_id,
-            "seller": event.seller, "supplied_by": event.supplied_by, "lead_entered_by": event.lead_entered_by,
-            "violation": event.violation, "sold_at": event.sold_at, "claims": orjson.dumps(_claims(event)).decode()})
+        sales.setdefault(
+            event.sale_id,
+            {
+                "sale_id": event.sale_id,
+                "lead_id": event.attributed_lead_id,
+                "customer_id": event.customer_id,
+                "seller": event.seller,
+                "supplied_by": event.supplied_by,
+                "lead_entered_by": event.lead_entered_by,
+                "violation": event.violation,
+                "sold_at": event.sold_at,
+                "claims": orjson.dumps(_claims(event)).decode(),
+            },
+        )
         for v in event.vehicles:
-            vehicles.setdefault((event.sale_id, v.vin),
-                                {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line})
+            vehicles.setdefault(
+                (event.sale_id, v.vin), {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line}
+            )
     if sales:
         await session.execute(_INSERT_SALES, {"now": now, **_columns(list(sales.values()))})
     if vehicles:
@@ -167,8 +215,9 @@ LEAD_EVENTS: dict[str, type[LeadAccepted] | type[LeadVerified] | type[LeadReassi
 REWARD_TYPES = frozenset({*LEAD_EVENTS, "leadnet.sale.attributed", "leadnet.sale.cancelled"})
 
 
-async def handle_batch(session: AsyncSession, outbox: Outbox, envelopes: Sequence[Envelope], *, now: datetime,
-                       prefix: str) -> dict[str, Settlement]:
+async def handle_batch(
+    session: AsyncSession, outbox: Outbox, envelopes: Sequence[Envelope], *, now: datetime, prefix: str
+) -> dict[str, Settlement]:
     """A poll's new events at once: store every fact, then settle each affected record once.
 
     Locks are taken up front in one global order (all sales, then all records, each by hash), the same order the

@@ -53,8 +53,12 @@ class Posting(Base):
     # paid again after a reversal keeps its fact and gets a new idempotency key (`...#2`). None on reversals.
     fact_key: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_postings_dealer_seq", "dealer", "seq"), Index("ix_postings_sale", "sale_id"),
-                      Index("ix_postings_lead", "lead_id"), Index("ix_postings_dealer_posted", "dealer", "posted_at"))
+    __table_args__ = (
+        Index("ix_postings_dealer_seq", "dealer", "seq"),
+        Index("ix_postings_sale", "sale_id"),
+        Index("ix_postings_lead", "lead_id"),
+        Index("ix_postings_dealer_posted", "dealer", "posted_at"),
+    )
 
 
 class Line(Base):

@@ -27,7 +27,8 @@ TABLE_SQL = text(
     "has_table_privilege(current_user, c.oid, 'DELETE') AS can_delete, "
     "has_table_privilege(current_user, c.oid, 'TRUNCATE') AS can_truncate "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND c.relname = ANY(:tables) ORDER BY c.relname")
+    "WHERE n.nspname = current_schema() AND c.relname = ANY(:tables) ORDER BY c.relname"
+)
 
 
 async def money_guard_problems(session: AsyncSession) -> list[str]:
@@ -54,8 +55,10 @@ async def check_money_guards(runtime: Runtime) -> None:
         problems = await money_guard_problems(session)
     if not problems:
         return
-    message = ("the ledger's database role " + "; ".join(problems) + ". Connect as the application role the "
-               "migrations grant (ledger_grant_app_role), not as the owner or a superuser (docs/operations.md).")
+    message = (
+        "the ledger's database role " + "; ".join(problems) + ". Connect as the application role the "
+        "migrations grant (ledger_grant_app_role), not as the owner or a superuser (docs/operations.md)."
+    )
     if runtime.settings.env == "production":
         raise UnsafeLedgerRole(message)
     log.warning("%s (allowed outside production)", message)

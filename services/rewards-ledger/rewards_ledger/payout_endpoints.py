@@ -19,10 +19,15 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
-@router.post("/payouts/{month}/approve", response_model=PayoutOut,
-             summary="Release a prepared payout (an hq_admin other than the one who prepared it)",
-             responses={403: {"description": "approver_prepared_payout (the same person cannot approve)", **PROBLEM},
-                        409: {"description": "payout_not_prepared", **PROBLEM}})
+@router.post(
+    "/payouts/{month}/approve",
+    response_model=PayoutOut,
+    summary="Release a prepared payout (an hq_admin other than the one who prepared it)",
+    responses={
+        403: {"description": "approver_prepared_payout (the same person cannot approve)", **PROBLEM},
+        409: {"description": "payout_not_prepared", **PROBLEM},
+    },
+)
 async def approve_payout(month: str, request: Request, principal: Caller) -> PayoutOut:
     """Once; approving a released month again replays the answer."""
     require_roles(principal, "hq_admin")
@@ -32,12 +37,16 @@ async def approve_payout(month: str, request: Request, principal: Caller) -> Pay
         await lock(session, payout_lock(month))
         payout = await session.get(Payout, month)
         if payout is None:
-            raise Conflict(f"{month} has not been prepared; prepare it first (POST /v1/ledger/payouts/{month}).",
-                           code="payout_not_prepared")
+            raise Conflict(
+                f"{month} has not been prepared; prepare it first (POST /v1/ledger/payouts/{month}).",
+                code="payout_not_prepared",
+            )
         if await session.get(PayoutApproval, month) is None:
             if payout.closed_by == principal.sub:
-                raise Forbidden("A payout is approved by a different hq_admin than the one who prepared it.",
-                                code="approver_prepared_payout")
+                raise Forbidden(
+                    "A payout is approved by a different hq_admin than the one who prepared it.",
+                    code="approver_prepared_payout",
+                )
             session.add(PayoutApproval(month=month, approved_at=runtime.clock.now(), approved_by=principal.sub))
             await session.flush()
         return await payout_out(session, payout)

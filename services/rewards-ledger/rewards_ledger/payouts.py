@@ -30,8 +30,10 @@ def parse_month(month: str) -> tuple[int, int]:
     """`2026-11` → (2026, 11); anything else is a 422 on the path parameter."""
     match = _MONTH.match(month)
     if match is None:
-        raise ValidationFailed("The month must be yyyy-mm.",
-                               errors=[FieldProblem("/month", "invalid_month", "Expected yyyy-mm, e.g. 2026-11.")])
+        raise ValidationFailed(
+            "The month must be yyyy-mm.",
+            errors=[FieldProblem("/month", "invalid_month", "Expected yyyy-mm, e.g. 2026-11.")],
+        )
     return int(match.group(1)), int(match.group(2))
 
 
@@ -62,14 +64,22 @@ def payout_lock(month: str) -> str:
 async def payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:
     """A payout with its per-dealer amounts and whether it was released."""
     start, end = month_bounds(payout.month)
-    rows = (await session.execute(
-        select(Posting.dealer, func.sum(Posting.amount_fen))
-        .where(Posting.posted_at >= start, Posting.posted_at < end).group_by(Posting.dealer).order_by(Posting.dealer)
-    )).all()
+    rows = (
+        await session.execute(
+            select(Posting.dealer, func.sum(Posting.amount_fen))
+            .where(Posting.posted_at >= start, Posting.posted_at < end)
+            .group_by(Posting.dealer)
+            .order_by(Posting.dealer)
+        )
+    ).all()
     approval = await session.get(PayoutApproval, payout.month)
-    return PayoutOut(month=payout.month, status="released" if approval is not None else "prepared",
-                     closed_at=payout.closed_at, closed_by=payout.closed_by,
-                     approved_at=approval.approved_at if approval else None,
-                     approved_by=approval.approved_by if approval else None,
-                     total_fen=payout.total_fen,
-                     dealers=[PayoutDealer(dealer=d, amount_fen=int(a)) for d, a in rows])
+    return PayoutOut(
+        month=payout.month,
+        status="released" if approval is not None else "prepared",
+        closed_at=payout.closed_at,
+        closed_by=payout.closed_by,
+        approved_at=approval.approved_at if approval else None,
+        approved_by=approval.approved_by if approval else None,
+        total_fen=payout.total_fen,
+        dealers=[PayoutDealer(dealer=d, amount_fen=int(a)) for d, a in rows],
+    )

@@ -75,8 +75,9 @@ def entry_key(request: PostingRequest) -> str:
     return request.customer_id or request.dealer
 
 
-async def post_many(session: AsyncSession, outbox: Outbox, requests: Sequence[PostingRequest], *, now: datetime,
-                    prefix: str) -> list[str | None]:
+async def post_many(
+    session: AsyncSession, outbox: Outbox, requests: Sequence[PostingRequest], *, now: datetime, prefix: str
+) -> list[str | None]:
     """Append the postings with their two lines each (debit HQ's reward expense, credit the dealer) and their
     `entry_posted` events, in order, in two round trips; per request its entry id, or None if already posted."""
     if not requests:
@@ -85,24 +86,30 @@ async def post_many(session: AsyncSession, outbox: Outbox, requests: Sequence[Po
         if not isinstance(request.amount_fen, int) or request.amount_fen == 0:
             raise ValueError("a posting moves a non-zero integer number of fen")
     entry_ids = [str(uuid.uuid4()) for _ in requests]
-    inserted = {row[0] for row in await session.execute(_POST_MANY, {
-        "entry_id": entry_ids,
-        "idempotency_key": [r.idempotency_key for r in requests],
-        "kind": [r.kind for r in requests],
-        "dealer": [r.dealer for r in requests],
-        "amount_fen": [r.amount_fen for r in requests],
-        "lead_id": [r.lead_id for r in requests],
-        "customer_id": [r.customer_id for r in requests],
-        "sale_id": [r.sale_id for r in requests],
-        "vin": [r.vin for r in requests],
-        "reverses": [r.reverses for r in requests],
-        "rule": [r.rule for r in requests],
-        "policy_version": [r.policy_version for r in requests],
-        "fact_key": [r.fact_key for r in requests],
-        "payable": [dealer_payable(r.dealer) for r in requests],
-        "posted_at": now,
-        "expense": HQ_REWARD_EXPENSE,
-    })}
+    inserted = {
+        row[0]
+        for row in await session.execute(
+            _POST_MANY,
+            {
+                "entry_id": entry_ids,
+                "idempotency_key": [r.idempotency_key for r in requests],
+                "kind": [r.kind for r in requests],
+                "dealer": [r.dealer for r in requests],
+                "amount_fen": [r.amount_fen for r in requests],
+                "lead_id": [r.lead_id for r in requests],
+                "customer_id": [r.customer_id for r in requests],
+                "sale_id": [r.sale_id for r in requests],
+                "vin": [r.vin for r in requests],
+                "reverses": [r.reverses for r in requests],
+                "rule": [r.rule for r in requests],
+                "policy_version": [r.policy_version for r in requests],
+                "fact_key": [r.fact_key for r in requests],
+                "payable": [dealer_payable(r.dealer) for r in requests],
+                "posted_at": now,
+                "expense": HQ_REWARD_EXPENSE,
+            },
+        )
+    }
     events = []
     out: list[str | None] = []
     for entry_id, request in zip(entry_ids, requests, strict=True):
@@ -110,16 +117,26 @@ async def post_many(session: AsyncSession, outbox: Outbox, requests: Sequence[Po
             out.append(None)  # this business fact was paid already: nothing is paid twice
             continue
         out.append(entry_id)
-        event = EntryPosted(entry_id=entry_id, kind=request.kind, dealer=request.dealer,
-                            amount_fen=request.amount_fen, lead_id=request.lead_id, customer_id=request.customer_id,
-                            sale_id=request.sale_id, vin=request.vin, reverses=request.reverses, posted_at=now,
-                            rule=request.rule)
+        event = EntryPosted(
+            entry_id=entry_id,
+            kind=request.kind,
+            dealer=request.dealer,
+            amount_fen=request.amount_fen,
+            lead_id=request.lead_id,
+            customer_id=request.customer_id,
+            sale_id=request.sale_id,
+            vin=request.vin,
+            reverses=request.reverses,
+            posted_at=now,
+            rule=request.rule,
+        )
         events.append(Outgoing(event, key=entry_key(request), subject=request.dealer))
     await outbox.publish_many(session, events, time=now)
     return out
 
 
-async def post(session: AsyncSession, outbox: Outbox, request: PostingRequest, *, now: datetime,
-               prefix: str) -> str | None:
+async def post(
+    session: AsyncSession, outbox: Outbox, request: PostingRequest, *, now: datetime, prefix: str
+) -> str | None:
     """Append one posting and its two lines; None if already posted."""
     return (await post_many(session, outbox, [request], now=now, prefix=prefix))[0]

@@ -69,8 +69,13 @@ class Claim:
     @classmethod
     def of(cls, claim: Mapping[str, Any]) -> Claim:
         amount = claim.get("amount_fen")
-        return cls(kind=str(claim["kind"]), dealer=str(claim["dealer"]), vin=claim.get("vin"),
-                   product_line=claim.get("product_line"), amount_fen=None if amount is None else int(amount))
+        return cls(
+            kind=str(claim["kind"]),
+            dealer=str(claim["dealer"]),
+            vin=claim.get("vin"),
+            product_line=claim.get("product_line"),
+            amount_fen=None if amount is None else int(amount),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,25 +111,36 @@ class DueReward:
 
 def earns_cross_region_rewards(lead: LeadState) -> bool:
     """A verified cross-region retail record entered by a dealer, not a duplicate of an existing customer."""
-    return (lead.verified and lead.reward_eligible and lead.cross_region and lead.tier == "retail"
-            and lead.entered_by is not None and lead.customer_existed is not True)
+    return (
+        lead.verified
+        and lead.reward_eligible
+        and lead.cross_region
+        and lead.tier == "retail"
+        and lead.entered_by is not None
+        and lead.customer_existed is not True
+    )
 
 
 def info_fee_due(lead: LeadState, *, policy: Mapping[str, Any]) -> DueReward | None:
     """Info fee: 200 fen to the entrant, once per record, when it is verified true and valid."""
     if not earns_cross_region_rewards(lead) or lead.entered_by is None:
         return None
-    return DueReward(fact_key=f"{INFO_FEE}:{lead.lead_id}", kind=INFO_FEE, dealer=lead.entered_by,
-                     amount_fen=int(policy["info_fee_fen"]), rule=RULE_INFO_FEE, lead_id=lead.lead_id,
-                     customer_id=lead.customer_id)
+    return DueReward(
+        fact_key=f"{INFO_FEE}:{lead.lead_id}",
+        kind=INFO_FEE,
+        dealer=lead.entered_by,
+        amount_fen=int(policy["info_fee_fen"]),
+        rule=RULE_INFO_FEE,
+        lead_id=lead.lead_id,
+        customer_id=lead.customer_id,
+    )
 
 
 def _live(sales: Sequence[SaleState]) -> list[SaleState]:
     return sorted((s for s in sales if not s.cancelled), key=lambda s: (s.sold_at, s.sale_id))
 
 
-def purchase_reward_due(lead: LeadState, sales: Sequence[SaleState], *,
-                        policy: Mapping[str, Any]) -> DueReward | None:
+def purchase_reward_due(lead: LeadState, sales: Sequence[SaleState], *, policy: Mapping[str, Any]) -> DueReward | None:
     """Purchase reward: 10000 fen to the entrant, once per record, resting on any standing sale that claims it."""
     if not earns_cross_region_rewards(lead):
         return None
@@ -133,9 +149,16 @@ def purchase_reward_due(lead: LeadState, sales: Sequence[SaleState], *,
         return None
     claim = qualifying[0][1]
     amount = claim.amount_fen if claim.amount_fen is not None else int(policy["purchase_reward_fen"])
-    return DueReward(fact_key=f"{PURCHASE_REWARD}:{lead.lead_id}", kind=PURCHASE_REWARD, dealer=claim.dealer,
-                     amount_fen=amount, rule=RULE_PURCHASE_REWARD, lead_id=lead.lead_id,
-                     customer_id=lead.customer_id, sale_ids=tuple(dict.fromkeys(s.sale_id for s, _ in qualifying)))
+    return DueReward(
+        fact_key=f"{PURCHASE_REWARD}:{lead.lead_id}",
+        kind=PURCHASE_REWARD,
+        dealer=claim.dealer,
+        amount_fen=amount,
+        rule=RULE_PURCHASE_REWARD,
+        lead_id=lead.lead_id,
+        customer_id=lead.customer_id,
+        sale_ids=tuple(dict.fromkeys(s.sale_id for s, _ in qualifying)),
+    )
 
 
 def claims_guarantee(sale: SaleState, vin: str) -> bool:
@@ -154,13 +177,17 @@ def guarantee_amount_problems(amount_fen: int, *, policy: Mapping[str, Any]) -> 
     table = policy["profit_guarantee"]
     low, high = int(table["min_fen"]), int(table["max_fen"])
     if not low <= amount_fen <= high:
-        return [FieldProblem("/amount_fen", "out_of_range",
-                             f"A profit guarantee is between {low} and {high} fen per vehicle.")]
+        return [
+            FieldProblem(
+                "/amount_fen", "out_of_range", f"A profit guarantee is between {low} and {high} fen per vehicle."
+            )
+        ]
     return []
 
 
-def profit_guarantees_due(lead: LeadState, sales: Sequence[SaleState], *, set_by_hq: Mapping[tuple[str, str], int],
-                          policy: Mapping[str, Any]) -> list[DueReward]:
+def profit_guarantees_due(
+    lead: LeadState, sales: Sequence[SaleState], *, set_by_hq: Mapping[tuple[str, str], int], policy: Mapping[str, Any]
+) -> list[DueReward]:
     """Profit guarantee: per vehicle a standing sale claims it for (the entrant sold with the authorized supply)."""
     if not earns_cross_region_rewards(lead):
         return []
@@ -171,21 +198,39 @@ def profit_guarantees_due(lead: LeadState, sales: Sequence[SaleState], *, set_by
                 continue
             vin = claim.vin
             hq_amount = set_by_hq.get((sale.sale_id, vin))
-            amount = hq_amount if hq_amount is not None else (
-                claim.amount_fen if claim.amount_fen is not None
-                else guarantee_default_fen(claim.product_line, policy=policy))
-            due.append(DueReward(
-                fact_key=f"{PROFIT_GUARANTEE}:{sale.sale_id}:{vin}", kind=PROFIT_GUARANTEE, dealer=claim.dealer,
-                amount_fen=amount, rule=RULE_PROFIT_GUARANTEE_SET if hq_amount is not None else RULE_PROFIT_GUARANTEE,
-                lead_id=lead.lead_id, customer_id=lead.customer_id, sale_ids=(sale.sale_id,), vin=vin,
-                amount_set_by_hq=hq_amount is not None,
-            ))
+            amount = (
+                hq_amount
+                if hq_amount is not None
+                else (
+                    claim.amount_fen
+                    if claim.amount_fen is not None
+                    else guarantee_default_fen(claim.product_line, policy=policy)
+                )
+            )
+            due.append(
+                DueReward(
+                    fact_key=f"{PROFIT_GUARANTEE}:{sale.sale_id}:{vin}",
+                    kind=PROFIT_GUARANTEE,
+                    dealer=claim.dealer,
+                    amount_fen=amount,
+                    rule=RULE_PROFIT_GUARANTEE_SET if hq_amount is not None else RULE_PROFIT_GUARANTEE,
+                    lead_id=lead.lead_id,
+                    customer_id=lead.customer_id,
+                    sale_ids=(sale.sale_id,),
+                    vin=vin,
+                    amount_set_by_hq=hq_amount is not None,
+                )
+            )
     return due
 
 
-def rewards_due(lead: LeadState | None, sales: Sequence[SaleState], *,
-                set_by_hq: Mapping[tuple[str, str], int] | None = None,
-                policy: Mapping[str, Any] | None = None) -> list[DueReward]:
+def rewards_due(
+    lead: LeadState | None,
+    sales: Sequence[SaleState],
+    *,
+    set_by_hq: Mapping[tuple[str, str], int] | None = None,
+    policy: Mapping[str, Any] | None = None,
+) -> list[DueReward]:
     """Everything one record should have paid, given what is known now."""
     if lead is None:
         return []  # a sale whose record the ledger has not seen yet is held until it is

@@ -59,7 +59,8 @@ class PayoutOut(BaseModel):
     month: str
     status: Literal["prepared", "released"] = Field(
         description="`prepared` by one hq_admin (total fixed, guarantees frozen); `released` once a different "
-                    "hq_admin approved it.")
+        "hq_admin approved it."
+    )
     closed_at: datetime = Field(description="When it was prepared.")
     closed_by: str = Field(description="Who prepared it (token subject).")
     approved_at: datetime | None = None

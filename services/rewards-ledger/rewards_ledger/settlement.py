@@ -63,7 +63,8 @@ async def lock_all(session: AsyncSession, keys: Collection[str]) -> None:
 
 _LOCK_ORDERED = text(
     "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
-    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered")
+    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered"
+)
 
 
 def lead_lock(lead_id: str) -> str:
@@ -76,7 +77,8 @@ def sale_lock(sale_id: str) -> str:
 
 _LEADS = text(
     "SELECT lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier, "
-    "verified_at IS NOT NULL, customer_existed FROM leads WHERE lead_id = ANY(CAST(:ids AS text[]))")
+    "verified_at IS NOT NULL, customer_existed FROM leads WHERE lead_id = ANY(CAST(:ids AS text[]))"
+)
 
 # The sales of the records with their vehicles, cancellation and the latest amount HQ set per vehicle.
 _SALES = text(
@@ -85,11 +87,13 @@ _SALES = text(
     "AND g.vin = v.vin ORDER BY g.seq DESC LIMIT 1) "
     "FROM sales s LEFT JOIN sale_vehicles v ON v.sale_id = s.sale_id "
     "LEFT JOIN sale_cancellations c ON c.sale_id = s.sale_id "
-    "WHERE s.lead_id = ANY(CAST(:ids AS text[])) ORDER BY s.lead_id, s.sale_id, v.vin")
+    "WHERE s.lead_id = ANY(CAST(:ids AS text[])) ORDER BY s.lead_id, s.sale_id, v.vin"
+)
 
 _POSTINGS = text(
     "SELECT entry_id, kind, dealer, amount_fen, fact_key, sale_id, vin, reverses, posted_at, lead_id, customer_id "
-    "FROM postings WHERE lead_id = ANY(CAST(:ids AS text[])) ORDER BY seq")
+    "FROM postings WHERE lead_id = ANY(CAST(:ids AS text[])) ORDER BY seq"
+)
 
 
 @dataclass
@@ -108,11 +112,21 @@ async def load_known(session: AsyncSession, lead_ids: Sequence[str]) -> Known:
     by_sale: dict[str, dict[str, Any]] = {}
     set_by_hq: dict[tuple[str, str], int] = {}
     for lead_id, sale_id, seller, supplied_by, sold_at, claims, vin, line, cancelled, amount in await session.execute(
-            _SALES, {"ids": ids}):
-        one = by_sale.setdefault(sale_id, {"lead_id": lead_id, "sale_id": sale_id, "seller": seller,
-                                           "supplied_by": supplied_by, "sold_at": sold_at, "vehicles": [],
-                                           "cancelled": bool(cancelled),
-                                           "claims": tuple(Claim.of(c) for c in claims or ())})
+        _SALES, {"ids": ids}
+    ):
+        one = by_sale.setdefault(
+            sale_id,
+            {
+                "lead_id": lead_id,
+                "sale_id": sale_id,
+                "seller": seller,
+                "supplied_by": supplied_by,
+                "sold_at": sold_at,
+                "vehicles": [],
+                "cancelled": bool(cancelled),
+                "claims": tuple(Claim.of(c) for c in claims or ()),
+            },
+        )
         if vin is not None:
             one["vehicles"].append((vin, line))
             if amount is not None:
@@ -134,20 +148,32 @@ async def postings_of_lead(session: AsyncSession, lead_id: str) -> list[PostedFa
 def live_postings(postings: Sequence[PostedFact]) -> dict[str, PostedFact]:
     """The reward postings not reversed, by the fact they pay (at most one live posting per fact)."""
     reversed_ids = {p.reverses for p in postings if p.reverses is not None}
-    return {p.fact_key: p for p in postings
-            if p.kind != REVERSAL and p.fact_key is not None and p.entry_id not in reversed_ids}
+    return {
+        p.fact_key: p
+        for p in postings
+        if p.kind != REVERSAL and p.fact_key is not None and p.entry_id not in reversed_ids
+    }
 
 
 def still_pays(live: PostedFact, due: DueReward) -> bool:
     """A posted fact stands while it pays the same dealer for a sale that still qualifies; its amount is the one
     in force when it was posted (a later policy change does not reprice it), unless HQ set another since."""
-    return (live.dealer == due.dealer and live.vin == due.vin
-            and (not due.sale_ids or live.sale_id in due.sale_ids)
-            and (not due.amount_set_by_hq or live.amount_fen == due.amount_fen))
+    return (
+        live.dealer == due.dealer
+        and live.vin == due.vin
+        and (not due.sale_ids or live.sale_id in due.sale_ids)
+        and (not due.amount_set_by_hq or live.amount_fen == due.amount_fen)
+    )
 
 
-def settlement_plan(lead: LeadState | None, sales: Sequence[SaleState], postings: Sequence[PostedFact], *,
-                    set_by_hq: Mapping[tuple[str, str], int], policy: Mapping[str, Any]) -> list[PostingRequest]:
+def settlement_plan(
+    lead: LeadState | None,
+    sales: Sequence[SaleState],
+    postings: Sequence[PostedFact],
+    *,
+    set_by_hq: Mapping[tuple[str, str], int],
+    policy: Mapping[str, Any],
+) -> list[PostingRequest]:
     """What one record must append, in order: the reversals of what no longer stands and the postings due."""
     due = rewards_due(lead, sales, set_by_hq=set_by_hq, policy=policy)
     live = live_postings(postings)
@@ -159,16 +185,28 @@ def settlement_plan(lead: LeadState | None, sales: Sequence[SaleState], postings
         if standing is not None and still_pays(standing, reward):
             continue
         if standing is not None:
-            why = REVERSED_SALE_CANCELLED if standing.sale_id in cancelled else (
-                REVERSED_AMOUNT_SET_BY_HQ if reward.amount_set_by_hq else REVERSED_NO_LONGER_DUE)
+            why = (
+                REVERSED_SALE_CANCELLED
+                if standing.sale_id in cancelled
+                else (REVERSED_AMOUNT_SET_BY_HQ if reward.amount_set_by_hq else REVERSED_NO_LONGER_DUE)
+            )
             plan.append(_reversal(standing, rule=why, version=version))
         earlier = sum(1 for p in postings if p.fact_key == reward.fact_key)
-        plan.append(PostingRequest(
-            idempotency_key=reward.fact_key if earlier == 0 else f"{reward.fact_key}#{earlier + 1}",
-            kind=reward.kind, dealer=reward.dealer, amount_fen=reward.amount_fen, rule=reward.rule,
-            policy_version=version, lead_id=reward.lead_id, customer_id=reward.customer_id,
-            sale_id=reward.sale_ids[0] if reward.sale_ids else None, vin=reward.vin, fact_key=reward.fact_key,
-        ))
+        plan.append(
+            PostingRequest(
+                idempotency_key=reward.fact_key if earlier == 0 else f"{reward.fact_key}#{earlier + 1}",
+                kind=reward.kind,
+                dealer=reward.dealer,
+                amount_fen=reward.amount_fen,
+                rule=reward.rule,
+                policy_version=version,
+                lead_id=reward.lead_id,
+                customer_id=reward.customer_id,
+                sale_id=reward.sale_ids[0] if reward.sale_ids else None,
+                vin=reward.vin,
+                fact_key=reward.fact_key,
+            )
+        )
     for standing in live.values():
         why = REVERSED_SALE_CANCELLED if standing.sale_id in cancelled else REVERSED_NO_LONGER_DUE
         plan.append(_reversal(standing, rule=why, version=version))
@@ -177,15 +215,30 @@ def settlement_plan(lead: LeadState | None, sales: Sequence[SaleState], postings
 
 def _reversal(standing: PostedFact, *, rule: str, version: str) -> PostingRequest:
     return PostingRequest(
-        idempotency_key=f"reversal:{standing.entry_id}", kind=REVERSAL, dealer=standing.dealer,
-        amount_fen=-standing.amount_fen, rule=rule, policy_version=version, lead_id=standing.lead_id,
-        customer_id=standing.customer_id, sale_id=standing.sale_id, vin=standing.vin, reverses=standing.entry_id,
+        idempotency_key=f"reversal:{standing.entry_id}",
+        kind=REVERSAL,
+        dealer=standing.dealer,
+        amount_fen=-standing.amount_fen,
+        rule=rule,
+        policy_version=version,
+        lead_id=standing.lead_id,
+        customer_id=standing.customer_id,
+        sale_id=standing.sale_id,
+        vin=standing.vin,
+        reverses=standing.entry_id,
     )
 
 
-async def settle_leads(session: AsyncSession, outbox: Outbox, *, lead_ids: Collection[str], now: datetime,
-                       prefix: str, policy: dict[str, Any] | None = None,
-                       locked: bool = False) -> dict[str, Settlement]:
+async def settle_leads(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    lead_ids: Collection[str],
+    now: datetime,
+    prefix: str,
+    policy: dict[str, Any] | None = None,
+    locked: bool = False,
+) -> dict[str, Settlement]:
     """Settle each record once: three reads and two writes for all of them, whatever their number."""
     ids = sorted(set(lead_ids))
     if not ids:
@@ -196,8 +249,13 @@ async def settle_leads(session: AsyncSession, outbox: Outbox, *, lead_ids: Colle
     known = await load_known(session, ids)
     requests: list[PostingRequest] = []
     for lead_id in ids:
-        requests += settlement_plan(known.leads.get(lead_id), known.sales.get(lead_id, []),
-                                    known.postings.get(lead_id, []), set_by_hq=known.set_by_hq, policy=policy)
+        requests += settlement_plan(
+            known.leads.get(lead_id),
+            known.sales.get(lead_id, []),
+            known.postings.get(lead_id, []),
+            set_by_hq=known.set_by_hq,
+            policy=policy,
+        )
     entries = await post_many(session, outbox, requests, now=now, prefix=prefix)
     result = {lead_id: Settlement() for lead_id in ids}
     for request, entry in zip(requests, entries, strict=True):
@@ -211,15 +269,27 @@ async def settle_leads(session: AsyncSession, outbox: Outbox, *, lead_ids: Colle
     return result
 
 
-async def settle_lead(session: AsyncSession, outbox: Outbox, *, lead_id: str, now: datetime, prefix: str,
-                      policy: dict[str, Any] | None = None, locked: bool = False) -> Settlement:
+async def settle_lead(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    lead_id: str,
+    now: datetime,
+    prefix: str,
+    policy: dict[str, Any] | None = None,
+    locked: bool = False,
+) -> Settlement:
     """Post what is due for the record and not yet paid; reverse what is paid and no longer due."""
-    settled = await settle_leads(session, outbox, lead_ids=[lead_id], now=now, prefix=prefix, policy=policy,
-                                 locked=locked)
+    settled = await settle_leads(
+        session, outbox, lead_ids=[lead_id], now=now, prefix=prefix, policy=policy, locked=locked
+    )
     return settled[lead_id]
 
 
 async def month_total(session: AsyncSession, start: datetime, end: datetime) -> int:
-    value = await session.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0))
-                                 .where(Posting.posted_at >= start, Posting.posted_at < end))
+    value = await session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(
+            Posting.posted_at >= start, Posting.posted_at < end
+        )
+    )
     return int(value or 0)

@@ -13,18 +13,23 @@ from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.spreadsheets import spreadsheet_cell
 
 _EXPLAIN = {
-    "info_fee.cross_region_retail_verified":
-        "Information fee: cross-region retail record {lead} (customer {customer}) verified true and valid",
-    "purchase_reward.customer_bought_from_another_dealer":
-        "Purchase reward: the customer {customer} of record {lead} bought from another dealer (sale {sale})",
-    "profit_guarantee.entrant_sold_with_authorized_supply":
+    "info_fee.cross_region_retail_verified": (
+        "Information fee: cross-region retail record {lead} (customer {customer}) verified true and valid"
+    ),
+    "purchase_reward.customer_bought_from_another_dealer": (
+        "Purchase reward: the customer {customer} of record {lead} bought from another dealer (sale {sale})"
+    ),
+    "profit_guarantee.entrant_sold_with_authorized_supply": (
         "Profit guarantee: you sold vehicle {vin} (sale {sale}) to the customer {customer} of record {lead} "
-        "with the vehicle supplied by the authorized dealer; default amount of its product line",
-    "profit_guarantee.amount_set_by_hq":
-        "Profit guarantee: vehicle {vin} (sale {sale}) to the customer {customer} of record {lead}; amount set by HQ",
+        "with the vehicle supplied by the authorized dealer; default amount of its product line"
+    ),
+    "profit_guarantee.amount_set_by_hq": (
+        "Profit guarantee: vehicle {vin} (sale {sale}) to the customer {customer} of record {lead}; amount set by HQ"
+    ),
     "reversal.sale_cancelled": "Reversal of entry {reverses}: sale {sale} was cancelled",
-    "reversal.guarantee_amount_set_by_hq":
-        "Reversal of entry {reverses}: HQ set another profit guarantee for vehicle {vin} (sale {sale})",
+    "reversal.guarantee_amount_set_by_hq": (
+        "Reversal of entry {reverses}: HQ set another profit guarantee for vehicle {vin} (sale {sale})"
+    ),
     "reversal.no_longer_due": "Reversal of entry {reverses}: record {lead} no longer earns this reward",
 }
 
@@ -49,8 +54,15 @@ def explain(entry: StatementEntry) -> str:
     """One sentence a dealer can check against its own records."""
     customer = " ".join(x for x in (entry.customer_name, entry.customer_phone) if x) or entry.customer_id or "?"
     template = _EXPLAIN.get(entry.rule, "{kind} (rule {rule})")
-    return template.format(lead=entry.lead_id or "-", customer=customer, sale=entry.sale_id or "-",
-                           vin=entry.vin or "-", reverses=entry.reverses or "-", kind=entry.kind, rule=entry.rule)
+    return template.format(
+        lead=entry.lead_id or "-",
+        customer=customer,
+        sale=entry.sale_id or "-",
+        vin=entry.vin or "-",
+        reverses=entry.reverses or "-",
+        kind=entry.kind,
+        rule=entry.rule,
+    )
 
 
 def statement_lines(entries: Sequence[StatementEntry], *, opening_balance_fen: int) -> list[dict[str, object]]:
@@ -59,17 +71,42 @@ def statement_lines(entries: Sequence[StatementEntry], *, opening_balance_fen: i
     lines: list[dict[str, object]] = []
     for e in entries:
         running += e.amount_fen
-        lines.append({
-            "entry_id": e.entry_id, "posted_at": e.posted_at.astimezone(SHANGHAI).isoformat(), "kind": e.kind,
-            "rule": e.rule, "explanation": explain(e), "lead_id": e.lead_id, "customer_id": e.customer_id,
-            "customer": {"name": e.customer_name, "phone": e.customer_phone}, "sale_id": e.sale_id, "vin": e.vin,
-            "reverses": e.reverses, "amount_fen": e.amount_fen, "running_total_fen": running,
-        })
+        lines.append(
+            {
+                "entry_id": e.entry_id,
+                "posted_at": e.posted_at.astimezone(SHANGHAI).isoformat(),
+                "kind": e.kind,
+                "rule": e.rule,
+                "explanation": explain(e),
+                "lead_id": e.lead_id,
+                "customer_id": e.customer_id,
+                "customer": {"name": e.customer_name, "phone": e.customer_phone},
+                "sale_id": e.sale_id,
+                "vin": e.vin,
+                "reverses": e.reverses,
+                "amount_fen": e.amount_fen,
+                "running_total_fen": running,
+            }
+        )
     return lines
 
 
-CSV_COLUMNS = ("posted_at", "entry_id", "kind", "rule", "lead_id", "customer_id", "customer_name",
-               "customer_phone", "sale_id", "vin", "reverses", "amount_fen", "running_total_fen", "explanation")
+CSV_COLUMNS = (
+    "posted_at",
+    "entry_id",
+    "kind",
+    "rule",
+    "lead_id",
+    "customer_id",
+    "customer_name",
+    "customer_phone",
+    "sale_id",
+    "vin",
+    "reverses",
+    "amount_fen",
+    "running_total_fen",
+    "explanation",
+)
 
 
 def statement_csv(statement: dict[str, object]) -> str:
@@ -84,9 +121,14 @@ def statement_csv(statement: dict[str, object]) -> str:
     assert isinstance(lines, list)
     for line in lines:
         customer = line["customer"]
-        row = {**blank, **{k: line[k] for k in CSV_COLUMNS if k in line},
-               "customer_name": customer["name"] or "", "customer_phone": customer["phone"] or ""}
+        row = {
+            **blank,
+            **{k: line[k] for k in CSV_COLUMNS if k in line},
+            "customer_name": customer["name"] or "",
+            "customer_phone": customer["phone"] or "",
+        }
         writer.writerow([spreadsheet_cell(row[c]) for c in CSV_COLUMNS])
-    writer.writerow([*{**blank, "kind": "closing_balance",
-                       "running_total_fen": statement["closing_balance_fen"]}.values()])
+    writer.writerow(
+        [*{**blank, "kind": "closing_balance", "running_total_fen": statement["closing_balance_fen"]}.values()]
+    )
     return out.getvalue()

@@ -31,18 +31,23 @@ class Api:
     def __init__(self, client: httpx.AsyncClient, ledger: LedgerHarness, infra: Infra, clock: FrozenClock) -> None:
         self.client, self.ledger, self.infra, self.clock = client, ledger, infra, clock
 
-    async def put_guarantee(self, amount: Any, *, role: Role = "hq_admin", sale: str = "S2",
-                            vin: str = "V1") -> httpx.Response:
-        return await self.client.put(f"/v1/ledger/guarantees/{sale}/{vin}", json={"amount_fen": amount},
-                                     headers=self.infra.auth(role, "D002" if role == "dealer" else None))
+    async def put_guarantee(
+        self, amount: Any, *, role: Role = "hq_admin", sale: str = "S2", vin: str = "V1"
+    ) -> httpx.Response:
+        return await self.client.put(
+            f"/v1/ledger/guarantees/{sale}/{vin}",
+            json={"amount_fen": amount},
+            headers=self.infra.auth(role, "D002" if role == "dealer" else None),
+        )
 
 
 @pytest.fixture
 async def api(infra: Infra) -> AsyncIterator[Api]:
     clock = FrozenClock(LATE_NOVEMBER)
     url = await fresh_database(infra.database_server_url, "rewards_ledger")
-    settings = service_settings(LedgerSettings, infra, database_url=url,
-                                topic_prefix=await new_topic_prefix(infra.bootstrap_servers))
+    settings = service_settings(
+        LedgerSettings, infra, database_url=url, topic_prefix=await new_topic_prefix(infra.bootstrap_servers)
+    )
     ledger = LedgerHarness.open(url, clock=clock)
     try:
         async with running(create_app(settings, clock=clock, consume=False)) as client:
@@ -53,11 +58,22 @@ async def api(infra: Infra) -> AsyncIterator[Api]:
 
 async def _entrant_sold_two_tractors(api: Api) -> None:
     at = api.clock.now()
-    await api.ledger.deliver([
-        lead_accepted(**LEAD, at=at), lead_verified(**LEAD, at=at),
-        sale_attributed(sale_id="S2", customer_id="C1", lead_id="L1", seller="D002", supplied_by="D001",
-                        vehicles=[("V1", "tractor"), ("V2", "tractor")], entered_by="D002", at=at),
-    ])
+    await api.ledger.deliver(
+        [
+            lead_accepted(**LEAD, at=at),
+            lead_verified(**LEAD, at=at),
+            sale_attributed(
+                sale_id="S2",
+                customer_id="C1",
+                lead_id="L1",
+                seller="D002",
+                supplied_by="D001",
+                vehicles=[("V1", "tractor"), ("V2", "tractor")],
+                entered_by="D002",
+                at=at,
+            ),
+        ]
+    )
 
 
 class TestHqSetsTheProfitGuarantee:
@@ -70,7 +86,9 @@ class TestHqSetsTheProfitGuarantee:
         assert body["reversed_entry_id"] is not None
         entries = await api.ledger.entries()
         assert [(e["kind"], e["vin"], e["amount_fen"]) for e in entries[-2:]] == [
-            ("reversal", "V1", -200000), ("profit_guarantee", "V1", 250000)]
+            ("reversal", "V1", -200000),
+            ("profit_guarantee", "V1", 250000),
+        ]
         assert entries[-2]["reverses"] == body["reversed_entry_id"]
         assert entries[-1]["idempotency_key"] == "profit_guarantee:S2:V1#2"
         assert await api.ledger.balances() == {"D002": 200 + 250000 + 200000}
@@ -84,8 +102,11 @@ class TestHqSetsTheProfitGuarantee:
         r = await api.put_guarantee(amount)
         assert r.status_code == 422
         assert r.json()["code"] == "validation_failed"
-        assert r.json()["errors"][0] == {"field": "/amount_fen", "code": "out_of_range",
-                                         "message": "A profit guarantee is between 100000 and 300000 fen per vehicle."}
+        assert r.json()["errors"][0] == {
+            "field": "/amount_fen",
+            "code": "out_of_range",
+            "message": "A profit guarantee is between 100000 and 300000 fen per vehicle.",
+        }
 
     async def test_bounds_are_allowed(self, api: Api) -> None:
         await _entrant_sold_two_tractors(api)
@@ -99,11 +120,24 @@ class TestHqSetsTheProfitGuarantee:
         assert (await api.put_guarantee(150000, role="hq_analyst")).status_code == 403
         assert (await api.put_guarantee(150000, vin="NOPE")).status_code == 404
         assert (await api.put_guarantee("150000")).status_code == 422
-        r = await api.client.put("/v1/ledger/guarantees/S2/V1", json={"amount_fen": 150000, "dealer": "D009"},
-                                 headers=api.infra.auth("hq_admin"))
+        r = await api.client.put(
+            "/v1/ledger/guarantees/S2/V1",
+            json={"amount_fen": 150000, "dealer": "D009"},
+            headers=api.infra.auth("hq_admin"),
+        )
         assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_field"
-        await api.ledger.deliver([sale_attributed(sale_id="S1", customer_id="C1", lead_id="L1", seller="D001",
-                                                  supplied_by=None, vehicles=[("V7", "tractor")])])
+        await api.ledger.deliver(
+            [
+                sale_attributed(
+                    sale_id="S1",
+                    customer_id="C1",
+                    lead_id="L1",
+                    seller="D001",
+                    supplied_by=None,
+                    vehicles=[("V7", "tractor")],
+                )
+            ]
+        )
         r = await api.put_guarantee(150000, sale="S1", vin="V7")
         assert r.status_code == 409 and r.json()["code"] == "no_profit_guarantee"
         await api.ledger.deliver([sale_cancelled(sale_id="S2", customer_id="C1")])
@@ -111,8 +145,19 @@ class TestHqSetsTheProfitGuarantee:
         assert r.status_code == 409 and r.json()["code"] == "sale_cancelled"
 
     async def test_set_while_held_is_paid_at_that_amount_on_verification(self, api: Api) -> None:
-        await api.ledger.deliver([sale_attributed(sale_id="S2", customer_id="C1", lead_id="L1", seller="D002",
-                                                  supplied_by="D001", vehicles=[("V1", "dump")], entered_by="D002")])
+        await api.ledger.deliver(
+            [
+                sale_attributed(
+                    sale_id="S2",
+                    customer_id="C1",
+                    lead_id="L1",
+                    seller="D002",
+                    supplied_by="D001",
+                    vehicles=[("V1", "dump")],
+                    entered_by="D002",
+                )
+            ]
+        )
         r = await api.put_guarantee(180000)
         assert r.status_code == 200 and r.json()["status"] == "pending"
         await api.ledger.deliver([lead_accepted(**LEAD), lead_verified(**LEAD)])
@@ -149,7 +194,10 @@ class TestMonthlyStatement:
         assert (s["opening_balance_fen"], s["total_fen"], s["closing_balance_fen"]) == (0, 400200, 400200)
         assert s["paid_out"] is False and s["timezone"] == "Asia/Shanghai"
         assert [(x["kind"], x["amount_fen"], x["running_total_fen"]) for x in s["lines"]] == [
-            ("info_fee", 200, 200), ("profit_guarantee", 200000, 200200), ("profit_guarantee", 200000, 400200)]
+            ("info_fee", 200, 200),
+            ("profit_guarantee", 200000, 200200),
+            ("profit_guarantee", 200000, 400200),
+        ]
         first = s["lines"][0]
         assert first["lead_id"] == "L1" and first["customer"] == {"name": "张*", "phone": "138****8000"}
         assert first["posted_at"].startswith("2026-11-30T23:30:00+08:00")
@@ -163,13 +211,16 @@ class TestMonthlyStatement:
         await _entrant_sold_two_tractors(api)
         for kwargs in ({"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}):
             headers = {**api.infra.auth("hq_admin"), **kwargs.get("headers", {})}
-            r = await api.client.get("/v1/ledger/statements/D002/2026-11", params=kwargs.get("params"),
-                                     headers=headers)
+            r = await api.client.get("/v1/ledger/statements/D002/2026-11", params=kwargs.get("params"), headers=headers)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
             rows = list(csv.DictReader(io.StringIO(r.text)))
             assert [(x["kind"], x["amount_fen"], x["running_total_fen"]) for x in rows] == [
-                ("opening_balance", "", "0"), ("info_fee", "200", "200"), ("profit_guarantee", "200000", "200200"),
-                ("profit_guarantee", "200000", "400200"), ("closing_balance", "", "400200")]
+                ("opening_balance", "", "0"),
+                ("info_fee", "200", "200"),
+                ("profit_guarantee", "200000", "200200"),
+                ("profit_guarantee", "200000", "400200"),
+                ("closing_balance", "", "400200"),
+            ]
             assert rows[1]["customer_phone"] == "138****8000" and rows[1]["lead_id"] == "L1"
 
     async def test_a_dealer_reads_only_its_own(self, api: Api) -> None:
@@ -184,12 +235,16 @@ class TestMonthlyStatement:
 
     async def test_entries_page_with_cursor(self, api: Api) -> None:
         await _entrant_sold_two_tractors(api)
-        r = await api.client.get("/v1/ledger/entries", params={"dealer": "D002", "limit": 2},
-                                 headers=api.infra.auth("dealer", "D002"))
+        r = await api.client.get(
+            "/v1/ledger/entries", params={"dealer": "D002", "limit": 2}, headers=api.infra.auth("dealer", "D002")
+        )
         page = r.json()
         assert len(page["items"]) == 2 and page["next_cursor"]
-        r = await api.client.get("/v1/ledger/entries", params={"dealer": "D002", "cursor": page["next_cursor"]},
-                                 headers=api.infra.auth("dealer", "D002"))
+        r = await api.client.get(
+            "/v1/ledger/entries",
+            params={"dealer": "D002", "cursor": page["next_cursor"]},
+            headers=api.infra.auth("dealer", "D002"),
+        )
         assert [e["vin"] for e in r.json()["items"]] == ["V2"] and r.json()["next_cursor"] is None
 
 
@@ -216,7 +271,10 @@ class TestPayoutByTwoAdmins:
         r = await post(api, "/v1/ledger/payouts/2026-11", "hq_admin:alice")
         assert r.status_code == 201, r.text
         assert (r.json()["status"], r.json()["closed_by"], r.json()["total_fen"]) == (
-            "prepared", "hq_admin:alice", 400200)
+            "prepared",
+            "hq_admin:alice",
+            400200,
+        )
         r = await api.client.get("/v1/ledger/statements/D002/2026-11", headers=api.infra.auth("dealer", "D002"))
         assert r.json()["paid_out"] is False  # prepared is not paid
         r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:alice")
@@ -226,7 +284,10 @@ class TestPayoutByTwoAdmins:
         r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:bob")
         assert r.status_code == 200, r.text
         assert (r.json()["status"], r.json()["approved_by"], r.json()["total_fen"]) == (
-            "released", "hq_admin:bob", 400200)
+            "released",
+            "hq_admin:bob",
+            400200,
+        )
         again = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:carol")
         assert again.json()["approved_by"] == "hq_admin:bob"  # released once
         r = await api.client.get("/v1/ledger/payouts/2026-11", headers=api.infra.auth("hq_analyst"))

@@ -33,20 +33,25 @@ def _url_as(url: str, user: str, password: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:{password}@{host}", parts.path, parts.query, ""))
 
 
-INSERT_POSTING = ("INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, rule, policy_version, "
-                  "posted_at) VALUES ($1, $1, 'info_fee', 'D009', $2, 'test', 'test', now())")
+INSERT_POSTING = (
+    "INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, rule, policy_version, "
+    "posted_at) VALUES ($1, $1, 'info_fee', 'D009', $2, 'test', 'test', now())"
+)
 INSERT_LINE = "INSERT INTO lines (entry_id, account, amount_fen) VALUES ($1, $2, $3)"
 
 
 class TestTheServiceConnectionCannotChangeEntries:
-    @pytest.mark.parametrize("statement", [
-        "UPDATE postings SET amount_fen = amount_fen * 100",
-        "DELETE FROM postings",
-        "UPDATE lines SET amount_fen = 0",
-        "DELETE FROM lines",
-        "TRUNCATE postings CASCADE",
-        "TRUNCATE lines",
-    ])
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE postings SET amount_fen = amount_fen * 100",
+            "DELETE FROM postings",
+            "UPDATE lines SET amount_fen = 0",
+            "DELETE FROM lines",
+            "TRUNCATE postings CASCADE",
+            "TRUNCATE lines",
+        ],
+    )
     async def test_refused(self, ledger: LedgerHarness, statement: str) -> None:
         await _paid(ledger)
         with pytest.raises(DBAPIError, match="append-only"):
@@ -64,7 +69,7 @@ class TestTheApplicationRoleHasNoPrivilegeToChangeEntries:
         admin = await asyncpg.connect(to_plain_url(url))
         try:
             await admin.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER PASSWORD '{password}'")
-            await admin.execute(f"GRANT CONNECT ON DATABASE \"{ledger.db.engine.url.database}\" TO {role}")
+            await admin.execute(f'GRANT CONNECT ON DATABASE "{ledger.db.engine.url.database}" TO {role}')
             await admin.execute("SELECT ledger_grant_app_role($1)", role)
             assert not await admin.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = $1", role)
             conn = await asyncpg.connect(_url_as(url, role, password))
@@ -77,8 +82,9 @@ class TestTheApplicationRoleHasNoPrivilegeToChangeEntries:
             await admin.execute(f"DROP ROLE {role}")
             await admin.close()
 
-    async def test_may_read_and_append_a_balanced_posting(self, ledger: LedgerHarness,
-                                                          app_conn: asyncpg.Connection) -> None:
+    async def test_may_read_and_append_a_balanced_posting(
+        self, ledger: LedgerHarness, app_conn: asyncpg.Connection
+    ) -> None:
         await _paid(ledger)
         async with app_conn.transaction():
             await app_conn.execute(INSERT_POSTING, "E-app", 500)
@@ -86,18 +92,21 @@ class TestTheApplicationRoleHasNoPrivilegeToChangeEntries:
             await app_conn.execute(INSERT_LINE, "E-app", "dealer:D009:payable", -500)
         assert await app_conn.fetchval("SELECT count(*) FROM postings") == 2
 
-    @pytest.mark.parametrize("statement", [
-        "UPDATE postings SET amount_fen = 1",
-        "DELETE FROM postings",
-        "UPDATE lines SET amount_fen = 0",
-        "DELETE FROM lines",
-        "TRUNCATE lines",
-        "UPDATE payouts SET total_fen = 0",
-        "DELETE FROM guarantee_settings",
-    ])
-    async def test_update_delete_truncate_refused_by_privileges(self, ledger: LedgerHarness,
-                                                                app_conn: asyncpg.Connection,
-                                                                statement: str) -> None:
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE postings SET amount_fen = 1",
+            "DELETE FROM postings",
+            "UPDATE lines SET amount_fen = 0",
+            "DELETE FROM lines",
+            "TRUNCATE lines",
+            "UPDATE payouts SET total_fen = 0",
+            "DELETE FROM guarantee_settings",
+        ],
+    )
+    async def test_update_delete_truncate_refused_by_privileges(
+        self, ledger: LedgerHarness, app_conn: asyncpg.Connection, statement: str
+    ) -> None:
         await _paid(ledger)
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
             await app_conn.execute(statement)
@@ -120,12 +129,14 @@ class TestEveryPostingBalancesAtCommit:
             await self._commit(ledger, (INSERT_POSTING, ("E1", 200)), (INSERT_LINE, ("E1", "hq:reward_expense", 200)))
         assert await ledger.entries() == []
 
-    async def test_lines_summing_to_zero_but_not_crediting_the_dealer_are_refused(self, ledger: LedgerHarness
-                                                                                  ) -> None:
+    async def test_lines_summing_to_zero_but_not_crediting_the_dealer_are_refused(self, ledger: LedgerHarness) -> None:
         with pytest.raises(asyncpg.CheckViolationError, match="not balanced"):
-            await self._commit(ledger, (INSERT_POSTING, ("E1", 200)),
-                               (INSERT_LINE, ("E1", "hq:reward_expense", 200)),
-                               (INSERT_LINE, ("E1", "dealer:D001:payable", -200)))
+            await self._commit(
+                ledger,
+                (INSERT_POSTING, ("E1", 200)),
+                (INSERT_LINE, ("E1", "hq:reward_expense", 200)),
+                (INSERT_LINE, ("E1", "dealer:D001:payable", -200)),
+            )
 
     async def test_a_posting_without_lines_is_refused(self, ledger: LedgerHarness) -> None:
         with pytest.raises(asyncpg.CheckViolationError, match="not balanced"):
@@ -139,12 +150,16 @@ class TestEveryPostingBalancesAtCommit:
 
     async def test_a_reversal_must_undo_exactly_and_only_once(self, ledger: LedgerHarness) -> None:
         entry_id = await _paid(ledger)
-        reversal = ("INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, rule, policy_version,"
-                    " posted_at, reverses) VALUES ($1, $1, 'reversal', 'D002', $2, 'test', 'test', now(), $3)")
+        reversal = (
+            "INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, rule, policy_version,"
+            " posted_at, reverses) VALUES ($1, $1, 'reversal', 'D002', $2, 'test', 'test', now(), $3)"
+        )
 
         def lines(eid: str, amount: int) -> list[tuple[str, tuple[object, ...]]]:
-            return [(INSERT_LINE, (eid, "hq:reward_expense", amount)), (INSERT_LINE, (eid, "dealer:D002:payable",
-                                                                                      -amount))]
+            return [
+                (INSERT_LINE, (eid, "hq:reward_expense", amount)),
+                (INSERT_LINE, (eid, "dealer:D002:payable", -amount)),
+            ]
 
         with pytest.raises(asyncpg.CheckViolationError, match="does not undo"):
             await self._commit(ledger, (reversal, ("R0", -150, entry_id)), *lines("R0", -150))

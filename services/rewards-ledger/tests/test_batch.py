@@ -36,29 +36,47 @@ LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D00
 
 
 def sold(sale_id: str = "S1") -> Any:
-    return sale_attributed(sale_id=sale_id, customer_id="C1", lead_id="L1", seller="D001", supplied_by=None,
-                           vehicles=[("LRDS6PEB5KR000001", "tractor")], entered_by="D002")
+    return sale_attributed(
+        sale_id=sale_id,
+        customer_id="C1",
+        lead_id="L1",
+        seller="D001",
+        supplied_by=None,
+        vehicles=[("LRDS6PEB5KR000001", "tractor")],
+        entered_by="D002",
+    )
 
 
 class TestEachRecordIsSettledOncePerPoll:
     async def test_a_sale_cancelled_in_the_same_poll_is_never_posted(self, batch_ledger: LedgerHarness) -> None:
-        await batch_ledger.deliver([lead_accepted(**LEAD), lead_verified(**LEAD), sold(),
-                                    sale_cancelled(sale_id="S1", customer_id="C1")])
+        await batch_ledger.deliver(
+            [lead_accepted(**LEAD), lead_verified(**LEAD), sold(), sale_cancelled(sale_id="S1", customer_id="C1")]
+        )
         assert await batch_ledger.balances() == {"D002": 200}
         assert [(e["kind"], e["amount_fen"]) for e in await batch_ledger.entries()] == [("info_fee", 200)]
 
     async def test_one_by_one_the_same_poll_posts_and_reverses(self, ledger: LedgerHarness) -> None:
-        await ledger.deliver([lead_accepted(**LEAD), lead_verified(**LEAD), sold(),
-                              sale_cancelled(sale_id="S1", customer_id="C1")])
+        await ledger.deliver(
+            [lead_accepted(**LEAD), lead_verified(**LEAD), sold(), sale_cancelled(sale_id="S1", customer_id="C1")]
+        )
         assert await ledger.balances() == {"D002": 200}
         assert [(e["kind"], e["amount_fen"]) for e in await ledger.entries()] == [
-            ("info_fee", 200), ("purchase_reward", 10000), ("reversal", -10000)]
+            ("info_fee", 200),
+            ("purchase_reward", 10000),
+            ("reversal", -10000),
+        ]
 
     async def test_latest_facts_first_verification_latest_customer(self, batch_ledger: LedgerHarness) -> None:
         # An in-region record made cross-region by a reassignment in the same poll earns the 200 fen info fee.
         in_region: dict[str, Any] = {**LEAD, "cross_region": False, "eligible": False}
-        await batch_ledger.deliver([lead_accepted(**in_region, customer_existed=True), lead_accepted(**LEAD),
-                                    lead_verified(**in_region), lead_verified(**LEAD)])
+        await batch_ledger.deliver(
+            [
+                lead_accepted(**in_region, customer_existed=True),
+                lead_accepted(**LEAD),
+                lead_verified(**in_region),
+                lead_verified(**LEAD),
+            ]
+        )
         assert await batch_ledger.balances() == {"D002": 200}
 
 
@@ -78,15 +96,25 @@ def poll(n: int, first: int) -> list[Any]:
     events = []
     for i in range(first, first + n):
         lead = {"lead_id": f"L{i}", "customer_id": f"C{i}", "entered_by": f"D00{i % 4}", "authorized": "D900"}
-        events += [lead_verified(**lead), sale_attributed(sale_id=f"S{i}", customer_id=f"C{i}", lead_id=f"L{i}",
-                                                          seller="D900", supplied_by=None, vehicles=[(f"V{i}", None)],
-                                                          entered_by=f"D00{i % 4}")]
+        events += [
+            lead_verified(**lead),
+            sale_attributed(
+                sale_id=f"S{i}",
+                customer_id=f"C{i}",
+                lead_id=f"L{i}",
+                seller="D900",
+                supplied_by=None,
+                vehicles=[(f"V{i}", None)],
+                entered_by=f"D00{i % 4}",
+            ),
+        ]
     return events
 
 
 class TestStatementsPerPollDoNotGrowWithThePoll:
-    async def test_250_records_take_as_many_statements_as_5(self, batch_ledger: LedgerHarness,
-                                                             statements: list[str]) -> None:
+    async def test_250_records_take_as_many_statements_as_5(
+        self, batch_ledger: LedgerHarness, statements: list[str]
+    ) -> None:
         await batch_ledger.deliver(poll(5, 0))
         small = len(statements)
         statements.clear()
@@ -104,8 +132,10 @@ class TestOverlappingPollsInOppositeOrderDoNotDeadlock:
             for round_ in range(15):
                 events = poll(6, round_ * 10)
                 # The same records and sales, delivered to two consumers in opposite orders (a replay, a rebalance).
-                await asyncio.gather(one.deliver(events), two.deliver([e.model_copy(update={"id": e.id + "x"})
-                                                                       for e in reversed(events)]))
+                await asyncio.gather(
+                    one.deliver(events),
+                    two.deliver([e.model_copy(update={"id": e.id + "x"}) for e in reversed(events)]),
+                )
             # A deadlock would have failed a poll: a fallback to the one-by-one path, or a dead letter there.
             assert one.fallbacks == two.fallbacks == 0
             assert await one.dead_letters() == 0

@@ -18,19 +18,35 @@ LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D00
 
 async def _entry_rows(ledger: LedgerHarness) -> list[tuple[str, str, Envelope]]:
     async with ledger.db.sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT topic, aggregate_id, payload FROM outbox WHERE event_type = 'leadnet.ledger.entry_posted' "
-            "ORDER BY seq"))).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT topic, aggregate_id, payload FROM outbox WHERE event_type = 'leadnet.ledger.entry_posted' "
+                    "ORDER BY seq"
+                )
+            )
+        ).all()
     return [(topic, key, Envelope.from_bytes(payload.encode())) for topic, key, payload in rows]
 
 
 class TestEntryPostedKey:
     async def test_every_entry_of_a_customer_is_keyed_by_that_customer_not_by_its_dealer(
-            self, ledger: LedgerHarness) -> None:
+        self, ledger: LedgerHarness
+    ) -> None:
         await ledger.deliver([lead_accepted(**LEAD), lead_verified(**LEAD)])
-        await ledger.deliver([sale_attributed(sale_id="S1", customer_id="C1", lead_id="L1", seller="D002",
-                                              supplied_by="D001", vehicles=[("VIN-A", "tractor")],
-                                              entered_by="D002")])
+        await ledger.deliver(
+            [
+                sale_attributed(
+                    sale_id="S1",
+                    customer_id="C1",
+                    lead_id="L1",
+                    seller="D002",
+                    supplied_by="D001",
+                    vehicles=[("VIN-A", "tractor")],
+                    entered_by="D002",
+                )
+            ]
+        )
         await ledger.deliver([sale_cancelled(sale_id="S1", customer_id="C1")])
         rows = await _entry_rows(ledger)
         entries = [EntryPosted.of(envelope) for _, _, envelope in rows]

@@ -25,15 +25,27 @@ class TestLedgerOverTheBroker:
         prefix = await new_topic_prefix(infra.bootstrap_servers)
         url = await fresh_database(infra.database_server_url, "rewards_ledger")
         app = create_app(service_settings(LedgerSettings, infra, database_url=url, topic_prefix=prefix))
-        sale = sale_attributed(sale_id="S1", customer_id="C1", lead_id="L1", seller="D001", supplied_by=None,
-                               vehicles=[("LRDS6PEB5KR000001", "tractor")], entered_by="D002")
+        sale = sale_attributed(
+            sale_id="S1",
+            customer_id="C1",
+            lead_id="L1",
+            seller="D001",
+            supplied_by=None,
+            vehicles=[("LRDS6PEB5KR000001", "tractor")],
+            entered_by="D002",
+        )
         verified = lead_verified(**LEAD)
         producer = await start_producer(infra.bootstrap_servers)
         try:
             async with running(app) as client:
-                for topic, env in ((SALES, sale), (LEADS, lead_accepted(**LEAD)),
-                                   (LEADS, verified), (LEADS, verified), (LEADS, republished(verified)),
-                                   (SALES, republished(sale))):
+                for topic, env in (
+                    (SALES, sale),
+                    (LEADS, lead_accepted(**LEAD)),
+                    (LEADS, verified),
+                    (LEADS, verified),
+                    (LEADS, republished(verified)),
+                    (SALES, republished(sale)),
+                ):
                     await producer.send_and_wait(prefix + topic, env.to_bytes(), key=b"C1")
 
                 async def paid_once() -> bool:
@@ -43,11 +55,14 @@ class TestLedgerOverTheBroker:
                 assert await eventually(paid_once)
                 r = await client.get("/v1/ledger/entries", headers=infra.auth("hq_analyst"))
                 assert sorted((e["kind"], e["amount_fen"]) for e in r.json()["items"]) == [
-                    ("info_fee", 200), ("purchase_reward", 10000)]
+                    ("info_fee", 200),
+                    ("purchase_reward", 10000),
+                ]
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(prefix + LEDGER, bootstrap_servers=infra.bootstrap_servers,
-                                    auto_offset_reset="earliest", group_id=None)
+        consumer = AIOKafkaConsumer(
+            prefix + LEDGER, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest", group_id=None
+        )
         await consumer.start()
         try:
             seen: list[Envelope] = []
@@ -63,9 +78,9 @@ class TestLedgerOverTheBroker:
             await eventually(two_events)
             assert sorted((e.type, e.data["kind"], e.data["dealer"]) for e in seen) == [
                 ("leadnet.ledger.entry_posted", "info_fee", "D002"),
-                ("leadnet.ledger.entry_posted", "purchase_reward", "D002")]
+                ("leadnet.ledger.entry_posted", "purchase_reward", "D002"),
+            ]
             # Keyed by the customer, like the lead and sale events it pays for (contract.md "Events").
             assert keys == [b"C1", b"C1"]
         finally:
             await consumer.stop()
-

@@ -61,8 +61,11 @@ class SaleSpec:
 
 # Biased towards records that earn rewards, so most histories move money; the rest cover what earns nothing.
 leads_st = st.builds(
-    LeadSpec, lead_id=st.just(""), entered_by=st.sampled_from(("D1", "D1", "D2", None)),
-    authorized=st.sampled_from(("D3", "D3", "D2")), cross_region=st.sampled_from((True, True, True, False)),
+    LeadSpec,
+    lead_id=st.just(""),
+    entered_by=st.sampled_from(("D1", "D1", "D2", None)),
+    authorized=st.sampled_from(("D3", "D3", "D2")),
+    cross_region=st.sampled_from((True, True, True, False)),
     tier=st.sampled_from(("retail", "retail", "retail", "gold_silver")),
     customer_existed=st.sampled_from((False, False, False, True)),
 )
@@ -112,7 +115,7 @@ def histories(draw: Any, max_batch: int = 4) -> History:
     i = 0
     while i < len(delivery):
         size = draw(st.integers(1, max_batch))
-        batches.append(delivery[i:i + size])
+        batches.append(delivery[i : i + size])
         i += size
     return leads, sales, batches
 
@@ -138,27 +141,35 @@ class Model:
         lead = self.leads[sale.lead_id]
         # The sale's claims say which vehicles earn a guarantee (the router knew the record's authorized dealer when
         # it attributed the sale), whether or not the ledger has heard of the record yet.
-        return (sale.seller == lead.entered_by and sale.supplied_by not in (None, sale.seller)
-                and sale.supplied_by == lead.authorized)
+        return (
+            sale.seller == lead.entered_by
+            and sale.supplied_by not in (None, sale.seller)
+            and sale.supplied_by == lead.authorized
+        )
 
     def balances(self) -> dict[str, int]:
         owed: dict[str, int] = {}
         for lead in self.leads.values():
-            if lead.lead_id not in self.verified or not (lead.cross_region and lead.tier == "retail"
-                                                          and lead.entered_by is not None):
+            if lead.lead_id not in self.verified or not (
+                lead.cross_region and lead.tier == "retail" and lead.entered_by is not None
+            ):
                 continue
             if lead.customer_existed and lead.lead_id in self.accepted:
                 continue  # a duplicate of an existing customer earns nothing
             entrant = lead.entered_by
             total = 200
-            live = [s for s in self.sales.values() if s.lead_id == lead.lead_id and s.sale_id in self.attributed
-                    and s.sale_id not in self.cancelled]
+            live = [
+                s
+                for s in self.sales.values()
+                if s.lead_id == lead.lead_id and s.sale_id in self.attributed and s.sale_id not in self.cancelled
+            ]
             if any(s.seller != entrant for s in live):
                 total += 10000
             for s in live:
                 if s.seller == entrant and s.supplied_by == lead.authorized and s.supplied_by != entrant:
-                    total += sum(self.amounts.get((s.sale_id, vin), GUARANTEE_DEFAULT[line])
-                                 for vin, line in s.vehicles)
+                    total += sum(
+                        self.amounts.get((s.sale_id, vin), GUARANTEE_DEFAULT[line]) for vin, line in s.vehicles
+                    )
             owed[entrant] = owed.get(entrant, 0) + total
         return owed
 
@@ -167,11 +178,16 @@ def envelope_for(op: Op, leads: dict[str, LeadSpec], sales: dict[str, SaleSpec])
     kind, key = op[0], op[1]
     if kind in ("accepted", "verified"):
         lead = leads[key]
-        facts: dict[str, Any] = {"lead_id": key, "customer_id": "C" + key, "entered_by": lead.entered_by,
-                                 "authorized": lead.authorized, "cross_region": lead.cross_region, "tier": lead.tier,
-                                 # the router's flag: a cross-region retail record entered by a dealer
-                                 "eligible": lead.cross_region and lead.tier == "retail"
-                                 and lead.entered_by is not None}
+        facts: dict[str, Any] = {
+            "lead_id": key,
+            "customer_id": "C" + key,
+            "entered_by": lead.entered_by,
+            "authorized": lead.authorized,
+            "cross_region": lead.cross_region,
+            "tier": lead.tier,
+            # the router's flag: a cross-region retail record entered by a dealer
+            "eligible": lead.cross_region and lead.tier == "retail" and lead.entered_by is not None,
+        }
         if kind == "accepted":
             return lead_accepted(**facts, customer_existed=lead.customer_existed)
         return lead_verified(**facts)
@@ -180,43 +196,64 @@ def envelope_for(op: Op, leads: dict[str, LeadSpec], sales: dict[str, SaleSpec])
     if kind == "attributed":
         entrant = leads[sale.lead_id].entered_by if sale.lead_id else None
         authorized = leads[sale.lead_id].authorized if sale.lead_id else None
-        return sale_attributed(sale_id=key, customer_id=customer, lead_id=sale.lead_id, seller=sale.seller,
-                               supplied_by=sale.supplied_by, vehicles=list(sale.vehicles), entered_by=entrant,
-                               authorized=authorized)
+        return sale_attributed(
+            sale_id=key,
+            customer_id=customer,
+            lead_id=sale.lead_id,
+            seller=sale.seller,
+            supplied_by=sale.supplied_by,
+            vehicles=list(sale.vehicles),
+            entered_by=entrant,
+            authorized=authorized,
+        )
     return sale_cancelled(sale_id=key, customer_id=customer)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[Any, ...]]]:
-    return {"postings": [tuple(r) for r in await conn.fetch("SELECT * FROM postings ORDER BY seq")],
-            "lines": [tuple(r) for r in await conn.fetch("SELECT * FROM lines ORDER BY line_id")]}
+    return {
+        "postings": [tuple(r) for r in await conn.fetch("SELECT * FROM postings ORDER BY seq")],
+        "lines": [tuple(r) for r in await conn.fetch("SELECT * FROM lines ORDER BY line_id")],
+    }
 
 
 async def check_books(conn: asyncpg.Connection, before: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
     assert await conn.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM lines") == 0
-    unbalanced = await conn.fetch("SELECT p.entry_id FROM postings p LEFT JOIN lines l USING (entry_id) "
-                                  "GROUP BY p.entry_id HAVING count(l.*) < 2 OR sum(l.amount_fen) <> 0")
+    unbalanced = await conn.fetch(
+        "SELECT p.entry_id FROM postings p LEFT JOIN lines l USING (entry_id) "
+        "GROUP BY p.entry_id HAVING count(l.*) < 2 OR sum(l.amount_fen) <> 0"
+    )
     assert unbalanced == []
     assert await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 0
     # one live posting per fact at most
-    live = await conn.fetch("SELECT fact_key, count(*) FROM postings p WHERE kind <> 'reversal' AND NOT EXISTS "
-                            "(SELECT 1 FROM postings r WHERE r.reverses = p.entry_id) GROUP BY fact_key "
-                            "HAVING count(*) > 1")
+    live = await conn.fetch(
+        "SELECT fact_key, count(*) FROM postings p WHERE kind <> 'reversal' AND NOT EXISTS "
+        "(SELECT 1 FROM postings r WHERE r.reverses = p.entry_id) GROUP BY fact_key "
+        "HAVING count(*) > 1"
+    )
     assert live == []
     now = await snapshot(conn)
     for table, rows in before.items():
-        assert now[table][:len(rows)] == rows, f"an earlier {table} row changed"
+        assert now[table][: len(rows)] == rows, f"an earlier {table} row changed"
     return now
 
 
 async def live_ledger(conn: asyncpg.Connection) -> list[tuple[Any, ...]]:
     """What is paid and stands, fact by fact (which sale a purchase reward is booked on may depend on arrival)."""
-    rows = await conn.fetch("SELECT fact_key, kind, dealer, amount_fen, vin FROM postings p WHERE kind <> 'reversal' "
-                            "AND NOT EXISTS (SELECT 1 FROM postings r WHERE r.reverses = p.entry_id) ORDER BY fact_key")
+    rows = await conn.fetch(
+        "SELECT fact_key, kind, dealer, amount_fen, vin FROM postings p WHERE kind <> 'reversal' "
+        "AND NOT EXISTS (SELECT 1 FROM postings r WHERE r.reverses = p.entry_id) ORDER BY fact_key"
+    )
     return [tuple(r) for r in rows]
 
 
-async def run_history(infra: Infra, leads: list[LeadSpec], sales: list[SaleSpec],
-                      batches: list[list[tuple[Op, str]]], *, batch: bool = False) -> list[tuple[Any, ...]]:
+async def run_history(
+    infra: Infra,
+    leads: list[LeadSpec],
+    sales: list[SaleSpec],
+    batches: list[list[tuple[Op, str]]],
+    *,
+    batch: bool = False,
+) -> list[tuple[Any, ...]]:
     """Deliver the history (one-by-one path, or the batch path as production does) checking the books after every
     poll and the balances against the model; returns the live ledger."""
     url = await fresh_database(infra.database_server_url, "rewards_ledger")
@@ -240,15 +277,22 @@ async def run_history(infra: Infra, leads: list[LeadSpec], sales: list[SaleSpec]
                     events.append(env)
                 elif how == "republished":
                     events.append(republished(env))
-                getattr(model, {"accepted": "accepted", "verified": "verified", "attributed": "attributed",
-                                "cancelled": "cancelled"}[op[0]]).add(op[1])
+                getattr(
+                    model,
+                    {
+                        "accepted": "accepted",
+                        "verified": "verified",
+                        "attributed": "attributed",
+                        "cancelled": "cancelled",
+                    }[op[0]],
+                ).add(op[1])
             await flush(harness, events, delivered)
             books = await check_books(conn, books)
         assert await harness.balances() == model.balances()
         # Replaying everything delivered (a consumer group reset, a broker that lost its offsets) changes nothing.
         for i in range(0, len(delivered), 50):
-            await harness.deliver(delivered[i:i + 50])
-            await harness.deliver([republished(e) for e in delivered[i:i + 50]])
+            await harness.deliver(delivered[i : i + 50])
+            await harness.deliver([republished(e) for e in delivered[i : i + 50]])
         after = await check_books(conn, books)
         assert after == books
         assert harness.fallbacks == 0, "the batch handler failed and the one-by-one path took over"
@@ -275,9 +319,17 @@ async def set_amount(harness: LedgerHarness, model: Model, op: Op) -> None:
     expected = model.guarantee_accepted(sale_id, vin, int(amount))
     try:
         async with harness.db.transaction() as session:
-            await set_guarantee_amount(session, harness.runtime.outbox, sale_id=sale_id, vin=vin,
-                                       amount_fen=int(amount), set_by="hq", now=harness.runtime.clock.now(),
-                                       prefix="t.", policy=POLICY)
+            await set_guarantee_amount(
+                session,
+                harness.runtime.outbox,
+                sale_id=sale_id,
+                vin=vin,
+                amount_fen=int(amount),
+                set_by="hq",
+                now=harness.runtime.clock.now(),
+                prefix="t.",
+                policy=POLICY,
+            )
         accepted = True
     except ServiceError:
         accepted = False
@@ -297,19 +349,29 @@ def noted(history: History) -> History:
 
 
 class TestLedgerInvariants:
-    @settings(max_examples=40, deadline=None, print_blob=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=40,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(history=histories())
     def test_any_history_keeps_the_books_balanced_and_pays_what_the_rules_say(
-            self, infra: Infra, history: History) -> None:
+        self, infra: Infra, history: History
+    ) -> None:
         leads, sales, batches = noted(history)
         asyncio.run(run_history(infra, leads, sales, batches))
 
-    @settings(max_examples=25, deadline=None, print_blob=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(history=histories(max_batch=12))  # polls of up to 24 events: several facts of a record in one poll
     def test_the_batch_path_keeps_the_invariants_and_pays_as_the_one_by_one_path(
-            self, infra: Infra, history: History) -> None:
+        self, infra: Infra, history: History
+    ) -> None:
         leads, sales, batches = noted(history)
         by_batch = asyncio.run(run_history(infra, leads, sales, batches, batch=True))
         one_by_one = asyncio.run(run_history(infra, leads, sales, batches, batch=False))

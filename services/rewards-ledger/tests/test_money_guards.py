@@ -25,17 +25,27 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 def posting(entry: str, kind: str, amount: int) -> str:
     reverses = "'E-earlier'" if kind == "reversal" else "NULL"  # a reversal points back (an older CHECK)
-    return (f"INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, rule, policy_version, "
-            f"posted_at, reverses) VALUES ('{entry}', '{entry}', '{kind}', 'D009', {amount}, 't', 't', now(), "
-            f"{reverses})")
+    return (
+        f"INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, rule, policy_version, "
+        f"posted_at, reverses) VALUES ('{entry}', '{entry}', '{kind}', 'D009', {amount}, 't', 't', now(), "
+        f"{reverses})"
+    )
 
 
 class TestChecks:
-    @pytest.mark.parametrize(("kind", "amount"), [
-        ("info_fee", -200), ("purchase_reward", 0), ("profit_guarantee", -1), ("bonus", 200), ("reversal", 200),
-    ])
-    async def test_a_posting_of_an_unknown_kind_or_the_wrong_sign_is_refused(self, ledger: LedgerHarness,
-                                                                              kind: str, amount: int) -> None:
+    @pytest.mark.parametrize(
+        ("kind", "amount"),
+        [
+            ("info_fee", -200),
+            ("purchase_reward", 0),
+            ("profit_guarantee", -1),
+            ("bonus", 200),
+            ("reversal", 200),
+        ],
+    )
+    async def test_a_posting_of_an_unknown_kind_or_the_wrong_sign_is_refused(
+        self, ledger: LedgerHarness, kind: str, amount: int
+    ) -> None:
         conn = await asyncpg.connect(to_plain_url(ledger.db.engine.url.render_as_string(hide_password=False)))
         try:
             with pytest.raises(asyncpg.CheckViolationError, match=r"amount_sign_by_kind|kind_known"):
@@ -48,16 +58,20 @@ class TestChecks:
         conn = await asyncpg.connect(to_plain_url(ledger.db.engine.url.render_as_string(hide_password=False)))
         try:
             with pytest.raises(asyncpg.CheckViolationError):
-                await conn.execute("INSERT INTO guarantee_settings (sale_id, vin, amount_fen, set_by, set_at) "
-                                   "VALUES ('S1', 'LFWSRXRJ0N1000001', $1, 'hq', now())", amount)
+                await conn.execute(
+                    "INSERT INTO guarantee_settings (sale_id, vin, amount_fen, set_by, set_at) "
+                    "VALUES ('S1', 'LFWSRXRJ0N1000001', $1, 'hq', now())",
+                    amount,
+                )
         finally:
             await conn.close()
 
     async def test_a_32_character_product_line_fits(self, ledger: LedgerHarness) -> None:
         conn = await asyncpg.connect(to_plain_url(ledger.db.engine.url.render_as_string(hide_password=False)))
         try:
-            await conn.execute("INSERT INTO sale_vehicles (sale_id, vin, product_line) VALUES ('S1', 'V1', $1)",
-                               "x" * 32)
+            await conn.execute(
+                "INSERT INTO sale_vehicles (sale_id, vin, product_line) VALUES ('S1', 'V1', $1)", "x" * 32
+            )
         finally:
             await conn.close()
 
@@ -65,8 +79,7 @@ class TestChecks:
         conn = await asyncpg.connect(to_plain_url(ledger.db.engine.url.render_as_string(hide_password=False)))
         try:
             assert await conn.fetchval("SELECT has_table_privilege('leadnet_ledger_app', 'postings', 'INSERT')")
-            assert not await conn.fetchval(
-                "SELECT has_table_privilege('leadnet_ledger_app', 'postings', 'UPDATE')")
+            assert not await conn.fetchval("SELECT has_table_privilege('leadnet_ledger_app', 'postings', 'UPDATE')")
         finally:
             await conn.close()
 
@@ -84,7 +97,7 @@ class TestTheServiceRole:
         admin = await asyncpg.connect(to_plain_url(url))
         await admin.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER PASSWORD '{password}'")
         await admin.execute(f"GRANT leadnet_ledger_app TO {role}")
-        await admin.execute(f"GRANT CONNECT ON DATABASE \"{ledger.db.engine.url.database}\" TO {role}")
+        await admin.execute(f'GRANT CONNECT ON DATABASE "{ledger.db.engine.url.database}" TO {role}')
         db = Database(make_engine(_url_as(url, role, password).replace("postgresql://", "postgresql+asyncpg://")))
         try:
             yield SimpleNamespace(db=db, admin=admin, role=role)

@@ -32,6 +32,7 @@ async def ledger(request: pytest.FixtureRequest, infra: Infra, clock: FrozenCloc
     async with opened_ledger(url, clock=clock, batch=request.param == "batch") as harness:
         yield harness
 
+
 # D002 (Jinan) entered a retail customer of Weifang, the region of D001: cross-region, assigned to D001.
 LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
 
@@ -45,13 +46,27 @@ def verified(**over: Any) -> Envelope:
 
 
 def sold_by_authorized(sale_id: str = "S1", vin: str = "LRDS6PEB5KR000001") -> Envelope:
-    return sale_attributed(sale_id=sale_id, customer_id="C1", lead_id="L1", seller="D001", supplied_by=None,
-                           vehicles=[(vin, "tractor")], entered_by="D002")
+    return sale_attributed(
+        sale_id=sale_id,
+        customer_id="C1",
+        lead_id="L1",
+        seller="D001",
+        supplied_by=None,
+        vehicles=[(vin, "tractor")],
+        entered_by="D002",
+    )
 
 
 def sold_by_entrant(sale_id: str = "S2", vins: tuple[str, ...] = ("VIN-A",), line: str = "tractor") -> Envelope:
-    return sale_attributed(sale_id=sale_id, customer_id="C1", lead_id="L1", seller="D002", supplied_by="D001",
-                           vehicles=[(v, line) for v in vins], entered_by="D002")
+    return sale_attributed(
+        sale_id=sale_id,
+        customer_id="C1",
+        lead_id="L1",
+        seller="D002",
+        supplied_by="D001",
+        vehicles=[(v, line) for v in vins],
+        entered_by="D002",
+    )
 
 
 class TestInformationFee:
@@ -65,13 +80,17 @@ class TestInformationFee:
         assert (entry["kind"], entry["idempotency_key"], entry["lead_id"]) == ("info_fee", "info_fee:L1", "L1")
         assert await ledger.dead_letters() == 0
 
-    @pytest.mark.parametrize("over", [
-        {"eligible": False, "cross_region": False},  # in-region
-        {"tier": "gold_silver", "eligible": False},  # big customer
-        {"entered_by": None, "eligible": False},  # collected by HQ
-    ])
-    async def test_nothing_for_in_region_big_or_hq_records(self, ledger: LedgerHarness, over: dict[str, object]
-                                                           ) -> None:
+    @pytest.mark.parametrize(
+        "over",
+        [
+            {"eligible": False, "cross_region": False},  # in-region
+            {"tier": "gold_silver", "eligible": False},  # big customer
+            {"entered_by": None, "eligible": False},  # collected by HQ
+        ],
+    )
+    async def test_nothing_for_in_region_big_or_hq_records(
+        self, ledger: LedgerHarness, over: dict[str, object]
+    ) -> None:
         await ledger.deliver([accepted(**over), verified(**over), sold_by_authorized()])
         assert await ledger.balances() == {}
 
@@ -105,8 +124,7 @@ class TestPurchaseReward:
 
 
 class TestProfitGuarantee:
-    async def test_default_by_product_line_per_vehicle_instead_of_purchase_reward(self, ledger: LedgerHarness
-                                                                                  ) -> None:
+    async def test_default_by_product_line_per_vehicle_instead_of_purchase_reward(self, ledger: LedgerHarness) -> None:
         await ledger.deliver([accepted(), verified(), sold_by_entrant(vins=("V1", "V2"), line="tractor")])
         assert await ledger.balances() == {"D002": 200 + 2 * 200000}
         keys = sorted(e["idempotency_key"] for e in await ledger.entries())
@@ -117,18 +135,31 @@ class TestProfitGuarantee:
         assert await ledger.balances() == {"D002": 200 + 100000}
 
     async def test_nothing_when_the_entrant_sells_from_its_own_stock(self, ledger: LedgerHarness) -> None:
-        own = sale_attributed(sale_id="S9", customer_id="C1", lead_id="L1", seller="D002", supplied_by=None,
-                              vehicles=[("V9", "tractor")], entered_by="D002")
-        other_supplier = sale_attributed(sale_id="S8", customer_id="C1", lead_id="L1", seller="D002",
-                                         supplied_by="D077", vehicles=[("V8", "tractor")], entered_by="D002",
-                                         authorized="D001")
+        own = sale_attributed(
+            sale_id="S9",
+            customer_id="C1",
+            lead_id="L1",
+            seller="D002",
+            supplied_by=None,
+            vehicles=[("V9", "tractor")],
+            entered_by="D002",
+        )
+        other_supplier = sale_attributed(
+            sale_id="S8",
+            customer_id="C1",
+            lead_id="L1",
+            seller="D002",
+            supplied_by="D077",
+            vehicles=[("V8", "tractor")],
+            entered_by="D002",
+            authorized="D001",
+        )
         await ledger.deliver([accepted(), verified(), own, other_supplier])
         assert await ledger.balances() == {"D002": 200}
 
 
 class TestCancellation:
-    async def test_cancel_after_payment_reverses_the_sale_rewards_not_the_info_fee(self, ledger: LedgerHarness
-                                                                                   ) -> None:
+    async def test_cancel_after_payment_reverses_the_sale_rewards_not_the_info_fee(self, ledger: LedgerHarness) -> None:
         await ledger.deliver([accepted(), verified(), sold_by_entrant(vins=("V1",))])
         await ledger.deliver([sale_cancelled(sale_id="S2", customer_id="C1")])
         assert await ledger.balances() == {"D002": 200}
@@ -151,14 +182,16 @@ class TestCancellation:
         await ledger.deliver([accepted(), verified()])
         assert await ledger.balances() == {"D002": 200}
 
-    async def test_cancelled_first_sale_moves_the_purchase_reward_to_the_live_one(self, ledger: LedgerHarness
-                                                                                  ) -> None:
+    async def test_cancelled_first_sale_moves_the_purchase_reward_to_the_live_one(self, ledger: LedgerHarness) -> None:
         await ledger.deliver([accepted(), verified(), sold_by_authorized("S1", "V1"), sold_by_authorized("S3", "V3")])
         await ledger.deliver([sale_cancelled(sale_id="S1", customer_id="C1")])
         assert await ledger.balances() == {"D002": 10200}
         entries = await ledger.entries()
         assert [(e["kind"], e["sale_id"], e["amount_fen"]) for e in entries[1:]] == [
-            ("purchase_reward", "S1", 10000), ("reversal", "S1", -10000), ("purchase_reward", "S3", 10000)]
+            ("purchase_reward", "S1", 10000),
+            ("reversal", "S1", -10000),
+            ("purchase_reward", "S3", 10000),
+        ]
         assert entries[-1]["idempotency_key"] == "purchase_reward:L1#2"
         await ledger.deliver([sale_cancelled(sale_id="S3", customer_id="C1")])
         assert await ledger.balances() == {"D002": 200}

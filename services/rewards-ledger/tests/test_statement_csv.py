@@ -15,9 +15,19 @@ from rewards_ledger.statements import statement_csv
 
 def line(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "entry_id": "e1", "posted_at": "2026-12-01T10:00:00+08:00", "kind": "info_fee", "rule": "r",
-        "explanation": "fee", "lead_id": "l1", "customer_id": "c1", "customer": {"name": "张*", "phone": "138****8000"},
-        "sale_id": None, "vin": None, "reverses": None, "amount_fen": 200, "running_total_fen": 200,
+        "entry_id": "e1",
+        "posted_at": "2026-12-01T10:00:00+08:00",
+        "kind": "info_fee",
+        "rule": "r",
+        "explanation": "fee",
+        "lead_id": "l1",
+        "customer_id": "c1",
+        "customer": {"name": "张*", "phone": "138****8000"},
+        "sale_id": None,
+        "vin": None,
+        "reverses": None,
+        "amount_fen": 200,
+        "running_total_fen": 200,
     }
     return {**base, **overrides}
 
@@ -29,11 +39,23 @@ def rows(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 class TestStatementCsv:
     def test_text_that_would_start_a_formula_is_quoted_as_text(self) -> None:
-        [_, row, _] = rows([line(customer={"name": "=HYPERLINK(\"http://x\",\"点我\")", "phone": "+86138"},
-                                 vin="@SUM(A1)", explanation="-1+1", rule="\tcmd")])
-        assert row["customer_name"] == "'=HYPERLINK(\"http://x\",\"点我\")"
+        [_, row, _] = rows(
+            [
+                line(
+                    customer={"name": '=HYPERLINK("http://x","点我")', "phone": "+86138"},
+                    vin="@SUM(A1)",
+                    explanation="-1+1",
+                    rule="\tcmd",
+                )
+            ]
+        )
+        assert row["customer_name"] == '\'=HYPERLINK("http://x","点我")'
         assert (row["customer_phone"], row["vin"], row["explanation"], row["rule"]) == (
-            "'+86138", "'@SUM(A1)", "'-1+1", "'\tcmd")
+            "'+86138",
+            "'@SUM(A1)",
+            "'-1+1",
+            "'\tcmd",
+        )
 
     def test_amounts_stay_numbers_even_when_negative(self) -> None:
         [_, row, _] = rows([line(kind="reversal", amount_fen=-200, running_total_fen=0)])
