@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy import func, select
 
 from dedup_router.models import Sale
 from dedup_router.sales import decide_sale, sale_body
 from dedup_router.schemas import SaleOut, SalePage
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["sales"])
@@ -31,22 +32,21 @@ async def list_sales(
     request: Request,
     principal: Caller,
     status: Literal["pending_confirmation", "attributed", "rejected", "cancelled"] = "pending_confirmation",
-    cursor: Annotated[str | None, Query(max_length=36, pattern=r"^[0-9a-f-]+$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[PageParams, Depends()] = PageParams(),
 ) -> SalePage:
-    """A dealer: pending sales waiting for its confirmation, else the sales it reported. HQ: all of them."""
-    query = select(Sale).where(Sale.status == status).order_by(Sale.sale_id).limit(limit + 1)
+    """A dealer: pending sales waiting for its confirmation, else the sales it reported. HQ: all of them.
+    `updated_since` reads a sale's last change: reported, confirmed or rejected, cancelled."""
+    query = select(Sale).where(Sale.status == status)
     if principal.role == "dealer":
         waiting = status == "pending_confirmation"
         query = query.where((Sale.confirmer if waiting else Sale.seller) == principal.dealer)
-    if cursor:
-        query = query.where(Sale.sale_id > cursor)
+    changed = func.greatest(Sale.created_at, Sale.decided_at, Sale.cancelled_at)
     async with runtime_of(request).db.sessions() as session:
-        rows = list((await session.execute(query)).scalars())
-    page = rows[:limit]
+        found = await fetch_page(session, query, order=[Sale.sale_id], params=page, changed_at=changed)
     return SalePage(
-        items=[SaleOut.model_validate(sale_body(s)) for s in page],
-        next_cursor=page[-1].sale_id if len(rows) > limit else None,
+        items=[SaleOut.model_validate(sale_body(s)) for s in found.rows],
+        next_cursor=found.next_cursor,
+        total=found.total,
     )
 
 

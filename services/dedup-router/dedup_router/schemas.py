@@ -168,9 +168,8 @@ class SaleOut(BaseModel):
     cancelled_at: datetime | None = None
 
 
-class SalePage(BaseModel):
-    items: list[SaleOut]
-    next_cursor: str | None
+class SalePage(Page[SaleOut]):
+    pass
 
 
 class VehicleIn(RequestModel):
