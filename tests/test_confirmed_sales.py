@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dedup_router.rate_limit import RateLimiter
+from dedup_router.state import router_state
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
@@ -170,9 +171,9 @@ class TestConfirmedSales:
 
     async def test_sales_and_protection_lookups_are_rate_limited_per_caller(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
-            extras = p.apps["router"].state.runtime.extras
-            extras["sales_limiter"] = RateLimiter(per_minute=1, burst=2)
-            extras["lookup_limiter"] = RateLimiter(per_minute=1, burst=2)
+            limiters = router_state(p.apps["router"].state.runtime).limiters
+            limiters["sales_limiter"] = RateLimiter(per_minute=1, burst=2)
+            limiters["lookup_limiter"] = RateLimiter(per_minute=1, burst=2)
             for path, body in (
                 ("/v1/sales", _sale(datetime.now(UTC), INVENTED)),
                 ("/v1/customers/protection-lookup", {"phone": "13800138000"}),

@@ -138,7 +138,7 @@ class TestTheAttackIsRefusedAtEachStep:
             router_db,
             seller="D002",
             supplied_by="D001",
-            vins=[bad_check_digit(9), vin(2), vin(3), vin(1), "LRDS6PEB\x00KR00000"],
+            vins=[bad_check_digit(9), vin(2), vin(3), vin(1), "LRDS6PEBQKR000000"],
         )
         assert isinstance(error, ValidationFailed)
         assert problems(error) == [
