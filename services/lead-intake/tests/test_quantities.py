@@ -16,7 +16,8 @@ def chinese(n: int) -> str:
     """The standard written form of 1..99999 (一万零五, 四十九, 一百零五, 十五)."""
     if n >= 10_000:
         high, low = divmod(n, 10_000)
-        rest = "" if low == 0 else ("零" if low < 1000 else "") + chinese(low)
+        # After 零 the tens keep their 一 in the standard form: 30010 is 三万零一十, not 三万零十.
+        rest = "" if low == 0 else ("零" if low < 1000 else "") + ("一" if 10 <= low < 20 else "") + chinese(low)
         return chinese(high) + "万" + rest
     out, zero = "", False
     for unit, name in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
