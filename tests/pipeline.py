@@ -1,13 +1,20 @@
-"""The four services running in one test process against the session's real PostgreSQL and Kafka."""
+"""The four services running in one test process against the session's real PostgreSQL and Kafka.
+
+When a pipeline stops, it scans what the test left behind for personal data (issue 16 "Done when"): every public
+topic and the dead-letter topic of the test's prefix, and every log record the services and the kit emitted while it
+ran. A phone number or a street-level address in any of them fails the test that produced it.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dedup_router.app import create_app as router_app
 from dedup_router.settings import RouterSettings
@@ -16,6 +23,8 @@ from followup_scheduler.settings import SchedulerSettings
 from lead_intake.app import create_app as intake_app
 from lead_intake.settings import IntakeSettings
 from leadnet_shared.clock import Clock
+from leadnet_shared.events import DEAD_LETTERS, TOPICS
+from leadnet_shared.redaction import find_personal_data
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
@@ -58,4 +67,77 @@ async def pipeline(
             app_clock = scheduler_clock if name == "scheduler" and scheduler_clock else clock
             apps[name] = factory(settings, clock=app_clock)
             clients[name] = await stack.enter_async_context(running(apps[name]))
-        yield Pipeline(apps=apps, infra=infra, **clients)
+        with _LogScan() as logs:
+            yield Pipeline(apps=apps, infra=infra, **clients)
+    on_topics = await personal_data_on_topics(infra.bootstrap_servers, prefix)
+    assert on_topics == [], f"personal data on public or dead-letter topics: {on_topics[:5]}"
+    assert logs.findings == [], f"personal data in log records: {logs.findings[:5]}"
+
+
+# The loggers of the code under test; the tests' own loggers and third-party libraries are not the services' output.
+_SCANNED_LOGGERS = ("lead_intake", "dedup_router", "followup_scheduler", "rewards_ledger", "leadnet_shared", "leadnet")
+
+
+class _LogScan(logging.Handler):
+    """Collects personal data from every log record of the services while a pipeline runs. It reads the raw record
+    (message, arguments, fields, exception), before the redacting formatter: redaction is a backstop, the code must
+    not log personal data in the first place."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.findings: list[tuple[str, list[str]]] = []
+        self._root_level = logging.NOTSET
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(_SCANNED_LOGGERS):
+            return
+        text = f"{record.getMessage()} {record.__dict__!r}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += repr(record.exc_info[1])
+        if found := find_personal_data(text):
+            self.findings.append((record.name, found))
+
+    def __enter__(self) -> _LogScan:
+        root = logging.getLogger()
+        self._root_level = root.level
+        root.setLevel(min(root.level or logging.INFO, logging.INFO))  # INFO records are created, so scanned
+        root.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._root_level)
+
+
+async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str, list[str]]]:
+    """Every phone number or street-level address on the prefix's public topics and dead-letter topic, read from the
+    beginning to the end offsets of the moment (tombstones have no value and carry nothing)."""
+    names = [prefix + t.name for t in TOPICS if t.public] + [prefix + DEAD_LETTERS]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    findings: list[tuple[str, list[str]]] = []
+    try:
+        existing = await consumer.topics()
+        partitions = [
+            TopicPartition(name, p)
+            for name in names
+            if name in existing
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    if m.value and (found := find_personal_data(m.value.decode("utf-8", "replace"))):
+                        findings.append((tp.topic.removeprefix(prefix), found))
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return findings

@@ -38,6 +38,15 @@ def redact_text(text: str) -> str:
     return _STREET_NUMBER.sub(REDACTED_ADDRESS, text)
 
 
+def find_personal_data(text: str) -> list[str]:
+    """The phone numbers and street-level addresses in `text`, as found (for scans of topics and logs in tests and
+    audits; the same patterns as `redact_text`, so what this finds is exactly what redaction would mask)."""
+    if not text:
+        return []
+    found = [m.group(0) for pattern in (_MOBILE, _LANDLINE, _ADDRESS) for m in pattern.finditer(text)]
+    return found + [m.group(0) for m in _STREET_NUMBER.finditer(_ADDRESS.sub(REDACTED_ADDRESS, text))]
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)

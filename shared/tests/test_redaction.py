@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadnet_shared.logging import configure_logging
-from leadnet_shared.redaction import describe_error, redact_text
+from leadnet_shared.redaction import describe_error, find_personal_data, redact_text
 
 
 class TestRedactText:
@@ -57,6 +57,30 @@ class TestRedactText:
     def test_any_mobile_keeps_only_its_first_three_and_last_four_digits(self, phone: str, around: str) -> None:
         out = redact_text(f"{around}{phone}{around}")
         assert phone not in out and f"{phone[:3]}****{phone[-4:]}" in out
+
+
+class TestFindPersonalData:
+    """The scan the end-to-end tests run over topics and logs: it finds exactly what redaction would mask."""
+
+    @given(
+        st.lists(
+            st.one_of(
+                st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+                st.sampled_from(["东坡北街18号", "建设路99号", "金都花园小区", "0536-6012345", "18号楼"]),
+                st.text(alphabet="客户电话请回访，。 D0123abc-", max_size=8),
+            ),
+            max_size=6,
+        )
+    )
+    def test_finds_nothing_after_redaction_and_something_whenever_redaction_changes_the_text(
+        self, parts: list[str]
+    ) -> None:
+        text = "".join(parts)
+        assert find_personal_data(redact_text(text)) == []
+        assert bool(find_personal_data(text)) == (redact_text(text) != text)
+
+    def test_masked_forms_are_not_findings(self) -> None:
+        assert find_personal_data("138****8000 山东省潍坊市诸城市*** 张*") == []
 
 
 @pytest.fixture
