@@ -437,11 +437,13 @@ def install_ops_routes(app: FastAPI, settings: ServiceSettings) -> None:
         if runtime is None:
             return ORJSONResponse({"status": "starting"})
         # Liveness reflects progress: a consumer loop that died or stopped polling (e.g. wedged after a broker
-        # restart) makes the process unhealthy so the orchestrator restarts it instead of leaving it running.
+        # restart), or a periodic worker whose step hangs, makes the process unhealthy so the orchestrator restarts
+        # it instead of leaving it running.
         now = runtime.clock.now()
         stuck = [
             c.name for c in runtime.consumers if c.started.is_set() and (now - c.last_progress).total_seconds() > 120
         ]
+        stuck += [w.name for w in runtime.periodic if w.wedged(now)]
         dead = [t.get_name() for t in runtime.tasks if t.done() and not runtime.stopping]
         if stuck or dead:
             return ORJSONResponse({"status": "unhealthy", "stuck": stuck, "dead": dead}, status_code=503)

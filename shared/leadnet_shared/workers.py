@@ -9,7 +9,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadnet_shared.clock import Clock
@@ -23,6 +23,7 @@ Step = Callable[[], Awaitable[float]]
 """One pass of the worker; returns the seconds to wait before the next pass (0: a backlog, go on at once)."""
 
 STOP_CHECK_SECONDS = 0.5  # how soon a sleeping worker notices the service stopping
+WEDGED_AFTER_SECONDS = 300.0  # a step running this much longer than expected is hung (liveness fails)
 
 
 class PeriodicWorker:
@@ -46,11 +47,17 @@ class PeriodicWorker:
         self.rng = rng or random.Random()
         self.last_progress: datetime | None = None
         self.consecutive_failures = 0
+        # When the next pass should have finished by: set before each wait, so a step that hangs (a lost connection
+        # awaited for ever) shows as overdue, while a step that fails and backs off does not (restarting the process
+        # would not heal a database outage).
+        self.expected_by: datetime | None = None
 
     def backoff(self) -> float:
         """After the n-th failure in a row: 2^(n-1) seconds up to `max_backoff`, jittered down by up to half so
         that replicas failing together do not retry together."""
-        ceiling = min(self.max_backoff, 2.0 ** (self.consecutive_failures - 1))
+        # The exponent is capped: 2.0 ** 1024 overflows, which after ~17 hours of failures at a 60 s ceiling
+        # would crash the worker instead of letting it retry.
+        ceiling = min(self.max_backoff, 2.0 ** min(self.consecutive_failures - 1, 30))
         return ceiling * self.rng.uniform(0.5, 1.0)
 
     async def run_once(self) -> float:
@@ -71,9 +78,15 @@ class PeriodicWorker:
         self.last_progress = self.clock.now()
         return max(0.0, wait)
 
+    def wedged(self, now: datetime) -> bool:
+        """Liveness: the current pass is overdue by more than `WEDGED_AFTER_SECONDS`."""
+        return self.expected_by is not None and now > self.expected_by + timedelta(seconds=WEDGED_AFTER_SECONDS)
+
     async def run(self, *, stopping: Callable[[], bool]) -> None:
         while not stopping():
+            self.expected_by = self.clock.now()
             wait = await self.run_once()
+            self.expected_by = self.clock.now() + timedelta(seconds=wait)
             while wait > 0 and not stopping():
                 pause = min(wait, STOP_CHECK_SECONDS)
                 await self.sleep(pause)
