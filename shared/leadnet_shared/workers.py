@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter
+
 from leadnet_shared.clock import Clock
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ Step = Callable[[], Awaitable[float]]
 """One pass of the worker; returns the seconds to wait before the next pass (0: a backlog, go on at once)."""
 
 STOP_CHECK_SECONDS = 0.5  # how soon a sleeping worker notices the service stopping
+WORKER_FAILURES = Counter("leadnet_worker_failures_total", "Failed passes of a periodic worker", ["service", "worker"])
 WEDGED_AFTER_SECONDS = 300.0  # a step running this much longer than expected is hung (liveness fails)
 
 
@@ -36,8 +39,10 @@ class PeriodicWorker:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         max_backoff: float = 60.0,
         rng: random.Random | None = None,
+        service: str = "leadnet",
     ) -> None:
         self.name = name
+        self.failures = WORKER_FAILURES.labels(service, name)
         self.step = step
         self.clock = clock
         # Timers that wait for business time sleep on the service clock (a test advances it); the rest sleep in
@@ -68,6 +73,7 @@ class PeriodicWorker:
             raise
         except Exception:
             self.consecutive_failures += 1
+            self.failures.inc()
             n = self.consecutive_failures
             if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th... failure in a row: a trace, not a flood
                 log.exception("%s failed (%d in a row); retrying with backoff", self.name, n)
@@ -106,6 +112,7 @@ def periodic(
             clock=runtime.clock,
             sleep=runtime.clock.sleep if on_service_clock else None,
             max_backoff=max_backoff,
+            service=runtime.settings.service,
         )
         runtime.periodic.append(runner)
         await runner.run(stopping=lambda: runtime.stopping)

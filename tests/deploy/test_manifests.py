@@ -440,8 +440,21 @@ class TestAlerts:
             "kafka_consumergroup_lag",
             "leadnet_tasks_overdue",
             "leadnet.internal.dlq.v1",
+            "leadnet_outbox_parked",
+            "leadnet_consumer_parked",
+            "leadnet_broker_up",
+            "leadnet_worker_failures_total",
         ):
             assert metric in exprs, metric
+
+    def test_every_alert_names_a_runbook_section_that_exists(self, overlay: Rendered) -> None:
+        (rules,) = overlay.of("PrometheusRule")
+        headings = re.findall(r"^#+ (.+)$", (REPO / "docs" / "operations.md").read_text(), flags=re.M)
+        anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+        for group in rules["spec"]["groups"]:
+            for rule in group["rules"]:
+                path, _, anchor = rule["annotations"]["runbook"].partition("#")
+                assert path == "docs/operations.md" and anchor in anchors, (rule["alert"], anchor)
 
 
 # ---- compose -----------------------------------------------------------------------------------------------
