@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock, SystemClock
-from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox
+from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox, inbox_purge_step
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
 from leadnet_shared.http import DEFAULT_BODY_LIMIT, BodyLimit
@@ -48,7 +48,7 @@ from leadnet_shared.problems import (
     pointer_from_loc,
 )
 from leadnet_shared.settings import ServiceSettings
-from leadnet_shared.workers import PeriodicWorker
+from leadnet_shared.workers import PeriodicWorker, periodic
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ def create_service_app(
             await loop.start()
             runtime.consumers.append(loop)
             runtime.tasks.append(asyncio.create_task(loop.run(), name=f"consumer-{spec.name}"))
-        for worker in workers:
+        for worker in [*workers, *([periodic("inbox-purge", inbox_purge_step)] if consumers else [])]:
             runtime.tasks.append(asyncio.create_task(worker(runtime), name=getattr(worker, "__name__", "worker")))
         runtime.tasks.append(asyncio.create_task(_probe_broker(runtime), name="broker-probe"))
         runtime.ready = True

@@ -22,6 +22,8 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -34,8 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.db import Database, execute, fetch
-from leadnet_shared.events import DEAD_LETTERS, DeadLetter, Envelope
+from leadnet_shared.events import DEAD_LETTERS, TOPIC_OF_TYPE, TOPICS, DeadLetter, Envelope
 from leadnet_shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from leadnet_shared.app import Runtime
+    from leadnet_shared.workers import Step
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,59 @@ class Inbox:
                 out.append(envelope)
                 fresh.discard(envelope.id)  # the same event twice in one poll is handled once
         return out
+
+    async def purge(self, session: AsyncSession, *, now: datetime, limit: int = 10_000) -> int:
+        """Forget up to `limit` processed ids that can no longer be delivered again (`inbox_retention`); the rest
+        are kept for ever (events of compacted topics and of types this catalogue does not know)."""
+        purged = 0
+        for retention, types in _purgeable_types().items():
+            result = await session.execute(
+                text(INBOX_PURGE_SQL.format(table=self.table.name)),
+                {"types": types, "before": now - retention, "limit": limit - purged},
+            )
+            purged += int(getattr(result, "rowcount", 0) or 0)
+            if purged >= limit:
+                break
+        return purged
+
+
+def inbox_retention(event_type: str) -> timedelta | None:
+    """How long a processed id must be remembered: twice its topic's retention (a redelivery after that is
+    impossible: Kafka has deleted the event, and the outbox's republish window is far shorter); None for events
+    of compacted topics, which a consumer reset to the earliest offset reads again however old they are."""
+    spec = _TOPIC_SPECS.get(TOPIC_OF_TYPE.get(event_type, ""))
+    if spec is None or spec.retention_days is None:
+        return None
+    return timedelta(days=2 * spec.retention_days)
+
+
+def _purgeable_types() -> dict[timedelta, list[str]]:
+    by_retention: dict[timedelta, list[str]] = {}
+    for event_type in sorted(TOPIC_OF_TYPE):
+        if (retention := inbox_retention(event_type)) is not None:
+            by_retention.setdefault(retention, []).append(event_type)
+    return by_retention
+
+
+_TOPIC_SPECS = {t.name: t for t in TOPICS}
+INBOX_PURGE_SQL = (
+    "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE event_type = ANY(:types) "
+    "AND processed_at < :before LIMIT :limit))"
+)
+INBOX_PURGE_EVERY_SECONDS = 6 * 3600.0
+
+
+def inbox_purge_step(runtime: Runtime) -> Step:
+    """A `workers.periodic` step: the inbox forgets what can no longer come back (review L11: it grew for ever)."""
+
+    async def purge() -> float:
+        async with runtime.db.transaction() as session:
+            purged = await runtime.inbox.purge(session, now=runtime.clock.now())
+        if purged:
+            log.info("purged %d processed event ids from the inbox", purged)
+        return 0.0 if purged >= 10_000 else INBOX_PURGE_EVERY_SECONDS
+
+    return purge
 
 
 # SQLSTATEs worth another try: deadlock, serialization failure, lock not available (lock_timeout), statement

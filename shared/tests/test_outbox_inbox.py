@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox
+from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox, inbox_retention
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
 from leadnet_shared.kafka import start_producer
@@ -386,4 +386,38 @@ class TestBatchInbox:
                 (events[1].id, "parked")
             ]
         assert batch_sizes.count(1) >= 2  # the poison was isolated by the same handler, on batches of one
+        await db.dispose()
+
+
+class TestInboxRetention:
+    def test_retention_is_twice_the_topic_retention_and_none_for_compacted_topics(self) -> None:
+        assert inbox_retention("leadnet.lead.closed") == timedelta(days=60)  # leads: 30 days
+        assert inbox_retention("leadnet.ledger.entry_posted") == timedelta(days=800)  # ledger: 400 days
+        assert inbox_retention("leadnet.customer.upserted") is None  # compacted: read again after any reset
+        assert inbox_retention("leadnet.dealer.upserted") is None
+        assert inbox_retention("leadnet.something.new") is None  # unknown: kept
+
+    async def test_purge_forgets_only_ids_that_cannot_be_delivered_again(self, infra: Infra) -> None:
+        db = await _database(infra)
+        now = datetime(2026, 12, 5, tzinfo=UTC)
+        rows = [
+            ("old-lead", "leadnet.lead.closed", now - timedelta(days=61)),
+            ("recent-lead", "leadnet.lead.closed", now - timedelta(days=59)),
+            ("old-customer", "leadnet.customer.upserted", now - timedelta(days=3000)),
+            ("old-unknown", "leadnet.something.new", now - timedelta(days=3000)),
+            ("old-ledger", "leadnet.ledger.entry_posted", now - timedelta(days=401)),
+        ]
+        async with db.transaction() as session:
+            for event_id, event_type, at in rows:
+                await session.execute(
+                    INBOX.insert().values(consumer="c", event_id=event_id, event_type=event_type, processed_at=at)
+                )
+        inbox = Inbox(INBOX)
+        async with db.transaction() as session:
+            assert await inbox.purge(session, now=now) == 1
+        async with db.sessions() as session:
+            kept = sorted((await session.execute(text("SELECT event_id FROM inbox"))).scalars())
+        assert kept == ["old-customer", "old-ledger", "old-unknown", "recent-lead"]
+        async with db.transaction() as session:  # a kept id still turns a redelivery away
+            assert await inbox.claim(session, consumer="c", event_id="recent-lead", event_type="x") is False
         await db.dispose()
