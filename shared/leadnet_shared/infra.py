@@ -70,8 +70,31 @@ class EmbeddedPostgres:
         self.data_dir = self.data_dir.resolve()
 
     @property
+    def password_file(self) -> Path:
+        """The superuser's generated password (0600, beside the data directory): the server asks for it on every
+        connection, so another local user cannot walk in as superuser over personal data and the ledger (the
+        review's L2; data directories created before this have no file and keep their trust authentication)."""
+        return self.data_dir.parent / f"{self.data_dir.name}.password"
+
+    @property
     def url(self) -> str:
+        if self.password_file.exists():
+            password = self.password_file.read_text().strip()
+            return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/"
         return f"postgresql://postgres@127.0.0.1:{self.port}/"
+
+    def _new_password_file(self) -> Path:
+        """A fresh password in a file created 0600 from the start (no window in which others could read it), plus
+        a copy the unprivileged server user may read for initdb (removed right after)."""
+        import secrets
+
+        password = secrets.token_urlsafe(24)
+        with contextlib.suppress(FileNotFoundError):
+            self.password_file.unlink()
+        fd = os.open(self.password_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        return self.password_file
 
     def _user_args(self) -> dict[str, str]:
         # PostgreSQL refuses to run as root; the wheel's helper creates an unprivileged system user for it.
@@ -102,21 +125,37 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
         self.data_dir.chmod(0o700)  # PostgreSQL refuses a data directory others can read
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
-                [
-                    str(self._bin / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "--auth=trust",
-                    "-U",
-                    "postgres",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                ],
-                check=True,
-                capture_output=True,
-                **user,
-            )  # type: ignore[call-overload]
+            password = self._new_password_file().read_text()
+            # initdb reads the password from a file the server's user can read: a 0600 copy it owns, for the
+            # moment of initdb only.
+            pwfile = self.data_dir.parent / f".{self.data_dir.name}.initdb-pw"
+            fd = os.open(pwfile, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(password)
+            try:
+                if user:
+                    import pwd
+
+                    pw = pwd.getpwnam(PG_SYSTEM_USER)
+                    os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+                subprocess.run(
+                    [
+                        str(self._bin / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "-U",
+                        "postgres",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    **user,
+                )  # type: ignore[call-overload]
+            finally:
+                pwfile.unlink(missing_ok=True)
         self.stop(quiet=True)
         self.port = self.port or free_port()
         sock_dir = self.data_dir / "sock"
