@@ -137,6 +137,8 @@ _PYDANTIC_CODES = {
     # Raised as `PydanticCustomError("invalid_phone", ...)` by a model that normalizes a phone while validating, so
     # a bad phone is reported with the body's other field problems, not in a second round.
     "invalid_phone": "invalid_phone",
+    # Null given for a field that may be left out but not emptied (a PATCH's fields): the wrong type.
+    "null_not_allowed": "invalid_type",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from dedup_router.confidentiality import customer_file_query, customer_out, sees_unmasked
+from dedup_router.confidentiality import customer_file_query, sees_unmasked
 from dedup_router.customer_file import correct_customer
 from dedup_router.models import TimelineEntry
 from dedup_router.schemas import CustomerFileOut, CustomerPatch, TimelineItem, TimelinePage
@@ -64,9 +64,7 @@ async def customer_timeline(
                 summary=summary,
             )
         )
-    return TimelinePage(
-        items=items, next_cursor=found.next_cursor, total=found.total, customer=customer_out(customer, principal)
-    )
+    return TimelinePage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 
 @router.patch(

@@ -294,7 +294,7 @@ class CustomerPatch(RequestModel):
             return None
         value = value.strip()
         if not value:
-            raise PydanticCustomError("too_short", "must not be blank")
+            raise PydanticCustomError("string_too_short", "must not be blank")
         return _no_control_characters(value)
 
 
@@ -318,4 +318,4 @@ class TimelineItem(BaseModel):
 
 
 class TimelinePage(Page[TimelineItem]):
-    customer: CustomerOut
+    pass

@@ -177,6 +177,7 @@ class TestPatchValidation:
                 {
                     "phone": "12345",
                     "name": None,
+                    "address": " ",
                     "vehicles_in_use": [{"brand": "欧曼", "quantity": 0}],
                     "purchase_intent": {"horizon": "someday"},
                     "assigned_dealer": "D002",
@@ -186,6 +187,7 @@ class TestPatchValidation:
         assert found == {
             ("phone", "invalid_phone"),
             ("name", "null_not_allowed"),
+            ("address", "string_too_short"),
             ("vehicles_in_use.0.quantity", "greater_than_equal"),
             ("purchase_intent.horizon", "literal_error"),
             ("assigned_dealer", "extra_forbidden"),
