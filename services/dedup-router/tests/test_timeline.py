@@ -6,9 +6,13 @@ a redelivered event kept once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from dedup_router.models import INBOX, OUTBOX, TimelineEntry
@@ -86,6 +90,43 @@ class TestGenericFacts:
             ]
         finally:
             await db.dispose()
+
+
+_db: Database | None = None
+TYPES = ["leadnet.lead.accepted", "leadnet.task.completed", "leadnet.lead.returned", "leadnet.x.brand_new"]
+facts = st.lists(
+    st.tuples(st.sampled_from(TYPES), st.integers(0, 3), st.sampled_from(["C1", "C2"])),
+    min_size=1,
+    max_size=10,
+)
+
+
+@pytest.mark.postgres
+class TestOrderIndependence:
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(facts=facts, order=st.randoms(use_true_random=False), cuts=st.sets(st.integers(1, 12)))
+    async def test_the_timeline_does_not_depend_on_arrival_order_batching_or_redelivery(
+        self, infra: Infra, facts: list[tuple[str, int, str]], order: random.Random, cuts: set[int]
+    ) -> None:
+        global _db
+        if _db is None:
+            _db = await _database(infra)
+        async with _db.transaction() as session:
+            await session.execute(text("TRUNCATE customer_timeline"))
+        events = [
+            _event(kind, {"customer_id": customer, "n": i}, at=T0 + timedelta(minutes=minute), event_id=f"e{i:02d}")
+            for i, (kind, minute, customer) in enumerate(facts)
+        ]
+        delivered = events + events[: len(events) // 2]  # some delivered twice
+        order.shuffle(delivered)
+        bounds = sorted({0, len(delivered), *(c for c in cuts if c < len(delivered))})
+        for start, end in itertools.pairwise(bounds):
+            async with _db.transaction() as session:
+                await record_events(session, delivered[start:end])
+        for customer in ("C1", "C2"):
+            expected = sorted((e.time, e.id) for e in events if e.data["customer_id"] == customer)
+            got = [(e.occurred_at, e.event_id) for e in await _timeline(_db, customer)]
+            assert got == expected
 
 
 @pytest.mark.postgres
