@@ -38,29 +38,30 @@ _DEALER_FIELDS = ("dealer", "seller", "to_dealer", "entered_by", "assigned_deale
 _ACTOR_FIELDS = ("actor", "decided_by", "by")
 
 
-def _first(data: Mapping[str, Any], names: Sequence[str]) -> str | None:
+def _first(data: Mapping[str, Any], names: Sequence[str], *, longest: int) -> str | None:
     for name in names:
         value = data.get(name)
         if isinstance(value, str) and value:
-            return value
+            return value if len(value) <= longest else None
     return None
 
 
 def timeline_row(
     *, event_id: str, event_type: str, time: datetime, source: str | None, data: Mapping[str, Any]
 ) -> dict[str, Any] | None:
-    """The timeline row of one event, or None when it names no customer (a dealer's, a plan reminder)."""
+    """The timeline row of one event, or None when it names no customer (a dealer's, a plan reminder) or none the
+    registry could hold (a value that fits no column would fail the batch and park the key for nothing)."""
     customer_id = data.get("customer_id")
-    if not isinstance(customer_id, str) or not customer_id:
+    if not isinstance(customer_id, str) or not 0 < len(customer_id) <= 36 or len(event_id) > 64:
         return None
     return {
         "event_id": event_id,
         "customer_id": customer_id,
-        "type": event_type,
+        "type": event_type[:120],
         "occurred_at": time,
-        "actor": _first(data, _ACTOR_FIELDS),
-        "dealer": _first(data, _DEALER_FIELDS),
-        "service": source,
+        "actor": _first(data, _ACTOR_FIELDS, longest=200),
+        "dealer": _first(data, _DEALER_FIELDS, longest=32),
+        "service": source[:120] if source else None,
         "summary": dict(data),
     }
 

@@ -71,20 +71,26 @@ class TestGenericFacts:
                 at=T0 + timedelta(hours=1),
             )
             reminder = _event("leadnet.plan.reminder", {"dealer": "D001", "plan": "callback"}, at=T0)
+            foreign = _event(
+                "leadnet.someone.elses", {"customer_id": "C" * 80, "dealer": "D" * 80, "actor": 7}, at=T0
+            )  # names nothing the registry could hold: skipped, not a failed batch
+            odd = _event("leadnet.x.odd", {"customer_id": "C1", "dealer": "D" * 80, "actor": 7}, at=T0 - timedelta(1))
             async with db.transaction() as session:
-                await record_events(session, [returned, accepted, posting, reminder])
+                await record_events(session, [returned, accepted, posting, reminder, foreign, odd])
             async with db.transaction() as session:
                 await record_events(session, [returned])  # redelivered
             entries = await _timeline(db, "C1")
             assert [(e.type, e.dealer, e.actor) for e in entries] == [
+                ("leadnet.x.odd", None, None),
                 ("leadnet.lead.accepted", "D002", None),
                 ("leadnet.ledger.entry_posted", "D002", None),
                 ("leadnet.lead.returned", None, "carol@hq"),
             ]
-            assert entries[2].summary["brand_new"] == [1]  # unknown fields kept as they came
+            assert entries[3].summary["brand_new"] == [1]  # unknown fields kept as they came
             # The assigned dealer reads the story, but not what another dealer is paid.
             d001 = Principal(sub="d", role="dealer", dealer="D001")
             assert [e.type for e in await _timeline(db, "C1", d001)] == [
+                "leadnet.x.odd",
                 "leadnet.lead.accepted",
                 "leadnet.lead.returned",
             ]
