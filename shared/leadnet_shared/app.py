@@ -134,6 +134,11 @@ _PYDANTIC_CODES = {
     "less_than": "out_of_range",
     "less_than_equal": "out_of_range",
     "nul_character": "invalid_character",
+    # Raised as `PydanticCustomError("invalid_phone", ...)` by a model that normalizes a phone while validating, so
+    # a bad phone is reported with the body's other field problems, not in a second round.
+    "invalid_phone": "invalid_phone",
+    # Null given for a field that may be left out but not emptied (a PATCH's fields): the wrong type.
+    "null_not_allowed": "invalid_type",
 }
 
 

@@ -49,6 +49,23 @@ log = logging.getLogger(__name__)
 # once per batch). The fallback that isolates a failing event calls the same handler with a batch of one.
 BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 
+
+class AllTypesExcept(frozenset[str]):
+    """Every event type, including types added after this code was written, except the set's own members: for a
+    consumer that keeps events generically (the router's customer timeline), known type or not."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and not frozenset.__contains__(self, item)
+
+
+ALL_TYPES: frozenset[str] = AllTypesExcept()
+
+
+def is_tombstone(value: bytes | None) -> bool:
+    """A compacted topic's deletion marker (no value): nothing to handle, acknowledged like an unknown type."""
+    return not value
+
+
 CONSUMED = Counter("leadnet_events_consumed_total", "Events handled", ["service", "consumer", "outcome"])
 CONSUMER_LAST_PROGRESS = Gauge("leadnet_consumer_last_progress_timestamp", "Last poll", ["service", "consumer"])
 
@@ -307,7 +324,7 @@ class ConsumerLoop:
         self.service = service
         self.topics = topics
         self.handler = handler
-        self.types = frozenset(types)
+        self.types = types if isinstance(types, frozenset) else frozenset(types)
         self.db = db
         self.inbox = inbox
         self.outbox = outbox
@@ -454,6 +471,8 @@ class ConsumerLoop:
         rows = []
         seen: set[str] = set()
         for record in records:
+            if is_tombstone(record.value):
+                continue
             try:
                 envelope = Envelope.from_bytes(record.value or b"")
             except (ValueError, ValidationError):
@@ -534,6 +553,8 @@ class ConsumerLoop:
         failing batch one."""
         envelopes = []
         for record in records:
+            if is_tombstone(record.value):
+                continue
             try:
                 envelopes.append(Envelope.from_bytes(record.value or b""))
             except (ValueError, ValidationError):
@@ -598,6 +619,8 @@ class ConsumerLoop:
         this poll (taken once: a retry in place counts again)."""
         if message.tp in self._revoked:
             raise _Abandoned
+        if is_tombstone(message.value):
+            return
         try:
             envelope = Envelope.from_bytes(message.value)
         except (ValueError, ValidationError) as exc:

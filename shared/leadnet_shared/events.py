@@ -304,6 +304,34 @@ class CustomerUpserted(EventData):
     updated_at: datetime
 
 
+class FieldCorrection(BaseModel):
+    """One corrected field of a customer file: contact fields masked, the other blocks as they are (no PII)."""
+
+    field: str  # phone | name | address | vehicles_in_use | usage | purchase_intent
+    old: Any = None
+    new: Any = None
+
+
+class CustomerCorrected(EventData):
+    """A customer file was corrected (`PATCH /v1/customers/{id}`): who, when, which fields, masked.
+
+    On the leads topic, not the compacted customers topic: compaction keeps only a key's last message, and the
+    customer's next `customer.upserted` would erase the correction that HQ counts."""
+
+    type: Literal["leadnet.customer.corrected"] = Field("leadnet.customer.corrected", exclude=True)
+    event_topic: ClassVar[str] = LEADS
+    event_aggregate: ClassVar[str] = "customer"
+
+    customer_id: str
+    change_id: str  # the customer_changes rows of this correction share it
+    actor: str  # the token subject who corrected it
+    actor_role: str
+    dealer: str | None = None  # the correcting dealer; None for HQ
+    assigned_dealer: str | None = None
+    changes: list[FieldCorrection]
+    corrected_at: datetime
+
+
 class DealerUpserted(EventData):
     type: Literal["leadnet.dealer.upserted"] = Field("leadnet.dealer.upserted", exclude=True)
     event_topic: ClassVar[str] = DEALERS
@@ -359,8 +387,61 @@ class TaskDue(TaskEvent):
     type: Literal["leadnet.task.due"] = Field("leadnet.task.due", exclude=True)
 
 
+class FleetLineLearnt(FleetLine):
+    """A vehicle in use as a callback learnt it (domain.md §2 在用車), no personal data."""
+
+    function: str | None = None
+    horsepower: int | None = None
+    body_spec: str | None = None
+
+
+class UsageLearnt(BaseModel):
+    """How the customer uses its vehicles (domain.md §2 車輛使用情況), as a callback learnt it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cargo: str | None = None
+    load_tons: float | None = None
+    haul_distance_km: float | None = None
+    consumer_credit: str | None = None
+    insurance: str | None = None
+
+
+class IntentLearnt(BaseModel):
+    """The purchase intent a callback surveyed (domain.md §2 購車意向)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    brand: str | None = None
+    model: str | None = None
+    quantity: int | None = None
+    function: str | None = None
+    horsepower: int | None = None
+    body_spec: str | None = None
+    product_line: str | None = None
+    horizon: str | None = None
+
+
+class CallbackContent(BaseModel):
+    """What a callback learnt, as data (domain.md §4 "How"): whether the customer information was confirmed,
+    which contact fields were found wrong (their new values are personal data: the dealer applies them with
+    `PATCH /v1/customers/{id}`, never through this public event), vehicles and usage learnt, suggestions
+    (redacted free text) and the purchase intent surveyed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    information_confirmed: bool | None = None
+    contact_corrected: list[str] = Field(default_factory=list)  # phone | name | address
+    vehicles_in_use: list[FleetLineLearnt] | None = None
+    usage: UsageLearnt | None = None
+    suggestions: str | None = None
+    purchase_intent: IntentLearnt | None = None
+
+
 class TaskCompleted(TaskEvent):
     type: Literal["leadnet.task.completed"] = Field("leadnet.task.completed", exclude=True)
+    # A callback's structured content (absent for a completion that reported only an outcome).
+    content: CallbackContent | None = None
 
 
 class TaskOverdue(TaskEvent):
@@ -493,6 +574,7 @@ AnyEvent = Annotated[
     | LeadVerified
     | LeadClosed
     | CustomerUpserted
+    | CustomerCorrected
     | DealerUpserted
     | DealerWithdrawn
     | TaskScheduled
@@ -519,6 +601,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         LeadVerified,
         LeadClosed,
         CustomerUpserted,
+        CustomerCorrected,
         DealerUpserted,
         DealerWithdrawn,
         TaskScheduled,

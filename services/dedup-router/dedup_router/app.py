@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from dedup_router import sale_endpoints, vehicle_endpoints
+from dedup_router import customer_file_endpoints, sale_endpoints, vehicle_endpoints
 from dedup_router.endpoints import router
 from dedup_router.handlers import LEAD_TYPES, lead_handler
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
@@ -12,6 +12,7 @@ from dedup_router.protection import protection_timer
 from dedup_router.republish import republish_masked_customers
 from dedup_router.sales import SALE_KEYS
 from dedup_router.settings import RouterSettings
+from dedup_router.timeline import TIMELINE_TOPICS, TIMELINE_TYPES, timeline_handler
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
@@ -27,9 +28,10 @@ def create_app(
         settings=settings,
         title="leadnet dedup-router",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, sale_endpoints.router, vehicle_endpoints.router],
+        routers=[router, sale_endpoints.router, vehicle_endpoints.router, customer_file_endpoints.router],
         consumers=[
-            ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler, types=LEAD_TYPES)
+            ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler, types=LEAD_TYPES),
+            ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=timeline_handler, types=TIMELINE_TYPES),
         ],
         workers=[
             periodic("protection-timer", protection_timer),

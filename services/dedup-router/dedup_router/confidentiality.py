@@ -3,6 +3,8 @@
 - hq_admin: every customer, unmasked; hq_analyst: every customer, masked.
 - dealer: the customers assigned to it (unmasked while assigned) and the customers it entered a record for
   (masked unless also assigned to it); anything else does not exist for it (404, never 403).
+- The customer file (its timeline and corrections) is the assigned dealer's and HQ's: the whole story names other
+  dealers' leads, sales and rewards, so an entrant the customer is not assigned to gets 404 for it.
 """
 
 from __future__ import annotations
@@ -57,3 +59,11 @@ def visible_customer_query(customer_id: str, principal: Principal) -> Select[Any
     query = select(Customer).where(Customer.customer_id == customer_id)
     condition = visible_to(principal)
     return query if condition is None else query.where(condition)
+
+
+def customer_file_query(customer_id: str, principal: Principal) -> Select[Any]:
+    """One customer's file (timeline, corrections): HQ, or the dealer it is assigned to; else no row (404)."""
+    query = select(Customer).where(Customer.customer_id == customer_id)
+    if principal.is_hq:
+        return query
+    return query.where(Customer.assigned_dealer.is_not(None), Customer.assigned_dealer == (principal.dealer or ""))

@@ -6,6 +6,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.batch_routing import route_leads
+from dedup_router.customer_file import remember_profiles
 from dedup_router.state import dealer_cache
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
@@ -35,7 +36,7 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         if not submissions:
             return
         try:
-            await route_leads(
+            decided = await route_leads(
                 session,
                 runtime.outbox,
                 submissions=submissions,
@@ -43,6 +44,7 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 prefix=runtime.settings.topic_prefix,
                 dealers=dealers,
             )
+            await remember_profiles(session, submissions=submissions, decided=decided, now=runtime.clock.now())
         except SQLAlchemyError as exc:
             ids = ", ".join(s.lead_id for s in submissions[:_IDS_REPORTED])
             more = f" and {len(submissions) - _IDS_REPORTED} more" if len(submissions) > _IDS_REPORTED else ""

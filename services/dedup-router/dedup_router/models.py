@@ -238,3 +238,57 @@ class SaleIdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_sale_idempotency_keys_created_at", "created_at"),)
+
+
+class TimelineEntry(Base):
+    """One fact of a customer's story (`GET /v1/customers/{id}/timeline`), as the public topics told it or as the
+    router wrote it itself: stored generically (type, time, who, masked summary), so event types added later by
+    other services appear without a change here. The event id is the key: a redelivery, or the consumer reading
+    back an event the router wrote directly, is stored once."""
+
+    __tablename__ = "customer_timeline"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(120))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str | None] = mapped_column(String(200))  # a token subject, when the event names one
+    dealer: Mapped[str | None] = mapped_column(String(32))  # the dealer the fact is about or by
+    service: Mapped[str | None] = mapped_column(String(120))  # the envelope's source
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the event's data: masked (public topics only)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_customer_timeline_customer_time", "customer_id", "occurred_at", "event_id"),)
+
+
+class CustomerProfile(Base):
+    """The customer file's blocks besides contact data: vehicles in use, usage, purchase intent (domain.md §2),
+    from the newest accepted record, then as corrected (`customer_changes`)."""
+
+    __tablename__ = "customer_profiles"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    vehicles_in_use: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    purchase_intent: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CustomerChange(Base):
+    """Append-only history of corrections: one row per changed field, old and new value, who and when. Rows of one
+    `PATCH` share `change_id` (the id of the `leadnet.customer.corrected` event it published)."""
+
+    __tablename__ = "customer_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    change_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(36))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_by_role: Mapped[str] = mapped_column(String(20))
+    changed_by_dealer: Mapped[str | None] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_customer_changes_customer", "customer_id", "changed_at", "seq"),)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
+from leadnet_shared.phone import InvalidPhone, normalize_phone
 
 
 class DealerIn(RequestModel):
@@ -207,3 +209,113 @@ class VehicleOut(BaseModel):
 class VehiclesOut(BaseModel):
     created: int
     updated: int
+
+
+# ---- the customer file (PATCH /v1/customers/{id}, GET /v1/customers/{id}/timeline) ----------------------------
+
+Horizon = Literal[
+    "within_1_week",
+    "within_2_weeks",
+    "within_3_weeks",
+    "within_4_weeks",
+    "within_2_months",
+    "within_6_months",
+    "within_1_year",
+    "uncertain",
+    "none",
+]
+
+
+class VehicleInUseIn(RequestModel):
+    """One line of the vehicles in use (contract.md record shape)."""
+
+    brand: str = Field(min_length=1, max_length=50)
+    model: str | None = Field(None, max_length=100)
+    quantity: int = Field(ge=1, le=10_000)
+    function: str | None = Field(None, max_length=50)
+    horsepower: int | None = Field(None, ge=1, le=2000)
+    body_spec: str | None = Field(None, max_length=100)
+
+
+class UsageIn(RequestModel):
+    cargo: str | None = Field(None, max_length=100)
+    load_tons: float | None = Field(None, ge=0, le=1000)
+    haul_distance_km: float | None = Field(None, ge=0, le=100_000)
+    consumer_credit: str | None = Field(None, max_length=100)
+    insurance: str | None = Field(None, max_length=100)
+
+
+class PurchaseIntentIn(RequestModel):
+    brand: str | None = Field(None, max_length=50)
+    model: str | None = Field(None, max_length=100)
+    quantity: int | None = Field(None, ge=1, le=10_000)
+    function: str | None = Field(None, max_length=50)
+    horsepower: int | None = Field(None, ge=1, le=2000)
+    body_spec: str | None = Field(None, max_length=100)
+    product_line: str | None = Field(None, pattern=PRODUCT_LINE, max_length=24)
+    horizon: Horizon | None = None
+
+
+class CustomerPatch(RequestModel):
+    """A correction of the customer file: only the fields given change; none may be null. The region (and with it
+    the routing) is not changed here: an address correction keeps the customer's region code."""
+
+    phone: str | None = Field(
+        None, min_length=1, max_length=40, description="Any usual mainland formatting; stored as E.164."
+    )
+    name: str | None = Field(None, min_length=1, max_length=200)
+    address: str | None = Field(None, min_length=1, max_length=500)
+    vehicles_in_use: list[VehicleInUseIn] | None = Field(None, min_length=1, max_length=200)
+    usage: UsageIn | None = None
+    purchase_intent: PurchaseIntentIn | None = None
+
+    @field_validator("phone", "name", "address", "vehicles_in_use", "usage", "purchase_intent", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Only a field the body gives is validated: an absent one stays as it is, a null one is refused.
+        if value is None:
+            raise PydanticCustomError("null_not_allowed", "null is not a correction; leave the field out")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_phone(value)
+        except InvalidPhone as exc:
+            raise PydanticCustomError("invalid_phone", exc.message) from None
+
+    @field_validator("name", "address")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise PydanticCustomError("string_too_short", "must not be blank")
+        return _no_control_characters(value)
+
+
+class CustomerFileOut(CustomerOut):
+    """The customer (masked per role) with the blocks of its file."""
+
+    vehicles_in_use: list[dict[str, Any]] | None = None
+    usage: dict[str, Any] | None = None
+    purchase_intent: dict[str, Any] | None = None
+    change_id: str | None = Field(None, description="The correction this answer made, if any.")
+
+
+class TimelineItem(BaseModel):
+    event_id: str
+    type: str = Field(description="The event type, e.g. `leadnet.lead.accepted`; types added later appear as is.")
+    occurred_at: datetime
+    actor: str | None = Field(None, description="The person (token subject) who did it, when the fact names one.")
+    dealer: str | None = Field(None, description="The dealer the fact is by or about.")
+    service: str | None = Field(None, description="The service that published it.")
+    summary: dict[str, Any] = Field(description="The fact's data, masked per role like the customer.")
+
+
+class TimelinePage(Page[TimelineItem]):
+    pass

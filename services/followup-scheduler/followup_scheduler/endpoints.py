@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import ORJSONResponse
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from followup_scheduler.models import TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
 from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut, TaskIn, TaskKind, TaskOut, TaskPage
-from followup_scheduler.tasks import complete_task, schedule_task
+from followup_scheduler.tasks import complete_task, public_content, schedule_task
 from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
@@ -44,7 +44,14 @@ def task_out(t: Task) -> TaskOut:
         status=t.status,
         reason=t.reason,
         outcome=t.outcome,
+        content=_shown(t.content),
     )
+
+
+def _shown(content: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A task's content as every reader sees it (HQ's analyst too): redacted like the public event."""
+    shown = public_content(content)
+    return shown.model_dump(mode="json", exclude_unset=True) if shown else None
 
 
 MANUAL_DUE_GRACE = timedelta(minutes=5)
@@ -152,6 +159,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
             outcome=body.outcome,
             info_verified=body.info_verified,
             notes=body.notes,
+            content=body.content.model_dump(mode="json", exclude_unset=True) if body.content else None,
             now=runtime.clock.now(),
             prefix=runtime.settings.topic_prefix,
         )

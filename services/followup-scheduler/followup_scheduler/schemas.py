@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -22,10 +22,76 @@ class TaskIn(RequestModel):
     due_at: AwareDatetime  # with its offset: a naive time is a different instant in Shanghai and in UTC
 
 
+ContactField = Literal["phone", "name", "address"]
+Horizon = Literal[
+    "within_1_week",
+    "within_2_weeks",
+    "within_3_weeks",
+    "within_4_weeks",
+    "within_2_months",
+    "within_6_months",
+    "within_1_year",
+    "uncertain",
+    "none",
+]
+
+
+class VehicleLearntIn(RequestModel):
+    brand: str = Field(min_length=1, max_length=50)
+    model: str | None = Field(None, max_length=100)
+    quantity: int = Field(ge=1, le=10_000)
+    function: str | None = Field(None, max_length=50)
+    horsepower: int | None = Field(None, ge=1, le=2000)
+    body_spec: str | None = Field(None, max_length=100)
+
+
+class UsageLearntIn(RequestModel):
+    cargo: str | None = Field(None, max_length=100)
+    load_tons: float | None = Field(None, ge=0, le=1000)
+    haul_distance_km: float | None = Field(None, ge=0, le=100_000)
+    consumer_credit: str | None = Field(None, max_length=100)
+    insurance: str | None = Field(None, max_length=100)
+
+
+class IntentLearntIn(RequestModel):
+    brand: str | None = Field(None, max_length=50)
+    model: str | None = Field(None, max_length=100)
+    quantity: int | None = Field(None, ge=1, le=10_000)
+    function: str | None = Field(None, max_length=50)
+    horsepower: int | None = Field(None, ge=1, le=2000)
+    body_spec: str | None = Field(None, max_length=100)
+    product_line: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,23}$")
+    horizon: Horizon | None = None
+
+
+class CallbackContentIn(RequestModel):
+    """What the callback learnt (domain.md §4 "How"): a call confirms the customer information, learns how the
+    vehicles are used, collects suggestions, surveys purchase intent."""
+
+    information_confirmed: bool | None = Field(
+        None, description="The customer information was confirmed as recorded (or not: see contact_corrected)."
+    )
+    contact_corrected: list[ContactField] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Contact fields found wrong. Their new values are personal data and do not go on the public "
+        "topic: the assigned dealer applies them with PATCH /v1/customers/{customer_id}.",
+    )
+    vehicles_in_use: list[VehicleLearntIn] | None = Field(None, max_length=200)
+    usage: UsageLearntIn | None = None
+    suggestions: str | None = Field(
+        None, max_length=2000, description="Published with phone numbers and street addresses redacted."
+    )
+    purchase_intent: IntentLearntIn | None = None
+
+
 class CompleteIn(RequestModel):
     outcome: Outcome
     info_verified: bool = False
     notes: str | None = Field(None, max_length=4000)
+    content: CallbackContentIn | None = Field(
+        None, description="What the callback learnt, as data (shown in the customer's timeline)."
+    )
 
 
 class TaskOut(BaseModel):
@@ -38,6 +104,9 @@ class TaskOut(BaseModel):
     status: str
     reason: str
     outcome: str | None = None
+    content: dict[str, Any] | None = Field(
+        None, description="What the callback learnt; suggestions with phone numbers and street addresses redacted."
+    )
 
 
 class TaskPage(Page[TaskOut]):

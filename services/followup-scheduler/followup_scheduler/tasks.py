@@ -27,6 +27,7 @@ from followup_scheduler.quotas import PlanKind, due_plan_reminders
 from followup_scheduler.relationship_maintenance import repurchase_reminder
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
 from leadnet_shared.events import (
+    CallbackContent,
     LeadClosed,
     LeadVerified,
     PlanReminder,
@@ -39,6 +40,7 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.outbox import Outbox, Outgoing, insert_select_sql
 from leadnet_shared.problems import Conflict
+from leadnet_shared.redaction import redact_text
 
 OPEN_STATES = ("open", "overdue")
 T = TypeVar("T", bound=TaskEvent)
@@ -353,6 +355,17 @@ async def _plan_repurchase(
     await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
 
 
+def public_content(content: dict[str, Any] | None) -> CallbackContent | None:
+    """A callback's content as the public topic may carry it: no contact values (the request takes none), the
+    free-text suggestions with phone numbers and street addresses redacted."""
+    if not content:
+        return None
+    public = dict(content)
+    if public.get("suggestions"):
+        public["suggestions"] = redact_text(public["suggestions"])
+    return CallbackContent.model_validate(public)
+
+
 async def complete_task(
     session: AsyncSession,
     outbox: Outbox,
@@ -363,14 +376,19 @@ async def complete_task(
     notes: str | None,
     now: datetime,
     prefix: str,
+    content: dict[str, Any] | None = None,
 ) -> tuple[Task, Task | None]:
-    """Record the outcome, verify the lead once if confirmed true, and plan what the outcome table says."""
+    """Record the outcome (and what the callback learnt), verify the lead once if confirmed true, and plan what
+    the outcome table says."""
     if task.status not in OPEN_STATES:
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
+    task.content = content
+    completed = task_event(task, event=TaskCompleted, occurred_at=now)
+    completed.content = public_content(content)
     await outbox.publish(
         session,
-        task_event(task, event=TaskCompleted, occurred_at=now),
+        completed,
         key=task.customer_id,
         subject=task.customer_id,
         time=now,
