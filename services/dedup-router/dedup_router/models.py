@@ -238,3 +238,14 @@ class SaleIdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_sale_idempotency_keys_created_at", "created_at"),)
+
+
+class CustomerErasure(Base):
+    """A customer HQ erased (PIPL): the registry row is gone, this says when and by whom. No personal data."""
+
+    __tablename__ = "customer_erasures"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    erased_by: Mapped[str] = mapped_column(String(200))  # the token subject of the hq_admin who asked
+    leads: Mapped[int] = mapped_column(Integer)  # how many of the customer's records were closed
