@@ -216,6 +216,10 @@ class TestErasure:
                 await _rows(p, "intake", "SELECT raw, normalized, verdict FROM leads WHERE lead_id = :l", l=lead_id)
             )[0]
             assert raw == {"erased": True}
+            for role, dealer in (("hq_admin", None), ("dealer", "D002")):  # unmasked for HQ: nothing left to show
+                r = await p.intake.get(f"/v1/leads/{lead_id}", headers=p.auth(role, dealer))
+                assert r.status_code == 200 and not _leaks(r.text), r.text
+                assert r.json()["record"]["customer"]["phone"] is None
             assert normalized["customer"]["region_code"] == "370782"
             assert verdict["customer_id"] == customer_id
             await _drain(p)
