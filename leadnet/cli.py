@@ -143,13 +143,21 @@ def erase_customer(
     token_: Annotated[str | None, typer.Option("--token", envvar="LEADNET_TOKEN", help="An hq_admin token")] = None,
 ) -> None:
     """Erase a customer's personal data everywhere (a PIPL erasure request; docs/privacy.md). Cannot be undone."""
+    from urllib.parse import quote
+
     import httpx
 
     if not token_:
         raise typer.BadParameter("give --token or set LEADNET_TOKEN (see `leadnet token --role hq_admin`)")
-    response = httpx.delete(
-        f"{url.rstrip('/')}/v1/customers/{customer_id}", headers={"Authorization": f"Bearer {token_}"}, timeout=30
-    )
+    try:
+        response = httpx.delete(
+            f"{url.rstrip('/')}/v1/customers/{quote(customer_id, safe='')}",
+            headers={"Authorization": f"Bearer {token_}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"the router at {url} did not answer: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
     if response.status_code == 204:
         typer.echo(f"customer {customer_id} erased")
         return
