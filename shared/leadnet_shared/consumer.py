@@ -12,7 +12,9 @@ serialization failure, lock or statement timeout, a lost connection) are retried
 re-reading the partition from that event after the backoff, never sleeping inside a transaction; other errors get
 `max_attempts`. An event out of attempts is dead-lettered and its key *parked*: the event and the later events of
 that key are kept in `consumer_failures`, not skipped, until an operator releases the key (docs/operations.md);
-the loop then replays them in order. Other keys keep flowing.
+the loop then replays them in order. Other keys keep flowing. A dead letter names the event (id, type, source, topic,
+partition, offset, key) and the error's class, never its content. A tombstone (a null value: a compacted topic's
+deleted key) is acknowledged and skipped, never dead-lettered.
 """
 
 from __future__ import annotations

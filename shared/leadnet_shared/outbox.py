@@ -3,7 +3,9 @@
 Never publish to Kafka inside a request before the commit: a crash between the two would lose the event or
 publish one whose state change rolled back. The relay publishes with `acks=all`, marks rows sent, and retries with
 backoff. Sent rows are kept for a retention window so that a broker that lost them (an embedded broker restarted, a
-new cluster id) gets the tail again; the consumers' inboxes make the repeats harmless.
+new cluster id) gets the tail again; the consumers' inboxes make the repeats harmless. Rows of event types that carry
+personal data in full (`EventData.personal_data`) are kept minutes, not days (docs/privacy.md). A tombstone (a null
+value for a key of a compacted topic) is a row with an empty payload (`Outbox.tombstone`).
 
 Order per key (the aggregate id, the Kafka key) holds across relay replicas: keys are spread over `key_partitions`
 partitions, and a relay publishes a partition's rows only while it holds that partition's transaction-scoped
