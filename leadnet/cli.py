@@ -1,4 +1,4 @@
-"""`leadnet`: up, token, migrate, import, import-vehicles."""
+"""`leadnet`: up, token, migrate, import, import-vehicles, erase-customer."""
 
 from __future__ import annotations
 
@@ -134,6 +134,35 @@ def import_vehicles_file(
     typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
     if summary.problems:
         raise typer.Exit(1)
+
+
+@app.command("erase-customer")
+def erase_customer(
+    customer_id: Annotated[str, typer.Argument(help="The customer id (as GET /v1/customers shows it)")],
+    url: Annotated[str, typer.Option(help="dedup-router base URL")] = "http://127.0.0.1:8002",
+    token_: Annotated[str | None, typer.Option("--token", envvar="LEADNET_TOKEN", help="An hq_admin token")] = None,
+) -> None:
+    """Erase a customer's personal data everywhere (a PIPL erasure request; docs/privacy.md). Cannot be undone."""
+    from urllib.parse import quote
+
+    import httpx
+
+    if not token_:
+        raise typer.BadParameter("give --token or set LEADNET_TOKEN (see `leadnet token --role hq_admin`)")
+    try:
+        response = httpx.delete(
+            f"{url.rstrip('/')}/v1/customers/{quote(customer_id, safe='')}",
+            headers={"Authorization": f"Bearer {token_}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"the router at {url} did not answer: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if response.status_code == 204:
+        typer.echo(f"customer {customer_id} erased")
+        return
+    typer.echo(response.text, err=True)
+    raise typer.Exit(1)
 
 
 def curl_line(url: str, token_value: str, body: dict[str, object]) -> str:

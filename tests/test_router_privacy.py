@@ -121,7 +121,7 @@ async def _public_events(p: Pipeline) -> list[Envelope]:
         while quiet < 8:
             batch = await consumer.getmany(timeout_ms=250)
             got = [m for msgs in batch.values() for m in msgs]
-            seen.extend(Envelope.from_bytes(m.value or b"") for m in got)
+            seen.extend(Envelope.from_bytes(m.value) for m in got if m.value is not None)  # not tombstones
             quiet = 0 if got else quiet + 1
     finally:
         await consumer.stop()

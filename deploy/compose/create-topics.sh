@@ -13,7 +13,10 @@ create() {  # name cleanup retention_days(or -)
     --topic "$PREFIX$1" --partitions 12 --replication-factor 1 --config "cleanup.policy=$2" $retention
 }
 create leadnet.internal.leads.v1 delete 7
-create leadnet.internal.dlq.v1 delete 30
+create leadnet.internal.dlq.v1 delete 7
+# Created with 30 days before dead letters carried ids only: cut an existing DLQ to the internal topic's week.
+/opt/kafka/bin/kafka-configs.sh --bootstrap-server "$BOOTSTRAP" --alter --entity-type topics \
+  --entity-name "${PREFIX}leadnet.internal.dlq.v1" --add-config "retention.ms=$((7 * DAY_MS))"
 create leadnet.public.leads.v1 delete 30
 create leadnet.public.customers.v1 compact -
 create leadnet.public.dealers.v1 compact -

@@ -283,6 +283,7 @@ def create_service_app(
                 service=settings.service,
                 clock=clock,
                 retention=timedelta(hours=settings.outbox_retention_hours),
+                personal_data_retention=timedelta(minutes=settings.outbox_personal_data_retention_minutes),
             )
             await runtime.relay.reconcile_with_broker(await broker_cluster_id(settings.kafka_bootstrap_servers))
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))

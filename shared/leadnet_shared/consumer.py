@@ -12,7 +12,9 @@ serialization failure, lock or statement timeout, a lost connection) are retried
 re-reading the partition from that event after the backoff, never sleeping inside a transaction; other errors get
 `max_attempts`. An event out of attempts is dead-lettered and its key *parked*: the event and the later events of
 that key are kept in `consumer_failures`, not skipped, until an operator releases the key (docs/operations.md);
-the loop then replays them in order. Other keys keep flowing.
+the loop then replays them in order. Other keys keep flowing. A dead letter names the event (id, type, source, topic,
+partition, offset, key) and the error's class, never its content. A tombstone (a null value: a compacted topic's
+deleted key) is acknowledged and skipped, never dead-lettered.
 """
 
 from __future__ import annotations
@@ -59,11 +61,6 @@ class AllTypesExcept(frozenset[str]):
 
 
 ALL_TYPES: frozenset[str] = AllTypesExcept()
-
-
-def is_tombstone(value: bytes | None) -> bool:
-    """A compacted topic's deletion marker (no value): nothing to handle, acknowledged like an unknown type."""
-    return not value
 
 
 CONSUMED = Counter("leadnet_events_consumed_total", "Events handled", ["service", "consumer", "outcome"])
@@ -245,6 +242,13 @@ CONSUMER_PARKED = Gauge(
 )
 
 
+def is_tombstone(record: ConsumerRecord[bytes, bytes]) -> bool:
+    """A message with a null value: on a compacted topic the producer's word that the key is gone (a customer
+    erased). Not an event, and not an error: acknowledged and skipped like an event type a consumer does not handle,
+    never dead-lettered as an unreadable envelope."""
+    return record.value is None
+
+
 @dataclass(frozen=True, slots=True)
 class _Message:
     """A message as the failure book keeps it (from a poll, or stored and released for replay)."""
@@ -254,6 +258,7 @@ class _Message:
     offset: int
     key: str
     value: bytes
+    tombstone: bool = False  # a null value: the key's deletion marker on a compacted topic
 
     @classmethod
     def of(cls, record: ConsumerRecord[bytes, bytes]) -> _Message:
@@ -263,6 +268,7 @@ class _Message:
             record.offset,
             record.key.decode(errors="replace") if record.key else "",
             record.value or b"",
+            is_tombstone(record),
         )
 
     @property
@@ -471,7 +477,7 @@ class ConsumerLoop:
         rows = []
         seen: set[str] = set()
         for record in records:
-            if is_tombstone(record.value):
+            if is_tombstone(record):
                 continue
             try:
                 envelope = Envelope.from_bytes(record.value or b"")
@@ -552,8 +558,10 @@ class ConsumerLoop:
         ones that keep failing. No savepoint: it would cost two round trips on every poll to spare a rare
         failing batch one."""
         envelopes = []
+        tombstones = 0
         for record in records:
-            if is_tombstone(record.value):
+            if is_tombstone(record):
+                tombstones += 1
                 continue
             try:
                 envelopes.append(Envelope.from_bytes(record.value or b""))
@@ -572,6 +580,8 @@ class ConsumerLoop:
             return False
         CONSUMED.labels(self.service, self.name, "processed").inc(len(fresh))
         CONSUMED.labels(self.service, self.name, "duplicate").inc(len(known) - len(fresh))
+        if tombstones:
+            CONSUMED.labels(self.service, self.name, "tombstone").inc(tombstones)
         return True
 
     async def handle_each(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -619,13 +629,14 @@ class ConsumerLoop:
         this poll (taken once: a retry in place counts again)."""
         if message.tp in self._revoked:
             raise _Abandoned
-        if is_tombstone(message.value):
+        if message.tombstone:
+            CONSUMED.labels(self.service, self.name, "tombstone").inc()
             return
         try:
             envelope = Envelope.from_bytes(message.value)
         except (ValueError, ValidationError) as exc:
             async with self.db.transaction() as session:
-                await self._dead_letter(session, message, f"unreadable envelope: {exc}", attempts=1, event_id=None)
+                await self._dead_letter(session, message, None, error_class=f"UnreadableEnvelope.{type(exc).__name__}")
             return
         if envelope.type not in self.types:
             return
@@ -654,7 +665,13 @@ class ConsumerLoop:
             return
         if attempts > self._budget(retryable):
             # Counted before each run and never settled: the handler crashed the process (or we lost the book).
-            await self._park(message, envelope, attempts=attempts - 1, error="the process died handling it")
+            await self._park(
+                message,
+                envelope,
+                attempts=attempts - 1,
+                error="the process died handling it",
+                error_class="ProcessDied",
+            )
             return
         try:
             async with self.db.transaction() as session:
@@ -677,7 +694,7 @@ class ConsumerLoop:
                     message.key,
                     exc,
                 )
-                await self._park(message, envelope, attempts=attempts, error=repr(exc))
+                await self._park(message, envelope, attempts=attempts, error=repr(exc), error_class=type(exc).__name__)
                 return
             log.warning(
                 "consumer %s: event %s (%s) failed (attempt %d/%d, %s): %r",
@@ -718,11 +735,14 @@ class ConsumerLoop:
         )
         CONSUMED.labels(self.service, self.name, "held").inc()
 
-    async def _park(self, message: _Message, envelope: Envelope, *, attempts: int, error: str) -> None:
-        """Out of attempts: dead-letter the event (through the outbox) and park its key."""
+    async def _park(
+        self, message: _Message, envelope: Envelope, *, attempts: int, error: str, error_class: str
+    ) -> None:
+        """Out of attempts: dead-letter the event (through the outbox) and park its key. The error's text stays in
+        `consumer_failures` (the service's own database); the dead letter carries its class only."""
         async with self.db.transaction() as session:
             await execute(session, PARK_SQL, self.name, envelope.id, error[:2000])
-            await self._dead_letter(session, message, error, attempts=attempts, event_id=envelope.id)
+            await self._dead_letter(session, message, envelope, error_class=error_class, attempts=attempts)
         self._held[message.key] = False
         CONSUMER_PARKED.labels(self.service, self.name).inc()
 
@@ -764,8 +784,16 @@ class ConsumerLoop:
         await self.load_held_keys()
 
     async def _dead_letter(
-        self, session: AsyncSession, message: _Message, error: str, *, attempts: int, event_id: str | None
+        self,
+        session: AsyncSession,
+        message: _Message,
+        envelope: Envelope | None,
+        *,
+        error_class: str,
+        attempts: int = 1,
     ) -> None:
+        """Publish where the failed event is and what it is, never the event itself: the original may carry
+        personal data (a raw record) and the topic, partition and offset find it again (docs/operations.md)."""
         now = self.clock.now()
         data = DeadLetter(
             consumer=self.name,
@@ -773,12 +801,14 @@ class ConsumerLoop:
             partition=message.partition,
             offset=message.offset,
             key=message.key or None,
-            error=error[:2000],
+            failed_event_id=envelope.id if envelope is not None else None,
+            failed_event_type=envelope.type if envelope is not None else None,
+            failed_event_source=envelope.source if envelope is not None else None,
+            error_class=error_class[:200],
             attempts=attempts,
-            original=message.value.decode(errors="replace"),
             failed_at=now,
         )
-        await self.outbox.publish(session, data, key=data.key or self.name, subject=event_id, time=now)
+        await self.outbox.publish(session, data, key=data.key or self.name, subject=data.failed_event_id, time=now)
         CONSUMED.labels(self.service, self.name, "dead_lettered").inc()
 
     def stop(self) -> None:

@@ -53,7 +53,7 @@ LEDGER = "leadnet.public.ledger.v1"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(LEADS_INTERNAL, "delete", 7, public=False),
-    TopicSpec(DEAD_LETTERS, "delete", 30, public=False),
+    TopicSpec(DEAD_LETTERS, "delete", 7, public=False),  # ids only, and no longer than the internal topic
     TopicSpec(LEADS, "delete", 30, public=True),
     TopicSpec(CUSTOMERS, "compact", None, public=True),
     TopicSpec(DEALERS, "compact", None, public=True),
@@ -124,6 +124,9 @@ class EventData(BaseModel):
     version: ClassVar[int] = 1
     event_topic: ClassVar[str]  # without the deployment's topic prefix
     event_aggregate: ClassVar[str]  # the outbox's aggregate type: what the Kafka key identifies
+    # True for a payload with personal data in full (internal topics only): the relay deletes its sent outbox rows
+    # after minutes (`outbox_personal_data_retention_minutes`), not the days other rows are kept.
+    personal_data: ClassVar[bool] = False
 
     @classmethod
     def event_type(cls) -> str:
@@ -197,6 +200,7 @@ class LeadSubmitted(EventData):
     type: Literal["leadnet.lead.submitted"] = Field("leadnet.lead.submitted", exclude=True)
     event_topic: ClassVar[str] = LEADS_INTERNAL
     event_aggregate: ClassVar[str] = "lead"
+    personal_data: ClassVar[bool] = True
 
     lead_id: str
     entered_by: str | None  # dealer code; None when HQ collected it
@@ -284,6 +288,24 @@ class LeadClosed(LeadFacts):
     type: Literal["leadnet.lead.closed"] = Field("leadnet.lead.closed", exclude=True)
     reason: str  # invalid_information | ...
     closed_at: datetime
+
+
+class CustomerErased(EventData):
+    """HQ erased a customer (PIPL): every service forgets its personal data and the free text about it. Ids only.
+
+    On the public leads topic, keyed by the customer id like every lead event: after the customer's earlier lead
+    events in their order (a consumer never sees a lead of the customer after its erasure), kept 30 days (a
+    consumer that was down a while still learns of it; on the compacted customers topic the tombstone that follows
+    would let compaction drop it), and read by every service and outside read model that keeps lead facts.
+    """
+
+    type: Literal["leadnet.customer.erased"] = Field("leadnet.customer.erased", exclude=True)
+    event_topic: ClassVar[str] = LEADS
+    event_aggregate: ClassVar[str] = "customer"
+
+    customer_id: str
+    lead_ids: list[str] = Field(default_factory=list)  # the customer's records, as the router knew them
+    erased_at: datetime
 
 
 # ---- leadnet.public.customers.v1 / dealers.v1 ----------------------------------------------------------------
@@ -547,9 +569,13 @@ class EntryPosted(EventData):
 
 
 class DeadLetter(EventData):
-    """A message a consumer gave up on, with the message itself (internal: it may carry personal data)."""
+    """A message a consumer gave up on: where it is and what it was, never the message itself (it may carry
+    personal data, and the DLQ is read on operators' machines). The event is found again at its topic, partition
+    and offset (kept no longer than the internal topic), and in the consumer's `consumer_failures` while its key is
+    parked. v2 dropped v1's `original` (the message verbatim) and `error` (the error's text)."""
 
     type: Literal["leadnet.event.dead_lettered"] = Field("leadnet.event.dead_lettered", exclude=True)
+    version: ClassVar[int] = 2
     event_topic: ClassVar[str] = DEAD_LETTERS
     event_aggregate: ClassVar[str] = "dead_letter"
 
@@ -558,9 +584,11 @@ class DeadLetter(EventData):
     partition: int
     offset: int
     key: str | None = None
-    error: str
+    failed_event_id: str | None = None  # None: the message was no readable event
+    failed_event_type: str | None = None
+    failed_event_source: str | None = None
+    error_class: str
     attempts: int
-    original: str  # the message as received
     failed_at: datetime
 
 
@@ -573,6 +601,7 @@ AnyEvent = Annotated[
     | LeadReassigned
     | LeadVerified
     | LeadClosed
+    | CustomerErased
     | CustomerUpserted
     | CustomerCorrected
     | DealerUpserted
@@ -600,6 +629,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         LeadReassigned,
         LeadVerified,
         LeadClosed,
+        CustomerErased,
         CustomerUpserted,
         CustomerCorrected,
         DealerUpserted,
@@ -617,6 +647,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     )
 }
 TOPIC_OF_TYPE: dict[str, str] = {event_type: model.event_topic for event_type, model in EVENT_TYPES.items()}
+PERSONAL_DATA_TYPES: frozenset[str] = frozenset(t for t, model in EVENT_TYPES.items() if model.personal_data)
 
 
 class UnknownEventType(LookupError):
@@ -642,6 +673,27 @@ def upcaster(event_type: str, *, from_version: int) -> Callable[[Upcaster], Upca
         return step
 
     return register
+
+
+@upcaster("leadnet.event.dead_lettered", from_version=1)
+def _dead_letter_ids_only(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried the message verbatim and the error's text: keep the ids read from them, drop the rest."""
+    original = data.pop("original", None)
+    error = str(data.pop("error", "") or "")
+    data.setdefault("error_class", re.split(r"[(:]", error, maxsplit=1)[0].strip() or "unknown")
+    try:
+        message = orjson.loads(original) if isinstance(original, str) else None
+    except orjson.JSONDecodeError:
+        message = None
+    if isinstance(message, dict):
+        for field, name in (
+            ("failed_event_id", "id"),
+            ("failed_event_type", "type"),
+            ("failed_event_source", "source"),
+        ):
+            value = message.get(name)
+            data.setdefault(field, value if isinstance(value, str) else None)
+    return data
 
 
 _VERSION = re.compile(r"/v(\d+)$")

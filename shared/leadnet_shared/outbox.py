@@ -3,7 +3,9 @@
 Never publish to Kafka inside a request before the commit: a crash between the two would lose the event or
 publish one whose state change rolled back. The relay publishes with `acks=all`, marks rows sent, and retries with
 backoff. Sent rows are kept for a retention window so that a broker that lost them (an embedded broker restarted, a
-new cluster id) gets the tail again; the consumers' inboxes make the repeats harmless.
+new cluster id) gets the tail again; the consumers' inboxes make the repeats harmless. Rows of event types that carry
+personal data in full (`EventData.personal_data`) are kept minutes, not days (docs/privacy.md). A tombstone (a null
+value for a key of a compacted topic) is a row with an empty payload (`Outbox.tombstone`).
 
 Order per key (the aggregate id, the Kafka key) holds across relay replicas: keys are spread over `key_partitions`
 partitions, and a relay publishes a partition's rows only while it holds that partition's transaction-scoped
@@ -56,9 +58,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.db import Database, execute, fetch
-from leadnet_shared.events import KAFKA_HEADERS, SPECVERSION, Envelope, EventData, make_envelope
+from leadnet_shared.events import (
+    KAFKA_HEADERS,
+    PERSONAL_DATA_TYPES,
+    SPECVERSION,
+    Envelope,
+    EventData,
+    make_envelope,
+    new_event_id,
+)
 
 log = logging.getLogger(__name__)
+
+# The outbox row of a tombstone: its event_type, and an empty payload that the relay sends as a null value.
+TOMBSTONE = "kafka.tombstone"
 
 OUTBOX_PENDING = Gauge("leadnet_outbox_pending", "Outbox rows not yet published", ["service"])
 OUTBOX_LAG = Gauge("leadnet_outbox_lag_seconds", "Age of the oldest unpublished outbox row", ["service"])
@@ -228,6 +241,22 @@ class Outbox:
         )
         self.mark_written(session)
 
+    async def tombstone(self, session: AsyncSession, *, topic: str, key: str, aggregate_type: str) -> None:
+        """Write a tombstone for `key` on the compacted `topic` (without the deployment's prefix): a message with a
+        null value, after which compaction drops every earlier message of the key. It keeps its place in the key's
+        order like any event; consumers skip it (`leadnet_shared.consumer.is_tombstone`)."""
+        await execute(
+            session,
+            self._insert,
+            [new_event_id()],
+            [self.topic_prefix + topic],
+            [aggregate_type],
+            [key],
+            [TOMBSTONE],
+            [""],
+        )
+        self.mark_written(session)
+
     @staticmethod
     def mark_written(session: AsyncSession) -> None:
         # The unit of work wakes the relay after the commit, so an event leaves within milliseconds, not a poll.
@@ -341,6 +370,13 @@ RECORD_FAILURES_SQL = (
 )
 
 
+PURGE_SENT_SQL = text("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => :s)")
+PURGE_PERSONAL_DATA_SQL = text(
+    "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => :s) "
+    "AND event_type = ANY(CAST(:types AS text[]))"
+)
+
+
 class OutboxRelay:
     """Publishes committed outbox rows; run one per process, any number of processes."""
 
@@ -356,6 +392,7 @@ class OutboxRelay:
         idle_poll: float = 0.25,
         clock: Clock | None = None,
         retention: timedelta = timedelta(days=7),
+        personal_data_retention: timedelta = timedelta(minutes=15),
         key_partitions: int = 16,
         max_attempts: int = 10,
         retry_backoff: float = 0.1,
@@ -370,6 +407,9 @@ class OutboxRelay:
         self.idle_poll = idle_poll
         self.clock = clock or SystemClock()
         self.retention = retention
+        # Sent rows of events that carry personal data (`EventData.personal_data`: lead.submitted's raw record)
+        # are deleted after this much shorter window: the republish after a broker loss covers them only so long.
+        self.personal_data_retention = min(personal_data_retention, retention)
         self.key_partitions = key_partitions
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
@@ -448,7 +488,10 @@ class OutboxRelay:
                                 seq,
                                 key,
                                 await self.producer.send(
-                                    topic, payload.encode(), key=key.encode(), headers=KAFKA_HEADERS
+                                    topic,
+                                    payload.encode() if payload else None,  # empty: a tombstone (null value)
+                                    key=key.encode(),
+                                    headers=KAFKA_HEADERS if payload else None,
                                 ),
                             )
                         )
@@ -548,12 +591,19 @@ class OutboxRelay:
         lag = (self.clock.now() - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0
         OUTBOX_LAG.labels(self.service).set(max(lag, 0.0))
 
-    async def purge_sent(self) -> None:
+    async def purge_sent(self) -> int:
+        """Forget sent rows after the retention window, and sent rows carrying personal data after theirs (minutes,
+        not days: a `lead.submitted` holds the customer's full record). Returns how many rows went."""
         async with self.db.transaction() as session:
-            await session.execute(
-                text("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => :s)"),
-                {"s": self.retention.total_seconds()},
-            )
+            result = await session.execute(PURGE_SENT_SQL, {"s": self.retention.total_seconds()})
+            purged = int(getattr(result, "rowcount", 0) or 0)
+            if PERSONAL_DATA_TYPES:
+                result = await session.execute(
+                    PURGE_PERSONAL_DATA_SQL,
+                    {"s": self.personal_data_retention.total_seconds(), "types": sorted(PERSONAL_DATA_TYPES)},
+                )
+                purged += int(getattr(result, "rowcount", 0) or 0)
+        return purged
 
     async def run(self) -> None:
         """Publish until stopped; wakes on commits in this process, polls for others'."""

@@ -60,6 +60,15 @@ class CommonSettings(BaseSettings):
     outbox_retention_hours: int = Field(
         168, validation_alias=AliasChoices("LEADNET_OUTBOX_RETENTION_HOURS", "outbox_retention_hours")
     )
+    # Sent outbox rows of events with personal data (lead.submitted) are deleted after this many minutes: the
+    # broker-loss republish covers them for this window only (docs/privacy.md).
+    outbox_personal_data_retention_minutes: int = Field(
+        15,
+        gt=0,
+        validation_alias=AliasChoices(
+            "LEADNET_OUTBOX_PERSONAL_DATA_RETENTION_MINUTES", "outbox_personal_data_retention_minutes"
+        ),
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> CommonSettings:

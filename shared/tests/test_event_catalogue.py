@@ -20,6 +20,7 @@ from leadnet_shared.events import (
     make_envelope,
     parse_data,
     parse_event,
+    schema_uri,
     version_of,
 )
 from leadnet_shared.schemas import event_schemas
@@ -55,7 +56,8 @@ def envelope_of(event_type: str, data: dict[str, Any], *, dataschema: str | None
         time=NOW,
         subject="C1",
         data=data,
-        dataschema=dataschema or f"/schemas/{event_type}/v1",
+        dataschema=dataschema
+        or schema_uri(event_type, EVENT_TYPES[event_type].version if event_type in EVENT_TYPES else 1),
     )
     return Envelope.from_bytes(envelope.to_bytes())
 
@@ -67,7 +69,7 @@ class TestTheUnionParsesEveryType:
         event = model.model_validate(sample_data(event_type))
         sent = make_envelope(data=event, source="/test", time=NOW, subject="C1")
         received = Envelope.from_bytes(sent.to_bytes())
-        assert (received.type, received.dataschema) == (event_type, f"/schemas/{event_type}/v1")
+        assert (received.type, received.dataschema) == (event_type, f"/schemas/{event_type}/v{model.version}")
         parsed = parse_event(received)
         assert type(parsed) is model
         assert parsed == event

@@ -38,7 +38,7 @@ CONTRACT_TOPICS: dict[str, tuple[str, int | None]] = {
     "leadnet.public.sales.v1": ("delete", 30),
     "leadnet.public.ledger.v1": ("delete", 400),
     "leadnet.internal.leads.v1": ("delete", 7),
-    "leadnet.internal.dlq.v1": ("delete", 30),
+    "leadnet.internal.dlq.v1": ("delete", 7),
 }
 DAY_MS = 24 * 3600 * 1000
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
 from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
 from dedup_router.dealer_index import bump_dealers_version
+from dedup_router.erasure import erase_customer
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.protection import protection_status
@@ -170,6 +171,29 @@ async def get_customer(customer_id: str, request: Request, principal: Caller) ->
     if customer is None:
         raise NotFound("No such customer.")
     return customer_out(customer, principal)
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    status_code=204,
+    summary="Erase a customer's personal data everywhere (hq_admin; PIPL erasure request)",
+    responses={
+        403: {"description": "forbidden (only hq_admin)", **PROBLEM},
+        404: {"description": "not_found", **PROBLEM},
+    },
+)
+async def erase_customer_endpoint(customer_id: str, request: Request, principal: Caller) -> Response:
+    """Done in the router when answered (the customer is gone from the registry and every read); intake and the
+    scheduler forget it when they read `leadnet.customer.erased` (seconds). A repeated request answers 204 again."""
+    require_roles(principal, "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        result = await erase_customer(
+            session, runtime.outbox, customer_id=customer_id, erased_by=principal.sub[:200], now=runtime.clock.now()
+        )
+    if result is None:
+        raise NotFound("No such customer.")
+    return Response(status_code=204)
 
 
 @router.get("/customers", response_model=CustomerPage)

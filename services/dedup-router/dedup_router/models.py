@@ -292,3 +292,14 @@ class CustomerChange(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_customer_changes_customer", "customer_id", "changed_at", "seq"),)
+
+
+class CustomerErasure(Base):
+    """A customer HQ erased (PIPL): the registry row is gone, this says when and by whom. No personal data."""
+
+    __tablename__ = "customer_erasures"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    erased_by: Mapped[str] = mapped_column(String(200))  # the token subject of the hq_admin who asked
+    leads: Mapped[int] = mapped_column(Integer)  # how many of the customer's records were closed

@@ -8,6 +8,7 @@ from followup_scheduler.endpoints import TASK_KEYS, plans_router, router
 from followup_scheduler.firing import timers
 from followup_scheduler.handlers import LEAD_TYPES, lead_handler
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
+from followup_scheduler.retention import notes_retention_step
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
@@ -44,6 +45,7 @@ def create_app(
         # Due tasks must fire promptly once the database is back: backoff after failures stays short.
         workers=[
             periodic("idempotency-purge", TASK_KEYS.purge_step()),
+            periodic("notes-retention", notes_retention_step),
             *([periodic("timers", timers, on_service_clock=True, max_backoff=5.0)] if run_timer_worker else []),
         ],
         clock=clock,

@@ -9,10 +9,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import Dealer, FollowedLead, Task
-from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task, plan_first_tasks
+from followup_scheduler.tasks import (
+    OPEN_STATES,
+    cancel_open_tasks,
+    forget_customer,
+    plan_first_task,
+    plan_first_tasks,
+)
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import (
+    CustomerErased,
     DealerUpserted,
     DealerWithdrawn,
     Envelope,
@@ -25,7 +32,8 @@ from leadnet_shared.events import (
 
 ACCEPTED, REASSIGNED, CLOSED = "leadnet.lead.accepted", "leadnet.lead.reassigned", "leadnet.lead.closed"
 DEALER_UPSERTED, DEALER_WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
-LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN})
+ERASED = "leadnet.customer.erased"
+LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN, ERASED})
 
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
@@ -157,6 +165,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await close(session, LeadClosed.model_validate(envelope.data))
             elif envelope.type in (DEALER_UPSERTED, DEALER_WITHDRAWN):
                 await record_dealer(session, envelope)
+            elif envelope.type == ERASED:
+                await forget_customer(session, CustomerErased.model_validate(envelope.data), now=runtime.clock.now())
         if run:
             await accept(session, list(run.values()))
 

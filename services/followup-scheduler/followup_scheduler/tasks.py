@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.business_calendar import default_calendar
@@ -28,6 +28,7 @@ from followup_scheduler.relationship_maintenance import repurchase_reminder
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
 from leadnet_shared.events import (
     CallbackContent,
+    CustomerErased,
     LeadClosed,
     LeadVerified,
     PlanReminder,
@@ -333,6 +334,27 @@ async def cancel_open_tasks(
     if except_task is not None:
         query = query.where(Task.task_id != except_task)
     await session.execute(query.values(status="cancelled", cancelled_at=now))
+
+
+async def forget_customer(session: AsyncSession, event: CustomerErased, *, now: datetime) -> None:
+    """HQ erased the customer (PIPL): its leads are closed, its open work cancelled (nothing fires for it again)
+    and every note typed about it cleared; what the tasks were (ids, kinds, dates, outcomes) stays for the counts."""
+    lead_ids = list(
+        (await session.execute(select(FollowedLead.lead_id).where(FollowedLead.customer_id == event.customer_id)))
+        .scalars()
+        .all()
+    )
+    lead_ids = sorted(set(lead_ids) | set(event.lead_ids))
+    await session.execute(
+        update(FollowedLead)
+        .where(FollowedLead.lead_id.in_(lead_ids), FollowedLead.status == "open")
+        .values(status="closed", closed_reason="customer_erased")
+    )
+    mine = or_(Task.customer_id == event.customer_id, Task.lead_id.in_(lead_ids))
+    await session.execute(
+        update(Task).where(mine, Task.status.in_(OPEN_STATES)).values(status="cancelled", cancelled_at=now)
+    )
+    await session.execute(update(Task).where(mine, Task.notes.is_not(None)).values(notes=None))
 
 
 async def _plan_repurchase(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lead_intake.erasure import forget_customer
 from lead_intake.service import Reassignment, Verdict, apply_reassignments, apply_verdicts, mark_verified
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
-from leadnet_shared.events import Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
+from leadnet_shared.events import CustomerErased, Envelope, LeadAccepted, LeadReassigned, LeadRejected, LeadVerified
 
 ACCEPTED, REJECTED = "leadnet.lead.accepted", "leadnet.lead.rejected"
 REASSIGNED, VERIFIED = "leadnet.lead.reassigned", "leadnet.lead.verified"
-VERDICT_TYPES = frozenset({ACCEPTED, REJECTED, REASSIGNED, VERIFIED})
+ERASED = "leadnet.customer.erased"
+VERDICT_TYPES = frozenset({ACCEPTED, REJECTED, REASSIGNED, VERIFIED, ERASED})
 
 
 def verdict_handler(_runtime: Runtime) -> BatchHandler:
@@ -28,6 +30,7 @@ async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> No
     verdicts: dict[str, Verdict] = {}
     reassignments: dict[str, Reassignment] = {}
     verified: list[LeadVerified] = []
+    erased: list[CustomerErased] = []
     for envelope in envelopes:
         if envelope.type in (ACCEPTED, REJECTED):
             verdict = _verdict(envelope)
@@ -42,10 +45,15 @@ async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> No
                 )
         elif envelope.type == VERIFIED:
             verified.append(LeadVerified.model_validate(envelope.data))
+        elif envelope.type == ERASED:
+            erased.append(CustomerErased.model_validate(envelope.data))
     await apply_verdicts(session, list(verdicts.values()))
     await apply_reassignments(session, list(reassignments.values()))
     for event in verified:  # a verified record counts for its network's authenticity (domain.md §1)
         await mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
+    # Last: the customer's verdicts of this very poll (before the erasure on its key) are anonymised too.
+    for gone in erased:
+        await forget_customer(session, gone)
 
 
 def _verdict(envelope: Envelope) -> Verdict:

@@ -21,12 +21,13 @@ from leadnet_shared.events import LeadSubmitted
 from leadnet_shared.group_commit import GroupCommitter
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 from leadnet_shared.outbox import Outbox, Outgoing
+from leadnet_shared.phone import phone_partition_key
 from leadnet_shared.problems import Conflict, ValidationFailed
 
 
 def partition_key_for_phone(phone_e164: str) -> str:
     """One customer's submissions share a partition so the router sees them in order (no PII in the key)."""
-    return hashlib.sha256(phone_e164.encode()).hexdigest()[:24]
+    return phone_partition_key(phone_e164)
 
 
 def request_hash(body: bytes, *, endpoint: str = "lead") -> str:
