@@ -337,16 +337,16 @@ async def cancel_open_tasks(
     await session.execute(query.values(status="cancelled", cancelled_at=now))
 
 
-async def open_task_of_customer(session: AsyncSession, *, customer_id: str, kind: str) -> Task | None:
-    """The customer's open (or overdue) task of `kind`, if any: maintenance and repurchase run once per customer."""
+async def open_task_of_customer(
+    session: AsyncSession, *, customer_id: str, kind: str, other_than: str | None = None
+) -> Task | None:
+    """The customer's open (or overdue) task of `kind`, if any (`other_than`: the task being completed, whose new
+    status may not be flushed yet): maintenance and repurchase run once per customer."""
+    query = select(Task).where(Task.customer_id == customer_id, Task.kind == kind, Task.status.in_(OPEN_STATES))
+    if other_than is not None:
+        query = query.where(Task.task_id != other_than)
     found: Task | None = (
-        await session.execute(
-            select(Task)
-            .where(Task.customer_id == customer_id, Task.kind == kind, Task.status.in_(OPEN_STATES))
-            .order_by(Task.due_at, Task.task_id)
-            .limit(1)
-            .with_for_update()
-        )
+        await session.execute(query.order_by(Task.due_at, Task.task_id).limit(1).with_for_update())
     ).scalar_one_or_none()
     return found
 
@@ -398,6 +398,7 @@ async def complete_task(
     if task.status not in OPEN_STATES:
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
+    await session.flush()  # the rules below query the customer's open tasks: this one is no longer among them
     await outbox.publish(
         session,
         task_event(task, event=TaskCompleted, occurred_at=now),
@@ -445,12 +446,14 @@ async def complete_task(
         )
         return task, None
     if outcome == "bought":
-        await _after_bought(session, outbox, lead=lead, now=now, prefix=prefix)
+        await _after_bought(session, outbox, lead=lead, task_id=task.task_id, now=now, prefix=prefix)
     if step.task is None:
         return task, None
     if step.task.kind == "maintenance":
         # Relationship maintenance runs once per customer: a sale (or an earlier purchase) may have started it.
-        existing = await open_task_of_customer(session, customer_id=lead.customer_id, kind="maintenance")
+        existing = await open_task_of_customer(
+            session, customer_id=lead.customer_id, kind="maintenance", other_than=task.task_id
+        )
         if existing is not None:
             return task, existing
     follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task, now=now, prefix=prefix)
@@ -460,7 +463,7 @@ async def complete_task(
 
 
 async def _after_bought(
-    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, task_id: str, now: datetime, prefix: str
 ) -> None:
     """A callback heard of a purchase: the assigned dealer reports the sale, unless it is already known
     (sale_followup.toml); the sale closes the report when it arrives (sales.py)."""
@@ -468,7 +471,10 @@ async def _after_bought(
     latest = await latest_sale_sold_at(session, customer_id=lead.customer_id)
     if sale_already_known(latest_sold_at=latest, bought_at=now, policy=rules):
         return
-    if await open_task_of_customer(session, customer_id=lead.customer_id, kind=SALE_REPORT) is not None:
+    if (
+        await open_task_of_customer(session, customer_id=lead.customer_id, kind=SALE_REPORT, other_than=task_id)
+        is not None
+    ):
         return
     planned = sale_report_task(bought_at=now, calendar=default_calendar(), policy=rules)
     await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)

@@ -226,9 +226,12 @@ class TestSaleReport:
                     select(Task).where(Task.lead_id == lead_id, Task.kind == "maintenance").with_for_update()
                 )
             ).scalar_one()
-            await complete_task(
+            done, periodic = await complete_task(
                 session, runtime.outbox, task=task, outcome="bought", info_verified=True, notes=None, now=T0, prefix=""
             )
+        # A repeat purchase in maintenance: the next periodic contact, a new task (the completed one is done).
+        assert periodic is not None and periodic.task_id != done.task_id
+        assert "every 90 days" in periodic.reason
         assert await _rows(
             runtime, "SELECT count(*) FROM tasks WHERE lead_id = :l AND kind = 'sale_report'", l=lead_id
         ) == [(0,)]
