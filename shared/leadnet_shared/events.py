@@ -255,6 +255,9 @@ class LeadAccepted(LeadFacts):
     customer: MaskedCustomer = Field(default_factory=MaskedCustomer)
     # The record's vehicles in use (brand, model, quantity), for the scheduler's repurchase reminders (§6).
     fleet: list[FleetLine] | None = None
+    # The customer's tier after this record (`tier` is what the record itself said, which the rewards follow):
+    # timing follows the customer's current tier (contract.md "Lead life cycle"). None from older routers.
+    customer_tier: str | None = None
 
 
 class LeadRejected(EventData):
@@ -279,9 +282,14 @@ class LeadReassigned(LeadFacts):
 
 
 class LeadVerified(LeadFacts):
+    """A record proven true and valid (domain.md §3 "Verification"), once per record, by the scheduler alone."""
+
     type: Literal["leadnet.lead.verified"] = Field("leadnet.lead.verified", exclude=True)
     verified_at: datetime
     task_id: str | None = None
+    # What proved it: a callback that confirmed it (every event before `by` existed), or a confirmed sale.
+    by: Literal["callback", "sale"] = "callback"
+    sale_id: str | None = None
 
 
 class LeadClosed(LeadFacts):
@@ -352,6 +360,26 @@ class CustomerCorrected(EventData):
     assigned_dealer: str | None = None
     changes: list[FieldCorrection]
     corrected_at: datetime
+
+
+class CustomerTierChanged(EventData):
+    """A customer's tier or nature changed: a later record (or a correction) said more (domain.md "upgraded
+    customers"). On the leads topic, not the compacted customers topic: compaction would keep only the customer's
+    latest state and erase the changes HQ counts; keyed by customer, it stays in order with that customer's leads."""
+
+    type: Literal["leadnet.customer.tier_changed"] = Field("leadnet.customer.tier_changed", exclude=True)
+    event_topic: ClassVar[str] = LEADS
+    event_aggregate: ClassVar[str] = "customer"
+
+    customer_id: str
+    old_tier: str
+    new_tier: str
+    old_nature: str | None = None
+    new_nature: str | None = None
+    reason: str  # later_record | correction
+    lead_id: str | None = None  # the record that said so, for reason later_record
+    changed_by: str | None = None  # the entering dealer, or the correcting caller
+    changed_at: datetime
 
 
 class DealerUpserted(EventData):
@@ -604,6 +632,7 @@ AnyEvent = Annotated[
     | CustomerErased
     | CustomerUpserted
     | CustomerCorrected
+    | CustomerTierChanged
     | DealerUpserted
     | DealerWithdrawn
     | TaskScheduled
@@ -632,6 +661,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         CustomerErased,
         CustomerUpserted,
         CustomerCorrected,
+        CustomerTierChanged,
         DealerUpserted,
         DealerWithdrawn,
         TaskScheduled,

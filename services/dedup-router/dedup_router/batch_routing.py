@@ -34,8 +34,14 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
+from dedup_router.customer_tiers import apply_later_record
 from dedup_router.dealer_index import DealerIndexCache, load_index
-from dedup_router.events import publish_customer_upserted, publish_lead_accepted, publish_lead_rejected
+from dedup_router.events import (
+    publish_customer_tier_changed,
+    publish_customer_upserted,
+    publish_lead_accepted,
+    publish_lead_rejected,
+)
 from dedup_router.fairness import PoolKey, route_to_authorized_dealer
 from dedup_router.models import Customer, DecidedLead, RoutedLead
 from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys
@@ -267,6 +273,17 @@ async def route_leads(
         results[i] = lead
         open_leads[(customer.customer_id, entrant)] = lead.lead_id
         _update_customer(customer, lead=lead, keys=keys[i], is_new=customer_is_new, now=now)
+        if not customer_is_new:
+            changed = apply_later_record(
+                customer,
+                said_tier=c["tier"],
+                said_nature=c["nature"],
+                lead_id=lead.lead_id,
+                entered_by=s.entered_by,
+                now=now,
+            )
+            if changed is not None:
+                await publish_customer_tier_changed(session, buffered, event=changed)
         batch_keys.set(
             customer.customer_id,
             DuplicateKeys(name_county=customer.name_county_key, fleet_city=customer.fleet_city_key),
@@ -391,6 +408,8 @@ _CUSTOMER_COLUMNS = {
     "name_county_key": "varchar",
     "fleet_city_key": "varchar",
     "product_line": "varchar",
+    "tier": "varchar",
+    "nature": "varchar",
     "updated_at": "timestamptz",
 }
 WRITE_CUSTOMERS_SQL = (

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dedup_router.models import Customer, Dealer, DecidedLead, RoutedLead, Sale
 from dedup_router.models import SoldVehicle as SoldVehicleRow
 from leadnet_shared.events import (
+    CustomerTierChanged,
     CustomerUpserted,
     DealerUpserted,
     DealerWithdrawn,
@@ -92,8 +93,14 @@ async def publish_lead_accepted(
         reward_eligible=lead.reward_eligible,
         fleet=fleet_summary(record),
         lead_version=lead.version,
+        customer_tier=customer.tier,
     )
     await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
+
+
+async def publish_customer_tier_changed(session: AsyncSession, outbox: Outbox, *, event: CustomerTierChanged) -> None:
+    """The decision of `customer_tiers`: ids and tiers, nothing personal."""
+    await outbox.publish(session, event, key=event.customer_id, subject=event.customer_id, time=event.changed_at)
 
 
 async def publish_lead_rejected(

@@ -13,7 +13,7 @@ from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.events import DEALERS, LEADS
+from leadnet_shared.events import DEALERS, LEADS, SALES
 from leadnet_shared.workers import periodic
 
 
@@ -36,7 +36,7 @@ def create_app(
         consumers=[
             ConsumerSpec(
                 name="leads",
-                topics=[LEADS, DEALERS],
+                topics=[LEADS, DEALERS, SALES],
                 handler=lead_handler,
                 types=LEAD_TYPES,
                 max_records=500 if lead_batches else 1,

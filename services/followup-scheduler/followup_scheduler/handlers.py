@@ -1,4 +1,5 @@
-"""What followup-scheduler consumes: routed, reassigned and closed leads; dealers (who gets plan reminders)."""
+"""What followup-scheduler consumes: routed, reassigned and closed leads; customers' tier changes; confirmed sales
+(sales.py); dealers (who gets plan reminders)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import Dealer, FollowedLead, Task
+from followup_scheduler.models import CustomerTier, Dealer, FollowedLead, Task
+from followup_scheduler.sales import apply_known_sales, record_sale
 from followup_scheduler.tasks import (
     OPEN_STATES,
     cancel_open_tasks,
     forget_customer,
     plan_first_task,
     plan_first_tasks,
+    tie_break,
 )
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import (
     CustomerErased,
+    CustomerTierChanged,
     DealerUpserted,
     DealerWithdrawn,
     Envelope,
@@ -28,12 +32,16 @@ from leadnet_shared.events import (
     LeadClosed,
     LeadFacts,
     LeadReassigned,
+    SaleAttributed,
 )
 
 ACCEPTED, REASSIGNED, CLOSED = "leadnet.lead.accepted", "leadnet.lead.reassigned", "leadnet.lead.closed"
 DEALER_UPSERTED, DEALER_WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
 ERASED = "leadnet.customer.erased"
-LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN, ERASED})
+TIER_CHANGED, SALE_ATTRIBUTED = "leadnet.customer.tier_changed", "leadnet.sale.attributed"
+LEAD_TYPES = frozenset(
+    {ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN, ERASED, TIER_CHANGED, SALE_ATTRIBUTED}
+)
 
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
@@ -45,7 +53,8 @@ def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLin
         authorized_dealer=event.authorized_dealer,
         cross_region=event.cross_region,
         reward_eligible=event.reward_eligible,
-        tier=event.tier,
+        # Timing follows the customer's current tier; the record's own tier is the router's `tier`.
+        tier=(event.customer_tier if isinstance(event, LeadAccepted) else None) or event.tier,
         nature=event.nature,
         region_code=event.region_code,
         product_line=event.product_line,
@@ -62,6 +71,23 @@ def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLin
 
 def _vehicles(fleet: list[FleetLine] | None) -> int | None:
     return None if fleet is None else sum(max(line.quantity, 0) for line in fleet)
+
+
+async def _current_tiers(session: AsyncSession, leads: list[FollowedLead]) -> None:
+    """A tier change the router decided after these leads were routed (it overtook their verdicts) stands."""
+    known = {
+        row.customer_id: row
+        for row in (
+            await session.execute(
+                select(CustomerTier).where(CustomerTier.customer_id.in_(sorted({lead.customer_id for lead in leads})))
+            )
+        ).scalars()
+    }
+    for lead in leads:
+        row = known.get(lead.customer_id)
+        if row is not None and row.changed_at >= lead.routed_at:
+            lead.tier = row.tier
+            lead.nature = row.nature or lead.nature
 
 
 def lead_handler(runtime: Runtime) -> BatchHandler:
@@ -94,18 +120,23 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         ]
         if not leads:
             return
+        await _current_tiers(session, leads)
         session.add_all(leads)
         await session.flush()
-        await plan_first_tasks(session, runtime.outbox, leads=leads, now=runtime.clock.now(), prefix=prefix)
+        now = runtime.clock.now()
+        await plan_first_tasks(session, runtime.outbox, leads=leads, now=now, prefix=prefix)
+        await apply_known_sales(session, runtime.outbox, leads=leads, now=now, prefix=prefix)
 
     async def reassign(session: AsyncSession, event: LeadReassigned) -> None:
         lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
         if lead is None:
             # It overtook its lead.accepted: the facts every lead event repeats are enough to follow it from here.
             lead = followed_lead(event, routed_at=event.reassigned_at, fleet=None)
+            await _current_tiers(session, [lead])
             session.add(lead)
             await session.flush()
             await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
+            await apply_known_sales(session, runtime.outbox, leads=[lead], now=runtime.clock.now(), prefix=prefix)
             return
         if lead.lead_version > event.lead_version:
             return  # an older move than the one already applied
@@ -130,6 +161,42 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             .values(status="closed", closed_reason=event.reason)
         )
         await cancel_open_tasks(session, lead_id=event.lead_id, now=runtime.clock.now())
+
+    async def change_tier(session: AsyncSession, event: CustomerTierChanged) -> None:
+        """The router's decision of the customer's tier: its leads' next tasks are timed and ordered by it."""
+        statement = insert(CustomerTier).values(
+            customer_id=event.customer_id, tier=event.new_tier, nature=event.new_nature, changed_at=event.changed_at
+        )
+        newest = (
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[CustomerTier.customer_id],
+                    set_={"tier": event.new_tier, "nature": event.new_nature, "changed_at": event.changed_at},
+                    where=CustomerTier.changed_at <= event.changed_at,
+                ).returning(CustomerTier.customer_id)
+            )
+        ).first()
+        if newest is None:
+            return  # an older change than the one applied
+        leads = (
+            await session.execute(
+                select(FollowedLead)
+                .where(FollowedLead.customer_id == event.customer_id, FollowedLead.routed_at <= event.changed_at)
+                .order_by(FollowedLead.lead_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalars()
+        for lead in leads:
+            lead.tier = event.new_tier
+            if event.new_nature:
+                lead.nature = event.new_nature
+            # Open work is ordered by the new tier at once ("big customers first"); its due time stays as planned.
+            await session.execute(
+                update(Task)
+                .where(Task.lead_id == lead.lead_id, Task.status.in_(OPEN_STATES))
+                .values(tier=lead.tier, tie_break=tie_break(lead))
+            )
 
     async def record_dealer(session: AsyncSession, envelope: Envelope) -> None:
         if envelope.type == DEALER_WITHDRAWN:
@@ -167,6 +234,17 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await record_dealer(session, envelope)
             elif envelope.type == ERASED:
                 await forget_customer(session, CustomerErased.model_validate(envelope.data), now=runtime.clock.now())
+            elif envelope.type == TIER_CHANGED:
+                await change_tier(session, CustomerTierChanged.model_validate(envelope.data))
+            elif envelope.type == SALE_ATTRIBUTED:
+                await record_sale(
+                    session,
+                    runtime.outbox,
+                    sale=SaleAttributed.model_validate(envelope.data),
+                    attributed_at=envelope.time,
+                    now=runtime.clock.now(),
+                    prefix=prefix,
+                )
         if run:
             await accept(session, list(run.values()))
 

@@ -29,7 +29,7 @@ class Task(Base):
     lead_id: Mapped[str] = mapped_column(String(36))
     customer_id: Mapped[str] = mapped_column(String(36))
     dealer: Mapped[str | None] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(20))  # callback | promotion | maintenance | repurchase
+    kind: Mapped[str] = mapped_column(String(20))  # callback | promotion | maintenance | repurchase | sale_report
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     overdue_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     escalate_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -81,6 +81,7 @@ class Task(Base):
             postgresql_where=text("completed_at IS NOT NULL"),
         ),
         Index("ix_tasks_dealer_promotions", "dealer", "planned_at", postgresql_where=text("kind = 'promotion'")),
+        Index("ix_tasks_customer_open", "customer_id", postgresql_where=text("status IN ('open', 'overdue')")),
     )
 
 
@@ -105,6 +106,7 @@ class FollowedLead(Base):
     network_code: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[str | None] = mapped_column(String(20))  # callback | sale: what proved the record true
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Consecutive callbacks that could not reach the customer, whichever task they were on (domain.md §4).
     unreachable_streak: Mapped[int] = mapped_column(Integer, default=0)
@@ -114,6 +116,35 @@ class FollowedLead(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(40))
     # The router's `lead_version` of the dealer stored here: an older reassignment never overwrites a newer one.
     lead_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (Index("ix_leads_customer_id", "customer_id"),)
+
+
+class CustomerSale(Base):
+    """A confirmed sale the router attributed (`leadnet.sale.attributed`): what stops prospecting, verifies the
+    record, closes the sale report and starts relationship maintenance for the buying dealer (sale_followup.py).
+    Kept so that a sale that overtakes its lead's verdict still applies when the verdict comes."""
+
+    __tablename__ = "customer_sales"
+
+    sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    lead_id: Mapped[str | None] = mapped_column(String(36))
+    seller: Mapped[str] = mapped_column(String(32))
+    vehicles: Mapped[int] = mapped_column(Integer)
+    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attributed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerTier(Base):
+    """The customer's current tier and nature as the router decided them (`leadnet.customer.tier_changed`)."""
+
+    __tablename__ = "customer_tiers"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(20))
+    nature: Mapped[str | None] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Dealer(Base):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from leadnet_shared.policy import PolicyError, cached_policy
 
 from .business_calendar import BusinessCalendar
+from .callback_cadence import CadencePolicy, cadence_policy, next_callback_by_horizon
 from .policy_values import policy_int, policy_section
 from .relationship_maintenance import MaintenancePolicy, first_maintenance_contact, next_maintenance_contact
 from .timing import PlannedTask, TimingPolicy, plan_from_table, timing_policy
@@ -102,13 +103,15 @@ def next_step_after_outcome(
     timing: TimingPolicy | None = None,
     maintenance: MaintenancePolicy | None = None,
     in_maintenance: bool = False,
+    cadence: CadencePolicy | None = None,
 ) -> NextStep:
     """The next step once a callback ends with `outcome`.
 
     `unreachable_count` is the number of consecutive unreachable callbacks BEFORE this one; the returned
     `unreachable_streak` is the count to store after it (0 once the customer answers). `in_maintenance`: the
     customer has bought and is in relationship maintenance; the outcomes the policy lists under
-    `[in_maintenance]` then plan the next periodic contact (and never close the lead as invalid).
+    `[in_maintenance]` then plan the next periodic contact (and never close the lead as invalid). A callback
+    outcome whose horizon has a row in the cadence table (`callback_cadence.toml`) is timed by it.
     """
     if unreachable_count < 0:
         raise ValueError("unreachable_count must not be negative")
@@ -137,8 +140,22 @@ def next_step_after_outcome(
             policy_version=rules.version,
         )
     rule = rules.rules[outcome]
+    by_horizon = None
+    if rule.next == "callback" and rule.horizon is not None:
+        # After a callback outcome the next callback follows the stated horizon (callback_cadence.toml).
+        by_horizon = next_callback_by_horizon(
+            horizon=rule.horizon,
+            tier=tier,
+            stated_at=completed_at,
+            now=completed_at,
+            calendar=calendar,
+            policy=cadence or cadence_policy(timing=tables),
+            timing=tables,
+        )
     if rule.next == "maintenance":
         task = first_maintenance_contact(purchased_at=completed_at, calendar=calendar, policy=maintenance)
+    elif by_horizon is not None:
+        task = by_horizon
     else:
         assert rule.row is not None  # parse_outcomes_policy gives callback/promotion rules a row
         task = plan_from_table(

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 
-TaskKind = Literal["callback", "promotion", "maintenance", "repurchase"]
+TaskKind = Literal["callback", "promotion", "maintenance", "repurchase", "sale_report"]
 Outcome = Literal[
     "bought", "within_1_month", "within_2_months", "within_6_months", "within_1_year", "no_demand", "unreachable"
 ]

@@ -13,18 +13,19 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.business_calendar import default_calendar
 from followup_scheduler.deadlines import task_deadlines
-from followup_scheduler.models import FollowedLead, Task
+from followup_scheduler.models import CustomerSale, FollowedLead, Task
 from followup_scheduler.ordering import has_demand, tie_break_rank
 from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy
 from followup_scheduler.quotas import PlanKind, due_plan_reminders
 from followup_scheduler.relationship_maintenance import repurchase_reminder
+from followup_scheduler.sale_followup import SALE_REPORT, sale_already_known, sale_followup_policy, sale_report_task
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
 from leadnet_shared.events import (
     CallbackContent,
@@ -62,7 +63,7 @@ def task_event(task: Task, *, event: type[T], occurred_at: datetime) -> T:
     )
 
 
-def _tie_break(lead: FollowedLead) -> int:
+def tie_break(lead: FollowedLead) -> int:
     return tie_break_rank(
         has_demand=has_demand(horizon=lead.horizon),
         reachable=lead.unreachable_streak == 0,
@@ -78,8 +79,10 @@ def new_task(
     due_at: datetime | None = None,
     reason: str | None = None,
     now: datetime,
+    dealer: str | None = None,
 ) -> Task:
-    """A task of `lead`, from the timing tables (`planned`) or by hand, with its overdue and escalation deadlines."""
+    """A task of `lead`, from the timing tables (`planned`) or by hand, with its overdue and escalation deadlines;
+    the lead's assigned dealer's unless `dealer` says whose (maintenance after a sale: the buying dealer's)."""
     due = planned.due_at if planned else due_at
     if due is None:
         raise ValueError("a task needs a due time")
@@ -88,7 +91,7 @@ def new_task(
         task_id=str(uuid.uuid4()),
         lead_id=lead.lead_id,
         customer_id=lead.customer_id,
-        dealer=lead.assigned_dealer,
+        dealer=dealer or lead.assigned_dealer,
         kind=planned.kind if planned else kind,
         due_at=due,
         overdue_at=deadlines.overdue_at,
@@ -97,7 +100,7 @@ def new_task(
         reason=(planned.reason if planned else reason) or "manual",
         policy_version=planned.policy_version if planned else None,
         tier=lead.tier,
-        tie_break=_tie_break(lead),
+        tie_break=tie_break(lead),
         unreachable_streak=lead.unreachable_streak,
         planned_at=now,
     )
@@ -120,9 +123,10 @@ async def schedule_task(
     reason: str | None = None,
     now: datetime,
     prefix: str,
+    dealer: str | None = None,
 ) -> Task:
     """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
-    task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now)
+    task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now, dealer=dealer)
     session.add(task)
     await session.flush()
     await outbox.publish_many(session, [_scheduled_event(task, now=now)], time=now)
@@ -357,24 +361,50 @@ async def forget_customer(session: AsyncSession, event: CustomerErased, *, now: 
     await session.execute(update(Task).where(mine, Task.notes.is_not(None)).values(notes=None))
 
 
-async def _plan_repurchase(
-    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime, prefix: str
-) -> None:
-    open_repurchase = (
-        await session.execute(
-            text("SELECT 1 FROM tasks WHERE lead_id = :lead AND kind = 'repurchase' AND status IN ('open', 'overdue')"),
-            {"lead": lead.lead_id},
-        )
-    ).first()
-    if open_repurchase is not None:
-        return
-    # The fleet in use when the record was entered, plus the truck just bought. Only the bought truck's age is
-    # known (acquired now); with no fleet data at all, the purchase is the fleet.
-    fleet = (lead.fleet_vehicles or 0) + 1
+async def open_task_of_customer(
+    session: AsyncSession, *, customer_id: str, kind: str, other_than: str | None = None
+) -> Task | None:
+    """The customer's open (or overdue) task of `kind`, if any (`other_than`: the task being completed, whose new
+    status may not be flushed yet): maintenance and repurchase run once per customer."""
+    query = select(Task).where(Task.customer_id == customer_id, Task.kind == kind, Task.status.in_(OPEN_STATES))
+    if other_than is not None:
+        query = query.where(Task.task_id != other_than)
+    found: Task | None = (
+        await session.execute(query.order_by(Task.due_at, Task.task_id).limit(1).with_for_update())
+    ).scalar_one_or_none()
+    return found
+
+
+async def plan_repurchase(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    lead: FollowedLead,
+    now: datetime,
+    prefix: str,
+    bought: int = 1,
+    dealer: str | None = None,
+) -> Task | None:
+    """The customer's repurchase reminder, once per customer (an open one moves to `dealer`, the buyer's dealer)."""
+    existing = await open_task_of_customer(session, customer_id=lead.customer_id, kind="repurchase")
+    if existing is not None:
+        if dealer is not None:
+            existing.dealer = dealer
+        return None
+    # The fleet in use when the record was entered, plus the trucks just bought. Only the bought trucks' age is
+    # known (acquired at the purchase); with no fleet data at all, the purchase is the fleet.
+    fleet = (lead.fleet_vehicles or 0) + bought
     planned = repurchase_reminder(
         vehicles_in_use=fleet, oldest_vehicle_acquired_at=lead.purchased_at, as_of=now, calendar=default_calendar()
     )
-    await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
+    return await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix, dealer=dealer)
+
+
+async def latest_sale_sold_at(session: AsyncSession, *, customer_id: str) -> datetime | None:
+    value: datetime | None = await session.scalar(
+        select(func.max(CustomerSale.sold_at)).where(CustomerSale.customer_id == customer_id)
+    )
+    return value
 
 
 def public_content(content: dict[str, Any] | None) -> CallbackContent | None:
@@ -406,6 +436,7 @@ async def complete_task(
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
     task.content = content
+    await session.flush()  # the rules below query the customer's open tasks: this one is no longer among them
     completed = task_event(task, event=TaskCompleted, occurred_at=now)
     completed.content = public_content(content)
     await outbox.publish(
@@ -419,16 +450,10 @@ async def complete_task(
     lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
     if lead is None:
         raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
-    if info_verified and lead.verified_at is None:
-        # A callback confirming the information is what verifies a record (and releases the 2 CNY fee): once.
-        lead.verified_at = now
-        await outbox.publish(
-            session,
-            LeadVerified(**lead_facts(lead), verified_at=now, task_id=task.task_id),
-            key=lead.customer_id,
-            subject=lead.customer_id,
-            time=now,
-        )
+    if info_verified:
+        await verify_lead(session, outbox, lead=lead, by="callback", now=now, task_id=task.task_id)
+    if task.kind == SALE_REPORT:
+        return task, None  # reported by hand: the sale itself, when it comes, is what the rules act on
     rules = outcomes_policy()
     in_maintenance = lead.purchased_at is not None
     step = next_step_after_outcome(
@@ -460,9 +485,62 @@ async def complete_task(
             time=now,
         )
         return task, None
+    if outcome == "bought":
+        await _after_bought(session, outbox, lead=lead, task_id=task.task_id, now=now, prefix=prefix)
     if step.task is None:
         return task, None
+    if step.task.kind == "maintenance":
+        # Relationship maintenance runs once per customer: a sale (or an earlier purchase) may have started it.
+        existing = await open_task_of_customer(
+            session, customer_id=lead.customer_id, kind="maintenance", other_than=task.task_id
+        )
+        if existing is not None:
+            return task, existing
     follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task, now=now, prefix=prefix)
     if outcome == "bought":
-        await _plan_repurchase(session, outbox, lead=lead, now=now, prefix=prefix)
+        await plan_repurchase(session, outbox, lead=lead, now=now, prefix=prefix)
     return task, follow_up
+
+
+async def _after_bought(
+    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, task_id: str, now: datetime, prefix: str
+) -> None:
+    """A callback heard of a purchase: the assigned dealer reports the sale, unless it is already known
+    (sale_followup.toml); the sale closes the report when it arrives (sales.py)."""
+    rules = sale_followup_policy()
+    latest = await latest_sale_sold_at(session, customer_id=lead.customer_id)
+    if sale_already_known(latest_sold_at=latest, bought_at=now, policy=rules):
+        return
+    if (
+        await open_task_of_customer(session, customer_id=lead.customer_id, kind=SALE_REPORT, other_than=task_id)
+        is not None
+    ):
+        return
+    planned = sale_report_task(bought_at=now, calendar=default_calendar(), policy=rules)
+    await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
+
+
+async def verify_lead(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    lead: FollowedLead,
+    by: Literal["callback", "sale"],
+    now: datetime,
+    task_id: str | None = None,
+    sale_id: str | None = None,
+) -> bool:
+    """Verify a record once (domain.md §3 "Verification": a confirming callback or a confirmed sale), publishing
+    `lead.verified`, which releases the information fee; the caller holds the lead's row lock. False when the record
+    was verified already (by either)."""
+    if lead.verified_at is not None:
+        return False
+    lead.verified_at, lead.verified_by = now, by
+    await outbox.publish(
+        session,
+        LeadVerified(**lead_facts(lead), verified_at=now, task_id=task_id, by=by, sale_id=sale_id),
+        key=lead.customer_id,
+        subject=lead.customer_id,
+        time=now,
+    )
+    return True

@@ -9,7 +9,7 @@ PACKAGE: Final = "followup_scheduler"
 Tier = Literal["gold_silver", "general_big", "retail"]
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
 
-TaskKind = Literal["callback", "promotion", "maintenance", "repurchase"]
+TaskKind = Literal["callback", "promotion", "maintenance", "repurchase", "sale_report"]
 TASK_KINDS: Final[tuple[TaskKind, ...]] = get_args(TaskKind)
 
 Horizon = Literal[

@@ -25,8 +25,9 @@ EXPECTED: dict[Outcome, tuple[str, dict[Tier, int]]] = {
     "bought": ("maintenance", {"gold_silver": 7, "general_big": 7, "retail": 7}),
     "within_1_month": ("promotion", {"gold_silver": 3, "general_big": 5, "retail": 7}),
     "within_2_months": ("callback", {"gold_silver": 3, "general_big": 5, "retail": 7}),
-    "within_6_months": ("callback", {"gold_silver": 3, "general_big": 5, "retail": 7}),
-    "within_1_year": ("callback", {"gold_silver": 3, "general_big": 5, "retail": 7}),
+    # domain.md §4 "After a callback outcome": every 30 / 60 days while the window is more than two months away.
+    "within_6_months": ("callback", {"gold_silver": 30, "general_big": 30, "retail": 30}),
+    "within_1_year": ("callback", {"gold_silver": 60, "general_big": 60, "retail": 60}),
     "no_demand": ("callback", {"gold_silver": 30, "general_big": 40, "retail": 20}),
     "unreachable": ("callback", {"gold_silver": 15, "general_big": 20, "retail": 30}),
 }

@@ -1,0 +1,57 @@
+"""Sales and follow-up meet, tiers follow the newest information (issue 17 §2, §5)
+
+`customer_sales`: the confirmed sales the scheduler has taken in (a sale may overtake its lead's verdict, so it is
+kept and applied when the verdict comes). `customer_tiers`: the router's decision of a customer's current tier.
+`leads.verified_by`: what verified the record (callback or sale), so it is verified once whichever comes first.
+
+Revision ID: 0006
+Revises: 20261205_task_content
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "20261205_task_content"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.add_column("leads", sa.Column("verified_by", sa.String(20)))
+    op.create_table(
+        "customer_sales",
+        sa.Column("sale_id", sa.String(36), primary_key=True),
+        sa.Column("customer_id", sa.String(36), nullable=False),
+        sa.Column("lead_id", sa.String(36)),
+        sa.Column("seller", sa.String(32), nullable=False),
+        sa.Column("vehicles", sa.Integer, nullable=False),
+        sa.Column("sold_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attributed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_customer_sales_customer_id", "customer_sales", ["customer_id"])
+    op.create_table(
+        "customer_tiers",
+        sa.Column("customer_id", sa.String(36), primary_key=True),
+        sa.Column("tier", sa.String(20), nullable=False),
+        sa.Column("nature", sa.String(20)),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    # A customer's leads and open tasks are looked up by customer when a sale or a tier change arrives.
+    op.create_index("ix_leads_customer_id", "leads", ["customer_id"])
+    op.create_index(
+        "ix_tasks_customer_open",
+        "tasks",
+        ["customer_id"],
+        postgresql_where=sa.text("status IN ('open', 'overdue')"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tasks_customer_open", table_name="tasks")
+    op.drop_index("ix_leads_customer_id", table_name="leads")
+    op.drop_table("customer_tiers")
+    op.drop_table("customer_sales")
+    op.drop_column("leads", "verified_by")
