@@ -1,0 +1,153 @@
+"""A lead's life cycle in the router (life_cycle.py): closed leads stop blocking their entrant, returned ones do
+not, and the final state does not depend on the order closed / returned / reopened arrive in (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dedup_router.life_cycle import apply_life_cycle
+from dedup_router.redistribution import redistribute_withdrawn_dealer
+from leadnet_shared.life_cycle import Closed, Fact, LifeCycle, Reopened, Returned
+from leadnet_shared.testing import Infra
+
+from .conftest import T0, RouterDb, new_router_db
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+PHONE = "+8613800138000"
+
+
+async def _apply(rdb: RouterDb, facts: list[tuple[str, Fact]]) -> int:
+    async with rdb.db.transaction() as session:
+        return await apply_life_cycle(session, facts)
+
+
+class TestClosedLeadsStopBlockingTheirEntrant:
+    async def test_the_same_dealer_enters_a_closed_customer_again_and_gets_a_new_lead(
+        self, router_db: RouterDb
+    ) -> None:
+        await router_db.add_dealer("D001", ["3707"])
+        await router_db.add_dealer("D002", ["3701"])
+        first = await router_db.submit(dealer="D002", phone=PHONE)
+        assert first is not None
+        assert await router_db.submit(dealer="D002", phone=PHONE, at=T0 + timedelta(minutes=1)) is None  # duplicate
+
+        await _apply(router_db, [(first.lead_id, Closed(at=T0 + timedelta(days=9), reason="invalid_information"))])
+
+        again = await router_db.submit(dealer="D002", phone=PHONE, at=T0 + timedelta(days=10))
+        assert again is not None and again.lead_id != first.lead_id
+        rows = await router_db.rows("SELECT lead_id, status, closed_reason FROM leads ORDER BY entered_at")
+        assert [tuple(r) for r in rows] == [
+            (first.lead_id, "closed", "invalid_information"),
+            (again.lead_id, "open", None),
+        ]
+
+    async def test_a_returned_lead_is_still_the_entrants_and_blocks_a_second_record(self, router_db: RouterDb) -> None:
+        await router_db.add_dealer("D001", ["3707"])
+        first = await router_db.submit(dealer="D002", phone=PHONE)
+        assert first is not None
+        await _apply(router_db, [(first.lead_id, Returned(round=1))])
+        assert await router_db.submit(dealer="D002", phone=PHONE, at=T0 + timedelta(minutes=1)) is None
+        rows = await router_db.rows("SELECT status, return_round, reopen_round FROM leads")
+        assert [tuple(r) for r in rows] == [("open", 1, 0)]
+
+    async def test_withdrawal_leaves_a_closed_lead_where_it_was(self, router_db: RouterDb) -> None:
+        await router_db.add_dealer("D001", ["3707"])
+        await router_db.add_dealer("D003", ["3707"])
+        lead = await router_db.submit(dealer=None, phone=PHONE)
+        assert lead is not None and lead.assigned_dealer is not None
+        await _apply(router_db, [(lead.lead_id, Closed(at=T0, reason="invalid_information"))])
+        async with router_db.db.transaction() as session:
+            await redistribute_withdrawn_dealer(
+                session, router_db.outbox, code=lead.assigned_dealer, now=T0, prefix="", dry_run=False
+            )
+        rows = await router_db.rows("SELECT assigned_dealer, version FROM leads")
+        assert [tuple(r) for r in rows] == [(lead.assigned_dealer, 1)]
+        assert await router_db.events("leadnet.lead.reassigned") == []
+
+
+_db: RouterDb | None = None
+
+
+async def _shared_db(infra: Infra) -> RouterDb:
+    global _db
+    if _db is None:
+        _db = await new_router_db(infra)
+        await _db.add_dealer("D001", ["3707"])
+    await _db.truncate()
+    return _db
+
+
+closes = st.lists(
+    st.builds(Closed, at=st.integers(0, 3).map(lambda d: T0 + timedelta(days=d)), reason=st.sampled_from(["a", "b"])),
+    max_size=2,
+)
+rounds = st.lists(st.integers(1, 3), max_size=4)
+
+
+class TestLifeCycleDoesNotDependOnOrder:
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        closed=closes,
+        returned=rounds,
+        reopened=rounds,
+        shuffle=st.randoms(use_true_random=False),
+        cuts=st.sets(st.integers(1, 9), max_size=3),
+    )
+    async def test_any_order_batching_and_redelivery_end_in_one_state(
+        self,
+        infra: Infra,
+        closed: list[Closed],
+        returned: list[int],
+        reopened: list[int],
+        shuffle: Any,
+        cuts: set[int],
+    ) -> None:
+        rdb = await _shared_db(infra)
+        lead = await rdb.submit(dealer="D002", phone=PHONE)
+        assert lead is not None
+        facts: list[tuple[str, Fact]] = [(lead.lead_id, c) for c in closed]
+        facts += [(lead.lead_id, Returned(round=n)) for n in returned]
+        facts += [(lead.lead_id, Reopened(round=n)) for n in reopened]
+
+        expected = LifeCycle()
+        for _, fact in facts:
+            expected = expected.after(fact)
+
+        async def state() -> tuple[Any, ...]:
+            [row] = await rdb.rows(
+                "SELECT status, closed_at, closed_reason, return_round, reopen_round, assigned_dealer, version "
+                "FROM leads WHERE lead_id = :id",
+                id=lead.lead_id,
+            )
+            return tuple(row)
+
+        for fact in facts:  # one per transaction, in the order given
+            await _apply(rdb, [fact])
+        in_order = await state()
+
+        await rdb.truncate()
+        await rdb.route(rdb.submitted(dealer="D002", phone=PHONE, lead_id=lead.lead_id))
+        reordered = list(facts)
+        shuffle.shuffle(reordered)
+        reordered += facts[: len(facts) // 2]  # redeliveries
+        bounds = sorted({0, len(reordered), *(c for c in cuts if c < len(reordered))})
+        for start, end in itertools.pairwise(bounds):
+            await _apply(rdb, reordered[start:end])
+        assert await state() == in_order
+
+        status, closed_at, reason, returns, reopens, _, version = in_order
+        assert status == ("closed" if expected.status == "closed" else "open")
+        assert (closed_at, reason, returns, reopens) == (
+            expected.closed_at,
+            expected.closed_reason,
+            expected.return_round,
+            expected.reopen_round,
+        )
+        assert version == 1  # life-cycle facts are not reassignments
