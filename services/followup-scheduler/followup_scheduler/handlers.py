@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import Dealer, FollowedLead, Task
+from followup_scheduler.recheck import RECHECK, plan_recheck
 from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task, plan_first_tasks
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
@@ -21,11 +22,13 @@ from leadnet_shared.events import (
     LeadClosed,
     LeadFacts,
     LeadReassigned,
+    LeadReturned,
 )
 
 ACCEPTED, REASSIGNED, CLOSED = "leadnet.lead.accepted", "leadnet.lead.reassigned", "leadnet.lead.closed"
+RETURNED = "leadnet.lead.returned"
 DEALER_UPSERTED, DEALER_WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
-LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN})
+LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, RETURNED, DEALER_UPSERTED, DEALER_WITHDRAWN})
 
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
@@ -104,10 +107,10 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         was_unplaced = lead.assigned_dealer is None
         lead.assigned_dealer = event.to_dealer
         lead.lead_version = event.lead_version
-        # Open work follows the customer to its new dealer.
+        # Open work follows the customer to its new dealer (a re-check stays with the dealer who entered it).
         await session.execute(
             update(Task)
-            .where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES))
+            .where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES), Task.kind != RECHECK)
             .values(dealer=event.to_dealer)
         )
         if was_unplaced and lead.status == "open":
@@ -122,6 +125,15 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             .values(status="closed", closed_reason=event.reason)
         )
         await cancel_open_tasks(session, lead_id=event.lead_id, now=runtime.clock.now())
+
+    async def returned(session: AsyncSession, event: LeadReturned) -> None:
+        """HQ returned a record: its entrant's re-check task (followed from here if its verdict is late)."""
+        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+        if lead is None:
+            lead = followed_lead(event, routed_at=event.returned_at, fleet=None)
+            session.add(lead)
+            await session.flush()
+        await plan_recheck(session, runtime.outbox, event=event, lead=lead, now=runtime.clock.now())
 
     async def record_dealer(session: AsyncSession, envelope: Envelope) -> None:
         if envelope.type == DEALER_WITHDRAWN:
@@ -155,6 +167,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await reassign(session, LeadReassigned.model_validate(envelope.data))
             elif envelope.type == CLOSED:
                 await close(session, LeadClosed.model_validate(envelope.data))
+            elif envelope.type == RETURNED:
+                await returned(session, LeadReturned.of(envelope))
             elif envelope.type in (DEALER_UPSERTED, DEALER_WITHDRAWN):
                 await record_dealer(session, envelope)
         if run:
