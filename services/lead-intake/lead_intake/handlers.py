@@ -25,13 +25,8 @@ CORRECTED = "leadnet.lead.corrected"
 CORRECTION_TYPES = frozenset({CORRECTED})
 
 
-def verdict_handler(runtime: Runtime) -> BatchHandler:
-    async def on_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        await on_lead_events(session, envelopes)
-        facts = [fact for fact in map(life_cycle_fact, envelopes) if fact is not None]
-        await apply_life_cycle(session, facts, now=runtime.clock.now())
-
-    return on_events
+def verdict_handler(_runtime: Runtime) -> BatchHandler:
+    return on_lead_events
 
 
 def correction_handler(runtime: Runtime) -> BatchHandler:
@@ -45,7 +40,7 @@ def correction_handler(runtime: Runtime) -> BatchHandler:
 
 
 async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
-    """A poll's verdicts, reassignments and verifications in three statements, whatever order they came in.
+    """A poll's verdicts, reassignments, verifications and life-cycle facts, whatever order they came in.
 
     Each lead keeps its newest status by the router's `lead_version`, in the batch and against what is stored, so
     a reassignment that overtook its lead's verdict (review M4) is not undone when the verdict comes; the verdict
@@ -73,6 +68,10 @@ async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> No
     await apply_reassignments(session, list(reassignments.values()))
     for event in verified:  # a verified record counts for its network's authenticity (domain.md §1)
         await mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
+    # Closed, returned, reopened: facts that commute, applied after the verdicts they may have overtaken.
+    facts = [fact for fact in map(life_cycle_fact, envelopes) if fact is not None]
+    if facts:
+        await apply_life_cycle(session, facts, now=max(e.time for e in envelopes))
 
 
 def _verdict(envelope: Envelope) -> Verdict:
