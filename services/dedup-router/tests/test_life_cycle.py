@@ -17,6 +17,7 @@ from leadnet_shared.life_cycle import Closed, Fact, LifeCycle, Reopened, Returne
 from leadnet_shared.testing import Infra
 
 from .conftest import T0, RouterDb, new_router_db
+from .test_confirmed_sales import report, setup, vin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -70,6 +71,18 @@ class TestClosedLeadsStopBlockingTheirEntrant:
         rows = await router_db.rows("SELECT assigned_dealer, version FROM leads")
         assert [tuple(r) for r in rows] == [(lead.assigned_dealer, 1)]
         assert await router_db.events("leadnet.lead.reassigned") == []
+
+    @pytest.mark.parametrize("closed", [False, True])
+    async def test_a_sale_is_not_attributed_to_a_closed_lead(self, router_db: RouterDb, closed: bool) -> None:
+        lead = await setup(router_db, vehicles={1: ("D001", "tractor")})
+        if closed:
+            await _apply(router_db, [(lead.lead_id, Closed(at=T0, reason="invalid_information"))])
+        sale = await report(router_db, seller="D001", vins=[vin(1)])
+        entrant_rewards = [r["kind"] for r in sale["rewards"] if r["dealer"] == "D002"]
+        if closed:
+            assert (sale["attributed_lead_id"], entrant_rewards) == (None, [])
+        else:
+            assert (sale["attributed_lead_id"], entrant_rewards) == (lead.lead_id, ["purchase_reward"])
 
 
 _db: RouterDb | None = None
