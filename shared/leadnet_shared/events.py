@@ -243,7 +243,8 @@ class LeadCorrected(EventData):
     return_round: int | None = None
     task_id: str | None = None
     corrected_by: str | None = None  # the dealer code that corrected it
-    corrections: RecordCorrections
+    # A `RecordCorrections` without the fields left out: only what the dealer corrected (null never means "clear").
+    corrections: dict[str, Any]
     corrected_at: datetime
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dedup_router.hq_queue import reroute_queued_customers
 from dedup_router.life_cycle import apply_life_cycle
 from dedup_router.redistribution import redistribute_withdrawn_dealer
 from leadnet_shared.life_cycle import Closed, Fact, LifeCycle, Reopened, Returned
@@ -164,3 +165,43 @@ class TestLifeCycleDoesNotDependOnOrder:
             expected.reopen_round,
         )
         assert version == 1  # life-cycle facts are not reassignments
+
+
+class TestQueuedCustomersAreReroutedByTheRoutingRule:
+    async def test_two_new_dealers_of_a_county_share_its_queue_by_capability(self, router_db: RouterDb) -> None:
+        leads = [
+            await router_db.submit(dealer=None, phone=f"+86139001390{i:02d}", region="370811", name=f"客户{i}")
+            for i in range(4)
+        ]
+        assert all(lead is not None and lead.assigned_dealer is None for lead in leads)
+        await router_db.add_dealer("D004", ["3708"], capability=60)
+        await router_db.add_dealer("D005", ["370811"], capability=20)
+        await router_db.add_dealer("D006", ["3701"], capability=90)  # elsewhere: gets nothing
+        async with router_db.db.transaction() as session:
+            moved = await reroute_queued_customers(
+                session, router_db.outbox, territories=["3708"], now=T0 + timedelta(days=1), prefix=""
+            )
+        assert moved == 4
+        rows = await router_db.rows(
+            "SELECT assigned_dealer, version, explanation -> 'hq_queue' -> 'how' ->> 'rule' FROM leads"
+        )
+        # The longest prefix wins (domain.md §3 region first): the county dealer D005 takes them all.
+        assert sorted(tuple(r) for r in rows) == [("D005", 2, "single_candidate")] * 4
+        customers = await router_db.rows("SELECT DISTINCT assigned_dealer, authorized_dealer FROM customers")
+        assert [tuple(r) for r in customers] == [("D005", "D005")]
+        reassigned = await router_db.events("leadnet.lead.reassigned")
+        assert [(e["data"]["from_dealer"], e["data"]["to_dealer"], e["data"]["reason"]) for e in reassigned] == [
+            (None, "D005", "queue_rerouted")
+        ] * 4
+
+    async def test_dealers_sharing_a_prefix_split_the_queue_by_the_fairness_rule(self, router_db: RouterDb) -> None:
+        for i in range(6):
+            await router_db.submit(dealer=None, phone=f"+86139001391{i:02d}", region="370811", name=f"客户{i}")
+        await router_db.add_dealer("D004", ["3708"], capability=60)
+        await router_db.add_dealer("D005", ["3708"], capability=30)
+        async with router_db.db.transaction() as session:
+            await reroute_queued_customers(session, router_db.outbox, territories=["3708"], now=T0, prefix="")
+        rows = await router_db.rows("SELECT assigned_dealer, count(*) FROM leads GROUP BY 1 ORDER BY 1")
+        assert [tuple(r) for r in rows] == [("D004", 4), ("D005", 2)]  # 2:1 by capability, as routing shares
+        pools = await router_db.rows("SELECT dealer, assigned FROM pool_counts ORDER BY dealer")
+        assert [tuple(r) for r in pools] == [("D004", 4), ("D005", 2)]  # counted, so later routing stays fair

@@ -149,14 +149,14 @@ async def complete_recheck(
         **lead_facts(lead), return_round=round_ or 0, reopened_at=now, task_id=task.task_id, corrected=sorted(changed)
     )
     await _publish(session, outbox, reopened, key=lead.customer_id, now=now)
-    if changed and corrections is not None:
+    if changed:
         corrected = LeadCorrected(
             lead_id=lead.lead_id,
             customer_id=lead.customer_id,
             return_round=round_,
             task_id=task.task_id,
             corrected_by=by,
-            corrections=corrections,
+            corrections=changed,
             corrected_at=now,
         )
         await _publish(session, outbox, corrected, key=lead.customer_id, now=now)

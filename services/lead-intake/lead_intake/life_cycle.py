@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import Lead
-from leadnet_shared.events import LeadCorrected, LeadReturned
+from leadnet_shared.events import LeadCorrected, LeadReturned, RecordCorrections
 from leadnet_shared.life_cycle import Fact, LifeCycle
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound
@@ -142,7 +142,8 @@ async def apply_corrections(session: AsyncSession, events: Sequence[LeadCorrecte
         lead = leads.get(event.lead_id)
         if lead is None:
             continue
-        corrections = event.corrections.model_dump(exclude_none=True)
+        # The blocks this version knows (a newer producer's extra block is left alone, not refused).
+        corrections = {k: v for k, v in event.corrections.items() if k in RecordCorrections.model_fields and v}
         versions = list(lead.record_versions or [])
         if any(v.get("replaced_by_task") == event.task_id and event.task_id for v in versions):
             continue  # this re-check's correction is applied already
