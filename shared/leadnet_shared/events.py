@@ -211,6 +211,47 @@ class LeadSubmitted(EventData):
     record: dict[str, Any]  # the normalized record (customer block with full phone, name, address)
 
 
+class CustomerCorrection(BaseModel):
+    """The customer block's correctable fields; an address comes with its county's adcode (it is what routes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    address: str | None = Field(None, min_length=1, max_length=500)
+    region_code: str | None = Field(None, pattern=r"^[1-8][0-9]{5}$")
+    tier: Literal["retail", "general_big", "gold_silver"] | None = None
+    nature: Literal["new", "own_brand", "competitor"] | None = None
+
+
+class RecordCorrections(BaseModel):
+    """What a re-check corrects in a record, block by block; the phone is the customer's identity and is not
+    corrected here (a record with a wrong phone is closed as invalid and entered anew)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: CustomerCorrection | None = None
+    vehicles_in_use: list[dict[str, Any]] | None = None
+    usage: dict[str, Any] | None = None
+    purchase_intent: dict[str, Any] | None = None
+
+
+class LeadCorrected(EventData):
+    """A re-check's corrections to a record: intake keeps them as a new version of it (internal: personal data)."""
+
+    type: Literal["leadnet.lead.corrected"] = Field("leadnet.lead.corrected", exclude=True)
+    event_topic: ClassVar[str] = LEADS_INTERNAL
+    event_aggregate: ClassVar[str] = "lead"
+
+    lead_id: str
+    customer_id: str | None = None
+    return_round: int | None = None
+    task_id: str | None = None
+    corrected_by: str | None = None  # the dealer code that corrected it
+    # A `RecordCorrections` without the fields left out: only what the dealer corrected (null never means "clear").
+    corrections: dict[str, Any]
+    corrected_at: datetime
+
+
 # ---- leadnet.public.leads.v1 ---------------------------------------------------------------------------------
 
 
@@ -296,6 +337,30 @@ class LeadClosed(LeadFacts):
     type: Literal["leadnet.lead.closed"] = Field("leadnet.lead.closed", exclude=True)
     reason: str  # invalid_information | ...
     closed_at: datetime
+    # The HQ return whose re-check closed it (`outcome: invalid`), None for a close by callbacks.
+    return_round: int | None = None
+
+
+class LeadReturned(LeadFacts):
+    """HQ returned the record as invalid (contract.md "Lead life cycle"): the entering dealer re-checks it.
+
+    `return_round` counts a lead's returns (1, 2, ...): a re-check answers one round, so every service can tell,
+    whatever order the events come in, whether the lead is still returned (a round not yet reopened) or not."""
+
+    type: Literal["leadnet.lead.returned"] = Field("leadnet.lead.returned", exclude=True)
+    return_round: int
+    reason: str  # HQ's words, with phone numbers and street addresses redacted (public topic)
+    returned_at: datetime
+
+
+class LeadReopened(LeadFacts):
+    """The entering dealer's re-check confirmed a returned record: the lead is active again (never after closed)."""
+
+    type: Literal["leadnet.lead.reopened"] = Field("leadnet.lead.reopened", exclude=True)
+    return_round: int
+    reopened_at: datetime
+    task_id: str | None = None
+    corrected: list[str] = Field(default_factory=list)  # the blocks the re-check corrected (names, no values)
 
 
 class CustomerErased(EventData):
@@ -630,6 +695,9 @@ AnyEvent = Annotated[
     | LeadVerified
     | LeadClosed
     | CustomerErased
+    | LeadReturned
+    | LeadReopened
+    | LeadCorrected
     | CustomerUpserted
     | CustomerCorrected
     | CustomerTierChanged
@@ -659,6 +727,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         LeadVerified,
         LeadClosed,
         CustomerErased,
+        LeadReturned,
+        LeadReopened,
+        LeadCorrected,
         CustomerUpserted,
         CustomerCorrected,
         CustomerTierChanged,

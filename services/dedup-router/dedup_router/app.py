@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from dedup_router import customer_file_endpoints, sale_endpoints, vehicle_endpoints
 from dedup_router.endpoints import router
-from dedup_router.handlers import LEAD_TYPES, lead_handler
+from dedup_router.handlers import LEAD_TYPES, lead_handler, life_cycle_handler
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 from dedup_router.protection import protection_timer
 from dedup_router.republish import republish_masked_customers
@@ -16,7 +16,8 @@ from dedup_router.timeline import TIMELINE_TOPICS, TIMELINE_TYPES, timeline_hand
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.events import LEADS_INTERNAL
+from leadnet_shared.events import LEADS, LEADS_INTERNAL
+from leadnet_shared.life_cycle import LIFE_CYCLE_TYPES
 from leadnet_shared.workers import periodic
 
 
@@ -32,6 +33,7 @@ def create_app(
         consumers=[
             ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler, types=LEAD_TYPES),
             ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=timeline_handler, types=TIMELINE_TYPES),
+            ConsumerSpec(name="lead-life-cycle", topics=[LEADS], handler=life_cycle_handler, types=LIFE_CYCLE_TYPES),
         ],
         workers=[
             periodic("protection-timer", protection_timer),

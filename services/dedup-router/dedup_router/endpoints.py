@@ -12,14 +12,17 @@ from dedup_router.confidentiality import customer_out, visible_customer_query, v
 from dedup_router.dealer_index import bump_dealers_version
 from dedup_router.erasure import erase_customer
 from dedup_router.events import publish_dealer_upserted
+from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
 from dedup_router.models import Customer, Dealer, Sale
 from dedup_router.protection import protection_status
 from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
 from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body
 from dedup_router.schemas import (
+    AssignIn,
     CustomerOut,
     CustomerPage,
+    DealerChangeOut,
     DealerIn,
     DealerOut,
     DealerPatch,
@@ -66,11 +69,12 @@ def _check_territories(territories: list[str]) -> list[str]:
 @router.post(
     "/dealers",
     status_code=201,
-    response_model=DealerOut,
+    response_model=DealerChangeOut,
     summary="Register a dealer (hq_admin)",
     responses={409: {"description": "dealer_exists", **PROBLEM}},
 )
-async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerOut:
+async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerChangeOut:
+    """The new dealer's territories pick up the customers waiting in the HQ queue there (hq_queue.py)."""
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
     territories = _check_territories(body.territories)
@@ -93,8 +97,15 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
         await publish_dealer_upserted(
             session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
         )
+        rerouted = await reroute_queued_customers(
+            session,
+            runtime.outbox,
+            territories=list(dealer.territories),
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+        )
     dealer_cache(runtime).invalidate()
-    return dealer_out(dealer)
+    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
 
 
 @router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
@@ -107,8 +118,14 @@ async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOu
     return dealer_out(dealer)
 
 
-@router.patch("/dealers/{code}", response_model=DealerOut, summary="Change a dealer (hq_admin)")
-async def patch_dealer(code: str, body: DealerPatch, request: Request, principal: Caller) -> DealerOut:
+@router.patch(
+    "/dealers/{code}",
+    response_model=DealerChangeOut,
+    summary="Change a dealer (hq_admin)",
+    responses={404: {"description": "not_found", **PROBLEM}},
+)
+async def patch_dealer(code: str, body: DealerPatch, request: Request, principal: Caller) -> DealerChangeOut:
+    """A territory or product line gained picks up the customers waiting in the HQ queue it now covers."""
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
     changes = body.model_dump(exclude_unset=True)
@@ -127,8 +144,17 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
         await publish_dealer_upserted(
             session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
         )
+        rerouted = 0
+        if dealer.status == "active" and ("territories" in changes or "product_lines" in changes):
+            rerouted = await reroute_queued_customers(
+                session,
+                runtime.outbox,
+                territories=list(dealer.territories),
+                now=runtime.clock.now(),
+                prefix=runtime.settings.topic_prefix,
+            )
     dealer_cache(runtime).invalidate()
-    return dealer_out(dealer)
+    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
 
 
 @router.post(
@@ -220,6 +246,33 @@ async def list_customers(
     return CustomerPage(
         items=[customer_out(c, principal) for c in found.rows], next_cursor=found.next_cursor, total=found.total
     )
+
+
+@router.post(
+    "/customers/{customer_id}/assign",
+    response_model=CustomerOut,
+    summary="Assign a customer waiting in the HQ queue to a dealer (hq_admin)",
+    responses={
+        404: {"description": "not_found", **PROBLEM},
+        409: {"description": "customer_not_queued", **PROBLEM},
+        422: {"description": "validation_failed (unknown_dealer)", **PROBLEM},
+    },
+)
+async def assign_customer(customer_id: str, body: AssignIn, request: Request, principal: Caller) -> CustomerOut:
+    """The customer and its waiting leads go to the named dealer (one `leadnet.lead.reassigned` per lead)."""
+    require_roles(principal, "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        customer = await assign_queued_customer(
+            session,
+            runtime.outbox,
+            customer_id=customer_id,
+            dealer=body.dealer,
+            by=principal.sub,
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+        )
+        return customer_out(customer, principal)
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""What dedup-router consumes: submitted records, routed a poll at a time (a poison event alone, as a batch of one)."""
+"""What dedup-router consumes: submitted records, routed a poll at a time (a poison event alone, as a batch of one),
+and the life-cycle facts other services decide about its leads (closed, returned, reopened)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.batch_routing import route_leads
 from dedup_router.customer_file import remember_profiles
+from dedup_router.life_cycle import apply_life_cycle
 from dedup_router.state import dealer_cache
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import Envelope, LeadSubmitted
+from leadnet_shared.life_cycle import life_cycle_fact
 
 SUBMITTED = "leadnet.lead.submitted"
 LEAD_TYPES = frozenset({SUBMITTED})
@@ -51,3 +54,13 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             raise RoutingFailed(f"database error {_sqlstate(exc)} routing leads {ids}{more}") from None
 
     return on_leads_submitted
+
+
+def life_cycle_handler(_runtime: Runtime) -> BatchHandler:
+    """Closed, returned and reopened leads (decided by the scheduler and intake) applied to the router's leads."""
+
+    async def on_life_cycle(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        facts = [fact for fact in map(life_cycle_fact, envelopes) if fact is not None]
+        await apply_life_cycle(session, facts)
+
+    return on_life_cycle

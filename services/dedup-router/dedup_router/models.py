@@ -79,7 +79,9 @@ class RoutedLead(Base):
     entrant_key: Mapped[str] = mapped_column(String(40))  # dealer code, or "hq" for HQ-collected records
     assigned_dealer: Mapped[str | None] = mapped_column(String(32))
     authorized_dealer: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    # open | closed: a closed lead no longer counts as its entrant's open lead (life_cycle.py); a returned lead
+    # stays open here (it still blocks a second record of the entrant) and is told apart by its rounds below.
+    status: Mapped[str] = mapped_column(String(20), default="open")
     cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
     reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
     tier: Mapped[str] = mapped_column(String(20))
@@ -98,6 +100,12 @@ class RoutedLead(Base):
     # 1 when routed, one more at every reassignment; published as `lead_version` so a consumer that gets a lead's
     # events out of order never lets an older fact overwrite a newer one.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The life cycle other services decide (life_cycle.py): closed (scheduler), returned by HQ (intake), reopened
+    # by the entrant's re-check (scheduler). Kept as facts that commute, so the order they arrive in never matters.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_reason: Mapped[str | None] = mapped_column(String(40))
+    return_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reopen_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index(

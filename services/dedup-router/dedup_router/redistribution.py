@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from dedup_router.events import (
 )
 from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
 from dedup_router.routing import add_to_pool_counts
-from dedup_router.withdrawal import HeldItem, WithdrawalPlan, plan_withdrawal
+from dedup_router.withdrawal import HeldItem, PlannedMove, WithdrawalPlan, plan_withdrawal
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound
 
@@ -123,35 +124,72 @@ async def _apply(
     now: datetime,
     prefix: str,
 ) -> None:
-    moves = {(m.kind, m.item_id): m for m in plan.moves}
+    await apply_moves(
+        session,
+        outbox,
+        moves=plan.moves,
+        from_dealer=code,
+        reason=DEALER_WITHDRAWN,
+        customers=customers,
+        leads=leads,
+        now=now,
+        prefix=prefix,
+    )
+
+
+async def apply_moves(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    moves: Sequence[PlannedMove],
+    from_dealer: str | None,
+    reason: str,
+    customers: list[Customer],
+    leads: list[RoutedLead],
+    now: datetime,
+    prefix: str,
+) -> None:
+    """Move customers and leads as planned (from a withdrawn dealer, or out of the HQ queue when `from_dealer` is
+    None), count the leads in their pools, and announce one `leadnet.lead.reassigned` per lead and a
+    `leadnet.customer.upserted` per customer. A move to None (nobody authorized) leaves the item queued."""
+    by_item = {(m.kind, m.item_id): m for m in moves}
     given: Counter[tuple[str, str, str]] = Counter()
+    moved_customers: list[Customer] = []
     for customer in customers:
-        move = moves[("customer", customer.customer_id)]
+        move = by_item[("customer", customer.customer_id)]
+        if from_dealer is None and move.new_dealer is None:
+            continue  # still nobody's: it stays in the queue unchanged
         customer.assigned_dealer = move.new_dealer
-        if customer.authorized_dealer == code or customer.authorized_dealer is None:
+        if customer.authorized_dealer == from_dealer or customer.authorized_dealer is None:
             customer.authorized_dealer = move.new_dealer
-        if customer.protected_by == code:
+        if from_dealer is not None and customer.protected_by == from_dealer:
             # The protected entrant is gone: its month ends with it, the customer is the authorized dealer's.
             customer.protected_by, customer.protection_until = None, None
         customer.updated_at = now
+        moved_customers.append(customer)
+    moved_leads: list[RoutedLead] = []
     for lead in leads:
-        move = moves[("lead", lead.lead_id)]
+        move = by_item[("lead", lead.lead_id)]
+        if from_dealer is None and move.new_dealer is None:
+            continue
         lead.assigned_dealer = move.new_dealer
         lead.version += 1
-        if lead.authorized_dealer == code or lead.authorized_dealer is None:
+        if lead.authorized_dealer == from_dealer or lead.authorized_dealer is None:
             lead.authorized_dealer = move.new_dealer
+        audit = "withdrawal" if from_dealer is not None else "hq_queue"
         lead.explanation = {
             **lead.explanation,
-            "withdrawal": {"from": code, "to": move.new_dealer, "at": now.isoformat(), "how": move.explanation},
+            audit: {"from": from_dealer, "to": move.new_dealer, "at": now.isoformat(), "how": move.explanation},
         }
         # Pool counts record leads (as routing does), so later routing in the pool stays fair.
         if move.new_dealer is not None and move.pool is not None:
             given[(*move.pool, move.new_dealer)] += 1
+        moved_leads.append(lead)
     await add_to_pool_counts(session, given)
     await session.flush()
-    for lead in leads:
+    for lead in moved_leads:
         await publish_lead_reassigned(
-            session, outbox, prefix=prefix, lead=lead, from_dealer=code, reason=DEALER_WITHDRAWN, now=now
+            session, outbox, prefix=prefix, lead=lead, from_dealer=from_dealer, reason=reason, now=now
         )
-    for customer in customers:
+    for customer in moved_customers:
         await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)

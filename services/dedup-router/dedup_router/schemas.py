@@ -58,6 +58,18 @@ class CustomerPage(Page[CustomerOut]):
     pass
 
 
+class AssignIn(RequestModel):
+    """HQ's choice of dealer for a customer waiting in the HQ queue."""
+
+    dealer: str = Field(min_length=1, max_length=32)
+
+
+class DealerChangeOut(DealerOut):
+    """A dealer as registered or changed, with how many queued leads it (or a dealer sharing its territory) got."""
+
+    rerouted_from_queue: int = 0
+
+
 class ProtectionLookupIn(RequestModel):
     """The phone travels in a body, never in a URL: URLs end up in proxy and access logs."""
 

@@ -77,10 +77,49 @@ def plan_withdrawal(
 ) -> WithdrawalPlan:
     """Plan the redistribution of a withdrawn dealer's records; never places one with the withdrawn dealer."""
     index = TerritoryIndex.build(dealers, exclude=(withdrawn_dealer,), policy=territory_policy)
-    counts: dict[PoolKey, dict[str, int]] = {
-        pool: {code: n for code, n in by_dealer.items() if code != withdrawn_dealer}
-        for pool, by_dealer in (pool_counts or {}).items()
-    }
+    moves, per_dealer = place_items(
+        index=index,
+        items=items,
+        pool_counts={
+            pool: {code: n for code, n in by_dealer.items() if code != withdrawn_dealer}
+            for pool, by_dealer in (pool_counts or {}).items()
+        },
+        fairness_policy=fairness_policy,
+    )
+    return WithdrawalPlan(withdrawn_dealer=withdrawn_dealer, moves=moves, per_dealer=per_dealer)
+
+
+def plan_queued(
+    *,
+    dealers: Iterable[DealerProfile],
+    items: Iterable[HeldItem],
+    pool_counts: PoolCounts | None = None,
+    territory_policy: Mapping[str, Any] | None = None,
+    fairness_policy: Mapping[str, Any] | None = None,
+) -> tuple[PlannedMove, ...]:
+    """Place customers and leads waiting in the HQ queue with the dealers now authorized for them (by the same
+    rule as a withdrawal: region, product line, capability); those nobody is authorized for stay queued."""
+    index = TerritoryIndex.build(dealers, policy=territory_policy)
+    moves, _ = place_items(
+        index=index,
+        items=items,
+        pool_counts={pool: dict(by_dealer) for pool, by_dealer in (pool_counts or {}).items()},
+        fairness_policy=fairness_policy,
+    )
+    return moves
+
+
+def place_items(
+    *,
+    index: TerritoryIndex,
+    items: Iterable[HeldItem],
+    pool_counts: dict[PoolKey, dict[str, int]],
+    fairness_policy: Mapping[str, Any] | None = None,
+) -> tuple[tuple[PlannedMove, ...], dict[str, int]]:
+    """Each item routed by `route_to_authorized_dealer` in id order, counting the placements as it goes; a
+    customer and its open leads on one product line stay together with one dealer. Returns the moves and the
+    count per dealer."""
+    counts = pool_counts
     ordered = sorted(items, key=lambda i: (i.item_id, i.kind))
     seen: set[tuple[str, str]] = set()
     moves: list[PlannedMove] = []
@@ -117,6 +156,4 @@ def plan_withdrawal(
                 explanation=routed.explanation,
             )
         )
-    return WithdrawalPlan(
-        withdrawn_dealer=withdrawn_dealer, moves=tuple(moves), per_dealer=dict(sorted(per_dealer.items()))
-    )
+    return tuple(moves), dict(sorted(per_dealer.items()))

@@ -11,14 +11,31 @@ from sqlalchemy import func, select
 
 from followup_scheduler.models import TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
-from followup_scheduler.schemas import CompleteIn, CompleteOut, PlanIn, PlanOut, TaskIn, TaskKind, TaskOut, TaskPage
+from followup_scheduler.recheck import RECHECK, check_completion, complete_recheck
+from followup_scheduler.schemas import (
+    CompleteIn,
+    CompleteOut,
+    ListedTaskKind,
+    PlanIn,
+    PlanOut,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+)
 from followup_scheduler.tasks import complete_task, public_content, schedule_task
 from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
-from leadnet_shared.problems import FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed, problem_responses
+from leadnet_shared.problems import (
+    Conflict,
+    FieldProblem,
+    IdempotencyKeyReused,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -117,7 +134,7 @@ async def list_tasks(
     status: TaskStatus | None = None,
     due_before: datetime | None = None,
     dealer: str | None = None,
-    kind: TaskKind | None = None,
+    kind: ListedTaskKind | None = None,
     page: Annotated[PageParams, Depends()] = PageParams(),
 ) -> TaskPage:
     """Earliest due first; among tasks due at the same instant: demand, then reachable, then big customers."""
@@ -146,12 +163,30 @@ async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut
         return task_out(TASKS.visible(principal, await session.get(Task, task_id)))
 
 
-@router.post("/{task_id}/complete", response_model=CompleteOut, summary="Report a task's outcome")
+@router.post(
+    "/{task_id}/complete",
+    response_model=CompleteOut,
+    summary="Report a task's outcome (a recheck: confirmed or invalid, with corrections)",
+    responses=problem_responses(NotFound, Conflict, ValidationFailed),
+)
 async def complete(task_id: str, body: CompleteIn, request: Request, principal: Caller) -> CompleteOut:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
+        check_completion(task=task, outcome=body.outcome, corrections=body.corrections)
+        if task.kind == RECHECK:
+            rechecked = await complete_recheck(
+                session,
+                runtime.outbox,
+                task=task,
+                outcome=body.outcome,
+                corrections=body.corrections,
+                notes=body.notes,
+                by=principal.dealer or principal.caller_key,
+                now=runtime.clock.now(),
+            )
+            return CompleteOut(task=task_out(rechecked), next_task=None)
         done, follow_up = await complete_task(
             session,
             runtime.outbox,

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import CustomerTier, Dealer, FollowedLead, Task
+from followup_scheduler.recheck import RECHECK, plan_recheck
 from followup_scheduler.sales import apply_known_sales, record_sale
 from followup_scheduler.tasks import (
     OPEN_STATES,
@@ -32,15 +33,17 @@ from leadnet_shared.events import (
     LeadClosed,
     LeadFacts,
     LeadReassigned,
+    LeadReturned,
     SaleAttributed,
 )
 
 ACCEPTED, REASSIGNED, CLOSED = "leadnet.lead.accepted", "leadnet.lead.reassigned", "leadnet.lead.closed"
+RETURNED = "leadnet.lead.returned"
 DEALER_UPSERTED, DEALER_WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
 ERASED = "leadnet.customer.erased"
 TIER_CHANGED, SALE_ATTRIBUTED = "leadnet.customer.tier_changed", "leadnet.sale.attributed"
 LEAD_TYPES = frozenset(
-    {ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN, ERASED, TIER_CHANGED, SALE_ATTRIBUTED}
+    {ACCEPTED, REASSIGNED, CLOSED, RETURNED, DEALER_UPSERTED, DEALER_WITHDRAWN, ERASED, TIER_CHANGED, SALE_ATTRIBUTED}
 )
 
 
@@ -143,10 +146,10 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         was_unplaced = lead.assigned_dealer is None
         lead.assigned_dealer = event.to_dealer
         lead.lead_version = event.lead_version
-        # Open work follows the customer to its new dealer.
+        # Open work follows the customer to its new dealer (a re-check stays with the dealer who entered it).
         await session.execute(
             update(Task)
-            .where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES))
+            .where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES), Task.kind != RECHECK)
             .values(dealer=event.to_dealer)
         )
         if was_unplaced and lead.status == "open":
@@ -198,6 +201,15 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 .values(tier=lead.tier, tie_break=tie_break(lead))
             )
 
+    async def returned(session: AsyncSession, event: LeadReturned) -> None:
+        """HQ returned a record: its entrant's re-check task (followed from here if its verdict is late)."""
+        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+        if lead is None:
+            lead = followed_lead(event, routed_at=event.returned_at, fleet=None)
+            session.add(lead)
+            await session.flush()
+        await plan_recheck(session, runtime.outbox, event=event, lead=lead, now=runtime.clock.now())
+
     async def record_dealer(session: AsyncSession, envelope: Envelope) -> None:
         if envelope.type == DEALER_WITHDRAWN:
             withdrawn = DealerWithdrawn.model_validate(envelope.data)
@@ -230,6 +242,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await reassign(session, LeadReassigned.model_validate(envelope.data))
             elif envelope.type == CLOSED:
                 await close(session, LeadClosed.model_validate(envelope.data))
+            elif envelope.type == RETURNED:
+                await returned(session, LeadReturned.of(envelope))
             elif envelope.type in (DEALER_UPSERTED, DEALER_WITHDRAWN):
                 await record_dealer(session, envelope)
             elif envelope.type == ERASED:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from leadnet_shared.events import RecordCorrections
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 
@@ -14,6 +15,9 @@ TaskKind = Literal["callback", "promotion", "maintenance", "repurchase", "sale_r
 Outcome = Literal[
     "bought", "within_1_month", "within_2_months", "within_6_months", "within_1_year", "no_demand", "unreachable"
 ]
+# A re-check of a record HQ returned (recheck.py) is completed with one of these instead.
+RecheckOutcome = Literal["confirmed", "invalid"]
+ListedTaskKind = Literal["callback", "promotion", "maintenance", "repurchase", "recheck"]
 
 
 class TaskIn(RequestModel):
@@ -86,12 +90,14 @@ class CallbackContentIn(RequestModel):
 
 
 class CompleteIn(RequestModel):
-    outcome: Outcome
+    outcome: Outcome | RecheckOutcome
     info_verified: bool = False
     notes: str | None = Field(None, max_length=4000)
     content: CallbackContentIn | None = Field(
         None, description="What the callback learnt, as data (shown in the customer's timeline)."
     )
+    # A recheck's corrections to the record (with `confirmed`): intake keeps them as a new version of it.
+    corrections: RecordCorrections | None = None
 
 
 class TaskOut(BaseModel):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from lead_intake.endpoints import router, submit_lead_lane
-from lead_intake.handlers import VERDICT_TYPES, verdict_handler
+from lead_intake.handlers import CORRECTION_TYPES, VERDICT_TYPES, correction_handler, verdict_handler
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
@@ -19,7 +19,7 @@ from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.events import LEADS
+from leadnet_shared.events import LEADS, LEADS_INTERNAL
 from leadnet_shared.settings import to_plain_url
 from leadnet_shared.workers import Step, periodic
 
@@ -79,7 +79,12 @@ def create_app(
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[router, networks_router],
-        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES)],
+        consumers=[
+            ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES),
+            ConsumerSpec(
+                name="corrections", topics=[LEADS_INTERNAL], handler=correction_handler, types=CORRECTION_TYPES
+            ),
+        ],
         workers=[periodic("idempotency-purge", purge_expired_idempotency_keys)],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from lead_intake.life_cycle import return_lead
 from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
-from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict
+from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict, ReturnIn
 from lead_intake.service import (
     LeadState,
     Submission,
@@ -342,7 +343,12 @@ async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut
         found = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one_or_none()
     lead = LEADS.visible(principal, found)
     assert isinstance(lead, Lead)
-    unmasked = sees_personal_data(principal, lead)
+    return lead_out(lead, principal)
+
+
+def lead_out(lead: Lead, principal: Principal) -> LeadOut:
+    # A refused duplicate is stored masked already (service.keep_refusals_masked): shown as stored.
+    unmasked = sees_personal_data(principal, lead) or lead.status == "rejected_duplicate"
     return LeadOut(
         lead_id=lead.lead_id,
         status=lead.status,
@@ -353,4 +359,27 @@ async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut
         submitted_at=lead.submitted_at,
         verdict=lead.verdict,
         record=masked_record(lead.normalized, unmasked=unmasked),
+        record_version=len(lead.record_versions or []) + 1,
+        return_round=lead.return_round,
+        closed_reason=lead.closed_reason,
     )
+
+
+@router.post(
+    "/{lead_id}/return",
+    response_model=LeadOut,
+    responses={
+        404: {"description": "not_found", **PROBLEM},
+        409: {"description": "lead_not_returnable", **PROBLEM},
+        **ERRORS,
+    },
+    summary="Return a record as invalid to the dealer who entered it (hq_admin): it re-checks it",
+)
+async def return_record(lead_id: str, body: ReturnIn, request: Request, principal: Caller) -> LeadOut:
+    """The lead becomes `returned`; the entering dealer gets a `recheck` task, which it completes as `confirmed`
+    (the lead is accepted again, with any corrections as a new version of the record) or `invalid` (closed)."""
+    require_roles(principal, "hq_admin")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        lead = await return_lead(session, runtime.outbox, lead_id=lead_id, reason=body.reason, now=runtime.clock.now())
+        return lead_out(lead, principal)

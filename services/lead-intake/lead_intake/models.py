@@ -45,6 +45,13 @@ class Lead(Base):
     network_registered: Mapped[bool | None] = mapped_column()
     # The router's `lead_version` of the status and dealer stored here: an older event never overwrites them.
     lead_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The life cycle after routing (life_cycle.py): facts that commute, whatever order their events come in.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_reason: Mapped[str | None] = mapped_column(String(40))
+    return_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    reopen_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Earlier versions of `normalized` that a re-check's corrections replaced, oldest first, with who and when.
+    record_versions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index("ix_leads_entered_by", "entered_by", "submitted_at"),

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from leadnet_shared.http import RequestModel
+
 
 class WarningOut(BaseModel):
     code: str
@@ -43,6 +45,15 @@ class LeadOut(BaseModel):
     submitted_at: datetime
     verdict: dict[str, Any] | None
     record: dict[str, Any]
+    record_version: int = 1  # 1 as entered, one more per re-check that corrected it
+    return_round: int = 0  # how many times HQ returned it as invalid
+    closed_reason: str | None = None
+
+
+class ReturnIn(RequestModel):
+    """HQ's reason for returning a record as invalid (shown to the entrant; redacted on the public topic)."""
+
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class BatchOut(BaseModel):

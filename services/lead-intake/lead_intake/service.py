@@ -254,10 +254,12 @@ CLAIM_KEYS_SQL = (
     "ON CONFLICT DO NOTHING RETURNING caller_key, key, lead_id"
 )
 # The verdict (customer, warnings) is always recorded; status and dealer only if no newer fact (a reassignment that
-# overtook the verdict, review M4) is stored already. RETURNING gives the status as stored, which the waiter gets.
+# overtook the verdict, review M4) is stored already; a closed or returned lead keeps showing so (life_cycle.py).
+# RETURNING gives the status as stored, which the waiter gets.
 APPLY_VERDICTS_SQL = (
     "UPDATE leads AS l SET "
-    "status = CASE WHEN l.lead_version <= v.lead_version THEN v.status ELSE l.status END, "
+    "status = CASE WHEN l.closed_at IS NOT NULL THEN 'closed' WHEN l.return_round > l.reopen_round THEN 'returned' "
+    "WHEN l.lead_version <= v.lead_version THEN v.status ELSE l.status END, "
     "assigned_dealer = CASE WHEN l.lead_version <= v.lead_version THEN v.assigned_dealer ELSE l.assigned_dealer END, "
     "lead_version = GREATEST(l.lead_version, v.lead_version), "
     "customer_id = v.customer_id, verdict = CAST(v.verdict AS jsonb), updated_at = now() "
@@ -267,7 +269,9 @@ APPLY_VERDICTS_SQL = (
     "WHERE l.lead_id = v.lead_id RETURNING l.lead_id, l.entered_by, l.network_registered, l.status"
 )
 APPLY_REASSIGNMENTS_SQL = (
-    "UPDATE leads AS l SET status = 'reassigned', assigned_dealer = v.to_dealer, lead_version = v.lead_version, "
+    "UPDATE leads AS l SET status = CASE WHEN l.closed_at IS NOT NULL THEN 'closed' "
+    "WHEN l.return_round > l.reopen_round THEN 'returned' ELSE 'reassigned' END, "
+    "assigned_dealer = v.to_dealer, lead_version = v.lead_version, "
     "updated_at = now() "
     "FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[])) AS v(lead_id, to_dealer, lead_version) "
     "WHERE l.lead_id = v.lead_id AND l.lead_version <= v.lead_version"
@@ -290,7 +294,8 @@ def verdict_response(lead: Lead | LeadState) -> tuple[int, dict[str, Any]]:
     verdict = state.verdict or {}
     if state.status == "rejected_duplicate":
         error = Conflict(
-            "This dealer already has an open lead for this customer; nothing was saved.",
+            "This dealer already has an open lead for this customer (existing_lead_id): the record was not saved as "
+            "a lead. Only the refusal is kept, with the record masked, under lead_id.",
             code="duplicate_lead",
             extra={"existing_lead_id": verdict.get("existing_lead_id"), "lead_id": state.lead_id},
         )
@@ -520,6 +525,19 @@ async def remember_responses_and_notify(session: AsyncSession, states: list[Lead
         [orjson.dumps(a[2]).decode() for a in answers],
         [_notification(state) for state in states],
     )
+
+
+async def keep_refusals_masked(session: AsyncSession, lead_ids: Sequence[str]) -> None:
+    """A duplicate is not saved (domain.md §3): of a refused record only the refusal stays, as an audit row whose
+    record is masked like the entrant sees it, so the 409's "not saved as a lead" and the stored row agree."""
+    if not lead_ids:
+        return
+    rows = await session.execute(
+        select(Lead).where(Lead.lead_id.in_(sorted(lead_ids)), Lead.status == "rejected_duplicate").with_for_update()
+    )
+    for lead in rows.scalars():
+        masked = masked_record(lead.normalized, unmasked=False)
+        lead.normalized, lead.raw = masked, {"masked": True, "record": masked}
 
 
 async def mark_verified(session: AsyncSession, *, lead_id: str, verified_at: datetime) -> bool:

@@ -20,7 +20,16 @@ from sqlalchemy import text
 from lead_intake.handlers import on_lead_events
 from lead_intake.models import Lead
 from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadReassigned, make_envelope
+from leadnet_shared.events import (
+    Envelope,
+    EventData,
+    LeadAccepted,
+    LeadClosed,
+    LeadReassigned,
+    LeadReopened,
+    LeadReturned,
+    make_envelope,
+)
 from leadnet_shared.settings import to_asyncpg_url
 from leadnet_shared.testing import Infra, fresh_database
 
@@ -142,3 +151,63 @@ class TestOlderFactsNeverOverwriteNewerOnes:
                 await on_lead_events(session, [envelope])
         # The verdict is still recorded (the caller's answer needs its customer and rule); the dealer is D002's.
         assert await _state(db, lead_id) == ("reassigned", "D002", CUSTOMER, "in_region")
+
+
+def _life_cycle(lead_id: str, *, closed: bool, returned: list[int], reopened: list[int]) -> list[Envelope]:
+    """What the scheduler (closed, reopened) and intake's own return endpoint (returned) publish for one lead."""
+    facts: dict[str, Any] = {"lead_id": lead_id, "customer_id": CUSTOMER, "entered_by": "D001"}
+    at = T0 + timedelta(days=30)
+    events = [
+        _envelope("leadnet.lead.returned", LeadReturned(**facts, return_round=n, reason="x", returned_at=at), at)
+        for n in returned
+    ]
+    events += [
+        _envelope("leadnet.lead.reopened", LeadReopened(**facts, return_round=n, reopened_at=at), at) for n in reopened
+    ]
+    if closed:
+        events.append(
+            _envelope("leadnet.lead.closed", LeadClosed(**facts, reason="invalid_information", closed_at=at), at)
+        )
+    return events
+
+
+class TestTheLifeCycleDoesNotDependOnOrder:
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        moves=st.lists(st.sampled_from(["D002", "D003"]), max_size=2),
+        closed=st.booleans(),
+        returned=st.lists(st.integers(1, 3), max_size=3),
+        reopened=st.lists(st.integers(1, 3), max_size=3),
+        order=st.randoms(use_true_random=False),
+        cuts=st.sets(st.integers(1, 9), max_size=3),
+    )
+    async def test_closed_returned_reopened_and_reassigned_in_any_order_end_in_one_status(
+        self,
+        infra: Infra,
+        moves: list[str],
+        closed: bool,
+        returned: list[int],
+        reopened: list[int],
+        order: Any,
+        cuts: set[int],
+    ) -> None:
+        db = await _database(infra)
+        lead_id = await _submitted(db)
+        history = _history(lead_id, list(moves)) + _life_cycle(
+            lead_id, closed=closed, returned=returned, reopened=reopened
+        )
+        arrivals = list(history)
+        order.shuffle(arrivals)
+        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
+        for start, end in itertools.pairwise(bounds):
+            async with db.transaction() as session:
+                await on_lead_events(session, arrivals[start:end])
+
+        if closed:
+            status = "closed"
+        elif max(returned, default=0) > max(reopened, default=0):
+            status = "returned"
+        else:
+            status = "reassigned" if moves else "accepted"
+        dealer = moves[-1] if moves else "D001"
+        assert await _state(db, lead_id) == (status, dealer, CUSTOMER, "in_region")

@@ -1,0 +1,148 @@
+"""The HQ queue is worked, not a dead end (contract.md "Lead life cycle across the services").
+
+Customers nobody is authorized for wait in the HQ queue (`assigned_dealer` null), with their open leads. They
+leave it two ways:
+- HQ assigns one (`POST /v1/customers/{id}/assign`): to the dealer HQ names, with its open leads;
+- a dealer is registered, or gains a territory or product line (`PATCH /v1/dealers/{code}`): every queued customer
+  in its territories is placed again by the rule that places a withdrawn dealer's customers (`withdrawal.
+  place_items` over `fairness.route_to_authorized_dealer`: region, product line, capability), so the dealer it
+  goes to is the one routing would pick now, which is not always the dealer that changed.
+Either way each lead moved publishes `leadnet.lead.reassigned` (reason `hq_assigned` or `queue_rerouted`, from
+dealer null), which the scheduler reads as "plan the first task now" and intake shows as `reassigned`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.dealer_index import profile
+from dedup_router.fairness import PoolKey
+from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
+from dedup_router.redistribution import UNKNOWN_LINE, apply_moves
+from dedup_router.withdrawal import HeldItem, PlannedMove, plan_queued
+from leadnet_shared.outbox import Outbox
+from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ValidationFailed
+
+HQ_ASSIGNED = "hq_assigned"
+QUEUE_REROUTED = "queue_rerouted"
+
+
+async def _queued(
+    session: AsyncSession, *, customer_ids: list[str] | None = None, territories: list[str] | None = None
+) -> tuple[list[Customer], list[RoutedLead]]:
+    """Queued customers (by id, or in these territories) and the open leads of theirs that have no dealer, locked."""
+    query = select(Customer).where(Customer.assigned_dealer.is_(None))
+    if customer_ids is not None:
+        query = query.where(Customer.customer_id.in_(customer_ids))
+    if territories is not None:
+        query = query.where(or_(false(), *(Customer.region_code.startswith(t, autoescape=True) for t in territories)))
+    customers = list((await session.execute(query.order_by(Customer.customer_id).with_for_update())).scalars())
+    if not customers:
+        return [], []
+    leads = list(
+        (
+            await session.execute(
+                select(RoutedLead)
+                .where(
+                    RoutedLead.customer_id.in_([c.customer_id for c in customers]),
+                    RoutedLead.assigned_dealer.is_(None),
+                    RoutedLead.status == "open",
+                )
+                .order_by(RoutedLead.lead_id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    return customers, leads
+
+
+def _items(customers: list[Customer], leads: list[RoutedLead]) -> list[HeldItem]:
+    items = [
+        HeldItem(
+            item_id=c.customer_id,
+            kind="customer",
+            customer_id=c.customer_id,
+            region_code=c.region_code,
+            product_line=c.product_line or UNKNOWN_LINE,
+        )
+        for c in customers
+    ]
+    items += [
+        HeldItem(
+            item_id=lead.lead_id,
+            kind="lead",
+            customer_id=lead.customer_id,
+            region_code=lead.region_code,
+            product_line=lead.product_line or UNKNOWN_LINE,
+        )
+        for lead in leads
+    ]
+    return items
+
+
+async def reroute_queued_customers(
+    session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime, prefix: str
+) -> int:
+    """Place the queued customers in `territories` (a dealer's, just registered or widened) with the dealers now
+    authorized for them; returns how many leads moved. The caller holds the changed dealer's row."""
+    customers, leads = await _queued(session, territories=territories)
+    if not customers:
+        return 0
+    dealers = (await session.execute(select(Dealer))).scalars().all()
+    counts: dict[PoolKey, dict[str, int]] = {}
+    for row in (await session.execute(select(PoolCount))).scalars():
+        counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
+    moves = plan_queued(dealers=[profile(d) for d in dealers], items=_items(customers, leads), pool_counts=counts)
+    await apply_moves(
+        session,
+        outbox,
+        moves=moves,
+        from_dealer=None,
+        reason=QUEUE_REROUTED,
+        customers=customers,
+        leads=leads,
+        now=now,
+        prefix=prefix,
+    )
+    return sum(1 for m in moves if m.kind == "lead" and m.new_dealer is not None)
+
+
+async def assign_queued_customer(
+    session: AsyncSession, outbox: Outbox, *, customer_id: str, dealer: str, by: str, now: datetime, prefix: str
+) -> Customer:
+    """HQ's decision: a queued customer and its waiting leads go to `dealer` (an active one)."""
+    chosen = await session.get(Dealer, dealer, with_for_update=True)
+    if chosen is None or chosen.status != "active":
+        raise ValidationFailed(
+            "The request has field problems; see errors.",
+            errors=[FieldProblem("/dealer", "unknown_dealer", "no active dealer has this code")],
+        )
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer.")
+    customers, leads = await _queued(session, customer_ids=[customer_id])
+    if not customers:
+        raise Conflict(
+            f"The customer is assigned to {customer.assigned_dealer}, not waiting in the HQ queue.",
+            code="customer_not_queued",
+        )
+    how = {"rule": HQ_ASSIGNED, "by": by, "chosen": dealer}
+    moves = [PlannedMove(item_id=customer_id, kind="customer", new_dealer=dealer, pool=None, explanation=how)]
+    moves += [
+        PlannedMove(item_id=lead.lead_id, kind="lead", new_dealer=dealer, pool=None, explanation=how) for lead in leads
+    ]
+    await apply_moves(
+        session,
+        outbox,
+        moves=moves,
+        from_dealer=None,
+        reason=HQ_ASSIGNED,
+        customers=customers,
+        leads=leads,
+        now=now,
+        prefix=prefix,
+    )
+    return customers[0]
