@@ -53,7 +53,7 @@ class Service:
 
 
 SERVICES = (
-    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads",)),
+    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads", "/v1/networks")),
     Service(
         "router", "dedup-router", "dedup_router", 8002, ("/v1/dealers", "/v1/customers", "/v1/sales", "/v1/vehicles")
     ),
@@ -175,6 +175,7 @@ class TestRender:
             "Kafka",
             "KafkaNodePool",
             "KafkaTopic",
+            "KafkaUser",
             "PrometheusRule",
         } <= kinds
         for svc in SERVICES:
@@ -210,7 +211,11 @@ class TestRender:
                     if ref:
                         refs.add(ref["name"])
             refs |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
-        assert refs == {"leadnet-db", "leadnet-jwks"}
+        # The database and JWKS Secrets (made outside git), and what Strimzi makes: each service's KafkaUser
+        # credentials and the cluster CA.
+        assert refs == {"leadnet-db", "leadnet-jwks", "leadnet-cluster-ca-cert"} | {
+            f"leadnet-{s.short}" for s in SERVICES
+        }
         for cm in overlay.of("ConfigMap"):
             assert not any("://" in str(v) and "@" in str(v) for v in cm.get("data", {}).values()), cm
 
@@ -257,6 +262,7 @@ class TestSchemas:
             "kafka-kafka.strimzi.io-v1.json",
             "kafkanodepool-kafka.strimzi.io-v1.json",
             "kafkatopic-kafka.strimzi.io-v1.json",
+            "kafkauser-kafka.strimzi.io-v1.json",
             "prometheusrule-monitoring.coreos.com-v1.json",
         } <= names
 
@@ -369,7 +375,7 @@ class TestNetwork:
             spec = overlay.one("NetworkPolicy", svc.name)["spec"]
             assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == svc.name
             egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
-            assert egress_ports == {53, 5432, 9092}
+            assert egress_ports == {53, 5432, 9093}
             assert all(rule.get("to") for rule in spec["egress"]), "an egress rule without a destination"
             assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == [svc.port]
 
@@ -382,6 +388,35 @@ class TestNetwork:
         }
         assert routes == {prefix: ("Prefix", svc.name) for svc in SERVICES for prefix in svc.prefixes}
         assert ingress["spec"]["tls"][0]["secretName"] == "leadnet-tls"
+
+    @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+    def test_every_public_path_of_each_service_is_routed_to_it(
+        self, rendered: dict[str, Rendered], svc: Service
+    ) -> None:
+        """The ingress is derived from the services' own OpenAPI documents: a router added to a service (such as
+        intake's /v1/networks) without its ingress route is unreachable on Kubernetes."""
+        app_module = pytest.importorskip(f"{svc.package}.app")
+        settings_module = pytest.importorskip(f"{svc.package}.settings")
+        (settings_class,) = [
+            c
+            for c in vars(settings_module).values()
+            if isinstance(c, type) and c.__module__ == settings_module.__name__ and hasattr(c, "default_port")
+        ]
+        app = app_module.create_app(settings_class(env="test", jwks_file="unused"))
+        paths = [p for p in app.openapi()["paths"] if p.startswith("/v1/")]
+        assert paths, svc.name
+        for overlay in rendered.values():
+            (ingress,) = overlay.of("Ingress")
+            routes = [
+                (p["path"], p["backend"]["service"]["name"])
+                for rule in ingress["spec"]["rules"]
+                for p in rule["http"]["paths"]
+            ]
+            for path in paths:
+                owners = {name for prefix, name in routes if path == prefix or path.startswith(prefix + "/")}
+                assert owners == {svc.name}, (
+                    f"{overlay.overlay}: {path} of {svc.name} is routed to {owners or 'nothing'}"
+                )
 
 
 class TestKafka:
@@ -420,6 +455,78 @@ class TestKafka:
             assert set(pool["spec"]["roles"]) <= {"controller", "broker"}
         for topic in overlay.of("KafkaTopic"):
             assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "leadnet"
+
+    def test_the_only_listener_is_tls_with_scram_and_acls_are_enforced(self, overlay: Rendered) -> None:
+        kafka = overlay.one("Kafka", "leadnet")["spec"]
+        listeners = kafka["kafka"]["listeners"]
+        assert [(x["tls"], x.get("authentication", {}).get("type")) for x in listeners] == [(True, "scram-sha-512")]
+        assert kafka["kafka"]["authorization"]["type"] == "simple"
+        assert "userOperator" in kafka["entityOperator"]  # it turns the KafkaUsers into credentials and ACLs
+        port = listeners[0]["port"]
+        for svc in SERVICES:
+            config = overlay.one("Deployment", svc.name)["spec"]["template"]["spec"]
+            env = {}
+            for cm in overlay.of("ConfigMap"):
+                if cm["metadata"]["name"].startswith(svc.name + "-"):
+                    env |= cm["data"]
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"leadnet-kafka-bootstrap:{port}"
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+            assert env["KAFKA_SASL_USERNAME"] == f"leadnet-{svc.short}"
+            # The password file and CA file are the Strimzi Secrets, mounted where the settings say.
+            mounts = {m["name"]: m["mountPath"] for m in config["containers"][0]["volumeMounts"]}
+            volumes = {v["name"]: v.get("secret", {}) for v in config["volumes"]}
+            user = volumes["kafka-user"]
+            assert user["secretName"] == env["KAFKA_SASL_USERNAME"]
+            assert env["KAFKA_SASL_PASSWORD_FILE"] == f"{mounts['kafka-user']}/{user['items'][0]['path']}"
+            assert user["items"][0]["key"] == "password"
+            assert volumes["kafka-ca"]["secretName"] == "leadnet-cluster-ca-cert"
+            assert env["KAFKA_SSL_CAFILE"] == f"{mounts['kafka-ca']}/ca.crt"
+            settings = pytest.importorskip("leadnet_shared.settings")
+            parsed = settings.CommonSettings(**{**env, "LEADNET_JWKS_FILE": "x"})
+            assert parsed.kafka_security_protocol == "SASL_SSL" and parsed.env == "production"
+
+    def test_each_service_user_has_exactly_the_acls_its_code_needs(self, overlay: Rendered) -> None:
+        """The ACLs come from one table (leadnet_shared.access): the outbox's topics may be written, the consumers'
+        read, the service's groups used; nothing else. So the ledger alone writes the ledger topic and the router
+        alone the sales topic, and no service user reads the internal topics it does not consume."""
+        access = pytest.importorskip("leadnet_shared.access")
+        users = {u["metadata"]["name"]: u for u in overlay.of("KafkaUser")}
+        assert set(users) == {f"leadnet-{svc.short}" for svc in SERVICES}
+        for svc in SERVICES:
+            user = users[f"leadnet-{svc.short}"]
+            assert user["metadata"]["labels"]["strimzi.io/cluster"] == "leadnet"
+            assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+            acls = user["spec"]["authorization"]["acls"]
+            assert user["spec"]["authorization"]["type"] == "simple"
+            granted = set()
+            for acl in acls:
+                assert acl.get("type", "allow") == "allow" and acl.get("host", "*") == "*", acl
+                r = acl["resource"]
+                for op in acl["operations"]:
+                    granted.add((r["type"], r["name"], r.get("patternType", "literal"), op))
+            expected = {("topic", t, "literal", op) for t in access.WRITES[svc.short] for op in ("Write", "Describe")}
+            expected |= {("topic", t, "literal", op) for t in access.READS[svc.short] for op in ("Read", "Describe")}
+            expected.add(("group", access.consumer_group_prefix(svc.short), "prefix", "Read"))
+            assert granted == expected, svc.short
+        writers = {
+            topic: {
+                name
+                for name, u in users.items()
+                for a in u["spec"]["authorization"]["acls"]
+                if a["resource"]["name"] == topic and "Write" in a["operations"]
+            }
+            for topic in CONTRACT_TOPICS
+        }
+        assert writers["leadnet.public.ledger.v1"] == {"leadnet-ledger"}
+        assert writers["leadnet.public.sales.v1"] == {"leadnet-router"}
+        assert writers["leadnet.internal.leads.v1"] == {"leadnet-intake"}
+        readers_of_internal = {
+            name
+            for name, u in users.items()
+            for a in u["spec"]["authorization"]["acls"]
+            if a["resource"]["name"] == "leadnet.internal.leads.v1" and "Read" in a["operations"]
+        }
+        assert readers_of_internal == {"leadnet-router"}  # raw personal data: intake writes, the router reads
 
     def test_dev_replication_fits_its_single_node(self, rendered: dict[str, Rendered]) -> None:
         r = rendered["dev"]
