@@ -131,7 +131,11 @@ async def start_producer(
         max_batch_size=256 * 1024,
         **security.options(),
     )
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:  # a refused login or no broker: close what start() opened, then say why
+        await producer.stop()
+        raise
     return producer
 
 
