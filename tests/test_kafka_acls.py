@@ -1,15 +1,19 @@
-"""The Kafka access table on a real Apache Kafka with SCRAM and ACLs (issue 16 §5).
+"""compose's Kafka security on a real Apache Kafka (issue 16 §5): the broker as docker-compose.yml configures it,
+the real deploy/compose/kafka-users.sh, and the kit's own clients (`KafkaSecurity`).
 
-One KRaft node with a SASL_PLAINTEXT SCRAM-SHA-512 listener and the StandardAuthorizer (no ACL, no access), the
-service users of compose and Kubernetes with the ACLs `leadnet_shared.access` gives them (the same table the
-KafkaUsers and compose's kafka-users.sh are checked against), and the kit's own clients (`KafkaSecurity`): a
+One KRaft node with the compose topology: a SASL_PLAINTEXT SCRAM-SHA-512 listener for the services, the
+administration and inter-broker listener PLAINTEXT on loopback only, and the StandardAuthorizer (no ACL, no
+access). kafka-users.sh creates the service users and their ACLs with Kafka's own command-line tools; they must be
+the ones `leadnet_shared.access` gives (the same table the Kubernetes KafkaUsers are checked against). Then a
 service may write its own topics and nothing else, read only what it consumes, and a wrong password gets nowhere.
-Needs Java and the broker jars `leadnet_shared.infra` fetches with Maven; skipped without them.
+Needs Java and Maven (the broker and tool jars come from Maven Central, cached); skipped without them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -41,18 +45,32 @@ from leadnet_shared.kafka import (
 
 pytestmark = [pytest.mark.kafka]
 
-ADMIN = ("admin", "admin-secret")
+REPO = Path(__file__).resolve().parents[1]
 PASSWORDS = {service: f"{service}-password" for service in SERVICES}
-ACL_TOOL = Path(__file__).with_name("kafka_acl") / "CreateAcls.java"
+# The image's /opt/kafka/bin scripts, as the Java classes they run.
+TOOLS = {
+    "kafka-configs.sh": "kafka.admin.ConfigCommand",
+    "kafka-acls.sh": "org.apache.kafka.tools.AclCommand",
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+}
+JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xms64m"
+RUN_TOOLS = Path(__file__).with_name("kafka_tools") / "RunTools.java"
 
 
-def acl_lines(service: str) -> list[str]:
-    """The ACLs of one service user, as deploy/base/kafka/users.yaml grants them on Kubernetes."""
-    principal = f"User:leadnet-{service}"
-    lines = [f"{principal}\tTOPIC\t{t}\tLITERAL\t{op}" for t in WRITES[service] for op in ("WRITE", "DESCRIBE")]
-    lines += [f"{principal}\tTOPIC\t{t}\tLITERAL\t{op}" for t in READS[service] for op in ("READ", "DESCRIBE")]
-    lines.append(f"{principal}\tGROUP\t{consumer_group_prefix(service)}\tPREFIXED\tREAD")
-    return lines
+def compose_kafka_environment() -> dict[str, str]:
+    """The kafka service's KAFKA_* settings in docker-compose.yml, as broker properties (the image's rule: `_` is
+    `.`, `__` is `_`, `___` is `-`)."""
+    import yaml
+
+    env = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["kafka"]["environment"]
+    props = {}
+    for key, value in env.items():
+        if not key.startswith("KAFKA_") or key in ("KAFKA_HEAP_OPTS",):
+            continue
+        name = key[len("KAFKA_") :]
+        name = re.sub(r"(?<=[^_])_(?=[^_])", ".", name).replace("___", "-").replace("__", "_").lower()
+        props[name] = str(value)
+    return props
 
 
 @dataclass
@@ -73,75 +91,68 @@ def broker() -> Iterator[SecuredBroker]:
     if not java_and_maven_available():
         pytest.skip("Java and Maven are needed for Apache Kafka")
     libs = fetch_kafka_jars()
+    tools = fetch_kafka_jars(artifact="kafka-tools")
     cp = f"{libs}/*"
     work = Path(tempfile.mkdtemp(prefix="leadnet-acl-"))
-    port, controller = free_port(), free_port()
-    props = work / "server.properties"
-    props.write_text(
-        "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=BROKER://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=BROKER://127.0.0.1:{port}",
-                "listener.security.protocol.map=BROKER:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=BROKER",
-                "sasl.enabled.mechanisms=SCRAM-SHA-512",
-                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-                "listener.name.broker.scram-sha-512.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                f'username="{ADMIN[0]}" password="{ADMIN[1]}";',
-                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                # The broker itself (SCRAM admin) and the in-process controller link (a PLAINTEXT listener on
-                # loopback, whose principal is ANONYMOUS); no service user is a super user.
-                f"super.users=User:{ADMIN[0]};User:ANONYMOUS",
-                "allow.everyone.if.no.acl.found=false",
-                f"log.dirs={work / 'logs'}",
-                "num.partitions=1",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",
-            ]
-        )
-        + "\n"
+    client, admin, controller = free_port(), free_port(), free_port()
+    props = compose_kafka_environment()
+    # compose's listeners and addresses, on ports free here; everything else as docker-compose.yml says.
+    props |= {
+        "listeners": f"INTERNAL://127.0.0.1:{client},BROKER://127.0.0.1:{admin},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"INTERNAL://127.0.0.1:{client},BROKER://127.0.0.1:{admin}",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+        "log.dirs": str(work / "logs"),
+    }
+    props.pop("cluster.id", None)
+    props.pop("node.id", None)
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["listener.security.protocol.map"] == (
+        "CONTROLLER:PLAINTEXT,BROKER:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,HOST:SASL_PLAINTEXT"
     )
-    scram = [f"--add-scram=SCRAM-SHA-512=[name={ADMIN[0]},password={ADMIN[1]}]"]
-    scram += [f"--add-scram=SCRAM-SHA-512=[name=leadnet-{s},password={p}]" for s, p in PASSWORDS.items()]
-    fmt = ["java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", "aclTestClusterIdAAAAA", "-c", str(props)]
-    subprocess.run(
-        [*fmt, *scram],
-        capture_output=True,
-        check=True,
-    )
+    properties = work / "server.properties"
+    properties.write_text("node.id=1\n" + "".join(f"{k}={v}\n" for k, v in props.items()))
+    fmt = ["java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", "aclTestClusterIdAAAAA"]
+    subprocess.run([*fmt, "-c", str(properties)], capture_output=True, check=True)
     log_file = work / "broker.log"
     with open(log_file, "wb") as out:
         proc = subprocess.Popen(
-            ["java", "-Xms128m", "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", cp, "kafka.Kafka", str(props)],
+            ["java", "-Xms128m", "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", cp, "kafka.Kafka", str(properties)],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent(),
         )
     try:
-        wait_for_port(port, timeout=90, proc=proc, log_file=log_file)
-        bootstrap = f"127.0.0.1:{port}"
-        admin = KafkaSecurity(protocol="SASL_PLAINTEXT", username=ADMIN[0], password=ADMIN[1])
-        asyncio.run(ensure_topics(bootstrap, partitions=1, security=admin))
-        acls = "\n".join(line for s in SERVICES for line in acl_lines(s)) + "\n"
+        wait_for_port(client, timeout=90, proc=proc, log_file=log_file)
+        wait_for_port(admin, timeout=30, proc=proc, log_file=log_file)
+        asyncio.run(ensure_topics(f"127.0.0.1:{admin}", partitions=1))
+        # The script calls the image's tools (/opt/kafka/bin/*.sh); here each call is recorded, then all of them
+        # run, in order, in one JVM (RunTools.java): the same tools, the same arguments, seconds instead of minutes.
+        bin_dir, calls = work / "bin", work / "calls.tsv"
+        bin_dir.mkdir()
+        for script, main in TOOLS.items():
+            wrapper = bin_dir / script
+            wrapper.write_text(f'#!/bin/sh\n{{ printf %s {main}; printf "\\t%s" "$@"; echo; }} >>"{calls}"\n')
+            wrapper.chmod(0o755)
+        env = {
+            **os.environ,
+            "BOOTSTRAP": f"127.0.0.1:{admin}",
+            "KAFKA_BIN": str(bin_dir),
+            **{f"LEADNET_KAFKA_{s.upper()}_PASSWORD": p for s, p in PASSWORDS.items()},
+        }
+        recorded = subprocess.run(
+            ["sh", str(REPO / "deploy" / "compose" / "kafka-users.sh")], env=env, capture_output=True, text=True
+        )
+        assert recorded.returncode == 0, recorded.stderr
+        assert len(calls.read_text().splitlines()) == 4 * len(SERVICES)  # a user and three grants each
         made = subprocess.run(
-            ["java", "-cp", cp, str(ACL_TOOL), bootstrap, *ADMIN],
-            input=acls,
+            ["java", *JVM.split(), "-cp", f"{tools}/*:{libs}/*", str(RUN_TOOLS), str(calls)],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
-        assert made.returncode == 0, made.stderr[-3000:]
-        yield SecuredBroker(bootstrap)
+        assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-3000:]
+        yield SecuredBroker(f"127.0.0.1:{client}")
     finally:
         stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)

@@ -558,7 +558,7 @@ class TestAlerts:
 def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cmd = require(compose_cmd(), "docker compose (plugin or standalone docker-compose)")
     data_dir = tmp_path_factory.mktemp("leadnet-data")
-    env = {**os.environ, "LEADNET_DATA_DIR": str(data_dir)}
+    env = {**compose_env(), "LEADNET_DATA_DIR": str(data_dir)}
     result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"], env=env, cwd=REPO)
     assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
     config: dict[str, Any] = json.loads(result.stdout)
@@ -566,16 +566,113 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return config
 
 
+def compose_secret_names() -> list[str]:
+    script = (REPO / "scripts" / "compose-secrets.sh").read_text()
+    return re.findall(r"\b(LEADNET_[A-Z_]+_PASSWORD)\b", script.split("for name in", 1)[1].split("; do", 1)[0])
+
+
+def compose_env() -> dict[str, str]:
+    """The environment `docker compose config` runs with: ours, without any real .env, with a marker per secret."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADNET_")}
+    return env | {name: f"secret-of-{name.lower()}" for name in compose_secret_names()}
+
+
 class TestCompose:
-    def test_kafka_is_apache_kafka_4_in_kraft_with_two_listeners(self, compose: dict[str, Any]) -> None:
+    def test_kafka_is_apache_kafka_4_in_kraft_with_scram_listeners_and_acls(self, compose: dict[str, Any]) -> None:
         kafka = compose["services"]["kafka"]
-        assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", kafka["image"])
+        assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+(@sha256:[0-9a-f]{64})?", kafka["image"])
         env = kafka["environment"]
         assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
         advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
         assert advertised["INTERNAL"] == "kafka:19092" and advertised["HOST"].startswith("localhost:")
         assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
         assert kafka["healthcheck"]["test"] and kafka["restart"] == "unless-stopped"
+        protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+        for name, protocol in protocols.items():
+            # Unauthenticated listeners (whose ANONYMOUS principal is the super user) listen on loopback only.
+            assert protocol == "SASL_PLAINTEXT" or listeners[name].startswith("127.0.0.1:"), name
+        assert protocols["INTERNAL"] == protocols["HOST"] == "SASL_PLAINTEXT"
+        assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert env["KAFKA_SUPER_USERS"] == "User:ANONYMOUS"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].endswith("@127.0.0.1:" + listeners["CONTROLLER"].split(":")[1])
+        init = compose["services"]["kafka-init"]
+        assert init["network_mode"] == "service:kafka" and init["environment"]["BOOTSTRAP"] == listeners["BROKER"]
+
+    def test_nothing_but_the_apis_is_published(self, compose: dict[str, Any]) -> None:
+        published = {name: s.get("ports", []) for name, s in compose["services"].items() if s.get("ports")}
+        assert set(published) == {svc.short for svc in SERVICES}
+        for name, ports in published.items():
+            assert [(p["host_ip"], p["target"]) for p in ports] == [
+                ("127.0.0.1", int(p["published"])) for p in ports
+            ], name
+        # Postgres and Kafka only with the override file, on loopback.
+        override = yaml.safe_load((REPO / "deploy" / "compose" / "data-ports.yml").read_text())["services"]
+        assert set(override) == {"postgres", "kafka"}
+        assert all(p.startswith("${LEADNET_DATA_BIND:-127.0.0.1}:") for s in override.values() for p in s["ports"])
+
+    def test_every_secret_is_required_and_none_has_a_default(self, compose: dict[str, Any]) -> None:
+        text = (REPO / "docker-compose.yml").read_text()
+        used = set(re.findall(r"\$\{(LEADNET_[A-Z_]*PASSWORD)", text))
+        assert used == set(compose_secret_names())
+        assert not re.search(r"\$\{LEADNET_[A-Z_]*PASSWORD:?-", text), "a password with a default"
+        for name in used:
+            assert re.search(r"\$\{" + name + r":\?", text), name
+        cmd = require(compose_cmd(), "docker compose")
+        for missing in used:
+            env = {k: v for k, v in compose_env().items() if k != missing}
+            result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "-q"], env=env, cwd=REPO)
+            assert result.returncode != 0 and missing in result.stderr, missing
+
+    def test_the_secrets_script_writes_every_secret_once_privately(self, tmp_path: Path) -> None:
+        target = tmp_path / "secrets.env"
+        made = run(["sh", str(REPO / "scripts" / "compose-secrets.sh"), str(target)])
+        assert made.returncode == 0, made.stderr
+        values = dict(line.split("=", 1) for line in target.read_text().splitlines() if not line.startswith("#"))
+        assert set(values) == set(compose_secret_names())
+        assert all(re.fullmatch(r"[0-9a-f]{48}", v) for v in values.values())
+        assert len(set(values.values())) == len(values)
+        assert target.stat().st_mode & 0o777 == 0o600
+        again = run(["sh", str(REPO / "scripts" / "compose-secrets.sh"), str(target)])
+        assert again.returncode == 0 and target.read_text().count("=") == len(values)  # kept, never regenerated
+
+    def test_each_service_connects_as_its_own_roles(self, compose: dict[str, Any]) -> None:
+        for svc in SERVICES:
+            prefix = f"LEADNET_{svc.short.upper()}_"
+            env = compose["services"][svc.short]["environment"]
+            assert "DATABASE_URL" not in env
+            url = env[prefix + "DATABASE_URL"]
+            secret = f"secret-of-leadnet_db_{svc.short}_password"
+            assert url == f"postgresql://leadnet_{svc.short}_svc:{secret}@postgres:5432/leadnet_{svc.short}"
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+            assert env["KAFKA_SASL_USERNAME"] == f"leadnet-{svc.short}"
+            assert env["KAFKA_SASL_PASSWORD"] == f"secret-of-leadnet_kafka_{svc.short}_password"
+            migrate = compose["services"][f"{svc.short}-migrate"]["environment"][prefix + "DATABASE_URL"]
+            assert migrate.startswith("postgresql://leadnet_migrate:") and migrate.endswith(f"/leadnet_{svc.short}")
+        postgres = compose["services"]["postgres"]["environment"]
+        assert postgres["POSTGRES_USER"] == "postgres"  # the superuser, for the init script alone
+        assert not any(
+            "postgres:" in str(v) and "@" in str(v)
+            for s in compose["services"].values()
+            for v in (s.get("environment") or {}).values()
+            if "postgresql://postgres" in str(v)
+        )
+
+    def test_compose_kafka_users_have_exactly_the_access_tables_acls(self) -> None:
+        access = pytest.importorskip("leadnet_shared.access")
+        script = (REPO / "deploy" / "compose" / "kafka-users.sh").read_text()
+        grants: dict[str, dict[str, set[str]]] = {}
+        for verb, user, args in re.findall(r"^(grant_write|grant_read|grant_groups|user) (\S+) ?(.*)$", script, re.M):
+            entry = grants.setdefault(user, {"grant_write": set(), "grant_read": set(), "grant_groups": set()})
+            if verb != "user":
+                entry[verb] |= set(args.split())
+        assert set(grants) == {f"leadnet-{svc.short}" for svc in SERVICES}
+        for svc in SERVICES:
+            entry = grants[f"leadnet-{svc.short}"]
+            assert entry["grant_write"] == access.WRITES[svc.short], svc.short
+            assert entry["grant_read"] == access.READS[svc.short], svc.short
+            assert entry["grant_groups"] == {access.consumer_group_prefix(svc.short)}, svc.short
 
     def test_services_are_hardened_and_wait_for_their_migration(self, compose: dict[str, Any]) -> None:
         services = compose["services"]
@@ -592,7 +689,7 @@ class TestCompose:
             assert s["restart"] == "unless-stopped"
             assert f"127.0.0.1:{svc.port}/readyz" in " ".join(s["healthcheck"]["test"])
             assert s["depends_on"][f"{svc.short}-migrate"]["condition"] == "service_completed_successfully"
-            assert s["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+            assert s["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
             assert s["depends_on"]["kafka"]["condition"] == "service_healthy"
             (jwks,) = s["volumes"]
             assert jwks["source"] == str(Path(compose["_data_dir"]) / "keys" / "jwks.json")
@@ -607,8 +704,8 @@ class TestCompose:
         postgres = compose["services"]["postgres"]
         assert postgres["healthcheck"]["test"] and postgres["restart"] == "unless-stopped"
         init = (REPO / "deploy" / "compose" / "postgres-init.sh").read_text()
-        for short in ("intake", "router", "scheduler", "ledger"):
-            assert f"leadnet_{short}" in init
+        # What the script does is run on a real PostgreSQL by tests/test_compose_roles.py.
+        assert "for service in intake router scheduler ledger; do" in init and 'db="leadnet_${service}"' in init
 
     def test_compose_creates_the_contract_topics(self) -> None:
         script = (REPO / "deploy" / "compose" / "create-topics.sh").read_text()
