@@ -219,6 +219,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(ServiceError("An internal error occurred; it has been logged."), request)
 
 
+def shutdown_budget(settings: ServiceSettings) -> float:
+    """Seconds the lifespan may spend stopping: the shutdown budget less uvicorn's wait for requests in flight."""
+    return settings.shutdown_timeout_seconds - settings.shutdown_http_seconds
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -326,24 +331,39 @@ def create_service_app(
         try:
             yield
         finally:
+            # The lifespan's share of the shutdown budget (uvicorn spent the rest on requests in flight): every step
+            # gets what is left, so the process is gone before the orchestrator's grace period ends.
+            deadline = asyncio.get_running_loop().time() + shutdown_budget(settings)
+
+            def left(cap: float) -> float:
+                return max(0.0, min(cap, deadline - asyncio.get_running_loop().time()))
+
             runtime.ready = False
             runtime.stopping = True
             for loop in runtime.consumers:
                 loop.stop()
             if runtime.relay is not None:
                 runtime.relay.stop()
-            _, pending = await asyncio.wait(runtime.tasks, timeout=10) if runtime.tasks else (set(), set())
+            _, pending = await asyncio.wait(runtime.tasks, timeout=left(10)) if runtime.tasks else (set(), set())
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             if runtime.relay is not None:
                 try:  # what the consumers' last batches wrote must still leave before we go
-                    await runtime.relay.drain(within=5)
+                    await asyncio.wait_for(runtime.relay.drain(within=left(5)), timeout=left(5) + 0.5)
                 except Exception:
                     log.exception("outbox drain on shutdown failed; the next start publishes the rest")
             for shutdown_hook in on_shutdown:
-                await shutdown_hook(runtime)
-            await producer.stop()
+                try:
+                    await asyncio.wait_for(shutdown_hook(runtime), timeout=max(left(float("inf")), 0.5))
+                except TimeoutError:
+                    log.error(
+                        "shutdown hook %s ran out of the shutdown budget", getattr(shutdown_hook, "__name__", "?")
+                    )
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=max(left(float("inf")), 1.0))
+            except TimeoutError:
+                log.error("the Kafka producer did not stop within the shutdown budget")
             await db.dispose()
             log.info("%s stopped", settings.service)
 

@@ -140,6 +140,18 @@ class ServiceSettings(CommonSettings):
     # Server processes on one host (uvicorn workers), for a single machine such as `leadnet up` or a benchmark.
     # On Kubernetes keep 1 and scale with replicas: each pod then exposes its own /metrics.
     workers: int = 1
+    # Seconds from SIGTERM to exit. uvicorn waits up to `shutdown_http_seconds` of it for requests in flight; the
+    # lifespan spends the rest: the consumers' last batch (at most 10 s), the outbox drain (at most 5 s), the
+    # shutdown hooks, each step given what is left. The orchestrator's grace period must exceed it plus the preStop
+    # pause (tests/deploy checks the manifests and compose), or the final drain is killed half-way.
+    shutdown_timeout_seconds: float = Field(30.0, gt=0)
+    shutdown_http_seconds: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _shutdown_budget(self) -> ServiceSettings:
+        if self.shutdown_http_seconds >= self.shutdown_timeout_seconds:
+            raise ValueError("shutdown_http_seconds must leave part of shutdown_timeout_seconds to the lifespan")
+        return self
 
     @model_validator(mode="before")
     @classmethod

