@@ -5,7 +5,10 @@
 #   docker build --build-arg SERVICE=lead-intake --build-arg PORT=8001 -t leadnet/lead-intake:0.1.0 .
 # docker-compose.yml passes both for each service; the Kubernetes manifests (deploy/base) run the images it tags.
 # Runs as uid 10001 with a read-only root filesystem: the process writes nowhere but /tmp (a tmpfs or emptyDir).
-FROM python:3.11-slim-bookworm AS build
+# The base is pinned by digest (the tag's multi-platform index): a rebuild gets the same bytes. To take a newer
+# base, `docker buildx imagetools inspect python:3.11-slim-bookworm` and replace the digest in both FROM lines.
+# The kit is installed without its `local` extra: no PostgreSQL server or broker binaries in the image.
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS build
 ARG SERVICE
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -24,7 +27,7 @@ RUN module="$(echo "${SERVICE}" | tr - _)" \
  && printf '#!/bin/sh\nexec python -m %s "$@"\n' "${module}" > /opt/venv/bin/leadnet-service \
  && chmod 0755 /opt/venv/bin/leadnet-service
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 ARG SERVICE
 ARG PORT
 RUN test -n "${PORT}" || { echo "build argument PORT is required (e.g. 8001)" >&2; exit 1; } \

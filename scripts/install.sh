@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet \
-  -e ./shared \
+  -e './shared[local]' \
   -e ./services/lead-intake \
   -e ./services/dedup-router \
   -e ./services/followup-scheduler \

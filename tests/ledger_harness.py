@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from sqlalchemy import text
 
+from leadnet_shared.access import trusted_sources
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import Clock, FrozenClock
 from leadnet_shared.consumer import ConsumerLoop, Inbox
@@ -44,9 +45,10 @@ T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
 
 def _envelope(data: Any, event_type: str, subject: str, time: datetime, event_id: str | None = None) -> Envelope:
-    return make_envelope(
-        data=data, event_type=event_type, source="/test", time=time, subject=subject, event_id=event_id
-    )
+    # Stamped with the source of the service that produces the type, as the real producer would: the ledger's
+    # consumer refuses a money event from any other source.
+    source = trusted_sources([event_type])[event_type]
+    return make_envelope(data=data, event_type=event_type, source=source, time=time, subject=subject, event_id=event_id)
 
 
 def lead_accepted(

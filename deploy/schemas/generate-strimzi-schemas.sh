@@ -24,7 +24,8 @@ POM
 "$JAVA" -cp "$(cat "$WORK/cp.txt")" io.strimzi.crdgenerator.CrdGenerator --yaml --crd-api-version v1 --api-versions v1 \
   "io.strimzi.api.kafka.model.kafka.Kafka=$WORK/kafka.yaml" \
   "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$WORK/kafkanodepool.yaml" \
-  "io.strimzi.api.kafka.model.topic.KafkaTopic=$WORK/kafkatopic.yaml"
+  "io.strimzi.api.kafka.model.topic.KafkaTopic=$WORK/kafkatopic.yaml" \
+  "io.strimzi.api.kafka.model.user.KafkaUser=$WORK/kafkauser.yaml"
 rm -f "$HERE"/strimzi/*.json
-python3 "$HERE/crd_to_jsonschema.py" "$HERE/strimzi" "$WORK/kafka.yaml" "$WORK/kafkanodepool.yaml" "$WORK/kafkatopic.yaml"
+python3 "$HERE/crd_to_jsonschema.py" "$HERE/strimzi" "$WORK/kafka.yaml" "$WORK/kafkanodepool.yaml" "$WORK/kafkatopic.yaml" "$WORK/kafkauser.yaml"
 echo "$STRIMZI_VERSION" >"$HERE/strimzi/STRIMZI_VERSION"

@@ -28,13 +28,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leadnet_shared.access import WRITES, consumer_group_prefix, source_of
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock, SystemClock
 from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox, inbox_purge_step
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DEAD_LETTERS
 from leadnet_shared.http import DEFAULT_BODY_LIMIT, BodyLimit
-from leadnet_shared.kafka import broker_cluster_id, start_producer
+from leadnet_shared.kafka import KafkaSecurity, broker_cluster_id, start_producer
 from leadnet_shared.openapi import install_openapi
 from leadnet_shared.outbox import Outbox, OutboxRelay
 from leadnet_shared.problems import (
@@ -75,6 +76,9 @@ class ConsumerSpec:
     handler: Callable[[Runtime], BatchHandler]  # batch-first: the consumer's only decision path
     types: frozenset[str]  # event types it handles; any other type is acknowledged, skipped
     max_records: int = 500
+    # type -> the only CloudEvents `source` accepted for it (`leadnet_shared.access.trusted_sources`): consumers
+    # that pay money set it, and an event of a handled type from another source is refused and dead-lettered.
+    sources: Mapping[str, str] | None = None
 
 
 Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
@@ -220,6 +224,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(ServiceError("An internal error occurred; it has been logged."), request)
 
 
+def shutdown_budget(settings: ServiceSettings) -> float:
+    """Seconds the lifespan may spend stopping: the shutdown budget less uvicorn's wait for requests in flight."""
+    return settings.shutdown_timeout_seconds - settings.shutdown_http_seconds
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -256,7 +265,13 @@ def create_service_app(
             )
         )
         outbox_table, inbox_table, _ = tables
-        outbox = Outbox(outbox_table, topic_prefix=settings.topic_prefix, source=f"/leadnet/{settings.service}")
+        outbox = Outbox(
+            outbox_table,
+            topic_prefix=settings.topic_prefix,
+            source=source_of(settings.service),
+            writes=WRITES.get(settings.service),
+        )
+        security = KafkaSecurity.from_settings(settings)
         runtime = Runtime(
             settings=settings,
             db=db,
@@ -272,6 +287,7 @@ def create_service_app(
             settings.kafka_bootstrap_servers,
             idempotence=settings.kafka_idempotence,
             client_id=f"leadnet-{settings.service}",
+            security=security,
         )
         runtime.producer = producer
         if run_relay:
@@ -285,7 +301,9 @@ def create_service_app(
                 retention=timedelta(hours=settings.outbox_retention_hours),
                 personal_data_retention=timedelta(minutes=settings.outbox_personal_data_retention_minutes),
             )
-            await runtime.relay.reconcile_with_broker(await broker_cluster_id(settings.kafka_bootstrap_servers))
+            await runtime.relay.reconcile_with_broker(
+                await broker_cluster_id(settings.kafka_bootstrap_servers, security=security)
+            )
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
         for hook in on_startup:
             await hook(runtime)
@@ -300,11 +318,13 @@ def create_service_app(
                 inbox=runtime.inbox,
                 outbox=runtime.outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
-                group_id=f"{settings.topic_prefix}leadnet-{settings.service}-{spec.name}",
+                group_id=consumer_group_prefix(settings.service, settings.topic_prefix) + spec.name,
                 dead_letter_topic=settings.topic(DEAD_LETTERS),
                 max_attempts=settings.consumer_max_attempts,
                 max_records=spec.max_records,
                 clock=clock,
+                kafka_options=security.options(),
+                sources=spec.sources,
             )
             await loop.start()
             runtime.consumers.append(loop)
@@ -317,24 +337,39 @@ def create_service_app(
         try:
             yield
         finally:
+            # The lifespan's share of the shutdown budget (uvicorn spent the rest on requests in flight): every step
+            # gets what is left, so the process is gone before the orchestrator's grace period ends.
+            deadline = asyncio.get_running_loop().time() + shutdown_budget(settings)
+
+            def left(cap: float) -> float:
+                return max(0.0, min(cap, deadline - asyncio.get_running_loop().time()))
+
             runtime.ready = False
             runtime.stopping = True
             for loop in runtime.consumers:
                 loop.stop()
             if runtime.relay is not None:
                 runtime.relay.stop()
-            _, pending = await asyncio.wait(runtime.tasks, timeout=10) if runtime.tasks else (set(), set())
+            _, pending = await asyncio.wait(runtime.tasks, timeout=left(10)) if runtime.tasks else (set(), set())
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             if runtime.relay is not None:
                 try:  # what the consumers' last batches wrote must still leave before we go
-                    await runtime.relay.drain(within=5)
+                    await asyncio.wait_for(runtime.relay.drain(within=left(5)), timeout=left(5) + 0.5)
                 except Exception:
                     log.exception("outbox drain on shutdown failed; the next start publishes the rest")
             for shutdown_hook in on_shutdown:
-                await shutdown_hook(runtime)
-            await producer.stop()
+                try:
+                    await asyncio.wait_for(shutdown_hook(runtime), timeout=max(left(float("inf")), 0.5))
+                except TimeoutError:
+                    log.error(
+                        "shutdown hook %s ran out of the shutdown budget", getattr(shutdown_hook, "__name__", "?")
+                    )
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=max(left(float("inf")), 1.0))
+            except TimeoutError:
+                log.error("the Kafka producer did not stop within the shutdown budget")
             await db.dispose()
             log.info("%s stopped", settings.service)
 
@@ -358,6 +393,7 @@ def create_service_app(
     app.add_middleware(BodyLimit, default=max_body_bytes, limits=body_limits)
     app.add_middleware(RequestTimer, service=settings.service)  # added last: outermost, so it times the 413s too
     app.service = settings.service
+    app.consumer_specs = list(consumers)
     app.fast_lanes = dict(fast_lanes or {})
     return app
 
@@ -372,6 +408,7 @@ class ServiceApp(FastAPI):
     the lane hands back (it returns None, e.g. for a header FastAPI must validate and word)."""
 
     service: str = "unknown"
+    consumer_specs: list[ConsumerSpec] = []  # noqa: RUF012 - replaced per instance by create_service_app
     fast_lanes: dict[tuple[str, str], FastLane] = {}  # noqa: RUF012 - replaced per instance by create_service_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -25,7 +25,7 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -325,6 +325,8 @@ class ConsumerLoop:
         retryable_attempts: int = 20,
         replay_interval: float = 5.0,
         clock: Clock | None = None,
+        kafka_options: Mapping[str, Any] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.service = service
@@ -344,6 +346,9 @@ class ConsumerLoop:
         self.retry_backoff_cap = retry_backoff_cap
         self.replay_interval = replay_interval
         self.clock = clock or SystemClock()
+        self.kafka_options = dict(kafka_options or {})  # KafkaSecurity.options(): how to authenticate
+        # type -> the only `source` accepted for it (leadnet_shared.access.trusted_sources); None: any source.
+        self.sources = dict(sources) if sources is not None else None
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.last_progress = self.clock.now()
@@ -369,6 +374,7 @@ class ConsumerLoop:
             max_poll_records=self.max_records,
             session_timeout_ms=15000,
             heartbeat_interval_ms=1000,
+            **self.kafka_options,
         )
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()
@@ -483,6 +489,8 @@ class ConsumerLoop:
                 envelope = Envelope.from_bytes(record.value or b"")
             except (ValueError, ValidationError):
                 return None
+            if self._untrusted(envelope) is not None:
+                continue  # refused without attempts (`_handle_one`)
             if envelope.type in self.types and envelope.id not in seen:  # a redelivery in the same poll: once
                 seen.add(envelope.id)
                 message = _Message.of(record)
@@ -568,6 +576,8 @@ class ConsumerLoop:
             except (ValueError, ValidationError):
                 return False  # let the one-by-one path dead-letter the unreadable message
         known = [e for e in envelopes if e.type in self.types]
+        if any(self._untrusted(e) is not None for e in known):
+            return False  # the one-by-one path refuses the event from the wrong source, and handles the rest
         try:
             async with self.db.transaction() as session:
                 fresh = await self.inbox.claim_many(session, consumer=self.name, envelopes=known)
@@ -640,6 +650,10 @@ class ConsumerLoop:
             return
         if envelope.type not in self.types:
             return
+        refusal = self._untrusted(envelope)
+        if refusal is not None:
+            await self._refuse(message, envelope, refusal)
+            return
         if message.key in self._held:
             await self._hold(message, envelope)
             return
@@ -708,6 +722,27 @@ class ConsumerLoop:
             )
             raise _Rewind(min(self.retry_backoff_cap, self.retry_backoff * 2 ** (attempts - 1))) from exc
         CONSUMED.labels(self.service, self.name, "processed" if claimed else "duplicate").inc()
+
+    def _untrusted(self, envelope: Envelope) -> str | None:
+        """Why this event must not be handled (its type from a source that does not produce it), or None."""
+        if self.sources is None or envelope.type not in self.types:
+            return None
+        expected = self.sources.get(envelope.type)
+        if envelope.source == expected:
+            return None
+        return f"refused: {envelope.type} from source {envelope.source!r}; only {expected!r} produces it"
+
+    async def _refuse(self, message: _Message, envelope: Envelope, reason: str) -> None:
+        """Dead-letter an event from the wrong source at once, without attempts and without parking its key: a
+        forged event must not hold back the key's real ones. The inbox records it, so a redelivery is skipped."""
+        log.error("consumer %s: event %s %s", self.name, envelope.id, reason)
+        async with self.db.transaction() as session:
+            claimed = await self.inbox.claim(
+                session, consumer=self.name, event_id=envelope.id, event_type=envelope.type, outcome="refused"
+            )
+            if claimed:
+                await self._dead_letter(session, message, reason, attempts=0, event_id=envelope.id)
+        CONSUMED.labels(self.service, self.name, "refused").inc()
 
     def _budget(self, retryable: bool | None) -> int:
         return self.retryable_attempts if retryable else self.max_attempts

@@ -217,21 +217,25 @@ _KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>leadnet</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
   <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{v}</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>
   </dependencies>
 </project>
 """
 
 
-def fetch_kafka_jars(version: str = KAFKA_VERSION, cache_dir: Path | None = None) -> Path:
-    """Resolve `kafka_2.13:<version>` and its runtime dependencies with Maven into the cache (once)."""
-    target = (cache_dir or default_cache_dir()) / f"kafka-{version}"
+def fetch_kafka_jars(
+    version: str = KAFKA_VERSION, cache_dir: Path | None = None, *, artifact: str = "kafka_2.13"
+) -> Path:
+    """Resolve `<artifact>:<version>` (the broker; `kafka-tools` for the command-line tools) and its runtime
+    dependencies with Maven into the cache (once)."""
+    name = "kafka" if artifact == "kafka_2.13" else artifact
+    target = (cache_dir or default_cache_dir()) / f"{name}-{version}"
     libs = target / "libs"
     marker = target / ".complete"
     if marker.exists():
         return libs
     target.mkdir(parents=True, exist_ok=True)
-    (target / "pom.xml").write_text(_KAFKA_POM.format(v=version))
+    (target / "pom.xml").write_text(_KAFKA_POM.format(a=artifact, v=version))
     result = subprocess.run(
         [
             "mvn",

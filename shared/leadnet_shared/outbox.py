@@ -176,6 +176,10 @@ class OutboxRow:
     envelope: Envelope
 
 
+class TopicNotWritable(PermissionError):
+    """An event for a topic the service's Kafka user may not write."""
+
+
 class Outbox:
     """Writes events into the caller's transaction: the one way an event leaves a service.
 
@@ -183,10 +187,19 @@ class Outbox:
     catalogue (`leadnet_shared.events`); the deployment's topic prefix and the service's `source` are given once.
     """
 
-    def __init__(self, table: Table, *, topic_prefix: str = "", source: str = "/leadnet") -> None:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        topic_prefix: str = "",
+        source: str = "/leadnet",
+        writes: frozenset[str] | None = None,
+    ) -> None:
         self.table = table
         self.topic_prefix = topic_prefix
         self.source = source
+        # The topics this service may write (`leadnet_shared.access.WRITES`, what its broker ACLs allow); None: any.
+        self.writes = writes
         # One fixed statement over arrays: its text (and plan) is the same for 1 row or 500, unlike a many-row
         # VALUES list that is rebuilt, re-sent and re-planned for every batch size. Sent on the asyncpg
         # connection in the caller's transaction (see `db.execute`): every event leaving a service passes here.
@@ -196,8 +209,18 @@ class Outbox:
             "CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS text[]))"
         )
 
+    def _allowed(self, model: type[EventData]) -> None:
+        if self.writes is not None and model.event_topic not in self.writes:
+            # The broker would refuse the relay's send (TopicAuthorizationFailed) and hold the row for ever: refuse
+            # it here, in the transaction that wanted it, where a test sees it.
+            raise TopicNotWritable(
+                f"{self.source} may not write {model.event_type()} to {model.event_topic} "
+                "(leadnet_shared.access.WRITES and the broker's ACLs)"
+            )
+
     def row(self, outgoing: Outgoing, *, time: datetime) -> OutboxRow:
         model = type(outgoing.event)
+        self._allowed(model)
         envelope = make_envelope(
             data=outgoing.event, source=self.source, time=time, subject=outgoing.subject, event_id=outgoing.event_id
         )
@@ -267,6 +290,7 @@ class Outbox:
     ) -> int:
         """Run a statement holding an `insert_select_sql` part for payloads of type `event`; it returns the count
         of events written (its single value). For set-based writers: no Python per event."""
+        self._allowed(event)
         count = int((await session.execute(statement, {**params, **self._select_params(event)})).scalar_one())
         if count:
             self.mark_written(session)

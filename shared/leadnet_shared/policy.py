@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -42,8 +43,54 @@ def load_policy(package: str, name: str) -> dict[str, Any]:
         raise PolicyError(f"policy {origin} is not valid TOML: {exc}") from exc
     if "version" not in data:
         raise PolicyError(f"policy {origin} has no version")
+    check = _CHECKS.get((package, name))
+    if check is not None:
+        check(data, origin)
     data.setdefault("_origin", origin)
     return data
+
+
+# domain.md §3: a profit guarantee is 1000-3000 CNY per vehicle. A rewards policy may narrow the range HQ sets
+# amounts in, never widen it, and every default it gives must lie in its range: a file that says otherwise stops
+# the service at startup instead of paying an amount the rules do not allow.
+GUARANTEE_RANGE_FEN = (100_000, 300_000)
+
+
+def _fen(value: Any, what: str, origin: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PolicyError(f"policy {origin}: {what} must be an integer amount in fen, not {value!r}")
+    return value
+
+
+def check_rewards_policy(data: dict[str, Any], origin: str) -> None:
+    """The rewards table's amounts: positive integers in fen; guarantees inside the domain's 1000-3000 CNY."""
+    for key in ("info_fee_fen", "purchase_reward_fen"):
+        if _fen(data.get(key), key, origin) <= 0:
+            raise PolicyError(f"policy {origin}: {key} must be positive")
+    table = data.get("profit_guarantee")
+    if not isinstance(table, dict):
+        raise PolicyError(f"policy {origin}: [profit_guarantee] is missing")
+    floor, ceiling = GUARANTEE_RANGE_FEN
+    low = _fen(table.get("min_fen"), "profit_guarantee.min_fen", origin)
+    high = _fen(table.get("max_fen"), "profit_guarantee.max_fen", origin)
+    if not floor <= low <= high <= ceiling:
+        raise PolicyError(
+            f"policy {origin}: the guarantee range {low}-{high} fen must lie within {floor}-{ceiling} fen "
+            "(domain.md §3: 1000-3000 CNY per vehicle)"
+        )
+    defaults = {"profit_guarantee.default_fen": table.get("default_fen")}
+    by_line = table.get("by_product_line", {})
+    if not isinstance(by_line, dict):
+        raise PolicyError(f"policy {origin}: profit_guarantee.by_product_line must be a table")
+    defaults |= {f"profit_guarantee.by_product_line.{line}": amount for line, amount in by_line.items()}
+    for what, value in defaults.items():
+        if not low <= _fen(value, what, origin) <= high:
+            raise PolicyError(f"policy {origin}: {what} = {value} fen is outside the guarantee range {low}-{high} fen")
+
+
+_CHECKS: dict[tuple[str, str], Callable[[dict[str, Any], str], None]] = {
+    ("leadnet_shared", "rewards"): check_rewards_policy,
+}
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,8 @@ def main(
         "factory": True,
         "log_config": None,
         "access_log": False,
-        "timeout_graceful_shutdown": 20,
+        # Requests in flight get this much of the shutdown budget; the lifespan has the rest (ServiceSettings).
+        "timeout_graceful_shutdown": max(1, math.ceil(settings.shutdown_http_seconds)),
         "loop": "uvloop",
         "http": "httptools",
         "workers": settings.workers,  # every worker runs the whole lifespan: relay, consumers, committer

@@ -10,7 +10,7 @@ import os
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/"
@@ -38,6 +38,32 @@ class CommonSettings(BaseSettings):
     kafka_idempotence: Literal["auto", "on", "off"] = Field(
         "auto", validation_alias=AliasChoices("LEADNET_KAFKA_IDEMPOTENCE", "kafka_idempotence")
     )
+    # How the clients authenticate to the broker (aiokafka's own options, leadnet_shared.kafka.KafkaSecurity):
+    # SASL_SSL with SCRAM-SHA-512 on Kubernetes (Strimzi KafkaUser), SASL_PLAINTEXT with SCRAM in compose,
+    # PLAINTEXT only for a local broker (`leadnet up`, tests). The password comes from a file (a mounted Secret)
+    # or the environment.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol")
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism")
+    )
+    kafka_sasl_username: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "kafka_sasl_username")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD", "kafka_sasl_password")
+    )
+    kafka_sasl_password_file: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD_FILE", "kafka_sasl_password_file")
+    )
+    # TLS: the CA that signed the brokers' certificates (Strimzi's <cluster>-cluster-ca-cert Secret); a client
+    # certificate and key only for mutual TLS instead of SCRAM.
+    kafka_ssl_cafile: str | None = Field(None, validation_alias=AliasChoices("KAFKA_SSL_CAFILE", "kafka_ssl_cafile"))
+    kafka_ssl_certfile: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SSL_CERTFILE", "kafka_ssl_certfile")
+    )
+    kafka_ssl_keyfile: str | None = Field(None, validation_alias=AliasChoices("KAFKA_SSL_KEYFILE", "kafka_ssl_keyfile"))
     topic_prefix: str = Field("", validation_alias=AliasChoices("LEADNET_TOPIC_PREFIX", "topic_prefix"))
     jwks_file: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_FILE", "jwks_file"))
     jwks_url: str | None = Field(None, validation_alias=AliasChoices("LEADNET_JWKS_URL", "jwks_url"))
@@ -78,6 +104,19 @@ class CommonSettings(BaseSettings):
         if self.env == "production" and self.jwks_url and not self.jwks_url.startswith("https://"):
             # Keys fetched over plain HTTP can be swapped on the way: then anybody's token verifies.
             raise ValueError("LEADNET_JWKS_URL must be https in production")
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                raise ValueError(
+                    f"KAFKA_SASL_USERNAME is required with KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+                )
+            if not (self.kafka_sasl_password or self.kafka_sasl_password_file):
+                raise ValueError("KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required with SASL")
+        if self.env == "production" and self.kafka_security_protocol == "PLAINTEXT":
+            # A broker that asks nobody who they are lets any process on the network write the events money is
+            # paid on (issue 16 §5): production authenticates, with SCRAM (over TLS on Kubernetes) or mutual TLS.
+            raise ValueError(
+                "KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: use SASL_SSL or SASL_PLAINTEXT"
+            )
         return self
 
 
@@ -110,6 +149,18 @@ class ServiceSettings(CommonSettings):
     # Server processes on one host (uvicorn workers), for a single machine such as `leadnet up` or a benchmark.
     # On Kubernetes keep 1 and scale with replicas: each pod then exposes its own /metrics.
     workers: int = 1
+    # Seconds from SIGTERM to exit. uvicorn waits up to `shutdown_http_seconds` of it for requests in flight; the
+    # lifespan spends the rest: the consumers' last batch (at most 10 s), the outbox drain (at most 5 s), the
+    # shutdown hooks, each step given what is left. The orchestrator's grace period must exceed it plus the preStop
+    # pause (tests/deploy checks the manifests and compose), or the final drain is killed half-way.
+    shutdown_timeout_seconds: float = Field(30.0, gt=0)
+    shutdown_http_seconds: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _shutdown_budget(self) -> ServiceSettings:
+        if self.shutdown_http_seconds >= self.shutdown_timeout_seconds:
+            raise ValueError("shutdown_http_seconds must leave part of shutdown_timeout_seconds to the lifespan")
+        return self
 
     @model_validator(mode="before")
     @classmethod

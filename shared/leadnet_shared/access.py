@@ -1,0 +1,87 @@
+"""Who may write and read which topic, and which service is the one source of each event type (issue 16 §5).
+
+One table for three places that must agree:
+- the broker's ACLs: one Kafka user per service (`deploy/base/kafka/users.yaml` on Kubernetes,
+  `deploy/compose/kafka-users.sh` in compose), which tests/deploy compares with this table;
+- the outbox, which refuses to write an event to a topic its service may not write (`Outbox(writes=...)`), so a
+  test finds the event the production broker would refuse, rather than the relay in production;
+- the consumers that pay money, which accept an event type only from the service that produces it
+  (`ConsumerSpec.sources`): an event of the right type from the wrong `source` is refused and dead-lettered.
+
+The broker ACLs are the control (a service's credentials cannot write another service's topics); the `source`
+check narrows a shared topic (`leadnet.public.leads.v1` has two writers) to the one producer of each type. The
+`source` attribute is what the producer wrote, so it holds against a misrouted or mistaken event, not against a
+compromised writer of the same topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from leadnet_shared.events import (
+    CUSTOMERS,
+    DEAD_LETTERS,
+    DEALERS,
+    LEADS,
+    LEADS_INTERNAL,
+    LEDGER,
+    SALES,
+    TASKS,
+)
+
+SERVICES = ("intake", "router", "scheduler", "ledger")
+
+# The topics each service's outbox writes (without the deployment's prefix). Every service with a consumer writes
+# its dead letters.
+WRITES: dict[str, frozenset[str]] = {
+    "intake": frozenset({LEADS_INTERNAL, DEAD_LETTERS}),
+    "router": frozenset({LEADS, CUSTOMERS, DEALERS, SALES, DEAD_LETTERS}),
+    "scheduler": frozenset({LEADS, TASKS, DEAD_LETTERS}),
+    "ledger": frozenset({LEDGER, DEAD_LETTERS}),
+}
+
+# The topics each service's consumers read (their ConsumerSpecs; tests/test_access.py compares).
+READS: dict[str, frozenset[str]] = {
+    "intake": frozenset({LEADS}),
+    "router": frozenset({LEADS_INTERNAL}),
+    "scheduler": frozenset({LEADS, DEALERS}),
+    "ledger": frozenset({LEADS, SALES}),
+}
+
+# The one service that produces each event type (the dead letter is every consumer's, so it has none).
+PRODUCER_OF: dict[str, str] = {
+    "leadnet.lead.submitted": "intake",
+    "leadnet.lead.accepted": "router",
+    "leadnet.lead.rejected": "router",
+    "leadnet.lead.reassigned": "router",
+    "leadnet.lead.verified": "scheduler",
+    "leadnet.lead.closed": "scheduler",
+    "leadnet.customer.upserted": "router",
+    "leadnet.dealer.upserted": "router",
+    "leadnet.dealer.withdrawn": "router",
+    "leadnet.task.scheduled": "scheduler",
+    "leadnet.task.due": "scheduler",
+    "leadnet.task.completed": "scheduler",
+    "leadnet.task.overdue": "scheduler",
+    "leadnet.task.escalated": "scheduler",
+    "leadnet.plan.reminder": "scheduler",
+    "leadnet.sale.attributed": "router",
+    "leadnet.sale.cancelled": "router",
+    "leadnet.ledger.entry_posted": "ledger",
+}
+
+
+def source_of(service: str) -> str:
+    """The CloudEvents `source` a service's outbox stamps on its events."""
+    return f"/leadnet/{service}"
+
+
+def consumer_group_prefix(service: str, topic_prefix: str = "") -> str:
+    """Every consumer group of a service starts with this (`create_service_app`): its ACL is a prefix ACL."""
+    return f"{topic_prefix}leadnet-{service}-"
+
+
+def trusted_sources(types: Iterable[str]) -> dict[str, str]:
+    """For a consumer: the only `source` accepted for each of its event types (a KeyError names an event type
+    whose producer is not declared here)."""
+    return {event_type: source_of(PRODUCER_OF[event_type]) for event_type in types}
