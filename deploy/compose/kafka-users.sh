@@ -33,21 +33,21 @@ grant_groups() {  # user group-prefix
 }
 
 user leadnet-intake "$LEADNET_KAFKA_INTAKE_PASSWORD"
-grant_write leadnet-intake leadnet.internal.leads.v1 leadnet.internal.dlq.v1
-grant_read leadnet-intake leadnet.public.leads.v1
+grant_write leadnet-intake leadnet.internal.dlq.v1 leadnet.internal.leads.v1 leadnet.public.leads.v1
+grant_read leadnet-intake leadnet.internal.leads.v1 leadnet.public.leads.v1
 grant_groups leadnet-intake leadnet-intake-
 
 user leadnet-router "$LEADNET_KAFKA_ROUTER_PASSWORD"
-grant_write leadnet-router leadnet.public.leads.v1 leadnet.public.customers.v1 leadnet.public.dealers.v1 leadnet.public.sales.v1 leadnet.internal.dlq.v1
-grant_read leadnet-router leadnet.internal.leads.v1
+grant_write leadnet-router leadnet.internal.dlq.v1 leadnet.public.customers.v1 leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.sales.v1
+grant_read leadnet-router leadnet.internal.leads.v1 leadnet.public.customers.v1 leadnet.public.leads.v1 leadnet.public.ledger.v1 leadnet.public.sales.v1 leadnet.public.tasks.v1
 grant_groups leadnet-router leadnet-router-
 
 user leadnet-scheduler "$LEADNET_KAFKA_SCHEDULER_PASSWORD"
-grant_write leadnet-scheduler leadnet.public.leads.v1 leadnet.public.tasks.v1 leadnet.internal.dlq.v1
-grant_read leadnet-scheduler leadnet.public.leads.v1 leadnet.public.dealers.v1
+grant_write leadnet-scheduler leadnet.internal.dlq.v1 leadnet.internal.leads.v1 leadnet.public.leads.v1 leadnet.public.tasks.v1
+grant_read leadnet-scheduler leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.sales.v1
 grant_groups leadnet-scheduler leadnet-scheduler-
 
 user leadnet-ledger "$LEADNET_KAFKA_LEDGER_PASSWORD"
-grant_write leadnet-ledger leadnet.public.ledger.v1 leadnet.internal.dlq.v1
+grant_write leadnet-ledger leadnet.internal.dlq.v1 leadnet.public.ledger.v1
 grant_read leadnet-ledger leadnet.public.leads.v1 leadnet.public.sales.v1
 grant_groups leadnet-ledger leadnet-ledger-

@@ -34,17 +34,17 @@ SERVICES = ("intake", "router", "scheduler", "ledger")
 # The topics each service's outbox writes (without the deployment's prefix). Every service with a consumer writes
 # its dead letters.
 WRITES: dict[str, frozenset[str]] = {
-    "intake": frozenset({LEADS_INTERNAL, DEAD_LETTERS}),
+    "intake": frozenset({LEADS_INTERNAL, LEADS, DEAD_LETTERS}),  # LEADS: HQ's return of a record
     "router": frozenset({LEADS, CUSTOMERS, DEALERS, SALES, DEAD_LETTERS}),
-    "scheduler": frozenset({LEADS, TASKS, DEAD_LETTERS}),
+    "scheduler": frozenset({LEADS, LEADS_INTERNAL, TASKS, DEAD_LETTERS}),  # LEADS_INTERNAL: a recheck's corrections
     "ledger": frozenset({LEDGER, DEAD_LETTERS}),
 }
 
 # The topics each service's consumers read (their ConsumerSpecs; tests/test_access.py compares).
 READS: dict[str, frozenset[str]] = {
-    "intake": frozenset({LEADS}),
-    "router": frozenset({LEADS_INTERNAL}),
-    "scheduler": frozenset({LEADS, DEALERS}),
+    "intake": frozenset({LEADS, LEADS_INTERNAL}),  # LEADS_INTERNAL: corrections to keep as a new record version
+    "router": frozenset({LEADS_INTERNAL, LEADS, CUSTOMERS, TASKS, SALES, LEDGER}),  # the customer timeline reads all
+    "scheduler": frozenset({LEADS, DEALERS, SALES}),
     "ledger": frozenset({LEADS, SALES}),
 }
 
@@ -56,7 +56,13 @@ PRODUCER_OF: dict[str, str] = {
     "leadnet.lead.reassigned": "router",
     "leadnet.lead.verified": "scheduler",
     "leadnet.lead.closed": "scheduler",
+    "leadnet.lead.returned": "intake",
+    "leadnet.lead.reopened": "scheduler",
+    "leadnet.lead.corrected": "scheduler",
     "leadnet.customer.upserted": "router",
+    "leadnet.customer.corrected": "router",
+    "leadnet.customer.erased": "router",
+    "leadnet.customer.tier_changed": "router",
     "leadnet.dealer.upserted": "router",
     "leadnet.dealer.withdrawn": "router",
     "leadnet.task.scheduled": "scheduler",

@@ -545,14 +545,16 @@ class TestKafka:
         }
         assert writers["leadnet.public.ledger.v1"] == {"leadnet-ledger"}
         assert writers["leadnet.public.sales.v1"] == {"leadnet-router"}
-        assert writers["leadnet.internal.leads.v1"] == {"leadnet-intake"}
+        # Raw personal data: intake's submissions, and a recheck's corrections from the scheduler (for intake).
+        assert writers["leadnet.internal.leads.v1"] == {"leadnet-intake", "leadnet-scheduler"}
         readers_of_internal = {
             name
             for name, u in users.items()
             for a in u["spec"]["authorization"]["acls"]
             if a["resource"]["name"] == "leadnet.internal.leads.v1" and "Read" in a["operations"]
         }
-        assert readers_of_internal == {"leadnet-router"}  # raw personal data: intake writes, the router reads
+        # The router routes the submissions; intake keeps the corrections as a new version of its record.
+        assert readers_of_internal == {"leadnet-router", "leadnet-intake"}
 
     def test_dev_replication_fits_its_single_node(self, rendered: dict[str, Rendered]) -> None:
         r = rendered["dev"]
