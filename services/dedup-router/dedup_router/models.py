@@ -10,6 +10,7 @@ from sqlalchemy import ARRAY, Boolean, DateTime, Index, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared.access_log import AccessLogColumns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.outbox import define_kit_tables
 
@@ -238,3 +239,7 @@ class SaleIdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_sale_idempotency_keys_created_at", "created_at"),)
+
+
+class AccessLogEntry(AccessLogColumns, Base):
+    """Who read which customer unmasked (leadnet_shared.access_log)."""

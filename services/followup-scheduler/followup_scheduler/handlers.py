@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import Dealer, FollowedLead, Task
+from followup_scheduler.models import DEALERS, FollowedLead, Task
 from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, plan_first_task, plan_first_tasks
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
+from leadnet_shared.dealer_directory import DEALER_TYPES, dealer_fact, record_dealer_facts
 from leadnet_shared.events import (
-    DealerUpserted,
-    DealerWithdrawn,
     Envelope,
     FleetLine,
     LeadAccepted,
@@ -24,8 +22,7 @@ from leadnet_shared.events import (
 )
 
 ACCEPTED, REASSIGNED, CLOSED = "leadnet.lead.accepted", "leadnet.lead.reassigned", "leadnet.lead.closed"
-DEALER_UPSERTED, DEALER_WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
-LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, DEALER_UPSERTED, DEALER_WITHDRAWN})
+LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED}) | DEALER_TYPES
 
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
@@ -123,21 +120,6 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         )
         await cancel_open_tasks(session, lead_id=event.lead_id, now=runtime.clock.now())
 
-    async def record_dealer(session: AsyncSession, envelope: Envelope) -> None:
-        if envelope.type == DEALER_WITHDRAWN:
-            withdrawn = DealerWithdrawn.model_validate(envelope.data)
-            code, status, at = withdrawn.code, "withdrawn", withdrawn.withdrawn_at
-        else:
-            upserted = DealerUpserted.model_validate(envelope.data)
-            code, status, at = upserted.code, upserted.status, upserted.updated_at
-        statement = insert(Dealer).values(code=code, status=status, updated_at=at)
-        # Compacted topic, redelivery, reordering across restarts: the newest fact wins.
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[Dealer.code], set_={"status": status, "updated_at": at}, where=Dealer.updated_at <= at
-            )
-        )
-
     async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
         run: dict[str, LeadAccepted] = {}
         for envelope in envelopes:
@@ -155,8 +137,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await reassign(session, LeadReassigned.model_validate(envelope.data))
             elif envelope.type == CLOSED:
                 await close(session, LeadClosed.model_validate(envelope.data))
-            elif envelope.type in (DEALER_UPSERTED, DEALER_WITHDRAWN):
-                await record_dealer(session, envelope)
+            elif envelope.type in DEALER_TYPES:
+                await record_dealer_facts(session, DEALERS, [dealer_fact(envelope)])
         if run:
             await accept(session, list(run.values()))
 
