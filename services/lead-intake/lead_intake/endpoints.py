@@ -347,7 +347,9 @@ async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut
         assert isinstance(lead, Lead)
         unmasked = sees_personal_data(principal, lead)
         if unmasked and principal.role == "dealer" and principal.dealer is not None:
-            unmasked = await intake_state(runtime).dealers.is_active(runtime.db, principal.dealer)
+            # Only then does the dealer's status matter: asked of the directory (cached while active).
+            active = await intake_state(runtime).dealers.is_active(runtime.db, principal.dealer)
+            unmasked = sees_personal_data(principal, lead, dealer_active=active)
         if unmasked:
             await ACCESS_LOG.record(
                 session,
