@@ -99,6 +99,7 @@ class TestOneRecordThroughTheWholePipeline:
 class TestProblemDetails:
     async def test_malformed_json_unknown_route_and_missing_token(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             r = await p.intake.post("/v1/leads", content=b'{"source": ', headers=p.auth("dealer", "D002"))
             assert r.status_code == 400
             assert r.headers["content-type"].startswith("application/problem+json")
