@@ -578,7 +578,22 @@ def main() -> None:
             },
         )
         print("dealer registered:", r.status_code)
-        # Warm up: the router's consumer group has joined once a record gets its verdict.
+        # The entering dealer: only a registered dealer's token writes. Its territory holds none of the records,
+        # so every record is routed to the authorized dealer, as when D002 entered unregistered before.
+        r = httpx.post(
+            f"http://127.0.0.1:{ports['router']}/v1/dealers",
+            headers={"Authorization": f"Bearer {hq}"},
+            json={
+                "code": "D002",
+                "name": "济南欧曼",
+                "territories": ["65"],
+                "product_lines": ["tractor"],
+                "capability": 60,
+            },
+        )
+        print("entering dealer registered:", r.status_code)
+        # Warm up: the router's consumer group has joined once a record gets its verdict (and intake has read D002's
+        # registration once it stops answering 403).
         for i in range(200):
             r = httpx.post(
                 f"{intake_url}/v1/leads",
@@ -588,6 +603,7 @@ def main() -> None:
             )
             if r.status_code == 201:
                 break
+            time.sleep(0.1)
         print("warm-up:", r.status_code)
         if seed > 0:
             started = time.perf_counter()

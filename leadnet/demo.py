@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -122,14 +123,26 @@ DEMO_NETWORKS: list[dict[str, Any]] = [
 ]
 
 
-def load_demo_networks(intake_url: str, dealer_token: str) -> list[str]:
-    """Register the demo information networks as dealer D002 (already registered ones are left as they are)."""
+def load_demo_networks(intake_url: str, dealer_token: str, *, wait_seconds: float = 60.0) -> list[str]:
+    """Register the demo information networks as dealer D002 (already registered ones are left as they are).
+
+    Intake lets a dealer write once it has read the dealer's registration from the dealers topic, a moment after
+    `load_demo_dealers`: until then it answers 403 `dealer_not_active`, and this waits for it (at most
+    `wait_seconds`). Once this returns, D002 can submit the walkthrough's record."""
     loaded = []
     with httpx.Client(base_url=intake_url, headers={"Authorization": f"Bearer {dealer_token}"}, timeout=10) as client:
         for network in DEMO_NETWORKS:
+            deadline = time.monotonic() + wait_seconds
             response = client.post("/v1/networks", json=network)
+            while _dealer_not_known_yet(response) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                response = client.post("/v1/networks", json=network)
             if response.status_code == 201:
                 loaded.append(network["code"])
             elif response.status_code != 409:
                 response.raise_for_status()
     return loaded
+
+
+def _dealer_not_known_yet(response: httpx.Response) -> bool:
+    return response.status_code == 403 and response.json().get("code") == "dealer_not_active"

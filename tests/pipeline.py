@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
 
 from dedup_router.app import create_app as router_app
 from dedup_router.settings import RouterSettings
@@ -25,9 +26,10 @@ from lead_intake.settings import IntakeSettings
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import DEAD_LETTERS, TOPICS
 from leadnet_shared.redaction import find_personal_data
-from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running, service_settings
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
+from tests.dealers import dealer_body
 
 
 @dataclass
@@ -41,6 +43,27 @@ class Pipeline:
 
     def auth(self, role: str, dealer: str | None = None) -> dict[str, str]:
         return self.infra.auth(role, dealer)  # type: ignore[arg-type]
+
+    async def register_dealers(self, *dealers: str | dict[str, Any]) -> None:
+        """Register dealers at the router (a bare code: a dealer far away, `tests.dealers.dealer_body`) and wait
+        until intake and the scheduler have read them: only then may their tokens write there."""
+        for dealer in dealers:
+            r = await self.router.post("/v1/dealers", json=dealer_body(dealer), headers=self.auth("hq_admin"))
+            assert r.status_code == 201, r.text
+        await self.dealers_known({dealer_body(d)["code"]: "active" for d in dealers})
+
+    async def dealers_known(self, statuses: dict[str, str]) -> None:
+        """Wait until intake's and the scheduler's dealer directories say `statuses` (code -> status)."""
+        for name in ("intake", "scheduler"):
+
+            async def known(db: Any = self.apps[name].state.runtime.db) -> bool:
+                async with db.sessions() as session:
+                    rows = await session.execute(
+                        text("SELECT code, status FROM dealers WHERE code = ANY(:codes)"), {"codes": list(statuses)}
+                    )
+                    return {code: status for code, status in rows} == statuses
+
+            await eventually(known, within=30)
 
 
 @asynccontextmanager

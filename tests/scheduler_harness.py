@@ -1,5 +1,8 @@
 """followup-scheduler on the session's real PostgreSQL and Kafka, with a FrozenClock the test moves.
 
+Dealer D001 is registered (its `leadnet.dealer.upserted` read), since only a registered dealer's token writes
+(leadnet_shared.dealer_directory); `dealers=` names others.
+
 The timer worker does not run on its own here: a test moves the clock and calls `tick()` (the worker's one pass),
 so deadlines are reached by moving time, never by sleeping. Lead events arrive through Kafka and the real consumer.
 """
@@ -126,7 +129,9 @@ class Scheduler:
 
 
 @asynccontextmanager
-async def scheduler(infra: Infra, *, start: datetime | None = None, **overrides: Any) -> AsyncIterator[Scheduler]:
+async def scheduler(
+    infra: Infra, *, start: datetime | None = None, dealers: tuple[str, ...] = ("D001",), **overrides: Any
+) -> AsyncIterator[Scheduler]:
     prefix = await new_topic_prefix(infra.bootstrap_servers)
     url = await fresh_database(infra.database_server_url, "followup_scheduler")
     settings = service_settings(
@@ -138,6 +143,9 @@ async def scheduler(infra: Infra, *, start: datetime | None = None, **overrides:
     await producer.start()
     try:
         async with running(app) as http:
-            yield Scheduler(app=app, http=http, clock=clock, prefix=prefix, infra=infra, producer=producer)
+            harness = Scheduler(app=app, http=http, clock=clock, prefix=prefix, infra=infra, producer=producer)
+            for code in dealers:
+                await harness.add_dealer(code)
+            yield harness
     finally:
         await producer.stop()

@@ -57,9 +57,7 @@ def _sale(sold_at: datetime, *vins: str, supplied_by: str | None = "D001") -> di
 class TestConfirmedSales:
     async def test_invented_sales_are_refused_and_a_confirmed_one_pays_once_per_vehicle(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
-            for dealer in DEALERS:
-                r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
-                assert r.status_code == 201, r.text
+            await p.register_dealers(*DEALERS)  # and wait until intake and the scheduler know them
             registry = [(V1, "D001", "dump"), (V2, "D001", "tractor"), (V3, "D003", "tractor")]
             r = await p.router.put(
                 "/v1/vehicles",

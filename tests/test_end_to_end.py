@@ -38,9 +38,7 @@ DEALERS = [
 class TestOneRecordThroughTheWholePipeline:
     async def test_cross_region_retail_record_is_routed_scheduled_verified_and_paid(self, any_broker: Infra) -> None:
         async with pipeline(any_broker) as p:
-            for dealer in DEALERS:
-                r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
-                assert r.status_code == 201, r.text
+            await p.register_dealers(*DEALERS)  # and wait until intake and the scheduler know them
 
             # D002 (Jinan) enters a retail customer of Zhucheng (370782, Weifang): cross-region, goes to D001.
             r = await p.intake.post("/v1/leads", json=RECORD, headers=p.auth("dealer", "D002"))
@@ -101,6 +99,7 @@ class TestOneRecordThroughTheWholePipeline:
 class TestProblemDetails:
     async def test_malformed_json_unknown_route_and_missing_token(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             r = await p.intake.post("/v1/leads", content=b'{"source": ', headers=p.auth("dealer", "D002"))
             assert r.status_code == 400
             assert r.headers["content-type"].startswith("application/problem+json")

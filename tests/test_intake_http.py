@@ -20,6 +20,7 @@ from lead_intake.service import purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+from tests.dealers import admit_dealers
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -48,6 +49,7 @@ def phone_of(i: int) -> str:
 
 async def warm_up(p: Pipeline) -> None:
     """Wait until the router answers (its consumer group has joined), so answers below are verdicts, not 202s."""
+    await p.register_dealers("D999")
 
     async def routed() -> bool:
         r = await p.intake.post(
@@ -67,6 +69,7 @@ class TestErrorCodes:
     async def test_each_error_code_of_a_single_record(self, infra: Infra) -> None:
         overrides = {"rate_limit_per_second": 0.01, "rate_limit_burst": 10}
         async with pipeline(infra, intake_overrides=overrides) as p:
+            await p.register_dealers("D002", "D003")  # only registered dealers write
             dealer = p.auth("dealer", "D002")
             # 400 malformed_json
             r = await p.intake.post("/v1/leads", content=b'{"source": ', headers=dealer)
@@ -125,6 +128,7 @@ class TestErrorCodes:
 
     async def test_batch_limits(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             dealer = p.auth("dealer", "D002")
             r = await p.intake.post("/v1/leads/batch", json={"records": [record()] * 1001}, headers=dealer)
             assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
@@ -143,6 +147,7 @@ class TestErrorCodes:
 class TestBatch:
     async def test_one_result_per_record_in_order(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             dealer = p.auth("dealer", "D002")
             big = record(phone=phone_of(3), usage={**RECORD["usage"], "cargo": "煤" * 30_000})
             records = [
@@ -170,6 +175,7 @@ class TestBatch:
 
     async def test_a_replayed_batch_saves_nothing_again(self, infra: Infra) -> None:
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             await warm_up(p)
             warm = await lead_count(p)
             dealer = {**p.auth("dealer", "D002"), "Idempotency-Key": "file-abc:batch-0"}
@@ -195,6 +201,7 @@ class TestRespondAsync:
         self, infra: Infra
     ) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             dealer = p.auth("dealer", "D002")
             records = [record(phone=phone_of(10 + i)) for i in range(5)] + [record(phone="12345")]
             r = await p.intake.post(
@@ -218,6 +225,7 @@ class TestRespondAsync:
 
     async def test_verdicts_of_leads_the_caller_may_not_see_are_404(self, infra: Infra) -> None:
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             await warm_up(p)
             mine = await p.intake.post("/v1/leads", json=record(phone=phone_of(20)), headers=p.auth("dealer", "D002"))
             assert mine.status_code == 201, mine.text
@@ -240,6 +248,7 @@ class TestRespondAsync:
 class TestIdempotencyKey:
     async def test_ten_concurrent_requests_with_one_key_have_one_effect(self, infra: Infra) -> None:
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await p.register_dealers("D002", "D003")  # only registered dealers write
             await warm_up(p)
             warm = await lead_count(p)
             headers = {**p.auth("dealer", "D002"), "Idempotency-Key": "k-1"}
@@ -263,6 +272,7 @@ class TestIdempotencyKey:
 
     async def test_a_replayed_duplicate_answer_is_the_first_409(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             dealer = p.auth("dealer", "D002")
             assert (await p.intake.post("/v1/leads", json=record(), headers=dealer)).status_code == 201
             headers = {**dealer, "Idempotency-Key": "dup"}
@@ -274,6 +284,7 @@ class TestIdempotencyKey:
 
     async def test_keys_are_kept_for_the_ttl_then_purged(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers("D002")  # only registered dealers write
             headers = {**p.auth("dealer", "D002"), "Idempotency-Key": "old"}
             assert (await p.intake.post("/v1/leads", json=record(), headers=headers)).status_code == 201
             runtime = p.apps["intake"].state.runtime
@@ -305,6 +316,7 @@ class TestPendingUntilTheRouterRuns:
             )
         )
         dealer = infra.auth("dealer", "D002")
+        await admit_dealers(intake_url, "D002")  # no router runs yet to register it
         async with running(intake) as client:
             r = await client.post("/v1/leads", json=record(), headers=dealer)
             assert r.status_code == 202, r.text
@@ -325,6 +337,7 @@ class TestPendingUntilTheRouterRuns:
 class TestInformationNetworks:
     async def test_registration_scope_visibility_and_quarterly_counts(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
+            await p.register_dealers(DEALER, "D002")  # only registered dealers write
             hq, d1, d2 = p.auth("hq_admin"), p.auth("dealer", "D001"), p.auth("dealer", "D002")
             national = {
                 "code": "NET-CN-INS",
@@ -362,7 +375,6 @@ class TestInformationNetworks:
             assert (await p.intake.get("/v1/networks/NET-SD-0007", headers=d2)).status_code == 404
             assert (await p.intake.get("/v1/networks/NET-SD-0007", headers=d1)).json()["kind"] == "temporary"
 
-            await p.router.post("/v1/dealers", json=DEALER, headers=hq)
             r = await p.intake.post("/v1/leads", json=record(phone=phone_of(1)), headers=d1)
             assert r.status_code == 201
             assert "unknown_network" not in [w["code"] for w in r.json()["warnings"]]

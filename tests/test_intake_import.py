@@ -104,6 +104,7 @@ class TestBrokenFiles:
         source = tmp_path / "leads.ndjson"
         source.write_bytes(b"\n".join(lines[:5]) + b"\n\n" + b"\n".join(lines[5:]) + b"\n")
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await p.register_dealers("D005")  # only registered dealers write
             await warm_up(p)
             # One batch at a time, so "the same customer again" is the later row of the file: with concurrent
             # batches the copy that reaches the router first is the one saved, which may be either row.
@@ -150,6 +151,7 @@ class TestBrokenFiles:
         data[2] = data[2].replace("張三".encode("gb18030"), b"\x81\x20")  # not GB18030: row 2
         source.write_bytes(b"\r\n".join(data))
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await p.register_dealers("D006")  # only registered dealers write
             await warm_up(p)
             summary = await run_import_async(
                 path=source,
@@ -208,6 +210,7 @@ class TestResume:
         result.parent.mkdir()
         token = infra.token("dealer", "D007")
         async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
+            await p.register_dealers("D007")  # only registered dealers write
             await warm_up(p)
             crashing = httpx.AsyncClient(
                 transport=_CrashAfter(httpx.ASGITransport(app=p.apps["intake"]), 2), base_url="http://test"
@@ -252,6 +255,7 @@ class TestVerdictsAfterSending:
         result = tmp_path / "results.csv"
         token = infra.token("dealer", "D008")
         async with pipeline(infra) as p:
+            await p.register_dealers("D008")  # only registered dealers write
             await warm_up(p)
             # Sent with Prefer: respond-async and no time to collect verdicts: every saved row stays 202.
             first = await run_import_async(

@@ -17,6 +17,7 @@ import pytest
 from leadnet_shared.infra import free_port, wait_for_port
 from leadnet_shared.settings import to_plain_url
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix
+from tests.dealers import admit_dealers
 from tests.test_end_to_end import RECORD
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -27,6 +28,7 @@ class TestGracefulShutdown:
         self, infra: Infra, tmp_path: Path
     ) -> None:
         url = await fresh_database(infra.database_server_url, "lead_intake")
+        await admit_dealers(url, "D002")  # no router runs to register it
         prefix = await new_topic_prefix(infra.bootstrap_servers)
         port = free_port()
         env = {

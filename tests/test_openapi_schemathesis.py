@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -26,9 +27,10 @@ from followup_scheduler.app import create_app as scheduler_app
 from followup_scheduler.settings import SchedulerSettings
 from lead_intake.app import create_app as intake_app
 from lead_intake.settings import IntakeSettings
-from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, service_settings
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, service_settings
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
+from tests.dealers import dealer_body, dealer_status_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -98,11 +100,20 @@ async def test_every_service_answers_what_its_document_says(infra: Infra) -> Non
     prefix = await new_topic_prefix(infra.bootstrap_servers)
     found: dict[str, list[str]] = {}
     async with AsyncExitStack() as stack:
-        urls = {}
+        urls, databases = {}, {}
         for name, settings_cls, package, factory in SERVICES:
-            database = await fresh_database(infra.database_server_url, package)
-            settings = service_settings(settings_cls, infra, database_url=database, topic_prefix=prefix)
+            databases[name] = await fresh_database(infra.database_server_url, package)
+            settings = service_settings(settings_cls, infra, database_url=databases[name], topic_prefix=prefix)
             urls[name] = await stack.enter_async_context(served(factory(settings)))
+        # The dealer token is a registered dealer's, so its writes are checked past the dealer-status rule.
+        async with httpx.AsyncClient(base_url=urls["dedup-router"], headers=infra.auth("hq_admin")) as router:
+            assert (await router.post("/v1/dealers", json=dealer_body("D001"))).status_code == 201
+        for name in ("lead-intake", "followup-scheduler"):
+
+            async def known(database: str = databases[name]) -> bool:
+                return await dealer_status_in(database, "D001") == "active"
+
+            await eventually(known, within=30)
         for name, url in urls.items():
             for caller, token in (("hq_admin", infra.token("hq_admin")), ("dealer", infra.token("dealer", "D001"))):
                 # schemathesis is synchronous: it runs in a thread while this loop serves its requests.

@@ -142,9 +142,7 @@ class TestPrivacyProtectionSalesWithdrawal:
         caplog.set_level(logging.INFO)
         clock = FrozenClock(T0)
         async with pipeline(infra, clock=clock, scheduler_clock=SystemClock()) as p:
-            for dealer in DEALERS:
-                r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
-                assert r.status_code == 201, r.text
+            await p.register_dealers(*DEALERS)  # and wait until intake and the scheduler know them
             r = await p.router.put(
                 "/v1/vehicles",
                 headers=p.auth("hq_admin"),

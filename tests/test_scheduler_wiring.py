@@ -92,6 +92,7 @@ class TestFirstTaskOfARoutedLead:
                 "manual",
                 MONDAY + timedelta(hours=5),
             )
+            await s.add_dealer("D009")
             r = await s.http.post("/v1/tasks", json=body, headers=s.auth("dealer", "D009"))
             assert r.status_code == 404  # another dealer's lead is not revealed
             r = await s.http.post("/v1/tasks", json={**body, "dealer": "D009"}, headers=s.auth("hq_admin"))

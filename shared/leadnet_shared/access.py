@@ -42,7 +42,7 @@ WRITES: dict[str, frozenset[str]] = {
 
 # The topics each service's consumers read (their ConsumerSpecs; tests/test_access.py compares).
 READS: dict[str, frozenset[str]] = {
-    "intake": frozenset({LEADS, LEADS_INTERNAL}),  # LEADS_INTERNAL: corrections to keep as a new record version
+    "intake": frozenset({LEADS, LEADS_INTERNAL, DEALERS}),  # corrections (a new record version); dealer directory
     "router": frozenset({LEADS_INTERNAL, LEADS, CUSTOMERS, TASKS, SALES, LEDGER}),  # the customer timeline reads all
     "scheduler": frozenset({LEADS, DEALERS, SALES}),
     "ledger": frozenset({LEADS, SALES}),

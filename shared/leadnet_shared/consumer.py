@@ -741,7 +741,7 @@ class ConsumerLoop:
                 session, consumer=self.name, event_id=envelope.id, event_type=envelope.type, outcome="refused"
             )
             if claimed:
-                await self._dead_letter(session, message, reason, attempts=0, event_id=envelope.id)
+                await self._dead_letter(session, message, envelope, error_class="RefusedSource", attempts=0)
         CONSUMED.labels(self.service, self.name, "refused").inc()
 
     def _budget(self, retryable: bool | None) -> int:

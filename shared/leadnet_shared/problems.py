@@ -103,6 +103,12 @@ class Forbidden(ServiceError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class DealerNotActive(Forbidden):
+    """A dealer token whose dealer the router never registered or has withdrawn: it may not write."""
+
+    code, title = "dealer_not_active", "Dealer not active"
+
+
 class NotFound(ServiceError):
     status, code, title = 404, "not_found", "Not found"
 

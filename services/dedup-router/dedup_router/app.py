@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dedup_router import customer_file_endpoints, sale_endpoints, vehicle_endpoints
+from dedup_router.confidentiality import ACCESS_LOG
 from dedup_router.endpoints import router
 from dedup_router.handlers import LEAD_TYPES, lead_handler, life_cycle_handler
 from dedup_router.models import INBOX, KIT_STATE, OUTBOX
@@ -31,7 +32,13 @@ def create_app(
         settings=settings,
         title="leadnet dedup-router",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, sale_endpoints.router, vehicle_endpoints.router, customer_file_endpoints.router],
+        routers=[
+            router,
+            sale_endpoints.router,
+            vehicle_endpoints.router,
+            customer_file_endpoints.router,
+            ACCESS_LOG.router(),
+        ],
         consumers=[
             ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler, types=LEAD_TYPES),
             ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=timeline_handler, types=TIMELINE_TYPES),
@@ -40,6 +47,7 @@ def create_app(
         workers=[
             periodic("protection-timer", protection_timer),
             periodic("idempotency-purge", SALE_KEYS.purge_step()),
+            periodic("access-log-purge", ACCESS_LOG.purge_step()),
             republish_masked_customers,
         ],
         clock=clock,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -59,6 +60,8 @@ from dedup_router.routing import (
 from leadnet_shared.db import execute, fetch
 from leadnet_shared.events import LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox, OutboxRow
+
+log = logging.getLogger(__name__)
 
 
 class BufferedOutbox(Outbox):
@@ -231,6 +234,11 @@ async def route_leads(
                 pool_counts = counts.setdefault(routed.pool, {})
                 pool_counts[routed.dealer.code] = pool_counts.get(routed.dealer.code, 0) + 1
                 added[(*routed.pool, routed.dealer.code)] += 1
+        if s.entered_by and entering is None:
+            # Intake refuses records of dealers nobody registered (leadnet_shared.dealer_directory); one that still
+            # gets here (saved before that rule) is taken by HQ, and the verdict says so rather than pass as HQ's.
+            explanation["unknown_entrant"] = s.entered_by
+            log.warning("a record of an unregistered dealer was routed as HQ's", extra={"lead_id": s.lead_id})
         assignment = decide_assignment(
             entering_dealer=entering,
             region_code=region,

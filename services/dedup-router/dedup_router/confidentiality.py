@@ -5,6 +5,11 @@
   (masked unless also assigned to it); anything else does not exist for it (404, never 403).
 - The customer file (its timeline and corrections) is the assigned dealer's and HQ's: the whole story names other
   dealers' leads, sales and rewards, so an entrant the customer is not assigned to gets 404 for it.
+- who protects a customer (`protected_by`, `protection_until`): HQ, and the dealers the customer is with (the one
+  it is assigned to, the one protecting it); one rule, `sees_protection`, for the customer view and for the
+  protection lookup (review L13). A dealer that only entered a record learns nothing of another dealer's
+  protection here, as it learns nothing from the lookup.
+- who saw a customer unmasked is logged (`ACCESS_LOG`, leadnet_shared.access_log).
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, or_, select
 
-from dedup_router.models import Customer, RoutedLead
+from dedup_router.models import AccessLogEntry, Customer, RoutedLead
 from dedup_router.schemas import CustomerOut
+from leadnet_shared.access_log import AccessLog
 from leadnet_shared.auth import Principal
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 
@@ -28,6 +34,18 @@ def sees_unmasked(customer: Customer, principal: Principal) -> bool:
     )
 
 
+def sees_protection(customer: Customer, principal: Principal) -> bool:
+    """Who is told which dealer protects a customer, and until when: HQ, the assigned and the protecting dealer."""
+    return principal.is_hq or (
+        principal.role == "dealer"
+        and principal.dealer is not None
+        and principal.dealer in (customer.assigned_dealer, customer.protected_by)
+    )
+
+
+ACCESS_LOG = AccessLog(AccessLogEntry)
+
+
 def visible_to(principal: Principal) -> ColumnElement[bool] | None:
     """The SQL condition on `customers` for what a dealer may see; None for HQ (everything)."""
     if principal.is_hq:
@@ -39,6 +57,7 @@ def visible_to(principal: Principal) -> ColumnElement[bool] | None:
 
 def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
     unmasked = sees_unmasked(customer, principal)
+    told = sees_protection(customer, principal)
     return CustomerOut(
         customer_id=customer.customer_id,
         name=customer.name if unmasked else mask_name(customer.name),
@@ -48,8 +67,8 @@ def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
         tier=customer.tier,
         nature=customer.nature,
         assigned_dealer=customer.assigned_dealer,
-        protected_by=customer.protected_by,
-        protection_until=customer.protection_until,
+        protected_by=customer.protected_by if told else None,
+        protection_until=customer.protection_until if told else None,
         masked=not unmasked,
     )
 

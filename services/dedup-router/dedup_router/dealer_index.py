@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.models import Dealer
 from dedup_router.territories import DealerProfile, TerritoryIndex
+from leadnet_shared.auth import Principal
 from leadnet_shared.db import fetch
+from leadnet_shared.dealer_directory import ACTIVE, refuse_unless_active
 
 if TYPE_CHECKING:
     pass
@@ -76,3 +78,12 @@ class DealerIndexCache:
 
     def invalidate(self) -> None:
         self._index, self._version = None, None
+
+
+async def require_active_dealer(session: AsyncSession, dealers: DealerIndexCache, principal: Principal) -> None:
+    """A dealer token writes (reports, confirms or rejects a sale) only while its dealer is registered and not
+    withdrawn: 403 `dealer_not_active` otherwise (leadnet_shared.dealer_directory, review M2). HQ writes as HQ."""
+    if principal.role != "dealer" or principal.dealer is None:
+        return
+    known = (await dealers.get(session)).dealer(principal.dealer)
+    refuse_unless_active(principal.dealer, None if known is None else ("withdrawn" if known.withdrawn else ACTIVE))

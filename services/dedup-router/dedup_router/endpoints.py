@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
-from dedup_router.confidentiality import customer_out, visible_customer_query, visible_to
-from dedup_router.dealer_index import bump_dealers_version
+from dedup_router.confidentiality import ACCESS_LOG, customer_out, visible_customer_query, visible_to
+from dedup_router.dealer_index import bump_dealers_version, require_active_dealer
 from dedup_router.erasure import erase_customer
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
@@ -35,6 +35,7 @@ from dedup_router.schemas import (
 from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
 from dedup_router.visibility import SALES, own_dealer
+from leadnet_shared.access_log import endpoint_of
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
@@ -192,11 +193,21 @@ async def withdraw_dealer(
     "/customers/{customer_id}", response_model=CustomerOut, responses={404: {"description": "not_found", **PROBLEM}}
 )
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
-    async with runtime_of(request).db.sessions() as session:
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
         customer = (await session.execute(visible_customer_query(customer_id, principal))).scalar_one_or_none()
-    if customer is None:
-        raise NotFound("No such customer.")
-    return customer_out(customer, principal)
+        if customer is None:
+            raise NotFound("No such customer.")
+        out = customer_out(customer, principal)
+        if not out.masked:
+            await ACCESS_LOG.record(
+                session,
+                principal=principal,
+                endpoint=endpoint_of(request),
+                at=runtime.clock.now(),
+                customer_ids=[customer.customer_id],
+            )
+    return out
 
 
 @router.delete(
@@ -239,13 +250,20 @@ async def list_customers(
         query = query.where(Customer.assigned_dealer == assigned_dealer)
     if queue == "hq":
         query = query.where(Customer.assigned_dealer.is_(None))
-    async with runtime_of(request).db.sessions() as session:
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
         found = await fetch_page(
             session, query, order=[Customer.customer_id], params=page, changed_at=Customer.updated_at
         )
-    return CustomerPage(
-        items=[customer_out(c, principal) for c in found.rows], next_cursor=found.next_cursor, total=found.total
-    )
+        items = [customer_out(c, principal) for c in found.rows]
+        await ACCESS_LOG.record(  # one row for the page: every customer it shows unmasked
+            session,
+            principal=principal,
+            endpoint=endpoint_of(request),
+            at=runtime.clock.now(),
+            customer_ids=[c.customer_id for c in items if not c.masked],
+        )
+    return CustomerPage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 
 @router.post(
@@ -313,6 +331,7 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
     summary="Report a sale (dealer, as the seller)",
     dependencies=[Depends(limit_sales)],
     responses={
+        403: {"description": "forbidden / dealer_not_active", **PROBLEM},
         409: {"description": "vin_already_sold", **PROBLEM},
         422: {
             "description": "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
@@ -345,6 +364,7 @@ async def report_sale(
         )
 
     async with runtime.db.transaction() as session:
+        await require_active_dealer(session, dealer_cache(runtime), principal)
         answer = await SALE_KEYS.answer_once(
             session,
             caller_key=principal.caller_key,

@@ -10,6 +10,7 @@ from sqlalchemy import ARRAY, Boolean, DateTime, Index, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared.access_log import AccessLogColumns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.outbox import define_kit_tables
 
@@ -311,3 +312,7 @@ class CustomerErasure(Base):
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     erased_by: Mapped[str] = mapped_column(String(200))  # the token subject of the hq_admin who asked
     leads: Mapped[int] = mapped_column(Integer)  # how many of the customer's records were closed
+
+
+class AccessLogEntry(AccessLogColumns, Base):
+    """Who read which customer unmasked (leadnet_shared.access_log)."""

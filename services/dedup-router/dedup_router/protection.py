@@ -7,7 +7,8 @@ replicas share them and a crash leaves them due), and the `leadnet.lead.reassign
 in the same transaction, so each move happens and is announced exactly once.
 
 What a dealer may learn (`protection_status`): for a customer assigned to it or protected by it, whether it is
-protected and until when; nothing about anyone else's customers (an unknown phone and another dealer's customer
+protected, until when and by whom (confidentiality.sees_protection, the rule the customer view follows too);
+nothing about anyone else's customers (an unknown phone and another dealer's customer
 give the same answer, `disclosed: false`), so the lookup does not tell whether a phone is a customer. Never the
 customer id, nothing personal.
 """
@@ -22,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dedup_router.confidentiality import sees_protection
 from dedup_router.dealer_index import DealerIndexCache, load_index
 from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
 from dedup_router.fairness import route_to_authorized_dealer
@@ -41,7 +43,8 @@ PROTECTION_EXPIRED = "protection_expired"
 
 @dataclass(frozen=True, slots=True)
 class ProtectionStatus:
-    """The answer to "may I enter this customer?": protected or not, until when; who only for HQ and itself."""
+    """The answer to "may I enter this customer?": protected or not, until when and by whom, for those
+    `sees_protection` names."""
 
     protected: bool
     protection_until: datetime | None = None
@@ -53,22 +56,23 @@ class ProtectionStatus:
 def protection_status(customer: Customer | None, *, principal: Principal, now: datetime) -> ProtectionStatus:
     """Protected iff the first entrant's month is still running at `now`.
 
-    Only HQ and the dealers the customer is with (assigned or protecting) are told: any other dealer gets the one
-    answer `disclosed: false` whatever the phone, so the lookup is no oracle of who is a customer (issue 16 §1)."""
-    if principal.role == "dealer" and (
-        customer is None or principal.dealer not in (customer.assigned_dealer, customer.protected_by)
-    ):
+    Only those `sees_protection` names (HQ, the dealers the customer is with) are told, the same rule as the
+    customer view's `protected_by`: any other dealer gets the one answer `disclosed: false` whatever the phone, so
+    the lookup is no oracle of who is a customer (issue 16 §1)."""
+    if customer is None:
+        # Not a customer: HQ is told so; a dealer gets what it gets for another dealer's customer.
+        return ProtectionStatus(protected=False, disclosed=principal.is_hq)
+    if not sees_protection(customer, principal):
         return ProtectionStatus(protected=False, disclosed=False)
-    if customer is None or customer.protected_by is None or customer.protection_until is None:
+    if customer.protected_by is None or customer.protection_until is None:
         return ProtectionStatus(protected=False)
     if now >= customer.protection_until:
         return ProtectionStatus(protected=False)  # expired; the timer moves it within a poll interval
-    mine = principal.role == "dealer" and principal.dealer == customer.protected_by
     return ProtectionStatus(
         protected=True,
         protection_until=customer.protection_until,
-        protected_by=customer.protected_by if (principal.is_hq or mine) else None,
-        protected_by_you=mine,
+        protected_by=customer.protected_by,
+        protected_by_you=principal.role == "dealer" and principal.dealer == customer.protected_by,
     )
 
 

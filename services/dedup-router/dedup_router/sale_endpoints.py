@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import func, select
 
+from dedup_router.dealer_index import require_active_dealer
 from dedup_router.models import Sale
 from dedup_router.sales import decide_sale, sale_body
 from dedup_router.schemas import SaleOut, SalePage
+from dedup_router.state import dealer_cache
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import PageParams, fetch_page
@@ -21,7 +23,10 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 SaleId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]+$")]
 DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ)", **PROBLEM},
+    403: {
+        "description": "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ) / dealer_not_active",
+        **PROBLEM,
+    },
     404: {"description": "not_found", **PROBLEM},
     409: {"description": "sale_not_pending", **PROBLEM},
 }
@@ -54,6 +59,7 @@ async def _decide(sale_id: str, request: Request, principal: Principal, *, confi
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
+        await require_active_dealer(session, dealer_cache(runtime), principal)
         out = await decide_sale(
             session,
             runtime.outbox,

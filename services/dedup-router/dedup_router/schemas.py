@@ -49,8 +49,11 @@ class CustomerOut(BaseModel):
     tier: str
     nature: str
     assigned_dealer: str | None
-    protected_by: str | None
-    protection_until: datetime | None
+    protected_by: str | None = Field(
+        description="Only for HQ and the dealers the customer is with (assigned or protecting); the protection "
+        "lookup follows the same rule."
+    )
+    protection_until: datetime | None = Field(description="Told to the same callers as protected_by.")
     masked: bool
 
 
@@ -81,7 +84,9 @@ class ProtectionOut(BaseModel):
 
     protected: bool
     protection_until: datetime | None = None
-    protected_by: str | None = Field(None, description="Only for HQ and for the protecting dealer itself.")
+    protected_by: str | None = Field(
+        None, description="Only for HQ and the dealers the customer is with (assigned or protecting)."
+    )
     protected_by_you: bool = False
     disclosed: bool = Field(
         True,

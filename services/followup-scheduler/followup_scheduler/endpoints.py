@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import ORJSONResponse
 from sqlalchemy import func, select
 
-from followup_scheduler.models import TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
+from followup_scheduler.models import DEALERS, TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
 from followup_scheduler.recheck import RECHECK, check_completion, complete_recheck
 from followup_scheduler.schemas import (
@@ -26,11 +26,14 @@ from followup_scheduler.tasks import complete_task, public_content, schedule_tas
 from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.problems import (
     Conflict,
+    DealerNotActive,
     FieldProblem,
+    Forbidden,
     IdempotencyKeyReused,
     NotFound,
     ValidationFailed,
@@ -80,7 +83,7 @@ MANUAL_DUE_HORIZON = timedelta(days=366)
     status_code=201,
     response_model=TaskOut,
     summary="Plan a task by hand",
-    responses=problem_responses(NotFound, IdempotencyKeyReused, ValidationFailed),
+    responses=problem_responses(Forbidden, DealerNotActive, NotFound, IdempotencyKeyReused, ValidationFailed),
 )
 async def create_task(
     body: TaskIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
@@ -117,6 +120,7 @@ async def create_task(
         return Answer(201, task_out(task).model_dump(mode="json"))
 
     async with runtime.db.transaction() as session:
+        await require_active_dealer(session, DEALERS, principal)
         answer = await TASK_KEYS.answer_once(
             session,
             caller_key=principal.caller_key,
@@ -167,12 +171,13 @@ async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut
     "/{task_id}/complete",
     response_model=CompleteOut,
     summary="Report a task's outcome (a recheck: confirmed or invalid, with corrections)",
-    responses=problem_responses(NotFound, Conflict, ValidationFailed),
+    responses=problem_responses(Forbidden, DealerNotActive, NotFound, Conflict, ValidationFailed),
 )
 async def complete(task_id: str, body: CompleteIn, request: Request, principal: Caller) -> CompleteOut:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
+        await require_active_dealer(session, DEALERS, principal)
         task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
         check_completion(task=task, outcome=body.outcome, corrections=body.corrections)
         if task.kind == RECHECK:
@@ -206,12 +211,18 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
 Month = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
 
 
-@plans_router.put("/{dealer}/{month}", response_model=PlanOut, summary="Set a dealer's monthly sales plan")
+@plans_router.put(
+    "/{dealer}/{month}",
+    response_model=PlanOut,
+    summary="Set a dealer's monthly sales plan",
+    responses=problem_responses(Forbidden, DealerNotActive, NotFound, ValidationFailed),
+)
 async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, principal: Caller) -> PlanOut:
     require_roles(principal, "dealer", "hq_admin")
     own_plan(principal, dealer)
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
+        await require_active_dealer(session, DEALERS, principal)
         plan = await session.get(Plan, (dealer, month), with_for_update=True)
         if plan is None:
             plan = Plan(dealer=dealer, month=month)

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import CustomerTier, Dealer, FollowedLead, Task
+from followup_scheduler.models import DEALERS, CustomerTier, FollowedLead, Task
 from followup_scheduler.recheck import RECHECK, plan_recheck
 from followup_scheduler.sales import apply_known_sales, record_sale
 from followup_scheduler.tasks import (
@@ -22,11 +22,10 @@ from followup_scheduler.tasks import (
 )
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
+from leadnet_shared.dealer_directory import DEALER_TYPES, dealer_fact, record_dealer_facts
 from leadnet_shared.events import (
     CustomerErased,
     CustomerTierChanged,
-    DealerUpserted,
-    DealerWithdrawn,
     Envelope,
     FleetLine,
     LeadAccepted,
@@ -39,12 +38,9 @@ from leadnet_shared.events import (
 
 ACCEPTED, REASSIGNED, CLOSED = "leadnet.lead.accepted", "leadnet.lead.reassigned", "leadnet.lead.closed"
 RETURNED = "leadnet.lead.returned"
-DEALER_UPSERTED, DEALER_WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
 ERASED = "leadnet.customer.erased"
 TIER_CHANGED, SALE_ATTRIBUTED = "leadnet.customer.tier_changed", "leadnet.sale.attributed"
-LEAD_TYPES = frozenset(
-    {ACCEPTED, REASSIGNED, CLOSED, RETURNED, DEALER_UPSERTED, DEALER_WITHDRAWN, ERASED, TIER_CHANGED, SALE_ATTRIBUTED}
-)
+LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, RETURNED, ERASED, TIER_CHANGED, SALE_ATTRIBUTED}) | DEALER_TYPES
 
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
@@ -210,21 +206,6 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             await session.flush()
         await plan_recheck(session, runtime.outbox, event=event, lead=lead, now=runtime.clock.now())
 
-    async def record_dealer(session: AsyncSession, envelope: Envelope) -> None:
-        if envelope.type == DEALER_WITHDRAWN:
-            withdrawn = DealerWithdrawn.model_validate(envelope.data)
-            code, status, at = withdrawn.code, "withdrawn", withdrawn.withdrawn_at
-        else:
-            upserted = DealerUpserted.model_validate(envelope.data)
-            code, status, at = upserted.code, upserted.status, upserted.updated_at
-        statement = insert(Dealer).values(code=code, status=status, updated_at=at)
-        # Compacted topic, redelivery, reordering across restarts: the newest fact wins.
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[Dealer.code], set_={"status": status, "updated_at": at}, where=Dealer.updated_at <= at
-            )
-        )
-
     async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
         run: dict[str, LeadAccepted] = {}
         for envelope in envelopes:
@@ -244,8 +225,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await close(session, LeadClosed.model_validate(envelope.data))
             elif envelope.type == RETURNED:
                 await returned(session, LeadReturned.of(envelope))
-            elif envelope.type in (DEALER_UPSERTED, DEALER_WITHDRAWN):
-                await record_dealer(session, envelope)
+            elif envelope.type in DEALER_TYPES:
+                await record_dealer_facts(session, DEALERS, [dealer_fact(envelope)])
             elif envelope.type == ERASED:
                 await forget_customer(session, CustomerErased.model_validate(envelope.data), now=runtime.clock.now())
             elif envelope.type == TIER_CHANGED:

@@ -10,11 +10,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from leadnet_shared.db import new_metadata
+from leadnet_shared.dealer_directory import dealer_directory_table
 from leadnet_shared.idempotency import idempotency_table
 from leadnet_shared.outbox import define_kit_tables
 
 metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
+# Dealers known from `leadnet.dealer.*`: who gets plan reminders, and whose tokens may write
+# (leadnet_shared.dealer_directory).
+DEALERS = dealer_directory_table(metadata)
 TASK_IDEMPOTENCY_KEYS = idempotency_table(metadata, "task_idempotency_keys")
 
 
@@ -145,16 +149,6 @@ class CustomerTier(Base):
     tier: Mapped[str] = mapped_column(String(20))
     nature: Mapped[str | None] = mapped_column(String(20))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class Dealer(Base):
-    """Dealers known from `leadnet.dealer.*`: who gets plan reminders."""
-
-    __tablename__ = "dealers"
-
-    code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20))  # active | withdrawn
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Plan(Base):

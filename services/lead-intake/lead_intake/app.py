@@ -9,16 +9,18 @@ from fastapi import FastAPI
 
 from lead_intake.endpoints import router, submit_lead_lane
 from lead_intake.handlers import CORRECTION_TYPES, VERDICT_TYPES, correction_handler, verdict_handler
-from lead_intake.models import INBOX, KIT_STATE, OUTBOX
+from lead_intake.models import DEALERS, INBOX, KIT_STATE, OUTBOX
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
 from lead_intake.state import IntakeState
 from lead_intake.verdicts import VerdictWaiter
+from lead_intake.visibility import ACCESS_LOG
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
+from leadnet_shared.dealer_directory import ActiveDealers, dealer_directory_consumer
 from leadnet_shared.events import LEADS, LEADS_INTERNAL
 from leadnet_shared.settings import to_plain_url
 from leadnet_shared.workers import Step, periodic
@@ -42,6 +44,7 @@ async def _start_waiter(runtime: Runtime) -> None:
             rate=settings.batch_rate_limit_per_second, burst=settings.batch_rate_limit_burst
         ),
         lead_committer=committer,
+        dealers=ActiveDealers(DEALERS, ttl_seconds=settings.dealer_status_ttl_seconds),
     )
 
 
@@ -78,14 +81,18 @@ def create_app(
         settings=settings,
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, networks_router],
+        routers=[router, networks_router, ACCESS_LOG.router()],
         consumers=[
             ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES),
             ConsumerSpec(
                 name="corrections", topics=[LEADS_INTERNAL], handler=correction_handler, types=CORRECTION_TYPES
             ),
+            dealer_directory_consumer(DEALERS),
         ],
-        workers=[periodic("idempotency-purge", purge_expired_idempotency_keys)],
+        workers=[
+            periodic("idempotency-purge", purge_expired_idempotency_keys),
+            periodic("access-log-purge", ACCESS_LOG.purge_step()),
+        ],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],
         clock=clock,

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.life_cycle import return_lead
 from lead_intake.models import IdempotencyKey, Lead
@@ -28,7 +29,8 @@ from lead_intake.service import (
 )
 from lead_intake.settings import IntakeSettings
 from lead_intake.state import intake_state
-from lead_intake.visibility import LEADS, sees_personal_data
+from lead_intake.visibility import ACCESS_LOG, LEADS, sees_personal_data
+from leadnet_shared.access_log import endpoint_of
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.http import nul_problems
@@ -51,7 +53,7 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed_json", **PROBLEM},
     401: {"description": "unauthenticated", **PROBLEM},
-    403: {"description": "forbidden", **PROBLEM},
+    403: {"description": "forbidden / dealer_not_active", **PROBLEM},
     413: {"description": "payload_too_large", **PROBLEM},
     422: {"description": "validation_failed / idempotency_key_reused", **PROBLEM},
     429: {"description": "rate_limited", **PROBLEM},
@@ -120,6 +122,7 @@ async def _submit_lead(request: Request, principal: Principal, idempotency_key: 
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     intake = intake_state(runtime)
     _take_rate(intake.rate_limiter, principal.caller_key)
+    await intake.dealers.require(runtime.db, principal)
     body, raw = await read_json(request, limit=settings.max_record_bytes)
     record = validate_record(raw).require_record()
     waiter, committer = intake.verdicts, intake.lead_committer
@@ -187,6 +190,7 @@ async def submit_batch(
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     intake = intake_state(runtime)
     _take_rate(intake.batch_rate_limiter, principal.caller_key)
+    await intake.dealers.require(runtime.db, principal)
     body, parsed = await read_json(request, limit=settings.max_batch_bytes)
     records = _batch_records(parsed, limit=settings.max_batch_records)
     now = runtime.clock.now()
@@ -339,16 +343,36 @@ def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
 )
 async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut:
     runtime = runtime_of(request)
-    async with runtime.db.sessions() as session:
+    async with runtime.db.transaction() as session:
         found = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one_or_none()
-    lead = LEADS.visible(principal, found)
-    assert isinstance(lead, Lead)
-    return lead_out(lead, principal)
+        lead = LEADS.visible(principal, found)
+        assert isinstance(lead, Lead)
+        unmasked = sees_personal_data(principal, lead)
+        if unmasked and principal.role == "dealer" and principal.dealer is not None:
+            # Only then does the dealer's status matter: asked of the directory (cached while active).
+            active = await intake_state(runtime).dealers.is_active(runtime.db, principal.dealer)
+            unmasked = sees_personal_data(principal, lead, dealer_active=active)
+        if unmasked:
+            await _log_unmasked_read(session, request, principal, lead)
+    return lead_out(lead, principal, unmasked=unmasked)
 
 
-def lead_out(lead: Lead, principal: Principal) -> LeadOut:
+async def _log_unmasked_read(session: AsyncSession, request: Request, principal: Principal, lead: Lead) -> None:
+    await ACCESS_LOG.record(
+        session,
+        principal=principal,
+        endpoint=endpoint_of(request),
+        at=runtime_of(request).clock.now(),
+        customer_ids=[lead.customer_id],
+        lead_ids=[lead.lead_id],
+    )
+
+
+def lead_out(lead: Lead, principal: Principal, *, unmasked: bool | None = None) -> LeadOut:
+    if unmasked is None:
+        unmasked = sees_personal_data(principal, lead)
     # A refused duplicate is stored masked already (service.keep_refusals_masked): shown as stored.
-    unmasked = sees_personal_data(principal, lead) or lead.status == "rejected_duplicate"
+    unmasked = unmasked or lead.status == "rejected_duplicate"
     return LeadOut(
         lead_id=lead.lead_id,
         status=lead.status,
@@ -382,4 +406,5 @@ async def return_record(lead_id: str, body: ReturnIn, request: Request, principa
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         lead = await return_lead(session, runtime.outbox, lead_id=lead_id, reason=body.reason, now=runtime.clock.now())
+        await _log_unmasked_read(session, request, principal, lead)  # HQ's answer shows the record unmasked
         return lead_out(lead, principal)

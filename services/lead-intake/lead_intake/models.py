@@ -9,11 +9,15 @@ from sqlalchemy import DateTime, Index, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared.access_log import AccessLogColumns
 from leadnet_shared.db import new_metadata
+from leadnet_shared.dealer_directory import dealer_directory_table
 from leadnet_shared.outbox import define_kit_tables
 
 metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
+# Which dealers may write, from leadnet.public.dealers.v1 (leadnet_shared.dealer_directory).
+DEALERS = dealer_directory_table(metadata)
 
 
 class Base(DeclarativeBase):
@@ -102,3 +106,7 @@ class InformationNetwork(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_information_networks_owner", "owner"),)
+
+
+class AccessLogEntry(AccessLogColumns, Base):
+    """Who read which record unmasked (leadnet_shared.access_log)."""

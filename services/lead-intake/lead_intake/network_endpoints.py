@@ -20,6 +20,7 @@ from lead_intake.information_networks import (
 )
 from lead_intake.models import InformationNetwork, Lead
 from lead_intake.settings import IntakeSettings
+from lead_intake.state import intake_state
 from lead_intake.visibility import visible_network
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
@@ -77,7 +78,7 @@ def _out(network: InformationNetwork) -> NetworkOut:
     summary="Register an information network",
     responses={
         409: {"description": "network_exists", **PROBLEM},
-        403: {"description": "forbidden", **PROBLEM},
+        403: {"description": "forbidden / dealer_not_active", **PROBLEM},
         422: {"description": "validation_failed", **PROBLEM},
     },
 )
@@ -86,6 +87,7 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    await intake_state(runtime).dealers.require(runtime.db, principal)
     _, body = await read_json(request, limit=settings.max_record_bytes)
     reg = check_registration(principal=principal, body=body)
     async with runtime.db.transaction() as session:

@@ -34,6 +34,9 @@ class IntakeSettings(ServiceSettings):
     fast_lane: bool = True
     idempotency_ttl_hours: int = 48  # the contract keeps keys at least 24 h
     idempotency_purge_interval_seconds: float = 600.0
+    # A dealer found active may write for this long before the directory is asked again: a withdrawal stops its
+    # writes at most this long after intake has read the event (leadnet_shared.dealer_directory.ActiveDealers).
+    dealer_status_ttl_seconds: float = 5.0
 
     @field_validator("idempotency_ttl_hours")
     @classmethod

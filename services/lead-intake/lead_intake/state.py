@@ -8,6 +8,7 @@ from lead_intake.rate_limit import RateLimiter
 from lead_intake.service import LeadCommitter
 from lead_intake.verdicts import VerdictWaiter
 from leadnet_shared.app import Runtime, state_of
+from leadnet_shared.dealer_directory import ActiveDealers
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,7 @@ class IntakeState:
     rate_limiter: RateLimiter  # POST /v1/leads, per caller
     batch_rate_limiter: RateLimiter  # POST /v1/leads/batch, per caller
     lead_committer: LeadCommitter
+    dealers: ActiveDealers  # which dealer tokens may write
 
 
 def intake_state(runtime: Runtime) -> IntakeState:

@@ -130,7 +130,8 @@ class TestLedgerOverTheBroker:
 
                 assert await eventually(three_dead_letters)
                 assert sorted(d.subject or "" for d in dead) == sorted(env.id for _, env in forged)
-                assert all(d.data["error"].startswith("refused: ") for d in dead), [d.data["error"] for d in dead]
+                assert all(d.data["error_class"] == "RefusedSource" for d in dead), [d.data for d in dead]
+                assert sorted(d.data["failed_event_source"] for d in dead) == sorted(env.source for _, env in forged)
                 assert all(d.data["attempts"] == 0 for d in dead)
                 r = await client.get("/v1/ledger/entries", headers=infra.auth("hq_analyst"))
                 assert r.json()["items"] == []  # nothing paid on the forged facts

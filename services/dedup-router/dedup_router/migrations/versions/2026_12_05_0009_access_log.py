@@ -1,0 +1,26 @@
+"""access_log: who read which customer unmasked, when, through which endpoint (domain.md §3 保密, issue 16 §3)
+
+A new, empty table: nothing to backfill, no lock on a busy table.
+
+Revision ID: 20261205_access_log
+Revises: 20261205_lead_life_cycle
+Create Date: 2026-12-05
+"""
+
+from alembic import op
+
+from leadnet_shared.access_log import access_log_migration
+
+revision = "20261205_access_log"
+down_revision = "20261205_lead_life_cycle"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    access_log_migration(op)
+
+
+def downgrade() -> None:
+    op.drop_table("access_log")

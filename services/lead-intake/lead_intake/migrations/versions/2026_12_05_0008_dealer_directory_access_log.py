@@ -1,0 +1,37 @@
+"""dealers: which dealers may write, from leadnet.public.dealers.v1 (review M2); access_log: who read which record
+unmasked (domain.md §3 保密). Issue 16 §3-4.
+
+Both are new tables. The dealer directory fills from the compacted topic when the new consumer group first reads it
+from the beginning; until it has, dealer tokens are refused writes (403 dealer_not_active) for a few seconds.
+
+Revision ID: 0007
+Revises: 20261205_lead_life_cycle
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from leadnet_shared.access_log import access_log_migration
+
+revision = "0007"
+down_revision = "20261205_lead_life_cycle"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    # The columns of leadnet_shared.dealer_directory.dealer_directory_table.
+    op.create_table(
+        "dealers",
+        sa.Column("code", sa.String(32), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    access_log_migration(op)
+
+
+def downgrade() -> None:
+    op.drop_table("access_log")
+    op.drop_table("dealers")
