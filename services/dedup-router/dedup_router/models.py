@@ -148,6 +148,11 @@ class DecidedLead:
     explanation: dict[str, Any]
     entered_at: datetime
     version: int
+    # The life cycle after routing (closed, HQ's returns and reopenings): a lead is decided open, never returned.
+    closed_at: datetime | None = None
+    closed_reason: str | None = None
+    return_round: int = 0
+    reopen_round: int = 0
 
     def row(self) -> dict[str, Any]:
         """The leads table row (the dataclass's fields are its columns)."""
