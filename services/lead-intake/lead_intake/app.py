@@ -10,7 +10,10 @@ from fastapi import FastAPI
 from lead_intake.endpoints import router, submit_lead_lane
 from lead_intake.handlers import VERDICT_TYPES, verdict_handler
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
+from lead_intake.network_dealers import dealer_levels_consumer
 from lead_intake.network_endpoints import router as networks_router
+from lead_intake.network_evaluation import evaluation_timer
+from lead_intake.network_evaluation_endpoints import router as evaluations_router
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
@@ -78,9 +81,15 @@ def create_app(
         settings=settings,
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, networks_router],
-        consumers=[ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES)],
-        workers=[periodic("idempotency-purge", purge_expired_idempotency_keys)],
+        routers=[router, evaluations_router, networks_router],  # /evaluations before /{code}
+        consumers=[
+            ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES),
+            dealer_levels_consumer(),
+        ],
+        workers=[
+            periodic("idempotency-purge", purge_expired_idempotency_keys),
+            periodic("network-evaluation", evaluation_timer),
+        ],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],
         clock=clock,

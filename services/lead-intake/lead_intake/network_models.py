@@ -1,0 +1,54 @@
+"""Tables of the network procedures (domain.md §1): the dealers' sales levels intake learns from the router, and
+the quarterly evaluations, one row per owner and quarter (the row is the proof that the evaluation ran once)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Float, Index, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lead_intake.models import Base
+
+
+class NetworkDealer(Base):
+    """A dealer as `leadnet.public.dealers.v1` last said: its sales level sizes the network kinds expected of it."""
+
+    __tablename__ = "network_dealers"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sales_level: Mapped[str | None] = mapped_column(String(20))  # one of SALES_LEVELS, or None (unknown)
+    status: Mapped[str] = mapped_column(String(20))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # its first event's updated_at
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NetworkEvaluation(Base):
+    """One owner's networks over one quarter (HQ: national networks; a dealer: its regional ones)."""
+
+    __tablename__ = "network_evaluations"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(6), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trigger: Mapped[str] = mapped_column(String(16))  # timer | on_demand
+    policy_versions: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    networks_planned: Mapped[int | None] = mapped_column(Integer)
+    networks_developed: Mapped[int] = mapped_column(Integer)
+    development_completion: Mapped[float | None] = mapped_column(Float)
+    development_rating: Mapped[str | None] = mapped_column(String(16))
+    networks: Mapped[int] = mapped_column(Integer)
+    records: Mapped[int] = mapped_column(Integer)
+    verified: Mapped[int] = mapped_column(Integer)
+    authenticity_share: Mapped[float | None] = mapped_column(Float)
+    authenticity_rating: Mapped[str | None] = mapped_column(String(16))
+    sales_level: Mapped[str | None] = mapped_column(String(20))
+    kinds_expected: Mapped[int | None] = mapped_column(Integer)
+    kinds_present: Mapped[list[str]] = mapped_column(JSONB)
+    class_counts: Mapped[dict[str, int]] = mapped_column(JSONB)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # per network: grade, level, frequency, quality
+
+    __table_args__ = (Index("ix_network_evaluations_quarter", "quarter", "owner"),)
