@@ -75,6 +75,26 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
         }
         assert (await p.intake.get("/v1/networks/NET-SD-0007/evaluation", headers=d2)).status_code == 404
 
+        # The dealer's fixed-network plan for the quarter, filed after the 5th of July: kept, flagged late; another
+        # dealer cannot see or change it.
+        plan = {"planned_networks": 2, "responsible": {"development_lead": "customer_manager"}}
+        r = await p.intake.put("/v1/networks/plans/D001/2026Q3", json=plan, headers=d1)
+        assert r.status_code == 200, r.text
+        assert (r.json()["kind"], r.json()["late"], r.json()["developed_networks"]) == ("fixed", True, 1)
+        assert (await p.intake.put("/v1/networks/plans/D001/2026Q3", json=plan, headers=d2)).status_code == 404
+        assert (await p.intake.get("/v1/networks/plans/D001/2026Q3", headers=d2)).status_code == 404
+        r = await p.intake.put(
+            "/v1/networks/plans/D001/2026-13", json={"planned_networks": -1, "responsible": {"x": "y"}}, headers=d1
+        )
+        assert r.status_code == 422
+        r = await p.intake.put(
+            "/v1/networks/plans/D001/2026-09", json={"planned_networks": -1, "responsible": {"x": "y"}}, headers=d1
+        )
+        assert {(e["field"], e["code"]) for e in r.json()["errors"]} == {
+            ("/planned_networks", "invalid_value"),
+            ("/responsible/x", "unknown_field"),
+        }
+
         # On demand: HQ only, and only a quarter that is over.
         r = await p.intake.post("/v1/networks/evaluations?quarter=2026Q3", headers=hq)
         assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "quarter_not_over")
@@ -92,6 +112,7 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
         assert (mine["owner"], mine["records"], mine["kinds_expected"], mine["kinds_missing"]) == ("D001", 1, 13, 11)
         assert mine["kinds_present"] == ["fleet", "vehicle_admin_office"]
         assert mine["lines"][0]["network_class"] == "D-3"
+        assert (mine["networks_planned"], mine["networks_developed"], mine["development_rating"]) == (2, 1, "poor")
         assert (await p.intake.get("/v1/networks/evaluations?quarter=2026Q3&owner=HQ", headers=d1)).status_code == 404
         assert (await p.intake.get("/v1/networks/evaluations?quarter=2026Q3", headers=d2)).json()["items"] == []
         r = await p.intake.get("/v1/networks/evaluations?quarter=2026Q3", headers=p.auth("hq_analyst"))

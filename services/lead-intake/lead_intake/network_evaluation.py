@@ -173,13 +173,14 @@ class EvaluationRun:
 
 
 # Owners to evaluate: HQ, every owner of a network registered before the quarter ended, every dealer known before
-# then; minus those already evaluated for the quarter.
+# then, every owner with a development plan in the quarter; minus those already evaluated for the quarter.
 _OWNERS = text(
     """
     SELECT owner FROM (
         SELECT CAST(:hq AS varchar) AS owner
         UNION SELECT owner FROM information_networks WHERE created_at < :end
         UNION SELECT code FROM network_dealers WHERE first_seen_at < :end
+        UNION SELECT owner FROM network_development_plans WHERE quarter = :quarter
     ) o
     WHERE NOT EXISTS (SELECT 1 FROM network_evaluations e WHERE e.owner = o.owner AND e.quarter = :quarter)
     ORDER BY owner
@@ -230,7 +231,6 @@ async def evaluate_quarter(
     quarter: str,
     now: datetime,
     trigger: str,
-    planned: dict[str, int] | None = None,
 ) -> EvaluationRun:
     """Evaluate every owner not yet evaluated for `quarter`, in the caller's transaction; one event per owner."""
     start, end = quarter_bounds(quarter)
@@ -280,10 +280,20 @@ async def evaluate_quarter(
             text("SELECT code, sales_level FROM network_dealers WHERE code = ANY(:codes)"), {"codes": dealer_codes}
         )
         levels = {code: level for code, level in found.all()}
+    # Networks planned in the quarter: its fixed-network plan plus its three monthly temporary-network plans; an owner
+    # without any plan has no completion to rate.
+    found_plans = await session.execute(
+        text(
+            "SELECT owner, sum(planned_networks) FROM network_development_plans "
+            "WHERE quarter = :quarter AND owner = ANY(:owners) GROUP BY owner"
+        ),
+        {"quarter": quarter, "owners": owners},
+    )
+    planned = {owner: int(total) for owner, total in found_plans.all()}
     versions = {"network_grades": grade_rules().version, "network_evaluation": evaluation_rules().version}
     values = []
     for owner, tally in tallies.items():
-        plan = (planned or {}).get(owner)
+        plan = planned.get(owner)
         completion, completion_rating = development_completion(developed=tally.developed, planned=plan)
         share, auth_rating = authenticity_rating(records=tally.records, verified=tally.verified)
         level = levels.get(owner)

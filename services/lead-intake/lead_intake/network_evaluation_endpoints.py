@@ -6,13 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from lead_intake.endpoints import read_json
 from lead_intake.information_networks import parse_quarter, quarter_bounds, quarter_of
+from lead_intake.models import InformationNetwork
 from lead_intake.network_evaluation import evaluate_quarter, previous_quarter
-from lead_intake.network_models import NetworkEvaluation
+from lead_intake.network_models import NetworkDevelopmentPlan, NetworkEvaluation
+from lead_intake.network_plans import check_plan, plan_period
+from lead_intake.settings import IntakeSettings
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import Page, PageParams, fetch_page
@@ -165,3 +170,132 @@ async def run_evaluations(request: Request, principal: Caller, quarter: QuarterP
     async with runtime.db.transaction() as session:
         run = await evaluate_quarter(session, runtime.outbox, quarter=quarter, now=now, trigger="on_demand")
     return EvaluationRunOut(quarter=quarter, evaluated=run.evaluated, already_evaluated=run.already)
+
+
+# ---- development plans ------------------------------------------------------------------------------------------
+
+
+class DevelopmentPlanOut(BaseModel):
+    owner: str
+    period: str
+    kind: str  # fixed (a quarter's plan) | temporary (a month's)
+    planned_networks: int
+    developed_networks: int  # networks of that kind the owner registered in the period
+    responsible: dict[str, str]
+    due_by: datetime
+    first_submitted_at: datetime
+    late: bool
+    updated_at: datetime
+    updated_by: str
+
+
+def _plan_owner(principal: Principal, owner: str) -> None:
+    """HQ roles see every owner's plans; a dealer its own only (another owner → 404, never revealed)."""
+    if not principal.is_hq and owner != principal.dealer:
+        raise NotFound("No such development plan.")
+
+
+async def _plan_out(request: Request, plan: NetworkDevelopmentPlan) -> DevelopmentPlanOut:
+    period = plan_period(plan.period)
+    async with runtime_of(request).db.sessions() as session:
+        developed = (
+            await session.execute(
+                select(func.count()).where(
+                    InformationNetwork.owner == plan.owner,
+                    InformationNetwork.kind == plan.kind,
+                    InformationNetwork.created_at >= period.start,
+                    InformationNetwork.created_at < period.end,
+                )
+            )
+        ).scalar_one()
+    return DevelopmentPlanOut(
+        owner=plan.owner,
+        period=plan.period,
+        kind=plan.kind,
+        planned_networks=plan.planned_networks,
+        developed_networks=int(developed),
+        responsible=plan.responsible,
+        due_by=plan.due_by,
+        first_submitted_at=plan.first_submitted_at,
+        late=plan.late,
+        updated_at=plan.updated_at,
+        updated_by=plan.updated_by,
+    )
+
+
+PLAN_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "forbidden", **PROBLEM},
+    404: {"description": "not_found", **PROBLEM},
+    422: {"description": "validation_failed", **PROBLEM},
+}
+OwnerPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+PeriodPath = Annotated[str, Path(max_length=7)]
+
+
+@router.put(
+    "/plans/{owner}/{period}",
+    response_model=DevelopmentPlanOut,
+    responses=PLAN_ERRORS,
+    summary="File or change a network development plan",
+)
+async def put_development_plan(
+    owner: OwnerPath, period: PeriodPath, request: Request, principal: Caller
+) -> DevelopmentPlanOut:
+    """`2027Q1`: fixed networks for the quarter (due by the 5th of its first month); `2027-01`: temporary networks
+    for the month (due by the 5th). A dealer files its own; hq_admin files HQ's and may file any dealer's. A plan
+    first filed after its due day is kept and flagged `late`."""
+    require_roles(principal, "dealer", "hq_admin")
+    _plan_owner(principal, owner)
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    when = plan_period(period)
+    _, body = await read_json(request, limit=settings.max_record_bytes)
+    plan = check_plan(body)
+    now = runtime.clock.now()
+    values = {
+        "owner": owner,
+        "period": period,
+        "kind": when.kind,
+        "quarter": when.quarter,
+        "planned_networks": plan.planned_networks,
+        "responsible": plan.responsible,
+        "due_by": when.due_by,
+        "first_submitted_at": now,
+        "late": now >= when.due_by,
+        "updated_at": now,
+        "updated_by": principal.caller_key,
+    }
+    insert = pg_insert(NetworkDevelopmentPlan).values(values)
+    async with runtime.db.transaction() as session:
+        stored = (
+            await session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[NetworkDevelopmentPlan.owner, NetworkDevelopmentPlan.period],
+                    set_={
+                        "planned_networks": insert.excluded.planned_networks,
+                        "responsible": insert.excluded.responsible,
+                        "updated_at": insert.excluded.updated_at,
+                        "updated_by": insert.excluded.updated_by,
+                    },
+                ).returning(NetworkDevelopmentPlan)
+            )
+        ).scalar_one()
+    return await _plan_out(request, stored)
+
+
+@router.get(
+    "/plans/{owner}/{period}",
+    response_model=DevelopmentPlanOut,
+    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "validation_failed", **PROBLEM}},
+    summary="A network development plan against the networks developed",
+)
+async def get_development_plan(
+    owner: OwnerPath, period: PeriodPath, request: Request, principal: Caller
+) -> DevelopmentPlanOut:
+    _plan_owner(principal, owner)
+    plan_period(period)
+    async with runtime_of(request).db.sessions() as session:
+        plan = await session.get(NetworkDevelopmentPlan, (owner, period))
+    if plan is None:
+        raise NotFound("No such development plan.")
+    return await _plan_out(request, plan)

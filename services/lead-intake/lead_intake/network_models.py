@@ -52,3 +52,23 @@ class NetworkEvaluation(Base):
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # per network: grade, level, frequency, quality
 
     __table_args__ = (Index("ix_network_evaluations_quarter", "quarter", "owner"),)
+
+
+class NetworkDevelopmentPlan(Base):
+    """How many networks an owner plans to develop in a period: fixed ones per quarter, temporary ones per month."""
+
+    __tablename__ = "network_development_plans"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2027Q1 | 2027-01
+    kind: Mapped[str] = mapped_column(String(16))  # fixed | temporary
+    quarter: Mapped[str] = mapped_column(String(6))
+    planned_networks: Mapped[int] = mapped_column(Integer)
+    responsible: Mapped[dict[str, str]] = mapped_column(JSONB)
+    due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    late: Mapped[bool] = mapped_column()  # first filed after due_by
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+    __table_args__ = (Index("ix_network_development_plans_quarter", "quarter", "owner"),)

@@ -29,6 +29,7 @@ from lead_intake.network_evaluation import (
     kinds_expected,
     quarter_due,
 )
+from lead_intake.network_models import NetworkDevelopmentPlan
 from leadnet_shared.clock import SHANGHAI, FrozenClock
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DealerUpserted, DealerWithdrawn, make_envelope
@@ -281,3 +282,35 @@ class TestOnTheDatabase:
         await dealer_event(db, DealerWithdrawn(code="D001", withdrawn_at=t0 + timedelta(hours=3)), t0)
         found = await rows(db, "SELECT code, sales_level, status FROM network_dealers ORDER BY code")
         assert [tuple(r) for r in found] == [("D001", "lt_300", "withdrawn"), ("D002", None, "active")]
+
+    async def test_development_completion_divides_by_the_quarters_plans(self, intake_db: tuple[str, Database]) -> None:
+        _, db = intake_db
+        async with db.transaction() as session:
+            for period, kind, n in (("2026Q1", "fixed", 2), ("2026-01", "temporary", 1), ("2026-03", "temporary", 1)):
+                session.add(
+                    NetworkDevelopmentPlan(
+                        owner="D001",
+                        period=period,
+                        kind=kind,
+                        quarter="2026Q1",
+                        planned_networks=n,
+                        responsible={},
+                        due_by=shanghai(2026, 1, 6),
+                        first_submitted_at=shanghai(2026, 1, 2),
+                        late=False,
+                        updated_at=shanghai(2026, 1, 2),
+                        updated_by="test",
+                    )
+                )
+        for i, month in enumerate((1, 2, 3)):
+            await add_network(db, f"NET-{i}", "D001", at=shanghai(2026, month, 3))
+        await add_network(db, "NET-Q2", "D001", at=shanghai(2026, 4, 1))  # developed in the next quarter
+        await evaluate(db, "2026Q1", shanghai(2026, 4, 10, 1))
+        [row] = await rows(
+            db,
+            "SELECT networks_planned, networks_developed, development_completion, development_rating "
+            "FROM network_evaluations WHERE owner = 'D001'",
+        )
+        assert tuple(row) == (4, 3, 0.75, "average")
+        [hq] = await rows(db, "SELECT networks_planned, development_rating FROM network_evaluations WHERE owner = 'HQ'")
+        assert tuple(hq) == (None, None)  # no plan, nothing to rate
