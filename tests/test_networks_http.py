@@ -118,6 +118,25 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
         r = await p.intake.get("/v1/networks/evaluations?quarter=2026Q3", headers=p.auth("hq_analyst"))
         assert [e["owner"] for e in r.json()["items"]] == ["D001", "HQ"]
 
+        # October's collection target follows from policy: D001 is 300_999 and its one network was D in 2026Q3
+        # (50 records a month, under the level's floor of 300); its breakdown names its own networks only.
+        r = await p.intake.get("/v1/collection-plans/2026-10/dealers/D001", headers=d1)
+        assert r.status_code == 200, r.text
+        assert (r.json()["target"], r.json()["graded_in"], r.json()["networks"][0]["grade"]) == (300, "2026Q3", "D")
+        assert (await p.intake.get("/v1/collection-plans/2026-10/dealers/D001", headers=d2)).status_code == 404
+        r = await p.intake.put(
+            "/v1/collection-plans/2026-10/dealers/D001",
+            json={"networks": {"NET-SD-0007": 300, "NET-CN-X": 5}, "people": {"wang": 300}},
+            headers=d1,
+        )
+        assert {(e["field"], e["code"]) for e in r.json()["errors"]} == {("/networks/NET-CN-X", "unknown_network")}
+        r = await p.intake.put(
+            "/v1/collection-plans/2026-10/dealers/D001",
+            json={"networks": {"NET-SD-0007": 300}, "people": {"wang": 300}},
+            headers=d1,
+        )
+        assert (r.json()["breakdown_networks"], r.json()["networks"][0]["planned"]) == (300, 300)
+
         # One event per owner for 2026Q3, on the public networks topic (the timer also evaluated HQ for 2026Q2,
         # the quarter due when the test's clock started).
         runtime = p.apps["intake"].state.runtime

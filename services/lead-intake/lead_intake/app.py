@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from lead_intake.collection_plan_endpoints import router as collection_plans_router
 from lead_intake.endpoints import router, submit_lead_lane
 from lead_intake.handlers import VERDICT_TYPES, verdict_handler
 from lead_intake.models import INBOX, KIT_STATE, OUTBOX
@@ -81,7 +82,7 @@ def create_app(
         settings=settings,
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, evaluations_router, networks_router],  # /evaluations before /{code}
+        routers=[router, evaluations_router, networks_router, collection_plans_router],  # /evaluations before /{code}
         consumers=[
             ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES),
             dealer_levels_consumer(),

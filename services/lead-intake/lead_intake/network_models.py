@@ -72,3 +72,16 @@ class NetworkDevelopmentPlan(Base):
     updated_by: Mapped[str] = mapped_column(String(80))
 
     __table_args__ = (Index("ix_network_development_plans_quarter", "quarter", "owner"),)
+
+
+class CollectionBreakdown(Base):
+    """A dealer's second-level breakdown of its month's collection target: per network and per person."""
+
+    __tablename__ = "collection_breakdowns"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-10
+    networks: Mapped[dict[str, int]] = mapped_column(JSONB)
+    people: Mapped[dict[str, int]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(80))
