@@ -607,6 +607,23 @@ class NetworkEvaluated(EventData):
     policy_versions: dict[str, str] = {}
 
 
+class NetworkPlanReminder(EventData):
+    """An owner's network development plan is due soon and not filed (domain.md: the 5th of each month for
+    temporary networks, the 5th of a quarter's first month for fixed ones); for the notifier."""
+
+    type: Literal["leadnet.network.plan_reminder"] = Field("leadnet.network.plan_reminder", exclude=True)
+    event_topic: ClassVar[str] = NETWORKS
+    event_aggregate: ClassVar[str] = "network_owner"
+
+    owner: str  # "HQ" or the dealer's code (the key)
+    plan: str  # fixed_network_development | temporary_network_development
+    period: str  # 2027Q1 | 2027-01
+    due_by: datetime  # the end of the due day, Asia/Shanghai
+    days_before: int
+    remind_at: datetime
+    occurred_at: datetime
+
+
 # ---- the catalogue -------------------------------------------------------------------------------------------
 
 AnyEvent = Annotated[
@@ -630,6 +647,7 @@ AnyEvent = Annotated[
     | SaleCancelled
     | EntryPosted
     | NetworkEvaluated
+    | NetworkPlanReminder
     | DeadLetter,
     Field(discriminator="type"),
 ]
@@ -658,6 +676,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SaleCancelled,
         EntryPosted,
         NetworkEvaluated,
+        NetworkPlanReminder,
         DeadLetter,
     )
 }

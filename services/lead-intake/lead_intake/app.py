@@ -15,6 +15,7 @@ from lead_intake.network_dealers import dealer_levels_consumer
 from lead_intake.network_endpoints import router as networks_router
 from lead_intake.network_evaluation import evaluation_timer
 from lead_intake.network_evaluation_endpoints import router as evaluations_router
+from lead_intake.network_plan_reminders import plan_reminder_timer
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
@@ -90,6 +91,7 @@ def create_app(
         workers=[
             periodic("idempotency-purge", purge_expired_idempotency_keys),
             periodic("network-evaluation", evaluation_timer),
+            periodic("network-plan-reminders", plan_reminder_timer),
         ],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

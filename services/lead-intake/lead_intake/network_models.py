@@ -85,3 +85,14 @@ class CollectionBreakdown(Base):
     people: Mapped[dict[str, int]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class NetworkPlanReminderSent(Base):
+    """The proof that an owner was reminded of a plan once, however many replicas run the timer."""
+
+    __tablename__ = "network_plan_reminders"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

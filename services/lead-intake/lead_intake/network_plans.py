@@ -30,6 +30,8 @@ class PlanRules:
     responsible: dict[str, frozenset[str]]
     max_planned: int
     max_name_length: int
+    remind_days_before: tuple[int, ...]
+    remind_at: time
 
 
 @cache
@@ -43,9 +45,13 @@ def plan_rules() -> PlanRules:
             responsible={str(k): frozenset(str(p) for p in v) for k, v in data["responsible"].items()},
             max_planned=int(data["limits"]["max_planned"]),
             max_name_length=int(data["limits"]["max_name_length"]),
+            remind_days_before=tuple(sorted({int(d) for d in data["reminders"]["days_before"]})),
+            remind_at=time.fromisoformat(str(data["reminders"]["at"])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PolicyError(f"policy {POLICY_NAME} is malformed: {exc!r}") from exc
+    if any(not 0 <= d <= 27 for d in rules.remind_days_before):
+        raise PolicyError(f"policy {POLICY_NAME}: reminders.days_before must be 0..27")
     if not (1 <= rules.fixed_day <= 28 and 1 <= rules.temporary_day <= 28):
         raise PolicyError(f"policy {POLICY_NAME}: due days must be 1..28")
     return rules
@@ -141,3 +147,37 @@ def check_plan(body: object) -> PlanBody:
     problems.raise_if_any("The development plan has field problems; see errors.")
     assert isinstance(planned, int)
     return PlanBody(planned_networks=planned, responsible=checked)
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    period: PlanPeriod
+    days_before: int
+    remind_at: datetime
+
+
+def _next_periods(now: datetime) -> list[str]:
+    local = now.astimezone(SHANGHAI)
+    year, month = local.year, local.month
+    q = (month - 1) // 3 + 1
+    next_month = f"{year + (month == 12)}-{month % 12 + 1:02d}"
+    next_q = f"{year + (q == 4)}Q{q % 4 + 1}"
+    return [f"{year}-{month:02d}", next_month, f"{year}Q{q}", next_q]
+
+
+def due_reminders(now: datetime) -> list[DueReminder]:
+    """Per plan period not yet due: the reminder whose time has come, the closest to the due day only (a service
+    that was down does not send the 3-days reminder beside the 1-day one)."""
+    rules = plan_rules()
+    found = []
+    for name in _next_periods(now):
+        period = plan_period(name)
+        if now >= period.due_by:
+            continue
+        due_day = (period.due_by - timedelta(days=1)).astimezone(SHANGHAI).date()
+        for days in rules.remind_days_before:  # ascending: the closest first
+            remind_at = datetime.combine(due_day - timedelta(days=days), rules.remind_at, tzinfo=SHANGHAI)
+            if remind_at.astimezone(UTC) <= now:
+                found.append(DueReminder(period=period, days_before=days, remind_at=remind_at.astimezone(UTC)))
+                break
+    return found

@@ -30,6 +30,7 @@ from lead_intake.network_evaluation import (
     quarter_due,
 )
 from lead_intake.network_models import NetworkDevelopmentPlan
+from lead_intake.network_plan_reminders import send_plan_reminders
 from leadnet_shared.clock import SHANGHAI, FrozenClock
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DealerUpserted, DealerWithdrawn, make_envelope
@@ -314,3 +315,45 @@ class TestOnTheDatabase:
         assert tuple(row) == (4, 3, 0.75, "average")
         [hq] = await rows(db, "SELECT networks_planned, development_rating FROM network_evaluations WHERE owner = 'HQ'")
         assert tuple(hq) == (None, None)  # no plan, nothing to rate
+
+    async def test_plan_reminders_once_and_not_to_an_owner_that_filed(self, intake_db: tuple[str, Database]) -> None:
+        url, db = intake_db
+        await dealer_event(db, upserted("D001", "lt_300", shanghai(2026, 1, 1)), shanghai(2026, 1, 1))
+        await dealer_event(db, upserted("D002", "lt_300", shanghai(2026, 1, 1)), shanghai(2026, 1, 1))
+        async with db.transaction() as session:
+            session.add(
+                NetworkDevelopmentPlan(
+                    owner="D002",
+                    period="2027-01",
+                    kind="temporary",
+                    quarter="2027Q1",
+                    planned_networks=1,
+                    responsible={},
+                    due_by=shanghai(2027, 1, 6),
+                    first_submitted_at=shanghai(2026, 12, 30),
+                    late=False,
+                    updated_at=shanghai(2026, 12, 30),
+                    updated_by="test",
+                )
+            )
+        now = shanghai(2027, 1, 2, 9, 0)
+        other = Database(make_engine(to_asyncpg_url(url), pool_size=1, max_overflow=0))
+
+        async def send(database: Database) -> int:
+            async with database.transaction() as session:
+                return await send_plan_reminders(session, Outbox(OUTBOX), now=now)
+
+        try:
+            sent = await asyncio.gather(send(db), send(other))
+        finally:
+            await other.engine.dispose()
+        assert sum(sent) == 5  # HQ, D001, D002 for 2027Q1; HQ, D001 for 2027-01 (D002 filed it)
+        found = await rows(db, "SELECT payload FROM outbox WHERE event_type = 'leadnet.network.plan_reminder'")
+        reminded = sorted((e["data"]["owner"], e["data"]["period"]) for e in (orjson.loads(p) for (p,) in found))
+        assert reminded == [
+            ("D001", "2027-01"),
+            ("D001", "2027Q1"),
+            ("D002", "2027Q1"),
+            ("HQ", "2027-01"),
+            ("HQ", "2027Q1"),
+        ]

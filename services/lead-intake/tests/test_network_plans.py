@@ -46,3 +46,15 @@ def test_every_problem_of_a_plan_at_once() -> None:
     }
     plan = check_plan({"planned_networks": 3, "responsible": {"development_lead": "general_manager"}})
     assert (plan.planned_networks, plan.responsible) == (3, {"development_lead": "general_manager"})
+
+
+def test_reminders_come_before_the_5th_closest_first() -> None:
+    from lead_intake.network_plans import due_reminders
+
+    assert due_reminders(shanghai(2027, 1, 2, 8, 59)) == []
+    on_2nd = due_reminders(shanghai(2027, 1, 2, 9, 0))  # 3 days before the 5th: January's and 2027Q1's plans
+    assert sorted((r.period.period, r.days_before) for r in on_2nd) == [("2027-01", 3), ("2027Q1", 3)]
+    on_4th = due_reminders(shanghai(2027, 1, 4, 9, 0))  # the 1-day reminder replaces the 3-day one
+    assert sorted((r.period.period, r.days_before) for r in on_4th) == [("2027-01", 1), ("2027Q1", 1)]
+    assert due_reminders(shanghai(2027, 1, 6, 0, 0)) == []  # past the due day: nothing left to remind
+    assert [(r.period.period, r.days_before) for r in due_reminders(shanghai(2027, 2, 2, 9, 0))] == [("2027-02", 3)]
