@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
 from dedup_router.app import create_app as router_app
@@ -101,6 +102,9 @@ async def pipeline(
 _SCANNED_LOGGERS = ("lead_intake", "dedup_router", "followup_scheduler", "rewards_ledger", "leadnet_shared", "leadnet")
 
 
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
 class _LogScan(logging.Handler):
     """Collects personal data from every log record of the services while a pipeline runs. It reads the raw record
     (message, arguments, fields, exception), before the redacting formatter: redaction is a backstop, the code must
@@ -114,7 +118,10 @@ class _LogScan(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if not record.name.startswith(_SCANNED_LOGGERS):
             return
-        text = f"{record.getMessage()} {record.__dict__!r}"
+        # The message and the fields code added (`extra=`), not the record's own numbers (a `created` timestamp's
+        # digits can look like a phone number).
+        extras = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
+        text = f"{record.getMessage()} {extras!r}"
         if record.exc_info and record.exc_info[1] is not None:
             text += repr(record.exc_info[1])
         if found := find_personal_data(text):
@@ -137,19 +144,26 @@ async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str
     """Every phone number or street-level address on the prefix's public topics and dead-letter topic, read from the
     beginning to the end offsets of the moment (tombstones have no value and carry nothing)."""
     names = [prefix + t.name for t in TOPICS if t.public] + [prefix + DEAD_LETTERS]
+    # The partitions from the admin client: a consumer's own metadata knows only the topics it was assigned
+    # (Apache Kafka answers `topics()` with names, and `partitions_for_topic` stays empty).
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(t.get("topic") or t.get("name"), p.get("partition", p.get("partition_index")))
+        for t in described
+        if not t.get("error_code")
+        for p in t.get("partitions", [])
+    ]
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     findings: list[tuple[str, list[str]]] = []
     try:
-        existing = await consumer.topics()
-        partitions = [
-            TopicPartition(name, p)
-            for name in names
-            if name in existing
-            for p in sorted(consumer.partitions_for_topic(name) or ())
-        ]
-        if not partitions:
-            return []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -36,9 +36,9 @@ BODIES: list[tuple[str, str, str, dict[str, Any]]] = [
 ]
 LISTS = [
     ("intake", "/v1/networks"),
-    ("intake", "/v1/access-log"),
+    ("intake", "/v1/leads/access-log"),
     ("router", "/v1/customers"),
-    ("router", "/v1/access-log"),
+    ("router", "/v1/customers/access-log"),
     ("scheduler", "/v1/tasks"),
     ("ledger", "/v1/ledger/entries"),
 ]

@@ -58,8 +58,11 @@ async def _lookup(p: Pipeline, phone: str, headers: dict[str, str]) -> dict[str,
     return dict(r.json())
 
 
-async def _log(client: Any, headers: dict[str, str], **query: str) -> list[dict[str, Any]]:
-    r = await client.get("/v1/access-log", params=query, headers=headers)
+ROUTER_LOG, INTAKE_LOG = "/v1/customers/access-log", "/v1/leads/access-log"
+
+
+async def _log(client: Any, path: str, headers: dict[str, str], **query: str) -> list[dict[str, Any]]:
+    r = await client.get(path, params=query, headers=headers)
     assert r.status_code == 200, r.text
     return list(r.json()["items"])
 
@@ -98,7 +101,7 @@ class TestCustomerAccess:
             assert r.status_code == 404  # the authorized dealer neither holds nor entered it: not found
 
             # Router access log: D002's and alice's unmasked reads above, none for the masked ones.
-            rows = await _log(p.router, alice, customer_id=customer)
+            rows = await _log(p.router, ROUTER_LOG, alice, customer_id=customer)
             assert [(r["sub"], r["role"], r["dealer"], r["endpoint"], r["customer_ids"]) for r in rows] == [
                 ("dealer:D002", "dealer", "D002", "GET /v1/customers/{customer_id}", [customer]),
                 ("hq:alice", "hq_admin", None, "GET /v1/customers/{customer_id}", [customer]),
@@ -112,32 +115,32 @@ class TestCustomerAccess:
             await p.router.get("/v1/customers", headers=callers["D003"])
             d001 = await p.router.get("/v1/customers", headers=p.auth("dealer", "D001"))
             assert [c["masked"] for c in d001.json()["items"]] == [False]
-            lists = [r for r in await _log(p.router, alice) if r["endpoint"] == "GET /v1/customers"]
+            lists = [r for r in await _log(p.router, ROUTER_LOG, alice) if r["endpoint"] == "GET /v1/customers"]
             assert [(r["sub"], sorted(r["customer_ids"])) for r in lists] == [
                 ("hq:alice", sorted([customer, retail["customer_id"]])),
                 ("dealer:D001", [retail["customer_id"]]),
             ]
-            assert [r["customer_ids"] for r in await _log(p.router, alice, sub="dealer:D001")] == [
+            assert [r["customer_ids"] for r in await _log(p.router, ROUTER_LOG, alice, sub="dealer:D001")] == [
                 [retail["customer_id"]]
             ]
-            assert await _log(p.router, alice, since="2999-01-01T00:00:00+08:00") == []
-            page = (await p.router.get("/v1/access-log", params={"limit": 1}, headers=alice)).json()
+            assert await _log(p.router, ROUTER_LOG, alice, since="2999-01-01T00:00:00+08:00") == []
+            page = (await p.router.get("/v1/customers/access-log", params={"limit": 1}, headers=alice)).json()
             assert page["total"] == 4 and page["next_cursor"] is not None
             for who in ("hq_analyst", "D002"):
-                r = await p.router.get("/v1/access-log", headers=callers[who])
+                r = await p.router.get("/v1/customers/access-log", headers=callers[who])
                 assert (r.status_code, r.json()["code"]) == (403, "forbidden")
-            r = await p.router.get("/v1/access-log", params={"sub": "a\x00b"}, headers=alice)
+            r = await p.router.get("/v1/customers/access-log", params={"sub": "a\x00b"}, headers=alice)
             assert r.status_code == 422
 
             # Intake: the lead view, unmasked for HQ admins and the assigned dealer only.
             for headers in (alice, callers["hq_analyst"], callers["D003"], callers["D002"]):
                 r = await p.intake.get(f"/v1/leads/{later['lead_id']}", headers=headers)
                 assert r.status_code == 200, r.text
-            rows = await _log(p.intake, alice, customer_id=customer)
+            rows = await _log(p.intake, INTAKE_LOG, alice, customer_id=customer)
             assert [(r["sub"], r["endpoint"], r["lead_ids"]) for r in rows] == [
                 ("hq:alice", "GET /v1/leads/{lead_id}", [later["lead_id"]]),
                 ("dealer:D002", "GET /v1/leads/{lead_id}", [later["lead_id"]]),
             ]
-            assert await _log(p.intake, alice, lead_id=big["lead_id"]) == []
-            r = await p.intake.get("/v1/access-log", headers=callers["hq_analyst"])
+            assert await _log(p.intake, INTAKE_LOG, alice, lead_id=big["lead_id"]) == []
+            r = await p.intake.get("/v1/leads/access-log", headers=callers["hq_analyst"])
             assert r.status_code == 403

@@ -62,8 +62,7 @@ class TestCustomerFile:
         async with pipeline(infra) as p:
             hq, analyst = p.auth("hq_admin"), p.auth("hq_analyst")
             d001, d002, d003 = (p.auth("dealer", d) for d in ("D001", "D002", "D003"))
-            for dealer in DEALERS:
-                assert (await p.router.post("/v1/dealers", json=dealer, headers=hq)).status_code == 201
+            await p.register_dealers(*DEALERS)
             vehicle = {
                 "vin": VIN,
                 "model": "EST 6",

@@ -108,9 +108,7 @@ class TestErasure:
     async def test_an_erased_customer_is_forgotten_everywhere_but_the_ledger(self, infra: Infra) -> None:
         clock = FrozenClock(T0)
         async with pipeline(infra, clock=clock, scheduler_clock=SystemClock()) as p:
-            for dealer in DEALERS:
-                r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
-                assert r.status_code == 201, r.text
+            await p.register_dealers(*DEALERS)
             r = await p.router.put(
                 "/v1/vehicles",
                 headers=p.auth("hq_admin"),

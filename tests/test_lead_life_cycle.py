@@ -19,9 +19,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 async def _dealers(p: Pipeline, dealers: list[dict[str, Any]] = DEALERS) -> None:
-    for dealer in dealers:
-        r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
-        assert r.status_code == 201, r.text
+    await p.register_dealers(*dealers)
 
 
 async def _enter(p: Pipeline, record: dict[str, Any], *, dealer: str | None = "D002") -> dict[str, Any]:

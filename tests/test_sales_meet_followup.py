@@ -40,9 +40,7 @@ def _record(phone: str, *, tier: str = "retail", horizon: str = "within_2_weeks"
 
 
 async def _setup(p: Pipeline) -> None:
-    for dealer in DEALERS:
-        r = await p.router.post("/v1/dealers", json=dealer, headers=p.auth("hq_admin"))
-        assert r.status_code == 201, r.text
+    await p.register_dealers(*DEALERS)
     r = await p.router.put(
         "/v1/vehicles",
         headers=p.auth("hq_admin"),

@@ -37,7 +37,7 @@ class TestRecheckTask:
     async def test_one_task_per_round_for_the_entrant_which_stays_with_it_when_the_lead_moves(
         self, infra: Infra
     ) -> None:
-        async with scheduler(infra, start=T0) as s:
+        async with scheduler(infra, start=T0, dealers=("D001", "D002", "D003")) as s:
             lead_id = await s.accept_lead(dealer="D001", entered_by="D002")
             customer_id = await s.scalar("SELECT customer_id FROM leads WHERE lead_id = :l", l=lead_id)
             for _ in range(2):  # a redelivery under a new event id

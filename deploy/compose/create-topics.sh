@@ -26,4 +26,5 @@ create leadnet.public.dealers.v1 compact -
 create leadnet.public.tasks.v1 delete 30
 create leadnet.public.sales.v1 delete 30
 create leadnet.public.ledger.v1 delete 400
+create leadnet.public.networks.v1 delete 400
 "$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --list

@@ -33,7 +33,7 @@ grant_groups() {  # user group-prefix
 }
 
 user leadnet-intake "$LEADNET_KAFKA_INTAKE_PASSWORD"
-grant_write leadnet-intake leadnet.internal.dlq.v1 leadnet.internal.leads.v1 leadnet.public.leads.v1
+grant_write leadnet-intake leadnet.internal.dlq.v1 leadnet.internal.leads.v1 leadnet.public.leads.v1 leadnet.public.networks.v1
 grant_read leadnet-intake leadnet.internal.leads.v1 leadnet.public.dealers.v1 leadnet.public.leads.v1
 grant_groups leadnet-intake leadnet-intake-
 

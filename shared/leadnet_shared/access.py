@@ -25,6 +25,7 @@ from leadnet_shared.events import (
     LEADS,
     LEADS_INTERNAL,
     LEDGER,
+    NETWORKS,
     SALES,
     TASKS,
 )
@@ -34,7 +35,7 @@ SERVICES = ("intake", "router", "scheduler", "ledger")
 # The topics each service's outbox writes (without the deployment's prefix). Every service with a consumer writes
 # its dead letters.
 WRITES: dict[str, frozenset[str]] = {
-    "intake": frozenset({LEADS_INTERNAL, LEADS, DEAD_LETTERS}),  # LEADS: HQ's return of a record
+    "intake": frozenset({LEADS_INTERNAL, LEADS, NETWORKS, DEAD_LETTERS}),  # LEADS: HQ's return of a record
     "router": frozenset({LEADS, CUSTOMERS, DEALERS, SALES, DEAD_LETTERS}),
     "scheduler": frozenset({LEADS, LEADS_INTERNAL, TASKS, DEAD_LETTERS}),  # LEADS_INTERNAL: a recheck's corrections
     "ledger": frozenset({LEDGER, DEAD_LETTERS}),
@@ -74,6 +75,8 @@ PRODUCER_OF: dict[str, str] = {
     "leadnet.sale.attributed": "router",
     "leadnet.sale.cancelled": "router",
     "leadnet.ledger.entry_posted": "ledger",
+    "leadnet.network.evaluated": "intake",
+    "leadnet.network.plan_reminder": "intake",
 }
 
 

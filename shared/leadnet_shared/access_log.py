@@ -7,9 +7,9 @@ when. A list is one row naming every customer of the page shown unmasked; a mask
 inserted in the transaction that read the data, before the answer leaves: no answer with personal data goes out
 unlogged.
 
-HQ reads the log with `GET /v1/access-log?customer_id=&lead_id=&sub=&dealer=&since=` (hq_admin only, the kit's
-pagination). Rows older than the policy's `retention_days` (policy/access_log.toml, default 400) are purged by a
-periodic worker.
+HQ reads the log with `GET /v1/customers/access-log` (router) or `GET /v1/leads/access-log` (intake), filtered by
+`customer_id=&lead_id=&sub=&dealer=&since=` (hq_admin only, the kit's pagination). Rows older than the policy's
+`retention_days` (policy/access_log.toml, default 400) are purged by a periodic worker.
 """
 
 from __future__ import annotations
@@ -178,9 +178,11 @@ class AccessLog:
 
         return make
 
-    def router(self) -> APIRouter:
-        """`GET /v1/access-log` (hq_admin): newest rows last, filtered by customer, lead, subject, dealer, time."""
-        router = APIRouter(prefix="/v1", tags=["access-log"])
+    def router(self, prefix: str) -> APIRouter:
+        """`GET {prefix}/access-log` (hq_admin): newest rows last, filtered by customer, lead, subject, dealer, time.
+        The prefix is the service's own (`/v1/customers`, `/v1/leads`): one logical API routes by prefix, so two
+        services cannot share a path; mount it before the prefix's `/{id}` routes."""
+        router = APIRouter(prefix=prefix, tags=["access-log"])
         model = self.model
 
         @router.get(

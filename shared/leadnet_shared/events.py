@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -50,6 +50,7 @@ DEALERS = "leadnet.public.dealers.v1"
 TASKS = "leadnet.public.tasks.v1"
 SALES = "leadnet.public.sales.v1"
 LEDGER = "leadnet.public.ledger.v1"
+NETWORKS = "leadnet.public.networks.v1"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(LEADS_INTERNAL, "delete", 7, public=False),
@@ -60,6 +61,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TASKS, "delete", 30, public=True),
     TopicSpec(SALES, "delete", 30, public=True),
     TopicSpec(LEDGER, "delete", 400, public=True),
+    # quarterly network evaluations, kept as long as the ledger so a dashboard can rebuild a year of them
+    TopicSpec(NETWORKS, "delete", 400, public=True),
 )
 
 
@@ -447,6 +450,12 @@ class CustomerTierChanged(EventData):
     changed_at: datetime
 
 
+# A dealer's sales volume level (domain.md "Who is involved": ≥ 1000 vehicles a year, 300–999, < 300). The router
+# refuses any other value; a consumer reading an older event with free text treats it as unknown.
+SalesLevel = Literal["gte_1000", "300_999", "lt_300"]
+SALES_LEVELS: tuple[str, ...] = get_args(SalesLevel)
+
+
 class DealerUpserted(EventData):
     type: Literal["leadnet.dealer.upserted"] = Field("leadnet.dealer.upserted", exclude=True)
     event_topic: ClassVar[str] = DEALERS
@@ -685,6 +694,57 @@ class DeadLetter(EventData):
     failed_at: datetime
 
 
+# ---- leadnet.public.networks.v1 ------------------------------------------------------------------------------
+
+
+class NetworkEvaluated(EventData):
+    """One owner's information networks evaluated for a quarter (domain.md §1 "Quarterly evaluation"): HQ's national
+    networks, or one dealer's regional ones. Once per owner and quarter; the per-network grades are in the API."""
+
+    type: Literal["leadnet.network.evaluated"] = Field("leadnet.network.evaluated", exclude=True)
+    event_topic: ClassVar[str] = NETWORKS
+    event_aggregate: ClassVar[str] = "network_owner"
+
+    owner: str  # "HQ" or the dealer's code (the key)
+    quarter: str  # 2026Q4
+    scope: str  # national | regional
+    evaluated_at: datetime
+    trigger: str  # timer | on_demand
+    networks: int
+    networks_planned: int | None = None
+    networks_developed: int
+    development_completion: float | None = None
+    development_rating: str | None = None  # excellent | average | poor; None without a plan
+    records: int
+    verified: int
+    authenticity_share: float | None = None
+    authenticity_rating: str | None = None
+    sales_level: str | None = None
+    kinds_expected: int | None = None
+    kinds_present: list[str] = []
+    class_counts: dict[str, int] = {}  # {"B-2": 3, "D": 1}: "D" alone for a network without records
+    main_sources: int = 0  # networks of authenticity level 1-2
+    auxiliary_sources: int = 0  # level 3
+    policy_versions: dict[str, str] = {}
+
+
+class NetworkPlanReminder(EventData):
+    """An owner's network development plan is due soon and not filed (domain.md: the 5th of each month for
+    temporary networks, the 5th of a quarter's first month for fixed ones); for the notifier."""
+
+    type: Literal["leadnet.network.plan_reminder"] = Field("leadnet.network.plan_reminder", exclude=True)
+    event_topic: ClassVar[str] = NETWORKS
+    event_aggregate: ClassVar[str] = "network_owner"
+
+    owner: str  # "HQ" or the dealer's code (the key)
+    plan: str  # fixed_network_development | temporary_network_development
+    period: str  # 2027Q1 | 2027-01
+    due_by: datetime  # the end of the due day, Asia/Shanghai
+    days_before: int
+    remind_at: datetime
+    occurred_at: datetime
+
+
 # ---- the catalogue -------------------------------------------------------------------------------------------
 
 AnyEvent = Annotated[
@@ -712,6 +772,8 @@ AnyEvent = Annotated[
     | SaleAttributed
     | SaleCancelled
     | EntryPosted
+    | NetworkEvaluated
+    | NetworkPlanReminder
     | DeadLetter,
     Field(discriminator="type"),
 ]
@@ -744,6 +806,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         SaleAttributed,
         SaleCancelled,
         EntryPosted,
+        NetworkEvaluated,
+        NetworkPlanReminder,
         DeadLetter,
     )
 }

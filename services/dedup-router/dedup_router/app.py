@@ -33,11 +33,11 @@ def create_app(
         title="leadnet dedup-router",
         tables=(OUTBOX, INBOX, KIT_STATE),
         routers=[
+            ACCESS_LOG.router("/v1/customers"),  # before /v1/customers/{customer_id}
             router,
             sale_endpoints.router,
             vehicle_endpoints.router,
             customer_file_endpoints.router,
-            ACCESS_LOG.router(),
         ],
         consumers=[
             ConsumerSpec(name="submitted-leads", topics=[LEADS_INTERNAL], handler=lead_handler, types=LEAD_TYPES),

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from leadnet_shared.events import SalesLevel
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 from leadnet_shared.phone import InvalidPhone, normalize_phone
@@ -19,7 +20,7 @@ class DealerIn(RequestModel):
     territories: list[str] = Field(min_length=1)
     product_lines: list[str] = Field(min_length=1)
     capability: int = Field(ge=0, le=1000)
-    sales_level: str | None = None
+    sales_level: SalesLevel | None = None
 
 
 class DealerPatch(RequestModel):
@@ -27,7 +28,7 @@ class DealerPatch(RequestModel):
     territories: list[str] | None = Field(None, min_length=1)
     product_lines: list[str] | None = Field(None, min_length=1)
     capability: int | None = Field(None, ge=0, le=1000)
-    sales_level: str | None = None
+    sales_level: SalesLevel | None = None
 
 
 class DealerOut(BaseModel):

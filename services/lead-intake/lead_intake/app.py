@@ -7,10 +7,15 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from lead_intake.collection_plan_endpoints import router as collection_plans_router
 from lead_intake.endpoints import router, submit_lead_lane
 from lead_intake.handlers import CORRECTION_TYPES, VERDICT_TYPES, correction_handler, verdict_handler
 from lead_intake.models import DEALERS, INBOX, KIT_STATE, OUTBOX
+from lead_intake.network_dealers import dealer_levels_consumer
 from lead_intake.network_endpoints import router as networks_router
+from lead_intake.network_evaluation import evaluation_timer
+from lead_intake.network_evaluation_endpoints import router as evaluations_router
+from lead_intake.network_plan_reminders import plan_reminder_timer
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
@@ -81,17 +86,21 @@ def create_app(
         settings=settings,
         title="leadnet lead-intake",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, networks_router, ACCESS_LOG.router()],
+        # /v1/leads/access-log before /v1/leads/{lead_id}, /evaluations before /{code}
+        routers=[ACCESS_LOG.router("/v1/leads"), router, evaluations_router, networks_router, collection_plans_router],
         consumers=[
             ConsumerSpec(name="verdicts", topics=[LEADS], handler=verdict_handler, types=VERDICT_TYPES),
             ConsumerSpec(
                 name="corrections", topics=[LEADS_INTERNAL], handler=correction_handler, types=CORRECTION_TYPES
             ),
             dealer_directory_consumer(DEALERS),
+            dealer_levels_consumer(),
         ],
         workers=[
             periodic("idempotency-purge", purge_expired_idempotency_keys),
             periodic("access-log-purge", ACCESS_LOG.purge_step()),
+            periodic("network-evaluation", evaluation_timer),
+            periodic("network-plan-reminders", plan_reminder_timer),
         ],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

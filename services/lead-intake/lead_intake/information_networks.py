@@ -48,6 +48,7 @@ class _Rules:
     code_pattern: re.Pattern[str]
     max_members: int
     max_name_length: int
+    reserved_codes: frozenset[str]
 
 
 @cache
@@ -62,7 +63,13 @@ def _rules() -> _Rules:
         code_pattern=re.compile(limits["code_pattern"]),
         max_members=int(limits["max_members"]),
         max_name_length=int(limits["max_name_length"]),
+        reserved_codes=frozenset(str(c).lower() for c in limits.get("reserved_codes", [])),
     )
+
+
+def member_types() -> frozenset[str]:
+    """The member institution types a network may list (policy)."""
+    return _rules().member_types
 
 
 def check_registration(*, principal: Principal, body: object) -> NetworkRegistration:
@@ -82,6 +89,8 @@ def check_registration(*, principal: Principal, body: object) -> NetworkRegistra
         problems.add("/code", "missing_field", "code is required")
     elif not rules.code_pattern.match(code):
         problems.add("/code", "invalid_value", f"must match {rules.code_pattern.pattern}")
+    elif code.lower() in rules.reserved_codes:
+        problems.add("/code", "reserved_value", f"must not be one of: {', '.join(sorted(rules.reserved_codes))}")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.add("/name", "missing_field", "name is required")

@@ -19,6 +19,7 @@ from lead_intake.information_networks import (
     quarter_of,
 )
 from lead_intake.models import InformationNetwork, Lead
+from lead_intake.network_grades import grade_network
 from lead_intake.settings import IntakeSettings
 from lead_intake.state import intake_state
 from lead_intake.visibility import visible_network
@@ -58,6 +59,22 @@ class NetworkStats(BaseModel):
     records: int
     verified: int
     authenticity: float | None
+
+
+class NetworkQuarterEvaluation(BaseModel):
+    """A network's quarter by the grade and authenticity tables (domain.md §1), counted now."""
+
+    code: str
+    quarter: str
+    scope: str
+    records: int
+    verified: int
+    grade: str  # A-D on the national or regional thresholds
+    collection_cycle: str  # quarterly (A, B) | monthly (C, D)
+    authenticity_share: float | None
+    authenticity_level: int | None  # 1 (≥ 50 %) | 2 | 3; null without records
+    network_class: str | None  # e.g. "B-2"
+    management: str | None  # main (levels 1-2) | auxiliary (level 3)
 
 
 def _out(network: InformationNetwork) -> NetworkOut:
@@ -159,6 +176,17 @@ async def get_network(code: str, request: Request, principal: Caller) -> Network
 async def network_stats(code: str, request: Request, principal: Caller, quarter: str | None = None) -> NetworkStats:
     """Records saved (duplicates refused are not) with the network's code, and how many were verified true."""
     await _visible_network(request, principal, code)
+    quarter, records, verified = await _quarter_counts(request, code, quarter)
+    return NetworkStats(
+        code=code,
+        quarter=quarter,
+        records=records,
+        verified=verified,
+        authenticity=authenticity(records=records, verified=verified),
+    )
+
+
+async def _quarter_counts(request: Request, code: str, quarter: str | None) -> tuple[str, int, int]:
     runtime = runtime_of(request)
     quarter = quarter or quarter_of(runtime.clock.now())
     parse_quarter(quarter)
@@ -175,10 +203,32 @@ async def network_stats(code: str, request: Request, principal: Caller, quarter:
                 )
             )
         ).one()
-    return NetworkStats(
+    return quarter, int(records), int(verified)
+
+
+@router.get(
+    "/{code}/evaluation",
+    response_model=NetworkQuarterEvaluation,
+    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "validation_failed", **PROBLEM}},
+    summary="A network's grade, authenticity level and collection cycle in a quarter",
+)
+async def network_evaluation(
+    code: str, request: Request, principal: Caller, quarter: str | None = None
+) -> NetworkQuarterEvaluation:
+    """Counted when asked (the quarterly evaluation keeps what it found at the time)."""
+    network = await _visible_network(request, principal, code)
+    quarter, records, verified = await _quarter_counts(request, code, quarter)
+    graded = grade_network(scope=network.scope, records=records, verified=verified)
+    return NetworkQuarterEvaluation(
         code=code,
         quarter=quarter,
+        scope=network.scope,
         records=records,
         verified=verified,
-        authenticity=authenticity(records=records, verified=verified),
+        grade=graded.grade,
+        collection_cycle=graded.collection_cycle,
+        authenticity_share=graded.authenticity_share,
+        authenticity_level=graded.authenticity_level,
+        network_class=graded.network_class,
+        management=graded.management,
     )

@@ -1,0 +1,98 @@
+"""Tables of the network procedures (domain.md §1): the dealers' sales levels intake learns from the router, and
+the quarterly evaluations, one row per owner and quarter (the row is the proof that the evaluation ran once)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Float, Index, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lead_intake.models import Base
+
+
+class NetworkDealer(Base):
+    """A dealer as `leadnet.public.dealers.v1` last said: its sales level sizes the network kinds expected of it."""
+
+    __tablename__ = "network_dealers"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sales_level: Mapped[str | None] = mapped_column(String(20))  # one of SALES_LEVELS, or None (unknown)
+    status: Mapped[str] = mapped_column(String(20))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # its first event's updated_at
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NetworkEvaluation(Base):
+    """One owner's networks over one quarter (HQ: national networks; a dealer: its regional ones)."""
+
+    __tablename__ = "network_evaluations"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(6), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trigger: Mapped[str] = mapped_column(String(16))  # timer | on_demand
+    policy_versions: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    networks_planned: Mapped[int | None] = mapped_column(Integer)
+    networks_developed: Mapped[int] = mapped_column(Integer)
+    development_completion: Mapped[float | None] = mapped_column(Float)
+    development_rating: Mapped[str | None] = mapped_column(String(16))
+    networks: Mapped[int] = mapped_column(Integer)
+    records: Mapped[int] = mapped_column(Integer)
+    verified: Mapped[int] = mapped_column(Integer)
+    authenticity_share: Mapped[float | None] = mapped_column(Float)
+    authenticity_rating: Mapped[str | None] = mapped_column(String(16))
+    sales_level: Mapped[str | None] = mapped_column(String(20))
+    kinds_expected: Mapped[int | None] = mapped_column(Integer)
+    kinds_present: Mapped[list[str]] = mapped_column(JSONB)
+    class_counts: Mapped[dict[str, int]] = mapped_column(JSONB)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # per network: grade, level, frequency, quality
+
+    __table_args__ = (Index("ix_network_evaluations_quarter", "quarter", "owner"),)
+
+
+class NetworkDevelopmentPlan(Base):
+    """How many networks an owner plans to develop in a period: fixed ones per quarter, temporary ones per month."""
+
+    __tablename__ = "network_development_plans"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2027Q1 | 2027-01
+    kind: Mapped[str] = mapped_column(String(16))  # fixed | temporary
+    quarter: Mapped[str] = mapped_column(String(6))
+    planned_networks: Mapped[int] = mapped_column(Integer)
+    responsible: Mapped[dict[str, str]] = mapped_column(JSONB)
+    due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    late: Mapped[bool] = mapped_column()  # first filed after due_by
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+    __table_args__ = (Index("ix_network_development_plans_quarter", "quarter", "owner"),)
+
+
+class CollectionBreakdown(Base):
+    """A dealer's second-level breakdown of its month's collection target: per network and per person."""
+
+    __tablename__ = "collection_breakdowns"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-10
+    networks: Mapped[dict[str, int]] = mapped_column(JSONB)
+    people: Mapped[dict[str, int]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class NetworkPlanReminderSent(Base):
+    """The proof that an owner was reminded of a plan once, however many replicas run the timer."""
+
+    __tablename__ = "network_plan_reminders"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
