@@ -54,7 +54,7 @@ class Service:
 
 
 SERVICES = (
-    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads", "/v1/networks")),
+    Service("intake", "lead-intake", "lead_intake", 8001, ("/v1/leads", "/v1/networks", "/v1/collection-plans")),
     Service(
         "router", "dedup-router", "dedup_router", 8002, ("/v1/dealers", "/v1/customers", "/v1/sales", "/v1/vehicles")
     ),
