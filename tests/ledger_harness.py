@@ -193,9 +193,19 @@ class LedgerHarness:
 
     @classmethod
     def open(
-        cls, database_url: str, *, clock: Clock | None = None, pool_size: int = 4, batch: bool = False
+        cls,
+        database_url: str,
+        *,
+        clock: Clock | None = None,
+        pool_size: int = 4,
+        batch: bool = False,
+        topic_prefix: str = "t.",
     ) -> LedgerHarness:
-        settings = LedgerSettings(env="test", service_database_url=database_url, topic_prefix="t.", jwks_file="unused")
+        # `topic_prefix`: the app's, when a running ledger app shares this database — its relay publishes the rows
+        # this harness writes, and a topic that does not exist holds the relay in `send` until shutdown.
+        settings = LedgerSettings(
+            env="test", service_database_url=database_url, topic_prefix=topic_prefix, jwks_file="unused"
+        )
         db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
         outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
         runtime = Runtime(

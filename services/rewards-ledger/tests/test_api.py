@@ -48,7 +48,7 @@ async def api(infra: Infra) -> AsyncIterator[Api]:
     settings = service_settings(
         LedgerSettings, infra, database_url=url, topic_prefix=await new_topic_prefix(infra.bootstrap_servers)
     )
-    ledger = LedgerHarness.open(url, clock=clock)
+    ledger = LedgerHarness.open(url, clock=clock, topic_prefix=settings.topic_prefix)
     try:
         async with running(create_app(settings, clock=clock, consume=False)) as client:
             yield Api(client, ledger, infra, clock)
