@@ -140,6 +140,29 @@ class TestCorrections:
         )
         assert entry.summary["changes"] == data["changes"]  # the timeline keeps what was published: masked
 
+    async def test_a_tier_correction_goes_through_the_tier_decision_either_way(self, router_db: RouterDb) -> None:
+        # contract.md: "a later record or a correction that raises a customer's tier updates it" — a correction
+        # is an explicit statement, so it may also lower the tier (a later record only raises it).
+        await _dealers(router_db)
+        lead = await _routed(router_db)
+        assert (await _customer(router_db, lead.customer_id)).tier == "retail"
+        await _correct(router_db, lead.customer_id, D001, tier="gold_silver", nature="competitor")
+        await _correct(router_db, lead.customer_id, HQ, tier="general_big")
+        after = await _customer(router_db, lead.customer_id)
+        assert (after.tier, after.nature) == ("general_big", "competitor")
+        changed = [e["data"] for e in await router_db.events("leadnet.customer.tier_changed")]
+        assert [(c["old_tier"], c["new_tier"], c["new_nature"], c["reason"], c["changed_by"]) for c in changed] == [
+            ("retail", "gold_silver", "competitor", "correction", "D001"),
+            ("gold_silver", "general_big", "competitor", "correction", "carol@hq"),
+        ]
+        assert [c[:3] for c in await _changes(router_db, lead.customer_id)] == [
+            ("tier", "retail", "gold_silver"),
+            ("nature", "new", "competitor"),
+            ("tier", "gold_silver", "general_big"),
+        ]
+        with pytest.raises(ValidationError):
+            CustomerPatch.model_validate({"tier": "platinum"})
+
     async def test_only_the_assigned_dealer_or_hq_may_correct(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
         lead = await _routed(router_db)  # entered by D002, assigned to D001
