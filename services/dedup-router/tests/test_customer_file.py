@@ -13,11 +13,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from dedup_router.customer_file import correct_customer, customer_file, remember_profiles
+from dedup_router.customer_tiers import apply_recheck_corrections
+from dedup_router.handlers import LEAD_TYPES
 from dedup_router.models import Customer, CustomerChange, DecidedLead, TimelineEntry
 from dedup_router.possible_duplicates import duplicate_keys
 from dedup_router.routing import _vehicles
 from dedup_router.schemas import CustomerFileOut, CustomerPatch
 from leadnet_shared.auth import Principal
+from leadnet_shared.events import LeadCorrected
 from leadnet_shared.phone import normalize_phone
 from leadnet_shared.problems import Conflict, NotFound
 
@@ -162,6 +165,25 @@ class TestCorrections:
         ]
         with pytest.raises(ValidationError):
             CustomerPatch.model_validate({"tier": "platinum"})
+
+    async def test_a_recheck_that_corrects_the_tier_changes_the_customers_class_once(self, router_db: RouterDb) -> None:
+        await _dealers(router_db)
+        lead = await _routed(router_db)
+        corrected = LeadCorrected(
+            lead_id=lead.lead_id,
+            return_round=1,
+            corrected_by="D002",
+            corrections={"customer": {"tier": "gold_silver", "name": "张三"}, "usage": {"cargo": "砂石"}},
+            corrected_at=NOW,
+        )
+        unrelated = LeadCorrected(lead_id=lead.lead_id, corrections={"usage": {"cargo": "煤"}}, corrected_at=NOW)
+        first = [("retail", "gold_silver", "correction", lead.lead_id)]
+        for expected in (first, []):  # a redelivered correction says nothing new
+            async with router_db.db.transaction() as session:
+                events = await apply_recheck_corrections(session, [corrected, unrelated], now=NOW)
+            assert [(e.old_tier, e.new_tier, e.reason, e.lead_id) for e in events] == expected
+        assert (await _customer(router_db, lead.customer_id)).tier == "gold_silver"
+        assert {"leadnet.lead.submitted", "leadnet.lead.corrected"} <= LEAD_TYPES
 
     async def test_only_the_assigned_dealer_or_hq_may_correct(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
