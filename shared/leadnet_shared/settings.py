@@ -117,6 +117,14 @@ class CommonSettings(BaseSettings):
             raise ValueError(
                 "KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: use SASL_SSL or SASL_PLAINTEXT"
             )
+        if (
+            self.env == "production"
+            and self.kafka_idempotence == "auto"
+            and "kafka_idempotence" not in (self.model_fields_set)
+        ):
+            # `auto` turns idempotence off when the probe fails, even transiently (review L12): a producer retry
+            # could then write an event twice. Production brokers support it, so production insists.
+            self.kafka_idempotence = "on"
         return self
 
 

@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.confidentiality import customer_file_query, customer_out
-from dedup_router.events import publish_customer_upserted
+from dedup_router.customer_tiers import change_customer_tier
+from dedup_router.events import publish_customer_tier_changed, publish_customer_upserted
 from dedup_router.models import Customer, CustomerChange, CustomerProfile, DecidedLead
 from dedup_router.possible_duplicates import duplicate_keys
 from dedup_router.routing import _vehicles
@@ -41,6 +42,7 @@ from leadnet_shared.problems import Conflict, NotFound
 
 CONTACT_FIELDS = ("phone", "name", "address")
 PROFILE_FIELDS = ("vehicles_in_use", "usage", "purchase_intent")
+CLASS_FIELDS = ("tier", "nature")  # the customer's class: timing and protection follow it
 
 
 def file_out(
@@ -90,6 +92,9 @@ async def correct_customer(
         old = getattr(profile, field) if profile else None
         if field in given and given[field] != old:
             changes.append((field, old, given[field]))
+    for field in CLASS_FIELDS:
+        if field in given and given[field] != getattr(customer, field):
+            changes.append((field, getattr(customer, field), given[field]))
     if not changes:
         return file_out(customer, profile, principal)
 
@@ -110,8 +115,20 @@ async def correct_customer(
         profile = CustomerProfile(customer_id=customer_id)
         session.add(profile)
     changed = {field for field, _, _ in changes}
+    # Tier and nature through the one decision (customer_tiers), which also says so to the other services.
+    tier_changed = change_customer_tier(
+        customer,
+        tier=given.get("tier", customer.tier),
+        nature=given.get("nature"),
+        reason="correction",
+        now=now,
+        changed_by=principal.dealer or principal.sub,
+    )
     for field, _, new in changes:
-        setattr(customer if field in CONTACT_FIELDS else profile, field, new)
+        if field in PROFILE_FIELDS:
+            setattr(profile, field, new)
+        elif field in CONTACT_FIELDS:
+            setattr(customer, field, new)
     _recompute_duplicate_keys(customer, profile, changed=changed)
     customer.updated_at = now
     profile.updated_at = now
@@ -156,6 +173,8 @@ async def correct_customer(
         corrected_at=now,
     )
     await outbox.publish(session, event, key=customer_id, subject=customer_id, time=now, event_id=change_id)
+    if tier_changed is not None:
+        await publish_customer_tier_changed(session, outbox, event=tier_changed)
     await publish_customer_upserted(session, outbox, prefix=outbox.topic_prefix, customer=customer, now=now)
     row = timeline_row(
         event_id=change_id,

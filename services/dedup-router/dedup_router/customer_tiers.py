@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from dedup_router.models import Customer
-from leadnet_shared.events import CustomerTierChanged
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dedup_router.models import Customer, RoutedLead
+from leadnet_shared.events import CustomerTierChanged, LeadCorrected
 from leadnet_shared.policy import PolicyError, cached_policy
 
 PACKAGE = "dedup_router"
@@ -113,3 +116,33 @@ def apply_later_record(
         lead_id=lead_id,
         changed_by=entered_by,
     )
+
+
+async def apply_recheck_corrections(
+    session: AsyncSession, corrections: list[LeadCorrected], *, now: datetime
+) -> list[CustomerTierChanged]:
+    """A dealer's re-check corrected a returned record's tier or nature (`leadnet.lead.corrected`): the customer's
+    class changes through `change_customer_tier` like any correction; the events to publish."""
+    changed: list[CustomerTierChanged] = []
+    for corrected in corrections:
+        said = corrected.corrections.get("customer") or {}
+        if not (said.get("tier") or said.get("nature")):
+            continue
+        customer_id = corrected.customer_id or (
+            await session.scalar(select(RoutedLead.customer_id).where(RoutedLead.lead_id == corrected.lead_id))
+        )
+        customer = await session.get(Customer, customer_id, with_for_update=True) if customer_id else None
+        if customer is None:
+            continue  # erased, or a lead this router never routed
+        event = change_customer_tier(
+            customer,
+            tier=said.get("tier") or customer.tier,
+            nature=said.get("nature"),
+            reason="correction",
+            now=now,
+            lead_id=corrected.lead_id,
+            changed_by=corrected.corrected_by,
+        )
+        if event is not None:
+            changed.append(event)
+    return changed

@@ -1,5 +1,6 @@
-"""What dedup-router consumes: submitted records, routed a poll at a time (a poison event alone, as a batch of one),
-and the life-cycle facts other services decide about its leads (closed, returned, reopened)."""
+"""What dedup-router consumes: submitted records, routed a poll at a time (a poison event alone, as a batch of one);
+a re-check's corrections of a customer's tier or nature; and the life-cycle facts other services decide about its
+leads (closed, returned, reopened)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.batch_routing import route_leads
 from dedup_router.customer_file import remember_profiles
+from dedup_router.customer_tiers import apply_recheck_corrections
+from dedup_router.events import publish_customer_tier_changed
 from dedup_router.life_cycle import apply_life_cycle
 from dedup_router.state import dealer_cache
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
-from leadnet_shared.events import Envelope, LeadSubmitted
+from leadnet_shared.events import Envelope, LeadCorrected, LeadSubmitted
 from leadnet_shared.life_cycle import life_cycle_fact
 
-SUBMITTED = "leadnet.lead.submitted"
-LEAD_TYPES = frozenset({SUBMITTED})
+SUBMITTED, CORRECTED = "leadnet.lead.submitted", "leadnet.lead.corrected"
+LEAD_TYPES = frozenset({SUBMITTED, CORRECTED})
 # Enough lead ids to find a failing batch in the logs without writing a poll's worth of them per failure.
 _IDS_REPORTED = 5
 
@@ -35,6 +38,9 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
     dealers = dealer_cache(runtime)
 
     async def on_leads_submitted(session: AsyncSession, envelopes: list[Envelope]) -> None:
+        corrections = [LeadCorrected.model_validate(e.data) for e in envelopes if e.type == CORRECTED]
+        for event in await apply_recheck_corrections(session, corrections, now=runtime.clock.now()):
+            await publish_customer_tier_changed(session, runtime.outbox, event=event)
         submissions = [LeadSubmitted.model_validate(e.data) for e in envelopes if e.type == SUBMITTED]
         if not submissions:
             return

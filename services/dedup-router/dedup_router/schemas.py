@@ -286,8 +286,13 @@ class CustomerPatch(RequestModel):
     vehicles_in_use: list[VehicleInUseIn] | None = Field(None, min_length=1, max_length=200)
     usage: UsageIn | None = None
     purchase_intent: PurchaseIntentIn | None = None
+    # A correction may move the tier either way (a later record only raises it): `leadnet.customer.tier_changed`.
+    tier: Literal["gold_silver", "general_big", "retail"] | None = None
+    nature: Literal["new", "own_brand", "competitor"] | None = None
 
-    @field_validator("phone", "name", "address", "vehicles_in_use", "usage", "purchase_intent", mode="before")
+    @field_validator(
+        "phone", "name", "address", "vehicles_in_use", "usage", "purchase_intent", "tier", "nature", mode="before"
+    )
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         # Only a field the body gives is validated: an absent one stays as it is, a null one is refused.

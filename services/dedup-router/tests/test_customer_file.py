@@ -13,11 +13,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from dedup_router.customer_file import correct_customer, customer_file, remember_profiles
+from dedup_router.customer_tiers import apply_recheck_corrections
+from dedup_router.handlers import LEAD_TYPES
 from dedup_router.models import Customer, CustomerChange, DecidedLead, TimelineEntry
 from dedup_router.possible_duplicates import duplicate_keys
 from dedup_router.routing import _vehicles
 from dedup_router.schemas import CustomerFileOut, CustomerPatch
 from leadnet_shared.auth import Principal
+from leadnet_shared.events import LeadCorrected
 from leadnet_shared.phone import normalize_phone
 from leadnet_shared.problems import Conflict, NotFound
 
@@ -139,6 +142,48 @@ class TestCorrections:
             "D001",
         )
         assert entry.summary["changes"] == data["changes"]  # the timeline keeps what was published: masked
+
+    async def test_a_tier_correction_goes_through_the_tier_decision_either_way(self, router_db: RouterDb) -> None:
+        # contract.md: "a later record or a correction that raises a customer's tier updates it" — a correction
+        # is an explicit statement, so it may also lower the tier (a later record only raises it).
+        await _dealers(router_db)
+        lead = await _routed(router_db)
+        assert (await _customer(router_db, lead.customer_id)).tier == "retail"
+        await _correct(router_db, lead.customer_id, D001, tier="gold_silver", nature="competitor")
+        await _correct(router_db, lead.customer_id, HQ, tier="general_big")
+        after = await _customer(router_db, lead.customer_id)
+        assert (after.tier, after.nature) == ("general_big", "competitor")
+        changed = [e["data"] for e in await router_db.events("leadnet.customer.tier_changed")]
+        assert [(c["old_tier"], c["new_tier"], c["new_nature"], c["reason"], c["changed_by"]) for c in changed] == [
+            ("retail", "gold_silver", "competitor", "correction", "D001"),
+            ("gold_silver", "general_big", "competitor", "correction", "carol@hq"),
+        ]
+        assert [c[:3] for c in await _changes(router_db, lead.customer_id)] == [
+            ("tier", "retail", "gold_silver"),
+            ("nature", "new", "competitor"),
+            ("tier", "gold_silver", "general_big"),
+        ]
+        with pytest.raises(ValidationError):
+            CustomerPatch.model_validate({"tier": "platinum"})
+
+    async def test_a_recheck_that_corrects_the_tier_changes_the_customers_class_once(self, router_db: RouterDb) -> None:
+        await _dealers(router_db)
+        lead = await _routed(router_db)
+        corrected = LeadCorrected(
+            lead_id=lead.lead_id,
+            return_round=1,
+            corrected_by="D002",
+            corrections={"customer": {"tier": "gold_silver", "name": "张三"}, "usage": {"cargo": "砂石"}},
+            corrected_at=NOW,
+        )
+        unrelated = LeadCorrected(lead_id=lead.lead_id, corrections={"usage": {"cargo": "煤"}}, corrected_at=NOW)
+        first = [("retail", "gold_silver", "correction", lead.lead_id)]
+        for expected in (first, []):  # a redelivered correction says nothing new
+            async with router_db.db.transaction() as session:
+                events = await apply_recheck_corrections(session, [corrected, unrelated], now=NOW)
+            assert [(e.old_tier, e.new_tier, e.reason, e.lead_id) for e in events] == expected
+        assert (await _customer(router_db, lead.customer_id)).tier == "gold_silver"
+        assert {"leadnet.lead.submitted", "leadnet.lead.corrected"} <= LEAD_TYPES
 
     async def test_only_the_assigned_dealer_or_hq_may_correct(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
