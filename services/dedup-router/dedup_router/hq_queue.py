@@ -19,10 +19,9 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.dealer_index import profile
-from dedup_router.fairness import PoolKey
-from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
-from dedup_router.redistribution import UNKNOWN_LINE, apply_moves
-from dedup_router.withdrawal import HeldItem, PlannedMove, plan_queued
+from dedup_router.models import Customer, Dealer, RoutedLead
+from dedup_router.redistribution import apply_moves, held_items, pool_counts
+from dedup_router.withdrawal import PlannedMove, plan_queued
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ValidationFailed
 
@@ -59,30 +58,6 @@ async def _queued(
     return customers, leads
 
 
-def _items(customers: list[Customer], leads: list[RoutedLead]) -> list[HeldItem]:
-    items = [
-        HeldItem(
-            item_id=c.customer_id,
-            kind="customer",
-            customer_id=c.customer_id,
-            region_code=c.region_code,
-            product_line=c.product_line or UNKNOWN_LINE,
-        )
-        for c in customers
-    ]
-    items += [
-        HeldItem(
-            item_id=lead.lead_id,
-            kind="lead",
-            customer_id=lead.customer_id,
-            region_code=lead.region_code,
-            product_line=lead.product_line or UNKNOWN_LINE,
-        )
-        for lead in leads
-    ]
-    return items
-
-
 async def reroute_queued_customers(
     session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime, prefix: str
 ) -> int:
@@ -92,10 +67,11 @@ async def reroute_queued_customers(
     if not customers:
         return 0
     dealers = (await session.execute(select(Dealer))).scalars().all()
-    counts: dict[PoolKey, dict[str, int]] = {}
-    for row in (await session.execute(select(PoolCount))).scalars():
-        counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
-    moves = plan_queued(dealers=[profile(d) for d in dealers], items=_items(customers, leads), pool_counts=counts)
+    moves = plan_queued(
+        dealers=[profile(d) for d in dealers],
+        items=held_items(customers, leads),
+        pool_counts=await pool_counts(session),
+    )
     await apply_moves(
         session,
         outbox,

@@ -38,6 +38,40 @@ DEALER_WITHDRAWN = "dealer_withdrawn"
 UNKNOWN_LINE = "unknown"
 
 
+def held_items(customers: Sequence[Customer], leads: Sequence[RoutedLead]) -> list[HeldItem]:
+    """The customers and open leads to place again (a withdrawn dealer's, or the HQ queue's), as the placement
+    rule sees them."""
+    items = [
+        HeldItem(
+            item_id=c.customer_id,
+            kind="customer",
+            customer_id=c.customer_id,
+            region_code=c.region_code,
+            product_line=c.product_line or UNKNOWN_LINE,
+        )
+        for c in customers
+    ]
+    items += [
+        HeldItem(
+            item_id=lead.lead_id,
+            kind="lead",
+            customer_id=lead.customer_id,
+            region_code=lead.region_code,
+            product_line=lead.product_line or UNKNOWN_LINE,
+        )
+        for lead in leads
+    ]
+    return items
+
+
+async def pool_counts(session: AsyncSession) -> dict[tuple[str, str], dict[str, int]]:
+    """How many leads each dealer got per (territory prefix, product line): the fairness rule's input."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for row in (await session.execute(select(PoolCount))).scalars():
+        counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
+    return counts
+
+
 async def redistribute_withdrawn_dealer(
     session: AsyncSession, outbox: Outbox, *, code: str, now: datetime, prefix: str, dry_run: bool
 ) -> dict[str, Any]:
@@ -67,30 +101,9 @@ async def redistribute_withdrawn_dealer(
             )
         ).scalars()
     )
-    items = [
-        HeldItem(
-            item_id=c.customer_id,
-            kind="customer",
-            customer_id=c.customer_id,
-            region_code=c.region_code,
-            product_line=c.product_line or UNKNOWN_LINE,
-        )
-        for c in customers
-    ]
-    items += [
-        HeldItem(
-            item_id=lead.lead_id,
-            kind="lead",
-            customer_id=lead.customer_id,
-            region_code=lead.region_code,
-            product_line=lead.product_line or UNKNOWN_LINE,
-        )
-        for lead in leads
-    ]
+    items = held_items(customers, leads)
     all_dealers = (await session.execute(select(Dealer))).scalars().all()
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for row in (await session.execute(select(PoolCount))).scalars():
-        counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
+    counts = await pool_counts(session)
     plan = plan_withdrawal(
         withdrawn_dealer=code, dealers=[profile(d) for d in all_dealers], items=items, pool_counts=counts
     )
