@@ -12,6 +12,7 @@ from leadnet_shared.events import SalesLevel
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 from leadnet_shared.phone import InvalidPhone, normalize_phone
+from leadnet_shared.record_blocks import PRODUCT_LINE, PurchaseIntentIn, UsageIn, VehicleInUseIn
 
 
 class DealerIn(RequestModel):
@@ -105,8 +106,6 @@ class WithdrawalOut(BaseModel):
 
 
 DEALER_CODE = r"^[A-Za-z0-9_-]+$"
-# A product line is a policy key (`tractor`, `dump`): short enough for every column that stores it.
-PRODUCT_LINE = r"^[a-z][a-z0-9_]{0,23}$"
 
 
 def _no_control_characters(value: str) -> str:
@@ -230,48 +229,6 @@ class VehiclesOut(BaseModel):
 
 
 # ---- the customer file (PATCH /v1/customers/{id}, GET /v1/customers/{id}/timeline) ----------------------------
-
-Horizon = Literal[
-    "within_1_week",
-    "within_2_weeks",
-    "within_3_weeks",
-    "within_4_weeks",
-    "within_2_months",
-    "within_6_months",
-    "within_1_year",
-    "uncertain",
-    "none",
-]
-
-
-class VehicleInUseIn(RequestModel):
-    """One line of the vehicles in use (contract.md record shape)."""
-
-    brand: str = Field(min_length=1, max_length=50)
-    model: str | None = Field(None, max_length=100)
-    quantity: int = Field(ge=1, le=10_000)
-    function: str | None = Field(None, max_length=50)
-    horsepower: int | None = Field(None, ge=1, le=2000)
-    body_spec: str | None = Field(None, max_length=100)
-
-
-class UsageIn(RequestModel):
-    cargo: str | None = Field(None, max_length=100)
-    load_tons: float | None = Field(None, ge=0, le=1000)
-    haul_distance_km: float | None = Field(None, ge=0, le=100_000)
-    consumer_credit: str | None = Field(None, max_length=100)
-    insurance: str | None = Field(None, max_length=100)
-
-
-class PurchaseIntentIn(RequestModel):
-    brand: str | None = Field(None, max_length=50)
-    model: str | None = Field(None, max_length=100)
-    quantity: int | None = Field(None, ge=1, le=10_000)
-    function: str | None = Field(None, max_length=50)
-    horsepower: int | None = Field(None, ge=1, le=2000)
-    body_spec: str | None = Field(None, max_length=100)
-    product_line: str | None = Field(None, pattern=PRODUCT_LINE, max_length=24)
-    horizon: Horizon | None = None
 
 
 class CustomerPatch(RequestModel):

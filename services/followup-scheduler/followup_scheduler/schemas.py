@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from leadnet_shared.events import RecordCorrections
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
+from leadnet_shared.record_blocks import PurchaseIntentIn, UsageIn, VehicleInUseIn
 
 TaskKind = Literal["callback", "promotion", "maintenance", "repurchase", "sale_report"]
 Outcome = Literal[
@@ -27,45 +28,6 @@ class TaskIn(RequestModel):
 
 
 ContactField = Literal["phone", "name", "address"]
-Horizon = Literal[
-    "within_1_week",
-    "within_2_weeks",
-    "within_3_weeks",
-    "within_4_weeks",
-    "within_2_months",
-    "within_6_months",
-    "within_1_year",
-    "uncertain",
-    "none",
-]
-
-
-class VehicleLearntIn(RequestModel):
-    brand: str = Field(min_length=1, max_length=50)
-    model: str | None = Field(None, max_length=100)
-    quantity: int = Field(ge=1, le=10_000)
-    function: str | None = Field(None, max_length=50)
-    horsepower: int | None = Field(None, ge=1, le=2000)
-    body_spec: str | None = Field(None, max_length=100)
-
-
-class UsageLearntIn(RequestModel):
-    cargo: str | None = Field(None, max_length=100)
-    load_tons: float | None = Field(None, ge=0, le=1000)
-    haul_distance_km: float | None = Field(None, ge=0, le=100_000)
-    consumer_credit: str | None = Field(None, max_length=100)
-    insurance: str | None = Field(None, max_length=100)
-
-
-class IntentLearntIn(RequestModel):
-    brand: str | None = Field(None, max_length=50)
-    model: str | None = Field(None, max_length=100)
-    quantity: int | None = Field(None, ge=1, le=10_000)
-    function: str | None = Field(None, max_length=50)
-    horsepower: int | None = Field(None, ge=1, le=2000)
-    body_spec: str | None = Field(None, max_length=100)
-    product_line: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,23}$")
-    horizon: Horizon | None = None
 
 
 class CallbackContentIn(RequestModel):
@@ -81,12 +43,12 @@ class CallbackContentIn(RequestModel):
         description="Contact fields found wrong. Their new values are personal data and do not go on the public "
         "topic: the assigned dealer applies them with PATCH /v1/customers/{customer_id}.",
     )
-    vehicles_in_use: list[VehicleLearntIn] | None = Field(None, max_length=200)
-    usage: UsageLearntIn | None = None
+    vehicles_in_use: list[VehicleInUseIn] | None = Field(None, max_length=200)
+    usage: UsageIn | None = None
     suggestions: str | None = Field(
         None, max_length=2000, description="Published with phone numbers and street addresses redacted."
     )
-    purchase_intent: IntentLearntIn | None = None
+    purchase_intent: PurchaseIntentIn | None = None
 
 
 class CompleteIn(RequestModel):
