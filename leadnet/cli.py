@@ -45,17 +45,31 @@ def token(
     sub: Annotated[
         str | None, typer.Option(help="The person (subject); two people of one role are two subjects")
     ] = None,
+    position: Annotated[
+        str | None, typer.Option(help="The person's position, e.g. plan_clerk, market_manager (contract.md Plans)")
+    ] = None,
+    regions: Annotated[
+        str | None, typer.Option(help="HQ regional staff: adcode prefixes they cover, e.g. 37,13")
+    ] = None,
     data_dir: DataDir = Path(".leadnet"),
 ) -> None:
     """Print a JWT accepted by the services that `leadnet up` started with the same --data-dir."""
-    from leadnet_shared.auth import ROLES, mint_from_dir
+    from leadnet_shared.auth import ROLES, mint_from_dir, parse_regions
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
     if role == "dealer" and not dealer:
         raise typer.BadParameter("--dealer is required for role dealer")
     try:
-        minted = mint_from_dir(data_dir / "keys", role=role, dealer=dealer, sub=sub, ttl_seconds=parse_ttl(ttl))
+        minted = mint_from_dir(
+            data_dir / "keys",
+            role=role,
+            dealer=dealer,
+            sub=sub,
+            ttl_seconds=parse_ttl(ttl),
+            position=position,
+            regions=parse_regions(regions),
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(minted)

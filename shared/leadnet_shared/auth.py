@@ -1,7 +1,10 @@
 """Authentication: verify bearer JWTs against a JWKS (any OAuth2 provider that issues these claims will do), and
 mint development tokens with a locally generated key (`leadnet token`).
 
-Claims: `sub`, `role` (`dealer`, `hq_admin`, `hq_analyst`), `dealer` (for role dealer), `exp`.
+Claims: `sub`, `role` (`dealer`, `hq_admin`, `hq_analyst`), `dealer` (for role dealer), `exp`; optionally
+`position` (who the person is in the seed's organisation: `DEALER_POSITIONS` for a dealer's people,
+`HQ_POSITIONS` for HQ's) and `regions` (adcode prefixes that limit what HQ regional staff see and approve).
+A token without a position keeps its role's rights.
 """
 
 from __future__ import annotations
@@ -36,12 +39,32 @@ ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 HQ_ROLES = ("hq_admin", "hq_analyst")
 CLOCK_LEEWAY_SECONDS = 60  # clocks of the identity provider and of the services differ a little
 
+# contract.md "Plans": the positions of the seed's organisation (domain.md §4-5 name who makes, reviews and approves).
+DealerPosition = Literal[
+    "general_manager",
+    "brand_manager",
+    "customer_manager",
+    "marketing_consultant",
+    "precall_agent",
+    "plan_clerk",
+    "channel_admin",
+]
+HqPosition = Literal["info_processor", "market_manager", "regional_manager", "department_head", "salesman"]
+Position = DealerPosition | HqPosition
+DEALER_POSITIONS: tuple[str, ...] = DealerPosition.__args__  # type: ignore[attr-defined]
+HQ_POSITIONS: tuple[str, ...] = HqPosition.__args__  # type: ignore[attr-defined]
+REGION_PREFIX = re.compile(r"^[0-9]{2}(?:[0-9]{2}){0,2}$")  # a province (2), city (4) or county (6) adcode prefix
+MAX_REGIONS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     sub: str
     role: Role
     dealer: str | None
+    position: str | None = None
+    # Adcode prefixes for HQ regional staff; empty means "not limited by region" (every region the role sees).
+    regions: tuple[str, ...] = ()
 
     @property
     def is_hq(self) -> bool:
@@ -51,6 +74,18 @@ class Principal:
     def sees_personal_data(self) -> bool:
         """Only hq_admin reads everything unmasked; a dealer sees a customer unmasked only while it is assigned."""
         return self.role == "hq_admin"
+
+    @property
+    def is_regional(self) -> bool:
+        """HQ staff limited to some regions (a `regions` claim): they see and approve only those."""
+        return self.is_hq and bool(self.regions)
+
+    def covers_region(self, adcode: str | None) -> bool:
+        """Whether a region (an adcode or a prefix of one) lies inside this caller's regions; callers without a
+        `regions` claim cover every region, a regional caller never covers an unknown one."""
+        if not self.regions:
+            return True
+        return adcode is not None and any(adcode.startswith(prefix) for prefix in self.regions)
 
     @property
     def caller_key(self) -> str:
@@ -189,7 +224,14 @@ class TokenVerifier:
             raise Unauthenticated("A dealer token must name its dealer.")
         if dealer is not None and not (isinstance(dealer, str) and DEALER_CODE.fullmatch(dealer)):
             raise Unauthenticated("The token's dealer claim is not a dealer code.")
-        return Principal(sub=str(claims["sub"]), role=role, dealer=dealer)
+        position, regions = claims.get("position"), claims.get("regions")
+        return Principal(
+            sub=str(claims["sub"]),
+            role=role,
+            dealer=dealer,
+            position=_checked_position(role, position),
+            regions=_checked_regions(role, regions),
+        )
 
     def _find_key(self, kid: str | None) -> jwt.PyJWK:
         if not self._keys:
@@ -247,6 +289,36 @@ async def verify_bearer(verifier: TokenVerifier, token: str) -> Principal:
             raise Unauthenticated("The bearer token is signed by an unknown key.") from exc
 
 
+def _checked_position(role: str, position: object) -> str | None:
+    if position is None:
+        return None
+    allowed = DEALER_POSITIONS if role == "dealer" else HQ_POSITIONS
+    if not isinstance(position, str) or position not in allowed:
+        raise Unauthenticated(f"The token's position is not one of {', '.join(allowed)}.")
+    return position
+
+
+def _checked_regions(role: str, regions: object) -> tuple[str, ...]:
+    if regions is None:
+        return ()
+    if role == "dealer":
+        raise Unauthenticated("A dealer token carries no regions: a dealer's territory comes from its authorization.")
+    if (
+        not isinstance(regions, list)
+        or not 0 < len(regions) <= MAX_REGIONS
+        or not all(isinstance(r, str) and REGION_PREFIX.fullmatch(r) for r in regions)
+    ):
+        raise Unauthenticated("The token's regions claim must list 1-64 adcode prefixes (2, 4 or 6 digits).")
+    return tuple(regions)
+
+
+def parse_regions(text: str | None) -> list[str] | None:
+    """`37,13` → `["37", "13"]` (the `leadnet token --regions` form)."""
+    if not text:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def require_roles(principal: Principal, *roles: Role) -> None:
     if principal.role not in roles:
         raise Forbidden(f"Role {principal.role} may not do this.")
@@ -285,9 +357,16 @@ def mint_token(
     ttl_seconds: int = 3600,
     issuer: str = DEFAULT_ISSUER,
     audience: str = DEFAULT_AUDIENCE,
+    position: str | None = None,
+    regions: list[str] | None = None,
 ) -> str:
     if role == "dealer" and not dealer:
         raise ValueError("a dealer token needs --dealer")
+    try:  # the same checks the services apply, so a bad token fails here and not at the first request
+        _checked_position(role, position)
+        _checked_regions(role, regions)
+    except Unauthenticated as exc:
+        raise ValueError(exc.detail) from exc
     if dealer is not None and not DEALER_CODE.fullmatch(dealer):
         raise ValueError(f"not a dealer code: {dealer!r}")
     if not 0 < ttl_seconds <= DEFAULT_MAX_LIFETIME:
@@ -303,14 +382,32 @@ def mint_token(
     }
     if dealer:
         claims["dealer"] = dealer
+    if position:
+        claims["position"] = position
+    if regions:
+        claims["regions"] = regions
     return jwt.encode(claims, private_key_pem, algorithm="RS256", headers={"kid": kid})
 
 
 def mint_from_dir(
-    key_dir: Path, *, role: Role, dealer: str | None = None, sub: str | None = None, ttl_seconds: int = 3600
+    key_dir: Path,
+    *,
+    role: Role,
+    dealer: str | None = None,
+    sub: str | None = None,
+    ttl_seconds: int = 3600,
+    position: str | None = None,
+    regions: list[str] | None = None,
 ) -> str:
     private_path, jwks_path = ensure_keys(key_dir)
     kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
     return mint_token(
-        private_key_pem=private_path.read_bytes(), kid=kid, role=role, dealer=dealer, sub=sub, ttl_seconds=ttl_seconds
+        private_key_pem=private_path.read_bytes(),
+        kid=kid,
+        role=role,
+        dealer=dealer,
+        sub=sub,
+        ttl_seconds=ttl_seconds,
+        position=position,
+        regions=regions,
     )

@@ -40,11 +40,28 @@ class Infra:
     def jwks_file(self) -> str:
         return str(self.key_dir / "jwks.json")
 
-    def token(self, role: Role, dealer: str | None = None) -> str:
-        return mint_from_dir(self.key_dir, role=role, dealer=dealer)
+    def token(
+        self,
+        role: Role,
+        dealer: str | None = None,
+        *,
+        position: str | None = None,
+        regions: list[str] | None = None,
+        sub: str | None = None,
+    ) -> str:
+        return mint_from_dir(self.key_dir, role=role, dealer=dealer, position=position, regions=regions, sub=sub)
 
-    def auth(self, role: Role, dealer: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(role, dealer)}"}
+    def auth(
+        self,
+        role: Role,
+        dealer: str | None = None,
+        *,
+        position: str | None = None,
+        regions: list[str] | None = None,
+        sub: str | None = None,
+    ) -> dict[str, str]:
+        token = self.token(role, dealer, position=position, regions=regions, sub=sub)
+        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")

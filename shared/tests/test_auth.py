@@ -172,6 +172,55 @@ class TestKeysAndClaims:
             TokenVerifier(jwks(key)).verify(key.sign(role="superuser"))
 
 
+class TestPositionsAndRegions:
+    """contract.md "Plans": a person's position and an HQ regional person's regions travel in the token."""
+
+    def test_a_position_and_regions_are_read_from_the_token(self, key: SigningKey) -> None:
+        verifier = TokenVerifier(jwks(key))
+        regional = verifier.verify(key.sign(position="regional_manager", regions=["37", "1301"]))
+        assert (regional.position, regional.regions, regional.is_regional) == (
+            "regional_manager",
+            ("37", "1301"),
+            True,
+        )
+        assert regional.covers_region("370102") and regional.covers_region("130102")
+        assert not regional.covers_region("130202") and not regional.covers_region(None)
+        clerk = verifier.verify(key.sign(role="dealer", dealer="D002", position="plan_clerk"))
+        assert (clerk.position, clerk.regions, clerk.is_regional) == ("plan_clerk", (), False)
+        assert clerk.covers_region("110101")
+
+    def test_a_token_without_a_position_keeps_its_role(self, key: SigningKey) -> None:
+        plain = TokenVerifier(jwks(key)).verify(key.sign(role="hq_admin"))
+        assert (plain.role, plain.position, plain.regions) == ("hq_admin", None, ())
+
+    @pytest.mark.parametrize(
+        "claims",
+        [
+            {"role": "dealer", "dealer": "D002", "position": "market_manager"},  # an HQ position on a dealer
+            {"position": "plan_clerk"},  # a dealer position on HQ staff
+            {"position": 7},
+            {"regions": ["3"]},
+            {"regions": []},
+            {"regions": "37"},
+            {"regions": ["37"] * 65},
+            {"role": "dealer", "dealer": "D002", "regions": ["37"]},
+        ],
+    )
+    def test_a_malformed_position_or_regions_claim_is_refused(self, key: SigningKey, claims: dict[str, Any]) -> None:
+        with pytest.raises(Unauthenticated):
+            TokenVerifier(jwks(key)).verify(key.sign(**claims))
+
+    def test_leadnet_token_mints_position_and_regions(self, tmp_path: Any) -> None:
+        args = ["token", "--role", "hq_analyst", "--position", "regional_manager", "--regions", "37, 13"]
+        result = CliRunner().invoke(cli, [*args, "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        verifier = TokenVerifier.from_settings(CommonSettings(jwks_file=str(tmp_path / "keys" / "jwks.json")))
+        principal = verifier.verify(result.output.strip())
+        assert (principal.position, principal.regions) == ("regional_manager", ("37", "13"))
+        bad = CliRunner().invoke(cli, ["token", "--role", "hq_admin", "--position", "plan_clerk", "--data-dir", "x"])
+        assert bad.exit_code != 0
+
+
 class JwksServer:
     """A local identity provider's JWKS endpoint whose key set the test rotates; counts fetches."""
 
