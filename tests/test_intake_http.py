@@ -146,7 +146,8 @@ class TestErrorCodes:
 
 class TestBatch:
     async def test_one_result_per_record_in_order(self, infra: Infra) -> None:
-        async with pipeline(infra) as p:
+        # The verdicts are what this tests, not the 2 s budget: a loaded machine must not turn them into "pending".
+        async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
             await p.register_dealers("D002")  # only registered dealers write
             dealer = p.auth("dealer", "D002")
             big = record(phone=phone_of(3), usage={**RECORD["usage"], "cargo": "煤" * 30_000})
