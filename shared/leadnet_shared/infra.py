@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import functools
 import logging
 import os
@@ -235,6 +236,16 @@ def fetch_kafka_jars(
     if marker.exists():
         return libs
     target.mkdir(parents=True, exist_ok=True)
+    # Test workers (pytest -n 2) start their brokers at the same moment: one fetches, the others wait for it.
+    with open(target / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            _fetch_with_maven(target, libs, artifact=artifact, version=version)
+            marker.write_text(version)
+    return libs
+
+
+def _fetch_with_maven(target: Path, libs: Path, *, artifact: str, version: str) -> None:
     (target / "pom.xml").write_text(_KAFKA_POM.format(a=artifact, v=version))
     result = subprocess.run(
         [
@@ -254,8 +265,6 @@ def fetch_kafka_jars(
     if result.returncode != 0:
         output = result.stdout[-3000:] + result.stderr[-3000:]
         raise RuntimeError(f"maven could not fetch Apache Kafka {version}:\n{output}")
-    marker.write_text(version)
-    return libs
 
 
 @dataclass
