@@ -315,6 +315,16 @@ class LeadRejected(EventData):
     reason: str  # duplicate_lead
     existing_lead_id: str | None = None
     rejected_at: datetime
+    # For dashboards (issue 20), all optional and masked: what the refused record said (county adcode, product
+    # line, tier, source, network) and who holds the lead it duplicates. The entrant already sees its own earlier
+    # lead's assigned dealer (the 201 body, GET /v1/leads/{id}); the topic is HQ's, and a dealer's webhook only
+    # ever carries events about that dealer (contract.md "Notifier").
+    region_code: str | None = None
+    product_line: str | None = None
+    tier: str | None = None
+    source: str | None = None
+    network_code: str | None = None
+    assigned_dealer: str | None = None  # the assigned dealer of `existing_lead_id`
 
 
 class LeadReassigned(LeadFacts):
@@ -364,6 +374,36 @@ class LeadReopened(LeadFacts):
     reopened_at: datetime
     task_id: str | None = None
     corrected: list[str] = Field(default_factory=list)  # the blocks the re-check corrected (names, no values)
+
+
+class RefusalProblem(BaseModel):
+    """One field problem of a refused record: where and what, never the submitted value."""
+
+    field: str  # a JSON pointer of the record's schema ("/customer/phone"); unknown names read "/~unknown"
+    code: str  # invalid_phone | missing_field | ...
+
+
+class LeadRefused(EventData):
+    """Intake refused a submitted record (422 `validation_failed`, or 413 for one record of a batch): nothing was
+    saved. For HQ's collection-quality figure per dealer and network (issue 20). No personal data, no submitted
+    value: the entrant, the source and network only when they are codes of the right shape, and the problems'
+    codes and pointers. Keyed by the entrant's dealer code ("HQ" for HQ's own records): it has no customer."""
+
+    type: Literal["leadnet.lead.refused"] = Field("leadnet.lead.refused", exclude=True)
+    event_topic: ClassVar[str] = LEADS
+    event_aggregate: ClassVar[str] = "dealer"
+
+    refusal_id: str
+    entered_by: str | None = None  # dealer code; None when HQ submitted it
+    entered_by_role: str
+    source: str | None = None  # only a source code of the policy list
+    network_code: str | None = None  # only a code of the network-code shape
+    channel: str  # single (POST /v1/leads) | batch (POST /v1/leads/batch)
+    batch_index: int | None = None  # the record's position in its batch
+    status: int  # 422, or 413 for a record larger than the limit
+    problems: list[RefusalProblem] = Field(default_factory=list)
+    problems_total: int = 0  # the record's problem count (`problems` is capped by policy)
+    refused_at: datetime
 
 
 class CustomerErased(EventData):
@@ -632,6 +672,11 @@ class SaleAttributed(EventData):
     sold_at: datetime
     vehicles: list[SoldVehicle]
     rewards: list[RewardClaim] = Field(default_factory=list)
+    region_code: str | None = None  # the customer's county adcode (masked: no street), for dashboards
+    # A sale that waited for a confirmation (`sale.pending_confirmation`): who confirmed it ("hq" or a dealer
+    # code) and when; None for a sale from the seller's own stock, attributed when reported.
+    confirmed_by: str | None = None
+    confirmed_at: datetime | None = None
 
 
 class SaleCancelled(EventData):
@@ -642,6 +687,49 @@ class SaleCancelled(EventData):
     sale_id: str
     customer_id: str
     cancelled_at: datetime
+    # True for a sale cancelled while it still waited for its confirmation: nothing was attributed or paid, so
+    # there is nothing to reverse (the ledger never stored it); a dashboard closes the pending sale.
+    was_pending: bool = False
+
+
+class SalePendingConfirmation(EventData):
+    """A reported sale waits for a confirmation (contract.md "Sales that pay money are confirmed facts"): by the
+    supplying dealer, or by HQ when it has more vehicles than the record intends. For the notifier (it tells the
+    confirmer) and dashboards. Ids, dealer codes, the county adcode and counts only; nothing is paid on it."""
+
+    type: Literal["leadnet.sale.pending_confirmation"] = Field("leadnet.sale.pending_confirmation", exclude=True)
+    event_topic: ClassVar[str] = SALES
+    event_aggregate: ClassVar[str] = "sale"
+
+    sale_id: str
+    customer_id: str
+    seller: str
+    supplied_by: str
+    confirmer: str  # who must confirm: the supplying dealer's code, or "hq"
+    attributed_lead_id: str | None = None
+    region_code: str | None = None
+    product_line: str | None = None  # the vehicles' line when they share one
+    product_lines: list[str] = Field(default_factory=list)
+    vehicle_count: int
+    sold_at: datetime
+    reported_at: datetime
+
+
+class SaleRejected(EventData):
+    """A pending sale was rejected by its confirmer: its VINs are free again and nothing is ever paid on it."""
+
+    type: Literal["leadnet.sale.rejected"] = Field("leadnet.sale.rejected", exclude=True)
+    event_topic: ClassVar[str] = SALES
+    event_aggregate: ClassVar[str] = "sale"
+
+    sale_id: str
+    customer_id: str
+    seller: str
+    supplied_by: str | None = None
+    rejected_by: str  # "hq" or the confirming dealer's code
+    region_code: str | None = None
+    vehicle_count: int = 0
+    rejected_at: datetime
 
 
 # ---- leadnet.public.ledger.v1 --------------------------------------------------------------------------------
@@ -665,6 +753,11 @@ class EntryPosted(EventData):
     reverses: str | None = None
     posted_at: datetime
     rule: str | None = None
+    # For dashboards (issue 20), from what the ledger knows of the record and the sale: the customer's county
+    # adcode, the product line (the vehicle's for a VIN's posting, else the record's) and the record's entrant.
+    region_code: str | None = None
+    product_line: str | None = None
+    entered_by: str | None = None
 
 
 # ---- leadnet.internal.dlq.v1 ----------------------------------------------------------------------------------
@@ -751,6 +844,7 @@ AnyEvent = Annotated[
     LeadSubmitted
     | LeadAccepted
     | LeadRejected
+    | LeadRefused
     | LeadReassigned
     | LeadVerified
     | LeadClosed
@@ -771,6 +865,8 @@ AnyEvent = Annotated[
     | PlanReminder
     | SaleAttributed
     | SaleCancelled
+    | SalePendingConfirmation
+    | SaleRejected
     | EntryPosted
     | NetworkEvaluated
     | NetworkPlanReminder
@@ -785,6 +881,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         LeadSubmitted,
         LeadAccepted,
         LeadRejected,
+        LeadRefused,
         LeadReassigned,
         LeadVerified,
         LeadClosed,
@@ -805,6 +902,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         PlanReminder,
         SaleAttributed,
         SaleCancelled,
+        SalePendingConfirmation,
+        SaleRejected,
         EntryPosted,
         NetworkEvaluated,
         NetworkPlanReminder,

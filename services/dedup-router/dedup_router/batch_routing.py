@@ -81,7 +81,7 @@ class BufferedOutbox(Outbox):
 # (docs/performance.md, "Raw asyncpg lane").
 SAVED_SQL = "SELECT lead_id FROM leads WHERE lead_id = ANY(CAST($1 AS varchar[]))"
 OPEN_LEADS_SQL = (
-    "SELECT lead_id, customer_id, entrant_key FROM leads "
+    "SELECT lead_id, customer_id, entrant_key, assigned_dealer FROM leads "
     "WHERE customer_id = ANY(CAST($1 AS varchar[])) AND status = 'open' ORDER BY lead_id"
 )
 CUSTOMER_INSERT_COLUMNS = ("customer_id", "phone", "name", "address", "region_code", "tier", "nature", "product_line")
@@ -169,9 +169,10 @@ async def route_leads(
 
     customers, new_phones = await _lock_customers(session, [submissions[i] for i in todo])
     by_id = {c.customer_id: c for c in customers.values()}
-    open_leads: dict[tuple[str, str], str] = {}
-    for lead_id, customer_id, entrant in await fetch(session, OPEN_LEADS_SQL, sorted(by_id)):
-        open_leads.setdefault((customer_id, entrant), lead_id)
+    # (customer, entrant) -> the entrant's open lead and its assigned dealer (what a duplicate's refusal names)
+    open_leads: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for lead_id, customer_id, entrant, assigned in await fetch(session, OPEN_LEADS_SQL, sorted(by_id)):
+        open_leads.setdefault((customer_id, entrant), (lead_id, assigned))
 
     index = await dealers.get(session) if dealers is not None else await load_index(session)
     keys = [_keys(s) for s in submissions]
@@ -214,10 +215,11 @@ async def route_leads(
                 session,
                 buffered,
                 prefix=prefix,
-                lead_id=s.lead_id,
+                submitted=s,
                 customer_id=customer.customer_id,
-                entered_by=s.entered_by,
-                existing_lead_id=own,
+                existing_lead_id=own[0],
+                existing_assigned_dealer=own[1],
+                product_line=product_line,
                 now=now,
             )
             continue
@@ -279,7 +281,7 @@ async def route_leads(
         leads.append(lead)
         saved.add(lead.lead_id)
         results[i] = lead
-        open_leads[(customer.customer_id, entrant)] = lead.lead_id
+        open_leads[(customer.customer_id, entrant)] = (lead.lead_id, lead.assigned_dealer)
         _update_customer(customer, lead=lead, keys=keys[i], is_new=customer_is_new, now=now)
         if not customer_is_new:
             changed = apply_later_record(

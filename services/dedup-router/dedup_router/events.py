@@ -20,10 +20,13 @@ from leadnet_shared.events import (
     LeadAccepted,
     LeadReassigned,
     LeadRejected,
+    LeadSubmitted,
     MaskedCustomer,
     RewardClaim,
     SaleAttributed,
     SaleCancelled,
+    SalePendingConfirmation,
+    SaleRejected,
     SoldVehicle,
     Warning_,
 )
@@ -108,19 +111,29 @@ async def publish_lead_rejected(
     outbox: Outbox,
     *,
     prefix: str,
-    lead_id: str,
+    submitted: LeadSubmitted,
     customer_id: str,
-    entered_by: str | None,
     existing_lead_id: str,
+    existing_assigned_dealer: str | None,
+    product_line: str | None,
     now: datetime,
 ) -> None:
+    """The entrant's own open lead refuses its record again. What the record said (county adcode, line, tier,
+    source, network) rides along masked, and the holder of that earlier lead (the entrant already sees it there)."""
+    customer = submitted.record["customer"]
     data = LeadRejected(
-        lead_id=lead_id,
+        lead_id=submitted.lead_id,
         customer_id=customer_id,
-        entered_by=entered_by,
+        entered_by=submitted.entered_by,
         reason="duplicate_lead",
         existing_lead_id=existing_lead_id,
         rejected_at=now,
+        region_code=customer.get("region_code"),
+        product_line=product_line,
+        tier=customer.get("tier"),
+        source=submitted.source,
+        network_code=submitted.network_code,
+        assigned_dealer=existing_assigned_dealer,
     )
     await outbox.publish(session, data, key=customer_id, subject=customer_id, time=now)
 
@@ -207,9 +220,12 @@ async def publish_sale_attributed(
     sale: Sale,
     vehicles: list[SoldVehicleRow],
     lead: RoutedLead | None,
+    region_code: str | None,
     now: datetime,
+    confirmed_by: str | None = None,
 ) -> None:
-    """What the ledger needs to post (or refuse) the rewards; ids and dealer codes only, no personal data."""
+    """What the ledger needs to post (or refuse) the rewards; ids, dealer codes and the customer's county adcode
+    only, no personal data."""
     data = SaleAttributed(
         sale_id=sale.sale_id,
         customer_id=sale.customer_id,
@@ -226,12 +242,72 @@ async def publish_sale_attributed(
         sold_at=sale.sold_at,
         vehicles=[SoldVehicle(vin=v.vin, model=v.model, product_line=v.product_line) for v in vehicles],
         rewards=[RewardClaim.model_validate(r) for r in sale.rewards],
+        region_code=region_code,
+        confirmed_by=confirmed_by,
+        confirmed_at=sale.decided_at if confirmed_by else None,
     )
     await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
 
 
 async def publish_sale_cancelled(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale, now: datetime
+    session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale, now: datetime, was_pending: bool = False
 ) -> None:
-    data = SaleCancelled(sale_id=sale.sale_id, customer_id=sale.customer_id, cancelled_at=now)
+    data = SaleCancelled(sale_id=sale.sale_id, customer_id=sale.customer_id, cancelled_at=now, was_pending=was_pending)
+    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
+
+
+def _lines(vehicles: list[SoldVehicleRow]) -> list[str]:
+    return sorted({v.product_line for v in vehicles if v.product_line})
+
+
+async def publish_sale_pending_confirmation(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    sale: Sale,
+    vehicles: list[SoldVehicleRow],
+    region_code: str | None,
+    now: datetime,
+) -> None:
+    """A sale waits for its confirmer (the supplying dealer, or HQ): ids, codes and counts, keyed by customer."""
+    assert sale.confirmer is not None and sale.supplied_by is not None
+    lines = _lines(vehicles)
+    data = SalePendingConfirmation(
+        sale_id=sale.sale_id,
+        customer_id=sale.customer_id,
+        seller=sale.seller,
+        supplied_by=sale.supplied_by,
+        confirmer=sale.confirmer,
+        attributed_lead_id=sale.attributed_lead_id,
+        region_code=region_code,
+        product_line=lines[0] if len(lines) == 1 else None,
+        product_lines=lines,
+        vehicle_count=len(vehicles),
+        sold_at=sale.sold_at,
+        reported_at=now,
+    )
+    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
+
+
+async def publish_sale_rejected(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    sale: Sale,
+    vehicle_count: int,
+    region_code: str | None,
+    rejected_by: str,
+    now: datetime,
+) -> None:
+    """A pending sale rejected by its confirmer: nothing is paid on it; the dashboard closes it."""
+    data = SaleRejected(
+        sale_id=sale.sale_id,
+        customer_id=sale.customer_id,
+        seller=sale.seller,
+        supplied_by=sale.supplied_by,
+        rejected_by=rejected_by,
+        region_code=region_code,
+        vehicle_count=vehicle_count,
+        rejected_at=now,
+    )
     await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)

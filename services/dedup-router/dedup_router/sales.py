@@ -25,7 +25,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.dealer_index import DealerIndexCache, load_index
-from dedup_router.events import publish_sale_attributed, publish_sale_cancelled
+from dedup_router.events import (
+    publish_sale_attributed,
+    publish_sale_cancelled,
+    publish_sale_pending_confirmation,
+    publish_sale_rejected,
+)
 from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
 from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleView, attribute_sale
 from dedup_router.schemas import SaleIn
@@ -278,7 +283,20 @@ async def record_sale(
         # Another sale of one of these VINs committed between our check and our insert.
         raise _vin_conflict(vins) from None
     if confirmer is None:
-        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead, now=now)
+        await publish_sale_attributed(
+            session,
+            outbox,
+            prefix=prefix,
+            sale=sale,
+            vehicles=vehicles,
+            lead=lead,
+            region_code=customer.region_code,
+            now=now,
+        )
+    else:  # the notifier tells the confirmer; a dashboard counts the sales waiting
+        await publish_sale_pending_confirmation(
+            session, outbox, sale=sale, vehicles=vehicles, region_code=customer.region_code, now=now
+        )
     return sale_body(sale)
 
 
@@ -297,12 +315,13 @@ async def cancel_sale(
         raise NotFound("No such sale.")
     if sale.status not in STANDING:
         raise Conflict(f"This sale is already {sale.status}.", code=f"sale_already_{sale.status}")
-    announced = sale.status == "attributed"  # the ledger never heard of a sale that was still pending
+    # A pending sale was announced as pending only: the ledger paid nothing on it (`was_pending` says so), and a
+    # dashboard closes it.
+    was_pending = sale.status == "pending_confirmation"
     sale.status, sale.cancelled_at = "cancelled", now
     await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))
     await session.flush()
-    if announced:
-        await publish_sale_cancelled(session, outbox, prefix=prefix, sale=sale, now=now)
+    await publish_sale_cancelled(session, outbox, prefix=prefix, sale=sale, now=now, was_pending=was_pending)
     return sale_body(sale)
 
 
@@ -337,6 +356,9 @@ async def decide_sale(
     if sale.status != "pending_confirmation":
         raise Conflict(f"This sale is {sale.status}, not waiting for confirmation.", code="sale_not_pending")
     sale.decided_by, sale.decided_at = principal.sub, now
+    decider = HQ_CONFIRMS if principal.is_hq else principal.dealer
+    customer = await session.get(Customer, sale.customer_id)
+    region_code = customer.region_code if customer is not None else None
     if confirm:
         sale.status = "attributed"
         vehicles = list(
@@ -348,9 +370,31 @@ async def decide_sale(
         )
         lead = await session.get(RoutedLead, sale.attributed_lead_id) if sale.attributed_lead_id else None
         await session.flush()
-        await publish_sale_attributed(session, outbox, prefix=prefix, sale=sale, vehicles=vehicles, lead=lead, now=now)
+        await publish_sale_attributed(
+            session,
+            outbox,
+            prefix=prefix,
+            sale=sale,
+            vehicles=vehicles,
+            lead=lead,
+            region_code=region_code,
+            now=now,
+            confirmed_by=decider,
+        )
     else:
         sale.status = "rejected"
+        count = len(
+            (await session.execute(select(SoldVehicle.vin).where(SoldVehicle.sale_id == sale_id))).scalars().all()
+        )
         await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))
         await session.flush()
+        await publish_sale_rejected(
+            session,
+            outbox,
+            sale=sale,
+            vehicle_count=count,
+            region_code=region_code,
+            rejected_by=decider or HQ_CONFIRMS,
+            now=now,
+        )
     return sale_body(sale)

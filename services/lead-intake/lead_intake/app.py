@@ -17,6 +17,7 @@ from lead_intake.network_evaluation import evaluation_timer
 from lead_intake.network_evaluation_endpoints import router as evaluations_router
 from lead_intake.network_plan_reminders import plan_reminder_timer
 from lead_intake.rate_limit import RateLimiter
+from lead_intake.refusals import RefusalQueue, refusal_rules
 from lead_intake.service import lead_committer, purge_idempotency_keys
 from lead_intake.settings import IntakeSettings
 from lead_intake.state import IntakeState
@@ -50,11 +51,16 @@ async def _start_waiter(runtime: Runtime) -> None:
         ),
         lead_committer=committer,
         dealers=ActiveDealers(DEALERS, ttl_seconds=settings.dealer_status_ttl_seconds),
+        refusals=RefusalQueue(),
     )
 
 
 async def _stop_waiter(runtime: Runtime) -> None:
     if isinstance(runtime.service_state, IntakeState):  # not when the startup failed before setting it
+        try:  # the last refusals go out with the next start's relay
+            await runtime.service_state.refusals.flush(runtime)
+        except Exception:
+            log.exception("refusals waiting at shutdown were not written")
         await runtime.service_state.lead_committer.stop()
         await runtime.service_state.verdicts.stop()
 
@@ -73,6 +79,18 @@ def purge_expired_idempotency_keys(runtime: Runtime) -> Step:
         return settings.idempotency_purge_interval_seconds
 
     return purge
+
+
+def write_refusals_step(runtime: Runtime) -> Step:
+    """Write the single records refused since the last pass (lead_intake.refusals), then wait the policy's
+    interval; a failed write keeps them queued and the worker backs off."""
+
+    async def flush() -> float:
+        if isinstance(runtime.service_state, IntakeState):
+            await runtime.service_state.refusals.flush(runtime)
+        return refusal_rules().flush_interval_seconds
+
+    return flush
 
 
 def create_app(
@@ -101,6 +119,7 @@ def create_app(
             periodic("access-log-purge", ACCESS_LOG.purge_step()),
             periodic("network-evaluation", evaluation_timer),
             periodic("network-plan-reminders", plan_reminder_timer),
+            periodic("lead-refusals", write_refusals_step),
         ],
         on_startup=[_start_waiter],
         on_shutdown=[_stop_waiter],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -14,6 +15,7 @@ from lead_intake.life_cycle import return_lead
 from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
+from lead_intake.refusals import refusal, write_refusals
 from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict, ReturnIn
 from lead_intake.service import (
     LeadState,
@@ -33,6 +35,7 @@ from lead_intake.visibility import ACCESS_LOG, LEADS, sees_personal_data
 from leadnet_shared.access_log import endpoint_of
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.events import LeadRefused
 from leadnet_shared.http import nul_problems
 from leadnet_shared.idempotency import IDEMPOTENCY_KEY_MAX, IdempotencyKeyHeader
 from leadnet_shared.problems import (
@@ -123,8 +126,15 @@ async def _submit_lead(request: Request, principal: Principal, idempotency_key: 
     intake = intake_state(runtime)
     _take_rate(intake.rate_limiter, principal.caller_key)
     await intake.dealers.require(runtime.db, principal)
-    body, raw = await read_json(request, limit=settings.max_record_bytes)
-    record = validate_record(raw).require_record()
+    try:
+        body, raw = await read_json(request, limit=settings.max_record_bytes)
+    except ValidationFailed as refused:  # a NUL in a text field: a refused record too
+        intake.refusals.add(_single_refusal(principal, None, refused.errors, runtime.clock.now()))
+        raise
+    checked = validate_record(raw)
+    if checked.record is None:  # queued, no I/O: the worker writes it (lead_intake.refusals)
+        intake.refusals.add(_single_refusal(principal, raw, checked.problems, runtime.clock.now(), checked.source))
+    record = checked.require_record()
     waiter, committer = intake.verdicts, intake.lead_committer
     lead = prepare_submitted_lead(
         principal=principal, raw=raw, record=record, now=runtime.clock.now(), topic_prefix=settings.topic_prefix
@@ -157,6 +167,14 @@ async def _submit_lead(request: Request, principal: Principal, idempotency_key: 
     # A keyed request's final answer is remembered by the verdict's own transaction (service.apply_verdicts).
     status, out = verdict_response(state)
     return _respond(status, out, lead_id)
+
+
+def _single_refusal(
+    principal: Principal, raw: Any, problems: list[FieldProblem], now: datetime, source: str | None = None
+) -> LeadRefused:
+    return refusal(
+        principal=principal, raw=raw, source=source, problems=problems, status=422, channel="single", now=now
+    )
 
 
 def _record_problem(error: ServiceError, index: int) -> dict[str, Any]:
@@ -196,12 +214,25 @@ async def submit_batch(
     now = runtime.clock.now()
     items: list[dict[str, Any]] = []
     leads: list[SubmittedLead] = []
+    refused: list[LeadRefused] = []  # written in the batch's transaction (lead_intake.refusals)
     for index, raw in enumerate(records):
         if len(orjson.dumps(raw)) > settings.max_record_bytes:
             problem = _record_problem(
                 PayloadTooLarge(f"The record is larger than {settings.max_record_bytes} bytes."), index
             )
             items.append({"problem": problem})
+            refused.append(
+                refusal(
+                    principal=principal,
+                    raw=None,
+                    source=None,
+                    problems=[],
+                    status=413,
+                    channel="batch",
+                    batch_index=index,
+                    now=now,
+                )
+            )
             continue
         result = validate_record(raw)
         if result.record is None:
@@ -209,6 +240,18 @@ async def submit_batch(
                 ValidationFailed("The record has field problems; see errors.", errors=result.problems), index
             )
             items.append({"problem": problem})
+            refused.append(
+                refusal(
+                    principal=principal,
+                    raw=raw,
+                    source=result.source,
+                    problems=result.problems,
+                    status=422,
+                    channel="batch",
+                    batch_index=index,
+                    now=now,
+                )
+            )
             continue
         lead = prepare_submitted_lead(
             principal=principal, raw=raw, record=result.record, now=now, topic_prefix=settings.topic_prefix
@@ -231,6 +274,7 @@ async def submit_batch(
                 )
             if replay is None:
                 await save_leads(session, runtime.outbox, leads)
+                await write_refusals(session, runtime.outbox, refused)
     except BaseException:
         for lead_id, fut in waits:
             waiter.forget(lead_id, fut)

@@ -180,6 +180,8 @@ class ValidationResult:
     record: NormalizedRecord | None
     problems: list[FieldProblem] = field(default_factory=list)
     policy_version: str = ""
+    # The record's source when it is one of the policy's codes, also for a refused record (lead.refused says it).
+    source: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -231,6 +233,9 @@ _BLOCK_FIELDS: dict[str, dict[str, int]] = {
         "horizon": _HORIZON,
     },
 }
+# Every field name of the record's shape: a refusal's pointers keep these and hide any other (a name the caller made
+# up is a submitted value).
+RECORD_FIELD_NAMES: frozenset[str] = frozenset(_ROOT_FIELDS).union(*(shape.keys() for shape in _BLOCK_FIELDS.values()))
 _ENUM_OF_KIND = {_TIER: "tier", _NATURE: "nature", _PRODUCT_LINE: "product_line", _HORIZON: "horizon"}
 
 
@@ -554,7 +559,7 @@ def validate_record(raw: object, /) -> ValidationResult:
         check.problems.extend(missing_blocks(source=source, present=present))
 
     if check.problems or source is None:
-        return ValidationResult(record=None, problems=check.problems, policy_version=rules.version)
+        return ValidationResult(record=None, problems=check.problems, policy_version=rules.version, source=source)
     record = NormalizedRecord(
         source=source,
         network_code=network_code,
@@ -563,4 +568,4 @@ def validate_record(raw: object, /) -> ValidationResult:
         usage=parsed.get("usage"),
         purchase_intent=parsed.get("purchase_intent"),
     )
-    return ValidationResult(record=record, problems=[], policy_version=rules.version)
+    return ValidationResult(record=record, problems=[], policy_version=rules.version, source=source)

@@ -42,6 +42,7 @@ def _facts(event: LeadFacts) -> dict[str, Any]:
         "cross_region": event.cross_region,
         "tier": event.tier,
         "product_line": event.product_line,
+        "region_code": event.region_code,
     }
 
 
@@ -59,18 +60,20 @@ _FACT_COLUMNS = (
     "cross_region",
     "tier",
     "product_line",
+    "region_code",
 )
 # One statement each whatever the batch size, with a fixed text (arrays, not one bind per value) so the server keeps
 # it prepared.
 _UPSERT_LEADS = text(
     """
 INSERT INTO leads (lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier,
-                   product_line, lead_version, customer_existed, customer_name, customer_phone, verified_at,
-                   updated_at)
+                   product_line, region_code, lead_version, customer_existed, customer_name, customer_phone,
+                   verified_at, updated_at)
 SELECT *, CAST(:now AS timestamptz) FROM unnest(
     CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:entered_by AS text[]),
     CAST(:authorized_dealer AS text[]), CAST(:reward_eligible AS boolean[]), CAST(:cross_region AS boolean[]),
-    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:lead_version AS integer[]),
+    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:region_code AS text[]),
+    CAST(:lead_version AS integer[]),
     CAST(:customer_existed AS boolean[]), CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]),
     CAST(:verified_at AS timestamptz[])
 ) AS r ORDER BY 1

@@ -88,6 +88,7 @@ class Lead(Base):
     cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
     tier: Mapped[str] = mapped_column(String(24))
     product_line: Mapped[str | None] = mapped_column(String(32))
+    region_code: Mapped[str | None] = mapped_column(String(6))  # the county adcode, for entry_posted (issue 20)
     # The router's `lead_version` of the facts above: an older event never overwrites them (review M4).
     lead_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     customer_existed: Mapped[bool | None] = mapped_column(Boolean)  # None until lead.accepted is seen

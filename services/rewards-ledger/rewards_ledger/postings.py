@@ -62,6 +62,39 @@ SELECT entry_id FROM p
 """)
 
 
+# What a dashboard groups money by (issue 20), from what the ledger stored of the records and sales it pays on: the
+# record's county adcode and entrant, and the line of the posting's vehicle (else the record's line).
+_ENTRY_FACTS = text("""
+SELECT r.lead_id, r.sale_id, r.vin, l.region_code, l.entered_by, coalesce(v.product_line, l.product_line)
+FROM unnest(CAST(:lead_id AS text[]), CAST(:sale_id AS text[]), CAST(:vin AS text[])) AS r(lead_id, sale_id, vin)
+LEFT JOIN leads l ON l.lead_id = r.lead_id
+LEFT JOIN sale_vehicles v ON v.sale_id = r.sale_id AND v.vin = r.vin
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryFacts:
+    region_code: str | None
+    entered_by: str | None
+    product_line: str | None
+
+
+_NO_FACTS = _EntryFacts(None, None, None)
+
+
+async def _entry_facts(
+    session: AsyncSession, requests: Sequence[PostingRequest]
+) -> dict[tuple[str | None, str | None, str | None], _EntryFacts]:
+    if not requests:
+        return {}
+    wanted = sorted({(r.lead_id, r.sale_id, r.vin) for r in requests}, key=repr)
+    rows = await session.execute(
+        _ENTRY_FACTS,
+        {"lead_id": [w[0] for w in wanted], "sale_id": [w[1] for w in wanted], "vin": [w[2] for w in wanted]},
+    )
+    return {(lead, sale, vin): _EntryFacts(region, entrant, line) for lead, sale, vin, region, entrant, line in rows}
+
+
 def entry_key(request: PostingRequest) -> str:
     """The Kafka key of an entry: its customer's id, as every event of the contract, not its dealer's code.
 
@@ -79,7 +112,7 @@ async def post_many(
     session: AsyncSession, outbox: Outbox, requests: Sequence[PostingRequest], *, now: datetime, prefix: str
 ) -> list[str | None]:
     """Append the postings with their two lines each (debit HQ's reward expense, credit the dealer) and their
-    `entry_posted` events, in order, in two round trips; per request its entry id, or None if already posted."""
+    `entry_posted` events, in order, in three round trips; per request its entry id, or None if already posted."""
     if not requests:
         return []
     for request in requests:
@@ -110,6 +143,7 @@ async def post_many(
             },
         )
     }
+    facts = await _entry_facts(session, [r for r, e in zip(requests, entry_ids, strict=True) if e in inserted])
     events = []
     out: list[str | None] = []
     for entry_id, request in zip(entry_ids, requests, strict=True):
@@ -117,6 +151,7 @@ async def post_many(
             out.append(None)  # this business fact was paid already: nothing is paid twice
             continue
         out.append(entry_id)
+        known = facts.get((request.lead_id, request.sale_id, request.vin)) or _NO_FACTS
         event = EntryPosted(
             entry_id=entry_id,
             kind=request.kind,
@@ -129,6 +164,9 @@ async def post_many(
             reverses=request.reverses,
             posted_at=now,
             rule=request.rule,
+            region_code=known.region_code,
+            product_line=known.product_line,
+            entered_by=known.entered_by,
         )
         events.append(Outgoing(event, key=entry_key(request), subject=request.dealer))
     await outbox.publish_many(session, events, time=now)
