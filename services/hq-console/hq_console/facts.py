@@ -22,9 +22,11 @@ from hq_console.tiers import is_upgrade
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import AllTypesExcept, BatchHandler
 from leadnet_shared.db import driver_connection
-from leadnet_shared.events import CUSTOMERS, DEALERS, LEADS, LEDGER, NETWORKS, SALES, TASKS, Envelope
+from leadnet_shared.events import TOPICS, Envelope
 
-CONSOLE_TOPICS = (LEADS, CUSTOMERS, DEALERS, TASKS, SALES, LEDGER, NETWORKS)
+# Every public topic of the catalogue (leads, customers, dealers, tasks, sales, ledger, networks, and any added
+# later): what HQ may read is what is public (masked), and nothing else.
+CONSOLE_TOPICS = tuple(t.name for t in TOPICS if t.public)
 CONSOLE_TYPES: frozenset[str] = AllTypesExcept({"leadnet.event.dead_lettered"})
 
 # Refusals at intake (422 per dealer and network): the producers' event name, whichever they choose of these.
@@ -523,6 +525,13 @@ PLAN_UPSERT = (
     "lines = COALESCE(EXCLUDED.lines, t.lines), late = COALESCE(EXCLUDED.late, t.late), "
     "updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at) WHERE EXCLUDED.updated_at >= t.updated_at"
 )
+NETWORK_UPSERT = (
+    "INSERT INTO networks AS t (code, kind, scope, owner, graded_in, grade, authenticity_level, network_class, "
+    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, "
+    "scope = EXCLUDED.scope, owner = EXCLUDED.owner, graded_in = EXCLUDED.graded_in, grade = EXCLUDED.grade, "
+    "authenticity_level = EXCLUDED.authenticity_level, network_class = EXCLUDED.network_class, "
+    "updated_at = EXCLUDED.updated_at WHERE EXCLUDED.updated_at >= t.updated_at"
+)
 OTHER_INSERT = (
     "INSERT INTO other_events (event_id, type, occurred_at, subject, data) VALUES ($1, $2, $3, $4, $5::jsonb) "
     "ON CONFLICT (event_id) DO NOTHING"
@@ -777,8 +786,27 @@ def _evaluated(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datet
         )
 
 
+def _network(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
+    code = _str(data.get("code"))
+    if code:
+        batch.add(
+            NETWORK_UPSERT,
+            (
+                code,
+                _str(data.get("kind")),
+                _str(data.get("scope")),
+                _str(data.get("owner")),
+                _str(data.get("graded_in")),
+                _str(data.get("grade")),
+                _int(data.get("authenticity_level")),
+                _str(data.get("network_class")),
+                _ts(data.get("updated_at")) or at,
+            ),
+        )
+
+
 def _refusal(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
-    codes = data.get("codes") or data.get("errors") or []
+    codes = data.get("problems") or data.get("codes") or data.get("errors") or []
     if isinstance(codes, list):
         codes = [c.get("code") if isinstance(c, dict) else c for c in codes]
     dealer = _str(data.get("dealer")) or _str(data.get("entered_by"))
@@ -840,6 +868,7 @@ _HANDLERS: dict[str, Handler] = {
     "leadnet.dealer.upserted": _dealer,
     "leadnet.dealer.withdrawn": _withdrawn,
     "leadnet.network.evaluated": _evaluated,
+    "leadnet.network.upserted": _network,
 }
 
 
