@@ -331,7 +331,9 @@ def task_row(event_type: str, data: dict[str, Any], at: datetime) -> Row | None:
         "status_at": when,
         "outcome": _str(data.get("outcome")),
         "due_at": _ts(data.get("due_at")),
-        "scheduled_at": when if moment == "scheduled" else None,
+        # When the task opened: its scheduled event's instant; a task first heard of by a later event (its scheduled
+        # event older than the topic's retention) opened no later than that event.
+        "scheduled_at": when,
         "completed_at": when if moment == "completed" else None,
         "closed_at": when if closed else None,
         "close_reason": ("completed" if moment == "completed" else status or moment) if closed else None,

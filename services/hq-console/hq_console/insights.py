@@ -92,7 +92,7 @@ MEASURES: dict[str, Measure] = {
         "task_id",
         "updated_at",
         "t.dealer",
-        "COALESCE(t.scheduled_at, t.status_at) < :as_of AND (t.closed_at IS NULL OR t.closed_at >= :as_of)",
+        "t.scheduled_at < :as_of AND (t.closed_at IS NULL OR t.closed_at >= :as_of)",
     ),
     "tasks_overdue": Measure(
         "tasks",
@@ -100,8 +100,7 @@ MEASURES: dict[str, Measure] = {
         "task_id",
         "updated_at",
         "t.dealer",
-        "COALESCE(t.scheduled_at, t.status_at) < :as_of AND (t.closed_at IS NULL OR t.closed_at >= :as_of) "
-        "AND t.overdue_at < :as_of",
+        "t.scheduled_at < :as_of AND (t.closed_at IS NULL OR t.closed_at >= :as_of) AND t.overdue_at < :as_of",
     ),
     # customers (hq_console.customers): the figure counts distinct customers, its list shows the facts
     "new_customers": Measure(

@@ -80,8 +80,13 @@ class Lead(Dims, Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (
+        # one index per instant a figure counts by (docs/console-kpis.md), partial where most rows have none
         Index("ix_leads_received", "received_at"),
+        Index("ix_leads_accepted", "accepted_at", postgresql_where="accepted_at IS NOT NULL"),
+        Index("ix_leads_rejected", "rejected_at", postgresql_where="rejected_at IS NOT NULL"),
         Index("ix_leads_verified", "verified_at", postgresql_where="verified_at IS NOT NULL"),
+        Index("ix_leads_promoted", "promoted_at", postgresql_where="promoted_at IS NOT NULL"),
+        Index("ix_leads_closed", "closed_at", postgresql_where="closed_at IS NOT NULL"),
         Index("ix_leads_customer", "customer_id"),
         Index("ix_leads_region", "region_code"),
     )
@@ -117,7 +122,7 @@ class Task(Dims, Base):
     status_at: Mapped[datetime | None] = mapped_column(TS)
     outcome: Mapped[str | None] = mapped_column(String(40))
     due_at: Mapped[datetime | None] = mapped_column(TS)
-    scheduled_at: Mapped[datetime | None] = mapped_column(TS)
+    scheduled_at: Mapped[datetime | None] = mapped_column(TS)  # the first instant any event of it tells of it
     completed_at: Mapped[datetime | None] = mapped_column(TS)
     closed_at: Mapped[datetime | None] = mapped_column(TS)
     close_reason: Mapped[str | None] = mapped_column(String(30))
@@ -128,8 +133,13 @@ class Task(Dims, Base):
     __table_args__ = (
         Index("ix_tasks_lead", "lead_id"),
         Index("ix_tasks_customer", "customer_id"),
-        Index("ix_tasks_scheduled", "scheduled_at"),
-        Index("ix_tasks_open", "closed_at", "scheduled_at"),
+        # open at an instant: never closed (the partial index), or closed after it
+        Index("ix_tasks_unclosed", "scheduled_at", postgresql_where="closed_at IS NULL"),
+        Index("ix_tasks_closed", "closed_at", "scheduled_at", postgresql_where="closed_at IS NOT NULL"),
+        Index("ix_tasks_due", "due_at"),
+        Index("ix_tasks_completed", "completed_at", postgresql_where="completed_at IS NOT NULL"),
+        Index("ix_tasks_overdue", "overdue_at", postgresql_where="overdue_at IS NOT NULL"),
+        Index("ix_tasks_escalated", "escalated_at", postgresql_where="escalated_at IS NOT NULL"),
     )
 
 

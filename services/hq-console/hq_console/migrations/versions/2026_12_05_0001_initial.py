@@ -74,9 +74,13 @@ STATEMENTS = (
     entered_by VARCHAR(32),
     CONSTRAINT pk_leads PRIMARY KEY (lead_id)
 )""",
+    """CREATE INDEX ix_leads_accepted ON leads (accepted_at) WHERE accepted_at IS NOT NULL""",
+    """CREATE INDEX ix_leads_closed ON leads (closed_at) WHERE closed_at IS NOT NULL""",
     """CREATE INDEX ix_leads_customer ON leads (customer_id)""",
+    """CREATE INDEX ix_leads_promoted ON leads (promoted_at) WHERE promoted_at IS NOT NULL""",
     """CREATE INDEX ix_leads_received ON leads (received_at)""",
     """CREATE INDEX ix_leads_region ON leads (region_code)""",
+    """CREATE INDEX ix_leads_rejected ON leads (rejected_at) WHERE rejected_at IS NOT NULL""",
     """CREATE INDEX ix_leads_verified ON leads (verified_at) WHERE verified_at IS NOT NULL""",
     """CREATE TABLE ledger_entries (
     entry_id VARCHAR(64) NOT NULL,
@@ -213,10 +217,14 @@ STATEMENTS = (
     entered_by VARCHAR(32),
     CONSTRAINT pk_tasks PRIMARY KEY (task_id)
 )""",
+    """CREATE INDEX ix_tasks_closed ON tasks (closed_at, scheduled_at) WHERE closed_at IS NOT NULL""",
+    """CREATE INDEX ix_tasks_completed ON tasks (completed_at) WHERE completed_at IS NOT NULL""",
     """CREATE INDEX ix_tasks_customer ON tasks (customer_id)""",
+    """CREATE INDEX ix_tasks_due ON tasks (due_at)""",
+    """CREATE INDEX ix_tasks_escalated ON tasks (escalated_at) WHERE escalated_at IS NOT NULL""",
     """CREATE INDEX ix_tasks_lead ON tasks (lead_id)""",
-    """CREATE INDEX ix_tasks_open ON tasks (closed_at, scheduled_at)""",
-    """CREATE INDEX ix_tasks_scheduled ON tasks (scheduled_at)""",
+    """CREATE INDEX ix_tasks_overdue ON tasks (overdue_at) WHERE overdue_at IS NOT NULL""",
+    """CREATE INDEX ix_tasks_unclosed ON tasks (scheduled_at) WHERE closed_at IS NULL""",
     """CREATE TABLE tier_changes (
     event_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64) NOT NULL,
