@@ -573,6 +573,13 @@ _FILL_LEDGER_FROM_SALES = (
 )
 
 
+# ... and again when the sale's own dimensions come later, from its lead (lead → sale → posting, in any order).
+_FILL_LEDGER_FROM_SALES_OF_LEADS = (
+    f"UPDATE ledger_entries AS f SET {_DIM_FILL.replace('l.', 's.')} FROM sales AS s WHERE f.sale_id = s.sale_id "
+    f"AND s.lead_id = ANY($1::text[]) AND ({_DIM_MISSING})"
+)
+
+
 class Batch:
     """One poll's statements, grouped so each runs once over its rows (executemany), in an order that lets the
     fills see every fact of the batch."""
@@ -595,7 +602,7 @@ class Batch:
         for sql, rows in self.rows.items():
             await connection.executemany(sql, rows)
         if self.lead_ids:
-            for fill in (*_FILLS, _CLOSE_LATE_TASKS):
+            for fill in (*_FILLS, _FILL_LEDGER_FROM_SALES_OF_LEADS, _CLOSE_LATE_TASKS):
                 await connection.execute(fill, sorted(self.lead_ids))
         if self.sale_ids:
             await connection.execute(_FILL_LEDGER_FROM_SALES, sorted(self.sale_ids))
