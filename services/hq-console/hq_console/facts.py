@@ -593,8 +593,12 @@ class Batch:
     def add(self, sql: str, row: Row) -> None:
         self.rows[sql].append(row)
 
+    async def _prefill(self, connection: Any) -> None:
+        await _lead_dims(self, connection)
+
     async def run(self, session: AsyncSession) -> None:
         connection = await driver_connection(session)
+        await self._prefill(connection)
         for sql in _ORDER:
             rows = self.rows.pop(sql, None)
             if rows:
@@ -608,6 +612,46 @@ class Batch:
             await connection.execute(_FILL_LEDGER_FROM_SALES, sorted(self.sale_ids))
         if self.task_customers:
             await connection.execute(_CLOSE_LATE_TASKS_BY_SALE, sorted(self.task_customers))
+
+
+_DIM_NAMES = ("region_code", "product_line", "tier", "source", "network_code", "entered_by")
+_LEAD_DIMS_SQL = f"SELECT lead_id, {', '.join(_DIM_NAMES)} FROM leads WHERE lead_id = ANY($1::text[])"
+_PREFILLED = ((TASK_UPSERT, TASK_COLUMNS), (SALE_UPSERT, SALE_COLUMNS), (LEDGER_INSERT, LEDGER_COLUMNS))
+
+
+async def _lead_dims(batch: Batch, connection: Any) -> None:
+    """Fill the dimensions a task, sale or posting lacks from its lead before writing it (the lead of this batch,
+    or one already stored), so most facts are written once, complete; `_FILLS` mend those whose lead comes later."""
+    known: dict[str, tuple[Any, ...]] = {}
+    lead_id_at, dims_at = LEAD_COLUMNS.index("lead_id"), [LEAD_COLUMNS.index(d) for d in _DIM_NAMES]
+    for row in batch.rows.get(LEAD_UPSERT, []):
+        dims = tuple(row[i] for i in dims_at)
+        if any(d is not None for d in dims):
+            known[row[lead_id_at]] = dims
+    wanted: set[str] = set()
+    for sql, columns in _PREFILLED:
+        at, positions = columns.index("lead_id"), [columns.index(d) for d in _DIM_NAMES]
+        for row in batch.rows.get(sql, []):
+            if row[at] and row[at] not in known and any(row[p] is None for p in positions):
+                wanted.add(row[at])
+    if wanted:
+        for record in await connection.fetch(_LEAD_DIMS_SQL, sorted(wanted)):
+            known[record[0]] = tuple(record[1:])
+    if not known:
+        return
+    for sql, columns in _PREFILLED:
+        at, positions = columns.index("lead_id"), [columns.index(d) for d in _DIM_NAMES]
+        rows = batch.rows.get(sql)
+        if not rows:
+            continue
+        for n, row in enumerate(rows):
+            found = known.get(row[at]) if row[at] else None
+            if found is not None and any(row[p] is None for p in positions):
+                filled = list(row)
+                for p, value in zip(positions, found, strict=True):
+                    if filled[p] is None:
+                        filled[p] = value
+                rows[n] = tuple(filled)
 
 
 # Facts first, then what changes them (a closed lead's tasks after the tasks are in).

@@ -139,6 +139,7 @@ class Task(Dims, Base):
         Index("ix_tasks_due", "due_at"),
         Index("ix_tasks_completed", "completed_at", postgresql_where="completed_at IS NOT NULL"),
         Index("ix_tasks_overdue", "overdue_at", postgresql_where="overdue_at IS NOT NULL"),
+        Index("ix_tasks_unclosed_overdue", "overdue_at", "scheduled_at", postgresql_where="closed_at IS NULL"),
         Index("ix_tasks_escalated", "escalated_at", postgresql_where="escalated_at IS NOT NULL"),
     )
 
@@ -184,7 +185,11 @@ class LedgerEntry(Dims, Base):
     reverses: Mapped[str | None] = mapped_column(String(64))
     posted_at: Mapped[datetime] = mapped_column(TS)
 
-    __table_args__ = (Index("ix_ledger_posted", "posted_at"), Index("ix_ledger_lead", "lead_id"))
+    __table_args__ = (
+        Index("ix_ledger_posted", "posted_at"),
+        Index("ix_ledger_lead", "lead_id"),
+        Index("ix_ledger_sale", "sale_id"),
+    )
 
 
 class Customer(Base):
@@ -220,7 +225,11 @@ class TierChange(Dims, Base):
     changed_by: Mapped[str | None] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(TS)
 
-    __table_args__ = (Index("ix_tier_changes_changed", "changed_at"),)
+    __table_args__ = (
+        Index("ix_tier_changes_changed", "changed_at"),
+        Index("ix_tier_changes_lead", "lead_id"),
+        Index("ix_tier_changes_customer", "customer_id"),
+    )
 
 
 class Dealer(Base):

@@ -102,6 +102,7 @@ STATEMENTS = (
 )""",
     """CREATE INDEX ix_ledger_lead ON ledger_entries (lead_id)""",
     """CREATE INDEX ix_ledger_posted ON ledger_entries (posted_at)""",
+    """CREATE INDEX ix_ledger_sale ON ledger_entries (sale_id)""",
     """CREATE TABLE network_evaluations (
     owner VARCHAR(32) NOT NULL,
     quarter VARCHAR(8) NOT NULL,
@@ -225,6 +226,7 @@ STATEMENTS = (
     """CREATE INDEX ix_tasks_lead ON tasks (lead_id)""",
     """CREATE INDEX ix_tasks_overdue ON tasks (overdue_at) WHERE overdue_at IS NOT NULL""",
     """CREATE INDEX ix_tasks_unclosed ON tasks (scheduled_at) WHERE closed_at IS NULL""",
+    """CREATE INDEX ix_tasks_unclosed_overdue ON tasks (overdue_at, scheduled_at) WHERE closed_at IS NULL""",
     """CREATE TABLE tier_changes (
     event_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64) NOT NULL,
@@ -244,6 +246,8 @@ STATEMENTS = (
     CONSTRAINT pk_tier_changes PRIMARY KEY (event_id)
 )""",
     """CREATE INDEX ix_tier_changes_changed ON tier_changes (changed_at)""",
+    """CREATE INDEX ix_tier_changes_customer ON tier_changes (customer_id)""",
+    """CREATE INDEX ix_tier_changes_lead ON tier_changes (lead_id)""",
 )
 TABLES = ('tier_changes', 'tasks', 'sales', 'refusals', 'plan_facts', 'other_events', 'networks', 'network_evaluations', 'ledger_entries', 'leads', 'dealers', 'customers')
 
