@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from hq_console.facts import ingest
 from leadnet_shared.events import Envelope
 
 from .conftest import NOW, envelope
+
+pytestmark = [pytest.mark.postgres]
 
 T0 = NOW - timedelta(days=20)
 
