@@ -1,4 +1,4 @@
-"""The four services as `leadnet up` and `leadnet migrate` know them."""
+"""The services as `leadnet up` and `leadnet migrate` know them."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("router", "dedup_router", "LEADNET_ROUTER_", 8002, "leadnet_router"),
     ServiceInfo("scheduler", "followup_scheduler", "LEADNET_SCHEDULER_", 8003, "leadnet_scheduler"),
     ServiceInfo("ledger", "rewards_ledger", "LEADNET_LEDGER_", 8004, "leadnet_ledger"),
+    ServiceInfo("console", "hq_console", "LEADNET_CONSOLE_", 8005, "leadnet_console"),
 )
 
 

@@ -51,3 +51,8 @@ user leadnet-ledger "$LEADNET_KAFKA_LEDGER_PASSWORD"
 grant_write leadnet-ledger leadnet.internal.dlq.v1 leadnet.public.ledger.v1
 grant_read leadnet-ledger leadnet.public.leads.v1 leadnet.public.sales.v1
 grant_groups leadnet-ledger leadnet-ledger-
+
+user leadnet-console "$LEADNET_KAFKA_CONSOLE_PASSWORD"
+grant_write leadnet-console leadnet.internal.dlq.v1
+grant_read leadnet-console leadnet.public.customers.v1 leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.ledger.v1 leadnet.public.networks.v1 leadnet.public.sales.v1 leadnet.public.tasks.v1
+grant_groups leadnet-console leadnet-console-

@@ -1,0 +1,278 @@
+"""hq-console tables: the console's own history of the public topics, one fact table per event family.
+
+The topics keep 30 days (leads, tasks, sales) to 400 (ledger, networks); HQ compares quarters and years, so every
+fact the pages count is kept here, masked as it came. Three kinds of table:
+
+- accumulating facts, one row per thing, its milestones filled in as their events arrive in any order (a lead's
+  received / accepted / verified / promoted / sold / closed instants; a task's scheduled / completed / overdue /
+  escalated instants; a sale and its cancellation);
+- transaction facts, one row per event (ledger entries, tier changes, refusals at intake, network evaluations);
+- dimensions the public topics publish as state (dealers, customers).
+
+Every fact carries the dimensions the filters need (region adcode, product line, tier, source, network, dealers),
+from its own event when the event has them, else from the lead it belongs to (`facts.fill_from_leads`); an unknown
+dimension stays NULL and is shown as unknown, never guessed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from leadnet_shared.db import new_metadata
+from leadnet_shared.outbox import define_kit_tables
+
+metadata = new_metadata()
+OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
+
+TS = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Dims:
+    """The filter dimensions every fact carries (NULL: the events did not say)."""
+
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    product_line: Mapped[str | None] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str | None] = mapped_column(String(40))
+    network_code: Mapped[str | None] = mapped_column(String(64))
+    entered_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class Lead(Dims, Base):
+    """One record as the public topics told its life: received (accepted or refused as a duplicate), verified,
+    promoted (a promotion task scheduled for it), sold (a sale attributed to it), returned, closed."""
+
+    __tablename__ = "leads"
+
+    lead_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    assigned_dealer: Mapped[str | None] = mapped_column(String(32))
+    authorized_dealer: Mapped[str | None] = mapped_column(String(32))
+    cross_region: Mapped[bool | None] = mapped_column(Boolean)
+    reward_eligible: Mapped[bool | None] = mapped_column(Boolean)
+    nature: Mapped[str | None] = mapped_column(String(20))
+    horizon: Mapped[str | None] = mapped_column(String(40))
+    customer_existed: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str | None] = mapped_column(String(20))  # accepted | rejected | returned | closed
+    received_at: Mapped[datetime | None] = mapped_column(TS)
+    accepted_at: Mapped[datetime | None] = mapped_column(TS)
+    rejected_at: Mapped[datetime | None] = mapped_column(TS)
+    reject_reason: Mapped[str | None] = mapped_column(String(40))
+    verified_at: Mapped[datetime | None] = mapped_column(TS)
+    verified_by: Mapped[str | None] = mapped_column(String(20))
+    promoted_at: Mapped[datetime | None] = mapped_column(TS)
+    sold_at: Mapped[datetime | None] = mapped_column(TS)
+    returned_at: Mapped[datetime | None] = mapped_column(TS)
+    closed_at: Mapped[datetime | None] = mapped_column(TS)
+    close_reason: Mapped[str | None] = mapped_column(String(40))
+    lead_version: Mapped[int] = mapped_column(Integer, default=0)
+    customer_masked: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # {name, phone, address}, masked
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        Index("ix_leads_received", "received_at"),
+        Index("ix_leads_verified", "verified_at", postgresql_where="verified_at IS NOT NULL"),
+        Index("ix_leads_customer", "customer_id"),
+        Index("ix_leads_region", "region_code"),
+    )
+
+
+class Refusal(Dims, Base):
+    """A record intake refused (422) before it became a lead: the collection-quality figure networks are graded by.
+    Read from the refusal event when the producers publish one; the table is empty until then."""
+
+    __tablename__ = "refusals"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dealer: Mapped[str | None] = mapped_column(String(32))
+    codes: Mapped[list[str] | None] = mapped_column(JSONB)
+    refused_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_refusals_refused", "refused_at"),)
+
+
+class Task(Dims, Base):
+    """One task (callback, promotion, recheck, sale report, maintenance) through its events. A task is open from
+    `scheduled_at` until `closed_at` (completed, cancelled, or ended by its lead's close or sale)."""
+
+    __tablename__ = "tasks"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str | None] = mapped_column(String(30))
+    dealer: Mapped[str | None] = mapped_column(String(32))
+    lead_id: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    horizon: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    due_at: Mapped[datetime | None] = mapped_column(TS)
+    scheduled_at: Mapped[datetime | None] = mapped_column(TS)
+    completed_at: Mapped[datetime | None] = mapped_column(TS)
+    closed_at: Mapped[datetime | None] = mapped_column(TS)
+    close_reason: Mapped[str | None] = mapped_column(String(30))
+    overdue_at: Mapped[datetime | None] = mapped_column(TS)
+    escalated_at: Mapped[datetime | None] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        Index("ix_tasks_lead", "lead_id"),
+        Index("ix_tasks_customer", "customer_id"),
+        Index("ix_tasks_scheduled", "scheduled_at"),
+        Index("ix_tasks_open", "closed_at", "scheduled_at"),
+    )
+
+
+class Sale(Dims, Base):
+    """A sale attributed to a customer (and to a lead, when one led to it), and its cancellation."""
+
+    __tablename__ = "sales"
+
+    sale_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    lead_id: Mapped[str | None] = mapped_column(String(64))
+    seller: Mapped[str | None] = mapped_column(String(32))
+    supplied_by: Mapped[str | None] = mapped_column(String(32))
+    credited_dealer: Mapped[str | None] = mapped_column(String(32))
+    cross_region: Mapped[bool | None] = mapped_column(Boolean)
+    cross_region_exempt: Mapped[bool | None] = mapped_column(Boolean)
+    violation: Mapped[str | None] = mapped_column(String(40))
+    vehicles: Mapped[int] = mapped_column(Integer, default=0)
+    sold_at: Mapped[datetime | None] = mapped_column(TS)
+    cancelled_at: Mapped[datetime | None] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        Index("ix_sales_sold", "sold_at"),
+        Index("ix_sales_lead", "lead_id"),
+        Index("ix_sales_customer", "customer_id"),
+    )
+
+
+class LedgerEntry(Dims, Base):
+    """A posting to a dealer's account (reward earned, or its reversal: negative)."""
+
+    __tablename__ = "ledger_entries"
+
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str | None] = mapped_column(String(30))
+    dealer: Mapped[str | None] = mapped_column(String(32))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    lead_id: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    sale_id: Mapped[str | None] = mapped_column(String(64))
+    reverses: Mapped[str | None] = mapped_column(String(64))
+    posted_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_ledger_posted", "posted_at"), Index("ix_ledger_lead", "lead_id"))
+
+
+class Customer(Base):
+    """A customer as `customer.upserted` last described it (masked), with the first instant the console saw it."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    tier: Mapped[str | None] = mapped_column(String(20))
+    assigned_dealer: Mapped[str | None] = mapped_column(String(32))
+    masked: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    first_seen_at: Mapped[datetime | None] = mapped_column(TS)
+    erased_at: Mapped[datetime | None] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_customers_first_seen", "first_seen_at"),)
+
+
+class TierChange(Base):
+    """A customer's tier changed (`customer.tier_changed`); `upgraded` when the new tier ranks higher."""
+
+    __tablename__ = "tier_changes"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    old_tier: Mapped[str | None] = mapped_column(String(20))
+    new_tier: Mapped[str | None] = mapped_column(String(20))
+    upgraded: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(30))
+    lead_id: Mapped[str | None] = mapped_column(String(64))
+    changed_by: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_tier_changes_changed", "changed_at"),)
+
+
+class Dealer(Base):
+    """A dealer as `dealer.upserted` / `dealer.withdrawn` last described it."""
+
+    __tablename__ = "dealers"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    territories: Mapped[list[str] | None] = mapped_column(JSONB)
+    product_lines: Mapped[list[str] | None] = mapped_column(JSONB)
+    sales_level: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(20))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class NetworkEvaluation(Base):
+    """One owner's networks evaluated for a quarter (`network.evaluated`); a later evaluation replaces it."""
+
+    __tablename__ = "network_evaluations"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(8), primary_key=True)
+    scope: Mapped[str | None] = mapped_column(String(20))
+    evaluated_at: Mapped[datetime] = mapped_column(TS)
+    networks: Mapped[int | None] = mapped_column(Integer)
+    networks_planned: Mapped[int | None] = mapped_column(Integer)
+    networks_developed: Mapped[int | None] = mapped_column(Integer)
+    development_completion: Mapped[float | None] = mapped_column(Float)
+    development_rating: Mapped[str | None] = mapped_column(String(20))
+    records: Mapped[int | None] = mapped_column(Integer)
+    verified: Mapped[int | None] = mapped_column(Integer)
+    authenticity_share: Mapped[float | None] = mapped_column(Float)
+    authenticity_rating: Mapped[str | None] = mapped_column(String(20))
+    class_counts: Mapped[dict[str, int] | None] = mapped_column(JSONB)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class PlanFact(Base):
+    """A plan event (callback or promotion plan of a dealer for a period) as the public topics carry it: the
+    quota and the lines planned when the producers publish them (plan completion against quota)."""
+
+    __tablename__ = "plan_facts"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(20), primary_key=True)  # callback | promotion
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)  # yyyy-mm | yyyy-Www
+    status: Mapped[str | None] = mapped_column(String(20))
+    quota: Mapped[int | None] = mapped_column(Integer)
+    lines: Mapped[int | None] = mapped_column(Integer)
+    late: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class OtherEvent(Base):
+    """Events of types this version does not count, kept as they came (masked public data): the history a later
+    version rebuilds a new page from after the topics have forgotten them."""
+
+    __tablename__ = "other_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(120))
+    occurred_at: Mapped[datetime] = mapped_column(TS)
+    subject: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_other_events_type", "type", "occurred_at"),)
