@@ -26,13 +26,14 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import jwt
 
-from leadnet_shared.auth import Principal, TokenVerifier, verify_bearer
+from leadnet_shared.auth import Principal, Role, TokenVerifier, ensure_keys, mint_token, verify_bearer
 from leadnet_shared.problems import Unauthenticated
 
 SESSION_COOKIE = "leadnet_console"
@@ -127,17 +128,8 @@ class OneTimeLogins:
         return True
 
 
-async def principal_from_login_link(verifier: TokenVerifier, logins: OneTimeLogins, token: str) -> Principal:
+async def principal_from_login_link(login_verifier: TokenVerifier, logins: OneTimeLogins, token: str) -> Principal:
     """The person a development login link names; refused when it is forged, expired or used before."""
-    login_verifier = TokenVerifier(
-        None,
-        issuer=verifier.issuer,
-        audience=LOGIN_AUDIENCE,
-        max_lifetime_seconds=LOGIN_TTL_SECONDS,
-        jwks_url=verifier.jwks_url,
-    )
-    login_verifier._keys = verifier._keys  # the same key set; only the audience and lifetime differ
-    login_verifier._loaded_at = verifier._loaded_at
     principal = await verify_bearer(login_verifier, token)
     expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
     if not logins.claim(token, expires):
@@ -246,3 +238,27 @@ class OidcClient:
             raise Unauthenticated("The ID token is invalid.") from exc
         if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
             raise Unauthenticated("The ID token answers another login.")
+
+
+def console_login_link(
+    key_dir: Path,
+    base_url: str,
+    *,
+    role: Role = "hq_analyst",
+    regions: list[str] | None = None,
+    sub: str | None = None,
+) -> str:
+    """The one-time development login link (`leadnet up`, `leadnet console-link`): a ten-minute token for the login
+    audience only, signed with the local key, so a link copied from a terminal is no API token."""
+    private_path, jwks_path = ensure_keys(key_dir)
+    kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
+    token = mint_token(
+        private_key_pem=private_path.read_bytes(),
+        kid=kid,
+        role=role,
+        sub=sub or f"{role}:console",
+        ttl_seconds=LOGIN_TTL_SECONDS,
+        audience=LOGIN_AUDIENCE,
+        regions=regions,
+    )
+    return f"{base_url.rstrip('/')}/console/login?{urlencode({'token': token})}"
