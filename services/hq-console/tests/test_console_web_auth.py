@@ -31,9 +31,7 @@ async def idp(infra: Infra) -> AsyncIterator[FakeIdp]:
 
 
 @pytest.fixture
-async def console(
-    infra: Infra, idp: FakeIdp, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
+async def console(infra: Infra, idp: FakeIdp, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("LEADNET_CONSOLE_OIDC_ISSUER", idp.issuer)
     monkeypatch.setenv("LEADNET_CONSOLE_OIDC_REDIRECT_URL", "http://test/console/auth/callback")
     url = await fresh_database(infra.database_server_url, "hq_console")
@@ -87,7 +85,9 @@ async def test_a_login_link_is_no_api_token_and_an_api_token_is_no_login_link(
 async def test_dealers_are_refused_by_token_and_by_login(console: httpx.AsyncClient, infra: Infra) -> None:
     response = await console.get("/console/overview", headers=infra.auth("dealer", "D001"))
     assert response.status_code == 403
-    assert (await console.get("/console/funnel/export?table=x", headers=infra.auth("dealer", "D001"))).status_code == 403
+    assert (
+        await console.get("/console/funnel/export?table=x", headers=infra.auth("dealer", "D001"))
+    ).status_code == 403
     assert (await console.get("/console/stream", headers=infra.auth("dealer", "D001"))).status_code == 403
     assert (await console.get("/console/overview", headers=infra.auth("hq_admin"))).status_code == 200
 

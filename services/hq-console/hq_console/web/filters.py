@@ -45,7 +45,7 @@ class Filters:
             return value if value and pattern.fullmatch(value) else None
 
         return cls(
-            period=period if period in PERIODS else "month",  # type: ignore[arg-type]
+            period=period if period in PERIODS else "month",
             at=at or today,
             region=code("region", _REGION),
             product_line=code("product_line"),

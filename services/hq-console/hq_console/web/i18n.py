@@ -35,7 +35,7 @@ def catalogue(language: str) -> dict[str, str]:
     return flat
 
 
-def pick_language(query: str | None, cookie: str | None, accept: str | None) -> str:
+def pick_language(query: str | None, cookie: str | None) -> str:
     """`?lang=` first, then the cookie a switch left, then Simplified Chinese: HQ's language, whatever the
     browser's own setting (an English browser on an HQ PC still gets the Chinese console until switched)."""
     for candidate in (query, cookie):

@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 from openpyxl import Workbook
 
 from hq_console.web import views
@@ -175,9 +174,7 @@ class Page:
         self.request = request
         self.session = session
         self.filters = filters
-        self.lang = pick_language(
-            request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
-        )
+        self.lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
         self.t = Translator(self.lang)
 
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -247,10 +244,7 @@ class Page:
 
 def nav_for(current: str, filters: Filters) -> list[dict[str, Any]]:
     query = filters.query()
-    return [
-        {"href": f"{PREFIX}/{name}?{query}", "label": f"nav.{name}", "current": name == current}
-        for name in PAGES
-    ]
+    return [{"href": f"{PREFIX}/{name}?{query}", "label": f"nav.{name}", "current": name == current} for name in PAGES]
 
 
 # ---- who is asking ---------------------------------------------------------------------------------------------
@@ -512,10 +506,20 @@ async def _watermark(runtime: Runtime) -> str:
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".woff2": "font/woff2"}
 
 
+@cache
+def static_files() -> dict[str, Path]:
+    """The files the console serves, listed once: a request can name nothing else (no path tricks, no stat)."""
+    return {
+        path.relative_to(STATIC_DIR).as_posix(): path
+        for path in STATIC_DIR.rglob("*")
+        if path.is_file() and path.suffix in _STATIC_TYPES
+    }
+
+
 @router.get("/static/{name:path}")
 async def static(name: str, request: Request) -> Response:
-    path = (STATIC_DIR / name).resolve()
-    if STATIC_DIR.resolve() not in path.parents or path.suffix not in _STATIC_TYPES or not path.is_file():
+    path = static_files().get(name)
+    if path is None:
         return Response(status_code=404)
     response = FileResponse(path, media_type=_STATIC_TYPES[path.suffix])
     response.headers["Cache-Control"] = (
@@ -624,6 +628,3 @@ async def logout(request: Request) -> Response:
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     page.finish(response)
     return response
-
-
-__all__ = ["Markup", "router"]

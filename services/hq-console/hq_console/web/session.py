@@ -202,7 +202,9 @@ class OidcClient:
             "client_id": self.config.client_id,
             "code_verifier": str(flow["verifier"]),
         }
-        auth = (self.config.client_id, self.config.client_secret) if self.config.client_secret else None
+        # A confidential client authenticates with HTTP Basic (client_secret_basic); a public one by PKCE alone.
+        secret = self.config.client_secret
+        auth = httpx.BasicAuth(self.config.client_id, secret) if secret else httpx.USE_CLIENT_DEFAULT
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.post(meta["token_endpoint"], data=form, auth=auth)
             if response.status_code != 200:
