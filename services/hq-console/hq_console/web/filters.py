@@ -28,6 +28,7 @@ class Filters:
     source: str | None = None
     tier: str | None = None
     dealer: str | None = None
+    network: str | None = None  # an information network (the funnel's and networks page's rows narrow to one)
 
     @classmethod
     def parse(cls, params: dict[str, str], *, today: date) -> Filters:
@@ -52,6 +53,7 @@ class Filters:
             source=code("source"),
             tier=code("tier"),
             dealer=code("dealer"),
+            network=code("network"),
         )
 
     def window(self) -> tuple[datetime, datetime]:
@@ -92,6 +94,7 @@ class Filters:
             "source": self.source,
             "tier": self.tier,
             "dealer": self.dealer,
+            "network": self.network,
         }
         values.update(overrides)
         return urlencode({k: v for k, v in values.items() if v})

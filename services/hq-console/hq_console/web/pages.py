@@ -157,9 +157,11 @@ def static_url(name: str) -> str:
     return f"{PREFIX}/static/{name}?v={_static_version(name)}"
 
 
-def fmt_number(value: Any, money: bool = False) -> str:
+def fmt_number(value: Any, money: bool = False, percent: bool = False) -> str:
     if value is None:
         return "–"
+    if percent:
+        return f"{float(value) * 100:.1f}%"
     if money:
         return f"¥{int(value) / 100:,.2f}"
     if isinstance(value, float):
@@ -229,10 +231,12 @@ class Page:
 
     def change_text(self, tile: Tile) -> str:
         change = tile.change
+        previous = fmt_number(tile.previous, tile.money, tile.percent)
         if change is None:
-            return self.t("kpi.no_previous", previous=fmt_number(tile.previous, tile.money))
+            return self.t("kpi.no_previous", previous=previous)
         sign = "+" if change > 0 else ""
-        return self.t("kpi.change", change=f"{sign}{change * 100:.1f}%", previous=fmt_number(tile.previous, tile.money))
+        amount = f"{sign}{change * 100:.1f} pp" if tile.percent else f"{sign}{change * 100:.1f}%"
+        return self.t("kpi.change", change=amount, previous=previous)
 
     def export_href(self, table: Table, fmt: str) -> str:
         params = dict(self.request.query_params)
@@ -310,7 +314,7 @@ async def root_slash() -> Response:
 async def build_view(request: Request, name: str, session: ConsoleSession, filters: Filters) -> PageView:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
-        return await views.build(name, db, session.principal, filters, dict(request.query_params))
+        return await views.build(name, db, session.principal, filters, Page(request, session).t)
 
 
 def _page_route(name: str) -> None:
@@ -330,7 +334,6 @@ def _page_route(name: str) -> None:
             view=view,
             nav=nav_for(name, filters),
             filter_options=options,
-            keep_level=request.query_params.get("level"),
             stream_url=f"{PREFIX}/stream",
         )
 
@@ -365,7 +368,9 @@ async def drill_list(request: Request) -> Response:
         return ctx.render("error.html", status=404, title="error.not_found", message="error.no_such_list")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
-        table, next_cursor = await views.drill_list(db, session.principal, filters, measure, request.query_params)
+        table, next_cursor = await views.drill_list(
+            db, session.principal, filters, measure, request.query_params, ctx.t
+        )
     next_href = None
     if next_cursor:
         params = dict(request.query_params)
@@ -395,7 +400,13 @@ async def drill_list_export(request: Request) -> Response:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
         table, _ = await views.drill_list(
-            db, session.principal, filters_of(request), measure, request.query_params, limit=views.EXPORT_LIMIT
+            db,
+            session.principal,
+            filters_of(request),
+            measure,
+            request.query_params,
+            Page(request, session).t,
+            limit=views.EXPORT_LIMIT,
         )
     return export_response(request, session, table, f"list-{measure}")
 

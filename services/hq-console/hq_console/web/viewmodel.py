@@ -13,23 +13,31 @@ Direction = Literal["up", "down", "flat", "none"]
 @dataclass(frozen=True, slots=True)
 class Tile:
     key: str  # catalogue key under `kpi.`
-    value: int
-    previous: int
+    value: int | float | None
+    previous: int | float | None
     href: str | None = None
     money: bool = False  # an amount in fen, shown in yuan
+    percent: bool = False  # a share (0..1); its change is in percentage points
 
     @property
     def change(self) -> float | None:
-        """Relative change against the previous period; None when the previous period had none."""
+        """Change against the previous period: relative for a count or amount, in points for a share; None when
+        there is nothing to compare with."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.percent:
+            return self.value - self.previous
         if self.previous == 0:
             return None
         return (self.value - self.previous) / abs(self.previous)
 
     @property
     def direction(self) -> Direction:
+        if self.value is None or self.previous is None:
+            return "none"
         if self.value == self.previous:
             return "flat"
-        if self.previous == 0:
+        if self.previous == 0 and not self.percent:
             return "none"
         return "up" if self.value > self.previous else "down"
 
