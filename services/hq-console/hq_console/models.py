@@ -63,6 +63,7 @@ class Lead(Dims, Base):
     horizon: Mapped[str | None] = mapped_column(String(40))
     customer_existed: Mapped[bool | None] = mapped_column(Boolean)
     status: Mapped[str | None] = mapped_column(String(20))  # accepted | rejected | returned | closed
+    status_at: Mapped[datetime | None] = mapped_column(TS)  # the instant of the fact that set `status`
     received_at: Mapped[datetime | None] = mapped_column(TS)
     accepted_at: Mapped[datetime | None] = mapped_column(TS)
     rejected_at: Mapped[datetime | None] = mapped_column(TS)
@@ -113,6 +114,7 @@ class Task(Dims, Base):
     customer_id: Mapped[str | None] = mapped_column(String(64))
     horizon: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str | None] = mapped_column(String(20))
+    status_at: Mapped[datetime | None] = mapped_column(TS)
     outcome: Mapped[str | None] = mapped_column(String(40))
     due_at: Mapped[datetime | None] = mapped_column(TS)
     scheduled_at: Mapped[datetime | None] = mapped_column(TS)
@@ -192,8 +194,9 @@ class Customer(Base):
     __table_args__ = (Index("ix_customers_first_seen", "first_seen_at"),)
 
 
-class TierChange(Base):
-    """A customer's tier changed (`customer.tier_changed`); `upgraded` when the new tier ranks higher."""
+class TierChange(Dims, Base):
+    """A customer's tier changed (`customer.tier_changed`); `upgraded` when the new tier ranks higher. Its region is
+    the customer's, its other dimensions those of the record that raised it, when known."""
 
     __tablename__ = "tier_changes"
 

@@ -1,0 +1,98 @@
+"""The insights API on facts fed through the console's own handler: who may see what, the filters' checks, the
+masked lists behind the figures, and events the console does not know."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from hq_console.facts import ingest
+from leadnet_shared.events import Envelope
+from leadnet_shared.testing import Infra
+
+from .conftest import NOW, envelope
+
+
+async def feed(client: httpx.AsyncClient, envelopes: list[Envelope]) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.db.transaction() as session:
+        await ingest(session, envelopes)
+
+
+def accepted(lead: str, customer_id: str, region: str, **extra: Any) -> Envelope:
+    at = extra.pop("at", NOW - timedelta(days=1))
+    data = {
+        "lead_id": lead,
+        "customer_id": customer_id,
+        "entered_by": extra.pop("entered_by", "D001"),
+        "assigned_dealer": extra.pop("assigned_dealer", "D001"),
+        "region_code": region,
+        "product_line": extra.pop("product_line", "tractor"),
+        "tier": extra.pop("tier", "retail"),
+        "source": extra.pop("source", "walk_in"),
+        "accepted_at": at.isoformat(),
+        "lead_version": 1,
+        "customer": extra.pop("customer", {"name": "张*", "phone": "138****8000", "address": "山东省潍坊市诸城市***"}),
+        **extra,
+    }
+    return envelope("leadnet.lead.accepted", data, at=at)
+
+
+async def test_a_dealer_is_refused_and_hq_sees_its_regions(console: httpx.AsyncClient, infra: Infra) -> None:
+    await feed(console, [accepted("L1", "C1", "370782"), accepted("L2", "C2", "130102")])
+    dealer = await console.get("/v1/insights/kpis", headers=infra.auth("dealer", "D001"))
+    assert dealer.status_code == 403
+    assert (await console.get("/v1/insights/kpis")).status_code == 401
+    everything = await console.get("/v1/insights/kpis", headers=infra.auth("hq_analyst"))
+    assert everything.status_code == 200, everything.text
+    assert everything.json()["records_accepted"] == 2
+    regional = await console.get("/v1/insights/kpis", headers=infra.auth("hq_admin", regions=["37"]))
+    assert regional.json()["records_accepted"] == 1
+    listed = await console.get(
+        "/v1/insights/records", params={"metric": "records_accepted"}, headers=infra.auth("hq_admin", regions=["37"])
+    )
+    assert [item["lead_id"] for item in listed.json()["items"]] == ["L1"]
+
+
+async def test_every_bad_parameter_is_reported_at_once(console: httpx.AsyncClient, infra: Infra) -> None:
+    answer = await console.get(
+        "/v1/insights/kpis",
+        params={"from": "2026-13-01", "region": "3x", "period": "year", "dealer": "D 1"},
+        headers=infra.auth("hq_admin"),
+    )
+    assert answer.status_code == 422
+    fields = {e["field"] for e in answer.json()["errors"]}
+    assert {"/from", "/region", "/period", "/dealer"} <= fields
+
+
+async def test_the_list_behind_a_figure_is_masked_and_paged(console: httpx.AsyncClient, infra: Infra) -> None:
+    leaky = accepted(
+        "L9", "C9", "370782", customer={"name": "张三", "phone": "13800138000", "address": "诸城市密州街道1号"}
+    )
+    await feed(console, [accepted(f"L{i}", f"C{i}", "370782") for i in range(5)] + [leaky])
+    seen, cursor, total = [], None, None
+    while True:
+        params = {"metric": "records_accepted", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await console.get("/v1/insights/records", params=params, headers=infra.auth("hq_admin"))).json()
+        total = page.get("total") if total is None else total
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert total == 6 and len({i["id"] for i in seen}) == 6
+    text = str(seen)
+    assert "13800138000" not in text and "密州街道" not in text and "张三" not in text
+    bad = await console.get(
+        "/v1/insights/records", params={"metric": "records_accepted", "cursor": "abc"}, headers=infra.auth("hq_admin")
+    )
+    assert bad.status_code == 400
+
+
+async def test_unknown_types_and_fields_are_kept_not_refused(console: httpx.AsyncClient, infra: Infra) -> None:
+    future = envelope("leadnet.lead.teleported", {"lead_id": "L1", "where": "mars"}, at=NOW)
+    odd = accepted("L1", "C1", "370782", brand_new_field={"x": 1}, tier=7)
+    await feed(console, [future, odd])
+    kpis = (await console.get("/v1/insights/kpis", headers=infra.auth("hq_admin"))).json()
+    assert kpis["records_accepted"] == 1
