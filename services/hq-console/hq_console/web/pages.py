@@ -295,7 +295,8 @@ def refused(request: Request, exc: Exception) -> Response:
 
 
 def filters_of(request: Request) -> Filters:
-    return Filters.parse(dict(request.query_params), today=datetime.now(SHANGHAI).date())
+    now = runtime_of(request).clock.now()
+    return Filters.parse(dict(request.query_params), today=now.astimezone(SHANGHAI).date())
 
 
 # ---- pages -----------------------------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ async def root_slash() -> Response:
 async def build_view(request: Request, name: str, session: ConsoleSession, filters: Filters) -> PageView:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
-        return await views.build(name, db, session.principal, filters, Page(request, session).t)
+        return await views.build(name, db, session.principal, filters, Page(request, session).t, runtime.clock.now())
 
 
 def _page_route(name: str) -> None:
@@ -369,7 +370,7 @@ async def drill_list(request: Request) -> Response:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
         table, next_cursor = await views.drill_list(
-            db, session.principal, filters, measure, request.query_params, ctx.t
+            db, session.principal, filters, measure, request.query_params, ctx.t, runtime.clock.now()
         )
     next_href = None
     if next_cursor:
@@ -406,6 +407,7 @@ async def drill_list_export(request: Request) -> Response:
             measure,
             request.query_params,
             Page(request, session).t,
+            runtime.clock.now(),
             limit=views.EXPORT_LIMIT,
         )
     return export_response(request, session, table, f"list-{measure}")

@@ -50,7 +50,7 @@ OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = (
     ("tasks_overdue", "tasks_overdue", False),
 )
 FUNNEL_STAGES = ("received", "accepted", "verified", "promoted", "sold")
-FUNNEL_GROUPS = ("source", "network", "tier", "product_line")
+FUNNEL_GROUPS: tuple[insights.FunnelBy, ...] = ("source", "network", "tier", "product_line")
 # A funnel group's value as the filter that narrows a list to it.
 GROUP_FILTER = {"source": "source", "network": "network", "tier": "tier", "product_line": "product_line"}
 CUSTOMER_MEASURES = ("new_customers", "lost_customers", "upgraded_customers", "repeat_purchases")
@@ -73,8 +73,10 @@ class Context:
         return f"{PREFIX}/list?{self.filters.query(**overrides)}&measure={measure}&from_page={self.page}"
 
 
-def context(db: AsyncSession, principal: Principal, filters: Filters, page: str, t: Translator) -> Context:
-    at = filters.at or periods.today(datetime.now().astimezone())
+def context(
+    db: AsyncSession, principal: Principal, filters: Filters, page: str, t: Translator, now: datetime
+) -> Context:
+    at = filters.at or periods.today(now)
     return Context(
         db=db,
         principal=principal,
@@ -89,14 +91,16 @@ def context(db: AsyncSession, principal: Principal, filters: Filters, page: str,
             network=filters.network,
         ),
         scope=Scope.of(principal),
-        now=datetime.now().astimezone(),
+        now=now,
         page=page,
         t=t,
     )
 
 
-async def build(name: str, db: AsyncSession, principal: Principal, filters: Filters, t: Translator) -> PageView:
-    ctx = context(db, principal, filters, name, t)
+async def build(
+    name: str, db: AsyncSession, principal: Principal, filters: Filters, t: Translator, now: datetime
+) -> PageView:
+    ctx = context(db, principal, filters, name, t, now)
     builder = {
         "overview": overview,
         "funnel": funnel,
@@ -461,9 +465,7 @@ async def networks(ctx: Context) -> PageView:
 
 
 async def customers(ctx: Context) -> PageView:
-    figures = await customer_figures.customer_figures(
-        ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now
-    )
+    figures = await customer_figures.customer_figures(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
     tiles = [
         Tile(
             key=name,
@@ -530,10 +532,11 @@ async def drill_list(
     measure: str,
     params: Mapping[str, str],
     t: Translator,
+    now: datetime,
     *,
     limit: int = LIST_PAGE,
 ) -> tuple[Table, str | None]:
-    ctx = context(db, principal, filters, "list", t)
+    ctx = context(db, principal, filters, "list", t, now)
     page = await records.records(
         db,
         measure,
