@@ -346,7 +346,7 @@ async def test_each_page_shows_its_figures(seeded: Site, page: Any) -> None:
     assert await cell(page, "regions", "诸城市", "records_received") == "2"
 
     await page.goto(f"{seeded.base}/console/funnel?{QUERY}")
-    assert await cell(page, "by_source", "walk_in", "received") == "2"
+    assert await cell(page, "by_source", "到店", "received") == "2"
     assert await cell(page, "by_network", "NET-1", "verified") == "2"
 
     await page.goto(f"{seeded.base}/console/networks?{QUERY}")

@@ -369,7 +369,7 @@ async def drill_list(request: Request) -> Response:
         return ctx.render("error.html", status=404, title="error.not_found", message="error.no_such_list")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
-        table, next_cursor = await views.drill_list(
+        table, next_cursor, total = await views.drill_list(
             db, session.principal, filters, measure, request.query_params, ctx.t, runtime.clock.now()
         )
     next_href = None
@@ -382,6 +382,7 @@ async def drill_list(request: Request) -> Response:
     return ctx.render(
         "list.html",
         table=table,
+        total=total if total is not None else len(table.rows),
         measure=measure,
         next_href=next_href,
         back_href=f"{PREFIX}/{back_page}?{filters.query()}",
@@ -400,7 +401,7 @@ async def drill_list_export(request: Request) -> Response:
         return Response(status_code=404)
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
-        table, _ = await views.drill_list(
+        table, _, _ = await views.drill_list(
             db,
             session.principal,
             filters_of(request),

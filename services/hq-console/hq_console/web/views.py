@@ -149,7 +149,7 @@ async def overview(ctx: Context) -> PageView:
     )
     rows: list[Row] = [
         {
-            "dimension": ctx.t(f"kpi.{tile.key}") + (" (¥)" if tile.money else ""),
+            "dimension": ctx.t(f"kpi.{tile.key}") + (" (¥)" if tile.money else " (%)" if tile.percent else ""),
             "current": _plain(tile.value, tile),
             "previous": _plain(tile.previous, tile),
             "list": tile.href,
@@ -191,7 +191,7 @@ def _plain(value: int | float | None, tile: Tile) -> int | float | None:
     if tile.money:
         return value / 100
     if tile.percent:
-        return round(float(value), 4)
+        return round(float(value) * 100, 1)
     return value
 
 
@@ -200,7 +200,7 @@ def _plain(value: int | float | None, tile: Tile) -> int | float | None:
 
 def _funnel_columns(first: str) -> list[Column]:
     return [
-        Column("key", first),
+        Column("label", first),
         Column("received", "col.received", numeric=True, measure="records_received"),
         Column("accepted", "col.accepted", numeric=True),
         Column("verified", "col.verified", numeric=True),
@@ -218,13 +218,18 @@ async def funnel(ctx: Context) -> PageView:
         title="chart.funnel",
         option={
             "tooltip": {"trigger": "item"},
+            "color": PALETTE,
             "series": [
                 {
                     "type": "funnel",
                     "sort": "none",
                     "left": "10%",
                     "width": "80%",
-                    "label": {"show": True, "position": "inside"},
+                    "min": 0,
+                    "max": max(stages[0], 1),
+                    "minSize": "4%",
+                    "gap": 2,
+                    "label": {"show": True, "position": "right", "color": "#1a1f2b", "formatter": "{b}  {c}"},
                     "data": [
                         {"name": ctx.t(f"col.{stage}"), "value": value}
                         for stage, value in zip(FUNNEL_STAGES, stages, strict=True)
@@ -256,11 +261,26 @@ async def funnel(ctx: Context) -> PageView:
                 id=f"by_{group}",
                 title=f"table.funnel_by_{group}",
                 columns=_funnel_columns(f"col.{group}"),
-                rows=[{**row.model_dump(), "group": group} for row in rows],
-                linker=_linker(ctx, lambda row: {GROUP_FILTER[row["group"]]: row["key"]} if row["key"] else {}),
+                rows=[{**row.model_dump(), "group": group, "label": _group_label(ctx, group, row.key)} for row in rows],
+                # a group of unknown value has no filter that narrows a list to it: its numbers link nowhere
+                linker=lambda row, column: (
+                    ctx.list_href(column.measure or "", **{GROUP_FILTER[row["group"]]: row["key"]})
+                    if row["key"]
+                    else None
+                ),
             )
         )
     return PageView(name="funnel", title="nav.funnel", charts=[chart], tables=tables)
+
+
+def _group_label(ctx: Context, group: str, key: str | None) -> str:
+    """A group's value as people read it: sources and tiers by their names, unknown as such."""
+    if key is None:
+        return ctx.t("col.unknown")
+    if group in ("source", "tier"):
+        name = f"{group}.{key}"
+        return ctx.t(name) if ctx.t.has(name) else key
+    return key
 
 
 # ---- dealers ----------------------------------------------------------------------------------------------------
@@ -348,7 +368,7 @@ async def regions(ctx: Context) -> PageView:
     rows = await region_figures.region_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
     table_rows: list[Row] = [
         {
-            "region": _region_part(row.region_code) if row.region_code else None,
+            "region": _region_part(row.region_code) if row.region_code else ctx.t("col.unknown"),
             "code": row.region_code,
             "records_received": row.records_received,
             "records_accepted": row.records_accepted,
@@ -362,6 +382,8 @@ async def regions(ctx: Context) -> PageView:
     ]
 
     def link(row: Row, column: Column) -> str | None:
+        if not row["code"]:
+            return None
         if column.key == "region":
             # the name drills down one level (province → city → county)
             if row["code"] and len(row["code"]) < 6:
@@ -535,7 +557,8 @@ async def drill_list(
     now: datetime,
     *,
     limit: int = LIST_PAGE,
-) -> tuple[Table, str | None]:
+) -> tuple[Table, str | None, int | None]:
+    """One page of the masked list behind a figure, the next page's cursor, and the list's total (first page)."""
     ctx = context(db, principal, filters, "list", t, now)
     page = await records.records(
         db,
@@ -555,9 +578,12 @@ async def drill_list(
                 "customer_name": customer.name if customer else None,
                 "customer_phone": customer.phone if customer else None,
                 "customer_address": customer.address if customer else None,
+                "source": _group_label(ctx, "source", item.source) if item.source else None,
+                "tier": _group_label(ctx, "tier", item.tier) if item.tier else None,
             }
         )
-    return Table(id=measure, title=f"kpi.{measure}", columns=LIST_COLUMNS, rows=rows), page.next_cursor
+    table = Table(id=measure, title=f"kpi.{measure}", columns=LIST_COLUMNS, rows=rows)
+    return table, page.next_cursor, page.total
 
 
 # ---- filters ----------------------------------------------------------------------------------------------------
@@ -628,7 +654,8 @@ async def watermark(db: AsyncSession) -> str:
 
 # ---- charts -----------------------------------------------------------------------------------------------------
 
-PALETTE = ["#0b4f9c", "#d97706", "#0a6b2d", "#a4161a", "#6d28d9"]
+# Distinct for the common colour-vision deficiencies, each at least 3:1 against white (WCAG non-text contrast).
+PALETTE = ["#0b4f9c", "#c2410c", "#0a6b2d", "#a4161a", "#6d28d9"]
 
 
 def _line_chart(ctx: Context, x: list[str], series: dict[str, list[int]]) -> dict[str, Any]:
