@@ -8,10 +8,10 @@ link or OpenID Connect) or, for scripts, a bearer token like every other API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
-import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -92,6 +92,7 @@ class WebState:
     login_verifier: TokenVerifier | None  # development login links; None in production
     oidc: OidcClient | None
     production: bool
+    watermark: Watermark
 
 
 def web_state(runtime: Runtime) -> WebState:
@@ -128,6 +129,7 @@ def _new_web_state(runtime: Runtime) -> WebState:
         login_verifier=login_verifier,
         oidc=oidc,
         production=production,
+        watermark=Watermark(runtime),
     )
 
 
@@ -473,35 +475,68 @@ def export_response(request: Request, session: ConsoleSession, table: Table | No
 # ---- live updates ----------------------------------------------------------------------------------------------
 
 
+class Watermark:
+    """How far the console's history has got, read by one poller per process however many pages are open (a page
+    waits on it, not on the database). The mark is read from the database, not from this process's consumer, so a
+    page served by one replica hears about events another replica ingested."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.version = 0
+        self.listeners = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, seen: int, patience: float) -> int:
+        """The version after `seen` (returns at once if it moved on already), or `seen` after `patience` s."""
+        self.listeners += 1
+        try:
+            if self._task is None or self._task.done():
+                self._task = asyncio.create_task(self._poll())
+                self.runtime.tasks.append(self._task)  # cancelled with the service's other tasks at shutdown
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(patience):
+                        await self._changed.wait_for(lambda: self.version != seen)
+                return self.version
+        finally:
+            self.listeners -= 1
+
+    async def _poll(self) -> None:
+        last = await _watermark(self.runtime)
+        while not self.runtime.stopping and self.listeners > 0:
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+            mark = await _watermark(self.runtime)
+            if mark != last:
+                last = mark
+                async with self._changed:
+                    self.version += 1
+                    self._changed.notify_all()
+
+
 @router.get("/stream")
 async def stream(request: Request) -> Response:
     """Server-sent events: `update` whenever the console's history moved on (a new event ingested), so an open
-    page re-fetches its numbers without a reload. The watermark is read from the database, not from this process,
-    so a page served by one replica hears about events another replica ingested."""
+    page re-fetches its numbers without a reload; a comment every 15 s keeps proxies from closing the stream."""
     try:
         await caller(request)
     except (NeedsLogin, Refused) as exc:
         return refused(request, exc)
     runtime = runtime_of(request)
+    watermark = web_state(runtime).watermark
 
     async def events() -> AsyncIterator[bytes]:
-        last = await _watermark(runtime)
+        seen = watermark.version
         yield b"retry: 3000\n\n"
-        idle = 0.0
         while not runtime.stopping:
             if await request.is_disconnected():
                 return
-            await asyncio.sleep(STREAM_POLL_SECONDS)
-            mark = await _watermark(runtime)
-            if mark != last:
-                last = mark
-                idle = 0.0
-                yield f"event: update\ndata: {json.dumps(mark)}\n\n".encode()
+            version = await watermark.wait(seen, STREAM_KEEPALIVE_SECONDS)
+            if version != seen:
+                seen = version
+                yield f"event: update\ndata: {version}\n\n".encode()
             else:
-                idle += STREAM_POLL_SECONDS
-                if idle >= STREAM_KEEPALIVE_SECONDS:
-                    idle = 0.0
-                    yield b": keepalive\n\n"
+                yield b": keepalive\n\n"
 
     response = StreamingResponse(events(), media_type="text/event-stream")
     response.headers.update(security_headers(web_state(runtime).production))
