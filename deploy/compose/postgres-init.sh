@@ -19,7 +19,7 @@ SELECT 'CREATE ROLE leadnet_ledger_app NOLOGIN'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'leadnet_ledger_app')\gexec
 SQL
 
-for service in intake router scheduler ledger; do
+for service in intake router scheduler ledger console; do
   db="leadnet_${service}"
   role="leadnet_${service}_svc"
   case "$service" in
@@ -27,6 +27,7 @@ for service in intake router scheduler ledger; do
     router) password="${LEADNET_DB_ROUTER_PASSWORD}" ;;
     scheduler) password="${LEADNET_DB_SCHEDULER_PASSWORD}" ;;
     ledger) password="${LEADNET_DB_LEDGER_PASSWORD}" ;;
+    console) password="${LEADNET_DB_CONSOLE_PASSWORD}" ;;
   esac
   $PSQL --dbname postgres -v db="$db" -v role="$role" -v pw="$password" <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER leadnet_migrate', :'db')

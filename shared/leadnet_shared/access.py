@@ -28,6 +28,7 @@ from leadnet_shared.events import (
     NETWORKS,
     SALES,
     TASKS,
+    TOPICS,
 )
 
 SERVICES = ("intake", "router", "scheduler", "ledger", "console")
@@ -48,8 +49,9 @@ READS: dict[str, frozenset[str]] = {
     "router": frozenset({LEADS_INTERNAL, LEADS, CUSTOMERS, TASKS, SALES, LEDGER}),  # the customer timeline reads all
     "scheduler": frozenset({LEADS, DEALERS, SALES}),
     "ledger": frozenset({LEADS, SALES}),
-    # the HQ console reads every public topic, as any dashboard HQ runs would (contract.md "HQ console")
-    "console": frozenset({LEADS, CUSTOMERS, DEALERS, TASKS, SALES, LEDGER, NETWORKS}),
+    # the HQ console reads every public topic, as any dashboard HQ runs would (contract.md "HQ console"),
+    # including those added later: the catalogue's public topics, not a list of its own
+    "console": frozenset(t.name for t in TOPICS if t.public),
 }
 
 # The one service that produces each event type (the dead letter is every consumer's, so it has none).

@@ -60,6 +60,7 @@ SERVICES = (
     ),
     Service("scheduler", "followup-scheduler", "followup_scheduler", 8003, ("/v1/tasks", "/v1/plans")),
     Service("ledger", "rewards-ledger", "rewards_ledger", 8004, ("/v1/ledger",)),
+    Service("console", "hq-console", "hq_console", 8005, ("/v1/insights", "/console")),
 )
 
 
@@ -754,7 +755,7 @@ class TestCompose:
         assert postgres["healthcheck"]["test"] and postgres["restart"] == "unless-stopped"
         init = (REPO / "deploy" / "compose" / "postgres-init.sh").read_text()
         # What the script does is run on a real PostgreSQL by tests/test_compose_roles.py.
-        assert "for service in intake router scheduler ledger; do" in init and 'db="leadnet_${service}"' in init
+        assert "for service in intake router scheduler ledger console; do" in init and 'db="leadnet_${service}"' in init
 
     def test_compose_creates_the_contract_topics(self) -> None:
         script = (REPO / "deploy" / "compose" / "create-topics.sh").read_text()

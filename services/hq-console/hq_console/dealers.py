@@ -121,6 +121,19 @@ async def dealer_rows(
             if figure != "dealer":
                 put(row["dealer"], figure, int(n or 0))
 
+    # The scheduler's daily overdue digest per dealer (task.overdue_digest) counts the tasks escalated that day
+    # instead of a task.escalated each: both are read, kept in other_events / tasks.
+    digest_sql = (
+        "SELECT data->>'dealer', sum((data->>'newly_escalated')::int) FROM other_events "
+        "WHERE type = 'leadnet.task.overdue_digest' AND occurred_at >= :start AND occurred_at < :end "
+        "AND jsonb_typeof(data->'newly_escalated') = 'number' GROUP BY 1"
+    )
+    if not scope.regions and filters.region is None and filters == Filters(dealer=filters.dealer, region=None):
+        # A digest has no region, product line or tier: counted only when no such filter applies.
+        for dealer, n in (await session.execute(text(digest_sql), {"start": period.start, "end": period.end})).all():
+            if filters.dealer is None or dealer == filters.dealer:
+                put(dealer, "escalated", int(n or 0))
+
     # plans (when the plan events carry a quota): the months the period covers
     months = sorted({f"{d.year}-{d.month:02d}" for d in (period.first, period.last)})
     quotas: dict[str, int] = {}

@@ -22,9 +22,11 @@ from hq_console.tiers import is_upgrade
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import AllTypesExcept, BatchHandler
 from leadnet_shared.db import driver_connection
-from leadnet_shared.events import CUSTOMERS, DEALERS, LEADS, LEDGER, NETWORKS, SALES, TASKS, Envelope
+from leadnet_shared.events import TOPICS, Envelope
 
-CONSOLE_TOPICS = (LEADS, CUSTOMERS, DEALERS, TASKS, SALES, LEDGER, NETWORKS)
+# Every public topic of the catalogue (leads, customers, dealers, tasks, sales, ledger, networks, and any added
+# later): what HQ may read is what is public (masked), and nothing else.
+CONSOLE_TOPICS = tuple(t.name for t in TOPICS if t.public)
 CONSOLE_TYPES: frozenset[str] = AllTypesExcept({"leadnet.event.dead_lettered"})
 
 # Refusals at intake (422 per dealer and network): the producers' event name, whichever they choose of these.
@@ -482,12 +484,14 @@ CUSTOMER_ERASE = (
 LEADS_ERASE = "UPDATE leads SET customer_masked = NULL WHERE customer_id = $1"
 TIER_CHANGE_INSERT = (
     "INSERT INTO tier_changes (event_id, customer_id, old_tier, new_tier, upgraded, reason, lead_id, changed_by, "
-    "changed_at, region_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-    "COALESCE($10, (SELECT region_code FROM customers WHERE customer_id = $2))) ON CONFLICT (event_id) DO NOTHING"
+    "changed_at, region_code) VALUES ($1, $2::text, $3, $4, $5, $6, $7, $8, $9, "
+    "COALESCE($10::text, (SELECT region_code FROM customers WHERE customer_id = $2::text))) "
+    "ON CONFLICT (event_id) DO NOTHING"
 )
 # A customer's region learnt after its tier changes were counted.
 TIER_CHANGE_REGION = (
-    "UPDATE tier_changes SET region_code = $2 WHERE customer_id = $1 AND region_code IS NULL AND $2 IS NOT NULL"
+    "UPDATE tier_changes SET region_code = $2::text WHERE customer_id = $1 AND region_code IS NULL "
+    "AND $2::text IS NOT NULL"
 )
 DEALER_UPSERT = (
     "INSERT INTO dealers AS t (code, name, territories, product_lines, sales_level, status, updated_at) "
@@ -523,6 +527,13 @@ PLAN_UPSERT = (
     "lines = COALESCE(EXCLUDED.lines, t.lines), late = COALESCE(EXCLUDED.late, t.late), "
     "updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at) WHERE EXCLUDED.updated_at >= t.updated_at"
 )
+NETWORK_UPSERT = (
+    "INSERT INTO networks AS t (code, kind, scope, owner, graded_in, grade, authenticity_level, network_class, "
+    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, "
+    "scope = EXCLUDED.scope, owner = EXCLUDED.owner, graded_in = EXCLUDED.graded_in, grade = EXCLUDED.grade, "
+    "authenticity_level = EXCLUDED.authenticity_level, network_class = EXCLUDED.network_class, "
+    "updated_at = EXCLUDED.updated_at WHERE EXCLUDED.updated_at >= t.updated_at"
+)
 OTHER_INSERT = (
     "INSERT INTO other_events (event_id, type, occurred_at, subject, data) VALUES ($1, $2, $3, $4, $5::jsonb) "
     "ON CONFLICT (event_id) DO NOTHING"
@@ -547,6 +558,12 @@ _CLOSE_LATE_TASKS = (
     "WHERE f.lead_id = l.lead_id AND f.lead_id = ANY($1::text[]) AND l.closed_at IS NOT NULL "
     "AND f.closed_at IS NULL AND f.scheduled_at <= l.closed_at"
 )
+# ... and one that arrives after a sale to its customer, with the sale (callbacks and promotions only).
+_CLOSE_LATE_TASKS_BY_SALE = (
+    "UPDATE tasks AS f SET closed_at = s.sold_at, close_reason = 'sold' FROM sales AS s "
+    "WHERE f.customer_id = s.customer_id AND f.customer_id = ANY($1::text[]) AND s.sold_at IS NOT NULL "
+    "AND f.closed_at IS NULL AND f.kind IN ('callback', 'promotion') AND f.scheduled_at <= s.sold_at"
+)
 # A ledger entry for a sale without a lead (a purchase reward) takes the sale's dimensions.
 _FILL_LEDGER_FROM_SALES = (
     f"UPDATE ledger_entries AS f SET {_DIM_FILL.replace('l.', 's.')} FROM sales AS s WHERE f.sale_id = s.sale_id "
@@ -562,6 +579,7 @@ class Batch:
         self.rows: dict[str, list[Row]] = defaultdict(list)
         self.lead_ids: set[str] = set()
         self.sale_ids: set[str] = set()
+        self.task_customers: set[str] = set()
 
     def add(self, sql: str, row: Row) -> None:
         self.rows[sql].append(row)
@@ -579,6 +597,8 @@ class Batch:
                 await connection.execute(fill, sorted(self.lead_ids))
         if self.sale_ids:
             await connection.execute(_FILL_LEDGER_FROM_SALES, sorted(self.sale_ids))
+        if self.task_customers:
+            await connection.execute(_CLOSE_LATE_TASKS_BY_SALE, sorted(self.task_customers))
 
 
 # Facts first, then what changes them (a closed lead's tasks after the tasks are in).
@@ -632,6 +652,8 @@ def _task(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) 
     if row is None:
         return
     batch.add(TASK_UPSERT, row)
+    if row[TASK_COLUMNS.index("customer_id")]:
+        batch.task_customers.add(row[TASK_COLUMNS.index("customer_id")])
     lead_id = row[TASK_COLUMNS.index("lead_id")]
     if lead_id:
         batch.lead_ids.add(lead_id)
@@ -777,8 +799,27 @@ def _evaluated(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datet
         )
 
 
+def _network(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
+    code = _str(data.get("code"))
+    if code:
+        batch.add(
+            NETWORK_UPSERT,
+            (
+                code,
+                _str(data.get("kind")),
+                _str(data.get("scope")),
+                _str(data.get("owner")),
+                _str(data.get("graded_in")),
+                _str(data.get("grade")),
+                _int(data.get("authenticity_level")),
+                _str(data.get("network_class")),
+                _ts(data.get("updated_at")) or at,
+            ),
+        )
+
+
 def _refusal(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
-    codes = data.get("codes") or data.get("errors") or []
+    codes = data.get("problems") or data.get("codes") or data.get("errors") or []
     if isinstance(codes, list):
         codes = [c.get("code") if isinstance(c, dict) else c for c in codes]
     dealer = _str(data.get("dealer")) or _str(data.get("entered_by"))
@@ -840,6 +881,7 @@ _HANDLERS: dict[str, Handler] = {
     "leadnet.dealer.upserted": _dealer,
     "leadnet.dealer.withdrawn": _withdrawn,
     "leadnet.network.evaluated": _evaluated,
+    "leadnet.network.upserted": _network,
 }
 
 

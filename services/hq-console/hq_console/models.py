@@ -250,6 +250,23 @@ class NetworkEvaluation(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
+class Network(Base):
+    """An information network as `network.upserted` last described it: kind, scope, owner, and the grade,
+    authenticity level and class ("B-2") of its last evaluated quarter."""
+
+    __tablename__ = "networks"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str | None] = mapped_column(String(20))
+    scope: Mapped[str | None] = mapped_column(String(20))
+    owner: Mapped[str | None] = mapped_column(String(32))
+    graded_in: Mapped[str | None] = mapped_column(String(8))
+    grade: Mapped[str | None] = mapped_column(String(4))
+    authenticity_level: Mapped[int | None] = mapped_column(Integer)
+    network_class: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
 class PlanFact(Base):
     """A plan event (callback or promotion plan of a dealer for a period) as the public topics carry it: the
     quota and the lines planned when the producers publish them (plan completion against quota)."""

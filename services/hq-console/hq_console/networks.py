@@ -24,7 +24,14 @@ class NetworkRow(BaseModel):
     records_accepted: int
     verified: int  # of the records accepted in the period, verified since
     authenticity_share: float | None
-    authenticity_level: int | None  # 1, 2 or 3 (policy/measures.toml)
+    authenticity_level: int | None  # 1, 2 or 3 (policy/measures.toml), live from the period's records
+    # as the last quarterly evaluation graded it (network.upserted), when the networks service published one
+    kind: str | None = None
+    owner: str | None = None
+    graded_in: str | None = None
+    grade: str | None = None
+    evaluated_authenticity_level: int | None = None
+    network_class: str | None = None
 
 
 class Evaluation(BaseModel):
@@ -59,6 +66,12 @@ def _quarters(period: Period) -> list[str]:
     return quarters
 
 
+def _graded(row: NetworkRow, known: Any) -> None:
+    row.kind, row.owner, row.graded_in = known["kind"], known["owner"], known["graded_in"]
+    row.grade, row.network_class = known["grade"], known["network_class"]
+    row.evaluated_authenticity_level = known["authenticity_level"]
+
+
 async def network_view(
     session: AsyncSession, period: Period, filters: Filters, scope: Scope, *, now: datetime
 ) -> Networks:
@@ -90,6 +103,24 @@ async def network_view(
                 authenticity_level=policy.authenticity_level(share),
             )
         )
+    registered = {row["code"]: row for row in (await session.execute(text("SELECT * FROM networks"))).mappings().all()}
+    for network in rows:
+        known = registered.pop(network.network_code, None) if network.network_code else None
+        if known is not None:
+            _graded(network, known)
+    if filters == Filters() and not scope.regions:
+        for code, known in sorted(registered.items()):  # networks without records in the period
+            empty = NetworkRow(
+                network_code=code,
+                records_received=0,
+                refused_at_intake=0,
+                records_accepted=0,
+                verified=0,
+                authenticity_share=None,
+                authenticity_level=None,
+            )
+            _graded(empty, known)
+            rows.append(empty)
     # Evaluations of the quarters the period touches. A regional caller sees the evaluations of dealers whose
     # territories reach into its regions, not HQ's national networks.
     evaluation_sql = (
@@ -112,7 +143,7 @@ async def network_view(
         ):
             continue
         payload = dict(row["payload"] or {})
-        for known in (
+        for field in (
             "owner",
             "quarter",
             "scope",
@@ -128,7 +159,7 @@ async def network_view(
             "authenticity_rating",
             "class_counts",
         ):
-            payload.pop(known, None)
+            payload.pop(field, None)
         evaluations.append(
             Evaluation(
                 owner=row["owner"],

@@ -116,6 +116,18 @@ STATEMENTS = (
     payload JSONB NOT NULL,
     CONSTRAINT pk_network_evaluations PRIMARY KEY (owner, quarter)
 )""",
+    """CREATE TABLE networks (
+    code VARCHAR(64) NOT NULL,
+    kind VARCHAR(20),
+    scope VARCHAR(20),
+    owner VARCHAR(32),
+    graded_in VARCHAR(8),
+    grade VARCHAR(4),
+    authenticity_level INTEGER,
+    network_class VARCHAR(8),
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    CONSTRAINT pk_networks PRIMARY KEY (code)
+)""",
     """CREATE TABLE other_events (
     event_id VARCHAR(64) NOT NULL,
     type VARCHAR(120) NOT NULL,
@@ -225,7 +237,7 @@ STATEMENTS = (
 )""",
     """CREATE INDEX ix_tier_changes_changed ON tier_changes (changed_at)""",
 )
-TABLES = ('tier_changes', 'tasks', 'sales', 'refusals', 'plan_facts', 'other_events', 'network_evaluations', 'ledger_entries', 'leads', 'dealers', 'customers')
+TABLES = ('tier_changes', 'tasks', 'sales', 'refusals', 'plan_facts', 'other_events', 'networks', 'network_evaluations', 'ledger_entries', 'leads', 'dealers', 'customers')
 
 
 def upgrade() -> None:
