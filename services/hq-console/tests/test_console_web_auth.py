@@ -172,3 +172,24 @@ async def test_english_is_switchable_and_remembered(console: httpx.AsyncClient, 
     assert 'lang="en"' in again.text
     chinese = await console.get("/console/overview?lang=zh-CN", headers=auth)
     assert "总览" in chinese.text
+
+
+async def test_a_session_works_on_every_replica(infra: Infra) -> None:
+    """Two consoles on one database (two replicas) sign sessions with the same secret, kept in that database."""
+    url = await fresh_database(infra.database_server_url, "hq_console")
+    settings = service_settings(ConsoleSettings, infra, database_url=url, topic_prefix="unused.")
+    async with running(create_app(settings, consume=False)) as first:
+        await first.get(link_path(infra))
+        cookie = first.cookies[SESSION_COOKIE]
+    async with running(create_app(settings, consume=False)) as second:
+        second.cookies.set(SESSION_COOKIE, cookie, path="/console")
+        assert (await second.get("/console/overview")).status_code == 200
+
+
+async def test_a_regional_manager_picks_only_their_regions(console: httpx.AsyncClient, infra: Infra) -> None:
+    auth = infra.auth("hq_analyst", position="regional_manager", regions=["37"])
+    page = await console.get("/console/overview", headers=auth)
+    assert page.status_code == 200
+    regions = re.search(r'<select name="region">(.*?)</select>', page.text, re.S)
+    assert regions is not None
+    assert 'value="37"' in regions.group(1) and 'value="13"' not in regions.group(1)

@@ -43,6 +43,7 @@ from hq_console.web.session import (
     principal_from_login_link,
     session_from,
     session_value,
+    shared_session_secret,
 )
 from hq_console.web.viewmodel import Column, PageView, Table, Tile
 from leadnet_shared.app import Runtime, runtime_of, state_of
@@ -87,7 +88,7 @@ def security_headers(production: bool) -> dict[str, str]:
 
 @dataclass
 class WebState:
-    signer: Signer
+    signer: Signer | None  # from LEADNET_CONSOLE_SESSION_SECRET, else read from the database on first use
     logins: OneTimeLogins
     login_verifier: TokenVerifier | None  # development login links; None in production
     oidc: OidcClient | None
@@ -99,16 +100,22 @@ def web_state(runtime: Runtime) -> WebState:
     return state_of(runtime, WebState, create=lambda: _new_web_state(runtime))
 
 
+async def signer_of(runtime: Runtime) -> Signer:
+    """The session signer: the configured secret, else one the console keeps in its own database, so every
+    replica signs and reads the same cookies without another Secret to deploy."""
+    state = web_state(runtime)
+    if state.signer is None:
+        async with runtime.db.transaction() as db:
+            state.signer = Signer(await shared_session_secret(db))
+    return state.signer
+
+
 def _new_web_state(runtime: Runtime) -> WebState:
     from hq_console.web.config import WebConfig
 
     config = WebConfig()
     production = runtime.settings.env == "production"
     secret = config.session_secret.get_secret_value().encode() if config.session_secret else None
-    if secret is None:
-        if production:
-            raise RuntimeError("LEADNET_CONSOLE_SESSION_SECRET is required in production (replicas share sessions)")
-        secret = secrets.token_bytes(32)  # development: sessions last as long as the process
     oidc = None
     if config.oidc_issuer:
         oidc = OidcClient(
@@ -124,7 +131,7 @@ def _new_web_state(runtime: Runtime) -> WebState:
     if not production and runtime.verifier is not None:
         login_verifier = config.login_verifier(runtime.settings)
     return WebState(
-        signer=Signer(secret),
+        signer=Signer(secret) if secret else None,
         logins=OneTimeLogins(),
         login_verifier=login_verifier,
         oidc=oidc,
@@ -210,7 +217,7 @@ class Page:
         return response
 
     def finish(self, response: Response) -> None:
-        production = web_state(runtime_of(self.request)).production
+        production = runtime_of(self.request).settings.env == "production"
         response.headers.update(security_headers(production))
         response.headers["Cache-Control"] = "no-store"
         if self.request.query_params.get("lang") in LANGUAGES:
@@ -275,8 +282,8 @@ async def caller(request: Request) -> ConsoleSession:
             raise NeedsLogin from exc
         session = ConsoleSession(principal=principal, csrf="")
     else:
-        state = web_state(runtime)
-        found = session_from(state.signer.loads(request.cookies.get(SESSION_COOKIE), purpose="session"))
+        signer = await signer_of(runtime)
+        found = session_from(signer.loads(request.cookies.get(SESSION_COOKIE), purpose="session"))
         if found is None:
             raise NeedsLogin
         session = found
@@ -539,7 +546,7 @@ async def stream(request: Request) -> Response:
                 yield b": keepalive\n\n"
 
     response = StreamingResponse(events(), media_type="text/event-stream")
-    response.headers.update(security_headers(web_state(runtime).production))
+    response.headers.update(security_headers(runtime.settings.env == "production"))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # an nginx ingress would hold the stream in its buffer
     return response
@@ -582,13 +589,14 @@ async def static(name: str, request: Request) -> Response:
 # ---- login -----------------------------------------------------------------------------------------------------
 
 
-def _start_session(request: Request, principal: Principal) -> Response:
+async def _start_session(request: Request, principal: Principal) -> Response:
     state = web_state(runtime_of(request))
+    signer = await signer_of(runtime_of(request))
     page = Page(request, None)
     if not principal.is_hq:
         return page.render("error.html", status=403, title="error.forbidden", message="error.dealers_refused")
     response = RedirectResponse(f"{PREFIX}/overview", status_code=303)
-    cookie = state.signer.dumps(session_value(principal), purpose="session", ttl_seconds=SESSION_TTL_SECONDS)
+    cookie = signer.dumps(session_value(principal), purpose="session", ttl_seconds=SESSION_TTL_SECONDS)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -618,7 +626,7 @@ async def login(request: Request) -> Response:
             principal = await principal_from_login_link(state.login_verifier, state.logins, token)
         except ServiceError:
             return page.render("login.html", status=401, message="login.link_invalid", oidc=state.oidc is not None)
-        return _start_session(request, principal)
+        return await _start_session(request, principal)
     return page.render("login.html", oidc=state.oidc is not None)
 
 
@@ -632,7 +640,7 @@ async def auth_start(request: Request) -> Response:
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         FLOW_COOKIE,
-        state.signer.dumps(flow, purpose="oidc", ttl_seconds=FLOW_TTL_SECONDS),
+        (await signer_of(runtime_of(request))).dumps(flow, purpose="oidc", ttl_seconds=FLOW_TTL_SECONDS),
         max_age=FLOW_TTL_SECONDS,
         httponly=True,
         samesite="lax",
@@ -648,7 +656,7 @@ async def auth_callback(request: Request) -> Response:
     runtime = runtime_of(request)
     state = web_state(runtime)
     page = Page(request, None)
-    flow = state.signer.loads(request.cookies.get(FLOW_COOKIE), purpose="oidc")
+    flow = (await signer_of(runtime)).loads(request.cookies.get(FLOW_COOKIE), purpose="oidc")
     code, returned_state = request.query_params.get("code"), request.query_params.get("state")
     if state.oidc is None or runtime.verifier is None:
         return page.render("login.html", status=404, message="login.no_provider", oidc=False)
@@ -658,15 +666,15 @@ async def auth_callback(request: Request) -> Response:
         principal = await state.oidc.finish(code=code, flow=flow, verifier=runtime.verifier)
     except ServiceError:
         return page.render("login.html", status=401, message="login.flow_invalid", oidc=True)
-    return _start_session(request, principal)
+    return await _start_session(request, principal)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     """Ends the session; the form carries the session's CSRF token, and a request from another origin is refused."""
-    state = web_state(runtime_of(request))
     page = Page(request, None)
-    session = session_from(state.signer.loads(request.cookies.get(SESSION_COOKIE), purpose="session"))
+    signer = await signer_of(runtime_of(request))
+    session = session_from(signer.loads(request.cookies.get(SESSION_COOKIE), purpose="session"))
     # A urlencoded form of one field, parsed here rather than through python-multipart for this alone.
     form = {k: v[0] for k, v in parse_qs((await request.body())[:4096].decode(errors="replace")).items()}
     origin = request.headers.get("origin")
