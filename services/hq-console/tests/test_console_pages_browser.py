@@ -318,7 +318,9 @@ async def test_the_overview_shows_the_seeded_figures_and_the_previous_period(see
 
 async def test_filters_change_the_numbers(seeded: Site, page: Any) -> None:
     await page.goto(f"{seeded.base}/console/overview?{QUERY}")
-    await page.select_option('select[name="region"]', "37")  # the form submits itself on change
+    # Filters apply with the button (not on change: a keyboard user moving through a menu must not reload the page).
+    await page.locator('select[name="region"]').select_option("37")
+    await page.get_by_role("button", name="应用").click()
     await page.wait_for_url("**region=37**")
     assert await tile(page, "records_accepted") == str(truth("37")["records_accepted"])
     await page.goto(f"{seeded.base}/console/overview?{QUERY}&region=3707")

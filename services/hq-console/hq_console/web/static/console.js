@@ -1,5 +1,5 @@
 // The console's only script of its own: draws the charts from the JSON the page carries, keeps the page live
-// through server-sent events, and lets the filter form apply itself. No inline script or handler anywhere (CSP).
+// through server-sent events. No inline script or handler anywhere (CSP).
 (function () {
   "use strict";
   var charts = [];
@@ -34,11 +34,6 @@
     drawCharts(document);
     window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
     document.body.addEventListener("htmx:afterSettle", function () { drawCharts(document); });
-
-    // Filters apply as soon as one changes (the submit button stays for keyboards and screen readers).
-    document.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.requestSubmit(); });
-    });
 
     var stream = document.body.getAttribute("data-stream");
     if (stream && window.EventSource) {
