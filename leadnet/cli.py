@@ -75,6 +75,27 @@ def token(
     typer.echo(minted)
 
 
+@app.command("console-link")
+def console_link(
+    role: Annotated[str, typer.Option(help="hq_analyst (default) or hq_admin; the console shows both masked")] = (
+        "hq_analyst"
+    ),
+    regions: Annotated[str | None, typer.Option(help="HQ regional staff: adcode prefixes, e.g. 37,13")] = None,
+    url: Annotated[str, typer.Option(help="The console's address")] = "http://127.0.0.1:8005",
+    data_dir: DataDir = Path(".leadnet"),
+) -> None:
+    """Print a one-time HQ console login link (ten minutes) for the console `leadnet up` started."""
+    from hq_console.web.session import console_login_link
+    from leadnet_shared.auth import parse_regions
+
+    if role not in ("hq_admin", "hq_analyst"):
+        raise typer.BadParameter("the console is for HQ roles: hq_admin or hq_analyst")
+    try:
+        typer.echo(console_login_link(data_dir / "keys", url, role=role, regions=parse_regions(regions)))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 @app.command()
 def migrate(
     service: Annotated[list[str] | None, typer.Argument(help="intake, router, scheduler, ledger (all)")] = None,

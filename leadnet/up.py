@@ -202,6 +202,11 @@ def run_up(*, data_dir: Path, demo: bool, broker: str = "embedded") -> int:
         say(f"postgres  {endpoints['postgres']}")
         say(f"  endpoints  {data_dir / 'endpoints.json'}")
         say(f"  logs       {data_dir / 'logs'}")
+        if "console" in endpoints:
+            from hq_console.web.session import console_login_link
+
+            say("HQ console (one-time login link, valid 10 min; `leadnet console-link` prints another):")
+            say(f"  {console_login_link(data_dir / 'keys', endpoints['console'])}")
         if demo:
             hq = mint_from_dir(data_dir / "keys", role="hq_admin", ttl_seconds=86400)
             loaded = load_demo_dealers(endpoints["router"], hq)

@@ -116,6 +116,7 @@ class TestLeadnetUp:
         up = Up(data_dir, base)
         try:
             kafka_line = up.wait_for(r"^kafka  ")
+            link = up.wait_for(r"/console/login\?token=").strip()
             up.wait_for(r"Ctrl-C stops everything")
             endpoints = json.loads((data_dir / "endpoints.json").read_text())
             assert re.fullmatch(r"kafka  127\.0\.0\.1:\d+", kafka_line)
@@ -124,6 +125,11 @@ class TestLeadnetUp:
             assert endpoints["postgres"].startswith("postgresql://") and "@127.0.0.1:" in endpoints["postgres"]
             with socket.create_connection(tuple(endpoints["kafka"].split(":")), timeout=5):  # type: ignore[arg-type]
                 pass
+            # The HQ console's one-time link logs in once (an HttpOnly session cookie), then never again.
+            assert link.startswith(endpoints["console"] + "/console/login?token=")
+            first = httpx.get(link, timeout=10)
+            assert first.status_code == 303 and "HttpOnly" in first.headers["set-cookie"]
+            assert httpx.get(link, timeout=10).status_code == 401
 
             # kill -9 of one service: restarted with a line saying so, and ready again.
             router_pid = up.service_pids()["dedup_router"]

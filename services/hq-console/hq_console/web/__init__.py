@@ -3,6 +3,6 @@ of `hq_console.insights`; `router` is mounted by `hq_console.app.create_app`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from hq_console.web.pages import router
 
-router = APIRouter()
+__all__ = ["router"]

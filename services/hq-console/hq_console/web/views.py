@@ -1,0 +1,687 @@
+"""Page views: the figures of `hq_console.insights` (and its siblings) shaped into tiles, charts and tables.
+
+No SQL here: every number comes from the insights API that also answers `/v1/insights/*`, so a page, its export and
+the JSON always agree, and each figure's definition lives in one place (docs/console-kpis.md). This module only
+decides what a page shows, in which order, and which masked list each number links to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hq_console import customers as customer_figures
+from hq_console import dealers as dealer_figures
+from hq_console import insights, periods, records
+from hq_console import networks as network_figures
+from hq_console import regions as region_figures
+from hq_console.filters import Filters as InsightFilters
+from hq_console.filters import Scope
+from hq_console.web.filters import Filters
+from hq_console.web.i18n import Translator
+from hq_console.web.viewmodel import Chart, Column, Crumb, PageView, Row, Table, Tile
+from leadnet_shared.auth import Principal
+from leadnet_shared.masking import region_label
+from leadnet_shared.pagination import PageParams
+
+PREFIX = "/console"
+# The lists a number can open: the figures of insights.MEASURES.
+MEASURES: frozenset[str] = frozenset(insights.MEASURES)
+EXPORT_LIMIT = 500  # rows of a list export: one page of the kit's largest
+LIST_PAGE = 100
+
+# Overview tiles: (tile key, the list behind it, money?)
+OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = (
+    ("records_received", "records_received", False),
+    ("records_accepted", "records_accepted", False),
+    ("duplicates_refused", "duplicates_refused", False),
+    ("refused_at_intake", "refused_at_intake", False),
+    ("cross_region", "cross_region", False),
+    ("verified", "verified", False),
+    ("promoted", "promoted", False),
+    ("sold", "sold", False),
+    ("rewards_fen", "rewards", True),
+    ("tasks_open", "tasks_open", False),
+    ("tasks_overdue", "tasks_overdue", False),
+)
+FUNNEL_STAGES = ("received", "accepted", "verified", "promoted", "sold")
+FUNNEL_GROUPS: tuple[insights.FunnelBy, ...] = ("source", "network", "tier", "product_line")
+# A funnel group's value as the filter that narrows a list to it.
+GROUP_FILTER = {"source": "source", "network": "network", "tier": "tier", "product_line": "product_line"}
+CUSTOMER_MEASURES = ("new_customers", "lost_customers", "upgraded_customers", "repeat_purchases")
+
+
+@dataclass(frozen=True)
+class Context:
+    db: AsyncSession
+    principal: Principal
+    filters: Filters
+    period: periods.Period
+    insight_filters: InsightFilters
+    scope: Scope
+    now: datetime
+    page: str
+    t: Translator
+
+    def list_href(self, measure: str, **overrides: str | None) -> str:
+        """The masked list behind a number: the page's filters, the cell's own dimension, the figure's measure."""
+        return f"{PREFIX}/list?{self.filters.query(**overrides)}&measure={measure}&from_page={self.page}"
+
+
+def context(
+    db: AsyncSession, principal: Principal, filters: Filters, page: str, t: Translator, now: datetime
+) -> Context:
+    at = filters.at or periods.today(now)
+    return Context(
+        db=db,
+        principal=principal,
+        filters=filters,
+        period=periods.containing(filters.period, at),
+        insight_filters=InsightFilters(
+            region=filters.region,
+            product_line=filters.product_line,
+            dealer=filters.dealer,
+            source=filters.source,
+            tier=filters.tier,
+            network=filters.network,
+        ),
+        scope=Scope.of(principal),
+        now=now,
+        page=page,
+        t=t,
+    )
+
+
+async def build(
+    name: str, db: AsyncSession, principal: Principal, filters: Filters, t: Translator, now: datetime
+) -> PageView:
+    ctx = context(db, principal, filters, name, t, now)
+    builder = {
+        "overview": overview,
+        "funnel": funnel,
+        "dealers": dealers,
+        "regions": regions,
+        "networks": networks,
+        "customers": customers,
+    }[name]
+    return await builder(ctx)
+
+
+def _linker(ctx: Context, overrides_of: Any = None) -> Any:
+    def link(row: Row, column: Column) -> str | None:
+        assert column.measure is not None
+        overrides = overrides_of(row) if overrides_of else {}
+        return ctx.list_href(column.measure, **overrides)
+
+    return link
+
+
+# ---- overview ---------------------------------------------------------------------------------------------------
+
+
+async def overview(ctx: Context) -> PageView:
+    k = await insights.kpis(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
+    tiles = [
+        Tile(
+            key=key,
+            value=int(getattr(k, key)),
+            previous=int(getattr(k.previous, key)),
+            href=ctx.list_href(measure) if measure else None,
+            money=money,
+        )
+        for key, measure, money in OVERVIEW_TILES
+    ]
+    # The authenticity share: of the records accepted in the period, the share verified since.
+    tiles.insert(
+        6,
+        Tile(
+            key="authenticity_share",
+            value=k.authenticity_share,
+            previous=k.previous.authenticity_share,
+            href=ctx.list_href("accepted_verified"),
+            percent=True,
+        ),
+    )
+    rows: list[Row] = [
+        {
+            "dimension": ctx.t(f"kpi.{tile.key}") + (" (¥)" if tile.money else " (%)" if tile.percent else ""),
+            "current": _plain(tile.value, tile),
+            "previous": _plain(tile.previous, tile),
+            "list": tile.href,
+        }
+        for tile in tiles
+    ]
+    table = Table(
+        id="kpis",
+        title="table.kpis",
+        columns=[
+            Column("dimension", "col.dimension"),
+            Column("current", "col.current", numeric=True, measure="current"),
+            Column("previous", "col.previous", numeric=True),
+        ],
+        rows=rows,
+        linker=lambda row, column: row["list"],
+    )
+    points = await insights.trend(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
+    trend = Chart(
+        id="trend",
+        title="chart.trend",
+        option=_line_chart(
+            ctx,
+            [p.day.isoformat() for p in points],
+            {
+                "records_received": [p.records_received for p in points],
+                "verified": [p.verified for p in points],
+                "sold": [p.sold for p in points],
+            },
+        ),
+    )
+    return PageView(name="overview", title="nav.overview", tiles=tiles, charts=[trend], tables=[table])
+
+
+def _plain(value: int | float | None, tile: Tile) -> int | float | None:
+    """A tile's value as a table cell: yuan for an amount, a rounded share."""
+    if value is None:
+        return None
+    if tile.money:
+        return value / 100
+    if tile.percent:
+        return round(float(value) * 100, 1)
+    return value
+
+
+# ---- funnel -----------------------------------------------------------------------------------------------------
+
+
+def _funnel_columns(first: str) -> list[Column]:
+    return [
+        Column("label", first),
+        Column("received", "col.received", numeric=True, measure="records_received"),
+        Column("accepted", "col.accepted", numeric=True),
+        Column("verified", "col.verified", numeric=True),
+        Column("promoted", "col.promoted", numeric=True),
+        Column("sold", "col.sold", numeric=True),
+    ]
+
+
+async def funnel(ctx: Context) -> PageView:
+    whole = await insights.funnel(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now, by="none")
+    total = whole[0] if whole else None
+    stages = [int(getattr(total, stage)) if total else 0 for stage in FUNNEL_STAGES]
+    chart = Chart(
+        id="funnel",
+        title="chart.funnel",
+        option={
+            "tooltip": {"trigger": "item"},
+            "color": PALETTE,
+            "series": [
+                {
+                    "type": "funnel",
+                    "sort": "none",
+                    "left": "10%",
+                    "width": "80%",
+                    "min": 0,
+                    "max": max(stages[0], 1),
+                    "minSize": "4%",
+                    "gap": 2,
+                    "label": {"show": True, "position": "right", "color": "#1a1f2b", "formatter": "{b}  {c}"},
+                    "data": [
+                        {"name": ctx.t(f"col.{stage}"), "value": value}
+                        for stage, value in zip(FUNNEL_STAGES, stages, strict=True)
+                    ],
+                }
+            ],
+            "leadnetLinks": [ctx.list_href("records_received")] + [None] * 4,
+        },
+    )
+    tables = [
+        Table(
+            id="stages",
+            title="table.stages",
+            columns=[
+                Column("key", "col.stage"),
+                Column("count", "col.count", numeric=True, measure="records_received"),
+            ],
+            rows=[
+                {"key": ctx.t(f"col.{stage}"), "stage": stage, "count": value}
+                for stage, value in zip(FUNNEL_STAGES, stages, strict=True)
+            ],
+            linker=lambda row, column: ctx.list_href("records_received") if row["stage"] == "received" else None,
+        )
+    ]
+    for group in FUNNEL_GROUPS:
+        rows = await insights.funnel(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now, by=group)
+        tables.append(
+            Table(
+                id=f"by_{group}",
+                title=f"table.funnel_by_{group}",
+                columns=_funnel_columns(f"col.{group}"),
+                rows=[{**row.model_dump(), "group": group, "label": _group_label(ctx, group, row.key)} for row in rows],
+                # a group of unknown value has no filter that narrows a list to it: its numbers link nowhere
+                linker=lambda row, column: (
+                    ctx.list_href(column.measure or "", **{GROUP_FILTER[row["group"]]: row["key"]})
+                    if row["key"]
+                    else None
+                ),
+            )
+        )
+    return PageView(name="funnel", title="nav.funnel", charts=[chart], tables=tables)
+
+
+def _group_label(ctx: Context, group: str, key: str | None) -> str:
+    """A group's value as people read it: sources and tiers by their names, unknown as such."""
+    if key is None:
+        return ctx.t("col.unknown")
+    if group in ("source", "tier"):
+        name = f"{group}.{key}"
+        return ctx.t(name) if ctx.t.has(name) else key
+    return key
+
+
+# ---- dealers ----------------------------------------------------------------------------------------------------
+
+
+async def dealers(ctx: Context) -> PageView:
+    rows = await dealer_figures.dealer_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
+    table_rows: list[Row] = [
+        {
+            "dealer": row.dealer,
+            "dealer_name": row.name,
+            "records_received": row.records_received,
+            "verified": row.verified,
+            "callback_on_time": row.callbacks.share_on_time,
+            "promotion_on_time": row.promotions.share_on_time,
+            "overdue": row.overdue,
+            "escalated": row.escalated,
+            "plan_completion": row.plan_completion,
+            "sold": row.sold,
+            "cross_region_sales": row.cross_region_sales,
+            "rewards_fen": row.rewards_fen,
+        }
+        for row in rows
+    ]
+    table = Table(
+        id="dealers",
+        title="table.dealers",
+        columns=[
+            Column("dealer", "col.dealer"),
+            Column("dealer_name", "col.dealer_name"),
+            Column("records_received", "col.received", numeric=True, measure="records_received"),
+            Column("verified", "col.verified", numeric=True, measure="verified"),
+            Column("callback_on_time", "col.callback_on_time", numeric=True, percent=True),
+            Column("promotion_on_time", "col.promotion_on_time", numeric=True, percent=True),
+            Column("overdue", "col.overdue", numeric=True),
+            Column("escalated", "col.escalated", numeric=True),
+            Column("plan_completion", "col.plan_completion", numeric=True, percent=True),
+            Column("sold", "col.sold", numeric=True, measure="sold"),
+            Column("cross_region_sales", "col.cross_region_sales", numeric=True),
+            Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
+        ],
+        rows=table_rows,
+        linker=_linker(ctx, lambda row: {"dealer": row["dealer"]}),
+    )
+    ranked = sorted(table_rows, key=lambda r: (r["sold"], r["records_received"]), reverse=True)[:15][::-1]
+    chart = Chart(
+        id="dealers",
+        title="chart.dealers",
+        option=_bar_chart(
+            ctx,
+            [r["dealer_name"] or r["dealer"] for r in ranked],
+            {"sold": [r["sold"] for r in ranked], "records_received": [r["records_received"] for r in ranked]},
+            links=[f"{PREFIX}/dealers?{ctx.filters.query(dealer=r['dealer'])}" for r in ranked],
+        ),
+    )
+    return PageView(name="dealers", title="nav.dealers", charts=[chart], tables=[table])
+
+
+# ---- regions ----------------------------------------------------------------------------------------------------
+
+
+def region_crumbs(ctx: Context, t_country: str) -> list[Crumb]:
+    crumbs = [Crumb(t_country, f"{PREFIX}/regions?{ctx.filters.query(region=None)}")]
+    code = ctx.filters.region or ""
+    for digits in (2, 4, 6):
+        if len(code) >= digits:
+            prefix = code[:digits]
+            name = _region_part(prefix)
+            crumbs.append(Crumb(name, f"{PREFIX}/regions?{ctx.filters.query(region=prefix)}"))
+    crumbs[-1] = Crumb(crumbs[-1].text, None)
+    return crumbs
+
+
+def _region_part(prefix: str) -> str:
+    """The last name of a region prefix: `3707` → 潍坊市 (not 山东省潍坊市)."""
+    full = region_label(prefix.ljust(6, "0")) or prefix
+    if len(prefix) > 2:
+        parent = region_label(prefix[:-2].ljust(6, "0")) or ""
+        if full.startswith(parent):
+            return full[len(parent) :] or full
+    return full
+
+
+async def regions(ctx: Context) -> PageView:
+    rows = await region_figures.region_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
+    table_rows: list[Row] = [
+        {
+            "region": _region_part(row.region_code) if row.region_code else ctx.t("col.unknown"),
+            "code": row.region_code,
+            "records_received": row.records_received,
+            "records_accepted": row.records_accepted,
+            "cross_region": row.cross_region,
+            "verified": row.verified,
+            "sold": row.sold,
+            "rewards_fen": row.rewards_fen,
+            "tasks_overdue": row.tasks_overdue,
+        }
+        for row in rows
+    ]
+
+    def link(row: Row, column: Column) -> str | None:
+        if not row["code"]:
+            return None
+        if column.key == "region":
+            # the name drills down one level (province → city → county)
+            if row["code"] and len(row["code"]) < 6:
+                return f"{PREFIX}/regions?{ctx.filters.query(region=row['code'])}"
+            return None
+        assert column.measure is not None
+        return ctx.list_href(column.measure, region=row["code"]) if row["code"] else None
+
+    table = Table(
+        id="regions",
+        title="table.regions",
+        columns=[
+            Column("region", "col.region", measure="drill"),
+            Column("records_received", "col.received", numeric=True, measure="records_received"),
+            Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
+            Column("cross_region", "kpi.cross_region", numeric=True, measure="cross_region"),
+            Column("verified", "col.verified", numeric=True, measure="verified"),
+            Column("sold", "col.sold", numeric=True, measure="sold"),
+            Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
+            Column("tasks_overdue", "kpi.tasks_overdue", numeric=True, measure="tasks_overdue"),
+        ],
+        rows=table_rows,
+        linker=link,
+    )
+    ranked = [r for r in table_rows if r["code"]][:20][::-1]
+    chart = Chart(
+        id="regions",
+        title="chart.regions",
+        option=_bar_chart(
+            ctx,
+            [r["region"] for r in ranked],
+            {"records_received": [r["records_received"] for r in ranked]},
+            links=[
+                f"{PREFIX}/regions?{ctx.filters.query(region=r['code'])}"
+                if len(r["code"]) < 6
+                else ctx.list_href("records_received", region=r["code"])
+                for r in ranked
+            ],
+        ),
+    )
+    return PageView(name="regions", title="nav.regions", charts=[chart], tables=[table], note="regions.no_map")
+
+
+# ---- networks ---------------------------------------------------------------------------------------------------
+
+
+async def networks(ctx: Context) -> PageView:
+    view = await network_figures.network_view(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
+    rows: list[Row] = [row.model_dump() for row in view.networks]
+    table = Table(
+        id="networks",
+        title="nav.networks",
+        columns=[
+            Column("network_code", "col.network"),
+            Column("records_received", "col.received", numeric=True, measure="records_received"),
+            Column("refused_at_intake", "kpi.refused_at_intake", numeric=True, measure="refused_at_intake"),
+            Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
+            Column("verified", "col.verified", numeric=True, measure="accepted_verified"),
+            Column("authenticity_share", "col.authenticity_share", numeric=True, percent=True),
+            Column("authenticity_level", "col.authenticity_level", numeric=True),
+        ],
+        rows=rows,
+        linker=_linker(ctx, lambda row: {"network": row["network_code"]} if row["network_code"] else {}),
+    )
+    evaluations = Table(
+        id="evaluations",
+        title="table.networks",
+        columns=[
+            Column("owner", "col.owner"),
+            Column("quarter", "col.quarter"),
+            Column("networks", "nav.networks", numeric=True),
+            Column("development_rating", "col.grade"),
+            Column("records", "col.records", numeric=True),
+            Column("verified", "col.verified", numeric=True),
+            Column("authenticity_share", "col.authenticity_share", numeric=True, percent=True),
+            Column("authenticity_rating", "col.authenticity_level"),
+        ],
+        rows=[e.model_dump() for e in view.evaluations],
+    )
+    shown = [r for r in rows if r["network_code"] and r["authenticity_share"] is not None][:20][::-1]
+    chart = Chart(
+        id="networks",
+        title="chart.networks",
+        option=_bar_chart(
+            ctx,
+            [r["network_code"] for r in shown],
+            {"authenticity_share": [round(r["authenticity_share"] * 100, 1) for r in shown]},
+            links=[ctx.list_href("accepted_verified", network=r["network_code"]) for r in shown],
+        ),
+    )
+    return PageView(
+        name="networks",
+        title="nav.networks",
+        charts=[chart],
+        tables=[table, evaluations],
+        note=None if view.evaluations else "networks.pending",
+    )
+
+
+# ---- customers --------------------------------------------------------------------------------------------------
+
+
+async def customers(ctx: Context) -> PageView:
+    figures = await customer_figures.customer_figures(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
+    tiles = [
+        Tile(
+            key=name,
+            value=int(getattr(figures, name)),
+            previous=int(getattr(figures.previous, name)),
+            href=ctx.list_href(name),
+        )
+        for name in CUSTOMER_MEASURES
+    ]
+    table = Table(
+        id="customers",
+        title="table.customers",
+        columns=[
+            Column("dimension", "col.dimension"),
+            Column("current", "col.count", numeric=True, measure="current"),
+            Column("previous", "col.previous", numeric=True),
+        ],
+        rows=[
+            {"dimension": ctx.t(f"kpi.{name}"), "current": tile.value, "previous": tile.previous, "list": name}
+            for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
+        ],
+        linker=lambda row, column: ctx.list_href(row["list"]),
+    )
+    chart = Chart(
+        id="customers",
+        title="chart.customers",
+        option=_bar_chart(
+            ctx,
+            [ctx.t(f"kpi.{name}") for name in CUSTOMER_MEASURES],
+            {"current": [t.value for t in tiles], "previous": [t.previous for t in tiles]},
+            links=[ctx.list_href(name) for name in CUSTOMER_MEASURES],
+            horizontal=False,
+        ),
+    )
+    return PageView(
+        name="customers", title="nav.customers", tiles=tiles, charts=[chart], tables=[table], note="customers.note"
+    )
+
+
+# ---- the list behind a number -----------------------------------------------------------------------------------
+
+LIST_COLUMNS = [
+    Column("at", "col.time"),
+    Column("lead_id", "col.lead"),
+    Column("customer_name", "col.customer"),
+    Column("customer_phone", "col.phone"),
+    Column("customer_address", "col.address"),
+    Column("region_name", "col.region"),
+    Column("dealer", "col.dealer"),
+    Column("product_line", "col.product_line"),
+    Column("source", "col.source"),
+    Column("tier", "col.tier"),
+    Column("network_code", "col.network"),
+    Column("status", "col.status"),
+    Column("detail", "col.kind"),
+    Column("amount_fen", "col.amount_fen", numeric=True, money=True),
+]
+
+
+async def drill_list(
+    db: AsyncSession,
+    principal: Principal,
+    filters: Filters,
+    measure: str,
+    params: Mapping[str, str],
+    t: Translator,
+    now: datetime,
+    *,
+    limit: int = LIST_PAGE,
+) -> tuple[Table, str | None, int | None]:
+    """One page of the masked list behind a figure, the next page's cursor, and the list's total (first page)."""
+    ctx = context(db, principal, filters, "list", t, now)
+    page = await records.records(
+        db,
+        measure,
+        ctx.period,
+        ctx.insight_filters,
+        ctx.scope,
+        now=ctx.now,
+        page=PageParams(cursor=params.get("cursor") or None, limit=limit),
+    )
+    rows: list[Row] = []
+    for item in page.items:
+        customer = item.customer
+        rows.append(
+            {
+                **item.model_dump(exclude={"customer"}),
+                "customer_name": customer.name if customer else None,
+                "customer_phone": customer.phone if customer else None,
+                "customer_address": customer.address if customer else None,
+                "source": _group_label(ctx, "source", item.source) if item.source else None,
+                "tier": _group_label(ctx, "tier", item.tier) if item.tier else None,
+            }
+        )
+    table = Table(id=measure, title=f"kpi.{measure}", columns=LIST_COLUMNS, rows=rows)
+    return table, page.next_cursor, page.total
+
+
+# ---- filters ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterOption:
+    name: str
+    options: list[tuple[str, str]]
+    selected: str | None
+
+
+async def filter_options(db: AsyncSession, principal: Principal, filters: Filters, t: Translator) -> list[FilterOption]:
+    """The filter menus: provinces (a regional caller's own), product lines and dealers as the dealers topic
+    published them, the contract's sources and tiers."""
+    provinces = [
+        (code, region_label(code.ljust(6, "0")) or code)
+        for code in _provinces()
+        if not principal.regions or any(code.startswith(r[:2]) for r in principal.regions)
+    ]
+    if filters.region and len(filters.region) > 2:
+        provinces.append((filters.region, region_label(filters.region.ljust(6, "0")) or filters.region))
+    dealers = (await db.execute(text("SELECT code, name FROM dealers ORDER BY code"))).all()
+    lines = (
+        await db.execute(text("SELECT DISTINCT jsonb_array_elements_text(product_lines) FROM dealers ORDER BY 1"))
+    ).scalars()
+    product_lines = [(line, line) for line in lines if line]
+    if filters.product_line and filters.product_line not in dict(product_lines):
+        product_lines.append((filters.product_line, filters.product_line))
+    return [
+        FilterOption("region", provinces, filters.region),
+        FilterOption("product_line", product_lines, filters.product_line),
+        FilterOption("source", [(s, t(f"source.{s}")) for s in SOURCES], filters.source),
+        FilterOption("tier", [(s, t(f"tier.{s}")) for s in TIERS], filters.tier),
+        FilterOption("dealer", [(code, f"{code} {name or ''}".strip()) for code, name in dealers], filters.dealer),
+    ]
+
+
+# contract.md: a record's `source` and `customer.tier`
+SOURCES = (
+    "walk_in",
+    "phone_inquiry",
+    "vehicle_admin_office",
+    "transport_office",
+    "insurer",
+    "bank",
+    "service_repair",
+    "service_station",
+    "transport_company",
+    "competitor_channel",
+    "info_agent",
+    "hq",
+)
+TIERS = ("gold_silver", "general_big", "retail")
+
+
+def _provinces() -> list[str]:
+    from leadnet_shared.masking import _region_names
+
+    return sorted(code[:2] for code in _region_names() if code.endswith("0000"))
+
+
+async def watermark(db: AsyncSession) -> str:
+    """How far the console's history has got: changes whenever an event was ingested."""
+    row = (await db.execute(text("SELECT max(processed_at)::text FROM inbox"))).scalar()
+    return str(row or "")
+
+
+# ---- charts -----------------------------------------------------------------------------------------------------
+
+# Distinct for the common colour-vision deficiencies, each at least 3:1 against white (WCAG non-text contrast).
+PALETTE = ["#0b4f9c", "#c2410c", "#0a6b2d", "#a4161a", "#6d28d9"]
+
+
+def _line_chart(ctx: Context, x: list[str], series: dict[str, list[int]]) -> dict[str, Any]:
+    return {
+        "color": PALETTE,
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 48, "right": 24, "top": 36, "bottom": 32},
+        "xAxis": {"type": "category", "data": x},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [{"name": ctx.t(f"kpi.{name}"), "type": "line", "data": data} for name, data in series.items()],
+    }
+
+
+def _bar_chart(
+    ctx: Context, labels: list[str], series: dict[str, list[Any]], *, links: list[str], horizontal: bool = True
+) -> dict[str, Any]:
+    category = {"type": "category", "data": labels}
+    value = {"type": "value"}
+    return {
+        "color": PALETTE,
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 12, "right": 24, "top": 36, "bottom": 24, "containLabel": True},
+        "xAxis": value if horizontal else category,
+        "yAxis": category if horizontal else value,
+        "series": [{"name": ctx.t(f"kpi.{name}"), "type": "bar", "data": data} for name, data in series.items()],
+        "leadnetLinks": links,
+    }
