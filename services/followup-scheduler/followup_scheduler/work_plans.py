@@ -580,15 +580,15 @@ async def apply_approved_lines(
         .all()
     )
     task_of: dict[str, Task] = {}
-    for task in open_tasks:
-        task_of.setdefault(task.customer_id, task)
+    for open_task in open_tasks:
+        task_of.setdefault(open_task.customer_id, open_task)
     for line in lines:
         found = task_of.get(line.customer_id)
         if found is None:
             lead = await session.get(FollowedLead, line.lead_id)
             if lead is None:
                 continue
-            task: Task = await schedule_task(
+            task = await schedule_task(
                 session,
                 outbox,
                 lead=lead,
