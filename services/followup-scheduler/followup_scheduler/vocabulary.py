@@ -43,3 +43,20 @@ Outcome = Literal[
     "unreachable",
 ]
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+
+# contract.md customer.nature (domain.md §4 "Who calls": existing Auman customer, competitor's customer, new customer).
+Nature = Literal["own_brand", "competitor", "new"]
+NATURES: Final[tuple[Nature, ...]] = get_args(Nature)
+
+# The method matrix's columns (domain.md §4 "How": with demand / uncertain / no current demand).
+Demand = Literal["demand", "uncertain", "no_current_demand"]
+DEMANDS: Final[tuple[Demand, ...]] = get_args(Demand)
+
+# domain.md §4 "How": phone, on-site visit, invitation to the store, thank-you event 答謝會, product event 推介會,
+# SMS, letter/e-mail.
+Method = Literal["phone", "visit", "store_invitation", "thank_you_event", "product_event", "sms", "letter_email"]
+METHODS: Final[tuple[Method, ...]] = get_args(Method)
+
+# 按定期開展、按需求開展 (seed 000): a cell of the method matrix is worked periodically or on demand.
+MethodMode = Literal["periodic", "on_demand"]
+METHOD_MODES: Final[tuple[MethodMode, ...]] = get_args(MethodMode)
