@@ -23,8 +23,8 @@ from leadnet_shared.clock import SHANGHAI
 
 from .ordering import OrderingPolicy, has_demand, ordering_policy
 from .plan_approval import WorkPlansPolicy, periodic_target, work_plans_policy
-from .plan_staffing_standin import assignment_for
 from .quotas import QuotasPolicy, callback_plan_deadline_day, plan_quotas, quotas_policy
+from .staffing import assignment_for
 from .vocabulary import HORIZONS
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")

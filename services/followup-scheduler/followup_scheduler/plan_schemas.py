@@ -7,12 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from followup_scheduler.vocabulary import Method
 from leadnet_shared.auth import DealerPosition
 from leadnet_shared.http import RequestModel
 
-# How a line's customer is worked (domain.md §4 "How"): phone, on-site visit, store invitation, thank-you event,
-# product event, SMS, letter, e-mail.
-Method = Literal["phone", "visit", "store_invitation", "thank_you_event", "product_event", "sms", "letter", "email"]
 MAX_LINES = 20_000
 
 

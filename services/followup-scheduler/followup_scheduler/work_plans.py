@@ -55,8 +55,8 @@ from followup_scheduler.plan_drafts import (
     promotion_week_quota,
     week_days,
 )
-from followup_scheduler.plan_staffing_standin import assignment_for
 from followup_scheduler.quotas import quotas_policy
+from followup_scheduler.staffing import assignment_for
 from followup_scheduler.tasks import OPEN_STATES, schedule_task
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI, business_date
