@@ -384,6 +384,7 @@ async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
     from sqlalchemy import text
 
     from followup_scheduler.models import Plan
+    from followup_scheduler.plan_approval import chain_for
     from followup_scheduler.work_plans import LineIn, act_on_plan, draft_plan, save_plan, submit_plan
     from leadnet_shared.auth import Principal
 
@@ -423,7 +424,9 @@ async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
         )
     save_s = time.perf_counter() - started
     started = time.perf_counter()
-    for action in ("review", "approve"):
+    hq = Principal(sub="bench-hq", role="hq_admin", dealer=None)  # no position: every HQ stage
+    stages = chain_for(("gold_silver", "general_big", "retail"))
+    for stage in stages:  # the mixed tiers' whole chain: dealer review and approval, then HQ's
         async with runtime.db.transaction() as session:
             plan = await act_on_plan(
                 session,
@@ -431,9 +434,9 @@ async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
                 dealer=PLAN_DEALER,
                 kind="callback",
                 period=month,
-                action=action,
+                action=stage.action,
                 reason=None,
-                principal=maker,
+                principal=maker if stage.side == "dealer" else hq,
                 now=now,
                 prefix="",
             )
@@ -444,7 +447,7 @@ async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
         f"  read {PLAN_TASKS:,} open tasks in one query: {read_s * 1000:.0f} ms\n"
         f"  draft {month}: {len(draft.lines):,} lines (quota {draft.quota}) in {draft_s * 1000:.0f} ms "
         f"= {draft_s / read_s:.1f}x the read\n"
-        f"  save + submit: {save_s * 1000:.0f} ms; review + approve (lines plan {planned:,} tasks): "
+        f"  save + submit: {save_s * 1000:.0f} ms; {len(stages)} approval steps (lines plan {planned:,} tasks): "
         f"{approve_s * 1000:.0f} ms = {approve_s / read_s:.1f}x the read"
     )
     print(

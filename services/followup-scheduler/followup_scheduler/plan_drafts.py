@@ -24,7 +24,7 @@ from leadnet_shared.clock import SHANGHAI
 from .ordering import OrderingPolicy, has_demand, ordering_policy
 from .plan_approval import WorkPlansPolicy, periodic_target, work_plans_policy
 from .quotas import QuotasPolicy, callback_plan_deadline_day, plan_quotas, quotas_policy
-from .staffing import assignment_for
+from .staffing import Assignment, assignment_for, staffing_policy
 from .vocabulary import HORIZONS
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -73,8 +73,30 @@ def intent_order_key(candidate: Candidate, *, ordering: OrderingPolicy | None = 
     return (horizon, rules.tier_rank.get(candidate.tier, len(rules.tier_rank)), candidate.due, candidate.customer_id)
 
 
-def _line(candidate: Candidate, *, kind: str, reason: str, target: date) -> DraftLine:
-    who = assignment_for(kind=kind, nature=candidate.nature, tier=candidate.tier, horizon=candidate.horizon)
+def staff_lookup(kind: str) -> Callable[[str, str, str | None], Assignment]:
+    """`assignment_for` of one kind, the matrices read once and each (nature, tier, horizon) cell looked up once: a
+    plan has thousands of lines and a few dozen distinct cells."""
+    rules = staffing_policy()
+    memo: dict[tuple[str, str, str | None], Assignment] = {}
+
+    def lookup(nature: str, tier: str, horizon: str | None) -> Assignment:
+        key = (nature, tier, horizon)
+        if key not in memo:
+            memo[key] = assignment_for(kind=kind, nature=nature, tier=tier, horizon=horizon, policy=rules)
+        return memo[key]
+
+    return lookup
+
+
+def _line(
+    candidate: Candidate,
+    *,
+    kind: str,
+    reason: str,
+    target: date,
+    staff: Callable[[str, str, str | None], Assignment] | None = None,
+) -> DraftLine:
+    who = (staff or staff_lookup(kind))(candidate.nature, candidate.tier, candidate.horizon)
     return DraftLine(
         customer_id=candidate.customer_id,
         lead_id=candidate.lead_id,
@@ -164,19 +186,20 @@ def draft_callback_plan(
     quota, in the seed's order."""
     rules = ordering or ordering_policy()
     first, last = month_days(month)
+    staff = staff_lookup("callback")
 
     def key(candidate: Candidate) -> tuple[int, int, int, date, str]:
         return seed_order_key(candidate, ordering=rules)
 
     due = _distinct((c for c in candidates if c.due <= last), key)
     taken = {c.customer_id for c in due}
-    chosen = [(c, _line(c, kind="callback", reason="due_in_month", target=max(c.due, first))) for c in due]
+    chosen = [(c, _line(c, kind="callback", reason="due_in_month", target=max(c.due, first), staff=staff)) for c in due]
     if len(chosen) < quota:
         target = periodic_target(first=first, last=last, policy=policy or work_plans_policy())
         for candidate in _distinct((c for c in candidates if c.customer_id not in taken), key):
             if len(chosen) >= quota:
                 break
-            chosen.append((candidate, _line(candidate, kind="callback", reason="periodic", target=target)))
+            chosen.append((candidate, _line(candidate, kind="callback", reason="periodic", target=target, staff=staff)))
     chosen.sort(key=lambda pair: (*key(pair[0])[:3], pair[1].target_date, pair[1].customer_id))
     return [line for _, line in chosen]
 
@@ -193,6 +216,7 @@ def draft_promotion_plan(
     until the quota, strongest intent first, big customers first."""
     rules = ordering or ordering_policy()
     monday, sunday = week_days(week)
+    staff = staff_lookup("promotion")
 
     def key(candidate: Candidate) -> tuple[int, int, date, str]:
         return intent_order_key(candidate, ordering=rules)
@@ -202,11 +226,15 @@ def draft_promotion_plan(
 
     floor = _distinct(demand, key)
     taken = {c.customer_id for c in floor}
-    chosen = [(c, _line(c, kind="promotion", reason="demand_within_one_month", target=target(c))) for c in floor]
+    chosen = [
+        (c, _line(c, kind="promotion", reason="demand_within_one_month", target=target(c), staff=staff)) for c in floor
+    ]
     for candidate in _distinct((c for c in others if c.customer_id not in taken), key):
         if len(chosen) >= quota:
             break
         if has_demand(horizon=candidate.horizon, policy=rules):
-            chosen.append((candidate, _line(candidate, kind="promotion", reason="demand", target=target(candidate))))
+            chosen.append(
+                (candidate, _line(candidate, kind="promotion", reason="demand", target=target(candidate), staff=staff))
+            )
     chosen.sort(key=lambda pair: key(pair[0]))
     return [line for _, line in chosen]

@@ -53,10 +53,10 @@ from followup_scheduler.plan_drafts import (
     month_days,
     promotion_plan_due_by,
     promotion_week_quota,
+    staff_lookup,
     week_days,
 )
 from followup_scheduler.quotas import quotas_policy
-from followup_scheduler.staffing import assignment_for
 from followup_scheduler.tasks import OPEN_STATES, schedule_task
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI, business_date
@@ -338,9 +338,10 @@ async def save_plan(
     await session.flush()
     await session.execute(delete(WorkPlanLine).where(WorkPlanLine.plan_id == plan.plan_id))
     rows = []
+    staff = staff_lookup(kind)
     for number, line in enumerate(lines):
         lead = leads[line.customer_id]
-        who = assignment_for(kind=kind, nature=lead.nature, tier=lead.tier, horizon=lead.horizon)
+        who = staff(lead.nature, lead.tier, lead.horizon)
         rows.append(
             WorkPlanLine(
                 plan_id=plan.plan_id,
