@@ -245,6 +245,12 @@ class TestRejectionQuotaAndEvents:
             await call(s, "POST", f"{week}/review", who(s, "hq_analyst", "regional_manager", regions=["37"]), 200)
             done = await call(s, "POST", f"{week}/approve", who(s, "hq_analyst", "department_head"), 200)
             assert done["status"] == "approved" and len(demand) == 2
+            # the week's approved lines planned the two promotion tasks; the roll-up shows the week
+            planned = await s.rows("SELECT plan_id FROM tasks WHERE kind = 'promotion' AND status = 'open'")
+            assert [row.plan_id for row in planned] == [done["plan_id"]] * 2
+            rollup = await call(s, "GET", "/v1/plans/rollup/2026-12", owner, 200)
+            [w49] = [w for w in rollup["units"][0]["weeks"] if w["week"] == "2026-W49"]
+            assert (w49["plans"], w49["approved"], w49["planned"], w49["approved_lines"]) == (1, 1, 2, 2)
 
             # on the broker: the plan events, keyed by dealer, counts only, the reason redacted
             consumer = AIOKafkaConsumer(
