@@ -184,7 +184,9 @@ async def orm_worker(db: Database, outbox: Outbox, now: datetime) -> int:
             task.fired_at = now
             events.append(
                 Outgoing(
-                    task_event(task, event=TaskDue, occurred_at=now), key=task.customer_id, subject=task.customer_id
+                    task_event(task, lead=None, event=TaskDue, occurred_at=now),
+                    key=task.customer_id,
+                    subject=task.customer_id,
                 )
             )
         await outbox.publish_many(session, events, time=now)

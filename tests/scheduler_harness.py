@@ -63,6 +63,9 @@ class Scheduler:
         accepted_at: datetime | None = None,
         entered_by: str = "D002",
         fleet: list[FleetLine] | None = None,
+        nature: str = "new",
+        region_code: str | None = None,
+        product_line: str | None = None,
     ) -> str:
         """Publish `lead.accepted` as the router would and wait until the scheduler has taken it in."""
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -78,6 +81,9 @@ class Scheduler:
             accepted_at=accepted_at or self.clock.now(),
             fleet=fleet,
             reward_eligible=True,
+            nature=nature,
+            region_code=region_code,
+            product_line=product_line,
         )
         await self.publish(LEADS, "leadnet.lead.accepted", event, key=customer_id)
         await eventually(lambda: self.scalar("SELECT count(*) FROM leads WHERE lead_id = :id", id=lead_id))

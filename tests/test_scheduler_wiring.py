@@ -141,14 +141,22 @@ class TestTimers:
             await s.tick()
             [overdue] = await s.outbox("leadnet.task.overdue")
             assert overdue["data"]["status"] == "overdue"
-            # Escalated 24 h after it became overdue (escalate_after_hours), once.
+            # Escalated 24 h after it became overdue (escalate_after_hours): in the dealer's daily digest for HQ
+            # (deadlines.toml [overdue_digest]), never a `task.escalated` of its own; each later day's digest counts
+            # it again while it stays overdue, as no longer new.
             s.clock.set(end_of_day + timedelta(hours=24) - timedelta(seconds=1))
             await s.tick()
-            assert await s.outbox("leadnet.task.escalated") == []
+            assert await s.outbox("leadnet.task.overdue_digest") == []
             await s.advance(timedelta(seconds=1))
-            await s.advance(timedelta(days=3))
-            [escalated] = await s.outbox("leadnet.task.escalated")
-            assert escalated["data"]["task_id"] == task["task_id"]
+            [digest] = await s.outbox("leadnet.task.overdue_digest")
+            assert (digest["data"]["oldest_task_id"], digest["data"]["overdue"]) == (task["task_id"], 1)
+            assert (digest["data"]["newly_escalated"], digest["data"]["dealer"]) == (1, "D001")
+            for _ in range(3):
+                await s.advance(timedelta(hours=12))
+                await s.advance(timedelta(hours=12))  # twice a day: still one digest a day
+            digests = await s.outbox("leadnet.task.overdue_digest")
+            assert [d["data"]["newly_escalated"] for d in digests] == [1, 0, 0, 0]
+            assert await s.outbox("leadnet.task.escalated") == []
             # An overdue task can still be done.
             assert (await complete(s, task["task_id"], "within_2_months"))["task"]["status"] == "done"
 

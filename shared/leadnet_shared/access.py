@@ -73,6 +73,7 @@ PRODUCER_OF: dict[str, str] = {
     "leadnet.task.completed": "scheduler",
     "leadnet.task.overdue": "scheduler",
     "leadnet.task.escalated": "scheduler",
+    "leadnet.task.overdue_digest": "scheduler",
     "leadnet.plan.reminder": "scheduler",
     "leadnet.plan.submitted": "scheduler",
     "leadnet.plan.approved": "scheduler",

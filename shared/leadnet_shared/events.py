@@ -504,6 +504,18 @@ class TaskEvent(EventData):
     reason: str | None = None
     outcome: str | None = None
     occurred_at: datetime
+    # Who works it and how (the scheduler's staff and method matrices, domain.md §4-5): the dealer position, the
+    # method, the HQ positions that accompany (參陪人). None for kinds the matrices do not staff.
+    position: str | None = None
+    method: str | None = None
+    accompany: list[str] = Field(default_factory=list)
+    # The record's facts a dashboard groups by, as the lead events carry them (same adcode granularity, no PII):
+    # region, product line, customer tier, purchase horizon, and the dealer who entered the record.
+    region_code: str | None = None
+    product_line: str | None = None
+    tier: str | None = None
+    horizon: str | None = None
+    entered_by: str | None = None
 
 
 class TaskScheduled(TaskEvent):
@@ -569,6 +581,13 @@ class TaskCompleted(TaskEvent):
     type: Literal["leadnet.task.completed"] = Field("leadnet.task.completed", exclude=True)
     # A callback's structured content (absent for a completion that reported only an outcome).
     content: CallbackContent | None = None
+    # The position of the person who reported it (None for a token without a position).
+    completed_by_position: str | None = None
+    # A promotion's action (domain.md §5): when it was carried out, by when its result was due, and whether the
+    # result came later than that (the report is this completion).
+    action_at: datetime | None = None
+    result_due_at: datetime | None = None
+    result_late: bool | None = None
 
 
 class TaskOverdue(TaskEvent):
@@ -577,6 +596,26 @@ class TaskOverdue(TaskEvent):
 
 class TaskEscalated(TaskEvent):
     type: Literal["leadnet.task.escalated"] = Field("leadnet.task.escalated", exclude=True)
+
+
+class TaskOverdueDigest(EventData):
+    """A dealer's overdue work for HQ, once per dealer and day (issue 18 item 6): the counts of its tasks overdue
+    past the escalation delay, by kind, and the oldest of them. Replaces a `task.escalated` per task, so a dealer
+    with thousands of overdue records is one event a day; per-task `task.overdue` stays for the dealer's own
+    systems. Ids, counts and dates only."""
+
+    type: Literal["leadnet.task.overdue_digest"] = Field("leadnet.task.overdue_digest", exclude=True)
+    event_topic: ClassVar[str] = TASKS
+    event_aggregate: ClassVar[str] = "dealer"
+
+    dealer: str | None  # None: tasks of leads waiting in the HQ queue
+    day: date  # the Asia/Shanghai business date of the digest
+    overdue: int  # tasks overdue past the escalation delay, as of `occurred_at`
+    overdue_by_kind: dict[str, int]
+    newly_escalated: int  # of them, those in no earlier digest
+    oldest_task_id: str
+    oldest_due_at: datetime
+    occurred_at: datetime
 
 
 class PlanReminder(EventData):
@@ -827,6 +866,7 @@ AnyEvent = Annotated[
     | TaskCompleted
     | TaskOverdue
     | TaskEscalated
+    | TaskOverdueDigest
     | PlanReminder
     | SaleAttributed
     | SaleCancelled
@@ -865,6 +905,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         TaskCompleted,
         TaskOverdue,
         TaskEscalated,
+        TaskOverdueDigest,
         PlanReminder,
         SaleAttributed,
         SaleCancelled,

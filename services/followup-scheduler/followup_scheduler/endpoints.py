@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import ORJSONResponse
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import DEALERS, TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
 from followup_scheduler.plans import plan_report
@@ -18,14 +19,22 @@ from followup_scheduler.schemas import (
     ListedTaskKind,
     PlanIn,
     PlanOut,
+    TaskActionOut,
     TaskIn,
     TaskOut,
     TaskPage,
 )
-from followup_scheduler.tasks import complete_task, public_content, schedule_task
+from followup_scheduler.tasks import (
+    Actor,
+    complete_task,
+    public_content,
+    record_action,
+    schedule_task,
+    task_actions,
+)
 from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
-from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.auth import DEALER_POSITIONS, Position, Principal, bearer_principal, require_roles
 from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
@@ -65,7 +74,27 @@ def task_out(t: Task) -> TaskOut:
         reason=t.reason,
         outcome=t.outcome,
         content=_shown(t.content),
+        position=t.position,
+        method=t.method,
+        accompany=list(t.accompany or []),
+        action_at=t.action_at,
+        result_due_at=t.result_due_at,
+        result_late=t.result_late,
     )
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The person behind a request, as task actions record them."""
+    return Actor(sub=principal.sub, position=principal.position)
+
+
+async def task_with_actions(session: AsyncSession, task: Task) -> TaskOut:
+    shown = task_out(task)
+    shown.actions = [
+        TaskActionOut(action=a.action, by=a.actor, position=a.actor_position, at=a.acted_at, detail=a.detail)
+        for a in await task_actions(session, task_id=task.task_id)
+    ]
+    return shown
 
 
 def _shown(content: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -117,6 +146,7 @@ async def create_task(
             now=runtime.clock.now(),
             prefix=runtime.settings.topic_prefix,
         )
+        await record_action(session, task=task, action="created", actor=actor_of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
 
     async with runtime.db.transaction() as session:
@@ -139,12 +169,25 @@ async def list_tasks(
     due_before: datetime | None = None,
     dealer: str | None = None,
     kind: ListedTaskKind | None = None,
+    position: Annotated[
+        Position | None,
+        Query(
+            description="A position's work list: a dealer position lists the tasks it works (the staff matrix); "
+            "an HQ position the tasks it accompanies (參陪人)."
+        ),
+    ] = None,
     page: Annotated[PageParams, Depends()] = PageParams(),
 ) -> TaskPage:
-    """Earliest due first; among tasks due at the same instant: demand, then reachable, then big customers."""
+    """The seed's order (domain.md §4 "Order and timing"): earliest due first, since the timing tables already put
+    customers with demand, reachable customers and big customers earlier; among tasks due at the same instant:
+    demand, then reachable, then big customers (gold/silver, general big, retail), then the task id."""
     query = select(Task)
     if kind:
         query = query.where(Task.kind == kind)
+    if position in DEALER_POSITIONS:
+        query = query.where(Task.position == position)
+    elif position is not None:
+        query = query.where(Task.accompany.contains([position]))
     visible = TASKS.condition(principal)
     if visible is not None:
         query = query.where(visible)
@@ -164,7 +207,7 @@ async def list_tasks(
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
-        return task_out(TASKS.visible(principal, await session.get(Task, task_id)))
+        return await task_with_actions(session, TASKS.visible(principal, await session.get(Task, task_id)))
 
 
 @router.post(
@@ -179,7 +222,9 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, DEALERS, principal)
         task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
+        now = runtime.clock.now()
         check_completion(task=task, outcome=body.outcome, corrections=body.corrections)
+        check_action_at(task=task, action_at=body.action_at, now=now)
         if task.kind == RECHECK:
             rechecked = await complete_recheck(
                 session,
@@ -189,9 +234,10 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
                 corrections=body.corrections,
                 notes=body.notes,
                 by=principal.dealer or principal.caller_key,
-                now=runtime.clock.now(),
+                now=now,
+                actor=actor_of(principal),
             )
-            return CompleteOut(task=task_out(rechecked), next_task=None)
+            return CompleteOut(task=await task_with_actions(session, rechecked), next_task=None)
         done, follow_up = await complete_task(
             session,
             runtime.outbox,
@@ -200,10 +246,33 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
             info_verified=body.info_verified,
             notes=body.notes,
             content=body.content.model_dump(mode="json", exclude_unset=True) if body.content else None,
-            now=runtime.clock.now(),
+            now=now,
             prefix=runtime.settings.topic_prefix,
+            actor=actor_of(principal),
+            action_at=body.action_at,
         )
-    return CompleteOut(task=task_out(done), next_task=task_out(follow_up) if follow_up else None)
+        shown = await task_with_actions(session, done)
+    return CompleteOut(task=shown, next_task=task_out(follow_up) if follow_up else None)
+
+
+# A promotion's action is reported after it happened: a little clock skew, and no further back than a year.
+ACTION_SKEW = timedelta(minutes=5)
+ACTION_LOOKBACK = timedelta(days=366)
+
+
+def check_action_at(*, task: Task, action_at: datetime | None, now: datetime) -> None:
+    """`action_at` completes a promotion only, and names a moment that has passed."""
+    if action_at is None:
+        return
+    problem = None
+    if task.kind != "promotion":
+        problem = FieldProblem("/action_at", "not_allowed", "only a promotion's completion reports its action's time")
+    elif not now - ACTION_LOOKBACK <= action_at <= now + ACTION_SKEW:
+        problem = FieldProblem(
+            "/action_at", "out_of_range", f"must be in the past {ACTION_LOOKBACK.days} days (not in the future)"
+        )
+    if problem is not None:
+        raise ValidationFailed("The request has field problems; see errors.", errors=[problem])
 
 
 # Years 1900-2199: any four digits passed the old pattern, and year 0000 or 9999-12 then failed the month's bounds

@@ -1,4 +1,5 @@
-"""The timer worker: publishes `task.due` at due time, marks overdue tasks, escalates late ones, reminds of plans.
+"""The timer worker: publishes `task.due` at due time, marks overdue tasks, digests late ones daily for HQ, reminds
+of plans.
 
 Every replica runs it; the claims in the database (`FOR UPDATE SKIP LOCKED`) share the work and the outbox row in
 the same transaction makes each event exactly once. Each step is its own short transaction so a burst of due tasks
@@ -15,10 +16,10 @@ from sqlalchemy import text
 
 from followup_scheduler.settings import SchedulerSettings
 from followup_scheduler.tasks import (
-    escalate_overdue_tasks,
     fire_due_tasks,
     mark_overdue_tasks,
     next_due_at,
+    send_overdue_digests,
     send_plan_reminders,
 )
 from followup_scheduler.work_plans import plan_timers
@@ -47,8 +48,9 @@ async def timer_tick(runtime: Runtime, *, now: datetime, batch: int) -> int:
         overdue = await mark_overdue_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
     FIRED.labels("overdue").inc(overdue)
     async with runtime.db.transaction() as session:
-        escalated = await escalate_overdue_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
-    FIRED.labels("escalated").inc(escalated)
+        # HQ hears of overdue work once per dealer and day, not once per task (deadlines.toml [overdue_digest]).
+        digests = await send_overdue_digests(session, runtime.outbox, now=now, prefix=prefix)
+    FIRED.labels("overdue_digest").inc(digests)
     return fired
 
 

@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from followup_scheduler.models import DEALERS, CustomerTier, FollowedLead, Task
 from followup_scheduler.recheck import RECHECK, plan_recheck
 from followup_scheduler.sales import apply_known_sales, record_sale
+from followup_scheduler.staffing import staffing_policy
 from followup_scheduler.tasks import (
     OPEN_STATES,
     cancel_open_tasks,
     forget_customer,
     plan_first_task,
     plan_first_tasks,
+    staffing_of,
     tie_break,
 )
 from followup_scheduler.work_plans import record_dealer_units
@@ -198,6 +200,13 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 .where(Task.lead_id == lead.lead_id, Task.status.in_(OPEN_STATES))
                 .values(tier=lead.tier, tie_break=tie_break(lead))
             )
+            # And worked by the positions and methods the matrices give the new tier and nature (staffing.py).
+            for kind in sorted(staffing_policy().kinds):
+                await session.execute(
+                    update(Task)
+                    .where(Task.lead_id == lead.lead_id, Task.kind == kind, Task.status.in_(OPEN_STATES))
+                    .values(**staffing_of(kind=kind, lead=lead))
+                )
 
     async def returned(session: AsyncSession, event: LeadReturned) -> None:
         """HQ returned a record: its entrant's re-check task (followed from here if its verdict is late)."""

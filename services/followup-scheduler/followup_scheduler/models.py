@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Identity, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -57,6 +57,18 @@ class Task(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # What a callback learnt, as data (domain.md §4 "How"; schemas.CallbackContentIn), as the dealer reported it.
     content: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Who works it and how (staffing.py: the staff and method matrices, domain.md §4-5), set when the task is
+    # planned or rescheduled; None for kinds the matrices do not staff.
+    position: Mapped[str | None] = mapped_column(String(32))
+    method: Mapped[str | None] = mapped_column(String(24))
+    accompany: Mapped[list[str] | None] = mapped_column(JSONB)
+    # A promotion's action (domain.md §5 "reports each action's result within 2 days of carrying it out"): when it
+    # was carried out, by when the result was due, and whether the report (the completion) came later.
+    action_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result_late: Mapped[bool | None] = mapped_column(Boolean)
+    # How often the task was rescheduled: part of its timer events' ids, so a re-armed task fires again, once.
+    reschedules: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
@@ -89,7 +101,45 @@ class Task(Base):
         ),
         Index("ix_tasks_dealer_promotions", "dealer", "planned_at", postgresql_where=text("kind = 'promotion'")),
         Index("ix_tasks_customer_open", "customer_id", postgresql_where=text("status IN ('open', 'overdue')")),
+        # A position's work list (GET /v1/tasks?position=...), in the list's order.
+        Index(
+            "ix_tasks_dealer_position_open",
+            "dealer",
+            "position",
+            "due_at",
+            "tie_break",
+            postgresql_where=text("status IN ('open', 'overdue')"),
+        ),
+        # The daily overdue digest counts each dealer's overdue tasks (escalation.py).
+        Index("ix_tasks_overdue_by_dealer", "dealer", "escalate_at", postgresql_where=text("status = 'overdue'")),
     )
+
+
+class TaskAction(Base):
+    """Who did what to a task (issue 18: every task action records the person and the position that acted).
+
+    One row per action a person takes (created by hand, completed, rescheduled); what the rules do on their own
+    (planning from a routed lead, the timers) is the task's own columns and events."""
+
+    __tablename__ = "task_actions"
+
+    action_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # created | completed | rescheduled
+    actor: Mapped[str] = mapped_column(String(100))  # the token's sub
+    actor_position: Mapped[str | None] = mapped_column(String(32))
+    acted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class OverdueDigestDay(Base):
+    """One row per Shanghai day the overdue digest ran: the key makes it run once a day across replicas."""
+
+    __tablename__ = "overdue_digest_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dealers: Mapped[int] = mapped_column(Integer)
 
 
 class FollowedLead(Base):

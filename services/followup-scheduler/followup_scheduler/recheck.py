@@ -21,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from followup_scheduler.business_calendar import default_calendar
 from followup_scheduler.models import FollowedLead, Task
 from followup_scheduler.policy_values import policy_int, policy_section
-from followup_scheduler.tasks import OPEN_STATES, cancel_open_tasks, lead_facts, new_task, task_event
+from followup_scheduler.tasks import (
+    OPEN_STATES,
+    Actor,
+    cancel_open_tasks,
+    lead_facts,
+    new_task,
+    record_action,
+    task_event,
+)
 from followup_scheduler.vocabulary import PACKAGE
 from leadnet_shared.events import (
     EventData,
@@ -91,7 +99,11 @@ async def plan_recheck(
     lead.status = "returned"
     await session.flush()
     await _publish(
-        session, outbox, task_event(task, event=TaskScheduled, occurred_at=now), key=task.customer_id, now=now
+        session,
+        outbox,
+        task_event(task, lead=lead, event=TaskScheduled, occurred_at=now),
+        key=task.customer_id,
+        now=now,
     )
     return task
 
@@ -123,6 +135,7 @@ async def complete_recheck(
     notes: str | None,
     by: str | None,
     now: datetime,
+    actor: Actor | None = None,
 ) -> Task:
     """`confirmed` reopens the lead (its corrections become a new version of the record); `invalid` closes it."""
     if task.status not in OPEN_STATES:
@@ -131,8 +144,14 @@ async def complete_recheck(
     if lead is None:
         raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
+    if actor is not None:
+        await record_action(session, task=task, action="completed", actor=actor, now=now, detail={"outcome": outcome})
     await _publish(
-        session, outbox, task_event(task, event=TaskCompleted, occurred_at=now), key=task.customer_id, now=now
+        session,
+        outbox,
+        task_event(task, lead=lead, event=TaskCompleted, occurred_at=now),
+        key=task.customer_id,
+        now=now,
     )
     round_ = return_round_of(task)
     if lead.status == "closed":

@@ -23,6 +23,7 @@ from followup_scheduler.relationship_maintenance import first_maintenance_contac
 from followup_scheduler.sale_followup import SALE_REPORT, sale_followup_policy
 from followup_scheduler.tasks import (
     OPEN_STATES,
+    leads_of,
     open_task_of_customer,
     plan_repurchase,
     schedule_task,
@@ -186,11 +187,12 @@ async def _close_sale_reports(
         task.status, task.completed_at, task.notes = "done", now, f"sale {sale_id} reported"
     if reports:
         await session.flush()
+        leads = await leads_of(session, reports)
         await outbox.publish_many(
             session,
             [
                 Outgoing(
-                    task_event(task, event=TaskCompleted, occurred_at=now),
+                    task_event(task, lead=leads.get(task.lead_id), event=TaskCompleted, occurred_at=now),
                     key=task.customer_id,
                     subject=task.customer_id,
                 )

@@ -60,6 +60,19 @@ class CompleteIn(RequestModel):
     )
     # A recheck's corrections to the record (with `confirmed`): intake keeps them as a new version of it.
     corrections: RecordCorrections | None = None
+    action_at: AwareDatetime | None = Field(
+        None,
+        description="A promotion only: when the action was carried out (default: the task's due time, or now if "
+        "earlier). Its result, this completion, is late when reported more than 2 days after it (domain.md §5).",
+    )
+
+
+class TaskActionOut(BaseModel):
+    action: str  # created | completed | rescheduled
+    by: str  # the token's sub
+    position: str | None
+    at: datetime
+    detail: dict[str, Any] | None = None
 
 
 class TaskOut(BaseModel):
@@ -74,6 +87,15 @@ class TaskOut(BaseModel):
     outcome: str | None = None
     content: dict[str, Any] | None = Field(
         None, description="What the callback learnt; suggestions with phone numbers and street addresses redacted."
+    )
+    position: str | None = Field(None, description="The dealer position that works it (the staff matrix).")
+    method: str | None = Field(None, description="How (the method matrix): phone, visit, store_invitation, ...")
+    accompany: list[str] = Field(default_factory=list, description="HQ positions that accompany (參陪人).")
+    action_at: datetime | None = Field(None, description="A promotion: when its action was carried out.")
+    result_due_at: datetime | None = Field(None, description="A promotion: by when its result was due.")
+    result_late: bool | None = Field(None, description="A promotion: its result was reported after result_due_at.")
+    actions: list[TaskActionOut] | None = Field(
+        None, description="Who acted on the task, with which position (in a single task's answer only)."
     )
 
 

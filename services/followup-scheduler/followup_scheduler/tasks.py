@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.business_calendar import default_calendar
-from followup_scheduler.deadlines import task_deadlines
-from followup_scheduler.models import CustomerSale, FollowedLead, Task
+from followup_scheduler.deadlines import overdue_digest_day, promotion_result_due_at, task_deadlines
+from followup_scheduler.models import CustomerSale, FollowedLead, Task, TaskAction
 from followup_scheduler.ordering import has_demand, tie_break_rank
 from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy
 from followup_scheduler.plan_approval import work_plans_policy
 from followup_scheduler.quotas import PlanKind, due_plan_reminders
 from followup_scheduler.relationship_maintenance import repurchase_reminder
 from followup_scheduler.sale_followup import SALE_REPORT, sale_already_known, sale_followup_policy, sale_report_task
+from followup_scheduler.staffing import assignment_for, is_staffed, staffing_policy
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
+from followup_scheduler.vocabulary import NATURES
 from leadnet_shared.events import (
     CallbackContent,
     CustomerErased,
@@ -36,9 +39,9 @@ from leadnet_shared.events import (
     PlanReminder,
     TaskCompleted,
     TaskDue,
-    TaskEscalated,
     TaskEvent,
     TaskOverdue,
+    TaskOverdueDigest,
     TaskScheduled,
 )
 from leadnet_shared.outbox import Outbox, Outgoing, insert_select_sql
@@ -49,7 +52,10 @@ OPEN_STATES = ("open", "overdue")
 T = TypeVar("T", bound=TaskEvent)
 
 
-def task_event(task: Task, *, event: type[T], occurred_at: datetime) -> T:
+def task_event(task: Task, *, lead: FollowedLead | None, event: type[T], occurred_at: datetime) -> T:
+    """A task event: the task, who works it and how, and the facts of its record (`lead`, the task's lead row,
+    None only if the scheduler never knew it) a dashboard groups by. The timers build the same payload in SQL
+    (`_claim_sql`): both read the record's facts from the lead row, the tier falling back to the task's."""
     return event(
         task_id=task.task_id,
         lead_id=task.lead_id,
@@ -61,7 +67,24 @@ def task_event(task: Task, *, event: type[T], occurred_at: datetime) -> T:
         reason=task.reason,
         outcome=task.outcome,
         occurred_at=occurred_at,
+        position=task.position,
+        method=task.method,
+        accompany=list(task.accompany or []),
+        region_code=lead.region_code if lead else None,
+        product_line=lead.product_line if lead else None,
+        tier=lead.tier if lead else task.tier,
+        horizon=lead.horizon if lead else None,
+        entered_by=lead.entered_by if lead else None,
     )
+
+
+async def leads_of(session: AsyncSession, tasks: list[Task]) -> dict[str, FollowedLead]:
+    """The lead rows of `tasks`, by lead id (for their events)."""
+    ids = sorted({task.lead_id for task in tasks})
+    if not ids:
+        return {}
+    rows = (await session.execute(select(FollowedLead).where(FollowedLead.lead_id.in_(ids)))).scalars()
+    return {lead.lead_id: lead for lead in rows}
 
 
 def tie_break(lead: FollowedLead) -> int:
@@ -104,12 +127,27 @@ def new_task(
         tie_break=tie_break(lead),
         unreachable_streak=lead.unreachable_streak,
         planned_at=now,
+        **staffing_of(kind=planned.kind if planned else kind, lead=lead),
     )
 
 
-def _scheduled_event(task: Task, *, now: datetime) -> Outgoing:
+def staffing_of(*, kind: str | None, lead: FollowedLead) -> dict[str, Any]:
+    """The task's position, method and accompanying HQ positions from the staff and method matrices (staffing.py),
+    for the customer's nature and tier and the record's purchase horizon; none for kinds the matrices do not staff.
+    A nature the matrices do not know (an older record) reads as `new`, the contract's default."""
+    rules = staffing_policy()
+    if kind is None or not is_staffed(kind, policy=rules):
+        return {"position": None, "method": None, "accompany": None}
+    nature = lead.nature if lead.nature in NATURES else "new"
+    got = assignment_for(kind=kind, nature=nature, tier=lead.tier, horizon=lead.horizon, policy=rules)
+    return {"position": got.position, "method": got.method, "accompany": list(got.accompany)}
+
+
+def _scheduled_event(task: Task, *, lead: FollowedLead, now: datetime) -> Outgoing:
     return Outgoing(
-        task_event(task, event=TaskScheduled, occurred_at=now), key=task.customer_id, subject=task.customer_id
+        task_event(task, lead=lead, event=TaskScheduled, occurred_at=now),
+        key=task.customer_id,
+        subject=task.customer_id,
     )
 
 
@@ -130,7 +168,55 @@ async def schedule_task(
     task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now, dealer=dealer)
     session.add(task)
     await session.flush()
-    await outbox.publish_many(session, [_scheduled_event(task, now=now)], time=now)
+    await outbox.publish_many(session, [_scheduled_event(task, lead=lead, now=now)], time=now)
+    return task
+
+
+async def reschedule_task(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    task: Task,
+    due_at: datetime,
+    actor: Actor,
+    now: datetime,
+    position: str | None = None,
+    method: str | None = None,
+    reason: str | None = None,
+) -> Task:
+    """Move an open or overdue task to `due_at` (an approved plan line's date, or a person's decision): its
+    deadlines follow, its timers re-arm (a new `task.due` at the new time, with a new id), its position and method
+    are the matrices' for the record as it is now unless given, the person is recorded, and `task.scheduled` says
+    where it went. The caller holds the task's row lock."""
+    if task.status not in OPEN_STATES:
+        raise Conflict(
+            f"The task is {task.status}; only open or overdue tasks can be rescheduled.", code="task_not_open"
+        )
+    lead = await session.get(FollowedLead, task.lead_id)
+    previous = task.due_at
+    deadlines = task_deadlines(due_at=due_at)
+    task.due_at, task.overdue_at, task.escalate_at = due_at, deadlines.overdue_at, deadlines.escalate_at
+    task.status, task.fired_at, task.overdue_fired_at, task.escalated_at = "open", None, None, None
+    task.reschedules = (task.reschedules or 0) + 1
+    if lead is not None:
+        staffed = staffing_of(kind=task.kind, lead=lead)
+        task.position, task.method, task.accompany = staffed["position"], staffed["method"], staffed["accompany"]
+    if position is not None:
+        task.position = position
+    if method is not None:
+        task.method = method
+    if reason is not None:
+        task.reason = reason
+    detail = {"from": previous.isoformat(), "to": due_at.isoformat(), "position": task.position, "method": task.method}
+    await record_action(session, task=task, action="rescheduled", actor=actor, now=now, detail=detail)
+    await session.flush()
+    await outbox.publish(
+        session,
+        task_event(task, lead=lead, event=TaskScheduled, occurred_at=now),
+        key=task.customer_id,
+        subject=task.customer_id,
+        time=now,
+    )
     return task
 
 
@@ -156,25 +242,31 @@ async def plan_first_tasks(
     session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime, prefix: str
 ) -> list[Task]:
     """`plan_first_task` for many new leads at once: one insert of the tasks, one of their `task.scheduled` events."""
-    tasks = [
-        new_task(lead=lead, planned=_first_planned(lead), now=now) for lead in leads if lead.assigned_dealer is not None
+    planned = [
+        (new_task(lead=lead, planned=_first_planned(lead), now=now), lead)
+        for lead in leads
+        if lead.assigned_dealer is not None
     ]  # HQ-queue leads: HQ plans by hand
-    if tasks:
-        session.add_all(tasks)
+    if planned:
+        session.add_all([task for task, _ in planned])
         await session.flush()
-        await outbox.publish_many(session, [_scheduled_event(task, now=now) for task in tasks], time=now)
-    return tasks
+        await outbox.publish_many(
+            session, [_scheduled_event(task, lead=lead, now=now) for task, lead in planned], time=now
+        )
+    return [task for task, _ in planned]
 
 
 # ---- the timers: one statement per batch claims the tasks and writes their events to the outbox --------------
 
 
-def timer_event_id(task_id: str, event_type: str) -> str:
+def timer_event_id(task_id: str, event_type: str, reschedules: int = 0) -> str:
     """The one id a timer event of a task can have: a repeat is refused by the outbox, deduped by consumers.
 
-    md5 of "task id/event type" as a UUID; the SQL below computes the same (`md5(...)::uuid`).
+    md5 of "task id/event type" as a UUID (with "/n" after the n-th reschedule, which re-arms the timers); the SQL
+    below computes the same (`md5(...)::uuid`).
     """
-    return str(uuid.UUID(hashlib.md5(f"{task_id}/{event_type}".encode()).hexdigest()))
+    suffix = f"/{reschedules}" if reschedules else ""
+    return str(uuid.UUID(hashlib.md5(f"{task_id}/{event_type}{suffix}".encode()).hexdigest()))
 
 
 # The events are written by the claim itself (the kit's `insert_select_sql`: envelope and `TaskEvent` payload
@@ -191,15 +283,25 @@ _WRITE_TASK_EVENTS = insert_select_sql(
 
 
 def _claim_sql(*, condition: str, order: str, assignments: str) -> Any:
+    # The record's facts come from the lead row (LEFT JOIN: a task whose lead the scheduler lost still fires), as
+    # `task_event` reads them in Python.
     return text(f"""
     WITH claimed AS (
         UPDATE tasks t SET {assignments}
         FROM (SELECT task_id FROM tasks WHERE {condition}
               ORDER BY {order} LIMIT :n FOR UPDATE SKIP LOCKED) c
         WHERE t.task_id = c.task_id
-        RETURNING t.task_id, t.lead_id, t.customer_id, t.dealer, t.kind, t.due_at, t.status, t.reason, t.outcome
+        RETURNING t.task_id, t.lead_id, t.customer_id, t.dealer, t.kind, t.due_at, t.status, t.reason, t.outcome,
+                  t.position, t.method, t.accompany, t.tier AS task_tier, t.reschedules
     ), events AS (
-        SELECT claimed.*, md5(task_id || '/' || CAST(:outbox_type AS text))::uuid::text AS event_id FROM claimed
+        SELECT claimed.task_id, claimed.lead_id, claimed.customer_id, claimed.dealer, claimed.kind, claimed.due_at,
+               claimed.status, claimed.reason, claimed.outcome, claimed.position, claimed.method,
+               COALESCE(claimed.accompany, '[]'::jsonb) AS accompany,
+               l.region_code, l.product_line, COALESCE(l.tier, claimed.task_tier) AS tier, l.horizon, l.entered_by,
+               md5(claimed.task_id || '/' || CAST(:outbox_type AS text)
+                   || CASE WHEN claimed.reschedules > 0 THEN '/' || claimed.reschedules ELSE '' END
+               )::uuid::text AS event_id
+        FROM claimed LEFT JOIN leads l ON l.lead_id = claimed.lead_id
     ), written AS (
         {_WRITE_TASK_EVENTS}
         RETURNING 1
@@ -215,11 +317,6 @@ _MARK_OVERDUE = _claim_sql(
     condition="overdue_fired_at IS NULL AND status = 'open' AND overdue_at <= :now AND fired_at IS NOT NULL",
     order="overdue_at",
     assignments="status = 'overdue', overdue_fired_at = :now",
-)
-_ESCALATE = _claim_sql(
-    condition="escalated_at IS NULL AND status = 'overdue' AND escalate_at <= :now",
-    order="escalate_at",
-    assignments="escalated_at = :now",
 )
 
 
@@ -243,11 +340,68 @@ async def mark_overdue_tasks(
     return await _claim_and_publish(session, outbox, claim=_MARK_OVERDUE, event=TaskOverdue, now=now, limit=limit)
 
 
-async def escalate_overdue_tasks(
-    session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str, limit: int = 1000
-) -> int:
-    """Overdue tasks still not done after the escalation delay go to HQ: `task.escalated`, once."""
-    return await _claim_and_publish(session, outbox, claim=_ESCALATE, event=TaskEscalated, now=now, limit=limit)
+# ---- the daily overdue digest (issue 18 item 6) ----------------------------------------------------------------
+# Once per Shanghai day (the `overdue_digest_days` row is the proof across replicas), from the policy's local time
+# on: one `task.overdue_digest` per dealer with tasks overdue past their escalation moment, counts by kind and the
+# oldest; those tasks are marked escalated (`escalated_at`: in a digest at least once). One statement reads the
+# overdue set once (`ix_tasks_overdue_by_dealer`); the events are one per dealer, a few hundred at most.
+_DIGEST_DONE = text("SELECT 1 FROM overdue_digest_days WHERE day = :day")
+_DIGEST_DAY = text("""
+    INSERT INTO overdue_digest_days (day, ran_at, dealers) VALUES (:day, :now, 0)
+    ON CONFLICT DO NOTHING RETURNING day""")
+_DIGEST = text("""
+    WITH due AS (
+        SELECT task_id, COALESCE(dealer, '') AS dealer, kind, due_at, escalated_at IS NULL AS new
+        FROM tasks WHERE status = 'overdue' AND escalate_at <= :now
+    ), marked AS (
+        UPDATE tasks SET escalated_at = :now
+        WHERE status = 'overdue' AND escalate_at <= :now AND escalated_at IS NULL
+    ), by_kind AS (
+        SELECT dealer, kind, count(*) AS n, count(*) FILTER (WHERE new) AS new_n FROM due GROUP BY dealer, kind
+    ), per_dealer AS (
+        SELECT dealer, jsonb_object_agg(kind, n) AS by_kind, sum(new_n)::int AS new FROM by_kind GROUP BY dealer
+    ), oldest AS (
+        SELECT DISTINCT ON (dealer) dealer, task_id, due_at FROM due ORDER BY dealer, due_at, task_id
+    )
+    SELECT o.dealer, o.task_id, o.due_at, p.by_kind, p.new
+    FROM oldest o JOIN per_dealer p ON p.dealer = o.dealer ORDER BY o.dealer""")
+# (A data-modifying WITH runs to completion whether or not the query reads it; `due` sees the rows before it.)
+
+
+def digest_event_id(dealer: str | None, day: date) -> str:
+    """The one id a dealer's digest of a day can have: a repeat is refused by the outbox."""
+    return str(uuid.UUID(hashlib.md5(f"overdue_digest/{dealer or ''}/{day.isoformat()}".encode()).hexdigest()))
+
+
+async def send_overdue_digests(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str) -> int:
+    """Today's overdue digests, if their time has come and they have not gone out: the number of dealers."""
+    day = overdue_digest_day(now=now)
+    if day is None:
+        return 0
+    # Every tick asks; a read answers it on all but the first tick of the day (no write per tick).
+    if (await session.execute(_DIGEST_DONE, {"day": day})).first() is not None:
+        return 0
+    if (await session.execute(_DIGEST_DAY, {"day": day, "now": now})).first() is None:
+        return 0  # another replica has just run it
+    events = []
+    for dealer, task_id, due_at, by_kind, new in (await session.execute(_DIGEST, {"now": now})).all():
+        digest = TaskOverdueDigest(
+            dealer=dealer or None,
+            day=day,
+            overdue=sum(by_kind.values()),
+            overdue_by_kind=by_kind,
+            newly_escalated=new,
+            oldest_task_id=task_id,
+            oldest_due_at=due_at,
+            occurred_at=now,
+        )
+        key = dealer or "hq_queue"
+        events.append(Outgoing(digest, key=key, subject=key, event_id=digest_event_id(dealer or None, day)))
+    await session.execute(
+        text("UPDATE overdue_digest_days SET dealers = :n WHERE day = :day"), {"n": len(events), "day": day}
+    )
+    await outbox.publish_many(session, events, time=now)
+    return len(events)
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
@@ -423,6 +577,52 @@ def public_content(content: dict[str, Any] | None) -> CallbackContent | None:
     return CallbackContent.model_validate(public)
 
 
+@dataclass(frozen=True)
+class Actor:
+    """The person behind a task action: the token's sub and position (None for a token without one)."""
+
+    sub: str
+    position: str | None = None
+
+
+async def record_action(
+    session: AsyncSession,
+    *,
+    task: Task,
+    action: str,
+    actor: Actor,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Who did `action` to `task`, with which position, when (`task_actions`)."""
+    session.add(
+        TaskAction(
+            task_id=task.task_id,
+            action=action,
+            actor=actor.sub,
+            actor_position=actor.position,
+            acted_at=now,
+            detail=detail,
+        )
+    )
+
+
+async def task_actions(session: AsyncSession, *, task_id: str) -> list[TaskAction]:
+    """A task's actions, oldest first."""
+    query = select(TaskAction).where(TaskAction.task_id == task_id).order_by(TaskAction.action_id)
+    return list((await session.execute(query)).scalars())
+
+
+def report_promotion_result(task: Task, *, action_at: datetime | None, now: datetime) -> None:
+    """A promotion's completion is the report of its action's result (domain.md §5): stamp when the action was
+    carried out (as the dealer says; else the task's due time, or now if it is done early), by when the result
+    was due, and whether this report is late."""
+    acted = action_at or min(task.due_at, now)
+    task.action_at = acted
+    task.result_due_at = promotion_result_due_at(action_at=acted)
+    task.result_late = now > task.result_due_at
+
+
 async def complete_task(
     session: AsyncSession,
     outbox: Outbox,
@@ -434,16 +634,32 @@ async def complete_task(
     now: datetime,
     prefix: str,
     content: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+    action_at: datetime | None = None,
 ) -> tuple[Task, Task | None]:
-    """Record the outcome (and what the callback learnt), verify the lead once if confirmed true, and plan what
-    the outcome table says."""
+    """Record the outcome (and what the callback learnt, or when a promotion's action was carried out), verify the
+    lead once if confirmed true, and plan what the outcome table says."""
     if task.status not in OPEN_STATES:
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
     task.content = content
+    if task.kind == "promotion":
+        report_promotion_result(task, action_at=action_at, now=now)
+    if actor is not None:
+        await record_action(session, task=task, action="completed", actor=actor, now=now, detail={"outcome": outcome})
     await session.flush()  # the rules below query the customer's open tasks: this one is no longer among them
-    completed = task_event(task, event=TaskCompleted, occurred_at=now)
+    # The lead row lock serialises concurrent completions of one lead: the streak and "verified once" hold.
+    lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
+    if lead is None:
+        raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
+    completed = task_event(task, lead=lead, event=TaskCompleted, occurred_at=now)
     completed.content = public_content(content)
+    completed.completed_by_position = actor.position if actor else None
+    completed.action_at, completed.result_due_at, completed.result_late = (
+        task.action_at,
+        task.result_due_at,
+        task.result_late,
+    )
     await outbox.publish(
         session,
         completed,
@@ -451,10 +667,6 @@ async def complete_task(
         subject=task.customer_id,
         time=now,
     )
-    # The lead row lock serialises concurrent completions of one lead: the streak and "verified once" hold.
-    lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
-    if lead is None:
-        raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
     if info_verified:
         await verify_lead(session, outbox, lead=lead, by="callback", now=now, task_id=task.task_id)
     if task.kind == SALE_REPORT:

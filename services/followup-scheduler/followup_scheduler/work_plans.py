@@ -29,7 +29,6 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.deadlines import task_deadlines
 from followup_scheduler.models import FollowedLead, Plan, PlanDealerUnit, Task, WorkPlan, WorkPlanLine, WorkPlanStep
 from followup_scheduler.plan_approval import (
     Stage,
@@ -57,7 +56,7 @@ from followup_scheduler.plan_drafts import (
     week_days,
 )
 from followup_scheduler.quotas import quotas_policy
-from followup_scheduler.tasks import OPEN_STATES, schedule_task
+from followup_scheduler.tasks import OPEN_STATES, Actor, record_action, reschedule_task, schedule_task
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI, business_date
 from leadnet_shared.events import (
@@ -521,7 +520,7 @@ async def act_on_plan(
         return plan
     plan.status, plan.stage, plan.approved_at = "approved", None, now
     await session.flush()
-    await apply_approved_lines(session, outbox, plan=plan, now=now, prefix=prefix)
+    await apply_approved_lines(session, outbox, plan=plan, principal=principal, now=now, prefix=prefix)
     event = await _event(session, plan, PlanApproved, principal=principal, now=now, stage=stage.name)
     await outbox.publish_many(session, [event], time=now)
     return plan
@@ -555,11 +554,12 @@ def _planned_due(target: date, *, old: datetime | None) -> datetime:
 
 
 async def apply_approved_lines(
-    session: AsyncSession, outbox: Outbox, *, plan: WorkPlan, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, plan: WorkPlan, principal: Principal, now: datetime, prefix: str
 ) -> None:
     """Each approved line plans its customer's open task of the plan's kind, or creates one (the function the
-    approval applies to tasks): the planned date, position and method; a task that has not fired yet falls due on
-    the planned date (a date already past keeps the task's due time)."""
+    approval applies to tasks): the planned date, position and method. A task that has not fired yet and whose
+    planned date moves it is rescheduled (tasks.reschedule_task: timers re-armed, the approver recorded,
+    `task.scheduled`); a task already due keeps its due time (a plan does not excuse a late callback)."""
     lines = await plan_lines(session, plan.plan_id)
     if not lines:
         return
@@ -583,6 +583,7 @@ async def apply_approved_lines(
     task_of: dict[str, Task] = {}
     for open_task in open_tasks:
         task_of.setdefault(open_task.customer_id, open_task)
+    actor = Actor(sub=principal.sub, position=principal.position)
     for line in lines:
         found = task_of.get(line.customer_id)
         if found is None:
@@ -601,18 +602,25 @@ async def apply_approved_lines(
                 prefix=prefix,
                 dealer=plan.dealer,
             )
+            await record_action(
+                session, task=task, action="created", actor=actor, now=now, detail={"plan": plan.plan_id}
+            )
         else:
             task = found
             due = _planned_due(line.target_date, old=task.due_at)
-            if task.status == "open" and task.fired_at is None and due > now:
-                deadlines = task_deadlines(due_at=due)
-                task.due_at, task.overdue_at, task.escalate_at = due, deadlines.overdue_at, deadlines.escalate_at
+            if task.status == "open" and task.fired_at is None and due > now and due != task.due_at:
+                await reschedule_task(
+                    session,
+                    outbox,
+                    task=task,
+                    due_at=due,
+                    actor=actor,
+                    now=now,
+                    position=line.position,
+                    method=line.method,
+                )
         task.plan_id, task.planned_for = plan.plan_id, line.target_date
-        # position and method on the task: staffing's columns (h-staffing) where the model has them
-        if hasattr(task, "position"):
-            task.position = line.position
-        if hasattr(task, "method"):
-            task.method = line.method
+        task.position, task.method = line.position, line.method
         line.task_id = task.task_id
     await session.flush()
 

@@ -4,16 +4,16 @@
 each dealer's region and sales channel for the roll-up. `tasks.plan_id` / `tasks.planned_for`: the approved plan that
 planned a task (NULL: unplanned), nullable columns added without rewriting the table.
 
-Revision ID: 0008
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
