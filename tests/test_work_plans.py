@@ -146,6 +146,18 @@ class TestApprovalChain:
             assert len(rows) == 3
             assert all(r.plan_id == approved["plan_id"] and str(r.planned_for) == "2026-12-03" for r in rows)
             assert all(r.due_at.astimezone(SHANGHAI).date().isoformat() == "2026-12-03" for r in rows)
+            staffed = await s.rows(
+                "SELECT t.position AS task_position, l.position, t.method AS task_method, l.method FROM work_plan_lines l"
+                " JOIN tasks t ON t.task_id = l.task_id WHERE l.plan_id = :p",
+                p=approved["plan_id"],
+            )
+            assert all((r.task_position, r.task_method) == (r.position, r.method) for r in staffed)
+            assert {line["position"] for line in approved["lines"]} <= {"general_manager", "brand_manager"}
+            moved = await s.scalar(
+                "SELECT count(*) FROM task_actions WHERE action = 'rescheduled' AND actor = 'department_head@hq'"
+                " AND actor_position = 'department_head'"
+            )
+            assert moved == 3  # the approver who planned them is recorded on each task
 
             # retail stays inside the dealer; organizational lines end at HQ's market manager (hq_admin: any HQ post)
             await draft_and_submit(s, "D001", drop=1)
