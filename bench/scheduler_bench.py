@@ -411,7 +411,7 @@ async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
 
     started = time.perf_counter()
     async with runtime.db.sessions() as session:
-        draft = await draft_plan(session, dealer=PLAN_DEALER, kind="callback", period=month)
+        draft = await draft_plan(session, dealer=PLAN_DEALER, kind="callback", period=month, now=datetime.now(UTC))
     draft_s = time.perf_counter() - started
 
     now = datetime.now(UTC)

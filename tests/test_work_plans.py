@@ -73,10 +73,10 @@ class TestApprovalChain:
                     200,
                     json={"sales_plan": 1},
                 )  # quota 3
-                for _ in range(3):
-                    await s.accept_lead(dealer=dealer, tier=tier, horizon="within_2_months")
+                for _ in range(3):  # no current demand: due in December (20 / 40 / 30 days by tier)
+                    await s.accept_lead(dealer=dealer, tier=tier, horizon="none")
             # one more retail customer of D001, due in December, that D001's plan leaves out: unplanned
-            await s.accept_lead(dealer="D001", tier="retail", horizon="none")
+            await s.accept_lead(dealer="D001", tier="retail", horizon="uncertain")
 
             clerk = who(s, "dealer", "plan_clerk", dealer="D003")
             draft = await call(s, "GET", "/v1/plans/D003/2026-12/callbacks/draft", clerk, 200)
@@ -218,7 +218,7 @@ class TestRejectionQuotaAndEvents:
             owner = who(s, "dealer", dealer="D001")
             await call(s, "PUT", "/v1/plans/D001/2026-12", owner, 200, json={"sales_plan": 2})  # quota 6
             for _ in range(3):
-                await s.accept_lead(tier="retail", horizon="within_2_months")
+                await s.accept_lead(tier="retail", horizon="none")  # due 10 December
             plan = await draft_and_submit(s, "D001")
             assert (plan["quota"], plan["line_count"]) == (6, 3)
             path = "/v1/plans/D001/2026-12/callbacks"

@@ -1,9 +1,10 @@
 """The plan drafts: a month's callback plan and a week's promotion plan as the rules draw them (domain.md §4, §5).
 
 Callback plan of a month: every customer whose callback falls due in the month by the timing tables (or is already
-overdue), then periodic callbacks (按定期開展) of the dealer's other open customers until the plan reaches its
-quota (quotas.toml: 3-5 x the monthly sales plan), all in the seed's order: customers with demand first, reachable
-customers first, big customers first (ordering.toml). Promotion plan of an ISO week: every customer with demand
+past due when the plan is drawn), then periodic callbacks (按定期開展) of customers due after the month until the plan
+reaches its quota (quotas.toml: 3-5 x the monthly sales plan), all in the seed's order: customers with demand
+first, reachable customers first, big customers first (ordering.toml); a customer due between the drawing day and
+the month is this month's work, in neither. Promotion plan of an ISO week: every customer with demand
 within one month (an open promotion task: the quota floor), then the other customers with demand, strongest intent
 first, until 2-4 x the week's share of the sales plan. One line per customer.
 
@@ -179,11 +180,13 @@ def draft_callback_plan(
     *,
     month: str,
     quota: int,
+    as_of: date,
     ordering: OrderingPolicy | None = None,
     policy: WorkPlansPolicy | None = None,
 ) -> list[DraftLine]:
-    """The month's callback plan: customers due in the month (or overdue), topped up with periodic callbacks to the
-    quota, in the seed's order."""
+    """The month's callback plan, drawn on `as_of` (a Shanghai date): customers due in the month or already past due,
+    topped up with periodic callbacks of customers due after the month, to the quota, in the seed's order. A
+    customer due between `as_of` and the month is this month's work, in neither."""
     rules = ordering or ordering_policy()
     first, last = month_days(month)
     staff = staff_lookup("callback")
@@ -191,12 +194,13 @@ def draft_callback_plan(
     def key(candidate: Candidate) -> tuple[int, int, int, date, str]:
         return seed_order_key(candidate, ordering=rules)
 
-    due = _distinct((c for c in candidates if c.due <= last), key)
+    due = _distinct((c for c in candidates if first <= c.due <= last or c.due < as_of), key)
     taken = {c.customer_id for c in due}
     chosen = [(c, _line(c, kind="callback", reason="due_in_month", target=max(c.due, first), staff=staff)) for c in due]
     if len(chosen) < quota:
         target = periodic_target(first=first, last=last, policy=policy or work_plans_policy())
-        for candidate in _distinct((c for c in candidates if c.customer_id not in taken), key):
+        later = (c for c in candidates if c.due > last and c.customer_id not in taken)
+        for candidate in _distinct(later, key):
             if len(chosen) >= quota:
                 break
             chosen.append((candidate, _line(candidate, kind="callback", reason="periodic", target=target, staff=staff)))

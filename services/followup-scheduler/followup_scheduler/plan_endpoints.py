@@ -104,9 +104,12 @@ async def _plan_out(session: AsyncSession, plan: WorkPlan) -> WorkPlanOut:
 
 
 async def _draft(request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str) -> DraftOut:
-    async with runtime_of(request).db.sessions() as session:
+    runtime = runtime_of(request)
+    async with runtime.db.sessions() as session:
         await visible_dealer(session, principal, dealer)
-        draft = await draft_plan(session, dealer=dealer, kind=kind, period=_period(kind, period))
+        draft = await draft_plan(
+            session, dealer=dealer, kind=kind, period=_period(kind, period), now=runtime.clock.now()
+        )
     return DraftOut(
         dealer=draft.dealer,
         plan=draft.kind,

@@ -207,12 +207,15 @@ async def quota_of(session: AsyncSession, *, dealer: str, kind: PlanKind, period
     return sales, promotion_week_quota(sales_plan=sales, week=period, demand_customers=floor)
 
 
-async def draft_plan(session: AsyncSession, *, dealer: str, kind: PlanKind, period: str) -> Draft:
-    """The plan as the rules would draw it."""
+async def draft_plan(session: AsyncSession, *, dealer: str, kind: PlanKind, period: str, now: datetime) -> Draft:
+    """The plan as the rules would draw it at `now`."""
     sales, quota = await quota_of(session, dealer=dealer, kind=kind, period=period)
     if kind == "callback":
         lines = draft_callback_plan(
-            await candidates(session, dealer=dealer, kind="callback"), month=period, quota=quota
+            await candidates(session, dealer=dealer, kind="callback"),
+            month=period,
+            quota=quota,
+            as_of=business_date(now).date(),
         )
     else:
         lines = draft_promotion_plan(

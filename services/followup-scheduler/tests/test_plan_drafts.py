@@ -63,17 +63,25 @@ def rank(candidate: Candidate) -> tuple[int, int, int]:
 class TestCallbackDraft:
     @given(st.lists(candidate_strategy(), max_size=60), st.integers(min_value=0, max_value=80))
     def test_order_and_size(self, candidates: list[Candidate], quota: int) -> None:
-        lines = draft_callback_plan(candidates, month="2026-12", quota=quota)
-        customers = {c.customer_id for c in candidates}
+        as_of = date(2026, 11, 25)
+        lines = draft_callback_plan(candidates, month="2026-12", quota=quota, as_of=as_of)
+        # customers due between the drawing day and the month are this month's work, in neither
+        customers = {c.customer_id for c in candidates if not as_of <= c.due < date(2026, 12, 1)}
         # one line per customer; never under quota when enough customers exist
         assert len({line.customer_id for line in lines}) == len(lines)
         assert len(lines) >= min(quota, len(customers))
         # every customer due in the month (or overdue) is in it
-        due = {c.customer_id for c in candidates if c.due <= date(2026, 12, 31)}
+        due = {c.customer_id for c in candidates if date(2026, 12, 1) <= c.due <= date(2026, 12, 31) or c.due < as_of}
         assert due <= {line.customer_id for line in lines}
+        assert {line.customer_id for line in lines} <= customers
         # demand before reachable before big customer: the chosen candidate's rank never decreases
         chosen = {}
-        for c in sorted(candidates, key=lambda c: (c.due > date(2026, 12, 31), rank(c), c.due, c.customer_id)):
+
+        def in_month(c: Candidate) -> bool:
+            return date(2026, 12, 1) <= c.due <= date(2026, 12, 31) or c.due < as_of
+
+        eligible = [c for c in candidates if in_month(c) or c.due > date(2026, 12, 31)]
+        for c in sorted(eligible, key=lambda c: (not in_month(c), rank(c), c.due, c.customer_id)):
             chosen.setdefault(c.customer_id, c)
         ranks = [rank(chosen[line.customer_id]) for line in lines]
         assert ranks == sorted(ranks)
@@ -84,7 +92,7 @@ class TestCallbackDraft:
         later = [
             Candidate(f"c{i}", f"l{i}", "retail", "new", "within_1_year", True, date(2027, 2, 1)) for i in range(10)
         ]
-        lines = draft_callback_plan(later, month="2026-12", quota=4)
+        lines = draft_callback_plan(later, month="2026-12", quota=4, as_of=date(2026, 11, 25))
         assert len(lines) == 4
         assert {line.reason for line in lines} == {"periodic"}
         assert {line.target_date for line in lines} == {date(2026, 12, 15)}
@@ -97,7 +105,7 @@ class TestCallbackDraft:
             Candidate("gold-demand-unreached", "l", "gold_silver", "new", "within_2_months", False, day),
             Candidate("gold-demand", "l", "gold_silver", "new", "within_2_months", True, day),
         ]
-        lines = draft_callback_plan(cands, month="2026-12", quota=0)
+        lines = draft_callback_plan(cands, month="2026-12", quota=0, as_of=date(2026, 11, 25))
         assert [line.customer_id for line in lines] == [
             "gold-demand",
             "retail-demand",
