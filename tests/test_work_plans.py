@@ -249,6 +249,15 @@ class TestRejectionQuotaAndEvents:
             assert draft["quota"] == 2 and {x["reason"] for x in draft["lines"]} == {"demand_within_one_month"}
             assert await call(s, "GET", f"{week}/draft", who(s, "dealer", dealer="D009"), 404)
             lines = [{"customer_id": x["customer_id"], "target_date": x["target_date"]} for x in draft["lines"]]
+            # as many lines as the quota, but one customer with demand within one month left out: refused
+            other = {"customer_id": again["lines"][0]["customer_id"], "target_date": "2026-12-02"}
+            await call(s, "PUT", week, clerk, 200, json={"lines": [lines[0], other]})
+            await call(s, "POST", f"{week}/submit", clerk, 200)
+            await call(s, "POST", f"{week}/review", who(s, "dealer", "customer_manager", dealer="D001"), 200)
+            gm_week = who(s, "dealer", "general_manager", dealer="D001")
+            missing = await call(s, "POST", f"{week}/approve", gm_week, 422)
+            assert (missing["code"], missing["missing"]) == ("plan_misses_demand_customers", 1)
+            await call(s, "POST", f"{week}/reject", gm_week, 200, json={"reason": "all demand customers"})
             await call(s, "PUT", week, clerk, 200, json={"lines": lines})
             await call(s, "POST", f"{week}/submit", clerk, 200)
             for step, token in (("review", "customer_manager"), ("approve", "general_manager")):
@@ -285,9 +294,9 @@ class TestRejectionQuotaAndEvents:
             finally:
                 await consumer.stop()
             types = [e["type"] for e in seen]
-            assert types.count("leadnet.plan.submitted") == 3 and types.count("leadnet.plan.rejected") == 1
+            assert types.count("leadnet.plan.submitted") == 4 and types.count("leadnet.plan.rejected") == 2
             assert {e["key"] for e in seen} == {"D001"}
-            [rejected_event] = [e for e in seen if e["type"] == "leadnet.plan.rejected"]
+            [rejected_event, _] = [e for e in seen if e["type"] == "leadnet.plan.rejected"]
             assert "13800138000" not in orjson.dumps(rejected_event).decode()
             assert rejected_event["data"]["acted_by_position"] == "general_manager"
             assert rejected_event["data"]["lines_by_tier"] == {"retail": 3}
