@@ -26,6 +26,7 @@ from followup_scheduler.plan_drafts import (
     callback_quota,
     draft_callback_plan,
     draft_promotion_plan,
+    intent_order_key,
     promotion_plan_due_by,
     promotion_week_quota,
     week_days,
@@ -130,6 +131,16 @@ class TestPromotionDraft:
         assert len(lines) >= min(quota, len(with_demand))
         monday, sunday = week_days("2026-W50")
         assert all(monday <= line.target_date <= sunday for line in lines)
+        # strongest intent first, then the bigger customer (by the candidate each line was drawn from)
+        rules = ordering_policy()
+        keys = [intent_order_key(_chosen(line.customer_id, demand, others), ordering=rules)[:2] for line in lines]
+        assert keys == sorted(keys)
+
+
+def _chosen(customer: str, demand: list[Candidate], others: list[Candidate]) -> Candidate:
+    """The candidate the draft took for `customer`: its strongest demand-within-one-month one, else its strongest."""
+    pool = [c for c in demand if c.customer_id == customer] or [c for c in others if c.customer_id == customer]
+    return min(pool, key=lambda c: intent_order_key(c))
 
 
 class TestQuotasAndDeadlines:
