@@ -2,6 +2,7 @@
 
     python bench/scheduler_bench.py            # 10,000,000 pending tasks (a few minutes to seed)
     python bench/scheduler_bench.py --quick    # 100,000 pending, smaller phases (< 1 min)
+    python bench/scheduler_bench.py --plans-only   # only the plan phase below
 
 Uses DATABASE_URL (a PostgreSQL server) when set, else an embedded PostgreSQL in a temporary directory. "Fired"
 means committed: the task claimed and its `task.due` event in the outbox in one transaction (the relay's publish
@@ -10,6 +11,11 @@ to Kafka is the outbox's own concern and not measured here). Goals (issue 5): p9
   - bare claim: `UPDATE ... WHERE task_id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING` with no outbox
     (the floor: what claiming alone costs);
   - ORM worker: the previous implementation (ORM objects, pydantic envelopes, outbox rows from Python).
+
+Plans (issue 18): a dealer with 100,000 open callback tasks (due over the next year, tiers and horizons mixed)
+drafts next month's callback plan by the rules, saves it, submits it and has it approved along its chain (the lines
+plan their tasks); both timed next to reading those 100,000 open tasks in one query, in the same run. The ratios
+(draft / read, approve / read) are the figures.
 """
 
 from __future__ import annotations
@@ -236,6 +242,11 @@ async def main(args: argparse.Namespace) -> None:
             clock=SystemClock(),
         )
 
+        if args.plans_only:
+            await plan_phase(conn, runtime)
+            await conn.close()
+            await db.dispose()
+            return
         print(f"seeding {pending:,} pending tasks (COPY, due over the next 30 days) ...", flush=True)
         started = time.perf_counter()
         horizon = datetime.now(UTC) + timedelta(days=1)
@@ -305,6 +316,7 @@ async def main(args: argparse.Namespace) -> None:
             f"summary: pending={pending:,} seed_s={seeded:.1f} p99_ms={p99 * 1000:.0f} "
             f"drain_per_s={ours:,.0f} median_lateness_ms={statistics.median(late) * 1000:.0f}"
         )
+        await plan_phase(conn, runtime)
         await conn.close()
         await db.dispose()
     finally:
@@ -313,8 +325,143 @@ async def main(args: argparse.Namespace) -> None:
             shutil.rmtree(pg.data_dir.parent, ignore_errors=True)  # gigabytes of data nobody reads again
 
 
+PLAN_DEALER, PLAN_TASKS = "PLAN01", 100_000
+
+
+async def seed_plan_dealer(conn: asyncpg.Connection, count: int) -> None:
+    """`count` open callback tasks of one dealer, each with its lead, due over the next 360 days."""
+    now = datetime.now(UTC)
+    tiers, horizons = ("gold_silver", "general_big", "retail", "retail"), ("within_2_months", "uncertain", "none", None)
+    leads, tasks = [], []
+    for i in range(count):
+        lead, customer = f"pl{i:010d}-lead", f"pl{i:010d}-cust"
+        tier, horizon = tiers[i % 4], horizons[(i // 4) % 4]
+        due = now + timedelta(seconds=(i * 7919) % (360 * 86400))
+        leads.append(
+            (lead, customer, PLAN_DEALER, PLAN_DEALER, False, True, tier, "new", horizon, "open", now, i % 7 == 0)
+        )
+        tasks.append(
+            (
+                f"pl{i:010d}-task",
+                lead,
+                customer,
+                PLAN_DEALER,
+                "callback",
+                due,
+                due + timedelta(days=1),
+                due + timedelta(days=2),
+                "open",
+                "bench-plan",
+                tier,
+                0,
+                0,
+                now,
+            )
+        )
+    await conn.copy_records_to_table(
+        "leads",
+        columns=[
+            "lead_id",
+            "customer_id",
+            "assigned_dealer",
+            "authorized_dealer",
+            "cross_region",
+            "reward_eligible",
+            "tier",
+            "nature",
+            "horizon",
+            "status",
+            "routed_at",
+            "unreachable_streak",
+        ],
+        records=[(*row[:-1], 1 if row[-1] else 0) for row in leads],
+    )
+    await conn.copy_records_to_table("tasks", columns=COLUMNS, records=tasks)
+    await conn.execute("ANALYZE tasks")
+    await conn.execute("ANALYZE leads")
+
+
+async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
+    """Draft and approve a month's callback plan for a dealer with 100,000 open tasks vs one read of those tasks."""
+    from sqlalchemy import text
+
+    from followup_scheduler.models import Plan
+    from followup_scheduler.plan_approval import chain_for
+    from followup_scheduler.work_plans import LineIn, act_on_plan, draft_plan, save_plan, submit_plan
+    from leadnet_shared.auth import Principal
+
+    print(f"plans: seeding a dealer with {PLAN_TASKS:,} open callback tasks ...", flush=True)
+    await seed_plan_dealer(conn, PLAN_TASKS)
+    today = datetime.now(UTC).date()
+    ahead = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    month = f"{ahead.year:04d}-{ahead.month:02d}"
+    async with runtime.db.transaction() as session:
+        session.add(Plan(dealer=PLAN_DEALER, month=month, sales_plan=100, updated_at=datetime.now(UTC), updated_by="b"))
+    maker = Principal(sub="bench", role="dealer", dealer=PLAN_DEALER)  # no position: every dealer stage
+
+    started = time.perf_counter()
+    async with runtime.db.sessions() as session:
+        read = (
+            await session.execute(
+                text("SELECT * FROM tasks WHERE dealer = :d AND status IN ('open', 'overdue')"), {"d": PLAN_DEALER}
+            )
+        ).all()
+    read_s = time.perf_counter() - started
+    assert len(read) == PLAN_TASKS
+
+    started = time.perf_counter()
+    async with runtime.db.sessions() as session:
+        draft = await draft_plan(session, dealer=PLAN_DEALER, kind="callback", period=month, now=datetime.now(UTC))
+    draft_s = time.perf_counter() - started
+
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    async with runtime.db.transaction() as session:
+        lines = [LineIn(customer_id=line.customer_id, target_date=line.target_date) for line in draft.lines]
+        await save_plan(
+            session, dealer=PLAN_DEALER, kind="callback", period=month, lines=lines, principal=maker, now=now
+        )
+        await submit_plan(
+            session, runtime.outbox, dealer=PLAN_DEALER, kind="callback", period=month, principal=maker, now=now
+        )
+    save_s = time.perf_counter() - started
+    started = time.perf_counter()
+    hq = Principal(sub="bench-hq", role="hq_admin", dealer=None)  # no position: every HQ stage
+    stages = chain_for(("gold_silver", "general_big", "retail"))
+    for stage in stages:  # the mixed tiers' whole chain: dealer review and approval, then HQ's
+        async with runtime.db.transaction() as session:
+            plan = await act_on_plan(
+                session,
+                runtime.outbox,
+                dealer=PLAN_DEALER,
+                kind="callback",
+                period=month,
+                action=stage.action,
+                reason=None,
+                principal=maker if stage.side == "dealer" else hq,
+                now=now,
+                prefix="",
+            )
+    approve_s = time.perf_counter() - started
+    assert plan.status == "approved", plan.status
+    planned = await conn.fetchval("SELECT count(*) FROM tasks WHERE plan_id = $1", plan.plan_id)
+    print(
+        f"  read {PLAN_TASKS:,} open tasks in one query: {read_s * 1000:.0f} ms\n"
+        f"  draft {month}: {len(draft.lines):,} lines (quota {draft.quota}) in {draft_s * 1000:.0f} ms "
+        f"= {draft_s / read_s:.1f}x the read\n"
+        f"  save + submit: {save_s * 1000:.0f} ms; {len(stages)} approval steps (lines plan {planned:,} tasks): "
+        f"{approve_s * 1000:.0f} ms = {approve_s / read_s:.1f}x the read"
+    )
+    print(
+        f"summary-plans: open_tasks={PLAN_TASKS} lines={len(draft.lines)} read_ms={read_s * 1000:.0f} "
+        f"draft_ms={draft_s * 1000:.0f} save_submit_ms={save_s * 1000:.0f} approve_ms={approve_s * 1000:.0f} "
+        f"draft_ratio={draft_s / read_s:.2f} approve_ratio={approve_s / read_s:.2f}"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100k pending tasks, shorter phases (CI size)")
     parser.add_argument("--pending", type=int, default=10_000_000)
+    parser.add_argument("--plans-only", action="store_true", help="only the plan phase (a dealer with 100k tasks)")
     asyncio.run(main(parser.parse_args()))

@@ -26,6 +26,7 @@ from followup_scheduler.app import create_app
 from followup_scheduler.firing import timer_tick
 from followup_scheduler.settings import SchedulerSettings
 from followup_scheduler.tasks import send_plan_reminders
+from followup_scheduler.work_plans import plan_timers
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.events import DEALERS, LEADS, DealerUpserted, EventData, FleetLine, LeadAccepted, make_envelope
@@ -114,6 +115,7 @@ class Scheduler:
         fired = await timer_tick(self.runtime, now=now, batch=batch)
         async with self.runtime.db.transaction() as session:
             await send_plan_reminders(session, self.runtime.outbox, now=now, prefix=self.prefix)
+            await plan_timers(session, self.runtime.outbox, now=now)
         return fired
 
     async def advance(self, delta: timedelta) -> int:

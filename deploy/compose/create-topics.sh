@@ -27,4 +27,5 @@ create leadnet.public.tasks.v1 delete 30
 create leadnet.public.sales.v1 delete 30
 create leadnet.public.ledger.v1 delete 400
 create leadnet.public.networks.v1 delete 400
+create leadnet.public.plans.v1 delete 400
 "$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --list

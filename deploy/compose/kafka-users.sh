@@ -43,7 +43,7 @@ grant_read leadnet-router leadnet.internal.leads.v1 leadnet.public.customers.v1 
 grant_groups leadnet-router leadnet-router-
 
 user leadnet-scheduler "$LEADNET_KAFKA_SCHEDULER_PASSWORD"
-grant_write leadnet-scheduler leadnet.internal.dlq.v1 leadnet.internal.leads.v1 leadnet.public.leads.v1 leadnet.public.tasks.v1
+grant_write leadnet-scheduler leadnet.internal.dlq.v1 leadnet.internal.leads.v1 leadnet.public.leads.v1 leadnet.public.plans.v1 leadnet.public.tasks.v1
 grant_read leadnet-scheduler leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.sales.v1
 grant_groups leadnet-scheduler leadnet-scheduler-
 

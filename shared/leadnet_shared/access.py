@@ -26,6 +26,7 @@ from leadnet_shared.events import (
     LEADS_INTERNAL,
     LEDGER,
     NETWORKS,
+    PLANS,
     SALES,
     TASKS,
     TOPICS,
@@ -38,7 +39,8 @@ SERVICES = ("intake", "router", "scheduler", "ledger", "console")
 WRITES: dict[str, frozenset[str]] = {
     "intake": frozenset({LEADS_INTERNAL, LEADS, NETWORKS, DEAD_LETTERS}),  # LEADS: HQ's return of a record
     "router": frozenset({LEADS, CUSTOMERS, DEALERS, SALES, DEAD_LETTERS}),
-    "scheduler": frozenset({LEADS, LEADS_INTERNAL, TASKS, DEAD_LETTERS}),  # LEADS_INTERNAL: a recheck's corrections
+    # LEADS_INTERNAL: a recheck's corrections; PLANS: the dealers' plans on the approval chain
+    "scheduler": frozenset({LEADS, LEADS_INTERNAL, TASKS, PLANS, DEAD_LETTERS}),
     "ledger": frozenset({LEDGER, DEAD_LETTERS}),
     "console": frozenset({DEAD_LETTERS}),  # produces nothing: an HQ dashboard only reads
 }
@@ -79,6 +81,10 @@ PRODUCER_OF: dict[str, str] = {
     "leadnet.task.escalated": "scheduler",
     "leadnet.task.overdue_digest": "scheduler",
     "leadnet.plan.reminder": "scheduler",
+    "leadnet.plan.submitted": "scheduler",
+    "leadnet.plan.approved": "scheduler",
+    "leadnet.plan.rejected": "scheduler",
+    "leadnet.plan.late": "scheduler",
     "leadnet.sale.attributed": "router",
     "leadnet.sale.cancelled": "router",
     "leadnet.sale.pending_confirmation": "router",

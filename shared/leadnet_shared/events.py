@@ -51,6 +51,7 @@ TASKS = "leadnet.public.tasks.v1"
 SALES = "leadnet.public.sales.v1"
 LEDGER = "leadnet.public.ledger.v1"
 NETWORKS = "leadnet.public.networks.v1"
+PLANS = "leadnet.public.plans.v1"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(LEADS_INTERNAL, "delete", 7, public=False),
@@ -63,6 +64,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(LEDGER, "delete", 400, public=True),
     # quarterly network evaluations, kept as long as the ledger so a dashboard can rebuild a year of them
     TopicSpec(NETWORKS, "delete", 400, public=True),
+    # dealers' callback and promotion plans moving along the approval chain (issue 18), for the HQ console
+    TopicSpec(PLANS, "delete", 400, public=True),
 )
 
 
@@ -670,6 +673,10 @@ class PlanReminder(EventData):
     days_before: int
     remind_at: datetime
     occurred_at: datetime
+    # The positions that must act (policy/work_plans.toml): the makers before the submission deadline, the waiting
+    # stage's positions before an approval is needed; `stage` names that stage (None: the submission).
+    positions: list[str] = []
+    stage: str | None = None
 
 
 # ---- leadnet.public.sales.v1 ---------------------------------------------------------------------------------
@@ -877,6 +884,58 @@ class NetworkPlanReminder(EventData):
     occurred_at: datetime
 
 
+# ---- leadnet.public.plans.v1 ---------------------------------------------------------------------------------
+
+
+class PlanEvent(EventData):
+    """A dealer's monthly callback or weekly promotion plan moved (followup-scheduler, work_plans.py): counts only,
+    no customer and no person; who acted is named by position and role (contract.md "Plans"). Keyed by dealer."""
+
+    event_topic: ClassVar[str] = PLANS
+    event_aggregate: ClassVar[str] = "dealer"
+
+    plan_id: str
+    dealer: str
+    region: str | None = None  # province adcode prefix of the dealer's first territory
+    channel: str | None = None  # the dealer's sales channel (銷售通路)
+    plan: str  # callback | promotion
+    period: str  # yyyy-mm | yyyy-Www
+    status: str  # draft | submitted | approved | rejected
+    stage: str | None = None  # the approval stage it waits at (submitted) or that acted
+    lines: int
+    lines_by_tier: dict[str, int] = {}
+    quota: int
+    late: bool = False
+    due_by: datetime
+    acted_by_role: str | None = None
+    acted_by_position: str | None = None
+    occurred_at: datetime
+
+
+class PlanSubmitted(PlanEvent):
+    type: Literal["leadnet.plan.submitted"] = Field("leadnet.plan.submitted", exclude=True)
+
+
+class PlanApproved(PlanEvent):
+    """The plan passed its last stage: its lines now plan the dealer's tasks."""
+
+    type: Literal["leadnet.plan.approved"] = Field("leadnet.plan.approved", exclude=True)
+
+
+class PlanRejected(PlanEvent):
+    """Sent back to the makers; `reason` with phone numbers and street addresses redacted."""
+
+    type: Literal["leadnet.plan.rejected"] = Field("leadnet.plan.rejected", exclude=True)
+
+    reason: str
+
+
+class PlanLate(PlanEvent):
+    """The plan was not submitted when its deadline day ended (the 30th / the Friday before the week)."""
+
+    type: Literal["leadnet.plan.late"] = Field("leadnet.plan.late", exclude=True)
+
+
 # ---- the catalogue -------------------------------------------------------------------------------------------
 
 AnyEvent = Annotated[
@@ -910,6 +969,10 @@ AnyEvent = Annotated[
     | EntryPosted
     | NetworkEvaluated
     | NetworkPlanReminder
+    | PlanSubmitted
+    | PlanApproved
+    | PlanRejected
+    | PlanLate
     | DeadLetter,
     Field(discriminator="type"),
 ]
@@ -948,6 +1011,10 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         EntryPosted,
         NetworkEvaluated,
         NetworkPlanReminder,
+        PlanSubmitted,
+        PlanApproved,
+        PlanRejected,
+        PlanLate,
         DeadLetter,
     )
 }

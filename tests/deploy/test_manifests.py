@@ -38,6 +38,7 @@ CONTRACT_TOPICS: dict[str, tuple[str, int | None]] = {
     "leadnet.public.sales.v1": ("delete", 30),
     "leadnet.public.ledger.v1": ("delete", 400),
     "leadnet.public.networks.v1": ("delete", 400),
+    "leadnet.public.plans.v1": ("delete", 400),
     "leadnet.internal.leads.v1": ("delete", 7),
     "leadnet.internal.dlq.v1": ("delete", 7),
 }

@@ -8,6 +8,7 @@ from followup_scheduler.endpoints import TASK_KEYS, plans_router, router
 from followup_scheduler.firing import timers
 from followup_scheduler.handlers import LEAD_TYPES, lead_handler
 from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
+from followup_scheduler.plan_endpoints import work_plans_router
 from followup_scheduler.retention import notes_retention_step
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.app import ConsumerSpec, create_service_app
@@ -32,7 +33,8 @@ def create_app(
         settings=settings,
         title="leadnet followup-scheduler",
         tables=(OUTBOX, INBOX, KIT_STATE),
-        routers=[router, plans_router],
+        # work_plans_router first: its /v1/plans/rollup/{month} must not match /v1/plans/{dealer}/{month}.
+        routers=[router, work_plans_router, plans_router],
         consumers=[
             ConsumerSpec(
                 name="leads",

@@ -22,6 +22,7 @@ from followup_scheduler.tasks import (
     send_overdue_digests,
     send_plan_reminders,
 )
+from followup_scheduler.work_plans import plan_timers
 from leadnet_shared.app import Runtime
 from leadnet_shared.workers import Step
 
@@ -70,6 +71,8 @@ def timers(runtime: Runtime) -> Step:
                 FIRED.labels("plan_reminder").inc(
                     await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix)
                 )
+                # late plans and reminders to the approvers (work_plans.py)
+                FIRED.labels("plan_timers").inc(await plan_timers(session, runtime.outbox, now=now))
                 overdue = await session.execute(text("SELECT count(*) FROM tasks WHERE status = 'overdue'"))
                 TASKS_OVERDUE.set(overdue.scalar_one())
             last_reminders = now

@@ -22,12 +22,14 @@ from followup_scheduler.tasks import (
     staffing_of,
     tie_break,
 )
+from followup_scheduler.work_plans import record_dealer_units
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
-from leadnet_shared.dealer_directory import DEALER_TYPES, dealer_fact, record_dealer_facts
+from leadnet_shared.dealer_directory import DEALER_TYPES, DEALER_UPSERTED, dealer_fact, record_dealer_facts
 from leadnet_shared.events import (
     CustomerErased,
     CustomerTierChanged,
+    DealerUpserted,
     Envelope,
     FleetLine,
     LeadAccepted,
@@ -236,6 +238,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 await returned(session, LeadReturned.of(envelope))
             elif envelope.type in DEALER_TYPES:
                 await record_dealer_facts(session, DEALERS, [dealer_fact(envelope)])
+                if envelope.type == DEALER_UPSERTED:  # its region and sales channel for the plans' roll-up
+                    await record_dealer_units(session, DealerUpserted.model_validate(envelope.data))
             elif envelope.type == ERASED:
                 await forget_customer(session, CustomerErased.model_validate(envelope.data), now=runtime.clock.now())
             elif envelope.type == TIER_CHANGED:

@@ -43,6 +43,9 @@ class Task(Base):
     tier: Mapped[str] = mapped_column(String(20))
     tie_break: Mapped[int] = mapped_column(Integer)  # demand, reachable, big customer first (domain.md §4)
     unreachable_streak: Mapped[int] = mapped_column(Integer, default=0)
+    # The approved work plan that planned this task (work_plans.py) and the date it set; NULL: unplanned.
+    plan_id: Mapped[str | None] = mapped_column(String(36))
+    planned_for: Mapped[date | None] = mapped_column(Date)
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     overdue_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When a per-task `task.escalated` went out; the daily overdue digest (tasks.send_overdue_digests) replaced it
@@ -223,3 +226,74 @@ class SentPlanReminder(Base):
     days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64))
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkPlan(Base):
+    """A dealer's monthly callback plan or weekly promotion plan (work_plans.py): its lines, where it stands on the
+    approval chain (policy/work_plans.toml) and whether it came in late."""
+
+    __tablename__ = "work_plans"
+
+    plan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dealer: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(20))  # callback (period yyyy-mm) | promotion (period yyyy-Www)
+    period: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(20))  # draft | submitted | approved | rejected
+    stage: Mapped[str | None] = mapped_column(String(40))  # the stage a submitted plan waits at
+    quota: Mapped[int] = mapped_column(Integer)
+    due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    late_flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_position: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ux_work_plans_dealer_kind_period", "dealer", "kind", "period", unique=True),)
+
+
+class WorkPlanLine(Base):
+    """One customer in a plan: when, by whom (position) and how (method)."""
+
+    __tablename__ = "work_plan_lines"
+
+    plan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    lead_id: Mapped[str] = mapped_column(String(36))
+    tier: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(40))
+    target_date: Mapped[date] = mapped_column(Date)
+    position: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the task the approval set or created
+
+
+class WorkPlanStep(Base):
+    """Who did what to a plan and when: saved, submitted, reviewed, approved, rejected, late."""
+
+    __tablename__ = "work_plan_steps"
+
+    step_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str | None] = mapped_column(String(40))
+    sub: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(20))
+    position: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlanDealerUnit(Base):
+    """Where a dealer sits in the four management levels (region, sales channel), from `leadnet.dealer.upserted`."""
+
+    __tablename__ = "plan_dealer_units"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str | None] = mapped_column(String(6))
+    channel: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -24,6 +24,7 @@ from followup_scheduler.deadlines import overdue_digest_day, promotion_result_du
 from followup_scheduler.models import CustomerSale, FollowedLead, Task, TaskAction
 from followup_scheduler.ordering import has_demand, tie_break_rank
 from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy
+from followup_scheduler.plan_approval import work_plans_policy
 from followup_scheduler.quotas import PlanKind, due_plan_reminders
 from followup_scheduler.relationship_maintenance import repurchase_reminder
 from followup_scheduler.sale_followup import SALE_REPORT, sale_already_known, sale_followup_policy, sale_report_task
@@ -420,6 +421,8 @@ _REMIND = text("""
     WHERE d.status = 'active'
       AND NOT (CAST(:plan AS varchar) = 'callback' AND EXISTS (
           SELECT 1 FROM plans p WHERE p.dealer = d.code AND p.month = :period AND p.callbacks_planned IS NOT NULL))
+      AND NOT EXISTS (SELECT 1 FROM work_plans w WHERE w.dealer = d.code AND w.kind = CAST(:plan AS varchar)
+                      AND w.period = CAST(:period AS varchar) AND w.submitted_at IS NOT NULL)
     ON CONFLICT DO NOTHING
     RETURNING dealer, event_id""")
 
@@ -434,6 +437,7 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
     (`PUT /v1/plans`) is not reminded of that plan.
     """
     events = []
+    makers = sorted(work_plans_policy().makers)
     for plan in PLAN_KINDS:
         for reminder in due_plan_reminders(plan=plan, now=now):
             deadline = reminder.deadline
@@ -458,6 +462,7 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
                     days_before=reminder.days_before,
                     remind_at=reminder.at,
                     occurred_at=now,
+                    positions=makers,  # who must act before the deadline (work_plans.toml)
                 )
                 events.append(Outgoing(data, key=dealer, subject=dealer, event_id=event_id))
     await outbox.publish_many(session, events, time=now)
