@@ -48,7 +48,7 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
 
         async def level() -> Any:
             async with p.apps["intake"].state.runtime.db.sessions() as session:
-                found = await session.execute(text("SELECT sales_level FROM network_dealers WHERE code = 'D001'"))
+                found = await session.execute(text("SELECT sales_level FROM dealers WHERE code = 'D001'"))
                 return found.scalar_one_or_none()
 
         assert await eventually(level, within=30) == "300_999"
