@@ -3,11 +3,11 @@ checks."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from datetime import UTC, datetime, timedelta
 
 from lead_intake.collection_plans import (
     check_breakdown,
