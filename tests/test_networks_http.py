@@ -147,3 +147,35 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
             rows = [(key, topic, orjson.loads(payload)["data"]["quarter"]) for key, topic, payload in sent.all()]
         topic = f"{runtime.settings.topic_prefix}leadnet.public.networks.v1"
         assert sorted(r for r in rows if r[2] == "2026Q3") == [("D001", topic, "2026Q3"), ("HQ", topic, "2026Q3")]
+
+        # HQ's monthly plan by industry (hq_admin only; an industry outside the policy list is named with the allowed
+        # ones), then October's roll-up: planned against collected per industry, dealer and region.
+        bad = {"industries": {"coal": 100, "fishing": 1}}
+        r = await p.intake.put("/v1/collection-plans/2026-10", json=bad, headers=hq)
+        assert r.status_code == 422 and "sand_gravel" in r.json()["errors"][0]["message"], r.text
+        plan = {"industries": {"coal": 100, "logistics": 50}}
+        assert (await p.intake.put("/v1/collection-plans/2026-10", json=plan, headers=d1)).status_code == 403
+        r = await p.intake.put("/v1/collection-plans/2026-10", json=plan, headers=hq)
+        assert (r.status_code, r.json()["plan"]["total"]) == (200, 150), r.text
+        refused = record("13900000002")
+        refused["customer"]["industry"] = "fishing"
+        r = await p.intake.post("/v1/leads", json=refused, headers=d1)
+        assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "/customer/industry")
+        coal = record("13900000003")
+        coal["customer"]["industry"] = "coal"
+        assert (await p.intake.post("/v1/leads", json=coal, headers=d1)).status_code in (201, 202)
+        assert (await p.intake.get("/v1/collection-plans/2026-10", headers=d1)).status_code == 403
+        r = await p.intake.get("/v1/collection-plans/2026-10", headers=p.auth("hq_analyst"))
+        month = r.json()
+        assert {x["key"]: (x["planned"], x["collected"]) for x in month["industries"]}["coal"] == (100, 1)
+        [mine] = [d for d in month["dealers"] if d["dealer"] == "D001"]
+        assert (mine["target"], mine["collected"], mine["hand_on"], mine["region"]) == (300, 1, "open", "37")
+        assert month["planned"] == 150 + 300
+        async with runtime.db.sessions() as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*) FROM outbox "
+                    "WHERE event_type IN ('leadnet.collection.plan_issued', 'leadnet.network.upserted')"
+                )
+            )
+            assert found.scalar_one() >= 2  # the plan, and the network registered
