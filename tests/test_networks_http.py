@@ -124,6 +124,11 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
         assert r.status_code == 200, r.text
         assert (r.json()["target"], r.json()["graded_in"], r.json()["networks"][0]["grade"]) == (300, "2026Q3", "D")
         assert (await p.intake.get("/v1/collection-plans/2026-10/dealers/D001", headers=d2)).status_code == 404
+        # Nor its networks, nor its breakdown: another dealer's are not found (404), not refused.
+        assert (await p.intake.get("/v1/networks/NET-SD-0007", headers=d2)).status_code == 404
+        assert (await p.intake.get("/v1/networks/NET-SD-0007/stats", headers=d2)).status_code == 404
+        r = await p.intake.put("/v1/collection-plans/2026-10/dealers/D001", json={"people": {"li": 1}}, headers=d2)
+        assert r.status_code == 404
         r = await p.intake.put(
             "/v1/collection-plans/2026-10/dealers/D001",
             json={"networks": {"NET-SD-0007": 300, "NET-CN-X": 5}, "people": {"wang": 300}},
