@@ -48,7 +48,7 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
 
         async def level() -> Any:
             async with p.apps["intake"].state.runtime.db.sessions() as session:
-                found = await session.execute(text("SELECT sales_level FROM network_dealers WHERE code = 'D001'"))
+                found = await session.execute(text("SELECT sales_level FROM dealers WHERE code = 'D001'"))
                 return found.scalar_one_or_none()
 
         assert await eventually(level, within=30) == "300_999"
@@ -124,6 +124,11 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
         assert r.status_code == 200, r.text
         assert (r.json()["target"], r.json()["graded_in"], r.json()["networks"][0]["grade"]) == (300, "2026Q3", "D")
         assert (await p.intake.get("/v1/collection-plans/2026-10/dealers/D001", headers=d2)).status_code == 404
+        # Nor its networks, nor its breakdown: another dealer's are not found (404), not refused.
+        assert (await p.intake.get("/v1/networks/NET-SD-0007", headers=d2)).status_code == 404
+        assert (await p.intake.get("/v1/networks/NET-SD-0007/stats", headers=d2)).status_code == 404
+        r = await p.intake.put("/v1/collection-plans/2026-10/dealers/D001", json={"people": {"li": 1}}, headers=d2)
+        assert r.status_code == 404
         r = await p.intake.put(
             "/v1/collection-plans/2026-10/dealers/D001",
             json={"networks": {"NET-SD-0007": 300, "NET-CN-X": 5}, "people": {"wang": 300}},
@@ -147,3 +152,35 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
             rows = [(key, topic, orjson.loads(payload)["data"]["quarter"]) for key, topic, payload in sent.all()]
         topic = f"{runtime.settings.topic_prefix}leadnet.public.networks.v1"
         assert sorted(r for r in rows if r[2] == "2026Q3") == [("D001", topic, "2026Q3"), ("HQ", topic, "2026Q3")]
+
+        # HQ's monthly plan by industry (hq_admin only; an industry outside the policy list is named with the allowed
+        # ones), then October's roll-up: planned against collected per industry, dealer and region.
+        bad = {"industries": {"coal": 100, "fishing": 1}}
+        r = await p.intake.put("/v1/collection-plans/2026-10", json=bad, headers=hq)
+        assert r.status_code == 422 and "sand_gravel" in r.json()["errors"][0]["message"], r.text
+        plan = {"industries": {"coal": 100, "logistics": 50}}
+        assert (await p.intake.put("/v1/collection-plans/2026-10", json=plan, headers=d1)).status_code == 403
+        r = await p.intake.put("/v1/collection-plans/2026-10", json=plan, headers=hq)
+        assert (r.status_code, r.json()["plan"]["total"]) == (200, 150), r.text
+        refused = record("13900000002")
+        refused["customer"]["industry"] = "fishing"
+        r = await p.intake.post("/v1/leads", json=refused, headers=d1)
+        assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "/customer/industry")
+        coal = record("13900000003")
+        coal["customer"]["industry"] = "coal"
+        assert (await p.intake.post("/v1/leads", json=coal, headers=d1)).status_code in (201, 202)
+        assert (await p.intake.get("/v1/collection-plans/2026-10", headers=d1)).status_code == 403
+        r = await p.intake.get("/v1/collection-plans/2026-10", headers=p.auth("hq_analyst"))
+        month = r.json()
+        assert {x["key"]: (x["planned"], x["collected"]) for x in month["industries"]}["coal"] == (100, 1)
+        [mine] = [d for d in month["dealers"] if d["dealer"] == "D001"]
+        assert (mine["target"], mine["collected"], mine["hand_on"], mine["region"]) == (300, 1, "open", "37")
+        assert month["planned"] == 150 + 300
+        async with runtime.db.sessions() as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*) FROM outbox "
+                    "WHERE event_type IN ('leadnet.collection.plan_issued', 'leadnet.network.upserted')"
+                )
+            )
+            assert found.scalar_one() >= 2  # the plan, and the network registered

@@ -92,6 +92,9 @@ PRODUCER_OF: dict[str, str] = {
     "leadnet.ledger.entry_posted": "ledger",
     "leadnet.network.evaluated": "intake",
     "leadnet.network.plan_reminder": "intake",
+    "leadnet.network.upserted": "intake",
+    "leadnet.collection.plan_issued": "intake",
+    "leadnet.collection.hand_on_flagged": "intake",
 }
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert
@@ -36,14 +37,16 @@ DEALER_TYPES = frozenset({DEALER_UPSERTED, DEALER_WITHDRAWN})
 ACTIVE = "active"
 
 
-def dealer_directory_table(metadata: MetaData) -> Table:
-    """A service's copy of the dealers' status (the columns the scheduler's `dealers` table has always had)."""
+def dealer_directory_table(metadata: MetaData, *extra: Column[Any]) -> Table:
+    """A service's copy of the dealers' status (the columns the scheduler's `dealers` table has always had), plus
+    the `extra` columns a service keeps about the same dealers (one table per service, not one per purpose)."""
     return Table(
         "dealers",
         metadata,
         Column("code", String(32), primary_key=True),
         Column("status", String(20), nullable=False),  # active | withdrawn
         Column("updated_at", DateTime(timezone=True), nullable=False),
+        *extra,
     )
 
 

@@ -497,6 +497,9 @@ class CustomerTierChanged(EventData):
 # refuses any other value; a consumer reading an older event with free text treats it as unknown.
 SalesLevel = Literal["gte_1000", "300_999", "lt_300"]
 SALES_LEVELS: tuple[str, ...] = get_args(SalesLevel)
+# The party a registered code stands for (domain.md §1 network kinds: dealer 14 / 13 / 12, service provider 5 / 6).
+PartyType = Literal["dealer", "service_provider_exclusive", "service_provider_non_exclusive"]
+PARTY_TYPES: tuple[str, ...] = get_args(PartyType)
 
 
 class DealerUpserted(EventData):
@@ -510,6 +513,9 @@ class DealerUpserted(EventData):
     product_lines: list[str]
     capability: int
     sales_level: str | None = None
+    # Which kind of party (domain.md "Who is involved"): a dealer, or a service provider (服務商) exclusive or not,
+    # which sizes the network kinds expected of it (§1: 5 / 6). Absent: a dealer.
+    party_type: str | None = None
     status: str = "active"
     updated_at: datetime
 
@@ -868,20 +874,76 @@ class NetworkEvaluated(EventData):
 
 
 class NetworkPlanReminder(EventData):
-    """An owner's network development plan is due soon and not filed (domain.md: the 5th of each month for
-    temporary networks, the 5th of a quarter's first month for fixed ones); for the notifier."""
+    """A deadline of the network and collection procedures is near and the owner has not met it; for the notifier.
+    `plan` names the deadline (domain.md §1–2): `fixed_network_development` (the 5th of a quarter's first month),
+    `temporary_network_development` (the 5th of each month), `network_evaluation` (the 10th of a quarter's first
+    month, for the previous quarter: `period` is the quarter evaluated), `collection_hand_on` (the month's records
+    sorted and handed on by the 25th: `period` is the month)."""
 
     type: Literal["leadnet.network.plan_reminder"] = Field("leadnet.network.plan_reminder", exclude=True)
     event_topic: ClassVar[str] = NETWORKS
     event_aggregate: ClassVar[str] = "network_owner"
 
     owner: str  # "HQ" or the dealer's code (the key)
-    plan: str  # fixed_network_development | temporary_network_development
+    plan: str  # fixed_network_development | temporary_network_development | network_evaluation | collection_hand_on
     period: str  # 2027Q1 | 2027-01
     due_by: datetime  # the end of the due day, Asia/Shanghai
     days_before: int
     remind_at: datetime
     occurred_at: datetime
+
+
+class NetworkUpserted(EventData):
+    """An information network as it now stands (domain.md §1), when registered or changed and when a quarter's
+    evaluation graded it: its kind, scope, owner and member kinds, never its members' names or contacts."""
+
+    type: Literal["leadnet.network.upserted"] = Field("leadnet.network.upserted", exclude=True)
+    event_topic: ClassVar[str] = NETWORKS
+    event_aggregate: ClassVar[str] = "network"
+
+    code: str  # the key
+    kind: str  # fixed | temporary
+    scope: str  # national | regional
+    owner: str  # "HQ" or the dealer's code
+    member_types: list[str] = []
+    registered_at: datetime
+    graded_in: str | None = None  # the last quarter evaluated, when it has been
+    grade: str | None = None  # A-D in that quarter
+    authenticity_level: int | None = None  # 1-3; None without records
+    network_class: str | None = None  # "B-2"
+    collection_cycle: str | None = None  # quarterly | monthly
+    updated_at: datetime
+
+
+class CollectionPlanIssued(EventData):
+    """HQ's monthly collection plan (domain.md §2 "Plans": by industry and fixed counts), issued or changed."""
+
+    type: Literal["leadnet.collection.plan_issued"] = Field("leadnet.collection.plan_issued", exclude=True)
+    event_topic: ClassVar[str] = NETWORKS
+    event_aggregate: ClassVar[str] = "collection_plan"
+
+    month: str  # 2027-01 (the key)
+    industries: dict[str, int]  # records planned per industry
+    networks: dict[str, int] = {}  # records planned per national network
+    total: int
+    issued_by: str | None = None  # the caller key, no name
+    issued_at: datetime
+
+
+class CollectionHandOnFlagged(EventData):
+    """A dealer had not handed on its month's target of records by the 25th (domain.md §3: 每月25日前 sorted and
+    handed on): once per dealer and month, after the deadline."""
+
+    type: Literal["leadnet.collection.hand_on_flagged"] = Field("leadnet.collection.hand_on_flagged", exclude=True)
+    event_topic: ClassVar[str] = NETWORKS
+    event_aggregate: ClassVar[str] = "network_owner"
+
+    dealer: str  # the key
+    month: str
+    due_by: datetime
+    target: int
+    handed_on: int  # records handed on by the deadline
+    flagged_at: datetime
 
 
 # ---- leadnet.public.plans.v1 ---------------------------------------------------------------------------------
@@ -969,6 +1031,9 @@ AnyEvent = Annotated[
     | EntryPosted
     | NetworkEvaluated
     | NetworkPlanReminder
+    | NetworkUpserted
+    | CollectionPlanIssued
+    | CollectionHandOnFlagged
     | PlanSubmitted
     | PlanApproved
     | PlanRejected
@@ -1011,6 +1076,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         EntryPosted,
         NetworkEvaluated,
         NetworkPlanReminder,
+        NetworkUpserted,
+        CollectionPlanIssued,
+        CollectionHandOnFlagged,
         PlanSubmitted,
         PlanApproved,
         PlanRejected,

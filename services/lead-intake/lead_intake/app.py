@@ -26,7 +26,7 @@ from lead_intake.visibility import ACCESS_LOG
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.dealer_directory import ActiveDealers, dealer_directory_consumer
+from leadnet_shared.dealer_directory import ActiveDealers
 from leadnet_shared.events import LEADS, LEADS_INTERNAL
 from leadnet_shared.settings import to_plain_url
 from leadnet_shared.workers import Step, periodic
@@ -111,7 +111,6 @@ def create_app(
             ConsumerSpec(
                 name="corrections", topics=[LEADS_INTERNAL], handler=correction_handler, types=CORRECTION_TYPES
             ),
-            dealer_directory_consumer(DEALERS),
             dealer_levels_consumer(),
         ],
         workers=[

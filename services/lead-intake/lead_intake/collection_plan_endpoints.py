@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -11,15 +11,22 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.collection_plans import check_breakdown, collection_rules, dealer_target, parse_month
+from lead_intake.collection_plans import (
+    check_breakdown,
+    check_hq_plan,
+    collection_rules,
+    hand_on_due_by,
+    parse_month,
+)
+from lead_intake.collection_rollups import DealerMonth, Line, dealer_months, month_rollup
 from lead_intake.endpoints import read_json
-from lead_intake.network_grades import grade_rules
-from lead_intake.network_models import CollectionBreakdown
+from lead_intake.information_networks import HQ_OWNER
+from lead_intake.network_models import CollectionBreakdown, CollectionPlan
 from lead_intake.settings import IntakeSettings
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.problems import PROBLEM_JSON, NotFound
+from leadnet_shared.events import CollectionPlanIssued
+from leadnet_shared.problems import PROBLEM_JSON, Forbidden, NotFound
 
 router = APIRouter(prefix="/v1/collection-plans", tags=["collection plans"])
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
@@ -45,13 +52,49 @@ class DealerCollectionPlan(BaseModel):
     dealer: str
     month: str
     sales_level: str | None
+    region: str | None  # the province the dealer's territories lie in
     target: int  # from policy: sales level × the networks' grades
     graded_in: str | None  # the quarter whose evaluation gave the grades
     breakdown_networks: int  # Σ the breakdown per network
     breakdown_people: dict[str, int]
     collected: int  # records the dealer entered in the month (refused duplicates apart)
     verified: int
+    handed_on: int  # of those, entered by the hand-on deadline
+    hand_on_due_by: datetime  # the end of the 25th, Asia/Shanghai
+    hand_on: str  # open | met | short
+    hand_on_flagged: bool  # flagged after the deadline (leadnet.collection.hand_on_flagged)
     networks: list[NetworkPlanLine]
+    policy_version: str
+
+
+class RollupLine(BaseModel):
+    key: str  # the industry, region (province adcode prefix) or national network code
+    planned: int | None
+    collected: int
+    verified: int
+
+
+class HqPlanOut(BaseModel):
+    industries: dict[str, int]
+    networks: dict[str, int]
+    total: int
+    issued_at: datetime
+    updated_at: datetime
+
+
+class MonthCollectionPlan(BaseModel):
+    month: str
+    plan: HqPlanOut | None  # HQ's plan; None until issued
+    hand_on_due_by: datetime
+    planned: int  # HQ's total plus every dealer's target
+    collected: int
+    verified: int
+    hq_collected: int  # records HQ itself entered
+    hq_verified: int
+    industries: list[RollupLine]  # planned from HQ's plan; every record by its customer's industry
+    national_networks: list[RollupLine]
+    regions: list[RollupLine]  # planned: the targets of the dealers of the region
+    dealers: list[DealerCollectionPlan]
     policy_version: str
 
 
@@ -60,74 +103,126 @@ def _owner(principal: Principal, dealer: str) -> None:
         raise NotFound("No such collection plan.")
 
 
-def _month_bounds(month: str) -> tuple[datetime, datetime]:
-    year, m = parse_month(month)
-    start = datetime.combine(date(year, m, 1), time(), tzinfo=SHANGHAI)
-    end = datetime.combine(date(year + (m == 12), m % 12 + 1, 1), time(), tzinfo=SHANGHAI)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-async def _plan(session: AsyncSession, *, dealer: str, month: str) -> DealerCollectionPlan:
-    start, end = _month_bounds(month)
-    year, m = parse_month(month)
-    quarter = f"{year}Q{(m - 1) // 3 + 1}"
-    level = (
-        await session.execute(text("SELECT sales_level FROM network_dealers WHERE code = :d"), {"d": dealer})
-    ).scalar_one_or_none()
-    evaluation = (
-        await session.execute(
-            text(
-                "SELECT quarter, lines FROM network_evaluations WHERE owner = :d AND quarter < :q "
-                "ORDER BY quarter DESC LIMIT 1"
-            ),
-            {"d": dealer, "q": quarter},
-        )
-    ).first()
-    graded = {line["code"]: line["grade"] for line in evaluation[1]} if evaluation else {}
-    codes = [
-        code
-        for (code,) in await session.execute(
-            text("SELECT code FROM information_networks WHERE owner = :d AND created_at < :start ORDER BY code"),
-            {"d": dealer, "start": start},
-        )
-    ]
-    counts = {
-        code: (int(n), int(v))
-        for code, n, v in await session.execute(
-            text(
-                "SELECT coalesce(network_code, ''), count(*), count(verified_at) FROM leads "
-                "WHERE entered_by = :d AND status <> 'rejected_duplicate' AND submitted_at >= :start "
-                "AND submitted_at < :end GROUP BY 1"
-            ),
-            {"d": dealer, "start": start, "end": end},
-        )
-    }
-    stored = await session.get(CollectionBreakdown, (dealer, month))
-    planned = stored.networks if stored else {}
-    lowest = grade_rules().grade["regional"].lowest
-    grades = [graded.get(code, lowest) for code in codes]
+def _dealer_out(d: DealerMonth) -> DealerCollectionPlan:
     return DealerCollectionPlan(
-        dealer=dealer,
-        month=month,
-        sales_level=level,
-        target=dealer_target(sales_level=level, network_grades=grades),
-        graded_in=evaluation[0] if evaluation else None,
-        breakdown_networks=sum(planned.values()),
-        breakdown_people=stored.people if stored else {},
-        collected=sum(n for n, _ in counts.values()),
-        verified=sum(v for _, v in counts.values()),
+        dealer=d.dealer,
+        month=d.month,
+        sales_level=d.sales_level,
+        region=d.region,
+        target=d.target,
+        graded_in=d.graded_in,
+        breakdown_networks=d.breakdown_networks,
+        breakdown_people=d.breakdown_people,
+        collected=d.collected,
+        verified=d.verified,
+        handed_on=d.handed_on,
+        hand_on_due_by=d.hand_on_due_by,
+        hand_on=d.hand_on,
+        hand_on_flagged=d.flagged,
         networks=[
-            NetworkPlanLine(
-                code=code,
-                grade=grade,
-                planned=planned.get(code),
-                collected=counts.get(code, (0, 0))[0],
-                verified=counts.get(code, (0, 0))[1],
-            )
-            for code, grade in zip(codes, grades, strict=True)
+            NetworkPlanLine(code=n.code, grade=n.grade, planned=n.planned, collected=n.collected, verified=n.verified)
+            for n in d.networks
         ],
         policy_version=collection_rules().version,
     )
+
+
+async def _plan(session: AsyncSession, *, dealer: str, month: str, now: datetime) -> DealerCollectionPlan:
+    (found,) = await dealer_months(session, month=month, now=now, codes=[dealer])
+    return _dealer_out(found)
+
+
+def _lines(lines: list[Line]) -> list[RollupLine]:
+    return [RollupLine(key=x.key, planned=x.planned, collected=x.collected, verified=x.verified) for x in lines]
+
+
+async def _month(session: AsyncSession, *, month: str, principal: Principal, now: datetime) -> MonthCollectionPlan:
+    rollup = await month_rollup(session, month=month, now=now)
+    # HQ regional staff see the dealers and regions of their regions (a `regions` claim); other HQ roles all.
+    dealers = [d for d in rollup.dealers if principal.covers_region(d.region)]
+    regions = [r for r in rollup.regions if principal.covers_region(r.key)]
+    plan = rollup.plan
+    return MonthCollectionPlan(
+        month=month,
+        plan=HqPlanOut(**plan) if plan else None,
+        hand_on_due_by=hand_on_due_by(month),
+        planned=(plan["total"] if plan else 0) + sum(d.target for d in rollup.dealers),
+        collected=rollup.hq_collected + sum(d.collected for d in rollup.dealers),
+        verified=rollup.hq_verified + sum(d.verified for d in rollup.dealers),
+        hq_collected=rollup.hq_collected,
+        hq_verified=rollup.hq_verified,
+        industries=_lines(rollup.industries),
+        national_networks=_lines(rollup.national_networks),
+        regions=_lines(regions),
+        dealers=[_dealer_out(d) for d in dealers],
+        policy_version=collection_rules().version,
+    )
+
+
+@router.put(
+    "/{month}",
+    response_model=MonthCollectionPlan,
+    responses=ERRORS,
+    summary="HQ's monthly collection plan: fixed counts by industry (and per national network)",
+)
+async def put_month_plan(month: MonthPath, request: Request, principal: Caller) -> MonthCollectionPlan:
+    """hq_admin. `{"industries": {"coal": 4000, ...}, "networks": {"NAT-1": 1000}}`; industries from the policy list.
+    Publishes `leadnet.collection.plan_issued`."""
+    require_roles(principal, "hq_admin")
+    parse_month(month)
+    runtime = runtime_of(request)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    _, body = await read_json(request, limit=settings.max_record_bytes)
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        national = {
+            code
+            for (code,) in await session.execute(
+                text("SELECT code FROM information_networks WHERE owner = :hq"), {"hq": HQ_OWNER}
+            )
+        }
+        plan = check_hq_plan(body, national_networks=national)
+        insert = pg_insert(CollectionPlan).values(
+            month=month,
+            industries=plan.industries,
+            networks=plan.networks,
+            total=plan.total,
+            issued_at=now,
+            updated_at=now,
+            updated_by=principal.caller_key,
+        )
+        await session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[CollectionPlan.month],
+                set_={k: insert.excluded[k] for k in ("industries", "networks", "total", "updated_at", "updated_by")},
+            )
+        )
+        issued = CollectionPlanIssued(
+            month=month,
+            industries=plan.industries,
+            networks=plan.networks,
+            total=plan.total,
+            issued_by=principal.caller_key,
+            issued_at=now,
+        )
+        await runtime.outbox.publish(session, issued, key=month, subject=month, time=now)
+        return await _month(session, month=month, principal=principal, now=now)
+
+
+@router.get(
+    "/{month}",
+    response_model=MonthCollectionPlan,
+    responses=ERRORS,
+    summary="The month: HQ's plan and the dealers' targets against collected and verified, by dealer, region, industry",
+)
+async def get_month_plan(month: MonthPath, request: Request, principal: Caller) -> MonthCollectionPlan:
+    """HQ roles (regional staff: their regions). A dealer reads its own plan at `/{month}/dealers/{code}`."""
+    if not principal.is_hq:
+        raise Forbidden("HQ roles only; a dealer reads /v1/collection-plans/{month}/dealers/{its code}.")
+    parse_month(month)
+    runtime = runtime_of(request)
+    async with runtime.db.sessions() as session:
+        return await _month(session, month=month, principal=principal, now=runtime.clock.now())
 
 
 @router.get(
@@ -141,8 +236,9 @@ async def get_dealer_plan(
 ) -> DealerCollectionPlan:
     _owner(principal, dealer)
     parse_month(month)
-    async with runtime_of(request).db.sessions() as session:
-        return await _plan(session, dealer=dealer, month=month)
+    runtime = runtime_of(request)
+    async with runtime.db.sessions() as session:
+        return await _plan(session, dealer=dealer, month=month, now=runtime.clock.now())
 
 
 @router.put(
@@ -183,4 +279,4 @@ async def put_dealer_breakdown(
                 set_={k: insert.excluded[k] for k in ("networks", "people", "updated_at", "updated_by")},
             )
         )
-        return await _plan(session, dealer=dealer, month=month)
+        return await _plan(session, dealer=dealer, month=month, now=runtime.clock.now())

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
 from lead_intake.network_grades import grade_rules
+from lead_intake.records import industries
+from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import SALES_LEVELS
 from leadnet_shared.policy import PolicyError, cached_policy
 from leadnet_shared.problems import FieldProblem, ProblemCollector, ValidationFailed
@@ -28,6 +31,10 @@ class CollectionRules:
     minimum: dict[str, int]
     max_lines: int
     max_count: int
+    hq_max_count: int
+    hand_on_day: int
+    hand_on_remind_days: tuple[int, ...]  # ascending
+    hand_on_remind_at: time
 
 
 @cache
@@ -45,6 +52,10 @@ def collection_rules() -> CollectionRules:
             minimum=minimum,
             max_lines=int(data["limits"]["max_lines"]),
             max_count=int(data["limits"]["max_count"]),
+            hq_max_count=int(data["hq_plan"]["max_count"]),
+            hand_on_day=int(data["hand_on"]["day"]),
+            hand_on_remind_days=tuple(sorted({int(d) for d in data["hand_on"]["reminders"]["days_before"]})),
+            hand_on_remind_at=time.fromisoformat(str(data["hand_on"]["reminders"]["at"])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PolicyError(f"policy {POLICY_NAME} is malformed: {exc!r}") from exc
@@ -52,6 +63,8 @@ def collection_rules() -> CollectionRules:
     for level in SALES_LEVELS:
         if set(rules.per_network.get(level, {})) != grades or level not in rules.minimum:
             raise PolicyError(f"policy {POLICY_NAME}: sales level {level} needs a target for each of {sorted(grades)}")
+    if not 1 <= rules.hand_on_day <= 28 or any(not 0 <= d < rules.hand_on_day for d in rules.hand_on_remind_days):
+        raise PolicyError(f"policy {POLICY_NAME}: hand_on.day must be 1..28 and its reminders within the month")
     if any(n < 0 for row in rules.per_network.values() for n in row.values()):
         raise PolicyError(f"policy {POLICY_NAME}: targets must not be negative")
     return rules
@@ -113,3 +126,107 @@ def check_breakdown(body: object, *, own_networks: set[str]) -> Breakdown:
                 parts[part][name] = count
     problems.raise_if_any("The breakdown has field problems; see errors.")
     return Breakdown(networks=parts["networks"], people=parts["people"])
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The month's [start, end) in Asia/Shanghai, as UTC instants."""
+    year, m = parse_month(month)
+    start = datetime.combine(date(year, m, 1), time(), tzinfo=SHANGHAI)
+    end = datetime.combine(date(year + (m == 12), m % 12 + 1, 1), time(), tzinfo=SHANGHAI)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def hand_on_due_by(month: str) -> datetime:
+    """The end of the month's hand-on day (the 25th), Asia/Shanghai: records entered before it are handed on in
+    time."""
+    year, m = parse_month(month)
+    day = date(year, m, collection_rules().hand_on_day) + timedelta(days=1)
+    return datetime.combine(day, time(), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def hand_on_status(*, target: int, handed_on: int, now: datetime, due_by: datetime) -> str:
+    """met: the records handed on by the deadline reach the target; open: not yet, the deadline still ahead;
+    short: the deadline passed below the target (the dealer is flagged)."""
+    if handed_on >= target:
+        return "met"
+    return "open" if now < due_by else "short"
+
+
+def month_of(now: datetime) -> str:
+    local = now.astimezone(SHANGHAI)
+    return f"{local.year}-{local.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class HandOnReminder:
+    month: str
+    due_by: datetime
+    days_before: int
+    remind_at: datetime
+
+
+def hand_on_reminder_due(now: datetime) -> HandOnReminder | None:
+    """The hand-on reminder whose time has come this month, the closest to the deadline only; None once the
+    deadline passed or before the first reminder."""
+    rules = collection_rules()
+    month = month_of(now)
+    due_by = hand_on_due_by(month)
+    if now >= due_by:
+        return None
+    due_day = (due_by - timedelta(days=1)).astimezone(SHANGHAI).date()
+    for days in rules.hand_on_remind_days:  # ascending: the closest first
+        at = datetime.combine(due_day - timedelta(days=days), rules.hand_on_remind_at, tzinfo=SHANGHAI)
+        if at.astimezone(UTC) <= now:
+            return HandOnReminder(month=month, due_by=due_by, days_before=days, remind_at=at.astimezone(UTC))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class HqPlan:
+    industries: dict[str, int]  # industry -> records planned
+    networks: dict[str, int]  # national network code -> records planned
+
+    @property
+    def total(self) -> int:
+        """The month's total: by industry (the per-network counts say where HQ expects them from, not more)."""
+        return sum(self.industries.values())
+
+
+_HQ_FIELDS = frozenset({"industries", "networks"})
+
+
+def check_hq_plan(body: object, *, national_networks: set[str]) -> HqPlan:
+    """`{"industries": {industry: n}, "networks": {national code: n}}`: industries from the policy list (a 422 names
+    the allowed ones), networks HQ's own national ones; every problem at once."""
+    rules = collection_rules()
+    allowed = industries()
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            "The body must be a JSON object.", errors=[FieldProblem("", "invalid_type", "must be an object")]
+        )
+    problems = ProblemCollector()
+    for key in body:
+        if key not in _HQ_FIELDS:
+            problems.add(f"/{key}", "unknown_field", "not a field of a collection plan: industries, networks")
+    if "industries" not in body:
+        problems.add("/industries", "missing_field", "industries is required: {industry: records}")
+    parts: dict[str, dict[str, int]] = {"industries": {}, "networks": {}}
+    for part in ("industries", "networks"):
+        value: Any = body.get(part, {})
+        if not isinstance(value, dict):
+            problems.add(f"/{part}", "invalid_type", "must be an object {name: records}")
+            continue
+        if len(value) > rules.max_lines:
+            problems.add(f"/{part}", "too_many_items", f"at most {rules.max_lines}")
+            continue
+        for name, count in value.items():
+            if part == "industries" and name not in allowed:
+                problems.add(f"/{part}/{name}", "invalid_enum", f"must be one of: {', '.join(allowed)}")
+            elif part == "networks" and name not in national_networks:
+                problems.add(f"/{part}/{name}", "unknown_network", "not one of HQ's national networks")
+            elif not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= rules.hq_max_count:
+                problems.add(f"/{part}/{name}", "invalid_value", f"must be an integer 0..{rules.hq_max_count}")
+            else:
+                parts[part][name] = count
+    problems.raise_if_any("The collection plan has field problems; see errors.")
+    return HqPlan(industries=parts["industries"], networks=parts["networks"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, func, text
+from sqlalchemy import Column, DateTime, Index, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -17,7 +17,16 @@ from leadnet_shared.outbox import define_kit_tables
 metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
 # Which dealers may write, from leadnet.public.dealers.v1 (leadnet_shared.dealer_directory).
-DEALERS = dealer_directory_table(metadata)
+# The same table keeps what the network procedures need to know of each dealer (network_dealers.py): its sales level
+# and party type (the network kinds expected of it, the collection target), its region (the province its territories
+# lie in, for the collection roll-up) and when it was first seen (whether it existed in a quarter evaluated).
+DEALERS = dealer_directory_table(
+    metadata,
+    Column("sales_level", String(20)),  # one of SALES_LEVELS, or None (unknown)
+    Column("party_type", String(40)),  # one of PARTY_TYPES; None: a dealer
+    Column("region", String(6)),  # province adcode prefix, "37"
+    Column("first_seen_at", DateTime(timezone=True)),
+)
 
 
 class Base(DeclarativeBase):

@@ -1,13 +1,17 @@
-"""The dealers' sales levels, learnt from `leadnet.public.dealers.v1` (the router's registry owns dealers).
+"""What intake knows of each dealer, learnt from `leadnet.public.dealers.v1` (the router's registry owns dealers),
+in one table (`models.DEALERS`): its status (only an active dealer's token writes, `leadnet_shared.dealer_directory`),
+its sales level and party type (the network kinds expected of it, domain.md §1: dealers 14 / 13 / 12 by ≥ 1000,
+300–999, < 300 vehicles a year; service providers 5 / 6; its collection target, §2), its region (the province its
+territories lie in, for the collection roll-up) and when it was first seen.
 
-The sales level sizes what is expected of a dealer's networks (domain.md §1: 14 / 13 / 12 kinds by ≥ 1000,
-300–999, < 300 vehicles a year). A value outside `SALES_LEVELS` (an event from before the router validated it) is
-stored as unknown, never guessed.
+A value outside `SALES_LEVELS` or `PARTY_TYPES` (an event from before the router validated it) is stored as
+unknown, never guessed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,14 +19,17 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.network_models import NetworkDealer
+from lead_intake.models import DEALERS as DEALER_TABLE
 from leadnet_shared.app import ConsumerSpec, Runtime
 from leadnet_shared.consumer import BatchHandler
-from leadnet_shared.events import DEALERS, SALES_LEVELS, DealerUpserted, DealerWithdrawn, Envelope
+from leadnet_shared.events import DEALERS, PARTY_TYPES, SALES_LEVELS, DealerUpserted, DealerWithdrawn, Envelope
 
 log = logging.getLogger(__name__)
 
 UPSERTED, WITHDRAWN = "leadnet.dealer.upserted", "leadnet.dealer.withdrawn"
+# The consumer group the kit's directory consumer used before the two dealer tables were folded into one: its
+# offsets carry over, and the migration copied what the other group (network-dealers) had learnt.
+CONSUMER_NAME = "dealers"
 
 
 def sales_level_of(value: str | None) -> str | None:
@@ -30,18 +37,35 @@ def sales_level_of(value: str | None) -> str | None:
     return value if value in SALES_LEVELS else None
 
 
+def party_type_of(value: str | None) -> str | None:
+    """The validated party type, or None (a dealer) for a missing or unknown one."""
+    return value if value in PARTY_TYPES else None
+
+
+def region_of(territories: list[str]) -> str | None:
+    """The province (2-digit adcode prefix) most of the dealer's territories lie in; the lowest on a tie."""
+    provinces = Counter(t[:2] for t in territories if len(t) >= 2 and t[:2].isdigit())
+    if not provinces:
+        return None
+    top = max(provinces.values())
+    return min(p for p, n in provinces.items() if n == top)
+
+
 @dataclass
 class _Row:
     code: str
     sales_level: str | None
+    party_type: str | None
+    region: str | None
     status: str
     first_seen_at: datetime
     updated_at: datetime
+    withdrawn: bool = False
 
 
 async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
-    """Keep each dealer's newest level and status; an older event (by `updated_at`) never overwrites a newer one,
-    and a withdrawal keeps the level the dealer had."""
+    """Keep each dealer's newest state; an older event (by `updated_at`) never overwrites a newer one, and a
+    withdrawal keeps the level, party type and region the dealer had."""
     rows: dict[str, _Row] = {}
     for envelope in envelopes:
         if envelope.type == UPSERTED:
@@ -49,12 +73,28 @@ async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> 
             level = sales_level_of(dealer.sales_level)
             if dealer.sales_level is not None and level is None:
                 log.warning("dealer %s has an unknown sales_level; treated as unknown", dealer.code)
-            row = _Row(dealer.code, level, dealer.status, dealer.updated_at, dealer.updated_at)
+            row = _Row(
+                dealer.code,
+                level,
+                party_type_of(dealer.party_type),
+                region_of(dealer.territories),
+                dealer.status,
+                dealer.updated_at,
+                dealer.updated_at,
+            )
         elif envelope.type == WITHDRAWN:
             gone = DealerWithdrawn.of(envelope)
             known = rows.get(gone.code)
-            level = known.sales_level if known else None
-            row = _Row(gone.code, level, "withdrawn", gone.withdrawn_at, gone.withdrawn_at)
+            row = _Row(
+                gone.code,
+                known.sales_level if known else None,
+                known.party_type if known else None,
+                known.region if known else None,
+                "withdrawn",
+                gone.withdrawn_at,
+                gone.withdrawn_at,
+                withdrawn=True,
+            )
         else:
             continue
         known = rows.get(row.code)
@@ -66,11 +106,14 @@ async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> 
         rows[row.code] = row
     if not rows:
         return
-    insert = pg_insert(NetworkDealer).values(
+    table = DEALER_TABLE
+    insert = pg_insert(table).values(
         [
             {
                 "code": r.code,
                 "sales_level": r.sales_level,
+                "party_type": r.party_type,
+                "region": r.region,
                 "status": r.status,
                 "first_seen_at": r.first_seen_at,
                 "updated_at": r.updated_at,
@@ -79,33 +122,36 @@ async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> 
         ]
     )
     excluded = insert.excluded
+    withdrawn = excluded.status == "withdrawn"
     await session.execute(
         insert.on_conflict_do_update(
-            index_elements=[NetworkDealer.code],
+            index_elements=[table.c.code],
             set_={
-                "sales_level": case(
-                    (excluded.status == "withdrawn", NetworkDealer.sales_level), else_=excluded.sales_level
-                ),
+                "sales_level": case((withdrawn, table.c.sales_level), else_=excluded.sales_level),
+                "party_type": case((withdrawn, table.c.party_type), else_=excluded.party_type),
+                "region": case((withdrawn, table.c.region), else_=excluded.region),
                 "status": excluded.status,
-                "first_seen_at": func.least(NetworkDealer.first_seen_at, excluded.first_seen_at),
+                "first_seen_at": func.least(
+                    func.coalesce(table.c.first_seen_at, excluded.first_seen_at), excluded.first_seen_at
+                ),
                 "updated_at": excluded.updated_at,
             },
-            where=NetworkDealer.updated_at <= excluded.updated_at,
+            where=table.c.updated_at <= excluded.updated_at,
         )
     )
 
 
 def dealer_levels_consumer() -> ConsumerSpec:
+    """The one consumer of the dealers topic in intake (status for the write check, and the rest above)."""
+
     def handler(_runtime: Runtime) -> BatchHandler:
         return on_dealer_events
 
-    return ConsumerSpec(
-        name="network-dealers", topics=[DEALERS], handler=handler, types=frozenset({UPSERTED, WITHDRAWN})
-    )
+    return ConsumerSpec(name=CONSUMER_NAME, topics=[DEALERS], handler=handler, types=frozenset({UPSERTED, WITHDRAWN}))
 
 
 async def sales_levels(session: AsyncSession, codes: list[str]) -> dict[str, str | None]:
     found = await session.execute(
-        select(NetworkDealer.code, NetworkDealer.sales_level).where(NetworkDealer.code.in_(codes))
+        select(DEALER_TABLE.c.code, DEALER_TABLE.c.sales_level).where(DEALER_TABLE.c.code.in_(codes))
     )
     return {code: level for code, level in found.all()}

@@ -25,6 +25,7 @@ from lead_intake.state import intake_state
 from lead_intake.visibility import visible_network
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.events import NetworkUpserted
 from leadnet_shared.pagination import Page, PageParams, fetch_page
 from leadnet_shared.problems import PROBLEM_JSON, Conflict
 
@@ -107,6 +108,7 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
     await intake_state(runtime).dealers.require(runtime.db, principal)
     _, body = await read_json(request, limit=settings.max_record_bytes)
     reg = check_registration(principal=principal, body=body)
+    now = runtime.clock.now()
     async with runtime.db.transaction() as session:
         inserted = await session.execute(
             pg_insert(InformationNetwork)
@@ -118,13 +120,24 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
                 owner=reg.owner,
                 members=reg.members,
                 registered_by=principal.caller_key,
-                created_at=runtime.clock.now(),
+                created_at=now,
             )
             .on_conflict_do_nothing()
             .returning(InformationNetwork.code)
         )
         if inserted.first() is None:
             raise Conflict(f"A network with code {reg.code!r} is already registered.", code="network_exists")
+        # For dashboards: the network without its members' names (they can name people); no grade until evaluated.
+        registered = NetworkUpserted(
+            code=reg.code,
+            kind=reg.kind,
+            scope=reg.scope,
+            owner=reg.owner,
+            member_types=sorted({str(m["type"]) for m in reg.members if m.get("type")}),
+            registered_at=now,
+            updated_at=now,
+        )
+        await runtime.outbox.publish(session, registered, key=reg.code, subject=reg.code, time=now)
     return NetworkOut(
         code=reg.code,
         name=reg.name,

@@ -29,7 +29,7 @@ from lead_intake.network_grades import PercentSteps, grade_network, grade_rules,
 from lead_intake.network_models import NetworkEvaluation
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.events import SALES_LEVELS, NetworkEvaluated
+from leadnet_shared.events import SALES_LEVELS, NetworkEvaluated, NetworkUpserted
 from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.policy import PolicyError, cached_policy
 from leadnet_shared.workers import Step
@@ -40,6 +40,8 @@ POLICY_PACKAGE = "lead_intake"
 POLICY_NAME = "network_evaluation"
 MAX_TIMER_WAIT_SECONDS = 900.0
 EVALUATION_WORK_MEM = "64MB"  # the timer looks again at least this often (a clock change, a new dealer)
+# A party type (events.PARTY_TYPES) -> its row of [network_kinds_expected.service_provider].
+SERVICE_PROVIDER_KEYS = {"service_provider_exclusive": "exclusive", "service_provider_non_exclusive": "non_exclusive"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class EvaluationRules:
     network_kinds: tuple[str, ...]
     kinds_expected_dealer: dict[str, int]
     kinds_expected_service_provider: dict[str, int]
+    remind_days_before: tuple[int, ...]  # ascending
+    remind_at: time
 
 
 @cache
@@ -64,10 +68,14 @@ def evaluation_rules() -> EvaluationRules:
         kinds = tuple(str(k) for k in data["network_kinds"]["kinds"])
         dealer = {str(k): int(v) for k, v in data["network_kinds_expected"]["dealer"].items()}
         provider = {str(k): int(v) for k, v in data["network_kinds_expected"]["service_provider"].items()}
+        reminders = tuple(sorted({int(d) for d in data["reminders"]["days_before"]}))
+        remind_at = time.fromisoformat(str(data["reminders"]["at"]))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PolicyError(f"policy {POLICY_NAME} is malformed: {exc!r}") from exc
     if not 1 <= day <= 28:
         raise PolicyError(f"policy {POLICY_NAME}: schedule.day_of_first_month must be 1..28")
+    if any(not 0 <= d <= 27 for d in reminders):
+        raise PolicyError(f"policy {POLICY_NAME}: reminders.days_before must be 0..27")
     if len(set(kinds)) != len(kinds):
         raise PolicyError(f"policy {POLICY_NAME}: network_kinds.kinds repeats a kind")
     unknown = set(kinds) - member_types()
@@ -75,6 +83,10 @@ def evaluation_rules() -> EvaluationRules:
         raise PolicyError(f"policy {POLICY_NAME}: kinds {sorted(unknown)} are not member types of {NETWORKS_POLICY}")
     if set(dealer) != set(SALES_LEVELS):
         raise PolicyError(f"policy {POLICY_NAME}: network_kinds_expected.dealer must name exactly {SALES_LEVELS}")
+    if set(provider) != set(SERVICE_PROVIDER_KEYS.values()):
+        raise PolicyError(
+            f"policy {POLICY_NAME}: network_kinds_expected.service_provider must name exclusive, non_exclusive"
+        )
     if any(not 0 <= n <= len(kinds) for n in [*dealer.values(), *provider.values()]):
         raise PolicyError(f"policy {POLICY_NAME}: an expected count exceeds the {len(kinds)} kinds")
     return EvaluationRules(
@@ -88,6 +100,8 @@ def evaluation_rules() -> EvaluationRules:
         network_kinds=kinds,
         kinds_expected_dealer=dealer,
         kinds_expected_service_provider=provider,
+        remind_days_before=reminders,
+        remind_at=remind_at,
     )
 
 
@@ -135,11 +149,18 @@ def authenticity_rating(*, records: int, verified: int) -> tuple[float | None, s
     return verified / records, rating
 
 
-def kinds_expected(*, owner: str, sales_level: str | None) -> int | None:
-    """How many of the 14 kinds the owner should cover: by a dealer's sales level; None for HQ or an unknown level."""
-    if owner == HQ_OWNER or sales_level is None:
+def kinds_expected(*, owner: str, sales_level: str | None, party_type: str | None = None) -> int | None:
+    """How many of the 14 kinds the owner should cover: a service provider by whether it is exclusive (5 / 6), a
+    dealer by its sales level (14 / 13 / 12); None for HQ or a dealer of unknown level."""
+    rules = evaluation_rules()
+    if owner == HQ_OWNER:
         return None
-    return evaluation_rules().kinds_expected_dealer.get(sales_level)
+    provider = SERVICE_PROVIDER_KEYS.get(party_type or "")
+    if provider is not None:
+        return rules.kinds_expected_service_provider.get(provider)
+    if sales_level is None:
+        return None
+    return rules.kinds_expected_dealer.get(sales_level)
 
 
 def kinds_of(members: list[dict[str, Any]]) -> set[str]:
@@ -180,7 +201,7 @@ _OWNERS = text(
     SELECT owner FROM (
         SELECT CAST(:hq AS varchar) AS owner
         UNION SELECT owner FROM information_networks WHERE created_at < :end
-        UNION SELECT code FROM network_dealers WHERE first_seen_at < :end
+        UNION SELECT code FROM dealers WHERE first_seen_at < :end
         UNION SELECT owner FROM network_development_plans WHERE quarter = :quarter
     ) o
     WHERE NOT EXISTS (SELECT 1 FROM network_evaluations e WHERE e.owner = o.owner AND e.quarter = :quarter)
@@ -249,8 +270,10 @@ async def evaluate_quarter(
     await session.execute(text(f"SET LOCAL work_mem = '{EVALUATION_WORK_MEM}'"))
     tallies = {o: OwnerTally(owner=o, scope="national" if o == HQ_OWNER else "regional") for o in owners}
     rows = await session.execute(_NETWORK_QUARTER, {"start": start, "end": end, "owners": owners})
+    registered: dict[str, tuple[list[str], datetime]] = {}  # per network: member types, registered at
     for code, owner, scope, kind, members, created_at, records, verified, days, months, complete, dups in rows:
         tally = tallies[owner]
+        registered[code] = (sorted({str(m.get("type")) for m in members if m.get("type")}), created_at)
         graded = grade_network(scope=scope, records=records, verified=verified)
         tally.networks += 1
         tally.developed += start <= created_at < end
@@ -282,12 +305,14 @@ async def evaluate_quarter(
             }
         )
     levels: dict[str, str | None] = {}
+    parties: dict[str, str | None] = {}
     dealer_codes = [o for o in owners if o != HQ_OWNER]
     if dealer_codes:
         found = await session.execute(
-            text("SELECT code, sales_level FROM network_dealers WHERE code = ANY(:codes)"), {"codes": dealer_codes}
+            text("SELECT code, sales_level, party_type FROM dealers WHERE code = ANY(:codes)"), {"codes": dealer_codes}
         )
-        levels = {code: level for code, level in found.all()}
+        for code, level, party in found.all():
+            levels[code], parties[code] = level, party
     # Networks planned in the quarter: its fixed-network plan plus its three monthly temporary-network plans; an owner
     # without any plan has no completion to rate.
     found_plans = await session.execute(
@@ -323,7 +348,7 @@ async def evaluate_quarter(
                 "authenticity_share": share,
                 "authenticity_rating": auth_rating,
                 "sales_level": level,
-                "kinds_expected": kinds_expected(owner=owner, sales_level=level),
+                "kinds_expected": kinds_expected(owner=owner, sales_level=level, party_type=parties.get(owner)),
                 "kinds_present": sorted(tally.kinds),
                 "class_counts": dict(sorted(tally.class_counts.items())),
                 "lines": tally.lines,
@@ -333,11 +358,29 @@ async def evaluate_quarter(
         pg_insert(NetworkEvaluation).values(values).on_conflict_do_nothing().returning(NetworkEvaluation.owner)
     )
     claimed = {row[0] for row in inserted.all()}
-    events = [
+    events: list[Outgoing] = [
         Outgoing(_event(v, tallies[v["owner"]]), key=str(v["owner"]), subject=str(v["owner"]))
         for v in values
         if v["owner"] in claimed
     ]
+    # Each network of an owner evaluated now, with the grade it just got: what a dashboard shows per network.
+    for owner in sorted(claimed):
+        for line in tallies[owner].lines:
+            upserted = NetworkUpserted(
+                code=line["code"],
+                kind=line["kind"],
+                scope=tallies[owner].scope,
+                owner=owner,
+                member_types=registered[line["code"]][0],
+                registered_at=registered[line["code"]][1],
+                graded_in=quarter,
+                grade=line["grade"],
+                authenticity_level=line["authenticity_level"],
+                network_class=line["network_class"],
+                collection_cycle=line["collection_cycle"],
+                updated_at=now,
+            )
+            events.append(Outgoing(upserted, key=line["code"], subject=line["code"]))
     await outbox.publish_many(session, events, time=now)
     return EvaluationRun(quarter=quarter, evaluated=sorted(claimed), already=already + len(owners) - len(claimed))
 

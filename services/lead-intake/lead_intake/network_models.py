@@ -1,5 +1,6 @@
-"""Tables of the network procedures (domain.md §1): the dealers' sales levels intake learns from the router, and
-the quarterly evaluations, one row per owner and quarter (the row is the proof that the evaluation ran once)."""
+"""Tables of the network and collection procedures (domain.md §1–2): the quarterly evaluations, one row per owner
+and quarter (the row is the proof that the evaluation ran once), development plans, collection plans and their
+breakdowns, reminders and hand-on flags. What intake knows of each dealer is in `models.DEALERS`."""
 
 from __future__ import annotations
 
@@ -11,18 +12,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lead_intake.models import Base
-
-
-class NetworkDealer(Base):
-    """A dealer as `leadnet.public.dealers.v1` last said: its sales level sizes the network kinds expected of it."""
-
-    __tablename__ = "network_dealers"
-
-    code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    sales_level: Mapped[str | None] = mapped_column(String(20))  # one of SALES_LEVELS, or None (unknown)
-    status: Mapped[str] = mapped_column(String(20))
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # its first event's updated_at
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class NetworkEvaluation(Base):
@@ -93,6 +82,35 @@ class NetworkPlanReminderSent(Base):
     __tablename__ = "network_plan_reminders"
 
     owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # network_development | network_evaluation | collection_hand_on
+    deadline: Mapped[str] = mapped_column(String(40), primary_key=True)
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CollectionPlan(Base):
+    """HQ's monthly collection plan (domain.md §2 "Plans"): fixed counts by industry, and per national network."""
+
+    __tablename__ = "collection_plans"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    industries: Mapped[dict[str, int]] = mapped_column(JSONB)
+    networks: Mapped[dict[str, int]] = mapped_column(JSONB)
+    total: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class CollectionHandOn(Base):
+    """A dealer's month's hand-on, judged once after the 25th: met, or short (flagged)."""
+
+    __tablename__ = "collection_hand_ons"
+
+    dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    target: Mapped[int] = mapped_column(Integer)
+    handed_on: Mapped[int] = mapped_column(Integer)
+    met: Mapped[bool] = mapped_column()
+    judged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

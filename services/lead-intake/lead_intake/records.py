@@ -44,6 +44,8 @@ class Customer:
     region_code: str
     tier: str
     nature: str
+    # The customer's industry (domain.md §2: HQ plans "by industry"): one of the policy's list, or None if not given.
+    industry: str | None = None
 
     @property
     def is_big(self) -> bool:
@@ -120,6 +122,8 @@ class NormalizedRecord:
                 "region_code": c.region_code,
                 "tier": c.tier,
                 "nature": c.nature,
+                # Only when given: records stored before the field existed and records without it read the same.
+                **({"industry": c.industry} if c.industry is not None else {}),
             },
             "vehicles_in_use": None
             if self.vehicles_in_use is None
@@ -196,7 +200,7 @@ class ValidationResult:
 
 # ---- the record shape (contract.md "lead-intake"): field -> how its value is read ----
 
-_TEXT, _NUMBER, _PHONE, _REGION_CODE, _TIER, _NATURE, _PRODUCT_LINE, _HORIZON = range(8)
+_TEXT, _NUMBER, _PHONE, _REGION_CODE, _TIER, _NATURE, _PRODUCT_LINE, _HORIZON, _INDUSTRY = range(9)
 _ROOT_FIELDS = ("source", "network_code", *BLOCKS)
 _BLOCK_FIELDS: dict[str, dict[str, int]] = {
     "customer": {
@@ -206,6 +210,7 @@ _BLOCK_FIELDS: dict[str, dict[str, int]] = {
         "region_code": _REGION_CODE,
         "tier": _TIER,
         "nature": _NATURE,
+        "industry": _INDUSTRY,
     },
     "vehicles_in_use": {
         "brand": _TEXT,
@@ -236,7 +241,13 @@ _BLOCK_FIELDS: dict[str, dict[str, int]] = {
 # Every field name of the record's shape: a refusal's pointers keep these and hide any other (a name the caller made
 # up is a submitted value).
 RECORD_FIELD_NAMES: frozenset[str] = frozenset(_ROOT_FIELDS).union(*(shape.keys() for shape in _BLOCK_FIELDS.values()))
-_ENUM_OF_KIND = {_TIER: "tier", _NATURE: "nature", _PRODUCT_LINE: "product_line", _HORIZON: "horizon"}
+_ENUM_OF_KIND = {
+    _TIER: "tier",
+    _NATURE: "nature",
+    _PRODUCT_LINE: "product_line",
+    _HORIZON: "horizon",
+    _INDUSTRY: "industry",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +280,8 @@ def _rules() -> _Rules:
     if not {"name", "phone", "address"} <= set(blocks.required_fields["customer"]):
         raise PolicyError("information_blocks: blocks.customer must require name, phone and address")
     enums = {name: frozenset(values) for name, values in data["enums"].items()}
+    if not enums.get("industry"):
+        raise PolicyError("information_blocks: enums.industry must list the customer industries")
     defaults = dict(data["defaults"])
     for name in ("tier", "nature", "horizon"):
         if defaults.get(name) not in enums[name]:
@@ -307,6 +320,11 @@ def _rules() -> _Rules:
         max_vehicles=int(data.get("lists", {}).get("max_vehicles_in_use", 100)),
         system_decided=frozenset(data.get("unknown_fields", {}).get("system_decided", [])),
     )
+
+
+def industries() -> tuple[str, ...]:
+    """The policy's list of customer industries (`[enums] industry`), in its order: records and plans use it."""
+    return tuple(str(i) for i in cached_policy(POLICY_PACKAGE, POLICY_NAME)["enums"]["industry"])
 
 
 def product_line_for_function(function: str | None, /) -> str | None:
@@ -445,6 +463,7 @@ class _Validation:
             region_code=region,
             tier=values["tier"] or defaults["tier"],
             nature=values["nature"] or defaults["nature"],
+            industry=values["industry"],
         )
 
     def region(self, *, address: str, region_code: str | None) -> str | None:

@@ -281,7 +281,7 @@ class TestOnTheDatabase:
         await dealer_event(db, upserted("D001", "gte_1000", t0 + timedelta(hours=1)), t0)  # older: ignored
         await dealer_event(db, upserted("D002", "big", t0), t0)  # not a level: unknown
         await dealer_event(db, DealerWithdrawn(code="D001", withdrawn_at=t0 + timedelta(hours=3)), t0)
-        found = await rows(db, "SELECT code, sales_level, status FROM network_dealers ORDER BY code")
+        found = await rows(db, "SELECT code, sales_level, status FROM dealers ORDER BY code")
         assert [tuple(r) for r in found] == [("D001", "lt_300", "withdrawn"), ("D002", None, "active")]
 
     async def test_development_completion_divides_by_the_quarters_plans(self, intake_db: tuple[str, Database]) -> None:

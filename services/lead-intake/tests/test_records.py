@@ -247,3 +247,27 @@ class TestEveryProblemAtOnce:
         second = dict(EXAMPLE["vehicles_in_use"][0], quantity="三五台")
         raw = example(vehicles_in_use=[blank, second])
         assert problems_of(raw) == [("/vehicles_in_use/1/quantity", "invalid_number")]
+
+
+class TestIndustry:
+    def test_an_industry_from_the_policy_list_is_kept_and_round_trips(self) -> None:
+        record = validate_record(example(customer__industry="sand_gravel")).require_record()
+        assert record.customer.industry == "sand_gravel"
+        data = record.to_json_dict()
+        assert data["customer"]["industry"] == "sand_gravel"
+        assert NormalizedRecord.from_json_dict(data) == record
+
+    def test_no_industry_is_none_and_leaves_the_stored_form_as_before(self) -> None:
+        record = validate_record(example()).require_record()
+        assert record.customer.industry is None
+        assert "industry" not in record.to_json_dict()["customer"]
+
+    def test_an_unknown_industry_names_the_allowed_ones(self) -> None:
+        [problem] = validate_record(example(customer__industry="fishing")).problems
+        assert (problem.field, problem.code) == ("/customer/industry", "invalid_enum")
+        for allowed in ("coal", "sand_gravel", "logistics", "construction"):
+            assert allowed in problem.message
+        assert problems_of(example(customer__industry="fishing", customer__nature="old")) == [
+            ("/customer/nature", "invalid_enum"),
+            ("/customer/industry", "invalid_enum"),
+        ]
