@@ -6,7 +6,7 @@ import asyncio
 import socket
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +53,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     script: dict[str, deque[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     hold: asyncio.Event | None = None
+    decide: Callable[[Received], tuple[int, dict[str, str]] | None] | None = None  # before the script
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def url(self, path: str = "/hook") -> str:
@@ -80,8 +81,9 @@ class Receiver:
         self.arrived.set()
         if self.hold is not None:
             await self.hold.wait()
+        decided = self.decide(self.requests[-1]) if self.decide else None
         queue = self.script.get(scope["path"])
-        status, extra = queue.popleft() if queue else (204, {})
+        status, extra = decided or (queue.popleft() if queue else (204, {}))
         await send(
             {
                 "type": "http.response.start",
@@ -109,6 +111,10 @@ async def receiving() -> AsyncIterator[Receiver]:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
         sock.close()
+
+
+async def _none(count: Any) -> bool:
+    return await count == 0
 
 
 async def _true(value: bool) -> bool:
@@ -179,7 +185,19 @@ class Notifier:
     async def wake(self) -> None:
         await self.sql("SELECT pg_notify('notifier_deliveries', '')")
 
+    async def in_flight(self) -> int:
+        """Deliveries claimed whose outcome is not recorded yet (their next attempt is still the lease's end)."""
+        rows = await self.sql(
+            "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND attempts > 0 "
+            "AND next_attempt_at = last_attempt_at + make_interval(secs => :lease)",
+            lease=self.runtime.settings.delivery_lease_seconds,  # type: ignore[attr-defined]
+        )
+        return int(rows[0].n)
+
     async def advance(self, seconds: float) -> None:
+        """Move the clock once every attempt under way has its outcome (whose retry is counted from the time the
+        outcome was recorded)."""
+        await eventually(lambda: _none(self.in_flight()))
         self.clock.advance(seconds)
         await self.wake()
 
