@@ -127,7 +127,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield r
 
 
-def envelope(event_type: str, data: dict[str, Any], *, when: datetime | None = None, source: str = "router") -> Envelope:
+def envelope(
+    event_type: str, data: dict[str, Any], *, when: datetime | None = None, source: str = "router"
+) -> Envelope:
     return Envelope(
         id=str(uuid.uuid4()),
         type=event_type,
@@ -209,7 +211,9 @@ class Notifier:
 
 
 @asynccontextmanager
-async def opened_notifier(infra: Infra, *, clock: FrozenClock | None = None, **overrides: Any) -> AsyncIterator[Notifier]:
+async def opened_notifier(
+    infra: Infra, *, clock: FrozenClock | None = None, **overrides: Any
+) -> AsyncIterator[Notifier]:
     url = await fresh_database(infra.database_server_url, "notifier")
     settings = service_settings(
         NotifierSettings,

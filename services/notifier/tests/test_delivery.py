@@ -79,7 +79,7 @@ async def test_a_failing_customer_holds_only_its_own_later_deliveries_and_each_a
     rows = await notifier.sql(
         "SELECT payload->'data'->>'lead_id' AS lead, attempts, response_code FROM deliveries ORDER BY seq"
     )
-    assert [(r.lead, r.attempts, r.response_code) for r in rows][0] == ("A1", 4, 204)
+    assert next((r.lead, r.attempts, r.response_code) for r in rows) == ("A1", 4, 204)
 
 
 async def _count_customer(receiver: Receiver, customer: str, n: int) -> bool:
