@@ -77,7 +77,7 @@ class Deliverer:
             headers={"user-agent": USER_AGENT},
             trust_env=False,  # no proxy from the environment: the checked address is the one connected to
         )
-        self.wake = asyncio.Event()
+        self.wakes = [asyncio.Event() for _ in range(settings.delivery_rounds)]
         self.limit = asyncio.Semaphore(settings.delivery_concurrency)
 
     async def round(self) -> int:
@@ -151,20 +151,27 @@ class Deliverer:
             url = url.copy_with(host=str(address))
         return await self.client.post(url, content=body, headers=headers, extensions=extensions)
 
+    def wake(self) -> None:
+        for event in self.wakes:
+            event.set()
+
+    async def _rounds(self, wake: asyncio.Event) -> None:
+        while not self.runtime.stopping:
+            try:
+                claimed = await self.round()
+            except Exception:
+                log.exception("webhook delivery round failed")
+                claimed = 0
+            if claimed >= self.settings.delivery_batch:
+                continue  # more are due: no wait
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self.settings.delivery_poll_seconds)
+            wake.clear()
+
     async def run(self) -> None:
         listener = await self._listen()
         try:
-            while not self.runtime.stopping:
-                try:
-                    claimed = await self.round()
-                except Exception:
-                    log.exception("webhook delivery round failed")
-                    claimed = 0
-                if claimed >= self.settings.delivery_batch:
-                    continue  # more are due: no wait
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.settings.delivery_poll_seconds)
-                self.wake.clear()
+            await asyncio.gather(*(self._rounds(wake) for wake in self.wakes))
         finally:
             if listener is not None:
                 await listener.close()
@@ -173,7 +180,7 @@ class Deliverer:
     async def _listen(self) -> asyncpg.Connection | None:
         try:
             conn = await asyncpg.connect(to_plain_url(self.settings.async_dsn))
-            await conn.add_listener(CHANNEL, lambda *_: self.wake.set())
+            await conn.add_listener(CHANNEL, lambda *_: self.wake())
             return conn
         except Exception:
             log.warning("cannot LISTEN for new deliveries; polling only", exc_info=True)
