@@ -8,8 +8,9 @@ from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, LEDGER, SALES, TASKS
-from notifier.delivery import delivery_worker
-from notifier.endpoints import router
+from leadnet_shared.workers import periodic
+from notifier.delivery import delivery_worker, log_purge_step
+from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
 from notifier.models import INBOX, KIT_STATE, OUTBOX
 from notifier.rules import webhook_policy
@@ -41,7 +42,11 @@ def create_app(
         ]
         if consume
         else [],
-        workers=[delivery_worker] if settings.run_delivery else [],
+        workers=[
+            *([delivery_worker] if settings.run_delivery else []),
+            periodic("delivery-log-purge", log_purge_step),
+            periodic("idempotency-purge", WEBHOOK_KEYS.purge_step()),
+        ],
         clock=clock,
         verifier=verifier,
     )

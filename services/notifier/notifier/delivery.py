@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 
 from leadnet_shared.app import Runtime
 from leadnet_shared.settings import to_plain_url
+from leadnet_shared.workers import Step
 from notifier import queue, signing, subscriptions
 from notifier.rules import WebhookPolicy, gives_up, retry_delay, webhook_policy
 from notifier.settings import NotifierSettings
@@ -185,6 +186,20 @@ class Deliverer:
         except Exception:
             log.warning("cannot LISTEN for new deliveries; polling only", exc_info=True)
             return None
+
+
+def log_purge_step(runtime: Runtime) -> Step:
+    """Keeps the delivery log to the policy's retention."""
+
+    async def purge() -> float:
+        policy = webhook_policy()
+        async with runtime.db.transaction() as session:
+            purged = await queue.purge(session, older_than=runtime.clock.now() - policy.log_retention)
+        if purged:
+            log.info("purged %d old deliveries from the log", purged)
+        return 1.0 if purged else 600.0
+
+    return purge
 
 
 async def delivery_worker(runtime: Runtime) -> None:
