@@ -7,12 +7,13 @@ from fastapi import FastAPI
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
+from leadnet_shared.dealer_directory import dealer_directory_consumer
 from leadnet_shared.events import LEADS, LEDGER, SALES, TASKS
 from leadnet_shared.workers import periodic
 from notifier.delivery import delivery_worker, log_purge_step
 from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
-from notifier.models import INBOX, KIT_STATE, OUTBOX
+from notifier.models import DEALER_DIRECTORY, INBOX, KIT_STATE, OUTBOX
 from notifier.rules import webhook_policy
 from notifier.settings import NotifierSettings
 
@@ -38,7 +39,8 @@ def create_app(
                 topics=[LEADS, TASKS, LEDGER, SALES],
                 handler=webhook_handler,
                 types=WEBHOOK_SOURCE_TYPES,
-            )
+            ),
+            dealer_directory_consumer(DEALER_DIRECTORY),
         ]
         if consume
         else [],
