@@ -20,6 +20,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("scheduler", "followup_scheduler", "LEADNET_SCHEDULER_", 8003, "leadnet_scheduler"),
     ServiceInfo("ledger", "rewards_ledger", "LEADNET_LEDGER_", 8004, "leadnet_ledger"),
     ServiceInfo("console", "hq_console", "LEADNET_CONSOLE_", 8005, "leadnet_console"),
+    ServiceInfo("notifier", "notifier", "LEADNET_NOTIFIER_", 8006, "leadnet_notifier"),
 )
 
 

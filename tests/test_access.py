@@ -27,6 +27,7 @@ PACKAGES = {
     "scheduler": "followup_scheduler",
     "ledger": "rewards_ledger",
     "console": "hq_console",
+    "notifier": "notifier",
 }
 
 

@@ -29,6 +29,7 @@ SERVICES = {
     "scheduler": "followup_scheduler",
     "ledger": "rewards_ledger",
     "console": "hq_console",
+    "notifier": "notifier",
 }
 PASSWORDS = {f"LEADNET_DB_{s.upper()}_PASSWORD": f"{s}-pw" for s in SERVICES} | {"LEADNET_DB_MIGRATE_PASSWORD": "m-pw"}
 

@@ -32,7 +32,7 @@ from leadnet_shared.events import (
     TOPICS,
 )
 
-SERVICES = ("intake", "router", "scheduler", "ledger", "console")
+SERVICES = ("intake", "router", "scheduler", "ledger", "console", "notifier")
 
 # The topics each service's outbox writes (without the deployment's prefix). Every service with a consumer writes
 # its dead letters.
@@ -43,6 +43,7 @@ WRITES: dict[str, frozenset[str]] = {
     "scheduler": frozenset({LEADS, LEADS_INTERNAL, TASKS, PLANS, DEAD_LETTERS}),
     "ledger": frozenset({LEDGER, DEAD_LETTERS}),
     "console": frozenset({DEAD_LETTERS}),  # produces nothing: an HQ dashboard only reads
+    "notifier": frozenset({DEAD_LETTERS}),  # it tells dealers' systems and people; it publishes no fact
 }
 
 # The topics each service's consumers read (their ConsumerSpecs; tests/test_access.py compares).
@@ -54,6 +55,7 @@ READS: dict[str, frozenset[str]] = {
     # the HQ console reads every public topic, as any dashboard HQ runs would (contract.md "HQ console"),
     # including those added later: the catalogue's public topics, not a list of its own
     "console": frozenset(t.name for t in TOPICS if t.public),
+    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES, DEALERS}),  # what it tells of; dealer directory
 }
 
 # The one service that produces each event type (the dead letter is every consumer's, so it has none).
