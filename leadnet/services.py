@@ -19,6 +19,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("router", "dedup_router", "LEADNET_ROUTER_", 8002, "leadnet_router"),
     ServiceInfo("scheduler", "followup_scheduler", "LEADNET_SCHEDULER_", 8003, "leadnet_scheduler"),
     ServiceInfo("ledger", "rewards_ledger", "LEADNET_LEDGER_", 8004, "leadnet_ledger"),
+    ServiceInfo("notifier", "notifier", "LEADNET_NOTIFIER_", 8006, "leadnet_notifier"),
 )
 
 

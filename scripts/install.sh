@@ -15,5 +15,6 @@ fi
   -e ./services/dedup-router \
   -e ./services/followup-scheduler \
   -e ./services/rewards-ledger \
+  -e ./services/notifier \
   -e '.[dev]'
 echo "installed: activate with '. .venv/bin/activate', then run 'leadnet up'"

@@ -1,0 +1,1 @@
+"""Channels that reach people (group robots, SMS, e-mail): see the modules of this package."""

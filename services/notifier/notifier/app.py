@@ -1,0 +1,47 @@
+"""notifier: webhooks to dealers' systems (and, in `channels`, messages to people) from the public topics."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from leadnet_shared.app import ConsumerSpec, create_service_app
+from leadnet_shared.auth import TokenVerifier
+from leadnet_shared.clock import Clock
+from leadnet_shared.events import LEADS, LEDGER, SALES, TASKS
+from notifier.delivery import delivery_worker
+from notifier.endpoints import router
+from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
+from notifier.models import INBOX, KIT_STATE, OUTBOX
+from notifier.rules import webhook_policy
+from notifier.settings import NotifierSettings
+
+
+def create_app(
+    settings: NotifierSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    consume: bool = True,
+) -> FastAPI:
+    """The service; `consume=False` serves the API only (tests that feed events through the handlers directly)."""
+    settings = settings or NotifierSettings()
+    webhook_policy()  # a bad policy file stops the service here, not at the first delivery
+    return create_service_app(
+        settings=settings,
+        title="leadnet notifier",
+        tables=(OUTBOX, INBOX, KIT_STATE),
+        routers=[router],
+        consumers=[
+            ConsumerSpec(
+                name="webhooks",
+                topics=[LEADS, TASKS, LEDGER, SALES],
+                handler=webhook_handler,
+                types=WEBHOOK_SOURCE_TYPES,
+            )
+        ]
+        if consume
+        else [],
+        workers=[delivery_worker] if settings.run_delivery else [],
+        clock=clock,
+        verifier=verifier,
+    )

@@ -1,0 +1,311 @@
+"""notifier HTTP API (`/v1/webhooks`): subscriptions, their secrets, the delivery log, replays and tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import select
+
+from leadnet_shared.app import runtime_of
+from leadnet_shared.auth import Principal, bearer_principal
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
+from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.problems import (
+    FieldProblem,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from notifier import queue, subscriptions
+from notifier.delivery import target_rules
+from notifier.models import HQ_OWNER, WEBHOOK_IDEMPOTENCY_KEYS, Delivery, Webhook
+from notifier.rules import webhook_policy
+from notifier.schemas import (
+    DeliveryOut,
+    DeliveryPage,
+    ReplayIn,
+    ReplayOut,
+    SecretOut,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
+    WebhookPage,
+    WebhookPatch,
+)
+from notifier.settings import NotifierSettings
+from notifier.targets import TargetRefused
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+WEBHOOK_KEYS = IdempotencyKeys(WEBHOOK_IDEMPOTENCY_KEYS)
+Caller = Annotated[Principal, Depends(bearer_principal)]
+WebhookId = Annotated[str, Path(max_length=36)]
+DeliveryId = Annotated[str, Path(max_length=40)]
+_MANAGE = problem_responses(Forbidden, NotFound, ValidationFailed)
+
+
+def webhook_out(w: Webhook) -> WebhookOut:
+    return WebhookOut(
+        webhook_id=w.webhook_id,
+        owner=w.owner,
+        dealer=w.dealer,
+        url=w.url,
+        events=list(w.events),
+        description=w.description,
+        status=w.status,
+        disabled_reason=w.disabled_reason,
+        disabled_at=w.disabled_at,
+        failing_since=w.failing_since,
+        previous_secret_until=w.previous_secret_until,
+        created_at=w.created_at,
+        updated_at=w.updated_at,
+    )
+
+
+def delivery_out(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        delivery_id=d.delivery_id,
+        webhook_id=d.webhook_id,
+        event_type=d.event_type,
+        source_event_id=d.source_event_id,
+        status=d.status,
+        attempts=d.attempts,
+        response_code=d.response_code,
+        last_error=d.last_error,
+        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+        last_attempt_at=d.last_attempt_at,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        payload=d.payload,
+    )
+
+
+def _check(request: Request, *, url: str | None, events: list[str] | None) -> None:
+    """Every problem of the URL and the event kinds at once (422)."""
+    problems: list[FieldProblem] = []
+    if url is not None:
+        settings = runtime_of(request).settings
+        assert isinstance(settings, NotifierSettings)
+        try:
+            target_rules(settings).check_url(url)
+        except TargetRefused as exc:
+            problems.append(FieldProblem("/url", exc.code, str(exc)))
+    if events is not None:
+        known = webhook_policy().events
+        for i, kind in enumerate(events):
+            if kind not in known:
+                problems.append(FieldProblem(f"/events/{i}", "invalid_enum", f"one of {', '.join(sorted(known))}"))
+    if problems:
+        raise ValidationFailed("The request has field problems; see errors.", errors=problems)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WebhookCreated,
+    summary="Subscribe an endpoint to event kinds; the secret is shown this once",
+    responses=problem_responses(Forbidden, NotFound, IdempotencyKeyReused, ValidationFailed),
+)
+async def create_webhook(
+    body: WebhookIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
+) -> ORJSONResponse:
+    owner = subscriptions.owner_of(principal)
+    if owner != HQ_OWNER and body.dealer is not None and body.dealer != owner:
+        raise NotFound("No such dealer.")  # another dealer's events are not there for a dealer
+    _check(request, url=body.url, events=body.events)
+    runtime = runtime_of(request)
+
+    async def create() -> Answer:
+        webhook = await subscriptions.create(
+            session,
+            owner=owner,
+            dealer=body.dealer if owner == HQ_OWNER else None,
+            url=body.url,
+            events=body.events,
+            description=body.description,
+            now=runtime.clock.now(),
+        )
+        out = WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
+        return Answer(201, out.model_dump(mode="json"))
+
+    async with runtime.db.transaction() as session:
+        answer = await WEBHOOK_KEYS.answer_once(
+            session,
+            caller_key=principal.caller_key,
+            key=idempotency_key,
+            fingerprint=request_fingerprint(body, route="webhooks"),
+            create=create,
+        )
+    return ORJSONResponse(answer.body, status_code=answer.status)
+
+
+@router.get("", response_model=WebhookPage, summary="The caller's subscriptions", responses=_MANAGE)
+async def list_webhooks(request: Request, principal: Caller, page: Annotated[PageParams, Depends()]) -> WebhookPage:
+    async with runtime_of(request).db.transaction() as session:
+        found = await fetch_page(
+            session, subscriptions.listed(principal), order=[Webhook.seq], params=page, changed_at=Webhook.updated_at
+        )
+    return WebhookPage(items=[webhook_out(w) for w in found.rows], next_cursor=found.next_cursor, total=found.total)
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut, summary="One subscription", responses=_MANAGE)
+async def get_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> WebhookOut:
+    async with runtime_of(request).db.transaction() as session:
+        return webhook_out(await subscriptions.get_visible(session, principal, webhook_id))
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    summary="Change the URL, the event kinds or the description; enable or disable",
+    responses=_MANAGE,
+)
+async def patch_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Request, principal: Caller) -> WebhookOut:
+    _check(request, url=body.url, events=body.events)
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
+        if body.url is not None:
+            webhook.url = body.url
+        if body.events is not None:
+            webhook.events = sorted(set(body.events))
+        if "description" in body.model_fields_set:
+            webhook.description = body.description
+        webhook.updated_at = now
+        if body.status is not None:
+            await subscriptions.set_status(session, webhook, body.status, now=now)
+        await session.flush()
+        return webhook_out(webhook)
+
+
+@router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe (its log goes too)", responses=_MANAGE)
+async def delete_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> Response:
+    async with runtime_of(request).db.transaction() as session:
+        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
+        await session.delete(webhook)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{webhook_id}/secret/rotate",
+    response_model=SecretOut,
+    summary="A new secret; the previous one keeps signing next to it for the overlap",
+    responses=_MANAGE,
+)
+async def rotate_secret(webhook_id: WebhookId, request: Request, principal: Caller) -> SecretOut:
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
+        secret = subscriptions.rotate(webhook, now=runtime.clock.now(), policy=webhook_policy())
+        assert webhook.previous_secret_until is not None
+        return SecretOut(secret=secret, previous_secret_until=webhook.previous_secret_until)
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=DeliveryPage,
+    summary="The delivery log: status, attempts, response code (oldest first)",
+    responses=_MANAGE,
+)
+async def list_deliveries(
+    webhook_id: WebhookId,
+    request: Request,
+    principal: Caller,
+    page: Annotated[PageParams, Depends()],
+    status: Annotated[str | None, "pending, delivered or failed"] = None,
+) -> DeliveryPage:
+    async with runtime_of(request).db.transaction() as session:
+        await subscriptions.get_visible(session, principal, webhook_id)
+        query = select(Delivery).where(Delivery.webhook_id == webhook_id)
+        if status is not None:
+            query = query.where(Delivery.status == status)
+        found = await fetch_page(session, query, order=[Delivery.seq], params=page, changed_at=Delivery.updated_at)
+    return DeliveryPage(items=[delivery_out(d) for d in found.rows], next_cursor=found.next_cursor, total=found.total)
+
+
+async def _delivery(request: Request, principal: Caller, webhook_id: str, delivery_id: str) -> DeliveryOut:
+    async with runtime_of(request).db.transaction() as session:
+        await subscriptions.get_visible(session, principal, webhook_id)
+        delivery = await session.get(Delivery, delivery_id)
+        if delivery is None or delivery.webhook_id != webhook_id:
+            raise NotFound("No such delivery.")
+        return delivery_out(delivery)
+
+
+@router.get(
+    "/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryOut, summary="One delivery", responses=_MANAGE
+)
+async def get_delivery(
+    webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, principal: Caller
+) -> DeliveryOut:
+    return await _delivery(request, principal, webhook_id, delivery_id)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/replay",
+    status_code=202,
+    response_model=DeliveryOut,
+    summary="Send one delivery again (same webhook-id)",
+    responses=_MANAGE,
+)
+async def replay_delivery(
+    webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, principal: Caller
+) -> DeliveryOut:
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        await subscriptions.get_visible(session, principal, webhook_id)
+        if not await queue.replay_one(session, webhook_id=webhook_id, delivery_id=delivery_id, now=runtime.clock.now()):
+            raise NotFound("No such delivery.")
+        await queue.wake(session)
+    return await _delivery(request, principal, webhook_id, delivery_id)
+
+
+@router.post(
+    "/{webhook_id}/replay",
+    status_code=202,
+    response_model=ReplayOut,
+    summary="Send again every delivery created in [since, until)",
+    responses=_MANAGE,
+)
+async def replay_range(webhook_id: WebhookId, body: ReplayIn, request: Request, principal: Caller) -> ReplayOut:
+    if body.until <= body.since:
+        raise ValidationFailed(
+            "The request has field problems; see errors.",
+            errors=[FieldProblem("/until", "out_of_range", "must be after since")],
+        )
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        await subscriptions.get_visible(session, principal, webhook_id)
+        count = await queue.replay_range(
+            session,
+            webhook_id=webhook_id,
+            since=body.since,
+            until=body.until,
+            failed_only=body.failed_only,
+            now=runtime.clock.now(),
+        )
+        await queue.wake(session)
+    return ReplayOut(replayed=count)
+
+
+@router.post(
+    "/{webhook_id}/test",
+    status_code=202,
+    response_model=DeliveryOut,
+    summary="Send a `webhook.test` message now; see its delivery for the outcome",
+    responses=_MANAGE,
+)
+async def test_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> DeliveryOut:
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        await subscriptions.get_visible(session, principal, webhook_id)
+        delivery_id = await queue.enqueue_test(
+            session, webhook_id=webhook_id, event_id=f"test:{uuid.uuid4()}", now=runtime.clock.now()
+        )
+        await queue.wake(session)
+    return await _delivery(request, principal, webhook_id, delivery_id)

@@ -1,0 +1,107 @@
+"""initial: webhook subscriptions, the delivery queue and log, owner notices; the kit's outbox and inbox
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+from leadnet_shared.migrate import kit_reliability_migration, kit_tables_migration
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    kit_tables_migration(op)
+    kit_reliability_migration(op)
+    op.create_table(
+        "webhooks",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
+        sa.Column("webhook_id", sa.String(36), primary_key=True),
+        sa.Column("owner", sa.String(32), nullable=False),
+        sa.Column("dealer", sa.String(32)),
+        sa.Column("url", sa.String(2048), nullable=False),
+        sa.Column("events", postgresql.ARRAY(sa.String(64)), nullable=False),
+        sa.Column("description", sa.String(200)),
+        sa.Column("secret", sa.String(100), nullable=False),
+        sa.Column("previous_secret", sa.String(100)),
+        sa.Column("previous_secret_until", sa.DateTime(timezone=True)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("disabled_reason", sa.String(40)),
+        sa.Column("disabled_at", sa.DateTime(timezone=True)),
+        sa.Column("failing_since", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_webhooks_owner", "webhooks", ["owner", "seq"])
+    op.create_table(
+        "deliveries",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
+        sa.Column("delivery_id", sa.String(40), primary_key=True),
+        sa.Column(
+            "webhook_id", sa.String(36), sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("event_type", sa.String(64), nullable=False),
+        sa.Column("source_event_id", sa.String(64), nullable=False),
+        sa.Column("order_key", sa.String(80), nullable=False),
+        sa.Column("payload", postgresql.JSONB, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("first_attempt_at", sa.DateTime(timezone=True)),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
+        sa.Column("response_code", sa.Integer),
+        sa.Column("last_error", sa.String(200)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("webhook_id", "source_event_id", "event_type", name="uq_deliveries_event"),
+    )
+    op.create_index("ix_deliveries_webhook_seq", "deliveries", ["webhook_id", "seq"])
+    op.create_index("ix_deliveries_webhook_created", "deliveries", ["webhook_id", "created_at"])
+    op.create_index(
+        "ix_deliveries_pending_due",
+        "deliveries",
+        ["next_attempt_at"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
+        "ix_deliveries_pending_key",
+        "deliveries",
+        ["webhook_id", "order_key", "seq"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_table(
+        "webhook_idempotency_keys",
+        sa.Column("caller_key", sa.String(80), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer),
+        sa.Column("response", postgresql.JSONB),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    op.create_index("ix_webhook_idempotency_keys_created_at", "webhook_idempotency_keys", ["created_at"])
+    op.create_table(
+        "owner_notices",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("owner", sa.String(32), nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("webhook_id", sa.String(36)),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("told_at", sa.DateTime(timezone=True)),
+    )
+
+
+def downgrade() -> None:
+    for table in ("owner_notices", "webhook_idempotency_keys", "deliveries", "webhooks"):
+        op.drop_table(table)
+    op.drop_table("consumer_failures")
+    for table in ("kit_state", "inbox", "outbox"):
+        op.drop_table(table)
