@@ -7,11 +7,14 @@ from fastapi import FastAPI
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
-from leadnet_shared.events import LEADS, LEDGER, SALES, TASKS
+from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
+from leadnet_shared.workers import periodic
 from notifier.delivery import delivery_worker
 from notifier.endpoints import router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
 from notifier.models import INBOX, KIT_STATE, OUTBOX
+from notifier.people import people_policy
+from notifier.people_dispatch import people_handler, people_step, source_types
 from notifier.rules import webhook_policy
 from notifier.settings import NotifierSettings
 
@@ -26,6 +29,7 @@ def create_app(
     """The service; `consume=False` serves the API only (tests that feed events through the handlers directly)."""
     settings = settings or NotifierSettings()
     webhook_policy()  # a bad policy file stops the service here, not at the first delivery
+    people = people_policy()
     return create_service_app(
         settings=settings,
         title="leadnet notifier",
@@ -37,11 +41,19 @@ def create_app(
                 topics=[LEADS, TASKS, LEDGER, SALES],
                 handler=webhook_handler,
                 types=WEBHOOK_SOURCE_TYPES,
-            )
+            ),
+            # Messages to people (people.toml): plan reminders come on the tasks topic, network deadlines on the
+            # networks topic; plan approvals join when their topic is in the catalogue.
+            ConsumerSpec(
+                name="people", topics=[TASKS, SALES, NETWORKS], handler=people_handler, types=source_types(people)
+            ),
         ]
         if consume
         else [],
-        workers=[delivery_worker] if settings.run_delivery else [],
+        workers=[
+            *([delivery_worker] if settings.run_delivery else []),
+            *([periodic("people-messages", people_step)] if settings.run_people_messages else []),
+        ],
         clock=clock,
         verifier=verifier,
     )

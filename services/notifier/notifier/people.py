@@ -234,7 +234,11 @@ def digests(policy: PeoplePolicy, lines: Iterable[DigestLine]) -> list[Digest]:
         chunks = _chunks(texts, policy.max_lines)
         for index, chunk in enumerate(chunks, start=1):
             title = _render(trigger.title, {"dealer": dealer}, policy.timezone)
-            title = f"{title}（{len(texts)} 项）" if len(chunks) == 1 else f"{title}（{index}/{len(chunks)}，共 {len(texts)} 项）"
+            title = (
+                f"{title}（{len(texts)} 项）"
+                if len(chunks) == 1
+                else f"{title}（{index}/{len(chunks)}，共 {len(texts)} 项）"
+            )
             params = {**trigger.sms_params, "dealer": dealer, "count": str(len(texts))}
             out.append(Digest(channel_id, trigger_name, dealer, position, Message(title, tuple(chunk), params)))
     return out

@@ -123,7 +123,11 @@ def aliyun_sms_app(fake: FakeProvider, *, access_key_id: str, access_key_secret:
             return JSONResponse({"Code": "InvalidAccessKeyId.NotFound", "RequestId": request_id}, status_code=404)
         if not hmac.compare_digest(given, expected):
             return JSONResponse(
-                {"Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched.", "RequestId": request_id},
+                {
+                    "Code": "SignatureDoesNotMatch",
+                    "Message": "Specified signature is not matched.",
+                    "RequestId": request_id,
+                },
                 status_code=400,
             )
         required = {"Action": "SendSms", "Version": "2017-05-25", "SignatureMethod": "HMAC-SHA1", "Format": "JSON"}
@@ -139,7 +143,9 @@ def aliyun_sms_app(fake: FakeProvider, *, access_key_id: str, access_key_secret:
             fake.refused.append("isv.BUSINESS_LIMIT_CONTROL")
             return JSONResponse({"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发分钟级流控Permits:1"})
         fake.received.append(params)
-        return JSONResponse({"Code": "OK", "Message": "OK", "BizId": f"biz{len(fake.received)}", "RequestId": request_id})
+        return JSONResponse(
+            {"Code": "OK", "Message": "OK", "BizId": f"biz{len(fake.received)}", "RequestId": request_id}
+        )
 
     return Starlette(routes=[Route("/", root, methods=["GET"])])
 

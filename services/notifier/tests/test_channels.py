@@ -5,13 +5,13 @@ than the provider's rate limit spread over time rather than dropped."""
 from __future__ import annotations
 
 import base64
+import email.policy
 import hashlib
 import hmac
 import random
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-import email.policy
 from email import message_from_bytes
 from email.message import Message as EmailMessage
 from typing import Any
@@ -34,7 +34,9 @@ from notifier.channels.wecom import WeComRobot, markdown_content
 from .provider_fakes import FakeProvider, aliyun_sms_app, dingtalk_app, serving, wecom_app
 
 T0 = datetime(2026, 12, 7, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
-DIGEST = Message("今日到期任务 D001（2 项）", ("callback 任务 T1 · 客户 C1", "promotion 任务 T2 · 客户 C2"), {"count": "2"})
+DIGEST = Message(
+    "今日到期任务 D001（2 项）", ("callback 任务 T1 · 客户 C1", "promotion 任务 T2 · 客户 C2"), {"count": "2"}
+)
 
 
 @pytest.fixture
@@ -117,7 +119,9 @@ async def test_wecom_errors_are_mapped(clock: FrozenClock) -> None:
 
 
 def test_a_long_wecom_digest_is_cut_to_the_documented_4096_bytes() -> None:
-    long = Message("逾期任务汇总", tuple(f"callback 任务 T{i:05d} · 客户 C{i:05d} · 应于 12-07 10:00" for i in range(400)))
+    long = Message(
+        "逾期任务汇总", tuple(f"callback 任务 T{i:05d} · 客户 C{i:05d} · 应于 12-07 10:00" for i in range(400))
+    )
     content = markdown_content(long)
     assert len(content.encode()) <= 4096
     assert content.endswith("more)")
@@ -213,7 +217,7 @@ class _Inbox:
         self.mails: list[EmailMessage] = []
         self.refuse_with = refuse_with
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_with:
             code, self.refuse_with = self.refuse_with, None
             return f"{code} 4.7.0 Try again later"

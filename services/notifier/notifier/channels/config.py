@@ -57,7 +57,9 @@ def parse_channels(entries: Any, origin: str) -> tuple[ChannelSpec, ...]:
                 dealers=frozenset(_strings(entry.get("dealers", ["*"]), origin, channel_id)),
                 positions=frozenset(_strings(entry.get("positions", ["*"]), origin, channel_id)),
                 triggers=None if triggers is None else frozenset(_strings(triggers, origin, channel_id)),
-                settings={k: v for k, v in entry.items() if k not in ("id", "kind", "dealers", "positions", "triggers")},
+                settings={
+                    k: v for k, v in entry.items() if k not in ("id", "kind", "dealers", "positions", "triggers")
+                },
             )
         )
     return tuple(specs)

@@ -83,7 +83,8 @@ class SmtpMail:
         try:
             await asyncio.to_thread(self._send_blocking, self.compose(message))
         except smtplib.SMTPResponseException as exc:
-            detail = f"SMTP {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}"
+            reply = exc.smtp_error
+            detail = f"SMTP {exc.smtp_code}: {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
             if exc.smtp_code in RATE_LIMIT_REPLIES:
                 raise RateLimited(detail, code=str(exc.smtp_code), retry_after=60.0) from exc
             if 400 <= exc.smtp_code < 500:

@@ -35,6 +35,8 @@ class Outcome:
     code: str | None = None
     # Whether the provider was called (a deferral by the local window is not an attempt).
     attempted: bool = True
+    # Set when the provider said "too many": the whole channel waits until then, not just this message.
+    pause_until: datetime | None = None
 
 
 async def attempt(
@@ -60,7 +62,7 @@ async def attempt(
         until = now + timedelta(seconds=exc.retry_after if exc.retry_after is not None else 60.0)
         window.pause_until(until)
         # A rate limit is the provider's pacing, not a fault of the message: it never makes a message give up.
-        return Outcome("deferred", retry_at=until, error=str(exc), code=exc.code)
+        return Outcome("deferred", retry_at=until, error=str(exc), code=exc.code, pause_until=until)
     except DeliveryError as exc:
         if exc.permanent:
             return Outcome("failed", error=str(exc), code=exc.code)
