@@ -16,5 +16,6 @@ fi
   -e ./services/followup-scheduler \
   -e ./services/rewards-ledger \
   -e ./services/notifier \
+  -e ./clients/python \
   -e '.[dev]'
 echo "installed: activate with '. .venv/bin/activate', then run 'leadnet up'"

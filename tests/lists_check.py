@@ -3,9 +3,19 @@ each on a running service with `?updated_since=` (tests/test_lists.py, tests/tes
 
 from __future__ import annotations
 
+import importlib
+from functools import cache
 from typing import Any
 
 import httpx
+
+from leadnet.services import SERVICES
+
+
+@cache
+def openapi_documents() -> dict[str, dict[str, Any]]:
+    """The OpenAPI document of every service `leadnet up` starts, by service name (built once per test run)."""
+    return {s.name: importlib.import_module(f"{s.package}.app").create_app().openapi() for s in SERVICES}
 
 
 def schema_of(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -6,24 +6,11 @@ a collection is a list. The same lists are called on the running services by tes
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-
 import pytest
-from fastapi import FastAPI
 
-from leadnet.services import SERVICES
-from tests.lists_check import lists_of, schema_of
+from tests.lists_check import lists_of, openapi_documents, schema_of
 
-Factory = Callable[[], FastAPI]
-
-
-def _factory(package: str) -> Factory:
-    factory: Factory = importlib.import_module(f"{package}.app").create_app
-    return factory
-
-
-DOCUMENTS = {s.name: _factory(s.package)().openapi() for s in SERVICES}
+DOCUMENTS = openapi_documents()
 
 
 @pytest.mark.parametrize("service", list(DOCUMENTS))
