@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from leadnet_shared import events
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
@@ -17,6 +18,11 @@ from notifier.people import people_policy
 from notifier.people_dispatch import people_handler, people_step, source_types
 from notifier.rules import webhook_policy
 from notifier.settings import NotifierSettings
+
+# The plans topic comes with the scheduler's plan events (issue 18); read by name until both are merged, after which
+# this is `events.PLANS` (merge note in the notifier's people channels work).
+_PLANS: str | None = getattr(events, "PLANS", None)
+PEOPLE_TOPICS = [TASKS, SALES, NETWORKS, *([_PLANS] if _PLANS else [])]
 
 
 def create_app(

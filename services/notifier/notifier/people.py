@@ -35,7 +35,10 @@ class Trigger:
     dealer_fields: tuple[str, ...]
     positions: tuple[str, ...]
     position_field: str | None
+    positions_field: str | None
     position_by_kind: Mapping[str, str]
+    route_field: str | None
+    routes: Mapping[str, tuple[str | None, str]]  # value of route_field -> (dealer override or None, position)
     window: timedelta | None
     daily_at: time | None
     line: str
@@ -102,12 +105,21 @@ def _trigger(name: str, entry: Mapping[str, Any], origin: str) -> Trigger:
         dealer_fields=tuple(entry["dealer_fields"]),
         positions=tuple(entry["positions"]),
         position_field=entry.get("position_field"),
+        positions_field=entry.get("positions_field"),
         position_by_kind=dict(entry.get("position_by_kind", {})),
+        route_field=entry.get("route_field"),
+        routes={str(k): _route(str(v)) for k, v in entry.get("routes", {}).items()},
         window=None if window is None else timedelta(minutes=float(window)),
         daily_at=None if daily is None else time.fromisoformat(str(daily)),
         line=str(entry["line"]),
         sms_params={str(k): str(v) for k, v in entry.get("sms_params", {}).items()},
     )
+
+
+def _route(target: str) -> tuple[str | None, str]:
+    """`position` (at the event's dealer) or `DEALER:position` (`HQ:market_manager`)."""
+    dealer, _, position = target.rpartition(":")
+    return (dealer or None, position)
 
 
 @cache
@@ -189,9 +201,12 @@ def lines_for_event(
         if event_type not in trigger.events or subject is None:
             continue
         dealer = next((str(data[f]) for f in trigger.dealer_fields if data.get(f)), None)
+        route = trigger.routes.get(str(data.get(trigger.route_field))) if trigger.route_field else None
+        if route is not None and route[0] is not None:
+            dealer = route[0]
         if dealer is None:
             continue
-        positions = _positions(trigger, data)
+        positions = (route[1],) if route is not None else _positions(trigger, data)
         text = _render(trigger.line, data, policy.timezone)
         flush_at = _flush_at(trigger, data, received_at, policy.timezone)
         for position in positions:
@@ -207,6 +222,9 @@ def _positions(trigger: Trigger, data: Mapping[str, Any]) -> tuple[str, ...]:
     named = data.get(trigger.position_field) if trigger.position_field else None
     if isinstance(named, str) and named:
         return (named,)
+    listed = data.get(trigger.positions_field) if trigger.positions_field else None
+    if isinstance(listed, list) and listed and all(isinstance(p, str) for p in listed):
+        return tuple(listed)
     kind = data.get("kind")
     if isinstance(kind, str) and kind in trigger.position_by_kind:
         return (trigger.position_by_kind[kind],)

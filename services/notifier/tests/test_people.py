@@ -32,8 +32,9 @@ def task(
 def test_the_shipped_policy_loads_and_names_no_channel() -> None:
     policy = policy_with()
     assert policy.channels == () and policy.per_minute["wecom"] == 20 and policy.per_minute["dingtalk"] == 20
-    assert {t.name for t in policy.triggers} >= {"task_due_today", "task_overdue", "plan_deadline", "plan_approval",
-                                                 "network_deadline", "sale_confirmation"}  # fmt: skip
+    assert {t.name for t in policy.triggers} >= {"task_due_today", "task_overdue", "overdue_digest", "plan_deadline",
+                                                 "plan_approval", "plan_late", "network_deadline",
+                                                 "sale_confirmation"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -59,6 +60,10 @@ def test_a_trigger_needs_one_schedule() -> None:
 
 def test_a_task_goes_to_the_position_that_works_its_kind_on_the_morning_it_is_due() -> None:
     policy = policy_with(EVERYONE)
+    staffed, _ = lines_for_event(
+        policy, "leadnet.task.scheduled", task() | {"position": "precall_agent"}, received_at=EVE
+    )
+    assert [line.position for line in staffed] == ["precall_agent"]  # the scheduler's staff matrix decides
     lines, _ = lines_for_event(policy, "leadnet.task.scheduled", task("maintenance"), received_at=EVE)
     assert [(line.trigger, line.position, line.dealer) for line in lines] == [
         ("task_due_today", "customer_manager", "D001")
@@ -90,10 +95,18 @@ def test_a_channel_reaches_only_its_dealers_positions_and_triggers() -> None:
 
 def test_plans_networks_and_sales_reach_the_people_who_must_act() -> None:
     policy = policy_with(EVERYONE)
-    approval = {"plan_id": "P1", "plan": "callback", "period": "2027-01", "dealer": "D001",
-                "awaiting_position": "market_manager", "approver_dealer": "HQ"}  # fmt: skip
+    approval = {"plan_id": "P1", "plan": "callback", "period": "2027-01", "dealer": "D001", "status": "submitted",
+                "stage": "market_approval", "lines": 40}  # fmt: skip
     lines, _ = lines_for_event(policy, "leadnet.plan.submitted", approval, received_at=EVE)
     assert [(line.dealer, line.position) for line in lines] == [("HQ", "market_manager")]
+    assert lines[0].line == "callback 计划 2027-01 待审批（D001，40 行）"
+    at_dealer, _ = lines_for_event(policy, "leadnet.plan.submitted", approval | {"stage": "dealer_review"},
+                                   received_at=EVE)  # fmt: skip
+    assert [(line.dealer, line.position) for line in at_dealer] == [("D001", "customer_manager")]
+    reminder = {"dealer": "D001", "plan": "callback", "period": "2027-01", "positions": ["plan_clerk"],
+                "due_by": "2026-12-30T15:59:59+00:00"}  # fmt: skip
+    lines, _ = lines_for_event(policy, "leadnet.plan.reminder", reminder, received_at=EVE)
+    assert [(line.trigger, line.position) for line in lines] == [("plan_deadline", "plan_clerk")]
     _, taken = lines_for_event(policy, "leadnet.plan.approved", approval | {"status": "approved"}, received_at=EVE)
     assert [(w.trigger, w.subject) for w in taken] == [("plan_approval", "P1")]
     reminder = {"owner": "D003", "plan": "temporary_network_development", "period": "2027-01",

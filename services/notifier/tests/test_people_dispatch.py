@@ -127,7 +127,7 @@ async def test_a_provider_failing_three_times_gets_the_digest_on_the_fourth_atte
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FrozenClock(EVE)
-    wecom = {"id": "gm", "kind": "wecom", "dealers": ["*"], "positions": ["general_manager"], "key_env": "K"}
+    wecom = {"id": "gm", "kind": "wecom", "dealers": ["*"], "positions": ["customer_manager"], "key_env": "K"}
     policy = policy_with([wecom])
     monkeypatch.setattr("notifier.people_dispatch.people_policy", lambda: policy)
     overdue = [
@@ -166,7 +166,7 @@ async def test_the_running_service_turns_topic_events_into_a_digest_on_the_chann
         override = (Path(__file__).parents[1] / "notifier" / "policy" / "people.toml").read_text(encoding="utf-8")
         override = override.replace(
             "channels = []",
-            f'channels = [{{ id = "svc", kind = "wecom", dealers = ["D007"], positions = ["general_manager"], '
+            f'channels = [{{ id = "svc", kind = "wecom", dealers = ["D007"], positions = ["customer_manager"], '
             f'key_env = "LEADNET_TEST_WECOM_KEY", base_url = "{url}" }}]',
         )
         (tmp_path / "people.toml").write_text(override, encoding="utf-8")
