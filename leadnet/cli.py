@@ -31,7 +31,7 @@ def up(
     demo: Annotated[bool, typer.Option("--demo", help="Load demo dealers and print a token and a curl line.")] = False,
     broker: Annotated[str, typer.Option(help="embedded (default) or apache (needs java and mvn)")] = "embedded",
 ) -> None:
-    """Start PostgreSQL, a Kafka-protocol broker and the four services on this machine (Ctrl-C stops all)."""
+    """Start PostgreSQL, a Kafka-protocol broker and the services on this machine (Ctrl-C stops all)."""
     from leadnet.up import run_up
 
     raise typer.Exit(run_up(data_dir=data_dir, demo=demo, broker=broker))
@@ -77,7 +77,9 @@ def token(
 
 @app.command()
 def migrate(
-    service: Annotated[list[str] | None, typer.Argument(help="intake, router, scheduler, ledger (all)")] = None,
+    service: Annotated[
+        list[str] | None, typer.Argument(help="intake, router, scheduler, ledger, notifier (default: all)")
+    ] = None,
 ) -> None:
     """Apply each service's migrations to its database (DATABASE_URL or LEADNET_<SERVICE>_DATABASE_URL)."""
     from leadnet_shared.migrate import upgrade

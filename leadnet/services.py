@@ -1,4 +1,4 @@
-"""The four services as `leadnet up` and `leadnet migrate` know them."""
+"""The services as `leadnet up` and `leadnet migrate` know them."""
 
 from __future__ import annotations
 

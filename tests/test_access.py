@@ -26,6 +26,7 @@ PACKAGES = {
     "router": "dedup_router",
     "scheduler": "followup_scheduler",
     "ledger": "rewards_ledger",
+    "notifier": "notifier",
 }
 
 

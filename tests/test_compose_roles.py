@@ -28,6 +28,7 @@ SERVICES = {
     "router": "dedup_router",
     "scheduler": "followup_scheduler",
     "ledger": "rewards_ledger",
+    "notifier": "notifier",
 }
 PASSWORDS = {f"LEADNET_DB_{s.upper()}_PASSWORD": f"{s}-pw" for s in SERVICES} | {"LEADNET_DB_MIGRATE_PASSWORD": "m-pw"}
 
@@ -74,7 +75,9 @@ async def test_the_migration_role_is_no_superuser_and_owns_the_databases(compose
             "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
             "WHERE rolname = 'leadnet_migrate' OR rolname LIKE 'leadnet\\_%\\_svc'"
         )
-        assert len(flags) == 5 and not any(r["rolsuper"] or r["rolcreaterole"] or r["rolcreatedb"] for r in flags)
+        assert len(flags) == len(SERVICES) + 1 and not any(
+            r["rolsuper"] or r["rolcreaterole"] or r["rolcreatedb"] for r in flags
+        )
     finally:
         await admin.close()
 

@@ -28,6 +28,8 @@ from followup_scheduler.settings import SchedulerSettings
 from lead_intake.app import create_app as intake_app
 from lead_intake.settings import IntakeSettings
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, service_settings
+from notifier.app import create_app as notifier_app
+from notifier.settings import NotifierSettings
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
 from tests.dealers import dealer_body, dealer_status_in
@@ -40,6 +42,7 @@ SERVICES: list[tuple[str, type[Any], str, Any]] = [
     ("dedup-router", RouterSettings, "dedup_router", router_app),
     ("followup-scheduler", SchedulerSettings, "followup_scheduler", scheduler_app),
     ("rewards-ledger", LedgerSettings, "rewards_ledger", ledger_app),
+    ("notifier", NotifierSettings, "notifier", notifier_app),
 ]
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance")
 SECONDS_PER_RUN = 15  # 4 services x 2 tokens: 2 minutes of the 4 the test may take

@@ -23,7 +23,7 @@ import pytest
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
 
-def free_port_base(count: int = 4) -> int:
+def free_port_base(count: int = 8) -> int:
     """A base port with `count` free ports after it (the services' ports under LEADNET_UP_PORT_BASE)."""
     for base in range(23100, 40000, 97):
         free = True
@@ -121,6 +121,7 @@ class TestLeadnetUp:
             assert re.fullmatch(r"kafka  127\.0\.0\.1:\d+", kafka_line)
             assert endpoints["kafka"] == kafka_line.split()[1]
             assert endpoints["router"] == f"http://127.0.0.1:{base + 1}"
+            assert endpoints["notifier"].startswith("http://127.0.0.1:")
             assert endpoints["postgres"].startswith("postgresql://") and "@127.0.0.1:" in endpoints["postgres"]
             with socket.create_connection(tuple(endpoints["kafka"].split(":")), timeout=5):  # type: ignore[arg-type]
                 pass

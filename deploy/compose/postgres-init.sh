@@ -1,7 +1,7 @@
 #!/bin/sh
 # One database per service (architecture.md, "Database per service") and the roles that use them. Runs once, when
 # the postgres container initialises an empty data volume, as the image's superuser, which nothing else uses:
-#   leadnet_migrate          owns the four databases; the *-migrate containers run the migrations as it
+#   leadnet_migrate          owns the services' databases; the *-migrate containers run the migrations as it
 #   leadnet_<service>_svc    the service's application role: it connects to its own database only, and gets what
 #                            the migrations grant (the ledger: through leadnet_ledger_app, INSERT and SELECT on money,
 #                            never UPDATE or DELETE; the others: read and write on their tables)
@@ -19,7 +19,7 @@ SELECT 'CREATE ROLE leadnet_ledger_app NOLOGIN'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'leadnet_ledger_app')\gexec
 SQL
 
-for service in intake router scheduler ledger; do
+for service in intake router scheduler ledger notifier; do
   db="leadnet_${service}"
   role="leadnet_${service}_svc"
   case "$service" in
@@ -27,6 +27,7 @@ for service in intake router scheduler ledger; do
     router) password="${LEADNET_DB_ROUTER_PASSWORD}" ;;
     scheduler) password="${LEADNET_DB_SCHEDULER_PASSWORD}" ;;
     ledger) password="${LEADNET_DB_LEDGER_PASSWORD}" ;;
+    notifier) password="${LEADNET_DB_NOTIFIER_PASSWORD}" ;;
   esac
   $PSQL --dbname postgres -v db="$db" -v role="$role" -v pw="$password" <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER leadnet_migrate', :'db')

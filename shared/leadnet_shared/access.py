@@ -30,7 +30,7 @@ from leadnet_shared.events import (
     TASKS,
 )
 
-SERVICES = ("intake", "router", "scheduler", "ledger")
+SERVICES = ("intake", "router", "scheduler", "ledger", "notifier")
 
 # The topics each service's outbox writes (without the deployment's prefix). Every service with a consumer writes
 # its dead letters.
@@ -39,6 +39,7 @@ WRITES: dict[str, frozenset[str]] = {
     "router": frozenset({LEADS, CUSTOMERS, DEALERS, SALES, DEAD_LETTERS}),
     "scheduler": frozenset({LEADS, LEADS_INTERNAL, TASKS, DEAD_LETTERS}),  # LEADS_INTERNAL: a recheck's corrections
     "ledger": frozenset({LEDGER, DEAD_LETTERS}),
+    "notifier": frozenset({DEAD_LETTERS}),  # it tells dealers' systems and people; it publishes no fact
 }
 
 # The topics each service's consumers read (their ConsumerSpecs; tests/test_access.py compares).
@@ -47,6 +48,7 @@ READS: dict[str, frozenset[str]] = {
     "router": frozenset({LEADS_INTERNAL, LEADS, CUSTOMERS, TASKS, SALES, LEDGER}),  # the customer timeline reads all
     "scheduler": frozenset({LEADS, DEALERS, SALES}),
     "ledger": frozenset({LEADS, SALES}),
+    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES}),  # what webhooks and messages tell of
 }
 
 # The one service that produces each event type (the dead letter is every consumer's, so it has none).

@@ -60,6 +60,7 @@ SERVICES = (
     ),
     Service("scheduler", "followup-scheduler", "followup_scheduler", 8003, ("/v1/tasks", "/v1/plans")),
     Service("ledger", "rewards-ledger", "rewards_ledger", 8004, ("/v1/ledger",)),
+    Service("notifier", "notifier", "notifier", 8006, ("/v1/webhooks",)),
 )
 
 
@@ -402,7 +403,13 @@ class TestNetwork:
             spec = overlay.one("NetworkPolicy", svc.name)["spec"]
             assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == svc.name
             egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
-            assert egress_ports == {53, 5432, 9093}
+            # The notifier also sends webhooks: https to public addresses only, never a private network.
+            outside = {443} if svc.short == "notifier" else set()
+            assert egress_ports == {53, 5432, 9093} | outside
+            for rule in spec["egress"]:
+                for peer in rule["to"]:
+                    if "ipBlock" in peer:
+                        assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(peer["ipBlock"]["except"])
             assert all(rule.get("to") for rule in spec["egress"]), "an egress rule without a destination"
             assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == [svc.port]
 

@@ -1,0 +1,107 @@
+"""The notifier killed (SIGKILL) while a delivery is in flight sends it again after a restart: the claim's lease
+was committed before the request, so nothing is lost with the process. Runs the real service as a subprocess and
+feeds it through Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from leadnet_shared.events import LEADS
+from leadnet_shared.infra import free_port
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+
+from .conftest import Receiver, lead_accepted, receiving
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "serve"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+async def _ready(base: str) -> bool:
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{base}/readyz", timeout=1)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_killed_mid_delivery_the_notifier_delivers_again_after_restart(infra: Infra) -> None:
+    url = await fresh_database(infra.database_server_url, "notifier")
+    prefix = await new_topic_prefix(infra.bootstrap_servers)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "LEADNET_ENV": "test",
+        "LEADNET_NOTIFIER_DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+        "LEADNET_TOPIC_PREFIX": prefix,
+        "LEADNET_JWKS_FILE": infra.jwks_file,
+        "LEADNET_NOTIFIER_PORT": str(port),
+        "LEADNET_NOTIFIER_DELIVERY_LEASE_SECONDS": "2",
+        "LEADNET_NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
+        "LEADNET_LOG_JSON": "false",
+    }
+    auth = infra.auth("dealer", "D001")
+    async with receiving() as receiver:
+        receiver.hold = asyncio.Event()  # the first request is never answered: the process dies meanwhile
+        with serving(env) as proc:
+            await eventually(lambda: _ready(base), within=60, interval=0.2)
+            async with httpx.AsyncClient(base_url=base) as client:
+                r = await client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["lead.assigned"]},
+                                      headers=auth)  # fmt: skip
+                assert r.status_code == 201, r.text
+                hook = r.json()
+            producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+            await producer.start()
+            try:
+                event = lead_accepted("L1", "C1", "D001")
+                await producer.send_and_wait(prefix + LEADS, event.to_bytes(), key=b"C1")
+            finally:
+                await producer.stop()
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=30)
+            proc.kill()  # SIGKILL: no shutdown, no cleanup
+            proc.wait(timeout=10)
+        first = receiver.requests[0].msg_id
+        held, receiver.hold = receiver.hold, None
+        held.set()
+        with serving(env):
+            await eventually(lambda: _ready(base), within=60, interval=0.2)
+            await eventually(lambda: _n(receiver, 2), within=30)
+            assert [r.msg_id for r in receiver.requests] == [first, first]
+            async with httpx.AsyncClient(base_url=base) as client:
+                log = await eventually(lambda: _delivered(client, hook["webhook_id"], auth), within=15)
+        assert (log["status"], log["attempts"], log["response_code"]) == ("delivered", 2, 204)
+        assert datetime.fromisoformat(log["created_at"]) <= datetime.now(UTC)
+
+
+async def _n(receiver: Receiver, n: int) -> bool:
+    return len(receiver.requests) >= n
+
+
+async def _delivered(client: httpx.AsyncClient, webhook_id: str, auth: dict[str, str]) -> dict[str, object] | None:
+    items = (await client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth)).json()["items"]
+    return items[0] if items and items[0]["status"] == "delivered" else None
