@@ -48,7 +48,7 @@ READS: dict[str, frozenset[str]] = {
     "router": frozenset({LEADS_INTERNAL, LEADS, CUSTOMERS, TASKS, SALES, LEDGER}),  # the customer timeline reads all
     "scheduler": frozenset({LEADS, DEALERS, SALES}),
     "ledger": frozenset({LEADS, SALES}),
-    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES}),  # what webhooks and messages tell of
+    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES, NETWORKS}),  # what webhooks and messages tell of
 }
 
 # The one service that produces each event type (the dead letter is every consumer's, so it has none).
