@@ -101,9 +101,16 @@ class PeopleDispatcher:
         return own
 
     async def flush(self) -> int:
-        """Due lines into queued messages (one transaction: a line is either waiting or in a message)."""
+        """The notifier's own notices to owners into lines, then due lines into queued messages (one transaction: a
+        line is either waiting or in a message)."""
         now = self.clock.now()
         async with self.db.transaction() as session:
+            notices = await store.take_owner_notices(session, now=now)
+            told: list[tuple[str, DigestLine]] = []
+            for notice in notices:
+                added, _ = lines_for_event(self.policy, notice["type"], notice, received_at=now)
+                told.extend((f"owner_notice:{notice['seq']}", line) for line in added)
+            await store.add_lines(session, told, [], now=now)
             lines = await store.take_due_lines(session, now=now)
             made = digests(self.policy, lines)
             await store.queue_messages(session, made, now=now)

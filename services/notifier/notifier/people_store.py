@@ -239,3 +239,22 @@ async def mark_failed(session: AsyncSession, message_id: int, *, error: str | No
 
 async def purge_sends(session: AsyncSession, *, before: datetime) -> None:
     await session.execute(_PURGE_SENDS, {"before": before})
+
+
+_TAKE_OWNER_NOTICES = text(
+    """
+UPDATE owner_notices SET told_at = :now
+WHERE seq IN (SELECT seq FROM owner_notices WHERE told_at IS NULL ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED)
+RETURNING seq, owner, kind, webhook_id
+"""
+)
+
+
+async def take_owner_notices(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    """The notifier's untold notices to owners (a disabled webhook), marked told: the caller turns them into digest
+    lines in the same transaction, so a notice is told once."""
+    rows = (await session.execute(_TAKE_OWNER_NOTICES, {"now": now, "limit": limit})).all()
+    return [
+        {"seq": r.seq, "type": r.kind, "owner": "HQ" if r.owner == "hq" else r.owner, "webhook_id": r.webhook_id}
+        for r in sorted(rows, key=lambda r: r.seq)
+    ]

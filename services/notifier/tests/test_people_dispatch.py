@@ -157,6 +157,32 @@ async def test_a_provider_failing_three_times_gets_the_digest_on_the_fourth_atte
     assert tuple(row) == ("sent", 4)
 
 
+async def test_a_disabled_webhook_is_told_to_its_owner_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FrozenClock(EVE)
+    wecom = {"id": "admins", "kind": "wecom", "dealers": ["D001"], "positions": ["channel_admin"], "key_env": "K"}
+    policy = policy_with([wecom])
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO owner_notices (owner, kind, webhook_id, detail, created_at) "
+                "VALUES ('D001', 'webhook.disabled', 'wh_1', 'failing since ...', :now)"
+            ),
+            {"now": EVE},
+        )
+    fake = FakeProvider(now=clock.now)
+    async with serving(wecom_app(fake, key="k")) as url:
+        dispatcher = PeopleDispatcher(
+            db, clock, policy=policy, channels={"admins": WeComRobot("admins", key="k", base_url=url)}
+        )
+        await dispatcher.step()
+        clock.advance(timedelta(minutes=5))
+        await dispatcher.step()
+        await dispatcher.step()
+        await dispatcher.aclose()
+    assert len(fake.received) == 1 and "wh_1" in fake.received[0]["markdown"]["content"]
+    assert await count(db, "SELECT count(*) FROM owner_notices WHERE told_at IS NULL") == 0
+
+
 async def test_the_running_service_turns_topic_events_into_a_digest_on_the_channel(
     infra: Infra, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
