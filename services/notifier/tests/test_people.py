@@ -114,9 +114,21 @@ def test_plans_networks_and_sales_reach_the_people_who_must_act() -> None:
     lines, _ = lines_for_event(policy, "leadnet.network.plan_reminder", reminder, received_at=EVE)
     assert {(line.dealer, line.position) for line in lines} == {("D003", "channel_admin"), ("D003", "general_manager")}
     assert "01-05 23:59" in lines[0].line  # shown in Shanghai time
-    sale = {"sale_id": "S1", "customer_id": "C1", "seller": "D001", "supplied_by": "D002", "confirmer": "D002"}
+    sale = {"sale_id": "S1", "customer_id": "C1", "seller": "D001", "supplied_by": "D002", "confirmer": "D002",
+            "vehicle_count": 2}  # fmt: skip
     lines, _ = lines_for_event(policy, "leadnet.sale.pending_confirmation", sale, received_at=EVE)
-    assert {line.dealer for line in lines} == {"D002"} and "S1" in lines[0].line
+    assert {line.dealer for line in lines} == {"D002"}
+    assert lines[0].line == "销售 S1 · 客户 C1 · D001 上报 2 辆，待确认"
+    for_hq, _ = lines_for_event(
+        policy, "leadnet.sale.pending_confirmation", sale | {"confirmer": "hq"}, received_at=EVE
+    )
+    assert [(line.dealer, line.position) for line in for_hq] == [("HQ", "market_manager")]
+    _, taken = lines_for_event(policy, "leadnet.sale.rejected", sale | {"rejected_by": "D002"}, received_at=EVE)
+    assert [(w.trigger, w.subject) for w in taken] == [("sale_confirmation", "S1")]
+    flagged = {"dealer": "D004", "month": "2027-01", "due_by": "2027-01-25T15:59:59+00:00", "target": 30,
+               "handed_on": 12}  # fmt: skip
+    lines, _ = lines_for_event(policy, "leadnet.collection.hand_on_flagged", flagged, received_at=EVE)
+    assert {line.position for line in lines} == {"channel_admin", "general_manager"} and "12 条" in lines[0].line
     assert lines_for_event(policy, "leadnet.something.new", sale, received_at=EVE) == ([], [])
 
 
