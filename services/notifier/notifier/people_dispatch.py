@@ -77,7 +77,7 @@ class PeopleDispatcher:
         *,
         policy: PeoplePolicy | None = None,
         channels: Mapping[str, Channel] | None = None,
-        batch: int = 100,
+        batch: int = 50,
         poll_seconds: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
