@@ -10,8 +10,8 @@ from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
 from leadnet_shared.workers import periodic
-from notifier.delivery import delivery_worker
-from notifier.endpoints import router
+from notifier.delivery import delivery_worker, log_purge_step
+from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
 from notifier.models import INBOX, KIT_STATE, OUTBOX
 from notifier.people import people_policy
@@ -58,6 +58,8 @@ def create_app(
         else [],
         workers=[
             *([delivery_worker] if settings.run_delivery else []),
+            periodic("delivery-log-purge", log_purge_step),
+            periodic("idempotency-purge", WEBHOOK_KEYS.purge_step()),
             *([periodic("people-messages", people_step)] if settings.run_people_messages else []),
         ],
         clock=clock,

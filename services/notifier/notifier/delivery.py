@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 
 from leadnet_shared.app import Runtime
 from leadnet_shared.settings import to_plain_url
+from leadnet_shared.workers import Step
 from notifier import queue, signing, subscriptions
 from notifier.rules import WebhookPolicy, gives_up, retry_delay, webhook_policy
 from notifier.settings import NotifierSettings
@@ -77,7 +78,7 @@ class Deliverer:
             headers={"user-agent": USER_AGENT},
             trust_env=False,  # no proxy from the environment: the checked address is the one connected to
         )
-        self.wake = asyncio.Event()
+        self.wakes = [asyncio.Event() for _ in range(settings.delivery_rounds)]
         self.limit = asyncio.Semaphore(settings.delivery_concurrency)
 
     async def round(self) -> int:
@@ -151,20 +152,27 @@ class Deliverer:
             url = url.copy_with(host=str(address))
         return await self.client.post(url, content=body, headers=headers, extensions=extensions)
 
+    def wake(self) -> None:
+        for event in self.wakes:
+            event.set()
+
+    async def _rounds(self, wake: asyncio.Event) -> None:
+        while not self.runtime.stopping:
+            try:
+                claimed = await self.round()
+            except Exception:
+                log.exception("webhook delivery round failed")
+                claimed = 0
+            if claimed >= self.settings.delivery_batch:
+                continue  # more are due: no wait
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self.settings.delivery_poll_seconds)
+            wake.clear()
+
     async def run(self) -> None:
         listener = await self._listen()
         try:
-            while not self.runtime.stopping:
-                try:
-                    claimed = await self.round()
-                except Exception:
-                    log.exception("webhook delivery round failed")
-                    claimed = 0
-                if claimed >= self.settings.delivery_batch:
-                    continue  # more are due: no wait
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.settings.delivery_poll_seconds)
-                self.wake.clear()
+            await asyncio.gather(*(self._rounds(wake) for wake in self.wakes))
         finally:
             if listener is not None:
                 await listener.close()
@@ -173,11 +181,25 @@ class Deliverer:
     async def _listen(self) -> asyncpg.Connection | None:
         try:
             conn = await asyncpg.connect(to_plain_url(self.settings.async_dsn))
-            await conn.add_listener(CHANNEL, lambda *_: self.wake.set())
+            await conn.add_listener(CHANNEL, lambda *_: self.wake())
             return conn
         except Exception:
             log.warning("cannot LISTEN for new deliveries; polling only", exc_info=True)
             return None
+
+
+def log_purge_step(runtime: Runtime) -> Step:
+    """Keeps the delivery log to the policy's retention."""
+
+    async def purge() -> float:
+        policy = webhook_policy()
+        async with runtime.db.transaction() as session:
+            purged = await queue.purge(session, older_than=runtime.clock.now() - policy.log_retention)
+        if purged:
+            log.info("purged %d old deliveries from the log", purged)
+        return 1.0 if purged else 600.0
+
+    return purge
 
 
 async def delivery_worker(runtime: Runtime) -> None:

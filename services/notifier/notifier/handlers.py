@@ -34,8 +34,8 @@ _MASKED_CUSTOMER = ("name", "phone")  # masked on the public topic already (lead
 _TASK_FIELDS = ("task_id", "lead_id", "customer_id", "dealer", "kind", "due_at", "status", "occurred_at")
 _ENTRY_FIELDS = ("entry_id", "kind", "dealer", "amount_fen", "lead_id", "customer_id", "sale_id", "vin", "reverses",
                  "posted_at")  # fmt: skip
-_SALE_FIELDS = ("sale_id", "customer_id", "lead_id", "seller", "supplied_by", "dealer", "confirm_by", "deadline",
-                "sold_at", "requested_at")  # fmt: skip
+_SALE_FIELDS = ("sale_id", "customer_id", "attributed_lead_id", "seller", "supplied_by", "confirmer", "region_code",
+                "product_line", "vehicle_count", "sold_at", "reported_at")  # fmt: skip
 
 
 def _pick(data: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
@@ -99,11 +99,8 @@ def _entry(data: dict[str, Any]) -> list[Notice]:
 
 
 def _sale_pending(data: dict[str, Any]) -> list[Notice]:
-    # The dealer whose confirmation is awaited: named `dealer` (or `confirm_by`), else the supplying dealer.
-    dealer = next(
-        (v for v in (data.get("dealer"), data.get("confirm_by"), data.get("supplied_by")) if isinstance(v, str) and v),
-        None,
-    )
+    # Who must confirm: the supplying dealer, or "hq" (then HQ's subscriptions only: HQ_OWNER is "hq" too).
+    dealer = next((v for v in (data.get("confirmer"), data.get("supplied_by")) if isinstance(v, str) and v), None)
     if dealer is None:
         return []
     body = _pick(data, _SALE_FIELDS)

@@ -205,6 +205,20 @@ async def record(session: AsyncSession, outcomes: list[Outcome], *, now: datetim
     )
 
 
+_PURGE = text(
+    """
+DELETE FROM deliveries WHERE delivery_id IN (
+    SELECT delivery_id FROM deliveries WHERE status <> 'pending' AND updated_at < :cutoff LIMIT :limit)
+"""
+)
+
+
+async def purge(session: AsyncSession, *, older_than: datetime, limit: int = 10_000) -> int:
+    """Forget delivered and failed deliveries last changed before `older_than` (a batch at a time)."""
+    result = await session.execute(_PURGE, {"cutoff": older_than, "limit": limit})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 _REPLAY_ONE = text(
     """
 UPDATE deliveries SET status = 'pending', next_attempt_at = :now, first_attempt_at = NULL, updated_at = :now

@@ -22,13 +22,14 @@ class WebhookPolicy:
     give_up_after: timedelta
     disable_after: timedelta
     secret_overlap: timedelta
+    log_retention: timedelta
 
 
 def webhook_policy() -> WebhookPolicy:
     """The parsed, checked policy (PolicyError for a file that breaks the contract's floor of 24 hours)."""
     data: dict[str, Any] = cached_policy(PACKAGE, "webhooks")
     try:
-        retry, disable, secret = data["retry"], data["disable"], data["secret"]
+        retry, disable, secret, log = data["retry"], data["disable"], data["secret"], data["log"]
         policy = WebhookPolicy(
             version=str(data["version"]),
             events=frozenset(str(e) for e in data["events"]),
@@ -38,6 +39,7 @@ def webhook_policy() -> WebhookPolicy:
             give_up_after=timedelta(hours=float(retry["give_up_after_hours"])),
             disable_after=timedelta(hours=float(disable["after_hours"])),
             secret_overlap=timedelta(hours=float(secret["overlap_hours"])),
+            log_retention=timedelta(days=float(log["retention_days"])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PolicyError(f"notifier webhooks policy: {exc!r}") from exc
@@ -45,6 +47,8 @@ def webhook_policy() -> WebhookPolicy:
         raise PolicyError("notifier webhooks policy: retries must last at least 24 hours (contract.md Notifier)")
     if not (0 < policy.first_seconds <= policy.max_seconds and policy.factor >= 1):
         raise PolicyError("notifier webhooks policy: retry needs 0 < first_seconds <= max_seconds and factor >= 1")
+    if policy.log_retention < policy.give_up_after:
+        raise PolicyError("notifier webhooks policy: the log must outlast the retries (replays need it)")
     if policy.disable_after < policy.give_up_after:
         raise PolicyError("notifier webhooks policy: an endpoint is disabled only after its retries could end")
     return policy

@@ -24,7 +24,10 @@ class NotifierSettings(ServiceSettings):
     webhook_allowed_networks: list[str] | None = None
     # The delivery worker: deliveries claimed per round, requests in flight at once, a claim's lease (a delivery
     # claimed by a process that died is sent again once its lease has passed), the request timeout.
-    delivery_batch: int = Field(200, gt=0)
+    delivery_batch: int = Field(50, gt=0)
+    # Rounds under way at once: while one waits for its slowest receiver, the others claim and send (a round's
+    # deliveries are recorded together, so one round at a time would make every delivery wait for the slowest).
+    delivery_rounds: int = Field(4, gt=0)
     delivery_concurrency: int = Field(64, gt=0)
     delivery_lease_seconds: float = Field(60.0, gt=0)
     delivery_timeout_seconds: float = Field(10.0, gt=0)

@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from leadnet_shared.testing import eventually
 from notifier import signing
 
-from .conftest import Notifier, Receiver, lead_accepted, task_due
+from .conftest import Notifier, Receiver, envelope, lead_accepted, task_due
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -131,3 +131,30 @@ async def test_during_a_rotation_both_secrets_sign_then_only_the_new_one(
     assert signing.verify(new, msg_id=later.msg_id, timestamp=ts, body=later.body, header=sig)
     assert not signing.verify(hook["secret"], msg_id=later.msg_id, timestamp=ts, body=later.body, header=sig)
     assert datetime.now(UTC) < notifier.clock.now()
+
+
+async def test_a_sale_waiting_for_confirmation_tells_its_confirmer_only(notifier: Notifier, receiver: Receiver) -> None:
+    """`leadnet.sale.pending_confirmation` (its confirmer: the supplying dealer, or "hq"); an event type the
+    notifier does not know and unknown fields are passed over."""
+    await notifier.subscribe("D001", receiver.url("/d1"), ["sale.pending_confirmation"])
+    await notifier.subscribe("D002", receiver.url("/d2"), ["sale.pending_confirmation"])
+    await notifier.subscribe(None, receiver.url("/hq"), ["sale.pending_confirmation"])
+    sale = {
+        "sale_id": "S1",
+        "customer_id": "C1",
+        "seller": "D002",
+        "supplied_by": "D001",
+        "vehicle_count": 1,
+        "sold_at": "2026-12-01T02:00:00Z",
+        "reported_at": "2026-12-02T02:00:00Z",
+        "a_field_from_later": {"x": 1},
+    }
+    await notifier.feed(
+        envelope("leadnet.sale.pending_confirmation", sale | {"confirmer": "D001"}),
+        envelope("leadnet.sale.pending_confirmation", sale | {"sale_id": "S2", "confirmer": "hq"}),
+        envelope("leadnet.something.new", {"customer_id": "C1", "dealer": "D001"}),
+    )  # fmt: skip
+    await eventually(lambda: _count(receiver, 3))
+    got = {(r.path, r.json["data"]["sale_id"]) for r in receiver.requests}
+    assert got == {("/d1", "S1"), ("/hq", "S1"), ("/hq", "S2")}
+    assert "a_field_from_later" not in receiver.at("/d1")[0].json["data"]  # an allow-list: ids and masked only

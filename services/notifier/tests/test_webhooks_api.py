@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from leadnet_shared.testing import Infra, eventually
+from notifier.delivery import log_purge_step
 
 from .conftest import EVENTS, Notifier, Receiver, lead_accepted, opened_notifier
 
@@ -167,6 +168,14 @@ async def test_delivery_log_test_replay_of_one_and_of_a_range(notifier: Notifier
     assert changed["total"] == 3
     r = await notifier.client.post(f"{base}/deliveries/msg_nope/replay", headers=auth)
     assert r.status_code == 404
+    # The log keeps what was delivered for the policy's 30 days, then forgets it.
+    await eventually(lambda: _none_pending(notifier))
+    await notifier.advance(29 * 86400)
+    await log_purge_step(notifier.runtime)()
+    assert (await notifier.client.get(f"{base}/deliveries", headers=auth)).json()["total"] == 4
+    await notifier.advance(2 * 86400)
+    await log_purge_step(notifier.runtime)()
+    assert (await notifier.client.get(f"{base}/deliveries", headers=auth)).json()["total"] == 0
 
 
 async def _n(receiver: Receiver, n: int) -> bool:
