@@ -27,7 +27,7 @@ lint: install
 
 # Also the pre-commit hook (.pre-commit-config.yaml): no install step, the .venv must exist.
 mypy:
-	.venv/bin/mypy shared/leadnet_shared leadnet services/lead-intake/lead_intake services/dedup-router/dedup_router services/followup-scheduler/followup_scheduler services/rewards-ledger/rewards_ledger services/hq-console/hq_console services/notifier/notifier bench
+	.venv/bin/mypy shared/leadnet_shared leadnet services/lead-intake/lead_intake services/dedup-router/dedup_router services/followup-scheduler/followup_scheduler services/rewards-ledger/rewards_ledger services/hq-console/hq_console services/notifier/notifier clients/python/leadnet_client bench
 
 bench: install
 	for b in bench/*.py; do .venv/bin/python "$$b" --quick || exit 1; done

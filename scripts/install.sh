@@ -17,6 +17,7 @@ fi
   -e ./services/rewards-ledger \
   -e ./services/hq-console \
   -e ./services/notifier \
+  -e ./clients/python \
   -e '.[dev]'
 # The HQ console's browser tests drive Debian's chromium (Playwright with executable_path: `playwright install`
 # downloads a browser build and is blocked on the project's machines) and need CJK fonts to render the pages.

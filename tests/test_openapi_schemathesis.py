@@ -33,6 +33,7 @@ from notifier.settings import NotifierSettings
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
 from tests.dealers import dealer_body, dealer_status_in
+from tests.lists_check import check_lists
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -118,6 +119,12 @@ async def test_every_service_answers_what_its_document_says(infra: Infra) -> Non
 
             await eventually(known, within=30)
         for name, url in urls.items():
+            # contract.md "Lists": every list takes updated_since and counts its first page (tests/test_lists.py).
+            async with httpx.AsyncClient(base_url=url) as client:
+                document = (await client.get("/openapi.json")).json()
+                lists = await check_lists(client, document, infra.auth("hq_admin"))
+            if lists:
+                found[f"{name} lists"] = lists
             for caller, token in (("hq_admin", infra.token("hq_admin")), ("dealer", infra.token("dealer", "D001"))):
                 # schemathesis is synchronous: it runs in a thread while this loop serves its requests.
                 failures = await asyncio.to_thread(run_schemathesis, url, token)

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from leadnet_shared import events
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.dealer_directory import dealer_directory_consumer
-from leadnet_shared.events import LEADS, LEDGER, SALES, TASKS
+from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
 from leadnet_shared.workers import periodic
 from notifier.delivery import delivery_worker, log_purge_step
 from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
 from notifier.models import DEALER_DIRECTORY, INBOX, KIT_STATE, OUTBOX
+from notifier.people import people_policy
+from notifier.people_dispatch import people_handler, people_step, source_types
 from notifier.rules import webhook_policy
 from notifier.settings import NotifierSettings
+
+# The plans topic comes with the scheduler's plan events (issue 18); read by name until both are merged, after which
+# this is `events.PLANS` (merge note in the notifier's people channels work).
+_PLANS: str | None = getattr(events, "PLANS", None)
+PEOPLE_TOPICS = [TASKS, SALES, NETWORKS, *([_PLANS] if _PLANS else [])]
 
 
 def create_app(
@@ -28,6 +36,7 @@ def create_app(
     """The service; `consume=False` serves the API only (tests that feed events through the handlers directly)."""
     settings = settings or NotifierSettings()
     webhook_policy()  # a bad policy file stops the service here, not at the first delivery
+    people = people_policy()
     return create_service_app(
         settings=settings,
         title="leadnet notifier",
@@ -40,7 +49,8 @@ def create_app(
                 handler=webhook_handler,
                 types=WEBHOOK_SOURCE_TYPES,
             ),
-            dealer_directory_consumer(DEALER_DIRECTORY),
+from leadnet_shared.dealer_directory import dealer_directory_consumer
+from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
         ]
         if consume
         else [],
@@ -48,6 +58,7 @@ def create_app(
             *([delivery_worker] if settings.run_delivery else []),
             periodic("delivery-log-purge", log_purge_step),
             periodic("idempotency-purge", WEBHOOK_KEYS.purge_step()),
+            *([periodic("people-messages", people_step)] if settings.run_people_messages else []),
         ],
         clock=clock,
         verifier=verifier,

@@ -34,6 +34,8 @@ class NotifierSettings(ServiceSettings):
     # How often the worker looks for due deliveries when nothing woke it (new deliveries wake it at once).
     delivery_poll_seconds: float = Field(1.0, gt=0)
     run_delivery: bool = True
+    # The worker that flushes digests to people and sends them on their channels (people.toml).
+    run_people_messages: bool = True
 
     @model_validator(mode="after")
     def _ssrf_defaults(self) -> NotifierSettings:
