@@ -49,8 +49,10 @@ def create_app(
                 handler=webhook_handler,
                 types=WEBHOOK_SOURCE_TYPES,
             ),
-from leadnet_shared.dealer_directory import dealer_directory_consumer
-from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
+            dealer_directory_consumer(DEALER_DIRECTORY),
+            # Messages to people (people.toml): plan reminders come on the tasks topic, network deadlines on the
+            # networks topic; plan approvals join when their topic is in the catalogue.
+            ConsumerSpec(name="people", topics=PEOPLE_TOPICS, handler=people_handler, types=source_types(people)),
         ]
         if consume
         else [],
