@@ -184,3 +184,25 @@ async def test_sales_level_grades_and_the_quarterly_evaluation(infra: Infra) -> 
                 )
             )
             assert found.scalar_one() >= 2  # the plan, and the network registered
+
+
+async def test_a_service_providers_party_type_reaches_intake_from_the_router(infra: Infra) -> None:
+    """domain.md §1: a service provider is expected 5 or 6 network kinds, a dealer 12-14; the router registers which
+    one a party is and intake learns it from `leadnet.dealer.upserted`."""
+    async with pipeline(infra) as p:
+        hq = p.auth("hq_admin")
+        bad = {**DEALER, "code": "S001", "party_type": "agent"}
+        r = await p.router.post("/v1/dealers", json=bad, headers=hq)
+        assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "/party_type")
+        await p.register_dealers({**DEALER, "code": "S001", "party_type": "service_provider_exclusive"}, "D009")
+        r = await p.router.get("/v1/dealers/S001", headers=hq)
+        assert r.json()["party_type"] == "service_provider_exclusive"
+        r = await p.router.patch("/v1/dealers/S001", json={"party_type": "service_provider_non_exclusive"}, headers=hq)
+        assert r.status_code == 200, r.text
+
+        async def learnt() -> bool:
+            async with p.apps["intake"].state.runtime.db.sessions() as session:
+                rows = await session.execute(text("SELECT code, party_type FROM dealers ORDER BY code"))
+                return dict(rows.all()) == {"D009": "dealer", "S001": "service_provider_non_exclusive"}
+
+        await eventually(learnt, within=30)

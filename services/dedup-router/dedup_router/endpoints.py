@@ -56,6 +56,7 @@ def dealer_out(d: Dealer) -> DealerOut:
         product_lines=list(d.product_lines),
         capability=d.capability,
         sales_level=d.sales_level,
+        party_type=d.party_type,
         status=d.status,
     )
 
@@ -89,6 +90,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
             product_lines=body.product_lines,
             capability=body.capability,
             sales_level=body.sales_level,
+            party_type=body.party_type,
             status="active",
             updated_at=runtime.clock.now(),
         )

@@ -164,6 +164,7 @@ async def publish_dealer_upserted(
         product_lines=list(dealer.product_lines),
         capability=dealer.capability,
         sales_level=dealer.sales_level,
+        party_type=dealer.party_type,
         status=dealer.status,
         updated_at=now,
     )

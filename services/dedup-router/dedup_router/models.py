@@ -31,6 +31,7 @@ class Dealer(Base):
     product_lines: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     capability: Mapped[int] = mapped_column(Integer)
     sales_level: Mapped[str | None] = mapped_column(String(20))
+    party_type: Mapped[str] = mapped_column(String(40), default="dealer")  # one of events.PARTY_TYPES
     status: Mapped[str] = mapped_column(String(20), default="active")  # active | withdrawn
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

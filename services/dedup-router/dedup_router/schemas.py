@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from leadnet_shared.events import SalesLevel
+from leadnet_shared.events import PartyType, SalesLevel
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 from leadnet_shared.phone import InvalidPhone, normalize_phone
@@ -22,6 +22,8 @@ class DealerIn(RequestModel):
     product_lines: list[str] = Field(min_length=1)
     capability: int = Field(ge=0, le=1000)
     sales_level: SalesLevel | None = None
+    # domain.md §1: a service provider is expected 5 (exclusive) or 6 network kinds, a dealer 12-14 by sales level
+    party_type: PartyType = "dealer"
 
 
 class DealerPatch(RequestModel):
@@ -30,6 +32,7 @@ class DealerPatch(RequestModel):
     product_lines: list[str] | None = Field(None, min_length=1)
     capability: int | None = Field(None, ge=0, le=1000)
     sales_level: SalesLevel | None = None
+    party_type: PartyType | None = None
 
 
 class DealerOut(BaseModel):
@@ -39,6 +42,7 @@ class DealerOut(BaseModel):
     product_lines: list[str]
     capability: int
     sales_level: str | None
+    party_type: str
     status: str
 
 
