@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from leadnet_shared import events
@@ -10,6 +12,7 @@ from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
 from leadnet_shared.workers import periodic
+from notifier.channels.config import check_channels
 from notifier.delivery import delivery_worker, log_purge_step
 from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
@@ -36,6 +39,8 @@ def create_app(
     settings = settings or NotifierSettings()
     webhook_policy()  # a bad policy file stops the service here, not at the first delivery
     people = people_policy()
+    if settings.run_people_messages:
+        check_channels(people.channels, os.environ)  # a channel without its secrets stops the service here
     return create_service_app(
         settings=settings,
         title="leadnet notifier",
