@@ -215,6 +215,15 @@ async def latency(
     return delays
 
 
+async def register_dealer(db: str, code: str) -> None:
+    """The dealer active in the notifier's directory, as the router's dealers topic would have told it."""
+    conn = await asyncpg.connect(to_plain_url(db))
+    try:
+        await conn.execute("INSERT INTO dealers (code, status, updated_at) VALUES ($1, 'active', now())", code)
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small run, under a minute")
@@ -240,6 +249,7 @@ def main() -> None:
             _, jwks = ensure_keys(key_dir)
             db = database_url_for(servers.database_url, f"bench_notifier_{int(time.time())}")
             upgrade("notifier", db)
+            asyncio.run(register_dealer(db, "D001"))
             receiver_port, api_port = free_port(), free_port()
             procs.append(
                 subprocess.Popen(

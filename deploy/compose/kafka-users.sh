@@ -54,5 +54,5 @@ grant_groups leadnet-ledger leadnet-ledger-
 
 user leadnet-notifier "$LEADNET_KAFKA_NOTIFIER_PASSWORD"
 grant_write leadnet-notifier leadnet.internal.dlq.v1
-grant_read leadnet-notifier leadnet.public.leads.v1 leadnet.public.ledger.v1 leadnet.public.networks.v1 leadnet.public.sales.v1 leadnet.public.tasks.v1
+grant_read leadnet-notifier leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.ledger.v1 leadnet.public.networks.v1 leadnet.public.sales.v1 leadnet.public.tasks.v1
 grant_groups leadnet-notifier leadnet-notifier-

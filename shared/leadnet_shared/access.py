@@ -48,7 +48,8 @@ READS: dict[str, frozenset[str]] = {
     "router": frozenset({LEADS_INTERNAL, LEADS, CUSTOMERS, TASKS, SALES, LEDGER}),  # the customer timeline reads all
     "scheduler": frozenset({LEADS, DEALERS, SALES}),
     "ledger": frozenset({LEADS, SALES}),
-    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES, NETWORKS}),  # what webhooks and messages tell of
+    # what webhooks and messages tell of (NETWORKS: network and collection deadlines for people); dealer directory
+    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES, NETWORKS, DEALERS}),
 }
 
 # The one service that produces each event type (the dead letter is every consumer's, so it has none).

@@ -10,13 +10,14 @@ from leadnet_shared import events
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
+from leadnet_shared.dealer_directory import dealer_directory_consumer
 from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
 from leadnet_shared.workers import periodic
 from notifier.channels.config import check_channels
 from notifier.delivery import delivery_worker, log_purge_step
 from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
-from notifier.models import INBOX, KIT_STATE, OUTBOX
+from notifier.models import DEALER_DIRECTORY, INBOX, KIT_STATE, OUTBOX
 from notifier.people import people_policy
 from notifier.people_dispatch import people_handler, people_step, source_types
 from notifier.rules import webhook_policy
@@ -53,11 +54,10 @@ def create_app(
                 handler=webhook_handler,
                 types=WEBHOOK_SOURCE_TYPES,
             ),
-            # Messages to people (people.toml): plan reminders come on the tasks topic, network deadlines on the
-            # networks topic; plan approvals join when their topic is in the catalogue.
-            ConsumerSpec(
-                name="people", topics=[TASKS, SALES, NETWORKS], handler=people_handler, types=source_types(people)
-            ),
+            # Messages to people (people.toml): task and plan reminders come on the tasks topic, network and
+            # collection deadlines on the networks topic, plan submissions and decisions on the plans topic.
+            ConsumerSpec(name="people", topics=PEOPLE_TOPICS, handler=people_handler, types=source_types(people)),
+            dealer_directory_consumer(DEALER_DIRECTORY),
         ]
         if consume
         else [],

@@ -45,9 +45,8 @@ def target_rules(settings: NotifierSettings) -> TargetRules:
     )
 
 
-def _retry_after(response: httpx.Response, now: datetime) -> float | None:
+def _retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after")
     if not value:
         return None
     try:
@@ -114,12 +113,11 @@ class Deliverer:
             retry_after: float | None = None
             error: str | None = None
             try:
-                response = await self._send(c)
-                code = response.status_code
+                code, retry_header = await self._send(c)
                 if 200 <= code < 300:
                     ATTEMPTS.labels("delivered").inc()
                     return queue.Outcome(c.delivery_id, c.attempts, c.webhook_id, True, code, None, None)
-                retry_after = _retry_after(response, self.runtime.clock.now())
+                retry_after = _retry_after(retry_header, self.runtime.clock.now())
                 error = f"HTTP {code}"
             except TargetRefused as exc:
                 error = f"{exc.code}: {exc}"
@@ -136,7 +134,9 @@ class Deliverer:
                 next_at = None
             return queue.Outcome(c.delivery_id, c.attempts, c.webhook_id, False, code, error, next_at)
 
-    async def _send(self, c: queue.Claimed) -> httpx.Response:
+    async def _send(self, c: queue.Claimed) -> tuple[int, str | None]:
+        """The answer's status and Retry-After. The body is never read: only the status counts, and a receiver
+        cannot make the notifier hold a large answer in memory."""
         _, host, port = self.rules.check_url(c.url)
         address = await self.rules.resolve(host, port)
         body = orjson.dumps(c.payload)
@@ -150,7 +150,10 @@ class Deliverer:
             headers["host"] = url.netloc.decode("ascii")
             extensions["sni_hostname"] = host
             url = url.copy_with(host=str(address))
-        return await self.client.post(url, content=body, headers=headers, extensions=extensions)
+        request = self.client.build_request("POST", url, content=body, headers=headers, extensions=extensions)
+        response = await self.client.send(request, stream=True)
+        await response.aclose()
+        return response.status_code, response.headers.get("retry-after")
 
     def wake(self) -> None:
         for event in self.wakes:

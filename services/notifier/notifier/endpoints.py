@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
+from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
 from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.problems import (
+    DealerNotActive,
     FieldProblem,
     Forbidden,
     IdempotencyKeyReused,
@@ -23,7 +25,7 @@ from leadnet_shared.problems import (
 )
 from notifier import queue, subscriptions
 from notifier.delivery import target_rules
-from notifier.models import HQ_OWNER, WEBHOOK_IDEMPOTENCY_KEYS, Delivery, Webhook
+from notifier.models import DEALER_DIRECTORY, HQ_OWNER, WEBHOOK_IDEMPOTENCY_KEYS, Delivery, Webhook
 from notifier.rules import webhook_policy
 from notifier.schemas import (
     DeliveryOut,
@@ -45,7 +47,8 @@ WEBHOOK_KEYS = IdempotencyKeys(WEBHOOK_IDEMPOTENCY_KEYS)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 WebhookId = Annotated[str, Path(max_length=36)]
 DeliveryId = Annotated[str, Path(max_length=40)]
-_MANAGE = problem_responses(Forbidden, NotFound, ValidationFailed)
+_READ = problem_responses(Forbidden, NotFound, ValidationFailed)
+_MANAGE = problem_responses(Forbidden, DealerNotActive, NotFound, ValidationFailed)
 
 
 def webhook_out(w: Webhook) -> WebhookOut:
@@ -108,7 +111,7 @@ def _check(request: Request, *, url: str | None, events: list[str] | None) -> No
     status_code=201,
     response_model=WebhookCreated,
     summary="Subscribe an endpoint to event kinds; the secret is shown this once",
-    responses=problem_responses(Forbidden, NotFound, IdempotencyKeyReused, ValidationFailed),
+    responses=problem_responses(Forbidden, DealerNotActive, NotFound, IdempotencyKeyReused, ValidationFailed),
 )
 async def create_webhook(
     body: WebhookIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
@@ -133,6 +136,7 @@ async def create_webhook(
         return Answer(201, out.model_dump(mode="json"))
 
     async with runtime.db.transaction() as session:
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         answer = await WEBHOOK_KEYS.answer_once(
             session,
             caller_key=principal.caller_key,
@@ -143,7 +147,7 @@ async def create_webhook(
     return ORJSONResponse(answer.body, status_code=answer.status)
 
 
-@router.get("", response_model=WebhookPage, summary="The caller's subscriptions", responses=_MANAGE)
+@router.get("", response_model=WebhookPage, summary="The caller's subscriptions", responses=_READ)
 async def list_webhooks(request: Request, principal: Caller, page: Annotated[PageParams, Depends()]) -> WebhookPage:
     async with runtime_of(request).db.transaction() as session:
         found = await fetch_page(
@@ -152,7 +156,7 @@ async def list_webhooks(request: Request, principal: Caller, page: Annotated[Pag
     return WebhookPage(items=[webhook_out(w) for w in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
-@router.get("/{webhook_id}", response_model=WebhookOut, summary="One subscription", responses=_MANAGE)
+@router.get("/{webhook_id}", response_model=WebhookOut, summary="One subscription", responses=_READ)
 async def get_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> WebhookOut:
     async with runtime_of(request).db.transaction() as session:
         return webhook_out(await subscriptions.get_visible(session, principal, webhook_id))
@@ -170,6 +174,7 @@ async def patch_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Requ
     now = runtime.clock.now()
     async with runtime.db.transaction() as session:
         webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         if body.url is not None:
             webhook.url = body.url
         if body.events is not None:
@@ -187,6 +192,7 @@ async def patch_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Requ
 async def delete_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> Response:
     async with runtime_of(request).db.transaction() as session:
         webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         await session.delete(webhook)
     return Response(status_code=204)
 
@@ -201,6 +207,7 @@ async def rotate_secret(webhook_id: WebhookId, request: Request, principal: Call
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         secret = subscriptions.rotate(webhook, now=runtime.clock.now(), policy=webhook_policy())
         assert webhook.previous_secret_until is not None
         return SecretOut(secret=secret, previous_secret_until=webhook.previous_secret_until)
@@ -210,7 +217,7 @@ async def rotate_secret(webhook_id: WebhookId, request: Request, principal: Call
     "/{webhook_id}/deliveries",
     response_model=DeliveryPage,
     summary="The delivery log: status, attempts, response code (oldest first)",
-    responses=_MANAGE,
+    responses=_READ,
 )
 async def list_deliveries(
     webhook_id: WebhookId,
@@ -238,7 +245,7 @@ async def _delivery(request: Request, principal: Caller, webhook_id: str, delive
 
 
 @router.get(
-    "/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryOut, summary="One delivery", responses=_MANAGE
+    "/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryOut, summary="One delivery", responses=_READ
 )
 async def get_delivery(
     webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, principal: Caller
@@ -259,6 +266,7 @@ async def replay_delivery(
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await subscriptions.get_visible(session, principal, webhook_id)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         if not await queue.replay_one(session, webhook_id=webhook_id, delivery_id=delivery_id, now=runtime.clock.now()):
             raise NotFound("No such delivery.")
         await queue.wake(session)
@@ -281,6 +289,7 @@ async def replay_range(webhook_id: WebhookId, body: ReplayIn, request: Request, 
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await subscriptions.get_visible(session, principal, webhook_id)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         count = await queue.replay_range(
             session,
             webhook_id=webhook_id,
@@ -304,6 +313,7 @@ async def test_webhook(webhook_id: WebhookId, request: Request, principal: Calle
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await subscriptions.get_visible(session, principal, webhook_id)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
         delivery_id = await queue.enqueue_test(
             session, webhook_id=webhook_id, event_id=f"test:{uuid.uuid4()}", now=runtime.clock.now()
         )

@@ -10,12 +10,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from leadnet_shared.db import new_metadata
+from leadnet_shared.dealer_directory import dealer_directory_table
 from leadnet_shared.idempotency import idempotency_table
 from leadnet_shared.outbox import define_kit_tables
 
 metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
 WEBHOOK_IDEMPOTENCY_KEYS = idempotency_table(metadata, "webhook_idempotency_keys")
+# Which dealers are active (leadnet_shared.dealer_directory): a withdrawn dealer's token may read, not write.
+DEALER_DIRECTORY = dealer_directory_table(metadata)
 
 HQ_OWNER = "hq"  # the owner of HQ's subscriptions (a dealer's are owned by its dealer code)
 

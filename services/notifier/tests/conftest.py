@@ -26,6 +26,11 @@ from notifier.app import create_app
 from notifier.handlers import webhook_handler
 from notifier.settings import NotifierSettings
 
+# As the router's dealers topic would have told the directory (leadnet_shared.dealer_directory).
+ACTIVE_DEALERS = (
+    "INSERT INTO dealers (code, status, updated_at) VALUES "
+    "('D001', 'active', now()), ('D002', 'active', now()), ('D009', 'withdrawn', now())"
+)
 EVENTS = ["lead.assigned", "lead.reassigned", "task.due", "task.overdue", "ledger.entry_posted"]
 
 
@@ -226,7 +231,9 @@ async def opened_notifier(
     clock = clock or FrozenClock(datetime.now(UTC))
     app = create_app(settings, clock=clock, consume=False)
     async with running(app) as client:
-        yield Notifier(app.state.runtime, client, clock, infra)
+        notifier = Notifier(app.state.runtime, client, clock, infra)
+        await notifier.sql(ACTIVE_DEALERS)
+        yield notifier
 
 
 @pytest.fixture

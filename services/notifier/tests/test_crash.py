@@ -12,15 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from leadnet_shared.events import LEADS
 from leadnet_shared.infra import free_port
+from leadnet_shared.settings import to_plain_url
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
 
-from .conftest import Receiver, lead_accepted, receiving
+from .conftest import ACTIVE_DEALERS, Receiver, lead_accepted, receiving
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -51,6 +53,11 @@ async def _ready(base: str) -> bool:
 
 async def test_killed_mid_delivery_the_notifier_delivers_again_after_restart(infra: Infra) -> None:
     url = await fresh_database(infra.database_server_url, "notifier")
+    conn = await asyncpg.connect(to_plain_url(url))
+    try:
+        await conn.execute(ACTIVE_DEALERS)
+    finally:
+        await conn.close()
     prefix = await new_topic_prefix(infra.bootstrap_servers)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -1,4 +1,5 @@
-"""initial: webhook subscriptions, the delivery queue and log, owner notices; the kit's outbox and inbox
+"""initial: webhook subscriptions, the delivery queue and log, owner notices, the dealer directory; the kit's outbox
+and inbox
 
 Revision ID: 0001
 Revises:
@@ -88,6 +89,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_idempotency_keys_created_at", "webhook_idempotency_keys", ["created_at"])
     op.create_table(
+        "dealers",
+        sa.Column("code", sa.String(32), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "owner_notices",
         sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
         sa.Column("owner", sa.String(32), nullable=False),
@@ -100,7 +107,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("owner_notices", "webhook_idempotency_keys", "deliveries", "webhooks"):
+    for table in ("owner_notices", "dealers", "webhook_idempotency_keys", "deliveries", "webhooks"):
         op.drop_table(table)
     op.drop_table("consumer_failures")
     for table in ("kit_state", "inbox", "outbox"):
