@@ -58,5 +58,5 @@ grant_read leadnet-console leadnet.public.customers.v1 leadnet.public.dealers.v1
 grant_groups leadnet-console leadnet-console-
 user leadnet-notifier "$LEADNET_KAFKA_NOTIFIER_PASSWORD"
 grant_write leadnet-notifier leadnet.internal.dlq.v1
-grant_read leadnet-notifier leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.ledger.v1 leadnet.public.networks.v1 leadnet.public.sales.v1 leadnet.public.tasks.v1
+grant_read leadnet-notifier leadnet.public.dealers.v1 leadnet.public.leads.v1 leadnet.public.ledger.v1 leadnet.public.networks.v1 leadnet.public.plans.v1 leadnet.public.sales.v1 leadnet.public.tasks.v1
 grant_groups leadnet-notifier leadnet-notifier-

@@ -55,7 +55,9 @@ READS: dict[str, frozenset[str]] = {
     # the HQ console reads every public topic, as any dashboard HQ runs would (contract.md "HQ console"),
     # including those added later: the catalogue's public topics, not a list of its own
     "console": frozenset(t.name for t in TOPICS if t.public),
-    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES, DEALERS, NETWORKS}),  # what it tells of; dealer directory
+    # what webhooks and messages tell of (NETWORKS: network and collection deadlines for people; PLANS: plan
+    # submissions and decisions for the people who act on them); dealer directory
+    "notifier": frozenset({LEADS, TASKS, LEDGER, SALES, NETWORKS, PLANS, DEALERS}),
 }
 
 # The one service that produces each event type (the dead letter is every consumer's, so it has none).

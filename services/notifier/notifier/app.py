@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
-from leadnet_shared import events
 from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.dealer_directory import dealer_directory_consumer
-from leadnet_shared.events import LEADS, LEDGER, NETWORKS, SALES, TASKS
+from leadnet_shared.events import LEADS, LEDGER, NETWORKS, PLANS, SALES, TASKS
 from leadnet_shared.workers import periodic
+from notifier.channels.config import check_channels
 from notifier.delivery import delivery_worker, log_purge_step
 from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
@@ -20,10 +22,7 @@ from notifier.people_dispatch import people_handler, people_step, source_types
 from notifier.rules import webhook_policy
 from notifier.settings import NotifierSettings
 
-# The plans topic comes with the scheduler's plan events (issue 18); read by name until both are merged, after which
-# this is `events.PLANS` (merge note in the notifier's people channels work).
-_PLANS: str | None = getattr(events, "PLANS", None)
-PEOPLE_TOPICS = [TASKS, SALES, NETWORKS, *([_PLANS] if _PLANS else [])]
+PEOPLE_TOPICS = [TASKS, SALES, NETWORKS, PLANS]
 
 
 def create_app(
@@ -37,6 +36,8 @@ def create_app(
     settings = settings or NotifierSettings()
     webhook_policy()  # a bad policy file stops the service here, not at the first delivery
     people = people_policy()
+    if settings.run_people_messages:
+        check_channels(people.channels, os.environ)  # a channel without its secrets stops the service here
     return create_service_app(
         settings=settings,
         title="leadnet notifier",
@@ -49,10 +50,10 @@ def create_app(
                 handler=webhook_handler,
                 types=WEBHOOK_SOURCE_TYPES,
             ),
-            dealer_directory_consumer(DEALER_DIRECTORY),
-            # Messages to people (people.toml): plan reminders come on the tasks topic, network deadlines on the
-            # networks topic; plan approvals join when their topic is in the catalogue.
+            # Messages to people (people.toml): task and plan reminders come on the tasks topic, network and
+            # collection deadlines on the networks topic, plan submissions and decisions on the plans topic.
             ConsumerSpec(name="people", topics=PEOPLE_TOPICS, handler=people_handler, types=source_types(people)),
+            dealer_directory_consumer(DEALER_DIRECTORY),
         ]
         if consume
         else [],

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadnet_shared.policy import PolicyError, load_policy
+from notifier.channels.config import check_channels
 from notifier.people import DigestLine, PeoplePolicy, digests, lines_for_event, parse_people_policy
 
 EVE = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)  # 06:00 on 7 December in Shanghai
@@ -49,6 +50,20 @@ def test_the_shipped_policy_loads_and_names_no_channel() -> None:
 def test_a_bad_policy_stops_the_service(change: dict[str, Any], complaint: str) -> None:
     with pytest.raises(PolicyError, match=complaint):
         parse_people_policy({**load_policy("notifier", "people"), **change})
+
+
+def test_a_channel_without_its_secrets_stops_the_service() -> None:
+    sms = {"id": "sms", "kind": "aliyun_sms", "access_key_id_env": "ID", "access_key_secret_env": "SECRET",
+           "phone_numbers_env": "PHONES", "sign_name": "某某汽车"}  # fmt: skip
+    policy = policy_with(EVERYONE, sms)
+    with pytest.raises(PolicyError) as refused:
+        check_channels(policy.channels, {"K": "key", "ID": "id"})
+    assert str(refused.value) == (
+        "people channels: sms: access_key_secret_env names no set variable; "
+        "sms: phone_numbers_env names no set variable; sms: template_code is missing"
+    )
+    complete = policy_with(EVERYONE, sms | {"template_code": "SMS_1"})
+    check_channels(complete.channels, {"K": "k", "ID": "i", "SECRET": "s", "PHONES": "13800138000"})
 
 
 def test_a_trigger_needs_one_schedule() -> None:

@@ -79,6 +79,33 @@ def _secret(spec: ChannelSpec, name: str, env: Mapping[str, str], *, required: b
     return value
 
 
+REQUIRED_SECRETS = {
+    "wecom": ("key",),
+    "dingtalk": ("access_token",),
+    "aliyun_sms": ("access_key_id", "access_key_secret", "phone_numbers"),
+    "email": ("recipients",),
+}
+REQUIRED_SETTINGS = {"aliyun_sms": ("sign_name", "template_code"), "email": ("host", "sender")}
+
+
+def check_channels(specs: tuple[ChannelSpec, ...], env: Mapping[str, str]) -> None:
+    """`PolicyError` naming every channel whose secret variables are unset or whose settings are missing: checked
+    when the service starts, not at the first message hours later."""
+    problems = [
+        f"{spec.channel_id}: {name}_env names no set variable"
+        for spec in specs
+        for name in REQUIRED_SECRETS[spec.kind]
+        if not _secret(spec, name, env, required=False)
+    ] + [
+        f"{spec.channel_id}: {name} is missing"
+        for spec in specs
+        for name in REQUIRED_SETTINGS.get(spec.kind, ())
+        if not spec.settings.get(name)
+    ]
+    if problems:
+        raise PolicyError("people channels: " + "; ".join(problems))
+
+
 def build_channel(spec: ChannelSpec, env: Mapping[str, str]) -> Channel:
     """The adapter for one configured channel; `PolicyError` when a secret it names is not set."""
     s = spec.settings
