@@ -159,6 +159,11 @@ class TestApprovalChain:
             )
             assert moved == 3  # the approver who planned them is recorded on each task
 
+            # the month's sales plan report counts the approved plan's lines (the number it stood for before)
+            report = await call(s, "GET", "/v1/plans/D003/2026-12", who(s, "hq_admin"), 200)
+            assert (report["callbacks"]["planned"], report["callbacks"]["planned_source"]) == (3, "approved_plans")
+            assert report["callbacks"]["planned_meets_quota"] is True
+
             # retail stays inside the dealer; organizational lines end at HQ's market manager (hq_admin: any HQ post)
             await draft_and_submit(s, "D001", drop=1)
             d1 = "/v1/plans/D001/2026-12/callbacks"
