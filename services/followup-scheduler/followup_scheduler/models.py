@@ -48,6 +48,8 @@ class Task(Base):
     planned_for: Mapped[date | None] = mapped_column(Date)
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     overdue_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a per-task `task.escalated` went out; the daily overdue digest (tasks.send_overdue_digests) replaced it
+    # and writes no task, so only older tasks have it.
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -87,11 +89,6 @@ class Task(Base):
             postgresql_where=text("status IN ('open', 'overdue')"),
         ),
         Index("ix_tasks_lead", "lead_id"),
-        Index(
-            "ix_tasks_escalation_pending",
-            "escalate_at",
-            postgresql_where=text("escalated_at IS NULL AND status = 'overdue'"),
-        ),
         Index(
             "ix_tasks_dealer_kind_completed",
             "dealer",

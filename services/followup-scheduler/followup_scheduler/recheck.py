@@ -146,13 +146,9 @@ async def complete_recheck(
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
     if actor is not None:
         await record_action(session, task=task, action="completed", actor=actor, now=now, detail={"outcome": outcome})
-    await _publish(
-        session,
-        outbox,
-        task_event(task, lead=lead, event=TaskCompleted, occurred_at=now),
-        key=task.customer_id,
-        now=now,
-    )
+    completed = task_event(task, lead=lead, event=TaskCompleted, occurred_at=now)
+    completed.completed_by_position = actor.position if actor else None
+    await _publish(session, outbox, completed, key=task.customer_id, now=now)
     round_ = return_round_of(task)
     if lead.status == "closed":
         return task  # closed meanwhile (by callbacks): closed is final

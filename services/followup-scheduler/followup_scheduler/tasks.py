@@ -343,19 +343,20 @@ async def mark_overdue_tasks(
 # ---- the daily overdue digest (issue 18 item 6) ----------------------------------------------------------------
 # Once per Shanghai day (the `overdue_digest_days` row is the proof across replicas), from the policy's local time
 # on: one `task.overdue_digest` per dealer with tasks overdue past their escalation moment, counts by kind and the
-# oldest; those tasks are marked escalated (`escalated_at`: in a digest at least once). One statement reads the
-# overdue set once (`ix_tasks_overdue_by_dealer`); the events are one per dealer, a few hundred at most.
+# oldest. A read only: "new" is an escalation moment since the previous digest ran, so the tasks are not written
+# (writing 100,000 imported tasks' rows took seconds under their locks, and every one of them would have shown as
+# changed to a dealer syncing with `?updated_since=`). `ix_tasks_overdue_by_dealer` holds the overdue set.
 _DIGEST_DONE = text("SELECT 1 FROM overdue_digest_days WHERE day = :day")
 _DIGEST_DAY = text("""
-    INSERT INTO overdue_digest_days (day, ran_at, dealers) VALUES (:day, :now, 0)
-    ON CONFLICT DO NOTHING RETURNING day""")
+    INSERT INTO overdue_digest_days (day, ran_at, dealers)
+    VALUES (:day, :now, 0)
+    ON CONFLICT DO NOTHING
+    RETURNING (SELECT max(ran_at) FROM overdue_digest_days WHERE day < :day)""")
 _DIGEST = text("""
     WITH due AS (
-        SELECT task_id, COALESCE(dealer, '') AS dealer, kind, due_at, escalated_at IS NULL AS new
+        SELECT task_id, COALESCE(dealer, '') AS dealer, kind, due_at,
+               (CAST(:since AS timestamptz) IS NULL OR escalate_at > :since) AS new
         FROM tasks WHERE status = 'overdue' AND escalate_at <= :now
-    ), marked AS (
-        UPDATE tasks SET escalated_at = :now
-        WHERE status = 'overdue' AND escalate_at <= :now AND escalated_at IS NULL
     ), by_kind AS (
         SELECT dealer, kind, count(*) AS n, count(*) FILTER (WHERE new) AS new_n FROM due GROUP BY dealer, kind
     ), per_dealer AS (
@@ -365,7 +366,6 @@ _DIGEST = text("""
     )
     SELECT o.dealer, o.task_id, o.due_at, p.by_kind, p.new
     FROM oldest o JOIN per_dealer p ON p.dealer = o.dealer ORDER BY o.dealer""")
-# (A data-modifying WITH runs to completion whether or not the query reads it; `due` sees the rows before it.)
 
 
 def digest_event_id(dealer: str | None, day: date) -> str:
@@ -381,10 +381,12 @@ async def send_overdue_digests(session: AsyncSession, outbox: Outbox, *, now: da
     # Every tick asks; a read answers it on all but the first tick of the day (no write per tick).
     if (await session.execute(_DIGEST_DONE, {"day": day})).first() is not None:
         return 0
-    if (await session.execute(_DIGEST_DAY, {"day": day, "now": now})).first() is None:
+    claimed = (await session.execute(_DIGEST_DAY, {"day": day, "now": now})).first()
+    if claimed is None:
         return 0  # another replica has just run it
+    since = claimed[0]  # the previous digest's run: what escalated after it is new
     events = []
-    for dealer, task_id, due_at, by_kind, new in (await session.execute(_DIGEST, {"now": now})).all():
+    for dealer, task_id, due_at, by_kind, new in (await session.execute(_DIGEST, {"now": now, "since": since})).all():
         digest = TaskOverdueDigest(
             dealer=dealer or None,
             day=day,

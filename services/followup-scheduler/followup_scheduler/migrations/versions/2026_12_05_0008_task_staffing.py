@@ -4,7 +4,7 @@
 promotion is planned or rescheduled, so a position's work list is one indexed query. `tasks.action_at /
 result_due_at / result_late`: a promotion's action and whether its result came within 2 days (domain.md §5).
 `task_actions`: the person (token sub) and position behind each action. `overdue_digest_days`: the daily digest
-that replaces a `task.escalated` per task runs once a day. Nullable columns only: no rewrite of the tasks table;
+that replaces a `task.escalated` per task runs once a day (its index, `ix_tasks_escalation_pending`, goes). Nullable columns only: no rewrite of the tasks table;
 existing tasks keep no position until they are rescheduled (the matrices are policy, read at planning time).
 `tasks.reschedules` is part of a task's timer event ids, so a rescheduled task fires again (once).
 
@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.Column("detail", JSONB),
     )
     op.create_index("ix_task_actions_task_id", "task_actions", ["task_id"])
+    # The per-task escalation's index: the digest reads the overdue set by dealer instead.
+    op.drop_index("ix_tasks_escalation_pending", table_name="tasks")
     op.create_table(
         "overdue_digest_days",
         sa.Column("day", sa.Date, primary_key=True),
@@ -66,6 +68,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("overdue_digest_days")
+    op.create_index(
+        "ix_tasks_escalation_pending",
+        "tasks",
+        ["escalate_at"],
+        postgresql_where=sa.text("escalated_at IS NULL AND status = 'overdue'"),
+    )
     op.drop_index("ix_task_actions_task_id", table_name="task_actions")
     op.drop_table("task_actions")
     op.drop_index("ix_tasks_overdue_by_dealer", table_name="tasks")
