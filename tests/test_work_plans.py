@@ -147,8 +147,8 @@ class TestApprovalChain:
             assert all(r.plan_id == approved["plan_id"] and str(r.planned_for) == "2026-12-03" for r in rows)
             assert all(r.due_at.astimezone(SHANGHAI).date().isoformat() == "2026-12-03" for r in rows)
             staffed = await s.rows(
-                "SELECT t.position AS task_position, l.position, t.method AS task_method, l.method FROM work_plan_lines l"
-                " JOIN tasks t ON t.task_id = l.task_id WHERE l.plan_id = :p",
+                "SELECT t.position AS task_position, l.position, t.method AS task_method, l.method"
+                " FROM work_plan_lines l JOIN tasks t ON t.task_id = l.task_id WHERE l.plan_id = :p",
                 p=approved["plan_id"],
             )
             assert all((r.task_position, r.task_method) == (r.position, r.method) for r in staffed)
@@ -158,6 +158,11 @@ class TestApprovalChain:
                 " AND actor_position = 'department_head'"
             )
             assert moved == 3  # the approver who planned them is recorded on each task
+
+            # the month's sales plan report counts the approved plan's lines (the number it stood for before)
+            report = await call(s, "GET", "/v1/plans/D003/2026-12", who(s, "hq_admin"), 200)
+            assert (report["callbacks"]["planned"], report["callbacks"]["planned_source"]) == (3, "approved_plans")
+            assert report["callbacks"]["planned_meets_quota"] is True
 
             # retail stays inside the dealer; organizational lines end at HQ's market manager (hq_admin: any HQ post)
             await draft_and_submit(s, "D001", drop=1)
@@ -233,6 +238,8 @@ class TestRejectionQuotaAndEvents:
                 "rejected",
                 "too few; call 13800138000 about it",
             )
+            analyst = await call(s, "GET", path, who(s, "hq_analyst"), 200)  # personal data masked for an analyst
+            assert "13800138000" not in str(analyst["rejected_reason"]) + str(analyst["steps"])
             await call(s, "POST", f"{path}/review", gm, 409)  # back with the makers
             await call(s, "PUT", "/v1/plans/D001/2026-12", owner, 200, json={"sales_plan": 1})  # quota 3
             again = await draft_and_submit(s, "D001")

@@ -48,6 +48,7 @@ from leadnet_shared.problems import (
     ValidationFailed,
     problem_responses,
 )
+from leadnet_shared.redaction import redact_text
 
 work_plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -78,7 +79,13 @@ def _period(kind: PlanKind, period: str) -> str:
     return period
 
 
-async def _plan_out(session: AsyncSession, plan: WorkPlan) -> WorkPlanOut:
+def _reason(text: str | None, principal: Principal) -> str | None:
+    """A rejection's reason is free text: an analyst (personal data masked) reads it with phone numbers and street
+    addresses redacted, like the public event."""
+    return redact_text(text) if text and not principal.sees_personal_data and principal.is_hq else text
+
+
+async def _plan_out(session: AsyncSession, plan: WorkPlan, principal: Principal) -> WorkPlanOut:
     lines = await plan_lines(session, plan.plan_id)
     stage = stage_named(chain_for(line.tier for line in lines), plan.stage) if plan.status == "submitted" else None
     return WorkPlanOut(
@@ -95,10 +102,13 @@ async def _plan_out(session: AsyncSession, plan: WorkPlan) -> WorkPlanOut:
         due_by=plan.due_by,
         submitted_at=plan.submitted_at,
         approved_at=plan.approved_at,
-        rejected_reason=plan.rejected_reason,
+        rejected_reason=_reason(plan.rejected_reason, principal),
         lines=[PlanLineOut.model_validate(line, from_attributes=True) for line in lines],
         steps=[
-            PlanStepOut.model_validate(step, from_attributes=True) for step in await plan_steps(session, plan.plan_id)
+            PlanStepOut.model_validate(step, from_attributes=True).model_copy(
+                update={"reason": _reason(step.reason, principal)}
+            )
+            for step in await plan_steps(session, plan.plan_id)
         ],
     )
 
@@ -127,7 +137,7 @@ async def _get(request: Request, principal: Principal, dealer: str, kind: PlanKi
         plan = await find_plan(session, dealer=dealer, kind=kind, period=_period(kind, period))
         if plan is None:
             raise NotFound("No such plan.")
-        return await _plan_out(session, plan)
+        return await _plan_out(session, plan, principal)
 
 
 async def _save(
@@ -146,7 +156,7 @@ async def _save(
             principal=principal,
             now=runtime.clock.now(),
         )
-        return await _plan_out(session, plan)
+        return await _plan_out(session, plan, principal)
 
 
 async def _submit(request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str) -> WorkPlanOut:
@@ -163,7 +173,7 @@ async def _submit(request: Request, principal: Principal, dealer: str, kind: Pla
             principal=principal,
             now=runtime.clock.now(),
         )
-        return await _plan_out(session, plan)
+        return await _plan_out(session, plan, principal)
 
 
 async def _act(
@@ -191,7 +201,7 @@ async def _act(
             now=runtime.clock.now(),
             prefix=runtime.settings.topic_prefix,
         )
-        return await _plan_out(session, plan)
+        return await _plan_out(session, plan, principal)
 
 
 @work_plans_router.get(

@@ -2,8 +2,10 @@
 
 Definitions (all by Asia/Shanghai calendar months, `month_bounds`):
 - done: tasks of the kind the dealer COMPLETED in the month (`completed_at` inside it), whatever their outcome.
-- planned: the count the dealer filed (`callbacks_planned` / `promotions_planned`), or, when it filed none, the
-  tasks of the kind planned for the dealer that fall due in the month and were not cancelled.
+- planned: the count the dealer filed (`callbacks_planned` / `promotions_planned`); when it filed none, the lines of
+  its approved callback plan of the month / promotion plans of the month's weeks (work_plans.py: the plans this
+  number stood for before issue 18); without those, the tasks of the kind planned for the dealer that fall due in
+  the month and were not cancelled.
 - customers with demand within one month at the end of last month: the distinct customers that, at the instant the
   month starts, had a promotion task of the dealer planned and neither completed nor cancelled. A promotion task
   exists exactly for a customer whose horizon is within one month (the flow after processing, and the outcome
@@ -18,8 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import Plan
+from followup_scheduler.plan_rollup import weeks_of_month
 from followup_scheduler.quotas import check_plan, month_bounds, plan_quotas
-from followup_scheduler.schemas import PlanOut, PromotionQuotaOut, QuotaOut
+from followup_scheduler.schemas import PlannedSource, PlanOut, PromotionQuotaOut, QuotaOut
 
 
 async def one_month_demand_at(session: AsyncSession, *, dealer: str, at: datetime) -> int:
@@ -61,6 +64,20 @@ async def scheduled_by_kind(session: AsyncSession, *, dealer: str, start: dateti
     return {str(kind): int(count) for kind, count in rows}
 
 
+async def approved_plan_lines(session: AsyncSession, *, dealer: str, month: str) -> dict[str, int]:
+    """Lines of the dealer's approved callback plan of `month` and of its approved promotion plans of the weeks whose
+    Thursday falls in it (work_plans.py), by kind; a kind without an approved plan is absent."""
+    rows = await session.execute(
+        text("""
+        SELECT p.kind, count(l.line_no) FROM work_plans p LEFT JOIN work_plan_lines l USING (plan_id)
+        WHERE p.dealer = :dealer AND p.status = 'approved'
+          AND ((p.kind = 'callback' AND p.period = :month) OR (p.kind = 'promotion' AND p.period = ANY(:weeks)))
+        GROUP BY p.kind"""),
+        {"dealer": dealer, "month": month, "weeks": weeks_of_month(month)},
+    )
+    return {str(kind): int(count) for kind, count in rows}
+
+
 async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
     """The plan against its quotas: what the contract's `GET /v1/plans/{dealer}/{yyyy-mm}` returns."""
     start, end = month_bounds(plan.month)
@@ -68,9 +85,19 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
     quotas = plan_quotas(sales_plan=plan.sales_plan, one_month_demand_at_last_month_end=floor)
     done = await done_by_kind(session, dealer=plan.dealer, start=start, end=end)
     scheduled = await scheduled_by_kind(session, dealer=plan.dealer, start=start, end=end)
-    callbacks_planned = plan.callbacks_planned if plan.callbacks_planned is not None else scheduled.get("callback", 0)
+    approved = await approved_plan_lines(session, dealer=plan.dealer, month=plan.month)
+    sources: dict[str, PlannedSource] = {
+        kind: "plan" if filed is not None else "approved_plans" if kind in approved else "scheduled_tasks"
+        for kind, filed in (("callback", plan.callbacks_planned), ("promotion", plan.promotions_planned))
+    }
+    counts = {"plan": {}, "approved_plans": approved, "scheduled_tasks": scheduled}
+    callbacks_planned = (
+        plan.callbacks_planned if plan.callbacks_planned is not None else counts[sources["callback"]].get("callback", 0)
+    )
     promotions_planned = (
-        plan.promotions_planned if plan.promotions_planned is not None else scheduled.get("promotion", 0)
+        plan.promotions_planned
+        if plan.promotions_planned is not None
+        else counts[sources["promotion"]].get("promotion", 0)
     )
     check = check_plan(quotas=quotas, callbacks_planned=callbacks_planned, promotions_planned=promotions_planned)
     callbacks_done, promotions_done = done.get("callback", 0), done.get("promotion", 0)
@@ -85,7 +112,7 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
             minimum=quotas.callbacks.minimum,
             maximum=quotas.callbacks.maximum,
             planned=callbacks_planned,
-            planned_source="plan" if plan.callbacks_planned is not None else "scheduled_tasks",
+            planned_source=sources["callback"],
             done=callbacks_done,
             planned_meets_quota=check.callbacks_ok,
             planned_short_by=check.callbacks_short_by,
@@ -95,7 +122,7 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
             minimum=quotas.promotions.minimum,
             maximum=quotas.promotions.maximum,
             planned=promotions_planned,
-            planned_source="plan" if plan.promotions_planned is not None else "scheduled_tasks",
+            planned_source=sources["promotion"],
             done=promotions_done,
             planned_meets_quota=check.promotions_ok,
             planned_short_by=check.promotions_short_by,

@@ -114,13 +114,18 @@ class PlanIn(RequestModel):
     promotions_planned: int | None = Field(None, ge=0, le=10_000_000)
 
 
+# plan: the filed count; approved_plans: lines of the approved callback plan / weekly promotion plans
+# (work_plans.py); scheduled_tasks: tasks of the kind due in the month
+PlannedSource = Literal["plan", "approved_plans", "scheduled_tasks"]
+
+
 class QuotaOut(BaseModel):
     """One plan kind: the quota range, what is planned (and where that count comes from) and what was done."""
 
     minimum: int
     maximum: int
     planned: int
-    planned_source: Literal["plan", "scheduled_tasks"]
+    planned_source: PlannedSource
     done: int
     planned_meets_quota: bool
     planned_short_by: int

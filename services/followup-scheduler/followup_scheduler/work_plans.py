@@ -450,9 +450,9 @@ async def submit_plan(
         plan.submitted_at = now
         if now >= plan.due_by and work_plans_policy().flag_late:
             plan.late = True
-            session.add(_step(plan, action="late", principal=None, now=now))
-            if plan.late_flagged_at is None:
+            if plan.late_flagged_at is None:  # else the timer flagged it already (step and event once)
                 plan.late_flagged_at = now
+                session.add(_step(plan, action="late", principal=None, now=now))
                 events.append(await _event(session, plan, PlanLate, principal=None, now=now))
     plan.status, plan.stage, plan.rejected_reason = "submitted", first.name, None
     plan.updated_at, plan.updated_by, plan.updated_position = now, principal.sub, principal.position
