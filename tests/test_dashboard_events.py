@@ -173,6 +173,7 @@ class TestDashboardEvents:
             single, batch = by_channel["single"], by_channel["batch"]
             assert (single.key, single.data["status"], single.data["source"]) == ("D002", 422, "walk_in")
             assert single.data["network_code"] is None, "a phone-shaped network code never reaches the topic"
+            assert (single.data["tier"], single.data["product_line"]) == ("retail", "tractor"), single.data
             assert single.data["problems_total"] == len(pointers)
             fields = sorted(x["field"] for x in single.data["problems"])
             assert "/customer/phone" in fields and "/customer/*" in fields, fields
