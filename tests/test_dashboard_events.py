@@ -173,6 +173,7 @@ class TestDashboardEvents:
             single, batch = by_channel["single"], by_channel["batch"]
             assert (single.key, single.data["status"], single.data["source"]) == ("D002", 422, "walk_in")
             assert single.data["network_code"] is None, "a phone-shaped network code never reaches the topic"
+            assert (single.data["tier"], single.data["product_line"]) == ("retail", "tractor"), single.data
             assert single.data["problems_total"] == len(pointers)
             fields = sorted(x["field"] for x in single.data["problems"])
             assert "/customer/phone" in fields and "/customer/*" in fields, fields
@@ -233,6 +234,15 @@ class TestDashboardEvents:
             [rejected_sale] = await _wait_for(p, SALES, _of_type("leadnet.sale.rejected", sale_id=second))
             assert (rejected_sale.data["rejected_by"], rejected_sale.data["vehicle_count"]) == ("hq", 1)
             assert rejected_sale.data["region_code"] == d["region_code"]
+
+            # V2 sold again, cancelled by HQ while it waits: the dashboard closes it, the ledger has nothing to reverse.
+            r = await p.router.post("/v1/sales", headers=d002, json=_sale(V2, supplied_by="D001"))
+            assert r.status_code == 201 and r.json()["status"] == "pending_confirmation", r.text
+            third = r.json()["sale_id"]
+            r = await p.router.post(f"/v1/sales/{third}/cancel", headers=hq)
+            assert r.status_code == 200, r.text
+            [cancelled] = await _wait_for(p, SALES, _of_type("leadnet.sale.cancelled", sale_id=third))
+            assert cancelled.data["was_pending"] is True
 
             # HQ cancels the confirmed sale: the ledger reverses its guarantee.
             r = await p.router.post(f"/v1/sales/{sale_id}/cancel", headers=hq)

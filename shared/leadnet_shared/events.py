@@ -401,6 +401,10 @@ class LeadRefused(EventData):
     entered_by_role: str
     source: str | None = None  # only a source code of the policy list
     network_code: str | None = None  # only a code of the network-code shape
+    # What the record said of its customer, each only when it is a valid code (county adcode, policy enums).
+    region_code: str | None = None
+    product_line: str | None = None
+    tier: str | None = None
     channel: str  # single (POST /v1/leads) | batch (POST /v1/leads/batch)
     batch_index: int | None = None  # the record's position in its batch
     status: int  # 422, or 413 for a record larger than the limit

@@ -520,6 +520,12 @@ def _all_blank(entry: Mapping[str, object], shape: Mapping[str, int]) -> bool:
     return True
 
 
+def enum_code(kind: str, value: object) -> str | None:
+    """`value` when it is one of the policy's codes of `kind` (tier, product_line, ...), else None: what a refused
+    record may still say about itself without repeating anything the caller typed."""
+    return value if isinstance(value, str) and value in _rules().enums.get(kind, frozenset()) else None
+
+
 def validate_record(raw: object, /) -> ValidationResult:
     """Check one submitted record against the contract and domain.md §2, reporting every problem at once."""
     rules = _rules()

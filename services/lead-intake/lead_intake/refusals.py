@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import Counter
 
-from lead_intake.records import RECORD_FIELD_NAMES
+from lead_intake.records import RECORD_FIELD_NAMES, enum_code
 from leadnet_shared.auth import Principal
 from leadnet_shared.events import LeadRefused, RefusalProblem
 from leadnet_shared.outbox import Outbox, Outgoing
@@ -46,6 +46,7 @@ HQ_KEY = "HQ"  # the Kafka key of HQ's own refused records (they have no dealer)
 _HIDDEN = "*"  # a pointer segment that was not a field name of the record's shape
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _INDEX = re.compile(r"^[0-9]{1,4}$")
+_ADCODE = re.compile(r"^[1-8][0-9]{5}$")
 
 REFUSALS_DROPPED = Counter(
     "leadnet_intake_refusals_dropped_total", "Refusals of single records dropped because too many waited"
@@ -99,6 +100,11 @@ def _network_code(raw: Any, rules: RefusalRules) -> str | None:
     return code if isinstance(code, str) and rules.network_code.match(code) else None
 
 
+def _block(raw: Any, name: str) -> dict[str, Any]:
+    block = raw.get(name) if isinstance(raw, dict) else None
+    return block if isinstance(block, dict) else {}
+
+
 def refusal(
     *,
     principal: Principal,
@@ -113,12 +119,17 @@ def refusal(
     """The event of one refused record. Built without validation (on the request path): every value is a code
     checked here, a dealer code from a verified token, or a number."""
     rules = refusal_rules()
+    customer, intent = _block(raw, "customer"), _block(raw, "purchase_intent")
+    region = customer.get("region_code")
     return LeadRefused.model_construct(
         refusal_id=str(uuid.uuid4()),
         entered_by=principal.dealer if principal.role == "dealer" else None,
         entered_by_role=principal.role,
         source=source,
         network_code=_network_code(raw, rules),
+        region_code=region if isinstance(region, str) and _ADCODE.match(region) else None,
+        product_line=enum_code("product_line", intent.get("product_line")),
+        tier=enum_code("tier", customer.get("tier")),
         channel=channel,
         batch_index=batch_index,
         status=status,

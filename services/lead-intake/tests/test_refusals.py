@@ -39,7 +39,8 @@ class TestRefusalEvent:
         raw = {
             "source": "walk_in",
             "network_code": "13800138000",
-            "customer": {"phone": "12", "name": "张三", "13900139000": "x"},
+            "customer": {"phone": "12", "name": "张三", "13900139000": "x", "region_code": "370782", "tier": "gold"},
+            "purchase_intent": {"product_line": "tractor"},
         }
         checked = validate_record(raw)
         assert checked.record is None and checked.source == "walk_in"
@@ -50,6 +51,7 @@ class TestRefusalEvent:
         data = event.model_dump(mode="json")
         assert (data["entered_by"], data["entered_by_role"], data["source"]) == ("D002", "dealer", "walk_in")
         assert data["network_code"] is None, "a phone-shaped network code is dropped"
+        assert (data["region_code"], data["product_line"], data["tier"]) == ("370782", "tractor", None), data
         assert data["problems_total"] == len(checked.problems) == len(data["problems"])
         text = str(data)
         assert find_personal_data(text) == [] and "张三" not in text and "13900139000" not in text
