@@ -99,7 +99,7 @@ def console_link(
 @app.command()
 def migrate(
     service: Annotated[
-        list[str] | None, typer.Argument(help="intake, router, scheduler, ledger, notifier (default: all)")
+        list[str] | None, typer.Argument(help="intake, router, scheduler, ledger, console, notifier (default: all)")
     ] = None,
 ) -> None:
     """Apply each service's migrations to its database (DATABASE_URL or LEADNET_<SERVICE>_DATABASE_URL)."""
