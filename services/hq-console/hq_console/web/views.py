@@ -432,12 +432,12 @@ async def regions(ctx: Context) -> PageView:
 
 async def networks(ctx: Context) -> PageView:
     view = await network_figures.network_view(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    rows: list[Row] = [row.model_dump() for row in view.networks]
+    rows: list[Row] = [{**row.model_dump(), "label": row.network_code or ctx.t("col.unknown")} for row in view.networks]
     table = Table(
         id="networks",
         title="nav.networks",
         columns=[
-            Column("network_code", "col.network"),
+            Column("label", "col.network"),
             Column("records_received", "col.received", numeric=True, measure="records_received"),
             Column("refused_at_intake", "kpi.refused_at_intake", numeric=True, measure="refused_at_intake"),
             Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
@@ -446,7 +446,10 @@ async def networks(ctx: Context) -> PageView:
             Column("authenticity_level", "col.authenticity_level", numeric=True),
         ],
         rows=rows,
-        linker=_linker(ctx, lambda row: {"network": row["network_code"]} if row["network_code"] else {}),
+        # records that named no network have no filter that narrows a list to them: their numbers link nowhere
+        linker=lambda row, column: (
+            ctx.list_href(column.measure or "", network=row["network_code"]) if row["network_code"] else None
+        ),
     )
     evaluations = Table(
         id="evaluations",
@@ -682,6 +685,9 @@ def _bar_chart(
         "grid": {"left": 12, "right": 24, "top": 36, "bottom": 24, "containLabel": True},
         "xAxis": value if horizontal else category,
         "yAxis": category if horizontal else value,
-        "series": [{"name": ctx.t(f"kpi.{name}"), "type": "bar", "data": data} for name, data in series.items()],
+        "series": [
+            {"name": ctx.t(f"kpi.{name}"), "type": "bar", "data": data, "barMaxWidth": 28}
+            for name, data in series.items()
+        ],
         "leadnetLinks": links,
     }
