@@ -125,7 +125,7 @@ def endpoints_of(ports: dict[str, int], *, bootstrap: str, server_url: str) -> d
 
 
 def service_ports() -> dict[str, int]:
-    """Ports by service: 8001-8004 as contract.md says, or from LEADNET_UP_PORT_BASE on (tests, a second copy)."""
+    """Ports by service: 8001-8005 as contract.md says, or from LEADNET_UP_PORT_BASE on (tests, a second copy)."""
     base = int(os.environ.get("LEADNET_UP_PORT_BASE", "0") or 0)
     return {info.name: (base + i if base else info.port) for i, info in enumerate(SERVICES)}
 

@@ -75,7 +75,8 @@ async def test_the_migration_role_is_no_superuser_and_owns_the_databases(compose
             "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
             "WHERE rolname = 'leadnet_migrate' OR rolname LIKE 'leadnet\\_%\\_svc'"
         )
-        assert len(flags) == 1 + len(SERVICES) and not any(r["rolsuper"] or r["rolcreaterole"] or r["rolcreatedb"] for r in flags)
+        assert len(flags) == 1 + len(SERVICES)
+        assert not any(r["rolsuper"] or r["rolcreaterole"] or r["rolcreatedb"] for r in flags)
     finally:
         await admin.close()
 

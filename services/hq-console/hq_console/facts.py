@@ -331,7 +331,9 @@ def task_row(event_type: str, data: dict[str, Any], at: datetime) -> Row | None:
         "status_at": when,
         "outcome": _str(data.get("outcome")),
         "due_at": _ts(data.get("due_at")),
-        "scheduled_at": when if moment == "scheduled" else None,
+        # When the task opened: its scheduled event's instant; a task first heard of by a later event (its scheduled
+        # event older than the topic's retention) opened no later than that event.
+        "scheduled_at": when,
         "completed_at": when if moment == "completed" else None,
         "closed_at": when if closed else None,
         "close_reason": ("completed" if moment == "completed" else status or moment) if closed else None,
@@ -571,6 +573,13 @@ _FILL_LEDGER_FROM_SALES = (
 )
 
 
+# ... and again when the sale's own dimensions come later, from its lead (lead → sale → posting, in any order).
+_FILL_LEDGER_FROM_SALES_OF_LEADS = (
+    f"UPDATE ledger_entries AS f SET {_DIM_FILL.replace('l.', 's.')} FROM sales AS s WHERE f.sale_id = s.sale_id "
+    f"AND s.lead_id = ANY($1::text[]) AND ({_DIM_MISSING})"
+)
+
+
 class Batch:
     """One poll's statements, grouped so each runs once over its rows (executemany), in an order that lets the
     fills see every fact of the batch."""
@@ -584,8 +593,12 @@ class Batch:
     def add(self, sql: str, row: Row) -> None:
         self.rows[sql].append(row)
 
+    async def _prefill(self, connection: Any) -> None:
+        await _lead_dims(self, connection)
+
     async def run(self, session: AsyncSession) -> None:
         connection = await driver_connection(session)
+        await self._prefill(connection)
         for sql in _ORDER:
             rows = self.rows.pop(sql, None)
             if rows:
@@ -593,12 +606,52 @@ class Batch:
         for sql, rows in self.rows.items():
             await connection.executemany(sql, rows)
         if self.lead_ids:
-            for fill in (*_FILLS, _CLOSE_LATE_TASKS):
+            for fill in (*_FILLS, _FILL_LEDGER_FROM_SALES_OF_LEADS, _CLOSE_LATE_TASKS):
                 await connection.execute(fill, sorted(self.lead_ids))
         if self.sale_ids:
             await connection.execute(_FILL_LEDGER_FROM_SALES, sorted(self.sale_ids))
         if self.task_customers:
             await connection.execute(_CLOSE_LATE_TASKS_BY_SALE, sorted(self.task_customers))
+
+
+_DIM_NAMES = ("region_code", "product_line", "tier", "source", "network_code", "entered_by")
+_LEAD_DIMS_SQL = f"SELECT lead_id, {', '.join(_DIM_NAMES)} FROM leads WHERE lead_id = ANY($1::text[])"
+_PREFILLED = ((TASK_UPSERT, TASK_COLUMNS), (SALE_UPSERT, SALE_COLUMNS), (LEDGER_INSERT, LEDGER_COLUMNS))
+
+
+async def _lead_dims(batch: Batch, connection: Any) -> None:
+    """Fill the dimensions a task, sale or posting lacks from its lead before writing it (the lead of this batch,
+    or one already stored), so most facts are written once, complete; `_FILLS` mend those whose lead comes later."""
+    known: dict[str, tuple[Any, ...]] = {}
+    lead_id_at, dims_at = LEAD_COLUMNS.index("lead_id"), [LEAD_COLUMNS.index(d) for d in _DIM_NAMES]
+    for row in batch.rows.get(LEAD_UPSERT, []):
+        dims = tuple(row[i] for i in dims_at)
+        if any(d is not None for d in dims):
+            known[row[lead_id_at]] = dims
+    wanted: set[str] = set()
+    for sql, columns in _PREFILLED:
+        at, positions = columns.index("lead_id"), [columns.index(d) for d in _DIM_NAMES]
+        for row in batch.rows.get(sql, []):
+            if row[at] and row[at] not in known and any(row[p] is None for p in positions):
+                wanted.add(row[at])
+    if wanted:
+        for record in await connection.fetch(_LEAD_DIMS_SQL, sorted(wanted)):
+            known[record[0]] = tuple(record[1:])
+    if not known:
+        return
+    for sql, columns in _PREFILLED:
+        at, positions = columns.index("lead_id"), [columns.index(d) for d in _DIM_NAMES]
+        rows = batch.rows.get(sql)
+        if not rows:
+            continue
+        for n, row in enumerate(rows):
+            found = known.get(row[at]) if row[at] else None
+            if found is not None and any(row[p] is None for p in positions):
+                filled = list(row)
+                for p, value in zip(positions, found, strict=True):
+                    if filled[p] is None:
+                        filled[p] = value
+                rows[n] = tuple(filled)
 
 
 # Facts first, then what changes them (a closed lead's tasks after the tasks are in).

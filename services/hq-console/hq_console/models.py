@@ -80,8 +80,35 @@ class Lead(Dims, Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (
-        Index("ix_leads_received", "received_at"),
-        Index("ix_leads_verified", "verified_at", postgresql_where="verified_at IS NOT NULL"),
+        # One index per instant a figure counts by (docs/console-kpis.md), partial where most rows have none, carrying
+        # the columns the usual filters and conditions read (region, the dealer the figure is filtered by, product
+        # line), so a filtered figure is still an index-only scan (bench/console_bench.py).
+        Index("ix_leads_received", "received_at", postgresql_include=["region_code", "entered_by", "product_line"]),
+        Index(
+            "ix_leads_accepted",
+            "accepted_at",
+            postgresql_where="accepted_at IS NOT NULL",
+            postgresql_include=["region_code", "entered_by", "product_line", "cross_region", "verified_at"],
+        ),
+        Index(
+            "ix_leads_rejected",
+            "rejected_at",
+            postgresql_where="rejected_at IS NOT NULL",
+            postgresql_include=["region_code", "entered_by", "product_line", "reject_reason"],
+        ),
+        Index(
+            "ix_leads_verified",
+            "verified_at",
+            postgresql_where="verified_at IS NOT NULL",
+            postgresql_include=["region_code", "entered_by", "product_line"],
+        ),
+        Index(
+            "ix_leads_promoted",
+            "promoted_at",
+            postgresql_where="promoted_at IS NOT NULL",
+            postgresql_include=["region_code", "assigned_dealer", "product_line"],
+        ),
+        Index("ix_leads_closed", "closed_at", postgresql_where="closed_at IS NOT NULL"),
         Index("ix_leads_customer", "customer_id"),
         Index("ix_leads_region", "region_code"),
     )
@@ -117,7 +144,7 @@ class Task(Dims, Base):
     status_at: Mapped[datetime | None] = mapped_column(TS)
     outcome: Mapped[str | None] = mapped_column(String(40))
     due_at: Mapped[datetime | None] = mapped_column(TS)
-    scheduled_at: Mapped[datetime | None] = mapped_column(TS)
+    scheduled_at: Mapped[datetime | None] = mapped_column(TS)  # the first instant any event of it tells of it
     completed_at: Mapped[datetime | None] = mapped_column(TS)
     closed_at: Mapped[datetime | None] = mapped_column(TS)
     close_reason: Mapped[str | None] = mapped_column(String(30))
@@ -128,8 +155,24 @@ class Task(Dims, Base):
     __table_args__ = (
         Index("ix_tasks_lead", "lead_id"),
         Index("ix_tasks_customer", "customer_id"),
-        Index("ix_tasks_scheduled", "scheduled_at"),
-        Index("ix_tasks_open", "closed_at", "scheduled_at"),
+        # open at an instant: never closed (the partial index), or closed after it
+        Index(
+            "ix_tasks_unclosed",
+            "scheduled_at",
+            postgresql_where="closed_at IS NULL",
+            postgresql_include=["overdue_at", "dealer", "region_code", "product_line"],
+        ),
+        Index(
+            "ix_tasks_closed",
+            "closed_at",
+            "scheduled_at",
+            postgresql_where="closed_at IS NOT NULL",
+            postgresql_include=["overdue_at", "dealer", "region_code", "product_line"],
+        ),
+        Index("ix_tasks_due", "due_at"),
+        Index("ix_tasks_completed", "completed_at", postgresql_where="completed_at IS NOT NULL"),
+        Index("ix_tasks_overdue", "overdue_at", postgresql_where="overdue_at IS NOT NULL"),
+        Index("ix_tasks_escalated", "escalated_at", postgresql_where="escalated_at IS NOT NULL"),
     )
 
 
@@ -153,7 +196,11 @@ class Sale(Dims, Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (
-        Index("ix_sales_sold", "sold_at"),
+        Index(
+            "ix_sales_sold",
+            "sold_at",
+            postgresql_include=["region_code", "credited_dealer", "product_line", "cancelled_at", "vehicles"],
+        ),
         Index("ix_sales_lead", "lead_id"),
         Index("ix_sales_customer", "customer_id"),
     )
@@ -174,7 +221,13 @@ class LedgerEntry(Dims, Base):
     reverses: Mapped[str | None] = mapped_column(String(64))
     posted_at: Mapped[datetime] = mapped_column(TS)
 
-    __table_args__ = (Index("ix_ledger_posted", "posted_at"), Index("ix_ledger_lead", "lead_id"))
+    __table_args__ = (
+        Index(
+            "ix_ledger_posted", "posted_at", postgresql_include=["region_code", "dealer", "product_line", "amount_fen"]
+        ),
+        Index("ix_ledger_lead", "lead_id"),
+        Index("ix_ledger_sale", "sale_id"),
+    )
 
 
 class Customer(Base):
@@ -210,7 +263,11 @@ class TierChange(Dims, Base):
     changed_by: Mapped[str | None] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(TS)
 
-    __table_args__ = (Index("ix_tier_changes_changed", "changed_at"),)
+    __table_args__ = (
+        Index("ix_tier_changes_changed", "changed_at"),
+        Index("ix_tier_changes_lead", "lead_id"),
+        Index("ix_tier_changes_customer", "customer_id"),
+    )
 
 
 class Dealer(Base):

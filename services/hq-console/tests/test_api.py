@@ -7,12 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from hq_console.facts import ingest
 from leadnet_shared.events import Envelope
 from leadnet_shared.testing import Infra
 
 from .conftest import NOW, envelope
+
+pytestmark = [pytest.mark.postgres]
 
 
 async def feed(client: httpx.AsyncClient, envelopes: list[Envelope]) -> None:

@@ -29,6 +29,8 @@ from leadnet_shared.testing import Infra, eventually, new_topic_prefix, running,
 
 from .conftest import NOW, envelope
 
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEALERS_ = {"D001": ["37"], "D002": ["3707"], "D003": ["13"], "D004": ["1301"]}
 REGIONS = ["370782", "370702", "370102", "130102", "130203"]

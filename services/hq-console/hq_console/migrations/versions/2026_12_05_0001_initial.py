@@ -74,10 +74,14 @@ STATEMENTS = (
     entered_by VARCHAR(32),
     CONSTRAINT pk_leads PRIMARY KEY (lead_id)
 )""",
+    """CREATE INDEX ix_leads_accepted ON leads (accepted_at) INCLUDE (region_code, entered_by, product_line, cross_region, verified_at) WHERE accepted_at IS NOT NULL""",
+    """CREATE INDEX ix_leads_closed ON leads (closed_at) WHERE closed_at IS NOT NULL""",
     """CREATE INDEX ix_leads_customer ON leads (customer_id)""",
-    """CREATE INDEX ix_leads_received ON leads (received_at)""",
+    """CREATE INDEX ix_leads_promoted ON leads (promoted_at) INCLUDE (region_code, assigned_dealer, product_line) WHERE promoted_at IS NOT NULL""",
+    """CREATE INDEX ix_leads_received ON leads (received_at) INCLUDE (region_code, entered_by, product_line)""",
     """CREATE INDEX ix_leads_region ON leads (region_code)""",
-    """CREATE INDEX ix_leads_verified ON leads (verified_at) WHERE verified_at IS NOT NULL""",
+    """CREATE INDEX ix_leads_rejected ON leads (rejected_at) INCLUDE (region_code, entered_by, product_line, reject_reason) WHERE rejected_at IS NOT NULL""",
+    """CREATE INDEX ix_leads_verified ON leads (verified_at) INCLUDE (region_code, entered_by, product_line) WHERE verified_at IS NOT NULL""",
     """CREATE TABLE ledger_entries (
     entry_id VARCHAR(64) NOT NULL,
     kind VARCHAR(30),
@@ -97,7 +101,8 @@ STATEMENTS = (
     CONSTRAINT pk_ledger_entries PRIMARY KEY (entry_id)
 )""",
     """CREATE INDEX ix_ledger_lead ON ledger_entries (lead_id)""",
-    """CREATE INDEX ix_ledger_posted ON ledger_entries (posted_at)""",
+    """CREATE INDEX ix_ledger_posted ON ledger_entries (posted_at) INCLUDE (region_code, dealer, product_line, amount_fen)""",
+    """CREATE INDEX ix_ledger_sale ON ledger_entries (sale_id)""",
     """CREATE TABLE network_evaluations (
     owner VARCHAR(32) NOT NULL,
     quarter VARCHAR(8) NOT NULL,
@@ -186,7 +191,7 @@ STATEMENTS = (
 )""",
     """CREATE INDEX ix_sales_customer ON sales (customer_id)""",
     """CREATE INDEX ix_sales_lead ON sales (lead_id)""",
-    """CREATE INDEX ix_sales_sold ON sales (sold_at)""",
+    """CREATE INDEX ix_sales_sold ON sales (sold_at) INCLUDE (region_code, credited_dealer, product_line, cancelled_at, vehicles)""",
     """CREATE TABLE tasks (
     task_id VARCHAR(64) NOT NULL,
     kind VARCHAR(30),
@@ -213,10 +218,14 @@ STATEMENTS = (
     entered_by VARCHAR(32),
     CONSTRAINT pk_tasks PRIMARY KEY (task_id)
 )""",
+    """CREATE INDEX ix_tasks_closed ON tasks (closed_at, scheduled_at) INCLUDE (overdue_at, dealer, region_code, product_line) WHERE closed_at IS NOT NULL""",
+    """CREATE INDEX ix_tasks_completed ON tasks (completed_at) WHERE completed_at IS NOT NULL""",
     """CREATE INDEX ix_tasks_customer ON tasks (customer_id)""",
+    """CREATE INDEX ix_tasks_due ON tasks (due_at)""",
+    """CREATE INDEX ix_tasks_escalated ON tasks (escalated_at) WHERE escalated_at IS NOT NULL""",
     """CREATE INDEX ix_tasks_lead ON tasks (lead_id)""",
-    """CREATE INDEX ix_tasks_open ON tasks (closed_at, scheduled_at)""",
-    """CREATE INDEX ix_tasks_scheduled ON tasks (scheduled_at)""",
+    """CREATE INDEX ix_tasks_overdue ON tasks (overdue_at) WHERE overdue_at IS NOT NULL""",
+    """CREATE INDEX ix_tasks_unclosed ON tasks (scheduled_at) INCLUDE (overdue_at, dealer, region_code, product_line) WHERE closed_at IS NULL""",
     """CREATE TABLE tier_changes (
     event_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64) NOT NULL,
@@ -236,6 +245,8 @@ STATEMENTS = (
     CONSTRAINT pk_tier_changes PRIMARY KEY (event_id)
 )""",
     """CREATE INDEX ix_tier_changes_changed ON tier_changes (changed_at)""",
+    """CREATE INDEX ix_tier_changes_customer ON tier_changes (customer_id)""",
+    """CREATE INDEX ix_tier_changes_lead ON tier_changes (lead_id)""",
 )
 TABLES = ('tier_changes', 'tasks', 'sales', 'refusals', 'plan_facts', 'other_events', 'networks', 'network_evaluations', 'ledger_entries', 'leads', 'dealers', 'customers')
 

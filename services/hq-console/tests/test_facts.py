@@ -1,0 +1,199 @@
+"""Ingest: the facts the console keeps do not depend on the order the events arrive in (topics are read in any
+order relative to each other, and a lead's events are spread over five of them), nor on how polls batch them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hq_console.facts import ingest
+from leadnet_shared.events import Envelope
+
+from .conftest import NOW, envelope
+
+pytestmark = [pytest.mark.postgres]
+
+T0 = NOW - timedelta(days=20)
+
+
+def life(p: str) -> list[Envelope]:
+    """One customer's records as the producers publish them, ids prefixed with `p`."""
+    facts = {
+        "lead_id": f"{p}L1",
+        "customer_id": f"{p}C1",
+        "entered_by": "D001",
+        "assigned_dealer": "D002",
+        "region_code": "370782",
+        "product_line": "tractor",
+        "tier": "retail",
+        "source": "walk_in",
+        "cross_region": True,
+        "lead_version": 1,
+    }
+    task = {
+        "lead_id": f"{p}L1",
+        "customer_id": f"{p}C1",
+        "dealer": "D002",
+        "due_at": (T0 + timedelta(days=3)).isoformat(),
+    }
+
+    def at(days: float) -> str:
+        return (T0 + timedelta(days=days)).isoformat()
+
+    return [
+        envelope("leadnet.lead.accepted", facts | {"accepted_at": at(0), "customer": {"phone": "139****0000"}}, at=T0),
+        envelope(
+            "leadnet.customer.tier_changed",
+            {
+                "customer_id": f"{p}C1",
+                "old_tier": "retail",
+                "new_tier": "gold_silver",
+                "lead_id": f"{p}L1",
+                "changed_at": at(0.1),
+            },
+            at=T0,
+        ),
+        envelope(
+            "leadnet.task.scheduled",
+            task | {"task_id": f"{p}T1", "kind": "callback", "status": "open", "occurred_at": at(0.01)},
+            at=T0,
+        ),
+        envelope(
+            "leadnet.task.completed",
+            task
+            | {
+                "task_id": f"{p}T1",
+                "kind": "callback",
+                "status": "done",
+                "outcome": "within_1_month",
+                "occurred_at": at(2),
+            },
+            at=T0,
+        ),
+        envelope("leadnet.lead.verified", facts | {"verified_at": at(2)}, at=T0),
+        envelope(
+            "leadnet.task.scheduled",
+            task | {"task_id": f"{p}T2", "kind": "promotion", "status": "open", "occurred_at": at(2.1)},
+            at=T0,
+        ),
+        envelope(
+            "leadnet.task.overdue",
+            task | {"task_id": f"{p}T2", "kind": "promotion", "status": "overdue", "occurred_at": at(4)},
+            at=T0,
+        ),
+        envelope(
+            "leadnet.task.scheduled",
+            task | {"task_id": f"{p}T3", "kind": "maintenance", "status": "open", "occurred_at": at(6)},
+            at=T0,
+        ),
+        envelope(
+            "leadnet.sale.attributed",
+            {
+                "sale_id": f"{p}S1",
+                "customer_id": f"{p}C1",
+                "seller": "D002",
+                "attributed_lead_id": f"{p}L1",
+                "lead_cross_region": True,
+                "credited_dealer": "D002",
+                "sold_at": at(5),
+                "vehicles": [{"vin": "V1", "product_line": "tractor"}],
+            },
+            at=T0,
+        ),
+        envelope(
+            "leadnet.ledger.entry_posted",
+            {
+                "entry_id": f"{p}E1",
+                "kind": "info_fee",
+                "dealer": "D001",
+                "amount_fen": 200,
+                "lead_id": f"{p}L1",
+                "customer_id": f"{p}C1",
+                "posted_at": at(2),
+            },
+            at=T0,
+        ),
+        envelope(
+            "leadnet.ledger.entry_posted",
+            {
+                "entry_id": f"{p}E2",
+                "kind": "purchase_reward",
+                "dealer": "D001",
+                "amount_fen": 10000,
+                "sale_id": f"{p}S1",
+                "customer_id": f"{p}C1",
+                "posted_at": at(5),
+            },
+            at=T0,
+        ),
+    ]
+
+
+async def facts_of(client: httpx.AsyncClient, p: str) -> dict[str, Any]:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    out: dict[str, Any] = {}
+    async with runtime.db.sessions() as session:
+        from sqlalchemy import text
+
+        for table, key in (
+            ("leads", "lead_id"),
+            ("tasks", "task_id"),
+            ("sales", "sale_id"),
+            ("ledger_entries", "entry_id"),
+            ("tier_changes", "customer_id"),
+        ):
+            rows = (
+                (
+                    await session.execute(
+                        text(f"SELECT * FROM {table} WHERE {key} LIKE :p ORDER BY {key}"), {"p": p + "%"}
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            out[table] = [
+                {
+                    k: (v.replace(p, "") if isinstance(v, str) else v)
+                    for k, v in row.items()
+                    if k not in ("event_id", "updated_at")
+                }
+                for row in rows
+            ]
+    return out
+
+
+async def test_the_same_life_in_order_gives_the_expected_facts(console: httpx.AsyncClient) -> None:
+    runtime = console.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.db.transaction() as session:
+        await ingest(session, life("ord-"))
+    got = await facts_of(console, "ord-")
+    (lead,) = got["leads"]
+    assert lead["promoted_at"] is not None and lead["sold_at"] is not None and lead["verified_at"] is not None
+    tasks = {t["task_id"]: t for t in got["tasks"]}
+    assert tasks["T1"]["close_reason"] == "completed"
+    assert tasks["T2"]["close_reason"] == "sold" and tasks["T2"]["region_code"] == "370782"  # filled from the lead
+    assert tasks["T3"]["closed_at"] is None  # maintenance after the sale stays open
+    assert {e["entry_id"]: e["region_code"] for e in got["ledger_entries"]} == {"E1": "370782", "E2": "370782"}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_arrival_order_and_batching_do_not_change_the_facts(
+    console: httpx.AsyncClient, data: st.DataObject
+) -> None:
+    runtime = console.app.state.runtime  # type: ignore[attr-defined]
+    run = data.draw(st.uuids()).hex[:8]
+    ordered, shuffled = f"o{run}-", f"s{run}-"
+    async with runtime.db.transaction() as session:
+        await ingest(session, life(ordered))
+    events = data.draw(st.permutations(life(shuffled)))
+    cuts = sorted(data.draw(st.sets(st.integers(min_value=1, max_value=len(events) - 1), max_size=4)))
+    for first, last in zip([0, *cuts], [*cuts, len(events)], strict=True):
+        async with runtime.db.transaction() as session:
+            await ingest(session, list(events[first:last]))
+    assert await facts_of(console, shuffled) == await facts_of(console, ordered)
