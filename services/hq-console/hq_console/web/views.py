@@ -650,8 +650,14 @@ def _provinces() -> list[str]:
 
 
 async def watermark(db: AsyncSession) -> str:
-    """How far the console's history has got: changes whenever an event was ingested."""
-    row = (await db.execute(text("SELECT max(processed_at)::text FROM inbox"))).scalar()
+    """How far the console's history has got: changes whenever an event was ingested (each one adds its id to the
+    inbox). Read from PostgreSQL's statistics of the inbox table, a constant-time look-up: `max(processed_at)` would
+    scan ten million inbox rows every second, the inbox having no index on that column (writes stay as cheap)."""
+    row = (
+        await db.execute(
+            text("SELECT n_tup_ins + n_tup_del FROM pg_stat_user_tables WHERE relid = CAST('inbox' AS regclass)")
+        )
+    ).scalar()
     return str(row or "")
 
 
