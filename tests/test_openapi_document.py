@@ -8,6 +8,7 @@ import pytest
 
 from dedup_router.app import create_app as router_app
 from followup_scheduler.app import create_app as scheduler_app
+from hq_console.app import create_app as console_app
 from lead_intake.app import create_app as intake_app
 from rewards_ledger.app import create_app as ledger_app
 
@@ -23,7 +24,9 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 
 @pytest.mark.parametrize(
-    "factory", [intake_app, router_app, scheduler_app, ledger_app], ids=["intake", "router", "scheduler", "ledger"]
+    "factory",
+    [intake_app, router_app, scheduler_app, ledger_app, console_app],
+    ids=["intake", "router", "scheduler", "ledger", "console"],
 )
 def test_every_operation_declares_its_token_and_its_problems(factory: Any) -> None:
     document = factory().openapi()

@@ -25,6 +25,8 @@ from dedup_router.app import create_app as router_app
 from dedup_router.settings import RouterSettings
 from followup_scheduler.app import create_app as scheduler_app
 from followup_scheduler.settings import SchedulerSettings
+from hq_console.app import create_app as console_app
+from hq_console.settings import ConsoleSettings
 from lead_intake.app import create_app as intake_app
 from lead_intake.settings import IntakeSettings
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, service_settings
@@ -39,9 +41,10 @@ SERVICES: list[tuple[str, type[Any], str, Any]] = [
     ("dedup-router", RouterSettings, "dedup_router", router_app),
     ("followup-scheduler", SchedulerSettings, "followup_scheduler", scheduler_app),
     ("rewards-ledger", LedgerSettings, "rewards_ledger", ledger_app),
+    ("hq-console", ConsoleSettings, "hq_console", console_app),
 ]
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance")
-SECONDS_PER_RUN = 15  # 4 services x 2 tokens: 2 minutes of the 4 the test may take
+SECONDS_PER_RUN = 12  # 5 services x 2 tokens: 2 minutes of the 4 the test may take
 
 
 @asynccontextmanager
