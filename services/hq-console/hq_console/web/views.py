@@ -505,7 +505,7 @@ async def customers(ctx: Context) -> PageView:
         title="table.customers",
         columns=[
             Column("dimension", "col.dimension"),
-            Column("current", "col.count", numeric=True, measure="current"),
+            Column("current", "col.current", numeric=True, measure="current"),
             Column("previous", "col.previous", numeric=True),
         ],
         rows=[
