@@ -49,6 +49,7 @@ async def test_a_page_without_a_session_goes_to_the_login_page(console: httpx.As
     response = await console.get("/console/overview")
     assert response.status_code == 303
     assert response.headers["location"] == "/console/login"
+    assert (await console.get("/console/stream")).status_code == 401  # an EventSource stops instead of looping
     login = await console.get("/console/login")
     assert login.status_code == 200
     assert "登录总部控制台" in login.text  # Simplified Chinese by default

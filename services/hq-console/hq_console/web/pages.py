@@ -295,7 +295,13 @@ async def caller(request: Request) -> ConsoleSession:
 def refused(request: Request, exc: Exception) -> Response:
     page = Page(request, None)
     if isinstance(exc, NeedsLogin):
-        if request.headers.get("authorization") or request.headers.get("hx-request"):
+        # Scripts, HTMX refreshes and the live stream get a 401 (a browser's EventSource stops on it instead of
+        # following a redirect to an HTML page and reconnecting for ever); a person is sent to the login page.
+        if (
+            request.headers.get("authorization")
+            or request.headers.get("hx-request")
+            or request.url.path.endswith("/stream")
+        ):
             return page.render("error.html", status=401, title="error.unauthenticated", message="error.login_again")
         response = RedirectResponse(f"{PREFIX}/login", status_code=303)
         page.finish(response)
