@@ -120,23 +120,41 @@ UPDATE webhooks SET failing_since = NULL
 WHERE webhook_id = ANY(CAST(:ids AS text[])) AND failing_since IS NOT NULL
 """
 )
-# An endpoint failing for longer than the policy allows is disabled, and a notice to its owner is kept (a channel
-# tells them; `GET /v1/webhooks/{id}` shows the status and why).
+# An endpoint failing for longer than the policy allows is disabled, and its owner told: a notice is kept for the
+# channels to deliver to people (`owner_notices`), and a `webhook.disabled` message goes to the owner's other
+# endpoints that asked for it; `GET /v1/webhooks/{id}` shows the status and why.
 _DISABLE = text(
     """
 WITH disabled AS (
     UPDATE webhooks SET status = 'disabled', disabled_reason = 'failing', disabled_at = :now, updated_at = :now
     WHERE webhook_id = ANY(CAST(:ids AS text[])) AND status = 'enabled' AND failing_since <= :cutoff
-    RETURNING webhook_id, owner, url, failing_since
+    RETURNING webhook_id, owner, failing_since
+), noticed AS (
+    INSERT INTO owner_notices (owner, kind, webhook_id, detail, created_at)
+    SELECT owner, 'webhook.disabled', webhook_id,
+           'Webhook ' || webhook_id || ' was disabled: every delivery to it has failed since '
+           || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+           || '. Fix the receiver, then enable it again with PATCH {"status": "enabled"}.',
+           :now
+    FROM disabled
+    RETURNING webhook_id
+), told AS (
+    INSERT INTO deliveries (delivery_id, webhook_id, event_type, source_event_id, order_key, payload, status,
+                            attempts, next_attempt_at, created_at, updated_at)
+    SELECT 'msg_' || replace(CAST(gen_random_uuid() AS text), '-', ''), o.webhook_id, 'webhook.disabled',
+           'disabled:' || d.webhook_id || ':' || CAST(CAST(extract(epoch FROM d.failing_since) AS bigint) AS text),
+           'webhook:' || d.webhook_id,
+           jsonb_build_object('type', 'webhook.disabled', 'timestamp', CAST(:stamp AS text),
+                              'data', jsonb_build_object('webhook_id', d.webhook_id, 'disabled_reason', 'failing',
+                                                         'failing_since', d.failing_since)),
+           'pending', 0, :now, :now, :now
+    FROM disabled d
+    JOIN webhooks o ON o.owner = d.owner AND o.webhook_id <> d.webhook_id AND o.status = 'enabled'
+                   AND 'webhook.disabled' = ANY(o.events)
+    ON CONFLICT ON CONSTRAINT uq_deliveries_event DO NOTHING
+    RETURNING 1
 )
-INSERT INTO owner_notices (owner, kind, webhook_id, detail, created_at)
-SELECT owner, 'webhook.disabled', webhook_id,
-       'Webhook ' || webhook_id || ' was disabled: every delivery to it has failed since '
-       || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-       || '. Fix the receiver, then enable it again with PATCH {"status": "enabled"}.',
-       :now
-FROM disabled
-RETURNING webhook_id
+SELECT webhook_id FROM noticed
 """
 )
 
@@ -153,5 +171,13 @@ async def after_attempts(
         await session.execute(_SUCCEEDED, {"ids": sorted(succeeded)})
     if not only_failed:
         return []
-    result = await session.execute(_DISABLE, {"ids": only_failed, "now": now, "cutoff": now - policy.disable_after})
+    result = await session.execute(
+        _DISABLE,
+        {
+            "ids": only_failed,
+            "now": now,
+            "cutoff": now - policy.disable_after,
+            "stamp": now.isoformat().replace("+00:00", "Z"),
+        },
+    )
     return [row.webhook_id for row in result]

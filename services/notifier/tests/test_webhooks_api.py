@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -199,8 +200,9 @@ async def test_an_endpoint_failing_for_days_is_disabled_its_owner_told_and_enabl
     hook = await notifier.subscribe("D001", receiver.url())
     auth = notifier.infra.auth("dealer", "D001")
     base = f"/v1/webhooks/{hook['webhook_id']}"
+    ops = await notifier.subscribe("D001", receiver.url("/ops"), ["webhook.disabled"])  # its second endpoint
     down = {"down": True}
-    receiver.decide = lambda r: (503, {}) if down["down"] else None
+    receiver.decide = lambda r: (503, {}) if down["down"] and r.path == "/hook" else None
     await notifier.feed(lead_accepted("L1", "C1", "D001"))
     await eventually(lambda: _n(receiver, 1))
     for _ in range(6):  # a day at a time: the retries end after 3 days, the endpoint is disabled after 5
@@ -211,6 +213,9 @@ async def test_an_endpoint_failing_for_days_is_disabled_its_owner_told_and_enabl
     assert (got["status"], got["disabled_reason"]) == ("disabled", "failing")
     notices = await notifier.sql("SELECT owner, kind, webhook_id FROM owner_notices")
     assert [(n.owner, n.kind, n.webhook_id) for n in notices] == [("D001", "webhook.disabled", hook["webhook_id"])]
+    told = await eventually(lambda: _at(receiver, "/ops"))
+    assert [(t.json["type"], t.json["data"]["webhook_id"]) for t in told] == [("webhook.disabled", hook["webhook_id"])]
+    assert ops["webhook_id"] != hook["webhook_id"]
     statuses = {d["status"] for d in (await notifier.client.get(f"{base}/deliveries", headers=auth)).json()["items"]}
     assert "failed" in statuses  # retries of the first ones ended
     # Back up: enabling sends what waited, in order.
@@ -226,6 +231,10 @@ async def test_an_endpoint_failing_for_days_is_disabled_its_owner_told_and_enabl
     await eventually(lambda: _none_pending(notifier))
     rows = await notifier.sql("SELECT DISTINCT status FROM deliveries")
     assert {r.status for r in rows} == {"delivered"}
+
+
+async def _at(receiver: Receiver, path: str) -> list[Any]:
+    return list(receiver.at(path))
 
 
 async def _attempted_all(notifier: Notifier) -> bool:
