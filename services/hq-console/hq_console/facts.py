@@ -169,6 +169,20 @@ def _upsert(table: str, columns: list[str], key: list[str], sets: Iterable[str])
 LEAD_UPSERT = _upsert("leads", LEAD_COLUMNS, ["lead_id"], (_lead_set(c) for c in LEAD_COLUMNS if c != "lead_id"))
 
 
+# What a task or a sale tells of its lead (promoted, sold): one instant, the first wins. A narrow statement of its
+# own (the lead's other columns untouched); it inserts a stub when the lead's own facts have not arrived yet.
+LEAD_PROMOTED = (
+    "INSERT INTO leads AS t (lead_id, promoted_at, updated_at, lead_version) VALUES ($1, $2, $2, 0) "
+    "ON CONFLICT (lead_id) DO UPDATE SET promoted_at = LEAST(t.promoted_at, EXCLUDED.promoted_at), "
+    "updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at)"
+)
+LEAD_SOLD = (
+    "INSERT INTO leads AS t (lead_id, sold_at, updated_at, lead_version) VALUES ($1, $2, $2, 0) "
+    "ON CONFLICT (lead_id) DO UPDATE SET sold_at = LEAST(t.sold_at, EXCLUDED.sold_at), "
+    "updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at)"
+)
+
+
 def _lead_row(**values: Any) -> Row:
     values.setdefault("lead_version", 0)
     return tuple(values.get(c) for c in LEAD_COLUMNS)
@@ -658,6 +672,8 @@ async def _lead_dims(batch: Batch, connection: Any) -> None:
 _ORDER = (
     CUSTOMER_UPSERT,
     LEAD_UPSERT,
+    LEAD_PROMOTED,
+    LEAD_SOLD,
     TASK_UPSERT,
     SALE_UPSERT,
     SALE_CANCEL,
@@ -712,8 +728,7 @@ def _task(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) 
         batch.lead_ids.add(lead_id)
         if envelope.type == "leadnet.task.scheduled" and row[TASK_COLUMNS.index("kind")] == "promotion":
             # The lead reached sales promotion (domain.md §3 "Flow after processing"): the funnel's "promoted".
-            when = row[TASK_COLUMNS.index("scheduled_at")]
-            batch.add(LEAD_UPSERT, _lead_row(lead_id=lead_id, promoted_at=when, updated_at=when))
+            batch.add(LEAD_PROMOTED, (lead_id, row[TASK_COLUMNS.index("scheduled_at")]))
 
 
 def _sale(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
@@ -726,7 +741,7 @@ def _sale(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) 
     sold_at = row[SALE_COLUMNS.index("sold_at")]
     if lead_id:
         batch.lead_ids.add(lead_id)
-        batch.add(LEAD_UPSERT, _lead_row(lead_id=lead_id, sold_at=sold_at, updated_at=sold_at))
+        batch.add(LEAD_SOLD, (lead_id, sold_at))
     if customer_id:
         batch.add(CLOSE_TASKS_OF_SALE, (customer_id, sold_at))
 

@@ -45,8 +45,10 @@ def accepted(lead: str, customer_id: str, region: str, **extra: Any) -> Envelope
 
 async def test_a_dealer_is_refused_and_hq_sees_its_regions(console: httpx.AsyncClient, infra: Infra) -> None:
     await feed(console, [accepted("L1", "C1", "370782"), accepted("L2", "C2", "130102")])
-    dealer = await console.get("/v1/insights/kpis", headers=infra.auth("dealer", "D001"))
-    assert dealer.status_code == 403
+    for path in ("kpis", "trend", "funnel", "dealers", "regions", "networks", "customers", "records?metric=sold"):
+        dealer = await console.get(f"/v1/insights/{path}", headers=infra.auth("dealer", "D001"))
+        assert dealer.status_code == 403, path
+        assert dealer.headers["content-type"].startswith("application/problem+json")
     assert (await console.get("/v1/insights/kpis")).status_code == 401
     everything = await console.get("/v1/insights/kpis", headers=infra.auth("hq_analyst"))
     assert everything.status_code == 200, everything.text

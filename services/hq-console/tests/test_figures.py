@@ -263,6 +263,10 @@ def build_world(seed: int = 20, leads: int = 140) -> World:
                 world.entries.append(EntryTruth(f"E{i:04d}b", lead.entered_by, 10_000, lead, sale.sold))
                 if sale.cancelled:
                     world.entries.append(EntryTruth(f"E{i:04d}c", lead.entered_by, -10_000, lead, sale.cancelled))
+    for sale in [s for s in world.sales if not s.cancelled][:6]:  # customers who buy again: repeat purchases
+        again = sale.sold + timedelta(days=10)
+        if again < NOW:
+            world.sales.append(SaleTruth(sale.sale_id + "R", sale.lead, sale.dealer, 1, again, None))
     _life_cycle(world)
     for n in range(12):
         at = START + timedelta(seconds=rnd.uniform(0, span))
@@ -652,6 +656,43 @@ async def test_lists_funnel_regions_dealers_and_customers_agree(
         {x.customer_id for x in world.leads if x.accepted and within(x.received) and not x.customer_existed}
     )
     assert customers["upgraded_customers"] == len({x.customer_id for x, at, up in world.upgrades if up and within(at)})
+    bought = {s.lead.customer_id for s in world.sales if not s.cancelled}
+    lost = {
+        x.customer_id
+        for x in world.leads
+        if within(x.closed)
+        and x.customer_id not in bought
+        and not any(y is not x and y.customer_id == x.customer_id and y.accepted and not y.closed for y in world.leads)
+    }
+    assert customers["lost_customers"] == len(lost)
+    kept = [s for s in world.sales if not s.cancelled]
+    repeats = [
+        s
+        for s in kept
+        if within(s.sold)
+        and any(
+            p is not s and p.lead.customer_id == s.lead.customer_id and (p.sold, p.sale_id) < (s.sold, s.sale_id)
+            for p in kept
+        )
+    ]
+    assert customers["repeat_purchases"] == len(repeats)
+    assert customers["lost_customers"] and customers["new_customers"] and customers["upgraded_customers"]
+    quarter = (
+        await fed_console.get(
+            "/v1/insights/customers", params={"period": "quarter", "at": "2026-12-01"}, headers=headers
+        )
+    ).json()
+    q_start, q_end = month_bounds(date(2026, 10, 1))[0], month_bounds(date(2026, 12, 1))[1]
+    repeats_q4 = [
+        s
+        for s in kept
+        if q_start <= s.sold < q_end
+        and any(
+            p is not s and p.lead.customer_id == s.lead.customer_id and (p.sold, p.sale_id) < (s.sold, s.sale_id)
+            for p in kept
+        )
+    ]
+    assert quarter["repeat_purchases"] == len(repeats_q4) > 0
 
     networks = (
         await fed_console.get(
