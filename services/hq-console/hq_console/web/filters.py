@@ -6,13 +6,13 @@ tier and dealer. Every link on a page carries them, so a drill-down shows the li
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Literal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from hq_console import periods
+
 Period = Literal["day", "week", "month", "quarter"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter")
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -56,33 +56,11 @@ class Filters:
             network=code("network"),
         )
 
-    def window(self) -> tuple[datetime, datetime]:
-        """[start, end) of the period containing `at`, as Shanghai wall-clock instants."""
-        day = self.at or datetime.now(SHANGHAI).date()
-        if self.period == "day":
-            start = day
-            end = day + timedelta(days=1)
-        elif self.period == "week":  # ISO weeks: Monday to Sunday
-            start = day - timedelta(days=day.weekday())
-            end = start + timedelta(days=7)
-        elif self.period == "month":
-            start = day.replace(day=1)
-            end = (start + timedelta(days=32)).replace(day=1)
-        else:
-            first_month = 3 * ((day.month - 1) // 3) + 1
-            start = day.replace(month=first_month, day=1)
-            end = (start + timedelta(days=95)).replace(day=1)
-        return _instant(start), _instant(end)
-
-    def previous(self) -> Filters:
-        """The same filters one period earlier (the tiles' comparison)."""
-        start, _ = self.window()
-        return replace(self, at=(start - timedelta(days=1)).date())
-
     def label(self) -> str:
-        start, end = self.window()
-        last = (end - timedelta(days=1)).date()
-        return start.date().isoformat() if start.date() == last else f"{start.date().isoformat()} – {last.isoformat()}"
+        """The period's business days, as the figures count them (`hq_console.periods`, the one calendar)."""
+        period = periods.containing(self.period, self.at or periods.today(datetime.now().astimezone()))
+        first, last = period.first.isoformat(), period.last.isoformat()
+        return first if first == last else f"{first} – {last}"
 
     def query(self, **overrides: str | None) -> str:
         """The query string of these filters with some changed (None drops one)."""
@@ -98,7 +76,3 @@ class Filters:
         }
         values.update(overrides)
         return urlencode({k: v for k, v in values.items() if v})
-
-
-def _instant(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=SHANGHAI)

@@ -27,8 +27,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 from openpyxl import Workbook
 
+from hq_console import periods
 from hq_console.web import views
-from hq_console.web.filters import PERIODS, SHANGHAI, Filters
+from hq_console.web.filters import PERIODS, Filters
 from hq_console.web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language
 from hq_console.web.session import (
     FLOW_COOKIE,
@@ -233,7 +234,7 @@ class Page:
         if column.numeric or column.money:
             return fmt_number(value, column.money)
         if isinstance(value, datetime):
-            return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+            return value.astimezone(periods.zone()).strftime("%Y-%m-%d %H:%M")
         if isinstance(value, bool):
             return self.t("value.yes" if value else "value.no")
         return str(value)
@@ -311,7 +312,7 @@ def refused(request: Request, exc: Exception) -> Response:
 
 def filters_of(request: Request) -> Filters:
     now = runtime_of(request).clock.now()
-    return Filters.parse(dict(request.query_params), today=now.astimezone(SHANGHAI).date())
+    return Filters.parse(dict(request.query_params), today=periods.today(now))
 
 
 # ---- pages -----------------------------------------------------------------------------------------------------
@@ -440,7 +441,7 @@ def export_rows(table: Table, t: Translator) -> tuple[list[str], list[list[Any]]
         for col in table.columns:
             value = row.get(col.key)
             if isinstance(value, datetime):
-                value = value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+                value = value.astimezone(periods.zone()).strftime("%Y-%m-%d %H:%M")
             elif col.money and isinstance(value, int):
                 value = value / 100  # yuan in a spreadsheet; the API keeps fen
             cells.append(spreadsheet_cell(value))
