@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from followup_scheduler.models import Task
 from followup_scheduler.staffing import assignment_for
-from followup_scheduler.tasks import Actor, reschedule_task, timer_event_id
+from followup_scheduler.tasks import Actor, reschedule_task, restaff_open_tasks, timer_event_id
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import TASKS
 from leadnet_shared.testing import Infra
@@ -139,6 +139,15 @@ class TestWhoWorksATask:
             assert [t["lead_id"] for t in r.json()["items"]] == [gold]
             r = await s.http.get("/v1/tasks", params={"position": "janitor"}, headers=consultant)
             assert r.status_code == 422
+
+            # Open tasks planned before the matrices get their answer once (the timer worker, after each start).
+            async with s.runtime.db.transaction() as session:
+                await session.execute(text("UPDATE tasks SET position = NULL, method = NULL, accompany = NULL"))
+            async with s.runtime.db.transaction() as session:
+                assert await restaff_open_tasks(session, after="", limit=2) is not None
+                assert await restaff_open_tasks(session, after="", limit=1000) is None
+            r = await s.http.get("/v1/tasks", params={"position": "marketing_consultant"}, headers=consultant)
+            assert [t["task_id"] for t in r.json()["items"]] == [row[0] for row in rows]
 
     async def test_every_action_records_the_person_and_position(self, infra: Infra) -> None:
         async with scheduler(infra, start=MONDAY) as s:
