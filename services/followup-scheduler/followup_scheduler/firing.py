@@ -19,6 +19,7 @@ from followup_scheduler.tasks import (
     fire_due_tasks,
     mark_overdue_tasks,
     next_due_at,
+    restaff_open_tasks,
     send_overdue_digests,
     send_plan_reminders,
 )
@@ -61,10 +62,16 @@ def timers(runtime: Runtime) -> Step:
     batch = settings.fire_batch_size
     idle = settings.fire_idle_poll_seconds
     last_reminders: datetime | None = None
+    # Open tasks planned before the staff and method matrices: given their position once, a batch per tick after
+    # each start (a no-op scan once all have one).
+    restaff_after: str | None = ""
 
     async def tick() -> float:
-        nonlocal last_reminders
+        nonlocal last_reminders, restaff_after
         now = runtime.clock.now()
+        if restaff_after is not None:
+            async with runtime.db.transaction() as session:
+                restaff_after = await restaff_open_tasks(session, after=restaff_after, limit=batch)
         fired = await timer_tick(runtime, now=now, batch=batch)
         if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
             async with runtime.db.transaction() as session:

@@ -220,6 +220,31 @@ async def reschedule_task(
     return task
 
 
+async def restaff_open_tasks(session: AsyncSession, *, after: str, limit: int = 1000) -> str | None:
+    """Give open callbacks and promotions planned before the matrices existed their position and method, `limit`
+    at a time in task id order from `after`; the last id done, or None once none is left. Nothing is published:
+    the tasks are what they were, now with the matrices' answer (and in their position's work list)."""
+    rules = staffing_policy()
+    query = (
+        select(Task, FollowedLead)
+        .join(FollowedLead, FollowedLead.lead_id == Task.lead_id)
+        .where(
+            Task.task_id > after,
+            Task.position.is_(None),
+            Task.kind.in_(sorted(rules.kinds)),
+            Task.status.in_(OPEN_STATES),
+        )
+        .order_by(Task.task_id)
+        .limit(limit)
+        .with_for_update(of=Task, skip_locked=True)
+    )
+    rows = (await session.execute(query)).all()
+    for task, lead in rows:
+        staffed = staffing_of(kind=task.kind, lead=lead)
+        task.position, task.method, task.accompany = staffed["position"], staffed["method"], staffed["accompany"]
+    return rows[-1][0].task_id if len(rows) == limit else None
+
+
 def _first_planned(lead: FollowedLead) -> PlannedTask:
     return first_task_for_lead(
         tier=lead.tier,  # type: ignore[arg-type]

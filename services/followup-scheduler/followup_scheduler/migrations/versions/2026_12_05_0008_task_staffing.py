@@ -5,7 +5,8 @@ promotion is planned or rescheduled, so a position's work list is one indexed qu
 result_due_at / result_late`: a promotion's action and whether its result came within 2 days (domain.md §5).
 `task_actions`: the person (token sub) and position behind each action. `overdue_digest_days`: the daily digest
 that replaces a `task.escalated` per task runs once a day (its index, `ix_tasks_escalation_pending`, goes). Nullable columns only: no rewrite of the tasks table;
-existing tasks keep no position until they are rescheduled (the matrices are policy, read at planning time).
+existing open tasks get their position from the timer worker after the start (tasks.restaff_open_tasks: the
+matrices are policy, read by the service, not by the migration).
 `tasks.reschedules` is part of a task's timer event ids, so a rescheduled task fires again (once).
 
 Revision ID: 0008
