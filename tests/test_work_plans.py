@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.events import DEALERS, PLANS, DealerUpserted
+from leadnet_shared.events import DEALERS, LEADS, PLANS, CustomerTierChanged, DealerUpserted
 from leadnet_shared.testing import Infra, eventually
 from tests.pipeline import personal_data_on_topics
 from tests.scheduler_harness import Scheduler, scheduler
@@ -158,6 +158,25 @@ class TestApprovalChain:
                 " AND actor_position = 'department_head'"
             )
             assert moved == 3  # the approver who planned them is recorded on each task
+            # a later tier change re-staffs open work by the matrices, but not what the approved plan placed
+            line = next(x for x in approved["lines"] if x["tier"] != "retail")
+            change = CustomerTierChanged(
+                customer_id=line["customer_id"],
+                old_tier=line["tier"],
+                new_tier="retail",
+                new_nature="new",
+                reason="correction",
+                changed_at=s.clock.now(),
+            )
+            await s.publish(LEADS, "leadnet.customer.tier_changed", change, key=line["customer_id"])
+
+            async def retiered() -> bool:
+                tier = await s.scalar("SELECT tier FROM tasks WHERE task_id = :t", t=line["task_id"])
+                return bool(tier == "retail")
+
+            await eventually(retiered, within=30)
+            kept = await s.rows("SELECT position, method FROM tasks WHERE task_id = :t", t=line["task_id"])
+            assert (kept[0].position, kept[0].method) == (line["position"], line["method"])
 
             # the month's sales plan report counts the approved plan's lines (the number it stood for before)
             report = await call(s, "GET", "/v1/plans/D003/2026-12", who(s, "hq_admin"), 200)

@@ -200,11 +200,17 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 .where(Task.lead_id == lead.lead_id, Task.status.in_(OPEN_STATES))
                 .values(tier=lead.tier, tie_break=tie_break(lead))
             )
-            # And worked by the positions and methods the matrices give the new tier and nature (staffing.py).
+            # And worked by the positions and methods the matrices give the new tier and nature (staffing.py),
+            # except tasks an approved plan line placed: the approved plan named their position and method.
             for kind in sorted(staffing_policy().kinds):
                 await session.execute(
                     update(Task)
-                    .where(Task.lead_id == lead.lead_id, Task.kind == kind, Task.status.in_(OPEN_STATES))
+                    .where(
+                        Task.lead_id == lead.lead_id,
+                        Task.kind == kind,
+                        Task.status.in_(OPEN_STATES),
+                        Task.plan_id.is_(None),
+                    )
                     .values(**staffing_of(kind=kind, lead=lead))
                 )
 
