@@ -207,3 +207,8 @@ def log_purge_step(runtime: Runtime) -> Step:
 
 async def delivery_worker(runtime: Runtime) -> None:
     await Deliverer(runtime).run()
+
+
+async def start_delivery(runtime: Runtime) -> None:
+    """A startup hook: the worker runs as one of the service's tasks (stopped with them on shutdown)."""
+    runtime.tasks.append(asyncio.create_task(delivery_worker(runtime), name="webhook-delivery"))
