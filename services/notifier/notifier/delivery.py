@@ -121,7 +121,7 @@ class Deliverer:
                 error = f"HTTP {code}"
             except TargetRefused as exc:
                 error = f"{exc.code}: {exc}"
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # any failure of one request is that delivery's failed attempt, never the round's
                 error = f"{type(exc).__name__}: {exc}"[:200]
             finally:
                 ATTEMPT_SECONDS.observe(time.perf_counter() - started)
