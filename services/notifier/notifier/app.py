@@ -13,7 +13,7 @@ from leadnet_shared.dealer_directory import dealer_directory_consumer
 from leadnet_shared.events import LEADS, LEDGER, NETWORKS, PLANS, SALES, TASKS
 from leadnet_shared.workers import periodic
 from notifier.channels.config import check_channels
-from notifier.delivery import delivery_worker, log_purge_step
+from notifier.delivery import log_purge_step, start_delivery
 from notifier.endpoints import WEBHOOK_KEYS, router
 from notifier.handlers import WEBHOOK_SOURCE_TYPES, webhook_handler
 from notifier.models import DEALER_DIRECTORY, INBOX, KIT_STATE, OUTBOX
@@ -57,8 +57,10 @@ def create_app(
         ]
         if consume
         else [],
+        # Deliveries already queued go out from the start, before the consumers have joined their group (a broker
+        # that is slow or away does not hold back what the database holds).
+        on_startup=[start_delivery] if settings.run_delivery else [],
         workers=[
-            *([delivery_worker] if settings.run_delivery else []),
             periodic("delivery-log-purge", log_purge_step),
             periodic("idempotency-purge", WEBHOOK_KEYS.purge_step()),
             *([periodic("people-messages", people_step)] if settings.run_people_messages else []),

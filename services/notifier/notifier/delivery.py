@@ -121,7 +121,7 @@ class Deliverer:
                 error = f"HTTP {code}"
             except TargetRefused as exc:
                 error = f"{exc.code}: {exc}"
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # any failure of one request is that delivery's failed attempt, never the round's
                 error = f"{type(exc).__name__}: {exc}"[:200]
             finally:
                 ATTEMPT_SECONDS.observe(time.perf_counter() - started)
@@ -207,3 +207,8 @@ def log_purge_step(runtime: Runtime) -> Step:
 
 async def delivery_worker(runtime: Runtime) -> None:
     await Deliverer(runtime).run()
+
+
+async def start_delivery(runtime: Runtime) -> None:
+    """A startup hook: the worker runs as one of the service's tasks (stopped with them on shutdown)."""
+    runtime.tasks.append(asyncio.create_task(delivery_worker(runtime), name="webhook-delivery"))

@@ -251,3 +251,20 @@ async def _attempted_all(notifier: Notifier) -> bool:
 async def _none_pending(notifier: Notifier) -> bool:
     rows = await notifier.sql("SELECT count(*) AS n FROM deliveries WHERE status = 'pending'")
     return int(rows[0].n) == 0
+
+
+async def test_a_repeated_create_with_its_key_answers_the_first_time_again(
+    notifier: Notifier, receiver: Receiver
+) -> None:
+    auth = notifier.infra.auth("dealer", "D001") | {"Idempotency-Key": "k-1"}
+    body = {"url": receiver.url(), "events": ["task.due"]}
+    first = await notifier.client.post("/v1/webhooks", json=body, headers=auth)
+    again = await notifier.client.post("/v1/webhooks", json=body, headers=auth)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    other = await notifier.client.post("/v1/webhooks", json=body | {"events": ["task.overdue"]}, headers=auth)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    # A changed URL is checked like a new one.
+    r = await notifier.client.patch(
+        f"/v1/webhooks/{first.json()['webhook_id']}", json={"url": "http://169.254.169.254/"}, headers=auth
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "/url"
