@@ -101,3 +101,28 @@ async def test_unknown_types_and_fields_are_kept_not_refused(console: httpx.Asyn
     await feed(console, [future, odd])
     kpis = (await console.get("/v1/insights/kpis", headers=infra.auth("hq_admin"))).json()
     assert kpis["records_accepted"] == 1
+
+
+async def test_an_erased_customer_leaves_no_personal_data_and_its_work_stops(
+    console: httpx.AsyncClient, infra: Infra
+) -> None:
+    task = {
+        "task_id": "T1",
+        "lead_id": "L1",
+        "customer_id": "C1",
+        "dealer": "D001",
+        "kind": "callback",
+        "due_at": (NOW + timedelta(days=3)).isoformat(),
+        "status": "open",
+        "occurred_at": (NOW - timedelta(hours=20)).isoformat(),
+    }
+    await feed(console, [accepted("L1", "C1", "370782"), envelope("leadnet.task.scheduled", task, at=NOW)])
+    headers = infra.auth("hq_admin")
+    assert (await console.get("/v1/insights/kpis", headers=headers)).json()["tasks_open"] == 1
+    erased = {"customer_id": "C1", "lead_ids": ["L1"], "erased_at": (NOW - timedelta(hours=1)).isoformat()}
+    await feed(console, [envelope("leadnet.customer.erased", erased, at=NOW)])
+    assert (await console.get("/v1/insights/kpis", headers=headers)).json()["tasks_open"] == 0
+    (item,) = (
+        await console.get("/v1/insights/records", params={"metric": "records_accepted"}, headers=headers)
+    ).json()["items"]
+    assert item["lead_id"] == "L1" and item["customer"] is None  # the figure stays, the person is gone
