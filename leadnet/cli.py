@@ -77,7 +77,9 @@ def token(
 
 @app.command()
 def migrate(
-    service: Annotated[list[str] | None, typer.Argument(help="intake, router, scheduler, ledger, console (all)")] = None,
+    service: Annotated[
+        list[str] | None, typer.Argument(help="intake, router, scheduler, ledger, console (all)")
+    ] = None,
 ) -> None:
     """Apply each service's migrations to its database (DATABASE_URL or LEADNET_<SERVICE>_DATABASE_URL)."""
     from leadnet_shared.migrate import upgrade
