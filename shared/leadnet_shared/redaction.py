@@ -32,10 +32,17 @@ def redact_text(text: str) -> str:
     """`text` with phone numbers masked (`138****8000`) and street-level addresses replaced."""
     if not text:
         return text
-    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    text = _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    text = _ADDRESS.sub(REDACTED_ADDRESS, text)
-    return _STREET_NUMBER.sub(REDACTED_ADDRESS, text)
+    # Until nothing changes: replacing an address can join the digits around it into a new phone-shaped run
+    # ("…18号000130000000000…" leaves "0130000000000"), which one pass would let through.
+    for _ in range(4):
+        before = text
+        text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+        text = _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+        text = _ADDRESS.sub(REDACTED_ADDRESS, text)
+        text = _STREET_NUMBER.sub(REDACTED_ADDRESS, text)
+        if text == before:
+            break
+    return text
 
 
 def find_personal_data(text: str) -> list[str]:

@@ -116,9 +116,13 @@ class TestPublish:
 _TASK_ROWS = """
     WITH events AS (
         SELECT * FROM (VALUES
-            ('T1', 'L1', 'C1', 'D001', 'callback', CAST(:due AS timestamptz), 'open', 'manual', NULL, 'E1'),
-            ('T2', NULL, 'C2', NULL, 'callback', CAST(:due AS timestamptz), 'open', NULL, NULL, 'E2'))
-        AS t(task_id, lead_id, customer_id, dealer, kind, due_at, status, reason, outcome, event_id)
+            ('T1', 'L1', 'C1', 'D001', 'callback', CAST(:due AS timestamptz), 'open', 'manual', NULL, 'E1',
+             'marketing_consultant', 'phone', ARRAY['salesman'], '370782', 'tractor', 'gold', 'within_2_weeks',
+             'D002'),
+            ('T2', NULL, 'C2', NULL, 'callback', CAST(:due AS timestamptz), 'open', NULL, NULL, 'E2',
+             NULL, NULL, CAST('{{}}' AS text[]), NULL, NULL, NULL, NULL, NULL))
+        AS t(task_id, lead_id, customer_id, dealer, kind, due_at, status, reason, outcome, event_id,
+             position, method, accompany, region_code, product_line, tier, horizon, entered_by)
     ), written AS (
         {insert}
         RETURNING 1
@@ -163,6 +167,14 @@ class TestPublishSelected:
                     status="open",
                     reason="manual",
                     occurred_at=NOW,
+                    position="marketing_consultant",
+                    method="phone",
+                    accompany=["salesman"],
+                    region_code="370782",
+                    product_line="tractor",
+                    tier="gold",
+                    horizon="within_2_weeks",
+                    entered_by="D002",
                 ),
                 key="C1",
                 subject="C1",

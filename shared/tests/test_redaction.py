@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from leadnet_shared.logging import configure_logging
@@ -62,6 +62,8 @@ class TestRedactText:
 class TestFindPersonalData:
     """The scan the end-to-end tests run over topics and logs: it finds exactly what redaction would mask."""
 
+    # found by hypothesis: replacing the address joined the digits around it into a new fixed-line shape
+    @example(parts=["东坡北街18号", "东坡北街18号", "000", "13000000000", "13000000000"])
     @given(
         st.lists(
             st.one_of(

@@ -132,6 +132,7 @@ def place_items(
         seen.add((item.item_id, item.kind))
         group = None if item.customer_id is None else (item.customer_id, item.region_code, item.product_line)
         routed = placed_groups.get(group) if group is not None else None
+        decided = routed is None
         if routed is None:
             routed = route_to_authorized_dealer(
                 index=index,
@@ -144,8 +145,11 @@ def place_items(
                 placed_groups[group] = routed
         new_dealer = None if routed.dealer is None else routed.dealer.code
         if new_dealer is not None and routed.pool is not None:
-            pool = counts.setdefault(routed.pool, {})
-            pool[new_dealer] = pool.get(new_dealer, 0) + 1
+            # The fairness input counts a group once, when its dealer is chosen: counting each of its items as it
+            # comes (a customer and its leads sit apart in id order) made the split depend on the ids' order.
+            if decided:
+                pool = counts.setdefault(routed.pool, {})
+                pool[new_dealer] = pool.get(new_dealer, 0) + 1
             per_dealer[new_dealer] = per_dealer.get(new_dealer, 0) + 1
         moves.append(
             PlannedMove(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console import customers, dealers, insights, networks, records, regions
@@ -88,15 +89,23 @@ async def get_kpis(request: Request, q: ConsoleQuery, session: Session) -> insig
     return await insights.kpis(session, q.period, q.filters, q.scope, now=_now(request))
 
 
-@router.get("/trend", response_model=list[insights.TrendPoint], responses=_PROBLEMS)
+class TrendOut(BaseModel):
+    """A series, not a list of records: one object (not a bare array) so that it can grow fields (contract.md
+    "Lists" reserves bare arrays for nothing)."""
+
+    points: list[insights.TrendPoint]
+
+
+@router.get("/trend", response_model=TrendOut, responses=_PROBLEMS)
 async def get_trend(
     request: Request,
     q: ConsoleQuery,
     session: Session,
     bucket: Annotated[insights.Bucket | None, Query()] = None,
-) -> list[insights.TrendPoint]:
+) -> TrendOut:
     """The overview's chart: figures per day, week or month of the period."""
-    return await insights.trend(session, q.period, q.filters, q.scope, now=_now(request), bucket=bucket)
+    points = await insights.trend(session, q.period, q.filters, q.scope, now=_now(request), bucket=bucket)
+    return TrendOut(points=points)
 
 
 @router.get("/funnel", response_model=list[insights.FunnelRow], responses=_PROBLEMS)

@@ -693,15 +693,15 @@ def add_event(batch: Batch, envelope: Envelope) -> None:
     handler = _HANDLERS.get(kind)
     if handler is not None:
         handler(batch, envelope, data, at)
-    elif family == "lead" and kind in _LEAD_TYPES:
-        pass
     elif family == "task" and _str(data.get("task_id")):
         _task(batch, envelope, data, at)
     elif kind in REFUSAL_TYPES:
         _refusal(batch, envelope, data, at)
     elif family == "plan" and _str(data.get("dealer")) and _str(data.get("period")) and kind != "leadnet.plan.reminder":
-        _plan(batch, envelope, data, at)
+        _plan(batch, envelope, data, at)  # a plan moving along its approval chain (quota, lines, late)
     else:
+        # A type this version does not count (a reminder, a correction, a newer producer's event): kept as it came,
+        # the history a later version builds a page from.
         batch.add(OTHER_INSERT, (envelope.id, kind, at, envelope.subject, _json(data)))
 
 

@@ -101,3 +101,73 @@ async def test_unknown_types_and_fields_are_kept_not_refused(console: httpx.Asyn
     await feed(console, [future, odd])
     kpis = (await console.get("/v1/insights/kpis", headers=infra.auth("hq_admin"))).json()
     assert kpis["records_accepted"] == 1
+
+
+async def test_an_erased_customer_leaves_no_personal_data_and_its_work_stops(
+    console: httpx.AsyncClient, infra: Infra
+) -> None:
+    task = {
+        "task_id": "T1",
+        "lead_id": "L1",
+        "customer_id": "C1",
+        "dealer": "D001",
+        "kind": "callback",
+        "due_at": (NOW + timedelta(days=3)).isoformat(),
+        "status": "open",
+        "occurred_at": (NOW - timedelta(hours=20)).isoformat(),
+    }
+    await feed(console, [accepted("L1", "C1", "370782"), envelope("leadnet.task.scheduled", task, at=NOW)])
+    headers = infra.auth("hq_admin")
+    assert (await console.get("/v1/insights/kpis", headers=headers)).json()["tasks_open"] == 1
+    erased = {"customer_id": "C1", "lead_ids": ["L1"], "erased_at": (NOW - timedelta(hours=1)).isoformat()}
+    await feed(console, [envelope("leadnet.customer.erased", erased, at=NOW)])
+    assert (await console.get("/v1/insights/kpis", headers=headers)).json()["tasks_open"] == 0
+    (item,) = (
+        await console.get("/v1/insights/records", params={"metric": "records_accepted"}, headers=headers)
+    ).json()["items"]
+    assert item["lead_id"] == "L1" and item["customer"] is None  # the figure stays, the person is gone
+
+
+async def test_plan_completion_is_callbacks_done_against_the_approved_quota(
+    console: httpx.AsyncClient, infra: Infra
+) -> None:
+    plan = {
+        "plan_id": "P1",
+        "dealer": "D001",
+        "plan": "callback",
+        "period": "2026-12",
+        "status": "approved",
+        "lines": 5,
+        "quota": 4,
+        "late": False,
+        "due_by": NOW.isoformat(),
+        "occurred_at": NOW.isoformat(),
+    }
+    events = [envelope("leadnet.plan.approved", plan, at=NOW)]
+    for n in range(3):
+        task = {
+            "task_id": f"T{n}",
+            "lead_id": f"L{n}",
+            "customer_id": f"C{n}",
+            "dealer": "D001",
+            "kind": "callback",
+            "due_at": (NOW - timedelta(days=1)).isoformat(),
+        }
+        events.append(
+            envelope(
+                "leadnet.task.scheduled",
+                task | {"status": "open", "occurred_at": (NOW - timedelta(days=3)).isoformat()},
+                at=NOW,
+            )
+        )
+        if n < 2:  # two done, one on time and one late; the third still open
+            done = NOW - timedelta(days=2 - n * 1.5)
+            events.append(
+                envelope("leadnet.task.completed", task | {"status": "done", "occurred_at": done.isoformat()}, at=NOW)
+            )
+    await feed(console, events)
+    (row,) = (
+        await console.get("/v1/insights/dealers", params={"dealer": "D001"}, headers=infra.auth("hq_analyst"))
+    ).json()
+    assert (row["plan_quota"], row["plan_done"], row["plan_completion"]) == (4, 2, 0.5)
+    assert row["callbacks"] == {"due": 3, "on_time": 1, "late": 1, "open": 1, "share_on_time": 0.3333}
