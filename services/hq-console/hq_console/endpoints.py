@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -19,6 +19,8 @@ from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
 from leadnet_shared.pagination import Page, PageParams
 from leadnet_shared.problems import Forbidden, InvalidCursor, Unauthenticated, ValidationFailed, problem_responses
+
+RowT = TypeVar("RowT", bound=BaseModel)
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 _PROBLEMS = problem_responses(
@@ -91,9 +93,15 @@ async def get_kpis(request: Request, q: ConsoleQuery, session: Session) -> insig
 
 class TrendOut(BaseModel):
     """A series, not a list of records: one object (not a bare array) so that it can grow fields (contract.md
-    "Lists" reserves bare arrays for nothing)."""
+    "Lists": no operation answers a bare array)."""
 
     points: list[insights.TrendPoint]
+
+
+class Rows(BaseModel, Generic[RowT]):
+    """A table of figures (one row per group), not a list of records to sync: no cursor, no `updated_since`."""
+
+    rows: list[RowT]
 
 
 @router.get("/trend", response_model=TrendOut, responses=_PROBLEMS)
@@ -108,28 +116,28 @@ async def get_trend(
     return TrendOut(points=points)
 
 
-@router.get("/funnel", response_model=list[insights.FunnelRow], responses=_PROBLEMS)
+@router.get("/funnel", response_model=Rows[insights.FunnelRow], responses=_PROBLEMS)
 async def get_funnel(
     request: Request,
     q: ConsoleQuery,
     session: Session,
     by: Annotated[insights.FunnelBy, Query()] = "none",
-) -> list[insights.FunnelRow]:
+) -> Rows[insights.FunnelRow]:
     """received → accepted → verified → promoted → sold, by source, network, tier, product line, region or dealer."""
-    return await insights.funnel(session, q.period, q.filters, q.scope, now=_now(request), by=by)
+    return Rows(rows=await insights.funnel(session, q.period, q.filters, q.scope, now=_now(request), by=by))
 
 
-@router.get("/dealers", response_model=list[dealers.DealerRow], responses=_PROBLEMS)
-async def get_dealers(request: Request, q: ConsoleQuery, session: Session) -> list[dealers.DealerRow]:
+@router.get("/dealers", response_model=Rows[dealers.DealerRow], responses=_PROBLEMS)
+async def get_dealers(request: Request, q: ConsoleQuery, session: Session) -> Rows[dealers.DealerRow]:
     """Per dealer: collection, callback and promotion timeliness, overdue and escalated tasks, plan completion,
     cross-region sales, rewards."""
-    return await dealers.dealer_rows(session, q.period, q.filters, q.scope, now=_now(request))
+    return Rows(rows=await dealers.dealer_rows(session, q.period, q.filters, q.scope, now=_now(request)))
 
 
-@router.get("/regions", response_model=list[regions.RegionRow], responses=_PROBLEMS)
-async def get_regions(request: Request, q: ConsoleQuery, session: Session) -> list[regions.RegionRow]:
+@router.get("/regions", response_model=Rows[regions.RegionRow], responses=_PROBLEMS)
+async def get_regions(request: Request, q: ConsoleQuery, session: Session) -> Rows[regions.RegionRow]:
     """One level below the `region` filter (provinces without it, then cities, then counties)."""
-    return await regions.region_rows(session, q.period, q.filters, q.scope, now=_now(request))
+    return Rows(rows=await regions.region_rows(session, q.period, q.filters, q.scope, now=_now(request)))
 
 
 @router.get("/networks", response_model=networks.Networks, responses=_PROBLEMS)

@@ -168,6 +168,6 @@ async def test_plan_completion_is_callbacks_done_against_the_approved_quota(
     await feed(console, events)
     (row,) = (
         await console.get("/v1/insights/dealers", params={"dealer": "D001"}, headers=infra.auth("hq_analyst"))
-    ).json()
+    ).json()["rows"]
     assert (row["plan_quota"], row["plan_done"], row["plan_completion"]) == (4, 2, 0.5)
     assert row["callbacks"] == {"due": 3, "on_time": 1, "late": 1, "open": 1, "share_on_time": 0.3333}

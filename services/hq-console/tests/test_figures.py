@@ -600,7 +600,9 @@ async def test_lists_funnel_regions_dealers_and_customers_agree(
     def within(at: datetime | None) -> bool:
         return at is not None and start <= at < end
 
-    funnel = (await fed_console.get("/v1/insights/funnel", params=params | {"by": "source"}, headers=headers)).json()
+    funnel = (await fed_console.get("/v1/insights/funnel", params=params | {"by": "source"}, headers=headers)).json()[
+        "rows"
+    ]
     for source in SOURCES:
         cohort = [x for x in world.leads if within(x.received) and x.source == source]
         (row,) = [r for r in funnel if r["key"] == source]
@@ -610,7 +612,7 @@ async def test_lists_funnel_regions_dealers_and_customers_agree(
         assert row["promoted"] == len([x for x in cohort if x.promoted])
         assert row["sold"] == len([x for x in cohort if x.sold])
 
-    provinces = (await fed_console.get("/v1/insights/regions", params=params, headers=headers)).json()
+    provinces = (await fed_console.get("/v1/insights/regions", params=params, headers=headers)).json()["rows"]
     for row in provinces:
         code = row["region_code"]
         assert (
@@ -626,11 +628,14 @@ async def test_lists_funnel_regions_dealers_and_customers_agree(
         )
     names = {r["region_code"]: r["name"] for r in provinces}
     assert names.get("37") == "山东省"
-    cities = (await fed_console.get("/v1/insights/regions", params=params | {"region": "37"}, headers=headers)).json()
+    cities = (await fed_console.get("/v1/insights/regions", params=params | {"region": "37"}, headers=headers)).json()[
+        "rows"
+    ]
     assert {r["region_code"] for r in cities} <= {"3707", "3701"}
 
     dealers = {
-        r["dealer"]: r for r in (await fed_console.get("/v1/insights/dealers", params=params, headers=headers)).json()
+        r["dealer"]: r
+        for r in (await fed_console.get("/v1/insights/dealers", params=params, headers=headers)).json()["rows"]
     }
     assert set(DEALERS_) <= set(dealers)
     for code in DEALERS_:
