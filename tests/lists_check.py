@@ -43,19 +43,35 @@ async def check_lists(client: httpx.AsyncClient, document: dict[str, Any], heade
     """Each list without path parameters, called with `updated_since` in the past, in the future and malformed:
     what did not answer as contract.md "Lists" says, one line each."""
     problems: list[str] = []
-    for path, _ in lists_of(document):
+    for path, operation in lists_of(document):
         if "{" in path:
             continue  # a list under one object (a customer's timeline): its document is checked by test_lists.py
+        # A required query parameter (the console's `metric`) gets the first value its schema allows.
+        required = {
+            p["name"]: _first_value(document, p["schema"])
+            for p in operation.get("parameters", [])
+            if p.get("in") == "query" and p.get("required")
+        }
         past = await client.get(
-            path, params={"updated_since": "2000-01-01T00:00:00+08:00", "limit": 1}, headers=headers
+            path, params={**required, "updated_since": "2000-01-01T00:00:00+08:00", "limit": 1}, headers=headers
         )
         if past.status_code != 200 or not isinstance(past.json().get("total"), int):
             problems.append(f"{path}: {past.status_code} {past.text[:200]}")
             continue
-        future = await client.get(path, params={"updated_since": "2999-01-01T00:00:00Z"}, headers=headers)
+        future = await client.get(path, params={**required, "updated_since": "2999-01-01T00:00:00Z"}, headers=headers)
         if future.status_code != 200 or future.json()["items"] or future.json()["total"] != 0:
             problems.append(f"{path} (future): {future.status_code} {future.text[:200]}")
-        bad = await client.get(path, params={"updated_since": "yesterday"}, headers=headers)
+        bad = await client.get(path, params={**required, "updated_since": "yesterday"}, headers=headers)
         if bad.status_code != 422 or bad.headers["content-type"] != "application/problem+json":
             problems.append(f"{path} (malformed): {bad.status_code} {bad.text[:200]}")
     return problems
+
+
+def _first_value(document: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """A value the parameter's schema accepts: its first enum member (through $ref), else a placeholder."""
+    resolved = schema_of(document, schema)
+    for option in [resolved, *resolved.get("anyOf", [])]:
+        option = schema_of(document, option)
+        if option.get("enum"):
+            return option["enum"][0]
+    return "x"

@@ -179,6 +179,9 @@ async def records(
     entity = aliased(model, name=measure.alias)
     query = select(entity).where(text(where.sql()).bindparams(**where.used_params()))
     time_column, key_column = getattr(entity, measure.time), getattr(entity, measure.key)
-    result = await fetch_page(session, query, order=[time_column, key_column], params=page)
+    # `?updated_since=` (contract.md "Lists"): a fact that changes (a lead's status, a task) by its updated_at; an
+    # immutable one (a refusal, a posting, a tier change) by the instant it counts at.
+    changed_at = getattr(entity, "updated_at", None) if hasattr(model, "updated_at") else time_column
+    result = await fetch_page(session, query, order=[time_column, key_column], params=page, changed_at=changed_at)
     items = [_item(measure.table, row, getattr(row, measure.time)) for row in result.rows]
     return Page(items=items, next_cursor=result.next_cursor, total=result.total)
