@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -179,7 +179,7 @@ def _period_params(period: Period, *, now: datetime) -> dict[str, object]:
 
 
 class PeriodOut(BaseModel):
-    from_: date
+    from_: date = Field(alias="from")  # "from" in JSON (a Python keyword here)
     to: date
     granularity: str
     label: str

@@ -53,6 +53,7 @@ async def test_a_dealer_is_refused_and_hq_sees_its_regions(console: httpx.AsyncC
     everything = await console.get("/v1/insights/kpis", headers=infra.auth("hq_analyst"))
     assert everything.status_code == 200, everything.text
     assert everything.json()["records_accepted"] == 2
+    assert set(everything.json()["period"]) >= {"from", "to", "granularity"}  # "from", not the Python name from_
     regional = await console.get("/v1/insights/kpis", headers=infra.auth("hq_admin", regions=["37"]))
     assert regional.json()["records_accepted"] == 1
     listed = await console.get(
