@@ -763,7 +763,8 @@ class TestCompose:
         assert postgres["healthcheck"]["test"] and postgres["restart"] == "unless-stopped"
         init = (REPO / "deploy" / "compose" / "postgres-init.sh").read_text()
         # What the script does is run on a real PostgreSQL by tests/test_compose_roles.py.
-        assert "for service in intake router scheduler ledger console notifier; do" in init and 'db="leadnet_${service}"' in init
+        assert "for service in intake router scheduler ledger console notifier; do" in init
+        assert 'db="leadnet_${service}"' in init
 
     def test_compose_creates_the_contract_topics(self) -> None:
         script = (REPO / "deploy" / "compose" / "create-topics.sh").read_text()
