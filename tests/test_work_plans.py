@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
 
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import DEALERS, LEADS, PLANS, CustomerTierChanged, DealerUpserted
@@ -232,6 +233,17 @@ class TestApprovalChain:
             assert [u["unit"] for u in own["units"]] == ["D001"]
             channel = await call(s, "GET", "/v1/plans/rollup/2026-12?level=channel", who(s, "hq_admin"), 200)
             assert [u["unit"] for u in channel["units"]] == ["heavy_truck"]
+
+            # a planned customer's task cancelled (its lead closed, or it bought: the life cycle cancels open work)
+            # leaves the plan: the roll-up no longer counts that line as planned
+            before = {u["unit"]: u["callbacks"] for u in by_dealer["units"]}["D003"]
+            async with s.runtime.db.transaction() as session:
+                cancel = "UPDATE tasks SET status = 'cancelled' WHERE task_id = :t"
+                await session.execute(text(cancel), {"t": approved["lines"][0]["task_id"]})
+            after = await call(s, "GET", "/v1/plans/rollup/2026-12?level=dealer", who(s, "hq_admin"), 200)
+            now_d3 = {u["unit"]: u["callbacks"] for u in after["units"]}["D003"]
+            assert now_d3["planned"] == before["planned"] - 1
+            assert now_d3["approved_lines"] == before["approved_lines"] - 1
 
 
 class TestRejectionQuotaAndEvents:

@@ -5,7 +5,9 @@ month) for promotion plans.
 Figures of a unit and period:
 - plans: the dealers' plans of the period (every active dealer has one once its deadline passed, work_plans.py);
   submitted: those submitted at least once; approved: those approved; late: those flagged late;
-- planned: lines of the period's plans, whatever their status; approved_lines: lines of approved plans;
+- planned: lines of the period's plans, whatever their status; approved_lines: lines of approved plans; a line
+  whose task was cancelled (the lead closed, the customer bought and its open work was cancelled, erasure) has left
+  the plan and counts in neither;
 - done: tasks of the kind completed in the period (as plans.py counts them);
 - unplanned: tasks of the kind due in the period, not cancelled, that no approved plan planned.
 """
@@ -73,7 +75,8 @@ def _instant(day: date) -> datetime:
 
 _PLANS = text("""
     SELECT p.dealer, p.kind, p.period, p.status, p.late, p.submitted_at IS NOT NULL AS submitted,
-           (SELECT count(*) FROM work_plan_lines l WHERE l.plan_id = p.plan_id) AS lines
+           (SELECT count(*) FROM work_plan_lines l WHERE l.plan_id = p.plan_id
+              AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = l.task_id AND t.status = 'cancelled')) AS lines
     FROM work_plans p
     WHERE (p.kind = 'callback' AND p.period = :month) OR (p.kind = 'promotion' AND p.period = ANY(:weeks))""")
 # Tasks bucketed by Shanghai month (callbacks) or ISO week (promotions) of the instant that counts.
