@@ -14,9 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console.filters import Filters, Scope, Where, dims
-from hq_console.insights import MEASURES, measure_where
+from hq_console.insights import MEASURES, measure_where, period_params
 from hq_console.periods import Period
-from hq_console.tiers import measures_policy
 
 
 class Timeliness(BaseModel):
@@ -47,16 +46,29 @@ class DealerRow(BaseModel):
     sold: int
     cross_region_sales: int  # sales of records entered across regions (跨區域), by the dealer credited
     violations: int  # sales the attribution flagged (e.g. outside protection)
+    sales_pending: int  # sales it reported that wait for their confirmation at the period's end (or now)
+    sales_rejected: int  # sales it reported that their confirmer rejected in the period
     rewards_fen: int
 
 
 _LEAD_FIGURES = ("records_received", "records_accepted", "duplicates_refused", "cross_region", "verified")
+# (cell, the figure of insights.MEASURES it counts)
+_TASK_FIGURES = (
+    ("cb_due", "callbacks_due"),
+    ("cb_on_time", "callbacks_on_time"),
+    ("cb_late", "callbacks_late"),
+    ("pr_due", "promotions_due"),
+    ("pr_on_time", "promotions_on_time"),
+    ("pr_late", "promotions_late"),
+    ("overdue", "tasks_became_overdue"),
+    ("escalated", "tasks_escalated"),
+    ("plan_done", "callbacks_completed"),
+)
 
 
 async def dealer_rows(
     session: AsyncSession, period: Period, filters: Filters, scope: Scope, *, now: datetime
 ) -> list[DealerRow]:
-    policy = measures_policy()
     cells: dict[str, dict[str, int]] = {}
 
     def put(dealer: str | None, figure: str, n: int) -> None:
@@ -65,7 +77,7 @@ async def dealer_rows(
             cell[figure] = cell.get(figure, 0) + n
 
     # lead figures by entering dealer, sales by the dealer credited, rewards by the dealer paid
-    for name in (*_LEAD_FIGURES, "sold", "rewards", "tasks_open"):
+    for name in (*_LEAD_FIGURES, "sold", "rewards", "tasks_open", "sales_pending", "sales_rejected"):
         measure = MEASURES[name]
         where = measure_where(name, period, filters, scope, now=now)
         value = "sum(e.amount_fen)" if name == "rewards" else "count(*)"
@@ -81,35 +93,14 @@ async def dealer_rows(
         put(dealer, "cross_region_sales", int(cross))
         put(dealer, "violations", int(violations))
 
-    # tasks: timeliness of what fell due in the period, overdue and escalated in it
-    tasks = dims(
-        Where(params={"start": period.start, "end": period.end, "as_of": min(period.end, now)}),
-        "t",
-        filters,
-        scope,
-        dealer="t.dealer",
-    )
-    tasks.params.update(callback_kinds=list(policy.callback_kinds), promotion_kinds=list(policy.promotion_kinds))
-    due = (
-        "t.due_at >= :start AND t.due_at < :end AND (t.close_reason IS NULL OR t.close_reason = 'completed' "
-        "OR t.completed_at IS NOT NULL)"
+    # tasks: timeliness of what fell due in the period, overdue and escalated in it. Each count is the condition of
+    # its figure in insights.MEASURES (the list a cell links to), so a cell and its list's total agree.
+    tasks = dims(Where(params=period_params(period, now=now)), "t", filters, scope, dealer="t.dealer")
+    counted = ", ".join(
+        f"count(*) FILTER (WHERE {MEASURES[measure].condition}) AS {figure}" for figure, measure in _TASK_FIGURES
     )
     sql = f"""
-        SELECT t.dealer,
-            count(*) FILTER (WHERE {due} AND t.kind = ANY(CAST(:callback_kinds AS text[]))) AS cb_due,
-            count(*) FILTER (WHERE {due} AND t.kind = ANY(CAST(:callback_kinds AS text[]))
-                             AND t.completed_at <= t.due_at) AS cb_on_time,
-            count(*) FILTER (WHERE {due} AND t.kind = ANY(CAST(:callback_kinds AS text[]))
-                             AND t.completed_at > t.due_at) AS cb_late,
-            count(*) FILTER (WHERE {due} AND t.kind = ANY(CAST(:promotion_kinds AS text[]))) AS pr_due,
-            count(*) FILTER (WHERE {due} AND t.kind = ANY(CAST(:promotion_kinds AS text[]))
-                             AND t.completed_at <= t.due_at) AS pr_on_time,
-            count(*) FILTER (WHERE {due} AND t.kind = ANY(CAST(:promotion_kinds AS text[]))
-                             AND t.completed_at > t.due_at) AS pr_late,
-            count(*) FILTER (WHERE t.overdue_at >= :start AND t.overdue_at < :end) AS overdue,
-            count(*) FILTER (WHERE t.escalated_at >= :start AND t.escalated_at < :end) AS escalated,
-            count(*) FILTER (WHERE t.kind = ANY(CAST(:callback_kinds AS text[])) AND t.completed_at >= :start
-                             AND t.completed_at < :end) AS plan_done
+        SELECT t.dealer, {counted}
         FROM tasks t
         WHERE {tasks.sql()} AND (t.due_at >= :start AND t.due_at < :end
                OR t.overdue_at >= :start AND t.overdue_at < :end OR t.escalated_at >= :start AND t.escalated_at < :end
@@ -180,6 +171,8 @@ async def dealer_rows(
                 sold=got.get("sold", 0),
                 cross_region_sales=got.get("cross_region_sales", 0),
                 violations=got.get("violations", 0),
+                sales_pending=got.get("sales_pending", 0),
+                sales_rejected=got.get("sales_rejected", 0),
                 rewards_fen=got.get("rewards", 0),
             )
         )

@@ -403,6 +403,90 @@ SALE_CANCEL = (
     "ON CONFLICT (sale_id) DO UPDATE SET cancelled_at = LEAST(t.cancelled_at, EXCLUDED.cancelled_at)"
 )
 
+# A sale that waits for a confirmation: one statement for every event of it (reported, confirmed, rejected,
+# cancelled) so a batch writes them in the order they came; the first settlement wins.
+PENDING_SALE_COLUMNS = [
+    "sale_id",
+    "customer_id",
+    "lead_id",
+    "seller",
+    "supplied_by",
+    "confirmer",
+    "vehicles",
+    "sold_at",
+    "reported_at",
+    "settled_at",
+    "outcome",
+    "rejected_at",
+    "rejected_by",
+    "region_code",
+    "product_line",
+    "updated_at",
+]
+_PENDING_KEEP = ("customer_id", "lead_id", "seller", "supplied_by", "confirmer", "sold_at", "reported_at")
+PENDING_SALE_UPSERT = (
+    f"INSERT INTO pending_sales AS t ({', '.join(PENDING_SALE_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, "
+    "COALESCE($7::int, 0), $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (sale_id) DO UPDATE SET "
+    + ", ".join(f"{c} = COALESCE(t.{c}, EXCLUDED.{c})" for c in _PENDING_KEEP)
+    + ", vehicles = GREATEST(t.vehicles, EXCLUDED.vehicles), "
+    "outcome = CASE WHEN EXCLUDED.settled_at IS NOT NULL AND (t.settled_at IS NULL OR EXCLUDED.settled_at < "
+    "t.settled_at) THEN EXCLUDED.outcome ELSE t.outcome END, settled_at = LEAST(t.settled_at, EXCLUDED.settled_at), "
+    "rejected_at = COALESCE(t.rejected_at, EXCLUDED.rejected_at), "
+    "rejected_by = COALESCE(t.rejected_by, EXCLUDED.rejected_by), "
+    "region_code = COALESCE(EXCLUDED.region_code, t.region_code), "
+    "product_line = COALESCE(EXCLUDED.product_line, t.product_line), "
+    "updated_at = GREATEST(t.updated_at, EXCLUDED.updated_at)"
+)
+
+
+def pending_sale_row(data: dict[str, Any], at: datetime, **settled: Any) -> Row | None:
+    sale_id = _str(data.get("sale_id"))
+    if not sale_id:
+        return None
+    values: dict[str, Any] = {c: None for c in PENDING_SALE_COLUMNS}
+    values.update(
+        sale_id=sale_id,
+        customer_id=_str(data.get("customer_id")),
+        lead_id=_str(data.get("attributed_lead_id")),
+        seller=_str(data.get("seller")),
+        supplied_by=_str(data.get("supplied_by")),
+        region_code=_region(data, "region_code"),
+        product_line=_str(data.get("product_line")),
+        updated_at=at,
+    )
+    values.update(settled)
+    return tuple(values[c] for c in PENDING_SALE_COLUMNS)
+
+
+def _sale_pending(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
+    row = pending_sale_row(
+        data,
+        at,
+        confirmer=_str(data.get("confirmer")),
+        vehicles=_int(data.get("vehicle_count")),
+        sold_at=_ts(data.get("sold_at")),
+        reported_at=_ts(data.get("reported_at")) or at,
+    )
+    if row is not None:
+        batch.add(PENDING_SALE_UPSERT, row)
+    batch.add(OTHER_INSERT, (envelope.id, envelope.type, at, envelope.subject, _json(data)))
+
+
+def _sale_rejected(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
+    when = _ts(data.get("rejected_at")) or at
+    row = pending_sale_row(
+        data,
+        at,
+        vehicles=_int(data.get("vehicle_count")),
+        settled_at=when,
+        outcome="rejected",
+        rejected_at=when,
+        rejected_by=_str(data.get("rejected_by")),
+    )
+    if row is not None:
+        batch.add(PENDING_SALE_UPSERT, row)
+    batch.add(OTHER_INSERT, (envelope.id, envelope.type, at, envelope.subject, _json(data)))
+
 
 def sale_row(data: dict[str, Any], at: datetime) -> Row | None:
     sale_id = _str(data.get("sale_id"))
@@ -735,6 +819,11 @@ def _sale(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) 
     row = sale_row(data, at)
     if row is None:
         return
+    confirmed_at = _ts(data.get("confirmed_at"))
+    if confirmed_at is not None:  # it waited for a confirmation: no longer pending
+        settled = pending_sale_row(data, at, settled_at=confirmed_at, outcome="confirmed")
+        if settled is not None:
+            batch.add(PENDING_SALE_UPSERT, settled)
     batch.add(SALE_UPSERT, row)
     batch.sale_ids.add(row[0])
     lead_id, customer_id = row[SALE_COLUMNS.index("lead_id")], row[SALE_COLUMNS.index("customer_id")]
@@ -748,7 +837,12 @@ def _sale(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) 
 
 def _sale_cancelled(batch: Batch, envelope: Envelope, data: dict[str, Any], at: datetime) -> None:
     sale_id = _str(data.get("sale_id"))
-    if sale_id:
+    if sale_id and data.get("was_pending") is True:
+        # cancelled while it waited: nothing was attributed, so the sales table never had it
+        row = pending_sale_row(data, at, settled_at=_ts(data.get("cancelled_at")) or at, outcome="cancelled")
+        if row is not None:
+            batch.add(PENDING_SALE_UPSERT, row)
+    elif sale_id:
         batch.add(SALE_CANCEL, (sale_id, _str(data.get("customer_id")), _ts(data.get("cancelled_at")) or at))
 
 
@@ -942,6 +1036,8 @@ _HANDLERS: dict[str, Handler] = {
     **{t: _lead for t in _LEAD_TYPES},
     "leadnet.sale.attributed": _sale,
     "leadnet.sale.cancelled": _sale_cancelled,
+    "leadnet.sale.pending_confirmation": _sale_pending,
+    "leadnet.sale.rejected": _sale_rejected,
     "leadnet.ledger.entry_posted": _ledger,
     "leadnet.customer.upserted": _customer,
     "leadnet.customer.erased": _erased,

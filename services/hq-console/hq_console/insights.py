@@ -154,16 +154,76 @@ MEASURES: dict[str, Measure] = {
     ),
 }
 
+# ---- the funnel's stages: a cohort (the records received in the period) and how far it has come since -----------
+_COHORT = "l.received_at >= :start AND l.received_at < :end"
+for _stage in ("accepted", "verified", "promoted", "sold"):
+    MEASURES[f"funnel_{_stage}"] = Measure(
+        "leads", "l", "lead_id", "received_at", "l.entered_by", f"{_COHORT} AND l.{_stage}_at IS NOT NULL"
+    )
+
+# ---- the dealers page: timeliness of the tasks due in the period (not cancelled by the life cycle), tasks that
+# became overdue or were escalated in it, callbacks completed in it (the plan's done), sales across regions -------
+TASK_DUE = (
+    "t.due_at >= :start AND t.due_at < :end AND (t.close_reason IS NULL OR t.close_reason = 'completed' "
+    "OR t.completed_at IS NOT NULL)"
+)
+_TIMELINESS = {
+    "due": "",
+    "on_time": " AND t.completed_at <= t.due_at",
+    "late": " AND t.completed_at > t.due_at",
+    "open": " AND t.completed_at IS NULL",
+}
+for _plural, _kinds in (("callbacks", ":callback_kinds"), ("promotions", ":promotion_kinds")):
+    for _part, _extra in _TIMELINESS.items():
+        MEASURES[f"{_plural}_{_part}"] = Measure(
+            "tasks",
+            "t",
+            "task_id",
+            "due_at",
+            "t.dealer",
+            f"{TASK_DUE} AND t.kind = ANY(CAST({_kinds} AS text[])){_extra}",
+        )
+MEASURES["tasks_became_overdue"] = Measure(
+    "tasks", "t", "task_id", "overdue_at", "t.dealer", "t.overdue_at >= :start AND t.overdue_at < :end"
+)
+MEASURES["tasks_escalated"] = Measure(
+    "tasks", "t", "task_id", "escalated_at", "t.dealer", "t.escalated_at >= :start AND t.escalated_at < :end"
+)
+MEASURES["callbacks_completed"] = Measure(
+    "tasks",
+    "t",
+    "task_id",
+    "completed_at",
+    "t.dealer",
+    "t.kind = ANY(CAST(:callback_kinds AS text[])) AND t.completed_at >= :start AND t.completed_at < :end",
+)
+MEASURES["cross_region_sales"] = Measure(
+    "sales", "s", "sale_id", "sold_at", "s.credited_dealer", f"{MEASURES['sold'].condition} AND s.cross_region"
+)
+# ---- sales waiting for a confirmation (a snapshot at the period's end, or now) and sales their confirmer rejected
+# in the period: kept in pending_sales, by the reporting dealer (the seller); nothing is paid on either -----------
+MEASURES["sales_pending"] = Measure(
+    "pending_sales",
+    "p",
+    "sale_id",
+    "reported_at",
+    "p.seller",
+    "p.reported_at < :as_of AND (p.settled_at IS NULL OR p.settled_at >= :as_of)",
+)
+MEASURES["sales_rejected"] = Measure(
+    "pending_sales", "p", "sale_id", "rejected_at", "p.seller", "p.rejected_at >= :start AND p.rejected_at < :end"
+)
+
 
 def measure_where(name: str, period: Period, filters: Filters, scope: Scope, *, now: datetime) -> Where:
     """The condition (with its parameters) of figure `name` for a period, filters and caller."""
     measure = MEASURES[name]
-    where = Where(params=_period_params(period, now=now))
+    where = Where(params=period_params(period, now=now))
     where.add(measure.condition)
     return dims(where, measure.alias, filters, scope, dealer=measure.dealer, has=measure.has)
 
 
-def _period_params(period: Period, *, now: datetime) -> dict[str, object]:
+def period_params(period: Period, *, now: datetime) -> dict[str, object]:
     policy = measures_policy()
     return {
         "start": period.start,
@@ -172,6 +232,8 @@ def _period_params(period: Period, *, now: datetime) -> dict[str, object]:
         "as_of": min(period.end, now),
         "duplicate_reasons": list(policy.duplicate_reasons),
         "lost_reasons": list(policy.lost_close_reasons),
+        "callback_kinds": list(policy.callback_kinds),
+        "promotion_kinds": list(policy.promotion_kinds),
     }
 
 
@@ -214,6 +276,8 @@ class KpiValues(BaseModel):
     rewards_fen: int
     tasks_open: int
     tasks_overdue: int
+    sales_pending: int  # reported sales waiting for their confirmation at the period's end (or now)
+    sales_rejected: int  # reported sales their confirmer rejected in the period
 
 
 class Kpis(KpiValues):
@@ -236,6 +300,8 @@ _COUNTED = (
     "sold",
     "tasks_open",
     "tasks_overdue",
+    "sales_pending",
+    "sales_rejected",
 )
 
 
@@ -250,7 +316,7 @@ async def kpi_values(
         counts = []
         for condition in measure.parts or (measure.condition,):
             where = dims(
-                Where(params=_period_params(period, now=now)).add(condition),
+                Where(params=period_params(period, now=now)).add(condition),
                 measure.alias,
                 filters,
                 scope,
@@ -283,6 +349,8 @@ async def kpi_values(
         rewards_fen=int(row["rewards_fen"]),
         tasks_open=int(row["tasks_open"]),
         tasks_overdue=int(row["tasks_overdue"]),
+        sales_pending=int(row["sales_pending"]),
+        sales_rejected=int(row["sales_rejected"]),
     )
 
 

@@ -206,6 +206,34 @@ class Sale(Dims, Base):
     )
 
 
+class PendingSale(Dims, Base):
+    """A reported sale that waited for a confirmation (sale.pending_confirmation) and how it was settled: confirmed
+    (its sale.attributed names confirmed_at), rejected by the confirmer (sale.rejected) or cancelled while pending
+    (sale.cancelled with was_pending). The sales table holds attributed sales only: nothing here is sold or paid."""
+
+    __tablename__ = "pending_sales"
+
+    sale_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    lead_id: Mapped[str | None] = mapped_column(String(64))
+    seller: Mapped[str | None] = mapped_column(String(32))
+    supplied_by: Mapped[str | None] = mapped_column(String(32))
+    confirmer: Mapped[str | None] = mapped_column(String(32))
+    vehicles: Mapped[int] = mapped_column(Integer, default=0)
+    sold_at: Mapped[datetime | None] = mapped_column(TS)
+    reported_at: Mapped[datetime | None] = mapped_column(TS)
+    settled_at: Mapped[datetime | None] = mapped_column(TS)  # the first of confirmed, rejected or cancelled
+    outcome: Mapped[str | None] = mapped_column(String(20))  # confirmed | rejected | cancelled | None (pending)
+    rejected_at: Mapped[datetime | None] = mapped_column(TS)
+    rejected_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        Index("ix_pending_sales_reported", "reported_at"),
+        Index("ix_pending_sales_rejected", "rejected_at", postgresql_where="rejected_at IS NOT NULL"),
+    )
+
+
 class LedgerEntry(Dims, Base):
     """A posting to a dealer's account (reward earned, or its reversal: negative)."""
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from hq_console.filters import Filters, Scope
 from hq_console.insights import MEASURES, measure_where
-from hq_console.models import Lead, LedgerEntry, Refusal, Sale, Task, TierChange
+from hq_console.models import Lead, LedgerEntry, PendingSale, Refusal, Sale, Task, TierChange
 from hq_console.periods import Period
 from leadnet_shared.masking import mask_name, mask_phone, region_label
 from leadnet_shared.pagination import Page, PageParams, fetch_page
@@ -36,6 +36,24 @@ Metric = Literal[
     "lost_customers",
     "upgraded_customers",
     "repeat_purchases",
+    "funnel_accepted",
+    "funnel_verified",
+    "funnel_promoted",
+    "funnel_sold",
+    "callbacks_due",
+    "callbacks_on_time",
+    "callbacks_late",
+    "callbacks_open",
+    "promotions_due",
+    "promotions_on_time",
+    "promotions_late",
+    "promotions_open",
+    "tasks_became_overdue",
+    "tasks_escalated",
+    "callbacks_completed",
+    "cross_region_sales",
+    "sales_pending",
+    "sales_rejected",
 ]
 _MODELS: dict[str, Any] = {
     "leads": Lead,
@@ -44,6 +62,7 @@ _MODELS: dict[str, Any] = {
     "ledger_entries": LedgerEntry,
     "tasks": Task,
     "tier_changes": TierChange,
+    "pending_sales": PendingSale,
 }
 
 
@@ -55,7 +74,7 @@ class MaskedCustomer(BaseModel):
 
 class RecordItem(BaseModel):
     id: str
-    kind: str  # lead | refusal | sale | ledger_entry | task | tier_change
+    kind: str  # lead | refusal | sale | ledger_entry | task | tier_change | pending_sale
     at: datetime  # the instant the figure counts it by
     lead_id: str | None = None
     customer_id: str | None = None
@@ -149,6 +168,18 @@ def _item(table: str, row: Any, at: datetime) -> RecordItem:
             status=row.status,
             detail=row.kind if not row.outcome else f"{row.kind}:{row.outcome}",
             due_at=row.due_at,
+            **common,
+        )
+    if table == "pending_sales":
+        return RecordItem(
+            id=row.sale_id,
+            kind="pending_sale",
+            lead_id=row.lead_id,
+            customer_id=row.customer_id,
+            dealer=row.seller,
+            status=row.outcome or "pending",
+            detail=f"rejected_by:{row.rejected_by}" if row.rejected_by else row.confirmer,
+            vehicles=row.vehicles,
             **common,
         )
     return RecordItem(

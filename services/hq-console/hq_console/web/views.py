@@ -48,8 +48,19 @@ OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = (
     ("rewards_fen", "rewards", True),
     ("tasks_open", "tasks_open", False),
     ("tasks_overdue", "tasks_overdue", False),
+    ("sales_pending", "sales_pending", False),
+    ("sales_rejected", "sales_rejected", False),
 )
 FUNNEL_STAGES = ("received", "accepted", "verified", "promoted", "sold")
+# The list behind each stage: the cohort received in the period and, after "received", those of it that reached
+# the stage since (insights.MEASURES "funnel_*", the funnel's own conditions).
+FUNNEL_MEASURES = {
+    "received": "records_received",
+    "accepted": "funnel_accepted",
+    "verified": "funnel_verified",
+    "promoted": "funnel_promoted",
+    "sold": "funnel_sold",
+}
 FUNNEL_GROUPS: tuple[insights.FunnelBy, ...] = ("source", "network", "tier", "product_line")
 # A funnel group's value as the filter that narrows a list to it.
 GROUP_FILTER = {"source": "source", "network": "network", "tier": "tier", "product_line": "product_line"}
@@ -201,11 +212,7 @@ def _plain(value: int | float | None, tile: Tile) -> int | float | None:
 def _funnel_columns(first: str) -> list[Column]:
     return [
         Column("label", first),
-        Column("received", "col.received", numeric=True, measure="records_received"),
-        Column("accepted", "col.accepted", numeric=True),
-        Column("verified", "col.verified", numeric=True),
-        Column("promoted", "col.promoted", numeric=True),
-        Column("sold", "col.sold", numeric=True),
+        *(Column(stage, f"col.{stage}", numeric=True, measure=FUNNEL_MEASURES[stage]) for stage in FUNNEL_STAGES),
     ]
 
 
@@ -236,7 +243,7 @@ async def funnel(ctx: Context) -> PageView:
                     ],
                 }
             ],
-            "leadnetLinks": [ctx.list_href("records_received")] + [None] * 4,
+            "leadnetLinks": [ctx.list_href(FUNNEL_MEASURES[stage]) for stage in FUNNEL_STAGES],
         },
     )
     tables = [
@@ -251,7 +258,7 @@ async def funnel(ctx: Context) -> PageView:
                 {"key": ctx.t(f"col.{stage}"), "stage": stage, "count": value}
                 for stage, value in zip(FUNNEL_STAGES, stages, strict=True)
             ],
-            linker=lambda row, column: ctx.list_href("records_received") if row["stage"] == "received" else None,
+            linker=lambda row, column: ctx.list_href(FUNNEL_MEASURES[row["stage"]]),
         )
     ]
     for group in FUNNEL_GROUPS:
@@ -294,13 +301,23 @@ async def dealers(ctx: Context) -> PageView:
             "dealer_name": row.name,
             "records_received": row.records_received,
             "verified": row.verified,
+            "callbacks_due": row.callbacks.due,
+            "callbacks_on_time": row.callbacks.on_time,
+            "callbacks_late": row.callbacks.late,
+            "callbacks_open": row.callbacks.open,
             "callback_on_time": row.callbacks.share_on_time,
+            "promotions_due": row.promotions.due,
+            "promotions_on_time": row.promotions.on_time,
+            "promotions_late": row.promotions.late,
+            "promotions_open": row.promotions.open,
             "promotion_on_time": row.promotions.share_on_time,
             "overdue": row.overdue,
             "escalated": row.escalated,
             "plan_completion": row.plan_completion,
             "sold": row.sold,
             "cross_region_sales": row.cross_region_sales,
+            "sales_pending": row.sales_pending,
+            "sales_rejected": row.sales_rejected,
             "rewards_fen": row.rewards_fen,
         }
         for row in rows
@@ -313,13 +330,16 @@ async def dealers(ctx: Context) -> PageView:
             Column("dealer_name", "col.dealer_name"),
             Column("records_received", "col.received", numeric=True, measure="records_received"),
             Column("verified", "col.verified", numeric=True, measure="verified"),
-            Column("callback_on_time", "col.callback_on_time", numeric=True, percent=True),
-            Column("promotion_on_time", "col.promotion_on_time", numeric=True, percent=True),
-            Column("overdue", "col.overdue", numeric=True),
-            Column("escalated", "col.escalated", numeric=True),
-            Column("plan_completion", "col.plan_completion", numeric=True, percent=True),
+            *_timeliness_columns("callbacks", "callback"),
+            *_timeliness_columns("promotions", "promotion"),
+            Column("overdue", "col.overdue", numeric=True, measure="tasks_became_overdue"),
+            Column("escalated", "col.escalated", numeric=True, measure="tasks_escalated"),
+            # a share links to the list of its numerator (the callbacks completed in the period)
+            Column("plan_completion", "col.plan_completion", numeric=True, percent=True, measure="callbacks_completed"),
             Column("sold", "col.sold", numeric=True, measure="sold"),
-            Column("cross_region_sales", "col.cross_region_sales", numeric=True),
+            Column("cross_region_sales", "col.cross_region_sales", numeric=True, measure="cross_region_sales"),
+            Column("sales_pending", "col.sales_pending", numeric=True, measure="sales_pending"),
+            Column("sales_rejected", "col.sales_rejected", numeric=True, measure="sales_rejected"),
             Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
         ],
         rows=table_rows,
@@ -337,6 +357,19 @@ async def dealers(ctx: Context) -> PageView:
         ),
     )
     return PageView(name="dealers", title="nav.dealers", charts=[chart], tables=[table])
+
+
+def _timeliness_columns(plural: str, singular: str) -> list[Column]:
+    """Due, on time, late, open (each linking to its tasks) and the share on time (linking to those on time)."""
+    return [
+        *(
+            Column(f"{plural}_{part}", f"col.{plural}_{part}", numeric=True, measure=f"{plural}_{part}")
+            for part in ("due", "on_time", "late", "open")
+        ),
+        Column(
+            f"{singular}_on_time", f"col.{singular}_on_time", numeric=True, percent=True, measure=f"{plural}_on_time"
+        ),
+    ]
 
 
 # ---- regions ----------------------------------------------------------------------------------------------------
