@@ -89,6 +89,19 @@ class SaleTruth:
 
 
 @dataclass
+class PendingTruth:
+    """A reported sale that waited for a confirmation: settled = confirmed, rejected or cancelled while pending."""
+
+    sale_id: str
+    seller: str
+    region: str | None
+    line: str | None
+    reported: datetime
+    settled: datetime | None = None
+    rejected: datetime | None = None
+
+
+@dataclass
 class EntryTruth:
     entry_id: str
     dealer: str
@@ -104,6 +117,7 @@ class World:
     entries: list[EntryTruth] = field(default_factory=list)
     refusals: list[tuple[str, str | None, datetime]] = field(default_factory=list)  # (dealer, network, at)
     upgrades: list[tuple[LeadTruth, datetime, bool]] = field(default_factory=list)  # (lead, at, upgraded)
+    pending: list[PendingTruth] = field(default_factory=list)
     events: list[tuple[str, str, Envelope]] = field(default_factory=list)  # (topic, key, event)
 
     def emit(self, topic: str, key: str, event_type: str, data: dict[str, Any], at: datetime) -> None:
@@ -268,6 +282,7 @@ def build_world(seed: int = 20, leads: int = 140) -> World:
         if again < NOW:
             world.sales.append(SaleTruth(sale.sale_id + "R", sale.lead, sale.dealer, 1, again, None))
     _life_cycle(world)
+    _pending_sales(world, span)
     for n in range(12):
         at = START + timedelta(seconds=rnd.uniform(0, span))
         dealer, network = rnd.choice(list(DEALERS_)), rnd.choice(NETWORKS_)
@@ -417,6 +432,29 @@ def _life_cycle(world: World) -> None:
         }
         if rnd.random() < 0.5:
             data["region_code"] = lead.region
+        if sale.sale_id.endswith(("0", "4")):  # a sale that waited for its supplier's confirmation first
+            confirmed = sale.sold + timedelta(hours=3)
+            world.pending.append(PendingTruth(sale.sale_id, sale.dealer, lead.region, lead.line, sale.sold, confirmed))
+            world.emit(
+                SALES,
+                lead.customer_id,
+                "leadnet.sale.pending_confirmation",
+                {
+                    "sale_id": sale.sale_id,
+                    "customer_id": lead.customer_id,
+                    "seller": sale.dealer,
+                    "supplied_by": "D004",
+                    "confirmer": "D004",
+                    "attributed_lead_id": lead.lead_id,
+                    "region_code": lead.region,
+                    "product_line": lead.line,
+                    "vehicle_count": sale.vehicles,
+                    "sold_at": _iso(sale.sold),
+                    "reported_at": _iso(sale.sold),
+                },
+                sale.sold,
+            )
+            data |= {"confirmed_by": "D004", "confirmed_at": _iso(confirmed)}
         world.emit(SALES, lead.customer_id, "leadnet.sale.attributed", data, sale.sold)
         if sale.cancelled:
             world.emit(
@@ -442,6 +480,55 @@ def _life_cycle(world: World) -> None:
             },
             entry.posted,
         )
+
+
+def _pending_sales(world: World, span: float) -> None:
+    """Sales reported for a confirmation that never came (still pending), that the confirmer rejected, or that
+    were cancelled while pending: none of them is sold."""
+    rnd = random.Random(11)
+    for n in range(30):
+        reported = START + timedelta(seconds=rnd.uniform(0, span))
+        sale = PendingTruth(f"P{n:03d}", rnd.choice(list(DEALERS_)), rnd.choice(REGIONS), rnd.choice(LINES), reported)
+        world.pending.append(sale)
+        customer = f"PC{n:03d}"
+        world.emit(
+            SALES,
+            customer,
+            "leadnet.sale.pending_confirmation",
+            {
+                "sale_id": sale.sale_id,
+                "customer_id": customer,
+                "seller": sale.seller,
+                "supplied_by": "D001",
+                "confirmer": "hq" if n % 3 == 0 else "D001",
+                "region_code": sale.region,
+                "product_line": sale.line,
+                "vehicle_count": 2,
+                "sold_at": _iso(reported - timedelta(hours=1)),
+                "reported_at": _iso(reported),
+            },
+            reported,
+        )
+        roll, at = rnd.random(), reported + timedelta(hours=rnd.uniform(1, 120))
+        if roll < 0.4 or at >= NOW:
+            continue
+        sale.settled = at
+        if roll < 0.75:
+            sale.rejected = at
+            data: dict[str, Any] = {
+                "sale_id": sale.sale_id,
+                "customer_id": customer,
+                "seller": sale.seller,
+                "supplied_by": "D001",
+                "rejected_by": "D001",
+                "region_code": sale.region,
+                "vehicle_count": 2,
+                "rejected_at": _iso(at),
+            }
+            world.emit(SALES, customer, "leadnet.sale.rejected", data, at)
+        else:
+            data = {"sale_id": sale.sale_id, "customer_id": customer, "cancelled_at": _iso(at), "was_pending": True}
+            world.emit(SALES, customer, "leadnet.sale.cancelled", data, at)
 
 
 # ---- the truth, computed here ------------------------------------------------------------------------------
@@ -495,7 +582,10 @@ def truth(world: World, start: datetime, end: datetime, f: Filter) -> dict[str, 
     sales = [
         s for s in world.sales if within(s.sold) and not s.cancelled and f.keeps(s.lead.region, s.lead.line, s.dealer)
     ]
+    pending = [p for p in world.pending if f.keeps(p.region, p.line, p.seller)]
     return {
+        "sales_pending": len([p for p in pending if p.reported < as_of and (p.settled is None or p.settled >= as_of)]),
+        "sales_rejected": len([p for p in pending if within(p.rejected)]),
         "records_received": len(received) + len(refused),
         "records_accepted": len(accepted),
         "duplicates_refused": len([x for x in received if not x.accepted]),
