@@ -34,6 +34,7 @@ from leadnet_shared.events import (
     LeadVerified,
     MaskedCustomer,
     SaleAttributed,
+    SalePendingConfirmation,
     SoldVehicle,
     make_envelope,
 )
@@ -265,6 +266,20 @@ async def seed_everything(site: Site) -> None:
         posted_at=at,
     )
     await site.publish(entry, key=customer_id, at=at, source="/leadnet/ledger")
+    # a sale D002 reported that still waits for its supplier's confirmation at the end of September
+    pending = SalePendingConfirmation(
+        sale_id="S2",
+        customer_id="C3",
+        seller="D002",
+        supplied_by="D001",
+        confirmer="D001",
+        region_code="370102",
+        product_line="light",
+        vehicle_count=1,
+        sold_at=SEPT + timedelta(days=10),
+        reported_at=SEPT + timedelta(days=10),
+    )
+    await site.publish(pending, key="C3", at=SEPT + timedelta(days=10), source="/leadnet/router")
 
 
 async def figures(site: Site, client: httpx.AsyncClient, query: str = QUERY) -> dict[str, Any]:
@@ -357,6 +372,23 @@ async def test_each_page_shows_its_figures(seeded: Site, page: Any) -> None:
     await page.goto(f"{seeded.base}/console/customers?{QUERY}")
     new = len({lead.customer_id for lead in LEADS if in_september(lead.at) and not lead.existed})
     assert await tile(page, "new_customers") == str(new)
+
+
+async def test_a_number_opens_the_list_of_as_many_rows(seeded: Site, page: Any) -> None:
+    """Funnel stages after "received" and the dealers page's cells link to their masked lists (issue 20)."""
+    for start, table, row, column, expected in (
+        ("funnel", "by_network", "NET-1", "verified", "2"),
+        ("funnel", "stages", "已核实", "count", "3"),
+        ("dealers", "dealers", "D002", "sales_pending", "1"),
+    ):
+        await page.goto(f"{seeded.base}/console/{start}?{QUERY}")
+        assert await cell(page, table, row, column) == expected
+        header = page.get_by_role("rowheader", name=row, exact=True)
+        link = page.locator(f"#table-{table} tbody tr").filter(has=header).locator(f'td[data-col="{column}"] a')
+        await link.click()
+        await page.wait_for_url("**/console/list?**")
+        assert await page.locator("#content tbody tr").count() == int(expected)
+        assert f"共 {expected} 条" in await page.locator("#content h2").inner_text()
 
 
 async def test_an_export_downloads_and_parses(seeded: Site, page: Any) -> None:
