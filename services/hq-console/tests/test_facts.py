@@ -197,3 +197,81 @@ async def test_arrival_order_and_batching_do_not_change_the_facts(
         async with runtime.db.transaction() as session:
             await ingest(session, list(events[first:last]))
     assert await facts_of(console, shuffled) == await facts_of(console, ordered)
+
+
+def pending_sales_life(p: str) -> list[Envelope]:
+    """Three sales reported for a confirmation: one confirmed (its attribution names confirmed_at), one rejected,
+    one cancelled while pending; and one still waiting."""
+
+    def at(hours: int) -> str:
+        return (T0 + timedelta(hours=hours)).isoformat()
+
+    def reported(sale: str) -> Envelope:
+        data = {
+            "sale_id": f"{p}{sale}",
+            "customer_id": f"{p}C{sale}",
+            "seller": "D002",
+            "supplied_by": "D001",
+            "confirmer": "D001",
+            "region_code": "370782",
+            "product_line": "tractor",
+            "vehicle_count": 2,
+            "sold_at": at(0),
+            "reported_at": at(1),
+        }
+        return envelope("leadnet.sale.pending_confirmation", data, at=T0)
+
+    confirmed = {
+        "sale_id": f"{p}P1",
+        "customer_id": f"{p}CP1",
+        "seller": "D002",
+        "credited_dealer": "D002",
+        "sold_at": at(0),
+        "vehicles": [{"vin": "V9", "product_line": "tractor"}, {"vin": "V8", "product_line": "tractor"}],
+        "confirmed_by": "D001",
+        "confirmed_at": at(3),
+    }
+    rejected = {"sale_id": f"{p}P2", "customer_id": f"{p}CP2", "seller": "D002", "rejected_by": "D001"}
+    cancelled = {"sale_id": f"{p}P3", "customer_id": f"{p}CP3", "cancelled_at": at(5), "was_pending": True}
+    return [
+        *(reported(sale) for sale in ("P1", "P2", "P3", "P4")),
+        envelope("leadnet.sale.attributed", confirmed, at=T0),
+        envelope("leadnet.sale.rejected", rejected | {"rejected_at": at(4), "vehicle_count": 2}, at=T0),
+        envelope("leadnet.sale.cancelled", cancelled, at=T0),
+    ]
+
+
+async def _pending_rows(client: httpx.AsyncClient, p: str) -> list[dict[str, Any]]:
+    from sqlalchemy import text
+
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.db.sessions() as session:
+        sql = "SELECT * FROM pending_sales WHERE sale_id LIKE :p ORDER BY sale_id"
+        rows = (await session.execute(text(sql), {"p": p + "%"})).mappings().all()
+    return [{k: (v.replace(p, "") if isinstance(v, str) else v) for k, v in row.items()} for row in rows]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_pending_sales_settle_the_same_whatever_the_arrival_order(
+    console: httpx.AsyncClient, data: st.DataObject
+) -> None:
+    runtime = console.app.state.runtime  # type: ignore[attr-defined]
+    run = data.draw(st.uuids()).hex[:8]
+    ordered, shuffled = f"po{run}-", f"ps{run}-"
+    async with runtime.db.transaction() as session:
+        await ingest(session, pending_sales_life(ordered))
+    got = await _pending_rows(console, ordered)
+    assert [(r["sale_id"], r["outcome"], r["vehicles"], r["seller"]) for r in got] == [
+        ("P1", "confirmed", 2, "D002"),
+        ("P2", "rejected", 2, "D002"),
+        ("P3", "cancelled", 2, "D002"),
+        ("P4", None, 2, "D002"),
+    ]
+    assert got[1]["rejected_by"] == "D001" and got[1]["settled_at"] == got[1]["rejected_at"]
+    events = data.draw(st.permutations(pending_sales_life(shuffled)))
+    cuts = sorted(data.draw(st.sets(st.integers(min_value=1, max_value=len(events) - 1), max_size=3)))
+    for first, last in zip([0, *cuts], [*cuts, len(events)], strict=True):
+        async with runtime.db.transaction() as session:
+            await ingest(session, list(events[first:last]))
+    assert await _pending_rows(console, shuffled) == got
