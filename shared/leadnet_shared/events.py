@@ -566,6 +566,11 @@ class TaskEvent(EventData):
     tier: str | None = None
     horizon: str | None = None
     entered_by: str | None = None
+    # The moment an overdue task escalates to HQ (the scheduler's escalation delay, domain.md). Carried on every
+    # task event so a reader can tell per task whether and when it escalated: the daily `task.overdue_digest` has
+    # counts only and per-task `task.escalated` is no longer published. Optional (additive): older events and
+    # tasks without an escalation deadline have none.
+    escalate_at: datetime | None = None
 
 
 class TaskScheduled(TaskEvent):

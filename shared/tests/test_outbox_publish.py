@@ -118,11 +118,11 @@ _TASK_ROWS = """
         SELECT * FROM (VALUES
             ('T1', 'L1', 'C1', 'D001', 'callback', CAST(:due AS timestamptz), 'open', 'manual', NULL, 'E1',
              'marketing_consultant', 'phone', ARRAY['salesman'], '370782', 'tractor', 'gold', 'within_2_weeks',
-             'D002'),
+             'D002', CAST(:due AS timestamptz)),
             ('T2', NULL, 'C2', NULL, 'callback', CAST(:due AS timestamptz), 'open', NULL, NULL, 'E2',
-             NULL, NULL, CAST('{{}}' AS text[]), NULL, NULL, NULL, NULL, NULL))
+             NULL, NULL, CAST('{{}}' AS text[]), NULL, NULL, NULL, NULL, NULL, CAST(NULL AS timestamptz)))
         AS t(task_id, lead_id, customer_id, dealer, kind, due_at, status, reason, outcome, event_id,
-             position, method, accompany, region_code, product_line, tier, horizon, entered_by)
+             position, method, accompany, region_code, product_line, tier, horizon, entered_by, escalate_at)
     ), written AS (
         {insert}
         RETURNING 1
@@ -175,6 +175,7 @@ class TestPublishSelected:
                     tier="gold",
                     horizon="within_2_weeks",
                     entered_by="D002",
+                    escalate_at=NOW,
                 ),
                 key="C1",
                 subject="C1",

@@ -75,6 +75,7 @@ def task_event(task: Task, *, lead: FollowedLead | None, event: type[T], occurre
         tier=lead.tier if lead else task.tier,
         horizon=lead.horizon if lead else None,
         entered_by=lead.entered_by if lead else None,
+        escalate_at=task.escalate_at,
     )
 
 
@@ -317,12 +318,13 @@ def _claim_sql(*, condition: str, order: str, assignments: str) -> Any:
               ORDER BY {order} LIMIT :n FOR UPDATE SKIP LOCKED) c
         WHERE t.task_id = c.task_id
         RETURNING t.task_id, t.lead_id, t.customer_id, t.dealer, t.kind, t.due_at, t.status, t.reason, t.outcome,
-                  t.position, t.method, t.accompany, t.tier AS task_tier, t.reschedules
+                  t.position, t.method, t.accompany, t.tier AS task_tier, t.reschedules, t.escalate_at
     ), events AS (
         SELECT claimed.task_id, claimed.lead_id, claimed.customer_id, claimed.dealer, claimed.kind, claimed.due_at,
                claimed.status, claimed.reason, claimed.outcome, claimed.position, claimed.method,
                COALESCE(claimed.accompany, '[]'::jsonb) AS accompany,
                l.region_code, l.product_line, COALESCE(l.tier, claimed.task_tier) AS tier, l.horizon, l.entered_by,
+               claimed.escalate_at,
                md5(claimed.task_id || '/' || CAST(:outbox_type AS text)
                    || CASE WHEN claimed.reschedules > 0 THEN '/' || claimed.reschedules ELSE '' END
                )::uuid::text AS event_id

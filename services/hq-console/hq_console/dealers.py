@@ -103,7 +103,7 @@ async def dealer_rows(
         SELECT t.dealer, {counted}
         FROM tasks t
         WHERE {tasks.sql()} AND (t.due_at >= :start AND t.due_at < :end
-               OR t.overdue_at >= :start AND t.overdue_at < :end OR t.escalated_at >= :start AND t.escalated_at < :end
+               OR t.overdue_at >= :start AND t.overdue_at < :end OR t.escalate_at >= :start AND t.escalate_at < :end
                OR t.completed_at >= :start AND t.completed_at < :end)
         GROUP BY 1
     """
@@ -112,18 +112,9 @@ async def dealer_rows(
             if figure != "dealer":
                 put(row["dealer"], figure, int(n or 0))
 
-    # The scheduler's daily overdue digest per dealer (task.overdue_digest) counts the tasks escalated that day
-    # instead of a task.escalated each: both are read, kept in other_events / tasks.
-    digest_sql = (
-        "SELECT data->>'dealer', sum((data->>'newly_escalated')::int) FROM other_events "
-        "WHERE type = 'leadnet.task.overdue_digest' AND occurred_at >= :start AND occurred_at < :end "
-        "AND jsonb_typeof(data->'newly_escalated') = 'number' GROUP BY 1"
-    )
-    if not scope.regions and filters.region is None and filters == Filters(dealer=filters.dealer, region=None):
-        # A digest has no region, product line or tier: counted only when no such filter applies.
-        for dealer, n in (await session.execute(text(digest_sql), {"start": period.start, "end": period.end})).all():
-            if filters.dealer is None or dealer == filters.dealer:
-                put(dealer, "escalated", int(n or 0))
+    # Escalated is counted per task from the tasks' escalation moment (insights.TASK_ESCALATED), never from the
+    # scheduler's daily `task.overdue_digest`: its counts carry no task ids, so adding them made a figure its list
+    # could not show (the digest stays in other_events).
 
     # plans (when the plan events carry a quota): the months the period covers
     months = sorted({f"{d.year}-{d.month:02d}" for d in (period.first, period.last)})

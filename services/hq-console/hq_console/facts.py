@@ -294,6 +294,7 @@ TASK_COLUMNS = [
     "close_reason",
     "overdue_at",
     "escalated_at",
+    "escalate_at",
     "updated_at",
 ]
 
@@ -301,7 +302,7 @@ TASK_COLUMNS = [
 def _task_set(column: str) -> str:
     if column in ("scheduled_at", "completed_at", "closed_at", "overdue_at", "escalated_at"):
         return f"{column} = LEAST(t.{column}, EXCLUDED.{column})"
-    if column in ("status", "due_at", "outcome", "status_at"):
+    if column in ("status", "due_at", "outcome", "status_at", "escalate_at"):
         # What the latest event of the task says (a due date moved, an outcome reported).
         return (
             f"{column} = CASE WHEN t.status_at IS NULL OR EXCLUDED.status_at >= t.status_at "
@@ -353,6 +354,10 @@ def task_row(event_type: str, data: dict[str, Any], at: datetime) -> Row | None:
         "close_reason": ("completed" if moment == "completed" else status or moment) if closed else None,
         "overdue_at": when if moment == "overdue" else None,
         "escalated_at": when if moment == "escalated" else None,
+        # The moment the task escalates (or escalated) to HQ: the scheduler's deadline the task events carry, as the
+        # latest event states it (a reschedule moves it); an older `task.escalated` without one escalated at its
+        # own instant. The escalated figure counts by it (insights.TASK_ESCALATED).
+        "escalate_at": _ts(data.get("escalate_at")) or (when if moment == "escalated" else None),
         "updated_at": when,
     }
     return tuple(values[c] for c in TASK_COLUMNS)

@@ -186,9 +186,17 @@ for _plural, _kinds in (("callbacks", ":callback_kinds"), ("promotions", ":promo
 MEASURES["tasks_became_overdue"] = Measure(
     "tasks", "t", "task_id", "overdue_at", "t.dealer", "t.overdue_at >= :start AND t.overdue_at < :end"
 )
-MEASURES["tasks_escalated"] = Measure(
-    "tasks", "t", "task_id", "escalated_at", "t.dealer", "t.escalated_at >= :start AND t.escalated_at < :end"
+# Escalated in the period (docs/console-kpis.md): the task's escalation moment (`escalate_at`, the scheduler's
+# deadline on its task events) fell in the period and has passed (:as_of is the period's end or now), and the task
+# was then still overdue: it became overdue and was not completed or cancelled by that moment, as the scheduler's
+# digest decides (status overdue AND escalate_at <= now). An older `task.escalated` event is the scheduler's own
+# word that it escalated (its instant is the task's escalate_at when the event had none). Per task, so the figure
+# and its list are the same rows; the daily `task.overdue_digest` (counts, no task ids) is not added.
+TASK_ESCALATED = (
+    "(t.escalate_at >= :start AND t.escalate_at < :end AND t.escalate_at <= :as_of AND (t.escalated_at IS NOT NULL "
+    "OR t.overdue_at IS NOT NULL AND (t.closed_at IS NULL OR t.closed_at > t.escalate_at)))"
 )
+MEASURES["tasks_escalated"] = Measure("tasks", "t", "task_id", "escalate_at", "t.dealer", TASK_ESCALATED)
 MEASURES["callbacks_completed"] = Measure(
     "tasks",
     "t",

@@ -149,7 +149,9 @@ class Task(Dims, Base):
     closed_at: Mapped[datetime | None] = mapped_column(TS)
     close_reason: Mapped[str | None] = mapped_column(String(30))
     overdue_at: Mapped[datetime | None] = mapped_column(TS)
-    escalated_at: Mapped[datetime | None] = mapped_column(TS)
+    escalated_at: Mapped[datetime | None] = mapped_column(TS)  # an older `task.escalated` event's instant
+    # when an overdue task escalates to HQ (the scheduler's deadline on its events): the escalated figure's instant
+    escalate_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (
@@ -173,6 +175,7 @@ class Task(Dims, Base):
         Index("ix_tasks_completed", "completed_at", postgresql_where="completed_at IS NOT NULL"),
         Index("ix_tasks_overdue", "overdue_at", postgresql_where="overdue_at IS NOT NULL"),
         Index("ix_tasks_escalated", "escalated_at", postgresql_where="escalated_at IS NOT NULL"),
+        Index("ix_tasks_escalate", "escalate_at", postgresql_where="escalate_at IS NOT NULL"),
     )
 
 

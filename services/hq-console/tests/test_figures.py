@@ -51,8 +51,10 @@ class TaskTruth:
     due: datetime
     completed: datetime | None = None
     overdue: datetime | None = None
-    escalated: datetime | None = None
+    escalated: datetime | None = None  # the truth: when it escalated to HQ (computed by `_life_cycle`)
     closed: datetime | None = None  # by the life cycle (lead closed, sale)
+    escalate_at: datetime | None = None  # the scheduler's escalation deadline (overdue a day after due, then a day)
+    new_style: bool = True  # its events carry escalate_at (no task.escalated); else an older scheduler's stream
 
 
 @dataclass
@@ -130,6 +132,7 @@ def _iso(at: datetime) -> str:
 
 def build_world(seed: int = 20, leads: int = 140) -> World:
     rnd = random.Random(seed)
+    late = random.Random(seed + 1)  # escalation's own draws: the rest of the stream stays as it was
     world = World()
     span = (NOW - timedelta(hours=1) - START).total_seconds()
     for code, territories in DEALERS_.items():
@@ -249,6 +252,12 @@ def build_world(seed: int = 20, leads: int = 140) -> World:
                 task.overdue = task.due + timedelta(days=1)
                 if task.overdue + timedelta(days=1) < NOW and rnd.random() < 0.4:
                     task.escalated = task.overdue + timedelta(days=1)
+            task.escalate_at = task.due + timedelta(days=2)
+            task.new_style = late.random() < 0.6
+            if task.overdue and late.random() < 0.35:
+                # worked late: completed after it went overdue, before or after its escalation moment
+                done = task.overdue + timedelta(days=late.uniform(0.1, 2.5))
+                task.completed = done if done < NOW else None
         if rnd.random() < 0.5:
             at = received + timedelta(days=rnd.uniform(0.5, 12))
             lead.verified = at if at < NOW else None
@@ -323,6 +332,26 @@ def build_world(seed: int = 20, leads: int = 140) -> World:
         },
         NOW - timedelta(days=1),
     )
+    # The scheduler's daily overdue digests: counts without task ids, which the escalated figure must not add.
+    for dealer in DEALERS_:
+        for day in (date(2026, 11, 20), date(2026, 12, 2)):
+            at = datetime.combine(day, time(1), tzinfo=UTC)
+            world.emit(
+                TASKS,
+                dealer,
+                "leadnet.task.overdue_digest",
+                {
+                    "dealer": dealer,
+                    "day": day.isoformat(),
+                    "overdue": 7,
+                    "overdue_by_kind": {"callback": 7},
+                    "newly_escalated": 5,
+                    "oldest_task_id": "T-digest",
+                    "oldest_due_at": _iso(at - timedelta(days=9)),
+                    "occurred_at": _iso(at),
+                },
+                at,
+            )
     world.emit(
         "leadnet.public.unknown-to-this-test.v1",
         "x",
@@ -356,22 +385,32 @@ def _life_cycle(world: World) -> None:
             }
             if with_dims:
                 base |= {"region_code": lead.region, "product_line": lead.line, "tier": lead.tier}
+            if task.new_style and task.escalate_at:
+                base["escalate_at"] = _iso(task.escalate_at)
             moments = [("scheduled", task.scheduled, "open")]
             # what the scheduler would still publish: nothing for a task the life cycle cancelled before
             stop = task.closed or NOW
-            if task.completed and task.completed < stop:
-                moments.append(("completed", task.completed, "done"))
-            else:
+            if not (task.completed and task.completed < stop):
                 task.completed = None
-                if task.overdue and task.overdue < stop:
-                    moments.append(("overdue", task.overdue, "overdue"))
-                    if task.escalated and task.escalated < stop:
-                        moments.append(("escalated", task.escalated, "overdue"))
-                    else:
-                        task.escalated = None
-                else:
-                    task.overdue = task.escalated = None
-            for moment, at, status in moments:
+            if not (task.overdue and task.overdue < min(stop, task.completed or stop)):
+                task.overdue = None
+            # escalated (the scheduler's rule): overdue, and neither completed nor cancelled by its escalation moment
+            ended = min([at for at in (task.completed, task.closed) if at], default=None)
+            task.escalated = (
+                task.escalate_at
+                if task.overdue
+                and task.escalate_at
+                and task.escalate_at < NOW
+                and (ended is None or ended > task.escalate_at)
+                else None
+            )
+            if task.overdue:
+                moments.append(("overdue", task.overdue, "overdue"))
+            if task.escalated and not task.new_style:
+                moments.append(("escalated", task.escalated, "overdue"))
+            if task.completed:
+                moments.append(("completed", task.completed, "done"))
+            for moment, at, status in sorted(moments, key=lambda m: m[1]):
                 world.emit(
                     TASKS,
                     lead.customer_id,
@@ -735,6 +774,12 @@ async def test_lists_funnel_regions_dealers_and_customers_agree(
         assert dealers[code]["escalated"] == len(
             [t for x in world.leads for t in x.tasks if t.dealer == code and within(t.escalated)]
         )
+        escalated_list = await fed_console.get(
+            "/v1/insights/records",
+            params=params | {"metric": "tasks_escalated", "dealer": code, "limit": "1"},
+            headers=headers,
+        )
+        assert escalated_list.json()["total"] == dealers[code]["escalated"], code
         due = [
             t
             for x in world.leads
@@ -745,6 +790,13 @@ async def test_lists_funnel_regions_dealers_and_customers_agree(
             and (t.closed is None or t.completed is not None)
         ]
         assert dealers[code]["callbacks"]["on_time"] == len([t for t in due if t.completed and t.completed <= t.due])
+    # the stream has what the escalated figure must tell apart: escalated and still open, escalated and completed
+    # later (counted: it escalated), overdue but completed before its escalation moment (not counted), both streams
+    tasks = [t for x in world.leads for t in x.tasks if within(t.escalate_at)]
+    assert sum(dealers[code]["escalated"] for code in DEALERS_) > 0
+    assert any(t.escalated and t.completed for t in tasks) and any(t.escalated and not t.completed for t in tasks)
+    assert any(t.overdue and t.completed and not t.escalated for t in tasks)
+    assert any(t.escalated and t.new_style for t in tasks) and any(t.escalated and not t.new_style for t in tasks)
 
     customers = (await fed_console.get("/v1/insights/customers", params=params, headers=headers)).json()
     assert customers["new_customers"] == len(

@@ -1,0 +1,33 @@
+"""tasks.escalate_at: the moment a task escalates to HQ, as the scheduler's task events now carry it, so the
+escalated figure and its list count the same tasks (the daily overdue digest it used to add has no task ids).
+Tasks escalated by an older `task.escalated` event take that event's instant.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-05
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+STATEMENTS = (
+    # nullable: no table rewrite under the lock
+    """ALTER TABLE tasks ADD COLUMN escalate_at TIMESTAMP WITH TIME ZONE""",
+    """UPDATE tasks SET escalate_at = escalated_at WHERE escalated_at IS NOT NULL""",
+    """CREATE INDEX ix_tasks_escalate ON tasks (escalate_at) WHERE escalate_at IS NOT NULL""",
+)
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    for statement in STATEMENTS:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX ix_tasks_escalate")
+    op.drop_column("tasks", "escalate_at")
