@@ -36,7 +36,8 @@ def at(value: Any) -> datetime:
 
 async def task_row(s: Scheduler, lead_id: str) -> dict[str, Any]:
     [row] = await s.rows(
-        "SELECT task_id, kind, due_at, position, method, accompany FROM tasks WHERE lead_id = :l", l=lead_id
+        "SELECT task_id, kind, due_at, escalate_at, position, method, accompany FROM tasks WHERE lead_id = :l",
+        l=lead_id,
     )
     return dict(row._mapping)
 
@@ -112,6 +113,8 @@ class TestWhoWorksATask:
                     "entered_by": "D002",
                 }
             assert "customer" not in due["data"] and "phone" not in str(due["data"])  # ids and codes only
+            # the escalation moment, in Python and in SQL alike: HQ's escalated figure is counted per task from it
+            assert at(scheduled["data"]["escalate_at"]) == at(due["data"]["escalate_at"]) == row["escalate_at"]
 
     async def test_a_position_sees_its_own_work_list_in_the_seeds_order(self, infra: Infra) -> None:
         async with scheduler(infra, start=MONDAY) as s:
@@ -284,7 +287,10 @@ class TestOverdueDigest:
                         text(_OVERDUE_BULK), {"dealer": dealer, "n": n, "due": due, "template": template}
                     )
             await s.tick(batch=5000)
-            assert len(await s.outbox("leadnet.task.overdue")) == 1502  # per task, for the dealer's own systems
+            overdue = await s.outbox("leadnet.task.overdue")
+            assert len(overdue) == 1502  # per task, for the dealer's own systems
+            # each carries its escalation moment (the digest has no task ids): HQ counts escalations per task from it
+            assert {at(e["data"]["escalate_at"]) for e in overdue} == {due}
             digests = {d["data"]["dealer"]: d["data"] for d in await s.outbox("leadnet.task.overdue_digest")}
             assert set(digests) == {"D001", "D003"}
             d001 = digests["D001"]
