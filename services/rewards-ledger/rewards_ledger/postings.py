@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,26 +76,10 @@ async def post_many(
         if not isinstance(request.amount_fen, int) or request.amount_fen == 0:
             raise ValueError("a posting moves a non-zero integer number of fen")
     entry_ids = [str(uuid.uuid4()) for _ in requests]
-    inserted = await repository.append_postings(
-        session,
-        {
-            "entry_id": entry_ids,
-            "idempotency_key": [r.idempotency_key for r in requests],
-            "kind": [r.kind for r in requests],
-            "dealer": [r.dealer for r in requests],
-            "amount_fen": [r.amount_fen for r in requests],
-            "lead_id": [r.lead_id for r in requests],
-            "customer_id": [r.customer_id for r in requests],
-            "sale_id": [r.sale_id for r in requests],
-            "vin": [r.vin for r in requests],
-            "reverses": [r.reverses for r in requests],
-            "rule": [r.rule for r in requests],
-            "policy_version": [r.policy_version for r in requests],
-            "fact_key": [r.fact_key for r in requests],
-            "payable": [dealer_payable(r.dealer) for r in requests],
-        },
-        now=now,
-    )
+    # One array per field of the requests (the statement binds them all by name), plus the dealer's account.
+    columns = {f.name: [getattr(r, f.name) for r in requests] for f in fields(PostingRequest)}
+    columns |= {"entry_id": entry_ids, "payable": [dealer_payable(r.dealer) for r in requests]}
+    inserted = await repository.append_postings(session, columns, now=now)
     known_facts = await _entry_facts(session, [r for r, e in zip(requests, entry_ids, strict=True) if e in inserted])
     events = []
     out: list[str | None] = []
