@@ -17,12 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.models import AccessLogEntry, Customer, RoutedLead
 from dedup_router.schemas import CustomerOut
 from leadnet_shared.access_log import AccessLog
 from leadnet_shared.auth import Principal
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
+from leadnet_shared.pagination import PageOf, PageParams, fetch_page
 
 
 def sees_unmasked(customer: Customer, principal: Principal) -> bool:
@@ -78,6 +80,35 @@ def visible_customer_query(customer_id: str, principal: Principal) -> Select[Any
     query = select(Customer).where(Customer.customer_id == customer_id)
     condition = visible_to(principal)
     return query if condition is None else query.where(condition)
+
+
+async def visible_customer(session: AsyncSession, customer_id: str, principal: Principal) -> Customer | None:
+    """The customer, or None when there is none or the caller may not see it (the endpoint answers 404)."""
+    customer: Customer | None = (
+        await session.execute(visible_customer_query(customer_id, principal))
+    ).scalar_one_or_none()
+    return customer
+
+
+async def page_of_visible_customers(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    assigned_dealer: str | None = None,
+    hq_queue: bool = False,
+) -> PageOf[Customer]:
+    """One page of the customers the caller may see, by customer id; optionally only those assigned to a dealer
+    or only those waiting in the HQ queue (assigned to no dealer)."""
+    query = select(Customer)
+    condition = visible_to(principal)
+    if condition is not None:
+        query = query.where(condition)
+    if assigned_dealer:
+        query = query.where(Customer.assigned_dealer == assigned_dealer)
+    if hq_queue:
+        query = query.where(Customer.assigned_dealer.is_(None))
+    return await fetch_page(session, query, order=[Customer.customer_id], params=page, changed_at=Customer.updated_at)
 
 
 def customer_file_query(customer_id: str, principal: Principal) -> Select[Any]:

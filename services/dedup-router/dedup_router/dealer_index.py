@@ -36,6 +36,16 @@ def profile(dealer: Dealer) -> DealerProfile:
     )
 
 
+async def dealer_by_code(session: AsyncSession, code: str, *, for_update: bool = False) -> Dealer | None:
+    """The stored dealer (withdrawn ones too); `for_update` locks its row until the transaction ends."""
+    return await session.get(Dealer, code, with_for_update=True if for_update else None)
+
+
+async def add_dealer(session: AsyncSession, dealer: Dealer) -> None:
+    """A new dealer, written with the transaction's next flush."""
+    session.add(dealer)
+
+
 async def bump_dealers_version(session: AsyncSession) -> None:
     """Called in every transaction that changes a dealer, so cached indexes are rebuilt."""
     await session.execute(

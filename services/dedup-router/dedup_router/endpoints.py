@@ -6,18 +6,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
-from sqlalchemy import select
 
-from dedup_router.confidentiality import ACCESS_LOG, customer_out, visible_customer_query, visible_to
-from dedup_router.dealer_index import bump_dealers_version, require_active_dealer
+from dedup_router.confidentiality import ACCESS_LOG, customer_out, page_of_visible_customers, visible_customer
+from dedup_router.dealer_index import add_dealer, bump_dealers_version, dealer_by_code, require_active_dealer
 from dedup_router.erasure import erase_customer
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
-from dedup_router.models import Customer, Dealer, Sale
-from dedup_router.protection import protection_status
+from dedup_router.models import Dealer
+from dedup_router.protection import customer_by_phone, protection_status
 from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
-from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body
+from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body, sale_by_id
 from dedup_router.schemas import (
     AssignIn,
     CustomerOut,
@@ -39,7 +38,7 @@ from leadnet_shared.access_log import endpoint_of
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
-from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.pagination import PageParams
 from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
@@ -81,7 +80,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
     runtime = runtime_of(request)
     territories = _check_territories(body.territories)
     async with runtime.db.transaction() as session:
-        if await session.get(Dealer, body.code) is not None:
+        if await dealer_by_code(session, body.code) is not None:
             raise Conflict(f"Dealer {body.code} already exists.", code="dealer_exists")
         dealer = Dealer(
             code=body.code,
@@ -94,7 +93,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
             status="active",
             updated_at=runtime.clock.now(),
         )
-        session.add(dealer)
+        await add_dealer(session, dealer)
         await bump_dealers_version(session)
         await session.flush()
         await publish_dealer_upserted(
@@ -115,7 +114,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
     own_dealer(principal, code)
     async with runtime_of(request).db.sessions() as session:
-        dealer = await session.get(Dealer, code)
+        dealer = await dealer_by_code(session, code)
     if dealer is None:
         raise NotFound("No such dealer.")
     return dealer_out(dealer)
@@ -135,7 +134,7 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
     if "territories" in changes and changes["territories"] is not None:
         changes["territories"] = _check_territories(changes["territories"])
     async with runtime.db.transaction() as session:
-        dealer = await session.get(Dealer, code, with_for_update=True)
+        dealer = await dealer_by_code(session, code, for_update=True)
         if dealer is None:
             raise NotFound("No such dealer.")
         for name, value in changes.items():
@@ -197,7 +196,7 @@ async def withdraw_dealer(
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        customer = (await session.execute(visible_customer_query(customer_id, principal))).scalar_one_or_none()
+        customer = await visible_customer(session, customer_id, principal)
         if customer is None:
             raise NotFound("No such customer.")
         out = customer_out(customer, principal)
@@ -244,18 +243,10 @@ async def list_customers(
     page: Annotated[PageParams, Depends()] = PageParams(),
 ) -> CustomerPage:
     """What the caller may see (a dealer: assigned to it or entered by it), filtered, ordered by customer id."""
-    query = select(Customer)
-    condition = visible_to(principal)
-    if condition is not None:
-        query = query.where(condition)
-    if assigned_dealer:
-        query = query.where(Customer.assigned_dealer == assigned_dealer)
-    if queue == "hq":
-        query = query.where(Customer.assigned_dealer.is_(None))
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        found = await fetch_page(
-            session, query, order=[Customer.customer_id], params=page, changed_at=Customer.updated_at
+        found = await page_of_visible_customers(
+            session, principal, page, assigned_dealer=assigned_dealer, hq_queue=queue == "hq"
         )
         items = [customer_out(c, principal) for c in found.rows]
         await ACCESS_LOG.record(  # one row for the page: every customer it shows unmasked
@@ -315,7 +306,7 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
             "The request has field problems; see errors.", errors=[FieldProblem("/phone", "invalid_phone", str(exc))]
         ) from None
     async with runtime.db.sessions() as session:
-        customer = (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
+        customer = await customer_by_phone(session, phone)
     status = protection_status(customer, principal=principal, now=runtime.clock.now())
     return ProtectionOut(
         protected=status.protected,
@@ -381,7 +372,7 @@ async def report_sale(
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     """HQ, the seller and the supplier (which confirms it); for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
-        sale = SALES.visible(principal, await session.get(Sale, sale_id))
+        sale = SALES.visible(principal, await sale_by_id(session, sale_id))
     return SaleOut.model_validate(sale_body(sale))
 
 

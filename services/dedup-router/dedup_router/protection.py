@@ -53,6 +53,11 @@ class ProtectionStatus:
     disclosed: bool = True
 
 
+async def customer_by_phone(session: AsyncSession, phone: str) -> Customer | None:
+    """The registered customer with this (normalized) phone, if any: what the protection lookup answers on."""
+    return (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
+
+
 def protection_status(customer: Customer | None, *, principal: Principal, now: datetime) -> ProtectionStatus:
     """Protected iff the first entrant's month is still running at `now`.
 

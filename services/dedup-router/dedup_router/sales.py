@@ -59,6 +59,10 @@ HQ_CONFIRMS = "hq"
 SOLD_AT_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+async def sale_by_id(session: AsyncSession, sale_id: str) -> Sale | None:
+    return await session.get(Sale, sale_id)
+
+
 def sale_body(sale: Sale) -> dict[str, Any]:
     """The 201 body (and GET /v1/sales/{id}); ids and dealer codes only.
 

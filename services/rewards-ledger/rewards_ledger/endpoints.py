@@ -7,15 +7,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import case, func, select
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.pagination import PageParams
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, NotFound, problem_responses
 from rewards_ledger.guarantees import set_guarantee_amount
-from rewards_ledger.models import Lead, Payout, PayoutApproval, Posting
+from rewards_ledger.models import Posting
 from rewards_ledger.payouts import may_close, month_bounds, payout_lock, payout_out
+from rewards_ledger.repository import payouts, postings
+from rewards_ledger.repository.locks import lock
 from rewards_ledger.rewards import rewards_policy
 from rewards_ledger.schemas import (
     AccountOut,
@@ -26,11 +27,7 @@ from rewards_ledger.schemas import (
     PayoutOut,
     StatementOut,
 )
-from rewards_ledger.settlement import (
-    lock,
-    month_total,
-)
-from rewards_ledger.statements import StatementEntry, statement_csv, statement_lines
+from rewards_ledger.statements import statement_csv, statement_lines
 from rewards_ledger.visibility import own_account
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -41,14 +38,9 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 @router.get("/accounts/{dealer}", response_model=AccountOut)
 async def get_account(dealer: str, request: Request, principal: Caller) -> AccountOut:
     own_account(principal, dealer)
-    query = select(
-        func.coalesce(func.sum(Posting.amount_fen), 0),
-        func.coalesce(func.sum(case((Posting.kind != "reversal", Posting.amount_fen), else_=0)), 0),
-        func.coalesce(func.sum(case((Posting.kind == "reversal", -Posting.amount_fen), else_=0)), 0),
-    ).where(Posting.dealer == dealer)
     async with runtime_of(request).db.sessions() as session:
-        balance, earned, reversed_ = (await session.execute(query)).one()
-    return AccountOut(dealer=dealer, balance_fen=int(balance), earned_fen=int(earned), reversed_fen=int(reversed_))
+        balance, earned, reversed_ = await postings.account_totals(session, dealer)
+    return AccountOut(dealer=dealer, balance_fen=balance, earned_fen=earned, reversed_fen=reversed_)
 
 
 def entry_out(p: Posting) -> EntryOut:
@@ -79,11 +71,8 @@ async def list_entries(
 ) -> EntryPage:
     """In posting order; entries are never changed, so `updated_since` is by the time they were posted."""
     dealer = own_account(principal, dealer)
-    query = select(Posting)
-    if dealer:
-        query = query.where(Posting.dealer == dealer)
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(session, query, order=[Posting.seq], params=page, changed_at=Posting.posted_at)
+        found = await postings.page_of_entries(session, dealer, page)
     return EntryPage(items=[entry_out(p) for p in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
@@ -124,13 +113,10 @@ async def close_month(month: str, request: Request, response: Response, principa
         raise Conflict(f"{month} has not ended (Asia/Shanghai); it cannot be paid out yet.", code="month_not_ended")
     async with runtime.db.transaction() as session:
         await lock(session, payout_lock(month))
-        payout = await session.get(Payout, month)
+        payout = await payouts.payout(session, month)
         if payout is None:
-            payout = Payout(
-                month=month, closed_at=now, closed_by=principal.sub, total_fen=await month_total(session, start, end)
-            )
-            session.add(payout)
-            await session.flush()
+            total = await postings.month_total(session, start, end)
+            payout = await payouts.prepare_payout(session, month=month, now=now, by=principal.sub, total_fen=total)
         else:
             response.status_code = 200
         return await payout_out(session, payout)
@@ -141,7 +127,7 @@ async def get_payout(month: str, request: Request, principal: Caller) -> PayoutO
     require_roles(principal, "hq_admin", "hq_analyst")
     month_bounds(month)
     async with runtime_of(request).db.sessions() as session:
-        payout = await session.get(Payout, month)
+        payout = await payouts.payout(session, month)
         if payout is None:
             raise NotFound(f"{month} has not been prepared for payout.")
         return await payout_out(session, payout)
@@ -154,43 +140,20 @@ async def get_statement(
     """A dealer's monthly statement (Asia/Shanghai month), every line explained, as JSON or CSV."""
     own_account(principal, dealer)
     start, end = month_bounds(month)
-    query = (
-        select(
-            Posting.entry_id,
-            Posting.posted_at,
-            Posting.kind,
-            Posting.rule,
-            Posting.amount_fen,
-            Posting.lead_id,
-            Posting.customer_id,
-            Lead.customer_name,
-            Lead.customer_phone,
-            Posting.sale_id,
-            Posting.vin,
-            Posting.reverses,
-        )
-        .outerjoin(Lead, Lead.lead_id == Posting.lead_id)
-        .where(Posting.dealer == dealer, Posting.posted_at >= start, Posting.posted_at < end)
-        .order_by(Posting.seq)
-    )
     async with runtime_of(request).db.sessions() as session:
-        opening = await session.scalar(
-            select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(
-                Posting.dealer == dealer, Posting.posted_at < start
-            )
-        )
-        entries = [StatementEntry(**row._mapping) for row in (await session.execute(query)).all()]
-        paid_out = await session.get(PayoutApproval, month) is not None  # released, not only prepared
-    lines = statement_lines(entries, opening_balance_fen=int(opening or 0))
+        opening = await postings.balance_before(session, dealer, start)
+        entries = await postings.statement_entries(session, dealer, start, end)
+        paid_out = await payouts.approval(session, month) is not None  # released, not only prepared
+    lines = statement_lines(entries, opening_balance_fen=opening)
     total = sum(e.amount_fen for e in entries)
     statement: dict[str, Any] = {
         "dealer": dealer,
         "month": month,
         "timezone": "Asia/Shanghai",
         "paid_out": paid_out,
-        "opening_balance_fen": int(opening or 0),
+        "opening_balance_fen": opening,
         "total_fen": total,
-        "closing_balance_fen": int(opening or 0) + total,
+        "closing_balance_fen": opening + total,
         "lines": lines,
     }
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound, ValidationFailed
-from rewards_ledger.models import GuaranteeSetting, Payout, Sale, SaleCancellation, SaleVehicle
 from rewards_ledger.payouts import month_of
+from rewards_ledger.repository import facts, payouts
+from rewards_ledger.repository.locks import lock
 from rewards_ledger.rewards import PROFIT_GUARANTEE, Claim, SaleState, claims_guarantee, guarantee_amount_problems
 from rewards_ledger.schemas import GuaranteeOut
-from rewards_ledger.settlement import lead_lock, live_postings, lock, postings_of_lead, sale_lock, settle_lead
+from rewards_ledger.settlement import lead_lock, live_postings, postings_of_lead, sale_lock, settle_lead
 
 
 async def set_guarantee_amount(
@@ -35,11 +36,11 @@ async def set_guarantee_amount(
     if problems:
         raise ValidationFailed("The amount is outside the profit guarantee range.", errors=problems)
     await lock(session, sale_lock(sale_id))
-    sale = await session.get(Sale, sale_id)
-    vehicle = await session.get(SaleVehicle, (sale_id, vin))
+    sale = await facts.sale(session, sale_id)
+    vehicle = await facts.sale_vehicle(session, sale_id, vin)
     if sale is None or vehicle is None:
         raise NotFound("No such sale or vehicle known to the ledger (an attribution may still be on its way).")
-    if await session.get(SaleCancellation, sale_id) is not None:
+    if await facts.sale_cancelled(session, sale_id):
         raise Conflict("The sale was cancelled; it earns no guarantee.", code="sale_cancelled")
     if sale.lead_id is None:
         raise Conflict("The sale is attributed to no record; it earns no guarantee.", code="no_profit_guarantee")
@@ -59,12 +60,13 @@ async def set_guarantee_amount(
         )
     fact = f"{PROFIT_GUARANTEE}:{sale_id}:{vin}"
     standing = live_postings(await postings_of_lead(session, sale.lead_id)).get(fact)
-    if standing is not None and await session.get(Payout, month_of(standing.posted_at)) is not None:
+    if standing is not None and await payouts.payout(session, month_of(standing.posted_at)) is not None:
         raise Conflict(
             f"The guarantee was paid out with the {month_of(standing.posted_at)} statement.", code="guarantee_paid_out"
         )
-    session.add(GuaranteeSetting(sale_id=sale_id, vin=vin, amount_fen=amount_fen, set_by=set_by, set_at=now))
-    await session.flush()
+    await facts.record_guarantee_setting(
+        session, sale_id=sale_id, vin=vin, amount_fen=amount_fen, set_by=set_by, now=now
+    )
     settled = await settle_lead(
         session, outbox, lead_id=sale.lead_id, now=now, prefix=prefix, policy=policy, locked=True
     )

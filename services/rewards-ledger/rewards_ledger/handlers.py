@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import Runtime
@@ -24,88 +23,19 @@ from leadnet_shared.events import (
     SaleCancelled,
 )
 from leadnet_shared.outbox import Outbox
-from rewards_ledger.settlement import (
-    Settlement,
-    lead_lock,
-    lock_all,
-    sale_lock,
-    settle_leads,
-)
+from rewards_ledger.repository import facts
+from rewards_ledger.repository.locks import lock_all
+from rewards_ledger.settlement import Settlement, lead_lock, sale_lock, settle_leads
 
 
 def _facts(event: LeadFacts) -> dict[str, Any]:
-    return {
-        "customer_id": event.customer_id,
-        "entered_by": event.entered_by,
-        "authorized_dealer": event.authorized_dealer,
-        "reward_eligible": event.reward_eligible,
-        "cross_region": event.cross_region,
-        "tier": event.tier,
-        "product_line": event.product_line,
-        "region_code": event.region_code,
-    }
+    """The record's facts the event repeats, by the columns the ledger stores them in."""
+    return {column: getattr(event, column) for column in facts.FACT_COLUMNS}
 
 
 def _claims(event: SaleAttributed) -> list[dict[str, Any]]:
     """The rewards the router decided this sale earns: what the ledger pays on it (rewards.py)."""
     return [c.model_dump(mode="json") for c in event.rewards]
-
-
-# The record's facts every public lead event repeats; they change when the router reassigns the lead.
-_FACT_COLUMNS = (
-    "customer_id",
-    "entered_by",
-    "authorized_dealer",
-    "reward_eligible",
-    "cross_region",
-    "tier",
-    "product_line",
-    "region_code",
-)
-# One statement each whatever the batch size, with a fixed text (arrays, not one bind per value) so the server keeps
-# it prepared.
-_UPSERT_LEADS = text(
-    """
-INSERT INTO leads (lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier,
-                   product_line, region_code, lead_version, customer_existed, customer_name, customer_phone,
-                   verified_at, updated_at)
-SELECT *, CAST(:now AS timestamptz) FROM unnest(
-    CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:entered_by AS text[]),
-    CAST(:authorized_dealer AS text[]), CAST(:reward_eligible AS boolean[]), CAST(:cross_region AS boolean[]),
-    CAST(:tier AS text[]), CAST(:product_line AS text[]), CAST(:region_code AS text[]),
-    CAST(:lead_version AS integer[]),
-    CAST(:customer_existed AS boolean[]), CAST(:customer_name AS text[]), CAST(:customer_phone AS text[]),
-    CAST(:verified_at AS timestamptz[])
-) AS r ORDER BY 1
-ON CONFLICT (lead_id) DO UPDATE SET
-    -- the facts of the newest lead_version: a verdict that a reassignment overtook (review M4) changes nothing
-    """
-    + ", ".join(
-        f"{c} = CASE WHEN leads.lead_version <= excluded.lead_version THEN excluded.{c} ELSE leads.{c} END"
-        for c in (*_FACT_COLUMNS, "lead_version")
-    )
-    + """,
-    updated_at = excluded.updated_at,
-    -- the accepted-time customer, when this batch had a lead.accepted (customer_existed is never null there)
-    customer_existed = coalesce(excluded.customer_existed, leads.customer_existed),
-    customer_name = CASE WHEN excluded.customer_existed IS NULL THEN leads.customer_name
-                         ELSE excluded.customer_name END,
-    customer_phone = CASE WHEN excluded.customer_existed IS NULL THEN leads.customer_phone
-                          ELSE excluded.customer_phone END,
-    -- the first verification counts: a later one keeps the original time
-    verified_at = coalesce(leads.verified_at, excluded.verified_at)
-"""
-)
-
-_LEAD_COLUMNS = (
-    "lead_id",
-    *_FACT_COLUMNS,
-    "lead_version",
-    "customer_existed",
-    "customer_name",
-    "customer_phone",
-    "verified_at",
-)
 
 
 async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, now: datetime) -> None:
@@ -134,38 +64,7 @@ async def record_leads(session: AsyncSession, events: Sequence[LeadFacts], *, no
             }
         if isinstance(event, LeadVerified) and row["verified_at"] is None:
             row["verified_at"] = event.verified_at
-    if folded:
-        rows = list(folded.values())
-        await session.execute(_UPSERT_LEADS, {"now": now, **{c: [r[c] for r in rows] for c in _LEAD_COLUMNS}})
-
-
-_INSERT_SALES = text("""
-INSERT INTO sales (sale_id, lead_id, customer_id, seller, supplied_by, lead_entered_by, violation, sold_at,
-                   claims, received_at)
-SELECT *, CAST(:now AS timestamptz) FROM unnest(
-    CAST(:sale_id AS text[]), CAST(:lead_id AS text[]), CAST(:customer_id AS text[]), CAST(:seller AS text[]),
-    CAST(:supplied_by AS text[]), CAST(:lead_entered_by AS text[]), CAST(:violation AS text[]),
-    CAST(:sold_at AS timestamptz[]), CAST(:claims AS jsonb[])
-) AS r ORDER BY 1
-ON CONFLICT (sale_id) DO NOTHING
-""")
-
-_INSERT_VEHICLES = text("""
-INSERT INTO sale_vehicles (sale_id, vin, product_line)
-SELECT * FROM unnest(CAST(:sale_id AS text[]), CAST(:vin AS text[]), CAST(:product_line AS text[])) AS r
-ORDER BY 1, 2
-ON CONFLICT (sale_id, vin) DO NOTHING
-""")
-
-_INSERT_CANCELLATIONS = text("""
-INSERT INTO sale_cancellations (sale_id, cancelled_at)
-SELECT * FROM unnest(CAST(:sale_id AS text[]), CAST(:cancelled_at AS timestamptz[])) AS r ORDER BY 1
-ON CONFLICT (sale_id) DO NOTHING
-""")
-
-
-def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {c: [r[c] for r in rows] for c in rows[0]}
+    await facts.upsert_leads(session, list(folded.values()), now=now)
 
 
 async def record_sales(session: AsyncSession, events: Sequence[SaleAttributed], *, now: datetime) -> None:
@@ -192,10 +91,8 @@ async def record_sales(session: AsyncSession, events: Sequence[SaleAttributed], 
             vehicles.setdefault(
                 (event.sale_id, v.vin), {"sale_id": event.sale_id, "vin": v.vin, "product_line": v.product_line}
             )
-    if sales:
-        await session.execute(_INSERT_SALES, {"now": now, **_columns(list(sales.values()))})
-    if vehicles:
-        await session.execute(_INSERT_VEHICLES, _columns(list(vehicles.values())))
+    await facts.insert_sales(session, list(sales.values()), now=now)
+    await facts.insert_vehicles(session, list(vehicles.values()))
 
 
 async def record_cancellations(session: AsyncSession, events: Sequence[SaleCancelled]) -> None:
@@ -203,11 +100,8 @@ async def record_cancellations(session: AsyncSession, events: Sequence[SaleCance
     first: dict[str, datetime] = {}
     for event in events:
         first.setdefault(event.sale_id, event.cancelled_at)
-    if first:
-        await session.execute(_INSERT_CANCELLATIONS, {"sale_id": list(first), "cancelled_at": list(first.values())})
+    await facts.insert_cancellations(session, first)
 
-
-_LEADS_OF_SALES = text("SELECT sale_id, lead_id FROM sales WHERE sale_id = ANY(CAST(:sales AS text[]))")
 
 LEAD_EVENTS: dict[str, type[LeadAccepted] | type[LeadVerified] | type[LeadReassigned]] = {
     "leadnet.lead.accepted": LeadAccepted,
@@ -239,9 +133,7 @@ async def handle_batch(
     sale_ids = sorted({e.sale_id for e in attributed} | {e.sale_id for e in cancelled})
     await lock_all(session, [sale_lock(s) for s in sale_ids])
     # Read under the sales' locks, so no attribution of them is in flight; a stored sale's record never changes.
-    stored: dict[str, str | None] = {}
-    if sale_ids:
-        stored = {sale: lead for sale, lead in await session.execute(_LEADS_OF_SALES, {"sales": sale_ids})}
+    stored = await facts.leads_of_sales(session, sale_ids)
     first_attribution: dict[str, str | None] = {}
     for event in attributed:
         first_attribution.setdefault(event.sale_id, event.attributed_lead_id)

@@ -10,33 +10,23 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import Runtime
+from rewards_ledger.repository import roles
 
 log = logging.getLogger(__name__)
 
 # The tables whose rows are money or its settings: never changed, only appended to (migrations 0001-0003).
 MONEY_TABLES = ("postings", "lines", "guarantee_settings", "payouts", "payout_approvals")
 
-ROLE_SQL = text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-TABLE_SQL = text(
-    "SELECT c.relname, pg_has_role(current_user, c.relowner, 'MEMBER') AS owns, "
-    "has_table_privilege(current_user, c.oid, 'UPDATE') AS can_update, "
-    "has_table_privilege(current_user, c.oid, 'DELETE') AS can_delete, "
-    "has_table_privilege(current_user, c.oid, 'TRUNCATE') AS can_truncate "
-    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND c.relname = ANY(:tables) ORDER BY c.relname"
-)
-
 
 async def money_guard_problems(session: AsyncSession) -> list[str]:
     """What the connected role could do to the money tables that it must not (empty: the role is safe)."""
     problems = []
-    if (await session.execute(ROLE_SQL)).scalar_one():
+    if await roles.role_is_superuser(session):
         problems.append("is a superuser (can switch the append-only triggers off)")
-    for row in (await session.execute(TABLE_SQL, {"tables": list(MONEY_TABLES)})).mappings():
+    for row in await roles.table_privileges(session, MONEY_TABLES):
         if row["owns"]:
             problems.append(f"owns {row['relname']} (can ALTER TABLE … DISABLE TRIGGER)")
         for action in ("update", "delete", "truncate"):

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, Forbidden
-from rewards_ledger.models import Payout, PayoutApproval
 from rewards_ledger.payouts import month_bounds, payout_lock, payout_out
+from rewards_ledger.repository import payouts
+from rewards_ledger.repository.locks import lock
 from rewards_ledger.schemas import PayoutOut
-from rewards_ledger.settlement import lock
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -35,18 +35,17 @@ async def approve_payout(month: str, request: Request, principal: Caller) -> Pay
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await lock(session, payout_lock(month))
-        payout = await session.get(Payout, month)
+        payout = await payouts.payout(session, month)
         if payout is None:
             raise Conflict(
                 f"{month} has not been prepared; prepare it first (POST /v1/ledger/payouts/{month}).",
                 code="payout_not_prepared",
             )
-        if await session.get(PayoutApproval, month) is None:
+        if await payouts.approval(session, month) is None:
             if payout.closed_by == principal.sub:
                 raise Forbidden(
                     "A payout is approved by a different hq_admin than the one who prepared it.",
                     code="approver_prepared_payout",
                 )
-            session.add(PayoutApproval(month=month, approved_at=runtime.clock.now(), approved_by=principal.sub))
-            await session.flush()
+            await payouts.approve_payout(session, month=month, now=runtime.clock.now(), by=principal.sub)
         return await payout_out(session, payout)

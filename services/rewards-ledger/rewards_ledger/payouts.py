@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.problems import FieldProblem, ValidationFailed
-from rewards_ledger.models import Payout, PayoutApproval, Posting
+from rewards_ledger.models import Payout
+from rewards_ledger.repository import payouts, postings
 from rewards_ledger.schemas import PayoutDealer, PayoutOut
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -64,15 +64,8 @@ def payout_lock(month: str) -> str:
 async def payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:
     """A payout with its per-dealer amounts and whether it was released."""
     start, end = month_bounds(payout.month)
-    rows = (
-        await session.execute(
-            select(Posting.dealer, func.sum(Posting.amount_fen))
-            .where(Posting.posted_at >= start, Posting.posted_at < end)
-            .group_by(Posting.dealer)
-            .order_by(Posting.dealer)
-        )
-    ).all()
-    approval = await session.get(PayoutApproval, payout.month)
+    rows = await postings.dealer_totals(session, start, end)
+    approval = await payouts.approval(session, payout.month)
     return PayoutOut(
         month=payout.month,
         status="released" if approval is not None else "prepared",
@@ -81,5 +74,5 @@ async def payout_out(session: AsyncSession, payout: Payout) -> PayoutOut:
         approved_at=approval.approved_at if approval else None,
         approved_by=approval.approved_by if approval else None,
         total_fen=payout.total_fen,
-        dealers=[PayoutDealer(dealer=d, amount_fen=int(a)) for d, a in rows],
+        dealers=[PayoutDealer(dealer=d, amount_fen=a) for d, a in rows],
     )

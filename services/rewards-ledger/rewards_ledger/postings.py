@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.events import EntryPosted
 from leadnet_shared.outbox import Outbox, Outgoing
-from rewards_ledger.models import HQ_REWARD_EXPENSE, dealer_payable
+from rewards_ledger.models import dealer_payable
+from rewards_ledger.repository import facts
+from rewards_ledger.repository import postings as repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,47 +32,6 @@ class PostingRequest:
     fact_key: str | None = None
 
 
-# Postings and their two lines in one statement (one round trip for a whole batch): the lines are written only for
-# the postings actually inserted, so a fact already paid (its idempotency key taken) adds neither posting nor line.
-_POST_MANY = text("""
-WITH req AS (
-    SELECT * FROM unnest(
-        CAST(:entry_id AS text[]), CAST(:idempotency_key AS text[]), CAST(:kind AS text[]), CAST(:dealer AS text[]),
-        CAST(:amount_fen AS bigint[]), CAST(:lead_id AS text[]), CAST(:customer_id AS text[]),
-        CAST(:sale_id AS text[]), CAST(:vin AS text[]), CAST(:reverses AS text[]), CAST(:rule AS text[]),
-        CAST(:policy_version AS text[]), CAST(:fact_key AS text[]), CAST(:payable AS text[])
-    ) WITH ORDINALITY AS r(entry_id, idempotency_key, kind, dealer, amount_fen, lead_id, customer_id, sale_id, vin,
-                           reverses, rule, policy_version, fact_key, payable, ord)
-), p AS (
-    INSERT INTO postings (entry_id, idempotency_key, kind, dealer, amount_fen, lead_id, customer_id, sale_id, vin,
-                          reverses, rule, policy_version, posted_at, fact_key)
-    SELECT entry_id, idempotency_key, kind, dealer, amount_fen, lead_id, customer_id, sale_id, vin, reverses, rule,
-           policy_version, CAST(:posted_at AS timestamptz), fact_key
-    FROM req ORDER BY ord
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING entry_id
-), l AS (
-    INSERT INTO lines (entry_id, account, amount_fen)
-    SELECT req.entry_id, x.account, x.amount_fen
-    FROM p JOIN req ON req.entry_id = p.entry_id
-    CROSS JOIN LATERAL (VALUES (1, CAST(:expense AS text), req.amount_fen),
-                               (2, req.payable, -req.amount_fen)) AS x(n, account, amount_fen)
-    ORDER BY req.ord, x.n
-)
-SELECT entry_id FROM p
-""")
-
-
-# What a dashboard groups money by (issue 20), from what the ledger stored of the records and sales it pays on: the
-# record's county adcode and entrant, and the line of the posting's vehicle (else the record's line).
-_ENTRY_FACTS = text("""
-SELECT r.lead_id, r.sale_id, r.vin, l.region_code, l.entered_by, coalesce(v.product_line, l.product_line)
-FROM unnest(CAST(:lead_id AS text[]), CAST(:sale_id AS text[]), CAST(:vin AS text[])) AS r(lead_id, sale_id, vin)
-LEFT JOIN leads l ON l.lead_id = r.lead_id
-LEFT JOIN sale_vehicles v ON v.sale_id = r.sale_id AND v.vin = r.vin
-""")
-
-
 @dataclass(frozen=True, slots=True)
 class _EntryFacts:
     region_code: str | None
@@ -88,10 +48,7 @@ async def _entry_facts(
     if not requests:
         return {}
     wanted = sorted({(r.lead_id, r.sale_id, r.vin) for r in requests}, key=repr)
-    rows = await session.execute(
-        _ENTRY_FACTS,
-        {"lead_id": [w[0] for w in wanted], "sale_id": [w[1] for w in wanted], "vin": [w[2] for w in wanted]},
-    )
+    rows = await facts.entry_facts(session, wanted)
     return {(lead, sale, vin): _EntryFacts(region, entrant, line) for lead, sale, vin, region, entrant, line in rows}
 
 
@@ -119,31 +76,11 @@ async def post_many(
         if not isinstance(request.amount_fen, int) or request.amount_fen == 0:
             raise ValueError("a posting moves a non-zero integer number of fen")
     entry_ids = [str(uuid.uuid4()) for _ in requests]
-    inserted = {
-        row[0]
-        for row in await session.execute(
-            _POST_MANY,
-            {
-                "entry_id": entry_ids,
-                "idempotency_key": [r.idempotency_key for r in requests],
-                "kind": [r.kind for r in requests],
-                "dealer": [r.dealer for r in requests],
-                "amount_fen": [r.amount_fen for r in requests],
-                "lead_id": [r.lead_id for r in requests],
-                "customer_id": [r.customer_id for r in requests],
-                "sale_id": [r.sale_id for r in requests],
-                "vin": [r.vin for r in requests],
-                "reverses": [r.reverses for r in requests],
-                "rule": [r.rule for r in requests],
-                "policy_version": [r.policy_version for r in requests],
-                "fact_key": [r.fact_key for r in requests],
-                "payable": [dealer_payable(r.dealer) for r in requests],
-                "posted_at": now,
-                "expense": HQ_REWARD_EXPENSE,
-            },
-        )
-    }
-    facts = await _entry_facts(session, [r for r, e in zip(requests, entry_ids, strict=True) if e in inserted])
+    # One array per field of the requests (the statement binds them all by name), plus the dealer's account.
+    columns = {f.name: [getattr(r, f.name) for r in requests] for f in fields(PostingRequest)}
+    columns |= {"entry_id": entry_ids, "payable": [dealer_payable(r.dealer) for r in requests]}
+    inserted = await repository.append_postings(session, columns, now=now)
+    known_facts = await _entry_facts(session, [r for r, e in zip(requests, entry_ids, strict=True) if e in inserted])
     events = []
     out: list[str | None] = []
     for entry_id, request in zip(entry_ids, requests, strict=True):
@@ -151,7 +88,7 @@ async def post_many(
             out.append(None)  # this business fact was paid already: nothing is paid twice
             continue
         out.append(entry_id)
-        known = facts.get((request.lead_id, request.sale_id, request.vin)) or _NO_FACTS
+        known = known_facts.get((request.lead_id, request.sale_id, request.vin)) or _NO_FACTS
         event = EntryPosted(
             entry_id=entry_id,
             kind=request.kind,

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
-from rewards_ledger.models import Posting
 from rewards_ledger.postings import PostingRequest, post_many
+from rewards_ledger.repository import facts
+from rewards_ledger.repository import postings as repository
+from rewards_ledger.repository.locks import lock_all
 from rewards_ledger.rewards import REVERSAL, Claim, DueReward, LeadState, SaleState, rewards_due, rewards_policy
 
 # Why a posting was reversed, as the statement shows it.
@@ -49,51 +50,12 @@ class PostedFact:
     customer_id: str | None
 
 
-async def lock(session: AsyncSession, key: str) -> None:
-    """Serialize work on one record or sale until the transaction ends."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
-
-
-async def lock_all(session: AsyncSession, keys: Collection[str]) -> None:
-    """Take many locks in one statement, in the order of their hashes: two transactions that lock overlapping sets
-    this way take the shared keys in the same order, so they wait for each other instead of deadlocking."""
-    if keys:
-        await session.execute(_LOCK_ORDERED, {"keys": sorted(set(keys))})
-
-
-_LOCK_ORDERED = text(
-    "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
-    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered"
-)
-
-
 def lead_lock(lead_id: str) -> str:
     return f"ledger.lead:{lead_id}"
 
 
 def sale_lock(sale_id: str) -> str:
     return f"ledger.sale:{sale_id}"
-
-
-_LEADS = text(
-    "SELECT lead_id, customer_id, entered_by, authorized_dealer, reward_eligible, cross_region, tier, "
-    "verified_at IS NOT NULL, customer_existed FROM leads WHERE lead_id = ANY(CAST(:ids AS text[]))"
-)
-
-# The sales of the records with their vehicles, cancellation and the latest amount HQ set per vehicle.
-_SALES = text(
-    "SELECT s.lead_id, s.sale_id, s.seller, s.supplied_by, s.sold_at, s.claims, v.vin, v.product_line, "
-    "c.sale_id IS NOT NULL, (SELECT g.amount_fen FROM guarantee_settings g WHERE g.sale_id = s.sale_id "
-    "AND g.vin = v.vin ORDER BY g.seq DESC LIMIT 1) "
-    "FROM sales s LEFT JOIN sale_vehicles v ON v.sale_id = s.sale_id "
-    "LEFT JOIN sale_cancellations c ON c.sale_id = s.sale_id "
-    "WHERE s.lead_id = ANY(CAST(:ids AS text[])) ORDER BY s.lead_id, s.sale_id, v.vin"
-)
-
-_POSTINGS = text(
-    "SELECT entry_id, kind, dealer, amount_fen, fact_key, sale_id, vin, reverses, posted_at, lead_id, customer_id "
-    "FROM postings WHERE lead_id = ANY(CAST(:ids AS text[])) ORDER BY seq"
-)
 
 
 @dataclass
@@ -108,12 +70,21 @@ class Known:
 
 async def load_known(session: AsyncSession, lead_ids: Sequence[str]) -> Known:
     ids = list(lead_ids)
-    leads = {row[0]: LeadState(*row) for row in await session.execute(_LEADS, {"ids": ids})}
+    leads = {row[0]: LeadState(*row) for row in await facts.leads_by_id(session, ids)}
     by_sale: dict[str, dict[str, Any]] = {}
     set_by_hq: dict[tuple[str, str], int] = {}
-    for lead_id, sale_id, seller, supplied_by, sold_at, claims, vin, line, cancelled, amount in await session.execute(
-        _SALES, {"ids": ids}
-    ):
+    for (
+        lead_id,
+        sale_id,
+        seller,
+        supplied_by,
+        sold_at,
+        claims,
+        vin,
+        line,
+        cancelled,
+        amount,
+    ) in await facts.sales_of_leads(session, ids):
         one = by_sale.setdefault(
             sale_id,
             {
@@ -136,13 +107,13 @@ async def load_known(session: AsyncSession, lead_ids: Sequence[str]) -> Known:
         lead_id = one.pop("lead_id")
         sales.setdefault(lead_id, []).append(SaleState(**{**one, "vehicles": tuple(one["vehicles"])}))
     postings: dict[str, list[PostedFact]] = {}
-    for row in await session.execute(_POSTINGS, {"ids": ids}):
+    for row in await repository.postings_of_leads(session, ids):
         postings.setdefault(row[9], []).append(PostedFact(*row))
     return Known(leads=leads, sales=sales, set_by_hq=set_by_hq, postings=postings)
 
 
 async def postings_of_lead(session: AsyncSession, lead_id: str) -> list[PostedFact]:
-    return [PostedFact(*row) for row in await session.execute(_POSTINGS, {"ids": [lead_id]})]
+    return [PostedFact(*row) for row in await repository.postings_of_leads(session, [lead_id])]
 
 
 def live_postings(postings: Sequence[PostedFact]) -> dict[str, PostedFact]:
@@ -284,12 +255,3 @@ async def settle_lead(
         session, outbox, lead_ids=[lead_id], now=now, prefix=prefix, policy=policy, locked=locked
     )
     return settled[lead_id]
-
-
-async def month_total(session: AsyncSession, start: datetime, end: datetime) -> int:
-    value = await session.scalar(
-        select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(
-            Posting.posted_at >= start, Posting.posted_at < end
-        )
-    )
-    return int(value or 0)
