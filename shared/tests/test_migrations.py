@@ -44,8 +44,10 @@ def pg_dump(dsn: str) -> str:
 
 
 def without_grants(dump: str) -> list[str]:
-    """The dump's objects without access rights: the ledger's revision 0004 grants its application role usage of
-    schema `public`, which no downgrade takes back (the role outlives the database)."""
+    """The dump's objects without access rights. The ledger's grants to its application role depend on whether the
+    role existed before the run (it outlives the database): no downgrade takes back revision 0004's usage of schema
+    `public`, and a second `upgrade head` grants `consumer_failures` (revision 20261205_kit_reliability, while the
+    role exists) where a first one on a fresh server does not (0003 replaces the grant function without it)."""
     acl = re.compile(r"^(-- Name: .*; Type: ACL;|GRANT |REVOKE )")
     return [line for line in dump.splitlines() if line not in ("", "--") and not acl.match(line)]
 
@@ -79,7 +81,7 @@ def test_downgrade_base_then_upgrade_head_builds_the_same_schema(infra: Infra, p
     command.downgrade(cfg, "base")
     assert without_grants(pg_dump(dsn)) == without_grants(empty)
     command.upgrade(cfg, "head")
-    assert pg_dump(dsn) == head
+    assert without_grants(pg_dump(dsn)) == without_grants(head)
 
 
 def dump_every_revision(server_url: str, package: str, out: Path) -> None:
