@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
@@ -11,6 +10,7 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from leadnet_shared import ddl
 from leadnet_shared.settings import to_asyncpg_url, to_plain_url
 
 
@@ -72,82 +72,7 @@ def run_env(target_metadata: MetaData) -> None:
         asyncio.run(run_async())
 
 
-def kit_tables_migration(op: Any) -> None:
-    """Create the outbox, inbox and kit_state tables (called from each service's first migration)."""
-    import sqlalchemy as sa
-
-    op.create_table(
-        "outbox",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
-        sa.Column("topic", sa.String(200), nullable=False),
-        sa.Column("aggregate_type", sa.String(64), nullable=False),
-        sa.Column("aggregate_id", sa.String(200), nullable=False),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("sent_at", sa.DateTime(timezone=True)),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("last_error", sa.Text),
-    )
-    op.create_index("ix_outbox_unsent", "outbox", ["seq"], postgresql_where=sa.text("sent_at IS NULL"))
-    op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.String(100), primary_key=True),
-        sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("outcome", sa.String(20), nullable=False, server_default="processed"),
-    )
-    op.create_table(
-        "kit_state",
-        sa.Column("key", sa.String(100), primary_key=True),
-        sa.Column("value", sa.dialects.postgresql.JSONB, nullable=False),
-    )
-
-
-def kit_reliability_migration(op: Any) -> None:
-    """The kit tables' changes of 2026-12-05 (leadnet_shared.outbox.define_kit_tables): outbox rows the relay
-    parks, and the consumers' failure book (called from one migration in each service)."""
-    import sqlalchemy as sa
-
-    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True)))
-    op.create_index(
-        "ix_outbox_retrying",
-        "outbox",
-        ["aggregate_id", "seq"],
-        postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"),
-    )
-    op.create_table(
-        "consumer_failures",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("consumer", sa.String(100), nullable=False),
-        sa.Column("event_id", sa.String(64), nullable=False),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("event_key", sa.String(200), nullable=False),
-        sa.Column("topic", sa.String(200), nullable=False),
-        sa.Column("partition", sa.Integer, nullable=False),
-        sa.Column("offset", sa.BigInteger, nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("retryable", sa.Boolean),
-        sa.Column("last_error", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
-    )
-    op.create_index(
-        "ix_consumer_failures_held",
-        "consumer_failures",
-        ["consumer", "event_key"],
-        postgresql_where=sa.text("status <> 'failing'"),
-    )
-
-
-def kit_reliability_downgrade(op: Any) -> None:
-    op.drop_table("consumer_failures")
-    op.drop_index("ix_outbox_retrying", table_name="outbox")
-    op.drop_column("outbox", "parked_at")
+# The kit tables' DDL lives, frozen, in leadnet_shared.ddl; these names stay for revisions written before it.
+kit_tables_migration = ddl.kit_tables_2026_11_22
+kit_reliability_migration = ddl.kit_reliability_2026_12_05
+kit_reliability_downgrade = ddl.drop_kit_reliability_2026_12_05

@@ -1,9 +1,4 @@
-"""initial: dealers, customers, leads, pool counts, outbox, inbox
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-22
-"""
+"""initial: dealers, customers, leads, pool counts, outbox, inbox"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,10 +6,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from leadnet_shared.migrate import kit_tables_migration
 
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
+revision, down_revision = "0001", None
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

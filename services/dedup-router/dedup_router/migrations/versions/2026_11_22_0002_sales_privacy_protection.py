@@ -1,18 +1,11 @@
-"""sales, sold VINs, sale idempotency keys; lookup indexes for privacy reads; customer product line
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22
-"""
+"""sales, sold VINs, sale idempotency keys; lookup indexes for privacy reads; customer product line"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0002", "0001"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

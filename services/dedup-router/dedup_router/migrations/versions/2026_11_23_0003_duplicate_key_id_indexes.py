@@ -1,16 +1,9 @@
-"""possible-duplicate lookups read a key's lowest customer ids in index order
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-23
-"""
+"""possible-duplicate lookups read a key's lowest customer ids in index order"""
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0003", "0002"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -1,19 +1,13 @@
 """kit tables: outbox rows parked after repeated publish failures; the consumers' failure book (attempts counted
 outside the rolled-back transaction, events held behind a parked key)
-
-Revision ID: 20261205_kit_reliability
-Revises: 0003
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
 from leadnet_shared.migrate import kit_reliability_downgrade, kit_reliability_migration
 
-revision = "20261205_kit_reliability"
-down_revision = "0003"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_kit_reliability", "0003"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

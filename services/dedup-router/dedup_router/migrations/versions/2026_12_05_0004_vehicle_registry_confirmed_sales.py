@@ -1,17 +1,10 @@
-"""vehicle registry; sales wait for the supplier's (or HQ's) confirmation; a record's intended quantity
-
-Revision ID: 0004
-Revises: 20261205_kit_reliability
-Create Date: 2026-12-05
-"""
+"""vehicle registry; sales wait for the supplier's (or HQ's) confirmation; a record's intended quantity"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "20261205_kit_reliability"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0004", "20261205_kit_reliability"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -3,18 +3,12 @@
 Several relay replicas, or a row in backoff, can let a lead's `lead.reassigned` reach a consumer before its
 `lead.accepted`; with the version on every public lead event a consumer keeps the newest fact whatever the order.
 Existing leads start at 1 (the version of a first routing); their next reassignment publishes 2.
-
-Revision ID: 20261205_lead_version
-Revises: 0004
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "20261205_lead_version"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_lead_version", "0004"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

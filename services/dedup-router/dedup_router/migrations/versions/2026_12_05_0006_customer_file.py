@@ -3,20 +3,14 @@
 `customer_timeline` keeps every fact the public topics tell about a customer (and the router's own), generically;
 `customer_profiles` the vehicles in use, usage and purchase intent; `customer_changes` every correction, append-only.
 New tables only: nothing existing is rewritten or locked for long.
-
-Revision ID: 20261205_customer_file
-Revises: 20261205_lead_version
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "20261205_customer_file"
-down_revision = "20261205_lead_version"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_customer_file", "20261205_lead_version"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

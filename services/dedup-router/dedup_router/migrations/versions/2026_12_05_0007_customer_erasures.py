@@ -2,19 +2,13 @@
 
 An erasure deletes the customer's row (name, phone, address, dedup keys); this table keeps the fact without personal
 data, so a repeated request is answered the same and an auditor can see what was erased.
-
-Revision ID: 0006
-Revises: 20261205_customer_file
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "20261205_customer_file"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0006", "20261205_customer_file"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -4,18 +4,12 @@ A lead closed as invalid by the scheduler must stop counting as its entrant's op
 enter the customer again), and withdrawal and sales attribution must ignore it; a lead HQ returned stays the
 entrant's lead while it is re-checked. The facts are kept as columns that commute (earliest close, highest
 rounds), so the order in which the events arrive never changes the state (contract.md "Lead life cycle").
-
-Revision ID: 20261205_lead_life_cycle
-Revises: 0006
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "20261205_lead_life_cycle"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_lead_life_cycle", "0006"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

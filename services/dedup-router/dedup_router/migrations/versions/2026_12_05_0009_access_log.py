@@ -1,20 +1,14 @@
 """access_log: who read which customer unmasked, when, through which endpoint (domain.md §3 保密, issue 16 §3)
 
 A new, empty table: nothing to backfill, no lock on a busy table.
-
-Revision ID: 20261205_access_log
-Revises: 20261205_lead_life_cycle
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
 from leadnet_shared.access_log import access_log_migration
 
-revision = "20261205_access_log"
-down_revision = "20261205_lead_life_cycle"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_access_log", "20261205_lead_life_cycle"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

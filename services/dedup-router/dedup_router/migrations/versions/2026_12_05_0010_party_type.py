@@ -3,19 +3,13 @@
 domain.md §1: dealers are expected 14 / 13 / 12 network kinds by sales level, service providers 5 (exclusive) or
 6; intake reads the type from `leadnet.dealer.upserted`. A column with a constant default: PostgreSQL adds it
 without rewriting the table.
-
-Revision ID: 20261205_party_type
-Revises: 20261205_access_log
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "20261205_party_type"
-down_revision = "20261205_access_log"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_party_type", "20261205_access_log"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

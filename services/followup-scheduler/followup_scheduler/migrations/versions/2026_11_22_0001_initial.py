@@ -1,19 +1,12 @@
-"""initial: tasks, followed leads, outbox, inbox
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-22
-"""
+"""initial: tasks, followed leads, outbox, inbox"""
 
 import sqlalchemy as sa
 from alembic import op
 
 from leadnet_shared.migrate import kit_tables_migration
 
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
+revision, down_revision = "0001", None
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

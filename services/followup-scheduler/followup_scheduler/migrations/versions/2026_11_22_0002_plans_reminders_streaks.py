@@ -1,17 +1,10 @@
-"""plans, sent plan reminders, known dealers; lead streak/fleet/purchase; task cancel/plan times; timer indexes
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22
-"""
+"""plans, sent plan reminders, known dealers; lead streak/fleet/purchase; task cancel/plan times; timer indexes"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0002", "0001"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

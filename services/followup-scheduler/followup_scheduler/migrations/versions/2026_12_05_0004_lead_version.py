@@ -2,18 +2,12 @@
 
 A lead's `lead.reassigned` can arrive before its `lead.accepted`; the consumer then follows the lead from the
 reassignment and ignores the older verdict's dealer. 0: nothing versioned applied yet.
-
-Revision ID: 20261205_lead_version
-Revises: 20261205_kit_reliability
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "20261205_lead_version"
-down_revision = "20261205_kit_reliability"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_lead_version", "20261205_kit_reliability"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

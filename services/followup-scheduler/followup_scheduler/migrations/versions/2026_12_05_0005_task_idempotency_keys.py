@@ -1,18 +1,11 @@
-"""Idempotency-Key on POST /v1/tasks (contract.md: every creating POST takes one); the kit's key table
-
-Revision ID: 0005
-Revises: 20261205_lead_version
-Create Date: 2026-12-05
-"""
+"""Idempotency-Key on POST /v1/tasks (contract.md: every creating POST takes one); the kit's key table"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0005"
-down_revision = "20261205_lead_version"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0005", "20261205_lead_version"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -1,18 +1,12 @@
 """tasks: what a callback learnt, as data (issue 17 §7; domain.md §4 "How")
 
 A nullable column: added without rewriting the table; existing completions had notes only.
-
-Revision ID: 20261205_task_content
-Revises: 0005
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "20261205_task_content"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_task_content", "0005"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -3,19 +3,13 @@
 `customer_sales`: the confirmed sales the scheduler has taken in (a sale may overtake its lead's verdict, so it is
 kept and applied when the verdict comes). `customer_tiers`: the router's decision of a customer's current tier.
 `leads.verified_by`: what verified the record (callback or sale), so it is verified once whichever comes first.
-
-Revision ID: 0006
-Revises: 20261205_task_content
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "20261205_task_content"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0006", "20261205_task_content"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

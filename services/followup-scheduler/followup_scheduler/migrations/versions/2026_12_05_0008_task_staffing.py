@@ -8,20 +8,14 @@ that replaces a `task.escalated` per task runs once a day (its index, `ix_tasks_
 existing open tasks get their position from the timer worker after the start (tasks.restaff_open_tasks: the
 matrices are policy, read by the service, not by the migration).
 `tasks.reschedules` is part of a task's timer event ids, so a rescheduled task fires again (once).
-
-Revision ID: 0008
-Revises: 0006
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0008"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0008", "0006"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -3,19 +3,13 @@
 `work_plans`, `work_plan_lines`, `work_plan_steps`: the plans, their lines and who acted on them. `plan_dealer_units`:
 each dealer's region and sales channel for the roll-up. `tasks.plan_id` / `tasks.planned_for`: the approved plan that
 planned a task (NULL: unplanned), nullable columns added without rewriting the table.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0009", "0008"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

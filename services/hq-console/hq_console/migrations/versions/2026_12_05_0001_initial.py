@@ -1,19 +1,13 @@
 """initial: the console's fact tables (leads, refusals, tasks, sales, ledger entries, customers, tier changes,
 dealers, network evaluations, plans, other events) and the kit's outbox, inbox and failure book
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
 from leadnet_shared.migrate import kit_reliability_migration, kit_tables_migration
 
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
+revision, down_revision = "0001", None
+branch_labels, depends_on = None, None
 
 # The DDL as written when the tables were made (not derived from models.py: a later model change is a new revision).
 STATEMENTS = (

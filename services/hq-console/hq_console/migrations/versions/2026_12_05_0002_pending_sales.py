@@ -1,17 +1,11 @@
 """pending_sales: reported sales waiting for a confirmation and how they were settled, so the console counts sales
 pending and rejected (stored until now only in other_events, where no figure could filter or list them)
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0002", "0001"
+branch_labels, depends_on = None, None
 
 STATEMENTS = (
     """CREATE TABLE pending_sales (

@@ -1,18 +1,12 @@
 """tasks.escalate_at: the moment a task escalates to HQ, as the scheduler's task events now carry it, so the
 escalated figure and its list count the same tasks (the daily overdue digest it used to add has no task ids).
 Tasks escalated by an older `task.escalated` event take that event's instant.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0003", "0002"
+branch_labels, depends_on = None, None
 
 STATEMENTS = (
     # nullable: no table rewrite under the lock

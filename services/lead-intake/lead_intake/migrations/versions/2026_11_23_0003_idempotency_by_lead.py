@@ -1,17 +1,10 @@
-"""idempotency keys found by lead: the verdict's transaction writes the keyed request's final response
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-23
-"""
+"""idempotency keys found by lead: the verdict's transaction writes the keyed request's final response"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0003", "0002"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -3,18 +3,12 @@
 A lead row carries the raw and the normalized record (~1.5 KB); the verdict adds ~1 KB more, which crossed the
 2 KB toast threshold and made every verdict UPDATE run pglz over the row's JSONB: about half of that statement's
 time, and the statement was intake's costliest in PostgreSQL. Chinese text in JSONB compresses poorly anyway.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-23
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0004", "0003"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -4,18 +4,12 @@
 columns that commute (earliest close, highest round returned and reopened) so the status does not depend on the
 order the events arrive in. A re-check's corrections make a new version of the record; the versions it replaced
 are kept in `record_versions`.
-
-Revision ID: 20261205_lead_life_cycle
-Revises: 20261205_lead_version
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "20261205_lead_life_cycle"
-down_revision = "20261205_lead_version"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_lead_life_cycle", "20261205_lead_version"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

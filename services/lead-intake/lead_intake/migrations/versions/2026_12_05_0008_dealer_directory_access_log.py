@@ -3,10 +3,6 @@ unmasked (domain.md §3 保密). Issue 16 §3-4.
 
 Both are new tables. The dealer directory fills from the compacted topic when the new consumer group first reads it
 from the beginning; until it has, dealer tokens are refused writes (403 dealer_not_active) for a few seconds.
-
-Revision ID: 0007
-Revises: 20261205_lead_life_cycle
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
@@ -14,10 +10,8 @@ from alembic import op
 
 from leadnet_shared.access_log import access_log_migration
 
-revision = "0007"
-down_revision = "20261205_lead_life_cycle"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0007", "20261205_lead_life_cycle"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

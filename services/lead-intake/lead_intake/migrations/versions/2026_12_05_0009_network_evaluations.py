@@ -3,20 +3,14 @@ network_evaluations: the quarterly evaluation, one row per owner and quarter (is
 
 Both are new tables, so nothing is rewritten under lock. network_dealers fills when the new consumer group first
 reads the compacted dealers topic from its beginning.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0008"
-down_revision = "0007"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0008", "0007"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

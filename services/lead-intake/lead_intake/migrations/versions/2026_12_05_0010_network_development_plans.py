@@ -1,19 +1,13 @@
 """network_development_plans: fixed networks planned per quarter, temporary ones per month, with who is responsible
 (domain.md §1); the quarterly evaluation divides the networks developed by them. A new table.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0009"
-down_revision = "0008"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0009", "0008"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

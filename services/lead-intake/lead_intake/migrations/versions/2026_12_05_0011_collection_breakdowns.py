@@ -1,19 +1,13 @@
 """collection_breakdowns: each dealer's breakdown of its monthly collection target per network and per person
 (domain.md §2, 二次分解). A new table.
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0010"
-down_revision = "0009"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0010", "0009"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -1,18 +1,12 @@
 """network_plan_reminders: one row per owner, plan period and reminder sent, so that replicas and restarts send
 each reminder once. A new table.
-
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0011", "0010"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -11,20 +11,14 @@
 - `network_plan_reminders` gains `deadline` in its key: the evaluation (10th) and hand-on (25th) reminders name
   periods that a development plan's reminder also uses (`2026Q4`, `2026-12`). Existing rows are development-plan
   reminders.
-
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0012"
-down_revision = "0011"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0012", "0011"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """initial: webhook subscriptions, the delivery queue and log, owner notices, the dealer directory; the kit's outbox
 and inbox
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
@@ -12,10 +8,8 @@ from sqlalchemy.dialects import postgresql
 
 from leadnet_shared.migrate import kit_reliability_migration, kit_tables_migration
 
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
+revision, down_revision = "0001", None
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -1,20 +1,14 @@
 """people_messages: digest lines waiting for their digest, the queued messages to people (the durable outbox of
 the robots, SMS and e-mail channels, so a restart loses nothing) and each channel's recent sends and pause (its
 rate limit holds across restarts and replicas).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-05
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0002", "0001"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -1,17 +1,10 @@
-"""the reward rules' inputs, balanced postings enforced at commit, the app role's grants
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22
-"""
+"""the reward rules' inputs, balanced postings enforced at commit, the app role's grants"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0002", "0001"
+branch_labels, depends_on = None, None
 
 APPEND_ONLY = ("postings", "lines", "guarantee_settings", "payouts")
 INSERT_ONLY = ("sales", "sale_vehicles", "sale_cancellations")

@@ -1,18 +1,11 @@
-"""a sale's reward claims as the router decided them; payouts released by a second hq_admin
-
-Revision ID: 0003
-Revises: 20261205_kit_reliability
-Create Date: 2026-12-05
-"""
+"""a sale's reward claims as the router decided them; payouts released by a second hq_admin"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0003"
-down_revision = "20261205_kit_reliability"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0003", "20261205_kit_reliability"
+branch_labels, depends_on = None, None
 
 APPEND_ONLY = ("postings", "lines", "guarantee_settings", "payouts", "payout_approvals")
 INSERT_ONLY = ("sales", "sale_vehicles", "sale_cancellations")

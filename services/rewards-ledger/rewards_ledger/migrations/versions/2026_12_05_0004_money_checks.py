@@ -1,17 +1,11 @@
 """money guarded by the database itself: CHECKs on kinds, signs and the guarantee range; product lines of any
 valid length; the application role required, not skipped
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0004", "0003"
+branch_labels, depends_on = None, None
 
 APP_ROLE = "leadnet_ledger_app"
 CHECKS = (

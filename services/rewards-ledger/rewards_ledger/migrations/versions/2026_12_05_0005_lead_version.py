@@ -2,18 +2,12 @@
 
 A lead's `lead.reassigned` can arrive before its `lead.accepted`; the ledger then keeps the reassignment's
 authorized dealer (which decides whether a sale is guaranteed) and ignores the older verdict's. 0: unversioned.
-
-Revision ID: 20261205_lead_version
-Revises: 0004
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "20261205_lead_version"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
+revision, down_revision = "20261205_lead_version", "0004"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

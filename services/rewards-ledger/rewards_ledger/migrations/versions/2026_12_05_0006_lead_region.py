@@ -2,18 +2,12 @@
 
 HQ's dashboards read only the public topics (issue 20) and group rewards by region; the ledger learns the region
 from the lead events it already reads. Nullable: leads stored before this revision learn it from their next event.
-
-Revision ID: 0006
-Revises: 20261205_lead_version
-Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0006"
-down_revision = "20261205_lead_version"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0006", "20261205_lead_version"
+branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

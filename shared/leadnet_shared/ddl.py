@@ -1,0 +1,162 @@
+"""The DDL several services' migrations share, frozen as it ran.
+
+A revision must build the same schema on every database whenever it runs, so the tables below are never edited
+once a revision calls them: each function is named by what it created and the date of the revisions that call
+it, and a later change to a kit table is a new function (`..._2027_01_10`) called by one new revision in each
+service. `shared/tests/test_migrations.py` dumps the schema after every revision, up and down, to prove a change
+here or in a revision changes nothing that already ran.
+
+The helpers at the end issue exactly the statements they are given and add nothing of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+def kit_tables_2026_11_22(op: Any) -> None:
+    """The outbox, inbox and kit_state tables (each service's first revision)."""
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("aggregate_type", sa.String(64), nullable=False),
+        sa.Column("aggregate_id", sa.String(200), nullable=False),
+        sa.Column("event_type", sa.String(120), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("sent_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("last_error", sa.Text),
+    )
+    op.create_index("ix_outbox_unsent", "outbox", ["seq"], postgresql_where=sa.text("sent_at IS NULL"))
+    op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(120), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("outcome", sa.String(20), nullable=False, server_default="processed"),
+    )
+    op.create_table(
+        "kit_state",
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", JSONB, nullable=False),
+    )
+
+
+def drop_kit_tables_2026_11_22(op: Any) -> None:
+    drop_tables(op, "kit_state", "inbox", "outbox")
+
+
+def kit_reliability_2026_12_05(op: Any) -> None:
+    """Outbox rows the relay parks after repeated publish failures, and the consumers' failure book (attempts
+    counted outside the rolled-back transaction, events held behind a parked key)."""
+    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True)))
+    op.create_index(
+        "ix_outbox_retrying",
+        "outbox",
+        ["aggregate_id", "seq"],
+        postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"),
+    )
+    op.create_table(
+        "consumer_failures",
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("consumer", sa.String(100), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(120), nullable=False),
+        sa.Column("event_key", sa.String(200), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("retryable", sa.Boolean),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
+    )
+    op.create_index(
+        "ix_consumer_failures_held",
+        "consumer_failures",
+        ["consumer", "event_key"],
+        postgresql_where=sa.text("status <> 'failing'"),
+    )
+
+
+def drop_kit_reliability_2026_12_05(op: Any) -> None:
+    op.drop_table("consumer_failures")
+    op.drop_index("ix_outbox_retrying", table_name="outbox")
+    op.drop_column("outbox", "parked_at")
+
+
+def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: sa.Column[Any]) -> None:
+    """A table of Idempotency-Keys (the columns of `leadnet_shared.idempotency.idempotency_table`); intake's keys
+    also name their lead, in a column that stands after `request_hash`."""
+    op.create_table(
+        table,
+        sa.Column("caller_key", sa.String(80), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        *after_request_hash,
+        sa.Column("status_code", sa.Integer),
+        sa.Column("response", JSONB),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index(f"ix_{table}_created_at", table, ["created_at"])
+
+
+def dealer_directory_2026_11_22(op: Any) -> None:
+    """The dealers' status as a service copies it from `leadnet.public.dealers.v1` (the columns of
+    `leadnet_shared.dealer_directory.dealer_directory_table`)."""
+    op.create_table(
+        "dealers",
+        sa.Column("code", sa.String(32), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+# The router's version of a lead, as each consumer keeps the one it last applied (review M4). A constant default:
+# PostgreSQL 11+ adds the column without rewriting the table.
+LEAD_VERSION_2026_12_05 = ("lead_version integer NOT NULL DEFAULT 0",)
+
+# A lead's life cycle after routing as columns that commute (earliest close, highest rounds returned and reopened),
+# in intake and the router. Nullable columns and constant defaults: no table rewrite.
+LEAD_LIFE_CYCLE_2026_12_05 = (
+    "closed_at timestamptz",
+    "closed_reason varchar(40)",
+    "return_round integer NOT NULL DEFAULT 0",
+    "reopen_round integer NOT NULL DEFAULT 0",
+)
+
+
+# ---- helpers: the statements they are given, nothing more -------------------------------------------------------
+
+
+def execute_all(op: Any, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        op.execute(statement)
+
+
+def add_columns(op: Any, table: str, *columns: str) -> None:
+    """`ALTER TABLE table ADD COLUMN ...`, one statement per column definition, in order."""
+    execute_all(op, tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for column in columns))
+
+
+def drop_columns(op: Any, table: str, *columns: str) -> None:
+    """Drop the columns named or defined (`name type ...`), last first: the downgrade of `add_columns`."""
+    execute_all(op, tuple(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}" for column in reversed(columns)))
+
+
+def drop_tables(op: Any, *tables: str) -> None:
+    for table in tables:
+        op.drop_table(table)
