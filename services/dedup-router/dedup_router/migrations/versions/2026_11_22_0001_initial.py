@@ -4,14 +4,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from leadnet_shared.migrate import kit_tables_migration
+from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
-    kit_tables_migration(op)
+    ddl.kit_tables_2026_11_22(op)
     op.create_table(
         "dealers",
         sa.Column("code", sa.String(32), primary_key=True),
@@ -83,5 +83,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("pool_counts", "leads", "customers", "dealers", "kit_state", "inbox", "outbox"):
-        op.drop_table(table)
+    ddl.drop_tables(op, "pool_counts", "leads", "customers", "dealers")
+    ddl.drop_kit_tables_2026_11_22(op)

@@ -4,6 +4,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0002", "0001"
 branch_labels, depends_on = None, None
 
@@ -44,22 +46,11 @@ def upgrade() -> None:
     # A VIN is sold once while its sale stands; a cancelled sale frees it.
     op.create_index("ux_sold_vehicles_vin_sold", "sold_vehicles", ["vin"], unique=True,
                     postgresql_where=sa.text("NOT cancelled"))
-    op.create_table(
-        "sale_idempotency_keys",
-        sa.Column("caller_key", sa.String(80), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("status_code", sa.Integer),
-        sa.Column("response", JSONB),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    )
-    op.create_index("ix_sale_idempotency_keys_created_at", "sale_idempotency_keys", ["created_at"])
+    ddl.idempotency_keys_2026_11_22(op, "sale_idempotency_keys")
 
 
 def downgrade() -> None:
-    op.drop_table("sale_idempotency_keys")
-    op.drop_table("sold_vehicles")
-    op.drop_table("sales")
+    ddl.drop_tables(op, "sale_idempotency_keys", "sold_vehicles", "sales")
     op.drop_index("ix_leads_customer", "leads")
     op.drop_index("ix_leads_entered_by_customer", "leads")
     op.drop_column("customers", "product_line")

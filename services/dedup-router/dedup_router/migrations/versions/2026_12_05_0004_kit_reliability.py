@@ -4,15 +4,15 @@ outside the rolled-back transaction, events held behind a parked key)
 
 from alembic import op
 
-from leadnet_shared.migrate import kit_reliability_downgrade, kit_reliability_migration
+from leadnet_shared import ddl
 
 revision, down_revision = "20261205_kit_reliability", "0003"
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
-    kit_reliability_migration(op)
+    ddl.kit_reliability_2026_12_05(op)
 
 
 def downgrade() -> None:
-    kit_reliability_downgrade(op)
+    ddl.drop_kit_reliability_2026_12_05(op)

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
+
 revision, down_revision = "20261205_customer_file", "20261205_lead_version"
 branch_labels, depends_on = None, None
 
@@ -55,6 +57,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("customer_changes")
-    op.drop_table("customer_profiles")
-    op.drop_table("customer_timeline")
+    ddl.drop_tables(op, "customer_changes", "customer_profiles", "customer_timeline")

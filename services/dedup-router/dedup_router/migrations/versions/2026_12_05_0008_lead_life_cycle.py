@@ -8,6 +8,8 @@ rounds), so the order in which the events arrive never changes the state (contra
 
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "20261205_lead_life_cycle", "0006"
 branch_labels, depends_on = None, None
 
@@ -15,12 +17,8 @@ branch_labels, depends_on = None, None
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     # Nullable columns and constant defaults: no table rewrite.
-    op.execute("ALTER TABLE leads ADD COLUMN closed_at timestamptz")
-    op.execute("ALTER TABLE leads ADD COLUMN closed_reason varchar(40)")
-    op.execute("ALTER TABLE leads ADD COLUMN return_round integer NOT NULL DEFAULT 0")
-    op.execute("ALTER TABLE leads ADD COLUMN reopen_round integer NOT NULL DEFAULT 0")
+    ddl.add_columns(op, "leads", *ddl.LEAD_LIFE_CYCLE_2026_12_05)
 
 
 def downgrade() -> None:
-    for column in ("reopen_round", "return_round", "closed_reason", "closed_at"):
-        op.execute(f"ALTER TABLE leads DROP COLUMN {column}")
+    ddl.drop_columns(op, "leads", *ddl.LEAD_LIFE_CYCLE_2026_12_05)

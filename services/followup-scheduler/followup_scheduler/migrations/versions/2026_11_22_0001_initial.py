@@ -3,14 +3,14 @@
 import sqlalchemy as sa
 from alembic import op
 
-from leadnet_shared.migrate import kit_tables_migration
+from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
-    kit_tables_migration(op)
+    ddl.kit_tables_2026_11_22(op)
     op.create_table(
         "tasks",
         sa.Column("task_id", sa.String(36), primary_key=True),
@@ -65,5 +65,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("leads", "tasks", "kit_state", "inbox", "outbox"):
-        op.drop_table(table)
+    ddl.drop_tables(op, "leads", "tasks")
+    ddl.drop_kit_tables_2026_11_22(op)

@@ -3,6 +3,8 @@
 import sqlalchemy as sa
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0002", "0001"
 branch_labels, depends_on = None, None
 
@@ -20,12 +22,7 @@ def upgrade() -> None:
     op.add_column("leads", sa.Column("fleet_vehicles", sa.Integer))
     op.add_column("leads", sa.Column("purchased_at", sa.DateTime(timezone=True)))
     op.add_column("leads", sa.Column("closed_reason", sa.String(40)))
-    op.create_table(
-        "dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    ddl.dealer_directory_2026_11_22(op)
     op.create_table(
         "plans",
         sa.Column("dealer", sa.String(32), primary_key=True),
@@ -48,8 +45,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("plan_reminders", "plans", "dealers"):
-        op.drop_table(table)
+    ddl.drop_tables(op, "plan_reminders", "plans", "dealers")
     for column in ("closed_reason", "purchased_at", "fleet_vehicles", "unreachable_streak"):
         op.drop_column("leads", column)
     for index in ("ix_tasks_dealer_promotions", "ix_tasks_dealer_kind_completed", "ix_tasks_escalation_pending"):

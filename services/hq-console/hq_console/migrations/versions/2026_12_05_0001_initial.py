@@ -4,7 +4,8 @@ dealers, network evaluations, plans, other events) and the kit's outbox, inbox a
 
 from alembic import op
 
-from leadnet_shared.migrate import kit_reliability_migration, kit_tables_migration
+from hq_console.migrations.ddl import DIMENSIONS_2026_12_05
+from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
 branch_labels, depends_on = None, None
@@ -34,7 +35,7 @@ STATEMENTS = (
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
     CONSTRAINT pk_dealers PRIMARY KEY (code)
 )""",
-    """CREATE TABLE leads (
+    f"""CREATE TABLE leads (
     lead_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64),
     assigned_dealer VARCHAR(32),
@@ -60,12 +61,7 @@ STATEMENTS = (
     lead_version INTEGER NOT NULL,
     customer_masked JSONB,
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_leads PRIMARY KEY (lead_id)
 )""",
     """CREATE INDEX ix_leads_accepted ON leads (accepted_at) INCLUDE (region_code, entered_by, product_line, cross_region, verified_at) WHERE accepted_at IS NOT NULL""",
@@ -76,7 +72,7 @@ STATEMENTS = (
     """CREATE INDEX ix_leads_region ON leads (region_code)""",
     """CREATE INDEX ix_leads_rejected ON leads (rejected_at) INCLUDE (region_code, entered_by, product_line, reject_reason) WHERE rejected_at IS NOT NULL""",
     """CREATE INDEX ix_leads_verified ON leads (verified_at) INCLUDE (region_code, entered_by, product_line) WHERE verified_at IS NOT NULL""",
-    """CREATE TABLE ledger_entries (
+    f"""CREATE TABLE ledger_entries (
     entry_id VARCHAR(64) NOT NULL,
     kind VARCHAR(30),
     dealer VARCHAR(32),
@@ -86,12 +82,7 @@ STATEMENTS = (
     sale_id VARCHAR(64),
     reverses VARCHAR(64),
     posted_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_ledger_entries PRIMARY KEY (entry_id)
 )""",
     """CREATE INDEX ix_ledger_lead ON ledger_entries (lead_id)""",
@@ -147,21 +138,16 @@ STATEMENTS = (
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
     CONSTRAINT pk_plan_facts PRIMARY KEY (dealer, plan, period)
 )""",
-    """CREATE TABLE refusals (
+    f"""CREATE TABLE refusals (
     event_id VARCHAR(64) NOT NULL,
     dealer VARCHAR(32),
     codes JSONB,
     refused_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_refusals PRIMARY KEY (event_id)
 )""",
     """CREATE INDEX ix_refusals_refused ON refusals (refused_at)""",
-    """CREATE TABLE sales (
+    f"""CREATE TABLE sales (
     sale_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64),
     lead_id VARCHAR(64),
@@ -175,18 +161,13 @@ STATEMENTS = (
     sold_at TIMESTAMP WITH TIME ZONE,
     cancelled_at TIMESTAMP WITH TIME ZONE,
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_sales PRIMARY KEY (sale_id)
 )""",
     """CREATE INDEX ix_sales_customer ON sales (customer_id)""",
     """CREATE INDEX ix_sales_lead ON sales (lead_id)""",
     """CREATE INDEX ix_sales_sold ON sales (sold_at) INCLUDE (region_code, credited_dealer, product_line, cancelled_at, vehicles)""",
-    """CREATE TABLE tasks (
+    f"""CREATE TABLE tasks (
     task_id VARCHAR(64) NOT NULL,
     kind VARCHAR(30),
     dealer VARCHAR(32),
@@ -204,12 +185,7 @@ STATEMENTS = (
     overdue_at TIMESTAMP WITH TIME ZONE,
     escalated_at TIMESTAMP WITH TIME ZONE,
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_tasks PRIMARY KEY (task_id)
 )""",
     """CREATE INDEX ix_tasks_closed ON tasks (closed_at, scheduled_at) INCLUDE (overdue_at, dealer, region_code, product_line) WHERE closed_at IS NOT NULL""",
@@ -220,7 +196,7 @@ STATEMENTS = (
     """CREATE INDEX ix_tasks_lead ON tasks (lead_id)""",
     """CREATE INDEX ix_tasks_overdue ON tasks (overdue_at) WHERE overdue_at IS NOT NULL""",
     """CREATE INDEX ix_tasks_unclosed ON tasks (scheduled_at) INCLUDE (overdue_at, dealer, region_code, product_line) WHERE closed_at IS NULL""",
-    """CREATE TABLE tier_changes (
+    f"""CREATE TABLE tier_changes (
     event_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64) NOT NULL,
     old_tier VARCHAR(20),
@@ -230,12 +206,7 @@ STATEMENTS = (
     lead_id VARCHAR(64),
     changed_by VARCHAR(64),
     changed_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_tier_changes PRIMARY KEY (event_id)
 )""",
     """CREATE INDEX ix_tier_changes_changed ON tier_changes (changed_at)""",
@@ -247,14 +218,11 @@ TABLES = ('tier_changes', 'tasks', 'sales', 'refusals', 'plan_facts', 'other_eve
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    kit_tables_migration(op)
-    kit_reliability_migration(op)
-    for statement in STATEMENTS:
-        op.execute(statement)
+    ddl.kit_tables_2026_11_22(op)
+    ddl.kit_reliability_2026_12_05(op)
+    ddl.execute_all(op, STATEMENTS)
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        op.drop_table(table)
-    for table in ("consumer_failures", "kit_state", "inbox", "outbox"):
-        op.drop_table(table)
+    ddl.drop_tables(op, *TABLES, "consumer_failures")
+    ddl.drop_kit_tables_2026_11_22(op)

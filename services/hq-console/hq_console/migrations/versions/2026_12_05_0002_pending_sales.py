@@ -4,11 +4,14 @@ pending and rejected (stored until now only in other_events, where no figure cou
 
 from alembic import op
 
+from hq_console.migrations.ddl import DIMENSIONS_2026_12_05
+from leadnet_shared import ddl
+
 revision, down_revision = "0002", "0001"
 branch_labels, depends_on = None, None
 
 STATEMENTS = (
-    """CREATE TABLE pending_sales (
+    f"""CREATE TABLE pending_sales (
     sale_id VARCHAR(64) NOT NULL,
     customer_id VARCHAR(64),
     lead_id VARCHAR(64),
@@ -23,12 +26,7 @@ STATEMENTS = (
     rejected_at TIMESTAMP WITH TIME ZONE,
     rejected_by VARCHAR(32),
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    region_code VARCHAR(12),
-    product_line VARCHAR(40),
-    tier VARCHAR(20),
-    source VARCHAR(40),
-    network_code VARCHAR(64),
-    entered_by VARCHAR(32),
+    {DIMENSIONS_2026_12_05}
     CONSTRAINT pk_pending_sales PRIMARY KEY (sale_id)
 )""",
     """CREATE INDEX ix_pending_sales_reported ON pending_sales (reported_at)""",
@@ -57,8 +55,7 @@ STATEMENTS = (
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    for statement in STATEMENTS:
-        op.execute(statement)
+    ddl.execute_all(op, STATEMENTS)
 
 
 def downgrade() -> None:

@@ -5,6 +5,8 @@ Tasks escalated by an older `task.escalated` event take that event's instant.
 
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0003", "0002"
 branch_labels, depends_on = None, None
 
@@ -18,8 +20,7 @@ STATEMENTS = (
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    for statement in STATEMENTS:
-        op.execute(statement)
+    ddl.execute_all(op, STATEMENTS)
 
 
 def downgrade() -> None:

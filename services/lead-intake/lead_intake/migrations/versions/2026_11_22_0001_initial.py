@@ -4,14 +4,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from leadnet_shared.migrate import kit_tables_migration
+from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
-    kit_tables_migration(op)
+    ddl.kit_tables_2026_11_22(op)
     op.create_table(
         "leads",
         sa.Column("lead_id", sa.String(36), primary_key=True),
@@ -31,19 +31,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_leads_entered_by", "leads", ["entered_by", "submitted_at"])
     op.create_index("ix_leads_assigned_dealer", "leads", ["assigned_dealer"])
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("caller_key", sa.String(80), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("lead_id", sa.String(36)),
-        sa.Column("status_code", sa.Integer),
-        sa.Column("response", JSONB),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    )
-    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    ddl.idempotency_keys_2026_11_22(op, "idempotency_keys", sa.Column("lead_id", sa.String(36)))
 
 
 def downgrade() -> None:
-    for table in ("idempotency_keys", "leads", "kit_state", "inbox", "outbox"):
-        op.drop_table(table)
+    ddl.drop_tables(op, "idempotency_keys", "leads")
+    ddl.drop_kit_tables_2026_11_22(op)

@@ -6,14 +6,16 @@ dealer of the newer one and still records the verdict. 0: nothing versioned appl
 
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "20261205_lead_version", "20261205_kit_reliability"
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute("ALTER TABLE leads ADD COLUMN lead_version integer NOT NULL DEFAULT 0")
+    ddl.add_columns(op, "leads", *ddl.LEAD_VERSION_2026_12_05)
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE leads DROP COLUMN lead_version")
+    ddl.drop_columns(op, "leads", *ddl.LEAD_VERSION_2026_12_05)

@@ -5,9 +5,9 @@ Both are new tables. The dealer directory fills from the compacted topic when th
 from the beginning; until it has, dealer tokens are refused writes (403 dealer_not_active) for a few seconds.
 """
 
-import sqlalchemy as sa
 from alembic import op
 
+from leadnet_shared import ddl
 from leadnet_shared.access_log import access_log_migration
 
 revision, down_revision = "0007", "20261205_lead_life_cycle"
@@ -16,16 +16,9 @@ branch_labels, depends_on = None, None
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    # The columns of leadnet_shared.dealer_directory.dealer_directory_table.
-    op.create_table(
-        "dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    ddl.dealer_directory_2026_11_22(op)
     access_log_migration(op)
 
 
 def downgrade() -> None:
-    op.drop_table("access_log")
-    op.drop_table("dealers")
+    ddl.drop_tables(op, "access_log", "dealers")

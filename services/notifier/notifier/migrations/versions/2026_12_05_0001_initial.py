@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from leadnet_shared.migrate import kit_reliability_migration, kit_tables_migration
+from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
 branch_labels, depends_on = None, None
@@ -14,8 +14,8 @@ branch_labels, depends_on = None, None
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    kit_tables_migration(op)
-    kit_reliability_migration(op)
+    ddl.kit_tables_2026_11_22(op)
+    ddl.kit_reliability_2026_12_05(op)
     op.create_table(
         "webhooks",
         sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
@@ -72,22 +72,8 @@ def upgrade() -> None:
         ["webhook_id", "order_key", "seq"],
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.create_table(
-        "webhook_idempotency_keys",
-        sa.Column("caller_key", sa.String(80), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("status_code", sa.Integer),
-        sa.Column("response", postgresql.JSONB),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-    )
-    op.create_index("ix_webhook_idempotency_keys_created_at", "webhook_idempotency_keys", ["created_at"])
-    op.create_table(
-        "dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    ddl.idempotency_keys_2026_11_22(op, "webhook_idempotency_keys")
+    ddl.dealer_directory_2026_11_22(op)
     op.create_table(
         "owner_notices",
         sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
@@ -101,8 +87,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("owner_notices", "dealers", "webhook_idempotency_keys", "deliveries", "webhooks"):
-        op.drop_table(table)
-    op.drop_table("consumer_failures")
-    for table in ("kit_state", "inbox", "outbox"):
-        op.drop_table(table)
+    ddl.drop_tables(
+        op, "owner_notices", "dealers", "webhook_idempotency_keys", "deliveries", "webhooks", "consumer_failures"
+    )
+    ddl.drop_kit_tables_2026_11_22(op)

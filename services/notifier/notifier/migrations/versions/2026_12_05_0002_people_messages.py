@@ -7,6 +7,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0002", "0001"
 branch_labels, depends_on = None, None
 
@@ -67,5 +69,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("people_channel_pauses", "people_channel_sends", "people_messages", "people_lines"):
-        op.drop_table(table)
+    ddl.drop_tables(op, "people_channel_pauses", "people_channel_sends", "people_messages", "people_lines")

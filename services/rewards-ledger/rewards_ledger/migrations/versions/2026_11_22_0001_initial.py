@@ -3,14 +3,15 @@
 import sqlalchemy as sa
 from alembic import op
 
-from leadnet_shared.migrate import kit_tables_migration
+from leadnet_shared import ddl
+from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0001", None
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
-    kit_tables_migration(op)
+    ddl.kit_tables_2026_11_22(op)
     op.create_table(
         "postings",
         sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
@@ -51,12 +52,7 @@ def upgrade() -> None:
                 USING ERRCODE = 'insufficient_privilege';
         END $$;
     """)
-    for table in ("postings", "lines"):
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()")
-        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()")
-        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC")
+    ledger.append_only_2026_11_22(op, "postings", "lines")
     # The application role (created by operators; see docs/operations.md) may only read and append.
     op.execute("""
         DO $$ BEGIN
@@ -69,8 +65,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("lines")
-    op.drop_table("postings")
+    ddl.drop_tables(op, "lines", "postings")
     op.execute("DROP FUNCTION ledger_refuse_change()")
-    for table in ("kit_state", "inbox", "outbox"):
-        op.drop_table(table)
+    ddl.drop_kit_tables_2026_11_22(op)

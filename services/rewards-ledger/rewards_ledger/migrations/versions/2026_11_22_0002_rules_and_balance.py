@@ -3,12 +3,11 @@
 import sqlalchemy as sa
 from alembic import op
 
+from leadnet_shared import ddl
+from rewards_ledger.migrations import ddl as ledger
+
 revision, down_revision = "0002", "0001"
 branch_labels, depends_on = None, None
-
-APPEND_ONLY = ("postings", "lines", "guarantee_settings", "payouts")
-INSERT_ONLY = ("sales", "sale_vehicles", "sale_cancellations")
-WORKING = ("outbox", "inbox", "kit_state", "leads")
 
 
 def upgrade() -> None:
@@ -76,12 +75,7 @@ def upgrade() -> None:
         sa.Column("closed_by", sa.String(100), nullable=False),
         sa.Column("total_fen", sa.BigInteger, nullable=False),
     )
-    for table in ("guarantee_settings", "payouts"):
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()")
-        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()")
-        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC")
+    ledger.append_only_2026_11_22(op, "guarantee_settings", "payouts")
 
     # Every posting is balanced, checked by the database when the transaction commits (deferred, so the posting
     # and its lines can be written in any order): at least two lines, summing to zero, the dealer's line equal to
@@ -125,25 +119,8 @@ def upgrade() -> None:
     op.execute("CREATE CONSTRAINT TRIGGER lines_balanced AFTER INSERT ON lines "
                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_lines()")
 
-    # The grants of the application role, in one function so operators (and the tests) grant exactly this.
-    op.execute(f"""
-        CREATE FUNCTION ledger_grant_app_role(role_name text) RETURNS void LANGUAGE plpgsql AS $$
-        BEGIN
-            EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', role_name);
-            EXECUTE format('GRANT SELECT, INSERT ON {", ".join(APPEND_ONLY + INSERT_ONLY)} TO %I', role_name);
-            EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON {", ".join(APPEND_ONLY + INSERT_ONLY)} FROM %I',
-                           role_name);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(WORKING)} TO %I', role_name);
-            EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', role_name);
-        END $$;
-    """)
-    op.execute("""
-        DO $$ BEGIN
-            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'leadnet_ledger_app') THEN
-                PERFORM ledger_grant_app_role('leadnet_ledger_app');
-            END IF;
-        END $$;
-    """)
+    ledger.grant_function_2026_11_22(op, ledger.APPEND_ONLY_2026_11_22, ledger.WORKING_2026_11_22, replace=False)
+    ledger.grant_if_role_exists_2026_11_22(op)
 
 
 def downgrade() -> None:
@@ -152,8 +129,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER postings_balanced ON postings")
     op.execute("DROP FUNCTION ledger_check_entry_lines()")
     op.execute("DROP FUNCTION ledger_check_posting()")
-    for table in ("payouts", "guarantee_settings", "sale_cancellations", "sale_vehicles", "sales", "leads"):
-        op.drop_table(table)
+    ddl.drop_tables(op, "payouts", "guarantee_settings", "sale_cancellations", "sale_vehicles", "sales", "leads")
     op.drop_constraint("ck_postings_reversal_points_back", "postings")
     op.drop_index("ix_postings_dealer_posted", "postings")
     op.drop_index("ix_postings_lead", "postings")

@@ -4,12 +4,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from rewards_ledger.migrations import ddl as ledger
+
 revision, down_revision = "0003", "20261205_kit_reliability"
 branch_labels, depends_on = None, None
 
-APPEND_ONLY = ("postings", "lines", "guarantee_settings", "payouts", "payout_approvals")
-INSERT_ONLY = ("sales", "sale_vehicles", "sale_cancellations")
-WORKING = ("outbox", "inbox", "kit_state", "leads")
+# The working tables as revision 0002 listed them: `consumer_failures` (20261205_kit_reliability) is missing, so
+# the application role is not granted it on a fresh database. Kept as it ran; a later revision must add it.
+APPEND_ONLY = (*ledger.APPEND_ONLY_2026_11_22, "payout_approvals")
 
 
 def upgrade() -> None:
@@ -38,37 +40,12 @@ def upgrade() -> None:
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("approved_by", sa.String(100), nullable=False),
     )
-    op.execute("CREATE TRIGGER payout_approvals_append_only BEFORE UPDATE OR DELETE ON payout_approvals "
-               "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()")
-    op.execute("CREATE TRIGGER payout_approvals_no_truncate BEFORE TRUNCATE ON payout_approvals "
-               "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()")
-    op.execute("REVOKE UPDATE, DELETE, TRUNCATE ON payout_approvals FROM PUBLIC")
-    _grant_function(APPEND_ONLY)
-    op.execute("""
-        DO $$ BEGIN
-            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'leadnet_ledger_app') THEN
-                PERFORM ledger_grant_app_role('leadnet_ledger_app');
-            END IF;
-        END $$;
-    """)
-
-
-def _grant_function(append_only: tuple[str, ...]) -> None:
-    """The application role's grants (as in 0002), with the tables of this revision."""
-    op.execute(f"""
-        CREATE OR REPLACE FUNCTION ledger_grant_app_role(role_name text) RETURNS void LANGUAGE plpgsql AS $$
-        BEGIN
-            EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', role_name);
-            EXECUTE format('GRANT SELECT, INSERT ON {", ".join(append_only + INSERT_ONLY)} TO %I', role_name);
-            EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON {", ".join(append_only + INSERT_ONLY)} FROM %I',
-                           role_name);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(WORKING)} TO %I', role_name);
-            EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', role_name);
-        END $$;
-    """)
+    ledger.append_only_2026_11_22(op, "payout_approvals")
+    ledger.grant_function_2026_11_22(op, APPEND_ONLY, ledger.WORKING_2026_11_22)
+    ledger.grant_if_role_exists_2026_11_22(op)
 
 
 def downgrade() -> None:
-    _grant_function(APPEND_ONLY[:-1])
+    ledger.grant_function_2026_11_22(op, ledger.APPEND_ONLY_2026_11_22, ledger.WORKING_2026_11_22)
     op.drop_table("payout_approvals")
     op.drop_column("sales", "claims")
