@@ -3,8 +3,9 @@
 A revision must build the same schema on every database whenever it runs, so the tables below are never edited
 once a revision calls them: each function is named by what it created and the date of the revisions that call
 it, and a later change to a kit table is a new function (`..._2027_01_10`) called by one new revision in each
-service. `shared/tests/test_migrations.py` dumps the schema after every revision, up and down, to prove a change
-here or in a revision changes nothing that already ran.
+service. A revision that is nothing but one of these steps names it, `upgrade, downgrade = ddl.X, ddl.drop_X`
+(they default to alembic's `op`: alembic calls them without arguments). `shared/tests/test_migrations.py` dumps
+the schema after every revision, up and down, to show that a change here or in a revision alters nothing that ran.
 
 The helpers at the end issue exactly the statements they are given and add nothing of their own.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import op as alembic_op
 from sqlalchemy.dialects.postgresql import JSONB
 
 
@@ -55,7 +57,7 @@ def drop_kit_tables_2026_11_22(op: Any) -> None:
     drop_tables(op, "kit_state", "inbox", "outbox")
 
 
-def kit_reliability_2026_12_05(op: Any) -> None:
+def kit_reliability_2026_12_05(op: Any = alembic_op) -> None:
     """Outbox rows the relay parks after repeated publish failures, and the consumers' failure book (attempts
     counted outside the rolled-back transaction, events held behind a parked key)."""
     op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True)))
@@ -92,7 +94,7 @@ def kit_reliability_2026_12_05(op: Any) -> None:
     )
 
 
-def drop_kit_reliability_2026_12_05(op: Any) -> None:
+def drop_kit_reliability_2026_12_05(op: Any = alembic_op) -> None:
     op.drop_table("consumer_failures")
     op.drop_index("ix_outbox_retrying", table_name="outbox")
     op.drop_column("outbox", "parked_at")
@@ -125,9 +127,17 @@ def dealer_directory_2026_11_22(op: Any) -> None:
     )
 
 
-# The router's version of a lead, as each consumer keeps the one it last applied (review M4). A constant default:
-# PostgreSQL 11+ adds the column without rewriting the table.
-LEAD_VERSION_2026_12_05 = ("lead_version integer NOT NULL DEFAULT 0",)
+def lead_version_2026_12_05(op: Any = alembic_op) -> None:
+    """leads: the router's `lead_version` of the facts a consumer last applied (review M4), so an older fact that
+    arrives late never overwrites a newer one; 0: nothing versioned applied yet. A constant default: PostgreSQL 11+
+    adds the column without rewriting the table."""
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("ALTER TABLE leads ADD COLUMN lead_version integer NOT NULL DEFAULT 0")
+
+
+def drop_lead_version_2026_12_05(op: Any = alembic_op) -> None:
+    op.execute("ALTER TABLE leads DROP COLUMN lead_version")
+
 
 # A lead's life cycle after routing as columns that commute (earliest close, highest rounds returned and reopened),
 # in intake and the router. Nullable columns and constant defaults: no table rewrite.

@@ -1,18 +1,8 @@
-"""kit tables: outbox rows parked after repeated publish failures; the consumers' failure book (attempts counted
-outside the rolled-back transaction, events held behind a parked key)
-"""
-
-from alembic import op
+"""kit tables: outbox rows parked, the consumers' failure book (leadnet_shared.ddl.kit_reliability_2026_12_05)"""
 
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_kit_reliability", "0002"
 branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    ddl.kit_reliability_2026_12_05(op)
-
-
-def downgrade() -> None:
-    ddl.drop_kit_reliability_2026_12_05(op)
+upgrade, downgrade = ddl.kit_reliability_2026_12_05, ddl.drop_kit_reliability_2026_12_05

@@ -9,20 +9,16 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
+from lead_intake.migrations import ddl as intake
+
 revision, down_revision = "0008", "0007"
 branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
-        "network_dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("sales_level", sa.String(20)),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    intake.network_dealers_2026_12_05(op)
     op.create_table(
         "network_evaluations",
         sa.Column("owner", sa.String(32), primary_key=True),
@@ -50,5 +46,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("network_evaluations")
-    op.drop_table("network_dealers")
+    ddl.drop_tables(op, "network_evaluations", "network_dealers")

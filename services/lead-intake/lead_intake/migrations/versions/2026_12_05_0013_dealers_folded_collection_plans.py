@@ -17,6 +17,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
+from lead_intake.migrations import ddl as intake
+
 revision, down_revision = "0012", "0011"
 branch_labels, depends_on = None, None
 
@@ -77,16 +80,8 @@ def downgrade() -> None:
     op.drop_constraint(op.f("pk_network_plan_reminders"), "network_plan_reminders", type_="primary")
     op.create_primary_key(op.f("pk_network_plan_reminders"), "network_plan_reminders", ["owner", "period", "days_before"])
     op.drop_column("network_plan_reminders", "deadline")
-    op.drop_table("collection_hand_ons")
-    op.drop_table("collection_plans")
-    op.create_table(
-        "network_dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("sales_level", sa.String(20)),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    ddl.drop_tables(op, "collection_hand_ons", "collection_plans")
+    intake.network_dealers_2026_12_05(op)
     op.execute(
         "INSERT INTO network_dealers SELECT code, sales_level, status, first_seen_at, updated_at FROM dealers"
     )

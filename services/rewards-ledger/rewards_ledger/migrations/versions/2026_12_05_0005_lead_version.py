@@ -4,18 +4,9 @@ A lead's `lead.reassigned` can arrive before its `lead.accepted`; the ledger the
 authorized dealer (which decides whether a sale is guaranteed) and ignores the older verdict's. 0: unversioned.
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_version", "0004"
 branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    ddl.add_columns(op, "leads", *ddl.LEAD_VERSION_2026_12_05)
-
-
-def downgrade() -> None:
-    ddl.drop_columns(op, "leads", *ddl.LEAD_VERSION_2026_12_05)
+upgrade, downgrade = ddl.lead_version_2026_12_05, ddl.drop_lead_version_2026_12_05
