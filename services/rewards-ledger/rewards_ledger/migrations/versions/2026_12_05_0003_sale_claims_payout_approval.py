@@ -9,8 +9,6 @@ from rewards_ledger.migrations import ddl as ledger
 revision, down_revision = "0003", "20261205_kit_reliability"
 branch_labels, depends_on = None, None
 
-# The working tables as revision 0002 listed them: `consumer_failures` (20261205_kit_reliability) is missing, so
-# the application role is not granted it on a fresh database. Kept as it ran; a later revision must add it.
 APPEND_ONLY = (*ledger.APPEND_ONLY_2026_11_22, "payout_approvals")
 
 
@@ -41,6 +39,8 @@ def upgrade() -> None:
         sa.Column("approved_by", sa.String(100), nullable=False),
     )
     ledger.append_only_2026_11_22(op, "payout_approvals")
+    # Revision 0002's working tables: `consumer_failures` (20261205_kit_reliability, just before) is missing, so the
+    # application role of a fresh database is not granted it. Kept as it ran; a later revision must add it.
     ledger.grant_function_2026_11_22(op, APPEND_ONLY, ledger.WORKING_2026_11_22)
     ledger.grant_if_role_exists_2026_11_22(op)
 
