@@ -7,16 +7,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
 
-from dedup_router.confidentiality import ACCESS_LOG, customer_out, page_of_visible_customers, visible_customer
-from dedup_router.dealer_index import add_dealer, bump_dealers_version, dealer_by_code, require_active_dealer
+from dedup_router.confidentiality import ACCESS_LOG, customer_out
+from dedup_router.dealer_index import require_active_dealer
 from dedup_router.erasure import erase_customer
 from dedup_router.events import publish_dealer_upserted
 from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
 from dedup_router.models import Dealer
-from dedup_router.protection import customer_by_phone, protection_status
+from dedup_router.protection import protection_status
 from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
-from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body, sale_by_id
+from dedup_router.repository.customers import customer_by_phone, page_of_visible_customers, visible_customer
+from dedup_router.repository.dealers import add_dealer, bump_dealers_version, dealer_by_code
+from dedup_router.repository.sales import sale_by_id
+from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body
 from dedup_router.schemas import (
     AssignIn,
     CustomerOut,

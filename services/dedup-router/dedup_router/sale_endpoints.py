@@ -6,16 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy import func, select
 
 from dedup_router.dealer_index import require_active_dealer
-from dedup_router.models import Sale
+from dedup_router.repository.sales import page_of_sales
 from dedup_router.sales import decide_sale, sale_body
 from dedup_router.schemas import SaleOut, SalePage
 from dedup_router.state import dealer_cache
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.pagination import PageParams
 from leadnet_shared.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["sales"])
@@ -41,13 +40,16 @@ async def list_sales(
 ) -> SalePage:
     """A dealer: pending sales waiting for its confirmation, else the sales it reported. HQ: all of them.
     `updated_since` reads a sale's last change: reported, confirmed or rejected, cancelled."""
-    query = select(Sale).where(Sale.status == status)
-    if principal.role == "dealer":
-        waiting = status == "pending_confirmation"
-        query = query.where((Sale.confirmer if waiting else Sale.seller) == principal.dealer)
-    changed = func.greatest(Sale.created_at, Sale.decided_at, Sale.cancelled_at)
+    as_dealer = principal.role == "dealer"
+    waiting = status == "pending_confirmation"
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(session, query, order=[Sale.sale_id], params=page, changed_at=changed)
+        found = await page_of_sales(
+            session,
+            page,
+            status=status,
+            dealer_as=("confirmer" if waiting else "seller") if as_dealer else None,
+            dealer=principal.dealer,
+        )
     return SalePage(
         items=[SaleOut.model_validate(sale_body(s)) for s in found.rows],
         next_cursor=found.next_cursor,

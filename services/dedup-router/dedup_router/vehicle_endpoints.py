@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from dedup_router.models import Vehicle
+from dedup_router.repository.vehicles import vehicle_by_vin
 from dedup_router.schemas import VehicleOut, VehiclesIn, VehiclesOut
 from dedup_router.vehicles import upsert_vehicles
 from dedup_router.vin import is_valid_vin
@@ -47,7 +47,7 @@ async def get_vehicle(vin: str, request: Request, principal: Caller) -> VehicleO
     if not is_valid_vin(vin):  # never in the registry (and a NUL byte never reaches PostgreSQL)
         raise NotFound("No such vehicle.")
     async with runtime_of(request).db.sessions() as session:
-        vehicle = await session.get(Vehicle, vin)
+        vehicle = await vehicle_by_vin(session, vin)
     if vehicle is None or (not principal.is_hq and vehicle.delivered_to != principal.dealer):
         raise NotFound("No such vehicle.")
     return VehicleOut(
