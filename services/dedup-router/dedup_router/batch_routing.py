@@ -179,7 +179,6 @@ async def route_leads(
             await publish_lead_rejected(
                 session,
                 buffered,
-                prefix=prefix,
                 submitted=s,
                 customer_id=customer.customer_id,
                 existing_lead_id=own[0],
@@ -267,7 +266,6 @@ async def route_leads(
         await publish_lead_accepted(
             session,
             buffered,
-            prefix=prefix,
             lead=lead,
             customer=customer,
             customer_existed=not customer_is_new,
@@ -275,7 +273,7 @@ async def route_leads(
             now=now,
             record=s.record,
         )
-        await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, buffered, customer=customer, now=now)
 
     await _hold_dealers(session, held, dealers)
     await add_to_pool_counts(session, added)

@@ -163,7 +163,7 @@ async def correct_customer(
     await outbox.publish(session, event, key=customer_id, subject=customer_id, time=now, event_id=change_id)
     if tier_changed is not None:
         await publish_customer_tier_changed(session, outbox, event=tier_changed)
-    await publish_customer_upserted(session, outbox, prefix=outbox.topic_prefix, customer=customer, now=now)
+    await publish_customer_upserted(session, outbox, customer=customer, now=now)
     row = timeline_row(
         event_id=change_id,
         event_type=event.event_type(),

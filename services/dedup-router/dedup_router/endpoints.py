@@ -6,11 +6,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.confidentiality import ACCESS_LOG, customer_out
 from dedup_router.dealer_index import require_active_dealer
 from dedup_router.erasure import erase_customer
-from dedup_router.events import publish_dealer_upserted
+from dedup_router.events import dealer_fields, publish_dealer_upserted
 from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
 from dedup_router.models import Dealer
 from dedup_router.protection import protection_status
@@ -38,7 +39,7 @@ from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
 from dedup_router.visibility import SALES, own_dealer
 from leadnet_shared.access_log import endpoint_of
-from leadnet_shared.app import runtime_of
+from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
 from leadnet_shared.pagination import PageParams
@@ -51,16 +52,7 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 def dealer_out(d: Dealer) -> DealerOut:
-    return DealerOut(
-        code=d.code,
-        name=d.name,
-        territories=list(d.territories),
-        product_lines=list(d.product_lines),
-        capability=d.capability,
-        sales_level=d.sales_level,
-        party_type=d.party_type,
-        status=d.status,
-    )
+    return DealerOut(**dealer_fields(d))
 
 
 def _check_territories(territories: list[str]) -> list[str]:
@@ -68,6 +60,24 @@ def _check_territories(territories: list[str]) -> list[str]:
     problems.extend(territory_problems(territories))
     problems.raise_if_any()
     return sorted({normalize_territory(t) for t in territories})
+
+
+async def _dealer_changed(session: AsyncSession, runtime: Runtime, dealer: Dealer, *, reroute: bool) -> DealerChangeOut:
+    """A dealer written (registered or changed): every replica's index is rebuilt (the version bump), the dealers
+    topic told, and with `reroute` the HQ queue in its territories placed again."""
+    await bump_dealers_version(session)
+    await session.flush()
+    await publish_dealer_upserted(session, runtime.outbox, dealer=dealer, now=runtime.clock.now())
+    rerouted = 0
+    if reroute:
+        rerouted = await reroute_queued_customers(
+            session,
+            runtime.outbox,
+            territories=list(dealer.territories),
+            now=runtime.clock.now(),
+            prefix=runtime.settings.topic_prefix,
+        )
+    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
 
 
 @router.post(
@@ -97,20 +107,9 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
             updated_at=runtime.clock.now(),
         )
         await add_dealer(session, dealer)
-        await bump_dealers_version(session)
-        await session.flush()
-        await publish_dealer_upserted(
-            session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
-        )
-        rerouted = await reroute_queued_customers(
-            session,
-            runtime.outbox,
-            territories=list(dealer.territories),
-            now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
-        )
+        out = await _dealer_changed(session, runtime, dealer, reroute=True)
     dealer_cache(runtime).invalidate()
-    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
+    return out
 
 
 @router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
@@ -144,22 +143,10 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
             if value is not None:
                 setattr(dealer, name, value)
         dealer.updated_at = runtime.clock.now()
-        await bump_dealers_version(session)
-        await session.flush()
-        await publish_dealer_upserted(
-            session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
-        )
-        rerouted = 0
-        if dealer.status == "active" and ("territories" in changes or "product_lines" in changes):
-            rerouted = await reroute_queued_customers(
-                session,
-                runtime.outbox,
-                territories=list(dealer.territories),
-                now=runtime.clock.now(),
-                prefix=runtime.settings.topic_prefix,
-            )
+        widened = "territories" in changes or "product_lines" in changes
+        out = await _dealer_changed(session, runtime, dealer, reroute=dealer.status == "active" and widened)
     dealer_cache(runtime).invalidate()
-    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
+    return out
 
 
 @router.post(

@@ -64,7 +64,6 @@ async def reroute_queued_customers(
         customers=customers,
         leads=leads,
         now=now,
-        prefix=prefix,
     )
     return sum(1 for m in moves if m.kind == "lead" and m.new_dealer is not None)
 
@@ -102,6 +101,5 @@ async def assign_queued_customer(
         customers=customers,
         leads=leads,
         now=now,
-        prefix=prefix,
     )
     return customers[0]

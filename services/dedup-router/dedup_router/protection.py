@@ -132,9 +132,9 @@ async def release_expired_protections(
         await session.flush()
         for lead in leads:
             await publish_lead_reassigned(
-                session, outbox, prefix=prefix, lead=lead, from_dealer=holder, reason=PROTECTION_EXPIRED, now=now
+                session, outbox, lead=lead, from_dealer=holder, reason=PROTECTION_EXPIRED, now=now
             )
-        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, outbox, customer=customer, now=now)
         log.info(
             "protection ended", extra={"customer_id": customer.customer_id, "to_dealer": target, "leads": len(leads)}
         )

@@ -82,16 +82,15 @@ async def redistribute_withdrawn_dealer(
         customers=customers,
         leads=leads,
         now=now,
-        prefix=prefix,
     )
     dealer.status = "withdrawn"
     dealer.updated_at = now
     await bump_dealers_version(session)
     await session.flush()
     await publish_dealer_withdrawn(
-        session, outbox, prefix=prefix, code=code, reassigned=plan.reassigned, unplaced=plan.unplaced, now=now
+        session, outbox, code=code, reassigned=plan.reassigned, unplaced=plan.unplaced, now=now
     )
-    await publish_dealer_upserted(session, outbox, prefix=prefix, dealer=dealer, now=now)
+    await publish_dealer_upserted(session, outbox, dealer=dealer, now=now)
     log.info("dealer withdrawn", extra={"dealer": code, "reassigned": plan.reassigned, "unplaced": plan.unplaced})
     return {
         "reassigned": plan.reassigned,
@@ -110,7 +109,6 @@ async def apply_moves(
     customers: list[Customer],
     leads: list[RoutedLead],
     now: datetime,
-    prefix: str,
 ) -> None:
     """Move customers and leads as planned (from a withdrawn dealer, or out of the HQ queue when `from_dealer` is
     None), count the leads in their pools, and announce one `leadnet.lead.reassigned` per lead and a
@@ -151,8 +149,6 @@ async def apply_moves(
     await add_to_pool_counts(session, given)
     await session.flush()
     for lead in moved_leads:
-        await publish_lead_reassigned(
-            session, outbox, prefix=prefix, lead=lead, from_dealer=from_dealer, reason=reason, now=now
-        )
+        await publish_lead_reassigned(session, outbox, lead=lead, from_dealer=from_dealer, reason=reason, now=now)
     for customer in moved_customers:
-        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, outbox, customer=customer, now=now)

@@ -38,7 +38,7 @@ async def republish_masked_batch(
         state = {"version": MASKING_VERSION, "after": ""}
     customers = await customers_after(session, state["after"], limit=limit)
     for customer in customers:
-        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, outbox, customer=customer, now=now)
     state["after"] = customers[-1].customer_id if len(customers) == limit else None
     await write_state(session, STATE_KEY, state)
     return len(customers)

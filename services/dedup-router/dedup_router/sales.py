@@ -263,7 +263,6 @@ async def record_sale(
         await publish_sale_attributed(
             session,
             outbox,
-            prefix=prefix,
             sale=sale,
             vehicles=vehicles,
             lead=lead,
@@ -297,7 +296,7 @@ async def cancel_sale(
     was_pending = sale.status == "pending_confirmation"
     sale.status, sale.cancelled_at = "cancelled", now
     await release_vehicles(session, sale_id)
-    await publish_sale_cancelled(session, outbox, prefix=prefix, sale=sale, now=now, was_pending=was_pending)
+    await publish_sale_cancelled(session, outbox, sale=sale, now=now, was_pending=was_pending)
     return sale_body(sale)
 
 
@@ -343,7 +342,6 @@ async def decide_sale(
         await publish_sale_attributed(
             session,
             outbox,
-            prefix=prefix,
             sale=sale,
             vehicles=vehicles,
             lead=lead,
