@@ -75,7 +75,6 @@ async def _dealer_changed(session: AsyncSession, runtime: Runtime, dealer: Deale
             runtime.outbox,
             territories=list(dealer.territories),
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
     return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
 
@@ -173,7 +172,6 @@ async def withdraw_dealer(
             runtime.outbox,
             code=code,
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
             dry_run=dry_run,
         )
     dealer_cache(runtime).invalidate()
@@ -271,7 +269,6 @@ async def assign_customer(customer_id: str, body: AssignIn, request: Request, pr
             dealer=body.dealer,
             by=principal.sub,
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
         return customer_out(customer, principal)
 
@@ -341,7 +338,6 @@ async def report_sale(
                 seller=seller,
                 body=body,
                 now=runtime.clock.now(),
-                prefix=runtime.settings.topic_prefix,
                 dealers=dealer_cache(runtime),
             ),
         )
@@ -376,7 +372,5 @@ async def cancel(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        out = await cancel_sale(
-            session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now(), prefix=runtime.settings.topic_prefix
-        )
+        out = await cancel_sale(session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now())
     return SaleOut.model_validate(out)

@@ -43,7 +43,7 @@ async def _queued(
 
 
 async def reroute_queued_customers(
-    session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime
 ) -> int:
     """Place the queued customers in `territories` (a dealer's, just registered or widened) with the dealers now
     authorized for them; returns how many leads moved. The caller holds the changed dealer's row."""
@@ -69,7 +69,7 @@ async def reroute_queued_customers(
 
 
 async def assign_queued_customer(
-    session: AsyncSession, outbox: Outbox, *, customer_id: str, dealer: str, by: str, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, customer_id: str, dealer: str, by: str, now: datetime
 ) -> Customer:
     """HQ's decision: a queued customer and its waiting leads go to `dealer` (an active one)."""
     chosen = await dealer_by_code(session, dealer, for_update=True)

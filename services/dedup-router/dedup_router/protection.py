@@ -101,7 +101,6 @@ async def release_expired_protections(
     outbox: Outbox,
     *,
     now: datetime,
-    prefix: str,
     limit: int = 200,
     dealers: DealerIndexCache | None = None,
 ) -> int:
@@ -155,7 +154,6 @@ def protection_timer(runtime: Runtime) -> Step:
                 session,
                 runtime.outbox,
                 now=runtime.clock.now(),
-                prefix=settings.topic_prefix,
                 limit=batch,
                 dealers=dealers,
             )

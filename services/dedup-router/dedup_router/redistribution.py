@@ -58,7 +58,7 @@ def held_items(customers: Sequence[Customer], leads: Sequence[RoutedLead]) -> li
 
 
 async def redistribute_withdrawn_dealer(
-    session: AsyncSession, outbox: Outbox, *, code: str, now: datetime, prefix: str, dry_run: bool
+    session: AsyncSession, outbox: Outbox, *, code: str, now: datetime, dry_run: bool
 ) -> dict[str, Any]:
     """Withdraw `code` and hand on everything it holds; with `dry_run` only return the plan's counts."""
     dealer = await dealer_by_code(session, code, for_update=True)

@@ -27,9 +27,7 @@ MASKING_VERSION = 2
 STATE_KEY = "customers_masking"
 
 
-async def republish_masked_batch(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, now: Any, limit: int = 500
-) -> int:
+async def republish_masked_batch(session: AsyncSession, outbox: Outbox, *, now: Any, limit: int = 500) -> int:
     """Publish the next `limit` customers' masked state; returns how many (0 when this version is done)."""
     state = await lock_state(session, STATE_KEY) or {"version": 0}
     if state.get("version", 0) >= MASKING_VERSION and state.get("after") is None:
@@ -50,9 +48,7 @@ def republish_step(runtime: Runtime) -> Step:
 
     async def step() -> float:
         async with runtime.db.transaction() as session:
-            done = await republish_masked_batch(
-                session, runtime.outbox, prefix=runtime.settings.topic_prefix, now=runtime.clock.now()
-            )
+            done = await republish_masked_batch(session, runtime.outbox, now=runtime.clock.now())
         if done:
             log.debug("republished the masked state of %d customers (masking version %d)", done, MASKING_VERSION)
             return 0.0

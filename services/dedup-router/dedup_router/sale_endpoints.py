@@ -69,7 +69,6 @@ async def _decide(sale_id: str, request: Request, principal: Principal, *, confi
             principal=principal,
             confirm=confirm,
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
     return SaleOut.model_validate(out)
 

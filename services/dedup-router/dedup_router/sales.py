@@ -159,7 +159,6 @@ async def record_sale(
     seller: str,
     body: SaleIn,
     now: datetime,
-    prefix: str,
     dealers: DealerIndexCache | None = None,
 ) -> dict[str, Any]:
     """Check, save and attribute one sale; returns the 201 body.
@@ -282,9 +281,7 @@ def _vin_conflict(vins: list[str]) -> Conflict:
     return error
 
 
-async def cancel_sale(
-    session: AsyncSession, outbox: Outbox, *, sale_id: str, now: datetime, prefix: str
-) -> dict[str, Any]:
+async def cancel_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, now: datetime) -> dict[str, Any]:
     """Cancel a sale: its VINs are sellable again and the ledger reverses what it posted for it."""
     sale = await sale_by_id(session, sale_id, for_update=True)
     if sale is None:
@@ -315,7 +312,6 @@ async def decide_sale(
     principal: Principal,
     confirm: bool,
     now: datetime,
-    prefix: str,
 ) -> dict[str, Any]:
     """Confirm (the sale is attributed and announced: the ledger may pay on it) or reject (its VINs are free again,
     nothing is ever paid) a pending sale. 404 for anyone who may not see it, 403 for its seller."""
