@@ -20,6 +20,8 @@ from leadnet_shared.problems import Conflict, Forbidden, InvalidCursor, NotFound
 
 router = APIRouter(prefix="/v1/customers", tags=["customer file"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
+# A timeline row's columns shown as they are (the summary gets a reader's unmasked corrections).
+_SHOWN = ("event_id", "type", "occurred_at", "actor", "dealer", "service")
 
 
 @router.get(
@@ -48,17 +50,7 @@ async def customer_timeline(
         summary = dict(entry.summary)
         if entry.type == CORRECTED and entry.event_id in corrections:
             summary["changes"] = corrections[entry.event_id]
-        items.append(
-            TimelineItem(
-                event_id=entry.event_id,
-                type=entry.type,
-                occurred_at=entry.occurred_at,
-                actor=entry.actor,
-                dealer=entry.dealer,
-                service=entry.service,
-                summary=summary,
-            )
-        )
+        items.append(TimelineItem(**{name: getattr(entry, name) for name in _SHOWN}, summary=summary))
     return TimelinePage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
@@ -34,6 +34,7 @@ from dedup_router.schemas import (
     SaleIn,
     SaleOut,
     WithdrawalOut,
+    problem_docs,
 )
 from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
@@ -44,11 +45,10 @@ from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
 from leadnet_shared.pagination import PageParams
 from leadnet_shared.phone import InvalidPhone, normalize_phone
-from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
+from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 def dealer_out(d: Dealer) -> DealerOut:
@@ -84,7 +84,7 @@ async def _dealer_changed(session: AsyncSession, runtime: Runtime, dealer: Deale
     status_code=201,
     response_model=DealerChangeOut,
     summary="Register a dealer (hq_admin)",
-    responses={409: {"description": "dealer_exists", **PROBLEM}},
+    responses=problem_docs({409: "dealer_exists"}),
 )
 async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerChangeOut:
     """The new dealer's territories pick up the customers waiting in the HQ queue there (hq_queue.py)."""
@@ -111,7 +111,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
     return out
 
 
-@router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
+@router.get("/dealers/{code}", response_model=DealerOut, responses=problem_docs({404: "not_found"}))
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
     own_dealer(principal, code)
     async with runtime_of(request).db.sessions() as session:
@@ -125,7 +125,7 @@ async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOu
     "/dealers/{code}",
     response_model=DealerChangeOut,
     summary="Change a dealer (hq_admin)",
-    responses={404: {"description": "not_found", **PROBLEM}},
+    responses=problem_docs({404: "not_found"}),
 )
 async def patch_dealer(code: str, body: DealerPatch, request: Request, principal: Caller) -> DealerChangeOut:
     """A territory or product line gained picks up the customers waiting in the HQ queue it now covers."""
@@ -152,10 +152,7 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
     "/dealers/{code}/withdraw",
     response_model=WithdrawalOut,
     summary="Withdraw a dealer and redistribute its customers and open leads (hq_admin)",
-    responses={
-        404: {"description": "not_found", **PROBLEM},
-        409: {"description": "dealer_already_withdrawn", **PROBLEM},
-    },
+    responses=problem_docs({404: "not_found", 409: "dealer_already_withdrawn"}),
 )
 async def withdraw_dealer(
     code: str,
@@ -178,9 +175,7 @@ async def withdraw_dealer(
     return WithdrawalOut.model_validate(result)
 
 
-@router.get(
-    "/customers/{customer_id}", response_model=CustomerOut, responses={404: {"description": "not_found", **PROBLEM}}
-)
+@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=problem_docs({404: "not_found"}))
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -203,10 +198,7 @@ async def get_customer(customer_id: str, request: Request, principal: Caller) ->
     "/customers/{customer_id}",
     status_code=204,
     summary="Erase a customer's personal data everywhere (hq_admin; PIPL erasure request)",
-    responses={
-        403: {"description": "forbidden (only hq_admin)", **PROBLEM},
-        404: {"description": "not_found", **PROBLEM},
-    },
+    responses=problem_docs({403: "forbidden (only hq_admin)", 404: "not_found"}),
 )
 async def erase_customer_endpoint(customer_id: str, request: Request, principal: Caller) -> Response:
     """Done in the router when answered (the customer is gone from the registry and every read); intake and the
@@ -251,11 +243,7 @@ async def list_customers(
     "/customers/{customer_id}/assign",
     response_model=CustomerOut,
     summary="Assign a customer waiting in the HQ queue to a dealer (hq_admin)",
-    responses={
-        404: {"description": "not_found", **PROBLEM},
-        409: {"description": "customer_not_queued", **PROBLEM},
-        422: {"description": "validation_failed (unknown_dealer)", **PROBLEM},
-    },
+    responses=problem_docs({404: "not_found", 409: "customer_not_queued", 422: "validation_failed (unknown_dealer)"}),
 )
 async def assign_customer(customer_id: str, body: AssignIn, request: Request, principal: Caller) -> CustomerOut:
     """The customer and its waiting leads go to the named dealer (one `leadnet.lead.reassigned` per lead)."""
@@ -278,10 +266,7 @@ async def assign_customer(customer_id: str, body: AssignIn, request: Request, pr
     response_model=ProtectionOut,
     summary="Is the customer with this phone a protected big customer, and until when?",
     dependencies=[Depends(limit_protection_lookups)],
-    responses={
-        422: {"description": "validation_failed (invalid_phone)", **PROBLEM},
-        429: {"description": "rate_limited", **PROBLEM},
-    },
+    responses=problem_docs({422: "validation_failed (invalid_phone)", 429: "rate_limited"}),
 )
 async def protection_lookup(body: ProtectionLookupIn, request: Request, principal: Caller) -> ProtectionOut:
     """Any role; answers without personal data or customer id (see protection.py for what a dealer may learn)."""
@@ -310,16 +295,15 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
     response_model=SaleOut,
     summary="Report a sale (dealer, as the seller)",
     dependencies=[Depends(limit_sales)],
-    responses={
-        403: {"description": "forbidden / dealer_not_active", **PROBLEM},
-        409: {"description": "vin_already_sold", **PROBLEM},
-        422: {
-            "description": "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
+    responses=problem_docs(
+        {
+            403: "forbidden / dealer_not_active",
+            409: "vin_already_sold",
+            422: "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
             "invalid_sold_at, ...) / idempotency_key_reused",
-            **PROBLEM,
-        },
-        429: {"description": "rate_limited", **PROBLEM},
-    },
+            429: "rate_limited",
+        }
+    ),
 )
 async def report_sale(
     body: SaleIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
@@ -354,7 +338,7 @@ async def report_sale(
     return ORJSONResponse(answer.body, status_code=answer.status)
 
 
-@router.get("/sales/{sale_id}", response_model=SaleOut, responses={404: {"description": "not_found", **PROBLEM}})
+@router.get("/sales/{sale_id}", response_model=SaleOut, responses=problem_docs({404: "not_found"}))
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     """HQ, the seller and the supplier (which confirms it); for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
@@ -366,7 +350,7 @@ async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut
     "/sales/{sale_id}/cancel",
     response_model=SaleOut,
     summary="Cancel a sale (hq_admin)",
-    responses={404: {"description": "not_found", **PROBLEM}, 409: {"description": "sale_already_cancelled", **PROBLEM}},
+    responses=problem_docs({404: "not_found", 409: "sale_already_cancelled"}),
 )
 async def cancel(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     require_roles(principal, "hq_admin")

@@ -13,6 +13,7 @@ dealer null), which the scheduler reads as "plan the first task now" and intake 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +43,23 @@ async def _queued(
     return customers, await lock_queued_leads(session, [c.customer_id for c in customers])
 
 
+async def _leave_queue(
+    session: AsyncSession,
+    outbox: Outbox,
+    customers: list[Customer],
+    leads: list[RoutedLead],
+    moves: Sequence[PlannedMove],
+    *,
+    reason: str,
+    now: datetime,
+) -> int:
+    """Apply the moves out of the queue (a move to None leaves its item queued); returns how many leads moved."""
+    await apply_moves(
+        session, outbox, moves=moves, from_dealer=None, reason=reason, customers=customers, leads=leads, now=now
+    )
+    return sum(1 for m in moves if m.kind == "lead" and m.new_dealer is not None)
+
+
 async def reroute_queued_customers(
     session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime
 ) -> int:
@@ -55,17 +73,7 @@ async def reroute_queued_customers(
         items=held_items(customers, leads),
         pool_counts=await pool_counts(session),
     )
-    await apply_moves(
-        session,
-        outbox,
-        moves=moves,
-        from_dealer=None,
-        reason=QUEUE_REROUTED,
-        customers=customers,
-        leads=leads,
-        now=now,
-    )
-    return sum(1 for m in moves if m.kind == "lead" and m.new_dealer is not None)
+    return await _leave_queue(session, outbox, customers, leads, moves, reason=QUEUE_REROUTED, now=now)
 
 
 async def assign_queued_customer(
@@ -92,14 +100,5 @@ async def assign_queued_customer(
     moves += [
         PlannedMove(item_id=lead.lead_id, kind="lead", new_dealer=dealer, pool=None, explanation=how) for lead in leads
     ]
-    await apply_moves(
-        session,
-        outbox,
-        moves=moves,
-        from_dealer=None,
-        reason=HQ_ASSIGNED,
-        customers=customers,
-        leads=leads,
-        now=now,
-    )
+    await _leave_queue(session, outbox, customers, leads, moves, reason=HQ_ASSIGNED, now=now)
     return customers[0]

@@ -3,32 +3,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 
 from dedup_router.dealer_index import require_active_dealer
 from dedup_router.repository.sales import page_of_sales
 from dedup_router.sales import decide_sale, sale_body
-from dedup_router.schemas import SaleOut, SalePage
+from dedup_router.schemas import SaleOut, SalePage, problem_docs
 from dedup_router.state import dealer_cache
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import PageParams
-from leadnet_shared.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["sales"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 SaleId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]+$")]
-DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {
-        "description": "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ) / dealer_not_active",
-        **PROBLEM,
-    },
-    404: {"description": "not_found", **PROBLEM},
-    409: {"description": "sale_not_pending", **PROBLEM},
-}
+DECISION_ERRORS = problem_docs(
+    {
+        403: "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ) / dealer_not_active",
+        404: "not_found",
+        409: "sale_not_pending",
+    }
+)
 
 
 @router.get("/sales", response_model=SalePage, summary="Sales by status; pending ones: those waiting for the caller")

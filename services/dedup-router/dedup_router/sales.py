@@ -16,6 +16,7 @@ the caller's transaction. Decisions on what the contract leaves open:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -97,17 +98,8 @@ def sale_body(sale: Sale) -> dict[str, Any]:
 
 
 def _lead_view(lead: RoutedLead) -> LeadView:
-    return LeadView(
-        lead_id=lead.lead_id,
-        entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer,
-        authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region,
-        reward_eligible=lead.reward_eligible,
-        protection_until=lead.protection_until,
-        entered_at=lead.entered_at,
-        product_line=lead.product_line,
-    )
+    """What attribution reads of a lead: the row's columns of the same names."""
+    return LeadView(**{f.name: getattr(lead, f.name) for f in dataclasses.fields(LeadView)})
 
 
 async def registered_vehicles(
