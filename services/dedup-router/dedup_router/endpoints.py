@@ -71,10 +71,7 @@ async def _dealer_changed(session: AsyncSession, runtime: Runtime, dealer: Deale
     rerouted = 0
     if reroute:
         rerouted = await reroute_queued_customers(
-            session,
-            runtime.outbox,
-            territories=list(dealer.territories),
-            now=runtime.clock.now(),
+            session, runtime.outbox, territories=list(dealer.territories), now=runtime.clock.now()
         )
     return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
 
@@ -165,11 +162,7 @@ async def withdraw_dealer(
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         result = await redistribute_withdrawn_dealer(
-            session,
-            runtime.outbox,
-            code=code,
-            now=runtime.clock.now(),
-            dry_run=dry_run,
+            session, runtime.outbox, code=code, now=runtime.clock.now(), dry_run=dry_run
         )
     dealer_cache(runtime).invalidate()
     return WithdrawalOut.model_validate(result)

@@ -151,11 +151,7 @@ def protection_timer(runtime: Runtime) -> Step:
     async def release() -> float:
         async with runtime.db.transaction() as session:
             moved = await release_expired_protections(
-                session,
-                runtime.outbox,
-                now=runtime.clock.now(),
-                limit=batch,
-                dealers=dealers,
+                session, runtime.outbox, now=runtime.clock.now(), limit=batch, dealers=dealers
             )
         return 0.0 if moved >= batch else poll  # a backlog (e.g. after downtime): keep draining
 

@@ -60,12 +60,7 @@ async def _decide(sale_id: str, request: Request, principal: Principal, *, confi
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, dealer_cache(runtime), principal)
         out = await decide_sale(
-            session,
-            runtime.outbox,
-            sale_id=sale_id,
-            principal=principal,
-            confirm=confirm,
-            now=runtime.clock.now(),
+            session, runtime.outbox, sale_id=sale_id, principal=principal, confirm=confirm, now=runtime.clock.now()
         )
     return SaleOut.model_validate(out)
 

@@ -252,13 +252,7 @@ async def record_sale(
         raise _vin_conflict(vins) from None
     if confirmer is None:
         await publish_sale_attributed(
-            session,
-            outbox,
-            sale=sale,
-            vehicles=vehicles,
-            lead=lead,
-            region_code=customer.region_code,
-            now=now,
+            session, outbox, sale=sale, vehicles=vehicles, lead=lead, region_code=customer.region_code, now=now
         )
     else:  # the notifier tells the confirmer; a dashboard counts the sales waiting
         await publish_sale_pending_confirmation(
