@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
 from dedup_router.customer_tiers import apply_later_record
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, current_index
 from dedup_router.events import (
     publish_customer_tier_changed,
     publish_customer_upserted,
@@ -139,7 +139,7 @@ async def route_leads(
     # (customer, entrant) -> the entrant's open lead and its assigned dealer (what a duplicate's refusal names)
     open_leads = await lead_rows.open_leads_by_entrant(session, list(by_id))
 
-    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    index = await current_index(session, dealers)
     keys = [_keys(s) for s in submissions]
     limit = candidate_limit()
     candidates = await _load_candidates(session, [keys[i] for i in todo], limit=limit)

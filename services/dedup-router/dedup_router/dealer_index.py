@@ -53,6 +53,11 @@ class DealerIndexCache:
         self._index, self._version = None, None
 
 
+async def current_index(session: AsyncSession, cache: DealerIndexCache | None) -> TerritoryIndex:
+    """The index through the process's cache when there is one (a worker, an endpoint), else read now (a test)."""
+    return await cache.get(session) if cache is not None else await load_index(session)
+
+
 async def require_active_dealer(session: AsyncSession, dealers: DealerIndexCache, principal: Principal) -> None:
     """A dealer token writes (reports, confirms or rejects a sale) only while its dealer is registered and not
     withdrawn: 403 `dealer_not_active` otherwise (leadnet_shared.dealer_directory, review M2). HQ writes as HQ."""

@@ -273,13 +273,7 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
     async with runtime.db.sessions() as session:
         customer = await customer_by_phone(session, phone)
     status = protection_status(customer, principal=principal, now=runtime.clock.now())
-    return ProtectionOut(
-        protected=status.protected,
-        protection_until=status.protection_until,
-        protected_by=status.protected_by,
-        protected_by_you=status.protected_by_you,
-        disclosed=status.disclosed,
-    )
+    return ProtectionOut.model_validate(status, from_attributes=True)
 
 
 @router.post(

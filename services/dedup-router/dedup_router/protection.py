@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.confidentiality import sees_protection
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, current_index
 from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
 from dedup_router.fairness import route_to_authorized_dealer
 from dedup_router.models import Customer
@@ -108,7 +108,7 @@ async def release_expired_protections(
     due = await claim_due_protections(session, now=now, limit=limit)
     if not due:
         return 0
-    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    index = await current_index(session, dealers)
     for customer in due:
         holder = customer.protected_by
         line = customer.product_line or "unknown"

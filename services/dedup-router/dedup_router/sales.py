@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, current_index
 from dedup_router.events import (
     publish_sale_attributed,
     publish_sale_cancelled,
@@ -59,6 +59,7 @@ INVALID_VIN = "invalid_vin"
 UNKNOWN_VIN = "unknown_vin"
 VIN_NOT_HELD = "vin_not_held"
 INVALID_SOLD_AT = "invalid_sold_at"
+UNKNOWN_CUSTOMER = "unknown_customer"
 
 SALE_KEYS = IdempotencyKeys(SaleIdempotencyKey.__table__)  # type: ignore[arg-type]
 
@@ -171,19 +172,18 @@ async def record_sale(
     registry, vehicle_problems = await registered_vehicles(session, body=body, seller=seller, supplied_by=supplied_by)
     problems += vehicle_problems + sold_at_problems(body.sold_at, now=now)
     if problems:
-        raise ValidationFailed("The request has field problems; see errors.", errors=problems)
+        raise _invalid(problems)
     # Locked: two sales of one customer are attributed one after the other (one purchase reward per lead).
     customer = await customer_by_phone(session, phone, for_update=True) if phone is not None else None
     if customer is None:
-        raise ValidationFailed(
-            "The request has field problems; see errors.",
-            errors=[
+        raise _invalid(
+            [
                 FieldProblem(
                     "/customer_phone",
-                    "unknown_customer",
+                    UNKNOWN_CUSTOMER,
                     "No registered customer has this phone; enter the record first.",
                 )
-            ],
+            ]
         )
 
     vins = [v.vin for v in body.vehicles]
@@ -193,7 +193,7 @@ async def record_sale(
 
     leads = await open_leads_of_customer(session, customer.customer_id)
     claimed = await leads_with_reward(session, customer.customer_id, kind=PURCHASE_REWARD, standing=STANDING)
-    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    index = await current_index(session, dealers)
     profiles = {code: p for code in {seller, supplied_by} if (p := index.dealer(code)) is not None}
     attribution = attribute_sale(
         seller=seller,
@@ -210,7 +210,7 @@ async def record_sale(
     if lead is not None:
         late = sold_at_problems(body.sold_at, now=now, entered_at=lead.entered_at)
         if late:
-            raise ValidationFailed("The request has field problems; see errors.", errors=late)
+            raise _invalid(late)
     confirmer = None
     if lead is not None and (
         await vehicles_in_standing_sales(session, lead.lead_id, standing=STANDING) + len(vins)
@@ -259,6 +259,10 @@ async def record_sale(
             session, outbox, sale=sale, vehicles=vehicles, region_code=customer.region_code, now=now
         )
     return sale_body(sale)
+
+
+def _invalid(problems: list[FieldProblem]) -> ValidationFailed:
+    return ValidationFailed("The request has field problems; see errors.", errors=problems)
 
 
 def _vin_conflict(vins: list[str]) -> Conflict:

@@ -45,10 +45,4 @@ async def get_vehicle(vin: str, request: Request, principal: Caller) -> VehicleO
         vehicle = await vehicle_by_vin(session, vin)
     if vehicle is None or (not principal.is_hq and vehicle.delivered_to != principal.dealer):
         raise NotFound("No such vehicle.")
-    return VehicleOut(
-        vin=vehicle.vin,
-        model=vehicle.model,
-        product_line=vehicle.product_line,
-        delivered_to=vehicle.delivered_to,
-        delivered_at=vehicle.delivered_at,
-    )
+    return VehicleOut.model_validate(vehicle, from_attributes=True)
