@@ -35,8 +35,7 @@ HQ_QUEUE = "hq_queue"
 
 def cross_region_policy() -> dict[str, Any]:
     """The cross-region table in force (big tiers, protection months)."""
-    policy: dict[str, Any] = cached_policy("dedup_router", POLICY)
-    return policy
+    return cached_policy("dedup_router", POLICY)
 
 
 def is_big_customer(tier: str, *, policy: Mapping[str, Any] | None = None) -> bool:

@@ -29,7 +29,13 @@ from dedup_router.customer_tiers import change_customer_tier
 from dedup_router.events import publish_customer_tier_changed, publish_customer_upserted
 from dedup_router.models import Customer, CustomerChange, CustomerProfile, DecidedLead
 from dedup_router.possible_duplicates import duplicate_keys
-from dedup_router.repository.customer_file import add_changes, profile_of, record_timeline, upsert_profiles
+from dedup_router.repository.customer_file import (
+    add_changes,
+    add_profile,
+    profile_of,
+    record_timeline,
+    upsert_profiles,
+)
 from dedup_router.repository.customers import file_customer, phone_taken
 from dedup_router.routing import _vehicles
 from dedup_router.schemas import CustomerFileOut, CustomerPatch
@@ -83,16 +89,11 @@ async def correct_customer(
     profile = await profile_of(session, customer_id, for_update=True)
     given = patch.model_dump(exclude_unset=True, mode="json")
     changes: list[tuple[str, Any, Any]] = []
-    for field in CONTACT_FIELDS:
-        if field in given and given[field] != getattr(customer, field):
-            changes.append((field, getattr(customer, field), given[field]))
-    for field in PROFILE_FIELDS:
-        old = getattr(profile, field) if profile else None
+    for field in (*CONTACT_FIELDS, *PROFILE_FIELDS, *CLASS_FIELDS):  # the order the history keeps them in
+        holder = profile if field in PROFILE_FIELDS else customer
+        old = getattr(holder, field) if holder else None
         if field in given and given[field] != old:
             changes.append((field, old, given[field]))
-    for field in CLASS_FIELDS:
-        if field in given and given[field] != getattr(customer, field):
-            changes.append((field, getattr(customer, field), given[field]))
     if not changes:
         return file_out(customer, profile, principal)
 
@@ -100,8 +101,7 @@ async def correct_customer(
     if phone_changed and await phone_taken(session, given["phone"], by_other_than=customer.customer_id):
         raise _phone_taken()
     if profile is None:
-        profile = CustomerProfile(customer_id=customer_id)
-        session.add(profile)
+        profile = add_profile(session, customer_id)
     changed = {field for field, _, _ in changes}
     # Tier and nature through the one decision (customer_tiers), which also says so to the other services.
     tier_changed = change_customer_tier(

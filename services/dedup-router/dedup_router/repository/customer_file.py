@@ -49,6 +49,13 @@ async def upsert_profiles(
     await execute(session, UPSERT_PROFILES_SQL, customer_ids, vehicles, usage, intents, now)
 
 
+def add_profile(session: AsyncSession, customer_id: str) -> CustomerProfile:
+    """An empty profile, written with the transaction's next flush."""
+    profile = CustomerProfile(customer_id=customer_id)
+    session.add(profile)
+    return profile
+
+
 def add_changes(session: AsyncSession, changes: Iterable[CustomerChange]) -> None:
     """A correction's rows, written with the transaction's next flush."""
     session.add_all(changes)
