@@ -125,7 +125,7 @@ async def route_leads(
     dealers: DealerIndexCache | None = None,
 ) -> list[DecidedLead | None]:
     """Decide a batch in order; returns per submission the saved lead, or None when it was a duplicate or already
-    decided."""
+    decided. `prefix` is unused (the outbox knows its topic prefix); it stays while bench/router_bench.py passes it."""
     results: list[DecidedLead | None] = [None] * len(submissions)
     ids = [s.lead_id for s in submissions]
     # Saved leads are decided for good; a refused one is not stored, so a copy of it is decided (refused) again.
