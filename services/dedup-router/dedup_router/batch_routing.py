@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.cross_region import decide_assignment, first_entrant_rule, needs_authorized_dealer
 from dedup_router.customer_tiers import apply_later_record
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, current_index
 from dedup_router.events import (
     publish_customer_tier_changed,
     publish_customer_upserted,
@@ -44,20 +43,23 @@ from dedup_router.events import (
     publish_lead_rejected,
 )
 from dedup_router.fairness import PoolKey, route_to_authorized_dealer
-from dedup_router.models import Customer, DecidedLead, RoutedLead
+from dedup_router.models import Customer, DecidedLead
 from dedup_router.possible_duplicates import DuplicateKeys, candidate_limit, duplicate_keys
+from dedup_router.repository import customers as registry
+from dedup_router.repository import leads as lead_rows
+from dedup_router.repository.customers import CANDIDATES_SQL as CANDIDATES_SQL  # bench/router_bench.py explains it
+from dedup_router.repository.customers import LOCK_CUSTOMERS_SQL as LOCK_CUSTOMERS_SQL
+from dedup_router.repository.dealers import hold_dealers
+from dedup_router.repository.pools import add_to_pool_counts, lock_pools
 from dedup_router.routing import (
     HQ_ENTRANT,
     DealersChanged,
     _update_customer,
     _vehicles,
-    add_to_pool_counts,
     customer_exists_warning,
     decided_lead,
-    lock_pools,
     possible_duplicate_warning,
 )
-from leadnet_shared.db import execute, fetch
 from leadnet_shared.events import LeadSubmitted, Warning_
 from leadnet_shared.outbox import Outbox, OutboxRow
 
@@ -73,41 +75,6 @@ class BufferedOutbox(Outbox):
 
     async def write(self, session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
         self.rows.extend(rows)
-
-
-# Every statement's text is the same whatever the batch's size (arrays, not one parameter per row), so it is
-# prepared once per connection by asyncpg. The plain-SQL ones (`$1`) are sent on the asyncpg connection in the
-# batch's transaction (see `leadnet_shared.db.fetch`): a batch runs about fifteen statements, each cheaper there
-# (docs/performance.md, "Raw asyncpg lane").
-SAVED_SQL = "SELECT lead_id FROM leads WHERE lead_id = ANY(CAST($1 AS varchar[]))"
-OPEN_LEADS_SQL = (
-    "SELECT lead_id, customer_id, entrant_key, assigned_dealer FROM leads "
-    "WHERE customer_id = ANY(CAST($1 AS varchar[])) AND status = 'open' ORDER BY lead_id"
-)
-CUSTOMER_INSERT_COLUMNS = ("customer_id", "phone", "name", "address", "region_code", "tier", "nature", "product_line")
-INSERT_CUSTOMERS_SQL = (
-    f"INSERT INTO customers ({', '.join(CUSTOMER_INSERT_COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'CAST(${i} AS varchar[])' for i, _ in enumerate(CUSTOMER_INSERT_COLUMNS, 1))}) "
-    "ON CONFLICT (phone) DO NOTHING RETURNING phone"
-)
-LOCK_CUSTOMERS_SQL = text(
-    "SELECT * FROM customers WHERE phone = ANY(CAST(:phones AS varchar[])) ORDER BY phone FOR UPDATE"
-)
-HOLD_DEALERS_SQL = "SELECT code, status FROM dealers WHERE code = ANY(CAST($1 AS varchar[])) ORDER BY code FOR SHARE"
-# The first :n customers by id per key, read in (key, customer_id) index order: bounded whatever the registry size.
-CANDIDATES_SQL = text(
-    "SELECT 'n' AS kind, k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
-    "FROM unnest(CAST(:names AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
-    "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
-    "  WHERE name_county_key = k.key ORDER BY customer_id LIMIT :n) c "
-    "UNION ALL "
-    "SELECT 'f', k.key, c.customer_id, c.name_county_key, c.fleet_city_key "
-    "FROM unnest(CAST(:fleets AS varchar[])) AS k(key) CROSS JOIN LATERAL ("
-    "  SELECT customer_id, name_county_key, fleet_city_key FROM customers"
-    "  WHERE fleet_city_key = k.key ORDER BY customer_id LIMIT :n) c"
-)
-LEADS: Table = RoutedLead.__table__  # type: ignore[assignment]
-INSERT_LEADS = LEADS.insert()  # built once, like the text statements: its cache key is computed on first use only
 
 
 @dataclass
@@ -158,11 +125,11 @@ async def route_leads(
     dealers: DealerIndexCache | None = None,
 ) -> list[DecidedLead | None]:
     """Decide a batch in order; returns per submission the saved lead, or None when it was a duplicate or already
-    decided."""
+    decided. `prefix` is unused (the outbox knows its topic prefix); it stays while bench/router_bench.py passes it."""
     results: list[DecidedLead | None] = [None] * len(submissions)
     ids = [s.lead_id for s in submissions]
     # Saved leads are decided for good; a refused one is not stored, so a copy of it is decided (refused) again.
-    saved = {row[0] for row in await fetch(session, SAVED_SQL, sorted(set(ids)))}
+    saved = await lead_rows.saved_lead_ids(session, ids)
     todo = [i for i, s in enumerate(submissions) if s.lead_id not in saved]
     if not todo:
         return results
@@ -170,11 +137,9 @@ async def route_leads(
     customers, new_phones = await _lock_customers(session, [submissions[i] for i in todo])
     by_id = {c.customer_id: c for c in customers.values()}
     # (customer, entrant) -> the entrant's open lead and its assigned dealer (what a duplicate's refusal names)
-    open_leads: dict[tuple[str, str], tuple[str, str | None]] = {}
-    for lead_id, customer_id, entrant, assigned in await fetch(session, OPEN_LEADS_SQL, sorted(by_id)):
-        open_leads.setdefault((customer_id, entrant), (lead_id, assigned))
+    open_leads = await lead_rows.open_leads_by_entrant(session, list(by_id))
 
-    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    index = await current_index(session, dealers)
     keys = [_keys(s) for s in submissions]
     limit = candidate_limit()
     candidates = await _load_candidates(session, [keys[i] for i in todo], limit=limit)
@@ -214,7 +179,6 @@ async def route_leads(
             await publish_lead_rejected(
                 session,
                 buffered,
-                prefix=prefix,
                 submitted=s,
                 customer_id=customer.customer_id,
                 existing_lead_id=own[0],
@@ -302,7 +266,6 @@ async def route_leads(
         await publish_lead_accepted(
             session,
             buffered,
-            prefix=prefix,
             lead=lead,
             customer=customer,
             customer_existed=not customer_is_new,
@@ -310,14 +273,12 @@ async def route_leads(
             now=now,
             record=s.record,
         )
-        await publish_customer_upserted(session, buffered, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, buffered, customer=customer, now=now)
 
     await _hold_dealers(session, held, dealers)
     await add_to_pool_counts(session, added)
-    await _write_customers(session, list(touched.values()))
-    if leads:
-        # One statement text whatever the batch: prepared once, sent as an executemany.
-        await session.execute(INSERT_LEADS, [lead.row() for lead in leads])
+    await registry.write_customers(session, list(touched.values()))
+    await lead_rows.insert_leads(session, leads)
     await outbox.write(session, buffered.rows)
     return results
 
@@ -355,18 +316,8 @@ async def _lock_customers(
                 "product_line": _line(first[phone]),
             }
         )
-    inserted = await fetch(
-        session, INSERT_CUSTOMERS_SQL, *([row[name] for row in rows] for name in CUSTOMER_INSERT_COLUMNS)
-    )
-    new_phones = {row[0] for row in inserted}
-    customers = (
-        (await session.execute(select(Customer).from_statement(LOCK_CUSTOMERS_SQL), {"phones": sorted(first)}))
-        .scalars()
-        .all()
-    )
-    for customer in customers:
-        # Detached: the batch changes them in memory and writes them back in one statement, not row by row.
-        session.expunge(customer)
+    new_phones = await registry.register_customers(session, rows)
+    customers = await registry.lock_customers_by_phone(session, list(first))
     return {c.phone: c for c in customers}, new_phones
 
 
@@ -378,8 +329,7 @@ async def _load_candidates(session: AsyncSession, keys: list[DuplicateKeys], *, 
     found = _Candidates(by_name={k: [] for k in names}, by_fleet={k: [] for k in fleets}, keys={})
     if not names and not fleets:
         return found
-    per_key = limit + 1
-    rows = (await session.execute(CANDIDATES_SQL, {"names": names, "fleets": fleets, "n": per_key})).all()
+    rows = await registry.duplicate_candidates(session, names=names, fleets=fleets, per_key=limit + 1)
     for kind, key, customer_id, name_key, fleet_key in rows:
         (found.by_name if kind == "n" else found.by_fleet)[key].append(customer_id)
         found.keys[customer_id] = DuplicateKeys(name_county=name_key, fleet_city=fleet_key)
@@ -408,47 +358,12 @@ def _possible_duplicate(
     return possible_duplicate_warning(keys=keys, candidates=current)
 
 
-# The registry columns a decision changes, and one UPDATE of them over arrays (sent like SAVED_SQL).
-_CUSTOMER_COLUMNS = {
-    "customer_id": "varchar",
-    "assigned_dealer": "varchar",
-    "authorized_dealer": "varchar",
-    "protected_by": "varchar",
-    "protection_until": "timestamptz",
-    "name_county_key": "varchar",
-    "fleet_city_key": "varchar",
-    "product_line": "varchar",
-    "tier": "varchar",
-    "nature": "varchar",
-    "updated_at": "timestamptz",
-}
-WRITE_CUSTOMERS_SQL = (
-    "UPDATE customers AS c SET "
-    + ", ".join(f"{name} = v.{name}" for name in _CUSTOMER_COLUMNS if name != "customer_id")
-    + " FROM unnest("
-    + ", ".join(f"CAST(${i} AS {kind}[])" for i, kind in enumerate(_CUSTOMER_COLUMNS.values(), start=1))
-    + f") AS v({', '.join(_CUSTOMER_COLUMNS)}) WHERE c.customer_id = v.customer_id"
-)
-
-
-async def _write_customers(session: AsyncSession, customers: list[Customer]) -> None:
-    """What _update_customer changed, for every touched customer in one UPDATE."""
-    if not customers:
-        return
-    await execute(
-        session,
-        WRITE_CUSTOMERS_SQL,
-        *([getattr(customer, name) for customer in customers] for name in _CUSTOMER_COLUMNS),
-    )
-
-
 async def _hold_dealers(session: AsyncSession, codes: set[str], cache: DealerIndexCache | None) -> None:
     """Share-lock every dealer chosen in the batch so a withdrawal waits for this decision (and then takes the
     leads along)."""
     if not codes:
         return
-    statuses = await fetch(session, HOLD_DEALERS_SQL, sorted(codes))
-    if any(status != "active" for _, status in statuses):
+    if any(status != "active" for status in await hold_dealers(session, codes)):
         if cache is not None:
             cache.invalidate()
         raise DealersChanged("a dealer chosen in this batch is no longer active; deciding again")

@@ -10,21 +10,17 @@
   protection lookup (review L13). A dealer that only entered a record learns nothing of another dealer's
   protection here, as it learns nothing from the lookup.
 - who saw a customer unmasked is logged (`ACCESS_LOG`, leadnet_shared.access_log).
+The reads that apply these rules in SQL (which customers a dealer may list or open, whose file it may read) are
+`repository/customers.py`: `visible_customer`, `page_of_visible_customers`, `file_customer`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import ColumnElement, Select, exists, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from dedup_router.models import AccessLogEntry, Customer, RoutedLead
+from dedup_router.models import AccessLogEntry, Customer
 from dedup_router.schemas import CustomerOut
 from leadnet_shared.access_log import AccessLog
 from leadnet_shared.auth import Principal
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
-from leadnet_shared.pagination import PageOf, PageParams, fetch_page
 
 
 def sees_unmasked(customer: Customer, principal: Principal) -> bool:
@@ -48,15 +44,6 @@ def sees_protection(customer: Customer, principal: Principal) -> bool:
 ACCESS_LOG = AccessLog(AccessLogEntry)
 
 
-def visible_to(principal: Principal) -> ColumnElement[bool] | None:
-    """The SQL condition on `customers` for what a dealer may see; None for HQ (everything)."""
-    if principal.is_hq:
-        return None
-    dealer = principal.dealer or ""
-    entered = exists().where(RoutedLead.customer_id == Customer.customer_id, RoutedLead.entered_by == dealer)
-    return or_(Customer.assigned_dealer == dealer, entered)
-
-
 def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
     unmasked = sees_unmasked(customer, principal)
     told = sees_protection(customer, principal)
@@ -73,47 +60,3 @@ def customer_out(customer: Customer, principal: Principal) -> CustomerOut:
         protection_until=customer.protection_until if told else None,
         masked=not unmasked,
     )
-
-
-def visible_customer_query(customer_id: str, principal: Principal) -> Select[Any]:
-    """One customer, only if the caller may see it (else no row: the endpoint answers 404)."""
-    query = select(Customer).where(Customer.customer_id == customer_id)
-    condition = visible_to(principal)
-    return query if condition is None else query.where(condition)
-
-
-async def visible_customer(session: AsyncSession, customer_id: str, principal: Principal) -> Customer | None:
-    """The customer, or None when there is none or the caller may not see it (the endpoint answers 404)."""
-    customer: Customer | None = (
-        await session.execute(visible_customer_query(customer_id, principal))
-    ).scalar_one_or_none()
-    return customer
-
-
-async def page_of_visible_customers(
-    session: AsyncSession,
-    principal: Principal,
-    page: PageParams,
-    *,
-    assigned_dealer: str | None = None,
-    hq_queue: bool = False,
-) -> PageOf[Customer]:
-    """One page of the customers the caller may see, by customer id; optionally only those assigned to a dealer
-    or only those waiting in the HQ queue (assigned to no dealer)."""
-    query = select(Customer)
-    condition = visible_to(principal)
-    if condition is not None:
-        query = query.where(condition)
-    if assigned_dealer:
-        query = query.where(Customer.assigned_dealer == assigned_dealer)
-    if hq_queue:
-        query = query.where(Customer.assigned_dealer.is_(None))
-    return await fetch_page(session, query, order=[Customer.customer_id], params=page, changed_at=Customer.updated_at)
-
-
-def customer_file_query(customer_id: str, principal: Principal) -> Select[Any]:
-    """One customer's file (timeline, corrections): HQ, or the dealer it is assigned to; else no row (404)."""
-    query = select(Customer).where(Customer.customer_id == customer_id)
-    if principal.is_hq:
-        return query
-    return query.where(Customer.assigned_dealer.is_not(None), Customer.assigned_dealer == (principal.dealer or ""))

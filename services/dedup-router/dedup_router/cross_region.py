@@ -35,8 +35,7 @@ HQ_QUEUE = "hq_queue"
 
 def cross_region_policy() -> dict[str, Any]:
     """The cross-region table in force (big tiers, protection months)."""
-    policy: dict[str, Any] = cached_policy("dedup_router", POLICY)
-    return policy
+    return cached_policy("dedup_router", POLICY)
 
 
 def is_big_customer(tier: str, *, policy: Mapping[str, Any] | None = None) -> bool:
@@ -87,9 +86,10 @@ class Assignment:
     assigned_dealer: str | None
     authorized_dealer: str | None
     cross_region: bool
-    protection_until: datetime | None
     rule: str
-    reward_eligible: bool
+    # Most verdicts carry neither: only a first cross-region big entrant is protected, only retail earns a reward.
+    protection_until: datetime | None = None
+    reward_eligible: bool = False
 
     @property
     def in_hq_queue(self) -> bool:
@@ -143,9 +143,7 @@ def decide_assignment(
             assigned_dealer=authorized_code,
             authorized_dealer=authorized_code,
             cross_region=False,
-            protection_until=None,
             rule=HQ_ENTRY if authorized_code is not None else HQ_QUEUE,
-            reward_eligible=False,
         )
     if is_authorized(entering_dealer, region_code, product_line):
         # 誰收集誰負責: an authorized entrant keeps its record even where a narrower territory matches.
@@ -153,9 +151,7 @@ def decide_assignment(
             assigned_dealer=entering_dealer.code,
             authorized_dealer=entering_dealer.code,
             cross_region=False,
-            protection_until=None,
             rule=IN_REGION,
-            reward_eligible=False,
         )
     if is_big_customer(tier, policy=policy):
         return Assignment(
@@ -164,13 +160,11 @@ def decide_assignment(
             cross_region=True,
             protection_until=protection_until(entered_at, policy=policy),
             rule=CROSS_REGION_BIG_PROTECTED,
-            reward_eligible=False,
         )
     return Assignment(
         assigned_dealer=authorized_code,
         authorized_dealer=authorized_code,
         cross_region=True,
-        protection_until=None,
         rule=CROSS_REGION_RETAIL if authorized_code is not None else HQ_QUEUE,
         reward_eligible=True,
     )
@@ -207,15 +201,11 @@ def first_entrant_rule(
             assigned_dealer=protected_by,
             authorized_dealer=assignment.authorized_dealer,
             cross_region=True,
-            protection_until=None,
             rule=HELD_BY_FIRST_ENTRANT,
-            reward_eligible=False,
         )
     return Assignment(
         assigned_dealer=assignment.authorized_dealer,
         authorized_dealer=assignment.authorized_dealer,
         cross_region=True,
-        protection_until=None,
         rule=NOT_FIRST_ENTRANT if assignment.authorized_dealer is not None else HQ_QUEUE,
-        reward_eligible=False,
     )

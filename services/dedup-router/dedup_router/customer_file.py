@@ -21,20 +21,26 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.confidentiality import customer_file_query, customer_out
+from dedup_router.confidentiality import customer_out
 from dedup_router.customer_tiers import change_customer_tier
 from dedup_router.events import publish_customer_tier_changed, publish_customer_upserted
 from dedup_router.models import Customer, CustomerChange, CustomerProfile, DecidedLead
 from dedup_router.possible_duplicates import duplicate_keys
+from dedup_router.repository.customer_file import (
+    add_changes,
+    add_profile,
+    profile_of,
+    record_timeline,
+    upsert_profiles,
+)
+from dedup_router.repository.customers import file_customer, phone_taken
 from dedup_router.routing import _vehicles
 from dedup_router.schemas import CustomerFileOut, CustomerPatch
-from dedup_router.timeline import record_timeline, timeline_row
+from dedup_router.timeline import timeline_row
 from leadnet_shared.auth import Principal
-from leadnet_shared.db import execute
 from leadnet_shared.events import CustomerCorrected, FieldCorrection, LeadSubmitted
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 from leadnet_shared.outbox import Outbox
@@ -77,43 +83,25 @@ async def correct_customer(
     now: datetime,
 ) -> CustomerFileOut:
     """Apply a correction (the assigned dealer's or HQ's), keep its history, publish it masked."""
-    customer = (
-        await session.execute(customer_file_query(customer_id, principal).with_for_update())
-    ).scalar_one_or_none()
+    customer = await file_customer(session, customer_id, principal, for_update=True)
     if customer is None:
         raise NotFound("No such customer.")
-    profile = await session.get(CustomerProfile, customer_id, with_for_update=True)
+    profile = await profile_of(session, customer_id, for_update=True)
     given = patch.model_dump(exclude_unset=True, mode="json")
     changes: list[tuple[str, Any, Any]] = []
-    for field in CONTACT_FIELDS:
-        if field in given and given[field] != getattr(customer, field):
-            changes.append((field, getattr(customer, field), given[field]))
-    for field in PROFILE_FIELDS:
-        old = getattr(profile, field) if profile else None
+    for field in (*CONTACT_FIELDS, *PROFILE_FIELDS, *CLASS_FIELDS):  # the order the history keeps them in
+        holder = profile if field in PROFILE_FIELDS else customer
+        old = getattr(holder, field) if holder else None
         if field in given and given[field] != old:
             changes.append((field, old, given[field]))
-    for field in CLASS_FIELDS:
-        if field in given and given[field] != getattr(customer, field):
-            changes.append((field, getattr(customer, field), given[field]))
     if not changes:
         return file_out(customer, profile, principal)
 
-    if "phone" in given and given["phone"] != customer.phone:
-        taken = (
-            await session.execute(
-                select(Customer.customer_id).where(
-                    Customer.phone == given["phone"], Customer.customer_id != customer.customer_id
-                )
-            )
-        ).first()
-        if taken is not None:
-            raise Conflict(
-                "Another customer already has this phone number; the same phone is the same customer.",
-                code="phone_belongs_to_another_customer",
-            )
+    phone_changed = "phone" in given and given["phone"] != customer.phone
+    if phone_changed and await phone_taken(session, given["phone"], by_other_than=customer.customer_id):
+        raise _phone_taken()
     if profile is None:
-        profile = CustomerProfile(customer_id=customer_id)
-        session.add(profile)
+        profile = add_profile(session, customer_id)
     changed = {field for field, _, _ in changes}
     # Tier and nature through the one decision (customer_tiers), which also says so to the other services.
     tier_changed = change_customer_tier(
@@ -135,25 +123,25 @@ async def correct_customer(
     try:
         await session.flush()
     except IntegrityError:  # the phone was registered by a record routed meanwhile
-        raise Conflict(
-            "Another customer already has this phone number; the same phone is the same customer.",
-            code="phone_belongs_to_another_customer",
-        ) from None
+        raise _phone_taken() from None
 
     change_id = str(uuid.uuid4())
-    session.add_all(
-        CustomerChange(
-            change_id=change_id,
-            customer_id=customer_id,
-            field=field,
-            old_value=old,
-            new_value=new,
-            changed_by=principal.sub,
-            changed_by_role=principal.role,
-            changed_by_dealer=principal.dealer,
-            changed_at=now,
-        )
-        for field, old, new in changes
+    add_changes(
+        session,
+        (
+            CustomerChange(
+                change_id=change_id,
+                customer_id=customer_id,
+                field=field,
+                old_value=old,
+                new_value=new,
+                changed_by=principal.sub,
+                changed_by_role=principal.role,
+                changed_by_dealer=principal.dealer,
+                changed_at=now,
+            )
+            for field, old, new in changes
+        ),
     )
     event = CustomerCorrected(
         customer_id=customer_id,
@@ -175,7 +163,7 @@ async def correct_customer(
     await outbox.publish(session, event, key=customer_id, subject=customer_id, time=now, event_id=change_id)
     if tier_changed is not None:
         await publish_customer_tier_changed(session, outbox, event=tier_changed)
-    await publish_customer_upserted(session, outbox, prefix=outbox.topic_prefix, customer=customer, now=now)
+    await publish_customer_upserted(session, outbox, customer=customer, now=now)
     row = timeline_row(
         event_id=change_id,
         event_type=event.event_type(),
@@ -187,6 +175,13 @@ async def correct_customer(
     await record_timeline(session, [row])
     await session.flush()
     return file_out(customer, profile, principal, change_id=change_id)
+
+
+def _phone_taken() -> Conflict:
+    return Conflict(
+        "Another customer already has this phone number; the same phone is the same customer.",
+        code="phone_belongs_to_another_customer",
+    )
 
 
 def _recompute_duplicate_keys(customer: Customer, profile: CustomerProfile, *, changed: set[str]) -> None:
@@ -204,24 +199,10 @@ def _recompute_duplicate_keys(customer: Customer, profile: CustomerProfile, *, c
 
 
 async def customer_file(session: AsyncSession, *, customer_id: str, principal: Principal) -> CustomerFileOut:
-    customer = (await session.execute(customer_file_query(customer_id, principal))).scalar_one_or_none()
+    customer = await file_customer(session, customer_id, principal)
     if customer is None:
         raise NotFound("No such customer.")
-    return file_out(customer, await session.get(CustomerProfile, customer_id), principal)
-
-
-# One statement per routed batch: the newest record's blocks, a block the record lacks left as it was.
-UPSERT_PROFILES_SQL = (
-    "INSERT INTO customer_profiles (customer_id, vehicles_in_use, usage, purchase_intent, updated_at) "
-    "SELECT v.customer_id, CAST(v.vehicles AS jsonb), CAST(v.usage AS jsonb), CAST(v.intent AS jsonb), $5 "
-    "FROM unnest(CAST($1 AS varchar[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[])) "
-    "AS v(customer_id, vehicles, usage, intent) "
-    "ON CONFLICT (customer_id) DO UPDATE SET "
-    "vehicles_in_use = COALESCE(EXCLUDED.vehicles_in_use, customer_profiles.vehicles_in_use), "
-    "usage = COALESCE(EXCLUDED.usage, customer_profiles.usage), "
-    "purchase_intent = COALESCE(EXCLUDED.purchase_intent, customer_profiles.purchase_intent), "
-    "updated_at = EXCLUDED.updated_at"
-)
+    return file_out(customer, await profile_of(session, customer_id), principal)
 
 
 async def remember_profiles(
@@ -249,12 +230,11 @@ async def remember_profiles(
         value = latest[customer_id].get(field)
         return None if value is None else orjson.dumps(value).decode()
 
-    await execute(
+    await upsert_profiles(
         session,
-        UPSERT_PROFILES_SQL,
         ids,
-        [dumped(i, "vehicles_in_use") for i in ids],
-        [dumped(i, "usage") for i in ids],
-        [dumped(i, "purchase_intent") for i in ids],
-        now,
+        vehicles=[dumped(i, "vehicles_in_use") for i in ids],
+        usage=[dumped(i, "usage") for i in ids],
+        intents=[dumped(i, "purchase_intent") for i in ids],
+        now=now,
     )

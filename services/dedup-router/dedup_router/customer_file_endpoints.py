@@ -7,18 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from dedup_router.confidentiality import customer_file_query, sees_unmasked
+from dedup_router.confidentiality import sees_unmasked
 from dedup_router.customer_file import correct_customer
-from dedup_router.models import TimelineEntry
+from dedup_router.repository.customer_file import page_of_timeline
+from dedup_router.repository.customers import file_customer
 from dedup_router.schemas import CustomerFileOut, CustomerPatch, TimelineItem, TimelinePage
-from dedup_router.timeline import CORRECTED, timeline_query, unmasked_corrections
+from dedup_router.timeline import CORRECTED, unmasked_corrections
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.pagination import PageParams
 from leadnet_shared.problems import Conflict, Forbidden, InvalidCursor, NotFound, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/v1/customers", tags=["customer file"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
+# A timeline row's columns shown as they are (the summary gets a reader's unmasked corrections).
+_SHOWN = ("event_id", "type", "occurred_at", "actor", "dealer", "service")
 
 
 @router.get(
@@ -36,16 +39,10 @@ async def customer_timeline(
     """HQ (hq_analyst masked) and the dealer the customer is assigned to; ordered by event time, then event id.
     The facts arrive through the public topics: a fact is here seconds after it happened."""
     async with runtime_of(request).db.sessions() as session:
-        customer = (await session.execute(customer_file_query(customer_id, principal))).scalar_one_or_none()
+        customer = await file_customer(session, customer_id, principal)
         if customer is None:
             raise NotFound("No such customer.")
-        found = await fetch_page(
-            session,
-            timeline_query(customer_id, principal),
-            order=[TimelineEntry.occurred_at, TimelineEntry.event_id],
-            params=page,
-            changed_at=TimelineEntry.recorded_at,
-        )
+        found = await page_of_timeline(session, customer_id, principal, page)
         unmasked = sees_unmasked(customer, principal)
         corrections = await unmasked_corrections(session, found.rows) if unmasked else {}
     items = []
@@ -53,17 +50,7 @@ async def customer_timeline(
         summary = dict(entry.summary)
         if entry.type == CORRECTED and entry.event_id in corrections:
             summary["changes"] = corrections[entry.event_id]
-        items.append(
-            TimelineItem(
-                event_id=entry.event_id,
-                type=entry.type,
-                occurred_at=entry.occurred_at,
-                actor=entry.actor,
-                dealer=entry.dealer,
-                service=entry.service,
-                summary=summary,
-            )
-        )
+        items.append(TimelineItem(**{name: getattr(entry, name) for name in _SHOWN}, summary=summary))
     return TimelinePage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.models import Customer, RoutedLead
+from dedup_router.models import Customer
+from dedup_router.repository.customers import customer_by_id
+from dedup_router.repository.leads import customer_of_lead
 from leadnet_shared.events import CustomerTierChanged, LeadCorrected
 from leadnet_shared.policy import PolicyError, cached_policy
 
@@ -128,10 +129,8 @@ async def apply_recheck_corrections(
         said = corrected.corrections.get("customer") or {}
         if not (said.get("tier") or said.get("nature")):
             continue
-        customer_id = corrected.customer_id or (
-            await session.scalar(select(RoutedLead.customer_id).where(RoutedLead.lead_id == corrected.lead_id))
-        )
-        customer = await session.get(Customer, customer_id, with_for_update=True) if customer_id else None
+        customer_id = corrected.customer_id or await customer_of_lead(session, corrected.lead_id)
+        customer = await customer_by_id(session, customer_id, for_update=True) if customer_id else None
         if customer is None:
             continue  # erased, or a lead this router never routed
         event = change_customer_tier(

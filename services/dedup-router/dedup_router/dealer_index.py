@@ -8,21 +8,15 @@ replica is seen by the next routing decision of every replica.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.models import Dealer
+from dedup_router.repository.dealers import all_dealers, dealers_version
+from dedup_router.repository.dealers import bump_dealers_version as bump_dealers_version  # for bench/ and tests/
 from dedup_router.territories import DealerProfile, TerritoryIndex
 from leadnet_shared.auth import Principal
-from leadnet_shared.db import fetch
 from leadnet_shared.dealer_directory import ACTIVE, refuse_unless_active
-
-if TYPE_CHECKING:
-    pass
-
-VERSION_KEY = "dealers_version"
 
 
 def profile(dealer: Dealer) -> DealerProfile:
@@ -36,40 +30,9 @@ def profile(dealer: Dealer) -> DealerProfile:
     )
 
 
-async def dealer_by_code(session: AsyncSession, code: str, *, for_update: bool = False) -> Dealer | None:
-    """The stored dealer (withdrawn ones too); `for_update` locks its row until the transaction ends."""
-    return await session.get(Dealer, code, with_for_update=True if for_update else None)
-
-
-async def add_dealer(session: AsyncSession, dealer: Dealer) -> None:
-    """A new dealer, written with the transaction's next flush."""
-    session.add(dealer)
-
-
-async def bump_dealers_version(session: AsyncSession) -> None:
-    """Called in every transaction that changes a dealer, so cached indexes are rebuilt."""
-    await session.execute(
-        text(
-            "INSERT INTO kit_state (key, value) VALUES (:k, '1'::jsonb) "
-            "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((kit_state.value #>> '{}')::bigint + 1)"
-        ),
-        {"k": VERSION_KEY},
-    )
-
-
-# Read per batch: sent on the asyncpg connection in the batch's transaction (see `leadnet_shared.db.fetch`).
-DEALERS_VERSION_SQL = "SELECT value #>> '{}' FROM kit_state WHERE key = $1"
-
-
-async def dealers_version(session: AsyncSession) -> int:
-    rows = await fetch(session, DEALERS_VERSION_SQL, VERSION_KEY)
-    return int(rows[0][0]) if rows else 0
-
-
 async def load_index(session: AsyncSession) -> TerritoryIndex:
     """Every dealer (withdrawn ones are kept for lookups by code but are never candidates)."""
-    dealers = (await session.execute(select(Dealer))).scalars().all()
-    return TerritoryIndex.build([profile(d) for d in dealers])
+    return TerritoryIndex.build([profile(d) for d in await all_dealers(session)])
 
 
 @dataclass
@@ -88,6 +51,11 @@ class DealerIndexCache:
 
     def invalidate(self) -> None:
         self._index, self._version = None, None
+
+
+async def current_index(session: AsyncSession, cache: DealerIndexCache | None) -> TerritoryIndex:
+    """The index through the process's cache when there is one (a worker, an endpoint), else read now (a test)."""
+    return await cache.get(session) if cache is not None else await load_index(session)
 
 
 async def require_active_dealer(session: AsyncSession, dealers: DealerIndexCache, principal: Principal) -> None:

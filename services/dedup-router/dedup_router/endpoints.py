@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import ORJSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.confidentiality import ACCESS_LOG, customer_out, page_of_visible_customers, visible_customer
-from dedup_router.dealer_index import add_dealer, bump_dealers_version, dealer_by_code, require_active_dealer
+from dedup_router.confidentiality import ACCESS_LOG, customer_out
+from dedup_router.dealer_index import require_active_dealer
 from dedup_router.erasure import erase_customer
-from dedup_router.events import publish_dealer_upserted
+from dedup_router.events import dealer_fields, publish_dealer_upserted
 from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
 from dedup_router.models import Dealer
-from dedup_router.protection import customer_by_phone, protection_status
+from dedup_router.protection import protection_status
 from dedup_router.rate_limit import limit_protection_lookups, limit_sales
 from dedup_router.redistribution import redistribute_withdrawn_dealer
-from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body, sale_by_id
+from dedup_router.repository.customers import customer_by_phone, page_of_visible_customers, visible_customer
+from dedup_router.repository.dealers import add_dealer, bump_dealers_version, dealer_by_code
+from dedup_router.repository.sales import sale_by_id
+from dedup_router.sales import SALE_KEYS, cancel_sale, record_sale, sale_body
 from dedup_router.schemas import (
     AssignIn,
     CustomerOut,
@@ -30,34 +34,25 @@ from dedup_router.schemas import (
     SaleIn,
     SaleOut,
     WithdrawalOut,
+    problem_docs,
 )
 from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
 from dedup_router.visibility import SALES, own_dealer
 from leadnet_shared.access_log import endpoint_of
-from leadnet_shared.app import runtime_of
+from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
 from leadnet_shared.pagination import PageParams
 from leadnet_shared.phone import InvalidPhone, normalize_phone
-from leadnet_shared.problems import PROBLEM_JSON, Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
+from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 def dealer_out(d: Dealer) -> DealerOut:
-    return DealerOut(
-        code=d.code,
-        name=d.name,
-        territories=list(d.territories),
-        product_lines=list(d.product_lines),
-        capability=d.capability,
-        sales_level=d.sales_level,
-        party_type=d.party_type,
-        status=d.status,
-    )
+    return DealerOut(**dealer_fields(d))
 
 
 def _check_territories(territories: list[str]) -> list[str]:
@@ -67,12 +62,26 @@ def _check_territories(territories: list[str]) -> list[str]:
     return sorted({normalize_territory(t) for t in territories})
 
 
+async def _dealer_changed(session: AsyncSession, runtime: Runtime, dealer: Dealer, *, reroute: bool) -> DealerChangeOut:
+    """A dealer written (registered or changed): every replica's index is rebuilt (the version bump), the dealers
+    topic told, and with `reroute` the HQ queue in its territories placed again."""
+    await bump_dealers_version(session)
+    await session.flush()
+    await publish_dealer_upserted(session, runtime.outbox, dealer=dealer, now=runtime.clock.now())
+    rerouted = 0
+    if reroute:
+        rerouted = await reroute_queued_customers(
+            session, runtime.outbox, territories=list(dealer.territories), now=runtime.clock.now()
+        )
+    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
+
+
 @router.post(
     "/dealers",
     status_code=201,
     response_model=DealerChangeOut,
     summary="Register a dealer (hq_admin)",
-    responses={409: {"description": "dealer_exists", **PROBLEM}},
+    responses=problem_docs({409: "dealer_exists"}),
 )
 async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerChangeOut:
     """The new dealer's territories pick up the customers waiting in the HQ queue there (hq_queue.py)."""
@@ -94,23 +103,12 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
             updated_at=runtime.clock.now(),
         )
         await add_dealer(session, dealer)
-        await bump_dealers_version(session)
-        await session.flush()
-        await publish_dealer_upserted(
-            session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
-        )
-        rerouted = await reroute_queued_customers(
-            session,
-            runtime.outbox,
-            territories=list(dealer.territories),
-            now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
-        )
+        out = await _dealer_changed(session, runtime, dealer, reroute=True)
     dealer_cache(runtime).invalidate()
-    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
+    return out
 
 
-@router.get("/dealers/{code}", response_model=DealerOut, responses={404: {"description": "not_found", **PROBLEM}})
+@router.get("/dealers/{code}", response_model=DealerOut, responses=problem_docs({404: "not_found"}))
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
     own_dealer(principal, code)
     async with runtime_of(request).db.sessions() as session:
@@ -124,7 +122,7 @@ async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOu
     "/dealers/{code}",
     response_model=DealerChangeOut,
     summary="Change a dealer (hq_admin)",
-    responses={404: {"description": "not_found", **PROBLEM}},
+    responses=problem_docs({404: "not_found"}),
 )
 async def patch_dealer(code: str, body: DealerPatch, request: Request, principal: Caller) -> DealerChangeOut:
     """A territory or product line gained picks up the customers waiting in the HQ queue it now covers."""
@@ -141,32 +139,17 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
             if value is not None:
                 setattr(dealer, name, value)
         dealer.updated_at = runtime.clock.now()
-        await bump_dealers_version(session)
-        await session.flush()
-        await publish_dealer_upserted(
-            session, runtime.outbox, prefix=runtime.settings.topic_prefix, dealer=dealer, now=runtime.clock.now()
-        )
-        rerouted = 0
-        if dealer.status == "active" and ("territories" in changes or "product_lines" in changes):
-            rerouted = await reroute_queued_customers(
-                session,
-                runtime.outbox,
-                territories=list(dealer.territories),
-                now=runtime.clock.now(),
-                prefix=runtime.settings.topic_prefix,
-            )
+        widened = "territories" in changes or "product_lines" in changes
+        out = await _dealer_changed(session, runtime, dealer, reroute=dealer.status == "active" and widened)
     dealer_cache(runtime).invalidate()
-    return DealerChangeOut(**dealer_out(dealer).model_dump(), rerouted_from_queue=rerouted)
+    return out
 
 
 @router.post(
     "/dealers/{code}/withdraw",
     response_model=WithdrawalOut,
     summary="Withdraw a dealer and redistribute its customers and open leads (hq_admin)",
-    responses={
-        404: {"description": "not_found", **PROBLEM},
-        409: {"description": "dealer_already_withdrawn", **PROBLEM},
-    },
+    responses=problem_docs({404: "not_found", 409: "dealer_already_withdrawn"}),
 )
 async def withdraw_dealer(
     code: str,
@@ -179,20 +162,13 @@ async def withdraw_dealer(
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         result = await redistribute_withdrawn_dealer(
-            session,
-            runtime.outbox,
-            code=code,
-            now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
-            dry_run=dry_run,
+            session, runtime.outbox, code=code, now=runtime.clock.now(), dry_run=dry_run
         )
     dealer_cache(runtime).invalidate()
     return WithdrawalOut.model_validate(result)
 
 
-@router.get(
-    "/customers/{customer_id}", response_model=CustomerOut, responses={404: {"description": "not_found", **PROBLEM}}
-)
+@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=problem_docs({404: "not_found"}))
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -215,10 +191,7 @@ async def get_customer(customer_id: str, request: Request, principal: Caller) ->
     "/customers/{customer_id}",
     status_code=204,
     summary="Erase a customer's personal data everywhere (hq_admin; PIPL erasure request)",
-    responses={
-        403: {"description": "forbidden (only hq_admin)", **PROBLEM},
-        404: {"description": "not_found", **PROBLEM},
-    },
+    responses=problem_docs({403: "forbidden (only hq_admin)", 404: "not_found"}),
 )
 async def erase_customer_endpoint(customer_id: str, request: Request, principal: Caller) -> Response:
     """Done in the router when answered (the customer is gone from the registry and every read); intake and the
@@ -263,11 +236,7 @@ async def list_customers(
     "/customers/{customer_id}/assign",
     response_model=CustomerOut,
     summary="Assign a customer waiting in the HQ queue to a dealer (hq_admin)",
-    responses={
-        404: {"description": "not_found", **PROBLEM},
-        409: {"description": "customer_not_queued", **PROBLEM},
-        422: {"description": "validation_failed (unknown_dealer)", **PROBLEM},
-    },
+    responses=problem_docs({404: "not_found", 409: "customer_not_queued", 422: "validation_failed (unknown_dealer)"}),
 )
 async def assign_customer(customer_id: str, body: AssignIn, request: Request, principal: Caller) -> CustomerOut:
     """The customer and its waiting leads go to the named dealer (one `leadnet.lead.reassigned` per lead)."""
@@ -281,7 +250,6 @@ async def assign_customer(customer_id: str, body: AssignIn, request: Request, pr
             dealer=body.dealer,
             by=principal.sub,
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
         return customer_out(customer, principal)
 
@@ -291,10 +259,7 @@ async def assign_customer(customer_id: str, body: AssignIn, request: Request, pr
     response_model=ProtectionOut,
     summary="Is the customer with this phone a protected big customer, and until when?",
     dependencies=[Depends(limit_protection_lookups)],
-    responses={
-        422: {"description": "validation_failed (invalid_phone)", **PROBLEM},
-        429: {"description": "rate_limited", **PROBLEM},
-    },
+    responses=problem_docs({422: "validation_failed (invalid_phone)", 429: "rate_limited"}),
 )
 async def protection_lookup(body: ProtectionLookupIn, request: Request, principal: Caller) -> ProtectionOut:
     """Any role; answers without personal data or customer id (see protection.py for what a dealer may learn)."""
@@ -308,13 +273,7 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
     async with runtime.db.sessions() as session:
         customer = await customer_by_phone(session, phone)
     status = protection_status(customer, principal=principal, now=runtime.clock.now())
-    return ProtectionOut(
-        protected=status.protected,
-        protection_until=status.protection_until,
-        protected_by=status.protected_by,
-        protected_by_you=status.protected_by_you,
-        disclosed=status.disclosed,
-    )
+    return ProtectionOut.model_validate(status, from_attributes=True)
 
 
 @router.post(
@@ -323,16 +282,15 @@ async def protection_lookup(body: ProtectionLookupIn, request: Request, principa
     response_model=SaleOut,
     summary="Report a sale (dealer, as the seller)",
     dependencies=[Depends(limit_sales)],
-    responses={
-        403: {"description": "forbidden / dealer_not_active", **PROBLEM},
-        409: {"description": "vin_already_sold", **PROBLEM},
-        422: {
-            "description": "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
+    responses=problem_docs(
+        {
+            403: "forbidden / dealer_not_active",
+            409: "vin_already_sold",
+            422: "validation_failed (invalid_vin, unknown_vin, vin_not_held, "
             "invalid_sold_at, ...) / idempotency_key_reused",
-            **PROBLEM,
-        },
-        429: {"description": "rate_limited", **PROBLEM},
-    },
+            429: "rate_limited",
+        }
+    ),
 )
 async def report_sale(
     body: SaleIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
@@ -351,7 +309,6 @@ async def report_sale(
                 seller=seller,
                 body=body,
                 now=runtime.clock.now(),
-                prefix=runtime.settings.topic_prefix,
                 dealers=dealer_cache(runtime),
             ),
         )
@@ -368,7 +325,7 @@ async def report_sale(
     return ORJSONResponse(answer.body, status_code=answer.status)
 
 
-@router.get("/sales/{sale_id}", response_model=SaleOut, responses={404: {"description": "not_found", **PROBLEM}})
+@router.get("/sales/{sale_id}", response_model=SaleOut, responses=problem_docs({404: "not_found"}))
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     """HQ, the seller and the supplier (which confirms it); for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
@@ -380,13 +337,11 @@ async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut
     "/sales/{sale_id}/cancel",
     response_model=SaleOut,
     summary="Cancel a sale (hq_admin)",
-    responses={404: {"description": "not_found", **PROBLEM}, 409: {"description": "sale_already_cancelled", **PROBLEM}},
+    responses=problem_docs({404: "not_found", 409: "sale_already_cancelled"}),
 )
 async def cancel(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     require_roles(principal, "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        out = await cancel_sale(
-            session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now(), prefix=runtime.settings.topic_prefix
-        )
+        out = await cancel_sale(session, runtime.outbox, sale_id=sale_id, now=runtime.clock.now())
     return SaleOut.model_validate(out)

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.models import Customer, CustomerChange, CustomerErasure, CustomerProfile, RoutedLead, TimelineEntry
+from dedup_router.repository.customers import customer_by_id
+from dedup_router.repository.erasures import erasure_of, forget_customer
+from dedup_router.repository.leads import close_open_leads, lead_ids_of_customer
 from leadnet_shared.events import CUSTOMERS, CustomerErased
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.phone import phone_partition_key
@@ -34,33 +35,23 @@ async def erase_customer(
     session: AsyncSession, outbox: Outbox, *, customer_id: str, erased_by: str, now: datetime
 ) -> ErasureResult | None:
     """Erase one customer; None when no such customer was ever known (the endpoint answers 404)."""
-    customer = await session.get(Customer, customer_id, with_for_update=True)
+    customer = await customer_by_id(session, customer_id, for_update=True)
     if customer is None:
-        before = await session.get(CustomerErasure, customer_id)
+        before = await erasure_of(session, customer_id)
         return None if before is None else ErasureResult(customer_id, erased_now=False, leads=before.leads)
-    lead_ids = list(
-        (
-            await session.execute(
-                select(RoutedLead.lead_id).where(RoutedLead.customer_id == customer_id).order_by(RoutedLead.lead_id)
-            )
-        ).scalars()
-    )
-    await session.execute(
-        update(RoutedLead)
-        .where(RoutedLead.customer_id == customer_id, RoutedLead.status == "open")
-        .values(status="closed", protection_until=None)
-    )
-    # The submissions of this number that a consumer parked: raw records, kept only to be replayed.
-    await session.execute(
-        text("DELETE FROM consumer_failures WHERE event_key = :key AND event_type = 'leadnet.lead.submitted'"),
-        {"key": phone_partition_key(customer.phone)},
-    )
+    lead_ids = await lead_ids_of_customer(session, customer_id)
+    await close_open_leads(session, customer_id)
     # The customer file goes with the customer: corrections hold old and new contact data unmasked, the profile
-    # the vehicles and intent learnt, the timeline what happened to a person who asked to be forgotten.
-    for table in (CustomerChange, CustomerProfile, TimelineEntry):
-        await session.execute(delete(table).where(table.customer_id == customer_id))
-    await session.execute(delete(Customer).where(Customer.customer_id == customer_id))
-    session.add(CustomerErasure(customer_id=customer_id, erased_at=now, erased_by=erased_by, leads=len(lead_ids)))
+    # the vehicles and intent learnt, the timeline what happened to a person who asked to be forgotten. So do the
+    # submissions of this number that a consumer parked: raw records, kept only to be replayed.
+    await forget_customer(
+        session,
+        customer_id,
+        phone_key=phone_partition_key(customer.phone),
+        erased_at=now,
+        erased_by=erased_by,
+        leads=len(lead_ids),
+    )
     await outbox.publish(
         session,
         CustomerErased(customer_id=customer_id, lead_ids=lead_ids, erased_at=now),

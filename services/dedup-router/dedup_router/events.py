@@ -16,6 +16,7 @@ from leadnet_shared.events import (
     CustomerUpserted,
     DealerUpserted,
     DealerWithdrawn,
+    EventData,
     FleetLine,
     LeadAccepted,
     LeadReassigned,
@@ -59,11 +60,46 @@ def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
     ]
 
 
+# The facts every lead event repeats (accepted, reassigned), read off the lead row; the ledger and the scheduler
+# keep the newest lead_version's.
+_LEAD_FACTS = (
+    "lead_id",
+    "customer_id",
+    "entered_by",
+    "assigned_dealer",
+    "authorized_dealer",
+    "cross_region",
+    "reward_eligible",
+    "tier",
+    "nature",
+    "region_code",
+    "product_line",
+    "horizon",
+    "source",
+    "network_code",
+)
+# What a dealer is, as the API shows it and the dealers topic carries it.
+DEALER_FIELDS = ("code", "name", "territories", "product_lines", "capability", "sales_level", "party_type", "status")
+
+
+def lead_facts(lead: RoutedLead | DecidedLead) -> dict[str, Any]:
+    return {name: getattr(lead, name) for name in _LEAD_FACTS} | {"lead_version": lead.version}
+
+
+def dealer_fields(dealer: Dealer) -> dict[str, Any]:
+    fields = {name: getattr(dealer, name) for name in DEALER_FIELDS}
+    return fields | {"territories": list(dealer.territories), "product_lines": list(dealer.product_lines)}
+
+
+async def _publish(session: AsyncSession, outbox: Outbox, data: EventData, *, key: str, now: datetime) -> None:
+    """Every event of the router is about one aggregate, its key and its subject (contract.md "Events")."""
+    await outbox.publish(session, data, key=key, subject=key, time=now)
+
+
 async def publish_lead_accepted(
     session: AsyncSession,
     outbox: Outbox,
     *,
-    prefix: str,
     lead: RoutedLead | DecidedLead,
     customer: Customer,
     customer_existed: bool,
@@ -74,43 +110,28 @@ async def publish_lead_accepted(
     # The hot path of routing (twice per decision with customer.upserted): built from typed ORM values and
     # checked models, so pydantic's validation is skipped; the payload is serialized by the same schema.
     data = LeadAccepted.model_construct(
-        lead_id=lead.lead_id,
-        customer_id=lead.customer_id,
-        entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer,
-        authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region,
-        tier=lead.tier,
-        nature=lead.nature,
-        region_code=lead.region_code,
-        product_line=lead.product_line,
-        horizon=lead.horizon,
-        source=lead.source,
-        network_code=lead.network_code,
+        **lead_facts(lead),
         customer_existed=customer_existed,
         protection_until=lead.protection_until,
         accepted_at=now,
         rule=lead.rule,
         warnings=warnings,
         customer=masked(customer),
-        reward_eligible=lead.reward_eligible,
         fleet=fleet_summary(record),
-        lead_version=lead.version,
         customer_tier=customer.tier,
     )
-    await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
+    await _publish(session, outbox, data, key=lead.customer_id, now=now)
 
 
 async def publish_customer_tier_changed(session: AsyncSession, outbox: Outbox, *, event: CustomerTierChanged) -> None:
     """The decision of `customer_tiers`: ids and tiers, nothing personal."""
-    await outbox.publish(session, event, key=event.customer_id, subject=event.customer_id, time=event.changed_at)
+    await _publish(session, outbox, event, key=event.customer_id, now=event.changed_at)
 
 
 async def publish_lead_rejected(
     session: AsyncSession,
     outbox: Outbox,
     *,
-    prefix: str,
     submitted: LeadSubmitted,
     customer_id: str,
     existing_lead_id: str,
@@ -135,11 +156,11 @@ async def publish_lead_rejected(
         network_code=submitted.network_code,
         assigned_dealer=existing_assigned_dealer,
     )
-    await outbox.publish(session, data, key=customer_id, subject=customer_id, time=now)
+    await _publish(session, outbox, data, key=customer_id, now=now)
 
 
 async def publish_customer_upserted(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, customer: Customer, now: datetime
+    session: AsyncSession, outbox: Outbox, *, customer: Customer, now: datetime
 ) -> None:
     data = CustomerUpserted.model_construct(
         customer_id=customer.customer_id,
@@ -151,73 +172,44 @@ async def publish_customer_upserted(
         protection_until=customer.protection_until,
         updated_at=now,
     )
-    await outbox.publish(session, data, key=customer.customer_id, subject=customer.customer_id, time=now)
+    await _publish(session, outbox, data, key=customer.customer_id, now=now)
 
 
-async def publish_dealer_upserted(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, dealer: Dealer, now: datetime
-) -> None:
-    data = DealerUpserted(
-        code=dealer.code,
-        name=dealer.name,
-        territories=list(dealer.territories),
-        product_lines=list(dealer.product_lines),
-        capability=dealer.capability,
-        sales_level=dealer.sales_level,
-        party_type=dealer.party_type,
-        status=dealer.status,
-        updated_at=now,
-    )
-    await outbox.publish(session, data, key=dealer.code, subject=dealer.code, time=now)
+async def publish_dealer_upserted(session: AsyncSession, outbox: Outbox, *, dealer: Dealer, now: datetime) -> None:
+    await _publish(session, outbox, DealerUpserted(**dealer_fields(dealer), updated_at=now), key=dealer.code, now=now)
 
 
 async def publish_lead_reassigned(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    prefix: str,
-    lead: RoutedLead,
-    from_dealer: str | None,
-    reason: str,
-    now: datetime,
+    session: AsyncSession, outbox: Outbox, *, lead: RoutedLead, from_dealer: str | None, reason: str, now: datetime
 ) -> None:
     """One event per moved lead, so the scheduler moves its tasks and the old dealer's view updates."""
     data = LeadReassigned(
-        lead_id=lead.lead_id,
-        customer_id=lead.customer_id,
-        entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer,
-        authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region,
-        reward_eligible=lead.reward_eligible,
-        tier=lead.tier,
-        nature=lead.nature,
-        region_code=lead.region_code,
-        product_line=lead.product_line,
-        horizon=lead.horizon,
-        source=lead.source,
-        network_code=lead.network_code,
-        from_dealer=from_dealer,
-        to_dealer=lead.assigned_dealer,
-        reason=reason,
-        reassigned_at=now,
-        lead_version=lead.version,
+        **lead_facts(lead), from_dealer=from_dealer, to_dealer=lead.assigned_dealer, reason=reason, reassigned_at=now
     )
-    await outbox.publish(session, data, key=lead.customer_id, subject=lead.customer_id, time=now)
+    await _publish(session, outbox, data, key=lead.customer_id, now=now)
 
 
 async def publish_dealer_withdrawn(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, code: str, reassigned: int, unplaced: int, now: datetime
+    session: AsyncSession, outbox: Outbox, *, code: str, reassigned: int, unplaced: int, now: datetime
 ) -> None:
     data = DealerWithdrawn(code=code, withdrawn_at=now, reassigned=reassigned, unplaced=unplaced)
-    await outbox.publish(session, data, key=code, subject=code, time=now)
+    await _publish(session, outbox, data, key=code, now=now)
+
+
+def _sale_parties(sale: Sale) -> dict[str, Any]:
+    """Which sale, whose, and who sold and supplied it: every sale event names them."""
+    return {
+        "sale_id": sale.sale_id,
+        "customer_id": sale.customer_id,
+        "seller": sale.seller,
+        "supplied_by": sale.supplied_by,
+    }
 
 
 async def publish_sale_attributed(
     session: AsyncSession,
     outbox: Outbox,
     *,
-    prefix: str,
     sale: Sale,
     vehicles: list[SoldVehicleRow],
     lead: RoutedLead | None,
@@ -228,10 +220,7 @@ async def publish_sale_attributed(
     """What the ledger needs to post (or refuse) the rewards; ids, dealer codes and the customer's county adcode
     only, no personal data."""
     data = SaleAttributed(
-        sale_id=sale.sale_id,
-        customer_id=sale.customer_id,
-        seller=sale.seller,
-        supplied_by=sale.supplied_by,
+        **_sale_parties(sale),
         attributed_lead_id=sale.attributed_lead_id,
         lead_entered_by=lead.entered_by if lead else None,
         lead_cross_region=lead.cross_region if lead else False,
@@ -247,18 +236,14 @@ async def publish_sale_attributed(
         confirmed_by=confirmed_by,
         confirmed_at=sale.decided_at if confirmed_by else None,
     )
-    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
+    await _publish(session, outbox, data, key=sale.customer_id, now=now)
 
 
 async def publish_sale_cancelled(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, sale: Sale, now: datetime, was_pending: bool = False
+    session: AsyncSession, outbox: Outbox, *, sale: Sale, now: datetime, was_pending: bool = False
 ) -> None:
     data = SaleCancelled(sale_id=sale.sale_id, customer_id=sale.customer_id, cancelled_at=now, was_pending=was_pending)
-    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
-
-
-def _lines(vehicles: list[SoldVehicleRow]) -> list[str]:
-    return sorted({v.product_line for v in vehicles if v.product_line})
+    await _publish(session, outbox, data, key=sale.customer_id, now=now)
 
 
 async def publish_sale_pending_confirmation(
@@ -272,12 +257,9 @@ async def publish_sale_pending_confirmation(
 ) -> None:
     """A sale waits for its confirmer (the supplying dealer, or HQ): ids, codes and counts, keyed by customer."""
     assert sale.confirmer is not None and sale.supplied_by is not None
-    lines = _lines(vehicles)
+    lines = sorted({v.product_line for v in vehicles if v.product_line})
     data = SalePendingConfirmation(
-        sale_id=sale.sale_id,
-        customer_id=sale.customer_id,
-        seller=sale.seller,
-        supplied_by=sale.supplied_by,
+        **_sale_parties(sale),
         confirmer=sale.confirmer,
         attributed_lead_id=sale.attributed_lead_id,
         region_code=region_code,
@@ -287,7 +269,7 @@ async def publish_sale_pending_confirmation(
         sold_at=sale.sold_at,
         reported_at=now,
     )
-    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
+    await _publish(session, outbox, data, key=sale.customer_id, now=now)
 
 
 async def publish_sale_rejected(
@@ -302,13 +284,10 @@ async def publish_sale_rejected(
 ) -> None:
     """A pending sale rejected by its confirmer: nothing is paid on it; the dashboard closes it."""
     data = SaleRejected(
-        sale_id=sale.sale_id,
-        customer_id=sale.customer_id,
-        seller=sale.seller,
-        supplied_by=sale.supplied_by,
+        **_sale_parties(sale),
         rejected_by=rejected_by,
         region_code=region_code,
         vehicle_count=vehicle_count,
         rejected_at=now,
     )
-    await outbox.publish(session, data, key=sale.customer_id, subject=sale.customer_id, time=now)
+    await _publish(session, outbox, data, key=sale.customer_id, now=now)

@@ -28,8 +28,7 @@ PoolCounts = Mapping[PoolKey, Mapping[str, int]]
 
 def fairness_policy() -> dict[str, Any]:
     """The fairness rule in force."""
-    policy: dict[str, Any] = cached_policy("dedup_router", POLICY)
-    return policy
+    return cached_policy("dedup_router", POLICY)
 
 
 @dataclass(frozen=True, slots=True)

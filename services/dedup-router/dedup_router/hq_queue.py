@@ -13,14 +13,18 @@ dealer null), which the scheduler reads as "plan the first task now" and intake 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.dealer_index import profile
-from dedup_router.models import Customer, Dealer, RoutedLead
-from dedup_router.redistribution import apply_moves, held_items, pool_counts
+from dedup_router.models import Customer, RoutedLead
+from dedup_router.redistribution import apply_moves, held_items
+from dedup_router.repository.customers import customer_by_id, lock_queued_customers
+from dedup_router.repository.dealers import all_dealers, dealer_by_code
+from dedup_router.repository.leads import lock_queued_leads
+from dedup_router.repository.pools import pool_counts
 from dedup_router.withdrawal import PlannedMove, plan_queued
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ValidationFailed
@@ -33,70 +37,56 @@ async def _queued(
     session: AsyncSession, *, customer_ids: list[str] | None = None, territories: list[str] | None = None
 ) -> tuple[list[Customer], list[RoutedLead]]:
     """Queued customers (by id, or in these territories) and the open leads of theirs that have no dealer, locked."""
-    query = select(Customer).where(Customer.assigned_dealer.is_(None))
-    if customer_ids is not None:
-        query = query.where(Customer.customer_id.in_(customer_ids))
-    if territories is not None:
-        query = query.where(or_(false(), *(Customer.region_code.startswith(t, autoescape=True) for t in territories)))
-    customers = list((await session.execute(query.order_by(Customer.customer_id).with_for_update())).scalars())
+    customers = await lock_queued_customers(session, customer_ids=customer_ids, territories=territories)
     if not customers:
         return [], []
-    leads = list(
-        (
-            await session.execute(
-                select(RoutedLead)
-                .where(
-                    RoutedLead.customer_id.in_([c.customer_id for c in customers]),
-                    RoutedLead.assigned_dealer.is_(None),
-                    RoutedLead.status == "open",
-                )
-                .order_by(RoutedLead.lead_id)
-                .with_for_update()
-            )
-        ).scalars()
+    return customers, await lock_queued_leads(session, [c.customer_id for c in customers])
+
+
+async def _leave_queue(
+    session: AsyncSession,
+    outbox: Outbox,
+    customers: list[Customer],
+    leads: list[RoutedLead],
+    moves: Sequence[PlannedMove],
+    *,
+    reason: str,
+    now: datetime,
+) -> int:
+    """Apply the moves out of the queue (a move to None leaves its item queued); returns how many leads moved."""
+    await apply_moves(
+        session, outbox, moves=moves, from_dealer=None, reason=reason, customers=customers, leads=leads, now=now
     )
-    return customers, leads
+    return sum(1 for m in moves if m.kind == "lead" and m.new_dealer is not None)
 
 
 async def reroute_queued_customers(
-    session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, territories: list[str], now: datetime
 ) -> int:
     """Place the queued customers in `territories` (a dealer's, just registered or widened) with the dealers now
     authorized for them; returns how many leads moved. The caller holds the changed dealer's row."""
     customers, leads = await _queued(session, territories=territories)
     if not customers:
         return 0
-    dealers = (await session.execute(select(Dealer))).scalars().all()
     moves = plan_queued(
-        dealers=[profile(d) for d in dealers],
+        dealers=[profile(d) for d in await all_dealers(session)],
         items=held_items(customers, leads),
         pool_counts=await pool_counts(session),
     )
-    await apply_moves(
-        session,
-        outbox,
-        moves=moves,
-        from_dealer=None,
-        reason=QUEUE_REROUTED,
-        customers=customers,
-        leads=leads,
-        now=now,
-        prefix=prefix,
-    )
-    return sum(1 for m in moves if m.kind == "lead" and m.new_dealer is not None)
+    return await _leave_queue(session, outbox, customers, leads, moves, reason=QUEUE_REROUTED, now=now)
 
 
 async def assign_queued_customer(
-    session: AsyncSession, outbox: Outbox, *, customer_id: str, dealer: str, by: str, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, customer_id: str, dealer: str, by: str, now: datetime
 ) -> Customer:
     """HQ's decision: a queued customer and its waiting leads go to `dealer` (an active one)."""
-    chosen = await session.get(Dealer, dealer, with_for_update=True)
+    chosen = await dealer_by_code(session, dealer, for_update=True)
     if chosen is None or chosen.status != "active":
         raise ValidationFailed(
             "The request has field problems; see errors.",
             errors=[FieldProblem("/dealer", "unknown_dealer", "no active dealer has this code")],
         )
-    customer = await session.get(Customer, customer_id)
+    customer = await customer_by_id(session, customer_id)
     if customer is None:
         raise NotFound("No such customer.")
     customers, leads = await _queued(session, customer_ids=[customer_id])
@@ -110,15 +100,5 @@ async def assign_queued_customer(
     moves += [
         PlannedMove(item_id=lead.lead_id, kind="lead", new_dealer=dealer, pool=None, explanation=how) for lead in leads
     ]
-    await apply_moves(
-        session,
-        outbox,
-        moves=moves,
-        from_dealer=None,
-        reason=HQ_ASSIGNED,
-        customers=customers,
-        leads=leads,
-        now=now,
-        prefix=prefix,
-    )
+    await _leave_queue(session, outbox, customers, leads, moves, reason=HQ_ASSIGNED, now=now)
     return customers[0]

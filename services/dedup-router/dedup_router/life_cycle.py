@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.models import RoutedLead
+from dedup_router.repository.leads import lock_leads
 from leadnet_shared.life_cycle import Fact, LifeCycle
 
 
@@ -34,16 +34,8 @@ async def apply_life_cycle(session: AsyncSession, facts: Sequence[tuple[str, Fac
         by_lead.setdefault(lead_id, []).append(fact)
     if not by_lead:
         return 0
-    leads = (
-        await session.execute(
-            select(RoutedLead)
-            .where(RoutedLead.lead_id.in_(sorted(by_lead)))
-            .order_by(RoutedLead.lead_id)
-            .with_for_update()
-        )
-    ).scalars()
     changed = 0
-    for lead in leads:
+    for lead in await lock_leads(session, list(by_lead)):
         before = state_of(lead)
         state = before
         for fact in by_lead[lead.lead_id]:

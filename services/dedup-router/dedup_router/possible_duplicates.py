@@ -32,8 +32,7 @@ _SEPARATORS = re.compile(r"[\W_]+")
 
 def possible_duplicates_policy() -> dict[str, Any]:
     """Weights, threshold and warning texts in force."""
-    policy: dict[str, Any] = cached_policy("dedup_router", POLICY)
-    return policy
+    return cached_policy("dedup_router", POLICY)
 
 
 class FleetVehicle(Protocol):

@@ -20,15 +20,16 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.confidentiality import sees_protection
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, current_index
 from dedup_router.events import publish_customer_upserted, publish_lead_reassigned
 from dedup_router.fairness import route_to_authorized_dealer
-from dedup_router.models import Customer, RoutedLead
-from dedup_router.routing import add_to_pool_counts, lock_pools
+from dedup_router.models import Customer
+from dedup_router.repository.customers import claim_due_protections
+from dedup_router.repository.leads import lock_open_leads_held
+from dedup_router.repository.pools import add_to_pool_counts, lock_pools
 from dedup_router.state import dealer_cache
 from dedup_router.territories import TerritoryIndex, is_authorized
 from leadnet_shared.app import Runtime
@@ -51,11 +52,6 @@ class ProtectionStatus:
     protected_by: str | None = None
     protected_by_you: bool = False
     disclosed: bool = True
-
-
-async def customer_by_phone(session: AsyncSession, phone: str) -> Customer | None:
-    """The registered customer with this (normalized) phone, if any: what the protection lookup answers on."""
-    return (await session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
 
 
 def protection_status(customer: Customer | None, *, principal: Principal, now: datetime) -> ProtectionStatus:
@@ -105,43 +101,19 @@ async def release_expired_protections(
     outbox: Outbox,
     *,
     now: datetime,
-    prefix: str,
     limit: int = 200,
     dealers: DealerIndexCache | None = None,
 ) -> int:
     """Move every customer whose protection ended by `now` to its authorized dealer; returns how many moved."""
-    due = list(
-        (
-            await session.execute(
-                select(Customer)
-                .where(Customer.protection_until.is_not(None), Customer.protection_until <= now)
-                .order_by(Customer.protection_until, Customer.customer_id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars()
-    )
+    due = await claim_due_protections(session, now=now, limit=limit)
     if not due:
         return 0
-    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    index = await current_index(session, dealers)
     for customer in due:
         holder = customer.protected_by
         line = customer.product_line or "unknown"
         target, how = await _authorized_dealer_now(session, index, customer, line)
-        leads = list(
-            (
-                await session.execute(
-                    select(RoutedLead)
-                    .where(
-                        RoutedLead.customer_id == customer.customer_id,
-                        RoutedLead.status == "open",
-                        RoutedLead.assigned_dealer == holder,
-                    )
-                    .order_by(RoutedLead.entered_at, RoutedLead.lead_id)
-                    .with_for_update()
-                )
-            ).scalars()
-        )
+        leads = await lock_open_leads_held(session, customer.customer_id, holder)
         for lead in leads:
             lead.assigned_dealer = target
             lead.authorized_dealer = target
@@ -159,9 +131,9 @@ async def release_expired_protections(
         await session.flush()
         for lead in leads:
             await publish_lead_reassigned(
-                session, outbox, prefix=prefix, lead=lead, from_dealer=holder, reason=PROTECTION_EXPIRED, now=now
+                session, outbox, lead=lead, from_dealer=holder, reason=PROTECTION_EXPIRED, now=now
             )
-        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, outbox, customer=customer, now=now)
         log.info(
             "protection ended", extra={"customer_id": customer.customer_id, "to_dealer": target, "leads": len(leads)}
         )
@@ -179,12 +151,7 @@ def protection_timer(runtime: Runtime) -> Step:
     async def release() -> float:
         async with runtime.db.transaction() as session:
             moved = await release_expired_protections(
-                session,
-                runtime.outbox,
-                now=runtime.clock.now(),
-                prefix=settings.topic_prefix,
-                limit=batch,
-                dealers=dealers,
+                session, runtime.outbox, now=runtime.clock.now(), limit=batch, dealers=dealers
             )
         return 0.0 if moved >= batch else poll  # a backlog (e.g. after downtime): keep draining
 

@@ -16,19 +16,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.dealer_index import bump_dealers_version, profile
+from dedup_router.dealer_index import profile
 from dedup_router.events import (
     publish_customer_upserted,
     publish_dealer_upserted,
     publish_dealer_withdrawn,
     publish_lead_reassigned,
 )
-from dedup_router.models import Customer, Dealer, PoolCount, RoutedLead
-from dedup_router.routing import add_to_pool_counts
-from dedup_router.withdrawal import HeldItem, PlannedMove, WithdrawalPlan, plan_withdrawal
+from dedup_router.models import Customer, RoutedLead
+from dedup_router.repository import customers as registry
+from dedup_router.repository import leads as lead_rows
+from dedup_router.repository.dealers import all_dealers, bump_dealers_version, dealer_by_code
+from dedup_router.repository.pools import add_to_pool_counts, pool_counts
+from dedup_router.withdrawal import HeldItem, PlannedMove, plan_withdrawal
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound
 
@@ -41,102 +43,36 @@ UNKNOWN_LINE = "unknown"
 def held_items(customers: Sequence[Customer], leads: Sequence[RoutedLead]) -> list[HeldItem]:
     """The customers and open leads to place again (a withdrawn dealer's, or the HQ queue's), as the placement
     rule sees them."""
-    items = [
+    held: list[tuple[str, str, Customer | RoutedLead]] = [(c.customer_id, "customer", c) for c in customers]
+    held += [(lead.lead_id, "lead", lead) for lead in leads]
+    return [
         HeldItem(
-            item_id=c.customer_id,
-            kind="customer",
-            customer_id=c.customer_id,
-            region_code=c.region_code,
-            product_line=c.product_line or UNKNOWN_LINE,
+            item_id=item_id,
+            kind=kind,
+            customer_id=row.customer_id,
+            region_code=row.region_code,
+            product_line=row.product_line or UNKNOWN_LINE,
         )
-        for c in customers
+        for item_id, kind, row in held
     ]
-    items += [
-        HeldItem(
-            item_id=lead.lead_id,
-            kind="lead",
-            customer_id=lead.customer_id,
-            region_code=lead.region_code,
-            product_line=lead.product_line or UNKNOWN_LINE,
-        )
-        for lead in leads
-    ]
-    return items
-
-
-async def pool_counts(session: AsyncSession) -> dict[tuple[str, str], dict[str, int]]:
-    """How many leads each dealer got per (territory prefix, product line): the fairness rule's input."""
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for row in (await session.execute(select(PoolCount))).scalars():
-        counts.setdefault((row.prefix, row.product_line), {})[row.dealer] = row.assigned
-    return counts
 
 
 async def redistribute_withdrawn_dealer(
-    session: AsyncSession, outbox: Outbox, *, code: str, now: datetime, prefix: str, dry_run: bool
+    session: AsyncSession, outbox: Outbox, *, code: str, now: datetime, dry_run: bool
 ) -> dict[str, Any]:
     """Withdraw `code` and hand on everything it holds; with `dry_run` only return the plan's counts."""
-    dealer = await session.get(Dealer, code, with_for_update=True)
+    dealer = await dealer_by_code(session, code, for_update=True)
     if dealer is None:
         raise NotFound("No such dealer.")
     if dealer.status == "withdrawn":
         raise Conflict(f"Dealer {code} is already withdrawn.", code="dealer_already_withdrawn")
-    customers = list(
-        (
-            await session.execute(
-                select(Customer)
-                .where(Customer.assigned_dealer == code)
-                .order_by(Customer.customer_id)
-                .with_for_update()
-            )
-        ).scalars()
-    )
-    leads = list(
-        (
-            await session.execute(
-                select(RoutedLead)
-                .where(RoutedLead.assigned_dealer == code, RoutedLead.status == "open")
-                .order_by(RoutedLead.lead_id)
-                .with_for_update()
-            )
-        ).scalars()
-    )
+    customers = await registry.lock_customers_of_dealer(session, code)
+    leads = await lead_rows.lock_open_leads_of_dealer(session, code)
     items = held_items(customers, leads)
-    all_dealers = (await session.execute(select(Dealer))).scalars().all()
-    counts = await pool_counts(session)
-    plan = plan_withdrawal(
-        withdrawn_dealer=code, dealers=[profile(d) for d in all_dealers], items=items, pool_counts=counts
-    )
+    dealers = [profile(d) for d in await all_dealers(session)]
+    plan = plan_withdrawal(withdrawn_dealer=code, dealers=dealers, items=items, pool_counts=await pool_counts(session))
     if dry_run:
         return {"dry_run": True, **plan.summary()}
-    await _apply(session, outbox, plan=plan, code=code, customers=customers, leads=leads, now=now, prefix=prefix)
-    dealer.status = "withdrawn"
-    dealer.updated_at = now
-    await bump_dealers_version(session)
-    await session.flush()
-    await publish_dealer_withdrawn(
-        session, outbox, prefix=prefix, code=code, reassigned=plan.reassigned, unplaced=plan.unplaced, now=now
-    )
-    await publish_dealer_upserted(session, outbox, prefix=prefix, dealer=dealer, now=now)
-    log.info("dealer withdrawn", extra={"dealer": code, "reassigned": plan.reassigned, "unplaced": plan.unplaced})
-    return {
-        "reassigned": plan.reassigned,
-        "unplaced": plan.unplaced,
-        "per_dealer": dict(sorted(plan.per_dealer.items())),
-    }
-
-
-async def _apply(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    plan: WithdrawalPlan,
-    code: str,
-    customers: list[Customer],
-    leads: list[RoutedLead],
-    now: datetime,
-    prefix: str,
-) -> None:
     await apply_moves(
         session,
         outbox,
@@ -146,8 +82,21 @@ async def _apply(
         customers=customers,
         leads=leads,
         now=now,
-        prefix=prefix,
     )
+    dealer.status = "withdrawn"
+    dealer.updated_at = now
+    await bump_dealers_version(session)
+    await session.flush()
+    await publish_dealer_withdrawn(
+        session, outbox, code=code, reassigned=plan.reassigned, unplaced=plan.unplaced, now=now
+    )
+    await publish_dealer_upserted(session, outbox, dealer=dealer, now=now)
+    log.info("dealer withdrawn", extra={"dealer": code, "reassigned": plan.reassigned, "unplaced": plan.unplaced})
+    return {
+        "reassigned": plan.reassigned,
+        "unplaced": plan.unplaced,
+        "per_dealer": dict(sorted(plan.per_dealer.items())),
+    }
 
 
 async def apply_moves(
@@ -160,7 +109,6 @@ async def apply_moves(
     customers: list[Customer],
     leads: list[RoutedLead],
     now: datetime,
-    prefix: str,
 ) -> None:
     """Move customers and leads as planned (from a withdrawn dealer, or out of the HQ queue when `from_dealer` is
     None), count the leads in their pools, and announce one `leadnet.lead.reassigned` per lead and a
@@ -201,8 +149,6 @@ async def apply_moves(
     await add_to_pool_counts(session, given)
     await session.flush()
     for lead in moved_leads:
-        await publish_lead_reassigned(
-            session, outbox, prefix=prefix, lead=lead, from_dealer=from_dealer, reason=reason, now=now
-        )
+        await publish_lead_reassigned(session, outbox, lead=lead, from_dealer=from_dealer, reason=reason, now=now)
     for customer in moved_customers:
-        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, outbox, customer=customer, now=now)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.events import publish_customer_upserted
-from dedup_router.models import Customer
+from dedup_router.repository.customers import customers_after
+from dedup_router.repository.state import lock_state, write_state
 from leadnet_shared.app import Runtime
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.workers import Step, periodic
@@ -28,38 +27,18 @@ MASKING_VERSION = 2
 STATE_KEY = "customers_masking"
 
 
-async def republish_masked_batch(
-    session: AsyncSession, outbox: Outbox, *, prefix: str, now: Any, limit: int = 500
-) -> int:
+async def republish_masked_batch(session: AsyncSession, outbox: Outbox, *, now: Any, limit: int = 500) -> int:
     """Publish the next `limit` customers' masked state; returns how many (0 when this version is done)."""
-    row = (
-        await session.execute(text("SELECT value FROM kit_state WHERE key = :k FOR UPDATE"), {"k": STATE_KEY})
-    ).first()
-    state: dict[str, Any] = dict(row[0]) if row else {"version": 0}
+    state = await lock_state(session, STATE_KEY) or {"version": 0}
     if state.get("version", 0) >= MASKING_VERSION and state.get("after") is None:
         return 0
     if state.get("version", 0) < MASKING_VERSION:
         state = {"version": MASKING_VERSION, "after": ""}
-    customers = list(
-        (
-            await session.execute(
-                select(Customer)
-                .where(Customer.customer_id > state["after"])
-                .order_by(Customer.customer_id)
-                .limit(limit)
-            )
-        ).scalars()
-    )
+    customers = await customers_after(session, state["after"], limit=limit)
     for customer in customers:
-        await publish_customer_upserted(session, outbox, prefix=prefix, customer=customer, now=now)
+        await publish_customer_upserted(session, outbox, customer=customer, now=now)
     state["after"] = customers[-1].customer_id if len(customers) == limit else None
-    await session.execute(
-        text(
-            "INSERT INTO kit_state (key, value) VALUES (:k, CAST(:v AS jsonb)) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-        ),
-        {"k": STATE_KEY, "v": orjson.dumps(state).decode()},
-    )
+    await write_state(session, STATE_KEY, state)
     return len(customers)
 
 
@@ -69,9 +48,7 @@ def republish_step(runtime: Runtime) -> Step:
 
     async def step() -> float:
         async with runtime.db.transaction() as session:
-            done = await republish_masked_batch(
-                session, runtime.outbox, prefix=runtime.settings.topic_prefix, now=runtime.clock.now()
-            )
+            done = await republish_masked_batch(session, runtime.outbox, now=runtime.clock.now())
         if done:
             log.debug("republished the masked state of %d customers (masking version %d)", done, MASKING_VERSION)
             return 0.0

@@ -3,33 +3,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy import func, select
 
 from dedup_router.dealer_index import require_active_dealer
-from dedup_router.models import Sale
+from dedup_router.repository.sales import page_of_sales
 from dedup_router.sales import decide_sale, sale_body
-from dedup_router.schemas import SaleOut, SalePage
+from dedup_router.schemas import SaleOut, SalePage, problem_docs
 from dedup_router.state import dealer_cache
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.pagination import PageParams, fetch_page
-from leadnet_shared.problems import PROBLEM_JSON
+from leadnet_shared.pagination import PageParams
 
 router = APIRouter(prefix="/v1", tags=["sales"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 SaleId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]+$")]
-DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {
-        "description": "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ) / dealer_not_active",
-        **PROBLEM,
-    },
-    404: {"description": "not_found", **PROBLEM},
-    409: {"description": "sale_not_pending", **PROBLEM},
-}
+DECISION_ERRORS = problem_docs(
+    {
+        403: "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ) / dealer_not_active",
+        404: "not_found",
+        409: "sale_not_pending",
+    }
+)
 
 
 @router.get("/sales", response_model=SalePage, summary="Sales by status; pending ones: those waiting for the caller")
@@ -41,13 +37,16 @@ async def list_sales(
 ) -> SalePage:
     """A dealer: pending sales waiting for its confirmation, else the sales it reported. HQ: all of them.
     `updated_since` reads a sale's last change: reported, confirmed or rejected, cancelled."""
-    query = select(Sale).where(Sale.status == status)
-    if principal.role == "dealer":
-        waiting = status == "pending_confirmation"
-        query = query.where((Sale.confirmer if waiting else Sale.seller) == principal.dealer)
-    changed = func.greatest(Sale.created_at, Sale.decided_at, Sale.cancelled_at)
+    as_dealer = principal.role == "dealer"
+    waiting = status == "pending_confirmation"
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(session, query, order=[Sale.sale_id], params=page, changed_at=changed)
+        found = await page_of_sales(
+            session,
+            page,
+            status=status,
+            dealer_as=("confirmer" if waiting else "seller") if as_dealer else None,
+            dealer=principal.dealer,
+        )
     return SalePage(
         items=[SaleOut.model_validate(sale_body(s)) for s in found.rows],
         next_cursor=found.next_cursor,
@@ -61,13 +60,7 @@ async def _decide(sale_id: str, request: Request, principal: Principal, *, confi
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, dealer_cache(runtime), principal)
         out = await decide_sale(
-            session,
-            runtime.outbox,
-            sale_id=sale_id,
-            principal=principal,
-            confirm=confirm,
-            now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
+            session, runtime.outbox, sale_id=sale_id, principal=principal, confirm=confirm, now=runtime.clock.now()
         )
     return SaleOut.model_validate(out)
 

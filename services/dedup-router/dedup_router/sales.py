@@ -16,22 +16,35 @@ the caller's transaction. Decisions on what the contract leaves open:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.dealer_index import DealerIndexCache, load_index
+from dedup_router.dealer_index import DealerIndexCache, current_index
 from dedup_router.events import (
     publish_sale_attributed,
     publish_sale_cancelled,
     publish_sale_pending_confirmation,
     publish_sale_rejected,
 )
-from dedup_router.models import Customer, Dealer, RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
+from dedup_router.models import RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
+from dedup_router.repository.customers import customer_by_id, customer_by_phone
+from dedup_router.repository.dealers import dealer_by_code
+from dedup_router.repository.leads import lead_by_id, open_leads_of_customer
+from dedup_router.repository.sales import (
+    insert_sale,
+    leads_with_reward,
+    release_vehicles,
+    sale_by_id,
+    sold_vins,
+    vehicles_in_standing_sales,
+    vehicles_of_sale,
+)
+from dedup_router.repository.vehicles import vehicles_by_vin
 from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleView, attribute_sale
 from dedup_router.schemas import SaleIn
 from dedup_router.vin import is_valid_vin
@@ -46,6 +59,7 @@ INVALID_VIN = "invalid_vin"
 UNKNOWN_VIN = "unknown_vin"
 VIN_NOT_HELD = "vin_not_held"
 INVALID_SOLD_AT = "invalid_sold_at"
+UNKNOWN_CUSTOMER = "unknown_customer"
 
 SALE_KEYS = IdempotencyKeys(SaleIdempotencyKey.__table__)  # type: ignore[arg-type]
 
@@ -57,10 +71,6 @@ STANDING = ("pending_confirmation", "attributed")
 HQ_CONFIRMS = "hq"
 # No sale of this system's vehicles happened before this; an older sold_at is a typo or a probe (year 0001).
 SOLD_AT_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-async def sale_by_id(session: AsyncSession, sale_id: str) -> Sale | None:
-    return await session.get(Sale, sale_id)
 
 
 def sale_body(sale: Sale) -> dict[str, Any]:
@@ -89,17 +99,8 @@ def sale_body(sale: Sale) -> dict[str, Any]:
 
 
 def _lead_view(lead: RoutedLead) -> LeadView:
-    return LeadView(
-        lead_id=lead.lead_id,
-        entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer,
-        authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region,
-        reward_eligible=lead.reward_eligible,
-        protection_until=lead.protection_until,
-        entered_at=lead.entered_at,
-        product_line=lead.product_line,
-    )
+    """What attribution reads of a lead: the row's columns of the same names."""
+    return LeadView(**{f.name: getattr(lead, f.name) for f in dataclasses.fields(LeadView)})
 
 
 async def registered_vehicles(
@@ -109,7 +110,7 @@ async def registered_vehicles(
     neither the seller nor the supplier (all at once, each at its pointer)."""
     problems: list[FieldProblem] = []
     valid = [v.vin for v in body.vehicles if is_valid_vin(v.vin)]
-    rows = {v.vin: v for v in (await session.execute(select(Vehicle).where(Vehicle.vin.in_(valid)))).scalars()}
+    rows = await vehicles_by_vin(session, valid)
     for i, vehicle in enumerate(body.vehicles):
         pointer = json_pointer("vehicles", i, "vin")
         row = rows.get(vehicle.vin)
@@ -144,17 +145,6 @@ def sold_at_problems(sold_at: datetime, *, now: datetime, entered_at: datetime |
     return []
 
 
-async def _vehicles_of_lead(session: AsyncSession, lead_id: str) -> int:
-    """Vehicles already in standing sales of one record."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(SoldVehicle)
-        .join(Sale, Sale.sale_id == SoldVehicle.sale_id)
-        .where(Sale.attributed_lead_id == lead_id, Sale.status.in_(STANDING))
-    )
-    return int(count or 0)
-
-
 async def record_sale(
     session: AsyncSession,
     outbox: Outbox,
@@ -162,7 +152,6 @@ async def record_sale(
     seller: str,
     body: SaleIn,
     now: datetime,
-    prefix: str,
     dealers: DealerIndexCache | None = None,
 ) -> dict[str, Any]:
     """Check, save and attribute one sale; returns the 201 body.
@@ -178,58 +167,33 @@ async def record_sale(
     except InvalidPhone as exc:
         problems.append(FieldProblem("/customer_phone", "invalid_phone", str(exc)))
     supplied_by = body.supplied_by or seller
-    if await session.get(Dealer, supplied_by) is None:
+    if await dealer_by_code(session, supplied_by) is None:
         problems.append(FieldProblem("/supplied_by", "unknown_dealer", "No dealer has this code."))
     registry, vehicle_problems = await registered_vehicles(session, body=body, seller=seller, supplied_by=supplied_by)
     problems += vehicle_problems + sold_at_problems(body.sold_at, now=now)
     if problems:
-        raise ValidationFailed("The request has field problems; see errors.", errors=problems)
+        raise _invalid(problems)
     # Locked: two sales of one customer are attributed one after the other (one purchase reward per lead).
-    customer = (
-        await session.execute(select(Customer).where(Customer.phone == phone).with_for_update())
-    ).scalar_one_or_none()
+    customer = await customer_by_phone(session, phone, for_update=True) if phone is not None else None
     if customer is None:
-        raise ValidationFailed(
-            "The request has field problems; see errors.",
-            errors=[
+        raise _invalid(
+            [
                 FieldProblem(
                     "/customer_phone",
-                    "unknown_customer",
+                    UNKNOWN_CUSTOMER,
                     "No registered customer has this phone; enter the record first.",
                 )
-            ],
+            ]
         )
 
     vins = [v.vin for v in body.vehicles]
-    sold = sorted(
-        (
-            await session.execute(
-                select(SoldVehicle.vin).where(SoldVehicle.vin.in_(vins), SoldVehicle.cancelled.is_(False))
-            )
-        ).scalars()
-    )
+    sold = await sold_vins(session, vins)
     if sold:
         raise _vin_conflict(sold)
 
-    leads = list(
-        (
-            await session.execute(
-                select(RoutedLead).where(RoutedLead.customer_id == customer.customer_id, RoutedLead.status == "open")
-            )
-        ).scalars()
-    )
-    claimed = frozenset(
-        (
-            await session.execute(
-                select(Sale.attributed_lead_id).where(
-                    Sale.customer_id == customer.customer_id,
-                    Sale.status.in_(STANDING),
-                    Sale.rewards.contains([{"kind": PURCHASE_REWARD}]),
-                )
-            )
-        ).scalars()
-    )
-    index = await dealers.get(session) if dealers is not None else await load_index(session)
+    leads = await open_leads_of_customer(session, customer.customer_id)
+    claimed = await leads_with_reward(session, customer.customer_id, kind=PURCHASE_REWARD, standing=STANDING)
+    index = await current_index(session, dealers)
     profiles = {code: p for code in {seller, supplied_by} if (p := index.dealer(code)) is not None}
     attribution = attribute_sale(
         seller=seller,
@@ -240,15 +204,18 @@ async def record_sale(
         leads=[_lead_view(lead) for lead in leads],
         dealers=profiles,
         customer_authorized_dealer=customer.authorized_dealer,
-        purchase_rewards_claimed=frozenset(c for c in claimed if c is not None),
+        purchase_rewards_claimed=claimed,
     )
     lead = next((x for x in leads if x.lead_id == attribution.attributed_lead_id), None)
     if lead is not None:
         late = sold_at_problems(body.sold_at, now=now, entered_at=lead.entered_at)
         if late:
-            raise ValidationFailed("The request has field problems; see errors.", errors=late)
+            raise _invalid(late)
     confirmer = None
-    if lead is not None and await _vehicles_of_lead(session, lead.lead_id) + len(vins) > (lead.intent_quantity or 1):
+    if lead is not None and (
+        await vehicles_in_standing_sales(session, lead.lead_id, standing=STANDING) + len(vins)
+        > (lead.intent_quantity or 1)
+    ):
         confirmer = HQ_CONFIRMS  # more vehicles than the record intends to buy: HQ looks at it first
     elif supplied_by != seller:
         confirmer = supplied_by
@@ -279,23 +246,13 @@ async def record_sale(
         for vin in vins
     ]
     try:
-        async with session.begin_nested():
-            session.add(sale)
-            session.add_all(vehicles)
-            await session.flush()
+        await insert_sale(session, sale, vehicles)
     except IntegrityError:
         # Another sale of one of these VINs committed between our check and our insert.
         raise _vin_conflict(vins) from None
     if confirmer is None:
         await publish_sale_attributed(
-            session,
-            outbox,
-            prefix=prefix,
-            sale=sale,
-            vehicles=vehicles,
-            lead=lead,
-            region_code=customer.region_code,
-            now=now,
+            session, outbox, sale=sale, vehicles=vehicles, lead=lead, region_code=customer.region_code, now=now
         )
     else:  # the notifier tells the confirmer; a dashboard counts the sales waiting
         await publish_sale_pending_confirmation(
@@ -304,17 +261,19 @@ async def record_sale(
     return sale_body(sale)
 
 
+def _invalid(problems: list[FieldProblem]) -> ValidationFailed:
+    return ValidationFailed("The request has field problems; see errors.", errors=problems)
+
+
 def _vin_conflict(vins: list[str]) -> Conflict:
     error = Conflict("A vehicle in this sale has already been sold.", code=VIN_ALREADY_SOLD, extra={"vins": vins})
     error.title = "VIN already sold"
     return error
 
 
-async def cancel_sale(
-    session: AsyncSession, outbox: Outbox, *, sale_id: str, now: datetime, prefix: str
-) -> dict[str, Any]:
+async def cancel_sale(session: AsyncSession, outbox: Outbox, *, sale_id: str, now: datetime) -> dict[str, Any]:
     """Cancel a sale: its VINs are sellable again and the ledger reverses what it posted for it."""
-    sale = await session.get(Sale, sale_id, with_for_update=True)
+    sale = await sale_by_id(session, sale_id, for_update=True)
     if sale is None:
         raise NotFound("No such sale.")
     if sale.status not in STANDING:
@@ -323,9 +282,8 @@ async def cancel_sale(
     # dashboard closes it.
     was_pending = sale.status == "pending_confirmation"
     sale.status, sale.cancelled_at = "cancelled", now
-    await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))
-    await session.flush()
-    await publish_sale_cancelled(session, outbox, prefix=prefix, sale=sale, now=now, was_pending=was_pending)
+    await release_vehicles(session, sale_id)
+    await publish_sale_cancelled(session, outbox, sale=sale, now=now, was_pending=was_pending)
     return sale_body(sale)
 
 
@@ -344,11 +302,10 @@ async def decide_sale(
     principal: Principal,
     confirm: bool,
     now: datetime,
-    prefix: str,
 ) -> dict[str, Any]:
     """Confirm (the sale is attributed and announced: the ledger may pay on it) or reject (its VINs are free again,
     nothing is ever paid) a pending sale. 404 for anyone who may not see it, 403 for its seller."""
-    sale = await session.get(Sale, sale_id, with_for_update=True)
+    sale = await sale_by_id(session, sale_id, for_update=True)
     if sale is None or not (
         may_decide(sale, principal)
         or principal.is_hq
@@ -361,23 +318,16 @@ async def decide_sale(
         raise Conflict(f"This sale is {sale.status}, not waiting for confirmation.", code="sale_not_pending")
     sale.decided_by, sale.decided_at = principal.sub, now
     decider = HQ_CONFIRMS if principal.is_hq else principal.dealer
-    customer = await session.get(Customer, sale.customer_id)
+    customer = await customer_by_id(session, sale.customer_id)
     region_code = customer.region_code if customer is not None else None
     if confirm:
         sale.status = "attributed"
-        vehicles = list(
-            (
-                await session.execute(
-                    select(SoldVehicle).where(SoldVehicle.sale_id == sale_id).order_by(SoldVehicle.vin)
-                )
-            ).scalars()
-        )
-        lead = await session.get(RoutedLead, sale.attributed_lead_id) if sale.attributed_lead_id else None
+        vehicles = await vehicles_of_sale(session, sale_id)
+        lead = await lead_by_id(session, sale.attributed_lead_id) if sale.attributed_lead_id else None
         await session.flush()
         await publish_sale_attributed(
             session,
             outbox,
-            prefix=prefix,
             sale=sale,
             vehicles=vehicles,
             lead=lead,
@@ -387,11 +337,7 @@ async def decide_sale(
         )
     else:
         sale.status = "rejected"
-        count = len(
-            (await session.execute(select(SoldVehicle.vin).where(SoldVehicle.sale_id == sale_id))).scalars().all()
-        )
-        await session.execute(update(SoldVehicle).where(SoldVehicle.sale_id == sale_id).values(cancelled=True))
-        await session.flush()
+        count = await release_vehicles(session, sale_id)
         await publish_sale_rejected(
             session,
             outbox,

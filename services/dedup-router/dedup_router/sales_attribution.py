@@ -35,8 +35,7 @@ CROSS_REGION_SALE = "cross_region_sale"
 
 def reward_policy() -> dict[str, Any]:
     """The reward amounts the ledger also posts by (one table in the kit)."""
-    policy: dict[str, Any] = cached_policy("leadnet_shared", "rewards")
-    return policy
+    return cached_policy("leadnet_shared", "rewards")
 
 
 @dataclass(frozen=True, slots=True)

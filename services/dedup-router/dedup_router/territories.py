@@ -24,8 +24,7 @@ _DIGITS = re.compile(r"^\d+$")
 
 def territory_policy() -> dict[str, Any]:
     """The territory table in force (prefix lengths, normalization)."""
-    policy: dict[str, Any] = cached_policy("dedup_router", POLICY)
-    return policy
+    return cached_policy("dedup_router", POLICY)
 
 
 def _prefix_lengths(policy: Mapping[str, Any]) -> tuple[int, ...]:

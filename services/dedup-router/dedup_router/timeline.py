@@ -17,13 +17,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_router.models import CustomerChange, TimelineEntry
+from dedup_router.models import TimelineEntry
+from dedup_router.repository.customer_file import corrections_by_change, record_timeline
 from leadnet_shared.app import Runtime
-from leadnet_shared.auth import Principal
 from leadnet_shared.consumer import AllTypesExcept, BatchHandler
 from leadnet_shared.events import CUSTOMERS, LEADS, LEDGER, SALES, TASKS, Envelope
 
@@ -66,12 +64,6 @@ def timeline_row(
     }
 
 
-async def record_timeline(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Keep facts once each (an event id already kept is left as it is)."""
-    if rows:
-        await session.execute(insert(TimelineEntry).on_conflict_do_nothing(index_elements=["event_id"]), rows)
-
-
 async def record_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
     """The consumer's one decision path: a poll's events (or one, in the fallback) into the timeline."""
     rows = []
@@ -95,28 +87,13 @@ def timeline_handler(runtime: Runtime) -> BatchHandler:
     return on_events
 
 
-def timeline_query(customer_id: str, principal: Principal) -> Select[TimelineEntry]:
-    """A customer's facts the caller may read: HQ all; the assigned dealer all but other dealers' ledger postings
-    (what another dealer is paid is that dealer's account)."""
-    query = select(TimelineEntry).where(TimelineEntry.customer_id == customer_id)
-    if not principal.is_hq:
-        not_a_posting: ColumnElement[bool] = ~TimelineEntry.type.like("leadnet.ledger.%")
-        query = query.where(or_(not_a_posting, TimelineEntry.dealer == principal.dealer))
-    return query
-
-
 async def unmasked_corrections(session: AsyncSession, entries: Sequence[TimelineEntry]) -> dict[str, list[Any]]:
     """For a caller who sees the customer unmasked: each correction's changes with their real old and new values
     (the timeline keeps them masked, as published; `customer_changes` keeps them as they were)."""
     ids = [e.event_id for e in entries if e.type == CORRECTED]
     if not ids:
         return {}
-    rows = (
-        await session.execute(
-            select(CustomerChange).where(CustomerChange.change_id.in_(ids)).order_by(CustomerChange.seq)
-        )
-    ).scalars()
-    out: dict[str, list[Any]] = {}
-    for row in rows:
-        out.setdefault(row.change_id, []).append({"field": row.field, "old": row.old_value, "new": row.new_value})
-    return out
+    return {
+        change_id: [{"field": row.field, "old": row.old_value, "new": row.new_value} for row in rows]
+        for change_id, rows in (await corrections_by_change(session, ids)).items()
+    }

@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from dedup_router.models import Vehicle
-from dedup_router.schemas import VehicleOut, VehiclesIn, VehiclesOut
+from dedup_router.repository.vehicles import vehicle_by_vin
+from dedup_router.schemas import VehicleOut, VehiclesIn, VehiclesOut, problem_docs
 from dedup_router.vehicles import upsert_vehicles
 from dedup_router.vin import is_valid_vin
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import PROBLEM_JSON, NotFound
+from leadnet_shared.problems import NotFound
 
 router = APIRouter(prefix="/v1", tags=["vehicles"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 @router.put(
     "/vehicles",
     response_model=VehiclesOut,
     summary="Load vehicles into the registry (hq_admin)",
-    responses={
-        422: {
-            "description": "validation_failed (invalid_vin, unknown_dealer, "
-            "invalid_delivered_at at each vehicle's pointer)",
-            **PROBLEM,
-        }
-    },
+    responses=problem_docs(
+        {422: "validation_failed (invalid_vin, unknown_dealer, invalid_delivered_at at each vehicle's pointer)"}
+    ),
 )
 async def put_vehicles(body: VehiclesIn, request: Request, principal: Caller) -> VehiclesOut:
     """Up to 1000 vehicles, inserted or replaced by VIN, all or nothing."""
@@ -40,20 +35,14 @@ async def put_vehicles(body: VehiclesIn, request: Request, principal: Caller) ->
     return VehiclesOut(**counts)
 
 
-@router.get("/vehicles/{vin}", response_model=VehicleOut, responses={404: {"description": "not_found", **PROBLEM}})
+@router.get("/vehicles/{vin}", response_model=VehicleOut, responses=problem_docs({404: "not_found"}))
 async def get_vehicle(vin: str, request: Request, principal: Caller) -> VehicleOut:
     """HQ roles; a dealer only for a vehicle it holds (any other is a 404, held elsewhere or not)."""
     vin = vin.strip().upper()
     if not is_valid_vin(vin):  # never in the registry (and a NUL byte never reaches PostgreSQL)
         raise NotFound("No such vehicle.")
     async with runtime_of(request).db.sessions() as session:
-        vehicle = await session.get(Vehicle, vin)
+        vehicle = await vehicle_by_vin(session, vin)
     if vehicle is None or (not principal.is_hq and vehicle.delivered_to != principal.dealer):
         raise NotFound("No such vehicle.")
-    return VehicleOut(
-        vin=vehicle.vin,
-        model=vehicle.model,
-        product_line=vehicle.product_line,
-        delivered_to=vehicle.delivered_to,
-        delivered_at=vehicle.delivered_at,
-    )
+    return VehicleOut.model_validate(vehicle, from_attributes=True)

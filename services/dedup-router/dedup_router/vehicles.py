@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import literal_column, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 
-from dedup_router.models import Dealer, Vehicle
+from dedup_router.repository import vehicles as vehicle_rows
+from dedup_router.repository.dealers import known_dealer_codes
 from dedup_router.schemas import VehicleIn
 from dedup_router.vin import is_valid_vin
 from leadnet_shared.problems import FieldProblem, ValidationFailed, json_pointer
@@ -28,8 +26,7 @@ async def vehicle_problems(
 ) -> list[FieldProblem]:
     """Every bad VIN, unknown dealer and impossible delivery date of a registry upload, each at its pointer."""
     problems: list[FieldProblem] = []
-    codes = {v.delivered_to for v in vehicles}
-    known = set((await session.execute(select(Dealer.code).where(Dealer.code.in_(codes)))).scalars())
+    known = await known_dealer_codes(session, (v.delivered_to for v in vehicles))
     for i, vehicle in enumerate(vehicles):
         if not is_valid_vin(vehicle.vin):
             problems.append(
@@ -71,10 +68,5 @@ async def upsert_vehicles(session: AsyncSession, vehicles: Sequence[VehicleIn], 
             "delivered_at": v.delivered_at,
             "updated_at": now,
         }
-    insert = pg_insert(Vehicle).values(sorted(rows.values(), key=lambda r: str(r["vin"])))
-    upsert: ReturningInsert[Any] = insert.on_conflict_do_update(
-        index_elements=["vin"],
-        set_={c: insert.excluded[c] for c in ("model", "product_line", "delivered_to", "delivered_at", "updated_at")},
-    ).returning(literal_column("xmax = 0"))  # xmax is 0 on a freshly inserted row, set on an updated one
-    inserted = [bool(x) for x in (await session.execute(upsert)).scalars()]
+    inserted = await vehicle_rows.upsert_vehicles(session, list(rows.values()))
     return {"created": sum(inserted), "updated": len(inserted) - sum(inserted)}

@@ -79,14 +79,12 @@ async def report(
         vehicles=[{"vin": v, "product_line": line} for v in vins],
     )
     async with rdb.db.transaction() as session:
-        return await record_sale(session, rdb.outbox, seller=seller, body=body, now=NOW, prefix="", dealers=rdb.dealers)
+        return await record_sale(session, rdb.outbox, seller=seller, body=body, now=NOW, dealers=rdb.dealers)
 
 
 async def decide(rdb: RouterDb, sale_id: str, principal: Principal, *, confirm: bool = True) -> dict[str, Any]:
     async with rdb.db.transaction() as session:
-        return await decide_sale(
-            session, rdb.outbox, sale_id=sale_id, principal=principal, confirm=confirm, now=NOW, prefix=""
-        )
+        return await decide_sale(session, rdb.outbox, sale_id=sale_id, principal=principal, confirm=confirm, now=NOW)
 
 
 async def refusal(rdb: RouterDb, **kwargs: Any) -> ServiceError:

@@ -67,7 +67,7 @@ class TestClosedLeadsStopBlockingTheirEntrant:
         await _apply(router_db, [(lead.lead_id, Closed(at=T0, reason="invalid_information"))])
         async with router_db.db.transaction() as session:
             await redistribute_withdrawn_dealer(
-                session, router_db.outbox, code=lead.assigned_dealer, now=T0, prefix="", dry_run=False
+                session, router_db.outbox, code=lead.assigned_dealer, now=T0, dry_run=False
             )
         rows = await router_db.rows("SELECT assigned_dealer, version FROM leads")
         assert [tuple(r) for r in rows] == [(lead.assigned_dealer, 1)]
@@ -179,7 +179,7 @@ class TestQueuedCustomersAreReroutedByTheRoutingRule:
         await router_db.add_dealer("D006", ["3701"], capability=90)  # elsewhere: gets nothing
         async with router_db.db.transaction() as session:
             moved = await reroute_queued_customers(
-                session, router_db.outbox, territories=["3708"], now=T0 + timedelta(days=1), prefix=""
+                session, router_db.outbox, territories=["3708"], now=T0 + timedelta(days=1)
             )
         assert moved == 4
         rows = await router_db.rows(
@@ -200,7 +200,7 @@ class TestQueuedCustomersAreReroutedByTheRoutingRule:
         await router_db.add_dealer("D004", ["3708"], capability=60)
         await router_db.add_dealer("D005", ["3708"], capability=30)
         async with router_db.db.transaction() as session:
-            await reroute_queued_customers(session, router_db.outbox, territories=["3708"], now=T0, prefix="")
+            await reroute_queued_customers(session, router_db.outbox, territories=["3708"], now=T0)
         rows = await router_db.rows("SELECT assigned_dealer, count(*) FROM leads GROUP BY 1 ORDER BY 1")
         assert [tuple(r) for r in rows] == [("D004", 4), ("D005", 2)]  # 2:1 by capability, as routing shares
         pools = await router_db.rows("SELECT dealer, assigned FROM pool_counts ORDER BY dealer")

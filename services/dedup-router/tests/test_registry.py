@@ -158,12 +158,10 @@ class TestCrossRegionProtection:
         assert later.rule == "cross_region_big_customer_held_by_first_entrant"
 
         async with router_db.db.transaction() as session:
-            moved = await release_expired_protections(
-                session, router_db.outbox, now=until - timedelta(seconds=1), prefix=""
-            )
+            moved = await release_expired_protections(session, router_db.outbox, now=until - timedelta(seconds=1))
         assert moved == 0
         async with router_db.db.transaction() as session:
-            moved = await release_expired_protections(session, router_db.outbox, now=until, prefix="")
+            moved = await release_expired_protections(session, router_db.outbox, now=until)
         assert moved == 1
         assert await router_db.rows("SELECT assigned_dealer, protected_by, protection_until FROM customers") == [
             ("D001", None, None)
@@ -177,10 +175,7 @@ class TestCrossRegionProtection:
         upserts = await router_db.events("leadnet.customer.upserted")
         assert upserts[-1]["data"]["assigned_dealer"] == "D001" and upserts[-1]["data"]["protected_by"] is None
         async with router_db.db.transaction() as session:  # fired once
-            assert (
-                await release_expired_protections(session, router_db.outbox, now=until + timedelta(days=9), prefix="")
-                == 0
-            )
+            assert await release_expired_protections(session, router_db.outbox, now=until + timedelta(days=9)) == 0
 
     async def test_retail_cross_region_goes_to_the_authorized_dealer_at_once(self, router_db: RouterDb) -> None:
         await _dealers(router_db)
@@ -206,9 +201,7 @@ class TestWithdrawal:
         await router_db.submit(dealer="D001", phone="+8613900139009", region="370702", line="dump")
         before = await router_db.events()
         async with router_db.db.transaction() as session:
-            plan = await redistribute_withdrawn_dealer(
-                session, router_db.outbox, code="D001", now=T0, prefix="", dry_run=True
-            )
+            plan = await redistribute_withdrawn_dealer(session, router_db.outbox, code="D001", now=T0, dry_run=True)
         # 3 tractor customers + their 3 leads go to D004; the dump customer in 370702 has no other dealer.
         assert plan == {
             "dry_run": True,
@@ -221,9 +214,7 @@ class TestWithdrawal:
         assert await router_db.rows("SELECT status FROM dealers WHERE code = 'D001'") == [("active",)]
 
         async with router_db.db.transaction() as session:
-            done = await redistribute_withdrawn_dealer(
-                session, router_db.outbox, code="D001", now=T0, prefix="", dry_run=False
-            )
+            done = await redistribute_withdrawn_dealer(session, router_db.outbox, code="D001", now=T0, dry_run=False)
         assert (done["reassigned"], done["unplaced"]) == (6, 2)
         assert await router_db.rows("SELECT assigned_dealer, count(*) FROM leads GROUP BY 1 ORDER BY 1 NULLS LAST") == [
             ("D004", 3),
@@ -241,9 +232,7 @@ class TestWithdrawal:
         assert lead is not None and lead.assigned_dealer == "D004"
         with pytest.raises(Conflict):
             async with router_db.db.transaction() as session:
-                await redistribute_withdrawn_dealer(
-                    session, router_db.outbox, code="D001", now=T0, prefix="", dry_run=False
-                )
+                await redistribute_withdrawn_dealer(session, router_db.outbox, code="D001", now=T0, dry_run=False)
 
 
 class TestLeadVersion:
@@ -256,9 +245,7 @@ class TestLeadVersion:
         assert lead is not None and lead.version == 1
         for code in ("D001", "D004"):  # the lead moves twice: D001 -> D004 -> D006
             async with router_db.db.transaction() as session:
-                await redistribute_withdrawn_dealer(
-                    session, router_db.outbox, code=code, now=T0, prefix="", dry_run=False
-                )
+                await redistribute_withdrawn_dealer(session, router_db.outbox, code=code, now=T0, dry_run=False)
         lead_events = [
             (e["type"], e["data"]["assigned_dealer"], e["data"]["lead_version"])
             for e in await router_db.events()

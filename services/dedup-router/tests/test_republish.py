@@ -17,7 +17,7 @@ async def republish_all(rdb: RouterDb, *, limit: int) -> list[int]:
     done = []
     while True:
         async with rdb.db.transaction() as session:
-            n = await republish_masked_batch(session, rdb.outbox, prefix="", now=T0 + timedelta(days=1), limit=limit)
+            n = await republish_masked_batch(session, rdb.outbox, now=T0 + timedelta(days=1), limit=limit)
         done.append(n)
         if n == 0:
             return done

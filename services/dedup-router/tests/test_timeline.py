@@ -16,13 +16,15 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from dedup_router.models import INBOX, OUTBOX, TimelineEntry
-from dedup_router.timeline import TIMELINE_TYPES, record_events, timeline_query
+from dedup_router.repository.customer_file import page_of_timeline
+from dedup_router.timeline import TIMELINE_TYPES, record_events
 from leadnet_shared.auth import Principal
 from leadnet_shared.consumer import ConsumerLoop, Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import CUSTOMERS, LEADS, TASKS, Envelope, new_event_id
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.pagination import MAX_LIMIT, PageParams
 from leadnet_shared.settings import to_asyncpg_url
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
 
@@ -39,12 +41,10 @@ async def _database(infra: Infra) -> Database:
 
 
 async def _timeline(db: Database, customer_id: str, principal: Principal | None = None) -> list[TimelineEntry]:
-    query = (
-        timeline_query(customer_id, principal)
-        if principal
-        else select(TimelineEntry).where(TimelineEntry.customer_id == customer_id)
-    )
     async with db.sessions() as session:
+        if principal:
+            return (await page_of_timeline(session, customer_id, principal, PageParams(limit=MAX_LIMIT))).rows
+        query = select(TimelineEntry).where(TimelineEntry.customer_id == customer_id)
         return list(
             (await session.execute(query.order_by(TimelineEntry.occurred_at, TimelineEntry.event_id))).scalars()
         )
