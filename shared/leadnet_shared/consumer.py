@@ -220,6 +220,7 @@ HOLD_SQL = (
     "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = 0, "
     "last_error = EXCLUDED.last_error, updated_at = now() WHERE f.status = 'failing'"
 )
+SET_STATUS_SQL = "UPDATE consumer_failures SET status = $3 WHERE consumer = $1 AND seq = $2"
 PARK_SQL = (
     "UPDATE consumer_failures SET status = 'parked', last_error = $3, updated_at = now() "
     "WHERE consumer = $1 AND event_id = $2"
@@ -274,6 +275,12 @@ class _Message:
     @property
     def tp(self) -> TopicPartition:
         return TopicPartition(self.topic, self.partition)
+
+    def book_row(self, envelope: Envelope) -> tuple[str, str, str, str, int, int, str]:
+        """The failure book's columns for this message: event_id, event_type, event_key, topic, partition,
+        offset, payload (the order of COUNT_ATTEMPT_SQL, COUNT_POLL_SQL and HOLD_SQL after the consumer)."""
+        value = self.value.decode(errors="replace")
+        return envelope.id, envelope.type, self.key, self.topic, self.partition, self.offset, value
 
 
 class _Rewind(Exception):
@@ -493,18 +500,7 @@ class ConsumerLoop:
                 continue  # refused without attempts (`_handle_one`)
             if envelope.type in self.types and envelope.id not in seen:  # a redelivery in the same poll: once
                 seen.add(envelope.id)
-                message = _Message.of(record)
-                rows.append(
-                    (
-                        envelope.id,
-                        envelope.type,
-                        message.key,
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        message.value.decode(errors="replace"),
-                    )
-                )
+                rows.append(_Message.of(record).book_row(envelope))
         if not rows:
             return {}
         columns = list(zip(*rows, strict=True))
@@ -659,19 +655,7 @@ class ConsumerLoop:
             return
         booked = counted.pop(envelope.id, None) if counted is not None else None
         if booked is None:
-            row = (
-                await self._book(
-                    COUNT_ATTEMPT_SQL,
-                    self.name,
-                    envelope.id,
-                    envelope.type,
-                    message.key,
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.value.decode(errors="replace"),
-                )
-            )[0]
+            row = (await self._book(COUNT_ATTEMPT_SQL, self.name, *message.book_row(envelope)))[0]
             booked = (int(row["attempts"]), row["retryable"], str(row["status"]))
         attempts, retryable, status = booked
         if status != "failing":  # parked or waiting meanwhile (another replica, an operator): leave it held
@@ -758,13 +742,7 @@ class ConsumerLoop:
         await self._book(
             HOLD_SQL,
             self.name,
-            envelope.id,
-            envelope.type,
-            message.key,
-            message.topic,
-            message.partition,
-            message.offset,
-            message.value.decode(errors="replace"),
+            *message.book_row(envelope),
             "released" if released else "waiting",
             "waiting behind a parked event of its key",
         )
@@ -797,17 +775,9 @@ class ConsumerLoop:
                 str(row["payload"]).encode(),
             )
             if message.key in self._held:  # an earlier event of the key failed again: back to waiting
-                await self._book(
-                    "UPDATE consumer_failures SET status = 'waiting' WHERE consumer = $1 AND seq = $2",
-                    self.name,
-                    row["seq"],
-                )
+                await self._book(SET_STATUS_SQL, self.name, row["seq"], "waiting")
                 continue
-            await self._book(
-                "UPDATE consumer_failures SET status = 'failing' WHERE consumer = $1 AND seq = $2",
-                self.name,
-                row["seq"],
-            )
+            await self._book(SET_STATUS_SQL, self.name, row["seq"], "failing")
             while True:
                 try:
                     await self._handle_one(message)
