@@ -134,6 +134,15 @@ class EventData(BaseModel):
     # after minutes (`outbox_personal_data_retention_minutes`), not the days other rows are kept.
     personal_data: ClassVar[bool] = False
 
+    def __init_subclass__(cls, *, topic: str | None = None, aggregate: str | None = None, **kwargs: Any) -> None:
+        """Where a payload goes, said in its class line: `class LeadEvent(EventData, topic=LEADS, aggregate="lead")`;
+        a subclass keeps its base's unless it says otherwise."""
+        super().__init_subclass__(**kwargs)
+        if topic is not None:
+            cls.event_topic = topic
+        if aggregate is not None:
+            cls.event_aggregate = aggregate
+
     @classmethod
     def event_type(cls) -> str:
         """The CloudEvents `type` of a catalogued payload model."""
@@ -229,43 +238,28 @@ class Timetable(BaseModel):
 # ---- event families: a topic and the aggregate its key identifies ---------------------------------------------
 
 
-class InternalLeadEvent(EventData):
-    event_topic: ClassVar[str] = LEADS_INTERNAL
-    event_aggregate: ClassVar[str] = "lead"
+class InternalLeadEvent(EventData, topic=LEADS_INTERNAL, aggregate="lead"): ...
 
 
-class LeadEvent(EventData):
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "lead"
+class LeadEvent(EventData, topic=LEADS, aggregate="lead"): ...
 
 
-class CustomerEvent(EventData):
+class CustomerEvent(EventData, topic=LEADS, aggregate="customer"):
     """Keyed by the customer id; on the leads topic, in order with the customer's lead events."""
-
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "customer"
 
     customer_id: str
 
 
-class DealerEvent(EventData):
-    event_topic: ClassVar[str] = DEALERS
-    event_aggregate: ClassVar[str] = "dealer"
-
+class DealerEvent(EventData, topic=DEALERS, aggregate="dealer"):
     code: str
 
 
-class SaleEvent(EventData):
-    event_topic: ClassVar[str] = SALES
-    event_aggregate: ClassVar[str] = "sale"
-
+class SaleEvent(EventData, topic=SALES, aggregate="sale"):
     sale_id: str
     customer_id: str
 
 
-class NetworkEvent(EventData):
-    event_topic: ClassVar[str] = NETWORKS
-    event_aggregate: ClassVar[str] = "network_owner"
+class NetworkEvent(EventData, topic=NETWORKS, aggregate="network_owner"): ...
 
 
 # ---- leadnet.internal.leads.v1 -------------------------------------------------------------------------------
@@ -440,7 +434,7 @@ class RefusalProblem(BaseModel):
     code: str  # invalid_phone | missing_field | ...
 
 
-class LeadRefused(LeadEvent, RecordOrigin):
+class LeadRefused(LeadEvent, RecordOrigin, aggregate="dealer"):
     """Intake refused a submitted record (422 `validation_failed`, or 413 for one record of a batch): nothing was
     saved. For HQ's collection-quality figure per dealer and network (issue 20). No personal data, no submitted
     value: the entrant, the source and network only when they are codes of the right shape, and the problems'
@@ -448,7 +442,6 @@ class LeadRefused(LeadEvent, RecordOrigin):
 
     # Every code (source, network, county adcode, product line, tier) only when it is a valid code of its kind.
     type: Literal["leadnet.lead.refused"] = Field("leadnet.lead.refused", exclude=True)
-    event_aggregate: ClassVar[str] = "dealer"
 
     refusal_id: str
     entered_by: str | None = None  # dealer code; None when HQ submitted it
@@ -480,9 +473,8 @@ class CustomerErased(CustomerEvent):
 # ---- leadnet.public.customers.v1 / dealers.v1 ----------------------------------------------------------------
 
 
-class CustomerUpserted(CustomerEvent):
+class CustomerUpserted(CustomerEvent, topic=CUSTOMERS):
     type: Literal["leadnet.customer.upserted"] = Field("leadnet.customer.upserted", exclude=True)
-    event_topic: ClassVar[str] = CUSTOMERS
 
     customer: MaskedCustomer
     region_code: str | None = None
@@ -570,11 +562,8 @@ class DealerWithdrawn(DealerEvent):
 # ---- leadnet.public.tasks.v1 ---------------------------------------------------------------------------------
 
 
-class TaskEvent(EventData, RecordPlace):
+class TaskEvent(EventData, RecordPlace, topic=TASKS, aggregate="task"):
     """What every task event carries; each moment of a task's life is its own type below."""
-
-    event_topic: ClassVar[str] = TASKS
-    event_aggregate: ClassVar[str] = "task"
 
     task_id: str
     lead_id: str | None = None
@@ -684,15 +673,13 @@ class TaskEscalated(TaskEvent):
     type: Literal["leadnet.task.escalated"] = Field("leadnet.task.escalated", exclude=True)
 
 
-class TaskOverdueDigest(EventData):
+class TaskOverdueDigest(EventData, topic=TASKS, aggregate="dealer"):
     """A dealer's overdue work for HQ, once per dealer and day (issue 18 item 6): the counts of its tasks overdue
     past the escalation delay, by kind, and the oldest of them. Replaces a `task.escalated` per task, so a dealer
     with thousands of overdue records is one event a day; per-task `task.overdue` stays for the dealer's own
     systems. Ids, counts and dates only."""
 
     type: Literal["leadnet.task.overdue_digest"] = Field("leadnet.task.overdue_digest", exclude=True)
-    event_topic: ClassVar[str] = TASKS
-    event_aggregate: ClassVar[str] = "dealer"
 
     dealer: str | None  # None: tasks of leads waiting in the HQ queue
     day: date  # the Asia/Shanghai business date of the digest
@@ -704,12 +691,10 @@ class TaskOverdueDigest(EventData):
     occurred_at: datetime
 
 
-class PlanReminder(EventData, Timetable):
+class PlanReminder(EventData, Timetable, topic=TASKS, aggregate="plan"):
     """A dealer's plan is due soon (domain.md "Deadlines in one place": the 30th, every Friday)."""
 
     type: Literal["leadnet.plan.reminder"] = Field("leadnet.plan.reminder", exclude=True)
-    event_topic: ClassVar[str] = TASKS
-    event_aggregate: ClassVar[str] = "plan"
 
     dealer: str
     plan: str  # callback (next month's callback plan) | promotion (next week's promotion plan)
@@ -806,14 +791,12 @@ class SaleRejected(SaleEvent):
 # ---- leadnet.public.ledger.v1 --------------------------------------------------------------------------------
 
 
-class EntryPosted(EventData, RecordPlace):
+class EntryPosted(EventData, RecordPlace, topic=LEDGER, aggregate="entry"):
     """A posting to a dealer's account, keyed by the customer it pays for (see `rewards_ledger.postings`)."""
 
     # For dashboards (issue 20), from what the ledger knows of the record and the sale: the customer's county
     # adcode, the product line (the vehicle's for a VIN's posting, else the record's) and the record's entrant.
     type: Literal["leadnet.ledger.entry_posted"] = Field("leadnet.ledger.entry_posted", exclude=True)
-    event_topic: ClassVar[str] = LEDGER
-    event_aggregate: ClassVar[str] = "entry"
 
     entry_id: str
     kind: str
@@ -832,7 +815,7 @@ class EntryPosted(EventData, RecordPlace):
 # ---- leadnet.internal.dlq.v1 ----------------------------------------------------------------------------------
 
 
-class DeadLetter(EventData):
+class DeadLetter(EventData, topic=DEAD_LETTERS, aggregate="dead_letter"):
     """A message a consumer gave up on: where it is and what it was, never the message itself (it may carry
     personal data, and the DLQ is read on operators' machines). The event is found again at its topic, partition
     and offset (kept no longer than the internal topic), and in the consumer's `consumer_failures` while its key is
@@ -840,8 +823,6 @@ class DeadLetter(EventData):
 
     type: Literal["leadnet.event.dead_lettered"] = Field("leadnet.event.dead_lettered", exclude=True)
     version: ClassVar[int] = 2
-    event_topic: ClassVar[str] = DEAD_LETTERS
-    event_aggregate: ClassVar[str] = "dead_letter"
 
     consumer: str
     topic: str
@@ -902,12 +883,11 @@ class NetworkPlanReminder(NetworkEvent, Timetable):
     period: str  # 2027Q1 | 2027-01
 
 
-class NetworkUpserted(NetworkEvent):
+class NetworkUpserted(NetworkEvent, aggregate="network"):
     """An information network as it now stands (domain.md §1), when registered or changed and when a quarter's
     evaluation graded it: its kind, scope, owner and member kinds, never its members' names or contacts."""
 
     type: Literal["leadnet.network.upserted"] = Field("leadnet.network.upserted", exclude=True)
-    event_aggregate: ClassVar[str] = "network"
 
     code: str  # the key
     kind: str  # fixed | temporary
@@ -923,11 +903,10 @@ class NetworkUpserted(NetworkEvent):
     updated_at: datetime
 
 
-class CollectionPlanIssued(NetworkEvent):
+class CollectionPlanIssued(NetworkEvent, aggregate="collection_plan"):
     """HQ's monthly collection plan (domain.md §2 "Plans": by industry and fixed counts), issued or changed."""
 
     type: Literal["leadnet.collection.plan_issued"] = Field("leadnet.collection.plan_issued", exclude=True)
-    event_aggregate: ClassVar[str] = "collection_plan"
 
     month: str  # 2027-01 (the key)
     industries: dict[str, int]  # records planned per industry
@@ -954,12 +933,9 @@ class CollectionHandOnFlagged(NetworkEvent):
 # ---- leadnet.public.plans.v1 ---------------------------------------------------------------------------------
 
 
-class PlanEvent(EventData):
+class PlanEvent(EventData, topic=PLANS, aggregate="dealer"):
     """A dealer's monthly callback or weekly promotion plan moved (followup-scheduler, work_plans.py): counts only,
     no customer and no person; who acted is named by position and role (contract.md "Plans"). Keyed by dealer."""
-
-    event_topic: ClassVar[str] = PLANS
-    event_aggregate: ClassVar[str] = "dealer"
 
     plan_id: str
     dealer: str
