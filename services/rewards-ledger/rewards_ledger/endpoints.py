@@ -11,12 +11,12 @@ from fastapi.responses import PlainTextResponse
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import PageParams
+from leadnet_shared.policy import rewards_policy
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, NotFound, problem_responses
 from rewards_ledger.guarantees import set_guarantee_amount
 from rewards_ledger.payouts import may_close, month_bounds, payout_lock, payout_out
 from rewards_ledger.repository import payouts, postings
 from rewards_ledger.repository.locks import lock
-from rewards_ledger.rewards import rewards_policy
 from rewards_ledger.schemas import (
     AccountOut,
     EntryOut,
