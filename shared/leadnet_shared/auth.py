@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict, Unpack
 
 import httpx
 import jwt
@@ -389,25 +389,17 @@ def mint_token(
     return jwt.encode(claims, private_key_pem, algorithm="RS256", headers={"kid": kid})
 
 
-def mint_from_dir(
-    key_dir: Path,
-    *,
-    role: Role,
-    dealer: str | None = None,
-    sub: str | None = None,
-    ttl_seconds: int = 3600,
-    position: str | None = None,
-    regions: list[str] | None = None,
-) -> str:
+class TokenOptions(TypedDict, total=False):
+    """What a minted token may say besides its role (`mint_token`'s keywords)."""
+
+    dealer: str | None
+    sub: str | None
+    ttl_seconds: int
+    position: str | None
+    regions: list[str] | None
+
+
+def mint_from_dir(key_dir: Path, *, role: Role, **options: Unpack[TokenOptions]) -> str:
     private_path, jwks_path = ensure_keys(key_dir)
     kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
-    return mint_token(
-        private_key_pem=private_path.read_bytes(),
-        kid=kid,
-        role=role,
-        dealer=dealer,
-        sub=sub,
-        ttl_seconds=ttl_seconds,
-        position=position,
-        regions=regions,
-    )
+    return mint_token(private_key_pem=private_path.read_bytes(), kid=kid, role=role, **options)

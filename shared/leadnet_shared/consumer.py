@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +220,7 @@ HOLD_SQL = (
     "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = 0, "
     "last_error = EXCLUDED.last_error, updated_at = now() WHERE f.status = 'failing'"
 )
+SET_STATUS_SQL = "UPDATE consumer_failures SET status = $3 WHERE consumer = $1 AND seq = $2"
 PARK_SQL = (
     "UPDATE consumer_failures SET status = 'parked', last_error = $3, updated_at = now() "
     "WHERE consumer = $1 AND event_id = $2"
@@ -275,6 +276,12 @@ class _Message:
     def tp(self) -> TopicPartition:
         return TopicPartition(self.topic, self.partition)
 
+    def book_row(self, envelope: Envelope) -> tuple[str, str, str, str, int, int, str]:
+        """The failure book's columns for this message: event_id, event_type, event_key, topic, partition,
+        offset, payload (the order of COUNT_ATTEMPT_SQL, COUNT_POLL_SQL and HOLD_SQL after the consumer)."""
+        value = self.value.decode(errors="replace")
+        return envelope.id, envelope.type, self.key, self.topic, self.partition, self.offset, value
+
 
 class _Rewind(Exception):
     """A signal, not an error: re-read the partition from this event after `delay` seconds."""
@@ -299,69 +306,52 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.loop.partitions_assigned(assigned)
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsumerLoop:
     """Consumes topics in batches: one transaction and one `handler` call per poll, offsets after the commit. The
     events of `types` are handled; any other type is acknowledged and skipped (consumers of public topics tolerate
     types they do not know)."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        service: str,
-        topics: list[str],
-        handler: BatchHandler,
-        types: Collection[str],
-        db: Database,
-        inbox: Inbox,
-        outbox: Outbox,
-        bootstrap_servers: str,
-        group_id: str,
-        dead_letter_topic: str = DEAD_LETTERS,
-        max_attempts: int = 5,
-        max_records: int = 500,
-        retry_backoff: float = 0.1,
-        retry_backoff_cap: float = 5.0,
-        retryable_attempts: int = 20,
-        replay_interval: float = 5.0,
-        clock: Clock | None = None,
-        kafka_options: Mapping[str, Any] | None = None,
-        sources: Mapping[str, str] | None = None,
-    ) -> None:
-        self.name = name
-        self.service = service
-        self.topics = topics
-        self.handler = handler
-        self.types = types if isinstance(types, frozenset) else frozenset(types)
-        self.db = db
-        self.inbox = inbox
-        self.outbox = outbox
-        self.bootstrap_servers = bootstrap_servers
-        self.group_id = group_id
-        self.dead_letter_topic = dead_letter_topic
-        self.max_attempts = max_attempts  # for errors that are a property of the event
-        self.retryable_attempts = retryable_attempts  # for transient ones (about a minute with the defaults)
-        self.max_records = max_records
-        self.retry_backoff = retry_backoff
-        self.retry_backoff_cap = retry_backoff_cap
-        self.replay_interval = replay_interval
-        self.clock = clock or SystemClock()
-        self.kafka_options = dict(kafka_options or {})  # KafkaSecurity.options(): how to authenticate
-        # type -> the only `source` accepted for it (leadnet_shared.access.trusted_sources); None: any source.
-        self.sources = dict(sources) if sources is not None else None
-        self.consumer: AIOKafkaConsumer | None = None
-        self._stopping = asyncio.Event()
+    name: str
+    service: str
+    topics: list[str]
+    handler: BatchHandler
+    types: Collection[str]
+    db: Database
+    inbox: Inbox
+    outbox: Outbox
+    bootstrap_servers: str
+    group_id: str
+    dead_letter_topic: str = DEAD_LETTERS
+    max_attempts: int = 5  # for errors that are a property of the event
+    max_records: int = 500
+    retry_backoff: float = 0.1
+    retry_backoff_cap: float = 5.0
+    retryable_attempts: int = 20  # for transient ones (about a minute with the defaults)
+    replay_interval: float = 5.0
+    clock: Clock = field(default_factory=SystemClock)
+    kafka_options: Mapping[str, Any] = field(default_factory=dict)  # KafkaSecurity.options(): how to authenticate
+    # type -> the only `source` accepted for it (leadnet_shared.access.trusted_sources); None: any source.
+    sources: Mapping[str, str] | None = None
+    consumer: AIOKafkaConsumer | None = field(init=False, default=None)
+    _stopping: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    last_progress: datetime = field(init=False)
+    started: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Keys held back: key -> True when released (its rows wait for the replay), False while parked.
+    _held: dict[str, bool] = field(init=False, default_factory=dict)
+    # The poll after a start, an assignment or a failure has its attempts counted before it is handled: the
+    # previous owner may have died on one of these events, and a message that crashes the process must be
+    # counted to be dead-lettered one day. Other polls skip the book (two statements saved per poll).
+    _careful: bool = field(init=False, default=True)
+    _idle: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _revoked: set[TopicPartition] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.types = frozenset(self.types)
+        self.kafka_options = dict(self.kafka_options)  # copies: the caller's mappings may change later
+        self.sources = dict(self.sources) if self.sources is not None else None
         self.last_progress = self.clock.now()
-        self.started = asyncio.Event()
-        # Keys held back: key -> True when released (its rows wait for the replay), False while parked.
-        self._held: dict[str, bool] = {}
-        # The poll after a start, an assignment or a failure has its attempts counted before it is handled: the
-        # previous owner may have died on one of these events, and a message that crashes the process must be
-        # counted to be dead-lettered one day. Other polls skip the book (two statements saved per poll).
-        self._careful = True
-        self._idle = asyncio.Event()
         self._idle.set()
-        self._revoked: set[TopicPartition] = set()
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -493,18 +483,7 @@ class ConsumerLoop:
                 continue  # refused without attempts (`_handle_one`)
             if envelope.type in self.types and envelope.id not in seen:  # a redelivery in the same poll: once
                 seen.add(envelope.id)
-                message = _Message.of(record)
-                rows.append(
-                    (
-                        envelope.id,
-                        envelope.type,
-                        message.key,
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        message.value.decode(errors="replace"),
-                    )
-                )
+                rows.append(_Message.of(record).book_row(envelope))
         if not rows:
             return {}
         columns = list(zip(*rows, strict=True))
@@ -659,19 +638,7 @@ class ConsumerLoop:
             return
         booked = counted.pop(envelope.id, None) if counted is not None else None
         if booked is None:
-            row = (
-                await self._book(
-                    COUNT_ATTEMPT_SQL,
-                    self.name,
-                    envelope.id,
-                    envelope.type,
-                    message.key,
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.value.decode(errors="replace"),
-                )
-            )[0]
+            row = (await self._book(COUNT_ATTEMPT_SQL, self.name, *message.book_row(envelope)))[0]
             booked = (int(row["attempts"]), row["retryable"], str(row["status"]))
         attempts, retryable, status = booked
         if status != "failing":  # parked or waiting meanwhile (another replica, an operator): leave it held
@@ -758,13 +725,7 @@ class ConsumerLoop:
         await self._book(
             HOLD_SQL,
             self.name,
-            envelope.id,
-            envelope.type,
-            message.key,
-            message.topic,
-            message.partition,
-            message.offset,
-            message.value.decode(errors="replace"),
+            *message.book_row(envelope),
             "released" if released else "waiting",
             "waiting behind a parked event of its key",
         )
@@ -797,17 +758,9 @@ class ConsumerLoop:
                 str(row["payload"]).encode(),
             )
             if message.key in self._held:  # an earlier event of the key failed again: back to waiting
-                await self._book(
-                    "UPDATE consumer_failures SET status = 'waiting' WHERE consumer = $1 AND seq = $2",
-                    self.name,
-                    row["seq"],
-                )
+                await self._book(SET_STATUS_SQL, self.name, row["seq"], "waiting")
                 continue
-            await self._book(
-                "UPDATE consumer_failures SET status = 'failing' WHERE consumer = $1 AND seq = $2",
-                self.name,
-                row["seq"],
-            )
+            await self._book(SET_STATUS_SQL, self.name, row["seq"], "failing")
             while True:
                 try:
                     await self._handle_one(message)

@@ -134,6 +134,15 @@ class EventData(BaseModel):
     # after minutes (`outbox_personal_data_retention_minutes`), not the days other rows are kept.
     personal_data: ClassVar[bool] = False
 
+    def __init_subclass__(cls, *, topic: str | None = None, aggregate: str | None = None, **kwargs: Any) -> None:
+        """Where a payload goes, said in its class line: `class LeadEvent(EventData, topic=LEADS, aggregate="lead")`;
+        a subclass keeps its base's unless it says otherwise."""
+        super().__init_subclass__(**kwargs)
+        if topic is not None:
+            cls.event_topic = topic
+        if aggregate is not None:
+            cls.event_aggregate = aggregate
+
     @classmethod
     def event_type(cls) -> str:
         """The CloudEvents `type` of a catalogued payload model."""
@@ -197,15 +206,69 @@ class Warning_(BaseModel):
     strength: float | None = None
 
 
+# ---- shared field blocks -------------------------------------------------------------------------------------
+# Field blocks several payloads carry, each declared once. Only fields: a payload's topic and aggregate come from
+# its family's base below, its type from its own `type` line.
+
+
+class RecordPlace(BaseModel):
+    """Where a record's customer is and what it wants, for dashboards: the county adcode (no street, masked) and
+    the product line."""
+
+    region_code: str | None = None
+    product_line: str | None = None
+
+
+class RecordOrigin(RecordPlace):
+    """Where a record came from: its source and information network codes (issue 20)."""
+
+    source: str | None = None
+    network_code: str | None = None
+
+
+class Timetable(BaseModel):
+    """When a reminder is due and sent (domain.md "Deadlines in one place")."""
+
+    due_by: datetime  # the end of the due day, Asia/Shanghai
+    days_before: int
+    remind_at: datetime
+    occurred_at: datetime
+
+
+# ---- event families: a topic and the aggregate its key identifies ---------------------------------------------
+
+
+class InternalLeadEvent(EventData, topic=LEADS_INTERNAL, aggregate="lead"): ...
+
+
+class LeadEvent(EventData, topic=LEADS, aggregate="lead"): ...
+
+
+class CustomerEvent(EventData, topic=LEADS, aggregate="customer"):
+    """Keyed by the customer id; on the leads topic, in order with the customer's lead events."""
+
+    customer_id: str
+
+
+class DealerEvent(EventData, topic=DEALERS, aggregate="dealer"):
+    code: str
+
+
+class SaleEvent(EventData, topic=SALES, aggregate="sale"):
+    sale_id: str
+    customer_id: str
+
+
+class NetworkEvent(EventData, topic=NETWORKS, aggregate="network_owner"): ...
+
+
 # ---- leadnet.internal.leads.v1 -------------------------------------------------------------------------------
 
 
-class LeadSubmitted(EventData):
+class LeadSubmitted(InternalLeadEvent):
     """A record intake saved; carries personal data, so it only travels on the internal topic."""
 
     type: Literal["leadnet.lead.submitted"] = Field("leadnet.lead.submitted", exclude=True)
-    event_topic: ClassVar[str] = LEADS_INTERNAL
-    event_aggregate: ClassVar[str] = "lead"
     personal_data: ClassVar[bool] = True
 
     lead_id: str
@@ -241,12 +304,10 @@ class RecordCorrections(BaseModel):
     purchase_intent: dict[str, Any] | None = None
 
 
-class LeadCorrected(EventData):
+class LeadCorrected(InternalLeadEvent):
     """A re-check's corrections to a record: intake keeps them as a new version of it (internal: personal data)."""
 
     type: Literal["leadnet.lead.corrected"] = Field("leadnet.lead.corrected", exclude=True)
-    event_topic: ClassVar[str] = LEADS_INTERNAL
-    event_aggregate: ClassVar[str] = "lead"
 
     lead_id: str
     customer_id: str | None = None
@@ -261,11 +322,8 @@ class LeadCorrected(EventData):
 # ---- leadnet.public.leads.v1 ---------------------------------------------------------------------------------
 
 
-class LeadFacts(EventData):
+class LeadFacts(LeadEvent, RecordOrigin):
     """What every public lead event repeats so consumers need no join: ids, dealers and rule inputs, no PII."""
-
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "lead"
 
     lead_id: str
     customer_id: str
@@ -276,11 +334,7 @@ class LeadFacts(EventData):
     reward_eligible: bool = False  # a cross-region retail record entered by a dealer (domain.md §3)
     tier: str = "retail"
     nature: str = "new"
-    region_code: str | None = None
-    product_line: str | None = None
     horizon: str | None = None
-    source: str | None = None
-    network_code: str | None = None
     lead_version: int = 0  # the router's change count (1 accepted, +1 per reassignment); older facts lose; 0: unset
 
 
@@ -307,10 +361,12 @@ class LeadAccepted(LeadFacts):
     customer_tier: str | None = None
 
 
-class LeadRejected(EventData):
+class LeadRejected(LeadEvent, RecordOrigin):
+    # For dashboards (issue 20), all optional and masked: what the refused record said (county adcode, product
+    # line, tier, source, network) and who holds the lead it duplicates. The entrant already sees its own earlier
+    # lead's assigned dealer (the 201 body, GET /v1/leads/{id}); the topic is HQ's, and a dealer's webhook only
+    # ever carries events about that dealer (contract.md "Notifier").
     type: Literal["leadnet.lead.rejected"] = Field("leadnet.lead.rejected", exclude=True)
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "lead"
 
     lead_id: str
     customer_id: str | None = None
@@ -318,15 +374,7 @@ class LeadRejected(EventData):
     reason: str  # duplicate_lead
     existing_lead_id: str | None = None
     rejected_at: datetime
-    # For dashboards (issue 20), all optional and masked: what the refused record said (county adcode, product
-    # line, tier, source, network) and who holds the lead it duplicates. The entrant already sees its own earlier
-    # lead's assigned dealer (the 201 body, GET /v1/leads/{id}); the topic is HQ's, and a dealer's webhook only
-    # ever carries events about that dealer (contract.md "Notifier").
-    region_code: str | None = None
-    product_line: str | None = None
     tier: str | None = None
-    source: str | None = None
-    network_code: str | None = None
     assigned_dealer: str | None = None  # the assigned dealer of `existing_lead_id`
 
 
@@ -386,24 +434,18 @@ class RefusalProblem(BaseModel):
     code: str  # invalid_phone | missing_field | ...
 
 
-class LeadRefused(EventData):
+class LeadRefused(LeadEvent, RecordOrigin, aggregate="dealer"):
     """Intake refused a submitted record (422 `validation_failed`, or 413 for one record of a batch): nothing was
     saved. For HQ's collection-quality figure per dealer and network (issue 20). No personal data, no submitted
     value: the entrant, the source and network only when they are codes of the right shape, and the problems'
     codes and pointers. Keyed by the entrant's dealer code ("HQ" for HQ's own records): it has no customer."""
 
+    # Every code (source, network, county adcode, product line, tier) only when it is a valid code of its kind.
     type: Literal["leadnet.lead.refused"] = Field("leadnet.lead.refused", exclude=True)
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "dealer"
 
     refusal_id: str
     entered_by: str | None = None  # dealer code; None when HQ submitted it
     entered_by_role: str
-    source: str | None = None  # only a source code of the policy list
-    network_code: str | None = None  # only a code of the network-code shape
-    # What the record said of its customer, each only when it is a valid code (county adcode, policy enums).
-    region_code: str | None = None
-    product_line: str | None = None
     tier: str | None = None
     channel: str  # single (POST /v1/leads) | batch (POST /v1/leads/batch)
     batch_index: int | None = None  # the record's position in its batch
@@ -413,7 +455,7 @@ class LeadRefused(EventData):
     refused_at: datetime
 
 
-class CustomerErased(EventData):
+class CustomerErased(CustomerEvent):
     """HQ erased a customer (PIPL): every service forgets its personal data and the free text about it. Ids only.
 
     On the public leads topic, keyed by the customer id like every lead event: after the customer's earlier lead
@@ -423,10 +465,7 @@ class CustomerErased(EventData):
     """
 
     type: Literal["leadnet.customer.erased"] = Field("leadnet.customer.erased", exclude=True)
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "customer"
 
-    customer_id: str
     lead_ids: list[str] = Field(default_factory=list)  # the customer's records, as the router knew them
     erased_at: datetime
 
@@ -434,12 +473,9 @@ class CustomerErased(EventData):
 # ---- leadnet.public.customers.v1 / dealers.v1 ----------------------------------------------------------------
 
 
-class CustomerUpserted(EventData):
+class CustomerUpserted(CustomerEvent, topic=CUSTOMERS):
     type: Literal["leadnet.customer.upserted"] = Field("leadnet.customer.upserted", exclude=True)
-    event_topic: ClassVar[str] = CUSTOMERS
-    event_aggregate: ClassVar[str] = "customer"
 
-    customer_id: str
     customer: MaskedCustomer
     region_code: str | None = None
     tier: str = "retail"
@@ -457,17 +493,14 @@ class FieldCorrection(BaseModel):
     new: Any = None
 
 
-class CustomerCorrected(EventData):
+class CustomerCorrected(CustomerEvent):
     """A customer file was corrected (`PATCH /v1/customers/{id}`): who, when, which fields, masked.
 
     On the leads topic, not the compacted customers topic: compaction keeps only a key's last message, and the
     customer's next `customer.upserted` would erase the correction that HQ counts."""
 
     type: Literal["leadnet.customer.corrected"] = Field("leadnet.customer.corrected", exclude=True)
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "customer"
 
-    customer_id: str
     change_id: str  # the customer_changes rows of this correction share it
     actor: str  # the token subject who corrected it
     actor_role: str
@@ -477,16 +510,13 @@ class CustomerCorrected(EventData):
     corrected_at: datetime
 
 
-class CustomerTierChanged(EventData):
+class CustomerTierChanged(CustomerEvent):
     """A customer's tier or nature changed: a later record (or a correction) said more (domain.md "upgraded
     customers"). On the leads topic, not the compacted customers topic: compaction would keep only the customer's
     latest state and erase the changes HQ counts; keyed by customer, it stays in order with that customer's leads."""
 
     type: Literal["leadnet.customer.tier_changed"] = Field("leadnet.customer.tier_changed", exclude=True)
-    event_topic: ClassVar[str] = LEADS
-    event_aggregate: ClassVar[str] = "customer"
 
-    customer_id: str
     old_tier: str
     new_tier: str
     old_nature: str | None = None
@@ -506,12 +536,9 @@ PartyType = Literal["dealer", "service_provider_exclusive", "service_provider_no
 PARTY_TYPES: tuple[str, ...] = get_args(PartyType)
 
 
-class DealerUpserted(EventData):
+class DealerUpserted(DealerEvent):
     type: Literal["leadnet.dealer.upserted"] = Field("leadnet.dealer.upserted", exclude=True)
-    event_topic: ClassVar[str] = DEALERS
-    event_aggregate: ClassVar[str] = "dealer"
 
-    code: str
     name: str
     territories: list[str]
     product_lines: list[str]
@@ -524,12 +551,9 @@ class DealerUpserted(EventData):
     updated_at: datetime
 
 
-class DealerWithdrawn(EventData):
+class DealerWithdrawn(DealerEvent):
     type: Literal["leadnet.dealer.withdrawn"] = Field("leadnet.dealer.withdrawn", exclude=True)
-    event_topic: ClassVar[str] = DEALERS
-    event_aggregate: ClassVar[str] = "dealer"
 
-    code: str
     withdrawn_at: datetime
     reassigned: int = 0
     unplaced: int = 0
@@ -538,11 +562,8 @@ class DealerWithdrawn(EventData):
 # ---- leadnet.public.tasks.v1 ---------------------------------------------------------------------------------
 
 
-class TaskEvent(EventData):
+class TaskEvent(EventData, RecordPlace, topic=TASKS, aggregate="task"):
     """What every task event carries; each moment of a task's life is its own type below."""
-
-    event_topic: ClassVar[str] = TASKS
-    event_aggregate: ClassVar[str] = "task"
 
     task_id: str
     lead_id: str | None = None
@@ -560,9 +581,7 @@ class TaskEvent(EventData):
     method: str | None = None
     accompany: list[str] = Field(default_factory=list)
     # The record's facts a dashboard groups by, as the lead events carry them (same adcode granularity, no PII):
-    # region, product line, customer tier, purchase horizon, and the dealer who entered the record.
-    region_code: str | None = None
-    product_line: str | None = None
+    # region and product line (`RecordPlace`), customer tier, purchase horizon, and the dealer who entered it.
     tier: str | None = None
     horizon: str | None = None
     entered_by: str | None = None
@@ -581,12 +600,16 @@ class TaskDue(TaskEvent):
     type: Literal["leadnet.task.due"] = Field("leadnet.task.due", exclude=True)
 
 
-class FleetLineLearnt(FleetLine):
-    """A vehicle in use as a callback learnt it (domain.md §2 在用車), no personal data."""
+class VehicleSpec(BaseModel):
+    """What a vehicle is beyond brand and model (domain.md §2): its function, horsepower and body."""
 
     function: str | None = None
     horsepower: int | None = None
     body_spec: str | None = None
+
+
+class FleetLineLearnt(FleetLine, VehicleSpec):
+    """A vehicle in use as a callback learnt it (domain.md §2 在用車), no personal data."""
 
 
 class UsageLearnt(BaseModel):
@@ -601,7 +624,7 @@ class UsageLearnt(BaseModel):
     insurance: str | None = None
 
 
-class IntentLearnt(BaseModel):
+class IntentLearnt(VehicleSpec):
     """The purchase intent a callback surveyed (domain.md §2 購車意向)."""
 
     model_config = ConfigDict(extra="allow")
@@ -609,9 +632,6 @@ class IntentLearnt(BaseModel):
     brand: str | None = None
     model: str | None = None
     quantity: int | None = None
-    function: str | None = None
-    horsepower: int | None = None
-    body_spec: str | None = None
     product_line: str | None = None
     horizon: str | None = None
 
@@ -653,15 +673,13 @@ class TaskEscalated(TaskEvent):
     type: Literal["leadnet.task.escalated"] = Field("leadnet.task.escalated", exclude=True)
 
 
-class TaskOverdueDigest(EventData):
+class TaskOverdueDigest(EventData, topic=TASKS, aggregate="dealer"):
     """A dealer's overdue work for HQ, once per dealer and day (issue 18 item 6): the counts of its tasks overdue
     past the escalation delay, by kind, and the oldest of them. Replaces a `task.escalated` per task, so a dealer
     with thousands of overdue records is one event a day; per-task `task.overdue` stays for the dealer's own
     systems. Ids, counts and dates only."""
 
     type: Literal["leadnet.task.overdue_digest"] = Field("leadnet.task.overdue_digest", exclude=True)
-    event_topic: ClassVar[str] = TASKS
-    event_aggregate: ClassVar[str] = "dealer"
 
     dealer: str | None  # None: tasks of leads waiting in the HQ queue
     day: date  # the Asia/Shanghai business date of the digest
@@ -673,21 +691,15 @@ class TaskOverdueDigest(EventData):
     occurred_at: datetime
 
 
-class PlanReminder(EventData):
+class PlanReminder(EventData, Timetable, topic=TASKS, aggregate="plan"):
     """A dealer's plan is due soon (domain.md "Deadlines in one place": the 30th, every Friday)."""
 
     type: Literal["leadnet.plan.reminder"] = Field("leadnet.plan.reminder", exclude=True)
-    event_topic: ClassVar[str] = TASKS
-    event_aggregate: ClassVar[str] = "plan"
 
     dealer: str
     plan: str  # callback (next month's callback plan) | promotion (next week's promotion plan)
     period: str  # the planned period: yyyy-mm, or yyyy-Www for a week
     deadline_day: date  # Asia/Shanghai business date the plan is due by (end of that day)
-    due_by: datetime
-    days_before: int
-    remind_at: datetime
-    occurred_at: datetime
     # The positions that must act (policy/work_plans.toml): the makers before the submission deadline, the waiting
     # stage's positions before an approval is needed; `stage` names that stage (None: the submission).
     positions: list[str] = []
@@ -713,13 +725,9 @@ class RewardClaim(BaseModel):
     amount_fen: int | None = None
 
 
-class SaleAttributed(EventData):
+class SaleAttributed(SaleEvent):
     type: Literal["leadnet.sale.attributed"] = Field("leadnet.sale.attributed", exclude=True)
-    event_topic: ClassVar[str] = SALES
-    event_aggregate: ClassVar[str] = "sale"
 
-    sale_id: str
-    customer_id: str
     seller: str
     supplied_by: str | None = None
     attributed_lead_id: str | None = None
@@ -740,51 +748,38 @@ class SaleAttributed(EventData):
     confirmed_at: datetime | None = None
 
 
-class SaleCancelled(EventData):
+class SaleCancelled(SaleEvent):
     type: Literal["leadnet.sale.cancelled"] = Field("leadnet.sale.cancelled", exclude=True)
-    event_topic: ClassVar[str] = SALES
-    event_aggregate: ClassVar[str] = "sale"
 
-    sale_id: str
-    customer_id: str
     cancelled_at: datetime
     # True for a sale cancelled while it still waited for its confirmation: nothing was attributed or paid, so
     # there is nothing to reverse (the ledger never stored it); a dashboard closes the pending sale.
     was_pending: bool = False
 
 
-class SalePendingConfirmation(EventData):
+class SalePendingConfirmation(SaleEvent, RecordPlace):
     """A reported sale waits for a confirmation (contract.md "Sales that pay money are confirmed facts"): by the
     supplying dealer, or by HQ when it has more vehicles than the record intends. For the notifier (it tells the
     confirmer) and dashboards. Ids, dealer codes, the county adcode and counts only; nothing is paid on it."""
 
+    # `product_line`: the vehicles' line when they share one.
     type: Literal["leadnet.sale.pending_confirmation"] = Field("leadnet.sale.pending_confirmation", exclude=True)
-    event_topic: ClassVar[str] = SALES
-    event_aggregate: ClassVar[str] = "sale"
 
-    sale_id: str
-    customer_id: str
     seller: str
     supplied_by: str
     confirmer: str  # who must confirm: the supplying dealer's code, or "hq"
     attributed_lead_id: str | None = None
-    region_code: str | None = None
-    product_line: str | None = None  # the vehicles' line when they share one
     product_lines: list[str] = Field(default_factory=list)
     vehicle_count: int
     sold_at: datetime
     reported_at: datetime
 
 
-class SaleRejected(EventData):
+class SaleRejected(SaleEvent):
     """A pending sale was rejected by its confirmer: its VINs are free again and nothing is ever paid on it."""
 
     type: Literal["leadnet.sale.rejected"] = Field("leadnet.sale.rejected", exclude=True)
-    event_topic: ClassVar[str] = SALES
-    event_aggregate: ClassVar[str] = "sale"
 
-    sale_id: str
-    customer_id: str
     seller: str
     supplied_by: str | None = None
     rejected_by: str  # "hq" or the confirming dealer's code
@@ -796,12 +791,12 @@ class SaleRejected(EventData):
 # ---- leadnet.public.ledger.v1 --------------------------------------------------------------------------------
 
 
-class EntryPosted(EventData):
+class EntryPosted(EventData, RecordPlace, topic=LEDGER, aggregate="entry"):
     """A posting to a dealer's account, keyed by the customer it pays for (see `rewards_ledger.postings`)."""
 
+    # For dashboards (issue 20), from what the ledger knows of the record and the sale: the customer's county
+    # adcode, the product line (the vehicle's for a VIN's posting, else the record's) and the record's entrant.
     type: Literal["leadnet.ledger.entry_posted"] = Field("leadnet.ledger.entry_posted", exclude=True)
-    event_topic: ClassVar[str] = LEDGER
-    event_aggregate: ClassVar[str] = "entry"
 
     entry_id: str
     kind: str
@@ -814,17 +809,13 @@ class EntryPosted(EventData):
     reverses: str | None = None
     posted_at: datetime
     rule: str | None = None
-    # For dashboards (issue 20), from what the ledger knows of the record and the sale: the customer's county
-    # adcode, the product line (the vehicle's for a VIN's posting, else the record's) and the record's entrant.
-    region_code: str | None = None
-    product_line: str | None = None
     entered_by: str | None = None
 
 
 # ---- leadnet.internal.dlq.v1 ----------------------------------------------------------------------------------
 
 
-class DeadLetter(EventData):
+class DeadLetter(EventData, topic=DEAD_LETTERS, aggregate="dead_letter"):
     """A message a consumer gave up on: where it is and what it was, never the message itself (it may carry
     personal data, and the DLQ is read on operators' machines). The event is found again at its topic, partition
     and offset (kept no longer than the internal topic), and in the consumer's `consumer_failures` while its key is
@@ -832,8 +823,6 @@ class DeadLetter(EventData):
 
     type: Literal["leadnet.event.dead_lettered"] = Field("leadnet.event.dead_lettered", exclude=True)
     version: ClassVar[int] = 2
-    event_topic: ClassVar[str] = DEAD_LETTERS
-    event_aggregate: ClassVar[str] = "dead_letter"
 
     consumer: str
     topic: str
@@ -851,13 +840,11 @@ class DeadLetter(EventData):
 # ---- leadnet.public.networks.v1 ------------------------------------------------------------------------------
 
 
-class NetworkEvaluated(EventData):
+class NetworkEvaluated(NetworkEvent):
     """One owner's information networks evaluated for a quarter (domain.md §1 "Quarterly evaluation"): HQ's national
     networks, or one dealer's regional ones. Once per owner and quarter; the per-network grades are in the API."""
 
     type: Literal["leadnet.network.evaluated"] = Field("leadnet.network.evaluated", exclude=True)
-    event_topic: ClassVar[str] = NETWORKS
-    event_aggregate: ClassVar[str] = "network_owner"
 
     owner: str  # "HQ" or the dealer's code (the key)
     quarter: str  # 2026Q4
@@ -882,7 +869,7 @@ class NetworkEvaluated(EventData):
     policy_versions: dict[str, str] = {}
 
 
-class NetworkPlanReminder(EventData):
+class NetworkPlanReminder(NetworkEvent, Timetable):
     """A deadline of the network and collection procedures is near and the owner has not met it; for the notifier.
     `plan` names the deadline (domain.md §1–2): `fixed_network_development` (the 5th of a quarter's first month),
     `temporary_network_development` (the 5th of each month), `network_evaluation` (the 10th of a quarter's first
@@ -890,25 +877,17 @@ class NetworkPlanReminder(EventData):
     sorted and handed on by the 25th: `period` is the month)."""
 
     type: Literal["leadnet.network.plan_reminder"] = Field("leadnet.network.plan_reminder", exclude=True)
-    event_topic: ClassVar[str] = NETWORKS
-    event_aggregate: ClassVar[str] = "network_owner"
 
     owner: str  # "HQ" or the dealer's code (the key)
     plan: str  # fixed_network_development | temporary_network_development | network_evaluation | collection_hand_on
     period: str  # 2027Q1 | 2027-01
-    due_by: datetime  # the end of the due day, Asia/Shanghai
-    days_before: int
-    remind_at: datetime
-    occurred_at: datetime
 
 
-class NetworkUpserted(EventData):
+class NetworkUpserted(NetworkEvent, aggregate="network"):
     """An information network as it now stands (domain.md §1), when registered or changed and when a quarter's
     evaluation graded it: its kind, scope, owner and member kinds, never its members' names or contacts."""
 
     type: Literal["leadnet.network.upserted"] = Field("leadnet.network.upserted", exclude=True)
-    event_topic: ClassVar[str] = NETWORKS
-    event_aggregate: ClassVar[str] = "network"
 
     code: str  # the key
     kind: str  # fixed | temporary
@@ -924,12 +903,10 @@ class NetworkUpserted(EventData):
     updated_at: datetime
 
 
-class CollectionPlanIssued(EventData):
+class CollectionPlanIssued(NetworkEvent, aggregate="collection_plan"):
     """HQ's monthly collection plan (domain.md §2 "Plans": by industry and fixed counts), issued or changed."""
 
     type: Literal["leadnet.collection.plan_issued"] = Field("leadnet.collection.plan_issued", exclude=True)
-    event_topic: ClassVar[str] = NETWORKS
-    event_aggregate: ClassVar[str] = "collection_plan"
 
     month: str  # 2027-01 (the key)
     industries: dict[str, int]  # records planned per industry
@@ -939,13 +916,11 @@ class CollectionPlanIssued(EventData):
     issued_at: datetime
 
 
-class CollectionHandOnFlagged(EventData):
+class CollectionHandOnFlagged(NetworkEvent):
     """A dealer had not handed on its month's target of records by the 25th (domain.md §3: 每月25日前 sorted and
     handed on): once per dealer and month, after the deadline."""
 
     type: Literal["leadnet.collection.hand_on_flagged"] = Field("leadnet.collection.hand_on_flagged", exclude=True)
-    event_topic: ClassVar[str] = NETWORKS
-    event_aggregate: ClassVar[str] = "network_owner"
 
     dealer: str  # the key
     month: str
@@ -958,12 +933,9 @@ class CollectionHandOnFlagged(EventData):
 # ---- leadnet.public.plans.v1 ---------------------------------------------------------------------------------
 
 
-class PlanEvent(EventData):
+class PlanEvent(EventData, topic=PLANS, aggregate="dealer"):
     """A dealer's monthly callback or weekly promotion plan moved (followup-scheduler, work_plans.py): counts only,
     no customer and no person; who acted is named by position and role (contract.md "Plans"). Keyed by dealer."""
-
-    event_topic: ClassVar[str] = PLANS
-    event_aggregate: ClassVar[str] = "dealer"
 
     plan_id: str
     dealer: str

@@ -62,6 +62,7 @@ class _Pending(Generic[T, R]):
     done: asyncio.Future[R] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+@dataclass(kw_only=True, eq=False)
 class GroupCommitter(Generic[T, R]):
     """Queues items from concurrent callers and commits them in groups of up to `max_group`.
 
@@ -69,25 +70,15 @@ class GroupCommitter(Generic[T, R]):
     starts, which PostgreSQL's own group commit then folds into fewer flushes.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        db: Database,
-        apply: ApplyGroup[T, R],
-        max_group: int = 256,
-        committers: int = 2,
-        max_waiting: int = 10_000,
-    ) -> None:
-        self.name = name
-        self.db = db
-        self.apply = apply
-        self.max_group = max_group
-        self.committers = committers
-        # Each waiting caller holds its request in memory; past this many, new ones are refused (CommitQueueFull).
-        self.max_waiting = max_waiting
-        self._queue: asyncio.Queue[_Pending[T, R]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+    name: str
+    db: Database
+    apply: ApplyGroup[T, R]
+    max_group: int = 256
+    committers: int = 2
+    # Each waiting caller holds its request in memory; past this many, new ones are refused (CommitQueueFull).
+    max_waiting: int = 10_000
+    _queue: asyncio.Queue[_Pending[T, R]] = field(init=False, default_factory=asyncio.Queue)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
     def start(self) -> None:
         self._tasks = [

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -401,48 +401,35 @@ PURGE_PERSONAL_DATA_SQL = text(
 )
 
 
+@dataclass(kw_only=True, eq=False)
 class OutboxRelay:
     """Publishes committed outbox rows; run one per process, any number of processes."""
 
-    def __init__(
-        self,
-        *,
-        db: Database,
-        table: Table,
-        state_table: Table,
-        producer: AIOKafkaProducer,
-        service: str,
-        batch_size: int = 500,
-        idle_poll: float = 0.25,
-        clock: Clock | None = None,
-        retention: timedelta = timedelta(days=7),
-        personal_data_retention: timedelta = timedelta(minutes=15),
-        key_partitions: int = 16,
-        max_attempts: int = 10,
-        retry_backoff: float = 0.1,
-        retry_backoff_cap: float = 30.0,
-    ) -> None:
-        self.db = db
-        self.table = table
-        self.state_table = state_table
-        self.producer = producer
-        self.service = service
-        self.batch_size = batch_size
-        self.idle_poll = idle_poll
-        self.clock = clock or SystemClock()
-        self.retention = retention
-        # Sent rows of events that carry personal data (`EventData.personal_data`: lead.submitted's raw record)
-        # are deleted after this much shorter window: the republish after a broker loss covers them only so long.
-        self.personal_data_retention = min(personal_data_retention, retention)
-        self.key_partitions = key_partitions
-        self.max_attempts = max_attempts
-        self.retry_backoff = retry_backoff
-        self.retry_backoff_cap = retry_backoff_cap
-        self._last_published = float("-inf")  # loop time of the last row the broker took
-        self._wake = asyncio.Event()
-        self._stopping = False
+    db: Database
+    table: Table
+    state_table: Table
+    producer: AIOKafkaProducer
+    service: str
+    batch_size: int = 500
+    idle_poll: float = 0.25
+    clock: Clock = field(default_factory=SystemClock)
+    retention: timedelta = timedelta(days=7)
+    # Sent rows of events that carry personal data (`EventData.personal_data`: lead.submitted's raw record)
+    # are deleted after this much shorter window: the republish after a broker loss covers them only so long.
+    personal_data_retention: timedelta = timedelta(minutes=15)
+    key_partitions: int = 16
+    max_attempts: int = 10
+    retry_backoff: float = 0.1
+    retry_backoff_cap: float = 30.0
+    _last_published: float = field(init=False, default=float("-inf"))  # loop time of the last row the broker took
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _stopping: bool = field(init=False, default=False)
+    last_progress: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.personal_data_retention = min(self.personal_data_retention, self.retention)
         self.last_progress = self.clock.now()
-        db.on_commit(self.wake)
+        self.db.on_commit(self.wake)
 
     def wake(self) -> None:
         self._wake.set()

@@ -97,3 +97,14 @@ _CHECKS: dict[tuple[str, str], Callable[[dict[str, Any], str], None]] = {
 def cached_policy(package: str, name: str) -> dict[str, Any]:
     """The same as `load_policy`, read once per process (call `cached_policy.cache_clear()` to reload)."""
     return load_policy(package, name)
+
+
+# The rewards a sale can earn (domain.md §3), as the router claims them and the ledger posts them.
+PURCHASE_REWARD = "purchase_reward"
+PROFIT_GUARANTEE = "profit_guarantee"
+
+
+def rewards_policy() -> dict[str, Any]:
+    """The reward amounts in force: one table for the router, which announces them in its sale answer, and the
+    ledger, which posts by them."""
+    return cached_policy("leadnet_shared", "rewards")

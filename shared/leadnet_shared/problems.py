@@ -46,6 +46,13 @@ class ServiceError(Exception):
     code: str = "internal_error"
     title: str = "Internal error"
 
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, title: str | None = None) -> None:
+        # A problem type is one row: `class NotFound(ServiceError, status=404, code="not_found", title="Not found")`.
+        super().__init_subclass__()
+        for name, value in (("status", status), ("code", code), ("title", title)):
+            if value is not None:
+                setattr(cls, name, value)
+
     def __init__(
         self,
         detail: str | None = None,
@@ -83,58 +90,45 @@ class ServiceError(Exception):
         return body
 
 
-class BadRequest(ServiceError):
-    status, code, title = 400, "bad_request", "Bad request"
+# The catalogue: one row per problem type, its status, code and title (a subclass keeps what it does not set).
+class BadRequest(ServiceError, status=400, code="bad_request", title="Bad request"): ...
 
 
-class MalformedJson(BadRequest):
-    code, title = "malformed_json", "Malformed JSON"
+class MalformedJson(BadRequest, code="malformed_json", title="Malformed JSON"): ...
 
 
-class InvalidCursor(BadRequest):
-    code, title = "invalid_cursor", "Invalid cursor"
+class InvalidCursor(BadRequest, code="invalid_cursor", title="Invalid cursor"): ...
 
 
-class Unauthenticated(ServiceError):
-    status, code, title = 401, "unauthenticated", "Authentication required"
+class Unauthenticated(ServiceError, status=401, code="unauthenticated", title="Authentication required"): ...
 
 
-class Forbidden(ServiceError):
-    status, code, title = 403, "forbidden", "Forbidden"
+class Forbidden(ServiceError, status=403, code="forbidden", title="Forbidden"): ...
 
 
-class DealerNotActive(Forbidden):
-    """A dealer token whose dealer the router never registered or has withdrawn: it may not write."""
-
-    code, title = "dealer_not_active", "Dealer not active"
+# A dealer token whose dealer the router never registered or has withdrawn: it may not write.
+class DealerNotActive(Forbidden, code="dealer_not_active", title="Dealer not active"): ...
 
 
-class NotFound(ServiceError):
-    status, code, title = 404, "not_found", "Not found"
+class NotFound(ServiceError, status=404, code="not_found", title="Not found"): ...
 
 
-class Conflict(ServiceError):
-    status, code, title = 409, "conflict", "Conflict"
+class Conflict(ServiceError, status=409, code="conflict", title="Conflict"): ...
 
 
-class PayloadTooLarge(ServiceError):
-    status, code, title = 413, "payload_too_large", "Payload too large"
+class PayloadTooLarge(ServiceError, status=413, code="payload_too_large", title="Payload too large"): ...
 
 
-class ValidationFailed(ServiceError):
-    status, code, title = 422, "validation_failed", "Validation failed"
+class ValidationFailed(ServiceError, status=422, code="validation_failed", title="Validation failed"): ...
 
 
-class IdempotencyKeyReused(ValidationFailed):
-    code, title = "idempotency_key_reused", "Idempotency-Key reused"
+class IdempotencyKeyReused(ValidationFailed, code="idempotency_key_reused", title="Idempotency-Key reused"): ...
 
 
-class RateLimited(ServiceError):
-    status, code, title = 429, "rate_limited", "Too many requests"
+class RateLimited(ServiceError, status=429, code="rate_limited", title="Too many requests"): ...
 
 
-class Unavailable(ServiceError):
-    status, code, title = 503, "unavailable", "Service unavailable"
+class Unavailable(ServiceError, status=503, code="unavailable", title="Service unavailable"): ...
 
 
 def problem_responses(*errors: type[ServiceError] | tuple[type[ServiceError], str]) -> dict[int | str, dict[str, Any]]:

@@ -129,11 +129,19 @@ class CommonSettings(BaseSettings):
 
 
 class ServiceSettings(CommonSettings):
-    """Base of a service's settings; subclasses set `service`, `default_port` and the env prefix."""
+    """Base of a service's settings. A subclass sets `service` and `default_port` and declares its own fields; its
+    env prefix (`LEADNET_<SERVICE>_`) and database (`leadnet_<service>`) follow from the name."""
 
     service: ClassVar[str] = "service"
     database_name: ClassVar[str] = "leadnet"
     default_port: ClassVar[int] = 8000
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # pydantic-settings reads `env_prefix` from the class's config when it is instantiated, so it may be set here.
+        cls.model_config = {**cls.model_config, "env_prefix": f"LEADNET_{cls.service.upper()}_"}
+        cls.database_name = f"leadnet_{cls.service}"
 
     # Read from `<PREFIX>DATABASE_URL` (e.g. LEADNET_INTAKE_DATABASE_URL); named apart from the common
     # `DATABASE_URL` because settings names match environment variables case-insensitively.

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic_settings import SettingsConfigDict
-
 from leadnet_shared.settings import ServiceSettings
 
 
 class RouterSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="LEADNET_ROUTER_", extra="ignore", populate_by_name=True)
-
     service: ClassVar[str] = "router"
-    database_name: ClassVar[str] = "leadnet_router"
     default_port: ClassVar[int] = 8002
 
     # The protection timer (protection.py): how often it looks for ended protections, and how many per transaction.

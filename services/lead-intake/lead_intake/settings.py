@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import field_validator
-from pydantic_settings import SettingsConfigDict
 
 from leadnet_shared.settings import ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="LEADNET_INTAKE_", extra="ignore", populate_by_name=True)
-
     service: ClassVar[str] = "intake"
-    database_name: ClassVar[str] = "leadnet_intake"
     default_port: ClassVar[int] = 8001
 
     wait_budget_seconds: float = 2.0

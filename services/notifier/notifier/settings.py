@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from leadnet_shared.settings import ServiceSettings
 
 
 class NotifierSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="LEADNET_NOTIFIER_", extra="ignore", populate_by_name=True)
-
     service: ClassVar[str] = "notifier"
-    database_name: ClassVar[str] = "leadnet_notifier"
     default_port: ClassVar[int] = 8006
 
     # Server-side request forgery: where webhooks may point. Production allows https to public addresses only;

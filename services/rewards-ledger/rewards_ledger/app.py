@@ -9,12 +9,12 @@ from leadnet_shared.app import ConsumerSpec, create_service_app
 from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, SALES
+from leadnet_shared.policy import rewards_policy
 from rewards_ledger import payout_endpoints
 from rewards_ledger.endpoints import router
 from rewards_ledger.handlers import REWARD_TYPES, reward_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.money_guards import check_money_guards
-from rewards_ledger.rewards import rewards_policy
 from rewards_ledger.settings import LedgerSettings
 
 

@@ -11,13 +11,12 @@ from fastapi.responses import PlainTextResponse
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import PageParams
+from leadnet_shared.policy import rewards_policy
 from leadnet_shared.problems import PROBLEM_JSON, Conflict, NotFound, problem_responses
 from rewards_ledger.guarantees import set_guarantee_amount
-from rewards_ledger.models import Posting
 from rewards_ledger.payouts import may_close, month_bounds, payout_lock, payout_out
 from rewards_ledger.repository import payouts, postings
 from rewards_ledger.repository.locks import lock
-from rewards_ledger.rewards import rewards_policy
 from rewards_ledger.schemas import (
     AccountOut,
     EntryOut,
@@ -43,21 +42,6 @@ async def get_account(dealer: str, request: Request, principal: Caller) -> Accou
     return AccountOut(dealer=dealer, balance_fen=balance, earned_fen=earned, reversed_fen=reversed_)
 
 
-def entry_out(p: Posting) -> EntryOut:
-    return EntryOut(
-        entry_id=p.entry_id,
-        kind=p.kind,
-        dealer=p.dealer,
-        amount_fen=p.amount_fen,
-        lead_id=p.lead_id,
-        sale_id=p.sale_id,
-        vin=p.vin,
-        posted_at=p.posted_at,
-        reverses=p.reverses,
-        rule=p.rule,
-    )
-
-
 @router.get(
     "/entries",
     response_model=EntryPage,
@@ -73,7 +57,8 @@ async def list_entries(
     dealer = own_account(principal, dealer)
     async with runtime_of(request).db.sessions() as session:
         found = await postings.page_of_entries(session, dealer, page)
-    return EntryPage(items=[entry_out(p) for p in found.rows], next_cursor=found.next_cursor, total=found.total)
+    items = [EntryOut.model_validate(p, from_attributes=True) for p in found.rows]
+    return EntryPage(items=items, next_cursor=found.next_cursor, total=found.total)
 
 
 @router.put("/guarantees/{sale_id}/{vin}", response_model=GuaranteeOut)

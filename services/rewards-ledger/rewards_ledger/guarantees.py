@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.policy import PROFIT_GUARANTEE
 from leadnet_shared.problems import Conflict, NotFound, ValidationFailed
 from rewards_ledger.payouts import month_of
 from rewards_ledger.repository import facts, payouts
 from rewards_ledger.repository.locks import lock
-from rewards_ledger.rewards import PROFIT_GUARANTEE, Claim, SaleState, claims_guarantee, guarantee_amount_problems
+from rewards_ledger.rewards import Claim, SaleState, claims_guarantee, guarantee_amount_problems
 from rewards_ledger.schemas import GuaranteeOut
 from rewards_ledger.settlement import lead_lock, live_postings, postings_of_lead, sale_lock, settle_lead
 

@@ -40,6 +40,10 @@ class _EntryFacts:
 
 
 _NO_FACTS = _EntryFacts(None, None, None)
+# An `entry_posted` event says what its request said (kind, dealer, amount, ids, rule) and what the ledger knows
+# of the record and the sale (`_EntryFacts`); the request's bookkeeping (idempotency key, fact key) stays here.
+_FROM_REQUEST = tuple(f.name for f in fields(PostingRequest) if f.name in EntryPosted.model_fields)
+_FROM_FACTS = tuple(f.name for f in fields(_EntryFacts))
 
 
 async def _entry_facts(
@@ -91,19 +95,9 @@ async def post_many(
         known = known_facts.get((request.lead_id, request.sale_id, request.vin)) or _NO_FACTS
         event = EntryPosted(
             entry_id=entry_id,
-            kind=request.kind,
-            dealer=request.dealer,
-            amount_fen=request.amount_fen,
-            lead_id=request.lead_id,
-            customer_id=request.customer_id,
-            sale_id=request.sale_id,
-            vin=request.vin,
-            reverses=request.reverses,
             posted_at=now,
-            rule=request.rule,
-            region_code=known.region_code,
-            product_line=known.product_line,
-            entered_by=known.entered_by,
+            **{name: getattr(request, name) for name in _FROM_REQUEST},
+            **{name: getattr(known, name) for name in _FROM_FACTS},
         )
         events.append(Outgoing(event, key=entry_key(request), subject=request.dealer))
     await outbox.publish_many(session, events, time=now)

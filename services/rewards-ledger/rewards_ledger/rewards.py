@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadnet_shared.policy import cached_policy
+from leadnet_shared.policy import PROFIT_GUARANTEE, PURCHASE_REWARD, rewards_policy
 from leadnet_shared.problems import FieldProblem
 
+# The kinds of posting: the two sale rewards come from the kit (the router claims them), these are the ledger's own.
 INFO_FEE = "info_fee"
-PURCHASE_REWARD = "purchase_reward"
-PROFIT_GUARANTEE = "profit_guarantee"
 REVERSAL = "reversal"
 
 # Rule names stored with every posting, so a statement line says which rule paid it.
@@ -33,12 +32,6 @@ RULE_INFO_FEE = "info_fee.cross_region_retail_verified"
 RULE_PURCHASE_REWARD = "purchase_reward.customer_bought_from_another_dealer"
 RULE_PROFIT_GUARANTEE = "profit_guarantee.entrant_sold_with_authorized_supply"
 RULE_PROFIT_GUARANTEE_SET = "profit_guarantee.amount_set_by_hq"
-
-
-def rewards_policy() -> dict[str, Any]:
-    """The reward amounts in force (shared with dedup-router, which announces them in its sale answer)."""
-    policy: dict[str, Any] = cached_policy("leadnet_shared", "rewards")
-    return policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
+from leadnet_shared.policy import rewards_policy
 from rewards_ledger.postings import PostingRequest, post_many
 from rewards_ledger.repository import facts
 from rewards_ledger.repository import postings as repository
 from rewards_ledger.repository.locks import lock_all
-from rewards_ledger.rewards import REVERSAL, Claim, DueReward, LeadState, SaleState, rewards_due, rewards_policy
+from rewards_ledger.rewards import REVERSAL, Claim, DueReward, LeadState, SaleState, rewards_due
 
 # Why a posting was reversed, as the statement shows it.
 REVERSED_SALE_CANCELLED = "reversal.sale_cancelled"

@@ -18,11 +18,12 @@ from leadnet_shared.clock import FrozenClock
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app
 from rewards_ledger.settings import LedgerSettings
-from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
+from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_cancelled
+
+from .story import LEAD, sold
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
 # 2026-11-30 23:30 in Shanghai is still November there, though UTC says 15:30 the same day.
 LATE_NOVEMBER = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
 
@@ -62,16 +63,7 @@ async def _entrant_sold_two_tractors(api: Api) -> None:
         [
             lead_accepted(**LEAD, at=at),
             lead_verified(**LEAD, at=at),
-            sale_attributed(
-                sale_id="S2",
-                customer_id="C1",
-                lead_id="L1",
-                seller="D002",
-                supplied_by="D001",
-                vehicles=[("V1", "tractor"), ("V2", "tractor")],
-                entered_by="D002",
-                at=at,
-            ),
+            sold("S2", seller="D002", supplied_by="D001", vehicles=[("V1", "tractor"), ("V2", "tractor")], at=at),
         ]
     )
 
@@ -126,18 +118,7 @@ class TestHqSetsTheProfitGuarantee:
             headers=api.infra.auth("hq_admin"),
         )
         assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_field"
-        await api.ledger.deliver(
-            [
-                sale_attributed(
-                    sale_id="S1",
-                    customer_id="C1",
-                    lead_id="L1",
-                    seller="D001",
-                    supplied_by=None,
-                    vehicles=[("V7", "tractor")],
-                )
-            ]
-        )
+        await api.ledger.deliver([sold(vehicles=[("V7", "tractor")], entered_by=None)])
         r = await api.put_guarantee(150000, sale="S1", vin="V7")
         assert r.status_code == 409 and r.json()["code"] == "no_profit_guarantee"
         await api.ledger.deliver([sale_cancelled(sale_id="S2", customer_id="C1")])
@@ -145,19 +126,7 @@ class TestHqSetsTheProfitGuarantee:
         assert r.status_code == 409 and r.json()["code"] == "sale_cancelled"
 
     async def test_set_while_held_is_paid_at_that_amount_on_verification(self, api: Api) -> None:
-        await api.ledger.deliver(
-            [
-                sale_attributed(
-                    sale_id="S2",
-                    customer_id="C1",
-                    lead_id="L1",
-                    seller="D002",
-                    supplied_by="D001",
-                    vehicles=[("V1", "dump")],
-                    entered_by="D002",
-                )
-            ]
-        )
+        await api.ledger.deliver([sold("S2", seller="D002", supplied_by="D001", vehicles=[("V1", "dump")])])
         r = await api.put_guarantee(180000)
         assert r.status_code == 200 and r.json()["status"] == "pending"
         await api.ledger.deliver([lead_accepted(**LEAD), lead_verified(**LEAD)])

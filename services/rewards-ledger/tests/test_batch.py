@@ -21,6 +21,8 @@ from tests.ledger_harness import (
     sale_cancelled,
 )
 
+from .story import LEAD, sold
+
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
@@ -29,22 +31,6 @@ async def batch_ledger(infra: Infra, clock: FrozenClock) -> AsyncIterator[Ledger
     url = await fresh_database(infra.database_server_url, "rewards_ledger")
     async with opened_ledger(url, clock=clock, batch=True) as harness:
         yield harness
-
-
-# D002 (Jinan) entered a retail customer of Weifang, the region of D001: cross-region, assigned to D001.
-LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
-
-
-def sold(sale_id: str = "S1") -> Any:
-    return sale_attributed(
-        sale_id=sale_id,
-        customer_id="C1",
-        lead_id="L1",
-        seller="D001",
-        supplied_by=None,
-        vehicles=[("LRDS6PEB5KR000001", "tractor")],
-        entered_by="D002",
-    )
 
 
 class TestEachRecordIsSettledOncePerPoll:

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from leadnet_shared.events import LEDGER, EntryPosted, Envelope
-from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_attributed, sale_cancelled
+from tests.ledger_harness import LedgerHarness, lead_accepted, lead_verified, sale_cancelled
+
+from .story import sold
 
 pytestmark = [pytest.mark.postgres]
 
@@ -34,19 +36,7 @@ class TestEntryPostedKey:
         self, ledger: LedgerHarness
     ) -> None:
         await ledger.deliver([lead_accepted(**LEAD), lead_verified(**LEAD)])
-        await ledger.deliver(
-            [
-                sale_attributed(
-                    sale_id="S1",
-                    customer_id="C1",
-                    lead_id="L1",
-                    seller="D002",
-                    supplied_by="D001",
-                    vehicles=[("VIN-A", "tractor")],
-                    entered_by="D002",
-                )
-            ]
-        )
+        await ledger.deliver([sold(seller="D002", supplied_by="D001", vehicles=[("VIN-A", "tractor")])])
         await ledger.deliver([sale_cancelled(sale_id="S1", customer_id="C1")])
         rows = await _entry_rows(ledger)
         entries = [EntryPosted.of(envelope) for _, _, envelope in rows]

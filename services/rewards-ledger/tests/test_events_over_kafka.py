@@ -3,38 +3,33 @@ balanced entries and `leadnet.ledger.entry_posted` events out."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
 
 from leadnet_shared.events import DEAD_LETTERS, LEADS, LEDGER, SALES, Envelope
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
 from rewards_ledger.app import create_app
 from rewards_ledger.settings import LedgerSettings
-from tests.ledger_harness import lead_accepted, lead_verified, republished, sale_attributed
+from tests.ledger_harness import lead_accepted, lead_verified, republished
+
+from .story import LEAD, sold
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
+
+async def _ledger_app(infra: Infra) -> tuple[str, FastAPI]:
+    """The ledger on a fresh database, consuming and publishing under a topic prefix of its own."""
+    prefix = await new_topic_prefix(infra.bootstrap_servers)
+    url = await fresh_database(infra.database_server_url, "rewards_ledger")
+    return prefix, create_app(service_settings(LedgerSettings, infra, database_url=url, topic_prefix=prefix))
 
 
 class TestLedgerOverTheBroker:
     async def test_sale_before_verification_is_paid_once_and_announced(self, infra: Infra) -> None:
-        prefix = await new_topic_prefix(infra.bootstrap_servers)
-        url = await fresh_database(infra.database_server_url, "rewards_ledger")
-        app = create_app(service_settings(LedgerSettings, infra, database_url=url, topic_prefix=prefix))
-        sale = sale_attributed(
-            sale_id="S1",
-            customer_id="C1",
-            lead_id="L1",
-            seller="D001",
-            supplied_by=None,
-            vehicles=[("LRDS6PEB5KR000001", "tractor")],
-            entered_by="D002",
-        )
-        verified = lead_verified(**LEAD)
+        prefix, app = await _ledger_app(infra)
+        sale, verified = sold(), lead_verified(**LEAD)
         producer = await start_producer(infra.bootstrap_servers)
         try:
             async with running(app) as client:
@@ -89,19 +84,8 @@ class TestLedgerOverTheBroker:
         """issue 16 §5: the ledger pays a sale only from the router and a verification only from the scheduler. The
         same facts from another service's source are dead-lettered, pay nothing, and do not hold back the record's
         real events."""
-        prefix = await new_topic_prefix(infra.bootstrap_servers)
-        url = await fresh_database(infra.database_server_url, "rewards_ledger")
-        app = create_app(service_settings(LedgerSettings, infra, database_url=url, topic_prefix=prefix))
-        sale = sale_attributed(
-            sale_id="S1",
-            customer_id="C1",
-            lead_id="L1",
-            seller="D001",
-            supplied_by=None,
-            vehicles=[("LRDS6PEB5KR000001", "tractor")],
-            entered_by="D002",
-        )
-        verified = lead_verified(**LEAD)
+        prefix, app = await _ledger_app(infra)
+        sale, verified = sold(), lead_verified(**LEAD)
         assert (sale.source, verified.source) == ("/leadnet/router", "/leadnet/scheduler")
         forged = [
             (SALES, republished(sale).model_copy(update={"source": "/leadnet/scheduler"})),

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from leadnet_shared.events import Envelope
+from leadnet_shared.policy import rewards_policy
 from leadnet_shared.problems import ServiceError
 from leadnet_shared.settings import database_url_for, to_plain_url
 from leadnet_shared.testing import Infra, fresh_database
 from rewards_ledger.guarantees import set_guarantee_amount
-from rewards_ledger.rewards import rewards_policy
 from tests.ledger_harness import (
     LedgerHarness,
     lead_accepted,

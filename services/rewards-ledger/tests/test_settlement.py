@@ -4,7 +4,6 @@ purchase reward, 100000-300000 fen profit guarantee per vehicle; once per fact, 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -13,14 +12,13 @@ from leadnet_shared.events import Envelope
 from leadnet_shared.testing import Infra, fresh_database
 from tests.ledger_harness import (
     LedgerHarness,
-    lead_accepted,
-    lead_verified,
     opened_ledger,
     redelivered,
     republished,
-    sale_attributed,
     sale_cancelled,
 )
+
+from .story import accepted, sold, verified
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -33,40 +31,12 @@ async def ledger(request: pytest.FixtureRequest, infra: Infra, clock: FrozenCloc
         yield harness
 
 
-# D002 (Jinan) entered a retail customer of Weifang, the region of D001: cross-region, assigned to D001.
-LEAD: dict[str, Any] = {"lead_id": "L1", "customer_id": "C1", "entered_by": "D002", "authorized": "D001"}
-
-
-def accepted(**over: Any) -> Envelope:
-    return lead_accepted(**{**LEAD, **over})
-
-
-def verified(**over: Any) -> Envelope:
-    return lead_verified(**{**LEAD, **over})
-
-
 def sold_by_authorized(sale_id: str = "S1", vin: str = "LRDS6PEB5KR000001") -> Envelope:
-    return sale_attributed(
-        sale_id=sale_id,
-        customer_id="C1",
-        lead_id="L1",
-        seller="D001",
-        supplied_by=None,
-        vehicles=[(vin, "tractor")],
-        entered_by="D002",
-    )
+    return sold(sale_id, vehicles=[(vin, "tractor")])
 
 
 def sold_by_entrant(sale_id: str = "S2", vins: tuple[str, ...] = ("VIN-A",), line: str = "tractor") -> Envelope:
-    return sale_attributed(
-        sale_id=sale_id,
-        customer_id="C1",
-        lead_id="L1",
-        seller="D002",
-        supplied_by="D001",
-        vehicles=[(v, line) for v in vins],
-        entered_by="D002",
-    )
+    return sold(sale_id, seller="D002", supplied_by="D001", vehicles=[(v, line) for v in vins])
 
 
 class TestInformationFee:
@@ -135,25 +105,8 @@ class TestProfitGuarantee:
         assert await ledger.balances() == {"D002": 200 + 100000}
 
     async def test_nothing_when_the_entrant_sells_from_its_own_stock(self, ledger: LedgerHarness) -> None:
-        own = sale_attributed(
-            sale_id="S9",
-            customer_id="C1",
-            lead_id="L1",
-            seller="D002",
-            supplied_by=None,
-            vehicles=[("V9", "tractor")],
-            entered_by="D002",
-        )
-        other_supplier = sale_attributed(
-            sale_id="S8",
-            customer_id="C1",
-            lead_id="L1",
-            seller="D002",
-            supplied_by="D077",
-            vehicles=[("V8", "tractor")],
-            entered_by="D002",
-            authorized="D001",
-        )
+        own = sold("S9", seller="D002", vehicles=[("V9", "tractor")])
+        other_supplier = sold("S8", seller="D002", supplied_by="D077", vehicles=[("V8", "tractor")], authorized="D001")
         await ledger.deliver([accepted(), verified(), own, other_supplier])
         assert await ledger.balances() == {"D002": 200}
 
