@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console import customers as customer_figures
@@ -22,6 +21,7 @@ from hq_console import networks as network_figures
 from hq_console import regions as region_figures
 from hq_console.filters import Filters as InsightFilters
 from hq_console.filters import Scope
+from hq_console.repository import directory, measures
 from hq_console.web.filters import Filters
 from hq_console.web.i18n import Translator
 from hq_console.web.viewmodel import Chart, Column, Crumb, PageView, Row, Table, Tile
@@ -30,8 +30,8 @@ from leadnet_shared.masking import region_label
 from leadnet_shared.pagination import PageParams
 
 PREFIX = "/console"
-# The lists a number can open: the figures of insights.MEASURES.
-MEASURES: frozenset[str] = frozenset(insights.MEASURES)
+# The lists a number can open: the figures of repository.measures.MEASURES.
+MEASURES: frozenset[str] = frozenset(measures.MEASURES)
 EXPORT_LIMIT = 500  # rows of a list export: one page of the kit's largest
 LIST_PAGE = 100
 
@@ -167,17 +167,7 @@ async def overview(ctx: Context) -> PageView:
         }
         for tile in tiles
     ]
-    table = Table(
-        id="kpis",
-        title="table.kpis",
-        columns=[
-            Column("dimension", "col.dimension"),
-            Column("current", "col.current", numeric=True, measure="current"),
-            Column("previous", "col.previous", numeric=True),
-        ],
-        rows=rows,
-        linker=lambda row, column: row["list"],
-    )
+    table = _comparison("kpis", rows, linker=lambda row, column: row["list"])
     points = await insights.trend(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
     trend = Chart(
         id="trend",
@@ -193,6 +183,16 @@ async def overview(ctx: Context) -> PageView:
         ),
     )
     return PageView(name="overview", title="nav.overview", tiles=tiles, charts=[trend], tables=[table])
+
+
+def _comparison(table_id: str, rows: list[Row], *, linker: Any) -> Table:
+    """A table of figures this period and the previous one, each number linking to its list."""
+    columns = [
+        Column("dimension", "col.dimension"),
+        Column("current", "col.current", numeric=True, measure="current"),
+        Column("previous", "col.previous", numeric=True),
+    ]
+    return Table(id=table_id, title=f"table.{table_id}", columns=columns, rows=rows, linker=linker)
 
 
 def _plain(value: int | float | None, tile: Tile) -> int | float | None:
@@ -295,33 +295,7 @@ def _group_label(ctx: Context, group: str, key: str | None) -> str:
 
 async def dealers(ctx: Context) -> PageView:
     rows = await dealer_figures.dealer_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    table_rows: list[Row] = [
-        {
-            "dealer": row.dealer,
-            "dealer_name": row.name,
-            "records_received": row.records_received,
-            "verified": row.verified,
-            "callbacks_due": row.callbacks.due,
-            "callbacks_on_time": row.callbacks.on_time,
-            "callbacks_late": row.callbacks.late,
-            "callbacks_open": row.callbacks.open,
-            "callback_on_time": row.callbacks.share_on_time,
-            "promotions_due": row.promotions.due,
-            "promotions_on_time": row.promotions.on_time,
-            "promotions_late": row.promotions.late,
-            "promotions_open": row.promotions.open,
-            "promotion_on_time": row.promotions.share_on_time,
-            "overdue": row.overdue,
-            "escalated": row.escalated,
-            "plan_completion": row.plan_completion,
-            "sold": row.sold,
-            "cross_region_sales": row.cross_region_sales,
-            "sales_pending": row.sales_pending,
-            "sales_rejected": row.sales_rejected,
-            "rewards_fen": row.rewards_fen,
-        }
-        for row in rows
-    ]
+    table_rows = [_dealer_cells(row) for row in rows]
     table = Table(
         id="dealers",
         title="table.dealers",
@@ -359,12 +333,27 @@ async def dealers(ctx: Context) -> PageView:
     return PageView(name="dealers", title="nav.dealers", charts=[chart], tables=[table])
 
 
+def _dealer_cells(row: dealer_figures.DealerRow) -> Row:
+    """A dealer's row as table cells: its figures, and each timeliness's counts and share on time."""
+    cells: Row = row.model_dump(exclude={"callbacks", "promotions", "name"}) | {"dealer_name": row.name}
+    for plural, singular, timeliness in (
+        ("callbacks", "callback", row.callbacks),
+        ("promotions", "promotion", row.promotions),
+    ):
+        cells |= {f"{plural}_{part}": getattr(timeliness, part) for part in _TIMELINESS_PARTS}
+        cells[f"{singular}_on_time"] = timeliness.share_on_time
+    return cells
+
+
+_TIMELINESS_PARTS = ("due", "on_time", "late", "open")
+
+
 def _timeliness_columns(plural: str, singular: str) -> list[Column]:
     """Due, on time, late, open (each linking to its tasks) and the share on time (linking to those on time)."""
     return [
         *(
             Column(f"{plural}_{part}", f"col.{plural}_{part}", numeric=True, measure=f"{plural}_{part}")
-            for part in ("due", "on_time", "late", "open")
+            for part in _TIMELINESS_PARTS
         ),
         Column(
             f"{singular}_on_time", f"col.{singular}_on_time", numeric=True, percent=True, measure=f"{plural}_on_time"
@@ -400,16 +389,10 @@ def _region_part(prefix: str) -> str:
 async def regions(ctx: Context) -> PageView:
     rows = await region_figures.region_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
     table_rows: list[Row] = [
-        {
+        row.model_dump()
+        | {
             "region": _region_part(row.region_code) if row.region_code else ctx.t("col.unknown"),
             "code": row.region_code,
-            "records_received": row.records_received,
-            "records_accepted": row.records_accepted,
-            "cross_region": row.cross_region,
-            "verified": row.verified,
-            "sold": row.sold,
-            "rewards_fen": row.rewards_fen,
-            "tasks_overdue": row.tasks_overdue,
         }
         for row in rows
     ]
@@ -533,20 +516,11 @@ async def customers(ctx: Context) -> PageView:
         )
         for name in CUSTOMER_MEASURES
     ]
-    table = Table(
-        id="customers",
-        title="table.customers",
-        columns=[
-            Column("dimension", "col.dimension"),
-            Column("current", "col.current", numeric=True, measure="current"),
-            Column("previous", "col.previous", numeric=True),
-        ],
-        rows=[
-            {"dimension": ctx.t(f"kpi.{name}"), "current": tile.value, "previous": tile.previous, "list": name}
-            for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
-        ],
-        linker=lambda row, column: ctx.list_href(row["list"]),
-    )
+    rows: list[Row] = [
+        {"dimension": ctx.t(f"kpi.{name}"), "current": tile.value, "previous": tile.previous, "list": name}
+        for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
+    ]
+    table = _comparison("customers", rows, linker=lambda row, column: ctx.list_href(row["list"]))
     chart = Chart(
         id="customers",
         title="chart.customers",
@@ -642,11 +616,8 @@ async def filter_options(db: AsyncSession, principal: Principal, filters: Filter
     ]
     if filters.region and len(filters.region) > 2:
         provinces.append((filters.region, region_label(filters.region.ljust(6, "0")) or filters.region))
-    dealers = (await db.execute(text("SELECT code, name FROM dealers ORDER BY code"))).all()
-    lines = (
-        await db.execute(text("SELECT DISTINCT jsonb_array_elements_text(product_lines) FROM dealers ORDER BY 1"))
-    ).scalars()
-    product_lines = [(line, line) for line in lines if line]
+    dealers = await directory.dealer_names(db)
+    product_lines = [(line, line) for line in await directory.product_lines(db)]
     if filters.product_line and filters.product_line not in dict(product_lines):
         product_lines.append((filters.product_line, filters.product_line))
     return [
@@ -680,18 +651,6 @@ def _provinces() -> list[str]:
     from leadnet_shared.masking import _region_names
 
     return sorted(code[:2] for code in _region_names() if code.endswith("0000"))
-
-
-async def watermark(db: AsyncSession) -> str:
-    """How far the console's history has got: changes whenever an event was ingested (each one adds its id to the
-    inbox). Read from PostgreSQL's statistics of the inbox table, a constant-time look-up: `max(processed_at)` would
-    scan ten million inbox rows every second, the inbox having no index on that column (writes stay as cheap)."""
-    row = (
-        await db.execute(
-            text("SELECT n_tup_ins + n_tup_del FROM pg_stat_user_tables WHERE relid = CAST('inbox' AS regclass)")
-        )
-    ).scalar()
-    return str(row or "")
 
 
 # ---- charts -----------------------------------------------------------------------------------------------------
