@@ -7,7 +7,7 @@ decides what a page shows, in which order, and which masked list each number lin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,21 +35,12 @@ MEASURES: frozenset[str] = frozenset(measures.MEASURES)
 EXPORT_LIMIT = 500  # rows of a list export: one page of the kit's largest
 LIST_PAGE = 100
 
-# Overview tiles: (tile key, the list behind it, money?)
-OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = (
-    ("records_received", "records_received", False),
-    ("records_accepted", "records_accepted", False),
-    ("duplicates_refused", "duplicates_refused", False),
-    ("refused_at_intake", "refused_at_intake", False),
-    ("cross_region", "cross_region", False),
-    ("verified", "verified", False),
-    ("promoted", "promoted", False),
-    ("sold", "sold", False),
-    ("rewards_fen", "rewards", True),
-    ("tasks_open", "tasks_open", False),
-    ("tasks_overdue", "tasks_overdue", False),
-    ("sales_pending", "sales_pending", False),
-    ("sales_rejected", "sales_rejected", False),
+# Overview tiles: (tile key, the list behind it, money?): the overview's figures but the vehicles sold, and the
+# authenticity share (a share, placed after the figures it divides).
+OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = tuple(
+    (key, "rewards" if key == "rewards_fen" else key, key == "rewards_fen")
+    for key in insights.KpiValues.model_fields
+    if key not in ("authenticity_share", "vehicles_sold")
 )
 FUNNEL_STAGES = ("received", "accepted", "verified", "promoted", "sold")
 # The list behind each stage: the cohort received in the period and, after "received", those of it that reached
@@ -123,6 +114,16 @@ async def build(
     return await builder(ctx)
 
 
+def _figure(key: str, label: str | None = None, *, measure: str | None = None, **style: bool) -> Column:
+    """A column of counts, each linking to the list of its figure (`measure`, by default the column's key)."""
+    return Column(key, label or f"col.{key}", numeric=True, measure=measure or key, **style)
+
+
+RECEIVED = _figure("records_received", "col.received")
+ACCEPTED = _figure("records_accepted", "col.accepted")
+REWARDS = _figure("rewards_fen", measure="rewards", money=True)
+
+
 def _linker(ctx: Context, overrides_of: Any = None) -> Any:
     def link(row: Row, column: Column) -> str | None:
         assert column.measure is not None
@@ -132,21 +133,26 @@ def _linker(ctx: Context, overrides_of: Any = None) -> Any:
     return link
 
 
+def _tiles(ctx: Context, current: Any, previous: Any, tiles: Iterable[tuple[str, str | None, bool]]) -> list[Tile]:
+    """A tile per (figure, the list behind it, money?) with the previous period's value."""
+    return [
+        Tile(
+            key=key,
+            value=int(getattr(current, key)),
+            previous=int(getattr(previous, key)),
+            href=ctx.list_href(measure) if measure else None,
+            money=money,
+        )
+        for key, measure, money in tiles
+    ]
+
+
 # ---- overview ---------------------------------------------------------------------------------------------------
 
 
 async def overview(ctx: Context) -> PageView:
     k = await insights.kpis(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    tiles = [
-        Tile(
-            key=key,
-            value=int(getattr(k, key)),
-            previous=int(getattr(k.previous, key)),
-            href=ctx.list_href(measure) if measure else None,
-            money=money,
-        )
-        for key, measure, money in OVERVIEW_TILES
-    ]
+    tiles = _tiles(ctx, k, k.previous, OVERVIEW_TILES)
     # The authenticity share: of the records accepted in the period, the share verified since.
     tiles.insert(
         6,
@@ -302,19 +308,19 @@ async def dealers(ctx: Context) -> PageView:
         columns=[
             Column("dealer", "col.dealer"),
             Column("dealer_name", "col.dealer_name"),
-            Column("records_received", "col.received", numeric=True, measure="records_received"),
-            Column("verified", "col.verified", numeric=True, measure="verified"),
+            RECEIVED,
+            _figure("verified"),
             *_timeliness_columns("callbacks", "callback"),
             *_timeliness_columns("promotions", "promotion"),
-            Column("overdue", "col.overdue", numeric=True, measure="tasks_became_overdue"),
-            Column("escalated", "col.escalated", numeric=True, measure="tasks_escalated"),
+            _figure("overdue", measure="tasks_became_overdue"),
+            _figure("escalated", measure="tasks_escalated"),
             # a share links to the list of its numerator (the callbacks completed in the period)
-            Column("plan_completion", "col.plan_completion", numeric=True, percent=True, measure="callbacks_completed"),
-            Column("sold", "col.sold", numeric=True, measure="sold"),
-            Column("cross_region_sales", "col.cross_region_sales", numeric=True, measure="cross_region_sales"),
-            Column("sales_pending", "col.sales_pending", numeric=True, measure="sales_pending"),
-            Column("sales_rejected", "col.sales_rejected", numeric=True, measure="sales_rejected"),
-            Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
+            _figure("plan_completion", measure="callbacks_completed", percent=True),
+            _figure("sold"),
+            _figure("cross_region_sales"),
+            _figure("sales_pending"),
+            _figure("sales_rejected"),
+            REWARDS,
         ],
         rows=table_rows,
         linker=_linker(ctx, lambda row: {"dealer": row["dealer"]}),
@@ -350,15 +356,8 @@ _TIMELINESS_PARTS = ("due", "on_time", "late", "open")
 
 def _timeliness_columns(plural: str, singular: str) -> list[Column]:
     """Due, on time, late, open (each linking to its tasks) and the share on time (linking to those on time)."""
-    return [
-        *(
-            Column(f"{plural}_{part}", f"col.{plural}_{part}", numeric=True, measure=f"{plural}_{part}")
-            for part in _TIMELINESS_PARTS
-        ),
-        Column(
-            f"{singular}_on_time", f"col.{singular}_on_time", numeric=True, percent=True, measure=f"{plural}_on_time"
-        ),
-    ]
+    shares = _figure(f"{singular}_on_time", measure=f"{plural}_on_time", percent=True)
+    return [*(_figure(f"{plural}_{part}") for part in _TIMELINESS_PARTS), shares]
 
 
 # ---- regions ----------------------------------------------------------------------------------------------------
@@ -413,13 +412,13 @@ async def regions(ctx: Context) -> PageView:
         title="table.regions",
         columns=[
             Column("region", "col.region", measure="drill"),
-            Column("records_received", "col.received", numeric=True, measure="records_received"),
-            Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
-            Column("cross_region", "kpi.cross_region", numeric=True, measure="cross_region"),
-            Column("verified", "col.verified", numeric=True, measure="verified"),
-            Column("sold", "col.sold", numeric=True, measure="sold"),
-            Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
-            Column("tasks_overdue", "kpi.tasks_overdue", numeric=True, measure="tasks_overdue"),
+            RECEIVED,
+            ACCEPTED,
+            _figure("cross_region", "kpi.cross_region"),
+            _figure("verified"),
+            _figure("sold"),
+            REWARDS,
+            _figure("tasks_overdue", "kpi.tasks_overdue"),
         ],
         rows=table_rows,
         linker=link,
@@ -454,10 +453,10 @@ async def networks(ctx: Context) -> PageView:
         title="nav.networks",
         columns=[
             Column("label", "col.network"),
-            Column("records_received", "col.received", numeric=True, measure="records_received"),
-            Column("refused_at_intake", "kpi.refused_at_intake", numeric=True, measure="refused_at_intake"),
-            Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
-            Column("verified", "col.verified", numeric=True, measure="accepted_verified"),
+            RECEIVED,
+            _figure("refused_at_intake", "kpi.refused_at_intake"),
+            ACCEPTED,
+            _figure("verified", measure="accepted_verified"),
             Column("authenticity_share", "col.authenticity_share", numeric=True, percent=True),
             Column("authenticity_level", "col.authenticity_level", numeric=True),
         ],
@@ -507,15 +506,7 @@ async def networks(ctx: Context) -> PageView:
 
 async def customers(ctx: Context) -> PageView:
     figures = await customer_figures.customer_figures(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    tiles = [
-        Tile(
-            key=name,
-            value=int(getattr(figures, name)),
-            previous=int(getattr(figures.previous, name)),
-            href=ctx.list_href(name),
-        )
-        for name in CUSTOMER_MEASURES
-    ]
+    tiles = _tiles(ctx, figures, figures.previous, ((name, name, False) for name in CUSTOMER_MEASURES))
     rows: list[Row] = [
         {"dimension": ctx.t(f"kpi.{name}"), "current": tile.value, "previous": tile.previous, "list": name}
         for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
