@@ -211,7 +211,7 @@ def task_row(event_type: str, data: dict[str, Any], at: datetime) -> Row | None:
         "escalated_at": when if moment == "escalated" else None,
         # The moment the task escalates (or escalated) to HQ: the scheduler's deadline the task events carry, as the
         # latest event states it (a reschedule moves it); an older `task.escalated` without one escalated at its
-        # own instant. The escalated figure counts by it (insights.TASK_ESCALATED).
+        # own instant. The escalated figure counts by it (repository.measures.TASK_ESCALATED).
         "escalate_at": _ts(data.get("escalate_at")) or (when if moment == "escalated" else None),
         "updated_at": when,
     }

@@ -84,12 +84,13 @@ async def network_view(
 ) -> Networks:
     policy = measures_policy()
 
-    def network(code: str | None, received: int, refused: int, accepted: int, verified: int) -> NetworkRow:
+    def network(code: str | None, *sums: Any) -> NetworkRow:
+        counts = dict(zip(_COUNTS, (int(n) for n in sums), strict=True))
+        accepted, verified = counts["records_accepted"], counts["verified"]
         share = round(verified / accepted, 4) if accepted else None
-        counts = (received, refused, accepted, verified)
         return NetworkRow(
             network_code=code,
-            **dict(zip(_COUNTS, (int(n) for n in counts), strict=True)),
+            **counts,
             authenticity_share=share,
             authenticity_level=policy.authenticity_level(share),
         )

@@ -44,7 +44,7 @@ OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = tuple(
 )
 FUNNEL_STAGES = ("received", "accepted", "verified", "promoted", "sold")
 # The list behind each stage: the cohort received in the period and, after "received", those of it that reached
-# the stage since (insights.MEASURES "funnel_*", the funnel's own conditions).
+# the stage since (measures.MEASURES "funnel_*", the funnel's own conditions).
 FUNNEL_MEASURES = {
     "received": "records_received",
     "accepted": "funnel_accepted",
