@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console.filters import Filters, Scope
 from hq_console.periods import Period
+from hq_console.repository.facts import DIMS
 from hq_console.repository.measures import MEASURES, measure_where
 from hq_console.repository.records import facts_of
 from leadnet_shared.masking import mask_name, mask_phone, region_label
@@ -146,7 +147,6 @@ _SHAPES = {
     ),
     "tier_changes": _Shape("tier_change", "event_id", None, detail=lambda r: f"{r.old_tier}->{r.new_tier}"),
 }
-_DIMS = ("region_code", "product_line", "tier", "source", "network_code", "entered_by")
 
 
 def _item(table: str, row: Any, at: datetime) -> RecordItem:
@@ -161,7 +161,7 @@ def _item(table: str, row: Any, at: datetime) -> RecordItem:
         detail=shape.detail(row),
         region_name=region_label(region) if region and len(region) == 6 else None,
         customer=safe_masked(row.customer_masked, region) if table == "leads" else None,
-        **{column: getattr(row, column) for column in (*_DIMS, *shape.shown)},
+        **{column: getattr(row, column) for column in (*DIMS, *shape.shown)},
     )
 
 
