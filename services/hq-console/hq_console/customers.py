@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console.filters import Filters, Scope
-from hq_console.insights import MEASURES, PeriodOut, measure_where
+from hq_console.insights import PeriodOut
 from hq_console.periods import Period
+from hq_console.repository.figures import Counted, totals
+from hq_console.repository.measures import MEASURES, measure_where
 
 CUSTOMER_MEASURES = ("new_customers", "lost_customers", "upgraded_customers", "repeat_purchases")
 
@@ -33,16 +34,12 @@ class CustomerFigures(CustomerValues):
 async def customer_values(
     session: AsyncSession, period: Period, filters: Filters, scope: Scope, *, now: datetime
 ) -> CustomerValues:
-    params: dict[str, object] = {}
-    parts = []
+    counted = []
     for name in CUSTOMER_MEASURES:
-        measure = MEASURES[name]
-        where = measure_where(name, period, filters, scope, now=now)
-        params.update(where.params)
-        counted = "*" if name == "repeat_purchases" else f"DISTINCT {measure.alias}.customer_id"
-        parts.append(f"(SELECT count({counted}) FROM {measure.table} {measure.alias} WHERE {where.sql()}) AS {name}")
-    row = (await session.execute(text("SELECT " + ", ".join(parts)), params)).mappings().one()
-    return CustomerValues(**{name: int(row[name]) for name in CUSTOMER_MEASURES})
+        # each figure counts distinct customers, but repeat purchases count sales
+        value = "count(*)" if name == "repeat_purchases" else f"count(DISTINCT {MEASURES[name].alias}.customer_id)"
+        counted.append(Counted.of(name, measure_where(name, period, filters, scope, now=now), value))
+    return CustomerValues(**await totals(session, counted))
 
 
 async def customer_figures(

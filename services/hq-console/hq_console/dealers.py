@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hq_console.filters import Filters, Scope, Where, dims
-from hq_console.insights import MEASURES, measure_where, period_params
+from hq_console.filters import Filters, Scope
 from hq_console.periods import Period
+from hq_console.repository import directory
+from hq_console.repository.figures import Counted, counted_by, grouped
+from hq_console.repository.measures import MEASURES, Where, dims, measure_where, period_params
 
 
 class Timeliness(BaseModel):
@@ -52,7 +53,21 @@ class DealerRow(BaseModel):
 
 
 _LEAD_FIGURES = ("records_received", "records_accepted", "duplicates_refused", "cross_region", "verified")
-# (cell, the figure of insights.MEASURES it counts)
+_SUMMED = {"rewards": "sum(e.amount_fen)"}
+# The sales credited to a dealer that were entered across regions (跨區域), and those the attribution flagged.
+_SALE_FLAGS = (("cross_region_sales", "s.cross_region"), ("violations", "s.violation IS NOT NULL"))
+# The tasks a task figure of the period can count: due, overdue, escalating or completed in it.
+_TASKS_IN_PERIOD = (
+    "t.due_at >= :start AND t.due_at < :end OR t.overdue_at >= :start AND t.overdue_at < :end "
+    "OR t.escalate_at >= :start AND t.escalate_at < :end OR t.completed_at >= :start AND t.completed_at < :end"
+)
+# The row's counts: (field, the cell it shows).
+_SAME = (
+    *("records_received", "records_accepted", "duplicates_refused", "verified", "overdue", "escalated", "tasks_open"),
+    *("plan_done", "sold", "cross_region_sales", "violations", "sales_pending", "sales_rejected"),
+)
+_CELLS = {**{f: f for f in _SAME}, "cross_region_entered": "cross_region", "rewards_fen": "rewards"}
+# (cell, the figure of MEASURES it counts)
 _TASK_FIGURES = (
     ("cb_due", "callbacks_due"),
     ("cb_on_time", "callbacks_on_time"),
@@ -77,60 +92,38 @@ async def dealer_rows(
             cell[figure] = cell.get(figure, 0) + n
 
     # lead figures by entering dealer, sales by the dealer credited, rewards by the dealer paid
-    for name in (*_LEAD_FIGURES, "sold", "rewards", "tasks_open", "sales_pending", "sales_rejected"):
-        measure = MEASURES[name]
-        where = measure_where(name, period, filters, scope, now=now)
-        value = "sum(e.amount_fen)" if name == "rewards" else "count(*)"
-        sql = f"SELECT {measure.dealer}, {value} FROM {measure.table} {measure.alias} WHERE {where.sql()} GROUP BY 1"
-        for dealer, n in (await session.execute(text(sql), where.params)).all():
-            put(dealer, name, int(n or 0))
+    counted = [
+        Counted.of(name, measure_where(name, period, filters, scope, now=now), _SUMMED.get(name, "count(*)"))
+        for name in (*_LEAD_FIGURES, "sold", "rewards", "tasks_open", "sales_pending", "sales_rejected")
+    ]
     sold = measure_where("sold", period, filters, scope, now=now)
-    sql = (
-        "SELECT s.credited_dealer, count(*) FILTER (WHERE s.cross_region), count(*) FILTER (WHERE s.violation IS "
-        f"NOT NULL) FROM sales s WHERE {sold.sql()} GROUP BY 1"
-    )
-    for dealer, cross, violations in (await session.execute(text(sql), sold.params)).all():
-        put(dealer, "cross_region_sales", int(cross))
-        put(dealer, "violations", int(violations))
+    counted += [Counted.of(name, sold, f"count(*) FILTER (WHERE {flag})", measure="sold") for name, flag in _SALE_FLAGS]
+    for figure, dealer, n in await grouped(
+        session, counted, {one.name: one.measure.dealer or "NULL" for one in counted}
+    ):
+        put(dealer, figure, n)
 
     # tasks: timeliness of what fell due in the period, overdue and escalated in it. Each count is the condition of
-    # its figure in insights.MEASURES (the list a cell links to), so a cell and its list's total agree.
+    # its figure in MEASURES (the list a cell links to), so a cell and its list's total agree.
     tasks = dims(Where(params=period_params(period, now=now)), "t", filters, scope, dealer="t.dealer")
-    counted = ", ".join(
-        f"count(*) FILTER (WHERE {MEASURES[measure].condition}) AS {figure}" for figure, measure in _TASK_FIGURES
-    )
-    sql = f"""
-        SELECT t.dealer, {counted}
-        FROM tasks t
-        WHERE {tasks.sql()} AND (t.due_at >= :start AND t.due_at < :end
-               OR t.overdue_at >= :start AND t.overdue_at < :end OR t.escalate_at >= :start AND t.escalate_at < :end
-               OR t.completed_at >= :start AND t.completed_at < :end)
-        GROUP BY 1
-    """
-    for row in (await session.execute(text(sql), tasks.params)).mappings().all():
+    figures = {figure: MEASURES[measure].condition for figure, measure in _TASK_FIGURES}
+    for row in await counted_by(session, "t.dealer", tasks, figures, within=_TASKS_IN_PERIOD):
         for figure, n in row.items():
-            if figure != "dealer":
-                put(row["dealer"], figure, int(n or 0))
+            if figure != "key":
+                put(row["key"], figure, int(n or 0))
 
-    # Escalated is counted per task from the tasks' escalation moment (insights.TASK_ESCALATED), never from the
+    # Escalated is counted per task from the tasks' escalation moment (measures.TASK_ESCALATED), never from the
     # scheduler's daily `task.overdue_digest`: its counts carry no task ids, so adding them made a figure its list
     # could not show (the digest stays in other_events).
 
     # plans (when the plan events carry a quota): the months the period covers
     months = sorted({f"{d.year}-{d.month:02d}" for d in (period.first, period.last)})
-    quotas: dict[str, int] = {}
-    plan_sql = (
-        "SELECT dealer, sum(quota) FROM plan_facts WHERE plan = 'callback' AND period >= :first AND period <= :last "
-        "AND quota IS NOT NULL GROUP BY 1"
-    )
-    for dealer, quota in (await session.execute(text(plan_sql), {"first": months[0], "last": months[-1]})).all():
-        if filters.dealer is None or dealer == filters.dealer:
-            quotas[dealer] = int(quota)
-
-    registered = {
-        code: (name, status)
-        for code, name, status in (await session.execute(text("SELECT code, name, status FROM dealers"))).all()
+    quotas = {
+        dealer: quota
+        for dealer, quota in (await directory.callback_quotas(session, months[0], months[-1])).items()
+        if filters.dealer is None or dealer == filters.dealer
     }
+    registered = await directory.dealers(session)
     everyone = set(cells)
     if filters == Filters() and not scope.regions:
         everyone |= set(registered)  # without a filter every registered dealer has a row, zeros included
@@ -143,28 +136,14 @@ async def dealer_rows(
         quota = quotas.get(dealer)
         rows.append(
             DealerRow(
+                **{field: got.get(cell, 0) for field, cell in _CELLS.items()},
                 dealer=dealer,
                 name=name,
                 status=status,
-                records_received=got.get("records_received", 0),
-                records_accepted=got.get("records_accepted", 0),
-                duplicates_refused=got.get("duplicates_refused", 0),
-                cross_region_entered=got.get("cross_region", 0),
-                verified=got.get("verified", 0),
                 callbacks=_timeliness(got, "cb"),
                 promotions=_timeliness(got, "pr"),
-                overdue=got.get("overdue", 0),
-                escalated=got.get("escalated", 0),
-                tasks_open=got.get("tasks_open", 0),
                 plan_quota=quota,
-                plan_done=got.get("plan_done", 0),
                 plan_completion=round(got.get("plan_done", 0) / quota, 4) if quota else None,
-                sold=got.get("sold", 0),
-                cross_region_sales=got.get("cross_region_sales", 0),
-                violations=got.get("violations", 0),
-                sales_pending=got.get("sales_pending", 0),
-                sales_rejected=got.get("sales_rejected", 0),
-                rewards_fen=got.get("rewards", 0),
             )
         )
     return rows

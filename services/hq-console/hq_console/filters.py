@@ -1,11 +1,10 @@
-"""Who sees what and which facts a filter keeps: the one place the console turns a caller and a query's filters
-into SQL conditions (every query module builds its WHERE here, never by hand)."""
+"""Who sees what and which facts a filter keeps: the caller's scope and a query's checked filters, the one place the
+console turns a caller and a query string into them (`hq_console.repository.measures.dims` makes them SQL)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from leadnet_shared.auth import Principal
 from leadnet_shared.problems import FieldProblem, Forbidden, ValidationFailed
@@ -81,58 +80,3 @@ class Filters:
             tier=tier or None,
             network=network or None,
         )
-
-
-@dataclass
-class Where:
-    """SQL conditions with their bind parameters, built up per query."""
-
-    clauses: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, clause: str, **params: Any) -> Where:
-        self.clauses.append(clause)
-        self.params.update(params)
-        return self
-
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) if self.clauses else "TRUE"
-
-    def used_params(self) -> dict[str, Any]:
-        """The parameters the conditions name (a `text()` construct refuses others)."""
-        sql = self.sql()
-        return {name: value for name, value in self.params.items() if re.search(rf":{name}\b", sql)}
-
-
-def dims(
-    where: Where,
-    alias: str,
-    filters: Filters,
-    scope: Scope,
-    *,
-    dealer: str | None,
-    has: frozenset[str] = frozenset({"region", "product_line", "tier", "source", "network"}),
-) -> Where:
-    """Add the filters and the caller's scope for a fact table `alias` whose dealer column is `dealer` (None: the
-    table has no dealer, and a dealer filter keeps nothing of it) and which carries the dimensions `has`."""
-    a = alias
-    if filters.region:
-        where.add(f"{a}.region_code LIKE :f_region", f_region=filters.region + "%")
-    if filters.product_line:
-        where.add(
-            f"{a}.product_line = :f_product_line" if "product_line" in has else "FALSE",
-            f_product_line=filters.product_line,
-        )
-    if filters.tier:
-        where.add(f"{a}.tier = :f_tier" if "tier" in has else "FALSE", f_tier=filters.tier)
-    if filters.source:
-        where.add(f"{a}.source = :f_source" if "source" in has else "FALSE", f_source=filters.source)
-    if filters.network:
-        where.add(f"{a}.network_code = :f_network" if "network" in has else "FALSE", f_network=filters.network)
-    if filters.dealer:
-        where.add(f"{dealer} = :f_dealer" if dealer else "FALSE", f_dealer=filters.dealer)
-    if scope.regions:
-        where.add(
-            f"{a}.region_code LIKE ANY(CAST(:scope_regions AS text[]))", scope_regions=[r + "%" for r in scope.regions]
-        )
-    return where

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_console.facts import EVALUATED_FIELDS
 from hq_console.filters import Filters, Scope
-from hq_console.insights import measure_where
 from hq_console.periods import Period, containing
+from hq_console.repository import directory
+from hq_console.repository.figures import received_and_refused
+from hq_console.repository.measures import measure_where
 from hq_console.tiers import measures_policy
 
 
@@ -57,6 +59,11 @@ class Networks(BaseModel):
     evaluations: list[Evaluation]
 
 
+_COUNTS = ("records_received", "refused_at_intake", "records_accepted", "verified")
+# An evaluation's columns as the event named them; the event's other fields are its details.
+_EVALUATION_COLUMNS = ("owner", "quarter", "scope", "evaluated_at", *(n for n, _ in EVALUATED_FIELDS), "class_counts")
+
+
 def _quarters(period: Period) -> list[str]:
     quarters, day = [], period.first
     while day <= period.last:
@@ -76,59 +83,45 @@ async def network_view(
     session: AsyncSession, period: Period, filters: Filters, scope: Scope, *, now: datetime
 ) -> Networks:
     policy = measures_policy()
-    received = measure_where("records_received", period, filters, scope, now=now)
-    refused = measure_where("refused_at_intake", period, filters, scope, now=now)
-    sql = f"""
-        SELECT key, sum(received), sum(refused), sum(accepted), sum(verified) FROM (
-            SELECT l.network_code AS key, count(*) AS received, 0 AS refused, count(l.accepted_at) AS accepted,
-                   count(*) FILTER (WHERE l.accepted_at IS NOT NULL AND l.verified_at IS NOT NULL) AS verified
-            FROM leads l WHERE {received.sql()} GROUP BY 1
-            UNION ALL
-            SELECT r.network_code, count(*), count(*), 0, 0 FROM refusals r WHERE {refused.sql()} GROUP BY 1
-        ) AS n GROUP BY key ORDER BY sum(received) DESC, key NULLS LAST
-    """
-    rows = []
-    for key, n_received, n_refused, accepted, verified in (
-        await session.execute(text(sql), {**received.params, **refused.params})
-    ).all():
-        share = round(int(verified) / int(accepted), 4) if accepted else None
-        rows.append(
-            NetworkRow(
-                network_code=key,
-                records_received=int(n_received),
-                refused_at_intake=int(n_refused),
-                records_accepted=int(accepted),
-                verified=int(verified),
-                authenticity_share=share,
-                authenticity_level=policy.authenticity_level(share),
-            )
+
+    def network(code: str | None, *sums: Any) -> NetworkRow:
+        counts = dict(zip(_COUNTS, (int(n) for n in sums), strict=True))
+        accepted, verified = counts["records_accepted"], counts["verified"]
+        share = round(verified / accepted, 4) if accepted else None
+        return NetworkRow(
+            network_code=code,
+            **counts,
+            authenticity_share=share,
+            authenticity_level=policy.authenticity_level(share),
         )
-    registered = {row["code"]: row for row in (await session.execute(text("SELECT * FROM networks"))).mappings().all()}
-    for network in rows:
-        known = registered.pop(network.network_code, None) if network.network_code else None
+
+    counted = await received_and_refused(
+        session,
+        key="l.network_code",
+        leads=measure_where("records_received", period, filters, scope, now=now),
+        refusals=measure_where("refused_at_intake", period, filters, scope, now=now),
+        counts={
+            "received": ("count(*)", "count(*)"),
+            "refused": ("0", "count(*)"),
+            "accepted": ("count(l.accepted_at)", "0"),
+            "verified": ("count(*) FILTER (WHERE l.accepted_at IS NOT NULL AND l.verified_at IS NOT NULL)", "0"),
+        },
+    )
+    rows = [network(*row) for row in counted]
+    registered = dict(await directory.networks(session))
+    for listed in rows:
+        known = registered.pop(listed.network_code, None) if listed.network_code else None
         if known is not None:
-            _graded(network, known)
+            _graded(listed, known)
     if filters == Filters() and not scope.regions:
         for code, known in sorted(registered.items()):  # networks without records in the period
-            empty = NetworkRow(
-                network_code=code,
-                records_received=0,
-                refused_at_intake=0,
-                records_accepted=0,
-                verified=0,
-                authenticity_share=None,
-                authenticity_level=None,
-            )
+            empty = network(code, 0, 0, 0, 0)
             _graded(empty, known)
             rows.append(empty)
     # Evaluations of the quarters the period touches. A regional caller sees the evaluations of dealers whose
     # territories reach into its regions, not HQ's national networks.
-    evaluation_sql = (
-        "SELECT n.*, d.territories FROM network_evaluations n LEFT JOIN dealers d ON d.code = n.owner "
-        "WHERE n.quarter = ANY(CAST(:quarters AS text[])) ORDER BY n.quarter DESC, n.owner"
-    )
     evaluations = []
-    for row in (await session.execute(text(evaluation_sql), {"quarters": _quarters(period)})).mappings().all():
+    for row in await directory.evaluations(session, _quarters(period)):
         if filters.dealer and row["owner"] != filters.dealer:
             continue
         territories = row["territories"] or []
@@ -142,39 +135,10 @@ async def network_view(
             and row["owner"] != "HQ"
         ):
             continue
-        payload = dict(row["payload"] or {})
-        for field in (
-            "owner",
-            "quarter",
-            "scope",
-            "evaluated_at",
-            "networks",
-            "networks_planned",
-            "networks_developed",
-            "development_completion",
-            "development_rating",
-            "records",
-            "verified",
-            "authenticity_share",
-            "authenticity_rating",
-            "class_counts",
-        ):
-            payload.pop(field, None)
+        payload = {k: v for k, v in (row["payload"] or {}).items() if k not in _EVALUATION_COLUMNS}
         evaluations.append(
             Evaluation(
-                owner=row["owner"],
-                quarter=row["quarter"],
-                scope=row["scope"],
-                evaluated_at=row["evaluated_at"],
-                networks=row["networks"],
-                networks_planned=row["networks_planned"],
-                networks_developed=row["networks_developed"],
-                development_completion=row["development_completion"],
-                development_rating=row["development_rating"],
-                records=row["records"],
-                verified=row["verified"],
-                authenticity_share=row["authenticity_share"],
-                authenticity_rating=row["authenticity_rating"],
+                **{column: row[column] for column in _EVALUATION_COLUMNS if column != "class_counts"},
                 class_counts=dict(row["class_counts"] or {}),
                 details=payload,
             )

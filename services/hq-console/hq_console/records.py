@@ -1,23 +1,24 @@
-"""The masked list behind every figure: the same condition as the figure (`insights.MEASURES`), keyset-paged with
-the kit's cursor. Rows carry ids, dimensions and the customer as the public topics masked it (masked again here if
-a producer ever sent more, so no page shows a full phone number or street address)."""
+"""The masked list behind every figure: the same condition as the figure (`repository.measures.MEASURES`),
+keyset-paged with the kit's cursor. Rows carry ids, dimensions and the customer as the public topics masked it
+(masked again here if a producer ever sent more, so no page shows a full phone number or street address)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from hq_console.filters import Filters, Scope
-from hq_console.insights import MEASURES, measure_where
-from hq_console.models import Lead, LedgerEntry, PendingSale, Refusal, Sale, Task, TierChange
 from hq_console.periods import Period
+from hq_console.repository.facts import DIMS
+from hq_console.repository.measures import MEASURES, measure_where
+from hq_console.repository.records import facts_of
 from leadnet_shared.masking import mask_name, mask_phone, region_label
-from leadnet_shared.pagination import Page, PageParams, fetch_page
+from leadnet_shared.pagination import Page, PageParams
 
 Metric = Literal[
     "records_received",
@@ -55,15 +56,6 @@ Metric = Literal[
     "sales_pending",
     "sales_rejected",
 ]
-_MODELS: dict[str, Any] = {
-    "leads": Lead,
-    "refusals": Refusal,
-    "sales": Sale,
-    "ledger_entries": LedgerEntry,
-    "tasks": Task,
-    "tier_changes": TierChange,
-    "pending_sales": PendingSale,
-}
 
 
 class MaskedCustomer(BaseModel):
@@ -108,87 +100,68 @@ def safe_masked(customer: dict[str, Any] | None, region_code: str | None) -> Mas
     return MaskedCustomer(name=name, phone=phone, address=address)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """How a fact table's row reads as a list item: its kind, its id column, the column the figure's dealer filter
+    applies to, its status and detail, and the columns it shows as they are."""
+
+    kind: str
+    id: str
+    dealer: str | None
+    status: Callable[[Any], str | None] = lambda row: None
+    detail: Callable[[Any], str | None] = lambda row: None
+    shown: tuple[str, ...] = ("lead_id", "customer_id")
+
+
+_SHAPES = {
+    "leads": _Shape(
+        "lead", "lead_id", "assigned_dealer", lambda r: r.status, lambda r: r.reject_reason or r.close_reason
+    ),
+    "refusals": _Shape("refusal", "event_id", "dealer", detail=lambda r: ",".join(r.codes or []), shown=()),
+    "sales": _Shape(
+        "sale",
+        "sale_id",
+        "credited_dealer",
+        lambda r: "cancelled" if r.cancelled_at else "attributed",
+        lambda r: r.violation,
+        ("lead_id", "customer_id", "vehicles"),
+    ),
+    "ledger_entries": _Shape(
+        "ledger_entry", "entry_id", "dealer", detail=lambda r: r.kind, shown=("lead_id", "customer_id", "amount_fen")
+    ),
+    "tasks": _Shape(
+        "task",
+        "task_id",
+        "dealer",
+        lambda r: r.status,
+        lambda r: r.kind if not r.outcome else f"{r.kind}:{r.outcome}",
+        ("lead_id", "customer_id", "due_at"),
+    ),
+    "pending_sales": _Shape(
+        "pending_sale",
+        "sale_id",
+        "seller",
+        lambda r: r.outcome or "pending",
+        lambda r: f"rejected_by:{r.rejected_by}" if r.rejected_by else r.confirmer,
+        ("lead_id", "customer_id", "vehicles"),
+    ),
+    "tier_changes": _Shape("tier_change", "event_id", None, detail=lambda r: f"{r.old_tier}->{r.new_tier}"),
+}
+
+
 def _item(table: str, row: Any, at: datetime) -> RecordItem:
-    common: dict[str, Any] = {
-        "region_code": row.region_code,
-        "region_name": region_label(row.region_code) if row.region_code and len(row.region_code) == 6 else None,
-        "product_line": row.product_line,
-        "tier": row.tier,
-        "source": row.source,
-        "network_code": row.network_code,
-        "entered_by": row.entered_by,
-        "at": at,
-    }
-    if table == "leads":
-        return RecordItem(
-            id=row.lead_id,
-            kind="lead",
-            lead_id=row.lead_id,
-            customer_id=row.customer_id,
-            dealer=row.assigned_dealer,
-            status=row.status,
-            detail=row.reject_reason or row.close_reason,
-            customer=safe_masked(row.customer_masked, row.region_code),
-            **common,
-        )
-    if table == "refusals":
-        return RecordItem(
-            id=row.event_id, kind="refusal", dealer=row.dealer, detail=",".join(row.codes or []), **common
-        )
-    if table == "sales":
-        return RecordItem(
-            id=row.sale_id,
-            kind="sale",
-            lead_id=row.lead_id,
-            customer_id=row.customer_id,
-            dealer=row.credited_dealer,
-            status="cancelled" if row.cancelled_at else "attributed",
-            detail=row.violation,
-            vehicles=row.vehicles,
-            **common,
-        )
-    if table == "ledger_entries":
-        return RecordItem(
-            id=row.entry_id,
-            kind="ledger_entry",
-            lead_id=row.lead_id,
-            customer_id=row.customer_id,
-            dealer=row.dealer,
-            detail=row.kind,
-            amount_fen=row.amount_fen,
-            **common,
-        )
-    if table == "tasks":
-        return RecordItem(
-            id=row.task_id,
-            kind="task",
-            lead_id=row.lead_id,
-            customer_id=row.customer_id,
-            dealer=row.dealer,
-            status=row.status,
-            detail=row.kind if not row.outcome else f"{row.kind}:{row.outcome}",
-            due_at=row.due_at,
-            **common,
-        )
-    if table == "pending_sales":
-        return RecordItem(
-            id=row.sale_id,
-            kind="pending_sale",
-            lead_id=row.lead_id,
-            customer_id=row.customer_id,
-            dealer=row.seller,
-            status=row.outcome or "pending",
-            detail=f"rejected_by:{row.rejected_by}" if row.rejected_by else row.confirmer,
-            vehicles=row.vehicles,
-            **common,
-        )
+    shape = _SHAPES[table]
+    region = row.region_code
     return RecordItem(
-        id=row.event_id,
-        kind="tier_change",
-        lead_id=row.lead_id,
-        customer_id=row.customer_id,
-        detail=f"{row.old_tier}->{row.new_tier}",
-        **common,
+        id=getattr(row, shape.id),
+        kind=shape.kind,
+        at=at,
+        dealer=getattr(row, shape.dealer) if shape.dealer else None,
+        status=shape.status(row),
+        detail=shape.detail(row),
+        region_name=region_label(region) if region and len(region) == 6 else None,
+        customer=safe_masked(row.customer_masked, region) if table == "leads" else None,
+        **{column: getattr(row, column) for column in (*DIMS, *shape.shown)},
     )
 
 
@@ -204,15 +177,7 @@ async def records(
 ) -> Page[RecordItem]:
     """One page of the rows behind `metric`, oldest first by the instant the figure counts them by."""
     measure = MEASURES[metric]
-    model = _MODELS[measure.table]
     where = measure_where(metric, period, filters, scope, now=now)
-    # The figure's condition names the table by its alias: the ORM entity is aliased the same.
-    entity = aliased(model, name=measure.alias)
-    query = select(entity).where(text(where.sql()).bindparams(**where.used_params()))
-    time_column, key_column = getattr(entity, measure.time), getattr(entity, measure.key)
-    # `?updated_since=` (contract.md "Lists"): a fact that changes (a lead's status, a task) by its updated_at; an
-    # immutable one (a refusal, a posting, a tier change) by the instant it counts at.
-    changed_at = getattr(entity, "updated_at", None) if hasattr(model, "updated_at") else time_column
-    result = await fetch_page(session, query, order=[time_column, key_column], params=page, changed_at=changed_at)
+    result = await facts_of(session, measure, where, page)
     items = [_item(measure.table, row, getattr(row, measure.time)) for row in result.rows]
     return Page(items=items, next_cursor=result.next_cursor, total=result.total)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console.filters import Filters, Scope
-from hq_console.insights import MEASURES, measure_where
 from hq_console.periods import Period
+from hq_console.repository.figures import Counted, grouped
+from hq_console.repository.measures import MEASURES, measure_where
 from leadnet_shared.masking import region_label
 
 _FIGURES = (
@@ -53,35 +53,23 @@ async def region_rows(
     session: AsyncSession, period: Period, filters: Filters, scope: Scope, *, now: datetime
 ) -> list[RegionRow]:
     digits = _level(filters)
-    params: dict[str, object] = {"digits": digits}
-    parts = []
-    for name, value in _FIGURES:
-        measure = MEASURES[name]
-        where = measure_where(name, period, filters, scope, now=now)
-        params.update(where.params)
-        parts.append(
-            f"SELECT '{name}' AS figure, substr({measure.alias}.region_code, 1, :digits) AS code, {value} AS n "
-            f"FROM {measure.table} {measure.alias} WHERE {where.sql()} GROUP BY 2"
-        )
-    rows = (await session.execute(text(" UNION ALL ".join(parts)), params)).all()
+    counted = [
+        Counted.of(name, measure_where(name, period, filters, scope, now=now), value) for name, value in _FIGURES
+    ]
+    prefix = {name: f"substr({MEASURES[name].alias}.region_code, 1, :digits)" for name, _ in _FIGURES}
+    rows = await grouped(session, counted, prefix, {"digits": digits})
     by_code: dict[str | None, dict[str, int]] = {}
     for figure, code, n in rows:
         key = code if code and len(code) == digits else None  # a code shorter than the level is not placeable
         cell = by_code.setdefault(key, {})
-        cell[figure] = cell.get(figure, 0) + int(n or 0)
+        cell[figure] = cell.get(figure, 0) + n
     level = {2: "province", 4: "city", 6: "county"}[digits]
     out = [
         RegionRow(
             region_code=code,
             name=_name(code),
             level=level,
-            records_received=got.get("records_received", 0),
-            records_accepted=got.get("records_accepted", 0),
-            cross_region=got.get("cross_region", 0),
-            verified=got.get("verified", 0),
-            sold=got.get("sold", 0),
-            rewards_fen=got.get("rewards", 0),
-            tasks_overdue=got.get("tasks_overdue", 0),
+            **{("rewards_fen" if name == "rewards" else name): got.get(name, 0) for name, _ in _FIGURES},
         )
         for code, got in by_code.items()
     ]

@@ -9,7 +9,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from hq_console.insights import MEASURES
+from hq_console.repository.measures import MEASURES
 from hq_console.web import views
 from hq_console.web.i18n import LANGUAGES, Translator, catalogue
 

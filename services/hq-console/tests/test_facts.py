@@ -181,6 +181,15 @@ async def test_the_same_life_in_order_gives_the_expected_facts(console: httpx.As
     assert {e["entry_id"]: e["region_code"] for e in got["ledger_entries"]} == {"E1": "370782", "E2": "370782"}
 
 
+async def ingest_in_any_order(runtime: Any, data: st.DataObject, events: list[Envelope], *, batches: int) -> None:
+    """The events in an order and in at most `batches` polls that Hypothesis draws."""
+    shuffled = data.draw(st.permutations(events))
+    cuts = sorted(data.draw(st.sets(st.integers(min_value=1, max_value=len(shuffled) - 1), max_size=batches - 1)))
+    for first, last in zip([0, *cuts], [*cuts, len(shuffled)], strict=True):
+        async with runtime.db.transaction() as session:
+            await ingest(session, list(shuffled[first:last]))
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 async def test_arrival_order_and_batching_do_not_change_the_facts(
@@ -191,11 +200,7 @@ async def test_arrival_order_and_batching_do_not_change_the_facts(
     ordered, shuffled = f"o{run}-", f"s{run}-"
     async with runtime.db.transaction() as session:
         await ingest(session, life(ordered))
-    events = data.draw(st.permutations(life(shuffled)))
-    cuts = sorted(data.draw(st.sets(st.integers(min_value=1, max_value=len(events) - 1), max_size=4)))
-    for first, last in zip([0, *cuts], [*cuts, len(events)], strict=True):
-        async with runtime.db.transaction() as session:
-            await ingest(session, list(events[first:last]))
+    await ingest_in_any_order(runtime, data, life(shuffled), batches=5)
     assert await facts_of(console, shuffled) == await facts_of(console, ordered)
 
 
@@ -269,9 +274,5 @@ async def test_pending_sales_settle_the_same_whatever_the_arrival_order(
         ("P4", None, 2, "D002"),
     ]
     assert got[1]["rejected_by"] == "D001" and got[1]["settled_at"] == got[1]["rejected_at"]
-    events = data.draw(st.permutations(pending_sales_life(shuffled)))
-    cuts = sorted(data.draw(st.sets(st.integers(min_value=1, max_value=len(events) - 1), max_size=3)))
-    for first, last in zip([0, *cuts], [*cuts, len(events)], strict=True):
-        async with runtime.db.transaction() as session:
-            await ingest(session, list(events[first:last]))
+    await ingest_in_any_order(runtime, data, pending_sales_life(shuffled), batches=4)
     assert await _pending_rows(console, shuffled) == got

@@ -79,6 +79,17 @@ class LeadTruth:
     sold: datetime | None = None
     tasks: list[TaskTruth] = field(default_factory=list)
 
+    def dims(self) -> dict[str, str | None]:
+        """The dimensions its lead events carry, by their names on the topic."""
+        return {
+            "entered_by": self.entered_by,
+            "region_code": self.region,
+            "product_line": self.line,
+            "tier": self.tier,
+            "source": self.source,
+            "network_code": self.network,
+        }
+
 
 @dataclass
 class SaleTruth:
@@ -169,16 +180,7 @@ def build_world(seed: int = 20, leads: int = 140) -> World:
             accepted=rnd.random() >= 0.15,
         )
         world.leads.append(lead)
-        facts = {
-            "lead_id": lead.lead_id,
-            "customer_id": customer,
-            "entered_by": lead.entered_by,
-            "region_code": lead.region,
-            "product_line": lead.line,
-            "tier": lead.tier,
-            "source": lead.source,
-            "network_code": lead.network,
-        }
+        facts = {"lead_id": lead.lead_id, "customer_id": customer, **lead.dims()}
         if not lead.accepted:
             lead.dims_on_event = rnd.random() < 0.5
             data = {
@@ -427,12 +429,7 @@ def _life_cycle(world: World) -> None:
                     "lead_id": lead.lead_id,
                     "customer_id": lead.customer_id,
                     "verified_at": _iso(lead.verified),
-                    "entered_by": lead.entered_by,
-                    "region_code": lead.region,
-                    "product_line": lead.line,
-                    "tier": lead.tier,
-                    "source": lead.source,
-                    "network_code": lead.network,
+                    **lead.dims(),
                     "assigned_dealer": lead.assigned,
                     "lead_version": 1,
                 },

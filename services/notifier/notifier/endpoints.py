@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import ORJSONResponse
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
@@ -52,39 +54,25 @@ _MANAGE = problem_responses(Forbidden, DealerNotActive, NotFound, ValidationFail
 
 
 def webhook_out(w: Webhook) -> WebhookOut:
-    return WebhookOut(
-        webhook_id=w.webhook_id,
-        owner=w.owner,
-        dealer=w.dealer,
-        url=w.url,
-        events=list(w.events),
-        description=w.description,
-        status=w.status,
-        disabled_reason=w.disabled_reason,
-        disabled_at=w.disabled_at,
-        failing_since=w.failing_since,
-        previous_secret_until=w.previous_secret_until,
-        created_at=w.created_at,
-        updated_at=w.updated_at,
-    )
+    return WebhookOut.model_validate(w, from_attributes=True)
 
 
 def delivery_out(d: Delivery) -> DeliveryOut:
-    return DeliveryOut(
-        delivery_id=d.delivery_id,
-        webhook_id=d.webhook_id,
-        event_type=d.event_type,
-        source_event_id=d.source_event_id,
-        status=d.status,
-        attempts=d.attempts,
-        response_code=d.response_code,
-        last_error=d.last_error,
-        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
-        last_attempt_at=d.last_attempt_at,
-        created_at=d.created_at,
-        updated_at=d.updated_at,
-        payload=d.payload,
-    )
+    out = DeliveryOut.model_validate(d, from_attributes=True)
+    if d.status != "pending":
+        out.next_attempt_at = None  # only a pending delivery has a next attempt
+    return out
+
+
+@asynccontextmanager
+async def _managing(
+    request: Request, principal: Principal, webhook_id: str, *, lock: bool = False
+) -> AsyncIterator[tuple[AsyncSession, Webhook]]:
+    """A transaction on a subscription the caller sees, which it may change only as an active dealer (or HQ)."""
+    async with runtime_of(request).db.transaction() as session:
+        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=lock)
+        await require_active_dealer(session, DEALER_DIRECTORY, principal)
+        yield session, webhook
 
 
 def _check(request: Request, *, url: str | None, events: list[str] | None) -> None:
@@ -172,9 +160,7 @@ async def patch_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Requ
     _check(request, url=body.url, events=body.events)
     runtime = runtime_of(request)
     now = runtime.clock.now()
-    async with runtime.db.transaction() as session:
-        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
+    async with _managing(request, principal, webhook_id, lock=True) as (session, webhook):
         if body.url is not None:
             webhook.url = body.url
         if body.events is not None:
@@ -190,10 +176,8 @@ async def patch_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Requ
 
 @router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe (its log goes too)", responses=_MANAGE)
 async def delete_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> Response:
-    async with runtime_of(request).db.transaction() as session:
-        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
-        await session.delete(webhook)
+    async with _managing(request, principal, webhook_id, lock=True) as (session, webhook):
+        await subscriptions.delete(session, webhook)
     return Response(status_code=204)
 
 
@@ -204,11 +188,8 @@ async def delete_webhook(webhook_id: WebhookId, request: Request, principal: Cal
     responses=_MANAGE,
 )
 async def rotate_secret(webhook_id: WebhookId, request: Request, principal: Caller) -> SecretOut:
-    runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=True)
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
-        secret = subscriptions.rotate(webhook, now=runtime.clock.now(), policy=webhook_policy())
+    async with _managing(request, principal, webhook_id, lock=True) as (_, webhook):
+        secret = subscriptions.rotate(webhook, now=runtime_of(request).clock.now(), policy=webhook_policy())
         assert webhook.previous_secret_until is not None
         return SecretOut(secret=secret, previous_secret_until=webhook.previous_secret_until)
 
@@ -228,9 +209,7 @@ async def list_deliveries(
 ) -> DeliveryPage:
     async with runtime_of(request).db.transaction() as session:
         await subscriptions.get_visible(session, principal, webhook_id)
-        query = select(Delivery).where(Delivery.webhook_id == webhook_id)
-        if status is not None:
-            query = query.where(Delivery.status == status)
+        query = queue.listed(webhook_id, status)
         found = await fetch_page(session, query, order=[Delivery.seq], params=page, changed_at=Delivery.updated_at)
     return DeliveryPage(items=[delivery_out(d) for d in found.rows], next_cursor=found.next_cursor, total=found.total)
 
@@ -238,8 +217,8 @@ async def list_deliveries(
 async def _delivery(request: Request, principal: Caller, webhook_id: str, delivery_id: str) -> DeliveryOut:
     async with runtime_of(request).db.transaction() as session:
         await subscriptions.get_visible(session, principal, webhook_id)
-        delivery = await session.get(Delivery, delivery_id)
-        if delivery is None or delivery.webhook_id != webhook_id:
+        delivery = await queue.delivery(session, webhook_id=webhook_id, delivery_id=delivery_id)
+        if delivery is None:
             raise NotFound("No such delivery.")
         return delivery_out(delivery)
 
@@ -264,9 +243,7 @@ async def replay_delivery(
     webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, principal: Caller
 ) -> DeliveryOut:
     runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        await subscriptions.get_visible(session, principal, webhook_id)
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
+    async with _managing(request, principal, webhook_id) as (session, _):
         if not await queue.replay_one(session, webhook_id=webhook_id, delivery_id=delivery_id, now=runtime.clock.now()):
             raise NotFound("No such delivery.")
         await queue.wake(session)
@@ -287,9 +264,7 @@ async def replay_range(webhook_id: WebhookId, body: ReplayIn, request: Request, 
             errors=[FieldProblem("/until", "out_of_range", "must be after since")],
         )
     runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        await subscriptions.get_visible(session, principal, webhook_id)
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
+    async with _managing(request, principal, webhook_id) as (session, _):
         count = await queue.replay_range(
             session,
             webhook_id=webhook_id,
@@ -311,9 +286,7 @@ async def replay_range(webhook_id: WebhookId, body: ReplayIn, request: Request, 
 )
 async def test_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> DeliveryOut:
     runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        await subscriptions.get_visible(session, principal, webhook_id)
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
+    async with _managing(request, principal, webhook_id) as (session, _):
         delivery_id = await queue.enqueue_test(
             session, webhook_id=webhook_id, event_id=f"test:{uuid.uuid4()}", now=runtime.clock.now()
         )

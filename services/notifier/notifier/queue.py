@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifier.models import Delivery
 
 
 @dataclass(frozen=True)
@@ -251,3 +253,15 @@ async def replay_range(
         {"webhook_id": webhook_id, "since": since, "until": until, "failed_only": failed_only, "now": now},
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def listed(webhook_id: str, status: str | None) -> Select[Delivery]:
+    """A subscription's delivery log (of one status, when given), for the kit's keyset pages."""
+    query = select(Delivery).where(Delivery.webhook_id == webhook_id)
+    return query if status is None else query.where(Delivery.status == status)
+
+
+async def delivery(session: AsyncSession, *, webhook_id: str, delivery_id: str) -> Delivery | None:
+    """One delivery of a subscription (None: not one of its deliveries)."""
+    found = await session.get(Delivery, delivery_id)
+    return found if found is not None and found.webhook_id == webhook_id else None

@@ -47,6 +47,11 @@ def listed(principal: Principal) -> Select[Webhook]:
     return query if owner == HQ_OWNER else query.where(Webhook.owner == owner)
 
 
+async def delete(session: AsyncSession, webhook: Webhook) -> None:
+    """Unsubscribe: the subscription goes, and its delivery log with it."""
+    await session.delete(webhook)
+
+
 async def create(
     session: AsyncSession,
     *,

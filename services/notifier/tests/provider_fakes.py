@@ -45,6 +45,20 @@ class FakeProvider:
         self._window.append(now)
         return False
 
+    def answer(
+        self,
+        received: dict[str, Any],
+        limited: dict[str, Any],
+        ok: Callable[[int], dict[str, Any]] = lambda count: {"errcode": 0, "errmsg": "ok"},
+    ) -> Response:
+        """The answer to a valid request: the provider's rate-limit error (`limited`, its code noted in `refused`)
+        past the minute's allowance, else its success (`ok` of how many it has received)."""
+        if self.over_limit():
+            self.refused.append(str(limited.get("errcode", limited.get("Code"))))
+            return JSONResponse(limited)
+        self.received.append(received)
+        return JSONResponse(ok(len(self.received)))
+
     def failing(self) -> bool:
         if self.fail_next > 0:
             self.fail_next -= 1
@@ -63,11 +77,7 @@ def wecom_app(fake: FakeProvider, *, key: str) -> Starlette:
             return JSONResponse({"errcode": 40008, "errmsg": "invalid message type"})
         if len(body["markdown"]["content"].encode()) > 4096:
             return JSONResponse({"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"})
-        if fake.over_limit():
-            fake.refused.append("45009")
-            return JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
-        fake.received.append(body)
-        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+        return fake.answer(body, {"errcode": 45009, "errmsg": "api freq out of limit"})
 
     return Starlette(routes=[Route("/cgi-bin/webhook/send", send, methods=["POST"])])
 
@@ -91,11 +101,7 @@ def dingtalk_app(fake: FakeProvider, *, access_token: str, secret: str) -> Starl
         markdown = body.get("markdown", {})
         if body.get("msgtype") != "markdown" or not markdown.get("title") or not markdown.get("text"):
             return JSONResponse({"errcode": 40035, "errmsg": "missing parameter"})
-        if fake.over_limit():
-            fake.refused.append("410100")
-            return JSONResponse({"errcode": 410100, "errmsg": "send too fast, exceed 20 times per minute"})
-        fake.received.append(body)
-        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+        return fake.answer(body, {"errcode": 410100, "errmsg": "send too fast, exceed 20 times per minute"})
 
     return Starlette(routes=[Route("/robot/send", send, methods=["POST"])])
 
@@ -139,12 +145,10 @@ def aliyun_sms_app(fake: FakeProvider, *, access_key_id: str, access_key_secret:
             orjson.loads(params.get("TemplateParam", ""))
         except orjson.JSONDecodeError:
             return JSONResponse({"Code": "isv.INVALID_JSON_PARAM", "RequestId": request_id})
-        if fake.over_limit():
-            fake.refused.append("isv.BUSINESS_LIMIT_CONTROL")
-            return JSONResponse({"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发分钟级流控Permits:1"})
-        fake.received.append(params)
-        return JSONResponse(
-            {"Code": "OK", "Message": "OK", "BizId": f"biz{len(fake.received)}", "RequestId": request_id}
+        return fake.answer(
+            params,
+            {"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发分钟级流控Permits:1"},
+            lambda count: {"Code": "OK", "Message": "OK", "BizId": f"biz{count}", "RequestId": request_id},
         )
 
     return Starlette(routes=[Route("/", root, methods=["GET"])])

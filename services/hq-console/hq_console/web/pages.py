@@ -13,7 +13,7 @@ import csv
 import hashlib
 import io
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -28,6 +28,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from openpyxl import Workbook
 
 from hq_console import periods
+from hq_console.repository import facts
 from hq_console.web import views
 from hq_console.web.filters import PERIODS, Filters
 from hq_console.web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language
@@ -315,6 +316,25 @@ def filters_of(request: Request) -> Filters:
     return Filters.parse(dict(request.query_params), today=periods.today(now))
 
 
+PageHandler = Callable[[Request, ConsoleSession], Awaitable[Response]]
+
+
+def for_hq(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
+    """A page for HQ people: anybody else is sent to log in, or refused, before `handler` runs."""
+
+    async def page(request: Request) -> Response:
+        try:
+            session = await caller(request)
+        except (NeedsLogin, Refused) as exc:
+            return refused(request, exc)
+        return await handler(request, session)
+
+    # FastAPI reads the route's name and description from these (not functools.wraps: FastAPI would then take the
+    # handler's own parameters for query parameters).
+    page.__name__, page.__qualname__, page.__doc__ = handler.__name__, handler.__qualname__, handler.__doc__
+    return page
+
+
 # ---- pages -----------------------------------------------------------------------------------------------------
 
 
@@ -335,11 +355,7 @@ async def build_view(request: Request, name: str, session: ConsoleSession, filte
 
 
 def _page_route(name: str) -> None:
-    async def page(request: Request) -> Response:
-        try:
-            session = await caller(request)
-        except (NeedsLogin, Refused) as exc:
-            return refused(request, exc)
+    async def page(request: Request, session: ConsoleSession) -> Response:
         filters = filters_of(request)
         view = await build_view(request, name, session, filters)
         ctx = Page(request, session, filters)
@@ -354,40 +370,42 @@ def _page_route(name: str) -> None:
             stream_url=f"{PREFIX}/stream",
         )
 
-    async def export(request: Request) -> Response:
-        try:
-            session = await caller(request)
-        except (NeedsLogin, Refused) as exc:
-            return refused(request, exc)
-        filters = filters_of(request)
-        view = await build_view(request, name, session, filters)
+    async def export(request: Request, session: ConsoleSession) -> Response:
+        view = await build_view(request, name, session, filters_of(request))
         return export_response(request, session, view.table(request.query_params.get("table", "")), name)
 
-    router.add_api_route(f"/{name}", page, methods=["GET"], name=f"console_{name}")
-    router.add_api_route(f"/{name}/export", export, methods=["GET"], name=f"console_{name}_export")
+    router.add_api_route(f"/{name}", for_hq(page), methods=["GET"], name=f"console_{name}")
+    router.add_api_route(f"/{name}/export", for_hq(export), methods=["GET"], name=f"console_{name}_export")
 
 
 for _name in PAGES:
     _page_route(_name)
 
 
-@router.get("/list")
-async def drill_list(request: Request) -> Response:
-    """The masked list behind a number: `?measure=` and the page's filters (plus the cell's own dimension)."""
-    try:
-        session = await caller(request)
-    except (NeedsLogin, Refused) as exc:
-        return refused(request, exc)
-    filters = filters_of(request)
-    ctx = Page(request, session, filters)
+async def _list(
+    request: Request, session: ConsoleSession, filters: Filters, t: Translator, *, limit: int = views.LIST_PAGE
+) -> tuple[Table, str | None, int | None] | None:
+    """The page of the list `?measure=` names (None: no such list)."""
     measure = request.query_params.get("measure", "")
     if measure not in views.MEASURES:
-        return ctx.render("error.html", status=404, title="error.not_found", message="error.no_such_list")
+        return None
     runtime = runtime_of(request)
     async with runtime.db.transaction() as db:
-        table, next_cursor, total = await views.drill_list(
-            db, session.principal, filters, measure, request.query_params, ctx.t, runtime.clock.now()
+        return await views.drill_list(
+            db, session.principal, filters, measure, request.query_params, t, runtime.clock.now(), limit=limit
         )
+
+
+@router.get("/list")
+@for_hq
+async def drill_list(request: Request, session: ConsoleSession) -> Response:
+    """The masked list behind a number: `?measure=` and the page's filters (plus the cell's own dimension)."""
+    filters = filters_of(request)
+    ctx = Page(request, session, filters)
+    found = await _list(request, session, filters, ctx.t)
+    if found is None:
+        return ctx.render("error.html", status=404, title="error.not_found", message="error.no_such_list")
+    table, next_cursor, total = found
     next_href = None
     if next_cursor:
         params = dict(request.query_params)
@@ -399,7 +417,7 @@ async def drill_list(request: Request) -> Response:
         "list.html",
         table=table,
         total=total if total is not None else len(table.rows),
-        measure=measure,
+        measure=table.id,
         next_href=next_href,
         back_href=f"{PREFIX}/{back_page}?{filters.query()}",
         nav=nav_for(back_page, filters),
@@ -407,27 +425,12 @@ async def drill_list(request: Request) -> Response:
 
 
 @router.get("/list/export")
-async def drill_list_export(request: Request) -> Response:
-    try:
-        session = await caller(request)
-    except (NeedsLogin, Refused) as exc:
-        return refused(request, exc)
-    measure = request.query_params.get("measure", "")
-    if measure not in views.MEASURES:
+@for_hq
+async def drill_list_export(request: Request, session: ConsoleSession) -> Response:
+    found = await _list(request, session, filters_of(request), Page(request, session).t, limit=views.EXPORT_LIMIT)
+    if found is None:
         return Response(status_code=404)
-    runtime = runtime_of(request)
-    async with runtime.db.transaction() as db:
-        table, _, _ = await views.drill_list(
-            db,
-            session.principal,
-            filters_of(request),
-            measure,
-            request.query_params,
-            Page(request, session).t,
-            runtime.clock.now(),
-            limit=views.EXPORT_LIMIT,
-        )
-    return export_response(request, session, table, f"list-{measure}")
+    return export_response(request, session, found[0], f"list-{found[0].id}")
 
 
 # ---- export ----------------------------------------------------------------------------------------------------
@@ -529,13 +532,10 @@ class Watermark:
 
 
 @router.get("/stream")
-async def stream(request: Request) -> Response:
+@for_hq
+async def stream(request: Request, session: ConsoleSession) -> Response:
     """Server-sent events: `update` whenever the console's history moved on (a new event ingested), so an open
     page re-fetches its numbers without a reload; a comment every 15 s keeps proxies from closing the stream."""
-    try:
-        await caller(request)
-    except (NeedsLogin, Refused) as exc:
-        return refused(request, exc)
     runtime = runtime_of(request)
     watermark = web_state(runtime).watermark
 
@@ -561,7 +561,7 @@ async def stream(request: Request) -> Response:
 
 async def _watermark(runtime: Runtime) -> str:
     async with runtime.db.transaction() as db:
-        return await views.watermark(db)
+        return await facts.watermark(db)
 
 
 # ---- static files ---------------------------------------------------------------------------------------------

@@ -32,9 +32,9 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hq_console.repository import sessions
 from leadnet_shared.auth import Principal, Role, TokenVerifier, ensure_keys, mint_token, verify_bearer
 from leadnet_shared.problems import Unauthenticated
 
@@ -268,17 +268,7 @@ def console_login_link(
     return f"{base_url.rstrip('/')}/console/login?{urlencode({'token': token})}"
 
 
-SECRET_KEY = "console_session_secret"
-
-
 async def shared_session_secret(db: AsyncSession) -> bytes:
     """The session-signing secret every replica reads from the console's database (made once, by whichever
     replica comes first); deleting the row signs everybody out."""
-    await db.execute(
-        text("INSERT INTO kit_state (key, value) VALUES (:key, CAST(:value AS jsonb)) ON CONFLICT (key) DO NOTHING"),
-        {"key": SECRET_KEY, "value": json.dumps(secrets.token_urlsafe(48))},
-    )
-    value = (
-        await db.execute(text("SELECT value #>> '{}' FROM kit_state WHERE key = :key"), {"key": SECRET_KEY})
-    ).scalar()
-    return str(value).encode()
+    return (await sessions.shared_secret(db, secrets.token_urlsafe(48))).encode()

@@ -7,12 +7,11 @@ decides what a page shows, in which order, and which masked list each number lin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hq_console import customers as customer_figures
@@ -22,6 +21,7 @@ from hq_console import networks as network_figures
 from hq_console import regions as region_figures
 from hq_console.filters import Filters as InsightFilters
 from hq_console.filters import Scope
+from hq_console.repository import directory, measures
 from hq_console.web.filters import Filters
 from hq_console.web.i18n import Translator
 from hq_console.web.viewmodel import Chart, Column, Crumb, PageView, Row, Table, Tile
@@ -30,30 +30,21 @@ from leadnet_shared.masking import region_label
 from leadnet_shared.pagination import PageParams
 
 PREFIX = "/console"
-# The lists a number can open: the figures of insights.MEASURES.
-MEASURES: frozenset[str] = frozenset(insights.MEASURES)
+# The lists a number can open: the figures of repository.measures.MEASURES.
+MEASURES: frozenset[str] = frozenset(measures.MEASURES)
 EXPORT_LIMIT = 500  # rows of a list export: one page of the kit's largest
 LIST_PAGE = 100
 
-# Overview tiles: (tile key, the list behind it, money?)
-OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = (
-    ("records_received", "records_received", False),
-    ("records_accepted", "records_accepted", False),
-    ("duplicates_refused", "duplicates_refused", False),
-    ("refused_at_intake", "refused_at_intake", False),
-    ("cross_region", "cross_region", False),
-    ("verified", "verified", False),
-    ("promoted", "promoted", False),
-    ("sold", "sold", False),
-    ("rewards_fen", "rewards", True),
-    ("tasks_open", "tasks_open", False),
-    ("tasks_overdue", "tasks_overdue", False),
-    ("sales_pending", "sales_pending", False),
-    ("sales_rejected", "sales_rejected", False),
+# Overview tiles: (tile key, the list behind it, money?): the overview's figures but the vehicles sold, and the
+# authenticity share (a share, placed after the figures it divides).
+OVERVIEW_TILES: tuple[tuple[str, str | None, bool], ...] = tuple(
+    (key, "rewards" if key == "rewards_fen" else key, key == "rewards_fen")
+    for key in insights.KpiValues.model_fields
+    if key not in ("authenticity_share", "vehicles_sold")
 )
 FUNNEL_STAGES = ("received", "accepted", "verified", "promoted", "sold")
 # The list behind each stage: the cohort received in the period and, after "received", those of it that reached
-# the stage since (insights.MEASURES "funnel_*", the funnel's own conditions).
+# the stage since (measures.MEASURES "funnel_*", the funnel's own conditions).
 FUNNEL_MEASURES = {
     "received": "records_received",
     "accepted": "funnel_accepted",
@@ -123,6 +114,16 @@ async def build(
     return await builder(ctx)
 
 
+def _figure(key: str, label: str | None = None, *, measure: str | None = None, **style: bool) -> Column:
+    """A column of counts, each linking to the list of its figure (`measure`, by default the column's key)."""
+    return Column(key, label or f"col.{key}", numeric=True, measure=measure or key, **style)
+
+
+RECEIVED = _figure("records_received", "col.received")
+ACCEPTED = _figure("records_accepted", "col.accepted")
+REWARDS = _figure("rewards_fen", measure="rewards", money=True)
+
+
 def _linker(ctx: Context, overrides_of: Any = None) -> Any:
     def link(row: Row, column: Column) -> str | None:
         assert column.measure is not None
@@ -132,21 +133,26 @@ def _linker(ctx: Context, overrides_of: Any = None) -> Any:
     return link
 
 
+def _tiles(ctx: Context, current: Any, previous: Any, tiles: Iterable[tuple[str, str | None, bool]]) -> list[Tile]:
+    """A tile per (figure, the list behind it, money?) with the previous period's value."""
+    return [
+        Tile(
+            key=key,
+            value=int(getattr(current, key)),
+            previous=int(getattr(previous, key)),
+            href=ctx.list_href(measure) if measure else None,
+            money=money,
+        )
+        for key, measure, money in tiles
+    ]
+
+
 # ---- overview ---------------------------------------------------------------------------------------------------
 
 
 async def overview(ctx: Context) -> PageView:
     k = await insights.kpis(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    tiles = [
-        Tile(
-            key=key,
-            value=int(getattr(k, key)),
-            previous=int(getattr(k.previous, key)),
-            href=ctx.list_href(measure) if measure else None,
-            money=money,
-        )
-        for key, measure, money in OVERVIEW_TILES
-    ]
+    tiles = _tiles(ctx, k, k.previous, OVERVIEW_TILES)
     # The authenticity share: of the records accepted in the period, the share verified since.
     tiles.insert(
         6,
@@ -167,17 +173,7 @@ async def overview(ctx: Context) -> PageView:
         }
         for tile in tiles
     ]
-    table = Table(
-        id="kpis",
-        title="table.kpis",
-        columns=[
-            Column("dimension", "col.dimension"),
-            Column("current", "col.current", numeric=True, measure="current"),
-            Column("previous", "col.previous", numeric=True),
-        ],
-        rows=rows,
-        linker=lambda row, column: row["list"],
-    )
+    table = _comparison("kpis", rows, linker=lambda row, column: row["list"])
     points = await insights.trend(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
     trend = Chart(
         id="trend",
@@ -193,6 +189,16 @@ async def overview(ctx: Context) -> PageView:
         ),
     )
     return PageView(name="overview", title="nav.overview", tiles=tiles, charts=[trend], tables=[table])
+
+
+def _comparison(table_id: str, rows: list[Row], *, linker: Any) -> Table:
+    """A table of figures this period and the previous one, each number linking to its list."""
+    columns = [
+        Column("dimension", "col.dimension"),
+        Column("current", "col.current", numeric=True, measure="current"),
+        Column("previous", "col.previous", numeric=True),
+    ]
+    return Table(id=table_id, title=f"table.{table_id}", columns=columns, rows=rows, linker=linker)
 
 
 def _plain(value: int | float | None, tile: Tile) -> int | float | None:
@@ -295,52 +301,26 @@ def _group_label(ctx: Context, group: str, key: str | None) -> str:
 
 async def dealers(ctx: Context) -> PageView:
     rows = await dealer_figures.dealer_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    table_rows: list[Row] = [
-        {
-            "dealer": row.dealer,
-            "dealer_name": row.name,
-            "records_received": row.records_received,
-            "verified": row.verified,
-            "callbacks_due": row.callbacks.due,
-            "callbacks_on_time": row.callbacks.on_time,
-            "callbacks_late": row.callbacks.late,
-            "callbacks_open": row.callbacks.open,
-            "callback_on_time": row.callbacks.share_on_time,
-            "promotions_due": row.promotions.due,
-            "promotions_on_time": row.promotions.on_time,
-            "promotions_late": row.promotions.late,
-            "promotions_open": row.promotions.open,
-            "promotion_on_time": row.promotions.share_on_time,
-            "overdue": row.overdue,
-            "escalated": row.escalated,
-            "plan_completion": row.plan_completion,
-            "sold": row.sold,
-            "cross_region_sales": row.cross_region_sales,
-            "sales_pending": row.sales_pending,
-            "sales_rejected": row.sales_rejected,
-            "rewards_fen": row.rewards_fen,
-        }
-        for row in rows
-    ]
+    table_rows = [_dealer_cells(row) for row in rows]
     table = Table(
         id="dealers",
         title="table.dealers",
         columns=[
             Column("dealer", "col.dealer"),
             Column("dealer_name", "col.dealer_name"),
-            Column("records_received", "col.received", numeric=True, measure="records_received"),
-            Column("verified", "col.verified", numeric=True, measure="verified"),
+            RECEIVED,
+            _figure("verified"),
             *_timeliness_columns("callbacks", "callback"),
             *_timeliness_columns("promotions", "promotion"),
-            Column("overdue", "col.overdue", numeric=True, measure="tasks_became_overdue"),
-            Column("escalated", "col.escalated", numeric=True, measure="tasks_escalated"),
+            _figure("overdue", measure="tasks_became_overdue"),
+            _figure("escalated", measure="tasks_escalated"),
             # a share links to the list of its numerator (the callbacks completed in the period)
-            Column("plan_completion", "col.plan_completion", numeric=True, percent=True, measure="callbacks_completed"),
-            Column("sold", "col.sold", numeric=True, measure="sold"),
-            Column("cross_region_sales", "col.cross_region_sales", numeric=True, measure="cross_region_sales"),
-            Column("sales_pending", "col.sales_pending", numeric=True, measure="sales_pending"),
-            Column("sales_rejected", "col.sales_rejected", numeric=True, measure="sales_rejected"),
-            Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
+            _figure("plan_completion", measure="callbacks_completed", percent=True),
+            _figure("sold"),
+            _figure("cross_region_sales"),
+            _figure("sales_pending"),
+            _figure("sales_rejected"),
+            REWARDS,
         ],
         rows=table_rows,
         linker=_linker(ctx, lambda row: {"dealer": row["dealer"]}),
@@ -359,17 +339,25 @@ async def dealers(ctx: Context) -> PageView:
     return PageView(name="dealers", title="nav.dealers", charts=[chart], tables=[table])
 
 
+def _dealer_cells(row: dealer_figures.DealerRow) -> Row:
+    """A dealer's row as table cells: its figures, and each timeliness's counts and share on time."""
+    cells: Row = row.model_dump(exclude={"callbacks", "promotions", "name"}) | {"dealer_name": row.name}
+    for plural, singular, timeliness in (
+        ("callbacks", "callback", row.callbacks),
+        ("promotions", "promotion", row.promotions),
+    ):
+        cells |= {f"{plural}_{part}": getattr(timeliness, part) for part in _TIMELINESS_PARTS}
+        cells[f"{singular}_on_time"] = timeliness.share_on_time
+    return cells
+
+
+_TIMELINESS_PARTS = ("due", "on_time", "late", "open")
+
+
 def _timeliness_columns(plural: str, singular: str) -> list[Column]:
     """Due, on time, late, open (each linking to its tasks) and the share on time (linking to those on time)."""
-    return [
-        *(
-            Column(f"{plural}_{part}", f"col.{plural}_{part}", numeric=True, measure=f"{plural}_{part}")
-            for part in ("due", "on_time", "late", "open")
-        ),
-        Column(
-            f"{singular}_on_time", f"col.{singular}_on_time", numeric=True, percent=True, measure=f"{plural}_on_time"
-        ),
-    ]
+    shares = _figure(f"{singular}_on_time", measure=f"{plural}_on_time", percent=True)
+    return [*(_figure(f"{plural}_{part}") for part in _TIMELINESS_PARTS), shares]
 
 
 # ---- regions ----------------------------------------------------------------------------------------------------
@@ -400,16 +388,10 @@ def _region_part(prefix: str) -> str:
 async def regions(ctx: Context) -> PageView:
     rows = await region_figures.region_rows(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
     table_rows: list[Row] = [
-        {
+        row.model_dump()
+        | {
             "region": _region_part(row.region_code) if row.region_code else ctx.t("col.unknown"),
             "code": row.region_code,
-            "records_received": row.records_received,
-            "records_accepted": row.records_accepted,
-            "cross_region": row.cross_region,
-            "verified": row.verified,
-            "sold": row.sold,
-            "rewards_fen": row.rewards_fen,
-            "tasks_overdue": row.tasks_overdue,
         }
         for row in rows
     ]
@@ -430,13 +412,13 @@ async def regions(ctx: Context) -> PageView:
         title="table.regions",
         columns=[
             Column("region", "col.region", measure="drill"),
-            Column("records_received", "col.received", numeric=True, measure="records_received"),
-            Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
-            Column("cross_region", "kpi.cross_region", numeric=True, measure="cross_region"),
-            Column("verified", "col.verified", numeric=True, measure="verified"),
-            Column("sold", "col.sold", numeric=True, measure="sold"),
-            Column("rewards_fen", "col.rewards_fen", numeric=True, money=True, measure="rewards"),
-            Column("tasks_overdue", "kpi.tasks_overdue", numeric=True, measure="tasks_overdue"),
+            RECEIVED,
+            ACCEPTED,
+            _figure("cross_region", "kpi.cross_region"),
+            _figure("verified"),
+            _figure("sold"),
+            REWARDS,
+            _figure("tasks_overdue", "kpi.tasks_overdue"),
         ],
         rows=table_rows,
         linker=link,
@@ -471,10 +453,10 @@ async def networks(ctx: Context) -> PageView:
         title="nav.networks",
         columns=[
             Column("label", "col.network"),
-            Column("records_received", "col.received", numeric=True, measure="records_received"),
-            Column("refused_at_intake", "kpi.refused_at_intake", numeric=True, measure="refused_at_intake"),
-            Column("records_accepted", "col.accepted", numeric=True, measure="records_accepted"),
-            Column("verified", "col.verified", numeric=True, measure="accepted_verified"),
+            RECEIVED,
+            _figure("refused_at_intake", "kpi.refused_at_intake"),
+            ACCEPTED,
+            _figure("verified", measure="accepted_verified"),
             Column("authenticity_share", "col.authenticity_share", numeric=True, percent=True),
             Column("authenticity_level", "col.authenticity_level", numeric=True),
         ],
@@ -524,29 +506,12 @@ async def networks(ctx: Context) -> PageView:
 
 async def customers(ctx: Context) -> PageView:
     figures = await customer_figures.customer_figures(ctx.db, ctx.period, ctx.insight_filters, ctx.scope, now=ctx.now)
-    tiles = [
-        Tile(
-            key=name,
-            value=int(getattr(figures, name)),
-            previous=int(getattr(figures.previous, name)),
-            href=ctx.list_href(name),
-        )
-        for name in CUSTOMER_MEASURES
+    tiles = _tiles(ctx, figures, figures.previous, ((name, name, False) for name in CUSTOMER_MEASURES))
+    rows: list[Row] = [
+        {"dimension": ctx.t(f"kpi.{name}"), "current": tile.value, "previous": tile.previous, "list": name}
+        for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
     ]
-    table = Table(
-        id="customers",
-        title="table.customers",
-        columns=[
-            Column("dimension", "col.dimension"),
-            Column("current", "col.current", numeric=True, measure="current"),
-            Column("previous", "col.previous", numeric=True),
-        ],
-        rows=[
-            {"dimension": ctx.t(f"kpi.{name}"), "current": tile.value, "previous": tile.previous, "list": name}
-            for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
-        ],
-        linker=lambda row, column: ctx.list_href(row["list"]),
-    )
+    table = _comparison("customers", rows, linker=lambda row, column: ctx.list_href(row["list"]))
     chart = Chart(
         id="customers",
         title="chart.customers",
@@ -642,11 +607,8 @@ async def filter_options(db: AsyncSession, principal: Principal, filters: Filter
     ]
     if filters.region and len(filters.region) > 2:
         provinces.append((filters.region, region_label(filters.region.ljust(6, "0")) or filters.region))
-    dealers = (await db.execute(text("SELECT code, name FROM dealers ORDER BY code"))).all()
-    lines = (
-        await db.execute(text("SELECT DISTINCT jsonb_array_elements_text(product_lines) FROM dealers ORDER BY 1"))
-    ).scalars()
-    product_lines = [(line, line) for line in lines if line]
+    dealers = await directory.dealer_names(db)
+    product_lines = [(line, line) for line in await directory.product_lines(db)]
     if filters.product_line and filters.product_line not in dict(product_lines):
         product_lines.append((filters.product_line, filters.product_line))
     return [
@@ -680,18 +642,6 @@ def _provinces() -> list[str]:
     from leadnet_shared.masking import _region_names
 
     return sorted(code[:2] for code in _region_names() if code.endswith("0000"))
-
-
-async def watermark(db: AsyncSession) -> str:
-    """How far the console's history has got: changes whenever an event was ingested (each one adds its id to the
-    inbox). Read from PostgreSQL's statistics of the inbox table, a constant-time look-up: `max(processed_at)` would
-    scan ten million inbox rows every second, the inbox having no index on that column (writes stay as cheap)."""
-    row = (
-        await db.execute(
-            text("SELECT n_tup_ins + n_tup_del FROM pg_stat_user_tables WHERE relid = CAST('inbox' AS regclass)")
-        )
-    ).scalar()
-    return str(row or "")
 
 
 # ---- charts -----------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from notifier.channels.base import Message, PermanentFailure, RateLimited, TransientFailure
+from notifier.channels.base import JsonApiChannel, Message
 
 RATE_LIMIT_CODES = frozenset({"isv.BUSINESS_LIMIT_CONTROL", "Throttling.User", "Throttling"})
 RETRY_CODES = frozenset({"isp.SYSTEM_ERROR", "isp.RAM_PERMISSION_DENY", "ServiceUnavailable"})
@@ -46,7 +46,13 @@ def signature(params: Mapping[str, str], access_key_secret: str, method: str = "
     return base64.b64encode(digest).decode()
 
 
-class AliyunSms:
+class AliyunSms(JsonApiChannel):
+    provider = "Aliyun SMS"
+    code_field, message_field, ok_code, code_words = "Code", "Message", "OK", ("a Code", "")
+    rate_limit_codes = RATE_LIMIT_CODES
+    retry_codes = RETRY_CODES
+    rate_limit_pause = LIMIT_PAUSE_SECONDS
+
     def __init__(
         self,
         channel_id: str,
@@ -65,7 +71,7 @@ class AliyunSms:
     ) -> None:
         if not phone_numbers:
             raise ValueError("an SMS channel needs at least one phone number")
-        self._channel_id = channel_id
+        super().__init__(channel_id, timeout=timeout, client=client)
         self._key_id = access_key_id
         self._secret = access_key_secret
         self._sign_name = sign_name
@@ -74,13 +80,8 @@ class AliyunSms:
         self._numbers = ",".join(phone_numbers)
         self._endpoint = endpoint.rstrip("/") + "/"
         self._region = region_id
-        self._client = client or httpx.AsyncClient(timeout=timeout)
         self._now = now
         self._nonce = nonce
-
-    @property
-    def channel_id(self) -> str:
-        return self._channel_id
 
     def signed_params(self, message: Message) -> dict[str, str]:
         params = {
@@ -101,27 +102,7 @@ class AliyunSms:
         return params | {"Signature": signature(params, self._secret)}
 
     async def send(self, message: Message) -> None:
-        params = self.signed_params(message)
-        url = self._endpoint + "?" + canonical_query(params)
-        try:
-            response = await self._client.get(url)
-        except httpx.HTTPError as exc:
-            raise TransientFailure(f"Aliyun SMS unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise TransientFailure(f"Aliyun SMS answered {response.status_code}", code=str(response.status_code))
-        try:
-            answer: Any = response.json()
-            code = str(answer["Code"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TransientFailure(f"Aliyun SMS answered {response.status_code} without a Code") from exc
-        if code == "OK":
-            return
-        detail = f"Aliyun SMS {code}: {answer.get('Message', '')}"
-        if code in RATE_LIMIT_CODES:
-            raise RateLimited(detail, code=code, retry_after=LIMIT_PAUSE_SECONDS)
-        if code in RETRY_CODES:
-            raise TransientFailure(detail, code=code)
-        raise PermanentFailure(detail, code=code)
+        await self._call("GET", self._endpoint + "?" + canonical_query(self.signed_params(message)))
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
+    def _code(self, value: Any) -> str:
+        return str(value)

@@ -13,7 +13,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
+
+import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,62 @@ class Channel(Protocol):
     async def send(self, message: Message) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class JsonApiChannel:
+    """What the adapters of the providers that answer JSON with a result code share (WeCom, DingTalk, Aliyun SMS):
+    the channel's id and HTTP client, and the reading of an answer: unreachable or a server error is transient, the
+    code that means success returns, a rate-limit code pauses the channel, a retry code is transient, and any other
+    code is permanent. A subclass names its provider's codes and builds its request."""
+
+    provider: ClassVar[str]  # the provider's name in an error's detail
+    code_field: ClassVar[str] = "errcode"
+    code_words: ClassVar[tuple[str, str]] = ("an errcode", "errcode ")  # the code in an error's detail
+    message_field: ClassVar[str] = "errmsg"
+    ok_code: ClassVar[str] = "0"
+    rate_limit_codes: ClassVar[frozenset[str]]
+    retry_codes: ClassVar[frozenset[str]]
+    rate_limit_pause: ClassVar[float]  # seconds the channel pauses after a rate-limit code
+    too_many_requests_pause: ClassVar[float | None] = None  # a provider that answers HTTP 429: its pause
+
+    def __init__(self, channel_id: str, *, timeout: float, client: httpx.AsyncClient | None) -> None:
+        self._channel_id = channel_id
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    @property
+    def channel_id(self) -> str:
+        return self._channel_id
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, url: str, **request: Any) -> None:
+        """Send one request and read its answer; raises the `DeliveryError` the answer means."""
+        try:
+            response = await self._client.request(method, url, **request)
+        except httpx.HTTPError as exc:
+            raise TransientFailure(f"{self.provider} unreachable: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status == 429 and self.too_many_requests_pause is not None:
+            raise RateLimited(f"{self.provider} answered 429", code="429", retry_after=self.too_many_requests_pause)
+        if status >= 500:
+            raise TransientFailure(f"{self.provider} answered {status}", code=str(status))
+        try:
+            answer: Any = response.json()
+            code = self._code(answer[self.code_field])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure(f"{self.provider} answered {status} without {self.code_words[0]}") from exc
+        if code == self.ok_code:
+            return
+        detail = f"{self.provider} {self.code_words[1]}{code}: {answer.get(self.message_field, '')}"
+        if code in self.rate_limit_codes:
+            raise RateLimited(detail, code=code, retry_after=self.rate_limit_pause)
+        if code in self.retry_codes:
+            raise TransientFailure(detail, code=code)
+        raise PermanentFailure(detail, code=code)
+
+    def _code(self, value: Any) -> str:
+        return str(int(value))  # a numeric errcode, as the robots send it
 
 
 class SendWindow:

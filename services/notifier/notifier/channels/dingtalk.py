@@ -13,14 +13,11 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
-from notifier.channels.base import Message, PermanentFailure, RateLimited, TransientFailure
+from notifier.channels.base import JsonApiChannel, Message
 
-RATE_LIMIT_CODES = frozenset({410100, 130101})
-RETRY_CODES = frozenset({-1})
 THROTTLE_SECONDS = 600.0
 
 
@@ -30,7 +27,12 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-class DingTalkRobot:
+class DingTalkRobot(JsonApiChannel):
+    provider = "DingTalk"
+    rate_limit_codes = frozenset({"410100", "130101"})
+    retry_codes = frozenset({"-1"})
+    rate_limit_pause = THROTTLE_SECONDS
+
     def __init__(
         self,
         channel_id: str,
@@ -42,16 +44,11 @@ class DingTalkRobot:
         client: httpx.AsyncClient | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
-        self._channel_id = channel_id
+        super().__init__(channel_id, timeout=timeout, client=client)
         self._token = access_token
         self._secret = secret
         self._url = base_url.rstrip("/") + "/robot/send"
-        self._client = client or httpx.AsyncClient(timeout=timeout)
         self._now_ms = now_ms
-
-    @property
-    def channel_id(self) -> str:
-        return self._channel_id
 
     async def send(self, message: Message) -> None:
         params: dict[str, str | int] = {"access_token": self._token}
@@ -59,25 +56,4 @@ class DingTalkRobot:
             timestamp = self._now_ms()
             params |= {"timestamp": timestamp, "sign": sign(self._secret, timestamp)}
         body = {"msgtype": "markdown", "markdown": {"title": message.title, "text": message.markdown()}}
-        try:
-            response = await self._client.post(self._url, params=params, json=body)
-        except httpx.HTTPError as exc:
-            raise TransientFailure(f"DingTalk unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise TransientFailure(f"DingTalk answered {response.status_code}", code=str(response.status_code))
-        try:
-            answer: Any = response.json()
-            errcode = int(answer["errcode"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TransientFailure(f"DingTalk answered {response.status_code} without an errcode") from exc
-        if errcode == 0:
-            return
-        detail = f"DingTalk errcode {errcode}: {answer.get('errmsg', '')}"
-        if errcode in RATE_LIMIT_CODES:
-            raise RateLimited(detail, code=str(errcode), retry_after=THROTTLE_SECONDS)
-        if errcode in RETRY_CODES:
-            raise TransientFailure(detail, code=str(errcode))
-        raise PermanentFailure(detail, code=str(errcode))
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._call("POST", self._url, params=params, json=body)
