@@ -12,7 +12,6 @@ from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 from dedup_router.protection import protection_timer
 from dedup_router.republish import republish_masked_customers
 from dedup_router.sales import SALE_KEYS
-from dedup_router.sales_attribution import reward_policy
 from dedup_router.settings import RouterSettings
 from dedup_router.timeline import TIMELINE_TOPICS, TIMELINE_TYPES, timeline_handler
 from leadnet_shared.app import ConsumerSpec, create_service_app
@@ -20,6 +19,7 @@ from leadnet_shared.auth import TokenVerifier
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, LEADS_INTERNAL
 from leadnet_shared.life_cycle import LIFE_CYCLE_TYPES
+from leadnet_shared.policy import rewards_policy
 from leadnet_shared.workers import periodic
 
 
@@ -27,7 +27,7 @@ def create_app(
     settings: RouterSettings | None = None, *, clock: Clock | None = None, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     settings = settings or RouterSettings()
-    reward_policy()  # the rewards a sale answer announces: a table outside domain.md's ranges stops the service here
+    rewards_policy()  # the rewards a sale answer announces: a table outside domain.md's ranges stops the service here
     return create_service_app(
         settings=settings,
         title="leadnet dedup-router",

@@ -26,16 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from dedup_router.territories import DealerProfile, is_authorized
-from leadnet_shared.policy import cached_policy
+from leadnet_shared.policy import PROFIT_GUARANTEE, PURCHASE_REWARD, rewards_policy
 
-PURCHASE_REWARD = "purchase_reward"
-PROFIT_GUARANTEE = "profit_guarantee"
 CROSS_REGION_SALE = "cross_region_sale"
-
-
-def reward_policy() -> dict[str, Any]:
-    """The reward amounts the ledger also posts by (one table in the kit)."""
-    return cached_policy("leadnet_shared", "rewards")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +89,7 @@ def choose_lead(leads: Sequence[LeadView], *, seller: str, sold_at: datetime) ->
 
 def profit_guarantee_fen(product_line: str | None, *, policy: Mapping[str, Any] | None = None) -> int:
     """The default guarantee per vehicle for its product line (HQ may set another amount in range at the ledger)."""
-    guarantee = (policy or reward_policy())["profit_guarantee"]
+    guarantee = (policy or rewards_policy())["profit_guarantee"]
     by_line: Mapping[str, Any] = guarantee.get("by_product_line", {})
     return int(by_line.get(product_line or "", guarantee["default_fen"]))
 
@@ -115,7 +108,7 @@ def attribute_sale(
     policy: Mapping[str, Any] | None = None,
 ) -> Attribution:
     """Apply the rules in the module docstring; pure, so every verdict can be recomputed from its inputs."""
-    policy = policy or reward_policy()
+    policy = policy or rewards_policy()
     lead, why = choose_lead(leads, seller=seller, sold_at=sold_at)
     seller_profile, supplier_profile = dealers.get(seller), dealers.get(supplied_by)
 
