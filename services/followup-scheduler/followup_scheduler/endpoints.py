@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import ORJSONResponse
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import DEALERS, TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
+from followup_scheduler.models import DEALERS, TASK_IDEMPOTENCY_KEYS, Plan, Task
 from followup_scheduler.plans import plan_report
 from followup_scheduler.recheck import RECHECK, check_completion, complete_recheck
+from followup_scheduler.repository.leads import lead_of
+from followup_scheduler.repository.plans import sales_plan_of
+from followup_scheduler.repository.tasks import page_of_tasks, task_actions, task_of
 from followup_scheduler.schemas import (
     CompleteIn,
     CompleteOut,
@@ -30,14 +32,13 @@ from followup_scheduler.tasks import (
     public_content,
     record_action,
     schedule_task,
-    task_actions,
 )
 from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import DEALER_POSITIONS, Position, Principal, bearer_principal, require_roles
 from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
-from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.pagination import PageParams
 from leadnet_shared.problems import (
     Conflict,
     DealerNotActive,
@@ -54,12 +55,6 @@ plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 TASK_KEYS = IdempotencyKeys(TASK_IDEMPOTENCY_KEYS)
 TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
-
-
-# A task changes when it is planned, fires overdue, escalates, completes or is cancelled: the latest of these.
-TASK_CHANGED_AT = func.greatest(
-    Task.created_at, Task.overdue_fired_at, Task.escalated_at, Task.completed_at, Task.cancelled_at
-)
 
 
 def task_out(t: Task) -> TaskOut:
@@ -134,7 +129,7 @@ async def create_task(
         )
 
     async def plan() -> Answer:
-        lead = LEADS.visible(principal, await session.get(FollowedLead, body.lead_id))
+        lead = LEADS.visible(principal, await lead_of(session, body.lead_id))
         task = await schedule_task(
             session,
             runtime.outbox,
@@ -181,25 +176,18 @@ async def list_tasks(
     """The seed's order (domain.md §4 "Order and timing"): earliest due first, since the timing tables already put
     customers with demand, reachable customers and big customers earlier; among tasks due at the same instant:
     demand, then reachable, then big customers (gold/silver, general big, retail), then the task id."""
-    query = select(Task)
-    if kind:
-        query = query.where(Task.kind == kind)
-    if position in DEALER_POSITIONS:
-        query = query.where(Task.position == position)
-    elif position is not None:
-        query = query.where(Task.accompany.contains([position]))
-    visible = TASKS.condition(principal)
-    if visible is not None:
-        query = query.where(visible)
-    elif dealer:
-        query = query.where(Task.dealer == dealer)
-    if status:
-        query = query.where(Task.status == status)
-    if due_before:
-        query = query.where(Task.due_at < due_before)
+    works = position in DEALER_POSITIONS
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(
-            session, query, order=[Task.due_at, Task.tie_break, Task.task_id], params=page, changed_at=TASK_CHANGED_AT
+        found = await page_of_tasks(
+            session,
+            page,
+            visible=TASKS.condition(principal),
+            dealer=dealer,
+            status=status,
+            due_before=due_before,
+            kind=kind,
+            works=position if works else None,
+            accompanies=None if works else position,
         )
     return TaskPage(items=[task_out(t) for t in found.rows], next_cursor=found.next_cursor, total=found.total)
 
@@ -207,7 +195,7 @@ async def list_tasks(
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
-        return await task_with_actions(session, TASKS.visible(principal, await session.get(Task, task_id)))
+        return await task_with_actions(session, TASKS.visible(principal, await task_of(session, task_id)))
 
 
 @router.post(
@@ -221,7 +209,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, DEALERS, principal)
-        task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
+        task = TASKS.visible(principal, await task_of(session, task_id, lock=True))
         now = runtime.clock.now()
         check_completion(task=task, outcome=body.outcome, corrections=body.corrections)
         check_action_at(task=task, action_at=body.action_at, now=now)
@@ -292,7 +280,7 @@ async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, pr
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, DEALERS, principal)
-        plan = await session.get(Plan, (dealer, month), with_for_update=True)
+        plan = await sales_plan_of(session, dealer=dealer, month=month, lock=True)
         if plan is None:
             plan = Plan(dealer=dealer, month=month)
             session.add(plan)
@@ -309,7 +297,7 @@ async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, pr
 async def get_plan(dealer: str, month: Month, request: Request, principal: Caller) -> PlanOut:
     own_plan(principal, dealer)
     async with runtime_of(request).db.sessions() as session:
-        plan = await session.get(Plan, (dealer, month))
+        plan = await sales_plan_of(session, dealer=dealer, month=month)
         if plan is None:
             raise NotFound("No plan for this dealer and month.")
         return await plan_report(session, plan=plan)

@@ -15,21 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.business_calendar import default_calendar
 from followup_scheduler.models import FollowedLead, Task
 from followup_scheduler.policy_values import policy_int, policy_section
-from followup_scheduler.tasks import (
-    OPEN_STATES,
-    Actor,
-    cancel_open_tasks,
-    lead_facts,
-    new_task,
-    record_action,
-    task_event,
-)
+from followup_scheduler.repository.leads import lead_of
+from followup_scheduler.repository.tasks import OPEN_STATES, cancel_open_tasks, has_recheck
+from followup_scheduler.tasks import Actor, lead_facts, new_task, record_action, task_event
 from followup_scheduler.vocabulary import PACKAGE
 from leadnet_shared.events import (
     EventData,
@@ -79,14 +72,7 @@ async def plan_recheck(
     if lead.status == "closed":
         return None
     reason_prefix = f"hq_return #{event.return_round}:"
-    existing = (
-        await session.execute(
-            select(Task.task_id).where(
-                Task.lead_id == lead.lead_id, Task.kind == RECHECK, Task.reason.startswith(reason_prefix)
-            )
-        )
-    ).first()
-    if existing is not None:
+    if await has_recheck(session, lead_id=lead.lead_id, kind=RECHECK, reason_prefix=reason_prefix):
         return None
     rules = recheck_policy()
     due = default_calendar().due_in_days(start=event.returned_at, days=rules.due_in_days)
@@ -140,7 +126,7 @@ async def complete_recheck(
     """`confirmed` reopens the lead (its corrections become a new version of the record); `invalid` closes it."""
     if task.status not in OPEN_STATES:
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
-    lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
+    lead = await lead_of(session, task.lead_id, lock=True, fresh=True)
     if lead is None:
         raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
@@ -154,7 +140,7 @@ async def complete_recheck(
         return task  # closed meanwhile (by callbacks): closed is final
     if outcome == "invalid":
         lead.status, lead.closed_reason = "closed", INVALID_INFORMATION
-        await cancel_open_tasks(session, lead_id=lead.lead_id, now=now, except_task=task.task_id)
+        await cancel_open_tasks(session, lead_ids=[lead.lead_id], now=now, except_task=task.task_id)
         closed = LeadClosed(**lead_facts(lead), reason=INVALID_INFORMATION, closed_at=now, return_round=round_)
         await _publish(session, outbox, closed, key=lead.customer_id, now=now)
         return task
