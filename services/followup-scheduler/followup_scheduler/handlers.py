@@ -13,7 +13,14 @@ from followup_scheduler.repository import leads as lead_rows
 from followup_scheduler.repository.tasks import cancel_open_tasks, update_open_tasks
 from followup_scheduler.sales import apply_known_sales, record_sale
 from followup_scheduler.staffing import staffing_policy
-from followup_scheduler.tasks import forget_customer, plan_first_task, plan_first_tasks, staffing_of, tie_break
+from followup_scheduler.tasks import (
+    forget_customer,
+    lead_facts,
+    plan_first_task,
+    plan_first_tasks,
+    staffing_of,
+    tie_break,
+)
 from followup_scheduler.work_plans import record_dealer_units
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
@@ -41,21 +48,9 @@ LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, RETURNED, ERASED, TIER_CHA
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
     return FollowedLead(
-        lead_id=event.lead_id,
-        customer_id=event.customer_id,
-        entered_by=event.entered_by,
-        assigned_dealer=event.assigned_dealer,
-        authorized_dealer=event.authorized_dealer,
-        cross_region=event.cross_region,
-        reward_eligible=event.reward_eligible,
+        **lead_facts(event)
         # Timing follows the customer's current tier; the record's own tier is the router's `tier`.
-        tier=(event.customer_tier if isinstance(event, LeadAccepted) else None) or event.tier,
-        nature=event.nature,
-        region_code=event.region_code,
-        product_line=event.product_line,
-        horizon=event.horizon,
-        source=event.source,
-        network_code=event.network_code,
+        | {"tier": (event.customer_tier if isinstance(event, LeadAccepted) else None) or event.tier},
         status="open",
         routed_at=routed_at,
         unreachable_streak=0,

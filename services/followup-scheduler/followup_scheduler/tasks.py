@@ -36,6 +36,7 @@ from leadnet_shared.events import (
     CallbackContent,
     CustomerErased,
     LeadClosed,
+    LeadFacts,
     LeadVerified,
     PlanReminder,
     TaskCompleted,
@@ -301,23 +302,14 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
 # ---- completing a task -----------------------------------------------------------------------------------------
 
 
-def lead_facts(lead: FollowedLead) -> dict[str, Any]:
-    return dict(
-        lead_id=lead.lead_id,
-        customer_id=lead.customer_id,
-        entered_by=lead.entered_by,
-        assigned_dealer=lead.assigned_dealer,
-        authorized_dealer=lead.authorized_dealer,
-        cross_region=lead.cross_region,
-        tier=lead.tier,
-        nature=lead.nature,
-        region_code=lead.region_code,
-        product_line=lead.product_line,
-        horizon=lead.horizon,
-        source=lead.source,
-        network_code=lead.network_code,
-        reward_eligible=lead.reward_eligible,
-    )
+# The facts every lead event repeats (the catalogue's `LeadFacts`), each a column of the lead row of the same
+# name; the router's `lead_version` is the router's to state, not repeated by the scheduler's lead events.
+LEAD_FACTS = tuple(name for name in LeadFacts.model_fields if name != "lead_version")
+
+
+def lead_facts(lead: FollowedLead | LeadFacts) -> dict[str, Any]:
+    """The lead facts of a lead row (for the lead events the scheduler publishes), or of a lead event."""
+    return {name: getattr(lead, name) for name in LEAD_FACTS}
 
 
 async def forget_customer(session: AsyncSession, event: CustomerErased, *, now: datetime) -> None:
