@@ -57,25 +57,13 @@ TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
+# What a task's answer copies from its row as it is (same names); content is shown redacted, actions on request.
+TASK_OUT_FIELDS = tuple(name for name in TaskOut.model_fields if name not in ("content", "accompany", "actions"))
+
+
 def task_out(t: Task) -> TaskOut:
-    return TaskOut(
-        task_id=t.task_id,
-        lead_id=t.lead_id,
-        customer_id=t.customer_id,
-        dealer=t.dealer,
-        kind=t.kind,
-        due_at=t.due_at,
-        status=t.status,
-        reason=t.reason,
-        outcome=t.outcome,
-        content=_shown(t.content),
-        position=t.position,
-        method=t.method,
-        accompany=list(t.accompany or []),
-        action_at=t.action_at,
-        result_due_at=t.result_due_at,
-        result_late=t.result_late,
-    )
+    copied = {name: getattr(t, name) for name in TASK_OUT_FIELDS}
+    return TaskOut(**copied, content=_shown(t.content), accompany=list(t.accompany or []))
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -139,7 +127,6 @@ async def create_task(
             due_at=body.due_at,
             reason="manual",
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
         await record_action(session, task=task, action="created", actor=actor_of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
@@ -235,7 +222,6 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
             notes=body.notes,
             content=body.content.model_dump(mode="json", exclude_unset=True) if body.content else None,
             now=now,
-            prefix=runtime.settings.topic_prefix,
             actor=actor_of(principal),
             action_at=body.action_at,
         )

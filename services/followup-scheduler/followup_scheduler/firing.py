@@ -105,9 +105,7 @@ def timers(runtime: Runtime) -> Step:
         fired = await timer_tick(runtime, now=now, batch=batch)
         if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
             async with runtime.db.transaction() as session:
-                FIRED.labels("plan_reminder").inc(
-                    await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix)
-                )
+                FIRED.labels("plan_reminder").inc(await send_plan_reminders(session, runtime.outbox, now=now))
                 # late plans and reminders to the approvers (work_plans.py)
                 FIRED.labels("plan_timers").inc(await plan_timers(session, runtime.outbox, now=now))
                 TASKS_OVERDUE.set(await count_overdue(session))

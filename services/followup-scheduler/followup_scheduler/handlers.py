@@ -81,7 +81,6 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
     one in order. A lead's events may still arrive out of order (review M4): the router's `lead_version` decides, so
     an older fact never overwrites a newer one.
     """
-    prefix = runtime.settings.topic_prefix
 
     async def accept(session: AsyncSession, events: list[LeadAccepted]) -> None:
         known = await lead_rows.leads_by_id(session, [event.lead_id for event in events])
@@ -102,8 +101,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         session.add_all(leads)
         await session.flush()
         now = runtime.clock.now()
-        await plan_first_tasks(session, runtime.outbox, leads=leads, now=now, prefix=prefix)
-        await apply_known_sales(session, runtime.outbox, leads=leads, now=now, prefix=prefix)
+        await plan_first_tasks(session, runtime.outbox, leads=leads, now=now)
+        await apply_known_sales(session, runtime.outbox, leads=leads, now=now)
 
     async def reassign(session: AsyncSession, event: LeadReassigned) -> None:
         lead = await lead_rows.lead_of(session, event.lead_id, lock=True)
@@ -113,8 +112,8 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             await _current_tiers(session, [lead])
             session.add(lead)
             await session.flush()
-            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
-            await apply_known_sales(session, runtime.outbox, leads=[lead], now=runtime.clock.now(), prefix=prefix)
+            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now())
+            await apply_known_sales(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
             return
         if lead.lead_version > event.lead_version:
             return  # an older move than the one already applied
@@ -128,7 +127,7 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         if was_unplaced and lead.status == "open":
             # A lead that waited in the HQ queue has no task yet: its first one starts now that it has a dealer.
             lead.routed_at = event.reassigned_at
-            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
+            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now())
 
     async def close(session: AsyncSession, event: LeadClosed) -> None:
         await lead_rows.close_leads(session, [event.lead_id], reason=event.reason, only_open=False)
@@ -202,7 +201,6 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                     sale=SaleAttributed.model_validate(envelope.data),
                     attributed_at=envelope.time,
                     now=runtime.clock.now(),
-                    prefix=prefix,
                 )
         if run:
             await accept(session, list(run.values()))

@@ -191,7 +191,6 @@ def _act(principal: Principal, dealer: str, kind: PlanKind, action: Action, reas
             reason=reason,
             principal=principal,
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
 
     return change
@@ -238,93 +237,63 @@ PLAN_ROUTES = (
 )
 
 
-def _approval(kind: PlanKind, period_of: Callable[..., str], action: Literal["review", "approve"]) -> Any:
-    async def endpoint(
-        request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)
-    ) -> WorkPlanOut:
-        return await _write(request, principal, dealer, kind, period, _act(principal, dealer, kind, action))
-
-    return endpoint
-
-
 def _add_plan_routes(spec: PlanRoutes) -> None:
     """Register a kind's operations, named (operation ids) and ordered as they were when written out per kind."""
-    kind, period_of = spec.kind, spec.period
+    kind, period_of, noun = spec.kind, spec.period, f"{spec.kind} plan"
+    plan = f"the {noun}"
 
+    def add(method: str, suffix: str, name: str, summary: str) -> Callable[[Any], Any]:
+        problems = READ_PROBLEMS if method == "GET" else WRITE_PROBLEMS
+        return work_plans_router.api_route(
+            spec.base + suffix, methods=[method], name=name, summary=summary, responses=problems
+        )
+
+    @add("GET", "/draft", f"{kind}_draft", f"Next {spec.unit}'s {noun} as the rules would draw it")
     async def draft(request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)) -> DraftOut:
         return await _draft(request, principal, dealer, kind, period)
 
+    @add("GET", "", f"{kind}_plan", f"The {noun}")
     async def get(request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)) -> WorkPlanOut:
         return await _get(request, principal, dealer, kind, period)
 
+    @add("PUT", "", f"put_{kind}_plan", f"Save {plan}'s lines (the dealer's makers)")
     async def put(
         request: Request, principal: Caller, dealer: Dealer, body: PlanLinesIn, period: str = Depends(period_of)
     ) -> WorkPlanOut:
         return await _write(request, principal, dealer, kind, period, _save(principal, dealer, kind, body))
 
+    @add("POST", "/submit", f"submit_{kind}_plan", f"Submit {plan} ({spec.due})")
     async def submit(
         request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)
     ) -> WorkPlanOut:
         return await _write(request, principal, dealer, kind, period, _submit(principal, dealer, kind))
 
+    approvals: dict[Action, str] = {
+        "review": "at its stage",
+        "approve": "at its stage (the last approval plans the tasks)",
+    }
+    for action, when in approvals.items():
+        add("POST", f"/{action}", f"{action}_{kind}_plan", f"{action.title()} {plan} {when}")(
+            _approval(kind, action, period_of)
+        )
+
+    @add("POST", "/reject", f"reject_{kind}_plan", f"Reject {plan} with a reason (back to the makers)")
     async def reject(
         request: Request, principal: Caller, dealer: Dealer, body: RejectIn, period: str = Depends(period_of)
     ) -> WorkPlanOut:
         change = _act(principal, dealer, kind, "reject", body.reason)
         return await _write(request, principal, dealer, kind, period, change)
 
-    plan = f"the {kind} plan"
-    routes: list[tuple[str, str, Any, str, str, Any, dict[int | str, dict[str, Any]]]] = [
-        (
-            "GET",
-            "/draft",
-            draft,
-            f"{kind}_draft",
-            f"Next {spec.unit}'s {kind} plan as the rules would draw it",
-            DraftOut,
-            READ_PROBLEMS,
-        ),
-        ("GET", "", get, f"{kind}_plan", f"The {kind} plan", WorkPlanOut, READ_PROBLEMS),
-        ("PUT", "", put, f"put_{kind}_plan", f"Save {plan}'s lines (the dealer's makers)", WorkPlanOut, WRITE_PROBLEMS),
-        ("POST", "/submit", submit, f"submit_{kind}_plan", f"Submit {plan} ({spec.due})", WorkPlanOut, WRITE_PROBLEMS),
-        (
-            "POST",
-            "/review",
-            _approval(kind, period_of, "review"),
-            f"review_{kind}_plan",
-            f"Review {plan} at its stage",
-            WorkPlanOut,
-            WRITE_PROBLEMS,
-        ),
-        (
-            "POST",
-            "/approve",
-            _approval(kind, period_of, "approve"),
-            f"approve_{kind}_plan",
-            f"Approve {plan} at its stage (the last approval plans the tasks)",
-            WorkPlanOut,
-            WRITE_PROBLEMS,
-        ),
-        (
-            "POST",
-            "/reject",
-            reject,
-            f"reject_{kind}_plan",
-            f"Reject {plan} with a reason (back to the makers)",
-            WorkPlanOut,
-            WRITE_PROBLEMS,
-        ),
-    ]
-    for method, suffix, endpoint, name, summary, model, problems in routes:
-        work_plans_router.add_api_route(
-            spec.base + suffix,
-            endpoint,
-            methods=[method],
-            name=name,
-            summary=summary,
-            response_model=model,
-            responses=problems,
-        )
+
+def _approval(kind: PlanKind, action: Action, period_of: Callable[..., str]) -> Callable[..., Awaitable[WorkPlanOut]]:
+    """A review or an approval of a kind's plan (one function per action: the closure binds it)."""
+
+    async def endpoint(
+        request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)
+    ) -> WorkPlanOut:
+        return await _write(request, principal, dealer, kind, period, _act(principal, dealer, kind, action))
+
+    return endpoint
 
 
 for _spec in PLAN_ROUTES:

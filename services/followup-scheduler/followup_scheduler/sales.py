@@ -28,7 +28,7 @@ from leadnet_shared.outbox import Outbox, Outgoing
 
 
 async def record_sale(
-    session: AsyncSession, outbox: Outbox, *, sale: SaleAttributed, attributed_at: datetime, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, sale: SaleAttributed, attributed_at: datetime, now: datetime
 ) -> None:
     """Take in one confirmed sale and apply it to the customer's leads (nothing again for a sale already known)."""
     row = await store_sale(session, sale, attributed_at=attributed_at)
@@ -38,11 +38,11 @@ async def record_sale(
     await task_rows.lock_open_tasks_of_customer(session, sale.customer_id)
     leads = await lock_customer_leads(session, sale.customer_id)
     await _close_sale_reports(session, outbox, customer_id=sale.customer_id, sale_id=sale.sale_id, now=now)
-    await apply_sale(session, outbox, sale=row, leads=leads, now=now, prefix=prefix)
+    await apply_sale(session, outbox, sale=row, leads=leads, now=now)
 
 
 async def apply_known_sales(
-    session: AsyncSession, outbox: Outbox, *, leads: Sequence[FollowedLead], now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, leads: Sequence[FollowedLead], now: datetime
 ) -> None:
     """Leads just taken in: each gets the stored sales of its customer that came after it was routed (they
     overtook its verdict) or are attributed to it."""
@@ -56,7 +56,7 @@ async def apply_known_sales(
             and (lead.lead_id == sale.lead_id or lead.routed_at <= sale.attributed_at)
         ]
         if concerned:
-            await apply_sale(session, outbox, sale=sale, leads=concerned, now=now, prefix=prefix)
+            await apply_sale(session, outbox, sale=sale, leads=concerned, now=now)
 
 
 async def apply_sale(
@@ -66,7 +66,6 @@ async def apply_sale(
     sale: CustomerSale,
     leads: Sequence[FollowedLead],
     now: datetime,
-    prefix: str,
 ) -> None:
     """What one sale does to `leads` of its customer (locked by the caller); repeating it changes nothing."""
     if not leads:
@@ -83,14 +82,12 @@ async def apply_sale(
     target = attributed or max(leads, key=lambda lead: (lead.routed_at, lead.lead_id))
     if target.purchased_at is None or target.purchased_at > sale.sold_at:
         target.purchased_at = sale.sold_at
-    await _start_maintenance(session, outbox, lead=target, sale=sale, now=now, prefix=prefix)
-    await plan_repurchase(
-        session, outbox, lead=target, now=now, prefix=prefix, bought=max(sale.vehicles, 1), dealer=sale.seller
-    )
+    await _start_maintenance(session, outbox, lead=target, sale=sale, now=now)
+    await plan_repurchase(session, outbox, lead=target, now=now, bought=max(sale.vehicles, 1), dealer=sale.seller)
 
 
 async def _start_maintenance(
-    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, sale: CustomerSale, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, sale: CustomerSale, now: datetime
 ) -> None:
     """Relationship maintenance for the buying dealer, once per customer: an open one (a `bought` callback may have
     started it) moves to the seller."""
@@ -109,7 +106,6 @@ async def _start_maintenance(
         due_at=due_at,
         reason=f"sale {sale.sale_id} -> {planned.reason}",
         now=now,
-        prefix=prefix,
         dealer=sale.seller,
     )
 

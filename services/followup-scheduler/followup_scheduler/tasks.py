@@ -50,30 +50,22 @@ from leadnet_shared.redaction import redact_text
 T = TypeVar("T", bound=TaskEvent)
 
 
+# What a task event copies from the task row and from its lead row (same names there and in `TaskEvent`).
+TASK_EVENT_FIELDS: tuple[str, ...] = ("task_id", "lead_id", "customer_id", "dealer", "kind", "due_at", "status")
+TASK_EVENT_FIELDS += ("reason", "outcome", "position", "method", "escalate_at")
+TASK_EVENT_LEAD_FACTS = ("region_code", "product_line", "horizon", "entered_by")
+
+
 def task_event(task: Task, *, lead: FollowedLead | None, event: type[T], occurred_at: datetime) -> T:
     """A task event: the task, who works it and how, and the facts of its record (`lead`, the task's lead row,
     None only if the scheduler never knew it) a dashboard groups by. The timers build the same payload in SQL
     (`_claim_sql`): both read the record's facts from the lead row, the tier falling back to the task's."""
     return event(
-        task_id=task.task_id,
-        lead_id=task.lead_id,
-        customer_id=task.customer_id,
-        dealer=task.dealer,
-        kind=task.kind,
-        due_at=task.due_at,
-        status=task.status,
-        reason=task.reason,
-        outcome=task.outcome,
-        occurred_at=occurred_at,
-        position=task.position,
-        method=task.method,
-        accompany=list(task.accompany or []),
-        region_code=lead.region_code if lead else None,
-        product_line=lead.product_line if lead else None,
+        **{name: getattr(task, name) for name in TASK_EVENT_FIELDS},
+        **{name: getattr(lead, name) if lead else None for name in TASK_EVENT_LEAD_FACTS},
         tier=lead.tier if lead else task.tier,
-        horizon=lead.horizon if lead else None,
-        entered_by=lead.entered_by if lead else None,
-        escalate_at=task.escalate_at,
+        accompany=list(task.accompany or []),
+        occurred_at=occurred_at,
     )
 
 
@@ -156,7 +148,6 @@ async def schedule_task(
     due_at: datetime | None = None,
     reason: str | None = None,
     now: datetime,
-    prefix: str,
     dealer: str | None = None,
 ) -> Task:
     """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
@@ -235,17 +226,15 @@ def _first_planned(lead: FollowedLead) -> PlannedTask:
     )
 
 
-async def plan_first_task(
-    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime, prefix: str
-) -> Task | None:
+async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime) -> Task | None:
     """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time;
     None while the lead waits in the HQ queue (HQ plans by hand)."""
-    tasks = await plan_first_tasks(session, outbox, leads=[lead], now=now, prefix=prefix)
+    tasks = await plan_first_tasks(session, outbox, leads=[lead], now=now)
     return tasks[0] if tasks else None
 
 
 async def plan_first_tasks(
-    session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime
 ) -> list[Task]:
     """`plan_first_task` for many new leads at once: one insert of the tasks, one of their `task.scheduled` events."""
     planned = [
@@ -267,12 +256,13 @@ async def plan_first_tasks(
 PLAN_KINDS: tuple[PlanKind, ...] = ("callback", "promotion")
 
 
-async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str) -> int:
+async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str = "") -> int:
     """Remind every active dealer of the plan deadlines whose reminder time has come; each reminder once.
 
     Once per (dealer, plan, period, days before the deadline): the row in `plan_reminders` is the proof, so
     replicas racing on the same reminder send one. A dealer that already filed next month's callback counts
-    (`PUT /v1/plans`) is not reminded of that plan.
+    (`PUT /v1/plans`) is not reminded of that plan. `prefix` is unused (the outbox names the topics), accepted
+    while tests/scheduler_harness.py still passes it.
     """
     events = []
     makers = sorted(work_plans_policy().makers)
@@ -327,7 +317,6 @@ async def plan_repurchase(
     *,
     lead: FollowedLead,
     now: datetime,
-    prefix: str,
     bought: int = 1,
     dealer: str | None = None,
 ) -> Task | None:
@@ -343,7 +332,7 @@ async def plan_repurchase(
     planned = repurchase_reminder(
         vehicles_in_use=fleet, oldest_vehicle_acquired_at=lead.purchased_at, as_of=now, calendar=default_calendar()
     )
-    return await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix, dealer=dealer)
+    return await schedule_task(session, outbox, lead=lead, planned=planned, now=now, dealer=dealer)
 
 
 def public_content(content: dict[str, Any] | None) -> CallbackContent | None:
@@ -406,7 +395,6 @@ async def complete_task(
     info_verified: bool,
     notes: str | None,
     now: datetime,
-    prefix: str,
     content: dict[str, Any] | None = None,
     actor: Actor | None = None,
     action_at: datetime | None = None,
@@ -477,7 +465,7 @@ async def complete_task(
         )
         return task, None
     if outcome == "bought":
-        await _after_bought(session, outbox, lead=lead, task_id=task.task_id, now=now, prefix=prefix)
+        await _after_bought(session, outbox, lead=lead, task_id=task.task_id, now=now)
     if step.task is None:
         return task, None
     if step.task.kind == "maintenance":
@@ -487,14 +475,14 @@ async def complete_task(
         )
         if existing is not None:
             return task, existing
-    follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task, now=now, prefix=prefix)
+    follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task, now=now)
     if outcome == "bought":
-        await plan_repurchase(session, outbox, lead=lead, now=now, prefix=prefix)
+        await plan_repurchase(session, outbox, lead=lead, now=now)
     return task, follow_up
 
 
 async def _after_bought(
-    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, task_id: str, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, task_id: str, now: datetime
 ) -> None:
     """A callback heard of a purchase: the assigned dealer reports the sale, unless it is already known
     (sale_followup.toml); the sale closes the report when it arrives (sales.py)."""
@@ -508,7 +496,7 @@ async def _after_bought(
     ):
         return
     planned = sale_report_task(bought_at=now, calendar=default_calendar(), policy=rules)
-    await schedule_task(session, outbox, lead=lead, planned=planned, now=now, prefix=prefix)
+    await schedule_task(session, outbox, lead=lead, planned=planned, now=now)
 
 
 async def verify_lead(

@@ -413,9 +413,10 @@ async def act_on_plan(
     reason: str | None,
     principal: Principal,
     now: datetime,
-    prefix: str,
+    prefix: str = "",
 ) -> WorkPlan:
-    """Review, approve or reject at the stage the plan waits at, as one of that stage's positions."""
+    """Review, approve or reject at the stage the plan waits at, as one of that stage's positions (`prefix` is
+    unused, the outbox names the topics: accepted while bench/scheduler_bench.py still passes it)."""
     plan = await _plan_for_action(session, dealer=dealer, kind=kind, period=period)
     if plan.status != "submitted":
         raise Conflict(f"The plan is {plan.status}; only a submitted plan is reviewed.", code="plan_not_submitted")
@@ -462,7 +463,7 @@ async def act_on_plan(
         return plan
     plan.status, plan.stage, plan.approved_at = "approved", None, now
     await session.flush()
-    await apply_approved_lines(session, outbox, plan=plan, principal=principal, now=now, prefix=prefix)
+    await apply_approved_lines(session, outbox, plan=plan, principal=principal, now=now)
     event = await _event(session, plan, PlanApproved, principal=principal, now=now, stage=stage.name)
     await outbox.publish_many(session, [event], time=now)
     return plan
@@ -496,7 +497,7 @@ def _planned_due(target: date, *, old: datetime | None) -> datetime:
 
 
 async def apply_approved_lines(
-    session: AsyncSession, outbox: Outbox, *, plan: WorkPlan, principal: Principal, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, plan: WorkPlan, principal: Principal, now: datetime
 ) -> None:
     """Each approved line plans its customer's open task of the plan's kind, or creates one (the function the
     approval applies to tasks): the planned date, position and method. A task that has not fired yet and whose
@@ -527,7 +528,6 @@ async def apply_approved_lines(
                 due_at=max(_planned_due(line.target_date, old=None), now),
                 reason="plan",
                 now=now,
-                prefix=prefix,
                 dealer=plan.dealer,
             )
             await record_action(
