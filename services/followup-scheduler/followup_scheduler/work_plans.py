@@ -161,18 +161,7 @@ async def _sales_plan(session: AsyncSession, *, dealer: str, kind: PlanKind, per
 
 async def candidates(session: AsyncSession, *, dealer: str, kind: str) -> list[Candidate]:
     """The dealer's customers with an open task of `kind` (one query on the dealer's open-task index)."""
-    return [
-        Candidate(
-            customer_id=row.customer_id,
-            lead_id=row.lead_id,
-            tier=row.tier,
-            nature=row.nature,
-            horizon=row.horizon,
-            reachable=row.unreachable_streak == 0,
-            due=row.due,
-        )
-        for row in await plan_rows.open_task_customers(session, dealer=dealer, kind=kind)
-    ]
+    return [Candidate(**row) for row in await plan_rows.open_task_customers(session, dealer=dealer, kind=kind)]
 
 
 async def quota_of(session: AsyncSession, *, dealer: str, kind: PlanKind, period: str) -> tuple[int, int]:

@@ -80,7 +80,7 @@ async def replace_lines(session: AsyncSession, plan_id: str, lines: Sequence[Wor
 
 
 _CANDIDATES = text("""
-    SELECT t.customer_id, t.lead_id, l.tier, l.nature, l.horizon, l.unreachable_streak,
+    SELECT t.customer_id, t.lead_id, l.tier, l.nature, l.horizon, l.unreachable_streak = 0 AS reachable,
            CAST(t.due_at AT TIME ZONE 'Asia/Shanghai' AS date) AS due
     FROM tasks t JOIN leads l ON l.lead_id = t.lead_id
     WHERE t.dealer = :dealer AND t.kind = :kind AND t.status IN ('open', 'overdue') AND l.status = 'open'""")
@@ -89,10 +89,10 @@ _DEMAND_CUSTOMERS = text(
 )
 
 
-async def open_task_customers(session: AsyncSession, *, dealer: str, kind: str) -> Sequence[Any]:
+async def open_task_customers(session: AsyncSession, *, dealer: str, kind: str) -> list[dict[str, Any]]:
     """The dealer's customers with an open task of `kind` (one query on the dealer's open-task index): customer,
-    lead, tier, nature, horizon, unreachable streak and the task's Shanghai due date."""
-    return (await session.execute(_CANDIDATES, {"dealer": dealer, "kind": kind})).all()
+    lead, tier, nature, horizon, reachable (no unreachable streak) and the task's Shanghai due date."""
+    return [dict(row) for row in (await session.execute(_CANDIDATES, {"dealer": dealer, "kind": kind})).mappings()]
 
 
 async def demand_customers(session: AsyncSession, *, dealer: str) -> set[str]:
