@@ -16,7 +16,6 @@ from followup_scheduler.staffing import staffing_policy
 from followup_scheduler.tasks import (
     forget_customer,
     lead_facts,
-    plan_first_task,
     plan_first_tasks,
     staffing_of,
     tie_break,
@@ -112,7 +111,7 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
             await _current_tiers(session, [lead])
             session.add(lead)
             await session.flush()
-            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now())
+            await plan_first_tasks(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
             await apply_known_sales(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
             return
         if lead.lead_version > event.lead_version:
@@ -127,7 +126,7 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         if was_unplaced and lead.status == "open":
             # A lead that waited in the HQ queue has no task yet: its first one starts now that it has a dealer.
             lead.routed_at = event.reassigned_at
-            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now())
+            await plan_first_tasks(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
 
     async def close(session: AsyncSession, event: LeadClosed) -> None:
         await lead_rows.close_leads(session, [event.lead_id], reason=event.reason, only_open=False)

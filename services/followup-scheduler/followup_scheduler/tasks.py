@@ -35,6 +35,7 @@ from followup_scheduler.vocabulary import NATURES
 from leadnet_shared.events import (
     CallbackContent,
     CustomerErased,
+    EventData,
     LeadClosed,
     LeadFacts,
     LeadVerified,
@@ -130,12 +131,27 @@ def staffing_of(*, kind: str | None, lead: FollowedLead) -> dict[str, Any]:
     return {"position": got.position, "method": got.method, "accompany": list(got.accompany)}
 
 
+def restaff(task: Task, lead: FollowedLead) -> None:
+    """The task's position, method and accompanying positions as the matrices give them for the record now."""
+    for name, value in staffing_of(kind=task.kind, lead=lead).items():
+        setattr(task, name, value)
+
+
+def require_open(task: Task, *, to: str) -> None:
+    """Only an open or overdue task can be `to` (completed, rescheduled): 409 `task_not_open` otherwise."""
+    if task.status not in OPEN_STATES:
+        raise Conflict(f"The task is {task.status}; only open or overdue tasks can be {to}.", code="task_not_open")
+
+
 def _scheduled_event(task: Task, *, lead: FollowedLead, now: datetime) -> Outgoing:
-    return Outgoing(
-        task_event(task, lead=lead, event=TaskScheduled, occurred_at=now),
-        key=task.customer_id,
-        subject=task.customer_id,
-    )
+    event = task_event(task, lead=lead, event=TaskScheduled, occurred_at=now)
+    return Outgoing(event, key=task.customer_id, subject=task.customer_id)
+
+
+async def publish(session: AsyncSession, outbox: Outbox, event: EventData, *, key: str, now: datetime) -> None:
+    """Publish an event keyed and subjected by `key` (a task's or lead's customer, as contract.md keys them, so one
+    customer's lead and task events stay in order)."""
+    await outbox.publish(session, event, key=key, subject=key, time=now)
 
 
 async def schedule_task(
@@ -174,10 +190,7 @@ async def reschedule_task(
     deadlines follow, its timers re-arm (a new `task.due` at the new time, with a new id), its position and method
     are the matrices' for the record as it is now unless given, the person is recorded, and `task.scheduled` says
     where it went. The caller holds the task's row lock."""
-    if task.status not in OPEN_STATES:
-        raise Conflict(
-            f"The task is {task.status}; only open or overdue tasks can be rescheduled.", code="task_not_open"
-        )
+    require_open(task, to="rescheduled")
     lead = await lead_rows.lead_of(session, task.lead_id)
     previous = task.due_at
     deadlines = task_deadlines(due_at=due_at)
@@ -185,8 +198,7 @@ async def reschedule_task(
     task.status, task.fired_at, task.overdue_fired_at, task.escalated_at = "open", None, None, None
     task.reschedules = (task.reschedules or 0) + 1
     if lead is not None:
-        staffed = staffing_of(kind=task.kind, lead=lead)
-        task.position, task.method, task.accompany = staffed["position"], staffed["method"], staffed["accompany"]
+        restaff(task, lead)
     if position is not None:
         task.position = position
     if method is not None:
@@ -196,13 +208,8 @@ async def reschedule_task(
     detail = {"from": previous.isoformat(), "to": due_at.isoformat(), "position": task.position, "method": task.method}
     await record_action(session, task=task, action="rescheduled", actor=actor, now=now, detail=detail)
     await session.flush()
-    await outbox.publish(
-        session,
-        task_event(task, lead=lead, event=TaskScheduled, occurred_at=now),
-        key=task.customer_id,
-        subject=task.customer_id,
-        time=now,
-    )
+    scheduled = task_event(task, lead=lead, event=TaskScheduled, occurred_at=now)
+    await publish(session, outbox, scheduled, key=task.customer_id, now=now)
     return task
 
 
@@ -212,8 +219,7 @@ async def restaff_open_tasks(session: AsyncSession, *, after: str, limit: int = 
     the tasks are what they were, now with the matrices' answer (and in their position's work list)."""
     rows = await task_rows.unstaffed_open_tasks(session, after=after, kinds=staffing_policy().kinds, limit=limit)
     for task, lead in rows:
-        staffed = staffing_of(kind=task.kind, lead=lead)
-        task.position, task.method, task.accompany = staffed["position"], staffed["method"], staffed["accompany"]
+        restaff(task, lead)
     return rows[-1][0].task_id if len(rows) == limit else None
 
 
@@ -226,17 +232,11 @@ def _first_planned(lead: FollowedLead) -> PlannedTask:
     )
 
 
-async def plan_first_task(session: AsyncSession, outbox: Outbox, *, lead: FollowedLead, now: datetime) -> Task | None:
-    """The first task of a routed lead by its purchase horizon (none: "not yet reached"), from the routing time;
-    None while the lead waits in the HQ queue (HQ plans by hand)."""
-    tasks = await plan_first_tasks(session, outbox, leads=[lead], now=now)
-    return tasks[0] if tasks else None
-
-
 async def plan_first_tasks(
     session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime
 ) -> list[Task]:
-    """`plan_first_task` for many new leads at once: one insert of the tasks, one of their `task.scheduled` events."""
+    """The first task of each routed lead by its purchase horizon (none: "not yet reached"), from the routing time;
+    none while a lead waits in the HQ queue (HQ plans by hand). One insert of the tasks, one of their events."""
     planned = [
         (new_task(lead=lead, planned=_first_planned(lead), now=now), lead)
         for lead in leads
@@ -401,8 +401,7 @@ async def complete_task(
 ) -> tuple[Task, Task | None]:
     """Record the outcome (and what the callback learnt, or when a promotion's action was carried out), verify the
     lead once if confirmed true, and plan what the outcome table says."""
-    if task.status not in OPEN_STATES:
-        raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
+    require_open(task, to="completed")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
     task.content = content
     if task.kind == "promotion":
@@ -422,13 +421,7 @@ async def complete_task(
         task.result_due_at,
         task.result_late,
     )
-    await outbox.publish(
-        session,
-        completed,
-        key=task.customer_id,
-        subject=task.customer_id,
-        time=now,
-    )
+    await publish(session, outbox, completed, key=task.customer_id, now=now)
     if info_verified:
         await verify_lead(session, outbox, lead=lead, by="callback", now=now, task_id=task.task_id)
     if task.kind == SALE_REPORT:
@@ -456,13 +449,8 @@ async def complete_task(
         # Invalid-information handling: the lead is closed and the entering dealer learns it from lead.closed.
         lead.status, lead.closed_reason = "closed", "invalid_information"
         await task_rows.cancel_open_tasks(session, lead_ids=[lead.lead_id], now=now, except_task=task.task_id)
-        await outbox.publish(
-            session,
-            LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now),
-            key=lead.customer_id,
-            subject=lead.customer_id,
-            time=now,
-        )
+        closed = LeadClosed(**lead_facts(lead), reason="invalid_information", closed_at=now)
+        await publish(session, outbox, closed, key=lead.customer_id, now=now)
         return task, None
     if outcome == "bought":
         await _after_bought(session, outbox, lead=lead, task_id=task.task_id, now=now)
@@ -515,11 +503,6 @@ async def verify_lead(
     if lead.verified_at is not None:
         return False
     lead.verified_at, lead.verified_by = now, by
-    await outbox.publish(
-        session,
-        LeadVerified(**lead_facts(lead), verified_at=now, task_id=task_id, by=by, sale_id=sale_id),
-        key=lead.customer_id,
-        subject=lead.customer_id,
-        time=now,
-    )
+    verified = LeadVerified(**lead_facts(lead), verified_at=now, task_id=task_id, by=by, sale_id=sale_id)
+    await publish(session, outbox, verified, key=lead.customer_id, now=now)
     return True
