@@ -86,23 +86,19 @@ def _reason(text: str | None, principal: Principal) -> str | None:
     return redact_text(text) if text and not principal.sees_personal_data and principal.is_hq else text
 
 
+# What a plan's answer and a draft copy from the plan row and the `Draft` as they are (same names).
+PLAN_OUT_FIELDS: tuple[str, ...] = ("plan_id", "dealer", "period", "status", "stage", "quota", "line_count")
+PLAN_OUT_FIELDS += ("late", "due_by", "submitted_at", "approved_at")
+DRAFT_OUT_FIELDS = ("dealer", "period", "sales_plan", "quota", "due_by")
+
+
 async def _plan_out(session: AsyncSession, plan: WorkPlan, principal: Principal) -> WorkPlanOut:
     lines = await plan_lines(session, plan.plan_id)
     stage = stage_named(chain_for(line.tier for line in lines), plan.stage) if plan.status == "submitted" else None
     return WorkPlanOut(
-        plan_id=plan.plan_id,
-        dealer=plan.dealer,
+        **{name: getattr(plan, name) for name in PLAN_OUT_FIELDS},
         plan=plan.kind,
-        period=plan.period,
-        status=plan.status,
-        stage=plan.stage,
         waiting_for=sorted(stage.positions) if stage else [],
-        quota=plan.quota,
-        line_count=plan.line_count,
-        late=plan.late,
-        due_by=plan.due_by,
-        submitted_at=plan.submitted_at,
-        approved_at=plan.approved_at,
         rejected_reason=_reason(plan.rejected_reason, principal),
         lines=[PlanLineOut.model_validate(line, from_attributes=True) for line in lines],
         steps=[
@@ -122,12 +118,8 @@ async def _draft(request: Request, principal: Caller, dealer: str, kind: PlanKin
             session, dealer=dealer, kind=kind, period=_period(kind, period), now=runtime.clock.now()
         )
     return DraftOut(
-        dealer=draft.dealer,
+        **{name: getattr(draft, name) for name in DRAFT_OUT_FIELDS},
         plan=draft.kind,
-        period=draft.period,
-        sales_plan=draft.sales_plan,
-        quota=draft.quota,
-        due_by=draft.due_by,
         lines=[PlanLineOut.model_validate(line, from_attributes=True) for line in draft.lines],
     )
 
