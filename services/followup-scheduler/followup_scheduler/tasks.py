@@ -60,7 +60,7 @@ TASK_EVENT_LEAD_FACTS = ("region_code", "product_line", "horizon", "entered_by")
 def task_event(task: Task, *, lead: FollowedLead | None, event: type[T], occurred_at: datetime) -> T:
     """A task event: the task, who works it and how, and the facts of its record (`lead`, the task's lead row,
     None only if the scheduler never knew it) a dashboard groups by. The timers build the same payload in SQL
-    (`_claim_sql`): both read the record's facts from the lead row, the tier falling back to the task's."""
+    (`repository.timers`): both read the record's facts from the lead row, the tier falling back to the task's."""
     return event(
         **{name: getattr(task, name) for name in TASK_EVENT_FIELDS},
         **{name: getattr(lead, name) if lead else None for name in TASK_EVENT_LEAD_FACTS},
