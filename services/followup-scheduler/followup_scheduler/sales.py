@@ -22,9 +22,9 @@ from followup_scheduler.repository import tasks as task_rows
 from followup_scheduler.repository.leads import lock_customer_leads
 from followup_scheduler.repository.sales import sales_of_customers, store_sale
 from followup_scheduler.sale_followup import SALE_REPORT, sale_followup_policy
-from followup_scheduler.tasks import leads_of, plan_repurchase, schedule_task, task_event, verify_lead
+from followup_scheduler.tasks import leads_of, plan_repurchase, schedule_task, task_outgoing, verify_lead
 from leadnet_shared.events import SaleAttributed, TaskCompleted
-from leadnet_shared.outbox import Outbox, Outgoing
+from leadnet_shared.outbox import Outbox
 
 
 async def record_sale(
@@ -120,15 +120,5 @@ async def _close_sale_reports(
     if reports:
         await session.flush()
         leads = await leads_of(session, reports)
-        await outbox.publish_many(
-            session,
-            [
-                Outgoing(
-                    task_event(task, lead=leads.get(task.lead_id), event=TaskCompleted, occurred_at=now),
-                    key=task.customer_id,
-                    subject=task.customer_id,
-                )
-                for task in reports
-            ],
-            time=now,
-        )
+        events = [task_outgoing(task, lead=leads.get(task.lead_id), event=TaskCompleted, now=now) for task in reports]
+        await outbox.publish_many(session, events, time=now)

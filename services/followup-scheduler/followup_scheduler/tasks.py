@@ -143,9 +143,10 @@ def require_open(task: Task, *, to: str) -> None:
         raise Conflict(f"The task is {task.status}; only open or overdue tasks can be {to}.", code="task_not_open")
 
 
-def _scheduled_event(task: Task, *, lead: FollowedLead, now: datetime) -> Outgoing:
-    event = task_event(task, lead=lead, event=TaskScheduled, occurred_at=now)
-    return Outgoing(event, key=task.customer_id, subject=task.customer_id)
+def task_outgoing(task: Task, *, lead: FollowedLead | None, event: type[TaskEvent], now: datetime) -> Outgoing:
+    """A task event for `outbox.publish_many`, keyed and subjected by the task's customer."""
+    data = task_event(task, lead=lead, event=event, occurred_at=now)
+    return Outgoing(data, key=task.customer_id, subject=task.customer_id)
 
 
 async def publish(session: AsyncSession, outbox: Outbox, event: EventData, *, key: str, now: datetime) -> None:
@@ -170,7 +171,7 @@ async def schedule_task(
     task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now, dealer=dealer)
     session.add(task)
     await session.flush()
-    await outbox.publish_many(session, [_scheduled_event(task, lead=lead, now=now)], time=now)
+    await outbox.publish_many(session, [task_outgoing(task, lead=lead, event=TaskScheduled, now=now)], time=now)
     return task
 
 
@@ -246,7 +247,7 @@ async def plan_first_tasks(
         session.add_all([task for task, _ in planned])
         await session.flush()
         await outbox.publish_many(
-            session, [_scheduled_event(task, lead=lead, now=now) for task, lead in planned], time=now
+            session, [task_outgoing(task, lead=lead, event=TaskScheduled, now=now) for task, lead in planned], time=now
         )
     return [task for task, _ in planned]
 

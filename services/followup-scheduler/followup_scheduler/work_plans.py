@@ -325,19 +325,13 @@ async def _event(
     region, channel = await dealer_unit(session, plan.dealer)
     tiers = await _tiers_of(session, plan)
     data = model(
-        plan_id=plan.plan_id,
-        dealer=plan.dealer,
+        **{name: getattr(plan, name) for name in ("plan_id", "dealer", "period", "status", "quota", "late", "due_by")},
         region=region,
         channel=channel,
         plan=plan.kind,
-        period=plan.period,
-        status=plan.status,
         stage=stage if stage is not None else plan.stage,
         lines=plan.line_count,
         lines_by_tier=dict(sorted(tiers.items())),
-        quota=plan.quota,
-        late=plan.late,
-        due_by=plan.due_by,
         acted_by_role=principal.role if principal else None,
         acted_by_position=principal.position if principal else None,
         occurred_at=now,
