@@ -29,6 +29,7 @@ from followup_scheduler.schemas import (
 from followup_scheduler.tasks import (
     Actor,
     complete_task,
+    new_task,
     public_content,
     record_action,
     schedule_task,
@@ -118,16 +119,9 @@ async def create_task(
 
     async def plan() -> Answer:
         lead = LEADS.visible(principal, await lead_of(session, body.lead_id))
-        task = await schedule_task(
-            session,
-            runtime.outbox,
-            lead=lead,
-            planned=None,
-            kind=body.kind,
-            due_at=body.due_at,
-            reason="manual",
-            now=runtime.clock.now(),
-        )
+        at = runtime.clock.now()
+        task = new_task(lead=lead, planned=None, kind=body.kind, due_at=body.due_at, reason="manual", now=at)
+        await schedule_task(session, runtime.outbox, task, lead=lead, now=at)
         await record_action(session, task=task, action="created", actor=actor_of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
 

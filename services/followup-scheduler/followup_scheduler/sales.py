@@ -22,7 +22,7 @@ from followup_scheduler.repository import tasks as task_rows
 from followup_scheduler.repository.leads import lock_customer_leads
 from followup_scheduler.repository.sales import sales_of_customers, store_sale
 from followup_scheduler.sale_followup import SALE_REPORT, sale_followup_policy
-from followup_scheduler.tasks import leads_of, plan_repurchase, schedule_task, task_outgoing, verify_lead
+from followup_scheduler.tasks import leads_of, new_task, plan_repurchase, schedule_task, task_outgoing, verify_lead
 from leadnet_shared.events import SaleAttributed, TaskCompleted
 from leadnet_shared.outbox import Outbox
 
@@ -97,17 +97,11 @@ async def _start_maintenance(
         return
     planned = first_maintenance_contact(purchased_at=sale.sold_at, calendar=default_calendar())
     due_at = max(planned.due_at, now)  # a sale reported late: the care contact is due now, not in the past
-    await schedule_task(
-        session,
-        outbox,
-        lead=lead,
-        planned=None,
-        kind="maintenance",
-        due_at=due_at,
-        reason=f"sale {sale.sale_id} -> {planned.reason}",
-        now=now,
-        dealer=sale.seller,
+    reason = f"sale {sale.sale_id} -> {planned.reason}"
+    task = new_task(
+        lead=lead, planned=None, kind="maintenance", due_at=due_at, reason=reason, now=now, dealer=sale.seller
     )
+    await schedule_task(session, outbox, task, lead=lead, now=now)
 
 
 async def _close_sale_reports(

@@ -155,24 +155,24 @@ async def publish(session: AsyncSession, outbox: Outbox, event: EventData, *, ke
     await outbox.publish(session, event, key=key, subject=key, time=now)
 
 
+async def schedule_tasks(
+    session: AsyncSession, outbox: Outbox, planned: list[tuple[Task, FollowedLead]], *, now: datetime
+) -> list[Task]:
+    """Add tasks built by `new_task` (each with its lead) and publish their `task.scheduled`: one insert of the
+    tasks, one of their events."""
+    if planned:
+        session.add_all([task for task, _ in planned])
+        await session.flush()
+        events = [task_outgoing(task, lead=lead, event=TaskScheduled, now=now) for task, lead in planned]
+        await outbox.publish_many(session, events, time=now)
+    return [task for task, _ in planned]
+
+
 async def schedule_task(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    lead: FollowedLead,
-    planned: PlannedTask | None,
-    kind: str | None = None,
-    due_at: datetime | None = None,
-    reason: str | None = None,
-    now: datetime,
-    dealer: str | None = None,
+    session: AsyncSession, outbox: Outbox, task: Task, *, lead: FollowedLead, now: datetime
 ) -> Task:
-    """Create one task (from the timing tables, or by hand) and publish `task.scheduled`."""
-    task = new_task(lead=lead, planned=planned, kind=kind, due_at=due_at, reason=reason, now=now, dealer=dealer)
-    session.add(task)
-    await session.flush()
-    await outbox.publish_many(session, [task_outgoing(task, lead=lead, event=TaskScheduled, now=now)], time=now)
-    return task
+    """`schedule_tasks` for one task."""
+    return (await schedule_tasks(session, outbox, [(task, lead)], now=now))[0]
 
 
 async def reschedule_task(
@@ -237,19 +237,13 @@ async def plan_first_tasks(
     session: AsyncSession, outbox: Outbox, *, leads: list[FollowedLead], now: datetime
 ) -> list[Task]:
     """The first task of each routed lead by its purchase horizon (none: "not yet reached"), from the routing time;
-    none while a lead waits in the HQ queue (HQ plans by hand). One insert of the tasks, one of their events."""
+    none while a lead waits in the HQ queue (HQ plans by hand)."""
     planned = [
         (new_task(lead=lead, planned=_first_planned(lead), now=now), lead)
         for lead in leads
         if lead.assigned_dealer is not None
-    ]  # HQ-queue leads: HQ plans by hand
-    if planned:
-        session.add_all([task for task, _ in planned])
-        await session.flush()
-        await outbox.publish_many(
-            session, [task_outgoing(task, lead=lead, event=TaskScheduled, now=now) for task, lead in planned], time=now
-        )
-    return [task for task, _ in planned]
+    ]
+    return await schedule_tasks(session, outbox, planned, now=now)
 
 
 # ---- plan reminders ----------------------------------------------------------------------------------------
@@ -333,7 +327,8 @@ async def plan_repurchase(
     planned = repurchase_reminder(
         vehicles_in_use=fleet, oldest_vehicle_acquired_at=lead.purchased_at, as_of=now, calendar=default_calendar()
     )
-    return await schedule_task(session, outbox, lead=lead, planned=planned, now=now, dealer=dealer)
+    task = new_task(lead=lead, planned=planned, now=now, dealer=dealer)
+    return await schedule_task(session, outbox, task, lead=lead, now=now)
 
 
 def public_content(content: dict[str, Any] | None) -> CallbackContent | None:
@@ -464,7 +459,9 @@ async def complete_task(
         )
         if existing is not None:
             return task, existing
-    follow_up = await schedule_task(session, outbox, lead=lead, planned=step.task, now=now)
+    follow_up = await schedule_task(
+        session, outbox, new_task(lead=lead, planned=step.task, now=now), lead=lead, now=now
+    )
     if outcome == "bought":
         await plan_repurchase(session, outbox, lead=lead, now=now)
     return task, follow_up
@@ -485,7 +482,7 @@ async def _after_bought(
     ):
         return
     planned = sale_report_task(bought_at=now, calendar=default_calendar(), policy=rules)
-    await schedule_task(session, outbox, lead=lead, planned=planned, now=now)
+    await schedule_task(session, outbox, new_task(lead=lead, planned=planned, now=now), lead=lead, now=now)
 
 
 async def verify_lead(

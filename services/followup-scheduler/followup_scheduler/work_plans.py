@@ -60,7 +60,7 @@ from followup_scheduler.repository.plans import sales_plan_of
 from followup_scheduler.repository.tasks import lock_dealers_open_tasks
 from followup_scheduler.repository.timers import claim_reminder
 from followup_scheduler.repository.work_plans import demand_customers, find_plan, plan_lines
-from followup_scheduler.tasks import Actor, record_action, reschedule_task, schedule_task
+from followup_scheduler.tasks import Actor, new_task, record_action, reschedule_task, schedule_task
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI, business_date
 from leadnet_shared.events import (
@@ -502,17 +502,11 @@ async def apply_approved_lines(
             lead = await lead_of(session, line.lead_id)
             if lead is None:
                 continue
-            task = await schedule_task(
-                session,
-                outbox,
-                lead=lead,
-                planned=None,
-                kind=plan.kind,
-                due_at=max(_planned_due(line.target_date, old=None), now),
-                reason="plan",
-                now=now,
-                dealer=plan.dealer,
+            due = max(_planned_due(line.target_date, old=None), now)
+            task = new_task(
+                lead=lead, planned=None, kind=plan.kind, due_at=due, reason="plan", now=now, dealer=plan.dealer
             )
+            await schedule_task(session, outbox, task, lead=lead, now=now)
             await record_action(
                 session, task=task, action="created", actor=actor, now=now, detail={"plan": plan.plan_id}
             )
