@@ -67,11 +67,6 @@ def task_out(t: Task) -> TaskOut:
     return TaskOut(**copied, content=_shown(t.content), accompany=list(t.accompany or []))
 
 
-def actor_of(principal: Principal) -> Actor:
-    """The person behind a request, as task actions record them."""
-    return Actor(sub=principal.sub, position=principal.position)
-
-
 async def task_with_actions(session: AsyncSession, task: Task) -> TaskOut:
     shown = task_out(task)
     shown.actions = [
@@ -122,7 +117,7 @@ async def create_task(
         at = runtime.clock.now()
         task = new_task(lead=lead, planned=None, kind=body.kind, due_at=body.due_at, reason="manual", now=at)
         await schedule_task(session, runtime.outbox, task, lead=lead, now=at)
-        await record_action(session, task=task, action="created", actor=actor_of(principal), now=runtime.clock.now())
+        await record_action(session, task=task, action="created", actor=Actor.of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
 
     async with runtime.db.transaction() as session:
@@ -204,7 +199,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
                 notes=body.notes,
                 by=principal.dealer or principal.caller_key,
                 now=now,
-                actor=actor_of(principal),
+                actor=Actor.of(principal),
             )
             return CompleteOut(task=await task_with_actions(session, rechecked), next_task=None)
         done, follow_up = await complete_task(
@@ -216,7 +211,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
             notes=body.notes,
             content=body.content.model_dump(mode="json", exclude_unset=True) if body.content else None,
             now=now,
-            actor=actor_of(principal),
+            actor=Actor.of(principal),
             action_at=body.action_at,
         )
         shown = await task_with_actions(session, done)

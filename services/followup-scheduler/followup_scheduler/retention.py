@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import Runtime
 from leadnet_shared.policy import cached_policy
@@ -46,18 +44,14 @@ def notes_retention() -> NotesRetention:
     return parse_retention_policy(cached_policy(PACKAGE, "retention"))
 
 
-async def clear_expired_notes(session: AsyncSession, *, now: datetime, policy: NotesRetention) -> int:
-    """Clear up to `policy.batch` notes older than the retention; returns how many."""
-    return await clear_old_notes(session, before=now - policy.keep, batch=policy.batch)
-
-
 def notes_retention_step(runtime: Runtime) -> Step:
     """A `workers.periodic` step: a batch per pass while notes are due, then a pause."""
 
     async def step() -> float:
         policy = notes_retention()
         async with runtime.db.transaction() as session:
-            cleared = await clear_expired_notes(session, now=runtime.clock.now(), policy=policy)
+            # Up to a batch of the notes older than the retention.
+            cleared = await clear_old_notes(session, before=runtime.clock.now() - policy.keep, batch=policy.batch)
         if cleared:
             log.info("cleared the notes of %d tasks older than %s", cleared, policy.keep)
         return 0.0 if cleared >= policy.batch else float(policy.interval_seconds)

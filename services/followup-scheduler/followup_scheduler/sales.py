@@ -19,10 +19,10 @@ from followup_scheduler.business_calendar import default_calendar
 from followup_scheduler.models import CustomerSale, FollowedLead
 from followup_scheduler.relationship_maintenance import first_maintenance_contact
 from followup_scheduler.repository import tasks as task_rows
-from followup_scheduler.repository.leads import lock_customer_leads
+from followup_scheduler.repository.leads import leads_by_id, lock_customer_leads
 from followup_scheduler.repository.sales import sales_of_customers, store_sale
 from followup_scheduler.sale_followup import SALE_REPORT, sale_followup_policy
-from followup_scheduler.tasks import leads_of, new_task, plan_repurchase, schedule_task, task_outgoing, verify_lead
+from followup_scheduler.tasks import new_task, plan_repurchase, schedule_task, task_outgoing, verify_lead
 from leadnet_shared.events import SaleAttributed, TaskCompleted
 from leadnet_shared.outbox import Outbox
 
@@ -113,6 +113,6 @@ async def _close_sale_reports(
         task.status, task.completed_at, task.notes = "done", now, f"sale {sale_id} reported"
     if reports:
         await session.flush()
-        leads = await leads_of(session, reports)
+        leads = await leads_by_id(session, {task.lead_id for task in reports})
         events = [task_outgoing(task, lead=leads.get(task.lead_id), event=TaskCompleted, now=now) for task in reports]
         await outbox.publish_many(session, events, time=now)

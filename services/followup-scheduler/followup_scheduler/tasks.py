@@ -32,6 +32,7 @@ from followup_scheduler.sale_followup import SALE_REPORT, sale_already_known, sa
 from followup_scheduler.staffing import assignment_for, is_staffed, staffing_policy
 from followup_scheduler.timing import PlannedTask, first_task_for_lead
 from followup_scheduler.vocabulary import NATURES
+from leadnet_shared.auth import Principal
 from leadnet_shared.events import (
     CallbackContent,
     CustomerErased,
@@ -68,11 +69,6 @@ def task_event(task: Task, *, lead: FollowedLead | None, event: type[T], occurre
         accompany=list(task.accompany or []),
         occurred_at=occurred_at,
     )
-
-
-async def leads_of(session: AsyncSession, tasks: list[Task]) -> dict[str, FollowedLead]:
-    """The lead rows of `tasks`, by lead id (for their events)."""
-    return await lead_rows.leads_by_id(session, {task.lead_id for task in tasks})
 
 
 def tie_break(lead: FollowedLead) -> int:
@@ -348,6 +344,11 @@ class Actor:
 
     sub: str
     position: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        """The person behind a request."""
+        return cls(sub=principal.sub, position=principal.position)
 
 
 async def record_action(

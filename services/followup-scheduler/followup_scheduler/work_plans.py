@@ -19,7 +19,6 @@ Decisions (policy/work_plans.toml says which are data):
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -308,10 +307,6 @@ async def save_plan(
     return plan
 
 
-async def _tiers_of(session: AsyncSession, plan: WorkPlan) -> Counter[str]:
-    return await plan_rows.line_tiers(session, plan.plan_id)
-
-
 async def _event(
     session: AsyncSession,
     plan: WorkPlan,
@@ -323,7 +318,7 @@ async def _event(
     **extra: Any,
 ) -> Outgoing:
     region, channel = await dealer_unit(session, plan.dealer)
-    tiers = await _tiers_of(session, plan)
+    tiers = await plan_rows.line_tiers(session, plan.plan_id)
     data = model(
         **{name: getattr(plan, name) for name in ("plan_id", "dealer", "period", "status", "quota", "late", "due_by")},
         region=region,
@@ -364,7 +359,7 @@ async def submit_plan(
         raise Conflict(
             f"The plan is {plan.status}; only a draft or a rejected plan is submitted.", code="plan_not_editable"
         )
-    chain = chain_for(await _tiers_of(session, plan))
+    chain = chain_for(await plan_rows.line_tiers(session, plan.plan_id))
     first = next_stage(chain, None)
     assert first is not None  # the policy parser guarantees every tier's chain ends with an approve stage
     events = []
@@ -403,7 +398,7 @@ async def act_on_plan(
     plan = await _plan_for_action(session, dealer=dealer, kind=kind, period=period)
     if plan.status != "submitted":
         raise Conflict(f"The plan is {plan.status}; only a submitted plan is reviewed.", code="plan_not_submitted")
-    chain = chain_for(await _tiers_of(session, plan))
+    chain = chain_for(await plan_rows.line_tiers(session, plan.plan_id))
     stage = stage_named(chain, plan.stage)
     if stage is None:  # the policy changed under a waiting plan: it waits at the first stage of its chain
         stage = chain[0]
@@ -495,7 +490,7 @@ async def apply_approved_lines(
     task_of: dict[str, Task] = {}
     for open_task in open_tasks:
         task_of.setdefault(open_task.customer_id, open_task)
-    actor = Actor(sub=principal.sub, position=principal.position)
+    actor = Actor.of(principal)
     for line in lines:
         found = task_of.get(line.customer_id)
         if found is None:
@@ -582,7 +577,9 @@ async def send_approval_reminders(session: AsyncSession, outbox: Outbox, *, now:
             if not remind_at <= now < start:
                 continue
             for plan in waiting:
-                stage: Stage | None = stage_named(chain_for(await _tiers_of(session, plan)), plan.stage)
+                stage: Stage | None = stage_named(
+                    chain_for(await plan_rows.line_tiers(session, plan.plan_id)), plan.stage
+                )
                 if stage is None:
                     continue
                 event_id = await claim_reminder(
