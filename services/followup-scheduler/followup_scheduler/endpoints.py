@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import ORJSONResponse
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import DEALERS, TASK_IDEMPOTENCY_KEYS, FollowedLead, Plan, Task
+from followup_scheduler.models import DEALERS, TASK_IDEMPOTENCY_KEYS, Plan, Task
 from followup_scheduler.plans import plan_report
 from followup_scheduler.recheck import RECHECK, check_completion, complete_recheck
+from followup_scheduler.repository.leads import lead_of
+from followup_scheduler.repository.plans import sales_plan_of
+from followup_scheduler.repository.tasks import page_of_tasks, task_actions, task_of
 from followup_scheduler.schemas import (
     CompleteIn,
     CompleteOut,
@@ -27,17 +29,17 @@ from followup_scheduler.schemas import (
 from followup_scheduler.tasks import (
     Actor,
     complete_task,
+    new_task,
     public_content,
     record_action,
     schedule_task,
-    task_actions,
 )
 from followup_scheduler.visibility import LEADS, TASKS, own_plan
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import DEALER_POSITIONS, Position, Principal, bearer_principal, require_roles
 from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
-from leadnet_shared.pagination import PageParams, fetch_page
+from leadnet_shared.pagination import PageParams
 from leadnet_shared.problems import (
     Conflict,
     DealerNotActive,
@@ -56,36 +58,13 @@ TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
-# A task changes when it is planned, fires overdue, escalates, completes or is cancelled: the latest of these.
-TASK_CHANGED_AT = func.greatest(
-    Task.created_at, Task.overdue_fired_at, Task.escalated_at, Task.completed_at, Task.cancelled_at
-)
+# What a task's answer copies from its row as it is (same names); content is shown redacted, actions on request.
+TASK_OUT_FIELDS = tuple(name for name in TaskOut.model_fields if name not in ("content", "accompany", "actions"))
 
 
 def task_out(t: Task) -> TaskOut:
-    return TaskOut(
-        task_id=t.task_id,
-        lead_id=t.lead_id,
-        customer_id=t.customer_id,
-        dealer=t.dealer,
-        kind=t.kind,
-        due_at=t.due_at,
-        status=t.status,
-        reason=t.reason,
-        outcome=t.outcome,
-        content=_shown(t.content),
-        position=t.position,
-        method=t.method,
-        accompany=list(t.accompany or []),
-        action_at=t.action_at,
-        result_due_at=t.result_due_at,
-        result_late=t.result_late,
-    )
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The person behind a request, as task actions record them."""
-    return Actor(sub=principal.sub, position=principal.position)
+    copied = {name: getattr(t, name) for name in TASK_OUT_FIELDS}
+    return TaskOut(**copied, content=_shown(t.content), accompany=list(t.accompany or []))
 
 
 async def task_with_actions(session: AsyncSession, task: Task) -> TaskOut:
@@ -134,19 +113,11 @@ async def create_task(
         )
 
     async def plan() -> Answer:
-        lead = LEADS.visible(principal, await session.get(FollowedLead, body.lead_id))
-        task = await schedule_task(
-            session,
-            runtime.outbox,
-            lead=lead,
-            planned=None,
-            kind=body.kind,
-            due_at=body.due_at,
-            reason="manual",
-            now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
-        )
-        await record_action(session, task=task, action="created", actor=actor_of(principal), now=runtime.clock.now())
+        lead = LEADS.visible(principal, await lead_of(session, body.lead_id))
+        at = runtime.clock.now()
+        task = new_task(lead=lead, planned=None, kind=body.kind, due_at=body.due_at, reason="manual", now=at)
+        await schedule_task(session, runtime.outbox, task, lead=lead, now=at)
+        await record_action(session, task=task, action="created", actor=Actor.of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
 
     async with runtime.db.transaction() as session:
@@ -181,25 +152,18 @@ async def list_tasks(
     """The seed's order (domain.md §4 "Order and timing"): earliest due first, since the timing tables already put
     customers with demand, reachable customers and big customers earlier; among tasks due at the same instant:
     demand, then reachable, then big customers (gold/silver, general big, retail), then the task id."""
-    query = select(Task)
-    if kind:
-        query = query.where(Task.kind == kind)
-    if position in DEALER_POSITIONS:
-        query = query.where(Task.position == position)
-    elif position is not None:
-        query = query.where(Task.accompany.contains([position]))
-    visible = TASKS.condition(principal)
-    if visible is not None:
-        query = query.where(visible)
-    elif dealer:
-        query = query.where(Task.dealer == dealer)
-    if status:
-        query = query.where(Task.status == status)
-    if due_before:
-        query = query.where(Task.due_at < due_before)
+    works = position in DEALER_POSITIONS
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(
-            session, query, order=[Task.due_at, Task.tie_break, Task.task_id], params=page, changed_at=TASK_CHANGED_AT
+        found = await page_of_tasks(
+            session,
+            page,
+            visible=TASKS.condition(principal),
+            dealer=dealer,
+            status=status,
+            due_before=due_before,
+            kind=kind,
+            works=position if works else None,
+            accompanies=None if works else position,
         )
     return TaskPage(items=[task_out(t) for t in found.rows], next_cursor=found.next_cursor, total=found.total)
 
@@ -207,7 +171,7 @@ async def list_tasks(
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
-        return await task_with_actions(session, TASKS.visible(principal, await session.get(Task, task_id)))
+        return await task_with_actions(session, TASKS.visible(principal, await task_of(session, task_id)))
 
 
 @router.post(
@@ -221,7 +185,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, DEALERS, principal)
-        task = TASKS.visible(principal, await session.get(Task, task_id, with_for_update=True))
+        task = TASKS.visible(principal, await task_of(session, task_id, lock=True))
         now = runtime.clock.now()
         check_completion(task=task, outcome=body.outcome, corrections=body.corrections)
         check_action_at(task=task, action_at=body.action_at, now=now)
@@ -235,7 +199,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
                 notes=body.notes,
                 by=principal.dealer or principal.caller_key,
                 now=now,
-                actor=actor_of(principal),
+                actor=Actor.of(principal),
             )
             return CompleteOut(task=await task_with_actions(session, rechecked), next_task=None)
         done, follow_up = await complete_task(
@@ -247,8 +211,7 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
             notes=body.notes,
             content=body.content.model_dump(mode="json", exclude_unset=True) if body.content else None,
             now=now,
-            prefix=runtime.settings.topic_prefix,
-            actor=actor_of(principal),
+            actor=Actor.of(principal),
             action_at=body.action_at,
         )
         shown = await task_with_actions(session, done)
@@ -292,7 +255,7 @@ async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, pr
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await require_active_dealer(session, DEALERS, principal)
-        plan = await session.get(Plan, (dealer, month), with_for_update=True)
+        plan = await sales_plan_of(session, dealer=dealer, month=month, lock=True)
         if plan is None:
             plan = Plan(dealer=dealer, month=month)
             session.add(plan)
@@ -309,7 +272,7 @@ async def put_plan(dealer: str, month: Month, body: PlanIn, request: Request, pr
 async def get_plan(dealer: str, month: Month, request: Request, principal: Caller) -> PlanOut:
     own_plan(principal, dealer)
     async with runtime_of(request).db.sessions() as session:
-        plan = await session.get(Plan, (dealer, month))
+        plan = await sales_plan_of(session, dealer=dealer, month=month)
         if plan is None:
             raise NotFound("No plan for this dealer and month.")
         return await plan_report(session, plan=plan)

@@ -12,19 +12,24 @@ import logging
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.settings import SchedulerSettings
-from followup_scheduler.tasks import (
-    fire_due_tasks,
-    mark_overdue_tasks,
+from followup_scheduler.deadlines import overdue_digest_day
+from followup_scheduler.repository.timers import (
+    claim_and_publish,
+    claim_digest_day,
+    count_overdue,
+    digest_event_id,
     next_due_at,
-    restaff_open_tasks,
-    send_overdue_digests,
-    send_plan_reminders,
+    overdue_by_dealer,
+    record_digest_dealers,
 )
+from followup_scheduler.settings import SchedulerSettings
+from followup_scheduler.tasks import restaff_open_tasks, send_plan_reminders
 from followup_scheduler.work_plans import plan_timers
 from leadnet_shared.app import Runtime
+from leadnet_shared.events import TaskDue, TaskOverdue, TaskOverdueDigest
+from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.workers import Step
 
 log = logging.getLogger(__name__)
@@ -39,20 +44,45 @@ BATCH_SECONDS = Histogram(
 )
 
 
+async def send_overdue_digests(session: AsyncSession, outbox: Outbox, *, now: datetime) -> int:
+    """Today's overdue digests, if their time has come and they have not gone out: the number of dealers."""
+    day = overdue_digest_day(now=now)
+    if day is None:
+        return 0
+    claimed, since = await claim_digest_day(session, day=day, now=now)
+    if not claimed:
+        return 0  # sent today already, or another replica has just claimed it
+    events = []
+    for dealer, task_id, due_at, by_kind, new in await overdue_by_dealer(session, now=now, since=since):
+        digest = TaskOverdueDigest(
+            dealer=dealer or None,
+            day=day,
+            overdue=sum(by_kind.values()),
+            overdue_by_kind=by_kind,
+            newly_escalated=new,  # escalated since the previous digest ran
+            oldest_task_id=task_id,
+            oldest_due_at=due_at,
+            occurred_at=now,
+        )
+        key = dealer or "hq_queue"
+        events.append(Outgoing(digest, key=key, subject=key, event_id=digest_event_id(dealer or None, day)))
+    await record_digest_dealers(session, day=day, dealers=len(events))
+    await outbox.publish_many(session, events, time=now)
+    return len(events)
+
+
 async def timer_tick(runtime: Runtime, *, now: datetime, batch: int) -> int:
     """One pass of every timer at `now`; returns how many `task.due` fired (== batch means: more are waiting)."""
-    prefix = runtime.settings.topic_prefix
-    async with runtime.db.transaction() as session:
-        fired = await fire_due_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
-    FIRED.labels("due").inc(fired)
-    async with runtime.db.transaction() as session:
-        overdue = await mark_overdue_tasks(session, runtime.outbox, now=now, prefix=prefix, limit=batch)
-    FIRED.labels("overdue").inc(overdue)
+    counts: dict[str, int] = {}
+    for event, label in ((TaskDue, "due"), (TaskOverdue, "overdue")):
+        async with runtime.db.transaction() as session:
+            counts[label] = await claim_and_publish(session, runtime.outbox, event=event, now=now, limit=batch)
+        FIRED.labels(label).inc(counts[label])
     async with runtime.db.transaction() as session:
         # HQ hears of overdue work once per dealer and day, not once per task (deadlines.toml [overdue_digest]).
-        digests = await send_overdue_digests(session, runtime.outbox, now=now, prefix=prefix)
+        digests = await send_overdue_digests(session, runtime.outbox, now=now)
     FIRED.labels("overdue_digest").inc(digests)
-    return fired
+    return counts["due"]
 
 
 def timers(runtime: Runtime) -> Step:
@@ -75,13 +105,10 @@ def timers(runtime: Runtime) -> Step:
         fired = await timer_tick(runtime, now=now, batch=batch)
         if last_reminders is None or (now - last_reminders).total_seconds() >= settings.reminder_poll_seconds:
             async with runtime.db.transaction() as session:
-                FIRED.labels("plan_reminder").inc(
-                    await send_plan_reminders(session, runtime.outbox, now=now, prefix=settings.topic_prefix)
-                )
+                FIRED.labels("plan_reminder").inc(await send_plan_reminders(session, runtime.outbox, now=now))
                 # late plans and reminders to the approvers (work_plans.py)
                 FIRED.labels("plan_timers").inc(await plan_timers(session, runtime.outbox, now=now))
-                overdue = await session.execute(text("SELECT count(*) FROM tasks WHERE status = 'overdue'"))
-                TASKS_OVERDUE.set(overdue.scalar_one())
+                TASKS_OVERDUE.set(await count_overdue(session))
             last_reminders = now
         if fired >= batch:
             return 0.0  # a burst: keep draining without sleeping

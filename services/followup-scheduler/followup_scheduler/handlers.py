@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import DEALERS, CustomerTier, FollowedLead, Task
+from followup_scheduler.models import DEALERS, FollowedLead
 from followup_scheduler.recheck import RECHECK, plan_recheck
+from followup_scheduler.repository import leads as lead_rows
+from followup_scheduler.repository.tasks import cancel_open_tasks, update_open_tasks
 from followup_scheduler.sales import apply_known_sales, record_sale
 from followup_scheduler.staffing import staffing_policy
 from followup_scheduler.tasks import (
-    OPEN_STATES,
-    cancel_open_tasks,
     forget_customer,
-    plan_first_task,
+    lead_facts,
     plan_first_tasks,
     staffing_of,
     tie_break,
@@ -49,21 +47,9 @@ LEAD_TYPES = frozenset({ACCEPTED, REASSIGNED, CLOSED, RETURNED, ERASED, TIER_CHA
 
 def followed_lead(event: LeadFacts, *, routed_at: datetime, fleet: list[FleetLine] | None) -> FollowedLead:
     return FollowedLead(
-        lead_id=event.lead_id,
-        customer_id=event.customer_id,
-        entered_by=event.entered_by,
-        assigned_dealer=event.assigned_dealer,
-        authorized_dealer=event.authorized_dealer,
-        cross_region=event.cross_region,
-        reward_eligible=event.reward_eligible,
+        **lead_facts(event)
         # Timing follows the customer's current tier; the record's own tier is the router's `tier`.
-        tier=(event.customer_tier if isinstance(event, LeadAccepted) else None) or event.tier,
-        nature=event.nature,
-        region_code=event.region_code,
-        product_line=event.product_line,
-        horizon=event.horizon,
-        source=event.source,
-        network_code=event.network_code,
+        | {"tier": (event.customer_tier if isinstance(event, LeadAccepted) else None) or event.tier},
         status="open",
         routed_at=routed_at,
         unreachable_streak=0,
@@ -78,14 +64,7 @@ def _vehicles(fleet: list[FleetLine] | None) -> int | None:
 
 async def _current_tiers(session: AsyncSession, leads: list[FollowedLead]) -> None:
     """A tier change the router decided after these leads were routed (it overtook their verdicts) stands."""
-    known = {
-        row.customer_id: row
-        for row in (
-            await session.execute(
-                select(CustomerTier).where(CustomerTier.customer_id.in_(sorted({lead.customer_id for lead in leads})))
-            )
-        ).scalars()
-    }
+    known = await lead_rows.customer_tiers(session, {lead.customer_id for lead in leads})
     for lead in leads:
         row = known.get(lead.customer_id)
         if row is not None and row.changed_at >= lead.routed_at:
@@ -101,15 +80,9 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
     one in order. A lead's events may still arrive out of order (review M4): the router's `lead_version` decides, so
     an older fact never overwrites a newer one.
     """
-    prefix = runtime.settings.topic_prefix
 
     async def accept(session: AsyncSession, events: list[LeadAccepted]) -> None:
-        known = {
-            lead.lead_id: lead
-            for lead in (
-                await session.execute(select(FollowedLead).where(FollowedLead.lead_id.in_([e.lead_id for e in events])))
-            ).scalars()
-        }
+        known = await lead_rows.leads_by_id(session, [event.lead_id for event in events])
         for event in events:
             lead = known.get(event.lead_id)
             # Followed already: a redelivery (its first word stands), or a reassignment that overtook this
@@ -127,19 +100,19 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         session.add_all(leads)
         await session.flush()
         now = runtime.clock.now()
-        await plan_first_tasks(session, runtime.outbox, leads=leads, now=now, prefix=prefix)
-        await apply_known_sales(session, runtime.outbox, leads=leads, now=now, prefix=prefix)
+        await plan_first_tasks(session, runtime.outbox, leads=leads, now=now)
+        await apply_known_sales(session, runtime.outbox, leads=leads, now=now)
 
     async def reassign(session: AsyncSession, event: LeadReassigned) -> None:
-        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+        lead = await lead_rows.lead_of(session, event.lead_id, lock=True)
         if lead is None:
             # It overtook its lead.accepted: the facts every lead event repeats are enough to follow it from here.
             lead = followed_lead(event, routed_at=event.reassigned_at, fleet=None)
             await _current_tiers(session, [lead])
             session.add(lead)
             await session.flush()
-            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
-            await apply_known_sales(session, runtime.outbox, leads=[lead], now=runtime.clock.now(), prefix=prefix)
+            await plan_first_tasks(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
+            await apply_known_sales(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
             return
         if lead.lead_version > event.lead_version:
             return  # an older move than the one already applied
@@ -147,76 +120,46 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
         lead.assigned_dealer = event.to_dealer
         lead.lead_version = event.lead_version
         # Open work follows the customer to its new dealer (a re-check stays with the dealer who entered it).
-        await session.execute(
-            update(Task)
-            .where(Task.lead_id == event.lead_id, Task.status.in_(OPEN_STATES), Task.kind != RECHECK)
-            .values(dealer=event.to_dealer)
+        await update_open_tasks(
+            session, lead_ids=[event.lead_id], values={"dealer": event.to_dealer}, except_kind=RECHECK
         )
         if was_unplaced and lead.status == "open":
             # A lead that waited in the HQ queue has no task yet: its first one starts now that it has a dealer.
             lead.routed_at = event.reassigned_at
-            await plan_first_task(session, runtime.outbox, lead=lead, now=runtime.clock.now(), prefix=prefix)
+            await plan_first_tasks(session, runtime.outbox, leads=[lead], now=runtime.clock.now())
 
     async def close(session: AsyncSession, event: LeadClosed) -> None:
-        await session.execute(
-            update(FollowedLead)
-            .where(FollowedLead.lead_id == event.lead_id)
-            .values(status="closed", closed_reason=event.reason)
-        )
-        await cancel_open_tasks(session, lead_id=event.lead_id, now=runtime.clock.now())
+        await lead_rows.close_leads(session, [event.lead_id], reason=event.reason, only_open=False)
+        await cancel_open_tasks(session, lead_ids=[event.lead_id], now=runtime.clock.now())
 
     async def change_tier(session: AsyncSession, event: CustomerTierChanged) -> None:
         """The router's decision of the customer's tier: its leads' next tasks are timed and ordered by it."""
-        statement = insert(CustomerTier).values(
-            customer_id=event.customer_id, tier=event.new_tier, nature=event.new_nature, changed_at=event.changed_at
-        )
-        newest = (
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[CustomerTier.customer_id],
-                    set_={"tier": event.new_tier, "nature": event.new_nature, "changed_at": event.changed_at},
-                    where=CustomerTier.changed_at <= event.changed_at,
-                ).returning(CustomerTier.customer_id)
-            )
-        ).first()
-        if newest is None:
+        if not await lead_rows.record_tier(
+            session,
+            customer_id=event.customer_id,
+            tier=event.new_tier,
+            nature=event.new_nature,
+            changed_at=event.changed_at,
+        ):
             return  # an older change than the one applied
-        leads = (
-            await session.execute(
-                select(FollowedLead)
-                .where(FollowedLead.customer_id == event.customer_id, FollowedLead.routed_at <= event.changed_at)
-                .order_by(FollowedLead.lead_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).scalars()
-        for lead in leads:
+        for lead in await lead_rows.lock_customer_leads(session, event.customer_id, routed_by=event.changed_at):
             lead.tier = event.new_tier
             if event.new_nature:
                 lead.nature = event.new_nature
             # Open work is ordered by the new tier at once ("big customers first"); its due time stays as planned.
-            await session.execute(
-                update(Task)
-                .where(Task.lead_id == lead.lead_id, Task.status.in_(OPEN_STATES))
-                .values(tier=lead.tier, tie_break=tie_break(lead))
-            )
+            ranked = {"tier": lead.tier, "tie_break": tie_break(lead)}
+            await update_open_tasks(session, lead_ids=[lead.lead_id], values=ranked)
             # And worked by the positions and methods the matrices give the new tier and nature (staffing.py),
             # except tasks an approved plan line placed: the approved plan named their position and method.
             for kind in sorted(staffing_policy().kinds):
-                await session.execute(
-                    update(Task)
-                    .where(
-                        Task.lead_id == lead.lead_id,
-                        Task.kind == kind,
-                        Task.status.in_(OPEN_STATES),
-                        Task.plan_id.is_(None),
-                    )
-                    .values(**staffing_of(kind=kind, lead=lead))
+                staffed = staffing_of(kind=kind, lead=lead)
+                await update_open_tasks(
+                    session, lead_ids=[lead.lead_id], values=staffed, kinds=[kind], unplanned_only=True
                 )
 
     async def returned(session: AsyncSession, event: LeadReturned) -> None:
         """HQ returned a record: its entrant's re-check task (followed from here if its verdict is late)."""
-        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+        lead = await lead_rows.lead_of(session, event.lead_id, lock=True)
         if lead is None:
             lead = followed_lead(event, routed_at=event.returned_at, fleet=None)
             session.add(lead)
@@ -257,7 +200,6 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                     sale=SaleAttributed.model_validate(envelope.data),
                     attributed_at=envelope.time,
                     now=runtime.clock.now(),
-                    prefix=prefix,
                 )
         if run:
             await accept(session, list(run.values()))

@@ -48,7 +48,7 @@ class Task(Base):
     planned_for: Mapped[date | None] = mapped_column(Date)
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     overdue_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # When a per-task `task.escalated` went out; the daily overdue digest (tasks.send_overdue_digests) replaced it
+    # When a per-task `task.escalated` went out; the daily overdue digest (firing.send_overdue_digests) replaced it
     # and writes no task, so only older tasks have it.
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -120,25 +120,22 @@ def next_step_after_outcome(
     if outcome not in rules.rules:
         raise ValueError(f"unknown callback outcome {outcome!r}")
     streak = unreachable_count + 1 if outcome == "unreachable" else 0
-    if in_maintenance and outcome in rules.periodic_in_maintenance:
-        task = next_maintenance_contact(last_contact_at=completed_at, calendar=calendar, policy=maintenance)
+
+    def step(task: PlannedTask | None, reason: str) -> NextStep:
         return NextStep(
             outcome=outcome,
             task=task,
-            close_lead_as_invalid=False,
+            close_lead_as_invalid=task is None,  # no next task only when the lead closes as invalid
             unreachable_streak=streak,
-            reason=f"outcome {outcome} in relationship maintenance -> {task.reason}",
+            reason=reason,
             policy_version=rules.version,
         )
+
+    if in_maintenance and outcome in rules.periodic_in_maintenance:
+        task = next_maintenance_contact(last_contact_at=completed_at, calendar=calendar, policy=maintenance)
+        return step(task, f"outcome {outcome} in relationship maintenance -> {task.reason}")
     if outcome == "unreachable" and streak >= rules.unreachable_close_after:
-        return NextStep(
-            outcome=outcome,
-            task=None,
-            close_lead_as_invalid=True,
-            unreachable_streak=streak,
-            reason=f"unreachable {streak} times in a row -> invalid-information handling: close as invalid",
-            policy_version=rules.version,
-        )
+        return step(None, f"unreachable {streak} times in a row -> invalid-information handling: close as invalid")
     rule = rules.rules[outcome]
     by_horizon = None
     if rule.next == "callback" and rule.horizon is not None:
@@ -170,11 +167,4 @@ def next_step_after_outcome(
     reason = task.reason
     if outcome == "unreachable":
         reason += f" (unreachable {streak} of {rules.unreachable_close_after} before closing as invalid)"
-    return NextStep(
-        outcome=outcome,
-        task=task,
-        close_lead_as_invalid=False,
-        unreachable_streak=streak,
-        reason=reason,
-        policy_version=rules.version,
-    )
+    return step(task, reason)

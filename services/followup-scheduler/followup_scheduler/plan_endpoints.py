@@ -6,7 +6,9 @@ read as the plan of a dealer called "rollup"."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,20 +25,18 @@ from followup_scheduler.plan_schemas import (
     RollupOut,
     WorkPlanOut,
 )
+from followup_scheduler.repository.work_plans import find_plan, plan_lines, plan_steps
 from followup_scheduler.work_plans import (
     LineIn,
     PlanKind,
     act_on_plan,
     draft_plan,
-    find_plan,
     period_checked,
-    plan_lines,
-    plan_steps,
     save_plan,
     submit_plan,
     visible_dealer,
 )
-from leadnet_shared.app import runtime_of
+from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
 from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.problems import (
@@ -55,6 +55,7 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 Month = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
 Week = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-W(0[1-9]|[1-4]\d|5[0-3])$", description="ISO week yyyy-Www")]
 Dealer = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Action = Literal["review", "approve", "reject"]
 READ_PROBLEMS = problem_responses(NotFound, ValidationFailed)
 WRITE_PROBLEMS = problem_responses(
     Forbidden,
@@ -85,23 +86,19 @@ def _reason(text: str | None, principal: Principal) -> str | None:
     return redact_text(text) if text and not principal.sees_personal_data and principal.is_hq else text
 
 
+# What a plan's answer and a draft copy from the plan row and the `Draft` as they are (same names).
+PLAN_OUT_FIELDS: tuple[str, ...] = ("plan_id", "dealer", "period", "status", "stage", "quota", "line_count")
+PLAN_OUT_FIELDS += ("late", "due_by", "submitted_at", "approved_at")
+DRAFT_OUT_FIELDS = ("dealer", "period", "sales_plan", "quota", "due_by")
+
+
 async def _plan_out(session: AsyncSession, plan: WorkPlan, principal: Principal) -> WorkPlanOut:
     lines = await plan_lines(session, plan.plan_id)
     stage = stage_named(chain_for(line.tier for line in lines), plan.stage) if plan.status == "submitted" else None
     return WorkPlanOut(
-        plan_id=plan.plan_id,
-        dealer=plan.dealer,
+        **{name: getattr(plan, name) for name in PLAN_OUT_FIELDS},
         plan=plan.kind,
-        period=plan.period,
-        status=plan.status,
-        stage=plan.stage,
         waiting_for=sorted(stage.positions) if stage else [],
-        quota=plan.quota,
-        line_count=plan.line_count,
-        late=plan.late,
-        due_by=plan.due_by,
-        submitted_at=plan.submitted_at,
-        approved_at=plan.approved_at,
         rejected_reason=_reason(plan.rejected_reason, principal),
         lines=[PlanLineOut.model_validate(line, from_attributes=True) for line in lines],
         steps=[
@@ -113,7 +110,7 @@ async def _plan_out(session: AsyncSession, plan: WorkPlan, principal: Principal)
     )
 
 
-async def _draft(request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str) -> DraftOut:
+async def _draft(request: Request, principal: Caller, dealer: str, kind: PlanKind, period: str) -> DraftOut:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
         await visible_dealer(session, principal, dealer)
@@ -121,17 +118,13 @@ async def _draft(request: Request, principal: Principal, dealer: str, kind: Plan
             session, dealer=dealer, kind=kind, period=_period(kind, period), now=runtime.clock.now()
         )
     return DraftOut(
-        dealer=draft.dealer,
+        **{name: getattr(draft, name) for name in DRAFT_OUT_FIELDS},
         plan=draft.kind,
-        period=draft.period,
-        sales_plan=draft.sales_plan,
-        quota=draft.quota,
-        due_by=draft.due_by,
         lines=[PlanLineOut.model_validate(line, from_attributes=True) for line in draft.lines],
     )
 
 
-async def _get(request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str) -> WorkPlanOut:
+async def _get(request: Request, principal: Caller, dealer: str, kind: PlanKind, period: str) -> WorkPlanOut:
     async with runtime_of(request).db.sessions() as session:
         await visible_dealer(session, principal, dealer)
         plan = await find_plan(session, dealer=dealer, kind=kind, period=_period(kind, period))
@@ -140,68 +133,59 @@ async def _get(request: Request, principal: Principal, dealer: str, kind: PlanKi
         return await _plan_out(session, plan, principal)
 
 
-async def _save(
-    request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str, body: PlanLinesIn
+# A step of a plan's life: the session, the runtime and the checked period in, the plan as it now stands out.
+Change = Callable[[AsyncSession, Runtime, str], Awaitable[WorkPlan]]
+
+
+async def _write(
+    request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str, change: Change
 ) -> WorkPlanOut:
+    """Every write to a plan: the caller must see the dealer's plans and be an active dealer (if a dealer), the
+    period is checked, then `change` runs in the same transaction."""
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await visible_dealer(session, principal, dealer)
         await require_active_dealer(session, DEALERS, principal)
-        plan = await save_plan(
-            session,
-            dealer=dealer,
-            kind=kind,
-            period=_period(kind, period),
-            lines=[LineIn(**line.model_dump()) for line in body.lines],
-            principal=principal,
-            now=runtime.clock.now(),
-        )
+        plan = await change(session, runtime, _period(kind, period))
         return await _plan_out(session, plan, principal)
 
 
-async def _submit(request: Request, principal: Principal, dealer: str, kind: PlanKind, period: str) -> WorkPlanOut:
-    runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        await visible_dealer(session, principal, dealer)
-        await require_active_dealer(session, DEALERS, principal)
-        plan = await submit_plan(
+def _save(principal: Principal, dealer: str, kind: PlanKind, body: PlanLinesIn) -> Change:
+    async def change(session: AsyncSession, runtime: Runtime, period: str) -> WorkPlan:
+        lines = [LineIn(**line.model_dump()) for line in body.lines]
+        now = runtime.clock.now()
+        return await save_plan(
+            session, dealer=dealer, kind=kind, period=period, lines=lines, principal=principal, now=now
+        )
+
+    return change
+
+
+def _submit(principal: Principal, dealer: str, kind: PlanKind) -> Change:
+    async def change(session: AsyncSession, runtime: Runtime, period: str) -> WorkPlan:
+        now = runtime.clock.now()
+        return await submit_plan(
+            session, runtime.outbox, dealer=dealer, kind=kind, period=period, principal=principal, now=now
+        )
+
+    return change
+
+
+def _act(principal: Principal, dealer: str, kind: PlanKind, action: Action, reason: str | None = None) -> Change:
+    async def change(session: AsyncSession, runtime: Runtime, period: str) -> WorkPlan:
+        return await act_on_plan(
             session,
             runtime.outbox,
             dealer=dealer,
             kind=kind,
-            period=_period(kind, period),
-            principal=principal,
-            now=runtime.clock.now(),
-        )
-        return await _plan_out(session, plan, principal)
-
-
-async def _act(
-    request: Request,
-    principal: Principal,
-    dealer: str,
-    kind: PlanKind,
-    period: str,
-    action: Literal["review", "approve", "reject"],
-    reason: str | None = None,
-) -> WorkPlanOut:
-    runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        await visible_dealer(session, principal, dealer)
-        await require_active_dealer(session, DEALERS, principal)
-        plan = await act_on_plan(
-            session,
-            runtime.outbox,
-            dealer=dealer,
-            kind=kind,
-            period=_period(kind, period),
+            period=period,
             action=action,
             reason=reason,
             principal=principal,
             now=runtime.clock.now(),
-            prefix=runtime.settings.topic_prefix,
         )
-        return await _plan_out(session, plan, principal)
+
+    return change
 
 
 @work_plans_router.get(
@@ -216,152 +200,93 @@ async def get_rollup(request: Request, principal: Caller, month: Month, level: L
     return RollupOut.model_validate({"month": month, "level": level, "units": units_out(units)})
 
 
-# ---- monthly callback plans ------------------------------------------------------------------------------------
+# ---- monthly callback plans and weekly promotion plans: the same operations, by month or by ISO week ------------
 
 
-@work_plans_router.get(
-    "/{dealer}/{month}/callbacks/draft",
-    response_model=DraftOut,
-    summary="Next month's callback plan as the rules would draw it",
-    responses=READ_PROBLEMS,
+def _month(month: Month) -> str:
+    return month
+
+
+def _week(week: Week) -> str:
+    return week
+
+
+@dataclass(frozen=True)
+class PlanRoutes:
+    """One kind of plan's operations: its paths start with `base`, the period comes from the `period` dependency
+    (the path's `{month}` or `{week}`); `unit` and `due` complete the summaries."""
+
+    kind: PlanKind
+    base: str
+    period: Callable[..., str]
+    unit: str
+    due: str
+
+
+PLAN_ROUTES = (
+    PlanRoutes("callback", "/{dealer}/{month}/callbacks", _month, "month", "due by the 30th; late is flagged"),
+    PlanRoutes("promotion", "/{dealer}/weeks/{week}/promotions", _week, "week", "due on the Friday before the week"),
 )
-async def callback_draft(request: Request, principal: Caller, dealer: Dealer, month: Month) -> DraftOut:
-    return await _draft(request, principal, dealer, "callback", month)
 
 
-@work_plans_router.get(
-    "/{dealer}/{month}/callbacks", response_model=WorkPlanOut, summary="The callback plan", responses=READ_PROBLEMS
-)
-async def callback_plan(request: Request, principal: Caller, dealer: Dealer, month: Month) -> WorkPlanOut:
-    return await _get(request, principal, dealer, "callback", month)
+def _add_plan_routes(spec: PlanRoutes) -> None:
+    """Register a kind's operations, named (operation ids) and ordered as they were when written out per kind."""
+    kind, period_of, noun = spec.kind, spec.period, f"{spec.kind} plan"
+    plan = f"the {noun}"
+
+    def add(method: str, suffix: str, name: str, summary: str) -> Callable[[Any], Any]:
+        problems = READ_PROBLEMS if method == "GET" else WRITE_PROBLEMS
+        return work_plans_router.api_route(
+            spec.base + suffix, methods=[method], name=name, summary=summary, responses=problems
+        )
+
+    @add("GET", "/draft", f"{kind}_draft", f"Next {spec.unit}'s {noun} as the rules would draw it")
+    async def draft(request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)) -> DraftOut:
+        return await _draft(request, principal, dealer, kind, period)
+
+    @add("GET", "", f"{kind}_plan", f"The {noun}")
+    async def get(request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)) -> WorkPlanOut:
+        return await _get(request, principal, dealer, kind, period)
+
+    @add("PUT", "", f"put_{kind}_plan", f"Save {plan}'s lines (the dealer's makers)")
+    async def put(
+        request: Request, principal: Caller, dealer: Dealer, body: PlanLinesIn, period: str = Depends(period_of)
+    ) -> WorkPlanOut:
+        return await _write(request, principal, dealer, kind, period, _save(principal, dealer, kind, body))
+
+    @add("POST", "/submit", f"submit_{kind}_plan", f"Submit {plan} ({spec.due})")
+    async def submit(
+        request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)
+    ) -> WorkPlanOut:
+        return await _write(request, principal, dealer, kind, period, _submit(principal, dealer, kind))
+
+    approvals: dict[Action, str] = {
+        "review": "at its stage",
+        "approve": "at its stage (the last approval plans the tasks)",
+    }
+    for action, when in approvals.items():
+        add("POST", f"/{action}", f"{action}_{kind}_plan", f"{action.title()} {plan} {when}")(
+            _approval(kind, action, period_of)
+        )
+
+    @add("POST", "/reject", f"reject_{kind}_plan", f"Reject {plan} with a reason (back to the makers)")
+    async def reject(
+        request: Request, principal: Caller, dealer: Dealer, body: RejectIn, period: str = Depends(period_of)
+    ) -> WorkPlanOut:
+        change = _act(principal, dealer, kind, "reject", body.reason)
+        return await _write(request, principal, dealer, kind, period, change)
 
 
-@work_plans_router.put(
-    "/{dealer}/{month}/callbacks",
-    response_model=WorkPlanOut,
-    summary="Save the callback plan's lines (the dealer's makers)",
-    responses=WRITE_PROBLEMS,
-)
-async def put_callback_plan(
-    request: Request, principal: Caller, dealer: Dealer, month: Month, body: PlanLinesIn
-) -> WorkPlanOut:
-    return await _save(request, principal, dealer, "callback", month, body)
+def _approval(kind: PlanKind, action: Action, period_of: Callable[..., str]) -> Callable[..., Awaitable[WorkPlanOut]]:
+    """A review or an approval of a kind's plan (one function per action: the closure binds it)."""
+
+    async def endpoint(
+        request: Request, principal: Caller, dealer: Dealer, period: str = Depends(period_of)
+    ) -> WorkPlanOut:
+        return await _write(request, principal, dealer, kind, period, _act(principal, dealer, kind, action))
+
+    return endpoint
 
 
-@work_plans_router.post(
-    "/{dealer}/{month}/callbacks/submit",
-    response_model=WorkPlanOut,
-    summary="Submit the callback plan (due by the 30th; late is flagged)",
-    responses=WRITE_PROBLEMS,
-)
-async def submit_callback_plan(request: Request, principal: Caller, dealer: Dealer, month: Month) -> WorkPlanOut:
-    return await _submit(request, principal, dealer, "callback", month)
-
-
-@work_plans_router.post(
-    "/{dealer}/{month}/callbacks/review",
-    response_model=WorkPlanOut,
-    summary="Review the callback plan at its stage",
-    responses=WRITE_PROBLEMS,
-)
-async def review_callback_plan(request: Request, principal: Caller, dealer: Dealer, month: Month) -> WorkPlanOut:
-    return await _act(request, principal, dealer, "callback", month, "review")
-
-
-@work_plans_router.post(
-    "/{dealer}/{month}/callbacks/approve",
-    response_model=WorkPlanOut,
-    summary="Approve the callback plan at its stage (the last approval plans the tasks)",
-    responses=WRITE_PROBLEMS,
-)
-async def approve_callback_plan(request: Request, principal: Caller, dealer: Dealer, month: Month) -> WorkPlanOut:
-    return await _act(request, principal, dealer, "callback", month, "approve")
-
-
-@work_plans_router.post(
-    "/{dealer}/{month}/callbacks/reject",
-    response_model=WorkPlanOut,
-    summary="Reject the callback plan with a reason (back to the makers)",
-    responses=WRITE_PROBLEMS,
-)
-async def reject_callback_plan(
-    request: Request, principal: Caller, dealer: Dealer, month: Month, body: RejectIn
-) -> WorkPlanOut:
-    return await _act(request, principal, dealer, "callback", month, "reject", body.reason)
-
-
-# ---- weekly promotion plans ------------------------------------------------------------------------------------
-
-
-@work_plans_router.get(
-    "/{dealer}/weeks/{week}/promotions/draft",
-    response_model=DraftOut,
-    summary="Next week's promotion plan as the rules would draw it",
-    responses=READ_PROBLEMS,
-)
-async def promotion_draft(request: Request, principal: Caller, dealer: Dealer, week: Week) -> DraftOut:
-    return await _draft(request, principal, dealer, "promotion", week)
-
-
-@work_plans_router.get(
-    "/{dealer}/weeks/{week}/promotions",
-    response_model=WorkPlanOut,
-    summary="The promotion plan",
-    responses=READ_PROBLEMS,
-)
-async def promotion_plan(request: Request, principal: Caller, dealer: Dealer, week: Week) -> WorkPlanOut:
-    return await _get(request, principal, dealer, "promotion", week)
-
-
-@work_plans_router.put(
-    "/{dealer}/weeks/{week}/promotions",
-    response_model=WorkPlanOut,
-    summary="Save the promotion plan's lines (the dealer's makers)",
-    responses=WRITE_PROBLEMS,
-)
-async def put_promotion_plan(
-    request: Request, principal: Caller, dealer: Dealer, week: Week, body: PlanLinesIn
-) -> WorkPlanOut:
-    return await _save(request, principal, dealer, "promotion", week, body)
-
-
-@work_plans_router.post(
-    "/{dealer}/weeks/{week}/promotions/submit",
-    response_model=WorkPlanOut,
-    summary="Submit the promotion plan (due on the Friday before the week)",
-    responses=WRITE_PROBLEMS,
-)
-async def submit_promotion_plan(request: Request, principal: Caller, dealer: Dealer, week: Week) -> WorkPlanOut:
-    return await _submit(request, principal, dealer, "promotion", week)
-
-
-@work_plans_router.post(
-    "/{dealer}/weeks/{week}/promotions/review",
-    response_model=WorkPlanOut,
-    summary="Review the promotion plan at its stage",
-    responses=WRITE_PROBLEMS,
-)
-async def review_promotion_plan(request: Request, principal: Caller, dealer: Dealer, week: Week) -> WorkPlanOut:
-    return await _act(request, principal, dealer, "promotion", week, "review")
-
-
-@work_plans_router.post(
-    "/{dealer}/weeks/{week}/promotions/approve",
-    response_model=WorkPlanOut,
-    summary="Approve the promotion plan at its stage (the last approval plans the tasks)",
-    responses=WRITE_PROBLEMS,
-)
-async def approve_promotion_plan(request: Request, principal: Caller, dealer: Dealer, week: Week) -> WorkPlanOut:
-    return await _act(request, principal, dealer, "promotion", week, "approve")
-
-
-@work_plans_router.post(
-    "/{dealer}/weeks/{week}/promotions/reject",
-    response_model=WorkPlanOut,
-    summary="Reject the promotion plan with a reason (back to the makers)",
-    responses=WRITE_PROBLEMS,
-)
-async def reject_promotion_plan(
-    request: Request, principal: Caller, dealer: Dealer, week: Week, body: RejectIn
-) -> WorkPlanOut:
-    return await _act(request, principal, dealer, "promotion", week, "reject", body.reason)
+for _spec in PLAN_ROUTES:
+    _add_plan_routes(_spec)

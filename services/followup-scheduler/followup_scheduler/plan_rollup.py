@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.plan_approval import work_plans_policy
 from followup_scheduler.plan_drafts import month_days
+from followup_scheduler.repository.work_plans import TASK_FIGURES, dealer_units, plans_of_month, task_figures
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.problems import Forbidden
@@ -73,27 +73,6 @@ def _instant(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
-_PLANS = text("""
-    SELECT p.dealer, p.kind, p.period, p.status, p.late, p.submitted_at IS NOT NULL AS submitted,
-           (SELECT count(*) FROM work_plan_lines l WHERE l.plan_id = p.plan_id
-              AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = l.task_id AND t.status = 'cancelled')) AS lines
-    FROM work_plans p
-    WHERE (p.kind = 'callback' AND p.period = :month) OR (p.kind = 'promotion' AND p.period = ANY(:weeks))""")
-# Tasks bucketed by Shanghai month (callbacks) or ISO week (promotions) of the instant that counts.
-_DONE = text("""
-    SELECT dealer, kind, to_char(completed_at AT TIME ZONE 'Asia/Shanghai', 'IYYY-"W"IW') AS week, count(*)
-    FROM tasks
-    WHERE kind IN ('callback', 'promotion') AND dealer IS NOT NULL AND completed_at >= :start AND completed_at < :end
-    GROUP BY 1, 2, 3""")
-_UNPLANNED = text("""
-    SELECT dealer, kind, to_char(due_at AT TIME ZONE 'Asia/Shanghai', 'IYYY-"W"IW') AS week, count(*)
-    FROM tasks
-    WHERE kind IN ('callback', 'promotion') AND dealer IS NOT NULL AND due_at >= :start AND due_at < :end
-      AND status <> 'cancelled'
-      AND (plan_id IS NULL OR plan_id NOT IN (SELECT plan_id FROM work_plans WHERE status = 'approved'))
-    GROUP BY 1, 2, 3""")
-
-
 async def rollup(session: AsyncSession, *, month: str, level: Level, principal: Principal) -> list[UnitRollup]:
     """The month's figures per unit of `level` that the caller may see (a dealer: itself at the dealer level;
     HQ regional staff: the dealers of its regions)."""
@@ -104,10 +83,7 @@ async def rollup(session: AsyncSession, *, month: str, level: Level, principal: 
     month_start, month_end = _instant(first), _instant(last + timedelta(days=1))
     week_monday = date.fromisocalendar(int(weeks[0][:4]), int(weeks[0][6:]), 1)
     weeks_start, weeks_end = _instant(week_monday), _instant(week_monday + timedelta(days=7 * len(weeks)))
-    units = {
-        row.dealer: (row.region, row.channel)
-        for row in await session.execute(text("SELECT dealer, region, channel FROM plan_dealer_units"))
-    }
+    units = await dealer_units(session)
     default_channel = work_plans_policy().default_channel
 
     def visible(dealer: str) -> bool:
@@ -136,7 +112,7 @@ async def rollup(session: AsyncSession, *, month: str, level: Level, principal: 
             return unit.callbacks
         return unit.weeks.setdefault(period, Figures())
 
-    for row in await session.execute(_PLANS, {"month": month, "weeks": weeks}):
+    for row in await plans_of_month(session, month=month, weeks=weeks):
         target = figures(row.dealer, row.kind, row.period)
         if target is None:
             continue
@@ -146,9 +122,9 @@ async def rollup(session: AsyncSession, *, month: str, level: Level, principal: 
         target.late += int(row.late)
         target.planned += row.lines
         target.approved_lines += row.lines if row.status == "approved" else 0
-    for statement, name in ((_DONE, "done"), (_UNPLANNED, "unplanned")):
+    for name in TASK_FIGURES:
         for kind, start, end in (("callback", month_start, month_end), ("promotion", weeks_start, weeks_end)):
-            for row in await session.execute(statement, {"start": start, "end": end}):
+            for row in await task_figures(session, name, start=start, end=end):
                 if row.kind != kind or (kind == "promotion" and row.week not in weeks):
                     continue
                 target = figures(row.dealer, row.kind, row.week)

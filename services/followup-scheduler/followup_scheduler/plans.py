@@ -14,68 +14,18 @@ Definitions (all by Asia/Shanghai calendar months, `month_bounds`):
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import Plan
 from followup_scheduler.plan_rollup import weeks_of_month
 from followup_scheduler.quotas import check_plan, month_bounds, plan_quotas
+from followup_scheduler.repository.plans import (
+    approved_plan_lines,
+    done_by_kind,
+    one_month_demand_at,
+    scheduled_by_kind,
+)
 from followup_scheduler.schemas import PlannedSource, PlanOut, PromotionQuotaOut, QuotaOut
-
-
-async def one_month_demand_at(session: AsyncSession, *, dealer: str, at: datetime) -> int:
-    """Customers of `dealer` with a promotion pending at instant `at` (see the module docstring)."""
-    return int(
-        (
-            await session.execute(
-                text("""
-        SELECT count(DISTINCT customer_id) FROM tasks
-        WHERE dealer = :dealer AND kind = 'promotion' AND planned_at < :at
-          AND (completed_at IS NULL OR completed_at >= :at) AND (cancelled_at IS NULL OR cancelled_at >= :at)"""),
-                {"dealer": dealer, "at": at},
-            )
-        ).scalar_one()
-    )
-
-
-async def done_by_kind(session: AsyncSession, *, dealer: str, start: datetime, end: datetime) -> dict[str, int]:
-    rows = (
-        await session.execute(
-            text("""
-        SELECT kind, count(*) FROM tasks
-        WHERE dealer = :dealer AND completed_at >= :start AND completed_at < :end GROUP BY kind"""),
-            {"dealer": dealer, "start": start, "end": end},
-        )
-    ).all()
-    return {str(kind): int(count) for kind, count in rows}
-
-
-async def scheduled_by_kind(session: AsyncSession, *, dealer: str, start: datetime, end: datetime) -> dict[str, int]:
-    rows = (
-        await session.execute(
-            text("""
-        SELECT kind, count(*) FROM tasks
-        WHERE dealer = :dealer AND due_at >= :start AND due_at < :end AND status <> 'cancelled' GROUP BY kind"""),
-            {"dealer": dealer, "start": start, "end": end},
-        )
-    ).all()
-    return {str(kind): int(count) for kind, count in rows}
-
-
-async def approved_plan_lines(session: AsyncSession, *, dealer: str, month: str) -> dict[str, int]:
-    """Lines of the dealer's approved callback plan of `month` and of its approved promotion plans of the weeks whose
-    Thursday falls in it (work_plans.py), by kind; a kind without an approved plan is absent."""
-    rows = await session.execute(
-        text("""
-        SELECT p.kind, count(l.line_no) FROM work_plans p LEFT JOIN work_plan_lines l USING (plan_id)
-        WHERE p.dealer = :dealer AND p.status = 'approved'
-          AND ((p.kind = 'callback' AND p.period = :month) OR (p.kind = 'promotion' AND p.period = ANY(:weeks)))
-        GROUP BY p.kind"""),
-        {"dealer": dealer, "month": month, "weeks": weeks_of_month(month)},
-    )
-    return {str(kind): int(count) for kind, count in rows}
 
 
 async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
@@ -85,22 +35,35 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
     quotas = plan_quotas(sales_plan=plan.sales_plan, one_month_demand_at_last_month_end=floor)
     done = await done_by_kind(session, dealer=plan.dealer, start=start, end=end)
     scheduled = await scheduled_by_kind(session, dealer=plan.dealer, start=start, end=end)
-    approved = await approved_plan_lines(session, dealer=plan.dealer, month=plan.month)
+    approved = await approved_plan_lines(
+        session, dealer=plan.dealer, month=plan.month, weeks=weeks_of_month(plan.month)
+    )
+    filed = {"callback": plan.callbacks_planned, "promotion": plan.promotions_planned}
     sources: dict[str, PlannedSource] = {
-        kind: "plan" if filed is not None else "approved_plans" if kind in approved else "scheduled_tasks"
-        for kind, filed in (("callback", plan.callbacks_planned), ("promotion", plan.promotions_planned))
+        kind: "plan" if number is not None else "approved_plans" if kind in approved else "scheduled_tasks"
+        for kind, number in filed.items()
     }
     counts = {"plan": {}, "approved_plans": approved, "scheduled_tasks": scheduled}
-    callbacks_planned = (
-        plan.callbacks_planned if plan.callbacks_planned is not None else counts[sources["callback"]].get("callback", 0)
-    )
-    promotions_planned = (
-        plan.promotions_planned
-        if plan.promotions_planned is not None
-        else counts[sources["promotion"]].get("promotion", 0)
-    )
-    check = check_plan(quotas=quotas, callbacks_planned=callbacks_planned, promotions_planned=promotions_planned)
-    callbacks_done, promotions_done = done.get("callback", 0), done.get("promotion", 0)
+    planned = {
+        kind: number if number is not None else counts[sources[kind]].get(kind, 0) for kind, number in filed.items()
+    }
+    check = check_plan(quotas=quotas, callbacks_planned=planned["callback"], promotions_planned=planned["promotion"])
+    meets = {"callback": check.callbacks_ok, "promotion": check.promotions_ok}
+    short = {"callback": check.callbacks_short_by, "promotion": check.promotions_short_by}
+
+    def quota(kind: str, minimum: int, maximum: int) -> dict[str, object]:
+        """A kind's quota against what is planned and done: the fields `QuotaOut` and `PromotionQuotaOut` share."""
+        return {
+            "minimum": minimum,
+            "maximum": maximum,
+            "planned": planned[kind],
+            "planned_source": sources[kind],
+            "done": done.get(kind, 0),
+            "planned_meets_quota": meets[kind],
+            "planned_short_by": short[kind],
+            "done_short_by": max(minimum - done.get(kind, 0), 0),
+        }
+
     return PlanOut(
         dealer=plan.dealer,
         month=plan.month,
@@ -108,25 +71,9 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
         policy_version=quotas.policy_version,
         updated_at=plan.updated_at,
         updated_by=plan.updated_by,
-        callbacks=QuotaOut(
-            minimum=quotas.callbacks.minimum,
-            maximum=quotas.callbacks.maximum,
-            planned=callbacks_planned,
-            planned_source=sources["callback"],
-            done=callbacks_done,
-            planned_meets_quota=check.callbacks_ok,
-            planned_short_by=check.callbacks_short_by,
-            done_short_by=max(quotas.callbacks.minimum - callbacks_done, 0),
-        ),
-        promotions=PromotionQuotaOut(
-            minimum=quotas.promotions.minimum,
-            maximum=quotas.promotions.maximum,
-            planned=promotions_planned,
-            planned_source=sources["promotion"],
-            done=promotions_done,
-            planned_meets_quota=check.promotions_ok,
-            planned_short_by=check.promotions_short_by,
-            done_short_by=max(quotas.promotions.minimum - promotions_done, 0),
-            one_month_demand_at_last_month_end=floor,
+        callbacks=QuotaOut.model_validate(quota("callback", quotas.callbacks.minimum, quotas.callbacks.maximum)),
+        promotions=PromotionQuotaOut.model_validate(
+            quota("promotion", quotas.promotions.minimum, quotas.promotions.maximum)
+            | {"one_month_demand_at_last_month_end": floor}
         ),
     )

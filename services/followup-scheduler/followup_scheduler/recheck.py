@@ -15,24 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.business_calendar import default_calendar
 from followup_scheduler.models import FollowedLead, Task
 from followup_scheduler.policy_values import policy_int, policy_section
-from followup_scheduler.tasks import (
-    OPEN_STATES,
-    Actor,
-    cancel_open_tasks,
-    lead_facts,
-    new_task,
-    record_action,
-    task_event,
-)
+from followup_scheduler.repository.leads import lead_of
+from followup_scheduler.repository.tasks import cancel_open_tasks, has_recheck
+from followup_scheduler.tasks import Actor, lead_facts, new_task, publish, record_action, require_open, task_event
 from followup_scheduler.vocabulary import PACKAGE
 from leadnet_shared.events import (
-    EventData,
     LeadClosed,
     LeadCorrected,
     LeadReopened,
@@ -79,14 +71,7 @@ async def plan_recheck(
     if lead.status == "closed":
         return None
     reason_prefix = f"hq_return #{event.return_round}:"
-    existing = (
-        await session.execute(
-            select(Task.task_id).where(
-                Task.lead_id == lead.lead_id, Task.kind == RECHECK, Task.reason.startswith(reason_prefix)
-            )
-        )
-    ).first()
-    if existing is not None:
+    if await has_recheck(session, lead_id=lead.lead_id, kind=RECHECK, reason_prefix=reason_prefix):
         return None
     rules = recheck_policy()
     due = default_calendar().due_in_days(start=event.returned_at, days=rules.due_in_days)
@@ -98,7 +83,7 @@ async def plan_recheck(
     session.add(task)
     lead.status = "returned"
     await session.flush()
-    await _publish(
+    await publish(
         session,
         outbox,
         task_event(task, lead=lead, event=TaskScheduled, occurred_at=now),
@@ -138,9 +123,8 @@ async def complete_recheck(
     actor: Actor | None = None,
 ) -> Task:
     """`confirmed` reopens the lead (its corrections become a new version of the record); `invalid` closes it."""
-    if task.status not in OPEN_STATES:
-        raise Conflict(f"The task is {task.status}; only open or overdue tasks can be completed.", code="task_not_open")
-    lead = await session.get(FollowedLead, task.lead_id, with_for_update=True, populate_existing=True)
+    require_open(task, to="completed")
+    lead = await lead_of(session, task.lead_id, lock=True, fresh=True)
     if lead is None:
         raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
     task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
@@ -148,22 +132,22 @@ async def complete_recheck(
         await record_action(session, task=task, action="completed", actor=actor, now=now, detail={"outcome": outcome})
     completed = task_event(task, lead=lead, event=TaskCompleted, occurred_at=now)
     completed.completed_by_position = actor.position if actor else None
-    await _publish(session, outbox, completed, key=task.customer_id, now=now)
+    await publish(session, outbox, completed, key=task.customer_id, now=now)
     round_ = return_round_of(task)
     if lead.status == "closed":
         return task  # closed meanwhile (by callbacks): closed is final
     if outcome == "invalid":
         lead.status, lead.closed_reason = "closed", INVALID_INFORMATION
-        await cancel_open_tasks(session, lead_id=lead.lead_id, now=now, except_task=task.task_id)
+        await cancel_open_tasks(session, lead_ids=[lead.lead_id], now=now, except_task=task.task_id)
         closed = LeadClosed(**lead_facts(lead), reason=INVALID_INFORMATION, closed_at=now, return_round=round_)
-        await _publish(session, outbox, closed, key=lead.customer_id, now=now)
+        await publish(session, outbox, closed, key=lead.customer_id, now=now)
         return task
     lead.status = "open"
     changed: dict[str, Any] = corrections.model_dump(exclude_none=True) if corrections is not None else {}
     reopened = LeadReopened(
         **lead_facts(lead), return_round=round_ or 0, reopened_at=now, task_id=task.task_id, corrected=sorted(changed)
     )
-    await _publish(session, outbox, reopened, key=lead.customer_id, now=now)
+    await publish(session, outbox, reopened, key=lead.customer_id, now=now)
     if changed:
         corrected = LeadCorrected(
             lead_id=lead.lead_id,
@@ -174,9 +158,5 @@ async def complete_recheck(
             corrections=changed,
             corrected_at=now,
         )
-        await _publish(session, outbox, corrected, key=lead.customer_id, now=now)
+        await publish(session, outbox, corrected, key=lead.customer_id, now=now)
     return task
-
-
-async def _publish(session: AsyncSession, outbox: Outbox, event: EventData, *, key: str, now: datetime) -> None:
-    await outbox.publish(session, event, key=key, subject=key, time=now)

@@ -70,26 +70,32 @@ def _task(
     )
 
 
+def _contact(
+    *, start: datetime, first: bool, calendar: BusinessCalendar, policy: MaintenancePolicy | None
+) -> PlannedTask:
+    rules = policy or maintenance_policy()
+    days = rules.first_contact_after_days if first else rules.every_days
+    due = calendar.due_in_days(start=start, days=days)
+    reason = (
+        f"bought -> relationship maintenance: first contact in {days} days"
+        if first
+        else f"relationship maintenance: periodic contact every {days} days"
+    )
+    return _task(kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note)
+
+
 def first_maintenance_contact(
     *, purchased_at: datetime, calendar: BusinessCalendar, policy: MaintenancePolicy | None = None
 ) -> PlannedTask:
     """The care contact after a purchase, which starts relationship maintenance."""
-    rules = policy or maintenance_policy()
-    days = rules.first_contact_after_days
-    due = calendar.due_in_days(start=purchased_at, days=days)
-    reason = f"bought -> relationship maintenance: first contact in {days} days"
-    return _task(kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note)
+    return _contact(start=purchased_at, first=True, calendar=calendar, policy=policy)
 
 
 def next_maintenance_contact(
     *, last_contact_at: datetime, calendar: BusinessCalendar, policy: MaintenancePolicy | None = None
 ) -> PlannedTask:
     """The periodic maintenance contact after the last one."""
-    rules = policy or maintenance_policy()
-    days = rules.every_days
-    due = calendar.due_in_days(start=last_contact_at, days=days)
-    reason = f"relationship maintenance: periodic contact every {days} days"
-    return _task(kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note)
+    return _contact(start=last_contact_at, first=False, calendar=calendar, policy=policy)
 
 
 def repurchase_reminder(

@@ -6,17 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import Runtime
 from leadnet_shared.policy import cached_policy
 from leadnet_shared.workers import Step
 
 from .policy_values import policy_int, policy_section
+from .repository.tasks import clear_old_notes
 from .vocabulary import PACKAGE
 
 log = logging.getLogger(__name__)
@@ -46,25 +44,14 @@ def notes_retention() -> NotesRetention:
     return parse_retention_policy(cached_policy(PACKAGE, "retention"))
 
 
-CLEAR_OLD_NOTES_SQL = text(
-    "UPDATE tasks SET notes = NULL WHERE task_id IN (SELECT task_id FROM tasks WHERE notes IS NOT NULL "
-    "AND coalesce(completed_at, created_at) < :before LIMIT :batch FOR UPDATE SKIP LOCKED)"
-)
-
-
-async def clear_expired_notes(session: AsyncSession, *, now: datetime, policy: NotesRetention) -> int:
-    """Clear up to `policy.batch` notes older than the retention; returns how many."""
-    result = await session.execute(CLEAR_OLD_NOTES_SQL, {"before": now - policy.keep, "batch": policy.batch})
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def notes_retention_step(runtime: Runtime) -> Step:
     """A `workers.periodic` step: a batch per pass while notes are due, then a pause."""
 
     async def step() -> float:
         policy = notes_retention()
         async with runtime.db.transaction() as session:
-            cleared = await clear_expired_notes(session, now=runtime.clock.now(), policy=policy)
+            # Up to a batch of the notes older than the retention.
+            cleared = await clear_old_notes(session, before=runtime.clock.now() - policy.keep, batch=policy.batch)
         if cleared:
             log.info("cleared the notes of %d tasks older than %s", cleared, policy.keep)
         return 0.0 if cleared >= policy.batch else float(policy.interval_seconds)

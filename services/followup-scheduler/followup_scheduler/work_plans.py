@@ -1,7 +1,7 @@
 """Monthly callback plans and weekly promotion plans (domain.md §4-5, contract.md "Plans"): drafted by the rules
 (plan_drafts.py), saved and submitted by the dealer's makers, reviewed and approved along the chain the lines'
 tiers call for (plan_approval.py), or rejected with a reason and resubmitted. Every step records who (`sub`) and
-in which position. The SQL of the plan aggregate lives here.
+in which position. The SQL of the plan aggregate lives in `repository.work_plans`.
 
 Decisions (policy/work_plans.toml says which are data):
 - A plan is late when it was not submitted by the end of its deadline day (the 30th of the month before; the
@@ -19,17 +19,14 @@ Decisions (policy/work_plans.toml says which are data):
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followup_scheduler.models import FollowedLead, Plan, PlanDealerUnit, Task, WorkPlan, WorkPlanLine, WorkPlanStep
+from followup_scheduler.models import Task, WorkPlan, WorkPlanLine, WorkPlanStep
 from followup_scheduler.plan_approval import (
     Stage,
     WorkPlansPolicy,
@@ -56,7 +53,13 @@ from followup_scheduler.plan_drafts import (
     week_days,
 )
 from followup_scheduler.quotas import quotas_policy
-from followup_scheduler.tasks import OPEN_STATES, Actor, record_action, reschedule_task, schedule_task
+from followup_scheduler.repository import work_plans as plan_rows
+from followup_scheduler.repository.leads import dealers_open_leads, lead_of
+from followup_scheduler.repository.plans import sales_plan_of
+from followup_scheduler.repository.tasks import lock_dealers_open_tasks
+from followup_scheduler.repository.timers import claim_reminder
+from followup_scheduler.repository.work_plans import demand_customers, find_plan, plan_lines
+from followup_scheduler.tasks import Actor, new_task, record_action, reschedule_task, schedule_task
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI, business_date
 from leadnet_shared.events import (
@@ -104,23 +107,17 @@ class Draft:
 
 async def record_dealer_units(session: AsyncSession, event: DealerUpserted) -> None:
     """The dealer's region and sales channel for the roll-up and for regional staff (latest upsert wins)."""
-    values = {
-        "region": dealer_region(event.territories),
-        "channel": dealer_channel(sorted(event.product_lines)),
-        "updated_at": event.updated_at,
-    }
-    statement = insert(PlanDealerUnit).values(dealer=event.code, **values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[PlanDealerUnit.dealer],
-            set_=values,
-            where=PlanDealerUnit.updated_at <= event.updated_at,
-        )
+    await plan_rows.record_dealer_unit(
+        session,
+        dealer=event.code,
+        region=dealer_region(event.territories),
+        channel=dealer_channel(sorted(event.product_lines)),
+        updated_at=event.updated_at,
     )
 
 
 async def dealer_unit(session: AsyncSession, dealer: str) -> tuple[str | None, str]:
-    unit = await session.get(PlanDealerUnit, dealer)
+    unit = await plan_rows.dealer_unit(session, dealer)
     if unit is None:
         return None, work_plans_policy().default_channel
     return unit.region, unit.channel
@@ -156,51 +153,19 @@ def _month_of(kind: PlanKind, period: str) -> str:
     return f"{thursday.year:04d}-{thursday.month:02d}"
 
 
-async def sales_plan_of(session: AsyncSession, *, dealer: str, kind: PlanKind, period: str) -> int:
-    plan = await session.get(Plan, (dealer, _month_of(kind, period)))
+async def _sales_plan(session: AsyncSession, *, dealer: str, kind: PlanKind, period: str) -> int:
+    plan = await sales_plan_of(session, dealer=dealer, month=_month_of(kind, period))
     return plan.sales_plan if plan is not None else 0
-
-
-_CANDIDATES = """
-    SELECT t.customer_id, t.lead_id, l.tier, l.nature, l.horizon, l.unreachable_streak,
-           CAST(t.due_at AT TIME ZONE 'Asia/Shanghai' AS date) AS due
-    FROM tasks t JOIN leads l ON l.lead_id = t.lead_id
-    WHERE t.dealer = :dealer AND t.kind = :kind AND t.status IN ('open', 'overdue') AND l.status = 'open'"""
 
 
 async def candidates(session: AsyncSession, *, dealer: str, kind: str) -> list[Candidate]:
     """The dealer's customers with an open task of `kind` (one query on the dealer's open-task index)."""
-    rows = (await session.execute(text(_CANDIDATES), {"dealer": dealer, "kind": kind})).all()
-    return [
-        Candidate(
-            customer_id=row.customer_id,
-            lead_id=row.lead_id,
-            tier=row.tier,
-            nature=row.nature,
-            horizon=row.horizon,
-            reachable=row.unreachable_streak == 0,
-            due=row.due,
-        )
-        for row in rows
-    ]
-
-
-async def demand_customers(session: AsyncSession, *, dealer: str) -> set[str]:
-    """Customers with demand within one month: an open promotion task (the flow after processing and the outcome
-    "within_1_month" create exactly those)."""
-    rows = await session.execute(
-        text(
-            "SELECT DISTINCT customer_id FROM tasks"
-            " WHERE dealer = :d AND kind = 'promotion' AND status IN ('open', 'overdue')"
-        ),
-        {"d": dealer},
-    )
-    return {row[0] for row in rows}
+    return [Candidate(**row) for row in await plan_rows.open_task_customers(session, dealer=dealer, kind=kind)]
 
 
 async def quota_of(session: AsyncSession, *, dealer: str, kind: PlanKind, period: str) -> tuple[int, int]:
     """(sales plan, quota) of a plan."""
-    sales = await sales_plan_of(session, dealer=dealer, kind=kind, period=period)
+    sales = await _sales_plan(session, dealer=dealer, kind=kind, period=period)
     if kind == "callback":
         return sales, callback_quota(sales_plan=sales)
     floor = len(await demand_customers(session, dealer=dealer))
@@ -236,26 +201,6 @@ async def draft_plan(session: AsyncSession, *, dealer: str, kind: PlanKind, peri
 
 
 # ---- the plan and its steps ----------------------------------------------------------------------------------
-
-
-async def find_plan(
-    session: AsyncSession, *, dealer: str, kind: PlanKind, period: str, lock: bool = False
-) -> WorkPlan | None:
-    query = select(WorkPlan).where(WorkPlan.dealer == dealer, WorkPlan.kind == kind, WorkPlan.period == period)
-    if lock:
-        query = query.with_for_update()
-    found: WorkPlan | None = (await session.execute(query)).scalar_one_or_none()
-    return found
-
-
-async def plan_lines(session: AsyncSession, plan_id: str) -> list[WorkPlanLine]:
-    query = select(WorkPlanLine).where(WorkPlanLine.plan_id == plan_id).order_by(WorkPlanLine.line_no)
-    return list((await session.execute(query)).scalars().all())
-
-
-async def plan_steps(session: AsyncSession, plan_id: str) -> list[WorkPlanStep]:
-    query = select(WorkPlanStep).where(WorkPlanStep.plan_id == plan_id).order_by(WorkPlanStep.step_id)
-    return list((await session.execute(query)).scalars().all())
 
 
 def _step(
@@ -309,7 +254,7 @@ async def save_plan(
     """The makers save the plan's lines (a draft or a rejected plan); customers must be the dealer's."""
     require_maker(principal)
     first, last = period_checked(kind, period)
-    leads = await _dealers_leads(session, dealer=dealer, customers=[line.customer_id for line in lines])
+    leads = await dealers_open_leads(session, dealer=dealer, customers=[line.customer_id for line in lines])
     problems: list[FieldProblem] = []
     seen: set[str] = set()
     for index, line in enumerate(lines):
@@ -338,7 +283,6 @@ async def save_plan(
     plan.quota, plan.line_count = quota, len(lines)
     plan.updated_at, plan.updated_by, plan.updated_position = now, principal.sub, principal.position
     await session.flush()
-    await session.execute(delete(WorkPlanLine).where(WorkPlanLine.plan_id == plan.plan_id))
     rows = []
     staff = staff_lookup(kind)
     for number, line in enumerate(lines):
@@ -357,31 +301,10 @@ async def save_plan(
                 method=line.method or who.method,
             )
         )
-    session.add_all(rows)
+    await plan_rows.replace_lines(session, plan.plan_id, rows)
     session.add(_step(plan, action="saved", principal=principal, now=now))
     await session.flush()
     return plan
-
-
-async def _dealers_leads(session: AsyncSession, *, dealer: str, customers: Sequence[str]) -> dict[str, FollowedLead]:
-    """Each customer's newest open lead assigned to `dealer`."""
-    if not customers:
-        return {}
-    query = (
-        select(FollowedLead)
-        .where(
-            FollowedLead.customer_id.in_(sorted(set(customers))),
-            FollowedLead.assigned_dealer == dealer,
-            FollowedLead.status == "open",
-        )
-        .order_by(FollowedLead.customer_id, FollowedLead.routed_at)
-    )
-    return {lead.customer_id: lead for lead in (await session.execute(query)).scalars().all()}
-
-
-async def _tiers_of(session: AsyncSession, plan: WorkPlan) -> Counter[str]:
-    rows = await session.execute(select(WorkPlanLine.tier).where(WorkPlanLine.plan_id == plan.plan_id))
-    return Counter(row[0] for row in rows)
 
 
 async def _event(
@@ -395,21 +318,15 @@ async def _event(
     **extra: Any,
 ) -> Outgoing:
     region, channel = await dealer_unit(session, plan.dealer)
-    tiers = await _tiers_of(session, plan)
+    tiers = await plan_rows.line_tiers(session, plan.plan_id)
     data = model(
-        plan_id=plan.plan_id,
-        dealer=plan.dealer,
+        **{name: getattr(plan, name) for name in ("plan_id", "dealer", "period", "status", "quota", "late", "due_by")},
         region=region,
         channel=channel,
         plan=plan.kind,
-        period=plan.period,
-        status=plan.status,
         stage=stage if stage is not None else plan.stage,
         lines=plan.line_count,
         lines_by_tier=dict(sorted(tiers.items())),
-        quota=plan.quota,
-        late=plan.late,
-        due_by=plan.due_by,
         acted_by_role=principal.role if principal else None,
         acted_by_position=principal.position if principal else None,
         occurred_at=now,
@@ -442,7 +359,7 @@ async def submit_plan(
         raise Conflict(
             f"The plan is {plan.status}; only a draft or a rejected plan is submitted.", code="plan_not_editable"
         )
-    chain = chain_for(await _tiers_of(session, plan))
+    chain = chain_for(await plan_rows.line_tiers(session, plan.plan_id))
     first = next_stage(chain, None)
     assert first is not None  # the policy parser guarantees every tier's chain ends with an approve stage
     events = []
@@ -474,13 +391,14 @@ async def act_on_plan(
     reason: str | None,
     principal: Principal,
     now: datetime,
-    prefix: str,
+    prefix: str = "",
 ) -> WorkPlan:
-    """Review, approve or reject at the stage the plan waits at, as one of that stage's positions."""
+    """Review, approve or reject at the stage the plan waits at, as one of that stage's positions (`prefix` is
+    unused, the outbox names the topics: accepted while bench/scheduler_bench.py still passes it)."""
     plan = await _plan_for_action(session, dealer=dealer, kind=kind, period=period)
     if plan.status != "submitted":
         raise Conflict(f"The plan is {plan.status}; only a submitted plan is reviewed.", code="plan_not_submitted")
-    chain = chain_for(await _tiers_of(session, plan))
+    chain = chain_for(await plan_rows.line_tiers(session, plan.plan_id))
     stage = stage_named(chain, plan.stage)
     if stage is None:  # the policy changed under a waiting plan: it waits at the first stage of its chain
         stage = chain[0]
@@ -523,7 +441,7 @@ async def act_on_plan(
         return plan
     plan.status, plan.stage, plan.approved_at = "approved", None, now
     await session.flush()
-    await apply_approved_lines(session, outbox, plan=plan, principal=principal, now=now, prefix=prefix)
+    await apply_approved_lines(session, outbox, plan=plan, principal=principal, now=now)
     event = await _event(session, plan, PlanApproved, principal=principal, now=now, stage=stage.name)
     await outbox.publish_many(session, [event], time=now)
     return plan
@@ -557,7 +475,7 @@ def _planned_due(target: date, *, old: datetime | None) -> datetime:
 
 
 async def apply_approved_lines(
-    session: AsyncSession, outbox: Outbox, *, plan: WorkPlan, principal: Principal, now: datetime, prefix: str
+    session: AsyncSession, outbox: Outbox, *, plan: WorkPlan, principal: Principal, now: datetime
 ) -> None:
     """Each approved line plans its customer's open task of the plan's kind, or creates one (the function the
     approval applies to tasks): the planned date, position and method. A task that has not fired yet and whose
@@ -566,45 +484,24 @@ async def apply_approved_lines(
     lines = await plan_lines(session, plan.plan_id)
     if not lines:
         return
-    open_tasks = (
-        (
-            await session.execute(
-                select(Task)
-                .where(
-                    Task.dealer == plan.dealer,
-                    Task.kind == plan.kind,
-                    Task.status.in_(OPEN_STATES),
-                    Task.customer_id.in_([line.customer_id for line in lines]),
-                )
-                .order_by(Task.customer_id, Task.due_at)
-                .with_for_update()
-            )
-        )
-        .scalars()
-        .all()
+    open_tasks = await lock_dealers_open_tasks(
+        session, dealer=plan.dealer, kind=plan.kind, customers=[line.customer_id for line in lines]
     )
     task_of: dict[str, Task] = {}
     for open_task in open_tasks:
         task_of.setdefault(open_task.customer_id, open_task)
-    actor = Actor(sub=principal.sub, position=principal.position)
+    actor = Actor.of(principal)
     for line in lines:
         found = task_of.get(line.customer_id)
         if found is None:
-            lead = await session.get(FollowedLead, line.lead_id)
+            lead = await lead_of(session, line.lead_id)
             if lead is None:
                 continue
-            task = await schedule_task(
-                session,
-                outbox,
-                lead=lead,
-                planned=None,
-                kind=plan.kind,
-                due_at=max(_planned_due(line.target_date, old=None), now),
-                reason="plan",
-                now=now,
-                prefix=prefix,
-                dealer=plan.dealer,
+            due = max(_planned_due(line.target_date, old=None), now)
+            task = new_task(
+                lead=lead, planned=None, kind=plan.kind, due_at=due, reason="plan", now=now, dealer=plan.dealer
             )
+            await schedule_task(session, outbox, task, lead=lead, now=now)
             await record_action(
                 session, task=task, action="created", actor=actor, now=now, detail={"plan": plan.plan_id}
             )
@@ -646,19 +543,6 @@ def _open_periods(now: datetime) -> list[tuple[PlanKind, str]]:
     return periods
 
 
-_ENSURE_PLANS = text("""
-    INSERT INTO work_plans (plan_id, dealer, kind, period, status, quota, due_by, late, line_count, updated_at,
-                            updated_by)
-    SELECT gen_random_uuid()::text, d.code, :kind, :period, 'draft', 0, :due_by, false, 0, :now, 'scheduler'
-    FROM dealers d WHERE d.status = 'active'
-    ON CONFLICT (dealer, kind, period) DO NOTHING""")
-_FLAG_LATE = text("""
-    UPDATE work_plans SET late = true, late_flagged_at = :now
-    WHERE kind = :kind AND period = :period AND submitted_at IS NULL AND late_flagged_at IS NULL
-      AND dealer IN (SELECT code FROM dealers WHERE status = 'active')
-    RETURNING plan_id""")
-
-
 async def flag_late_plans(session: AsyncSession, outbox: Outbox, *, now: datetime) -> int:
     """Every active dealer's plan not submitted when its deadline day ended is flagged late, once (the row's
     `late_flagged_at` makes it once across replicas), with `leadnet.plan.late`."""
@@ -669,21 +553,13 @@ async def flag_late_plans(session: AsyncSession, outbox: Outbox, *, now: datetim
         due_by = due_by_of(kind, period)
         if due_by > now:
             continue
-        await session.execute(_ENSURE_PLANS, {"kind": kind, "period": period, "due_by": due_by, "now": now})
-        flagged = [row[0] for row in await session.execute(_FLAG_LATE, {"kind": kind, "period": period, "now": now})]
-        for plan_id in flagged:
-            plan = await session.get(WorkPlan, plan_id, populate_existing=True)
+        for plan_id in await plan_rows.flag_late_plans(session, kind=kind, period=period, due_by=due_by, now=now):
+            plan = await plan_rows.plan_by_id(session, plan_id)
             assert plan is not None
             session.add(_step(plan, action="late", principal=None, now=now))
             events.append(await _event(session, plan, PlanLate, principal=None, now=now))
     await outbox.publish_many(session, events, time=now)
     return len(events)
-
-
-_REMIND_STAGE = text("""
-    INSERT INTO plan_reminders (dealer, plan, period, days_before, event_id, sent_at)
-    VALUES (:dealer, :plan, :period, :days_before, gen_random_uuid()::text, :now)
-    ON CONFLICT DO NOTHING RETURNING event_id""")
 
 
 async def send_approval_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime) -> int:
@@ -694,39 +570,27 @@ async def send_approval_reminders(session: AsyncSession, outbox: Outbox, *, now:
     events: list[Outgoing] = []
     for kind, period in _open_periods(now):
         first, _ = period_checked(kind, period)
-        waiting = (
-            (
-                await session.execute(
-                    select(WorkPlan).where(
-                        WorkPlan.kind == kind, WorkPlan.period == period, WorkPlan.status == "submitted"
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
+        waiting = await plan_rows.submitted_plans(session, kind=kind, period=period)
         for days_before in rules.approval_reminder_days_before:
             remind_at = datetime.combine(first - timedelta(days=days_before), at_time, tzinfo=SHANGHAI).astimezone(UTC)
             start = datetime.combine(first, time(0), tzinfo=SHANGHAI).astimezone(UTC)
             if not remind_at <= now < start:
                 continue
             for plan in waiting:
-                stage: Stage | None = stage_named(chain_for(await _tiers_of(session, plan)), plan.stage)
+                stage: Stage | None = stage_named(
+                    chain_for(await plan_rows.line_tiers(session, plan.plan_id)), plan.stage
+                )
                 if stage is None:
                     continue
-                row = (
-                    await session.execute(
-                        _REMIND_STAGE,
-                        {
-                            "dealer": plan.dealer,
-                            "plan": f"{kind}_approval",
-                            "period": period,
-                            "days_before": days_before,
-                            "now": now,
-                        },
-                    )
-                ).first()
-                if row is None:
+                event_id = await claim_reminder(
+                    session,
+                    dealer=plan.dealer,
+                    plan=f"{kind}_approval",
+                    period=period,
+                    days_before=days_before,
+                    now=now,
+                )
+                if event_id is None:
                     continue
                 data = PlanReminder(
                     dealer=plan.dealer,
@@ -740,7 +604,7 @@ async def send_approval_reminders(session: AsyncSession, outbox: Outbox, *, now:
                     positions=sorted(stage.positions),
                     stage=stage.name,
                 )
-                events.append(Outgoing(data, key=plan.dealer, subject=plan.dealer, event_id=row[0]))
+                events.append(Outgoing(data, key=plan.dealer, subject=plan.dealer, event_id=event_id))
     await outbox.publish_many(session, events, time=now)
     return len(events)
 

@@ -122,7 +122,6 @@ async def _complete_first_open(runtime: Runtime, lead_id: str, *, outcome: str, 
                 info_verified=verified,
                 notes=None,
                 now=runtime.clock.now(),
-                prefix="",
             )
 
 
@@ -227,7 +226,7 @@ class TestSaleReport:
                 )
             ).scalar_one()
             done, periodic = await complete_task(
-                session, runtime.outbox, task=task, outcome="bought", info_verified=True, notes=None, now=T0, prefix=""
+                session, runtime.outbox, task=task, outcome="bought", info_verified=True, notes=None, now=T0
             )
         # A repeat purchase in maintenance: the next periodic contact, a new task (the completed one is done).
         assert periodic is not None and periodic.task_id != done.task_id
