@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
+from leadnet_shared.record_blocks import Horizon as Horizon  # one list of horizons for records and rules
+
 PACKAGE: Final = "followup_scheduler"
 
 Tier = Literal["gold_silver", "general_big", "retail"]
@@ -12,17 +14,6 @@ TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
 TaskKind = Literal["callback", "promotion", "maintenance", "repurchase", "sale_report"]
 TASK_KINDS: Final[tuple[TaskKind, ...]] = get_args(TaskKind)
 
-Horizon = Literal[
-    "within_1_week",
-    "within_2_weeks",
-    "within_3_weeks",
-    "within_4_weeks",
-    "within_2_months",
-    "within_6_months",
-    "within_1_year",
-    "uncertain",
-    "none",
-]
 HORIZONS: Final[tuple[Horizon, ...]] = get_args(Horizon)
 
 # The rows of the promotion table (domain.md §5): the horizons "within one month".
