@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
@@ -44,6 +44,52 @@ class Pipeline:
 
     def auth(self, role: str, dealer: str | None = None) -> dict[str, str]:
         return self.infra.auth(role, dealer)  # type: ignore[arg-type]
+
+    @property
+    def topic_prefix(self) -> str:
+        return str(self.apps["router"].state.runtime.settings.topic_prefix)
+
+    async def register_vehicles(self, *vehicles: dict[str, Any]) -> dict[str, Any]:
+        """Put vehicles into the router's registry as HQ (`tests.fixtures.registry_vehicle`); the answer's counts."""
+        r = await self.router.put("/v1/vehicles", json={"vehicles": list(vehicles)}, headers=self.auth("hq_admin"))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def rows(self, service: str, sql: str, **params: Any) -> list[Any]:
+        """The rows a query finds in one service's database (`service`: intake, router, scheduler, ledger)."""
+        async with self.apps[service].state.runtime.db.sessions() as session:
+            return list((await session.execute(text(sql), params)).all())
+
+    async def drain_relays(self) -> None:
+        """Publish what every service's outbox holds now."""
+        for app in self.apps.values():
+            await app.state.runtime.relay.drain()
+
+    async def read_until_quiet(self, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+        """Every message on this pipeline's `topics` from the beginning, in order per partition, read until none
+        arrives for two seconds (so events the relays are still publishing are included)."""
+        consumer = AIOKafkaConsumer(
+            *(self.topic_prefix + t for t in topics),
+            bootstrap_servers=self.infra.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        seen: list[ConsumerRecord[bytes, bytes]] = []
+        try:
+            quiet = 0
+            while quiet < 8:
+                got = [m for msgs in (await consumer.getmany(timeout_ms=250)).values() for m in msgs]
+                seen.extend(got)
+                quiet = 0 if got else quiet + 1
+        finally:
+            await consumer.stop()
+        return seen
+
+    async def read_to_end(self, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+        """Every message on this pipeline's `topics`, in order per partition, up to the end offsets of the moment."""
+        return await read_to_end(self.infra.bootstrap_servers, [self.topic_prefix + t for t in topics])
 
     async def register_dealers(self, *dealers: str | dict[str, Any]) -> None:
         """Register dealers at the router (a bare code: a dealer far away, `tests.dealers.dealer_body`) and wait
@@ -144,6 +190,16 @@ async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str
     """Every phone number or street-level address on the prefix's public topics and dead-letter topic, read from the
     beginning to the end offsets of the moment (tombstones have no value and carry nothing)."""
     names = [prefix + t.name for t in TOPICS if t.public] + [prefix + DEAD_LETTERS]
+    return [
+        (m.topic.removeprefix(prefix), found)
+        for m in await read_to_end(bootstrap, names)
+        if m.value and (found := find_personal_data(m.value.decode("utf-8", "replace")))
+    ]
+
+
+async def read_to_end(bootstrap: str, names: list[str]) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message on the topics `names` from the beginning to the end offsets of the moment, in order per
+    partition (a topic that does not exist has none)."""
     # The partitions from the admin client: a consumer's own metadata knows only the topics it was assigned
     # (Apache Kafka answers `topics()` with names, and `partitions_for_topic` stays empty).
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -162,7 +218,7 @@ async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str
         return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
-    findings: list[tuple[str, list[str]]] = []
+    out: list[ConsumerRecord[bytes, bytes]] = []
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -170,11 +226,9 @@ async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str
         remaining = {tp for tp, end in ends.items() if end > 0}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, messages in batch.items():
-                for m in messages:
-                    if m.value and (found := find_personal_data(m.value.decode("utf-8", "replace"))):
-                        findings.append((tp.topic.removeprefix(prefix), found))
+            for messages in batch.values():
+                out.extend(messages)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
-    return findings
+    return out

@@ -17,14 +17,12 @@ import pytest
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import JINAN, WEIFANG
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor"], "capability": 80},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-]
+DEALERS = [WEIFANG, JINAN]
 SALE = {
     "customer_phone": "138 0013 8000",
     "sold_at": "2026-11-02T10:00:00+08:00",
