@@ -24,7 +24,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -33,8 +32,8 @@ from pathlib import Path
 import asyncpg
 
 from leadnet_shared.infra import EmbeddedPostgres
-from leadnet_shared.migrate import upgrade
-from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.settings import to_plain_url
+from leadnet_shared.testing import migrated_database
 
 # The harness is test support (tests/ledger_harness.py), kept out of the production package: run as a script, the
 # bench finds it from the repository root.
@@ -177,21 +176,7 @@ async def ledger_run(
 
 
 def migrate(server_url: str) -> str:
-    url = database_url_for(server_url, f"bench_ledger_{uuid.uuid4().hex[:8]}")
-    error: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            upgrade("rewards_ledger", url)
-        except BaseException as exc:
-            error.append(exc)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return url
+    return migrated_database(server_url, "rewards_ledger", "bench_ledger")
 
 
 async def main() -> None:

@@ -21,9 +21,7 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,9 +32,9 @@ from lead_intake.network_evaluation import evaluate_quarter
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.infra import EmbeddedPostgres
-from leadnet_shared.migrate import upgrade
 from leadnet_shared.outbox import Outbox
-from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
+from leadnet_shared.settings import to_asyncpg_url, to_plain_url
+from leadnet_shared.testing import migrated_database
 
 QUARTER = "2026Q3"
 Q_START = datetime(2026, 7, 1, tzinfo=SHANGHAI).astimezone(UTC)
@@ -51,21 +49,7 @@ BASELINE_SQL = """
 
 
 def migrate(server_url: str) -> str:
-    url = database_url_for(server_url, f"bench_networks_{uuid.uuid4().hex[:8]}")
-    error: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            upgrade("lead_intake", url)
-        except BaseException as exc:
-            error.append(exc)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return url
+    return migrated_database(server_url, "lead_intake", "bench_networks")
 
 
 async def load(url: str, *, networks: int, records: int) -> float:

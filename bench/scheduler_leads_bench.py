@@ -33,7 +33,7 @@ from leadnet_shared.infra import LocalServers, local_servers
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for
-from leadnet_shared.testing import running
+from leadnet_shared.testing import running, settings_on
 
 
 async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, batch: bool) -> float:
@@ -68,13 +68,12 @@ async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, b
         await producer.flush()
     finally:
         await producer.stop()
-    settings = SchedulerSettings(
-        env="test",
-        service_database_url=url,
-        kafka_bootstrap_servers=bootstrap,
+    settings = settings_on(
+        SchedulerSettings,
+        database_url=url,
+        bootstrap=bootstrap,
         topic_prefix=prefix,
-        jwks_file=str(jwks),
-        log_json=False,
+        jwks_file=jwks,
         log_level="WARNING",
     )
     app = create_app(settings, run_timer_worker=False, lead_batches=batch)

@@ -17,8 +17,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import asyncpg
 import pytest
@@ -26,7 +27,22 @@ import pytest
 from leadnet_shared.auth import Role, ensure_keys, mint_from_dir
 from leadnet_shared.infra import local_servers
 from leadnet_shared.kafka import ensure_topics
-from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData, Table
+
+    from leadnet_shared.consumer import BatchHandler, ConsumerLoop
+    from leadnet_shared.db import Database
+    from leadnet_shared.events import Envelope
+
+
+class Claims(TypedDict, total=False):
+    """A token's claims besides its role and dealer."""
+
+    position: str | None
+    regions: list[str] | None
+    sub: str | None
 
 
 @dataclass
@@ -40,28 +56,11 @@ class Infra:
     def jwks_file(self) -> str:
         return str(self.key_dir / "jwks.json")
 
-    def token(
-        self,
-        role: Role,
-        dealer: str | None = None,
-        *,
-        position: str | None = None,
-        regions: list[str] | None = None,
-        sub: str | None = None,
-    ) -> str:
-        return mint_from_dir(self.key_dir, role=role, dealer=dealer, position=position, regions=regions, sub=sub)
+    def token(self, role: Role, dealer: str | None = None, **claims: Unpack[Claims]) -> str:
+        return mint_from_dir(self.key_dir, role=role, dealer=dealer, **claims)
 
-    def auth(
-        self,
-        role: Role,
-        dealer: str | None = None,
-        *,
-        position: str | None = None,
-        regions: list[str] | None = None,
-        sub: str | None = None,
-    ) -> dict[str, str]:
-        token = self.token(role, dealer, position=position, regions=regions, sub=sub)
-        return {"Authorization": f"Bearer {token}"}
+    def auth(self, role: Role, dealer: str | None = None, **claims: Unpack[Claims]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, dealer, **claims)}"}
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +130,15 @@ async def migrated_template(server_url: str, package: str) -> str:
     return name
 
 
+def migrated_database(server_url: str, package: str, name: str) -> str:
+    """A new database `<name>_<random>` built by the package's real migrations (benchmarks: one per run)."""
+    from leadnet_shared.migrate import upgrade
+
+    url = database_url_for(server_url, f"{name}_{uuid.uuid4().hex[:8]}")
+    _run_in_thread(upgrade, package, url)
+    return url
+
+
 async def fresh_database(server_url: str, package: str | None = None) -> str:
     """A new database for one test: a clone of the migrated template (fast), or empty without a package."""
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -146,6 +154,79 @@ async def fresh_database(server_url: str, package: str | None = None) -> str:
     return database_url_for(server_url, name)
 
 
+async def database_with_tables(server_url: str, metadata: MetaData) -> str:
+    """A new empty database holding `metadata`'s tables (the kit's tests bring their own tables, no migrations)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = await fresh_database(server_url)
+    engine = create_async_engine(to_asyncpg_url(url))
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    return url
+
+
+async def tables_db(infra: Infra, metadata: MetaData, *, pool_size: int = 4) -> Database:
+    """`database_with_tables` opened as the kit's `Database`; the test disposes of it."""
+    from leadnet_shared.db import Database, make_engine
+
+    url = await database_with_tables(infra.database_server_url, metadata)
+    return Database(make_engine(to_asyncpg_url(url), pool_size=pool_size))
+
+
+def effects_table(metadata: MetaData) -> Table:
+    """A table a test's handler writes one row into per event it handled (to count effects)."""
+    from sqlalchemy import Column, Integer, String, Table
+
+    return Table(
+        "effects",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False),
+    )
+
+
+def lead_closed(lead_id: str = "L1", *, subject: str = "C1", padding: int = 0) -> Envelope:
+    """A small `leadnet.lead.closed` of customer C1 for the kit's tests, or one padded past a request size limit."""
+    from leadnet_shared.events import LeadClosed, make_envelope
+
+    now = datetime.now(UTC)
+    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information" + " " * padding, closed_at=now)
+    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject=subject)
+
+
+def lead_consumer(
+    infra: Infra,
+    db: Database,
+    topic: str,
+    handler: BatchHandler,
+    *,
+    prefix: str,
+    inbox: Table,
+    outbox: Table,
+    name: str = "test-consumer",
+    **options: Any,
+) -> ConsumerLoop:
+    """A consumer of `leadnet.lead.closed` on `topic` for the kit's tests: service "test", group `<prefix>g`, the
+    given inbox and outbox tables; `options` go to `ConsumerLoop` as they are."""
+    from leadnet_shared.consumer import ConsumerLoop, Inbox
+    from leadnet_shared.outbox import Outbox
+
+    return ConsumerLoop(
+        name=name,
+        service="test",
+        topics=[topic],
+        handler=handler,
+        types={"leadnet.lead.closed"},
+        db=db,
+        inbox=Inbox(inbox),
+        outbox=Outbox(outbox, topic_prefix=prefix),
+        bootstrap_servers=infra.bootstrap_servers,
+        group_id=f"{prefix}g",
+        **options,
+    )
+
+
 async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(bootstrap, prefix=prefix, partitions=partitions)
@@ -155,12 +236,32 @@ async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
 def service_settings(
     settings_cls: type[Any], infra: Infra, *, database_url: str, topic_prefix: str, **overrides: Any
 ) -> Any:
+    return settings_on(
+        settings_cls,
+        database_url=database_url,
+        bootstrap=infra.bootstrap_servers,
+        topic_prefix=topic_prefix,
+        jwks_file=infra.jwks_file,
+        **overrides,
+    )
+
+
+def settings_on(
+    settings_cls: type[Any],
+    *,
+    database_url: str,
+    bootstrap: str,
+    topic_prefix: str,
+    jwks_file: str | Path,
+    **overrides: Any,
+) -> Any:
+    """A service's test settings on given servers (`service_settings` for the session's; benchmarks start their own)."""
     return settings_cls(
         env="test",
         service_database_url=database_url,
-        kafka_bootstrap_servers=infra.bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap,
         topic_prefix=topic_prefix,
-        jwks_file=infra.jwks_file,
+        jwks_file=str(jwks_file),
         log_json=False,
         **overrides,
     )

@@ -6,47 +6,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sized
-from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy import Column, Integer, MetaData, Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadnet_shared.consumer import CONSUMED, BatchHandler, ConsumerLoop, Inbox
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import LEADS, Envelope, LeadClosed, make_envelope
+from leadnet_shared.consumer import CONSUMED, BatchHandler, ConsumerLoop
+from leadnet_shared.db import Database
+from leadnet_shared.events import LEADS, Envelope
 from leadnet_shared.kafka import start_producer
-from leadnet_shared.outbox import Outbox, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.outbox import define_kit_tables
+from leadnet_shared.testing import (
+    Infra,
+    effects_table,
+    eventually,
+    lead_closed,
+    lead_consumer,
+    new_topic_prefix,
+    tables_db,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 metadata = MetaData()
 OUTBOX, INBOX, STATE = define_kit_tables(metadata)
-EFFECTS = Table(
-    "effects",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False),
-)
+EFFECTS = effects_table(metadata)
 CONTENDED = Table("contended", metadata, Column("id", Integer, primary_key=True))
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        await conn.execute(CONTENDED.insert().values(id=1))
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=6))
+    db = await tables_db(infra, metadata, pool_size=6)
+    async with db.transaction() as session:
+        await session.execute(CONTENDED.insert().values(id=1))
+    return db
 
 
 def _event(lead_id: str) -> Envelope:
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
-    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject=lead_id)
+    return lead_closed(lead_id, subject=lead_id)
 
 
 async def _publish(infra: Infra, topic: str, events: list[Envelope]) -> None:
@@ -69,19 +65,17 @@ def _loop(
     name: str = "reliable",
     **options: object,
 ) -> ConsumerLoop:
-    return ConsumerLoop(
+    return lead_consumer(
+        infra,
+        db,
+        topic,
+        handler,
+        prefix=prefix,
+        inbox=INBOX,
+        outbox=OUTBOX,
         name=name,
-        service="test",
-        topics=[topic],
-        handler=handler,
-        types={"leadnet.lead.closed"},
-        db=db,
-        inbox=Inbox(INBOX),
-        outbox=Outbox(OUTBOX, topic_prefix=prefix),
-        bootstrap_servers=infra.bootstrap_servers,
-        group_id=f"{prefix}g",
         **{"retry_backoff": 0.05, **options},
-    )  # type: ignore[arg-type]
+    )
 
 
 async def _count(db: Database, sql: str) -> int:

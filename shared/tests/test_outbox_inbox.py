@@ -8,42 +8,37 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import Column, Integer, MetaData, String, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox, inbox_retention
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
+from leadnet_shared.db import Database
+from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import (
+    Infra,
+    effects_table,
+    eventually,
+    lead_closed,
+    lead_consumer,
+    new_topic_prefix,
+    tables_db,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 metadata = MetaData()
 OUTBOX, INBOX, STATE = define_kit_tables(metadata)
-EFFECTS = Table(
-    "effects",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False),
-)
+EFFECTS = effects_table(metadata)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=4))
+    return await tables_db(infra, metadata, pool_size=4)
 
 
 def _event(lead_id: str = "L1") -> Envelope:
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
-    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject="C1")
+    return lead_closed(lead_id)
 
 
 async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: float = 1.5) -> list[Envelope]:
@@ -143,17 +138,14 @@ class TestInbox:
     async def _run_consumer(
         self, infra: Infra, db: Database, topic: str, handler: object, *, prefix: str, max_attempts: int = 3
     ) -> ConsumerLoop:
-        loop = ConsumerLoop(
-            name="test-consumer",
-            service="test",
-            topics=[topic],
-            handler=handler,  # type: ignore[arg-type]
-            types={"leadnet.lead.closed"},
-            db=db,
-            inbox=Inbox(INBOX),
-            outbox=Outbox(OUTBOX, topic_prefix=prefix),
-            bootstrap_servers=infra.bootstrap_servers,
-            group_id=f"{prefix}g",
+        loop = lead_consumer(
+            infra,
+            db,
+            topic,
+            handler,  # type: ignore[arg-type]
+            prefix=prefix,
+            inbox=INBOX,
+            outbox=OUTBOX,
             dead_letter_topic=prefix + DEAD_LETTERS,
             max_attempts=max_attempts,
             retry_backoff=0.01,
@@ -299,17 +291,15 @@ class TestBatchInbox:
     async def _loop(
         self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: BatchHandler
     ) -> ConsumerLoop:
-        loop = ConsumerLoop(
+        loop = lead_consumer(
+            infra,
+            db,
+            topic,
+            handler,
+            prefix=prefix,
+            inbox=INBOX,
+            outbox=OUTBOX,
             name="batch-consumer",
-            service="test",
-            topics=[topic],
-            handler=handler,
-            types={"leadnet.lead.closed"},
-            db=db,
-            inbox=Inbox(INBOX),
-            outbox=Outbox(OUTBOX, topic_prefix=prefix),
-            bootstrap_servers=infra.bootstrap_servers,
-            group_id=f"{prefix}g",
             dead_letter_topic=prefix + DEAD_LETTERS,
             max_attempts=2,
             retry_backoff=0.01,

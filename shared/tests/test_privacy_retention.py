@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadnet_shared.consumer import ConsumerLoop, Inbox
-from leadnet_shared.db import Database, make_engine
+from leadnet_shared.consumer import ConsumerLoop
+from leadnet_shared.db import Database
 from leadnet_shared.events import (
     CUSTOMERS,
     DEAD_LETTERS,
@@ -24,15 +24,13 @@ from leadnet_shared.events import (
     TOPICS,
     DeadLetter,
     Envelope,
-    LeadClosed,
     LeadSubmitted,
     make_envelope,
     parse_event,
 )
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import TOMBSTONE, Outbox, OutboxRelay, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import Infra, eventually, lead_closed, lead_consumer, new_topic_prefix, tables_db
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -42,18 +40,11 @@ OUTBOX, INBOX, STATE = define_kit_tables(metadata)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=4))
+    return await tables_db(infra, metadata, pool_size=4)
 
 
 def _event(lead_id: str) -> Envelope:
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
-    return make_envelope(data=data, source="/test", time=now, subject="C1")
+    return lead_closed(lead_id)
 
 
 def _submitted(lead_id: str) -> LeadSubmitted:
@@ -73,17 +64,14 @@ async def _count(db: Database, sql: str, **params: Any) -> int:
 
 
 def _loop(infra: Infra, db: Database, topic: str, handler: Any, *, prefix: str, max_attempts: int = 3) -> ConsumerLoop:
-    return ConsumerLoop(
-        name="test-consumer",
-        service="test",
-        topics=[topic],
-        handler=handler,
-        types={"leadnet.lead.closed"},
-        db=db,
-        inbox=Inbox(INBOX),
-        outbox=Outbox(OUTBOX, topic_prefix=prefix),
-        bootstrap_servers=infra.bootstrap_servers,
-        group_id=f"{prefix}g",
+    return lead_consumer(
+        infra,
+        db,
+        topic,
+        handler,
+        prefix=prefix,
+        inbox=INBOX,
+        outbox=OUTBOX,
         dead_letter_topic=prefix + DEAD_LETTERS,
         max_attempts=max_attempts,
         retry_backoff=0.01,
