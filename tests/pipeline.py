@@ -55,6 +55,16 @@ class Pipeline:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    async def first_task(self, dealer: str) -> str:
+        """The id of the first task the scheduler lists for `dealer`, once there is one (leads cross a broker)."""
+
+        async def listed() -> str | None:
+            items = (await self.scheduler.get("/v1/tasks", headers=self.auth("dealer", dealer))).json()["items"]
+            return str(items[0]["task_id"]) if items else None
+
+        task_id: str = await eventually(listed)
+        return task_id
+
     async def rows(self, service: str, sql: str, **params: Any) -> list[Any]:
         """The rows a query finds in one service's database (`service`: intake, router, scheduler, ledger)."""
         async with self.apps[service].state.runtime.db.sessions() as session:

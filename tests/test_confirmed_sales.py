@@ -75,12 +75,7 @@ class TestConfirmedSales:
             r = await p.intake.post("/v1/leads", json=DEMO_RECORD, headers=p.auth("dealer", "D002"))
             assert r.status_code == 201, r.text
 
-            async def d001_task() -> str | None:
-                resp = await p.scheduler.get("/v1/tasks", headers=p.auth("dealer", "D001"))
-                items = resp.json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
             r = await p.scheduler.post(
                 f"/v1/tasks/{task_id}/complete",
                 headers=p.auth("dealer", "D001"),

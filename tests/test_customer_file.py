@@ -66,11 +66,7 @@ class TestCustomerFile:
             assert r.status_code == 201, r.text
             customer_id = r.json()["customer_id"]
 
-            async def d001_task() -> str | None:
-                items = (await p.scheduler.get("/v1/tasks", headers=d001)).json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
             # Contact values never travel with a completion: the new phone is applied with PATCH.
             r = await p.scheduler.post(
                 f"/v1/tasks/{task_id}/complete",

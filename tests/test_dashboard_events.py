@@ -143,11 +143,7 @@ class TestDashboardEvents:
                 assert "张三" not in orjson.dumps(m.data).decode()
 
             # D001 verifies the record on its callback: the info fee says customer, region, line and entrant.
-            async def d001_task() -> str | None:
-                items = (await p.scheduler.get("/v1/tasks", headers=d001)).json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
             r = await p.scheduler.post(
                 f"/v1/tasks/{task_id}/complete",
                 headers=d001,

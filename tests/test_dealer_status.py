@@ -69,11 +69,7 @@ class TestOnlyActiveDealersWrite:
             assert r.status_code == 201 and r.json()["assigned_dealer"] == "D001", r.text
             lead_id = r.json()["lead_id"]
 
-            async def d001_task() -> str | None:
-                items = (await p.scheduler.get("/v1/tasks", headers=p.auth("dealer", "D001"))).json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
 
             # HQ withdraws D001: its customer and lead go to the HQ queue, its tokens stop writing.
             r = await p.router.post("/v1/dealers/D001/withdraw", headers=p.auth("hq_admin"))

@@ -29,6 +29,7 @@ from leadnet_shared.events import TASKS
 from leadnet_shared.infra import free_port
 from leadnet_shared.settings import to_plain_url
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix
+from tests.scheduler_harness import TASK_COLUMNS, open_callback_row
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -131,38 +132,16 @@ class TestReplicaKilledMidBurst:
                 task_ids = [str(uuid.uuid4()) for _ in range(BURST)]
                 await conn.copy_records_to_table(
                     "tasks",
-                    columns=[
-                        "task_id",
-                        "lead_id",
-                        "customer_id",
-                        "dealer",
-                        "kind",
-                        "due_at",
-                        "overdue_at",
-                        "escalate_at",
-                        "status",
-                        "reason",
-                        "tier",
-                        "tie_break",
-                        "unreachable_streak",
-                        "planned_at",
-                    ],
+                    columns=TASK_COLUMNS,
                     records=[
-                        (
+                        open_callback_row(
                             tid,
                             str(uuid.uuid4()),
                             str(uuid.uuid4()),
                             f"D{i % 7:03d}",
-                            "callback",
-                            due,
-                            due + timedelta(days=1),
-                            due + timedelta(days=2),
-                            "open",
-                            "fault test",
-                            "retail",
-                            11,
-                            0,
-                            due - timedelta(seconds=3),
+                            due=due,
+                            reason="fault test",
+                            planned=due - timedelta(seconds=3),
                         )
                         for i, tid in enumerate(task_ids)
                     ],
