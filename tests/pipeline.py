@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
@@ -27,7 +27,15 @@ from lead_intake.settings import IntakeSettings
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import DEAD_LETTERS, TOPICS
 from leadnet_shared.redaction import find_personal_data
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+from leadnet_shared.testing import (
+    Infra,
+    eventually,
+    fresh_database,
+    new_topic_prefix,
+    running,
+    service_settings,
+    topic_reader,
+)
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
 from tests.dealers import dealer_body
@@ -78,23 +86,13 @@ class Pipeline:
     async def read_until_quiet(self, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
         """Every message on this pipeline's `topics` from the beginning, in order per partition, read until none
         arrives for two seconds (so events the relays are still publishing are included)."""
-        consumer = AIOKafkaConsumer(
-            *(self.topic_prefix + t for t in topics),
-            bootstrap_servers=self.infra.bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-        )
-        await consumer.start()
         seen: list[ConsumerRecord[bytes, bytes]] = []
-        try:
+        async with topic_reader(self.infra.bootstrap_servers, *(self.topic_prefix + t for t in topics)) as consumer:
             quiet = 0
             while quiet < 8:
                 got = [m for msgs in (await consumer.getmany(timeout_ms=250)).values() for m in msgs]
                 seen.extend(got)
                 quiet = 0 if got else quiet + 1
-        finally:
-            await consumer.stop()
         return seen
 
     async def read_to_end(self, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
@@ -226,10 +224,8 @@ async def read_to_end(bootstrap: str, names: list[str]) -> list[ConsumerRecord[b
     ]
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
-    try:
+    async with topic_reader(bootstrap) as consumer:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -239,6 +235,4 @@ async def read_to_end(bootstrap: str, names: list[str]) -> list[ConsumerRecord[b
             for messages in batch.values():
                 out.extend(messages)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
     return out

@@ -30,6 +30,7 @@ from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
 
 if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, ConsumerRecord
     from sqlalchemy import MetaData, Table
 
     from leadnet_shared.consumer import BatchHandler, ConsumerLoop
@@ -225,6 +226,46 @@ def lead_consumer(
         group_id=f"{prefix}g",
         **options,
     )
+
+
+@asynccontextmanager
+async def topic_reader(bootstrap: str, *topics: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer in no group that reads `topics` from their beginning (none: the test assigns partitions);
+    stopped on leaving."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def read_from_beginning(consumer: AIOKafkaConsumer, topic: str, *, within: float = 20.0) -> None:
+    """Assign every partition of `topic` to a `topic_reader` and seek to their beginning, once the consumer's
+    metadata knows the topic (it appears when a relay first writes to it)."""
+    from aiokafka import TopicPartition
+
+    deadline = asyncio.get_running_loop().time() + within
+    partitions: list[TopicPartition] = []
+    while not partitions and asyncio.get_running_loop().time() < deadline:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+
+
+async def first_messages(bootstrap: str, topic: str, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """The first `count` messages of `topic`, waiting for them (tombstones included)."""
+    got: list[ConsumerRecord[bytes, bytes]] = []
+    async with topic_reader(bootstrap, topic) as consumer:
+        while len(got) < count:
+            batch = await consumer.getmany(timeout_ms=500)
+            got.extend(m for msgs in batch.values() for m in msgs)
+    return got
 
 
 async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from leadnet_shared.testing import (
     lead_consumer,
     new_topic_prefix,
     tables_db,
+    topic_reader,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -42,16 +43,8 @@ def _event(lead_id: str = "L1") -> Envelope:
 
 
 async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: float = 1.5) -> list[Envelope]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
     seen: list[Envelope] = []
-    try:
+    async with topic_reader(infra.bootstrap_servers, topic) as consumer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 20
         quiet_since = loop.time()
@@ -63,8 +56,6 @@ async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: f
                 quiet_since = loop.time()
             elif len(seen) >= expect_at_least and loop.time() - quiet_since > settle:
                 break
-    finally:
-        await consumer.stop()
     return seen
 
 

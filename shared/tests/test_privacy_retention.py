@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,15 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import TOMBSTONE, Outbox, OutboxRelay, define_kit_tables
-from leadnet_shared.testing import Infra, eventually, lead_closed, lead_consumer, new_topic_prefix, tables_db
+from leadnet_shared.testing import (
+    Infra,
+    eventually,
+    first_messages,
+    lead_closed,
+    lead_consumer,
+    new_topic_prefix,
+    tables_db,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -138,17 +146,7 @@ class TestTombstones:
             assert await relay.publish_batch() == 2
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(
-            prefix + CUSTOMERS, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest", group_id=None
-        )
-        await consumer.start()
-        try:
-            got: list[Any] = []
-            while len(got) < 2:
-                batch = await consumer.getmany(timeout_ms=500)
-                got.extend(m for msgs in batch.values() for m in msgs)
-        finally:
-            await consumer.stop()
+        got = await first_messages(infra.bootstrap_servers, prefix + CUSTOMERS, 2)
         assert [m.key for m in got] == [b"C1", b"C1"]
         assert got[0].value is not None and got[1].value is None
         assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = :t", t=TOMBSTONE) == 1
@@ -282,20 +280,7 @@ class TestDeadLettersCarryIds:
             parked = "SELECT count(*) FROM consumer_failures WHERE status = 'parked'"
             await eventually(lambda: _count(db, parked))
             await relay.drain()
-            consumer = AIOKafkaConsumer(
-                prefix + DEAD_LETTERS,
-                bootstrap_servers=infra.bootstrap_servers,
-                auto_offset_reset="earliest",
-                group_id=None,
-            )
-            await consumer.start()
-            try:
-                got: list[Any] = []
-                while not got:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    got.extend(m for msgs in batch.values() for m in msgs)
-            finally:
-                await consumer.stop()
+            got = await first_messages(infra.bootstrap_servers, prefix + DEAD_LETTERS, 1)
             raw = got[0].value
             assert PHONE.encode() not in raw and "张三丰".encode() not in raw
             dead = Envelope.from_bytes(raw)

@@ -8,13 +8,13 @@ import asyncio
 from collections import defaultdict
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
 
 from leadnet_shared.db import Database
 from leadnet_shared.events import LEADS, Envelope
 from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tables
-from leadnet_shared.testing import Infra, eventually, lead_closed, new_topic_prefix, tables_db
+from leadnet_shared.testing import Infra, eventually, lead_closed, new_topic_prefix, tables_db, topic_reader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -44,16 +44,8 @@ Received = list[tuple[str, Envelope, dict[str, bytes]]]
 
 async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) -> Received:
     """(key, event, headers) of every message of `topic`, once `expect` of them are there."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
     seen: Received = []
-    try:
+    async with topic_reader(infra.bootstrap_servers, topic) as consumer:
         deadline = asyncio.get_running_loop().time() + within
         while len(seen) < expect and asyncio.get_running_loop().time() < deadline:
             for msgs in (await consumer.getmany(timeout_ms=200)).values():
@@ -63,8 +55,6 @@ async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) ->
         await asyncio.sleep(0.5)  # and nothing more than that
         for msgs in (await consumer.getmany(timeout_ms=500)).values():
             seen.extend(((m.key or b"").decode(), Envelope.from_bytes(m.value or b""), dict(m.headers)) for m in msgs)
-    finally:
-        await consumer.stop()
     return seen
 
 
