@@ -175,6 +175,14 @@ async def tables_db(infra: Infra, metadata: MetaData, *, pool_size: int = 4) -> 
     return Database(make_engine(to_asyncpg_url(url), pool_size=pool_size))
 
 
+async def count_rows(db: Database, sql: str, **params: Any) -> int:
+    """The number a `SELECT count(*) ...` finds."""
+    from sqlalchemy import text
+
+    async with db.sessions() as session:
+        return int((await session.execute(text(sql), params)).scalar_one())
+
+
 def effects_table(metadata: MetaData) -> Table:
     """A table a test's handler writes one row into per event it handled (to count effects)."""
     from sqlalchemy import Column, Integer, String, Table

@@ -5,7 +5,7 @@ process (even one that dies inside the handler)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sized
+from collections.abc import Awaitable, Callable, Sized
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, text
@@ -18,6 +18,7 @@ from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import define_kit_tables
 from leadnet_shared.testing import (
     Infra,
+    count_rows,
     effects_table,
     eventually,
     lead_closed,
@@ -78,11 +79,6 @@ def _loop(
     )
 
 
-async def _count(db: Database, sql: str) -> int:
-    async with db.sessions() as session:
-        return int((await session.execute(text(sql))).scalar_one())
-
-
 async def _book(db: Database) -> list[tuple[str, int]]:
     async with db.sessions() as session:
         return [
@@ -124,7 +120,7 @@ class TestRebalance:
         await second.start()
         second_task = asyncio.create_task(second.run())
         try:
-            await eventually(lambda: _count(db, "SELECT count(*) FROM effects"), within=60)
+            await eventually(lambda: count_rows(db, "SELECT count(*) FROM effects"), within=60)
             await eventually(lambda: _all_handled(db, len(events)), within=60)
             assert not first_task.done() and not second_task.done()  # both survived the rebalance
             assert second.consumer is not None and second.consumer.assignment()  # and the work was shared
@@ -138,7 +134,7 @@ class TestRebalance:
 
 
 async def _all_handled(db: Database, n: int) -> bool:
-    return await _count(db, "SELECT count(*) FROM effects") >= n
+    return await count_rows(db, "SELECT count(*) FROM effects") >= n
 
 
 class TestRetriesAndDeadLetters:
@@ -169,12 +165,12 @@ class TestRetriesAndDeadLetters:
             [(status, attempts)] = await _book(db)  # counted, outside the rolled-back work
             assert status == "failing" and attempts > 2  # past the budget of a permanent error
         try:
-            await eventually(lambda: _count(db, "SELECT count(*) FROM effects"), within=20)
+            await eventually(lambda: count_rows(db, "SELECT count(*) FROM effects"), within=20)
         finally:
             loop.stop()
             await task
         assert await _book(db) == []  # settled: nothing parked, nothing dead-lettered
-        assert await _count(db, "SELECT count(*) FROM outbox") == 0
+        assert await count_rows(db, "SELECT count(*) FROM outbox") == 0
         await db.dispose()
 
     async def test_a_permanent_error_is_dead_lettered_with_a_count_that_outlives_the_loop(self, infra: Infra) -> None:
@@ -198,15 +194,10 @@ class TestRetriesAndDeadLetters:
 
         tries.clear()
         second = _loop(infra, db, topic, failing, prefix=prefix, max_attempts=3)
-        task = asyncio.create_task(second.run())
-        try:
-            await eventually(lambda: _parked(db), within=40)
-        finally:
-            second.stop()
-            await task
+        await _run_until(second, lambda: _parked(db), within=40)
         assert tries == [1, 1]  # attempts two and three: the count went on where the first process left it
         assert await _book(db) == [("parked", 3)]
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
         await db.dispose()
 
     async def test_a_message_that_kills_the_process_is_counted_and_dead_lettered(self, infra: Infra) -> None:
@@ -231,15 +222,20 @@ class TestRetriesAndDeadLetters:
             await asyncio.gather(task, return_exceptions=True)
         entered.clear()
         loop = _loop(infra, db, topic, killing, prefix=prefix, max_attempts=3)
-        task = asyncio.create_task(loop.run())
-        try:
-            await eventually(lambda: _parked(db), within=30)
-        finally:
-            loop.stop()
-            await task
+        await _run_until(loop, lambda: _parked(db), within=30)
         assert not entered.is_set()  # not run a fourth time
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
         await db.dispose()
+
+
+async def _run_until(loop: ConsumerLoop, done: Callable[[], Awaitable[object]], *, within: float) -> None:
+    """Run the consumer loop until `done` holds, then stop it."""
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(done, within=within)
+    finally:
+        loop.stop()
+        await task
 
 
 async def _tried(tries: Sized, n: int) -> bool:

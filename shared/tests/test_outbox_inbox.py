@@ -18,6 +18,7 @@ from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tables
 from leadnet_shared.testing import (
     Infra,
+    count_rows,
     effects_table,
     eventually,
     lead_closed,
@@ -163,8 +164,7 @@ class TestInbox:
         task = asyncio.create_task(loop.run())
 
         async def effects() -> int:
-            async with db.sessions() as s:
-                return int((await s.execute(text("SELECT count(*) FROM inbox"))).scalar_one())
+            return await count_rows(db, "SELECT count(*) FROM inbox")
 
         await eventually(effects)
         await asyncio.sleep(1.0)  # give the second copy every chance to be applied
@@ -198,8 +198,7 @@ class TestInbox:
         task = asyncio.create_task(loop.run())
 
         async def applied() -> int:
-            async with db.sessions() as s:
-                return int((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one())
+            return await count_rows(db, "SELECT count(*) FROM effects")
 
         assert await eventually(applied, within=30) == 1
         assert not task.done()  # still consuming
@@ -318,8 +317,7 @@ class TestBatchInbox:
         task = asyncio.create_task(loop.run())
 
         async def five() -> bool:
-            async with db.sessions() as s:
-                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 5)
+            return await count_rows(db, "SELECT count(*) FROM effects") == 5
 
         await eventually(five)
         await asyncio.sleep(0.5)

@@ -32,6 +32,7 @@ from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import TOMBSTONE, Outbox, OutboxRelay, define_kit_tables
 from leadnet_shared.testing import (
     Infra,
+    count_rows,
     eventually,
     first_messages,
     lead_closed,
@@ -64,11 +65,6 @@ def _submitted(lead_id: str) -> LeadSubmitted:
         source="walk_in",
         record={"customer": {"name": "张三丰", "phone": PHONE, "address": "山东省潍坊市诸城市密州街道幸福路18号"}},
     )
-
-
-async def _count(db: Database, sql: str, **params: Any) -> int:
-    async with db.sessions() as session:
-        return int((await session.execute(text(sql), params)).scalar_one())
 
 
 def _loop(infra: Infra, db: Database, topic: str, handler: Any, *, prefix: str, max_attempts: int = 3) -> ConsumerLoop:
@@ -128,8 +124,8 @@ class TestTombstones:
             loop.stop()
             await task
         assert handled == ["before", "after"]
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 0
-        assert await _count(db, "SELECT count(*) FROM consumer_failures") == 0
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 0
+        assert await count_rows(db, "SELECT count(*) FROM consumer_failures") == 0
         await db.dispose()
 
     async def test_the_relay_sends_a_tombstone_as_a_null_value_in_its_keys_order(self, infra: Infra) -> None:
@@ -149,7 +145,7 @@ class TestTombstones:
         got = await first_messages(infra.bootstrap_servers, prefix + CUSTOMERS, 2)
         assert [m.key for m in got] == [b"C1", b"C1"]
         assert got[0].value is not None and got[1].value is None
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = :t", t=TOMBSTONE) == 1
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = :t", t=TOMBSTONE) == 1
         await db.dispose()
 
 
@@ -278,7 +274,7 @@ class TestDeadLettersCarryIds:
         relay = OutboxRelay(db=db, table=OUTBOX, state_table=STATE, producer=producer, service="test")
         try:
             parked = "SELECT count(*) FROM consumer_failures WHERE status = 'parked'"
-            await eventually(lambda: _count(db, parked))
+            await eventually(lambda: count_rows(db, parked))
             await relay.drain()
             got = await first_messages(infra.bootstrap_servers, prefix + DEAD_LETTERS, 1)
             raw = got[0].value
