@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -47,10 +44,10 @@ from leadnet_shared.clock import SystemClock
 from leadnet_shared.consumer import Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import TaskDue
-from leadnet_shared.infra import EmbeddedPostgres
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.testing import bench_database_server
 
 # The tasks' columns and rows are test support (tests/scheduler_harness.py): run as a script, the bench finds them
 # from the repository root.
@@ -197,12 +194,7 @@ async def main(args: argparse.Namespace) -> None:
     pending, spread_rate, spread_seconds, burst = (
         (100_000, 2000, 10, 20_000) if args.quick else (args.pending, 2000, 30, 100_000)
     )
-    server = os.environ.get("DATABASE_URL")
-    pg = None
-    if not server:
-        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="scheduler-bench-")) / "pg").start()
-        server = pg.url
-    try:
+    with bench_database_server("scheduler-bench") as server:
         name = f"scheduler_bench_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(to_plain_url(database_url_for(server, "postgres")))
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -300,10 +292,6 @@ async def main(args: argparse.Namespace) -> None:
         await plan_phase(conn, runtime)
         await conn.close()
         await db.dispose()
-    finally:
-        if pg is not None:
-            pg.stop()
-            shutil.rmtree(pg.data_dir.parent, ignore_errors=True)  # gigabytes of data nobody reads again
 
 
 PLAN_DEALER, PLAN_TASKS = "PLAN01", 100_000

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,6 +129,30 @@ async def migrated_template(server_url: str, package: str) -> str:
     with _template_lock:
         _templates[package] = name
     return name
+
+
+@contextmanager
+def bench_database_server(name: str) -> Iterator[str]:
+    """The PostgreSQL server a benchmark loads: `DATABASE_URL`'s, or an embedded one started for the run and deleted
+    after it (its data are gigabytes nobody reads again)."""
+    if server := os.environ.get("DATABASE_URL"):
+        yield server
+        return
+    from leadnet_shared.infra import EmbeddedPostgres
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    pg = EmbeddedPostgres(workdir / "pg").start()
+    try:
+        yield pg.url
+    finally:
+        pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes), for a benchmark to print before and after it runs: other
+    processes on the machine change its figures."""
+    return f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)"
 
 
 def migrated_database(server_url: str, package: str, name: str) -> str:
