@@ -300,6 +300,36 @@ async def first_messages(bootstrap: str, topic: str, count: int) -> list[Consume
     return got
 
 
+def dead_lettering_consumer(
+    infra: Infra,
+    db: Database,
+    topic: str,
+    handler: BatchHandler,
+    *,
+    prefix: str,
+    inbox: Table,
+    outbox: Table,
+    max_attempts: int,
+    **options: Any,
+) -> ConsumerLoop:
+    """`lead_consumer` that parks an event after `max_attempts` onto the prefix's own dead-letter topic, with short
+    retry backoffs and replays every 0.2 s (`options` override)."""
+    from leadnet_shared.events import DEAD_LETTERS
+
+    return lead_consumer(
+        infra,
+        db,
+        topic,
+        handler,
+        prefix=prefix,
+        inbox=inbox,
+        outbox=outbox,
+        dead_letter_topic=prefix + DEAD_LETTERS,
+        max_attempts=max_attempts,
+        **{"retry_backoff": 0.01, "replay_interval": 0.2, **options},
+    )
+
+
 async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(bootstrap, prefix=prefix, partitions=partitions)

@@ -19,10 +19,10 @@ from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tab
 from leadnet_shared.testing import (
     Infra,
     count_rows,
+    dead_lettering_consumer,
     effects_table,
     eventually,
     lead_closed,
-    lead_consumer,
     new_topic_prefix,
     tables_db,
     topic_reader,
@@ -130,19 +130,9 @@ class TestInbox:
     async def _run_consumer(
         self, infra: Infra, db: Database, topic: str, handler: object, *, prefix: str, max_attempts: int = 3
     ) -> ConsumerLoop:
-        loop = lead_consumer(
-            infra,
-            db,
-            topic,
-            handler,  # type: ignore[arg-type]
-            prefix=prefix,
-            inbox=INBOX,
-            outbox=OUTBOX,
-            dead_letter_topic=prefix + DEAD_LETTERS,
-            max_attempts=max_attempts,
-            retry_backoff=0.01,
-            replay_interval=0.2,
-        )
+        loop = dead_lettering_consumer(
+            infra, db, topic, handler, prefix=prefix, inbox=INBOX, outbox=OUTBOX, max_attempts=max_attempts
+        )  # type: ignore[arg-type]
         await loop.start()
         return loop
 
@@ -281,7 +271,7 @@ class TestBatchInbox:
     async def _loop(
         self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: BatchHandler
     ) -> ConsumerLoop:
-        loop = lead_consumer(
+        loop = dead_lettering_consumer(
             infra,
             db,
             topic,
@@ -289,10 +279,9 @@ class TestBatchInbox:
             prefix=prefix,
             inbox=INBOX,
             outbox=OUTBOX,
-            name="batch-consumer",
-            dead_letter_topic=prefix + DEAD_LETTERS,
             max_attempts=2,
-            retry_backoff=0.01,
+            name="batch-consumer",
+            replay_interval=5.0,  # ConsumerLoop's default: these tests need no quick replays
         )
         await loop.start()
         return loop

@@ -33,10 +33,10 @@ from leadnet_shared.outbox import TOMBSTONE, Outbox, OutboxRelay, define_kit_tab
 from leadnet_shared.testing import (
     Infra,
     count_rows,
+    dead_lettering_consumer,
     eventually,
     first_messages,
     lead_closed,
-    lead_consumer,
     new_topic_prefix,
     tables_db,
 )
@@ -68,18 +68,8 @@ def _submitted(lead_id: str) -> LeadSubmitted:
 
 
 def _loop(infra: Infra, db: Database, topic: str, handler: Any, *, prefix: str, max_attempts: int = 3) -> ConsumerLoop:
-    return lead_consumer(
-        infra,
-        db,
-        topic,
-        handler,
-        prefix=prefix,
-        inbox=INBOX,
-        outbox=OUTBOX,
-        dead_letter_topic=prefix + DEAD_LETTERS,
-        max_attempts=max_attempts,
-        retry_backoff=0.01,
-        replay_interval=0.2,
+    return dead_lettering_consumer(
+        infra, db, topic, handler, prefix=prefix, inbox=INBOX, outbox=OUTBOX, max_attempts=max_attempts
     )
 
 
