@@ -49,6 +49,7 @@ from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.masking import _region_names
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.testing import settings_on
 
 NOW = datetime.now(UTC)
 DEALERS = [f"D{n:03d}" for n in range(1, 51)]
@@ -189,15 +190,10 @@ async def produce(bootstrap: str, topic: str, events: int) -> int:
 
 
 def settings_for(url: str, bootstrap: str, prefix: str, jwks: Path) -> ConsoleSettings:
-    return ConsoleSettings(
-        env="test",
-        service_database_url=url,
-        kafka_bootstrap_servers=bootstrap,
-        topic_prefix=prefix,
-        jwks_file=str(jwks),
-        log_json=False,
-        log_level="WARNING",
+    settings: ConsoleSettings = settings_on(
+        ConsoleSettings, database_url=url, bootstrap=bootstrap, topic_prefix=prefix, jwks_file=jwks, log_level="WARNING"
     )
+    return settings
 
 
 def bare_app(settings: ConsoleSettings, batch: int) -> Any:

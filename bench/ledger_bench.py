@@ -20,11 +20,8 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import shutil
 import statistics
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -32,9 +29,8 @@ from pathlib import Path
 
 import asyncpg
 
-from leadnet_shared.infra import EmbeddedPostgres
-from leadnet_shared.migrate import upgrade
-from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.settings import to_plain_url
+from leadnet_shared.testing import bench_database_server, load_average, migrated_database
 
 # The harness is test support (tests/ledger_harness.py), kept out of the production package: run as a script, the
 # bench finds it from the repository root.
@@ -177,21 +173,7 @@ async def ledger_run(
 
 
 def migrate(server_url: str) -> str:
-    url = database_url_for(server_url, f"bench_ledger_{uuid.uuid4().hex[:8]}")
-    error: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            upgrade("rewards_ledger", url)
-        except BaseException as exc:
-            error.append(exc)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return url
+    return migrated_database(server_url, "rewards_ledger", "bench_ledger")
 
 
 async def main() -> None:
@@ -203,14 +185,9 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="events per poll")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else 20.0
-    pg = None
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="ledger-bench-")) / "pg").start()
-        server = pg.url
-    try:
+    with bench_database_server("ledger-bench") as server:
         url = migrate(server)
-        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)")
+        print(f"load average before: {load_average()}")
         base1 = await baseline(url, seconds=seconds / 2, connections=1)
         base_n = await baseline(url, seconds=seconds / 2, connections=args.replicas * 4)
         print(
@@ -241,11 +218,7 @@ async def main() -> None:
             print(
                 f"  balance of a hot dealer by SUM over {r['hot_account_lines']:,} lines: {r['balance_sum_ms']:.1f} ms"
             )
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    finally:
-        if pg is not None:
-            pg.stop()
-            shutil.rmtree(pg.data_dir.parent, ignore_errors=True)  # gigabytes of data nobody reads again
+        print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

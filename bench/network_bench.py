@@ -17,15 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import tempfile
-import threading
 import time
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
@@ -33,10 +27,9 @@ from lead_intake.models import OUTBOX
 from lead_intake.network_evaluation import evaluate_quarter
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.db import Database, make_engine
-from leadnet_shared.infra import EmbeddedPostgres
-from leadnet_shared.migrate import upgrade
 from leadnet_shared.outbox import Outbox
-from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
+from leadnet_shared.settings import to_asyncpg_url, to_plain_url
+from leadnet_shared.testing import bench_database_server, load_average, migrated_database
 
 QUARTER = "2026Q3"
 Q_START = datetime(2026, 7, 1, tzinfo=SHANGHAI).astimezone(UTC)
@@ -51,21 +44,7 @@ BASELINE_SQL = """
 
 
 def migrate(server_url: str) -> str:
-    url = database_url_for(server_url, f"bench_networks_{uuid.uuid4().hex[:8]}")
-    error: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            upgrade("lead_intake", url)
-        except BaseException as exc:
-            error.append(exc)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return url
+    return migrated_database(server_url, "lead_intake", "bench_networks")
 
 
 async def load(url: str, *, networks: int, records: int) -> float:
@@ -145,37 +124,30 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=10_000_000)
     args = parser.parse_args()
     networks, records = (1_000, 300_000) if args.quick else (args.networks, args.records)
-    pg = None
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="network-bench-")) / "pg").start()
-        server = pg.url
     db: Database | None = None
-    try:
-        url = migrate(server)
-        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)")
-        loaded = await load(url, networks=networks, records=records)
-        print(f"loaded {networks:,} networks and {records:,} records in {loaded:.1f} s")
-        db = Database(make_engine(to_asyncpg_url(url), pool_size=2, max_overflow=0))
-        base_runs, eval_runs = [], []
-        for _ in range(3):
-            took, groups = await baseline(url)
-            base_runs.append(took)
-            took, owners = await evaluation(db)
-            eval_runs.append(took)
-        base, full = statistics.median(base_runs), statistics.median(eval_runs)
-        print(f"baseline: plain aggregate per network over {QUARTER}: {base * 1000:,.0f} ms ({groups:,} networks)")
-        print(
-            f"evaluation of {QUARTER}: {full * 1000:,.0f} ms ({owners:,} owners, {networks:,} networks graded, "
-            f"rows and events written, rolled back); ratio to the baseline: {full / base:.2f}x"
-        )
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    finally:
-        if db is not None:
-            await db.engine.dispose()
-        if pg is not None:
-            pg.stop()
-            shutil.rmtree(pg.data_dir.parent, ignore_errors=True)
+    with bench_database_server("network-bench") as server:
+        try:
+            url = migrate(server)
+            print(f"load average before: {load_average()}")
+            loaded = await load(url, networks=networks, records=records)
+            print(f"loaded {networks:,} networks and {records:,} records in {loaded:.1f} s")
+            db = Database(make_engine(to_asyncpg_url(url), pool_size=2, max_overflow=0))
+            base_runs, eval_runs = [], []
+            for _ in range(3):
+                took, groups = await baseline(url)
+                base_runs.append(took)
+                took, owners = await evaluation(db)
+                eval_runs.append(took)
+            base, full = statistics.median(base_runs), statistics.median(eval_runs)
+            print(f"baseline: plain aggregate per network over {QUARTER}: {base * 1000:,.0f} ms ({groups:,} networks)")
+            print(
+                f"evaluation of {QUARTER}: {full * 1000:,.0f} ms ({owners:,} owners, {networks:,} networks graded, "
+                f"rows and events written, rolled back); ratio to the baseline: {full / base:.2f}x"
+            )
+            print(f"load average after: {load_average()}")
+        finally:
+            if db is not None:
+                await db.engine.dispose()
 
 
 if __name__ == "__main__":

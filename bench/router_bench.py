@@ -27,18 +27,13 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
-import os
 import random
-import shutil
 import statistics
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,10 +46,9 @@ from dedup_router.models import OUTBOX, Dealer
 from dedup_router.possible_duplicates import NAME_COUNTY, _digest, duplicate_keys, name_pinyin
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import LeadSubmitted
-from leadnet_shared.infra import EmbeddedPostgres
-from leadnet_shared.migrate import upgrade
 from leadnet_shared.outbox import Outbox
-from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
+from leadnet_shared.settings import to_asyncpg_url, to_plain_url
+from leadnet_shared.testing import bench_database_server, migrated_database
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -356,18 +350,8 @@ async def lookups(db: Database, n: int, reps: int) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    server = os.environ.get("DATABASE_URL")
-    pg = None
-    workdir = None
-    if not server:
-        workdir = Path(tempfile.mkdtemp(prefix="router-bench-"))
-        pg = EmbeddedPostgres(workdir / "pg").start()
-        server = pg.url
-    url = database_url_for(server, f"router_bench_{uuid.uuid4().hex[:8]}")
-    try:
-        thread = threading.Thread(target=upgrade, args=("dedup_router", url))
-        thread.start()
-        thread.join()
+    with bench_database_server("router-bench") as server:  # a 10M registry is several GB: deleted after
+        url = migrated_database(server, "dedup_router", "router_bench")
         copied, indexed = await seed(url, args.customers, args.seed_workers)
         print(
             f"seeded {args.customers:,} customers with COPY in {copied:.1f} s ({args.seed_workers} processes), "
@@ -483,11 +467,6 @@ async def main(args: argparse.Namespace) -> None:
                 f"ratio route_leads of 1 / baseline {label}: throughput {ratio:.3f}, "
                 f"p99 {pct(route, 99) / pct(base, 99):.1f}x"
             )
-    finally:
-        if pg is not None:
-            pg.stop()
-        if workdir is not None:  # a 10M registry is several GB: do not leave it behind
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import tempfile
+import sys
 import threading
 import time
 import uuid
@@ -46,27 +44,16 @@ from leadnet_shared.clock import SystemClock
 from leadnet_shared.consumer import Inbox
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import TaskDue
-from leadnet_shared.infra import EmbeddedPostgres
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.outbox import Outbox, Outgoing
 from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.testing import bench_database_server
 
-COLUMNS = [
-    "task_id",
-    "lead_id",
-    "customer_id",
-    "dealer",
-    "kind",
-    "due_at",
-    "overdue_at",
-    "escalate_at",
-    "status",
-    "reason",
-    "tier",
-    "tie_break",
-    "unreachable_streak",
-    "planned_at",
-]
+# The tasks' columns and rows are test support (tests/scheduler_harness.py): run as a script, the bench finds them
+# from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.scheduler_harness import TASK_COLUMNS, open_callback_row
+
 BATCH = 1000
 
 
@@ -79,25 +66,16 @@ def rss_mb() -> tuple[float, float]:
 def rows(count: int, due: Callable[[int], datetime], reason: str) -> Iterator[tuple[Any, ...]]:
     planned = datetime.now(UTC)
     run = uuid.uuid4().hex[:8]  # ids unique per call, built by formatting (uuid4() per row makes seeding CPU-bound)
-    day, two_days = timedelta(days=1), timedelta(days=2)
     dealers = [f"D{d:03d}" for d in range(500)]
     for i in range(count):
-        at = due(i)
-        yield (
+        yield open_callback_row(
             f"{run}-0000-4000-8000-{i:012x}",
             f"{run}-0001-4000-8000-{i:012x}",
             f"{run}-0002-4000-8000-{i:012x}",
             dealers[i % 500],
-            "callback",
-            at,
-            at + day,
-            at + two_days,
-            "open",
-            reason,
-            "retail",
-            11,
-            0,
-            planned,
+            due=due(i),
+            reason=reason,
+            planned=planned,
         )
 
 
@@ -109,7 +87,7 @@ async def copy_tasks(
         block = [row for _, row in zip(range(chunk), source, strict=False)]
         if not block:
             return
-        await conn.copy_records_to_table("tasks", columns=COLUMNS, records=block)
+        await conn.copy_records_to_table("tasks", columns=TASK_COLUMNS, records=block)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -216,12 +194,7 @@ async def main(args: argparse.Namespace) -> None:
     pending, spread_rate, spread_seconds, burst = (
         (100_000, 2000, 10, 20_000) if args.quick else (args.pending, 2000, 30, 100_000)
     )
-    server = os.environ.get("DATABASE_URL")
-    pg = None
-    if not server:
-        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="scheduler-bench-")) / "pg").start()
-        server = pg.url
-    try:
+    with bench_database_server("scheduler-bench") as server:
         name = f"scheduler_bench_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(to_plain_url(database_url_for(server, "postgres")))
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -319,10 +292,6 @@ async def main(args: argparse.Namespace) -> None:
         await plan_phase(conn, runtime)
         await conn.close()
         await db.dispose()
-    finally:
-        if pg is not None:
-            pg.stop()
-            shutil.rmtree(pg.data_dir.parent, ignore_errors=True)  # gigabytes of data nobody reads again
 
 
 PLAN_DEALER, PLAN_TASKS = "PLAN01", 100_000
@@ -376,7 +345,7 @@ async def seed_plan_dealer(conn: asyncpg.Connection, count: int) -> None:
         ],
         records=[(*row[:-1], 1 if row[-1] else 0) for row in leads],
     )
-    await conn.copy_records_to_table("tasks", columns=COLUMNS, records=tasks)
+    await conn.copy_records_to_table("tasks", columns=TASK_COLUMNS, records=tasks)
     await conn.execute("ANALYZE tasks")
     await conn.execute("ANALYZE leads")
 

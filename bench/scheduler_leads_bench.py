@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -28,12 +29,16 @@ from sqlalchemy import text
 from followup_scheduler.app import create_app
 from followup_scheduler.settings import SchedulerSettings
 from leadnet_shared.auth import ensure_keys
-from leadnet_shared.events import LEADS, LeadAccepted, make_envelope
+from leadnet_shared.events import LEADS
 from leadnet_shared.infra import LocalServers, local_servers
 from leadnet_shared.kafka import ensure_topics
 from leadnet_shared.migrate import upgrade
 from leadnet_shared.settings import database_url_for
-from leadnet_shared.testing import running
+from leadnet_shared.testing import running, settings_on
+
+# The event is test support (tests/scheduler_harness.py): run as a script, the bench finds it from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.scheduler_harness import accepted_lead
 
 
 async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, batch: bool) -> float:
@@ -47,34 +52,26 @@ async def take_in(*, events: int, server_url: str, bootstrap: str, jwks: Path, b
     now = datetime.now(UTC)
     try:
         for i in range(events):
-            lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
-            dealer = None if i % 4 == 0 else "D001"
-            event = LeadAccepted(
-                lead_id=lead_id,
-                customer_id=customer_id,
-                entered_by="D002",
-                assigned_dealer=dealer,
-                authorized_dealer=dealer,
-                cross_region=True,
+            customer_id = str(uuid.uuid4())
+            envelope = accepted_lead(
+                str(uuid.uuid4()),
+                customer_id,
+                None if i % 4 == 0 else "D001",
                 tier="retail",
                 horizon=("within_2_weeks", "within_2_months", None)[i % 3],
-                accepted_at=now,
-                reward_eligible=True,
-            )
-            envelope = make_envelope(
-                data=event, event_type="leadnet.lead.accepted", source="/bench", time=now, subject=customer_id
+                at=now,
+                source="/bench",
             )
             await producer.send(prefix + LEADS, envelope.to_bytes(), key=customer_id.encode())
         await producer.flush()
     finally:
         await producer.stop()
-    settings = SchedulerSettings(
-        env="test",
-        service_database_url=url,
-        kafka_bootstrap_servers=bootstrap,
+    settings = settings_on(
+        SchedulerSettings,
+        database_url=url,
+        bootstrap=bootstrap,
         topic_prefix=prefix,
-        jwks_file=str(jwks),
-        log_json=False,
+        jwks_file=jwks,
         log_level="WARNING",
     )
     app = create_app(settings, run_timer_worker=False, lead_batches=batch)

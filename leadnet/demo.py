@@ -91,9 +91,32 @@ DEMO_VEHICLES: list[dict[str, Any]] = [
 ]
 
 
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def _post_each(
+    client: httpx.Client, path: str, bodies: list[dict[str, Any]], *, wait_seconds: float = 0.0
+) -> list[str]:
+    """POST each body; the codes of those created (one already there, 409, is left as it is). While the service
+    does not know the writing dealer yet (403 `dealer_not_active`) a body is sent again for up to `wait_seconds`."""
+    loaded = []
+    for body in bodies:
+        deadline = time.monotonic() + wait_seconds
+        response = client.post(path, json=body)
+        while _dealer_not_known_yet(response) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            response = client.post(path, json=body)
+        if response.status_code == 201:
+            loaded.append(body["code"])
+        elif response.status_code != 409:
+            response.raise_for_status()
+    return loaded
+
+
 def load_demo_vehicles(router_url: str, hq_token: str) -> int:
     """Put the demo vehicles into the registry (an upsert: loading them again changes nothing)."""
-    with httpx.Client(base_url=router_url, headers={"Authorization": f"Bearer {hq_token}"}, timeout=10) as client:
+    with _client(router_url, hq_token) as client:
         response = client.put("/v1/vehicles", json={"vehicles": DEMO_VEHICLES})
         response.raise_for_status()
         return int(response.json()["created"])
@@ -101,15 +124,8 @@ def load_demo_vehicles(router_url: str, hq_token: str) -> int:
 
 def load_demo_dealers(router_url: str, hq_token: str) -> list[str]:
     """Register the demo dealers (already registered ones are left as they are)."""
-    loaded = []
-    with httpx.Client(base_url=router_url, headers={"Authorization": f"Bearer {hq_token}"}, timeout=10) as client:
-        for dealer in DEMO_DEALERS:
-            response = client.post("/v1/dealers", json=dealer)
-            if response.status_code == 201:
-                loaded.append(dealer["code"])
-            elif response.status_code != 409:
-                response.raise_for_status()
-    return loaded
+    with _client(router_url, hq_token) as client:
+        return _post_each(client, "/v1/dealers", DEMO_DEALERS)
 
 
 # The network the walkthrough's record names: a regional network of D002 (who enters the record), so it counts.
@@ -129,19 +145,8 @@ def load_demo_networks(intake_url: str, dealer_token: str, *, wait_seconds: floa
     Intake lets a dealer write once it has read the dealer's registration from the dealers topic, a moment after
     `load_demo_dealers`: until then it answers 403 `dealer_not_active`, and this waits for it (at most
     `wait_seconds`). Once this returns, D002 can submit the walkthrough's record."""
-    loaded = []
-    with httpx.Client(base_url=intake_url, headers={"Authorization": f"Bearer {dealer_token}"}, timeout=10) as client:
-        for network in DEMO_NETWORKS:
-            deadline = time.monotonic() + wait_seconds
-            response = client.post("/v1/networks", json=network)
-            while _dealer_not_known_yet(response) and time.monotonic() < deadline:
-                time.sleep(0.5)
-                response = client.post("/v1/networks", json=network)
-            if response.status_code == 201:
-                loaded.append(network["code"])
-            elif response.status_code != 409:
-                response.raise_for_status()
-    return loaded
+    with _client(intake_url, dealer_token) as client:
+        return _post_each(client, "/v1/networks", DEMO_NETWORKS, wait_seconds=wait_seconds)
 
 
 def _dealer_not_known_yet(response: httpx.Response) -> bool:

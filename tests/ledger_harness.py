@@ -51,7 +51,7 @@ def _envelope(data: Any, event_type: str, subject: str, time: datetime, event_id
     return make_envelope(data=data, event_type=event_type, source=source, time=time, subject=subject, event_id=event_id)
 
 
-def lead_accepted(
+def _lead_fact(
     *,
     lead_id: str,
     customer_id: str,
@@ -60,52 +60,43 @@ def lead_accepted(
     eligible: bool = True,
     cross_region: bool = True,
     tier: str = "retail",
+) -> dict[str, Any]:
+    """What `lead.accepted` and `lead.verified` both say of a tractor lead assigned to its authorized dealer."""
+    return {
+        "lead_id": lead_id,
+        "customer_id": customer_id,
+        "entered_by": entered_by,
+        "assigned_dealer": authorized,
+        "authorized_dealer": authorized,
+        "cross_region": cross_region,
+        "reward_eligible": eligible,
+        "tier": tier,
+        "product_line": "tractor",
+    }
+
+
+def lead_accepted(
+    *,
     customer_existed: bool = False,
     name: str = "张*",
     phone: str = "138****8000",
     at: datetime = T0,
+    **lead: Any,
 ) -> Envelope:
+    """`lead.accepted` as the router publishes it; `lead`: the fields of `_lead_fact`."""
     data = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by=entered_by,
-        assigned_dealer=authorized,
-        authorized_dealer=authorized,
-        cross_region=cross_region,
-        reward_eligible=eligible,
-        tier=tier,
+        **_lead_fact(**lead),
         customer_existed=customer_existed,
         accepted_at=at,
-        product_line="tractor",
         customer=MaskedCustomer(name=name, phone=phone, address="山东省潍坊市诸城市***"),
     )
-    return _envelope(data, "leadnet.lead.accepted", customer_id, at)
+    return _envelope(data, "leadnet.lead.accepted", data.customer_id, at)
 
 
-def lead_verified(
-    *,
-    lead_id: str,
-    customer_id: str,
-    entered_by: str | None,
-    authorized: str | None,
-    eligible: bool = True,
-    cross_region: bool = True,
-    tier: str = "retail",
-    at: datetime = T0,
-) -> Envelope:
-    data = LeadVerified(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by=entered_by,
-        assigned_dealer=authorized,
-        authorized_dealer=authorized,
-        cross_region=cross_region,
-        reward_eligible=eligible,
-        tier=tier,
-        verified_at=at,
-        product_line="tractor",
-    )
-    return _envelope(data, "leadnet.lead.verified", customer_id, at)
+def lead_verified(*, at: datetime = T0, **lead: Any) -> Envelope:
+    """`lead.verified` as the scheduler publishes it; `lead`: the fields of `_lead_fact`."""
+    data = LeadVerified(**_lead_fact(**lead), verified_at=at)
+    return _envelope(data, "leadnet.lead.verified", data.customer_id, at)
 
 
 def router_claims(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
@@ -27,7 +27,15 @@ from lead_intake.settings import IntakeSettings
 from leadnet_shared.clock import Clock
 from leadnet_shared.events import DEAD_LETTERS, TOPICS
 from leadnet_shared.redaction import find_personal_data
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+from leadnet_shared.testing import (
+    Infra,
+    eventually,
+    fresh_database,
+    new_topic_prefix,
+    running,
+    service_settings,
+    topic_reader,
+)
 from rewards_ledger.app import create_app as ledger_app
 from rewards_ledger.settings import LedgerSettings
 from tests.dealers import dealer_body
@@ -44,6 +52,52 @@ class Pipeline:
 
     def auth(self, role: str, dealer: str | None = None) -> dict[str, str]:
         return self.infra.auth(role, dealer)  # type: ignore[arg-type]
+
+    @property
+    def topic_prefix(self) -> str:
+        return str(self.apps["router"].state.runtime.settings.topic_prefix)
+
+    async def register_vehicles(self, *vehicles: dict[str, Any]) -> dict[str, Any]:
+        """Put vehicles into the router's registry as HQ (`tests.fixtures.registry_vehicle`); the answer's counts."""
+        r = await self.router.put("/v1/vehicles", json={"vehicles": list(vehicles)}, headers=self.auth("hq_admin"))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def first_task(self, dealer: str) -> str:
+        """The id of the first task the scheduler lists for `dealer`, once there is one (leads cross a broker)."""
+
+        async def listed() -> str | None:
+            items = (await self.scheduler.get("/v1/tasks", headers=self.auth("dealer", dealer))).json()["items"]
+            return str(items[0]["task_id"]) if items else None
+
+        task_id: str = await eventually(listed)
+        return task_id
+
+    async def rows(self, service: str, sql: str, **params: Any) -> list[Any]:
+        """The rows a query finds in one service's database (`service`: intake, router, scheduler, ledger)."""
+        async with self.apps[service].state.runtime.db.sessions() as session:
+            return list((await session.execute(text(sql), params)).all())
+
+    async def drain_relays(self) -> None:
+        """Publish what every service's outbox holds now."""
+        for app in self.apps.values():
+            await app.state.runtime.relay.drain()
+
+    async def read_until_quiet(self, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+        """Every message on this pipeline's `topics` from the beginning, in order per partition, read until none
+        arrives for two seconds (so events the relays are still publishing are included)."""
+        seen: list[ConsumerRecord[bytes, bytes]] = []
+        async with topic_reader(self.infra.bootstrap_servers, *(self.topic_prefix + t for t in topics)) as consumer:
+            quiet = 0
+            while quiet < 8:
+                got = [m for msgs in (await consumer.getmany(timeout_ms=250)).values() for m in msgs]
+                seen.extend(got)
+                quiet = 0 if got else quiet + 1
+        return seen
+
+    async def read_to_end(self, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+        """Every message on this pipeline's `topics`, in order per partition, up to the end offsets of the moment."""
+        return await read_to_end(self.infra.bootstrap_servers, [self.topic_prefix + t for t in topics])
 
     async def register_dealers(self, *dealers: str | dict[str, Any]) -> None:
         """Register dealers at the router (a bare code: a dealer far away, `tests.dealers.dealer_body`) and wait
@@ -144,6 +198,16 @@ async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str
     """Every phone number or street-level address on the prefix's public topics and dead-letter topic, read from the
     beginning to the end offsets of the moment (tombstones have no value and carry nothing)."""
     names = [prefix + t.name for t in TOPICS if t.public] + [prefix + DEAD_LETTERS]
+    return [
+        (m.topic.removeprefix(prefix), found)
+        for m in await read_to_end(bootstrap, names)
+        if m.value and (found := find_personal_data(m.value.decode("utf-8", "replace")))
+    ]
+
+
+async def read_to_end(bootstrap: str, names: list[str]) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message on the topics `names` from the beginning to the end offsets of the moment, in order per
+    partition (a topic that does not exist has none)."""
     # The partitions from the admin client: a consumer's own metadata knows only the topics it was assigned
     # (Apache Kafka answers `topics()` with names, and `partitions_for_topic` stays empty).
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -160,21 +224,15 @@ async def personal_data_on_topics(bootstrap: str, prefix: str) -> list[tuple[str
     ]
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    findings: list[tuple[str, list[str]]] = []
-    try:
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    async with topic_reader(bootstrap) as consumer:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp, end in ends.items() if end > 0}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, messages in batch.items():
-                for m in messages:
-                    if m.value and (found := find_personal_data(m.value.decode("utf-8", "replace"))):
-                        findings.append((tp.topic.removeprefix(prefix), found))
+            for messages in batch.values():
+                out.extend(messages)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
-    return findings
+    return out

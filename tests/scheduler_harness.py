@@ -29,8 +29,86 @@ from followup_scheduler.tasks import send_plan_reminders
 from followup_scheduler.work_plans import plan_timers
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import FrozenClock
-from leadnet_shared.events import DEALERS, LEADS, DealerUpserted, EventData, FleetLine, LeadAccepted, make_envelope
+from leadnet_shared.events import (
+    DEALERS,
+    LEADS,
+    DealerUpserted,
+    Envelope,
+    EventData,
+    FleetLine,
+    LeadAccepted,
+    make_envelope,
+)
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+
+# The columns of the scheduler's `tasks` a bulk load fills (`open_callback_row`).
+TASK_COLUMNS = [
+    "task_id",
+    "lead_id",
+    "customer_id",
+    "dealer",
+    "kind",
+    "due_at",
+    "overdue_at",
+    "escalate_at",
+    "status",
+    "reason",
+    "tier",
+    "tie_break",
+    "unreachable_streak",
+    "planned_at",
+]
+_DAY = timedelta(days=1)
+
+
+def open_callback_row(
+    task_id: str, lead_id: str, customer_id: str, dealer: str, *, due: datetime, reason: str, planned: datetime
+) -> tuple[Any, ...]:
+    """A row of `tasks` (`TASK_COLUMNS`): an open retail callback due at `due`, overdue a day later, escalated after
+    two days."""
+    overdue, escalate = due + _DAY, due + 2 * _DAY
+    return (
+        task_id,
+        lead_id,
+        customer_id,
+        dealer,
+        "callback",
+        due,
+        overdue,
+        escalate,
+        "open",
+        reason,
+        "retail",
+        11,
+        0,
+        planned,
+    )
+
+
+def accepted_lead(
+    lead_id: str,
+    customer_id: str,
+    dealer: str | None,
+    *,
+    tier: str,
+    horizon: str | None,
+    at: datetime,
+    source: str = "/test",
+) -> Envelope:
+    """`lead.accepted` of a cross-region lead D002 entered, assigned to `dealer` (None: it waits in the HQ queue)."""
+    event = LeadAccepted(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by="D002",
+        assigned_dealer=dealer,
+        authorized_dealer=dealer,
+        cross_region=True,
+        tier=tier,
+        horizon=horizon,
+        accepted_at=at,
+        reward_eligible=True,
+    )
+    return make_envelope(data=event, event_type="leadnet.lead.accepted", source=source, time=at, subject=customer_id)
 
 
 @dataclass

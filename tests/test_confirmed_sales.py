@@ -16,21 +16,11 @@ from dedup_router.state import router_state
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import DEALERS_WITH_DUMPS, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {
-        "code": "D001",
-        "name": "潍坊欧曼",
-        "territories": ["3707"],
-        "product_lines": ["tractor", "dump"],
-        "capability": 80,
-    },
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-    {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
-]
 V1, V2, V3, INVENTED = (with_check_digit(f"LFWSRXRJ0N1{i:06d}") for i in (1, 2, 3, 4))
 BAD_CHECK_DIGIT = V1[:8] + ("0" if V1[8] != "0" else "1") + V1[9:]
 
@@ -57,25 +47,10 @@ def _sale(sold_at: datetime, *vins: str, supplied_by: str | None = "D001") -> di
 class TestConfirmedSales:
     async def test_invented_sales_are_refused_and_a_confirmed_one_pays_once_per_vehicle(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
-            await p.register_dealers(*DEALERS)  # and wait until intake and the scheduler know them
-            registry = [(V1, "D001", "dump"), (V2, "D001", "tractor"), (V3, "D003", "tractor")]
-            r = await p.router.put(
-                "/v1/vehicles",
-                headers=p.auth("hq_admin"),
-                json={
-                    "vehicles": [
-                        {
-                            "vin": v,
-                            "model": "EST 6",
-                            "product_line": line,
-                            "delivered_to": holder,
-                            "delivered_at": "2026-10-01T00:00:00+08:00",
-                        }
-                        for v, holder, line in registry
-                    ]
-                },
+            await p.register_dealers(*DEALERS_WITH_DUMPS)  # and wait until intake and the scheduler know them
+            await p.register_vehicles(
+                registry_vehicle(V1, "D001", "dump"), registry_vehicle(V2, "D001"), registry_vehicle(V3, "D003")
             )
-            assert r.status_code == 200, r.text
             r = await p.router.put(
                 "/v1/vehicles",
                 headers=p.auth("dealer", "D002"),
@@ -100,12 +75,7 @@ class TestConfirmedSales:
             r = await p.intake.post("/v1/leads", json=DEMO_RECORD, headers=p.auth("dealer", "D002"))
             assert r.status_code == 201, r.text
 
-            async def d001_task() -> str | None:
-                resp = await p.scheduler.get("/v1/tasks", headers=p.auth("dealer", "D001"))
-                items = resp.json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
             r = await p.scheduler.post(
                 f"/v1/tasks/{task_id}/complete",
                 headers=p.auth("dealer", "D001"),

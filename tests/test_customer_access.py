@@ -17,15 +17,11 @@ import pytest
 
 from leadnet_shared.auth import mint_from_dir
 from leadnet_shared.testing import Infra
+from tests.fixtures import DEALERS, lead_record
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor"], "capability": 80},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-    {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
-]
 BIG = {"name": "欧阳明远", "phone": "139 0013 9000", "address": "山东省潍坊市诸城市龙都街道和平路66号"}
 BIG["tier"] = "gold_silver"
 RETAIL = {"name": "张三丰", "phone": "138 0013 8000", "address": "山东省潍坊市诸城市密州街道幸福路18号"}
@@ -33,17 +29,7 @@ RETAIL["tier"] = "retail"
 
 
 def _record(customer: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source": "walk_in",
-        "customer": {**customer, "region_code": "370782", "nature": "new"},
-        "vehicles_in_use": [
-            {"brand": "欧曼", "model": "EST 6", "quantity": 2, "function": "tractor", "horsepower": 460,
-             "body_spec": "半挂牵引"}
-        ],
-        "purchase_intent": {"brand": "欧曼", "model": "EST 6", "quantity": 1, "function": "tractor",
-                            "horsepower": 560, "body_spec": "半挂牵引", "product_line": "tractor",
-                            "horizon": "within_2_weeks"},
-    }  # fmt: skip
+    return lead_record({**customer, "region_code": "370782"}, bare=True)
 
 
 async def _submit(p: Pipeline, customer: dict[str, Any], dealer: str) -> dict[str, Any]:

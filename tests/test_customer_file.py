@@ -14,15 +14,11 @@ import pytest
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import DEALERS, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor"], "capability": 80},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-    {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
-]
 VIN = with_check_digit("LFWSRXRJ0N1000001")
 NEW_PHONE = "139 0013 9001"
 CALLBACK_CONTENT = {
@@ -63,25 +59,14 @@ class TestCustomerFile:
             hq, analyst = p.auth("hq_admin"), p.auth("hq_analyst")
             d001, d002, d003 = (p.auth("dealer", d) for d in ("D001", "D002", "D003"))
             await p.register_dealers(*DEALERS)
-            vehicle = {
-                "vin": VIN,
-                "model": "EST 6",
-                "product_line": "tractor",
-                "delivered_to": "D001",
-                "delivered_at": "2026-10-01T00:00:00+08:00",
-            }
-            assert (await p.router.put("/v1/vehicles", json={"vehicles": [vehicle]}, headers=hq)).status_code == 200
+            await p.register_vehicles(registry_vehicle(VIN))
 
             # D002 (Jinan) enters a Weifang customer: accepted, assigned to D001, which gets a callback.
             r = await p.intake.post("/v1/leads", json=DEMO_RECORD, headers=d002)
             assert r.status_code == 201, r.text
             customer_id = r.json()["customer_id"]
 
-            async def d001_task() -> str | None:
-                items = (await p.scheduler.get("/v1/tasks", headers=d001)).json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
             # Contact values never travel with a completion: the new phone is applied with PATCH.
             r = await p.scheduler.post(
                 f"/v1/tasks/{task_id}/complete",

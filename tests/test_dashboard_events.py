@@ -14,28 +14,17 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.events import LEADS, LEDGER, SALES, Envelope
 from leadnet_shared.redaction import find_personal_data
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import DEALERS_WITH_DUMPS, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {
-        "code": "D001",
-        "name": "潍坊欧曼",
-        "territories": ["3707"],
-        "product_lines": ["tractor", "dump"],
-        "capability": 80,
-    },
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-    {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
-]
 V1, V2 = (with_check_digit(f"LFWSRXRJ0N2{i:06d}") for i in (1, 2))
 PHONE_DIGITS = "13800138000"  # DEMO_RECORD's phone, normalized
 ADCODE = re.compile(r"^[1-8][0-9]{5}$")
@@ -49,30 +38,11 @@ class Message:
 
 async def _topic(p: Pipeline, topic: str) -> list[Message]:
     """Every event on one of this pipeline's topics, in order per partition (read up to the end offsets)."""
-    prefix = p.apps["router"].state.runtime.settings.topic_prefix
-    consumer = AIOKafkaConsumer(
-        prefix + topic, bootstrap_servers=p.infra.bootstrap_servers, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    out: list[Message] = []
-    try:
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=100)
-        parts = list(consumer.assignment())
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        while remaining:
-            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                out.extend(
-                    Message(tp.partition, m.key.decode() if m.key else None, Envelope.from_bytes(m.value))
-                    for m in messages
-                    if m.value
-                )
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
-    return out
+    return [
+        Message(m.partition, m.key.decode() if m.key else None, Envelope.from_bytes(m.value))
+        for m in await p.read_to_end(topic)
+        if m.value
+    ]
 
 
 async def _wait_for(p: Pipeline, topic: str, match: Callable[[Message], bool], count: int = 1) -> list[Message]:
@@ -113,25 +83,9 @@ class TestDashboardEvents:
         self, infra: Infra
     ) -> None:
         async with pipeline(infra) as p:
-            await p.register_dealers(*DEALERS)
+            await p.register_dealers(*DEALERS_WITH_DUMPS)
             hq, d001, d002 = p.auth("hq_admin"), p.auth("dealer", "D001"), p.auth("dealer", "D002")
-            r = await p.router.put(
-                "/v1/vehicles",
-                headers=hq,
-                json={
-                    "vehicles": [
-                        {
-                            "vin": vin,
-                            "model": "EST 6",
-                            "product_line": line,
-                            "delivered_to": "D001",
-                            "delivered_at": "2026-10-01T00:00:00+08:00",
-                        }
-                        for vin, line in ((V1, "dump"), (V2, "tractor"))
-                    ]
-                },
-            )
-            assert r.status_code == 200, r.text
+            await p.register_vehicles(registry_vehicle(V1, "D001", "dump"), registry_vehicle(V2, "D001"))
 
             # D002 (Jinan) enters a Weifang record: routed to D001. Entered again: refused as its own duplicate.
             r = await p.intake.post("/v1/leads", json=DEMO_RECORD, headers=d002)
@@ -189,11 +143,7 @@ class TestDashboardEvents:
                 assert "张三" not in orjson.dumps(m.data).decode()
 
             # D001 verifies the record on its callback: the info fee says customer, region, line and entrant.
-            async def d001_task() -> str | None:
-                items = (await p.scheduler.get("/v1/tasks", headers=d001)).json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
             r = await p.scheduler.post(
                 f"/v1/tasks/{task_id}/complete",
                 headers=d001,

@@ -17,14 +17,12 @@ import pytest
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import JINAN, WEIFANG
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor"], "capability": 80},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-]
+DEALERS = [WEIFANG, JINAN]
 SALE = {
     "customer_phone": "138 0013 8000",
     "sold_at": "2026-11-02T10:00:00+08:00",
@@ -71,11 +69,7 @@ class TestOnlyActiveDealersWrite:
             assert r.status_code == 201 and r.json()["assigned_dealer"] == "D001", r.text
             lead_id = r.json()["lead_id"]
 
-            async def d001_task() -> str | None:
-                items = (await p.scheduler.get("/v1/tasks", headers=p.auth("dealer", "D001"))).json()["items"]
-                return str(items[0]["task_id"]) if items else None
-
-            task_id = await eventually(d001_task)
+            task_id = await p.first_task("D001")
 
             # HQ withdraws D001: its customer and lead go to the HQ queue, its tokens stop writing.
             r = await p.router.post("/v1/dealers/D001/withdraw", headers=p.auth("hq_admin"))

@@ -9,30 +9,14 @@ import pytest
 
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import JINAN_WITH_LEVEL, WEIFANG_WITH_LEVEL
 from tests.pipeline import pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
 
-DEALERS = [
-    {
-        "code": "D001",
-        "name": "潍坊欧曼",
-        "territories": ["3707"],
-        "product_lines": ["tractor", "dump"],
-        "capability": 80,
-        "sales_level": "300_999",
-    },
-    {
-        "code": "D002",
-        "name": "济南欧曼",
-        "territories": ["3701"],
-        "product_lines": ["tractor"],
-        "capability": 60,
-        "sales_level": "lt_300",
-    },
-]
+DEALERS = [WEIFANG_WITH_LEVEL, JINAN_WITH_LEVEL]
 
 
 class TestOneRecordThroughTheWholePipeline:

@@ -9,29 +9,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from sqlalchemy import text
 
 from dedup_router.vin import with_check_digit
 from leadnet_shared.clock import FrozenClock, SystemClock
 from leadnet_shared.events import CUSTOMERS, TOPICS, Envelope
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import JINAN, WEIFANG, lead_record, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor"], "capability": 80},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-]
 CUSTOMER = {
     "name": "张三丰",
     "phone": "138 0013 8000",
     "address": "山东省潍坊市诸城市密州街道幸福路18号",
     "region_code": "370782",
-    "tier": "retail",
-    "nature": "new",
 }
 VIN = with_check_digit("LRDS6PEB0KR000001")
 # The person: none of these may remain anywhere the services keep the erased customer's records.
@@ -40,91 +33,24 @@ NOTES = "张三丰说下个月再联系, 电话 13800138000"
 
 
 def _record() -> dict[str, Any]:
-    return {
-        "source": "walk_in",
-        "customer": dict(CUSTOMER),
-        "vehicles_in_use": [
-            {
-                "brand": "欧曼",
-                "model": "EST 6",
-                "quantity": 2,
-                "function": "tractor",
-                "horsepower": 460,
-                "body_spec": "半挂牵引",
-            }
-        ],
-        "purchase_intent": {
-            "brand": "欧曼",
-            "model": "EST 6",
-            "quantity": 1,
-            "function": "tractor",
-            "horsepower": 560,
-            "body_spec": "半挂牵引",
-            "product_line": "tractor",
-            "horizon": "within_2_weeks",
-        },
-    }
+    return lead_record(CUSTOMER, bare=True)
 
 
 def _leaks(value: object) -> list[str]:
     return [s for s in SECRETS if s in str(value)]
 
 
-async def _rows(p: Pipeline, service: str, sql: str, **params: Any) -> list[Any]:
-    async with p.apps[service].state.runtime.db.sessions() as session:
-        return list((await session.execute(text(sql), params)).all())
-
-
 async def _topic(p: Pipeline, topic: str) -> list[tuple[str | None, bytes | None]]:
     """Every (key, value) on a topic of this pipeline, in order per partition."""
-    prefix = p.apps["router"].state.runtime.settings.topic_prefix
-    consumer = AIOKafkaConsumer(
-        prefix + topic,
-        bootstrap_servers=p.infra.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    seen: list[tuple[str | None, bytes | None]] = []
-    try:
-        quiet = 0
-        while quiet < 8:
-            batch = await consumer.getmany(timeout_ms=250)
-            got = [m for msgs in batch.values() for m in msgs]
-            seen.extend((m.key.decode() if m.key else None, m.value) for m in got)
-            quiet = 0 if got else quiet + 1
-    finally:
-        await consumer.stop()
-    return seen
-
-
-async def _drain(p: Pipeline) -> None:
-    for app in p.apps.values():
-        await app.state.runtime.relay.drain()
+    return [(m.key.decode() if m.key else None, m.value) for m in await p.read_until_quiet(topic)]
 
 
 class TestErasure:
     async def test_an_erased_customer_is_forgotten_everywhere_but_the_ledger(self, infra: Infra) -> None:
         clock = FrozenClock(T0)
         async with pipeline(infra, clock=clock, scheduler_clock=SystemClock()) as p:
-            await p.register_dealers(*DEALERS)
-            r = await p.router.put(
-                "/v1/vehicles",
-                headers=p.auth("hq_admin"),
-                json={
-                    "vehicles": [
-                        {
-                            "vin": VIN,
-                            "model": "EST 6",
-                            "product_line": "tractor",
-                            "delivered_to": "D001",
-                            "delivered_at": "2026-10-01T00:00:00+08:00",
-                        }
-                    ]
-                },
-            )
-            assert r.status_code == 200, r.text
+            await p.register_dealers(WEIFANG, JINAN)
+            await p.register_vehicles(registry_vehicle(VIN))
 
             # D002 enters a cross-region retail record: routed to D001; D001 sells to the customer, which pays D002.
             r = await p.intake.post("/v1/leads", json=_record(), headers=p.auth("dealer", "D002"))
@@ -135,7 +61,7 @@ class TestErasure:
             # The scheduler follows the lead; D001's callback verifies the record, and staff type the person's
             # name and number into the task's notes (security review: notes collect personal data).
             async def tasks() -> list[Any]:
-                return await _rows(p, "scheduler", "SELECT task_id FROM tasks WHERE customer_id = :c", c=customer_id)
+                return await p.rows("scheduler", "SELECT task_id FROM tasks WHERE customer_id = :c", c=customer_id)
 
             (task_id,) = (await eventually(tasks))[0]
             r = await p.scheduler.post(
@@ -144,8 +70,8 @@ class TestErasure:
                 headers=p.auth("dealer", "D001"),
             )
             assert r.status_code == 200, r.text
-            open_before = await _rows(
-                p, "scheduler", "SELECT count(*) FROM tasks WHERE customer_id = :c AND status = 'open'", c=customer_id
+            open_before = await p.rows(
+                "scheduler", "SELECT count(*) FROM tasks WHERE customer_id = :c AND status = 'open'", c=customer_id
             )
             assert open_before[0][0] == 1  # the next callback
             clock.advance(3600)
@@ -166,7 +92,7 @@ class TestErasure:
             )
 
             async def ledger_entries() -> list[Any]:
-                return await _rows(p, "ledger", ledger_sql, c=customer_id)
+                return await p.rows("ledger", ledger_sql, c=customer_id)
 
             async def both_entries() -> list[Any]:
                 found = await ledger_entries()
@@ -186,7 +112,7 @@ class TestErasure:
             )
             assert r.status_code == 200, r.text
             file_sql = "SELECT * FROM {} WHERE customer_id = :c"
-            assert _leaks(await _rows(p, "router", file_sql.format("customer_changes"), c=customer_id))
+            assert _leaks(await p.rows("router", file_sql.format("customer_changes"), c=customer_id))
 
             # Only hq_admin may erase; an unknown id is a problem+json 404.
             for role, dealer in (("dealer", "D001"), ("hq_analyst", None)):
@@ -209,21 +135,21 @@ class TestErasure:
                 "/v1/customers/protection-lookup", json={"phone": "13800138000"}, headers=p.auth("hq_admin")
             )
             assert r.json()["protected"] is False
-            assert not _leaks(await _rows(p, "router", "SELECT * FROM customers"))
+            assert not _leaks(await p.rows("router", "SELECT * FROM customers"))
             for table in ("customer_changes", "customer_profiles"):  # the customer file goes with the customer
-                assert await _rows(p, "router", file_sql.format(table), c=customer_id) == []
-            assert await _rows(p, "router", "SELECT status FROM leads WHERE lead_id = :l", l=lead_id) == [("closed",)]
+                assert await p.rows("router", file_sql.format(table), c=customer_id) == []
+            assert await p.rows("router", "SELECT status FROM leads WHERE lead_id = :l", l=lead_id) == [("closed",)]
 
             # Intake: the records keep their ids and verdict, not the person.
             async def intake_forgot() -> bool:
-                rows = await _rows(
-                    p, "intake", "SELECT raw, normalized, verdict FROM leads WHERE lead_id = :l", l=lead_id
+                rows = await p.rows(
+                    "intake", "SELECT raw, normalized, verdict FROM leads WHERE lead_id = :l", l=lead_id
                 )
                 return bool(rows) and not _leaks(rows)
 
             await eventually(intake_forgot)
             (raw, normalized, verdict) = (
-                await _rows(p, "intake", "SELECT raw, normalized, verdict FROM leads WHERE lead_id = :l", l=lead_id)
+                await p.rows("intake", "SELECT raw, normalized, verdict FROM leads WHERE lead_id = :l", l=lead_id)
             )[0]
             assert raw == {"erased": True}
             for role, dealer in (("hq_admin", None), ("dealer", "D002")):  # unmasked for HQ: nothing left to show
@@ -232,20 +158,20 @@ class TestErasure:
                 assert r.json()["record"]["customer"]["phone"] is None
             assert normalized["customer"]["region_code"] == "370782"
             assert verdict["customer_id"] == customer_id
-            await _drain(p)
-            assert not _leaks(await _rows(p, "intake", "SELECT payload FROM outbox"))
+            await p.drain_relays()
+            assert not _leaks(await p.rows("intake", "SELECT payload FROM outbox"))
 
             # Scheduler: open work cancelled, every note cleared.
             async def scheduler_forgot() -> list[Any]:
-                return await _rows(
-                    p, "scheduler", "SELECT status, notes FROM tasks WHERE customer_id = :c", c=customer_id
+                return await p.rows(
+                    "scheduler", "SELECT status, notes FROM tasks WHERE customer_id = :c", c=customer_id
                 )
 
             await eventually(lambda: _all_cancelled(scheduler_forgot))
             assert all(notes is None for _, notes in await scheduler_forgot())
 
             # The compacted customers topic: the key's last message is a tombstone; before it only masked state.
-            await _drain(p)
+            await p.drain_relays()
             mine = [value for key, value in await _topic(p, CUSTOMERS) if key == customer_id]
             assert len(mine) >= 2 and mine[-1] is None
             assert not _leaks(mine)
@@ -253,15 +179,15 @@ class TestErasure:
             # No consumer dead-lettered anything, and the consumers that read the erasure handled it.
             await asyncio.sleep(1.0)
             for service in p.apps:
-                dead = await _rows(
-                    p, service, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"
+                dead = await p.rows(
+                    service, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'"
                 )
                 assert dead[0][0] == 0, service
-                failures = await _rows(p, service, "SELECT count(*) FROM consumer_failures")
+                failures = await p.rows(service, "SELECT count(*) FROM consumer_failures")
                 assert failures[0][0] == 0, service
             for service in ("intake", "scheduler"):
-                handled = await _rows(
-                    p, service, "SELECT outcome FROM inbox WHERE event_type = 'leadnet.customer.erased'"
+                handled = await p.rows(
+                    service, "SELECT outcome FROM inbox WHERE event_type = 'leadnet.customer.erased'"
                 )
                 assert handled == [("processed",)], service
 
@@ -276,7 +202,7 @@ class TestErasure:
             assert r.status_code == 404
 
             # Public topics carry no personal data of it either (the new customer's too: masked).
-            await _drain(p)
+            await p.drain_relays()
             for spec in TOPICS:
                 if spec.public:
                     values = [v for _, v in await _topic(p, spec.name) if v is not None]

@@ -21,19 +21,13 @@ from lead_intake.settings import IntakeSettings
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
 from tests.dealers import admit_dealers
+from tests.fixtures import WEIFANG_WITH_LEVEL
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 RECORD: dict[str, Any] = DEMO_RECORD  # the example record of contract.md
-DEALER = {
-    "code": "D001",
-    "name": "潍坊欧曼",
-    "territories": ["3707"],
-    "product_lines": ["tractor", "dump"],
-    "capability": 80,
-    "sales_level": "300_999",
-}
+DEALER = WEIFANG_WITH_LEVEL
 
 
 def record(phone: str = "13800138000", **changes: Any) -> dict[str, Any]:

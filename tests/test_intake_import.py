@@ -3,8 +3,9 @@ import resumes without submitting anything twice."""
 
 from __future__ import annotations
 
-import copy
 import csv
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +14,34 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from lead_intake.importer import ImportState, read_results, run_import_async, state_path_for
+from lead_intake.importer import ImportState, ImportSummary, read_results, run_import_async, state_path_for
 from lead_intake.models import Lead
+from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra
+from tests.fixtures import lead_record
 from tests.pipeline import Pipeline, pipeline
-from tests.test_intake_http import RECORD, warm_up
+from tests.test_intake_http import warm_up
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 def record(i: int) -> dict[str, Any]:
-    rec = copy.deepcopy(RECORD)
-    rec["customer"]["phone"] = f"139{i:08d}"
-    return rec
+    return lead_record(phone=f"139{i:08d}")
+
+
+@asynccontextmanager
+async def importing(infra: Infra, dealer: str, **intake_overrides: Any) -> AsyncIterator[Pipeline]:
+    """A pipeline in which `dealer` is registered and the router answers (so imports get verdicts, not 202s)."""
+    async with pipeline(infra, intake_overrides=intake_overrides) as p:
+        await p.register_dealers(dealer)  # only registered dealers write
+        await warm_up(p)
+        yield p
+
+
+async def import_file(p: Pipeline, path: Path, token: str, **options: Any) -> ImportSummary:
+    """`leadnet import` of `path` into the pipeline's intake (or through `options["client"]`), without progress."""
+    options.setdefault("client", p.intake)
+    return await run_import_async(path=path, base_url="http://test", token=token, progress=False, **options)
 
 
 async def saved_leads(p: Pipeline, dealer: str) -> int:
@@ -103,20 +119,10 @@ class TestBrokenFiles:
         lines[9] = orjson.dumps(record(0))  # the same customer again: a duplicate
         source = tmp_path / "leads.ndjson"
         source.write_bytes(b"\n".join(lines[:5]) + b"\n\n" + b"\n".join(lines[5:]) + b"\n")
-        async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
-            await p.register_dealers("D005")  # only registered dealers write
-            await warm_up(p)
+        async with importing(infra, "D005", wait_budget_seconds=10) as p:
             # One batch at a time, so "the same customer again" is the later row of the file: with concurrent
             # batches the copy that reaches the router first is the one saved, which may be either row.
-            summary = await run_import_async(
-                path=source,
-                base_url="http://test",
-                token=infra.token("dealer", "D005"),
-                batch_size=4,
-                progress=False,
-                client=p.intake,
-                concurrency=1,
-            )
+            summary = await import_file(p, source, infra.token("dealer", "D005"), batch_size=4, concurrency=1)
             results = read_results(summary.result_path)
             assert [(r["row"], r["line"], r["status"], r["codes"]) for r in results if r["status"] != "201"] == [
                 ("3", "3", "400", "bad_encoding"),
@@ -150,16 +156,8 @@ class TestBrokenFiles:
         data = source.read_bytes().split(b"\r\n")
         data[2] = data[2].replace("張三".encode("gb18030"), b"\x81\x20")  # not GB18030: row 2
         source.write_bytes(b"\r\n".join(data))
-        async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
-            await p.register_dealers("D006")  # only registered dealers write
-            await warm_up(p)
-            summary = await run_import_async(
-                path=source,
-                base_url="http://test",
-                token=infra.token("dealer", "D006"),
-                progress=False,
-                client=p.intake,
-            )
+        async with importing(infra, "D006", wait_budget_seconds=10) as p:
+            summary = await import_file(p, source, infra.token("dealer", "D006"))
             assert summary.encoding == "gb18030"
             results = read_results(summary.result_path)
             assert [(r["row"], r["status"], r["codes"]) for r in results] == [
@@ -174,16 +172,7 @@ class TestBrokenFiles:
             stored = lead.json()["record"]
             # Traditional to simplified, text numbers parsed, the second (empty) vehicle dropped.
             assert stored["customer"]["name"] == "张三"
-            assert stored["vehicles_in_use"] == [
-                {
-                    "brand": "欧曼",
-                    "model": "EST 6",
-                    "quantity": 2,
-                    "function": "tractor",
-                    "horsepower": 460,
-                    "body_spec": "半挂牵引",
-                }
-            ]
+            assert stored["vehicles_in_use"] == DEMO_RECORD["vehicles_in_use"]  # 欧曼 EST 6, 2 x 460 hp, 半挂牵引
             assert stored["purchase_intent"]["horsepower"] == 560
 
 
@@ -209,35 +198,16 @@ class TestResume:
         result = tmp_path / "out" / "results.csv"
         result.parent.mkdir()
         token = infra.token("dealer", "D007")
-        async with pipeline(infra, intake_overrides={"wait_budget_seconds": 10}) as p:
-            await p.register_dealers("D007")  # only registered dealers write
-            await warm_up(p)
+        async with importing(infra, "D007", wait_budget_seconds=10) as p:
             crashing = httpx.AsyncClient(
                 transport=_CrashAfter(httpx.ASGITransport(app=p.apps["intake"]), 2), base_url="http://test"
             )
             with pytest.raises(RuntimeError, match="died"):
-                await run_import_async(
-                    path=source,
-                    base_url="http://test",
-                    token=token,
-                    result_path=result,
-                    batch_size=5,
-                    progress=False,
-                    concurrency=1,
-                    client=crashing,
-                )
+                await import_file(p, source, token, result_path=result, batch_size=5, concurrency=1, client=crashing)
             state = ImportState.load(state_path_for(result))
             assert state is not None and (state.next_row, state.next_batch) == (11, 2)
             assert await saved_leads(p, "D007") == 15  # the third batch was saved; its answer was lost
-            summary = await run_import_async(
-                path=source,
-                base_url="http://test",
-                token=token,
-                result_path=result,
-                batch_size=5,
-                progress=False,
-                client=p.intake,
-            )
+            summary = await import_file(p, source, token, result_path=result, batch_size=5)
             assert summary.resumed_from_row == 10
             assert (summary.rows, summary.accepted) == (25, 25)
             assert await saved_leads(p, "D007") == 25  # the third batch was replayed, not saved again
@@ -254,34 +224,14 @@ class TestVerdictsAfterSending:
         source.write_bytes(b"\n".join(orjson.dumps(record(200 + i)) for i in range(12)) + b"\n")
         result = tmp_path / "results.csv"
         token = infra.token("dealer", "D008")
-        async with pipeline(infra) as p:
-            await p.register_dealers("D008")  # only registered dealers write
-            await warm_up(p)
+        async with importing(infra, "D008") as p:
             # Sent with Prefer: respond-async and no time to collect verdicts: every saved row stays 202.
-            first = await run_import_async(
-                path=source,
-                base_url="http://test",
-                token=token,
-                result_path=result,
-                batch_size=5,
-                progress=False,
-                client=p.intake,
-                settle_seconds=0,
-            )
+            first = await import_file(p, source, token, result_path=result, batch_size=5, settle_seconds=0)
             assert (first.rows, first.pending, first.accepted) == (12, 12, 0)
             pending = read_results(result)
             assert {r["status"] for r in pending} == {"202"} and all(r["lead_id"] for r in pending)
             # Run again: nothing is sent twice; the verdicts are collected and the result file rewritten.
-            again = await run_import_async(
-                path=source,
-                base_url="http://test",
-                token=token,
-                result_path=result,
-                batch_size=5,
-                progress=False,
-                client=p.intake,
-                settle_seconds=30,
-            )
+            again = await import_file(p, source, token, result_path=result, batch_size=5, settle_seconds=30)
             assert (again.rows, again.pending, again.accepted) == (12, 0, 12)
             final = read_results(result)
             assert [(r["row"], r["status"], r["lead_id"]) for r in final] == [

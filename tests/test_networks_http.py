@@ -15,18 +15,12 @@ from sqlalchemy import text
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.clock import SHANGHAI, FrozenClock
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import WEIFANG_WITH_LEVEL
 from tests.pipeline import pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALER = {
-    "code": "D001",
-    "name": "潍坊欧曼",
-    "territories": ["3707"],
-    "product_lines": ["tractor", "dump"],
-    "capability": 80,
-    "sales_level": "300_999",
-}
+DEALER = WEIFANG_WITH_LEVEL
 
 
 def record(phone: str, **changes: Any) -> dict[str, Any]:

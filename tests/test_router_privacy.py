@@ -11,28 +11,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from dedup_router.vin import with_check_digit
 from leadnet_shared.clock import FrozenClock, SystemClock
 from leadnet_shared.events import TOPICS, Envelope
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import DEALERS_WITH_DUMPS, lead_record, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-DEALERS = [
-    {
-        "code": "D001",
-        "name": "潍坊欧曼",
-        "territories": ["3707"],
-        "product_lines": ["tractor", "dump"],
-        "capability": 80,
-    },
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-    {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
-]
 RETAIL = {
     "name": "张三丰",
     "phone": "138 0013 8000",
@@ -73,63 +62,17 @@ SECRETS = [
 ]
 
 
-def _record(customer: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source": "walk_in",
-        "customer": {**customer, "nature": "new"},
-        "vehicles_in_use": [
-            {
-                "brand": "欧曼",
-                "model": "EST 6",
-                "quantity": 2,
-                "function": "tractor",
-                "horsepower": 460,
-                "body_spec": "半挂牵引",
-            }
-        ],
-        "purchase_intent": {
-            "brand": "欧曼",
-            "model": "EST 6",
-            "quantity": 1,
-            "function": "tractor",
-            "horsepower": 560,
-            "body_spec": "半挂牵引",
-            "product_line": "tractor",
-            "horizon": "within_2_weeks",
-        },
-    }
-
-
 def _leaks(text: str) -> list[str]:
     return [s for s in SECRETS if s in text]
 
 
 async def _public_events(p: Pipeline) -> list[Envelope]:
-    prefix = p.apps["router"].state.runtime.settings.topic_prefix
-    topics = [prefix + t.name for t in TOPICS if t.public]
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=p.infra.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    seen: list[Envelope] = []
-    try:
-        quiet = 0
-        while quiet < 8:
-            batch = await consumer.getmany(timeout_ms=250)
-            got = [m for msgs in batch.values() for m in msgs]
-            seen.extend(Envelope.from_bytes(m.value) for m in got if m.value is not None)  # not tombstones
-            quiet = 0 if got else quiet + 1
-    finally:
-        await consumer.stop()
-    return seen
+    messages = await p.read_until_quiet(*(t.name for t in TOPICS if t.public))
+    return [Envelope.from_bytes(m.value) for m in messages if m.value is not None]  # not tombstones
 
 
 async def _submit(p: Pipeline, customer: dict[str, Any], *, role: str, dealer: str | None) -> dict[str, Any]:
-    body = _record(customer)
+    body = lead_record(customer, bare=True)
     if dealer is None:
         body["source"] = "hq"
     r = await p.intake.post("/v1/leads", json=body, headers=p.auth(role, dealer))
@@ -142,24 +85,11 @@ class TestPrivacyProtectionSalesWithdrawal:
         caplog.set_level(logging.INFO)
         clock = FrozenClock(T0)
         async with pipeline(infra, clock=clock, scheduler_clock=SystemClock()) as p:
-            await p.register_dealers(*DEALERS)  # and wait until intake and the scheduler know them
-            r = await p.router.put(
-                "/v1/vehicles",
-                headers=p.auth("hq_admin"),
-                json={
-                    "vehicles": [
-                        {
-                            "vin": v,
-                            "model": "EST 6",
-                            "product_line": "tractor",
-                            "delivered_to": holder,
-                            "delivered_at": "2026-10-01T00:00:00+08:00",
-                        }
-                        for v, holder in ((V1, "D001"), (V2, "D001"), (V3, "D002"))
-                    ]
-                },
+            await p.register_dealers(*DEALERS_WITH_DUMPS)  # and wait until intake and the scheduler know them
+            registered = await p.register_vehicles(
+                *(registry_vehicle(v, holder) for v, holder in ((V1, "D001"), (V2, "D001"), (V3, "D002")))
             )
-            assert r.status_code == 200 and r.json() == {"created": 3, "updated": 0}, r.text
+            assert registered == {"created": 3, "updated": 0}
 
             retail = await _submit(p, RETAIL, role="dealer", dealer="D002")  # cross-region retail -> D001
             assert (retail["assigned_dealer"], retail["cross_region"]) == ("D001", True)

@@ -18,15 +18,11 @@ from sqlalchemy import text
 from dedup_router.vin import with_check_digit
 from leadnet.demo import DEMO_RECORD
 from leadnet_shared.testing import Infra, eventually
+from tests.fixtures import DEALERS, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
-DEALERS = [
-    {"code": "D001", "name": "潍坊欧曼", "territories": ["3707"], "product_lines": ["tractor"], "capability": 80},
-    {"code": "D002", "name": "济南欧曼", "territories": ["3701"], "product_lines": ["tractor"], "capability": 60},
-    {"code": "D003", "name": "青岛欧曼", "territories": ["3702"], "product_lines": ["tractor"], "capability": 40},
-]
 V1, V2, V3 = (with_check_digit(f"LFWSRXRJ0N1{i:06d}") for i in (11, 12, 13))
 PHONE_A, PHONE_B, PHONE_C = "138 0013 8000", "139 0013 8001", "137 0013 8002"
 
@@ -41,23 +37,7 @@ def _record(phone: str, *, tier: str = "retail", horizon: str = "within_2_weeks"
 
 async def _setup(p: Pipeline) -> None:
     await p.register_dealers(*DEALERS)
-    r = await p.router.put(
-        "/v1/vehicles",
-        headers=p.auth("hq_admin"),
-        json={
-            "vehicles": [
-                {
-                    "vin": vin,
-                    "model": "EST 6",
-                    "product_line": "tractor",
-                    "delivered_to": "D001",
-                    "delivered_at": "2026-10-01T00:00:00+08:00",
-                }
-                for vin in (V1, V2, V3)
-            ]
-        },
-    )
-    assert r.status_code == 200, r.text
+    await p.register_vehicles(*(registry_vehicle(vin) for vin in (V1, V2, V3)))
 
 
 async def _enter(p: Pipeline, record: dict[str, Any], *, by: str) -> dict[str, Any]:

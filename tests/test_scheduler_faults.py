@@ -23,12 +23,12 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from leadnet_shared.events import TASKS
 from leadnet_shared.infra import free_port
 from leadnet_shared.settings import to_plain_url
-from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix
+from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, read_from_beginning, topic_reader
+from tests.scheduler_harness import TASK_COLUMNS, open_callback_row
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -85,17 +85,8 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes], within: float = 9
 
 
 async def read_due_events(bootstrap: str, topic: str, *, want: int, within: float) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        if not partitions:
-            await consumer._client.force_metadata_update()  # a new consumer may not know the topic yet
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    async with topic_reader(bootstrap) as consumer:
+        await read_from_beginning(consumer, topic, within=within)
         events: list[dict[str, object]] = []
         seen: set[object] = set()
         deadline = time.monotonic() + within
@@ -111,8 +102,6 @@ async def read_due_events(bootstrap: str, topic: str, *, want: int, within: floa
             if len(seen) >= want and not batches:
                 break
         return events
-    finally:
-        await consumer.stop()
 
 
 class TestReplicaKilledMidBurst:
@@ -131,38 +120,16 @@ class TestReplicaKilledMidBurst:
                 task_ids = [str(uuid.uuid4()) for _ in range(BURST)]
                 await conn.copy_records_to_table(
                     "tasks",
-                    columns=[
-                        "task_id",
-                        "lead_id",
-                        "customer_id",
-                        "dealer",
-                        "kind",
-                        "due_at",
-                        "overdue_at",
-                        "escalate_at",
-                        "status",
-                        "reason",
-                        "tier",
-                        "tie_break",
-                        "unreachable_streak",
-                        "planned_at",
-                    ],
+                    columns=TASK_COLUMNS,
                     records=[
-                        (
+                        open_callback_row(
                             tid,
                             str(uuid.uuid4()),
                             str(uuid.uuid4()),
                             f"D{i % 7:03d}",
-                            "callback",
-                            due,
-                            due + timedelta(days=1),
-                            due + timedelta(days=2),
-                            "open",
-                            "fault test",
-                            "retail",
-                            11,
-                            0,
-                            due - timedelta(seconds=3),
+                            due=due,
+                            reason="fault test",
+                            planned=due - timedelta(seconds=3),
                         )
                         for i, tid in enumerate(task_ids)
                     ],

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 
 from followup_scheduler.models import Task
@@ -20,7 +19,7 @@ from followup_scheduler.staffing import assignment_for
 from followup_scheduler.tasks import Actor, reschedule_task, restaff_open_tasks, timer_event_id
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import TASKS
-from leadnet_shared.testing import Infra
+from leadnet_shared.testing import Infra, read_from_beginning, topic_reader
 from tests.scheduler_harness import Scheduler, scheduler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -44,19 +43,10 @@ async def task_row(s: Scheduler, lead_id: str) -> dict[str, Any]:
 
 async def read_topic(bootstrap: str, topic: str, *, until: set[str], within: float = 20.0) -> list[dict[str, Any]]:
     """The envelopes on `topic` (from the beginning) once every type in `until` has been seen, or at `within`."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
     events: list[dict[str, Any]] = []
-    try:
+    async with topic_reader(bootstrap) as consumer:
         deadline = time.monotonic() + within
-        partitions: list[TopicPartition] = []
-        while not partitions and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()  # the topic appears when the relay first writes to it
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await read_from_beginning(consumer, topic, within=within)
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200, max_records=5000)
             for records in batches.values():
@@ -64,8 +54,6 @@ async def read_topic(bootstrap: str, topic: str, *, until: set[str], within: flo
             if until <= {e["type"] for e in events} and not batches:
                 break
         return events
-    finally:
-        await consumer.stop()
 
 
 class TestWhoWorksATask:

@@ -17,14 +17,13 @@ from leadnet_shared.events import (
     LEADS,
     Envelope,
     FleetLine,
-    LeadAccepted,
     LeadClosed,
     LeadReassigned,
     TaskEvent,
     make_envelope,
 )
 from leadnet_shared.testing import Infra, eventually
-from tests.scheduler_harness import Scheduler, scheduler
+from tests.scheduler_harness import Scheduler, accepted_lead, scheduler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -382,23 +381,9 @@ class TestABurstOfLeadEvents:
             for i in range(60):
                 lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
                 dealer = None if i % 4 == 0 else "D001"  # every fourth waits in the HQ queue
-                event = LeadAccepted(
-                    lead_id=lead_id,
-                    customer_id=customer_id,
-                    entered_by="D002",
-                    assigned_dealer=dealer,
-                    authorized_dealer=dealer,
-                    cross_region=True,
-                    tier="gold_silver",
-                    horizon="within_2_weeks",
-                    accepted_at=MONDAY,
-                    reward_eligible=True,
-                )
                 leads.append((lead_id, customer_id, dealer))
                 envelopes.append(
-                    make_envelope(
-                        data=event, event_type="leadnet.lead.accepted", source="/test", time=MONDAY, subject=customer_id
-                    )
+                    accepted_lead(lead_id, customer_id, dealer, tier="gold_silver", horizon="within_2_weeks", at=MONDAY)
                 )
             queued_id, queued_customer, _ = leads[0]
             closed_id, closed_customer, _ = leads[1]

@@ -11,6 +11,7 @@ from dedup_router.app import create_app
 from dedup_router.settings import RouterSettings
 from leadnet.vehicle_import import VehicleImport, account, read_batches
 from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running, service_settings
+from tests.fixtures import WEIFANG_WITH_DUMPS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -41,13 +42,7 @@ async def test_a_gb18030_export_loads_and_bad_rows_are_named_by_line(infra: Infr
         r = await client.post(
             "/v1/dealers",
             headers=infra.auth("hq_admin"),
-            json={
-                "code": "D001",
-                "name": "潍坊欧曼",
-                "territories": ["3707"],
-                "product_lines": ["tractor", "dump"],
-                "capability": 80,
-            },
+            json=WEIFANG_WITH_DUMPS,
         )
         assert r.status_code == 201, r.text
         for first_line, rows in batches:

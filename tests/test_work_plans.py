@@ -10,12 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import DEALERS, LEADS, PLANS, CustomerTierChanged, DealerUpserted
-from leadnet_shared.testing import Infra, eventually
+from leadnet_shared.testing import Infra, eventually, topic_reader
 from tests.pipeline import personal_data_on_topics
 from tests.scheduler_harness import Scheduler, scheduler
 
@@ -312,16 +311,8 @@ class TestRejectionQuotaAndEvents:
             assert (w49["plans"], w49["approved"], w49["planned"], w49["approved_lines"]) == (1, 1, 2, 2)
 
             # on the broker: the plan events, keyed by dealer, counts only, the reason redacted
-            consumer = AIOKafkaConsumer(
-                s.prefix + PLANS,
-                bootstrap_servers=infra.bootstrap_servers,
-                auto_offset_reset="earliest",
-                group_id=None,
-                enable_auto_commit=False,
-            )
-            await consumer.start()
             seen: list[dict[str, Any]] = []
-            try:
+            async with topic_reader(infra.bootstrap_servers, s.prefix + PLANS) as consumer:
 
                 async def enough() -> bool:
                     batch = await consumer.getmany(timeout_ms=200)
@@ -329,8 +320,6 @@ class TestRejectionQuotaAndEvents:
                     return sum(e["type"] == "leadnet.plan.approved" for e in seen) >= 2
 
                 await eventually(enough, within=20)
-            finally:
-                await consumer.stop()
             types = [e["type"] for e in seen]
             assert types.count("leadnet.plan.submitted") == 4 and types.count("leadnet.plan.rejected") == 2
             assert {e["key"] for e in seen} == {"D001"}

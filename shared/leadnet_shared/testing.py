@@ -15,10 +15,11 @@ import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import asyncpg
 import pytest
@@ -26,7 +27,23 @@ import pytest
 from leadnet_shared.auth import Role, ensure_keys, mint_from_dir
 from leadnet_shared.infra import local_servers
 from leadnet_shared.kafka import ensure_topics
-from leadnet_shared.settings import database_url_for, to_plain_url
+from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, ConsumerRecord
+    from sqlalchemy import MetaData, Table
+
+    from leadnet_shared.consumer import BatchHandler, ConsumerLoop
+    from leadnet_shared.db import Database
+    from leadnet_shared.events import Envelope
+
+
+class Claims(TypedDict, total=False):
+    """A token's claims besides its role and dealer."""
+
+    position: str | None
+    regions: list[str] | None
+    sub: str | None
 
 
 @dataclass
@@ -40,28 +57,11 @@ class Infra:
     def jwks_file(self) -> str:
         return str(self.key_dir / "jwks.json")
 
-    def token(
-        self,
-        role: Role,
-        dealer: str | None = None,
-        *,
-        position: str | None = None,
-        regions: list[str] | None = None,
-        sub: str | None = None,
-    ) -> str:
-        return mint_from_dir(self.key_dir, role=role, dealer=dealer, position=position, regions=regions, sub=sub)
+    def token(self, role: Role, dealer: str | None = None, **claims: Unpack[Claims]) -> str:
+        return mint_from_dir(self.key_dir, role=role, dealer=dealer, **claims)
 
-    def auth(
-        self,
-        role: Role,
-        dealer: str | None = None,
-        *,
-        position: str | None = None,
-        regions: list[str] | None = None,
-        sub: str | None = None,
-    ) -> dict[str, str]:
-        token = self.token(role, dealer, position=position, regions=regions, sub=sub)
-        return {"Authorization": f"Bearer {token}"}
+    def auth(self, role: Role, dealer: str | None = None, **claims: Unpack[Claims]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, dealer, **claims)}"}
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +131,39 @@ async def migrated_template(server_url: str, package: str) -> str:
     return name
 
 
+@contextmanager
+def bench_database_server(name: str) -> Iterator[str]:
+    """The PostgreSQL server a benchmark loads: `DATABASE_URL`'s, or an embedded one started for the run and deleted
+    after it (its data are gigabytes nobody reads again)."""
+    if server := os.environ.get("DATABASE_URL"):
+        yield server
+        return
+    from leadnet_shared.infra import EmbeddedPostgres
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    pg = EmbeddedPostgres(workdir / "pg").start()
+    try:
+        yield pg.url
+    finally:
+        pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes), for a benchmark to print before and after it runs: other
+    processes on the machine change its figures."""
+    return f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cpus)"
+
+
+def migrated_database(server_url: str, package: str, name: str) -> str:
+    """A new database `<name>_<random>` built by the package's real migrations (benchmarks: one per run)."""
+    from leadnet_shared.migrate import upgrade
+
+    url = database_url_for(server_url, f"{name}_{uuid.uuid4().hex[:8]}")
+    _run_in_thread(upgrade, package, url)
+    return url
+
+
 async def fresh_database(server_url: str, package: str | None = None) -> str:
     """A new database for one test: a clone of the migrated template (fast), or empty without a package."""
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -146,6 +179,157 @@ async def fresh_database(server_url: str, package: str | None = None) -> str:
     return database_url_for(server_url, name)
 
 
+async def database_with_tables(server_url: str, metadata: MetaData) -> str:
+    """A new empty database holding `metadata`'s tables (the kit's tests bring their own tables, no migrations)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = await fresh_database(server_url)
+    engine = create_async_engine(to_asyncpg_url(url))
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    return url
+
+
+async def tables_db(infra: Infra, metadata: MetaData, *, pool_size: int = 4) -> Database:
+    """`database_with_tables` opened as the kit's `Database`; the test disposes of it."""
+    from leadnet_shared.db import Database, make_engine
+
+    url = await database_with_tables(infra.database_server_url, metadata)
+    return Database(make_engine(to_asyncpg_url(url), pool_size=pool_size))
+
+
+async def count_rows(db: Database, sql: str, **params: Any) -> int:
+    """The number a `SELECT count(*) ...` finds."""
+    from sqlalchemy import text
+
+    async with db.sessions() as session:
+        return int((await session.execute(text(sql), params)).scalar_one())
+
+
+def effects_table(metadata: MetaData) -> Table:
+    """A table a test's handler writes one row into per event it handled (to count effects)."""
+    from sqlalchemy import Column, Integer, String, Table
+
+    return Table(
+        "effects",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False),
+    )
+
+
+def lead_closed(lead_id: str = "L1", *, subject: str = "C1", padding: int = 0) -> Envelope:
+    """A small `leadnet.lead.closed` of customer C1 for the kit's tests, or one padded past a request size limit."""
+    from leadnet_shared.events import LeadClosed, make_envelope
+
+    now = datetime.now(UTC)
+    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information" + " " * padding, closed_at=now)
+    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject=subject)
+
+
+def lead_consumer(
+    infra: Infra,
+    db: Database,
+    topic: str,
+    handler: BatchHandler,
+    *,
+    prefix: str,
+    inbox: Table,
+    outbox: Table,
+    name: str = "test-consumer",
+    **options: Any,
+) -> ConsumerLoop:
+    """A consumer of `leadnet.lead.closed` on `topic` for the kit's tests: service "test", group `<prefix>g`, the
+    given inbox and outbox tables; `options` go to `ConsumerLoop` as they are."""
+    from leadnet_shared.consumer import ConsumerLoop, Inbox
+    from leadnet_shared.outbox import Outbox
+
+    return ConsumerLoop(
+        name=name,
+        service="test",
+        topics=[topic],
+        handler=handler,
+        types={"leadnet.lead.closed"},
+        db=db,
+        inbox=Inbox(inbox),
+        outbox=Outbox(outbox, topic_prefix=prefix),
+        bootstrap_servers=infra.bootstrap_servers,
+        group_id=f"{prefix}g",
+        **options,
+    )
+
+
+@asynccontextmanager
+async def topic_reader(bootstrap: str, *topics: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer in no group that reads `topics` from their beginning (none: the test assigns partitions);
+    stopped on leaving."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def read_from_beginning(consumer: AIOKafkaConsumer, topic: str, *, within: float = 20.0) -> None:
+    """Assign every partition of `topic` to a `topic_reader` and seek to their beginning, once the consumer's
+    metadata knows the topic (it appears when a relay first writes to it)."""
+    from aiokafka import TopicPartition
+
+    deadline = asyncio.get_running_loop().time() + within
+    partitions: list[TopicPartition] = []
+    while not partitions and asyncio.get_running_loop().time() < deadline:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+
+
+async def first_messages(bootstrap: str, topic: str, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """The first `count` messages of `topic`, waiting for them (tombstones included)."""
+    got: list[ConsumerRecord[bytes, bytes]] = []
+    async with topic_reader(bootstrap, topic) as consumer:
+        while len(got) < count:
+            batch = await consumer.getmany(timeout_ms=500)
+            got.extend(m for msgs in batch.values() for m in msgs)
+    return got
+
+
+def dead_lettering_consumer(
+    infra: Infra,
+    db: Database,
+    topic: str,
+    handler: BatchHandler,
+    *,
+    prefix: str,
+    inbox: Table,
+    outbox: Table,
+    max_attempts: int,
+    **options: Any,
+) -> ConsumerLoop:
+    """`lead_consumer` that parks an event after `max_attempts` onto the prefix's own dead-letter topic, with short
+    retry backoffs and replays every 0.2 s (`options` override)."""
+    from leadnet_shared.events import DEAD_LETTERS
+
+    return lead_consumer(
+        infra,
+        db,
+        topic,
+        handler,
+        prefix=prefix,
+        inbox=inbox,
+        outbox=outbox,
+        dead_letter_topic=prefix + DEAD_LETTERS,
+        max_attempts=max_attempts,
+        **{"retry_backoff": 0.01, "replay_interval": 0.2, **options},
+    )
+
+
 async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(bootstrap, prefix=prefix, partitions=partitions)
@@ -155,12 +339,32 @@ async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
 def service_settings(
     settings_cls: type[Any], infra: Infra, *, database_url: str, topic_prefix: str, **overrides: Any
 ) -> Any:
+    return settings_on(
+        settings_cls,
+        database_url=database_url,
+        bootstrap=infra.bootstrap_servers,
+        topic_prefix=topic_prefix,
+        jwks_file=infra.jwks_file,
+        **overrides,
+    )
+
+
+def settings_on(
+    settings_cls: type[Any],
+    *,
+    database_url: str,
+    bootstrap: str,
+    topic_prefix: str,
+    jwks_file: str | Path,
+    **overrides: Any,
+) -> Any:
+    """A service's test settings on given servers (`service_settings` for the session's; benchmarks start their own)."""
     return settings_cls(
         env="test",
         service_database_url=database_url,
-        kafka_bootstrap_servers=infra.bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap,
         topic_prefix=topic_prefix,
-        jwks_file=infra.jwks_file,
+        jwks_file=str(jwks_file),
         log_json=False,
         **overrides,
     )

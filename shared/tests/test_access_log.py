@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from leadnet_shared.access_log import AccessLog, AccessLogColumns, access_log_retention
 from leadnet_shared.auth import Principal
-from leadnet_shared.db import Database, make_engine, new_metadata
+from leadnet_shared.db import new_metadata
 from leadnet_shared.policy import PolicyError, cached_policy
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, tables_db
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 HQ = Principal(sub="alice@hq", role="hq_admin", dealer=None)
@@ -52,12 +50,7 @@ def test_the_default_retention_is_400_days_and_a_bad_policy_is_refused(
 
 @pytest.mark.postgres
 async def test_rows_for_unmasked_answers_only_and_the_purge_keeps_what_is_within_retention(infra: Infra) -> None:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    await engine.dispose()
-    db = Database(make_engine(to_asyncpg_url(url), pool_size=2))
+    db = await tables_db(infra, Base.metadata, pool_size=2)
     try:
         async with db.transaction() as session:
             await LOG.record(session, principal=HQ, endpoint="GET /v1/x", at=T0, customer_ids=[None])  # masked: none

@@ -5,48 +5,45 @@ process (even one that dies inside the handler)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sized
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sized
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy import Column, Integer, MetaData, Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadnet_shared.consumer import CONSUMED, BatchHandler, ConsumerLoop, Inbox
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import LEADS, Envelope, LeadClosed, make_envelope
+from leadnet_shared.consumer import CONSUMED, BatchHandler, ConsumerLoop
+from leadnet_shared.db import Database
+from leadnet_shared.events import LEADS, Envelope
 from leadnet_shared.kafka import start_producer
-from leadnet_shared.outbox import Outbox, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.outbox import define_kit_tables
+from leadnet_shared.testing import (
+    Infra,
+    count_rows,
+    effects_table,
+    eventually,
+    lead_closed,
+    lead_consumer,
+    new_topic_prefix,
+    tables_db,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 metadata = MetaData()
 OUTBOX, INBOX, STATE = define_kit_tables(metadata)
-EFFECTS = Table(
-    "effects",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False),
-)
+EFFECTS = effects_table(metadata)
 CONTENDED = Table("contended", metadata, Column("id", Integer, primary_key=True))
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        await conn.execute(CONTENDED.insert().values(id=1))
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=6))
+    db = await tables_db(infra, metadata, pool_size=6)
+    async with db.transaction() as session:
+        await session.execute(CONTENDED.insert().values(id=1))
+    return db
 
 
 def _event(lead_id: str) -> Envelope:
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
-    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject=lead_id)
+    return lead_closed(lead_id, subject=lead_id)
 
 
 async def _publish(infra: Infra, topic: str, events: list[Envelope]) -> None:
@@ -69,24 +66,17 @@ def _loop(
     name: str = "reliable",
     **options: object,
 ) -> ConsumerLoop:
-    return ConsumerLoop(
+    return lead_consumer(
+        infra,
+        db,
+        topic,
+        handler,
+        prefix=prefix,
+        inbox=INBOX,
+        outbox=OUTBOX,
         name=name,
-        service="test",
-        topics=[topic],
-        handler=handler,
-        types={"leadnet.lead.closed"},
-        db=db,
-        inbox=Inbox(INBOX),
-        outbox=Outbox(OUTBOX, topic_prefix=prefix),
-        bootstrap_servers=infra.bootstrap_servers,
-        group_id=f"{prefix}g",
         **{"retry_backoff": 0.05, **options},
-    )  # type: ignore[arg-type]
-
-
-async def _count(db: Database, sql: str) -> int:
-    async with db.sessions() as session:
-        return int((await session.execute(text(sql))).scalar_one())
+    )
 
 
 async def _book(db: Database) -> list[tuple[str, int]]:
@@ -130,7 +120,7 @@ class TestRebalance:
         await second.start()
         second_task = asyncio.create_task(second.run())
         try:
-            await eventually(lambda: _count(db, "SELECT count(*) FROM effects"), within=60)
+            await eventually(lambda: count_rows(db, "SELECT count(*) FROM effects"), within=60)
             await eventually(lambda: _all_handled(db, len(events)), within=60)
             assert not first_task.done() and not second_task.done()  # both survived the rebalance
             assert second.consumer is not None and second.consumer.assignment()  # and the work was shared
@@ -144,7 +134,7 @@ class TestRebalance:
 
 
 async def _all_handled(db: Database, n: int) -> bool:
-    return await _count(db, "SELECT count(*) FROM effects") >= n
+    return await count_rows(db, "SELECT count(*) FROM effects") >= n
 
 
 class TestRetriesAndDeadLetters:
@@ -175,12 +165,12 @@ class TestRetriesAndDeadLetters:
             [(status, attempts)] = await _book(db)  # counted, outside the rolled-back work
             assert status == "failing" and attempts > 2  # past the budget of a permanent error
         try:
-            await eventually(lambda: _count(db, "SELECT count(*) FROM effects"), within=20)
+            await eventually(lambda: count_rows(db, "SELECT count(*) FROM effects"), within=20)
         finally:
             loop.stop()
             await task
         assert await _book(db) == []  # settled: nothing parked, nothing dead-lettered
-        assert await _count(db, "SELECT count(*) FROM outbox") == 0
+        assert await count_rows(db, "SELECT count(*) FROM outbox") == 0
         await db.dispose()
 
     async def test_a_permanent_error_is_dead_lettered_with_a_count_that_outlives_the_loop(self, infra: Infra) -> None:
@@ -204,15 +194,10 @@ class TestRetriesAndDeadLetters:
 
         tries.clear()
         second = _loop(infra, db, topic, failing, prefix=prefix, max_attempts=3)
-        task = asyncio.create_task(second.run())
-        try:
-            await eventually(lambda: _parked(db), within=40)
-        finally:
-            second.stop()
-            await task
+        await _run_until(second, lambda: _parked(db), within=40)
         assert tries == [1, 1]  # attempts two and three: the count went on where the first process left it
         assert await _book(db) == [("parked", 3)]
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
         await db.dispose()
 
     async def test_a_message_that_kills_the_process_is_counted_and_dead_lettered(self, infra: Infra) -> None:
@@ -237,15 +222,20 @@ class TestRetriesAndDeadLetters:
             await asyncio.gather(task, return_exceptions=True)
         entered.clear()
         loop = _loop(infra, db, topic, killing, prefix=prefix, max_attempts=3)
-        task = asyncio.create_task(loop.run())
-        try:
-            await eventually(lambda: _parked(db), within=30)
-        finally:
-            loop.stop()
-            await task
+        await _run_until(loop, lambda: _parked(db), within=30)
         assert not entered.is_set()  # not run a fourth time
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 1
         await db.dispose()
+
+
+async def _run_until(loop: ConsumerLoop, done: Callable[[], Awaitable[object]], *, within: float) -> None:
+    """Run the consumer loop until `done` holds, then stop it."""
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(done, within=within)
+    finally:
+        loop.stop()
+        await task
 
 
 async def _tried(tries: Sized, n: int) -> bool:

@@ -9,10 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import MetaData, delete, select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from leadnet_shared.auth import Principal
-from leadnet_shared.db import Database, make_engine
+from leadnet_shared.db import Database
 from leadnet_shared.dealer_directory import (
     ActiveDealers,
     DealerFact,
@@ -23,8 +22,7 @@ from leadnet_shared.dealer_directory import (
 )
 from leadnet_shared.events import DealerUpserted, DealerWithdrawn, make_envelope
 from leadnet_shared.problems import DealerNotActive
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, tables_db
 
 pytestmark = [pytest.mark.postgres]
 
@@ -37,12 +35,7 @@ HQ = Principal(sub="hq", role="hq_admin", dealer=None)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=2))
+    return await tables_db(infra, metadata, pool_size=2)
 
 
 def test_a_fact_is_read_from_either_event() -> None:

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadnet_shared.db import Database, make_engine
+from leadnet_shared.db import Database
 from leadnet_shared.group_commit import CommitQueueFull, GroupCommitter
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, tables_db
 
 pytestmark = [pytest.mark.postgres]
 
@@ -42,12 +41,7 @@ async def _write(session: AsyncSession, items: list[int]) -> Sequence[str | Base
 
 @pytest.fixture
 async def db(infra: Infra) -> AsyncIterator[Database]:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    database = Database(make_engine(to_asyncpg_url(url), pool_size=4))
+    database = await tables_db(infra, metadata, pool_size=4)
     yield database
     await database.dispose()
 

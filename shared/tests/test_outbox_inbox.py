@@ -7,56 +7,45 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import Column, Integer, MetaData, String, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.consumer import BatchHandler, ConsumerLoop, Inbox, inbox_retention
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope, LeadClosed, make_envelope
+from leadnet_shared.db import Database
+from leadnet_shared.events import DEAD_LETTERS, LEADS, Envelope
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import (
+    Infra,
+    count_rows,
+    dead_lettering_consumer,
+    effects_table,
+    eventually,
+    lead_closed,
+    new_topic_prefix,
+    tables_db,
+    topic_reader,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 metadata = MetaData()
 OUTBOX, INBOX, STATE = define_kit_tables(metadata)
-EFFECTS = Table(
-    "effects",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False),
-)
+EFFECTS = effects_table(metadata)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=4))
+    return await tables_db(infra, metadata, pool_size=4)
 
 
 def _event(lead_id: str = "L1") -> Envelope:
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
-    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject="C1")
+    return lead_closed(lead_id)
 
 
 async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: float = 1.5) -> list[Envelope]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
     seen: list[Envelope] = []
-    try:
+    async with topic_reader(infra.bootstrap_servers, topic) as consumer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 20
         quiet_since = loop.time()
@@ -68,8 +57,6 @@ async def _read_all(infra: Infra, topic: str, *, expect_at_least: int, settle: f
                 quiet_since = loop.time()
             elif len(seen) >= expect_at_least and loop.time() - quiet_since > settle:
                 break
-    finally:
-        await consumer.stop()
     return seen
 
 
@@ -143,22 +130,9 @@ class TestInbox:
     async def _run_consumer(
         self, infra: Infra, db: Database, topic: str, handler: object, *, prefix: str, max_attempts: int = 3
     ) -> ConsumerLoop:
-        loop = ConsumerLoop(
-            name="test-consumer",
-            service="test",
-            topics=[topic],
-            handler=handler,  # type: ignore[arg-type]
-            types={"leadnet.lead.closed"},
-            db=db,
-            inbox=Inbox(INBOX),
-            outbox=Outbox(OUTBOX, topic_prefix=prefix),
-            bootstrap_servers=infra.bootstrap_servers,
-            group_id=f"{prefix}g",
-            dead_letter_topic=prefix + DEAD_LETTERS,
-            max_attempts=max_attempts,
-            retry_backoff=0.01,
-            replay_interval=0.2,
-        )
+        loop = dead_lettering_consumer(
+            infra, db, topic, handler, prefix=prefix, inbox=INBOX, outbox=OUTBOX, max_attempts=max_attempts
+        )  # type: ignore[arg-type]
         await loop.start()
         return loop
 
@@ -180,8 +154,7 @@ class TestInbox:
         task = asyncio.create_task(loop.run())
 
         async def effects() -> int:
-            async with db.sessions() as s:
-                return int((await s.execute(text("SELECT count(*) FROM inbox"))).scalar_one())
+            return await count_rows(db, "SELECT count(*) FROM inbox")
 
         await eventually(effects)
         await asyncio.sleep(1.0)  # give the second copy every chance to be applied
@@ -215,8 +188,7 @@ class TestInbox:
         task = asyncio.create_task(loop.run())
 
         async def applied() -> int:
-            async with db.sessions() as s:
-                return int((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one())
+            return await count_rows(db, "SELECT count(*) FROM effects")
 
         assert await eventually(applied, within=30) == 1
         assert not task.done()  # still consuming
@@ -299,20 +271,17 @@ class TestBatchInbox:
     async def _loop(
         self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: BatchHandler
     ) -> ConsumerLoop:
-        loop = ConsumerLoop(
-            name="batch-consumer",
-            service="test",
-            topics=[topic],
-            handler=handler,
-            types={"leadnet.lead.closed"},
-            db=db,
-            inbox=Inbox(INBOX),
-            outbox=Outbox(OUTBOX, topic_prefix=prefix),
-            bootstrap_servers=infra.bootstrap_servers,
-            group_id=f"{prefix}g",
-            dead_letter_topic=prefix + DEAD_LETTERS,
+        loop = dead_lettering_consumer(
+            infra,
+            db,
+            topic,
+            handler,
+            prefix=prefix,
+            inbox=INBOX,
+            outbox=OUTBOX,
             max_attempts=2,
-            retry_backoff=0.01,
+            name="batch-consumer",
+            replay_interval=5.0,  # ConsumerLoop's default: these tests need no quick replays
         )
         await loop.start()
         return loop
@@ -337,8 +306,7 @@ class TestBatchInbox:
         task = asyncio.create_task(loop.run())
 
         async def five() -> bool:
-            async with db.sessions() as s:
-                return bool((await s.execute(text("SELECT count(*) FROM effects"))).scalar_one() == 5)
+            return await count_rows(db, "SELECT count(*) FROM effects") == 5
 
         await eventually(five)
         await asyncio.sleep(0.5)

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from leadnet_shared.db import Database, make_engine
+from leadnet_shared.db import Database
 from leadnet_shared.events import (
     LEADS,
     TASKS,
@@ -23,8 +22,7 @@ from leadnet_shared.events import (
     parse_event,
 )
 from leadnet_shared.outbox import Outbox, Outgoing, define_kit_tables, insert_select_sql
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, tables_db
 
 pytestmark = [pytest.mark.postgres]
 
@@ -34,12 +32,7 @@ NOW = datetime(2026, 12, 5, 3, 0, 0, 123456, tzinfo=UTC)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=2))
+    return await tables_db(infra, metadata, pool_size=2)
 
 
 async def _rows(db: Database) -> list[dict[str, object]]:

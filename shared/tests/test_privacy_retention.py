@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadnet_shared.consumer import ConsumerLoop, Inbox
-from leadnet_shared.db import Database, make_engine
+from leadnet_shared.consumer import ConsumerLoop
+from leadnet_shared.db import Database
 from leadnet_shared.events import (
     CUSTOMERS,
     DEAD_LETTERS,
@@ -24,15 +24,22 @@ from leadnet_shared.events import (
     TOPICS,
     DeadLetter,
     Envelope,
-    LeadClosed,
     LeadSubmitted,
     make_envelope,
     parse_event,
 )
 from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import TOMBSTONE, Outbox, OutboxRelay, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import (
+    Infra,
+    count_rows,
+    dead_lettering_consumer,
+    eventually,
+    first_messages,
+    lead_closed,
+    new_topic_prefix,
+    tables_db,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -42,18 +49,11 @@ OUTBOX, INBOX, STATE = define_kit_tables(metadata)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=4))
+    return await tables_db(infra, metadata, pool_size=4)
 
 
 def _event(lead_id: str) -> Envelope:
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information", closed_at=now)
-    return make_envelope(data=data, source="/test", time=now, subject="C1")
+    return lead_closed(lead_id)
 
 
 def _submitted(lead_id: str) -> LeadSubmitted:
@@ -67,27 +67,9 @@ def _submitted(lead_id: str) -> LeadSubmitted:
     )
 
 
-async def _count(db: Database, sql: str, **params: Any) -> int:
-    async with db.sessions() as session:
-        return int((await session.execute(text(sql), params)).scalar_one())
-
-
 def _loop(infra: Infra, db: Database, topic: str, handler: Any, *, prefix: str, max_attempts: int = 3) -> ConsumerLoop:
-    return ConsumerLoop(
-        name="test-consumer",
-        service="test",
-        topics=[topic],
-        handler=handler,
-        types={"leadnet.lead.closed"},
-        db=db,
-        inbox=Inbox(INBOX),
-        outbox=Outbox(OUTBOX, topic_prefix=prefix),
-        bootstrap_servers=infra.bootstrap_servers,
-        group_id=f"{prefix}g",
-        dead_letter_topic=prefix + DEAD_LETTERS,
-        max_attempts=max_attempts,
-        retry_backoff=0.01,
-        replay_interval=0.2,
+    return dead_lettering_consumer(
+        infra, db, topic, handler, prefix=prefix, inbox=INBOX, outbox=OUTBOX, max_attempts=max_attempts
     )
 
 
@@ -132,8 +114,8 @@ class TestTombstones:
             loop.stop()
             await task
         assert handled == ["before", "after"]
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 0
-        assert await _count(db, "SELECT count(*) FROM consumer_failures") == 0
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = 'leadnet.event.dead_lettered'") == 0
+        assert await count_rows(db, "SELECT count(*) FROM consumer_failures") == 0
         await db.dispose()
 
     async def test_the_relay_sends_a_tombstone_as_a_null_value_in_its_keys_order(self, infra: Infra) -> None:
@@ -150,20 +132,10 @@ class TestTombstones:
             assert await relay.publish_batch() == 2
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(
-            prefix + CUSTOMERS, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest", group_id=None
-        )
-        await consumer.start()
-        try:
-            got: list[Any] = []
-            while len(got) < 2:
-                batch = await consumer.getmany(timeout_ms=500)
-                got.extend(m for msgs in batch.values() for m in msgs)
-        finally:
-            await consumer.stop()
+        got = await first_messages(infra.bootstrap_servers, prefix + CUSTOMERS, 2)
         assert [m.key for m in got] == [b"C1", b"C1"]
         assert got[0].value is not None and got[1].value is None
-        assert await _count(db, "SELECT count(*) FROM outbox WHERE event_type = :t", t=TOMBSTONE) == 1
+        assert await count_rows(db, "SELECT count(*) FROM outbox WHERE event_type = :t", t=TOMBSTONE) == 1
         await db.dispose()
 
 
@@ -292,22 +264,9 @@ class TestDeadLettersCarryIds:
         relay = OutboxRelay(db=db, table=OUTBOX, state_table=STATE, producer=producer, service="test")
         try:
             parked = "SELECT count(*) FROM consumer_failures WHERE status = 'parked'"
-            await eventually(lambda: _count(db, parked))
+            await eventually(lambda: count_rows(db, parked))
             await relay.drain()
-            consumer = AIOKafkaConsumer(
-                prefix + DEAD_LETTERS,
-                bootstrap_servers=infra.bootstrap_servers,
-                auto_offset_reset="earliest",
-                group_id=None,
-            )
-            await consumer.start()
-            try:
-                got: list[Any] = []
-                while not got:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    got.extend(m for msgs in batch.values() for m in msgs)
-            finally:
-                await consumer.stop()
+            got = await first_messages(infra.bootstrap_servers, prefix + DEAD_LETTERS, 1)
             raw = got[0].value
             assert PHONE.encode() not in raw and "张三丰".encode() not in raw
             dead = Envelope.from_bytes(raw)

@@ -9,14 +9,14 @@ from typing import ClassVar
 
 import pytest
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.app import ConsumerSpec, Runtime, create_service_app
 from leadnet_shared.events import LEADS, Envelope
 from leadnet_shared.infra import EmbeddedBroker
 from leadnet_shared.outbox import define_kit_tables
-from leadnet_shared.settings import ServiceSettings, to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running
+from leadnet_shared.settings import ServiceSettings
+from leadnet_shared.testing import Infra, database_with_tables, new_topic_prefix, running
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -33,11 +33,7 @@ async def _ignore(session: AsyncSession, envelopes: list[Envelope]) -> None:
 
 
 async def test_ready_with_the_broker_down_and_not_once_a_consumer_task_ended(infra: Infra) -> None:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
+    url = await database_with_tables(infra.database_server_url, metadata)
     broker = EmbeddedBroker().start()  # a broker of this test's own, to take down
     try:
         prefix = await new_topic_prefix(broker.bootstrap, partitions=1)

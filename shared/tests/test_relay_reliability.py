@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import LEADS, Envelope, LeadClosed, make_envelope
+from leadnet_shared.db import Database
+from leadnet_shared.events import LEADS, Envelope
 from leadnet_shared.outbox import Outbox, OutboxRelay, OutboxRow, define_kit_tables
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import Infra, eventually, lead_closed, new_topic_prefix, tables_db, topic_reader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -26,19 +23,12 @@ OUTBOX, INBOX, STATE = define_kit_tables(metadata)
 
 
 async def _database(infra: Infra) -> Database:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    return Database(make_engine(to_asyncpg_url(url), pool_size=6))
+    return await tables_db(infra, metadata, pool_size=6)
 
 
 def _event(lead_id: str, *, padding: int = 0) -> Envelope:
     """A small event, or one padded past a request size limit."""
-    now = datetime.now(UTC)
-    data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information" + " " * padding, closed_at=now)
-    return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject="C1")
+    return lead_closed(lead_id, padding=padding)
 
 
 async def _producer(infra: Infra, **config: object) -> AIOKafkaProducer:
@@ -54,16 +44,8 @@ Received = list[tuple[str, Envelope, dict[str, bytes]]]
 
 async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) -> Received:
     """(key, event, headers) of every message of `topic`, once `expect` of them are there."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
     seen: Received = []
-    try:
+    async with topic_reader(infra.bootstrap_servers, topic) as consumer:
         deadline = asyncio.get_running_loop().time() + within
         while len(seen) < expect and asyncio.get_running_loop().time() < deadline:
             for msgs in (await consumer.getmany(timeout_ms=200)).values():
@@ -73,8 +55,6 @@ async def _read(infra: Infra, topic: str, *, expect: int, within: float = 30) ->
         await asyncio.sleep(0.5)  # and nothing more than that
         for msgs in (await consumer.getmany(timeout_ms=500)).values():
             seen.extend(((m.key or b"").decode(), Envelope.from_bytes(m.value or b""), dict(m.headers)) for m in msgs)
-    finally:
-        await consumer.stop()
     return seen
 
 

@@ -10,12 +10,11 @@ from typing import ClassVar
 
 import pytest
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from leadnet_shared.app import Runtime, create_service_app, shutdown_budget
 from leadnet_shared.outbox import define_kit_tables
-from leadnet_shared.settings import ServiceSettings, to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, running
+from leadnet_shared.settings import ServiceSettings
+from leadnet_shared.testing import Infra, database_with_tables, new_topic_prefix, running
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -35,11 +34,7 @@ def test_the_budget_is_configurable_and_leaves_the_lifespan_a_share() -> None:
 
 
 async def test_a_hanging_shutdown_step_does_not_outlive_the_budget(infra: Infra) -> None:
-    url = await fresh_database(infra.database_server_url)
-    engine = create_async_engine(to_asyncpg_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
+    url = await database_with_tables(infra.database_server_url, metadata)
     settings = ProbeSettings(
         env="test",
         service_database_url=url,
