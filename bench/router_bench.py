@@ -374,16 +374,14 @@ async def main(args: argparse.Namespace) -> None:
         def route_op(s: LeadSubmitted) -> Callable[[], Awaitable[Any]]:
             async def op() -> None:
                 async with db.transaction() as session:
-                    await route_leads(session, outbox, submissions=[s], now=s.submitted_at, prefix="", dealers=cache_)
+                    await route_leads(session, outbox, submissions=[s], now=s.submitted_at, dealers=cache_)
 
             return op
 
         def batch_op(batch: list[LeadSubmitted]) -> Callable[[], Awaitable[Any]]:
             async def op() -> None:
                 async with db.transaction() as session:
-                    await route_leads(
-                        session, outbox, submissions=batch, now=batch[-1].submitted_at, prefix="", dealers=cache_
-                    )
+                    await route_leads(session, outbox, submissions=batch, now=batch[-1].submitted_at, dealers=cache_)
 
             return op
 

@@ -409,7 +409,6 @@ async def plan_phase(conn: asyncpg.Connection, runtime: Runtime) -> None:
                 reason=None,
                 principal=maker if stage.side == "dealer" else hq,
                 now=now,
-                prefix="",
             )
     approve_s = time.perf_counter() - started
     assert plan.status == "approved", plan.status

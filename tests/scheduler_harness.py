@@ -192,7 +192,7 @@ class Scheduler:
         now = self.clock.now()
         fired = await timer_tick(self.runtime, now=now, batch=batch)
         async with self.runtime.db.transaction() as session:
-            await send_plan_reminders(session, self.runtime.outbox, now=now, prefix=self.prefix)
+            await send_plan_reminders(session, self.runtime.outbox, now=now)
             await plan_timers(session, self.runtime.outbox, now=now)
         return fired
 

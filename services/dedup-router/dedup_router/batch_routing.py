@@ -121,11 +121,10 @@ async def route_leads(
     *,
     submissions: list[LeadSubmitted],
     now: datetime,
-    prefix: str,
     dealers: DealerIndexCache | None = None,
 ) -> list[DecidedLead | None]:
     """Decide a batch in order; returns per submission the saved lead, or None when it was a duplicate or already
-    decided. `prefix` is unused (the outbox knows its topic prefix); it stays while bench/router_bench.py passes it."""
+    decided."""
     results: list[DecidedLead | None] = [None] * len(submissions)
     ids = [s.lead_id for s in submissions]
     # Saved leads are decided for good; a refused one is not stored, so a copy of it is decided (refused) again.

@@ -50,7 +50,6 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
                 runtime.outbox,
                 submissions=submissions,
                 now=runtime.clock.now(),
-                prefix=runtime.settings.topic_prefix,
                 dealers=dealers,
             )
             await remember_profiles(session, submissions=submissions, decided=decided, now=runtime.clock.now())

@@ -45,13 +45,14 @@ from dedup_router.repository.sales import (
     vehicles_of_sale,
 )
 from dedup_router.repository.vehicles import vehicles_by_vin
-from dedup_router.sales_attribution import PURCHASE_REWARD, LeadView, VehicleView, attribute_sale
+from dedup_router.sales_attribution import LeadView, VehicleView, attribute_sale
 from dedup_router.schemas import SaleIn
 from dedup_router.vin import is_valid_vin
 from leadnet_shared.auth import Principal
 from leadnet_shared.idempotency import IdempotencyKeys
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.phone import InvalidPhone, normalize_phone
+from leadnet_shared.policy import PURCHASE_REWARD
 from leadnet_shared.problems import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed, json_pointer
 
 VIN_ALREADY_SOLD = "vin_already_sold"

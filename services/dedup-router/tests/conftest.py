@@ -95,9 +95,7 @@ class RouterDb:
 
     async def route_batch(self, submissions: list[LeadSubmitted], *, now: datetime) -> list[DecidedLead | None]:
         async with self.db.transaction() as session:
-            return await route_leads(
-                session, self.outbox, submissions=submissions, now=now, prefix=self.prefix, dealers=self.dealers
-            )
+            return await route_leads(session, self.outbox, submissions=submissions, now=now, dealers=self.dealers)
 
     async def submit(self, *, dealer: str | None, at: datetime = T0, **fields: Any) -> DecidedLead | None:
         return await self.route(self.submitted(dealer=dealer, at=at, **fields))

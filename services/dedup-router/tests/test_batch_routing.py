@@ -201,7 +201,6 @@ class TestBatchExamples:
                 router_db.outbox,
                 submissions=[first, again, other, first],
                 now=T0,
-                prefix="",
                 dealers=router_db.dealers,
             )
         assert [lead is not None for lead in saved] == [True, False, True, False]
@@ -223,7 +222,7 @@ class TestBatchExamples:
         await router_db.add_dealer("D004", ["3701"], ["tractor"], capability=30)
         subs = [router_db.submitted(dealer=None, phone=f"+86138001{i:05d}", region="370102") for i in range(9)]
         async with router_db.db.transaction() as session:
-            await route_leads(session, router_db.outbox, submissions=subs, now=T0, prefix="", dealers=router_db.dealers)
+            await route_leads(session, router_db.outbox, submissions=subs, now=T0, dealers=router_db.dealers)
         # Capabilities 60:30 share 9 leads 6:3, and the counts are stored for the next decision.
         assert sorted(
             tuple(r) for r in await router_db.rows("SELECT dealer, assigned FROM pool_counts ORDER BY dealer")
@@ -241,7 +240,6 @@ class TestBatchExamples:
                     router_db.outbox,
                     submissions=[router_db.submitted(dealer="D001", phone=PHONES[0])],
                     now=T0,
-                    prefix="",
                     dealers=router_db.dealers,
                 )
         assert await router_db.rows("SELECT 1 FROM customers WHERE phone = :p", p=PHONES[0]) == []

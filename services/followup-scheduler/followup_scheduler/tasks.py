@@ -247,13 +247,12 @@ async def plan_first_tasks(
 PLAN_KINDS: tuple[PlanKind, ...] = ("callback", "promotion")
 
 
-async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime, prefix: str = "") -> int:
+async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime) -> int:
     """Remind every active dealer of the plan deadlines whose reminder time has come; each reminder once.
 
     Once per (dealer, plan, period, days before the deadline): the row in `plan_reminders` is the proof, so
     replicas racing on the same reminder send one. A dealer that already filed next month's callback counts
-    (`PUT /v1/plans`) is not reminded of that plan. `prefix` is unused (the outbox names the topics), accepted
-    while tests/scheduler_harness.py still passes it.
+    (`PUT /v1/plans`) is not reminded of that plan.
     """
     events = []
     makers = sorted(work_plans_policy().makers)

@@ -391,10 +391,8 @@ async def act_on_plan(
     reason: str | None,
     principal: Principal,
     now: datetime,
-    prefix: str = "",
 ) -> WorkPlan:
-    """Review, approve or reject at the stage the plan waits at, as one of that stage's positions (`prefix` is
-    unused, the outbox names the topics: accepted while bench/scheduler_bench.py still passes it)."""
+    """Review, approve or reject at the stage the plan waits at, as one of that stage's positions."""
     plan = await _plan_for_action(session, dealer=dealer, kind=kind, period=period)
     if plan.status != "submitted":
         raise Conflict(f"The plan is {plan.status}; only a submitted plan is reviewed.", code="plan_not_submitted")
