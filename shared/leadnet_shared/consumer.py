@@ -347,7 +347,9 @@ class ConsumerLoop:
     _revoked: set[TopicPartition] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
-        self.types = frozenset(self.types)
+        # A frozenset stays itself: `AllTypesExcept` is one, and copying it would keep only the types it excludes.
+        if not isinstance(self.types, frozenset):
+            self.types = frozenset(self.types)
         self.kafka_options = dict(self.kafka_options)  # copies: the caller's mappings may change later
         self.sources = dict(self.sources) if self.sources is not None else None
         self.last_progress = self.clock.now()
