@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.life_cycle import return_lead
@@ -16,6 +15,7 @@ from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
 from lead_intake.refusals import refusal, write_refusals
+from lead_intake.repository import leads
 from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict, ReturnIn
 from lead_intake.service import (
     LeadState,
@@ -388,8 +388,7 @@ def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
 async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        found = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one_or_none()
-        lead = LEADS.visible(principal, found)
+        lead = LEADS.visible(principal, await leads.lead(session, lead_id))
         assert isinstance(lead, Lead)
         unmasked = sees_personal_data(principal, lead)
         if unmasked and principal.role == "dealer" and principal.dealer is not None:

@@ -8,35 +8,16 @@ nulled. The relayed `lead.submitted` rows of those records, raw records too, lea
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lead_intake.repository import erasure
 from leadnet_shared.events import CustomerErased
-
-ERASED_RAW = '{"erased": true}'
-# The customer block keeps region, tier and nature (what counts and reports group by) and loses the person.
-ANONYMISE_LEADS_SQL = text(
-    "UPDATE leads SET raw = CAST(:erased AS jsonb), "
-    "normalized = CASE WHEN jsonb_typeof(normalized -> 'customer') = 'object' THEN jsonb_set(normalized, "
-    "'{customer}', (normalized -> 'customer') || '{\"name\": null, \"phone\": null, \"address\": null}') "
-    "ELSE normalized END, "
-    "verdict = CASE WHEN jsonb_typeof(verdict -> 'customer') = 'object' THEN jsonb_set(verdict, '{customer}', "
-    '\'{"name": null, "phone": null, "address": null}\') ELSE verdict END, '
-    "updated_at = now() "
-    "WHERE customer_id = :customer OR lead_id = ANY(CAST(:leads AS varchar[])) RETURNING lead_id"
-)
-DROP_SENT_SUBMISSIONS_SQL = text(
-    "DELETE FROM outbox WHERE event_type = 'leadnet.lead.submitted' AND sent_at IS NOT NULL "
-    "AND CAST(payload AS jsonb) ->> 'subject' = ANY(CAST(:leads AS text[]))"
-)
 
 
 async def forget_customer(session: AsyncSession, event: CustomerErased) -> list[str]:
     """Anonymise the customer's records; returns their lead ids."""
-    rows = await session.execute(
-        ANONYMISE_LEADS_SQL, {"erased": ERASED_RAW, "customer": event.customer_id, "leads": event.lead_ids}
-    )
-    lead_ids = sorted({str(row[0]) for row in rows} | set(event.lead_ids))
+    changed = await erasure.anonymise_leads(session, customer_id=event.customer_id, lead_ids=event.lead_ids)
+    lead_ids = sorted(changed | set(event.lead_ids))
     if lead_ids:
-        await session.execute(DROP_SENT_SUBMISSIONS_SQL, {"leads": lead_ids})
+        await erasure.drop_sent_submissions(session, lead_ids)
     return lead_ids
