@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from lead_intake.collection_rollups import dealer_months
 from lead_intake.information_networks import HQ_OWNER, quarter_of
 from lead_intake.network_evaluation import evaluation_due_at, evaluation_rules, previous_quarter
 from lead_intake.network_plans import due_reminders
+from lead_intake.periods import closest_reminder, local_midnight
 from lead_intake.repository import collection_plans, network_plans
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import SHANGHAI
@@ -54,12 +55,12 @@ def evaluation_reminder_due(now: datetime) -> EvaluationReminder | None:
         if now >= evaluated_at:
             continue
         due_day = evaluated_at.astimezone(SHANGHAI).date()
-        due_by = datetime.combine(due_day + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI).astimezone(UTC)
-        for days in rules.remind_days_before:  # ascending: the closest first
-            at = datetime.combine(due_day - timedelta(days=days), rules.remind_at, tzinfo=SHANGHAI).astimezone(UTC)
-            if at <= now:
-                return EvaluationReminder(quarter, due_by, evaluated_at, days, at)
-        return None
+        found = closest_reminder(due_day, rules.remind_days_before, rules.remind_at, now)
+        return (
+            None
+            if found is None
+            else EvaluationReminder(quarter, local_midnight(due_day + timedelta(1)), evaluated_at, *found)
+        )
     return None
 
 
