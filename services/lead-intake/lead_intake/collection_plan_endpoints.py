@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.api import Caller, OwnerPath, own_or_404, problems, small_body
+from lead_intake.api import Caller, OwnerPath, model_of, own_or_404, problems, small_body
 from lead_intake.collection_plans import (
     check_breakdown,
     check_hq_plan,
@@ -89,25 +89,11 @@ class MonthCollectionPlan(BaseModel):
 
 
 def _dealer_out(d: DealerMonth) -> DealerCollectionPlan:
-    return DealerCollectionPlan(
-        dealer=d.dealer,
-        month=d.month,
-        sales_level=d.sales_level,
-        region=d.region,
-        target=d.target,
-        graded_in=d.graded_in,
-        breakdown_networks=d.breakdown_networks,
-        breakdown_people=d.breakdown_people,
-        collected=d.collected,
-        verified=d.verified,
-        handed_on=d.handed_on,
-        hand_on_due_by=d.hand_on_due_by,
-        hand_on=d.hand_on,
+    return model_of(
+        DealerCollectionPlan,
+        d,
         hand_on_flagged=d.flagged,
-        networks=[
-            NetworkPlanLine(code=n.code, grade=n.grade, planned=n.planned, collected=n.collected, verified=n.verified)
-            for n in d.networks
-        ],
+        networks=[model_of(NetworkPlanLine, n) for n in d.networks],
         policy_version=collection_rules().version,
     )
 
@@ -118,7 +104,7 @@ async def _plan(session: AsyncSession, *, dealer: str, month: str, now: datetime
 
 
 def _lines(lines: list[Line]) -> list[RollupLine]:
-    return [RollupLine(key=x.key, planned=x.planned, collected=x.collected, verified=x.verified) for x in lines]
+    return [model_of(RollupLine, x) for x in lines]
 
 
 async def _month(session: AsyncSession, *, month: str, principal: Principal, now: datetime) -> MonthCollectionPlan:

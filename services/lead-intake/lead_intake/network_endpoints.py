@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from lead_intake.api import Caller, problems, small_body
+from lead_intake.api import Caller, model_of, problems, small_body
 from lead_intake.information_networks import (
     HQ_OWNER,
     NetworkRegistration,
@@ -76,14 +76,7 @@ class NetworkQuarterEvaluation(BaseModel):
 
 
 def _out(network: InformationNetwork | NetworkRegistration) -> NetworkOut:
-    return NetworkOut(
-        code=network.code,
-        name=network.name,
-        kind=network.kind,
-        scope=network.scope,
-        owner=network.owner,
-        members=[Member(**m) for m in network.members],
-    )
+    return model_of(NetworkOut, network)
 
 
 @router.post(
@@ -197,16 +190,12 @@ async def network_evaluation(
     network = await _visible_network(request, principal, code)
     quarter, records, verified = await _quarter_counts(request, code, quarter)
     graded = grade_network(scope=network.scope, records=records, verified=verified)
-    return NetworkQuarterEvaluation(
+    return model_of(
+        NetworkQuarterEvaluation,
+        graded,
         code=code,
         quarter=quarter,
         scope=network.scope,
         records=records,
         verified=verified,
-        grade=graded.grade,
-        collection_cycle=graded.collection_cycle,
-        authenticity_share=graded.authenticity_share,
-        authenticity_level=graded.authenticity_level,
-        network_class=graded.network_class,
-        management=graded.management,
     )

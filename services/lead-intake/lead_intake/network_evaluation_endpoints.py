@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from lead_intake.api import Caller, OwnerPath, own_or_404, problems, small_body
+from lead_intake.api import Caller, OwnerPath, model_of, own_or_404, problems, small_body
 from lead_intake.information_networks import parse_quarter, quarter_bounds, quarter_of
 from lead_intake.network_evaluation import evaluate_quarter, previous_quarter
 from lead_intake.network_models import NetworkDevelopmentPlan, NetworkEvaluation
@@ -80,29 +80,8 @@ class EvaluationRunOut(BaseModel):
 
 def _out(e: NetworkEvaluation) -> EvaluationOut:
     present = list(e.kinds_present)
-    return EvaluationOut(
-        owner=e.owner,
-        quarter=e.quarter,
-        scope=e.scope,
-        evaluated_at=e.evaluated_at,
-        trigger=e.trigger,
-        networks=e.networks,
-        networks_planned=e.networks_planned,
-        networks_developed=e.networks_developed,
-        development_completion=e.development_completion,
-        development_rating=e.development_rating,
-        records=e.records,
-        verified=e.verified,
-        authenticity_share=e.authenticity_share,
-        authenticity_rating=e.authenticity_rating,
-        sales_level=e.sales_level,
-        kinds_expected=e.kinds_expected,
-        kinds_present=present,
-        kinds_missing=None if e.kinds_expected is None else max(0, e.kinds_expected - len(present)),
-        class_counts=e.class_counts,
-        lines=[NetworkLine(**line) for line in e.lines],
-        policy_versions=e.policy_versions,
-    )
+    missing = None if e.kinds_expected is None else max(0, e.kinds_expected - len(present))
+    return model_of(EvaluationOut, e, kinds_present=present, kinds_missing=missing)
 
 
 def _quarter(value: str | None, now: datetime) -> str:
@@ -182,19 +161,7 @@ async def _plan_out(request: Request, plan: NetworkDevelopmentPlan) -> Developme
         developed = await networks.count_registered(
             session, owner=plan.owner, kind=plan.kind, start=period.start, end=period.end
         )
-    return DevelopmentPlanOut(
-        owner=plan.owner,
-        period=plan.period,
-        kind=plan.kind,
-        planned_networks=plan.planned_networks,
-        developed_networks=developed,
-        responsible=plan.responsible,
-        due_by=plan.due_by,
-        first_submitted_at=plan.first_submitted_at,
-        late=plan.late,
-        updated_at=plan.updated_at,
-        updated_by=plan.updated_by,
-    )
+    return model_of(DevelopmentPlanOut, plan, developed_networks=developed)
 
 
 PeriodPath = Annotated[str, Path(max_length=7)]

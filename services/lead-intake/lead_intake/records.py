@@ -417,12 +417,19 @@ class _Validation:
             self.add((*pointer, name), exc.code, exc.message)
             return None
 
-    def phone(self, value: object, pointer: tuple[str | int, ...]) -> str | None:
-        # A JSON number is accepted: spreadsheets exported to JSON turn 13800138000 into one.
+    def digits(self, value: object, pointer: tuple[str | int, ...], message: str) -> str | None:
+        """A string; a JSON integer is accepted as its digits: spreadsheets exported to JSON turn 13800138000 (or
+        an adcode) into one."""
         if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            self.add(pointer, "invalid_type", "must be a string")
+            return str(value)
+        if isinstance(value, str):
+            return value
+        self.add(pointer, "invalid_type", message)
+        return None
+
+    def phone(self, value: object, pointer: tuple[str | int, ...]) -> str | None:
+        value = self.digits(value, pointer, "must be a string")
+        if value is None:
             return None
         if len(value) > self.rules.max_length.get("phone", 40):
             self.add(pointer, "invalid_phone", "too long for a phone number")
@@ -434,12 +441,8 @@ class _Validation:
             return None
 
     def region_code(self, value: object, pointer: tuple[str | int, ...]) -> str | None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            self.add(pointer, "invalid_type", "must be a 6-digit adcode string")
-            return None
-        return value.strip()
+        value = self.digits(value, pointer, "must be a 6-digit adcode string")
+        return None if value is None else value.strip()
 
     def customer(self, entry: Mapping[str, object]) -> Customer | None:
         values = self.block("customer", entry, ("customer",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -50,15 +50,7 @@ class LeadState:
 
     @classmethod
     def of(cls, lead: Lead) -> LeadState:
-        return cls(
-            lead_id=lead.lead_id,
-            status=lead.status,
-            entered_by=lead.entered_by,
-            customer_id=lead.customer_id,
-            verdict=lead.verdict,
-            network_registered=lead.network_registered,
-            assigned_dealer=lead.assigned_dealer,
-        )
+        return cls(**{name: getattr(lead, name) for name in _STATE_FIELDS})
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +65,9 @@ class LeadState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LeadState:
         return cls(**data)
+
+
+_STATE_FIELDS = tuple(field.name for field in fields(LeadState))
 
 
 @dataclass(frozen=True, slots=True)
