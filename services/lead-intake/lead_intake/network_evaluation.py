@@ -307,29 +307,10 @@ async def evaluate_quarter(
 
 
 def _event(row: dict[str, Any], tally: OwnerTally) -> NetworkEvaluated:
-    return NetworkEvaluated(
-        owner=row["owner"],
-        quarter=row["quarter"],
-        scope=row["scope"],
-        evaluated_at=row["evaluated_at"],
-        trigger=row["trigger"],
-        networks=row["networks"],
-        networks_planned=row["networks_planned"],
-        networks_developed=row["networks_developed"],
-        development_completion=row["development_completion"],
-        development_rating=row["development_rating"],
-        records=row["records"],
-        verified=row["verified"],
-        authenticity_share=row["authenticity_share"],
-        authenticity_rating=row["authenticity_rating"],
-        sales_level=row["sales_level"],
-        kinds_expected=row["kinds_expected"],
-        kinds_present=row["kinds_present"],
-        class_counts=row["class_counts"],
-        main_sources=tally.main,
-        auxiliary_sources=tally.auxiliary,
-        policy_versions=row["policy_versions"],
-    )
+    """The owner's evaluation as stored (the per-network lines apart), with its count of main and auxiliary
+    sources."""
+    stored = {name: value for name, value in row.items() if name in NetworkEvaluated.model_fields}
+    return NetworkEvaluated(**stored, main_sources=tally.main, auxiliary_sources=tally.auxiliary)
 
 
 def evaluation_timer(runtime: Runtime) -> Step:

@@ -90,6 +90,11 @@ class PurchaseIntent:
     horizon: str
 
 
+def _plain(block: VehicleInUse | Usage | PurchaseIntent) -> dict[str, Any]:
+    """A block's fields in declaration order, the contract's names (slots dataclasses: `__slots__` are the fields)."""
+    return {name: getattr(block, name) for name in block.__slots__}
+
+
 @dataclass(frozen=True, slots=True)
 class NormalizedRecord:
     """A valid record in its normalized form: what is stored, published internally and routed."""
@@ -125,40 +130,9 @@ class NormalizedRecord:
                 # Only when given: records stored before the field existed and records without it read the same.
                 **({"industry": c.industry} if c.industry is not None else {}),
             },
-            "vehicles_in_use": None
-            if self.vehicles_in_use is None
-            else [
-                {
-                    "brand": v.brand,
-                    "model": v.model,
-                    "quantity": v.quantity,
-                    "function": v.function,
-                    "horsepower": v.horsepower,
-                    "body_spec": v.body_spec,
-                }
-                for v in self.vehicles_in_use
-            ],
-            "usage": None
-            if self.usage is None
-            else {
-                "cargo": self.usage.cargo,
-                "load_tons": self.usage.load_tons,
-                "haul_distance_km": self.usage.haul_distance_km,
-                "consumer_credit": self.usage.consumer_credit,
-                "insurance": self.usage.insurance,
-            },
-            "purchase_intent": None
-            if self.purchase_intent is None
-            else {
-                "brand": self.purchase_intent.brand,
-                "model": self.purchase_intent.model,
-                "quantity": self.purchase_intent.quantity,
-                "function": self.purchase_intent.function,
-                "horsepower": self.purchase_intent.horsepower,
-                "body_spec": self.purchase_intent.body_spec,
-                "product_line": self.purchase_intent.product_line,
-                "horizon": self.purchase_intent.horizon,
-            },
+            "vehicles_in_use": None if self.vehicles_in_use is None else [_plain(v) for v in self.vehicles_in_use],
+            "usage": None if self.usage is None else _plain(self.usage),
+            "purchase_intent": None if self.purchase_intent is None else _plain(self.purchase_intent),
         }
 
     @classmethod
