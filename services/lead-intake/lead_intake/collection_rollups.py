@@ -60,11 +60,9 @@ async def dealer_months(
         known = {code for code, _, _ in dealers}
         dealers += [(c, None, None) for c in codes if c not in known]
     found = [code for code, _, _ in dealers]
-    graded = await stored.last_grades(session, before=quarter, codes=found)
-    networks = await stored.networks_before(session, codes=found, start=start)
-    counts = await stored.counts_per_network(session, codes=found, start=start, end=end, due=due)
-    breakdowns = await stored.breakdowns(session, month=month, codes=found)
-    flagged = await stored.flagged(session, month=month, codes=found)
+    graded, networks, counts, breakdowns, flagged = await stored.dealer_facts(
+        session, codes=found, month=month, graded_before=quarter, start=start, end=end, due=due
+    )
     lowest = grade_rules().grade["regional"].lowest
     out = []
     for code, level, region in dealers:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.erasure import forget_customer
 from lead_intake.life_cycle import apply_corrections, apply_life_cycle
 from lead_intake.repository import leads
+from lead_intake.repository.erasure import forget_customer
 from lead_intake.service import (
     Reassignment,
     Verdict,

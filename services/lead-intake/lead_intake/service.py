@@ -25,11 +25,6 @@ from leadnet_shared.phone import phone_partition_key
 from leadnet_shared.problems import Conflict, ValidationFailed
 
 
-def partition_key_for_phone(phone_e164: str) -> str:
-    """One customer's submissions share a partition so the router sees them in order (no PII in the key)."""
-    return phone_partition_key(phone_e164)
-
-
 def request_hash(body: bytes, *, endpoint: str = "lead") -> str:
     """The body's fingerprint, per endpoint: one key sent to /v1/leads and then to /batch is a reuse."""
     prefix = b"" if endpoint == "lead" else endpoint.encode() + b"\0"
@@ -53,14 +48,8 @@ class LeadState:
         return cls(**{name: getattr(lead, name) for name in _STATE_FIELDS})
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "lead_id": self.lead_id,
-            "status": self.status,
-            "entered_by": self.entered_by,
-            "customer_id": self.customer_id,
-            "verdict": self.verdict,
-            "network_registered": self.network_registered,
-        }
+        """What the verdict notification carries (who else may see the lead is not part of it)."""
+        return {name: getattr(self, name) for name in _STATE_FIELDS if name != "assigned_dealer"}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LeadState:
@@ -115,7 +104,8 @@ def prepare_submitted_lead(
     )
     return SubmittedLead(
         row=row,
-        event=Outgoing(event, key=partition_key_for_phone(record.customer.phone), subject=lead_id),
+        # One customer's submissions share a partition so the router sees them in order (no PII in the key).
+        event=Outgoing(event, key=phone_partition_key(record.customer.phone), subject=lead_id),
     )
 
 

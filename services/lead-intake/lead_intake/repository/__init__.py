@@ -9,7 +9,7 @@ the rules (what a verdict answers, what a target is, who may see what) stay in t
 
 - `leads`: the records (rows of `leads`): saving, verdicts, reassignments, life cycle, verification, reading.
 - `idempotency_keys`: the claimed Idempotency-Keys and the responses remembered for replays.
-- `erasure`: forgetting an erased customer's records.
+- `erasure`: forgetting an erased customer (the whole rule: what is kept, what goes).
 - `dealers`: what intake knows of each dealer (learnt from the dealers topic).
 - `networks`: the information networks and the records counted for them.
 - `network_evaluations`: the quarterly evaluations and the per-network quarter they are computed from.

@@ -7,7 +7,7 @@ county adcode); its industry is `customer.industry`."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -118,42 +118,45 @@ async def dealers(
     return [(str(code), level, region) for code, level, region in found]
 
 
-async def last_grades(session: AsyncSession, *, before: str, codes: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
-    """Per dealer: the last quarter evaluated before `before`, and the grade it gave each network."""
-    found = await session.execute(_GRADES, {"quarter": before, "codes": codes})
-    return {owner: (q, {line["code"]: line["grade"] for line in lines}) for owner, q, lines in found}
+class DealerFacts(NamedTuple):
+    """What a month's dealer plans are computed from, per dealer."""
+
+    graded: dict[str, tuple[str, dict[str, str]]]  # the last quarter evaluated, and its grade of each network
+    networks: dict[str, list[str]]  # its networks registered before the month, by code
+    counts: dict[str, dict[str, tuple[int, int, int]]]  # per network code ('' none): collected, verified, handed on
+    breakdowns: dict[str, tuple[dict[str, int], dict[str, int]]]  # its breakdown per network and per person
+    flagged: set[str]  # flagged short of the month's hand-on
 
 
-async def networks_before(session: AsyncSession, *, codes: list[str], start: datetime) -> dict[str, list[str]]:
-    """Per dealer: its networks registered before `start`, by code."""
+async def dealer_facts(
+    session: AsyncSession,
+    *,
+    codes: list[str],
+    month: str,
+    graded_before: str,
+    start: datetime,
+    end: datetime,
+    due: datetime,
+) -> DealerFacts:
+    """The facts of these dealers' month [start, end): grades from the last quarter evaluated before
+    `graded_before`, records handed on by `due`."""
     networks: dict[str, list[str]] = {}
     for owner, code in await session.execute(_NETWORKS, {"codes": codes, "start": start}):
         networks.setdefault(owner, []).append(code)
-    return networks
-
-
-async def counts_per_network(
-    session: AsyncSession, *, codes: list[str], start: datetime, end: datetime, due: datetime
-) -> dict[str, dict[str, tuple[int, int, int]]]:
-    """Per dealer and network code ('' for none): records entered in [start, end), verified, handed on by `due`."""
     counts: dict[str, dict[str, tuple[int, int, int]]] = {}
-    params = {"codes": codes, "start": start, "end": end, "due": due}
-    for dealer, code, n, v, h in await session.execute(_PER_NETWORK, params):
+    span = {"codes": codes, "start": start, "end": end, "due": due}
+    for dealer, code, n, v, h in await session.execute(_PER_NETWORK, span):
         counts.setdefault(dealer, {})[code] = (int(n), int(v), int(h))
-    return counts
-
-
-async def breakdowns(
-    session: AsyncSession, *, month: str, codes: list[str]
-) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
-    """Per dealer: its breakdown of the month per network and per person."""
-    found = await session.execute(_BREAKDOWNS, {"month": month, "codes": codes})
-    return {dealer: (networks, people) for dealer, networks, people in found}
-
-
-async def flagged(session: AsyncSession, *, month: str, codes: list[str]) -> set[str]:
-    """The dealers flagged short of their month's hand-on."""
-    return {dealer for (dealer,) in await session.execute(_FLAGS, {"month": month, "codes": codes})}
+    return DealerFacts(
+        graded={
+            owner: (q, {line["code"]: line["grade"] for line in lines})
+            for owner, q, lines in await session.execute(_GRADES, {"quarter": graded_before, "codes": codes})
+        },
+        networks=networks,
+        counts=counts,
+        breakdowns={d: (n, p) for d, n, p in await session.execute(_BREAKDOWNS, {"month": month, "codes": codes})},
+        flagged={d for (d,) in await session.execute(_FLAGS, {"month": month, "codes": codes})},
+    )
 
 
 async def counts_by(

@@ -1,10 +1,17 @@
-"""Forgetting an erased customer (PIPL): its records keep their ids, dealers, status and verdict and lose the
-person; the relayed `lead.submitted` rows of those records leave the outbox."""
+"""Erasure (PIPL): the router erased a customer (`leadnet.customer.erased`); intake forgets its records of it.
+
+Each of the customer's records keeps its ids, dealers, status and verdict (what the networks' counts and the
+router's history name), and loses everything that identifies the person: the record as sent (`raw`, free text
+included) is replaced by a marker, and the normalized record's and the verdict's name, phone and address are
+nulled. The relayed `lead.submitted` rows of those records, raw records too, leave the outbox at once.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadnet_shared.events import CustomerErased
 
 ERASED_RAW = '{"erased": true}'
 # The customer block keeps region, tier and nature (what counts and reports group by) and loses the person.
@@ -24,12 +31,10 @@ _DROP_SENT_SUBMISSIONS = text(
 )
 
 
-async def anonymise_leads(session: AsyncSession, *, customer_id: str, lead_ids: list[str]) -> set[str]:
-    """Anonymise the customer's records and the ones named; the ids of those changed."""
-    rows = await session.execute(_ANONYMISE_LEADS, {"erased": ERASED_RAW, "customer": customer_id, "leads": lead_ids})
-    return {str(row[0]) for row in rows}
-
-
-async def drop_sent_submissions(session: AsyncSession, lead_ids: list[str]) -> None:
-    """Delete the relayed `lead.submitted` outbox rows of these leads (they carry the raw record)."""
-    await session.execute(_DROP_SENT_SUBMISSIONS, {"leads": lead_ids})
+async def forget_customer(session: AsyncSession, event: CustomerErased) -> list[str]:
+    """Anonymise the customer's records (and the ones the event names); returns their lead ids."""
+    params = {"erased": ERASED_RAW, "customer": event.customer_id, "leads": event.lead_ids}
+    lead_ids = sorted({str(row[0]) for row in await session.execute(_ANONYMISE_LEADS, params)} | set(event.lead_ids))
+    if lead_ids:
+        await session.execute(_DROP_SENT_SUBMISSIONS, {"leads": lead_ids})
+    return lead_ids
