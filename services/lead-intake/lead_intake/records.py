@@ -10,7 +10,7 @@ The caller keeps the raw record (the internal topic carries it as submitted).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
 
@@ -77,22 +77,20 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
-class PurchaseIntent:
-    """The purchase-intent block; `product_line` and `horizon` are always set (given, derived, defaulted)."""
+class PurchaseIntent(VehicleInUse):
+    """The purchase-intent block: the vehicle wanted, described as a vehicle in use is; `product_line` and `horizon`
+    are always set (given, derived, defaulted)."""
 
-    brand: str | None
-    model: str | None
-    quantity: int | None
-    function: str | None
-    horsepower: Number | None
-    body_spec: str | None
     product_line: str
     horizon: str
 
 
-def _plain(block: VehicleInUse | Usage | PurchaseIntent) -> dict[str, Any]:
-    """A block's fields in declaration order, the contract's names (slots dataclasses: `__slots__` are the fields)."""
-    return {name: getattr(block, name) for name in block.__slots__}
+_FIELD_NAMES = {block: tuple(f.name for f in fields(block)) for block in (VehicleInUse, Usage, PurchaseIntent)}
+
+
+def _plain(block: VehicleInUse | Usage) -> dict[str, Any]:
+    """A block's fields in declaration order, the contract's names."""
+    return {name: getattr(block, name) for name in _FIELD_NAMES[type(block)]}
 
 
 @dataclass(frozen=True, slots=True)
