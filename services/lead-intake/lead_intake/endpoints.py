@@ -307,46 +307,52 @@ async def lead_verdicts(request: Request, principal: Caller) -> Response:
     return Response(orjson.dumps({"results": results}), media_type="application/json")
 
 
-def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
+def _listed(
+    parsed: Any, name: str, *, of: type = object, unknown: str, wrong: str, body: str, limit: int, too_many: str
+) -> list[Any]:
+    """The list `{name: [...]}` (of `of` items) a body is; every field problem at once (`unknown` and `wrong` the
+    messages of an unknown field and of a missing or wrong list, `body` what the body is called), 413 past `limit`
+    items."""
     if not isinstance(parsed, dict):
         raise ValidationFailed(
-            'The body must be an object {"lead_ids": [...]}.',
+            f'The body must be an object {{"{name}": [...]}}.',
             errors=[FieldProblem("", "invalid_type", "must be an object")],
         )
-    problems = [FieldProblem(json_pointer(k), "unknown_field", "not a field") for k in parsed if k != "lead_ids"]
-    ids = parsed.get("lead_ids")
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        problems.append(
-            FieldProblem("/lead_ids", "missing_field" if ids is None else "invalid_type", "a list of lead ids")
-        )
+    problems = [FieldProblem(json_pointer(k), "unknown_field", unknown) for k in parsed if k != name]
+    listed = parsed.get(name)
+    if not isinstance(listed, list) or not all(isinstance(i, of) for i in listed):
+        problems.append(FieldProblem(f"/{name}", "missing_field" if listed is None else "invalid_type", wrong))
     if problems:
-        raise ValidationFailed("The body has field problems; see errors.", errors=problems)
-    assert isinstance(ids, list)
-    if len(ids) > limit:
-        raise PayloadTooLarge(f"{len(ids)} lead ids; the limit is {limit}.")
-    return ids
+        raise ValidationFailed(f"The {body} has field problems; see errors.", errors=problems)
+    assert isinstance(listed, list)
+    if len(listed) > limit:
+        raise PayloadTooLarge(too_many.format(n=len(listed), limit=limit))
+    return listed
+
+
+def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
+    return _listed(
+        parsed,
+        "lead_ids",
+        of=str,
+        unknown="not a field",
+        wrong="a list of lead ids",
+        body="body",
+        limit=limit,
+        too_many="{n} lead ids; the limit is {limit}.",
+    )
 
 
 def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
-    if not isinstance(parsed, dict):
-        raise ValidationFailed(
-            'The body must be an object {"records": [...]}.',
-            errors=[FieldProblem("", "invalid_type", "must be an object")],
-        )
-    unknown = [
-        FieldProblem(json_pointer(k), "unknown_field", "not a field of a batch") for k in parsed if k != "records"
-    ]
-    records = parsed.get("records")
-    if not isinstance(records, list):
-        problem = FieldProblem(
-            "/records", "missing_field" if records is None else "invalid_type", "records must be a list of records"
-        )
-        raise ValidationFailed("The batch has field problems; see errors.", errors=[*unknown, problem])
-    if unknown:
-        raise ValidationFailed("The batch has field problems; see errors.", errors=unknown)
-    if len(records) > limit:
-        raise PayloadTooLarge(f"The batch has {len(records)} records; the limit is {limit}.")
-    return records
+    return _listed(
+        parsed,
+        "records",
+        unknown="not a field of a batch",
+        wrong="records must be a list of records",
+        body="batch",
+        limit=limit,
+        too_many="The batch has {n} records; the limit is {limit}.",
+    )
 
 
 @router.get(
