@@ -14,7 +14,7 @@ replica, HQ on demand) inserts nothing and publishes nothing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import Any
@@ -229,14 +229,7 @@ async def evaluate_quarter(
                 "code": code,
                 "kind": kind,
                 "network_kinds": sorted(network_kinds),
-                "records": records,
-                "verified": verified,
-                "grade": graded.grade,
-                "authenticity_share": graded.authenticity_share,
-                "authenticity_level": graded.authenticity_level,
-                "network_class": graded.network_class,
-                "collection_cycle": graded.collection_cycle,
-                "management": graded.management,
+                **asdict(graded),  # records, verified, grade, authenticity and level, class, cycle, management
                 "active_days": days,
                 "active_months": months,
                 "complete_share": None if records == 0 else complete / records,
