@@ -203,7 +203,7 @@ async def submit_batch(
         error: ServiceError
         if len(orjson.dumps(raw)) > settings.max_record_bytes:
             error = PayloadTooLarge(f"The record is larger than {settings.max_record_bytes} bytes.")
-            kept, source, problems, status = None, None, [], 413
+            why: dict[str, Any] = {"raw": None, "source": None, "problems": [], "status": 413}
         else:
             result = validate_record(raw)
             if result.record is not None:
@@ -214,20 +214,9 @@ async def submit_batch(
                 items.append({"lead_id": lead.row["lead_id"]})
                 continue
             error = ValidationFailed("The record has field problems; see errors.", errors=result.problems)
-            kept, source, problems, status = raw, result.source, result.problems, 422
+            why = {"raw": raw, "source": result.source, "problems": result.problems, "status": 422}
         items.append({"problem": _record_problem(error, index)})
-        refused.append(
-            refusal(
-                principal=principal,
-                raw=kept,
-                source=source,
-                problems=problems,
-                status=status,
-                channel="batch",
-                batch_index=index,
-                now=now,
-            )
-        )
+        refused.append(refusal(principal=principal, channel="batch", batch_index=index, now=now, **why))
     waiter = intake.verdicts
     waits = [(lead.row["lead_id"], waiter.expect(lead.row["lead_id"])) for lead in saved]
     replay: IdempotencyKey | None = None

@@ -16,7 +16,7 @@ from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.records import NormalizedRecord
 from lead_intake.repository import idempotency_keys, leads
 from leadnet_shared.auth import Principal
-from leadnet_shared.db import Database, json_text
+from leadnet_shared.db import Database
 from leadnet_shared.events import LeadSubmitted
 from leadnet_shared.group_commit import GroupCommitter
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
@@ -268,7 +268,7 @@ async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[Idem
         keys=[c.key for c in claims],
         body_hashes=[c.body_hash for c in claims],
         lead_ids=[c.lead_id for c in claims],
-        batch_items=[None if c.batch_items is None else json_text(c.batch_items) for c in claims],
+        batch_items=[c.batch_items for c in claims],
     )
     lost = {(c.caller_key, c.key) for c in claims if (c.caller_key, c.key, c.lead_id) not in won}
     first = await idempotency_keys.first_claims(session, lost) if lost else {}

@@ -4,12 +4,13 @@ request's replay. Hot paths, on the asyncpg lane (see `leads`)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import IdempotencyKey
-from leadnet_shared.db import fetch
+from leadnet_shared.db import fetch, json_text
 
 _CLAIM = (
     "INSERT INTO idempotency_keys (caller_key, key, request_hash, lead_id, batch_items) "
@@ -36,11 +37,12 @@ async def claim(
     keys: list[str],
     body_hashes: list[str],
     lead_ids: list[str | None],
-    batch_items: list[str | None],
+    batch_items: list[list[dict[str, Any]] | None],
 ) -> set[tuple[str, str, str | None]]:
     """Insert the keys not taken yet, in one statement; the (caller, key, lead) of those this call took. A key
     another transaction holds uncommitted makes the insert wait for it, then skip it."""
-    rows = await fetch(session, _CLAIM, caller_keys, keys, body_hashes, lead_ids, batch_items)
+    items = [None if i is None else json_text(i) for i in batch_items]
+    rows = await fetch(session, _CLAIM, caller_keys, keys, body_hashes, lead_ids, items)
     return {(row[0], row[1], row[2]) for row in rows}
 
 
