@@ -7,9 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lead_intake.life_cycle import apply_corrections, apply_life_cycle
 from lead_intake.repository import leads
 from lead_intake.repository.erasure import forget_customer
+from lead_intake.repository.leads import Reassignment, Verdict
 from lead_intake.service import (
-    Reassignment,
-    Verdict,
     apply_reassignments,
     apply_verdicts,
     keep_refusals_masked,

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.records import NormalizedRecord
 from lead_intake.repository import idempotency_keys, leads
+from lead_intake.repository.idempotency_keys import KeyClaim
+from lead_intake.repository.leads import Reassignment, Verdict
 from leadnet_shared.auth import Principal
 from leadnet_shared.db import Database
 from leadnet_shared.events import LeadSubmitted
@@ -241,17 +243,6 @@ async def lead_states(session: AsyncSession, lead_ids: Sequence[str]) -> dict[st
     return {row.lead_id: LeadState(**row._asdict()) for row in await leads.states(session, lead_ids)}
 
 
-@dataclass(frozen=True, slots=True)
-class KeyClaim:
-    """A request taking its Idempotency-Key: the lead it saves (single record) or its per-record items (batch)."""
-
-    caller_key: str
-    key: str
-    body_hash: str
-    lead_id: str | None = None
-    batch_items: list[dict[str, Any]] | None = None
-
-
 async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[IdempotencyKey | None]:
     """Take each request's key, or find the row of the request that took it first; one statement for all.
 
@@ -262,14 +253,7 @@ async def claim_keys(session: AsyncSession, claims: list[KeyClaim]) -> list[Idem
     """
     if not claims:
         return []
-    won = await idempotency_keys.claim(
-        session,
-        caller_keys=[c.caller_key for c in claims],
-        keys=[c.key for c in claims],
-        body_hashes=[c.body_hash for c in claims],
-        lead_ids=[c.lead_id for c in claims],
-        batch_items=[c.batch_items for c in claims],
-    )
+    won = await idempotency_keys.claim(session, claims)
     lost = {(c.caller_key, c.key) for c in claims if (c.caller_key, c.key, c.lead_id) not in won}
     first = await idempotency_keys.first_claims(session, lost) if lost else {}
     return [None if (c.caller_key, c.key, c.lead_id) in won else first[(c.caller_key, c.key)] for c in claims]
@@ -310,27 +294,6 @@ def masked_record(record: dict[str, Any], *, unmasked: bool) -> dict[str, Any]:
 NOTIFY_LIMIT = 7500
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The router's verdict on one lead, as the verdict consumer applies it."""
-
-    lead_id: str
-    status: str
-    customer_id: str | None
-    assigned_dealer: str | None
-    verdict: dict[str, Any]
-    lead_version: int = 0  # a rejection is never reassigned: unversioned
-
-
-@dataclass(frozen=True, slots=True)
-class Reassignment:
-    """A lead moved to another dealer (or to the HQ queue) by the router, at its `lead_version`."""
-
-    lead_id: str
-    to_dealer: str | None
-    lead_version: int
-
-
 def _notification(state: LeadState) -> str:
     payload = orjson.dumps(state.as_json()).decode()
     return payload if len(payload.encode()) <= NOTIFY_LIMIT else state.lead_id
@@ -345,15 +308,7 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
     """
     if not verdicts:
         return 0
-    rows = await leads.apply_verdicts(
-        session,
-        lead_ids=[v.lead_id for v in verdicts],
-        statuses=[v.status for v in verdicts],
-        customer_ids=[v.customer_id for v in verdicts],
-        assigned_dealers=[v.assigned_dealer for v in verdicts],
-        verdicts=[orjson.dumps(v.verdict).decode() for v in verdicts],
-        lead_versions=[v.lead_version for v in verdicts],
-    )
+    rows = await leads.apply_verdicts(session, verdicts)
     by_id = {v.lead_id: v for v in verdicts}
     states = [
         LeadState(
@@ -374,12 +329,7 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> int:
 async def apply_reassignments(session: AsyncSession, reassignments: list[Reassignment]) -> None:
     """Move leads (distinct) to their new dealers in one UPDATE, unless a newer fact is stored already."""
     if reassignments:
-        await leads.apply_reassignments(
-            session,
-            lead_ids=[r.lead_id for r in reassignments],
-            to_dealers=[r.to_dealer for r in reassignments],
-            lead_versions=[r.lead_version for r in reassignments],
-        )
+        await leads.apply_reassignments(session, reassignments)
 
 
 async def remember_responses_and_notify(session: AsyncSession, states: list[LeadState]) -> None:

@@ -3,6 +3,7 @@ request's replay. Hot paths, on the asyncpg lane (see `leads`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,19 +31,29 @@ _REMEMBER_AND_NOTIFY = (
 )
 
 
-async def claim(
-    session: AsyncSession,
-    *,
-    caller_keys: list[str],
-    keys: list[str],
-    body_hashes: list[str],
-    lead_ids: list[str | None],
-    batch_items: list[list[dict[str, Any]] | None],
-) -> set[tuple[str, str, str | None]]:
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A request taking its Idempotency-Key: the lead it saves (single record) or its per-record items (batch)."""
+
+    caller_key: str
+    key: str
+    body_hash: str
+    lead_id: str | None = None
+    batch_items: list[dict[str, Any]] | None = None
+
+
+async def claim(session: AsyncSession, claims: list[KeyClaim]) -> set[tuple[str, str, str | None]]:
     """Insert the keys not taken yet, in one statement; the (caller, key, lead) of those this call took. A key
     another transaction holds uncommitted makes the insert wait for it, then skip it."""
-    items = [None if i is None else json_text(i) for i in batch_items]
-    rows = await fetch(session, _CLAIM, caller_keys, keys, body_hashes, lead_ids, items)
+    rows = await fetch(
+        session,
+        _CLAIM,
+        [c.caller_key for c in claims],
+        [c.key for c in claims],
+        [c.body_hash for c in claims],
+        [c.lead_id for c in claims],
+        [None if c.batch_items is None else json_text(c.batch_items) for c in claims],
+    )
     return {(row[0], row[1], row[2]) for row in rows}
 
 

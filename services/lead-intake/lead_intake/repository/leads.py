@@ -6,10 +6,12 @@ commit and per verdict poll (docs/performance.md, "Raw asyncpg lane")."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,28 +75,51 @@ async def insert_leads(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     )
 
 
-async def apply_verdicts(
-    session: AsyncSession,
-    *,
-    lead_ids: list[str],
-    statuses: list[str],
-    customer_ids: list[str | None],
-    assigned_dealers: list[str | None],
-    verdicts: list[str],
-    lead_versions: list[int],
-) -> list[asyncpg.Record]:
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The router's verdict on one lead, as the verdict consumer applies it."""
+
+    lead_id: str
+    status: str
+    customer_id: str | None
+    assigned_dealer: str | None
+    verdict: dict[str, Any]
+    lead_version: int = 0  # a rejection is never reassigned: unversioned
+
+
+@dataclass(frozen=True, slots=True)
+class Reassignment:
+    """A lead moved to another dealer (or to the HQ queue) by the router, at its `lead_version`."""
+
+    lead_id: str
+    to_dealer: str | None
+    lead_version: int
+
+
+async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> list[asyncpg.Record]:
     """Record a poll's verdicts (distinct leads) in one UPDATE; per lead updated: id, entrant, network registered,
     status as stored."""
     return await fetch(
-        session, _APPLY_VERDICTS, lead_ids, statuses, customer_ids, assigned_dealers, verdicts, lead_versions
+        session,
+        _APPLY_VERDICTS,
+        [v.lead_id for v in verdicts],
+        [v.status for v in verdicts],
+        [v.customer_id for v in verdicts],
+        [v.assigned_dealer for v in verdicts],
+        [orjson.dumps(v.verdict).decode() for v in verdicts],
+        [v.lead_version for v in verdicts],
     )
 
 
-async def apply_reassignments(
-    session: AsyncSession, *, lead_ids: list[str], to_dealers: list[str | None], lead_versions: list[int]
-) -> None:
+async def apply_reassignments(session: AsyncSession, reassignments: list[Reassignment]) -> None:
     """Move leads (distinct) to their new dealers in one UPDATE, unless a newer fact is stored already."""
-    await execute(session, _APPLY_REASSIGNMENTS, lead_ids, to_dealers, lead_versions)
+    await execute(
+        session,
+        _APPLY_REASSIGNMENTS,
+        [r.lead_id for r in reassignments],
+        [r.to_dealer for r in reassignments],
+        [r.lead_version for r in reassignments],
+    )
 
 
 async def states(session: AsyncSession, lead_ids: Sequence[str]) -> Sequence[Row[Any]]:
