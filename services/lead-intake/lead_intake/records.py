@@ -174,6 +174,14 @@ class ValidationResult:
 
 _TEXT, _NUMBER, _PHONE, _REGION_CODE, _TIER, _NATURE, _PRODUCT_LINE, _HORIZON, _INDUSTRY = range(9)
 _ROOT_FIELDS = ("source", "network_code", *BLOCKS)
+_VEHICLE_FIELDS = {
+    "brand": _TEXT,
+    "model": _TEXT,
+    "quantity": _NUMBER,
+    "function": _TEXT,
+    "horsepower": _NUMBER,
+    "body_spec": _TEXT,
+}
 _BLOCK_FIELDS: dict[str, dict[str, int]] = {
     "customer": {
         "name": _TEXT,
@@ -184,14 +192,7 @@ _BLOCK_FIELDS: dict[str, dict[str, int]] = {
         "nature": _NATURE,
         "industry": _INDUSTRY,
     },
-    "vehicles_in_use": {
-        "brand": _TEXT,
-        "model": _TEXT,
-        "quantity": _NUMBER,
-        "function": _TEXT,
-        "horsepower": _NUMBER,
-        "body_spec": _TEXT,
-    },
+    "vehicles_in_use": _VEHICLE_FIELDS,
     "usage": {
         "cargo": _TEXT,
         "load_tons": _NUMBER,
@@ -200,12 +201,7 @@ _BLOCK_FIELDS: dict[str, dict[str, int]] = {
         "insurance": _TEXT,
     },
     "purchase_intent": {
-        "brand": _TEXT,
-        "model": _TEXT,
-        "quantity": _NUMBER,
-        "function": _TEXT,
-        "horsepower": _NUMBER,
-        "body_spec": _TEXT,
+        **_VEHICLE_FIELDS,  # the vehicle wanted is described as a vehicle in use is
         "product_line": _PRODUCT_LINE,
         "horizon": _HORIZON,
     },
