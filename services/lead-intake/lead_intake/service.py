@@ -50,8 +50,16 @@ class LeadState:
         return cls(**{name: getattr(lead, name) for name in _STATE_FIELDS})
 
     def as_json(self) -> dict[str, Any]:
-        """What the verdict notification carries (who else may see the lead is not part of it)."""
-        return {name: getattr(self, name) for name in _STATE_FIELDS if name != "assigned_dealer"}
+        """What the verdict notification carries (who else may see the lead is not part of it); spelt out, as it
+        is built once per verdict on the consumer's hot path."""
+        return {
+            "lead_id": self.lead_id,
+            "status": self.status,
+            "entered_by": self.entered_by,
+            "customer_id": self.customer_id,
+            "verdict": self.verdict,
+            "network_registered": self.network_registered,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LeadState:
