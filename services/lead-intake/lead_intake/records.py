@@ -10,7 +10,7 @@ The caller keeps the raw record (the internal topic carries it as submitted).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -85,12 +85,18 @@ class PurchaseIntent(VehicleInUse):
     horizon: str
 
 
-_FIELD_NAMES = {block: tuple(f.name for f in fields(block)) for block in (VehicleInUse, Usage, PurchaseIntent)}
-
-
-def _plain(block: VehicleInUse | Usage) -> dict[str, Any]:
-    """A block's fields in declaration order, the contract's names."""
-    return {name: getattr(block, name) for name in _FIELD_NAMES[type(block)]}
+# Spelt out rather than read from the dataclass fields: this runs for every record saved, and a literal is twice as
+# fast as a loop over the field names.
+def _vehicle(v: VehicleInUse) -> dict[str, Any]:
+    """A vehicle in use, or the vehicle a purchase intent wants, with the contract's names."""
+    return {
+        "brand": v.brand,
+        "model": v.model,
+        "quantity": v.quantity,
+        "function": v.function,
+        "horsepower": v.horsepower,
+        "body_spec": v.body_spec,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +134,19 @@ class NormalizedRecord:
                 # Only when given: records stored before the field existed and records without it read the same.
                 **({"industry": c.industry} if c.industry is not None else {}),
             },
-            "vehicles_in_use": None if self.vehicles_in_use is None else [_plain(v) for v in self.vehicles_in_use],
-            "usage": None if self.usage is None else _plain(self.usage),
-            "purchase_intent": None if self.purchase_intent is None else _plain(self.purchase_intent),
+            "vehicles_in_use": None if self.vehicles_in_use is None else [_vehicle(v) for v in self.vehicles_in_use],
+            "usage": None
+            if (u := self.usage) is None
+            else {
+                "cargo": u.cargo,
+                "load_tons": u.load_tons,
+                "haul_distance_km": u.haul_distance_km,
+                "consumer_credit": u.consumer_credit,
+                "insurance": u.insurance,
+            },
+            "purchase_intent": None
+            if (i := self.purchase_intent) is None
+            else {**_vehicle(i), "product_line": i.product_line, "horizon": i.horizon},
         }
 
     @classmethod
