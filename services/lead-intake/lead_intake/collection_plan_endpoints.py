@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lead_intake.api import Caller, OwnerPath, model_of, own_or_404, problems, small_body
 from lead_intake.collection_plans import (
     check_breakdown,
     check_hq_plan,
@@ -19,25 +18,16 @@ from lead_intake.collection_plans import (
     parse_month,
 )
 from lead_intake.collection_rollups import DealerMonth, Line, dealer_months, month_rollup
-from lead_intake.endpoints import read_json
 from lead_intake.information_networks import HQ_OWNER
-from lead_intake.network_models import CollectionBreakdown, CollectionPlan
-from lead_intake.settings import IntakeSettings
+from lead_intake.repository import collection_plans, networks
 from leadnet_shared.app import runtime_of
-from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.auth import Principal, require_roles
 from leadnet_shared.events import CollectionPlanIssued
-from leadnet_shared.problems import PROBLEM_JSON, Forbidden, NotFound
+from leadnet_shared.problems import Forbidden
 
 router = APIRouter(prefix="/v1/collection-plans", tags=["collection plans"])
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-Caller = Annotated[Principal, Depends(bearer_principal)]
 MonthPath = Annotated[str, Path(max_length=7, description="2026-10")]
-DealerPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "forbidden", **PROBLEM},
-    404: {"description": "not_found", **PROBLEM},
-    422: {"description": "validation_failed", **PROBLEM},
-}
+ERRORS = problems(403, 404, 422)
 
 
 class NetworkPlanLine(BaseModel):
@@ -98,31 +88,12 @@ class MonthCollectionPlan(BaseModel):
     policy_version: str
 
 
-def _owner(principal: Principal, dealer: str) -> None:
-    if not principal.is_hq and dealer != principal.dealer:
-        raise NotFound("No such collection plan.")
-
-
 def _dealer_out(d: DealerMonth) -> DealerCollectionPlan:
-    return DealerCollectionPlan(
-        dealer=d.dealer,
-        month=d.month,
-        sales_level=d.sales_level,
-        region=d.region,
-        target=d.target,
-        graded_in=d.graded_in,
-        breakdown_networks=d.breakdown_networks,
-        breakdown_people=d.breakdown_people,
-        collected=d.collected,
-        verified=d.verified,
-        handed_on=d.handed_on,
-        hand_on_due_by=d.hand_on_due_by,
-        hand_on=d.hand_on,
+    return model_of(
+        DealerCollectionPlan,
+        d,
         hand_on_flagged=d.flagged,
-        networks=[
-            NetworkPlanLine(code=n.code, grade=n.grade, planned=n.planned, collected=n.collected, verified=n.verified)
-            for n in d.networks
-        ],
+        networks=[model_of(NetworkPlanLine, n) for n in d.networks],
         policy_version=collection_rules().version,
     )
 
@@ -133,7 +104,7 @@ async def _plan(session: AsyncSession, *, dealer: str, month: str, now: datetime
 
 
 def _lines(lines: list[Line]) -> list[RollupLine]:
-    return [RollupLine(key=x.key, planned=x.planned, collected=x.collected, verified=x.verified) for x in lines]
+    return [model_of(RollupLine, x) for x in lines]
 
 
 async def _month(session: AsyncSession, *, month: str, principal: Principal, now: datetime) -> MonthCollectionPlan:
@@ -171,18 +142,12 @@ async def put_month_plan(month: MonthPath, request: Request, principal: Caller) 
     require_roles(principal, "hq_admin")
     parse_month(month)
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    _, body = await read_json(request, limit=settings.max_record_bytes)
+    body = await small_body(request)
     now = runtime.clock.now()
     async with runtime.db.transaction() as session:
-        national = {
-            code
-            for (code,) in await session.execute(
-                text("SELECT code FROM information_networks WHERE owner = :hq"), {"hq": HQ_OWNER}
-            )
-        }
-        plan = check_hq_plan(body, national_networks=national)
-        insert = pg_insert(CollectionPlan).values(
+        plan = check_hq_plan(body, national_networks=await networks.codes_of(session, HQ_OWNER))
+        await collection_plans.save_hq_plan(
+            session,
             month=month,
             industries=plan.industries,
             networks=plan.networks,
@@ -190,12 +155,6 @@ async def put_month_plan(month: MonthPath, request: Request, principal: Caller) 
             issued_at=now,
             updated_at=now,
             updated_by=principal.caller_key,
-        )
-        await session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[CollectionPlan.month],
-                set_={k: insert.excluded[k] for k in ("industries", "networks", "total", "updated_at", "updated_by")},
-            )
         )
         issued = CollectionPlanIssued(
             month=month,
@@ -232,9 +191,9 @@ async def get_month_plan(month: MonthPath, request: Request, principal: Caller) 
     summary="A dealer's monthly target, its breakdown, and what it collected and got verified",
 )
 async def get_dealer_plan(
-    month: MonthPath, dealer: DealerPath, request: Request, principal: Caller
+    month: MonthPath, dealer: OwnerPath, request: Request, principal: Caller
 ) -> DealerCollectionPlan:
-    _owner(principal, dealer)
+    own_or_404(principal, dealer, "collection plan")
     parse_month(month)
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -248,35 +207,23 @@ async def get_dealer_plan(
     summary="The dealer's breakdown of its month's target per network and per person",
 )
 async def put_dealer_breakdown(
-    month: MonthPath, dealer: DealerPath, request: Request, principal: Caller
+    month: MonthPath, dealer: OwnerPath, request: Request, principal: Caller
 ) -> DealerCollectionPlan:
     """The dealer itself, or hq_admin. Networks are the dealer's own regional networks."""
     require_roles(principal, "dealer", "hq_admin")
-    _owner(principal, dealer)
+    own_or_404(principal, dealer, "collection plan")
     parse_month(month)
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    _, body = await read_json(request, limit=settings.max_record_bytes)
+    body = await small_body(request)
     async with runtime.db.transaction() as session:
-        own = {
-            code
-            for (code,) in await session.execute(
-                text("SELECT code FROM information_networks WHERE owner = :d"), {"d": dealer}
-            )
-        }
-        breakdown = check_breakdown(body, own_networks=own)
-        insert = pg_insert(CollectionBreakdown).values(
+        breakdown = check_breakdown(body, own_networks=await networks.codes_of(session, dealer))
+        await collection_plans.save_breakdown(
+            session,
             dealer=dealer,
             month=month,
             networks=breakdown.networks,
             people=breakdown.people,
             updated_at=runtime.clock.now(),
             updated_by=principal.caller_key,
-        )
-        await session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[CollectionBreakdown.dealer, CollectionBreakdown.month],
-                set_={k: insert.excluded[k] for k in ("networks", "people", "updated_at", "updated_by")},
-            )
         )
         return await _plan(session, dealer=dealer, month=month, now=runtime.clock.now())

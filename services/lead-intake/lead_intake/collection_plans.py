@@ -4,13 +4,13 @@ collected and what was verified. Tables: `policy/collection_plans.toml`."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import Any
 
+from lead_intake.checks import count_up_to, counts_table, json_object, one_of, unknown_fields
 from lead_intake.network_grades import grade_rules
+from lead_intake.periods import MONTH, closest_reminder, local_midnight, month_days
 from lead_intake.records import industries
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import SALES_LEVELS
@@ -20,7 +20,6 @@ from leadnet_shared.problems import FieldProblem, ProblemCollector, ValidationFa
 POLICY_PACKAGE = "lead_intake"
 POLICY_NAME = "collection_plans"
 FALLBACK_LEVEL = "lt_300"
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _FIELDS = frozenset({"networks", "people"})
 
 
@@ -80,7 +79,7 @@ def dealer_target(*, sales_level: str | None, network_grades: list[str]) -> int:
 
 
 def parse_month(month: str) -> tuple[int, int]:
-    found = _MONTH.match(month)
+    found = MONTH.match(month)
     if found is None:
         raise ValidationFailed(
             "month must look like 2026-10.", errors=[FieldProblem("/month", "invalid_value", "must look like 2026-10")]
@@ -97,51 +96,33 @@ class Breakdown:
 def check_breakdown(body: object, *, own_networks: set[str]) -> Breakdown:
     """`{"networks": {code: n}, "people": {person: n}}`: the dealer's own networks only; every problem at once."""
     rules = collection_rules()
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "The body must be a JSON object.", errors=[FieldProblem("", "invalid_type", "must be an object")]
-        )
+    body = json_object(body)
     problems = ProblemCollector()
-    for key in body:
-        if key not in _FIELDS:
-            problems.add(f"/{key}", "unknown_field", "not a field of a breakdown")
-    parts: dict[str, dict[str, int]] = {}
-    for part in ("networks", "people"):
-        value: Any = body.get(part, {})
-        parts[part] = {}
-        if not isinstance(value, dict):
-            problems.add(f"/{part}", "invalid_type", "must be an object {name: records}")
-            continue
-        if len(value) > rules.max_lines:
-            problems.add(f"/{part}", "too_many_items", f"at most {rules.max_lines}")
-            continue
-        for name, count in value.items():
-            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= rules.max_count:
-                problems.add(f"/{part}/{name}", "invalid_value", f"must be an integer 0..{rules.max_count}")
-            elif part == "networks" and name not in own_networks:
-                problems.add(f"/{part}/{name}", "unknown_network", "not one of the dealer's regional networks")
-            elif not name.strip() or len(name) > 80:
-                problems.add(f"/{part}/{name}", "invalid_value", "a name of 1..80 characters")
-            else:
-                parts[part][name] = count
+    unknown_fields(body, _FIELDS, problems, "not a field of a breakdown")
+    count, named = count_up_to(rules.max_count), _named
+    own = one_of(own_networks, "unknown_network", "not one of the dealer's regional networks")
+    networks = counts_table(body, "networks", problems, max_lines=rules.max_lines, checks=[count, own, named])
+    people = counts_table(body, "people", problems, max_lines=rules.max_lines, checks=[count, named])
     problems.raise_if_any("The breakdown has field problems; see errors.")
-    return Breakdown(networks=parts["networks"], people=parts["people"])
+    return Breakdown(networks=networks, people=people)
+
+
+def _named(name: str, _count: object) -> tuple[str, str] | None:
+    return None if name.strip() and len(name) <= 80 else ("invalid_value", "a name of 1..80 characters")
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The month's [start, end) in Asia/Shanghai, as UTC instants."""
     year, m = parse_month(month)
-    start = datetime.combine(date(year, m, 1), time(), tzinfo=SHANGHAI)
-    end = datetime.combine(date(year + (m == 12), m % 12 + 1, 1), time(), tzinfo=SHANGHAI)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    start, end = month_days(year, m)
+    return local_midnight(start), local_midnight(end)
 
 
 def hand_on_due_by(month: str) -> datetime:
     """The end of the month's hand-on day (the 25th), Asia/Shanghai: records entered before it are handed on in
     time."""
     year, m = parse_month(month)
-    day = date(year, m, collection_rules().hand_on_day) + timedelta(days=1)
-    return datetime.combine(day, time(), tzinfo=SHANGHAI).astimezone(UTC)
+    return local_midnight(date(year, m, collection_rules().hand_on_day) + timedelta(days=1))
 
 
 def hand_on_status(*, target: int, handed_on: int, now: datetime, due_by: datetime) -> str:
@@ -174,11 +155,8 @@ def hand_on_reminder_due(now: datetime) -> HandOnReminder | None:
     if now >= due_by:
         return None
     due_day = (due_by - timedelta(days=1)).astimezone(SHANGHAI).date()
-    for days in rules.hand_on_remind_days:  # ascending: the closest first
-        at = datetime.combine(due_day - timedelta(days=days), rules.hand_on_remind_at, tzinfo=SHANGHAI)
-        if at.astimezone(UTC) <= now:
-            return HandOnReminder(month=month, due_by=due_by, days_before=days, remind_at=at.astimezone(UTC))
-    return None
+    found = closest_reminder(due_day, rules.hand_on_remind_days, rules.hand_on_remind_at, now)
+    return None if found is None else HandOnReminder(month, due_by, *found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,33 +178,15 @@ def check_hq_plan(body: object, *, national_networks: set[str]) -> HqPlan:
     the allowed ones), networks HQ's own national ones; every problem at once."""
     rules = collection_rules()
     allowed = industries()
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "The body must be a JSON object.", errors=[FieldProblem("", "invalid_type", "must be an object")]
-        )
+    body = json_object(body)
     problems = ProblemCollector()
-    for key in body:
-        if key not in _HQ_FIELDS:
-            problems.add(f"/{key}", "unknown_field", "not a field of a collection plan: industries, networks")
+    unknown_fields(body, _HQ_FIELDS, problems, "not a field of a collection plan: industries, networks")
     if "industries" not in body:
         problems.add("/industries", "missing_field", "industries is required: {industry: records}")
-    parts: dict[str, dict[str, int]] = {"industries": {}, "networks": {}}
-    for part in ("industries", "networks"):
-        value: Any = body.get(part, {})
-        if not isinstance(value, dict):
-            problems.add(f"/{part}", "invalid_type", "must be an object {name: records}")
-            continue
-        if len(value) > rules.max_lines:
-            problems.add(f"/{part}", "too_many_items", f"at most {rules.max_lines}")
-            continue
-        for name, count in value.items():
-            if part == "industries" and name not in allowed:
-                problems.add(f"/{part}/{name}", "invalid_enum", f"must be one of: {', '.join(allowed)}")
-            elif part == "networks" and name not in national_networks:
-                problems.add(f"/{part}/{name}", "unknown_network", "not one of HQ's national networks")
-            elif not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= rules.hq_max_count:
-                problems.add(f"/{part}/{name}", "invalid_value", f"must be an integer 0..{rules.hq_max_count}")
-            else:
-                parts[part][name] = count
+    count, limit = count_up_to(rules.hq_max_count), rules.max_lines
+    industry = one_of(allowed, "invalid_enum", f"must be one of: {', '.join(allowed)}")
+    national = one_of(national_networks, "unknown_network", "not one of HQ's national networks")
+    planned = counts_table(body, "industries", problems, max_lines=limit, checks=[industry, count])
+    networks = counts_table(body, "networks", problems, max_lines=limit, checks=[national, count])
     problems.raise_if_any("The collection plan has field problems; see errors.")
-    return HqPlan(industries=parts["industries"], networks=parts["networks"])
+    return HqPlan(industries=planned, networks=networks)

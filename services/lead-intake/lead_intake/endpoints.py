@@ -8,14 +8,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lead_intake.api import model_of, read_json
 from lead_intake.life_cycle import return_lead
 from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.rate_limit import RateLimiter
 from lead_intake.records import validate_record
 from lead_intake.refusals import refusal, write_refusals
+from lead_intake.repository import leads
 from lead_intake.schemas import BatchOut, LeadOut, LeadPending, LeadVerdict, ReturnIn
 from lead_intake.service import (
     LeadState,
@@ -30,18 +31,16 @@ from lead_intake.service import (
     verdict_response,
 )
 from lead_intake.settings import IntakeSettings
-from lead_intake.state import intake_state
+from lead_intake.state import IntakeState, intake_state
 from lead_intake.visibility import ACCESS_LOG, LEADS, sees_personal_data
 from leadnet_shared.access_log import endpoint_of
-from leadnet_shared.app import runtime_of
+from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.events import LeadRefused
-from leadnet_shared.http import nul_problems
 from leadnet_shared.idempotency import IDEMPOTENCY_KEY_MAX, IdempotencyKeyHeader
 from leadnet_shared.problems import (
     PROBLEM_JSON,
     FieldProblem,
-    MalformedJson,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -63,24 +62,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 Caller = Annotated[Principal, Depends(bearer_principal)]
-
-
-async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
-    """The body and its parsed JSON; 413 past `limit` (checked on the declared length before reading, if any)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit}.")
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit is {limit}.")
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"The request body is not valid JSON: {exc}") from exc
-    nul = nul_problems(parsed, body=body)
-    if nul:  # PostgreSQL cannot store it: refused here, not as a failed group commit
-        raise ValidationFailed("The request has field problems; see errors.", errors=nul)
-    return body, parsed
 
 
 def _respond(status: int, body: dict[str, Any], lead_id: str | None) -> Response:
@@ -119,13 +100,21 @@ async def submit_lead_lane(request: Request) -> Response | None:
     return await _submit_lead(request, await bearer_principal(request), idempotency_key)
 
 
-async def _submit_lead(request: Request, principal: Principal, idempotency_key: str | None) -> Response:
+async def _admit_writer(
+    request: Request, principal: Principal, *, batch: bool
+) -> tuple[Runtime, IntakeSettings, IntakeState]:
+    """A write of records: a dealer or hq_admin, within its rate, and an active dealer."""
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     intake = intake_state(runtime)
-    _take_rate(intake.rate_limiter, principal.caller_key)
+    _take_rate(intake.batch_rate_limiter if batch else intake.rate_limiter, principal.caller_key)
     await intake.dealers.require(runtime.db, principal)
+    return runtime, settings, intake
+
+
+async def _submit_lead(request: Request, principal: Principal, idempotency_key: str | None) -> Response:
+    runtime, settings, intake = await _admit_writer(request, principal, batch=False)
     try:
         body, raw = await read_json(request, limit=settings.max_record_bytes)
     except ValidationFailed as refused:  # a NUL in a text field: a refused record too
@@ -203,63 +192,33 @@ async def submit_batch(
     a bulk import then goes as fast as intake saves, not as fast as the router decides, and collects the
     verdicts afterwards through `POST /v1/leads/verdicts`.
     """
-    require_roles(principal, "dealer", "hq_admin")
-    runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
-    intake = intake_state(runtime)
-    _take_rate(intake.batch_rate_limiter, principal.caller_key)
-    await intake.dealers.require(runtime.db, principal)
+    runtime, settings, intake = await _admit_writer(request, principal, batch=True)
     body, parsed = await read_json(request, limit=settings.max_batch_bytes)
     records = _batch_records(parsed, limit=settings.max_batch_records)
     now = runtime.clock.now()
     items: list[dict[str, Any]] = []
-    leads: list[SubmittedLead] = []
+    saved: list[SubmittedLead] = []
     refused: list[LeadRefused] = []  # written in the batch's transaction (lead_intake.refusals)
     for index, raw in enumerate(records):
+        error: ServiceError
         if len(orjson.dumps(raw)) > settings.max_record_bytes:
-            problem = _record_problem(
-                PayloadTooLarge(f"The record is larger than {settings.max_record_bytes} bytes."), index
-            )
-            items.append({"problem": problem})
-            refused.append(
-                refusal(
-                    principal=principal,
-                    raw=None,
-                    source=None,
-                    problems=[],
-                    status=413,
-                    channel="batch",
-                    batch_index=index,
-                    now=now,
+            error = PayloadTooLarge(f"The record is larger than {settings.max_record_bytes} bytes.")
+            why: dict[str, Any] = {"raw": None, "source": None, "problems": [], "status": 413}
+        else:
+            result = validate_record(raw)
+            if result.record is not None:
+                lead = prepare_submitted_lead(
+                    principal=principal, raw=raw, record=result.record, now=now, topic_prefix=settings.topic_prefix
                 )
-            )
-            continue
-        result = validate_record(raw)
-        if result.record is None:
-            problem = _record_problem(
-                ValidationFailed("The record has field problems; see errors.", errors=result.problems), index
-            )
-            items.append({"problem": problem})
-            refused.append(
-                refusal(
-                    principal=principal,
-                    raw=raw,
-                    source=result.source,
-                    problems=result.problems,
-                    status=422,
-                    channel="batch",
-                    batch_index=index,
-                    now=now,
-                )
-            )
-            continue
-        lead = prepare_submitted_lead(
-            principal=principal, raw=raw, record=result.record, now=now, topic_prefix=settings.topic_prefix
-        )
-        leads.append(lead)
-        items.append({"lead_id": lead.row["lead_id"]})
+                saved.append(lead)
+                items.append({"lead_id": lead.row["lead_id"]})
+                continue
+            error = ValidationFailed("The record has field problems; see errors.", errors=result.problems)
+            why = {"raw": raw, "source": result.source, "problems": result.problems, "status": 422}
+        items.append({"problem": _record_problem(error, index)})
+        refused.append(refusal(principal=principal, channel="batch", batch_index=index, now=now, **why))
     waiter = intake.verdicts
-    waits = [(lead.row["lead_id"], waiter.expect(lead.row["lead_id"])) for lead in leads]
+    waits = [(lead.row["lead_id"], waiter.expect(lead.row["lead_id"])) for lead in saved]
     replay: IdempotencyKey | None = None
     try:
         async with runtime.db.transaction() as session:
@@ -273,7 +232,7 @@ async def submit_batch(
                     batch_items=items,
                 )
             if replay is None:
-                await save_leads(session, runtime.outbox, leads)
+                await save_leads(session, runtime.outbox, saved)
                 await write_refusals(session, runtime.outbox, refused)
     except BaseException:
         for lead_id, fut in waits:
@@ -337,46 +296,52 @@ async def lead_verdicts(request: Request, principal: Caller) -> Response:
     return Response(orjson.dumps({"results": results}), media_type="application/json")
 
 
-def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
+def _listed(
+    parsed: Any, name: str, *, of: type = object, unknown: str, wrong: str, body: str, limit: int, too_many: str
+) -> list[Any]:
+    """The list `{name: [...]}` (of `of` items) a body is; every field problem at once (`unknown` and `wrong` the
+    messages of an unknown field and of a missing or wrong list, `body` what the body is called), 413 past `limit`
+    items."""
     if not isinstance(parsed, dict):
         raise ValidationFailed(
-            'The body must be an object {"lead_ids": [...]}.',
+            f'The body must be an object {{"{name}": [...]}}.',
             errors=[FieldProblem("", "invalid_type", "must be an object")],
         )
-    problems = [FieldProblem(json_pointer(k), "unknown_field", "not a field") for k in parsed if k != "lead_ids"]
-    ids = parsed.get("lead_ids")
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        problems.append(
-            FieldProblem("/lead_ids", "missing_field" if ids is None else "invalid_type", "a list of lead ids")
-        )
+    problems = [FieldProblem(json_pointer(k), "unknown_field", unknown) for k in parsed if k != name]
+    listed = parsed.get(name)
+    if not isinstance(listed, list) or not all(isinstance(i, of) for i in listed):
+        problems.append(FieldProblem(f"/{name}", "missing_field" if listed is None else "invalid_type", wrong))
     if problems:
-        raise ValidationFailed("The body has field problems; see errors.", errors=problems)
-    assert isinstance(ids, list)
-    if len(ids) > limit:
-        raise PayloadTooLarge(f"{len(ids)} lead ids; the limit is {limit}.")
-    return ids
+        raise ValidationFailed(f"The {body} has field problems; see errors.", errors=problems)
+    assert isinstance(listed, list)
+    if len(listed) > limit:
+        raise PayloadTooLarge(too_many.format(n=len(listed), limit=limit))
+    return listed
+
+
+def _lead_ids(parsed: Any, *, limit: int) -> list[str]:
+    return _listed(
+        parsed,
+        "lead_ids",
+        of=str,
+        unknown="not a field",
+        wrong="a list of lead ids",
+        body="body",
+        limit=limit,
+        too_many="{n} lead ids; the limit is {limit}.",
+    )
 
 
 def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
-    if not isinstance(parsed, dict):
-        raise ValidationFailed(
-            'The body must be an object {"records": [...]}.',
-            errors=[FieldProblem("", "invalid_type", "must be an object")],
-        )
-    unknown = [
-        FieldProblem(json_pointer(k), "unknown_field", "not a field of a batch") for k in parsed if k != "records"
-    ]
-    records = parsed.get("records")
-    if not isinstance(records, list):
-        problem = FieldProblem(
-            "/records", "missing_field" if records is None else "invalid_type", "records must be a list of records"
-        )
-        raise ValidationFailed("The batch has field problems; see errors.", errors=[*unknown, problem])
-    if unknown:
-        raise ValidationFailed("The batch has field problems; see errors.", errors=unknown)
-    if len(records) > limit:
-        raise PayloadTooLarge(f"The batch has {len(records)} records; the limit is {limit}.")
-    return records
+    return _listed(
+        parsed,
+        "records",
+        unknown="not a field of a batch",
+        wrong="records must be a list of records",
+        body="batch",
+        limit=limit,
+        too_many="The batch has {n} records; the limit is {limit}.",
+    )
 
 
 @router.get(
@@ -388,8 +353,7 @@ def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
 async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        found = (await session.execute(select(Lead).where(Lead.lead_id == lead_id))).scalar_one_or_none()
-        lead = LEADS.visible(principal, found)
+        lead = LEADS.visible(principal, await leads.lead(session, lead_id))
         assert isinstance(lead, Lead)
         unmasked = sees_personal_data(principal, lead)
         if unmasked and principal.role == "dealer" and principal.dealer is not None:
@@ -417,19 +381,11 @@ def lead_out(lead: Lead, principal: Principal, *, unmasked: bool | None = None) 
         unmasked = sees_personal_data(principal, lead)
     # A refused duplicate is stored masked already (service.keep_refusals_masked): shown as stored.
     unmasked = unmasked or lead.status == "rejected_duplicate"
-    return LeadOut(
-        lead_id=lead.lead_id,
-        status=lead.status,
-        entered_by=lead.entered_by,
-        source=lead.source,
-        network_code=lead.network_code,
-        network_registered=lead.network_registered,
-        submitted_at=lead.submitted_at,
-        verdict=lead.verdict,
+    return model_of(
+        LeadOut,
+        lead,
         record=masked_record(lead.normalized, unmasked=unmasked),
         record_version=len(lead.record_versions or []) + 1,
-        return_round=lead.return_round,
-        closed_reason=lead.closed_reason,
     )
 
 

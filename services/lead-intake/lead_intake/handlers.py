@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.erasure import forget_customer
 from lead_intake.life_cycle import apply_corrections, apply_life_cycle
+from lead_intake.repository import leads
+from lead_intake.repository.erasure import forget_customer
+from lead_intake.repository.leads import Reassignment, Verdict
 from lead_intake.service import (
-    Reassignment,
-    Verdict,
     apply_reassignments,
     apply_verdicts,
     keep_refusals_masked,
-    mark_verified,
 )
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
@@ -80,7 +79,7 @@ async def on_lead_events(session: AsyncSession, envelopes: list[Envelope]) -> No
     await keep_refusals_masked(session, [v.lead_id for v in verdicts.values() if v.status == "rejected_duplicate"])
     await apply_reassignments(session, list(reassignments.values()))
     for event in verified:  # a verified record counts for its network's authenticity (domain.md §1)
-        await mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
+        await leads.mark_verified(session, lead_id=event.lead_id, verified_at=event.verified_at)
     # Closed, returned, reopened: facts that commute, applied after the verdicts they may have overtaken.
     facts = [fact for fact in map(life_cycle_fact, envelopes) if fact is not None]
     if facts:

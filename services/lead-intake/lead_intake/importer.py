@@ -36,6 +36,7 @@ import asyncio
 import codecs
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -428,17 +429,20 @@ async def run_import_async(
                 await in_flight.put((index, batch, task))
             await in_flight.put((-1, [], asyncio.create_task(_nothing())))
 
+        # Once every batch is sent (now, or by an earlier run): collect the verdicts still pending.
+        settle = functools.partial(
+            _settle,
+            client,
+            token=token,
+            result_file=result_file,
+            state_file=state_file,
+            state=state,
+            summary=summary,
+            within=settle_seconds,
+            progress=progress,
+        )
         if state.all_sent:
-            await _settle(
-                client,
-                token=token,
-                result_file=result_file,
-                state_file=state_file,
-                state=state,
-                summary=summary,
-                within=settle_seconds,
-                progress=progress,
-            )
+            await settle()
             summary.elapsed_seconds = time.perf_counter() - started
             bar.close()
             return summary
@@ -475,16 +479,7 @@ async def run_import_async(
             state.all_sent = True
             state.save(state_file)
             bar.close()
-            await _settle(
-                client,
-                token=token,
-                result_file=result_file,
-                state_file=state_file,
-                state=state,
-                summary=summary,
-                within=settle_seconds,
-                progress=progress,
-            )
+            await settle()
         finally:
             bar.close()
             if not producer.done():
@@ -570,32 +565,9 @@ async def _settle(
     state.save(state_file)
 
 
-def run_import(
-    *,
-    path: Path | str,
-    base_url: str,
-    token: str,
-    result_path: Path | str | None = None,
-    batch_size: int = 1000,
-    resume: bool = True,
-    progress: bool = True,
-    concurrency: int = 3,
-    settle_seconds: float = 1800.0,
-) -> ImportSummary:
-    """Blocking `run_import_async` for the CLI (`leadnet import FILE`)."""
-    return asyncio.run(
-        run_import_async(
-            path=path,
-            base_url=base_url,
-            token=token,
-            result_path=result_path,
-            batch_size=batch_size,
-            resume=resume,
-            progress=progress,
-            concurrency=concurrency,
-            settle_seconds=settle_seconds,
-        )
-    )
+def run_import(**options: Any) -> ImportSummary:
+    """Blocking `run_import_async` for the CLI (`leadnet import FILE`), with the same keyword options."""
+    return asyncio.run(run_import_async(**options))
 
 
 def read_results(result_path: Path | str) -> list[dict[str, str]]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from lead_intake.checks import json_object
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import cached_policy
@@ -75,11 +76,8 @@ def member_types() -> frozenset[str]:
 def check_registration(*, principal: Principal, body: object) -> NetworkRegistration:
     """Validate a registration and decide its scope and owner from who registers it (HQ national, dealer regional)."""
     rules = _rules()
+    body = json_object(body)
     problems = ProblemCollector()
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "The body must be a JSON object.", errors=[FieldProblem("", "invalid_type", "must be an object")]
-        )
     for key in body:
         if key not in _FIELDS:
             message = "decided by the system" if key in ("owner", "registered_by") else "not a field of a network"

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import Lead
+from lead_intake.repository import leads
 from leadnet_shared.events import LeadCorrected, LeadReturned, RecordCorrections
 from leadnet_shared.life_cycle import Fact, LifeCycle
 from leadnet_shared.outbox import Outbox
@@ -56,10 +56,7 @@ async def apply_life_cycle(session: AsyncSession, facts: Sequence[tuple[str, Fac
         by_lead.setdefault(lead_id, []).append(fact)
     if not by_lead:
         return
-    rows = await session.execute(
-        select(Lead).where(Lead.lead_id.in_(sorted(by_lead))).order_by(Lead.lead_id).with_for_update()
-    )
-    for lead in rows.scalars():
+    for lead in await leads.leads_for_update(session, list(by_lead)):
         before = state_of(lead)
         state = before
         for fact in by_lead[lead.lead_id]:
@@ -73,7 +70,7 @@ async def apply_life_cycle(session: AsyncSession, facts: Sequence[tuple[str, Fac
 async def return_lead(session: AsyncSession, outbox: Outbox, *, lead_id: str, reason: str, now: datetime) -> Lead:
     """HQ returns a routed record as invalid (the seed's 客戶營銷部退回的無效信息): round n+1 of its returns;
     `leadnet.lead.returned` tells the scheduler to give the entrant a re-check task."""
-    lead = (await session.execute(select(Lead).where(Lead.lead_id == lead_id).with_for_update())).scalar_one_or_none()
+    lead = await leads.lead(session, lead_id, for_update=True)
     if lead is None:
         raise NotFound("No such lead.")
     if lead.status not in RETURNABLE:
@@ -131,15 +128,10 @@ async def apply_corrections(session: AsyncSession, events: Sequence[LeadCorrecte
     """Each correction makes a new version of its record; the replaced version is kept with who and when."""
     if not events:
         return
-    ids = sorted({e.lead_id for e in events})
-    leads = {
-        lead.lead_id: lead
-        for lead in (
-            await session.execute(select(Lead).where(Lead.lead_id.in_(ids)).order_by(Lead.lead_id).with_for_update())
-        ).scalars()
-    }
+    ids = list({e.lead_id for e in events})
+    locked = {lead.lead_id: lead for lead in await leads.leads_for_update(session, ids)}
     for event in events:
-        lead = leads.get(event.lead_id)
+        lead = locked.get(event.lead_id)
         if lead is None:
             continue
         # The blocks this version knows (a newer producer's extra block is left alone, not refused).

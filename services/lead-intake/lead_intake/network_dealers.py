@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.models import DEALERS as DEALER_TABLE
+from lead_intake.repository import dealers
 from leadnet_shared.app import ConsumerSpec, Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import DEALERS, PARTY_TYPES, SALES_LEVELS, DealerUpserted, DealerWithdrawn, Envelope
@@ -60,7 +58,6 @@ class _Row:
     status: str
     first_seen_at: datetime
     updated_at: datetime
-    withdrawn: bool = False
 
 
 async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> None:
@@ -93,7 +90,6 @@ async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> 
                 "withdrawn",
                 gone.withdrawn_at,
                 gone.withdrawn_at,
-                withdrawn=True,
             )
         else:
             continue
@@ -106,39 +102,7 @@ async def on_dealer_events(session: AsyncSession, envelopes: list[Envelope]) -> 
         rows[row.code] = row
     if not rows:
         return
-    table = DEALER_TABLE
-    insert = pg_insert(table).values(
-        [
-            {
-                "code": r.code,
-                "sales_level": r.sales_level,
-                "party_type": r.party_type,
-                "region": r.region,
-                "status": r.status,
-                "first_seen_at": r.first_seen_at,
-                "updated_at": r.updated_at,
-            }
-            for r in sorted(rows.values(), key=lambda r: r.code)
-        ]
-    )
-    excluded = insert.excluded
-    withdrawn = excluded.status == "withdrawn"
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[table.c.code],
-            set_={
-                "sales_level": case((withdrawn, table.c.sales_level), else_=excluded.sales_level),
-                "party_type": case((withdrawn, table.c.party_type), else_=excluded.party_type),
-                "region": case((withdrawn, table.c.region), else_=excluded.region),
-                "status": excluded.status,
-                "first_seen_at": func.least(
-                    func.coalesce(table.c.first_seen_at, excluded.first_seen_at), excluded.first_seen_at
-                ),
-                "updated_at": excluded.updated_at,
-            },
-            where=table.c.updated_at <= excluded.updated_at,
-        )
-    )
+    await dealers.save_newest(session, [asdict(r) for r in sorted(rows.values(), key=lambda r: r.code)])
 
 
 def dealer_levels_consumer() -> ConsumerSpec:
@@ -148,10 +112,3 @@ def dealer_levels_consumer() -> ConsumerSpec:
         return on_dealer_events
 
     return ConsumerSpec(name=CONSUMER_NAME, topics=[DEALERS], handler=handler, types=frozenset({UPSERTED, WITHDRAWN}))
-
-
-async def sales_levels(session: AsyncSession, codes: list[str]) -> dict[str, str | None]:
-    found = await session.execute(
-        select(DEALER_TABLE.c.code, DEALER_TABLE.c.sales_level).where(DEALER_TABLE.c.code.in_(codes))
-    )
-    return {code: level for code, level in found.all()}

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from lead_intake.endpoints import read_json
+from lead_intake.api import Caller, model_of, problems, small_body
 from lead_intake.information_networks import (
     HQ_OWNER,
+    NetworkRegistration,
     authenticity,
     check_registration,
     parse_quarter,
     quarter_bounds,
     quarter_of,
 )
-from lead_intake.models import InformationNetwork, Lead
+from lead_intake.models import InformationNetwork
 from lead_intake.network_grades import grade_network
-from lead_intake.settings import IntakeSettings
+from lead_intake.repository import networks
 from lead_intake.state import intake_state
 from lead_intake.visibility import visible_network
 from leadnet_shared.app import runtime_of
-from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.auth import Principal, require_roles
 from leadnet_shared.events import NetworkUpserted
-from leadnet_shared.pagination import Page, PageParams, fetch_page
-from leadnet_shared.problems import PROBLEM_JSON, Conflict
+from leadnet_shared.pagination import Page, PageParams
+from leadnet_shared.problems import Conflict
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
 class Member(BaseModel):
@@ -78,15 +75,8 @@ class NetworkQuarterEvaluation(BaseModel):
     management: str | None  # main (levels 1-2) | auxiliary (level 3)
 
 
-def _out(network: InformationNetwork) -> NetworkOut:
-    return NetworkOut(
-        code=network.code,
-        name=network.name,
-        kind=network.kind,
-        scope=network.scope,
-        owner=network.owner,
-        members=[Member(**m) for m in network.members],
-    )
+def _out(network: InformationNetwork | NetworkRegistration) -> NetworkOut:
+    return model_of(NetworkOut, network)
 
 
 @router.post(
@@ -94,38 +84,27 @@ def _out(network: InformationNetwork) -> NetworkOut:
     status_code=201,
     response_model=NetworkOut,
     summary="Register an information network",
-    responses={
-        409: {"description": "network_exists", **PROBLEM},
-        403: {"description": "forbidden / dealer_not_active", **PROBLEM},
-        422: {"description": "validation_failed", **PROBLEM},
-    },
+    responses=problems(422, described={409: "network_exists", 403: "forbidden / dealer_not_active"}),
 )
 async def register_network(request: Request, principal: Caller) -> NetworkOut:
     """HQ (hq_admin) registers national networks, a dealer its regional ones (domain.md §1)."""
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     await intake_state(runtime).dealers.require(runtime.db, principal)
-    _, body = await read_json(request, limit=settings.max_record_bytes)
-    reg = check_registration(principal=principal, body=body)
+    reg = check_registration(principal=principal, body=await small_body(request))
     now = runtime.clock.now()
     async with runtime.db.transaction() as session:
-        inserted = await session.execute(
-            pg_insert(InformationNetwork)
-            .values(
-                code=reg.code,
-                name=reg.name,
-                kind=reg.kind,
-                scope=reg.scope,
-                owner=reg.owner,
-                members=reg.members,
-                registered_by=principal.caller_key,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(InformationNetwork.code)
-        )
-        if inserted.first() is None:
+        if not await networks.register(
+            session,
+            code=reg.code,
+            name=reg.name,
+            kind=reg.kind,
+            scope=reg.scope,
+            owner=reg.owner,
+            members=reg.members,
+            registered_by=principal.caller_key,
+            created_at=now,
+        ):
             raise Conflict(f"A network with code {reg.code!r} is already registered.", code="network_exists")
         # For dashboards: the network without its members' names (they can name people); no grade until evaluated.
         registered = NetworkUpserted(
@@ -138,14 +117,7 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
             updated_at=now,
         )
         await runtime.outbox.publish(session, registered, key=reg.code, subject=reg.code, time=now)
-    return NetworkOut(
-        code=reg.code,
-        name=reg.name,
-        kind=reg.kind,
-        scope=reg.scope,
-        owner=reg.owner,
-        members=[Member(**m) for m in reg.members],
-    )
+    return _out(reg)
 
 
 @router.get("", response_model=NetworkList, summary="The networks the caller may see")
@@ -155,25 +127,21 @@ async def list_networks(
     page: Annotated[PageParams, Depends()] = PageParams(),
 ) -> NetworkList:
     """By code; a network is never changed once registered, so `updated_since` is by registration time."""
-    query = select(InformationNetwork)
-    if not principal.is_hq:
-        query = query.where(InformationNetwork.owner.in_([HQ_OWNER, str(principal.dealer)]))
+    owners = None if principal.is_hq else [HQ_OWNER, str(principal.dealer)]
     async with runtime_of(request).db.sessions() as session:
-        found = await fetch_page(
-            session, query, order=[InformationNetwork.code], params=page, changed_at=InformationNetwork.created_at
-        )
+        found = await networks.page(session, owners=owners, params=page)
     return NetworkList(items=[_out(n) for n in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 async def _visible_network(request: Request, principal: Principal, code: str) -> InformationNetwork:
     async with runtime_of(request).db.sessions() as session:
-        return visible_network(principal, await session.get(InformationNetwork, code))
+        return visible_network(principal, await networks.network(session, code))
 
 
 @router.get(
     "/{code}",
     response_model=NetworkOut,
-    responses={404: {"description": "not_found", **PROBLEM}},
+    responses=problems(404),
     summary="One information network",
 )
 async def get_network(code: str, request: Request, principal: Caller) -> NetworkOut:
@@ -183,7 +151,7 @@ async def get_network(code: str, request: Request, principal: Caller) -> Network
 @router.get(
     "/{code}/stats",
     response_model=NetworkStats,
-    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "invalid quarter"}},
+    responses={**problems(404), 422: {"description": "invalid quarter"}},
     summary="Records and verified records of a network in a quarter",
 )
 async def network_stats(code: str, request: Request, principal: Caller, quarter: str | None = None) -> NetworkStats:
@@ -205,24 +173,14 @@ async def _quarter_counts(request: Request, code: str, quarter: str | None) -> t
     parse_quarter(quarter)
     start, end = quarter_bounds(quarter)
     async with runtime.db.sessions() as session:
-        records, verified = (
-            await session.execute(
-                select(func.count(), func.count(Lead.verified_at)).where(
-                    Lead.network_code == code,
-                    Lead.network_registered.is_(True),
-                    Lead.status != "rejected_duplicate",
-                    Lead.submitted_at >= start,
-                    Lead.submitted_at < end,
-                )
-            )
-        ).one()
-    return quarter, int(records), int(verified)
+        records, verified = await networks.count_records(session, code=code, start=start, end=end)
+    return quarter, records, verified
 
 
 @router.get(
     "/{code}/evaluation",
     response_model=NetworkQuarterEvaluation,
-    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "validation_failed", **PROBLEM}},
+    responses=problems(404, 422),
     summary="A network's grade, authenticity level and collection cycle in a quarter",
 )
 async def network_evaluation(
@@ -232,16 +190,12 @@ async def network_evaluation(
     network = await _visible_network(request, principal, code)
     quarter, records, verified = await _quarter_counts(request, code, quarter)
     graded = grade_network(scope=network.scope, records=records, verified=verified)
-    return NetworkQuarterEvaluation(
+    return model_of(
+        NetworkQuarterEvaluation,
+        graded,
         code=code,
         quarter=quarter,
         scope=network.scope,
         records=records,
         verified=verified,
-        grade=graded.grade,
-        collection_cycle=graded.collection_cycle,
-        authenticity_share=graded.authenticity_share,
-        authenticity_level=graded.authenticity_level,
-        network_class=graded.network_class,
-        management=graded.management,
     )

@@ -14,19 +14,17 @@ replica, HQ on demand) inserts nothing and publishes nothing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.information_networks import HQ_OWNER, member_types, parse_quarter, quarter_bounds, quarter_of
 from lead_intake.information_networks import POLICY_NAME as NETWORKS_POLICY
 from lead_intake.network_grades import PercentSteps, grade_network, grade_rules, percent_steps
-from lead_intake.network_models import NetworkEvaluation
+from lead_intake.repository import network_evaluations as stored
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import SALES_LEVELS, NetworkEvaluated, NetworkUpserted
@@ -194,62 +192,6 @@ class EvaluationRun:
     already: int  # owners evaluated before
 
 
-# Owners to evaluate: HQ, every owner of a network registered before the quarter ended, every dealer known before
-# then, every owner with a development plan in the quarter; minus those already evaluated for the quarter.
-_OWNERS = text(
-    """
-    SELECT owner FROM (
-        SELECT CAST(:hq AS varchar) AS owner
-        UNION SELECT owner FROM information_networks WHERE created_at < :end
-        UNION SELECT code FROM dealers WHERE first_seen_at < :end
-        UNION SELECT owner FROM network_development_plans WHERE quarter = :quarter
-    ) o
-    WHERE NOT EXISTS (SELECT 1 FROM network_evaluations e WHERE e.owner = o.owner AND e.quarter = :quarter)
-    ORDER BY owner
-    """
-)
-_EVALUATED = text("SELECT count(*) FROM network_evaluations WHERE quarter = :quarter")
-
-# Per network of those owners: what it supplied in the quarter (records saved, refused duplicates apart), how many of
-# them were verified true, on how many business days and in how many months it supplied (frequency), and how many
-# records carried all four information blocks (quality).
-_NETWORK_QUARTER = text(
-    """
-    SELECT n.code, n.owner, n.scope, n.kind, n.members, n.created_at,
-           coalesce(a.records, 0), coalesce(a.verified, 0), coalesce(a.active_days, 0),
-           coalesce(a.active_months, 0), coalesce(a.complete, 0), coalesce(a.duplicates, 0)
-    FROM information_networks n
-    LEFT JOIN (
-        -- per network and business day first (one hash aggregate), then per network: cheaper than DISTINCT counts
-        SELECT network_code, CAST(sum(records) AS bigint) AS records, CAST(sum(verified) AS bigint) AS verified,
-               count(*) FILTER (WHERE records > 0) AS active_days,
-               count(DISTINCT date_trunc('month', day)) FILTER (WHERE records > 0) AS active_months,
-               CAST(sum(complete) AS bigint) AS complete, CAST(sum(duplicates) AS bigint) AS duplicates
-        FROM (
-            SELECT network_code, (submitted_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
-                   count(*) FILTER (WHERE status <> 'rejected_duplicate') AS records,
-                   count(verified_at) FILTER (WHERE status <> 'rejected_duplicate') AS verified,
-                   count(*) FILTER (
-                       WHERE status <> 'rejected_duplicate'
-                         AND jsonb_typeof(normalized -> 'usage') = 'object'
-                         AND jsonb_typeof(normalized -> 'purchase_intent') = 'object'
-                         AND jsonb_typeof(normalized -> 'vehicles_in_use') = 'array'
-                         AND jsonb_array_length(normalized -> 'vehicles_in_use') > 0
-                   ) AS complete,
-                   count(*) FILTER (WHERE status = 'rejected_duplicate') AS duplicates
-            FROM leads
-            WHERE network_code IS NOT NULL AND network_registered
-              AND submitted_at >= :start AND submitted_at < :end
-            GROUP BY network_code, day
-        ) d
-        GROUP BY network_code
-    ) a ON a.network_code = n.code
-    WHERE n.created_at < :end AND n.owner = ANY(:owners)
-    ORDER BY n.owner, n.code
-    """
-)
-
-
 async def evaluate_quarter(
     session: AsyncSession,
     outbox: Outbox,
@@ -260,16 +202,13 @@ async def evaluate_quarter(
 ) -> EvaluationRun:
     """Evaluate every owner not yet evaluated for `quarter`, in the caller's transaction; one event per owner."""
     start, end = quarter_bounds(quarter)
-    params = {"hq": HQ_OWNER, "end": end, "quarter": quarter}
-    owners = [row[0] for row in (await session.execute(_OWNERS, params)).all()]
-    already = int((await session.execute(_EVALUATED, params)).scalar_one())
+    owners, already = await stored.owners_to_evaluate(session, quarter=quarter, end=end, hq=HQ_OWNER)
     if not owners:
         return EvaluationRun(quarter=quarter, evaluated=[], already=already)
+    tallies = {o: OwnerTally(owner=o, scope="national" if o == HQ_OWNER else "regional") for o in owners}
     # A quarterly batch query over a quarter's records: room to aggregate in memory rather than in sorted temp files
     # (measured in docs/performance.md), for this transaction only.
-    await session.execute(text(f"SET LOCAL work_mem = '{EVALUATION_WORK_MEM}'"))
-    tallies = {o: OwnerTally(owner=o, scope="national" if o == HQ_OWNER else "regional") for o in owners}
-    rows = await session.execute(_NETWORK_QUARTER, {"start": start, "end": end, "owners": owners})
+    rows = await stored.network_quarters(session, owners=owners, start=start, end=end, work_mem=EVALUATION_WORK_MEM)
     registered: dict[str, tuple[list[str], datetime]] = {}  # per network: member types, registered at
     for code, owner, scope, kind, members, created_at, records, verified, days, months, complete, dups in rows:
         tally = tallies[owner]
@@ -290,46 +229,24 @@ async def evaluate_quarter(
                 "code": code,
                 "kind": kind,
                 "network_kinds": sorted(network_kinds),
-                "records": records,
-                "verified": verified,
-                "grade": graded.grade,
-                "authenticity_share": graded.authenticity_share,
-                "authenticity_level": graded.authenticity_level,
-                "network_class": graded.network_class,
-                "collection_cycle": graded.collection_cycle,
-                "management": graded.management,
+                **asdict(graded),  # records, verified, grade, authenticity and level, class, cycle, management
                 "active_days": days,
                 "active_months": months,
                 "complete_share": None if records == 0 else complete / records,
                 "duplicates_refused": dups,
             }
         )
-    levels: dict[str, str | None] = {}
-    parties: dict[str, str | None] = {}
     dealer_codes = [o for o in owners if o != HQ_OWNER]
-    if dealer_codes:
-        found = await session.execute(
-            text("SELECT code, sales_level, party_type FROM dealers WHERE code = ANY(:codes)"), {"codes": dealer_codes}
-        )
-        for code, level, party in found.all():
-            levels[code], parties[code] = level, party
-    # Networks planned in the quarter: its fixed-network plan plus its three monthly temporary-network plans; an owner
-    # without any plan has no completion to rate.
-    found_plans = await session.execute(
-        text(
-            "SELECT owner, sum(planned_networks) FROM network_development_plans "
-            "WHERE quarter = :quarter AND owner = ANY(:owners) GROUP BY owner"
-        ),
-        {"quarter": quarter, "owners": owners},
-    )
-    planned = {owner: int(total) for owner, total in found_plans.all()}
+    profiles = await stored.dealer_profiles(session, dealer_codes) if dealer_codes else {}
+    # An owner without any plan in the quarter has no completion to rate.
+    planned = await stored.networks_planned(session, quarter=quarter, owners=owners)
     versions = {"network_grades": grade_rules().version, "network_evaluation": evaluation_rules().version}
     values = []
     for owner, tally in tallies.items():
         plan = planned.get(owner)
         completion, completion_rating = development_completion(developed=tally.developed, planned=plan)
         share, auth_rating = authenticity_rating(records=tally.records, verified=tally.verified)
-        level = levels.get(owner)
+        level, party = profiles.get(owner, (None, None))
         values.append(
             {
                 "owner": owner,
@@ -348,16 +265,13 @@ async def evaluate_quarter(
                 "authenticity_share": share,
                 "authenticity_rating": auth_rating,
                 "sales_level": level,
-                "kinds_expected": kinds_expected(owner=owner, sales_level=level, party_type=parties.get(owner)),
+                "kinds_expected": kinds_expected(owner=owner, sales_level=level, party_type=party),
                 "kinds_present": sorted(tally.kinds),
                 "class_counts": dict(sorted(tally.class_counts.items())),
                 "lines": tally.lines,
             }
         )
-    inserted = await session.execute(
-        pg_insert(NetworkEvaluation).values(values).on_conflict_do_nothing().returning(NetworkEvaluation.owner)
-    )
-    claimed = {row[0] for row in inserted.all()}
+    claimed = await stored.claim(session, values)
     events: list[Outgoing] = [
         Outgoing(_event(v, tallies[v["owner"]]), key=str(v["owner"]), subject=str(v["owner"]))
         for v in values
@@ -386,36 +300,10 @@ async def evaluate_quarter(
 
 
 def _event(row: dict[str, Any], tally: OwnerTally) -> NetworkEvaluated:
-    return NetworkEvaluated(
-        owner=row["owner"],
-        quarter=row["quarter"],
-        scope=row["scope"],
-        evaluated_at=row["evaluated_at"],
-        trigger=row["trigger"],
-        networks=row["networks"],
-        networks_planned=row["networks_planned"],
-        networks_developed=row["networks_developed"],
-        development_completion=row["development_completion"],
-        development_rating=row["development_rating"],
-        records=row["records"],
-        verified=row["verified"],
-        authenticity_share=row["authenticity_share"],
-        authenticity_rating=row["authenticity_rating"],
-        sales_level=row["sales_level"],
-        kinds_expected=row["kinds_expected"],
-        kinds_present=row["kinds_present"],
-        class_counts=row["class_counts"],
-        main_sources=tally.main,
-        auxiliary_sources=tally.auxiliary,
-        policy_versions=row["policy_versions"],
-    )
-
-
-async def stored_evaluations(session: AsyncSession, *, quarter: str, owner: str) -> NetworkEvaluation | None:
-    found = await session.execute(
-        select(NetworkEvaluation).where(NetworkEvaluation.quarter == quarter, NetworkEvaluation.owner == owner)
-    )
-    return found.scalar_one_or_none()
+    """The owner's evaluation as stored (the per-network lines apart), with its count of main and auxiliary
+    sources."""
+    stored = {name: value for name, value in row.items() if name in NetworkEvaluated.model_fields}
+    return NetworkEvaluated(**stored, main_sources=tally.main, auxiliary_sources=tally.auxiliary)
 
 
 def evaluation_timer(runtime: Runtime) -> Step:

@@ -4,28 +4,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from lead_intake.endpoints import read_json
+from lead_intake.api import Caller, OwnerPath, model_of, own_or_404, problems, small_body
 from lead_intake.information_networks import parse_quarter, quarter_bounds, quarter_of
-from lead_intake.models import InformationNetwork
 from lead_intake.network_evaluation import evaluate_quarter, previous_quarter
 from lead_intake.network_models import NetworkDevelopmentPlan, NetworkEvaluation
 from lead_intake.network_plans import check_plan, plan_period
-from lead_intake.settings import IntakeSettings
+from lead_intake.repository import network_evaluations, network_plans, networks
 from leadnet_shared.app import runtime_of
-from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.pagination import Page, PageParams, fetch_page
-from leadnet_shared.problems import PROBLEM_JSON, FieldProblem, NotFound, ValidationFailed
+from leadnet_shared.auth import require_roles
+from leadnet_shared.pagination import Page, PageParams
+from leadnet_shared.problems import FieldProblem, NotFound, ValidationFailed
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-Caller = Annotated[Principal, Depends(bearer_principal)]
 QuarterParam = Annotated[str | None, Query(description="2026Q4; default: the previous quarter", max_length=6)]
 
 
@@ -85,29 +80,8 @@ class EvaluationRunOut(BaseModel):
 
 def _out(e: NetworkEvaluation) -> EvaluationOut:
     present = list(e.kinds_present)
-    return EvaluationOut(
-        owner=e.owner,
-        quarter=e.quarter,
-        scope=e.scope,
-        evaluated_at=e.evaluated_at,
-        trigger=e.trigger,
-        networks=e.networks,
-        networks_planned=e.networks_planned,
-        networks_developed=e.networks_developed,
-        development_completion=e.development_completion,
-        development_rating=e.development_rating,
-        records=e.records,
-        verified=e.verified,
-        authenticity_share=e.authenticity_share,
-        authenticity_rating=e.authenticity_rating,
-        sales_level=e.sales_level,
-        kinds_expected=e.kinds_expected,
-        kinds_present=present,
-        kinds_missing=None if e.kinds_expected is None else max(0, e.kinds_expected - len(present)),
-        class_counts=e.class_counts,
-        lines=[NetworkLine(**line) for line in e.lines],
-        policy_versions=e.policy_versions,
-    )
+    missing = None if e.kinds_expected is None else max(0, e.kinds_expected - len(present))
+    return model_of(EvaluationOut, e, kinds_present=present, kinds_missing=missing)
 
 
 def _quarter(value: str | None, now: datetime) -> str:
@@ -119,7 +93,7 @@ def _quarter(value: str | None, now: datetime) -> str:
 @router.get(
     "/evaluations",
     response_model=EvaluationList,
-    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "validation_failed", **PROBLEM}},
+    responses=problems(404, 422),
     summary="Quarterly network evaluations per owner",
 )
 async def list_evaluations(
@@ -133,26 +107,18 @@ async def list_evaluations(
     runtime = runtime_of(request)
     quarter = _quarter(quarter, runtime.clock.now())
     if not principal.is_hq:
-        if owner is not None and owner != principal.dealer:
-            raise NotFound("No such evaluation.")
+        if owner is not None:
+            own_or_404(principal, owner, "evaluation")
         owner = str(principal.dealer)
-    query = select(NetworkEvaluation).where(NetworkEvaluation.quarter == quarter)
-    if owner is not None:
-        query = query.where(NetworkEvaluation.owner == owner)
     async with runtime.db.sessions() as session:
-        found = await fetch_page(
-            session, query, order=[NetworkEvaluation.owner], params=page, changed_at=NetworkEvaluation.evaluated_at
-        )
+        found = await network_evaluations.page(session, quarter=quarter, owner=owner, params=page)
     return EvaluationList(items=[_out(e) for e in found.rows], next_cursor=found.next_cursor, total=found.total)
 
 
 @router.post(
     "/evaluations",
     response_model=EvaluationRunOut,
-    responses={
-        403: {"description": "forbidden", **PROBLEM},
-        422: {"description": "validation_failed / quarter_not_over", **PROBLEM},
-    },
+    responses=problems(403, described={422: "validation_failed / quarter_not_over"}),
     summary="Evaluate a past quarter now (HQ)",
 )
 async def run_evaluations(request: Request, principal: Caller, quarter: QuarterParam = None) -> EvaluationRunOut:
@@ -189,53 +155,22 @@ class DevelopmentPlanOut(BaseModel):
     updated_by: str
 
 
-def _plan_owner(principal: Principal, owner: str) -> None:
-    """HQ roles see every owner's plans; a dealer its own only (another owner → 404, never revealed)."""
-    if not principal.is_hq and owner != principal.dealer:
-        raise NotFound("No such development plan.")
-
-
 async def _plan_out(request: Request, plan: NetworkDevelopmentPlan) -> DevelopmentPlanOut:
     period = plan_period(plan.period)
     async with runtime_of(request).db.sessions() as session:
-        developed = (
-            await session.execute(
-                select(func.count()).where(
-                    InformationNetwork.owner == plan.owner,
-                    InformationNetwork.kind == plan.kind,
-                    InformationNetwork.created_at >= period.start,
-                    InformationNetwork.created_at < period.end,
-                )
-            )
-        ).scalar_one()
-    return DevelopmentPlanOut(
-        owner=plan.owner,
-        period=plan.period,
-        kind=plan.kind,
-        planned_networks=plan.planned_networks,
-        developed_networks=int(developed),
-        responsible=plan.responsible,
-        due_by=plan.due_by,
-        first_submitted_at=plan.first_submitted_at,
-        late=plan.late,
-        updated_at=plan.updated_at,
-        updated_by=plan.updated_by,
-    )
+        developed = await networks.count_registered(
+            session, owner=plan.owner, kind=plan.kind, start=period.start, end=period.end
+        )
+    return model_of(DevelopmentPlanOut, plan, developed_networks=developed)
 
 
-PLAN_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "forbidden", **PROBLEM},
-    404: {"description": "not_found", **PROBLEM},
-    422: {"description": "validation_failed", **PROBLEM},
-}
-OwnerPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 PeriodPath = Annotated[str, Path(max_length=7)]
 
 
 @router.put(
     "/plans/{owner}/{period}",
     response_model=DevelopmentPlanOut,
-    responses=PLAN_ERRORS,
+    responses=problems(403, 404, 422),
     summary="File or change a network development plan",
 )
 async def put_development_plan(
@@ -245,12 +180,10 @@ async def put_development_plan(
     for the month (due by the 5th). A dealer files its own; hq_admin files HQ's and may file any dealer's. A plan
     first filed after its due day is kept and flagged `late`."""
     require_roles(principal, "dealer", "hq_admin")
-    _plan_owner(principal, owner)
+    own_or_404(principal, owner, "development plan")
     runtime = runtime_of(request)
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     when = plan_period(period)
-    _, body = await read_json(request, limit=settings.max_record_bytes)
-    plan = check_plan(body)
+    plan = check_plan(await small_body(request))
     now = runtime.clock.now()
     values = {
         "owner": owner,
@@ -265,37 +198,24 @@ async def put_development_plan(
         "updated_at": now,
         "updated_by": principal.caller_key,
     }
-    insert = pg_insert(NetworkDevelopmentPlan).values(values)
     async with runtime.db.transaction() as session:
-        stored = (
-            await session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[NetworkDevelopmentPlan.owner, NetworkDevelopmentPlan.period],
-                    set_={
-                        "planned_networks": insert.excluded.planned_networks,
-                        "responsible": insert.excluded.responsible,
-                        "updated_at": insert.excluded.updated_at,
-                        "updated_by": insert.excluded.updated_by,
-                    },
-                ).returning(NetworkDevelopmentPlan)
-            )
-        ).scalar_one()
+        stored = await network_plans.save_plan(session, values)
     return await _plan_out(request, stored)
 
 
 @router.get(
     "/plans/{owner}/{period}",
     response_model=DevelopmentPlanOut,
-    responses={404: {"description": "not_found", **PROBLEM}, 422: {"description": "validation_failed", **PROBLEM}},
+    responses=problems(404, 422),
     summary="A network development plan against the networks developed",
 )
 async def get_development_plan(
     owner: OwnerPath, period: PeriodPath, request: Request, principal: Caller
 ) -> DevelopmentPlanOut:
-    _plan_owner(principal, owner)
+    own_or_404(principal, owner, "development plan")
     plan_period(period)
     async with runtime_of(request).db.sessions() as session:
-        plan = await session.get(NetworkDevelopmentPlan, (owner, period))
+        plan = await network_plans.plan(session, owner=owner, period=period)
     if plan is None:
         raise NotFound("No such development plan.")
     return await _plan_out(request, plan)

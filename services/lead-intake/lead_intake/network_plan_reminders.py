@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.collection_plans import hand_on_due_by, hand_on_reminder_due, month_of, parse_month
 from lead_intake.collection_rollups import dealer_months
 from lead_intake.information_networks import HQ_OWNER, quarter_of
 from lead_intake.network_evaluation import evaluation_due_at, evaluation_rules, previous_quarter
-from lead_intake.network_models import CollectionHandOn
 from lead_intake.network_plans import due_reminders
+from lead_intake.periods import closest_reminder, local_midnight
+from lead_intake.repository import collection_plans, network_plans
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.events import CollectionHandOnFlagged, NetworkPlanReminder
@@ -37,61 +36,6 @@ from leadnet_shared.workers import Step
 log = logging.getLogger(__name__)
 POLL_SECONDS = 300.0
 DEVELOPMENT, EVALUATION, HAND_ON = "network_development", "network_evaluation", "collection_hand_on"
-
-# Claim the development-plan reminder for every owner without the plan; the rows returned are the owners to remind.
-_CLAIM_DEVELOPMENT = text(
-    """
-    INSERT INTO network_plan_reminders (owner, deadline, period, days_before, sent_at)
-    SELECT o.owner, CAST(:deadline AS varchar), CAST(:period AS varchar), :days, :now FROM (
-        SELECT CAST(:hq AS varchar) AS owner UNION SELECT code FROM dealers WHERE status = 'active'
-    ) o
-    WHERE NOT EXISTS (
-        SELECT 1 FROM network_development_plans p WHERE p.owner = o.owner AND p.period = CAST(:period AS varchar)
-    )
-    ON CONFLICT DO NOTHING
-    RETURNING owner
-    """
-)
-# The evaluation reminder for HQ and every active dealer not yet evaluated for the quarter.
-_CLAIM_EVALUATION = text(
-    """
-    INSERT INTO network_plan_reminders (owner, deadline, period, days_before, sent_at)
-    SELECT o.owner, CAST(:deadline AS varchar), CAST(:period AS varchar), :days, :now FROM (
-        SELECT CAST(:hq AS varchar) AS owner UNION SELECT code FROM dealers WHERE status = 'active'
-    ) o
-    WHERE NOT EXISTS (
-        SELECT 1 FROM network_evaluations e WHERE e.owner = o.owner AND e.quarter = CAST(:period AS varchar)
-    )
-    ON CONFLICT DO NOTHING
-    RETURNING owner
-    """
-)
-# A reminder for the owners named (the hand-on: the dealers still short of their target).
-_CLAIM_NAMED = text(
-    """
-    INSERT INTO network_plan_reminders (owner, deadline, period, days_before, sent_at)
-    SELECT o, CAST(:deadline AS varchar), CAST(:period AS varchar), :days, :now
-    FROM unnest(CAST(:owners AS varchar[])) o
-    ON CONFLICT DO NOTHING
-    RETURNING owner
-    """
-)
-_ACTIVE_SHORT_CANDIDATES = text(
-    """
-    SELECT code FROM dealers d WHERE status = 'active'
-      AND NOT EXISTS (
-          SELECT 1 FROM network_plan_reminders r
-          WHERE r.owner = d.code AND r.deadline = :deadline AND r.period = :period AND r.days_before = :days)
-    ORDER BY code
-    """
-)
-_NOT_JUDGED = text(
-    """
-    SELECT code FROM dealers d WHERE status = 'active' AND first_seen_at < :due
-      AND NOT EXISTS (SELECT 1 FROM collection_hand_ons h WHERE h.dealer = d.code AND h.month = :month)
-    ORDER BY code
-    """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,73 +55,64 @@ def evaluation_reminder_due(now: datetime) -> EvaluationReminder | None:
         if now >= evaluated_at:
             continue
         due_day = evaluated_at.astimezone(SHANGHAI).date()
-        due_by = datetime.combine(due_day + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI).astimezone(UTC)
-        for days in rules.remind_days_before:  # ascending: the closest first
-            at = datetime.combine(due_day - timedelta(days=days), rules.remind_at, tzinfo=SHANGHAI).astimezone(UTC)
-            if at <= now:
-                return EvaluationReminder(quarter, due_by, evaluated_at, days, at)
-        return None
+        found = closest_reminder(due_day, rules.remind_days_before, rules.remind_at, now)
+        return (
+            None
+            if found is None
+            else EvaluationReminder(quarter, local_midnight(due_day + timedelta(1)), evaluated_at, *found)
+        )
     return None
 
 
-def _reminder(owner: str, plan: str, period: str, due_by: datetime, days: int, at: datetime, now: datetime) -> Outgoing:
-    data = NetworkPlanReminder(
-        owner=owner, plan=plan, period=period, due_by=due_by, days_before=days, remind_at=at, occurred_at=now
-    )
-    return Outgoing(data, key=owner, subject=owner)
+def _reminders(
+    owners: list[str], plan: str, period: str, due_by: datetime, days: int, at: datetime, now: datetime
+) -> list[Outgoing]:
+    return [
+        Outgoing(
+            NetworkPlanReminder(
+                owner=owner, plan=plan, period=period, due_by=due_by, days_before=days, remind_at=at, occurred_at=now
+            ),
+            key=owner,
+            subject=owner,
+        )
+        for owner in owners
+    ]
 
 
 async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: datetime) -> int:
     """Every reminder due at `now` not sent before: development plans (5th), evaluation (10th), hand-on (25th)."""
     events: list[Outgoing] = []
     for due in due_reminders(now):
-        params = {
-            "deadline": DEVELOPMENT,
-            "period": due.period.period,
-            "days": due.days_before,
-            "now": now,
-            "hq": HQ_OWNER,
-        }
-        for (owner,) in (await session.execute(_CLAIM_DEVELOPMENT, params)).all():
-            plan = f"{due.period.kind}_network_development"
-            events.append(
-                _reminder(owner, plan, due.period.period, due.period.due_by, due.days_before, due.remind_at, now)
-            )
+        when = due.period
+        owners = await network_plans.claim_reminders_unless_filed(
+            session,
+            "development_plan",
+            hq=HQ_OWNER,
+            deadline=DEVELOPMENT,
+            period=when.period,
+            days=due.days_before,
+            now=now,
+        )
+        plan = f"{when.kind}_network_development"
+        events += _reminders(owners, plan, when.period, when.due_by, due.days_before, due.remind_at, now)
     evaluation = evaluation_reminder_due(now)
     if evaluation is not None:
-        params = {
-            "deadline": EVALUATION,
-            "period": evaluation.quarter,
-            "days": evaluation.days_before,
-            "now": now,
-            "hq": HQ_OWNER,
-        }
-        for (owner,) in (await session.execute(_CLAIM_EVALUATION, params)).all():
-            events.append(
-                _reminder(
-                    owner,
-                    EVALUATION,
-                    evaluation.quarter,
-                    evaluation.due_by,
-                    evaluation.days_before,
-                    evaluation.remind_at,
-                    now,
-                )
-            )
+        quarter, days = evaluation.quarter, evaluation.days_before
+        owners = await network_plans.claim_reminders_unless_filed(
+            session, "evaluation", hq=HQ_OWNER, deadline=EVALUATION, period=quarter, days=days, now=now
+        )
+        events += _reminders(owners, EVALUATION, quarter, evaluation.due_by, days, evaluation.remind_at, now)
     hand_on = hand_on_reminder_due(now)
     if hand_on is not None:
-        params = {"deadline": HAND_ON, "period": hand_on.month, "days": hand_on.days_before}
-        candidates = [code for (code,) in (await session.execute(_ACTIVE_SHORT_CANDIDATES, params)).all()]
+        month, days = hand_on.month, hand_on.days_before
+        candidates = await network_plans.active_not_reminded(session, deadline=HAND_ON, period=month, days=days)
         if candidates:
-            months = await dealer_months(session, month=hand_on.month, now=now, codes=candidates)
+            months = await dealer_months(session, month=month, now=now, codes=candidates)
             short = [d.dealer for d in months if d.handed_on < d.target]
-            claimed = await session.execute(_CLAIM_NAMED, {**params, "owners": short, "now": now})
-            for (owner,) in claimed.all():
-                events.append(
-                    _reminder(
-                        owner, HAND_ON, hand_on.month, hand_on.due_by, hand_on.days_before, hand_on.remind_at, now
-                    )
-                )
+            owners = await network_plans.claim_reminders(
+                session, short, deadline=HAND_ON, period=month, days=days, now=now
+            )
+            events += _reminders(owners, HAND_ON, month, hand_on.due_by, days, hand_on.remind_at, now)
     await outbox.publish_many(session, events, time=now)
     return len(events)
 
@@ -196,7 +131,7 @@ async def judge_hand_ons(session: AsyncSession, outbox: Outbox, *, now: datetime
     events: list[Outgoing] = []
     for month in months_to_judge(now):
         due = hand_on_due_by(month)
-        codes = [c for (c,) in (await session.execute(_NOT_JUDGED, {"month": month, "due": due})).all()]
+        codes = await collection_plans.dealers_to_judge(session, month=month, due=due)
         if not codes:
             continue
         judged = await dealer_months(session, month=month, now=now, codes=codes)
@@ -211,15 +146,7 @@ async def judge_hand_ons(session: AsyncSession, outbox: Outbox, *, now: datetime
             }
             for d in judged
         ]
-        inserted = await session.execute(
-            pg_insert(CollectionHandOn)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(
-                CollectionHandOn.dealer, CollectionHandOn.target, CollectionHandOn.handed_on, CollectionHandOn.met
-            )
-        )
-        for dealer, target, handed_on, met in inserted.all():
+        for dealer, target, handed_on, met in await collection_plans.judge_hand_ons(session, rows):
             if met:
                 continue
             flag = CollectionHandOnFlagged(

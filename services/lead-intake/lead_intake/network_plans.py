@@ -5,20 +5,20 @@ against the networks actually developed (registered) in its period. Tables: `pol
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
+from lead_intake.checks import json_object, unknown_fields
 from lead_intake.information_networks import parse_quarter
+from lead_intake.periods import MONTH, closest_reminder, local_midnight, month_days
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, cached_policy
 from leadnet_shared.problems import FieldProblem, ProblemCollector, ValidationFailed
 
 POLICY_PACKAGE = "lead_intake"
 POLICY_NAME = "network_development_plans"
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _FIELDS = frozenset({"planned_networks", "responsible"})
 
 
@@ -67,18 +67,13 @@ class PlanPeriod:
     quarter: str  # the quarter the period lies in
 
 
-def _local(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=SHANGHAI).astimezone(UTC)
-
-
 def plan_period(period: str) -> PlanPeriod:
     """`2027Q1` → the fixed-network plan of that quarter; `2027-01` → the temporary-network plan of that month."""
     rules = plan_rules()
-    month = _MONTH.match(period)
+    month = MONTH.match(period)
     if month is not None:
         year, m = int(month.group(1)), int(month.group(2))
-        start = date(year, m, 1)
-        end = date(year + (m == 12), m % 12 + 1, 1)
+        start, end = month_days(year, m)
         due_day = date(year, m, rules.temporary_day)
         kind, quarter = "temporary", f"{year}Q{(m - 1) // 3 + 1}"
     else:
@@ -96,9 +91,9 @@ def plan_period(period: str) -> PlanPeriod:
     return PlanPeriod(
         period=period,
         kind=kind,
-        start=_local(start),
-        end=_local(end),
-        due_by=_local(due_day + timedelta(days=1)),
+        start=local_midnight(start),
+        end=local_midnight(end),
+        due_by=local_midnight(due_day + timedelta(days=1)),
         quarter=quarter,
     )
 
@@ -118,14 +113,9 @@ def check_plan(body: object) -> PlanBody:
     """`{"planned_networks": N, "responsible": {"development_lead": "...", "planner": "...", "channel_admin": ...}}`;
     every problem at once."""
     rules = plan_rules()
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "The body must be a JSON object.", errors=[FieldProblem("", "invalid_type", "must be an object")]
-        )
+    body = json_object(body)
     problems = ProblemCollector()
-    for key in body:
-        if key not in _FIELDS:
-            problems.add(f"/{key}", "unknown_field", "not a field of a development plan")
+    unknown_fields(body, _FIELDS, problems, "not a field of a development plan")
     planned = body.get("planned_networks")
     if planned is None:
         problems.add("/planned_networks", "missing_field", "planned_networks is required")
@@ -175,9 +165,7 @@ def due_reminders(now: datetime) -> list[DueReminder]:
         if now >= period.due_by:
             continue
         due_day = (period.due_by - timedelta(days=1)).astimezone(SHANGHAI).date()
-        for days in rules.remind_days_before:  # ascending: the closest first
-            remind_at = datetime.combine(due_day - timedelta(days=days), rules.remind_at, tzinfo=SHANGHAI)
-            if remind_at.astimezone(UTC) <= now:
-                found.append(DueReminder(period=period, days_before=days, remind_at=remind_at.astimezone(UTC)))
-                break
+        reminder = closest_reminder(due_day, rules.remind_days_before, rules.remind_at, now)
+        if reminder is not None:
+            found.append(DueReminder(period, *reminder))
     return found

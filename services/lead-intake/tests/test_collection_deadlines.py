@@ -6,7 +6,6 @@ the networks' public events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,16 +49,6 @@ def test_service_providers_are_expected_5_or_6_kinds_dealers_14_13_12() -> None:
     }
     assert list(expected.values()) == [14, 13, 12, 5, 6, None]
     assert kinds_expected(owner="HQ", sales_level=None, party_type=None) is None
-
-
-@pytest.fixture
-async def intake_db(infra: Infra) -> AsyncIterator[tuple[str, Database]]:
-    url = await fresh_database(infra.database_server_url, "lead_intake")
-    db = Database(make_engine(to_asyncpg_url(url), pool_size=4, max_overflow=2))
-    try:
-        yield url, db
-    finally:
-        await db.engine.dispose()
 
 
 async def rows(db: Database, sql: str, **params: Any) -> list[Any]:

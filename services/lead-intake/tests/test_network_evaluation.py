@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from types import SimpleNamespace
@@ -36,7 +35,6 @@ from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DealerUpserted, DealerWithdrawn, make_envelope
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
 
 EVALUATED = "leadnet.network.evaluated"
 
@@ -103,16 +101,6 @@ class TestCalendar:
 # ---- on the database ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def intake_db(infra: Infra) -> AsyncIterator[tuple[str, Database]]:
-    url = await fresh_database(infra.database_server_url, "lead_intake")
-    db = Database(make_engine(to_asyncpg_url(url), pool_size=4, max_overflow=2))
-    try:
-        yield url, db
-    finally:
-        await db.engine.dispose()
-
-
 async def add_network(
     db: Database, code: str, owner: str, *, at: datetime, types: tuple[str, ...] = ("insurer",)
 ) -> None:
@@ -129,6 +117,25 @@ async def add_network(
                 created_at=at,
             )
         )
+
+
+def development_plan(
+    owner: str, period: str, kind: str, quarter: str, planned: int, *, due_by: datetime, filed_at: datetime
+) -> NetworkDevelopmentPlan:
+    """A plan filed on time by `test`, with no one named responsible."""
+    return NetworkDevelopmentPlan(
+        owner=owner,
+        period=period,
+        kind=kind,
+        quarter=quarter,
+        planned_networks=planned,
+        responsible={},
+        due_by=due_by,
+        first_submitted_at=filed_at,
+        late=False,
+        updated_at=filed_at,
+        updated_by="test",
+    )
 
 
 async def add_records(
@@ -289,18 +296,8 @@ class TestOnTheDatabase:
         async with db.transaction() as session:
             for period, kind, n in (("2026Q1", "fixed", 2), ("2026-01", "temporary", 1), ("2026-03", "temporary", 1)):
                 session.add(
-                    NetworkDevelopmentPlan(
-                        owner="D001",
-                        period=period,
-                        kind=kind,
-                        quarter="2026Q1",
-                        planned_networks=n,
-                        responsible={},
-                        due_by=shanghai(2026, 1, 6),
-                        first_submitted_at=shanghai(2026, 1, 2),
-                        late=False,
-                        updated_at=shanghai(2026, 1, 2),
-                        updated_by="test",
+                    development_plan(
+                        "D001", period, kind, "2026Q1", n, due_by=shanghai(2026, 1, 6), filed_at=shanghai(2026, 1, 2)
                     )
                 )
         for i, month in enumerate((1, 2, 3)):
@@ -322,18 +319,14 @@ class TestOnTheDatabase:
         await dealer_event(db, upserted("D002", "lt_300", shanghai(2026, 1, 1)), shanghai(2026, 1, 1))
         async with db.transaction() as session:
             session.add(
-                NetworkDevelopmentPlan(
-                    owner="D002",
-                    period="2027-01",
-                    kind="temporary",
-                    quarter="2027Q1",
-                    planned_networks=1,
-                    responsible={},
+                development_plan(
+                    "D002",
+                    "2027-01",
+                    "temporary",
+                    "2027Q1",
+                    1,
                     due_by=shanghai(2027, 1, 6),
-                    first_submitted_at=shanghai(2026, 12, 30),
-                    late=False,
-                    updated_at=shanghai(2026, 12, 30),
-                    updated_by="test",
+                    filed_at=shanghai(2026, 12, 30),
                 )
             )
         now = shanghai(2027, 1, 2, 9, 0)

@@ -15,7 +15,7 @@ from leadnet_shared.events import CustomerErased
 
 ERASED_RAW = '{"erased": true}'
 # The customer block keeps region, tier and nature (what counts and reports group by) and loses the person.
-ANONYMISE_LEADS_SQL = text(
+_ANONYMISE_LEADS = text(
     "UPDATE leads SET raw = CAST(:erased AS jsonb), "
     "normalized = CASE WHEN jsonb_typeof(normalized -> 'customer') = 'object' THEN jsonb_set(normalized, "
     "'{customer}', (normalized -> 'customer') || '{\"name\": null, \"phone\": null, \"address\": null}') "
@@ -25,18 +25,16 @@ ANONYMISE_LEADS_SQL = text(
     "updated_at = now() "
     "WHERE customer_id = :customer OR lead_id = ANY(CAST(:leads AS varchar[])) RETURNING lead_id"
 )
-DROP_SENT_SUBMISSIONS_SQL = text(
+_DROP_SENT_SUBMISSIONS = text(
     "DELETE FROM outbox WHERE event_type = 'leadnet.lead.submitted' AND sent_at IS NOT NULL "
     "AND CAST(payload AS jsonb) ->> 'subject' = ANY(CAST(:leads AS text[]))"
 )
 
 
 async def forget_customer(session: AsyncSession, event: CustomerErased) -> list[str]:
-    """Anonymise the customer's records; returns their lead ids."""
-    rows = await session.execute(
-        ANONYMISE_LEADS_SQL, {"erased": ERASED_RAW, "customer": event.customer_id, "leads": event.lead_ids}
-    )
-    lead_ids = sorted({str(row[0]) for row in rows} | set(event.lead_ids))
+    """Anonymise the customer's records (and the ones the event names); returns their lead ids."""
+    params = {"erased": ERASED_RAW, "customer": event.customer_id, "leads": event.lead_ids}
+    lead_ids = sorted({str(row[0]) for row in await session.execute(_ANONYMISE_LEADS, params)} | set(event.lead_ids))
     if lead_ids:
-        await session.execute(DROP_SENT_SUBMISSIONS_SQL, {"leads": lead_ids})
+        await session.execute(_DROP_SENT_SUBMISSIONS, {"leads": lead_ids})
     return lead_ids
