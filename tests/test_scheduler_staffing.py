@@ -140,6 +140,32 @@ class TestWhoWorksATask:
             r = await s.http.get("/v1/tasks", params={"position": "marketing_consultant"}, headers=consultant)
             assert [t["task_id"] for t in r.json()["items"]] == [row[0] for row in rows]
 
+    async def test_hq_regional_staff_list_and_read_only_their_regions_tasks(self, infra: Infra) -> None:
+        async with scheduler(infra, start=MONDAY) as s:
+            jinan = await s.accept_lead(tier="retail", horizon="uncertain", region_code="370102")
+            shijiazhuang = await s.accept_lead(tier="retail", horizon="uncertain", region_code="130102")
+            unknown = await s.accept_lead(tier="retail", horizon="uncertain")  # no region: outside every region
+            task_of = {
+                t["lead_id"]: t["task_id"]
+                for t in (await s.http.get("/v1/tasks", headers=s.auth("hq_admin"))).json()["items"]
+            }
+            assert set(task_of) == {jinan, shijiazhuang, unknown}  # HQ without a regions claim: everything
+
+            hebei = s.infra.auth("hq_admin", position="regional_manager", regions=["13"])
+            r = await s.http.get("/v1/tasks", headers=hebei)
+            assert (r.status_code, [t["lead_id"] for t in r.json()["items"]], r.json()["total"]) == (
+                200,
+                [shijiazhuang],
+                1,
+            )
+            assert (await s.http.get(f"/v1/tasks/{task_of[shijiazhuang]}", headers=hebei)).status_code == 200
+            for outside in (jinan, unknown):
+                r = await s.http.get(f"/v1/tasks/{task_of[outside]}", headers=hebei)
+                assert (r.status_code, r.json()["code"]) == (404, "not_found")
+            both = s.infra.auth("hq_analyst", regions=["13", "3701"])
+            listed = {t["lead_id"] for t in (await s.http.get("/v1/tasks", headers=both)).json()["items"]}
+            assert listed == {jinan, shijiazhuang}
+
     async def test_every_action_records_the_person_and_position(self, infra: Infra) -> None:
         async with scheduler(infra, start=MONDAY) as s:
             lead = await s.accept_lead(tier="retail", horizon="uncertain")

@@ -34,7 +34,7 @@ from followup_scheduler.tasks import (
     record_action,
     schedule_task,
 )
-from followup_scheduler.visibility import LEADS, TASKS, own_plan
+from followup_scheduler.visibility import LEADS, TASKS, own_plan, task_in_reach, tasks_condition
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import DEALER_POSITIONS, Position, Principal, bearer_principal, require_roles
 from leadnet_shared.dealer_directory import require_active_dealer
@@ -157,7 +157,7 @@ async def list_tasks(
         found = await page_of_tasks(
             session,
             page,
-            visible=TASKS.condition(principal),
+            visible=tasks_condition(principal),
             dealer=dealer,
             status=status,
             due_before=due_before,
@@ -171,7 +171,10 @@ async def list_tasks(
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
-        return await task_with_actions(session, TASKS.visible(principal, await task_of(session, task_id)))
+        task = TASKS.visible(principal, await task_of(session, task_id))
+        if not task_in_reach(principal, await lead_of(session, task.lead_id)):
+            raise NotFound("No such task.")  # outside a regional caller's regions: not there for it
+        return await task_with_actions(session, task)
 
 
 @router.post(

@@ -1,6 +1,9 @@
-"""Who sees which task, lead and plan (a dealer: its own; HQ: all), on the kit's rules."""
+"""Who sees which task, lead and plan (a dealer: its own; HQ: all, HQ regional staff their regions' only), on the
+kit's rules."""
 
 from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from followup_scheduler.models import FollowedLead, Task
 from leadnet_shared.auth import Principal
@@ -12,3 +15,22 @@ LEADS: DealerScoped[FollowedLead] = DealerScoped("lead", lambda lead: (lead.assi
 
 def own_plan(principal: Principal, dealer: str) -> None:
     dealer_own(principal, dealer, what="plan")
+
+
+def tasks_condition(principal: Principal) -> ColumnElement[bool] | None:
+    """TASKS' condition, narrowed for HQ regional staff (a `regions` claim) to the tasks of leads in their regions:
+    the same reach they have over plans, so a regional manager's work list is its regions' customers only."""
+    condition = TASKS.condition(principal)
+    if not principal.is_regional:
+        return condition
+    in_regions = Task.lead_id.in_(
+        select(FollowedLead.lead_id).where(
+            or_(*(FollowedLead.region_code.startswith(prefix, autoescape=True) for prefix in principal.regions))
+        )
+    )
+    return in_regions if condition is None else and_(condition, in_regions)
+
+
+def task_in_reach(principal: Principal, lead: FollowedLead | None) -> bool:
+    """Whether a task (of `lead`) is within a regional caller's regions; everyone else's reach is TASKS'."""
+    return not principal.is_regional or principal.covers_region(lead.region_code if lead else None)
