@@ -34,7 +34,7 @@ from followup_scheduler.tasks import (
     record_action,
     schedule_task,
 )
-from followup_scheduler.visibility import LEADS, TASKS, own_plan, task_in_reach, tasks_condition
+from followup_scheduler.visibility import LEADS, TASKS, in_regions, own_plan, tasks_condition
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import DEALER_POSITIONS, Position, Principal, bearer_principal, require_roles
 from leadnet_shared.dealer_directory import require_active_dealer
@@ -172,7 +172,8 @@ async def list_tasks(
 async def get_task(task_id: str, request: Request, principal: Caller) -> TaskOut:
     async with runtime_of(request).db.sessions() as session:
         task = TASKS.visible(principal, await task_of(session, task_id))
-        if not task_in_reach(principal, await lead_of(session, task.lead_id)):
+        # Only HQ regional staff need the lead's region: everyone else's reach is TASKS' alone.
+        if principal.is_regional and not in_regions(principal, await lead_of(session, task.lead_id)):
             raise NotFound("No such task.")  # outside a regional caller's regions: not there for it
         return await task_with_actions(session, task)
 

@@ -31,6 +31,6 @@ def tasks_condition(principal: Principal) -> ColumnElement[bool] | None:
     return in_regions if condition is None else and_(condition, in_regions)
 
 
-def task_in_reach(principal: Principal, lead: FollowedLead | None) -> bool:
-    """Whether a task (of `lead`) is within a regional caller's regions; everyone else's reach is TASKS'."""
-    return not principal.is_regional or principal.covers_region(lead.region_code if lead else None)
+def in_regions(principal: Principal, lead: FollowedLead | None) -> bool:
+    """Whether a lead (and so its tasks) lies in the caller's regions; a lead without a region lies in none."""
+    return principal.covers_region(lead.region_code if lead else None)
