@@ -13,7 +13,7 @@ from lead_intake.settings import IntakeSettings
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
 from leadnet_shared.http import nul_problems
-from leadnet_shared.problems import PROBLEM_JSON, MalformedJson, NotFound, PayloadTooLarge, ValidationFailed
+from leadnet_shared.problems import PROBLEM_JSON, MalformedJson, PayloadTooLarge, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -56,12 +56,6 @@ def model_of(model: type[M], source: object, **given: Any) -> M:
     """An answer `model` whose every field is taken from `given`, or else from the attribute of `source` of that
     name (a row, a rule's result)."""
     return model(**{name: given[name] if name in given else getattr(source, name) for name in model.model_fields})
-
-
-def own_or_404(principal: Principal, owner: str, what: str) -> None:
-    """HQ roles reach every owner's; a dealer its own only (another owner's is answered 404, never revealed)."""
-    if not principal.is_hq and owner != principal.dealer:
-        raise NotFound(f"No such {what}.")
 
 
 async def small_body(request: Request) -> Any:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.api import Caller, OwnerPath, model_of, own_or_404, problems, small_body
+from lead_intake.api import Caller, OwnerPath, model_of, problems, small_body
 from lead_intake.collection_plans import (
     check_breakdown,
     check_hq_plan,
@@ -24,6 +24,7 @@ from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, require_roles
 from leadnet_shared.events import CollectionPlanIssued
 from leadnet_shared.problems import Forbidden
+from leadnet_shared.visibility import dealer_own
 
 router = APIRouter(prefix="/v1/collection-plans", tags=["collection plans"])
 MonthPath = Annotated[str, Path(max_length=7, description="2026-10")]
@@ -193,7 +194,7 @@ async def get_month_plan(month: MonthPath, request: Request, principal: Caller) 
 async def get_dealer_plan(
     month: MonthPath, dealer: OwnerPath, request: Request, principal: Caller
 ) -> DealerCollectionPlan:
-    own_or_404(principal, dealer, "collection plan")
+    dealer_own(principal, dealer, what="collection plan")
     parse_month(month)
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -211,7 +212,7 @@ async def put_dealer_breakdown(
 ) -> DealerCollectionPlan:
     """The dealer itself, or hq_admin. Networks are the dealer's own regional networks."""
     require_roles(principal, "dealer", "hq_admin")
-    own_or_404(principal, dealer, "collection plan")
+    dealer_own(principal, dealer, what="collection plan")
     parse_month(month)
     runtime = runtime_of(request)
     body = await small_body(request)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from lead_intake.api import Caller, OwnerPath, model_of, own_or_404, problems, small_body
+from lead_intake.api import Caller, OwnerPath, model_of, problems, small_body
 from lead_intake.information_networks import parse_quarter, quarter_bounds, quarter_of
 from lead_intake.network_evaluation import evaluate_quarter, previous_quarter
 from lead_intake.network_models import NetworkDevelopmentPlan, NetworkEvaluation
@@ -19,6 +19,7 @@ from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import require_roles
 from leadnet_shared.pagination import Page, PageParams
 from leadnet_shared.problems import FieldProblem, NotFound, ValidationFailed
+from leadnet_shared.visibility import dealer_own
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
 QuarterParam = Annotated[str | None, Query(description="2026Q4; default: the previous quarter", max_length=6)]
@@ -108,7 +109,7 @@ async def list_evaluations(
     quarter = _quarter(quarter, runtime.clock.now())
     if not principal.is_hq:
         if owner is not None:
-            own_or_404(principal, owner, "evaluation")
+            dealer_own(principal, owner, what="evaluation")
         owner = str(principal.dealer)
     async with runtime.db.sessions() as session:
         found = await network_evaluations.page(session, quarter=quarter, owner=owner, params=page)
@@ -180,7 +181,7 @@ async def put_development_plan(
     for the month (due by the 5th). A dealer files its own; hq_admin files HQ's and may file any dealer's. A plan
     first filed after its due day is kept and flagged `late`."""
     require_roles(principal, "dealer", "hq_admin")
-    own_or_404(principal, owner, "development plan")
+    dealer_own(principal, owner, what="development plan")
     runtime = runtime_of(request)
     when = plan_period(period)
     plan = check_plan(await small_body(request))
@@ -212,7 +213,7 @@ async def put_development_plan(
 async def get_development_plan(
     owner: OwnerPath, period: PeriodPath, request: Request, principal: Caller
 ) -> DevelopmentPlanOut:
-    own_or_404(principal, owner, "development plan")
+    dealer_own(principal, owner, what="development plan")
     plan_period(period)
     async with runtime_of(request).db.sessions() as session:
         plan = await network_plans.plan(session, owner=owner, period=period)
