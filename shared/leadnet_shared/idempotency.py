@@ -18,17 +18,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import Header
+from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadnet_shared.auth import Principal
 from leadnet_shared.problems import IdempotencyKeyReused
 from leadnet_shared.workers import Step
 
 if TYPE_CHECKING:
     from leadnet_shared.app import Runtime
+    from leadnet_shared.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,31 @@ class IdempotencyKeys:
             .values(status_code=answer.status, response=answer.body)
         )
         return answer
+
+    async def create_once(
+        self,
+        db: Database,
+        *,
+        principal: Principal,
+        key: str | None,
+        body: BaseModel,
+        route: str,
+        create: Callable[[AsyncSession], Awaitable[Answer]],
+        guard: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> ORJSONResponse:
+        """A whole creating POST in one transaction: `guard` first (refusing, say, a dealer that is not active),
+        then the first answer to a repeated key, or `create`'s answer, kept under the key."""
+        async with db.transaction() as session:
+            if guard is not None:
+                await guard(session)
+            answer = await self.answer_once(
+                session,
+                caller_key=principal.caller_key,
+                key=key,
+                fingerprint=request_fingerprint(body, route=route),
+                create=lambda: create(session),
+            )
+        return ORJSONResponse(answer.body, status_code=answer.status)
 
     async def claim(self, session: AsyncSession, *, caller_key: str, key: str, fingerprint: str) -> Answer | None:
         """None when this request took the key; the first answer when another did with the same body."""

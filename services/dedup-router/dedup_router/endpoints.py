@@ -42,7 +42,7 @@ from dedup_router.visibility import SALES, own_dealer
 from leadnet_shared.access_log import endpoint_of
 from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, request_fingerprint
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader
 from leadnet_shared.pagination import PageParams
 from leadnet_shared.phone import InvalidPhone, normalize_phone
 from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
@@ -300,7 +300,7 @@ async def report_sale(
     assert seller is not None
     runtime = runtime_of(request)
 
-    async def record() -> Answer:
+    async def record(session: AsyncSession) -> Answer:
         return Answer(
             201,
             await record_sale(
@@ -313,16 +313,15 @@ async def report_sale(
             ),
         )
 
-    async with runtime.db.transaction() as session:
-        await require_active_dealer(session, dealer_cache(runtime), principal)
-        answer = await SALE_KEYS.answer_once(
-            session,
-            caller_key=principal.caller_key,
-            key=idempotency_key,
-            fingerprint=request_fingerprint(body, route="sales"),
-            create=record,
-        )
-    return ORJSONResponse(answer.body, status_code=answer.status)
+    return await SALE_KEYS.create_once(
+        runtime.db,
+        principal=principal,
+        key=idempotency_key,
+        body=body,
+        route="sales",
+        create=record,
+        guard=lambda session: require_active_dealer(session, dealer_cache(runtime), principal),
+    )
 
 
 @router.get("/sales/{sale_id}", response_model=SaleOut, responses=problem_docs({404: "not_found"}))

@@ -38,7 +38,7 @@ from followup_scheduler.visibility import LEADS, TASKS, in_regions, own_plan, ta
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import DEALER_POSITIONS, Position, Principal, bearer_principal, require_roles
 from leadnet_shared.dealer_directory import require_active_dealer
-from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys
 from leadnet_shared.pagination import PageParams
 from leadnet_shared.problems import (
     Conflict,
@@ -112,7 +112,7 @@ async def create_task(
             ],
         )
 
-    async def plan() -> Answer:
+    async def plan(session: AsyncSession) -> Answer:
         lead = LEADS.visible(principal, await lead_of(session, body.lead_id))
         at = runtime.clock.now()
         task = new_task(lead=lead, planned=None, kind=body.kind, due_at=body.due_at, reason="manual", now=at)
@@ -120,16 +120,15 @@ async def create_task(
         await record_action(session, task=task, action="created", actor=Actor.of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
 
-    async with runtime.db.transaction() as session:
-        await require_active_dealer(session, DEALERS, principal)
-        answer = await TASK_KEYS.answer_once(
-            session,
-            caller_key=principal.caller_key,
-            key=idempotency_key,
-            fingerprint=request_fingerprint(body, route="tasks"),
-            create=plan,
-        )
-    return ORJSONResponse(answer.body, status_code=answer.status)
+    return await TASK_KEYS.create_once(
+        runtime.db,
+        principal=principal,
+        key=idempotency_key,
+        body=body,
+        route="tasks",
+        create=plan,
+        guard=lambda session: require_active_dealer(session, DEALERS, principal),
+    )
 
 
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
 from leadnet_shared.dealer_directory import require_active_dealer
-from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys, request_fingerprint
+from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader, IdempotencyKeys
 from leadnet_shared.pagination import PageParams, fetch_page
 from leadnet_shared.problems import (
     DealerNotActive,
@@ -110,7 +110,7 @@ async def create_webhook(
     _check(request, url=body.url, events=body.events)
     runtime = runtime_of(request)
 
-    async def create() -> Answer:
+    async def create(session: AsyncSession) -> Answer:
         webhook = await subscriptions.create(
             session,
             owner=owner,
@@ -123,16 +123,15 @@ async def create_webhook(
         out = WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
         return Answer(201, out.model_dump(mode="json"))
 
-    async with runtime.db.transaction() as session:
-        await require_active_dealer(session, DEALER_DIRECTORY, principal)
-        answer = await WEBHOOK_KEYS.answer_once(
-            session,
-            caller_key=principal.caller_key,
-            key=idempotency_key,
-            fingerprint=request_fingerprint(body, route="webhooks"),
-            create=create,
-        )
-    return ORJSONResponse(answer.body, status_code=answer.status)
+    return await WEBHOOK_KEYS.create_once(
+        runtime.db,
+        principal=principal,
+        key=idempotency_key,
+        body=body,
+        route="webhooks",
+        create=create,
+        guard=lambda session: require_active_dealer(session, DEALER_DIRECTORY, principal),
+    )
 
 
 @router.get("", response_model=WebhookPage, summary="The caller's subscriptions", responses=_READ)
