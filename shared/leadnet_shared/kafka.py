@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# The setting each field of KafkaSecurity is read from, after `kafka_` (the password has its file alternative).
+_SETTING_OF = {"protocol": "security_protocol", "mechanism": "sasl_mechanism", "username": "sasl_username"}
+_SETTING_OF |= {name: f"ssl_{name}" for name in ("cafile", "certfile", "keyfile")}
+
+
 @dataclass(frozen=True)
 class KafkaSecurity:
     """How a client proves who it is to the broker, as aiokafka's own options (`security_protocol`,
@@ -45,15 +50,7 @@ class KafkaSecurity:
         password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
         if settings.kafka_sasl_password_file:
             password = Path(settings.kafka_sasl_password_file).read_text(encoding="utf-8").strip()
-        return cls(
-            protocol=settings.kafka_security_protocol,
-            mechanism=settings.kafka_sasl_mechanism,
-            username=settings.kafka_sasl_username,
-            password=password,
-            cafile=settings.kafka_ssl_cafile,
-            certfile=settings.kafka_ssl_certfile,
-            keyfile=settings.kafka_ssl_keyfile,
-        )
+        return cls(password=password, **{name: getattr(settings, f"kafka_{s}") for name, s in _SETTING_OF.items()})
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer / AIOKafkaConsumer / AIOKafkaAdminClient / AIOKafkaClient."""
@@ -81,6 +78,8 @@ DEFAULT_PARTITIONS = 12
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, NOT_ENOUGH_REPLICAS
 _RETRIABLE_PID_ERRORS = frozenset({14, 15, 16, 19})
 _DAY_MS = 24 * 3600 * 1000
+# Every producer's fixed options: acknowledged by all in-sync replicas (never at-most-once), larger batches.
+_PRODUCER_OPTIONS: dict[str, Any] = {"acks": "all", "request_timeout_ms": 15000, "max_batch_size": 256 * 1024}
 
 
 async def broker_supports_idempotence(bootstrap_servers: str, *, security: KafkaSecurity = PLAINTEXT) -> bool:
@@ -124,11 +123,9 @@ async def start_producer(
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
-        acks="all",
         enable_idempotence=enable,
         linger_ms=linger_ms,
-        request_timeout_ms=15000,
-        max_batch_size=256 * 1024,
+        **_PRODUCER_OPTIONS,
         **security.options(),
     )
     try:

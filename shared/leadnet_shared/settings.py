@@ -129,12 +129,19 @@ class CommonSettings(BaseSettings):
 
 
 class ServiceSettings(CommonSettings):
-    """Base of a service's settings. A subclass sets `service` and `default_port` and declares its own fields; its
+    """Base of a service's settings. A subclass names its `service` and `default_port` in its class statement
+    (`class RouterSettings(ServiceSettings, service="router", default_port=8002)`) and declares its own fields; its
     env prefix (`LEADNET_<SERVICE>_`) and database (`leadnet_<service>`) follow from the name."""
 
     service: ClassVar[str] = "service"
     database_name: ClassVar[str] = "leadnet"
     default_port: ClassVar[int] = 8000
+
+    def __init_subclass__(cls, *, service: str | None = None, default_port: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Class attributes still work too: a subclass may set `service` and `default_port` in its body.
+        cls.service = service or cls.service
+        cls.default_port = default_port or cls.default_port
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

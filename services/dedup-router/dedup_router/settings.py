@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from leadnet_shared.settings import ServiceSettings
 
 
-class RouterSettings(ServiceSettings):
-    service: ClassVar[str] = "router"
-    default_port: ClassVar[int] = 8002
-
+class RouterSettings(ServiceSettings, service="router", default_port=8002):
     # The protection timer (protection.py): how often it looks for ended protections, and how many per transaction.
     protection_poll_seconds: float = 1.0
     protection_batch_size: int = 200

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from leadnet_shared.settings import ServiceSettings
 
 
-class SchedulerSettings(ServiceSettings):
-    service: ClassVar[str] = "scheduler"
-    default_port: ClassVar[int] = 8003
-
+class SchedulerSettings(ServiceSettings, service="scheduler", default_port=8003):
     # Due tasks claimed per transaction; a burst is drained batch after batch without sleeping.
     fire_batch_size: int = 1000
     # Longest sleep of the timer worker between looks at the database (bounds lateness when idle).

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from leadnet_shared.settings import ServiceSettings
 
 
-class ConsoleSettings(ServiceSettings):
-    service: ClassVar[str] = "console"
-    default_port: ClassVar[int] = 8005
+class ConsoleSettings(ServiceSettings, service="console", default_port=8005):
+    """No settings of its own: the common ones serve."""

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import field_validator
 
 from leadnet_shared.settings import ServiceSettings
 
 
-class IntakeSettings(ServiceSettings):
-    service: ClassVar[str] = "intake"
-    default_port: ClassVar[int] = 8001
-
+class IntakeSettings(ServiceSettings, service="intake", default_port=8001):
     wait_budget_seconds: float = 2.0
     max_record_bytes: int = 64 * 1024
     max_batch_bytes: int = 8 * 1024 * 1024

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import Field, model_validator
 
 from leadnet_shared.settings import ServiceSettings
 
 
-class NotifierSettings(ServiceSettings):
-    service: ClassVar[str] = "notifier"
-    default_port: ClassVar[int] = 8006
-
+class NotifierSettings(ServiceSettings, service="notifier", default_port=8006):
     # Server-side request forgery: where webhooks may point. Production allows https to public addresses only;
     # development and tests also allow http to the networks listed here (an integrator's local receiver on
     # 127.0.0.1). None means "the environment's default" (resolved below).

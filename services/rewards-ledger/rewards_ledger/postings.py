@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +31,13 @@ class PostingRequest:
     vin: str | None = None
     reverses: str | None = None
     fact_key: str | None = None
+
+    @classmethod
+    def of(cls, source: object, policy_version: str, **values: Any) -> PostingRequest:
+        """A posting under `policy_version` of what `source` (a reward due, a posting) says of the fields they share,
+        with `values` for the others and for what the posting says otherwise."""
+        shared = {f.name: getattr(source, f.name) for f in fields(cls) if hasattr(source, f.name)}
+        return cls(**(shared | values), policy_version=policy_version)
 
 
 @dataclass(frozen=True, slots=True)

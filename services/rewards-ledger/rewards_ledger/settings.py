@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from leadnet_shared.settings import ServiceSettings
 
 
-class LedgerSettings(ServiceSettings):
-    service: ClassVar[str] = "ledger"
-    default_port: ClassVar[int] = 8004
+class LedgerSettings(ServiceSettings, service="ledger", default_port=8004):
+    """No settings of its own: the common ones serve."""

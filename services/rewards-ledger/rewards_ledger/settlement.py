@@ -165,18 +165,11 @@ def settlement_plan(
             plan.append(_reversal(standing, rule=why, version=version))
         earlier = sum(1 for p in postings if p.fact_key == reward.fact_key)
         plan.append(
-            PostingRequest(
+            PostingRequest.of(
+                reward,
+                version,
                 idempotency_key=reward.fact_key if earlier == 0 else f"{reward.fact_key}#{earlier + 1}",
-                kind=reward.kind,
-                dealer=reward.dealer,
-                amount_fen=reward.amount_fen,
-                rule=reward.rule,
-                policy_version=version,
-                lead_id=reward.lead_id,
-                customer_id=reward.customer_id,
                 sale_id=reward.sale_ids[0] if reward.sale_ids else None,
-                vin=reward.vin,
-                fact_key=reward.fact_key,
             )
         )
     for standing in live.values():
@@ -186,18 +179,16 @@ def settlement_plan(
 
 
 def _reversal(standing: PostedFact, *, rule: str, version: str) -> PostingRequest:
-    return PostingRequest(
+    # The same dealer, record, sale and vehicle as what it reverses, the opposite amount; it pays no fact itself.
+    return PostingRequest.of(
+        standing,
+        version,
         idempotency_key=f"reversal:{standing.entry_id}",
         kind=REVERSAL,
-        dealer=standing.dealer,
         amount_fen=-standing.amount_fen,
         rule=rule,
-        policy_version=version,
-        lead_id=standing.lead_id,
-        customer_id=standing.customer_id,
-        sale_id=standing.sale_id,
-        vin=standing.vin,
         reverses=standing.entry_id,
+        fact_key=None,
     )
 
 
