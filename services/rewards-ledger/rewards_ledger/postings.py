@@ -18,19 +18,26 @@ from rewards_ledger.repository import postings as repository
 
 
 @dataclass(frozen=True, slots=True)
-class PostingRequest:
-    idempotency_key: str
+class Entry:
+    """What a posting says of its money and of the facts it rests on, whether asked for (`PostingRequest`) or
+    posted (`settlement.PostedFact`)."""
+
     kind: str
     dealer: str
     amount_fen: int
+    fact_key: str | None
+    sale_id: str | None
+    vin: str | None
+    reverses: str | None
+    lead_id: str | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostingRequest(Entry):
+    idempotency_key: str
     rule: str
     policy_version: str
-    lead_id: str | None = None
-    customer_id: str | None = None
-    sale_id: str | None = None
-    vin: str | None = None
-    reverses: str | None = None
-    fact_key: str | None = None
 
     @classmethod
     def of(cls, source: object, policy_version: str, **values: Any) -> PostingRequest:

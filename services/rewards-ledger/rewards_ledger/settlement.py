@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.policy import rewards_policy
-from rewards_ledger.postings import PostingRequest, post_many
+from rewards_ledger.postings import Entry, PostingRequest, post_many
 from rewards_ledger.repository import facts
 from rewards_ledger.repository import postings as repository
 from rewards_ledger.repository.locks import lock_all
@@ -37,18 +37,9 @@ class Settlement:
 
 
 @dataclass(frozen=True, slots=True)
-class PostedFact:
+class PostedFact(Entry):
     entry_id: str
-    kind: str
-    dealer: str
-    amount_fen: int
-    fact_key: str | None
-    sale_id: str | None
-    vin: str | None
-    reverses: str | None
     posted_at: datetime
-    lead_id: str | None
-    customer_id: str | None
 
 
 def lead_lock(lead_id: str) -> str:
@@ -109,7 +100,7 @@ async def load_known(session: AsyncSession, lead_ids: Sequence[str]) -> Known:
         sales.setdefault(lead_id, []).append(SaleState(**{**one, "vehicles": tuple(one["vehicles"])}))
     postings: dict[str, list[PostedFact]] = {}
     for row in await repository.postings_of_leads(session, ids):
-        postings.setdefault(row[9], []).append(PostedFact(*row))
+        postings.setdefault(row.lead_id, []).append(PostedFact(*row))
     return Known(leads=leads, sales=sales, set_by_hq=set_by_hq, postings=postings)
 
 
@@ -170,6 +161,7 @@ def settlement_plan(
                 version,
                 idempotency_key=reward.fact_key if earlier == 0 else f"{reward.fact_key}#{earlier + 1}",
                 sale_id=reward.sale_ids[0] if reward.sale_ids else None,
+                reverses=None,
             )
         )
     for standing in live.values():

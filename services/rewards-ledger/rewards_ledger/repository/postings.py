@@ -46,7 +46,7 @@ SELECT entry_id FROM p
 """)
 
 _POSTINGS_OF_LEADS = text(
-    "SELECT entry_id, kind, dealer, amount_fen, fact_key, sale_id, vin, reverses, posted_at, lead_id, customer_id "
+    "SELECT kind, dealer, amount_fen, fact_key, sale_id, vin, reverses, lead_id, customer_id, entry_id, posted_at "
     "FROM postings WHERE lead_id = ANY(CAST(:ids AS text[])) ORDER BY seq"
 )
 
@@ -60,8 +60,8 @@ async def append_postings(session: AsyncSession, columns: dict[str, list[Any]], 
 
 
 async def postings_of_leads(session: AsyncSession, lead_ids: Sequence[str]) -> Sequence[Any]:
-    """The records' postings in posting order: entry, kind, dealer, amount, fact, sale, vin, reverses, posted at,
-    lead, customer (the fields of `settlement.PostedFact`, in its order)."""
+    """The records' postings in posting order: kind, dealer, amount, fact, sale, vin, reverses, lead, customer,
+    entry, posted at (the fields of `settlement.PostedFact`, in its order)."""
     return (await session.execute(_POSTINGS_OF_LEADS, {"ids": list(lead_ids)})).all()
 
 
