@@ -102,6 +102,7 @@ class Draft:
 
     @property
     def due_by(self) -> datetime:
+        """Follows from the kind and period (the plan row stores it; a draft need not)."""
         return due_by_of(self.kind, self.period)
 
 
