@@ -17,7 +17,7 @@ from leadnet_shared.policy import PolicyError, cached_policy
 
 from .business_calendar import BusinessCalendar
 from .policy_values import policy_int, policy_section
-from .timing import PlannedTask, TimingPolicy, plan_from_table, timing_policy
+from .timing import FlowStep, PlannedTask, TimingPolicy, plan_from_table, timing_policy
 from .vocabulary import HORIZONS, PACKAGE, Tier
 
 
@@ -84,8 +84,7 @@ def next_callback_by_horizon(
     cause = f"horizon {horizon} -> "
     if now >= near_at:
         return plan_from_table(
-            kind="callback",
-            row=rules.near_row,
+            FlowStep("callback", rules.near_row),
             tier=tier,
             start=now,
             calendar=calendar,
@@ -100,12 +99,4 @@ def next_callback_by_horizon(
         f"{cause}callback every {every} days until the purchase window is near ({near_at.date().isoformat()}): "
         f"due in {days} days{due.shift_note}"
     )
-    return PlannedTask(
-        kind="callback",
-        due_at=due.at,
-        reason=reason,
-        policy_version=rules.version,
-        days=days,
-        table_due_at=due.table_at,
-        calendar_basis=due.basis,
-    )
+    return PlannedTask.on(due, kind="callback", days=days, reason=reason, policy_version=rules.version)

@@ -193,16 +193,9 @@ async def complete(task_id: str, body: CompleteIn, request: Request, principal: 
         check_completion(task=task, outcome=body.outcome, corrections=body.corrections)
         check_action_at(task=task, action_at=body.action_at, now=now)
         if task.kind == RECHECK:
+            by = principal.dealer or principal.caller_key
             rechecked = await complete_recheck(
-                session,
-                runtime.outbox,
-                task=task,
-                outcome=body.outcome,
-                corrections=body.corrections,
-                notes=body.notes,
-                by=principal.dealer or principal.caller_key,
-                now=now,
-                actor=Actor.of(principal),
+                session, runtime.outbox, task=task, report=body, by=by, now=now, actor=Actor.of(principal)
             )
             return CompleteOut(task=await task_with_actions(session, rechecked), next_task=None)
         done, follow_up = await complete_task(

@@ -134,13 +134,7 @@ def lead_handler(runtime: Runtime) -> BatchHandler:
 
     async def change_tier(session: AsyncSession, event: CustomerTierChanged) -> None:
         """The router's decision of the customer's tier: its leads' next tasks are timed and ordered by it."""
-        if not await lead_rows.record_tier(
-            session,
-            customer_id=event.customer_id,
-            tier=event.new_tier,
-            nature=event.new_nature,
-            changed_at=event.changed_at,
-        ):
+        if not await lead_rows.record_tier(session, event):
             return  # an older change than the one applied
         for lead in await lead_rows.lock_customer_leads(session, event.customer_id, routed_by=event.changed_at):
             lead.tier = event.new_tier

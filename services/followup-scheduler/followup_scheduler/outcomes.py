@@ -17,7 +17,7 @@ from .business_calendar import BusinessCalendar
 from .callback_cadence import CadencePolicy, cadence_policy, next_callback_by_horizon
 from .policy_values import policy_int, policy_section
 from .relationship_maintenance import MaintenancePolicy, first_maintenance_contact, next_maintenance_contact
-from .timing import PlannedTask, TimingPolicy, plan_from_table, timing_policy
+from .timing import FlowStep, PlannedTask, TimingPolicy, plan_from_table, timing_policy
 from .vocabulary import HORIZONS, OUTCOMES, PACKAGE, Outcome, Tier
 
 NextKind = Literal["callback", "promotion", "maintenance"]
@@ -156,8 +156,7 @@ def next_step_after_outcome(
     else:
         assert rule.row is not None  # parse_outcomes_policy gives callback/promotion rules a row
         task = plan_from_table(
-            kind=rule.next,
-            row=rule.row,
+            FlowStep(rule.next, rule.row),
             tier=tier,
             start=completed_at,
             calendar=calendar,

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from followup_scheduler.endpoints import Caller, Month
 from followup_scheduler.models import DEALERS, WorkPlan
 from followup_scheduler.plan_approval import chain_for, stage_named
 from followup_scheduler.plan_rollup import Level, rollup, units_out
@@ -37,7 +38,8 @@ from followup_scheduler.work_plans import (
     visible_dealer,
 )
 from leadnet_shared.app import Runtime, runtime_of
-from leadnet_shared.auth import Principal, bearer_principal
+from leadnet_shared.auth import Principal
+from leadnet_shared.carry import carried
 from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.problems import (
     Conflict,
@@ -51,8 +53,6 @@ from leadnet_shared.problems import (
 from leadnet_shared.redaction import redact_text
 
 work_plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
-Caller = Annotated[Principal, Depends(bearer_principal)]
-Month = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="yyyy-mm, Asia/Shanghai")]
 Week = Annotated[str, Path(pattern=r"^(19|20|21)\d{2}-W(0[1-9]|[1-4]\d|5[0-3])$", description="ISO week yyyy-Www")]
 Dealer = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Action = Literal["review", "approve", "reject"]
@@ -86,17 +86,13 @@ def _reason(text: str | None, principal: Principal) -> str | None:
     return redact_text(text) if text and not principal.sees_personal_data and principal.is_hq else text
 
 
-# What a plan's answer and a draft copy from the plan row and the `Draft` as they are (same names).
-PLAN_OUT_FIELDS: tuple[str, ...] = ("plan_id", "dealer", "period", "status", "stage", "quota", "line_count")
-PLAN_OUT_FIELDS += ("late", "due_by", "submitted_at", "approved_at")
-DRAFT_OUT_FIELDS = ("dealer", "period", "sales_plan", "quota", "due_by")
-
-
 async def _plan_out(session: AsyncSession, plan: WorkPlan, principal: Principal) -> WorkPlanOut:
     lines = await plan_lines(session, plan.plan_id)
     stage = stage_named(chain_for(line.tier for line in lines), plan.stage) if plan.status == "submitted" else None
-    return WorkPlanOut(
-        **{name: getattr(plan, name) for name in PLAN_OUT_FIELDS},
+    # The plan row's own fields are carried as they are (same names).
+    return carried(
+        WorkPlanOut,
+        plan,
         plan=plan.kind,
         waiting_for=sorted(stage.positions) if stage else [],
         rejected_reason=_reason(plan.rejected_reason, principal),
@@ -117,8 +113,9 @@ async def _draft(request: Request, principal: Caller, dealer: str, kind: PlanKin
         draft = await draft_plan(
             session, dealer=dealer, kind=kind, period=_period(kind, period), now=runtime.clock.now()
         )
-    return DraftOut(
-        **{name: getattr(draft, name) for name in DRAFT_OUT_FIELDS},
+    return carried(
+        DraftOut,
+        draft,
         plan=draft.kind,
         lines=[PlanLineOut.model_validate(line, from_attributes=True) for line in draft.lines],
     )

@@ -14,6 +14,7 @@ Figures of a unit and period:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,37 +24,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.plan_approval import work_plans_policy
 from followup_scheduler.plan_drafts import month_days
+from followup_scheduler.plan_schemas import RollupFigures
 from followup_scheduler.repository.work_plans import TASK_FIGURES, dealer_units, plans_of_month, task_figures
 from leadnet_shared.auth import Principal
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.problems import Forbidden
 
 Level = Literal["dealer", "region", "channel", "hq"]
-FIGURES = ("plans", "submitted", "approved", "late", "planned", "approved_lines", "done", "unplanned")
-
-
-@dataclass
-class Figures:
-    plans: int = 0
-    submitted: int = 0
-    approved: int = 0
-    late: int = 0
-    planned: int = 0
-    approved_lines: int = 0
-    done: int = 0
-    unplanned: int = 0
-
-    def add(self, other: Figures) -> None:
-        for name in FIGURES:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+# The figures of a unit and period by name (the names and their order are the answer's, `RollupFigures`).
+FIGURES = tuple(RollupFigures.model_fields)
+Figures = Counter[str]
 
 
 @dataclass
 class UnitRollup:
     unit: str
     dealers: set[str] = field(default_factory=set)
-    callbacks: Figures = field(default_factory=Figures)
-    promotions: Figures = field(default_factory=Figures)
+    callbacks: Figures = field(default_factory=Counter)
+    promotions: Figures = field(default_factory=Counter)
     weeks: dict[str, Figures] = field(default_factory=dict)
 
 
@@ -110,18 +98,18 @@ async def rollup(session: AsyncSession, *, month: str, level: Level, principal: 
         unit.dealers.add(dealer)
         if kind == "callback":
             return unit.callbacks
-        return unit.weeks.setdefault(period, Figures())
+        return unit.weeks.setdefault(period, Counter())
 
     for row in await plans_of_month(session, month=month, weeks=weeks):
         target = figures(row.dealer, row.kind, row.period)
         if target is None:
             continue
-        target.plans += 1
-        target.submitted += int(row.submitted)
-        target.approved += int(row.status == "approved")
-        target.late += int(row.late)
-        target.planned += row.lines
-        target.approved_lines += row.lines if row.status == "approved" else 0
+        target["plans"] += 1
+        target["submitted"] += int(row.submitted)
+        target["approved"] += int(row.status == "approved")
+        target["late"] += int(row.late)
+        target["planned"] += row.lines
+        target["approved_lines"] += row.lines if row.status == "approved" else 0
     for name in TASK_FIGURES:
         for kind, start, end in (("callback", month_start, month_end), ("promotion", weeks_start, weeks_end)):
             for row in await task_figures(session, name, start=start, end=end):
@@ -129,16 +117,16 @@ async def rollup(session: AsyncSession, *, month: str, level: Level, principal: 
                     continue
                 target = figures(row.dealer, row.kind, row.week)
                 if target is not None:
-                    setattr(target, name, getattr(target, name) + row.count)
+                    target[name] += row.count
     for unit in found.values():
         for week in weeks:
-            unit.promotions.add(unit.weeks.setdefault(week, Figures()))
+            unit.promotions.update(unit.weeks.setdefault(week, Counter()))
         unit.weeks = dict(sorted(unit.weeks.items()))
     return sorted(found.values(), key=lambda unit: unit.unit)
 
 
 def figures_dict(figures: Figures) -> dict[str, int]:
-    return {name: getattr(figures, name) for name in FIGURES}
+    return {name: figures[name] for name in FIGURES}
 
 
 def units_out(units: Iterable[UnitRollup]) -> list[dict[str, object]]:

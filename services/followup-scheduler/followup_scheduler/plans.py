@@ -26,6 +26,7 @@ from followup_scheduler.repository.plans import (
     scheduled_by_kind,
 )
 from followup_scheduler.schemas import PlannedSource, PlanOut, PromotionQuotaOut, QuotaOut
+from leadnet_shared.carry import carried
 
 
 async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
@@ -64,13 +65,10 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanOut:
             "done_short_by": max(minimum - done.get(kind, 0), 0),
         }
 
-    return PlanOut(
-        dealer=plan.dealer,
-        month=plan.month,
-        sales_plan=plan.sales_plan,
+    return carried(
+        PlanOut,
+        plan,
         policy_version=quotas.policy_version,
-        updated_at=plan.updated_at,
-        updated_by=plan.updated_by,
         callbacks=QuotaOut.model_validate(quota("callback", quotas.callbacks.minimum, quotas.callbacks.maximum)),
         promotions=PromotionQuotaOut.model_validate(
             quota("promotion", quotas.promotions.minimum, quotas.promotions.maximum)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar as gregorian
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -93,6 +93,10 @@ class PlanReminder:
     at: datetime
     deadline: PlanDeadline
     days_before: int = 0
+
+    def timetable(self) -> dict[str, Any]:
+        """The plan, period and timetable fields of its `leadnet.plan.reminder` event."""
+        return {**asdict(self.deadline), "days_before": self.days_before, "remind_at": self.at}
 
 
 def _deadline_rule(section: Mapping[str, Any], *, key: str, day_key: str, day_max: int) -> DeadlineRule:

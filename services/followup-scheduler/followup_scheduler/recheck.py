@@ -22,8 +22,10 @@ from followup_scheduler.models import FollowedLead, Task
 from followup_scheduler.policy_values import policy_int, policy_section
 from followup_scheduler.repository.leads import lead_of
 from followup_scheduler.repository.tasks import cancel_open_tasks, has_recheck
+from followup_scheduler.schemas import CompleteIn
 from followup_scheduler.tasks import Actor, lead_facts, new_task, publish, record_action, require_open, task_event
 from followup_scheduler.vocabulary import PACKAGE
+from leadnet_shared.carry import carried
 from leadnet_shared.events import (
     LeadClosed,
     LeadCorrected,
@@ -115,19 +117,18 @@ async def complete_recheck(
     outbox: Outbox,
     *,
     task: Task,
-    outcome: str,
-    corrections: RecordCorrections | None,
-    notes: str | None,
+    report: CompleteIn,
     by: str | None,
     now: datetime,
     actor: Actor | None = None,
 ) -> Task:
     """`confirmed` reopens the lead (its corrections become a new version of the record); `invalid` closes it."""
+    outcome, corrections = report.outcome, report.corrections
     require_open(task, to="completed")
     lead = await lead_of(session, task.lead_id, lock=True, fresh=True)
     if lead is None:
         raise Conflict("The task's lead is unknown to the scheduler.", code="lead_unknown")
-    task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, notes
+    task.status, task.outcome, task.completed_at, task.notes = "done", outcome, now, report.notes
     if actor is not None:
         await record_action(session, task=task, action="completed", actor=actor, now=now, detail={"outcome": outcome})
     completed = task_event(task, lead=lead, event=TaskCompleted, occurred_at=now)
@@ -149,9 +150,9 @@ async def complete_recheck(
     )
     await publish(session, outbox, reopened, key=lead.customer_id, now=now)
     if changed:
-        corrected = LeadCorrected(
-            lead_id=lead.lead_id,
-            customer_id=lead.customer_id,
+        corrected = carried(
+            LeadCorrected,
+            lead,
             return_round=round_,
             task_id=task.task_id,
             corrected_by=by,

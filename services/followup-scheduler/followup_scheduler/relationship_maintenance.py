@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from leadnet_shared.clock import business_date
 from leadnet_shared.policy import cached_policy
@@ -56,20 +56,6 @@ def maintenance_policy() -> MaintenancePolicy:
     return parse_maintenance_policy(cached_policy(PACKAGE, "maintenance"))
 
 
-def _task(
-    *, kind: Literal["maintenance", "repurchase"], due: DueDate, days: int, reason: str, version: str
-) -> PlannedTask:
-    return PlannedTask(
-        kind=kind,
-        due_at=due.at,
-        reason=reason,
-        policy_version=version,
-        days=days,
-        table_due_at=due.table_at,
-        calendar_basis=due.basis,
-    )
-
-
 def _contact(
     *, start: datetime, first: bool, calendar: BusinessCalendar, policy: MaintenancePolicy | None
 ) -> PlannedTask:
@@ -81,7 +67,9 @@ def _contact(
         if first
         else f"relationship maintenance: periodic contact every {days} days"
     )
-    return _task(kind="maintenance", due=due, days=days, version=rules.version, reason=reason + due.shift_note)
+    return PlannedTask.on(
+        due, kind="maintenance", days=days, reason=reason + due.shift_note, policy_version=rules.version
+    )
 
 
 def first_maintenance_contact(
@@ -137,4 +125,4 @@ def repurchase_reminder(
         reason += " (already past: due now)"
     else:
         reason += due.shift_note
-    return _task(kind="repurchase", due=due, days=days, reason=reason, version=rules.version)
+    return PlannedTask.on(due, kind="repurchase", days=days, reason=reason, policy_version=rules.version)

@@ -64,13 +64,11 @@ def sale_report_task(
     """The assigned dealer's task to report the sale a callback heard of."""
     rules = policy or sale_followup_policy()
     due = calendar.due_in_days(start=bought_at, days=rules.report_due_days)
-    return PlannedTask(
+    reason = f"outcome bought -> report the sale (POST /v1/sales) within {rules.report_due_days} days"
+    return PlannedTask.on(
+        due,
         kind="sale_report",
-        due_at=due.at,
-        reason=f"outcome bought -> report the sale (POST /v1/sales) within {rules.report_due_days} days"
-        + due.shift_note,
-        policy_version=rules.version,
         days=rules.report_due_days,
-        table_due_at=due.table_at,
-        calendar_basis=due.basis,
+        reason=reason + due.shift_note,
+        policy_version=rules.version,
     )

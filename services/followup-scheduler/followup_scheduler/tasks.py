@@ -263,17 +263,8 @@ async def send_plan_reminders(session: AsyncSession, outbox: Outbox, *, now: dat
                 session, plan=plan, period=deadline.period, days_before=reminder.days_before, now=now
             )
             for dealer, event_id in claimed:
-                data = PlanReminder(
-                    dealer=dealer,
-                    plan=plan,
-                    period=deadline.period,
-                    deadline_day=deadline.deadline_day,
-                    due_by=deadline.due_by,
-                    days_before=reminder.days_before,
-                    remind_at=reminder.at,
-                    occurred_at=now,
-                    positions=makers,  # who must act before the deadline (work_plans.toml)
-                )
+                # `positions`: who must act before the deadline (work_plans.toml)
+                data = PlanReminder(**reminder.timetable(), dealer=dealer, occurred_at=now, positions=makers)
                 events.append(Outgoing(data, key=dealer, subject=dealer, event_id=event_id))
     await outbox.publish_many(session, events, time=now)
     return len(events)

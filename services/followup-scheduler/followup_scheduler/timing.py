@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from leadnet_shared.policy import PolicyError, cached_policy
 
-from .business_calendar import BusinessCalendar, CalendarBasis
+from .business_calendar import BusinessCalendar, CalendarBasis, DueDate
 from .vocabulary import (
     CALLBACK_SITUATIONS,
     HORIZONS,
@@ -41,6 +41,11 @@ class PlannedTask:
     days: int
     table_due_at: datetime
     calendar_basis: CalendarBasis
+
+    @classmethod
+    def on(cls, due: DueDate, *, kind: TaskKind, days: int, reason: str, policy_version: str) -> PlannedTask:
+        """The task due when the business calendar says (`due`), with the table's own date kept for audit."""
+        return cls(kind, due.at, reason, policy_version, days, table_due_at=due.table_at, calendar_basis=due.basis)
 
 
 @dataclass(frozen=True)
@@ -146,30 +151,22 @@ def promotion_days(*, horizon: PromotionHorizon, tier: Tier, policy: TimingPolic
 
 
 def plan_from_table(
+    step: FlowStep,
     *,
-    kind: TableKind,
-    row: str,
     tier: Tier,
     start: datetime,
     calendar: BusinessCalendar,
     policy: TimingPolicy | None = None,
     cause: str = "",
 ) -> PlannedTask:
-    """A callback or promotion due the table's days after `start`, on the business calendar."""
+    """A callback or promotion due the table's days (`step`'s row) after `start`, on the business calendar."""
     timing = policy or timing_policy()
+    kind, row = step.kind, step.row
     days = timing.days(kind=kind, row=row, tier=tier)
     due = calendar.due_in_days(start=start, days=days)
     label = timing.labels.get((kind, row), row)
     reason = f"{cause}{kind} '{label}' for {tier}: due in {days} days{due.shift_note}"
-    return PlannedTask(
-        kind=kind,
-        due_at=due.at,
-        reason=reason,
-        policy_version=timing.version,
-        days=days,
-        table_due_at=due.table_at,
-        calendar_basis=due.basis,
-    )
+    return PlannedTask.on(due, kind=kind, days=days, reason=reason, policy_version=timing.version)
 
 
 def first_task_for_lead(
@@ -190,12 +187,4 @@ def first_task_for_lead(
             raise ValueError(f"unknown purchase horizon {horizon!r}")
         step = timing.by_horizon[horizon]
         cause = f"horizon {horizon} -> "
-    return plan_from_table(
-        kind=step.kind,
-        row=step.row,
-        tier=tier,
-        start=routed_at,
-        calendar=calendar,
-        policy=timing,
-        cause=cause,
-    )
+    return plan_from_table(step, tier=tier, start=routed_at, calendar=calendar, policy=timing, cause=cause)

@@ -98,8 +98,12 @@ class Draft:
     period: str
     sales_plan: int
     quota: int
-    due_by: datetime
     lines: list[DraftLine]
+
+    @property
+    def due_by(self) -> datetime:
+        """Follows from the kind and period (the plan row stores it; a draft need not)."""
+        return due_by_of(self.kind, self.period)
 
 
 # ---- the dealer's place in the four levels, and who sees a dealer's plans ------------------------------------
@@ -189,15 +193,7 @@ async def draft_plan(session: AsyncSession, *, dealer: str, kind: PlanKind, peri
             week=period,
             quota=quota,
         )
-    return Draft(
-        dealer=dealer,
-        kind=kind,
-        period=period,
-        sales_plan=sales,
-        quota=quota,
-        due_by=due_by_of(kind, period),
-        lines=lines,
-    )
+    return Draft(dealer=dealer, kind=kind, period=period, sales_plan=sales, quota=quota, lines=lines)
 
 
 # ---- the plan and its steps ----------------------------------------------------------------------------------
@@ -224,21 +220,10 @@ def _step(
     )
 
 
-def _new_plan(*, dealer: str, kind: PlanKind, period: str, quota: int, now: datetime, by: str) -> WorkPlan:
-    return WorkPlan(
-        plan_id=str(uuid.uuid4()),
-        dealer=dealer,
-        kind=kind,
-        period=period,
-        status="draft",
-        stage=None,
-        quota=quota,
-        due_by=due_by_of(kind, period),
-        late=False,
-        line_count=0,
-        updated_at=now,
-        updated_by=by,
-    )
+def _new_plan(*, dealer: str, kind: PlanKind, period: str) -> WorkPlan:
+    """A draft without a stage, not late (the columns' defaults); `save_plan` sets its quota, lines and editor."""
+    due_by = due_by_of(kind, period)
+    return WorkPlan(plan_id=str(uuid.uuid4()), dealer=dealer, kind=kind, period=period, status="draft", due_by=due_by)
 
 
 async def save_plan(
@@ -274,7 +259,7 @@ async def save_plan(
     _, quota = await quota_of(session, dealer=dealer, kind=kind, period=period)
     plan = await find_plan(session, dealer=dealer, kind=kind, period=period, lock=True)
     if plan is None:
-        plan = _new_plan(dealer=dealer, kind=kind, period=period, quota=quota, now=now, by=principal.sub)
+        plan = _new_plan(dealer=dealer, kind=kind, period=period)
         session.add(plan)
     elif plan.status not in EDITABLE:
         raise Conflict(

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followup_scheduler.models import CustomerTier, FollowedLead
+from leadnet_shared.events import CustomerTierChanged
 
 
 async def lead_of(
@@ -75,16 +76,14 @@ async def customer_tiers(session: AsyncSession, customer_ids: Collection[str]) -
     return {row.customer_id: row for row in (await session.execute(query)).scalars()}
 
 
-async def record_tier(
-    session: AsyncSession, *, customer_id: str, tier: str, nature: str | None, changed_at: datetime
-) -> bool:
+async def record_tier(session: AsyncSession, change: CustomerTierChanged) -> bool:
     """Store a tier decision unless a later one is stored already; whether it was stored."""
-    values = {"tier": tier, "nature": nature, "changed_at": changed_at}
+    values = {"tier": change.new_tier, "nature": change.new_nature, "changed_at": change.changed_at}
     statement = (
         insert(CustomerTier)
-        .values(customer_id=customer_id, **values)
+        .values(customer_id=change.customer_id, **values)
         .on_conflict_do_update(
-            index_elements=[CustomerTier.customer_id], set_=values, where=CustomerTier.changed_at <= changed_at
+            index_elements=[CustomerTier.customer_id], set_=values, where=CustomerTier.changed_at <= change.changed_at
         )
         .returning(CustomerTier.customer_id)
     )
