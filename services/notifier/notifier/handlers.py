@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import Envelope
-from notifier.queue import Notice, Outgoing, enqueue, wake
+from notifier.queue import Notice, enqueue, wake
 
 LEAD_ACCEPTED = "leadnet.lead.accepted"
 LEAD_REASSIGNED = "leadnet.lead.reassigned"
@@ -126,7 +126,7 @@ def notices_of(envelope: Envelope) -> list[Notice]:
 
 def webhook_handler(runtime: Runtime) -> BatchHandler:
     async def handle(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        outgoing = [Outgoing(event_id=e.id, occurred_at=e.time, notice=n) for e in envelopes for n in notices_of(e)]
+        outgoing = [(e, n) for e in envelopes for n in notices_of(e)]
         if outgoing and await enqueue(session, outgoing, now=runtime.clock.now()):
             # Heard by the delivery worker when this transaction commits: it starts at once instead of at its
             # next poll.

@@ -155,6 +155,11 @@ def environment() -> Environment:
     )
     env.globals["static"] = static_url
     env.globals["periods"] = PERIODS
+    env.globals["url_prefix"] = PREFIX
+    env.globals["fmt"] = fmt_number
+    # What only some pages set: the live stream's URL and the page navigation.
+    env.globals["stream_url"] = None
+    env.globals["nav"] = None
     return env
 
 
@@ -190,29 +195,23 @@ class Page:
         self.lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
         self.t = Translator(self.lang)
 
-    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-        other = next(lang for lang in LANGUAGES if lang != self.lang)
+    @property
+    def other_lang(self) -> str:
+        return next(lang for lang in LANGUAGES if lang != self.lang)
+
+    @property
+    def lang_query(self) -> str:
+        """This page's query string in the other language (the language switch's link)."""
         params = dict(self.request.query_params)
-        params["lang"] = other
+        params["lang"] = self.other_lang
+        return urlencode(params)
+
+    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        """The template with this page (`page.cell`, `page.lang_query`, ...) and the page's own `context`."""
         body = (
             environment()
             .get_template(template)
-            .render(
-                _=self.t,
-                lang=self.lang,
-                other_lang=other,
-                lang_query=urlencode(params),
-                session=self.session,
-                url_prefix=PREFIX,
-                filters=self.filters,
-                fmt=fmt_number,
-                cell=self.cell,
-                change_text=self.change_text,
-                export_href=self.export_href,
-                stream_url=context.pop("stream_url", None),
-                nav=context.pop("nav", None),
-                **context,
-            )
+            .render(_=self.t, page=self, lang=self.lang, session=self.session, filters=self.filters, **context)
         )
         response = HTMLResponse(body, status_code=status)
         self.finish(response)
