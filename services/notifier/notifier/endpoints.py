@@ -123,15 +123,7 @@ async def create_webhook(
     runtime = runtime_of(request)
 
     async def create(session: AsyncSession) -> Answer:
-        webhook = await subscriptions.create(
-            session,
-            owner=owner,
-            dealer=body.dealer if owner == HQ_OWNER else None,
-            url=body.url,
-            events=body.events,
-            description=body.description,
-            now=runtime.clock.now(),
-        )
+        webhook = await subscriptions.create(session, body, owner=owner, now=runtime.clock.now())
         out = WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
         return Answer(201, out.model_dump(mode="json"))
 

@@ -603,18 +603,15 @@ async def _start_session(request: Request, principal: Principal) -> Response:
         return page.render("error.html", status=403, title="error.forbidden", message="error.dealers_refused")
     response = RedirectResponse(f"{PREFIX}/overview", status_code=303)
     cookie = signer.dumps(session_value(principal), purpose="session", ttl_seconds=SESSION_TTL_SECONDS)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=SESSION_TTL_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=state.production,
-        path=PREFIX,
-    )
+    _set_signed_cookie(response, SESSION_COOKIE, cookie, max_age=SESSION_TTL_SECONDS, secure=state.production)
     response.delete_cookie(FLOW_COOKIE, path=PREFIX)
     page.finish(response)
     return response
+
+
+def _set_signed_cookie(response: Response, name: str, value: str, *, max_age: int, secure: bool) -> None:
+    """A signed console cookie (session or login flow): not for scripts, sent on top-level navigation, console only."""
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure, path=PREFIX)
 
 
 @router.get("/login")
@@ -644,15 +641,8 @@ async def auth_start(request: Request) -> Response:
         return page.render("login.html", status=404, message="login.no_provider", oidc=False)
     url, flow = await state.oidc.start()
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(
-        FLOW_COOKIE,
-        (await signer_of(runtime_of(request))).dumps(flow, purpose="oidc", ttl_seconds=FLOW_TTL_SECONDS),
-        max_age=FLOW_TTL_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=state.production,
-        path=PREFIX,
-    )
+    signed = (await signer_of(runtime_of(request))).dumps(flow, purpose="oidc", ttl_seconds=FLOW_TTL_SECONDS)
+    _set_signed_cookie(response, FLOW_COOKIE, signed, max_age=FLOW_TTL_SECONDS, secure=state.production)
     page.finish(response)
     return response
 
