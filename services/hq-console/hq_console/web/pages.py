@@ -338,12 +338,8 @@ def for_hq(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
 
 
 @router.get("")
-async def root() -> Response:
-    return RedirectResponse(f"{PREFIX}/overview", status_code=303)
-
-
 @router.get("/")
-async def root_slash() -> Response:
+async def root() -> Response:
     return RedirectResponse(f"{PREFIX}/overview", status_code=303)
 
 
