@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -51,6 +52,9 @@ WebhookId = Annotated[str, Path(max_length=36)]
 DeliveryId = Annotated[str, Path(max_length=40)]
 _READ = problem_responses(Forbidden, NotFound, ValidationFailed)
 _MANAGE = problem_responses(Forbidden, DealerNotActive, NotFound, ValidationFailed)
+_CREATE = problem_responses(Forbidden, DealerNotActive, NotFound, IdempotencyKeyReused, ValidationFailed)
+# The operations that queue deliveries: accepted (202), the sending happens after the answer.
+_queues = partial(router.post, status_code=202, responses=_MANAGE)
 
 
 def webhook_out(w: Webhook) -> WebhookOut:
@@ -73,6 +77,14 @@ async def _managing(
         webhook = await subscriptions.get_visible(session, principal, webhook_id, lock=lock)
         await require_active_dealer(session, DEALER_DIRECTORY, principal)
         yield session, webhook
+
+
+@asynccontextmanager
+async def _queueing(request: Request, principal: Principal, webhook_id: str) -> AsyncIterator[AsyncSession]:
+    """A managing transaction that queues deliveries; the sender is woken with it, so they go out at once."""
+    async with _managing(request, principal, webhook_id) as (session, _):
+        yield session
+        await queue.wake(session)
 
 
 def _check(request: Request, *, url: str | None, events: list[str] | None) -> None:
@@ -99,7 +111,7 @@ def _check(request: Request, *, url: str | None, events: list[str] | None) -> No
     status_code=201,
     response_model=WebhookCreated,
     summary="Subscribe an endpoint to event kinds; the secret is shown this once",
-    responses=problem_responses(Forbidden, DealerNotActive, NotFound, IdempotencyKeyReused, ValidationFailed),
+    responses=_CREATE,
 )
 async def create_webhook(
     body: WebhookIn, request: Request, principal: Caller, idempotency_key: IdempotencyKeyHeader = None
@@ -111,15 +123,7 @@ async def create_webhook(
     runtime = runtime_of(request)
 
     async def create(session: AsyncSession) -> Answer:
-        webhook = await subscriptions.create(
-            session,
-            owner=owner,
-            dealer=body.dealer if owner == HQ_OWNER else None,
-            url=body.url,
-            events=body.events,
-            description=body.description,
-            now=runtime.clock.now(),
-        )
+        webhook = await subscriptions.create(session, body, owner=owner, now=runtime.clock.now())
         out = WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
         return Answer(201, out.model_dump(mode="json"))
 
@@ -231,30 +235,23 @@ async def get_delivery(
     return await _delivery(request, principal, webhook_id, delivery_id)
 
 
-@router.post(
+@_queues(
     "/{webhook_id}/deliveries/{delivery_id}/replay",
-    status_code=202,
     response_model=DeliveryOut,
     summary="Send one delivery again (same webhook-id)",
-    responses=_MANAGE,
 )
 async def replay_delivery(
     webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, principal: Caller
 ) -> DeliveryOut:
-    runtime = runtime_of(request)
-    async with _managing(request, principal, webhook_id) as (session, _):
-        if not await queue.replay_one(session, webhook_id=webhook_id, delivery_id=delivery_id, now=runtime.clock.now()):
+    now = runtime_of(request).clock.now()
+    async with _queueing(request, principal, webhook_id) as session:
+        if not await queue.replay_one(session, webhook_id=webhook_id, delivery_id=delivery_id, now=now):
             raise NotFound("No such delivery.")
-        await queue.wake(session)
     return await _delivery(request, principal, webhook_id, delivery_id)
 
 
-@router.post(
-    "/{webhook_id}/replay",
-    status_code=202,
-    response_model=ReplayOut,
-    summary="Send again every delivery created in [since, until)",
-    responses=_MANAGE,
+@_queues(
+    "/{webhook_id}/replay", response_model=ReplayOut, summary="Send again every delivery created in [since, until)"
 )
 async def replay_range(webhook_id: WebhookId, body: ReplayIn, request: Request, principal: Caller) -> ReplayOut:
     if body.until <= body.since:
@@ -262,32 +259,19 @@ async def replay_range(webhook_id: WebhookId, body: ReplayIn, request: Request, 
             "The request has field problems; see errors.",
             errors=[FieldProblem("/until", "out_of_range", "must be after since")],
         )
-    runtime = runtime_of(request)
-    async with _managing(request, principal, webhook_id) as (session, _):
-        count = await queue.replay_range(
-            session,
-            webhook_id=webhook_id,
-            since=body.since,
-            until=body.until,
-            failed_only=body.failed_only,
-            now=runtime.clock.now(),
-        )
-        await queue.wake(session)
+    now = runtime_of(request).clock.now()
+    async with _queueing(request, principal, webhook_id) as session:
+        count = await queue.replay_range(session, webhook_id=webhook_id, **body.model_dump(), now=now)
     return ReplayOut(replayed=count)
 
 
-@router.post(
+@_queues(
     "/{webhook_id}/test",
-    status_code=202,
     response_model=DeliveryOut,
     summary="Send a `webhook.test` message now; see its delivery for the outcome",
-    responses=_MANAGE,
 )
 async def test_webhook(webhook_id: WebhookId, request: Request, principal: Caller) -> DeliveryOut:
-    runtime = runtime_of(request)
-    async with _managing(request, principal, webhook_id) as (session, _):
-        delivery_id = await queue.enqueue_test(
-            session, webhook_id=webhook_id, event_id=f"test:{uuid.uuid4()}", now=runtime.clock.now()
-        )
-        await queue.wake(session)
+    now = runtime_of(request).clock.now()
+    async with _queueing(request, principal, webhook_id) as session:
+        delivery_id = await queue.enqueue_test(session, webhook_id=webhook_id, event_id=f"test:{uuid.uuid4()}", now=now)
     return await _delivery(request, principal, webhook_id, delivery_id)

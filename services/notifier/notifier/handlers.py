@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadnet_shared.app import Runtime
 from leadnet_shared.consumer import BatchHandler
 from leadnet_shared.events import Envelope
-from notifier.queue import Notice, Outgoing, enqueue, wake
+from notifier.queue import Notice, enqueue, wake
 
 LEAD_ACCEPTED = "leadnet.lead.accepted"
 LEAD_REASSIGNED = "leadnet.lead.reassigned"
@@ -80,22 +80,16 @@ def _reassigned(data: dict[str, Any]) -> list[Notice]:
     return notices
 
 
-def _task(kind: str) -> Callable[[dict[str, Any]], list[Notice]]:
+def _to_dealer(kind: str, aggregate: str, fields: tuple[str, ...]) -> Callable[[dict[str, Any]], list[Notice]]:
+    """A notice for the event's `dealer` (none without one) with `fields`, the first of them the aggregate's id."""
+
     def make(data: dict[str, Any]) -> list[Notice]:
         dealer = data.get("dealer")
         if not isinstance(dealer, str) or not dealer:
             return []
-        return [Notice(kind, dealer, _order_key(data, f"task:{data.get('task_id')}"), _pick(data, _TASK_FIELDS))]
+        return [Notice(kind, dealer, _order_key(data, f"{aggregate}:{data.get(fields[0])}"), _pick(data, fields))]
 
     return make
-
-
-def _entry(data: dict[str, Any]) -> list[Notice]:
-    dealer = data.get("dealer")
-    if not isinstance(dealer, str) or not dealer:
-        return []
-    body = _pick(data, _ENTRY_FIELDS)
-    return [Notice("ledger.entry_posted", dealer, _order_key(data, f"entry:{data.get('entry_id')}"), body)]
 
 
 def _sale_pending(data: dict[str, Any]) -> list[Notice]:
@@ -110,9 +104,9 @@ def _sale_pending(data: dict[str, Any]) -> list[Notice]:
 NOTICES: dict[str, Callable[[dict[str, Any]], list[Notice]]] = {
     LEAD_ACCEPTED: _accepted,
     LEAD_REASSIGNED: _reassigned,
-    TASK_DUE: _task("task.due"),
-    TASK_OVERDUE: _task("task.overdue"),
-    ENTRY_POSTED: _entry,
+    TASK_DUE: _to_dealer("task.due", "task", _TASK_FIELDS),
+    TASK_OVERDUE: _to_dealer("task.overdue", "task", _TASK_FIELDS),
+    ENTRY_POSTED: _to_dealer("ledger.entry_posted", "entry", _ENTRY_FIELDS),
     SALE_PENDING: _sale_pending,
 }
 
@@ -126,7 +120,7 @@ def notices_of(envelope: Envelope) -> list[Notice]:
 
 def webhook_handler(runtime: Runtime) -> BatchHandler:
     async def handle(session: AsyncSession, envelopes: list[Envelope]) -> None:
-        outgoing = [Outgoing(event_id=e.id, occurred_at=e.time, notice=n) for e in envelopes for n in notices_of(e)]
+        outgoing = [(e, n) for e in envelopes for n in notices_of(e)]
         if outgoing and await enqueue(session, outgoing, now=runtime.clock.now()):
             # Heard by the delivery worker when this transaction commits: it starts at once instead of at its
             # next poll.

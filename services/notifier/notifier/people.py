@@ -17,12 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from leadnet_shared.policy import PolicyError, load_policy
+from notifier import PACKAGE
 from notifier.channels.base import Message
 from notifier.channels.config import ChannelSpec, parse_channels
 from notifier.channels.sending import RetryRule
-
-PACKAGE = "notifier"
-POLICY = "people"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +55,9 @@ class PeoplePolicy:
 
     def limit_of(self, kind: str) -> int:
         return self.per_minute[kind]
+
+
+POLICY = "people"
 
 
 def parse_people_policy(data: Mapping[str, Any]) -> PeoplePolicy:

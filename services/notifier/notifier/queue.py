@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadnet_shared.events import Envelope
 from notifier.models import Delivery
 
 
@@ -28,13 +29,6 @@ class Notice:
     dealer: str
     order_key: str
     data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    event_id: str
-    occurred_at: datetime
-    notice: Notice
 
 
 _ENQUEUE = text(
@@ -69,19 +63,19 @@ def payload_of(kind: str, occurred_at: datetime, data: dict[str, Any]) -> dict[s
     return {"type": kind, "timestamp": occurred_at.isoformat().replace("+00:00", "Z"), "data": data}
 
 
-async def enqueue(session: AsyncSession, outgoing: list[Outgoing], *, now: datetime) -> int:
+async def enqueue(session: AsyncSession, outgoing: list[tuple[Envelope, Notice]], *, now: datetime) -> int:
     """One pending delivery per subscription that asked for each notice's kind (its dealer's and HQ's), in the
-    events' order; an event seen again adds nothing. Subscriptions that are disabled get theirs too: they wait
-    there and go out when it is enabled again."""
+    events' order (each notice with the event it came from); an event seen again adds nothing. Subscriptions that
+    are disabled get theirs too: they wait there and go out when it is enabled again."""
     items = [
         {
-            "kind": o.notice.kind,
-            "dealer": o.notice.dealer,
-            "event_id": o.event_id,
-            "order_key": o.notice.order_key[:80],
-            "payload": payload_of(o.notice.kind, o.occurred_at, o.notice.data),
+            "kind": notice.kind,
+            "dealer": notice.dealer,
+            "event_id": event.id,
+            "order_key": notice.order_key[:80],
+            "payload": payload_of(notice.kind, event.time, notice.data),
         }
-        for o in outgoing
+        for event, notice in outgoing
     ]
     result = await session.execute(_ENQUEUE, {"items": orjson.dumps(items).decode(), "now": now})
     return len(result.fetchall())

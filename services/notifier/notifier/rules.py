@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadnet_shared.policy import PolicyError, cached_policy
-
-PACKAGE = "notifier"
+from notifier import PACKAGE
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from leadnet_shared.auth import Principal
 from leadnet_shared.problems import Forbidden, NotFound
 from notifier.models import HQ_OWNER, Webhook
 from notifier.rules import WebhookPolicy
+from notifier.schemas import WebhookIn
 from notifier.signing import new_secret
 
 
@@ -52,23 +53,14 @@ async def delete(session: AsyncSession, webhook: Webhook) -> None:
     await session.delete(webhook)
 
 
-async def create(
-    session: AsyncSession,
-    *,
-    owner: str,
-    dealer: str | None,
-    url: str,
-    events: list[str],
-    description: str | None,
-    now: datetime,
-) -> Webhook:
+async def create(session: AsyncSession, body: WebhookIn, *, owner: str, now: datetime) -> Webhook:
+    """`owner`'s new subscription; HQ's may narrow to one dealer's events, a dealer's are its own."""
     webhook = Webhook(
+        **body.model_dump(include={"url", "description"}),
         webhook_id=str(uuid.uuid4()),
         owner=owner,
-        dealer=dealer,
-        url=url,
-        events=sorted(set(events)),
-        description=description,
+        dealer=body.dealer if owner == HQ_OWNER else None,
+        events=sorted(set(body.events)),
         secret=new_secret(),
         status="enabled",
         created_at=now,

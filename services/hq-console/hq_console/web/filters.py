@@ -6,12 +6,13 @@ tier and dealer. Every link on a page carries them, so a drill-down shows the li
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Literal
 from urllib.parse import urlencode
 
 from hq_console import periods
+from hq_console.filters import Filters as InsightFilters
 
 Period = Literal["day", "week", "month", "quarter"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter")
@@ -55,6 +56,10 @@ class Filters:
             dealer=code("dealer"),
             network=code("network"),
         )
+
+    def narrowing(self) -> InsightFilters:
+        """What the figures narrow to: these filters but the period (a page's numbers are the API's)."""
+        return InsightFilters(**{f.name: getattr(self, f.name) for f in fields(InsightFilters)})
 
     def label(self) -> str:
         """The period's business days, as the figures count them (`hq_console.periods`, the one calendar)."""

@@ -155,6 +155,11 @@ def environment() -> Environment:
     )
     env.globals["static"] = static_url
     env.globals["periods"] = PERIODS
+    env.globals["url_prefix"] = PREFIX
+    env.globals["fmt"] = fmt_number
+    # What only some pages set: the live stream's URL and the page navigation.
+    env.globals["stream_url"] = None
+    env.globals["nav"] = None
     return env
 
 
@@ -190,29 +195,23 @@ class Page:
         self.lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
         self.t = Translator(self.lang)
 
-    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-        other = next(lang for lang in LANGUAGES if lang != self.lang)
+    @property
+    def other_lang(self) -> str:
+        return next(lang for lang in LANGUAGES if lang != self.lang)
+
+    @property
+    def lang_query(self) -> str:
+        """This page's query string in the other language (the language switch's link)."""
         params = dict(self.request.query_params)
-        params["lang"] = other
+        params["lang"] = self.other_lang
+        return urlencode(params)
+
+    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        """The template with this page (`page.cell`, `page.lang_query`, ...) and the page's own `context`."""
         body = (
             environment()
             .get_template(template)
-            .render(
-                _=self.t,
-                lang=self.lang,
-                other_lang=other,
-                lang_query=urlencode(params),
-                session=self.session,
-                url_prefix=PREFIX,
-                filters=self.filters,
-                fmt=fmt_number,
-                cell=self.cell,
-                change_text=self.change_text,
-                export_href=self.export_href,
-                stream_url=context.pop("stream_url", None),
-                nav=context.pop("nav", None),
-                **context,
-            )
+            .render(_=self.t, page=self, lang=self.lang, session=self.session, filters=self.filters, **context)
         )
         response = HTMLResponse(body, status_code=status)
         self.finish(response)
@@ -339,12 +338,8 @@ def for_hq(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
 
 
 @router.get("")
-async def root() -> Response:
-    return RedirectResponse(f"{PREFIX}/overview", status_code=303)
-
-
 @router.get("/")
-async def root_slash() -> Response:
+async def root() -> Response:
     return RedirectResponse(f"{PREFIX}/overview", status_code=303)
 
 
@@ -604,18 +599,15 @@ async def _start_session(request: Request, principal: Principal) -> Response:
         return page.render("error.html", status=403, title="error.forbidden", message="error.dealers_refused")
     response = RedirectResponse(f"{PREFIX}/overview", status_code=303)
     cookie = signer.dumps(session_value(principal), purpose="session", ttl_seconds=SESSION_TTL_SECONDS)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=SESSION_TTL_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=state.production,
-        path=PREFIX,
-    )
+    _set_signed_cookie(response, SESSION_COOKIE, cookie, max_age=SESSION_TTL_SECONDS, secure=state.production)
     response.delete_cookie(FLOW_COOKIE, path=PREFIX)
     page.finish(response)
     return response
+
+
+def _set_signed_cookie(response: Response, name: str, value: str, *, max_age: int, secure: bool) -> None:
+    """A signed console cookie (session or login flow): not for scripts, sent on top-level navigation, console only."""
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure, path=PREFIX)
 
 
 @router.get("/login")
@@ -645,15 +637,8 @@ async def auth_start(request: Request) -> Response:
         return page.render("login.html", status=404, message="login.no_provider", oidc=False)
     url, flow = await state.oidc.start()
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(
-        FLOW_COOKIE,
-        (await signer_of(runtime_of(request))).dumps(flow, purpose="oidc", ttl_seconds=FLOW_TTL_SECONDS),
-        max_age=FLOW_TTL_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=state.production,
-        path=PREFIX,
-    )
+    signed = (await signer_of(runtime_of(request))).dumps(flow, purpose="oidc", ttl_seconds=FLOW_TTL_SECONDS)
+    _set_signed_cookie(response, FLOW_COOKIE, signed, max_age=FLOW_TTL_SECONDS, secure=state.production)
     page.finish(response)
     return response
 

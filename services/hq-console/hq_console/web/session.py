@@ -25,7 +25,7 @@ import json
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -90,14 +90,8 @@ class ConsoleSession:
 
 
 def session_value(principal: Principal) -> dict[str, Any]:
-    return {
-        "sub": principal.sub,
-        "role": principal.role,
-        "dealer": principal.dealer,
-        "position": principal.position,
-        "regions": list(principal.regions),
-        "csrf": secrets.token_urlsafe(24),
-    }
+    """The session cookie's content: the caller's fields (regions as a JSON list) and its forms' CSRF token."""
+    return {**asdict(principal), "regions": list(principal.regions), "csrf": secrets.token_urlsafe(24)}
 
 
 def session_from(value: dict[str, Any] | None) -> ConsoleSession | None:

@@ -84,14 +84,7 @@ def context(
         principal=principal,
         filters=filters,
         period=periods.containing(filters.period, at),
-        insight_filters=InsightFilters(
-            region=filters.region,
-            product_line=filters.product_line,
-            dealer=filters.dealer,
-            source=filters.source,
-            tier=filters.tier,
-            network=filters.network,
-        ),
+        insight_filters=filters.narrowing(),
         scope=Scope.of(principal),
         now=now,
         page=page,
@@ -326,15 +319,12 @@ async def dealers(ctx: Context) -> PageView:
         linker=_linker(ctx, lambda row: {"dealer": row["dealer"]}),
     )
     ranked = sorted(table_rows, key=lambda r: (r["sold"], r["records_received"]), reverse=True)[:15][::-1]
-    chart = Chart(
-        id="dealers",
-        title="chart.dealers",
-        option=_bar_chart(
-            ctx,
-            [r["dealer_name"] or r["dealer"] for r in ranked],
-            {"sold": [r["sold"] for r in ranked], "records_received": [r["records_received"] for r in ranked]},
-            links=[f"{PREFIX}/dealers?{ctx.filters.query(dealer=r['dealer'])}" for r in ranked],
-        ),
+    chart = _bar_chart(
+        ctx,
+        "dealers",
+        [r["dealer_name"] or r["dealer"] for r in ranked],
+        {"sold": [r["sold"] for r in ranked], "records_received": [r["records_received"] for r in ranked]},
+        links=[f"{PREFIX}/dealers?{ctx.filters.query(dealer=r['dealer'])}" for r in ranked],
     )
     return PageView(name="dealers", title="nav.dealers", charts=[chart], tables=[table])
 
@@ -424,25 +414,35 @@ async def regions(ctx: Context) -> PageView:
         linker=link,
     )
     ranked = [r for r in table_rows if r["code"]][:20][::-1]
-    chart = Chart(
-        id="regions",
-        title="chart.regions",
-        option=_bar_chart(
-            ctx,
-            [r["region"] for r in ranked],
-            {"records_received": [r["records_received"] for r in ranked]},
-            links=[
-                f"{PREFIX}/regions?{ctx.filters.query(region=r['code'])}"
-                if len(r["code"]) < 6
-                else ctx.list_href("records_received", region=r["code"])
-                for r in ranked
-            ],
-        ),
+    chart = _bar_chart(
+        ctx,
+        "regions",
+        [r["region"] for r in ranked],
+        {"records_received": [r["records_received"] for r in ranked]},
+        links=[
+            f"{PREFIX}/regions?{ctx.filters.query(region=r['code'])}"
+            if len(r["code"]) < 6
+            else ctx.list_href("records_received", region=r["code"])
+            for r in ranked
+        ],
     )
     return PageView(name="regions", title="nav.regions", charts=[chart], tables=[table], note="regions.no_map")
 
 
 # ---- networks ---------------------------------------------------------------------------------------------------
+
+
+# The networks' quarterly evaluations, as graded (no list behind them: their numbers link nowhere).
+EVALUATION_COLUMNS = [
+    Column("owner", "col.owner"),
+    Column("quarter", "col.quarter"),
+    Column("networks", "nav.networks", numeric=True),
+    Column("development_rating", "col.grade"),
+    Column("records", "col.records", numeric=True),
+    Column("verified", "col.verified", numeric=True),
+    Column("authenticity_share", "col.authenticity_share", numeric=True, percent=True),
+    Column("authenticity_rating", "col.authenticity_level"),
+]
 
 
 async def networks(ctx: Context) -> PageView:
@@ -466,31 +466,14 @@ async def networks(ctx: Context) -> PageView:
             ctx.list_href(column.measure or "", network=row["network_code"]) if row["network_code"] else None
         ),
     )
-    evaluations = Table(
-        id="evaluations",
-        title="table.networks",
-        columns=[
-            Column("owner", "col.owner"),
-            Column("quarter", "col.quarter"),
-            Column("networks", "nav.networks", numeric=True),
-            Column("development_rating", "col.grade"),
-            Column("records", "col.records", numeric=True),
-            Column("verified", "col.verified", numeric=True),
-            Column("authenticity_share", "col.authenticity_share", numeric=True, percent=True),
-            Column("authenticity_rating", "col.authenticity_level"),
-        ],
-        rows=[e.model_dump() for e in view.evaluations],
-    )
+    evaluations = Table("evaluations", "table.networks", EVALUATION_COLUMNS, [e.model_dump() for e in view.evaluations])
     shown = [r for r in rows if r["network_code"] and r["authenticity_share"] is not None][:20][::-1]
-    chart = Chart(
-        id="networks",
-        title="chart.networks",
-        option=_bar_chart(
-            ctx,
-            [r["network_code"] for r in shown],
-            {"authenticity_share": [round(r["authenticity_share"] * 100, 1) for r in shown]},
-            links=[ctx.list_href("accepted_verified", network=r["network_code"]) for r in shown],
-        ),
+    chart = _bar_chart(
+        ctx,
+        "networks",
+        [r["network_code"] for r in shown],
+        {"authenticity_share": [round(r["authenticity_share"] * 100, 1) for r in shown]},
+        links=[ctx.list_href("accepted_verified", network=r["network_code"]) for r in shown],
     )
     return PageView(
         name="networks",
@@ -512,16 +495,13 @@ async def customers(ctx: Context) -> PageView:
         for name, tile in zip(CUSTOMER_MEASURES, tiles, strict=True)
     ]
     table = _comparison("customers", rows, linker=lambda row, column: ctx.list_href(row["list"]))
-    chart = Chart(
-        id="customers",
-        title="chart.customers",
-        option=_bar_chart(
-            ctx,
-            [ctx.t(f"kpi.{name}") for name in CUSTOMER_MEASURES],
-            {"current": [t.value for t in tiles], "previous": [t.previous for t in tiles]},
-            links=[ctx.list_href(name) for name in CUSTOMER_MEASURES],
-            horizontal=False,
-        ),
+    chart = _bar_chart(
+        ctx,
+        "customers",
+        [ctx.t(f"kpi.{name}") for name in CUSTOMER_MEASURES],
+        {"current": [t.value for t in tiles], "previous": [t.previous for t in tiles]},
+        links=[ctx.list_href(name) for name in CUSTOMER_MEASURES],
+        horizontal=False,
     )
     return PageView(
         name="customers", title="nav.customers", tiles=tiles, charts=[chart], tables=[table], note="customers.note"
@@ -667,11 +647,18 @@ def _line_chart(ctx: Context, x: list[str], series: dict[str, list[int]]) -> dic
 
 
 def _bar_chart(
-    ctx: Context, labels: list[str], series: dict[str, list[Any]], *, links: list[str], horizontal: bool = True
-) -> dict[str, Any]:
+    ctx: Context,
+    name: str,
+    labels: list[str],
+    series: dict[str, list[Any]],
+    *,
+    links: list[str],
+    horizontal: bool = True,
+) -> Chart:
+    """A bar chart of some figures (`series`, each a list of numbers by label), each bar opening its `links` entry."""
     category = {"type": "category", "data": labels}
     value = {"type": "value"}
-    return {
+    option = {
         "color": PALETTE,
         "tooltip": TOOLTIP | {"trigger": "axis"},
         "legend": {"top": 0},
@@ -679,8 +666,9 @@ def _bar_chart(
         "xAxis": value if horizontal else category,
         "yAxis": category if horizontal else value,
         "series": [
-            {"name": ctx.t(f"kpi.{name}"), "type": "bar", "data": data, "barMaxWidth": 28}
-            for name, data in series.items()
+            {"name": ctx.t(f"kpi.{figure}"), "type": "bar", "data": data, "barMaxWidth": 28}
+            for figure, data in series.items()
         ],
         "leadnetLinks": links,
     }
+    return Chart(id=name, title=f"chart.{name}", option=option)
