@@ -21,35 +21,39 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 def kit_tables_2026_11_22(op: Any) -> None:
     """The outbox, inbox and kit_state tables (each service's first revision)."""
-    op.create_table(
+    create_table(
         "outbox",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
-        sa.Column("topic", sa.String(200), nullable=False),
-        sa.Column("aggregate_type", sa.String(64), nullable=False),
-        sa.Column("aggregate_id", sa.String(200), nullable=False),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("sent_at", sa.DateTime(timezone=True)),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("last_error", sa.Text),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_outbox PRIMARY KEY",
+        "event_id varchar(64) NOT NULL CONSTRAINT uq_outbox_event_id UNIQUE",
+        "topic varchar(200) NOT NULL",
+        "aggregate_type varchar(64) NOT NULL",
+        "aggregate_id varchar(200) NOT NULL",
+        "event_type varchar(120) NOT NULL",
+        "payload text NOT NULL",
+        "created_at timestamptz DEFAULT now() NOT NULL",
+        "sent_at timestamptz",
+        "attempts integer DEFAULT '0' NOT NULL",
+        "next_attempt_at timestamptz DEFAULT now() NOT NULL",
+        "last_error text",
+        op=op,
     )
     op.create_index("ix_outbox_unsent", "outbox", ["seq"], postgresql_where=sa.text("sent_at IS NULL"))
     op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
-    op.create_table(
+    create_table(
         "inbox",
-        sa.Column("consumer", sa.String(100), primary_key=True),
-        sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("outcome", sa.String(20), nullable=False, server_default="processed"),
+        "consumer varchar(100) NOT NULL",
+        "event_id varchar(64) NOT NULL",
+        "event_type varchar(120) NOT NULL",
+        "processed_at timestamptz DEFAULT now() NOT NULL",
+        "outcome varchar(20) DEFAULT 'processed' NOT NULL",
+        "CONSTRAINT pk_inbox PRIMARY KEY (consumer, event_id)",
+        op=op,
     )
-    op.create_table(
+    create_table(
         "kit_state",
-        sa.Column("key", sa.String(100), primary_key=True),
-        sa.Column("value", JSONB, nullable=False),
+        "key varchar(100) CONSTRAINT pk_kit_state PRIMARY KEY",
+        "value jsonb NOT NULL",
+        op=op,
     )
 
 
@@ -67,24 +71,25 @@ def kit_reliability_2026_12_05(op: Any = alembic_op) -> None:
         ["aggregate_id", "seq"],
         postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"),
     )
-    op.create_table(
+    create_table(
         "consumer_failures",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("consumer", sa.String(100), nullable=False),
-        sa.Column("event_id", sa.String(64), nullable=False),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("event_key", sa.String(200), nullable=False),
-        sa.Column("topic", sa.String(200), nullable=False),
-        sa.Column("partition", sa.Integer, nullable=False),
-        sa.Column("offset", sa.BigInteger, nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("retryable", sa.Boolean),
-        sa.Column("last_error", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_consumer_failures PRIMARY KEY",
+        "consumer varchar(100) NOT NULL",
+        "event_id varchar(64) NOT NULL",
+        "event_type varchar(120) NOT NULL",
+        "event_key varchar(200) NOT NULL",
+        "topic varchar(200) NOT NULL",
+        "partition integer NOT NULL",
+        '"offset" bigint NOT NULL',
+        "payload text NOT NULL",
+        "status varchar(20) NOT NULL",
+        "attempts integer DEFAULT '0' NOT NULL",
+        "retryable boolean",
+        "last_error text",
+        "created_at timestamptz DEFAULT now() NOT NULL",
+        "updated_at timestamptz DEFAULT now() NOT NULL",
+        "CONSTRAINT uq_consumer_failures_consumer_event UNIQUE (consumer, event_id)",
+        op=op,
     )
     op.create_index(
         "ix_consumer_failures_held",
@@ -119,11 +124,12 @@ def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: sa.Col
 def dealer_directory_2026_11_22(op: Any) -> None:
     """The dealers' status as a service copies it from `leadnet.public.dealers.v1` (the columns of
     `leadnet_shared.dealer_directory.dealer_directory_table`)."""
-    op.create_table(
+    create_table(
         "dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        "code varchar(32) CONSTRAINT pk_dealers PRIMARY KEY",
+        "status varchar(20) NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        op=op,
     )
 
 
@@ -150,6 +156,12 @@ LEAD_LIFE_CYCLE_2026_12_05 = (
 
 
 # ---- helpers: the statements they are given, nothing more -------------------------------------------------------
+
+
+def create_table(table: str, *definitions: str, op: Any = alembic_op) -> None:
+    """`CREATE TABLE table (definitions)`: columns and constraints as PostgreSQL reads them, every constraint named
+    in the revision itself (the names `leadnet_shared.db.NAMING_CONVENTION` gave when it ran)."""
+    op.execute(f"CREATE TABLE {table} ({', '.join(definitions)})")
 
 
 def execute_all(op: Any, statements: tuple[str, ...]) -> None:

@@ -4,6 +4,8 @@
 
 import sqlalchemy as sa
 from alembic import op
+
+from leadnet_shared import ddl
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0010", "0009"
@@ -12,14 +14,15 @@ branch_labels, depends_on = None, None
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
+    ddl.create_table(
         "collection_breakdowns",
-        sa.Column("dealer", sa.String(32), primary_key=True),
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("networks", JSONB, nullable=False),
-        sa.Column("people", JSONB, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(80), nullable=False),
+        "dealer varchar(32) NOT NULL",
+        "month varchar(7) NOT NULL",
+        "networks jsonb NOT NULL",
+        "people jsonb NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(80) NOT NULL",
+        "CONSTRAINT pk_collection_breakdowns PRIMARY KEY (dealer, month)",
     )
 
 
