@@ -7,7 +7,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

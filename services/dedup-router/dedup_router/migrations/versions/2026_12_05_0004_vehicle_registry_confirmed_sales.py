@@ -6,7 +6,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0004", "20261205_kit_reliability"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -8,7 +8,6 @@ Existing leads start at 1 (the version of a first routing); their next reassignm
 from alembic import op
 
 revision, down_revision = "20261205_lead_version", "0004"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -12,7 +12,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_customer_file", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -10,7 +10,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0006", "20261205_customer_file"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -11,7 +11,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_life_cycle", "0006"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision, down_revision = "20261205_party_type", "20261205_access_log"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

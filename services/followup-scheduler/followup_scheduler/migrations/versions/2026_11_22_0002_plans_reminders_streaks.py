@@ -6,7 +6,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

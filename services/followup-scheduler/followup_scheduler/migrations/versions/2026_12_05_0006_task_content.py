@@ -6,7 +6,6 @@ A nullable column: added without rewriting the table; existing completions had n
 from alembic import op
 
 revision, down_revision = "20261205_task_content", "0005"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

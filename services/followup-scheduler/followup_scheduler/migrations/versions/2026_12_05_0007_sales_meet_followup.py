@@ -11,7 +11,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0006", "20261205_task_content"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -17,7 +17,6 @@ from leadnet_shared import ddl
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0008", "0006"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -8,7 +8,6 @@ from hq_console.migrations.ddl import DIMENSIONS_2026_12_05
 from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 # The DDL as written when the tables were made (not derived from models.py: a later model change is a new revision).
 STATEMENTS = (

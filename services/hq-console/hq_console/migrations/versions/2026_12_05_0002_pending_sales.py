@@ -8,7 +8,6 @@ from hq_console.migrations.ddl import DIMENSIONS_2026_12_05
 from leadnet_shared import ddl
 
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 STATEMENTS = (
     f"""CREATE TABLE pending_sales (

@@ -8,7 +8,6 @@ time, and the statement was intake's costliest in PostgreSQL. Chinese text in JS
 from alembic import op
 
 revision, down_revision = "0004", "0003"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

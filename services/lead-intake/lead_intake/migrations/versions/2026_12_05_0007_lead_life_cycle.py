@@ -11,7 +11,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_life_cycle", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
 COLUMNS = (*ddl.LEAD_LIFE_CYCLE_2026_12_05, "record_versions jsonb")
 

@@ -13,7 +13,6 @@ from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake
 
 revision, down_revision = "0008", "0007"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -9,7 +9,6 @@ from leadnet_shared import ddl
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0010", "0009"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

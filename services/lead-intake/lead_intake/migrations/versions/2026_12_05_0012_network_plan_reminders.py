@@ -8,7 +8,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0011", "0010"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -21,7 +21,6 @@ from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake
 
 revision, down_revision = "0012", "0011"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

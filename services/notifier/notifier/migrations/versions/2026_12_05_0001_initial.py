@@ -9,7 +9,6 @@ from sqlalchemy.dialects import postgresql
 from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

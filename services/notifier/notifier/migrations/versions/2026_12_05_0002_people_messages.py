@@ -10,7 +10,6 @@ from sqlalchemy.dialects import postgresql
 from leadnet_shared import ddl
 
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -7,7 +7,6 @@ from leadnet_shared import ddl
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

@@ -9,7 +9,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0003", "20261205_kit_reliability"
-branch_labels, depends_on = None, None
 
 APPEND_ONLY = (*ledger.APPEND_ONLY_2026_11_22, "payout_approvals")
 

@@ -7,7 +7,6 @@ from the lead events it already reads. Nullable: leads stored before this revisi
 from alembic import op
 
 revision, down_revision = "0006", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
