@@ -5,9 +5,7 @@
 New tables only: nothing existing is rewritten or locked for long.
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 from leadnet_shared import ddl
 

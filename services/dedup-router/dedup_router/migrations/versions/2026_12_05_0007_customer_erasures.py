@@ -4,7 +4,6 @@ An erasure deletes the customer's row (name, phone, address, dedup keys); this t
 data, so a repeated request is answered the same and an auditor can see what was erased.
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 from leadnet_shared import ddl

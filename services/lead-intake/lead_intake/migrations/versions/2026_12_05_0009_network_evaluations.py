@@ -5,9 +5,7 @@ Both are new tables, so nothing is rewritten under lock. network_dealers fills w
 reads the compacted dealers topic from its beginning.
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake

@@ -2,11 +2,9 @@
 (domain.md §1); the quarterly evaluation divides the networks developed by them. A new table.
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 from leadnet_shared import ddl
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0009", "0008"
 

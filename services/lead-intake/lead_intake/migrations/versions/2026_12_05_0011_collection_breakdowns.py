@@ -2,11 +2,9 @@
 (domain.md §2, 二次分解). A new table.
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 from leadnet_shared import ddl
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0010", "0009"
 

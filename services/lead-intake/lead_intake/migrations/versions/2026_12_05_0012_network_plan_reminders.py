@@ -2,7 +2,6 @@
 each reminder once. A new table.
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 from leadnet_shared import ddl

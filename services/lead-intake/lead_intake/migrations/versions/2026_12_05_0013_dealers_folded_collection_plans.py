@@ -15,7 +15,6 @@
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake

@@ -4,7 +4,6 @@ and inbox
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from leadnet_shared import ddl
 

@@ -5,7 +5,6 @@ rate limit holds across restarts and replicas).
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from leadnet_shared import ddl
 
