@@ -12,6 +12,7 @@ The helpers at the end issue exactly the statements they are given and add nothi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -158,10 +159,14 @@ LEAD_LIFE_CYCLE_2026_12_05 = (
 # ---- helpers: the statements they are given, nothing more -------------------------------------------------------
 
 
-def create_table(table: str, *definitions: str, op: Any = alembic_op) -> None:
+def create_table_sql(table: str, *definitions: str) -> str:
     """`CREATE TABLE table (definitions)`: columns and constraints as PostgreSQL reads them, every constraint named
     in the revision itself (the names `leadnet_shared.db.NAMING_CONVENTION` gave when it ran)."""
-    op.execute(f"CREATE TABLE {table} ({', '.join(definitions)})")
+    return f"CREATE TABLE {table} ({', '.join(definitions)})"
+
+
+def create_table(table: str, *definitions: str, op: Any = alembic_op) -> None:
+    op.execute(create_table_sql(table, *definitions))
 
 
 def execute_all(op: Any, statements: tuple[str, ...]) -> None:
@@ -169,16 +174,52 @@ def execute_all(op: Any, statements: tuple[str, ...]) -> None:
         op.execute(statement)
 
 
-def add_columns(op: Any, table: str, *columns: str) -> None:
+def added_columns(table: str, *columns: str) -> tuple[str, ...]:
     """`ALTER TABLE table ADD COLUMN ...`, one statement per column definition, in order."""
-    execute_all(op, tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for column in columns))
+    return tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for column in columns)
+
+
+def dropped_columns(table: str, *columns: str) -> tuple[str, ...]:
+    """Drop the columns named or defined (`name type ...`), last first: the downgrade of `added_columns`."""
+    return tuple(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}" for column in reversed(columns))
+
+
+def add_columns(op: Any, table: str, *columns: str) -> None:
+    execute_all(op, added_columns(table, *columns))
 
 
 def drop_columns(op: Any, table: str, *columns: str) -> None:
-    """Drop the columns named or defined (`name type ...`), last first: the downgrade of `add_columns`."""
-    execute_all(op, tuple(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}" for column in reversed(columns)))
+    execute_all(op, dropped_columns(table, *columns))
 
 
 def drop_tables(op: Any, *tables: str) -> None:
     for table in tables:
         op.drop_table(table)
+
+
+# ---- whole revisions: `upgrade, downgrade = ddl.X(...)` where a revision is statements and their undoing --------
+
+Revision = tuple[Callable[[], None], Callable[[], None]]
+
+
+def sql_revision(up: tuple[str, ...], down: tuple[str, ...]) -> Revision:
+    """A revision's `upgrade` (the lock timeout every upgrade starts with, CONTRIBUTING.md, then `up`) and
+    `downgrade` (`down`)."""
+
+    def upgrade() -> None:
+        execute_all(alembic_op, ("SET LOCAL lock_timeout = '5s'", *up))
+
+    def downgrade() -> None:
+        execute_all(alembic_op, down)
+
+    return upgrade, downgrade
+
+
+def columns_revision(table: str, *columns: str) -> Revision:
+    """A revision that adds columns to one table; its downgrade drops them."""
+    return sql_revision(added_columns(table, *columns), dropped_columns(table, *columns))
+
+
+def table_revision(table: str, *definitions: str, indexes: tuple[str, ...] = ()) -> Revision:
+    """A revision that creates one table and its indexes (`CREATE INDEX` statements); its downgrade drops it."""
+    return sql_revision((create_table_sql(table, *definitions), *indexes), (f"DROP TABLE {table}",))

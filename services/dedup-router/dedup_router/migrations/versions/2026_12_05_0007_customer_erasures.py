@@ -4,23 +4,14 @@ An erasure deletes the customer's row (name, phone, address, dedup keys); this t
 data, so a repeated request is answered the same and an auditor can see what was erased.
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "0006", "20261205_customer_file"
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    ddl.create_table(
-        "customer_erasures",
-        "customer_id varchar(36) CONSTRAINT pk_customer_erasures PRIMARY KEY",
-        "erased_at timestamptz NOT NULL",
-        "erased_by varchar(200) NOT NULL",
-        "leads integer NOT NULL",
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("customer_erasures")
+upgrade, downgrade = ddl.table_revision(
+    "customer_erasures",
+    "customer_id varchar(36) CONSTRAINT pk_customer_erasures PRIMARY KEY",
+    "erased_at timestamptz NOT NULL",
+    "erased_by varchar(200) NOT NULL",
+    "leads integer NOT NULL",
+)

@@ -2,32 +2,23 @@
 (domain.md §1); the quarterly evaluation divides the networks developed by them. A new table.
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "0009", "0008"
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    ddl.create_table(
-        "network_development_plans",
-        "owner varchar(32) NOT NULL",
-        "period varchar(7) NOT NULL",
-        "kind varchar(16) NOT NULL",
-        "quarter varchar(6) NOT NULL",
-        "planned_networks integer NOT NULL",
-        "responsible jsonb NOT NULL",
-        "due_by timestamptz NOT NULL",
-        "first_submitted_at timestamptz NOT NULL",
-        "late boolean NOT NULL",
-        "updated_at timestamptz NOT NULL",
-        "updated_by varchar(80) NOT NULL",
-        "CONSTRAINT pk_network_development_plans PRIMARY KEY (owner, period)",
-    )
-    op.create_index("ix_network_development_plans_quarter", "network_development_plans", ["quarter", "owner"])
-
-
-def downgrade() -> None:
-    op.drop_table("network_development_plans")
+upgrade, downgrade = ddl.table_revision(
+    "network_development_plans",
+    "owner varchar(32) NOT NULL",
+    "period varchar(7) NOT NULL",
+    "kind varchar(16) NOT NULL",
+    "quarter varchar(6) NOT NULL",
+    "planned_networks integer NOT NULL",
+    "responsible jsonb NOT NULL",
+    "due_by timestamptz NOT NULL",
+    "first_submitted_at timestamptz NOT NULL",
+    "late boolean NOT NULL",
+    "updated_at timestamptz NOT NULL",
+    "updated_by varchar(80) NOT NULL",
+    "CONSTRAINT pk_network_development_plans PRIMARY KEY (owner, period)",
+    indexes=("CREATE INDEX ix_network_development_plans_quarter ON network_development_plans (quarter, owner)",),
+)

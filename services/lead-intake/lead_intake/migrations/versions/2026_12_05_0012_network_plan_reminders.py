@@ -2,24 +2,15 @@
 each reminder once. A new table.
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "0011", "0010"
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    ddl.create_table(
-        "network_plan_reminders",
-        "owner varchar(32) NOT NULL",
-        "period varchar(7) NOT NULL",
-        "days_before integer NOT NULL",
-        "sent_at timestamptz NOT NULL",
-        "CONSTRAINT pk_network_plan_reminders PRIMARY KEY (owner, period, days_before)",
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("network_plan_reminders")
+upgrade, downgrade = ddl.table_revision(
+    "network_plan_reminders",
+    "owner varchar(32) NOT NULL",
+    "period varchar(7) NOT NULL",
+    "days_before integer NOT NULL",
+    "sent_at timestamptz NOT NULL",
+    "CONSTRAINT pk_network_plan_reminders PRIMARY KEY (owner, period, days_before)",
+)
