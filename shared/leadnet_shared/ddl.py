@@ -192,6 +192,10 @@ def drop_columns(op: Any, table: str, *columns: str) -> None:
     execute_all(op, dropped_columns(table, *columns))
 
 
+def dropped_tables(*tables: str) -> tuple[str, ...]:
+    return tuple(f"DROP TABLE {table}" for table in tables)
+
+
 def drop_tables(op: Any, *tables: str) -> None:
     for table in tables:
         op.drop_table(table)
@@ -222,4 +226,4 @@ def columns_revision(table: str, *columns: str) -> Revision:
 
 def table_revision(table: str, *definitions: str, indexes: tuple[str, ...] = ()) -> Revision:
     """A revision that creates one table and its indexes (`CREATE INDEX` statements); its downgrade drops it."""
-    return sql_revision((create_table_sql(table, *definitions), *indexes), (f"DROP TABLE {table}",))
+    return sql_revision((create_table_sql(table, *definitions), *indexes), dropped_tables(table))

@@ -5,53 +5,47 @@
 New tables only: nothing existing is rewritten or locked for long.
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_customer_file", "20261205_lead_version"
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    ddl.create_table(
-        "customer_timeline",
-        "event_id varchar(64) CONSTRAINT pk_customer_timeline PRIMARY KEY",
-        "customer_id varchar(36) NOT NULL",
-        "type varchar(120) NOT NULL",
-        "occurred_at timestamptz NOT NULL",
-        "actor varchar(200)",
-        "dealer varchar(32)",
-        "service varchar(120)",
-        "summary jsonb NOT NULL",
-        "recorded_at timestamptz DEFAULT now() NOT NULL",
-    )
-    op.create_index(
-        "ix_customer_timeline_customer_time", "customer_timeline", ["customer_id", "occurred_at", "event_id"]
-    )
-    ddl.create_table(
-        "customer_profiles",
-        "customer_id varchar(36) CONSTRAINT pk_customer_profiles PRIMARY KEY",
-        "vehicles_in_use jsonb",
-        "usage jsonb",
-        "purchase_intent jsonb",
-        "updated_at timestamptz DEFAULT now() NOT NULL",
-    )
-    ddl.create_table(
-        "customer_changes",
-        "seq serial CONSTRAINT pk_customer_changes PRIMARY KEY",
-        "change_id varchar(64) NOT NULL",
-        "customer_id varchar(36) NOT NULL",
-        "field varchar(40) NOT NULL",
-        "old_value jsonb",
-        "new_value jsonb",
-        "changed_by varchar(200) NOT NULL",
-        "changed_by_role varchar(20) NOT NULL",
-        "changed_by_dealer varchar(32)",
-        "changed_at timestamptz NOT NULL",
-    )
-    op.create_index("ix_customer_changes_customer", "customer_changes", ["customer_id", "changed_at", "seq"])
-
-
-def downgrade() -> None:
-    ddl.drop_tables(op, "customer_changes", "customer_profiles", "customer_timeline")
+upgrade, downgrade = ddl.sql_revision(
+    (
+        ddl.create_table_sql(
+            "customer_timeline",
+            "event_id varchar(64) CONSTRAINT pk_customer_timeline PRIMARY KEY",
+            "customer_id varchar(36) NOT NULL",
+            "type varchar(120) NOT NULL",
+            "occurred_at timestamptz NOT NULL",
+            "actor varchar(200)",
+            "dealer varchar(32)",
+            "service varchar(120)",
+            "summary jsonb NOT NULL",
+            "recorded_at timestamptz DEFAULT now() NOT NULL",
+        ),
+        "CREATE INDEX ix_customer_timeline_customer_time ON customer_timeline (customer_id, occurred_at, event_id)",
+        ddl.create_table_sql(
+            "customer_profiles",
+            "customer_id varchar(36) CONSTRAINT pk_customer_profiles PRIMARY KEY",
+            "vehicles_in_use jsonb",
+            "usage jsonb",
+            "purchase_intent jsonb",
+            "updated_at timestamptz DEFAULT now() NOT NULL",
+        ),
+        ddl.create_table_sql(
+            "customer_changes",
+            "seq serial CONSTRAINT pk_customer_changes PRIMARY KEY",
+            "change_id varchar(64) NOT NULL",
+            "customer_id varchar(36) NOT NULL",
+            "field varchar(40) NOT NULL",
+            "old_value jsonb",
+            "new_value jsonb",
+            "changed_by varchar(200) NOT NULL",
+            "changed_by_role varchar(20) NOT NULL",
+            "changed_by_dealer varchar(32)",
+            "changed_at timestamptz NOT NULL",
+        ),
+        "CREATE INDEX ix_customer_changes_customer ON customer_changes (customer_id, changed_at, seq)",
+    ),
+    ddl.dropped_tables("customer_changes", "customer_profiles", "customer_timeline"),
+)

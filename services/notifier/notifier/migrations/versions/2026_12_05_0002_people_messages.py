@@ -3,67 +3,57 @@ the robots, SMS and e-mail channels, so a restart loses nothing) and each channe
 rate limit holds across restarts and replicas).
 """
 
-import sqlalchemy as sa
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "0002", "0001"
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    ddl.create_table(
-        "people_lines",
-        "trigger varchar(40) NOT NULL",
-        "channel_id varchar(80) NOT NULL",
-        "subject varchar(120) NOT NULL",
-        "position varchar(40) NOT NULL",
-        "dealer varchar(32) NOT NULL",
-        "line text NOT NULL",
-        "flush_at timestamptz NOT NULL",
-        "event_id varchar(100) NOT NULL",
-        "created_at timestamptz NOT NULL",
-        "CONSTRAINT pk_people_lines PRIMARY KEY (trigger, channel_id, subject, position)",
-    )
-    op.create_index("ix_people_lines_flush_at", "people_lines", ["flush_at"])
-    ddl.create_table(
-        "people_messages",
-        "message_id bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_people_messages PRIMARY KEY",
-        "channel_id varchar(80) NOT NULL",
-        "trigger varchar(40) NOT NULL",
-        "dealer varchar(32) NOT NULL",
-        "position varchar(40) NOT NULL",
-        "title text NOT NULL",
-        "lines jsonb NOT NULL",
-        "params jsonb NOT NULL",
-        "status varchar(16) NOT NULL",
-        "attempts integer DEFAULT '0' NOT NULL",
-        "not_before timestamptz NOT NULL",
-        "queued_at timestamptz NOT NULL",
-        "sent_at timestamptz",
-        "last_error text",
-        "last_code varchar(60)",
-        "CONSTRAINT ck_people_messages_ck_people_messages_status CHECK (status IN ('queued', 'sent', 'failed'))",
-    )
-    op.create_index(
-        "ix_people_messages_due",
-        "people_messages",
-        ["not_before", "message_id"],
-        postgresql_where=sa.text("status = 'queued'"),
-    )
-    ddl.create_table(
-        "people_channel_sends",
-        "channel_id varchar(80) NOT NULL",
-        "at timestamptz NOT NULL",
-    )
-    op.create_index("ix_people_channel_sends", "people_channel_sends", ["channel_id", "at"])
-    ddl.create_table(
-        "people_channel_pauses",
-        "channel_id varchar(80) CONSTRAINT pk_people_channel_pauses PRIMARY KEY",
-        "paused_until timestamptz NOT NULL",
-    )
-
-
-def downgrade() -> None:
-    ddl.drop_tables(op, "people_channel_pauses", "people_channel_sends", "people_messages", "people_lines")
+upgrade, downgrade = ddl.sql_revision(
+    (
+        ddl.create_table_sql(
+            "people_lines",
+            "trigger varchar(40) NOT NULL",
+            "channel_id varchar(80) NOT NULL",
+            "subject varchar(120) NOT NULL",
+            "position varchar(40) NOT NULL",
+            "dealer varchar(32) NOT NULL",
+            "line text NOT NULL",
+            "flush_at timestamptz NOT NULL",
+            "event_id varchar(100) NOT NULL",
+            "created_at timestamptz NOT NULL",
+            "CONSTRAINT pk_people_lines PRIMARY KEY (trigger, channel_id, subject, position)",
+        ),
+        "CREATE INDEX ix_people_lines_flush_at ON people_lines (flush_at)",
+        ddl.create_table_sql(
+            "people_messages",
+            "message_id bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_people_messages PRIMARY KEY",
+            "channel_id varchar(80) NOT NULL",
+            "trigger varchar(40) NOT NULL",
+            "dealer varchar(32) NOT NULL",
+            "position varchar(40) NOT NULL",
+            "title text NOT NULL",
+            "lines jsonb NOT NULL",
+            "params jsonb NOT NULL",
+            "status varchar(16) NOT NULL",
+            "attempts integer DEFAULT '0' NOT NULL",
+            "not_before timestamptz NOT NULL",
+            "queued_at timestamptz NOT NULL",
+            "sent_at timestamptz",
+            "last_error text",
+            "last_code varchar(60)",
+            "CONSTRAINT ck_people_messages_ck_people_messages_status CHECK (status IN ('queued', 'sent', 'failed'))",
+        ),
+        "CREATE INDEX ix_people_messages_due ON people_messages (not_before, message_id) WHERE status = 'queued'",
+        ddl.create_table_sql(
+            "people_channel_sends",
+            "channel_id varchar(80) NOT NULL",
+            "at timestamptz NOT NULL",
+        ),
+        "CREATE INDEX ix_people_channel_sends ON people_channel_sends (channel_id, at)",
+        ddl.create_table_sql(
+            "people_channel_pauses",
+            "channel_id varchar(80) CONSTRAINT pk_people_channel_pauses PRIMARY KEY",
+            "paused_until timestamptz NOT NULL",
+        ),
+    ),
+    ddl.dropped_tables("people_channel_pauses", "people_channel_sends", "people_messages", "people_lines"),
+)
