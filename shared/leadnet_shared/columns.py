@@ -1,9 +1,9 @@
 """Column types every service's tables repeat, declared once.
 
-A model's Base maps these Python types (`type_annotation_map = columns.TYPES`), so a column whose type follows from
-its annotation needs no `mapped_column(...)`: `at: Mapped[datetime]` is a `timestamptz`, `doc: Mapped[dict[str,
-Any]]` a `jsonb`; `int` and `bool` are SQLAlchemy's own `Integer` and `Boolean`. Nullable where the annotation
-says `| None`, as SQLAlchemy reads it.
+A service's declarative Base maps these Python types (`class Base(columns.Typed, DeclarativeBase)`), so a column
+whose type follows from its annotation needs no `mapped_column(...)`: `at: Mapped[datetime]` is a `timestamptz`,
+`doc: Mapped[dict[str, Any]]` a `jsonb`; `int` and `bool` are SQLAlchemy's own `Integer` and `Boolean`. Nullable
+where the annotation says `| None`, as SQLAlchemy reads it.
 """
 
 from __future__ import annotations
@@ -23,3 +23,9 @@ TYPES: dict[Any, type[TypeEngine[Any]] | TypeEngine[Any]] = {
     dict[str, str]: JSONB,
     list[dict[str, Any]]: JSONB,
 }
+
+
+class Typed:
+    """Mixed into a service's declarative Base, before `DeclarativeBase`, which reads the map from it."""
+
+    type_annotation_map = TYPES

@@ -23,9 +23,8 @@ DEALERS = dealer_directory_table(metadata)
 TASK_IDEMPOTENCY_KEYS = idempotency_table(metadata, "task_idempotency_keys")
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
-    type_annotation_map = columns.TYPES
 
 
 class Task(Base):

@@ -31,9 +31,8 @@ metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
-    type_annotation_map = columns.TYPES
 
 
 class Dims:

@@ -29,9 +29,8 @@ DEALERS = dealer_directory_table(
 )
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
-    type_annotation_map = columns.TYPES
 
 
 class Lead(Base):

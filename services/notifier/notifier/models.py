@@ -24,9 +24,8 @@ DEALER_DIRECTORY = dealer_directory_table(metadata)
 HQ_OWNER = "hq"  # the owner of HQ's subscriptions (a dealer's are owned by its dealer code)
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
-    type_annotation_map = columns.TYPES
 
 
 class Webhook(Base):

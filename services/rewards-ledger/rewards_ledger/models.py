@@ -26,9 +26,8 @@ def dealer_payable(dealer: str) -> str:
     return f"dealer:{dealer}:payable"
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
-    type_annotation_map = columns.TYPES
 
 
 class Posting(Base):
