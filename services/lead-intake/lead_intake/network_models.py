@@ -112,5 +112,5 @@ class CollectionHandOn(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     target: Mapped[int]
     handed_on: Mapped[int]
-    met: Mapped[bool] = mapped_column()
+    met: Mapped[bool]
     judged_at: Mapped[datetime]
