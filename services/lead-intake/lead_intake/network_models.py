@@ -43,7 +43,14 @@ class NetworkEvaluation(Base):
     __table_args__ = (Index("ix_network_evaluations_quarter", "quarter", "owner"),)
 
 
-class NetworkDevelopmentPlan(Base):
+class LastEdit:
+    """Who filed or last corrected a plan, and when: the last columns of every plan table."""
+
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class NetworkDevelopmentPlan(LastEdit, Base):
     """How many networks an owner plans to develop in a period: fixed ones per quarter, temporary ones per month."""
 
     __tablename__ = "network_development_plans"
@@ -57,13 +64,11 @@ class NetworkDevelopmentPlan(Base):
     due_by: Mapped[datetime]
     first_submitted_at: Mapped[datetime]
     late: Mapped[bool] = mapped_column()  # first filed after due_by
-    updated_at: Mapped[datetime]
-    updated_by: Mapped[str] = mapped_column(String(80))
 
     __table_args__ = (Index("ix_network_development_plans_quarter", "quarter", "owner"),)
 
 
-class CollectionBreakdown(Base):
+class CollectionBreakdown(LastEdit, Base):
     """A dealer's second-level breakdown of its month's collection target: per network and per person."""
 
     __tablename__ = "collection_breakdowns"
@@ -72,8 +77,6 @@ class CollectionBreakdown(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-10
     networks: Mapped[dict[str, int]]
     people: Mapped[dict[str, int]]
-    updated_at: Mapped[datetime]
-    updated_by: Mapped[str] = mapped_column(String(80))
 
 
 class NetworkPlanReminderSent(Base):
@@ -89,7 +92,7 @@ class NetworkPlanReminderSent(Base):
     sent_at: Mapped[datetime]
 
 
-class CollectionPlan(Base):
+class CollectionPlan(LastEdit, Base):
     """HQ's monthly collection plan (domain.md §2 "Plans"): fixed counts by industry, and per national network."""
 
     __tablename__ = "collection_plans"
@@ -99,8 +102,6 @@ class CollectionPlan(Base):
     networks: Mapped[dict[str, int]]
     total: Mapped[int]
     issued_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    updated_by: Mapped[str] = mapped_column(String(80))
 
 
 class CollectionHandOn(Base):
