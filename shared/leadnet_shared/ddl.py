@@ -7,7 +7,10 @@ service. A revision that is nothing but one of these steps names it, `upgrade, d
 (they default to alembic's `op`: alembic calls them without arguments). `shared/tests/test_migrations.py` dumps
 the schema after every revision, up and down, to show that a change here or in a revision alters nothing that ran.
 
-The helpers at the end issue exactly the statements they are given and add nothing of their own.
+The helpers at the end issue exactly the statements they are given and add nothing of their own; the whole-revision
+builders after them (`upgrade, downgrade = ddl.tables_revision(...)`) add only the lock timeout every upgrade starts
+with. Tables are written as SQL definitions with every constraint named (the names the metadata's naming convention
+gave when the revision ran), so what a revision builds no longer depends on today's models.
 """
 
 from __future__ import annotations
@@ -224,6 +227,9 @@ def columns_revision(table: str, *columns: str) -> Revision:
     return sql_revision(added_columns(table, *columns), dropped_columns(table, *columns))
 
 
-def table_revision(table: str, *definitions: str, indexes: tuple[str, ...] = ()) -> Revision:
-    """A revision that creates one table and its indexes (`CREATE INDEX` statements); its downgrade drops it."""
-    return sql_revision((create_table_sql(table, *definitions), *indexes), dropped_tables(table))
+def tables_revision(*tables: tuple[str, ...], indexes: tuple[str, ...] = ()) -> Revision:
+    """A revision that creates new tables, each `(name, *definitions)`, then their indexes (`CREATE INDEX`
+    statements); its downgrade drops the tables, last first."""
+    names = tuple(table[0] for table in tables)
+    creates = tuple(create_table_sql(*table) for table in tables)
+    return sql_revision((*creates, *indexes), dropped_tables(*reversed(names)))

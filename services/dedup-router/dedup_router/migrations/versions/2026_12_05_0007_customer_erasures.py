@@ -8,10 +8,12 @@ from leadnet_shared import ddl
 
 revision, down_revision = "0006", "20261205_customer_file"
 
-upgrade, downgrade = ddl.table_revision(
-    "customer_erasures",
-    "customer_id varchar(36) CONSTRAINT pk_customer_erasures PRIMARY KEY",
-    "erased_at timestamptz NOT NULL",
-    "erased_by varchar(200) NOT NULL",
-    "leads integer NOT NULL",
+upgrade, downgrade = ddl.tables_revision(
+    (
+        "customer_erasures",
+        "customer_id varchar(36) CONSTRAINT pk_customer_erasures PRIMARY KEY",
+        "erased_at timestamptz NOT NULL",
+        "erased_by varchar(200) NOT NULL",
+        "leads integer NOT NULL",
+    ),
 )

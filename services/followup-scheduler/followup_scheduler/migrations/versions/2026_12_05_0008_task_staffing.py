@@ -12,9 +12,9 @@ matrices are policy, read by the service, not by the migration).
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 from leadnet_shared import ddl
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0008", "0006"
 

@@ -2,9 +2,9 @@
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 from leadnet_shared import ddl
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision, down_revision = "0002", "0001"
 

@@ -7,8 +7,8 @@ reads the compacted dealers topic from its beginning.
 
 from alembic import op
 
-from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake
+from leadnet_shared import ddl
 
 revision, down_revision = "0008", "0007"
 

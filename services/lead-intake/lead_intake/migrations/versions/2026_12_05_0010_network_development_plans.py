@@ -6,19 +6,21 @@ from leadnet_shared import ddl
 
 revision, down_revision = "0009", "0008"
 
-upgrade, downgrade = ddl.table_revision(
-    "network_development_plans",
-    "owner varchar(32) NOT NULL",
-    "period varchar(7) NOT NULL",
-    "kind varchar(16) NOT NULL",
-    "quarter varchar(6) NOT NULL",
-    "planned_networks integer NOT NULL",
-    "responsible jsonb NOT NULL",
-    "due_by timestamptz NOT NULL",
-    "first_submitted_at timestamptz NOT NULL",
-    "late boolean NOT NULL",
-    "updated_at timestamptz NOT NULL",
-    "updated_by varchar(80) NOT NULL",
-    "CONSTRAINT pk_network_development_plans PRIMARY KEY (owner, period)",
+upgrade, downgrade = ddl.tables_revision(
+    (
+        "network_development_plans",
+        "owner varchar(32) NOT NULL",
+        "period varchar(7) NOT NULL",
+        "kind varchar(16) NOT NULL",
+        "quarter varchar(6) NOT NULL",
+        "planned_networks integer NOT NULL",
+        "responsible jsonb NOT NULL",
+        "due_by timestamptz NOT NULL",
+        "first_submitted_at timestamptz NOT NULL",
+        "late boolean NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(80) NOT NULL",
+        "CONSTRAINT pk_network_development_plans PRIMARY KEY (owner, period)",
+    ),
     indexes=("CREATE INDEX ix_network_development_plans_quarter ON network_development_plans (quarter, owner)",),
 )

@@ -16,8 +16,8 @@
 import sqlalchemy as sa
 from alembic import op
 
-from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake
+from leadnet_shared import ddl
 
 revision, down_revision = "0012", "0011"
 

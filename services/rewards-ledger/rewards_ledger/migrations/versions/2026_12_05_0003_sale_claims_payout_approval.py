@@ -2,10 +2,9 @@
 
 import sqlalchemy as sa
 from alembic import op
-
-from leadnet_shared import ddl
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0003", "20261205_kit_reliability"
