@@ -20,7 +20,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op as alembic_op
-from sqlalchemy.dialects.postgresql import JSONB
 
 
 def kit_tables_2026_11_22(op: Any) -> None:
@@ -109,18 +108,20 @@ def drop_kit_reliability_2026_12_05(op: Any = alembic_op) -> None:
     op.drop_column("outbox", "parked_at")
 
 
-def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: sa.Column[Any]) -> None:
+def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: str) -> None:
     """A table of Idempotency-Keys (the columns of `leadnet_shared.idempotency.idempotency_table`); intake's keys
     also name their lead, in a column that stands after `request_hash`."""
-    op.create_table(
+    create_table(
         table,
-        sa.Column("caller_key", sa.String(80), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
+        "caller_key varchar(80) NOT NULL",
+        "key varchar(200) NOT NULL",
+        "request_hash varchar(64) NOT NULL",
         *after_request_hash,
-        sa.Column("status_code", sa.Integer),
-        sa.Column("response", JSONB),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        "status_code integer",
+        "response jsonb",
+        "created_at timestamptz DEFAULT now() NOT NULL",
+        f"CONSTRAINT pk_{table} PRIMARY KEY (caller_key, key)",
+        op=op,
     )
     op.create_index(f"ix_{table}_created_at", table, ["created_at"])
 

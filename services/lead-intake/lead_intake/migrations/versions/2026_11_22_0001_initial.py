@@ -1,6 +1,5 @@
 """initial: leads, idempotency keys, outbox, inbox"""
 
-import sqlalchemy as sa
 from alembic import op
 
 from leadnet_shared import ddl
@@ -29,7 +28,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_leads_entered_by", "leads", ["entered_by", "submitted_at"])
     op.create_index("ix_leads_assigned_dealer", "leads", ["assigned_dealer"])
-    ddl.idempotency_keys_2026_11_22(op, "idempotency_keys", sa.Column("lead_id", sa.String(36)))
+    ddl.idempotency_keys_2026_11_22(op, "idempotency_keys", "lead_id varchar(36)")
 
 
 def downgrade() -> None:
