@@ -1,10 +1,7 @@
-"""Column types every service's tables repeat, declared once.
-
-A service's declarative Base maps these Python types (`class Base(columns.Typed, DeclarativeBase)`), so a column
-whose type follows from its annotation needs no `mapped_column(...)`: `at: Mapped[datetime]` is a `timestamptz`,
-`doc: Mapped[dict[str, Any]]` a `jsonb`; `int` and `bool` are SQLAlchemy's own `Integer` and `Boolean`. Nullable
-where the annotation says `| None`, as SQLAlchemy reads it.
-"""
+"""Column types every service's tables repeat, declared once: a service's Base (`class Base(columns.Typed,
+DeclarativeBase)`) maps `Mapped[datetime]` to `timestamptz` and JSON documents to `jsonb` (`int` and `bool` are
+SQLAlchemy's own `Integer` and `Boolean`), so a column whose type follows from its annotation needs no
+`mapped_column(...)`, and is nullable where the annotation says `| None`."""
 
 from __future__ import annotations
 
@@ -15,9 +12,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
-# Every instant is stored with its zone; JSON documents as jsonb (indexable, compared by value).
 TYPES: dict[Any, type[TypeEngine[Any]] | TypeEngine[Any]] = {
-    datetime: DateTime(timezone=True),
+    datetime: DateTime(timezone=True),  # every instant with its zone
     dict[str, Any]: JSONB,
     dict[str, int]: JSONB,
     dict[str, str]: JSONB,

@@ -55,7 +55,7 @@ class Lead(Base):
     # Set once when the first `leadnet.lead.verified` arrives: the network's authenticity counts read it.
     verified_at: Mapped[datetime | None]
     # False when the record named a network code nobody registered: kept (never lose a record) but not counted.
-    network_registered: Mapped[bool | None] = mapped_column()
+    network_registered: Mapped[bool | None]
     # The router's `lead_version` of the status and dealer stored here: an older event never overwrites them.
     lead_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # The life cycle after routing (life_cycle.py): facts that commute, whatever order their events come in.

@@ -63,7 +63,7 @@ class NetworkDevelopmentPlan(LastEdit, Base):
     responsible: Mapped[dict[str, str]]
     due_by: Mapped[datetime]
     first_submitted_at: Mapped[datetime]
-    late: Mapped[bool] = mapped_column()  # first filed after due_by
+    late: Mapped[bool]  # first filed after due_by
 
     __table_args__ = (Index("ix_network_development_plans_quarter", "quarter", "owner"),)
 
