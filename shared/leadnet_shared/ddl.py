@@ -7,49 +7,56 @@ service. A revision that is nothing but one of these steps names it, `upgrade, d
 (they default to alembic's `op`: alembic calls them without arguments). `shared/tests/test_migrations.py` dumps
 the schema after every revision, up and down, to show that a change here or in a revision alters nothing that ran.
 
-The helpers at the end issue exactly the statements they are given and add nothing of their own.
+The helpers at the end issue exactly the statements they are given and add nothing of their own; the whole-revision
+builders after them (`upgrade, downgrade = ddl.tables_revision(...)`) add only the lock timeout every upgrade starts
+with. Tables are written as SQL definitions with every constraint named (the names the metadata's naming convention
+gave when the revision ran), so what a revision builds no longer depends on today's models.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op as alembic_op
-from sqlalchemy.dialects.postgresql import JSONB
 
 
 def kit_tables_2026_11_22(op: Any) -> None:
     """The outbox, inbox and kit_state tables (each service's first revision)."""
-    op.create_table(
+    create_table(
         "outbox",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
-        sa.Column("topic", sa.String(200), nullable=False),
-        sa.Column("aggregate_type", sa.String(64), nullable=False),
-        sa.Column("aggregate_id", sa.String(200), nullable=False),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("sent_at", sa.DateTime(timezone=True)),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("last_error", sa.Text),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_outbox PRIMARY KEY",
+        "event_id varchar(64) NOT NULL CONSTRAINT uq_outbox_event_id UNIQUE",
+        "topic varchar(200) NOT NULL",
+        "aggregate_type varchar(64) NOT NULL",
+        "aggregate_id varchar(200) NOT NULL",
+        "event_type varchar(120) NOT NULL",
+        "payload text NOT NULL",
+        "created_at timestamptz DEFAULT now() NOT NULL",
+        "sent_at timestamptz",
+        "attempts integer DEFAULT '0' NOT NULL",
+        "next_attempt_at timestamptz DEFAULT now() NOT NULL",
+        "last_error text",
+        op=op,
     )
     op.create_index("ix_outbox_unsent", "outbox", ["seq"], postgresql_where=sa.text("sent_at IS NULL"))
     op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
-    op.create_table(
+    create_table(
         "inbox",
-        sa.Column("consumer", sa.String(100), primary_key=True),
-        sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("outcome", sa.String(20), nullable=False, server_default="processed"),
+        "consumer varchar(100) NOT NULL",
+        "event_id varchar(64) NOT NULL",
+        "event_type varchar(120) NOT NULL",
+        "processed_at timestamptz DEFAULT now() NOT NULL",
+        "outcome varchar(20) DEFAULT 'processed' NOT NULL",
+        "CONSTRAINT pk_inbox PRIMARY KEY (consumer, event_id)",
+        op=op,
     )
-    op.create_table(
+    create_table(
         "kit_state",
-        sa.Column("key", sa.String(100), primary_key=True),
-        sa.Column("value", JSONB, nullable=False),
+        "key varchar(100) CONSTRAINT pk_kit_state PRIMARY KEY",
+        "value jsonb NOT NULL",
+        op=op,
     )
 
 
@@ -67,24 +74,25 @@ def kit_reliability_2026_12_05(op: Any = alembic_op) -> None:
         ["aggregate_id", "seq"],
         postgresql_where=sa.text("sent_at IS NULL AND attempts > 0"),
     )
-    op.create_table(
+    create_table(
         "consumer_failures",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("consumer", sa.String(100), nullable=False),
-        sa.Column("event_id", sa.String(64), nullable=False),
-        sa.Column("event_type", sa.String(120), nullable=False),
-        sa.Column("event_key", sa.String(200), nullable=False),
-        sa.Column("topic", sa.String(200), nullable=False),
-        sa.Column("partition", sa.Integer, nullable=False),
-        sa.Column("offset", sa.BigInteger, nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("retryable", sa.Boolean),
-        sa.Column("last_error", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.UniqueConstraint("consumer", "event_id", name="uq_consumer_failures_consumer_event"),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_consumer_failures PRIMARY KEY",
+        "consumer varchar(100) NOT NULL",
+        "event_id varchar(64) NOT NULL",
+        "event_type varchar(120) NOT NULL",
+        "event_key varchar(200) NOT NULL",
+        "topic varchar(200) NOT NULL",
+        "partition integer NOT NULL",
+        '"offset" bigint NOT NULL',
+        "payload text NOT NULL",
+        "status varchar(20) NOT NULL",
+        "attempts integer DEFAULT '0' NOT NULL",
+        "retryable boolean",
+        "last_error text",
+        "created_at timestamptz DEFAULT now() NOT NULL",
+        "updated_at timestamptz DEFAULT now() NOT NULL",
+        "CONSTRAINT uq_consumer_failures_consumer_event UNIQUE (consumer, event_id)",
+        op=op,
     )
     op.create_index(
         "ix_consumer_failures_held",
@@ -100,18 +108,20 @@ def drop_kit_reliability_2026_12_05(op: Any = alembic_op) -> None:
     op.drop_column("outbox", "parked_at")
 
 
-def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: sa.Column[Any]) -> None:
+def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: str) -> None:
     """A table of Idempotency-Keys (the columns of `leadnet_shared.idempotency.idempotency_table`); intake's keys
     also name their lead, in a column that stands after `request_hash`."""
-    op.create_table(
+    create_table(
         table,
-        sa.Column("caller_key", sa.String(80), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
+        "caller_key varchar(80) NOT NULL",
+        "key varchar(200) NOT NULL",
+        "request_hash varchar(64) NOT NULL",
         *after_request_hash,
-        sa.Column("status_code", sa.Integer),
-        sa.Column("response", JSONB),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        "status_code integer",
+        "response jsonb",
+        "created_at timestamptz DEFAULT now() NOT NULL",
+        f"CONSTRAINT pk_{table} PRIMARY KEY (caller_key, key)",
+        op=op,
     )
     op.create_index(f"ix_{table}_created_at", table, ["created_at"])
 
@@ -119,11 +129,12 @@ def idempotency_keys_2026_11_22(op: Any, table: str, *after_request_hash: sa.Col
 def dealer_directory_2026_11_22(op: Any) -> None:
     """The dealers' status as a service copies it from `leadnet.public.dealers.v1` (the columns of
     `leadnet_shared.dealer_directory.dealer_directory_table`)."""
-    op.create_table(
+    create_table(
         "dealers",
-        sa.Column("code", sa.String(32), primary_key=True),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        "code varchar(32) CONSTRAINT pk_dealers PRIMARY KEY",
+        "status varchar(20) NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        op=op,
     )
 
 
@@ -152,21 +163,74 @@ LEAD_LIFE_CYCLE_2026_12_05 = (
 # ---- helpers: the statements they are given, nothing more -------------------------------------------------------
 
 
+def create_table_sql(table: str, *definitions: str) -> str:
+    """`CREATE TABLE table (definitions)`: columns and constraints as PostgreSQL reads them, every constraint named
+    in the revision itself (the names `leadnet_shared.db.NAMING_CONVENTION` gave when it ran)."""
+    return f"CREATE TABLE {table} ({', '.join(definitions)})"
+
+
+def create_table(table: str, *definitions: str, op: Any = alembic_op) -> None:
+    op.execute(create_table_sql(table, *definitions))
+
+
 def execute_all(op: Any, statements: tuple[str, ...]) -> None:
     for statement in statements:
         op.execute(statement)
 
 
-def add_columns(op: Any, table: str, *columns: str) -> None:
+def added_columns(table: str, *columns: str) -> tuple[str, ...]:
     """`ALTER TABLE table ADD COLUMN ...`, one statement per column definition, in order."""
-    execute_all(op, tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for column in columns))
+    return tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for column in columns)
+
+
+def dropped_columns(table: str, *columns: str) -> tuple[str, ...]:
+    """Drop the columns named or defined (`name type ...`), last first: the downgrade of `added_columns`."""
+    return tuple(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}" for column in reversed(columns))
+
+
+def add_columns(op: Any, table: str, *columns: str) -> None:
+    execute_all(op, added_columns(table, *columns))
 
 
 def drop_columns(op: Any, table: str, *columns: str) -> None:
-    """Drop the columns named or defined (`name type ...`), last first: the downgrade of `add_columns`."""
-    execute_all(op, tuple(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}" for column in reversed(columns)))
+    execute_all(op, dropped_columns(table, *columns))
+
+
+def dropped_tables(*tables: str) -> tuple[str, ...]:
+    return tuple(f"DROP TABLE {table}" for table in tables)
 
 
 def drop_tables(op: Any, *tables: str) -> None:
     for table in tables:
         op.drop_table(table)
+
+
+# ---- whole revisions: `upgrade, downgrade = ddl.X(...)` where a revision is statements and their undoing --------
+
+Revision = tuple[Callable[[], None], Callable[[], None]]
+
+
+def sql_revision(up: tuple[str, ...], down: tuple[str, ...]) -> Revision:
+    """A revision's `upgrade` (the lock timeout every upgrade starts with, CONTRIBUTING.md, then `up`) and
+    `downgrade` (`down`)."""
+
+    def upgrade() -> None:
+        execute_all(alembic_op, ("SET LOCAL lock_timeout = '5s'", *up))
+
+    def downgrade() -> None:
+        execute_all(alembic_op, down)
+
+    return upgrade, downgrade
+
+
+def columns_revision(table: str, *columns: str) -> Revision:
+    """A revision that adds columns to one table; its downgrade drops them."""
+    return sql_revision(added_columns(table, *columns), dropped_columns(table, *columns))
+
+
+def tables_revision(*tables: tuple[str, ...], indexes: tuple[str, ...] = ()) -> Revision:
+    """A revision that creates new tables, each `(name, *definitions)`, then their indexes (`CREATE INDEX`
+    statements); its downgrade drops the tables, last first."""
+    names = tuple(table[0] for table in tables)
+    creates = tuple(create_table_sql(*table) for table in tables)
+    return sql_revision((*creates, *indexes), dropped_tables(*reversed(names)))

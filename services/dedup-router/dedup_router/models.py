@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, DateTime, Index, Integer, String, func
+from sqlalchemy import ARRAY, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared import columns
 from leadnet_shared.access_log import AccessLogColumns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.outbox import define_kit_tables
@@ -18,7 +19,7 @@ metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
 
 
@@ -29,11 +30,11 @@ class Dealer(Base):
     name: Mapped[str] = mapped_column(String(200))
     territories: Mapped[list[str]] = mapped_column(ARRAY(String(6)))
     product_lines: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
-    capability: Mapped[int] = mapped_column(Integer)
+    capability: Mapped[int]
     sales_level: Mapped[str | None] = mapped_column(String(20))
     party_type: Mapped[str] = mapped_column(String(40), default="dealer")  # one of events.PARTY_TYPES
     status: Mapped[str] = mapped_column(String(20), default="active")  # active | withdrawn
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class Customer(Base):
@@ -51,13 +52,13 @@ class Customer(Base):
     assigned_dealer: Mapped[str | None] = mapped_column(String(32))
     authorized_dealer: Mapped[str | None] = mapped_column(String(32))
     protected_by: Mapped[str | None] = mapped_column(String(32))
-    protection_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    protection_until: Mapped[datetime | None]
     name_county_key: Mapped[str | None] = mapped_column(String(64))
     fleet_city_key: Mapped[str | None] = mapped_column(String(64))
     # The product line of the customer's first routed record: what a withdrawal redistributes it by.
     product_line: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (
         Index("ix_customers_assigned_dealer", "assigned_dealer", "customer_id"),
@@ -84,30 +85,30 @@ class RoutedLead(Base):
     # open | closed: a closed lead no longer counts as its entrant's open lead (life_cycle.py); a returned lead
     # stays open here (it still blocks a second record of the entrant) and is told apart by its rounds below.
     status: Mapped[str] = mapped_column(String(20), default="open")
-    cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
-    reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    cross_region: Mapped[bool] = mapped_column(default=False)
+    reward_eligible: Mapped[bool] = mapped_column(default=False)
     tier: Mapped[str] = mapped_column(String(20))
     nature: Mapped[str] = mapped_column(String(20))
     region_code: Mapped[str] = mapped_column(String(6))
     product_line: Mapped[str | None] = mapped_column(String(32))
     horizon: Mapped[str | None] = mapped_column(String(32))
     # How many vehicles the record says the customer intends to buy: sales beyond it need HQ's confirmation.
-    intent_quantity: Mapped[int | None] = mapped_column(Integer)
+    intent_quantity: Mapped[int | None]
     source: Mapped[str] = mapped_column(String(40))
     network_code: Mapped[str | None] = mapped_column(String(64))
-    protection_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    protection_until: Mapped[datetime | None]
     rule: Mapped[str] = mapped_column(String(80))
-    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    explanation: Mapped[dict[str, Any]]
+    entered_at: Mapped[datetime]
     # 1 when routed, one more at every reassignment; published as `lead_version` so a consumer that gets a lead's
     # events out of order never lets an older fact overwrite a newer one.
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     # The life cycle other services decide (life_cycle.py): closed (scheduler), returned by HQ (intake), reopened
     # by the entrant's re-check (scheduler). Kept as facts that commute, so the order they arrive in never matters.
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(String(40))
-    return_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    reopen_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    return_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    reopen_round: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         Index(
@@ -168,7 +169,7 @@ class PoolCount(Base):
     prefix: Mapped[str] = mapped_column(String(6), primary_key=True)
     product_line: Mapped[str] = mapped_column(String(32), primary_key=True)
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
-    assigned: Mapped[int] = mapped_column(Integer, default=0)
+    assigned: Mapped[int] = mapped_column(default=0)
 
 
 class Sale(Base):
@@ -180,22 +181,22 @@ class Sale(Base):
     customer_id: Mapped[str] = mapped_column(String(36))
     seller: Mapped[str] = mapped_column(String(32))
     supplied_by: Mapped[str] = mapped_column(String(32))
-    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sold_at: Mapped[datetime]
     attributed_lead_id: Mapped[str | None] = mapped_column(String(36))
     credited_dealer: Mapped[str | None] = mapped_column(String(32))
-    cross_region_exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    cross_region_exempt: Mapped[bool] = mapped_column(default=False)
     violation: Mapped[str | None] = mapped_column(String(40))
-    rewards: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    rewards: Mapped[list[dict[str, Any]]]
+    explanation: Mapped[dict[str, Any]]
     # pending_confirmation (waits for `confirmer`) | attributed (confirmed: the ledger pays on it) | rejected |
     # cancelled
     status: Mapped[str] = mapped_column(String(20), default="attributed")
     # Who must confirm a pending sale: the supplying dealer's code, or "hq" (vehicles beyond the record's intent).
     confirmer: Mapped[str | None] = mapped_column(String(32))
     decided_by: Mapped[str | None] = mapped_column(String(200))  # the token subject that confirmed or rejected it
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_sales_customer", "customer_id"),
@@ -219,7 +220,7 @@ class SoldVehicle(Base):
     vin: Mapped[str] = mapped_column(String(17), primary_key=True)
     model: Mapped[str | None] = mapped_column(String(100))
     product_line: Mapped[str | None] = mapped_column(String(32))
-    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (Index("ux_sold_vehicles_vin_sold", "vin", unique=True, postgresql_where="NOT cancelled"),)
 
@@ -234,8 +235,8 @@ class Vehicle(Base):
     model: Mapped[str] = mapped_column(String(100))
     product_line: Mapped[str] = mapped_column(String(32))
     delivered_to: Mapped[str] = mapped_column(String(32))
-    delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_vehicles_delivered_to", "delivered_to", "vin"),)
 
@@ -248,9 +249,9 @@ class SaleIdempotencyKey(Base):
     caller_key: Mapped[str] = mapped_column(String(80), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status_code: Mapped[int | None]
+    response: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_sale_idempotency_keys_created_at", "created_at"),)
 
@@ -266,12 +267,12 @@ class TimelineEntry(Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(36))
     type: Mapped[str] = mapped_column(String(120))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime]
     actor: Mapped[str | None] = mapped_column(String(200))  # a token subject, when the event names one
     dealer: Mapped[str | None] = mapped_column(String(32))  # the dealer the fact is about or by
     service: Mapped[str | None] = mapped_column(String(120))  # the envelope's source
-    summary: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the event's data: masked (public topics only)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    summary: Mapped[dict[str, Any]]  # the event's data: masked (public topics only)
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_customer_timeline_customer_time", "customer_id", "occurred_at", "event_id"),)
 
@@ -283,10 +284,10 @@ class CustomerProfile(Base):
     __tablename__ = "customer_profiles"
 
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    vehicles_in_use: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    purchase_intent: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    vehicles_in_use: Mapped[list[dict[str, Any]] | None]
+    usage: Mapped[dict[str, Any] | None]
+    purchase_intent: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class CustomerChange(Base):
@@ -295,7 +296,7 @@ class CustomerChange(Base):
 
     __tablename__ = "customer_changes"
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     change_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(36))
     field: Mapped[str] = mapped_column(String(40))
@@ -304,7 +305,7 @@ class CustomerChange(Base):
     changed_by: Mapped[str] = mapped_column(String(200))
     changed_by_role: Mapped[str] = mapped_column(String(20))
     changed_by_dealer: Mapped[str | None] = mapped_column(String(32))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_customer_changes_customer", "customer_id", "changed_at", "seq"),)
 
@@ -315,9 +316,9 @@ class CustomerErasure(Base):
     __tablename__ = "customer_erasures"
 
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime]
     erased_by: Mapped[str] = mapped_column(String(200))  # the token subject of the hq_admin who asked
-    leads: Mapped[int] = mapped_column(Integer)  # how many of the customer's records were closed
+    leads: Mapped[int]  # how many of the customer's records were closed
 
 
 class AccessLogEntry(AccessLogColumns, Base):

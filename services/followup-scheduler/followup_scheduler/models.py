@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Identity, Index, Integer, String, Text, func, text
+from sqlalchemy import BigInteger, Date, Identity, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared import columns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.dealer_directory import dealer_directory_table
 from leadnet_shared.idempotency import idempotency_table
@@ -22,7 +23,7 @@ DEALERS = dealer_directory_table(metadata)
 TASK_IDEMPOTENCY_KEYS = idempotency_table(metadata, "task_idempotency_keys")
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
 
 
@@ -34,31 +35,31 @@ class Task(Base):
     customer_id: Mapped[str] = mapped_column(String(36))
     dealer: Mapped[str | None] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(20))  # callback | promotion | maintenance | repurchase | sale_report
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    overdue_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    escalate_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime]
+    overdue_at: Mapped[datetime]
+    escalate_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | done | overdue | cancelled
     reason: Mapped[str] = mapped_column(Text)
     policy_version: Mapped[str | None] = mapped_column(String(40))
     tier: Mapped[str] = mapped_column(String(20))
-    tie_break: Mapped[int] = mapped_column(Integer)  # demand, reachable, big customer first (domain.md §4)
-    unreachable_streak: Mapped[int] = mapped_column(Integer, default=0)
+    tie_break: Mapped[int]  # demand, reachable, big customer first (domain.md §4)
+    unreachable_streak: Mapped[int] = mapped_column(default=0)
     # The approved work plan that planned this task (work_plans.py) and the date it set; NULL: unplanned.
     plan_id: Mapped[str | None] = mapped_column(String(36))
     planned_for: Mapped[date | None] = mapped_column(Date)
-    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    overdue_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fired_at: Mapped[datetime | None]
+    overdue_fired_at: Mapped[datetime | None]
     # When a per-task `task.escalated` went out; the daily overdue digest (firing.send_overdue_digests) replaced it
     # and writes no task, so only older tasks have it.
-    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
     # When the task was planned, by the service clock (created_at is the database's): plan figures count by it.
-    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    planned_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(24))
     notes: Mapped[str | None] = mapped_column(Text)
     # What a callback learnt, as data (domain.md §4 "How"; schemas.CallbackContentIn), as the dealer reported it.
-    content: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    content: Mapped[dict[str, Any] | None]
     # Who works it and how (staffing.py: the staff and method matrices, domain.md §4-5), set when the task is
     # planned or rescheduled; None for kinds the matrices do not staff.
     position: Mapped[str | None] = mapped_column(String(32))
@@ -66,12 +67,12 @@ class Task(Base):
     accompany: Mapped[list[str] | None] = mapped_column(JSONB)
     # A promotion's action (domain.md §5 "reports each action's result within 2 days of carrying it out"): when it
     # was carried out, by when the result was due, and whether the report (the completion) came later.
-    action_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    result_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    result_late: Mapped[bool | None] = mapped_column(Boolean)
+    action_at: Mapped[datetime | None]
+    result_due_at: Mapped[datetime | None]
+    result_late: Mapped[bool | None]
     # How often the task was rescheduled: part of its timer events' ids, so a re-armed task fires again, once.
-    reschedules: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reschedules: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (
         # The timer wheel: only tasks still waiting to fire are indexed, so 10 million done tasks cost nothing.
@@ -125,8 +126,8 @@ class TaskAction(Base):
     action: Mapped[str] = mapped_column(String(20))  # created | completed | rescheduled
     actor: Mapped[str] = mapped_column(String(100))  # the token's sub
     actor_position: Mapped[str | None] = mapped_column(String(32))
-    acted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    acted_at: Mapped[datetime]
+    detail: Mapped[dict[str, Any] | None]
 
 
 class OverdueDigestDay(Base):
@@ -135,8 +136,8 @@ class OverdueDigestDay(Base):
     __tablename__ = "overdue_digest_days"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    dealers: Mapped[int] = mapped_column(Integer)
+    ran_at: Mapped[datetime]
+    dealers: Mapped[int]
 
 
 class FollowedLead(Base):
@@ -149,8 +150,8 @@ class FollowedLead(Base):
     entered_by: Mapped[str | None] = mapped_column(String(32))
     assigned_dealer: Mapped[str | None] = mapped_column(String(32))
     authorized_dealer: Mapped[str | None] = mapped_column(String(32))
-    cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
-    reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    cross_region: Mapped[bool] = mapped_column(default=False)
+    reward_eligible: Mapped[bool] = mapped_column(default=False)
     tier: Mapped[str] = mapped_column(String(20))
     nature: Mapped[str] = mapped_column(String(20))
     region_code: Mapped[str | None] = mapped_column(String(6))
@@ -159,17 +160,17 @@ class FollowedLead(Base):
     source: Mapped[str | None] = mapped_column(String(40))
     network_code: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
-    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None]
     verified_by: Mapped[str | None] = mapped_column(String(20))  # callback | sale: what proved the record true
-    routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    routed_at: Mapped[datetime]
     # Consecutive callbacks that could not reach the customer, whichever task they were on (domain.md §4).
-    unreachable_streak: Mapped[int] = mapped_column(Integer, default=0)
+    unreachable_streak: Mapped[int] = mapped_column(default=0)
     # Vehicles in use when the record was entered (lead.accepted `fleet`), None when the record had none.
-    fleet_vehicles: Mapped[int | None] = mapped_column(Integer)
-    purchased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fleet_vehicles: Mapped[int | None]
+    purchased_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(String(40))
     # The router's `lead_version` of the dealer stored here: an older reassignment never overwrites a newer one.
-    lead_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lead_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (Index("ix_leads_customer_id", "customer_id"),)
 
@@ -185,9 +186,9 @@ class CustomerSale(Base):
     customer_id: Mapped[str] = mapped_column(String(36), index=True)
     lead_id: Mapped[str | None] = mapped_column(String(36))
     seller: Mapped[str] = mapped_column(String(32))
-    vehicles: Mapped[int] = mapped_column(Integer)
-    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    attributed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    vehicles: Mapped[int]
+    sold_at: Mapped[datetime]
+    attributed_at: Mapped[datetime]
 
 
 class CustomerTier(Base):
@@ -198,7 +199,7 @@ class CustomerTier(Base):
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tier: Mapped[str] = mapped_column(String(20))
     nature: Mapped[str | None] = mapped_column(String(20))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime]
 
 
 class Plan(Base):
@@ -208,10 +209,10 @@ class Plan(Base):
 
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # yyyy-mm (Shanghai)
-    sales_plan: Mapped[int] = mapped_column(Integer)
-    callbacks_planned: Mapped[int | None] = mapped_column(Integer)
-    promotions_planned: Mapped[int | None] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sales_plan: Mapped[int]
+    callbacks_planned: Mapped[int | None]
+    promotions_planned: Mapped[int | None]
+    updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(100))
 
 
@@ -223,9 +224,9 @@ class SentPlanReminder(Base):
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
     plan: Mapped[str] = mapped_column(String(20), primary_key=True)
     period: Mapped[str] = mapped_column(String(10), primary_key=True)
-    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    days_before: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64))
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime]
 
 
 class WorkPlan(Base):
@@ -240,15 +241,15 @@ class WorkPlan(Base):
     period: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(20))  # draft | submitted | approved | rejected
     stage: Mapped[str | None] = mapped_column(String(40))  # the stage a submitted plan waits at
-    quota: Mapped[int] = mapped_column(Integer)
-    due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    late_flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    quota: Mapped[int]
+    due_by: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(default=False)
+    late_flagged_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
     rejected_reason: Mapped[str | None] = mapped_column(Text)
-    line_count: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    line_count: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_position: Mapped[str | None] = mapped_column(String(32))
 
@@ -261,7 +262,7 @@ class WorkPlanLine(Base):
     __tablename__ = "work_plan_lines"
 
     plan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line_no: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(36))
     lead_id: Mapped[str] = mapped_column(String(36))
     tier: Mapped[str] = mapped_column(String(20))
@@ -285,7 +286,7 @@ class WorkPlanStep(Base):
     role: Mapped[str | None] = mapped_column(String(20))
     position: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime]
 
 
 class PlanDealerUnit(Base):
@@ -296,4 +297,4 @@ class PlanDealerUnit(Base):
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
     region: Mapped[str | None] = mapped_column(String(6))
     channel: Mapped[str] = mapped_column(String(32))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime]

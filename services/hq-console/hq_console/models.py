@@ -19,20 +19,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared import columns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.outbox import define_kit_tables
 
 metadata = new_metadata()
 OUTBOX, INBOX, KIT_STATE = define_kit_tables(metadata)
 
-TS = DateTime(timezone=True)
 
-
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
 
 
@@ -57,27 +56,27 @@ class Lead(Dims, Base):
     customer_id: Mapped[str | None] = mapped_column(String(64))
     assigned_dealer: Mapped[str | None] = mapped_column(String(32))
     authorized_dealer: Mapped[str | None] = mapped_column(String(32))
-    cross_region: Mapped[bool | None] = mapped_column(Boolean)
-    reward_eligible: Mapped[bool | None] = mapped_column(Boolean)
+    cross_region: Mapped[bool | None]
+    reward_eligible: Mapped[bool | None]
     nature: Mapped[str | None] = mapped_column(String(20))
     horizon: Mapped[str | None] = mapped_column(String(40))
-    customer_existed: Mapped[bool | None] = mapped_column(Boolean)
+    customer_existed: Mapped[bool | None]
     status: Mapped[str | None] = mapped_column(String(20))  # accepted | rejected | returned | closed
-    status_at: Mapped[datetime | None] = mapped_column(TS)  # the instant of the fact that set `status`
-    received_at: Mapped[datetime | None] = mapped_column(TS)
-    accepted_at: Mapped[datetime | None] = mapped_column(TS)
-    rejected_at: Mapped[datetime | None] = mapped_column(TS)
+    status_at: Mapped[datetime | None]  # the instant of the fact that set `status`
+    received_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    rejected_at: Mapped[datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(String(40))
-    verified_at: Mapped[datetime | None] = mapped_column(TS)
+    verified_at: Mapped[datetime | None]
     verified_by: Mapped[str | None] = mapped_column(String(20))
-    promoted_at: Mapped[datetime | None] = mapped_column(TS)
-    sold_at: Mapped[datetime | None] = mapped_column(TS)
-    returned_at: Mapped[datetime | None] = mapped_column(TS)
-    closed_at: Mapped[datetime | None] = mapped_column(TS)
+    promoted_at: Mapped[datetime | None]
+    sold_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(40))
-    lead_version: Mapped[int] = mapped_column(Integer, default=0)
-    customer_masked: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # {name, phone, address}, masked
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    lead_version: Mapped[int] = mapped_column(default=0)
+    customer_masked: Mapped[dict[str, Any] | None]  # {name, phone, address}, masked
+    updated_at: Mapped[datetime]
 
     __table_args__ = (
         # One index per instant a figure counts by (docs/console-kpis.md), partial where most rows have none, carrying
@@ -123,7 +122,7 @@ class Refusal(Dims, Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     dealer: Mapped[str | None] = mapped_column(String(32))
     codes: Mapped[list[str] | None] = mapped_column(JSONB)
-    refused_at: Mapped[datetime] = mapped_column(TS)
+    refused_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_refusals_refused", "refused_at"),)
 
@@ -141,18 +140,18 @@ class Task(Dims, Base):
     customer_id: Mapped[str | None] = mapped_column(String(64))
     horizon: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str | None] = mapped_column(String(20))
-    status_at: Mapped[datetime | None] = mapped_column(TS)
+    status_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(40))
-    due_at: Mapped[datetime | None] = mapped_column(TS)
-    scheduled_at: Mapped[datetime | None] = mapped_column(TS)  # the first instant any event of it tells of it
-    completed_at: Mapped[datetime | None] = mapped_column(TS)
-    closed_at: Mapped[datetime | None] = mapped_column(TS)
+    due_at: Mapped[datetime | None]
+    scheduled_at: Mapped[datetime | None]  # the first instant any event of it tells of it
+    completed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(30))
-    overdue_at: Mapped[datetime | None] = mapped_column(TS)
-    escalated_at: Mapped[datetime | None] = mapped_column(TS)  # an older `task.escalated` event's instant
+    overdue_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]  # an older `task.escalated` event's instant
     # when an overdue task escalates to HQ (the scheduler's deadline on its events): the escalated figure's instant
-    escalate_at: Mapped[datetime | None] = mapped_column(TS)
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    escalate_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_tasks_lead", "lead_id"),
@@ -190,13 +189,13 @@ class Sale(Dims, Base):
     seller: Mapped[str | None] = mapped_column(String(32))
     supplied_by: Mapped[str | None] = mapped_column(String(32))
     credited_dealer: Mapped[str | None] = mapped_column(String(32))
-    cross_region: Mapped[bool | None] = mapped_column(Boolean)
-    cross_region_exempt: Mapped[bool | None] = mapped_column(Boolean)
+    cross_region: Mapped[bool | None]
+    cross_region_exempt: Mapped[bool | None]
     violation: Mapped[str | None] = mapped_column(String(40))
-    vehicles: Mapped[int] = mapped_column(Integer, default=0)
-    sold_at: Mapped[datetime | None] = mapped_column(TS)
-    cancelled_at: Mapped[datetime | None] = mapped_column(TS)
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    vehicles: Mapped[int] = mapped_column(default=0)
+    sold_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index(
@@ -222,14 +221,14 @@ class PendingSale(Dims, Base):
     seller: Mapped[str | None] = mapped_column(String(32))
     supplied_by: Mapped[str | None] = mapped_column(String(32))
     confirmer: Mapped[str | None] = mapped_column(String(32))
-    vehicles: Mapped[int] = mapped_column(Integer, default=0)
-    sold_at: Mapped[datetime | None] = mapped_column(TS)
-    reported_at: Mapped[datetime | None] = mapped_column(TS)
-    settled_at: Mapped[datetime | None] = mapped_column(TS)  # the first of confirmed, rejected or cancelled
+    vehicles: Mapped[int] = mapped_column(default=0)
+    sold_at: Mapped[datetime | None]
+    reported_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]  # the first of confirmed, rejected or cancelled
     outcome: Mapped[str | None] = mapped_column(String(20))  # confirmed | rejected | cancelled | None (pending)
-    rejected_at: Mapped[datetime | None] = mapped_column(TS)
+    rejected_at: Mapped[datetime | None]
     rejected_by: Mapped[str | None] = mapped_column(String(32))
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_pending_sales_reported", "reported_at"),
@@ -250,7 +249,7 @@ class LedgerEntry(Dims, Base):
     customer_id: Mapped[str | None] = mapped_column(String(64))
     sale_id: Mapped[str | None] = mapped_column(String(64))
     reverses: Mapped[str | None] = mapped_column(String(64))
-    posted_at: Mapped[datetime] = mapped_column(TS)
+    posted_at: Mapped[datetime]
 
     __table_args__ = (
         Index(
@@ -270,10 +269,10 @@ class Customer(Base):
     region_code: Mapped[str | None] = mapped_column(String(12))
     tier: Mapped[str | None] = mapped_column(String(20))
     assigned_dealer: Mapped[str | None] = mapped_column(String(32))
-    masked: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    first_seen_at: Mapped[datetime | None] = mapped_column(TS)
-    erased_at: Mapped[datetime | None] = mapped_column(TS)
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    masked: Mapped[dict[str, Any] | None]
+    first_seen_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_customers_first_seen", "first_seen_at"),)
 
@@ -288,11 +287,11 @@ class TierChange(Dims, Base):
     customer_id: Mapped[str] = mapped_column(String(64))
     old_tier: Mapped[str | None] = mapped_column(String(20))
     new_tier: Mapped[str | None] = mapped_column(String(20))
-    upgraded: Mapped[bool] = mapped_column(Boolean)
+    upgraded: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(String(30))
     lead_id: Mapped[str | None] = mapped_column(String(64))
     changed_by: Mapped[str | None] = mapped_column(String(64))
-    changed_at: Mapped[datetime] = mapped_column(TS)
+    changed_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_tier_changes_changed", "changed_at"),
@@ -312,8 +311,8 @@ class Dealer(Base):
     product_lines: Mapped[list[str] | None] = mapped_column(JSONB)
     sales_level: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str | None] = mapped_column(String(20))
-    withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    withdrawn_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
 
 class NetworkEvaluation(Base):
@@ -324,18 +323,18 @@ class NetworkEvaluation(Base):
     owner: Mapped[str] = mapped_column(String(32), primary_key=True)
     quarter: Mapped[str] = mapped_column(String(8), primary_key=True)
     scope: Mapped[str | None] = mapped_column(String(20))
-    evaluated_at: Mapped[datetime] = mapped_column(TS)
-    networks: Mapped[int | None] = mapped_column(Integer)
-    networks_planned: Mapped[int | None] = mapped_column(Integer)
-    networks_developed: Mapped[int | None] = mapped_column(Integer)
+    evaluated_at: Mapped[datetime]
+    networks: Mapped[int | None]
+    networks_planned: Mapped[int | None]
+    networks_developed: Mapped[int | None]
     development_completion: Mapped[float | None] = mapped_column(Float)
     development_rating: Mapped[str | None] = mapped_column(String(20))
-    records: Mapped[int | None] = mapped_column(Integer)
-    verified: Mapped[int | None] = mapped_column(Integer)
+    records: Mapped[int | None]
+    verified: Mapped[int | None]
     authenticity_share: Mapped[float | None] = mapped_column(Float)
     authenticity_rating: Mapped[str | None] = mapped_column(String(20))
-    class_counts: Mapped[dict[str, int] | None] = mapped_column(JSONB)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    class_counts: Mapped[dict[str, int] | None]
+    payload: Mapped[dict[str, Any]]
 
 
 class Network(Base):
@@ -350,9 +349,9 @@ class Network(Base):
     owner: Mapped[str | None] = mapped_column(String(32))
     graded_in: Mapped[str | None] = mapped_column(String(8))
     grade: Mapped[str | None] = mapped_column(String(4))
-    authenticity_level: Mapped[int | None] = mapped_column(Integer)
+    authenticity_level: Mapped[int | None]
     network_class: Mapped[str | None] = mapped_column(String(8))
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime]
 
 
 class PlanFact(Base):
@@ -365,10 +364,10 @@ class PlanFact(Base):
     plan: Mapped[str] = mapped_column(String(20), primary_key=True)  # callback | promotion
     period: Mapped[str] = mapped_column(String(10), primary_key=True)  # yyyy-mm | yyyy-Www
     status: Mapped[str | None] = mapped_column(String(20))
-    quota: Mapped[int | None] = mapped_column(Integer)
-    lines: Mapped[int | None] = mapped_column(Integer)
-    late: Mapped[bool | None] = mapped_column(Boolean)
-    updated_at: Mapped[datetime] = mapped_column(TS)
+    quota: Mapped[int | None]
+    lines: Mapped[int | None]
+    late: Mapped[bool | None]
+    updated_at: Mapped[datetime]
 
 
 class OtherEvent(Base):
@@ -379,8 +378,8 @@ class OtherEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     type: Mapped[str] = mapped_column(String(120))
-    occurred_at: Mapped[datetime] = mapped_column(TS)
+    occurred_at: Mapped[datetime]
     subject: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    data: Mapped[dict[str, Any]]
 
     __table_args__ = (Index("ix_other_events_type", "type", "occurred_at"),)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, String, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, DateTime, Index, String, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared import columns
 from leadnet_shared.access_log import AccessLogColumns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.dealer_directory import dealer_directory_table
@@ -29,7 +29,7 @@ DEALERS = dealer_directory_table(
 )
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
 
 
@@ -44,27 +44,27 @@ class Lead(Base):
     caller_key: Mapped[str] = mapped_column(String(80))
     source: Mapped[str] = mapped_column(String(40))
     network_code: Mapped[str | None] = mapped_column(String(64))
-    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    raw: Mapped[dict[str, Any]]
+    normalized: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(24), default="pending")
     customer_id: Mapped[str | None] = mapped_column(String(36))
     assigned_dealer: Mapped[str | None] = mapped_column(String(32))
-    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    verdict: Mapped[dict[str, Any] | None]
+    submitted_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # Set once when the first `leadnet.lead.verified` arrives: the network's authenticity counts read it.
-    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None]
     # False when the record named a network code nobody registered: kept (never lose a record) but not counted.
-    network_registered: Mapped[bool | None] = mapped_column()
+    network_registered: Mapped[bool | None]
     # The router's `lead_version` of the status and dealer stored here: an older event never overwrites them.
     lead_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # The life cycle after routing (life_cycle.py): facts that commute, whatever order their events come in.
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(String(40))
     return_round: Mapped[int] = mapped_column(default=0, server_default="0")
     reopen_round: Mapped[int] = mapped_column(default=0, server_default="0")
     # Earlier versions of `normalized` that a re-check's corrections replaced, oldest first, with who and when.
-    record_versions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    record_versions: Mapped[list[dict[str, Any]] | None]
 
     __table_args__ = (
         Index("ix_leads_entered_by", "entered_by", "submitted_at"),
@@ -87,11 +87,11 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     lead_id: Mapped[str | None] = mapped_column(String(36))
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    status_code: Mapped[int | None]
+    response: Mapped[dict[str, Any] | None]
     # For a batch key: per record, in order, the saved lead_id or the problem the record got.
-    batch_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    batch_items: Mapped[list[dict[str, Any]] | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (
         Index("ix_idempotency_keys_created_at", "created_at"),
@@ -110,9 +110,9 @@ class InformationNetwork(Base):
     kind: Mapped[str] = mapped_column(String(16))  # fixed | temporary
     scope: Mapped[str] = mapped_column(String(16))  # national | regional
     owner: Mapped[str] = mapped_column(String(32))  # "HQ" or the owning dealer's code
-    members: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    members: Mapped[list[dict[str, Any]]]
     registered_by: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_information_networks_owner", "owner"),)
 

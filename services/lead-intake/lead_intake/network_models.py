@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Index, Integer, String
+from sqlalchemy import Float, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,28 +22,35 @@ class NetworkEvaluation(Base):
     owner: Mapped[str] = mapped_column(String(32), primary_key=True)
     quarter: Mapped[str] = mapped_column(String(6), primary_key=True)
     scope: Mapped[str] = mapped_column(String(16))
-    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    evaluated_at: Mapped[datetime]
     trigger: Mapped[str] = mapped_column(String(16))  # timer | on_demand
-    policy_versions: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    networks_planned: Mapped[int | None] = mapped_column(Integer)
-    networks_developed: Mapped[int] = mapped_column(Integer)
+    policy_versions: Mapped[dict[str, Any]]
+    networks_planned: Mapped[int | None]
+    networks_developed: Mapped[int]
     development_completion: Mapped[float | None] = mapped_column(Float)
     development_rating: Mapped[str | None] = mapped_column(String(16))
-    networks: Mapped[int] = mapped_column(Integer)
-    records: Mapped[int] = mapped_column(Integer)
-    verified: Mapped[int] = mapped_column(Integer)
+    networks: Mapped[int]
+    records: Mapped[int]
+    verified: Mapped[int]
     authenticity_share: Mapped[float | None] = mapped_column(Float)
     authenticity_rating: Mapped[str | None] = mapped_column(String(16))
     sales_level: Mapped[str | None] = mapped_column(String(20))
-    kinds_expected: Mapped[int | None] = mapped_column(Integer)
+    kinds_expected: Mapped[int | None]
     kinds_present: Mapped[list[str]] = mapped_column(JSONB)
-    class_counts: Mapped[dict[str, int]] = mapped_column(JSONB)
-    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # per network: grade, level, frequency, quality
+    class_counts: Mapped[dict[str, int]]
+    lines: Mapped[list[dict[str, Any]]]  # per network: grade, level, frequency, quality
 
     __table_args__ = (Index("ix_network_evaluations_quarter", "quarter", "owner"),)
 
 
-class NetworkDevelopmentPlan(Base):
+class LastEdit:
+    """Who filed or last corrected a plan, and when: the last columns of every plan table."""
+
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class NetworkDevelopmentPlan(LastEdit, Base):
     """How many networks an owner plans to develop in a period: fixed ones per quarter, temporary ones per month."""
 
     __tablename__ = "network_development_plans"
@@ -52,28 +59,24 @@ class NetworkDevelopmentPlan(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2027Q1 | 2027-01
     kind: Mapped[str] = mapped_column(String(16))  # fixed | temporary
     quarter: Mapped[str] = mapped_column(String(6))
-    planned_networks: Mapped[int] = mapped_column(Integer)
-    responsible: Mapped[dict[str, str]] = mapped_column(JSONB)
-    due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    first_submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    late: Mapped[bool] = mapped_column()  # first filed after due_by
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_by: Mapped[str] = mapped_column(String(80))
+    planned_networks: Mapped[int]
+    responsible: Mapped[dict[str, str]]
+    due_by: Mapped[datetime]
+    first_submitted_at: Mapped[datetime]
+    late: Mapped[bool]  # first filed after due_by
 
     __table_args__ = (Index("ix_network_development_plans_quarter", "quarter", "owner"),)
 
 
-class CollectionBreakdown(Base):
+class CollectionBreakdown(LastEdit, Base):
     """A dealer's second-level breakdown of its month's collection target: per network and per person."""
 
     __tablename__ = "collection_breakdowns"
 
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-10
-    networks: Mapped[dict[str, int]] = mapped_column(JSONB)
-    people: Mapped[dict[str, int]] = mapped_column(JSONB)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_by: Mapped[str] = mapped_column(String(80))
+    networks: Mapped[dict[str, int]]
+    people: Mapped[dict[str, int]]
 
 
 class NetworkPlanReminderSent(Base):
@@ -85,22 +88,20 @@ class NetworkPlanReminderSent(Base):
     # network_development | network_evaluation | collection_hand_on
     deadline: Mapped[str] = mapped_column(String(40), primary_key=True)
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
-    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    days_before: Mapped[int] = mapped_column(primary_key=True)
+    sent_at: Mapped[datetime]
 
 
-class CollectionPlan(Base):
+class CollectionPlan(LastEdit, Base):
     """HQ's monthly collection plan (domain.md §2 "Plans"): fixed counts by industry, and per national network."""
 
     __tablename__ = "collection_plans"
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    industries: Mapped[dict[str, int]] = mapped_column(JSONB)
-    networks: Mapped[dict[str, int]] = mapped_column(JSONB)
-    total: Mapped[int] = mapped_column(Integer)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_by: Mapped[str] = mapped_column(String(80))
+    industries: Mapped[dict[str, int]]
+    networks: Mapped[dict[str, int]]
+    total: Mapped[int]
+    issued_at: Mapped[datetime]
 
 
 class CollectionHandOn(Base):
@@ -110,7 +111,7 @@ class CollectionHandOn(Base):
 
     dealer: Mapped[str] = mapped_column(String(32), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    target: Mapped[int] = mapped_column(Integer)
-    handed_on: Mapped[int] = mapped_column(Integer)
-    met: Mapped[bool] = mapped_column()
-    judged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    target: Mapped[int]
+    handed_on: Mapped[int]
+    met: Mapped[bool]
+    judged_at: Mapped[datetime]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared import columns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.dealer_directory import dealer_directory_table
 from leadnet_shared.idempotency import idempotency_table
@@ -23,7 +24,7 @@ DEALER_DIRECTORY = dealer_directory_table(metadata)
 HQ_OWNER = "hq"  # the owner of HQ's subscriptions (a dealer's are owned by its dealer code)
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
 
 
@@ -43,15 +44,15 @@ class Webhook(Base):
     # After a rotation the previous secret still signs, next to the new one, until this instant (Standard
     # Webhooks' several signatures in one header), so the receiver can switch without losing a delivery.
     previous_secret: Mapped[str | None] = mapped_column(String(100))
-    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    previous_secret_until: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))  # enabled | disabled
     disabled_reason: Mapped[str | None] = mapped_column(String(40))  # failing | owner
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None]
     # The first failed attempt since the last success: an endpoint failing for longer than the policy says is
     # disabled.
-    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failing_since: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_webhooks_owner", "owner", "seq"),)
 
@@ -67,18 +68,18 @@ class Delivery(Base):
     event_type: Mapped[str] = mapped_column(String(64))  # the webhook kind (lead.assigned, ...)
     source_event_id: Mapped[str] = mapped_column(String(64))  # the topic event it tells of; `test` for a test
     order_key: Mapped[str] = mapped_column(String(80))  # deliveries of one key go out in seq order (the customer)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
     # When the next attempt is due; while an attempt is in flight, the end of its lease (a worker that died
     # mid-delivery leaves it to be sent again when the lease ends).
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    first_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    response_code: Mapped[int | None] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    first_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    response_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
     __table_args__ = (
         UniqueConstraint("webhook_id", "source_event_id", "event_type", name="uq_deliveries_event"),
@@ -99,5 +100,5 @@ class OwnerNotice(Base):
     kind: Mapped[str] = mapped_column(String(40))  # webhook.disabled
     webhook_id: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime]
+    told_at: Mapped[datetime | None]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, String, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadnet_shared import columns
 from leadnet_shared.db import new_metadata
 from leadnet_shared.outbox import define_kit_tables
 
@@ -26,7 +26,7 @@ def dealer_payable(dealer: str) -> str:
     return f"dealer:{dealer}:payable"
 
 
-class Base(DeclarativeBase):
+class Base(columns.Typed, DeclarativeBase):
     metadata = metadata
 
 
@@ -48,7 +48,7 @@ class Posting(Base):
     reverses: Mapped[str | None] = mapped_column(String(36))
     rule: Mapped[str] = mapped_column(String(80))
     policy_version: Mapped[str] = mapped_column(String(40))
-    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime]
     # The business fact a reward posting pays (`info_fee:<lead>`, `profit_guarantee:<sale>:<vin>`, ...); a fact
     # paid again after a reversal keeps its fact and gets a new idempotency key (`...#2`). None on reversals.
     fact_key: Mapped[str | None] = mapped_column(String(200))
@@ -70,7 +70,7 @@ class Line(Base):
     entry_id: Mapped[str] = mapped_column(ForeignKey("postings.entry_id"))
     account: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_lines_account", "account"), Index("ix_lines_entry", "entry_id"))
 
@@ -84,18 +84,18 @@ class Lead(Base):
     customer_id: Mapped[str] = mapped_column(String(36))
     entered_by: Mapped[str | None] = mapped_column(String(32))
     authorized_dealer: Mapped[str | None] = mapped_column(String(32))
-    reward_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
-    cross_region: Mapped[bool] = mapped_column(Boolean, default=False)
+    reward_eligible: Mapped[bool] = mapped_column(default=False)
+    cross_region: Mapped[bool] = mapped_column(default=False)
     tier: Mapped[str] = mapped_column(String(24))
     product_line: Mapped[str | None] = mapped_column(String(32))
     region_code: Mapped[str | None] = mapped_column(String(6))  # the county adcode, for entry_posted (issue 20)
     # The router's `lead_version` of the facts above: an older event never overwrites them (review M4).
-    lead_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    customer_existed: Mapped[bool | None] = mapped_column(Boolean)  # None until lead.accepted is seen
+    lead_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    customer_existed: Mapped[bool | None]  # None until lead.accepted is seen
     customer_name: Mapped[str | None] = mapped_column(String(64))  # masked, as on the public topic
     customer_phone: Mapped[str | None] = mapped_column(String(32))  # masked
-    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the first verification
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None]  # the first verification
+    updated_at: Mapped[datetime]
 
 
 class Sale(Base):
@@ -110,11 +110,11 @@ class Sale(Base):
     supplied_by: Mapped[str | None] = mapped_column(String(32))
     lead_entered_by: Mapped[str | None] = mapped_column(String(32))
     violation: Mapped[str | None] = mapped_column(String(40))
-    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sold_at: Mapped[datetime]
+    received_at: Mapped[datetime]
     # The rewards the router's attribution says this sale earns (the event's `rewards`): the ledger pays these,
     # it does not decide them again (rewards.py).
-    claims: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    claims: Mapped[list[dict[str, Any]]] = mapped_column(server_default="[]")
 
 
 class SaleVehicle(Base):
@@ -131,7 +131,7 @@ class SaleCancellation(Base):
     __tablename__ = "sale_cancellations"
 
     sale_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    cancelled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime]
 
 
 class GuaranteeSetting(Base):
@@ -144,7 +144,7 @@ class GuaranteeSetting(Base):
     vin: Mapped[str] = mapped_column(String(17))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     set_by: Mapped[str] = mapped_column(String(100))
-    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    set_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_guarantee_settings_sale_vin", "sale_id", "vin", "seq"),)
 
@@ -156,7 +156,7 @@ class Payout(Base):
     __tablename__ = "payouts"
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # yyyy-mm, Asia/Shanghai
-    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime]
     closed_by: Mapped[str] = mapped_column(String(100))
     total_fen: Mapped[int] = mapped_column(BigInteger)
 
@@ -167,5 +167,5 @@ class PayoutApproval(Base):
     __tablename__ = "payout_approvals"
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_at: Mapped[datetime]
     approved_by: Mapped[str] = mapped_column(String(100))

@@ -3,7 +3,6 @@
 from alembic import op
 
 revision, down_revision = "0003", "0002"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

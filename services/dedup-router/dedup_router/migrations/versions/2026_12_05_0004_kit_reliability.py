@@ -3,6 +3,5 @@
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_kit_reliability", "0003"
-branch_labels, depends_on = None, None
 
 upgrade, downgrade = ddl.kit_reliability_2026_12_05, ddl.drop_kit_reliability_2026_12_05

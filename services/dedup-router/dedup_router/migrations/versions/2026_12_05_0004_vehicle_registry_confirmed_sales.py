@@ -3,20 +3,21 @@
 import sqlalchemy as sa
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0004", "20261205_kit_reliability"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
+    ddl.create_table(
         "vehicles",
-        sa.Column("vin", sa.String(17), primary_key=True),
-        sa.Column("model", sa.String(100), nullable=False),
-        sa.Column("product_line", sa.String(32), nullable=False),
-        sa.Column("delivered_to", sa.String(32), nullable=False),
-        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        "vin varchar(17) CONSTRAINT pk_vehicles PRIMARY KEY",
+        "model varchar(100) NOT NULL",
+        "product_line varchar(32) NOT NULL",
+        "delivered_to varchar(32) NOT NULL",
+        "delivered_at timestamptz NOT NULL",
+        "updated_at timestamptz NOT NULL",
     )
     op.create_index("ix_vehicles_delivered_to", "vehicles", ["delivered_to", "vin"])
     op.add_column("leads", sa.Column("intent_quantity", sa.Integer))

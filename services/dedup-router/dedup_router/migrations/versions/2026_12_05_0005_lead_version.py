@@ -5,17 +5,9 @@ Several relay replicas, or a row in backoff, can let a lead's `lead.reassigned` 
 Existing leads start at 1 (the version of a first routing); their next reassignment publishes 2.
 """
 
-from alembic import op
+from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_version", "0004"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    # A constant default: PostgreSQL 11+ adds the column without rewriting the table.
-    op.execute("ALTER TABLE leads ADD COLUMN version integer NOT NULL DEFAULT 1")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE leads DROP COLUMN version")
+# A constant default: PostgreSQL 11+ adds the column without rewriting the table.
+upgrade, downgrade = ddl.columns_revision("leads", "version integer NOT NULL DEFAULT 1")

@@ -5,56 +5,46 @@
 New tables only: nothing existing is rewritten or locked for long.
 """
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
-
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_customer_file", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
+upgrade, downgrade = ddl.tables_revision(
+    (
         "customer_timeline",
-        sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("type", sa.String(120), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor", sa.String(200)),
-        sa.Column("dealer", sa.String(32)),
-        sa.Column("service", sa.String(120)),
-        sa.Column("summary", JSONB, nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-    )
-    op.create_index(
-        "ix_customer_timeline_customer_time", "customer_timeline", ["customer_id", "occurred_at", "event_id"]
-    )
-    op.create_table(
+        "event_id varchar(64) CONSTRAINT pk_customer_timeline PRIMARY KEY",
+        "customer_id varchar(36) NOT NULL",
+        "type varchar(120) NOT NULL",
+        "occurred_at timestamptz NOT NULL",
+        "actor varchar(200)",
+        "dealer varchar(32)",
+        "service varchar(120)",
+        "summary jsonb NOT NULL",
+        "recorded_at timestamptz DEFAULT now() NOT NULL",
+    ),
+    (
         "customer_profiles",
-        sa.Column("customer_id", sa.String(36), primary_key=True),
-        sa.Column("vehicles_in_use", JSONB),
-        sa.Column("usage", JSONB),
-        sa.Column("purchase_intent", JSONB),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-    )
-    op.create_table(
+        "customer_id varchar(36) CONSTRAINT pk_customer_profiles PRIMARY KEY",
+        "vehicles_in_use jsonb",
+        "usage jsonb",
+        "purchase_intent jsonb",
+        "updated_at timestamptz DEFAULT now() NOT NULL",
+    ),
+    (
         "customer_changes",
-        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("change_id", sa.String(64), nullable=False),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("field", sa.String(40), nullable=False),
-        sa.Column("old_value", JSONB),
-        sa.Column("new_value", JSONB),
-        sa.Column("changed_by", sa.String(200), nullable=False),
-        sa.Column("changed_by_role", sa.String(20), nullable=False),
-        sa.Column("changed_by_dealer", sa.String(32)),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    op.create_index("ix_customer_changes_customer", "customer_changes", ["customer_id", "changed_at", "seq"])
-
-
-def downgrade() -> None:
-    ddl.drop_tables(op, "customer_changes", "customer_profiles", "customer_timeline")
+        "seq serial CONSTRAINT pk_customer_changes PRIMARY KEY",
+        "change_id varchar(64) NOT NULL",
+        "customer_id varchar(36) NOT NULL",
+        "field varchar(40) NOT NULL",
+        "old_value jsonb",
+        "new_value jsonb",
+        "changed_by varchar(200) NOT NULL",
+        "changed_by_role varchar(20) NOT NULL",
+        "changed_by_dealer varchar(32)",
+        "changed_at timestamptz NOT NULL",
+    ),
+    indexes=(
+        "CREATE INDEX ix_customer_timeline_customer_time ON customer_timeline (customer_id, occurred_at, event_id)",
+        "CREATE INDEX ix_customer_changes_customer ON customer_changes (customer_id, changed_at, seq)",
+    ),
+)

@@ -6,19 +6,9 @@ entrant's lead while it is re-checked. The facts are kept as columns that commut
 rounds), so the order in which the events arrive never changes the state (contract.md "Lead life cycle").
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_life_cycle", "0006"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    # Nullable columns and constant defaults: no table rewrite.
-    ddl.add_columns(op, "leads", *ddl.LEAD_LIFE_CYCLE_2026_12_05)
-
-
-def downgrade() -> None:
-    ddl.drop_columns(op, "leads", *ddl.LEAD_LIFE_CYCLE_2026_12_05)
+# Nullable columns and constant defaults: no table rewrite.
+upgrade, downgrade = ddl.columns_revision("leads", *ddl.LEAD_LIFE_CYCLE_2026_12_05)

@@ -8,7 +8,6 @@ from alembic import op
 from leadnet_shared.access_log import access_log_migration
 
 revision, down_revision = "20261205_access_log", "20261205_lead_life_cycle"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

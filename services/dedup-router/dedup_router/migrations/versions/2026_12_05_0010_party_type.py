@@ -5,17 +5,8 @@ domain.md §1: dealers are expected 14 / 13 / 12 network kinds by sales level, s
 without rewriting the table.
 """
 
-import sqlalchemy as sa
-from alembic import op
+from leadnet_shared import ddl
 
 revision, down_revision = "20261205_party_type", "20261205_access_log"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.add_column("dealers", sa.Column("party_type", sa.String(40), nullable=False, server_default="dealer"))
-
-
-def downgrade() -> None:
-    op.drop_column("dealers", "party_type")
+upgrade, downgrade = ddl.columns_revision("dealers", "party_type varchar(40) DEFAULT 'dealer' NOT NULL")

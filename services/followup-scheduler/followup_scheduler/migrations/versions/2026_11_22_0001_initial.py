@@ -6,34 +6,33 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     ddl.kit_tables_2026_11_22(op)
-    op.create_table(
+    ddl.create_table(
         "tasks",
-        sa.Column("task_id", sa.String(36), primary_key=True),
-        sa.Column("lead_id", sa.String(36), nullable=False),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("dealer", sa.String(32)),
-        sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("overdue_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("escalate_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("policy_version", sa.String(40)),
-        sa.Column("tier", sa.String(20), nullable=False),
-        sa.Column("tie_break", sa.Integer, nullable=False),
-        sa.Column("unreachable_streak", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("fired_at", sa.DateTime(timezone=True)),
-        sa.Column("overdue_fired_at", sa.DateTime(timezone=True)),
-        sa.Column("escalated_at", sa.DateTime(timezone=True)),
-        sa.Column("completed_at", sa.DateTime(timezone=True)),
-        sa.Column("outcome", sa.String(24)),
-        sa.Column("notes", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        "task_id varchar(36) CONSTRAINT pk_tasks PRIMARY KEY",
+        "lead_id varchar(36) NOT NULL",
+        "customer_id varchar(36) NOT NULL",
+        "dealer varchar(32)",
+        "kind varchar(20) NOT NULL",
+        "due_at timestamptz NOT NULL",
+        "overdue_at timestamptz NOT NULL",
+        "escalate_at timestamptz NOT NULL",
+        "status varchar(20) NOT NULL",
+        "reason text NOT NULL",
+        "policy_version varchar(40)",
+        "tier varchar(20) NOT NULL",
+        "tie_break integer NOT NULL",
+        "unreachable_streak integer DEFAULT '0' NOT NULL",
+        "fired_at timestamptz",
+        "overdue_fired_at timestamptz",
+        "escalated_at timestamptz",
+        "completed_at timestamptz",
+        "outcome varchar(24)",
+        "notes text",
+        "created_at timestamptz DEFAULT now() NOT NULL",
     )
     op.create_index("ix_tasks_due_unfired", "tasks", ["due_at"],
                     postgresql_where=sa.text("fired_at IS NULL AND status = 'open'"))
@@ -42,25 +41,25 @@ def upgrade() -> None:
     op.create_index("ix_tasks_dealer_open", "tasks", ["dealer", "due_at", "tie_break"],
                     postgresql_where=sa.text("status IN ('open', 'overdue')"))
     op.create_index("ix_tasks_lead", "tasks", ["lead_id"])
-    op.create_table(
+    ddl.create_table(
         "leads",
-        sa.Column("lead_id", sa.String(36), primary_key=True),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("entered_by", sa.String(32)),
-        sa.Column("assigned_dealer", sa.String(32)),
-        sa.Column("authorized_dealer", sa.String(32)),
-        sa.Column("cross_region", sa.Boolean, nullable=False),
-        sa.Column("reward_eligible", sa.Boolean, nullable=False),
-        sa.Column("tier", sa.String(20), nullable=False),
-        sa.Column("nature", sa.String(20), nullable=False),
-        sa.Column("region_code", sa.String(6)),
-        sa.Column("product_line", sa.String(32)),
-        sa.Column("horizon", sa.String(32)),
-        sa.Column("source", sa.String(40)),
-        sa.Column("network_code", sa.String(64)),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("verified_at", sa.DateTime(timezone=True)),
-        sa.Column("routed_at", sa.DateTime(timezone=True), nullable=False),
+        "lead_id varchar(36) CONSTRAINT pk_leads PRIMARY KEY",
+        "customer_id varchar(36) NOT NULL",
+        "entered_by varchar(32)",
+        "assigned_dealer varchar(32)",
+        "authorized_dealer varchar(32)",
+        "cross_region boolean NOT NULL",
+        "reward_eligible boolean NOT NULL",
+        "tier varchar(20) NOT NULL",
+        "nature varchar(20) NOT NULL",
+        "region_code varchar(6)",
+        "product_line varchar(32)",
+        "horizon varchar(32)",
+        "source varchar(40)",
+        "network_code varchar(64)",
+        "status varchar(20) NOT NULL",
+        "verified_at timestamptz",
+        "routed_at timestamptz NOT NULL",
     )
 
 

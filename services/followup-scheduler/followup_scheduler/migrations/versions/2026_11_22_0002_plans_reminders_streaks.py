@@ -6,7 +6,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
@@ -23,24 +22,26 @@ def upgrade() -> None:
     op.add_column("leads", sa.Column("purchased_at", sa.DateTime(timezone=True)))
     op.add_column("leads", sa.Column("closed_reason", sa.String(40)))
     ddl.dealer_directory_2026_11_22(op)
-    op.create_table(
+    ddl.create_table(
         "plans",
-        sa.Column("dealer", sa.String(32), primary_key=True),
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("sales_plan", sa.Integer, nullable=False),
-        sa.Column("callbacks_planned", sa.Integer),
-        sa.Column("promotions_planned", sa.Integer),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(100), nullable=False),
+        "dealer varchar(32) NOT NULL",
+        "month varchar(7) NOT NULL",
+        "sales_plan integer NOT NULL",
+        "callbacks_planned integer",
+        "promotions_planned integer",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(100) NOT NULL",
+        "CONSTRAINT pk_plans PRIMARY KEY (dealer, month)",
     )
-    op.create_table(
+    ddl.create_table(
         "plan_reminders",
-        sa.Column("dealer", sa.String(32), primary_key=True),
-        sa.Column("plan", sa.String(20), primary_key=True),
-        sa.Column("period", sa.String(10), primary_key=True),
-        sa.Column("days_before", sa.Integer, primary_key=True),
-        sa.Column("event_id", sa.String(64), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        "dealer varchar(32) NOT NULL",
+        "plan varchar(20) NOT NULL",
+        "period varchar(10) NOT NULL",
+        "days_before integer NOT NULL",
+        "event_id varchar(64) NOT NULL",
+        "sent_at timestamptz NOT NULL",
+        "CONSTRAINT pk_plan_reminders PRIMARY KEY (dealer, plan, period, days_before)",
     )
 
 

@@ -7,6 +7,5 @@ reassignment and ignores the older verdict's dealer. 0: nothing versioned applie
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_version", "20261205_kit_reliability"
-branch_labels, depends_on = None, None
 
 upgrade, downgrade = ddl.lead_version_2026_12_05, ddl.drop_lead_version_2026_12_05

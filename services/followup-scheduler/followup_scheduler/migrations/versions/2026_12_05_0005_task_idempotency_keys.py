@@ -5,7 +5,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0005", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

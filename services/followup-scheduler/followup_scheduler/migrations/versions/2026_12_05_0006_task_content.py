@@ -3,16 +3,8 @@
 A nullable column: added without rewriting the table; existing completions had notes only.
 """
 
-from alembic import op
+from leadnet_shared import ddl
 
 revision, down_revision = "20261205_task_content", "0005"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute("ALTER TABLE tasks ADD COLUMN content jsonb")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE tasks DROP COLUMN content")
+upgrade, downgrade = ddl.columns_revision("tasks", "content jsonb")

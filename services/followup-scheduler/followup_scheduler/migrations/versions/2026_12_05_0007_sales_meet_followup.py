@@ -8,30 +8,31 @@ kept and applied when the verdict comes). `customer_tiers`: the router's decisio
 import sqlalchemy as sa
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0006", "20261205_task_content"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     op.add_column("leads", sa.Column("verified_by", sa.String(20)))
-    op.create_table(
+    ddl.create_table(
         "customer_sales",
-        sa.Column("sale_id", sa.String(36), primary_key=True),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("lead_id", sa.String(36)),
-        sa.Column("seller", sa.String(32), nullable=False),
-        sa.Column("vehicles", sa.Integer, nullable=False),
-        sa.Column("sold_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("attributed_at", sa.DateTime(timezone=True), nullable=False),
+        "sale_id varchar(36) CONSTRAINT pk_customer_sales PRIMARY KEY",
+        "customer_id varchar(36) NOT NULL",
+        "lead_id varchar(36)",
+        "seller varchar(32) NOT NULL",
+        "vehicles integer NOT NULL",
+        "sold_at timestamptz NOT NULL",
+        "attributed_at timestamptz NOT NULL",
     )
     op.create_index("ix_customer_sales_customer_id", "customer_sales", ["customer_id"])
-    op.create_table(
+    ddl.create_table(
         "customer_tiers",
-        sa.Column("customer_id", sa.String(36), primary_key=True),
-        sa.Column("tier", sa.String(20), nullable=False),
-        sa.Column("nature", sa.String(20)),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        "customer_id varchar(36) CONSTRAINT pk_customer_tiers PRIMARY KEY",
+        "tier varchar(20) NOT NULL",
+        "nature varchar(20)",
+        "changed_at timestamptz NOT NULL",
     )
     # A customer's leads and open tasks are looked up by customer when a sale or a tier change arrives.
     op.create_index("ix_leads_customer_id", "leads", ["customer_id"])

@@ -8,67 +8,69 @@ planned a task (NULL: unplanned), nullable columns added without rewriting the t
 import sqlalchemy as sa
 from alembic import op
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0009", "0008"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     op.add_column("tasks", sa.Column("plan_id", sa.String(36)))
     op.add_column("tasks", sa.Column("planned_for", sa.Date))
-    op.create_table(
+    ddl.create_table(
         "work_plans",
-        sa.Column("plan_id", sa.String(36), primary_key=True),
-        sa.Column("dealer", sa.String(32), nullable=False),
-        sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("period", sa.String(8), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("stage", sa.String(40)),
-        sa.Column("quota", sa.Integer, nullable=False),
-        sa.Column("due_by", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("late", sa.Boolean, nullable=False),
-        sa.Column("late_flagged_at", sa.DateTime(timezone=True)),
-        sa.Column("submitted_at", sa.DateTime(timezone=True)),
-        sa.Column("approved_at", sa.DateTime(timezone=True)),
-        sa.Column("rejected_reason", sa.Text),
-        sa.Column("line_count", sa.Integer, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(100), nullable=False),
-        sa.Column("updated_position", sa.String(32)),
+        "plan_id varchar(36) CONSTRAINT pk_work_plans PRIMARY KEY",
+        "dealer varchar(32) NOT NULL",
+        "kind varchar(20) NOT NULL",
+        "period varchar(8) NOT NULL",
+        "status varchar(20) NOT NULL",
+        "stage varchar(40)",
+        "quota integer NOT NULL",
+        "due_by timestamptz NOT NULL",
+        "late boolean NOT NULL",
+        "late_flagged_at timestamptz",
+        "submitted_at timestamptz",
+        "approved_at timestamptz",
+        "rejected_reason text",
+        "line_count integer NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(100) NOT NULL",
+        "updated_position varchar(32)",
     )
     op.create_index("ux_work_plans_dealer_kind_period", "work_plans", ["dealer", "kind", "period"], unique=True)
-    op.create_table(
+    ddl.create_table(
         "work_plan_lines",
-        sa.Column("plan_id", sa.String(36), primary_key=True),
-        sa.Column("line_no", sa.Integer, primary_key=True),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("lead_id", sa.String(36), nullable=False),
-        sa.Column("tier", sa.String(20), nullable=False),
-        sa.Column("reason", sa.String(40), nullable=False),
-        sa.Column("target_date", sa.Date, nullable=False),
-        sa.Column("position", sa.String(32), nullable=False),
-        sa.Column("method", sa.String(32), nullable=False),
-        sa.Column("task_id", sa.String(36)),
+        "plan_id varchar(36) NOT NULL",
+        "line_no integer NOT NULL",
+        "customer_id varchar(36) NOT NULL",
+        "lead_id varchar(36) NOT NULL",
+        "tier varchar(20) NOT NULL",
+        "reason varchar(40) NOT NULL",
+        "target_date date NOT NULL",
+        "position varchar(32) NOT NULL",
+        "method varchar(32) NOT NULL",
+        "task_id varchar(36)",
+        "CONSTRAINT pk_work_plan_lines PRIMARY KEY (plan_id, line_no)",
     )
-    op.create_table(
+    ddl.create_table(
         "work_plan_steps",
-        sa.Column("step_id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("plan_id", sa.String(36), nullable=False),
-        sa.Column("action", sa.String(20), nullable=False),
-        sa.Column("stage", sa.String(40)),
-        sa.Column("sub", sa.String(200)),
-        sa.Column("role", sa.String(20)),
-        sa.Column("position", sa.String(32)),
-        sa.Column("reason", sa.Text),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        "step_id bigserial CONSTRAINT pk_work_plan_steps PRIMARY KEY",
+        "plan_id varchar(36) NOT NULL",
+        "action varchar(20) NOT NULL",
+        "stage varchar(40)",
+        "sub varchar(200)",
+        "role varchar(20)",
+        "position varchar(32)",
+        "reason text",
+        "at timestamptz NOT NULL",
     )
     op.create_index("ix_work_plan_steps_plan_id", "work_plan_steps", ["plan_id"])
-    op.create_table(
+    ddl.create_table(
         "plan_dealer_units",
-        sa.Column("dealer", sa.String(32), primary_key=True),
-        sa.Column("region", sa.String(6)),
-        sa.Column("channel", sa.String(32), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        "dealer varchar(32) CONSTRAINT pk_plan_dealer_units PRIMARY KEY",
+        "region varchar(6)",
+        "channel varchar(32) NOT NULL",
+        "updated_at timestamptz NOT NULL",
     )
 
 

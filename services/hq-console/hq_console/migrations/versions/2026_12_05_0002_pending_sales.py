@@ -8,27 +8,27 @@ from hq_console.migrations.ddl import DIMENSIONS_2026_12_05
 from leadnet_shared import ddl
 
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 STATEMENTS = (
-    f"""CREATE TABLE pending_sales (
-    sale_id VARCHAR(64) NOT NULL,
-    customer_id VARCHAR(64),
-    lead_id VARCHAR(64),
-    seller VARCHAR(32),
-    supplied_by VARCHAR(32),
-    confirmer VARCHAR(32),
-    vehicles INTEGER NOT NULL,
-    sold_at TIMESTAMP WITH TIME ZONE,
-    reported_at TIMESTAMP WITH TIME ZONE,
-    settled_at TIMESTAMP WITH TIME ZONE,
-    outcome VARCHAR(20),
-    rejected_at TIMESTAMP WITH TIME ZONE,
-    rejected_by VARCHAR(32),
-    updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    {DIMENSIONS_2026_12_05}
-    CONSTRAINT pk_pending_sales PRIMARY KEY (sale_id)
-)""",
+    ddl.create_table_sql(
+        "pending_sales",
+        "sale_id VARCHAR(64) NOT NULL",
+        "customer_id VARCHAR(64)",
+        "lead_id VARCHAR(64)",
+        "seller VARCHAR(32)",
+        "supplied_by VARCHAR(32)",
+        "confirmer VARCHAR(32)",
+        "vehicles INTEGER NOT NULL",
+        "sold_at TIMESTAMP WITH TIME ZONE",
+        "reported_at TIMESTAMP WITH TIME ZONE",
+        "settled_at TIMESTAMP WITH TIME ZONE",
+        "outcome VARCHAR(20)",
+        "rejected_at TIMESTAMP WITH TIME ZONE",
+        "rejected_by VARCHAR(32)",
+        "updated_at TIMESTAMP WITH TIME ZONE NOT NULL",
+        *DIMENSIONS_2026_12_05,
+        "CONSTRAINT pk_pending_sales PRIMARY KEY (sale_id)",
+    ),
     """CREATE INDEX ix_pending_sales_reported ON pending_sales (reported_at)""",
     """CREATE INDEX ix_pending_sales_rejected ON pending_sales (rejected_at) WHERE rejected_at IS NOT NULL""",
     # Events already kept as unknown types: the pending and rejected sales received before this revision.

@@ -8,7 +8,6 @@ from alembic import op
 from leadnet_shared import ddl
 
 revision, down_revision = "0003", "0002"
-branch_labels, depends_on = None, None
 
 STATEMENTS = (
     # nullable: no table rewrite under the lock

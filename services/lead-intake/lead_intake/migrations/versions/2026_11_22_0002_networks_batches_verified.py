@@ -4,8 +4,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
+
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
@@ -17,16 +18,16 @@ def upgrade() -> None:
         postgresql_where=sa.text("network_code IS NOT NULL"),
     )
     op.add_column("idempotency_keys", sa.Column("batch_items", JSONB))
-    op.create_table(
+    ddl.create_table(
         "information_networks",
-        sa.Column("code", sa.String(64), primary_key=True),
-        sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("scope", sa.String(16), nullable=False),
-        sa.Column("owner", sa.String(32), nullable=False),
-        sa.Column("members", JSONB, nullable=False),
-        sa.Column("registered_by", sa.String(80), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        "code varchar(64) CONSTRAINT pk_information_networks PRIMARY KEY",
+        "name varchar(200) NOT NULL",
+        "kind varchar(16) NOT NULL",
+        "scope varchar(16) NOT NULL",
+        "owner varchar(32) NOT NULL",
+        "members jsonb NOT NULL",
+        "registered_by varchar(80) NOT NULL",
+        "created_at timestamptz NOT NULL",
     )
     op.create_index("ix_information_networks_owner", "information_networks", ["owner"])
 

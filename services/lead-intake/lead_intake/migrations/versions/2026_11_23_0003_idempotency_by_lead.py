@@ -4,7 +4,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision, down_revision = "0003", "0002"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

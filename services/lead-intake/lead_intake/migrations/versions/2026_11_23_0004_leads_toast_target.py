@@ -5,16 +5,10 @@ A lead row carries the raw and the normalized record (~1.5 KB); the verdict adds
 time, and the statement was intake's costliest in PostgreSQL. Chinese text in JSONB compresses poorly anyway.
 """
 
-from alembic import op
+from leadnet_shared import ddl
 
 revision, down_revision = "0004", "0003"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute("ALTER TABLE leads SET (toast_tuple_target = 8160)")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE leads RESET (toast_tuple_target)")
+upgrade, downgrade = ddl.sql_revision(
+    ("ALTER TABLE leads SET (toast_tuple_target = 8160)",), ("ALTER TABLE leads RESET (toast_tuple_target)",)
+)

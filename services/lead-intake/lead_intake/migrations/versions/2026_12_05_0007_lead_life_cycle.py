@@ -6,21 +6,9 @@ order the events arrive in. A re-check's corrections make a new version of the r
 are kept in `record_versions`.
 """
 
-from alembic import op
-
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_life_cycle", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
-COLUMNS = (*ddl.LEAD_LIFE_CYCLE_2026_12_05, "record_versions jsonb")
-
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    # Nullable columns and constant defaults: no table rewrite.
-    ddl.add_columns(op, "leads", *COLUMNS)
-
-
-def downgrade() -> None:
-    ddl.drop_columns(op, "leads", *COLUMNS)
+# Nullable columns and constant defaults: no table rewrite.
+upgrade, downgrade = ddl.columns_revision("leads", *ddl.LEAD_LIFE_CYCLE_2026_12_05, "record_versions jsonb")

@@ -11,7 +11,6 @@ from leadnet_shared import ddl
 from leadnet_shared.access_log import access_log_migration
 
 revision, down_revision = "0007", "20261205_lead_life_cycle"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:

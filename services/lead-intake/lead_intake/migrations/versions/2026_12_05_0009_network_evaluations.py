@@ -5,42 +5,40 @@ Both are new tables, so nothing is rewritten under lock. network_dealers fills w
 reads the compacted dealers topic from its beginning.
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
-from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake
+from leadnet_shared import ddl
 
 revision, down_revision = "0008", "0007"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     intake.network_dealers_2026_12_05(op)
-    op.create_table(
+    ddl.create_table(
         "network_evaluations",
-        sa.Column("owner", sa.String(32), primary_key=True),
-        sa.Column("quarter", sa.String(6), primary_key=True),
-        sa.Column("scope", sa.String(16), nullable=False),
-        sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("trigger", sa.String(16), nullable=False),
-        sa.Column("policy_versions", JSONB, nullable=False),
-        sa.Column("networks_planned", sa.Integer),
-        sa.Column("networks_developed", sa.Integer, nullable=False),
-        sa.Column("development_completion", sa.Float),
-        sa.Column("development_rating", sa.String(16)),
-        sa.Column("networks", sa.Integer, nullable=False),
-        sa.Column("records", sa.Integer, nullable=False),
-        sa.Column("verified", sa.Integer, nullable=False),
-        sa.Column("authenticity_share", sa.Float),
-        sa.Column("authenticity_rating", sa.String(16)),
-        sa.Column("sales_level", sa.String(20)),
-        sa.Column("kinds_expected", sa.Integer),
-        sa.Column("kinds_present", JSONB, nullable=False),
-        sa.Column("class_counts", JSONB, nullable=False),
-        sa.Column("lines", JSONB, nullable=False),
+        "owner varchar(32) NOT NULL",
+        "quarter varchar(6) NOT NULL",
+        "scope varchar(16) NOT NULL",
+        "evaluated_at timestamptz NOT NULL",
+        "trigger varchar(16) NOT NULL",
+        "policy_versions jsonb NOT NULL",
+        "networks_planned integer",
+        "networks_developed integer NOT NULL",
+        "development_completion float",
+        "development_rating varchar(16)",
+        "networks integer NOT NULL",
+        "records integer NOT NULL",
+        "verified integer NOT NULL",
+        "authenticity_share float",
+        "authenticity_rating varchar(16)",
+        "sales_level varchar(20)",
+        "kinds_expected integer",
+        "kinds_present jsonb NOT NULL",
+        "class_counts jsonb NOT NULL",
+        "lines jsonb NOT NULL",
+        "CONSTRAINT pk_network_evaluations PRIMARY KEY (owner, quarter)",
     )
     op.create_index("ix_network_evaluations_quarter", "network_evaluations", ["quarter", "owner"])
 

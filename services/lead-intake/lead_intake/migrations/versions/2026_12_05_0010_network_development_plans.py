@@ -2,32 +2,25 @@
 (domain.md §1); the quarterly evaluation divides the networks developed by them. A new table.
 """
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+from leadnet_shared import ddl
 
 revision, down_revision = "0009", "0008"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
+upgrade, downgrade = ddl.tables_revision(
+    (
         "network_development_plans",
-        sa.Column("owner", sa.String(32), primary_key=True),
-        sa.Column("period", sa.String(7), primary_key=True),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("quarter", sa.String(6), nullable=False),
-        sa.Column("planned_networks", sa.Integer, nullable=False),
-        sa.Column("responsible", JSONB, nullable=False),
-        sa.Column("due_by", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("first_submitted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("late", sa.Boolean, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(80), nullable=False),
-    )
-    op.create_index("ix_network_development_plans_quarter", "network_development_plans", ["quarter", "owner"])
-
-
-def downgrade() -> None:
-    op.drop_table("network_development_plans")
+        "owner varchar(32) NOT NULL",
+        "period varchar(7) NOT NULL",
+        "kind varchar(16) NOT NULL",
+        "quarter varchar(6) NOT NULL",
+        "planned_networks integer NOT NULL",
+        "responsible jsonb NOT NULL",
+        "due_by timestamptz NOT NULL",
+        "first_submitted_at timestamptz NOT NULL",
+        "late boolean NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(80) NOT NULL",
+        "CONSTRAINT pk_network_development_plans PRIMARY KEY (owner, period)",
+    ),
+    indexes=("CREATE INDEX ix_network_development_plans_quarter ON network_development_plans (quarter, owner)",),
+)

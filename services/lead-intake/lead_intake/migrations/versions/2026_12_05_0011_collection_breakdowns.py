@@ -2,26 +2,19 @@
 (domain.md §2, 二次分解). A new table.
 """
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+from leadnet_shared import ddl
 
 revision, down_revision = "0010", "0009"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
+upgrade, downgrade = ddl.tables_revision(
+    (
         "collection_breakdowns",
-        sa.Column("dealer", sa.String(32), primary_key=True),
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("networks", JSONB, nullable=False),
-        sa.Column("people", JSONB, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(80), nullable=False),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("collection_breakdowns")
+        "dealer varchar(32) NOT NULL",
+        "month varchar(7) NOT NULL",
+        "networks jsonb NOT NULL",
+        "people jsonb NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(80) NOT NULL",
+        "CONSTRAINT pk_collection_breakdowns PRIMARY KEY (dealer, month)",
+    ),
+)

@@ -2,23 +2,17 @@
 each reminder once. A new table.
 """
 
-import sqlalchemy as sa
-from alembic import op
+from leadnet_shared import ddl
 
 revision, down_revision = "0011", "0010"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_table(
+upgrade, downgrade = ddl.tables_revision(
+    (
         "network_plan_reminders",
-        sa.Column("owner", sa.String(32), primary_key=True),
-        sa.Column("period", sa.String(7), primary_key=True),
-        sa.Column("days_before", sa.Integer, primary_key=True),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("network_plan_reminders")
+        "owner varchar(32) NOT NULL",
+        "period varchar(7) NOT NULL",
+        "days_before integer NOT NULL",
+        "sent_at timestamptz NOT NULL",
+        "CONSTRAINT pk_network_plan_reminders PRIMARY KEY (owner, period, days_before)",
+    ),
+)

@@ -15,13 +15,11 @@
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
-from leadnet_shared import ddl
 from lead_intake.migrations import ddl as intake
+from leadnet_shared import ddl
 
 revision, down_revision = "0012", "0011"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
@@ -45,24 +43,25 @@ def upgrade() -> None:
     op.execute("UPDATE dealers SET first_seen_at = updated_at WHERE first_seen_at IS NULL")
     op.drop_table("network_dealers")
 
-    op.create_table(
+    ddl.create_table(
         "collection_plans",
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("industries", JSONB, nullable=False),
-        sa.Column("networks", JSONB, nullable=False),
-        sa.Column("total", sa.Integer, nullable=False),
-        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(80), nullable=False),
+        "month varchar(7) CONSTRAINT pk_collection_plans PRIMARY KEY",
+        "industries jsonb NOT NULL",
+        "networks jsonb NOT NULL",
+        "total integer NOT NULL",
+        "issued_at timestamptz NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "updated_by varchar(80) NOT NULL",
     )
-    op.create_table(
+    ddl.create_table(
         "collection_hand_ons",
-        sa.Column("dealer", sa.String(32), primary_key=True),
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("target", sa.Integer, nullable=False),
-        sa.Column("handed_on", sa.Integer, nullable=False),
-        sa.Column("met", sa.Boolean, nullable=False),
-        sa.Column("judged_at", sa.DateTime(timezone=True), nullable=False),
+        "dealer varchar(32) NOT NULL",
+        "month varchar(7) NOT NULL",
+        "target integer NOT NULL",
+        "handed_on integer NOT NULL",
+        "met boolean NOT NULL",
+        "judged_at timestamptz NOT NULL",
+        "CONSTRAINT pk_collection_hand_ons PRIMARY KEY (dealer, month)",
     )
 
     op.add_column(

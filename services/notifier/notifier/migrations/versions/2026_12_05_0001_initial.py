@@ -4,59 +4,55 @@ and inbox
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from leadnet_shared import ddl
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     ddl.kit_tables_2026_11_22(op)
     ddl.kit_reliability_2026_12_05(op)
-    op.create_table(
+    ddl.create_table(
         "webhooks",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
-        sa.Column("webhook_id", sa.String(36), primary_key=True),
-        sa.Column("owner", sa.String(32), nullable=False),
-        sa.Column("dealer", sa.String(32)),
-        sa.Column("url", sa.String(2048), nullable=False),
-        sa.Column("events", postgresql.ARRAY(sa.String(64)), nullable=False),
-        sa.Column("description", sa.String(200)),
-        sa.Column("secret", sa.String(100), nullable=False),
-        sa.Column("previous_secret", sa.String(100)),
-        sa.Column("previous_secret_until", sa.DateTime(timezone=True)),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("disabled_reason", sa.String(40)),
-        sa.Column("disabled_at", sa.DateTime(timezone=True)),
-        sa.Column("failing_since", sa.DateTime(timezone=True)),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT uq_webhooks_seq UNIQUE",
+        "webhook_id varchar(36) CONSTRAINT pk_webhooks PRIMARY KEY",
+        "owner varchar(32) NOT NULL",
+        "dealer varchar(32)",
+        "url varchar(2048) NOT NULL",
+        "events varchar(64)[] NOT NULL",
+        "description varchar(200)",
+        "secret varchar(100) NOT NULL",
+        "previous_secret varchar(100)",
+        "previous_secret_until timestamptz",
+        "status varchar(16) NOT NULL",
+        "disabled_reason varchar(40)",
+        "disabled_at timestamptz",
+        "failing_since timestamptz",
+        "created_at timestamptz NOT NULL",
+        "updated_at timestamptz NOT NULL",
     )
     op.create_index("ix_webhooks_owner", "webhooks", ["owner", "seq"])
-    op.create_table(
+    ddl.create_table(
         "deliveries",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
-        sa.Column("delivery_id", sa.String(40), primary_key=True),
-        sa.Column(
-            "webhook_id", sa.String(36), sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column("event_type", sa.String(64), nullable=False),
-        sa.Column("source_event_id", sa.String(64), nullable=False),
-        sa.Column("order_key", sa.String(80), nullable=False),
-        sa.Column("payload", postgresql.JSONB, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("first_attempt_at", sa.DateTime(timezone=True)),
-        sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
-        sa.Column("response_code", sa.Integer),
-        sa.Column("last_error", sa.String(200)),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("webhook_id", "source_event_id", "event_type", name="uq_deliveries_event"),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT uq_deliveries_seq UNIQUE",
+        "delivery_id varchar(40) CONSTRAINT pk_deliveries PRIMARY KEY",
+        "webhook_id varchar(36) NOT NULL CONSTRAINT fk_deliveries_webhook_id_webhooks REFERENCES webhooks (webhook_id) ON DELETE CASCADE",
+        "event_type varchar(64) NOT NULL",
+        "source_event_id varchar(64) NOT NULL",
+        "order_key varchar(80) NOT NULL",
+        "payload jsonb NOT NULL",
+        "status varchar(16) NOT NULL",
+        "attempts integer DEFAULT '0' NOT NULL",
+        "next_attempt_at timestamptz NOT NULL",
+        "first_attempt_at timestamptz",
+        "last_attempt_at timestamptz",
+        "response_code integer",
+        "last_error varchar(200)",
+        "created_at timestamptz NOT NULL",
+        "updated_at timestamptz NOT NULL",
+        "CONSTRAINT uq_deliveries_event UNIQUE (webhook_id, source_event_id, event_type)",
     )
     op.create_index("ix_deliveries_webhook_seq", "deliveries", ["webhook_id", "seq"])
     op.create_index("ix_deliveries_webhook_created", "deliveries", ["webhook_id", "created_at"])
@@ -74,15 +70,15 @@ def upgrade() -> None:
     )
     ddl.idempotency_keys_2026_11_22(op, "webhook_idempotency_keys")
     ddl.dealer_directory_2026_11_22(op)
-    op.create_table(
+    ddl.create_table(
         "owner_notices",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("owner", sa.String(32), nullable=False),
-        sa.Column("kind", sa.String(40), nullable=False),
-        sa.Column("webhook_id", sa.String(36)),
-        sa.Column("detail", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("told_at", sa.DateTime(timezone=True)),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_owner_notices PRIMARY KEY",
+        "owner varchar(32) NOT NULL",
+        "kind varchar(40) NOT NULL",
+        "webhook_id varchar(36)",
+        "detail text NOT NULL",
+        "created_at timestamptz NOT NULL",
+        "told_at timestamptz",
     )
 
 

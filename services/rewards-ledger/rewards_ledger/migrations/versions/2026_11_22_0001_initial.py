@@ -7,40 +7,39 @@ from leadnet_shared import ddl
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0001", None
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
     ddl.kit_tables_2026_11_22(op)
-    op.create_table(
+    ddl.create_table(
         "postings",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
-        sa.Column("entry_id", sa.String(36), primary_key=True),
-        sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
-        sa.Column("kind", sa.String(24), nullable=False),
-        sa.Column("dealer", sa.String(32), nullable=False),
-        sa.Column("amount_fen", sa.BigInteger, nullable=False),
-        sa.Column("lead_id", sa.String(36)),
-        sa.Column("customer_id", sa.String(36)),
-        sa.Column("sale_id", sa.String(36)),
-        sa.Column("vin", sa.String(17)),
-        sa.Column("reverses", sa.String(36), sa.ForeignKey("postings.entry_id")),
-        sa.Column("rule", sa.String(80), nullable=False),
-        sa.Column("policy_version", sa.String(40), nullable=False),
-        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT uq_postings_seq UNIQUE",
+        "entry_id varchar(36) CONSTRAINT pk_postings PRIMARY KEY",
+        "idempotency_key varchar(200) NOT NULL CONSTRAINT uq_postings_idempotency_key UNIQUE",
+        "kind varchar(24) NOT NULL",
+        "dealer varchar(32) NOT NULL",
+        "amount_fen bigint NOT NULL",
+        "lead_id varchar(36)",
+        "customer_id varchar(36)",
+        "sale_id varchar(36)",
+        "vin varchar(17)",
+        "reverses varchar(36) CONSTRAINT fk_postings_reverses_postings REFERENCES postings (entry_id)",
+        "rule varchar(80) NOT NULL",
+        "policy_version varchar(40) NOT NULL",
+        "posted_at timestamptz NOT NULL",
     )
     op.create_index("ix_postings_dealer_seq", "postings", ["dealer", "seq"])
     op.create_index("ix_postings_sale", "postings", ["sale_id"])
     # A posting can be reversed once: a second reversal of the same entry is refused by the database.
     op.create_index("uq_postings_reverses", "postings", ["reverses"], unique=True,
                     postgresql_where=sa.text("reverses IS NOT NULL"))
-    op.create_table(
+    ddl.create_table(
         "lines",
-        sa.Column("line_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("entry_id", sa.String(36), sa.ForeignKey("postings.entry_id"), nullable=False),
-        sa.Column("account", sa.String(64), nullable=False),
-        sa.Column("amount_fen", sa.BigInteger, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        "line_id bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_lines PRIMARY KEY",
+        "entry_id varchar(36) NOT NULL CONSTRAINT fk_lines_entry_id_postings REFERENCES postings (entry_id)",
+        "account varchar(64) NOT NULL",
+        "amount_fen bigint NOT NULL",
+        "created_at timestamptz DEFAULT now() NOT NULL",
     )
     op.create_index("ix_lines_account", "lines", ["account"])
     op.create_index("ix_lines_entry", "lines", ["entry_id"])

@@ -7,7 +7,6 @@ from leadnet_shared import ddl
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0002", "0001"
-branch_labels, depends_on = None, None
 
 
 def upgrade() -> None:
@@ -18,62 +17,63 @@ def upgrade() -> None:
     op.create_check_constraint("reversal_points_back", "postings",
                                "(kind = 'reversal') = (reverses IS NOT NULL)")
 
-    op.create_table(
+    ddl.create_table(
         "leads",
-        sa.Column("lead_id", sa.String(36), primary_key=True),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("entered_by", sa.String(32)),
-        sa.Column("authorized_dealer", sa.String(32)),
-        sa.Column("reward_eligible", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("cross_region", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("tier", sa.String(24), nullable=False),
-        sa.Column("product_line", sa.String(24)),
-        sa.Column("customer_existed", sa.Boolean),
-        sa.Column("customer_name", sa.String(64)),
-        sa.Column("customer_phone", sa.String(32)),
-        sa.Column("verified_at", sa.DateTime(timezone=True)),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        "lead_id varchar(36) CONSTRAINT pk_leads PRIMARY KEY",
+        "customer_id varchar(36) NOT NULL",
+        "entered_by varchar(32)",
+        "authorized_dealer varchar(32)",
+        "reward_eligible boolean DEFAULT false NOT NULL",
+        "cross_region boolean DEFAULT false NOT NULL",
+        "tier varchar(24) NOT NULL",
+        "product_line varchar(24)",
+        "customer_existed boolean",
+        "customer_name varchar(64)",
+        "customer_phone varchar(32)",
+        "verified_at timestamptz",
+        "updated_at timestamptz NOT NULL",
     )
-    op.create_table(
+    ddl.create_table(
         "sales",
-        sa.Column("sale_id", sa.String(36), primary_key=True),
-        sa.Column("lead_id", sa.String(36)),
-        sa.Column("customer_id", sa.String(36), nullable=False),
-        sa.Column("seller", sa.String(32), nullable=False),
-        sa.Column("supplied_by", sa.String(32)),
-        sa.Column("lead_entered_by", sa.String(32)),
-        sa.Column("violation", sa.String(40)),
-        sa.Column("sold_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        "sale_id varchar(36) CONSTRAINT pk_sales PRIMARY KEY",
+        "lead_id varchar(36)",
+        "customer_id varchar(36) NOT NULL",
+        "seller varchar(32) NOT NULL",
+        "supplied_by varchar(32)",
+        "lead_entered_by varchar(32)",
+        "violation varchar(40)",
+        "sold_at timestamptz NOT NULL",
+        "received_at timestamptz NOT NULL",
     )
     op.create_index("ix_sales_lead_id", "sales", ["lead_id"])
-    op.create_table(
+    ddl.create_table(
         "sale_vehicles",
-        sa.Column("sale_id", sa.String(36), primary_key=True),
-        sa.Column("vin", sa.String(17), primary_key=True),
-        sa.Column("product_line", sa.String(24)),
+        "sale_id varchar(36) NOT NULL",
+        "vin varchar(17) NOT NULL",
+        "product_line varchar(24)",
+        "CONSTRAINT pk_sale_vehicles PRIMARY KEY (sale_id, vin)",
     )
-    op.create_table(
+    ddl.create_table(
         "sale_cancellations",
-        sa.Column("sale_id", sa.String(36), primary_key=True),
-        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=False),
+        "sale_id varchar(36) CONSTRAINT pk_sale_cancellations PRIMARY KEY",
+        "cancelled_at timestamptz NOT NULL",
     )
-    op.create_table(
+    ddl.create_table(
         "guarantee_settings",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("sale_id", sa.String(36), nullable=False),
-        sa.Column("vin", sa.String(17), nullable=False),
-        sa.Column("amount_fen", sa.BigInteger, nullable=False),
-        sa.Column("set_by", sa.String(100), nullable=False),
-        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+        "seq bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_guarantee_settings PRIMARY KEY",
+        "sale_id varchar(36) NOT NULL",
+        "vin varchar(17) NOT NULL",
+        "amount_fen bigint NOT NULL",
+        "set_by varchar(100) NOT NULL",
+        "set_at timestamptz NOT NULL",
     )
     op.create_index("ix_guarantee_settings_sale_vin", "guarantee_settings", ["sale_id", "vin", "seq"])
-    op.create_table(
+    ddl.create_table(
         "payouts",
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("closed_by", sa.String(100), nullable=False),
-        sa.Column("total_fen", sa.BigInteger, nullable=False),
+        "month varchar(7) CONSTRAINT pk_payouts PRIMARY KEY",
+        "closed_at timestamptz NOT NULL",
+        "closed_by varchar(100) NOT NULL",
+        "total_fen bigint NOT NULL",
     )
     ledger.append_only_2026_11_22(op, "guarantee_settings", "payouts")
 

@@ -8,7 +8,6 @@ from leadnet_shared import ddl
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "20261205_kit_reliability", "0002"
-branch_labels, depends_on = None, None
 
 WORKING = (*ledger.WORKING_2026_11_22, "consumer_failures")
 

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from leadnet_shared import ddl
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0003", "20261205_kit_reliability"
-branch_labels, depends_on = None, None
 
 APPEND_ONLY = (*ledger.APPEND_ONLY_2026_11_22, "payout_approvals")
 
@@ -32,11 +32,11 @@ def upgrade() -> None:
                           FROM sale_vehicles v WHERE v.sale_id = s.sale_id), '[]'::jsonb)
             ELSE '[]'::jsonb END
     """)
-    op.create_table(
+    ddl.create_table(
         "payout_approvals",
-        sa.Column("month", sa.String(7), primary_key=True),
-        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("approved_by", sa.String(100), nullable=False),
+        "month varchar(7) CONSTRAINT pk_payout_approvals PRIMARY KEY",
+        "approved_at timestamptz NOT NULL",
+        "approved_by varchar(100) NOT NULL",
     )
     ledger.append_only_2026_11_22(op, "payout_approvals")
     # Revision 0002's working tables: `consumer_failures` (20261205_kit_reliability, just before) is missing, so the

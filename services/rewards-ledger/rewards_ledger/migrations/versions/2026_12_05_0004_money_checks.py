@@ -5,7 +5,6 @@ valid length; the application role required, not skipped
 from alembic import op
 
 revision, down_revision = "0004", "0003"
-branch_labels, depends_on = None, None
 
 APP_ROLE = "leadnet_ledger_app"
 CHECKS = (

@@ -7,6 +7,5 @@ authorized dealer (which decides whether a sale is guaranteed) and ignores the o
 from leadnet_shared import ddl
 
 revision, down_revision = "20261205_lead_version", "0004"
-branch_labels, depends_on = None, None
 
 upgrade, downgrade = ddl.lead_version_2026_12_05, ddl.drop_lead_version_2026_12_05

@@ -4,16 +4,8 @@ HQ's dashboards read only the public topics (issue 20) and group rewards by regi
 from the lead events it already reads. Nullable: leads stored before this revision learn it from their next event.
 """
 
-from alembic import op
+from leadnet_shared import ddl
 
 revision, down_revision = "0006", "20261205_lead_version"
-branch_labels, depends_on = None, None
 
-
-def upgrade() -> None:
-    op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute("ALTER TABLE leads ADD COLUMN region_code varchar(6)")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE leads DROP COLUMN region_code")
+upgrade, downgrade = ddl.columns_revision("leads", "region_code varchar(6)")

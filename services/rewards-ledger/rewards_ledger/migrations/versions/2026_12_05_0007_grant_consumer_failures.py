@@ -11,7 +11,6 @@ from alembic import op
 from rewards_ledger.migrations import ddl as ledger
 
 revision, down_revision = "0007", "0006"
-branch_labels, depends_on = None, None
 
 APPEND_ONLY = (*ledger.APPEND_ONLY_2026_11_22, "payout_approvals")
 WORKING = (*ledger.WORKING_2026_11_22, "consumer_failures")
