@@ -9,17 +9,18 @@ Environment: `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` use existing servers; `L
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 import asyncpg
 import pytest
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
     from leadnet_shared.consumer import BatchHandler, ConsumerLoop
     from leadnet_shared.db import Database
-    from leadnet_shared.events import Envelope
+    from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadReassigned
+
+
+T = TypeVar("T")
 
 
 class Claims(TypedDict, total=False):
@@ -226,6 +230,93 @@ def lead_closed(lead_id: str = "L1", *, subject: str = "C1", padding: int = 0) -
     now = datetime.now(UTC)
     data = LeadClosed(lead_id=lead_id, customer_id="C1", reason="invalid_information" + " " * padding, closed_at=now)
     return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject=subject)
+
+
+def polls(events: Sequence[T], cuts: Iterable[int]) -> list[Sequence[T]]:
+    """`events` cut into consecutive polls at the positions `cuts` (those at or past the end are ignored)."""
+    bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
+    return [events[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def envelope(
+    data: EventData, *, at: datetime, subject: str | None = None, source: str | None = None, event_id: str | None = None
+) -> Envelope:
+    """`data` in its envelope as its producer publishes it: the source of the service `access.py` names as the
+    type's producer (what a consumer that checks sources accepts) and, unless given, the event's customer as the
+    subject (the key of a lead's or a sale's events)."""
+    from leadnet_shared.access import trusted_sources
+    from leadnet_shared.events import make_envelope
+
+    event_type = type(data).event_type()
+    source = source or trusted_sources([event_type])[event_type]
+    subject = subject or getattr(data, "customer_id", None)
+    return make_envelope(data=data, source=source, time=at, subject=subject, event_id=event_id)
+
+
+def accepted_event(
+    lead_id: str = "L1",
+    customer_id: str = "C1",
+    *,
+    dealer: str | None = "D001",
+    entered_by: str | None = "D001",
+    at: datetime,
+    **fields: Any,
+) -> LeadAccepted:
+    """The router's verdict on a lead `entered_by` entered: assigned to its authorized `dealer` (None: the HQ
+    queue); `fields`: the other fields of `LeadAccepted` a test is about."""
+    from leadnet_shared.events import LeadAccepted
+
+    return LeadAccepted(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by=entered_by,
+        assigned_dealer=dealer,
+        authorized_dealer=dealer,
+        accepted_at=at,
+        **fields,
+    )
+
+
+def reassigned_event(
+    lead_id: str = "L1",
+    customer_id: str = "C1",
+    *,
+    to_dealer: str | None,
+    from_dealer: str | None = None,
+    entered_by: str | None = "D001",
+    at: datetime,
+    **fields: Any,
+) -> LeadReassigned:
+    """The router moving a lead to `to_dealer` (its assigned and authorized dealer from then on) because the dealer
+    withdrew; `fields`: the other fields of `LeadReassigned` a test is about."""
+    from leadnet_shared.events import LeadReassigned
+
+    return LeadReassigned(
+        **{"assigned_dealer": to_dealer, "authorized_dealer": to_dealer, "reason": "dealer_withdrawn", **fields},
+        lead_id=lead_id,
+        customer_id=customer_id,
+        entered_by=entered_by,
+        from_dealer=from_dealer,
+        to_dealer=to_dealer,
+        reassigned_at=at,
+    )
+
+
+def lead_history(
+    lead_id: str, customer_id: str, moves: list[str | None], *, at: datetime, step: timedelta, **accepted: Any
+) -> list[Envelope]:
+    """What the router publishes for one lead of D001's: accepted at `at` (version 1), then one reassignment per
+    move, `step` apart (version 2, 3, ...); `accepted`: more fields of the verdict."""
+    events = [
+        envelope(accepted_event(lead_id, customer_id, at=at, rule="in_region", lead_version=1, **accepted), at=at)
+    ]
+    for version, (from_dealer, to_dealer) in enumerate(itertools.pairwise(["D001", *moves]), start=2):
+        moved_at = at + version * step
+        moved = reassigned_event(
+            lead_id, customer_id, from_dealer=from_dealer, to_dealer=to_dealer, at=moved_at, lead_version=version
+        )
+        events.append(envelope(moved, at=moved_at))
+    return events
 
 
 def lead_consumer(

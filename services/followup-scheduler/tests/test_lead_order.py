@@ -7,7 +7,6 @@ The consumer's handler runs on real PostgreSQL: the lead ends with the newest re
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,10 +23,10 @@ from leadnet_shared.app import Runtime
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.consumer import BatchHandler, Inbox
 from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import Envelope, EventData, FleetLine, LeadAccepted, LeadReassigned, make_envelope
+from leadnet_shared.events import Envelope, FleetLine
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, fresh_database, lead_history, polls
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -54,42 +53,10 @@ async def _handler(infra: Infra) -> tuple[Database, BatchHandler]:
     return _scheduler
 
 
-def _envelope(event_type: str, data: EventData, at: datetime, customer_id: str) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/leadnet/router", time=at, subject=customer_id)
-
-
 def _history(lead_id: str, customer_id: str, moves: list[str | None]) -> list[Envelope]:
-    """What the router publishes for one lead: accepted (version 1), then one reassignment per move."""
-    accepted = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by="D001",
-        assigned_dealer="D001",
-        authorized_dealer="D001",
-        accepted_at=T0,
-        rule="in_region",
-        lead_version=1,
-        fleet=[FleetLine(brand="欧曼", model="EST 6", quantity=2)],
-    )
-    events = [_envelope("leadnet.lead.accepted", accepted, T0, customer_id)]
-    dealer: str | None = "D001"
-    for version, to_dealer in enumerate(moves, start=2):
-        at = T0 + timedelta(hours=version)
-        moved = LeadReassigned(
-            lead_id=lead_id,
-            customer_id=customer_id,
-            entered_by="D001",
-            assigned_dealer=to_dealer,
-            authorized_dealer=to_dealer,
-            from_dealer=dealer,
-            to_dealer=to_dealer,
-            reason="dealer_withdrawn",
-            reassigned_at=at,
-            lead_version=version,
-        )
-        events.append(_envelope("leadnet.lead.reassigned", moved, at, customer_id))
-        dealer = to_dealer
-    return events
+    """What the router publishes for one lead of a customer with two vehicles in use."""
+    fleet = [FleetLine(brand="欧曼", model="EST 6", quantity=2)]
+    return lead_history(lead_id, customer_id, moves, at=T0, step=timedelta(hours=1), fleet=fleet)
 
 
 async def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
@@ -114,10 +81,9 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         arrivals = list(history)
         order.shuffle(arrivals)
         arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
-        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
-        for start, end in itertools.pairwise(bounds):
+        for poll in polls(arrivals, cuts):
             async with db.transaction() as session:
-                await handle(session, arrivals[start:end])
+                await handle(session, list(poll))
 
         newest = moves[-1]
         assert await _rows(

@@ -7,7 +7,6 @@ stand, and the verdict (customer, warnings) is recorded whenever it comes.
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,16 +21,12 @@ from lead_intake.models import Lead
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     Envelope,
-    EventData,
-    LeadAccepted,
     LeadClosed,
-    LeadReassigned,
     LeadReopened,
     LeadReturned,
-    make_envelope,
 )
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, envelope, fresh_database, lead_history, polls
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -70,41 +65,8 @@ async def _submitted(db: Database) -> str:
     return lead_id
 
 
-def _envelope(event_type: str, data: EventData, at: datetime) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/leadnet/router", time=at, subject=CUSTOMER)
-
-
 def _history(lead_id: str, moves: list[str | None]) -> list[Envelope]:
-    """What the router publishes for one lead: accepted (version 1), then one reassignment per move."""
-    accepted = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=CUSTOMER,
-        entered_by="D001",
-        assigned_dealer="D001",
-        authorized_dealer="D001",
-        accepted_at=T0,
-        rule="in_region",
-        lead_version=1,
-    )
-    events = [_envelope("leadnet.lead.accepted", accepted, T0)]
-    dealer: str | None = "D001"
-    for version, to_dealer in enumerate(moves, start=2):
-        at = T0 + timedelta(days=version)
-        moved = LeadReassigned(
-            lead_id=lead_id,
-            customer_id=CUSTOMER,
-            entered_by="D001",
-            assigned_dealer=to_dealer,
-            authorized_dealer=to_dealer,
-            from_dealer=dealer,
-            to_dealer=to_dealer,
-            reason="dealer_withdrawn",
-            reassigned_at=at,
-            lead_version=version,
-        )
-        events.append(_envelope("leadnet.lead.reassigned", moved, at))
-        dealer = to_dealer
-    return events
+    return lead_history(lead_id, CUSTOMER, moves, at=T0, step=timedelta(days=1))
 
 
 async def _state(db: Database, lead_id: str) -> tuple[Any, ...]:
@@ -135,10 +97,9 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         arrivals = list(history)
         order.shuffle(arrivals)
         arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
-        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
-        for start, end in itertools.pairwise(bounds):
+        for poll in polls(arrivals, cuts):
             async with db.transaction() as session:
-                await on_lead_events(session, arrivals[start:end])
+                await on_lead_events(session, list(poll))
 
         assert await _state(db, lead_id) == ("reassigned", moves[-1], CUSTOMER, "in_region")
 
@@ -146,9 +107,9 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         db = await _database(infra)
         lead_id = await _submitted(db)
         accepted, moved = _history(lead_id, ["D002"])
-        for envelope in (moved, accepted):
+        for event in (moved, accepted):
             async with db.transaction() as session:
-                await on_lead_events(session, [envelope])
+                await on_lead_events(session, [event])
         # The verdict is still recorded (the caller's answer needs its customer and rule); the dealer is D002's.
         assert await _state(db, lead_id) == ("reassigned", "D002", CUSTOMER, "in_region")
 
@@ -157,18 +118,11 @@ def _life_cycle(lead_id: str, *, closed: bool, returned: list[int], reopened: li
     """What the scheduler (closed, reopened) and intake's own return endpoint (returned) publish for one lead."""
     facts: dict[str, Any] = {"lead_id": lead_id, "customer_id": CUSTOMER, "entered_by": "D001"}
     at = T0 + timedelta(days=30)
-    events = [
-        _envelope("leadnet.lead.returned", LeadReturned(**facts, return_round=n, reason="x", returned_at=at), at)
-        for n in returned
-    ]
-    events += [
-        _envelope("leadnet.lead.reopened", LeadReopened(**facts, return_round=n, reopened_at=at), at) for n in reopened
-    ]
+    events = [LeadReturned(**facts, return_round=n, reason="x", returned_at=at) for n in returned]
+    events += [LeadReopened(**facts, return_round=n, reopened_at=at) for n in reopened]
     if closed:
-        events.append(
-            _envelope("leadnet.lead.closed", LeadClosed(**facts, reason="invalid_information", closed_at=at), at)
-        )
-    return events
+        events.append(LeadClosed(**facts, reason="invalid_information", closed_at=at))
+    return [envelope(event, at=at) for event in events]
 
 
 class TestTheLifeCycleDoesNotDependOnOrder:
@@ -198,10 +152,9 @@ class TestTheLifeCycleDoesNotDependOnOrder:
         )
         arrivals = list(history)
         order.shuffle(arrivals)
-        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
-        for start, end in itertools.pairwise(bounds):
+        for poll in polls(arrivals, cuts):
             async with db.transaction() as session:
-                await on_lead_events(session, arrivals[start:end])
+                await on_lead_events(session, list(poll))
 
         if closed:
             status = "closed"
