@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadnet_shared.events import LEADS, LeadReassigned, LeadReturned
-from leadnet_shared.testing import Infra, eventually
+from leadnet_shared.events import LeadReturned
+from leadnet_shared.testing import Infra, eventually, reassigned_event
 from tests.scheduler_harness import Scheduler, scheduler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -26,7 +26,7 @@ async def _return(s: Scheduler, lead_id: str, customer_id: str, round_: int) -> 
         reason="空号",
         returned_at=s.clock.now(),
     )
-    await s.publish(LEADS, "leadnet.lead.returned", event, key=customer_id)
+    await s.publish(event, key=customer_id)
 
 
 async def _rechecks(s: Scheduler, lead_id: str) -> list[dict[str, object]]:
@@ -48,18 +48,16 @@ class TestRecheckTask:
             assert task["due_at"] == T0 + timedelta(days=3)  # policy recheck.toml, a working day
             assert str(task["reason"]).startswith("hq_return #1: 空号")
 
-            moved = LeadReassigned(
-                lead_id=lead_id,
-                customer_id=customer_id,
+            moved = reassigned_event(
+                lead_id,
+                customer_id,
                 entered_by="D002",
-                assigned_dealer="D003",
                 from_dealer="D001",
                 to_dealer="D003",
-                reason="dealer_withdrawn",
-                reassigned_at=s.clock.now(),
+                at=s.clock.now(),
                 lead_version=2,
             )
-            await s.publish(LEADS, "leadnet.lead.reassigned", moved, key=customer_id)
+            await s.publish(moved, key=customer_id)
             await eventually(
                 lambda: s.scalar("SELECT assigned_dealer = 'D003' FROM leads WHERE lead_id = :l", l=lead_id)
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import shutil
 import tempfile
 import threading
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     from leadnet_shared.consumer import BatchHandler, ConsumerLoop
     from leadnet_shared.db import Database
-    from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadReassigned
+    from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadReassigned, SaleAttributed
 
 
 T = TypeVar("T")
@@ -238,6 +239,40 @@ def polls(events: Sequence[T], cuts: Iterable[int]) -> list[Sequence[T]]:
     return [events[start:end] for start, end in itertools.pairwise(bounds)]
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """An order in which a consumer may receive a history: shuffled, some facts again, cut into polls (Hypothesis
+    draws it: `arrivals()`)."""
+
+    order: random.Random
+    cuts: set[int]
+    again: list[int]
+
+    def polls(self, history: Sequence[T]) -> list[Sequence[T]]:
+        delivered = list(history)
+        self.order.shuffle(delivered)
+        delivered += [history[i % len(history)] for i in self.again]  # as a replay under new ids brings them again
+        return polls(delivered, self.cuts)
+
+    async def deliver(self, db: Database, handler: BatchHandler, history: Sequence[Envelope]) -> None:
+        """Each poll to `handler` in its own transaction, as the consumer hands them (without the broker)."""
+        for poll in self.polls(history):
+            async with db.transaction() as session:
+                await handler(session, list(poll))
+
+
+def arrivals(*, cuts_below: int = 7, again: bool = True) -> Any:
+    """Hypothesis' strategy of `Arrival`s: up to three cuts below `cuts_below`, up to three facts again."""
+    from hypothesis import strategies as st
+
+    return st.builds(
+        Arrival,
+        order=st.randoms(use_true_random=False),
+        cuts=st.sets(st.integers(1, cuts_below - 1), max_size=3),
+        again=st.lists(st.integers(0, 3), max_size=3 if again else 0),
+    )
+
+
 def envelope(
     data: EventData, *, at: datetime, subject: str | None = None, source: str | None = None, event_id: str | None = None
 ) -> Envelope:
@@ -300,6 +335,23 @@ def reassigned_event(
         to_dealer=to_dealer,
         reassigned_at=at,
     )
+
+
+def sale_event(
+    sale_id: str = "S1",
+    customer_id: str = "C1",
+    *,
+    seller: str = "D001",
+    at: datetime,
+    vehicles: Sequence[tuple[str, str | None]] = (("LFWSRXRJ0N1000001", "tractor"),),
+    **fields: Any,
+) -> SaleAttributed:
+    """The router's attribution of a sale of `vehicles` (VIN, product line); `fields`: the other fields of
+    `SaleAttributed` a test is about."""
+    from leadnet_shared.events import SaleAttributed, SoldVehicle
+
+    sold = [SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles]
+    return SaleAttributed(sale_id=sale_id, customer_id=customer_id, seller=seller, sold_at=at, vehicles=sold, **fields)
 
 
 def lead_history(

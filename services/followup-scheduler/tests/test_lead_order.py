@@ -26,7 +26,7 @@ from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import Envelope, FleetLine
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database, lead_history, polls
+from leadnet_shared.testing import Arrival, Infra, arrivals, fresh_database, lead_history
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -68,22 +68,14 @@ class TestOlderFactsNeverOverwriteNewerOnes:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(
         moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
-        order=st.randoms(use_true_random=False),
-        again=st.lists(st.integers(0, 3), max_size=3),
-        cuts=st.sets(st.integers(1, 6), max_size=3),
+        arrival=arrivals(),
     )
     async def test_any_order_and_batching_ends_with_the_newest_dealer(
-        self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]
+        self, infra: Infra, moves: list[str | None], arrival: Arrival
     ) -> None:
         db, handle = await _handler(infra)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
-        history = _history(lead_id, customer_id, moves)
-        arrivals = list(history)
-        order.shuffle(arrivals)
-        arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
-        for poll in polls(arrivals, cuts):
-            async with db.transaction() as session:
-                await handle(session, list(poll))
+        await arrival.deliver(db, handle, _history(lead_id, customer_id, moves))
 
         newest = moves[-1]
         assert await _rows(

@@ -27,11 +27,11 @@ from leadnet_shared.app import Runtime
 from leadnet_shared.clock import FrozenClock
 from leadnet_shared.consumer import BatchHandler, Inbox
 from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import Envelope, EventData, LeadAccepted, SaleAttributed, SoldVehicle, make_envelope
+from leadnet_shared.events import Envelope
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, accepted_event, envelope, fresh_database, sale_event
 
 pytestmark = [pytest.mark.postgres]
 
@@ -57,37 +57,16 @@ async def _handler(infra: Infra) -> tuple[Runtime, BatchHandler]:
     return _scheduler
 
 
-def _envelope(event_type: str, data: EventData, customer_id: str, at: datetime) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/test", time=at, subject=customer_id)
-
-
-def _accepted(lead_id: str, customer_id: str, *, tier: str = "retail") -> Envelope:
-    event = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by="D002",
-        assigned_dealer="D001",
-        authorized_dealer="D001",
-        cross_region=True,
-        reward_eligible=True,
-        tier=tier,
-        horizon="within_2_months",
-        accepted_at=T0 - timedelta(hours=1),
-        lead_version=1,
-    )
-    return _envelope("leadnet.lead.accepted", event, customer_id, T0 - timedelta(hours=1))
+def _accepted(lead_id: str, customer_id: str) -> Envelope:
+    """D002's cross-region retail record for D001, a purchase within two months."""
+    at = T0 - timedelta(hours=1)
+    facts = {"cross_region": True, "reward_eligible": True, "horizon": "within_2_months", "lead_version": 1}
+    return envelope(accepted_event(lead_id, customer_id, entered_by="D002", at=at, **facts), at=at)
 
 
 def _sale(lead_id: str, customer_id: str, *, seller: str) -> Envelope:
-    event = SaleAttributed(
-        sale_id=str(uuid.uuid4()),
-        customer_id=customer_id,
-        seller=seller,
-        attributed_lead_id=lead_id,
-        sold_at=T0,
-        vehicles=[SoldVehicle(vin="LFWSRXRJ0N1000001", product_line="tractor")],
-    )
-    return _envelope("leadnet.sale.attributed", event, customer_id, T0)
+    sale = sale_event(str(uuid.uuid4()), customer_id, seller=seller, attributed_lead_id=lead_id, at=T0)
+    return envelope(sale, at=T0)
 
 
 async def _rows(runtime: Runtime, sql: str, **params: Any) -> list[Any]:

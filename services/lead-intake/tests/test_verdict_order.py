@@ -26,7 +26,7 @@ from leadnet_shared.events import (
     LeadReturned,
 )
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, envelope, fresh_database, lead_history, polls
+from leadnet_shared.testing import Arrival, Infra, arrivals, envelope, fresh_database, lead_history
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -84,22 +84,14 @@ class TestOlderFactsNeverOverwriteNewerOnes:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(
         moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
-        order=st.randoms(use_true_random=False),
-        again=st.lists(st.integers(0, 3), max_size=3),
-        cuts=st.sets(st.integers(1, 6), max_size=3),
+        arrival=arrivals(),
     )
     async def test_any_order_and_batching_ends_in_the_newest_reassignment(
-        self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]
+        self, infra: Infra, moves: list[str | None], arrival: Arrival
     ) -> None:
         db = await _database(infra)
         lead_id = await _submitted(db)
-        history = _history(lead_id, moves)
-        arrivals = list(history)
-        order.shuffle(arrivals)
-        arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
-        for poll in polls(arrivals, cuts):
-            async with db.transaction() as session:
-                await on_lead_events(session, list(poll))
+        await arrival.deliver(db, on_lead_events, _history(lead_id, moves))
 
         assert await _state(db, lead_id) == ("reassigned", moves[-1], CUSTOMER, "in_region")
 
@@ -132,29 +124,15 @@ class TestTheLifeCycleDoesNotDependOnOrder:
         closed=st.booleans(),
         returned=st.lists(st.integers(1, 3), max_size=3),
         reopened=st.lists(st.integers(1, 3), max_size=3),
-        order=st.randoms(use_true_random=False),
-        cuts=st.sets(st.integers(1, 9), max_size=3),
+        arrival=arrivals(cuts_below=10, again=False),
     )
     async def test_closed_returned_reopened_and_reassigned_in_any_order_end_in_one_status(
-        self,
-        infra: Infra,
-        moves: list[str],
-        closed: bool,
-        returned: list[int],
-        reopened: list[int],
-        order: Any,
-        cuts: set[int],
+        self, infra: Infra, moves: list[str], closed: bool, returned: list[int], reopened: list[int], arrival: Arrival
     ) -> None:
         db = await _database(infra)
         lead_id = await _submitted(db)
-        history = _history(lead_id, list(moves)) + _life_cycle(
-            lead_id, closed=closed, returned=returned, reopened=reopened
-        )
-        arrivals = list(history)
-        order.shuffle(arrivals)
-        for poll in polls(arrivals, cuts):
-            async with db.transaction() as session:
-                await on_lead_events(session, list(poll))
+        life_cycle = _life_cycle(lead_id, closed=closed, returned=returned, reopened=reopened)
+        await arrival.deliver(db, on_lead_events, _history(lead_id, list(moves)) + life_cycle)
 
         if closed:
             status = "closed"
