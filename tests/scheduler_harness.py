@@ -123,6 +123,10 @@ class Scheduler:
     def auth(self, role: str, dealer: str | None = None) -> dict[str, str]:
         return self.infra.auth(role, dealer)  # type: ignore[arg-type]
 
+    async def complete(self, task_id: str, dealer: str = "D001", **body: Any) -> httpx.Response:
+        """`POST /v1/tasks/{task_id}/complete` with `body`, as `dealer`'s staff."""
+        return await self.http.post(f"/v1/tasks/{task_id}/complete", json=body, headers=self.auth("dealer", dealer))
+
     async def publish(self, data: EventData, *, key: str) -> None:
         """`data` onto its topic now, as its producer would publish it (keyed and with the subject `key`)."""
         event = envelope(data, at=self.clock.now(), subject=key)

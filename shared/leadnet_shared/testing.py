@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack
 
 import asyncpg
 import pytest
@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 
     from leadnet_shared.consumer import BatchHandler, ConsumerLoop
     from leadnet_shared.db import Database
-    from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadReassigned, SaleAttributed
+    from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadFacts, LeadReassigned, SaleAttributed
 
 
 T = TypeVar("T")
+F = TypeVar("F", bound="LeadFacts")
 
 
 class Claims(TypedDict, total=False):
@@ -288,52 +289,38 @@ def envelope(
     return make_envelope(data=data, source=source, time=at, subject=subject, event_id=event_id)
 
 
-def accepted_event(
+def lead_event(
+    model: type[F],
     lead_id: str = "L1",
     customer_id: str = "C1",
     *,
     dealer: str | None = "D001",
     entered_by: str | None = "D001",
-    at: datetime,
     **fields: Any,
-) -> LeadAccepted:
-    """The router's verdict on a lead `entered_by` entered: assigned to its authorized `dealer` (None: the HQ
-    queue); `fields`: the other fields of `LeadAccepted` a test is about."""
+) -> F:
+    """A public lead event of `model` on a lead `entered_by` entered, assigned to its authorized `dealer` (None: the
+    HQ queue); `fields`: the other fields of `model` a test is about."""
+    facts = {"assigned_dealer": dealer, "authorized_dealer": dealer, **fields}
+    return model(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, **facts)
+
+
+def accepted_event(lead_id: str = "L1", customer_id: str = "C1", *, at: datetime, **fields: Any) -> LeadAccepted:
+    """The router's verdict on a lead (`lead_event`'s defaults)."""
     from leadnet_shared.events import LeadAccepted
 
-    return LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by=entered_by,
-        assigned_dealer=dealer,
-        authorized_dealer=dealer,
-        accepted_at=at,
-        **fields,
-    )
+    return lead_event(LeadAccepted, lead_id, customer_id, accepted_at=at, **fields)
 
 
 def reassigned_event(
-    lead_id: str = "L1",
-    customer_id: str = "C1",
-    *,
-    to_dealer: str | None,
-    from_dealer: str | None = None,
-    entered_by: str | None = "D001",
-    at: datetime,
-    **fields: Any,
+    lead_id: str = "L1", customer_id: str = "C1", *, to_dealer: str | None, at: datetime, **fields: Any
 ) -> LeadReassigned:
     """The router moving a lead to `to_dealer` (its assigned and authorized dealer from then on) because the dealer
-    withdrew; `fields`: the other fields of `LeadReassigned` a test is about."""
+    withdrew; `fields`: `from_dealer` and the other fields a test is about."""
     from leadnet_shared.events import LeadReassigned
 
-    return LeadReassigned(
-        **{"assigned_dealer": to_dealer, "authorized_dealer": to_dealer, "reason": "dealer_withdrawn", **fields},
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by=entered_by,
-        from_dealer=from_dealer,
-        to_dealer=to_dealer,
-        reassigned_at=at,
+    fields = {"reason": "dealer_withdrawn", **fields}
+    return lead_event(
+        LeadReassigned, lead_id, customer_id, dealer=to_dealer, to_dealer=to_dealer, reassigned_at=at, **fields
     )
 
 
@@ -444,33 +431,14 @@ async def first_messages(bootstrap: str, topic: str, count: int) -> list[Consume
 
 
 def dead_lettering_consumer(
-    infra: Infra,
-    db: Database,
-    topic: str,
-    handler: BatchHandler,
-    *,
-    prefix: str,
-    inbox: Table,
-    outbox: Table,
-    max_attempts: int,
-    **options: Any,
+    infra: Infra, db: Database, topic: str, handler: BatchHandler, *, prefix: str, max_attempts: int, **options: Any
 ) -> ConsumerLoop:
-    """`lead_consumer` that parks an event after `max_attempts` onto the prefix's own dead-letter topic, with short
-    retry backoffs and replays every 0.2 s (`options` override)."""
+    """`lead_consumer` (`options`: its inbox and outbox, and overrides) that parks an event after `max_attempts`
+    onto the prefix's own dead-letter topic, with short retry backoffs and replays every 0.2 s."""
     from leadnet_shared.events import DEAD_LETTERS
 
-    return lead_consumer(
-        infra,
-        db,
-        topic,
-        handler,
-        prefix=prefix,
-        inbox=inbox,
-        outbox=outbox,
-        dead_letter_topic=prefix + DEAD_LETTERS,
-        max_attempts=max_attempts,
-        **{"retry_backoff": 0.01, "replay_interval": 0.2, **options},
-    )
+    options = {"retry_backoff": 0.01, "replay_interval": 0.2, "max_attempts": max_attempts, **options}
+    return lead_consumer(infra, db, topic, handler, prefix=prefix, dead_letter_topic=prefix + DEAD_LETTERS, **options)
 
 
 async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
@@ -522,6 +490,25 @@ async def running(app: Any) -> AsyncIterator[Any]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@asynccontextmanager
+async def serving_on_loopback(app: Any, *, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
+    """`app` on a real uvicorn server on 127.0.0.1 (this loop, any free port); its base URL. Stopped on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # startup failed: raise its error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def eventually(predicate: Any, *, within: float = 15.0, interval: float = 0.05) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sized
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, text
@@ -57,26 +58,10 @@ async def _publish(infra: Infra, topic: str, events: list[Envelope]) -> None:
 
 
 def _loop(
-    infra: Infra,
-    db: Database,
-    topic: str,
-    handler: BatchHandler,
-    *,
-    prefix: str,
-    name: str = "reliable",
-    **options: object,
+    infra: Infra, db: Database, topic: str, handler: BatchHandler, *, prefix: str, **options: Any
 ) -> ConsumerLoop:
-    return lead_consumer(
-        infra,
-        db,
-        topic,
-        handler,
-        prefix=prefix,
-        inbox=INBOX,
-        outbox=OUTBOX,
-        name=name,
-        **{"retry_backoff": 0.05, **options},
-    )
+    options = {"name": "reliable", "retry_backoff": 0.05, **options}
+    return lead_consumer(infra, db, topic, handler, prefix=prefix, inbox=INBOX, outbox=OUTBOX, **options)
 
 
 async def _book(db: Database) -> list[tuple[str, int]]:
