@@ -22,7 +22,7 @@ from sqlalchemy import text
 from leadnet_shared.access import trusted_sources
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import Clock, FrozenClock
-from leadnet_shared.consumer import ConsumerLoop, Inbox
+from leadnet_shared.consumer import ConsumerLoop
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     Envelope,
@@ -35,7 +35,7 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import sale_event
+from leadnet_shared.testing import handler_runtime, sale_event
 from rewards_ledger.handlers import REWARD_TYPES, reward_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
@@ -188,13 +188,8 @@ class LedgerHarness:
         )
         db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
         outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
-        runtime = Runtime(
-            settings=settings,
-            db=db,
-            outbox=outbox,
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=clock or FrozenClock(T0),
+        runtime = handler_runtime(
+            settings, db, (OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0), outbox=outbox
         )
         loop = ConsumerLoop(
             name="rewards",

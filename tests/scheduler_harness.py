@@ -24,22 +24,28 @@ from sqlalchemy import text
 
 from followup_scheduler.app import create_app
 from followup_scheduler.firing import timer_tick
+from followup_scheduler.handlers import lead_handler
+from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
 from followup_scheduler.settings import SchedulerSettings
 from followup_scheduler.tasks import send_plan_reminders
 from followup_scheduler.work_plans import plan_timers
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import FrozenClock
+from leadnet_shared.consumer import BatchHandler
+from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     DealerUpserted,
     Envelope,
     EventData,
 )
+from leadnet_shared.settings import to_asyncpg_url
 from leadnet_shared.testing import (
     Infra,
     accepted_event,
     envelope,
     eventually,
     fresh_database,
+    handler_runtime,
     new_topic_prefix,
     running,
     service_settings,
@@ -104,6 +110,21 @@ def accepted_lead(
     return envelope(
         accepted_event(lead_id, customer_id, dealer=dealer, entered_by="D002", at=at, **facts), at=at, source=source
     )
+
+
+_handlers: dict[datetime, tuple[Runtime, BatchHandler]] = {}
+
+
+async def lead_handler_at(infra: Infra, now: datetime) -> tuple[Runtime, BatchHandler]:
+    """The scheduler's lead-event handler with its clock frozen at `now`, on one migrated database per `now` for
+    the whole session (property tests hand it every example, each about new leads)."""
+    if now not in _handlers:
+        url = await fresh_database(infra.database_server_url, "followup_scheduler")
+        db = Database(make_engine(to_asyncpg_url(url), pool_size=2))
+        settings = SchedulerSettings(env="test", topic_prefix="")
+        runtime = handler_runtime(settings, db, (OUTBOX, INBOX, KIT_STATE), clock=FrozenClock(now))
+        _handlers[now] = (runtime, lead_handler(runtime))
+    return _handlers[now]
 
 
 @dataclass

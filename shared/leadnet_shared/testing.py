@@ -35,9 +35,13 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord
     from sqlalchemy import MetaData, Table
 
+    from leadnet_shared.app import Runtime
+    from leadnet_shared.clock import Clock
     from leadnet_shared.consumer import BatchHandler, ConsumerLoop
     from leadnet_shared.db import Database
     from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadFacts, LeadReassigned, SaleAttributed
+    from leadnet_shared.outbox import Outbox
+    from leadnet_shared.settings import ServiceSettings
 
 
 T = TypeVar("T")
@@ -445,6 +449,24 @@ async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(bootstrap, prefix=prefix, partitions=partitions)
     return prefix
+
+
+def handler_runtime(
+    settings: ServiceSettings,
+    db: Database,
+    tables: tuple[Table, Table, Table],
+    *,
+    clock: Clock,
+    outbox: Outbox | None = None,
+) -> Runtime:
+    """A service's runtime without its app, for handing events straight to its handlers: its kit tables (outbox,
+    inbox, state) and, unless given, an outbox without a topic prefix."""
+    from leadnet_shared.app import Runtime
+    from leadnet_shared.consumer import Inbox
+    from leadnet_shared.outbox import Outbox
+
+    outbox = outbox or Outbox(tables[0])
+    return Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(tables[1]), tables=tables, clock=clock)
 
 
 def service_settings(

@@ -16,41 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from followup_scheduler.handlers import lead_handler
-from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
-from followup_scheduler.settings import SchedulerSettings
-from leadnet_shared.app import Runtime
-from leadnet_shared.clock import FrozenClock
-from leadnet_shared.consumer import BatchHandler, Inbox
-from leadnet_shared.db import Database, make_engine
+from leadnet_shared.db import Database
 from leadnet_shared.events import Envelope, FleetLine
-from leadnet_shared.outbox import Outbox
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Arrival, Infra, arrivals, fresh_database, lead_history
+from leadnet_shared.testing import Arrival, Infra, arrivals, lead_history
+from tests.scheduler_harness import lead_handler_at
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
-
-_scheduler: tuple[Database, BatchHandler] | None = None
-
-
-async def _handler(infra: Infra) -> tuple[Database, BatchHandler]:
-    """One migrated database and handler for every example; each example follows a new lead."""
-    global _scheduler
-    if _scheduler is None:
-        url = await fresh_database(infra.database_server_url, "followup_scheduler")
-        db = Database(make_engine(to_asyncpg_url(url), pool_size=2))
-        runtime = Runtime(
-            settings=SchedulerSettings(env="test", topic_prefix=""),
-            db=db,
-            outbox=Outbox(OUTBOX),
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=FrozenClock(T0),
-        )
-        _scheduler = (db, lead_handler(runtime))
-    return _scheduler
 
 
 def _history(lead_id: str, customer_id: str, moves: list[str | None]) -> list[Envelope]:
@@ -73,7 +46,8 @@ class TestOlderFactsNeverOverwriteNewerOnes:
     async def test_any_order_and_batching_ends_with_the_newest_dealer(
         self, infra: Infra, moves: list[str | None], arrival: Arrival
     ) -> None:
-        db, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
+        db = runtime.db
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         await arrival.deliver(db, handle, _history(lead_id, customer_id, moves))
 
@@ -91,7 +65,8 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         assert open_work == {newest} if newest is not None else open_work <= {None}
 
     async def test_a_reassignment_before_its_verdict_is_followed_with_the_new_dealer(self, infra: Infra) -> None:
-        db, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
+        db = runtime.db
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         accepted, moved = _history(lead_id, customer_id, ["D002"])
         for envelope in (moved, accepted):

@@ -19,42 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from followup_scheduler.handlers import lead_handler
-from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX, Task
-from followup_scheduler.settings import SchedulerSettings
+from followup_scheduler.models import Task
 from followup_scheduler.tasks import complete_task
 from leadnet_shared.app import Runtime
-from leadnet_shared.clock import FrozenClock
-from leadnet_shared.consumer import BatchHandler, Inbox
-from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import Envelope
-from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, accepted_event, envelope, fresh_database, sale_event
+from leadnet_shared.testing import Infra, accepted_event, envelope, sale_event
+from tests.scheduler_harness import lead_handler_at
 
 pytestmark = [pytest.mark.postgres]
 
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
-
-_scheduler: tuple[Runtime, BatchHandler] | None = None
-
-
-async def _handler(infra: Infra) -> tuple[Runtime, BatchHandler]:
-    """One migrated database and handler for every example; each example follows a new customer."""
-    global _scheduler
-    if _scheduler is None:
-        url = await fresh_database(infra.database_server_url, "followup_scheduler")
-        runtime = Runtime(
-            settings=SchedulerSettings(env="test", topic_prefix=""),
-            db=Database(make_engine(to_asyncpg_url(url), pool_size=2)),
-            outbox=Outbox(OUTBOX),
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=FrozenClock(T0),
-        )
-        _scheduler = (runtime, lead_handler(runtime))
-    return _scheduler
 
 
 def _accepted(lead_id: str, customer_id: str) -> Envelope:
@@ -135,7 +110,7 @@ class TestSaleVerifiedCompletedInAnyOrder:
     async def test_the_end_state_does_not_depend_on_the_order(
         self, infra: Infra, order: list[str], seller: str, sale_twice: bool
     ) -> None:
-        runtime, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         accepted, sale = _accepted(lead_id, customer_id), _sale(lead_id, customer_id, seller=seller)
         for step in order:
@@ -165,7 +140,7 @@ class TestSaleVerifiedCompletedInAnyOrder:
 
 class TestSaleReport:
     async def test_bought_asks_for_a_sale_report_which_the_sale_closes(self, infra: Infra) -> None:
-        runtime, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         async with runtime.db.transaction() as session:
             await handle(session, [_accepted(lead_id, customer_id)])
@@ -190,7 +165,7 @@ class TestSaleReport:
         assert completed == [(2,)]  # the callback, then the sale report
 
     async def test_no_report_is_asked_for_a_sale_already_known(self, infra: Infra) -> None:
-        runtime, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         async with runtime.db.transaction() as session:
             await handle(session, [_accepted(lead_id, customer_id)])
