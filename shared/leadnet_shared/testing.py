@@ -13,11 +13,14 @@ import itertools
 import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -512,6 +515,29 @@ async def running(app: Any) -> AsyncIterator[Any]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@contextmanager
+def service_process(package: str, env: dict[str, str], *, graceful: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m <package> serve` as a real process, `env` added to this one's environment, its output discarded.
+    Stopped on exit unless the test ended it: as an orchestrator stops a pod (SIGTERM, SIGKILL after 30 s), or at
+    once (SIGKILL) when not `graceful`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", package, "serve"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None and graceful:
+            proc.send_signal(signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
 
 
 @asynccontextmanager

@@ -7,7 +7,6 @@ stand, and the verdict (customer, warnings) is recorded whenever it comes.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from lead_intake.handlers import on_lead_events
-from lead_intake.models import Lead
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     Envelope,
@@ -27,6 +25,8 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.settings import to_asyncpg_url
 from leadnet_shared.testing import Arrival, Infra, arrivals, envelope, fresh_database, lead_history
+
+from .conftest import walk_in_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -46,23 +46,9 @@ async def _database(infra: Infra) -> Database:
 
 
 async def _submitted(db: Database) -> str:
-    lead_id = str(uuid.uuid4())
     async with db.transaction() as session:
-        session.add(
-            Lead(
-                lead_id=lead_id,
-                entered_by="D001",
-                entered_by_role="dealer",
-                caller_key="dealer:D001",
-                source="walk_in",
-                network_code=None,
-                raw={},
-                normalized={},
-                status="pending",
-                submitted_at=T0,
-            )
-        )
-    return lead_id
+        session.add(record := walk_in_record(at=T0))
+    return record.lead_id
 
 
 def _history(lead_id: str, moves: list[str | None]) -> list[Envelope]:
