@@ -46,6 +46,14 @@ def life(p: str) -> list[Envelope]:
     def at(days: float) -> str:
         return (T0 + timedelta(days=days)).isoformat()
 
+    def task_event(event_type: str, n: int, kind: str, status: str, days: float, **more: str) -> Envelope:
+        """`event_type` of the lead's task T<n>, in `status` since `days` after T0."""
+        return envelope(
+            event_type,
+            task | {"task_id": f"{p}T{n}", "kind": kind, "status": status, "occurred_at": at(days)} | more,
+            at=T0,
+        )
+
     return [
         envelope("leadnet.lead.accepted", facts | {"accepted_at": at(0), "customer": {"phone": "139****0000"}}, at=T0),
         envelope(
@@ -59,39 +67,12 @@ def life(p: str) -> list[Envelope]:
             },
             at=T0,
         ),
-        envelope(
-            "leadnet.task.scheduled",
-            task | {"task_id": f"{p}T1", "kind": "callback", "status": "open", "occurred_at": at(0.01)},
-            at=T0,
-        ),
-        envelope(
-            "leadnet.task.completed",
-            task
-            | {
-                "task_id": f"{p}T1",
-                "kind": "callback",
-                "status": "done",
-                "outcome": "within_1_month",
-                "occurred_at": at(2),
-            },
-            at=T0,
-        ),
+        task_event("leadnet.task.scheduled", 1, "callback", "open", 0.01),
+        task_event("leadnet.task.completed", 1, "callback", "done", 2, outcome="within_1_month"),
         envelope("leadnet.lead.verified", facts | {"verified_at": at(2)}, at=T0),
-        envelope(
-            "leadnet.task.scheduled",
-            task | {"task_id": f"{p}T2", "kind": "promotion", "status": "open", "occurred_at": at(2.1)},
-            at=T0,
-        ),
-        envelope(
-            "leadnet.task.overdue",
-            task | {"task_id": f"{p}T2", "kind": "promotion", "status": "overdue", "occurred_at": at(4)},
-            at=T0,
-        ),
-        envelope(
-            "leadnet.task.scheduled",
-            task | {"task_id": f"{p}T3", "kind": "maintenance", "status": "open", "occurred_at": at(6)},
-            at=T0,
-        ),
+        task_event("leadnet.task.scheduled", 2, "promotion", "open", 2.1),
+        task_event("leadnet.task.overdue", 2, "promotion", "overdue", 4),
+        task_event("leadnet.task.scheduled", 3, "maintenance", "open", 6),
         envelope(
             "leadnet.sale.attributed",
             {
