@@ -7,15 +7,14 @@ from typing import Any
 
 import pytest
 
-from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy, parse_outcomes_policy
 from followup_scheduler.timing import timing_policy
 from followup_scheduler.vocabulary import TIERS, Outcome, Tier
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, load_policy
 
-NO_SHIFT = BusinessCalendar(shift_off_non_working_days=False)
-CALENDAR = BusinessCalendar(shift_off_non_working_days=True)
+from .conftest import CALENDAR, NO_SHIFT
+
 # Monday 2025-10-13 10:00 Shanghai.
 DONE = datetime(2025, 10, 13, 10, 0, tzinfo=SHANGHAI)
 
