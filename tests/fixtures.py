@@ -38,6 +38,14 @@ WEIFANG_WITH_LEVEL: dict[str, Any] = {**WEIFANG_WITH_DUMPS, "sales_level": "300_
 JINAN_WITH_LEVEL: dict[str, Any] = {**JINAN, "sales_level": "lt_300"}
 
 DEALERS = [WEIFANG, JINAN, QINGDAO]
+
+# The example record's customer with a full street address (privacy tests look for each part of it afterwards).
+ZHANG: dict[str, Any] = {
+    "name": "张三丰",
+    "phone": "138 0013 8000",
+    "address": "山东省潍坊市诸城市密州街道幸福路18号",
+    "region_code": "370782",
+}
 DEALERS_WITH_DUMPS = [WEIFANG_WITH_DUMPS, JINAN, QINGDAO]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from leadnet_shared.access import trusted_sources
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import Clock, FrozenClock
-from leadnet_shared.consumer import ConsumerLoop, Inbox
+from leadnet_shared.consumer import ConsumerLoop
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     Envelope,
@@ -30,13 +30,12 @@ from leadnet_shared.events import (
     LeadVerified,
     MaskedCustomer,
     RewardClaim,
-    SaleAttributed,
     SaleCancelled,
-    SoldVehicle,
     make_envelope,
 )
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
+from leadnet_shared.testing import handler_runtime, sale_event
 from rewards_ledger.handlers import REWARD_TYPES, reward_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
@@ -139,20 +138,10 @@ def sale_attributed(
         claims = router_claims(
             seller=seller, supplied_by=supplied_by, entered_by=entered_by, authorized=authorized, vehicles=vehicles
         )
-    data = SaleAttributed(
-        sale_id=sale_id,
-        customer_id=customer_id,
-        seller=seller,
-        supplied_by=supplied_by,
-        attributed_lead_id=lead_id,
-        lead_entered_by=entered_by,
-        lead_cross_region=True,
-        lead_tier="retail",
-        sold_at=at,
-        vehicles=[SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles],
-        rewards=list(claims),
-    )
-    return _envelope(data, "leadnet.sale.attributed", customer_id, at)
+    # Attributed to a cross-region retail record `entered_by` entered.
+    lead = dict(attributed_lead_id=lead_id, lead_entered_by=entered_by, lead_cross_region=True, lead_tier="retail")
+    sale = sale_event(sale_id, customer_id, seller=seller, supplied_by=supplied_by, at=at, vehicles=vehicles, **lead)
+    return _envelope(sale.model_copy(update={"rewards": list(claims)}), "leadnet.sale.attributed", customer_id, at)
 
 
 def sale_cancelled(*, sale_id: str, customer_id: str, at: datetime = T0) -> Envelope:
@@ -199,13 +188,8 @@ class LedgerHarness:
         )
         db = Database(make_engine(to_asyncpg_url(database_url), pool_size=pool_size))
         outbox = Outbox(OUTBOX, topic_prefix=settings.topic_prefix, source="/leadnet/ledger")
-        runtime = Runtime(
-            settings=settings,
-            db=db,
-            outbox=outbox,
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=clock or FrozenClock(T0),
+        runtime = handler_runtime(
+            settings, db, (OUTBOX, INBOX, KIT_STATE), clock=clock or FrozenClock(T0), outbox=outbox
         )
         loop = ConsumerLoop(
             name="rewards",

@@ -24,22 +24,32 @@ from sqlalchemy import text
 
 from followup_scheduler.app import create_app
 from followup_scheduler.firing import timer_tick
+from followup_scheduler.handlers import lead_handler
+from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
 from followup_scheduler.settings import SchedulerSettings
 from followup_scheduler.tasks import send_plan_reminders
 from followup_scheduler.work_plans import plan_timers
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import FrozenClock
+from leadnet_shared.consumer import BatchHandler
+from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
-    DEALERS,
-    LEADS,
     DealerUpserted,
     Envelope,
     EventData,
-    FleetLine,
-    LeadAccepted,
-    make_envelope,
 )
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, running, service_settings
+from leadnet_shared.settings import to_asyncpg_url
+from leadnet_shared.testing import (
+    Infra,
+    accepted_event,
+    envelope,
+    eventually,
+    fresh_database,
+    handler_runtime,
+    new_topic_prefix,
+    running,
+    service_settings,
+)
 
 # The columns of the scheduler's `tasks` a bulk load fills (`open_callback_row`).
 TASK_COLUMNS = [
@@ -93,22 +103,28 @@ def accepted_lead(
     tier: str,
     horizon: str | None,
     at: datetime,
-    source: str = "/test",
+    source: str | None = None,
 ) -> Envelope:
     """`lead.accepted` of a cross-region lead D002 entered, assigned to `dealer` (None: it waits in the HQ queue)."""
-    event = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by="D002",
-        assigned_dealer=dealer,
-        authorized_dealer=dealer,
-        cross_region=True,
-        tier=tier,
-        horizon=horizon,
-        accepted_at=at,
-        reward_eligible=True,
+    facts = {"cross_region": True, "reward_eligible": True, "tier": tier, "horizon": horizon}
+    return envelope(
+        accepted_event(lead_id, customer_id, dealer=dealer, entered_by="D002", at=at, **facts), at=at, source=source
     )
-    return make_envelope(data=event, event_type="leadnet.lead.accepted", source=source, time=at, subject=customer_id)
+
+
+_handlers: dict[datetime, tuple[Runtime, BatchHandler]] = {}
+
+
+async def lead_handler_at(infra: Infra, now: datetime) -> tuple[Runtime, BatchHandler]:
+    """The scheduler's lead-event handler with its clock frozen at `now`, on one migrated database per `now` for
+    the whole session (property tests hand it every example, each about new leads)."""
+    if now not in _handlers:
+        url = await fresh_database(infra.database_server_url, "followup_scheduler")
+        db = Database(make_engine(to_asyncpg_url(url), pool_size=2))
+        settings = SchedulerSettings(env="test", topic_prefix="")
+        runtime = handler_runtime(settings, db, (OUTBOX, INBOX, KIT_STATE), clock=FrozenClock(now))
+        _handlers[now] = (runtime, lead_handler(runtime))
+    return _handlers[now]
 
 
 @dataclass
@@ -128,42 +144,31 @@ class Scheduler:
     def auth(self, role: str, dealer: str | None = None) -> dict[str, str]:
         return self.infra.auth(role, dealer)  # type: ignore[arg-type]
 
-    async def publish(self, topic: str, event_type: str, data: EventData, *, key: str) -> None:
-        envelope = make_envelope(data=data, event_type=event_type, source="/test", time=self.clock.now(), subject=key)
-        await self.producer.send_and_wait(self.prefix + topic, envelope.to_bytes(), key=key.encode())
+    async def complete(self, task_id: str, dealer: str = "D001", **body: Any) -> httpx.Response:
+        """`POST /v1/tasks/{task_id}/complete` with `body`, as `dealer`'s staff."""
+        return await self.http.post(f"/v1/tasks/{task_id}/complete", json=body, headers=self.auth("dealer", dealer))
+
+    async def publish(self, data: EventData, *, key: str) -> None:
+        """`data` onto its topic now, as its producer would publish it (keyed and with the subject `key`)."""
+        event = envelope(data, at=self.clock.now(), subject=key)
+        await self.producer.send_and_wait(self.prefix + type(data).event_topic, event.to_bytes(), key=key.encode())
 
     async def accept_lead(
         self,
         *,
         dealer: str | None = "D001",
-        tier: str = "retail",
-        horizon: str | None = None,
-        accepted_at: datetime | None = None,
         entered_by: str = "D002",
-        fleet: list[FleetLine] | None = None,
-        nature: str = "new",
-        region_code: str | None = None,
-        product_line: str | None = None,
+        accepted_at: datetime | None = None,
+        **facts: Any,
     ) -> str:
-        """Publish `lead.accepted` as the router would and wait until the scheduler has taken it in."""
+        """Publish `lead.accepted` of a reward-eligible lead as the router would and wait until the scheduler has
+        taken it in; `facts`: the other fields of `LeadAccepted` (tier, horizon, fleet, nature, ...)."""
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
-        event = LeadAccepted(
-            lead_id=lead_id,
-            customer_id=customer_id,
-            entered_by=entered_by,
-            assigned_dealer=dealer,
-            authorized_dealer=dealer,
-            cross_region=entered_by != dealer,
-            tier=tier,
-            horizon=horizon,
-            accepted_at=accepted_at or self.clock.now(),
-            fleet=fleet,
-            reward_eligible=True,
-            nature=nature,
-            region_code=region_code,
-            product_line=product_line,
+        at = accepted_at or self.clock.now()
+        facts |= {"cross_region": entered_by != dealer, "reward_eligible": True}
+        await self.publish(
+            accepted_event(lead_id, customer_id, dealer=dealer, entered_by=entered_by, at=at, **facts), key=customer_id
         )
-        await self.publish(LEADS, "leadnet.lead.accepted", event, key=customer_id)
         await eventually(lambda: self.scalar("SELECT count(*) FROM leads WHERE lead_id = :id", id=lead_id))
         return lead_id
 
@@ -176,7 +181,7 @@ class Scheduler:
             capability=50,
             updated_at=self.clock.now(),
         )
-        await self.publish(DEALERS, "leadnet.dealer.upserted", event, key=code)
+        await self.publish(event, key=code)
         await eventually(lambda: self.scalar("SELECT count(*) FROM dealers WHERE code = :c", c=code))
 
     async def scalar(self, sql: str, **params: Any) -> Any:

@@ -9,6 +9,7 @@ from importlib import import_module
 
 import pytest
 
+import leadnet.services
 from leadnet_shared.access import PRODUCER_OF, READS, SERVICES, WRITES, source_of, trusted_sources
 from leadnet_shared.events import (
     DEAD_LETTERS,
@@ -21,14 +22,7 @@ from leadnet_shared.events import (
 )
 from leadnet_shared.outbox import Outbox, Outgoing, TopicNotWritable
 
-PACKAGES = {
-    "intake": "lead_intake",
-    "router": "dedup_router",
-    "scheduler": "followup_scheduler",
-    "ledger": "rewards_ledger",
-    "console": "hq_console",
-    "notifier": "notifier",
-}
+PACKAGES = {service.name: service.package for service in leadnet.services.SERVICES}
 
 
 def _app(service: str):  # type: ignore[no-untyped-def]

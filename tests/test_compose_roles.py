@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+import leadnet.services
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.settings import database_url_for, to_asyncpg_url, to_plain_url
 from leadnet_shared.testing import Infra, _run_in_thread
@@ -23,14 +24,7 @@ from leadnet_shared.testing import Infra, _run_in_thread
 pytestmark = [pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[1]
-SERVICES = {
-    "intake": "lead_intake",
-    "router": "dedup_router",
-    "scheduler": "followup_scheduler",
-    "ledger": "rewards_ledger",
-    "console": "hq_console",
-    "notifier": "notifier",
-}
+SERVICES = {service.name: service.package for service in leadnet.services.SERVICES}
 PASSWORDS = {f"LEADNET_DB_{s.upper()}_PASSWORD": f"{s}-pw" for s in SERVICES} | {"LEADNET_DB_MIGRATE_PASSWORD": "m-pw"}
 
 

@@ -69,6 +69,14 @@ def _clean(message: Message) -> None:
     assert DEMO_RECORD["customer"]["name"] not in text and "customer" not in message.data, text
 
 
+async def _decided(p: Pipeline, sale_id: str, decision: str, headers: dict[str, str], event_type: str) -> Message:
+    """`POST /v1/sales/{sale_id}/{decision}` (confirm, reject, cancel); the sale event that announces it."""
+    r = await p.router.post(f"/v1/sales/{sale_id}/{decision}", headers=headers)
+    assert r.status_code == 200, r.text
+    [announced] = await _wait_for(p, SALES, _of_type(event_type, sale_id=sale_id))
+    return announced
+
+
 def _sale(*vins: str, supplied_by: str) -> dict[str, Any]:
     return {
         "customer_phone": DEMO_RECORD["customer"]["phone"],
@@ -169,9 +177,7 @@ class TestDashboardEvents:
                 rejected.data["region_code"],
             )
             assert pending.key == lead["customer_id"]
-            r = await p.router.post(f"/v1/sales/{sale_id}/confirm", headers=d001)
-            assert r.status_code == 200, r.text
-            [attributed] = await _wait_for(p, SALES, _of_type("leadnet.sale.attributed", sale_id=sale_id))
+            attributed = await _decided(p, sale_id, "confirm", d001, "leadnet.sale.attributed")
             assert (attributed.data["region_code"], attributed.data["confirmed_by"]) == (d["region_code"], "D001")
             assert attributed.data["confirmed_at"] is not None
 
@@ -179,9 +185,7 @@ class TestDashboardEvents:
             r = await p.router.post("/v1/sales", headers=d002, json=_sale(V2, supplied_by="D001"))
             assert r.status_code == 201 and r.json()["awaiting_confirmation_by"] == "hq", r.text
             second = r.json()["sale_id"]
-            r = await p.router.post(f"/v1/sales/{second}/reject", headers=hq)
-            assert r.status_code == 200, r.text
-            [rejected_sale] = await _wait_for(p, SALES, _of_type("leadnet.sale.rejected", sale_id=second))
+            rejected_sale = await _decided(p, second, "reject", hq, "leadnet.sale.rejected")
             assert (rejected_sale.data["rejected_by"], rejected_sale.data["vehicle_count"]) == ("hq", 1)
             assert rejected_sale.data["region_code"] == d["region_code"]
 
@@ -189,9 +193,7 @@ class TestDashboardEvents:
             r = await p.router.post("/v1/sales", headers=d002, json=_sale(V2, supplied_by="D001"))
             assert r.status_code == 201 and r.json()["status"] == "pending_confirmation", r.text
             third = r.json()["sale_id"]
-            r = await p.router.post(f"/v1/sales/{third}/cancel", headers=hq)
-            assert r.status_code == 200, r.text
-            [cancelled] = await _wait_for(p, SALES, _of_type("leadnet.sale.cancelled", sale_id=third))
+            cancelled = await _decided(p, third, "cancel", hq, "leadnet.sale.cancelled")
             assert cancelled.data["was_pending"] is True
 
             # HQ cancels the confirmed sale: the ledger reverses its guarantee.

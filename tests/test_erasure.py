@@ -14,18 +14,13 @@ from dedup_router.vin import with_check_digit
 from leadnet_shared.clock import FrozenClock, SystemClock
 from leadnet_shared.events import CUSTOMERS, TOPICS, Envelope
 from leadnet_shared.testing import Infra, eventually
-from tests.fixtures import JINAN, WEIFANG, lead_record, registry_vehicle
+from tests.fixtures import JINAN, WEIFANG, ZHANG, lead_record, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-CUSTOMER = {
-    "name": "张三丰",
-    "phone": "138 0013 8000",
-    "address": "山东省潍坊市诸城市密州街道幸福路18号",
-    "region_code": "370782",
-}
+CUSTOMER = ZHANG
 VIN = with_check_digit("LRDS6PEB0KR000001")
 # The person: none of these may remain anywhere the services keep the erased customer's records.
 SECRETS = ("13800138000", "00138000", "张三丰", "三丰", "幸福路", "密州街道")

@@ -329,28 +329,25 @@ class TestPendingUntilTheRouterRuns:
                 assert await eventually(status, within=30) == "accepted"
 
 
+def _network(code: str, name: str, kind: str, *, member: tuple[str, str]) -> dict[str, Any]:
+    """A `POST /v1/networks` body with one member (name, type)."""
+    return {"code": code, "name": name, "kind": kind, "members": [{"name": member[0], "type": member[1]}]}
+
+
 class TestInformationNetworks:
     async def test_registration_scope_visibility_and_quarterly_counts(self, infra: Infra) -> None:
         async with pipeline(infra) as p:
             await p.register_dealers(DEALER, "D002")  # only registered dealers write
             hq, d1, d2 = p.auth("hq_admin"), p.auth("dealer", "D001"), p.auth("dealer", "D002")
-            national = {
-                "code": "NET-CN-INS",
-                "name": "人保全国",
-                "kind": "fixed",
-                "members": [{"name": "中国人保", "type": "insurer"}],
-            }
+            national = _network("NET-CN-INS", "人保全国", "fixed", member=("中国人保", "insurer"))
             r = await p.intake.post("/v1/networks", json=national, headers=hq)
             assert r.status_code == 201, r.text
             assert (r.json()["scope"], r.json()["owner"]) == ("national", "HQ")
             r = await p.intake.post("/v1/networks", json=national, headers=hq)
             assert (r.status_code, r.json()["code"]) == (409, "network_exists")
-            regional = {
-                "code": "NET-SD-0007",
-                "name": "潍坊车管所",
-                "kind": "temporary",
-                "members": [{"name": "潍坊市车管所", "type": "vehicle_admin_office"}],
-            }
+            regional = _network(
+                "NET-SD-0007", "潍坊车管所", "temporary", member=("潍坊市车管所", "vehicle_admin_office")
+            )
             r = await p.intake.post("/v1/networks", json=regional, headers=d1)
             assert (r.json()["scope"], r.json()["owner"]) == ("regional", "D001")
             r = await p.intake.post("/v1/networks", json={**regional, "code": "X-1", "scope": "national"}, headers=d1)

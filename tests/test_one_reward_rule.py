@@ -9,6 +9,7 @@ was routed to, repeated and cancelled sales."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from dedup_router.models import Sale
 from dedup_router.sales import sale_body
-from dedup_router.sales_attribution import LeadView, VehicleView, attribute_sale
+from dedup_router.sales_attribution import Attribution, LeadView, VehicleView, attribute_sale
 from dedup_router.territories import DealerProfile, is_authorized
 from rewards_ledger.rewards import INFO_FEE, Claim, LeadState, SaleState, rewards_due
 
@@ -31,6 +32,8 @@ DEALERS = {
     "D003": DealerProfile.build(code="D003", territories=["3702"], product_lines=["tractor"], capability=40),
 }
 CODES = sorted(DEALERS)
+# The lead of every history: a tractor record entered at T0 that no protection covers.
+UNPROTECTED = {"lead_id": "L1", "protection_until": None, "entered_at": T0, "product_line": "tractor"}
 
 
 @dataclass(frozen=True)
@@ -56,17 +59,34 @@ def _lead(entrant: str | None, tier: str, authorized: str) -> LeadView:
     cross_region = entrant is not None and not is_authorized(DEALERS[entrant], REGION, "tractor")
     # The router's flag (cross_region.py): a new customer's cross-region retail record entered by a dealer.
     eligible = cross_region and tier == "retail"
-    return LeadView(
-        lead_id="L1",
-        entered_by=entrant,
-        assigned_dealer=authorized,
-        authorized_dealer=authorized,
-        cross_region=cross_region,
-        reward_eligible=eligible,
-        protection_until=None,
-        entered_at=T0,
-        product_line="tractor",
+    routed = {"entered_by": entrant, "assigned_dealer": authorized, "authorized_dealer": authorized}
+    return LeadView(**UNPROTECTED, **routed, cross_region=cross_region, reward_eligible=eligible)
+
+
+def _attribute(
+    lead: LeadView, vehicles: tuple[tuple[str, str], ...], *, claimed: frozenset[str] = frozenset(), **sale: Any
+) -> Attribution:
+    """The router's attribution of a sale (`sale`: seller, supplied_by, sold_at) of the Zhucheng customer, whose
+    authorized dealer is the lead's."""
+    return attribute_sale(
+        **sale,
+        region_code=REGION,
+        vehicles=[VehicleView(vin=v, product_line=line) for v, line in vehicles],
+        leads=[lead],
+        dealers=DEALERS,
+        customer_authorized_dealer=lead.authorized_dealer,
+        purchase_rewards_claimed=claimed,
     )
+
+
+# What the lead events tell the ledger of a lead, as attribution sees it.
+_LEDGER_KNOWS = ("lead_id", "entered_by", "authorized_dealer", "cross_region", "reward_eligible")
+
+
+def _ledger_state(lead: LeadView, *, tier: str, verified: bool) -> LeadState:
+    """What the ledger knows of the lead from its events (a new customer's record)."""
+    facts = {name: getattr(lead, name) for name in _LEDGER_KNOWS}
+    return LeadState(**facts, customer_id="C1", tier=tier, verified=verified, customer_existed=False)
 
 
 def _answered(sale: Sale) -> list[tuple[str, str, str | None, int]]:
@@ -97,69 +117,36 @@ def test_the_ledger_pays_what_the_answers_list_and_nothing_else(
             and any(r["kind"] == "purchase_reward" for r in s.rewards)
         )
         vehicles = tuple(zip(vins, spec.lines, strict=True))
-        attribution = attribute_sale(
-            seller=spec.seller,
-            supplied_by=spec.supplied_by,
-            sold_at=T0 + timedelta(days=spec.days_after_entry),
-            region_code=REGION,
-            vehicles=[VehicleView(vin=v, product_line=line) for v, line in vehicles],
-            leads=[lead],
-            dealers=DEALERS,
-            customer_authorized_dealer=authorized,
-            purchase_rewards_claimed=claimed,
-        )
+        sold = {
+            "seller": spec.seller,
+            "supplied_by": spec.supplied_by,
+            "sold_at": T0 + timedelta(days=spec.days_after_entry),
+        }
+        attribution = _attribute(lead, vehicles, claimed=claimed, **sold)
         # A confirmed sale (what the ledger hears of); a cancellation comes after the next sales were reported.
+        # Not yet stored: no confirmer, decision or cancellation (None).
         sale = Sale(
+            **sold,
+            **dataclasses.asdict(attribution),
             sale_id=f"S{i}",
             customer_id="C1",
-            seller=spec.seller,
-            supplied_by=spec.supplied_by,
-            sold_at=T0 + timedelta(days=spec.days_after_entry),
-            attributed_lead_id=attribution.attributed_lead_id,
-            credited_dealer=attribution.credited_dealer,
-            cross_region_exempt=attribution.cross_region_exempt,
-            violation=attribution.violation,
-            rewards=attribution.rewards,
-            explanation=attribution.explanation,
             status="attributed",
-            confirmer=None,
-            decided_at=None,
             created_at=T0,
-            cancelled_at=None,
         )
         router_sales.append(sale)
         # The event carries the claims as the router stored them; the ledger keeps them (handlers.py).
         claims = tuple(Claim.of(r) for r in sale.rewards)
-        ledger_sales.append(
-            SaleState(
-                sale_id=sale.sale_id,
-                seller=spec.seller,
-                supplied_by=spec.supplied_by,
-                sold_at=sale.sold_at,
-                vehicles=vehicles,
-                claims=claims,
-            )
-        )
+        ledger_sales.append(SaleState(**sold, sale_id=sale.sale_id, vehicles=vehicles, claims=claims))
     for i, spec in enumerate(specs):
         if spec.cancelled:
             router_sales[i].status = "cancelled"
-            ledger_sales[i] = SaleState(**{**_fields(ledger_sales[i]), "cancelled": True})
+            ledger_sales[i] = dataclasses.replace(ledger_sales[i], cancelled=True)
 
     promised = sorted(r for sale in router_sales for r in _answered(sale))
     for sale in router_sales:
         for reward in sale_body(sale)["rewards"]:
             assert reward["pending_on"] == ["record_verification"]  # confirmed: only the ledger's own fact waits
-    state = LeadState(
-        lead_id="L1",
-        customer_id="C1",
-        entered_by=entrant,
-        authorized_dealer=authorized,
-        reward_eligible=lead.reward_eligible,
-        cross_region=lead.cross_region,
-        tier=tier,
-        verified=verified,
-        customer_existed=False,
-    )
+    state = _ledger_state(lead, tier=tier, verified=verified)
     paid = sorted(
         (d.kind, d.dealer, d.vin, d.amount_fen) for d in rewards_due(state, ledger_sales) if d.kind != INFO_FEE
     )
@@ -168,42 +155,13 @@ def test_the_ledger_pays_what_the_answers_list_and_nothing_else(
         assert promised == []
 
 
-def _fields(sale: SaleState) -> dict[str, Any]:
-    return {name: getattr(sale, name) for name in SaleState.__slots__}
-
-
 def test_a_sale_before_the_record_is_neither_promised_nor_paid() -> None:
     """The review's example: the router answered `[]`, the ledger posted 10000 fen."""
     lead = _lead("D002", "retail", "D001")
-    attribution = attribute_sale(
-        seller="D001",
-        supplied_by="D001",
-        sold_at=T0 - timedelta(days=1),
-        region_code=REGION,
-        vehicles=[VehicleView(vin="V1", product_line="tractor")],
-        leads=[lead],
-        dealers=DEALERS,
-        customer_authorized_dealer="D001",
-        purchase_rewards_claimed=frozenset(),
-    )
+    sold = {"seller": "D001", "supplied_by": "D001", "sold_at": T0 - timedelta(days=1)}
+    vehicles = (("V1", "tractor"),)
+    attribution = _attribute(lead, vehicles, **sold)
     assert attribution.rewards == []
-    sale = SaleState(
-        sale_id="S1",
-        seller="D001",
-        supplied_by="D001",
-        sold_at=T0 - timedelta(days=1),
-        vehicles=(("V1", "tractor"),),
-        claims=tuple(Claim.of(r) for r in attribution.rewards),
-    )
-    state = LeadState(
-        lead_id="L1",
-        customer_id="C1",
-        entered_by="D002",
-        authorized_dealer="D001",
-        reward_eligible=True,
-        cross_region=True,
-        tier="retail",
-        verified=True,
-        customer_existed=False,
-    )
-    assert [d.kind for d in rewards_due(state, [sale])] == [INFO_FEE]
+    sale = SaleState(**sold, sale_id="S1", vehicles=vehicles, claims=tuple(Claim.of(r) for r in attribution.rewards))
+    assert (lead.cross_region, lead.reward_eligible) == (True, True)  # D002's retail record across regions
+    assert [d.kind for d in rewards_due(_ledger_state(lead, tier="retail", verified=True), [sale])] == [INFO_FEE]

@@ -9,14 +9,12 @@ Bounded for CI: a few examples per operation and a time limit per run (the whole
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, from_schema
 from schemathesis.engine.events import EngineEvent, NonFatalError, ScenarioFinished
@@ -29,7 +27,14 @@ from hq_console.app import create_app as console_app
 from hq_console.settings import ConsoleSettings
 from lead_intake.app import create_app as intake_app
 from lead_intake.settings import IntakeSettings
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, service_settings
+from leadnet_shared.testing import (
+    Infra,
+    eventually,
+    fresh_database,
+    new_topic_prefix,
+    service_settings,
+    serving_on_loopback,
+)
 from notifier.app import create_app as notifier_app
 from notifier.settings import NotifierSettings
 from rewards_ledger.app import create_app as ledger_app
@@ -49,23 +54,6 @@ SERVICES: list[tuple[str, type[Any], str, Any]] = [
 ]
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance")
 SECONDS_PER_RUN = 10  # 6 services x 2 tokens: 2 minutes of the 4 the test may take
-
-
-@asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    """The app on a real uvicorn server on this loop (lifespan included); its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # startup failed: raise its error
-        await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def run_schemathesis(base_url: str, token: str) -> list[str]:
@@ -111,7 +99,7 @@ async def test_every_service_answers_what_its_document_says(infra: Infra) -> Non
         for name, settings_cls, package, factory in SERVICES:
             databases[name] = await fresh_database(infra.database_server_url, package)
             settings = service_settings(settings_cls, infra, database_url=databases[name], topic_prefix=prefix)
-            urls[name] = await stack.enter_async_context(served(factory(settings)))
+            urls[name] = await stack.enter_async_context(serving_on_loopback(factory(settings), lifespan="on"))
         # The dealer token is a registered dealer's, so its writes are checked past the dealer-status rule.
         async with httpx.AsyncClient(base_url=urls["dedup-router"], headers=infra.auth("hq_admin")) as router:
             assert (await router.post("/v1/dealers", json=dealer_body("D001"))).status_code == 201

@@ -16,19 +16,13 @@ from dedup_router.vin import with_check_digit
 from leadnet_shared.clock import FrozenClock, SystemClock
 from leadnet_shared.events import TOPICS, Envelope
 from leadnet_shared.testing import Infra, eventually
-from tests.fixtures import DEALERS_WITH_DUMPS, lead_record, registry_vehicle
+from tests.fixtures import DEALERS_WITH_DUMPS, ZHANG, lead_record, registry_vehicle
 from tests.pipeline import Pipeline, pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-RETAIL = {
-    "name": "张三丰",
-    "phone": "138 0013 8000",
-    "address": "山东省潍坊市诸城市密州街道幸福路18号",
-    "region_code": "370782",
-    "tier": "retail",
-}
+RETAIL = {**ZHANG, "tier": "retail"}
 BIG = {
     "name": "欧阳明远",
     "phone": "139 0013 9000",

@@ -8,10 +8,8 @@ which consumers dedupe; what must never happen is a second, different `task.due`
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -27,7 +25,14 @@ import pytest
 from leadnet_shared.events import TASKS
 from leadnet_shared.infra import free_port
 from leadnet_shared.settings import to_plain_url
-from leadnet_shared.testing import Infra, fresh_database, new_topic_prefix, read_from_beginning, topic_reader
+from leadnet_shared.testing import (
+    Infra,
+    fresh_database,
+    new_topic_prefix,
+    read_from_beginning,
+    service_process,
+    topic_reader,
+)
 from tests.scheduler_harness import TASK_COLUMNS, open_callback_row
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -40,7 +45,6 @@ def replica(
     infra: Infra, *, database_url: str, prefix: str, port: int, batch: int
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
-        **os.environ,
         "LEADNET_ENV": "test",
         "LEADNET_SCHEDULER_DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
@@ -52,22 +56,8 @@ def replica(
         "LEADNET_LOG_JSON": "false",
         "LEADNET_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "followup_scheduler", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with service_process("followup_scheduler", env) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def wait_ready(port: int, proc: subprocess.Popen[bytes], within: float = 90) -> None:

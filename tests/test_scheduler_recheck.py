@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadnet_shared.events import LEADS, LeadReassigned, LeadReturned
-from leadnet_shared.testing import Infra, eventually
+from leadnet_shared.events import LeadReturned
+from leadnet_shared.testing import Infra, eventually, lead_event, reassigned_event
 from tests.scheduler_harness import Scheduler, scheduler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -17,16 +17,8 @@ T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 
 
 async def _return(s: Scheduler, lead_id: str, customer_id: str, round_: int) -> None:
-    event = LeadReturned(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by="D002",
-        assigned_dealer="D001",
-        return_round=round_,
-        reason="空号",
-        returned_at=s.clock.now(),
-    )
-    await s.publish(LEADS, "leadnet.lead.returned", event, key=customer_id)
+    returned = {"return_round": round_, "reason": "空号", "returned_at": s.clock.now()}
+    await s.publish(lead_event(LeadReturned, lead_id, customer_id, entered_by="D002", **returned), key=customer_id)
 
 
 async def _rechecks(s: Scheduler, lead_id: str) -> list[dict[str, object]]:
@@ -48,41 +40,29 @@ class TestRecheckTask:
             assert task["due_at"] == T0 + timedelta(days=3)  # policy recheck.toml, a working day
             assert str(task["reason"]).startswith("hq_return #1: 空号")
 
-            moved = LeadReassigned(
-                lead_id=lead_id,
-                customer_id=customer_id,
+            moved = reassigned_event(
+                lead_id,
+                customer_id,
                 entered_by="D002",
-                assigned_dealer="D003",
                 from_dealer="D001",
                 to_dealer="D003",
-                reason="dealer_withdrawn",
-                reassigned_at=s.clock.now(),
+                at=s.clock.now(),
                 lead_version=2,
             )
-            await s.publish(LEADS, "leadnet.lead.reassigned", moved, key=customer_id)
+            await s.publish(moved, key=customer_id)
             await eventually(
                 lambda: s.scalar("SELECT assigned_dealer = 'D003' FROM leads WHERE lead_id = :l", l=lead_id)
             )
             assert await s.scalar("SELECT dealer FROM tasks WHERE task_id = :t", t=task["task_id"]) == "D002"
             assert len(await _rechecks(s, lead_id)) == 1
 
-            r = await s.http.post(
-                f"/v1/tasks/{task['task_id']}/complete",
-                json={"outcome": "confirmed", "corrections": {"customer": {"tier": "gold_silver"}}},
-                headers=s.auth("dealer", "D003"),
-            )
+            tier_corrected = {"customer": {"tier": "gold_silver"}}
+            r = await s.complete(task["task_id"], "D003", outcome="confirmed", corrections=tier_corrected)
             assert r.status_code == 404  # the lead's new dealer does not see the entrant's recheck
-            r = await s.http.post(
-                f"/v1/tasks/{task['task_id']}/complete",
-                json={"outcome": "confirmed", "corrections": {"customer": {"phone": "13900139000"}}},
-                headers=s.auth("dealer", "D002"),
-            )
+            phone = {"customer": {"phone": "13900139000"}}
+            r = await s.complete(task["task_id"], "D002", outcome="confirmed", corrections=phone)
             assert r.status_code == 422 and r.json()["errors"][0]["field"] == "/corrections/customer/phone"
-            r = await s.http.post(
-                f"/v1/tasks/{task['task_id']}/complete",
-                json={"outcome": "confirmed", "corrections": {"customer": {"tier": "gold_silver"}}},
-                headers=s.auth("dealer", "D002"),
-            )
+            r = await s.complete(task["task_id"], "D002", outcome="confirmed", corrections=tier_corrected)
             assert r.status_code == 200, r.text
             [reopened] = await s.outbox("leadnet.lead.reopened")
             assert reopened["data"]["return_round"] == 1 and reopened["data"]["corrected"] == ["customer"]

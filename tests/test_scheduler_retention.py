@@ -19,11 +19,7 @@ NOTES = "张三丰说下个月再联系, 电话 13800138000"
 
 async def _complete_first_task(s: Scheduler, lead_id: str, notes: str) -> str:
     task = (await s.tasks_of(lead_id))[0]
-    r = await s.http.post(
-        f"/v1/tasks/{task['task_id']}/complete",
-        json={"outcome": "within_6_months", "info_verified": False, "notes": notes},
-        headers=s.auth("dealer", "D001"),
-    )
+    r = await s.complete(task["task_id"], outcome="within_6_months", info_verified=False, notes=notes)
     assert r.status_code == 200, r.text
     return str(task["task_id"])
 

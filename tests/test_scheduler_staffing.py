@@ -238,11 +238,7 @@ class TestPromotionResult:
                 tasks, (acted + timedelta(days=2), acted + timedelta(days=2, seconds=1)), strict=False
             ):
                 s.clock.set(reported)
-                r = await s.http.post(
-                    f"/v1/tasks/{task_id}/complete",
-                    json={"outcome": "within_2_months", "action_at": acted.isoformat()},
-                    headers=s.auth("dealer", "D001"),
-                )
+                r = await s.complete(task_id, outcome="within_2_months", action_at=acted.isoformat())
                 assert r.status_code == 200, r.text
                 outcomes.append(r.json()["task"])
             on_time, late = outcomes
@@ -254,9 +250,7 @@ class TestPromotionResult:
             # Without action_at the action is taken to have happened at the task's due time.
             third = await task_row(s, leads[2])
             s.clock.set(third["due_at"].astimezone(SHANGHAI) + timedelta(days=2, seconds=1))
-            r = await s.http.post(
-                f"/v1/tasks/{tasks[2]}/complete", json={"outcome": "within_2_months"}, headers=s.auth("dealer", "D001")
-            )
+            r = await s.complete(tasks[2], outcome="within_2_months")
             assert (at(r.json()["task"]["action_at"]), r.json()["task"]["result_late"]) == (
                 third["due_at"].astimezone(SHANGHAI),
                 True,
@@ -270,11 +264,7 @@ class TestPromotionResult:
                 (callback, MONDAY, "not_allowed"),
                 (promotion, MONDAY + timedelta(hours=1), "out_of_range"),
             ):
-                r = await s.http.post(
-                    f"/v1/tasks/{task_id}/complete",
-                    json={"outcome": "within_2_months", "action_at": action_at.isoformat()},
-                    headers=s.auth("dealer", "D001"),
-                )
+                r = await s.complete(task_id, outcome="within_2_months", action_at=action_at.isoformat())
                 assert r.status_code == 422, r.text
                 assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("/action_at", code)]
 

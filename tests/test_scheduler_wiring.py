@@ -18,11 +18,9 @@ from leadnet_shared.events import (
     Envelope,
     FleetLine,
     LeadClosed,
-    LeadReassigned,
     TaskEvent,
-    make_envelope,
 )
-from leadnet_shared.testing import Infra, eventually
+from leadnet_shared.testing import Infra, envelope, eventually, lead_event, reassigned_event
 from tests.scheduler_harness import Scheduler, accepted_lead, scheduler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -38,11 +36,7 @@ def at(value: Any) -> datetime:
 async def complete(
     s: Scheduler, task_id: str, outcome: str, *, dealer: str = "D001", verified: bool = False
 ) -> dict[str, Any]:
-    r = await s.http.post(
-        f"/v1/tasks/{task_id}/complete",
-        json={"outcome": outcome, "info_verified": verified},
-        headers=s.auth("dealer", dealer),
-    )
+    r = await s.complete(task_id, dealer, outcome=outcome, info_verified=verified)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
@@ -216,9 +210,7 @@ class TestOutcomes:
             await complete(s, nxt["task_id"], "within_2_months", verified=True)
             [verified] = await s.outbox("leadnet.lead.verified")
             assert (verified["data"]["lead_id"], verified["data"]["task_id"]) == (lead, task["task_id"])
-            r = await s.http.post(
-                f"/v1/tasks/{task['task_id']}/complete", json={"outcome": "bought"}, headers=s.auth("dealer", "D001")
-            )
+            r = await s.complete(task["task_id"], outcome="bought")
             assert r.status_code == 409 and r.json()["code"] == "task_not_open"
 
     async def test_bought_starts_maintenance_and_a_repurchase_reminder_from_the_fleet(self, infra: Infra) -> None:
@@ -387,36 +379,12 @@ class TestABurstOfLeadEvents:
                 )
             queued_id, queued_customer, _ = leads[0]
             closed_id, closed_customer, _ = leads[1]
-            envelopes.append(
-                make_envelope(
-                    data=LeadReassigned(
-                        lead_id=queued_id,
-                        customer_id=queued_customer,
-                        to_dealer="D003",
-                        reason="dealer_withdrawn",
-                        reassigned_at=MONDAY,
-                    ),
-                    event_type="leadnet.lead.reassigned",
-                    source="/test",
-                    time=MONDAY,
-                    subject=queued_customer,
-                )
-            )
-            envelopes.append(
-                make_envelope(
-                    data=LeadClosed(
-                        lead_id=closed_id, customer_id=closed_customer, reason="invalid_information", closed_at=MONDAY
-                    ),
-                    event_type="leadnet.lead.closed",
-                    source="/test",
-                    time=MONDAY,
-                    subject=closed_customer,
-                )
-            )
-            envelopes.append(envelopes[5])  # a redelivery
+            moved = reassigned_event(queued_id, queued_customer, to_dealer="D003", at=MONDAY)
+            closed = lead_event(LeadClosed, closed_id, closed_customer, reason="invalid_information", closed_at=MONDAY)
+            envelopes += [envelope(moved, at=MONDAY), envelope(closed, at=MONDAY), envelopes[5]]  # [5]: a redelivery
             # One key, one partition: the consumer sees them in this order, most of them in one poll.
-            for envelope in envelopes:
-                await s.producer.send(s.prefix + LEADS, envelope.to_bytes(), key=b"burst")
+            for event in envelopes:
+                await s.producer.send(s.prefix + LEADS, event.to_bytes(), key=b"burst")
             await s.producer.flush()
 
             async def all_taken_in() -> bool:

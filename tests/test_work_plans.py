@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from leadnet_shared.clock import SHANGHAI
-from leadnet_shared.events import DEALERS, LEADS, PLANS, CustomerTierChanged, DealerUpserted
+from leadnet_shared.events import PLANS, CustomerTierChanged, DealerUpserted
 from leadnet_shared.testing import Infra, eventually, topic_reader
 from tests.pipeline import personal_data_on_topics
 from tests.scheduler_harness import Scheduler, scheduler
@@ -44,7 +44,7 @@ async def dealer_in(s: Scheduler, code: str, territory: str) -> None:
         capability=50,
         updated_at=s.clock.now(),
     )
-    await s.publish(DEALERS, "leadnet.dealer.upserted", event, key=code)
+    await s.publish(event, key=code)
     await eventually(lambda: s.scalar("SELECT count(*) FROM plan_dealer_units WHERE dealer = :c", c=code))
 
 
@@ -168,7 +168,7 @@ class TestApprovalChain:
                 reason="correction",
                 changed_at=s.clock.now(),
             )
-            await s.publish(LEADS, "leadnet.customer.tier_changed", change, key=line["customer_id"])
+            await s.publish(change, key=line["customer_id"])
 
             async def retiered() -> bool:
                 tier = await s.scalar("SELECT tier FROM tasks WHERE task_id = :t", t=line["task_id"])

@@ -9,17 +9,22 @@ Environment: `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` use existing servers; `L
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import random
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack
 
 import asyncpg
 import pytest
@@ -33,9 +38,17 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord
     from sqlalchemy import MetaData, Table
 
+    from leadnet_shared.app import Runtime
+    from leadnet_shared.clock import Clock
     from leadnet_shared.consumer import BatchHandler, ConsumerLoop
     from leadnet_shared.db import Database
-    from leadnet_shared.events import Envelope
+    from leadnet_shared.events import Envelope, EventData, LeadAccepted, LeadFacts, LeadReassigned, SaleAttributed
+    from leadnet_shared.outbox import Outbox
+    from leadnet_shared.settings import ServiceSettings
+
+
+T = TypeVar("T")
+F = TypeVar("F", bound="LeadFacts")
 
 
 class Claims(TypedDict, total=False):
@@ -228,6 +241,130 @@ def lead_closed(lead_id: str = "L1", *, subject: str = "C1", padding: int = 0) -
     return make_envelope(data=data, event_type="leadnet.lead.closed", source="/test", time=now, subject=subject)
 
 
+def polls(events: Sequence[T], cuts: Iterable[int]) -> list[Sequence[T]]:
+    """`events` cut into consecutive polls at the positions `cuts` (those at or past the end are ignored)."""
+    bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
+    return [events[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """An order in which a consumer may receive a history: shuffled, some facts again, cut into polls (Hypothesis
+    draws it: `arrivals()`)."""
+
+    order: random.Random
+    cuts: set[int]
+    again: list[int]
+
+    def polls(self, history: Sequence[T]) -> list[Sequence[T]]:
+        delivered = list(history)
+        self.order.shuffle(delivered)
+        delivered += [history[i % len(history)] for i in self.again]  # as a replay under new ids brings them again
+        return polls(delivered, self.cuts)
+
+    async def deliver(self, db: Database, handler: BatchHandler, history: Sequence[Envelope]) -> None:
+        """Each poll to `handler` in its own transaction, as the consumer hands them (without the broker)."""
+        for poll in self.polls(history):
+            async with db.transaction() as session:
+                await handler(session, list(poll))
+
+
+def arrivals(*, cuts_below: int = 7, again: bool = True) -> Any:
+    """Hypothesis' strategy of `Arrival`s: up to three cuts below `cuts_below`, up to three facts again."""
+    from hypothesis import strategies as st
+
+    return st.builds(
+        Arrival,
+        order=st.randoms(use_true_random=False),
+        cuts=st.sets(st.integers(1, cuts_below - 1), max_size=3),
+        again=st.lists(st.integers(0, 3), max_size=3 if again else 0),
+    )
+
+
+def envelope(
+    data: EventData, *, at: datetime, subject: str | None = None, source: str | None = None, event_id: str | None = None
+) -> Envelope:
+    """`data` in its envelope as its producer publishes it: the source of the service `access.py` names as the
+    type's producer (what a consumer that checks sources accepts) and, unless given, the event's customer as the
+    subject (the key of a lead's or a sale's events)."""
+    from leadnet_shared.access import trusted_sources
+    from leadnet_shared.events import make_envelope
+
+    event_type = type(data).event_type()
+    source = source or trusted_sources([event_type])[event_type]
+    subject = subject or getattr(data, "customer_id", None)
+    return make_envelope(data=data, source=source, time=at, subject=subject, event_id=event_id)
+
+
+def lead_event(
+    model: type[F],
+    lead_id: str = "L1",
+    customer_id: str = "C1",
+    *,
+    dealer: str | None = "D001",
+    entered_by: str | None = "D001",
+    **fields: Any,
+) -> F:
+    """A public lead event of `model` on a lead `entered_by` entered, assigned to its authorized `dealer` (None: the
+    HQ queue); `fields`: the other fields of `model` a test is about."""
+    facts = {"assigned_dealer": dealer, "authorized_dealer": dealer, **fields}
+    return model(lead_id=lead_id, customer_id=customer_id, entered_by=entered_by, **facts)
+
+
+def accepted_event(lead_id: str = "L1", customer_id: str = "C1", *, at: datetime, **fields: Any) -> LeadAccepted:
+    """The router's verdict on a lead (`lead_event`'s defaults)."""
+    from leadnet_shared.events import LeadAccepted
+
+    return lead_event(LeadAccepted, lead_id, customer_id, accepted_at=at, **fields)
+
+
+def reassigned_event(
+    lead_id: str = "L1", customer_id: str = "C1", *, to_dealer: str | None, at: datetime, **fields: Any
+) -> LeadReassigned:
+    """The router moving a lead to `to_dealer` (its assigned and authorized dealer from then on) because the dealer
+    withdrew; `fields`: `from_dealer` and the other fields a test is about."""
+    from leadnet_shared.events import LeadReassigned
+
+    fields = {"reason": "dealer_withdrawn", **fields}
+    return lead_event(
+        LeadReassigned, lead_id, customer_id, dealer=to_dealer, to_dealer=to_dealer, reassigned_at=at, **fields
+    )
+
+
+def sale_event(
+    sale_id: str = "S1",
+    customer_id: str = "C1",
+    *,
+    seller: str = "D001",
+    at: datetime,
+    vehicles: Sequence[tuple[str, str | None]] = (("LFWSRXRJ0N1000001", "tractor"),),
+    **fields: Any,
+) -> SaleAttributed:
+    """The router's attribution of a sale of `vehicles` (VIN, product line); `fields`: the other fields of
+    `SaleAttributed` a test is about."""
+    from leadnet_shared.events import SaleAttributed, SoldVehicle
+
+    sold = [SoldVehicle(vin=vin, product_line=line) for vin, line in vehicles]
+    return SaleAttributed(sale_id=sale_id, customer_id=customer_id, seller=seller, sold_at=at, vehicles=sold, **fields)
+
+
+def lead_history(
+    lead_id: str, customer_id: str, moves: list[str | None], *, at: datetime, step: timedelta, **accepted: Any
+) -> list[Envelope]:
+    """What the router publishes for one lead of D001's: accepted at `at` (version 1), then one reassignment per
+    move, `step` apart (version 2, 3, ...); `accepted`: more fields of the verdict."""
+    events = [
+        envelope(accepted_event(lead_id, customer_id, at=at, rule="in_region", lead_version=1, **accepted), at=at)
+    ]
+    for version, (from_dealer, to_dealer) in enumerate(itertools.pairwise(["D001", *moves]), start=2):
+        moved_at = at + version * step
+        moved = reassigned_event(
+            lead_id, customer_id, from_dealer=from_dealer, to_dealer=to_dealer, at=moved_at, lead_version=version
+        )
+        events.append(envelope(moved, at=moved_at))
+    return events
+
+
 def lead_consumer(
     infra: Infra,
     db: Database,
@@ -301,39 +438,38 @@ async def first_messages(bootstrap: str, topic: str, count: int) -> list[Consume
 
 
 def dead_lettering_consumer(
-    infra: Infra,
-    db: Database,
-    topic: str,
-    handler: BatchHandler,
-    *,
-    prefix: str,
-    inbox: Table,
-    outbox: Table,
-    max_attempts: int,
-    **options: Any,
+    infra: Infra, db: Database, topic: str, handler: BatchHandler, *, prefix: str, max_attempts: int, **options: Any
 ) -> ConsumerLoop:
-    """`lead_consumer` that parks an event after `max_attempts` onto the prefix's own dead-letter topic, with short
-    retry backoffs and replays every 0.2 s (`options` override)."""
+    """`lead_consumer` (`options`: its inbox and outbox, and overrides) that parks an event after `max_attempts`
+    onto the prefix's own dead-letter topic, with short retry backoffs and replays every 0.2 s."""
     from leadnet_shared.events import DEAD_LETTERS
 
-    return lead_consumer(
-        infra,
-        db,
-        topic,
-        handler,
-        prefix=prefix,
-        inbox=inbox,
-        outbox=outbox,
-        dead_letter_topic=prefix + DEAD_LETTERS,
-        max_attempts=max_attempts,
-        **{"retry_backoff": 0.01, "replay_interval": 0.2, **options},
-    )
+    options = {"retry_backoff": 0.01, "replay_interval": 0.2, "max_attempts": max_attempts, **options}
+    return lead_consumer(infra, db, topic, handler, prefix=prefix, dead_letter_topic=prefix + DEAD_LETTERS, **options)
 
 
 async def new_topic_prefix(bootstrap: str, *, partitions: int = 3) -> str:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(bootstrap, prefix=prefix, partitions=partitions)
     return prefix
+
+
+def handler_runtime(
+    settings: ServiceSettings,
+    db: Database,
+    tables: tuple[Table, Table, Table],
+    *,
+    clock: Clock,
+    outbox: Outbox | None = None,
+) -> Runtime:
+    """A service's runtime without its app, for handing events straight to its handlers: its kit tables (outbox,
+    inbox, state) and, unless given, an outbox without a topic prefix."""
+    from leadnet_shared.app import Runtime
+    from leadnet_shared.consumer import Inbox
+    from leadnet_shared.outbox import Outbox
+
+    outbox = outbox or Outbox(tables[0])
+    return Runtime(settings=settings, db=db, outbox=outbox, inbox=Inbox(tables[1]), tables=tables, clock=clock)
 
 
 def service_settings(
@@ -379,6 +515,48 @@ async def running(app: Any) -> AsyncIterator[Any]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@contextmanager
+def service_process(package: str, env: dict[str, str], *, graceful: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m <package> serve` as a real process, `env` added to this one's environment, its output discarded.
+    Stopped on exit unless the test ended it: as an orchestrator stops a pod (SIGTERM, SIGKILL after 30 s), or at
+    once (SIGKILL) when not `graceful`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", package, "serve"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None and graceful:
+            proc.send_signal(signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@asynccontextmanager
+async def serving_on_loopback(app: Any, *, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
+    """`app` on a real uvicorn server on 127.0.0.1 (this loop, any free port); its base URL. Stopped on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # startup failed: raise its error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def eventually(predicate: Any, *, within: float = 15.0, interval: float = 0.05) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sized
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, text
@@ -46,6 +47,14 @@ def _event(lead_id: str) -> Envelope:
     return lead_closed(lead_id, subject=lead_id)
 
 
+async def _published(infra: Infra, events: list[Envelope], *, partitions: int = 1) -> tuple[Database, str, str]:
+    """A fresh database, and a new topic prefix whose leads topic holds `events`: (database, prefix, topic)."""
+    db = await _database(infra)
+    prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=partitions)
+    await _publish(infra, prefix + LEADS, events)
+    return db, prefix, prefix + LEADS
+
+
 async def _publish(infra: Infra, topic: str, events: list[Envelope]) -> None:
     producer = await start_producer(infra.bootstrap_servers)
     try:
@@ -57,26 +66,10 @@ async def _publish(infra: Infra, topic: str, events: list[Envelope]) -> None:
 
 
 def _loop(
-    infra: Infra,
-    db: Database,
-    topic: str,
-    handler: BatchHandler,
-    *,
-    prefix: str,
-    name: str = "reliable",
-    **options: object,
+    infra: Infra, db: Database, topic: str, handler: BatchHandler, *, prefix: str, **options: Any
 ) -> ConsumerLoop:
-    return lead_consumer(
-        infra,
-        db,
-        topic,
-        handler,
-        prefix=prefix,
-        inbox=INBOX,
-        outbox=OUTBOX,
-        name=name,
-        **{"retry_backoff": 0.05, **options},
-    )
+    options = {"name": "reliable", "retry_backoff": 0.05, **options}
+    return lead_consumer(infra, db, topic, handler, prefix=prefix, inbox=INBOX, outbox=OUTBOX, **options)
 
 
 async def _book(db: Database) -> list[tuple[str, int]]:
@@ -93,11 +86,8 @@ class TestRebalance:
     async def test_a_partition_revoked_mid_batch_loses_nothing_and_handles_nothing_twice(self, infra: Infra) -> None:
         """The second member joins while the first is inside a slow batch: the first finishes and commits before
         the partitions move, survives the rebalance, and every event is handled exactly once across both."""
-        db = await _database(infra)
-        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=4)
-        topic = prefix + LEADS
         events = [_event(f"L{i}") for i in range(400)]
-        await _publish(infra, topic, events)
+        db, prefix, topic = await _published(infra, events, partitions=4)
         in_batch = asyncio.Event()
         handled: list[str] = []
 
@@ -141,10 +131,7 @@ class TestRetriesAndDeadLetters:
     async def test_a_lock_timeout_is_retried_until_it_passes(self, infra: Infra) -> None:
         """A row held by someone else: the handler's lock wait times out (SQLSTATE 55P03) again and again, more
         times than a permanent error is allowed, and succeeds once the row is free; nothing is dead-lettered."""
-        db = await _database(infra)
-        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
-        topic = prefix + LEADS
-        event = _event("L1")
+        db, prefix, topic = await _published(infra, [_event("L1")])
         tries: list[str] = []
 
         async def locking(session: AsyncSession, envelopes: list[Envelope]) -> None:
@@ -156,7 +143,6 @@ class TestRetriesAndDeadLetters:
 
         async with db.sessions() as holder, holder.begin():  # a long transaction holds the row
             await holder.execute(text("SELECT id FROM contended WHERE id = 1 FOR UPDATE"))
-            await _publish(infra, topic, [event])
             loop = _loop(
                 infra, db, topic, locking, prefix=prefix, max_attempts=2, retryable_attempts=100, retry_backoff_cap=0.2
             )
@@ -174,17 +160,13 @@ class TestRetriesAndDeadLetters:
         await db.dispose()
 
     async def test_a_permanent_error_is_dead_lettered_with_a_count_that_outlives_the_loop(self, infra: Infra) -> None:
-        db = await _database(infra)
-        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
-        topic = prefix + LEADS
-        poison = _event("poison")
+        db, prefix, topic = await _published(infra, [_event("poison")])
         tries: list[int] = []
 
         async def failing(session: AsyncSession, envelopes: list[Envelope]) -> None:
             tries.append(len(envelopes))
             raise ValueError("this event can never be applied")
 
-        await _publish(infra, topic, [poison])
         first = _loop(infra, db, topic, failing, prefix=prefix, max_attempts=3, retry_backoff=30)
         task = asyncio.create_task(first.run())
         await eventually(lambda: _tried(tries, 1))
@@ -203,10 +185,7 @@ class TestRetriesAndDeadLetters:
     async def test_a_message_that_kills_the_process_is_counted_and_dead_lettered(self, infra: Infra) -> None:
         """The handler never returns (the process is killed inside it, e.g. out of memory): each run counted the
         attempt before calling it, so after `max_attempts` deaths the next process dead-letters it unrun."""
-        db = await _database(infra)
-        prefix = await new_topic_prefix(infra.bootstrap_servers, partitions=1)
-        topic = prefix + LEADS
-        await _publish(infra, topic, [_event("killer")])
+        db, prefix, topic = await _published(infra, [_event("killer")])
         entered = asyncio.Event()
 
         async def killing(session: AsyncSession, envelopes: list[Envelope]) -> None:

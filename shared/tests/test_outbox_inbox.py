@@ -271,18 +271,9 @@ class TestBatchInbox:
     async def _loop(
         self, infra: Infra, db: Database, topic: str, *, prefix: str, handler: BatchHandler
     ) -> ConsumerLoop:
-        loop = dead_lettering_consumer(
-            infra,
-            db,
-            topic,
-            handler,
-            prefix=prefix,
-            inbox=INBOX,
-            outbox=OUTBOX,
-            max_attempts=2,
-            name="batch-consumer",
-            replay_interval=5.0,  # ConsumerLoop's default: these tests need no quick replays
-        )
+        # Replays every 5 s, ConsumerLoop's default: these tests need no quick replays.
+        options = {"inbox": INBOX, "outbox": OUTBOX, "name": "batch-consumer", "replay_interval": 5.0}
+        loop = dead_lettering_consumer(infra, db, topic, handler, prefix=prefix, max_attempts=2, **options)
         await loop.start()
         return loop
 

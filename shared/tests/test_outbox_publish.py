@@ -4,6 +4,7 @@ catalogue, the prefix and source from the deployment; the set-based writer build
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -123,20 +124,27 @@ _TASK_ROWS = """
     SELECT count(*) FROM written"""
 
 
+def _task_events_sql(event: type[TaskEvent], *, time: str, **data: str) -> str:
+    """The set-based writer over `_TASK_ROWS`' rows, keyed by and about each row's customer."""
+    return insert_select_sql(
+        event, rows="events", event_id="event_id", key="customer_id", subject="customer_id", time=time, data=data
+    )
+
+
+def _overdue(event_id: str, **task: Any) -> Outgoing:
+    """What a row of `_TASK_ROWS` is as an event built in Python: an open callback due and overdue `NOW`."""
+    event = TaskOverdue(**task, kind="callback", due_at=NOW, status="open", occurred_at=NOW)
+    return Outgoing(event, key=event.customer_id, subject=event.customer_id, event_id=event_id)
+
+
 class TestPublishSelected:
     async def test_sql_built_events_are_the_envelopes_publish_builds(self, infra: Infra) -> None:
         db = await _database(infra)
         outbox = Outbox(OUTBOX, topic_prefix="t2.", source="/leadnet/scheduler")
         statement = text(
             _TASK_ROWS.format(
-                insert=insert_select_sql(
-                    TaskEvent,
-                    rows="events",
-                    event_id="event_id",
-                    key="customer_id",
-                    subject="customer_id",
-                    time="CAST(:now AS timestamptz)",
-                    data={"occurred_at": "CAST(:now AS timestamptz)"},
+                insert=_task_events_sql(
+                    TaskEvent, time="CAST(:now AS timestamptz)", occurred_at="CAST(:now AS timestamptz)"
                 )
             )
         )
@@ -148,41 +156,23 @@ class TestPublishSelected:
             assert session.info["outbox_dirty"]
         sql_rows = await _rows(db)
 
-        expected = [
-            Outgoing(
-                TaskOverdue(
-                    task_id="T1",
-                    lead_id="L1",
-                    customer_id="C1",
-                    dealer="D001",
-                    kind="callback",
-                    due_at=NOW,
-                    status="open",
-                    reason="manual",
-                    occurred_at=NOW,
-                    position="marketing_consultant",
-                    method="phone",
-                    accompany=["salesman"],
-                    region_code="370782",
-                    product_line="tractor",
-                    tier="gold",
-                    horizon="within_2_weeks",
-                    entered_by="D002",
-                    escalate_at=NOW,
-                ),
-                key="C1",
-                subject="C1",
-                event_id="E1",
-            ),
-            Outgoing(
-                TaskOverdue(
-                    task_id="T2", customer_id="C2", kind="callback", due_at=NOW, status="open", occurred_at=NOW
-                ),
-                key="C2",
-                subject="C2",
-                event_id="E2",
-            ),
-        ]
+        t1 = {
+            "task_id": "T1",
+            "lead_id": "L1",
+            "customer_id": "C1",
+            "dealer": "D001",
+            "reason": "manual",
+            "position": "marketing_consultant",
+            "method": "phone",
+            "accompany": ["salesman"],
+            "region_code": "370782",
+            "product_line": "tractor",
+            "tier": "gold",
+            "horizon": "within_2_weeks",
+            "entered_by": "D002",
+            "escalate_at": NOW,
+        }
+        expected = [_overdue("E1", **t1), _overdue("E2", task_id="T2", customer_id="C2")]
         for row, outgoing in zip(sql_rows, expected, strict=True):
             python = outbox.row(outgoing, time=NOW)
             assert (row["topic"], row["aggregate_type"], row["aggregate_id"], row["event_type"]) == (
@@ -200,20 +190,10 @@ class TestPublishSelected:
 
     def test_a_payload_field_without_a_column_expression_is_refused(self) -> None:
         with pytest.raises(ValueError, match="has no fields"):
-            insert_select_sql(
-                TaskDue,
-                rows="events",
-                event_id="event_id",
-                key="customer_id",
-                subject="customer_id",
-                time="now()",
-                data={"due": "now()"},
-            )
+            _task_events_sql(TaskDue, time="now()", due="now()")
 
     def test_the_sql_envelope_names_every_field_of_a_task_payload(self) -> None:
-        sql = insert_select_sql(
-            TaskEvent, rows="events", event_id="event_id", key="customer_id", subject="customer_id", time="now()"
-        )
+        sql = _task_events_sql(TaskEvent, time="now()")
         for name in TaskEvent.model_fields:
             assert f"'{name}', {name}" in sql
         assert TASKS not in sql, "the topic (with its prefix) is bound at run time, not baked into the text"

@@ -11,7 +11,6 @@ protection (and its expiry a month later) and capability sharing all happen insi
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy import text
 from dedup_router.batch_routing import route_leads
 from dedup_router.routing import DealersChanged
 from leadnet_shared.events import LeadSubmitted
-from leadnet_shared.testing import Infra
+from leadnet_shared.testing import Infra, polls
 
 from .conftest import T0, RouterDb, new_router_db
 
@@ -172,10 +171,9 @@ class TestBatchGivesTheSequentialVerdicts:
                 await rdb.route(event, now=NOW)
 
         one_by_one = [await sequential.route(event, now=NOW) for event in events]
-        bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
         together: list[Any] = []
-        for start, end in itertools.pairwise(bounds):
-            together += await batched.route_batch(events[start:end], now=NOW)
+        for poll in polls(events, cuts):
+            together += await batched.route_batch(list(poll), now=NOW)
 
         assert [lead is not None for lead in together] == [lead is not None for lead in one_by_one]
         got, want = await _verdicts(batched), await _verdicts(sequential)

@@ -3,7 +3,6 @@ not, and the final state does not depend on the order closed / returned / reopen
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from dedup_router.hq_queue import reroute_queued_customers
 from dedup_router.life_cycle import apply_life_cycle
 from dedup_router.redistribution import redistribute_withdrawn_dealer
 from leadnet_shared.life_cycle import Closed, Fact, LifeCycle, Reopened, Returned
-from leadnet_shared.testing import Infra
+from leadnet_shared.testing import Infra, polls
 
 from .conftest import T0, RouterDb, new_router_db
 from .test_confirmed_sales import report, setup, vin
@@ -151,9 +150,8 @@ class TestLifeCycleDoesNotDependOnOrder:
         reordered = list(facts)
         shuffle.shuffle(reordered)
         reordered += facts[: len(facts) // 2]  # redeliveries
-        bounds = sorted({0, len(reordered), *(c for c in cuts if c < len(reordered))})
-        for start, end in itertools.pairwise(bounds):
-            await _apply(rdb, reordered[start:end])
+        for poll in polls(reordered, cuts):
+            await _apply(rdb, list(poll))
         assert await state() == in_order
 
         status, closed_at, reason, returns, reopens, _, version = in_order

@@ -263,24 +263,18 @@ class TestErrorsCarryIdsNotPersonalData:
     async def test_a_database_error_is_reported_by_lead_id_only(self, router_db: RouterDb) -> None:
         from dedup_router.handlers import lead_handler
         from dedup_router.settings import RouterSettings
-        from leadnet_shared.app import Runtime
         from leadnet_shared.clock import FrozenClock
-        from leadnet_shared.consumer import Inbox
         from leadnet_shared.events import make_envelope
+        from leadnet_shared.testing import handler_runtime
 
         await _dealers(router_db)
         bad_phone = "+86138001380001234567890123"  # longer than the column: the database refuses it
         submitted = router_db.submitted(dealer="D002", phone=bad_phone)
         from dedup_router.models import INBOX, KIT_STATE, OUTBOX
 
-        runtime = Runtime(
-            settings=RouterSettings(env="test", topic_prefix=""),
-            db=router_db.db,
-            outbox=router_db.outbox,
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=FrozenClock(T0),
-        )
+        settings = RouterSettings(env="test", topic_prefix="")
+        tables = (OUTBOX, INBOX, KIT_STATE)
+        runtime = handler_runtime(settings, router_db.db, tables, clock=FrozenClock(T0), outbox=router_db.outbox)
         handler = lead_handler(runtime)
         envelope = make_envelope(
             data=submitted, event_type="leadnet.lead.submitted", source="/t", time=T0, subject=submitted.lead_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dedup_router.sales_attribution import LeadView, VehicleView, attribute_sale, choose_lead
 from dedup_router.territories import DealerProfile
@@ -19,28 +20,22 @@ V1, V2 = (
 )
 
 
-def lead(
-    lead_id: str = "L1",
-    *,
-    entered_by: str | None = "D002",
-    assigned: str | None = "D001",
-    authorized: str | None = "D001",
-    cross_region: bool = True,
-    reward_eligible: bool = True,
-    protection_until: datetime | None = None,
-    entered_at: datetime = T0,
-) -> LeadView:
-    return LeadView(
-        lead_id=lead_id,
-        entered_by=entered_by,
-        assigned_dealer=assigned,
-        authorized_dealer=authorized,
-        cross_region=cross_region,
-        reward_eligible=reward_eligible,
-        protection_until=protection_until,
-        entered_at=entered_at,
-        product_line="tractor",
-    )
+# A tractor lead D002 entered across regions, assigned to its authorized dealer D001, not protected.
+LEAD: dict[str, Any] = {
+    "entered_by": "D002",
+    "assigned_dealer": "D001",
+    "authorized_dealer": "D001",
+    "cross_region": True,
+    "reward_eligible": True,
+    "protection_until": None,
+    "entered_at": T0,
+    "product_line": "tractor",
+}
+
+
+def lead(lead_id: str = "L1", **changes: Any) -> LeadView:
+    """`LEAD` with the fields a test is about changed."""
+    return LeadView(lead_id=lead_id, **(LEAD | changes))
 
 
 def sale(
@@ -105,7 +100,7 @@ class TestProfitGuarantee:
 
 class TestProtectedBigCustomer:
     def test_entrant_selling_inside_the_month_is_exempt_volume_to_the_authorized_dealer(self) -> None:
-        big = lead(assigned="D002", reward_eligible=False, protection_until=T0 + timedelta(days=30))
+        big = lead(assigned_dealer="D002", reward_eligible=False, protection_until=T0 + timedelta(days=30))
         assert sale(seller="D002", leads=[big], at=T0 + timedelta(days=29)) == {
             "lead": "L1",
             "credited": "D001",
@@ -115,7 +110,7 @@ class TestProtectedBigCustomer:
         }
 
     def test_after_the_month_the_same_sale_is_a_violation(self) -> None:
-        big = lead(assigned="D002", reward_eligible=False, protection_until=T0 + timedelta(days=30))
+        big = lead(assigned_dealer="D002", reward_eligible=False, protection_until=T0 + timedelta(days=30))
         result = sale(seller="D002", leads=[big], at=T0 + timedelta(days=30))
         assert result["exempt"] is False and result["violation"] == "cross_region_sale"
         assert result["credited"] == "D002"

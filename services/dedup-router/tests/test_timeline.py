@@ -6,7 +6,6 @@ a redelivered event kept once."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +25,7 @@ from leadnet_shared.kafka import start_producer
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.pagination import MAX_LIMIT, PageParams
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, polls
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
@@ -125,10 +124,9 @@ class TestOrderIndependence:
         ]
         delivered = events + events[: len(events) // 2]  # some delivered twice
         order.shuffle(delivered)
-        bounds = sorted({0, len(delivered), *(c for c in cuts if c < len(delivered))})
-        for start, end in itertools.pairwise(bounds):
+        for poll in polls(delivered, cuts):
             async with _db.transaction() as session:
-                await record_events(session, delivered[start:end])
+                await record_events(session, list(poll))
         for customer in ("C1", "C2"):
             expected = sorted((e.time, e.id) for e in events if e.data["customer_id"] == customer)
             got = [(e.occurred_at, e.event_id) for e in await _timeline(_db, customer)]

@@ -12,8 +12,7 @@ from followup_scheduler.business_calendar import BusinessCalendar, default_calen
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError
 
-CALENDAR = BusinessCalendar(shift_off_non_working_days=True)
-NO_SHIFT = BusinessCalendar(shift_off_non_working_days=False)
+from .conftest import CALENDAR, NO_SHIFT
 
 
 def sh(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.callback_cadence import (
     cadence_policy,
     next_callback_by_horizon,
@@ -22,8 +21,8 @@ from followup_scheduler.vocabulary import TIERS, Tier
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, load_policy
 
-NO_SHIFT = BusinessCalendar(shift_off_non_working_days=False)
-CALENDAR = BusinessCalendar(shift_off_non_working_days=True)
+from .conftest import CALENDAR, NO_SHIFT
+
 DONE = datetime(2025, 10, 13, 10, 0, tzinfo=SHANGHAI)  # a Monday
 # The longest run of non-working days a due date can be moved back over (the Spring Festival / National Day
 # weeks with their weekends): a shifted due date is at most this much earlier than the table's.

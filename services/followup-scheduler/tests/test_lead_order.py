@@ -7,7 +7,6 @@ The consumer's handler runs on real PostgreSQL: the lead ends with the newest re
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,79 +16,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from followup_scheduler.handlers import lead_handler
-from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX
-from followup_scheduler.settings import SchedulerSettings
-from leadnet_shared.app import Runtime
-from leadnet_shared.clock import FrozenClock
-from leadnet_shared.consumer import BatchHandler, Inbox
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import Envelope, EventData, FleetLine, LeadAccepted, LeadReassigned, make_envelope
-from leadnet_shared.outbox import Outbox
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.db import Database
+from leadnet_shared.events import Envelope, FleetLine
+from leadnet_shared.testing import Arrival, Infra, arrivals, lead_history
+from tests.scheduler_harness import lead_handler_at
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 T0 = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
 
-_scheduler: tuple[Database, BatchHandler] | None = None
-
-
-async def _handler(infra: Infra) -> tuple[Database, BatchHandler]:
-    """One migrated database and handler for every example; each example follows a new lead."""
-    global _scheduler
-    if _scheduler is None:
-        url = await fresh_database(infra.database_server_url, "followup_scheduler")
-        db = Database(make_engine(to_asyncpg_url(url), pool_size=2))
-        runtime = Runtime(
-            settings=SchedulerSettings(env="test", topic_prefix=""),
-            db=db,
-            outbox=Outbox(OUTBOX),
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=FrozenClock(T0),
-        )
-        _scheduler = (db, lead_handler(runtime))
-    return _scheduler
-
-
-def _envelope(event_type: str, data: EventData, at: datetime, customer_id: str) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/leadnet/router", time=at, subject=customer_id)
-
 
 def _history(lead_id: str, customer_id: str, moves: list[str | None]) -> list[Envelope]:
-    """What the router publishes for one lead: accepted (version 1), then one reassignment per move."""
-    accepted = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by="D001",
-        assigned_dealer="D001",
-        authorized_dealer="D001",
-        accepted_at=T0,
-        rule="in_region",
-        lead_version=1,
-        fleet=[FleetLine(brand="欧曼", model="EST 6", quantity=2)],
-    )
-    events = [_envelope("leadnet.lead.accepted", accepted, T0, customer_id)]
-    dealer: str | None = "D001"
-    for version, to_dealer in enumerate(moves, start=2):
-        at = T0 + timedelta(hours=version)
-        moved = LeadReassigned(
-            lead_id=lead_id,
-            customer_id=customer_id,
-            entered_by="D001",
-            assigned_dealer=to_dealer,
-            authorized_dealer=to_dealer,
-            from_dealer=dealer,
-            to_dealer=to_dealer,
-            reason="dealer_withdrawn",
-            reassigned_at=at,
-            lead_version=version,
-        )
-        events.append(_envelope("leadnet.lead.reassigned", moved, at, customer_id))
-        dealer = to_dealer
-    return events
+    """What the router publishes for one lead of a customer with two vehicles in use."""
+    fleet = [FleetLine(brand="欧曼", model="EST 6", quantity=2)]
+    return lead_history(lead_id, customer_id, moves, at=T0, step=timedelta(hours=1), fleet=fleet)
 
 
 async def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
@@ -101,23 +41,15 @@ class TestOlderFactsNeverOverwriteNewerOnes:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(
         moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
-        order=st.randoms(use_true_random=False),
-        again=st.lists(st.integers(0, 3), max_size=3),
-        cuts=st.sets(st.integers(1, 6), max_size=3),
+        arrival=arrivals(),
     )
     async def test_any_order_and_batching_ends_with_the_newest_dealer(
-        self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]
+        self, infra: Infra, moves: list[str | None], arrival: Arrival
     ) -> None:
-        db, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
+        db = runtime.db
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
-        history = _history(lead_id, customer_id, moves)
-        arrivals = list(history)
-        order.shuffle(arrivals)
-        arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
-        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
-        for start, end in itertools.pairwise(bounds):
-            async with db.transaction() as session:
-                await handle(session, arrivals[start:end])
+        await arrival.deliver(db, handle, _history(lead_id, customer_id, moves))
 
         newest = moves[-1]
         assert await _rows(
@@ -133,7 +65,8 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         assert open_work == {newest} if newest is not None else open_work <= {None}
 
     async def test_a_reassignment_before_its_verdict_is_followed_with_the_new_dealer(self, infra: Infra) -> None:
-        db, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
+        db = runtime.db
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         accepted, moved = _history(lead_id, customer_id, ["D002"])
         for envelope in (moved, accepted):

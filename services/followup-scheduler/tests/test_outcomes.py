@@ -7,17 +7,26 @@ from typing import Any
 
 import pytest
 
-from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.outcomes import next_step_after_outcome, outcomes_policy, parse_outcomes_policy
 from followup_scheduler.timing import timing_policy
 from followup_scheduler.vocabulary import TIERS, Outcome, Tier
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, load_policy
 
-NO_SHIFT = BusinessCalendar(shift_off_non_working_days=False)
-CALENDAR = BusinessCalendar(shift_off_non_working_days=True)
+from .conftest import CALENDAR, NO_SHIFT
+
 # Monday 2025-10-13 10:00 Shanghai.
 DONE = datetime(2025, 10, 13, 10, 0, tzinfo=SHANGHAI)
+
+
+def _after(outcome: str, tier: str = "retail", *, unreachable: int = 0, at: datetime = DONE, **options: Any) -> Any:
+    """The step after a callback completed with `outcome` at `at`, after `unreachable` failures in a row (no shift
+    off non-working days unless `options` give a calendar)."""
+    options = {"calendar": NO_SHIFT, **options}
+    return next_step_after_outcome(
+        outcome=outcome, tier=tier, completed_at=at, unreachable_count=unreachable, **options
+    )
+
 
 # outcome -> (next kind, days by tier) from domain.md §4 (callbacks) / §5 (promotion, "within 4 weeks"
 # row) and the maintenance policy (first contact 7 days after a purchase).
@@ -37,9 +46,7 @@ class TestOutcomeTable:
     @pytest.mark.parametrize("tier", TIERS)
     @pytest.mark.parametrize("outcome", list(EXPECTED))
     def test_row(self, outcome: Outcome, tier: Tier) -> None:
-        step = next_step_after_outcome(
-            outcome=outcome, tier=tier, completed_at=DONE, unreachable_count=0, calendar=NO_SHIFT
-        )
+        step = _after(outcome, tier)
         kind, days = EXPECTED[outcome]
         assert step.task is not None
         assert not step.close_lead_as_invalid
@@ -49,18 +56,14 @@ class TestOutcomeTable:
         assert step.policy_version == outcomes_policy().version
 
     def test_no_demand_uses_the_no_current_demand_interval(self) -> None:
-        step = next_step_after_outcome(
-            outcome="no_demand", tier="general_big", completed_at=DONE, unreachable_count=0, calendar=NO_SHIFT
-        )
+        step = _after("no_demand", "general_big")
         assert step.task is not None
         assert "no current demand" in step.task.reason
 
     def test_shifted_off_holidays_like_first_tasks(self) -> None:
         # within_1_month, retail: 7 days after Friday 2025-09-26 = 2025-10-03 (holiday) -> Tuesday 2025-09-30.
         done = datetime(2025, 9, 26, 15, 0, tzinfo=SHANGHAI)
-        step = next_step_after_outcome(
-            outcome="within_1_month", tier="retail", completed_at=done, unreachable_count=0, calendar=CALENDAR
-        )
+        step = _after("within_1_month", at=done, calendar=CALENDAR)
         assert step.task is not None
         assert step.task.due_at == datetime(2025, 9, 30, 15, 0, tzinfo=SHANGHAI)
 
@@ -68,13 +71,7 @@ class TestOutcomeTable:
 class TestUnreachable:
     @pytest.mark.parametrize(("before", "after"), [(0, 1), (1, 2)])
     def test_another_callback_until_the_limit(self, before: int, after: int) -> None:
-        step = next_step_after_outcome(
-            outcome="unreachable",
-            tier="retail",
-            completed_at=DONE,
-            unreachable_count=before,
-            calendar=NO_SHIFT,
-        )
+        step = _after("unreachable", unreachable=before)
         assert step.unreachable_streak == after
         assert not step.close_lead_as_invalid
         assert step.task is not None
@@ -83,21 +80,13 @@ class TestUnreachable:
 
     @pytest.mark.parametrize("before", [2, 5])
     def test_third_consecutive_failure_closes_the_lead_as_invalid(self, before: int) -> None:
-        step = next_step_after_outcome(
-            outcome="unreachable",
-            tier="gold_silver",
-            completed_at=DONE,
-            unreachable_count=before,
-            calendar=NO_SHIFT,
-        )
+        step = _after("unreachable", "gold_silver", unreachable=before)
         assert step.close_lead_as_invalid
         assert step.task is None
         assert step.unreachable_streak == before + 1
 
     def test_any_answer_resets_the_streak(self) -> None:
-        step = next_step_after_outcome(
-            outcome="within_1_year", tier="retail", completed_at=DONE, unreachable_count=2, calendar=NO_SHIFT
-        )
+        step = _after("within_1_year", unreachable=2)
         assert step.unreachable_streak == 0
         assert not step.close_lead_as_invalid
 
@@ -105,25 +94,12 @@ class TestUnreachable:
         data: dict[str, Any] = load_policy("followup_scheduler", "outcomes")
         data["unreachable_close_after"] = 1
         policy = parse_outcomes_policy(data, timing=timing_policy())
-        step = next_step_after_outcome(
-            outcome="unreachable",
-            tier="retail",
-            completed_at=DONE,
-            unreachable_count=0,
-            calendar=NO_SHIFT,
-            policy=policy,
-        )
+        step = _after("unreachable", policy=policy)
         assert step.close_lead_as_invalid
 
     def test_negative_count_is_refused(self) -> None:
         with pytest.raises(ValueError):
-            next_step_after_outcome(
-                outcome="unreachable",
-                tier="retail",
-                completed_at=DONE,
-                unreachable_count=-1,
-                calendar=NO_SHIFT,
-            )
+            _after("unreachable", unreachable=-1)
 
 
 class TestOutcomesPolicyChecks:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.relationship_maintenance import (
     first_maintenance_contact,
     maintenance_policy,
@@ -15,7 +14,8 @@ from followup_scheduler.relationship_maintenance import (
 )
 from leadnet_shared.clock import SHANGHAI
 
-NO_SHIFT = BusinessCalendar(shift_off_non_working_days=False)
+from .conftest import NO_SHIFT
+
 AS_OF = datetime(2025, 10, 13, 10, 0, tzinfo=SHANGHAI)
 
 

@@ -19,75 +19,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from followup_scheduler.handlers import lead_handler
-from followup_scheduler.models import INBOX, KIT_STATE, OUTBOX, Task
-from followup_scheduler.settings import SchedulerSettings
+from followup_scheduler.models import Task
 from followup_scheduler.tasks import complete_task
 from leadnet_shared.app import Runtime
-from leadnet_shared.clock import FrozenClock
-from leadnet_shared.consumer import BatchHandler, Inbox
-from leadnet_shared.db import Database, make_engine
-from leadnet_shared.events import Envelope, EventData, LeadAccepted, SaleAttributed, SoldVehicle, make_envelope
-from leadnet_shared.outbox import Outbox
+from leadnet_shared.events import Envelope
 from leadnet_shared.problems import Conflict
-from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Infra, accepted_event, envelope, sale_event
+from tests.scheduler_harness import lead_handler_at
 
 pytestmark = [pytest.mark.postgres]
 
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 
-_scheduler: tuple[Runtime, BatchHandler] | None = None
 
-
-async def _handler(infra: Infra) -> tuple[Runtime, BatchHandler]:
-    """One migrated database and handler for every example; each example follows a new customer."""
-    global _scheduler
-    if _scheduler is None:
-        url = await fresh_database(infra.database_server_url, "followup_scheduler")
-        runtime = Runtime(
-            settings=SchedulerSettings(env="test", topic_prefix=""),
-            db=Database(make_engine(to_asyncpg_url(url), pool_size=2)),
-            outbox=Outbox(OUTBOX),
-            inbox=Inbox(INBOX),
-            tables=(OUTBOX, INBOX, KIT_STATE),
-            clock=FrozenClock(T0),
-        )
-        _scheduler = (runtime, lead_handler(runtime))
-    return _scheduler
-
-
-def _envelope(event_type: str, data: EventData, customer_id: str, at: datetime) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/test", time=at, subject=customer_id)
-
-
-def _accepted(lead_id: str, customer_id: str, *, tier: str = "retail") -> Envelope:
-    event = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=customer_id,
-        entered_by="D002",
-        assigned_dealer="D001",
-        authorized_dealer="D001",
-        cross_region=True,
-        reward_eligible=True,
-        tier=tier,
-        horizon="within_2_months",
-        accepted_at=T0 - timedelta(hours=1),
-        lead_version=1,
-    )
-    return _envelope("leadnet.lead.accepted", event, customer_id, T0 - timedelta(hours=1))
+def _accepted(lead_id: str, customer_id: str) -> Envelope:
+    """D002's cross-region retail record for D001, a purchase within two months."""
+    at = T0 - timedelta(hours=1)
+    facts = {"cross_region": True, "reward_eligible": True, "horizon": "within_2_months", "lead_version": 1}
+    return envelope(accepted_event(lead_id, customer_id, entered_by="D002", at=at, **facts), at=at)
 
 
 def _sale(lead_id: str, customer_id: str, *, seller: str) -> Envelope:
-    event = SaleAttributed(
-        sale_id=str(uuid.uuid4()),
-        customer_id=customer_id,
-        seller=seller,
-        attributed_lead_id=lead_id,
-        sold_at=T0,
-        vehicles=[SoldVehicle(vin="LFWSRXRJ0N1000001", product_line="tractor")],
-    )
-    return _envelope("leadnet.sale.attributed", event, customer_id, T0)
+    sale = sale_event(str(uuid.uuid4()), customer_id, seller=seller, attributed_lead_id=lead_id, at=T0)
+    return envelope(sale, at=T0)
 
 
 async def _rows(runtime: Runtime, sql: str, **params: Any) -> list[Any]:
@@ -156,7 +110,7 @@ class TestSaleVerifiedCompletedInAnyOrder:
     async def test_the_end_state_does_not_depend_on_the_order(
         self, infra: Infra, order: list[str], seller: str, sale_twice: bool
     ) -> None:
-        runtime, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         accepted, sale = _accepted(lead_id, customer_id), _sale(lead_id, customer_id, seller=seller)
         for step in order:
@@ -186,7 +140,7 @@ class TestSaleVerifiedCompletedInAnyOrder:
 
 class TestSaleReport:
     async def test_bought_asks_for_a_sale_report_which_the_sale_closes(self, infra: Infra) -> None:
-        runtime, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         async with runtime.db.transaction() as session:
             await handle(session, [_accepted(lead_id, customer_id)])
@@ -211,7 +165,7 @@ class TestSaleReport:
         assert completed == [(2,)]  # the callback, then the sale report
 
     async def test_no_report_is_asked_for_a_sale_already_known(self, infra: Infra) -> None:
-        runtime, handle = await _handler(infra)
+        runtime, handle = await lead_handler_at(infra, T0)
         lead_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
         async with runtime.db.transaction() as session:
             await handle(session, [_accepted(lead_id, customer_id)])

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from followup_scheduler.business_calendar import BusinessCalendar
 from followup_scheduler.timing import (
     callback_days,
     first_task_for_lead,
@@ -23,8 +22,7 @@ from followup_scheduler.vocabulary import HORIZONS, TIERS, CallbackSituation, Pr
 from leadnet_shared.clock import SHANGHAI
 from leadnet_shared.policy import PolicyError, load_policy
 
-CALENDAR = BusinessCalendar(shift_off_non_working_days=True)
-NO_SHIFT = BusinessCalendar(shift_off_non_working_days=False)
+from .conftest import CALENDAR, NO_SHIFT
 
 # domain.md §4, as printed (including the flagged retail "no current demand" = 20).
 CALLBACK_TABLE: dict[CallbackSituation, dict[Tier, int]] = {

@@ -3,7 +3,7 @@ masked lists behind the figures, and events the console does not know."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -104,20 +104,19 @@ async def test_unknown_types_and_fields_are_kept_not_refused(console: httpx.Asyn
     assert kpis["records_accepted"] == 1
 
 
+def _callback(n: int, event_type: str, *, status: str = "open", due: datetime, occurred: datetime) -> Envelope:
+    """`event_type` of D001's callback T<n> (lead L<n>, customer C<n>) due at `due`, in `status` since `occurred`."""
+    task = {"task_id": f"T{n}", "lead_id": f"L{n}", "customer_id": f"C{n}", "dealer": "D001", "kind": "callback"}
+    return envelope(
+        event_type, task | {"due_at": due.isoformat(), "status": status, "occurred_at": occurred.isoformat()}, at=NOW
+    )
+
+
 async def test_an_erased_customer_leaves_no_personal_data_and_its_work_stops(
     console: httpx.AsyncClient, infra: Infra
 ) -> None:
-    task = {
-        "task_id": "T1",
-        "lead_id": "L1",
-        "customer_id": "C1",
-        "dealer": "D001",
-        "kind": "callback",
-        "due_at": (NOW + timedelta(days=3)).isoformat(),
-        "status": "open",
-        "occurred_at": (NOW - timedelta(hours=20)).isoformat(),
-    }
-    await feed(console, [accepted("L1", "C1", "370782"), envelope("leadnet.task.scheduled", task, at=NOW)])
+    task = _callback(1, "leadnet.task.scheduled", due=NOW + timedelta(days=3), occurred=NOW - timedelta(hours=20))
+    await feed(console, [accepted("L1", "C1", "370782"), task])
     headers = infra.auth("hq_admin")
     assert (await console.get("/v1/insights/kpis", headers=headers)).json()["tasks_open"] == 1
     erased = {"customer_id": "C1", "lead_ids": ["L1"], "erased_at": (NOW - timedelta(hours=1)).isoformat()}
@@ -145,27 +144,12 @@ async def test_plan_completion_is_callbacks_done_against_the_approved_quota(
         "occurred_at": NOW.isoformat(),
     }
     events = [envelope("leadnet.plan.approved", plan, at=NOW)]
+    due = NOW - timedelta(days=1)
     for n in range(3):
-        task = {
-            "task_id": f"T{n}",
-            "lead_id": f"L{n}",
-            "customer_id": f"C{n}",
-            "dealer": "D001",
-            "kind": "callback",
-            "due_at": (NOW - timedelta(days=1)).isoformat(),
-        }
-        events.append(
-            envelope(
-                "leadnet.task.scheduled",
-                task | {"status": "open", "occurred_at": (NOW - timedelta(days=3)).isoformat()},
-                at=NOW,
-            )
-        )
+        events.append(_callback(n, "leadnet.task.scheduled", due=due, occurred=NOW - timedelta(days=3)))
         if n < 2:  # two done, one on time and one late; the third still open
             done = NOW - timedelta(days=2 - n * 1.5)
-            events.append(
-                envelope("leadnet.task.completed", task | {"status": "done", "occurred_at": done.isoformat()}, at=NOW)
-            )
+            events.append(_callback(n, "leadnet.task.completed", status="done", due=due, occurred=done))
     await feed(console, events)
     (row,) = (
         await console.get("/v1/insights/dealers", params={"dealer": "D001"}, headers=infra.auth("hq_analyst"))

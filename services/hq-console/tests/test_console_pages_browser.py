@@ -33,12 +33,17 @@ from leadnet_shared.events import (
     LeadRejected,
     LeadVerified,
     MaskedCustomer,
-    SaleAttributed,
     SalePendingConfirmation,
-    SoldVehicle,
-    make_envelope,
 )
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, service_settings
+from leadnet_shared.testing import (
+    Infra,
+    envelope,
+    eventually,
+    fresh_database,
+    new_topic_prefix,
+    sale_event,
+    service_settings,
+)
 
 from .fake_idp import free_port, serve
 
@@ -61,10 +66,10 @@ class Site:
     prefix: str
     producer: AIOKafkaProducer
 
-    async def publish(self, data: EventData, *, key: str, at: datetime, source: str) -> None:
-        envelope = make_envelope(data=data, source=source, time=at, subject=key)
-        topic = self.prefix + type(data).event_topic
-        await self.producer.send_and_wait(topic, envelope.to_bytes(), key=key.encode())
+    async def publish(self, data: EventData, *, key: str, at: datetime) -> None:
+        """`data` onto its topic as its producer publishes it."""
+        event = envelope(data, at=at, subject=key)
+        await self.producer.send_and_wait(self.prefix + type(data).event_topic, event.to_bytes(), key=key.encode())
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +189,10 @@ LEADS = [
     SeedLead("P2", "C7", "370782", "heavy", "walk_in", "retail", "D001", "D001", AUG + timedelta(days=1)),
 ]
 DUPLICATES = [("R1", "D002", SEPT + timedelta(days=5)), ("R2", "D002", SEPT + timedelta(days=6))]
-SALE = ("S1", "C1", "L1", "D001", SEPT + timedelta(days=8))
-REWARD = ("E1", "D001", 50_000, "L1", "C1", SEPT + timedelta(days=9))
+# D001 sells to C1 on its own lead L1 in September; the ledger pays it a purchase reward the next day.
+SALE = {"sale_id": "S1", "customer_id": "C1", "seller": "D001", "attributed_lead_id": "L1", "credited_dealer": "D001"}
+REWARD = {"entry_id": "E1", "kind": "purchase_reward", "dealer": "D001", "amount_fen": 50_000, "lead_id": "L1"}
+SOLD_AT = SEPT + timedelta(days=8)
 DEALERS = {"D001": "潍坊重卡", "D002": "济南重卡", "D003": "石家庄重卡"}
 
 
@@ -204,12 +211,11 @@ def truth(region: str = "") -> dict[str, int]:
         "cross_region": sum(lead.cross_region for lead in sept),
         "verified": sum(lead.verified for lead in sept),
         "sold": 1 if "370782".startswith(region) else 0,
-        "rewards_fen": REWARD[2] if "370782".startswith(region) else 0,
+        "rewards_fen": REWARD["amount_fen"] if "370782".startswith(region) else 0,
     }
 
 
 async def seed(site: Site, leads: list[SeedLead]) -> None:
-    router = "/leadnet/router"
     for lead in leads:
         facts = {
             "lead_id": lead.lead_id,
@@ -227,10 +233,10 @@ async def seed(site: Site, leads: list[SeedLead]) -> None:
         }
         customer = MaskedCustomer(name="王*", phone=lead.phone, address=lead.address)
         accepted = LeadAccepted(**facts, accepted_at=lead.at, customer_existed=lead.existed, customer=customer)
-        await site.publish(accepted, key=lead.customer_id, at=lead.at, source=router)
+        await site.publish(accepted, key=lead.customer_id, at=lead.at)
         if lead.verified:
             verified = LeadVerified(**facts, verified_at=lead.at + timedelta(hours=2))
-            await site.publish(verified, key=lead.customer_id, at=lead.at, source="/leadnet/scheduler")
+            await site.publish(verified, key=lead.customer_id, at=lead.at)
 
 
 async def seed_everything(site: Site) -> None:
@@ -238,34 +244,16 @@ async def seed_everything(site: Site) -> None:
         dealer = DealerUpserted(
             code=code, name=name, territories=[], product_lines=["heavy", "light"], capability=100, updated_at=AUG
         )
-        await site.publish(dealer, key=code, at=AUG, source="/leadnet/router")
+        await site.publish(dealer, key=code, at=AUG)
     await seed(site, LEADS)
     for lead_id, dealer, at in DUPLICATES:
         rejected = LeadRejected(lead_id=lead_id, entered_by=dealer, reason="duplicate_lead", rejected_at=at)
-        await site.publish(rejected, key=lead_id, at=at, source="/leadnet/router")
-    sale_id, customer_id, lead_id, dealer, at = SALE
-    sale = SaleAttributed(
-        sale_id=sale_id,
-        customer_id=customer_id,
-        seller=dealer,
-        attributed_lead_id=lead_id,
-        credited_dealer=dealer,
-        sold_at=at,
-        vehicles=[SoldVehicle(vin="LZZ1CLVB0NA000001", product_line="heavy")],
-    )
-    await site.publish(sale, key=customer_id, at=at, source="/leadnet/router")
-    entry_id, dealer, amount, lead_id, customer_id, at = REWARD
-    entry = EntryPosted(
-        entry_id=entry_id,
-        kind="purchase_reward",
-        dealer=dealer,
-        amount_fen=amount,
-        lead_id=lead_id,
-        customer_id=customer_id,
-        sale_id=sale_id,
-        posted_at=at,
-    )
-    await site.publish(entry, key=customer_id, at=at, source="/leadnet/ledger")
+        await site.publish(rejected, key=lead_id, at=at)
+    sale = sale_event(**SALE, at=SOLD_AT, vehicles=(("LZZ1CLVB0NA000001", "heavy"),))
+    await site.publish(sale, key=sale.customer_id, at=SOLD_AT)
+    paid_at = SOLD_AT + timedelta(days=1)
+    entry = EntryPosted(**REWARD, customer_id=sale.customer_id, sale_id=sale.sale_id, posted_at=paid_at)
+    await site.publish(entry, key=sale.customer_id, at=paid_at)
     # a sale D002 reported that still waits for its supplier's confirmation at the end of September
     pending = SalePendingConfirmation(
         sale_id="S2",
@@ -279,7 +267,7 @@ async def seed_everything(site: Site) -> None:
         sold_at=SEPT + timedelta(days=10),
         reported_at=SEPT + timedelta(days=10),
     )
-    await site.publish(pending, key="C3", at=SEPT + timedelta(days=10), source="/leadnet/router")
+    await site.publish(pending, key="C3", at=SEPT + timedelta(days=10))
 
 
 async def figures(site: Site, client: httpx.AsyncClient, query: str = QUERY) -> dict[str, Any]:

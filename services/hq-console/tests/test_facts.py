@@ -3,6 +3,7 @@ order relative to each other, and a lead's events are spread over five of them),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,14 @@ def life(p: str) -> list[Envelope]:
     def at(days: float) -> str:
         return (T0 + timedelta(days=days)).isoformat()
 
+    def task_event(event_type: str, n: int, kind: str, status: str, days: float, **more: str) -> Envelope:
+        """`event_type` of the lead's task T<n>, in `status` since `days` after T0."""
+        return envelope(
+            event_type,
+            task | {"task_id": f"{p}T{n}", "kind": kind, "status": status, "occurred_at": at(days)} | more,
+            at=T0,
+        )
+
     return [
         envelope("leadnet.lead.accepted", facts | {"accepted_at": at(0), "customer": {"phone": "139****0000"}}, at=T0),
         envelope(
@@ -58,39 +67,12 @@ def life(p: str) -> list[Envelope]:
             },
             at=T0,
         ),
-        envelope(
-            "leadnet.task.scheduled",
-            task | {"task_id": f"{p}T1", "kind": "callback", "status": "open", "occurred_at": at(0.01)},
-            at=T0,
-        ),
-        envelope(
-            "leadnet.task.completed",
-            task
-            | {
-                "task_id": f"{p}T1",
-                "kind": "callback",
-                "status": "done",
-                "outcome": "within_1_month",
-                "occurred_at": at(2),
-            },
-            at=T0,
-        ),
+        task_event("leadnet.task.scheduled", 1, "callback", "open", 0.01),
+        task_event("leadnet.task.completed", 1, "callback", "done", 2, outcome="within_1_month"),
         envelope("leadnet.lead.verified", facts | {"verified_at": at(2)}, at=T0),
-        envelope(
-            "leadnet.task.scheduled",
-            task | {"task_id": f"{p}T2", "kind": "promotion", "status": "open", "occurred_at": at(2.1)},
-            at=T0,
-        ),
-        envelope(
-            "leadnet.task.overdue",
-            task | {"task_id": f"{p}T2", "kind": "promotion", "status": "overdue", "occurred_at": at(4)},
-            at=T0,
-        ),
-        envelope(
-            "leadnet.task.scheduled",
-            task | {"task_id": f"{p}T3", "kind": "maintenance", "status": "open", "occurred_at": at(6)},
-            at=T0,
-        ),
+        task_event("leadnet.task.scheduled", 2, "promotion", "open", 2.1),
+        task_event("leadnet.task.overdue", 2, "promotion", "overdue", 4),
+        task_event("leadnet.task.scheduled", 3, "maintenance", "open", 6),
         envelope(
             "leadnet.sale.attributed",
             {
@@ -190,17 +172,26 @@ async def ingest_in_any_order(runtime: Any, data: st.DataObject, events: list[En
             await ingest(session, list(shuffled[first:last]))
 
 
+async def ingested_twice(
+    console: httpx.AsyncClient, data: st.DataObject, life: Callable[[str], list[Envelope]], *, tag: str, batches: int
+) -> tuple[str, str]:
+    """`life` under two new id prefixes (returned): in order in one transaction, and in an order and polls that
+    Hypothesis draws."""
+    runtime = console.app.state.runtime  # type: ignore[attr-defined]
+    run = data.draw(st.uuids()).hex[:8]
+    ordered, shuffled = f"{tag}o{run}-", f"{tag}s{run}-"
+    async with runtime.db.transaction() as session:
+        await ingest(session, life(ordered))
+    await ingest_in_any_order(runtime, data, life(shuffled), batches=batches)
+    return ordered, shuffled
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 async def test_arrival_order_and_batching_do_not_change_the_facts(
     console: httpx.AsyncClient, data: st.DataObject
 ) -> None:
-    runtime = console.app.state.runtime  # type: ignore[attr-defined]
-    run = data.draw(st.uuids()).hex[:8]
-    ordered, shuffled = f"o{run}-", f"s{run}-"
-    async with runtime.db.transaction() as session:
-        await ingest(session, life(ordered))
-    await ingest_in_any_order(runtime, data, life(shuffled), batches=5)
+    ordered, shuffled = await ingested_twice(console, data, life, tag="", batches=5)
     assert await facts_of(console, shuffled) == await facts_of(console, ordered)
 
 
@@ -261,11 +252,7 @@ async def _pending_rows(client: httpx.AsyncClient, p: str) -> list[dict[str, Any
 async def test_pending_sales_settle_the_same_whatever_the_arrival_order(
     console: httpx.AsyncClient, data: st.DataObject
 ) -> None:
-    runtime = console.app.state.runtime  # type: ignore[attr-defined]
-    run = data.draw(st.uuids()).hex[:8]
-    ordered, shuffled = f"po{run}-", f"ps{run}-"
-    async with runtime.db.transaction() as session:
-        await ingest(session, pending_sales_life(ordered))
+    ordered, shuffled = await ingested_twice(console, data, pending_sales_life, tag="p", batches=4)
     got = await _pending_rows(console, ordered)
     assert [(r["sale_id"], r["outcome"], r["vehicles"], r["seller"]) for r in got] == [
         ("P1", "confirmed", 2, "D002"),
@@ -274,5 +261,4 @@ async def test_pending_sales_settle_the_same_whatever_the_arrival_order(
         ("P4", None, 2, "D002"),
     ]
     assert got[1]["rejected_by"] == "D001" and got[1]["settled_at"] == got[1]["rejected_at"]
-    await ingest_in_any_order(runtime, data, pending_sales_life(shuffled), batches=4)
     assert await _pending_rows(console, shuffled) == got

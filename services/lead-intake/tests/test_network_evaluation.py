@@ -5,7 +5,6 @@ however often and by however many replicas it runs."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from types import SimpleNamespace
@@ -17,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from lead_intake.models import OUTBOX, InformationNetwork, Lead
+from lead_intake.models import OUTBOX, InformationNetwork
 from lead_intake.network_dealers import on_dealer_events
 from lead_intake.network_evaluation import (
     authenticity_rating,
@@ -35,6 +34,8 @@ from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import DealerUpserted, DealerWithdrawn, make_envelope
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
+
+from .conftest import walk_in_record
 
 EVALUATED = "leadnet.network.evaluated"
 
@@ -143,22 +144,10 @@ async def add_records(
 ) -> None:
     async with db.transaction() as session:
         for i in range(n):
-            session.add(
-                Lead(
-                    lead_id=str(uuid.uuid4()),
-                    entered_by="D001",
-                    entered_by_role="dealer",
-                    caller_key="dealer:D001",
-                    source="walk_in",
-                    network_code=code,
-                    raw={},
-                    normalized={"usage": {}, "purchase_intent": {}, "vehicles_in_use": [{"brand": "x"}]},
-                    status=status,
-                    submitted_at=at,
-                    network_registered=True,
-                    verified_at=at + timedelta(days=3) if i < verified else None,
-                )
-            )
+            verified_at = at + timedelta(days=3) if i < verified else None
+            blocks = {"usage": {}, "purchase_intent": {}, "vehicles_in_use": [{"brand": "x"}]}
+            registered = {"network_code": code, "network_registered": True}
+            session.add(walk_in_record(at=at, status=status, normalized=blocks, verified_at=verified_at, **registered))
 
 
 async def evaluate(db: Database, quarter: str, now: datetime, trigger: str = "timer") -> list[str]:

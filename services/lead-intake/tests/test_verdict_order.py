@@ -7,8 +7,6 @@ stand, and the verdict (customer, warnings) is recorded whenever it comes.
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,20 +16,17 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from lead_intake.handlers import on_lead_events
-from lead_intake.models import Lead
 from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     Envelope,
-    EventData,
-    LeadAccepted,
     LeadClosed,
-    LeadReassigned,
     LeadReopened,
     LeadReturned,
-    make_envelope,
 )
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.testing import Arrival, Infra, arrivals, envelope, fresh_database, lead_history
+
+from .conftest import walk_in_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -51,60 +46,13 @@ async def _database(infra: Infra) -> Database:
 
 
 async def _submitted(db: Database) -> str:
-    lead_id = str(uuid.uuid4())
     async with db.transaction() as session:
-        session.add(
-            Lead(
-                lead_id=lead_id,
-                entered_by="D001",
-                entered_by_role="dealer",
-                caller_key="dealer:D001",
-                source="walk_in",
-                network_code=None,
-                raw={},
-                normalized={},
-                status="pending",
-                submitted_at=T0,
-            )
-        )
-    return lead_id
-
-
-def _envelope(event_type: str, data: EventData, at: datetime) -> Envelope:
-    return make_envelope(data=data, event_type=event_type, source="/leadnet/router", time=at, subject=CUSTOMER)
+        session.add(record := walk_in_record(at=T0))
+    return record.lead_id
 
 
 def _history(lead_id: str, moves: list[str | None]) -> list[Envelope]:
-    """What the router publishes for one lead: accepted (version 1), then one reassignment per move."""
-    accepted = LeadAccepted(
-        lead_id=lead_id,
-        customer_id=CUSTOMER,
-        entered_by="D001",
-        assigned_dealer="D001",
-        authorized_dealer="D001",
-        accepted_at=T0,
-        rule="in_region",
-        lead_version=1,
-    )
-    events = [_envelope("leadnet.lead.accepted", accepted, T0)]
-    dealer: str | None = "D001"
-    for version, to_dealer in enumerate(moves, start=2):
-        at = T0 + timedelta(days=version)
-        moved = LeadReassigned(
-            lead_id=lead_id,
-            customer_id=CUSTOMER,
-            entered_by="D001",
-            assigned_dealer=to_dealer,
-            authorized_dealer=to_dealer,
-            from_dealer=dealer,
-            to_dealer=to_dealer,
-            reason="dealer_withdrawn",
-            reassigned_at=at,
-            lead_version=version,
-        )
-        events.append(_envelope("leadnet.lead.reassigned", moved, at))
-        dealer = to_dealer
-    return events
+    return lead_history(lead_id, CUSTOMER, moves, at=T0, step=timedelta(days=1))
 
 
 async def _state(db: Database, lead_id: str) -> tuple[Any, ...]:
@@ -122,23 +70,14 @@ class TestOlderFactsNeverOverwriteNewerOnes:
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(
         moves=st.lists(st.sampled_from(["D002", "D003", None]), min_size=1, max_size=3),
-        order=st.randoms(use_true_random=False),
-        again=st.lists(st.integers(0, 3), max_size=3),
-        cuts=st.sets(st.integers(1, 6), max_size=3),
+        arrival=arrivals(),
     )
     async def test_any_order_and_batching_ends_in_the_newest_reassignment(
-        self, infra: Infra, moves: list[str | None], order: Any, again: list[int], cuts: set[int]
+        self, infra: Infra, moves: list[str | None], arrival: Arrival
     ) -> None:
         db = await _database(infra)
         lead_id = await _submitted(db)
-        history = _history(lead_id, moves)
-        arrivals = list(history)
-        order.shuffle(arrivals)
-        arrivals += [history[i % len(history)] for i in again]  # facts again, as a replay under new ids brings them
-        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
-        for start, end in itertools.pairwise(bounds):
-            async with db.transaction() as session:
-                await on_lead_events(session, arrivals[start:end])
+        await arrival.deliver(db, on_lead_events, _history(lead_id, moves))
 
         assert await _state(db, lead_id) == ("reassigned", moves[-1], CUSTOMER, "in_region")
 
@@ -146,9 +85,9 @@ class TestOlderFactsNeverOverwriteNewerOnes:
         db = await _database(infra)
         lead_id = await _submitted(db)
         accepted, moved = _history(lead_id, ["D002"])
-        for envelope in (moved, accepted):
+        for event in (moved, accepted):
             async with db.transaction() as session:
-                await on_lead_events(session, [envelope])
+                await on_lead_events(session, [event])
         # The verdict is still recorded (the caller's answer needs its customer and rule); the dealer is D002's.
         assert await _state(db, lead_id) == ("reassigned", "D002", CUSTOMER, "in_region")
 
@@ -157,18 +96,11 @@ def _life_cycle(lead_id: str, *, closed: bool, returned: list[int], reopened: li
     """What the scheduler (closed, reopened) and intake's own return endpoint (returned) publish for one lead."""
     facts: dict[str, Any] = {"lead_id": lead_id, "customer_id": CUSTOMER, "entered_by": "D001"}
     at = T0 + timedelta(days=30)
-    events = [
-        _envelope("leadnet.lead.returned", LeadReturned(**facts, return_round=n, reason="x", returned_at=at), at)
-        for n in returned
-    ]
-    events += [
-        _envelope("leadnet.lead.reopened", LeadReopened(**facts, return_round=n, reopened_at=at), at) for n in reopened
-    ]
+    events = [LeadReturned(**facts, return_round=n, reason="x", returned_at=at) for n in returned]
+    events += [LeadReopened(**facts, return_round=n, reopened_at=at) for n in reopened]
     if closed:
-        events.append(
-            _envelope("leadnet.lead.closed", LeadClosed(**facts, reason="invalid_information", closed_at=at), at)
-        )
-    return events
+        events.append(LeadClosed(**facts, reason="invalid_information", closed_at=at))
+    return [envelope(event, at=at) for event in events]
 
 
 class TestTheLifeCycleDoesNotDependOnOrder:
@@ -178,30 +110,15 @@ class TestTheLifeCycleDoesNotDependOnOrder:
         closed=st.booleans(),
         returned=st.lists(st.integers(1, 3), max_size=3),
         reopened=st.lists(st.integers(1, 3), max_size=3),
-        order=st.randoms(use_true_random=False),
-        cuts=st.sets(st.integers(1, 9), max_size=3),
+        arrival=arrivals(cuts_below=10, again=False),
     )
     async def test_closed_returned_reopened_and_reassigned_in_any_order_end_in_one_status(
-        self,
-        infra: Infra,
-        moves: list[str],
-        closed: bool,
-        returned: list[int],
-        reopened: list[int],
-        order: Any,
-        cuts: set[int],
+        self, infra: Infra, moves: list[str], closed: bool, returned: list[int], reopened: list[int], arrival: Arrival
     ) -> None:
         db = await _database(infra)
         lead_id = await _submitted(db)
-        history = _history(lead_id, list(moves)) + _life_cycle(
-            lead_id, closed=closed, returned=returned, reopened=reopened
-        )
-        arrivals = list(history)
-        order.shuffle(arrivals)
-        bounds = [0, *sorted(c for c in cuts if c < len(arrivals)), len(arrivals)]
-        for start, end in itertools.pairwise(bounds):
-            async with db.transaction() as session:
-                await on_lead_events(session, arrivals[start:end])
+        life_cycle = _life_cycle(lead_id, closed=closed, returned=returned, reopened=reopened)
+        await arrival.deliver(db, on_lead_events, _history(lead_id, list(moves)) + life_cycle)
 
         if closed:
             status = "closed"

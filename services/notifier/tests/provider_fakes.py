@@ -5,24 +5,23 @@ isv.BUSINESS_LIMIT_CONTROL). `fail_next` makes the next answers a server error, 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from leadnet_shared.testing import serving_on_loopback
 
 
 @dataclass
@@ -154,18 +153,5 @@ def aliyun_sms_app(fake: FakeProvider, *, access_key_id: str, access_key_secret:
     return Starlette(routes=[Route("/", root, methods=["GET"])])
 
 
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """The fake on a real uvicorn server on 127.0.0.1 (this loop); its base URL. Stopped on exit."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+# A fake on a real uvicorn server on 127.0.0.1 (this loop): `async with serving(app) as base_url`.
+serving = serving_on_loopback

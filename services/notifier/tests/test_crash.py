@@ -5,11 +5,6 @@ feeds it through Kafka."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import asyncpg
 import httpx
@@ -19,27 +14,11 @@ from aiokafka import AIOKafkaProducer
 from leadnet_shared.events import LEADS
 from leadnet_shared.infra import free_port
 from leadnet_shared.settings import to_plain_url
-from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix
+from leadnet_shared.testing import Infra, eventually, fresh_database, new_topic_prefix, service_process
 
 from .conftest import ACTIVE_DEALERS, Receiver, lead_accepted, receiving
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
-
-
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "serve"],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 async def _ready(base: str) -> bool:
@@ -74,7 +53,7 @@ async def test_killed_mid_delivery_the_notifier_delivers_again_after_restart(inf
     auth = infra.auth("dealer", "D001")
     async with receiving() as receiver:
         receiver.hold = asyncio.Event()  # the first request is never answered: the process dies meanwhile
-        with serving(env) as proc:
+        with service_process("notifier", env, graceful=False) as proc:
             await eventually(lambda: _ready(base), within=60, interval=0.2)
             async with httpx.AsyncClient(base_url=base) as client:
                 r = await client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["lead.assigned"]},
@@ -94,7 +73,7 @@ async def test_killed_mid_delivery_the_notifier_delivers_again_after_restart(inf
         first = receiver.requests[0].msg_id
         held, receiver.hold = receiver.hold, None
         held.set()
-        with serving(env):
+        with service_process("notifier", env, graceful=False):
             # Queued deliveries go out before the consumers have rejoined their group (which waits for the killed
             # member's session to end): the log is read from the database, not through the API.
             await eventually(lambda: _n(receiver, 2), within=90, interval=0.1)

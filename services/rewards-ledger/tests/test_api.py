@@ -229,6 +229,11 @@ async def post(api: Api, path: str, sub: str) -> httpx.Response:
     return await api.client.post(path, headers=admin(api, sub))
 
 
+def _payout(r: httpx.Response, by: str) -> tuple[Any, ...]:
+    """A payout's status, the admin who took its last step (`by`: closed_by, approved_by) and its total."""
+    return r.json()["status"], r.json()[by], r.json()["total_fen"]
+
+
 class TestPayoutByTwoAdmins:
     """Payouts in two steps (issue 16 §1): one hq_admin prepares a month, a different hq_admin releases it."""
 
@@ -239,11 +244,7 @@ class TestPayoutByTwoAdmins:
         assert (r.status_code, r.json()["code"]) == (409, "payout_not_prepared")
         r = await post(api, "/v1/ledger/payouts/2026-11", "hq_admin:alice")
         assert r.status_code == 201, r.text
-        assert (r.json()["status"], r.json()["closed_by"], r.json()["total_fen"]) == (
-            "prepared",
-            "hq_admin:alice",
-            400200,
-        )
+        assert _payout(r, "closed_by") == ("prepared", "hq_admin:alice", 400200)
         r = await api.client.get("/v1/ledger/statements/D002/2026-11", headers=api.infra.auth("dealer", "D002"))
         assert r.json()["paid_out"] is False  # prepared is not paid
         r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:alice")
@@ -252,11 +253,7 @@ class TestPayoutByTwoAdmins:
         assert r.status_code == 403
         r = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:bob")
         assert r.status_code == 200, r.text
-        assert (r.json()["status"], r.json()["approved_by"], r.json()["total_fen"]) == (
-            "released",
-            "hq_admin:bob",
-            400200,
-        )
+        assert _payout(r, "approved_by") == ("released", "hq_admin:bob", 400200)
         again = await post(api, "/v1/ledger/payouts/2026-11/approve", "hq_admin:carol")
         assert again.json()["approved_by"] == "hq_admin:bob"  # released once
         r = await api.client.get("/v1/ledger/payouts/2026-11", headers=api.infra.auth("hq_analyst"))

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from leadnet_shared.clock import FrozenClock
-from leadnet_shared.events import Envelope, LeadReassigned, make_envelope
-from leadnet_shared.testing import Infra, fresh_database
+from leadnet_shared.events import Envelope
+from leadnet_shared.testing import Infra, envelope, fresh_database, reassigned_event
 from tests.ledger_harness import T0, LedgerHarness, lead_accepted
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -28,28 +28,13 @@ async def ledger(request: pytest.FixtureRequest, infra: Infra, clock: FrozenCloc
 
 
 def _accepted() -> Envelope:
-    envelope = lead_accepted(lead_id="L1", customer_id="C1", entered_by="D002", authorized="D001")
-    return envelope.model_copy(update={"data": {**envelope.data, "lead_version": 1}})
+    accepted = lead_accepted(lead_id="L1", customer_id="C1", entered_by="D002", authorized="D001")
+    return accepted.model_copy(update={"data": {**accepted.data, "lead_version": 1}})
 
 
 def _reassigned() -> Envelope:
-    data = LeadReassigned(
-        lead_id="L1",
-        customer_id="C1",
-        entered_by="D002",
-        assigned_dealer="D004",
-        authorized_dealer="D004",
-        cross_region=True,
-        reward_eligible=True,
-        tier="retail",
-        product_line="tractor",
-        from_dealer="D001",
-        to_dealer="D004",
-        reason="dealer_withdrawn",
-        reassigned_at=T0,
-        lead_version=2,
-    )
-    return make_envelope(data=data, event_type="leadnet.lead.reassigned", source="/test", time=T0, subject="C1")
+    facts = {"cross_region": True, "reward_eligible": True, "product_line": "tractor", "lead_version": 2}
+    return envelope(reassigned_event(entered_by="D002", from_dealer="D001", to_dealer="D004", at=T0, **facts), at=T0)
 
 
 async def _stored(ledger: LedgerHarness) -> list[tuple[str, str, bool]]:
