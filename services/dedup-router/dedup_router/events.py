@@ -78,6 +78,9 @@ _LEAD_FACTS = (
     "source",
     "network_code",
 )
+_SALE_PARTIES = ("sale_id", "customer_id", "seller", "supplied_by")
+# The registry facts of a customer the customers topic carries beside its masked data.
+_CUSTOMER_FACTS = ("customer_id", "region_code", "tier", "assigned_dealer", "protected_by", "protection_until")
 # What a dealer is, as the API shows it and the dealers topic carries it.
 DEALER_FIELDS = ("code", "name", "territories", "product_lines", "capability", "sales_level", "party_type", "status")
 
@@ -162,16 +165,8 @@ async def publish_lead_rejected(
 async def publish_customer_upserted(
     session: AsyncSession, outbox: Outbox, *, customer: Customer, now: datetime
 ) -> None:
-    data = CustomerUpserted.model_construct(
-        customer_id=customer.customer_id,
-        customer=masked(customer),
-        region_code=customer.region_code,
-        tier=customer.tier,
-        assigned_dealer=customer.assigned_dealer,
-        protected_by=customer.protected_by,
-        protection_until=customer.protection_until,
-        updated_at=now,
-    )
+    facts = {name: getattr(customer, name) for name in _CUSTOMER_FACTS}
+    data = CustomerUpserted.model_construct(**facts, customer=masked(customer), updated_at=now)
     await _publish(session, outbox, data, key=customer.customer_id, now=now)
 
 
@@ -198,12 +193,7 @@ async def publish_dealer_withdrawn(
 
 def _sale_parties(sale: Sale) -> dict[str, Any]:
     """Which sale, whose, and who sold and supplied it: every sale event names them."""
-    return {
-        "sale_id": sale.sale_id,
-        "customer_id": sale.customer_id,
-        "seller": sale.seller,
-        "supplied_by": sale.supplied_by,
-    }
+    return {name: getattr(sale, name) for name in _SALE_PARTIES}
 
 
 async def publish_sale_attributed(
