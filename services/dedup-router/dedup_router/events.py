@@ -19,6 +19,7 @@ from leadnet_shared.events import (
     EventData,
     FleetLine,
     LeadAccepted,
+    LeadFacts,
     LeadReassigned,
     LeadRejected,
     LeadSubmitted,
@@ -60,24 +61,9 @@ def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
     ]
 
 
-# The facts every lead event repeats (accepted, reassigned), read off the lead row; the ledger and the scheduler
-# keep the newest lead_version's.
-_LEAD_FACTS = (
-    "lead_id",
-    "customer_id",
-    "entered_by",
-    "assigned_dealer",
-    "authorized_dealer",
-    "cross_region",
-    "reward_eligible",
-    "tier",
-    "nature",
-    "region_code",
-    "product_line",
-    "horizon",
-    "source",
-    "network_code",
-)
+# The facts every lead event repeats (accepted, reassigned: the catalogue's LeadFacts), read off the lead row; the
+# ledger and the scheduler keep the newest lead_version's (the row's `version`).
+_LEAD_FACTS = tuple(name for name in LeadFacts.model_fields if name not in {"type", "lead_version"})
 _SALE_PARTIES = ("sale_id", "customer_id", "seller", "supplied_by")
 # The registry facts of a customer the customers topic carries beside its masked data.
 _CUSTOMER_FACTS = ("customer_id", "region_code", "tier", "assigned_dealer", "protected_by", "protection_until")
