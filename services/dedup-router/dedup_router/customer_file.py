@@ -41,7 +41,7 @@ from dedup_router.routing import _vehicles
 from dedup_router.schemas import CustomerFileOut, CustomerPatch
 from dedup_router.timeline import timeline_row
 from leadnet_shared.auth import Principal
-from leadnet_shared.events import CustomerCorrected, FieldCorrection, LeadSubmitted
+from leadnet_shared.events import CustomerCorrected, FieldCorrection, LeadSubmitted, make_envelope
 from leadnet_shared.masking import mask_address, mask_name, mask_phone
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.problems import Conflict, NotFound
@@ -164,12 +164,9 @@ async def correct_customer(
     if tier_changed is not None:
         await publish_customer_tier_changed(session, outbox, event=tier_changed)
     await publish_customer_upserted(session, outbox, customer=customer, now=now)
+    # The timeline row of the correction as its consumer would record it, written now so the answer can show it.
     row = timeline_row(
-        event_id=change_id,
-        event_type=event.event_type(),
-        time=now,
-        source=outbox.source,
-        data=event.model_dump(mode="json"),
+        make_envelope(data=event, source=outbox.source, time=now, subject=customer_id, event_id=change_id)
     )
     assert row is not None
     await record_timeline(session, [row])

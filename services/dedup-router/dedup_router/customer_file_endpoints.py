@@ -26,7 +26,6 @@ _SHOWN = ("event_id", "type", "occurred_at", "actor", "dealer", "service")
 
 @router.get(
     "/{customer_id}/timeline",
-    response_model=TimelinePage,
     summary="Every fact about one customer in time order, each with who and when, masked per role",
     responses=problem_responses(InvalidCursor, NotFound),
 )
@@ -56,7 +55,6 @@ async def customer_timeline(
 
 @router.patch(
     "/{customer_id}",
-    response_model=CustomerFileOut,
     summary="Correct a customer's contact data, vehicles in use, usage or purchase intent (assigned dealer, hq_admin)",
     responses=problem_responses(Forbidden, NotFound, (Conflict, "phone_belongs_to_another_customer"), ValidationFailed),
 )

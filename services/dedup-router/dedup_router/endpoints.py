@@ -77,11 +77,7 @@ async def _dealer_changed(session: AsyncSession, runtime: Runtime, dealer: Deale
 
 
 @router.post(
-    "/dealers",
-    status_code=201,
-    response_model=DealerChangeOut,
-    summary="Register a dealer (hq_admin)",
-    responses=problem_docs({409: "dealer_exists"}),
+    "/dealers", status_code=201, summary="Register a dealer (hq_admin)", responses=problem_docs({409: "dealer_exists"})
 )
 async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> DealerChangeOut:
     """The new dealer's territories pick up the customers waiting in the HQ queue there (hq_queue.py)."""
@@ -92,13 +88,8 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
         if await dealer_by_code(session, body.code) is not None:
             raise Conflict(f"Dealer {body.code} already exists.", code="dealer_exists")
         dealer = Dealer(
-            code=body.code,
-            name=body.name,
+            **body.model_dump(exclude={"territories"}),
             territories=territories,
-            product_lines=body.product_lines,
-            capability=body.capability,
-            sales_level=body.sales_level,
-            party_type=body.party_type,
             status="active",
             updated_at=runtime.clock.now(),
         )
@@ -108,7 +99,7 @@ async def create_dealer(body: DealerIn, request: Request, principal: Caller) -> 
     return out
 
 
-@router.get("/dealers/{code}", response_model=DealerOut, responses=problem_docs({404: "not_found"}))
+@router.get("/dealers/{code}", responses=problem_docs({404: "not_found"}))
 async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOut:
     own_dealer(principal, code)
     async with runtime_of(request).db.sessions() as session:
@@ -118,12 +109,7 @@ async def get_dealer(code: str, request: Request, principal: Caller) -> DealerOu
     return dealer_out(dealer)
 
 
-@router.patch(
-    "/dealers/{code}",
-    response_model=DealerChangeOut,
-    summary="Change a dealer (hq_admin)",
-    responses=problem_docs({404: "not_found"}),
-)
+@router.patch("/dealers/{code}", summary="Change a dealer (hq_admin)", responses=problem_docs({404: "not_found"}))
 async def patch_dealer(code: str, body: DealerPatch, request: Request, principal: Caller) -> DealerChangeOut:
     """A territory or product line gained picks up the customers waiting in the HQ queue it now covers."""
     require_roles(principal, "hq_admin")
@@ -147,7 +133,6 @@ async def patch_dealer(code: str, body: DealerPatch, request: Request, principal
 
 @router.post(
     "/dealers/{code}/withdraw",
-    response_model=WithdrawalOut,
     summary="Withdraw a dealer and redistribute its customers and open leads (hq_admin)",
     responses=problem_docs({404: "not_found", 409: "dealer_already_withdrawn"}),
 )
@@ -168,7 +153,7 @@ async def withdraw_dealer(
     return WithdrawalOut.model_validate(result)
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=problem_docs({404: "not_found"}))
+@router.get("/customers/{customer_id}", responses=problem_docs({404: "not_found"}))
 async def get_customer(customer_id: str, request: Request, principal: Caller) -> CustomerOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -207,7 +192,7 @@ async def erase_customer_endpoint(customer_id: str, request: Request, principal:
     return Response(status_code=204)
 
 
-@router.get("/customers", response_model=CustomerPage)
+@router.get("/customers")
 async def list_customers(
     request: Request,
     principal: Caller,
@@ -234,7 +219,6 @@ async def list_customers(
 
 @router.post(
     "/customers/{customer_id}/assign",
-    response_model=CustomerOut,
     summary="Assign a customer waiting in the HQ queue to a dealer (hq_admin)",
     responses=problem_docs({404: "not_found", 409: "customer_not_queued", 422: "validation_failed (unknown_dealer)"}),
 )
@@ -256,7 +240,6 @@ async def assign_customer(customer_id: str, body: AssignIn, request: Request, pr
 
 @router.post(
     "/customers/protection-lookup",
-    response_model=ProtectionOut,
     summary="Is the customer with this phone a protected big customer, and until when?",
     dependencies=[Depends(limit_protection_lookups)],
     responses=problem_docs({422: "validation_failed (invalid_phone)", 429: "rate_limited"}),
@@ -324,7 +307,7 @@ async def report_sale(
     )
 
 
-@router.get("/sales/{sale_id}", response_model=SaleOut, responses=problem_docs({404: "not_found"}))
+@router.get("/sales/{sale_id}", responses=problem_docs({404: "not_found"}))
 async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut:
     """HQ, the seller and the supplier (which confirms it); for any other dealer the sale does not exist."""
     async with runtime_of(request).db.sessions() as session:
@@ -334,7 +317,6 @@ async def get_sale(sale_id: str, request: Request, principal: Caller) -> SaleOut
 
 @router.post(
     "/sales/{sale_id}/cancel",
-    response_model=SaleOut,
     summary="Cancel a sale (hq_admin)",
     responses=problem_docs({404: "not_found", 409: "sale_already_cancelled"}),
 )

@@ -19,6 +19,7 @@ from leadnet_shared.events import (
     EventData,
     FleetLine,
     LeadAccepted,
+    LeadFacts,
     LeadReassigned,
     LeadRejected,
     LeadSubmitted,
@@ -60,24 +61,12 @@ def fleet_summary(record: Mapping[str, Any] | None) -> list[FleetLine] | None:
     ]
 
 
-# The facts every lead event repeats (accepted, reassigned), read off the lead row; the ledger and the scheduler
-# keep the newest lead_version's.
-_LEAD_FACTS = (
-    "lead_id",
-    "customer_id",
-    "entered_by",
-    "assigned_dealer",
-    "authorized_dealer",
-    "cross_region",
-    "reward_eligible",
-    "tier",
-    "nature",
-    "region_code",
-    "product_line",
-    "horizon",
-    "source",
-    "network_code",
-)
+# The facts every lead event repeats (accepted, reassigned: the catalogue's LeadFacts), read off the lead row; the
+# ledger and the scheduler keep the newest lead_version's (the row's `version`).
+_LEAD_FACTS = tuple(name for name in LeadFacts.model_fields if name not in {"type", "lead_version"})
+_SALE_PARTIES = ("sale_id", "customer_id", "seller", "supplied_by")
+# The registry facts of a customer the customers topic carries beside its masked data.
+_CUSTOMER_FACTS = ("customer_id", "region_code", "tier", "assigned_dealer", "protected_by", "protection_until")
 # What a dealer is, as the API shows it and the dealers topic carries it.
 DEALER_FIELDS = ("code", "name", "territories", "product_lines", "capability", "sales_level", "party_type", "status")
 
@@ -162,16 +151,8 @@ async def publish_lead_rejected(
 async def publish_customer_upserted(
     session: AsyncSession, outbox: Outbox, *, customer: Customer, now: datetime
 ) -> None:
-    data = CustomerUpserted.model_construct(
-        customer_id=customer.customer_id,
-        customer=masked(customer),
-        region_code=customer.region_code,
-        tier=customer.tier,
-        assigned_dealer=customer.assigned_dealer,
-        protected_by=customer.protected_by,
-        protection_until=customer.protection_until,
-        updated_at=now,
-    )
+    facts = {name: getattr(customer, name) for name in _CUSTOMER_FACTS}
+    data = CustomerUpserted.model_construct(**facts, customer=masked(customer), updated_at=now)
     await _publish(session, outbox, data, key=customer.customer_id, now=now)
 
 
@@ -198,12 +179,7 @@ async def publish_dealer_withdrawn(
 
 def _sale_parties(sale: Sale) -> dict[str, Any]:
     """Which sale, whose, and who sold and supplied it: every sale event names them."""
-    return {
-        "sale_id": sale.sale_id,
-        "customer_id": sale.customer_id,
-        "seller": sale.seller,
-        "supplied_by": sale.supplied_by,
-    }
+    return {name: getattr(sale, name) for name in _SALE_PARTIES}
 
 
 async def publish_sale_attributed(

@@ -5,6 +5,7 @@ record is a batch of one).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -28,6 +29,10 @@ def customer_exists_warning() -> Warning_:
     )
 
 
+# The verdict's fields, every one kept by the lead row as it is.
+_ASSIGNED = tuple(f.name for f in fields(Assignment))
+
+
 def decided_lead(
     *,
     submitted: LeadSubmitted,
@@ -46,11 +51,8 @@ def decided_lead(
         customer_id=customer_id,
         entered_by=submitted.entered_by,
         entrant_key=entrant,
-        assigned_dealer=assignment.assigned_dealer,
-        authorized_dealer=assignment.authorized_dealer,
+        **{name: getattr(assignment, name) for name in _ASSIGNED},
         status="open",
-        cross_region=assignment.cross_region,
-        reward_eligible=assignment.reward_eligible,
         tier=customer["tier"],
         nature=customer["nature"],
         region_code=region,
@@ -59,8 +61,6 @@ def decided_lead(
         intent_quantity=intent.get("quantity"),
         source=submitted.source,
         network_code=submitted.network_code,
-        protection_until=assignment.protection_until,
-        rule=assignment.rule,
         explanation={**explanation, "assignment": assignment.as_dict()},
         entered_at=submitted.submitted_at,
         version=1,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -19,6 +20,7 @@ from leadnet_shared.pagination import PageParams
 router = APIRouter(prefix="/v1", tags=["sales"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 SaleId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]+$")]
+Decide = Callable[[str, Request, Principal], Awaitable[SaleOut]]
 DECISION_ERRORS = problem_docs(
     {
         403: "not_confirmer (the seller itself, or a dealer for a sale waiting for HQ) / dealer_not_active",
@@ -65,21 +67,16 @@ async def _decide(sale_id: str, request: Request, principal: Principal, *, confi
     return SaleOut.model_validate(out)
 
 
-@router.post(
-    "/sales/{sale_id}/confirm",
-    response_model=SaleOut,
-    responses=DECISION_ERRORS,
-    summary="Confirm a pending sale (the supplying dealer, or hq_admin): only now may it be paid",
-)
+def _decision(verb: str, summary: str) -> Callable[[Decide], Decide]:
+    """Confirming and rejecting are one route but for the verb: the same answer, the same problems."""
+    return router.post(f"/sales/{{sale_id}}/{verb}", response_model=SaleOut, responses=DECISION_ERRORS, summary=summary)
+
+
+@_decision("confirm", "Confirm a pending sale (the supplying dealer, or hq_admin): only now may it be paid")
 async def confirm_sale(sale_id: SaleId, request: Request, principal: Caller) -> SaleOut:
     return await _decide(sale_id, request, principal, confirm=True)
 
 
-@router.post(
-    "/sales/{sale_id}/reject",
-    response_model=SaleOut,
-    responses=DECISION_ERRORS,
-    summary="Reject a pending sale (the supplying dealer, or hq_admin): nothing is paid, its VINs are free",
-)
+@_decision("reject", "Reject a pending sale (the supplying dealer, or hq_admin): nothing is paid, its VINs are free")
 async def reject_sale(sale_id: SaleId, request: Request, principal: Caller) -> SaleOut:
     return await _decide(sale_id, request, principal, confirm=False)

@@ -226,12 +226,7 @@ async def record_sale(
         seller=seller,
         supplied_by=supplied_by,
         sold_at=body.sold_at,
-        attributed_lead_id=attribution.attributed_lead_id,
-        credited_dealer=attribution.credited_dealer,
-        cross_region_exempt=attribution.cross_region_exempt,
-        violation=attribution.violation,
-        rewards=attribution.rewards,
-        explanation=attribution.explanation,
+        **dataclasses.asdict(attribution),  # the verdict, field for field
         status="attributed" if confirmer is None else "pending_confirmation",
         confirmer=confirmer,
         created_at=now,

@@ -14,7 +14,6 @@ event comes back through the consumer, it is already there.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,39 +43,28 @@ def _first(data: Mapping[str, Any], names: Sequence[str], *, longest: int) -> st
     return None
 
 
-def timeline_row(
-    *, event_id: str, event_type: str, time: datetime, source: str | None, data: Mapping[str, Any]
-) -> dict[str, Any] | None:
+def timeline_row(envelope: Envelope) -> dict[str, Any] | None:
     """The timeline row of one event, or None when it names no customer (a dealer's, a plan reminder) or none the
     registry could hold (a value that fits no column would fail the batch and park the key for nothing)."""
+    data = envelope.data
     customer_id = data.get("customer_id")
-    if not isinstance(customer_id, str) or not 0 < len(customer_id) <= 36 or len(event_id) > 64:
+    if not isinstance(customer_id, str) or not 0 < len(customer_id) <= 36 or len(envelope.id) > 64:
         return None
     return {
-        "event_id": event_id,
+        "event_id": envelope.id,
         "customer_id": customer_id,
-        "type": event_type[:120],
-        "occurred_at": time,
+        "type": envelope.type[:120],
+        "occurred_at": envelope.time,
         "actor": _first(data, _ACTOR_FIELDS, longest=200),
         "dealer": _first(data, _DEALER_FIELDS, longest=32),
-        "service": source[:120] if source else None,
+        "service": envelope.source[:120] if envelope.source else None,
         "summary": dict(data),
     }
 
 
 async def record_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
     """The consumer's one decision path: a poll's events (or one, in the fallback) into the timeline."""
-    rows = []
-    for envelope in envelopes:
-        row = timeline_row(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            time=envelope.time,
-            source=envelope.source,
-            data=envelope.data,
-        )
-        if row is not None:
-            rows.append(row)
+    rows = [row for envelope in envelopes if (row := timeline_row(envelope)) is not None]
     await record_timeline(session, rows)
 
 

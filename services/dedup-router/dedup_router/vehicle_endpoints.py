@@ -20,7 +20,6 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 
 @router.put(
     "/vehicles",
-    response_model=VehiclesOut,
     summary="Load vehicles into the registry (hq_admin)",
     responses=problem_docs(
         {422: "validation_failed (invalid_vin, unknown_dealer, invalid_delivered_at at each vehicle's pointer)"}
@@ -35,7 +34,7 @@ async def put_vehicles(body: VehiclesIn, request: Request, principal: Caller) ->
     return VehiclesOut(**counts)
 
 
-@router.get("/vehicles/{vin}", response_model=VehicleOut, responses=problem_docs({404: "not_found"}))
+@router.get("/vehicles/{vin}", responses=problem_docs({404: "not_found"}))
 async def get_vehicle(vin: str, request: Request, principal: Caller) -> VehicleOut:
     """HQ roles; a dealer only for a vehicle it holds (any other is a 404, held elsewhere or not)."""
     vin = vin.strip().upper()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -26,9 +27,9 @@ from leadnet_shared.events import CollectionPlanIssued
 from leadnet_shared.problems import Forbidden
 from leadnet_shared.visibility import dealer_own
 
-router = APIRouter(prefix="/v1/collection-plans", tags=["collection plans"])
+# Every route answers the same problems.
+router = APIRouter(prefix="/v1/collection-plans", tags=["collection plans"], responses=problems(403, 404, 422))
 MonthPath = Annotated[str, Path(max_length=7, description="2026-10")]
-ERRORS = problems(403, 404, 422)
 
 
 class NetworkPlanLine(BaseModel):
@@ -131,12 +132,7 @@ async def _month(session: AsyncSession, *, month: str, principal: Principal, now
     )
 
 
-@router.put(
-    "/{month}",
-    response_model=MonthCollectionPlan,
-    responses=ERRORS,
-    summary="HQ's monthly collection plan: fixed counts by industry (and per national network)",
-)
+@router.put("/{month}", summary="HQ's monthly collection plan: fixed counts by industry (and per national network)")
 async def put_month_plan(month: MonthPath, request: Request, principal: Caller) -> MonthCollectionPlan:
     """hq_admin. `{"industries": {"coal": 4000, ...}, "networks": {"NAT-1": 1000}}`; industries from the policy list.
     Publishes `leadnet.collection.plan_issued`."""
@@ -147,32 +143,17 @@ async def put_month_plan(month: MonthPath, request: Request, principal: Caller) 
     now = runtime.clock.now()
     async with runtime.db.transaction() as session:
         plan = check_hq_plan(body, national_networks=await networks.codes_of(session, HQ_OWNER))
+        counts = {**asdict(plan), "total": plan.total}
         await collection_plans.save_hq_plan(
-            session,
-            month=month,
-            industries=plan.industries,
-            networks=plan.networks,
-            total=plan.total,
-            issued_at=now,
-            updated_at=now,
-            updated_by=principal.caller_key,
+            session, month=month, **counts, issued_at=now, updated_at=now, updated_by=principal.caller_key
         )
-        issued = CollectionPlanIssued(
-            month=month,
-            industries=plan.industries,
-            networks=plan.networks,
-            total=plan.total,
-            issued_by=principal.caller_key,
-            issued_at=now,
-        )
+        issued = CollectionPlanIssued(month=month, **counts, issued_by=principal.caller_key, issued_at=now)
         await runtime.outbox.publish(session, issued, key=month, subject=month, time=now)
         return await _month(session, month=month, principal=principal, now=now)
 
 
 @router.get(
     "/{month}",
-    response_model=MonthCollectionPlan,
-    responses=ERRORS,
     summary="The month: HQ's plan and the dealers' targets against collected and verified, by dealer, region, industry",
 )
 async def get_month_plan(month: MonthPath, request: Request, principal: Caller) -> MonthCollectionPlan:
@@ -187,8 +168,6 @@ async def get_month_plan(month: MonthPath, request: Request, principal: Caller) 
 
 @router.get(
     "/{month}/dealers/{dealer}",
-    response_model=DealerCollectionPlan,
-    responses=ERRORS,
     summary="A dealer's monthly target, its breakdown, and what it collected and got verified",
 )
 async def get_dealer_plan(
@@ -202,10 +181,7 @@ async def get_dealer_plan(
 
 
 @router.put(
-    "/{month}/dealers/{dealer}",
-    response_model=DealerCollectionPlan,
-    responses=ERRORS,
-    summary="The dealer's breakdown of its month's target per network and per person",
+    "/{month}/dealers/{dealer}", summary="The dealer's breakdown of its month's target per network and per person"
 )
 async def put_dealer_breakdown(
     month: MonthPath, dealer: OwnerPath, request: Request, principal: Caller
@@ -222,8 +198,7 @@ async def put_dealer_breakdown(
             session,
             dealer=dealer,
             month=month,
-            networks=breakdown.networks,
-            people=breakdown.people,
+            **asdict(breakdown),
             updated_at=runtime.clock.now(),
             updated_by=principal.caller_key,
         )

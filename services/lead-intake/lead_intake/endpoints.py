@@ -345,10 +345,7 @@ def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
 
 
 @router.get(
-    "/{lead_id}",
-    response_model=LeadOut,
-    responses={404: {"description": "not_found", **PROBLEM}},
-    summary="A record and its current verdict",
+    "/{lead_id}", responses={404: {"description": "not_found", **PROBLEM}}, summary="A record and its current verdict"
 )
 async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut:
     runtime = runtime_of(request)
@@ -391,7 +388,6 @@ def lead_out(lead: Lead, principal: Principal, *, unmasked: bool | None = None) 
 
 @router.post(
     "/{lead_id}/return",
-    response_model=LeadOut,
     responses={
         404: {"description": "not_found", **PROBLEM},
         409: {"description": "lead_not_returnable", **PROBLEM},

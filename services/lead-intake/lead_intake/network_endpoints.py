@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -82,7 +83,6 @@ def _out(network: InformationNetwork | NetworkRegistration) -> NetworkOut:
 @router.post(
     "",
     status_code=201,
-    response_model=NetworkOut,
     summary="Register an information network",
     responses=problems(422, described={409: "network_exists", 403: "forbidden / dealer_not_active"}),
 )
@@ -94,17 +94,7 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
     reg = check_registration(principal=principal, body=await small_body(request))
     now = runtime.clock.now()
     async with runtime.db.transaction() as session:
-        if not await networks.register(
-            session,
-            code=reg.code,
-            name=reg.name,
-            kind=reg.kind,
-            scope=reg.scope,
-            owner=reg.owner,
-            members=reg.members,
-            registered_by=principal.caller_key,
-            created_at=now,
-        ):
+        if not await networks.register(session, **asdict(reg), registered_by=principal.caller_key, created_at=now):
             raise Conflict(f"A network with code {reg.code!r} is already registered.", code="network_exists")
         # For dashboards: the network without its members' names (they can name people); no grade until evaluated.
         registered = NetworkUpserted(
@@ -120,7 +110,7 @@ async def register_network(request: Request, principal: Caller) -> NetworkOut:
     return _out(reg)
 
 
-@router.get("", response_model=NetworkList, summary="The networks the caller may see")
+@router.get("", summary="The networks the caller may see")
 async def list_networks(
     request: Request,
     principal: Caller,
@@ -138,19 +128,13 @@ async def _visible_network(request: Request, principal: Principal, code: str) ->
         return visible_network(principal, await networks.network(session, code))
 
 
-@router.get(
-    "/{code}",
-    response_model=NetworkOut,
-    responses=problems(404),
-    summary="One information network",
-)
+@router.get("/{code}", responses=problems(404), summary="One information network")
 async def get_network(code: str, request: Request, principal: Caller) -> NetworkOut:
     return _out(await _visible_network(request, principal, code))
 
 
 @router.get(
     "/{code}/stats",
-    response_model=NetworkStats,
     responses={**problems(404), 422: {"description": "invalid quarter"}},
     summary="Records and verified records of a network in a quarter",
 )
@@ -179,7 +163,6 @@ async def _quarter_counts(request: Request, code: str, quarter: str | None) -> t
 
 @router.get(
     "/{code}/evaluation",
-    response_model=NetworkQuarterEvaluation,
     responses=problems(404, 422),
     summary="A network's grade, authenticity level and collection cycle in a quarter",
 )

@@ -91,12 +91,7 @@ def _quarter(value: str | None, now: datetime) -> str:
     return quarter
 
 
-@router.get(
-    "/evaluations",
-    response_model=EvaluationList,
-    responses=problems(404, 422),
-    summary="Quarterly network evaluations per owner",
-)
+@router.get("/evaluations", responses=problems(404, 422), summary="Quarterly network evaluations per owner")
 async def list_evaluations(
     request: Request,
     principal: Caller,
@@ -118,7 +113,6 @@ async def list_evaluations(
 
 @router.post(
     "/evaluations",
-    response_model=EvaluationRunOut,
     responses=problems(403, described={422: "validation_failed / quarter_not_over"}),
     summary="Evaluate a past quarter now (HQ)",
 )
@@ -169,10 +163,7 @@ PeriodPath = Annotated[str, Path(max_length=7)]
 
 
 @router.put(
-    "/plans/{owner}/{period}",
-    response_model=DevelopmentPlanOut,
-    responses=problems(403, 404, 422),
-    summary="File or change a network development plan",
+    "/plans/{owner}/{period}", responses=problems(403, 404, 422), summary="File or change a network development plan"
 )
 async def put_development_plan(
     owner: OwnerPath, period: PeriodPath, request: Request, principal: Caller
@@ -206,7 +197,6 @@ async def put_development_plan(
 
 @router.get(
     "/plans/{owner}/{period}",
-    response_model=DevelopmentPlanOut,
     responses=problems(404, 422),
     summary="A network development plan against the networks developed",
 )

@@ -15,5 +15,6 @@ the rules (what a verdict answers, what a target is, who may see what) stay in t
 - `network_evaluations`: the quarterly evaluations and the per-network quarter they are computed from.
 - `network_plans`: the network development plans and the deadline reminders claimed for them.
 - `collection_plans`: HQ's monthly plan, the dealers' breakdowns, the month's roll-ups and the hand-on judgements.
-- `common`: the upsert the plans share (insert, or update the columns a later filing may change).
+- `common`: the upsert the plans share (insert, or update the columns a later filing may change), and the
+  per-column arrays of the `unnest` statements.
 """

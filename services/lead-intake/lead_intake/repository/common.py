@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,3 +23,8 @@ async def upsert(
     ).returning(model)
     stored: M = (await session.execute(statement)).scalar_one()
     return stored
+
+
+def columns(rows: Sequence[object], *names: str) -> list[list[Any]]:
+    """The rows' attributes as one array per name, in that order: the parameters of an `unnest` statement."""
+    return [[getattr(row, name) for row in rows] for name in names]

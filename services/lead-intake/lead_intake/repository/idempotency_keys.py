@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import IdempotencyKey
+from lead_intake.repository.common import columns
 from leadnet_shared.db import fetch, json_text
 
 _CLAIM = (
@@ -48,10 +49,7 @@ async def claim(session: AsyncSession, claims: list[KeyClaim]) -> set[tuple[str,
     rows = await fetch(
         session,
         _CLAIM,
-        [c.caller_key for c in claims],
-        [c.key for c in claims],
-        [c.body_hash for c in claims],
-        [c.lead_id for c in claims],
+        *columns(claims, "caller_key", "key", "body_hash", "lead_id"),
         [None if c.batch_items is None else json_text(c.batch_items) for c in claims],
     )
     return {(row[0], row[1], row[2]) for row in rows}

@@ -16,6 +16,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_intake.models import Lead
+from lead_intake.repository.common import columns
 from leadnet_shared.db import execute, fetch, json_text
 
 # One statement over arrays for any number of leads: the ORM's insert bound every row's JSONB one by one, a
@@ -102,10 +103,7 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> list
     return await fetch(
         session,
         _APPLY_VERDICTS,
-        [v.lead_id for v in verdicts],
-        [v.status for v in verdicts],
-        [v.customer_id for v in verdicts],
-        [v.assigned_dealer for v in verdicts],
+        *columns(verdicts, "lead_id", "status", "customer_id", "assigned_dealer"),
         [orjson.dumps(v.verdict).decode() for v in verdicts],
         [v.lead_version for v in verdicts],
     )
@@ -113,13 +111,7 @@ async def apply_verdicts(session: AsyncSession, verdicts: list[Verdict]) -> list
 
 async def apply_reassignments(session: AsyncSession, reassignments: list[Reassignment]) -> None:
     """Move leads (distinct) to their new dealers in one UPDATE, unless a newer fact is stored already."""
-    await execute(
-        session,
-        _APPLY_REASSIGNMENTS,
-        [r.lead_id for r in reassignments],
-        [r.to_dealer for r in reassignments],
-        [r.lead_version for r in reassignments],
-    )
+    await execute(session, _APPLY_REASSIGNMENTS, *columns(reassignments, "lead_id", "to_dealer", "lead_version"))
 
 
 async def states(session: AsyncSession, lead_ids: Sequence[str]) -> Sequence[Row[Any]]:
