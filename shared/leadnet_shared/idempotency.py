@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadnet_shared.auth import Principal
+from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.problems import IdempotencyKeyReused
 from leadnet_shared.workers import Step
 
@@ -79,8 +80,10 @@ class Answer:
 class IdempotencyKeys:
     """Claim, replay, remember and purge over one service's key table."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, route: str, dealers: Table) -> None:
         self.table = table
+        self.route = route  # the request a key names is this route and the body (`request_fingerprint`)
+        self.dealers = dealers  # the service's dealer directory: only an active dealer creates
 
     async def answer_once(
         self,
@@ -109,24 +112,20 @@ class IdempotencyKeys:
     async def create_once(
         self,
         db: Database,
-        *,
         principal: Principal,
         key: str | None,
         body: BaseModel,
-        route: str,
         create: Callable[[AsyncSession], Awaitable[Answer]],
-        guard: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> ORJSONResponse:
-        """A whole creating POST in one transaction: `guard` first (refusing, say, a dealer that is not active),
-        then the first answer to a repeated key, or `create`'s answer, kept under the key."""
+        """A whole creating POST in one transaction: a dealer token whose dealer is not active is refused (403
+        `dealer_not_active`), a repeated key gets the first answer again, else `create`'s answer, kept under the key."""
         async with db.transaction() as session:
-            if guard is not None:
-                await guard(session)
+            await require_active_dealer(session, self.dealers, principal)
             answer = await self.answer_once(
                 session,
                 caller_key=principal.caller_key,
                 key=key,
-                fingerprint=request_fingerprint(body, route=route),
+                fingerprint=request_fingerprint(body, route=self.route),
                 create=lambda: create(session),
             )
         return ORJSONResponse(answer.body, status_code=answer.status)

@@ -131,6 +131,15 @@ class RateLimited(ServiceError, status=429, code="rate_limited", title="Too many
 class Unavailable(ServiceError, status=503, code="unavailable", title="Service unavailable"): ...
 
 
+def problem_docs(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` from a description per status (the codes, and field codes, a problem of that status
+    may carry); `openapi.install_openapi` gives each its `application/problem+json` body."""
+    return {
+        status: {"description": text, "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
+        for status, text in descriptions.items()
+    }
+
+
 def problem_responses(*errors: type[ServiceError] | tuple[type[ServiceError], str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for the problems an endpoint answers: an error class, or (class, code) for a code the
     class is raised with. Codes of one status are listed together in its description."""
@@ -138,10 +147,7 @@ def problem_responses(*errors: type[ServiceError] | tuple[type[ServiceError], st
     for error in errors:
         cls, code = error if isinstance(error, tuple) else (error, error.code)
         codes.setdefault(cls.status, []).append(code)
-    return {
-        status: {"description": " / ".join(names), "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
-        for status, names in sorted(codes.items())
-    }
+    return problem_docs({status: " / ".join(names) for status, names in sorted(codes.items())})
 
 
 @dataclass(slots=True)

@@ -15,8 +15,6 @@ from dedup_router.models import Dealer
 from dedup_router.repository.dealers import all_dealers, dealers_version
 from dedup_router.repository.dealers import bump_dealers_version as bump_dealers_version  # for bench/ and tests/
 from dedup_router.territories import DealerProfile, TerritoryIndex
-from leadnet_shared.auth import Principal
-from leadnet_shared.dealer_directory import ACTIVE, refuse_unless_active
 
 
 def profile(dealer: Dealer) -> DealerProfile:
@@ -56,12 +54,3 @@ class DealerIndexCache:
 async def current_index(session: AsyncSession, cache: DealerIndexCache | None) -> TerritoryIndex:
     """The index through the process's cache when there is one (a worker, an endpoint), else read now (a test)."""
     return await cache.get(session) if cache is not None else await load_index(session)
-
-
-async def require_active_dealer(session: AsyncSession, dealers: DealerIndexCache, principal: Principal) -> None:
-    """A dealer token writes (reports, confirms or rejects a sale) only while its dealer is registered and not
-    withdrawn: 403 `dealer_not_active` otherwise (leadnet_shared.dealer_directory, review M2). HQ writes as HQ."""
-    if principal.role != "dealer" or principal.dealer is None:
-        return
-    known = (await dealers.get(session)).dealer(principal.dealer)
-    refuse_unless_active(principal.dealer, None if known is None else ("withdrawn" if known.withdrawn else ACTIVE))

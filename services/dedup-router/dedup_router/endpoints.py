@@ -9,7 +9,6 @@ from fastapi.responses import ORJSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dedup_router.confidentiality import ACCESS_LOG, customer_out
-from dedup_router.dealer_index import require_active_dealer
 from dedup_router.erasure import erase_customer
 from dedup_router.events import dealer_fields, publish_dealer_upserted
 from dedup_router.hq_queue import assign_queued_customer, reroute_queued_customers
@@ -34,7 +33,6 @@ from dedup_router.schemas import (
     SaleIn,
     SaleOut,
     WithdrawalOut,
-    problem_docs,
 )
 from dedup_router.state import dealer_cache
 from dedup_router.territories import normalize_territory, territory_problems
@@ -45,7 +43,7 @@ from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.idempotency import Answer, IdempotencyKeyHeader
 from leadnet_shared.pagination import PageParams
 from leadnet_shared.phone import InvalidPhone, normalize_phone
-from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed
+from leadnet_shared.problems import Conflict, FieldProblem, NotFound, ProblemCollector, ValidationFailed, problem_docs
 
 router = APIRouter(prefix="/v1", tags=["router"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -296,15 +294,7 @@ async def report_sale(
             ),
         )
 
-    return await SALE_KEYS.create_once(
-        runtime.db,
-        principal=principal,
-        key=idempotency_key,
-        body=body,
-        route="sales",
-        create=record,
-        guard=lambda session: require_active_dealer(session, dealer_cache(runtime), principal),
-    )
+    return await SALE_KEYS.create_once(runtime.db, principal, idempotency_key, body, record)
 
 
 @router.get("/sales/{sale_id}", responses=problem_docs({404: "not_found"}))

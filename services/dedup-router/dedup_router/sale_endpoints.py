@@ -8,14 +8,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from dedup_router.dealer_index import require_active_dealer
+from dedup_router.models import Dealer
 from dedup_router.repository.sales import page_of_sales
 from dedup_router.sales import decide_sale, sale_body
-from dedup_router.schemas import SaleOut, SalePage, problem_docs
-from dedup_router.state import dealer_cache
+from dedup_router.schemas import SaleOut, SalePage
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.dealer_directory import require_active_dealer
 from leadnet_shared.pagination import PageParams
+from leadnet_shared.problems import problem_docs
 
 router = APIRouter(prefix="/v1", tags=["sales"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -60,7 +61,7 @@ async def _decide(sale_id: str, request: Request, principal: Principal, *, confi
     require_roles(principal, "dealer", "hq_admin")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        await require_active_dealer(session, dealer_cache(runtime), principal)
+        await require_active_dealer(session, Dealer.__table__, principal)  # type: ignore[arg-type]
         out = await decide_sale(
             session, runtime.outbox, sale_id=sale_id, principal=principal, confirm=confirm, now=runtime.clock.now()
         )

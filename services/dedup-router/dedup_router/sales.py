@@ -31,7 +31,7 @@ from dedup_router.events import (
     publish_sale_pending_confirmation,
     publish_sale_rejected,
 )
-from dedup_router.models import RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
+from dedup_router.models import Dealer, RoutedLead, Sale, SaleIdempotencyKey, SoldVehicle, Vehicle
 from dedup_router.repository.customers import customer_by_id, customer_by_phone
 from dedup_router.repository.dealers import dealer_by_code
 from dedup_router.repository.leads import lead_by_id, open_leads_of_customer
@@ -62,7 +62,11 @@ VIN_NOT_HELD = "vin_not_held"
 INVALID_SOLD_AT = "invalid_sold_at"
 UNKNOWN_CUSTOMER = "unknown_customer"
 
-SALE_KEYS = IdempotencyKeys(SaleIdempotencyKey.__table__)  # type: ignore[arg-type]
+SALE_KEYS = IdempotencyKeys(
+    SaleIdempotencyKey.__table__,  # type: ignore[arg-type]
+    route="sales",
+    dealers=Dealer.__table__,  # type: ignore[arg-type]
+)
 
 
 # What a reward still waits for before the ledger posts it (the sale's answer never promises more than that).

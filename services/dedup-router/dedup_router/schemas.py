@@ -12,14 +12,7 @@ from leadnet_shared.events import PartyType, SalesLevel
 from leadnet_shared.http import RequestModel
 from leadnet_shared.pagination import Page
 from leadnet_shared.phone import InvalidPhone, normalize_phone
-from leadnet_shared.problems import PROBLEM_JSON
 from leadnet_shared.record_blocks import PRODUCT_LINE, PurchaseIntentIn, UsageIn, VehicleInUseIn
-
-
-def problem_docs(errors: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the problems an operation answers: per status, the codes it may carry, each an
-    `application/problem+json` body."""
-    return {status: {"description": codes, "content": {PROBLEM_JSON: {}}} for status, codes in errors.items()}
 
 
 class DealerIn(RequestModel):

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from dedup_router.repository.vehicles import vehicle_by_vin
-from dedup_router.schemas import VehicleOut, VehiclesIn, VehiclesOut, problem_docs
+from dedup_router.schemas import VehicleOut, VehiclesIn, VehiclesOut
 from dedup_router.vehicles import upsert_vehicles
 from dedup_router.vin import is_valid_vin
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import NotFound
+from leadnet_shared.problems import NotFound, problem_docs
 
 router = APIRouter(prefix="/v1", tags=["vehicles"])
 Caller = Annotated[Principal, Depends(bearer_principal)]

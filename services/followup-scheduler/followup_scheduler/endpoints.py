@@ -53,7 +53,7 @@ from leadnet_shared.problems import (
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 plans_router = APIRouter(prefix="/v1/plans", tags=["plans"])
-TASK_KEYS = IdempotencyKeys(TASK_IDEMPOTENCY_KEYS)
+TASK_KEYS = IdempotencyKeys(TASK_IDEMPOTENCY_KEYS, route="tasks", dealers=DEALERS)
 TaskStatus = Literal["open", "done", "overdue", "cancelled"]
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
@@ -120,15 +120,7 @@ async def create_task(
         await record_action(session, task=task, action="created", actor=Actor.of(principal), now=runtime.clock.now())
         return Answer(201, task_out(task).model_dump(mode="json"))
 
-    return await TASK_KEYS.create_once(
-        runtime.db,
-        principal=principal,
-        key=idempotency_key,
-        body=body,
-        route="tasks",
-        create=plan,
-        guard=lambda session: require_active_dealer(session, DEALERS, principal),
-    )
+    return await TASK_KEYS.create_once(runtime.db, principal, idempotency_key, body, plan)
 
 
 @router.get("", response_model=TaskPage, summary="The caller's tasks, earliest due first")

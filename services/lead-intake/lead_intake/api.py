@@ -1,37 +1,21 @@
-"""What the intake routers share: the caller, the problem responses they declare, the owner check of the
-per-owner resources and reading a small JSON body."""
+"""What the intake routers share: the caller, an owner's code as a path segment, and reading a small JSON body."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Path, Request
-from pydantic import BaseModel
 
 from lead_intake.settings import IntakeSettings
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal
 from leadnet_shared.http import nul_problems
-from leadnet_shared.problems import PROBLEM_JSON, MalformedJson, PayloadTooLarge, ValidationFailed
+from leadnet_shared.problems import MalformedJson, PayloadTooLarge, ValidationFailed
 
-M = TypeVar("M", bound=BaseModel)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 # A dealer's code or HQ's, as a path segment.
 OwnerPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
-_DESCRIPTIONS = {
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "validation_failed",
-}
-
-
-def problems(*statuses: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these problem statuses (`application/problem+json`); `described` names the problem
-    codes of a status where they are not the usual ones (`{409: "network_exists"}`)."""
-    named = {**{s: _DESCRIPTIONS[s] for s in statuses}, **(described or {})}
-    return {status: {"description": text, "content": {PROBLEM_JSON: {}}} for status, text in named.items()}
 
 
 async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
@@ -50,12 +34,6 @@ async def read_json(request: Request, *, limit: int) -> tuple[bytes, Any]:
     if nul:  # PostgreSQL cannot store it: refused here, not as a failed group commit
         raise ValidationFailed("The request has field problems; see errors.", errors=nul)
     return body, parsed
-
-
-def model_of(model: type[M], source: object, **given: Any) -> M:
-    """An answer `model` whose every field is taken from `given`, or else from the attribute of `source` of that
-    name (a row, a rule's result)."""
-    return model(**{name: given[name] if name in given else getattr(source, name) for name in model.model_fields})
 
 
 async def small_body(request: Request) -> Any:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.api import Caller, OwnerPath, model_of, problems, small_body
+from lead_intake.api import Caller, OwnerPath, small_body
 from lead_intake.collection_plans import (
     check_breakdown,
     check_hq_plan,
@@ -23,12 +23,17 @@ from lead_intake.information_networks import HQ_OWNER
 from lead_intake.repository import collection_plans, networks
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, require_roles
+from leadnet_shared.carry import carried
 from leadnet_shared.events import CollectionPlanIssued
-from leadnet_shared.problems import Forbidden
+from leadnet_shared.problems import Forbidden, NotFound, ValidationFailed, problem_responses
 from leadnet_shared.visibility import dealer_own
 
 # Every route answers the same problems.
-router = APIRouter(prefix="/v1/collection-plans", tags=["collection plans"], responses=problems(403, 404, 422))
+router = APIRouter(
+    prefix="/v1/collection-plans",
+    tags=["collection plans"],
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+)
 MonthPath = Annotated[str, Path(max_length=7, description="2026-10")]
 
 
@@ -91,11 +96,11 @@ class MonthCollectionPlan(BaseModel):
 
 
 def _dealer_out(d: DealerMonth) -> DealerCollectionPlan:
-    return model_of(
+    return carried(
         DealerCollectionPlan,
         d,
         hand_on_flagged=d.flagged,
-        networks=[model_of(NetworkPlanLine, n) for n in d.networks],
+        networks=[carried(NetworkPlanLine, n) for n in d.networks],
         policy_version=collection_rules().version,
     )
 
@@ -106,7 +111,7 @@ async def _plan(session: AsyncSession, *, dealer: str, month: str, now: datetime
 
 
 def _lines(lines: list[Line]) -> list[RollupLine]:
-    return [model_of(RollupLine, x) for x in lines]
+    return [carried(RollupLine, x) for x in lines]
 
 
 async def _month(session: AsyncSession, *, month: str, principal: Principal, now: datetime) -> MonthCollectionPlan:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lead_intake.api import model_of, read_json
+from lead_intake.api import read_json
 from lead_intake.life_cycle import return_lead
 from lead_intake.models import IdempotencyKey, Lead
 from lead_intake.rate_limit import RateLimiter
@@ -36,30 +36,40 @@ from lead_intake.visibility import ACCESS_LOG, LEADS, sees_personal_data
 from leadnet_shared.access_log import endpoint_of
 from leadnet_shared.app import Runtime, runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
+from leadnet_shared.carry import carried
 from leadnet_shared.events import LeadRefused
 from leadnet_shared.idempotency import IDEMPOTENCY_KEY_MAX, IdempotencyKeyHeader
 from leadnet_shared.problems import (
     PROBLEM_JSON,
+    Conflict,
+    DealerNotActive,
     FieldProblem,
+    Forbidden,
+    IdempotencyKeyReused,
+    MalformedJson,
     NotFound,
     PayloadTooLarge,
     RateLimited,
     ServiceError,
+    Unauthenticated,
     ValidationFailed,
     json_pointer,
+    problem_docs,
+    problem_responses,
 )
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "malformed_json", **PROBLEM},
-    401: {"description": "unauthenticated", **PROBLEM},
-    403: {"description": "forbidden / dealer_not_active", **PROBLEM},
-    413: {"description": "payload_too_large", **PROBLEM},
-    422: {"description": "validation_failed / idempotency_key_reused", **PROBLEM},
-    429: {"description": "rate_limited", **PROBLEM},
-}
+ERRORS = problem_responses(
+    MalformedJson,
+    Unauthenticated,
+    Forbidden,
+    DealerNotActive,
+    PayloadTooLarge,
+    ValidationFailed,
+    IdempotencyKeyReused,
+    RateLimited,
+)
 
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
@@ -80,7 +90,7 @@ def _take_rate(limiter: RateLimiter, caller_key: str) -> None:
     "",
     status_code=201,
     response_model=LeadVerdict,
-    responses={202: {"model": LeadPending}, 409: {"description": "duplicate_lead", **PROBLEM}, **ERRORS},
+    responses={202: {"model": LeadPending}, **problem_docs({409: "duplicate_lead"}), **ERRORS},
     summary="Submit one customer-information record",
 )
 async def submit_lead(
@@ -344,9 +354,7 @@ def _batch_records(parsed: Any, *, limit: int) -> list[Any]:
     )
 
 
-@router.get(
-    "/{lead_id}", responses={404: {"description": "not_found", **PROBLEM}}, summary="A record and its current verdict"
-)
+@router.get("/{lead_id}", responses=problem_responses(NotFound), summary="A record and its current verdict")
 async def get_lead(lead_id: str, request: Request, principal: Caller) -> LeadOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -378,7 +386,7 @@ def lead_out(lead: Lead, principal: Principal, *, unmasked: bool | None = None) 
         unmasked = sees_personal_data(principal, lead)
     # A refused duplicate is stored masked already (service.keep_refusals_masked): shown as stored.
     unmasked = unmasked or lead.status == "rejected_duplicate"
-    return model_of(
+    return carried(
         LeadOut,
         lead,
         record=masked_record(lead.normalized, unmasked=unmasked),
@@ -388,11 +396,7 @@ def lead_out(lead: Lead, principal: Principal, *, unmasked: bool | None = None) 
 
 @router.post(
     "/{lead_id}/return",
-    responses={
-        404: {"description": "not_found", **PROBLEM},
-        409: {"description": "lead_not_returnable", **PROBLEM},
-        **ERRORS,
-    },
+    responses={**problem_responses(NotFound, (Conflict, "lead_not_returnable")), **ERRORS},
     summary="Return a record as invalid to the dealer who entered it (hq_admin): it re-checks it",
 )
 async def return_record(lead_id: str, body: ReturnIn, request: Request, principal: Caller) -> LeadOut:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from lead_intake.api import Caller, model_of, problems, small_body
+from lead_intake.api import Caller, small_body
 from lead_intake.information_networks import (
     HQ_OWNER,
     NetworkRegistration,
@@ -25,9 +25,10 @@ from lead_intake.state import intake_state
 from lead_intake.visibility import visible_network
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, require_roles
+from leadnet_shared.carry import carried
 from leadnet_shared.events import NetworkUpserted
 from leadnet_shared.pagination import Page, PageParams
-from leadnet_shared.problems import Conflict
+from leadnet_shared.problems import Conflict, DealerNotActive, Forbidden, NotFound, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
 
@@ -77,14 +78,14 @@ class NetworkQuarterEvaluation(BaseModel):
 
 
 def _out(network: InformationNetwork | NetworkRegistration) -> NetworkOut:
-    return model_of(NetworkOut, network)
+    return carried(NetworkOut, network)
 
 
 @router.post(
     "",
     status_code=201,
     summary="Register an information network",
-    responses=problems(422, described={409: "network_exists", 403: "forbidden / dealer_not_active"}),
+    responses=problem_responses(Forbidden, DealerNotActive, (Conflict, "network_exists"), ValidationFailed),
 )
 async def register_network(request: Request, principal: Caller) -> NetworkOut:
     """HQ (hq_admin) registers national networks, a dealer its regional ones (domain.md §1)."""
@@ -128,14 +129,14 @@ async def _visible_network(request: Request, principal: Principal, code: str) ->
         return visible_network(principal, await networks.network(session, code))
 
 
-@router.get("/{code}", responses=problems(404), summary="One information network")
+@router.get("/{code}", responses=problem_responses(NotFound), summary="One information network")
 async def get_network(code: str, request: Request, principal: Caller) -> NetworkOut:
     return _out(await _visible_network(request, principal, code))
 
 
 @router.get(
     "/{code}/stats",
-    responses={**problems(404), 422: {"description": "invalid quarter"}},
+    responses={**problem_responses(NotFound), 422: {"description": "invalid quarter"}},
     summary="Records and verified records of a network in a quarter",
 )
 async def network_stats(code: str, request: Request, principal: Caller, quarter: str | None = None) -> NetworkStats:
@@ -163,7 +164,7 @@ async def _quarter_counts(request: Request, code: str, quarter: str | None) -> t
 
 @router.get(
     "/{code}/evaluation",
-    responses=problems(404, 422),
+    responses=problem_responses(NotFound, ValidationFailed),
     summary="A network's grade, authenticity level and collection cycle in a quarter",
 )
 async def network_evaluation(
@@ -173,7 +174,7 @@ async def network_evaluation(
     network = await _visible_network(request, principal, code)
     quarter, records, verified = await _quarter_counts(request, code, quarter)
     graded = grade_network(scope=network.scope, records=records, verified=verified)
-    return model_of(
+    return carried(
         NetworkQuarterEvaluation,
         graded,
         code=code,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from lead_intake.api import Caller, OwnerPath, model_of, problems, small_body
+from lead_intake.api import Caller, OwnerPath, small_body
 from lead_intake.information_networks import parse_quarter, quarter_bounds, quarter_of
 from lead_intake.network_evaluation import evaluate_quarter, previous_quarter
 from lead_intake.network_models import NetworkDevelopmentPlan, NetworkEvaluation
@@ -17,8 +17,9 @@ from lead_intake.network_plans import check_plan, plan_period
 from lead_intake.repository import network_evaluations, network_plans, networks
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import require_roles
+from leadnet_shared.carry import carried
 from leadnet_shared.pagination import Page, PageParams
-from leadnet_shared.problems import FieldProblem, NotFound, ValidationFailed
+from leadnet_shared.problems import FieldProblem, Forbidden, NotFound, ValidationFailed, problem_responses
 from leadnet_shared.visibility import dealer_own
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
@@ -82,7 +83,7 @@ class EvaluationRunOut(BaseModel):
 def _out(e: NetworkEvaluation) -> EvaluationOut:
     present = list(e.kinds_present)
     missing = None if e.kinds_expected is None else max(0, e.kinds_expected - len(present))
-    return model_of(EvaluationOut, e, kinds_present=present, kinds_missing=missing)
+    return carried(EvaluationOut, e, kinds_present=present, kinds_missing=missing)
 
 
 def _quarter(value: str | None, now: datetime) -> str:
@@ -91,7 +92,11 @@ def _quarter(value: str | None, now: datetime) -> str:
     return quarter
 
 
-@router.get("/evaluations", responses=problems(404, 422), summary="Quarterly network evaluations per owner")
+@router.get(
+    "/evaluations",
+    responses=problem_responses(NotFound, ValidationFailed),
+    summary="Quarterly network evaluations per owner",
+)
 async def list_evaluations(
     request: Request,
     principal: Caller,
@@ -113,7 +118,7 @@ async def list_evaluations(
 
 @router.post(
     "/evaluations",
-    responses=problems(403, described={422: "validation_failed / quarter_not_over"}),
+    responses=problem_responses(Forbidden, ValidationFailed, (ValidationFailed, "quarter_not_over")),
     summary="Evaluate a past quarter now (HQ)",
 )
 async def run_evaluations(request: Request, principal: Caller, quarter: QuarterParam = None) -> EvaluationRunOut:
@@ -156,14 +161,16 @@ async def _plan_out(request: Request, plan: NetworkDevelopmentPlan) -> Developme
         developed = await networks.count_registered(
             session, owner=plan.owner, kind=plan.kind, start=period.start, end=period.end
         )
-    return model_of(DevelopmentPlanOut, plan, developed_networks=developed)
+    return carried(DevelopmentPlanOut, plan, developed_networks=developed)
 
 
 PeriodPath = Annotated[str, Path(max_length=7)]
 
 
 @router.put(
-    "/plans/{owner}/{period}", responses=problems(403, 404, 422), summary="File or change a network development plan"
+    "/plans/{owner}/{period}",
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+    summary="File or change a network development plan",
 )
 async def put_development_plan(
     owner: OwnerPath, period: PeriodPath, request: Request, principal: Caller
@@ -197,7 +204,7 @@ async def put_development_plan(
 
 @router.get(
     "/plans/{owner}/{period}",
-    responses=problems(404, 422),
+    responses=problem_responses(NotFound, ValidationFailed),
     summary="A network development plan against the networks developed",
 )
 async def get_development_plan(

@@ -46,7 +46,7 @@ from notifier.settings import NotifierSettings
 from notifier.targets import TargetRefused
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-WEBHOOK_KEYS = IdempotencyKeys(WEBHOOK_IDEMPOTENCY_KEYS)
+WEBHOOK_KEYS = IdempotencyKeys(WEBHOOK_IDEMPOTENCY_KEYS, route="webhooks", dealers=DEALER_DIRECTORY)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 WebhookId = Annotated[str, Path(max_length=36)]
 DeliveryId = Annotated[str, Path(max_length=40)]
@@ -127,15 +127,7 @@ async def create_webhook(
         out = WebhookCreated(**webhook_out(webhook).model_dump(), secret=webhook.secret)
         return Answer(201, out.model_dump(mode="json"))
 
-    return await WEBHOOK_KEYS.create_once(
-        runtime.db,
-        principal=principal,
-        key=idempotency_key,
-        body=body,
-        route="webhooks",
-        create=create,
-        guard=lambda session: require_active_dealer(session, DEALER_DIRECTORY, principal),
-    )
+    return await WEBHOOK_KEYS.create_once(runtime.db, principal, idempotency_key, body, create)
 
 
 @router.get("", response_model=WebhookPage, summary="The caller's subscriptions", responses=_READ)

@@ -12,7 +12,7 @@ from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
 from leadnet_shared.pagination import PageParams
 from leadnet_shared.policy import rewards_policy
-from leadnet_shared.problems import PROBLEM_JSON, Conflict, NotFound, problem_responses
+from leadnet_shared.problems import Conflict, NotFound, problem_docs, problem_responses
 from rewards_ledger.guarantees import set_guarantee_amount
 from rewards_ledger.payouts import may_close, month_bounds, payout_lock, payout_out
 from rewards_ledger.repository import payouts, postings
@@ -30,7 +30,6 @@ from rewards_ledger.statements import statement_csv, statement_lines
 from rewards_ledger.visibility import own_account
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
@@ -85,7 +84,7 @@ async def set_guarantee(sale_id: str, vin: str, body: GuaranteeIn, request: Requ
     "/payouts/{month}",
     response_model=PayoutOut,
     status_code=201,
-    responses={409: {"description": "month_not_ended", **PROBLEM}},
+    responses=problem_docs({409: "month_not_ended"}),
 )
 async def close_month(month: str, request: Request, response: Response, principal: Caller) -> PayoutOut:
     """HQ prepares a month's payout (once; preparing it again replays the first answer with 200). Nothing is

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from leadnet_shared.app import runtime_of
 from leadnet_shared.auth import Principal, bearer_principal, require_roles
-from leadnet_shared.problems import PROBLEM_JSON, Conflict, Forbidden
+from leadnet_shared.problems import Conflict, Forbidden, problem_docs
 from rewards_ledger.payouts import month_bounds, payout_lock, payout_out
 from rewards_ledger.repository import payouts
 from rewards_ledger.repository.locks import lock
@@ -16,17 +16,15 @@ from rewards_ledger.schemas import PayoutOut
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
-PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 @router.post(
     "/payouts/{month}/approve",
     response_model=PayoutOut,
     summary="Release a prepared payout (an hq_admin other than the one who prepared it)",
-    responses={
-        403: {"description": "approver_prepared_payout (the same person cannot approve)", **PROBLEM},
-        409: {"description": "payout_not_prepared", **PROBLEM},
-    },
+    responses=problem_docs(
+        {403: "approver_prepared_payout (the same person cannot approve)", 409: "payout_not_prepared"}
+    ),
 )
 async def approve_payout(month: str, request: Request, principal: Caller) -> PayoutOut:
     """Once; approving a released month again replays the answer."""
