@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
 from sqlalchemy import text
 
-from leadnet_shared.access import trusted_sources
 from leadnet_shared.app import Runtime
 from leadnet_shared.clock import Clock, FrozenClock
 from leadnet_shared.consumer import ConsumerLoop
@@ -27,30 +26,25 @@ from leadnet_shared.db import Database, make_engine
 from leadnet_shared.events import (
     Envelope,
     LeadAccepted,
+    LeadFacts,
     LeadVerified,
     MaskedCustomer,
     RewardClaim,
     SaleCancelled,
-    make_envelope,
 )
 from leadnet_shared.outbox import Outbox
 from leadnet_shared.settings import to_asyncpg_url
-from leadnet_shared.testing import handler_runtime, sale_event
+from leadnet_shared.testing import envelope, handler_runtime, lead_event, sale_event
 from rewards_ledger.handlers import REWARD_TYPES, reward_handler
 from rewards_ledger.models import INBOX, KIT_STATE, OUTBOX
 from rewards_ledger.settings import LedgerSettings
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+F = TypeVar("F", bound=LeadFacts)
 
 
-def _envelope(data: Any, event_type: str, subject: str, time: datetime, event_id: str | None = None) -> Envelope:
-    # Stamped with the source of the service that produces the type, as the real producer would: the ledger's
-    # consumer refuses a money event from any other source.
-    source = trusted_sources([event_type])[event_type]
-    return make_envelope(data=data, event_type=event_type, source=source, time=time, subject=subject, event_id=event_id)
-
-
-def _lead_fact(
+def _lead(
+    model: type[F],
     *,
     lead_id: str,
     customer_id: str,
@@ -59,19 +53,21 @@ def _lead_fact(
     eligible: bool = True,
     cross_region: bool = True,
     tier: str = "retail",
-) -> dict[str, Any]:
+    **fields: Any,
+) -> F:
     """What `lead.accepted` and `lead.verified` both say of a tractor lead assigned to its authorized dealer."""
-    return {
-        "lead_id": lead_id,
-        "customer_id": customer_id,
-        "entered_by": entered_by,
-        "assigned_dealer": authorized,
-        "authorized_dealer": authorized,
-        "cross_region": cross_region,
-        "reward_eligible": eligible,
-        "tier": tier,
-        "product_line": "tractor",
-    }
+    return lead_event(
+        model,
+        lead_id,
+        customer_id,
+        dealer=authorized,
+        entered_by=entered_by,
+        cross_region=cross_region,
+        reward_eligible=eligible,
+        tier=tier,
+        product_line="tractor",
+        **fields,
+    )
 
 
 def lead_accepted(
@@ -82,20 +78,15 @@ def lead_accepted(
     at: datetime = T0,
     **lead: Any,
 ) -> Envelope:
-    """`lead.accepted` as the router publishes it; `lead`: the fields of `_lead_fact`."""
-    data = LeadAccepted(
-        **_lead_fact(**lead),
-        customer_existed=customer_existed,
-        accepted_at=at,
-        customer=MaskedCustomer(name=name, phone=phone, address="山东省潍坊市诸城市***"),
-    )
-    return _envelope(data, "leadnet.lead.accepted", data.customer_id, at)
+    """`lead.accepted` as the router publishes it; `lead`: the fields of `_lead`."""
+    customer = MaskedCustomer(name=name, phone=phone, address="山东省潍坊市诸城市***")
+    data = _lead(LeadAccepted, customer_existed=customer_existed, accepted_at=at, customer=customer, **lead)
+    return envelope(data, at=at)
 
 
 def lead_verified(*, at: datetime = T0, **lead: Any) -> Envelope:
-    """`lead.verified` as the scheduler publishes it; `lead`: the fields of `_lead_fact`."""
-    data = LeadVerified(**_lead_fact(**lead), verified_at=at)
-    return _envelope(data, "leadnet.lead.verified", data.customer_id, at)
+    """`lead.verified` as the scheduler publishes it; `lead`: the fields of `_lead`."""
+    return envelope(_lead(LeadVerified, verified_at=at, **lead), at=at)
 
 
 def router_claims(
@@ -141,16 +132,11 @@ def sale_attributed(
     # Attributed to a cross-region retail record `entered_by` entered.
     lead = dict(attributed_lead_id=lead_id, lead_entered_by=entered_by, lead_cross_region=True, lead_tier="retail")
     sale = sale_event(sale_id, customer_id, seller=seller, supplied_by=supplied_by, at=at, vehicles=vehicles, **lead)
-    return _envelope(sale.model_copy(update={"rewards": list(claims)}), "leadnet.sale.attributed", customer_id, at)
+    return envelope(sale.model_copy(update={"rewards": list(claims)}), at=at)
 
 
 def sale_cancelled(*, sale_id: str, customer_id: str, at: datetime = T0) -> Envelope:
-    return _envelope(
-        SaleCancelled(sale_id=sale_id, customer_id=customer_id, cancelled_at=at),
-        "leadnet.sale.cancelled",
-        customer_id,
-        at,
-    )
+    return envelope(SaleCancelled(sale_id=sale_id, customer_id=customer_id, cancelled_at=at), at=at)
 
 
 def redelivered(envelope: Envelope) -> Envelope:
