@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 POLICY_PACKAGE, POLICY_NAME = "leadnet_shared", "access_log"
 PURGE_BATCH = 10_000
-# Who read, as the row names them: the token's fields of the same names.
-_WHO = ("sub", "role", "dealer")
 
 
 def access_log_retention(policy: dict[str, Any] | None = None) -> timedelta:
@@ -147,9 +145,16 @@ class AccessLog:
         # The commit need not wait for its WAL flush (docs/operations.md, "the access log"): a read then costs an
         # insert, not an fsync; a database crash can lose the last fraction of a second of rows, never reorder them.
         await session.execute(text("SET LOCAL synchronous_commit = off"))
-        who = {name: getattr(principal, name) for name in _WHO}
         await session.execute(
-            insert(self.table).values(**who, at=at, endpoint=endpoint, customer_ids=customers, lead_ids=leads)
+            insert(self.table).values(
+                at=at,
+                sub=principal.sub,
+                role=principal.role,
+                dealer=principal.dealer,
+                endpoint=endpoint,
+                customer_ids=customers,
+                lead_ids=leads,
+            )
         )
 
     async def purge(self, session: AsyncSession, *, older_than: datetime, limit: int = PURGE_BATCH) -> int:

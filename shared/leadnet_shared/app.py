@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
@@ -79,14 +79,6 @@ class ConsumerSpec:
     # type -> the only CloudEvents `source` accepted for it (`leadnet_shared.access.trusted_sources`): consumers
     # that pay money set it, and an event of a handled type from another source is refused and dead-lettered.
     sources: Mapping[str, str] | None = None
-
-
-class AppOptions(TypedDict, total=False):
-    """What a caller (a test, a bench) may give any service's `create_app`, passed on to `create_service_app`:
-    `def create_app(settings=None, *, consume=True, **options: Unpack[AppOptions])`."""
-
-    clock: Clock | None
-    verifier: TokenVerifier | None
 
 
 Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]

@@ -24,11 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-# The setting each field of KafkaSecurity is read from, after `kafka_` (the password has its file alternative).
-_SETTING_OF = {"protocol": "security_protocol", "mechanism": "sasl_mechanism", "username": "sasl_username"}
-_SETTING_OF |= {name: f"ssl_{name}" for name in ("cafile", "certfile", "keyfile")}
-
-
 @dataclass(frozen=True)
 class KafkaSecurity:
     """How a client proves who it is to the broker, as aiokafka's own options (`security_protocol`,
@@ -50,7 +45,15 @@ class KafkaSecurity:
         password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
         if settings.kafka_sasl_password_file:
             password = Path(settings.kafka_sasl_password_file).read_text(encoding="utf-8").strip()
-        return cls(password=password, **{name: getattr(settings, f"kafka_{s}") for name, s in _SETTING_OF.items()})
+        return cls(
+            protocol=settings.kafka_security_protocol,
+            mechanism=settings.kafka_sasl_mechanism,
+            username=settings.kafka_sasl_username,
+            password=password,
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+        )
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer / AIOKafkaConsumer / AIOKafkaAdminClient / AIOKafkaClient."""

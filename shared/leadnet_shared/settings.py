@@ -139,7 +139,7 @@ class ServiceSettings(CommonSettings):
 
     def __init_subclass__(cls, *, service: str | None = None, default_port: int | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Class attributes still work too: a subclass may set `service` and `default_port` in its body.
+        # Not named: as the parent says (a subclass of a service's settings stays that service).
         cls.service = service or cls.service
         cls.default_port = default_port or cls.default_port
 

@@ -5,7 +5,6 @@ consumer task that ended must (its events would wait silently)."""
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
 
 import pytest
 from sqlalchemy import MetaData
@@ -24,8 +23,8 @@ metadata = MetaData()
 TABLES = define_kit_tables(metadata)
 
 
-class ProbeSettings(ServiceSettings):
-    service: ClassVar[str] = "probe"
+class ProbeSettings(ServiceSettings, service="probe"):
+    pass
 
 
 async def _ignore(session: AsyncSession, envelopes: list[Envelope]) -> None:

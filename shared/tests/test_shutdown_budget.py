@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import ClassVar
 
 import pytest
 from sqlalchemy import MetaData
@@ -22,8 +21,8 @@ metadata = MetaData()
 TABLES = define_kit_tables(metadata)
 
 
-class ProbeSettings(ServiceSettings):
-    service: ClassVar[str] = "probe"
+class ProbeSettings(ServiceSettings, service="probe"):
+    pass
 
 
 def test_the_budget_is_configurable_and_leaves_the_lifespan_a_share() -> None:

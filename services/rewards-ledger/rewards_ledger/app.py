@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Unpack
-
 from fastapi import FastAPI
 
 from leadnet_shared.access import trusted_sources
-from leadnet_shared.app import AppOptions, ConsumerSpec, create_service_app
+from leadnet_shared.app import ConsumerSpec, create_service_app
+from leadnet_shared.auth import TokenVerifier
+from leadnet_shared.clock import Clock
 from leadnet_shared.events import LEADS, SALES
 from leadnet_shared.policy import rewards_policy
 from rewards_ledger import payout_endpoints
@@ -19,7 +19,11 @@ from rewards_ledger.settings import LedgerSettings
 
 
 def create_app(
-    settings: LedgerSettings | None = None, *, consume: bool = True, **options: Unpack[AppOptions]
+    settings: LedgerSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    consume: bool = True,
 ) -> FastAPI:
     """The service; `consume=False` serves the API only (tests that feed events through the handlers directly)."""
     settings = settings or LedgerSettings()
@@ -43,5 +47,6 @@ def create_app(
         if consume
         else [],
         on_startup=[check_money_guards],
-        **options,
+        clock=clock,
+        verifier=verifier,
     )
