@@ -188,21 +188,12 @@ def dropped_columns(table: str, *columns: str) -> tuple[str, ...]:
     return tuple(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}" for column in reversed(columns))
 
 
-def add_columns(op: Any, table: str, *columns: str) -> None:
-    execute_all(op, added_columns(table, *columns))
-
-
-def drop_columns(op: Any, table: str, *columns: str) -> None:
-    execute_all(op, dropped_columns(table, *columns))
-
-
 def dropped_tables(*tables: str) -> tuple[str, ...]:
     return tuple(f"DROP TABLE {table}" for table in tables)
 
 
 def drop_tables(op: Any, *tables: str) -> None:
-    for table in tables:
-        op.drop_table(table)
+    execute_all(op, dropped_tables(*tables))
 
 
 # ---- whole revisions: `upgrade, downgrade = ddl.X(...)` where a revision is statements and their undoing --------
