@@ -192,12 +192,20 @@ class Notifier:
     async def wake(self) -> None:
         await self.sql("SELECT pg_notify('notifier_deliveries', '')")
 
-    async def in_flight(self) -> int:
-        """Deliveries claimed whose outcome is not recorded yet (their next attempt is still the lease's end)."""
+    async def in_flight(self, *, or_due: bool = False) -> int:
+        """Deliveries claimed whose outcome is not recorded yet (their next attempt is still the lease's end); with
+        `or_due`, also those due and not tried yet at this clock, counted in the same statement: two statements
+        could each see none while a round's commit turns an attempt in flight into a new due delivery (the
+        `webhook.disabled` message), and the clock would then move past that delivery's first claim."""
         rows = await self.sql(
-            "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND attempts > 0 "
-            "AND next_attempt_at = last_attempt_at + make_interval(secs => :lease)",
+            "SELECT count(*) AS n FROM deliveries d JOIN webhooks w USING (webhook_id) WHERE d.status = 'pending' "
+            "AND ((d.attempts > 0 AND d.next_attempt_at = d.last_attempt_at + make_interval(secs => :lease)) "
+            "OR (:or_due AND w.status = 'enabled' AND d.next_attempt_at <= :now AND NOT EXISTS (SELECT 1 "
+            "FROM deliveries e WHERE e.webhook_id = d.webhook_id AND e.order_key = d.order_key "
+            "AND e.status = 'pending' AND e.seq < d.seq)))",
             lease=self.runtime.settings.delivery_lease_seconds,  # type: ignore[attr-defined]
+            or_due=or_due,
+            now=self.clock.now(),
         )
         return int(rows[0].n)
 

@@ -238,14 +238,9 @@ async def _at(receiver: Receiver, path: str) -> list[Any]:
 
 
 async def _attempted_all(notifier: Notifier) -> bool:
-    """Every pending delivery that is due has been tried at this clock (none due and untried)."""
-    rows = await notifier.sql(
-        "SELECT count(*) AS n FROM deliveries d JOIN webhooks w USING (webhook_id) WHERE d.status = 'pending' "
-        "AND w.status = 'enabled' AND d.next_attempt_at <= :now AND NOT EXISTS (SELECT 1 FROM deliveries e "
-        "WHERE e.webhook_id = d.webhook_id AND e.order_key = d.order_key AND e.status = 'pending' AND e.seq < d.seq)",
-        now=notifier.clock.now(),
-    )
-    return int(rows[0].n) == 0 and await notifier.in_flight() == 0
+    """Every pending delivery that is due has been tried at this clock (none due and untried), and none is in
+    flight."""
+    return await notifier.in_flight(or_due=True) == 0
 
 
 async def _none_pending(notifier: Notifier) -> bool:
